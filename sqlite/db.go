@@ -1,0 +1,71 @@
+// Package sqlite is alarmd's store on modernc.org/sqlite (pure Go, no cgo):
+// alarms and rule state, escalation attempts, the care register and visits.
+// Each area keeps its schema in its own file; Open applies them all.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"strings"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// DB is an open store.
+type DB struct {
+	db *sql.DB
+}
+
+// schemas are applied in order at Open; every statement is idempotent
+// (CREATE … IF NOT EXISTS). Each area owns one: alarms.go, escalation.go,
+// register.go.
+var schemas = []*string{&schemaAlarms, &schemaEscalation, &schemaRegister}
+
+// Open opens (creating if needed) the store at path; ":memory:" gives a
+// private in-memory store for tests.
+func Open(ctx context.Context, path string) (*DB, error) {
+	dsn := path
+	if path == ":memory:" {
+		// one shared in-memory database per DB, not one per connection
+		dsn = "file:mem" + fmt.Sprint(memSeq.Add(1)) + "?mode=memory&cache=shared"
+	} else {
+		dsn = "file:" + (&url.URL{Path: path}).EscapedPath() + "?"
+	}
+	sep := "&"
+	if strings.HasSuffix(dsn, "?") {
+		sep = ""
+	}
+	dsn += sep + "_txlock=immediate&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	// SQLite has one writer; a small pool keeps readers off the writer's back.
+	db.SetMaxOpenConns(4)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	for _, s := range schemas {
+		if strings.TrimSpace(*s) == "" {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, *s); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("create schema in %s: %w", path, err)
+		}
+	}
+	return &DB{db: db}, nil
+}
+
+// SQL is the underlying handle, for packages' own queries in this package's files.
+func (d *DB) SQL() *sql.DB { return d.db }
+
+// Ping checks the store answers (for /healthz).
+func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
+
+// Close closes the store.
+func (d *DB) Close() error { return d.db.Close() }

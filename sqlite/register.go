@@ -1,0 +1,4 @@
+package sqlite
+
+// schemaRegister holds the tables of the care register: elders, visits, schedules.
+var schemaRegister = ``
