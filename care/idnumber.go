@@ -1,0 +1,89 @@
+package care
+
+import (
+	"time"
+
+	"github.com/anxin-care/anxin"
+)
+
+// idWeights are the GB 11643 weights of the first 17 digits (2^(17-i) mod 11).
+var idWeights = [17]int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2}
+
+// idCheck maps the weighted sum mod 11 to the check character (ISO 7064 MOD 11-2).
+const idCheck = "10X98765432"
+
+// CheckDigit is the GB 11643 check character for the first 17 digits of a
+// resident ID number, or 0 when they are not 17 digits.
+func CheckDigit(first17 string) byte {
+	if len(first17) != 17 {
+		return 0
+	}
+	sum := 0
+	for i := 0; i < 17; i++ {
+		c := first17[i]
+		if c < '0' || c > '9' {
+			return 0
+		}
+		sum += int(c-'0') * idWeights[i]
+	}
+	return idCheck[sum%11]
+}
+
+// IDNumber is a parsed resident ID number.
+type IDNumber struct {
+	Region string    // six-digit administrative division code
+	Birth  time.Time // date of birth (UTC midnight)
+	Gender anxin.Gender
+}
+
+// ParseIDNumber checks an 18-character resident ID number (GB 11643-1999):
+// 17 digits and a check character (0–9 or X, upper case), a region code not
+// starting with 0, a real date of birth not after today. The error message
+// never repeats the number.
+func ParseIDNumber(s string, today time.Time) (IDNumber, error) {
+	if len(s) != 18 {
+		return IDNumber{}, anxin.Errorf(anxin.EINVALID, "resident ID number must be 18 characters, not %d", len(s))
+	}
+	want := CheckDigit(s[:17])
+	if want == 0 {
+		return IDNumber{}, anxin.Errorf(anxin.EINVALID, "resident ID number: the first 17 characters must be digits")
+	}
+	if s[0] == '0' {
+		return IDNumber{}, anxin.Errorf(anxin.EINVALID, "resident ID number: region code cannot start with 0")
+	}
+	y, m, d := atoi(s[6:10]), atoi(s[10:12]), atoi(s[12:14])
+	birth := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)
+	if y < 1870 || birth.Year() != y || int(birth.Month()) != m || birth.Day() != d {
+		return IDNumber{}, anxin.Errorf(anxin.EINVALID, "resident ID number: %s is not a date of birth", s[6:14])
+	}
+	if ty, tm, td := today.Date(); birth.After(time.Date(ty, tm, td, 0, 0, 0, 0, time.UTC)) {
+		return IDNumber{}, anxin.Errorf(anxin.EINVALID, "resident ID number: date of birth is in the future")
+	}
+	if s[17] != want {
+		return IDNumber{}, anxin.Errorf(anxin.EINVALID, "resident ID number: check digit does not match (mistyped digit?)")
+	}
+	g := anxin.Female
+	if (s[16]-'0')%2 == 1 {
+		g = anxin.Male
+	}
+	return IDNumber{Region: s[:6], Birth: birth, Gender: g}, nil
+}
+
+func atoi(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		n = n*10 + int(s[i]-'0')
+	}
+	return n
+}
+
+// AgeOn is the age in completed years on the given day of someone born on birth.
+func AgeOn(birth, day time.Time) int {
+	by, bm, bd := birth.Date()
+	y, m, d := day.Date()
+	age := y - by
+	if m < bm || m == bm && d < bd {
+		age--
+	}
+	return age
+}
