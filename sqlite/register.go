@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -265,4 +267,370 @@ func limit(n int) int {
 		return 10000
 	}
 	return n
+}
+
+// ElderFilter selects elder records. Zero fields do not filter.
+type ElderFilter struct {
+	Area       string // village/community or township of the current address
+	Village    string
+	Tier       anxin.Tier
+	GridWorker string
+	Household  string
+	Limit      int // default 100, at most 10000; -1: all
+	Offset     int
+}
+
+func (f ElderFilter) where() (string, []any) {
+	var where []string
+	var args []any
+	if f.Area != "" {
+		where, args = append(where, "(cur_village = ? OR cur_township = ?)"), append(args, f.Area, f.Area)
+	}
+	if f.Village != "" {
+		where, args = append(where, "cur_village = ?"), append(args, f.Village)
+	}
+	if f.Tier != "" {
+		where, args = append(where, "tier = ?"), append(args, string(f.Tier))
+	}
+	if f.GridWorker != "" {
+		where, args = append(where, "grid_worker = ?"), append(args, f.GridWorker)
+	}
+	if f.Household != "" {
+		where, args = append(where, "household = ?"), append(args, f.Household)
+	}
+	if len(where) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(where, " AND "), args
+}
+
+const elderColumns = `id, household, name, gender, id_number, phone,
+	reg_county, reg_township, reg_village, reg_detail, cur_county, cur_township, cur_village, cur_detail,
+	ability, illness, economic, categories, guardianship, self_care, health, age, assessed_on, score, tier,
+	contacts, responders, grid_worker, consent, created_at, updated_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanElder(s scanner) (anxin.ElderRecord, error) {
+	var e anxin.ElderRecord
+	var gender, cats, guard, selfCare, health, tier, contacts, responders string
+	var assessed, created, updated int64
+	err := s.Scan(&e.ID, &e.Household, &e.Name, &gender, &e.IDNumber, &e.Phone,
+		&e.Registered.County, &e.Registered.Township, &e.Registered.Village, &e.Registered.Detail,
+		&e.Current.County, &e.Current.Township, &e.Current.Village, &e.Current.Detail,
+		&e.Ability, &e.Illness, &e.Economic, &cats, &guard, &selfCare, &health, &e.Assessment.Age, &assessed,
+		&e.Score, &tier, &contacts, &responders, &e.GridWorker, &e.Consent, &created, &updated)
+	if err != nil {
+		return e, err
+	}
+	e.Gender, e.Tier = anxin.Gender(gender), anxin.Tier(tier)
+	e.Assessment.Guardianship, e.Assessment.SelfCare, e.Assessment.Health =
+		anxin.Guardianship(guard), anxin.SelfCare(selfCare), anxin.HealthStatus(health)
+	e.Assessment.AssessedOn, e.CreatedAt, e.UpdatedAt = fromMillis(assessed), fromMillis(created), fromMillis(updated)
+	e.Categories = []anxin.Category{}
+	for c := range strings.SplitSeq(cats, ",") {
+		if c != "" {
+			e.Categories = append(e.Categories, anxin.Category(c))
+		}
+	}
+	if err := json.Unmarshal([]byte(contacts), &e.Contacts); err != nil {
+		return e, fmt.Errorf("elder %s contacts: %w", e.ID, err)
+	}
+	if err := json.Unmarshal([]byte(responders), &e.Responders); err != nil {
+		return e, fmt.Errorf("elder %s responders: %w", e.ID, err)
+	}
+	return e, nil
+}
+
+// Elder reads one elder record (ENOTFOUND when unknown).
+func (d *DB) Elder(ctx context.Context, id string) (anxin.ElderRecord, error) {
+	e, err := scanElder(d.db.QueryRowContext(ctx, "SELECT "+elderColumns+" FROM elders WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, anxin.Errorf(anxin.ENOTFOUND, "no elder %q", clipID(id))
+	} else if err != nil {
+		return e, fmt.Errorf("read elder: %w", err)
+	}
+	return e, nil
+}
+
+// Elders lists elder records ordered by id.
+func (d *DB) Elders(ctx context.Context, f ElderFilter) ([]anxin.ElderRecord, error) {
+	where, args := f.where()
+	q := "SELECT " + elderColumns + " FROM elders" + where + " ORDER BY id"
+	if f.Limit >= 0 {
+		q += " LIMIT ? OFFSET ?"
+		args = append(args, limit(f.Limit), max(f.Offset, 0))
+	}
+	rows, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list elders: %w", err)
+	}
+	defer rows.Close()
+	out := []anxin.ElderRecord{}
+	for rows.Next() {
+		e, err := scanElder(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list elders: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list elders: %w", err)
+	}
+	return out, nil
+}
+
+// CountElders counts the elder records a filter selects.
+func (d *DB) CountElders(ctx context.Context, f ElderFilter) (int, error) {
+	where, args := f.where()
+	var n int
+	if err := d.db.QueryRowContext(ctx, "SELECT count(*) FROM elders"+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count elders: %w", err)
+	}
+	return n, nil
+}
+
+// PutElder creates or replaces the record with e.ID. The caller has
+// normalized it (care.Normalize). CreatedAt is kept from the stored record;
+// UpdatedAt is set to now when zero. ECONFLICT when the ID number belongs to
+// another elder.
+func (d *DB) PutElder(ctx context.Context, e *anxin.ElderRecord) error {
+	return d.ImportElders(ctx, []anxin.ElderRecord{*e}, e.UpdatedAt)
+}
+
+// Conflict is one record of an import that clashes with the store or with
+// another record of the same import.
+type Conflict struct {
+	Index   int    // position in the imported slice
+	Field   string // "id_number"
+	Message string
+}
+
+// ConflictError lists every conflict of an import; nothing was stored.
+type ConflictError struct{ Conflicts []Conflict }
+
+func (e *ConflictError) Error() string {
+	msgs := make([]string, 0, len(e.Conflicts))
+	for _, c := range e.Conflicts {
+		msgs = append(msgs, fmt.Sprintf("record %d: %s: %s", c.Index+1, c.Field, c.Message))
+	}
+	return anxin.ECONFLICT + ": " + strings.Join(msgs, "; ")
+}
+
+// ImportElders stores every record in one transaction (create or replace by
+// ID): all or nothing. A resident ID number that another elder already holds
+// (in the store or earlier in es) is a conflict; every conflict is reported in
+// a *ConflictError. now stamps created_at/updated_at (zero: time.Now).
+func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.Time) error {
+	if now.IsZero() {
+		now = time.Now()
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("import elders: %w", err)
+	}
+	defer tx.Rollback()
+	owner, err := tx.PrepareContext(ctx, "SELECT id FROM elders WHERE id_number = ?")
+	if err != nil {
+		return fmt.Errorf("import elders: %w", err)
+	}
+	defer owner.Close()
+	put, err := tx.PrepareContext(ctx, `INSERT INTO elders (`+elderColumns+`)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(id) DO UPDATE SET household=excluded.household, name=excluded.name, gender=excluded.gender,
+		id_number=excluded.id_number, phone=excluded.phone, reg_county=excluded.reg_county,
+		reg_township=excluded.reg_township, reg_village=excluded.reg_village, reg_detail=excluded.reg_detail,
+		cur_county=excluded.cur_county, cur_township=excluded.cur_township, cur_village=excluded.cur_village,
+		cur_detail=excluded.cur_detail, ability=excluded.ability, illness=excluded.illness,
+		economic=excluded.economic, categories=excluded.categories, guardianship=excluded.guardianship,
+		self_care=excluded.self_care, health=excluded.health, age=excluded.age, assessed_on=excluded.assessed_on,
+		score=excluded.score, tier=excluded.tier, contacts=excluded.contacts, responders=excluded.responders,
+		grid_worker=excluded.grid_worker, consent=excluded.consent, updated_at=excluded.updated_at`)
+	if err != nil {
+		return fmt.Errorf("import elders: %w", err)
+	}
+	defer put.Close()
+	var conflicts []Conflict
+	inFile := map[string]string{} // id number → elder id
+	for i := range es {
+		e := &es[i]
+		if prev, ok := inFile[e.IDNumber]; ok && prev != e.ID {
+			conflicts = append(conflicts, Conflict{i, "id_number", "the same resident ID number is on record " + clipID(prev)})
+			continue
+		}
+		inFile[e.IDNumber] = e.ID
+		var holder string
+		err := owner.QueryRowContext(ctx, e.IDNumber).Scan(&holder)
+		if err == nil && holder != e.ID && !slicesHas(es, holder, e.IDNumber) {
+			conflicts = append(conflicts, Conflict{i, "id_number", "the resident ID number is already registered to elder " + clipID(holder)})
+			continue
+		} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("import elders: %w", err)
+		}
+	}
+	if len(conflicts) > 0 {
+		return &ConflictError{Conflicts: conflicts}
+	}
+	// records that change hands of an ID number within this import: clear the old holders first
+	for i := range es {
+		if _, err := tx.ExecContext(ctx, "UPDATE elders SET id_number = 'moving:' || id WHERE id_number = ? AND id <> ?",
+			es[i].IDNumber, es[i].ID); err != nil {
+			return fmt.Errorf("import elders: %w", err)
+		}
+	}
+	for i := range es {
+		e := &es[i]
+		contacts, err := json.Marshal(nonNil(e.Contacts))
+		if err != nil {
+			return fmt.Errorf("import elders: %w", err)
+		}
+		responders, err := json.Marshal(nonNil(e.Responders))
+		if err != nil {
+			return fmt.Errorf("import elders: %w", err)
+		}
+		cats := make([]string, len(e.Categories))
+		for j, c := range e.Categories {
+			cats[j] = string(c)
+		}
+		created := e.CreatedAt
+		if created.IsZero() {
+			created = now
+		}
+		updated := e.UpdatedAt
+		if updated.IsZero() {
+			updated = now
+		}
+		_, err = put.ExecContext(ctx, e.ID, e.Household, e.Name, string(e.Gender), e.IDNumber, e.Phone,
+			e.Registered.County, e.Registered.Township, e.Registered.Village, e.Registered.Detail,
+			e.Current.County, e.Current.Township, e.Current.Village, e.Current.Detail,
+			e.Ability, e.Illness, e.Economic, strings.Join(cats, ","),
+			string(e.Assessment.Guardianship), string(e.Assessment.SelfCare), string(e.Assessment.Health),
+			e.Assessment.Age, millis(e.Assessment.AssessedOn), e.Score, string(e.Tier),
+			string(contacts), string(responders), e.GridWorker, e.Consent, millis(created), millis(updated))
+		if err != nil {
+			return fmt.Errorf("import elders: record %d: %w", i+1, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("import elders: %w", err)
+	}
+	return nil
+}
+
+// slicesHas reports whether the import also rewrites elder id to another ID
+// number, releasing idNumber (two records swapping numbers, a typo fixed).
+func slicesHas(es []anxin.ElderRecord, id, idNumber string) bool {
+	for i := range es {
+		if es[i].ID == id {
+			return es[i].IDNumber != idNumber
+		}
+	}
+	return false
+}
+
+func nonNil(cs []anxin.Contact) []anxin.Contact {
+	if cs == nil {
+		return []anxin.Contact{}
+	}
+	return cs
+}
+
+func clipID(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// Scheduled is an elder with the dates the visit cadence runs from.
+type Scheduled struct {
+	ID            string     `json:"id"`
+	Household     string     `json:"household"`
+	Name          string     `json:"name"`
+	Phone         string     `json:"phone,omitempty"`
+	Township      string     `json:"township"`
+	Village       string     `json:"village"`
+	Tier          anxin.Tier `json:"tier"`
+	GridWorker    string     `json:"grid_worker"`
+	Consent       bool       `json:"consent"`
+	Registered    time.Time  `json:"registered"`
+	LastContact   time.Time  `json:"last_contact,omitzero"` // latest visit but remote monitoring
+	LastHome      time.Time  `json:"last_home,omitzero"`
+	FollowUpDue   time.Time  `json:"follow_up_due,omitzero"` // open follow-up after an alarm
+	FollowUpAlarm string     `json:"follow_up_alarm,omitempty"`
+}
+
+// Schedules lists every elder the filter selects (Limit and Offset are
+// ignored) with the last contact, last home visit and open follow-up.
+func (d *DB) Schedules(ctx context.Context, f ElderFilter) ([]Scheduled, error) {
+	where, args := f.where()
+	rows, err := d.db.QueryContext(ctx, `SELECT e.id, e.household, e.name, e.phone, e.cur_township, e.cur_village,
+		e.tier, e.grid_worker, e.consent, e.created_at, coalesce(s.last_contact, 0), coalesce(s.last_home, 0),
+		coalesce(s.follow_up_due, 0), coalesce(s.follow_up_alarm, '')
+		FROM (SELECT * FROM elders`+where+`) e LEFT JOIN visit_schedule s ON s.household = e.household
+		ORDER BY e.id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list schedules: %w", err)
+	}
+	defer rows.Close()
+	out := []Scheduled{}
+	for rows.Next() {
+		var s Scheduled
+		var tier string
+		var reg, contact, home, due int64
+		if err := rows.Scan(&s.ID, &s.Household, &s.Name, &s.Phone, &s.Township, &s.Village, &tier, &s.GridWorker,
+			&s.Consent, &reg, &contact, &home, &due, &s.FollowUpAlarm); err != nil {
+			return nil, fmt.Errorf("list schedules: %w", err)
+		}
+		s.Tier = anxin.Tier(tier)
+		s.Registered, s.LastContact, s.LastHome, s.FollowUpDue = fromMillis(reg), fromMillis(contact), fromMillis(home), fromMillis(due)
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list schedules: %w", err)
+	}
+	return out, nil
+}
+
+// VisitCount is how many elders of one community, tier and consent there
+// were and how many of them had at least one visit (any method) in a period.
+type VisitCount struct {
+	Township, Village string
+	Tier              anxin.Tier
+	Consent           bool
+	Elders, Visited   int
+}
+
+// VisitCounts counts, per community, tier and consent, the elders registered
+// before until and those with a visit in [since, until). area "" is all.
+func (d *DB) VisitCounts(ctx context.Context, area string, since, until time.Time) ([]VisitCount, error) {
+	q := `SELECT e.cur_township, e.cur_village, e.tier, e.consent, count(*), count(v.household)
+		FROM elders e
+		LEFT JOIN (SELECT DISTINCT household FROM visits WHERE date >= ? AND date < ?) v ON v.household = e.household
+		WHERE e.created_at < ?`
+	args := []any{millis(since), millis(until), millis(until)}
+	if area != "" {
+		q += " AND (e.cur_village = ? OR e.cur_township = ?)"
+		args = append(args, area, area)
+	}
+	q += " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+	rows, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("count visits: %w", err)
+	}
+	defer rows.Close()
+	var out []VisitCount
+	for rows.Next() {
+		var c VisitCount
+		var tier string
+		if err := rows.Scan(&c.Township, &c.Village, &tier, &c.Consent, &c.Elders, &c.Visited); err != nil {
+			return nil, fmt.Errorf("count visits: %w", err)
+		}
+		c.Tier = anxin.Tier(tier)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count visits: %w", err)
+	}
+	return out, nil
 }

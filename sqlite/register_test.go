@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -74,5 +76,140 @@ func TestCreateVisitRejectsBadRecords(t *testing.T) {
 		if err := db.CreateVisit(context.Background(), &v); anxin.ErrorCode(err) != anxin.EINVALID {
 			t.Errorf("%+v: got %v, want invalid", v, err)
 		}
+	}
+}
+
+func testElder(id, idNumber, village string) anxin.ElderRecord {
+	return anxin.ElderRecord{ID: id, Household: "hh-" + id, Name: "张桂兰", Gender: anxin.Female, IDNumber: idNumber,
+		Phone:      "+8613800001234",
+		Registered: anxin.Address{County: "禄劝县", Township: "屏山街道", Village: "善广村", Detail: "3组12号"},
+		Current:    anxin.Address{County: "禄劝县", Township: "屏山街道", Village: village, Detail: "3组12号"},
+		Ability:    "轻度失能", Illness: "高血压", Economic: "低保",
+		Categories: []anxin.Category{anxin.CategoryAlone, anxin.CategoryLeftBehind},
+		Assessment: anxin.Assessment{Guardianship: anxin.GuardianAlone, SelfCare: anxin.SelfCareMild,
+			Health: anxin.HealthChronic, Age: 82, AssessedOn: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)},
+		Score: 10, Tier: anxin.TierKey,
+		Contacts:   []anxin.Contact{{Name: "李明", Relation: "child", Phone: "+8613900000001"}},
+		Responders: []anxin.Contact{{Name: "王芳", Role: "grid_worker", Phone: "+8613700000002"}},
+		GridWorker: "王芳", Consent: true,
+		CreatedAt: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC), UpdatedAt: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
+}
+
+func TestElderPutGetList(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	e := testElder("e1", "11010519491231002X", "善广村")
+	if err := db.PutElder(ctx, &e); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Elder(ctx, "e1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(e) {
+		t.Fatalf("got  %+v\nwant %+v", got, e)
+	}
+	if _, err := db.Elder(ctx, "nobody"); anxin.ErrorCode(err) != anxin.ENOTFOUND {
+		t.Fatalf("unknown elder: %v", err)
+	}
+	// update keeps created_at
+	e.Name, e.CreatedAt, e.UpdatedAt = "张桂英", time.Time{}, e.UpdatedAt.Add(time.Hour)
+	if err := db.PutElder(ctx, &e); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = db.Elder(ctx, "e1")
+	if got.Name != "张桂英" || !got.CreatedAt.Equal(time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)) || !got.UpdatedAt.Equal(e.UpdatedAt) {
+		t.Fatalf("update: %+v", got)
+	}
+	e2 := testElder("e2", "440304196508123214", "东村")
+	if err := db.PutElder(ctx, &e2); err != nil {
+		t.Fatal(err)
+	}
+	for area, want := range map[string]int{"": 2, "善广村": 1, "东村": 1, "屏山街道": 2, "西村": 0} {
+		list, err := db.Elders(ctx, ElderFilter{Area: area})
+		if err != nil || len(list) != want {
+			t.Errorf("area %q: %d elders, want %d (%v)", area, len(list), want, err)
+		}
+		if n, err := db.CountElders(ctx, ElderFilter{Area: area}); err != nil || n != want {
+			t.Errorf("count area %q: %d %v", area, n, err)
+		}
+	}
+}
+
+func TestImportEldersAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	held := testElder("e1", "11010519491231002X", "善广村")
+	if err := db.PutElder(ctx, &held); err != nil {
+		t.Fatal(err)
+	}
+	batch := []anxin.ElderRecord{
+		testElder("e2", "440304196508123214", "东村"),
+		testElder("e3", "11010519491231002X", "东村"), // held by e1
+		testElder("e4", "440304196508123214", "东村"), // same as e2 in this import
+	}
+	err := db.ImportElders(ctx, batch, time.Time{})
+	var ce *ConflictError
+	if !errors.As(err, &ce) || len(ce.Conflicts) != 2 || ce.Conflicts[0].Index != 1 || ce.Conflicts[1].Index != 2 {
+		t.Fatalf("conflicts: %v", err)
+	}
+	if n, _ := db.CountElders(ctx, ElderFilter{}); n != 1 {
+		t.Fatalf("%d elders after a failed import, want 1", n)
+	}
+	// two records swapping ID numbers (a typo fixed) is not a conflict
+	other := testElder("e2", "440304196508123214", "东村")
+	if err := db.PutElder(ctx, &other); err != nil {
+		t.Fatal(err)
+	}
+	a, b := testElder("e1", "440304196508123214", "善广村"), testElder("e2", "11010519491231002X", "东村")
+	if err := db.ImportElders(ctx, []anxin.ElderRecord{a, b}, time.Time{}); err != nil {
+		t.Fatalf("swap: %v", err)
+	}
+	if got, _ := db.Elder(ctx, "e2"); got.IDNumber != "11010519491231002X" {
+		t.Fatalf("swap: %+v", got)
+	}
+}
+
+func TestSchedulesAndVisitCounts(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	for i, v := range []string{"善广村", "善广村", "东村"} {
+		e := testElder(fmt.Sprintf("e%d", i), fmt.Sprintf("id%d", i), v)
+		e.Consent = i != 1
+		if err := db.PutElder(ctx, &e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nov := time.Date(2026, 11, 5, 2, 0, 0, 0, time.UTC)
+	for _, v := range []anxin.Visit{
+		{Household: "hh-e0", Date: nov, Method: anxin.VisitHome, Visitor: "王芳"},
+		{Household: "hh-e0", Date: nov.Add(48 * time.Hour), Method: anxin.VisitPhone, Visitor: "王芳"},
+		{Household: "hh-e2", Date: nov.AddDate(0, -1, 0), Method: anxin.VisitPhone, Visitor: "王芳"},
+		{Household: "hh-e2", Date: nov, Method: anxin.VisitRemoteMonitoring, AlarmID: "A1", FollowUpDue: nov.Add(24 * time.Hour)},
+	} {
+		if err := db.CreateVisit(ctx, &v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := db.Schedules(ctx, ElderFilter{})
+	if err != nil || len(s) != 3 {
+		t.Fatal(s, err)
+	}
+	if !s[0].LastHome.Equal(nov) || !s[0].LastContact.Equal(nov.Add(48*time.Hour)) || !s[1].LastContact.IsZero() ||
+		!s[2].LastContact.Equal(nov.AddDate(0, -1, 0)) || s[2].FollowUpAlarm != "A1" || s[1].Consent {
+		t.Fatalf("%+v", s)
+	}
+	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	counts, err := db.VisitCounts(ctx, "", from, from.AddDate(0, 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(counts)
+	want := "[{屏山街道 东村 key true 1 1} {屏山街道 善广村 key false 1 0} {屏山街道 善广村 key true 1 1}]"
+	if got != want {
+		t.Fatalf("counts %s, want %s", got, want)
+	}
+	if c, _ := db.VisitCounts(ctx, "东村", from, from.AddDate(0, 1, 0)); len(c) != 1 {
+		t.Fatalf("area: %v", c)
 	}
 }
