@@ -1,0 +1,7 @@
+// Package all links every driver into gatewayd: each blank import registers
+// one driver plugin from its init function.
+package all
+
+import (
+	_ "github.com/anxin-care/anxin/drivers/zigbee2mqtt"
+)

@@ -1,0 +1,119 @@
+package zigbee2mqtt
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers/mqttsource"
+)
+
+// Defaults.
+const (
+	DefaultBaseTopic      = "zigbee2mqtt"
+	DefaultActionDebounce = 2 * time.Second
+	maxDevices            = 1024 // configured devices, and devices tracked in auto mode
+)
+
+// Config is the zigbee2mqtt driver's section of the gatewayd config.
+type Config struct {
+	mqttsource.Config `mapstructure:",squash" yaml:",inline"`
+	// BaseTopic is zigbee2mqtt's mqtt.base_topic.
+	BaseTopic string `mapstructure:"base_topic" yaml:"base_topic"`
+	// ActionDebounce collapses the same action event of one device seen again
+	// within this window (z2m may publish an action both in the state payload
+	// and on the legacy <name>/action topic). 0 turns it off.
+	ActionDebounce time.Duration `mapstructure:"action_debounce" yaml:"action_debounce"`
+	// Devices maps zigbee2mqtt friendly names (or IEEE addresses) to contract
+	// devices. Empty: auto mode (see docs/drivers-mqtt.md).
+	Devices []Device `mapstructure:"devices" yaml:"devices"`
+}
+
+// Device is one Zigbee device of the household.
+type Device struct {
+	// Name is the friendly name as it appears in the topic
+	// (zigbee2mqtt/<name>), which is the IEEE address (0x847127fffe0542eb)
+	// until it is renamed.
+	Name   string     `mapstructure:"name" yaml:"name"`
+	Device string     `mapstructure:"device" yaml:"device"` // contract device id
+	Kind   anxin.Kind `mapstructure:"kind" yaml:"kind"`
+	// Actions maps the device's `action` values to events, in addition to
+	// emergency → button_pressed (matched without regard to case).
+	Actions map[string]anxin.EventType `mapstructure:"actions" yaml:"actions"`
+	// GasFromZonestatus reads gas from the IAS zone status (`zonestatus`,
+	// alarm2 = bit 1) instead of the converter's `gas` key: the Heiman
+	// HS1CG-E signals gas on alarm2 while its converter reads alarm1 and
+	// reports gas:false during an alarm. See docs/drivers-mqtt.md.
+	GasFromZonestatus bool `mapstructure:"gas_from_zonestatus" yaml:"gas_from_zonestatus"`
+}
+
+// NewConfig returns the defaults: local broker, base topic zigbee2mqtt, auto mode.
+func NewConfig() *Config {
+	return &Config{
+		Config:         mqttsource.DefaultConfig(),
+		BaseTopic:      DefaultBaseTopic,
+		ActionDebounce: DefaultActionDebounce,
+	}
+}
+
+// Auto reports whether no devices are configured: devices are then named by
+// their sanitized friendly name and their kind is inferred from the payload.
+func (c *Config) Auto() bool { return len(c.Devices) == 0 }
+
+// Validate checks the config without touching the network.
+func (c *Config) Validate() error {
+	if err := c.Config.Validate(); err != nil {
+		return err
+	}
+	if c.BaseTopic == "" || strings.ContainsAny(c.BaseTopic, "+#") ||
+		strings.HasPrefix(c.BaseTopic, "/") || strings.HasSuffix(c.BaseTopic, "/") {
+		return anxin.Errorf(anxin.EINVALID, "base_topic %q: a topic without wildcards or leading/trailing /", c.BaseTopic)
+	}
+	if c.ActionDebounce < 0 || c.ActionDebounce > time.Minute {
+		return anxin.Errorf(anxin.EINVALID, "action_debounce %s: 0 to 1m", c.ActionDebounce)
+	}
+	if len(c.Devices) > maxDevices {
+		return anxin.Errorf(anxin.EINVALID, "devices: %d devices, at most %d", len(c.Devices), maxDevices)
+	}
+	names := make(map[string]bool, len(c.Devices))
+	ids := make(map[string]bool, len(c.Devices))
+	for i, d := range c.Devices {
+		key := fmt.Sprintf("devices[%d]", i)
+		switch {
+		case d.Name == "" || len(d.Name) > 256 || strings.ContainsAny(d.Name, "+#"):
+			return anxin.Errorf(anxin.EINVALID, "%s.name %q: the friendly name or IEEE address, without + or #", key, d.Name)
+		case names[d.Name]:
+			return anxin.Errorf(anxin.EINVALID, "%s.name %q is listed twice", key, d.Name)
+		case !anxin.ValidID(d.Device):
+			return anxin.Errorf(anxin.EINVALID, "%s.device %q is not [A-Za-z0-9_-]{1,64}", key, d.Device)
+		case ids[d.Device]:
+			return anxin.Errorf(anxin.EINVALID, "%s.device %q is listed twice", key, d.Device)
+		case !d.Kind.Valid():
+			return anxin.Errorf(anxin.EINVALID, "%s.kind %q is not one of %v", key, d.Kind, anxin.Kinds)
+		case topicSuffix(d.Name):
+			return anxin.Errorf(anxin.EINVALID, "%s.name %q ends in a zigbee2mqtt sub-topic", key, d.Name)
+		}
+		names[d.Name], ids[d.Device] = true, true
+		for a, e := range d.Actions {
+			if a == "" {
+				return anxin.Errorf(anxin.EINVALID, "%s.actions: an empty action is a reset, it cannot be mapped", key)
+			}
+			if !e.Valid() {
+				return anxin.Errorf(anxin.EINVALID, "%s.actions.%s: event %q is not one of %v", key, a, e, anxin.EventTypes)
+			}
+		}
+	}
+	return nil
+}
+
+// topicSuffix reports whether a name ends like a sub-topic the driver reads
+// as something else.
+func topicSuffix(name string) bool {
+	for _, s := range []string{"/availability", "/action", "/set", "/get"} {
+		if strings.HasSuffix(name, s) {
+			return true
+		}
+	}
+	return strings.HasPrefix(name, "bridge/") || name == "bridge"
+}
