@@ -1,0 +1,396 @@
+package mqtt
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/anxin-care/anxin"
+)
+
+// UplinkOptions configure the gateway's publisher to the district broker.
+type UplinkOptions struct {
+	Broker    string // tcp://host:1883, ssl://host:8883, ws://…
+	ClientID  string // stable per gateway; "": anxin-gw-<household>
+	Username  string
+	Password  string // never logged
+	TLS       *tls.Config
+	Household string
+	Keepalive time.Duration // 0: 30 s
+
+	// Window is how many publishes may wait for their PUBACK at once.
+	// One at a time gives ~10k msg/s to mosquitto; a window ~20k+. 0: 500.
+	Window int
+	// MinRetry and MaxRetry bound the capped exponential backoff between
+	// connection attempts (paho's ConnectRetryInterval/MaxReconnectInterval).
+	MinRetry, MaxRetry time.Duration // 0: 1 s and 2 min
+	ConnectTimeout     time.Duration // 0: 10 s
+	// AckTimeout: a connection whose broker leaves a publish unacknowledged
+	// this long is dropped and the spool replayed. 0: 60 s.
+	AckTimeout time.Duration
+
+	Logger  *slog.Logger
+	Now     func() time.Time
+	Metrics prometheus.Registerer
+}
+
+// Uplink publishes the spool's messages to the broker, QoS 1, in order, and
+// acknowledges them in the spool only when the broker sent PUBACK.
+//
+// It reconnects itself instead of using paho's AutoReconnect: paho's resume
+// after a reconnect completes the original publish tokens (claimID calls
+// flowComplete) before the broker acknowledged the resent copy, which would
+// let the spool forget a message the broker never got. So every connection
+// is a fresh paho client (clean session false, same client id), and after a
+// loss the spool is replayed from the last acknowledged message: duplicates
+// are possible, always with the same id, as QoS 1 allows.
+type Uplink struct {
+	opts  UplinkOptions
+	spool *Spool
+	log   *slog.Logger
+
+	connected  atomic.Bool
+	mConnected prometheus.Gauge
+	mPublished prometheus.Counter
+	mConnects  prometheus.Counter
+}
+
+// NewUplink checks opts and builds the uplink; it does no I/O.
+func NewUplink(opts UplinkOptions, sp *Spool) (*Uplink, error) {
+	if sp == nil {
+		return nil, errors.New("uplink: no spool")
+	}
+	u, err := url.Parse(opts.Broker)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("uplink: broker %q is not a URL like tcp://host:1883", opts.Broker)
+	}
+	switch u.Scheme {
+	case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
+	default:
+		return nil, fmt.Errorf("uplink: broker scheme %q is not tcp|mqtt|ssl|tls|mqtts|ws|wss", u.Scheme)
+	}
+	if !anxin.ValidID(opts.Household) {
+		return nil, fmt.Errorf("uplink: household %q is not [A-Za-z0-9_-]{1,64}", opts.Household)
+	}
+	if opts.ClientID == "" {
+		opts.ClientID = "anxin-gw-" + opts.Household
+	}
+	if opts.Keepalive <= 0 {
+		opts.Keepalive = 30 * time.Second
+	}
+	if opts.Window <= 0 {
+		opts.Window = 500
+	}
+	if opts.Window > 60000 { // MQTT packet ids are 16 bits
+		return nil, fmt.Errorf("uplink: window %d exceeds 60000", opts.Window)
+	}
+	if opts.MinRetry <= 0 {
+		opts.MinRetry = time.Second
+	}
+	if opts.MaxRetry <= 0 {
+		opts.MaxRetry = 2 * time.Minute
+	}
+	opts.MaxRetry = max(opts.MaxRetry, opts.MinRetry)
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 10 * time.Second
+	}
+	if opts.AckTimeout <= 0 {
+		opts.AckTimeout = time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	up := &Uplink{opts: opts, spool: sp, log: opts.Logger.With("component", "uplink")}
+	up.mConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "anxin_uplink_connected",
+		Help: "1 while the uplink is connected to the broker."})
+	up.mPublished = prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_uplink_published_total",
+		Help: "Messages the broker acknowledged (PUBACK)."})
+	up.mConnects = prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_uplink_connects_total",
+		Help: "Successful connections to the broker."})
+	if opts.Metrics != nil {
+		for _, c := range []prometheus.Collector{up.mConnected, up.mPublished, up.mConnects} {
+			if err := opts.Metrics.Register(c); err != nil {
+				up.log.Warn("uplink metric not registered", "err", err)
+			}
+		}
+	}
+	return up, nil
+}
+
+// Connected reports whether the uplink is connected now.
+func (u *Uplink) Connected() bool { return u.connected.Load() }
+
+// Backoff is the wait before connection attempt n (0-based): MinRetry
+// doubling up to MaxRetry, minus up to 20% jitter (r in [0,1)) so a fleet
+// of gateways does not reconnect in lock step after a broker restart.
+func Backoff(n int, minWait, maxWait time.Duration, r float64) time.Duration {
+	d := minWait
+	for i := 0; i < n && d < maxWait; i++ {
+		d *= 2
+	}
+	d = min(d, maxWait)
+	return d - time.Duration(float64(d)*0.2*r)
+}
+
+var errConnLost = errors.New("connection lost")
+
+// Run connects, publishes until ctx ends, then publishes the offline status
+// and disconnects. It returns nil when ctx ends; connection failures are
+// retried with backoff and logged.
+func (u *Uplink) Run(ctx context.Context) error {
+	for attempt := 0; ; {
+		cl, lost, err := u.connect(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			wait := Backoff(attempt, u.opts.MinRetry, u.opts.MaxRetry, rand.Float64())
+			lvl := slog.LevelWarn
+			if attempt > 0 {
+				lvl = slog.LevelDebug // one warning per outage, not one per attempt
+			}
+			u.log.Log(ctx, lvl, "uplink: cannot connect, retrying", "broker", u.opts.Broker,
+				"err", err, "retry_in", wait)
+			attempt++
+			if !sleepCtx(ctx, wait) {
+				return nil
+			}
+			continue
+		}
+		attempt = 0
+		u.connected.Store(true)
+		u.mConnected.Set(1)
+		u.mConnects.Inc()
+		u.log.Info("uplink: connected", "broker", u.opts.Broker, "client_id", u.opts.ClientID,
+			"spooled", u.spool.Stats().Depth)
+		err = u.pump(ctx, cl, lost)
+		u.connected.Store(false)
+		u.mConnected.Set(0)
+		if ctx.Err() != nil {
+			u.goOffline(cl)
+			return nil
+		}
+		u.log.Warn("uplink: connection lost, replaying unacknowledged messages after reconnect", "err", err)
+		cl.Disconnect(0)
+		if !sleepCtx(ctx, Backoff(0, u.opts.MinRetry, u.opts.MaxRetry, rand.Float64())) {
+			return nil
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (u *Uplink) status(state string, withTS bool) []byte {
+	if !withTS {
+		return []byte(`{"state":"` + state + `"}`)
+	}
+	b, err := json.Marshal(anxin.GatewayStatus{State: state, TS: u.opts.Now().UTC()})
+	if err != nil { // a time.Time always marshals
+		panic(err)
+	}
+	return b
+}
+
+// connect makes a fresh client, connects it and publishes the retained
+// online status. lost is closed when the connection drops.
+func (u *Uplink) connect(ctx context.Context) (paho.Client, <-chan struct{}, error) {
+	lost := make(chan struct{})
+	var once sync.Once
+	topic := anxin.StatusTopic(u.opts.Household)
+	o := paho.NewClientOptions().
+		AddBroker(u.opts.Broker).
+		SetClientID(u.opts.ClientID).
+		SetCleanSession(false).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetKeepAlive(u.opts.Keepalive).
+		SetPingTimeout(max(u.opts.Keepalive/2, time.Second)).
+		SetConnectTimeout(u.opts.ConnectTimeout).
+		SetWriteTimeout(u.opts.AckTimeout).
+		SetBinaryWill(topic, u.status("offline", false), 1, true).
+		SetConnectionLostHandler(func(_ paho.Client, _ error) { once.Do(func() { close(lost) }) })
+	if u.opts.Username != "" {
+		o.SetUsername(u.opts.Username)
+		o.SetPassword(u.opts.Password)
+	}
+	if u.opts.TLS != nil {
+		o.SetTLSConfig(u.opts.TLS)
+	}
+	cl := paho.NewClient(o)
+	if err := wait(ctx, cl.Connect(), u.opts.ConnectTimeout+time.Second); err != nil {
+		cl.Disconnect(0)
+		return nil, nil, err
+	}
+	if err := wait(ctx, cl.Publish(topic, 1, true, u.status("online", true)), u.opts.AckTimeout); err != nil {
+		cl.Disconnect(0)
+		return nil, nil, fmt.Errorf("publish online status: %w", err)
+	}
+	return cl, lost, nil
+}
+
+func wait(ctx context.Context, tok paho.Token, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("no answer from the broker within %s", d)
+	}
+}
+
+// goOffline publishes the retained offline status and disconnects cleanly
+// (so the broker discards the will).
+func (u *Uplink) goOffline(cl paho.Client) {
+	tok := cl.Publish(anxin.StatusTopic(u.opts.Household), 1, true, u.status("offline", true))
+	if err := wait(context.Background(), tok, 2*time.Second); err != nil {
+		u.log.Warn("uplink: offline status not acknowledged", "err", err)
+	}
+	cl.Disconnect(250)
+	u.log.Info("uplink: disconnected")
+}
+
+type inflight struct {
+	seq uint64
+	tok paho.Token
+}
+
+// pump sends spooled messages in order, keeping up to Window unacknowledged,
+// and advances the spool's ack pointer as PUBACKs arrive. It returns when
+// ctx ends (after waiting briefly for outstanding PUBACKs) or the connection
+// is lost.
+func (u *Uplink) pump(ctx context.Context, cl paho.Client, lost <-chan struct{}) error {
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	actx, acancel := context.WithCancel(context.Background())
+	defer acancel()
+	cur := u.spool.Cursor()
+	defer cur.Close()
+	pending := make(chan inflight, u.opts.Window-1) // + one being waited on
+	var ackErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if ackErr = u.acknowledge(actx, pending, lost); ackErr != nil {
+			rcancel()
+		}
+	})
+	var err error
+	for err == nil {
+		var rec Record
+		if rec, err = cur.Next(rctx); err != nil {
+			break
+		}
+		tok := cl.Publish(rec.Topic, 1, false, bytes.Clone(rec.Payload))
+		select {
+		case pending <- inflight{rec.Seq, tok}:
+		case <-rctx.Done():
+			err = rctx.Err()
+		case <-lost:
+			err = errConnLost
+		}
+	}
+	close(pending)
+	if ctx.Err() != nil { // shutting down: give outstanding PUBACKs a moment
+		t := time.AfterFunc(2*time.Second, acancel)
+		defer t.Stop()
+	} else {
+		acancel()
+	}
+	wg.Wait() // no Ack from this connection after pump returns
+	if ackErr != nil {
+		return ackErr
+	}
+	return err
+}
+
+// acknowledge waits for the PUBACKs in publish order and advances the ack
+// pointer over the acknowledged prefix, in batches.
+func (u *Uplink) acknowledge(ctx context.Context, pending <-chan inflight, lost <-chan struct{}) error {
+	var last uint64
+	var n int
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		if err := u.spool.Ack(last); err != nil {
+			return err
+		}
+		u.mPublished.Add(float64(n))
+		n = 0
+		return nil
+	}
+	for {
+		var p inflight
+		var ok bool
+		select {
+		case p, ok = <-pending:
+		default:
+			if err := flush(); err != nil {
+				return err
+			}
+			select {
+			case p, ok = <-pending:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		if !ok {
+			return flush()
+		}
+		select {
+		case <-p.tok.Done():
+		default:
+			if err := flush(); err != nil {
+				return err
+			}
+			t := time.NewTimer(u.opts.AckTimeout)
+			select {
+			case <-p.tok.Done():
+				t.Stop()
+			case <-lost:
+				t.Stop()
+				return errConnLost
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+				return fmt.Errorf("no PUBACK within %s", u.opts.AckTimeout)
+			}
+		}
+		if err := p.tok.Error(); err != nil {
+			return err
+		}
+		last = p.seq
+		if n++; n >= 256 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+}

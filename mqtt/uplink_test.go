@@ -1,0 +1,411 @@
+package mqtt
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/testenv"
+)
+
+func TestBackoff(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		r    float64
+		want time.Duration
+	}{
+		{0, 0, time.Second}, {1, 0, 2 * time.Second}, {3, 0, 8 * time.Second},
+		{10, 0, time.Minute}, {100, 0, time.Minute}, {0, 0.5, 900 * time.Millisecond},
+		{10, 0.99, time.Minute - time.Duration(float64(time.Minute)*0.2*0.99)},
+	} {
+		if got := Backoff(c.n, time.Second, time.Minute, c.r); got != c.want {
+			t.Errorf("Backoff(%d, r=%v) = %s, want %s", c.n, c.r, got, c.want)
+		}
+	}
+}
+
+// subscriber is a persistent-session QoS 1 subscriber recording everything
+// under anxin/v1/#, as alarmd would see it.
+type subscriber struct {
+	t      testing.TB
+	cl     paho.Client
+	mu     sync.Mutex
+	msgs   []anxin.Message
+	raw    map[string]string // id -> payload, to check duplicates are identical
+	dups   int
+	status []string
+}
+
+func subscribe(t testing.TB, broker string) *subscriber {
+	t.Helper()
+	s := &subscriber{t: t, raw: map[string]string{}}
+	o := paho.NewClientOptions().AddBroker(broker).SetClientID(fmt.Sprintf("alarmd-test-%d", time.Now().UnixNano())).
+		SetCleanSession(false).SetAutoReconnect(true).SetMaxReconnectInterval(200 * time.Millisecond).
+		SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).SetOrderMatters(true)
+	// set before Connect: a persistent session's queued messages arrive at once
+	o.SetDefaultPublishHandler(s.handle)
+	s.cl = paho.NewClient(o)
+	if tok := s.cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscriber connect: %v", tok.Error())
+	}
+	if tok := s.cl.Subscribe("anxin/v1/#", 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	t.Cleanup(func() { s.cl.Disconnect(100) })
+	return s
+}
+
+func (s *subscriber) handle(_ paho.Client, m paho.Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if strings.HasSuffix(m.Topic(), "/gateway/status") {
+		s.status = append(s.status, string(m.Payload()))
+		return
+	}
+	msg, err := anxin.ParseMessage(m.Topic(), m.Payload())
+	if err != nil {
+		s.t.Errorf("invalid message on %s: %v", m.Topic(), err)
+		return
+	}
+	if prev, seen := s.raw[msg.ID]; seen {
+		if prev != string(m.Payload()) {
+			s.t.Errorf("duplicate id %s with a different payload", msg.ID)
+		}
+		s.dups++
+		return
+	}
+	s.raw[msg.ID] = string(m.Payload())
+	s.msgs = append(s.msgs, msg)
+}
+
+func (s *subscriber) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.msgs)
+}
+
+// waitFor polls until the subscriber holds n distinct messages.
+func (s *subscriber) waitFor(n int, within time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(within)
+	for s.count() < n {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("subscriber got %d distinct messages, want %d", s.count(), n)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a real peer with a deadline
+	}
+}
+
+// checkOrder asserts that per device the messages arrived in the order they
+// were produced (ids are <dev>-<n>, n counting up per device).
+func (s *subscriber) checkOrder() map[string]int {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last := map[string]int{}
+	for _, m := range s.msgs {
+		n, err := strconv.Atoi(m.ID[strings.LastIndexByte(m.ID, '-')+1:])
+		if err != nil {
+			s.t.Fatalf("unexpected id %q", m.ID)
+		}
+		if p, ok := last[m.Device]; ok && n <= p {
+			s.t.Fatalf("%s: message %d arrived after %d", m.Device, n, p)
+		}
+		last[m.Device] = n
+	}
+	return last
+}
+
+func (s *subscriber) statuses() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.status...)
+}
+
+// retained reads the retained gateway status with a fresh client.
+func retained(t testing.TB, broker, hh string) string {
+	t.Helper()
+	got := make(chan string, 1)
+	o := paho.NewClientOptions().AddBroker(broker).SetClientID(fmt.Sprintf("probe-%d", time.Now().UnixNano()))
+	cl := paho.NewClient(o)
+	if tok := cl.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("probe connect: %v", tok.Error())
+	}
+	defer cl.Disconnect(50)
+	cl.Subscribe(anxin.StatusTopic(hh), 1, func(_ paho.Client, m paho.Message) {
+		select {
+		case got <- string(m.Payload()):
+		default:
+		}
+	})
+	select {
+	case s := <-got:
+		return s
+	case <-time.After(5 * time.Second):
+		t.Fatal("no retained gateway status")
+		return ""
+	}
+}
+
+type runningUplink struct {
+	up     *Uplink
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startUplink(t testing.TB, sp *Spool, broker string, reg prometheus.Registerer) *runningUplink {
+	t.Helper()
+	up, err := NewUplink(UplinkOptions{Broker: broker, Household: "hh-0001", Window: 256,
+		MinRetry: 50 * time.Millisecond, MaxRetry: 500 * time.Millisecond,
+		Metrics: reg, Logger: slog.New(slog.DiscardHandler)}, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runningUplink{up: up, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- up.Run(ctx) }()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *runningUplink) stop() {
+	r.cancel()
+	<-r.done
+	r.done <- nil // stop is idempotent
+}
+
+func TestIntegrationUplinkDelivers(t *testing.T) {
+	brokers := map[string]func(t *testing.T) string{
+		"embedded": func(t *testing.T) string {
+			b, err := StartBroker("127.0.0.1:0", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return b.URL()
+		},
+		"mosquitto": func(t *testing.T) string { return testenv.StartMosquitto(t).URL },
+	}
+	for name, start := range brokers {
+		t.Run(name, func(t *testing.T) {
+			broker := start(t)
+			sub := subscribe(t, broker)
+			reg := prometheus.NewRegistry()
+			sp := openTest(t, SpoolOptions{Metrics: reg})
+			const n = 600
+			for i := range n {
+				put(t, sp, testMsg(fmt.Sprintf("dev%d", i%3), i/3, i%10 == 0))
+			}
+			up := startUplink(t, sp, broker, reg)
+			sub.waitFor(n, 20*time.Second)
+			sub.checkOrder()
+			if s := retained(t, broker, "hh-0001"); !strings.Contains(s, `"online"`) {
+				t.Fatalf("retained status while running: %s", s)
+			}
+			if !up.up.Connected() || testutil.ToFloat64(up.up.mConnected) != 1 {
+				t.Fatal("uplink does not report connected")
+			}
+			up.stop()
+			if got := testutil.ToFloat64(up.up.mPublished); got < n {
+				t.Fatalf("published_total %v, want >= %d", got, n)
+			}
+			if st := sp.Stats(); st.Depth != 0 {
+				t.Fatalf("spool depth %d after all were acknowledged", st.Depth)
+			}
+			s := retained(t, broker, "hh-0001")
+			var st anxin.GatewayStatus
+			if err := json.Unmarshal([]byte(s), &st); err != nil || st.State != "offline" || st.TS.IsZero() {
+				t.Fatalf("retained status after shutdown: %s", s)
+			}
+		})
+	}
+}
+
+// TestOutageBrokerRestart stops mosquitto while the uplink has publishes in
+// flight, keeps producing during the outage and while it reconnects, and
+// checks every message arrives, per device in order, duplicates only with
+// the same id and payload.
+func TestOutageBrokerRestart(t *testing.T) {
+	mq := testenv.StartMosquitto(t)
+	sub := subscribe(t, mq.URL)
+	sp := openTest(t, SpoolOptions{})
+	up := startUplink(t, sp, mq.URL, nil)
+	devs := []string{"btn1", "wm1", "pm1"}
+	next := 0
+	produce := func(k int) {
+		for range k {
+			d := devs[next%len(devs)]
+			put(t, sp, testMsg(d, next/len(devs), d == "btn1"))
+			next++
+		}
+	}
+	// phase 1: stream until the subscriber is well into it, so the broker
+	// dies with publishes in flight
+	for sub.count() < 300 {
+		produce(10)
+	}
+	mq.Stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for up.up.Connected() {
+		if time.Now().After(deadline) {
+			t.Fatal("uplink did not notice the broker stopped")
+		}
+		produce(1)
+	}
+	produce(1000) // during the outage
+	if d := sp.Stats().Depth; d < 1000 {
+		t.Fatalf("spool depth %d during outage, want >= 1000", d)
+	}
+	mq.Restart()
+	produce(1000) // while reconnecting and replaying
+	total := next
+	sub.waitFor(total, 60*time.Second)
+	last := sub.checkOrder()
+	for i, d := range devs {
+		want := (total - 1 - i) / len(devs)
+		if last[d] != want {
+			t.Fatalf("%s: last message %d, want %d", d, last[d], want)
+		}
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for sp.Stats().Depth != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("spool not drained: %+v", sp.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("%d messages, %d duplicates (same id), outage survived", total, sub.dups)
+}
+
+// TestCrashHelper is the gateway process of TestCrashKill9NoEventLost: it is
+// the test binary re-executed with ANXIN_CRASH_DIR set.
+func TestCrashHelper(t *testing.T) {
+	dir := os.Getenv("ANXIN_CRASH_DIR")
+	if dir == "" {
+		t.Skip("helper process for TestCrashKill9NoEventLost")
+	}
+	from, _ := strconv.Atoi(os.Getenv("ANXIN_CRASH_FROM"))
+	count, _ := strconv.Atoi(os.Getenv("ANXIN_CRASH_COUNT"))
+	sp, err := OpenSpool(SpoolOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := NewUplink(UplinkOptions{Broker: os.Getenv("ANXIN_CRASH_BROKER"), Household: "hh-0001",
+		MinRetry: 50 * time.Millisecond, MaxRetry: 200 * time.Millisecond}, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- up.Run(ctx) }()
+	for i := from; i < from+count; i++ {
+		dev := "wm1"
+		if i%2 == 0 {
+			dev = "btn1"
+		}
+		if err := sp.Put(ctx, testMsg(dev, i, dev == "btn1")); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("put %d\n", i) // the parent counts only what Put acknowledged
+	}
+	for sp.Stats().Depth > 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if err := sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("drained")
+}
+
+// TestCrashKill9NoEventLost kills the gateway process with SIGKILL in the
+// middle of a stream, restarts it on the same spool, and checks every
+// message whose Put returned before the kill reaches the subscriber.
+func TestCrashKill9NoEventLost(t *testing.T) {
+	mq := testenv.StartMosquitto(t)
+	sub := subscribe(t, mq.URL)
+	dir := t.TempDir()
+	run := func(from, count, killAfter int) []int {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "ANXIN_CRASH_DIR="+dir, "ANXIN_CRASH_BROKER="+mq.URL,
+			"ANXIN_CRASH_FROM="+strconv.Itoa(from), "ANXIN_CRASH_COUNT="+strconv.Itoa(count))
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var puts []int
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if n, ok := strings.CutPrefix(sc.Text(), "put "); ok {
+				v, _ := strconv.Atoi(n)
+				puts = append(puts, v)
+				if killAfter > 0 && len(puts) == killAfter {
+					if err := cmd.Process.Kill(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		err = cmd.Wait()
+		if killAfter == 0 && err != nil {
+			t.Fatalf("restarted gateway: %v", err)
+		}
+		return puts
+	}
+	first := run(0, 100000, 400)
+	if len(first) < 400 {
+		t.Fatalf("helper printed %d puts before the kill", len(first))
+	}
+	from := first[len(first)-1] + 1
+	second := run(from, 200, 0)
+	want := append(first, second...)
+	sub.waitFor(len(want), 30*time.Second)
+	sub.checkOrder()
+	got := map[string]bool{}
+	sub.mu.Lock()
+	for _, m := range sub.msgs {
+		got[m.ID] = true
+	}
+	sub.mu.Unlock()
+	for _, n := range want {
+		dev := "wm1"
+		if n%2 == 0 {
+			dev = "btn1"
+		}
+		if id := testMsg(dev, n, dev == "btn1").ID; !got[id] {
+			t.Fatalf("message %s acknowledged by Put before the kill never arrived", id)
+		}
+	}
+	if !slicesContainsFunc(sub.statuses(), func(s string) bool { return s == `{"state":"offline"}` }) {
+		t.Errorf("the MQTT will (offline) was not published after SIGKILL: %v", sub.statuses())
+	}
+	t.Logf("killed after %d puts, %d more after restart, %d duplicates", len(first), len(second), sub.dups)
+}
+
+func slicesContainsFunc(s []string, f func(string) bool) bool {
+	for _, v := range s {
+		if f(v) {
+			return true
+		}
+	}
+	return false
+}
