@@ -3,5 +3,6 @@
 package all
 
 import (
+	_ "github.com/anxin-care/anxin/drivers/nmea"
 	_ "github.com/anxin-care/anxin/drivers/zigbee2mqtt"
 )
