@@ -1,0 +1,443 @@
+package rules
+
+import (
+	"container/heap"
+	"sync"
+	"time"
+
+	"github.com/anxin-care/anxin"
+)
+
+// Engine evaluates rules for many households. It is a pure state machine:
+// inputs and the current time go in, Decisions come out; it does no I/O and
+// reads no clock. Safe for concurrent use.
+type Engine struct {
+	mu    sync.Mutex
+	cfg   *Config
+	rules []*rule
+	hh    map[string]*household
+	due   deadlineHeap
+	dirty []*household
+}
+
+// rule is a compiled rule: its base evaluator and its variants.
+type rule struct {
+	idx  int
+	base *variant
+	tier [5]*variant // by tierOf: 0 unknown, then irregular … high
+	hh   map[string]*variant
+}
+
+type variant struct {
+	cfg *Rule
+	ev  evaluator
+	id  alarmID
+	id2 alarmID // second alarm (device_silent), if the kind has one
+}
+
+var tierIndex = []anxin.Tier{anxin.TierIrregular, anxin.TierGeneral, anxin.TierKey, anxin.TierHigh}
+
+func tierOf(t anxin.Tier) uint8 {
+	for i, v := range tierIndex {
+		if v == t {
+			return uint8(i + 1)
+		}
+	}
+	return 0
+}
+
+// New makes an engine for cfg (nil: no rules).
+func New(cfg *Config) *Engine {
+	e := &Engine{hh: map[string]*household{}}
+	e.load(cfg)
+	return e
+}
+
+func (e *Engine) load(cfg *Config) {
+	if cfg == nil {
+		cfg = &Config{Timezone: "UTC", loc: time.UTC}
+	}
+	e.cfg = cfg
+	e.rules = make([]*rule, len(cfg.Rules))
+	for i, rc := range cfg.Rules {
+		r := &rule{idx: i, base: compileVariant(rc)}
+		for t, v := range rc.Tier {
+			r.tier[tierOf(t)] = compileVariant(v)
+		}
+		if len(rc.Household) > 0 {
+			r.hh = make(map[string]*variant, len(rc.Household))
+			for id, v := range rc.Household {
+				r.hh[id] = compileVariant(v)
+			}
+		}
+		e.rules[i] = r
+	}
+}
+
+func compileVariant(r *Rule) *variant {
+	v := &variant{cfg: r, ev: kindTable[r.Kind].compile(r)}
+	v.id = alarmID{Rule: r.Name, Kind: r.Kind, Severity: r.Severity, Route: r.Route}
+	if s, ok := v.ev.(secondAlarm); ok {
+		v.id2 = s.second()
+	}
+	return v
+}
+
+// Reload swaps in new rules. The state of rules with the same name and kind
+// is kept; the state of removed rules is dropped (their open alarms stay in
+// the store for people to close).
+func (e *Engine) Reload(cfg *Config) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old := e.rules
+	e.load(cfg)
+	remap := make([]int, len(old))
+	for i, o := range old {
+		remap[i] = -1
+		for j, n := range e.rules {
+			if n.base.cfg.Name == o.base.cfg.Name && n.base.cfg.Kind == o.base.cfg.Kind {
+				remap[i] = j
+			}
+		}
+	}
+	for _, h := range e.hh {
+		kept := h.slots[:0]
+		for _, s := range h.slots {
+			if int(s.rule) < len(remap) && remap[s.rule] >= 0 {
+				s.rule = uint16(remap[s.rule])
+				kept = append(kept, s)
+			}
+		}
+		clear(h.slots[len(kept):])
+		h.slots = kept
+		e.markDirty(h)
+		e.schedule(h, 0)
+	}
+}
+
+// SetHousehold sets the tier that selects a household's per-tier overrides.
+func (e *Engine) SetHousehold(id string, tier anxin.Tier) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h := e.household(id)
+	if t := tierOf(tier); t != h.tier {
+		h.tier = t
+		e.markDirty(h)
+		e.schedule(h, 0)
+	}
+}
+
+// SetAway marks a household away (visiting family, in hospital) or back.
+// Away pauses no_use rules (and other away-aware kinds) and closes their
+// open alarms; back restarts their timers from now.
+func (e *Engine) SetAway(now time.Time, household string, away bool) []Decision {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h := e.household(household)
+	if h.away == away {
+		return nil
+	}
+	h.away = away
+	x := e.ctx(h, now, "")
+	for i := range h.slots {
+		s := &h.slots[i]
+		x.use(e.rules[s.rule])
+		aw, ok := x.v.ev.(awayAware)
+		if !ok {
+			continue
+		}
+		if away {
+			x.clear(s, fOpen, "the elder is away: "+x.v.cfg.Name+" paused")
+		} else {
+			aw.rebaseline(x, s)
+		}
+	}
+	e.markDirty(h)
+	e.schedule(h, x.now)
+	return x.out
+}
+
+// Away reports whether a household is marked away.
+func (e *Engine) Away(household string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h := e.hh[household]
+	return h != nil && h.away
+}
+
+// Observe feeds one validated message. now is the engine's clock; the
+// message's own timestamp (clamped to now) dates the measurement.
+func (e *Engine) Observe(now time.Time, m *anxin.Message) []Decision {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h := e.household(m.Household)
+	x := e.ctx(h, now, m.ID)
+	t := x.now
+	if !m.TS.IsZero() && m.TS.Unix() < t {
+		t = m.TS.Unix()
+	}
+	if t > h.lastMsg {
+		h.lastMsg = t
+	}
+	d := h.device(m.Device, m.Kind, t)
+	for _, r := range e.rules {
+		x.use(r)
+		c := x.v.cfg
+		if c.Disabled || !kindIn(c.DeviceKinds, m.Kind) || !x.v.ev.match(m) {
+			continue
+		}
+		dev := d
+		if _, ok := x.v.ev.(perHousehold); ok {
+			dev = noDevice
+		}
+		x.v.ev.observe(x, h.slot(r.idx, dev), m, t)
+	}
+	e.markDirty(h)
+	e.schedule(h, x.now)
+	return x.out
+}
+
+// ObserveGateway feeds a gateway status (online/offline) of a household.
+func (e *Engine) ObserveGateway(now time.Time, household string, st anxin.GatewayStatus) []Decision {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h := e.household(household)
+	x := e.ctx(h, now, "")
+	t := x.now
+	if !st.TS.IsZero() && st.TS.Unix() < t {
+		t = st.TS.Unix()
+	}
+	for _, r := range e.rules {
+		x.use(r)
+		g, ok := x.v.ev.(gatewayWatcher)
+		if !ok || x.v.cfg.Disabled {
+			continue
+		}
+		g.observeGateway(x, h.slot(r.idx, noDevice), st, t)
+	}
+	e.markDirty(h)
+	e.schedule(h, x.now)
+	return x.out
+}
+
+// Tick runs every timer due at now.
+func (e *Engine) Tick(now time.Time) []Decision {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Decision
+	n := now.Unix()
+	for len(e.due) > 0 && e.due[0].next <= n {
+		h := e.due[0]
+		x := e.ctx(h, now, "")
+		x.out = out
+		for i := range h.slots {
+			s := &h.slots[i]
+			x.use(e.rules[s.rule])
+			if !x.v.cfg.Disabled {
+				x.v.ev.tick(x, s)
+			}
+		}
+		out = x.out
+		e.markDirty(h)
+		e.schedule(h, n+1) // nothing more at n: a timer that did not fire waits for input
+	}
+	return out
+}
+
+// NextDeadline is the earliest instant at which Tick has work (zero: none).
+func (e *Engine) NextDeadline() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.due) == 0 {
+		return time.Time{}
+	}
+	return time.Unix(e.due[0].next, 0)
+}
+
+// Closed tells the engine that people closed the alarm (household, rule) in
+// the store. A button or fall rule re-arms at once; a timer or detector
+// rule stays quiet until its condition has cleared and risen again.
+func (e *Engine) Closed(household, ruleName string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h := e.hh[household]
+	if h == nil {
+		return
+	}
+	for i := range h.slots {
+		s := &h.slots[i]
+		v := e.rules[s.rule].resolve(h)
+		_, rearm := v.ev.(closedByPeople)
+		for _, b := range []struct {
+			bit uint8
+			id  alarmID
+		}{{fOpen, v.id}, {fOpen2, v.id2}} {
+			if b.id.Rule != ruleName || s.flags&b.bit == 0 {
+				continue
+			}
+			s.flags &^= b.bit
+			if !rearm {
+				s.flags |= b.bit << muteShift
+			}
+			e.markDirty(h)
+		}
+	}
+}
+
+// Households is how many households the engine tracks.
+func (e *Engine) Households() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.hh)
+}
+
+// DirtyStates hands the encoded state of every household changed since the
+// last call to fn (outside the engine's lock), for alarmd to persist.
+func (e *Engine) DirtyStates(fn func(household string, state []byte)) {
+	type item struct {
+		id string
+		b  []byte
+	}
+	e.mu.Lock()
+	items := make([]item, 0, len(e.dirty))
+	for _, h := range e.dirty {
+		items = append(items, item{h.id, e.encode(h)})
+		h.dirty = false
+	}
+	clear(e.dirty)
+	e.dirty = e.dirty[:0]
+	e.mu.Unlock()
+	for _, it := range items {
+		fn(it.id, it.b)
+	}
+}
+
+// RestoreState loads a household's state saved by DirtyStates, replacing
+// what the engine holds for it. Slots of rules that no longer exist are
+// dropped. Corrupt or hostile input is an error, never a panic.
+func (e *Engine) RestoreState(household string, state []byte) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !anxin.ValidID(household) {
+		return anxin.Errorf(anxin.EINVALID, "household id %q is not valid", clip(household))
+	}
+	h, err := e.decode(household, state)
+	if err != nil {
+		return err
+	}
+	if old := e.hh[household]; old != nil {
+		if old.heapIdx >= 0 {
+			heap.Remove(&e.due, int(old.heapIdx))
+		}
+		old.heapIdx = -1
+		h.dirty = old.dirty
+		if h.dirty {
+			for i, d := range e.dirty {
+				if d == old {
+					e.dirty[i] = h
+				}
+			}
+		}
+	}
+	e.hh[household] = h
+	e.schedule(h, 0)
+	return nil
+}
+
+// household returns the state of id, creating it.
+func (e *Engine) household(id string) *household {
+	h := e.hh[id]
+	if h == nil {
+		h = &household{id: id, heapIdx: -1}
+		e.hh[id] = h
+	}
+	return h
+}
+
+func (e *Engine) markDirty(h *household) {
+	if !h.dirty {
+		h.dirty = true
+		e.dirty = append(e.dirty, h)
+	}
+}
+
+// schedule recomputes h's next deadline (never before notBefore) and its
+// place in the heap.
+func (e *Engine) schedule(h *household, notBefore int64) {
+	var next int64
+	x := e.ctx(h, time.Unix(notBefore, 0), "")
+	for i := range h.slots {
+		s := &h.slots[i]
+		x.use(e.rules[s.rule])
+		if x.v.cfg.Disabled {
+			continue
+		}
+		d := x.v.ev.deadline(x, s)
+		if d != 0 && d < notBefore {
+			d = notBefore
+		}
+		if d != 0 && (next == 0 || d < next) {
+			next = d
+		}
+	}
+	h.next = next
+	switch {
+	case next == 0 && h.heapIdx >= 0:
+		heap.Remove(&e.due, int(h.heapIdx))
+	case next != 0 && h.heapIdx >= 0:
+		heap.Fix(&e.due, int(h.heapIdx))
+	case next != 0:
+		heap.Push(&e.due, h)
+	}
+}
+
+func (e *Engine) ctx(h *household, now time.Time, msgID string) *evalCtx {
+	return &evalCtx{e: e, h: h, now: now.Unix(), msgID: msgID}
+}
+
+func (r *rule) resolve(h *household) *variant {
+	if r.hh != nil {
+		if v := r.hh[h.id]; v != nil {
+			return v
+		}
+	}
+	if v := r.tier[h.tier]; v != nil {
+		return v
+	}
+	return r.base
+}
+
+func kindIn(kinds []anxin.Kind, k anxin.Kind) bool {
+	if len(kinds) == 0 {
+		return true
+	}
+	for _, v := range kinds {
+		if v == k {
+			return true
+		}
+	}
+	return false
+}
+
+// deadlineHeap orders households by their next deadline.
+type deadlineHeap []*household
+
+func (d deadlineHeap) Len() int           { return len(d) }
+func (d deadlineHeap) Less(i, j int) bool { return d[i].next < d[j].next }
+func (d deadlineHeap) Swap(i, j int) {
+	d[i], d[j] = d[j], d[i]
+	d[i].heapIdx, d[j].heapIdx = int32(i), int32(j)
+}
+func (d *deadlineHeap) Push(x any) {
+	h := x.(*household)
+	h.heapIdx = int32(len(*d))
+	*d = append(*d, h)
+}
+func (d *deadlineHeap) Pop() any {
+	old := *d
+	h := old[len(old)-1]
+	old[len(old)-1] = nil
+	h.heapIdx = -1
+	*d = old[:len(old)-1]
+	return h
+}

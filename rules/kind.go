@@ -1,0 +1,87 @@
+package rules
+
+import (
+	"slices"
+
+	"github.com/anxin-care/anxin"
+)
+
+// A rule kind is a kindDef registered by name from an init function in the
+// kind's own file (event.go, nouse.go, …; learned.go may add one). See
+// docs/rules.md.
+type kindDef struct {
+	// params returns a pointer to a new, zero parameter struct whose fields
+	// carry yaml tags: those are the kind's own keys in rules.yaml.
+	params func() any
+	// check applies defaults to r.Params and validates it; errors name the
+	// key ("for: must be positive").
+	check func(r *Rule) error
+	// compile makes the evaluator of a checked rule (base or variant).
+	compile func(r *Rule) evaluator
+}
+
+// kindTable holds the rule kinds; written only by init functions.
+var kindTable = map[string]kindDef{}
+
+func registerKind(name string, d kindDef) {
+	if _, dup := kindTable[name]; dup {
+		panic("rules: kind " + name + " registered twice")
+	}
+	kindTable[name] = d
+}
+
+// KindNames lists the registered rule kinds, sorted.
+func KindNames() []string {
+	var n []string
+	for k := range kindTable {
+		n = append(n, k)
+	}
+	slices.Sort(n)
+	return n
+}
+
+// evaluator is one rule of one kind with its parameters resolved (base rule,
+// or a tier or household variant). Every method is a pure function of the
+// slot, the input and x.now; the engine holds the lock.
+type evaluator interface {
+	// match reports cheaply whether message m is input for this rule
+	// (device kinds are already filtered).
+	match(m *anxin.Message) bool
+	// observe feeds m, measured at t (unix seconds, ≤ x.now), into s.
+	observe(x *evalCtx, s *slot, m *anxin.Message, t int64)
+	// tick re-evaluates s at x.now: timers.
+	tick(x *evalCtx, s *slot)
+	// deadline is the next x.now at which tick could change something for
+	// s; 0 for none.
+	deadline(x *evalCtx, s *slot) int64
+}
+
+// Optional evaluator extras, found by type assertion.
+type (
+	// perHousehold evaluators keep one slot per household, not per device.
+	perHousehold interface{ perHousehold() }
+	// awayAware evaluators are paused while the household is away (no_use,
+	// learned); rebaseline restarts their timers when the elder is back.
+	awayAware interface {
+		rebaseline(x *evalCtx, s *slot)
+	}
+	// gatewayWatcher evaluators receive gateway status messages.
+	gatewayWatcher interface {
+		observeGateway(x *evalCtx, s *slot, st anxin.GatewayStatus, t int64)
+	}
+	// secondAlarm evaluators raise a second alarm (bit fOpen2) under
+	// another name: no_use's device_silent.
+	secondAlarm interface {
+		second() alarmID
+	}
+	// closedByPeople evaluators re-arm at once when staff close the alarm
+	// (a button press); others stay quiet until the condition clears.
+	closedByPeople interface{ closedByPeople() }
+)
+
+// alarmID is who an alarm is for and how it is named.
+type alarmID struct {
+	Rule, Kind string
+	Severity   anxin.Severity
+	Route      anxin.Route
+}

@@ -1,0 +1,165 @@
+package rules
+
+import (
+	"fmt"
+
+	"github.com/anxin-care/anxin"
+)
+
+// NoUseParams are the keys of kind no_use: a cumulative meter field rose by
+// less than MinDelta since the last use, and that use is For ago. Judged
+// only on fresh data: a meter with no reading for SilentAfter raises the
+// SilentRule alarm (installers, info) instead, and a gap restarts the quiet
+// period when readings return (a gap is no data, never no use). A reading
+// lower than the one before (meter swap, rollover) is not use: the
+// baseline moves to it.
+type NoUseParams struct {
+	Field       string   `yaml:"field"`        // total_m3, energy_kwh
+	MinDelta    float64  `yaml:"min_delta"`    // rise that counts as use, in the field's unit
+	For         Duration `yaml:"for"`          // quiet period that raises the alarm
+	SilentAfter Silence  `yaml:"silent_after"` // "25h", or "2x" the last reading interval
+	SilentRule  string   `yaml:"silent_rule"`  // name of the silent-meter alarm (device_silent)
+	What        string   `yaml:"what"`         // "water", "electricity": words in reasons
+}
+
+func init() {
+	registerKind("no_use", kindDef{
+		params: func() any { return &NoUseParams{} },
+		check: func(r *Rule) error {
+			p := r.Params.(*NoUseParams)
+			if p.Field == "" {
+				return fmt.Errorf("field: missing (total_m3, energy_kwh)")
+			}
+			if !anxin.ValidID(p.Field) {
+				return fmt.Errorf("field: %q is not a field name", clip(p.Field))
+			}
+			if p.MinDelta <= 0 {
+				return fmt.Errorf("min_delta: must be above 0")
+			}
+			if p.For <= 0 {
+				return fmt.Errorf("for: must be a positive duration")
+			}
+			if p.SilentAfter.IsZero() {
+				p.SilentAfter = Silence{Times: 2}
+			}
+			if p.SilentRule == "" {
+				p.SilentRule = "device_silent"
+			}
+			if !anxin.ValidID(p.SilentRule) {
+				return fmt.Errorf("silent_rule: %q is not [A-Za-z0-9_-]{1,64}", clip(p.SilentRule))
+			}
+			if p.SilentRule == r.Name {
+				return fmt.Errorf("silent_rule: must differ from the rule's name")
+			}
+			if p.What == "" {
+				p.What = "water"
+				if p.Field != "total_m3" {
+					p.What = "electricity"
+				}
+			}
+			return nil
+		},
+		compile: func(r *Rule) evaluator {
+			p := r.Params.(*NoUseParams)
+			return &noUse{p: *p, forSec: p.For.Seconds(), silentSec: p.SilentAfter.Dur.Seconds(),
+				silentTimes: p.SilentAfter.Times}
+		},
+	})
+}
+
+// noUse slot: v0 baseline (value at the last use), t0 last use (start of the
+// quiet period), v1/t1 last reading, t2 interval before the last reading.
+type noUse struct {
+	p           NoUseParams
+	forSec      int64
+	silentSec   int64
+	silentTimes float64
+}
+
+func (r *noUse) match(m *anxin.Message) bool {
+	_, ok := m.Fields[r.p.Field]
+	return ok && !m.IsEvent()
+}
+
+func (r *noUse) second() alarmID {
+	return alarmID{Rule: r.p.SilentRule, Kind: "device_silent", Severity: anxin.SeverityInfo, Route: anxin.RouteInstaller}
+}
+
+// silence is how long without a reading makes the meter silent.
+func (r *noUse) silence(s *slot) int64 {
+	if r.silentSec > 0 {
+		return r.silentSec
+	}
+	iv := s.t2
+	if iv < 60 {
+		iv = 60
+	}
+	return int64(float64(iv) * r.silentTimes)
+}
+
+func (r *noUse) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
+	val := m.Fields[r.p.Field].Float()
+	if s.flags&fInit == 0 {
+		s.flags |= fInit
+		s.v0, s.v1, s.t0, s.t1 = val, val, t, t
+		r.tick(x, s)
+		return
+	}
+	if t <= s.t1 {
+		return // late or duplicate reading: the state already knows later
+	}
+	gap := t-s.t1 > r.silence(s)
+	s.t2 = t - s.t1
+	x.clear(s, fOpen2, fmt.Sprintf("%s is sending readings again (%s)", capitalize(x.deviceWords(s.dev)), x.clock(t)))
+	switch {
+	case val < s.v1:
+		s.v0 = val // swap or rollover: not use
+		if gap {
+			s.t0 = t
+		}
+	case val-s.v0 >= r.p.MinDelta:
+		s.v0, s.t0 = val, t
+		x.clear(s, fOpen, fmt.Sprintf("%s used again at %s", capitalize(r.p.What), x.clock(t)))
+	case gap:
+		s.t0 = t // no data is not no use: the quiet period restarts here
+	}
+	s.v1, s.t1 = val, t
+	r.tick(x, s)
+}
+
+func (r *noUse) tick(x *evalCtx, s *slot) {
+	if s.flags&fInit == 0 {
+		return
+	}
+	if x.now-s.t1 >= r.silence(s) {
+		x.raise(s, fOpen2, fmt.Sprintf("%s has sent no reading since %s (%s); it may need a new battery or a visit",
+			capitalize(x.deviceWords(s.dev)), x.clock(s.t1), span(x.now-s.t1)))
+		return
+	}
+	if x.now-s.t0 >= r.forSec {
+		x.raise(s, fOpen, fmt.Sprintf("no %s used since %s (%s)", r.p.What, x.clock(s.t0), span(x.now-s.t0)))
+	}
+}
+
+func (r *noUse) deadline(x *evalCtx, s *slot) int64 {
+	if s.flags&fInit == 0 {
+		return 0
+	}
+	var d int64
+	if s.flags&(fOpen2|fMute2) == 0 {
+		d = s.t1 + r.silence(s)
+	}
+	if s.flags&(fOpen|fMute1) == 0 && !x.suppressed() {
+		if p := x.windowed(s.t0 + r.forSec); p < s.t1+r.silence(s) && (d == 0 || p < d) {
+			d = p
+		}
+	}
+	return d
+}
+
+// rebaseline restarts the quiet period when the elder is back.
+func (r *noUse) rebaseline(x *evalCtx, s *slot) {
+	if s.flags&fInit != 0 {
+		s.t0, s.v0 = x.now, s.v1
+	}
+}

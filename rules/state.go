@@ -1,0 +1,394 @@
+package rules
+
+import (
+	"encoding/binary"
+	"math"
+	"time"
+
+	"github.com/anxin-care/anxin"
+)
+
+// household is the compact per-household rule state: ~100 bytes plus a
+// device table and one 48-byte slot per (rule, device) with state.
+type household struct {
+	id      string
+	tier    uint8
+	away    bool
+	dirty   bool
+	heapIdx int32
+	next    int64 // next deadline, unix seconds; 0: none
+	lastMsg int64 // last message of any device, unix seconds
+	devs    []device
+	slots   []slot
+}
+
+type device struct {
+	id   string
+	kind uint8 // index into anxin.Kinds, +1
+	seen int64
+}
+
+// noDevice is the device index of per-household slots.
+const noDevice = math.MaxUint16
+
+// slot is the state of one rule for one device (or the household). The
+// meaning of the times and values belongs to the rule's kind.
+type slot struct {
+	rule  uint16
+	dev   uint16
+	flags uint8
+	n     uint16  // kind's counter (rising intervals)
+	t0    int64   // kind's timer start (quiet since, running since, outside since)
+	t1    int64   // last reading, unix seconds
+	t2    int64   // kind's third time (previous reading interval)
+	v0    float64 // kind's baseline value
+	v1    float64 // last value
+}
+
+// Slot flags.
+const (
+	fOpen  uint8 = 1 << iota // the rule's alarm is open for this slot
+	fOpen2                   // the second alarm (device_silent) is open
+	fInit                    // the slot has a baseline
+	fMode                    // kind-specific mode bit
+	fAux                     // kind-specific bit
+	fMute1                   // people closed alarm 1; quiet until the condition clears
+	fMute2                   // people closed alarm 2
+)
+
+const muteShift = 5 // fOpen<<muteShift == fMute1
+
+func (h *household) device(id string, k anxin.Kind, t int64) uint16 {
+	for i := range h.devs {
+		if h.devs[i].id == id {
+			if t > h.devs[i].seen {
+				h.devs[i].seen = t
+			}
+			return uint16(i)
+		}
+	}
+	if len(h.devs) >= maxDevices {
+		// A household with this many devices is hostile input: share the
+		// last entry rather than grow without bound.
+		return uint16(len(h.devs) - 1)
+	}
+	h.devs = append(h.devs, device{id: id, kind: kindIndex(k), seen: t})
+	return uint16(len(h.devs) - 1)
+}
+
+// maxDevices bounds the device table of one household.
+const maxDevices = 64
+
+func kindIndex(k anxin.Kind) uint8 {
+	for i, v := range anxin.Kinds {
+		if v == k {
+			return uint8(i + 1)
+		}
+	}
+	return 0
+}
+
+func (h *household) deviceID(dev uint16) string {
+	if int(dev) < len(h.devs) {
+		return h.devs[dev].id
+	}
+	return ""
+}
+
+func (h *household) deviceKind(dev uint16) anxin.Kind {
+	if int(dev) < len(h.devs) && h.devs[dev].kind > 0 && int(h.devs[dev].kind) <= len(anxin.Kinds) {
+		return anxin.Kinds[h.devs[dev].kind-1]
+	}
+	return ""
+}
+
+// slot returns the slot of (rule, dev), creating it.
+func (h *household) slot(rule int, dev uint16) *slot {
+	for i := range h.slots {
+		if h.slots[i].rule == uint16(rule) && h.slots[i].dev == dev {
+			return &h.slots[i]
+		}
+	}
+	h.slots = append(h.slots, slot{rule: uint16(rule), dev: dev})
+	return &h.slots[len(h.slots)-1]
+}
+
+// anyOpen reports whether a slot of rule other than s has alarm bit set.
+func (h *household) anyOpen(rule uint16, bit uint8, s *slot) bool {
+	for i := range h.slots {
+		o := &h.slots[i]
+		if o != s && o.rule == rule && o.flags&bit != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// evalCtx is what an evaluator sees: the household, the rule variant that
+// applies to it, the time, and where decisions go.
+type evalCtx struct {
+	e     *Engine
+	h     *household
+	r     *rule
+	v     *variant
+	now   int64
+	msgID string
+	out   []Decision
+}
+
+func (x *evalCtx) use(r *rule) {
+	x.r = r
+	x.v = r.resolve(x.h)
+}
+
+// suppressed reports whether away pauses this rule now.
+func (x *evalCtx) suppressed() bool {
+	if !x.h.away {
+		return false
+	}
+	_, ok := x.v.ev.(awayAware)
+	return ok
+}
+
+func (x *evalCtx) loc() *time.Location { return x.e.cfg.Location() }
+
+func (x *evalCtx) local(t int64) time.Time { return time.Unix(t, 0).In(x.loc()) }
+
+// inWindow reports whether now is inside the rule's time-of-day window.
+func (x *evalCtx) inWindow() bool { return x.v.cfg.window.contains(x.local(x.now)) }
+
+// windowed moves a primary-alarm deadline d to the next start of the rule's
+// window, if d falls outside it.
+func (x *evalCtx) windowed(d int64) int64 {
+	if d == 0 || x.v.cfg.window.always() {
+		return d
+	}
+	if d < x.now {
+		d = x.now
+	}
+	return x.v.cfg.window.nextStart(x.local(d)).Unix()
+}
+
+func (x *evalCtx) id(bit uint8) alarmID {
+	if bit == fOpen2 {
+		return x.v.id2
+	}
+	return x.v.id
+}
+
+// raise opens alarm bit of s (or attaches to the household's open alarm of
+// the same rule). It reports whether a decision was made.
+func (x *evalCtx) raise(s *slot, bit uint8, reason string) bool {
+	if s.flags&(bit|bit<<muteShift) != 0 {
+		return false
+	}
+	if bit == fOpen && (x.suppressed() || !x.inWindow()) {
+		return false
+	}
+	op := OpOpen
+	if x.h.anyOpen(s.rule, bit, s) {
+		op = OpRepeat
+	}
+	s.flags |= bit
+	x.emit(op, s, bit, reason)
+	return true
+}
+
+// repeat reports the condition again while the alarm is open (events).
+func (x *evalCtx) repeat(s *slot, bit uint8, reason string) {
+	if s.flags&bit == 0 || (bit == fOpen && !x.inWindow()) {
+		return
+	}
+	x.emit(OpRepeat, s, bit, reason)
+}
+
+// clear is the falling edge: it closes alarm bit of s when no other device
+// keeps the household's alarm of this rule open, and lifts a mute.
+func (x *evalCtx) clear(s *slot, bit uint8, reason string) {
+	s.flags &^= bit << muteShift
+	if s.flags&bit == 0 {
+		return
+	}
+	s.flags &^= bit
+	if !x.h.anyOpen(s.rule, bit, s) {
+		x.emit(OpClose, s, bit, reason)
+	}
+}
+
+func (x *evalCtx) emit(op Op, s *slot, bit uint8, reason string) {
+	id := x.id(bit)
+	x.out = append(x.out, Decision{
+		Op: op, Household: x.h.id, Rule: id.Rule, RuleKind: id.Kind,
+		Device: x.h.deviceID(s.dev), Severity: id.Severity, Route: id.Route,
+		At: time.Unix(x.now, 0).UTC(), Reason: reason, MessageID: x.msgID,
+	})
+}
+
+// State encoding: a version byte, then varints. Rules are named, not
+// numbered, so a saved state survives a reordered or edited rules file.
+const stateVersion = 1
+
+// Bounds on decoded state, so hostile bytes cannot make large allocations.
+const (
+	maxSlots     = 1024
+	maxStringLen = 64
+)
+
+func (e *Engine) encode(h *household) []byte {
+	b := make([]byte, 0, 32+len(h.devs)*24+len(h.slots)*48)
+	b = append(b, stateVersion, h.tier)
+	if h.away {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	b = binary.AppendVarint(b, h.lastMsg)
+	b = binary.AppendUvarint(b, uint64(len(h.devs)))
+	for _, d := range h.devs {
+		b = appendString(b, d.id)
+		b = append(b, d.kind)
+		b = binary.AppendVarint(b, d.seen)
+	}
+	b = binary.AppendUvarint(b, uint64(len(h.slots)))
+	for _, s := range h.slots {
+		c := e.rules[s.rule].base.cfg
+		b = appendString(b, c.Name)
+		b = appendString(b, c.Kind)
+		b = binary.AppendUvarint(b, uint64(s.dev))
+		b = append(b, s.flags)
+		b = binary.AppendUvarint(b, uint64(s.n))
+		b = binary.AppendVarint(b, s.t0)
+		b = binary.AppendVarint(b, s.t1)
+		b = binary.AppendVarint(b, s.t2)
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.v0))
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.v1))
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+type stateReader struct {
+	b   []byte
+	err bool
+}
+
+func (r *stateReader) byte() uint8 {
+	if len(r.b) < 1 {
+		r.err = true
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *stateReader) uvarint(max uint64) uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 || v > max {
+		r.err = true
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *stateReader) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = true
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *stateReader) float() float64 {
+	if len(r.b) < 8 {
+		r.err = true
+		return 0
+	}
+	f := math.Float64frombits(binary.LittleEndian.Uint64(r.b))
+	r.b = r.b[8:]
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		r.err = true
+		return 0
+	}
+	return f
+}
+
+func (r *stateReader) string() string {
+	n := r.uvarint(maxStringLen)
+	if r.err || uint64(len(r.b)) < n {
+		r.err = true
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+func (e *Engine) decode(id string, b []byte) (*household, error) {
+	bad := func(what string) error {
+		return anxin.Errorf(anxin.EINVALID, "rule state of %s: %s", id, what)
+	}
+	if len(b) == 0 || b[0] != stateVersion {
+		return nil, bad("unknown version")
+	}
+	r := &stateReader{b: b[1:]}
+	h := &household{id: id, heapIdx: -1}
+	h.tier = r.byte()
+	away := r.byte()
+	h.lastMsg = r.varint()
+	if r.err || int(h.tier) > len(tierIndex) || away > 1 {
+		return nil, bad("corrupt header")
+	}
+	h.away = away == 1
+	nd := r.uvarint(maxDevices)
+	for i := uint64(0); i < nd && !r.err; i++ {
+		d := device{id: r.string(), kind: r.byte(), seen: r.varint()}
+		if !r.err && (!anxin.ValidID(d.id) || int(d.kind) > len(anxin.Kinds)) {
+			return nil, bad("corrupt device table")
+		}
+		h.devs = append(h.devs, d)
+	}
+	ns := r.uvarint(maxSlots)
+	for i := uint64(0); i < ns && !r.err; i++ {
+		name, kind := r.string(), r.string()
+		s := slot{dev: uint16(r.uvarint(math.MaxUint16)), flags: r.byte(), n: uint16(r.uvarint(math.MaxUint16))}
+		s.t0, s.t1, s.t2 = r.varint(), r.varint(), r.varint()
+		s.v0, s.v1 = r.float(), r.float()
+		if r.err {
+			break
+		}
+		if s.dev != noDevice && int(s.dev) >= len(h.devs) {
+			return nil, bad("slot names a device that does not exist")
+		}
+		idx := -1
+		for j, ru := range e.rules {
+			if ru.base.cfg.Name == name && ru.base.cfg.Kind == kind {
+				idx = j
+			}
+		}
+		if idx < 0 {
+			continue // the rule was removed or changed kind: its state goes
+		}
+		s.rule = uint16(idx)
+		for _, o := range h.slots {
+			if o.rule == s.rule && o.dev == s.dev {
+				return nil, bad("duplicate slot")
+			}
+		}
+		h.slots = append(h.slots, s)
+	}
+	if r.err {
+		return nil, bad("truncated or corrupt")
+	}
+	if len(r.b) != 0 {
+		return nil, bad("trailing bytes")
+	}
+	return h, nil
+}

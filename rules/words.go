@@ -1,0 +1,93 @@
+package rules
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/anxin-care/anxin"
+)
+
+// Reasons are read by family members at 3 am: plain words, local clock
+// times, rounded durations.
+
+// span formats a duration of seconds as "2 h 10 min", "24 h", "15 min",
+// "3 d 4 h".
+func span(sec int64) string {
+	if sec < 0 {
+		sec = 0
+	}
+	m := sec / 60
+	switch {
+	case m < 60:
+		return strconv.FormatInt(m, 10) + " min"
+	case m < 48*60:
+		h, mm := m/60, m%60
+		if mm == 0 {
+			return strconv.FormatInt(h, 10) + " h"
+		}
+		return fmt.Sprintf("%d h %d min", h, mm)
+	default:
+		d, h := m/(24*60), (m/60)%24
+		if h == 0 {
+			return strconv.FormatInt(d, 10) + " d"
+		}
+		return fmt.Sprintf("%d d %d h", d, h)
+	}
+}
+
+// clock formats t as a local clock time, with the day when it is not within
+// the last 24 hours of now.
+func (x *evalCtx) clock(t int64) string {
+	lt := x.local(t)
+	if x.now-t <= 24*3600 {
+		return lt.Format("15:04")
+	}
+	return lt.Format("Mon 2 Jan 15:04")
+}
+
+// distance formats metres: "850 m", "2.4 km".
+func distance(m float64) string {
+	if m < 1000 {
+		return strconv.FormatFloat(math.Round(m), 'f', -1, 64) + " m"
+	}
+	return strconv.FormatFloat(math.Round(m/100)/10, 'f', -1, 64) + " km"
+}
+
+// number formats a reading: at most 3 decimals, no trailing zeros.
+func number(v float64) string {
+	return strconv.FormatFloat(math.Round(v*1000)/1000, 'f', -1, 64)
+}
+
+var kindWords = map[anxin.Kind]string{
+	anxin.KindCallButton:        "call button",
+	anxin.KindWaterMeter:        "water meter",
+	anxin.KindPowerMeter:        "electricity meter",
+	anxin.KindGasDetector:       "gas detector",
+	anxin.KindSmokeDetector:     "smoke detector",
+	anxin.KindWaterLeakDetector: "water leak detector",
+	anxin.KindTracker:           "tracker",
+}
+
+// deviceWords names a device for a reason: "the water meter (wm1)".
+func (x *evalCtx) deviceWords(dev uint16) string {
+	w := kindWords[x.h.deviceKind(dev)]
+	if w == "" {
+		w = "device"
+	}
+	if id := x.h.deviceID(dev); id != "" {
+		return "the " + w + " (" + id + ")"
+	}
+	return "the " + w
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func unixTime(t int64) time.Time { return time.Unix(t, 0).UTC() }
