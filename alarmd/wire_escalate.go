@@ -1,0 +1,85 @@
+package alarmd
+
+import (
+	"context"
+	"crypto/rand"
+	"net/http"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/escalate"
+	"github.com/anxin-care/anxin/twilio"
+)
+
+// newEscalator builds the contact-chain walker: escalate.Service over the
+// store, with the Twilio notifier when provider twilio is configured and the
+// log notifier otherwise, and its routes (/ack/, /twilio/…).
+func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
+	cfg := m.Config.Notify
+	log := m.Logger.With("component", "escalate")
+	alarms, ok := any(m.Store).(escalate.Alarms)
+	if !ok {
+		log.Error("the store cannot read alarms yet: escalation only logs")
+		return logEscalator{m: m}, func(*http.ServeMux) {}, nil
+	}
+	visits, _ := any(m.Store).(anxin.Visits)
+	secret := []byte(cfg.AckSecret.Reveal())
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret) // crypto/rand.Read never fails (Go ≥ 1.24)
+		log.Warn("notify.ack_secret is empty: ack links use a random key and stop working at restart")
+	}
+	var notifier anxin.Notifier = &escalate.LogNotifier{Logger: log.With("notifier", "log")}
+	provider := "log"
+	var hooks *twilio.Webhooks
+	if cfg.Provider == "twilio" {
+		tw, err := twilio.New(twilio.Config{
+			AccountSID: cfg.Twilio.AccountSID, AuthToken: cfg.Twilio.AuthToken.Reveal(), From: cfg.Twilio.From,
+			PublicURL: m.Config.HTTP.PublicURL, APIBaseURL: cfg.Twilio.APIBaseURL,
+			CallEvents: true, DetectMachines: true,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		notifier, provider = tw, "twilio"
+	}
+	svc, err := escalate.New(escalate.Options{
+		Config: escalate.Config{
+			PublicURL: m.Config.HTTP.PublicURL, AckTimeout: cfg.AckTimeout, Rounds: cfg.Rounds, ElderFirst: cfg.ElderFirst,
+			AckSecret: secret, AckLinkTTL: cfg.AckLinkTTL, FollowUpAfter: cfg.FollowUpAfter, SMSReplies: cfg.SMSReplies,
+		},
+		Store: m.Store, Alarms: alarms, Households: m.Households, Visits: visits,
+		Notifier: notifier, Provider: provider, Clock: escalate.SystemClock{NowFunc: m.Now}, Logger: log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if provider == "twilio" {
+		hooks = twilio.NewWebhooks(cfg.Twilio.AuthToken.Reveal(), m.Config.HTTP.PublicURL, svc, log.With("webhooks", "twilio"))
+	}
+	if err := svc.Start(context.Background()); err != nil {
+		return nil, nil, err
+	}
+	m.closers = append(m.closers, svc.Close)
+	return svc, func(mux *http.ServeMux) {
+		mux.Handle("/ack/", svc.AckHandler())
+		if hooks != nil {
+			hooks.Mount(mux)
+		} else {
+			// without Twilio nobody may post reports: answer 404 rather than accept unsigned ones
+			mux.Handle("/twilio/", http.NotFoundHandler())
+		}
+	}, nil
+}
+
+// logEscalator only logs: used while the store cannot read alarms.
+type logEscalator struct{ m *Main }
+
+func (e logEscalator) Escalate(_ context.Context, a anxin.Alarm) error {
+	e.m.Logger.Info("escalate (log only)", "alarm", a.ID, "household", a.Household, "rule", a.Rule, "severity", a.Severity)
+	return nil
+}
+
+func (e logEscalator) Resolve(_ context.Context, alarmID, reason string) error {
+	e.m.Logger.Info("resolve (log only)", "alarm", alarmID, "reason", reason)
+	return nil
+}

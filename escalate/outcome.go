@@ -1,0 +1,245 @@
+package escalate
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/anxin-care/anxin"
+)
+
+// Acceptance ways, stored as Chain.AcceptedVia.
+const (
+	ViaKeyPress = "key_press"
+	ViaAckLink  = "ack_link"
+	ViaSMSReply = "sms_reply"
+)
+
+// accept records the first acceptance of a walking chain; a later one
+// changes nothing. It reports who holds the alarm.
+func (s *Service) accept(ctx context.Context, alarmID string, target int, via string) (acceptedBy string, mine bool, err error) {
+	mu := s.lockFor(alarmID)
+	mu.Lock()
+	defer mu.Unlock()
+	c, err := s.store.Chain(ctx, alarmID)
+	if err != nil {
+		return "", false, err
+	}
+	if target < 0 || target >= len(c.Targets) {
+		return "", false, anxin.Errorf(anxin.EINVALID, "no such contact")
+	}
+	switch c.State {
+	case anxin.ChainWalking:
+		now := s.clock.Now()
+		c.State, c.AcceptedBy, c.AcceptedVia, c.AcceptedAt, c.UpdatedAt = anxin.ChainAccepted, c.Targets[target].Name, via, now, now
+		c.Deadline = time.Time{}
+		if err := s.store.SaveChain(ctx, &c); err != nil {
+			return "", false, err
+		}
+		s.log.Info("alarm accepted", "alarm", alarmID, "by", anxin.MaskName(c.AcceptedBy), "via", via,
+			"after", now.Sub(c.StartedAt).Round(time.Second))
+		s.kick(alarmID) // end ringing calls, tell the others, record the outcome
+		return c.AcceptedBy, true, nil
+	case anxin.ChainAccepted:
+		return c.AcceptedBy, c.AcceptedBy == c.Targets[target].Name, nil
+	default:
+		return "", false, anxin.Errorf(anxin.ECONFLICT, "the alarm is %s", c.State)
+	}
+}
+
+// finish completes a decided chain: ringing calls ended, the others told,
+// the alarm's state and the outcome visit written. Each part is idempotent.
+func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error) {
+	now := s.clock.Now()
+	attempts, err := s.store.Attempts(ctx, c.AlarmID)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var wake time.Time
+	// end calls still ringing (the acceptor's own answered call hangs up by itself)
+	for i := range attempts {
+		a := &attempts[i]
+		if a.Channel != anxin.ChannelVoice || a.ProviderID == "" || a.Purpose != anxin.PurposeStep {
+			continue
+		}
+		answered := a.Status == "in-progress" || a.Status == "answered"
+		ringing := a.Status == "queued" || a.Status == "initiated" || a.Status == "ringing"
+		if !ringing && !answered {
+			continue
+		}
+		if answered && c.State == anxin.ChainAccepted && c.AcceptedVia == ViaKeyPress && c.Targets[a.Target].Name == c.AcceptedBy {
+			continue // the acceptor's call says thank you and hangs up
+		}
+		if err := s.notifier.Cancel(ctx, a.ProviderID, answered); err != nil {
+			s.log.Warn("cannot end call; will retry", "attempt", a.ID, "err", err)
+			wake = earliest(wake, now.Add(s.cfg.RetryMin))
+			continue
+		}
+		a.Status, a.UpdatedAt = "canceled", now
+		if answered {
+			a.Status = "completed"
+		}
+		if err := s.store.SaveAttempt(ctx, a); err != nil {
+			return time.Time{}, err
+		}
+		s.log.Info("call ended: chain decided", "attempt", a.ID, "state", c.State)
+	}
+	if c.State == anxin.ChainResolved {
+		if !wake.IsZero() {
+			return wake, nil
+		}
+		c.Finished, c.UpdatedAt = true, now
+		return time.Time{}, s.store.SaveChain(ctx, c)
+	}
+
+	alarm, h, err := s.context(ctx, c)
+	if err != nil {
+		return time.Time{}, err
+	}
+	// the alarm's state
+	st := anxin.AlarmAccepted
+	at := c.AcceptedAt
+	if c.State == anxin.ChainUnanswered {
+		st, at = anxin.AlarmUnanswered, c.UpdatedAt
+	}
+	if alarm.State != st && alarm.State != anxin.AlarmResolved {
+		if err := s.alarms.SetAlarmState(ctx, c.AlarmID, st, c.AcceptedBy, at); err != nil {
+			if code := anxin.ErrorCode(err); code != anxin.ECONFLICT && code != anxin.ENOTFOUND {
+				return time.Time{}, err
+			}
+			s.log.Warn("alarm state not set", "alarm", c.AlarmID, "state", st, "err", err)
+		}
+	}
+	// the notices
+	for _, ti := range s.noticeTargets(c, attempts) {
+		p := anxin.PurposeTaken
+		body := takenText(&alarm, &h, c)
+		if c.State == anxin.ChainUnanswered {
+			p, body = anxin.PurposeDuty, dutyText(&alarm, &h, c, s.cfg.Location)
+		}
+		n := anxin.Notification{
+			AttemptID: noticeAttemptID(c.AlarmID, p, ti), AlarmID: c.AlarmID, To: c.Targets[ti].Phone,
+			Channel: anxin.ChannelSMS, Body: body,
+		}
+		w, err := s.ensure(ctx, p, -1, ti, n, now)
+		if err != nil {
+			return time.Time{}, err
+		}
+		// a notice that keeps failing must not hold the outcome record back for long
+		if a, err := s.store.Attempt(ctx, n.AttemptID); err == nil && a.Tries >= 8 && a.Status == anxin.AttemptRetry {
+			a.Status, a.Error = anxin.AttemptFailed, "gave up after 8 tries; "+a.Error
+			if err := s.store.SaveAttempt(ctx, &a); err != nil {
+				return time.Time{}, err
+			}
+			w = time.Time{}
+		}
+		wake = earliest(wake, w)
+	}
+	if c.VisitID == "" {
+		if err := s.recordOutcome(ctx, c, &alarm, attempts); err != nil {
+			return time.Time{}, err
+		}
+	}
+	if !wake.IsZero() {
+		return wake, nil
+	}
+	c.Finished, c.UpdatedAt = true, now
+	return time.Time{}, s.store.SaveChain(ctx, c)
+}
+
+// noticeTargets are who must be told the chain's outcome: for an acceptance,
+// everyone already notified (by a step that did not fail) but the acceptor and
+// the elder; for an unanswered chain, the community duty contacts.
+func (s *Service) noticeTargets(c *anxin.Chain, attempts []anxin.Attempt) []int {
+	var out []int
+	seen := map[string]bool{}
+	if c.State == anxin.ChainUnanswered {
+		for i, t := range c.Targets {
+			if t.Role != "" && !seen[t.Phone] {
+				seen[t.Phone] = true
+				out = append(out, i)
+			}
+		}
+		if len(out) == 0 {
+			s.log.Error("chain unanswered and the household has no community duty contact", "alarm", c.AlarmID)
+		}
+		return out
+	}
+	for _, a := range attempts {
+		if a.Purpose != anxin.PurposeStep || a.Status == anxin.AttemptFailed || a.Status == anxin.AttemptRetry {
+			continue
+		}
+		t := c.Targets[a.Target]
+		if t.Relation == "elder" || t.Name == c.AcceptedBy || seen[t.Phone] {
+			continue
+		}
+		seen[t.Phone] = true
+		out = append(out, a.Target)
+	}
+	return out
+}
+
+func describe(t anxin.ChainTarget) string {
+	if t.Relation != "" {
+		return t.Relation
+	}
+	return t.Role
+}
+
+var viaWords = map[string]string{ViaKeyPress: "key press", ViaAckLink: "ack link", ViaSMSReply: "SMS reply"}
+
+// recordOutcome writes the chain's outcome as a visit (remote monitoring)
+// with a follow-up visit due.
+func (s *Service) recordOutcome(ctx context.Context, c *anxin.Chain, a *anxin.Alarm, attempts []anxin.Attempt) error {
+	v := anxin.Visit{
+		Household: c.Household, Method: anxin.VisitRemoteMonitoring, AlarmID: c.AlarmID,
+		Health: "alarm: " + firstNonEmpty(a.Reason, a.Rule),
+	}
+	if c.State == anxin.ChainAccepted {
+		var who anxin.ChainTarget
+		for _, t := range c.Targets {
+			if t.Name == c.AcceptedBy {
+				who = t
+				break
+			}
+		}
+		v.Date, v.Visitor = c.AcceptedAt, c.AcceptedBy
+		v.Needs = fmt.Sprintf("alarm accepted by %s (%s) after %s by %s", anxin.MaskName(c.AcceptedBy), describe(who),
+			c.AcceptedAt.Sub(c.StartedAt).Round(time.Second), viaWords[c.AcceptedVia])
+	} else {
+		calls := 0
+		for _, at := range attempts {
+			if at.Purpose == anxin.PurposeStep && at.Channel == anxin.ChannelVoice {
+				calls++
+			}
+		}
+		v.Date = c.UpdatedAt
+		v.Needs = fmt.Sprintf("alarm unanswered: %d steps over %d rounds (%d calls), nobody accepted; community duty contacts told",
+			len(c.Steps), s.cfg.Rounds, calls)
+	}
+	v.FollowUpDue = v.Date.Add(s.cfg.FollowUpAfter)
+	if s.visits == nil {
+		s.log.Info("outcome (no visit register)", "alarm", c.AlarmID, "outcome", c.State)
+		c.VisitID = "-"
+		return s.store.SaveChain(ctx, c)
+	}
+	if err := s.visits.CreateVisit(ctx, &v); err != nil {
+		return fmt.Errorf("outcome visit: %w", err)
+	}
+	c.VisitID = v.ID
+	if c.VisitID == "" {
+		c.VisitID = "-"
+	}
+	s.log.Info("outcome recorded", "alarm", c.AlarmID, "outcome", c.State, "visit", v.ID, "follow_up_due", v.FollowUpDue)
+	return s.store.SaveChain(ctx, c)
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if strings.TrimSpace(x) != "" {
+			return x
+		}
+	}
+	return ""
+}

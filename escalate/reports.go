@@ -1,0 +1,151 @@
+package escalate
+
+import (
+	"context"
+	"strings"
+
+	"github.com/anxin-care/anxin"
+)
+
+// terminal statuses never give way to an earlier one arriving late.
+func terminal(status string) bool {
+	switch status {
+	case "delivered", "undelivered", "failed", "read", "completed", "busy", "no-answer", "canceled": // "failed" is also anxin.AttemptFailed
+		return true
+	}
+	return false
+}
+
+// Report records a provider's status callback for one of our attempts.
+// Reports for unknown attempts, or naming another provider id than the one
+// stored, change nothing.
+func (s *Service) Report(ctx context.Context, r anxin.StatusReport) error {
+	alarmID := alarmOf(r.AttemptID)
+	mu := s.lockFor(alarmID)
+	mu.Lock()
+	a, err := s.store.Attempt(ctx, r.AttemptID)
+	if anxin.ErrorCode(err) == anxin.ENOTFOUND {
+		mu.Unlock()
+		s.log.Warn("status report for an unknown attempt", "attempt", r.AttemptID)
+		return nil
+	} else if err != nil {
+		mu.Unlock()
+		return err
+	}
+	if r.ProviderID != "" && a.ProviderID != "" && r.ProviderID != a.ProviderID {
+		mu.Unlock()
+		s.log.Warn("status report names another provider id; ignored", "attempt", a.ID, "provider_id", r.ProviderID)
+		return nil
+	}
+	changed := false
+	if a.ProviderID == "" && r.ProviderID != "" {
+		a.ProviderID, changed = r.ProviderID, true
+	}
+	if r.Status != "" && r.Status != a.Status && !terminal(a.Status) {
+		a.Status, changed = r.Status, true
+	}
+	if r.AnsweredBy != "" && r.AnsweredBy != a.AnsweredBy {
+		a.AnsweredBy, changed = r.AnsweredBy, true
+	}
+	if r.ErrorCode != "" && r.ErrorCode != "0" {
+		if e := "provider error " + r.ErrorCode; e != a.Error {
+			a.Error, changed = e, true
+		}
+	}
+	if !changed {
+		mu.Unlock()
+		return nil
+	}
+	a.UpdatedAt = s.clock.Now()
+	err = s.store.SaveAttempt(ctx, &a)
+	mu.Unlock()
+	if err != nil {
+		return err
+	}
+	s.log.Info("status", "attempt", a.ID, "channel", a.Channel, "status", a.Status, "answered_by", a.AnsweredBy)
+	if a.Channel == anxin.ChannelVoice && terminal(a.Status) {
+		s.kick(alarmID) // a call that ended may end its step
+	}
+	return nil
+}
+
+// Press handles a digit pressed in a step's call: 1 accepts.
+func (s *Service) Press(ctx context.Context, attemptID, providerID, digits string) (anxin.KeyPress, error) {
+	a, err := s.store.Attempt(ctx, attemptID)
+	if anxin.ErrorCode(err) == anxin.ENOTFOUND {
+		return anxin.KeyPress{Unknown: true}, nil
+	} else if err != nil {
+		return anxin.KeyPress{}, err
+	}
+	if a.Purpose != anxin.PurposeStep || a.Channel != anxin.ChannelVoice ||
+		(providerID != "" && a.ProviderID != "" && providerID != a.ProviderID) {
+		return anxin.KeyPress{Unknown: true}, nil
+	}
+	if digits != "1" {
+		c, err := s.store.Chain(ctx, a.AlarmID)
+		if err != nil {
+			return anxin.KeyPress{}, err
+		}
+		if c.State != anxin.ChainWalking {
+			return anxin.KeyPress{TakenBy: c.AcceptedBy, Unknown: c.State != anxin.ChainAccepted}, nil
+		}
+		alarm, h, err := s.context(ctx, &c)
+		if err != nil {
+			return anxin.KeyPress{}, err
+		}
+		return anxin.KeyPress{Prompt: voiceText(&alarm, &h, c.Targets[a.Target].Relation == "elder", s.cfg.Location)}, nil
+	}
+	by, mine, err := s.accept(ctx, a.AlarmID, a.Target, ViaKeyPress)
+	switch {
+	case err == nil && mine:
+		return anxin.KeyPress{Accepted: true, AcceptedBy: by}, nil
+	case err == nil:
+		return anxin.KeyPress{TakenBy: by}, nil
+	case anxin.ErrorCode(err) == anxin.ECONFLICT:
+		return anxin.KeyPress{Unknown: true}, nil
+	}
+	return anxin.KeyPress{}, err
+}
+
+// replyWords are SMS replies that mean "I take it".
+var replyWords = map[string]bool{"1": true, "ok": true, "yes": true, "y": true, "好": true, "好的": true, "收到": true, "确认": true, "接受": true, "我来": true}
+
+// TwoWaySMS reports whether replies from this number can reach us: Chinese
+// carriers do not deliver replies to international senders, so +86 is out.
+func TwoWaySMS(phone string) bool { return !strings.HasPrefix(phone, "+86") }
+
+// Reply accepts an alarm by an inbound SMS: the sender must have been sent a
+// step of a chain still walking; the latest such chain is accepted.
+func (s *Service) Reply(ctx context.Context, from, body string) error {
+	if !s.cfg.SMSReplies || !TwoWaySMS(from) {
+		s.log.Info("inbound SMS ignored: replies not enabled for this number", "from", anxin.MaskPhone(from))
+		return nil
+	}
+	if !replyWords[strings.ToLower(strings.Trim(strings.TrimSpace(body), ".!。！"))] {
+		s.log.Info("inbound SMS is not an acceptance", "from", anxin.MaskPhone(from))
+		return nil
+	}
+	chains, err := s.store.UnfinishedChains(ctx)
+	if err != nil {
+		return err
+	}
+	for i := len(chains) - 1; i >= 0; i-- {
+		c := &chains[i]
+		if c.State != anxin.ChainWalking {
+			continue
+		}
+		for step := 0; step <= c.Step && step < len(c.Steps); step++ {
+			ti := c.Steps[step]
+			if c.Targets[ti].Phone != from {
+				continue
+			}
+			if _, err := s.store.Attempt(ctx, stepAttemptID(c.AlarmID, step, anxin.ChannelSMS)); err != nil {
+				continue
+			}
+			_, _, err := s.accept(ctx, c.AlarmID, ti, ViaSMSReply)
+			return err
+		}
+	}
+	s.log.Info("inbound SMS matches no walking chain", "from", anxin.MaskPhone(from))
+	return nil
+}

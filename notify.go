@@ -1,0 +1,166 @@
+package anxin
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Channel is how a notification reaches a person.
+type Channel string
+
+// Channels.
+const (
+	ChannelSMS   Channel = "sms"
+	ChannelVoice Channel = "voice"
+)
+
+// Notification is one message or call to one person. The provider sees only
+// this: no alarm, household or contact types, so an SMS gateway, a domestic
+// voice platform or a GSM modem can implement Notifier without importing more.
+type Notification struct {
+	AttemptID string  // ours; carried in callback URLs so reports find their attempt
+	AlarmID   string  // for the provider's own records only
+	To        string  // E.164
+	Channel   Channel // sms or voice
+	Body      string  // the SMS text, or the words a call speaks
+	AckURL    string  // SMS: the acknowledgement link (already inside Body)
+	AskKey    bool    // voice: ask for the key 1 (a notice only speaks)
+}
+
+// ErrMaybeSent marks a failed Send whose request may nevertheless have reached
+// the provider (a timeout or a connection reset after the request was
+// written). Such a send is retryable only after Lookup has confirmed that the
+// first request did not go through.
+var ErrMaybeSent = errors.New("the request may have gone through")
+
+// Notifier sends SMS and calls. Send follows Alertmanager's notifier
+// contract: retry reports whether the same request may be tried again later.
+//
+//   - err == nil: sent; providerID names it at the provider.
+//   - retry && !errors.Is(err, ErrMaybeSent): it certainly did not go through
+//     (429, 5xx, refused connection): try again after a backoff.
+//   - retry && errors.Is(err, ErrMaybeSent): unknown; Lookup before sending again.
+//   - !retry: permanent (invalid number, bad credentials): move on.
+//
+// RetryableStatus is the one place that maps a provider's HTTP status.
+type Notifier interface {
+	Send(ctx context.Context, n Notification) (providerID string, retry bool, err error)
+	// Lookup finds a notification the provider accepted at or after since
+	// (the attempt row's creation time): found is false when it certainly
+	// did not arrive; an error means "cannot tell now".
+	Lookup(ctx context.Context, n Notification, since time.Time) (providerID string, found bool, err error)
+	// Cancel ends a call that is queued or ringing; answered true hangs up a
+	// call in progress instead. Ending a call that already ended is no error.
+	Cancel(ctx context.Context, providerID string, answered bool) error
+}
+
+// RetryableStatus reports whether an HTTP status from a provider means
+// "did not go through, try again": 429 and every 5xx. Other 4xx are
+// permanent for that request.
+func RetryableStatus(status int) bool {
+	return status == 429 || status >= 500
+}
+
+// StatusReport is what a provider reports back about one attempt.
+type StatusReport struct {
+	AttemptID  string  // from the callback URL
+	ProviderID string  // MessageSid or CallSid
+	Channel    Channel // sms or voice
+	Status     string  // queued, sent, delivered, undelivered, failed; initiated, ringing, in-progress, completed, busy, no-answer, failed, canceled
+	AnsweredBy string  // voice: human, machine_start, machine_end_beep, fax, unknown ("" when not detected)
+	ErrorCode  string  // provider error code, if any
+}
+
+// KeyPress is the reply to a digit pressed in a call.
+type KeyPress struct {
+	Accepted   bool   // this press accepted the alarm
+	TakenBy    string // someone else accepted it first (a name fit to speak to a contact of this household)
+	Prompt     string // the alarm's words to speak again when another key was pressed
+	Unknown    bool   // the attempt is not known (or its chain is over)
+	AcceptedBy string // who accepted, when Accepted
+}
+
+// DeliveryReports receives what providers post back; escalation implements
+// it and the provider's webhook handlers call it after checking signatures.
+type DeliveryReports interface {
+	Report(ctx context.Context, r StatusReport) error
+	Press(ctx context.Context, attemptID, providerID, digits string) (KeyPress, error)
+	// Reply is an inbound SMS: it accepts an alarm where the sender's country
+	// allows two-way SMS and the text means "I take it".
+	Reply(ctx context.Context, from, body string) error
+}
+
+// ChainState is where an escalation chain is.
+type ChainState string
+
+// Chain states.
+const (
+	ChainWalking    ChainState = "walking"    // ringing contacts step by step
+	ChainAccepted   ChainState = "accepted"   // a person accepted
+	ChainUnanswered ChainState = "unanswered" // every round passed without acceptance
+	ChainResolved   ChainState = "resolved"   // the alarm cleared or staff closed it
+)
+
+// ChainTarget is one person on a snapshotted chain.
+type ChainTarget struct {
+	Name     string `json:"name"`
+	Phone    string `json:"phone"`
+	Relation string `json:"relation,omitempty"` // child, …; "elder" for the elder
+	Role     string `json:"role,omitempty"`     // grid_worker, …
+}
+
+// Chain is the persisted progress of one alarm's contact chain.
+type Chain struct {
+	AlarmID     string        `json:"alarm_id"`
+	Household   string        `json:"household"`
+	Severity    Severity      `json:"severity"`
+	State       ChainState    `json:"state"`
+	Targets     []ChainTarget `json:"targets"` // snapshot of the chain when it started
+	Steps       []int         `json:"steps"`   // target index of each step, all rounds flattened
+	Step        int           `json:"step"`    // current step (== len(Steps) when walked out)
+	Deadline    time.Time     `json:"deadline"`
+	StartedAt   time.Time     `json:"started_at"`
+	UpdatedAt   time.Time     `json:"updated_at"`
+	AcceptedBy  string        `json:"accepted_by,omitempty"`
+	AcceptedVia string        `json:"accepted_via,omitempty"` // key_press, ack_link, sms_reply
+	AcceptedAt  time.Time     `json:"accepted_at,omitzero"`
+	Finished    bool          `json:"finished"` // notices sent and outcome recorded
+	VisitID     string        `json:"visit_id,omitempty"`
+}
+
+// AttemptPurpose says why an attempt was made.
+type AttemptPurpose string
+
+// Attempt purposes.
+const (
+	PurposeStep  AttemptPurpose = "step"  // a chain step: "please accept"
+	PurposeTaken AttemptPurpose = "taken" // "X accepted it" to those already told
+	PurposeDuty  AttemptPurpose = "duty"  // "nobody accepted" to community duty contacts
+)
+
+// Attempt statuses of our own (besides the provider's).
+const (
+	AttemptSending = "sending" // row written, request under way or fate unknown: Lookup before re-sending
+	AttemptRetry   = "retry"   // did not go through; send again at NextTry
+	AttemptFailed  = "failed"  // permanent failure or given up
+)
+
+// Attempt is one SMS or call of a chain, stored before it is sent.
+type Attempt struct {
+	ID         string         `json:"id"` // deterministic: <alarm>/<purpose>/<step or target>/<channel>
+	AlarmID    string         `json:"alarm_id"`
+	Purpose    AttemptPurpose `json:"purpose"`
+	Step       int            `json:"step"`   // chain step (-1 for notices)
+	Target     int            `json:"target"` // index into Chain.Targets
+	Channel    Channel        `json:"channel"`
+	Provider   string         `json:"provider"`
+	ProviderID string         `json:"provider_id,omitempty"`
+	Status     string         `json:"status"`
+	AnsweredBy string         `json:"answered_by,omitempty"`
+	Error      string         `json:"error,omitempty"`
+	Tries      int            `json:"tries"`
+	NextTry    time.Time      `json:"next_try,omitzero"`
+	CreatedAt  time.Time      `json:"created_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
+}
