@@ -14,9 +14,9 @@ import (
 // a port: Min, 2·Min, 4·Min … up to Max. It starts again from Min after a
 // session that stayed up for Healthy.
 type Reconnect struct {
-	Min     time.Duration // default 1s
-	Max     time.Duration // default 60s
-	Healthy time.Duration // default 30s: a session this long resets the backoff
+	Min     time.Duration `mapstructure:"min" yaml:"min"`         // default 1s
+	Max     time.Duration `mapstructure:"max" yaml:"max"`         // default 60s
+	Healthy time.Duration `mapstructure:"healthy" yaml:"healthy"` // default 30s: a session this long resets the backoff
 }
 
 func (r Reconnect) withDefaults() Reconnect {

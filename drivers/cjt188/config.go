@@ -1,0 +1,117 @@
+package cjt188
+
+import (
+	_ "embed"
+	"fmt"
+	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers/serialport"
+)
+
+//go:embed sample.yaml
+var sampleConfig string
+
+// Meter is one water meter on the bus.
+type Meter struct {
+	Address string `mapstructure:"address" yaml:"address"` // 14 digits, as on the label
+	Device  string `mapstructure:"device" yaml:"device"`   // device id of its readings
+}
+
+// Config is the cjt188 driver's section of the gatewayd config.
+type Config struct {
+	Port               serialport.Config    `mapstructure:"port" yaml:"port"`
+	Meters             []Meter              `mapstructure:"meters" yaml:"meters"`
+	MeterType          string               `mapstructure:"meter_type" yaml:"meter_type"`
+	DIOrder            string               `mapstructure:"di_order" yaml:"di_order"`
+	PollInterval       time.Duration        `mapstructure:"poll_interval" yaml:"poll_interval"`
+	Timeout            time.Duration        `mapstructure:"timeout" yaml:"timeout"`
+	Gap                time.Duration        `mapstructure:"gap" yaml:"gap"`
+	MissesBeforeSilent int                  `mapstructure:"misses_before_silent" yaml:"misses_before_silent"`
+	Reconnect          serialport.Reconnect `mapstructure:"reconnect" yaml:"reconnect"`
+}
+
+// NewConfig returns the defaults: 2400 8E1, poll every 15 minutes.
+func NewConfig() *Config {
+	c := &Config{
+		Port:               serialport.Config{Baud: 2400, DataBits: 8, Parity: "even", StopBits: 1},
+		MeterType:          "10",
+		DIOrder:            "901F",
+		PollInterval:       15 * time.Minute,
+		Timeout:            time.Second,
+		Gap:                50 * time.Millisecond,
+		MissesBeforeSilent: 3,
+		Reconnect:          serialport.Reconnect{Min: time.Second, Max: time.Minute},
+	}
+	return c
+}
+
+// Validate checks the config without touching the port.
+func (c *Config) Validate() error {
+	if err := c.Port.Validate(); err != nil {
+		return fmt.Errorf("port.%w", err)
+	}
+	if len(c.Meters) == 0 {
+		return fmt.Errorf("meters: at least one meter is required")
+	}
+	addrs := map[string]bool{}
+	devs := map[string]bool{}
+	for i, m := range c.Meters {
+		if _, err := ParseAddress(m.Address); err != nil {
+			return fmt.Errorf("meters[%d].address: %w", i, err)
+		}
+		if !anxin.ValidID(m.Device) {
+			return fmt.Errorf("meters[%d].device: %q is not [A-Za-z0-9_-]{1,64}", i, m.Device)
+		}
+		if addrs[m.Address] {
+			return fmt.Errorf("meters[%d].address: %s is listed twice", i, m.Address)
+		}
+		if devs[m.Device] {
+			return fmt.Errorf("meters[%d].device: %s is listed twice", i, m.Device)
+		}
+		addrs[m.Address], devs[m.Device] = true, true
+	}
+	if _, err := c.meterType(); err != nil {
+		return err
+	}
+	if _, err := c.di(); err != nil {
+		return err
+	}
+	switch {
+	case c.PollInterval <= 0:
+		return fmt.Errorf("poll_interval: %s must be positive", c.PollInterval)
+	case c.Timeout <= 0:
+		return fmt.Errorf("timeout: %s must be positive", c.Timeout)
+	case c.Gap < 0:
+		return fmt.Errorf("gap: %s must not be negative", c.Gap)
+	case c.MissesBeforeSilent < 1:
+		return fmt.Errorf("misses_before_silent: %d must be at least 1", c.MissesBeforeSilent)
+	case c.Reconnect.Min < 0 || c.Reconnect.Max < 0 || c.Reconnect.Healthy < 0:
+		return fmt.Errorf("reconnect: durations must not be negative")
+	case c.Reconnect.Max > 0 && c.Reconnect.Max < c.Reconnect.Min:
+		return fmt.Errorf("reconnect.max: %s is below reconnect.min %s", c.Reconnect.Max, c.Reconnect.Min)
+	}
+	return nil
+}
+
+func (c *Config) meterType() (byte, error) {
+	if len(c.MeterType) != 2 {
+		return 0, fmt.Errorf("meter_type: %q must be two hex digits, e.g. 10", c.MeterType)
+	}
+	hi, ok1 := hexVal(c.MeterType[0])
+	lo, ok2 := hexVal(c.MeterType[1])
+	if !ok1 || !ok2 {
+		return 0, fmt.Errorf("meter_type: %q must be two hex digits, e.g. 10", c.MeterType)
+	}
+	return hi<<4 | lo, nil
+}
+
+func (c *Config) di() ([2]byte, error) {
+	switch c.DIOrder {
+	case "901F":
+		return di2004, nil
+	case "1F90":
+		return di2018, nil
+	}
+	return [2]byte{}, fmt.Errorf("di_order: %q must be 901F or 1F90", c.DIOrder)
+}
