@@ -1,0 +1,402 @@
+package alarmd
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+
+	"github.com/anxin-care/anxin"
+)
+
+// Config is the whole alarmd configuration (see docs/alarmd.md).
+type Config struct {
+	MQTT           MQTTConfig   `mapstructure:"mqtt"`
+	HTTP           HTTPConfig   `mapstructure:"http"`
+	Store          StoreConfig  `mapstructure:"store"`
+	Influx         InfluxConfig `mapstructure:"influx"`
+	Ingest         IngestConfig `mapstructure:"ingest"`
+	Notify         NotifyConfig `mapstructure:"notify"`
+	API            APIConfig    `mapstructure:"api"`
+	Care           CareConfig   `mapstructure:"care"`
+	RulesFile      string       `mapstructure:"rules_file"`
+	HouseholdsFile string       `mapstructure:"households_file"`
+	Log            LogConfig    `mapstructure:"log"`
+}
+
+// MQTTConfig says where readings come from.
+type MQTTConfig struct {
+	Broker       string `mapstructure:"broker"` // tcp://host:port; empty: embedded broker on Listen
+	Listen       string `mapstructure:"listen"`
+	ClientID     string `mapstructure:"client_id"` // stable: the broker keeps the session under it
+	Username     string `mapstructure:"username"`
+	Password     Secret `mapstructure:"password"`
+	PasswordFile string `mapstructure:"password_file"`
+}
+
+// HTTPConfig is the webhook, ack-link, records and health server.
+type HTTPConfig struct {
+	Listen    string `mapstructure:"listen"`
+	PublicURL string `mapstructure:"public_url"`
+}
+
+// StoreConfig is the SQLite store.
+type StoreConfig struct {
+	Path string `mapstructure:"path"`
+}
+
+// InfluxConfig is the time-series archive (InfluxDB v2 write API).
+type InfluxConfig struct {
+	URL           string        `mapstructure:"url"` // empty: readings are not archived
+	Token         Secret        `mapstructure:"token"`
+	TokenFile     string        `mapstructure:"token_file"`
+	Org           string        `mapstructure:"org"`
+	Bucket        string        `mapstructure:"bucket"`
+	BatchSize     int           `mapstructure:"batch_size"`
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
+	Queue         int           `mapstructure:"queue"` // points held while the store is slow; oldest dropped beyond
+}
+
+// IngestConfig tunes the pipeline from the broker to the store.
+type IngestConfig struct {
+	Batch       int           `mapstructure:"batch"`        // messages committed in one transaction at most
+	BatchWait   time.Duration `mapstructure:"batch_wait"`   // how long a partial batch waits for more
+	Inflight    int           `mapstructure:"inflight"`     // unacknowledged messages held at most
+	DedupWindow time.Duration `mapstructure:"dedup_window"` // how long a message id is remembered
+}
+
+// LogConfig is the log level.
+type LogConfig struct {
+	Level string `mapstructure:"level"` // debug, info, warn, error
+}
+
+// defaults are every scalar key with its default; they are also the set of
+// known keys, and what ANXIN_… environment variables can override.
+func defaults() map[string]any {
+	d := map[string]any{
+		"mqtt.broker":           "",
+		"mqtt.listen":           "127.0.0.1:1883",
+		"mqtt.client_id":        "alarmd",
+		"mqtt.username":         "",
+		"mqtt.password":         "",
+		"mqtt.password_file":    "",
+		"http.listen":           "127.0.0.1:8080",
+		"http.public_url":       "http://127.0.0.1:8080",
+		"store.path":            "alarmd.db",
+		"influx.url":            "",
+		"influx.token":          "",
+		"influx.token_file":     "",
+		"influx.org":            "anxin",
+		"influx.bucket":         "readings",
+		"influx.batch_size":     5000,
+		"influx.flush_interval": "1s",
+		"influx.queue":          100000,
+		"ingest.batch":          2000,
+		"ingest.batch_wait":     "5ms",
+		"ingest.inflight":       10000,
+		"ingest.dedup_window":   "24h",
+		"rules_file":            "",
+		"households_file":       "households.yaml",
+		"log.level":             "info",
+	}
+	notifyDefaults(d)
+	apiDefaults(d)
+	careDefaults(d)
+	return d
+}
+
+// secretKeys are the keys whose values never appear in a log or an error.
+func secretKeys() []string {
+	return []string{"mqtt.password", "influx.token", "notify.ack_secret", "notify.twilio.auth_token", "api.tokens"}
+}
+
+// Load reads the config file at path (empty: defaults only), applies
+// ANXIN_… environment overrides and *_file secrets, and validates it.
+// Unknown keys and bad values are errors naming the key.
+func Load(path string) (*Config, error) {
+	var data []byte
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		data = b
+	}
+	c, err := Parse(data, os.LookupEnv)
+	if err != nil && path != "" {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, err
+}
+
+// Parse is Load on bytes with an injectable environment lookup.
+func Parse(data []byte, env func(string) (string, bool)) (cfg *Config, err error) {
+	defer func() {
+		// viper and YAML decoders are not hardened against every input
+		if r := recover(); r != nil {
+			cfg, err = nil, fmt.Errorf("config: cannot be read: %v", r)
+		}
+	}()
+	v := viper.NewWithOptions(viper.KeyDelimiter("."))
+	v.SetConfigType("yaml")
+	def := defaults()
+	for k, val := range def {
+		v.SetDefault(k, val)
+	}
+	if len(data) > 0 {
+		if err := v.ReadConfig(strings.NewReader(string(data))); err != nil {
+			return nil, fmt.Errorf("config: not valid YAML: %s", firstLine(err.Error()))
+		}
+	}
+	// environment overrides: ANXIN_NOTIFY_TWILIO_AUTH_TOKEN → notify.twilio.auth_token
+	if env == nil {
+		env = func(string) (string, bool) { return "", false }
+	}
+	for k := range def {
+		if val, ok := env("ANXIN_" + strings.ToUpper(strings.NewReplacer(".", "_").Replace(k))); ok {
+			v.Set(k, val)
+		}
+	}
+	secrets := collectSecrets(v)
+	var unknown []string
+	for _, k := range v.AllKeys() {
+		if _, ok := def[k]; ok || knownList(k) {
+			continue
+		}
+		unknown = append(unknown, k)
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return nil, fmt.Errorf("config: unknown key %s", strings.Join(quoteAll(unknown), ", "))
+	}
+	c := new(Config)
+	err = v.UnmarshalExact(c, func(dc *mapstructure.DecoderConfig) {
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(), mapstructure.StringToSliceHookFunc(","), dateToString)
+		dc.ErrorUnused = true
+	})
+	if err != nil {
+		return nil, redact(fmt.Errorf("config: %s", decodeMessage(err)), secrets)
+	}
+	if err := c.validate(); err != nil {
+		return nil, redact(err, secrets)
+	}
+	return c, nil
+}
+
+// dateToString lets YAML dates (2026-12-20, decoded as timestamps) fill
+// string fields as YYYY-MM-DD.
+func dateToString(from, to reflect.Type, data any) (any, error) {
+	if t, ok := data.(time.Time); ok && to.Kind() == reflect.String {
+		if t.Hour() == 0 && t.Minute() == 0 && t.Second() == 0 && t.Nanosecond() == 0 {
+			return t.Format(time.DateOnly), nil
+		}
+		return t.Format(time.RFC3339Nano), nil
+	}
+	return data, nil
+}
+
+// knownList reports whether k is a list-valued key (its items are checked
+// by the decoder, which names unknown item keys).
+func knownList(k string) bool {
+	return k == "api.tokens" || k == "care.surges"
+}
+
+func quoteAll(ks []string) []string {
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = fmt.Sprintf("%q", k)
+	}
+	return out
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+// decodeMessage flattens mapstructure's multi-line error into one line.
+func decodeMessage(err error) string {
+	var parts []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "*"))
+		if l == "" || strings.HasPrefix(l, "decoding failed due to") || strings.HasSuffix(l, "error(s) decoding:") {
+			continue
+		}
+		parts = append(parts, l)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// collectSecrets gathers the raw secret values so errors can be scrubbed.
+func collectSecrets(v *viper.Viper) []string {
+	var out []string
+	var walk func(x any)
+	walk = func(x any) {
+		switch t := x.(type) {
+		case string:
+			if t != "" {
+				out = append(out, t)
+			}
+		case []any:
+			for _, e := range t {
+				walk(e)
+			}
+		case map[string]any:
+			for k, e := range t {
+				if strings.Contains(k, "token") || strings.Contains(k, "secret") || strings.Contains(k, "password") {
+					walk(e)
+				}
+			}
+		default:
+			if x != nil {
+				out = append(out, fmt.Sprint(x))
+			}
+		}
+	}
+	for _, k := range secretKeys() {
+		x := v.Get(k)
+		if m, ok := x.([]any); ok { // api.tokens: only the token values
+			for _, e := range m {
+				if mm, ok := e.(map[string]any); ok {
+					walk(mm)
+				}
+			}
+			continue
+		}
+		walk(x)
+	}
+	return out
+}
+
+// redact replaces every secret value in err's text.
+func redact(err error, secrets []string) error {
+	s := err.Error()
+	changed := false
+	for _, sec := range secrets {
+		if len(sec) >= 1 && strings.Contains(s, sec) {
+			s = strings.ReplaceAll(s, sec, redacted)
+			changed = true
+		}
+	}
+	if !changed {
+		return err
+	}
+	return errors.New(s)
+}
+
+// readSecret resolves a secret and its *_file twin.
+func readSecret(key string, val *Secret, file string) error {
+	if file == "" {
+		return nil
+	}
+	if *val != "" {
+		return fmt.Errorf("config: %s and %s_file are both set; use one", key, key)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("config: %s_file: %w", key, err)
+	}
+	*val = Secret(strings.TrimRight(string(b), "\r\n"))
+	if *val == "" {
+		return fmt.Errorf("config: %s_file %s is empty", key, file)
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	add(readSecret("mqtt.password", &c.MQTT.Password, c.MQTT.PasswordFile))
+	add(readSecret("influx.token", &c.Influx.Token, c.Influx.TokenFile))
+	if c.MQTT.Broker != "" {
+		add(checkURL("mqtt.broker", c.MQTT.Broker, "tcp", "ssl", "tls", "ws", "wss", "mqtt", "mqtts"))
+	} else {
+		add(checkHostPort("mqtt.listen", c.MQTT.Listen))
+	}
+	if !anxin.ValidID(c.MQTT.ClientID) {
+		add(fmt.Errorf("config: mqtt.client_id %q must be [A-Za-z0-9_-]{1,64}", c.MQTT.ClientID))
+	}
+	add(checkHostPort("http.listen", c.HTTP.Listen))
+	add(checkURL("http.public_url", c.HTTP.PublicURL, "http", "https"))
+	if c.Store.Path == "" {
+		add(errors.New("config: store.path is empty"))
+	}
+	if c.Influx.URL != "" {
+		add(checkURL("influx.url", c.Influx.URL, "http", "https"))
+		if c.Influx.Org == "" || c.Influx.Bucket == "" {
+			add(errors.New("config: influx.org and influx.bucket must be set when influx.url is"))
+		}
+	}
+	add(positive("influx.batch_size", c.Influx.BatchSize, 1, 1_000_000))
+	add(positive("influx.queue", c.Influx.Queue, 1, 100_000_000))
+	add(positiveDur("influx.flush_interval", c.Influx.FlushInterval))
+	add(positive("ingest.batch", c.Ingest.Batch, 1, 100_000))
+	add(positive("ingest.inflight", c.Ingest.Inflight, 1, 65_535))
+	add(positiveDur("ingest.batch_wait", c.Ingest.BatchWait))
+	add(positiveDur("ingest.dedup_window", c.Ingest.DedupWindow))
+	if _, err := c.Log.SlogLevel(); err != nil {
+		add(err)
+	}
+	add(c.Notify.validate())
+	add(c.API.validate())
+	add(c.Care.validate())
+	return errors.Join(errs...)
+}
+
+// SlogLevel is the configured level.
+func (l LogConfig) SlogLevel() (slog.Level, error) {
+	switch strings.ToLower(l.Level) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info", "":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("config: log.level %q is not debug, info, warn or error", l.Level)
+}
+
+func checkURL(key, s string, schemes ...string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || !slices.Contains(schemes, u.Scheme) {
+		return fmt.Errorf("config: %s %q is not a %s URL", key, s, strings.Join(schemes, "/"))
+	}
+	return nil
+}
+
+func checkHostPort(key, s string) error {
+	if _, _, err := net.SplitHostPort(s); err != nil {
+		return fmt.Errorf("config: %s %q is not host:port", key, s)
+	}
+	return nil
+}
+
+func positive(key string, n, lo, hi int) error {
+	if n < lo || n > hi {
+		return fmt.Errorf("config: %s %d is not in %d..%d", key, n, lo, hi)
+	}
+	return nil
+}
+
+func positiveDur(key string, d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("config: %s must be a positive duration", key)
+	}
+	return nil
+}

@@ -1,0 +1,167 @@
+package alarmd
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func noEnv(string) (string, bool) { return "", false }
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := Parse(nil, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MQTT.Broker != "" || c.MQTT.Listen != "127.0.0.1:1883" || c.MQTT.ClientID != "alarmd" {
+		t.Errorf("mqtt defaults: %+v", c.MQTT)
+	}
+	if c.Notify.AckTimeout != 3*time.Minute || c.Notify.Rounds != 2 || !c.Notify.ElderFirst || c.Notify.Provider != "log" {
+		t.Errorf("notify defaults: %+v", c.Notify)
+	}
+	if c.Influx.BatchSize != 5000 || c.Influx.FlushInterval != time.Second || c.Influx.Queue != 100000 {
+		t.Errorf("influx defaults: %+v", c.Influx)
+	}
+	c, err = Parse([]byte("care: {surges: [{from: 2026-12-20, to: 2027-01-05, reason: festival}]}"), noEnv)
+	if err != nil || len(c.Care.Surges) != 1 || c.Care.Surges[0].From != "2026-12-20" || c.Care.Surges[0].To != "2027-01-05" {
+		t.Fatalf("surges: %+v %v", c, err)
+	}
+	if c.Care.Cadence["high"].PhoneDays != 3 || c.Care.Cadence["general"].HomeDays != 30 {
+		t.Errorf("care defaults: %+v", c.Care)
+	}
+}
+
+func TestConfigRejectsWithKeyName(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"mqtt: {brokr: x}", `"mqtt.brokr"`},
+		{"tpyo: 1", `"tpyo"`},
+		{"notify: {twilio: {auth_tokn: x}}", `"notify.twilio.auth_tokn"`},
+		{"notify: {provider: pigeon}", "notify.provider"},
+		{"notify: {ack_timeout: soon}", "ack_timeout"},
+		{"notify: {rounds: 0}", "notify.rounds"},
+		{"influx: {url: 'ftp://x'}", "influx.url"},
+		{"influx: {queue: -1}", "influx.queue"},
+		{"http: {listen: nope}", "http.listen"},
+		{"log: {level: loud}", "log.level"},
+		{"api: {tokens: [{name: d, tokn: x}]}", "tokn"},
+		{"care: {surges: [{from: 2026-12-20, to: 2026-12-01, reason: x}]}", "care.surges[0]"},
+		{"notify: {provider: twilio}", "notify.twilio.account_sid"},
+		{"mqtt: [1, 2]", "mqtt"},
+		{"mqtt: {listen: {a: b}}", "mqtt.listen"},
+	} {
+		_, err := Parse([]byte(tc.yaml), noEnv)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one naming %s", tc.yaml, err, tc.want)
+		}
+	}
+}
+
+func TestConfigEnvOverridesAndSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "influx-token")
+	if err := os.WriteFile(tokenFile, []byte("influx-s3cr3t-value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"ANXIN_NOTIFY_TWILIO_AUTH_TOKEN": "twilio-s3cr3t-value",
+		"ANXIN_NOTIFY_PROVIDER":          "twilio",
+		"ANXIN_NOTIFY_ACK_TIMEOUT":       "90s",
+		"ANXIN_INFLUX_BATCH_SIZE":        "250",
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	yaml := fmt.Sprintf(`
+influx: {url: "http://127.0.0.1:8428", token_file: %q}
+notify: {twilio: {account_sid: AC0123456789abcdef0123456789abcdef, from: "+15005550006"}}
+`, tokenFile)
+	c, err := Parse([]byte(yaml), lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Notify.Twilio.AuthToken.Reveal() != "twilio-s3cr3t-value" || c.Notify.Provider != "twilio" ||
+		c.Notify.AckTimeout != 90*time.Second || c.Influx.BatchSize != 250 {
+		t.Errorf("env not applied: %+v", c.Notify)
+	}
+	if c.Influx.Token.Reveal() != "influx-s3cr3t-value" {
+		t.Errorf("token_file not read: %q", c.Influx.Token.Reveal())
+	}
+	// both forms set is an error naming the key
+	env["ANXIN_INFLUX_TOKEN"] = "other"
+	if _, err := Parse([]byte(yaml), lookup); err == nil || !strings.Contains(err.Error(), "influx.token") {
+		t.Errorf("token and token_file both set: %v", err)
+	}
+}
+
+// TestSecretsNeverPrinted checks that no secret reaches fmt, JSON, slog or an error.
+func TestSecretsNeverPrinted(t *testing.T) {
+	secrets := []string{"mqttpw-AAAA", "influxtok-BBBB", "acksecret-CCCC-0123456789", "authtok-DDDD", "apitoken-EEEE-0123456789"}
+	yaml := fmt.Sprintf(`
+mqtt: {password: %s}
+influx: {url: "http://127.0.0.1:1", token: %s}
+notify: {ack_secret: %s, provider: twilio, twilio: {auth_token: %s, account_sid: AC0123456789abcdef0123456789abcdef, from: "+15005550006"}}
+api: {tokens: [{name: district, token: %s}]}
+`, secrets[0], secrets[1], secrets[2], secrets[3], secrets[4])
+	c, err := Parse([]byte(yaml), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "%v %+v %#v\n", c, c, c)
+	j, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf.Write(j)
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "cfg", c, "notify", c.Notify, "token", c.Influx.Token)
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("config", "cfg", c)
+	// errors for bad values must not echo the secret either
+	for _, bad := range []string{
+		fmt.Sprintf("mqtt: {password: [%s]}", secrets[0]),
+		fmt.Sprintf("notify: {twilio: {auth_token: {x: %s}}}", secrets[3]),
+		fmt.Sprintf("api: {tokens: [{name: d, token: [%s]}]}", secrets[4]),
+		fmt.Sprintf("notify: {ack_secret: %s, ack_secret_file: /nonexistent}", secrets[2]),
+	} {
+		_, err := Parse([]byte(bad), noEnv)
+		if err == nil {
+			t.Errorf("%s: accepted", bad)
+			continue
+		}
+		buf.WriteString(err.Error())
+	}
+	out := buf.String()
+	for _, s := range secrets {
+		if strings.Contains(out, s) {
+			t.Errorf("secret %s leaked:\n%s", s, out)
+		}
+	}
+	if !strings.Contains(out, "<secret>") {
+		t.Errorf("secrets should print as <secret>:\n%s", out)
+	}
+}
+
+func FuzzConfig(f *testing.F) {
+	f.Add([]byte("mqtt: {broker: tcp://127.0.0.1:1883}\nnotify: {provider: log}"))
+	f.Add([]byte("api: {tokens: [{name: d, token: abcdefghijklmnopq}]}"))
+	f.Add([]byte("care: {surges: [{from: 2026-12-20, to: 2027-01-05, reason: festival}]}"))
+	f.Add([]byte("a: &a [*a, *a]"))
+	f.Add([]byte("{{{"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data, noEnv)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error")
+			}
+			return
+		}
+		// deterministic: the same bytes give the same config
+		c2, err := Parse(data, noEnv)
+		if err != nil || fmt.Sprint(c2) != fmt.Sprint(c) {
+			t.Fatalf("second parse differs: %v", err)
+		}
+	})
+}

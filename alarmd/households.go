@@ -1,0 +1,108 @@
+package alarmd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/anxin-care/anxin"
+)
+
+// HouseholdsFile is the households of households_file, held in memory and
+// swapped whole on reload. It implements anxin.Households.
+type HouseholdsFile struct {
+	mu   sync.RWMutex
+	byID map[string]anxin.Household
+	list []anxin.Household
+}
+
+// ParseHouseholds decodes households.yaml strictly (unknown keys are errors)
+// and validates every household.
+func ParseHouseholds(data []byte) ([]anxin.Household, error) {
+	var doc struct {
+		Households []anxin.Household `yaml:"households"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return nil, fmt.Errorf("households: %s", scrubNumbers(strings.Join(te.Errors, "; ")))
+		}
+		return nil, fmt.Errorf("households: %s", scrubNumbers(firstLine(err.Error())))
+	}
+	seen := make(map[string]bool, len(doc.Households))
+	for i := range doc.Households {
+		h := &doc.Households[i]
+		if err := h.Validate(); err != nil {
+			return nil, fmt.Errorf("households[%d]: %w", i, err)
+		}
+		if seen[h.ID] {
+			return nil, fmt.Errorf("households[%d]: household %s listed twice", i, h.ID)
+		}
+		seen[h.ID] = true
+	}
+	return doc.Households, nil
+}
+
+// longNumber is anything that could be a phone or ID number quoted by the YAML decoder.
+var longNumber = regexp.MustCompile(`\+?[0-9][0-9 -]{5,}[0-9Xx]`)
+
+func scrubNumbers(s string) string { return longNumber.ReplaceAllString(s, "<number>") }
+
+// LoadHouseholds reads and parses a households file.
+func LoadHouseholds(path string) (*HouseholdsFile, error) {
+	f := new(HouseholdsFile)
+	return f, f.Reload(path)
+}
+
+// Reload replaces the households with the file's; on error the old ones stay.
+func (f *HouseholdsFile) Reload(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("households: %w", err)
+	}
+	list, err := ParseHouseholds(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	f.Set(list)
+	return nil
+}
+
+// Set replaces the households.
+func (f *HouseholdsFile) Set(list []anxin.Household) {
+	byID := make(map[string]anxin.Household, len(list))
+	for _, h := range list {
+		byID[h.ID] = h
+	}
+	f.mu.Lock()
+	f.byID, f.list = byID, list
+	f.mu.Unlock()
+}
+
+// Household looks a household up by id (ENOTFOUND when unknown).
+func (f *HouseholdsFile) Household(_ context.Context, id string) (anxin.Household, error) {
+	f.mu.RLock()
+	h, ok := f.byID[id]
+	f.mu.RUnlock()
+	if !ok {
+		return anxin.Household{}, anxin.Errorf(anxin.ENOTFOUND, "household %s is not registered", id)
+	}
+	return h, nil
+}
+
+// All is every household, in file order.
+func (f *HouseholdsFile) All() []anxin.Household {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.list
+}

@@ -1,0 +1,223 @@
+// Package alarmd wires the central daemon: config, store, embedded broker,
+// ingest pipeline, rules, escalation and the HTTP server. cmd/alarmd is a
+// thin shell around Main.
+package alarmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/mqtt"
+	"github.com/anxin-care/anxin/sqlite"
+)
+
+// Main is one running alarmd. Set the exported fields (Config at least),
+// then Open, Run, Close. A test starts it with http.listen and mqtt.listen
+// on port 0 and store.path in a temp dir.
+type Main struct {
+	Config     *Config
+	ConfigPath string // re-read by Reload; empty: Reload keeps Config
+	Store      *sqlite.DB
+	Households anxin.Households
+	Logger     *slog.Logger
+	Now        func() time.Time
+	Metrics    *prometheus.Registry
+
+	Escalator anxin.Escalator
+
+	mu         sync.Mutex
+	households *HouseholdsFile
+	broker     *mqtt.Broker
+	brokerURL  string
+	listener   net.Listener
+	server     *http.Server
+	mux        *http.ServeMux
+	ingest     pipeline
+	closers    []func() error
+}
+
+// pipeline is the ingest side as Main sees it.
+type pipeline interface {
+	Run(ctx context.Context) error
+	Healthy() error
+}
+
+// Open opens the store, loads households, starts the embedded broker if no
+// broker is configured, connects the ingest pipeline and listens on
+// http.listen. Nothing is served until Run.
+func (m *Main) Open(ctx context.Context) (err error) {
+	if m.Config == nil {
+		return errors.New("alarmd: no config")
+	}
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.DiscardHandler)
+	}
+	if m.Now == nil {
+		m.Now = time.Now
+	}
+	if m.Metrics == nil {
+		m.Metrics = prometheus.NewRegistry()
+		m.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	defer func() {
+		if err != nil {
+			_ = m.Close()
+		}
+	}()
+	cfg := m.Config
+	if m.Store == nil {
+		db, err := sqlite.Open(ctx, cfg.Store.Path)
+		if err != nil {
+			return err
+		}
+		m.Store = db
+		m.closers = append(m.closers, db.Close)
+	}
+	if m.Households == nil {
+		hf, err := LoadHouseholds(cfg.HouseholdsFile)
+		if err != nil {
+			return err
+		}
+		m.households, m.Households = hf, hf
+	} else if hf, ok := m.Households.(*HouseholdsFile); ok {
+		m.households = hf
+	}
+	if cfg.MQTT.Broker == "" {
+		b, err := mqtt.StartBroker(cfg.MQTT.Listen, m.Logger.With("component", "broker"))
+		if err != nil {
+			return err
+		}
+		m.broker, m.brokerURL = b, b.URL()
+		m.closers = append(m.closers, b.Close)
+		m.Logger.Info("embedded MQTT broker listening", "addr", b.Addr())
+	} else {
+		m.brokerURL = cfg.MQTT.Broker
+	}
+
+	m.mux = http.NewServeMux()
+	if m.Escalator == nil {
+		esc, routes, err := newEscalator(m)
+		if err != nil {
+			return err
+		}
+		m.Escalator = esc
+		routes(m.mux)
+	}
+	if err := mountCare(m, m.mux); err != nil {
+		return err
+	}
+	m.mux.HandleFunc("GET /healthz", m.healthz)
+	m.mux.Handle("GET /metrics", promhttp.HandlerFor(m.Metrics, promhttp.HandlerOpts{Registry: m.Metrics}))
+
+	if err := m.openIngest(ctx); err != nil {
+		return err
+	}
+
+	l, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("alarmd: http.listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	m.listener = l
+	m.server = &http.Server{Handler: m.mux, ReadHeaderTimeout: 10 * time.Second}
+	m.Logger.Info("alarmd open", "http", l.Addr().String(), "broker", m.brokerURL, "store", cfg.Store.Path)
+	return nil
+}
+
+// HTTPAddr is the address the HTTP server listens on (after Open).
+func (m *Main) HTTPAddr() string {
+	if m.listener == nil {
+		return ""
+	}
+	return m.listener.Addr().String()
+}
+
+// BrokerURL is the broker alarmd subscribes to: the configured one or the embedded one.
+func (m *Main) BrokerURL() string { return m.brokerURL }
+
+// Run serves HTTP and runs the ingest pipeline until ctx is cancelled or
+// one of them fails.
+func (m *Main) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() {
+		err := m.server.Serve(m.listener)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		errc <- err
+	}()
+	go func() { errc <- m.ingest.Run(ctx) }()
+	var first error
+	select {
+	case first = <-errc:
+		cancel()
+	case <-ctx.Done():
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if err := m.server.Shutdown(sctx); err != nil && first == nil {
+		first = err
+	}
+	for range 2 {
+		if first != nil {
+			break
+		}
+		if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
+			first = err
+		}
+	}
+	return first
+}
+
+// Close releases everything Open acquired, in reverse order.
+func (m *Main) Close() error {
+	m.mu.Lock()
+	closers := m.closers
+	m.closers = nil
+	m.mu.Unlock()
+	var errs []error
+	if m.listener != nil && m.server == nil {
+		errs = append(errs, m.listener.Close())
+	}
+	for i := len(closers) - 1; i >= 0; i-- {
+		if err := closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Main) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var problems []string
+	if err := m.Store.Ping(ctx); err != nil {
+		problems = append(problems, "store: "+err.Error())
+	}
+	if m.ingest != nil {
+		if err := m.ingest.Healthy(); err != nil {
+			problems = append(problems, "broker: "+err.Error())
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if len(problems) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		for _, p := range problems {
+			fmt.Fprintln(w, p)
+		}
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}

@@ -1,0 +1,93 @@
+package alarmd
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testConfig is a config for a Main on free ports with its files in a temp dir.
+func testConfig(t *testing.T) *Config {
+	t.Helper()
+	dir := t.TempDir()
+	hh := filepath.Join(dir, "households.yaml")
+	if err := os.WriteFile(hh, []byte(twoHouseholds), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse([]byte(`
+mqtt: {listen: "127.0.0.1:0"}
+http: {listen: "127.0.0.1:0"}
+`), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Store.Path = filepath.Join(dir, "alarmd.db")
+	c.HouseholdsFile = hh
+	return c
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// startMain opens and runs a Main; it is stopped when the test ends.
+func startMain(t *testing.T, m *Main) {
+	t.Helper()
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := m.Open(ctx); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+		if err := m.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+}
+
+func TestMainServesMetricsAndHealth(t *testing.T) {
+	m := &Main{Config: testConfig(t)}
+	startMain(t, m)
+	base := "http://" + m.HTTPAddr()
+	code, body := get(t, base+"/metrics")
+	if code != 200 || !strings.Contains(body, "go_goroutines") {
+		t.Fatalf("/metrics: %d %.200s", code, body)
+	}
+	code, body = get(t, base+"/healthz")
+	if code != http.StatusOK && code != http.StatusServiceUnavailable {
+		t.Fatalf("/healthz: %d %s", code, body)
+	}
+	if code == http.StatusServiceUnavailable && !strings.Contains(body, "broker") {
+		t.Fatalf("/healthz 503 without a reason: %q", body)
+	}
+}

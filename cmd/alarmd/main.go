@@ -1,0 +1,74 @@
+// Command alarmd is anxin's central daemon: it takes readings and events from
+// the broker, archives readings, raises alarms and walks contact chains.
+//
+//	alarmd -config alarmd.yaml     run (SIGHUP reloads, SIGTERM stops)
+//	alarmd replay …                replay recorded data through the rules
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/anxin-care/anxin/alarmd"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "replay" {
+		return replayMain(args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("alarmd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (YAML); empty: defaults and ANXIN_… variables")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := alarmd.Load(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	level, _ := cfg.Log.SlogLevel() // validated by Load
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	m := &alarmd.Main{Config: cfg, ConfigPath: *path, Logger: logger}
+	if err := m.Open(ctx); err != nil {
+		logger.Error("start failed", "err", err)
+		return 1
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				_ = m.Reload(ctx) // logs why a bad reload was rejected
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	runErr := m.Run(ctx)
+	closeErr := m.Close()
+	if runErr != nil {
+		logger.Error("stopped", "err", runErr)
+		return 1
+	}
+	if closeErr != nil {
+		logger.Error("close", "err", closeErr)
+		return 1
+	}
+	logger.Info("stopped")
+	return 0
+}
