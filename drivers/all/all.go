@@ -5,5 +5,6 @@ package all
 import (
 	_ "github.com/anxin-care/anxin/drivers/cjt188"
 	_ "github.com/anxin-care/anxin/drivers/nmea"
+	_ "github.com/anxin-care/anxin/drivers/tasmota"
 	_ "github.com/anxin-care/anxin/drivers/zigbee2mqtt"
 )

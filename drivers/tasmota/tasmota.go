@@ -1,0 +1,155 @@
+// Package tasmota reads 433 MHz remotes and detectors through an RF bridge
+// on the home broker: a Sonoff RF Bridge running Tasmota
+// (tele/<topic>/RESULT {"RfReceived":{"Data":"4AF10A"}}) or OpenMQTTGateway
+// ({"value":142465}). Codes map to devices and events through the rf433
+// code table, the same one the serial 433 MHz driver uses, and the repeats of
+// one press are one event.
+package tasmota
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers"
+	"github.com/anxin-care/anxin/drivers/mqttsource"
+	"github.com/anxin-care/anxin/drivers/rf433"
+)
+
+// Name is the driver's name in the gatewayd config.
+const Name = "tasmota"
+
+//go:embed sample.yaml
+var sampleConfig string
+
+func init() {
+	drivers.Register(drivers.Plugin{
+		Name:         Name,
+		SampleConfig: sampleConfig,
+		NewConfig:    func() drivers.Config { return NewConfig() },
+		New: func(c drivers.Config, env drivers.Env) (drivers.Driver, error) {
+			cfg, ok := c.(*Config)
+			if !ok {
+				return nil, fmt.Errorf("tasmota: config is %T, not *tasmota.Config", c)
+			}
+			return New(cfg, env)
+		},
+		NewDecoder: func(c drivers.Config, env drivers.Env) (drivers.Decoder, error) {
+			cfg, ok := c.(*Config)
+			if !ok {
+				return nil, fmt.Errorf("tasmota: config is %T, not *tasmota.Config", c)
+			}
+			return NewDecoder(cfg, env)
+		},
+	})
+}
+
+// Driver subscribes to the bridge's RESULT topics on the home broker.
+type Driver struct {
+	bridge  *Bridge
+	source  *mqttsource.Source
+	log     *slog.Logger
+	errors  prometheus.Counter
+	unknown prometheus.Counter
+}
+
+// New builds the driver from a validated config; it does no I/O.
+func New(cfg *Config, env drivers.Env) (*Driver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := env.Logger.With("driver", Name)
+	b, err := NewBridge(cfg, env.Household)
+	if err != nil {
+		return nil, err
+	}
+	src, err := mqttsource.New(cfg.Config, mqttsource.Options{
+		Driver: Name, Household: env.Household, Filters: cfg.Topics,
+		Logger: log, Now: env.Now, Metrics: env.Metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	errs, err := mqttsource.Register(env.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "anxin_mqtt_driver_payload_errors_total",
+		Help: "MQTT payloads a driver could not read, by driver.",
+	}, []string{"driver"}))
+	if err != nil {
+		return nil, err
+	}
+	unknown, err := mqttsource.Register(env.Metrics, prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "anxin_rf_bridge_unknown_codes_total",
+		Help: "RF bridge receptions of codes not in the code table (neighbours' remotes, or codes to learn).",
+	}))
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Codes) == 0 {
+		log.Warn("no codes configured: every reception is logged as an unknown code to learn")
+	}
+	return &Driver{bridge: b, source: src, log: log, errors: errs.WithLabelValues(Name), unknown: unknown}, nil
+}
+
+// Run reads the home broker until ctx ends.
+func (d *Driver) Run(ctx context.Context, sink drivers.Sink) error {
+	return d.source.Run(ctx, func(ctx context.Context, m mqttsource.Message) error {
+		var out anxin.Message
+		err := d.bridge.Handle(m.Payload, m.Received, func(msg anxin.Message) { out = msg })
+		var uc *UnknownCodeError
+		switch {
+		case errors.As(err, &uc):
+			d.unknown.Inc()
+			d.log.Info("RF code not in the code table", "code", rf433.FormatCode(uc.Code), "topic", clip(m.Topic))
+		case err != nil:
+			d.errors.Inc()
+			d.log.Warn("unreadable RF bridge message", "topic", clip(m.Topic), "err", err)
+		}
+		if out.ID == "" {
+			return nil
+		}
+		if err := out.Validate(); err != nil {
+			d.errors.Inc()
+			d.log.Error("normalized message breaks the contract", "msg", out.String(), "err", err)
+			return nil
+		}
+		return sink.Put(ctx, out)
+	})
+}
+
+type decoder struct {
+	bridge *Bridge
+	now    func() time.Time
+}
+
+// NewDecoder builds a capture decoder: `topic payload`, `topic = payload` or
+// bare JSON payload lines. Repeats are de-bounced by the payload's Time when
+// it has one; with no code table every code is reported as unknown.
+func NewDecoder(cfg *Config, env drivers.Env) (drivers.Decoder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := NewBridge(cfg, env.Household)
+	if err != nil {
+		return nil, err
+	}
+	b.payloadTime = true
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	return &decoder{bridge: b, now: env.Now}, nil
+}
+
+func (d *decoder) Decode(r io.Reader, emit func(anxin.Message), fail func(drivers.DecodeError)) error {
+	return mqttsource.ReadCaptures(r, func(c mqttsource.Capture) {
+		if err := d.bridge.Handle(c.Payload, d.now(), emit); err != nil {
+			fail(drivers.DecodeError{Offset: c.Offset, Err: err})
+		}
+	}, fail)
+}
