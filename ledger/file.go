@@ -1,0 +1,211 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/anxin-care/anxin"
+)
+
+// SheetName is the worksheet the ledger is written to; on import the sheet
+// of that name is read, else the first sheet.
+const SheetName = "台账"
+
+// Import size limits: a ledger of MaxRows elders is a few tens of MiB.
+const (
+	MaxFileBytes = 64 << 20
+	maxXMLBytes  = 512 << 20
+)
+
+var errTooBig = anxin.Errorf(anxin.EINVALID, "the file is larger than %d MiB", MaxFileBytes>>20)
+
+func readAll(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read ledger: %w", err)
+	}
+	if len(b) > MaxFileBytes {
+		return nil, errTooBig
+	}
+	return b, nil
+}
+
+// ReadXLSXRows reads the rows of the ledger sheet of an XLSX workbook, raw
+// cell values (dates as serial numbers, no number formatting).
+func ReadXLSXRows(r io.Reader) ([][]string, error) {
+	b, err := readAll(r)
+	if err != nil {
+		return nil, err
+	}
+	f, err := excelize.OpenReader(bytes.NewReader(b), excelize.Options{RawCellValue: true,
+		UnzipSizeLimit: maxXMLBytes, UnzipXMLSizeLimit: maxXMLBytes})
+	if err != nil {
+		return nil, anxin.Errorf(anxin.EINVALID, "not an XLSX workbook (save it as .xlsx): %s", firstLine(err))
+	}
+	defer f.Close()
+	sheet := SheetName
+	if idx, err := f.GetSheetIndex(sheet); err != nil || idx < 0 {
+		list := f.GetSheetList()
+		if len(list) == 0 {
+			return nil, anxin.Errorf(anxin.EINVALID, "the workbook has no sheet")
+		}
+		sheet = list[0]
+	}
+	it, err := f.Rows(sheet)
+	if err != nil {
+		return nil, anxin.Errorf(anxin.EINVALID, "cannot read sheet: %s", firstLine(err))
+	}
+	defer it.Close()
+	var rows [][]string
+	for it.Next() {
+		if len(rows) > MaxRows+headerSearch {
+			return nil, anxin.Errorf(anxin.EINVALID, "more than %d rows", MaxRows)
+		}
+		cols, err := it.Columns(excelize.Options{RawCellValue: true})
+		if err != nil {
+			return nil, anxin.Errorf(anxin.EINVALID, "row %d cannot be read: %s", len(rows)+1, firstLine(err))
+		}
+		if len(cols) > 4*len(columns)+64 {
+			return nil, anxin.Errorf(anxin.EINVALID, "row %d has %d columns", len(rows)+1, len(cols))
+		}
+		rows = append(rows, cols)
+	}
+	if err := it.Error(); err != nil {
+		return nil, anxin.Errorf(anxin.EINVALID, "cannot read sheet: %s", firstLine(err))
+	}
+	return rows, nil
+}
+
+// ReadCSVRows reads a CSV ledger: UTF-8 (a byte-order mark is skipped),
+// comma separated, quoted as RFC 4180.
+func ReadCSVRows(r io.Reader) ([][]string, error) {
+	b, err := readAll(r)
+	if err != nil {
+		return nil, err
+	}
+	b = bytes.TrimPrefix(b, []byte("\ufeff"))
+	cr := csv.NewReader(bytes.NewReader(b))
+	cr.FieldsPerRecord = -1
+	cr.LazyQuotes = true
+	var rows [][]string
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, anxin.Errorf(anxin.EINVALID, "not a CSV file: %s", firstLine(err))
+		}
+		if len(rows) > MaxRows+headerSearch {
+			return nil, anxin.Errorf(anxin.EINVALID, "more than %d rows", MaxRows)
+		}
+		rows = append(rows, rec)
+	}
+	return rows, nil
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
+
+// WriteCSV writes rows as UTF-8 CSV with a byte-order mark, so that Excel
+// opens the Chinese text correctly.
+func WriteCSV(w io.Writer, rows [][]string) error {
+	if _, err := io.WriteString(w, "\ufeff"); err != nil {
+		return err
+	}
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true
+	if err := cw.WriteAll(rows); err != nil {
+		return fmt.Errorf("write csv: %w", err)
+	}
+	return nil
+}
+
+// Sheet is one worksheet of a workbook to write.
+type Sheet struct {
+	Name  string
+	Rows  [][]string
+	Width []float64 // column widths, optional
+}
+
+// WriteXLSX writes sheets as an XLSX workbook; every cell is text, so that
+// ID numbers and phone numbers keep their digits. The first row of each
+// sheet is a bold, frozen header.
+func WriteXLSX(w io.Writer, sheets ...Sheet) error {
+	f := excelize.NewFile()
+	defer f.Close()
+	bold, err := f.NewStyle(&excelize.Style{Font: &excelize.Font{Bold: true}})
+	if err != nil {
+		return fmt.Errorf("write xlsx: %w", err)
+	}
+	text, err := f.NewStyle(&excelize.Style{NumFmt: 49}) // "@": text
+	if err != nil {
+		return fmt.Errorf("write xlsx: %w", err)
+	}
+	for i, s := range sheets {
+		if i == 0 {
+			if err := f.SetSheetName("Sheet1", s.Name); err != nil {
+				return fmt.Errorf("write xlsx: %w", err)
+			}
+		} else if _, err := f.NewSheet(s.Name); err != nil {
+			return fmt.Errorf("write xlsx: %w", err)
+		}
+		sw, err := f.NewStreamWriter(s.Name)
+		if err != nil {
+			return fmt.Errorf("write xlsx: %w", err)
+		}
+		for c, wd := range s.Width {
+			if err := sw.SetColWidth(c+1, c+1, wd); err != nil {
+				return fmt.Errorf("write xlsx: %w", err)
+			}
+		}
+		if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
+			return fmt.Errorf("write xlsx: %w", err)
+		}
+		for r, row := range s.Rows {
+			style := text
+			if r == 0 {
+				style = bold
+			}
+			cells := make([]any, len(row))
+			for c, v := range row {
+				cells[c] = excelize.Cell{StyleID: style, Value: v}
+			}
+			cell, err := excelize.CoordinatesToCellName(1, r+1)
+			if err != nil {
+				return fmt.Errorf("write xlsx: %w", err)
+			}
+			if err := sw.SetRow(cell, cells); err != nil {
+				return fmt.Errorf("write xlsx: %w", err)
+			}
+		}
+		if err := sw.Flush(); err != nil {
+			return fmt.Errorf("write xlsx: %w", err)
+		}
+	}
+	if _, err := f.WriteTo(w); err != nil {
+		return fmt.Errorf("write xlsx: %w", err)
+	}
+	return nil
+}
+
+// LedgerSheet is the register as the ledger's sheet.
+func LedgerSheet(es []anxin.ElderRecord, opt Options) Sheet {
+	width := make([]float64, len(columns))
+	for i, c := range columns {
+		width[i] = max(8, float64(len([]rune(c.header)))*2.2)
+	}
+	width[5] = 21 // 身份证号
+	return Sheet{Name: SheetName, Rows: Rows(es, opt), Width: width}
+}

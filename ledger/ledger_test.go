@@ -1,0 +1,279 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/care"
+	"github.com/anxin-care/anxin/sqlite"
+)
+
+var today = time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+
+// idNumber makes a valid resident ID number.
+func idNumber(birth string, seq int) string {
+	s := "530128" + strings.ReplaceAll(birth, "-", "") + fmt.Sprintf("%03d", seq%1000)
+	return s + string(care.CheckDigit(s))
+}
+
+// sampleElders is a small register covering every column: all tiers, 0–4
+// contacts, responders, no consent, no phone.
+func sampleElders(t testing.TB, n int) []anxin.ElderRecord {
+	gs := []anxin.Guardianship{"孤寡", "计划生育特殊家庭", "独居", "留守", "其他"}
+	ss := []anxin.SelfCare{"完好", "轻度失能", "中度失能", "重度失能"}
+	hs := []anxin.HealthStatus{"正常", "残疾或严重慢性病", "重残或重病"}
+	var out []anxin.ElderRecord
+	for i := range n {
+		birth := fmt.Sprintf("%d-%02d-%02d", 1926+i%40, 1+i%12, 1+i%28)
+		e := anxin.ElderRecord{ID: fmt.Sprintf("e%05d", i), Name: "张桂兰", IDNumber: idNumber(birth, i),
+			Phone:      fmt.Sprintf("138%08d", i),
+			Registered: anxin.Address{County: "禄劝县", Township: "屏山街道", Village: "善广村", Detail: fmt.Sprintf("%d组%d号", i%9, i)},
+			Current:    anxin.Address{County: "禄劝县", Township: "屏山街道", Village: []string{"善广村", "东村", "西村"}[i%3]},
+			Ability:    "能力完好", Illness: "高血压, \"糖尿病\"", Economic: "低保",
+			Categories: [][]anxin.Category{{"独居"}, {"空巢", "失能"}, nil, {"计划生育特殊家庭", "重残"}}[i%4],
+			Assessment: anxin.Assessment{Guardianship: gs[i%5], SelfCare: ss[i%4], Health: hs[i%3], AssessedOn: time.Date(2026, 3, 1+i%20, 0, 0, 0, 0, time.UTC)},
+			GridWorker: "王芳", Consent: i%7 != 3,
+			CreatedAt: time.Date(2026, 3, 2, 9, 0, 0, 0, care.DefaultLocation())}
+		if i%5 == 4 {
+			e.Phone = ""
+		}
+		for c := range i % 5 {
+			e.Contacts = append(e.Contacts, anxin.Contact{Name: fmt.Sprintf("联系人%d", c), Relation: []string{"child", "spouse", "relative", "侄子"}[c],
+				Phone: fmt.Sprintf("+86139%08d", i*10+c)})
+		}
+		if i%2 == 0 {
+			e.Responders = []anxin.Contact{{Name: "王芳", Role: "grid_worker", Phone: "+8613700000002"}, {Name: "李主任", Role: "村支书", Phone: "+868712345678"}}
+		}
+		if errs := care.Normalize(&e, today); len(errs) > 0 {
+			t.Fatalf("sample %d: %v", i, errs)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func openStore(t testing.TB) *sqlite.DB {
+	db, err := sqlite.Open(context.Background(), ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func exportXLSX(t *testing.T, db *sqlite.DB, opt Options) []byte {
+	es, err := db.Elders(context.Background(), sqlite.ElderFilter{Limit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WriteXLSX(&buf, LedgerSheet(es, opt)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestRoundTripXLSX(t *testing.T) {
+	ctx := context.Background()
+	opt := Options{Location: care.DefaultLocation()}
+	src := openStore(t)
+	if err := src.ImportElders(ctx, sampleElders(t, 60), today); err != nil {
+		t.Fatal(err)
+	}
+	first := exportXLSX(t, src, opt)
+	rows1, err := ReadXLSXRows(bytes.NewReader(first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows1) != 61 || !slices.Equal(rows1[0], Headers()) {
+		t.Fatalf("%d rows, header %v", len(rows1), rows1[0])
+	}
+	imp, errs := Parse(rows1, today, opt)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	dst := openStore(t)
+	if err := dst.ImportElders(ctx, imp.Elders, today); err != nil {
+		t.Fatal(err)
+	}
+	rows2, err := ReadXLSXRows(bytes.NewReader(exportXLSX(t, dst, opt)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows1) != len(rows2) {
+		t.Fatalf("%d rows then %d", len(rows1), len(rows2))
+	}
+	for r := range rows1 {
+		// trailing empty cells are not stored in XLSX: compare padded rows
+		a, b := pad(rows1[r]), pad(rows2[r])
+		if !slices.Equal(a, b) {
+			t.Fatalf("row %d differs:\n%q\n%q", r+1, a, b)
+		}
+	}
+	// the cells hold what was stored: full ID number, phone as dialled, labels
+	if rows1[1][5] != imp.Elders[0].IDNumber || rows1[1][6] != "13800000000" || rows1[2][3] != "张桂兰" {
+		t.Fatalf("row 2: %q", rows1[1])
+	}
+}
+
+func pad(r []string) []string {
+	out := make([]string, len(columns))
+	copy(out, r)
+	return out
+}
+
+func TestRoundTripCSV(t *testing.T) {
+	opt := Options{Location: care.DefaultLocation()}
+	es := sampleElders(t, 30)
+	var buf bytes.Buffer
+	if err := WriteCSV(&buf, Rows(es, opt)); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ReadCSVRows(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, errs := Parse(rows, today, opt)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	for i := range es {
+		es[i].CreatedAt = care.DefaultPlan().Day(es[i].CreatedAt) // the ledger keeps the day
+	}
+	for i := range es {
+		if !reflect.DeepEqual(imp.Elders[i], es[i]) {
+			t.Fatalf("round trip of %d:\n%#v\n%#v", i, imp.Elders[i], es[i])
+		}
+	}
+}
+
+func TestImportReportsEveryBadRow(t *testing.T) {
+	opt := Options{Location: care.DefaultLocation()}
+	es := sampleElders(t, 8)
+	rows := Rows(es, opt)
+	col := func(h string) int { return slices.Index(Headers(), h) }
+	// rows[0] is the header (spreadsheet row 1); rows[i] is spreadsheet row i+1
+	rows[1][col(hIDNumber)] = rows[1][col(hIDNumber)][:17] + "0" // check digit (unless it was 0)
+	if es[0].IDNumber[17] == '0' {
+		rows[1][col(hIDNumber)] = rows[1][col(hIDNumber)][:17] + "1"
+	}
+	rows[3][col("监护情况")] = "有人照顾"
+	rows[3][col("紧急联系人1电话")] = "12345"
+	rows[4][col("评估分值")] = "19"
+	rows[5] = slices.Clone(rows[2]) // same person twice under another 档案编号
+	rows[5][col(hID)] = "e-other"
+	rows[6][col("年龄")] = "一百"
+	rows[8][col("紧急联系人1姓名")], rows[8][col("紧急联系人1关系")], rows[8][col("紧急联系人1电话")] = "", "", ""
+	rows[7][col(hIDNumber)] = anxin.MaskIDNumber(es[6].IDNumber)
+	rows = append(rows, make([]string, 3)) // a blank row is skipped, not an error
+	imp, errs := Parse(rows, today, opt)
+	got := map[string]bool{}
+	for _, e := range errs {
+		got[fmt.Sprintf("%d/%s", e.Row, e.Column)] = true
+		if strings.Contains(e.Message, es[0].IDNumber) {
+			t.Errorf("message repeats an ID number: %v", e)
+		}
+	}
+	for _, want := range []string{"2/身份证号", "4/监护情况", "4/紧急联系人1电话", "5/评估分值", "6/身份证号", "7/年龄",
+		"9/紧急联系人1姓名", "8/身份证号"} {
+		if !got[want] {
+			t.Errorf("no error at %s; got %v", want, errs)
+		}
+	}
+	if len(got) != 8 {
+		t.Errorf("errors at %v, want exactly the 8 bad cells", errs)
+	}
+	// all or nothing: the caller stores nothing when there are errors
+	db := openStore(t)
+	if len(errs) == 0 {
+		t.Fatal("no errors")
+	}
+	if n, _ := db.CountElders(context.Background(), sqlite.ElderFilter{}); n != 0 || len(imp.Elders) != 1 {
+		t.Fatalf("%d stored, %d good rows", n, len(imp.Elders))
+	}
+}
+
+func TestImportHeaderProblems(t *testing.T) {
+	for name, rows := range map[string][][]string{
+		"no header":       {{"a", "b"}, {"c"}},
+		"missing columns": {{"姓名", "身份证号"}},
+		"twice":           {{"姓名", "身份证号", "姓名", "村(社区)", "监护情况", "自理能力", "健康状况"}},
+	} {
+		if _, errs := Parse(rows, today, Options{}); len(errs) == 0 {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	// a title row above, full-width parentheses, columns in another order, extra columns
+	rows := [][]string{{"善广村独居老人台账"}, {"备注", "健康状况", "自理能力", "监护情况", "村（社区）", "身份证号", "姓名"},
+		{"x", "正常", "完好", "独居", "善广村", idNumber("1940-05-06", 1), "李四"}}
+	imp, errs := Parse(rows, today, Options{NewID: func(string) string { return "e-new" }})
+	if len(errs) > 0 || len(imp.Elders) != 1 || imp.Rows[0] != 3 || imp.Elders[0].ID != "e-new" || imp.Elders[0].Assessment.Age != 86 {
+		t.Fatalf("%v %+v", errs, imp)
+	}
+}
+
+func TestReadRejectsNonLedgers(t *testing.T) {
+	if _, err := ReadXLSXRows(strings.NewReader("PK\x03\x04 not really")); anxin.ErrorCode(err) != anxin.EINVALID {
+		t.Errorf("xlsx: %v", err)
+	}
+	if _, err := ReadCSVRows(strings.NewReader("a,\"b\nc")); err != nil {
+		t.Logf("csv lazy quotes: %v", err)
+	}
+}
+
+func FuzzParseCSV(f *testing.F) {
+	var buf bytes.Buffer
+	es := sampleElders(f, 3)
+	_ = WriteCSV(&buf, Rows(es, Options{}))
+	f.Add(buf.Bytes())
+	f.Add([]byte("姓名,身份证号,村(社区),监护情况,自理能力,健康状况\n张三,11010519491231002X,善广村,独居,完好,正常\n"))
+	f.Add([]byte("\ufeff序号\n1"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rows, err := ReadCSVRows(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		imp, errs := Parse(rows, today, Options{})
+		// invariant: every accepted record is valid and ledger-writable; re-parsing its row gives it back
+		for i, e := range imp.Elders {
+			if errs := care.Normalize(&e, today); len(errs) > 0 {
+				t.Fatalf("accepted invalid record: %v", errs)
+			}
+			again, errs2 := Parse(Rows([]anxin.ElderRecord{e}, Options{}), today, Options{})
+			if len(errs2) > 0 || len(again.Elders) != 1 || fmt.Sprint(again.Elders[0]) != fmt.Sprint(e) {
+				t.Fatalf("record %d does not survive a write and read: %v\n%+v\n%+v", i, errs2, e, again.Elders)
+			}
+		}
+		for _, e := range errs {
+			if e.Row < 1 || e.Column == "" || e.Message == "" {
+				t.Fatalf("unhelpful error %+v", e)
+			}
+		}
+	})
+}
+
+func FuzzReadXLSX(f *testing.F) {
+	var buf bytes.Buffer
+	if err := WriteXLSX(&buf, LedgerSheet(sampleElders(f, 2), Options{})); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	f.Add([]byte("PK\x03\x04"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rows, err := ReadXLSXRows(bytes.NewReader(b))
+		if err != nil {
+			if anxin.ErrorCode(err) != anxin.EINVALID {
+				t.Fatalf("not an invalid-input error: %v", err)
+			}
+			return
+		}
+		Parse(rows, today, Options{})
+	})
+}
