@@ -7,19 +7,25 @@ import (
 )
 
 // NoUseParams are the keys of kind no_use: a cumulative meter field rose by
-// less than MinDelta since the last use, and that use is For ago. Judged
-// only on fresh data: a meter with no reading for SilentAfter raises the
-// SilentRule alarm (installers, info) instead, and a gap restarts the quiet
-// period when readings return (a gap is no data, never no use). A reading
-// lower than the one before (meter swap, rollover) is not use: the
-// baseline moves to it.
+// less than MinDelta since the last use, and that use is For ago.
+//
+// Judged only on fresh data: the alarm is raised only while the last
+// reading is at most FreshWithin old; a meter with no reading for
+// SilentAfter raises the SilentRule alarm (installers, info) instead. A gap
+// (readings more than FreshWithin apart) restarts the quiet period when
+// readings return — a gap is no data, never no use — unless BridgeGaps says
+// an unchanged counter after a gap proves the gap was quiet too. A reading
+// lower than the one before (meter swap, rollover) is not use: the baseline
+// moves to it.
 type NoUseParams struct {
 	Field       string   `yaml:"field"`        // total_m3, energy_kwh
 	MinDelta    float64  `yaml:"min_delta"`    // rise that counts as use, in the field's unit
 	For         Duration `yaml:"for"`          // quiet period that raises the alarm
-	SilentAfter Silence  `yaml:"silent_after"` // "25h", or "2x" the last reading interval
+	FreshWithin Silence  `yaml:"fresh_within"` // default 2x: twice the last reading interval
+	SilentAfter Silence  `yaml:"silent_after"` // "25h", or "3x"; default: fresh_within
 	SilentRule  string   `yaml:"silent_rule"`  // name of the silent-meter alarm (device_silent)
-	What        string   `yaml:"what"`         // "water", "electricity": words in reasons
+	BridgeGaps  bool     `yaml:"bridge_gaps"`
+	What        string   `yaml:"what"` // "water", "electricity": words in reasons
 }
 
 func init() {
@@ -39,8 +45,11 @@ func init() {
 			if p.For <= 0 {
 				return fmt.Errorf("for: must be a positive duration")
 			}
+			if p.FreshWithin.IsZero() {
+				p.FreshWithin = Silence{Times: 2}
+			}
 			if p.SilentAfter.IsZero() {
-				p.SilentAfter = Silence{Times: 2}
+				p.SilentAfter = p.FreshWithin
 			}
 			if p.SilentRule == "" {
 				p.SilentRule = "device_silent"
@@ -61,8 +70,7 @@ func init() {
 		},
 		compile: func(r *Rule) evaluator {
 			p := r.Params.(*NoUseParams)
-			return &noUse{p: *p, forSec: p.For.Seconds(), silentSec: p.SilentAfter.Dur.Seconds(),
-				silentTimes: p.SilentAfter.Times}
+			return &noUse{p: *p, forSec: p.For.Seconds()}
 		},
 	})
 }
@@ -70,10 +78,8 @@ func init() {
 // noUse slot: v0 baseline (value at the last use), t0 last use (start of the
 // quiet period), v1/t1 last reading, t2 interval before the last reading.
 type noUse struct {
-	p           NoUseParams
-	forSec      int64
-	silentSec   int64
-	silentTimes float64
+	p      NoUseParams
+	forSec int64
 }
 
 func (r *noUse) match(m *anxin.Message) bool {
@@ -85,17 +91,35 @@ func (r *noUse) second() alarmID {
 	return alarmID{Rule: r.p.SilentRule, Kind: "device_silent", Severity: anxin.SeverityInfo, Route: anxin.RouteInstaller}
 }
 
-// silence is how long without a reading makes the meter silent.
-func (r *noUse) silence(s *slot) int64 {
-	if r.silentSec > 0 {
-		return r.silentSec
+// limit resolves a Silence against the slot's reading interval (t2). Until
+// two readings give an interval, an hour is assumed; under a minute counts
+// as a minute, so a burst of readings does not make a hair trigger.
+func limit(l Silence, s *slot) int64 {
+	if l.Dur > 0 {
+		return l.Dur.Seconds()
 	}
 	iv := s.t2
-	if iv < 60 {
+	switch {
+	case iv == 0:
+		iv = 3600
+	case iv < 60:
 		iv = 60
 	}
-	return int64(float64(iv) * r.silentTimes)
+	return int64(float64(iv) * l.Times)
 }
+
+// interval tracks the meter's usual reading interval as a moving average,
+// so neither one gap nor one quick retransmission redefines "fresh".
+func interval(s *slot, iv int64) {
+	if s.t2 == 0 {
+		s.t2 = iv
+	} else {
+		s.t2 = (s.t2*3 + iv) / 4
+	}
+}
+
+func (r *noUse) silence(s *slot) int64 { return limit(r.p.SilentAfter, s) }
+func (r *noUse) fresh(s *slot) int64   { return limit(r.p.FreshWithin, s) }
 
 func (r *noUse) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	val := m.Fields[r.p.Field].Float()
@@ -108,8 +132,8 @@ func (r *noUse) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	if t <= s.t1 {
 		return // late or duplicate reading: the state already knows later
 	}
-	gap := t-s.t1 > r.silence(s)
-	s.t2 = t - s.t1
+	gap := t-s.t1 > r.fresh(s) && !r.p.BridgeGaps
+	interval(s, t-s.t1)
 	x.clear(s, fOpen2, fmt.Sprintf("%s is sending readings again (%s)", capitalize(x.deviceWords(s.dev)), x.clock(t)))
 	switch {
 	case val < s.v1:
@@ -136,7 +160,7 @@ func (r *noUse) tick(x *evalCtx, s *slot) {
 			capitalize(x.deviceWords(s.dev)), x.clock(s.t1), span(x.now-s.t1)))
 		return
 	}
-	if x.now-s.t0 >= r.forSec {
+	if x.now-s.t0 >= r.forSec && x.now-s.t1 <= r.fresh(s) {
 		x.raise(s, fOpen, fmt.Sprintf("no %s used since %s (%s)", r.p.What, x.clock(s.t0), span(x.now-s.t0)))
 	}
 }
@@ -150,7 +174,7 @@ func (r *noUse) deadline(x *evalCtx, s *slot) int64 {
 		d = s.t1 + r.silence(s)
 	}
 	if s.flags&(fOpen|fMute1) == 0 && !x.suppressed() {
-		if p := x.windowed(s.t0 + r.forSec); p < s.t1+r.silence(s) && (d == 0 || p < d) {
+		if p := x.windowed(s.t0 + r.forSec); p <= s.t1+r.fresh(s) && (d == 0 || p < d) {
 			d = p
 		}
 	}

@@ -38,12 +38,16 @@ func span(sec int64) string {
 	}
 }
 
-// clock formats t as a local clock time, with the day when it is not within
-// the last 24 hours of now.
+// clock formats t as a local clock time: "06:40" today, "06:40 yesterday",
+// else with the date.
 func (x *evalCtx) clock(t int64) string {
-	lt := x.local(t)
-	if x.now-t <= 24*3600 {
+	lt, ln := x.local(t), x.local(x.now)
+	y, m, d := ln.Date()
+	switch ly, lm, ld := lt.Date(); {
+	case ly == y && lm == m && ld == d:
 		return lt.Format("15:04")
+	case time.Date(ly, lm, ld+1, 0, 0, 0, 0, time.UTC).Equal(time.Date(y, m, d, 0, 0, 0, 0, time.UTC)):
+		return lt.Format("15:04") + " yesterday"
 	}
 	return lt.Format("Mon 2 Jan 15:04")
 }
