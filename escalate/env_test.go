@@ -1,0 +1,245 @@
+package escalate_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/escalate"
+	"github.com/anxin-care/anxin/sqlite"
+	"github.com/anxin-care/anxin/twilio"
+	"github.com/anxin-care/anxin/twilio/twiliotest"
+)
+
+const publicURL = "https://alarm.example.org"
+
+var ackSecret = []byte("0123456789abcdef0123456789abcdef")
+
+// The household of every test: two children, then the grid worker.
+var household = anxin.Household{
+	ID:    "hh-0001",
+	Elder: anxin.Elder{Name: "张桂兰", Phone: "+8613800000000", Address: "善广乡幸福村3组", Tier: anxin.TierHigh},
+	Contacts: []anxin.Contact{
+		{Name: "李明", Relation: "child", Phone: "+8613900000001"},
+		{Name: "李华", Relation: "child", Phone: "+8613900000002"},
+	},
+	Community: []anxin.Contact{{Name: "王芳", Role: "grid_worker", Phone: "+8613700000003"}},
+}
+
+var (
+	phoneElder = household.Elder.Phone
+	phone1     = household.Contacts[0].Phone
+	phone2     = household.Contacts[1].Phone
+	phone3     = household.Community[0].Phone
+)
+
+type households map[string]anxin.Household
+
+func (h households) Household(_ context.Context, id string) (anxin.Household, error) {
+	if x, ok := h[id]; ok {
+		return x, nil
+	}
+	return anxin.Household{}, anxin.Errorf(anxin.ENOTFOUND, "no household %s", id)
+}
+
+// alarms is an in-memory alarm store (the real one is alarmd's).
+type alarms struct {
+	mu sync.Mutex
+	m  map[string]anxin.Alarm
+}
+
+func (a *alarms) put(x anxin.Alarm) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.m[x.ID] = x
+}
+
+func (a *alarms) Alarm(_ context.Context, id string) (anxin.Alarm, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	x, ok := a.m[id]
+	if !ok {
+		return x, anxin.Errorf(anxin.ENOTFOUND, "no alarm %s", id)
+	}
+	return x, nil
+}
+
+func (a *alarms) SetAlarmState(_ context.Context, id string, st anxin.AlarmState, by string, at time.Time) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	x, ok := a.m[id]
+	if !ok {
+		return anxin.Errorf(anxin.ENOTFOUND, "no alarm %s", id)
+	}
+	x.State, x.AcceptedBy, x.UpdatedAt = st, by, at
+	a.m[id] = x
+	return nil
+}
+
+// syncBuffer collects log output from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type env struct {
+	t      *testing.T
+	svc    *escalate.Service
+	fake   *twiliotest.Server
+	db     *sqlite.DB
+	alarms *alarms
+	mux    *http.ServeMux
+	logs   *syncBuffer
+	t0     time.Time
+}
+
+type option func(*escalate.Config)
+
+// newEnv wires the service to the fake Twilio in process: the notifier's
+// HTTP client goes through the fake's RoundTripper and the fake's callbacks
+// go straight into the mux. No sockets, so it runs inside a synctest bubble.
+func newEnv(t *testing.T, opts ...option) *env {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	fake := twiliotest.New()
+	tw, err := twilio.New(twilio.Config{
+		AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, From: twiliotest.From,
+		PublicURL: publicURL, CallEvents: true, DetectMachines: true, Transport: fake.Transport(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg := escalate.Config{
+		PublicURL: publicURL, AckTimeout: 3 * time.Minute, Rounds: 2, ElderFirst: true,
+		AckSecret: ackSecret, AckLinkTTL: 24 * time.Hour, FollowUpAfter: 24 * time.Hour, SMSReplies: true,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	al := &alarms{m: map[string]anxin.Alarm{}}
+	svc, err := escalate.New(escalate.Options{
+		Config: cfg, Store: db, Alarms: al, Households: households{household.ID: household},
+		Visits: db, Notifier: tw, Provider: "twilio", Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	twilio.NewWebhooks(twiliotest.AuthToken, publicURL, svc, log).Mount(mux)
+	mux.Handle("/ack/", svc.AckHandler())
+	fake.Deliver = twiliotest.Handler(mux)
+	t.Cleanup(func() { _ = svc.Close() })
+	return &env{t: t, svc: svc, fake: fake, db: db, alarms: al, mux: mux, logs: logs, t0: time.Now()}
+}
+
+func (e *env) raise(id string, sev anxin.Severity) anxin.Alarm {
+	e.t.Helper()
+	a := anxin.Alarm{
+		ID: id, Household: household.ID, Rule: "button", RuleKind: "event", Device: "btn1", Severity: sev,
+		Route: anxin.RouteFamily, State: anxin.AlarmOpen, Reason: "一键呼叫按钮被按下", OpenedAt: time.Now(), UpdatedAt: time.Now(),
+	}
+	if sev == anxin.SeverityWarning {
+		a.Rule, a.RuleKind, a.Reason = "no_water", "no_use", "自06:40起24小时未用水"
+	}
+	e.alarms.put(a)
+	if err := e.svc.Escalate(context.Background(), a); err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
+
+func (e *env) chain(id string) anxin.Chain {
+	e.t.Helper()
+	c, err := e.db.Chain(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// line is one timeline entry as the tests read it: "3m0s sms +8613900000002".
+type line struct {
+	at   time.Duration
+	kind string
+	to   string
+	ev   twiliotest.Event
+}
+
+// timeline is the fake's record of requests alarmd made (and callbacks posted).
+func (e *env) timeline(kinds ...string) []line {
+	want := map[string]bool{}
+	for _, k := range kinds {
+		want[k] = true
+	}
+	var out []line
+	for _, ev := range e.fake.Events() {
+		if len(kinds) > 0 && !want[ev.Kind] {
+			continue
+		}
+		out = append(out, line{at: ev.At.Sub(e.t0), kind: ev.Kind, to: ev.To, ev: ev})
+	}
+	return out
+}
+
+func (e *env) dump() string {
+	var b strings.Builder
+	for _, l := range e.timeline() {
+		b.WriteString(l.at.String() + " " + l.kind + " " + l.to + " " + l.ev.Body[:min(len(l.ev.Body), 40)] + "\n")
+	}
+	return b.String()
+}
+
+// expect checks the sent requests (sms, call, cancel) in order with their
+// times (within tol).
+func (e *env) expect(tol time.Duration, want ...line) {
+	e.t.Helper()
+	got := e.timeline("sms", "call", "cancel")
+	if len(got) != len(want) {
+		e.t.Fatalf("timeline has %d requests, want %d:\n%s", len(got), len(want), e.dump())
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.kind != w.kind || g.to != w.to || g.at < w.at || g.at > w.at+tol {
+			e.t.Fatalf("request %d is %v %s %s, want %v %s %s:\n%s", i, g.at, g.kind, g.to, w.at, w.kind, w.to, e.dump())
+		}
+	}
+}
+
+func at(d time.Duration, kind, to string) line { return line{at: d, kind: kind, to: to} }
+
+func (e *env) visit(alarmID string) (needs, visitor string, date, due time.Time) {
+	e.t.Helper()
+	vs, err := e.db.Visits(context.Background(), sqlite.VisitFilter{AlarmID: alarmID})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if len(vs) != 1 {
+		e.t.Fatalf("%d visits for alarm %s, want 1", len(vs), alarmID)
+	}
+	return vs[0].Needs, vs[0].Visitor, vs[0].Date, vs[0].FollowUpDue
+}
