@@ -1,0 +1,166 @@
+// Command gatewayd runs at the home: it reads the configured sensors,
+// spools normalized messages durably and publishes them to the district
+// broker. `gatewayd decode` decodes captures offline. See docs/gatewayd.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	_ "github.com/anxin-care/anxin/drivers/all" // links every driver in
+	"github.com/anxin-care/anxin/gateway"
+)
+
+// version is set at build time: -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	m := &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	err := m.Run(ctx, os.Args[1:])
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "gatewayd:", err)
+		os.Exit(1)
+	}
+}
+
+// Main is the gatewayd process, startable from a test.
+type Main struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+
+	mu      sync.Mutex
+	gw      *gateway.Gateway
+	cancel  context.CancelFunc
+	done    chan struct{}
+	cfgPath string
+}
+
+// Run parses args and runs until ctx ends (or Close). SIGHUP reloads the
+// config file; a bad file keeps the running config.
+func (m *Main) Run(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "decode" {
+		return m.decode(args[1:])
+	}
+	fs := flag.NewFlagSet("gatewayd", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	cfgPath := fs.String("config", "/etc/anxin/gatewayd.yaml", "config file (YAML)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: gatewayd [-config FILE] | gatewayd -version\n"+
+			"       gatewayd decode --driver NAME [--in FILE] [--config FILE] [--household ID]\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *showVersion {
+		fmt.Fprintln(m.Stdout, "gatewayd", version)
+		return nil
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	// strict: a bad config fails here, before any port is opened
+	cfg, err := gateway.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	logger := gateway.NewLogger(cfg.Log, m.Stderr)
+	gw, err := gateway.New(cfg, gateway.Options{Stdout: m.Stdout, Logger: logger})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m.mu.Lock()
+	m.gw, m.cancel, m.done, m.cfgPath = gw, cancel, make(chan struct{}), *cfgPath
+	done := m.done
+	m.mu.Unlock()
+	defer close(done)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				logger.Info("SIGHUP: reloading the config", "file", *cfgPath)
+				if err := m.Reload(); err != nil {
+					logger.Error("reload failed; keeping the running config", "err", err)
+				}
+			}
+		}
+	}()
+	return gw.Run(ctx)
+}
+
+// Reload re-reads the config file and applies it, or returns why not.
+func (m *Main) Reload() error {
+	m.mu.Lock()
+	gw, path := m.gw, m.cfgPath
+	m.mu.Unlock()
+	if gw == nil {
+		return errors.New("not running")
+	}
+	cfg, err := gateway.Load(path)
+	if err != nil {
+		return err
+	}
+	if _, err := gateway.New(cfg, gateway.Options{Stdout: io.Discard, Logger: nil}); err != nil {
+		return err
+	}
+	gw.Reload(cfg)
+	return nil
+}
+
+// Close stops a running Run and waits for it to finish.
+func (m *Main) Close() error {
+	m.mu.Lock()
+	cancel, done := m.cancel, m.done
+	m.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	<-done
+	return nil
+}
+
+func (m *Main) decode(args []string) error {
+	fs := flag.NewFlagSet("gatewayd decode", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	var o gateway.DecodeOptions
+	fs.StringVar(&o.Driver, "driver", "", "driver name (required)")
+	fs.StringVar(&o.In, "in", "", "capture file (default: stdin)")
+	fs.StringVar(&o.ConfigPath, "config", "", "gatewayd config: use its entry for the driver")
+	fs.StringVar(&o.Household, "household", "", `household id of the messages (default: the config's, else "decode")`)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.Driver == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return errors.New("decode: --driver NAME is required and takes no arguments")
+	}
+	o.Stdin, o.Stdout, o.Stderr = m.Stdin, m.Stdout, m.Stderr
+	if err := gateway.Decode(o); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,387 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers"
+	"github.com/anxin-care/anxin/mqtt"
+)
+
+// Options are what the process gives the gateway.
+type Options struct {
+	Stdout io.Writer        // JSON lines; nil: os.Stdout
+	Logger *slog.Logger     // nil: built from the config's log section on os.Stderr
+	Now    func() time.Time // nil: time.Now
+}
+
+// NewLogger builds the structured logger the config asks for.
+func NewLogger(c LogConfig, w io.Writer) *slog.Logger {
+	lvl, err := parseLevel(c.Level)
+	if err != nil {
+		lvl = slog.LevelInfo
+	}
+	o := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// Gateway runs the configured drivers into the spool (and the debug
+// output), and the uplink from the spool to the broker.
+type Gateway struct {
+	cfg    *Config
+	opts   Options
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	spool  *mqtt.Spool
+	uplink *mqtt.Uplink
+
+	outMu sync.Mutex
+	out   io.Writer
+
+	mu      sync.Mutex
+	running map[string]*instance // by instance name
+	reload  chan *Config
+
+	mRejected *prometheus.CounterVec
+	mMessages *prometheus.CounterVec
+	mRunning  *prometheus.GaugeVec
+}
+
+type instance struct {
+	entry  DriverEntry
+	reg    *prometheus.Registry
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New prepares a gateway for cfg: it builds every driver (no I/O) so a bad
+// driver fails here, before any port is opened.
+func New(cfg *Config, opts Options) (*Gateway, error) {
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.Logger == nil {
+		opts.Logger = NewLogger(cfg.Log, os.Stderr)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	g := &Gateway{cfg: cfg, opts: opts, log: opts.Logger, out: opts.Stdout,
+		reg: prometheus.NewRegistry(), running: map[string]*instance{}, reload: make(chan *Config, 1)}
+	g.mRejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "anxin_gateway_rejected_messages_total",
+		Help: "Messages from drivers that broke the MQTT contract and were not spooled."}, []string{"instance"})
+	g.mMessages = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "anxin_gateway_messages_total",
+		Help: "Normalized messages produced by drivers, by class (reading|event)."}, []string{"instance", "class"})
+	g.mRunning = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "anxin_gateway_driver_running",
+		Help: "1 while a driver instance runs; 0 after it stopped with an error."}, []string{"instance", "driver"})
+	g.reg.MustRegister(g.mRejected, g.mMessages, g.mRunning,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, e := range cfg.Drivers {
+		if _, err := e.Plugin.New(e.Config, g.env(e, prometheus.NewRegistry())); err != nil {
+			return nil, fmt.Errorf("driver %s: %w", e.Name, err)
+		}
+	}
+	return g, nil
+}
+
+// Registry is the gateway's own metrics registry (drivers' metrics are
+// gathered separately, see Gatherer).
+func (g *Gateway) Registry() *prometheus.Registry { return g.reg }
+
+// Gatherer gathers the gateway's metrics and those of the running drivers.
+func (g *Gateway) Gatherer() prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		gs := prometheus.Gatherers{g.reg}
+		g.mu.Lock()
+		for _, in := range g.running {
+			gs = append(gs, in.reg)
+		}
+		g.mu.Unlock()
+		return gs.Gather()
+	})
+}
+
+func (g *Gateway) env(e DriverEntry, reg *prometheus.Registry) drivers.Env {
+	return drivers.Env{
+		Household: g.cfg.Household,
+		Logger:    g.log.With("driver", e.Driver, "instance", e.Name),
+		Now:       g.opts.Now,
+		Metrics:   prometheus.WrapRegistererWith(prometheus.Labels{"instance": e.Name}, reg),
+	}
+}
+
+// Reload asks the running gateway to apply cfg (already loaded and
+// validated): drivers whose entry changed are restarted, the spool and the
+// uplink keep running. Changes to mqtt, spool, log or metrics need a
+// restart and are logged as ignored.
+func (g *Gateway) Reload(cfg *Config) {
+	select {
+	case <-g.reload: // a newer config replaces one not yet applied
+	default:
+	}
+	g.reload <- cfg
+}
+
+// Run opens the spool, starts the uplink, the metrics server and the
+// drivers, and runs until ctx ends. Then it stops the drivers (ports
+// closed), fsyncs and closes the spool, publishes the offline status and
+// disconnects. It returns an error only when it cannot start.
+func (g *Gateway) Run(ctx context.Context) error {
+	cfg := g.cfg
+	g.log.Info("gatewayd starting", "config", cfg)
+	var upDone chan struct{}
+	upCtx, upCancel := context.WithCancel(context.Background())
+	defer upCancel()
+	if cfg.MQTT.Broker != "" {
+		sp, err := mqtt.OpenSpool(mqtt.SpoolOptions{Dir: cfg.Spool.Dir, MaxBytes: int64(cfg.Spool.MaxBytes),
+			Fsync: mqtt.FsyncMode(cfg.Spool.Fsync), SyncInterval: cfg.Spool.SyncInterval,
+			Logger: g.log, Metrics: g.reg})
+		if err != nil {
+			return err
+		}
+		g.mu.Lock()
+		g.spool = sp
+		g.mu.Unlock()
+		up, err := mqtt.NewUplink(mqtt.UplinkOptions{Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID,
+			Username: cfg.MQTT.Username, Password: string(cfg.MQTT.Password), TLS: cfg.MQTT.tls,
+			Household: cfg.Household, Keepalive: cfg.MQTT.Keepalive, Window: cfg.MQTT.Window,
+			MinRetry: cfg.MQTT.Reconnect.Min, MaxRetry: cfg.MQTT.Reconnect.Max, AckTimeout: cfg.MQTT.AckTimeout,
+			Logger: g.log, Now: g.opts.Now, Metrics: g.reg}, sp)
+		if err != nil {
+			return errors.Join(err, sp.Close())
+		}
+		g.mu.Lock()
+		g.uplink = up
+		g.mu.Unlock()
+		upDone = make(chan struct{})
+		go func() {
+			defer close(upDone)
+			if err := up.Run(upCtx); err != nil {
+				g.log.Error("uplink stopped", "err", err)
+			}
+		}()
+	} else {
+		g.log.Info("no mqtt.broker: messages go to stdout only")
+	}
+	var srv *http.Server
+	if cfg.Metrics.Listen != "" {
+		l, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			g.log.Error("metrics not served", "listen", cfg.Metrics.Listen, "err", err)
+		} else {
+			mux := http.NewServeMux()
+			mux.Handle("/metrics", promhttp.HandlerFor(g.Gatherer(), promhttp.HandlerOpts{}))
+			srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+			go func() {
+				if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					g.log.Error("metrics server", "err", err)
+				}
+			}()
+		}
+	}
+
+	g.apply(ctx, cfg.Drivers)
+	for loop := true; loop; {
+		select {
+		case <-ctx.Done():
+			loop = false
+		case next := <-g.reload:
+			g.warnStatic(next)
+			g.apply(ctx, next.Drivers)
+			g.log.Info("config reloaded", "config", next)
+		}
+	}
+
+	g.log.Info("gatewayd stopping")
+	g.apply(ctx, nil) // stop every driver and wait: ports closed
+	var errs []error
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		errs = append(errs, srv.Shutdown(sctx))
+		cancel()
+	}
+	if g.spool != nil {
+		errs = append(errs, g.spool.Sync())
+		upCancel()
+		<-upDone // waits briefly for PUBACKs, publishes offline, disconnects
+		errs = append(errs, g.spool.Close())
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		g.log.Error("gatewayd stopped with errors", "err", err)
+		return err
+	}
+	g.log.Info("gatewayd stopped")
+	return nil
+}
+
+func (g *Gateway) warnStatic(next *Config) {
+	a, b := *g.cfg, *next
+	a.Drivers, b.Drivers = nil, nil
+	a.MQTT.tls, b.MQTT.tls = nil, nil
+	if fmt.Sprintf("%#v", a) != fmt.Sprintf("%#v", b) || a.MQTT.Password != b.MQTT.Password {
+		g.log.Warn("reload: only drivers are reloaded; changes to household, mqtt, spool, output, log or metrics need a restart")
+	}
+}
+
+// apply makes the running driver instances match want: instances that are
+// gone or changed are stopped (and waited for) before new ones start.
+func (g *Gateway) apply(ctx context.Context, want []DriverEntry) {
+	keep := map[string]bool{}
+	for _, e := range want {
+		g.mu.Lock()
+		in, ok := g.running[e.Name]
+		g.mu.Unlock()
+		if ok && sameDriver(in.entry, e) {
+			keep[e.Name] = true
+		}
+	}
+	var stopping []*instance
+	g.mu.Lock()
+	for name, in := range g.running {
+		if !keep[name] {
+			in.cancel()
+			stopping = append(stopping, in)
+			delete(g.running, name)
+		}
+	}
+	g.mu.Unlock()
+	for _, in := range stopping {
+		<-in.done
+		g.mRunning.DeleteLabelValues(in.entry.Name, in.entry.Driver)
+	}
+	for _, e := range want {
+		if keep[e.Name] {
+			continue
+		}
+		g.start(ctx, e)
+	}
+}
+
+func (g *Gateway) start(ctx context.Context, e DriverEntry) {
+	reg := prometheus.NewRegistry()
+	log := g.log.With("driver", e.Driver, "instance", e.Name)
+	d, err := e.Plugin.New(e.Config, g.env(e, reg))
+	if err != nil {
+		log.Error("driver not started", "err", err)
+		g.mRunning.WithLabelValues(e.Name, e.Driver).Set(0)
+		return
+	}
+	dctx, cancel := context.WithCancel(ctx)
+	in := &instance{entry: e, reg: reg, cancel: cancel, done: make(chan struct{})}
+	g.mu.Lock()
+	g.running[e.Name] = in
+	g.mu.Unlock()
+	g.mRunning.WithLabelValues(e.Name, e.Driver).Set(1)
+	sink := g.sink(e.Name, log)
+	go func() {
+		defer close(in.done)
+		log.Info("driver started")
+		err := d.Run(dctx, sink)
+		switch {
+		case err != nil:
+			g.mRunning.WithLabelValues(e.Name, e.Driver).Set(0)
+			log.Error("driver stopped; it stays down until the config is reloaded", "err", err)
+		case dctx.Err() == nil:
+			log.Warn("driver returned before it was stopped")
+		default:
+			log.Info("driver stopped")
+		}
+	}()
+}
+
+// sink completes, checks and stores the messages of one driver instance.
+func (g *Gateway) sink(instance string, log *slog.Logger) drivers.Sink {
+	rejected := g.mRejected.WithLabelValues(instance)
+	readings := g.mMessages.WithLabelValues(instance, "reading")
+	events := g.mMessages.WithLabelValues(instance, "event")
+	return drivers.SinkFunc(func(ctx context.Context, m anxin.Message) error {
+		Complete(&m, g.cfg.Household, g.opts.Now)
+		if err := m.Validate(); err != nil {
+			rejected.Inc()
+			log.Warn("message rejected: breaks the MQTT contract", "message", m.String(), "err", err)
+			return nil
+		}
+		if m.IsEvent() {
+			events.Inc()
+		} else {
+			readings.Inc()
+		}
+		if g.spool != nil {
+			if err := g.spool.Put(ctx, m); err != nil {
+				if ctx.Err() == nil {
+					log.Error("message not spooled", "message", m.String(), "err", err)
+				}
+				return err
+			}
+		}
+		if g.spool == nil || g.cfg.Output.Stdout {
+			return g.print(m)
+		}
+		return nil
+	})
+}
+
+func (g *Gateway) print(m anxin.Message) error {
+	b, err := json.Marshal(&m)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	g.outMu.Lock()
+	defer g.outMu.Unlock()
+	_, err = g.out.Write(b)
+	return err
+}
+
+// Complete fills what a driver may leave out: the id (assigned before
+// spooling, so a resent message keeps it), the time and the household.
+func Complete(m *anxin.Message, household string, now func() time.Time) {
+	if m.TS.IsZero() {
+		m.TS = now()
+	}
+	m.TS = m.TS.UTC()
+	if m.ID == "" {
+		m.ID = anxin.NewID(m.TS)
+	}
+	if m.Household == "" {
+		m.Household = household
+	}
+}
+
+// Stats is the spool's state, for tests and the status line.
+func (g *Gateway) Stats() (mqtt.SpoolStats, bool) {
+	g.mu.Lock()
+	sp := g.spool
+	g.mu.Unlock()
+	if sp == nil {
+		return mqtt.SpoolStats{}, false
+	}
+	return sp.Stats(), true
+}
+
+// Connected reports whether the uplink is connected.
+func (g *Gateway) Connected() bool {
+	g.mu.Lock()
+	up := g.uplink
+	g.mu.Unlock()
+	return up != nil && up.Connected()
+}
