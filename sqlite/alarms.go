@@ -1,4 +1,445 @@
 package sqlite
 
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/anxin-care/anxin"
+)
+
 // schemaAlarms holds the tables of alarms, rule state and the de-duplication window (alarmd ingest and rules).
-var schemaAlarms = ``
+//
+// One alarm per (household, rule) is "open" (its chain being walked) at a
+// time: the partial unique index enforces it. An accepted or unanswered
+// alarm whose condition still holds takes the engine's repeats; a rising
+// edge after people closed it (the engine re-arms only then) opens a new
+// alarm and walks the chain again, so a second button press after the first
+// was accepted is never swallowed.
+var schemaAlarms = `
+CREATE TABLE IF NOT EXISTS alarms (
+	id          TEXT PRIMARY KEY,
+	household   TEXT NOT NULL,
+	rule        TEXT NOT NULL,
+	rule_kind   TEXT NOT NULL,
+	device      TEXT NOT NULL DEFAULT '',
+	severity    TEXT NOT NULL,
+	route       TEXT NOT NULL,
+	state       TEXT NOT NULL CHECK (state IN ('open','accepted','unanswered','resolved')),
+	reason      TEXT NOT NULL DEFAULT '',
+	message_id  TEXT NOT NULL DEFAULT '',
+	opened_at   TEXT NOT NULL,
+	updated_at  TEXT NOT NULL,
+	closed_at   TEXT NOT NULL DEFAULT '',
+	repeats     INTEGER NOT NULL DEFAULT 0,
+	accepted_by TEXT NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX IF NOT EXISTS alarms_one_open ON alarms(household, rule) WHERE state = 'open';
+CREATE INDEX IF NOT EXISTS alarms_active ON alarms(household, rule, opened_at) WHERE state != 'resolved';
+CREATE INDEX IF NOT EXISTS alarms_household ON alarms(household, opened_at);
+CREATE INDEX IF NOT EXISTS alarms_opened ON alarms(opened_at);
+CREATE TABLE IF NOT EXISTS alarm_state_log (
+	seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+	alarm_id  TEXT NOT NULL,
+	household TEXT NOT NULL,
+	rule      TEXT NOT NULL,
+	state     TEXT NOT NULL,
+	at        TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rule_state (
+	household  TEXT PRIMARY KEY,
+	state      BLOB NOT NULL,
+	updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS seen_ids (
+	id      TEXT PRIMARY KEY,
+	seen_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS seen_ids_at ON seen_ids(seen_at);
+`
+
+func alarmTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(alarmTimeLayout)
+}
+
+// alarmTimeLayout has a fixed width so that text order is time order.
+const alarmTimeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func parseAlarmTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+const alarmCols = `id, household, rule, rule_kind, device, severity, route, state, reason, message_id,
+	opened_at, updated_at, closed_at, repeats, accepted_by`
+
+func scanAlarm(r interface{ Scan(...any) error }) (anxin.Alarm, error) {
+	var a anxin.Alarm
+	var opened, updated, closed string
+	err := r.Scan(&a.ID, &a.Household, &a.Rule, &a.RuleKind, &a.Device, &a.Severity, &a.Route, &a.State,
+		&a.Reason, &a.MessageID, &opened, &updated, &closed, &a.Repeats, &a.AcceptedBy)
+	if err != nil {
+		return a, err
+	}
+	if a.OpenedAt, err = parseAlarmTime(opened); err == nil {
+		if a.UpdatedAt, err = parseAlarmTime(updated); err == nil {
+			a.ClosedAt, err = parseAlarmTime(closed)
+		}
+	}
+	return a, err
+}
+
+// Alarm is one alarm by id (ENOTFOUND when there is none).
+func (d *DB) Alarm(ctx context.Context, id string) (anxin.Alarm, error) {
+	a, err := scanAlarm(d.db.QueryRowContext(ctx, `SELECT `+alarmCols+` FROM alarms WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, anxin.Errorf(anxin.ENOTFOUND, "alarm %s not found", clipAlarmID(id))
+	}
+	return a, err
+}
+
+// AlarmFilter selects alarms; zero fields select everything.
+type AlarmFilter struct {
+	Household string
+	State     anxin.AlarmState
+	Since     time.Time // opened at or after
+	Limit     int       // default 100, at most 10,000
+}
+
+// Alarms lists alarms, newest first.
+func (d *DB) Alarms(ctx context.Context, f AlarmFilter) ([]anxin.Alarm, error) {
+	var where []string
+	var args []any
+	if f.Household != "" {
+		where, args = append(where, "household = ?"), append(args, f.Household)
+	}
+	if f.State != "" {
+		where, args = append(where, "state = ?"), append(args, string(f.State))
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "opened_at >= ?"), append(args, alarmTime(f.Since))
+	}
+	q := `SELECT ` + alarmCols + ` FROM alarms`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	n := f.Limit
+	if n <= 0 {
+		n = 100
+	}
+	n = min(n, 10_000)
+	q += fmt.Sprintf(" ORDER BY opened_at DESC, id DESC LIMIT %d", n)
+	rows, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []anxin.Alarm
+	for rows.Next() {
+		a, err := scanAlarm(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// SetAlarmState records what people did with an alarm: accepted (by whom),
+// unanswered, or resolved by staff. A resolved alarm stays resolved
+// (ECONFLICT). Every change is logged for alarmd to re-arm the rule.
+func (d *DB) SetAlarmState(ctx context.Context, id string, st anxin.AlarmState, acceptedBy string, at time.Time) error {
+	switch st {
+	case anxin.AlarmOpen, anxin.AlarmAccepted, anxin.AlarmUnanswered, anxin.AlarmResolved:
+	default:
+		return anxin.Errorf(anxin.EINVALID, "alarm state %q is not open, accepted, unanswered or resolved", st)
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var household, rule, cur string
+	err = tx.QueryRowContext(ctx, `SELECT household, rule, state FROM alarms WHERE id = ?`, id).Scan(&household, &rule, &cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return anxin.Errorf(anxin.ENOTFOUND, "alarm %s not found", clipAlarmID(id))
+	} else if err != nil {
+		return err
+	}
+	if cur == string(anxin.AlarmResolved) && st != anxin.AlarmResolved {
+		return anxin.Errorf(anxin.ECONFLICT, "alarm %s is already resolved", id)
+	}
+	if cur == string(st) && st != anxin.AlarmAccepted {
+		return nil
+	}
+	closed := ""
+	if st == anxin.AlarmResolved {
+		closed = alarmTime(at)
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE alarms SET state = ?, updated_at = ?,
+		accepted_by = CASE WHEN ? != '' THEN ? ELSE accepted_by END,
+		closed_at = CASE WHEN ? != '' THEN ? ELSE closed_at END WHERE id = ?`,
+		string(st), alarmTime(at), acceptedBy, acceptedBy, closed, closed, id)
+	if err != nil {
+		if strings.Contains(err.Error(), "UNIQUE") {
+			return anxin.Errorf(anxin.ECONFLICT, "another alarm of rule %s is already open for household %s", rule, household)
+		}
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO alarm_state_log (alarm_id, household, rule, state, at) VALUES (?, ?, ?, ?, ?)`,
+		id, household, rule, string(st), alarmTime(at)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// AlarmStateChange is one change made by SetAlarmState.
+type AlarmStateChange struct {
+	Seq                      int64
+	AlarmID, Household, Rule string
+	State                    anxin.AlarmState
+}
+
+// AlarmStateChanges lists the changes after seq, oldest first (at most n).
+func (d *DB) AlarmStateChanges(ctx context.Context, after int64, n int) ([]AlarmStateChange, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT seq, alarm_id, household, rule, state FROM alarm_state_log
+		WHERE seq > ? ORDER BY seq LIMIT ?`, after, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []AlarmStateChange
+	for rows.Next() {
+		var c AlarmStateChange
+		if err := rows.Scan(&c.Seq, &c.AlarmID, &c.Household, &c.Rule, &c.State); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// LastAlarmStateSeq is the newest change's sequence number (0: none).
+func (d *DB) LastAlarmStateSeq(ctx context.Context) (int64, error) {
+	var seq sql.NullInt64
+	err := d.db.QueryRowContext(ctx, `SELECT MAX(seq) FROM alarm_state_log`).Scan(&seq)
+	return seq.Int64, err
+}
+
+// AlarmOp is what a rule decided about the alarm of (Household, Rule).
+type AlarmOp string
+
+// Alarm ops, as the rules engine emits them.
+const (
+	AlarmOpOpen   AlarmOp = "open"
+	AlarmOpRepeat AlarmOp = "repeat"
+	AlarmOpClose  AlarmOp = "close"
+)
+
+// AlarmChange is one decision of the rules engine, to apply to the store.
+type AlarmChange struct {
+	Op                                AlarmOp
+	Household, Rule, RuleKind, Device string
+	Severity                          anxin.Severity
+	Route                             anxin.Route
+	At                                time.Time
+	Reason, MessageID                 string
+}
+
+// RuleState is the encoded rules-engine state of one household.
+type RuleState struct {
+	Household string
+	State     []byte
+}
+
+// IngestBatch is everything one ingest batch changes, committed together so
+// that a crash leaves either all of it or none (and the broker redelivers).
+type IngestBatch struct {
+	Changes []AlarmChange
+	SeenIDs []string // message ids with an effect, remembered for de-duplication
+	States  []RuleState
+	At      time.Time // when the batch was processed
+}
+
+// IngestResult says which alarms a batch opened and closed.
+type IngestResult struct {
+	Opened  []anxin.Alarm // new alarms: hand family ones to escalation
+	Closed  []anxin.Alarm // resolved by their device: stop their chains
+	Repeats int
+}
+
+// ApplyIngest applies a batch in one transaction. "open" creates an alarm,
+// or attaches as a repeat when one is already open for (household, rule);
+// "repeat" attaches to the newest unresolved alarm (opening one if there is
+// none, so no trigger is lost); "close" resolves every unresolved alarm of
+// (household, rule).
+func (d *DB) ApplyIngest(ctx context.Context, b *IngestBatch) (IngestResult, error) {
+	var res IngestResult
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return res, err
+	}
+	defer tx.Rollback()
+	for i := range b.Changes {
+		c := &b.Changes[i]
+		if err := applyChange(ctx, tx, c, &res); err != nil {
+			return IngestResult{}, fmt.Errorf("apply %s of %s/%s: %w", c.Op, c.Household, c.Rule, err)
+		}
+	}
+	if len(b.SeenIDs) > 0 {
+		stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO seen_ids (id, seen_at) VALUES (?, ?)`)
+		if err != nil {
+			return IngestResult{}, err
+		}
+		at := b.At.UnixMilli()
+		for _, id := range b.SeenIDs {
+			if _, err := stmt.ExecContext(ctx, id, at); err != nil {
+				stmt.Close()
+				return IngestResult{}, err
+			}
+		}
+		stmt.Close()
+	}
+	if len(b.States) > 0 {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO rule_state (household, state, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (household) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`)
+		if err != nil {
+			return IngestResult{}, err
+		}
+		at := b.At.UnixMilli()
+		for _, s := range b.States {
+			if _, err := stmt.ExecContext(ctx, s.Household, s.State, at); err != nil {
+				stmt.Close()
+				return IngestResult{}, err
+			}
+		}
+		stmt.Close()
+	}
+	if err := tx.Commit(); err != nil {
+		return IngestResult{}, err
+	}
+	return res, nil
+}
+
+func applyChange(ctx context.Context, tx *sql.Tx, c *AlarmChange, res *IngestResult) error {
+	at := alarmTime(c.At)
+	switch c.Op {
+	case AlarmOpOpen, AlarmOpRepeat:
+		q := `SELECT id FROM alarms WHERE household = ? AND rule = ? AND state = 'open'`
+		if c.Op == AlarmOpRepeat {
+			q = `SELECT id FROM alarms WHERE household = ? AND rule = ? AND state != 'resolved' ORDER BY opened_at DESC LIMIT 1`
+		}
+		var id string
+		err := tx.QueryRowContext(ctx, q, c.Household, c.Rule).Scan(&id)
+		switch {
+		case err == nil:
+			res.Repeats++
+			_, err = tx.ExecContext(ctx, `UPDATE alarms SET repeats = repeats + 1, updated_at = ? WHERE id = ?`, at, id)
+			return err
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		a := anxin.Alarm{ID: anxin.NewID(c.At), Household: c.Household, Rule: c.Rule, RuleKind: c.RuleKind,
+			Device: c.Device, Severity: c.Severity, Route: c.Route, State: anxin.AlarmOpen, Reason: c.Reason,
+			MessageID: c.MessageID, OpenedAt: c.At.UTC(), UpdatedAt: c.At.UTC()}
+		_, err = tx.ExecContext(ctx, `INSERT INTO alarms (`+alarmCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, '')`,
+			a.ID, a.Household, a.Rule, a.RuleKind, a.Device, string(a.Severity), string(a.Route), string(a.State),
+			a.Reason, a.MessageID, at, at)
+		if err != nil {
+			return err
+		}
+		res.Opened = append(res.Opened, a)
+		return nil
+	case AlarmOpClose:
+		rows, err := tx.QueryContext(ctx, `SELECT `+alarmCols+` FROM alarms WHERE household = ? AND rule = ? AND state != 'resolved'`,
+			c.Household, c.Rule)
+		if err != nil {
+			return err
+		}
+		var closed []anxin.Alarm
+		for rows.Next() {
+			a, err := scanAlarm(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			closed = append(closed, a)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		for i := range closed {
+			a := &closed[i]
+			if _, err := tx.ExecContext(ctx, `UPDATE alarms SET state = 'resolved', closed_at = ?, updated_at = ? WHERE id = ?`,
+				at, at, a.ID); err != nil {
+				return err
+			}
+			a.State, a.ClosedAt, a.UpdatedAt = anxin.AlarmResolved, c.At.UTC(), c.At.UTC()
+		}
+		res.Closed = append(res.Closed, closed...)
+		return nil
+	}
+	return anxin.Errorf(anxin.EINVALID, "alarm op %q is not open, repeat or close", c.Op)
+}
+
+// SeenIDs hands every remembered message id seen at or after since to fn.
+func (d *DB) SeenIDs(ctx context.Context, since time.Time, fn func(id string, seenAt time.Time)) error {
+	rows, err := d.db.QueryContext(ctx, `SELECT id, seen_at FROM seen_ids WHERE seen_at >= ? ORDER BY seen_at`, since.UnixMilli())
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var ms int64
+		if err := rows.Scan(&id, &ms); err != nil {
+			return err
+		}
+		fn(id, time.UnixMilli(ms))
+	}
+	return rows.Err()
+}
+
+// ForgetSeenIDs drops message ids seen before t: the de-duplication window.
+func (d *DB) ForgetSeenIDs(ctx context.Context, before time.Time) (int64, error) {
+	r, err := d.db.ExecContext(ctx, `DELETE FROM seen_ids WHERE seen_at < ?`, before.UnixMilli())
+	if err != nil {
+		return 0, err
+	}
+	return r.RowsAffected()
+}
+
+// RuleStates hands every stored rules-engine state to fn.
+func (d *DB) RuleStates(ctx context.Context, fn func(household string, state []byte) error) error {
+	rows, err := d.db.QueryContext(ctx, `SELECT household, state FROM rule_state`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h string
+		var s []byte
+		if err := rows.Scan(&h, &s); err != nil {
+			return err
+		}
+		if err := fn(h, s); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func clipAlarmID(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
