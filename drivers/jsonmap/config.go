@@ -1,0 +1,241 @@
+package jsonmap
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers/mqttsource"
+)
+
+// maxMappings bounds the mappings of one driver.
+const maxMappings = 256
+
+// Config is the jsonmap driver's section of the gatewayd config.
+type Config struct {
+	mqttsource.Config `mapstructure:",squash" yaml:",inline"`
+	Mappings          []Mapping `mapstructure:"mappings" yaml:"mappings"`
+}
+
+// Mapping turns the JSON payloads of one topic pattern into a device's
+// readings and events.
+type Mapping struct {
+	// Topic is an MQTT filter whose levels may also be named captures:
+	// vendor/{device}/up subscribes to vendor/+/up and captures the level.
+	Topic string `mapstructure:"topic" yaml:"topic"`
+	// Device is the contract device id: literal (wm1), or made of captures
+	// (tracker-{imei}). Empty: {device}, when the topic captures device.
+	Device string     `mapstructure:"device" yaml:"device"`
+	Kind   anxin.Kind `mapstructure:"kind" yaml:"kind"`
+	// Fields maps contract field names to JSON paths ($.gps.lat, $.data[0].v).
+	Fields map[string]string `mapstructure:"fields" yaml:"fields"`
+	// Scale multiplies a numeric field (litres to m³: 0.001). Default 1.
+	Scale  map[string]float64 `mapstructure:"scale" yaml:"scale"`
+	Events []EventRule        `mapstructure:"events" yaml:"events"`
+}
+
+// EventRule emits Event when the value at Path equals Equals (compared as
+// text: "sos", "true", "1"), or, with no Equals, when it is true, a non-zero
+// number or a non-empty string.
+type EventRule struct {
+	Path   string          `mapstructure:"path" yaml:"path"`
+	Equals *string         `mapstructure:"equals" yaml:"equals"`
+	Event  anxin.EventType `mapstructure:"event" yaml:"event"`
+	// Edge emits only when the condition turns true (a tracker that repeats
+	// "alarm":"sos" in every uplink until it is reset).
+	Edge bool `mapstructure:"edge" yaml:"edge"`
+}
+
+// NewConfig returns the defaults: the local broker and no mappings.
+func NewConfig() *Config { return &Config{Config: mqttsource.DefaultConfig()} }
+
+// Validate checks the config, paths included, without touching the network.
+func (c *Config) Validate() error {
+	if err := c.Config.Validate(); err != nil {
+		return err
+	}
+	_, err := compile(c.Mappings)
+	return err
+}
+
+// mapping is a compiled Mapping.
+type mapping struct {
+	filter   string
+	levels   []string // literal, "+", "#", or "{name}"
+	captures []string // capture names, in level order
+	device   []part
+	kind     anxin.Kind
+	fields   []fieldRule
+	events   []eventRule
+}
+
+// part is a literal piece of a device template or a capture reference.
+type part struct {
+	lit     string
+	capture int // index into captures; -1 for a literal
+}
+
+type fieldRule struct {
+	name  string
+	path  Path
+	scale float64
+}
+
+type eventRule struct {
+	path   Path
+	equals *string
+	event  anxin.EventType
+	edge   bool
+}
+
+func compile(ms []Mapping) ([]*mapping, error) {
+	if len(ms) > maxMappings {
+		return nil, anxin.Errorf(anxin.EINVALID, "mappings: %d, at most %d", len(ms), maxMappings)
+	}
+	out := make([]*mapping, 0, len(ms))
+	for i, m := range ms {
+		cm, err := compileOne(m)
+		if err != nil {
+			return nil, anxin.Errorf(anxin.EINVALID, "mappings[%d].%s", i, err)
+		}
+		out = append(out, cm)
+	}
+	return out, nil
+}
+
+func compileOne(m Mapping) (*mapping, error) {
+	cm := &mapping{kind: m.Kind}
+	levels := strings.Split(m.Topic, "/")
+	filter := make([]string, len(levels))
+	for i, l := range levels {
+		filter[i] = l
+		if strings.HasPrefix(l, "{") && strings.HasSuffix(l, "}") {
+			name := l[1 : len(l)-1]
+			if !validName(name) {
+				return nil, fmt.Errorf("topic %q: capture {%s} is not [A-Za-z0-9_]+", clip(m.Topic), clip(name))
+			}
+			if slices.Contains(cm.captures, name) {
+				return nil, fmt.Errorf("topic %q: capture {%s} twice", clip(m.Topic), name)
+			}
+			cm.captures = append(cm.captures, name)
+			filter[i] = "+"
+		} else if strings.ContainsAny(l, "{}") {
+			return nil, fmt.Errorf("topic %q: a capture must be a whole level", clip(m.Topic))
+		}
+	}
+	cm.levels = levels
+	cm.filter = strings.Join(filter, "/")
+	if err := mqttsource.ValidFilter(cm.filter); err != nil {
+		return nil, fmt.Errorf("topic: %s", anxin.ErrorMessage(err))
+	}
+
+	dev := m.Device
+	if dev == "" {
+		if !slices.Contains(cm.captures, "device") {
+			return nil, fmt.Errorf("device: required unless the topic captures {device}")
+		}
+		dev = "{device}"
+	}
+	parts, err := cm.template(dev)
+	if err != nil {
+		return nil, fmt.Errorf("device %q: %v", clip(dev), err)
+	}
+	cm.device = parts
+
+	if !m.Kind.Valid() {
+		return nil, fmt.Errorf("kind %q is not one of %v", clip(string(m.Kind)), anxin.Kinds)
+	}
+	if len(m.Fields) == 0 && len(m.Events) == 0 {
+		return nil, fmt.Errorf("fields, events: a mapping needs at least one")
+	}
+	if len(m.Fields) > 64 {
+		return nil, fmt.Errorf("fields: %d, at most 64", len(m.Fields))
+	}
+	names := make([]string, 0, len(m.Fields))
+	for name := range m.Fields {
+		names = append(names, name)
+	}
+	slices.Sort(names) // a stable order for errors and tests
+	for _, name := range names {
+		if !anxin.ValidID(name) {
+			return nil, fmt.Errorf("fields: name %q is not [A-Za-z0-9_-]{1,64}", clip(name))
+		}
+		p, err := ParsePath(m.Fields[name])
+		if err != nil {
+			return nil, fmt.Errorf("fields.%s: %v", name, err)
+		}
+		scale := 1.0
+		if s, ok := m.Scale[name]; ok {
+			if s == 0 || math.IsNaN(s) || math.IsInf(s, 0) {
+				return nil, fmt.Errorf("scale.%s: %v is not a finite non-zero number", name, s)
+			}
+			scale = s
+		}
+		cm.fields = append(cm.fields, fieldRule{name: name, path: p, scale: scale})
+	}
+	for name := range m.Scale {
+		if _, ok := m.Fields[name]; !ok {
+			return nil, fmt.Errorf("scale.%s: no such field", clip(name))
+		}
+	}
+	for j, e := range m.Events {
+		p, err := ParsePath(e.Path)
+		if err != nil {
+			return nil, fmt.Errorf("events[%d].path: %v", j, err)
+		}
+		if !e.Event.Valid() {
+			return nil, fmt.Errorf("events[%d].event %q is not one of %v", j, clip(string(e.Event)), anxin.EventTypes)
+		}
+		cm.events = append(cm.events, eventRule{path: p, equals: e.Equals, event: e.Event, edge: e.Edge})
+	}
+	return cm, nil
+}
+
+// template parses a device template of literal id characters and {capture}s.
+func (cm *mapping) template(s string) ([]part, error) {
+	var parts []part
+	for s != "" {
+		open := strings.IndexByte(s, '{')
+		if open < 0 {
+			open = len(s)
+		}
+		if lit := s[:open]; lit != "" {
+			if strings.ContainsAny(lit, "}") || !anxin.ValidID(lit) {
+				return nil, fmt.Errorf("%q is not [A-Za-z0-9_-]", clip(lit))
+			}
+			parts = append(parts, part{lit: lit, capture: -1})
+		}
+		if open == len(s) {
+			break
+		}
+		end := strings.IndexByte(s[open:], '}')
+		if end < 0 {
+			return nil, fmt.Errorf("{ without }")
+		}
+		name := s[open+1 : open+end]
+		idx := slices.Index(cm.captures, name)
+		if idx < 0 {
+			return nil, fmt.Errorf("{%s} is not captured by the topic", clip(name))
+		}
+		parts = append(parts, part{capture: idx})
+		s = s[open+end+1:]
+	}
+	if len(parts) == 0 {
+		return nil, fmt.Errorf("empty")
+	}
+	return parts, nil
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
