@@ -4,6 +4,7 @@ package all
 
 import (
 	_ "github.com/anxin-care/anxin/drivers/cjt188"
+	_ "github.com/anxin-care/anxin/drivers/dlt645"
 	_ "github.com/anxin-care/anxin/drivers/jsonmap"
 	_ "github.com/anxin-care/anxin/drivers/nmea"
 	_ "github.com/anxin-care/anxin/drivers/rf433"

@@ -1,0 +1,146 @@
+package dlt645
+
+import (
+	_ "embed"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers/serialport"
+)
+
+//go:embed sample.yaml
+var sampleConfig string
+
+// Meter is one electricity meter on the bus.
+type Meter struct {
+	Address  string   `mapstructure:"address" yaml:"address"`   // 12 digits, as on the nameplate
+	Device   string   `mapstructure:"device" yaml:"device"`     // device id of its readings
+	Protocol string   `mapstructure:"protocol" yaml:"protocol"` // "2007" (default) or "1997"
+	Fields   []string `mapstructure:"fields" yaml:"fields"`     // default: every field the protocol has
+}
+
+// Config is the dlt645 driver's section of the gatewayd config.
+type Config struct {
+	Port               serialport.Config    `mapstructure:"port" yaml:"port"`
+	Meters             []Meter              `mapstructure:"meters" yaml:"meters"`
+	PollInterval       time.Duration        `mapstructure:"poll_interval" yaml:"poll_interval"`
+	Timeout            time.Duration        `mapstructure:"timeout" yaml:"timeout"`
+	Gap                time.Duration        `mapstructure:"gap" yaml:"gap"`
+	MissesBeforeSilent int                  `mapstructure:"misses_before_silent" yaml:"misses_before_silent"`
+	Reconnect          serialport.Reconnect `mapstructure:"reconnect" yaml:"reconnect"`
+}
+
+// NewConfig returns the defaults: 2400 8E1, poll every 15 minutes.
+func NewConfig() *Config {
+	return &Config{
+		Port:               serialport.Config{Baud: 2400, DataBits: 8, Parity: "even", StopBits: 1},
+		PollInterval:       15 * time.Minute,
+		Timeout:            time.Second,
+		Gap:                50 * time.Millisecond,
+		MissesBeforeSilent: 3,
+		Reconnect:          serialport.Reconnect{Min: time.Second, Max: time.Minute},
+	}
+}
+
+// request is one data identifier to read from a meter.
+type request struct {
+	edition int
+	di      uint32
+	field   string
+}
+
+var fields2007 = []request{
+	{2007, DICombinedEnergy, "energy_kwh"},
+	{2007, DIForwardEnergy, "forward_energy_kwh"},
+	{2007, DIVoltageA, "voltage_v"},
+}
+
+var fields1997 = []request{
+	{1997, uint32(DI97Forward), "forward_energy_kwh"},
+	{1997, uint32(DI97VoltageA), "voltage_v"},
+}
+
+// requests lists what to read from m (validated config).
+func (m Meter) requests() ([]request, error) {
+	all := fields2007
+	switch m.Protocol {
+	case "", "2007":
+	case "1997":
+		all = fields1997
+	default:
+		return nil, fmt.Errorf("protocol: %q must be 2007 or 1997", m.Protocol)
+	}
+	if len(m.Fields) == 0 {
+		return all, nil
+	}
+	var out []request
+	for _, f := range m.Fields {
+		i := slices.IndexFunc(all, func(r request) bool { return r.field == f })
+		if i < 0 {
+			var names []string
+			for _, r := range all {
+				names = append(names, r.field)
+			}
+			return nil, fmt.Errorf("fields: %q is not one of %v for protocol %s", f, names, m.protocol())
+		}
+		if slices.ContainsFunc(out, func(r request) bool { return r.field == f }) {
+			return nil, fmt.Errorf("fields: %q is listed twice", f)
+		}
+		out = append(out, all[i])
+	}
+	return out, nil
+}
+
+func (m Meter) protocol() string {
+	if m.Protocol == "" {
+		return "2007"
+	}
+	return m.Protocol
+}
+
+// Validate checks the config without touching the port.
+func (c *Config) Validate() error {
+	if err := c.Port.Validate(); err != nil {
+		return fmt.Errorf("port.%w", err)
+	}
+	if len(c.Meters) == 0 {
+		return fmt.Errorf("meters: at least one meter is required")
+	}
+	addrs := map[string]bool{}
+	devs := map[string]bool{}
+	for i, m := range c.Meters {
+		if _, err := ParseAddress(m.Address); err != nil {
+			return fmt.Errorf("meters[%d].address: %w", i, err)
+		}
+		if !anxin.ValidID(m.Device) {
+			return fmt.Errorf("meters[%d].device: %q is not [A-Za-z0-9_-]{1,64}", i, m.Device)
+		}
+		if addrs[m.Address] {
+			return fmt.Errorf("meters[%d].address: %s is listed twice", i, m.Address)
+		}
+		if devs[m.Device] {
+			return fmt.Errorf("meters[%d].device: %s is listed twice", i, m.Device)
+		}
+		addrs[m.Address], devs[m.Device] = true, true
+		if _, err := m.requests(); err != nil {
+			return fmt.Errorf("meters[%d].%w", i, err)
+		}
+	}
+	switch {
+	case c.PollInterval <= 0:
+		return fmt.Errorf("poll_interval: %s must be positive", c.PollInterval)
+	case c.Timeout <= 0:
+		return fmt.Errorf("timeout: %s must be positive", c.Timeout)
+	case c.Gap < 0:
+		return fmt.Errorf("gap: %s must not be negative", c.Gap)
+	case c.MissesBeforeSilent < 1:
+		return fmt.Errorf("misses_before_silent: %d must be at least 1", c.MissesBeforeSilent)
+	case c.Reconnect.Min < 0 || c.Reconnect.Max < 0 || c.Reconnect.Healthy < 0:
+		return fmt.Errorf("reconnect: durations must not be negative")
+	case c.Reconnect.Max > 0 && c.Reconnect.Max < c.Reconnect.Min:
+		return fmt.Errorf("reconnect.max: %s is below reconnect.min %s", c.Reconnect.Max, c.Reconnect.Min)
+	}
+	return nil
+}
