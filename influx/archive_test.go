@@ -1,0 +1,195 @@
+package influx
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/testenv"
+)
+
+func reading(hh, dev string, kind anxin.Kind, ts time.Time, f anxin.Fields) *anxin.Message {
+	return &anxin.Message{ID: anxin.NewID(ts), TS: ts, Household: hh, Device: dev, Kind: kind, Fields: f}
+}
+
+func TestAppendLine(t *testing.T) {
+	ts := time.Date(2026, 11, 23, 8, 0, 0, 123e6, time.UTC)
+	m := reading("hh-0001", "wm1", anxin.KindWaterMeter, ts, anxin.Fields{
+		"total_m3": anxin.Num(1000.1), "battery_low": anxin.Bool(false), "valve_open": anxin.Bool(true), "flow_lpm": anxin.Num(0)})
+	got := string(AppendLine(nil, m))
+	want := "water_meter,device=wm1,household=hh-0001 battery_low=f,flow_lpm=0,total_m3=1000.1,valve_open=t 1795420800123"
+	if got != want {
+		t.Fatalf("line\n got %s\nwant %s", got, want)
+	}
+}
+
+type exported struct {
+	Metric     map[string]string `json:"metric"`
+	Values     []float64         `json:"values"`
+	Timestamps []int64           `json:"timestamps"`
+}
+
+// export reads every series matching re back from VictoriaMetrics.
+func export(t *testing.T, vm *testenv.VictoriaMetrics, re string) map[string]exported {
+	t.Helper()
+	if err := vm.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(vm.URL + "/api/v1/export?match[]=" + url.QueryEscape(`{__name__=~"`+re+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]exported{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		var e exported
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("export line %q: %v", sc.Text(), err)
+		}
+		out[e.Metric["__name__"]+"/"+e.Metric["household"]+"/"+e.Metric["device"]] = e
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func startArchive(t *testing.T, cfg Config, reg prometheus.Registerer) (*Archive, context.CancelFunc) {
+	t.Helper()
+	a, err := New(cfg, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = a.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; a.Close() })
+	return a, cancel
+}
+
+func TestIntegrationArchiveReadsBackWhatWasWritten(t *testing.T) {
+	vm := testenv.StartVictoriaMetrics(t)
+	a, _ := startArchive(t, Config{URL: vm.URL, Org: "anxin", Bucket: "readings", BatchSize: 7}, nil)
+	// recent timestamps: far older points fall outside a store's retention
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	type point struct {
+		hh, dev string
+		ts      time.Time
+		total   float64
+		low     bool
+	}
+	var want []point
+	for i := range 20 {
+		p := point{hh: fmt.Sprintf("hh-%04d", i%3), dev: "wm1", ts: t0.Add(time.Duration(i) * time.Minute),
+			total: 1000 + float64(i)/8, low: i%4 == 0}
+		want = append(want, p)
+		a.Write(reading(p.hh, p.dev, anxin.KindWaterMeter, p.ts, anxin.Fields{"total_m3": anxin.Num(p.total), "battery_low": anxin.Bool(p.low)}))
+	}
+	a.Write(&anxin.Message{ID: "e1", TS: t0, Household: "hh-0000", Device: "btn1", Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]exported
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got = export(t, vm, "water_meter_.*|call_button_.*")
+		n := 0
+		for _, e := range got {
+			n += len(e.Values)
+		}
+		if n >= 2*len(want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // polling a real peer
+	}
+	if len(got) != 6 {
+		t.Fatalf("series %d, want 6 (3 households × total_m3, battery_low); events are not archived: %v", len(got), got)
+	}
+	for hh := range 3 {
+		name := fmt.Sprintf("hh-%04d", hh)
+		tot, low := got["water_meter_total_m3/"+name+"/wm1"], got["water_meter_battery_low/"+name+"/wm1"]
+		var exp []point
+		for _, p := range want {
+			if p.hh == name {
+				exp = append(exp, p)
+			}
+		}
+		sort.Slice(exp, func(i, j int) bool { return exp[i].ts.Before(exp[j].ts) })
+		if len(tot.Values) != len(exp) || len(low.Values) != len(exp) {
+			t.Fatalf("%s: %d and %d points, want %d", name, len(tot.Values), len(low.Values), len(exp))
+		}
+		for i, p := range exp {
+			b := 0.0
+			if p.low {
+				b = 1
+			}
+			if tot.Values[i] != p.total || tot.Timestamps[i] != p.ts.UnixMilli() || low.Values[i] != b || low.Timestamps[i] != p.ts.UnixMilli() {
+				t.Errorf("%s point %d: total %v@%d low %v, want %v@%d %v", name, i, tot.Values[i], tot.Timestamps[i], low.Values[i], p.total, p.ts.UnixMilli(), b)
+			}
+		}
+	}
+}
+
+func TestIntegrationArchiveStoreDownDropsOldestAndNeverBlocks(t *testing.T) {
+	vm := testenv.StartVictoriaMetrics(t)
+	reg := prometheus.NewRegistry()
+	a, _ := startArchive(t, Config{URL: vm.URL, Org: "anxin", Bucket: "readings", BatchSize: 10, Queue: 100,
+		FlushInterval: 10 * time.Millisecond, Timeout: time.Second, MaxBackoff: 50 * time.Millisecond}, reg)
+	vm.Kill()
+	t0 := time.Now().Add(-time.Minute)
+	const n = 5000
+	for i := range n {
+		a.Write(reading("hh-1", "pm1", anxin.KindPowerMeter, t0.Add(time.Duration(i)*time.Millisecond), anxin.Fields{"energy_kwh": anxin.Num(float64(i))}))
+	}
+	if l := a.Len(); l > 100 {
+		t.Fatalf("queue holds %d points, bound is 100", l)
+	}
+	dropped := testutil.ToFloat64(a.dropped)
+	if dropped < n-100-10 { // at most a queue and one batch in flight are kept
+		t.Fatalf("dropped %v of %d with the store down and a queue of 100", dropped, n)
+	}
+	// the store comes back: what is queued now is written
+	deadline := time.Now().Add(20 * time.Second)
+	for testutil.ToFloat64(a.failed) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if testutil.ToFloat64(a.failed) == 0 {
+		t.Fatal("no failed write counted while the store was down")
+	}
+	vm.Restart()
+	a.Write(reading("hh-1", "pm1", anxin.KindPowerMeter, time.Now(), anxin.Fields{"energy_kwh": anxin.Num(-1)}))
+	for testutil.ToFloat64(a.written) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if testutil.ToFloat64(a.written) == 0 {
+		t.Fatal("nothing written after the store came back")
+	}
+	mf, err := reg.Gather()
+	if err != nil || len(mf) != 4 {
+		t.Fatalf("metrics: %d families %v", len(mf), err)
+	}
+}
+
+func BenchmarkAppendLine(b *testing.B) {
+	m := reading("hh-0001", "wm1", anxin.KindWaterMeter, time.Now(), anxin.Fields{
+		"total_m3": anxin.Num(1000.1), "battery_low": anxin.Bool(false), "flow_lpm": anxin.Num(2.5)})
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendLine(buf[:0], m)
+	}
+}
