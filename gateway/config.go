@@ -40,7 +40,7 @@ type Config struct {
 	Log       LogConfig     `mapstructure:"log"`
 	Metrics   MetricsConfig `mapstructure:"metrics"`
 	// Drivers are the `drivers:` entries, decoded by each driver's plugin.
-	Drivers []DriverEntry `mapstructure:"-"`
+	Drivers []DriverEntry `mapstructure:"drivers"`
 }
 
 // MQTTConfig is the uplink to the district broker.

@@ -103,7 +103,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 			case <-hup:
 				logger.Info("SIGHUP: reloading the config", "file", *cfgPath)
 				if err := m.Reload(); err != nil {
-					logger.Error("reload failed; keeping the running config", "err", err)
+					logger.Warn("reload failed; keeping the running config", "err", err)
 				}
 			}
 		}

@@ -1,0 +1,527 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers"
+	"github.com/anxin-care/anxin/internal/testenv"
+	"github.com/anxin-care/anxin/mqtt"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// gatewaydBinary builds the real gatewayd once per test run.
+func gatewaydBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gatewayd-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "gatewayd")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+type decodeRun struct {
+	stdout []anxin.Message
+	errors []struct {
+		Error  string `json:"error"`
+		Offset int64  `json:"offset"`
+	}
+	code int
+	raw  string
+}
+
+func runDecode(t *testing.T, stdin []byte, args ...string) decodeRun {
+	t.Helper()
+	cmd := exec.Command(gatewaydBinary(t), append([]string{"decode"}, args...)...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	r := decodeRun{raw: errOut.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+		return r
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		m, err := anxin.ParseMessage("", []byte(l))
+		if err != nil {
+			t.Fatalf("stdout line is not a contract message: %q: %v", l, err)
+		}
+		r.stdout = append(r.stdout, m)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(errOut.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var e struct {
+			Error  string `json:"error"`
+			Offset int64  `json:"offset"`
+		}
+		dec := json.NewDecoder(strings.NewReader(l))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil || e.Error == "" {
+			t.Fatalf("stderr line is not {\"error\",\"offset\"}: %q", l)
+		}
+		r.errors = append(r.errors, e)
+	}
+	return r
+}
+
+func need(t *testing.T, driver string) {
+	t.Helper()
+	if _, ok := drivers.Lookup(driver); !ok {
+		t.Skipf("driver %s not linked in yet", driver)
+	}
+}
+
+func TestDecodeBinaryErrors(t *testing.T) {
+	r := runDecode(t, nil, "--driver", "no-such-driver")
+	if r.code == 0 || !strings.Contains(r.raw, `unknown driver "no-such-driver"`) {
+		t.Fatalf("unknown driver: exit %d, %q", r.code, r.raw)
+	}
+	if len(drivers.Names()) == 0 {
+		return
+	}
+	r = runDecode(t, nil, "--driver", drivers.Names()[0], "--in", "/nonexistent/capture")
+	if r.code == 0 || !strings.Contains(r.raw, "/nonexistent/capture") {
+		t.Fatalf("unreadable file: exit %d, %q", r.code, r.raw)
+	}
+	r = runDecode(t, nil)
+	if r.code == 0 || !strings.Contains(r.raw, "--driver") {
+		t.Fatalf("missing --driver: exit %d, %q", r.code, r.raw)
+	}
+}
+
+func fixture(t *testing.T, parts ...string) string {
+	return filepath.Join(append([]string{testenv.RepoRoot(t), "testdata", "fixtures"}, parts...)...)
+}
+
+func TestDecodeBinaryNMEA(t *testing.T) {
+	need(t, "nmea")
+	r := runDecode(t, nil, "--driver", "nmea", "--in", fixture(t, "nmea", "gpsd-beidou-bd.log"), "--household", "hh-0009")
+	if r.code != 0 || len(r.stdout) == 0 {
+		t.Fatalf("exit %d, %d messages, stderr %q", r.code, len(r.stdout), r.raw)
+	}
+	for _, m := range r.stdout {
+		if m.Kind != anxin.KindTracker || m.Household != "hh-0009" {
+			t.Fatalf("unexpected message %+v", m)
+		}
+		if lat := m.Fields["lat"].Float(); lat < -90 || lat > 90 || lat == 0 {
+			t.Fatalf("lat %v", lat)
+		}
+	}
+}
+
+func TestDecodeBinaryCJT188(t *testing.T) {
+	need(t, "cjt188")
+	b, err := os.ReadFile(fixture(t, "frames", "cjt188_frames.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames []struct {
+		ID      string `json:"id"`
+		Hex     string `json:"hex"`
+		Decoded struct {
+			C    string `json:"C"`
+			Addr string `json:"addr"`
+			CSOK bool   `json:"cs_ok"`
+		} `json:"decoded"`
+	}
+	if err := json.Unmarshal(b, &frames); err != nil {
+		t.Fatal(err)
+	}
+	var capture, damaged []byte
+	replies := map[string]bool{}
+	nReplies := 0
+	for i, f := range frames {
+		raw, err := hex.DecodeString(strings.ReplaceAll(f.Hex, " ", ""))
+		if err != nil {
+			t.Fatalf("%s: %v", f.ID, err)
+		}
+		capture = append(capture, raw...)
+		if f.Decoded.C == "81" && f.Decoded.CSOK {
+			nReplies++
+			replies[f.Decoded.Addr] = true
+			if i == len(frames)-1 || nReplies == 1 {
+				raw = append([]byte(nil), raw...)
+				raw[len(raw)-2] ^= 0x01 // break this reply's checksum
+			}
+		}
+		damaged = append(damaged, raw...)
+	}
+	r := runDecode(t, capture, "--driver", "cjt188")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.raw)
+	}
+	readings := 0
+	for _, m := range r.stdout {
+		if m.Kind != anxin.KindWaterMeter || m.Household != "decode" {
+			t.Fatalf("unexpected %+v", m)
+		}
+		if _, ok := m.Fields["total_m3"]; ok {
+			readings++
+			if !replies[m.Device] {
+				t.Errorf("device %s is not the address of any reply frame", m.Device)
+			}
+		}
+	}
+	if readings != nReplies {
+		t.Fatalf("%d readings from %d valid replies", readings, nReplies)
+	}
+	r2 := runDecode(t, damaged, "--driver", "cjt188")
+	if r2.code != 0 || len(r2.errors) == 0 {
+		t.Fatalf("broken checksum: exit %d, %d error lines", r2.code, len(r2.errors))
+	}
+	got := 0
+	for _, m := range r2.stdout {
+		if _, ok := m.Fields["total_m3"]; ok {
+			got++
+		}
+	}
+	if got >= readings {
+		t.Fatalf("a frame with a broken checksum still gave a reading (%d of %d)", got, readings)
+	}
+	for _, e := range r2.errors {
+		if e.Offset < 0 || e.Offset >= int64(len(damaged)) {
+			t.Fatalf("error offset %d outside the capture", e.Offset)
+		}
+	}
+}
+
+func TestDecodeBinaryZigbee2MQTT(t *testing.T) {
+	need(t, "zigbee2mqtt")
+	f, err := os.Open(fixture(t, "zigbee2mqtt", "z2m-real-payloads.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var capture bytes.Buffer
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var l struct {
+			Topic      string          `json:"topic"`
+			Payload    json.RawMessage `json:"payload"`
+			PayloadRaw *string         `json:"payload_raw"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatal(err)
+		}
+		p := string(l.Payload)
+		if l.PayloadRaw != nil {
+			p = *l.PayloadRaw
+		}
+		fmt.Fprintf(&capture, "%s %s\n", l.Topic, p)
+	}
+	in := filepath.Join(t.TempDir(), "z2m.txt")
+	if err := os.WriteFile(in, capture.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runDecode(t, nil, "--driver", "zigbee2mqtt", "--in", in)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.raw)
+	}
+	sos := 0
+	for _, m := range r.stdout {
+		if m.Event == anxin.EventButtonPressed {
+			sos++
+		}
+	}
+	if sos == 0 {
+		t.Fatalf("no button_pressed from the SOS payloads; got %d messages", len(r.stdout))
+	}
+}
+
+// TestGatewaydBinaryEndToEnd runs the real binary: zigbee2mqtt payloads on a
+// home broker become contract events at the district broker (both are one
+// embedded broker here); SIGHUP with a broken file keeps it running, SIGTERM
+// stops it with exit 0 and a retained offline status.
+func TestGatewaydBinaryEndToEnd(t *testing.T) {
+	need(t, "zigbee2mqtt")
+	b, err := mqtt.StartBroker("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var mu sync.Mutex
+	var events []anxin.Message
+	var statuses []string
+	cl := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("district").
+		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
+			mu.Lock()
+			defer mu.Unlock()
+			if strings.HasSuffix(m.Topic(), "/gateway/status") {
+				statuses = append(statuses, string(m.Payload()))
+			} else if msg, err := anxin.ParseMessage(m.Topic(), m.Payload()); err == nil {
+				events = append(events, msg)
+			} else {
+				t.Errorf("bad message on %s: %v", m.Topic(), err)
+			}
+		}))
+	if tok := cl.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer cl.Disconnect(50)
+	if tok := cl.Subscribe("anxin/v1/#", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			mu.Lock()
+			ok := cond()
+			mu.Unlock()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(20 * time.Millisecond) // polling a real peer with a deadline
+		}
+	}
+
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "gatewayd.yaml")
+	conf := fmt.Sprintf(`
+household: hh-0001
+mqtt: {broker: %[1]q, reconnect: {min: 100ms, max: 1s}}
+spool: {dir: %[2]q}
+log: {level: info}
+drivers:
+  - driver: zigbee2mqtt
+    name: zigbee
+    broker: %[1]q
+    base_topic: z2m
+    devices:
+      - {name: "0x847127fffe0542eb", device: btn1, kind: call_button}
+      - {name: kitchen_smoke, device: smoke1, kind: smoke_detector}
+`, b.URL(), filepath.Join(dir, "spool"))
+	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(gatewaydBinary(t), "-config", cfgPath)
+	var logs syncBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill() // no-op once it exited
+	}()
+	waitFor("online status", func() bool { return len(statuses) > 0 && strings.Contains(statuses[0], "online") })
+
+	publish := func(topic, payload string) {
+		t.Helper()
+		if tok := cl.Publish(topic, 1, false, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+	}
+	// the driver subscribes after it connected: retry the press until it lands
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		publish("z2m/0x847127fffe0542eb", `{"action":"emergency","battery":null,"linkquality":90}`)
+		mu.Lock()
+		n := len(events)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no event from the SOS press; log:\n%s", logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	mu.Lock()
+	if e := events[0]; e.Device != "btn1" || e.Event != anxin.EventButtonPressed || e.Household != "hh-0001" {
+		t.Fatalf("event %+v", e)
+	}
+	mu.Unlock()
+
+	// a broken config on SIGHUP: logged, the old one keeps running
+	if err := os.WriteFile(cfgPath, []byte(conf+"bogus_key: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "bogus_key") {
+		if time.Now().After(deadline) {
+			t.Fatalf("bad reload not logged:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	publish("z2m/kitchen_smoke", `{"smoke":true,"battery":90}`)
+	waitFor("smoke event after the failed reload", func() bool {
+		for _, e := range events {
+			if e.Device == "smoke1" && e.Event == anxin.EventSmoke {
+				return true
+			}
+		}
+		return false
+	})
+	rss := vmRSS(cmd.Process.Pid)
+	t.Logf("gatewayd RSS with the zigbee2mqtt driver and uplink running: %d KiB", rss)
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("gatewayd did not stop on SIGTERM")
+	}
+	waitFor("offline status", func() bool {
+		return strings.Contains(statuses[len(statuses)-1], `"offline"`)
+	})
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("errors logged:\n%s", logs.String())
+	}
+}
+
+func vmRSS(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	return -1
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestBinaryRejectsBadConfigBeforeStarting(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "bad.yaml")
+	spool := filepath.Join(dir, "spool")
+	if err := os.WriteFile(p, []byte("household: hh-1\nmqtt: {broker: tcp://127.0.0.1:1}\nspool: {dir: "+spool+
+		", fsync: evn}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(gatewaydBinary(t), "-config", p).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `spool.fsync: "evn" is not always|batch`) {
+		t.Fatalf("exit %v, output %q", err, out)
+	}
+	if _, err := os.Stat(spool); !os.IsNotExist(err) {
+		t.Fatal("the spool was created although the config is invalid")
+	}
+	out, err = exec.Command(gatewaydBinary(t), "-version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "gatewayd ") {
+		t.Fatalf("-version: %v %q", err, out)
+	}
+}
+
+// TestMainInProcess starts Main on a temp dir, as the STYLE guide asks, with
+// a broker-less config: messages go to stdout.
+func TestMainInProcess(t *testing.T) {
+	need(t, "zigbee2mqtt")
+	b, err := mqtt.StartBroker("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	p := filepath.Join(t.TempDir(), "gw.yaml")
+	if err := os.WriteFile(p, []byte(fmt.Sprintf(`household: hh-0002
+drivers: [{driver: zigbee2mqtt, broker: %q, base_topic: z2m, devices: [{name: leak, device: leak1, kind: water_leak_detector}]}]
+`, b.URL())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, logs syncBuffer
+	m := &Main{Stdout: &out, Stderr: &logs}
+	done := make(chan error, 1)
+	go func() { done <- m.Run(context.Background(), []string{"-config", p}) }()
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("z2m"))
+	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer pub.Disconnect(50)
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(out.String(), `"event":"water_leak"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no water_leak line on stdout; logs:\n%s", logs.String())
+		}
+		pub.Publish("z2m/leak", 1, false, `{"water_leak":true}`).WaitTimeout(time.Second)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := m.Reload(); err != nil {
+		t.Fatalf("reload of an unchanged file: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
