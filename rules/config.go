@@ -65,21 +65,7 @@ type Duration time.Duration
 // Seconds is the duration in whole seconds, the engine's unit.
 func (d Duration) Seconds() int64 { return int64(time.Duration(d) / time.Second) }
 
-func (d Duration) String() string {
-	td := time.Duration(d)
-	if td != 0 && td%(24*time.Hour) == 0 {
-		return strconv.FormatInt(int64(td/(24*time.Hour)), 10) + "d"
-	}
-	s := td.String()
-	s = strings.TrimSuffix(s, "0s")
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	if s == "" {
-		return "0s"
-	}
-	return s
-}
+func (d Duration) String() string { return time.Duration(d).String() }
 
 // ParseDuration reads "90m", "24h", "1h30m", "2d".
 func ParseDuration(s string) (Duration, error) {

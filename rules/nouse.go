@@ -101,22 +101,25 @@ func limit(l Silence, s *slot) int64 {
 	iv := s.t2
 	switch {
 	case iv == 0:
-		iv = 3600
+		iv = assumedInterval
 	case iv < 60:
 		iv = 60
 	}
 	return int64(float64(iv) * l.Times)
 }
 
-// interval tracks the meter's usual reading interval as a moving average,
-// so neither one gap nor one quick retransmission redefines "fresh".
+// interval tracks the meter's usual reading interval as a moving average
+// that starts from an assumed hour, so neither one gap, nor one quick extra
+// reading, nor an irregular first reading redefines "fresh".
 func interval(s *slot, iv int64) {
 	if s.t2 == 0 {
-		s.t2 = iv
-	} else {
-		s.t2 = (s.t2*3 + iv) / 4
+		s.t2 = assumedInterval
 	}
+	s.t2 = (s.t2*3 + iv) / 4
 }
+
+// assumedInterval is the reading interval assumed before readings show it.
+const assumedInterval = 3600
 
 func (r *noUse) silence(s *slot) int64 { return limit(r.p.SilentAfter, s) }
 func (r *noUse) fresh(s *slot) int64   { return limit(r.p.FreshWithin, s) }

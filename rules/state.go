@@ -331,6 +331,10 @@ func (r *stateReader) string() string {
 	return s
 }
 
+// saneTime bounds decoded unix seconds (and intervals) so arithmetic on
+// them cannot overflow: 0 .. year 10000.
+func saneTime(t int64) bool { return t >= 0 && t < 253402300800 }
+
 func (e *Engine) decode(id string, b []byte) (*household, error) {
 	bad := func(what string) error {
 		return anxin.Errorf(anxin.EINVALID, "rule state of %s: %s", id, what)
@@ -343,14 +347,14 @@ func (e *Engine) decode(id string, b []byte) (*household, error) {
 	h.tier = r.byte()
 	away := r.byte()
 	h.lastMsg = r.varint()
-	if r.err || int(h.tier) > len(tierIndex) || away > 1 {
+	if r.err || int(h.tier) > len(tierIndex) || away > 1 || !saneTime(h.lastMsg) {
 		return nil, bad("corrupt header")
 	}
 	h.away = away == 1
 	nd := r.uvarint(maxDevices)
 	for i := uint64(0); i < nd && !r.err; i++ {
 		d := device{id: r.string(), kind: r.byte(), seen: r.varint()}
-		if !r.err && (!anxin.ValidID(d.id) || int(d.kind) > len(anxin.Kinds)) {
+		if !r.err && (!anxin.ValidID(d.id) || int(d.kind) > len(anxin.Kinds) || !saneTime(d.seen)) {
 			return nil, bad("corrupt device table")
 		}
 		h.devs = append(h.devs, d)
@@ -363,6 +367,9 @@ func (e *Engine) decode(id string, b []byte) (*household, error) {
 		s.v0, s.v1 = r.float(), r.float()
 		if r.err {
 			break
+		}
+		if !saneTime(s.t0) || !saneTime(s.t1) || !saneTime(s.t2) {
+			return nil, bad("time out of range")
 		}
 		if s.dev != noDevice && int(s.dev) >= len(h.devs) {
 			return nil, bad("slot names a device that does not exist")

@@ -1,0 +1,288 @@
+package rules
+
+import (
+	"bytes"
+	"reflect"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/configs"
+)
+
+// saved collects DirtyStates the way alarmd persists them.
+func saved(e *Engine) map[string][]byte {
+	m := map[string][]byte{}
+	e.DirtyStates(func(hh string, b []byte) { m[hh] = bytes.Clone(b) })
+	return m
+}
+
+// TestRestartKeepsNoWaterTimer: alarmd stops at hour 20 of a no-water
+// period and starts again: the alarm comes at hour 24, not 44.
+func TestRestartKeepsNoWaterTimer(t *testing.T) {
+	tl := newTimeline(t, waterRules)
+	tl.reading(at(0, "06:40"), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", 9.0)
+	tl.meter("hh-1", at(0, "07:00"), at(1, "02:41"), 9, 0) // to hour 20
+	store := saved(tl.e)
+	if len(store) != 1 || len(store["hh-1"]) == 0 {
+		t.Fatalf("dirty states %v", store)
+	}
+	if more := saved(tl.e); len(more) != 0 {
+		t.Fatalf("states dirty again without a change: %v", more)
+	}
+
+	// A new process: same rules, state restored from the store.
+	tl2 := newTimeline(t, waterRules)
+	tl2.now = tl.now
+	for hh, b := range store {
+		if err := tl2.e.RestoreState(hh, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := tl2.e.NextDeadline(), tl.e.NextDeadline(); !got.Equal(want) {
+		t.Errorf("restored deadline %v, want %v", got, want)
+	}
+	tl2.meter("hh-1", at(1, "03:00"), at(2, "08:00"), 9, 0)
+	tl2.expect("Tue 06:40 open hh-1 no_water_24h wm1: no water used since 06:40 yesterday (24 h)")
+}
+
+func TestStateRoundTripsAllKinds(t *testing.T) {
+	tl := newTimeline(t, string(configs.RulesYAML))
+	tl.e.SetHousehold("hh-1", anxin.TierHigh)
+	tl.meter("hh-1", at(0, "06:00"), at(0, "20:00"), 1, 0.01)
+	tl.reading(at(0, "20:00"), "hh-1", "wm1", anxin.KindWaterMeter, "battery_pct", 10, "flow_lpm", 2.0)
+	tl.event(at(0, "20:01"), "hh-1", "sd1", anxin.KindSmokeDetector, anxin.EventSmoke)
+	tl.record(tl.e.ObserveGateway(at(0, "20:02"), "hh-1", anxin.GatewayStatus{State: "offline"}))
+	tl.record(tl.e.SetAway(at(0, "20:03"), "hh-1", true))
+	st := saved(tl.e)["hh-1"]
+
+	e2 := New(Default())
+	if err := e2.RestoreState("hh-1", st); err != nil {
+		t.Fatal(err)
+	}
+	if !e2.Away("hh-1") || !tl.e.NextDeadline().Equal(e2.NextDeadline()) {
+		t.Errorf("restored away %v deadline %v, want %v", e2.Away("hh-1"), e2.NextDeadline(), tl.e.NextDeadline())
+	}
+	h1, h2 := tl.e.hh["hh-1"], e2.hh["hh-1"]
+	if !reflect.DeepEqual(h1.slots, h2.slots) || !reflect.DeepEqual(h1.devs, h2.devs) || h1.tier != h2.tier {
+		t.Errorf("restored state differs:\n%+v\n%+v", h1, h2)
+	}
+	if again := e2.encode(h2); !bytes.Equal(again, st) {
+		t.Error("encode(decode(state)) differs")
+	}
+	// Same future on both engines.
+	a := tl.e.Tick(at(1, "00:00"))
+	b := e2.Tick(at(1, "00:00"))
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("futures differ:\n%v\n%v", a, b)
+	}
+}
+
+func TestRestoreStateRejectsCorrupt(t *testing.T) {
+	e := New(Default())
+	tl := &timeline{t: t, e: e}
+	tl.meter("hh-1", at(0, "06:00"), at(0, "08:00"), 1, 0.01)
+	good := saved(e)["hh-1"]
+	for _, b := range [][]byte{nil, {0}, {2}, good[:len(good)-1], append(bytes.Clone(good), 0)} {
+		if err := e.RestoreState("hh-1", b); err == nil || anxin.ErrorCode(err) != anxin.EINVALID {
+			t.Errorf("RestoreState(%x) = %v", b, err)
+		}
+	}
+	if err := e.RestoreState("bad id!", good); err == nil {
+		t.Error("bad household id accepted")
+	}
+}
+
+// TestReloadKeepsStateOfSameRules: a timer of a rule that survives a
+// reload keeps running; a renamed rule starts afresh.
+func TestReloadKeepsStateOfSameRules(t *testing.T) {
+	tl := newTimeline(t, waterRules)
+	tl.meter("hh-1", at(0, "06:00"), at(0, "20:00"), 1, 0)
+	cfg, err := Parse([]byte(`
+rules:
+  - {name: button, kind: event, events: [button_pressed]}
+  - {name: no_water_24h, kind: no_use, field: total_m3, min_delta: 0.01, for: 20h, fresh_within: 2x, silent_after: 25h}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl.e.Reload(cfg)
+	tl.meter("hh-1", at(0, "20:00"), at(1, "04:00"), 1, 0)
+	tl.expect("Tue 02:00 open hh-1 no_water_24h wm1: no water used since 06:00 yesterday (20 h)")
+	tl.e.Reload(mustParse(t, `
+rules:
+  - {name: no_water_1d, kind: no_use, field: total_m3, min_delta: 0.01, for: 24h}
+`))
+	if h := tl.e.hh["hh-1"]; len(h.slots) != 0 {
+		t.Errorf("slots of removed rules kept: %+v", h.slots)
+	}
+}
+
+func mustParse(t *testing.T, s string) *Config {
+	t.Helper()
+	c, err := Parse([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestTimerLoopUnderSynctest runs the loop alarmd runs — sleep until
+// NextDeadline, then Tick(now) — in a synctest bubble with fake time.
+func TestTimerLoopUnderSynctest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := New(mustParse(t, waterRules))
+		start := time.Now()
+		decisions := make(chan Decision, 16)
+		stop := make(chan struct{})
+		wake := make(chan struct{}, 1)
+		go func() { // the alarmd side
+			for {
+				var c <-chan time.Time
+				var tm *time.Timer
+				if d := e.NextDeadline(); !d.IsZero() {
+					tm = time.NewTimer(time.Until(d))
+					c = tm.C
+				}
+				select {
+				case <-stop:
+					return
+				case <-wake:
+				case <-c:
+					for _, d := range e.Tick(time.Now()) {
+						decisions <- d
+					}
+				}
+				if tm != nil {
+					tm.Stop()
+				}
+			}
+		}()
+		feed := func(v float64) {
+			now := time.Now()
+			// A reading at the very deadline may decide first: both paths count.
+			for _, d := range e.Observe(now, &anxin.Message{ID: now.String(), TS: now, Household: "hh-1", Device: "wm1",
+				Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(v)}}) {
+				decisions <- d
+			}
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+		for i := 0; i < 30; i++ { // hourly, no use
+			feed(4)
+			time.Sleep(time.Hour)
+		}
+		synctest.Wait()
+		close(stop)
+		if len(decisions) != 1 {
+			t.Fatalf("%d decisions", len(decisions))
+		}
+		d := <-decisions
+		if d.Op != OpOpen || d.Rule != "no_water_24h" || !d.At.Equal(start.Add(24*time.Hour).Truncate(time.Second)) {
+			t.Errorf("decision %+v, want open at %v", d, start.Add(24*time.Hour))
+		}
+	})
+}
+
+func FuzzRestoreState(f *testing.F) {
+	e := New(Default())
+	tl := &timeline{t: &testing.T{}, e: e}
+	tl.meter("hh-1", at(0, "06:00"), at(0, "09:00"), 1, 0.01)
+	tl.event(at(0, "09:01"), "hh-1", "sd1", anxin.KindSmokeDetector, anxin.EventSmoke)
+	e.ObserveGateway(at(0, "09:02"), "hh-1", anxin.GatewayStatus{State: "offline"})
+	f.Add(saved(e)["hh-1"])
+	f.Add([]byte{stateVersion, 0, 0, 0, 0, 0})
+	cfg := Default()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e := New(cfg)
+		if err := e.RestoreState("hh-x", b); err != nil {
+			if anxin.ErrorCode(err) != anxin.EINVALID {
+				t.Fatalf("error code %q: %v", anxin.ErrorCode(err), err)
+			}
+			return
+		}
+		// A restored state re-encodes stably and runs without panicking.
+		enc := e.encode(e.hh["hh-x"])
+		e2 := New(cfg)
+		if err := e2.RestoreState("hh-x", enc); err != nil {
+			t.Fatalf("re-encoded state rejected: %v", err)
+		}
+		if again := e2.encode(e2.hh["hh-x"]); !bytes.Equal(again, enc) {
+			t.Fatalf("encoding not stable:\n%x\n%x", enc, again)
+		}
+		now := time.Unix(1_800_000_000, 0)
+		e.Tick(now)
+		e.Observe(now, &anxin.Message{ID: "x", TS: now, Household: "hh-x", Device: "wm1", Kind: anxin.KindWaterMeter,
+			Fields: anxin.Fields{"total_m3": anxin.Num(1), "battery_pct": anxin.Num(3), "lat": anxin.Num(31), "lon": anxin.Num(121)}})
+		e.Observe(now, &anxin.Message{ID: "y", TS: now, Household: "hh-x", Device: "sd1", Kind: anxin.KindSmokeDetector, Event: anxin.EventSmokeClear})
+		e.SetAway(now, "hh-x", true)
+		e.SetAway(now, "hh-x", false)
+		e.Closed("hh-x", "no_water_24h")
+		e.Tick(now.Add(48 * time.Hour))
+		e.DirtyStates(func(string, []byte) {})
+	})
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(configs.RulesYAML)
+	f.Add([]byte(waterRules))
+	f.Add([]byte("rules:\n  - {name: w, kind: geofence, datum: gcj02, polygon: [{lat: 31, lon: 121}, {lat: 31.1, lon: 121}, {lat: 31, lon: 121.1}], for: 5m}\n"))
+	f.Add([]byte("rules:\n  - {name: t, kind: threshold, field: x, above: 3, window: \"22:00-06:00\"}\n"))
+	f.Add([]byte("timezone: UTC\nrules: []\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > 8<<10 {
+			return
+		}
+		c, err := Parse(b)
+		if err != nil {
+			if anxin.ErrorCode(err) != anxin.EINVALID {
+				t.Fatalf("error code %q: %v", anxin.ErrorCode(err), err)
+			}
+			return
+		}
+		out, err := c.Marshal()
+		if err != nil {
+			t.Fatalf("marshal: %v", err)
+		}
+		c2, err := Parse(out)
+		if err != nil {
+			t.Fatalf("re-parse of\n%s\n: %v", out, err)
+		}
+		if !equalConfigs(c, c2) {
+			t.Fatalf("re-parsed config differs:\n%s", out)
+		}
+		New(c) // compiles without panicking
+	})
+}
+
+// equalConfigs compares what Parse produced, ignoring source positions.
+func equalConfigs(a, b *Config) bool {
+	if a.Timezone != b.Timezone || len(a.Rules) != len(b.Rules) {
+		return false
+	}
+	strip := func(r *Rule) Rule { c := *r; c.overrides = nil; return c }
+	for i := range a.Rules {
+		if !reflect.DeepEqual(strip(a.Rules[i]), strip(b.Rules[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestMarshalRoundTripsDefault(t *testing.T) {
+	c := Default()
+	out, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := Parse(out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !equalConfigs(c, c2) {
+		t.Errorf("round trip differs:\n%s", out)
+	}
+}
