@@ -129,10 +129,10 @@ func (s *Source) Run(ctx context.Context, handle func(context.Context, Message) 
 	opts.SetDefaultPublishHandler(s.receive)
 	client := s.o.NewClient(opts)
 
+	var wg sync.WaitGroup
+	defer wg.Wait() // runs last: after cancel has stopped the helpers
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	defer client.Disconnect(250)
 
 	s.o.Logger.Info("connecting to home broker", "client_id", s.cfg.ClientID, "filters", s.o.Filters)
