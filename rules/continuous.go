@@ -114,7 +114,7 @@ func (r *continuous) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 		s.v1 = v.Float()
 	} else {
 		c := m.Fields[r.p.Counter].Float()
-		running = !gap && s.flags&fMode == 0 && c-s.v1 >= r.p.MinRise
+		running = !gap && s.flags&fMode == 0 && atLeast(c-s.v1, r.p.MinRise, c)
 		if running {
 			if s.t0 == 0 {
 				s.t0, s.n = s.t1, 0

@@ -144,7 +144,7 @@ func (r *noUse) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 		if gap {
 			s.t0 = t
 		}
-	case val-s.v0 >= r.p.MinDelta:
+	case atLeast(val-s.v0, r.p.MinDelta, val):
 		s.v0, s.t0 = val, t
 		x.clear(s, fOpen, fmt.Sprintf("%s used again at %s", capitalize(r.p.What), x.clock(t)))
 	case gap:

@@ -95,3 +95,10 @@ func capitalize(s string) string {
 }
 
 func unixTime(t int64) time.Time { return time.Unix(t, 0).UTC() }
+
+// atLeast reports d >= min for a difference d of two meter readings near
+// val: meters print 0.001 m³, and 100.123-100.113 is 0.00999999… in
+// floating point, which must still count as the 10 litres it is.
+func atLeast(d, min, val float64) bool {
+	return d >= min-1e-9*math.Max(1, math.Abs(val))
+}
