@@ -50,7 +50,9 @@ func weekHouseholds() []weekHousehold {
 	}
 }
 
-func within(t time.Time, r [2]time.Time) bool { return !r[0].IsZero() && !t.Before(r[0]) && t.Before(r[1]) }
+func within(t time.Time, r [2]time.Time) bool {
+	return !r[0].IsZero() && !t.Before(r[0]) && t.Before(r[1])
+}
 
 // generateWeek is the deterministic generator of readings.csv: readings
 // every 30 min, five bursts of use a day (10–40 l each) at jittered times.
