@@ -105,9 +105,7 @@ func Normalize(e *anxin.ElderRecord, today time.Time) []FieldError {
 	case "":
 		if idErr == nil {
 			e.Gender = id.Gender
-		} else {
-			bad("gender", "must be 男 or 女")
-		}
+		} // else the ID number's error says enough
 	default:
 		bad("gender", "must be 男 or 女")
 	}

@@ -634,3 +634,49 @@ func (d *DB) VisitCounts(ctx context.Context, area string, since, until time.Tim
 	}
 	return out, nil
 }
+
+// ElderIDByIDNumber is the id of the elder registered under a resident ID
+// number (ENOTFOUND when none).
+func (d *DB) ElderIDByIDNumber(ctx context.Context, idNumber string) (string, error) {
+	var id string
+	err := d.db.QueryRowContext(ctx, "SELECT id FROM elders WHERE id_number = ?", idNumber).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", anxin.Errorf(anxin.ENOTFOUND, "no elder with that resident ID number")
+	} else if err != nil {
+		return "", fmt.Errorf("find elder: %w", err)
+	}
+	return id, nil
+}
+
+// HouseholdInArea reports whether an elder of the household lives in the
+// area ("" is everywhere: always true).
+func (d *DB) HouseholdInArea(ctx context.Context, household, area string) (bool, error) {
+	if area == "" {
+		return true, nil
+	}
+	var n int
+	err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM elders WHERE household = ? AND (cur_village = ? OR cur_township = ?)`,
+		household, area, area).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("household area: %w", err)
+	}
+	return n > 0, nil
+}
+
+// AreaHouseholds lists the households of the elders in an area.
+func (d *DB) AreaHouseholds(ctx context.Context, area string) (map[string]bool, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT DISTINCT household FROM elders WHERE cur_village = ? OR cur_township = ?`, area, area)
+	if err != nil {
+		return nil, fmt.Errorf("area households: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return nil, fmt.Errorf("area households: %w", err)
+		}
+		out[h] = true
+	}
+	return out, rows.Err()
+}

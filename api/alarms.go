@@ -1,0 +1,169 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/care"
+)
+
+// AlarmSource reads alarmd's alarms (the ingest store). households nil: all.
+type AlarmSource interface {
+	Alarm(ctx context.Context, id string) (anxin.Alarm, error)
+	AlarmsOpened(ctx context.Context, since, until time.Time, households map[string]bool, limit int) ([]anxin.Alarm, error)
+}
+
+// EscalationSource reads the contact-chain walker's records of an alarm.
+// Either may be missing for an alarm (ENOTFOUND / empty).
+type EscalationSource interface {
+	Chain(ctx context.Context, alarmID string) (anxin.Chain, error)
+	Attempts(ctx context.Context, alarmID string) ([]anxin.Attempt, error)
+}
+
+// areaHouseholds is the set of households the caller may see (nil: all).
+func (s *Server) areaHouseholds(ctx context.Context) (map[string]bool, error) {
+	area := caller(ctx).Area
+	if area == "" {
+		return nil, nil
+	}
+	return s.Store.AreaHouseholds(ctx, area)
+}
+
+func (s *Server) listAlarms(w http.ResponseWriter, r *http.Request) error {
+	if s.Alarms == nil {
+		return anxin.Errorf(anxin.ENOTFOUND, "this alarmd keeps no alarms")
+	}
+	since, err := s.dayParam(r, "since")
+	if err != nil {
+		return err
+	}
+	until, err := s.dayParam(r, "until")
+	if err != nil {
+		return err
+	}
+	if since.IsZero() {
+		since = care.AddDays(s.Plan.Day(s.Now()), -30)
+	}
+	if until.IsZero() {
+		until = s.Now().Add(time.Minute)
+	}
+	lim, err := intParam(r, "limit", 100, 1, 10000)
+	if err != nil {
+		return err
+	}
+	hh, err := s.areaHouseholds(r.Context())
+	if err != nil {
+		return err
+	}
+	if want := r.URL.Query().Get("household"); want != "" {
+		if hh != nil && !hh[want] {
+			hh = map[string]bool{}
+		} else {
+			hh = map[string]bool{want: true}
+		}
+	}
+	as, err := s.Alarms.AlarmsOpened(r.Context(), since, until, hh, lim)
+	if err != nil {
+		return err
+	}
+	if st := r.URL.Query().Get("state"); st != "" {
+		as = slices.DeleteFunc(as, func(a anxin.Alarm) bool { return string(a.State) != st })
+	}
+	if as == nil {
+		as = []anxin.Alarm{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"alarms": as})
+	return nil
+}
+
+// TimelineEntry is one thing that happened to an alarm.
+type TimelineEntry struct {
+	At      time.Time `json:"at"`
+	What    string    `json:"what"` // opened, attempt, accepted, closed
+	Channel string    `json:"channel,omitempty"`
+	To      string    `json:"to,omitempty"`    // name of the person
+	Phone   string    `json:"phone,omitempty"` // masked
+	Status  string    `json:"status,omitempty"`
+	Detail  string    `json:"detail,omitempty"`
+}
+
+func (s *Server) getAlarm(w http.ResponseWriter, r *http.Request) error {
+	if s.Alarms == nil {
+		return anxin.Errorf(anxin.ENOTFOUND, "this alarmd keeps no alarms")
+	}
+	ctx := r.Context()
+	id := r.PathValue("id")
+	a, err := s.Alarms.Alarm(ctx, id)
+	if err != nil {
+		return err
+	}
+	if ok, err := s.Store.HouseholdInArea(ctx, a.Household, caller(ctx).Area); err != nil {
+		return err
+	} else if !ok {
+		return anxin.Errorf(anxin.ENOTFOUND, "no alarm %q", clip(id))
+	}
+	timeline := []TimelineEntry{{At: a.OpenedAt, What: "opened", Detail: a.Reason}}
+	var chain *anxin.Chain
+	if s.Escalation != nil {
+		// the escalation records are optional: an alarm routed to installers has none
+		if c, err := s.Escalation.Chain(ctx, id); err == nil {
+			chain = &c
+		} else if anxin.ErrorCode(err) != anxin.ENOTFOUND {
+			return err
+		}
+		atts, err := s.Escalation.Attempts(ctx, id)
+		if err != nil && anxin.ErrorCode(err) != anxin.ENOTFOUND {
+			return err
+		}
+		for _, at := range atts {
+			e := TimelineEntry{At: at.CreatedAt, What: "attempt", Channel: string(at.Channel), Status: at.Status,
+				Detail: string(at.Purpose)}
+			if chain != nil && at.Target >= 0 && at.Target < len(chain.Targets) {
+				e.To, e.Phone = chain.Targets[at.Target].Name, anxin.MaskPhone(chain.Targets[at.Target].Phone)
+			}
+			timeline = append(timeline, e)
+		}
+		if chain != nil && !chain.AcceptedAt.IsZero() {
+			timeline = append(timeline, TimelineEntry{At: chain.AcceptedAt, What: "accepted", To: chain.AcceptedBy, Detail: chain.AcceptedVia})
+		}
+	}
+	if !a.ClosedAt.IsZero() {
+		timeline = append(timeline, TimelineEntry{At: a.ClosedAt, What: "closed", Status: string(a.State)})
+	}
+	slices.SortStableFunc(timeline, func(x, y TimelineEntry) int { return x.At.Compare(y.At) })
+	visits, err := s.Store.Visits(ctx, visitFilterForAlarm(id))
+	if err != nil {
+		return err
+	}
+	if visits == nil {
+		visits = []anxin.Visit{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"alarm": a, "timeline": timeline, "visits": visits})
+	return nil
+}
+
+// acceptedAfter is how long an alarm took to be accepted: from opening to
+// the chain's acceptance, or to the alarm's last update when no chain
+// record is kept. ok is false for alarms nobody accepted.
+func (s *Server) acceptedAfter(ctx context.Context, a anxin.Alarm) (time.Duration, bool, error) {
+	if a.State != anxin.AlarmAccepted && a.AcceptedBy == "" {
+		return 0, false, nil
+	}
+	at := a.UpdatedAt
+	if s.Escalation != nil {
+		c, err := s.Escalation.Chain(ctx, a.ID)
+		switch {
+		case err == nil && !c.AcceptedAt.IsZero():
+			at = c.AcceptedAt
+		case err != nil && anxin.ErrorCode(err) != anxin.ENOTFOUND:
+			return 0, false, err
+		}
+	}
+	if at.Before(a.OpenedAt) {
+		return 0, false, nil
+	}
+	return at.Sub(a.OpenedAt), true, nil
+}

@@ -1,0 +1,319 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/care"
+	"github.com/anxin-care/anxin/ledger"
+	"github.com/anxin-care/anxin/sqlite"
+)
+
+// elderView is an elder as listed: the resident ID number masked.
+func masked(e anxin.ElderRecord) anxin.ElderRecord {
+	e.IDNumber = anxin.MaskIDNumber(e.IDNumber)
+	return e
+}
+
+func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, anxin.Errorf(anxin.EINVALID, "%s must be a whole number from %d to %d", name, lo, hi)
+	}
+	return n, nil
+}
+
+// elderFilter reads the list filters and confines them to the caller's area.
+func elderFilter(r *http.Request) (sqlite.ElderFilter, error) {
+	q := r.URL.Query()
+	f := sqlite.ElderFilter{Area: caller(r.Context()).Area, Village: q.Get("village"),
+		Tier: anxin.Tier(q.Get("tier")), GridWorker: q.Get("grid_worker"), Household: q.Get("household")}
+	if f.Area == "" {
+		f.Area = q.Get("area")
+	}
+	if f.Tier != "" && !f.Tier.Valid() {
+		return f, anxin.Errorf(anxin.EINVALID, "tier must be irregular, general, key or high")
+	}
+	var err error
+	if f.Limit, err = intParam(r, "limit", 100, 1, 10000); err != nil {
+		return f, err
+	}
+	if f.Offset, err = intParam(r, "offset", 0, 0, 1<<30); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+func (s *Server) listElders(w http.ResponseWriter, r *http.Request) error {
+	f, err := elderFilter(r)
+	if err != nil {
+		return err
+	}
+	es, err := s.Store.Elders(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	total, err := s.Store.CountElders(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	for i := range es {
+		es[i] = masked(es[i])
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"elders": es, "total": total, "limit": f.Limit, "offset": f.Offset})
+	return nil
+}
+
+// elder reads one elder the caller may see; one outside the caller's area
+// is "not found", so a community cannot learn who is registered elsewhere.
+func (s *Server) elder(ctx context.Context, id string) (anxin.ElderRecord, error) {
+	e, err := s.Store.Elder(ctx, id)
+	if err != nil {
+		return e, err
+	}
+	if !care.Area(caller(ctx).Area, &e) {
+		return anxin.ElderRecord{}, anxin.Errorf(anxin.ENOTFOUND, "no elder %q", clip(id))
+	}
+	return e, nil
+}
+
+func (s *Server) getElder(w http.ResponseWriter, r *http.Request) error {
+	e, err := s.elder(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, e)
+	return nil
+}
+
+func (s *Server) createElder(w http.ResponseWriter, r *http.Request) error {
+	var e anxin.ElderRecord
+	if err := decodeJSON(w, r, &e); err != nil {
+		return err
+	}
+	if e.ID == "" {
+		e.ID = "e-" + strings.ToLower(anxin.NewID(s.Now()))
+	}
+	if _, err := s.Store.Elder(r.Context(), e.ID); err == nil {
+		return anxin.Errorf(anxin.ECONFLICT, "elder %q exists: update it with PUT", e.ID)
+	} else if anxin.ErrorCode(err) != anxin.ENOTFOUND {
+		return err
+	}
+	if err := s.save(r.Context(), &e); err != nil {
+		return err
+	}
+	w.Header().Set("Location", Prefix+"elders/"+e.ID)
+	writeJSON(w, http.StatusCreated, e)
+	return nil
+}
+
+func (s *Server) putElder(w http.ResponseWriter, r *http.Request) error {
+	var e anxin.ElderRecord
+	if err := decodeJSON(w, r, &e); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if e.ID != "" && e.ID != id {
+		return anxin.Errorf(anxin.EINVALID, "id in the body (%q) is not the id in the path", clip(e.ID))
+	}
+	e.ID = id
+	// the stored record, whatever its area: a record outside the caller's
+	// area is "not found" and must not be overwritten as if it were new
+	old, err := s.Store.Elder(r.Context(), id)
+	switch {
+	case err == nil && !care.Area(caller(r.Context()).Area, &old):
+		return anxin.Errorf(anxin.ENOTFOUND, "no elder %q", clip(id))
+	case err == nil:
+		e.CreatedAt = old.CreatedAt
+	case anxin.ErrorCode(err) != anxin.ENOTFOUND:
+		return err
+	}
+	if err := s.save(r.Context(), &e); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, e)
+	return nil
+}
+
+// save normalizes, checks the area and stores one record.
+func (s *Server) save(ctx context.Context, e *anxin.ElderRecord) error {
+	now := s.Now()
+	if errs := care.Normalize(e, s.Plan.Day(now)); len(errs) > 0 {
+		return &fieldsError{msg: fmt.Sprintf("the record has %d problem(s)", len(errs)), fields: errs}
+	}
+	if area := caller(ctx).Area; !care.Area(area, e) {
+		return anxin.Errorf(anxin.EFORBID, "the elder's current village/community or township must be %s", area)
+	}
+	e.UpdatedAt = now
+	err := s.Store.PutElder(ctx, e)
+	var ce *sqlite.ConflictError
+	if errors.As(err, &ce) {
+		return anxin.Errorf(anxin.ECONFLICT, "%s", ce.Conflicts[0].Message)
+	}
+	if err != nil {
+		return err
+	}
+	stored, err := s.Store.Elder(ctx, e.ID)
+	if err != nil {
+		return err
+	}
+	*e = stored
+	s.Logger.Info("elder saved", "elder", e.ID, "name", anxin.MaskName(e.Name), "id_number", anxin.MaskIDNumber(e.IDNumber),
+		"tier", e.Tier, "token", caller(ctx).Name)
+	return nil
+}
+
+// ledgerFormat is the format of an import body or export: ?format= or the
+// Content-Type / the path's extension.
+func ledgerFormat(r *http.Request) (string, error) {
+	f := r.URL.Query().Get("format")
+	if f == "" && r.Method == http.MethodPost {
+		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		switch ct {
+		case "text/csv":
+			f = "csv"
+		case "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "application/octet-stream", "":
+			f = "xlsx"
+		}
+	}
+	if f == "" {
+		f = "xlsx"
+	}
+	if f != "xlsx" && f != "csv" {
+		return "", anxin.Errorf(anxin.EINVALID, "format must be xlsx or csv")
+	}
+	return f, nil
+}
+
+// importElders reads a whole ledger and stores all of it or nothing. Every
+// bad cell is reported (row, column, why). Rows outside the caller's area
+// are bad rows. ?dry_run=1 checks without storing.
+func (s *Server) importElders(w http.ResponseWriter, r *http.Request) error {
+	format, err := ledgerFormat(r)
+	if err != nil {
+		return err
+	}
+	body := http.MaxBytesReader(w, r.Body, ledger.MaxFileBytes)
+	var rows [][]string
+	if format == "csv" {
+		rows, err = ledger.ReadCSVRows(body)
+	} else {
+		rows, err = ledger.ReadXLSXRows(body)
+	}
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return anxin.Errorf(anxin.EINVALID, "the file is larger than %d MiB", ledger.MaxFileBytes>>20)
+		}
+		return err
+	}
+	ctx := r.Context()
+	now := s.Now()
+	var lookupErr error
+	opt := ledger.Options{Location: s.Plan.Location, NewID: func(idNumber string) string {
+		// a row without 档案编号 updates the elder already registered under its ID number
+		id, err := s.Store.ElderIDByIDNumber(ctx, idNumber)
+		if err == nil {
+			return id
+		} else if anxin.ErrorCode(err) != anxin.ENOTFOUND {
+			lookupErr = err
+		}
+		return "e-" + strings.ToLower(anxin.NewID(now))
+	}}
+	imp, rowErrs := ledger.Parse(rows, s.Plan.Day(now), opt)
+	if lookupErr != nil {
+		return lookupErr
+	}
+	bad := make([]rowError, 0, len(rowErrs))
+	for _, e := range rowErrs {
+		bad = append(bad, rowError(e))
+	}
+	area := caller(ctx).Area
+	for i := range imp.Elders {
+		e := &imp.Elders[i]
+		if !care.Area(area, e) {
+			bad = append(bad, rowError{imp.Rows[i], "村(社区)", "is outside your area " + area})
+			continue
+		}
+		old, err := s.Store.Elder(ctx, e.ID)
+		switch {
+		case err == nil && !care.Area(area, &old):
+			bad = append(bad, rowError{imp.Rows[i], "档案编号", "belongs to an elder outside your area"})
+		case err == nil:
+			e.CreatedAt = old.CreatedAt
+		case anxin.ErrorCode(err) != anxin.ENOTFOUND:
+			return err
+		}
+		e.UpdatedAt = now
+	}
+	if len(bad) > 0 {
+		return &rowsError{code: anxin.EINVALID, msg: fmt.Sprintf("nothing was imported: %d problem(s) in the file", len(bad)), rows: bad}
+	}
+	if r.URL.Query().Get("dry_run") == "1" {
+		writeJSON(w, http.StatusOK, map[string]any{"checked": len(imp.Elders), "imported": 0})
+		return nil
+	}
+	err = s.Store.ImportElders(ctx, imp.Elders, now)
+	var ce *sqlite.ConflictError
+	if errors.As(err, &ce) {
+		for _, c := range ce.Conflicts {
+			bad = append(bad, rowError{imp.Rows[c.Index], "身份证号", c.Message})
+		}
+		return &rowsError{code: anxin.ECONFLICT, msg: fmt.Sprintf("nothing was imported: %d conflict(s) with the register", len(bad)), rows: bad}
+	}
+	if err != nil {
+		return err
+	}
+	s.Logger.Info("ledger imported", "elders", len(imp.Elders), "format", format, "token", caller(ctx).Name)
+	writeJSON(w, http.StatusOK, map[string]any{"checked": len(imp.Elders), "imported": len(imp.Elders)})
+	return nil
+}
+
+// exportElders writes the caller's register as the ledger. ?mask=1 masks
+// the resident ID numbers (such a file cannot be imported back).
+func (s *Server) exportElders(w http.ResponseWriter, r *http.Request) error {
+	format, err := ledgerFormat(r)
+	if err != nil {
+		return err
+	}
+	f, err := elderFilter(r)
+	if err != nil {
+		return err
+	}
+	f.Limit, f.Offset = -1, 0
+	es, err := s.Store.Elders(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	opt := ledger.Options{MaskIDNumbers: r.URL.Query().Get("mask") == "1", Location: s.Plan.Location}
+	var buf bytes.Buffer
+	name := "ledger-" + s.Now().In(s.Plan.Location).Format("20060102")
+	if format == "csv" {
+		err = ledger.WriteCSV(&buf, ledger.Rows(es, opt))
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	} else {
+		err = ledger.WriteXLSX(&buf, ledger.LedgerSheet(es, opt))
+		w.Header().Set("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.`+format+`"`)
+	w.Header().Set("Cache-Control", "no-store")
+	_, err = w.Write(buf.Bytes())
+	if err == nil {
+		s.Logger.Info("ledger exported", "elders", len(es), "format", format, "masked", opt.MaskIDNumbers, "token", caller(r.Context()).Name)
+	}
+	return nil // headers are sent: a write error means the client went away
+}

@@ -1,0 +1,190 @@
+package api
+
+import (
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/care"
+	"github.com/anxin-care/anxin/sqlite"
+)
+
+// dayParam reads a YYYY-MM-DD (a day in the plan's location) or RFC 3339 parameter.
+func (s *Server) dayParam(r *http.Request, name string) (time.Time, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.ParseInLocation(time.DateOnly, v, s.Plan.Location); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, anxin.Errorf(anxin.EINVALID, "%s must be YYYY-MM-DD or RFC 3339", name)
+}
+
+func (s *Server) listVisits(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f := sqlite.VisitFilter{Household: q.Get("household"), Visitor: q.Get("visitor"), AlarmID: q.Get("alarm_id"),
+		Area: caller(r.Context()).Area}
+	var err error
+	if f.Since, err = s.dayParam(r, "since"); err != nil {
+		return err
+	}
+	if f.Until, err = s.dayParam(r, "until"); err != nil {
+		return err
+	}
+	if f.Limit, err = intParam(r, "limit", 100, 1, 10000); err != nil {
+		return err
+	}
+	if f.Offset, err = intParam(r, "offset", 0, 0, 1<<30); err != nil {
+		return err
+	}
+	vs, err := s.Store.Visits(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	if vs == nil {
+		vs = []anxin.Visit{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"visits": vs, "limit": f.Limit, "offset": f.Offset})
+	return nil
+}
+
+func (s *Server) createVisit(w http.ResponseWriter, r *http.Request) error {
+	var v anxin.Visit
+	if err := decodeJSON(w, r, &v); err != nil {
+		return err
+	}
+	if v.ID != "" {
+		return anxin.Errorf(anxin.EINVALID, "id is assigned by the server")
+	}
+	if v.Date.IsZero() {
+		v.Date = s.Now()
+	}
+	if v.Date.After(s.Now().Add(time.Hour)) {
+		return anxin.Errorf(anxin.EINVALID, "visit date is in the future")
+	}
+	ok, err := s.Store.HouseholdInArea(r.Context(), v.Household, caller(r.Context()).Area)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return anxin.Errorf(anxin.ENOTFOUND, "no elder of household %q in your area", clip(v.Household))
+	}
+	if err := s.Store.CreateVisit(r.Context(), &v); err != nil {
+		return err
+	}
+	s.Logger.Info("visit recorded", "visit", v.ID, "household", v.Household, "method", v.Method, "token", caller(r.Context()).Name)
+	w.Header().Set("Location", Prefix+"visits?household="+v.Household)
+	writeJSON(w, http.StatusCreated, v)
+	return nil
+}
+
+// DueItem is one elder on a due, overdue or follow-up list.
+type DueItem struct {
+	sqlite.Scheduled
+	PhoneDue    string `json:"phone_due"` // YYYY-MM-DD
+	HomeDue     string `json:"home_due"`
+	Surge       string `json:"surge,omitempty"` // why the phone contact was brought forward
+	phoneDue    time.Time
+	homeDue     time.Time
+	Overdue     bool `json:"overdue"`
+	DaysOverdue int  `json:"days_overdue,omitempty"` // of the earliest overdue contact
+}
+
+// schedule lists the caller's elders (consenting only) with their due
+// days, filtered by ?visitor= (grid worker) and ?village=.
+func (s *Server) schedule(r *http.Request) ([]DueItem, time.Time, error) {
+	q := r.URL.Query()
+	f := sqlite.ElderFilter{Area: caller(r.Context()).Area, Village: q.Get("village"), GridWorker: q.Get("visitor")}
+	rows, err := s.Store.Schedules(r.Context(), f)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	today := s.Plan.Day(s.Now())
+	out := make([]DueItem, 0, len(rows))
+	for _, row := range rows {
+		if !row.Consent {
+			continue
+		}
+		d := s.Plan.Due(row.Tier, row.LastContact, row.LastHome, row.Registered)
+		it := DueItem{Scheduled: row, PhoneDue: d.Phone.Format(time.DateOnly), HomeDue: d.Home.Format(time.DateOnly),
+			Surge: d.Surge, phoneDue: d.Phone, homeDue: d.Home}
+		earliest := d.Phone
+		if d.Home.Before(earliest) {
+			earliest = d.Home
+		}
+		if earliest.Before(today) {
+			it.Overdue = true
+			it.DaysOverdue = int(today.Sub(earliest).Hours()/24 + 0.5)
+		}
+		out = append(out, it)
+	}
+	return out, today, nil
+}
+
+// dueList: elders with a phone or home visit due from today to ?within= days
+// ahead (default 0: today), overdue ones included.
+func (s *Server) dueList(w http.ResponseWriter, r *http.Request) error {
+	within, err := intParam(r, "within", 0, 0, 366)
+	if err != nil {
+		return err
+	}
+	all, today, err := s.schedule(r)
+	if err != nil {
+		return err
+	}
+	end := care.AddDays(today, within)
+	var out []DueItem
+	for _, it := range all {
+		if !it.phoneDue.After(end) || !it.homeDue.After(end) {
+			out = append(out, it)
+		}
+	}
+	s.writeDue(w, today, out)
+	return nil
+}
+
+func (s *Server) overdueList(w http.ResponseWriter, r *http.Request) error {
+	all, today, err := s.schedule(r)
+	if err != nil {
+		return err
+	}
+	var out []DueItem
+	for _, it := range all {
+		if it.Overdue {
+			out = append(out, it)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b DueItem) int { return b.DaysOverdue - a.DaysOverdue })
+	s.writeDue(w, today, out)
+	return nil
+}
+
+// followUpList: open follow-ups after alarms (跟踪回访), earliest due first.
+func (s *Server) followUpList(w http.ResponseWriter, r *http.Request) error {
+	all, today, err := s.schedule(r)
+	if err != nil {
+		return err
+	}
+	var out []DueItem
+	for _, it := range all {
+		if !it.FollowUpDue.IsZero() {
+			it.Overdue = it.FollowUpDue.Before(s.Now())
+			out = append(out, it)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b DueItem) int { return a.FollowUpDue.Compare(b.FollowUpDue) })
+	s.writeDue(w, today, out)
+	return nil
+}
+
+func (s *Server) writeDue(w http.ResponseWriter, today time.Time, items []DueItem) {
+	if items == nil {
+		items = []DueItem{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"today": today.Format(time.DateOnly), "count": len(items), "elders": items})
+}
