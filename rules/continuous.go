@@ -128,7 +128,7 @@ func (r *continuous) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	s.t1 = t
 	if !running {
 		s.t0, s.n = 0, 0
-		x.clear(s, fOpen, fmt.Sprintf("%s stopped by %s", capitalize(r.p.What), x.clock(t)))
+		x.clear(s, fOpen, func() string { return fmt.Sprintf("%s stopped by %s", capitalize(r.p.What), x.clock(t)) })
 		return
 	}
 	r.tick(x, s)
@@ -145,7 +145,7 @@ func (r *continuous) tick(x *evalCtx, s *slot) {
 	} else if s.t1-s.t0 < r.forSec || int(s.n) < r.p.Intervals {
 		return
 	}
-	x.raise(s, fOpen, fmt.Sprintf("%s for %s (since %s)", r.p.What, span(x.now-s.t0), x.clock(s.t0)))
+	x.raise(s, fOpen, func() string { return fmt.Sprintf("%s for %s (since %s)", r.p.What, span(x.now-s.t0), x.clock(s.t0)) })
 }
 
 func (r *continuous) deadline(x *evalCtx, s *slot) int64 {

@@ -18,6 +18,9 @@ type Engine struct {
 	hh    map[string]*household
 	due   deadlineHeap
 	dirty []*household
+
+	// Reused under mu so the hot path does not allocate a context per call.
+	input, timer evalCtx
 }
 
 // rule is a compiled rule: its base evaluator and its variants.
@@ -147,7 +150,7 @@ func (e *Engine) SetAway(now time.Time, household string, away bool) []Decision 
 			continue
 		}
 		if away {
-			x.clear(s, fOpen, "the elder is away: "+x.v.cfg.Name+" paused")
+			x.clear(s, fOpen, func() string { return "the elder is away: " + x.v.cfg.Name + " paused" })
 		} else {
 			aw.rebaseline(x, s)
 		}
@@ -365,7 +368,8 @@ func (e *Engine) markDirty(h *household) {
 // place in the heap.
 func (e *Engine) schedule(h *household, notBefore int64) {
 	var next int64
-	x := e.ctx(h, time.Unix(notBefore, 0), "")
+	e.timer = evalCtx{e: e, h: h, now: notBefore}
+	x := &e.timer
 	for i := range h.slots {
 		s := &h.slots[i]
 		x.use(e.rules[s.rule])
@@ -392,7 +396,8 @@ func (e *Engine) schedule(h *household, notBefore int64) {
 }
 
 func (e *Engine) ctx(h *household, now time.Time, msgID string) *evalCtx {
-	return &evalCtx{e: e, h: h, now: now.Unix(), msgID: msgID}
+	e.input = evalCtx{e: e, h: h, now: now.Unix(), msgID: msgID}
+	return &e.input
 }
 
 func (r *rule) resolve(h *household) *variant {

@@ -67,14 +67,14 @@ func (r *eventRule) match(m *anxin.Message) bool {
 func (r *eventRule) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	if slices.Contains(r.clears, m.Event) {
 		what, _ := m.Event.Clears()
-		x.clear(s, fOpen, fmt.Sprintf("%s: %s cleared at %s", x.deviceWords(s.dev), what, x.clock(t)))
+		x.clear(s, fOpen, func() string { return fmt.Sprintf("%s: %s cleared at %s", x.deviceWords(s.dev), what, x.clock(t)) })
 		return
 	}
 	w := eventWords[m.Event]
 	if w == "" {
 		w = string(m.Event)
 	}
-	reason := fmt.Sprintf("%s at %s (%s)", capitalize(w), x.clock(t), x.deviceWords(s.dev))
+	reason := func() string { return fmt.Sprintf("%s at %s (%s)", capitalize(w), x.clock(t), x.deviceWords(s.dev)) }
 	s.t1 = t
 	s.n++
 	if !x.raise(s, fOpen, reason) {

@@ -159,7 +159,7 @@ func (r *geofence) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	s.v1, s.t1 = d, t
 	if d == 0 {
 		s.t0 = 0
-		x.clear(s, fOpen, fmt.Sprintf("The tracker is back in %s (%s)", r.p.Area, x.clock(t)))
+		x.clear(s, fOpen, func() string { return fmt.Sprintf("The tracker is back in %s (%s)", r.p.Area, x.clock(t)) })
 		return
 	}
 	if s.t0 == 0 {
@@ -172,7 +172,9 @@ func (r *geofence) tick(x *evalCtx, s *slot) {
 	if s.t0 == 0 || x.now-s.t0 < r.forSec {
 		return
 	}
-	x.raise(s, fOpen, fmt.Sprintf("tracker %s outside %s for %s (since %s)", distance(s.v1), r.p.Area, span(x.now-s.t0), x.clock(s.t0)))
+	x.raise(s, fOpen, func() string {
+		return fmt.Sprintf("tracker %s outside %s for %s (since %s)", distance(s.v1), r.p.Area, span(x.now-s.t0), x.clock(s.t0))
+	})
 }
 
 func (r *geofence) deadline(x *evalCtx, s *slot) int64 {

@@ -137,7 +137,9 @@ func (r *noUse) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	}
 	gap := t-s.t1 > r.fresh(s) && !r.p.BridgeGaps
 	interval(s, t-s.t1)
-	x.clear(s, fOpen2, fmt.Sprintf("%s is sending readings again (%s)", capitalize(x.deviceWords(s.dev)), x.clock(t)))
+	x.clear(s, fOpen2, func() string {
+		return fmt.Sprintf("%s is sending readings again (%s)", capitalize(x.deviceWords(s.dev)), x.clock(t))
+	})
 	switch {
 	case val < s.v1:
 		s.v0 = val // swap or rollover: not use
@@ -146,7 +148,7 @@ func (r *noUse) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 		}
 	case atLeast(val-s.v0, r.p.MinDelta, val):
 		s.v0, s.t0 = val, t
-		x.clear(s, fOpen, fmt.Sprintf("%s used again at %s", capitalize(r.p.What), x.clock(t)))
+		x.clear(s, fOpen, func() string { return fmt.Sprintf("%s used again at %s", capitalize(r.p.What), x.clock(t)) })
 	case gap:
 		s.t0 = t // no data is not no use: the quiet period restarts here
 	}
@@ -159,12 +161,16 @@ func (r *noUse) tick(x *evalCtx, s *slot) {
 		return
 	}
 	if x.now-s.t1 >= r.silence(s) {
-		x.raise(s, fOpen2, fmt.Sprintf("%s has sent no reading since %s (%s); it may need a new battery or a visit",
-			capitalize(x.deviceWords(s.dev)), x.clock(s.t1), span(x.now-s.t1)))
+		x.raise(s, fOpen2, func() string {
+			return fmt.Sprintf("%s has sent no reading since %s (%s); it may need a new battery or a visit",
+				capitalize(x.deviceWords(s.dev)), x.clock(s.t1), span(x.now-s.t1))
+		})
 		return
 	}
 	if x.now-s.t0 >= r.forSec && x.now-s.t1 <= r.fresh(s) {
-		x.raise(s, fOpen, fmt.Sprintf("no %s used since %s (%s)", r.p.What, x.clock(s.t0), span(x.now-s.t0)))
+		x.raise(s, fOpen, func() string {
+			return fmt.Sprintf("no %s used since %s (%s)", r.p.What, x.clock(s.t0), span(x.now-s.t0))
+		})
 	}
 }
 

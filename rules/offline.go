@@ -57,12 +57,16 @@ func (r *deviceOffline) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) 
 	if t > s.t1 {
 		s.t1 = t
 	}
-	x.clear(s, fOpen, fmt.Sprintf("%s is back online (%s)", capitalize(x.deviceWords(s.dev)), x.clock(t)))
+	x.clear(s, fOpen, func() string {
+		return fmt.Sprintf("%s is back online (%s)", capitalize(x.deviceWords(s.dev)), x.clock(t))
+	})
 }
 
 func (r *deviceOffline) tick(x *evalCtx, s *slot) {
 	if s.t1 != 0 && x.now-s.t1 >= r.forSec {
-		x.raise(s, fOpen, fmt.Sprintf("%s has sent nothing since %s (%s)", capitalize(x.deviceWords(s.dev)), x.clock(s.t1), span(x.now-s.t1)))
+		x.raise(s, fOpen, func() string {
+			return fmt.Sprintf("%s has sent nothing since %s (%s)", capitalize(x.deviceWords(s.dev)), x.clock(s.t1), span(x.now-s.t1))
+		})
 	}
 }
 
@@ -103,15 +107,19 @@ func (r *gatewayOffline) observeGateway(x *evalCtx, s *slot, st anxin.GatewaySta
 
 func (r *gatewayOffline) online(x *evalCtx, s *slot, t int64) {
 	s.t0 = 0
-	x.clear(s, fOpen, fmt.Sprintf("The home gateway is back online (%s)", x.clock(t)))
+	x.clear(s, fOpen, func() string { return fmt.Sprintf("The home gateway is back online (%s)", x.clock(t)) })
 }
 
 func (r *gatewayOffline) tick(x *evalCtx, s *slot) {
 	switch {
 	case s.t0 != 0 && x.now-s.t0 >= r.forSec:
-		x.raise(s, fOpen, fmt.Sprintf("The home gateway has been offline since %s (%s)", x.clock(s.t0), span(x.now-s.t0)))
+		x.raise(s, fOpen, func() string {
+			return fmt.Sprintf("The home gateway has been offline since %s (%s)", x.clock(s.t0), span(x.now-s.t0))
+		})
 	case r.silentSec > 0 && s.t1 != 0 && x.now-s.t1 >= r.silentSec:
-		x.raise(s, fOpen, fmt.Sprintf("Nothing has come from the home since %s (%s)", x.clock(s.t1), span(x.now-s.t1)))
+		x.raise(s, fOpen, func() string {
+			return fmt.Sprintf("Nothing has come from the home since %s (%s)", x.clock(s.t1), span(x.now-s.t1))
+		})
 	}
 }
 

@@ -178,7 +178,7 @@ func (x *evalCtx) id(bit uint8) alarmID {
 
 // raise opens alarm bit of s (or attaches to the household's open alarm of
 // the same rule). It reports whether a decision was made.
-func (x *evalCtx) raise(s *slot, bit uint8, reason string) bool {
+func (x *evalCtx) raise(s *slot, bit uint8, reason func() string) bool {
 	if s.flags&(bit|bit<<muteShift) != 0 {
 		return false
 	}
@@ -195,7 +195,7 @@ func (x *evalCtx) raise(s *slot, bit uint8, reason string) bool {
 }
 
 // repeat reports the condition again while the alarm is open (events).
-func (x *evalCtx) repeat(s *slot, bit uint8, reason string) {
+func (x *evalCtx) repeat(s *slot, bit uint8, reason func() string) {
 	if s.flags&bit == 0 || (bit == fOpen && !x.inWindow()) {
 		return
 	}
@@ -204,7 +204,7 @@ func (x *evalCtx) repeat(s *slot, bit uint8, reason string) {
 
 // clear is the falling edge: it closes alarm bit of s when no other device
 // keeps the household's alarm of this rule open, and lifts a mute.
-func (x *evalCtx) clear(s *slot, bit uint8, reason string) {
+func (x *evalCtx) clear(s *slot, bit uint8, reason func() string) {
 	s.flags &^= bit << muteShift
 	if s.flags&bit == 0 {
 		return
@@ -215,12 +215,12 @@ func (x *evalCtx) clear(s *slot, bit uint8, reason string) {
 	}
 }
 
-func (x *evalCtx) emit(op Op, s *slot, bit uint8, reason string) {
+func (x *evalCtx) emit(op Op, s *slot, bit uint8, reason func() string) {
 	id := x.id(bit)
 	x.out = append(x.out, Decision{
 		Op: op, Household: x.h.id, Rule: id.Rule, RuleKind: id.Kind,
 		Device: x.h.deviceID(s.dev), Severity: id.Severity, Route: id.Route,
-		At: time.Unix(x.now, 0).UTC(), Reason: reason, MessageID: x.msgID,
+		At: time.Unix(x.now, 0).UTC(), Reason: reason(), MessageID: x.msgID,
 	})
 }
 

@@ -85,7 +85,9 @@ func (r *threshold) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	switch {
 	case cleared:
 		s.t0 = 0
-		x.clear(s, fOpen, fmt.Sprintf("%s of %s back to %s%s", capitalize(r.p.What), x.deviceWords(s.dev), number(v), r.unit()))
+		x.clear(s, fOpen, func() string {
+			return fmt.Sprintf("%s of %s back to %s%s", capitalize(r.p.What), x.deviceWords(s.dev), number(v), r.unit())
+		})
 	case beyond && s.t0 == 0:
 		s.t0 = t
 	}
@@ -107,12 +109,14 @@ func (r *threshold) tick(x *evalCtx, s *slot) {
 	if lim == nil {
 		lim, dir = r.p.Above, "above"
 	}
-	reason := fmt.Sprintf("%s of %s at %s%s (%s %s%s)", capitalize(r.p.What), x.deviceWords(s.dev),
-		number(s.v1), r.unit(), dir, number(*lim), r.unit())
-	if r.forSec > 0 {
-		reason += " for " + span(x.now-s.t0)
-	}
-	x.raise(s, fOpen, reason)
+	x.raise(s, fOpen, func() string {
+		reason := fmt.Sprintf("%s of %s at %s%s (%s %s%s)", capitalize(r.p.What), x.deviceWords(s.dev),
+			number(s.v1), r.unit(), dir, number(*lim), r.unit())
+		if r.forSec > 0 {
+			reason += " for " + span(x.now-s.t0)
+		}
+		return reason
+	})
 }
 
 func (r *threshold) deadline(x *evalCtx, s *slot) int64 {
