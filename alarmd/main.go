@@ -19,6 +19,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/mqtt"
+	"github.com/anxin-care/anxin/rules"
 	"github.com/anxin-care/anxin/sqlite"
 )
 
@@ -44,6 +45,7 @@ type Main struct {
 	server     *http.Server
 	mux        *http.ServeMux
 	ingest     pipeline
+	engine     *rules.Engine
 	closers    []func() error
 }
 

@@ -2,35 +2,52 @@ package alarmd
 
 import (
 	"context"
-	"fmt"
+	"os"
 )
 
 // Reload re-reads the config file, the households file and the rules file
-// (SIGHUP). Anything invalid leaves the running configuration in place and
-// the error says exactly what was wrong. Settings that need a restart
-// (listen addresses, store path, broker) are logged, not applied.
+// (SIGHUP). Everything is parsed first; if anything is invalid nothing
+// changes and the error (also logged) says exactly what was wrong. Settings
+// that need a restart (listen addresses, store path, broker) are logged,
+// not applied.
 func (m *Main) Reload(ctx context.Context) error {
 	cfg := m.Config
 	if m.ConfigPath != "" {
 		c, err := Load(m.ConfigPath)
 		if err != nil {
-			m.Logger.Error("reload: config rejected, keeping the running one", "err", err)
+			m.Logger.Error("reload rejected: config, keeping the running one", "err", err)
 			return err
 		}
 		cfg = c
 	}
+	var households []byte
 	if m.households != nil {
-		if err := m.households.Reload(cfg.HouseholdsFile); err != nil {
-			m.Logger.Error("reload: households rejected, keeping the running ones", "err", err)
+		data, err := os.ReadFile(cfg.HouseholdsFile)
+		if err == nil {
+			_, err = ParseHouseholds(data)
+		}
+		if err != nil {
+			m.Logger.Error("reload rejected: households, keeping the running ones", "file", cfg.HouseholdsFile, "err", err)
 			return err
 		}
+		households = data
 	}
-	if err := m.reloadRules(cfg); err != nil {
-		m.Logger.Error("reload: rules rejected, keeping the running ones", "err", err)
-		return fmt.Errorf("reload: %w", err)
+	rc, err := loadRules(cfg)
+	if err != nil {
+		m.Logger.Error("reload rejected: rules, keeping the running ones", "err", err)
+		return err
 	}
-	if cfg.MQTT != m.Config.MQTT || cfg.HTTP != m.Config.HTTP || cfg.Store != m.Config.Store {
-		m.Logger.Warn("reload: mqtt, http and store settings take effect at the next restart")
+	// all parsed: apply
+	if households != nil {
+		list, _ := ParseHouseholds(households) // parsed above
+		m.households.Set(list)
+	}
+	if m.engine != nil {
+		m.engine.Reload(rc)
+		m.syncHouseholds()
+	}
+	if cfg.MQTT != m.Config.MQTT || cfg.HTTP != m.Config.HTTP || cfg.Store != m.Config.Store || cfg.Influx != m.Config.Influx {
+		m.Logger.Warn("reload: mqtt, http, store and influx settings take effect at the next restart")
 	}
 	m.mu.Lock()
 	m.Config = cfg

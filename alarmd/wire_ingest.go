@@ -3,18 +3,110 @@ package alarmd
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/anxin-care/anxin/influx"
+	"github.com/anxin-care/anxin/ingest"
+	"github.com/anxin-care/anxin/rules"
 )
 
-// openIngest builds the pipeline from the broker to the store.
+// ingestWiring is the running ingest side: archive, pipeline, subscriber.
+type ingestWiring struct {
+	archive    *influx.Archive
+	pipeline   *ingest.Pipeline
+	subscriber *ingest.Subscriber
+}
+
+// loadRules reads cfg.RulesFile, or the built-in rules when it is empty.
+func loadRules(cfg *Config) (*rules.Config, error) {
+	if cfg.RulesFile == "" {
+		return rules.Default(), nil
+	}
+	data, err := os.ReadFile(cfg.RulesFile)
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	rc, err := rules.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.RulesFile, err)
+	}
+	return rc, nil
+}
+
+// openIngest builds the rules engine, the archive and the pipeline from the
+// broker to the store, restores rule state and connects to the broker.
 func (m *Main) openIngest(ctx context.Context) error {
-	m.ingest = idlePipeline{}
+	cfg := m.Config
+	rc, err := loadRules(cfg)
+	if err != nil {
+		return err
+	}
+	m.engine = rules.New(rc)
+	m.syncHouseholds()
+	w := &ingestWiring{}
+	var archive ingest.Archive
+	if cfg.Influx.URL != "" {
+		a, err := influx.New(influx.Config{URL: cfg.Influx.URL, Token: cfg.Influx.Token.Reveal(), Org: cfg.Influx.Org,
+			Bucket: cfg.Influx.Bucket, BatchSize: cfg.Influx.BatchSize, FlushInterval: cfg.Influx.FlushInterval,
+			Queue: cfg.Influx.Queue}, m.Logger.With("component", "archive"), m.Metrics)
+		if err != nil {
+			return err
+		}
+		w.archive, archive = a, a
+		m.closers = append(m.closers, a.Close)
+	} else {
+		m.Logger.Info("influx.url is empty: readings are not archived")
+	}
+	p, err := ingest.New(ingest.Config{Batch: cfg.Ingest.Batch, BatchWait: cfg.Ingest.BatchWait,
+		Inflight: cfg.Ingest.Inflight, DedupWindow: cfg.Ingest.DedupWindow},
+		ingest.Deps{Engine: m.engine, Store: m.Store, Archive: archive, Escalator: m.Escalator,
+			Logger: m.Logger.With("component", "ingest"), Now: m.Now, Metrics: m.Metrics})
+	if err != nil {
+		return err
+	}
+	if err := p.Restore(ctx); err != nil {
+		return fmt.Errorf("restore rule state: %w", err)
+	}
+	w.pipeline = p
+	s, err := ingest.Subscribe(ctx, ingest.SubscriberConfig{Broker: m.brokerURL, ClientID: cfg.MQTT.ClientID,
+		Username: cfg.MQTT.Username, Password: cfg.MQTT.Password.Reveal()}, p, m.Logger.With("component", "mqtt"), 5*time.Second)
+	if err != nil {
+		return err
+	}
+	w.subscriber = s
+	m.ingest = w
 	return nil
 }
 
-type idlePipeline struct{}
+// Run runs the archive and the pipeline; the subscriber is closed first at
+// the end so nothing new arrives while the last batch commits.
+func (w *ingestWiring) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	archCtx, archCancel := context.WithCancel(context.WithoutCancel(ctx))
+	if w.archive != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = w.archive.Run(archCtx) }()
+	}
+	err := w.pipeline.Run(ctx)
+	w.subscriber.Close()
+	archCancel()
+	wg.Wait()
+	return err
+}
 
-func (idlePipeline) Run(ctx context.Context) error { <-ctx.Done(); return nil }
-func (idlePipeline) Healthy() error                { return errors.New("ingest not connected") }
+func (w *ingestWiring) Healthy() error {
+	return errors.Join(w.subscriber.Healthy(), w.pipeline.Healthy())
+}
 
-// reloadRules swaps in the rules of cfg.RulesFile.
-func (m *Main) reloadRules(cfg *Config) error { return nil }
+// syncHouseholds gives the engine every household's tier.
+func (m *Main) syncHouseholds() {
+	if m.engine == nil || m.households == nil {
+		return
+	}
+	for _, h := range m.households.All() {
+		m.engine.SetHousehold(h.ID, h.Elder.Tier)
+	}
+}

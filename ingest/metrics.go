@@ -1,0 +1,46 @@
+package ingest
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	received   prometheus.Counter
+	rejected   *prometheus.CounterVec
+	duplicates prometheus.Counter
+	decisions  *prometheus.CounterVec
+	batches    prometheus.Histogram
+	commit     prometheus.Histogram
+	latency    prometheus.Histogram
+	storeErrs  prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		received: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_ingest_received_total",
+			Help: "Messages received from the broker."}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "anxin_ingest_rejected_total",
+			Help: "Messages that broke the contract, by reason."}, []string{"reason"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_ingest_duplicates_total",
+			Help: "Messages whose id was already seen (no second effect)."}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "anxin_rules_decisions_total",
+			Help: "Decisions of the rules engine, by op."}, []string{"op"}),
+		batches: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "anxin_ingest_batch_size",
+			Help: "Messages per committed batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 8)}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "anxin_ingest_commit_seconds",
+			Help: "Time to commit one batch to the store.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "anxin_alarm_open_latency_seconds",
+			Help: "From a message's arrival to its alarm being committed.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		storeErrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_ingest_store_errors_total",
+			Help: "Failed commits of a batch (retried until the store takes it)."}),
+	}
+	for _, r := range []string{"too_large", "topic", "contract", "status"} {
+		m.rejected.WithLabelValues(r)
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.received, m.rejected, m.duplicates, m.decisions, m.batches, m.commit, m.latency, m.storeErrs} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,116 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// Topics alarmd subscribes to, all at QoS 1.
+var Topics = []string{"anxin/v1/+/+/reading", "anxin/v1/+/+/event", "anxin/v1/+/gateway/status"}
+
+// SubscriberConfig says how to reach the broker.
+type SubscriberConfig struct {
+	Broker   string // tcp://host:port
+	ClientID string // stable: the broker keeps the persistent session under it
+	Username string
+	Password string
+}
+
+// Subscriber is alarmd's MQTT client: a persistent session (CleanSession
+// false, QoS 1) whose messages are acknowledged only once the pipeline has
+// committed them.
+type Subscriber struct {
+	client    paho.Client
+	log       *slog.Logger
+	connected atomic.Bool
+	cancel    context.CancelFunc
+	ready     chan struct{}
+	once      sync.Once
+}
+
+// Subscribe connects to the broker and feeds p. It waits up to wait for the
+// first connection; past that it goes on retrying in the background (and
+// Healthy says so).
+func Subscribe(ctx context.Context, cfg SubscriberConfig, p *Pipeline, logger *slog.Logger, wait time.Duration) (*Subscriber, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &Subscriber{log: logger, cancel: cancel, ready: make(chan struct{})}
+	handler := func(_ paho.Client, m paho.Message) {
+		// paho runs this in its own goroutine (OrderMatters false): waiting for
+		// room in the pipeline here holds one message, not paho's router
+		if err := p.Deliver(ctx, Delivery{Topic: m.Topic(), Payload: m.Payload(), Received: time.Now(), Ack: m.Ack}); err != nil {
+			return // shutting down: not acknowledged, the broker redelivers
+		}
+	}
+	opts := paho.NewClientOptions().AddBroker(cfg.Broker).SetClientID(cfg.ClientID).
+		SetCleanSession(false).SetOrderMatters(false).SetAutoAckDisabled(true).
+		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(10 * time.Second).SetKeepAlive(30 * time.Second).
+		SetConnectTimeout(5 * time.Second).SetResumeSubs(true).
+		// queued messages arrive right after CONNACK, before Subscribe returns:
+		// the default handler must be in place before Connect
+		SetDefaultPublishHandler(handler)
+	if cfg.Username != "" {
+		opts.SetUsername(cfg.Username).SetPassword(cfg.Password)
+	}
+	opts.SetOnConnectHandler(func(c paho.Client) {
+		filters := make(map[string]byte, len(Topics))
+		for _, t := range Topics {
+			filters[t] = 1
+		}
+		tok := c.SubscribeMultiple(filters, nil)
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			s.log.Error("subscribe failed; reconnecting", "err", tok.Error())
+			s.connected.Store(false)
+			return
+		}
+		s.connected.Store(true)
+		s.once.Do(func() { close(s.ready) })
+		s.log.Info("subscribed", "broker", cfg.Broker, "client_id", cfg.ClientID)
+	})
+	opts.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		s.connected.Store(false)
+		s.log.Warn("broker connection lost; reconnecting", "err", err)
+	})
+	s.client = paho.NewClient(opts)
+	tok := s.client.Connect()
+	if !tok.WaitTimeout(wait) {
+		s.log.Warn("broker not reachable yet; retrying in the background", "broker", cfg.Broker)
+		return s, nil
+	}
+	if err := tok.Error(); err != nil {
+		s.client.Disconnect(0)
+		cancel()
+		return nil, fmt.Errorf("mqtt %s: %w", cfg.Broker, err)
+	}
+	// wait for the subscription (made in the connect handler)
+	select {
+	case <-s.ready:
+	case <-time.After(wait):
+		s.log.Warn("not subscribed yet; retrying in the background", "broker", cfg.Broker)
+	}
+	return s, nil
+}
+
+// Healthy reports whether the subscription is live.
+func (s *Subscriber) Healthy() error {
+	if !s.connected.Load() || !s.client.IsConnectionOpen() {
+		return errors.New("not connected to the broker")
+	}
+	return nil
+}
+
+// Close disconnects; unacknowledged messages stay with the broker's session.
+func (s *Subscriber) Close() {
+	s.cancel()
+	s.client.Disconnect(250)
+}

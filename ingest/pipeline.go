@@ -1,0 +1,510 @@
+// Package ingest takes messages from the broker to alarms: validation,
+// de-duplication, the rules engine, the archive, and one SQLite transaction
+// per batch, acknowledging to the broker only after the commit
+// (at-least-once delivery + de-duplication = no double effect).
+package ingest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/rules"
+	"github.com/anxin-care/anxin/sqlite"
+)
+
+// Engine is the part of the rules engine the pipeline drives (*rules.Engine).
+type Engine interface {
+	Observe(now time.Time, m *anxin.Message) []rules.Decision
+	ObserveGateway(now time.Time, household string, st anxin.GatewayStatus) []rules.Decision
+	Tick(now time.Time) []rules.Decision
+	NextDeadline() time.Time
+	DirtyStates(fn func(household string, state []byte))
+	RestoreState(household string, state []byte) error
+	Closed(household, rule string)
+}
+
+// Store is the part of the store the pipeline writes (*sqlite.DB).
+type Store interface {
+	ApplyIngest(ctx context.Context, b *sqlite.IngestBatch) (sqlite.IngestResult, error)
+	SeenIDs(ctx context.Context, since time.Time, fn func(id string, seenAt time.Time)) error
+	ForgetSeenIDs(ctx context.Context, before time.Time) (int64, error)
+	RuleStates(ctx context.Context, fn func(household string, state []byte) error) error
+	Alarms(ctx context.Context, f sqlite.AlarmFilter) ([]anxin.Alarm, error)
+	AlarmStateChanges(ctx context.Context, after int64, n int) ([]sqlite.AlarmStateChange, error)
+	LastAlarmStateSeq(ctx context.Context) (int64, error)
+}
+
+// Archive takes readings for the time-series store without blocking (*influx.Archive).
+type Archive interface {
+	Write(m *anxin.Message)
+}
+
+// Config tunes the pipeline.
+type Config struct {
+	Batch       int           // messages per transaction at most (default 2,000)
+	BatchWait   time.Duration // a partial batch waits this long for more (default 5 ms)
+	Inflight    int           // deliveries queued for the batch loop (default 10,000)
+	DedupWindow time.Duration // how long a message id is remembered (default 24 h)
+	DedupMax    int           // ids remembered in memory at most (default 200,000)
+	TickEvery   time.Duration // longest wait between timer checks (default 1 s)
+}
+
+func (c *Config) defaults() {
+	if c.Batch <= 0 {
+		c.Batch = 2000
+	}
+	if c.BatchWait <= 0 {
+		c.BatchWait = 5 * time.Millisecond
+	}
+	if c.Inflight <= 0 {
+		c.Inflight = 10_000
+	}
+	if c.DedupWindow <= 0 {
+		c.DedupWindow = 24 * time.Hour
+	}
+	if c.DedupMax <= 0 {
+		c.DedupMax = 200_000
+	}
+	if c.TickEvery <= 0 {
+		c.TickEvery = time.Second
+	}
+}
+
+// Delivery is one message from the broker. Ack is called once the message
+// is durably processed (or rejected); nil for sources without acks.
+type Delivery struct {
+	Topic    string
+	Payload  []byte
+	Received time.Time // wall clock at arrival, for latency
+	Ack      func()
+}
+
+// Pipeline is the batch loop. Deliver feeds it; Run drives it.
+type Pipeline struct {
+	cfg       Config
+	engine    Engine
+	store     Store
+	archive   Archive
+	escalator anxin.Escalator
+	log       *slog.Logger
+	now       func() time.Time
+	m         *metrics
+
+	in       chan Delivery
+	escalate chan escalation
+	seen     *seenWindow
+	stateSeq int64
+	limiter  logLimiter
+	storeErr error
+	mu       sync.Mutex
+}
+
+type escalation struct {
+	alarm   anxin.Alarm
+	resolve bool
+}
+
+// Deps are what the pipeline works with. Archive and Escalator may be nil.
+type Deps struct {
+	Engine    Engine
+	Store     Store
+	Archive   Archive
+	Escalator anxin.Escalator
+	Logger    *slog.Logger
+	Now       func() time.Time
+	Metrics   prometheus.Registerer
+}
+
+// New makes a pipeline; call Restore before Run.
+func New(cfg Config, d Deps) (*Pipeline, error) {
+	cfg.defaults()
+	if d.Engine == nil || d.Store == nil {
+		return nil, errors.New("ingest: engine and store are required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	m, err := newMetrics(d.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	return &Pipeline{cfg: cfg, engine: d.Engine, store: d.Store, archive: d.Archive, escalator: d.Escalator,
+		log: d.Logger, now: d.Now, m: m, in: make(chan Delivery, cfg.Inflight),
+		escalate: make(chan escalation, 1024), seen: newSeenWindow(cfg.DedupMax, cfg.DedupWindow)}, nil
+}
+
+// Restore loads the rules engine's state and the de-duplication window from
+// the store, so a restart neither resets timers nor repeats effects.
+func (p *Pipeline) Restore(ctx context.Context) error {
+	n := 0
+	err := p.store.RuleStates(ctx, func(hh string, state []byte) error {
+		if err := p.engine.RestoreState(hh, state); err != nil {
+			// one bad row must not keep every other household unwatched
+			p.log.Error("rule state not restored", "household", hh, "err", err)
+			return nil
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	now := p.now()
+	if err := p.store.SeenIDs(ctx, now.Add(-p.cfg.DedupWindow), func(id string, at time.Time) { p.seen.Add(id, at) }); err != nil {
+		return err
+	}
+	seq, err := p.store.LastAlarmStateSeq(ctx)
+	if err != nil {
+		return err
+	}
+	p.stateSeq = seq
+	p.log.Info("ingest state restored", "households", n, "seen_ids", p.seen.Len())
+	return nil
+}
+
+// Deliver hands a message to the batch loop, waiting while the loop is
+// full (never inside paho's router: each delivery has its own goroutine).
+func (p *Pipeline) Deliver(ctx context.Context, d Delivery) error {
+	select {
+	case p.in <- d:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Healthy reports a store that refuses commits.
+func (p *Pipeline) Healthy() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.storeErr
+}
+
+// Run is the batch loop; it returns when ctx is cancelled. Before taking
+// messages it escalates every alarm still open (escalation is idempotent).
+func (p *Pipeline) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	escCtx, escCancel := context.WithCancel(context.WithoutCancel(ctx))
+	wg.Add(1)
+	go func() { defer wg.Done(); p.runEscalations(escCtx) }()
+	defer func() {
+		close(p.escalate)
+		wg.Wait()
+		escCancel()
+	}()
+	if err := p.escalateOpen(ctx); err != nil && ctx.Err() == nil {
+		p.log.Error("escalating open alarms at start", "err", err)
+	}
+	timer := time.NewTimer(p.cfg.TickEvery)
+	defer timer.Stop()
+	housekeeping := time.NewTicker(p.cfg.TickEvery)
+	defer housekeeping.Stop()
+	ticks := 0
+	batch := make([]Delivery, 0, p.cfg.Batch)
+	wait := time.NewTimer(0)
+	<-wait.C
+	for {
+		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			return nil
+		case d := <-p.in:
+			batch = append(batch, d)
+			batch = p.fill(ctx, batch, wait)
+		case <-timer.C:
+		case <-housekeeping.C:
+			p.syncAlarmStates(ctx)
+			if ticks++; ticks%60 == 0 {
+				p.trimSeen(ctx)
+			}
+			continue
+		}
+		if err := p.process(ctx, batch); err != nil {
+			return nil // only when ctx is cancelled: unacked messages come again
+		}
+		timer.Reset(p.untilDeadline())
+	}
+}
+
+// fill collects more deliveries until the batch is full or BatchWait passed.
+func (p *Pipeline) fill(ctx context.Context, batch []Delivery, wait *time.Timer) []Delivery {
+	for len(batch) < cap(batch) {
+		select {
+		case d := <-p.in:
+			batch = append(batch, d)
+			continue
+		default:
+		}
+		wait.Reset(p.cfg.BatchWait)
+		select {
+		case d := <-p.in:
+			if !wait.Stop() {
+				<-wait.C
+			}
+			batch = append(batch, d)
+		case <-wait.C:
+			return batch
+		case <-ctx.Done():
+			if !wait.Stop() {
+				<-wait.C
+			}
+			return batch
+		}
+	}
+	return batch
+}
+
+// untilDeadline is how long to wait before the next timer check.
+func (p *Pipeline) untilDeadline() time.Duration {
+	d := p.cfg.TickEvery
+	if next := p.engine.NextDeadline(); !next.IsZero() {
+		d = min(d, max(next.Sub(p.now()), time.Millisecond))
+	}
+	return d
+}
+
+// process runs one batch: validate, de-duplicate, rules, archive, commit,
+// acknowledge, escalate.
+func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
+	now := p.now()
+	var changes []sqlite.AlarmChange
+	var seenIDs []string
+	received := make(map[string]time.Time) // message id → arrival, for alarm latency
+	for i := range batch {
+		d := &batch[i]
+		p.m.received.Inc()
+		if strings.HasSuffix(d.Topic, "/gateway/status") {
+			hh, _, _, err := anxin.ParseTopic(d.Topic)
+			if err != nil {
+				p.reject("topic", d.Topic, err)
+				continue
+			}
+			if len(d.Payload) == 0 { // a cleared retained status
+				continue
+			}
+			st, err := anxin.ParseGatewayStatus(d.Payload)
+			if err != nil {
+				p.reject("status", d.Topic, err)
+				continue
+			}
+			changes = p.decide(changes, p.engine.ObserveGateway(now, hh, st))
+			continue
+		}
+		m, err := anxin.ParseMessage(d.Topic, d.Payload)
+		if err != nil {
+			reason := "contract"
+			if len(d.Payload) > anxin.MaxPayload {
+				reason = "too_large"
+			} else if _, _, _, terr := anxin.ParseTopic(d.Topic); terr != nil || strings.Contains(err.Error(), "topic") {
+				reason = "topic"
+			}
+			p.reject(reason, d.Topic, err)
+			continue
+		}
+		if p.seen.Has(m.ID) {
+			p.m.duplicates.Inc()
+			continue
+		}
+		p.seen.Add(m.ID, now)
+		n := len(changes)
+		changes = p.decide(changes, p.engine.Observe(now, &m))
+		if len(changes) > n || m.IsEvent() {
+			seenIDs = append(seenIDs, m.ID)
+			received[m.ID] = d.Received
+		}
+		if p.archive != nil {
+			p.archive.Write(&m)
+		}
+	}
+	if next := p.engine.NextDeadline(); !next.IsZero() && !next.After(now) {
+		changes = p.decide(changes, p.engine.Tick(now))
+	}
+	b := &sqlite.IngestBatch{Changes: changes, SeenIDs: seenIDs, At: now}
+	p.engine.DirtyStates(func(hh string, state []byte) {
+		b.States = append(b.States, sqlite.RuleState{Household: hh, State: state})
+	})
+	res, err := p.commit(ctx, b)
+	if err != nil {
+		return err
+	}
+	for i := range batch {
+		if batch[i].Ack != nil {
+			batch[i].Ack()
+		}
+	}
+	if len(batch) > 0 {
+		p.m.batches.Observe(float64(len(batch)))
+	}
+	committed := time.Now()
+	for _, a := range res.Opened {
+		if t, ok := received[a.MessageID]; ok && !t.IsZero() {
+			p.m.latency.Observe(committed.Sub(t).Seconds())
+		}
+		p.log.Info("alarm opened", "alarm", a.ID, "household", a.Household, "rule", a.Rule, "severity", a.Severity,
+			"route", a.Route, "reason", a.Reason)
+		if a.Route == anxin.RouteFamily {
+			p.escalate <- escalation{alarm: a}
+		}
+	}
+	for _, a := range res.Closed {
+		p.log.Info("alarm resolved by its device", "alarm", a.ID, "household", a.Household, "rule", a.Rule)
+		if a.Route == anxin.RouteFamily {
+			p.escalate <- escalation{alarm: a, resolve: true}
+		}
+	}
+	return nil
+}
+
+// decide turns engine decisions into store changes.
+func (p *Pipeline) decide(out []sqlite.AlarmChange, ds []rules.Decision) []sqlite.AlarmChange {
+	for _, d := range ds {
+		p.m.decisions.WithLabelValues(string(d.Op)).Inc()
+		out = append(out, sqlite.AlarmChange{Op: sqlite.AlarmOp(d.Op), Household: d.Household, Rule: d.Rule,
+			RuleKind: d.RuleKind, Device: d.Device, Severity: d.Severity, Route: d.Route, At: d.At,
+			Reason: d.Reason, MessageID: d.MessageID})
+	}
+	return out
+}
+
+// commit applies a batch, retrying until the store takes it: the decisions
+// are in hand and the messages unacknowledged, so nothing is lost meanwhile.
+func (p *Pipeline) commit(ctx context.Context, b *sqlite.IngestBatch) (sqlite.IngestResult, error) {
+	if len(b.Changes) == 0 && len(b.SeenIDs) == 0 && len(b.States) == 0 {
+		return sqlite.IngestResult{}, nil
+	}
+	backoff := 50 * time.Millisecond
+	for {
+		start := time.Now()
+		res, err := p.store.ApplyIngest(context.WithoutCancel(ctx), b)
+		p.m.commit.Observe(time.Since(start).Seconds())
+		p.mu.Lock()
+		p.storeErr = err
+		p.mu.Unlock()
+		if err == nil {
+			return res, nil
+		}
+		p.m.storeErrs.Inc()
+		p.log.Error("store refused a batch, retrying", "err", err, "changes", len(b.Changes))
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return res, ctx.Err()
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (p *Pipeline) reject(reason, topic string, err error) {
+	p.m.rejected.WithLabelValues(reason).Inc()
+	if n, ok := p.limiter.allow(reason, time.Now()); ok {
+		p.log.Warn("message rejected", "reason", reason, "topic", clip(topic), "err", err, "suppressed_since_last", n)
+	}
+}
+
+// trimSeen trims the de-duplication window in memory and in the store.
+func (p *Pipeline) trimSeen(ctx context.Context) {
+	now := p.now()
+	p.seen.Expire(now)
+	if _, err := p.store.ForgetSeenIDs(ctx, now.Add(-p.cfg.DedupWindow)); err != nil {
+		p.log.Error("trimming the de-duplication window", "err", err)
+	}
+}
+
+// syncAlarmStates re-arms rules whose alarms people closed (accepted,
+// unanswered, resolved by staff): the engine then opens a new alarm on the
+// next rising edge instead of attaching repeats.
+func (p *Pipeline) syncAlarmStates(ctx context.Context) {
+	for {
+		cs, err := p.store.AlarmStateChanges(ctx, p.stateSeq, 1000)
+		if err != nil {
+			p.log.Error("reading alarm state changes", "err", err)
+			return
+		}
+		for _, c := range cs {
+			p.stateSeq = c.Seq
+			if c.State != anxin.AlarmOpen {
+				p.engine.Closed(c.Household, c.Rule)
+			}
+		}
+		if len(cs) < 1000 {
+			return
+		}
+	}
+}
+
+// escalateOpen hands every alarm still open to escalation (at start-up).
+func (p *Pipeline) escalateOpen(ctx context.Context) error {
+	open, err := p.store.Alarms(ctx, sqlite.AlarmFilter{State: anxin.AlarmOpen, Limit: 10_000})
+	if err != nil {
+		return err
+	}
+	for _, a := range open {
+		if a.Route == anxin.RouteFamily {
+			select {
+			case p.escalate <- escalation{alarm: a}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
+}
+
+// runEscalations calls the escalator outside the batch loop, so a slow
+// notifier never holds up ingest.
+func (p *Pipeline) runEscalations(ctx context.Context) {
+	for e := range p.escalate {
+		if p.escalator == nil {
+			continue
+		}
+		var err error
+		if e.resolve {
+			err = p.escalator.Resolve(ctx, e.alarm.ID, "cleared by the device")
+		} else {
+			err = p.escalator.Escalate(ctx, e.alarm)
+		}
+		if err != nil {
+			p.log.Error("escalation", "alarm", e.alarm.ID, "resolve", e.resolve, "err", err)
+		}
+	}
+}
+
+// logLimiter lets one line per reason through per second.
+type logLimiter struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+	held map[string]int
+}
+
+func (l *logLimiter) allow(reason string, now time.Time) (suppressed int, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last == nil {
+		l.last, l.held = map[string]time.Time{}, map[string]int{}
+	}
+	if now.Sub(l.last[reason]) < time.Second {
+		l.held[reason]++
+		return 0, false
+	}
+	l.last[reason] = now
+	n := l.held[reason]
+	l.held[reason] = 0
+	return n, true
+}
+
+func clip(s string) string {
+	if len(s) > 120 {
+		return s[:120] + "…"
+	}
+	return s
+}
