@@ -3,7 +3,12 @@ package alarmd
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/api"
+	"github.com/anxin-care/anxin/care"
 )
 
 // APIConfig protects the records API. (Helper H owns this file.)
@@ -16,13 +21,14 @@ type APIToken struct {
 	Name      string `mapstructure:"name"`
 	Token     Secret `mapstructure:"token"`
 	TokenFile string `mapstructure:"token_file"`
-	Area      string `mapstructure:"area"` // "": every household; else one community
+	Area      string `mapstructure:"area"` // "": every household; else one village/community or township
 }
 
-// CareConfig is the care register's visit cadence and surges.
+// CareConfig is the care register's visit cadence, surges and time zone.
 type CareConfig struct {
-	Cadence map[string]Cadence `mapstructure:"cadence"` // by tier: general, key, high
-	Surges  []Surge            `mapstructure:"surges"`
+	Cadence  map[string]Cadence `mapstructure:"cadence"` // by tier: irregular, general, key, high
+	Surges   []Surge            `mapstructure:"surges"`
+	Timezone string             `mapstructure:"timezone"` // where visit days begin (IANA name)
 }
 
 // Cadence is how often a tier is visited, in days.
@@ -41,14 +47,17 @@ type Surge struct {
 func apiDefaults(d map[string]any) {}
 
 func careDefaults(d map[string]any) {
-	for tier, c := range map[string][2]int{"general": {10, 30}, "key": {5, 15}, "high": {3, 7}} {
-		d["care.cadence."+tier+".phone_days"] = c[0]
-		d["care.cadence."+tier+".home_days"] = c[1]
+	for tier, c := range care.DefaultCadence() {
+		d["care.cadence."+string(tier)+".phone_days"] = c.PhoneDays
+		d["care.cadence."+string(tier)+".home_days"] = c.HomeDays
 	}
+	d["care.timezone"] = "Asia/Shanghai"
 }
 
 func (c *APIConfig) validate() error {
 	var errs []error
+	names := map[string]bool{}
+	values := map[string]bool{}
 	for i := range c.Tokens {
 		t := &c.Tokens[i]
 		key := fmt.Sprintf("api.tokens[%d]", i)
@@ -57,27 +66,85 @@ func (c *APIConfig) validate() error {
 		}
 		if t.Name == "" {
 			errs = append(errs, fmt.Errorf("config: %s.name is empty", key))
+		} else if names[t.Name] {
+			errs = append(errs, fmt.Errorf("config: %s.name %q is used twice", key, t.Name))
 		}
+		names[t.Name] = true
 		if len(t.Token.Reveal()) < 16 {
 			errs = append(errs, fmt.Errorf("config: %s.token must be at least 16 characters", key))
+		} else if values[t.Token.Reveal()] {
+			errs = append(errs, fmt.Errorf("config: %s.token is the same as another token's", key))
+		}
+		values[t.Token.Reveal()] = true
+		if len(t.Area) > 200 {
+			errs = append(errs, fmt.Errorf("config: %s.area is longer than 200 bytes", key))
 		}
 	}
 	return errors.Join(errs...)
 }
 
+// APITokens are the tokens as the API checks them.
+func (c *APIConfig) APITokens() []api.Token {
+	out := make([]api.Token, 0, len(c.Tokens))
+	for _, t := range c.Tokens {
+		out = append(out, api.Token{Name: t.Name, Token: t.Token.Reveal(), Area: t.Area})
+	}
+	return out
+}
+
+var tiers = []string{string(anxin.TierIrregular), string(anxin.TierGeneral), string(anxin.TierKey), string(anxin.TierHigh)}
+
 func (c *CareConfig) validate() error {
 	var errs []error
 	for tier, cd := range c.Cadence {
-		if cd.PhoneDays < 1 || cd.HomeDays < 1 {
-			errs = append(errs, fmt.Errorf("config: care.cadence.%s days must be at least 1", tier))
+		if !slices.Contains(tiers, tier) {
+			errs = append(errs, fmt.Errorf("config: care.cadence.%s: tier must be irregular, general, key or high", tier))
+			continue
 		}
+		if cd.PhoneDays < 1 || cd.HomeDays < 1 || cd.PhoneDays > 366 || cd.HomeDays > 366 {
+			errs = append(errs, fmt.Errorf("config: care.cadence.%s days must be from 1 to 366", tier))
+		}
+	}
+	if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "" {
+		errs = append(errs, fmt.Errorf("config: care.timezone %q is not a time zone (Asia/Shanghai)", clipKey(c.Timezone)))
 	}
 	for i, s := range c.Surges {
 		from, err1 := time.Parse(time.DateOnly, s.From)
 		to, err2 := time.Parse(time.DateOnly, s.To)
 		if err1 != nil || err2 != nil || to.Before(from) {
 			errs = append(errs, fmt.Errorf("config: care.surges[%d] needs from <= to as YYYY-MM-DD", i))
+		} else if to.Sub(from) > 366*24*time.Hour {
+			errs = append(errs, fmt.Errorf("config: care.surges[%d] is longer than a year", i))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Plan is the visit cadence the care register schedules with. The config
+// is validated: errors here are ones validate reports first.
+func (c *CareConfig) Plan() (care.Plan, error) {
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return care.Plan{}, fmt.Errorf("config: care.timezone: %w", err)
+	}
+	p := care.Plan{Cadence: care.DefaultCadence(), Location: loc}
+	for tier, cd := range c.Cadence {
+		p.Cadence[anxin.Tier(tier)] = care.Cadence{PhoneDays: cd.PhoneDays, HomeDays: cd.HomeDays}
+	}
+	for i, s := range c.Surges {
+		from, err1 := time.ParseInLocation(time.DateOnly, s.From, loc)
+		to, err2 := time.ParseInLocation(time.DateOnly, s.To, loc)
+		if err := errors.Join(err1, err2); err != nil {
+			return care.Plan{}, fmt.Errorf("config: care.surges[%d]: %w", i, err)
+		}
+		p.Surges = append(p.Surges, care.Surge{From: from, To: to, Reason: s.Reason})
+	}
+	return p, nil
+}
+
+func clipKey(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }

@@ -680,3 +680,53 @@ func (d *DB) AreaHouseholds(ctx context.Context, area string) (map[string]bool, 
 	}
 	return out, rows.Err()
 }
+
+// AlarmsOpened lists the alarms opened in [since, until) (zero: unbounded),
+// newest first, of the given households only (nil: all), at most limit
+// (default 100, at most 10,000). It reads the ingest's alarms table.
+func (d *DB) AlarmsOpened(ctx context.Context, since, until time.Time, households map[string]bool, limit int) ([]anxin.Alarm, error) {
+	if households != nil && len(households) == 0 {
+		return []anxin.Alarm{}, nil
+	}
+	var where []string
+	var args []any
+	if !since.IsZero() {
+		where, args = append(where, "opened_at >= ?"), append(args, alarmTime(since))
+	}
+	if !until.IsZero() {
+		where, args = append(where, "opened_at < ?"), append(args, alarmTime(until))
+	}
+	if len(households) == 1 {
+		for h := range households {
+			where, args = append(where, "household = ?"), append(args, h)
+		}
+	}
+	q := `SELECT ` + alarmCols + ` FROM alarms`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY opened_at DESC, id DESC"
+	n := min(limit, 10000)
+	if n <= 0 {
+		n = 100
+	}
+	rows, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list alarms: %w", err)
+	}
+	defer rows.Close()
+	out := []anxin.Alarm{}
+	for rows.Next() && len(out) < n {
+		a, err := scanAlarm(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list alarms: %w", err)
+		}
+		if households == nil || households[a.Household] {
+			out = append(out, a)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list alarms: %w", err)
+	}
+	return out, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -211,5 +212,42 @@ func TestSchedulesAndVisitCounts(t *testing.T) {
 	}
 	if c, _ := db.VisitCounts(ctx, "东村", from, from.AddDate(0, 1, 0)); len(c) != 1 {
 		t.Fatalf("area: %v", c)
+	}
+}
+
+func TestAlarmsOpened(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i, hh := range []string{"hh-1", "hh-2", "hh-1", "hh-3"} {
+		at := t0.Add(time.Duration(i) * 24 * time.Hour)
+		if _, err := db.SQL().ExecContext(ctx, `INSERT INTO alarms (id, household, rule, rule_kind, severity, route, state, opened_at, updated_at)
+			VALUES (?, ?, 'button', 'event', 'critical', 'family', 'accepted', ?, ?)`, fmt.Sprintf("A%d", i), hh, alarmTime(at), alarmTime(at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		since, until time.Time
+		hh           map[string]bool
+		limit        int
+		want         string
+	}{
+		{time.Time{}, time.Time{}, nil, 0, "A3 A2 A1 A0"},
+		{t0.Add(24 * time.Hour), t0.Add(72 * time.Hour), nil, 0, "A2 A1"},
+		{time.Time{}, time.Time{}, map[string]bool{"hh-1": true}, 0, "A2 A0"},
+		{time.Time{}, time.Time{}, map[string]bool{"hh-1": true, "hh-3": true}, 2, "A3 A2"},
+		{time.Time{}, time.Time{}, map[string]bool{}, 0, ""},
+	} {
+		as, err := db.AlarmsOpened(ctx, c.since, c.until, c.hh, c.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, a := range as {
+			ids = append(ids, a.ID)
+		}
+		if got := strings.Join(ids, " "); got != c.want {
+			t.Errorf("%+v: %q, want %q", c, got, c.want)
+		}
 	}
 }
