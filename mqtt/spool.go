@@ -715,6 +715,7 @@ func (s *Spool) Acked() uint64 {
 type SpoolStats struct {
 	Depth   int64 // messages not yet acknowledged
 	Bytes   int64 // bytes of segment files
+	Written int64 // bytes appended since the spool was opened
 	NextSeq uint64
 	Acked   uint64
 }
@@ -723,7 +724,7 @@ type SpoolStats struct {
 func (s *Spool) Stats() SpoolStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return SpoolStats{Depth: s.live, Bytes: s.total, NextSeq: s.nextSeq, Acked: s.acked}
+	return SpoolStats{Depth: s.live, Bytes: s.total, Written: s.appended, NextSeq: s.nextSeq, Acked: s.acked}
 }
 
 // Close fsyncs the spool and the ack pointer and releases the directory.
@@ -786,8 +787,46 @@ type Cursor struct {
 	after uint64 // seq of the last record returned
 	seg   uint64 // first seq of the open segment
 	f     *os.File
+	ra    windowReader
 	off   int64
 	buf   []byte
+}
+
+// windowReader reads a segment through a 64 KiB window, so the publisher
+// makes one read syscall per window instead of two per record. It never
+// caches bytes at or past limit (the end of what was fully appended).
+type windowReader struct {
+	f     *os.File
+	limit int64 // -1: immutable file, read to EOF
+	base  int64
+	win   []byte
+}
+
+func (w *windowReader) reset(f *os.File) { w.f, w.base, w.win = f, 0, w.win[:0] }
+
+func (w *windowReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < w.base || off+int64(len(p)) > w.base+int64(len(w.win)) {
+		size := int64(max(len(p), 64<<10))
+		if w.limit >= 0 {
+			size = min(size, w.limit-off)
+		}
+		if size <= 0 {
+			return 0, io.EOF
+		}
+		if int64(cap(w.win)) < size {
+			w.win = make([]byte, size)
+		}
+		k, err := w.f.ReadAt(w.win[:size], off)
+		w.base, w.win = off, w.win[:k]
+		if k < len(p) {
+			copy(p, w.win)
+			if err == nil {
+				err = io.EOF
+			}
+			return k, err
+		}
+	}
+	return copy(p, w.win[off-w.base:]), nil
 }
 
 // Cursor returns a cursor positioned after the last acknowledged message,
@@ -832,6 +871,7 @@ func (c *Cursor) Next(ctx context.Context) (Record, error) {
 					return Record{}, fmt.Errorf("spool: %w", err)
 				}
 				c.f, c.seg, c.off = f, seg.first, 0
+				c.ra.reset(f)
 			}
 		}
 		limit := int64(-1) // immutable segment: read to EOF
@@ -851,7 +891,8 @@ func (c *Cursor) Next(ctx context.Context) (Record, error) {
 			}
 			continue
 		}
-		rec, n, buf, err := readRecordAt(c.f, c.off, c.buf)
+		c.ra.limit = limit
+		rec, n, buf, err := readRecordAt(&c.ra, c.off, c.buf)
 		c.buf = buf
 		switch {
 		case err == io.EOF:
@@ -870,7 +911,7 @@ func (c *Cursor) Next(ctx context.Context) (Record, error) {
 				}
 				size = st.Size()
 			}
-			next, ok, ferr := findNextRecord(c.f, c.off, size, c.after)
+			next, ok, ferr := findNextRecord(&c.ra, c.off, size, c.after)
 			if ferr != nil {
 				return Record{}, fmt.Errorf("spool: read: %w", ferr)
 			}
@@ -905,5 +946,6 @@ func (c *Cursor) Close() {
 	if c.f != nil {
 		_ = c.f.Close() // read-only file
 		c.f = nil
+		c.ra.reset(nil)
 	}
 }

@@ -409,3 +409,48 @@ func slicesContainsFunc(s []string, f func(string) bool) bool {
 	}
 	return false
 }
+
+// BenchmarkUplinkToMosquitto measures messages/s from Put through the spool
+// and the windowed publisher until mosquitto acknowledged them, with the
+// producer running concurrently, and the spool bytes written per message.
+func BenchmarkUplinkToMosquitto(b *testing.B) {
+	for _, window := range []int{1, 256, 1000} {
+		b.Run(fmt.Sprintf("window=%d", window), func(b *testing.B) {
+			mq := testenv.StartMosquitto(b)
+			sp := openTest(b, SpoolOptions{MaxBytes: 1 << 30})
+			up, err := NewUplink(UplinkOptions{Broker: mq.URL, Household: "hh-0001", Window: window}, sp)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- up.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			for !up.Connected() {
+				time.Sleep(time.Millisecond)
+			}
+			m := testMsg("wm1", 1, false)
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			n := 0
+			for b.Loop() {
+				m.ID = anxin.NewID(t0)
+				if err := sp.Put(ctx, m); err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			produced := time.Since(start)
+			want := sp.Stats().NextSeq - 1
+			for sp.Acked() < want {
+				time.Sleep(time.Millisecond)
+			}
+			el := time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(float64(n)/el.Seconds(), "msgs/s")
+			b.ReportMetric(float64(n)/produced.Seconds(), "put/s")
+			b.ReportMetric(float64(sp.Stats().Written)/float64(n), "spool-bytes/msg")
+		})
+	}
+}
