@@ -13,6 +13,8 @@ import (
 // ErrTruncated is a frame cut off by the end of the input.
 var ErrTruncated = errors.New("truncated frame")
 
+var errTooLong = errors.New("frame longer than the format allows")
+
 // FrameCheck examines a candidate frame at buf[0] (a start byte):
 //   - n == 0, err == nil: not enough bytes yet to tell;
 //   - n > 0, err == nil: buf[:n] is a well-formed frame;
@@ -124,7 +126,7 @@ func (f Framing) Scan(r io.Reader, frame func(off int64, b []byte), fail func(of
 			skip = p + n
 		case err != nil || len(data)-p >= f.MaxFrame:
 			if err == nil {
-				err = errors.New("frame longer than the format allows")
+				err = errTooLong
 			}
 			if !quiet {
 				fail(base+int64(p), err)
