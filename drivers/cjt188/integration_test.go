@@ -54,7 +54,7 @@ func (l *line) unplug() {
 func playBus(l *line, meters ...*Simulator) {
 	var buf []byte
 	chunk := make([]byte, 256)
-	any := framing.ReplyComplete(func([]byte) bool { return true }, nil)
+	anyFrame := framing.ReplyComplete(func([]byte) bool { return true }, nil)
 	n := 0
 	for {
 		k, err := l.master.Read(chunk)
@@ -63,7 +63,7 @@ func playBus(l *line, meters ...*Simulator) {
 		}
 		buf = append(buf, chunk[:k]...)
 		for {
-			fn, skip, _ := any(buf)
+			fn, skip, _ := anyFrame(buf)
 			if fn == 0 {
 				buf = buf[min(skip, len(buf)):]
 				break
