@@ -285,3 +285,8 @@ func TestIntegration(t *testing.T) {
 		}
 	})
 }
+
+func loadSampleInto(cfg *Config) error {
+	p, _ := drivers.Lookup(Name)
+	return yaml.Unmarshal([]byte(p.SampleConfig), cfg)
+}
