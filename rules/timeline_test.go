@@ -435,3 +435,26 @@ func TestGeofencePolygon(t *testing.T) {
 		t.Errorf("outside: %v m", d)
 	}
 }
+
+func TestGeofencePerHouseholdCentre(t *testing.T) {
+	tl := newTimeline(t, `
+rules:
+  - name: wander
+    kind: geofence
+    center: {lat: 0, lon: 0}
+    radius_m: 300
+    for: 10m
+    disabled: true                    # no area unless the household has one
+    overrides:
+      household:
+        hh-7: {disabled: false, datum: gcj02, center: {lat: 39.91334545536069, lon: 116.38404722455657}}
+`)
+	for _, hh := range []string{"hh-7", "hh-8"} {
+		tl.reading(at(0, "10:00"), hh, "tr1", anxin.KindTracker, "lat", 39.911954, "lon", 116.377817) // home, WGS-84
+	}
+	for _, hh := range []string{"hh-7", "hh-8"} {
+		tl.reading(at(0, "10:01"), hh, "tr1", anxin.KindTracker, "lat", 39.921954, "lon", 116.377817) // 1.1 km north
+	}
+	tl.advance(at(0, "11:00"))
+	tl.expect("Mon 10:11 open hh-7 wander tr1: tracker 812 m outside the home area for 10 min (since 10:01)")
+}
