@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -46,8 +47,9 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// startMain opens and runs a Main; it is stopped when the test ends.
-func startMain(t *testing.T, m *Main) {
+// startMain opens and runs a Main; it is stopped by the returned func or
+// when the test ends.
+func startMain(t *testing.T, m *Main) (stop func()) {
 	t.Helper()
 	if m.Logger == nil {
 		m.Logger = slog.New(slog.DiscardHandler)
@@ -59,20 +61,25 @@ func startMain(t *testing.T, m *Main) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("run: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("Run did not return after cancel")
 			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-		if err := m.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
+			if err := m.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func TestMainServesMetricsAndHealth(t *testing.T) {
