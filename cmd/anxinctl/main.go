@@ -1,0 +1,491 @@
+// Command anxinctl is the community worker's command line for the care
+// register: elders, ledger import/export, visits, due lists and reports.
+//
+// It talks to alarmd's records API (-server, token from ANXIN_API_TOKEN or
+// -token-file) or, with -db, opens the store file itself and serves the same
+// API in-process with district rights — the same validation either way.
+// See docs/care.md.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/anxin-care/anxin/alarmd"
+	"github.com/anxin-care/anxin/api"
+	"github.com/anxin-care/anxin/care"
+	"github.com/anxin-care/anxin/sqlite"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+}
+
+const usage = `usage: anxinctl [global flags] COMMAND [flags]
+
+global flags:
+  -server URL        alarmd's address (default $ANXIN_API_URL or http://127.0.0.1:8080)
+  -token-file FILE   file holding the bearer token (default: $ANXIN_API_TOKEN)
+  -db FILE           use this store file directly instead of a server (district rights)
+  -config FILE       with -db: alarmd.yaml for care.cadence, care.surges, care.timezone
+
+commands:
+  elders list [-village V] [-tier T] [-grid-worker N] [-limit N] [-offset N]
+  elders get ID
+  elders import [-dry-run] FILE.xlsx|FILE.csv
+  elders export [-format xlsx|csv] [-mask] -o FILE
+  visit add -household H -method phone|home|audio_video|remote_monitoring|other [-date 2026-11-23]
+            [-health T] [-safety T] [-hygiene T] [-environment T] [-needs T] [-suggested-care T] [-visitor N]
+  visits list [-household H] [-visitor N] [-since DAY] [-until DAY] [-limit N]
+  due [-within DAYS] [-visitor N] [-village V]
+  overdue [-visitor N] [-village V]
+  follow-ups [-visitor N] [-village V]
+  report visit-rate [-month 2026-11] [-o FILE.xlsx]
+  report alarms [-month 2026-11]
+  alarms list [-since DAY] [-household H] [-state S]
+  alarms show ID
+`
+
+// client calls the records API.
+type client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs := flag.NewFlagSet("anxinctl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	server := fs.String("server", getenv("ANXIN_API_URL"), "")
+	tokenFile := fs.String("token-file", "", "")
+	dbPath := fs.String("db", "", "")
+	configPath := fs.String("config", "", "")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return 2
+	}
+	c, closeFn, err := connect(ctx, *server, *tokenFile, *dbPath, *configPath, getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, "anxinctl:", err)
+		return 1
+	}
+	defer closeFn()
+	if err := command(ctx, c, fs.Args(), stdout); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintln(stderr, "anxinctl:", err)
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		fmt.Fprintln(stderr, "anxinctl:", err)
+		return 1
+	}
+	return 0
+}
+
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+func connect(ctx context.Context, server, tokenFile, dbPath, configPath string, getenv func(string) string) (*client, func(), error) {
+	if dbPath == "" {
+		if configPath != "" {
+			return nil, nil, errors.New("-config goes with -db")
+		}
+		if server == "" {
+			server = "http://127.0.0.1:8080"
+		}
+		u, err := url.Parse(server)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, nil, fmt.Errorf("-server %q is not an http(s) URL", server)
+		}
+		token := getenv("ANXIN_API_TOKEN")
+		if tokenFile != "" {
+			b, err := os.ReadFile(tokenFile)
+			if err != nil {
+				return nil, nil, fmt.Errorf("-token-file: %w", err)
+			}
+			token = strings.TrimSpace(string(b))
+		}
+		if token == "" {
+			return nil, nil, errors.New("no token: set ANXIN_API_TOKEN or -token-file")
+		}
+		return &client{base: strings.TrimRight(server, "/"), token: token, http: &http.Client{Timeout: 5 * time.Minute}}, func() {}, nil
+	}
+	plan := care.DefaultPlan()
+	if configPath != "" {
+		cfg, err := alarmd.Load(configPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		if plan, err = cfg.Care.Plan(); err != nil {
+			return nil, nil, err
+		}
+	}
+	if _, err := os.Stat(dbPath); err != nil {
+		return nil, nil, fmt.Errorf("-db: %w", err)
+	}
+	db, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	token := "local-" + filepath.Base(dbPath) + "-" + fmt.Sprint(time.Now().UnixNano())
+	srv := &api.Server{Store: db, Tokens: []api.Token{{Name: "anxinctl", Token: token}}, Plan: plan,
+		Alarms: db, Escalation: db, Logger: slog.New(slog.DiscardHandler)}
+	h := srv.Handler()
+	c := &client{base: "http://store", token: token, http: &http.Client{Transport: handlerTransport{h}}}
+	return c, func() { db.Close() }, nil
+}
+
+// handlerTransport serves requests with an in-process handler.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
+}
+
+// do calls the API; a JSON error answer becomes a Go error with its code,
+// message and every field or row problem.
+func (c *client) do(ctx context.Context, method, path string, q url.Values, body io.Reader, contentType string) ([]byte, http.Header, error) {
+	u := c.base + api.Prefix + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 512<<20))
+	if err != nil {
+		return nil, nil, err
+	}
+	if res.StatusCode >= 300 {
+		return nil, nil, apiError(res.StatusCode, b)
+	}
+	return b, res.Header, nil
+}
+
+func apiError(status int, b []byte) error {
+	var e struct {
+		Error struct {
+			Code    string
+			Message string
+			Fields  []struct{ Field, Message string }
+			Rows    []struct {
+				Row     int
+				Column  string
+				Message string
+			}
+		}
+	}
+	if json.Unmarshal(b, &e) != nil || e.Error.Code == "" {
+		return fmt.Errorf("HTTP %d: %.200s", status, b)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%s: %s", e.Error.Code, e.Error.Message)
+	for _, f := range e.Error.Fields {
+		fmt.Fprintf(&sb, "\n  %s: %s", f.Field, f.Message)
+	}
+	for _, r := range e.Error.Rows {
+		fmt.Fprintf(&sb, "\n  row %d, %s: %s", r.Row, r.Column, r.Message)
+	}
+	return errors.New(sb.String())
+}
+
+func command(ctx context.Context, c *client, args []string, stdout io.Writer) error {
+	verb := strings.Join(args[:min(2, len(args))], " ")
+	switch args[0] {
+	case "due", "overdue", "follow-ups":
+		return c.dueList(ctx, args[0], args[1:], stdout)
+	}
+	if len(args) < 2 {
+		return usageError("unknown command " + args[0])
+	}
+	rest := args[2:]
+	switch verb {
+	case "elders list":
+		return c.getJSON(ctx, "elders", rest, stdout, "village", "tier", "grid-worker", "limit", "offset")
+	case "elders get":
+		if len(rest) != 1 {
+			return usageError("elders get needs one ID")
+		}
+		return c.print(ctx, "elders/"+url.PathEscape(rest[0]), nil, stdout)
+	case "elders import":
+		return c.importLedger(ctx, rest, stdout)
+	case "elders export":
+		return c.exportLedger(ctx, rest, stdout)
+	case "visit add":
+		return c.addVisit(ctx, rest, stdout)
+	case "visits list":
+		return c.getJSON(ctx, "visits", rest, stdout, "household", "visitor", "since", "until", "limit", "offset", "alarm-id")
+	case "report visit-rate":
+		return c.visitRate(ctx, rest, stdout)
+	case "report alarms":
+		return c.getJSON(ctx, "reports/alarms", rest, stdout, "month")
+	case "alarms list":
+		return c.getJSON(ctx, "alarms", rest, stdout, "since", "until", "household", "state", "limit")
+	case "alarms show":
+		if len(rest) != 1 {
+			return usageError("alarms show needs one ID")
+		}
+		return c.print(ctx, "alarms/"+url.PathEscape(rest[0]), nil, stdout)
+	}
+	return usageError("unknown command " + verb)
+}
+
+// stringFlags parses -name value flags into query parameters (dashes become underscores).
+func stringFlags(cmd string, args []string, names ...string) (url.Values, []string, error) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	vals := map[string]*string{}
+	for _, n := range names {
+		vals[n] = fs.String(n, "", "")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, usageError(cmd + ": " + err.Error())
+	}
+	q := url.Values{}
+	for n, v := range vals {
+		if *v != "" {
+			q.Set(strings.ReplaceAll(n, "-", "_"), *v)
+		}
+	}
+	return q, fs.Args(), nil
+}
+
+func (c *client) getJSON(ctx context.Context, path string, args []string, stdout io.Writer, names ...string) error {
+	q, extra, err := stringFlags(path, args, names...)
+	if err != nil {
+		return err
+	}
+	if len(extra) > 0 {
+		return usageError(path + ": unexpected " + extra[0])
+	}
+	return c.print(ctx, path, q, stdout)
+}
+
+func (c *client) print(ctx context.Context, path string, q url.Values, stdout io.Writer) error {
+	b, _, err := c.do(ctx, "GET", path, q, nil, "")
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, b)
+}
+
+func printJSON(w io.Writer, b []byte) error {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, b, "", "  "); err != nil {
+		_, err = w.Write(b)
+		return err
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+func (c *client) dueList(ctx context.Context, which string, args []string, stdout io.Writer) error {
+	names := []string{"visitor", "village"}
+	if which == "due" {
+		names = append(names, "within")
+	}
+	q, extra, err := stringFlags(which, args, names...)
+	if err != nil {
+		return err
+	}
+	if len(extra) > 0 {
+		return usageError(which + ": unexpected " + extra[0])
+	}
+	b, _, err := c.do(ctx, "GET", which, q, nil, "")
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Today  string
+		Count  int
+		Elders []struct {
+			ID, Name, Village, Tier string
+			GridWorker              string `json:"grid_worker"`
+			PhoneDue                string `json:"phone_due"`
+			HomeDue                 string `json:"home_due"`
+			Surge                   string
+			FollowUpDue             time.Time `json:"follow_up_due"`
+			FollowUpAlarm           string    `json:"follow_up_alarm"`
+			Overdue                 bool
+			DaysOverdue             int `json:"days_overdue"`
+		}
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %d elder(s) on %s\n", which, out.Count, out.Today)
+	for _, e := range out.Elders {
+		line := fmt.Sprintf("%-28s %-8s %-10s %-6s 网格员 %-6s 电话 %s 上门 %s", e.ID, e.Name, e.Village, e.Tier, e.GridWorker, e.PhoneDue, e.HomeDue)
+		if e.Overdue && which != "follow-ups" {
+			line += fmt.Sprintf("  逾期 %d 天", e.DaysOverdue)
+		}
+		if which == "follow-ups" {
+			line += "  回访 " + e.FollowUpDue.In(care.DefaultLocation()).Format("2006-01-02 15:04") + " 告警 " + e.FollowUpAlarm
+		}
+		if e.Surge != "" {
+			line += "  (" + e.Surge + ")"
+		}
+		fmt.Fprintln(stdout, line)
+	}
+	return nil
+}
+
+func (c *client) importLedger(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("elders import", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	dry := fs.Bool("dry-run", false, "")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		return usageError("elders import [-dry-run] FILE.xlsx|FILE.csv")
+	}
+	path := fs.Arg(0)
+	ct := "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".csv":
+		ct = "text/csv"
+	case ".xlsx":
+	default:
+		return fmt.Errorf("%s: the ledger must be .xlsx or .csv", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	q := url.Values{}
+	if *dry {
+		q.Set("dry_run", "1")
+	}
+	b, _, err := c.do(ctx, "POST", "elders/import", q, f, ct)
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, b)
+}
+
+func (c *client) exportLedger(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("elders export", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	format := fs.String("format", "", "")
+	mask := fs.Bool("mask", false, "")
+	out := fs.String("o", "", "")
+	village := fs.String("village", "", "")
+	if err := fs.Parse(args); err != nil || *out == "" || fs.NArg() != 0 {
+		return usageError("elders export [-format xlsx|csv] [-mask] [-village V] -o FILE")
+	}
+	if *format == "" {
+		*format = "xlsx"
+		if strings.EqualFold(filepath.Ext(*out), ".csv") {
+			*format = "csv"
+		}
+	}
+	q := url.Values{"format": {*format}}
+	if *mask {
+		q.Set("mask", "1")
+	}
+	if *village != "" {
+		q.Set("village", *village)
+	}
+	b, _, err := c.do(ctx, "GET", "elders/export", q, nil, "")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out, b, 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s (%d bytes)\n", *out, len(b))
+	return nil
+}
+
+func (c *client) addVisit(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("visit add", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	v := map[string]*string{}
+	for _, n := range []string{"household", "method", "date", "health", "safety", "hygiene", "environment", "needs", "suggested-care", "visitor"} {
+		v[n] = fs.String(n, "", "")
+	}
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		return usageError("visit add -household H -method M [-date DAY] [-health T] … [-visitor N]")
+	}
+	body := map[string]any{}
+	for n, p := range v {
+		if *p != "" {
+			body[strings.ReplaceAll(n, "-", "_")] = *p
+		}
+	}
+	if d := *v["date"]; d != "" {
+		t, err := time.ParseInLocation(time.DateOnly, d, care.DefaultLocation())
+		if err != nil {
+			if t, err = time.Parse(time.RFC3339, d); err != nil {
+				return usageError("-date must be YYYY-MM-DD or RFC 3339")
+			}
+		}
+		body["date"] = t
+	}
+	j, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	b, _, err := c.do(ctx, "POST", "visits", nil, bytes.NewReader(j), "application/json")
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, b)
+}
+
+func (c *client) visitRate(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("report visit-rate", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	month := fs.String("month", "", "")
+	out := fs.String("o", "", "")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		return usageError("report visit-rate [-month 2026-11] [-o FILE.xlsx]")
+	}
+	q := url.Values{}
+	if *month != "" {
+		q.Set("month", *month)
+	}
+	if *out == "" {
+		return c.print(ctx, "reports/visit-rate", q, stdout)
+	}
+	q.Set("format", "xlsx")
+	b, _, err := c.do(ctx, "GET", "reports/visit-rate", q, nil, "")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out, b, 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s (%d bytes)\n", *out, len(b))
+	return nil
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/api"
+	"github.com/anxin-care/anxin/care"
+	"github.com/anxin-care/anxin/ledger"
+	"github.com/anxin-care/anxin/sqlite"
+)
+
+const token = "cli-test-token-0123456789abcdef"
+
+func idNumber(seq int) string {
+	s := fmt.Sprintf("53012819400506%03d", seq)
+	return s + string(care.CheckDigit(s))
+}
+
+// ledgerCSV writes a small ledger file with n elders.
+func ledgerCSV(t *testing.T, dir string, n int) string {
+	rows := [][]string{{"姓名", "身份证号", "村(社区)", "监护情况", "自理能力", "健康状况", "网格员", "紧急联系人1姓名", "紧急联系人1电话"}}
+	for i := range n {
+		rows = append(rows, []string{"张桂兰", idNumber(i), "善广村", "独居", "完好", "正常", "王芳", "李明", "13900000001"})
+	}
+	var buf bytes.Buffer
+	if err := ledger.WriteCSV(&buf, rows); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "ledger.csv")
+	if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func cli(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, &out, &errOut, func(k string) string { return env[k] })
+	return code, out.String(), errOut.String()
+}
+
+func TestCLIOverHTTP(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "alarmd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	srv := httptest.NewServer((&api.Server{Store: db, Tokens: []api.Token{{Name: "district", Token: token}}}).Handler())
+	defer srv.Close()
+	env := map[string]string{"ANXIN_API_URL": srv.URL, "ANXIN_API_TOKEN": token}
+
+	if code, _, errOut := cli(t, map[string]string{"ANXIN_API_URL": srv.URL}, "due"); code != 1 || !strings.Contains(errOut, "no token") {
+		t.Fatalf("no token: %d %s", code, errOut)
+	}
+	if code, _, errOut := cli(t, map[string]string{"ANXIN_API_URL": srv.URL, "ANXIN_API_TOKEN": "wrong-token-0123456789"}, "due"); code != 1 || !strings.Contains(errOut, "unauthorized") {
+		t.Fatalf("wrong token: %d %s", code, errOut)
+	}
+	p := ledgerCSV(t, dir, 3)
+	if code, out, errOut := cli(t, env, "elders", "import", p); code != 0 || !strings.Contains(out, `"imported": 3`) {
+		t.Fatalf("import: %d %s %s", code, out, errOut)
+	}
+	es, _ := db.Elders(context.Background(), sqlite.ElderFilter{})
+	hh := es[0].Household
+	if code, out, errOut := cli(t, env, "visit", "add", "-household", hh, "-method", "home", "-date", "2026-11-20",
+		"-health", "精神好", "-visitor", "王芳"); code != 0 || !strings.Contains(out, `"method": "home"`) {
+		t.Fatalf("visit add: %d %s %s", code, out, errOut)
+	}
+	if code, _, errOut := cli(t, env, "visit", "add", "-household", hh, "-method", "fax"); code != 1 || !strings.Contains(errOut, "invalid") {
+		t.Fatalf("bad visit: %d %s", code, errOut)
+	}
+	vs, _ := db.Visits(context.Background(), sqlite.VisitFilter{Household: hh})
+	if len(vs) != 1 || vs[0].Health != "精神好" || vs[0].Method != anxin.VisitHome {
+		t.Fatalf("stored visits %+v", vs)
+	}
+	if code, out, _ := cli(t, env, "due"); code != 0 || !strings.Contains(out, "due: 2 elder(s)") {
+		t.Fatalf("due: %d %s", code, out)
+	}
+	x := filepath.Join(dir, "out.xlsx")
+	if code, out, errOut := cli(t, env, "elders", "export", "-o", x); code != 0 || !strings.Contains(out, "wrote") {
+		t.Fatalf("export: %d %s %s", code, out, errOut)
+	}
+	f, err := os.Open(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ledger.ReadXLSXRows(f)
+	f.Close()
+	if err != nil || len(rows) != 4 {
+		t.Fatalf("exported %d rows: %v", len(rows), err)
+	}
+	if code, out, _ := cli(t, env, "report", "visit-rate", "-month", "2026-11"); code != 0 || !strings.Contains(out, `"in_scope"`) {
+		t.Fatalf("report: %d %s", code, out)
+	}
+	// a bad ledger: every bad row on stderr, exit 1, nothing stored
+	bad := ledgerCSV(t, dir, 2)
+	b, _ := os.ReadFile(bad)
+	b = bytes.Replace(b, []byte("独居"), []byte("有人管"), 1)
+	os.WriteFile(bad, b, 0o600)
+	if code, _, errOut := cli(t, env, "elders", "import", bad); code != 1 || !strings.Contains(errOut, "row 2, 监护情况") {
+		t.Fatalf("bad import: %d %s", code, errOut)
+	}
+	if code, _, _ := cli(t, env, "elders", "frobnicate"); code != 2 {
+		t.Fatalf("unknown command: %d", code)
+	}
+}
+
+func TestCLIDirectStore(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "alarmd.db")
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	p := ledgerCSV(t, dir, 2)
+	if code, out, errOut := cli(t, nil, "-db", path, "elders", "import", p); code != 0 || !strings.Contains(out, `"imported": 2`) {
+		t.Fatalf("import: %d %s %s", code, out, errOut)
+	}
+	if code, out, _ := cli(t, nil, "-db", path, "elders", "list"); code != 0 || !strings.Contains(out, `"total": 2`) || strings.Contains(out, idNumber(0)) {
+		t.Fatalf("list (masked): %d %s", code, out)
+	}
+	if code, _, errOut := cli(t, nil, "-db", filepath.Join(dir, "missing.db"), "due"); code != 1 || !strings.Contains(errOut, "-db") {
+		t.Fatalf("missing store: %d %s", code, errOut)
+	}
+}
