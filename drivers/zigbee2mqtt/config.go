@@ -41,10 +41,11 @@ type Device struct {
 	// Actions maps the device's `action` values to events, in addition to
 	// emergency → button_pressed (matched without regard to case).
 	Actions map[string]anxin.EventType `mapstructure:"actions" yaml:"actions"`
-	// GasFromZonestatus reads gas from the IAS zone status (`zonestatus`,
-	// alarm2 = bit 1) instead of the converter's `gas` key: the Heiman
-	// HS1CG-E signals gas on alarm2 while its converter reads alarm1 and
-	// reports gas:false during an alarm. See docs/drivers-mqtt.md.
+	// GasFromZonestatus reads gas from the alarm bits of the IAS zone status
+	// (a `zonestatus` key: alarm1 = bit 0 or alarm2 = bit 1) instead of the
+	// converter's `gas` key: the Heiman HS1CG-E signals gas on alarm2 while
+	// its converter reads alarm1 and reports gas:false during an alarm. See
+	// docs/drivers-mqtt.md.
 	GasFromZonestatus bool `mapstructure:"gas_from_zonestatus" yaml:"gas_from_zonestatus"`
 }
 

@@ -22,8 +22,11 @@ import (
 var ErrUnknownDevice = errors.New("device is not in devices:")
 
 // IAS zone status bits (ZCL 8.2.2.2.1.3): bit 0 alarm1, bit 1 alarm2,
-// bit 2 tamper, bit 3 battery, bit 4 supervision reports, bit 5 restore reports.
-const zoneAlarm2 = 1 << 1
+// bit 2 tamper, bit 3 battery, bit 4 supervision reports, bit 5 restore
+// reports. The HS1CG-E sends 34 (alarm2 + restore reports) in an alarm and 32
+// after it; its converter reads alarm1 only. The override raises on either
+// alarm bit, so a device that uses alarm1 is not missed either.
+const zoneAlarms = 1<<0 | 1<<1
 
 // tri is a boolean that may be unknown (nothing heard since start).
 type tri uint8
@@ -208,7 +211,7 @@ func (n *Network) state(name string, payload []byte, extra map[string]json.RawMe
 			if err != nil {
 				bad = append(bad, "zonestatus")
 			} else {
-				n.edge(dev, &dev.gas, zs&zoneAlarm2 != 0, anxin.EventGas, anxin.EventGasClear, now, emit)
+				n.edge(dev, &dev.gas, zs&zoneAlarms != 0, anxin.EventGas, anxin.EventGasClear, now, emit)
 			}
 		}
 	}

@@ -497,3 +497,25 @@ func readCaptures(t testing.TB, path string) []mqttsource.Capture {
 	}
 	return caps
 }
+
+func TestZoneStatusOverride(t *testing.T) {
+	cfg := NewConfig()
+	cfg.Devices = []Device{{Name: "gas", Device: "gas1", Kind: anxin.KindGasDetector, GasFromZonestatus: true}}
+	n, err := NewNetwork(cfg, "hh-0001", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := handleAll(t, n, time.Unix(0, 0), time.Minute,
+		"zigbee2mqtt/gas", `{"gas":false,"zonestatus":34}`, // alarm2 + restore reports: the HS1CG-E in alarm
+		"zigbee2mqtt/gas", `{"gas":false,"zonestatus":34}`, // still in alarm: no new event
+		"zigbee2mqtt/gas", `{"gas":true}`, // the converter's key is ignored for this device
+		"zigbee2mqtt/gas", `{"gas":false,"zonestatus":32}`, // restore reports only: cleared
+		"zigbee2mqtt/gas", `{"gas":false,"zonestatus":36}`, // tamper bit (read from the converter's tamper key), no alarm bit
+		"zigbee2mqtt/gas", `{"gas":false,"zonestatus":33}`, // alarm1 also counts
+		"zigbee2mqtt/gas", `{"gas":false}`, // periodic report without zonestatus: no change
+	)
+	want := []string{"gas1:gas", "gas1:gas_clear", "gas1:gas"}
+	if !slices.Equal(got, want) {
+		t.Errorf("events %v\nwant   %v", got, want)
+	}
+}
