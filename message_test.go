@@ -1,0 +1,89 @@
+package anxin
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseMessage(t *testing.T) {
+	long := strings.Repeat("a", 65)
+	for _, tc := range []struct {
+		name, topic, payload string
+		want                 string // substring of the error; "" accepts
+	}{
+		{"reading", "anxin/v1/hh-0001/wm1/reading",
+			`{"id":"01JDX3","ts":"2026-11-23T08:00:00.123Z","household":"hh-0001","device":"wm1","kind":"water_meter","fields":{"total_m3":1000.1,"battery_low":false}}`, ""},
+		{"event", "anxin/v1/hh-0001/btn1/event",
+			`{"id":"01JDX4","ts":"2026-11-23T08:00:05Z","household":"hh-0001","device":"btn1","kind":"call_button","event":"button_pressed"}`, ""},
+		{"no topic to check", "",
+			`{"id":"1","ts":"2026-11-23T08:00:05+08:00","household":"h","device":"d","kind":"tracker","fields":{"lat":31.2,"lon":121.5}}`, ""},
+		{"topic mismatch", "anxin/v1/hh-0002/btn1/event",
+			`{"id":"x","ts":"2026-11-23T08:00:05Z","household":"hh-0001","device":"btn1","kind":"call_button","event":"fall"}`, "does not match"},
+		{"reading on event topic", "anxin/v1/hh-0001/wm1/event",
+			`{"id":"x","ts":"2026-11-23T08:00:05Z","household":"hh-0001","device":"wm1","kind":"water_meter","fields":{"total_m3":1}}`, "does not match"},
+		{"unknown key", "", `{"id":"x","ts":"2026-11-23T08:00:05Z","household":"h","device":"d","kind":"call_button","event":"fall","extra":1}`, "unknown field"},
+		{"no id", "", `{"ts":"2026-11-23T08:00:05Z","household":"h","device":"d","kind":"call_button","event":"fall"}`, "id must be"},
+		{"no ts", "", `{"id":"x","household":"h","device":"d","kind":"call_button","event":"fall"}`, "ts is missing"},
+		{"bad ts", "", `{"id":"x","ts":"yesterday","household":"h","device":"d","kind":"call_button","event":"fall"}`, "not a contract message"},
+		{"bad household", "", `{"id":"x","ts":"2026-11-23T08:00:05Z","household":"h h","device":"d","kind":"call_button","event":"fall"}`, "household"},
+		{"long device", "", `{"id":"x","ts":"2026-11-23T08:00:05Z","household":"h","device":"` + long + `","kind":"call_button","event":"fall"}`, "device"},
+		{"bad kind", "", `{"id":"x","ts":"2026-11-23T08:00:05Z","household":"h","device":"d","kind":"toaster","event":"fall"}`, "kind"},
+		{"bad event", "", `{"id":"x","ts":"2026-11-23T08:00:05Z","household":"h","device":"d","kind":"call_button","event":"party"}`, "event"},
+		{"reading without fields", "", `{"id":"x","ts":"2026-11-23T08:00:05Z","household":"h","device":"d","kind":"water_meter"}`, "at least one field"},
+		{"string field", "", `{"id":"x","ts":"2026-11-23T08:00:05Z","household":"h","device":"d","kind":"water_meter","fields":{"a":"1"}}`, "number or a boolean"},
+		{"null field", "", `{"id":"x","ts":"2026-11-23T08:00:05Z","household":"h","device":"d","kind":"water_meter","fields":{"a":null}}`, "number or a boolean"},
+		{"huge number", "", `{"id":"x","ts":"2026-11-23T08:00:05Z","household":"h","device":"d","kind":"water_meter","fields":{"a":1e999}}`, "finite"},
+		{"bad field name", "", `{"id":"x","ts":"2026-11-23T08:00:05Z","household":"h","device":"d","kind":"water_meter","fields":{"a b":1}}`, "field name"},
+		{"trailing data", "", `{"id":"x","ts":"2026-11-23T08:00:05Z","household":"h","device":"d","kind":"call_button","event":"fall"} {}`, "after the JSON"},
+		{"not an object", "", `[1,2]`, "not a contract message"},
+		{"too large", "", `{"id":"` + strings.Repeat("x", MaxPayload) + `"}`, "exceeds"},
+	} {
+		m, err := ParseMessage(tc.topic, []byte(tc.payload))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: rejected: %v", tc.name, err)
+		case tc.want != "" && err == nil:
+			t.Errorf("%s: accepted %+v", tc.name, m)
+		case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+			t.Errorf("%s: error %q, want it to mention %q", tc.name, err, tc.want)
+		case tc.want != "" && ErrorCode(err) != EINVALID:
+			t.Errorf("%s: code %s, want invalid", tc.name, ErrorCode(err))
+		}
+	}
+	m, err := ParseMessage("", []byte(`{"id":"1","ts":"2026-11-23T08:00:00.123Z","household":"h","device":"d","kind":"water_meter","fields":{"total_m3":1000.1,"battery_low":true}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.TS.Equal(time.Date(2026, 11, 23, 8, 0, 0, 123e6, time.UTC)) || m.Fields["total_m3"].Float() != 1000.1 ||
+		!m.Fields["battery_low"].IsBool() || !m.Fields["battery_low"].True() || m.IsEvent() {
+		t.Fatalf("decoded %+v", m)
+	}
+}
+
+func TestParseGatewayStatus(t *testing.T) {
+	for payload, ok := range map[string]bool{
+		`{"state":"online","ts":"2026-11-23T08:00:00Z"}`: true,
+		`{"state":"offline"}`:                            true,
+		`{"state":"asleep"}`:                             false,
+		`online`:                                         false,
+	} {
+		_, err := ParseGatewayStatus([]byte(payload))
+		if (err == nil) != ok {
+			t.Errorf("%s: error %v", payload, err)
+		}
+	}
+	for topic, class := range map[string]string{
+		"anxin/v1/hh-1/wm1/reading":    "reading",
+		"anxin/v1/hh-1/btn1/event":     "event",
+		"anxin/v1/hh-1/gateway/status": "status",
+		"anxin/v1/hh-1/wm1/status":     "",
+		"anxin/v2/hh-1/wm1/reading":    "",
+		"anxin/v1/hh 1/wm1/reading":    "",
+	} {
+		_, _, c, err := ParseTopic(topic)
+		if c != class || (err == nil) != (class != "") {
+			t.Errorf("%s: class %q err %v, want %q", topic, c, err, class)
+		}
+	}
+}
