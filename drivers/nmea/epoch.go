@@ -2,6 +2,7 @@ package nmea
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -151,7 +152,7 @@ func (a *Assembler) fixSentence(s *sentence) error {
 			if err != nil || kn < 0 {
 				return fmt.Errorf("speed %q", v)
 			}
-			e.fix.SpeedKmh, e.fix.HasSpeed = kn*1.852, true
+			e.fix.SpeedKmh, e.fix.HasSpeed = math.Round(kn*1852)/1000, true // to the metre per hour
 		}
 		if d := field(f, 8); d != "" {
 			if _, err := parseDate(d, "000000"); err != nil {

@@ -59,7 +59,7 @@ func TestChecksumAndSkipping(t *testing.T) {
 	}
 	m := d.msgs[0]
 	want := map[string]float64{"lat": 31 + 14.8902/60, "lon": 121 + 35.2443/60, "alt_m": 138.9,
-		"speed_kmh": 0.32 * 1.852, "fix_quality": 1, "sats": 7, "hdop": 1.2}
+		"speed_kmh": 0.593, "fix_quality": 1, "sats": 7, "hdop": 1.2} // 0.32 kn = 0.59264 km/h, kept to the metre per hour
 	for k, v := range want {
 		if got := m.Fields[k].Float(); math.Abs(got-v) > 1e-9 {
 			t.Errorf("%s = %v, want %v", k, got, v)
