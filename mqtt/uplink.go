@@ -230,7 +230,7 @@ func (u *Uplink) connect(ctx context.Context) (paho.Client, <-chan struct{}, err
 		SetKeepAlive(u.opts.Keepalive).
 		SetPingTimeout(max(u.opts.Keepalive/2, time.Second)).
 		SetConnectTimeout(u.opts.ConnectTimeout).
-		SetWriteTimeout(u.opts.AckTimeout).
+		SetWriteTimeout(min(u.opts.AckTimeout, 10*time.Second)).
 		SetBinaryWill(topic, u.status("offline", false), 1, true).
 		SetConnectionLostHandler(func(_ paho.Client, _ error) { once.Do(func() { close(lost) }) })
 	if u.opts.Username != "" {
@@ -300,10 +300,22 @@ func (u *Uplink) pump(ctx context.Context, cl paho.Client, lost <-chan struct{})
 			rcancel()
 		}
 	})
+	wg.Go(func() { // notice a loss while idle too, not only at the next publish
+		select {
+		case <-lost:
+			rcancel()
+		case <-rctx.Done():
+		}
+	})
 	var err error
 	for err == nil {
 		var rec Record
 		if rec, err = cur.Next(rctx); err != nil {
+			select {
+			case <-lost:
+				err = errConnLost
+			default:
+			}
 			break
 		}
 		tok := cl.Publish(rec.Topic, 1, false, bytes.Clone(rec.Payload))
@@ -316,6 +328,7 @@ func (u *Uplink) pump(ctx context.Context, cl paho.Client, lost <-chan struct{})
 		}
 	}
 	close(pending)
+	rcancel()
 	if ctx.Err() != nil { // shutting down: give outstanding PUBACKs a moment
 		t := time.AfterFunc(2*time.Second, acancel)
 		defer t.Stop()

@@ -454,3 +454,33 @@ func BenchmarkUplinkToMosquitto(b *testing.B) {
 		})
 	}
 }
+
+// TestOutageWhileIdle: a broker restart with nothing to send is still
+// noticed (keepalive/TCP close), the uplink reconnects by itself and
+// publishes its online status again.
+func TestOutageWhileIdle(t *testing.T) {
+	mq := testenv.StartMosquitto(t)
+	sp := openTest(t, SpoolOptions{})
+	up := startUplink(t, sp, mq.URL, nil)
+	waitTrue := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitTrue("connected", up.up.Connected)
+	mq.Stop()
+	waitTrue("the idle uplink to notice the broker is gone", func() bool { return !up.up.Connected() })
+	mq.Restart()
+	waitTrue("reconnected", up.up.Connected)
+	if s := retained(t, mq.URL, "hh-0001"); !strings.Contains(s, `"online"`) {
+		t.Fatalf("status after reconnect: %s", s)
+	}
+	sub := subscribe(t, mq.URL)
+	put(t, sp, testMsg("btn1", 1, true))
+	sub.waitFor(1, 10*time.Second)
+}
