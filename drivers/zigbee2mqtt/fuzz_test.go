@@ -1,14 +1,19 @@
 package zigbee2mqtt
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/mqttsource"
+	"github.com/anxin-care/anxin/internal/testenv"
 )
 
 // FuzzHandle feeds any topic and payload to an auto-mode and a configured
@@ -77,4 +82,67 @@ func BenchmarkHandle(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "payloads/s")
 	b.ReportMetric(float64(msgs)/float64(b.N), "msgs/payload")
+}
+
+// BenchmarkIntegrationMosquitto measures payloads/s from a publisher through
+// a real mosquitto and the driver's subscription to the sink.
+func BenchmarkIntegrationMosquitto(b *testing.B) {
+	m := testenv.StartMosquitto(b)
+	reg := prometheus.NewRegistry()
+	env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: reg}
+	cfg := NewConfig()
+	cfg.Broker = m.URL
+	cfg.Devices = []Device{{Name: "leak", Device: "leak1", Kind: anxin.KindWaterLeakDetector}}
+	d, err := New(cfg, env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	got := make(chan struct{}, 1<<16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- d.Run(ctx, drivers.SinkFunc(func(context.Context, anxin.Message) error { got <- struct{}{}; return nil }))
+	}()
+	defer func() { cancel(); <-done }()
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(m.URL).SetClientID("bench-pub"))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatal(tok.Error())
+	}
+	defer c.Disconnect(100)
+	payload := []byte(`{"battery":97,"battery_low":false,"linkquality":120,"water_leak":false}`)
+	// wait until subscribed: a reading comes back
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c.Publish("zigbee2mqtt/leak", 1, false, payload).Wait()
+		select {
+		case <-got:
+		case <-time.After(100 * time.Millisecond):
+			if time.Now().After(deadline) {
+				b.Fatal("not subscribed")
+			}
+			continue
+		}
+		break
+	}
+	for len(got) > 0 {
+		<-got
+	}
+	b.ResetTimer()
+	var toks []paho.Token
+	for range b.N {
+		toks = append(toks, c.Publish("zigbee2mqtt/leak", 1, false, payload))
+		if len(toks) == 1000 {
+			for _, t := range toks {
+				t.Wait()
+			}
+			toks = toks[:0]
+		}
+	}
+	for range b.N {
+		select {
+		case <-got:
+		case <-time.After(30 * time.Second):
+			b.Fatal("messages lost")
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "payloads/s")
 }
