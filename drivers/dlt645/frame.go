@@ -244,15 +244,15 @@ var items1997 = map[uint16]item{
 
 // names of DIs we know but do not map, so errors say what the frame was.
 var unmapped = map[uint32]string{
-	0x02010200: "B相电压 (phase B voltage)", 0x02010300: "C相电压 (phase C voltage)",
-	0x02020100: "A相电流 (phase A current)", 0x02030000: "瞬时总有功功率 (active power)",
-	0x00020000: "反向有功总电能 (reverse active energy)",
+	0x02010200: "B相电压, phase B voltage", 0x02010300: "C相电压, phase C voltage",
+	0x02020100: "A相电流, phase A current", 0x02030000: "瞬时总有功功率, active power",
+	0x00020000: "反向有功总电能, reverse active energy",
 }
 
 var unmapped97 = map[uint16]string{
-	0xB612: "B相电压 (phase B voltage)", 0xB613: "C相电压 (phase C voltage)",
-	0xB621: "A相电流 (phase A current)", 0xB630: "瞬时有功功率 (active power)",
-	0x9020: "反向有功总电能 (reverse active energy)",
+	0xB612: "B相电压, phase B voltage", 0xB613: "C相电压, phase C voltage",
+	0xB621: "A相电流, phase A current", 0xB630: "瞬时有功功率, active power",
+	0x9020: "反向有功总电能, reverse active energy",
 }
 
 func (it item) decode(b []byte) (float64, error) {
