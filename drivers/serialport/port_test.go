@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -320,4 +321,68 @@ func TestBusOverPTY(t *testing.T) {
 	if _, err := bus.Transact(t.Context(), []byte("?A\n"), complete('A')); !IsIOError(err) {
 		t.Fatalf("after hang-up: %v, want an IOError", err)
 	}
+}
+
+func TestClassifyOSErrors(t *testing.T) {
+	cases := []struct {
+		err       error
+		permanent bool
+	}{
+		{&os.PathError{Op: "open", Path: "/dev/ttyUSB0", Err: syscall.EACCES}, true},
+		{&os.PathError{Op: "open", Path: "/dev/ttyUSB0", Err: syscall.EPERM}, true},
+		{syscall.ENOTTY, true},
+		{&configError{errors.New("baud: -1")}, true},
+		{&os.PathError{Op: "open", Path: "/dev/ttyUSB0", Err: syscall.ENOENT}, false},
+		{syscall.EIO, false},
+		{syscall.EBUSY, false},
+		{ErrNotFound, false},
+		{nil, false},
+	}
+	for _, tc := range cases {
+		if got := IsPermanent(tc.err); got != tc.permanent {
+			t.Errorf("IsPermanent(%v) = %v, want %v", tc.err, got, tc.permanent)
+		}
+	}
+}
+
+// BenchmarkBusTransactPTY measures request/reply round trips through a real
+// pty with a responder on the master side (no baud-rate delay on a pty).
+func BenchmarkBusTransactPTY(b *testing.B) {
+	master, slave, err := pty.Open()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer master.Close()
+	defer slave.Close()
+	p, err := Open(Config{Path: slave.Name()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, err := master.Read(buf)
+			if err != nil {
+				return
+			}
+			if _, err := master.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	}()
+	bus := NewBus(p, BusOptions{Timeout: time.Second, Gap: -1})
+	req := []byte("<ping>")
+	done := func(buf []byte) (int, int, error) {
+		if i := strings.IndexByte(string(buf), '>'); i >= 0 {
+			return i + 1, 0, nil
+		}
+		return 0, 0, nil
+	}
+	for b.Loop() {
+		if _, err := bus.Transact(context.Background(), req, done); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transactions/s")
 }
