@@ -7,9 +7,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/anxin-care/anxin"
@@ -524,4 +528,173 @@ drivers: [{driver: zigbee2mqtt, broker: %q, base_topic: z2m, devices: [{name: le
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestGatewaydFiveDrivers runs the real binary with five drivers — three on
+// serial pseudo-terminals (cjt188, nmea, rf433) and two on an MQTT home
+// broker (zigbee2mqtt, tasmota) — checks all five run and deliver through
+// the uplink, and logs the resident memory and idle CPU (the issue's goal:
+// under 20 MB RSS, near-zero idle CPU).
+func TestGatewaydFiveDrivers(t *testing.T) {
+	for _, d := range []string{"cjt188", "nmea", "rf433", "zigbee2mqtt", "tasmota"} {
+		need(t, d)
+	}
+	b, err := mqtt.StartBroker("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var mu sync.Mutex
+	got := map[string]int{} // device -> messages
+	cl := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("district").
+		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
+			if msg, err := anxin.ParseMessage(m.Topic(), m.Payload()); err == nil {
+				mu.Lock()
+				got[msg.Device]++
+				mu.Unlock()
+			}
+		}))
+	if tok := cl.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer cl.Disconnect(50)
+	if tok := cl.Subscribe("anxin/v1/+/+/+", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	ptys := map[string]*os.File{}
+	paths := map[string]string{}
+	for _, name := range []string{"water", "gnss", "rf"} {
+		master, slave, err := pty.Open()
+		if err != nil {
+			t.Skipf("no pty: %v", err)
+		}
+		defer master.Close()
+		defer slave.Close()
+		ptys[name], paths[name] = master, slave.Name()
+	}
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "gatewayd.yaml")
+	conf := fmt.Sprintf(`
+household: hh-0001
+mqtt: {broker: %[1]q}
+spool: {dir: %[2]q}
+metrics: {listen: %[6]q}
+drivers:
+  - driver: cjt188
+    name: water
+    port: {path: %[3]q}
+    meters: [{address: "12345678901234", device: wm1}]
+    poll_interval: 1h
+  - driver: nmea
+    name: gnss
+    device: tracker1
+    port: {path: %[4]q, baud: 9600}
+  - driver: rf433
+    name: rf
+    port: {path: %[5]q, baud: 9600}
+    codes: [{code: "8d3cf6", device: btn9, kind: call_button, event: button_pressed}]
+  - driver: zigbee2mqtt
+    name: zigbee
+    broker: %[1]q
+    base_topic: z2m
+    devices: [{name: sos, device: btn1, kind: call_button}]
+  - driver: tasmota
+    name: rfbridge
+    broker: %[1]q
+    codes: [{code: "4AF10A", device: btn2, kind: call_button, event: button_pressed}]
+`, b.URL(), filepath.Join(dir, "spool"), paths["water"], paths["gnss"], paths["rf"], metricsAddr)
+	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(gatewaydBinary(t), "-config", cfgPath)
+	var logs syncBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() { _ = cmd.Process.Kill() }()
+
+	nmeaLog, err := os.ReadFile(fixture(t, "nmea", "gpsd-beidou-bd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"tracker1": true, "btn9": true, "btn1": true, "btn2": true}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		missing := []string{}
+		for d := range want {
+			if got[d] == 0 {
+				missing = append(missing, d)
+			}
+		}
+		mu.Unlock()
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no messages from %v; log:\n%s", missing, logs.String())
+		}
+		// the devices speak (again) until gatewayd has heard each of them
+		ptys["gnss"].Write(nmeaLog)
+		ptys["rf"].Write([]byte("8D3CF6\r\n"))
+		cl.Publish("z2m/sos", 1, false, `{"action":"emergency"}`)
+		cl.Publish("tele/bridge1/RESULT", 1, false, `{"Time":"2026-11-23T08:00:00","RfReceived":{"Sync":14010,"Low":440,"High":1300,"Data":"4AF10A","RfKey":"None"}}`)
+		time.Sleep(300 * time.Millisecond)
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, in := range []string{"water", "gnss", "rf", "zigbee", "rfbridge"} {
+		if !regexp.MustCompile(`anxin_gateway_driver_running\{driver="[a-z0-9]+",instance="` + in + `"\} 1`).Match(body) {
+			t.Errorf("driver instance %s not running; metrics:\n%s", in, grepLines(string(body), "driver_running"))
+		}
+	}
+	t.Logf("gatewayd with five drivers: VmRSS %d KiB after the traffic", vmRSS(cmd.Process.Pid))
+	if os.Getenv("ANXIN_LONG") != "" {
+		before := cpuTicks(cmd.Process.Pid)
+		<-time.After(10 * time.Second) // a measurement window, not synchronisation
+		t.Logf("idle CPU over 10 s: %d ticks (1 tick = 10 ms), VmRSS %d KiB", cpuTicks(cmd.Process.Pid)-before, vmRSS(cmd.Process.Pid))
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("gatewayd did not stop on SIGTERM")
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// cpuTicks is utime+stime of a process in clock ticks.
+func cpuTicks(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	u, _ := strconv.Atoi(f[11])
+	st, _ := strconv.Atoi(f[12])
+	return u + st
 }
