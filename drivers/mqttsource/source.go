@@ -129,8 +129,9 @@ func (s *Source) Run(ctx context.Context, handle func(context.Context, Message) 
 	opts.SetDefaultPublishHandler(s.receive)
 	client := s.o.NewClient(opts)
 
+	defer s.metrics.connected.Set(0)
 	var wg sync.WaitGroup
-	defer wg.Wait() // runs last: after cancel has stopped the helpers
+	defer wg.Wait() // runs after cancel has stopped the helpers
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer client.Disconnect(250)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
+	"github.com/anxin-care/anxin/gateway"
 	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/mqtt"
 )
@@ -49,16 +51,21 @@ func CheckSample(t *testing.T, name, readme string) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("sample config does not validate: %v", err)
 	}
-	var raw map[string]any
-	if err := yaml.Unmarshal([]byte(p.SampleConfig), &raw); err != nil {
-		t.Fatal(err)
+	// through gatewayd's own loader, as a drivers: entry
+	var b strings.Builder
+	b.WriteString("household: hh-0001\ndrivers:\n  - driver: " + name + "\n")
+	for _, l := range strings.Split(strings.TrimRight(p.SampleConfig, "\n"), "\n") {
+		b.WriteString("    " + l + "\n")
 	}
-	cfg2 := p.NewConfig()
-	if err := Decode(raw, cfg2); err != nil {
-		t.Fatalf("sample config (mapstructure strict): %v", err)
+	gw, err := gateway.Parse([]byte(b.String()))
+	if err != nil {
+		t.Fatalf("gatewayd loader: %v\n%s", err, b.String())
 	}
-	if err := cfg2.Validate(); err != nil {
-		t.Fatalf("sample config (mapstructure) does not validate: %v", err)
+	if len(gw.Drivers) != 1 || !reflect.DeepEqual(gw.Drivers[0].Config, cfg) {
+		t.Errorf("gatewayd loader decoded\n%+v\nyaml.v3 decoded\n%+v", gw.Drivers[0].Config, cfg)
+	}
+	if _, err := gateway.Parse([]byte(b.String() + "    bogus_key: 1\n")); err == nil || !strings.Contains(err.Error(), "bogus_key") {
+		t.Errorf("gatewayd loader: unknown key: %v, want an error naming it", err)
 	}
 	if p.NewDecoder == nil {
 		t.Error("no NewDecoder: MQTT drivers decode captures")
