@@ -519,3 +519,35 @@ func TestZoneStatusOverride(t *testing.T) {
 		t.Errorf("events %v\nwant   %v", got, want)
 	}
 }
+
+// An alarm published (QoS 1) while gatewayd is down waits in the broker's
+// persistent session and is read when the driver comes back.
+func TestIntegrationDriverRestart(t *testing.T) {
+	sourcetest.Brokers(t, func(t *testing.T, b sourcetest.Broker) {
+		cfg := NewConfig()
+		cfg.Broker = b.URL()
+		cfg.Devices = []Device{{Name: "probe", Device: "probe", Kind: anxin.KindCallButton},
+			{Name: "kitchen", Device: "smoke1", Kind: anxin.KindSmokeDetector}}
+		start := func() (*sourcetest.Sink, func() error) {
+			env, _ := sourcetest.Env(t)
+			d, err := New(cfg, env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sink := sourcetest.NewSink(64)
+			return sink, sourcetest.Run(t, d, sink)
+		}
+		sink, stop := start()
+		pub := sourcetest.Publisher(t, b.URL())
+		waitSubscribed(t, pub, sink)
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		pub("zigbee2mqtt/kitchen", []byte(`{"smoke":true,"battery":90}`)) // nobody connected
+		sink, _ = start()
+		m, ok := sink.Next(t, 10*time.Second, func(m anxin.Message) bool { return m.IsEvent() && m.Device == "smoke1" })
+		if !ok || m.Event != anxin.EventSmoke {
+			t.Fatalf("alarm published while the driver was down: %v %v", m.String(), ok)
+		}
+	})
+}
