@@ -54,6 +54,7 @@ type Config struct {
 	DedupWindow time.Duration // how long a message id is remembered (default 24 h)
 	DedupMax    int           // ids remembered in memory at most (default 200,000)
 	TickEvery   time.Duration // longest wait between timer checks (default 1 s)
+	StateFlush  time.Duration // rule state of quiet households is written this often (default 10 s)
 }
 
 func (c *Config) defaults() {
@@ -74,6 +75,9 @@ func (c *Config) defaults() {
 	}
 	if c.TickEvery <= 0 {
 		c.TickEvery = time.Second
+	}
+	if c.StateFlush <= 0 {
+		c.StateFlush = 10 * time.Second
 	}
 }
 
@@ -104,6 +108,12 @@ type Pipeline struct {
 	limiter  logLimiter
 	storeErr error
 	mu       sync.Mutex
+
+	// rule state of households without an effect in their batch waits here
+	// and is written every StateFlush (a reading that changed nothing but a
+	// meter value need not cost a row write each time)
+	pending   map[string][]byte
+	lastFlush time.Time
 }
 
 type escalation struct {
@@ -140,7 +150,8 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 	}
 	return &Pipeline{cfg: cfg, engine: d.Engine, store: d.Store, archive: d.Archive, escalator: d.Escalator,
 		log: d.Logger, now: d.Now, m: m, in: make(chan Delivery, cfg.Inflight),
-		escalate: make(chan escalation, 1024), seen: newSeenWindow(cfg.DedupMax, cfg.DedupWindow)}, nil
+		escalate: make(chan escalation, 1024), seen: newSeenWindow(cfg.DedupMax, cfg.DedupWindow),
+		pending: make(map[string][]byte), lastFlush: time.Now()}, nil
 }
 
 // Restore loads the rules engine's state and the de-duplication window from
@@ -217,6 +228,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		batch = batch[:0]
 		select {
 		case <-ctx.Done():
+			p.flushStates()
 			return nil
 		case d := <-p.in:
 			batch = append(batch, d)
@@ -230,6 +242,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			continue
 		}
 		if err := p.process(ctx, batch); err != nil {
+			p.flushStates()
 			return nil // only when ctx is cancelled: unacked messages come again
 		}
 		timer.Reset(p.untilDeadline())
@@ -280,6 +293,7 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 	var changes []sqlite.AlarmChange
 	var seenIDs []string
 	received := make(map[string]time.Time) // message id → arrival, for alarm latency
+	urgent := make(map[string]bool)        // households whose state must commit with this batch
 	for i := range batch {
 		d := &batch[i]
 		p.m.received.Inc()
@@ -321,6 +335,7 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 		if len(changes) > n || m.IsEvent() {
 			seenIDs = append(seenIDs, m.ID)
 			received[m.ID] = d.Received
+			urgent[m.Household] = true
 		}
 		if p.archive != nil {
 			p.archive.Write(&m)
@@ -329,10 +344,11 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 	if next := p.engine.NextDeadline(); !next.IsZero() && !next.After(now) {
 		changes = p.decide(changes, p.engine.Tick(now))
 	}
+	for _, c := range changes {
+		urgent[c.Household] = true
+	}
 	b := &sqlite.IngestBatch{Changes: changes, SeenIDs: seenIDs, At: now}
-	p.engine.DirtyStates(func(hh string, state []byte) {
-		b.States = append(b.States, sqlite.RuleState{Household: hh, State: state})
-	})
+	b.States = p.states(urgent)
 	res, err := p.commit(ctx, b)
 	if err != nil {
 		return err
@@ -363,6 +379,43 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 		}
 	}
 	return nil
+}
+
+// states takes the engine's dirty states: those of urgent households (and
+// every pending one once StateFlush has passed) go into this batch.
+func (p *Pipeline) states(urgent map[string]bool) []sqlite.RuleState {
+	var out []sqlite.RuleState
+	all := time.Since(p.lastFlush) >= p.cfg.StateFlush
+	p.engine.DirtyStates(func(hh string, state []byte) {
+		if all || urgent[hh] {
+			out = append(out, sqlite.RuleState{Household: hh, State: state})
+			delete(p.pending, hh)
+			return
+		}
+		p.pending[hh] = state
+	})
+	if all {
+		for hh, st := range p.pending {
+			out = append(out, sqlite.RuleState{Household: hh, State: st})
+		}
+		clear(p.pending)
+		p.lastFlush = time.Now()
+	}
+	return out
+}
+
+// flushStates writes every pending rule state (at shutdown).
+func (p *Pipeline) flushStates() {
+	p.lastFlush = time.Time{}
+	b := &sqlite.IngestBatch{States: p.states(nil), At: p.now()}
+	if len(b.States) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := p.store.ApplyIngest(ctx, b); err != nil {
+		p.log.Error("rule state not saved at shutdown", "households", len(b.States), "err", err)
+	}
 }
 
 // decide turns engine decisions into store changes.

@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS rule_state (
 	household  TEXT PRIMARY KEY,
 	state      BLOB NOT NULL,
 	updated_at INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS seen_ids (
 	id      TEXT PRIMARY KEY,
 	seen_at INTEGER NOT NULL
