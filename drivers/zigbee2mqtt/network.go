@@ -19,7 +19,7 @@ import (
 
 // ErrUnknownDevice is returned for a message of a device that is not in
 // devices: (only when devices are configured).
-var ErrUnknownDevice = errors.New("device is not in devices:")
+var ErrUnknownDevice = errors.New("device is not listed in the devices config")
 
 // IAS zone status bits (ZCL 8.2.2.2.1.3): bit 0 alarm1, bit 1 alarm2,
 // bit 2 tamper, bit 3 battery, bit 4 supervision reports, bit 5 restore
@@ -168,7 +168,7 @@ func (n *Network) device(name string, infer func() anxin.Kind) (*device, error) 
 		return nil, fmt.Errorf("%q: %w", clip(name), ErrUnknownDevice)
 	}
 	if len(n.byName) >= maxDevices {
-		return nil, fmt.Errorf("auto mode tracks at most %d devices; list them in devices:", maxDevices)
+		return nil, fmt.Errorf("auto mode tracks at most %d devices; list them in the devices config", maxDevices)
 	}
 	d := &device{id: SanitizeName(name), kind: infer(),
 		actions: map[string]anxin.EventType{"emergency": anxin.EventButtonPressed}}
