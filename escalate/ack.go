@@ -16,19 +16,21 @@ import (
 )
 
 // An ack token is base64url(claims) "." base64url(HMAC-SHA256(secret, claims)[:16]).
-// claims: version (1) | expiry, unix seconds (8, big endian) | target index (1) |
-// phone tag (4: HMAC of the phone, so a link dies when the chain's number
-// changes) | alarm id (1–64 bytes of [A-Za-z0-9_-]).
+// claims: version (1) | expiry, unix seconds (8, big endian) | chain step (2,
+// big endian; it names the contact) | phone tag (4: HMAC of the phone, so a
+// link dies when the chain's number changes) | alarm id (1–64 bytes of
+// [A-Za-z0-9_-]). Expiry counts from the chain's start, so a step's link (and
+// with it its SMS) is the same however often it is built: Lookup can match it.
 const (
 	tokenVersion = 1
 	tokenMACLen  = 16
-	claimsHead   = 1 + 8 + 1 + 4
+	claimsHead   = 1 + 8 + 2 + 4
 )
 
 // AckClaims are what an ack token says.
 type AckClaims struct {
 	AlarmID  string
-	Target   int
+	Step     int // the chain step whose SMS carried the link
 	PhoneTag [4]byte
 	Expires  time.Time // whole seconds
 }
@@ -52,14 +54,14 @@ func phoneTag(secret []byte, phone string) (t [4]byte) {
 
 // NewAckToken signs claims.
 func NewAckToken(secret []byte, c AckClaims) (string, error) {
-	if !anxin.ValidID(c.AlarmID) || c.Target < 0 || c.Target > 255 {
+	if !anxin.ValidID(c.AlarmID) || c.Step < 0 || c.Step > 65535 {
 		return "", ErrTokenInvalid
 	}
 	b := make([]byte, claimsHead, claimsHead+len(c.AlarmID))
 	b[0] = tokenVersion
 	binary.BigEndian.PutUint64(b[1:9], uint64(c.Expires.Unix()))
-	b[9] = byte(c.Target)
-	copy(b[10:14], c.PhoneTag[:])
+	binary.BigEndian.PutUint16(b[9:11], uint16(c.Step))
+	copy(b[11:15], c.PhoneTag[:])
 	b = append(b, c.AlarmID...)
 	enc := base64.RawURLEncoding
 	return enc.EncodeToString(b) + "." + enc.EncodeToString(mac(secret, b)[:tokenMACLen]), nil
@@ -82,8 +84,8 @@ func ParseAckToken(secret []byte, token string, now time.Time) (AckClaims, error
 		return c, ErrTokenInvalid
 	}
 	c.Expires = time.Unix(int64(binary.BigEndian.Uint64(b[1:9])), 0)
-	c.Target = int(b[9])
-	copy(c.PhoneTag[:], b[10:14])
+	c.Step = int(binary.BigEndian.Uint16(b[9:11]))
+	copy(c.PhoneTag[:], b[11:15])
 	c.AlarmID = string(b[claimsHead:])
 	if !anxin.ValidID(c.AlarmID) {
 		return c, ErrTokenInvalid
@@ -94,10 +96,10 @@ func ParseAckToken(secret []byte, token string, now time.Time) (AckClaims, error
 	return c, nil
 }
 
-func (s *Service) ackLink(alarmID string, target int, phone string, now time.Time) (string, error) {
+func (s *Service) ackLink(c *anxin.Chain, step int) (string, error) {
 	tok, err := NewAckToken(s.cfg.AckSecret, AckClaims{
-		AlarmID: alarmID, Target: target, PhoneTag: phoneTag(s.cfg.AckSecret, phone),
-		Expires: now.Add(s.cfg.AckLinkTTL),
+		AlarmID: c.AlarmID, Step: step, PhoneTag: phoneTag(s.cfg.AckSecret, c.Targets[c.Steps[step]].Phone),
+		Expires: c.StartedAt.Add(s.cfg.AckLinkTTL),
 	})
 	if err != nil {
 		return "", err
@@ -141,7 +143,7 @@ func (s *Service) AckHandler() http.Handler {
 			return
 		}
 		c, err := s.store.Chain(r.Context(), claims.AlarmID)
-		if err != nil || claims.Target >= len(c.Targets) || phoneTag(s.cfg.AckSecret, c.Targets[claims.Target].Phone) != claims.PhoneTag {
+		if err != nil || claims.Step >= len(c.Steps) || phoneTag(s.cfg.AckSecret, c.Targets[c.Steps[claims.Step]].Phone) != claims.PhoneTag {
 			if err != nil && anxin.ErrorCode(err) != anxin.ENOTFOUND {
 				s.log.Error("ack link: cannot read chain", "alarm", claims.AlarmID, "err", err)
 				s.page(w, http.StatusInternalServerError, ackView{Title: "暂时无法确认", Text: "请稍后再试，或直接联系老人。"})
@@ -164,7 +166,7 @@ func (s *Service) AckHandler() http.Handler {
 			s.page(w, http.StatusOK, v)
 			return
 		}
-		by, mine, err := s.accept(r.Context(), claims.AlarmID, claims.Target, ViaAckLink)
+		by, mine, err := s.accept(r.Context(), claims.AlarmID, c.Steps[claims.Step], ViaAckLink)
 		switch {
 		case err == nil && mine:
 			s.page(w, http.StatusOK, ackView{Title: "已确认", Alarm: summary, Text: "谢谢，已确认由您处理。其他联系人将收到通知。"})

@@ -437,7 +437,7 @@ func (s *Service) sendStep(ctx context.Context, c *anxin.Chain, now time.Time) (
 	}
 	var wake time.Time
 	if t.Relation != "elder" { // the elder gets the call only
-		link, err := s.ackLink(c.AlarmID, ti, t.Phone, now)
+		link, err := s.ackLink(c, c.Step)
 		if err != nil {
 			return time.Time{}, err
 		}

@@ -423,7 +423,8 @@ func (s *Server) updateCall(w http.ResponseWriter, r *http.Request, sid string) 
 	}
 	s.mu.Unlock()
 	if end != "" {
-		s.progress(c, end, "", nil)
+		// Twilio answers the update first and calls back later
+		go s.progress(c, end, "", nil)
 	}
 	writeJSON(w, 200, s.callJSON(c))
 }

@@ -1,0 +1,207 @@
+package escalate_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/twilio/twiliotest"
+)
+
+var ackLink = regexp.MustCompile(`https://alarm\.example\.org(/ack/[A-Za-z0-9_\-.]+)`)
+
+func (e *env) do(method, path string) (int, string) {
+	req := httptest.NewRequest(method, path, nil)
+	rec := httptest.NewRecorder()
+	e.mux.ServeHTTP(rec, req)
+	b, _ := io.ReadAll(rec.Result().Body)
+	return rec.Code, string(b)
+}
+
+// Timeline: SMS and call to contact 1 at t=0; the call rings; at 40s the
+// contact opens the link (GET: a page with a button), at 50s presses it
+// (POST) → accepted by link, the ringing call is canceled.
+func TestAckLinkAccepts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
+		e.raise("01ALARM7", anxin.SeverityCritical)
+		settle(40 * time.Second)
+		m := ackLink.FindStringSubmatch(e.timeline("sms")[0].ev.Body)
+		if m == nil {
+			t.Fatalf("no ack link in %q", e.timeline("sms")[0].ev.Body)
+		}
+		code, page := e.do(http.MethodGet, m[1])
+		if code != 200 || !strings.Contains(page, `<form method="post">`) || !strings.Contains(page, "一键呼叫按钮被按下") {
+			t.Fatalf("GET %d %s", code, page)
+		}
+		if c := e.chain("01ALARM7"); c.State != anxin.ChainWalking {
+			t.Fatalf("GET changed the chain: %+v", c)
+		}
+		settle(10 * time.Second)
+		code, page = e.do(http.MethodPost, m[1])
+		if code != 200 || !strings.Contains(page, "已确认") {
+			t.Fatalf("POST %d %s", code, page)
+		}
+		settle(time.Minute)
+		e.expect(time.Second, at(0, "sms", phone1), at(0, "call", phone1), at(50*time.Second, "cancel", phone1))
+		c := e.chain("01ALARM7")
+		if c.State != anxin.ChainAccepted || c.AcceptedVia != "ack_link" || c.AcceptedBy != "李明" || !c.Finished {
+			t.Fatalf("chain %+v", c)
+		}
+		as, _ := e.db.Attempts(t.Context(), "01ALARM7")
+		if as[1].Status != "canceled" {
+			t.Fatalf("call attempt %+v", as[1])
+		}
+		// a second POST changes nothing; the page says who holds it
+		code, page = e.do(http.MethodPost, m[1])
+		if code != 200 || !strings.Contains(page, "已确认") {
+			t.Fatalf("second POST %d %s", code, page)
+		}
+		// a forged token and an expired one
+		if code, _ := e.do(http.MethodGet, m[1][:len(m[1])-2]+"AA"); code != 404 {
+			t.Fatalf("forged token: %d", code)
+		}
+		settle(25 * time.Hour)
+		if code, page := e.do(http.MethodGet, m[1]); code != 410 || !strings.Contains(page, "过期") {
+			t.Fatalf("expired token: %d %s", code, page)
+		}
+	})
+}
+
+// 429 on the first SMS, 500 on the first call: both retried after backoff;
+// nothing is sent twice.
+func TestRetryAfter429And500(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Press, After: 20 * time.Second})
+		e.fake.Fault("sms", twiliotest.Fault{Status: 429})
+		e.fake.Fault("call", twiliotest.Fault{Status: 500})
+		e.fake.Fault("call", twiliotest.Fault{Status: 503})
+		e.raise("01ALARM8", anxin.SeverityCritical)
+		settle(5 * time.Minute)
+		e.expect(0,
+			at(0, "sms", phone1), at(0, "call", phone1), // 429, 500
+			at(time.Second, "sms", phone1), at(time.Second, "call", phone1), // 201, 503
+			at(3*time.Second, "call", phone1), // 201 after 2s backoff
+		)
+		st := []int{}
+		for _, l := range e.timeline("sms", "call") {
+			st = append(st, l.ev.Status)
+		}
+		if want := []int{429, 500, 201, 503, 201}; !equalInts(st, want) {
+			t.Fatalf("statuses %v, want %v", st, want)
+		}
+		as, _ := e.db.Attempts(t.Context(), "01ALARM8")
+		if as[0].Tries != 2 || as[1].Tries != 3 {
+			t.Fatalf("attempts %+v", as)
+		}
+		if c := e.chain("01ALARM8"); c.State != anxin.ChainAccepted {
+			t.Fatalf("chain %+v", c)
+		}
+	})
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// The SMS request reaches Twilio but its response is lost (a reset): the
+// outcome is unknown, so the message is looked up, found, and not re-sent.
+func TestLostResponseIsLookedUpNotResent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
+		e.fake.Fault("sms", twiliotest.Fault{Drop: true})
+		e.fake.Fault("call", twiliotest.Fault{Drop: true})
+		e.raise("01ALARM9", anxin.SeverityCritical)
+		settle(30 * time.Second)
+		e.expect(0, at(0, "sms", phone1), at(0, "call", phone1))
+		if n := len(e.timeline("list-sms")); n != 1 {
+			t.Fatalf("%d message lookups, want 1", n)
+		}
+		if n := len(e.timeline("list-call")); n != 1 {
+			t.Fatalf("%d call lookups, want 1", n)
+		}
+		as, _ := e.db.Attempts(t.Context(), "01ALARM9")
+		if as[0].ProviderID != e.timeline("sms")[0].ev.Sid || as[1].ProviderID != e.timeline("call")[0].ev.Sid {
+			t.Fatalf("attempts %+v", as)
+		}
+	})
+}
+
+// A warning (no water used) rings the elder first: a call only, with words
+// for the elder; the chain follows when the elder does not answer.
+func TestWarningRingsElderFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.fake.Script(phoneElder, twiliotest.Script{Call: twiliotest.NoAnswer, After: 30 * time.Second})
+		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Press, After: 10 * time.Second})
+		e.raise("01ALARMA", anxin.SeverityWarning)
+		settle(10 * time.Minute)
+		e.expect(time.Second, at(0, "call", phoneElder), at(30*time.Second, "sms", phone1), at(30*time.Second, "call", phone1))
+		if tw := e.timeline("call")[0].ev.Body; !strings.Contains(tw, "如果您平安") {
+			t.Fatalf("elder's call %q", tw)
+		}
+		if c := e.chain("01ALARMA"); c.AcceptedBy != "李明" || len(c.Steps) != 7 {
+			t.Fatalf("chain %+v", c)
+		}
+	})
+}
+
+// Info and installer alarms are not escalated to family.
+func TestInfoAndInstallerNotEscalated(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.raise("01ALARMB", anxin.SeverityInfo)
+		a := anxin.Alarm{ID: "01ALARMC", Household: household.ID, Severity: anxin.SeverityCritical, Route: anxin.RouteInstaller}
+		if err := e.svc.Escalate(t.Context(), a); err != nil {
+			t.Fatal(err)
+		}
+		settle(time.Hour)
+		if n := len(e.fake.Events()); n != 0 {
+			t.Fatalf("%d requests for info/installer alarms", n)
+		}
+		if _, err := e.db.Chain(t.Context(), "01ALARMB"); anxin.ErrorCode(err) != anxin.ENOTFOUND {
+			t.Fatalf("chain for an info alarm: %v", err)
+		}
+	})
+}
+
+// Escalate twice (alarmd does so at start-up for open alarms): one chain.
+// Resolve stops it and ends the ringing call.
+func TestEscalateIdempotentAndResolve(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
+		a := e.raise("01ALARMD", anxin.SeverityCritical)
+		settle(10 * time.Second)
+		if err := e.svc.Escalate(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+		settle(10 * time.Second)
+		if err := e.svc.Resolve(context.Background(), a.ID, "smoke_clear"); err != nil {
+			t.Fatal(err)
+		}
+		settle(time.Hour)
+		e.expect(0, at(0, "sms", phone1), at(0, "call", phone1), at(20*time.Second, "cancel", phone1))
+		if c := e.chain(a.ID); c.State != anxin.ChainResolved || !c.Finished {
+			t.Fatalf("chain %+v", c)
+		}
+	})
+}
