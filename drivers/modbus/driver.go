@@ -82,6 +82,11 @@ func newDriver(c *Config, env drivers.Env) (*driver, error) {
 	if err != nil {
 		return nil, err
 	}
+	for i := range c.Units { // normally done by Validate; New must not depend on it
+		for j := range c.Units[i].Registers {
+			c.Units[i].Registers[j].setDefaults()
+		}
+	}
 	return &driver{cfg: c, env: env, polls: cv, states: inputStates{}}, nil
 }
 

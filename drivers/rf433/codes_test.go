@@ -1,6 +1,9 @@
 package rf433
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +125,45 @@ func TestDebouncerBoundedMemory(t *testing.T) {
 	// The most recent code is still remembered.
 	if d.Accept(4999, t0.Add(100*time.Millisecond)) {
 		t.Error("recent code forgotten")
+	}
+}
+
+// TestTasmotaAndOMGCodes: the code forms in the Tasmota / OpenMQTTGateway
+// examples parse: "Data" as hex (with or without 0x), OMG's "value" as a number.
+func TestTasmotaAndOMGCodes(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(fixtures, "tasmota-rfbridge-RESULT-examples.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, line := range strings.Split(string(b), "\n") {
+		_, payload, ok := strings.Cut(line, "{")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		var p struct {
+			RfReceived struct{ Data string }
+			Value      *int64 `json:"value"`
+		}
+		if err := json.Unmarshal([]byte("{"+payload), &p); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		var code uint32
+		switch {
+		case p.RfReceived.Data != "":
+			code, err = ParseCode(p.RfReceived.Data)
+		case p.Value != nil:
+			code, err = CodeFromInt(*p.Value)
+		default:
+			t.Fatalf("no code in %q", line)
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		got = append(got, FormatCode(code))
+	}
+	want := "4af10a 4af10e abcdef 7028d5 022c81"
+	if strings.Join(got, " ") != want {
+		t.Errorf("codes %v, want %s", got, want)
 	}
 }
