@@ -1,7 +1,6 @@
 package tasmota
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,10 +55,8 @@ func ParseReception(payload []byte) (code uint32, at string, ok bool, err error)
 	if len(payload) > anxin.MaxPayload {
 		return 0, "", false, fmt.Errorf("payload of %d bytes exceeds %d", len(payload), anxin.MaxPayload)
 	}
-	var r reception
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	if err := dec.Decode(&r); err != nil {
+	var r reception // Value is a json.Number: decoded exactly, without UseNumber
+	if err := json.Unmarshal(payload, &r); err != nil {
 		return 0, "", false, errors.New("payload is not a JSON object with RfReceived or value")
 	}
 	switch {
