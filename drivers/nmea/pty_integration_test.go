@@ -186,6 +186,12 @@ func TestIntegrationPty(t *testing.T) {
 	if last.Fields["lat"].Float() != 39.9087 || last.Fields["lon"].Float() != 116.3975 {
 		t.Errorf("reading after reconnect: %v", last.Fields)
 	}
+	// A GGA-only module: the pause after the sentence ends the epoch.
+	dev.write(withSum("GPGGA,080001.00,3954.5220,N,11623.8500,E,1,08,0.9,44.0,M,,M,,"))
+	eventually(t, "GGA-only reading after a pause", func() bool { return len(sink.snapshot()) == len(want)+2 })
+	if m := sink.snapshot()[len(want)+1]; m.Fields["sats"].Float() != 8 {
+		t.Errorf("GGA-only reading: %v", m.Fields)
+	}
 	if v := gaugeValue(t, reg, "anxin_serial_reconnects_total", dev.link); v < 1 {
 		t.Errorf("reconnects = %v", v)
 	}

@@ -124,7 +124,7 @@ func TestIntegrationPty(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	cfg := NewConfig()
 	cfg.Port.Path = dev.link
-	cfg.Debounce = 300 * time.Millisecond
+	cfg.Debounce = 2 * time.Second // wide: repeats must collapse even on a loaded machine
 	cfg.Codes = []Code{
 		{Code: "8d3cf6", Device: "btn1", Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed},
 		{Code: "c1a96c", Device: "smoke1", Kind: anxin.KindSmokeDetector, Event: anxin.EventSmoke},
