@@ -515,3 +515,23 @@ func TestAlarmsTimelineAndStats(t *testing.T) {
 		t.Fatalf("household outside area: %d", code)
 	}
 }
+
+func TestSurgeMakesContactDaily(t *testing.T) {
+	e := newEnv(t)
+	e.api.Plan.Surges = []care.Surge{{From: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC), Reason: "寒潮"}}
+	if code := e.do("POST", "/api/v1/elders", districtToken, elderJSON("e0", "善广村", 0), nil); code != 201 {
+		t.Fatal(code)
+	}
+	// phoned yesterday: key tier would wait 5 days, the cold wave makes it today
+	if code := e.do("POST", "/api/v1/visits", districtToken, map[string]any{"household": "hh-e0", "date": "2026-11-22T02:00:00Z", "method": "home"}, nil); code != 201 {
+		t.Fatal(code)
+	}
+	var due struct {
+		Count  int
+		Elders []DueItem
+	}
+	e.do("GET", "/api/v1/due", districtToken, nil, &due)
+	if due.Count != 1 || due.Elders[0].PhoneDue != "2026-11-23" || due.Elders[0].Surge != "寒潮" || due.Elders[0].HomeDue != "2026-12-07" {
+		t.Fatalf("due in a surge: %+v", due)
+	}
+}

@@ -108,11 +108,10 @@ func (s *Server) visitRate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	rep.Month = m
-	all, today, err := s.schedule(r)
+	all, _, err := s.schedule(r)
 	if err != nil {
 		return err
 	}
-	_ = today
 	for _, it := range all {
 		if it.Overdue {
 			rep.Overdue = append(rep.Overdue, it)

@@ -218,10 +218,6 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// only internal errors are logged as errors; the client learns nothing of them
 		s.Logger.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	var e *anxin.Error
-	if errors.As(err, &e) && e.Code == eUnauthorized {
-		body.Code = eUnauthorized
-	}
 	status, ok := statuses[body.Code]
 	if !ok {
 		status = http.StatusInternalServerError
