@@ -291,3 +291,16 @@ func FuzzReadCaptures(f *testing.F) {
 		}
 	})
 }
+
+func TestDefaultClientID(t *testing.T) {
+	a := DefaultClientID("zigbee2mqtt", "hh-0001", []string{"zigbee2mqtt/#"})
+	if a != DefaultClientID("zigbee2mqtt", "hh-0001", []string{"zigbee2mqtt/#"}) {
+		t.Error("client id not stable: the persistent session would be lost on restart")
+	}
+	if a == DefaultClientID("zigbee2mqtt", "hh-0001", []string{"zigbee2mqtt2/#"}) {
+		t.Error("two instances reading different topics share a client id")
+	}
+	if !strings.HasPrefix(a, "anxin-zigbee2mqtt-hh-0001-") {
+		t.Errorf("client id %q", a)
+	}
+}

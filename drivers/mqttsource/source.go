@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"os"
 	"strings"
@@ -89,10 +90,7 @@ func New(cfg Config, o Options) (*Source, error) {
 		o.NewClient = paho.NewClient
 	}
 	if cfg.ClientID == "" {
-		cfg.ClientID = "anxin-" + o.Driver
-		if o.Household != "" {
-			cfg.ClientID += "-" + o.Household
-		}
+		cfg.ClientID = DefaultClientID(o.Driver, o.Household, o.Filters)
 	}
 	o.Logger = o.Logger.With("broker", cfg.Broker)
 	m, err := newSourceMetrics(o.Metrics, o.Driver)
@@ -100,6 +98,23 @@ func New(cfg Config, o Options) (*Source, error) {
 		return nil, err
 	}
 	return &Source{cfg: cfg, o: o, queue: make(chan Message, o.Queue), metrics: m}, nil
+}
+
+// DefaultClientID is the client id used when none is configured: stable
+// across restarts (the persistent session is found again) and different for
+// two instances of a driver reading different topics (a broker disconnects
+// the older of two clients with one id, and they would take turns forever).
+func DefaultClientID(driver, household string, filters []string) string {
+	h := fnv.New32a()
+	for _, f := range filters {
+		h.Write([]byte(f))
+		h.Write([]byte{0})
+	}
+	id := "anxin-" + driver
+	if household != "" {
+		id += "-" + household
+	}
+	return fmt.Sprintf("%s-%08x", id, h.Sum32())
 }
 
 // ClientID is the MQTT client id the source connects with.
