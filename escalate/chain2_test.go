@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/escalate"
 	"github.com/anxin-care/anxin/twilio/twiliotest"
 )
 
@@ -125,7 +126,8 @@ func equalInts(a, b []int) bool {
 // outcome is unknown, so the message is looked up, found, and not re-sent.
 func TestLostResponseIsLookedUpNotResent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newEnv(t)
+		// look up before Twilio's first status callback (at 1s) tells us anyway
+		e := newEnv(t, func(c *escalate.Config) { c.RetryMin = 500 * time.Millisecond })
 		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
 		e.fake.Fault("sms", twiliotest.Fault{Drop: true})
 		e.fake.Fault("call", twiliotest.Fault{Drop: true})
