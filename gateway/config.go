@@ -141,7 +141,7 @@ func ParseByteSize(s string) (ByteSize, error) {
 // Defaults returns the configuration before the file is applied.
 func Defaults() *Config {
 	return &Config{
-		MQTT: MQTTConfig{Keepalive: 30 * time.Second, Window: 500, AckTimeout: time.Minute,
+		MQTT: MQTTConfig{Keepalive: 30 * time.Second, Window: 256, AckTimeout: time.Minute,
 			Reconnect: Reconnect{Min: time.Second, Max: 2 * time.Minute}},
 		Spool: SpoolConfig{Dir: "/var/lib/anxin/spool", MaxBytes: 64 << 20, Fsync: "batch",
 			SyncInterval: 200 * time.Millisecond},
