@@ -1,0 +1,227 @@
+package twilio_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/twilio"
+	"github.com/anxin-care/anxin/twilio/twiliotest"
+	"github.com/twilio/twilio-go/client"
+)
+
+const publicURL = "https://alarm.example.org"
+
+// reports counts what reaches escalation.
+type reports struct {
+	mu      sync.Mutex
+	status  []anxin.StatusReport
+	presses []string
+	replies []string
+}
+
+func (r *reports) Report(_ context.Context, s anxin.StatusReport) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.status = append(r.status, s)
+	return nil
+}
+
+func (r *reports) Press(_ context.Context, attempt, sid, digits string) (anxin.KeyPress, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.presses = append(r.presses, attempt+"|"+sid+"|"+digits)
+	if digits == "1" {
+		return anxin.KeyPress{Accepted: true, AcceptedBy: "李明"}, nil
+	}
+	return anxin.KeyPress{Prompt: "请按1"}, nil
+}
+
+func (r *reports) Reply(_ context.Context, from, body string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.replies = append(r.replies, from+"|"+body)
+	return nil
+}
+
+func serve(h http.Handler, req *http.Request) (int, string) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	b, _ := io.ReadAll(rec.Result().Body)
+	return rec.Code, string(b)
+}
+
+func newMux(r *reports) *http.ServeMux {
+	mux := http.NewServeMux()
+	twilio.NewWebhooks(twiliotest.AuthToken, publicURL, r, nil).Mount(mux)
+	return mux
+}
+
+// Our signature agrees with twilio-go's own validator.
+func TestSignatureMatchesTwilioGo(t *testing.T) {
+	u := publicURL + "/twilio/status?attempt=01ABC%2Fs0%2Fvoice"
+	v := url.Values{"CallSid": {"CA123"}, "CallStatus": {"ringing"}, "To": {"+8613900000001"}, "Digits": {"1"}}
+	params := map[string]string{}
+	for k := range v {
+		params[k] = v.Get(k)
+	}
+	sig := twilio.Signature([]byte(twiliotest.AuthToken), u, v)
+	rv := client.NewRequestValidator(twiliotest.AuthToken)
+	if !rv.Validate(u, params, sig) {
+		t.Fatalf("twilio-go rejects our signature %s", sig)
+	}
+}
+
+func TestForgedWebhooksAre403(t *testing.T) {
+	r := &reports{}
+	mux := newMux(r)
+	v := url.Values{"CallSid": {"CA1"}, "CallStatus": {"completed"}, "To": {"+8613900000001"}}
+	target := publicURL + "/twilio/status?attempt=A%2Fs0%2Fvoice"
+	cases := map[string]*http.Request{
+		"no signature": func() *http.Request {
+			q := twiliotest.SignedRequest(target, v, twiliotest.AuthToken)
+			q.Header.Del("X-Twilio-Signature")
+			return q
+		}(),
+		"wrong token": twiliotest.SignedRequest(target, v, "someoneelsestoken0123456789abcdef"),
+		"other url": func() *http.Request { // signed for another attempt
+			q := twiliotest.SignedRequest(target, v, twiliotest.AuthToken)
+			q.Header.Set("X-Twilio-Signature", twilio.Signature([]byte(twiliotest.AuthToken), strings.Replace(target, "A%2Fs0", "B%2Fs0", 1), v))
+			return q
+		}(),
+		"changed param": func() *http.Request { return twiliotest.SignedRequest(target, v, twiliotest.AuthToken) }(),
+	}
+	// change a parameter after signing
+	cr := cases["changed param"]
+	v2 := url.Values{"CallSid": {"CA1"}, "CallStatus": {"in-progress"}, "To": {"+8613900000001"}}
+	forged := httptest.NewRequest(http.MethodPost, cr.URL.RequestURI(), strings.NewReader(v2.Encode()))
+	forged.Header = cr.Header.Clone()
+	cases["changed param"] = forged
+	for name, req := range cases {
+		for _, path := range []string{"/twilio/status", "/twilio/gather", "/twilio/sms"} {
+			q := req.Clone(context.Background())
+			body, _ := io.ReadAll(req.Body)
+			req.Body = io.NopCloser(strings.NewReader(string(body)))
+			q.Body = io.NopCloser(strings.NewReader(string(body)))
+			q.URL.Path = path
+			q.RequestURI = strings.Replace(q.RequestURI, "/twilio/status", path, 1)
+			if code, _ := serve(mux, q); code != http.StatusForbidden {
+				t.Errorf("%s on %s: %d, want 403", name, path, code)
+			}
+		}
+	}
+	if len(r.status)+len(r.presses)+len(r.replies) != 0 {
+		t.Fatalf("forged requests reached escalation: %+v", r)
+	}
+}
+
+func TestReplayedWebhooksHaveNoSecondEffect(t *testing.T) {
+	r := &reports{}
+	mux := newMux(r)
+	status := url.Values{"CallSid": {"CA1"}, "CallStatus": {"no-answer"}, "To": {"+8613900000001"}}
+	gather := url.Values{"CallSid": {"CA1"}, "Digits": {"1"}, "To": {"+8613900000001"}}
+	for range 3 {
+		if code, _ := serve(mux, twiliotest.SignedRequest(publicURL+"/twilio/status?attempt=A%2Fs0%2Fvoice", status, twiliotest.AuthToken)); code != 204 {
+			t.Fatalf("status: %d", code)
+		}
+		code, body := serve(mux, twiliotest.SignedRequest(publicURL+"/twilio/gather?attempt=A%2Fs0%2Fvoice", gather, twiliotest.AuthToken))
+		if code != 200 || !strings.Contains(body, "<Hangup/>") {
+			t.Fatalf("gather: %d %s", code, body)
+		}
+	}
+	if len(r.status) != 1 || len(r.presses) != 1 {
+		t.Fatalf("replays reached escalation: %d reports, %d presses", len(r.status), len(r.presses))
+	}
+	if s := r.status[0]; s.AttemptID != "A/s0/voice" || s.ProviderID != "CA1" || s.Status != "no-answer" || s.Channel != anxin.ChannelVoice {
+		t.Fatalf("report %+v", s)
+	}
+	// a later, different status of the same call is not a replay
+	status.Set("CallStatus", "completed")
+	serve(mux, twiliotest.SignedRequest(publicURL+"/twilio/status?attempt=A%2Fs0%2Fvoice", status, twiliotest.AuthToken))
+	if len(r.status) != 2 {
+		t.Fatalf("a new status was taken for a replay")
+	}
+}
+
+// Another key than 1 says the alarm again once, then ends politely.
+func TestGatherOtherDigitRepromptsOnce(t *testing.T) {
+	r := &reports{}
+	mux := newMux(r)
+	v := url.Values{"CallSid": {"CA9"}, "Digits": {"5"}}
+	code, body := serve(mux, twiliotest.SignedRequest(publicURL+"/twilio/gather?attempt=A%2Fs0%2Fvoice", v, twiliotest.AuthToken))
+	if code != 200 || !strings.Contains(body, `<Gather input="dtmf" numDigits="1"`) || !strings.Contains(body, "again=1") || !strings.Contains(body, "请按1") {
+		t.Fatalf("reprompt: %s", body)
+	}
+	v.Set("Digits", "7")
+	_, body = serve(mux, twiliotest.SignedRequest(publicURL+"/twilio/gather?attempt=A%2Fs0%2Fvoice&again=1", v, twiliotest.AuthToken))
+	if strings.Contains(body, "<Gather") || !strings.Contains(body, "<Hangup/>") {
+		t.Fatalf("second wrong key: %s", body)
+	}
+}
+
+func TestInboundSMSAndMessageStatus(t *testing.T) {
+	r := &reports{}
+	mux := newMux(r)
+	code, body := serve(mux, twiliotest.SignedRequest(publicURL+"/twilio/sms", url.Values{"From": {"+14155550100"}, "Body": {"OK"}, "MessageSid": {"SM1"}}, twiliotest.AuthToken))
+	if code != 200 || !strings.Contains(body, "<Response/>") || len(r.replies) != 1 || r.replies[0] != "+14155550100|OK" {
+		t.Fatalf("inbound: %d %s %v", code, body, r.replies)
+	}
+	serve(mux, twiliotest.SignedRequest(publicURL+"/twilio/status?attempt=A%2Fs0%2Fsms", url.Values{"MessageSid": {"SM2"}, "MessageStatus": {"undelivered"}, "ErrorCode": {"30003"}}, twiliotest.AuthToken))
+	if s := r.status[0]; s.Channel != anxin.ChannelSMS || s.Status != "undelivered" || s.ErrorCode != "30003" || s.ProviderID != "SM2" {
+		t.Fatalf("message status %+v", s)
+	}
+}
+
+// Twilio may sign the URL with the default port spelled out.
+func TestSignatureWithDefaultPort(t *testing.T) {
+	r := &reports{}
+	mux := newMux(r)
+	v := url.Values{"MessageSid": {"SM3"}, "MessageStatus": {"sent"}}
+	req := twiliotest.SignedRequest(publicURL+"/twilio/status?attempt=A%2Fs1%2Fsms", v, twiliotest.AuthToken)
+	req.Header.Set("X-Twilio-Signature", twilio.Signature([]byte(twiliotest.AuthToken), "https://alarm.example.org:443/twilio/status?attempt=A%2Fs1%2Fsms", v))
+	if code, _ := serve(mux, req); code != 204 {
+		t.Fatalf("port 443 form: %d", code)
+	}
+}
+
+func FuzzWebhookForm(f *testing.F) {
+	f.Add("CallSid=CA1&CallStatus=ringing", "attempt=A%2Fs0%2Fvoice", "sig")
+	f.Add("Digits=1&CallSid=CA1&CallSid=CA2", "attempt=", "")
+	f.Add("%zz=1&a", "again=1&attempt=x", "AAAA")
+	r := &reports{}
+	mux := newMux(r)
+	f.Fuzz(func(t *testing.T, form, query, sig string) {
+		for _, path := range []string{"/twilio/status", "/twilio/gather", "/twilio/sms"} {
+			req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(form))
+			req.URL.Path, req.URL.RawQuery = path, query
+			req.RequestURI = req.URL.RequestURI()
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("X-Twilio-Signature", sig)
+			code, _ := serve(mux, req)
+			if code != 403 && code != 400 {
+				// only a valid signature passes; a random one must not
+				vals, err := url.ParseQuery(form)
+				if err != nil || sig != twilio.Signature([]byte(twiliotest.AuthToken), publicURL+req.RequestURI, vals) {
+					t.Fatalf("unsigned request answered %d", code)
+				}
+			}
+			// signing it properly makes it pass the check
+			if vals, err := url.ParseQuery(form); err == nil {
+				req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(form))
+				req.URL.Path, req.URL.RawQuery = path, query
+				req.RequestURI = req.URL.RequestURI()
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("X-Twilio-Signature", twilio.Signature([]byte(twiliotest.AuthToken), publicURL+req.RequestURI, vals))
+				if code, _ := serve(mux, req); code == 403 {
+					t.Fatalf("signed request rejected: form %q query %q", form, query)
+				}
+			}
+		}
+	})
+}
