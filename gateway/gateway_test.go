@@ -16,6 +16,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers"
 	_ "github.com/anxin-care/anxin/drivers/all"
 	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/mqtt"
@@ -380,4 +381,27 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("accepted config fails Validate: %v", err)
 		}
 	})
+}
+
+// TestEverySampleConfigLoads puts each registered driver's SampleConfig (the
+// text its README shows) into a gatewayd config and loads it through the real
+// strict loader, so no sample can drift from what the driver accepts.
+func TestEverySampleConfigLoads(t *testing.T) {
+	for _, name := range drivers.Names() {
+		t.Run(name, func(t *testing.T) {
+			p, _ := drivers.Lookup(name)
+			var b strings.Builder
+			b.WriteString("household: hh-0001\ndrivers:\n  - driver: " + name + "\n")
+			for _, l := range strings.Split(p.SampleConfig, "\n") {
+				b.WriteString("    " + l + "\n")
+			}
+			cfg, err := Parse([]byte(b.String()))
+			if err != nil {
+				t.Fatalf("sample config of %s does not load: %v\n%s", name, err, b.String())
+			}
+			if len(cfg.Drivers) != 1 || cfg.Drivers[0].Driver != name {
+				t.Fatalf("decoded %+v", cfg.Drivers)
+			}
+		})
+	}
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	mochi "github.com/mochi-mqtt/server/v2"
+	mochipackets "github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -483,4 +485,90 @@ func TestOutageWhileIdle(t *testing.T) {
 	sub := subscribe(t, mq.URL)
 	put(t, sp, testMsg("btn1", 1, true))
 	sub.waitFor(1, 10*time.Second)
+}
+
+// TestOutageEmbeddedBroker: the embedded broker (no persistence) goes away
+// and a new one comes up on the same address; everything produced during the
+// outage is replayed from the spool to it, in order per device.
+func TestOutageEmbeddedBroker(t *testing.T) {
+	type seen struct {
+		mu  sync.Mutex
+		ids map[string]bool
+		seq map[string][]int
+	}
+	inline := func(b *Broker) *seen {
+		s := &seen{ids: map[string]bool{}, seq: map[string][]int{}}
+		err := b.srv.Subscribe("anxin/v1/+/+/+", 1, func(_ *mochi.Client, _ mochipackets.Subscription, pk mochipackets.Packet) {
+			if strings.HasSuffix(pk.TopicName, "/gateway/status") {
+				return
+			}
+			m, err := anxin.ParseMessage(pk.TopicName, pk.Payload)
+			if err != nil {
+				t.Errorf("bad message: %v", err)
+				return
+			}
+			n, _ := strconv.Atoi(m.ID[strings.LastIndexByte(m.ID, '-')+1:])
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if !s.ids[m.ID] {
+				s.ids[m.ID] = true
+				s.seq[m.Device] = append(s.seq[m.Device], n)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	count := func(s *seen) int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.ids) }
+	waitTrue := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	b1, err := StartBroker("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := b1.Addr()
+	first := inline(b1)
+	sp := openTest(t, SpoolOptions{})
+	up := startUplink(t, sp, b1.URL(), nil)
+	for i := range 100 {
+		put(t, sp, testMsg("wm1", i, false))
+	}
+	waitTrue("first 100 delivered", func() bool { return count(first) == 100 })
+	b1.Close()
+	waitTrue("uplink to notice", func() bool { return !up.up.Connected() })
+	for i := range 500 {
+		dev := []string{"btn1", "wm1"}[i%2]
+		put(t, sp, testMsg(dev, 1000+i, dev == "btn1"))
+	}
+	b2, err := StartBroker(addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	second := inline(b2)
+	waitTrue("the 500 spooled during the outage", func() bool { return count(second) >= 500 })
+	second.mu.Lock()
+	defer second.mu.Unlock()
+	for dev, ns := range second.seq {
+		for i := 1; i < len(ns); i++ {
+			if ns[i] <= ns[i-1] {
+				t.Fatalf("%s: %d after %d", dev, ns[i], ns[i-1])
+			}
+		}
+	}
+	for i := range 500 {
+		dev := []string{"btn1", "wm1"}[i%2]
+		if id := testMsg(dev, 1000+i, dev == "btn1").ID; !second.ids[id] {
+			t.Fatalf("%s produced during the outage never arrived", id)
+		}
+	}
 }
