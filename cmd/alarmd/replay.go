@@ -1,13 +1,12 @@
 package main
 
 import (
-	"fmt"
 	"io"
+
+	"github.com/anxin-care/anxin/replay"
 )
 
-// replayMain runs `alarmd replay`. The replay package is not in the tree
-// yet; when it is, this becomes `return replay.Main(args, stdout, stderr)`.
+// replayMain runs `alarmd replay` (see the replay package).
 func replayMain(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "replay: not built yet")
-	return 2
+	return replay.Main(args, stdout, stderr)
 }
