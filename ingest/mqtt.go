@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,9 @@ func Subscribe(ctx context.Context, cfg SubscriberConfig, p *Pipeline, logger *s
 		// queued messages arrive right after CONNACK, before Subscribe returns:
 		// the default handler must be in place before Connect
 		SetDefaultPublishHandler(handler)
+	if u, err := url.Parse(cfg.Broker); err == nil && (u.Scheme == "tcp" || u.Scheme == "mqtt") {
+		opts.SetCustomOpenConnectionFn(dialBuffered)
+	}
 	if cfg.Username != "" {
 		opts.SetUsername(cfg.Username).SetPassword(cfg.Password)
 	}

@@ -1,0 +1,142 @@
+package alarmd
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/testenv"
+)
+
+// latencyEscalator records, for each alarm, the time from its message's
+// creation (the ULID's ms time, stamped by the publisher) to escalation.
+type latencyEscalator struct {
+	mu  sync.Mutex
+	lat []time.Duration
+}
+
+func (e *latencyEscalator) Escalate(_ context.Context, a anxin.Alarm) error {
+	id, err := ulid.Parse(a.MessageID)
+	if err != nil {
+		return err
+	}
+	d := time.Since(ulid.Time(id.Time()))
+	e.mu.Lock()
+	e.lat = append(e.lat, d)
+	e.mu.Unlock()
+	return nil
+}
+
+func (e *latencyEscalator) Resolve(context.Context, string, string) error { return nil }
+
+func (e *latencyEscalator) n() int { e.mu.Lock(); defer e.mu.Unlock(); return len(e.lat) }
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// peakRSS is this process's peak resident set (VmHWM), in MiB.
+func peakRSS() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func envInt(k string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// TestIntegrationLoadMosquittoToVictoriaMetrics is the sustained-load
+// measurement: cmd/anxin-load (its own process) publishes readings and
+// button presses to a real mosquitto; this process runs alarmd (validation,
+// de-dup, rules, SQLite, archive into a real VictoriaMetrics). Reported:
+// readings/s end to end, alarmd's CPU per reading, peak RSS, and
+// event-to-alarm latency p50/p99 under that load. ANXIN_LOAD_N sets the
+// number of readings (default 300,000), ANXIN_LOAD_RATE a fixed publishing
+// rate (default: as fast as a window of QoS 1 messages in flight allows,
+// where latency is mostly the time spent queued behind the backlog).
+func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
+	if os.Getenv("ANXIN_LONG") == "" {
+		t.Skip("long load test: set ANXIN_LONG=1")
+	}
+	n := envInt("ANXIN_LOAD_N", 300_000)
+	households := envInt("ANXIN_LOAD_HOUSEHOLDS", 10_000)
+	events := envInt("ANXIN_LOAD_EVENTS", 300)
+	bin := filepath.Join(t.TempDir(), "anxin-load")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/anxin-load").CombinedOutput(); err != nil {
+		t.Fatalf("build anxin-load: %v\n%s", err, out)
+	}
+	mq := testenv.StartMosquitto(t)
+	vm := testenv.StartVictoriaMetrics(t)
+	cfg := testConfig(t)
+	cfg.MQTT.Broker = mq.URL
+	cfg.Influx.URL = vm.URL
+	esc := &latencyEscalator{}
+	reg := prometheus.NewRegistry()
+	m := &Main{Config: cfg, Escalator: esc, Metrics: reg}
+	startMain(t, m)
+
+	cpu0, start := cpuTime(), time.Now()
+	cmd := exec.Command(bin, "-broker", mq.URL, "-n", strconv.Itoa(n), "-households", strconv.Itoa(households),
+		"-events", strconv.Itoa(events), "-rate", strconv.Itoa(envInt("ANXIN_LOAD_RATE", 0)))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("anxin-load: %v %s", err, out)
+	}
+	var pub struct {
+		Readings, Events int
+		PerSecond        float64 `json:"published_per_second"`
+	}
+	if err := json.Unmarshal(out, &pub); err != nil {
+		t.Fatal(err)
+	}
+	total := float64(pub.Readings + pub.Events)
+	waitFor(t, "every message through ingest and the archive", 5*time.Minute, func() bool {
+		return counter(t, reg, "anxin_ingest_received_total", "") >= total &&
+			counter(t, reg, "anxin_archive_written_total", "")+counter(t, reg, "anxin_archive_dropped_total", "") >= float64(pub.Readings) &&
+			esc.n() >= pub.Events
+	})
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
+	if r := counter(t, reg, "anxin_ingest_rejected_total", ""); r != 0 {
+		t.Fatalf("%v messages rejected", r)
+	}
+	dropped := counter(t, reg, "anxin_archive_dropped_total", "")
+	esc.mu.Lock()
+	lat := slices.Clone(esc.lat)
+	esc.mu.Unlock()
+	slices.Sort(lat)
+	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	t.Logf("load: %d readings + %d events from mosquitto through alarmd into VictoriaMetrics in %.2fs: %.0f readings/s end to end (publisher alone %.0f/s)",
+		pub.Readings, pub.Events, elapsed.Seconds(), total/elapsed.Seconds(), pub.PerSecond)
+	t.Logf("load: alarmd CPU %.1f µs/reading, peak RSS %.0f MiB, archive dropped %v", float64(cpu.Microseconds())/total, peakRSS(), dropped)
+	t.Logf("load: event-to-alarm latency p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d alarms",
+		float64(q(0.5).Microseconds())/1000, float64(q(0.99).Microseconds())/1000, float64(lat[len(lat)-1].Microseconds())/1000, len(lat))
+}
