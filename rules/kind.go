@@ -18,6 +18,9 @@ type kindDef struct {
 	check func(r *Rule) error
 	// compile makes the evaluator of a checked rule (base or variant).
 	compile func(r *Rule) evaluator
+	// extBytes is the size of the kind's extra per-slot state (slot.ext),
+	// persisted after the slot's fields; 0 for kinds whose slot suffices.
+	extBytes int
 }
 
 // kindTable holds the rule kinds; written only by init functions.

@@ -43,6 +43,7 @@ type slot struct {
 	t2    int64   // kind's third time (previous reading interval)
 	v0    float64 // kind's baseline value
 	v1    float64 // last value
+	ext   []byte  // kind's extra state (kindDef.extBytes long, else nil): the learned histograms
 }
 
 // Slot flags.
@@ -262,6 +263,15 @@ func (e *Engine) encode(h *household) []byte {
 		b = binary.AppendVarint(b, s.t2)
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.v0))
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.v1))
+		if n := kindTable[c.Kind].extBytes; n > 0 {
+			// Only kinds with extra state write it, so states of the
+			// other kinds are unchanged (version 1).
+			e := s.ext
+			if len(e) != n {
+				e = make([]byte, n)
+			}
+			b = append(b, e...)
+		}
 	}
 	return b
 }
@@ -320,6 +330,17 @@ func (r *stateReader) float() float64 {
 	return f
 }
 
+func (r *stateReader) bytes(n int) []byte {
+	if len(r.b) < n {
+		r.err = true
+		return nil
+	}
+	b := make([]byte, n)
+	copy(b, r.b)
+	r.b = r.b[n:]
+	return b
+}
+
 func (r *stateReader) string() string {
 	n := r.uvarint(maxStringLen)
 	if r.err || uint64(len(r.b)) < n {
@@ -365,6 +386,9 @@ func (e *Engine) decode(id string, b []byte) (*household, error) {
 		s := slot{dev: uint16(r.uvarint(math.MaxUint16)), flags: r.byte(), n: uint16(r.uvarint(math.MaxUint16))}
 		s.t0, s.t1, s.t2 = r.varint(), r.varint(), r.varint()
 		s.v0, s.v1 = r.float(), r.float()
+		if n := kindTable[kind].extBytes; n > 0 {
+			s.ext = r.bytes(n)
+		}
 		if r.err {
 			break
 		}
