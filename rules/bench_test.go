@@ -42,7 +42,7 @@ func BenchmarkTick(b *testing.B) {
 	e := New(cfg)
 	for h := 0; h < households; h++ {
 		id := fmt.Sprintf("hh-%05d", h)
-		feedHousehold(e, id, 3) // last use at 02:00
+		feedHousehold(e, id, 3)       // last use at 02:00
 		for hr := 3; hr <= 25; hr++ { // quiet, fresh readings up to the deadline
 			now := day0.Add(time.Duration(hr) * time.Hour)
 			e.Observe(now, &anxin.Message{ID: "x", TS: now, Household: id, Device: "wm1",
