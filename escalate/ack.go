@@ -74,7 +74,7 @@ func ParseAckToken(secret []byte, token string, now time.Time) (AckClaims, error
 	if !ok || len(body) > 200 || len(sig) > 40 {
 		return c, ErrTokenInvalid
 	}
-	enc := base64.RawURLEncoding
+	enc := base64.RawURLEncoding.Strict() // one spelling per token
 	b, err1 := enc.DecodeString(body)
 	m, err2 := enc.DecodeString(sig)
 	if err1 != nil || err2 != nil || len(b) <= claimsHead || b[0] != tokenVersion {
@@ -83,7 +83,7 @@ func ParseAckToken(secret []byte, token string, now time.Time) (AckClaims, error
 	if !hmac.Equal(m, mac(secret, b)[:tokenMACLen]) {
 		return c, ErrTokenInvalid
 	}
-	c.Expires = time.Unix(int64(binary.BigEndian.Uint64(b[1:9])), 0)
+	c.Expires = time.Unix(int64(binary.BigEndian.Uint64(b[1:9])), 0).UTC()
 	c.Step = int(binary.BigEndian.Uint16(b[9:11]))
 	copy(c.PhoneTag[:], b[11:15])
 	c.AlarmID = string(b[claimsHead:])

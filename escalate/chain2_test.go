@@ -207,3 +207,10 @@ func TestEscalateIdempotentAndResolve(t *testing.T) {
 		}
 	})
 }
+
+func (e *env) do2(req *http.Request) (int, string) {
+	rec := httptest.NewRecorder()
+	e.mux.ServeHTTP(rec, req)
+	b, _ := io.ReadAll(rec.Result().Body)
+	return rec.Code, string(b)
+}

@@ -32,6 +32,13 @@ var household = anxin.Household{
 	Community: []anxin.Contact{{Name: "王芳", Role: "grid_worker", Phone: "+8613700000003"}},
 }
 
+// abroad is a household whose contacts live where SMS replies reach us.
+var abroad = anxin.Household{
+	ID:       "hh-0002",
+	Elder:    anxin.Elder{Name: "陈秀英", Address: "幸福村5组"},
+	Contacts: []anxin.Contact{{Name: "陈刚", Relation: "child", Phone: "+14155550101"}},
+}
+
 var (
 	phoneElder = household.Elder.Phone
 	phone1     = household.Contacts[0].Phone
@@ -143,7 +150,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 	}
 	al := &alarms{m: map[string]anxin.Alarm{}}
 	svc, err := escalate.New(escalate.Options{
-		Config: cfg, Store: db, Alarms: al, Households: households{household.ID: household},
+		Config: cfg, Store: db, Alarms: al, Households: households{household.ID: household, abroad.ID: abroad},
 		Visits: db, Notifier: tw, Provider: "twilio", Logger: log,
 	})
 	if err != nil {
@@ -159,8 +166,13 @@ func newEnv(t *testing.T, opts ...option) *env {
 
 func (e *env) raise(id string, sev anxin.Severity) anxin.Alarm {
 	e.t.Helper()
+	return e.raiseIn(household.ID, id, sev)
+}
+
+func (e *env) raiseIn(hh, id string, sev anxin.Severity) anxin.Alarm {
+	e.t.Helper()
 	a := anxin.Alarm{
-		ID: id, Household: household.ID, Rule: "button", RuleKind: "event", Device: "btn1", Severity: sev,
+		ID: id, Household: hh, Rule: "button", RuleKind: "event", Device: "btn1", Severity: sev,
 		Route: anxin.RouteFamily, State: anxin.AlarmOpen, Reason: "一键呼叫按钮被按下", OpenedAt: time.Now(), UpdatedAt: time.Now(),
 	}
 	if sev == anxin.SeverityWarning {
