@@ -311,12 +311,13 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request) {
 		events[e] = true
 	}
 	s.play(c, sc, events)
+	resp := s.callJSON(c)
 	s.mu.Unlock()
 	if faulted {
 		s.lose(w, r, ft)
 		return
 	}
-	writeJSON(w, 201, s.callJSON(c))
+	writeJSON(w, 201, resp)
 }
 
 // play schedules a call's progress (s.mu held).
@@ -421,12 +422,13 @@ func (s *Server) updateCall(w http.ResponseWriter, r *http.Request, sid string) 
 			t.Stop()
 		}
 	}
+	resp := s.callJSON(c)
 	s.mu.Unlock()
 	if end != "" {
 		// Twilio answers the update first and calls back later
 		go s.progress(c, end, "", nil)
 	}
-	writeJSON(w, 200, s.callJSON(c))
+	writeJSON(w, 200, resp)
 }
 
 func (s *Server) after(d time.Duration, f func()) { time.AfterFunc(d, f) }
