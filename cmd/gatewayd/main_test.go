@@ -698,3 +698,156 @@ func cpuTicks(pid int) int {
 	st, _ := strconv.Atoi(f[12])
 	return u + st
 }
+
+// TestCrashGatewaydBinaryKill9WhileOffline: the real gatewayd spools events
+// while the district broker is down, is killed with SIGKILL, and after a
+// restart (broker back) every spooled event arrives, in order.
+func TestCrashGatewaydBinaryKill9WhileOffline(t *testing.T) {
+	need(t, "zigbee2mqtt")
+	home, err := mqtt.StartBroker("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer home.Close()
+	district := testenv.StartMosquitto(t)
+	district.Stop() // the 4G link is down
+
+	dir := t.TempDir()
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	cfgPath := filepath.Join(dir, "gatewayd.yaml")
+	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+household: hh-0001
+mqtt: {broker: %q, reconnect: {min: 100ms, max: 300ms}}
+spool: {dir: %q}
+metrics: {listen: %q}
+drivers:
+  - driver: zigbee2mqtt
+    broker: %q
+    base_topic: z2m
+    devices: [{name: kitchen_smoke, device: smoke1, kind: smoke_detector}]
+`, district.URL, filepath.Join(dir, "spool"), metricsAddr, home.URL())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := func() (*exec.Cmd, *syncBuffer, chan error) {
+		cmd := exec.Command(gatewaydBinary(t), "-config", cfgPath)
+		logs := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = logs, logs
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		return cmd, logs, exited
+	}
+	depth := func() int {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			return -1
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		m := regexp.MustCompile(`(?m)^anxin_spool_depth_messages (\d+)`).FindSubmatch(body)
+		if m == nil {
+			return -1
+		}
+		n, _ := strconv.Atoi(string(m[1]))
+		return n
+	}
+	cmd, logs, exited := start()
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(home.URL()).SetClientID("z2m"))
+	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer pub.Disconnect(50)
+	// wait until the driver listens: the first alarm is retried until spooled
+	deadline := time.Now().Add(20 * time.Second)
+	for depth() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing spooled; log:\n%s", logs.String())
+		}
+		pub.Publish("z2m/kitchen_smoke", 1, false, `{"smoke":true}`).WaitTimeout(time.Second)
+		time.Sleep(100 * time.Millisecond)
+	}
+	base := depth()
+	const toggles = 40 // smoke_clear, smoke, smoke_clear, …
+	for i := range toggles {
+		p := `{"smoke":false}`
+		if i%2 == 1 {
+			p = `{"smoke":true}`
+		}
+		if tok := pub.Publish("z2m/kitchen_smoke", 1, false, p); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+	}
+	want := base + toggles
+	deadline = time.Now().Add(20 * time.Second)
+	for depth() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("spool depth %d, want %d; log:\n%s", depth(), want, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+
+	district.Restart()
+	var mu sync.Mutex
+	var events []anxin.EventType
+	ids := map[string]bool{}
+	sub := paho.NewClient(paho.NewClientOptions().AddBroker(district.URL).SetClientID("alarmd").
+		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
+			msg, err := anxin.ParseMessage(m.Topic(), m.Payload())
+			if err != nil {
+				return // the gateway status
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !ids[msg.ID] {
+				ids[msg.ID] = true
+				events = append(events, msg.Event)
+			}
+		}))
+	if tok := sub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer sub.Disconnect(50)
+	if tok := sub.Subscribe("anxin/v1/+/+/event", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	cmd, logs, exited = start()
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(events)
+		mu.Unlock()
+		if n >= want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d spooled events arrived after the restart; log:\n%s", n, want, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	tail := events[base:want]
+	for i, e := range tail {
+		wantEv := anxin.EventSmokeClear
+		if i%2 == 1 {
+			wantEv = anxin.EventSmoke
+		}
+		if e != wantEv {
+			t.Fatalf("event %d after the restart is %s, want %s (order lost)", i, e, wantEv)
+		}
+	}
+	mu.Unlock()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-exited; err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+}
