@@ -316,8 +316,9 @@ func (e *Engine) DirtyStates(fn func(household string, state []byte)) {
 }
 
 // RestoreState loads a household's state saved by DirtyStates, replacing
-// what the engine holds for it. Slots of rules that no longer exist are
-// dropped. Corrupt or hostile input is an error, never a panic.
+// what the engine holds for it (except a tier already set by SetHousehold).
+// Slots of rules that no longer exist are dropped. Corrupt or hostile input
+// is an error, never a panic.
 func (e *Engine) RestoreState(household string, state []byte) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -329,6 +330,7 @@ func (e *Engine) RestoreState(household string, state []byte) error {
 		return err
 	}
 	if old := e.hh[household]; old != nil {
+		h.tier = old.tier // the tier is configuration: SetHousehold's word beats a saved one
 		if old.heapIdx >= 0 {
 			heap.Remove(&e.due, int(old.heapIdx))
 		}

@@ -286,3 +286,20 @@ func TestMarshalRoundTripsDefault(t *testing.T) {
 		t.Errorf("round trip differs:\n%s", out)
 	}
 }
+
+func TestRestoreKeepsConfiguredTier(t *testing.T) {
+	e := New(mustParse(t, waterRules))
+	tl := &timeline{t: t, e: e}
+	e.SetHousehold("hh-1", anxin.TierGeneral)
+	tl.meter("hh-1", at(0, "06:00"), at(0, "09:00"), 1, 0)
+	st := saved(e)["hh-1"]
+
+	e2 := New(mustParse(t, waterRules))
+	e2.SetHousehold("hh-1", anxin.TierHigh) // households.yaml changed while alarmd was down
+	if err := e2.RestoreState("hh-1", st); err != nil {
+		t.Fatal(err)
+	}
+	tl2 := &timeline{t: t, e: e2, now: at(0, "09:00")}
+	tl2.meter("hh-1", at(0, "09:00"), at(0, "19:00"), 1, 0)
+	tl2.expect("Mon 18:00 open hh-1 no_water_24h wm1: no water used since 06:00 (12 h)")
+}
