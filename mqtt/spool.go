@@ -512,11 +512,18 @@ func (s *Spool) thin() {
 			continue
 		}
 		before := seg.size
-		n, err := s.rewrite(seg, func(r Record) bool {
-			if r.Event || r.Seq <= floor || need <= 0 {
+		var thinned int64
+		_, err := s.rewrite(seg, func(r Record) bool {
+			size := int64(recHeader + bodyFixed + len(r.Topic) + len(r.Payload))
+			switch {
+			case r.Seq <= s.acked: // acknowledged already: free to go
+				need -= size
+				return false
+			case r.Event || r.Seq <= floor || need <= 0:
 				return true
 			}
-			need -= int64(recHeader + bodyFixed + len(r.Topic) + len(r.Payload))
+			need -= size
+			thinned++
 			return false
 		})
 		if err != nil {
@@ -524,7 +531,7 @@ func (s *Spool) thin() {
 			return
 		}
 		s.total -= before - seg.size
-		dropped += int64(n)
+		dropped += thinned
 		if seg.records == 0 {
 			if err := os.Remove(seg.path); err != nil {
 				s.log.Error("spool: remove", "err", err)

@@ -515,3 +515,49 @@ func BenchmarkSpoolPutParallelEvents(b *testing.B) {
 		}
 	})
 }
+
+// TestSpoolThinningWithAcks: thinning counts only unacknowledged readings
+// as dropped, never drops what the publisher holds, and keeps the depth
+// gauge exact.
+func TestSpoolThinningWithAcks(t *testing.T) {
+	s := openTest(t, SpoolOptions{MaxBytes: 64 << 10, SegmentBytes: 8 << 10})
+	const total = 2000
+	c := s.Cursor()
+	var inflight []int // readings handed to the publisher, not acknowledged
+	for i := range total {
+		put(t, s, testMsg("wm1", i, false))
+		if i == 400 { // the publisher got 300, the broker acknowledged 200
+			for k := range 300 {
+				r, err := c.Next(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if k == 199 {
+					if err := s.Ack(r.Seq); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if k >= 200 {
+					inflight = append(inflight, int(msgOf(t, r).Fields["total_m3"].Float()))
+				}
+			}
+		}
+	}
+	c.Close()
+	dropped := int(testutil.ToFloat64(s.mDropped))
+	recs := drain(t, s) // a reconnect: replays from the ack pointer
+	if 200+len(recs)+dropped != total {
+		t.Fatalf("acked 200 + left %d + dropped %d != %d", len(recs), dropped, total)
+	}
+	for i, want := range inflight { // handed to the publisher: never thinned
+		if n := int(msgOf(t, recs[i]).Fields["total_m3"].Float()); n != want {
+			t.Fatalf("in-flight reading %d was thinned (got %d)", want, n)
+		}
+	}
+	// and after them, the kept readings are the newest ones (oldest thinned first)
+	rest := recs[len(inflight):]
+	first := int(msgOf(t, rest[0]).Fields["total_m3"].Float())
+	if len(rest) != total-first || first <= inflight[len(inflight)-1] {
+		t.Fatalf("after the in-flight ones: %d readings from %d, want a contiguous newest run", len(rest), first)
+	}
+}
