@@ -12,17 +12,19 @@ import (
 // rule works for meters with and without a flow field:
 //   - level: Field (flow_lpm) stayed above Above; a reading is taken to hold
 //     until the next one or MaxGap, whichever is first;
-//   - rising: Counter (total_m3) rose by at least MinRise in each of the
-//     last Intervals (and at least For) consecutive reading intervals, none
-//     longer than MaxGap. Judged on readings only: hourly cumulative data
-//     (DAIAD) needs this mode.
+//   - rising: Counter (total_m3) rose at MinRate (counter units per hour) or
+//     faster in each of the last Intervals (and at least For) consecutive
+//     reading intervals, none longer than MaxGap. Judged on readings only:
+//     hourly cumulative data (DAIAD) needs this mode. A rate, not a rise per
+//     interval, so the rule means the same for meters read every 15 min or
+//     every hour.
 //
 // A reading with Field uses level mode, one with only Counter rising mode.
 type ContinuousParams struct {
 	Field     string   `yaml:"field"`
 	Above     float64  `yaml:"above"`
 	Counter   string   `yaml:"counter"`
-	MinRise   float64  `yaml:"min_rise"`
+	MinRate   float64  `yaml:"min_rate"` // counter units per hour: 0.12 m³/h is 2 l/min
 	Intervals int      `yaml:"intervals"`
 	For       Duration `yaml:"for"`
 	MaxGap    Duration `yaml:"max_gap"`
@@ -43,8 +45,8 @@ func init() {
 			if p.Counter != "" && !anxin.ValidID(p.Counter) {
 				return fmt.Errorf("counter: %q is not a field name", clip(p.Counter))
 			}
-			if p.Counter != "" && p.MinRise <= 0 {
-				return fmt.Errorf("min_rise: must be above 0 when counter is set")
+			if p.Counter != "" && p.MinRate <= 0 {
+				return fmt.Errorf("min_rate: must be above 0 when counter is set")
 			}
 			if p.Intervals < 0 {
 				return fmt.Errorf("intervals: must not be negative")
@@ -114,7 +116,7 @@ func (r *continuous) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 		s.v1 = v.Float()
 	} else {
 		c := m.Fields[r.p.Counter].Float()
-		running = !gap && s.flags&fMode == 0 && atLeast(c-s.v1, r.p.MinRise, c)
+		running = !gap && s.flags&fMode == 0 && atLeast(c-s.v1, r.p.MinRate*float64(t-s.t1)/3600, c)
 		if running {
 			if s.t0 == 0 {
 				s.t0, s.n = s.t1, 0

@@ -316,7 +316,7 @@ rules:
 func TestContinuousRisingCounterTimeline(t *testing.T) {
 	tl := newTimeline(t, `
 rules:
-  - {name: water_running_2h, kind: continuous, counter: total_m3, min_rise: 0.005, intervals: 2, for: 2h}
+  - {name: water_running_2h, kind: continuous, counter: total_m3, min_rate: 0.01, intervals: 2, for: 2h}
 `)
 	v := tl.meter("hh-1", at(0, "06:00"), at(0, "07:00"), 10, 0)
 	v = tl.meter("hh-1", at(0, "07:00"), at(0, "09:00"), v, 0.02) // 07:00→08:00 rose, 08:00→09:00 rose …
