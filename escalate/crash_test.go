@@ -1,0 +1,228 @@
+package escalate_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/escalate"
+	"github.com/anxin-care/anxin/internal/testenv"
+	"github.com/anxin-care/anxin/sqlite"
+	"github.com/anxin-care/anxin/twilio"
+	"github.com/anxin-care/anxin/twilio/twiliotest"
+)
+
+const crashAckTimeout = 2 * time.Second
+
+// TestCrashChild is the escalation service as a process of its own, run by
+// TestCrashResume (skipped otherwise): a file store, the Twilio notifier
+// pointed at the parent's fake, webhooks on a real port.
+func TestCrashChild(t *testing.T) {
+	dbPath := os.Getenv("ANXIN_CRASH_DB")
+	if dbPath == "" {
+		t.Skip("run by TestCrashResume")
+	}
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened, _ := time.Parse(time.RFC3339Nano, os.Getenv("ANXIN_CRASH_OPENED"))
+	al := &alarms{m: map[string]anxin.Alarm{}}
+	alarm := anxin.Alarm{ID: "01CRASH", Household: household.ID, Rule: "button", Severity: anxin.SeverityCritical,
+		Route: anxin.RouteFamily, State: anxin.AlarmOpen, Reason: "一键呼叫按钮被按下", OpenedAt: opened}
+	al.put(alarm)
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	tw, err := twilio.New(twilio.Config{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, From: twiliotest.From,
+		PublicURL: publicURL, APIBaseURL: os.Getenv("ANXIN_CRASH_TWILIO"), CallEvents: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := escalate.New(escalate.Options{
+		Config: escalate.Config{PublicURL: publicURL, AckTimeout: crashAckTimeout, Rounds: 2, AckSecret: ackSecret,
+			RetryMin: 200 * time.Millisecond, RetryMax: time.Second},
+		Store: db, Alarms: al, Households: households{household.ID: household}, Visits: db,
+		Notifier: tw, Provider: "twilio", Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	twilio.NewWebhooks(twiliotest.AuthToken, publicURL, svc, log).Mount(mux)
+	srv := &http.Server{Addr: os.Getenv("ANXIN_CRASH_LISTEN"), Handler: mux}
+	go func() { _ = srv.ListenAndServe() }()
+	// as alarmd does at start: resume stored chains, then escalate open alarms again
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Escalate(ctx, alarm); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(40 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := db.Chain(ctx, alarm.ID); err == nil && c.Finished {
+			_ = svc.Close()
+			_ = db.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond) // polling the store with a deadline
+	}
+	t.Fatal("chain did not finish")
+}
+
+type child struct {
+	cmd *exec.Cmd
+	out bytes.Buffer
+}
+
+func startChild(t *testing.T, env []string) *child {
+	t.Helper()
+	c := &child{cmd: exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.v")}
+	c.cmd.Env = append(os.Environ(), env...)
+	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.out
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// waitFor polls the fake's timeline (a real peer) until cond holds.
+func waitFor(t *testing.T, fake *twiliotest.Server, within time.Duration, what string, cond func([]twiliotest.Event) bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond(fake.Events()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func count(evs []twiliotest.Event, kind string) int {
+	n := 0
+	for _, e := range evs {
+		if e.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// kill -9 in the middle of a step's SMS request (Twilio got it, alarmd never
+// saw the answer), down for 1 s, restart: the chain looks the SMS up instead
+// of sending it again, goes on at the same step, keeps the step's deadline,
+// and walks to the end with every step sent exactly once.
+func TestCrashResume(t *testing.T) {
+	fake := twiliotest.New()
+	for _, p := range []string{phone1, phone2, phone3} {
+		fake.Script(p, twiliotest.Script{Call: twiliotest.Ring})
+	}
+	port := testenv.FreePort(t)
+	fake.Deliver = func(r *http.Request) *http.Response {
+		req, _ := http.NewRequest(r.Method, "http://127.0.0.1:"+strconv.Itoa(port)+r.RequestURI, r.Body)
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil // the child is down: Twilio would retry later; we drop it
+		}
+		return resp
+	}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	env := []string{
+		"ANXIN_CRASH_DB=" + filepath.Join(t.TempDir(), "alarmd.db"), "ANXIN_CRASH_TWILIO=" + srv.URL,
+		"ANXIN_CRASH_LISTEN=127.0.0.1:" + strconv.Itoa(port), "ANXIN_CRASH_OPENED=" + time.Now().UTC().Format(time.RFC3339Nano),
+	}
+	first := startChild(t, env)
+	waitFor(t, fake, 20*time.Second, "step 1's SMS", func(evs []twiliotest.Event) bool { return count(evs, "sms") >= 1 })
+	fake.Fault("sms", twiliotest.Fault{Hang: true}) // step 2's SMS: accepted, never answered
+	waitFor(t, fake, 20*time.Second, "step 2's SMS", func(evs []twiliotest.Event) bool { return count(evs, "sms") >= 2 })
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.cmd.Wait()
+	killed := time.Now()
+	<-time.After(time.Second) // the outage: alarmd is down for a second
+	second := startChild(t, env)
+	done := make(chan error, 1)
+	go func() { done <- second.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("restarted child: %v\n%s", err, second.out.String())
+		}
+	case <-time.After(50 * time.Second):
+		_ = second.cmd.Process.Kill()
+		t.Fatalf("restarted child did not finish\n%s", second.out.String())
+	}
+
+	evs := fake.Events()
+	var smsTo, callTo []string
+	var smsAt []time.Time
+	bodies := map[string]int{}
+	for _, e := range evs {
+		switch e.Kind {
+		case "sms":
+			smsTo, smsAt = append(smsTo, e.To), append(smsAt, e.At)
+			bodies[e.Body]++
+		case "call":
+			callTo = append(callTo, e.To)
+		}
+	}
+	order := []string{phone1, phone2, phone3, phone1, phone2, phone3}
+	if got := strings.Join(smsTo, " "); got != strings.Join(append(order, phone3), " ") { // + the duty SMS
+		t.Fatalf("SMS went to %s\n--- first run:\n%s\n--- second run:\n%s", got, first.out.String(), second.out.String())
+	}
+	if got := strings.Join(callTo, " "); got != strings.Join(order, " ") {
+		t.Fatalf("calls went to %s", got)
+	}
+	for b, n := range bodies {
+		if n != 1 {
+			t.Fatalf("an SMS was sent %d times: %.60s", n, b)
+		}
+	}
+	if n := count(evs, "list-sms"); n != 1 {
+		t.Fatalf("%d message lookups after the restart, want 1", n)
+	}
+	// step 3 began at step 2's stored deadline, not a full ack timeout after the restart
+	gap := smsAt[2].Sub(smsAt[1])
+	t.Logf("step 2 → step 3: %v (killed %v after step 2 began, down 1s)", gap, killed.Sub(smsAt[1]))
+	if gap < crashAckTimeout || gap > crashAckTimeout+700*time.Millisecond {
+		t.Fatalf("step 3 came %v after step 2, want %v (the stored deadline)", gap, crashAckTimeout)
+	}
+	db, err := sqlite.Open(context.Background(), strings.TrimPrefix(env[0], "ANXIN_CRASH_DB="))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c, err := db.Chain(context.Background(), "01CRASH")
+	if err != nil || c.State != anxin.ChainUnanswered || !c.Finished {
+		t.Fatalf("chain %+v %v", c, err)
+	}
+	as, err := db.Attempts(context.Background(), "01CRASH")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, a := range as {
+		if a.Purpose == anxin.PurposeStep && a.Tries != 1 && a.ID != "01CRASH/s1/sms" {
+			t.Errorf("attempt %s tried %d times", a.ID, a.Tries)
+		}
+		ids[a.ID] = true
+	}
+	if len(ids) != 13 {
+		t.Fatalf("%d attempts, want 6 SMS + 6 calls + 1 duty SMS", len(ids))
+	}
+}
