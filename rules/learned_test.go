@@ -1,0 +1,223 @@
+package rules
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anxin-care/anxin"
+)
+
+func learnedRules(sensitivity string) string {
+	return `
+rules:
+  - name: learned
+    kind: learned
+    device_kinds: [water_meter]
+    sensitivity: ` + sensitivity + `
+`
+}
+
+// routine sends readings every 30 min for days [from, to): water is used
+// at 07:00, 07:30, 12:00, 18:00, 19:00 and 21:00, the counter is flat in
+// between. It returns the counter.
+func routine(tl *timeline, hh string, from, to int, v float64) float64 {
+	uses := map[string]bool{"07:00": true, "07:30": true, "12:00": true, "18:00": true, "19:00": true, "21:00": true}
+	for d := from; d < to; d++ {
+		for m := 0; m < 24*60; m += 30 {
+			clock := time.Date(0, 1, 1, m/60, m%60, 0, 0, time.UTC).Format("15:04")
+			if uses[clock] {
+				v += 0.02
+			}
+			tl.reading(at(d, clock), hh, "wm1", anxin.KindWaterMeter, "total_m3", v)
+		}
+	}
+	return v
+}
+
+// morningOnly sends the readings of day d up to and including 07:30 as in
+// routine, then a flat counter to the end of the day.
+func morningOnly(tl *timeline, hh string, d int, v float64) {
+	for m := 0; m < 24*60; m += 30 {
+		clock := time.Date(0, 1, 1, m/60, m%60, 0, 0, time.UTC).Format("15:04")
+		if clock == "07:00" || clock == "07:30" {
+			v += 0.02
+		}
+		tl.reading(at(d, clock), hh, "wm1", anxin.KindWaterMeter, "total_m3", v)
+	}
+}
+
+func opens(tl *timeline) []Decision {
+	var o []Decision
+	for _, d := range tl.ds {
+		if d.Op == OpOpen {
+			o = append(o, d)
+		}
+	}
+	return o
+}
+
+// TestLearnedAlarmsWhenQuietIsUnusual: after 20 ordinary days, a morning
+// with no use after 07:30 is unusual by 12:30 (this home always uses water
+// at 12:00), long before a 24 h rule; ordinary days raise nothing.
+func TestLearnedAlarmsWhenQuietIsUnusual(t *testing.T) {
+	tl := newTimeline(t, learnedRules("0.99"))
+	v := routine(tl, "hh-1", 0, 20, 100)
+	if o := opens(tl); len(o) != 0 {
+		t.Fatalf("ordinary days raised %v", o)
+	}
+	morningOnly(tl, "hh-1", 20, v)
+	o := opens(tl)
+	if len(o) != 1 {
+		t.Fatalf("alarms %v", tl.log)
+	}
+	d := o[0]
+	if d.At.Before(at(20, "12:00")) || d.At.After(at(20, "13:00")) {
+		t.Errorf("alarm at %v, want between 12:00 and 13:00", d.At.In(shanghai))
+	}
+	if d.RuleKind != "learned" || d.Route != anxin.RouteFamily || d.Severity != anxin.SeverityWarning {
+		t.Errorf("decision %+v", d)
+	}
+	if !strings.HasPrefix(d.Reason, "no water used since 07:30 (") || !strings.Contains(d.Reason, "% of days this home has used water within") {
+		t.Errorf("reason %q", d.Reason)
+	}
+	// Use again closes it.
+	tl.ds, tl.log = nil, nil
+	tl.reading(at(21, "07:00"), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", v+1)
+	if len(tl.ds) != 1 || tl.ds[0].Op != OpClose {
+		t.Errorf("after use: %v", tl.log)
+	}
+}
+
+// TestLearnedSilentDuringWarmUp: the same morning on day 5 raises nothing
+// from the learned rule (the fixed rules cover the warm-up).
+func TestLearnedSilentDuringWarmUp(t *testing.T) {
+	tl := newTimeline(t, learnedRules("0.99"))
+	v := routine(tl, "hh-1", 0, 5, 100)
+	morningOnly(tl, "hh-1", 5, v)
+	if o := opens(tl); len(o) != 0 {
+		t.Errorf("warm-up raised %v", tl.log)
+	}
+}
+
+// TestLearnedUsualQuietIsNotAlarmed: the 4.5 h quiet from 07:30 to 12:00
+// happens every day: it never alarms, even at a high sensitivity setting
+// of 0.9, while the unusual one does.
+func TestLearnedSensitivityOrdersAlarms(t *testing.T) {
+	var times []time.Time
+	for _, s := range []string{"0.9", "0.99", "0.999"} {
+		tl := newTimeline(t, learnedRules(s))
+		v := routine(tl, "hh-1", 0, 20, 100)
+		if o := opens(tl); len(o) != 0 {
+			t.Fatalf("sensitivity %s: ordinary days raised %v", s, tl.log)
+		}
+		morningOnly(tl, "hh-1", 20, v)
+		o := opens(tl)
+		if len(o) != 1 {
+			t.Fatalf("sensitivity %s: %v", s, tl.log)
+		}
+		times = append(times, o[0].At)
+	}
+	if times[0].After(times[1]) || times[1].After(times[2]) {
+		t.Errorf("higher sensitivity alarmed earlier: %v", times)
+	}
+}
+
+// TestLearnedRespectsAway: marked away, the unusual morning raises
+// nothing; back, the quiet period restarts.
+func TestLearnedRespectsAway(t *testing.T) {
+	tl := newTimeline(t, learnedRules("0.99"))
+	v := routine(tl, "hh-1", 0, 20, 100)
+	tl.advance(at(20, "00:00"))
+	tl.record(tl.e.SetAway(tl.now, "hh-1", true))
+	morningOnly(tl, "hh-1", 20, v)
+	if len(tl.ds) != 0 {
+		t.Fatalf("away raised %v", tl.log)
+	}
+	tl.advance(at(21, "00:00"))
+	tl.record(tl.e.SetAway(tl.now, "hh-1", false))
+	tl.reading(at(21, "00:30"), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", v+0.04)
+	if len(tl.ds) != 0 {
+		t.Errorf("back raised %v", tl.log)
+	}
+}
+
+// TestLearnedStateSurvivesRestart: the histograms are part of the persisted
+// state; a restored engine raises the same alarm at the same time.
+func TestLearnedStateSurvivesRestart(t *testing.T) {
+	tl := newTimeline(t, learnedRules("0.99"))
+	v := routine(tl, "hh-1", 0, 20, 100)
+	store := saved(tl.e)
+	b := store["hh-1"]
+	if len(b) == 0 || len(b) > 700 {
+		t.Fatalf("state of %d bytes", len(b))
+	}
+	tl2 := newTimeline(t, learnedRules("0.99"))
+	tl2.now = tl.now
+	if err := tl2.e.RestoreState("hh-1", b); err != nil {
+		t.Fatal(err)
+	}
+	if again := tl2.e.encode(tl2.e.hh["hh-1"]); string(again) != string(b) {
+		t.Error("restored state does not re-encode identically")
+	}
+	morningOnly(tl, "hh-1", 20, v)
+	morningOnly(tl2, "hh-1", 20, v)
+	o1, o2 := opens(tl), opens(tl2)
+	if len(o1) != 1 || len(o2) != 1 || !o1[0].At.Equal(o2[0].At) || o1[0].Reason != o2[0].Reason {
+		t.Errorf("original %v, restored %v", tl.log, tl2.log)
+	}
+	// Truncated learned state is an error, not a panic.
+	if err := tl2.e.RestoreState("hh-1", b[:len(b)-10]); err == nil {
+		t.Error("truncated state accepted")
+	}
+}
+
+// TestLearnedAdaptsToNewRoutine: after the midday use moves to 15:00 the
+// rule first finds 12:30 unusual, then learns the new routine and stops.
+func TestLearnedAdaptsToNewRoutine(t *testing.T) {
+	tl := newTimeline(t, `
+rules:
+  - name: learned
+    kind: learned
+    sensitivity: 0.98
+    memory: 14d
+`)
+	v := routine(tl, "hh-1", 0, 20, 100)
+	uses := map[string]bool{"07:00": true, "07:30": true, "15:00": true, "18:00": true, "19:00": true, "21:00": true}
+	perDay := map[int]int{}
+	for d := 20; d < 60; d++ {
+		before := len(opens(tl))
+		for m := 0; m < 24*60; m += 30 {
+			clock := time.Date(0, 1, 1, m/60, m%60, 0, 0, time.UTC).Format("15:04")
+			if uses[clock] {
+				v += 0.02
+			}
+			tl.reading(at(d, clock), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", v)
+		}
+		perDay[d] = len(opens(tl)) - before
+	}
+	if perDay[20] != 1 {
+		t.Errorf("first day of the new routine: %d alarms", perDay[20])
+	}
+	for d := 50; d < 60; d++ {
+		if perDay[d] != 0 {
+			t.Errorf("day %d, a month into the new routine: %d alarms", d, perDay[d])
+		}
+	}
+}
+
+func TestLearnedConfigErrors(t *testing.T) {
+	for key, yaml := range map[string]string{
+		"warm_up":     "warm_up: 15d",
+		"sensitivity": "sensitivity: 1.5",
+		"memory":      "memory: 2d",
+		"min_quiet":   "min_quiet: 72h",
+		"min_delta":   "min_delta: -1",
+		"nonsense":    "nonsense: 1",
+	} {
+		_, err := Parse([]byte("rules:\n  - name: l\n    kind: learned\n    " + yaml + "\n"))
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: error %v", key, err)
+		}
+	}
+}
