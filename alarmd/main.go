@@ -46,6 +46,7 @@ type Main struct {
 	mux        *http.ServeMux
 	ingest     pipeline
 	engine     *rules.Engine
+	watch      *fileWatch
 	closers    []func() error
 }
 
@@ -126,6 +127,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 
+	m.watch = m.openWatch()
+	if m.watch != nil {
+		m.closers = append(m.closers, func() error { return m.watch.w.Close() })
+	}
+
 	l, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("alarmd: http.listen %s: %w", cfg.HTTP.Listen, err)
@@ -161,6 +167,9 @@ func (m *Main) Run(ctx context.Context) error {
 		errc <- err
 	}()
 	go func() { errc <- m.ingest.Run(ctx) }()
+	watched := make(chan struct{})
+	go func() { defer close(watched); m.watchFiles(ctx, m.watch) }()
+	defer func() { <-watched }()
 	var first error
 	select {
 	case first = <-errc:
