@@ -3,11 +3,13 @@ package api
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/anxin-care/anxin"
@@ -103,23 +105,25 @@ func (s *Server) visitRate(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	area := caller(ctx).Area
-	rep, err := s.visitRateReport(ctx, area, from, to)
-	if err != nil {
+	// the three parts read the store on separate connections: run them side by side
+	var (
+		wg                     sync.WaitGroup
+		rep                    VisitRateReport
+		all                    []DueItem
+		repErr, dueErr, almErr error
+	)
+	wg.Go(func() { rep, repErr = s.visitRateReport(ctx, area, from, to) })
+	wg.Go(func() { all, _, dueErr = s.schedule(r) })
+	stats, almErr := s.alarmStats(ctx, from, to)
+	wg.Wait()
+	if err := errors.Join(repErr, dueErr, almErr); err != nil {
 		return err
 	}
 	rep.Month = m
-	all, _, err := s.schedule(r)
-	if err != nil {
-		return err
-	}
 	for _, it := range all {
 		if it.Overdue {
 			rep.Overdue = append(rep.Overdue, it)
 		}
-	}
-	stats, err := s.alarmStats(ctx, from, to)
-	if err != nil {
-		return err
 	}
 	rep.Alarms = stats
 	format := r.URL.Query().Get("format")
