@@ -167,9 +167,6 @@ func (r *Rule) alarmNames() []string {
 	return names
 }
 
-// commonKeys are the keys every rule and every override may carry.
-var commonKeys = []string{"name", "kind", "severity", "route", "window", "disabled", "device_kinds", "overrides"}
-
 func parseRule(n *yaml.Node, i int) (*Rule, error) {
 	if n.Kind != yaml.MappingNode {
 		return nil, anxin.Errorf(anxin.EINVALID, "rules[%d]: must be a mapping (line %d)", i, n.Line)

@@ -94,8 +94,6 @@ func capitalize(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-func unixTime(t int64) time.Time { return time.Unix(t, 0).UTC() }
-
 // atLeast reports d >= min for a difference d of two meter readings near
 // val: meters print 0.001 m³, and 100.123-100.113 is 0.00999999… in
 // floating point, which must still count as the 10 litres it is.
