@@ -98,7 +98,7 @@ type Service struct {
 	clock      Clock
 	log        *slog.Logger
 
-	locks [64]sync.Mutex // per-alarm serialisation, striped by hash
+	locks [256]sync.Mutex // per-alarm serialisation, striped by hash
 
 	ctx    context.Context
 	cancel context.CancelFunc

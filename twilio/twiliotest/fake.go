@@ -360,6 +360,11 @@ func (s *Server) progress(c *call, status, answeredBy string, events map[string]
 	case "completed", "busy", "no-answer", "failed", "canceled":
 		s.mu.Unlock()
 		return
+	case "in-progress":
+		if status == "initiated" || status == "ringing" { // never go back
+			s.mu.Unlock()
+			return
+		}
 	}
 	c.status = status
 	cb := c.statusURL
