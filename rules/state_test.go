@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
 	"testing"
 	"testing/synctest"
@@ -302,4 +303,54 @@ func TestRestoreKeepsConfiguredTier(t *testing.T) {
 	tl2 := &timeline{t: t, e: e2, now: at(0, "09:00")}
 	tl2.meter("hh-1", at(0, "09:00"), at(0, "19:00"), 1, 0)
 	tl2.expect("Mon 18:00 open hh-1 no_water_24h wm1: no water used since 06:00 (12 h)")
+}
+
+// TestConcurrentUse: the engine is shared by the ingest loop, the timer
+// loop and the state flusher (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	e := New(Default())
+	done := make(chan struct{})
+	for g := 0; g < 4; g++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < 500; i++ {
+				now := day0.Add(time.Duration(i) * time.Minute)
+				switch g {
+				case 0, 1:
+					e.Observe(now, &anxin.Message{ID: "x", TS: now, Household: fmt.Sprintf("hh-%d-%d", g, i%50), Device: "wm1",
+						Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(float64(i))}})
+				case 2:
+					e.Tick(now.Add(48 * time.Hour))
+					e.NextDeadline()
+				case 3:
+					e.DirtyStates(func(string, []byte) {})
+					e.SetAway(now, "hh-0-1", i%2 == 0)
+				}
+			}
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		<-done
+	}
+	if n := e.Households(); n != 100 {
+		t.Errorf("%d households, want 100", n)
+	}
+}
+
+// TestDeviceTableIsBounded: a household that sends from endless device ids
+// (hostile or broken gateway) does not grow without bound.
+func TestDeviceTableIsBounded(t *testing.T) {
+	e := New(Default())
+	for i := 0; i < 10*maxDevices; i++ {
+		e.Observe(day0, &anxin.Message{ID: "x", TS: day0, Household: "hh-1", Device: fmt.Sprintf("d%d", i),
+			Kind: anxin.KindTracker, Fields: anxin.Fields{"battery_pct": anxin.Num(50)}})
+	}
+	h := e.hh["hh-1"]
+	if len(h.devs) != maxDevices || len(h.slots) > maxDevices+1 {
+		t.Errorf("%d devices, %d slots", len(h.devs), len(h.slots))
+	}
+	st := saved(e)["hh-1"]
+	if err := New(Default()).RestoreState("hh-1", st); err != nil {
+		t.Errorf("a full device table does not restore: %v", err)
+	}
 }
