@@ -146,10 +146,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// errHang tells the transport to fail like a lost response.
+// errDropped is what a client sees when the response was lost.
 var errDropped = errors.New("read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer")
-
-type dropKey struct{}
 
 // ServeHTTP is the fake API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
