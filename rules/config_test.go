@@ -15,7 +15,8 @@ func TestDefaultParses(t *testing.T) {
 	}
 	want := map[string]string{"button": "event", "fall": "event", "smoke": "event", "gas": "event",
 		"water_leak": "event", "no_water_24h": "no_use", "water_running_2h": "continuous",
-		"battery_low": "threshold", "gateway_offline": "offline"}
+		"battery_low": "threshold", "battery_low_flag": "threshold", "device_trouble": "event",
+		"gateway_offline": "offline"}
 	got := map[string]string{}
 	for _, r := range c.Rules {
 		got[r.Name] = r.Kind

@@ -9,7 +9,8 @@ import (
 // ThresholdParams are the keys of kind threshold: Field below Below (clears
 // at or above ClearAbove) or above Above (clears at or below ClearBelow),
 // for at least For (0: at once). The gap between the two is the hysteresis
-// that keeps a value near the limit from flapping.
+// that keeps a value near the limit from flapping. Boolean fields count as
+// 1 and 0 (battery_low: above 0.5).
 type ThresholdParams struct {
 	Field      string   `yaml:"field"`
 	Below      *float64 `yaml:"below"`
@@ -73,9 +74,15 @@ func (r *threshold) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	if s.flags&fInit != 0 && t < s.t1 {
 		return
 	}
-	v := m.Fields[r.p.Field].Float()
+	fv := m.Fields[r.p.Field]
+	v := fv.Float()
 	s.flags |= fInit
 	s.v1, s.t1 = v, t
+	if fv.IsBool() {
+		s.flags |= fAux // a flag like battery_low: reasons say "reports", not a number
+	} else {
+		s.flags &^= fAux
+	}
 	var beyond, cleared bool
 	if r.p.Below != nil {
 		beyond, cleared = v < *r.p.Below, v >= *r.p.ClearAbove
@@ -86,6 +93,9 @@ func (r *threshold) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	case cleared:
 		s.t0 = 0
 		x.clear(s, fOpen, func() string {
+			if s.flags&fAux != 0 {
+				return fmt.Sprintf("%s no longer reports %s", capitalize(x.deviceWords(s.dev)), r.p.What)
+			}
 			return fmt.Sprintf("%s of %s back to %s%s", capitalize(r.p.What), x.deviceWords(s.dev), number(v), r.unit())
 		})
 	case beyond && s.t0 == 0:
@@ -110,6 +120,9 @@ func (r *threshold) tick(x *evalCtx, s *slot) {
 		lim, dir = r.p.Above, "above"
 	}
 	x.raise(s, fOpen, func() string {
+		if s.flags&fAux != 0 {
+			return fmt.Sprintf("%s reports %s", capitalize(x.deviceWords(s.dev)), r.p.What)
+		}
 		reason := fmt.Sprintf("%s of %s at %s%s (%s %s%s)", capitalize(r.p.What), x.deviceWords(s.dev),
 			number(s.v1), r.unit(), dir, number(*lim), r.unit())
 		if r.forSec > 0 {

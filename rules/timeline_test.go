@@ -334,10 +334,14 @@ func TestThresholdHysteresis(t *testing.T) {
 rules:
   - {name: battery_low, kind: threshold, severity: info, route: installer, field: battery_pct, below: 15, clear_above: 25, what: battery, unit: "%"}
   - {name: too_hot, kind: threshold, field: temperature_c, above: 35, clear_below: 32, for: 30m, what: temperature, unit: "°C"}
+  - {name: battery_low_flag, kind: threshold, field: battery_low, above: 0.5, what: battery low}
 `)
 	for i, v := range []float64{40, 16, 14, 13, 18, 24, 26, 14} {
 		tl.reading(at(0, "08:00").Add(time.Duration(i)*time.Hour), "hh-1", "tr1", anxin.KindTracker, "battery_pct", v)
 	}
+	tl.reading(at(0, "16:00"), "hh-1", "wm1", anxin.KindWaterMeter, "battery_low", true)
+	tl.reading(at(0, "17:00"), "hh-1", "wm1", anxin.KindWaterMeter, "battery_low", true)
+	tl.reading(at(0, "18:00"), "hh-1", "wm1", anxin.KindWaterMeter, "battery_low", false)
 	tl.reading(at(1, "13:00"), "hh-1", "tr1", anxin.KindTracker, "temperature_c", 36.0)
 	tl.reading(at(1, "13:20"), "hh-1", "tr1", anxin.KindTracker, "temperature_c", 34.0) // still above 32: not cleared
 	tl.advance(at(1, "14:00"))
@@ -346,6 +350,8 @@ rules:
 		"Mon 10:00 open hh-1 battery_low tr1: Battery of the tracker (tr1) at 14 % (below 15 %)",
 		"Mon 14:00 close hh-1 battery_low tr1: Battery of the tracker (tr1) back to 26 %",
 		"Mon 15:00 open hh-1 battery_low tr1: Battery of the tracker (tr1) at 14 % (below 15 %)",
+		"Mon 16:00 open hh-1 battery_low_flag wm1: The water meter (wm1) reports battery low",
+		"Mon 18:00 close hh-1 battery_low_flag wm1: The water meter (wm1) no longer reports battery low",
 		"Tue 13:30 open hh-1 too_hot tr1: Temperature of the tracker (tr1) at 34 °C (above 35 °C) for 30 min",
 		"Tue 14:10 close hh-1 too_hot tr1: Temperature of the tracker (tr1) back to 31 °C",
 	)
