@@ -314,7 +314,7 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 			changes = p.decide(changes, p.engine.ObserveGateway(now, hh, st))
 			continue
 		}
-		m, err := anxin.ParseMessage(d.Topic, d.Payload)
+		m, err := parseMessage(d.Topic, d.Payload)
 		if err != nil {
 			reason := "contract"
 			if len(d.Payload) > anxin.MaxPayload {

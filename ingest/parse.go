@@ -1,0 +1,234 @@
+package ingest
+
+import (
+	"github.com/anxin-care/anxin"
+)
+
+// parseMessage is anxin.ParseMessage with a fast path for the common shape
+// of a contract payload (ASCII strings without escapes, no duplicate keys):
+// encoding/json with reflection costs ~10 µs a message, a quarter of
+// alarmd's CPU under load. Anything else takes anxin.ParseMessage itself;
+// FuzzFastParse checks that whatever the fast path accepts, ParseMessage
+// decodes to the same message.
+func parseMessage(topic string, payload []byte) (anxin.Message, error) {
+	if len(payload) <= anxin.MaxPayload {
+		if m, ok := fastDecode(payload); ok {
+			if err := m.Validate(); err != nil {
+				return anxin.Message{}, err
+			}
+			if topic != "" && topic != m.Topic() {
+				return anxin.ParseMessage(topic, payload) // the same error, worded by the contract
+			}
+			return m, nil
+		}
+	}
+	return anxin.ParseMessage(topic, payload)
+}
+
+// fastDecode decodes payload when it is a plain contract object; ok false
+// means "let encoding/json decide", never "invalid".
+func fastDecode(b []byte) (m anxin.Message, ok bool) {
+	d := decoder{b: b}
+	d.space()
+	if !d.byte('{') {
+		return m, false
+	}
+	var seen uint8
+	d.space()
+	if d.peek() == '}' {
+		return m, false // let the slow path say what is missing
+	}
+	for {
+		d.space()
+		key, ok := d.str()
+		if !ok {
+			return m, false
+		}
+		d.space()
+		if !d.byte(':') {
+			return m, false
+		}
+		d.space()
+		var bit uint8
+		switch key {
+		case "id":
+			bit = 1
+			m.ID, ok = d.str()
+		case "ts":
+			bit = 2
+			start := d.i
+			if _, ok = d.str(); ok {
+				ok = m.TS.UnmarshalJSON(b[start:d.i]) == nil
+			}
+		case "household":
+			bit = 4
+			m.Household, ok = d.str()
+		case "device":
+			bit = 8
+			m.Device, ok = d.str()
+		case "kind":
+			bit = 16
+			var s string
+			s, ok = d.str()
+			m.Kind = anxin.Kind(s)
+		case "event":
+			bit = 32
+			var s string
+			s, ok = d.str()
+			m.Event = anxin.EventType(s)
+		case "fields":
+			bit = 64
+			m.Fields, ok = d.fields()
+		default:
+			return m, false
+		}
+		if !ok || seen&bit != 0 {
+			return m, false
+		}
+		seen |= bit
+		d.space()
+		if d.byte(',') {
+			continue
+		}
+		if !d.byte('}') {
+			return m, false
+		}
+		break
+	}
+	d.space()
+	return m, d.i == len(b)
+}
+
+type decoder struct {
+	b []byte
+	i int
+}
+
+func (d *decoder) space() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+func (d *decoder) peek() byte {
+	if d.i < len(d.b) {
+		return d.b[d.i]
+	}
+	return 0
+}
+
+func (d *decoder) byte(c byte) bool {
+	if d.i < len(d.b) && d.b[d.i] == c {
+		d.i++
+		return true
+	}
+	return false
+}
+
+// str reads a string of printable ASCII without escapes.
+func (d *decoder) str() (string, bool) {
+	if !d.byte('"') {
+		return "", false
+	}
+	start := d.i
+	for d.i < len(d.b) {
+		c := d.b[d.i]
+		switch {
+		case c == '"':
+			s := string(d.b[start:d.i])
+			d.i++
+			return s, true
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return "", false
+		}
+		d.i++
+	}
+	return "", false
+}
+
+// fields reads {"name": number|true|false, …}.
+func (d *decoder) fields() (anxin.Fields, bool) {
+	if !d.byte('{') {
+		return nil, false
+	}
+	f := make(anxin.Fields, 4)
+	d.space()
+	if d.byte('}') {
+		return f, true
+	}
+	for {
+		d.space()
+		k, ok := d.str()
+		if !ok {
+			return nil, false
+		}
+		if _, dup := f[k]; dup {
+			return nil, false
+		}
+		d.space()
+		if !d.byte(':') {
+			return nil, false
+		}
+		d.space()
+		v, ok := d.value()
+		if !ok {
+			return nil, false
+		}
+		f[k] = v
+		d.space()
+		if d.byte(',') {
+			continue
+		}
+		return f, d.byte('}')
+	}
+}
+
+// value reads true, false or a number in JSON's grammar, decoded by
+// anxin.Value's own UnmarshalJSON (as encoding/json would).
+func (d *decoder) value() (anxin.Value, bool) {
+	var v anxin.Value
+	rest := d.b[d.i:]
+	switch {
+	case len(rest) >= 4 && string(rest[:4]) == "true":
+		d.i += 4
+		return anxin.Bool(true), true
+	case len(rest) >= 5 && string(rest[:5]) == "false":
+		d.i += 5
+		return anxin.Bool(false), true
+	}
+	start := d.i
+	d.byte('-')
+	switch {
+	case d.byte('0'):
+	case d.peek() >= '1' && d.peek() <= '9':
+		d.digits()
+	default:
+		return v, false
+	}
+	if d.byte('.') && !d.digits() {
+		return v, false
+	}
+	if c := d.peek(); c == 'e' || c == 'E' {
+		d.i++
+		if c := d.peek(); c == '+' || c == '-' {
+			d.i++
+		}
+		if !d.digits() {
+			return v, false
+		}
+	}
+	return v, v.UnmarshalJSON(d.b[start:d.i]) == nil
+}
+
+func (d *decoder) digits() bool {
+	start := d.i
+	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+		d.i++
+	}
+	return d.i > start
+}
