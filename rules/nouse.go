@@ -183,7 +183,10 @@ func (r *noUse) deadline(x *evalCtx, s *slot) int64 {
 		d = s.t1 + r.silence(s)
 	}
 	if s.flags&(fOpen|fMute1) == 0 && !x.suppressed() {
-		if p := x.windowed(s.t0 + r.forSec); p <= s.t1+r.fresh(s) && (d == 0 || p < d) {
+		// Only while the data will still be fresh, and the meter not yet
+		// silent (then tick raises device_silent instead and would leave
+		// this deadline standing).
+		if p := x.windowed(s.t0 + r.forSec); p <= s.t1+r.fresh(s) && p < s.t1+r.silence(s) && (d == 0 || p < d) {
 			d = p
 		}
 	}

@@ -66,6 +66,7 @@ func (tl *timeline) advance(t time.Time) {
 	if t.Before(tl.now) {
 		tl.t.Fatalf("timeline goes back: %v < %v", t, tl.now)
 	}
+	idle := 0
 	for {
 		d := tl.e.NextDeadline()
 		if d.IsZero() || d.After(t) {
@@ -75,7 +76,17 @@ func (tl *timeline) advance(t time.Time) {
 			d = tl.now
 		}
 		tl.now = d
-		tl.record(tl.e.Tick(d))
+		ds := tl.e.Tick(d)
+		tl.record(ds)
+		// A deadline that fires nothing and comes straight back is a kind
+		// whose deadline and tick disagree: alarmd would spin on it.
+		if next := tl.e.NextDeadline(); len(ds) == 0 && !next.IsZero() && next.Sub(d) <= time.Second {
+			if idle++; idle > 10 {
+				tl.t.Fatalf("timer spins at %v", d)
+			}
+		} else {
+			idle = 0
+		}
 	}
 	tl.now = t
 }
@@ -463,4 +474,14 @@ rules:
 	}
 	tl.advance(at(0, "11:00"))
 	tl.expect("Mon 10:11 open hh-7 wander tr1: tracker 812 m outside the home area for 10 min (since 10:01)")
+}
+
+func TestNoUseSilentBeforeFreshDoesNotSpin(t *testing.T) {
+	tl := newTimeline(t, `
+rules:
+  - {name: nw, kind: no_use, field: total_m3, min_delta: 0.01, for: 3h, fresh_within: 5h, silent_after: 90m}
+`)
+	tl.meter("hh-1", at(0, "06:00"), at(0, "08:00"), 1, 0) // quiet since 06:00, last reading 07:00
+	tl.advance(at(0, "12:00"))
+	tl.expect("Mon 08:30 open hh-1 device_silent wm1: The water meter (wm1) has sent no reading since 07:00 (1 h 30 min); it may need a new battery or a visit")
 }
