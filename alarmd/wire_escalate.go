@@ -49,6 +49,7 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 		},
 		Store: m.Store, Alarms: alarms, Households: m.Households, Visits: visits,
 		Notifier: notifier, Provider: provider, Clock: escalate.SystemClock{NowFunc: m.Now}, Logger: log,
+		Metrics: m.Metrics,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -79,6 +79,10 @@ func TestEscalationWithLogNotifier(t *testing.T) {
 		vs, err := m.Store.Visits(context.Background(), sqlite.VisitFilter{AlarmID: a.ID})
 		return err == nil && len(vs) == 1 && strings.Contains(vs[0].Needs, "by ack link")
 	})
+	if _, body := get(t, base+"/metrics"); !strings.Contains(body, `anxin_escalation_chains_total{outcome="accepted"} 1`) ||
+		!strings.Contains(body, `anxin_escalation_sends_total{channel="sms",result="sent"} 1`) {
+		t.Fatalf("escalation metrics missing:\n%s", body)
+	}
 	// without Twilio, nothing may post reports
 	resp, err = http.Post(base+"/twilio/status", "application/x-www-form-urlencoded", strings.NewReader("CallSid=CA1"))
 	if err != nil {

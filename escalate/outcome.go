@@ -39,6 +39,8 @@ func (s *Service) accept(ctx context.Context, alarmID string, target int, via st
 		}
 		s.log.Info("alarm accepted", "alarm", alarmID, "by", anxin.MaskName(c.AcceptedBy), "via", via,
 			"after", now.Sub(c.StartedAt).Round(time.Second))
+		s.metrics.chain("accepted")
+		s.metrics.accepted(via, now.Sub(c.StartedAt).Seconds())
 		s.kick(alarmID) // end ringing calls, tell the others, record the outcome
 		return c.AcceptedBy, true, nil
 	case anxin.ChainAccepted:

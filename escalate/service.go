@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Store keeps chains and attempts (*sqlite.DB implements it).
@@ -83,6 +84,7 @@ type Options struct {
 	Provider   string // name stored with attempts: twilio, log, …
 	Clock      Clock  // nil: SystemClock{}
 	Logger     *slog.Logger
+	Metrics    prometheus.Registerer // nil: none
 }
 
 // Service walks contact chains. It implements anxin.Escalator and
@@ -97,6 +99,7 @@ type Service struct {
 	provider   string
 	clock      Clock
 	log        *slog.Logger
+	metrics    metrics
 
 	locks [256]sync.Mutex // per-alarm serialisation, striped by hash
 
@@ -151,10 +154,14 @@ func New(o Options) (*Service, error) {
 	if o.Provider == "" {
 		o.Provider = "unknown"
 	}
+	met, err := newMetrics(o.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("escalate: metrics: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{
 		cfg: c, store: o.Store, alarms: o.Alarms, households: o.Households, visits: o.Visits,
-		notifier: o.Notifier, provider: o.Provider, clock: o.Clock, log: o.Logger,
+		notifier: o.Notifier, provider: o.Provider, clock: o.Clock, log: o.Logger, metrics: met,
 		ctx: ctx, cancel: cancel, timers: map[string]func() bool{},
 	}, nil
 }
@@ -254,6 +261,7 @@ func (s *Service) Resolve(ctx context.Context, alarmID, reason string) error {
 	if c.State == anxin.ChainWalking {
 		c.State, c.UpdatedAt = anxin.ChainResolved, s.clock.Now()
 		err = s.store.SaveChain(ctx, &c)
+		s.metrics.chain("resolved")
 		s.log.Info("chain stopped: alarm resolved", "alarm", alarmID, "reason", reason)
 	}
 	mu.Unlock()
@@ -356,6 +364,7 @@ func (s *Service) advance(ctx context.Context, alarmID string) (wake time.Time, 
 		if c.Step >= len(c.Steps) {
 			c.Step, c.State, c.Deadline = len(c.Steps), anxin.ChainUnanswered, time.Time{}
 			s.log.Warn("chain unanswered", "alarm", alarmID, "steps", len(c.Steps))
+			s.metrics.chain("unanswered")
 		}
 		if err := s.store.SaveChain(ctx, &c); err != nil {
 			return time.Time{}, err
@@ -507,6 +516,7 @@ func (s *Service) ensure(ctx context.Context, p anxin.AttemptPurpose, step, targ
 				return now.Add(s.backoff(a.Tries)), nil
 			}
 			if found {
+				s.metrics.send(string(a.Channel), "found")
 				s.log.Info("send had gone through; not sending again", "attempt", a.ID, "provider_id", pid)
 				a.Status, a.ProviderID, a.UpdatedAt = "queued", pid, now
 				return time.Time{}, s.store.SaveAttempt(ctx, &a)
@@ -538,21 +548,25 @@ func (s *Service) send(ctx context.Context, a *anxin.Attempt, n anxin.Notificati
 	a.UpdatedAt = now
 	switch {
 	case err == nil:
+		s.metrics.send(string(a.Channel), "sent")
 		a.Status, a.ProviderID, a.Error = "queued", pid, ""
 		s.log.Info("sent", "attempt", a.ID, "channel", a.Channel, "to", anxin.MaskPhone(n.To), "provider_id", pid, "tries", a.Tries)
 		return time.Time{}, s.store.SaveAttempt(ctx, a)
 	case retry && errors.Is(err, anxin.ErrMaybeSent):
 		// stays "sending": the next pass looks it up before sending again
+		s.metrics.send(string(a.Channel), "maybe_sent")
 		a.Error = err.Error()
 		s.log.Warn("send outcome unknown; will look it up", "attempt", a.ID, "err", err)
 		a.NextTry = now.Add(s.backoff(a.Tries))
 		return a.NextTry, s.store.SaveAttempt(ctx, a)
 	case retry:
+		s.metrics.send(string(a.Channel), "retry")
 		a.Status, a.Error = anxin.AttemptRetry, err.Error()
 		a.NextTry = now.Add(s.backoff(a.Tries))
 		s.log.Warn("send failed; will retry", "attempt", a.ID, "err", err, "next_try", a.NextTry)
 		return a.NextTry, s.store.SaveAttempt(ctx, a)
 	default:
+		s.metrics.send(string(a.Channel), "failed")
 		a.Status, a.Error = anxin.AttemptFailed, err.Error()
 		s.log.Warn("send failed for good; moving on", "attempt", a.ID, "to", anxin.MaskPhone(n.To), "err", err)
 		return time.Time{}, s.store.SaveAttempt(ctx, a)

@@ -1,0 +1,52 @@
+package escalate
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics of the chain; the zero value (no registry) records nothing.
+type metrics struct {
+	chains *prometheus.CounterVec   // outcome: accepted, unanswered, resolved
+	sends  *prometheus.CounterVec   // channel, result: sent, retry, maybe_sent, failed, found
+	accept *prometheus.HistogramVec // via
+}
+
+func newMetrics(reg prometheus.Registerer) (metrics, error) {
+	if reg == nil {
+		return metrics{}, nil
+	}
+	m := metrics{
+		chains: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "anxin_escalation_chains_total", Help: "Contact chains decided, by outcome.",
+		}, []string{"outcome"}),
+		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "anxin_escalation_sends_total", Help: "SMS and call requests to the provider, by channel and result.",
+		}, []string{"channel", "result"}),
+		accept: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "anxin_escalation_accept_seconds", Help: "Time from the alarm's escalation to its acceptance.",
+			Buckets: []float64{15, 30, 60, 120, 180, 300, 600, 1200, 1800, 3600},
+		}, []string{"via"}),
+	}
+	for _, c := range []prometheus.Collector{m.chains, m.sends, m.accept} {
+		if err := reg.Register(c); err != nil {
+			return metrics{}, err
+		}
+	}
+	return m, nil
+}
+
+func (m metrics) chain(outcome string) {
+	if m.chains != nil {
+		m.chains.WithLabelValues(outcome).Inc()
+	}
+}
+
+func (m metrics) send(channel, result string) {
+	if m.sends != nil {
+		m.sends.WithLabelValues(channel, result).Inc()
+	}
+}
+
+func (m metrics) accepted(via string, seconds float64) {
+	if m.accept != nil {
+		m.accept.WithLabelValues(via).Observe(seconds)
+	}
+}
