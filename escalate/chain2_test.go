@@ -214,3 +214,41 @@ func (e *env) do2(req *http.Request) (int, string) {
 	b, _ := io.ReadAll(rec.Result().Body)
 	return rec.Code, string(b)
 }
+
+// Contact 1 is on the phone (answered, no key yet) and accepts by the link
+// instead: the call is hung up (completed), not canceled.
+func TestAckLinkDuringAnsweredCallHangsUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Silent, After: 5 * time.Second})
+		e.raise("01ALARME", anxin.SeverityCritical)
+		settle(10 * time.Second)
+		m := ackLink.FindStringSubmatch(e.timeline("sms")[0].ev.Body)
+		if code, _ := e.do(http.MethodPost, m[1]); code != 200 {
+			t.Fatalf("POST %d", code)
+		}
+		settle(time.Minute)
+		e.expect(0, at(0, "sms", phone1), at(0, "call", phone1), at(10*time.Second, "cancel", phone1))
+		if c := e.timeline("cancel")[0]; c.ev.Body != "completed" {
+			t.Fatalf("the answered call was ended with %q, want completed", c.ev.Body)
+		}
+	})
+}
+
+// Another key than 1 is not acceptance: the call says the alarm again.
+func TestOtherDigitIsNotAcceptance(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Press, Digits: "5", After: 5 * time.Second})
+		e.fake.Script(phone2, twiliotest.Script{Call: twiliotest.Ring})
+		e.raise("01ALARMF", anxin.SeverityCritical)
+		settle(time.Minute)
+		r := e.timeline("reply-twiml")
+		if len(r) != 1 || !strings.Contains(r[0].ev.Body, `<Gather input="dtmf" numDigits="1"`) || !strings.Contains(r[0].ev.Body, "按1") {
+			t.Fatalf("reply to 5: %+v", r)
+		}
+		if c := e.chain("01ALARMF"); c.State != anxin.ChainWalking {
+			t.Fatalf("chain %+v", c)
+		}
+	})
+}
