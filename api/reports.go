@@ -113,18 +113,13 @@ func (s *Server) visitRate(w http.ResponseWriter, r *http.Request) error {
 		repErr, dueErr, almErr error
 	)
 	wg.Go(func() { rep, repErr = s.visitRateReport(ctx, area, from, to) })
-	wg.Go(func() { all, _, dueErr = s.schedule(r) })
+	wg.Go(func() { all, _, dueErr = s.overdue(r) })
 	stats, almErr := s.alarmStats(ctx, from, to)
 	wg.Wait()
 	if err := errors.Join(repErr, dueErr, almErr); err != nil {
 		return err
 	}
-	rep.Month = m
-	for _, it := range all {
-		if it.Overdue {
-			rep.Overdue = append(rep.Overdue, it)
-		}
-	}
+	rep.Month, rep.Overdue = m, all
 	rep.Alarms = stats
 	format := r.URL.Query().Get("format")
 	if format == "" && strings.Contains(r.Header.Get("Accept"), "spreadsheetml") {

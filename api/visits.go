@@ -89,17 +89,21 @@ type DueItem struct {
 	PhoneDue    string `json:"phone_due"` // YYYY-MM-DD
 	HomeDue     string `json:"home_due"`
 	Surge       string `json:"surge,omitempty"` // why the phone contact was brought forward
-	phoneDue    time.Time
-	homeDue     time.Time
-	Overdue     bool `json:"overdue"`
-	DaysOverdue int  `json:"days_overdue,omitempty"` // of the earliest overdue contact
+	Overdue     bool   `json:"overdue"`
+	DaysOverdue int    `json:"days_overdue,omitempty"` // of the earliest overdue contact
 }
 
-// schedule lists the caller's elders (consenting only) with their due
-// days, filtered by ?visitor= (grid worker) and ?village=.
-func (s *Server) schedule(r *http.Request) ([]DueItem, time.Time, error) {
+// schedule lists the caller's consenting elders with their due days,
+// filtered by ?visitor= (grid worker) and ?village=. dueBy (not zero) keeps
+// only elders with a contact due on or before that day; followUps only
+// those with an open follow-up.
+func (s *Server) schedule(r *http.Request, dueBy time.Time, followUps bool) ([]DueItem, time.Time, error) {
 	q := r.URL.Query()
-	f := sqlite.ElderFilter{Area: caller(r.Context()).Area, Village: q.Get("village"), GridWorker: q.Get("visitor")}
+	f := sqlite.ScheduleFilter{ElderFilter: sqlite.ElderFilter{Area: caller(r.Context()).Area, Village: q.Get("village"),
+		GridWorker: q.Get("visitor")}, ConsentOnly: true, FollowUpOnly: followUps}
+	if !dueBy.IsZero() {
+		f.Due = s.dueCut(dueBy)
+	}
 	rows, err := s.Store.Schedules(r.Context(), f)
 	if err != nil {
 		return nil, time.Time{}, err
@@ -107,12 +111,9 @@ func (s *Server) schedule(r *http.Request) ([]DueItem, time.Time, error) {
 	today := s.Plan.Day(s.Now())
 	out := make([]DueItem, 0, len(rows))
 	for _, row := range rows {
-		if !row.Consent {
-			continue
-		}
 		d := s.Plan.Due(row.Tier, row.LastContact, row.LastHome, row.Registered)
 		it := DueItem{Scheduled: row, PhoneDue: d.Phone.Format(time.DateOnly), HomeDue: d.Home.Format(time.DateOnly),
-			Surge: d.Surge, phoneDue: d.Phone, homeDue: d.Home}
+			Surge: d.Surge}
 		earliest := d.Phone
 		if d.Home.Before(earliest) {
 			earliest = d.Home
@@ -121,9 +122,37 @@ func (s *Server) schedule(r *http.Request) ([]DueItem, time.Time, error) {
 			it.Overdue = true
 			it.DaysOverdue = int(today.Sub(earliest).Hours()/24 + 0.5)
 		}
+		if !dueBy.IsZero() && earliest.After(dueBy) {
+			continue
+		}
 		out = append(out, it)
 	}
 	return out, today, nil
+}
+
+// dueCut is the store-side narrowing for "a contact due on or before day":
+// a phone contact every p days is due by then only if the last contact was
+// before day+1-p (a surge that has begun by then makes p 1); home visits alike.
+func (s *Server) dueCut(day time.Time) *sqlite.DueCut {
+	surge := false
+	for _, sg := range s.Plan.Surges {
+		if !s.Plan.Day(sg.From).After(day) {
+			surge = true
+		}
+	}
+	cut := &sqlite.DueCut{Tiers: map[anxin.Tier]sqlite.Cut{}}
+	for _, t := range []anxin.Tier{anxin.TierIrregular, anxin.TierGeneral, anxin.TierKey, anxin.TierHigh} {
+		c, ok := s.Plan.Cadence[t]
+		if !ok || c.PhoneDays < 1 || c.HomeDays < 1 {
+			continue // Due falls back to defaults: do not narrow
+		}
+		phone := c.PhoneDays
+		if surge {
+			phone = 1
+		}
+		cut.Tiers[t] = sqlite.Cut{Contact: care.AddDays(day, 1-phone), Home: care.AddDays(day, 1-c.HomeDays)}
+	}
+	return cut
 }
 
 // dueList: elders with a phone or home visit due from today to ?within= days
@@ -133,53 +162,47 @@ func (s *Server) dueList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	all, today, err := s.schedule(r)
+	today := s.Plan.Day(s.Now())
+	out, _, err := s.schedule(r, care.AddDays(today, within), false)
 	if err != nil {
 		return err
-	}
-	end := care.AddDays(today, within)
-	var out []DueItem
-	for _, it := range all {
-		if !it.phoneDue.After(end) || !it.homeDue.After(end) {
-			out = append(out, it)
-		}
 	}
 	s.writeDue(w, today, out)
 	return nil
 }
 
 func (s *Server) overdueList(w http.ResponseWriter, r *http.Request) error {
-	all, today, err := s.schedule(r)
+	out, today, err := s.overdue(r)
 	if err != nil {
 		return err
 	}
-	var out []DueItem
-	for _, it := range all {
-		if it.Overdue {
-			out = append(out, it)
-		}
-	}
-	slices.SortStableFunc(out, func(a, b DueItem) int { return b.DaysOverdue - a.DaysOverdue })
 	s.writeDue(w, today, out)
 	return nil
 }
 
 // followUpList: open follow-ups after alarms (跟踪回访), earliest due first.
 func (s *Server) followUpList(w http.ResponseWriter, r *http.Request) error {
-	all, today, err := s.schedule(r)
+	out, today, err := s.schedule(r, time.Time{}, true)
 	if err != nil {
 		return err
 	}
-	var out []DueItem
-	for _, it := range all {
-		if !it.FollowUpDue.IsZero() {
-			it.Overdue = it.FollowUpDue.Before(s.Now())
-			out = append(out, it)
-		}
+	for i := range out {
+		out[i].Overdue = out[i].FollowUpDue.Before(s.Now())
 	}
 	slices.SortStableFunc(out, func(a, b DueItem) int { return a.FollowUpDue.Compare(b.FollowUpDue) })
 	s.writeDue(w, today, out)
 	return nil
+}
+
+// overdue lists the elders with a contact due before today, most overdue first.
+func (s *Server) overdue(r *http.Request) ([]DueItem, time.Time, error) {
+	today := s.Plan.Day(s.Now())
+	out, _, err := s.schedule(r, care.AddDays(today, -1), false)
+	if err != nil {
+		return nil, today, err
+	}
+	slices.SortStableFunc(out, func(a, b DueItem) int { return b.DaysOverdue - a.DaysOverdue })
+	return out, today, nil
 }
 
 func (s *Server) writeDue(w http.ResponseWriter, today time.Time, items []DueItem) {

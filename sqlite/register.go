@@ -87,7 +87,7 @@ CREATE TABLE IF NOT EXISTS visit_schedule (
 	follow_up_due    INTEGER NOT NULL DEFAULT 0,
 	follow_up_alarm  TEXT NOT NULL DEFAULT '',
 	follow_up_since  INTEGER NOT NULL DEFAULT 0
-);
+) WITHOUT ROWID;
 `
 
 // maxText bounds every free-text field of a visit or an elder record.
@@ -563,15 +563,59 @@ type Scheduled struct {
 	FollowUpAlarm string     `json:"follow_up_alarm,omitempty"`
 }
 
+// DueCut narrows a schedule query to elders who may be due: for each tier
+// listed, only those whose last contact is before Contact or whose last
+// home visit is before Home (never visited counts as before). Tiers not
+// listed are not narrowed. The caller still computes the exact due days.
+type DueCut struct {
+	Tiers map[anxin.Tier]Cut
+}
+
+// Cut is one tier's bounds for DueCut.
+type Cut struct{ Contact, Home time.Time }
+
+// ScheduleFilter selects schedule rows.
+type ScheduleFilter struct {
+	ElderFilter
+	ConsentOnly  bool
+	FollowUpOnly bool    // only elders with an open follow-up
+	Due          *DueCut // nil: no narrowing
+}
+
 // Schedules lists every elder the filter selects (Limit and Offset are
-// ignored) with the last contact, last home visit and open follow-up.
-func (d *DB) Schedules(ctx context.Context, f ElderFilter) ([]Scheduled, error) {
+// ignored) with the last contact, last home visit and open follow-up,
+// ordered by id.
+func (d *DB) Schedules(ctx context.Context, f ScheduleFilter) ([]Scheduled, error) {
 	where, args := f.where()
-	rows, err := d.db.QueryContext(ctx, `SELECT e.id, e.household, e.name, e.phone, e.cur_township, e.cur_village,
+	if f.ConsentOnly {
+		where = andWhere(where, "consent = 1")
+	}
+	var outer []string
+	if f.FollowUpOnly {
+		outer = append(outer, "coalesce(s.follow_up_due, 0) <> 0")
+	}
+	if f.Due != nil && len(f.Due.Tiers) > 0 {
+		var ors, tiers []string
+		for t, c := range f.Due.Tiers {
+			ors = append(ors, "(e.tier = ? AND (coalesce(s.last_contact, 0) < ? OR coalesce(s.last_home, 0) < ?))")
+			args = append(args, string(t), millis(c.Contact), millis(c.Home))
+			tiers = append(tiers, "?")
+		}
+		for t := range f.Due.Tiers {
+			args = append(args, string(t))
+		}
+		ors = append(ors, "e.tier NOT IN ("+strings.Join(tiers, ",")+")")
+		outer = append(outer, "("+strings.Join(ors, " OR ")+")")
+	}
+	q := `SELECT e.id, e.household, e.name, e.phone, e.cur_township, e.cur_village,
 		e.tier, e.grid_worker, e.consent, e.created_at, coalesce(s.last_contact, 0), coalesce(s.last_home, 0),
 		coalesce(s.follow_up_due, 0), coalesce(s.follow_up_alarm, '')
 		FROM (SELECT id, household, name, phone, cur_township, cur_village, tier, grid_worker, consent, created_at
-			FROM elders`+where+`) e LEFT JOIN visit_schedule s ON s.household = e.household`, args...)
+			FROM elders` + where + `) e LEFT JOIN visit_schedule s ON s.household = e.household`
+	if len(outer) > 0 {
+		q += " WHERE " + strings.Join(outer, " AND ")
+	}
+	rows, err := d.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list schedules: %w", err)
 	}
@@ -640,6 +684,13 @@ func (d *DB) VisitCounts(ctx context.Context, area string, since, until time.Tim
 		return nil, fmt.Errorf("count visits: %w", err)
 	}
 	return out, nil
+}
+
+func andWhere(where, cond string) string {
+	if where == "" {
+		return " WHERE " + cond
+	}
+	return where + " AND " + cond
 }
 
 // ElderIDByIDNumber is the id of the elder registered under a resident ID

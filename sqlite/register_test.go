@@ -192,7 +192,7 @@ func TestSchedulesAndVisitCounts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, err := db.Schedules(ctx, ElderFilter{})
+	s, err := db.Schedules(ctx, ScheduleFilter{})
 	if err != nil || len(s) != 3 {
 		t.Fatal(s, err)
 	}
