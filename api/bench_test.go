@@ -148,18 +148,18 @@ func getReport(t testing.TB, h http.Handler, query string) *httptest.ResponseRec
 // generator knows it wrote.
 func TestReportOnGeneratedRegister(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "register.db")
-	visited, consenting := genRegister(t, path, 2000)
+	visited, consenting := genRegister(t, path, 1000)
 	db, h := reportServer(t, path)
 	defer db.Close()
 	var rep VisitRateReport
 	if err := json.Unmarshal(getReport(t, h, "month=2026-11").Body.Bytes(), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Total.InScope != consenting || rep.Total.Visited != visited || rep.Total.Declined != 2000-consenting {
+	if rep.Total.InScope != consenting || rep.Total.Visited != visited || rep.Total.Declined != 1000-consenting {
 		t.Fatalf("total %+v, want in scope %d visited %d", rep.Total, consenting, visited)
 	}
 	// the lapsed elders (1 in 20) are the ones not visited, and they are overdue
-	if consenting-visited < 2000/20-2000/50 || len(rep.Overdue) < consenting-visited {
+	if consenting-visited < 1000/20-1000/50 || len(rep.Overdue) < consenting-visited {
 		t.Fatalf("%d not visited, %d overdue", consenting-visited, len(rep.Overdue))
 	}
 	if len(rep.Rows) != 40*4 || len(rep.ByTier) != 4 {
@@ -172,7 +172,7 @@ func TestReportOnGeneratedRegister(t *testing.T) {
 // and without a surge, across several days.
 func TestDueCutIsExact(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "register.db")
-	genRegister(t, path, 1500)
+	genRegister(t, path, 800)
 	db, err := sqlite.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
