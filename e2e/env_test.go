@@ -51,6 +51,10 @@ func binary(t testing.TB, name string) string {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(fleetEnv) != "" {
+		// this test binary re-executed as the fleet of simulated gateways
+		os.Exit(fleetMain())
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)

@@ -1,0 +1,354 @@
+package e2e
+
+import (
+	"fmt"
+	"html"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers/rf433"
+	"github.com/anxin-care/anxin/escalate"
+	"github.com/anxin-care/anxin/internal/testenv"
+	"github.com/anxin-care/anxin/twilio/twiliotest"
+)
+
+// realGateway is one real gatewayd process with a 433 MHz receiver on a pty.
+type realGateway struct {
+	hh     string
+	proc   *proc
+	master *os.File
+	up     bool
+	starts int       // times started: "serial port open" lines to wait for
+	press  time.Time // last press written
+}
+
+var (
+	ackInSMS   = regexp.MustCompile(`/ack/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)`)
+	attemptURL = regexp.MustCompile(`attempt=([^&"]+)`)
+)
+
+// TestFaultKillRestart: 200 households (4 behind real gatewayd processes
+// with 433 MHz receivers on ptys, 196 in a fleet process of simulated
+// gateways made of the real spool and uplink), a real mosquitto, the real
+// alarmd with the fake Twilio. Every household presses its button once at a
+// random moment; meanwhile gatewayd, the fleet, alarmd and mosquitto are each
+// killed with SIGKILL and restarted at random moments (seeded:
+// ANXIN_FAULT_SEED). Then: every press gave exactly one alarm (no repeat from
+// a redelivery), every alarm got at least one SMS or call, and no step — an
+// (alarm, chain step, channel), i.e. (alarm, contact, channel, round) — nor
+// any notice reached Twilio twice.
+//
+// Simplification (documented in e2e/README.md): 196 of the homes are not
+// gatewayd processes but one process running their spools and uplinks; a
+// press is only written to a real gatewayd's receiver while that gatewayd
+// runs with its port open and is not killed within 1 s of it — a receiver's
+// output while no process reads the port is lost on real hardware too.
+func TestFaultKillRestart(t *testing.T) {
+	long := os.Getenv("ANXIN_LONG") != ""
+	seed := uint64(20261123)
+	if s := os.Getenv("ANXIN_FAULT_SEED"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed = n
+	}
+	rng := rand.New(rand.NewPCG(seed, 7))
+	const nHouseholds, nReal = 200, 4
+	window, killsPerKind := 40*time.Second, 2
+	if long {
+		window, killsPerKind = 4*time.Minute, 10
+	}
+	t.Logf("seed %d, presses over %s, %d kills of each of gatewayd, fleet, alarmd, mosquitto", seed, window, killsPerKind)
+
+	broker := testenv.StartMosquitto(t)
+	tw := startFakeTwilio(t)
+	dir := t.TempDir()
+	hs := households(nHouseholds)
+	byHH := map[string]household{}
+	for i, h := range hs {
+		byHH[h.ID] = h
+		// a third accept at the first contact, a third at the second after a
+		// missed call, a third never: they walk the whole chain twice
+		switch i % 3 {
+		case 0:
+			tw.Script(h.Contacts[0], twiliotest.Script{Call: twiliotest.Press, After: 2 * time.Second})
+		case 1:
+			tw.Script(h.Contacts[0], twiliotest.Script{Call: twiliotest.NoAnswer, After: time.Second})
+			tw.Script(h.Contacts[1], twiliotest.Script{Call: twiliotest.Press, After: 2 * time.Second})
+		default:
+			for _, c := range h.Contacts {
+				tw.Script(c, twiliotest.Script{Call: twiliotest.NoAnswer, After: time.Second})
+			}
+		}
+	}
+	const ackSecret = "e2e-ack-secret-0123456789abcdef"
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	base := "http://" + httpAddr
+	writeFile(t, filepath.Join(dir, "households.yaml"), householdsYAML(hs, "general"))
+	cfg := writeFile(t, filepath.Join(dir, "alarmd.yaml"), alarmdYAML(dir, broker.URL, httpAddr, tw.URL, 3*time.Second, ""))
+	alarmd := startProc(t, binary(t, "alarmd"), "-config", cfg)
+	healthy(t, base, alarmd, 20*time.Second)
+
+	gws := make([]*realGateway, nReal)
+	for i := range gws {
+		h := hs[i]
+		master, slave, err := pty.Open()
+		if err != nil {
+			t.Skipf("no pty: %v", err)
+		}
+		t.Cleanup(func() { master.Close(); slave.Close() })
+		gcfg := writeFile(t, filepath.Join(dir, h.ID+".yaml"), fmt.Sprintf(`
+household: %s
+mqtt: {broker: %q, reconnect: {min: 100ms, max: 1s}}
+spool: {dir: %q}
+drivers:
+  - driver: rf433
+    name: rf
+    port: {path: %q, baud: 9600}
+    format: hex
+    codes: [{code: "8d3cf6", device: btn1, kind: call_button, event: button_pressed}]
+`, h.ID, broker.URL, filepath.Join(dir, "spool-"+h.ID), slave.Name()))
+		gws[i] = &realGateway{hh: h.ID, master: master, proc: startProc(t, binary(t, "gatewayd"), "-config", gcfg), up: true, starts: 1}
+	}
+	var fleetHH []string
+	for _, h := range hs[nReal:] {
+		fleetHH = append(fleetHH, h.ID)
+	}
+	fl := startFleet(t, broker.URL, filepath.Join(dir, "fleet"), fleetHH, 5*time.Second)
+	fleetUp := true
+
+	// the schedule: one press per household, and kill/restart pairs
+	type action struct {
+		at     time.Duration
+		what   string // press, kill, restart
+		target string // household, or gatewayd-N, fleet, alarmd, mosquitto
+	}
+	var plan []action
+	for _, h := range hs {
+		plan = append(plan, action{time.Second + time.Duration(rng.Int64N(int64(window))), "press", h.ID})
+	}
+	kills := map[string]int{}
+	for _, kind := range []string{"gatewayd", "fleet", "alarmd", "mosquitto"} {
+		for range killsPerKind {
+			target := kind
+			if kind == "gatewayd" {
+				target = fmt.Sprintf("gatewayd-%d", rng.IntN(nReal))
+			}
+			at := 2*time.Second + time.Duration(rng.Int64N(int64(window)))
+			down := 300*time.Millisecond + time.Duration(rng.Int64N(int64(2500*time.Millisecond)))
+			plan = append(plan, action{at, "kill", target}, action{at + down, "restart", target})
+		}
+	}
+	slices.SortStableFunc(plan, func(a, b action) int { return int(a.at - b.at) })
+
+	gwOf := func(target string) *realGateway {
+		n, _ := strconv.Atoi(strings.TrimPrefix(target, "gatewayd-"))
+		return gws[n]
+	}
+	pressed := map[string]time.Time{}
+	var pending []string // presses for a fleet or gatewayd that is down
+	pressNow := func(hh string) {
+		idx := slices.IndexFunc(gws, func(g *realGateway) bool { return g.hh == hh })
+		if idx < 0 {
+			fl.Press(hh)
+			pressed[hh] = time.Now()
+			return
+		}
+		g := gws[idx]
+		waitFor(t, g.hh+"'s gatewayd to open its receiver", 20*time.Second, func() bool {
+			return strings.Count(g.proc.Output(), `msg="serial port open"`) >= g.starts
+		})
+		if _, err := g.master.Write(rf433.EncodePress(rf433.FormatHex, 0x8d3cf6)); err != nil {
+			t.Fatal(err)
+		}
+		g.press = time.Now()
+		pressed[hh] = g.press
+	}
+	start := time.Now()
+	for _, a := range plan {
+		if d := time.Until(start.Add(a.at)); d > 0 {
+			<-time.After(d)
+		}
+		switch a.what {
+		case "press":
+			idx := slices.IndexFunc(gws, func(g *realGateway) bool { return g.hh == a.target })
+			if (idx < 0 && !fleetUp) || (idx >= 0 && !gws[idx].up) {
+				pending = append(pending, a.target)
+				continue
+			}
+			pressNow(a.target)
+		case "kill":
+			kills[a.target]++
+			switch {
+			case a.target == "fleet":
+				fl.Kill()
+				fleetUp = false
+			case a.target == "alarmd":
+				alarmd.Kill()
+			case a.target == "mosquitto":
+				broker.Kill()
+			default:
+				g := gwOf(a.target)
+				if !g.up {
+					continue
+				}
+				if d := time.Second - time.Since(g.press); d > 0 {
+					<-time.After(d) // a press is read within 1 s (see above)
+				}
+				g.proc.Kill()
+				g.up = false
+			}
+		case "restart":
+			switch {
+			case a.target == "fleet":
+				if !fleetUp {
+					fl.Start()
+					fleetUp = true
+				}
+			case a.target == "alarmd":
+				alarmd.Restart()
+			case a.target == "mosquitto":
+				broker.Restart()
+			default:
+				if g := gwOf(a.target); !g.up {
+					g.proc.Restart()
+					g.up, g.starts = true, g.starts+1
+				}
+			}
+			// presses that waited for this component
+			still := pending[:0]
+			for _, hh := range pending {
+				idx := slices.IndexFunc(gws, func(g *realGateway) bool { return g.hh == hh })
+				if (idx < 0 && fleetUp) || (idx >= 0 && gws[idx].up) {
+					pressNow(hh)
+				} else {
+					still = append(still, hh)
+				}
+			}
+			pending = still
+		}
+	}
+	if len(pending) > 0 || len(pressed) != nHouseholds {
+		t.Fatalf("%d presses injected, %d pending", len(pressed), len(pending))
+	}
+	t.Logf("all %d presses injected after %s; kills: %v", len(pressed), time.Since(start).Round(time.Millisecond), kills)
+
+	// every press → exactly one alarm; wait for the chains to end
+	var alarms struct {
+		Alarms []anxin.Alarm `json:"alarms"`
+	}
+	byHousehold := map[string][]anxin.Alarm{}
+	settle := 90 * time.Second
+	deadline := time.Now().Add(settle)
+	for {
+		apiGet(t, base, "/api/v1/alarms?limit=10000", &alarms)
+		clear(byHousehold)
+		walking := 0
+		for _, a := range alarms.Alarms {
+			byHousehold[a.Household] = append(byHousehold[a.Household], a)
+			if a.State == anxin.AlarmOpen {
+				walking++
+			}
+		}
+		if len(byHousehold) == nHouseholds && walking == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			var missing []string
+			for _, h := range hs {
+				if len(byHousehold[h.ID]) == 0 {
+					missing = append(missing, h.ID)
+				}
+			}
+			t.Fatalf("after %s: alarms for %d of %d households (missing %v), %d still open", settle,
+				len(byHousehold), nHouseholds, missing, walking)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	states := map[anxin.AlarmState]int{}
+	for hh, as := range byHousehold {
+		if len(as) != 1 {
+			t.Errorf("household %s has %d alarms, want 1", hh, len(as))
+		}
+		a := as[0]
+		states[a.State]++
+		if a.Rule != "button" || a.Repeats != 0 {
+			t.Errorf("household %s: alarm rule %s with %d repeats, want button with none (a redelivered press must have no effect)", hh, a.Rule, a.Repeats)
+		}
+		if _, ok := byHH[hh]; !ok {
+			t.Errorf("alarm for unknown household %s", hh)
+		}
+	}
+
+	// what reached Twilio: no step and no notice twice
+	seen := map[string]int{}
+	perAlarm := map[string]int{}
+	var sms, calls, notices, lookups, failed int
+	for _, e := range tw.Events() {
+		switch e.Kind {
+		case "list-sms", "list-call":
+			lookups++
+			continue
+		case "sms", "call":
+		default:
+			continue
+		}
+		if e.Status != 201 {
+			failed++
+			continue
+		}
+		var key, alarm string
+		if e.Kind == "sms" {
+			sms++
+			if m := ackInSMS.FindStringSubmatch(e.Body); m != nil {
+				c, err := escalate.ParseAckToken([]byte(ackSecret), m[1], time.Now())
+				if err != nil {
+					t.Fatalf("ack link in an SMS does not verify: %v", err)
+				}
+				alarm, key = c.AlarmID, fmt.Sprintf("%s/s%d/sms", c.AlarmID, c.Step)
+			} else {
+				notices++
+				key = "notice " + e.To + " " + e.Body
+			}
+		} else {
+			calls++
+			m := attemptURL.FindStringSubmatch(e.Body)
+			if m == nil {
+				t.Fatalf("a call without a Gather attempt: %q", e.Body)
+			}
+			key, _ = url.QueryUnescape(html.UnescapeString(m[1]))
+			alarm, _, _ = strings.Cut(key, "/")
+		}
+		seen[key]++
+		if alarm != "" {
+			perAlarm[alarm]++
+		}
+	}
+	dups := 0
+	for k, n := range seen {
+		if n > 1 {
+			dups++
+			t.Errorf("sent %d times: %s", n, k)
+		}
+	}
+	for hh, as := range byHousehold {
+		if perAlarm[as[0].ID] == 0 {
+			t.Errorf("household %s: alarm %s reached nobody", hh, as[0].ID)
+		}
+	}
+	t.Logf("counts: households %d, presses %d, alarms %d (%v), SMS %d (notices %d), calls %d, "+
+		"provider look-ups %d, failed requests %d, duplicates %d, kills %v",
+		nHouseholds, len(pressed), len(alarms.Alarms), states, sms, notices, calls, lookups, failed, dups, kills)
+}
