@@ -131,6 +131,9 @@ func Parse(data []byte) (*Config, error) {
 	if rulesNode == nil {
 		return nil, anxin.Errorf(anxin.EINVALID, "rules: missing")
 	}
+	if len(rulesNode.Content) > maxRules {
+		return nil, anxin.Errorf(anxin.EINVALID, "rules: %d rules, at most %d", len(rulesNode.Content), maxRules)
+	}
 	names := map[string]string{}
 	for i, rn := range rulesNode.Content {
 		r, err := parseRule(rn, i)
@@ -489,6 +492,9 @@ func decodeValue(n *yaml.Node, f reflect.Value, path string) error {
 
 // maxList bounds lists in a rules file (polygon points, event names).
 const maxList = 1000
+
+// maxRules bounds the rules of one file (slots number rules in 16 bits).
+const maxRules = 1000
 
 func clip(s string) string {
 	const n = 60

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -64,5 +65,16 @@ func TestParseErrorsNameRuleAndKey(t *testing.T) {
 		if err != nil && anxin.ErrorCode(err) != anxin.EINVALID {
 			t.Errorf("error code %q", anxin.ErrorCode(err))
 		}
+	}
+}
+
+func TestParseBoundsRuleCount(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("rules:\n")
+	for i := 0; i <= maxRules; i++ {
+		fmt.Fprintf(&b, "  - {name: r%d, kind: event, events: [fall]}\n", i)
+	}
+	if _, err := Parse([]byte(b.String())); err == nil || !strings.Contains(err.Error(), "at most") {
+		t.Errorf("error %v", err)
 	}
 }
