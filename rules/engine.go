@@ -2,6 +2,7 @@ package rules
 
 import (
 	"container/heap"
+	"slices"
 	"sync"
 	"time"
 
@@ -285,6 +286,24 @@ func (e *Engine) Closed(household, ruleName string) {
 			e.markDirty(h)
 		}
 	}
+}
+
+// Forget drops all state of a household (removed from households.yaml).
+// Its alarms stay in the store for people to close.
+func (e *Engine) Forget(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h := e.hh[id]
+	if h == nil {
+		return
+	}
+	if h.heapIdx >= 0 {
+		heap.Remove(&e.due, int(h.heapIdx))
+	}
+	if h.dirty {
+		e.dirty = slices.DeleteFunc(e.dirty, func(d *household) bool { return d == h })
+	}
+	delete(e.hh, id)
 }
 
 // Households is how many households the engine tracks.

@@ -354,3 +354,23 @@ func TestDeviceTableIsBounded(t *testing.T) {
 		t.Errorf("a full device table does not restore: %v", err)
 	}
 }
+
+func TestForget(t *testing.T) {
+	e := New(Default())
+	tl := &timeline{t: t, e: e}
+	tl.meter("hh-1", at(0, "06:00"), at(0, "08:00"), 1, 0)
+	tl.meter("hh-2", at(0, "06:00"), at(0, "08:00"), 1, 0)
+	e.Forget("hh-1")
+	e.Forget("hh-unknown")
+	if e.Households() != 1 {
+		t.Fatalf("%d households", e.Households())
+	}
+	if st := saved(e); len(st) != 1 || st["hh-2"] == nil {
+		t.Errorf("dirty states %v", st)
+	}
+	for _, d := range e.Tick(at(3, "00:00")) {
+		if d.Household == "hh-1" {
+			t.Errorf("forgotten household decided: %+v", d)
+		}
+	}
+}
