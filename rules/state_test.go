@@ -359,7 +359,7 @@ func TestForget(t *testing.T) {
 	e := New(Default())
 	tl := &timeline{t: t, e: e}
 	tl.meter("hh-1", at(0, "06:00"), at(0, "08:00"), 1, 0)
-	tl.meter("hh-2", at(0, "06:00"), at(0, "08:00"), 1, 0)
+	tl.meter("hh-2", at(0, "08:00"), at(0, "10:00"), 1, 0)
 	e.Forget("hh-1")
 	e.Forget("hh-unknown")
 	if e.Households() != 1 {
