@@ -9,7 +9,7 @@ import (
 )
 
 // household is the compact per-household rule state: ~100 bytes plus a
-// device table and one 48-byte slot per (rule, device) with state.
+// device table and one 72-byte slot per (rule, device) with state.
 type household struct {
 	id      string
 	tier    uint8
