@@ -199,7 +199,8 @@ func TestCrashResume(t *testing.T) {
 	// step 3 began at step 2's stored deadline, not a full ack timeout after the restart
 	gap := smsAt[2].Sub(smsAt[1])
 	t.Logf("step 2 → step 3: %v (killed %v after step 2 began, down 1s)", gap, killed.Sub(smsAt[1]))
-	if gap < crashAckTimeout || gap > crashAckTimeout+700*time.Millisecond {
+	// (never early; late by no more than a loaded machine's restart and timer slack)
+	if gap < crashAckTimeout || gap > crashAckTimeout+time.Second {
 		t.Fatalf("step 3 came %v after step 2, want %v (the stored deadline)", gap, crashAckTimeout)
 	}
 	db, err := sqlite.Open(context.Background(), strings.TrimPrefix(env[0], "ANXIN_CRASH_DB="))
