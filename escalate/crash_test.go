@@ -121,7 +121,7 @@ func count(evs []twiliotest.Event, kind string) int {
 }
 
 // kill -9 in the middle of a step's SMS request (Twilio got it, alarmd never
-// saw the answer), down for 1 s, restart: the chain looks the SMS up instead
+// saw the answer), down for 1.5 s, restart: the chain looks the SMS up instead
 // of sending it again, goes on at the same step, keeps the step's deadline,
 // and walks to the end with every step sent exactly once.
 func TestCrashResume(t *testing.T) {
@@ -154,7 +154,7 @@ func TestCrashResume(t *testing.T) {
 	}
 	_ = first.cmd.Wait()
 	killed := time.Now()
-	<-time.After(time.Second) // the outage: alarmd is down for a second
+	<-time.After(1500 * time.Millisecond) // the outage; a restart that forgot the deadline would send step 3 ≥ 3.5 s after step 2
 	second := startChild(t, env)
 	done := make(chan error, 1)
 	go func() { done <- second.cmd.Wait() }()
@@ -198,7 +198,7 @@ func TestCrashResume(t *testing.T) {
 	}
 	// step 3 began at step 2's stored deadline, not a full ack timeout after the restart
 	gap := smsAt[2].Sub(smsAt[1])
-	t.Logf("step 2 → step 3: %v (killed %v after step 2 began, down 1s)", gap, killed.Sub(smsAt[1]))
+	t.Logf("step 2 → step 3: %v (killed %v after step 2 began, down 1.5s)", gap, killed.Sub(smsAt[1]))
 	// (never early; late by no more than a loaded machine's restart and timer slack)
 	if gap < crashAckTimeout || gap > crashAckTimeout+time.Second {
 		t.Fatalf("step 3 came %v after step 2, want %v (the stored deadline)", gap, crashAckTimeout)
