@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -156,7 +157,7 @@ func counter(s string) (v float64, lost bool, ok bool) {
 		return 0, true, false
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 || f > 1e12 {
+	if err != nil || math.IsNaN(f) || f < 0 || f > 1e12 {
 		return 0, false, false
 	}
 	return f, false, true
