@@ -129,7 +129,7 @@ func TestEscalationWithTwilio(t *testing.T) {
 			t.Log(e.Kind, e.To, e.Status, e.Body[:min(60, len(e.Body))])
 		}
 	}()
-	waitFor(t, "the alarm to be accepted by key press", 20*time.Second, func() bool {
+	waitFor(t, "the alarm to be accepted by key press", 45*time.Second, func() bool {
 		as, err := m.Store.Alarms(context.Background(), sqlite.AlarmFilter{Household: "hh-0001"})
 		return err == nil && len(as) == 1 && as[0].State == anxin.AlarmAccepted && as[0].AcceptedBy == "李明"
 	})
