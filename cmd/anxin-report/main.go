@@ -9,6 +9,7 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"io"
@@ -48,14 +49,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	svg := fs.String("svg", "docs/detection-tradeoff.svg", "plot (SVG)")
 	seed := fs.Uint64("seed", 1, "seed of the injected emergencies")
 	window := fs.Duration("window", replay.DefaultWindow, "an emergency lasts this long; alarms later are missed")
+	extra := fs.String("learned", "", "extra keys for every learned rule, as YAML flow pairs (\"memory: 120d, min_quiet: 2h\")")
+	quick := fs.Bool("quick", false, "replay DAIAD with 10 l only and print its table (no files written)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	learnedExtra = *extra
 	sets := []*dataset{
 		{name: "DAIAD", format: "daiad", file: *daiad, minDelta: 0.01},
 		{name: "DAIAD", format: "daiad", file: *daiad, minDelta: 0.003},
 		{name: "AMPds2", format: "ampds2", file: *ampds, minDelta: 0.01, period: 30 * 24 * time.Hour},
 		{name: "AMPds2", format: "ampds2", file: *ampds, minDelta: 0.003, period: 30 * 24 * time.Hour},
+	}
+	if *quick {
+		sets = sets[:1]
 	}
 	for _, d := range sets {
 		if err := d.replay(*seed, *window); err != nil {
@@ -64,6 +71,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "%s (%g l): %d households, %d household-days, %d emergencies, %.1f s\n",
 			d.name, d.minDelta*1000, d.sum.Households, d.sum.HouseholdDays+d.sum.InjectedDays, d.sum.Injected, d.elapsed.Seconds())
+	}
+	if *quick {
+		var b bytes.Buffer
+		table(&b, sets[0])
+		stdout.Write(b.Bytes())
+		return 0
 	}
 	doc, plot := render(sets, *seed, *window)
 	if err := os.WriteFile(*out, doc, 0o644); err != nil {
@@ -82,13 +95,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 // each length and the learned rule at each sensitivity (its other keys at
 // their defaults: 14 d warm-up, 60 d memory, 1 h minimum quiet), all with
 // the same rise that counts as use.
+// learnedExtra are extra keys for the learned rules (flag -learned).
+var learnedExtra string
+
 func reportRules(minDelta float64) []byte {
 	y := "rules:\n"
 	for _, h := range fixedHours {
 		y += fmt.Sprintf("  - {name: no_water_%dh, kind: no_use, field: total_m3, min_delta: %g, for: %dh, fresh_within: 2x, silent_after: 25h, silent_rule: silent_%dh}\n", h, minDelta, h, h)
 	}
 	for _, s := range sensitivities {
-		y += fmt.Sprintf("  - {name: learned_%s, kind: learned, min_delta: %g, sensitivity: %s}\n", strings.ReplaceAll(s, ".", "_"), minDelta, s)
+		y += fmt.Sprintf("  - {name: learned_%s, kind: learned, min_delta: %g, sensitivity: %s%s}\n", strings.ReplaceAll(s, ".", "_"), minDelta, s, prefixed(learnedExtra))
 	}
 	return []byte(y)
 }
@@ -120,4 +136,11 @@ func (d *dataset) replay(seed uint64, window time.Duration) error {
 	d.sum, err = replay.Run(src, replay.Options{Rules: cfg, Inject: inj, Window: window}, nil)
 	d.elapsed = time.Since(start)
 	return err
+}
+
+func prefixed(extra string) string {
+	if extra == "" {
+		return ""
+	}
+	return ", " + extra
 }
