@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -26,10 +27,20 @@ type Message struct {
 
 // Defaults of Options.
 const (
+	// DefaultQueue bounds the messages between paho's callback and the
+	// driver. With manual acknowledgement the home broker sends at most its
+	// in-flight window of unacknowledged QoS 1 messages (mosquitto's
+	// max_inflight_messages, 20 by default), so QoS 1 needs far less; QoS 0
+	// may fill only half of it, so a burst of those never crowds out QoS 1.
 	DefaultQueue      = 4096
 	subscribeTimeout  = 10 * time.Second
 	resubscribeAfter  = 5 * time.Second
 	maxReconnectDelay = 30 * time.Second
+	disconnectQuiesce = 250 // ms paho may take to send the DISCONNECT
+	ackBarrierTimeout = 2 * time.Second
+	// ackBarrierFilter is never subscribed: unsubscribing from it is a round
+	// trip that the broker answers after reading every earlier packet.
+	ackBarrierFilter = "anxin/mqttsource/ack-barrier"
 )
 
 // Options are what a driver tells the source besides the user's Config.
@@ -54,7 +65,6 @@ type Options struct {
 type Source struct {
 	cfg     Config
 	o       Options
-	queue   chan Message
 	metrics *sourceMetrics
 }
 
@@ -97,7 +107,7 @@ func New(cfg Config, o Options) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Source{cfg: cfg, o: o, queue: make(chan Message, o.Queue), metrics: m}, nil
+	return &Source{cfg: cfg, o: o, metrics: m}, nil
 }
 
 // DefaultClientID is the client id used when none is configured: stable
@@ -120,16 +130,55 @@ func DefaultClientID(driver, household string, filters []string) string {
 // ClientID is the MQTT client id the source connects with.
 func (s *Source) ClientID() string { return s.cfg.ClientID }
 
+// entry is one message on its way from paho's callback to handle.
+type entry struct {
+	Message
+	ack  func() // sends the PUBACK; nil for QoS 0
+	skip bool   // acknowledge only: a skipped topic or an oversized payload
+}
+
+// session is what one paho client shares between its callback and Run.
+type session struct {
+	queue chan entry
+	// refusing is set by the callback when a QoS 1 message found the queue
+	// full: from then on nothing is queued or acknowledged, so the broker
+	// redelivers that message and every later one, in order, after Run has
+	// drained the queue and reconnected.
+	refusing atomic.Bool
+}
+
+func (s *Source) newSession() *session {
+	return &session{queue: make(chan entry, s.o.Queue)}
+}
+
 // Run connects (retrying with backoff until ctx ends), subscribes after every
 // connect, and calls handle for each message in the order received. handle
 // runs on Run's goroutine, never on paho's, so it may block (a sink fsyncing
-// an event). Run returns nil when ctx ends, or handle's error when handle
-// fails while ctx is still live; a password_file it cannot read is fatal.
+// an event). A QoS 1 message is acknowledged to the broker only after handle
+// returned nil for it: a message queued or being handled when gatewayd stops
+// or crashes, or when handle fails, is redelivered by the broker (persistent
+// session) the next time the source connects. Run returns nil when ctx ends,
+// or handle's error when handle fails while ctx is still live; a
+// password_file it cannot read is fatal.
 func (s *Source) Run(ctx context.Context, handle func(context.Context, Message) error) error {
+	for {
+		again, err := s.runSession(ctx, handle)
+		if err != nil || !again {
+			return err
+		}
+		s.o.Logger.Warn("driver queue drained; reconnecting so the home broker redelivers what was left unacknowledged")
+	}
+}
+
+// runSession runs one paho client until ctx ends, handle fails, or the
+// session stopped taking messages and has drained its queue (again is true:
+// a new connection makes the broker redeliver what was refused).
+func (s *Source) runSession(ctx context.Context, handle func(context.Context, Message) error) (again bool, err error) {
 	opts, err := s.clientOptions()
 	if err != nil {
-		return err
+		return false, err
 	}
+	ss := s.newSession()
 	connected := make(chan struct{}, 1)
 	opts.SetOnConnectHandler(func(paho.Client) { // runs on its own goroutine; still, only signal
 		select {
@@ -141,7 +190,7 @@ func (s *Source) Run(ctx context.Context, handle func(context.Context, Message) 
 		s.metrics.connected.Set(0)
 		s.o.Logger.Warn("home broker connection lost; reconnecting", "err", err)
 	})
-	opts.SetDefaultPublishHandler(s.receive)
+	opts.SetDefaultPublishHandler(func(_ paho.Client, pm paho.Message) { s.receive(ss, pm) })
 	client := s.o.NewClient(opts)
 
 	defer s.metrics.connected.Set(0)
@@ -149,7 +198,10 @@ func (s *Source) Run(ctx context.Context, handle func(context.Context, Message) 
 	defer wg.Wait() // runs after cancel has stopped the helpers
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	defer client.Disconnect(250)
+	defer func() {
+		s.flushAcks(client)
+		client.Disconnect(disconnectQuiesce)
+	}()
 
 	s.o.Logger.Info("connecting to home broker", "client_id", s.cfg.ClientID, "filters", s.o.Filters)
 	tok := client.Connect() // with ConnectRetry it completes once connected
@@ -165,17 +217,49 @@ func (s *Source) Run(ctx context.Context, handle func(context.Context, Message) 
 	wg.Go(func() { s.subscribeLoop(ctx, client, connected) })
 
 	for {
+		// refusing is only set while the queue is full, and nothing is queued
+		// after it, so an empty queue here means everything taken was handled.
+		if ss.refusing.Load() && len(ss.queue) == 0 {
+			return true, nil
+		}
 		select {
 		case <-ctx.Done():
-			return nil
-		case m := <-s.queue:
-			if err := handle(ctx, m); err != nil {
-				if ctx.Err() != nil {
-					return nil
+			return false, nil
+		case e := <-ss.queue:
+			if !e.skip {
+				if err := handle(ctx, e.Message); err != nil {
+					if ctx.Err() != nil {
+						return false, nil
+					}
+					return false, err // not acknowledged: redelivered on the next connect
 				}
-				return err
+			}
+			if e.ack != nil {
+				// paho sends it on the connection the message came on; after
+				// that connection is lost it drops it, and the broker
+				// redelivers on the next connect (a duplicate, never a loss).
+				e.ack()
 			}
 		}
+	}
+}
+
+// flushAcks waits, for at most ackBarrierTimeout, until the broker has read
+// every PUBACK sent so far: it handles a connection's packets in order, so
+// the UNSUBACK of a filter never subscribed comes after them. Closing the
+// socket while the broker is still sending makes the kernel reset the
+// connection, and the broker may then discard the last PUBACKs unread
+// (measured: a forced reconnect redelivered up to 15 handled messages).
+// Those would come again as duplicates, never be lost; this keeps them rare.
+func (s *Source) flushAcks(client paho.Client) {
+	if !client.IsConnectionOpen() {
+		return
+	}
+	tok := client.Unsubscribe(ackBarrierFilter)
+	if !tok.WaitTimeout(ackBarrierTimeout) {
+		s.o.Logger.Debug("home broker did not answer the acknowledgement barrier; the last messages may be redelivered", "within", ackBarrierTimeout)
+	} else if err := tok.Error(); err != nil {
+		s.o.Logger.Debug("acknowledgement barrier failed; the last messages may be redelivered", "err", err)
 	}
 }
 
@@ -237,28 +321,69 @@ func (s *Source) subscribe(ctx context.Context, client paho.Client, filters map[
 	return nil
 }
 
-// receive runs on paho's goroutine: it never blocks. A full queue drops the
-// message (counted and logged); the queue is sized for bursts far above what
-// a home produces, so a drop means the sink is stuck.
-func (s *Source) receive(_ paho.Client, pm paho.Message) {
+// receive runs on paho's goroutine (one per connection, messages in order):
+// it never blocks and never acknowledges. Every QoS 1 message, skipped ones
+// included, goes through the queue so that PUBACKs leave in the order the
+// messages came (MQTT 3.1.1 section 4.6). QoS 0 messages (nothing to
+// acknowledge, nothing the broker would resend) may take only half the
+// queue and are dropped, counted, beyond it. A QoS 1 message that finds
+// the queue full is the last resort: the session stops taking messages
+// without acknowledging them, and Run reconnects once the queue is drained.
+func (s *Source) receive(ss *session, pm paho.Message) {
 	topic := pm.Topic()
-	if s.o.Skip != nil && s.o.Skip(topic) {
+	qos1 := pm.Qos() > 0
+	if ss.refusing.Load() {
+		s.refuse(qos1, topic)
 		return
+	}
+	var e entry
+	if qos1 {
+		e.ack = pm.Ack
 	}
 	payload := pm.Payload()
-	if len(payload) > s.o.MaxPayload {
+	switch {
+	case s.o.Skip != nil && s.o.Skip(topic):
+		e.skip = true
+	case len(payload) > s.o.MaxPayload:
+		e.skip = true
 		s.metrics.dropped.WithLabelValues(s.o.Driver, "oversize").Inc()
 		s.o.Logger.Warn("dropped oversized message", "topic", clip(topic), "bytes", len(payload), "max", s.o.MaxPayload)
+	default:
+		e.Message = Message{Topic: topic, Payload: append([]byte(nil), payload...), Received: s.o.Now()}
+	}
+	if e.skip && !qos1 {
 		return
 	}
-	m := Message{Topic: topic, Payload: append([]byte(nil), payload...), Received: s.o.Now()}
-	select {
-	case s.queue <- m:
-		s.metrics.received.Inc()
-	default:
-		s.metrics.dropped.WithLabelValues(s.o.Driver, "queue_full").Inc()
-		s.o.Logger.Error("dropped message: driver queue full", "topic", clip(topic), "queue", cap(s.queue))
+	if !qos1 && len(ss.queue) >= max(1, cap(ss.queue)/2) {
+		s.refuse(false, topic)
+		return
 	}
+	select {
+	case ss.queue <- e:
+		if !e.skip {
+			s.metrics.received.Inc()
+		}
+	default:
+		if !qos1 {
+			s.refuse(false, topic)
+			return
+		}
+		ss.refusing.Store(true)
+		s.o.Logger.Error("driver queue full: leaving messages unacknowledged; the home broker redelivers them after the queue drains and the source reconnects",
+			"topic", clip(topic), "queue", cap(ss.queue))
+		s.refuse(true, topic)
+	}
+}
+
+// refuse counts a message that is not queued: QoS 1 is left for the broker
+// to redeliver (deferred), QoS 0 is lost (dropped, logged).
+func (s *Source) refuse(qos1 bool, topic string) {
+	if qos1 {
+		s.metrics.deferred.Inc()
+		return
+	}
+	s.metrics.dropped.WithLabelValues(s.o.Driver, "queue_full").Inc()
+	s.o.Logger.Error("dropped QoS 0 message: driver queue full", "topic", clip(topic))
 }
 
 func (s *Source) clientOptions() (*paho.ClientOptions, error) {
@@ -272,7 +397,8 @@ func (s *Source) clientOptions() (*paho.ClientOptions, error) {
 		SetMaxReconnectInterval(maxReconnectDelay).
 		SetConnectTimeout(10 * time.Second).
 		SetKeepAlive(30 * time.Second).
-		SetOrderMatters(true) // edges (smoke true, then false) must stay in order
+		SetOrderMatters(true).   // edges (smoke true, then false) must stay in order
+		SetAutoAckDisabled(true) // PUBACK only once handled (spooled): see Run
 	if s.cfg.Username != "" {
 		opts.SetUsername(s.cfg.Username)
 	}
@@ -332,6 +458,7 @@ func MatchFilter(f, topic string) bool {
 type sourceMetrics struct {
 	received  prometheus.Counter
 	dropped   *prometheus.CounterVec
+	deferred  prometheus.Counter
 	connected prometheus.Gauge
 }
 
@@ -345,8 +472,15 @@ func newSourceMetrics(r prometheus.Registerer, driver string) (*sourceMetrics, e
 	}
 	dropped, err := Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "anxin_mqtt_source_dropped_total",
-		Help: "Messages from the home broker dropped before decoding, by driver and reason (oversize, queue_full).",
+		Help: "Messages from the home broker dropped before decoding, by driver and reason (oversize; queue_full: QoS 0 only).",
 	}, []string{"driver", "reason"}))
+	if err != nil {
+		return nil, err
+	}
+	deferred, err := Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "anxin_mqtt_source_deferred_total",
+		Help: "QoS 1 messages left unacknowledged because the driver queue was full; the home broker redelivers them after the source reconnects.",
+	}, []string{"driver"}))
 	if err != nil {
 		return nil, err
 	}
@@ -360,6 +494,7 @@ func newSourceMetrics(r prometheus.Registerer, driver string) (*sourceMetrics, e
 	return &sourceMetrics{
 		received:  received.WithLabelValues(driver),
 		dropped:   dropped,
+		deferred:  deferred.WithLabelValues(driver),
 		connected: connected.WithLabelValues(driver),
 	}, nil
 }
