@@ -137,6 +137,32 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	t.Logf("load: %d readings + %d events from mosquitto through alarmd into VictoriaMetrics in %.2fs: %.0f readings/s end to end (publisher alone %.0f/s)",
 		pub.Readings, pub.Events, elapsed.Seconds(), total/elapsed.Seconds(), pub.PerSecond)
 	t.Logf("load: alarmd CPU %.1f µs/reading, peak RSS %.0f MiB, archive dropped %v", float64(cpu.Microseconds())/total, peakRSS(), dropped)
+	t.Logf("load: inside alarmd (arrival → committed): p50 ≤ %s, p99 ≤ %s; commits p50 ≤ %s, p99 ≤ %s, max ≤ %s",
+		histQuantile(t, reg, "anxin_alarm_open_latency_seconds", 0.5), histQuantile(t, reg, "anxin_alarm_open_latency_seconds", 0.99),
+		histQuantile(t, reg, "anxin_ingest_commit_seconds", 0.5), histQuantile(t, reg, "anxin_ingest_commit_seconds", 0.99),
+		histQuantile(t, reg, "anxin_ingest_commit_seconds", 1))
 	t.Logf("load: event-to-alarm latency p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d alarms",
 		float64(q(0.5).Microseconds())/1000, float64(q(0.99).Microseconds())/1000, float64(lat[len(lat)-1].Microseconds())/1000, len(lat))
+}
+
+// histQuantile is the upper bound of the bucket holding quantile q.
+func histQuantile(t *testing.T, reg *prometheus.Registry, name string, q float64) time.Duration {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name || len(mf.GetMetric()) == 0 {
+			continue
+		}
+		h := mf.GetMetric()[0].GetHistogram()
+		want := q * float64(h.GetSampleCount())
+		for _, b := range h.GetBucket() {
+			if float64(b.GetCumulativeCount()) >= want {
+				return time.Duration(b.GetUpperBound() * float64(time.Second))
+			}
+		}
+	}
+	return -1
 }

@@ -11,10 +11,12 @@ import (
 	"github.com/anxin-care/anxin/influx"
 	"github.com/anxin-care/anxin/ingest"
 	"github.com/anxin-care/anxin/rules"
+	"github.com/anxin-care/anxin/sqlite"
 )
 
 // ingestWiring is the running ingest side: archive, pipeline, subscriber.
 type ingestWiring struct {
+	store      *sqlite.DB
 	archive    *influx.Archive
 	pipeline   *ingest.Pipeline
 	subscriber *ingest.Subscriber
@@ -60,9 +62,15 @@ func (m *Main) openIngest(ctx context.Context) error {
 	} else {
 		m.Logger.Info("influx.url is empty: readings are not archived")
 	}
+	writer, err := m.Store.NewIngestWriter(ctx)
+	if err != nil {
+		return err
+	}
+	m.closers = append(m.closers, writer.Close)
+	w.store = m.Store
 	p, err := ingest.New(ingest.Config{Batch: cfg.Ingest.Batch, BatchWait: cfg.Ingest.BatchWait,
 		Inflight: cfg.Ingest.Inflight, DedupWindow: cfg.Ingest.DedupWindow},
-		ingest.Deps{Engine: m.engine, Store: m.Store, Archive: archive, Escalator: m.Escalator,
+		ingest.Deps{Engine: m.engine, Store: ingestStore{DB: m.Store, writer: writer}, Archive: archive, Escalator: m.Escalator,
 			Logger: m.Logger.With("component", "ingest"), Now: m.Now, Metrics: m.Metrics})
 	if err != nil {
 		return err
@@ -90,11 +98,38 @@ func (w *ingestWiring) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = w.archive.Run(archCtx) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); w.checkpoint(archCtx) }()
 	err := w.pipeline.Run(ctx)
 	w.subscriber.Close()
 	archCancel()
 	wg.Wait()
 	return err
+}
+
+// checkpoint folds the write-ahead log into the database every second, off
+// the alarm path (the ingest connection never checkpoints itself).
+func (w *ingestWiring) checkpoint(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = w.store.Checkpoint(ctx) // a busy database is checkpointed next time
+		}
+	}
+}
+
+// ingestStore is the store with ingest batches on their own connection.
+type ingestStore struct {
+	*sqlite.DB
+	writer *sqlite.IngestWriter
+}
+
+func (s ingestStore) ApplyIngest(ctx context.Context, b *sqlite.IngestBatch) (sqlite.IngestResult, error) {
+	return s.writer.ApplyIngest(ctx, b)
 }
 
 func (w *ingestWiring) Healthy() error {

@@ -114,6 +114,7 @@ type Pipeline struct {
 	// meter value need not cost a row write each time)
 	pending   map[string][]byte
 	lastFlush time.Time
+	flushing  bool // writing pending states, stateChunk per batch
 }
 
 type escalation struct {
@@ -249,8 +250,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 }
 
-// fill collects more deliveries until the batch is full or BatchWait passed.
+// fill collects more deliveries until the batch is full or BatchWait has
+// passed since its first message (a bound on the delay a batch adds).
 func (p *Pipeline) fill(ctx context.Context, batch []Delivery, wait *time.Timer) []Delivery {
+	armed := false
+	defer func() {
+		if armed && !wait.Stop() {
+			<-wait.C
+		}
+	}()
 	for len(batch) < cap(batch) {
 		select {
 		case d := <-p.in:
@@ -258,19 +266,17 @@ func (p *Pipeline) fill(ctx context.Context, batch []Delivery, wait *time.Timer)
 			continue
 		default:
 		}
-		wait.Reset(p.cfg.BatchWait)
+		if !armed {
+			wait.Reset(p.cfg.BatchWait)
+			armed = true
+		}
 		select {
 		case d := <-p.in:
-			if !wait.Stop() {
-				<-wait.C
-			}
 			batch = append(batch, d)
 		case <-wait.C:
+			armed = false
 			return batch
 		case <-ctx.Done():
-			if !wait.Stop() {
-				<-wait.C
-			}
 			return batch
 		}
 	}
@@ -348,7 +354,7 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 		urgent[c.Household] = true
 	}
 	b := &sqlite.IngestBatch{Changes: changes, SeenIDs: seenIDs, At: now}
-	b.States = p.states(urgent)
+	b.States = p.states(urgent, false)
 	res, err := p.commit(ctx, b)
 	if err != nil {
 		return err
@@ -381,11 +387,12 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 	return nil
 }
 
-// states takes the engine's dirty states: those of urgent households (and
-// every pending one once StateFlush has passed) go into this batch.
-func (p *Pipeline) states(urgent map[string]bool) []sqlite.RuleState {
+// states takes the engine's dirty states: those of urgent households go
+// into this batch; the rest wait in pending, which is written once
+// StateFlush has passed, at most stateChunk rows per batch so a flush of a
+// whole district never holds up one batch (and its alarms) for long.
+func (p *Pipeline) states(urgent map[string]bool, all bool) []sqlite.RuleState {
 	var out []sqlite.RuleState
-	all := time.Since(p.lastFlush) >= p.cfg.StateFlush
 	p.engine.DirtyStates(func(hh string, state []byte) {
 		if all || urgent[hh] {
 			out = append(out, sqlite.RuleState{Household: hh, State: state})
@@ -394,20 +401,31 @@ func (p *Pipeline) states(urgent map[string]bool) []sqlite.RuleState {
 		}
 		p.pending[hh] = state
 	})
-	if all {
+	if !all && !p.flushing && time.Since(p.lastFlush) >= p.cfg.StateFlush && len(p.pending) > 0 {
+		p.flushing = true
+	}
+	if all || p.flushing {
 		for hh, st := range p.pending {
+			if !all && len(out) >= stateChunk {
+				break
+			}
 			out = append(out, sqlite.RuleState{Household: hh, State: st})
+			delete(p.pending, hh)
 		}
-		clear(p.pending)
-		p.lastFlush = time.Now()
+		if len(p.pending) == 0 {
+			p.flushing = false
+			p.lastFlush = time.Now()
+		}
 	}
 	return out
 }
 
+// stateChunk bounds the pending rule states written with one batch.
+const stateChunk = 1000
+
 // flushStates writes every pending rule state (at shutdown).
 func (p *Pipeline) flushStates() {
-	p.lastFlush = time.Time{}
-	b := &sqlite.IngestBatch{States: p.states(nil), At: p.now()}
+	b := &sqlite.IngestBatch{States: p.states(nil, true), At: p.now()}
 	if len(b.States) == 0 {
 		return
 	}

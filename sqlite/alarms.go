@@ -282,8 +282,51 @@ type IngestResult struct {
 // none, so no trigger is lost); "close" resolves every unresolved alarm of
 // (household, rule).
 func (d *DB) ApplyIngest(ctx context.Context, b *IngestBatch) (IngestResult, error) {
+	return applyIngest(ctx, d.db.BeginTx, b)
+}
+
+// IngestWriter applies ingest batches on a dedicated connection that never
+// checkpoints the write-ahead log itself: the checkpoint's fsync happens in
+// Checkpoint, called off the alarm path, so a slow disk does not stall a
+// batch (and the alarms in it).
+type IngestWriter struct {
+	conn *sql.Conn
+}
+
+// NewIngestWriter takes a connection from the pool for ingest batches.
+func (d *DB) NewIngestWriter(ctx context.Context) (*IngestWriter, error) {
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, `PRAGMA wal_autocheckpoint=0`); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &IngestWriter{conn: conn}, nil
+}
+
+// ApplyIngest is DB.ApplyIngest on the writer's connection.
+func (w *IngestWriter) ApplyIngest(ctx context.Context, b *IngestBatch) (IngestResult, error) {
+	return applyIngest(ctx, w.conn.BeginTx, b)
+}
+
+// Close returns the connection to the pool, checkpointing as usual again.
+func (w *IngestWriter) Close() error {
+	_, err := w.conn.ExecContext(context.Background(), `PRAGMA wal_autocheckpoint=1000`)
+	return errors.Join(err, w.conn.Close())
+}
+
+// Checkpoint copies the write-ahead log into the database without blocking
+// writers (PASSIVE).
+func (d *DB) Checkpoint(ctx context.Context) error {
+	_, err := d.db.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+	return err
+}
+
+func applyIngest(ctx context.Context, begin func(context.Context, *sql.TxOptions) (*sql.Tx, error), b *IngestBatch) (IngestResult, error) {
 	var res IngestResult
-	tx, err := d.db.BeginTx(ctx, nil)
+	tx, err := begin(ctx, nil)
 	if err != nil {
 		return res, err
 	}

@@ -170,3 +170,27 @@ func BenchmarkApplyIngest(b *testing.B) {
 		}
 	}
 }
+
+func TestIngestWriterAndCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	w, err := db.NewIngestWriter(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	res, err := w.ApplyIngest(ctx, &IngestBatch{At: t0, Changes: []AlarmChange{change(AlarmOpOpen, "hh-1", "gas", t0)}, SeenIDs: []string{"m1"}})
+	if err != nil || len(res.Opened) != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if err := db.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// what the writer committed is visible through the pool
+	if a, err := db.Alarm(ctx, res.Opened[0].ID); err != nil || a.Rule != "gas" {
+		t.Fatalf("%+v %v", a, err)
+	}
+}
