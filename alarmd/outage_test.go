@@ -35,4 +35,3 @@ func TestIntegrationBrokerOutage(t *testing.T) {
 	publishMsg(t, pub, button("hh-0001", time.Now()))
 	waitFor(t, "an alarm after the outage", 10*time.Second, func() bool { return len(esc.Escalated()) == 1 })
 }
-
