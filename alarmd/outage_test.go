@@ -1,11 +1,11 @@
 package alarmd
 
 import (
-	"github.com/anxin-care/anxin/internal/testenv"
-
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/anxin-care/anxin/internal/testenv"
 )
 
 // TestIntegrationBrokerOutage: /healthz says 503 and why while the broker is
