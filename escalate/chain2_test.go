@@ -252,3 +252,47 @@ func TestOtherDigitIsNotAcceptance(t *testing.T) {
 		}
 	})
 }
+
+// alarmd died right after writing step 1's rows and stayed down past the
+// step's deadline: on start the chain looks the unsent requests up (to record
+// that they never went out) and goes straight on to step 2.
+func TestRestartAfterDeadlinePassed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		now := time.Now()
+		a := anxin.Alarm{ID: "01ALARMG", Household: household.ID, Rule: "button", Severity: anxin.SeverityCritical,
+			Route: anxin.RouteFamily, State: anxin.AlarmOpen, Reason: "一键呼叫按钮被按下", OpenedAt: now.Add(-10 * time.Minute)}
+		e.alarms.put(a)
+		c := anxin.Chain{AlarmID: a.ID, Household: household.ID, Severity: a.Severity, State: anxin.ChainWalking,
+			Targets: []anxin.ChainTarget{{Name: "李明", Phone: phone1, Relation: "child"}, {Name: "李华", Phone: phone2, Relation: "child"}},
+			Steps:   []int{0, 1}, StartedAt: a.OpenedAt, UpdatedAt: a.OpenedAt, Deadline: a.OpenedAt.Add(3 * time.Minute)}
+		if _, err := e.db.CreateChain(t.Context(), &c); err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range []anxin.Channel{anxin.ChannelSMS, anxin.ChannelVoice} {
+			row := anxin.Attempt{ID: a.ID + "/s0/" + string(ch), AlarmID: a.ID, Purpose: anxin.PurposeStep, Channel: ch,
+				Provider: "twilio", Status: anxin.AttemptSending, Tries: 1, CreatedAt: a.OpenedAt, UpdatedAt: a.OpenedAt}
+			if _, err := e.db.CreateAttempt(t.Context(), &row); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.fake.Script(phone2, twiliotest.Script{Call: twiliotest.Ring})
+		if err := e.svc.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		settle(time.Second)
+		e.expect(0, at(0, "sms", phone2), at(0, "call", phone2))
+		if n, m := len(e.timeline("list-sms")), len(e.timeline("list-call")); n != 1 || m != 1 {
+			t.Fatalf("lookups: %d messages, %d calls", n, m)
+		}
+		as, _ := e.db.Attempts(t.Context(), a.ID)
+		for _, x := range as[:2] {
+			if x.Status != anxin.AttemptFailed || !strings.HasPrefix(x.Error, "not sent: step over") {
+				t.Fatalf("step 1 attempt %+v", x)
+			}
+		}
+		if got := e.chain(a.ID); got.Step != 1 || !got.Deadline.Equal(now.Add(3*time.Minute)) {
+			t.Fatalf("chain %+v", got)
+		}
+	})
+}

@@ -417,8 +417,11 @@ func (s *Service) stepOver(ctx context.Context, c *anxin.Chain, now time.Time) (
 	return false, "", nil
 }
 
-// closeStep stops retrying the attempts of a step that is over.
+// closeStep settles the attempts of a step that is over: retries stop, and
+// a request whose fate is unknown (a crash, a lost answer) is looked up so the
+// record says whether it reached the person.
 func (s *Service) closeStep(ctx context.Context, c *anxin.Chain, now time.Time) error {
+	var ns []anxin.Notification
 	for _, ch := range []anxin.Channel{anxin.ChannelSMS, anxin.ChannelVoice} {
 		a, err := s.store.Attempt(ctx, stepAttemptID(c.AlarmID, c.Step, ch))
 		if anxin.ErrorCode(err) == anxin.ENOTFOUND {
@@ -426,46 +429,80 @@ func (s *Service) closeStep(ctx context.Context, c *anxin.Chain, now time.Time) 
 		} else if err != nil {
 			return err
 		}
-		if a.Status == anxin.AttemptRetry {
-			a.Status, a.Error, a.UpdatedAt = anxin.AttemptFailed, "gave up: step over; "+a.Error, now
-			if err := s.store.SaveAttempt(ctx, &a); err != nil {
-				return err
+		switch a.Status {
+		case anxin.AttemptRetry:
+			a.Status, a.Error = anxin.AttemptFailed, "gave up: step over; "+a.Error
+		case anxin.AttemptSending:
+			if ns == nil {
+				if ns, err = s.stepNotifications(ctx, c); err != nil {
+					return err
+				}
 			}
+			for _, n := range ns {
+				if n.Channel != ch {
+					continue
+				}
+				pid, found, err := s.notifier.Lookup(ctx, n, a.CreatedAt)
+				switch {
+				case err != nil:
+					s.log.Warn("step over; cannot tell whether its request went through", "attempt", a.ID, "err", err)
+				case found:
+					a.Status, a.ProviderID = "queued", pid
+				default:
+					a.Status, a.Error = anxin.AttemptFailed, "not sent: step over; "+a.Error
+				}
+			}
+		default:
+			continue
+		}
+		a.UpdatedAt = now
+		if err := s.store.SaveAttempt(ctx, &a); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
+// stepNotifications are the current step's SMS (not for the elder) and call.
+// They are built the same way every time, so a Lookup can match them.
+func (s *Service) stepNotifications(ctx context.Context, c *anxin.Chain) ([]anxin.Notification, error) {
+	t := c.Targets[c.Steps[c.Step]]
+	alarm, h, err := s.context(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	var ns []anxin.Notification
+	if t.Relation != "elder" { // the elder gets the call only
+		link, err := s.ackLink(c, c.Step)
+		if err != nil {
+			return nil, err
+		}
+		ns = append(ns, anxin.Notification{
+			AttemptID: stepAttemptID(c.AlarmID, c.Step, anxin.ChannelSMS), AlarmID: c.AlarmID, To: t.Phone,
+			Channel: anxin.ChannelSMS, Body: smsText(&alarm, &h, link, s.cfg.Location), AckURL: link,
+		})
+	}
+	return append(ns, anxin.Notification{
+		AttemptID: stepAttemptID(c.AlarmID, c.Step, anxin.ChannelVoice), AlarmID: c.AlarmID, To: t.Phone,
+		Channel: anxin.ChannelVoice, Body: voiceText(&alarm, &h, t.Relation == "elder", s.cfg.Location), AskKey: true,
+	}), nil
+}
+
 // sendStep makes sure the current step's SMS and call are sent.
 func (s *Service) sendStep(ctx context.Context, c *anxin.Chain, now time.Time) (time.Time, error) {
-	ti := c.Steps[c.Step]
-	t := c.Targets[ti]
-	alarm, h, err := s.context(ctx, c)
+	ns, err := s.stepNotifications(ctx, c)
 	if err != nil {
 		return time.Time{}, err
 	}
 	var wake time.Time
-	if t.Relation != "elder" { // the elder gets the call only
-		link, err := s.ackLink(c, c.Step)
-		if err != nil {
-			return time.Time{}, err
-		}
-		n := anxin.Notification{
-			AttemptID: stepAttemptID(c.AlarmID, c.Step, anxin.ChannelSMS), AlarmID: c.AlarmID, To: t.Phone,
-			Channel: anxin.ChannelSMS, Body: smsText(&alarm, &h, link, s.cfg.Location), AckURL: link,
-		}
-		w, err := s.ensure(ctx, anxin.PurposeStep, c.Step, ti, n, now)
+	for _, n := range ns {
+		w, err := s.ensure(ctx, anxin.PurposeStep, c.Step, c.Steps[c.Step], n, now)
 		if err != nil {
 			return time.Time{}, err
 		}
 		wake = earliest(wake, w)
 	}
-	n := anxin.Notification{
-		AttemptID: stepAttemptID(c.AlarmID, c.Step, anxin.ChannelVoice), AlarmID: c.AlarmID, To: t.Phone,
-		Channel: anxin.ChannelVoice, Body: voiceText(&alarm, &h, t.Relation == "elder", s.cfg.Location), AskKey: true,
-	}
-	w, err := s.ensure(ctx, anxin.PurposeStep, c.Step, ti, n, now)
-	return earliest(wake, w), err
+	return wake, nil
 }
 
 // context loads what the words of a message need.
