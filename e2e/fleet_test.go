@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,6 +35,7 @@ const (
 	fleetDirEnv      = "ANXIN_E2E_FLEET_DIR"
 	fleetHHEnv       = "ANXIN_E2E_FLEET_HOUSEHOLDS"
 	fleetReadingsEnv = "ANXIN_E2E_FLEET_READING_EVERY"
+	fleetBurstEnv    = "ANXIN_E2E_FLEET_BURST" // load test: spool this many readings at once, as fast as possible
 )
 
 func fleetMain() int {
@@ -68,6 +70,36 @@ func fleetMain() int {
 			if err := up.Run(ctx); err != nil && ctx.Err() == nil {
 				log.Error("uplink stopped", "household", hh, "err", err)
 			}
+		}()
+	}
+	if burst, _ := strconv.Atoi(os.Getenv(fleetBurstEnv)); burst > 0 {
+		// producers in parallel, as homes are: each owns a share of the households
+		const producers = 8
+		var bwg sync.WaitGroup
+		start := time.Now()
+		for p := range producers {
+			bwg.Add(1)
+			go func() {
+				defer bwg.Done()
+				for n := p; n < burst; n += producers {
+					hh := hhs[n%len(hhs)]
+					now := time.Now().UTC()
+					m := anxin.Message{ID: anxin.NewID(now), TS: now, Household: hh, Device: "wm1", Kind: anxin.KindWaterMeter,
+						Fields: anxin.Fields{"total_m3": anxin.Num(1000 + 0.001*float64(n/len(hhs)))}}
+					if err := spools[hh].Put(ctx, m); err != nil {
+						if ctx.Err() == nil {
+							log.Error("reading not spooled", "household", hh, "err", err)
+						}
+						return
+					}
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bwg.Wait()
+			fmt.Fprintf(os.Stderr, "burst spooled: %d readings in %s\n", burst, time.Since(start))
 		}()
 	}
 	wg.Add(1)
@@ -134,10 +166,10 @@ type fleet struct {
 	exited chan struct{}
 }
 
-func startFleet(t testing.TB, broker, dir string, hhs []string, readingEvery time.Duration) *fleet {
+func startFleet(t testing.TB, broker, dir string, hhs []string, readingEvery time.Duration, extraEnv ...string) *fleet {
 	t.Helper()
-	f := &fleet{t: t, out: &output{}, env: append(os.Environ(), fleetEnv+"=1", fleetBrokerEnv+"="+broker,
-		fleetDirEnv+"="+dir, fleetHHEnv+"="+strings.Join(hhs, ","), fleetReadingsEnv+"="+readingEvery.String())}
+	f := &fleet{t: t, out: &output{}, env: append(append(os.Environ(), fleetEnv+"=1", fleetBrokerEnv+"="+broker,
+		fleetDirEnv+"="+dir, fleetHHEnv+"="+strings.Join(hhs, ","), fleetReadingsEnv+"="+readingEvery.String()), extraEnv...)}
 	f.Start()
 	t.Cleanup(func() {
 		if f.stdin != nil {
