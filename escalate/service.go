@@ -107,9 +107,10 @@ type Service struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	closed bool
-	timers map[string]func() bool
+	mu       sync.Mutex
+	closed   bool
+	timers   map[string]func() bool
+	failures map[string]int // consecutive failed passes per chain, for backoff
 }
 
 // New checks the options and builds a Service; Start resumes stored chains.
@@ -162,7 +163,7 @@ func New(o Options) (*Service, error) {
 	return &Service{
 		cfg: c, store: o.Store, alarms: o.Alarms, households: o.Households, visits: o.Visits,
 		notifier: o.Notifier, provider: o.Provider, clock: o.Clock, log: o.Logger, metrics: met,
-		ctx: ctx, cancel: cancel, timers: map[string]func() bool{},
+		ctx: ctx, cancel: cancel, timers: map[string]func() bool{}, failures: map[string]int{},
 	}, nil
 }
 
@@ -315,8 +316,16 @@ func (s *Service) drive(alarmID string) {
 		if s.ctx.Err() != nil {
 			return
 		}
-		s.log.Error("chain step failed; retrying", "alarm", alarmID, "err", err)
-		wake = s.clock.Now().Add(s.cfg.RetryMin)
+		s.mu.Lock()
+		s.failures[alarmID]++
+		n := s.failures[alarmID]
+		s.mu.Unlock()
+		wake = s.clock.Now().Add(s.backoff(n))
+		s.log.Error("chain step failed; retrying", "alarm", alarmID, "err", err, "next_try", wake)
+	} else {
+		s.mu.Lock()
+		delete(s.failures, alarmID)
+		s.mu.Unlock()
 	}
 	s.arm(alarmID, wake)
 }
