@@ -526,3 +526,88 @@ func eventually(cond func() bool) bool {
 	}
 	return true
 }
+
+// With manual acknowledgement the home broker's in-flight window bounds what
+// waits in the source: a stuck sink holds mosquitto's default 20 messages
+// here and the rest wait in the broker; once the sink moves, every message
+// is handled, in order.
+func TestIntegrationInflightWindowBoundsQueue(t *testing.T) {
+	const window, n = 20, 300
+	mq := testenv.StartMosquittoConf(t, fmt.Sprintf("max_inflight_messages %d", window))
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID("pub-window"))
+	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer pub.Disconnect(100)
+	s, err := New(Config{Broker: mq.URL, ClientID: "anxin-test-window"}, Options{Driver: "x", Filters: []string{"in/#"}, Queue: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck := make(chan struct{})
+	var mu sync.Mutex
+	var got []int
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Run(ctx, func(ctx context.Context, m Message) error {
+			select {
+			case <-stuck:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			i, err := strconv.Atoi(string(m.Payload))
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			got = append(got, i)
+			mu.Unlock()
+			return nil
+		})
+	}()
+	waitFor(t, "subscribed", func() bool { return testutil.ToFloat64(s.metrics.connected) == 1 })
+	for i := range n {
+		if tok := pub.Publish("in/x", 1, false, strconv.Itoa(i)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %d: %v", i, tok.Error())
+		}
+	}
+	waitFor(t, "the window filled", func() bool { return testutil.ToFloat64(s.metrics.received) >= window })
+	// every publish was acknowledged by the broker, so all n are there; the
+	// source took only the window
+	if r, d := testutil.ToFloat64(s.metrics.received), testutil.ToFloat64(s.metrics.deferred); r != window || d != 0 {
+		t.Fatalf("stuck sink: received %v, deferred %v; want %d, 0", r, d, window)
+	}
+	close(stuck)
+	waitFor(t, "every message handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) >= n
+	})
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	seen := make([]int, n)
+	last := -1
+	for _, v := range got {
+		if v > last+1 {
+			t.Fatalf("message %d came after %d: order lost; %v", v, last, got)
+		}
+		seen[v]++
+		last = max(last, v)
+	}
+	dups := 0
+	for i, k := range seen {
+		if k == 0 {
+			t.Errorf("message %d never handled", i)
+		}
+		dups += max(k-1, 0)
+	}
+	// mosquitto 2.0.11 overshoots its window once acknowledgements flow
+	// (seen: over 64 unacknowledged with a window of 20), so the queue can
+	// still overflow: the refuse-and-reconnect path then keeps the order.
+	t.Logf("window %d: %d held while the sink was stuck; after release %v refused and redelivered, %d duplicates",
+		window, window, testutil.ToFloat64(s.metrics.deferred), dups)
+}

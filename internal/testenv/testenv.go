@@ -181,6 +181,14 @@ type Mosquitto struct {
 // in a temp dir, so that persistent sessions survive Restart and Kill.
 func StartMosquitto(t testing.TB) *Mosquitto {
 	t.Helper()
+	return StartMosquittoConf(t, "")
+}
+
+// StartMosquittoConf is StartMosquitto with extra config lines appended,
+// which override the defaults above them (mosquitto keeps the last value):
+// "max_inflight_messages 20" restores mosquitto's own default window.
+func StartMosquittoConf(t testing.TB, extra string) *Mosquitto {
+	t.Helper()
 	bin := Need(t, "mosquitto", "apt-get install -y mosquitto")
 	dir := t.TempDir()
 	port := FreePort(t)
@@ -197,7 +205,8 @@ user root
 log_dest stdout
 log_type error
 log_type warning
-`, port, dir, dir)
+%s
+`, port, dir, dir, extra)
 	cf := filepath.Join(dir, "mosquitto.conf")
 	if err := os.WriteFile(cf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
