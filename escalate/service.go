@@ -618,3 +618,9 @@ func (s *Service) send(ctx context.Context, a *anxin.Attempt, n anxin.Notificati
 		return time.Time{}, s.store.SaveAttempt(ctx, a)
 	}
 }
+
+var (
+	_ anxin.Escalator       = (*Service)(nil)
+	_ anxin.DeliveryReports = (*Service)(nil)
+	_ anxin.Notifier        = (*LogNotifier)(nil)
+)

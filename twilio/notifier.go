@@ -328,3 +328,5 @@ func say(b *strings.Builder, words string, loop int) {
 func escape(b *strings.Builder, s string) {
 	_ = xml.EscapeText(b, []byte(s)) // a strings.Builder never fails
 }
+
+var _ anxin.Notifier = (*Notifier)(nil)
