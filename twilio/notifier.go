@@ -269,8 +269,12 @@ func scrub(err error) error {
 // hint names the well-known permanent Twilio errors.
 func hint(code int) string {
 	switch code {
-	case 21211, 21217:
+	case 21211, 21217, 13223, 13224:
 		return " (invalid phone number)"
+	case 21612:
+		return " (number cannot be reached from this sender)"
+	case 21212, 21606, 21659:
+		return " (invalid sender)"
 	case 21614:
 		return " (not a mobile number)"
 	case 21408, 21215, 13227:
