@@ -240,20 +240,27 @@ func (s *Server) importElders(w http.ResponseWriter, r *http.Request) error {
 		bad = append(bad, rowError(e))
 	}
 	area := caller(ctx).Area
+	ids := make([]string, len(imp.Elders))
+	for i := range imp.Elders {
+		ids[i] = imp.Elders[i].ID
+	}
+	stored, err := s.Store.ElderPlaces(ctx, ids)
+	if err != nil {
+		return err
+	}
 	for i := range imp.Elders {
 		e := &imp.Elders[i]
 		if !care.Area(area, e) {
 			bad = append(bad, rowError{imp.Rows[i], "村(社区)", "is outside your area " + area})
 			continue
 		}
-		old, err := s.Store.Elder(ctx, e.ID)
-		switch {
-		case err == nil && !care.Area(area, &old):
-			bad = append(bad, rowError{imp.Rows[i], "档案编号", "belongs to an elder outside your area"})
-		case err == nil:
-			e.CreatedAt = old.CreatedAt
-		case anxin.ErrorCode(err) != anxin.ENOTFOUND:
-			return err
+		if old, ok := stored[e.ID]; ok {
+			if area != "" && old.Village != area && old.Township != area {
+				bad = append(bad, rowError{imp.Rows[i], "档案编号", "belongs to an elder outside your area"})
+			}
+			if e.CreatedAt.IsZero() {
+				e.CreatedAt = old.CreatedAt
+			}
 		}
 		e.UpdatedAt = now
 	}

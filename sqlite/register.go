@@ -788,3 +788,45 @@ func (d *DB) AlarmsOpened(ctx context.Context, since, until time.Time, household
 	}
 	return out, nil
 }
+
+// ElderPlace is where a registered elder lives and since when: what an
+// import needs to know of the records it would replace.
+type ElderPlace struct {
+	Township, Village string
+	CreatedAt         time.Time
+}
+
+// ElderPlaces looks up the given elder ids (missing ones are absent from
+// the map), in chunks of 500.
+func (d *DB) ElderPlaces(ctx context.Context, ids []string) (map[string]ElderPlace, error) {
+	out := make(map[string]ElderPlace, len(ids))
+	for lo := 0; lo < len(ids); lo += 500 {
+		chunk := ids[lo:min(lo+500, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := d.db.QueryContext(ctx, `SELECT id, cur_township, cur_village, created_at FROM elders WHERE id IN (?`+
+			strings.Repeat(",?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("elder places: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var p ElderPlace
+			var created int64
+			if err := rows.Scan(&id, &p.Township, &p.Village, &created); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("elder places: %w", err)
+			}
+			p.CreatedAt = fromMillis(created)
+			out[id] = p
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("elder places: %w", err)
+		}
+	}
+	return out, nil
+}

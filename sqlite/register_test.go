@@ -251,3 +251,25 @@ func TestAlarmsOpened(t *testing.T) {
 		}
 	}
 }
+
+func TestElderPlacesInChunks(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	var es []anxin.ElderRecord
+	var ids []string
+	for i := range 1203 {
+		e := testElder(fmt.Sprintf("e%04d", i), fmt.Sprintf("id%04d", i), fmt.Sprintf("村%d", i%3))
+		es = append(es, e)
+		ids = append(ids, e.ID)
+	}
+	if err := db.ImportElders(ctx, es, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.ElderPlaces(ctx, append(ids, "nobody"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1203 || got["e1202"].Village != "村2" || got["e0001"].Township != "屏山街道" || !got["e0000"].CreatedAt.Equal(es[0].CreatedAt) {
+		t.Fatalf("%d places, e1202 %+v", len(got), got["e1202"])
+	}
+}
