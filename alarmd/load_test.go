@@ -146,7 +146,7 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 }
 
 // histQuantile is the upper bound of the bucket holding quantile q.
-func histQuantile(t *testing.T, reg *prometheus.Registry, name string, q float64) time.Duration {
+func histQuantile(t *testing.T, reg *prometheus.Registry, name string, q float64) string {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -160,9 +160,10 @@ func histQuantile(t *testing.T, reg *prometheus.Registry, name string, q float64
 		want := q * float64(h.GetSampleCount())
 		for _, b := range h.GetBucket() {
 			if float64(b.GetCumulativeCount()) >= want {
-				return time.Duration(b.GetUpperBound() * float64(time.Second))
+				return time.Duration(b.GetUpperBound() * float64(time.Second)).String()
 			}
 		}
+		return "the last bucket (+Inf)"
 	}
-	return -1
+	return "no samples"
 }

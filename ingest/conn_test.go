@@ -1,0 +1,68 @@
+package ingest
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/url"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// TestBufferedConnDeliversEveryWrite: coalesced writes all arrive, in
+// order, soon after they are written and at Close.
+func TestBufferedConnDeliversEveryWrite(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	opts := paho.NewClientOptions()
+	opts.ConnectTimeout = time.Second
+	c, err := dialBuffered(&url.URL{Scheme: "tcp", Host: l.Addr().String()}, *opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := <-accepted
+	defer peer.Close()
+
+	var want bytes.Buffer
+	for i := range 100 { // PUBACK-sized writes
+		p := []byte{0x40, 0x02, byte(i >> 8), byte(i)}
+		want.Write(p)
+		if n, err := c.Write(p); n != 4 || err != nil {
+			t.Fatalf("write %d: %d %v", i, n, err)
+		}
+	}
+	got := make([]byte, want.Len())
+	if err := peer.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(peer, got); err != nil || !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("delayed flush: %v, %d bytes equal=%v", err, len(got), bytes.Equal(got, want.Bytes()))
+	}
+	// a write larger than the limit goes at once; Close flushes the rest
+	big := bytes.Repeat([]byte{7}, writeLimit+1)
+	if _, err := c.Write(big); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte{0xe0, 0x00}); err != nil { // DISCONNECT
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(peer)
+	if err != nil || len(rest) != len(big)+2 || rest[len(rest)-2] != 0xe0 {
+		t.Fatalf("after Close: %d bytes, %v", len(rest), err)
+	}
+}
