@@ -158,6 +158,8 @@ func (s *Service) AckHandler() http.Handler {
 			switch c.State {
 			case anxin.ChainWalking:
 				v.Text, v.Form = "请确认由您来处理此告警。", true
+			case anxin.ChainUnanswered:
+				v.Text, v.Form = "此告警无人接收。请确认由您来处理。", true
 			case anxin.ChainAccepted:
 				v.Text = "此告警已由" + c.AcceptedBy + "接收处理。"
 			default:

@@ -1,12 +1,15 @@
 package escalate_test
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/escalate"
+	"github.com/anxin-care/anxin/sqlite"
 	"github.com/anxin-care/anxin/twilio/twiliotest"
 )
 
@@ -199,6 +202,53 @@ func TestAllUnansweredTwoRounds(t *testing.T) {
 		needs, _, _, _ := e.visit("01ALARM6")
 		if !strings.HasPrefix(needs, "alarm unanswered: 6 steps over 2 rounds") {
 			t.Fatalf("visit %q", needs)
+		}
+	})
+}
+
+// After an unanswered chain the duty contact's link still accepts: the alarm
+// becomes accepted, the family is told who took it, and a second outcome
+// visit records it.
+func TestDutyContactAcceptsAfterUnanswered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, func(c *escalate.Config) { c.Rounds = 1 })
+		e.raise("01ALARMH", anxin.SeverityCritical)
+		settle(10 * time.Minute)
+		sms := e.timeline("sms")
+		duty := sms[len(sms)-1]
+		m := ackLink.FindStringSubmatch(duty.ev.Body)
+		if duty.to != phone3 || !strings.Contains(duty.ev.Body, "无人接收") || m == nil {
+			t.Fatalf("duty SMS %+v", duty)
+		}
+		if code, page := e.do(http.MethodGet, m[1]); code != 200 || !strings.Contains(page, "无人接收") || !strings.Contains(page, "<form") {
+			t.Fatalf("GET %d %s", code, page)
+		}
+		if code, _ := e.do(http.MethodPost, m[1]); code != 200 {
+			t.Fatalf("POST %d", code)
+		}
+		settle(time.Minute)
+		e.expect(time.Second,
+			at(0, "sms", phone1), at(0, "call", phone1),
+			at(20*time.Second, "sms", phone2), at(20*time.Second, "call", phone2),
+			at(40*time.Second, "sms", phone3), at(40*time.Second, "call", phone3),
+			at(time.Minute, "sms", phone3), // duty
+			at(10*time.Minute, "sms", phone1), at(10*time.Minute, "sms", phone2), // 王芳 took it
+		)
+		c := e.chain("01ALARMH")
+		if c.State != anxin.ChainAccepted || c.AcceptedBy != "王芳" || !c.Finished {
+			t.Fatalf("chain %+v", c)
+		}
+		if a, _ := e.alarms.Alarm(t.Context(), "01ALARMH"); a.State != anxin.AlarmAccepted || a.AcceptedBy != "王芳" {
+			t.Fatalf("alarm %+v", a)
+		}
+		vs, err := e.db.Visits(t.Context(), sqlite.VisitFilter{AlarmID: "01ALARMH"})
+		if err != nil || len(vs) != 2 {
+			t.Fatalf("%d visits, %v", len(vs), err)
+		}
+		needs := vs[0].Needs + " | " + vs[1].Needs
+		if !strings.Contains(needs, "alarm unanswered: 3 steps over 1 rounds") ||
+			!strings.Contains(needs, "alarm accepted by 王* (grid_worker) after 10m0s by ack link, after the chain had gone unanswered") {
+			t.Fatalf("visits: %s", needs)
 		}
 	})
 }

@@ -30,8 +30,13 @@ func (s *Service) accept(ctx context.Context, alarmID string, target int, via st
 		return "", false, anxin.Errorf(anxin.EINVALID, "no such contact")
 	}
 	switch c.State {
-	case anxin.ChainWalking:
+	case anxin.ChainWalking, anxin.ChainUnanswered:
+		// after an unanswered chain a late acceptance (the duty contact's link)
+		// still counts: it is recorded, and everyone told, as a second outcome
 		now := s.clock.Now()
+		if c.State == anxin.ChainUnanswered {
+			c.Finished, c.VisitID = false, ""
+		}
 		c.State, c.AcceptedBy, c.AcceptedVia, c.AcceptedAt, c.UpdatedAt = anxin.ChainAccepted, c.Targets[target].Name, via, now, now
 		c.Deadline = time.Time{}
 		if err := s.store.SaveChain(ctx, &c); err != nil {
@@ -118,7 +123,16 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 		p := anxin.PurposeTaken
 		body := takenText(&alarm, &h, c)
 		if c.State == anxin.ChainUnanswered {
-			p, body = anxin.PurposeDuty, dutyText(&alarm, &h, c, s.cfg.Location)
+			link := ""
+			for k := len(c.Steps) - 1; k >= 0; k-- {
+				if c.Steps[k] == ti {
+					if link, err = s.ackLink(c, k); err != nil {
+						return time.Time{}, err
+					}
+					break
+				}
+			}
+			p, body = anxin.PurposeDuty, dutyText(&alarm, &h, c, link, s.cfg.Location)
 		}
 		n := anxin.Notification{
 			AttemptID: noticeAttemptID(c.AlarmID, p, ti), AlarmID: c.AlarmID, To: c.Targets[ti].Phone,
@@ -209,6 +223,9 @@ func (s *Service) recordOutcome(ctx context.Context, c *anxin.Chain, a *anxin.Al
 		v.Date, v.Visitor = c.AcceptedAt, c.AcceptedBy
 		v.Needs = fmt.Sprintf("alarm accepted by %s (%s) after %s by %s", anxin.MaskName(c.AcceptedBy), describe(who),
 			c.AcceptedAt.Sub(c.StartedAt).Round(time.Second), viaWords[c.AcceptedVia])
+		if c.Step >= len(c.Steps) {
+			v.Needs += ", after the chain had gone unanswered"
+		}
 	} else {
 		calls := 0
 		for _, at := range attempts {

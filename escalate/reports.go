@@ -131,7 +131,7 @@ func (s *Service) Reply(ctx context.Context, from, body string) error {
 	}
 	for i := len(chains) - 1; i >= 0; i-- {
 		c := &chains[i]
-		if c.State != anxin.ChainWalking {
+		if c.State != anxin.ChainWalking && c.State != anxin.ChainUnanswered {
 			continue
 		}
 		for step := 0; step <= c.Step && step < len(c.Steps); step++ {

@@ -49,7 +49,11 @@ func takenText(a *anxin.Alarm, h *anxin.Household, c *anxin.Chain) string {
 }
 
 // dutyText tells the community duty contacts that nobody accepted.
-func dutyText(a *anxin.Alarm, h *anxin.Household, c *anxin.Chain, loc *time.Location) string {
-	return fmt.Sprintf("【安心】无人接收：%s%s %s，%s。已呼叫%d次无人确认，请值班人员立即处理。",
+func dutyText(a *anxin.Alarm, h *anxin.Household, c *anxin.Chain, link string, loc *time.Location) string {
+	t := fmt.Sprintf("【安心】无人接收：%s%s %s，%s。已呼叫%d次无人确认，请值班人员立即处理。",
 		elderName(h), where(h), what(a), when(a.OpenedAt, loc), len(c.Steps))
+	if link != "" {
+		t += "接手处理请点此确认：" + link
+	}
+	return t
 }
