@@ -231,7 +231,7 @@ func TestDutyContactAcceptsAfterUnanswered(t *testing.T) {
 			at(0, "sms", phone1), at(0, "call", phone1),
 			at(20*time.Second, "sms", phone2), at(20*time.Second, "call", phone2),
 			at(40*time.Second, "sms", phone3), at(40*time.Second, "call", phone3),
-			at(time.Minute, "sms", phone3), // duty
+			at(time.Minute, "sms", phone3),                                       // duty
 			at(10*time.Minute, "sms", phone1), at(10*time.Minute, "sms", phone2), // 王芳 took it
 		)
 		c := e.chain("01ALARMH")
