@@ -393,6 +393,7 @@ func TestIntegrationCrashLosesNothing(t *testing.T) {
 			var mu sync.Mutex
 			spooled := make([]int, n) // times the sink's Put returned nil for each message
 			var second []int          // message numbers spooled after the restart, in order
+			redelivered := 0          // of those, flagged DUP by the broker
 			put := func(m Message, after bool) error {
 				i, err := strconv.Atoi(string(m.Payload))
 				if err != nil || i < 0 || i >= n {
@@ -403,6 +404,9 @@ func TestIntegrationCrashLosesNothing(t *testing.T) {
 				spooled[i]++
 				if after {
 					second = append(second, i)
+					if m.Redelivered {
+						redelivered++
+					}
 				}
 				return nil
 			}
@@ -502,8 +506,12 @@ func TestIntegrationCrashLosesNothing(t *testing.T) {
 				}
 				last = max(last, i)
 			}
-			t.Logf("queue %d: %v queued and %v deferred before the crash; %d spooled after the restart, %d duplicates",
-				c.queue, received, deferred, len(second), dups)
+			// every message after the first spooledFirst had been sent once
+			if redelivered < n-spooledFirst {
+				t.Errorf("%d of %d messages after the restart flagged as redelivered", redelivered, len(second))
+			}
+			t.Logf("queue %d: %v queued and %v deferred before the crash; %d spooled after the restart (%d flagged DUP), %d duplicates",
+				c.queue, received, deferred, len(second), redelivered, dups)
 		})
 	}
 }
@@ -610,4 +618,81 @@ func TestIntegrationInflightWindowBoundsQueue(t *testing.T) {
 	// still overflow: the refuse-and-reconnect path then keeps the order.
 	t.Logf("window %d: %d held while the sink was stuck; after release %v refused and redelivered, %d duplicates",
 		window, window, testutil.ToFloat64(s.metrics.deferred), dups)
+}
+
+// A sink that fails (disk full) ends Run with its error and the message is
+// not acknowledged: when the driver runs again (gatewayd restarts a driver on
+// reload) the broker delivers it first.
+func TestIntegrationSinkErrorRedelivers(t *testing.T) {
+	mq := testenv.StartMosquitto(t)
+	const n, failAt = 20, 10
+	cfg := Config{Broker: mq.URL, ClientID: "anxin-test-sink-error"}
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID("pub-sink-error"))
+	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer pub.Disconnect(100)
+	diskFull := errors.New("spool: no space left on device")
+	s1, err := New(cfg, Options{Driver: "x", Filters: []string{"in/#"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- s1.Run(context.Background(), func(_ context.Context, m Message) error {
+			if string(m.Payload) == strconv.Itoa(failAt) {
+				return diskFull
+			}
+			return nil
+		})
+	}()
+	waitFor(t, "subscribed", func() bool { return testutil.ToFloat64(s1.metrics.connected) == 1 })
+	for i := range n {
+		if tok := pub.Publish("in/x", 1, false, strconv.Itoa(i)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %d: %v", i, tok.Error())
+		}
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, diskFull) {
+			t.Fatalf("Run returned %v, want the sink's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not end on the sink's error")
+	}
+
+	s2, err := New(cfg, Options{Driver: "x", Filters: []string{"in/#"}, Metrics: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan int, 4*n)
+	ctx, stop := context.WithCancel(context.Background())
+	go func() {
+		done <- s2.Run(ctx, func(_ context.Context, m Message) error {
+			i, err := strconv.Atoi(string(m.Payload))
+			if err != nil {
+				return err
+			}
+			got <- i
+			return nil
+		})
+	}()
+	want := failAt
+	for want < n {
+		select {
+		case i := <-got:
+			if i > want {
+				t.Fatalf("after the restart %d came while %d was due: lost or out of order", i, want)
+			}
+			if i == want {
+				want++
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("after the restart message %d never came", want)
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }

@@ -23,6 +23,9 @@ type Message struct {
 	Topic    string
 	Payload  []byte // a copy owned by the receiver
 	Received time.Time
+	// Redelivered is the broker's DUP flag: the message was sent before and
+	// not acknowledged; the sink may or may not have taken it then.
+	Redelivered bool
 }
 
 // Defaults of Options.
@@ -349,7 +352,7 @@ func (s *Source) receive(ss *session, pm paho.Message) {
 		s.metrics.dropped.WithLabelValues(s.o.Driver, "oversize").Inc()
 		s.o.Logger.Warn("dropped oversized message", "topic", clip(topic), "bytes", len(payload), "max", s.o.MaxPayload)
 	default:
-		e.Message = Message{Topic: topic, Payload: append([]byte(nil), payload...), Received: s.o.Now()}
+		e.Message = Message{Topic: topic, Payload: append([]byte(nil), payload...), Received: s.o.Now(), Redelivered: pm.Duplicate()}
 	}
 	if e.skip && !qos1 {
 		return
