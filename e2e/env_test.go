@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -361,4 +362,15 @@ func writeFile(t testing.TB, path, data string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+type netDialer struct{}
+
+func (netDialer) ok(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
