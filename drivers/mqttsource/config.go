@@ -2,8 +2,10 @@
 // drivers (zigbee2mqtt, tasmota, jsonmap): a paho client that connects to the
 // local broker, subscribes to the driver's topic filters again after every
 // (re)connect, and hands each received message off the paho callback through a
-// bounded queue, so that a slow sink never blocks paho's network loop. It also
-// reads the capture files `gatewayd decode` feeds to these drivers.
+// bounded queue, so that a slow sink never blocks paho's network loop. QoS 1
+// messages are acknowledged to the broker only once the driver has handled
+// them (spooled), so the broker redelivers anything a crash interrupted. It
+// also reads the capture files `gatewayd decode` feeds to these drivers.
 package mqttsource
 
 import (
