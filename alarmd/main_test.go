@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -96,5 +97,26 @@ func TestMainServesMetricsAndHealth(t *testing.T) {
 	}
 	if code == http.StatusServiceUnavailable && !strings.Contains(body, "broker") {
 		t.Fatalf("/healthz 503 without a reason: %q", body)
+	}
+}
+
+// TestOpenFailureReleasesEverything: a port in use fails Open with the
+// reason, and what was already opened is closed (the broker port is free again).
+func TestOpenFailureReleasesEverything(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := testConfig(t)
+	cfg.HTTP.Listen = busy.Addr().String()
+	cfg.MQTT.Listen = busy.Addr().String()[:strings.LastIndex(busy.Addr().String(), ":")] + ":0"
+	m := &Main{Config: cfg}
+	err = m.Open(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "http.listen") {
+		t.Fatalf("Open with a busy port: %v", err)
+	}
+	if err := m.Store.Ping(context.Background()); err == nil {
+		t.Fatal("store still open after a failed Open")
 	}
 }

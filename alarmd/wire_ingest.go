@@ -85,6 +85,7 @@ func (m *Main) openIngest(ctx context.Context) error {
 		return err
 	}
 	w.subscriber = s
+	m.closers = append(m.closers, func() error { s.Close(); return nil }) // if Run never ran
 	m.ingest = w
 	return nil
 }

@@ -34,6 +34,7 @@ type Subscriber struct {
 	cancel    context.CancelFunc
 	ready     chan struct{}
 	once      sync.Once
+	closed    sync.Once
 }
 
 // Subscribe connects to the broker and feeds p. It waits up to wait for the
@@ -113,8 +114,11 @@ func (s *Subscriber) Healthy() error {
 	return nil
 }
 
-// Close disconnects; unacknowledged messages stay with the broker's session.
+// Close disconnects; unacknowledged messages stay with the broker's
+// session. Closing twice is harmless.
 func (s *Subscriber) Close() {
-	s.cancel()
-	s.client.Disconnect(250)
+	s.closed.Do(func() {
+		s.cancel()
+		s.client.Disconnect(250)
+	})
 }
