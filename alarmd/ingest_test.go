@@ -175,8 +175,14 @@ func ingestContract(t *testing.T, brokerURL string) {
 	publish(t, pub, "anxin/v1/hh-0002/btn1/event", mustJSON(t, button("hh-0001", time.Now()))) // topic ≠ payload
 	publish(t, pub, "anxin/v1/hh-0001/gateway/status", []byte(`{"state":"sleeping"}`))
 	publish(t, pub, "anxin/v1/hh-0001/btn1/event", []byte(strings.Repeat(" ", anxin.MaxPayload+1)))
+	// valid gateway statuses (and a cleared retained one) are not rejected; offline
+	// since 08:00 is long enough for the installers' gateway_offline alarm, which
+	// "online" resolves and which never reaches the family's chain
+	publish(t, pub, "anxin/v1/hh-0001/gateway/status", []byte(`{"state":"offline","ts":"2026-11-23T08:00:00Z"}`))
+	publish(t, pub, "anxin/v1/hh-0001/gateway/status", []byte(`{"state":"online","ts":"2026-11-23T08:00:01Z"}`))
+	publish(t, pub, "anxin/v1/hh-0001/gateway/status", nil)
 	waitFor(t, "rejections to be counted", 10*time.Second, func() bool {
-		return counter(t, reg, "anxin_ingest_rejected_total", "") == 5
+		return counter(t, reg, "anxin_ingest_rejected_total", "") == 5 && counter(t, reg, "anxin_ingest_received_total", "") == 10
 	})
 	for reason, want := range map[string]float64{"contract": 2, "topic": 1, "status": 1, "too_large": 1} {
 		if got := counter(t, reg, "anxin_ingest_rejected_total", reason); got != want {
@@ -187,10 +193,25 @@ func ingestContract(t *testing.T, brokerURL string) {
 	publishMsg(t, pub, button("hh-0001", time.Now()))
 	waitFor(t, "the repeat", 10*time.Second, func() bool {
 		as := alarms(t, m, sqlite.AlarmFilter{Household: "hh-0001"})
-		return len(as) == 1 && as[0].Repeats == 1
+		for _, a := range as {
+			if a.Rule == "button" {
+				return a.Repeats == 1
+			}
+		}
+		return false
 	})
 	if n := len(esc.Escalated()); n != 1 {
-		t.Fatalf("%d escalations, want 1 (repeats attach)", n)
+		t.Fatalf("%d escalations, want 1 (repeats attach; installer alarms are not escalated)", n)
+	}
+	gw := alarms(t, m, sqlite.AlarmFilter{Household: "hh-0001"})
+	found := false
+	for _, a := range gw {
+		if a.Rule == "gateway_offline" {
+			found = a.Route == anxin.RouteInstaller && a.State == anxin.AlarmResolved
+		}
+	}
+	if !found {
+		t.Fatalf("no resolved installer gateway_offline alarm: %+v", gw)
 	}
 	// smoke, then smoke_clear: opened, then resolved and the chain stopped
 	now := time.Now()
