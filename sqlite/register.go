@@ -830,3 +830,26 @@ func (d *DB) ElderPlaces(ctx context.Context, ids []string) (map[string]ElderPla
 	}
 	return out, nil
 }
+
+// HouseholdTiers is the risk tier of every household in the register (the
+// highest of its elders'), for the rules engine's per-tier settings
+// (rules.Engine.SetHousehold).
+func (d *DB) HouseholdTiers(ctx context.Context) (map[string]anxin.Tier, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT household, max(CASE tier WHEN 'high' THEN 3 WHEN 'key' THEN 2
+		WHEN 'general' THEN 1 ELSE 0 END) FROM elders GROUP BY household`)
+	if err != nil {
+		return nil, fmt.Errorf("household tiers: %w", err)
+	}
+	defer rows.Close()
+	names := []anxin.Tier{anxin.TierIrregular, anxin.TierGeneral, anxin.TierKey, anxin.TierHigh}
+	out := map[string]anxin.Tier{}
+	for rows.Next() {
+		var hh string
+		var rank int
+		if err := rows.Scan(&hh, &rank); err != nil {
+			return nil, fmt.Errorf("household tiers: %w", err)
+		}
+		out[hh] = names[rank]
+	}
+	return out, rows.Err()
+}

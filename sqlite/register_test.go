@@ -273,3 +273,25 @@ func TestElderPlacesInChunks(t *testing.T) {
 		t.Fatalf("%d places, e1202 %+v", len(got), got["e1202"])
 	}
 }
+
+func TestHouseholdTiers(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	for i, c := range []struct {
+		hh   string
+		tier anxin.Tier
+	}{{"hh-a", anxin.TierGeneral}, {"hh-a", anxin.TierHigh}, {"hh-b", anxin.TierIrregular}, {"hh-c", anxin.TierKey}} {
+		e := testElder(fmt.Sprintf("e%d", i), fmt.Sprintf("id%d", i), "善广村")
+		e.Household, e.Tier = c.hh, c.tier
+		if err := db.PutElder(ctx, &e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.HouseholdTiers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "map[hh-a:high hh-b:irregular hh-c:key]" {
+		t.Fatalf("%v", got)
+	}
+}
