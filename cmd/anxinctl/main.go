@@ -64,6 +64,7 @@ type client struct {
 	base  string
 	token string
 	http  *http.Client
+	loc   *time.Location // where -date days begin
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
@@ -127,7 +128,8 @@ func connect(ctx context.Context, server, tokenFile, dbPath, configPath string, 
 		if token == "" {
 			return nil, nil, errors.New("no token: set ANXIN_API_TOKEN or -token-file")
 		}
-		return &client{base: strings.TrimRight(server, "/"), token: token, http: &http.Client{Timeout: 5 * time.Minute}}, func() {}, nil
+		return &client{base: strings.TrimRight(server, "/"), token: token, http: &http.Client{Timeout: 5 * time.Minute},
+			loc: care.DefaultLocation()}, func() {}, nil
 	}
 	plan := care.DefaultPlan()
 	if configPath != "" {
@@ -150,7 +152,7 @@ func connect(ctx context.Context, server, tokenFile, dbPath, configPath string, 
 	srv := &api.Server{Store: db, Tokens: []api.Token{{Name: "anxinctl", Token: token}}, Plan: plan,
 		Alarms: db, Escalation: db, Logger: slog.New(slog.DiscardHandler)}
 	h := srv.Handler()
-	c := &client{base: "http://store", token: token, http: &http.Client{Transport: handlerTransport{h}}}
+	c := &client{base: "http://store", token: token, http: &http.Client{Transport: handlerTransport{h}}, loc: plan.Location}
 	return c, func() { db.Close() }, nil
 }
 
@@ -444,7 +446,7 @@ func (c *client) addVisit(ctx context.Context, args []string, stdout io.Writer) 
 		}
 	}
 	if d := *v["date"]; d != "" {
-		t, err := time.ParseInLocation(time.DateOnly, d, care.DefaultLocation())
+		t, err := time.ParseInLocation(time.DateOnly, d, c.loc)
 		if err != nil {
 			if t, err = time.Parse(time.RFC3339, d); err != nil {
 				return usageError("-date must be YYYY-MM-DD or RFC 3339")
