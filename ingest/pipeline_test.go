@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -268,5 +269,47 @@ func TestOpenAlarmsEscalatedAtStart(t *testing.T) {
 	defer esc.mu.Unlock()
 	if len(esc.ids) != 1 || esc.ids[0] != res.Opened[0].ID {
 		t.Fatalf("escalated %v, want only %s", esc.ids, res.Opened[0].ID)
+	}
+}
+
+// TestMemoryPerHousehold measures the heap the pipeline and the rules
+// engine hold per tracked household (goal ≤ 2 KB at 100,000 households),
+// with the de-dup window full. Long: set ANXIN_LONG=1.
+func TestMemoryPerHousehold(t *testing.T) {
+	if os.Getenv("ANXIN_LONG") == "" {
+		t.Skip("long: set ANXIN_LONG=1")
+	}
+	const households = 100_000
+	db := openDB(t)
+	engine := rules.New(rules.Default())
+	var acked atomic.Int64
+	p, err := New(Config{}, Deps{Engine: engine, Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	t0 := time.Now()
+	for i := range households {
+		at := t0.Add(time.Duration(i) * time.Microsecond)
+		d := payload(t, anxin.Message{ID: anxin.NewID(at), TS: at, Household: fmt.Sprintf("hh-%06d", i), Device: "wm1",
+			Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(1000), "flow_lpm": anxin.Num(0)}})
+		d.Ack = func() { acked.Add(1) }
+		if err := p.Deliver(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "every reading processed", func() bool { return acked.Load() == households })
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := float64(after.HeapAlloc-before.HeapAlloc) / households
+	t.Logf("heap per tracked household (engine + pending rule state + de-dup window): %.0f bytes; engine tracks %d", per, engine.Households())
+	if per > 4096 {
+		t.Errorf("%.0f bytes per household", per)
 	}
 }
