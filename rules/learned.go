@@ -130,7 +130,7 @@ func (r *learned) fresh(s *slot) int64 { return limit(r.p.FreshWithin, s) }
 func (r *learned) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	val := m.Fields[r.p.Field].Float()
 	if len(s.ext) != learnedExt {
-		s.ext = make([]byte, learnedExt)
+		s.ext, s.n = make([]byte, learnedExt), 0 // no history: warm up again
 	}
 	if s.flags&fInit == 0 {
 		s.flags |= fInit

@@ -94,8 +94,8 @@ func table(b *bytes.Buffer, d *dataset) {
 	}
 }
 
-func speed(d *dataset) float64 {
-	return float64(d.sum.HouseholdDays+d.sum.InjectedDays) / d.elapsed.Seconds()
+func speed(d *dataset, t time.Duration) float64 {
+	return float64(d.sum.HouseholdDays+d.sum.InjectedDays) / t.Seconds()
 }
 
 func render(sets []*dataset, seed uint64, window time.Duration) ([]byte, []byte) {
@@ -141,11 +141,12 @@ func render(sets []*dataset, seed uint64, window time.Duration) ([]byte, []byte)
 			d.sum.Readings, d.sum.Load.LostPrecision, d.sum.Load.Malformed, d.sum.Decreasing)
 		p("%d not later than the one before (DST repeats), skipped; %d intervals over 2 h (no data, never no use).\n\n", d.sum.OutOfOrder, d.sum.Gaps)
 	}
-	p("## Replay speed\n\n| run | household-days | seconds | household-days / s |\n|---|--:|--:|--:|\n")
+	p("## Replay speed\n\n| run | readings | household-days | wall s | CPU s | household-days / CPU s | household-days / wall s |\n|---|--:|--:|--:|--:|--:|--:|\n")
 	for _, d := range sets {
-		p("| %s, %g l, %d rules | %d | %.1f | %.0f |\n", d.name, d.minDelta*1000, len(fixedHours)*2+len(sensitivities), d.sum.HouseholdDays+d.sum.InjectedDays, d.elapsed.Seconds(), speed(d))
+		p("| %s, %g l, %d rules | %d | %d | %.1f | %.1f | %.0f | %.0f |\n", d.name, d.minDelta*1000, len(fixedHours)*2+len(sensitivities), d.sum.Readings,
+			d.sum.HouseholdDays+d.sum.InjectedDays, d.elapsed.Seconds(), d.cpu.Seconds(), speed(d, d.cpu), speed(d, d.elapsed))
 	}
-	p("\n(2-core machine shared with other builds; one engine per household, all %d rules evaluated per reading. AMPds2 has a reading per minute, DAIAD per hour.)\n\n", len(fixedHours)*2+len(sensitivities))
+	p("\n(2-core machine shared with other builds, so wall time varies from run to run; CPU time includes reading the zip/gzip and parsing. One engine per household, all %d rules evaluated per reading; AMPds2 has a reading per minute, DAIAD one per hour. `go test ./replay -bench Replay` measures the 3 golden rules on the DAIAD slice.)\n\n", len(fixedHours)*2+len(sensitivities))
 	p("%s", learnedText)
 	return b.Bytes(), plot(sets)
 }
