@@ -377,14 +377,26 @@ func (d *crashableDialer) crash() {
 // broker before the sink's Put returned.
 func TestIntegrationCrashLosesNothing(t *testing.T) {
 	mq := testenv.StartMosquitto(t)
+	embedded, err := mqtt.StartBroker("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer embedded.Close()
 	for _, c := range []struct {
-		name  string
-		queue int
-	}{{"all queued", 0}, {"queue overflows", 16}} {
+		name, broker string
+		queue        int
+		// mochi-mqtt v2.7.9 resends a session's unacknowledged messages
+		// sorted by uint16(Created), a time in seconds, with an unstable
+		// sort: those of one second come back in random order
+		ordered bool
+	}{
+		{"mosquitto all queued", mq.URL, 0, true}, {"mosquitto queue overflows", mq.URL, 16, true},
+		{"embedded all queued", embedded.URL(), 0, false}, {"embedded queue overflows", embedded.URL(), 16, false},
+	} {
 		t.Run(c.name, func(t *testing.T) {
 			const n, spooledFirst = 400, 100
-			cfg := Config{Broker: mq.URL, ClientID: "anxin-test-crash-" + strings.ReplaceAll(c.name, " ", "-")}
-			pub := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID(cfg.ClientID + "-pub"))
+			cfg := Config{Broker: c.broker, ClientID: "anxin-test-crash-" + strings.ReplaceAll(c.name, " ", "-")}
+			pub := paho.NewClient(paho.NewClientOptions().AddBroker(c.broker).SetClientID(cfg.ClientID + "-pub"))
 			if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 				t.Fatal(tok.Error())
 			}
@@ -501,7 +513,7 @@ func TestIntegrationCrashLosesNothing(t *testing.T) {
 			// once) may repeat messages already spooled, never skip one
 			last := -1
 			for _, i := range second {
-				if i > last+1 && last >= 0 {
+				if c.ordered && i > last+1 && last >= 0 {
 					t.Fatalf("after the restart message %d came after %d: order lost; %v", i, last, second)
 				}
 				last = max(last, i)
