@@ -143,7 +143,9 @@ func ValidateVisit(v *anxin.Visit) error {
 // CreateVisit stores a visit record, sets v.ID (a ULID) and moves the
 // household's schedule: a contact (any method but remote monitoring) or a home
 // visit advances the next due dates, FollowUpDue opens a follow-up, and a
-// later personal contact closes it. It implements anxin.Visits.
+// later personal contact closes it. It implements anxin.Visits. A visit for
+// an alarm is idempotent: the same alarm, household, date and method again
+// returns the stored visit's id and stores nothing.
 func (d *DB) CreateVisit(ctx context.Context, v *anxin.Visit) error {
 	if err := ValidateVisit(v); err != nil {
 		return err
@@ -153,6 +155,19 @@ func (d *DB) CreateVisit(ctx context.Context, v *anxin.Visit) error {
 		return fmt.Errorf("create visit: %w", err)
 	}
 	defer tx.Rollback()
+	if v.AlarmID != "" {
+		// an alarm's outcome recorded again after a restart (the escalation
+		// crashed between this call and saving the visit id) has no second effect
+		var id string
+		err := tx.QueryRowContext(ctx, `SELECT id FROM visits WHERE alarm_id = ? AND household = ? AND date = ? AND method = ?`,
+			v.AlarmID, v.Household, millis(v.Date), string(v.Method)).Scan(&id)
+		if err == nil {
+			v.ID = id
+			return nil
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("create visit: %w", err)
+		}
+	}
 	id := anxin.NewID(v.Date)
 	if err := insertVisit(ctx, tx, id, v); err != nil {
 		return err

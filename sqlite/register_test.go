@@ -49,6 +49,15 @@ func TestCreateVisitFromAlarmOutcome(t *testing.T) {
 	if due != v.FollowUpDue.UnixMilli() || alarm != v.AlarmID {
 		t.Fatalf("follow-up %d %q not scheduled", due, alarm)
 	}
+	// the same outcome recorded again (a restart of the escalation) is the same visit
+	again := anxin.Visit{Household: "hh-0001", Date: at, Method: anxin.VisitRemoteMonitoring, AlarmID: v.AlarmID,
+		FollowUpDue: at.Add(24 * time.Hour)}
+	if err := db.CreateVisit(ctx, &again); err != nil || again.ID != v.ID {
+		t.Fatalf("second outcome: %v, id %q want %q", err, again.ID, v.ID)
+	}
+	if n, _ := db.Visits(ctx, VisitFilter{AlarmID: v.AlarmID}); len(n) != 1 {
+		t.Fatalf("%d visits for one alarm outcome", len(n))
+	}
 	// a later phone call closes the follow-up
 	call := anxin.Visit{Household: "hh-0001", Date: at.Add(5 * time.Hour), Method: anxin.VisitPhone, Visitor: "王芳"}
 	if err := db.CreateVisit(ctx, &call); err != nil {
