@@ -33,6 +33,10 @@ type realGateway struct {
 	press  time.Time // last press written
 }
 
+// dutyPrefix starts the SMS telling community duty contacts that nobody
+// accepted (escalate's wording).
+const dutyPrefix = "【安心】无人接收"
+
 var (
 	ackInSMS   = regexp.MustCompile(`/ack/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)`)
 	attemptURL = regexp.MustCompile(`attempt=([^&"]+)`)
@@ -338,6 +342,11 @@ drivers:
 					t.Fatalf("ack link in an SMS does not verify: %v", err)
 				}
 				alarm, key = c.AlarmID, fmt.Sprintf("%s/s%d/sms", c.AlarmID, c.Step)
+				if strings.HasPrefix(e.Body, dutyPrefix) {
+					// the "nobody accepted" notice carries a link too: one per duty contact
+					notices++
+					key = "duty " + e.To + " " + key
+				}
 			} else {
 				notices++
 				key = "notice " + e.To + " " + e.Body
