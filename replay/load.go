@@ -46,8 +46,9 @@ type Source interface {
 var Formats = []string{"daiad", "ampds2"}
 
 // DefaultZone is the local zone of a format's timestamps and of the homes:
-// DAIAD's smart-water-meter trial ran in Alicante, Spain (its datetimes are
-// local wall-clock time); AMPds2 is a house near Vancouver (timestamps are
+// DAIAD's smart-water-meter trial ran in Alicante, Spain; its datetimes are
+// local wall-clock time and their DST transitions are CET's (no 02:xx on
+// 27 Mar 2016, 02:xx twice on 30 Oct 2016). AMPds2 is a house near Vancouver (timestamps are
 // unix seconds; the zone only places them on the home's clock).
 func DefaultZone(format string) string {
 	if format == "ampds2" {

@@ -119,7 +119,7 @@ func render(sets []*dataset, seed uint64, window time.Duration) ([]byte, []byte)
 	p("- **Replay.** Each dataset is streamed (zip/gzip read directly, one household in memory at a time) as `water_meter` readings ")
 	p("(`total_m3` = litres / 1000, device `wm1`) into a fresh `rules.Engine` per household, on the data's own clock: ")
 	p("`Tick` at every `NextDeadline` before the next reading, `Observe` and `Tick` at each reading. Times are local: DAIAD %s ", replay.DefaultZone("daiad"))
-	p("(the trial ran in Alicante; its datetimes are local wall-clock time — an assumption, DAIAD does not state the zone), AMPds2 %s.\n", replay.DefaultZone("ampds2"))
+	p("(the trial ran in Alicante; DAIAD does not state the zone, but the data's DST transitions — no 02:xx readings on 27 Mar 2016, 02:xx written twice on 30 Oct 2016 — are Central European Time's, not Athens'), AMPds2 %s.\n", replay.DefaultZone("ampds2"))
 	p("- **Rules**, all side by side in one engine: fixed `no_use` rules for %s hours (fresh_within 2x: judged only while the last reading is at most two reading intervals old; a gap restarts the quiet period) ", joinInts(fixedHours))
 	p("and the `learned` rule at sensitivities %s (warm-up 14 d, memory 60 d, minimum quiet 1 h). ", strings.Join(sensitivities, ", "))
 	p("Every rule uses the same rise that counts as use: 10 l (the default `min_delta: 0.01`) and, in a second run, 3 l.\n")
@@ -139,7 +139,7 @@ func render(sets []*dataset, seed uint64, window time.Duration) ([]byte, []byte)
 			d.sum.Households, d.sum.HouseholdDays, d.sum.InjectedDays, d.sum.Injected, d.sum.InjectSkipped)
 		p("Data handling: %d readings replayed; %d with lost precision (`4e+05`) skipped as unknown; %d malformed; %d lower than the one before (not use, re-baselined); ",
 			d.sum.Readings, d.sum.Load.LostPrecision, d.sum.Load.Malformed, d.sum.Decreasing)
-		p("%d not later than the one before (DST repeats), skipped; %d intervals over 2 h (no data, never no use).\n\n", d.sum.OutOfOrder, d.sum.Gaps)
+		p("%d not later than the one before (the repeated DST hour), skipped; %d intervals over 2 h (no data, never no use).\n\n", d.sum.OutOfOrder, d.sum.Gaps)
 	}
 	p("## Replay speed\n\n| run | readings | household-days | wall s | CPU s | household-days / CPU s | household-days / wall s |\n|---|--:|--:|--:|--:|--:|--:|\n")
 	for _, d := range sets {
