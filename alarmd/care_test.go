@@ -83,3 +83,35 @@ func TestMainMountsRecordsAPI(t *testing.T) {
 		t.Fatalf("visits: %d %v %+v", resp.StatusCode, err, out)
 	}
 }
+
+func TestReloadRevokesAPIToken(t *testing.T) {
+	c := testConfig(t)
+	c.API.Tokens = []APIToken{{Name: "district", Token: "district-0123456789abcdef"}, {Name: "old", Token: "old-token-0123456789abcdef"}}
+	m := &Main{Config: c}
+	startMain(t, m)
+	call := func(token string) int {
+		req, _ := http.NewRequest("GET", "http://"+m.HTTPAddr()+"/api/v1/elders", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := call("old-token-0123456789abcdef"); code != 200 {
+		t.Fatalf("old token before reload: %d", code)
+	}
+	// what Reload does once the new file has parsed: swap the config whole
+	next := *c
+	next.API.Tokens = c.API.Tokens[:1]
+	m.mu.Lock()
+	m.Config = &next
+	m.mu.Unlock()
+	if code := call("old-token-0123456789abcdef"); code != http.StatusUnauthorized {
+		t.Fatalf("revoked token after reload: %d", code)
+	}
+	if code := call("district-0123456789abcdef"); code != 200 {
+		t.Fatalf("kept token after reload: %d", code)
+	}
+}

@@ -2,34 +2,65 @@ package alarmd
 
 import (
 	"net/http"
+	"sync"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/api"
+	"github.com/anxin-care/anxin/care"
 )
 
 // mountCare mounts the records API (care register, visits, reports, alarms)
-// under /api/v1/. With no api.tokens configured the API answers every
-// request 401: nothing is readable without a token.
+// under /api/v1/. Tokens and the visit plan follow config reloads: a token
+// removed from api.tokens is refused from the next request on. With no
+// tokens every request is refused (401): nothing is readable without one.
 func mountCare(m *Main, mux *http.ServeMux) error {
 	plan, err := m.Config.Care.Plan()
 	if err != nil {
 		return err
 	}
+	live := &careSettings{m: m, cfg: m.Config, tokens: m.Config.API.APITokens(), plan: plan}
 	srv := &api.Server{
 		Store:      m.Store,
-		Tokens:     m.Config.API.APITokens(),
+		Tokens:     live.tokens,
 		Plan:       plan,
 		Now:        m.Now,
 		Logger:     m.Logger.With("component", "api"),
 		Alarms:     m.Store,
 		Escalation: m.Store,
+		Settings:   live.current,
 	}
 	if m.households != nil {
 		srv.Households = func() []anxin.Household { return m.households.All() }
 	}
-	if len(srv.Tokens) == 0 {
+	if len(live.tokens) == 0 {
 		m.Logger.Warn("records API has no tokens (api.tokens): every request will be refused")
 	}
 	mux.Handle(api.Prefix, srv.Handler())
 	return nil
+}
+
+// careSettings converts the running config's api and care sections once per
+// config (Reload swaps m.Config whole).
+type careSettings struct {
+	m      *Main
+	mu     sync.Mutex
+	cfg    *Config
+	tokens []api.Token
+	plan   care.Plan
+}
+
+func (s *careSettings) current() ([]api.Token, care.Plan) {
+	s.m.mu.Lock()
+	cfg := s.m.Config
+	s.m.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cfg != s.cfg {
+		// validated by Load before Reload applied it; keep the old plan if not
+		if plan, err := cfg.Care.Plan(); err == nil {
+			s.plan = plan
+		}
+		s.cfg, s.tokens = cfg, cfg.API.APITokens()
+	}
+	return s.tokens, s.plan
 }

@@ -41,6 +41,10 @@ type Server struct {
 	// report's alarm statistics; nil: not kept by this alarmd.
 	Alarms     AlarmSource
 	Escalation EscalationSource
+	// Settings, when set, supplies the tokens and the plan for each request
+	// instead of Tokens and Plan, so that a config reload revokes a token
+	// or moves a surge at once.
+	Settings func() ([]Token, care.Plan)
 }
 
 // Prefix is where the API is mounted.
@@ -80,28 +84,28 @@ func (s *Server) Handler() http.Handler {
 		s.Plan = care.DefaultPlan()
 	}
 	mux := http.NewServeMux()
-	route := func(pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
+	route := func(pattern string, h func(s *Server, w http.ResponseWriter, r *http.Request) error) {
 		method, path, _ := strings.Cut(pattern, " ")
 		mux.Handle(method+" "+Prefix+path, s.serve(h))
 	}
-	route("GET elders", s.listElders)
-	route("POST elders", s.createElder)
-	route("GET elders/{id}", s.getElder)
-	route("PUT elders/{id}", s.putElder)
-	route("POST elders/import", s.importElders)
-	route("GET elders/export", s.exportElders)
-	route("GET visits", s.listVisits)
-	route("POST visits", s.createVisit)
-	route("GET due", s.dueList)
-	route("GET overdue", s.overdueList)
-	route("GET follow-ups", s.followUpList)
-	route("GET reports/visit-rate", s.visitRate)
-	route("GET reports/alarms", s.alarmReport)
-	route("GET alarms", s.listAlarms)
-	route("GET alarms/{id}", s.getAlarm)
-	route("GET households", s.listHouseholds)
-	route("GET households/{id}", s.getHousehold)
-	mux.Handle(Prefix, s.serve(func(http.ResponseWriter, *http.Request) error {
+	route("GET elders", (*Server).listElders)
+	route("POST elders", (*Server).createElder)
+	route("GET elders/{id}", (*Server).getElder)
+	route("PUT elders/{id}", (*Server).putElder)
+	route("POST elders/import", (*Server).importElders)
+	route("GET elders/export", (*Server).exportElders)
+	route("GET visits", (*Server).listVisits)
+	route("POST visits", (*Server).createVisit)
+	route("GET due", (*Server).dueList)
+	route("GET overdue", (*Server).overdueList)
+	route("GET follow-ups", (*Server).followUpList)
+	route("GET reports/visit-rate", (*Server).visitRate)
+	route("GET reports/alarms", (*Server).alarmReport)
+	route("GET alarms", (*Server).listAlarms)
+	route("GET alarms/{id}", (*Server).getAlarm)
+	route("GET households", (*Server).listHouseholds)
+	route("GET households/{id}", (*Server).getHousehold)
+	mux.Handle(Prefix, s.serve(func(*Server, http.ResponseWriter, *http.Request) error {
 		return anxin.Errorf(anxin.ENOTFOUND, "no such endpoint")
 	}))
 	return mux
@@ -129,17 +133,27 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // serve authenticates, runs h, writes its error and logs one line (never
 // the token, never a query string: it may hold names).
-func (s *Server) serve(h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+func (s *Server) serve(h func(s *Server, w http.ResponseWriter, r *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := s.Now()
 		w := &statusWriter{ResponseWriter: rw}
-		tok, ok := s.authenticate(r)
+		srv := s
+		if s.Settings != nil {
+			// this request's view of a reloadable config: a shallow copy, never shared
+			cp := *s
+			cp.Tokens, cp.Plan = s.Settings()
+			if cp.Plan.Cadence == nil {
+				cp.Plan = care.DefaultPlan()
+			}
+			srv = &cp
+		}
+		tok, ok := srv.authenticate(r)
 		var err error
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="anxin"`)
 			err = &anxin.Error{Code: eUnauthorized, Message: "a valid bearer token is required"}
 		} else {
-			err = h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, tok)))
+			err = h(srv, w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, tok)))
 		}
 		if err != nil {
 			s.writeError(w, r, err)
