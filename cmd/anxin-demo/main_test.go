@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -240,5 +241,26 @@ func TestDemoStopsOnInterrupt(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no %q after SIGINT:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestPickAddrFallsBack: a taken -mqtt/-http address moves to a free port on
+// the same host (and says so); a free one and port 0 are kept.
+func TestPickAddrFallsBack(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().String()
+	addr, moved, err := pickAddr(taken)
+	if err != nil || !moved || addr == taken || !strings.HasPrefix(addr, "127.0.0.1:") {
+		t.Fatalf("pickAddr(%s taken) = %s, %v, %v; want another port on 127.0.0.1, moved", taken, addr, moved, err)
+	}
+	if _, moved, err := pickAddr("127.0.0.1:0"); err != nil || moved {
+		t.Fatalf("pickAddr(port 0): moved %v, err %v", moved, err)
+	}
+	if _, _, err := pickAddr("no-port"); err == nil {
+		t.Fatal("pickAddr accepted an address without a port")
 	}
 }
