@@ -65,3 +65,25 @@ func TestHouseholdsFileReload(t *testing.T) {
 		t.Fatalf("bad reload replaced households: %d left", len(f.All()))
 	}
 }
+
+// FuzzHouseholds: hostile households files never panic, and what is
+// accepted is valid and has unique ids.
+func FuzzHouseholds(f *testing.F) {
+	f.Add([]byte(twoHouseholds))
+	f.Add([]byte("households: [{id: hh-1, devices: [{id: x, kind: water_meter}]}]"))
+	f.Add([]byte("households: {id: 1}"))
+	f.Add([]byte("a: &a [*a, *a]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		hs, err := ParseHouseholds(data)
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for i := range hs {
+			if err := hs[i].Validate(); err != nil || seen[hs[i].ID] {
+				t.Fatalf("accepted an invalid or repeated household %q: %v", hs[i].ID, err)
+			}
+			seen[hs[i].ID] = true
+		}
+	})
+}
