@@ -135,8 +135,12 @@ func render(sets []*dataset, seed uint64, window time.Duration) ([]byte, []byte)
 	for _, d := range sets {
 		p("## %s, %g l counts as use\n\n", d.name, d.minDelta*1000)
 		table(&b, d)
-		p("\n%d households, %d household-days (+%d inside injected windows), %d emergencies injected (%d not applicable). ",
-			d.sum.Households, d.sum.HouseholdDays, d.sum.InjectedDays, d.sum.Injected, d.sum.InjectSkipped)
+		with := map[string]bool{}
+		for _, e := range d.emergencies {
+			with[e.Household] = true
+		}
+		p("\n%d households, %d household-days (+%d inside injected windows), %d emergencies injected in %d households (%d not applicable; a household without one has too little data after the 14-day warm-up). ",
+			d.sum.Households, d.sum.HouseholdDays, d.sum.InjectedDays, d.sum.Injected, len(with), d.sum.InjectSkipped)
 		p("Data handling: %d readings replayed; %d with lost precision (`4e+05`) skipped as unknown; %d malformed; %d lower than the one before (not use, re-baselined); ",
 			d.sum.Readings, d.sum.Load.LostPrecision, d.sum.Load.Malformed, d.sum.Decreasing)
 		p("%d not later than the one before (the repeated DST hour), skipped; %d intervals over 2 h (no data, never no use).\n\n", d.sum.OutOfOrder, d.sum.Gaps)

@@ -75,6 +75,10 @@ hour is one number a day, its histogram is compact and directly gives the senten
 5 h 30 min by 13:00" — and the per-hour odds need no independence assumption between hours (a
 product of hourly use probabilities would call every long absence impossible).
 
+**Cost.** 480 bytes of histograms per household and learned rule (persisted state of a household
+with the 24 h and the learned rule: 599 bytes); about 1.6 million readings/s through both rules
+for 1,000 households on one core (` + "`go test ./rules -bench LearnedObserve`" + `).
+
 **Use it** side by side with the fixed rules (the 24 h rule stays: it covers the warm-up, whole
 days, and meters whose history the learned rule has not seen).
 `
