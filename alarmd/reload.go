@@ -46,8 +46,9 @@ func (m *Main) Reload(ctx context.Context) error {
 		m.engine.Reload(rc)
 		m.syncHouseholds()
 	}
-	if cfg.MQTT != m.Config.MQTT || cfg.HTTP != m.Config.HTTP || cfg.Store != m.Config.Store || cfg.Influx != m.Config.Influx {
-		m.Logger.Warn("reload: mqtt, http, store and influx settings take effect at the next restart")
+	if cfg.MQTT != m.Config.MQTT || cfg.HTTP != m.Config.HTTP || cfg.Store != m.Config.Store || cfg.Influx != m.Config.Influx ||
+		cfg.Ingest != m.Config.Ingest || cfg.Notify != m.Config.Notify {
+		m.Logger.Warn("reload: mqtt, http, store, influx, ingest and notify settings take effect at the next restart")
 	}
 	m.mu.Lock()
 	m.Config = cfg
