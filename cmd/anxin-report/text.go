@@ -12,8 +12,8 @@ travel, and nothing marks them away. A rule that rings 4 h after the last use ri
 outing: the fixed 4 h rule does so 1.2–1.4 times per household-day. No threshold on quiet time —
 fixed, per household or per hour — separates "out for the afternoon" from "fell at 14:00" in this
 data; what would is the ` + "`away`" + ` state (set by the family, a door sensor, a tracker's geofence),
-which the data cannot show. The published 5 h 23 min at 0.09 false alarms per day (Wilhelm & Wahl
-2024) was measured on elder households.
+which the data cannot show. The published figure plotted for orientation (Wilhelm & Wahl 2024: 5 h
+23 min at 0.09 false alarms per day) is a mean, not a median, measured on other households.
 
 **What the learned rule does.** It takes the quiet hours a home has every day (night, the usual
 working hours) out of suspicion and rings sooner at the hours this home is always busy. On
