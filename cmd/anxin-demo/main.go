@@ -197,6 +197,7 @@ func demo(ctx context.Context, o *options, out *lockedWriter) (err error) {
 	k.Run(kitCtx)
 
 	banners.start(o, dir, mqttAddr)
+	go reportReadings(kitCtx, gw, logger, 15*time.Second)
 
 	var runErr error
 	select {
@@ -324,3 +325,42 @@ households:
       - {id: trk1, kind: tracker}
       - {id: btn1, kind: call_button}
 `
+
+// reportReadings logs, now and then, how many readings each simulated
+// device has produced: the meter and the tracker work quietly otherwise.
+func reportReadings(ctx context.Context, gw *gateway.Gateway, log *slog.Logger, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		mfs, err := gw.Gatherer().Gather()
+		if err != nil {
+			continue
+		}
+		args := []any{}
+		for _, mf := range mfs {
+			if mf.GetName() != "anxin_gateway_messages_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				var instance, class string
+				for _, l := range m.GetLabel() {
+					switch l.GetName() {
+					case "instance":
+						instance = l.GetValue()
+					case "class":
+						class = l.GetValue()
+					}
+				}
+				if n := int(m.GetCounter().GetValue()); n > 0 {
+					args = append(args, instance+"_"+class+"s", n)
+				}
+			}
+		}
+		log.Info("demo: messages from the simulated kit so far", args...)
+	}
+}
