@@ -102,6 +102,7 @@ type Pipeline struct {
 	m         *metrics
 
 	in       chan Delivery
+	priority chan Delivery // events and gateway status: they skip the readings' queue
 	escalate chan escalation
 	seen     *seenWindow
 	stateSeq int64
@@ -151,6 +152,7 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 	}
 	return &Pipeline{cfg: cfg, engine: d.Engine, store: d.Store, archive: d.Archive, escalator: d.Escalator,
 		log: d.Logger, now: d.Now, m: m, in: make(chan Delivery, cfg.Inflight),
+		priority: make(chan Delivery, 1024),
 		escalate: make(chan escalation, 1024), seen: newSeenWindow(cfg.DedupMax, cfg.DedupWindow),
 		pending: make(map[string][]byte), lastFlush: time.Now()}, nil
 }
@@ -187,8 +189,13 @@ func (p *Pipeline) Restore(ctx context.Context) error {
 // Deliver hands a message to the batch loop, waiting while the loop is
 // full (never inside paho's router: each delivery has its own goroutine).
 func (p *Pipeline) Deliver(ctx context.Context, d Delivery) error {
+	ch := p.in
+	if !strings.HasSuffix(d.Topic, "/reading") {
+		// a button press must not wait behind a flood of meter readings
+		ch = p.priority
+	}
 	select {
-	case p.in <- d:
+	case ch <- d:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -231,6 +238,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			p.flushStates()
 			return nil
+		case d := <-p.priority:
+			batch = append(batch, d)
+			batch = p.fill(ctx, batch, wait)
 		case d := <-p.in:
 			batch = append(batch, d)
 			batch = p.fill(ctx, batch, wait)
@@ -252,6 +262,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 // fill collects more deliveries until the batch is full or BatchWait has
 // passed since its first message (a bound on the delay a batch adds).
+// Events come first, and a batch holding one is not kept waiting for more.
 func (p *Pipeline) fill(ctx context.Context, batch []Delivery, wait *time.Timer) []Delivery {
 	armed := false
 	defer func() {
@@ -259,18 +270,30 @@ func (p *Pipeline) fill(ctx context.Context, batch []Delivery, wait *time.Timer)
 			<-wait.C
 		}
 	}()
+	urgent := !strings.HasSuffix(batch[0].Topic, "/reading")
 	for len(batch) < cap(batch) {
+		select {
+		case d := <-p.priority:
+			batch, urgent = append(batch, d), true
+			continue
+		default:
+		}
 		select {
 		case d := <-p.in:
 			batch = append(batch, d)
 			continue
 		default:
 		}
+		if urgent {
+			return batch
+		}
 		if !armed {
 			wait.Reset(p.cfg.BatchWait)
 			armed = true
 		}
 		select {
+		case d := <-p.priority:
+			batch, urgent = append(batch, d), true
 		case d := <-p.in:
 			batch = append(batch, d)
 		case <-wait.C:
@@ -421,7 +444,7 @@ func (p *Pipeline) states(urgent map[string]bool, all bool) []sqlite.RuleState {
 }
 
 // stateChunk bounds the pending rule states written with one batch.
-const stateChunk = 1000
+const stateChunk = 250
 
 // flushStates writes every pending rule state (at shutdown).
 func (p *Pipeline) flushStates() {

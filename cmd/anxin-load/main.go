@@ -100,6 +100,7 @@ func publish(broker string, n, households, events, window, publishers int, rate 
 						time.Sleep(time.Until(due))
 					}
 				}
+				sem <- struct{}{} // room in the window first: the message's time is when it is sent
 				now := time.Now()
 				var m anxin.Message
 				if every > 0 && i%every == every/2 && int(evCount.Load()) < events {
@@ -118,7 +119,6 @@ func publish(broker string, n, households, events, window, publishers int, rate 
 					errc <- err
 					return
 				}
-				sem <- struct{}{}
 				tok := c.Publish(m.Topic(), 1, false, buf)
 				inner.Add(1)
 				go func() {
