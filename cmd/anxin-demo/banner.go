@@ -73,8 +73,13 @@ func (b *bannerWriter) accepted(alarm, by, via string) {
 		"the outcome is written as a visit record (remote monitoring) with a follow-up visit due.")
 }
 
-func (b *bannerWriter) outcome(alarm, visit string) {
-	b.print("visit record "+visit+" written for "+Household+". See it with:",
+func (b *bannerWriter) outcome(alarm, outcome, visit string) {
+	head := "visit record " + visit + " written for " + Household + ". See it with:"
+	if outcome == "unanswered" {
+		head = "NOBODY ACCEPTED: every contact was tried twice; the alarm is unanswered and the community\n" +
+			"  duty contact was told by SMS. The outcome is visit record " + visit + " (a follow-up is due). See it with:"
+	}
+	b.print(head,
 		"    curl -H 'Authorization: Bearer "+DemoToken+"' '"+b.base+"/api/v1/visits?household="+Household+"'",
 		"    curl -H 'Authorization: Bearer "+DemoToken+"' "+b.base+"/api/v1/alarms",
 		"Ctrl-C to stop.")
@@ -118,7 +123,7 @@ func (h *watchHandler) Handle(ctx context.Context, r slog.Record) error {
 	case r.Message == "alarm accepted":
 		h.b.accepted(alarm, attrs["by"], attrs["via"])
 	case r.Message == "outcome recorded":
-		h.b.outcome(alarm, attrs["visit"])
+		h.b.outcome(alarm, attrs["outcome"], attrs["visit"])
 	case attrs["channel"] == "sms" && attrs["ack_url"] != "":
 		h.b.ackLink(alarm, attrs["attempt"], attrs["to"], attrs["ack_url"])
 	}
