@@ -313,3 +313,56 @@ func TestMemoryPerHousehold(t *testing.T) {
 		t.Errorf("%.0f bytes per household", per)
 	}
 }
+
+// countingEscalator records how many readings had been acknowledged when
+// the alarm reached escalation.
+type countingEscalator struct {
+	acked *atomic.Int64
+	at    chan int64
+}
+
+func (e *countingEscalator) Escalate(context.Context, anxin.Alarm) error {
+	e.at <- e.acked.Load()
+	return nil
+}
+func (e *countingEscalator) Resolve(context.Context, string, string) error { return nil }
+
+// TestEventsSkipTheReadingsQueue: a button press delivered behind 6,000
+// queued readings is in the first batch, not the fourth.
+func TestEventsSkipTheReadingsQueue(t *testing.T) {
+	var acked atomic.Int64
+	esc := &countingEscalator{acked: &acked, at: make(chan int64, 1)}
+	p, err := New(Config{Batch: 2000}, Deps{Engine: rules.New(rules.Default()), Store: openDB(t), Escalator: esc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	now := time.Now()
+	for i := range 6000 {
+		d := payload(t, anxin.Message{ID: fmt.Sprintf("r%d", i), TS: now, Household: fmt.Sprintf("hh-%d", i%100), Device: "wm1",
+			Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(float64(i))}})
+		d.Ack = func() { acked.Add(1) }
+		if err := p.Deliver(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Deliver(ctx, payload(t, button("hh-x", now))); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case n := <-esc.at:
+		if n > 2000 {
+			t.Fatalf("the alarm came after %d readings; it should ride in the first batch", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no alarm")
+	}
+}
+
+func button(hh string, ts time.Time) anxin.Message {
+	return anxin.Message{ID: anxin.NewID(ts), TS: ts, Household: hh, Device: "btn1", Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed}
+}
