@@ -45,8 +45,8 @@ func procStat(t *testing.T, pid int) (cpu time.Duration, peakMiB float64) {
 		t.Fatal(err)
 	}
 	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64) // utime, field 14
-	st, _ := strconv.ParseInt(f[12], 10, 64) // stime, field 15
+	ut, _ := strconv.ParseInt(f[11], 10, 64)           // utime, field 14
+	st, _ := strconv.ParseInt(f[12], 10, 64)           // stime, field 15
 	cpu = time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ 100
 	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
