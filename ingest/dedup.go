@@ -1,41 +1,55 @@
 package ingest
 
-import "time"
+import (
+	"hash/maphash"
+	"time"
+)
 
 // seenWindow remembers message ids for de-duplication: at most max ids, none
-// older than window. Not safe for concurrent use (the batch loop owns it).
+// older than window. An id is kept as a 128-bit keyed hash (two maphash
+// seeds), not as its string: ~40 bytes an id instead of ~120, and a false
+// "duplicate" would need a 128-bit collision. Not safe for concurrent use
+// (the batch loop owns it).
 type seenWindow struct {
-	ids    map[string]struct{}
-	ring   []string
+	s1, s2 maphash.Seed
+	ids    map[idKey]struct{}
+	ring   []idKey
 	at     []int64 // unix ms, parallel to ring
 	head   int
 	n      int
 	window time.Duration
 }
 
+type idKey [2]uint64
+
 func newSeenWindow(max int, window time.Duration) *seenWindow {
-	return &seenWindow{ids: make(map[string]struct{}, min(max, 1<<16)), ring: make([]string, max),
-		at: make([]int64, max), window: window}
+	return &seenWindow{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), ids: make(map[idKey]struct{}, min(max, 1<<16)),
+		ring: make([]idKey, max), at: make([]int64, max), window: window}
+}
+
+func (w *seenWindow) key(id string) idKey {
+	return idKey{maphash.String(w.s1, id), maphash.String(w.s2, id)}
 }
 
 // Has reports whether id was seen within the window.
 func (w *seenWindow) Has(id string) bool {
-	_, ok := w.ids[id]
+	_, ok := w.ids[w.key(id)]
 	return ok
 }
 
 // Add remembers id, forgetting the oldest id when full.
 func (w *seenWindow) Add(id string, at time.Time) {
-	if _, ok := w.ids[id]; ok {
+	k := w.key(id)
+	if _, ok := w.ids[k]; ok {
 		return
 	}
 	if w.n == len(w.ring) {
 		w.pop()
 	}
 	i := (w.head + w.n) % len(w.ring)
-	w.ring[i], w.at[i] = id, at.UnixMilli()
+	w.ring[i], w.at[i] = k, at.UnixMilli()
 	w.n++
-	w.ids[id] = struct{}{}
+	w.ids[k] = struct{}{}
 }
 
 // Expire forgets ids seen before now - window.
@@ -48,7 +62,6 @@ func (w *seenWindow) Expire(now time.Time) {
 
 func (w *seenWindow) pop() {
 	delete(w.ids, w.ring[w.head])
-	w.ring[w.head] = ""
 	w.head = (w.head + 1) % len(w.ring)
 	w.n--
 }
