@@ -208,8 +208,9 @@ func TestAlarmdBadConfigExits2(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "mqtt.brokr") {
 		t.Fatalf("exit %v, output %s", err, out)
 	}
+	// `alarmd replay` is the replay package's Main: bad arguments exit 2 and say why
 	out, err = exec.Command(bin, "replay").CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "replay") {
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "replay: --format") {
 		t.Fatalf("replay: exit %v, output %s", err, out)
 	}
 }
