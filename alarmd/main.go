@@ -43,6 +43,7 @@ type Main struct {
 	brokerURL  string
 	listener   net.Listener
 	server     *http.Server
+	served     bool // Run took the listener (and shuts the server down)
 	mux        *http.ServeMux
 	ingest     pipeline
 	engine     *rules.Engine
@@ -158,6 +159,9 @@ func (m *Main) BrokerURL() string { return m.brokerURL }
 func (m *Main) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	m.mu.Lock()
+	m.served = true
+	m.mu.Unlock()
 	errc := make(chan error, 2)
 	go func() {
 		err := m.server.Serve(m.listener)
@@ -197,10 +201,13 @@ func (m *Main) Close() error {
 	m.mu.Lock()
 	closers := m.closers
 	m.closers = nil
+	served := m.served
 	m.mu.Unlock()
 	var errs []error
-	if m.listener != nil && m.server == nil {
-		errs = append(errs, m.listener.Close())
+	if m.listener != nil && !served {
+		if err := m.listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
 	}
 	for i := len(closers) - 1; i >= 0; i-- {
 		if err := closers[i](); err != nil {

@@ -120,3 +120,20 @@ func TestOpenFailureReleasesEverything(t *testing.T) {
 		t.Fatal("store still open after a failed Open")
 	}
 }
+
+// TestCloseWithoutRun: Open then Close frees the HTTP port.
+func TestCloseWithoutRun(t *testing.T) {
+	m := &Main{Config: testConfig(t), Logger: slog.New(slog.DiscardHandler)}
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	addr := m.HTTPAddr()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("port still held after Close: %v", err)
+	}
+	l.Close()
+}
