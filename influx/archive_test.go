@@ -2,12 +2,17 @@ package influx
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sort"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,5 +196,54 @@ func BenchmarkAppendLine(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = AppendLine(buf[:0], m)
+	}
+}
+
+// TestRetryAndRejectClassification: 503 and 429 are retried until the store
+// takes the batch; a 400 drops it (counted) and the archive goes on.
+func TestRetryAndRejectClassification(t *testing.T) {
+	var mu sync.Mutex
+	statuses := []int{503, 429, 204, 400, 204}
+	var bodies []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		code := 204
+		if len(statuses) > 0 {
+			code, statuses = statuses[0], statuses[1:]
+		}
+		if code == 204 {
+			zr, err := gzip.NewReader(r.Body)
+			if err == nil {
+				b, _ := io.ReadAll(zr)
+				bodies = append(bodies, string(b))
+			}
+		}
+		if code != 204 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(code)
+			fmt.Fprintf(w, `{"code":"x","message":"status %d"}`, code)
+			return
+		}
+		w.WriteHeader(code)
+	}))
+	defer srv.Close()
+	a, _ := startArchive(t, Config{URL: srv.URL, Org: "o", Bucket: "b", BatchSize: 1, FlushInterval: 5 * time.Millisecond,
+		MaxBackoff: 10 * time.Millisecond}, nil)
+	ts := time.Now()
+	for i := range 3 {
+		a.Write(reading("hh-1", "wm1", anxin.KindWaterMeter, ts.Add(time.Duration(i)*time.Second), anxin.Fields{"total_m3": anxin.Num(float64(i))}))
+		deadline := time.Now().Add(10 * time.Second)
+		for testutil.ToFloat64(a.written)+testutil.ToFloat64(a.dropped) < float64(i+1) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if w, d, f := testutil.ToFloat64(a.written), testutil.ToFloat64(a.dropped), testutil.ToFloat64(a.failed); w != 2 || d != 1 || f != 3 {
+		t.Fatalf("written %v dropped %v failed %v, want 2, 1 (the 400), 3", w, d, f)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bodies) != 2 || !strings.Contains(bodies[0], "total_m3=0 ") || !strings.Contains(bodies[1], "total_m3=2 ") {
+		t.Fatalf("bodies %q: the retried first point and the third should arrive, the rejected second not", bodies)
 	}
 }
