@@ -87,8 +87,23 @@ func publish(broker string, n, households, events, window, publishers int, rate 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem := make(chan struct{}, window)
-			var inner sync.WaitGroup
+			// the window: tokens wait in order in one goroutine (QoS 1 acks
+			// come back in order), not one goroutine per message
+			tokens := make(chan paho.Token, window)
+			waited := make(chan struct{})
+			go func() {
+				defer close(waited)
+				for tok := range tokens {
+					tok.Wait()
+					if err := tok.Error(); err != nil {
+						select {
+						case errc <- err:
+						default:
+						}
+					}
+				}
+			}()
+			defer func() { close(tokens); <-waited }()
 			var buf []byte
 			for {
 				i := int(next.Add(1)) - 1
@@ -100,8 +115,7 @@ func publish(broker string, n, households, events, window, publishers int, rate 
 						time.Sleep(time.Until(due))
 					}
 				}
-				sem <- struct{}{} // room in the window first: the message's time is when it is sent
-				now := time.Now()
+				now := time.Now() // after the window let the previous one go: when this one is sent
 				var m anxin.Message
 				if every > 0 && i%every == every/2 && int(evCount.Load()) < events {
 					k := evCount.Add(1)
@@ -119,21 +133,8 @@ func publish(broker string, n, households, events, window, publishers int, rate 
 					errc <- err
 					return
 				}
-				tok := c.Publish(m.Topic(), 1, false, buf)
-				inner.Add(1)
-				go func() {
-					defer inner.Done()
-					tok.Wait()
-					if err := tok.Error(); err != nil {
-						select {
-						case errc <- err:
-						default:
-						}
-					}
-					<-sem
-				}()
+				tokens <- c.Publish(m.Topic(), 1, false, buf)
 			}
-			inner.Wait()
 		}()
 	}
 	wg.Wait()
