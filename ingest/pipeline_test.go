@@ -314,24 +314,24 @@ func TestMemoryPerHousehold(t *testing.T) {
 	}
 }
 
-// countingEscalator records how many readings had been acknowledged when
-// the alarm reached escalation.
-type countingEscalator struct {
-	acked *atomic.Int64
-	at    chan int64
-}
+// signalEscalator tells when an alarm reached escalation.
+type signalEscalator struct{ at chan anxin.Alarm }
 
-func (e *countingEscalator) Escalate(context.Context, anxin.Alarm) error {
-	e.at <- e.acked.Load()
+func (e *signalEscalator) Escalate(_ context.Context, a anxin.Alarm) error {
+	e.at <- a
 	return nil
 }
-func (e *countingEscalator) Resolve(context.Context, string, string) error { return nil }
+func (e *signalEscalator) Resolve(context.Context, string, string) error { return nil }
 
 // TestEventsSkipTheReadingsQueue: a button press delivered behind 6,000
-// queued readings is in the first batch, not the fourth.
+// queued readings is in the first batch, not the fourth. A message is
+// acknowledged right after its batch commits (with the alarm it opened), so
+// the number of readings acknowledged before the press's own acknowledgement
+// tells which batch it rode in. (Counting at Escalate would race: escalation
+// runs beside the batch loop, which goes on to the next batch meanwhile.)
 func TestEventsSkipTheReadingsQueue(t *testing.T) {
 	var acked atomic.Int64
-	esc := &countingEscalator{acked: &acked, at: make(chan int64, 1)}
+	esc := &signalEscalator{at: make(chan anxin.Alarm, 1)}
 	p, err := New(Config{Batch: 2000}, Deps{Engine: rules.New(rules.Default()), Store: openDB(t), Escalator: esc})
 	if err != nil {
 		t.Fatal(err)
@@ -347,19 +347,30 @@ func TestEventsSkipTheReadingsQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := p.Deliver(ctx, payload(t, button("hh-x", now))); err != nil {
+	press := payload(t, button("hh-x", now))
+	before := make(chan int64, 1)
+	press.Ack = func() { before <- acked.Load() }
+	if err := p.Deliver(ctx, press); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error)
 	go func() { done <- p.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	select {
-	case n := <-esc.at:
-		if n > 2000 {
-			t.Fatalf("the alarm came after %d readings; it should ride in the first batch", n)
+	case n := <-before:
+		if n >= 2000 {
+			t.Fatalf("the press was acknowledged after %d readings; it should ride in the first batch", n)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("no alarm")
+		t.Fatal("the press was never acknowledged")
+	}
+	select {
+	case a := <-esc.at:
+		if a.Household != "hh-x" || a.Rule == "" {
+			t.Fatalf("escalated %+v, want the press's alarm for hh-x", a)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no alarm escalated")
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/api"
@@ -55,7 +56,9 @@ func TestCLIOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	srv := httptest.NewServer((&api.Server{Store: db, Tokens: []api.Token{{Name: "district", Token: token}}}).Handler())
+	// the server's clock is fixed: "due" is judged on 2026-11-23, three days after the visit below
+	now := func() time.Time { return time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC) }
+	srv := httptest.NewServer((&api.Server{Store: db, Now: now, Tokens: []api.Token{{Name: "district", Token: token}}}).Handler())
 	defer srv.Close()
 	env := map[string]string{"ANXIN_API_URL": srv.URL, "ANXIN_API_TOKEN": token}
 
