@@ -35,10 +35,12 @@ func TestHouseholdValidate(t *testing.T) {
 		t.Fatalf("chain order wrong: %+v", got)
 	}
 	bad := map[string]func(h *Household){
-		"id":          func(h *Household) { h.ID = "hh 1" },
-		"tier":        func(h *Household) { h.Elder.Tier = "urgent" },
-		"phone":       func(h *Household) { h.Contacts[0].Phone = "13900000001" },
-		"five people": func(h *Household) { h.Contacts = append(h.Contacts, h.Contacts[0], h.Contacts[0], h.Contacts[0], h.Contacts[0]) },
+		"id":    func(h *Household) { h.ID = "hh 1" },
+		"tier":  func(h *Household) { h.Elder.Tier = "urgent" },
+		"phone": func(h *Household) { h.Contacts[0].Phone = "13900000001" },
+		"five people": func(h *Household) {
+			h.Contacts = append(h.Contacts, h.Contacts[0], h.Contacts[0], h.Contacts[0], h.Contacts[0])
+		},
 		"device kind": func(h *Household) { h.Devices[0].Kind = "toaster" },
 	}
 	for name, mutate := range bad {

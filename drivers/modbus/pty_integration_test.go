@@ -58,12 +58,6 @@ func (d *ptyDevice) vanish() {
 	d.master, d.slave = nil, nil
 }
 
-func (d *ptyDevice) write(s string) {
-	if _, err := d.master.Write([]byte(s)); err != nil {
-		d.t.Fatal(err)
-	}
-}
-
 // gaugeValue reads a metric with one label value from reg (-1 when absent).
 func gaugeValue(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
 	mfs, err := reg.Gather()

@@ -50,8 +50,3 @@ func (s *lineSplitter) end(line func(b []byte, off int64)) {
 	}
 	s.buf, s.discarding, s.start = s.buf[:0], false, s.pos
 }
-
-// reset forgets a partial line (the port was reopened).
-func (s *lineSplitter) reset() {
-	s.buf, s.discarding, s.start = s.buf[:0], false, s.pos
-}

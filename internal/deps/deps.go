@@ -5,6 +5,8 @@ package deps
 import (
 	_ "github.com/creack/pty"
 	_ "github.com/eclipse/paho.mqtt.golang"
+	_ "github.com/fsnotify/fsnotify"
+	_ "github.com/go-viper/mapstructure/v2"
 	_ "github.com/influxdata/influxdb-client-go/v2"
 	_ "github.com/mochi-mqtt/server/v2"
 	_ "github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -20,9 +22,7 @@ import (
 	_ "github.com/xuri/excelize/v2"
 	_ "go.bug.st/serial"
 	_ "go.bug.st/serial/enumerator"
+	_ "golang.org/x/sys/unix"
 	_ "gopkg.in/yaml.v3"
 	_ "modernc.org/sqlite"
-	_ "github.com/go-viper/mapstructure/v2"
-	_ "golang.org/x/sys/unix"
-	_ "github.com/fsnotify/fsnotify"
 )
