@@ -535,3 +535,51 @@ func TestSurgeMakesContactDaily(t *testing.T) {
 		t.Fatalf("due in a surge: %+v", due)
 	}
 }
+
+// The overdue sheet's last-contact days are days where care.timezone puts
+// them, like the due dates next to them, not always Beijing days.
+func TestReportSheetDaysInPlanLocation(t *testing.T) {
+	late := time.Date(2026, 11, 30, 17, 0, 0, 0, time.UTC) // 1 Dec 01:00 in Beijing
+	rep := VisitRateReport{Overdue: []DueItem{{Scheduled: sqlite.Scheduled{ID: "e1", LastContact: late, LastHome: late}}}}
+	for loc, want := range map[*time.Location]string{care.DefaultLocation(): "2026-12-01", time.UTC: "2026-11-30"} {
+		row := reportSheets(rep, loc)[1].Rows[1]
+		if row[7] != want || row[8] != want {
+			t.Errorf("%s: last contact %q, last home %q, want %s", loc, row[7], row[8], want)
+		}
+	}
+}
+
+// ACCESS: a community registering a person already registered in another
+// community is refused (409) without learning that elder's record id.
+func TestConflictDoesNotNameAnotherAreasElder(t *testing.T) {
+	e := newEnv(t)
+	if code := e.do("POST", "/api/v1/elders", dongcunTok, elderJSON("e2", "东村", 2), nil); code != 201 {
+		t.Fatal(code)
+	}
+	if code := e.do("POST", "/api/v1/elders", shanguangTok, elderJSON("e1", "善广村", 1), nil); code != 201 {
+		t.Fatal(code)
+	}
+	var eb errBody
+	for _, try := range []struct{ tok, id, village string }{{shanguangTok, "e9", "善广村"}, {dongcunTok, "e9", "东村"}, {districtToken, "e9", "东村"}} {
+		code := e.do("POST", "/api/v1/elders", try.tok, elderJSON(try.id, try.village, 2), &eb)
+		named := strings.Contains(eb.Error.Message, "e2")
+		if code != 409 || named != (try.tok != shanguangTok) {
+			t.Errorf("%s: %d %q", try.village, code, eb.Error.Message)
+		}
+	}
+	// the same in an import: the row is reported, the other area's elder is not named
+	rec := anxin.ElderRecord{ID: "e9", Name: "张桂兰", IDNumber: idNumber("19400506", 2), Current: anxin.Address{Village: "善广村"},
+		Assessment: anxin.Assessment{Guardianship: "独居", SelfCare: "完好", Health: "正常"}}
+	if errs := care.Normalize(&rec, now); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	rows := ledger.Rows([]anxin.ElderRecord{rec}, ledger.Options{})
+	var csv bytes.Buffer
+	if err := ledger.WriteCSV(&csv, rows); err != nil {
+		t.Fatal(err)
+	}
+	if code := e.do("POST", "/api/v1/elders/import", shanguangTok, csv.String(), &eb); code != 409 || len(eb.Error.Rows) != 1 ||
+		strings.Contains(eb.Error.Rows[0].Message, "e2") {
+		t.Fatalf("import: %d %+v", code, eb)
+	}
+}

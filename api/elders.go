@@ -159,7 +159,7 @@ func (s *Server) save(ctx context.Context, e *anxin.ElderRecord) error {
 	err := s.Store.PutElder(ctx, e)
 	var ce *sqlite.ConflictError
 	if errors.As(err, &ce) {
-		return anxin.Errorf(anxin.ECONFLICT, "%s", ce.Conflicts[0].Message)
+		return anxin.Errorf(anxin.ECONFLICT, "%s", s.conflictMessage(ctx, ce.Conflicts[0]))
 	}
 	if err != nil {
 		return err
@@ -172,6 +172,19 @@ func (s *Server) save(ctx context.Context, e *anxin.ElderRecord) error {
 	s.Logger.Info("elder saved", "elder", e.ID, "name", anxin.MaskName(e.Name), "id_number", anxin.MaskIDNumber(e.IDNumber),
 		"tier", e.Tier, "token", caller(ctx).Name)
 	return nil
+}
+
+// conflictMessage tells why an ID number cannot be stored without naming an
+// elder the caller may not see: a community learns only that the number is
+// registered elsewhere, not to whom.
+func (s *Server) conflictMessage(ctx context.Context, c sqlite.Conflict) string {
+	if c.Holder == "" || caller(ctx).Area == "" {
+		return c.Message
+	}
+	if _, err := s.elder(ctx, c.Holder); err != nil {
+		return "the resident ID number is already registered to an elder outside your area (ask the district office)"
+	}
+	return c.Message
 }
 
 // ledgerFormat is the format of an import body or export: ?format= or the
@@ -275,7 +288,7 @@ func (s *Server) importElders(w http.ResponseWriter, r *http.Request) error {
 	var ce *sqlite.ConflictError
 	if errors.As(err, &ce) {
 		for _, c := range ce.Conflicts {
-			bad = append(bad, rowError{imp.Rows[c.Index], "身份证号", c.Message})
+			bad = append(bad, rowError{imp.Rows[c.Index], "身份证号", s.conflictMessage(ctx, c)})
 		}
 		return &rowsError{code: anxin.ECONFLICT, msg: fmt.Sprintf("nothing was imported: %d conflict(s) with the register", len(bad)), rows: bad}
 	}

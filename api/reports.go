@@ -43,7 +43,7 @@ type VisitRateReport struct {
 	Rows    []care.RateRow `json:"rows"`    // by township, village and tier
 	ByTier  []care.RateRow `json:"by_tier"` // whole area by tier
 	Total   care.RateRow   `json:"total"`
-	Overdue []DueItem      `json:"overdue,omitempty"` // as of the month's last day (or today)
+	Overdue []DueItem      `json:"overdue,omitempty"` // as of today, whatever the month (docs/care.md)
 	Alarms  *AlarmStats    `json:"alarms,omitempty"`
 }
 
@@ -134,7 +134,7 @@ func (s *Server) visitRate(w http.ResponseWriter, r *http.Request) error {
 		return anxin.Errorf(anxin.EINVALID, "format must be json or xlsx")
 	}
 	var buf bytes.Buffer
-	if err := ledger.WriteXLSX(&buf, reportSheets(rep)...); err != nil {
+	if err := ledger.WriteXLSX(&buf, reportSheets(rep, s.Plan.Location)...); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
@@ -153,8 +153,9 @@ func rateRow(r care.RateRow) []string {
 		pct(r.Rate), strconv.Itoa(r.Declined)}
 }
 
-// reportSheets lays the report out as the sheets community workers hand in.
-func reportSheets(rep VisitRateReport) []ledger.Sheet {
+// reportSheets lays the report out as the sheets community workers hand in;
+// dates are days in loc, like the due dates beside them.
+func reportSheets(rep VisitRateReport, loc *time.Location) []ledger.Sheet {
 	rate := [][]string{{"乡镇(街道)", "村(社区)", "风险等级", "应探访人数", "已探访人数", "探访率", "不同意探访人数"}}
 	for _, r := range rep.Rows {
 		rate = append(rate, rateRow(r))
@@ -166,7 +167,7 @@ func reportSheets(rep VisitRateReport) []ledger.Sheet {
 	over := [][]string{{"序号", "档案编号", "姓名", "乡镇(街道)", "村(社区)", "风险等级", "网格员", "最近联系", "最近上门", "电话探访应于", "上门探访应于", "逾期天数"}}
 	for i, it := range rep.Overdue {
 		over = append(over, []string{strconv.Itoa(i + 1), it.ID, it.Name, it.Township, it.Village, tierNames[string(it.Tier)],
-			it.GridWorker, day(it.LastContact), day(it.LastHome), it.PhoneDue, it.HomeDue, strconv.Itoa(it.DaysOverdue)})
+			it.GridWorker, day(it.LastContact, loc), day(it.LastHome, loc), it.PhoneDue, it.HomeDue, strconv.Itoa(it.DaysOverdue)})
 	}
 	alarms := [][]string{{"规则", "告警数", "已接受", "无人应答", "接受用时P50(秒)", "接受用时P90(秒)"}}
 	if rep.Alarms != nil {
@@ -182,11 +183,14 @@ func reportSheets(rep VisitRateReport) []ledger.Sheet {
 	}
 }
 
-func day(t time.Time) string {
+func day(t time.Time, loc *time.Location) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.In(care.DefaultLocation()).Format(time.DateOnly)
+	if loc == nil {
+		loc = time.UTC // as care.Plan.Day does
+	}
+	return t.In(loc).Format(time.DateOnly)
 }
 
 // AlarmRuleStats counts one rule's alarms in a period.

@@ -200,6 +200,19 @@ func TestImportReportsEveryBadRow(t *testing.T) {
 	}
 }
 
+// A 评估分值 of 0 is a filled cell like any other: no item combination sums
+// to 0, so it is always wrong; an empty cell is not checked.
+func TestImportChecksGivenScoreZero(t *testing.T) {
+	opt := Options{Location: care.DefaultLocation()}
+	rows := Rows(sampleElders(t, 2), opt)
+	score := slices.Index(Headers(), "评估分值")
+	rows[1][score], rows[2][score] = "0", ""
+	imp, errs := Parse(rows, today, opt)
+	if len(errs) != 1 || errs[0].Row != 2 || errs[0].Column != "评估分值" || len(imp.Elders) != 1 || imp.Rows[0] != 3 {
+		t.Fatalf("errors %v, accepted rows %v", errs, imp.Rows)
+	}
+}
+
 func TestImportHeaderProblems(t *testing.T) {
 	for name, rows := range map[string][][]string{
 		"no header":       {{"a", "b"}, {"c"}},

@@ -95,6 +95,7 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 		}
 		var e anxin.ElderRecord
 		e.Consent = true
+		e.Score = -1 // 评估分值 not given; a given 0 is checked like any other score
 		rowErrs := len(errs)
 		for i, cell := range rows[r] {
 			c := index[i]
@@ -139,7 +140,7 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 		if len(errs) > rowErrs {
 			continue
 		}
-		if givenScore != 0 && givenScore != e.Score {
+		if givenScore >= 0 && givenScore != e.Score {
 			errs = append(errs, RowError{rowNum, "评估分值", fmt.Sprintf("is %d but the four items add up to %d", givenScore, e.Score)})
 		}
 		if givenTier != "" && givenTier != e.Tier {

@@ -422,6 +422,7 @@ type Conflict struct {
 	Index   int    // position in the imported slice
 	Field   string // "id_number"
 	Message string
+	Holder  string // the stored elder already holding the ID number ("" for a clash within the import)
 }
 
 // ConflictError lists every conflict of an import; nothing was stored.
@@ -473,14 +474,15 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 	for i := range es {
 		e := &es[i]
 		if prev, ok := inFile[e.IDNumber]; ok && prev != e.ID {
-			conflicts = append(conflicts, Conflict{i, "id_number", "the same resident ID number is on record " + clipID(prev)})
+			conflicts = append(conflicts, Conflict{Index: i, Field: "id_number", Message: "the same resident ID number is on record " + clipID(prev)})
 			continue
 		}
 		inFile[e.IDNumber] = e.ID
 		var holder string
 		err := owner.QueryRowContext(ctx, e.IDNumber).Scan(&holder)
 		if err == nil && holder != e.ID && !slicesHas(es, holder, e.IDNumber) {
-			conflicts = append(conflicts, Conflict{i, "id_number", "the resident ID number is already registered to elder " + clipID(holder)})
+			conflicts = append(conflicts, Conflict{Index: i, Field: "id_number",
+				Message: "the resident ID number is already registered to elder " + clipID(holder), Holder: holder})
 			continue
 		} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("import elders: %w", err)

@@ -353,7 +353,7 @@ func (c *client) dueList(ctx context.Context, which string, args []string, stdou
 			line += fmt.Sprintf("  逾期 %d 天", e.DaysOverdue)
 		}
 		if which == "follow-ups" {
-			line += "  回访 " + e.FollowUpDue.In(care.DefaultLocation()).Format("2006-01-02 15:04") + " 告警 " + e.FollowUpAlarm
+			line += "  回访 " + e.FollowUpDue.In(c.loc).Format("2006-01-02 15:04") + " 告警 " + e.FollowUpAlarm
 		}
 		if e.Surge != "" {
 			line += "  (" + e.Surge + ")"
