@@ -296,3 +296,35 @@ func TestRestartAfterDeadlinePassed(t *testing.T) {
 		}
 	})
 }
+
+// Twilio posts each call event in its own request, so a "ringing" may come
+// after "in-progress": it must not undo the answer, or the acceptor's
+// answered call would be "canceled" (which Twilio ignores) instead of hung up.
+func TestLateRingingDoesNotUndoAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Silent, After: 5 * time.Second})
+		e.raise("01ALARMI", anxin.SeverityCritical)
+		settle(10 * time.Second)
+		as, _ := e.db.Attempts(t.Context(), "01ALARMI")
+		call := as[1]
+		if call.Channel != anxin.ChannelVoice || call.Status != "in-progress" {
+			t.Fatalf("call attempt %+v", call)
+		}
+		if err := e.svc.Report(t.Context(), anxin.StatusReport{AttemptID: call.ID, ProviderID: call.ProviderID,
+			Channel: anxin.ChannelVoice, Status: "ringing"}); err != nil {
+			t.Fatal(err)
+		}
+		if a, _ := e.db.Attempt(t.Context(), call.ID); a.Status != "in-progress" {
+			t.Fatalf("a late ringing moved the call back to %q", a.Status)
+		}
+		m := ackLink.FindStringSubmatch(e.timeline("sms")[0].ev.Body)
+		if code, _ := e.do(http.MethodPost, m[1]); code != 200 {
+			t.Fatalf("POST %d", code)
+		}
+		settle(time.Minute)
+		if c := e.timeline("cancel"); len(c) != 1 || c[0].ev.Body != "completed" {
+			t.Fatalf("the answered call was ended with %+v, want one completed", c)
+		}
+	})
+}

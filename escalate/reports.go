@@ -16,6 +16,24 @@ func terminal(status string) bool {
 	return false
 }
 
+// progressRank orders the non-terminal statuses: Twilio posts each event of
+// a call or message in its own request, so they may arrive out of order, and
+// a late "ringing" must not undo "in-progress" (an answered call would then
+// be canceled, which Twilio ignores, rather than hung up).
+func progressRank(status string) int {
+	switch status {
+	case "", anxin.AttemptSending, anxin.AttemptRetry: // ours (and Twilio's SMS "sending")
+		return 0
+	case "queued", "accepted", "scheduled", "initiated":
+		return 1
+	case "ringing", "sent":
+		return 2
+	case "in-progress", "answered":
+		return 3
+	}
+	return 1
+}
+
 // Report records a provider's status callback for one of our attempts.
 // Reports for unknown attempts, or naming another provider id than the one
 // stored, change nothing.
@@ -41,7 +59,8 @@ func (s *Service) Report(ctx context.Context, r anxin.StatusReport) error {
 	if a.ProviderID == "" && r.ProviderID != "" {
 		a.ProviderID, changed = r.ProviderID, true
 	}
-	if r.Status != "" && r.Status != a.Status && !terminal(a.Status) {
+	if r.Status != "" && r.Status != a.Status && !terminal(a.Status) &&
+		(terminal(r.Status) || progressRank(r.Status) >= progressRank(a.Status)) {
 		a.Status, changed = r.Status, true
 	}
 	if r.AnsweredBy != "" && r.AnsweredBy != a.AnsweredBy {

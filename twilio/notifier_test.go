@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -29,9 +30,12 @@ func notification(ch anxin.Channel) anxin.Notification {
 // fake below.
 func TestPrismAcceptsEveryRequest(t *testing.T) {
 	p := testenv.StartPrism(t)
+	// every answer is checked here, not only the notifier's errors: Cancel
+	// treats any 4xx as "the call already ended" and would hide a rejection
+	rec := &statusRecorder{next: http.DefaultTransport}
 	n, err := twilio.New(twilio.Config{
 		AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, From: twiliotest.From,
-		PublicURL: publicURL, APIBaseURL: p.URL, DetectMachines: true, Timeout: 30 * time.Second,
+		PublicURL: publicURL, APIBaseURL: p.URL, DetectMachines: true, Timeout: 30 * time.Second, Transport: rec,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +56,15 @@ func TestPrismAcceptsEveryRequest(t *testing.T) {
 			t.Fatalf("cancel (answered %v): %v", answered, err)
 		}
 	}
+	got := rec.lines()
+	for _, l := range got {
+		if !strings.HasSuffix(l[:len(l)-2], " 2") {
+			t.Errorf("Prism did not accept: %s", l)
+		}
+	}
+	if len(got) != 6 { // create + list of each channel, two call updates
+		t.Fatalf("%d requests reached Prism, want 6:\n%s", len(got), strings.Join(got, "\n"))
+	}
 	// and Prism does reject a request that breaks the spec (no To): the check has teeth
 	req, _ := http.NewRequest(http.MethodPost, p.URL+"/2010-04-01/Accounts/"+twiliotest.AccountSID+"/Messages.json",
 		strings.NewReader(url.Values{"From": {twiliotest.From}, "Body": {"x"}}.Encode()))
@@ -65,6 +78,33 @@ func TestPrismAcceptsEveryRequest(t *testing.T) {
 	if resp.StatusCode < 400 || resp.StatusCode >= 500 {
 		t.Fatalf("a message without To got %d from Prism", resp.StatusCode)
 	}
+}
+
+// statusRecorder notes "METHOD path status" of every request.
+type statusRecorder struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	seen []string
+}
+
+func (r *statusRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.next.RoundTrip(req)
+	line := req.Method + " " + req.URL.Path + " "
+	if err != nil {
+		line += "error"
+	} else {
+		line += strconv.Itoa(resp.StatusCode)
+	}
+	r.mu.Lock()
+	r.seen = append(r.seen, line)
+	r.mu.Unlock()
+	return resp, err
+}
+
+func (r *statusRecorder) lines() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.seen...)
 }
 
 // The fake records the form alarmd posts: StatusCallbackEvent, the inline

@@ -25,6 +25,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
+	"github.com/anxin-care/anxin/drivers/cjt188"
 	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/mqtt"
 )
@@ -572,6 +573,14 @@ func TestGatewaydFiveDrivers(t *testing.T) {
 		defer slave.Close()
 		ptys[name], paths[name] = master, slave.Name()
 	}
+	// The water meter answers gatewayd's first poll (poll_interval is 1h, so
+	// the idle window below has no polls in it).
+	wm, err := cjt188.NewSimulator("12345678901234")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wm.SetTotal(321.09)
+	go wm.Serve(t.Context(), ptys["water"]) // ends when the master is closed
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "gatewayd.yaml")
@@ -622,7 +631,7 @@ drivers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{"tracker1": true, "btn9": true, "btn1": true, "btn2": true}
+	want := map[string]bool{"wm1": true, "tracker1": true, "btn9": true, "btn1": true, "btn2": true}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		mu.Lock()
