@@ -8,6 +8,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/care"
+	"github.com/anxin-care/anxin/sqlite"
 )
 
 // AlarmSource reads alarmd's alarms (the ingest store). households nil: all.
@@ -145,6 +146,13 @@ func (s *Server) getAlarm(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// AlarmOutcomeSource is an AlarmSource that also streams every alarm of a
+// period with its escalation chain's acceptance time (*sqlite.DB does), so
+// that the report's alarm statistics are exact, not limited.
+type AlarmOutcomeSource interface {
+	EachAlarmOutcome(ctx context.Context, since, until time.Time, households map[string]bool, fn func(sqlite.AlarmOutcome) error) error
+}
+
 // acceptedAfter is how long an alarm took to be accepted: from opening to
 // the chain's acceptance, or to the alarm's last update when no chain
 // record is kept. ok is false for alarms nobody accepted.
@@ -152,18 +160,33 @@ func (s *Server) acceptedAfter(ctx context.Context, a anxin.Alarm) (time.Duratio
 	if a.State != anxin.AlarmAccepted && a.AcceptedBy == "" {
 		return 0, false, nil
 	}
-	at := a.UpdatedAt
+	var chainAt time.Time
 	if s.Escalation != nil {
 		c, err := s.Escalation.Chain(ctx, a.ID)
 		switch {
-		case err == nil && !c.AcceptedAt.IsZero():
-			at = c.AcceptedAt
-		case err != nil && anxin.ErrorCode(err) != anxin.ENOTFOUND:
+		case err == nil:
+			chainAt = c.AcceptedAt
+		case anxin.ErrorCode(err) != anxin.ENOTFOUND:
 			return 0, false, err
 		}
 	}
-	if at.Before(a.OpenedAt) {
-		return 0, false, nil
+	d, ok := acceptWait(a.State, a.AcceptedBy, a.OpenedAt, a.UpdatedAt, chainAt)
+	return d, ok, nil
+}
+
+// acceptWait is the time from opening to acceptance of an accepted alarm:
+// to the chain's acceptance (chainAt, when not zero), else to its last
+// update. ok is false for alarms nobody accepted.
+func acceptWait(st anxin.AlarmState, acceptedBy string, opened, updated, chainAt time.Time) (time.Duration, bool) {
+	if st != anxin.AlarmAccepted && acceptedBy == "" {
+		return 0, false
 	}
-	return at.Sub(a.OpenedAt), true, nil
+	at := updated
+	if !chainAt.IsZero() {
+		at = chainAt
+	}
+	if at.Before(opened) {
+		return 0, false
+	}
+	return at.Sub(opened), true
 }

@@ -175,6 +175,9 @@ func reportSheets(rep VisitRateReport, loc *time.Location) []ledger.Sheet {
 			alarms = append(alarms, []string{r.Rule, strconv.Itoa(r.Count), strconv.Itoa(r.Accepted), strconv.Itoa(r.Unanswered),
 				fmt.Sprintf("%.0f", r.P50Seconds), fmt.Sprintf("%.0f", r.P90Seconds)})
 		}
+		if rep.Alarms.Truncated {
+			alarms = append(alarms, []string{fmt.Sprintf("注意：只统计了前 %d 条告警，实际更多，以上数字偏低", maxReportAlarms)})
+		}
 	}
 	return []ledger.Sheet{
 		{Name: "探访率", Rows: rate, Width: []float64{14, 14, 10, 12, 12, 10, 16}},
@@ -207,11 +210,62 @@ type AlarmRuleStats struct {
 type AlarmStats struct {
 	ByRule []AlarmRuleStats `json:"by_rule"`
 	Total  AlarmRuleStats   `json:"total"`
+	// Truncated is true when the alarm source could give only the first
+	// maxReportAlarms alarms of the period and that many were read: the
+	// counts may then be low. The store (*sqlite.DB) gives every alarm.
+	Truncated bool `json:"truncated"`
 }
 
-// maxReportAlarms bounds the alarms read for one report.
+// maxReportAlarms bounds the alarms read for one report from an alarm
+// source that cannot stream them all (not the store: see AlarmOutcomeSource).
 const maxReportAlarms = 10000
 
+// alarmTally adds up the alarms of a report.
+type alarmTally struct {
+	byRule map[string]*AlarmRuleStats
+	waits  map[string][]time.Duration
+	all    []time.Duration
+	total  AlarmRuleStats
+}
+
+func (t *alarmTally) add(rule string, st anxin.AlarmState, wait time.Duration, accepted bool) {
+	r := t.byRule[rule]
+	if r == nil {
+		r = &AlarmRuleStats{Rule: rule}
+		t.byRule[rule] = r
+	}
+	for _, x := range []*AlarmRuleStats{r, &t.total} {
+		x.Count++
+		if st == anxin.AlarmUnanswered {
+			x.Unanswered++
+		}
+		if accepted {
+			x.Accepted++
+		}
+	}
+	if accepted {
+		t.waits[rule] = append(t.waits[rule], wait)
+		t.all = append(t.all, wait)
+	}
+}
+
+func (t *alarmTally) stats() *AlarmStats {
+	st := &AlarmStats{ByRule: []AlarmRuleStats{}, Total: t.total}
+	st.Total.Rule = "合计"
+	for rule, r := range t.byRule {
+		r.P50Seconds = care.Percentile(t.waits[rule], 50).Seconds()
+		r.P90Seconds = care.Percentile(t.waits[rule], 90).Seconds()
+		st.ByRule = append(st.ByRule, *r)
+	}
+	st.Total.P50Seconds, st.Total.P90Seconds = care.Percentile(t.all, 50).Seconds(), care.Percentile(t.all, 90).Seconds()
+	slices.SortFunc(st.ByRule, func(a, b AlarmRuleStats) int { return strings.Compare(a.Rule, b.Rule) })
+	return st
+}
+
+// alarmStats counts the family-route alarms opened in [from, to) in the
+// caller's area. From the store every alarm is counted, in one scan; from
+// another alarm source at most maxReportAlarms, and Truncated says when the
+// limit was reached.
 func (s *Server) alarmStats(ctx context.Context, from, to time.Time) (*AlarmStats, error) {
 	if s.Alarms == nil {
 		return nil, nil
@@ -220,50 +274,38 @@ func (s *Server) alarmStats(ctx context.Context, from, to time.Time) (*AlarmStat
 	if err != nil {
 		return nil, err
 	}
+	t := &alarmTally{byRule: map[string]*AlarmRuleStats{}, waits: map[string][]time.Duration{}}
+	// the store joins the escalation's acceptance times itself: only when they are the ones this server reads
+	if src, ok := s.Alarms.(AlarmOutcomeSource); ok && (s.Escalation == nil || any(s.Escalation) == any(s.Alarms)) {
+		err := src.EachAlarmOutcome(ctx, from, to, hh, func(o sqlite.AlarmOutcome) error {
+			if s.Escalation == nil {
+				o.ChainAcceptedAt = time.Time{}
+			}
+			d, ok := acceptWait(o.State, o.AcceptedBy, o.OpenedAt, o.UpdatedAt, o.ChainAcceptedAt)
+			t.add(o.Rule, o.State, d, ok)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return t.stats(), nil
+	}
 	as, err := s.Alarms.AlarmsOpened(ctx, from, to, hh, maxReportAlarms)
 	if err != nil {
 		return nil, err
 	}
-	byRule := map[string]*AlarmRuleStats{}
-	waits := map[string][]time.Duration{}
-	var all []time.Duration
-	st := &AlarmStats{Total: AlarmRuleStats{Rule: "合计"}}
 	for _, a := range as {
 		if a.Route == anxin.RouteInstaller {
 			continue // maintenance, not people
-		}
-		r := byRule[a.Rule]
-		if r == nil {
-			r = &AlarmRuleStats{Rule: a.Rule}
-			byRule[a.Rule] = r
-		}
-		for _, x := range []*AlarmRuleStats{r, &st.Total} {
-			x.Count++
-			if a.State == anxin.AlarmUnanswered {
-				x.Unanswered++
-			}
 		}
 		d, ok, err := s.acceptedAfter(ctx, a)
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			r.Accepted++
-			st.Total.Accepted++
-			waits[a.Rule] = append(waits[a.Rule], d)
-			all = append(all, d)
-		}
+		t.add(a.Rule, a.State, d, ok)
 	}
-	for rule, r := range byRule {
-		r.P50Seconds = care.Percentile(waits[rule], 50).Seconds()
-		r.P90Seconds = care.Percentile(waits[rule], 90).Seconds()
-		st.ByRule = append(st.ByRule, *r)
-	}
-	st.Total.P50Seconds, st.Total.P90Seconds = care.Percentile(all, 50).Seconds(), care.Percentile(all, 90).Seconds()
-	slices.SortFunc(st.ByRule, func(a, b AlarmRuleStats) int { return strings.Compare(a.Rule, b.Rule) })
-	if st.ByRule == nil {
-		st.ByRule = []AlarmRuleStats{}
-	}
+	st := t.stats()
+	st.Truncated = len(as) >= maxReportAlarms
 	return st, nil
 }
 
@@ -278,7 +320,7 @@ func (s *Server) alarmReport(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if st == nil {
-		st = &AlarmStats{ByRule: []AlarmRuleStats{}}
+		st = &AlarmStats{ByRule: []AlarmRuleStats{}, Total: AlarmRuleStats{Rule: "合计"}}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"month": m, "alarms": st})
 	return nil

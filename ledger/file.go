@@ -82,8 +82,34 @@ func ReadXLSXRows(r io.Reader) ([][]string, error) {
 	return rows, nil
 }
 
+// formulaStart holds the first characters that make a spreadsheet read a
+// CSV cell as a formula or a signed number (=, +, -, @, tab, CR: OWASP's
+// CSV injection list), and the quote that marks an escaped cell.
+const formulaStart = "=+-@\t\r'"
+
+// EscapeCSVCell is how WriteCSV writes a cell: one beginning with =, +, -,
+// @, tab, CR or ' gets a leading ' so that Excel shows it as text (no
+// formula runs, +85291234567 stays a phone number, not 8.5E+10).
+func EscapeCSVCell(s string) string {
+	if s != "" && strings.IndexByte(formulaStart, s[0]) >= 0 {
+		return "'" + s
+	}
+	return s
+}
+
+// UnescapeCSVCell undoes exactly EscapeCSVCell: a ' followed by one of the
+// characters it escapes is dropped; any other cell, one beginning with ' and
+// a letter included, is returned as it is.
+func UnescapeCSVCell(s string) string {
+	if len(s) >= 2 && s[0] == '\'' && strings.IndexByte(formulaStart, s[1]) >= 0 {
+		return s[1:]
+	}
+	return s
+}
+
 // ReadCSVRows reads a CSV ledger: UTF-8 (a byte-order mark is skipped),
-// comma separated, quoted as RFC 4180.
+// comma separated, quoted as RFC 4180; cells escaped by WriteCSV
+// (UnescapeCSVCell) are read back as they were.
 func ReadCSVRows(r io.Reader) ([][]string, error) {
 	b, err := readAll(r)
 	if err != nil {
@@ -105,6 +131,9 @@ func ReadCSVRows(r io.Reader) ([][]string, error) {
 		if len(rows) > MaxRows+headerSearch {
 			return nil, anxin.Errorf(anxin.EINVALID, "more than %d rows", MaxRows)
 		}
+		for i, c := range rec {
+			rec[i] = UnescapeCSVCell(c)
+		}
 		rows = append(rows, rec)
 	}
 	return rows, nil
@@ -119,14 +148,26 @@ func firstLine(err error) string {
 }
 
 // WriteCSV writes rows as UTF-8 CSV with a byte-order mark, so that Excel
-// opens the Chinese text correctly.
+// opens the Chinese text correctly. Cells that a spreadsheet would take for
+// a formula or a number are escaped (EscapeCSVCell); ReadCSVRows undoes it.
 func WriteCSV(w io.Writer, rows [][]string) error {
 	if _, err := io.WriteString(w, "\ufeff"); err != nil {
 		return err
 	}
 	cw := csv.NewWriter(w)
 	cw.UseCRLF = true
-	if err := cw.WriteAll(rows); err != nil {
+	rec := []string{}
+	for _, row := range rows {
+		rec = rec[:0]
+		for _, c := range row {
+			rec = append(rec, EscapeCSVCell(c))
+		}
+		if err := cw.Write(rec); err != nil {
+			return fmt.Errorf("write csv: %w", err)
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
 		return fmt.Errorf("write csv: %w", err)
 	}
 	return nil
@@ -139,9 +180,11 @@ type Sheet struct {
 	Width []float64 // column widths, optional
 }
 
-// WriteXLSX writes sheets as an XLSX workbook; every cell is text, so that
-// ID numbers and phone numbers keep their digits. The first row of each
-// sheet is a bold, frozen header.
+// WriteXLSX writes sheets as an XLSX workbook; every cell is an inline
+// string with the text number format "@", never a formula or a number, so
+// that ID numbers and phone numbers keep their digits and a cell beginning
+// with = stays text (no escaping is needed: cells are read back as
+// written). The first row of each sheet is a bold, frozen header.
 func WriteXLSX(w io.Writer, sheets ...Sheet) error {
 	f := excelize.NewFile()
 	defer f.Close()

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xuri/excelize/v2"
+
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/care"
 	"github.com/anxin-care/anxin/sqlite"
@@ -289,4 +291,186 @@ func FuzzReadXLSX(f *testing.F) {
 		}
 		Parse(rows, today, Options{})
 	})
+}
+
+// formulaElders are records whose cells a spreadsheet would take for
+// formulas or numbers: a phone in E.164 (+…), notes beginning with =, -, @,
+// + and ', contact and responder phones.
+func formulaElders(t *testing.T) []anxin.ElderRecord {
+	es := sampleElders(t, 3)
+	es[0].Phone = "+85291234567" // not a mainland mobile: written with its +
+	es[0].Illness = `=HYPERLINK("http://example.org","点击")`
+	es[0].Economic = "-低保"
+	es[0].Ability = "@能力完好"
+	es[0].Current.Detail = "+3组12号"
+	es[0].Registered.Detail = "'引号开头"
+	es[0].GridWorker = "=1+2"
+	es[1].Phone = "+8613800000000" // a mainland mobile: written as dialled, 13800000000
+	es[1].Contacts = []anxin.Contact{{Name: "=李明", Relation: "child", Phone: "+868712345678"}}
+	es[2].Phone = "+868712345678"
+	for i := range es {
+		if errs := care.Normalize(&es[i], today); len(errs) > 0 {
+			t.Fatalf("sample %d: %v", i, errs)
+		}
+	}
+	return es
+}
+
+func TestCSVEscapesFormulaCells(t *testing.T) {
+	for _, c := range []struct{ in, out string }{
+		{"=1+2", "'=1+2"}, {"+8613800000000", "'+8613800000000"}, {"-低保", "'-低保"}, {"@SUM(A1)", "'@SUM(A1)"},
+		{"\t=1", "'\t=1"}, {"\r=1", "'\r=1"}, {"'=1", "''=1"}, {"'abc", "''abc"}, {"''", "'''"},
+		{"abc", "abc"}, {"", ""}, {"1=2", "1=2"}, {"13800000000", "13800000000"}, {"张=", "张="},
+	} {
+		if got := EscapeCSVCell(c.in); got != c.out {
+			t.Errorf("escape %q: %q, want %q", c.in, got, c.out)
+		}
+		if got := UnescapeCSVCell(c.out); got != c.in {
+			t.Errorf("unescape %q: %q, want %q", c.out, got, c.in)
+		}
+	}
+	// a ' typed before a letter or digit by hand is not an escape: kept
+	for _, s := range []string{"'abc", "'1", "'", "'张"} {
+		if got := UnescapeCSVCell(s); got != s {
+			t.Errorf("unescape %q: %q", s, got)
+		}
+	}
+	opt := Options{Location: care.DefaultLocation()}
+	es := formulaElders(t)
+	var first bytes.Buffer
+	if err := WriteCSV(&first, Rows(es, opt)); err != nil {
+		t.Fatal(err)
+	}
+	out := first.String()
+	for _, want := range []string{`,'+85291234567,`, `"'=HYPERLINK(""http://example.org"",""点击"")"`, `,'-低保,`, `,'@能力完好,`,
+		`,'+3组12号,`, `,''引号开头,`, `,'=1+2,`, `,13800000000,`, `,'=李明,`, `,'+868712345678,`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("CSV lacks %s:\n%s", want, out)
+		}
+	}
+	rows, err := ReadCSVRows(bytes.NewReader(first.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, errs := Parse(rows, today, opt)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if imp.Elders[0].Phone != "+85291234567" || imp.Elders[1].Phone != "+8613800000000" || imp.Elders[0].Illness != es[0].Illness ||
+		imp.Elders[0].Registered.Detail != "'引号开头" || imp.Elders[1].Contacts[0].Name != "=李明" || imp.Elders[2].Phone != "+868712345678" {
+		t.Fatalf("read back %+v", imp.Elders)
+	}
+	var second bytes.Buffer
+	if err := WriteCSV(&second, Rows(imp.Elders, opt)); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(first.Bytes(), second.Bytes()) {
+		t.Fatalf("export → import → export differs:\n%s\n%s", first.String(), second.String())
+	}
+}
+
+// In XLSX every cell is an inline string in the text format, never a
+// formula or a number: = and + cells need no escape and read back as written.
+func TestXLSXWritesFormulaCellsAsText(t *testing.T) {
+	opt := Options{Location: care.DefaultLocation()}
+	es := formulaElders(t)
+	var first bytes.Buffer
+	if err := WriteXLSX(&first, LedgerSheet(es, opt)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := excelize.OpenReader(bytes.NewReader(first.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, h := range []string{"联系电话", "疾病史", "经济状况", "网格员", "紧急联系人1姓名"} {
+		col := slices.Index(Headers(), h) + 1
+		for r := 2; r <= 3; r++ {
+			cell, _ := excelize.CoordinatesToCellName(col, r)
+			typ, err := f.GetCellType(SheetName, cell)
+			if err != nil {
+				t.Fatal(err)
+			}
+			formula, _ := f.GetCellFormula(SheetName, cell)
+			v, _ := f.GetCellValue(SheetName, cell)
+			if v != "" && (typ != excelize.CellTypeInlineString || formula != "") {
+				t.Errorf("%s (%s) %q: type %v formula %q", cell, h, v, typ, formula)
+			}
+		}
+	}
+	rows1, err := ReadXLSXRows(bytes.NewReader(first.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := func(h string) int { return slices.Index(Headers(), h) }
+	if r := rows1[1]; r[col("联系电话")] != "+85291234567" || r[col("疾病史")] != es[0].Illness || r[col("户籍地址")] != "'引号开头" {
+		t.Fatalf("row 2 %q", r)
+	}
+	imp, errs := Parse(rows1, today, opt)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var second bytes.Buffer
+	if err := WriteXLSX(&second, LedgerSheet(imp.Elders, opt)); err != nil {
+		t.Fatal(err)
+	}
+	rows2, err := ReadXLSXRows(bytes.NewReader(second.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := range rows1 {
+		if a, b := pad(rows1[r]), pad(rows2[r]); !slices.Equal(a, b) {
+			t.Fatalf("row %d differs:\n%q\n%q", r+1, a, b)
+		}
+	}
+	if imp.Elders[0].Phone != "+85291234567" || imp.Elders[1].Phone != "+8613800000000" {
+		t.Fatalf("phones %q %q", imp.Elders[0].Phone, imp.Elders[1].Phone)
+	}
+}
+
+// A row with a cell that cannot be read (an age in words, a masked ID
+// number, a date that is no date, a responders cell in the wrong shape) is
+// still checked as a record: its other problems are reported in the same
+// import, but nothing that only follows from the unread cell.
+func TestImportReportsRecordProblemsBesideUnreadCells(t *testing.T) {
+	opt := Options{Location: care.DefaultLocation()}
+	es := sampleElders(t, 7)
+	rows := Rows(es, opt)
+	col := func(h string) int { return slices.Index(Headers(), h) }
+	// row 2: unreadable age; bad guardianship and contact phone are the record's own
+	rows[1][col("年龄")] = "一百"
+	rows[1][col("监护情况")] = "有人照顾"
+	rows[1][col("紧急联系人1电话")] = "12345" // es[0] has no contacts: this fills slot 1 with a phone only
+	// row 3: masked ID number, no 档案编号 or 户编号; gender, age and score are filled but cannot be
+	// checked without it; the missing village is the record's own problem
+	rows[2][col(hIDNumber)] = anxin.MaskIDNumber(es[1].IDNumber)
+	rows[2][col(hID)], rows[2][col("户编号")] = "", ""
+	rows[2][col("性别")] = "女" // es[1] is a man: would not match, but there is no ID number to say so
+	rows[2][col("村(社区)")] = ""
+	// row 4: an assessment day that is no date; the age then cannot be checked; the phone can
+	rows[3][col("评估日期")] = "去年春天"
+	rows[3][col("年龄")] = "60"
+	rows[3][col("联系电话")] = "12"
+	// row 5: responders in the wrong shape; contact 1 emptied while 2–3 are filled
+	rows[4][col("社区责任人")] = "王芳"
+	rows[4][col("紧急联系人1姓名")], rows[4][col("紧急联系人1关系")], rows[4][col("紧急联系人1电话")] = "", "", ""
+	// row 6: a too-long name, and a bad self-care item
+	rows[5][col(hName)] = strings.Repeat("张", 2000)
+	rows[5][col("自理能力")] = "还行"
+	// row 7: masked ID number beside a 档案编号 of its own that is bad
+	rows[6][col(hIDNumber)] = anxin.MaskIDNumber(es[6].IDNumber)
+	rows[6][col(hID)] = "坏 编号"
+	_, errs := Parse(rows, today, opt)
+	var got []string
+	for _, e := range errs {
+		got = append(got, fmt.Sprintf("%d/%s", e.Row, e.Column))
+	}
+	slices.Sort(got)
+	want := []string{"2/年龄", "2/监护情况", "2/紧急联系人1姓名", "2/紧急联系人1电话", "3/村(社区)", "3/身份证号",
+		"4/联系电话", "4/评估日期", "5/社区责任人", "5/紧急联系人1姓名", "6/姓名", "6/自理能力",
+		"7/身份证号", "7/档案编号"}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("errors at\n%v, want\n%v\n%v", got, want, errs)
+	}
 }

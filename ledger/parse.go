@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -97,6 +98,7 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 		e.Consent = true
 		e.Score = -1 // 评估分值 not given; a given 0 is checked like any other score
 		rowErrs := len(errs)
+		var unread []string // fields of the cells that could not be read
 		for i, cell := range rows[r] {
 			c := index[i]
 			if c == nil {
@@ -105,26 +107,46 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 			cell = strings.TrimSpace(strings.ReplaceAll(cell, "\u00a0", " "))
 			if !utf8.ValidString(cell) || len(cell) > maxCellBytes {
 				errs = append(errs, RowError{rowNum, c.header, fmt.Sprintf("is not UTF-8 text of at most %d bytes", maxCellBytes)})
+				unread = append(unread, c.field)
 				continue
 			}
 			if err := c.set(&e, cell, &opt); err != nil {
 				errs = append(errs, RowError{rowNum, c.header, err.Error()})
+				unread = append(unread, c.field)
 			}
 		}
-		if len(errs) > rowErrs {
-			continue // a cell could not be read: Normalize would only repeat it
+		// A cell that could not be read leaves its field empty. The record's
+		// own checks still run, so that one import reports every problem of
+		// the row, but not those that would only echo the unread cell or
+		// follow from its emptiness (an unread ID number leaves no gender,
+		// age or score to check).
+		idGiven := e.ID != ""
+		noisy := func(field string) bool {
+			for _, u := range unread {
+				deps := dependents[u]
+				if u == "id_number" && !idGiven {
+					deps = slices.Concat(deps, []string{"id", "household"}) // the id would have been made from the ID number
+				}
+				for _, f := range append([]string{u}, deps...) {
+					if field == f || strings.HasPrefix(field, f+".") || strings.HasPrefix(field, f+"[") {
+						return true
+					}
+				}
+			}
+			return false
 		}
 		// contacts are filled in order; trailing empty slots are dropped
 		for len(e.Contacts) > 0 && e.Contacts[len(e.Contacts)-1] == (anxin.Contact{}) {
 			e.Contacts = e.Contacts[:len(e.Contacts)-1]
 		}
+		orderErrs := len(errs)
 		for i, c := range e.Contacts {
-			if c == (anxin.Contact{}) {
+			if c == (anxin.Contact{}) && !noisy(fmt.Sprintf("contacts[%d]", i)) {
 				errs = append(errs, RowError{rowNum, fmt.Sprintf("紧急联系人%d姓名", i+1), "is empty but a later contact is filled: fill contacts in order"})
 			}
 		}
-		if len(errs) > rowErrs {
-			continue
+		if len(errs) > orderErrs {
+			continue // the slots are misaligned: Normalize would only report the empty one again
 		}
 		if e.ID == "" && e.IDNumber != "" {
 			if opt.NewID != nil {
@@ -135,9 +157,13 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 		}
 		givenScore, givenTier := e.Score, e.Tier
 		for _, fe := range care.Normalize(&e, today) {
-			errs = append(errs, RowError{rowNum, columnFor(fe.Field, byField), fe.Message})
+			if !noisy(fe.Field) {
+				errs = append(errs, RowError{rowNum, columnFor(fe.Field, byField), fe.Message})
+			}
 		}
 		if len(errs) > rowErrs {
+			// a bad row: it is not stored, and what Normalize derived from
+			// it is not sure enough to check the score or duplicates against
 			continue
 		}
 		if givenScore >= 0 && givenScore != e.Score {
@@ -159,6 +185,16 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 		}
 	}
 	return out, errs
+}
+
+// dependents are the record fields whose checks read another cell's field:
+// when that cell cannot be read, their problems are not reported (the
+// cell's own error says what to fix). The ID number gives gender, age and
+// with the age the score (and, when 档案编号 is empty, the id: see Parse);
+// the assessment day gives the age.
+var dependents = map[string][]string{
+	"id_number":              {"gender", "assessment.age", "assessment.assessed_on", "score", "tier"},
+	"assessment.assessed_on": {"assessment.age", "score", "tier"},
 }
 
 // columnFor names the header that answers for a care.FieldError field.

@@ -304,3 +304,57 @@ func TestHouseholdTiers(t *testing.T) {
 		t.Fatalf("%v", got)
 	}
 }
+
+func TestEachAlarmOutcome(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i, a := range []struct{ hh, route, state, by string }{
+		{"hh-1", "family", "accepted", "李明"},
+		{"hh-2", "family", "unanswered", ""},
+		{"hh-1", "installer", "resolved", ""}, // maintenance: not counted
+		{"hh-3", "family", "accepted", "王芳"},
+		{"hh-1", "family", "open", ""}, // opened at t0+4d: outside [t0, t0+4d)
+	} {
+		at := t0.Add(time.Duration(i) * 24 * time.Hour)
+		if _, err := db.SQL().ExecContext(ctx, `INSERT INTO alarms (id, household, rule, rule_kind, severity, route, state, opened_at, updated_at, accepted_by)
+			VALUES (?, ?, 'button', 'event', 'critical', ?, ?, ?, ?, ?)`, fmt.Sprintf("A%d", i), a.hh, a.route, a.state,
+			alarmTime(at), alarmTime(at.Add(time.Minute)), a.by); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chain := anxin.Chain{AlarmID: "A0", Household: "hh-1", Severity: anxin.SeverityCritical, State: "accepted",
+		Targets: []anxin.ChainTarget{{Name: "李明", Phone: "+8613900000001"}}, Steps: []int{0}, StartedAt: t0,
+		UpdatedAt: t0.Add(45 * time.Second), Deadline: t0.Add(3 * time.Minute), AcceptedBy: "李明", AcceptedAt: t0.Add(45 * time.Second)}
+	if _, err := db.CreateChain(ctx, &chain); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		hh   map[string]bool
+		want string
+	}{
+		{nil, "A0/hh-1/accepted/45s A1/hh-2/unanswered/- A3/hh-3/accepted/-"},
+		{map[string]bool{"hh-1": true}, "A0/hh-1/accepted/45s"},
+		{map[string]bool{"hh-2": true, "hh-3": true}, "A1/hh-2/unanswered/- A3/hh-3/accepted/-"},
+		{map[string]bool{}, ""},
+	} {
+		var got []string
+		err := db.EachAlarmOutcome(ctx, t0, t0.Add(4*24*time.Hour), c.hh, func(o AlarmOutcome) error {
+			w := "-"
+			if !o.ChainAcceptedAt.IsZero() {
+				w = o.ChainAcceptedAt.Sub(o.OpenedAt).String()
+			}
+			if o.UpdatedAt.Sub(o.OpenedAt) != time.Minute {
+				t.Errorf("%s: opened %v updated %v", o.ID, o.OpenedAt, o.UpdatedAt)
+			}
+			got = append(got, fmt.Sprintf("%s/%s/%s/%s", o.ID, o.Household, o.State, w))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := strings.Join(got, " "); s != c.want {
+			t.Errorf("households %v: %q, want %q", c.hh, s, c.want)
+		}
+	}
+}

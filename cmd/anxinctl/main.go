@@ -10,6 +10,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -31,7 +32,7 @@ import (
 )
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.Getenv, time.Now))
 }
 
 const usage = `usage: anxinctl [global flags] COMMAND [flags]
@@ -67,7 +68,10 @@ type client struct {
 	loc   *time.Location // where -date days begin
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+// run is anxinctl. now is the clock of -db mode, where the API runs
+// in-process (today's due list, a visit's default date, 登记日期 of an
+// import); over HTTP the server's clock counts.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, now func() time.Time) int {
 	fs := flag.NewFlagSet("anxinctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
@@ -82,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fs.Usage()
 		return 2
 	}
-	c, closeFn, err := connect(ctx, *server, *tokenFile, *dbPath, *configPath, getenv)
+	c, closeFn, err := connect(ctx, *server, *tokenFile, *dbPath, *configPath, getenv, now)
 	if err != nil {
 		fmt.Fprintln(stderr, "anxinctl:", err)
 		return 1
@@ -105,7 +109,7 @@ type usageError string
 
 func (e usageError) Error() string { return string(e) }
 
-func connect(ctx context.Context, server, tokenFile, dbPath, configPath string, getenv func(string) string) (*client, func(), error) {
+func connect(ctx context.Context, server, tokenFile, dbPath, configPath string, getenv func(string) string, now func() time.Time) (*client, func(), error) {
 	if dbPath == "" {
 		if configPath != "" {
 			return nil, nil, errors.New("-config goes with -db")
@@ -148,8 +152,8 @@ func connect(ctx context.Context, server, tokenFile, dbPath, configPath string, 
 	if err != nil {
 		return nil, nil, err
 	}
-	token := "local-" + filepath.Base(dbPath) + "-" + fmt.Sprint(time.Now().UnixNano())
-	srv := &api.Server{Store: db, Tokens: []api.Token{{Name: "anxinctl", Token: token}}, Plan: plan,
+	token := "local-" + rand.Text() // never leaves the process
+	srv := &api.Server{Store: db, Tokens: []api.Token{{Name: "anxinctl", Token: token}}, Plan: plan, Now: now,
 		Alarms: db, Escalation: db, Logger: slog.New(slog.DiscardHandler)}
 	h := srv.Handler()
 	c := &client{base: "http://store", token: token, http: &http.Client{Transport: handlerTransport{h}}, loc: plan.Location}

@@ -42,10 +42,19 @@ func ledgerCSV(t *testing.T, dir string, n int) string {
 	return p
 }
 
+// testNow is the CLI's clock in tests (it counts only with -db): 23 Nov
+// 2026, 17:00 in Beijing.
+var testNow = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+
 func cli(t *testing.T, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
+	return cliAt(t, func() time.Time { return testNow }, env, args...)
+}
+
+func cliAt(t *testing.T, now func() time.Time, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), args, &out, &errOut, func(k string) string { return env[k] })
+	code := run(context.Background(), args, &out, &errOut, func(k string) string { return env[k] }, now)
 	return code, out.String(), errOut.String()
 }
 
@@ -134,5 +143,84 @@ func TestCLIDirectStore(t *testing.T) {
 	}
 	if code, _, errOut := cli(t, nil, "-db", filepath.Join(dir, "missing.db"), "due"); code != 1 || !strings.Contains(errOut, "-db") {
 		t.Fatalf("missing store: %d %s", code, errOut)
+	}
+}
+
+// With -db the in-process API runs on the clock run is given: the import's
+// 登记日期, a visit's default date, due and overdue lists and the report are
+// judged on a fixed day, never the real calendar.
+func TestCLIDirectStoreOnFixedDate(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "alarmd.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	loc := care.DefaultLocation()
+	clock := time.Date(2026, 11, 20, 10, 0, 0, 0, loc)
+	at := func(args ...string) (int, string, string) {
+		t.Helper()
+		return cliAt(t, func() time.Time { return clock }, nil, append([]string{"-db", path}, args...)...)
+	}
+	if code, out, errOut := at("elders", "import", ledgerCSV(t, dir, 3)); code != 0 || !strings.Contains(out, `"imported": 3`) {
+		t.Fatalf("import: %d %s %s", code, out, errOut)
+	}
+	db, err = sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	es, err := db.Elders(ctx, sqlite.ElderFilter{})
+	if err != nil || len(es) != 3 {
+		t.Fatalf("%d elders: %v", len(es), err)
+	}
+	for _, e := range es {
+		if !e.CreatedAt.Equal(clock) || e.Tier != anxin.TierGeneral {
+			t.Fatalf("registered %v (tier %s), want %v", e.CreatedAt, e.Tier, clock)
+		}
+	}
+	// registered today, never visited: all three are due today
+	if code, out, _ := at("due"); code != 0 || !strings.HasPrefix(out, "due: 3 elder(s) on 2026-11-20") {
+		t.Fatalf("due: %d %s", code, out)
+	}
+	// a visit without -date is dated now by the fixed clock; -date is a day in care.timezone
+	hh0, hh1 := es[0].Household, es[1].Household
+	if code, out, errOut := at("visit", "add", "-household", hh0, "-method", "home", "-visitor", "王芳"); code != 0 {
+		t.Fatalf("visit add: %d %s %s", code, out, errOut)
+	}
+	if code, out, errOut := at("visit", "add", "-household", hh1, "-method", "home", "-date", "2026-11-19"); code != 0 {
+		t.Fatalf("visit add -date: %d %s %s", code, out, errOut)
+	}
+	if vs, _ := db.Visits(ctx, sqlite.VisitFilter{Household: hh0}); len(vs) != 1 || !vs[0].Date.Equal(clock) {
+		t.Fatalf("visit without -date: %+v, want dated %v", vs, clock)
+	}
+	if vs, _ := db.Visits(ctx, sqlite.VisitFilter{Household: hh1}); len(vs) != 1 || !vs[0].Date.Equal(time.Date(2026, 11, 19, 0, 0, 0, 0, loc)) {
+		t.Fatalf("visit -date 2026-11-19: %+v", vs)
+	}
+	// a visit "tomorrow" by the fixed clock is in the future: refused
+	if code, _, errOut := at("visit", "add", "-household", hh0, "-method", "phone", "-date", "2026-11-21"); code != 1 || !strings.Contains(errOut, "future") {
+		t.Fatalf("visit in the future: %d %s", code, errOut)
+	}
+	if code, out, _ := at("due"); code != 0 || !strings.HasPrefix(out, "due: 1 elder(s) on 2026-11-20") || !strings.Contains(out, es[2].ID) {
+		t.Fatalf("due after the visits: %d %s", code, out)
+	}
+	// three days later (general tier: phone every 10 days): the unvisited elder is 3 days overdue;
+	// within 5 days nobody else is due, within 6 the elder visited on the 19th (phone due the 29th) is
+	clock = time.Date(2026, 11, 23, 10, 0, 0, 0, loc)
+	if code, out, _ := at("overdue"); code != 0 || !strings.HasPrefix(out, "overdue: 1 elder(s) on 2026-11-23") || !strings.Contains(out, "逾期 3 天") {
+		t.Fatalf("overdue: %d %s", code, out)
+	}
+	if code, out, _ := at("due", "-within", "5"); code != 0 || !strings.HasPrefix(out, "due: 1 elder(s)") {
+		t.Fatalf("due within 5: %d %s", code, out)
+	}
+	if code, out, _ := at("due", "-within", "6"); code != 0 || !strings.HasPrefix(out, "due: 2 elder(s)") || !strings.Contains(out, "电话 2026-11-29") {
+		t.Fatalf("due within 6: %d %s", code, out)
+	}
+	// the report's default month is the clock's
+	if code, out, _ := at("report", "visit-rate"); code != 0 || !strings.Contains(out, `"month": "2026-11"`) ||
+		!strings.Contains(out, `"visited": 2`) || !strings.Contains(out, `"in_scope": 3`) {
+		t.Fatalf("report: %d %s", code, out)
 	}
 }
