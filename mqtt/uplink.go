@@ -303,6 +303,10 @@ func (u *Uplink) pump(ctx context.Context, cl paho.Client, lost <-chan struct{})
 	wg.Go(func() { // notice a loss while idle too, not only at the next publish
 		select {
 		case <-lost:
+			// say so at once: the pump may sit in paho's Publish for up to
+			// its write timeout (10 s) once the connection's writer is gone
+			u.connected.Store(false)
+			u.mConnected.Set(0)
 			rcancel()
 		case <-rctx.Done():
 		}
