@@ -19,7 +19,9 @@ type ingestWiring struct {
 	store      *sqlite.DB
 	archive    *influx.Archive
 	pipeline   *ingest.Pipeline
-	subscriber *ingest.Subscriber
+	subscriber *ingest.Subscriber // nil with the embedded broker
+	// stopIntercept refuses what the embedded broker still hands over
+	stopIntercept context.CancelFunc
 }
 
 // loadRules reads cfg.RulesFile, or the built-in rules when it is empty.
@@ -79,13 +81,27 @@ func (m *Main) openIngest(ctx context.Context) error {
 		return fmt.Errorf("restore rule state: %w", err)
 	}
 	w.pipeline = p
-	s, err := ingest.Subscribe(ctx, ingest.SubscriberConfig{Broker: m.brokerURL, ClientID: cfg.MQTT.ClientID,
-		Username: cfg.MQTT.Username, Password: cfg.MQTT.Password.Reveal()}, p, m.Logger.With("component", "mqtt"), 5*time.Second)
-	if err != nil {
-		return err
+	if m.broker != nil {
+		// the embedded broker hands messages straight to the pipeline and
+		// acknowledges each only after its commit: no client session in
+		// between to lose what was acknowledged but not yet stored
+		ictx, icancel := context.WithCancel(context.WithoutCancel(ctx))
+		w.stopIntercept = icancel
+		m.closers = append(m.closers, func() error { icancel(); return nil }) // before the broker closes
+		if err := m.broker.Intercept("anxin/v1/", func(topic string, payload []byte) error {
+			return p.DeliverCommitted(ictx, topic, payload)
+		}); err != nil {
+			return err
+		}
+	} else {
+		s, err := ingest.Subscribe(ctx, ingest.SubscriberConfig{Broker: m.brokerURL, ClientID: cfg.MQTT.ClientID,
+			Username: cfg.MQTT.Username, Password: cfg.MQTT.Password.Reveal()}, p, m.Logger.With("component", "mqtt"), 5*time.Second)
+		if err != nil {
+			return err
+		}
+		w.subscriber = s
+		m.closers = append(m.closers, func() error { s.Close(); return nil }) // if Run never ran
 	}
-	w.subscriber = s
-	m.closers = append(m.closers, func() error { s.Close(); return nil }) // if Run never ran
 	m.ingest = w
 	return nil
 }
@@ -102,7 +118,7 @@ func (w *ingestWiring) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); w.checkpoint(archCtx) }()
 	err := w.pipeline.Run(ctx)
-	w.subscriber.Close()
+	w.stopReceiving()
 	archCancel()
 	wg.Wait()
 	return err
@@ -133,7 +149,21 @@ func (s ingestStore) ApplyIngest(ctx context.Context, b *sqlite.IngestBatch) (sq
 	return s.writer.ApplyIngest(ctx, b)
 }
 
+// stopReceiving ends the subscription, or refuses what the embedded broker
+// still hands over (its publishers send it again).
+func (w *ingestWiring) stopReceiving() {
+	if w.subscriber != nil {
+		w.subscriber.Close()
+	}
+	if w.stopIntercept != nil {
+		w.stopIntercept()
+	}
+}
+
 func (w *ingestWiring) Healthy() error {
+	if w.subscriber == nil {
+		return w.pipeline.Healthy() // the embedded broker lives and dies with alarmd
+	}
 	return errors.Join(w.subscriber.Healthy(), w.pipeline.Healthy())
 }
 

@@ -202,6 +202,26 @@ func (p *Pipeline) Deliver(ctx context.Context, d Delivery) error {
 	}
 }
 
+// DeliverCommitted hands a message to the batch loop and returns once the
+// batch holding it is committed: for a broker inside alarmd, which
+// acknowledges the publisher only after this returns. When ctx ends first
+// it returns ctx's error and the message counts as not taken (the broker
+// refuses it; the publisher sends it again).
+func (p *Pipeline) DeliverCommitted(ctx context.Context, topic string, payload []byte) error {
+	done := make(chan struct{})
+	var once sync.Once
+	d := Delivery{Topic: topic, Payload: payload, Received: time.Now(), Ack: func() { once.Do(func() { close(done) }) }}
+	if err := p.Deliver(ctx, d); err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Healthy reports a store that refuses commits.
 func (p *Pipeline) Healthy() error {
 	p.mu.Lock()

@@ -5,15 +5,18 @@
 package mqtt
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // Broker is an embedded MQTT broker listening on TCP.
@@ -91,3 +94,49 @@ func (h *demoteHandler) WithGroup(n string) slog.Handler {
 
 // brokerReady is how long callers typically wait for a freshly started broker.
 const brokerReady = 2 * time.Second
+
+// Intercept hands every message published under prefix to take before the
+// broker acknowledges it. take returns once the message is safe (alarmd:
+// committed to its store), so a PUBACK from the embedded broker means the
+// message is in alarmd's store: a crash of the process in between loses
+// nothing, because the publisher (gatewayd's spool) still holds it. An error
+// from take refuses the message: no PUBACK and not routed, and the publisher
+// sends it again after reconnecting. Wills under prefix (a gateway's
+// "offline") are handed to take as well, without waiting: nobody waits for
+// their acknowledgement. Messages from the broker's inline client are not
+// intercepted.
+func (b *Broker) Intercept(prefix string, take func(topic string, payload []byte) error) error {
+	return b.srv.AddHook(&interceptHook{prefix: prefix, take: take}, nil)
+}
+
+type interceptHook struct {
+	mochi.HookBase
+	prefix string
+	take   func(topic string, payload []byte) error
+}
+
+func (h *interceptHook) ID() string { return "anxin-intercept" }
+
+func (h *interceptHook) Provides(b byte) bool {
+	return b == mochi.OnPublish || b == mochi.OnWillSent
+}
+
+// OnPublish runs in the publishing client's read loop, before the PUBACK:
+// waiting here holds back that client only.
+func (h *interceptHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline || !strings.HasPrefix(pk.TopicName, h.prefix) {
+		return pk, nil
+	}
+	if err := h.take(pk.TopicName, bytes.Clone(pk.Payload)); err != nil {
+		return pk, packets.ErrRejectPacket
+	}
+	return pk, nil
+}
+
+func (h *interceptHook) OnWillSent(cl *mochi.Client, pk packets.Packet) {
+	if !strings.HasPrefix(pk.TopicName, h.prefix) {
+		return
+	}
+	topic, payload := pk.TopicName, bytes.Clone(pk.Payload)
+	go func() { _ = h.take(topic, payload) }()
+}
