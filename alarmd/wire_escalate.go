@@ -55,7 +55,14 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 		return nil, nil, err
 	}
 	if provider == "twilio" {
-		hooks = twilio.NewWebhooks(cfg.Twilio.AuthToken.Reveal(), m.Config.HTTP.PublicURL, svc, log.With("webhooks", "twilio"))
+		// the replay memory is in the store: a webhook handled before a
+		// restart is still recognised after it (for 24 h)
+		hooks = twilio.NewWebhooks(cfg.Twilio.AuthToken.Reveal(), m.Config.HTTP.PublicURL, svc, log.With("webhooks", "twilio"),
+			twilio.WithReplayStore(m.Store, twilio.DefaultReplayWindow), twilio.WithClock(m.Now))
+		if err := hooks.Register(m.Metrics); err != nil {
+			_ = svc.Close()
+			return nil, nil, err
+		}
 	}
 	if err := svc.Start(context.Background()); err != nil {
 		return nil, nil, err

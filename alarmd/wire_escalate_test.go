@@ -1,15 +1,20 @@
 package alarmd
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/sqlite"
@@ -145,4 +150,161 @@ func TestEscalationWithTwilio(t *testing.T) {
 	if !strings.Contains(reply, "已确认由您处理") {
 		t.Fatalf("gather reply %q", reply)
 	}
+}
+
+// capturedRequest is a webhook as the fake Twilio sent it, to send again.
+type capturedRequest struct {
+	uri    string
+	header http.Header
+	body   []byte
+}
+
+// Twilio retries webhooks with identical content. After an alarmd restart,
+// the Digits=1 Gather of a call whose chain was accepted and finished before
+// the restart arrives again: the replay memory is in the store, so it is
+// answered (200, a goodbye and <Hangup/>) without reaching escalation —
+// chain, attempts, alarm and visits unchanged, nothing sent — counted in
+// anxin_twilio_webhook_replays_total and logged once without a number.
+func TestReplayedGatherAfterRestartHasNoEffect(t *testing.T) {
+	fake := twiliotest.New()
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	cfg := testConfig(t)
+	cfg.HTTP.PublicURL = "https://alarm.example.org"
+	cfg.Notify.Provider = "twilio"
+	cfg.Notify.AckSecret = "0123456789abcdef0123456789abcdef"
+	cfg.Notify.Twilio = TwilioConfig{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken,
+		From: twiliotest.From, APIBaseURL: srv.URL}
+	fake.Script("+8613900000001", twiliotest.Script{Call: twiliotest.Press, After: 2 * time.Second})
+
+	var mu sync.Mutex
+	var addr string // the running alarmd's HTTP address
+	var gathers []capturedRequest
+	fake.Deliver = func(r *http.Request) *http.Response {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		to := addr
+		if strings.HasPrefix(r.URL.Path, "/twilio/gather") {
+			gathers = append(gathers, capturedRequest{uri: r.RequestURI, header: r.Header.Clone(), body: body})
+		}
+		mu.Unlock()
+		req, _ := http.NewRequest(r.Method, "http://"+to+r.RequestURI, bytes.NewReader(body))
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil // alarmd is down
+		}
+		return resp
+	}
+	m1 := &Main{Config: cfg}
+	stop := startMain(t, m1)
+	mu.Lock()
+	addr = m1.HTTPAddr()
+	mu.Unlock()
+	publishMsg(t, publisher(t, m1.BrokerURL()), button("hh-0001", time.Now().UTC().Truncate(time.Millisecond)))
+	ctx := context.Background()
+	var alarm anxin.Alarm
+	waitFor(t, "the alarm accepted by key press, its chain finished and its call completed", 45*time.Second, func() bool {
+		as, err := m1.Store.Alarms(ctx, sqlite.AlarmFilter{Household: "hh-0001"})
+		if err != nil || len(as) != 1 || as[0].State != anxin.AlarmAccepted {
+			return false
+		}
+		alarm = as[0]
+		c, err := m1.Store.Chain(ctx, alarm.ID)
+		call, cerr := m1.Store.Attempt(ctx, alarm.ID+"/s0/voice")
+		return err == nil && c.Finished && cerr == nil && call.Status == "completed"
+	})
+	stop()
+	mu.Lock()
+	if len(gathers) != 1 || !strings.Contains(string(gathers[0].body), "Digits=1") {
+		mu.Unlock()
+		t.Fatalf("%d gathers captured", len(gathers))
+	}
+	g := gathers[0]
+	mu.Unlock()
+
+	sent := func() int {
+		return count(fake.Events(), "sms") + count(fake.Events(), "call") + count(fake.Events(), "cancel")
+	}
+	sentBefore := sent()
+	logs := &logBuffer{lines: make(chan string, 10000)}
+	reg := prometheus.NewRegistry()
+	m2 := &Main{Config: cfg, Metrics: reg, Logger: slog.New(slog.NewJSONHandler(logs, nil))}
+	startMain(t, m2)
+	mu.Lock()
+	addr = m2.HTTPAddr()
+	mu.Unlock()
+	chainBefore, err := m2.Store.Chain(ctx, alarm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attemptsBefore, err := m2.Store.Attempts(ctx, alarm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alarmBefore, err := m2.Store.Alarm(ctx, alarm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	req, _ := http.NewRequest(http.MethodPost, "http://"+m2.HTTPAddr()+g.uri, bytes.NewReader(g.body))
+	req.Header = g.header.Clone()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(reply), "<Hangup/>") || strings.Contains(string(reply), "已确认由您处理") {
+		t.Fatalf("replayed gather answered %d %s", resp.StatusCode, reply)
+	}
+	if n := counter(t, reg, "anxin_twilio_webhook_replays_total", "gather"); n != 1 {
+		t.Fatalf("replays counted: %v, want 1", n)
+	}
+	chainAfter, err := m2.Store.Chain(ctx, alarm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attemptsAfter, err := m2.Store.Attempts(ctx, alarm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(chainAfter) != fmt.Sprint(chainBefore) || fmt.Sprint(attemptsAfter) != fmt.Sprint(attemptsBefore) {
+		t.Fatalf("the replay changed the chain or its attempts:\n%+v\n%+v", chainBefore, chainAfter)
+	}
+	if a, err := m2.Store.Alarm(ctx, alarm.ID); err != nil || fmt.Sprint(a) != fmt.Sprint(alarmBefore) {
+		t.Fatalf("alarm after the replay: %+v %v, before %+v", a, err, alarmBefore)
+	}
+	if vs, err := m2.Store.Visits(ctx, sqlite.VisitFilter{AlarmID: alarm.ID}); err != nil || len(vs) != 1 {
+		t.Fatalf("%d visits after the replay, %v", len(vs), err)
+	}
+	if n := sent(); n != sentBefore {
+		t.Fatalf("the replay sent %d requests to Twilio", n-sentBefore)
+	}
+	var replayLines int
+	for len(logs.lines) > 0 {
+		l := <-logs.lines
+		if strings.Contains(l, "accepted by key press") {
+			t.Errorf("the replay reached escalation: %s", l)
+		}
+		if strings.Contains(l, "replayed") {
+			replayLines++
+			if strings.Contains(l, "13900000001") || strings.Contains(l, twiliotest.AuthToken) {
+				t.Errorf("replay log line with a number or token: %s", l)
+			}
+		}
+	}
+	if replayLines != 1 {
+		t.Fatalf("%d replay log lines, want 1", replayLines)
+	}
+}
+
+func count(evs []twiliotest.Event, kind string) int {
+	n := 0
+	for _, e := range evs {
+		if e.Kind == kind {
+			n++
+		}
+	}
+	return n
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -154,7 +155,13 @@ func TestCrashResume(t *testing.T) {
 	}
 	_ = first.cmd.Wait()
 	killed := time.Now()
-	<-time.After(1500 * time.Millisecond) // the outage; a restart that forgot the deadline would send step 3 ≥ 3.5 s after step 2
+	// the deadline of step 2 as the killed process stored it
+	dbPath := strings.TrimPrefix(env[0], "ANXIN_CRASH_DB=")
+	stored := storedChain(t, dbPath)
+	if stored.Step != 1 || stored.State != anxin.ChainWalking {
+		t.Fatalf("chain at the kill: %+v", stored)
+	}
+	<-time.After(1500 * time.Millisecond) // the outage
 	second := startChild(t, env)
 	done := make(chan error, 1)
 	go func() { done <- second.cmd.Wait() }()
@@ -196,14 +203,24 @@ func TestCrashResume(t *testing.T) {
 	if n := count(evs, "list-sms"); n != 1 {
 		t.Fatalf("%d message lookups after the restart, want 1", n)
 	}
-	// step 3 began at step 2's stored deadline, not a full ack timeout after the restart
-	gap := smsAt[2].Sub(smsAt[1])
-	t.Logf("step 2 → step 3: %v (killed %v after step 2 began, down 1.5s)", gap, killed.Sub(smsAt[1]))
-	// (never early; late by no more than a loaded machine's restart and timer slack)
-	if gap < crashAckTimeout || gap > crashAckTimeout+time.Second {
-		t.Fatalf("step 3 came %v after step 2, want %v (the stored deadline)", gap, crashAckTimeout)
+	// Step 3 went out at step 2's stored deadline, not a fresh ack timeout
+	// after the restart. A restart that forgot the deadline (or reset it)
+	// would take its new deadline from its own clock, read no earlier than
+	// when it resumed the chain: step 3 would come ≥ resumed + ack timeout.
+	// So: never before the stored deadline, and before that bound — however
+	// slowly a loaded machine restarted the process.
+	resumed := resumedAt(t, second.out.String())
+	bound := resumed.Add(crashAckTimeout)
+	t.Logf("step 2 → step 3: %v; killed %v after step 2's SMS, down 1.5s, resumed %v after the kill; step 3 %v after the stored deadline, %v before a forgotten one",
+		smsAt[2].Sub(smsAt[1]), killed.Sub(smsAt[1]), resumed.Sub(killed), smsAt[2].Sub(stored.Deadline), bound.Sub(smsAt[2]))
+	if smsAt[2].Before(stored.Deadline) {
+		t.Fatalf("step 3 came %v before step 2's stored deadline", stored.Deadline.Sub(smsAt[2]))
 	}
-	db, err := sqlite.Open(context.Background(), strings.TrimPrefix(env[0], "ANXIN_CRASH_DB="))
+	if !smsAt[2].Before(bound) {
+		t.Fatalf("step 3 came %v after the restart resumed the chain: a fresh ack timeout (%v), not the stored deadline (%v after the resume)",
+			smsAt[2].Sub(resumed), crashAckTimeout, stored.Deadline.Sub(resumed))
+	}
+	db, err := sqlite.Open(context.Background(), dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,4 +243,36 @@ func TestCrashResume(t *testing.T) {
 	if len(ids) != 13 {
 		t.Fatalf("%d attempts, want 6 SMS + 6 calls + 1 duty SMS", len(ids))
 	}
+}
+
+// storedChain reads the crash test's chain from the store file.
+func storedChain(t *testing.T, path string) anxin.Chain {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c, err := db.Chain(context.Background(), "01CRASH")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var resumedLine = regexp.MustCompile(`(?m)^time=(\S+) level=INFO msg="chain resumed" alarm=01CRASH `)
+
+// resumedAt is when the restarted child resumed the chain, from its log
+// (the text handler's millisecond time, so never later than the moment).
+func resumedAt(t *testing.T, out string) time.Time {
+	t.Helper()
+	m := resumedLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("the restarted child did not log resuming the chain:\n%s", out)
+	}
+	at, err := time.Parse(time.RFC3339Nano, m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return at
 }

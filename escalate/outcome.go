@@ -221,8 +221,17 @@ func (s *Service) recordOutcome(ctx context.Context, c *anxin.Chain, a *anxin.Al
 			}
 		}
 		v.Date, v.Visitor = c.AcceptedAt, c.AcceptedBy
-		v.Needs = fmt.Sprintf("alarm accepted by %s (%s) after %s by %s", anxin.MaskName(c.AcceptedBy), describe(who),
-			c.AcceptedAt.Sub(c.StartedAt).Round(time.Second), viaWords[c.AcceptedVia])
+		after := c.AcceptedAt.Sub(c.StartedAt).Round(time.Second)
+		if who.Relation == "elder" {
+			// the elder's own "1" answers "如果您平安，请按1": the elder is safe
+			v.Needs = fmt.Sprintf("the elder answered: %s (elder) pressed 1 (safe) after %s", anxin.MaskName(c.AcceptedBy), after)
+			if c.Step == 0 {
+				v.Needs += "; no contact was rung"
+			}
+		} else {
+			v.Needs = fmt.Sprintf("alarm accepted by %s (%s) after %s by %s", anxin.MaskName(c.AcceptedBy), describe(who),
+				after, viaWords[c.AcceptedVia])
+		}
 		if c.Step >= len(c.Steps) {
 			v.Needs += ", after the chain had gone unanswered"
 		}

@@ -1,15 +1,23 @@
 package twilio
 
 import (
+	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
 )
@@ -17,31 +25,95 @@ import (
 // maxForm bounds a webhook's body: Twilio's are a few KiB.
 const maxForm = 64 << 10
 
+// DefaultReplayWindow is how long a handled webhook is remembered.
+const DefaultReplayWindow = 24 * time.Hour
+
+// ReplayStore remembers the webhooks already handled, by key (*sqlite.DB
+// implements it, so the memory survives a restart).
+type ReplayStore interface {
+	// NoteWebhook records key as handled at at and reports whether it was
+	// handled already within window.
+	NoteWebhook(ctx context.Context, key string, at time.Time, window time.Duration) (replay bool, err error)
+	// ForgetWebhook drops key: its handling failed and a retry must count.
+	ForgetWebhook(ctx context.Context, key string) error
+	// ForgetWebhooksBefore trims keys handled before t.
+	ForgetWebhooksBefore(ctx context.Context, t time.Time) (int64, error)
+}
+
 // Webhooks serves Twilio's callbacks. Each request must carry a valid
-// X-Twilio-Signature for PublicURL (403 otherwise); a request replayed with
-// the same signature and the same event is answered but has no second effect.
+// X-Twilio-Signature for PublicURL (403 otherwise). A request identical to
+// one already handled (same signature, URL and body: Twilio retrying, or a
+// captured request sent again) is a replay: it is answered as Twilio expects
+// (204, or TwiML that ends the call) with no effect, counted and logged.
 type Webhooks struct {
 	authToken []byte
 	publicURL string
 	reports   anxin.DeliveryReports
 	log       *slog.Logger
+	now       func() time.Time
+	replays   ReplayStore
+	window    time.Duration
 
-	mu     sync.Mutex
-	seen   map[string]bool
-	order  []string // FIFO eviction of seen
-	maxLen int
+	replayed *prometheus.CounterVec // route
+	forged   *prometheus.CounterVec // route
+
+	trimMu   sync.Mutex
+	lastTrim time.Time
 }
 
+// Option configures Webhooks.
+type Option func(*Webhooks)
+
+// WithReplayStore keeps the replay memory in s for window (0: 24 h) instead
+// of in memory, where a restart would lose it.
+func WithReplayStore(s ReplayStore, window time.Duration) Option {
+	return func(w *Webhooks) {
+		w.replays = s
+		if window > 0 {
+			w.window = window
+		}
+	}
+}
+
+// WithClock sets the clock of the replay window (default time.Now).
+func WithClock(now func() time.Time) Option { return func(w *Webhooks) { w.now = now } }
+
 // NewWebhooks builds the handlers. publicURL is http.public_url, the root
-// Twilio was told to call.
-func NewWebhooks(authToken, publicURL string, reports anxin.DeliveryReports, log *slog.Logger) *Webhooks {
+// Twilio was told to call. Without WithReplayStore replays are remembered
+// in memory (at most 50,000, for the window).
+func NewWebhooks(authToken, publicURL string, reports anxin.DeliveryReports, log *slog.Logger, opts ...Option) *Webhooks {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Webhooks{
+	w := &Webhooks{
 		authToken: []byte(authToken), publicURL: strings.TrimRight(publicURL, "/"), reports: reports, log: log,
-		seen: map[string]bool{}, maxLen: 50000,
+		now: time.Now, window: DefaultReplayWindow,
+		replayed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "anxin_twilio_webhook_replays_total",
+			Help: "Signed Twilio webhooks identical to one already handled, answered without effect, by route.",
+		}, []string{"route"}),
+		forged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "anxin_twilio_webhook_forged_total",
+			Help: "Twilio webhooks rejected with 403 for a missing or bad signature, by route.",
+		}, []string{"route"}),
 	}
+	for _, o := range opts {
+		o(w)
+	}
+	if w.replays == nil {
+		w.replays = &memReplays{seen: map[string]time.Time{}, maxLen: 50000}
+	}
+	return w
+}
+
+// Register adds the webhook metrics to reg.
+func (w *Webhooks) Register(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{w.replayed, w.forged} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Mount registers /twilio/gather, /twilio/status and /twilio/sms on mux.
@@ -95,11 +167,7 @@ func (w *Webhooks) Verify(r *http.Request) bool {
 	if got == "" || len(got) > 64 {
 		return false
 	}
-	uri := r.RequestURI
-	if uri == "" {
-		uri = r.URL.RequestURI()
-	}
-	full := w.publicURL + uri
+	full := w.publicURL + requestURI(r)
 	for _, u := range []string{full, withPortToggled(full)} {
 		if hmac.Equal([]byte(got), []byte(Signature(w.authToken, u, r.PostForm))) {
 			return true
@@ -110,40 +178,159 @@ func (w *Webhooks) Verify(r *http.Request) bool {
 
 type webhook func(rw http.ResponseWriter, r *http.Request, replay bool)
 
-// signed parses the form, checks the signature and notes replays.
+// replayKey identifies a request by what Twilio sends again when it retries:
+// a hash of the signature, the full URL and the body. It holds no secret
+// and no number.
+func replayKey(sig, fullURL string, body []byte) string {
+	h := sha256.New()
+	h.Write([]byte(sig))
+	h.Write([]byte{0})
+	h.Write([]byte(fullURL))
+	h.Write([]byte{0})
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// statusWriter remembers the status answered.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// signed reads the body, checks the signature and notes replays.
 func (w *Webhooks) signed(h webhook) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(rw, r.Body, maxForm)
+		route := strings.TrimPrefix(r.URL.Path, "/twilio/")
+		body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, maxForm))
+		if err != nil {
+			http.Error(rw, "bad form", http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		if err := r.ParseForm(); err != nil {
 			http.Error(rw, "bad form", http.StatusBadRequest)
 			return
 		}
 		if !w.Verify(r) {
+			w.forged.WithLabelValues(route).Inc()
 			w.log.Warn("twilio webhook with a bad signature", "path", r.URL.Path, "remote", r.RemoteAddr)
 			http.Error(rw, "forbidden", http.StatusForbidden)
 			return
 		}
-		key := r.Header.Get("X-Twilio-Signature") + "|" + r.URL.Path + "|" + r.PostForm.Get("CallSid") +
-			r.PostForm.Get("MessageSid") + "|" + r.PostForm.Get("CallStatus") + r.PostForm.Get("MessageStatus") +
-			"|" + r.PostForm.Get("Digits")
-		h(rw, r, w.note(key))
+		now := w.now()
+		key := replayKey(r.Header.Get("X-Twilio-Signature"), w.publicURL+requestURI(r), body)
+		replay, err := w.replays.NoteWebhook(r.Context(), key, now, w.window)
+		if err != nil {
+			// the effects are idempotent: handling it again is safe
+			w.log.Error("webhook replay memory unavailable; handling the request", "route", route, "err", err)
+		}
+		w.trim(r.Context(), now)
+		if replay {
+			w.replayed.WithLabelValues(route).Inc()
+			w.log.Info("twilio webhook replayed: answered without effect", "route", route,
+				"attempt", r.URL.Query().Get("attempt"), "key", key[:12])
+			h(rw, r, true)
+			return
+		}
+		sw := &statusWriter{ResponseWriter: rw}
+		h(sw, r, false)
+		if sw.code >= 500 && err == nil {
+			// not handled: Twilio's retry must be handled, not taken for a replay
+			if err := w.replays.ForgetWebhook(context.WithoutCancel(r.Context()), key); err != nil {
+				w.log.Error("webhook replay memory: cannot forget a failed request", "route", route, "err", err)
+			}
+		}
 	})
 }
 
-// note records a request and reports whether it was seen before.
-func (w *Webhooks) note(key string) (replay bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.seen[key] {
-		return true
+func requestURI(r *http.Request) string {
+	if r.RequestURI != "" {
+		return r.RequestURI
 	}
-	w.seen[key] = true
-	w.order = append(w.order, key)
-	if len(w.order) > w.maxLen {
-		delete(w.seen, w.order[0])
-		w.order = w.order[1:]
+	return r.URL.RequestURI()
+}
+
+// trim drops keys older than the window, at most every ten minutes.
+func (w *Webhooks) trim(ctx context.Context, now time.Time) {
+	w.trimMu.Lock()
+	due := now.Sub(w.lastTrim) >= 10*time.Minute
+	if due {
+		w.lastTrim = now
 	}
-	return false
+	w.trimMu.Unlock()
+	if !due {
+		return
+	}
+	if _, err := w.replays.ForgetWebhooksBefore(ctx, now.Add(-w.window)); err != nil {
+		w.log.Warn("webhook replay memory not trimmed", "err", err)
+	}
+}
+
+// memReplays is the replay memory without a store: lost at restart.
+type memReplays struct {
+	mu     sync.Mutex
+	seen   map[string]time.Time
+	order  []noted // oldest first; an entry is stale when seen has another time for its key
+	maxLen int
+}
+
+type noted struct {
+	key string
+	at  time.Time
+}
+
+func (m *memReplays) NoteWebhook(_ context.Context, key string, at time.Time, window time.Duration) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t, ok := m.seen[key]; ok && t.After(at.Add(-window)) {
+		return true, nil
+	}
+	m.seen[key] = at
+	m.order = append(m.order, noted{key, at})
+	for len(m.seen) > m.maxLen {
+		m.pop()
+	}
+	return false, nil
+}
+
+// pop drops the oldest entry (m.mu held).
+func (m *memReplays) pop() {
+	e := m.order[0]
+	m.order = m.order[1:]
+	if t, ok := m.seen[e.key]; ok && t.Equal(e.at) {
+		delete(m.seen, e.key)
+	}
+}
+
+func (m *memReplays) ForgetWebhook(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.seen, key) // its entry in order is stale now
+	return nil
+}
+
+func (m *memReplays) ForgetWebhooksBefore(_ context.Context, t time.Time) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := int64(len(m.seen))
+	for len(m.order) > 0 && m.order[0].at.Before(t) {
+		m.pop()
+	}
+	return n - int64(len(m.seen)), nil
 }
 
 func (w *Webhooks) status(rw http.ResponseWriter, r *http.Request, replay bool) {

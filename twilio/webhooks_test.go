@@ -1,18 +1,24 @@
 package twilio_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/twilio"
 	"github.com/anxin-care/anxin/twilio/twiliotest"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twilio/twilio-go/client"
 )
 
@@ -24,11 +30,16 @@ type reports struct {
 	status  []anxin.StatusReport
 	presses []string
 	replies []string
+	fail    int // the next n reports fail
 }
 
 func (r *reports) Report(_ context.Context, s anxin.StatusReport) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.fail > 0 {
+		r.fail--
+		return errors.New("store busy")
+	}
 	r.status = append(r.status, s)
 	return nil
 }
@@ -224,4 +235,187 @@ func FuzzWebhookForm(f *testing.F) {
 			}
 		}
 	})
+}
+
+// replayStore is a store's replay memory as the tests see it: shared by the
+// Webhooks before and after a "restart".
+type replayStore struct {
+	mu   sync.Mutex
+	keys map[string]time.Time
+}
+
+func (s *replayStore) NoteWebhook(_ context.Context, key string, at time.Time, window time.Duration) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.keys[key]; ok && t.After(at.Add(-window)) {
+		return true, nil
+	}
+	s.keys[key] = at
+	return false, nil
+}
+
+func (s *replayStore) ForgetWebhook(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.keys, key)
+	return nil
+}
+
+func (s *replayStore) ForgetWebhooksBefore(_ context.Context, t time.Time) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for k, at := range s.keys {
+		if at.Before(t) {
+			delete(s.keys, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// The replay memory is the store's: a webhook handled before a restart is
+// a replay after it — answered (204, or TwiML that hangs up) without reaching
+// escalation, counted, and logged in one line without a number. The key is
+// a hash (no number, no token); the window ends it; a trim drops it.
+func TestReplayMemorySurvivesRestart(t *testing.T) {
+	store := &replayStore{keys: map[string]time.Time{}}
+	now := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	gather := url.Values{"CallSid": {"CA1"}, "Digits": {"1"}, "To": {"+8613900000001"}}
+	status := url.Values{"CallSid": {"CA1"}, "CallStatus": {"completed"}, "To": {"+8613900000001"}}
+	sms := url.Values{"From": {"+14155550100"}, "Body": {"OK"}, "MessageSid": {"SM1"}}
+	send := func(mux *http.ServeMux) (g, st, sm int, gatherReply string) {
+		g, gatherReply = serve(mux, twiliotest.SignedRequest(publicURL+"/twilio/gather?attempt=A%2Fs0%2Fvoice", gather, twiliotest.AuthToken))
+		st, _ = serve(mux, twiliotest.SignedRequest(publicURL+"/twilio/status?attempt=A%2Fs0%2Fvoice", status, twiliotest.AuthToken))
+		sm, _ = serve(mux, twiliotest.SignedRequest(publicURL+"/twilio/sms", sms, twiliotest.AuthToken))
+		return
+	}
+	r := &reports{}
+	first := http.NewServeMux()
+	twilio.NewWebhooks(twiliotest.AuthToken, publicURL, r, nil, twilio.WithReplayStore(store, 0), twilio.WithClock(clock)).Mount(first)
+	if g, st, sm, _ := send(first); g != 200 || st != 204 || sm != 200 {
+		t.Fatalf("first delivery: %d %d %d", g, st, sm)
+	}
+	if len(r.presses) != 1 || len(r.status) != 1 || len(r.replies) != 1 {
+		t.Fatalf("first delivery reached escalation: %+v", r)
+	}
+	for k := range store.keys {
+		if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(k) {
+			t.Fatalf("replay key %q is not a bare hash", k)
+		}
+	}
+
+	// "restart": new handlers, same store
+	now = now.Add(time.Hour)
+	logs := &syncBuf{}
+	reg := prometheus.NewRegistry()
+	w := twilio.NewWebhooks(twiliotest.AuthToken, publicURL, r, slog.New(slog.NewJSONHandler(logs, nil)),
+		twilio.WithReplayStore(store, 0), twilio.WithClock(clock))
+	if err := w.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	second := http.NewServeMux()
+	w.Mount(second)
+	g, st, sm, reply := send(second)
+	if g != 200 || !strings.Contains(reply, "<Hangup/>") || strings.Contains(reply, "<Gather") || st != 204 || sm != 200 {
+		t.Fatalf("replays answered %d %q, %d, %d", g, reply, st, sm)
+	}
+	if len(r.presses) != 1 || len(r.status) != 1 || len(r.replies) != 1 {
+		t.Fatalf("replays reached escalation: %+v", r)
+	}
+	m, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]float64{}
+	for _, mf := range m {
+		if mf.GetName() == "anxin_twilio_webhook_replays_total" {
+			for _, x := range mf.GetMetric() {
+				counts[x.GetLabel()[0].GetValue()] = x.GetCounter().GetValue()
+			}
+		}
+	}
+	if counts["gather"] != 1 || counts["status"] != 1 || counts["sms"] != 1 {
+		t.Fatalf("replays counted %v", counts)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], "replayed") || !strings.Contains(lines[2], "replayed") {
+		t.Fatalf("want one line per replay:\n%s", logs.String())
+	}
+	for _, l := range lines {
+		if strings.Contains(l, "13900000001") || strings.Contains(l, "4155550100") || strings.Contains(l, twiliotest.AuthToken) {
+			t.Fatalf("log line with a number or token: %s", l)
+		}
+	}
+
+	// a forged request is 403, counted apart, and not remembered
+	keys := len(store.keys)
+	if code, _ := serve(second, twiliotest.SignedRequest(publicURL+"/twilio/gather?attempt=A%2Fs0%2Fvoice", gather, "someoneelsestoken0123456789abcdef")); code != 403 {
+		t.Fatalf("forged: %d", code)
+	}
+	if n := sumOf(t, reg, "anxin_twilio_webhook_forged_total"); n != 1 || len(store.keys) != keys {
+		t.Fatalf("forged: counted %v, %d keys (was %d)", n, len(store.keys), keys)
+	}
+
+	// after the window, or once trimmed, the key is gone
+	now = now.Add(twilio.DefaultReplayWindow)
+	if g, _, _, _ := send(second); g != 200 || len(r.presses) != 2 {
+		t.Fatalf("after the window: %d, %d presses", g, len(r.presses))
+	}
+	if n, _ := store.ForgetWebhooksBefore(context.Background(), now.Add(time.Second)); n != 3 {
+		t.Fatalf("trimmed %d keys, want 3", n)
+	}
+}
+
+// A status callback that could not be recorded (500) is not remembered:
+// Twilio's retry, identical, is handled rather than taken for a replay.
+func TestFailedWebhookIsNotAReplay(t *testing.T) {
+	r := &reports{fail: 1}
+	reg := prometheus.NewRegistry()
+	w := twilio.NewWebhooks(twiliotest.AuthToken, publicURL, r, nil)
+	if err := w.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	w.Mount(mux)
+	v := url.Values{"MessageSid": {"SM9"}, "MessageStatus": {"delivered"}}
+	target := publicURL + "/twilio/status?attempt=A%2Fs0%2Fsms"
+	if code, _ := serve(mux, twiliotest.SignedRequest(target, v, twiliotest.AuthToken)); code != 500 {
+		t.Fatalf("failing report: %d", code)
+	}
+	if code, _ := serve(mux, twiliotest.SignedRequest(target, v, twiliotest.AuthToken)); code != 204 || len(r.status) != 1 {
+		t.Fatalf("retry: %d, %d reports", code, len(r.status))
+	}
+	if code, _ := serve(mux, twiliotest.SignedRequest(target, v, twiliotest.AuthToken)); code != 204 || len(r.status) != 1 {
+		t.Fatalf("replay of the handled retry: %d, %d reports", code, len(r.status))
+	}
+	if n := sumOf(t, reg, "anxin_twilio_webhook_replays_total"); n != 1 {
+		t.Fatalf("%v replays counted, want 1", n)
+	}
+}
+
+func sumOf(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
