@@ -187,7 +187,7 @@ func (p *Pipeline) Restore(ctx context.Context) error {
 }
 
 // Deliver hands a message to the batch loop, waiting while the loop is
-// full (never inside paho's router: each delivery has its own goroutine).
+// full (paho's router waits with it: back-pressure down to the socket).
 func (p *Pipeline) Deliver(ctx context.Context, d Delivery) error {
 	ch := p.in
 	if !strings.HasSuffix(d.Topic, "/reading") {
