@@ -94,7 +94,9 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/anxin-load").CombinedOutput(); err != nil {
 		t.Fatalf("build anxin-load: %v\n%s", err, out)
 	}
-	mq := testenv.StartMosquitto(t)
+	// the deployment setting (docs/deployment.md): a window of a few batches bounds
+	// what alarmd holds when the publisher outruns it
+	mq := testenv.StartMosquittoConf(t, "max_inflight_messages 10000")
 	vm := testenv.StartVictoriaMetrics(t)
 	cfg := testConfig(t)
 	cfg.MQTT.Broker = mq.URL

@@ -77,7 +77,9 @@ func TestIntegrationLoadBinary(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", load, "../anxin-load").CombinedOutput(); err != nil {
 		t.Fatalf("build anxin-load: %v\n%s", err, out)
 	}
-	mq := testenv.StartMosquitto(t)
+	// the deployment setting (docs/deployment.md): a window of a few batches bounds
+	// what alarmd holds when the publisher outruns it
+	mq := testenv.StartMosquittoConf(t, "max_inflight_messages 10000")
 	vm := testenv.StartVictoriaMetrics(t)
 	dir := t.TempDir()
 	hh := filepath.Join(dir, "households.yaml")
