@@ -1,0 +1,195 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/rules"
+	"github.com/anxin-care/anxin/sqlite"
+)
+
+// timelineRules: the built-in rules plus a geofence and a device-offline
+// rule, so every rule kind runs through the pipeline's own timers.
+const timelineRules = `
+timezone: Asia/Shanghai
+rules:
+  - {name: button, kind: event, severity: critical, events: [button_pressed]}
+  - {name: smoke, kind: event, severity: critical, events: [smoke]}
+  - {name: no_water_24h, kind: no_use, severity: warning, device_kinds: [water_meter], field: total_m3,
+     min_delta: 0.01, for: 24h, fresh_within: 2x, silent_after: 25h, silent_rule: device_silent}
+  - {name: water_running_2h, kind: continuous, severity: warning, device_kinds: [water_meter],
+     field: flow_lpm, above: 0.5, for: 2h, max_gap: 90m}
+  - {name: battery_low, kind: threshold, severity: info, route: installer, field: battery_pct,
+     below: 15, clear_above: 25}
+  - {name: gateway_offline, kind: offline, severity: info, route: installer, target: gateway, for: 30m}
+  - {name: wander, kind: geofence, severity: warning, center: {lat: 31.2304, lon: 121.4737},
+     radius_m: 300, for: 15m}
+`
+
+// clockEscalator notes the (virtual) time each family alarm reached
+// escalation and each device-cleared alarm was resolved.
+type clockEscalator struct {
+	mu       sync.Mutex
+	opened   map[string]time.Time // household/rule → when
+	resolved map[string]time.Time // alarm id → when
+}
+
+func (e *clockEscalator) Escalate(_ context.Context, a anxin.Alarm) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.opened[a.Household+"/"+a.Rule] = time.Now()
+	return nil
+}
+
+func (e *clockEscalator) Resolve(_ context.Context, id, _ string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.resolved[id] = time.Now()
+	return nil
+}
+
+func (e *clockEscalator) openedAt(key string) (time.Time, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, ok := e.opened[key]
+	return t, ok
+}
+
+// TestTimelinesUnderSynctest runs the pipeline's real batch loop, its
+// timers and SQLite under testing/synctest for every rule kind: messages
+// go in at virtual times and each alarm must come out at the virtual time
+// its rule says, from the loop's own timer (nobody calls Tick by hand).
+func TestTimelinesUnderSynctest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg, err := rules.Parse([]byte(timelineRules))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		esc := &clockEscalator{opened: map[string]time.Time{}, resolved: map[string]time.Time{}}
+		p, err := New(Config{TickEvery: time.Minute}, Deps{Engine: rules.New(cfg), Store: db, Escalator: esc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- p.Run(ctx) }()
+		t0 := time.Now()
+
+		send := func(m anxin.Message) {
+			t.Helper()
+			now := time.Now()
+			m.ID, m.TS = anxin.NewID(now), now
+			b, err := json.Marshal(&m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Deliver(ctx, Delivery{Topic: m.Topic(), Payload: b}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		status := func(hh, state string) {
+			b, _ := json.Marshal(anxin.GatewayStatus{State: state, TS: time.Now()})
+			if err := p.Deliver(ctx, Delivery{Topic: "anxin/v1/" + hh + "/gateway/status", Payload: b}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		meter := func(hh string, total, flow float64) anxin.Message {
+			return anxin.Message{Household: hh, Device: "wm1", Kind: anxin.KindWaterMeter,
+				Fields: anxin.Fields{"total_m3": anxin.Num(total), "flow_lpm": anxin.Num(flow)}}
+		}
+
+		// t=0: a press, smoke, a low battery, the gateway of hh-gw goes offline
+		send(anxin.Message{Household: "hh-btn", Device: "btn1", Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed})
+		send(anxin.Message{Household: "hh-smoke", Device: "sd1", Kind: anxin.KindSmokeDetector, Event: anxin.EventSmoke})
+		send(anxin.Message{Household: "hh-batt", Device: "btn1", Kind: anxin.KindCallButton,
+			Fields: anxin.Fields{"battery_pct": anxin.Num(10)}})
+		status("hh-gw", "offline")
+
+		// then for 30 h, every 10 minutes: hh-dry's meter stands still, hh-tap's
+		// runs at 3 l/min, hh-walk's tracker is 2 km from home; smoke clears at
+		// 20 min, the battery is changed at 1 h
+		for i := 0; i < 180; i++ {
+			min := i * 10
+			send(meter("hh-dry", 100, 0))
+			if min <= 4*60 {
+				send(meter("hh-tap", 100+float64(min)*0.003, 3))
+			}
+			if min <= 60 {
+				send(anxin.Message{Household: "hh-walk", Device: "gps1", Kind: anxin.KindTracker,
+					Fields: anxin.Fields{"lat": anxin.Num(31.2484), "lon": anxin.Num(121.4737)}})
+			}
+			if min == 20 {
+				send(anxin.Message{Household: "hh-smoke", Device: "sd1", Kind: anxin.KindSmokeDetector, Event: anxin.EventSmokeClear})
+			}
+			if min == 60 {
+				send(anxin.Message{Household: "hh-batt", Device: "btn1", Kind: anxin.KindCallButton,
+					Fields: anxin.Fields{"battery_pct": anxin.Num(90)}})
+			}
+			time.Sleep(10 * time.Minute)
+		}
+		synctest.Wait()
+
+		within := func(key string, want time.Duration) {
+			t.Helper()
+			at, ok := esc.openedAt(key)
+			if !ok {
+				t.Errorf("%s: no alarm", key)
+				return
+			}
+			if got := at.Sub(t0); got < want || got > want+time.Second {
+				t.Errorf("%s: alarm at t+%s, want t+%s", key, got, want)
+			}
+		}
+		within("hh-btn/button", 0)
+		within("hh-smoke/smoke", 0)
+		within("hh-tap/water_running_2h", 2*time.Hour)
+		within("hh-walk/wander", 15*time.Minute)
+		within("hh-dry/no_water_24h", 24*time.Hour)
+
+		all, err := db.Alarms(context.Background(), sqlite.AlarmFilter{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		byKey := map[string]anxin.Alarm{}
+		for _, a := range all {
+			byKey[a.Household+"/"+a.Rule] = a
+		}
+		if a := byKey["hh-smoke/smoke"]; a.State != anxin.AlarmResolved || a.ClosedAt.Sub(t0) != 20*time.Minute {
+			t.Errorf("smoke: %s closed at t+%s, want resolved at t+20m", a.State, a.ClosedAt.Sub(t0))
+		} else if _, ok := esc.resolved[a.ID]; !ok {
+			t.Error("smoke_clear did not stop the smoke alarm's chain")
+		}
+		// installer alarms are stored, not escalated
+		if a := byKey["hh-batt/battery_low"]; a.Route != anxin.RouteInstaller || a.OpenedAt.Sub(t0) != 0 ||
+			a.State != anxin.AlarmResolved || a.ClosedAt.Sub(t0) != time.Hour {
+			t.Errorf("battery: %+v", a)
+		}
+		if a := byKey["hh-gw/gateway_offline"]; a.Route != anxin.RouteInstaller || a.OpenedAt.Sub(t0) != 30*time.Minute {
+			t.Errorf("gateway offline: opened t+%s, want t+30m (%+v)", a.OpenedAt.Sub(t0), a)
+		}
+		if _, ok := esc.openedAt("hh-batt/battery_low"); ok {
+			t.Error("an installer alarm was handed to the family chain")
+		}
+		// a meter that keeps reporting is not silent; a button is not a meter
+		for _, k := range []string{"hh-dry/device_silent", "hh-btn/no_water_24h"} {
+			if _, ok := byKey[k]; ok {
+				t.Errorf("unexpected alarm %s", k)
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
