@@ -63,6 +63,11 @@ type Env struct {
 	Logger    *slog.Logger          // never nil
 	Now       func() time.Time      // never nil
 	Metrics   prometheus.Registerer // never nil; drivers register their counters here
+	// Serial is gatewayd's registry of shared serial buses, a
+	// *serialport.Buses (typed any: serialport imports this package).
+	// Polled drivers on the same port share one open port and one bus
+	// lock through it. Nil: a driver opens its port alone (tests, tools).
+	Serial any
 }
 
 // Config is a driver's configuration. Each driver defines a struct with

@@ -27,6 +27,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
+	"github.com/anxin-care/anxin/drivers/serialport"
 	"github.com/anxin-care/anxin/mqtt"
 )
 
@@ -371,7 +372,24 @@ func (c *Config) decodeDrivers(entries []map[string]any) error {
 		}
 		c.Drivers = append(c.Drivers, DriverEntry{Driver: name, Name: inst, Plugin: p, Config: cfg, raw: e})
 	}
-	return nil
+	return checkPorts(c.Drivers)
+}
+
+// checkPorts checks the drivers that name the same serial port: polled
+// meters may share a bus when their line settings agree; a streaming
+// driver or Modbus must have its port alone (serialport.CheckSharing).
+func checkPorts(entries []DriverEntry) error {
+	var uses []serialport.PortUse
+	for i, e := range entries {
+		u, ok := e.Config.(serialport.User)
+		if !ok {
+			continue
+		}
+		port, mode := u.SerialPort()
+		uses = append(uses, serialport.PortUse{Key: fmt.Sprintf("drivers[%d]", i), Name: e.Name,
+			Driver: e.Driver, Port: port, Mode: mode})
+	}
+	return serialport.CheckSharing(uses)
 }
 
 // decode fills out from in strictly: unknown keys are errors and durations

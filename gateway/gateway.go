@@ -20,6 +20,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
+	"github.com/anxin-care/anxin/drivers/serialport"
 	"github.com/anxin-care/anxin/mqtt"
 )
 
@@ -52,6 +53,7 @@ type Gateway struct {
 	reg    *prometheus.Registry
 	spool  *mqtt.Spool
 	uplink *mqtt.Uplink
+	buses  *serialport.Buses // polled drivers on one port share its bus
 
 	outMu sync.Mutex
 	out   io.Writer
@@ -85,7 +87,8 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 		opts.Now = time.Now
 	}
 	g := &Gateway{cfg: cfg, opts: opts, log: opts.Logger, out: opts.Stdout,
-		reg: prometheus.NewRegistry(), running: map[string]*instance{}, reload: make(chan *Config, 1)}
+		reg: prometheus.NewRegistry(), running: map[string]*instance{}, reload: make(chan *Config, 1),
+		buses: serialport.NewBuses(opts.Logger, nil)}
 	g.mRejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "anxin_gateway_rejected_messages_total",
 		Help: "Messages from drivers that broke the MQTT contract and were not spooled."}, []string{"instance"})
 	g.mMessages = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "anxin_gateway_messages_total",
@@ -125,6 +128,7 @@ func (g *Gateway) env(e DriverEntry, reg *prometheus.Registry) drivers.Env {
 		Logger:    g.log.With("driver", e.Driver, "instance", e.Name),
 		Now:       g.opts.Now,
 		Metrics:   prometheus.WrapRegistererWith(prometheus.Labels{"instance": e.Name}, reg),
+		Serial:    g.buses,
 	}
 }
 

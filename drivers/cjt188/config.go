@@ -115,3 +115,8 @@ func (c *Config) di() ([2]byte, error) {
 	}
 	return [2]byte{}, fmt.Errorf("di_order: %q must be 901F or 1F90", c.DIOrder)
 }
+
+// SerialPort tells gatewayd which port the driver uses and how: it polls
+// its meters request by request, so it can share the port (and its bus)
+// with other polled drivers (see serialport.CheckSharing).
+func (c *Config) SerialPort() (serialport.Config, serialport.Mode) { return c.Port, serialport.Polled }

@@ -144,3 +144,8 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// SerialPort tells gatewayd which port the driver uses and how: it polls
+// its meters request by request, so it can share the port (and its bus)
+// with other polled drivers (see serialport.CheckSharing).
+func (c *Config) SerialPort() (serialport.Config, serialport.Mode) { return c.Port, serialport.Polled }

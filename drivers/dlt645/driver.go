@@ -65,7 +65,7 @@ func New(c *Config, env drivers.Env) (*Driver, error) {
 		a, _ := ParseAddress(mc.Address) // validated
 		reqs, _ := mc.requests()
 		mt := &meter{Meter: mc, addr: a, requests: reqs}
-		mt.silence = serialport.Silence{Limit: c.MissesBeforeSilent, Log: env.Logger.With("driver", Name),
+		mt.silence = serialport.Silence{Limit: c.MissesBeforeSilent, Log: env.Logger,
 			Metrics: m, Driver: Name, Device: mc.Device}
 		m.Silent.WithLabelValues(Name, mc.Device).Set(0)
 		d.meters = append(d.meters, mt)
@@ -74,18 +74,22 @@ func New(c *Config, env drivers.Env) (*Driver, error) {
 }
 
 // Run polls until ctx ends; it returns an error only when the port cannot be
-// used at all (permission denied, not a serial port).
+// used at all (permission denied, not a serial port). Other polled drivers
+// configured on the same port share its bus (serialport.RunBus).
 func (d *Driver) Run(ctx context.Context, sink drivers.Sink) error {
-	return serialport.RunWith(ctx, d.open, d.cfg.Port, d.env, Name, d.cfg.Reconnect,
-		func(ctx context.Context, p serialport.Port) error { return d.session(ctx, p, sink) })
-}
-
-func (d *Driver) session(ctx context.Context, p serialport.Port, sink drivers.Sink) error {
 	gap := d.cfg.Gap
 	if gap == 0 {
 		gap = -1 // BusOptions: negative is no gap, zero is the default
 	}
-	bus := serialport.NewBus(p, serialport.BusOptions{Timeout: d.cfg.Timeout, Gap: gap})
+	use := serialport.BusUse{Port: d.cfg.Port, Options: serialport.BusOptions{Timeout: d.cfg.Timeout, Gap: gap},
+		Reconnect: d.cfg.Reconnect, Driver: Name, Open: d.open}
+	return serialport.RunBus(ctx, d.env, use, func(ctx context.Context, bus *serialport.BusHandle) error {
+		return d.session(ctx, bus, sink)
+	})
+}
+
+// session polls every meter each interval until the port fails.
+func (d *Driver) session(ctx context.Context, bus *serialport.BusHandle, sink drivers.Sink) error {
 	t := time.NewTicker(d.cfg.PollInterval)
 	defer t.Stop()
 	for {
@@ -104,8 +108,8 @@ func (d *Driver) session(ctx context.Context, p serialport.Port, sink drivers.Si
 
 // poll reads every configured DI of one meter and emits one reading with
 // the fields it got. It returns an error only when the port failed.
-func (d *Driver) poll(ctx context.Context, bus *serialport.Bus, m *meter, sink drivers.Sink) error {
-	log := d.env.Logger.With("driver", Name, "device", m.Device)
+func (d *Driver) poll(ctx context.Context, bus *serialport.BusHandle, m *meter, sink drivers.Sink) error {
+	log := d.env.Logger.With("device", m.Device) // gatewayd's logger names the driver
 	bad := func(err error) {
 		d.metrics.BadFrames.WithLabelValues(Name, d.cfg.Port.Label()).Inc()
 		log.Debug("frame with a bad checksum skipped", "err", err)

@@ -171,3 +171,11 @@ func init() {
 		},
 	})
 }
+
+// SerialPort tells gatewayd which port the driver uses and how: it opens
+// the device itself through simonvetter/modbus, whose client has no way to
+// run over a port opened elsewhere, so the port cannot be shared with
+// another driver (see serialport.CheckSharing).
+func (c *Config) SerialPort() (serialport.Config, serialport.Mode) {
+	return c.Port, serialport.Exclusive
+}

@@ -95,9 +95,9 @@ func newDriver(c *Config, env drivers.Env) (*driver, error) {
 // answer is counted and logged, and the round goes on; an I/O error of the
 // port ends the session so the port is reopened.
 func (d *driver) Run(ctx context.Context, sink drivers.Sink) error {
-	log := d.env.Logger.With("driver", "modbus", "port", d.cfg.Port.Label())
+	log := d.env.Logger.With("port", d.cfg.Port.Label()) // gatewayd's logger names the driver
 	open := func(c serialport.Config) (serialport.Port, error) { return openClient(c, d.cfg.Timeout, log) }
-	return serialport.RunWith(ctx, open, d.cfg.Port, d.env, "modbus", d.reconnect, func(ctx context.Context, p serialport.Port) error {
+	return serialport.RunWith(ctx, open, d.cfg.Port, d.env, d.reconnect, func(ctx context.Context, p serialport.Port) error {
 		bp, ok := p.(busPort)
 		if !ok {
 			return fmt.Errorf("modbus: port is %T, not a Modbus client", p)

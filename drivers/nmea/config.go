@@ -77,3 +77,8 @@ func init() {
 		},
 	})
 }
+
+// SerialPort tells gatewayd which port the driver uses and how: it reads
+// the port continuously, so the port is its alone (see
+// serialport.CheckSharing).
+func (c *Config) SerialPort() (serialport.Config, serialport.Mode) { return c.Port, serialport.Stream }

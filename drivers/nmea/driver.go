@@ -39,7 +39,7 @@ func newDriver(c *Config, env drivers.Env) (*driver, error) {
 // serialport.Run. Readings carry the gateway's clock as ts (a receiver's
 // date can be wrong after a GPS week rollover; the gateway's is NTP-synced).
 func (d *driver) Run(ctx context.Context, sink drivers.Sink) error {
-	return serialport.Run(ctx, d.cfg.Port, d.env, "nmea/"+d.cfg.Device, d.reconnect, func(ctx context.Context, p serialport.Port) error {
+	return serialport.Run(ctx, d.cfg.Port, d.env, d.reconnect, func(ctx context.Context, p serialport.Port) error {
 		return d.session(ctx, p, sink)
 	})
 }
@@ -48,7 +48,7 @@ func (d *driver) session(ctx context.Context, p serialport.Port, sink drivers.Si
 	if err := p.SetReadTimeout(idleFlush); err != nil {
 		return err
 	}
-	log := d.env.Logger.With("driver", "nmea", "device", d.cfg.Device)
+	log := d.env.Logger.With("device", d.cfg.Device) // gatewayd's logger names the driver
 	var (
 		pending  []anxin.Message
 		lastEmit time.Time

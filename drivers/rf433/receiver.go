@@ -110,10 +110,10 @@ func newDriver(c *Config, env drivers.Env) (*driver, error) {
 // serialport.Run, and emits one event per press of a learned code.
 func (d *driver) Run(ctx context.Context, sink drivers.Sink) error {
 	label := d.cfg.Port.Label()
-	log := d.env.Logger.With("driver", "rf433", "port", label)
+	log := d.env.Logger.With("port", label) // gatewayd's logger names the driver
 	count := func(result string) { d.receptions.WithLabelValues(label, result).Inc() }
 	deb := NewDebouncer(d.cfg.Debounce) // kept across reconnects: a press spans them
-	return serialport.Run(ctx, d.cfg.Port, d.env, "rf433", d.reconnect, func(ctx context.Context, p serialport.Port) error {
+	return serialport.Run(ctx, d.cfg.Port, d.env, d.reconnect, func(ctx context.Context, p serialport.Port) error {
 		if err := p.SetReadTimeout(time.Second); err != nil {
 			return err
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 )
 
@@ -67,31 +66,58 @@ type Complete func(buf []byte) (n int, skip int, err error)
 
 // Bus serializes request/reply transactions on one half-duplex line (RS-485)
 // shared by several devices: one request at a time, a gap of silence before
-// each, a timeout on each.
+// each, a timeout on each. Several drivers on one port share one Bus (see
+// RunBus), each with its own timeout and gap (TransactWith).
 type Bus struct {
-	mu   sync.Mutex
-	p    Port
-	opt  BusOptions
-	buf  []byte
-	read []byte
-	last time.Time // end of the last transaction: the gap counts from here
+	lock    chan struct{} // held (a token in it) during a transaction; waiters are served in order
+	p       Port
+	opt     BusOptions
+	buf     []byte
+	read    []byte
+	last    time.Time     // end of the last transaction: the gap counts from here
+	lastGap time.Duration // the gap the last transaction asked for
+	closed  bool          // the port was handed back to be closed: no more I/O on it
 }
 
-// NewBus wraps an open port.
+// NewBus wraps an open port; opts are the options of Transact.
 func NewBus(p Port, opts BusOptions) *Bus {
-	opts = opts.withDefaults()
-	return &Bus{p: p, opt: opts, read: make([]byte, 256)}
+	// opts stay as given: TransactWith applies the defaults (once: after
+	// them a zero Gap means none).
+	return &Bus{lock: make(chan struct{}, 1), p: p, opt: opts, read: make([]byte, 256)}
 }
+
+// ErrPortClosed is the failure of a transaction on a bus whose port was
+// closed: it was lost, or its last user left.
+var ErrPortClosed = errors.New("serial port closed")
 
 // Transact sends req and reads until complete finds the reply, which it
 // returns (a copy). It returns ErrNoReply after the timeout, an *IOError
 // when the port fails, ctx.Err() when ctx ends.
 func (b *Bus) Transact(ctx context.Context, req []byte, complete Complete) ([]byte, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	defer func() { b.last = time.Now() }()
+	return b.TransactWith(ctx, req, complete, b.opt)
+}
 
-	if wait := b.opt.Gap - time.Since(b.last); wait > 0 && !b.last.IsZero() {
+// TransactWith is Transact with one caller's options: drivers sharing a
+// bus keep their own timeout and gap. The silence kept before the request
+// is the longer of opt.Gap and the gap the previous transaction asked for,
+// so that a slow device of one driver has stopped talking before another
+// driver's request goes out.
+func (b *Bus) TransactWith(ctx context.Context, req []byte, complete Complete, opt BusOptions) ([]byte, error) {
+	opt = opt.withDefaults()
+	// A channel, not a mutex: a driver waiting for the bus gives up when
+	// its ctx ends, and the bus goes to the drivers in the order they
+	// asked (a released token is handed to the first waiting sender).
+	select {
+	case b.lock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-b.lock }()
+	if b.closed {
+		return nil, &IOError{Op: "write", Err: ErrPortClosed}
+	}
+	defer func() { b.last, b.lastGap = time.Now(), opt.Gap }()
+	if wait := max(opt.Gap, b.lastGap) - time.Since(b.last); wait > 0 && !b.last.IsZero() {
 		if !sleep(ctx, wait) {
 			return nil, ctx.Err()
 		}
@@ -106,7 +132,7 @@ func (b *Bus) Transact(ctx context.Context, req []byte, complete Complete) ([]by
 	if _, err := b.p.Write(req); err != nil {
 		return nil, &IOError{Op: "write", Err: err}
 	}
-	deadline := time.Now().Add(b.opt.Timeout)
+	deadline := time.Now().Add(opt.Timeout)
 	b.buf = b.buf[:0]
 	for {
 		left := time.Until(deadline)
@@ -142,8 +168,16 @@ func (b *Bus) Transact(ctx context.Context, req []byte, complete Complete) ([]by
 			}
 			b.buf = append(b.buf[:0], b.buf[skip:]...)
 		}
-		if over := len(b.buf) - b.opt.MaxBuffer; over > 0 {
+		if over := len(b.buf) - opt.MaxBuffer; over > 0 {
 			b.buf = append(b.buf[:0], b.buf[over:]...)
 		}
 	}
+}
+
+// shut waits for the transaction in progress, if any, and stops all I/O on
+// the port: its owner is about to close it.
+func (b *Bus) shut() {
+	b.lock <- struct{}{}
+	b.closed = true
+	<-b.lock
 }

@@ -146,7 +146,7 @@ func TestRunBackoffAndReconnect(t *testing.T) {
 			}
 			return errors.New("read: input/output error") // lost at once
 		}
-		err := RunWith(ctx, open, c, testEnv(reg), "t", Reconnect{Min: time.Second, Max: 4 * time.Second}, session)
+		err := RunWith(ctx, open, c, testEnv(reg), Reconnect{Min: time.Second, Max: 4 * time.Second}, session)
 		if err != nil {
 			t.Fatalf("Run: %v", err)
 		}
@@ -200,7 +200,7 @@ func TestRunHealthySessionResetsBackoff(t *testing.T) {
 			return nil
 		}
 		bo := Reconnect{Min: time.Second, Max: time.Minute, Healthy: 10 * time.Minute}
-		if err := RunWith(ctx, open, Config{Path: "/dev/x"}, testEnv(prometheus.NewRegistry()), "t", bo, session); err != nil {
+		if err := RunWith(ctx, open, Config{Path: "/dev/x"}, testEnv(prometheus.NewRegistry()), bo, session); err != nil {
 			t.Fatal(err)
 		}
 		if len(opens) != 4 {
@@ -215,7 +215,7 @@ func TestRunHealthySessionResetsBackoff(t *testing.T) {
 func TestRunPermanentStops(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c := Config{Path: "/dev/null"}
-	err := Run(t.Context(), c, testEnv(reg), "t", Reconnect{}, func(context.Context, Port) error {
+	err := Run(t.Context(), c, testEnv(reg), Reconnect{}, func(context.Context, Port) error {
 		t.Error("session called for /dev/null")
 		return nil
 	})

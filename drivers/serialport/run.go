@@ -3,6 +3,7 @@ package serialport
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -92,26 +93,51 @@ func Register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 // port cannot be opened, fails, or session returns, the port is closed and
 // reopened after the backoff. A permanent open error (permission denied,
 // not a serial port, invalid config) is returned; Run returns nil when ctx
-// ends. name is the driver instance, for logs.
-func Run(ctx context.Context, c Config, env drivers.Env, name string, bo Reconnect, session Session) error {
-	return RunWith(ctx, Open, c, env, name, bo, session)
+// ends. The port is the driver's alone: stream drivers (NMEA, 433 MHz) use
+// Run, polled drivers use RunBus, which can share the port.
+func Run(ctx context.Context, c Config, env drivers.Env, bo Reconnect, session Session) error {
+	return RunWith(ctx, Open, c, env, bo, session)
 }
 
 // RunWith is Run with an injected opener (tests use fakes).
-func RunWith(ctx context.Context, open Opener, c Config, env drivers.Env, name string, bo Reconnect, session Session) error {
+func RunWith(ctx context.Context, open Opener, c Config, env drivers.Env, bo Reconnect, session Session) error {
 	m, err := NewMetrics(env.Metrics)
 	if err != nil {
 		return err
 	}
-	bo = bo.withDefaults()
+	// The logger names the driver already (gatewayd adds driver and
+	// instance); the transport adds only the port.
+	return keeper{open: open, cfg: c, log: env.Logger.With("port", c.Label()), metrics: m,
+		bo: func() Reconnect { return bo }}.run(ctx, session)
+}
+
+// keeper keeps one port open for a session: open, hand over, close,
+// reopen after a capped backoff.
+type keeper struct {
+	open    Opener
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+	bo      func() Reconnect // asked at every wait: the drivers on a shared bus change
+	attrs   func() []any     // added to every log line (the drivers on a shared bus); may be nil
+}
+
+func (k keeper) run(ctx context.Context, session Session) error {
+	m, c := k.metrics, k.cfg
+	bo := k.bo().withDefaults()
 	label := c.Label()
-	log := env.Logger.With("driver", name, "port", label)
+	attrs := func(kv ...any) []any {
+		if k.attrs != nil {
+			kv = append(kv, k.attrs()...)
+		}
+		return kv
+	}
+	log := k.log
 	reconnects := m.Reconnects.WithLabelValues(label)
 	transient := m.OpenErrors.WithLabelValues(label, "transient")
 	permanent := m.OpenErrors.WithLabelValues(label, "permanent")
 	connected := m.Connected.WithLabelValues(label)
 	connected.Set(0)
-
 	wait := bo.Min
 	everOpen := false // a reopen after the first open counts as a reconnect
 	down := false     // an outage has been logged and not yet ended
@@ -119,31 +145,32 @@ func RunWith(ctx context.Context, open Opener, c Config, env drivers.Env, name s
 		if ctx.Err() != nil {
 			return nil
 		}
-		p, err := open(c)
+		p, err := k.open(c)
 		if err != nil {
 			if IsPermanent(err) {
 				permanent.Inc()
-				log.Error("serial port cannot be used; not retrying", "err", err)
+				log.Error("serial port cannot be used; not retrying", attrs("err", err)...)
 				return err
 			}
 			transient.Inc()
 			if !down {
-				log.Warn("serial port unavailable; retrying with backoff", "err", err, "retry_in", wait)
+				log.Warn("serial port unavailable; retrying with backoff", attrs("err", err, "retry_in", wait)...)
 				down = true
 			} else {
-				log.Debug("serial port still unavailable", "err", err, "retry_in", wait)
+				log.Debug("serial port still unavailable", attrs("err", err, "retry_in", wait)...)
 			}
 			if !sleep(ctx, wait) {
 				return nil
 			}
-			wait = min(wait*2, bo.Max)
+			bo = k.bo().withDefaults()
+			wait = max(min(wait*2, bo.Max), bo.Min)
 			continue
 		}
 		if everOpen || down {
 			reconnects.Inc()
-			log.Info("serial port reconnected")
+			log.Info("serial port reconnected", attrs()...)
 		} else {
-			log.Info("serial port open")
+			log.Info("serial port open", attrs()...)
 		}
 		everOpen, down = true, false
 		connected.Set(1)
@@ -155,18 +182,20 @@ func RunWith(ctx context.Context, open Opener, c Config, env drivers.Env, name s
 			return nil
 		}
 		if serr != nil && IsPermanent(serr) {
-			log.Error("serial session failed; not retrying", "err", serr)
+			log.Error("serial session failed; not retrying", attrs("err", serr)...)
 			return serr
 		}
+		bo = k.bo().withDefaults()
 		if time.Since(start) >= bo.Healthy {
 			wait = bo.Min
 		}
-		log.Warn("serial port lost; reopening", "err", errors.Join(serr, cerr), "retry_in", wait)
+		wait = min(wait, bo.Max)
+		log.Warn("serial port lost; reopening", attrs("err", errors.Join(serr, cerr), "retry_in", wait)...)
 		down = true
 		if !sleep(ctx, wait) {
 			return nil
 		}
-		wait = min(wait*2, bo.Max)
+		wait = max(min(wait*2, bo.Max), bo.Min)
 	}
 }
 
