@@ -79,6 +79,7 @@ type KeyPress struct {
 	Prompt     string // the alarm's words to speak again when another key was pressed
 	Unknown    bool   // the attempt is not known (or its chain is over)
 	AcceptedBy string // who accepted, when Accepted
+	Elder      bool   // the one who accepted is the elder (rung first on a warning): nobody else was rung
 }
 
 // DeliveryReports receives what providers post back; escalation implements

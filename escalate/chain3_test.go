@@ -42,6 +42,15 @@ func TestElderAcceptsWarning(t *testing.T) {
 		if len(as) != 1 || as[0].ID != "01ALARMJ/s0/voice" || as[0].Status != "completed" {
 			t.Fatalf("attempts %+v, want the elder's call only", as)
 		}
+		var reply string
+		for _, ev := range e.fake.Events() {
+			if ev.Kind == "reply-twiml" {
+				reply = ev.Body
+			}
+		}
+		if !strings.Contains(reply, "平安") || strings.Contains(reply, "其他联系人") {
+			t.Fatalf("the elder heard %q, want to be told they are known to be safe (nobody else was rung)", reply)
+		}
 		needs, _, date, due := e.visit("01ALARMJ")
 		if needs != "the elder answered: 张** (elder) pressed 1 (safe) after 15s; no contact was rung" || due.Sub(date) != 24*time.Hour {
 			t.Fatalf("visit needs=%q date=%v due=%v", needs, date, due)

@@ -117,7 +117,11 @@ func (s *Service) Press(ctx context.Context, attemptID, providerID, digits strin
 	by, mine, err := s.accept(ctx, a.AlarmID, a.Target, ViaKeyPress)
 	switch {
 	case err == nil && mine:
-		return anxin.KeyPress{Accepted: true, AcceptedBy: by}, nil
+		kp := anxin.KeyPress{Accepted: true, AcceptedBy: by}
+		if c, cerr := s.store.Chain(ctx, a.AlarmID); cerr == nil && a.Target < len(c.Targets) {
+			kp.Elder = c.Targets[a.Target].Relation == "elder"
+		}
+		return kp, nil
 	case err == nil:
 		return anxin.KeyPress{TakenBy: by}, nil
 	case anxin.ErrorCode(err) == anxin.ECONFLICT:

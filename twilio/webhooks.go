@@ -378,6 +378,9 @@ func (w *Webhooks) gather(rw http.ResponseWriter, r *http.Request, replay bool) 
 	case err != nil:
 		w.log.Error("key press not recorded", "attempt", attempt, "err", err)
 		twiml(rw, replyTwiML("系统繁忙，未能确认，请点击短信中的链接确认。再见。"))
+	case kp.Accepted && kp.Elder:
+		w.log.Info("the elder answered safe by key press", "attempt", attempt)
+		twiml(rw, replyTwiML("好的，知道您平安，谢谢。再见。"))
 	case kp.Accepted:
 		w.log.Info("accepted by key press", "attempt", attempt)
 		twiml(rw, replyTwiML("已确认由您处理，谢谢。其他联系人将收到通知。"))
