@@ -39,7 +39,12 @@ type dataset struct {
 	emergencies        []emergency
 	sum                *replay.Summary
 	elapsed, cpu       time.Duration
+	bound              boundResult   // hindsight bound at the goal (bound.go)
+	online             []onlinePoint // the past-only learner of the same cells
 }
+
+// onlineAlphas are the settings of the past-only learner in the report.
+var onlineAlphas = []float64{0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001, 0.0005, 0.0002}
 
 // cpuTime is the CPU time (user + system) the process used so far: on a
 // shared machine a steadier measure of speed than the wall clock.
@@ -146,7 +151,21 @@ func (d *dataset) replay(seed uint64, window time.Duration) error {
 	start, cpu0 := time.Now(), cpuTime()
 	d.sum, err = replay.Run(src, replay.Options{Rules: cfg, Inject: inj, Window: window}, nil)
 	d.elapsed, d.cpu = time.Since(start), cpuTime()-cpu0
-	return err
+	if err != nil {
+		return err
+	}
+	qsrc, err := replay.Open(d.format, d.file, cfg.Location())
+	if err != nil {
+		return err
+	}
+	defer qsrc.Close()
+	hs, err := quietPeriods(qsrc, d.minDelta*1000)
+	if err != nil {
+		return err
+	}
+	d.bound = hindsightBound(hs, time.Duration(goalDelayH*float64(time.Hour)), goalFalse)
+	d.online = onlineCurve(hs, onlineAlphas)
+	return nil
 }
 
 func prefixed(extra string) string {

@@ -1,7 +1,7 @@
 package main
 
 // whyText explains the result. It is written from the measured numbers
-// (docs/detection.md as generated on 2026-11-23); when a change moves them
+// (docs/detection.md as generated on 2026-11-23; the bound's figures on 2026-12-02); when a change moves them
 // a lot, revisit it.
 const whyText = `**Why the goal is not reached.** On DAIAD the quiet periods a fast rule must not ring for
 are common and not predictable from water alone. Measured on the same data (the age of the last
@@ -11,7 +11,13 @@ days for about 40 h (whole days away). These are family households that go to wo
 travel, and nothing marks them away. A rule that rings 4 h after the last use rings for every such
 outing: the fixed 4 h rule does so 1.2–1.4 times per household-day. No threshold on quiet time —
 fixed, per household or per hour — separates "out for the afternoon" from "fell at 14:00" in this
-data; what would is the ` + "`away`" + ` state (set by the family, a door sensor, a tracker's geofence),
+data, and the bound below shows it for the whole family: even knowing the year in advance, a
+rule that sets an alarm time per household and hour of day catches fewer than half of DAIAD's
+emergencies within 4 h at 0.05 false alarms per household-day (a median of 4 h needs half).
+One more feature (the length of the quiet before the last use) lifts that hindsight bound past
+half, but hindsight over-fits there: learned from the past only, the same cells catch almost
+none within 4 h at that false-alarm rate. What would separate them is the
+` + "`away`" + ` state (set by the family, a door sensor, a tracker's geofence),
 which the data cannot show. The published figure plotted for orientation (Wilhelm & Wahl 2024: 5 h
 23 min at 0.09 false alarms per day) is a mean, not a median, measured on other households.
 
