@@ -202,7 +202,6 @@ drivers:
 			}
 			pressNow(a.target)
 		case "kill":
-			kills[a.target]++
 			switch {
 			case a.target == "fleet":
 				fl.Kill()
@@ -232,6 +231,7 @@ drivers:
 				g.proc.Kill()
 				g.up = false
 			}
+			kills[a.target]++ // counted once done: a gatewayd already down is skipped above
 		case "restart":
 			switch {
 			case a.target == "fleet":

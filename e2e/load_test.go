@@ -63,6 +63,10 @@ func TestLoadEndToEnd(t *testing.T) {
 		t.Skip("load test: set ANXIN_LONG=1")
 	}
 	const loadHH, pressHH, burst = 200, 100, 300_000
+	// presses come this often: 100 of them span 6 s, inside the burst even on
+	// a quiet machine (where alarmd takes the 300k in ~10 s); the ones that
+	// come after alarmd had every reading are reported apart
+	const pressEvery = 60 * time.Millisecond
 	broker := testenv.StartMosquitto(t)
 	vm := testenv.StartVictoriaMetrics(t)
 	tw := startFakeTwilio(t)
@@ -99,7 +103,7 @@ func TestLoadEndToEnd(t *testing.T) {
 	go func() {
 		defer close(pressDone)
 		for i, hh := range pressIDs {
-			<-time.After(time.Until(start.Add(time.Duration(i+1) * 150 * time.Millisecond)))
+			<-time.After(time.Until(start.Add(time.Duration(i+1) * pressEvery)))
 			pressedAt[hh] = time.Now()
 			presses.Press(hh)
 		}
@@ -123,9 +127,9 @@ func TestLoadEndToEnd(t *testing.T) {
 	for _, h := range hs[:pressHH] {
 		byFirstContact[h.Contacts[0]] = h.ID
 	}
-	var lat []time.Duration
+	var lat, loaded []time.Duration // every press; those pressed before alarmd had every reading
 	waitFor(t, "a first SMS for every press", time.Minute, func() bool {
-		lat = lat[:0]
+		lat, loaded = lat[:0], loaded[:0]
 		got := map[string]bool{}
 		for _, e := range tw.Events() {
 			hh, ok := byFirstContact[e.To]
@@ -134,6 +138,9 @@ func TestLoadEndToEnd(t *testing.T) {
 			}
 			got[hh] = true
 			lat = append(lat, e.At.Sub(pressedAt[hh]))
+			if ingested == 0 || pressedAt[hh].Before(start.Add(ingested)) {
+				loaded = append(loaded, e.At.Sub(pressedAt[hh]))
+			}
 		}
 		return len(lat) == pressHH
 	})
@@ -148,9 +155,13 @@ func TestLoadEndToEnd(t *testing.T) {
 	}
 	t.Logf("gateways: %s; alarmd had received all after %s; alarmd CPU %.1f s: %.1f µs per message",
 		spooled, ingested.Round(time.Millisecond), cpu, cpu/received*1e6)
-	t.Logf("button press → first SMS request at Twilio under that load (%d presses, 1 every 150 ms): p50 %s, p99 %s, max %s",
-		len(lat), percentile(lat, 0.50).Round(time.Millisecond/10), percentile(lat, 0.99).Round(time.Millisecond/10),
-		percentile(lat, 1).Round(time.Millisecond/10))
+	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond / 10) }
+	t.Logf("button press → first SMS request at Twilio under that load (%d of %d presses, 1 every %s, made before alarmd had every reading): p50 %s, p99 %s, max %s",
+		len(loaded), len(lat), pressEvery, ms(percentile(loaded, 0.50)), ms(percentile(loaded, 0.99)), ms(percentile(loaded, 1)))
+	if len(loaded) < len(lat) {
+		t.Logf("all %d presses (%d after the load): p50 %s, p99 %s, max %s", len(lat), len(lat)-len(loaded),
+			ms(percentile(lat, 0.50)), ms(percentile(lat, 0.99)), ms(percentile(lat, 1)))
+	}
 	if rows < burst || dropped > 0 {
 		t.Errorf("VictoriaMetrics has %.0f of %d readings (%.0f dropped)", rows, burst, dropped)
 	}
