@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/api"
 	"github.com/anxin-care/anxin/mqtt"
 	"github.com/anxin-care/anxin/rules"
 	"github.com/anxin-care/anxin/sqlite"
@@ -55,6 +56,7 @@ type Main struct {
 type pipeline interface {
 	Run(ctx context.Context) error
 	Healthy() error
+	api.AwayMarks
 }
 
 // Open opens the store, loads households, starts the embedded broker if no

@@ -1,6 +1,7 @@
 package alarmd
 
 import (
+	"context"
 	"net/http"
 	"sync"
 
@@ -28,6 +29,7 @@ func mountCare(m *Main, mux *http.ServeMux) error {
 		Alarms:     m.Store,
 		Escalation: m.Store,
 		Settings:   live.current,
+		Away:       awayMarks{m},
 	}
 	if m.households != nil {
 		srv.Households = func() []anxin.Household { return m.households.All() }
@@ -63,4 +65,19 @@ func (s *careSettings) current() ([]api.Token, care.Plan) {
 		s.cfg, s.tokens = cfg, cfg.API.APITokens()
 	}
 	return s.tokens, s.plan
+}
+
+// awayMarks sets away marks through the running ingest pipeline (mounted
+// before ingest opens, so it looks the pipeline up per call).
+type awayMarks struct{ m *Main }
+
+func (a awayMarks) SetAway(ctx context.Context, household string, away bool) error {
+	if a.m.ingest == nil {
+		return anxin.Errorf(anxin.EINTERNAL, "alarmd is not running its rules yet")
+	}
+	return a.m.ingest.SetAway(ctx, household, away)
+}
+
+func (a awayMarks) Away(household string) bool {
+	return a.m.ingest != nil && a.m.ingest.Away(household)
 }

@@ -176,3 +176,9 @@ func (m *Main) syncHouseholds() {
 		m.engine.SetHousehold(h.ID, h.Elder.Tier)
 	}
 }
+
+func (w *ingestWiring) SetAway(ctx context.Context, household string, away bool) error {
+	return w.pipeline.SetAway(ctx, household, away)
+}
+
+func (w *ingestWiring) Away(household string) bool { return w.pipeline.Away(household) }

@@ -41,6 +41,8 @@ type Server struct {
 	// report's alarm statistics; nil: not kept by this alarmd.
 	Alarms     AlarmSource
 	Escalation EscalationSource
+	// Away marks households away or back (nil: not offered).
+	Away AwayMarks
 	// Settings, when set, supplies the tokens and the plan for each request
 	// instead of Tokens and Plan, so that a config reload revokes a token
 	// or moves a surge at once.
@@ -105,6 +107,8 @@ func (s *Server) Handler() http.Handler {
 	route("GET alarms/{id}", (*Server).getAlarm)
 	route("GET households", (*Server).listHouseholds)
 	route("GET households/{id}", (*Server).getHousehold)
+	route("GET households/{id}/away", (*Server).getAway)
+	route("PUT households/{id}/away", (*Server).putAway)
 	mux.Handle(Prefix, s.serve(func(*Server, http.ResponseWriter, *http.Request) error {
 		return anxin.Errorf(anxin.ENOTFOUND, "no such endpoint")
 	}))

@@ -28,6 +28,8 @@ type Engine interface {
 	DirtyStates(fn func(household string, state []byte))
 	RestoreState(household string, state []byte) error
 	Closed(household, rule string)
+	SetAway(now time.Time, household string, away bool) []rules.Decision
+	Away(household string) bool
 }
 
 // Store is the part of the store the pipeline writes (*sqlite.DB).
@@ -104,6 +106,7 @@ type Pipeline struct {
 	in       chan Delivery
 	priority chan Delivery // events and gateway status: they skip the readings' queue
 	escalate chan escalation
+	away     chan awayRequest // people marking a household away or back
 	seen     *seenWindow
 	stateSeq int64
 	limiter  logLimiter
@@ -121,6 +124,14 @@ type Pipeline struct {
 type escalation struct {
 	alarm   anxin.Alarm
 	resolve bool
+	why     string // of a resolve
+}
+
+// awayRequest asks the batch loop to mark a household away or back.
+type awayRequest struct {
+	household string
+	away      bool
+	done      chan error
 }
 
 // Deps are what the pipeline works with. Archive and Escalator may be nil.
@@ -153,7 +164,7 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 	return &Pipeline{cfg: cfg, engine: d.Engine, store: d.Store, archive: d.Archive, escalator: d.Escalator,
 		log: d.Logger, now: d.Now, m: m, in: make(chan Delivery, cfg.Inflight),
 		priority: make(chan Delivery, 1024),
-		escalate: make(chan escalation, 1024), seen: newSeenWindow(cfg.DedupMax, cfg.DedupWindow),
+		escalate: make(chan escalation, 1024), away: make(chan awayRequest), seen: newSeenWindow(cfg.DedupMax, cfg.DedupWindow),
 		pending: make(map[string][]byte), lastFlush: time.Now()}, nil
 }
 
@@ -264,6 +275,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		case d := <-p.in:
 			batch = append(batch, d)
 			batch = p.fill(ctx, batch, wait)
+		case r := <-p.away:
+			err := p.setAway(ctx, r)
+			r.done <- err
+			if err != nil && ctx.Err() != nil {
+				p.flushStates()
+				return nil
+			}
+			continue
 		case <-timer.C:
 		case <-housekeeping.C:
 			p.syncAlarmStates(ctx)
@@ -410,6 +429,13 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 	if len(batch) > 0 {
 		p.m.batches.Observe(float64(len(batch)))
 	}
+	p.handOver(res, received, "cleared by the device")
+	return nil
+}
+
+// handOver logs a commit's new and closed alarms and hands the family ones
+// to escalation; why is said of the closed ones.
+func (p *Pipeline) handOver(res sqlite.IngestResult, received map[string]time.Time, why string) {
 	committed := time.Now()
 	for _, a := range res.Opened {
 		if t, ok := received[a.MessageID]; ok && !t.IsZero() {
@@ -422,11 +448,49 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 		}
 	}
 	for _, a := range res.Closed {
-		p.log.Info("alarm resolved by its device", "alarm", a.ID, "household", a.Household, "rule", a.Rule)
+		p.log.Info("alarm resolved", "alarm", a.ID, "household", a.Household, "rule", a.Rule, "why", why)
 		if a.Route == anxin.RouteFamily {
-			p.escalate <- escalation{alarm: a, resolve: true}
+			p.escalate <- escalation{alarm: a, resolve: true, why: why}
 		}
 	}
+}
+
+// SetAway marks a household away (visiting family, in hospital: its no-use
+// rules pause and their open alarms close) or back (their timers restart
+// now). It returns once the change and what it closed are committed, so a
+// restart keeps it.
+func (p *Pipeline) SetAway(ctx context.Context, household string, away bool) error {
+	r := awayRequest{household: household, away: away, done: make(chan error, 1)}
+	select {
+	case p.away <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Away reports whether a household is marked away.
+func (p *Pipeline) Away(household string) bool { return p.engine.Away(household) }
+
+func (p *Pipeline) setAway(ctx context.Context, r awayRequest) error {
+	now := p.now()
+	changes := p.decide(nil, p.engine.SetAway(now, r.household, r.away))
+	b := &sqlite.IngestBatch{Changes: changes, At: now}
+	b.States = p.states(map[string]bool{r.household: true}, false)
+	res, err := p.commit(ctx, b)
+	if err != nil {
+		return err
+	}
+	why := "the elder is back"
+	if r.away {
+		why = "the elder is marked away"
+	}
+	p.handOver(res, nil, why)
 	return nil
 }
 
@@ -583,7 +647,7 @@ func (p *Pipeline) runEscalations(ctx context.Context) {
 		}
 		var err error
 		if e.resolve {
-			err = p.escalator.Resolve(ctx, e.alarm.ID, "cleared by the device")
+			err = p.escalator.Resolve(ctx, e.alarm.ID, e.why)
 		} else {
 			err = p.escalator.Escalate(ctx, e.alarm)
 		}

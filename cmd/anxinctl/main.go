@@ -58,6 +58,8 @@ commands:
   report alarms [-month 2026-11]
   alarms list [-since DAY] [-household H] [-state S]
   alarms show ID
+  away on|off|show HOUSEHOLD   the elder is away (visiting family, in hospital): no-water
+                               rules pause until "away off" (needs a running alarmd, not -db)
 `
 
 // client calls the records API.
@@ -263,6 +265,20 @@ func command(ctx context.Context, c *client, args []string, stdout io.Writer) er
 			return usageError("alarms show needs one ID")
 		}
 		return c.print(ctx, "alarms/"+url.PathEscape(rest[0]), nil, stdout)
+	case "away on", "away off", "away show":
+		if len(rest) != 1 {
+			return usageError(verb + " needs one household id")
+		}
+		path := "households/" + url.PathEscape(rest[0]) + "/away"
+		if args[1] == "show" {
+			return c.print(ctx, path, nil, stdout)
+		}
+		body := fmt.Sprintf(`{"away": %t}`, args[1] == "on")
+		b, _, err := c.do(ctx, "PUT", path, nil, strings.NewReader(body), "application/json")
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, b)
 	}
 	return usageError("unknown command " + verb)
 }

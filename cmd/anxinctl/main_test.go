@@ -224,3 +224,40 @@ func TestCLIDirectStoreOnFixedDate(t *testing.T) {
 		t.Fatalf("report: %d %s", code, out)
 	}
 }
+
+// awayFake is the running rules' away marks.
+type awayFake struct{ marks map[string]bool }
+
+func (a *awayFake) SetAway(_ context.Context, hh string, away bool) error {
+	a.marks[hh] = away
+	return nil
+}
+func (a *awayFake) Away(hh string) bool { return a.marks[hh] }
+
+func TestCLIAway(t *testing.T) {
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "alarmd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	marks := &awayFake{marks: map[string]bool{}}
+	srv := httptest.NewServer((&api.Server{Store: db, Tokens: []api.Token{{Name: "district", Token: token}}, Away: marks,
+		Households: func() []anxin.Household { return []anxin.Household{{ID: "hh-0001"}} }}).Handler())
+	defer srv.Close()
+	env := map[string]string{"ANXIN_API_URL": srv.URL, "ANXIN_API_TOKEN": token}
+	if code, out, errOut := cli(t, env, "away", "on", "hh-0001"); code != 0 || !strings.Contains(out, `"away": true`) || !marks.marks["hh-0001"] {
+		t.Fatalf("away on: %d %s %s", code, out, errOut)
+	}
+	if code, out, _ := cli(t, env, "away", "show", "hh-0001"); code != 0 || !strings.Contains(out, `"away": true`) {
+		t.Fatalf("away show: %d %s", code, out)
+	}
+	if code, out, _ := cli(t, env, "away", "off", "hh-0001"); code != 0 || marks.marks["hh-0001"] || !strings.Contains(out, `"away": false`) {
+		t.Fatalf("away off: %d %s", code, out)
+	}
+	if code, _, errOut := cli(t, env, "away", "on", "hh-9999"); code != 1 || !strings.Contains(errOut, "not_found") && !strings.Contains(errOut, "no household") {
+		t.Fatalf("unknown household: %d %s", code, errOut)
+	}
+	if code, _, _ := cli(t, env, "away", "on"); code != 2 {
+		t.Fatalf("no household: %d", code)
+	}
+}
