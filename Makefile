@@ -38,7 +38,8 @@ bench:
 
 ## demo: alarmd on embedded defaults + gatewayd with a simulated household kit
 demo run:
-	$(GO) run ./cmd/anxin-demo
+	$(GO) build -o bin/anxin-demo ./cmd/anxin-demo
+	exec bin/anxin-demo
 
 clean:
 	rm -rf bin
