@@ -285,65 +285,88 @@ type inflight struct {
 // and advances the spool's ack pointer as PUBACKs arrive. It returns when
 // ctx ends (after waiting briefly for outstanding PUBACKs) or the connection
 // is lost.
+//
+// The publishes are made by a sender goroutine that pump does not wait for
+// once the connection is gone: paho's Publish hands the packet to the
+// connection's writer and, when the connection died under it, waits for a
+// writer that is no longer there until its write timeout (10 s; seen in
+// about one in five broker kills mid-stream). Abandoning it is safe: the
+// acknowledger, the only one that advances the ack pointer, has returned
+// before pump does; the abandoned sender's cursor is stale as soon as the
+// next connection makes its own (it reads nothing more); and its token, if
+// it ever completes, goes nowhere. The message is sent again on the next
+// connection from the ack pointer.
 func (u *Uplink) pump(ctx context.Context, cl paho.Client, lost <-chan struct{}) error {
-	rctx, rcancel := context.WithCancel(ctx)
-	defer rcancel()
+	sctx, scancel := context.WithCancel(ctx)
+	defer scancel()
 	actx, acancel := context.WithCancel(context.Background())
 	defer acancel()
+	// made here, not in the sender, so a late-starting abandoned sender
+	// can never invalidate the next connection's cursor
 	cur := u.spool.Cursor()
-	defer cur.Close()
 	pending := make(chan inflight, u.opts.Window-1) // + one being waited on
-	var ackErr error
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if ackErr = u.acknowledge(actx, pending, lost); ackErr != nil {
-			rcancel()
-		}
-	})
-	wg.Go(func() { // notice a loss while idle too, not only at the next publish
-		select {
-		case <-lost:
-			// say so at once: the pump may sit in paho's Publish for up to
-			// its write timeout (10 s) once the connection's writer is gone
-			u.connected.Store(false)
-			u.mConnected.Set(0)
-			rcancel()
-		case <-rctx.Done():
-		}
-	})
+	sent := make(chan error, 1)
+	go func() { sent <- u.send(sctx, cl, cur, lost, pending) }()
+	acked := make(chan error, 1)
+	go func() { acked <- u.acknowledge(actx, pending, lost) }()
+
 	var err error
-	for err == nil {
-		var rec Record
-		if rec, err = cur.Next(rctx); err != nil {
+	select {
+	case <-lost:
+		// say so at once and hand over to the reconnect loop; the sender
+		// may sit in Publish for paho's write timeout
+		u.connected.Store(false)
+		u.mConnected.Set(0)
+		err = errConnLost
+	case err = <-acked:
+		// a PUBACK missing or failed, the connection lost, or the spool
+		// refused the ack; nil only when the sender ended first
+		if err == nil {
+			err = <-sent
+		}
+		return err
+	case err = <-sent:
+		if ctx.Err() != nil { // shutting down: give outstanding PUBACKs a moment
+			t := time.AfterFunc(2*time.Second, acancel)
+			defer t.Stop()
+			if aerr := <-acked; aerr != nil {
+				return aerr
+			}
+			return nil
+		}
+	}
+	scancel()
+	acancel()
+	if aerr := <-acked; aerr != nil { // no Ack from this connection after pump returns
+		return aerr
+	}
+	return err
+}
+
+// send publishes the cursor's records in order and queues their tokens for
+// the acknowledger; it closes pending when it stops.
+func (u *Uplink) send(ctx context.Context, cl paho.Client, cur *Cursor, lost <-chan struct{}, pending chan<- inflight) error {
+	defer close(pending)
+	defer cur.Close()
+	for {
+		rec, err := cur.Next(ctx)
+		if err != nil {
 			select {
 			case <-lost:
-				err = errConnLost
+				return errConnLost
 			default:
 			}
-			break
+			return err
 		}
 		tok := cl.Publish(rec.Topic, 1, false, bytes.Clone(rec.Payload))
 		select {
 		case pending <- inflight{rec.Seq, tok}:
-		case <-rctx.Done():
-			err = rctx.Err()
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-lost:
-			err = errConnLost
+			return errConnLost
 		}
 	}
-	close(pending)
-	rcancel()
-	if ctx.Err() != nil { // shutting down: give outstanding PUBACKs a moment
-		t := time.AfterFunc(2*time.Second, acancel)
-		defer t.Stop()
-	} else {
-		acancel()
-	}
-	wg.Wait() // no Ack from this connection after pump returns
-	if ackErr != nil {
-		return ackErr
-	}
-	return err
 }
 
 // acknowledge waits for the PUBACKs in publish order and advances the ack

@@ -78,10 +78,16 @@ type part struct {
 }
 
 type fieldRule struct {
-	name  string
-	path  Path
-	scale float64
+	name    string
+	path    Path
+	scale   float64
+	boolean bool // a contract boolean: true/false, 0/1, "true"/"false"
 }
+
+// boolFields are the contract's boolean fields (ARCHITECTURE.md, field
+// names and units). Vendors send them as 0/1 or strings; the contract
+// says true/false.
+var boolFields = map[string]bool{"battery_low": true, "valve_open": true}
 
 type eventRule struct {
 	path   Path
@@ -168,12 +174,15 @@ func compileOne(m Mapping) (*mapping, error) {
 		}
 		scale := 1.0
 		if s, ok := m.Scale[name]; ok {
+			if boolFields[name] {
+				return nil, fmt.Errorf("scale.%s: %s is a boolean field, it has no scale", name, name)
+			}
 			if s == 0 || math.IsNaN(s) || math.IsInf(s, 0) {
 				return nil, fmt.Errorf("scale.%s: %v is not a finite non-zero number", name, s)
 			}
 			scale = s
 		}
-		cm.fields = append(cm.fields, fieldRule{name: name, path: p, scale: scale})
+		cm.fields = append(cm.fields, fieldRule{name: name, path: p, scale: scale, boolean: boolFields[name]})
 	}
 	for name := range m.Scale {
 		if _, ok := m.Fields[name]; !ok {

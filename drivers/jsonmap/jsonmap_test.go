@@ -1,6 +1,8 @@
 package jsonmap
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -289,4 +291,63 @@ func TestIntegration(t *testing.T) {
 func loadSampleInto(cfg *Config) error {
 	p, _ := drivers.Lookup(Name)
 	return yaml.Unmarshal([]byte(p.SampleConfig), cfg)
+}
+
+// TestBooleanFields: the contract's boolean fields (battery_low,
+// valve_open) go out as true/false whatever the vendor sends for them (0/1,
+// "true"/"false"); other values are an error naming the field, and the
+// other fields still go out.
+func TestBooleanFields(t *testing.T) {
+	cfg := NewConfig()
+	cfg.Mappings = []Mapping{{Topic: "m/{device}", Kind: anxin.KindWaterMeter,
+		Fields: map[string]string{"battery_low": "$.bl", "valve_open": "$.vo", "total_m3": "$.t"}}}
+	m, err := NewMapper(cfg, "hh-0001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		in   string
+		want bool
+	}{
+		{`0`, false}, {`1`, true}, {`0.0`, false}, {`1.0`, true}, {`false`, false}, {`true`, true},
+		{`"false"`, false}, {`"true"`, true}, {`"0"`, false}, {`"1"`, true}, {`" TRUE "`, true}, {`"False"`, false},
+	} {
+		r := handle(t, m, "m/wm1", `{"bl":`+c.in+`,"vo":`+c.in+`,"t":5}`)
+		if r.err != nil {
+			t.Errorf("%s: %v", c.in, r.err)
+			continue
+		}
+		for _, f := range []string{"battery_low", "valve_open"} {
+			if v := r.fields[f]; v != anxin.Bool(c.want) || !v.IsBool() {
+				t.Errorf("%s = %s: got %v, want %v", f, c.in, v, c.want)
+			}
+		}
+		// the wire form is what the contract says
+		msg := anxin.Message{ID: "x", TS: time.Unix(1, 0), Household: "hh-0001", Device: "wm1",
+			Kind: anxin.KindWaterMeter, Fields: r.fields}
+		b, err := json.Marshal(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf(`"battery_low":%v`, c.want); !strings.Contains(string(b), want) {
+			t.Errorf("%s: payload %s, want %s", c.in, b, want)
+		}
+		if r.fields["total_m3"] != anxin.Num(5) {
+			t.Errorf("%s: total_m3 %v", c.in, r.fields["total_m3"])
+		}
+	}
+	for _, in := range []string{`2`, `-1`, `0.5`, `"yes"`, `"low"`, `""`, `[0]`, `{"v":1}`} {
+		r := handle(t, m, "m/wm1", `{"bl":`+in+`,"t":5}`)
+		if r.err == nil || !strings.Contains(r.err.Error(), "battery_low ($.bl)") || !strings.Contains(r.err.Error(), "not a boolean") {
+			t.Errorf("battery_low = %s: error %v, want one naming battery_low and saying it is not a boolean", in, r.err)
+		}
+		if _, ok := r.fields["battery_low"]; ok || r.fields["total_m3"] != anxin.Num(5) {
+			t.Errorf("battery_low = %s: fields %v, want total_m3 alone", in, r.fields)
+		}
+	}
+	// a scale on a boolean field is a config error
+	cfg.Mappings[0].Scale = map[string]float64{"battery_low": 2}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "mappings[0].scale.battery_low") {
+		t.Errorf("scale on a boolean field: %v", err)
+	}
 }

@@ -112,7 +112,13 @@ func (m *Mapper) Handle(topic string, payload []byte, now time.Time, emit func(a
 			continue
 		}
 		found = true
-		val, err := toValue(v, f.scale)
+		var val anxin.Value
+		var err error
+		if f.boolean {
+			val, err = toBool(v)
+		} else {
+			val, err = toValue(v, f.scale)
+		}
 		if err != nil {
 			bad = append(bad, f.name+" ("+f.path.String()+"): "+err.Error())
 			continue
@@ -186,6 +192,33 @@ func toValue(v any, scale float64) (anxin.Value, error) {
 		return anxin.Value{}, errors.New("not a finite number")
 	}
 	return anxin.Num(f), nil
+}
+
+// toBool reads a contract boolean field: JSON true/false, the numbers 0
+// and 1, or the strings "true"/"false"/"1"/"0" (any case, spaces trimmed).
+// Anything else is an error rather than a guess: battery_low 2 or "low"
+// says nothing the contract can carry.
+func toBool(v any) (anxin.Value, error) {
+	const want = "not a boolean (true/false, 0/1)"
+	switch x := v.(type) {
+	case bool:
+		return anxin.Bool(x), nil
+	case json.Number:
+		if f, err := x.Float64(); err == nil && (f == 0 || f == 1) {
+			return anxin.Bool(f == 1), nil
+		}
+		return anxin.Value{}, fmt.Errorf("%s is %s", clip(string(x)), want)
+	case string:
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "true", "1":
+			return anxin.Bool(true), nil
+		case "false", "0":
+			return anxin.Bool(false), nil
+		}
+		return anxin.Value{}, fmt.Errorf("%q is %s", clip(x), want)
+	default:
+		return anxin.Value{}, errors.New("an object or array, " + want)
+	}
 }
 
 // matches tells whether a value meets an event rule's condition.
