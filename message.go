@@ -2,6 +2,7 @@ package anxin
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -265,7 +266,8 @@ func ParseMessage(topic string, payload []byte) (Message, error) {
 }
 
 // ParseTopic splits a contract topic into household, device and class
-// ("reading", "event" or "status" for anxin/v1/<hh>/gateway/status).
+// ("reading", "event" or "status": anxin/v1/<hh>/<dev>/status, where
+// <dev> "gateway" is the gateway's own status).
 func ParseTopic(topic string) (household, device, class string, err error) {
 	rest, ok := strings.CutPrefix(topic, TopicPrefix)
 	parts := strings.Split(rest, "/")
@@ -273,39 +275,106 @@ func ParseTopic(topic string) (household, device, class string, err error) {
 		return "", "", "", Errorf(EINVALID, "topic %q is not anxin/v1/<hh>/<dev>/<class>", clip(topic))
 	}
 	switch parts[2] {
-	case "reading", "event":
-	case "status":
-		if parts[1] != "gateway" {
-			return "", "", "", Errorf(EINVALID, "status topic must be anxin/v1/<hh>/gateway/status")
-		}
+	case "reading", "event", "status":
 	default:
 		return "", "", "", Errorf(EINVALID, "topic class %q is not reading, event or status", clip(parts[2]))
 	}
 	return parts[0], parts[1], parts[2], nil
 }
 
-// GatewayStatus is the retained payload of anxin/v1/<hh>/gateway/status.
-type GatewayStatus struct {
+// Status states.
+const (
+	StateOnline  = "online"
+	StateOffline = "offline"
+)
+
+// GatewayDevice is the <dev> of the gateway's own status topic,
+// anxin/v1/<hh>/gateway/status; no device may report a status under it.
+const GatewayDevice = "gateway"
+
+// Status is the retained payload of a status topic,
+// anxin/v1/<hh>/<dev>/status: {"state":"online"|"offline","ts":…}. The
+// gateway's MQTT will is {"state":"offline"} without ts.
+type Status struct {
 	State string    `json:"state"` // "online" or "offline"
 	TS    time.Time `json:"ts"`
 }
 
-// StatusTopic is the gateway status topic of a household.
-func StatusTopic(household string) string { return TopicPrefix + household + "/gateway/status" }
+// GatewayStatus is the payload of anxin/v1/<hh>/gateway/status: a Status.
+type GatewayStatus = Status
 
-// ParseGatewayStatus decodes and checks a status payload.
-func ParseGatewayStatus(payload []byte) (GatewayStatus, error) {
-	var s GatewayStatus
+// Online reports whether the state is "online".
+func (s Status) Online() bool { return s.State == StateOnline }
+
+// StatusTopic is the gateway status topic of a household.
+func StatusTopic(household string) string { return DeviceStatusTopic(household, GatewayDevice) }
+
+// DeviceStatusTopic is the status topic of a device: anxin/v1/<hh>/<dev>/status.
+func DeviceStatusTopic(household, device string) string {
+	return TopicPrefix + household + "/" + device + "/status"
+}
+
+// ParseStatus decodes and checks a status payload (of a device or of the
+// gateway). An empty payload (a cleared retained status) is not a status:
+// callers skip it before parsing.
+func ParseStatus(payload []byte) (Status, error) {
+	var s Status
 	if len(payload) > MaxPayload {
 		return s, Errorf(EINVALID, "payload of %d bytes exceeds %d", len(payload), MaxPayload)
 	}
 	if err := json.Unmarshal(payload, &s); err != nil {
-		return GatewayStatus{}, Errorf(EINVALID, "status payload: %s", clip(err.Error()))
+		return Status{}, Errorf(EINVALID, "status payload: %s", clip(err.Error()))
 	}
-	if s.State != "online" && s.State != "offline" {
-		return GatewayStatus{}, Errorf(EINVALID, "status state %q is not online or offline", clip(s.State))
+	if s.State != StateOnline && s.State != StateOffline {
+		return Status{}, Errorf(EINVALID, "status state %q is not online or offline", clip(s.State))
 	}
 	return s, nil
+}
+
+// ParseGatewayStatus decodes and checks a gateway status payload: ParseStatus.
+func ParseGatewayStatus(payload []byte) (GatewayStatus, error) { return ParseStatus(payload) }
+
+// DeviceStatus is a device's online/offline status as a driver reports it
+// (zigbee2mqtt availability, its bridge's state). gatewayd spools it and
+// publishes Payload retained on Topic.
+type DeviceStatus struct {
+	Household string
+	Device    string
+	State     string // StateOnline or StateOffline
+	TS        time.Time
+}
+
+// Topic is anxin/v1/<hh>/<dev>/status.
+func (s *DeviceStatus) Topic() string { return DeviceStatusTopic(s.Household, s.Device) }
+
+// Payload is what is published on Topic.
+func (s *DeviceStatus) Payload() Status { return Status{State: s.State, TS: s.TS} }
+
+// Validate checks s against the contract.
+func (s *DeviceStatus) Validate() error {
+	switch {
+	case !ValidID(s.Household):
+		return Errorf(EINVALID, "household %q is not [A-Za-z0-9_-]{1,64}", clip(s.Household))
+	case !ValidID(s.Device):
+		return Errorf(EINVALID, "device %q is not [A-Za-z0-9_-]{1,64}", clip(s.Device))
+	case s.Device == GatewayDevice:
+		return Errorf(EINVALID, "device id %q is reserved for the gateway's own status", GatewayDevice)
+	case s.State != StateOnline && s.State != StateOffline:
+		return Errorf(EINVALID, "status state %q is not online or offline", clip(s.State))
+	case s.TS.IsZero():
+		return Errorf(EINVALID, "ts is missing")
+	}
+	return nil
+}
+
+// String is a short description for logs.
+func (s *DeviceStatus) String() string { return s.Household + "/" + s.Device + " " + s.State }
+
+// StatusSink is implemented by a driver's sink that also takes device
+// statuses (gatewayd's: it spools them like events). Drivers find it by a
+// type assertion on their drivers.Sink; a sink without it gets none.
+type StatusSink interface {
+	PutStatus(ctx context.Context, s DeviceStatus) error
 }
 
 // clip shortens hostile input before it is quoted in an error.

@@ -39,3 +39,42 @@ func FuzzParseMessage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseStatus: no panic on any payload; an accepted status has a valid
+// state and re-marshals (as gatewayd publishes it) to a payload that parses
+// to the same status.
+func FuzzParseStatus(f *testing.F) {
+	f.Add([]byte(`{"state":"online","ts":"2026-12-02T08:00:00.123Z"}`))
+	f.Add([]byte(`{"state":"offline"}`))
+	f.Add([]byte(`{"state":"offline","ts":"2026-12-02T08:00:00+08:00","extra":[1,{"a":null}]}`))
+	f.Add([]byte(`{"state":"online","ts":null}`))
+	f.Add([]byte(`{"state":"\u006fnline"}`))
+	f.Add([]byte(`offline`))
+	f.Add([]byte(``))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		s, err := ParseStatus(payload)
+		if err != nil {
+			if ErrorCode(err) != EINVALID {
+				t.Fatalf("error code %s for bad input: %v", ErrorCode(err), err)
+			}
+			return
+		}
+		if s.State != StateOnline && s.State != StateOffline {
+			t.Fatalf("accepted state %q", s.State)
+		}
+		b, err := json.Marshal(s)
+		if err != nil {
+			return // a ts outside years 0-9999 parses but cannot be written back; gatewayd never makes one
+		}
+		s2, err := ParseStatus(b)
+		if err != nil {
+			t.Fatalf("re-marshalled status rejected: %v\n%s", err, b)
+		}
+		if s2.State != s.State || !s2.TS.Equal(s.TS) {
+			t.Fatalf("round trip changed the status: %+v → %+v", s, s2)
+		}
+		if ds := (DeviceStatus{Household: "h", Device: "d", State: s.State, TS: s.TS}); !s.TS.IsZero() && ds.Validate() != nil {
+			t.Fatalf("a parsed status does not make a valid device status: %v", ds.Validate())
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package anxin
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -77,13 +78,80 @@ func TestParseGatewayStatus(t *testing.T) {
 		"anxin/v1/hh-1/wm1/reading":    "reading",
 		"anxin/v1/hh-1/btn1/event":     "event",
 		"anxin/v1/hh-1/gateway/status": "status",
-		"anxin/v1/hh-1/wm1/status":     "",
+		"anxin/v1/hh-1/wm1/status":     "status", // a device status (added 2026-12-02)
+		"anxin/v1/hh-1/wm1/state":      "",
+		"anxin/v1/hh-1/wm1/status/x":   "",
 		"anxin/v2/hh-1/wm1/reading":    "",
 		"anxin/v1/hh 1/wm1/reading":    "",
 	} {
 		_, _, c, err := ParseTopic(topic)
 		if c != class || (err == nil) != (class != "") {
 			t.Errorf("%s: class %q err %v, want %q", topic, c, err, class)
+		}
+	}
+}
+
+func TestParseStatus(t *testing.T) {
+	for payload, want := range map[string]string{
+		`{"state":"online","ts":"2026-12-02T08:00:00Z"}`:         "online",
+		`{"state":"offline","ts":"2026-12-02T08:00:00.5+08:00"}`: "offline",
+		`{"state":"offline"}`:                                    "offline", // the gateway's will
+		`{"state":"offline","ts":"2026-12-02T08:00:00Z","x":1}`:  "offline", // unknown keys are ignored
+		`{"state":"Online"}`:                                     "",
+		`{"state":"offline","ts":"soon"}`:                        "",
+		`{"state":"offline"} {}`:                                 "",
+		`offline`:                                                "",
+		``:                                                       "",
+		`{"state":"online","ts":"` + strings.Repeat("1", MaxPayload) + `"}`: "",
+	} {
+		st, err := ParseStatus([]byte(payload))
+		if want == "" {
+			if err == nil || ErrorCode(err) != EINVALID {
+				t.Errorf("%.60s: accepted %+v (%v)", payload, st, err)
+			}
+			continue
+		}
+		if err != nil || st.State != want || st.Online() != (want == StateOnline) {
+			t.Errorf("%s: %+v %v, want %s", payload, st, err, want)
+		}
+	}
+	st, err := ParseStatus([]byte(`{"state":"offline","ts":"2026-12-02T08:00:00.5+08:00"}`))
+	if err != nil || !st.TS.Equal(time.Date(2026, 12, 2, 0, 0, 0, 5e8, time.UTC)) {
+		t.Errorf("ts: %v %v", st.TS, err)
+	}
+}
+
+func TestDeviceStatus(t *testing.T) {
+	ts := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+	s := DeviceStatus{Household: "hh-0001", Device: "btn1", State: StateOffline, TS: ts}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Topic(); got != "anxin/v1/hh-0001/btn1/status" {
+		t.Errorf("topic %s", got)
+	}
+	if got := StatusTopic("hh-0001"); got != "anxin/v1/hh-0001/gateway/status" {
+		t.Errorf("gateway topic %s", got)
+	}
+	b, err := json.Marshal(s.Payload())
+	if err != nil || string(b) != `{"state":"offline","ts":"2026-12-02T08:00:00Z"}` {
+		t.Errorf("payload %s %v", b, err)
+	}
+	hh, dev, class, err := ParseTopic(s.Topic())
+	if err != nil || hh != "hh-0001" || dev != "btn1" || class != "status" {
+		t.Errorf("ParseTopic: %s %s %s %v", hh, dev, class, err)
+	}
+	for name, mod := range map[string]func(*DeviceStatus){
+		"household": func(s *DeviceStatus) { s.Household = "h h" },
+		"device":    func(s *DeviceStatus) { s.Device = "" },
+		"reserved":  func(s *DeviceStatus) { s.Device = GatewayDevice },
+		"state":     func(s *DeviceStatus) { s.State = "asleep" },
+		"ts":        func(s *DeviceStatus) { s.TS = time.Time{} },
+	} {
+		bad := s
+		mod(&bad)
+		if err := bad.Validate(); err == nil || ErrorCode(err) != EINVALID {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }

@@ -213,6 +213,32 @@ func ingestContract(t *testing.T, brokerURL string) {
 	if !found {
 		t.Fatalf("no resolved installer gateway_offline alarm: %+v", gw)
 	}
+	// a device's own status on the same filter (added 2026-12-02): offline
+	// since 08:00 raises the installers' device_offline at the next timer
+	// check, online resolves it; a cleared retained one is ignored
+	publish(t, pub, "anxin/v1/hh-0001/btn1/status", []byte(`{"state":"offline","ts":"2026-11-23T08:00:00Z"}`)) // older than its presses: stale
+	publish(t, pub, "anxin/v1/hh-0001/btn9/status", []byte(`{"state":"offline","ts":"2026-11-23T08:00:00Z"}`))
+	publish(t, pub, "anxin/v1/hh-0001/btn2/status", nil)
+	waitFor(t, "the device_offline alarm", 10*time.Second, func() bool {
+		for _, a := range alarms(t, m, sqlite.AlarmFilter{Household: "hh-0001"}) {
+			if a.Rule == "device_offline" {
+				return a.Route == anxin.RouteInstaller && a.Device == "btn9"
+			}
+		}
+		return false
+	})
+	publish(t, pub, "anxin/v1/hh-0001/btn9/status", []byte(fmt.Sprintf(`{"state":"online","ts":%q}`, time.Now().UTC().Format(time.RFC3339Nano))))
+	waitFor(t, "online to resolve device_offline", 10*time.Second, func() bool {
+		for _, a := range alarms(t, m, sqlite.AlarmFilter{Household: "hh-0001"}) {
+			if a.Rule == "device_offline" {
+				return a.State == anxin.AlarmResolved
+			}
+		}
+		return false
+	})
+	if r := counter(t, reg, "anxin_ingest_rejected_total", ""); r != 5 {
+		t.Errorf("rejected %v after the device statuses, want still 5", r)
+	}
 	// smoke, then smoke_clear: opened, then resolved and the chain stopped
 	now := time.Now()
 	publishMsg(t, pub, anxin.Message{ID: anxin.NewID(now), TS: now, Household: "hh-0002", Device: "sd1", Kind: anxin.KindSmokeDetector, Event: anxin.EventSmoke})

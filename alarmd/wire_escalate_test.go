@@ -138,13 +138,20 @@ func TestEscalationWithTwilio(t *testing.T) {
 		as, err := m.Store.Alarms(context.Background(), sqlite.AlarmFilter{Household: "hh-0001"})
 		return err == nil && len(as) == 1 && as[0].State == anxin.AlarmAccepted && as[0].AcceptedBy == "李明"
 	})
+	// the acceptance is stored before alarmd answers the Gather, and the fake
+	// records that answer only when it has read it: wait for it
 	var reply string
+	waitFor(t, "the fake Twilio to record alarmd's answer to the key press", 10*time.Second, func() bool {
+		for _, e := range fake.Events() {
+			if e.Kind == "reply-twiml" {
+				reply = e.Body
+			}
+		}
+		return reply != ""
+	})
 	for _, e := range fake.Events() {
 		if e.Kind == "callback" && e.Status != 204 {
 			t.Errorf("callback %s %s answered %d", e.Sid, e.Body, e.Status)
-		}
-		if e.Kind == "reply-twiml" {
-			reply = e.Body
 		}
 	}
 	if !strings.Contains(reply, "已确认由您处理") {

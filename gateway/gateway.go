@@ -92,7 +92,7 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 	g.mRejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "anxin_gateway_rejected_messages_total",
 		Help: "Messages from drivers that broke the MQTT contract and were not spooled."}, []string{"instance"})
 	g.mMessages = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "anxin_gateway_messages_total",
-		Help: "Normalized messages produced by drivers, by class (reading|event)."}, []string{"instance", "class"})
+		Help: "Normalized messages produced by drivers, by class (reading|event|status)."}, []string{"instance", "class"})
 	g.mRunning = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "anxin_gateway_driver_running",
 		Help: "1 while a driver instance runs; 0 after it stopped with an error."}, []string{"instance", "driver"})
 	g.reg.MustRegister(g.mRejected, g.mMessages, g.mRunning,
@@ -313,35 +313,81 @@ func (g *Gateway) start(ctx context.Context, e DriverEntry) {
 }
 
 // sink completes, checks and stores the messages of one driver instance.
+// It also takes device statuses (anxin.StatusSink), which drivers find by
+// a type assertion.
 func (g *Gateway) sink(instance string, log *slog.Logger) drivers.Sink {
-	rejected := g.mRejected.WithLabelValues(instance)
-	readings := g.mMessages.WithLabelValues(instance, "reading")
-	events := g.mMessages.WithLabelValues(instance, "event")
-	return drivers.SinkFunc(func(ctx context.Context, m anxin.Message) error {
-		Complete(&m, g.cfg.Household, g.opts.Now)
-		if err := m.Validate(); err != nil {
-			rejected.Inc()
-			log.Warn("message rejected: breaks the MQTT contract", "message", m.String(), "err", err)
-			return nil
-		}
-		if m.IsEvent() {
-			events.Inc()
-		} else {
-			readings.Inc()
-		}
-		if g.spool != nil {
-			if err := g.spool.Put(ctx, m); err != nil {
-				if ctx.Err() == nil {
-					log.Error("message not spooled", "message", m.String(), "err", err)
-				}
-				return err
-			}
-		}
-		if g.spool == nil || g.cfg.Output.Stdout {
-			return g.print(m)
-		}
+	return &instanceSink{g: g, log: log,
+		rejected: g.mRejected.WithLabelValues(instance),
+		readings: g.mMessages.WithLabelValues(instance, "reading"),
+		events:   g.mMessages.WithLabelValues(instance, "event"),
+		statuses: g.mMessages.WithLabelValues(instance, "status"),
+	}
+}
+
+type instanceSink struct {
+	g                                    *Gateway
+	log                                  *slog.Logger
+	rejected, readings, events, statuses prometheus.Counter
+}
+
+var _ anxin.StatusSink = (*instanceSink)(nil)
+
+func (s *instanceSink) Put(ctx context.Context, m anxin.Message) error {
+	g := s.g
+	Complete(&m, g.cfg.Household, g.opts.Now)
+	if err := m.Validate(); err != nil {
+		s.rejected.Inc()
+		s.log.Warn("message rejected: breaks the MQTT contract", "message", m.String(), "err", err)
 		return nil
-	})
+	}
+	if m.IsEvent() {
+		s.events.Inc()
+	} else {
+		s.readings.Inc()
+	}
+	if g.spool != nil {
+		if err := g.spool.Put(ctx, m); err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("message not spooled", "message", m.String(), "err", err)
+			}
+			return err
+		}
+	}
+	if g.spool == nil || g.cfg.Output.Stdout {
+		return g.print(m)
+	}
+	return nil
+}
+
+// PutStatus spools a device status (published retained on
+// anxin/v1/<hh>/<dev>/status), durable when it returns, like an event.
+// Without a broker it is only logged: stdout carries contract messages.
+func (s *instanceSink) PutStatus(ctx context.Context, st anxin.DeviceStatus) error {
+	g := s.g
+	if st.TS.IsZero() {
+		st.TS = g.opts.Now()
+	}
+	st.TS = st.TS.UTC()
+	if st.Household == "" {
+		st.Household = g.cfg.Household
+	}
+	if err := st.Validate(); err != nil {
+		s.rejected.Inc()
+		s.log.Warn("status rejected: breaks the MQTT contract", "status", st.String(), "err", err)
+		return nil
+	}
+	s.statuses.Inc()
+	if g.spool == nil {
+		s.log.Info("device status (no broker: not sent)", "status", st.String())
+		return nil
+	}
+	if err := g.spool.PutStatus(ctx, st); err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("status not spooled", "status", st.String(), "err", err)
+		}
+		return err
+	}
+	return nil
 }
 
 func (g *Gateway) print(m anxin.Message) error {

@@ -13,8 +13,16 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
-// Topics alarmd subscribes to, all at QoS 1.
-var Topics = []string{"anxin/v1/+/+/reading", "anxin/v1/+/+/event", "anxin/v1/+/gateway/status"}
+// Topics alarmd subscribes to, all at QoS 1. anxin/v1/+/+/status takes the
+// gateways' statuses (anxin/v1/<hh>/gateway/status) and, since 2026-12-02,
+// the devices' own (anxin/v1/<hh>/<dev>/status).
+var Topics = []string{"anxin/v1/+/+/reading", "anxin/v1/+/+/event", "anxin/v1/+/+/status"}
+
+// legacyTopics were subscribed by earlier versions. The persistent session
+// keeps them after an upgrade; a broker that sends one copy per matching
+// filter (MQTT 3.1.1 §3.3.5 allows it; mosquitto 2.0 sends one) would bring
+// every gateway status twice, so they are unsubscribed after each subscribe.
+var legacyTopics = []string{"anxin/v1/+/gateway/status"}
 
 // SubscriberConfig says how to reach the broker.
 type SubscriberConfig struct {
@@ -83,6 +91,9 @@ func Subscribe(ctx context.Context, cfg SubscriberConfig, p *Pipeline, logger *s
 			s.log.Error("subscribe failed; reconnecting", "err", tok.Error())
 			s.connected.Store(false)
 			return
+		}
+		if tok := c.Unsubscribe(legacyTopics...); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			s.log.Warn("unsubscribing an old topic filter failed; gateway statuses may come twice (harmless)", "err", tok.Error())
 		}
 		s.connected.Store(true)
 		s.once.Do(func() { close(s.ready) })

@@ -23,6 +23,7 @@ import (
 type Engine interface {
 	Observe(now time.Time, m *anxin.Message) []rules.Decision
 	ObserveGateway(now time.Time, household string, st anxin.GatewayStatus) []rules.Decision
+	ObserveDevice(now time.Time, household, device string, st anxin.Status) []rules.Decision
 	Tick(now time.Time) []rules.Decision
 	NextDeadline() time.Time
 	DirtyStates(fn func(household string, state []byte))
@@ -104,7 +105,7 @@ type Pipeline struct {
 	m         *metrics
 
 	in       chan Delivery
-	priority chan Delivery // events and gateway status: they skip the readings' queue
+	priority chan Delivery // events and statuses: they skip the readings' queue
 	escalate chan escalation
 	away     chan awayRequest // people marking a household away or back
 	seen     *seenWindow
@@ -365,8 +366,10 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 	for i := range batch {
 		d := &batch[i]
 		p.m.received.Inc()
-		if strings.HasSuffix(d.Topic, "/gateway/status") {
-			hh, _, _, err := anxin.ParseTopic(d.Topic)
+		if strings.HasSuffix(d.Topic, "/status") {
+			// anxin/v1/<hh>/gateway/status (the gateway's, its will) or
+			// anxin/v1/<hh>/<dev>/status (a device's own, since 2026-12-02)
+			hh, dev, _, err := anxin.ParseTopic(d.Topic)
 			if err != nil {
 				p.reject("topic", d.Topic, err)
 				continue
@@ -374,12 +377,19 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 			if len(d.Payload) == 0 { // a cleared retained status
 				continue
 			}
-			st, err := anxin.ParseGatewayStatus(d.Payload)
+			st, err := anxin.ParseStatus(d.Payload)
 			if err != nil {
 				p.reject("status", d.Topic, err)
 				continue
 			}
-			changes = p.decide(changes, p.engine.ObserveGateway(now, hh, st))
+			if dev == anxin.GatewayDevice {
+				changes = p.decide(changes, p.engine.ObserveGateway(now, hh, st))
+			} else {
+				changes = p.decide(changes, p.engine.ObserveDevice(now, hh, dev, st))
+			}
+			// a status is rare and starts a timer: its rule state commits
+			// with this batch, as an event's does
+			urgent[hh] = true
 			continue
 		}
 		m, err := parseMessage(d.Topic, d.Payload)

@@ -15,6 +15,10 @@ import (
 //	crc     4 bytes  CRC-32C (Castagnoli) of body
 //	body    seq u64 | flags u8 | topic length u16 | topic | payload
 //
+// flags: bit 0 event (never thinned), bit 1 device status (published
+// retained; thinned only when a newer status of the same topic follows).
+// Both zero: a reading.
+//
 // The magic lets a scan find the next record after a damaged one; the CRC
 // tells a torn or rotten record from a good one.
 const (
@@ -23,6 +27,7 @@ const (
 	maxTopic   = 256
 	maxBody    = bodyFixed + maxTopic + 16<<10 // the contract's payload limit
 	flagEvent  = 1
+	flagStatus = 2
 	scanWindow = 64 << 10
 )
 
@@ -35,9 +40,14 @@ var (
 type Record struct {
 	Seq     uint64 // position in the spool, strictly increasing
 	Event   bool   // events are never thinned
+	Status  bool   // a device status: published retained; only the newest per topic is kept when thinning
 	Topic   string
 	Payload []byte
 }
+
+// reading reports whether r is a reading: thinned oldest first when the
+// spool is full.
+func (r *Record) reading() bool { return !r.Event && !r.Status }
 
 // errBadRecord marks bytes that are not a valid record.
 var errBadRecord = errors.New("bad spool record")
@@ -54,6 +64,9 @@ func appendRecord(b []byte, r Record) []byte {
 	var flags byte
 	if r.Event {
 		flags |= flagEvent
+	}
+	if r.Status {
+		flags |= flagStatus
 	}
 	b = append(b, flags)
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(r.Topic)))
@@ -97,6 +110,7 @@ func decodeRecord(b []byte) (Record, error) {
 	return Record{
 		Seq:     binary.LittleEndian.Uint64(body),
 		Event:   body[8]&flagEvent != 0,
+		Status:  body[8]&flagStatus != 0,
 		Topic:   string(body[bodyFixed : bodyFixed+tl]),
 		Payload: body[bodyFixed+tl:],
 	}, nil

@@ -82,9 +82,13 @@ type Spool struct {
 	epoch     uint64 // bumped by every new cursor
 	closed    bool
 	overLog   bool // "only events left" logged since the last time under budget
-	ackFile   *os.File
-	ackSlot   int64
-	buf       []byte
+	// latest is the seq of the newest device status per topic: an older
+	// one may be thinned, the newest never (only the last status matters).
+	// Entries at or below the ack pointer are pruned.
+	latest  map[string]uint64
+	ackFile *os.File
+	ackSlot int64
+	buf     []byte
 
 	durable atomic.Int64 // appended bytes known to be on disk
 	syncMu  sync.Mutex
@@ -93,8 +97,8 @@ type Spool struct {
 	closedCh chan struct{}
 	syncDone chan struct{}
 
-	mDepth, mBytes               prometheus.Gauge
-	mDropped, mCorrupt, mPutErrs prometheus.Counter
+	mDepth, mBytes                            prometheus.Gauge
+	mDropped, mSuperseded, mCorrupt, mPutErrs prometheus.Counter
 }
 
 type segment struct {
@@ -104,6 +108,25 @@ type segment struct {
 	size     int64
 	records  int
 	readings int
+	statuses []statusRef // device status records, in order
+}
+
+// statusRef is a device status record of a segment.
+type statusRef struct {
+	seq   uint64
+	topic string
+}
+
+// add counts r, appended or found at the end of seg.
+func (seg *segment) add(r *Record) {
+	seg.records++
+	seg.last = r.Seq
+	if r.reading() {
+		seg.readings++
+	}
+	if r.Status {
+		seg.statuses = append(seg.statuses, statusRef{r.Seq, r.Topic})
+	}
 }
 
 func segName(first uint64) string { return fmt.Sprintf("%020d.seg", first) }
@@ -140,6 +163,7 @@ func OpenSpool(opts SpoolOptions) (*Spool, error) {
 		segMax:   opts.SegmentBytes,
 		wake:     make(chan struct{}, 1),
 		closedCh: make(chan struct{}),
+		latest:   map[string]uint64{},
 	}
 	s.metrics(opts.Metrics)
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
@@ -172,12 +196,14 @@ func (s *Spool) metrics(reg prometheus.Registerer) {
 		Help: "Bytes of spool segment files on disk."})
 	s.mDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_spool_dropped_readings_total",
 		Help: "Readings thinned because the spool was over max_bytes (events are never dropped)."})
+	s.mSuperseded = prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_spool_dropped_statuses_total",
+		Help: "Device statuses thinned because the spool was over max_bytes and a newer status of the same device was spooled."})
 	s.mCorrupt = prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_spool_corrupt_records_total",
 		Help: "Damaged records skipped when reading the spool."})
 	s.mPutErrs = prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_spool_put_errors_total",
 		Help: "Messages the spool could not store (rejected or disk error)."})
 	if reg != nil {
-		for _, c := range []prometheus.Collector{s.mDepth, s.mBytes, s.mDropped, s.mCorrupt, s.mPutErrs} {
+		for _, c := range []prometheus.Collector{s.mDepth, s.mBytes, s.mDropped, s.mSuperseded, s.mCorrupt, s.mPutErrs} {
 			if err := reg.Register(c); err != nil {
 				s.log.Warn("spool metric not registered", "err", err)
 			}
@@ -309,13 +335,13 @@ func (s *Spool) scanSegment(seg *segment, prev uint64, newest bool) error {
 			off = skipTo
 			continue
 		}
-		seg.records++
-		if !rec.Event {
-			seg.readings++
-		}
-		seg.last, prev = rec.Seq, rec.Seq
+		seg.add(&rec)
+		prev = rec.Seq
 		if rec.Seq > s.acked {
 			s.live++
+			if rec.Status {
+				s.latest[rec.Topic] = rec.Seq
+			}
 		}
 		off += int64(n)
 	}
@@ -369,14 +395,38 @@ func (s *Spool) Put(ctx context.Context, m anxin.Message) error {
 		s.mPutErrs.Inc()
 		return anxin.Errorf(anxin.EINVALID, "spool: %v", err)
 	}
-	topic := m.Topic()
-	if len(payload) > anxin.MaxPayload || len(topic) > maxTopic {
-		s.mPutErrs.Inc()
-		return anxin.Errorf(anxin.EINVALID, "spool: message of %d bytes exceeds %d", len(payload), anxin.MaxPayload)
+	return s.put(Record{Event: m.IsEvent(), Topic: m.Topic(), Payload: payload})
+}
+
+// PutStatus appends a device status, published retained on
+// anxin/v1/<hh>/<dev>/status with the payload {"state":…,"ts":…}. Like an
+// event it is on disk when PutStatus returns nil and is never thinned while
+// it is its device's newest status; an older status of the same device may
+// be thinned when the spool is full (the retained topic ends at the newest).
+func (s *Spool) PutStatus(ctx context.Context, st anxin.DeviceStatus) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	event := m.IsEvent()
+	if err := st.Validate(); err != nil {
+		s.mPutErrs.Inc()
+		return anxin.Errorf(anxin.EINVALID, "spool: %v", err)
+	}
+	st.TS = st.TS.UTC()
+	payload, err := json.Marshal(st.Payload())
+	if err != nil {
+		s.mPutErrs.Inc()
+		return anxin.Errorf(anxin.EINVALID, "spool: %v", err)
+	}
+	return s.put(Record{Status: true, Topic: st.Topic(), Payload: payload})
+}
+
+func (s *Spool) put(r Record) error {
+	if len(r.Payload) > anxin.MaxPayload || len(r.Topic) > maxTopic {
+		s.mPutErrs.Inc()
+		return anxin.Errorf(anxin.EINVALID, "spool: message of %d bytes exceeds %d", len(r.Payload), anxin.MaxPayload)
+	}
 	s.mu.Lock()
-	target, err := s.appendLocked(Record{Event: event, Topic: topic, Payload: payload})
+	target, err := s.appendLocked(r)
 	s.mu.Unlock()
 	if err != nil {
 		s.mPutErrs.Inc()
@@ -386,7 +436,7 @@ func (s *Spool) Put(ctx context.Context, m anxin.Message) error {
 	case s.wake <- struct{}{}:
 	default:
 	}
-	if event || s.opts.Fsync == FsyncAlways {
+	if !r.reading() || s.opts.Fsync == FsyncAlways {
 		if err := s.syncTo(target); err != nil {
 			s.mPutErrs.Inc()
 			return err
@@ -418,10 +468,9 @@ func (s *Spool) appendLocked(r Record) (int64, error) {
 	}
 	s.nextSeq++
 	seg.size += int64(n)
-	seg.last = r.Seq
-	seg.records++
-	if !r.Event {
-		seg.readings++
+	seg.add(&r)
+	if r.Status {
+		s.latest[r.Topic] = r.Seq
 	}
 	s.total += int64(n)
 	s.appended += int64(n)
@@ -493,26 +542,44 @@ func (s *Spool) syncLoop() {
 	}
 }
 
-// thin drops the oldest readings until the spool is 10% under MaxBytes.
-// Events, records already handed to the publisher and the active segment
-// are never touched. Called with mu held.
+// thinnable reports whether seg holds a record thin may drop: a reading,
+// or a device status a newer one of the same device supersedes, above floor.
+func (s *Spool) thinnable(seg *segment, floor uint64) bool {
+	if seg.last <= floor {
+		return false
+	}
+	if seg.readings > 0 {
+		return true
+	}
+	for _, st := range seg.statuses {
+		if st.seq > floor && s.latest[st.topic] > st.seq {
+			return true
+		}
+	}
+	return false
+}
+
+// thin drops the oldest readings, and device statuses a newer status of the
+// same device supersedes, until the spool is 10% under MaxBytes. Events,
+// the newest status of each device, records already handed to the
+// publisher and the active segment are never touched. Called with mu held.
 func (s *Spool) thin() {
 	need := s.total - s.opts.MaxBytes + s.opts.MaxBytes/10
-	if len(s.segs) == 1 && s.segs[0].readings > 0 {
+	if len(s.segs) == 1 && s.thinnable(s.segs[0], max(s.acked, s.readHigh)) {
 		if err := s.rotate(); err != nil {
 			s.log.Error("spool: cannot rotate to thin", "err", err)
 			return
 		}
 	}
 	floor := max(s.acked, s.readHigh)
-	var dropped int64
+	var dropped, superseded int64
 	for i := 0; i < len(s.segs)-1 && need > 0; i++ {
 		seg := s.segs[i]
-		if seg.readings == 0 || seg.last <= floor {
+		if !s.thinnable(seg, floor) {
 			continue
 		}
 		before := seg.size
-		var thinned int64
+		var thinned, thinnedStatuses int64
 		_, err := s.rewrite(seg, func(r Record) bool {
 			size := int64(recHeader + bodyFixed + len(r.Topic) + len(r.Payload))
 			switch {
@@ -521,9 +588,15 @@ func (s *Spool) thin() {
 				return false
 			case r.Event || r.Seq <= floor || need <= 0:
 				return true
+			case r.Status && s.latest[r.Topic] <= r.Seq: // its device's newest status
+				return true
 			}
 			need -= size
-			thinned++
+			if r.Status {
+				thinnedStatuses++
+			} else {
+				thinned++
+			}
 			return false
 		})
 		if err != nil {
@@ -532,6 +605,7 @@ func (s *Spool) thin() {
 		}
 		s.total -= before - seg.size
 		dropped += thinned
+		superseded += thinnedStatuses
 		if seg.records == 0 {
 			if err := os.Remove(seg.path); err != nil {
 				s.log.Error("spool: remove", "err", err)
@@ -540,11 +614,12 @@ func (s *Spool) thin() {
 			i--
 		}
 	}
-	if dropped > 0 {
-		s.live -= dropped
+	if dropped > 0 || superseded > 0 {
+		s.live -= dropped + superseded
 		s.mDropped.Add(float64(dropped))
+		s.mSuperseded.Add(float64(superseded))
 		s.log.Warn("spool over max_bytes: dropped oldest readings", "readings", dropped,
-			"bytes", s.total, "max_bytes", s.opts.MaxBytes)
+			"superseded_statuses", superseded, "bytes", s.total, "max_bytes", s.opts.MaxBytes)
 	}
 	if need > 0 && s.total > s.opts.MaxBytes && !s.overLog {
 		s.overLog = true
@@ -572,14 +647,14 @@ func (s *Spool) rewrite(seg *segment, keep func(Record) bool) (int, error) {
 		return 0, err
 	}
 	var (
-		buf, out          []byte
-		off, size         = int64(0), st.Size()
-		records, readings int
-		dropped           int
-		last, prev        uint64
-		written           int64
-		werr              error
-		flushOut          = func() {
+		buf, out  []byte
+		off, size = int64(0), st.Size()
+		counted   segment
+		dropped   int
+		prev      uint64
+		written   int64
+		werr      error
+		flushOut  = func() {
 			if werr == nil && len(out) > 0 {
 				_, werr = dst.Write(out)
 				written += int64(len(out))
@@ -608,11 +683,7 @@ func (s *Spool) rewrite(seg *segment, keep func(Record) bool) (int, error) {
 			continue
 		}
 		out = appendRecord(out, rec)
-		records++
-		if !rec.Event {
-			readings++
-		}
-		last = rec.Seq
+		counted.add(&rec)
 		if len(out) > 256<<10 {
 			flushOut()
 		}
@@ -634,7 +705,7 @@ func (s *Spool) rewrite(seg *segment, keep func(Record) bool) (int, error) {
 		_ = os.Remove(tmp)
 		return 0, werr
 	}
-	seg.size, seg.records, seg.readings, seg.last = written, records, readings, last
+	seg.size, seg.records, seg.readings, seg.last, seg.statuses = written, counted.records, counted.readings, counted.last, counted.statuses
 	return dropped, nil
 }
 
@@ -673,6 +744,11 @@ func (s *Spool) Ack(seq uint64) error {
 	}
 	if s.total <= s.opts.MaxBytes {
 		s.overLog = false
+	}
+	for topic, seq := range s.latest { // a few devices per home
+		if seq <= s.acked {
+			delete(s.latest, topic)
+		}
 	}
 	s.mDepth.Set(float64(s.live))
 	s.mBytes.Set(float64(s.total))

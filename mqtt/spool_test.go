@@ -420,6 +420,7 @@ func TestSpoolRejectsOversizedMessage(t *testing.T) {
 func FuzzSpoolSegment(f *testing.F) {
 	good := appendRecord(nil, Record{Seq: 1, Topic: "anxin/v1/hh/d/reading", Payload: []byte(`{"a":1}`)})
 	good = appendRecord(good, Record{Seq: 2, Event: true, Topic: "anxin/v1/hh/d/event", Payload: []byte(`{}`)})
+	good = appendRecord(good, Record{Seq: 3, Status: true, Topic: "anxin/v1/hh/d/status", Payload: []byte(`{"state":"offline"}`)})
 	f.Add(good, false)
 	f.Add(good[:len(good)-3], true)
 	f.Add(append([]byte{0xA5, 0x5A, 0xff, 0xff, 0xff, 0x7f}, good...), true)
@@ -464,17 +465,18 @@ func FuzzSpoolSegment(f *testing.F) {
 }
 
 func FuzzRecordRoundTrip(f *testing.F) {
-	f.Add(uint64(1), true, "anxin/v1/hh/d/event", []byte(`{"id":"1"}`))
-	f.Fuzz(func(t *testing.T, seq uint64, ev bool, topic string, payload []byte) {
+	f.Add(uint64(1), true, false, "anxin/v1/hh/d/event", []byte(`{"id":"1"}`))
+	f.Add(uint64(2), false, true, "anxin/v1/hh/d/status", []byte(`{"state":"offline","ts":"2026-12-02T08:00:00Z"}`))
+	f.Fuzz(func(t *testing.T, seq uint64, ev, status bool, topic string, payload []byte) {
 		if len(topic) > maxTopic || len(payload) > maxBody-bodyFixed-maxTopic {
 			return
 		}
-		in := Record{Seq: seq, Event: ev, Topic: topic, Payload: payload}
+		in := Record{Seq: seq, Event: ev, Status: status, Topic: topic, Payload: payload}
 		got, err := decodeRecord(appendRecord(nil, in))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Seq != seq || got.Event != ev || got.Topic != topic || string(got.Payload) != string(payload) {
+		if got.Seq != seq || got.Event != ev || got.Status != status || got.Topic != topic || string(got.Payload) != string(payload) {
 			t.Fatalf("round trip: %+v != %+v", got, in)
 		}
 	})

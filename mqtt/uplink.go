@@ -359,7 +359,9 @@ func (u *Uplink) send(ctx context.Context, cl paho.Client, cur *Cursor, lost <-c
 			}
 			return err
 		}
-		tok := cl.Publish(rec.Topic, 1, false, bytes.Clone(rec.Payload))
+		// device statuses are retained, like the gateway's own: a
+		// subscriber that comes later learns each device's last state
+		tok := cl.Publish(rec.Topic, 1, rec.Status, bytes.Clone(rec.Payload))
 		select {
 		case pending <- inflight{rec.Seq, tok}:
 		case <-ctx.Done():

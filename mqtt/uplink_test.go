@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +51,7 @@ type subscriber struct {
 	raw    map[string]string // id -> payload, to check duplicates are identical
 	dups   int
 	status []string
+	device []string // device statuses: "<dev> <payload>", in arrival order
 }
 
 func subscribe(t testing.TB, broker string) *subscriber {
@@ -76,6 +78,13 @@ func (s *subscriber) handle(_ paho.Client, m paho.Message) {
 	defer s.mu.Unlock()
 	if strings.HasSuffix(m.Topic(), "/gateway/status") {
 		s.status = append(s.status, string(m.Payload()))
+		return
+	}
+	if _, dev, class, err := anxin.ParseTopic(m.Topic()); err == nil && class == "status" {
+		if _, err := anxin.ParseStatus(m.Payload()); err != nil {
+			s.t.Errorf("invalid status on %s: %v", m.Topic(), err)
+		}
+		s.device = append(s.device, dev+" "+string(m.Payload()))
 		return
 	}
 	msg, err := anxin.ParseMessage(m.Topic(), m.Payload())
@@ -141,24 +150,34 @@ func (s *subscriber) statuses() []string {
 // retained reads the retained gateway status with a fresh client.
 func retained(t testing.TB, broker, hh string) string {
 	t.Helper()
-	got := make(chan string, 1)
+	return retainedOn(t, broker, anxin.StatusTopic(hh))
+}
+
+// retainedOn reads the retained message of topic with a fresh client (clean
+// session: it can only come as a retained message).
+func retainedOn(t testing.TB, broker, topic string) string {
+	t.Helper()
+	got := make(chan paho.Message, 1)
 	o := paho.NewClientOptions().AddBroker(broker).SetClientID(fmt.Sprintf("probe-%d", time.Now().UnixNano()))
 	cl := paho.NewClient(o)
 	if tok := cl.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("probe connect: %v", tok.Error())
 	}
 	defer cl.Disconnect(50)
-	cl.Subscribe(anxin.StatusTopic(hh), 1, func(_ paho.Client, m paho.Message) {
+	cl.Subscribe(topic, 1, func(_ paho.Client, m paho.Message) {
 		select {
-		case got <- string(m.Payload()):
+		case got <- m:
 		default:
 		}
 	})
 	select {
-	case s := <-got:
-		return s
+	case m := <-got:
+		if !m.Retained() {
+			t.Errorf("%s came without the retain flag", topic)
+		}
+		return string(m.Payload())
 	case <-time.After(5 * time.Second):
-		t.Fatal("no retained gateway status")
+		t.Fatalf("no retained message on %s", topic)
 		return ""
 	}
 }
@@ -661,5 +680,80 @@ func TestOutageEmbeddedBroker(t *testing.T) {
 		if id := testMsg(dev, 1000+i, dev == "btn1").ID; !second.ids[id] {
 			t.Fatalf("%s produced during the outage never arrived", id)
 		}
+	}
+}
+
+// TestDeviceStatusRetainedAfterOutage: device statuses spooled while the
+// broker is down (a call button going offline, online, offline again; the
+// zigbee2mqtt bridge going offline) are published once it is back, in
+// order, retained: a client that subscribes afterwards reads each
+// device's newest status, beside the gateway's own.
+func TestDeviceStatusRetainedAfterOutage(t *testing.T) {
+	mq := testenv.StartMosquitto(t)
+	sub := subscribe(t, mq.URL)
+	sp := openTest(t, SpoolOptions{})
+	up := startUplink(t, sp, mq.URL, nil)
+	waitTrue := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(10 * time.Millisecond) // polling real peers
+		}
+	}
+	waitTrue("connected", up.up.Connected)
+	mq.Stop()
+	waitTrue("the uplink to notice the broker is gone", func() bool { return !up.up.Connected() })
+
+	ctx := context.Background()
+	status := func(dev, state string, at time.Duration) {
+		t.Helper()
+		if err := sp.PutStatus(ctx, anxin.DeviceStatus{Household: "hh-0001", Device: dev, State: state, TS: t0.Add(at)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status("btn1", "offline", 0)
+	put(t, sp, testMsg("wm1", 1, false))
+	status("zigbee2mqtt", "offline", time.Second)
+	status("btn1", "online", 2*time.Second)
+	put(t, sp, testMsg("btn1", 2, true))
+	status("btn1", "offline", 3*time.Second)
+	if d := sp.Stats().Depth; d != 6 {
+		t.Fatalf("spool depth %d while the broker is down, want 6", d)
+	}
+
+	mq.Restart()
+	waitTrue("the spool to drain", func() bool { return sp.Stats().Depth == 0 })
+	if got, want := retainedOn(t, mq.URL, "anxin/v1/hh-0001/btn1/status"), `{"state":"offline","ts":"2026-11-23T08:00:03Z"}`; got != want {
+		t.Errorf("retained btn1 status %s, want %s", got, want)
+	}
+	if got, want := retainedOn(t, mq.URL, "anxin/v1/hh-0001/zigbee2mqtt/status"), `{"state":"offline","ts":"2026-11-23T08:00:01Z"}`; got != want {
+		t.Errorf("retained bridge status %s, want %s", got, want)
+	}
+	if s := retained(t, mq.URL, "hh-0001"); !strings.Contains(s, `"online"`) {
+		t.Errorf("gateway status %s", s)
+	}
+	// the subscriber that was there all along got every status, in order
+	sub.waitFor(2, 10*time.Second)
+	waitTrue("four device statuses", func() bool { sub.mu.Lock(); defer sub.mu.Unlock(); return len(sub.device) >= 4 })
+	sub.mu.Lock()
+	var uniq []string // QoS 1 may repeat one after the broker's restart
+	for _, d := range sub.device {
+		if !slices.Contains(uniq, d) {
+			uniq = append(uniq, d)
+		}
+	}
+	sub.mu.Unlock()
+	got := strings.Join(uniq, "\n")
+	want := strings.Join([]string{
+		`btn1 {"state":"offline","ts":"2026-11-23T08:00:00Z"}`,
+		`zigbee2mqtt {"state":"offline","ts":"2026-11-23T08:00:01Z"}`,
+		`btn1 {"state":"online","ts":"2026-11-23T08:00:02Z"}`,
+		`btn1 {"state":"offline","ts":"2026-11-23T08:00:03Z"}`,
+	}, "\n")
+	if got != want {
+		t.Errorf("device statuses\n%s\nwant\n%s", got, want)
 	}
 }

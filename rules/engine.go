@@ -194,7 +194,15 @@ func (e *Engine) Observe(now time.Time, m *anxin.Message) []Decision {
 		if _, ok := x.v.ev.(perHousehold); ok {
 			dev = noDevice
 		}
-		x.v.ev.observe(x, h.slot(r.idx, dev), m, t)
+		var s *slot
+		if sp, ok := x.v.ev.(sparse); ok && sp.sparse() {
+			if s = h.existingSlot(r.idx, dev); s == nil {
+				continue
+			}
+		} else {
+			s = h.slot(r.idx, dev)
+		}
+		x.v.ev.observe(x, s, m, t)
 	}
 	e.markDirty(h)
 	e.schedule(h, x.now)
@@ -218,6 +226,37 @@ func (e *Engine) ObserveGateway(now time.Time, household string, st anxin.Gatewa
 			continue
 		}
 		g.observeGateway(x, h.slot(r.idx, noDevice), st, t)
+	}
+	e.markDirty(h)
+	e.schedule(h, x.now)
+	return x.out
+}
+
+// ObserveDevice feeds a device's own status (online/offline) from
+// anxin/v1/<hh>/<dev>/status; the gateway's (dev "gateway") goes to
+// ObserveGateway. now is the engine's clock; the status's ts (clamped to now)
+// dates it. The device's kind is the one its messages carry: a device the
+// engine has not heard a message from (a zigbee2mqtt bridge) has none, and
+// only rules without device_kinds take its status.
+func (e *Engine) ObserveDevice(now time.Time, household, device string, st anxin.Status) []Decision {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h := e.household(household)
+	x := e.ctx(h, now, "")
+	t := x.now
+	if !st.TS.IsZero() && st.TS.Unix() < t {
+		t = st.TS.Unix()
+	}
+	d := h.device(device, "", 0)
+	k := h.deviceKind(d)
+	for _, r := range e.rules {
+		x.use(r)
+		c := x.v.cfg
+		w, ok := x.v.ev.(statusWatcher)
+		if !ok || c.Disabled || (len(c.DeviceKinds) > 0 && (k == "" || !kindIn(c.DeviceKinds, k))) {
+			continue
+		}
+		w.observeStatus(x, h.slot(r.idx, d), st, t)
 	}
 	e.markDirty(h)
 	e.schedule(h, x.now)

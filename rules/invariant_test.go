@@ -57,7 +57,7 @@ func TestEngineDecisionsInvariantLong(t *testing.T) {
 	seen := runInvariant(t, invariantConfig(t), b)
 	// The sequence must have exercised the life cycle of most kinds.
 	for _, k := range []string{"button open", "button repeat", "smoke open", "smoke close", "no_water_24h open",
-		"no_water_24h close", "device_silent open", "device_silent close", "gateway_offline open", "wander open",
+		"no_water_24h close", "device_silent open", "device_silent close", "gateway_offline open", "device_offline open", "device_offline close", "wander open",
 		"wander close", "battery_low open", "battery_low_flag open", "night_fall open"} {
 		if seen[k] == 0 {
 			t.Errorf("no %q in %v", k, seen)
@@ -120,11 +120,16 @@ func runInvariant(t testing.TB, cfg *Config, b []byte) map[string]int {
 		case 6:
 			check(e.SetAway(now, hh, arg&1 == 1))
 		case 7:
-			rule := []string{"button", "no_water_24h", "smoke", "device_silent", "wander", "battery_low"}[int(arg)%6]
+			rule := []string{"button", "no_water_24h", "smoke", "device_silent", "wander", "battery_low", "device_offline"}[int(arg)%7]
 			e.Closed(hh, rule)
 			delete(open, hh+"/"+rule)
 		case 8:
 			e.SetHousehold(hh, []anxin.Tier{anxin.TierGeneral, anxin.TierHigh}[arg&1])
+		case 9:
+			// a device's own status: a known button, a detector, the bridge (no kind)
+			dev := []string{"btn1", "sd0", "zigbee2mqtt", "btn1"}[arg>>1&3]
+			check(e.ObserveDevice(now, hh, dev, anxin.Status{State: []string{"online", "offline"}[arg&1],
+				TS: now.Add(-time.Duration(arg>>3&7) * time.Minute)}))
 		default:
 			check(e.Tick(now))
 			if d := e.NextDeadline(); !d.IsZero() && !d.After(now) {

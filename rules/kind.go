@@ -72,6 +72,15 @@ type (
 	gatewayWatcher interface {
 		observeGateway(x *evalCtx, s *slot, st anxin.GatewayStatus, t int64)
 	}
+	// statusWatcher evaluators receive devices' own statuses
+	// (anxin/v1/<hh>/<dev>/status); they keep one slot per device.
+	statusWatcher interface {
+		observeStatus(x *evalCtx, s *slot, st anxin.Status, t int64)
+	}
+	// sparse evaluators that say so take messages only into slots that
+	// exist already (made by a status): a rule that matters for the few
+	// devices that report a status costs no slot for every other device.
+	sparse interface{ sparse() bool }
 	// secondAlarm evaluators raise a second alarm (bit fOpen2) under
 	// another name: no_use's device_silent.
 	secondAlarm interface {

@@ -24,8 +24,8 @@ type household struct {
 
 type device struct {
 	id   string
-	kind uint8 // index into anxin.Kinds, +1
-	seen int64
+	kind uint8 // index into anxin.Kinds, +1; 0: not known (only a status heard)
+	seen int64 // last message; 0: only a status heard
 }
 
 // noDevice is the device index of per-household slots.
@@ -65,6 +65,11 @@ func (h *household) device(id string, k anxin.Kind, t int64) uint16 {
 			if t > h.devs[i].seen {
 				h.devs[i].seen = t
 			}
+			if h.devs[i].kind == 0 {
+				// first known by its status (kind 0: not known yet), now
+				// by a message that says what it is
+				h.devs[i].kind = kindIndex(k)
+			}
 			return uint16(i)
 		}
 	}
@@ -103,12 +108,20 @@ func (h *household) deviceKind(dev uint16) anxin.Kind {
 	return ""
 }
 
-// slot returns the slot of (rule, dev), creating it.
-func (h *household) slot(rule int, dev uint16) *slot {
+// existingSlot returns the slot of (rule, dev), or nil.
+func (h *household) existingSlot(rule int, dev uint16) *slot {
 	for i := range h.slots {
 		if h.slots[i].rule == uint16(rule) && h.slots[i].dev == dev {
 			return &h.slots[i]
 		}
+	}
+	return nil
+}
+
+// slot returns the slot of (rule, dev), creating it.
+func (h *household) slot(rule int, dev uint16) *slot {
+	if s := h.existingSlot(rule, dev); s != nil {
+		return s
 	}
 	h.slots = append(h.slots, slot{rule: uint16(rule), dev: dev})
 	return &h.slots[len(h.slots)-1]

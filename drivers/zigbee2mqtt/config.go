@@ -13,6 +13,7 @@ import (
 const (
 	DefaultBaseTopic      = "zigbee2mqtt"
 	DefaultActionDebounce = 2 * time.Second
+	DefaultBridgeDevice   = Name // the bridge's status: anxin/v1/<hh>/zigbee2mqtt/status
 	maxDevices            = 1024 // configured devices, and devices tracked in auto mode
 )
 
@@ -25,6 +26,11 @@ type Config struct {
 	// within this window (z2m may publish an action both in the state payload
 	// and on the legacy <name>/action topic). 0 turns it off.
 	ActionDebounce time.Duration `mapstructure:"action_debounce" yaml:"action_debounce"`
+	// BridgeDevice is the device id under which the bridge's own state
+	// (<base_topic>/bridge/state) is published as a device status,
+	// anxin/v1/<hh>/<bridge_device>/status. Two zigbee2mqtt instances in one
+	// home need two ids.
+	BridgeDevice string `mapstructure:"bridge_device" yaml:"bridge_device"`
 	// Devices maps zigbee2mqtt friendly names (or IEEE addresses) to contract
 	// devices. Empty: auto mode (see docs/drivers-mqtt.md).
 	Devices []Device `mapstructure:"devices" yaml:"devices"`
@@ -55,6 +61,7 @@ func NewConfig() *Config {
 		Config:         mqttsource.DefaultConfig(),
 		BaseTopic:      DefaultBaseTopic,
 		ActionDebounce: DefaultActionDebounce,
+		BridgeDevice:   DefaultBridgeDevice,
 	}
 }
 
@@ -74,6 +81,10 @@ func (c *Config) Validate() error {
 	if c.ActionDebounce < 0 || c.ActionDebounce > time.Minute {
 		return anxin.Errorf(anxin.EINVALID, "action_debounce %s: 0 to 1m", c.ActionDebounce)
 	}
+	if !anxin.ValidID(c.BridgeDevice) || c.BridgeDevice == anxin.GatewayDevice {
+		return anxin.Errorf(anxin.EINVALID, "bridge_device %q: a device id [A-Za-z0-9_-]{1,64}, not %q (the gateway's own)",
+			c.BridgeDevice, anxin.GatewayDevice)
+	}
 	if len(c.Devices) > maxDevices {
 		return anxin.Errorf(anxin.EINVALID, "devices: %d devices, at most %d", len(c.Devices), maxDevices)
 	}
@@ -90,6 +101,10 @@ func (c *Config) Validate() error {
 			return anxin.Errorf(anxin.EINVALID, "%s.device %q is not [A-Za-z0-9_-]{1,64}", key, d.Device)
 		case ids[d.Device]:
 			return anxin.Errorf(anxin.EINVALID, "%s.device %q is listed twice", key, d.Device)
+		case d.Device == anxin.GatewayDevice:
+			return anxin.Errorf(anxin.EINVALID, "%s.device %q is reserved: anxin/v1/<hh>/gateway/status is the gateway's own status", key, d.Device)
+		case d.Device == c.BridgeDevice:
+			return anxin.Errorf(anxin.EINVALID, "%s.device %q is the bridge_device (the zigbee2mqtt bridge's status)", key, d.Device)
 		case !d.Kind.Valid():
 			return anxin.Errorf(anxin.EINVALID, "%s.kind %q is not one of %v", key, d.Kind, anxin.Kinds)
 		case topicSuffix(d.Name):

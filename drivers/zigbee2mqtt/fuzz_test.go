@@ -35,8 +35,26 @@ func FuzzHandle(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	f.Add("zigbee2mqtt/bridge/state", []byte("online"))
+	f.Add("zigbee2mqtt/x/availability", []byte(" offline "))
+	f.Add("zigbee2mqtt/gateway/availability", []byte(`{"state":"offline"}`))
 	now := time.Unix(1_700_000_000, 0)
+	var statusErr error
+	checkStatus := func(st anxin.DeviceStatus) {
+		if err := st.Validate(); err != nil && st.Device != anxin.GatewayDevice {
+			// auto mode may name a device "gateway": the sink refuses that one
+			statusErr = err
+		}
+	}
+	na.OnStatus(checkStatus)
+	nc.OnStatus(checkStatus)
 	f.Fuzz(func(t *testing.T, topic string, payload []byte) {
+		statusErr = nil
+		defer func() {
+			if statusErr != nil {
+				t.Fatalf("%s %q: status %v", topic, payload, statusErr)
+			}
+		}()
 		check := func(m anxin.Message) {
 			if err := m.Validate(); err != nil {
 				t.Fatalf("%s %q: %v", topic, payload, err)

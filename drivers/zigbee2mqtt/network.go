@@ -66,6 +66,9 @@ type Network struct {
 	debounce  time.Duration
 	household string
 	byName    map[string]*device
+	bridgeID  string
+	bridge    tri // the bridge's last state
+	status    func(anxin.DeviceStatus)
 	log       *slog.Logger
 	metrics   *networkMetrics
 }
@@ -82,7 +85,7 @@ func NewNetwork(cfg *Config, household string, log *slog.Logger, reg prometheus.
 	if err != nil {
 		return nil, err
 	}
-	n := &Network{base: cfg.BaseTopic, auto: cfg.Auto(), debounce: cfg.ActionDebounce,
+	n := &Network{base: cfg.BaseTopic, auto: cfg.Auto(), debounce: cfg.ActionDebounce, bridgeID: cfg.BridgeDevice,
 		household: household, byName: make(map[string]*device, len(cfg.Devices)), log: log, metrics: m}
 	for _, d := range cfg.Devices {
 		dev := &device{id: d.Device, kind: d.Kind, gasFromZone: d.GasFromZonestatus,
@@ -94,6 +97,13 @@ func NewNetwork(cfg *Config, household string, log *slog.Logger, reg prometheus.
 	}
 	return n, nil
 }
+
+// OnStatus sets where device and bridge statuses go: zigbee2mqtt's
+// availability of a device, and the bridge's own state, as
+// anxin.DeviceStatus (published retained on anxin/v1/<hh>/<dev>/status).
+// Nil (the default, as in gatewayd decode): they are only logged and
+// exported as gauges.
+func (n *Network) OnStatus(f func(anxin.DeviceStatus)) { n.status = f }
 
 // Skip reports whether a topic carries nothing the driver reads (bridge
 // topics other than bridge/state, /set and /get commands); the source drops
@@ -136,12 +146,12 @@ func (n *Network) handle(topic string, payload []byte, extra map[string]json.Raw
 	}
 	switch {
 	case rest == "bridge/state":
-		return n.bridgeState(payload)
+		return n.bridgeState(payload, now)
 	case strings.HasPrefix(rest, "bridge/"), strings.HasSuffix(rest, "/set"), strings.HasSuffix(rest, "/get"):
 		return nil
 	}
 	if name, ok := strings.CutSuffix(rest, "/availability"); ok {
-		return n.availability(name, payload)
+		return n.availability(name, payload, now)
 	}
 	if name, ok := strings.CutSuffix(rest, "/action"); ok {
 		dev, err := n.device(name, func() anxin.Kind { return anxin.KindCallButton })
@@ -316,9 +326,16 @@ func (n *Network) message(dev *device, now time.Time) anxin.Message {
 }
 
 // availability reads <base>/<name>/availability: {"state":"online"} or the
-// legacy plain online/offline. There is no contract message for it: it is
-// logged and exported as anxin_zigbee_device_online.
-func (n *Network) availability(name string, payload []byte) error {
+// legacy plain online/offline. A change (and the first one heard since
+// start) becomes the device's status, for devices whose kind is known (all
+// listed ones; in auto mode those that have sent a state). It is logged and
+// exported as anxin_zigbee_device_online. An empty payload (zigbee2mqtt
+// clearing the retained availability of a removed or renamed device) is
+// ignored.
+func (n *Network) availability(name string, payload []byte, now time.Time) error {
+	if len(bytes.TrimSpace(payload)) == 0 {
+		return nil
+	}
 	online, err := onlineState(payload)
 	if err != nil {
 		return fmt.Errorf("availability of %q: %w", clip(name), err)
@@ -335,28 +352,55 @@ func (n *Network) availability(name string, payload []byte) error {
 	prev := dev.online
 	dev.online = triOf(online)
 	n.metrics.deviceOnline.WithLabelValues(dev.id).Set(b2f(online))
-	if prev != dev.online {
-		if online {
-			n.log.Info("zigbee device online", "device", dev.id)
-		} else {
-			n.log.Warn("zigbee device offline (zigbee2mqtt availability)", "device", dev.id)
-		}
+	if prev == dev.online {
+		return nil
+	}
+	if online {
+		n.log.Info("zigbee device online", "device", dev.id)
+	} else {
+		n.log.Warn("zigbee device offline (zigbee2mqtt availability)", "device", dev.id)
+	}
+	if dev.kind != "" {
+		n.emitStatus(dev.id, online, now)
 	}
 	return nil
 }
 
-func (n *Network) bridgeState(payload []byte) error {
+// bridgeState reads <base>/bridge/state, the bridge's MQTT will:
+// {"state":"online"|"offline"} (zigbee2mqtt 2.x) or plain online/offline
+// (1.x). A change becomes the status of device bridge_device.
+func (n *Network) bridgeState(payload []byte, now time.Time) error {
+	if len(bytes.TrimSpace(payload)) == 0 {
+		return nil // a cleared retained state
+	}
 	online, err := onlineState(payload)
 	if err != nil {
 		return fmt.Errorf("bridge/state: %w", err)
 	}
 	n.metrics.bridgeOnline.Set(b2f(online))
+	prev := n.bridge
+	n.bridge = triOf(online)
+	if prev == n.bridge {
+		return nil
+	}
 	if online {
 		n.log.Info("zigbee2mqtt bridge online")
 	} else {
 		n.log.Warn("zigbee2mqtt bridge offline: no Zigbee device can report until it returns")
 	}
+	n.emitStatus(n.bridgeID, online, now)
 	return nil
+}
+
+func (n *Network) emitStatus(id string, online bool, now time.Time) {
+	if n.status == nil {
+		return
+	}
+	st := anxin.DeviceStatus{Household: n.household, Device: id, State: anxin.StateOffline, TS: now}
+	if online {
+		st.State = anxin.StateOnline
+	}
+	n.status(st)
 }
 
 func onlineState(payload []byte) (bool, error) {

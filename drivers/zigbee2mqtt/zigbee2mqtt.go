@@ -83,12 +83,20 @@ func New(cfg *Config, env drivers.Env) (*Driver, error) {
 	return &Driver{net: n, source: src, env: env, errors: errs.WithLabelValues(Name)}, nil
 }
 
-// Run reads the home broker until ctx ends.
+// Run reads the home broker until ctx ends. Device and bridge statuses go
+// to the sink too when it takes them (anxin.StatusSink: gatewayd's does),
+// before the home broker's message is acknowledged.
 func (d *Driver) Run(ctx context.Context, sink drivers.Sink) error {
 	log := d.env.Logger.With("driver", Name)
+	ss, _ := sink.(anxin.StatusSink)
+	if ss == nil {
+		log.Debug("the sink takes no statuses: availability and bridge state are only logged")
+	}
 	var out []anxin.Message
+	var statuses []anxin.DeviceStatus
+	d.net.OnStatus(func(st anxin.DeviceStatus) { statuses = append(statuses, st) })
 	return d.source.Run(ctx, func(ctx context.Context, m mqttsource.Message) error {
-		out = out[:0]
+		out, statuses = out[:0], statuses[:0]
 		err := d.net.Handle(m.Topic, m.Payload, m.Received, func(msg anxin.Message) { out = append(out, msg) })
 		if errors.Is(err, ErrUnknownDevice) {
 			log.Debug("message of a device not in devices:", "topic", clip(m.Topic))
@@ -103,6 +111,19 @@ func (d *Driver) Run(ctx context.Context, sink drivers.Sink) error {
 				continue
 			}
 			if err := sink.Put(ctx, msg); err != nil {
+				return err
+			}
+		}
+		for _, st := range statuses {
+			if err := st.Validate(); err != nil {
+				d.errors.Inc()
+				log.Error("device status breaks the contract", "status", st.String(), "err", err)
+				continue
+			}
+			if ss == nil {
+				continue
+			}
+			if err := ss.PutStatus(ctx, st); err != nil {
 				return err
 			}
 		}

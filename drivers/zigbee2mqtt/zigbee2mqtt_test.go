@@ -43,6 +43,10 @@ func TestConfigRejects(t *testing.T) {
 		"bad broker":       {func(c *Config) { c.Broker = "http://x" }, "broker"},
 		"two passwords":    {func(c *Config) { c.Username, c.Password, c.PasswordFile = "u", "p", "/f" }, "password_file"},
 		"name is subtopic": {func(c *Config) { c.Devices = []Device{{Name: "x/availability", Device: "a", Kind: "call_button"}} }, "devices[0].name"},
+		"device gateway":   {func(c *Config) { c.Devices = []Device{{Name: "a", Device: "gateway", Kind: "call_button"}} }, "devices[0].device"},
+		"device is bridge": {func(c *Config) { c.Devices = []Device{{Name: "a", Device: "zigbee2mqtt", Kind: "call_button"}} }, "bridge_device"},
+		"bridge gateway":   {func(c *Config) { c.BridgeDevice = "gateway" }, "bridge_device"},
+		"bridge empty":     {func(c *Config) { c.BridgeDevice = "" }, "bridge_device"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := NewConfig()
@@ -77,10 +81,11 @@ func fixtureDevices() []Device {
 
 // lineResult is what one fixture line produced.
 type lineResult struct {
-	topic  string
-	events []string // "device:event"
-	fields anxin.Fields
-	err    error
+	topic    string
+	events   []string // "device:event"
+	fields   anxin.Fields
+	statuses []string // "device:state"
+	err      error
 }
 
 // decodeLines runs the fixture through the Network line by line, so each
@@ -98,11 +103,19 @@ func decodeLines(t *testing.T, cfg *Config, reg *prometheus.Registry, path strin
 	}
 	now := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 	var out []lineResult
+	var statuses []string
+	n.OnStatus(func(st anxin.DeviceStatus) {
+		if err := st.Validate(); err != nil || !st.TS.Equal(now) || st.Household != "hh-0001" {
+			t.Errorf("status %+v: %v", st, err)
+		}
+		statuses = append(statuses, st.Device+":"+st.State)
+	})
 	err = mqttsource.ReadCaptures(f, func(c mqttsource.Capture) {
 		var extra map[string]json.RawMessage
 		if zs, ok := recordedZoneStatus(c.Record); ok {
 			extra = map[string]json.RawMessage{"zonestatus": zs}
 		}
+		statuses = nil
 		r := lineResult{topic: c.Topic}
 		r.err = n.handle(c.Topic, c.Payload, extra, now, func(m anxin.Message) {
 			if err := m.Validate(); err != nil {
@@ -120,6 +133,7 @@ func decodeLines(t *testing.T, cfg *Config, reg *prometheus.Registry, path strin
 				r.fields = m.Fields
 			}
 		})
+		r.statuses = statuses
 		out = append(out, r)
 	}, func(e drivers.DecodeError) { t.Fatalf("fixture line at %d does not split: %v", e.Offset, e.Err) })
 	if err != nil {
@@ -136,9 +150,10 @@ func TestFixtureConfigured(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	got := decodeLines(t, cfg, reg, z2mFixture)
 	type want struct {
-		events []string
-		fields anxin.Fields // nil: no reading
-		err    string
+		events   []string
+		fields   anxin.Fields // nil: no reading
+		err      string
+		statuses []string
 	}
 	lq := func(v float64) anxin.Fields { return anxin.Fields{"link_quality": anxin.Num(v)} }
 	wants := []want{
@@ -154,7 +169,8 @@ func TestFixtureConfigured(t *testing.T) {
 		{events: []string{"leak1:water_leak_clear"}, fields: anxin.Fields{"battery_low": anxin.Bool(false), "link_quality": anxin.Num(97)}},
 		{events: []string{"leak2:water_leak"}, fields: anxin.Fields{"battery_pct": anxin.Num(80), "link_quality": anxin.Num(0)}}, // battery "80.00" string
 		{fields: anxin.Fields{"battery_pct": anxin.Num(100), "battery_low": anxin.Bool(false), "link_quality": anxin.Num(83)}},   // first water_leak:false: no clear
-		{}, {}, {}, // availability online, offline, bridge offline
+		// availability {"state":"online"}, {"state":"offline"}, the bridge's will {"state":"offline"}
+		{statuses: []string{"sos3:online"}}, {statuses: []string{"sos3:offline"}}, {statuses: []string{"zigbee2mqtt:offline"}},
 	}
 	if len(got) != len(wants) {
 		t.Fatalf("%d lines decoded, want %d", len(got), len(wants))
@@ -175,6 +191,9 @@ func TestFixtureConfigured(t *testing.T) {
 		}
 		if !fieldsEqual(g.fields, w.fields) {
 			t.Errorf("line %d (%s): fields %v, want %v", i+1, g.topic, g.fields, w.fields)
+		}
+		if !slices.Equal(g.statuses, w.statuses) {
+			t.Errorf("line %d (%s): statuses %v, want %v", i+1, g.topic, g.statuses, w.statuses)
 		}
 	}
 	if v := sourcetest.Gauge(reg, "anxin_zigbee_device_online", "sos3"); v != 0 {
@@ -201,12 +220,18 @@ func TestFixtureAuto(t *testing.T) {
 	cfg := NewConfig()
 	reg := prometheus.NewRegistry()
 	got := decodeLines(t, cfg, reg, z2mFixture)
-	var events []string
+	var events, statuses []string
 	for i, g := range got {
 		if g.err != nil {
 			t.Errorf("line %d (%s): %v", i+1, g.topic, g.err)
 		}
 		events = append(events, g.events...)
+		statuses = append(statuses, g.statuses...)
+	}
+	// auto mode: <friendly_name> never said what it is, so it has no status;
+	// the bridge always has one
+	if !slices.Equal(statuses, []string{"zigbee2mqtt:offline"}) {
+		t.Errorf("auto mode statuses %v", statuses)
 	}
 	want := []string{
 		"0x847127fffe0542eb:button_pressed", "0xa4c13899607febd1:button_pressed",

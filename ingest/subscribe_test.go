@@ -1,0 +1,91 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/testenv"
+	"github.com/anxin-care/anxin/rules"
+	"github.com/anxin-care/anxin/sqlite"
+)
+
+// TestSubscribeReplacesLegacyStatusFilter: an alarmd upgraded in place
+// finds its persistent session still subscribed to the old
+// anxin/v1/+/gateway/status beside the new anxin/v1/+/+/status: a gateway
+// status comes once and a device status comes through the new filter.
+// (mosquitto 2.0 sends one copy for overlapping filters anyway; alarmd drops
+// the old filter for brokers that send one per filter.)
+func TestSubscribeReplacesLegacyStatusFilter(t *testing.T) {
+	mq := testenv.StartMosquitto(t)
+	const id = "alarmd-upgraded"
+	old := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID(id).SetCleanSession(false))
+	if tok := old.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	if tok := old.SubscribeMultiple(map[string]byte{"anxin/v1/+/+/reading": 1, "anxin/v1/+/+/event": 1,
+		"anxin/v1/+/gateway/status": 1}, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	old.Disconnect(50)
+
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err := New(Config{}, Deps{Engine: rules.New(rules.Default()), Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	s, err := Subscribe(ctx, SubscriberConfig{Broker: mq.URL, ClientID: id}, p, nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID("pub"))
+	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer pub.Disconnect(50)
+	publish := func(topic string, payload []byte) {
+		t.Helper()
+		if tok := pub.Publish(topic, 1, false, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+	}
+	now := time.Now().UTC()
+	st, _ := json.Marshal(anxin.Status{State: "online", TS: now})
+	publish(anxin.StatusTopic("hh-1"), st)
+	publish(anxin.DeviceStatusTopic("hh-1", "btn1"), st)
+	marker := anxin.Message{ID: anxin.NewID(now), TS: now, Household: "hh-1", Device: "wm1", Kind: anxin.KindWaterMeter,
+		Fields: anxin.Fields{"total_m3": anxin.Num(1)}}
+	b, _ := json.Marshal(&marker)
+	publish(marker.Topic(), b)
+	// one subscriber's messages come in order: once the marker is in, any
+	// second copy of a status would be too
+	deadline := time.Now().Add(10 * time.Second)
+	for testutil.ToFloat64(p.m.received) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("received %v of 3", testutil.ToFloat64(p.m.received))
+		}
+		time.Sleep(10 * time.Millisecond) // polling a real broker
+	}
+	if got := testutil.ToFloat64(p.m.received); got != 3 {
+		t.Errorf("received %v messages, want 3 (a gateway status came twice)", got)
+	}
+	if got := testutil.ToFloat64(p.m.rejected.WithLabelValues("status")) + testutil.ToFloat64(p.m.rejected.WithLabelValues("topic")); got != 0 {
+		t.Errorf("%v statuses rejected", got)
+	}
+}
