@@ -118,15 +118,14 @@ var busPortCfg = Config{Path: "/dev/ttyBUS", Baud: 2400, Parity: "even"}
 // poller is a session that polls with requests name0, name1, … until ctx
 // ends, counting answers and failures.
 type poller struct {
-	name      string
-	mu        sync.Mutex
-	answered  int
-	noReply   int
-	sessions  int
-	errs      []error
-	maxPolls  int // stop polling after this many (then wait for ctx); 0: no limit
-	interval  time.Duration
-	sessionFn func(ctx context.Context, b *BusHandle) error
+	name     string
+	mu       sync.Mutex
+	answered int
+	noReply  int
+	sessions int
+	errs     []error
+	maxPolls int // stop polling after this many (then wait for ctx); 0: no limit
+	interval time.Duration
 }
 
 func (p *poller) session(ctx context.Context, b *BusHandle) error {
