@@ -5,12 +5,10 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -110,16 +108,8 @@ drivers:
 	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(gatewaydBinary(t), "-config", cfgPath)
-	var stdout, logs syncBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() { _ = cmd.Process.Kill() }()
+	gw := startGatewayd(t, cfgPath, false)
+	stdout, logs := gw.stdout, gw.logs
 
 	want := map[string]anxin.Fields{
 		"wm1": {"total_m3": anxin.Num(42.5)},
@@ -190,17 +180,7 @@ drivers:
 		}
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("gatewayd did not stop on SIGTERM")
-	}
+	gw.stop(t)
 	for _, l := range strings.Split(logs.String(), "\n") {
 		if n := strings.Count(l, `"driver":`); n > 1 {
 			t.Errorf("log line names the driver %d times: %s", n, l)

@@ -184,17 +184,8 @@ drivers:
 		t.Fatal(err)
 	}
 	start := func() (*exec.Cmd, *syncBuffer, chan error) {
-		cmd := exec.Command(gatewaydBinary(t), "-config", cfgPath)
-		logs := &syncBuffer{}
-		cmd.Stdout, cmd.Stderr = logs, logs
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		t.Cleanup(func() { _ = cmd.Process.Kill() })
-		return cmd, logs, exited
+		gw := startGatewayd(t, cfgPath, true)
+		return gw.cmd, gw.logs, gw.exited
 	}
 	poll := func(what string, within time.Duration, logs *syncBuffer, cond func() bool) {
 		t.Helper()

@@ -350,18 +350,8 @@ drivers:
 	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(gatewaydBinary(t), "-config", cfgPath)
-	var logs syncBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill() // no-op once it exited
-	}()
+	gw := startGatewayd(t, cfgPath, true)
+	cmd, logs := gw.cmd, gw.logs
 	waitFor("online status", func() bool { return len(statuses) > 0 && strings.Contains(statuses[0], "online") })
 
 	publish := func(topic, payload string) {
@@ -417,17 +407,7 @@ drivers:
 	rss := vmRSS(cmd.Process.Pid)
 	t.Logf("gatewayd RSS with the zigbee2mqtt driver and uplink running: %d KiB", rss)
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("gatewayd did not stop on SIGTERM")
-	}
+	gw.stop(t)
 	waitFor("offline status", func() bool {
 		return strings.Contains(statuses[len(statuses)-1], `"offline"`)
 	})
@@ -448,6 +428,49 @@ func vmRSS(pid int) int {
 		}
 	}
 	return -1
+}
+
+// gatewaydProcess is the real binary running a config; it is killed when
+// the test ends (a no-op once it exited).
+type gatewaydProcess struct {
+	cmd          *exec.Cmd
+	stdout, logs *syncBuffer // the same buffer when started with combined output
+	exited       chan error
+}
+
+// startGatewayd starts the binary on cfgPath; combined puts stdout (the
+// JSON-lines debug output) into the log buffer too.
+func startGatewayd(t *testing.T, cfgPath string, combined bool) *gatewaydProcess {
+	t.Helper()
+	p := &gatewaydProcess{cmd: exec.Command(gatewaydBinary(t), "-config", cfgPath), logs: &syncBuffer{}, exited: make(chan error, 1)}
+	p.stdout = p.logs
+	if !combined {
+		p.stdout = &syncBuffer{}
+	}
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.logs
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	return p
+}
+
+// stop sends SIGTERM and wants a clean exit within 15 s.
+func (p *gatewaydProcess) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("gatewayd did not stop on SIGTERM")
+	}
 }
 
 type syncBuffer struct {
@@ -616,16 +639,8 @@ drivers:
 	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(gatewaydBinary(t), "-config", cfgPath)
-	var logs syncBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() { _ = cmd.Process.Kill() }()
+	gw := startGatewayd(t, cfgPath, true)
+	cmd, logs := gw.cmd, gw.logs
 
 	nmeaLog, err := os.ReadFile(fixture(t, "nmea", "gpsd-beidou-bd.log"))
 	if err != nil {
@@ -672,17 +687,7 @@ drivers:
 		<-time.After(10 * time.Second) // a measurement window, not synchronisation
 		t.Logf("idle CPU over 10 s: %d ticks (1 tick = 10 ms), VmRSS %d KiB", cpuTicks(cmd.Process.Pid)-before, vmRSS(cmd.Process.Pid))
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("gatewayd did not stop on SIGTERM")
-	}
+	gw.stop(t)
 }
 
 func grepLines(s, sub string) string {
@@ -738,17 +743,8 @@ drivers:
 		t.Fatal(err)
 	}
 	start := func() (*exec.Cmd, *syncBuffer, chan error) {
-		cmd := exec.Command(gatewaydBinary(t), "-config", cfgPath)
-		logs := &syncBuffer{}
-		cmd.Stdout, cmd.Stderr = logs, logs
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		t.Cleanup(func() { _ = cmd.Process.Kill() })
-		return cmd, logs, exited
+		gw := startGatewayd(t, cfgPath, true)
+		return gw.cmd, gw.logs, gw.exited
 	}
 	depth := func() int {
 		resp, err := http.Get("http://" + metricsAddr + "/metrics")
