@@ -1,12 +1,9 @@
 package main
 
 import (
-	"io"
 	"slices"
 	"sort"
 	"time"
-
-	"github.com/anxin-care/anxin/replay"
 )
 
 // The bound: how well could any rule that decides from the time of the last
@@ -38,66 +35,33 @@ type householdQuiets struct {
 	days   int
 }
 
-// quietPeriods reads a source into quiet periods per household, as the
-// no-use rules see them: the rise since the last use accumulates, and a
-// reading that brings it to minUse litres is a use; a gap over 2 h ends
-// the current quiet and the rise (no data is never no use); a lower
-// reading re-baselines. Emergencies are weighted as chooseEmergencies
-// picks them: a random instant, then the next reading that rose by 10 l
-// over the one before — so such a use is picked in proportion to the time
-// since the previous one (at most 24 h).
-func quietPeriods(src replay.Source, minUse float64) ([]householdQuiets, error) {
-	var out []householdQuiets
-	var cur *householdQuiets
-	var prevT, lastBig time.Time
-	var prevV, acc float64
-	var start time.Time     // of the open quiet; zero when none
+// quietsOf is one household's quiet periods as the no-use rules see
+// them: the rise since the last use accumulates, and a reading that brings
+// it to minUse litres is a use; a gap over 2 h ends the current quiet and
+// the rise (no data is never no use); a lower reading re-baselines.
+// Emergencies are weighted as meterSeries.emergencies picks them: a random
+// instant, then the next reading that rose by 10 l over the one before —
+// so such a use is picked in proportion to the time since the previous one
+// (at most 24 h).
+func quietsOf(s *meterSeries, minUse float64) householdQuiets {
+	hq := householdQuiets{id: s.id}
+	var lastBig, start time.Time // start: of the open quiet; zero when none
+	var acc float64
 	var startWeight float64 // the injection's weight of the use that began it
 	prevQuiet := -1.0
 	days := map[int]bool{}
-	flush := func() {
-		if cur == nil {
-			return
-		}
-		cur.days = len(days)
-		var sum float64
-		for i := range cur.quiets {
-			sum += cur.quiets[i].weight
-		}
-		for i := range cur.quiets {
-			if sum > 0 {
-				cur.quiets[i].weight /= sum
-			}
-		}
-		out = append(out, *cur)
-	}
-	for {
-		r, err := src.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		if cur == nil || cur.id != r.Household {
-			flush()
-			cur = &householdQuiets{id: r.Household}
-			clear(days)
-			start, lastBig, prevQuiet, acc = time.Time{}, time.Time{}, -1, 0
-			prevT, prevV = r.TS, r.Litres
-			days[dayNumber(r.TS)] = true
+	for i, t := range s.ts {
+		days[dayNumber(t)] = true
+		if i == 0 {
 			continue
 		}
-		days[dayNumber(r.TS)] = true
-		gap := r.TS.Sub(prevT) > 2*time.Hour
-		rise := r.Litres - prevV
-		before := prevT
-		prevT, prevV = r.TS, r.Litres
-		if gap {
+		before := s.ts[i-1]
+		rise := s.v[i] - s.v[i-1]
+		if t.Sub(before) > 2*time.Hour { // a gap
 			if !start.IsZero() {
 				// known quiet only up to the last reading before the gap (the
 				// shortest reading of it: the bound stays an upper bound)
-				cur.quiets = append(cur.quiets, quiet{start: start, hours: before.Sub(start).Hours(), censored: true,
+				hq.quiets = append(hq.quiets, quiet{start: start, hours: before.Sub(start).Hours(), censored: true,
 					prevH: prevQuiet, weight: startWeight})
 			}
 			start, prevQuiet, acc, startWeight = time.Time{}, -1, 0, 0
@@ -106,27 +70,35 @@ func quietPeriods(src replay.Source, minUse float64) ([]householdQuiets, error) 
 		if rise <= 0 || rise >= 5000 {
 			continue // no rise, a lower reading (re-baselined) or a corrupt jump
 		}
-		acc += rise
-		if acc < minUse {
+		if acc += rise; acc < minUse {
 			continue
 		}
 		acc = 0
 		if !start.IsZero() {
-			h := r.TS.Sub(start).Hours()
-			cur.quiets = append(cur.quiets, quiet{start: start, hours: h, prevH: prevQuiet, weight: startWeight})
+			h := t.Sub(start).Hours()
+			hq.quiets = append(hq.quiets, quiet{start: start, hours: h, prevH: prevQuiet, weight: startWeight})
 			prevQuiet = h
 		}
-		start, startWeight = r.TS, 0
+		start, startWeight = t, 0
 		if rise >= 10 {
 			w := 24.0
 			if !lastBig.IsZero() {
-				w = min(r.TS.Sub(lastBig).Hours(), 24)
+				w = min(t.Sub(lastBig).Hours(), 24)
 			}
-			lastBig, startWeight = r.TS, w
+			lastBig, startWeight = t, w
 		}
 	}
-	flush()
-	return out, nil
+	hq.days = len(days)
+	var sum float64
+	for i := range hq.quiets {
+		sum += hq.quiets[i].weight
+	}
+	if sum > 0 {
+		for i := range hq.quiets {
+			hq.quiets[i].weight /= sum
+		}
+	}
+	return hq
 }
 
 func dayNumber(t time.Time) int {

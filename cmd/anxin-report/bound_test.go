@@ -35,8 +35,8 @@ func TestQuietPeriods(t *testing.T) {
 		r(h(5), 131), r(h(9), 131), // gap of 4 h: the quiet from 4 h is known to 5 h, censored
 		r(h(10), 150), r(h(11), 150), r(h(12), 170), // use at 10 h, then at 12 h
 	}}
-	hs, err := quietPeriods(src, 10)
-	if err != nil {
+	var hs []householdQuiets
+	if err := readSeries(src, func(s *meterSeries) error { hs = append(hs, quietsOf(s, 10)); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(hs) != 1 || hs[0].days != 1 {

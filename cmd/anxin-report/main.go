@@ -134,7 +134,15 @@ func (d *dataset) replay(seed uint64, window time.Duration) error {
 	if err != nil {
 		return err
 	}
-	d.emergencies, err = chooseEmergencies(src, seed, 14*24*time.Hour, window, d.period, 10)
+	// one pass gives both the injected emergencies and the quiet periods of
+	// the bound (bound.go)
+	rng := newInjectRNG(seed)
+	var hs []householdQuiets
+	err = readSeries(src, func(s *meterSeries) error {
+		d.emergencies = append(d.emergencies, s.emergencies(rng, 14*24*time.Hour, window, d.period, 10)...)
+		hs = append(hs, quietsOf(s, d.minDelta*1000))
+		return nil
+	})
 	src.Close()
 	if err != nil {
 		return err
@@ -151,15 +159,6 @@ func (d *dataset) replay(seed uint64, window time.Duration) error {
 	start, cpu0 := time.Now(), cpuTime()
 	d.sum, err = replay.Run(src, replay.Options{Rules: cfg, Inject: inj, Window: window}, nil)
 	d.elapsed, d.cpu = time.Since(start), cpuTime()-cpu0
-	if err != nil {
-		return err
-	}
-	qsrc, err := replay.Open(d.format, d.file, cfg.Location())
-	if err != nil {
-		return err
-	}
-	defer qsrc.Close()
-	hs, err := quietPeriods(qsrc, d.minDelta*1000)
 	if err != nil {
 		return err
 	}
