@@ -170,11 +170,6 @@ func publish(broker, client string, n, households, events, window, publishers in
 					}
 				}
 				now := time.Now() // after the window let the previous one go: when this one is sent
-				var topic string
-				if client == "paho" {
-					buf = nil // paho keeps the slice until it is sent
-				}
-				buf = buf[:0]
 				if every > 0 && i%every == every/2 && int(evCount.Load()) < events {
 					k := evCount.Add(1)
 					m := anxin.Message{ID: anxin.NewID(now), TS: now, Household: fmt.Sprintf("ev-%06d", k),
@@ -184,8 +179,7 @@ func publish(broker, client string, n, households, events, window, publishers in
 						errc <- err
 						return
 					}
-					topic, buf = m.Topic(), append(buf, b...)
-					if err := s.Publish(topic, buf); err != nil {
+					if err := s.Publish(m.Topic(), b); err != nil {
 						errc <- err
 						return
 					}
@@ -195,9 +189,12 @@ func publish(broker, client string, n, households, events, window, publishers in
 					}
 					continue
 				}
-				hh := i % households
-				topic, buf = appendReading(buf, now, hh, 1000+float64(i/households)*0.01)
-				if err := s.Publish(topic, buf); err != nil {
+				if client == "paho" {
+					buf = nil // paho keeps the slice until it is sent; the raw publisher copies it
+				}
+				topic, b := appendReading(buf[:0], now, i%households, 1000+float64(i/households)*0.01)
+				buf = b
+				if err := s.Publish(topic, b); err != nil {
 					errc <- err
 					return
 				}

@@ -142,17 +142,19 @@ func (p *rawPublisher) Close(timeout time.Duration) error {
 		p.conn.Close()
 		return err
 	}
-	deadline := time.Now().Add(timeout)
-	for len(p.window) > 0 {
-		if err := p.failed(); err != nil {
+	// every slot of the window taken again means every message was acknowledged
+	expire := time.NewTimer(timeout)
+	defer expire.Stop()
+	for range cap(p.window) {
+		select {
+		case p.window <- struct{}{}:
+		case <-p.done:
 			p.conn.Close()
-			return err
-		}
-		if time.Now().After(deadline) {
+			return p.failed()
+		case <-expire.C:
 			p.conn.Close()
-			return fmt.Errorf("raw publisher: %d messages not acknowledged after %s", len(p.window), timeout)
+			return fmt.Errorf("raw publisher: messages not acknowledged after %s", timeout)
 		}
-		time.Sleep(time.Millisecond)
 	}
 	_, _ = p.conn.Write([]byte{0xe0, 0}) // DISCONNECT
 	return p.conn.Close()
