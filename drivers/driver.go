@@ -63,11 +63,18 @@ type Env struct {
 	Logger    *slog.Logger          // never nil
 	Now       func() time.Time      // never nil
 	Metrics   prometheus.Registerer // never nil; drivers register their counters here
-	// Serial is gatewayd's registry of shared serial buses, a
-	// *serialport.Buses (typed any: serialport imports this package).
-	// Polled drivers on the same port share one open port and one bus
-	// lock through it. Nil: a driver opens its port alone (tests, tools).
-	Serial any
+	// Serial is gatewayd's registry of shared serial buses. Polled drivers
+	// on the same port share one open port and one bus lock through it.
+	// Nil: a driver opens its port alone (tests, tools).
+	Serial SerialBuses
+}
+
+// SerialBuses is a registry of shared serial buses: *serialport.Buses, the
+// one implementation (it cannot be named here: serialport imports this
+// package).
+type SerialBuses interface {
+	// Users lists the drivers on each open bus, by port label.
+	Users() map[string][]string
 }
 
 // Config is a driver's configuration. Each driver defines a struct with

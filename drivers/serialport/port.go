@@ -181,6 +181,16 @@ func classify(err error) bool {
 
 type configError struct{ err error }
 
+// checked returns c with the defaults applied, or the permanent *OpenError
+// of an invalid config.
+func (c Config) checked() (Config, error) {
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		return c, &OpenError{Port: c.Label(), Permanent: true, Err: &configError{err}}
+	}
+	return c, nil
+}
+
 func (e *configError) Error() string { return "invalid config: " + e.err.Error() }
 func (e *configError) Unwrap() error { return e.err }
 
@@ -232,11 +242,11 @@ func serialSuffix(s string) string {
 // Open resolves and opens the port with the configured line settings. Every
 // error is an *OpenError saying whether it will be retried.
 func Open(c Config) (Port, error) {
-	c.SetDefaults()
-	label := c.Label()
-	if err := c.Validate(); err != nil {
-		return nil, &OpenError{Port: label, Permanent: true, Err: &configError{err}}
+	c, err := c.checked()
+	if err != nil {
+		return nil, err
 	}
+	label := c.Label()
 	path, err := Resolve(c)
 	if err != nil {
 		return nil, &OpenError{Port: label, Err: err}

@@ -124,7 +124,6 @@ type keeper struct {
 
 func (k keeper) run(ctx context.Context, session Session) error {
 	m, c := k.metrics, k.cfg
-	bo := k.bo().withDefaults()
 	label := c.Label()
 	attrs := func(kv ...any) []any {
 		if k.attrs != nil {
@@ -138,7 +137,7 @@ func (k keeper) run(ctx context.Context, session Session) error {
 	permanent := m.OpenErrors.WithLabelValues(label, "permanent")
 	connected := m.Connected.WithLabelValues(label)
 	connected.Set(0)
-	wait := bo.Min
+	retry := backoff{bo: k.bo}
 	everOpen := false // a reopen after the first open counts as a reconnect
 	down := false     // an outage has been logged and not yet ended
 	for {
@@ -153,6 +152,7 @@ func (k keeper) run(ctx context.Context, session Session) error {
 				return err
 			}
 			transient.Inc()
+			wait := retry.next(0)
 			if !down {
 				log.Warn("serial port unavailable; retrying with backoff", attrs("err", err, "retry_in", wait)...)
 				down = true
@@ -162,8 +162,6 @@ func (k keeper) run(ctx context.Context, session Session) error {
 			if !sleep(ctx, wait) {
 				return nil
 			}
-			bo = k.bo().withDefaults()
-			wait = max(min(wait*2, bo.Max), bo.Min)
 			continue
 		}
 		if everOpen || down {
@@ -185,19 +183,37 @@ func (k keeper) run(ctx context.Context, session Session) error {
 			log.Error("serial session failed; not retrying", attrs("err", serr)...)
 			return serr
 		}
-		bo = k.bo().withDefaults()
-		if time.Since(start) >= bo.Healthy {
-			wait = bo.Min
-		}
-		wait = min(wait, bo.Max)
+		wait := retry.next(time.Since(start))
 		log.Warn("serial port lost; reopening", attrs("err", errors.Join(serr, cerr), "retry_in", wait)...)
 		down = true
 		if !sleep(ctx, wait) {
 			return nil
 		}
-		wait = max(min(wait*2, bo.Max), bo.Min)
 	}
 }
+
+// backoff is the wait of one retry loop: Min, 2·Min, 4·Min … up to Max,
+// and Min again after an attempt that lasted Healthy. bo is asked at every
+// wait (the drivers on a shared bus change).
+type backoff struct {
+	bo   func() Reconnect
+	wait time.Duration // the last wait; 0: none since the start or reset
+}
+
+// next returns the wait before the next attempt; up is how long the last
+// attempt lasted (0: it failed at once).
+func (b *backoff) next(up time.Duration) time.Duration {
+	bo := b.bo().withDefaults()
+	if b.wait == 0 || up >= bo.Healthy {
+		b.wait = bo.Min
+	} else {
+		b.wait = max(min(b.wait*2, bo.Max), bo.Min)
+	}
+	return b.wait
+}
+
+// reset starts the backoff again from Min.
+func (b *backoff) reset() { b.wait = 0 }
 
 // sleep waits d or until ctx ends; it reports whether d passed.
 func sleep(ctx context.Context, d time.Duration) bool {

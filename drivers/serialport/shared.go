@@ -57,6 +57,8 @@ func (r *Buses) Users() map[string][]string {
 	return out
 }
 
+var _ drivers.SerialBuses = (*Buses)(nil)
+
 // busesFrom returns the registry gatewayd put in env, or nil.
 func busesFrom(env drivers.Env) *Buses {
 	r, _ := env.Serial.(*Buses)
@@ -126,8 +128,7 @@ func RunBus(ctx context.Context, env drivers.Env, u BusUse, session func(ctx con
 	}
 	defer release()
 	h := &BusHandle{s: s, opt: u.Options}
-	bo := u.Reconnect.withDefaults()
-	wait := bo.Min
+	retry := backoff{bo: func() Reconnect { return u.Reconnect }}
 	for {
 		if err := s.waitUp(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -145,20 +146,17 @@ func RunBus(ctx context.Context, env drivers.Env, u BusUse, session func(ctx con
 			return err
 		case IsIOError(err):
 			// The port is lost; the bus reopens it (and logs it) once for
-			// every driver on it. Wait for it.
-			wait = bo.Min
+			// every driver on it, with its own backoff. Wait for it.
+			retry.reset()
 			continue
 		}
 		// The session ended for a reason of its own (the sink failed):
 		// the port is fine; try again after a backoff.
-		if time.Since(start) >= bo.Healthy {
-			wait = bo.Min
-		}
+		wait := retry.next(time.Since(start))
 		env.Logger.Warn("bus session ended; starting again", "port", s.label, "err", err, "retry_in", wait)
 		if !sleep(ctx, wait) {
 			return nil
 		}
-		wait = min(wait*2, bo.Max)
 	}
 }
 
@@ -190,12 +188,11 @@ type busUser struct {
 }
 
 func (r *Buses) acquire(u BusUse, env drivers.Env) (*sharedBus, func(), error) {
-	c := u.Port
-	c.SetDefaults()
-	label := c.Label()
-	if err := c.Validate(); err != nil {
-		return nil, nil, &OpenError{Port: label, Permanent: true, Err: &configError{err}}
+	c, err := u.Port.checked()
+	if err != nil {
+		return nil, nil, err
 	}
+	label := c.Label()
 	user := &busUser{driver: u.Driver, bo: u.Reconnect.withDefaults(), reg: env.Metrics}
 	key := c.Key()
 	r.mu.Lock()
@@ -214,11 +211,11 @@ func (r *Buses) acquire(u BusUse, env drivers.Env) (*sharedBus, func(), error) {
 		r.buses[key] = s
 		go s.keep(kctx, r.closing[key])
 	} else {
-		if d := lineDiff(s.cfg, c); d != "" {
+		if mine, theirs := line(c), line(s.cfg); mine != theirs {
 			r.mu.Unlock()
 			return nil, nil, &OpenError{Port: label, Permanent: true,
 				Err: fmt.Errorf("line settings %s differ from %s, used on this port by %s: a bus has one speed and framing",
-					d, line(s.cfg), strings.Join(s.userNames(), ", "))}
+					mine, theirs, strings.Join(s.userNames(), ", "))}
 		}
 		user.mine = s.metrics.registerIn(env.Metrics)
 	}
@@ -279,12 +276,13 @@ func (s *sharedBus) userNames() []string {
 // keep keeps the port open while the bus has users.
 func (s *sharedBus) keep(ctx context.Context, prev chan struct{}) {
 	defer close(s.done)
-	if prev != nil { // the same port, released a moment ago, is still closing
-		select {
-		case <-prev:
-		case <-ctx.Done():
-			return
-		}
+	if prev != nil {
+		// The same port, released a moment ago, is still closing (its
+		// keeper was cancelled: it ends soon). Wait for it even when this
+		// bus is released meanwhile: done closes only after prev, so the
+		// next bus on the port, which waits for done, never finds the port
+		// still open.
+		<-prev
 	}
 	attrs := func() []any {
 		s.r.mu.Lock()
@@ -408,14 +406,6 @@ func line(c Config) string {
 	return fmt.Sprintf("%d %d%s%v", c.Baud, c.DataBits, p, c.StopBits)
 }
 
-// lineDiff is "" when a and b have the same line settings, else b's.
-func lineDiff(a, b Config) string {
-	if line(a) == line(b) {
-		return ""
-	}
-	return line(b)
-}
-
 // Mode is how a driver uses its serial port. It decides which drivers can
 // share one (CheckSharing).
 type Mode int
@@ -474,14 +464,15 @@ func CheckSharing(uses []PortUse) error {
 
 func checkPair(first, u PortUse) error {
 	a, b := first.Port, u.Port
-	if a.Path == "" && b.Path == "" && a.Key() != b.Key() &&
+	same := a.Key() == b.Key()
+	if a.Path == "" && b.Path == "" && !same &&
 		strings.EqualFold(a.USB.VID, b.USB.VID) && strings.EqualFold(a.USB.PID, b.USB.PID) &&
 		(a.USB.Serial == "" || b.USB.Serial == "") {
 		return fmt.Errorf("%s.port.usb: %s and %s both name USB adapter %s:%s, one without usb.serial: "+
 			"that is the same adapter or an ambiguous one; give both the adapter's usb.serial",
 			u.Key, u.who(), first.who(), strings.ToLower(b.USB.VID), strings.ToLower(b.USB.PID))
 	}
-	if a.Key() != b.Key() {
+	if !same {
 		return nil
 	}
 	port := b.Label()
@@ -501,10 +492,10 @@ func checkPair(first, u PortUse) error {
 			"(its library cannot run over a shared bus): give it its own adapter, and list all units of one such bus in one entry",
 			u.Key, u.who(), other.who(), port, mb.who())
 	}
-	if d := lineDiff(a, b); d != "" {
+	if la, lb := line(a), line(b); la != lb {
 		return fmt.Errorf("%s.port: %s and %s share %s but their line settings differ (%s vs %s): "+
 			"a bus has one speed and framing; set the same baud, data_bits, parity and stop_bits in both",
-			u.Key, u.who(), first.who(), port, d, line(a))
+			u.Key, u.who(), first.who(), port, lb, la)
 	}
 	return nil
 }

@@ -438,3 +438,181 @@ func TestCheckSharing(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedBusStaysOpenForTheOtherDriver: one of two drivers on a port
+// leaves (a reload restarts it); the port stays open for the other, which
+// goes on polling; the port is closed when the last one leaves.
+func TestSharedBusStaysOpenForTheOtherDriver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		line := &lineSim{latency: 10 * time.Millisecond}
+		opens := 0
+		buses := NewBuses(nil, func(Config) (Port, error) { opens++; return line, nil })
+		env := testEnv(prometheus.NewRegistry())
+		env.Serial = buses
+		ctxA, cancelA := context.WithCancel(t.Context())
+		ctxB, cancelB := context.WithCancel(t.Context())
+		a := &poller{name: "A", interval: 100 * time.Millisecond}
+		b := &poller{name: "B", interval: 100 * time.Millisecond}
+		doneA, doneB := make(chan error, 1), make(chan error, 1)
+		go func() { doneA <- RunBus(ctxA, env, BusUse{Port: busPortCfg, Driver: "A"}, a.session) }()
+		go func() { doneB <- RunBus(ctxB, env, BusUse{Port: busPortCfg, Driver: "B"}, b.session) }()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		cancelA()
+		if err := <-doneA; err != nil {
+			t.Fatalf("A: %v", err)
+		}
+		before, _, _ := b.counts()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		after, _, sessions := b.counts()
+		if after-before < 5 || sessions != 1 {
+			t.Errorf("B after A left: %d more answers in 1 s, %d sessions; want polling on in the same session", after-before, sessions)
+		}
+		if opens != 1 {
+			t.Errorf("port opened %d times, want once", opens)
+		}
+		if u := buses.Users()["/dev/ttyBUS"]; len(u) != 1 || u[0] != "B" {
+			t.Errorf("users after A left: %v, want [B]", u)
+		}
+		line.mu.Lock()
+		closed := line.closed
+		line.mu.Unlock()
+		if closed {
+			t.Error("port closed while B still uses it")
+		}
+		cancelB()
+		if err := <-doneB; err != nil {
+			t.Fatalf("B: %v", err)
+		}
+		if !line.closed {
+			t.Error("port not closed after the last driver left")
+		}
+		if u := buses.Users(); len(u) != 0 {
+			t.Errorf("buses left open: %v", u)
+		}
+	})
+}
+
+// closeCounted is a port whose Close is reported.
+type closeCounted struct {
+	*lineSim
+	closed func()
+}
+
+func (p *closeCounted) Close() error { err := p.lineSim.Close(); p.closed(); return err }
+
+// TestSharedBusReopenWaitsForTheOldPort: a port released while its opening
+// is still under way, acquired and released again, then acquired a third
+// time, is never open twice at once: each new bus waits until the one
+// before it has closed the port, even a bus released before it opened.
+func TestSharedBusReopenWaitsForTheOldPort(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		opens, open, maxOpen := 0, 0, 0
+		gate := make(chan struct{}) // holds the first open
+		buses := NewBuses(nil, func(Config) (Port, error) {
+			mu.Lock()
+			opens++
+			first := opens == 1
+			mu.Unlock()
+			if first {
+				<-gate
+			}
+			mu.Lock()
+			open++
+			maxOpen = max(maxOpen, open)
+			mu.Unlock()
+			return &closeCounted{lineSim: &lineSim{latency: time.Millisecond}, closed: func() {
+				mu.Lock()
+				open--
+				mu.Unlock()
+			}}, nil
+		})
+		env := testEnv(prometheus.NewRegistry())
+		env.Serial = buses
+		run := func(p *poller) (context.CancelFunc, chan error) {
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- RunBus(ctx, env, BusUse{Port: busPortCfg, Driver: p.name}, p.session) }()
+			synctest.Wait()
+			return cancel, done
+		}
+		cancelA, doneA := run(&poller{name: "A"}) // its port is being opened
+		cancelA()
+		synctest.Wait()
+		cancelB, doneB := run(&poller{name: "B"}) // waits for A's port
+		cancelB()
+		synctest.Wait()
+		c := &poller{name: "C", maxPolls: 1}
+		cancelC, doneC := run(c)
+		close(gate)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		for name, done := range map[string]chan error{"A": doneA, "B": doneB} {
+			if err := <-done; err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+		if ans, _, _ := c.counts(); ans != 1 {
+			t.Errorf("C: %d answers, want 1", ans)
+		}
+		cancelC()
+		if err := <-doneC; err != nil {
+			t.Errorf("C: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if maxOpen != 1 || open != 0 || opens != 2 {
+			t.Errorf("%d opens, at most %d open at once, %d left open; want 2 opens (A's, C's), one at a time, none left", opens, maxOpen, open)
+		}
+	})
+}
+
+// TestRunBusSessionErrorBacksOff: a session that ends for a reason of its
+// own (its sink failed) is started again after the driver's backoff, 1 s,
+// 2 s, 4 s, 4 s …, on the port that stays open; a session that lasted
+// Healthy starts the backoff again from Min.
+func TestRunBusSessionErrorBacksOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		line := &lineSim{latency: time.Millisecond}
+		opens := 0
+		buses := NewBuses(nil, func(Config) (Port, error) { opens++; return line, nil })
+		env := testEnv(prometheus.NewRegistry())
+		env.Serial = buses
+		ctx, cancel := context.WithCancel(t.Context())
+		var starts []time.Time
+		session := func(ctx context.Context, b *BusHandle) error {
+			starts = append(starts, time.Now())
+			if len(starts) == 5 { // a healthy session
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(time.Minute):
+				}
+			}
+			return errors.New("sink: spool full")
+		}
+		done := make(chan error, 1)
+		use := BusUse{Port: busPortCfg, Driver: "A", Reconnect: Reconnect{Min: time.Second, Max: 4 * time.Second, Healthy: 30 * time.Second}}
+		go func() { done <- RunBus(ctx, env, use, session) }()
+		time.Sleep(90 * time.Second)
+		synctest.Wait()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second, time.Minute + time.Second, 2 * time.Second}
+		if len(starts) < len(want)+1 {
+			t.Fatalf("%d sessions, want at least %d", len(starts), len(want)+1)
+		}
+		for i, w := range want {
+			if d := starts[i+1].Sub(starts[i]); d != w {
+				t.Errorf("session %d started %v after the one before, want %v", i+2, d, w)
+			}
+		}
+		if opens != 1 {
+			t.Errorf("port opened %d times, want once: the sink failed, not the port", opens)
+		}
+	})
+}
