@@ -359,19 +359,29 @@ func maskHousehold(h anxin.Household) anxin.Household {
 	return h
 }
 
-func (s *Server) getHousehold(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
+// visibleHousehold is a household of this alarmd the caller's area may
+// see; anything else is "not found" (never "forbidden": that would say it
+// exists).
+func (s *Server) visibleHousehold(ctx context.Context, id string) (anxin.Household, error) {
 	if s.Households != nil {
-		if ok, err := s.Store.HouseholdInArea(r.Context(), id, caller(r.Context()).Area); err != nil {
-			return err
+		if ok, err := s.Store.HouseholdInArea(ctx, id, caller(ctx).Area); err != nil {
+			return anxin.Household{}, err
 		} else if ok {
 			for _, h := range s.Households() {
 				if h.ID == id {
-					writeJSON(w, http.StatusOK, h)
-					return nil
+					return h, nil
 				}
 			}
 		}
 	}
-	return anxin.Errorf(anxin.ENOTFOUND, "no household %q", clip(id))
+	return anxin.Household{}, anxin.Errorf(anxin.ENOTFOUND, "no household %q", clip(id))
+}
+
+func (s *Server) getHousehold(w http.ResponseWriter, r *http.Request) error {
+	h, err := s.visibleHousehold(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, h)
+	return nil
 }

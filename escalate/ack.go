@@ -168,12 +168,12 @@ func (s *Service) AckHandler() http.Handler {
 			s.page(w, http.StatusOK, v)
 			return
 		}
-		by, mine, err := s.accept(r.Context(), claims.AlarmID, c.Steps[claims.Step], ViaAckLink)
+		held, mine, err := s.accept(r.Context(), claims.AlarmID, c.Steps[claims.Step], ViaAckLink)
 		switch {
 		case err == nil && mine:
 			s.page(w, http.StatusOK, ackView{Title: "已确认", Alarm: summary, Text: "谢谢，已确认由您处理。其他联系人将收到通知。"})
 		case err == nil:
-			s.page(w, http.StatusConflict, ackView{Title: "已有人处理", Alarm: summary, Text: "此告警已由" + by + "接收处理。"})
+			s.page(w, http.StatusConflict, ackView{Title: "已有人处理", Alarm: summary, Text: "此告警已由" + held.AcceptedBy + "接收处理。"})
 		case anxin.ErrorCode(err) == anxin.ECONFLICT:
 			s.page(w, http.StatusConflict, ackView{Title: "告警已结束", Alarm: summary, Text: "此告警已结束，无需确认。"})
 		default:

@@ -17,17 +17,18 @@ const (
 )
 
 // accept records the first acceptance of a walking chain; a later one
-// changes nothing. It reports who holds the alarm.
-func (s *Service) accept(ctx context.Context, alarmID string, target int, via string) (acceptedBy string, mine bool, err error) {
+// changes nothing. It returns the chain as it now stands (AcceptedBy holds
+// the alarm) and whether target is the one holding it.
+func (s *Service) accept(ctx context.Context, alarmID string, target int, via string) (c anxin.Chain, mine bool, err error) {
 	mu := s.lockFor(alarmID)
 	mu.Lock()
 	defer mu.Unlock()
-	c, err := s.store.Chain(ctx, alarmID)
+	c, err = s.store.Chain(ctx, alarmID)
 	if err != nil {
-		return "", false, err
+		return c, false, err
 	}
 	if target < 0 || target >= len(c.Targets) {
-		return "", false, anxin.Errorf(anxin.EINVALID, "no such contact")
+		return c, false, anxin.Errorf(anxin.EINVALID, "no such contact")
 	}
 	switch c.State {
 	case anxin.ChainWalking, anxin.ChainUnanswered:
@@ -40,18 +41,18 @@ func (s *Service) accept(ctx context.Context, alarmID string, target int, via st
 		c.State, c.AcceptedBy, c.AcceptedVia, c.AcceptedAt, c.UpdatedAt = anxin.ChainAccepted, c.Targets[target].Name, via, now, now
 		c.Deadline = time.Time{}
 		if err := s.store.SaveChain(ctx, &c); err != nil {
-			return "", false, err
+			return c, false, err
 		}
 		s.log.Info("alarm accepted", "alarm", alarmID, "by", anxin.MaskName(c.AcceptedBy), "via", via,
 			"after", now.Sub(c.StartedAt).Round(time.Second))
 		s.metrics.chain("accepted")
 		s.metrics.accepted(via, now.Sub(c.StartedAt).Seconds())
 		s.kick(alarmID) // end ringing calls, tell the others, record the outcome
-		return c.AcceptedBy, true, nil
+		return c, true, nil
 	case anxin.ChainAccepted:
-		return c.AcceptedBy, c.AcceptedBy == c.Targets[target].Name, nil
+		return c, c.AcceptedBy == c.Targets[target].Name, nil
 	default:
-		return "", false, anxin.Errorf(anxin.ECONFLICT, "the alarm is %s", c.State)
+		return c, false, anxin.Errorf(anxin.ECONFLICT, "the alarm is %s", c.State)
 	}
 }
 

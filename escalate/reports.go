@@ -114,16 +114,13 @@ func (s *Service) Press(ctx context.Context, attemptID, providerID, digits strin
 		}
 		return anxin.KeyPress{Prompt: voiceText(&alarm, &h, c.Targets[a.Target].Relation == "elder", s.cfg.Location)}, nil
 	}
-	by, mine, err := s.accept(ctx, a.AlarmID, a.Target, ViaKeyPress)
+	c, mine, err := s.accept(ctx, a.AlarmID, a.Target, ViaKeyPress)
 	switch {
 	case err == nil && mine:
-		kp := anxin.KeyPress{Accepted: true, AcceptedBy: by}
-		if c, cerr := s.store.Chain(ctx, a.AlarmID); cerr == nil && a.Target < len(c.Targets) {
-			kp.Elder = c.Targets[a.Target].Relation == "elder"
-		}
-		return kp, nil
+		// accept checked a.Target against the chain it read
+		return anxin.KeyPress{Accepted: true, AcceptedBy: c.AcceptedBy, Elder: c.Targets[a.Target].Relation == "elder"}, nil
 	case err == nil:
-		return anxin.KeyPress{TakenBy: by}, nil
+		return anxin.KeyPress{TakenBy: c.AcceptedBy}, nil
 	case anxin.ErrorCode(err) == anxin.ECONFLICT:
 		return anxin.KeyPress{Unknown: true}, nil
 	}

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -120,17 +119,17 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 		// the row, but not those that would only echo the unread cell or
 		// follow from its emptiness (an unread ID number leaves no gender,
 		// age or score to check).
-		idGiven := e.ID != ""
+		var quiet []string // the fields whose problems would only echo an unread cell
+		for _, u := range unread {
+			quiet = append(append(quiet, u), dependents[u]...)
+			if u == "id_number" && e.ID == "" {
+				quiet = append(quiet, "id", "household") // the id would have been made from the ID number
+			}
+		}
 		noisy := func(field string) bool {
-			for _, u := range unread {
-				deps := dependents[u]
-				if u == "id_number" && !idGiven {
-					deps = slices.Concat(deps, []string{"id", "household"}) // the id would have been made from the ID number
-				}
-				for _, f := range append([]string{u}, deps...) {
-					if field == f || strings.HasPrefix(field, f+".") || strings.HasPrefix(field, f+"[") {
-						return true
-					}
+			for _, f := range quiet {
+				if field == f || strings.HasPrefix(field, f+".") || strings.HasPrefix(field, f+"[") {
+					return true
 				}
 			}
 			return false

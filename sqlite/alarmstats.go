@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/anxin-care/anxin"
@@ -25,28 +26,19 @@ type AlarmOutcome struct {
 // EachAlarmOutcome calls fn for every family-route alarm opened in
 // [since, until) of the given households (nil: all), oldest first, with the
 // acceptance time of its escalation chain. Unlike AlarmsOpened it has no
-// limit: the report's counts are exact. It reads the columns it needs in
-// one scan of alarms_opened, joined to escalation_chains on its key. fn
-// runs while the rows are read: it must not use the store.
+// limit: the report's counts are exact. It selects as AlarmsOpened does
+// (openedIn) and reads only the columns it needs, in one scan of
+// alarms_opened joined to escalation_chains on its key. fn runs while the
+// rows are read: it must not use the store.
 func (d *DB) EachAlarmOutcome(ctx context.Context, since, until time.Time, households map[string]bool, fn func(AlarmOutcome) error) error {
 	if households != nil && len(households) == 0 {
 		return nil
 	}
+	where, args := openedIn("a.", since, until, households)
+	where, args = append(where, "a.route != ?"), append(args, string(anxin.RouteInstaller))
 	q := `SELECT a.id, a.household, a.rule, a.state, a.accepted_by, a.opened_at, a.updated_at, coalesce(c.accepted_at, '')
 		FROM alarms a LEFT JOIN escalation_chains c ON c.alarm_id = a.id
-		WHERE a.route != ? AND a.opened_at >= ?`
-	args := []any{string(anxin.RouteInstaller), alarmTime(since)}
-	if !until.IsZero() {
-		q += ` AND a.opened_at < ?`
-		args = append(args, alarmTime(until))
-	}
-	if len(households) == 1 {
-		for h := range households {
-			q += ` AND a.household = ?`
-			args = append(args, h)
-		}
-	}
-	q += ` ORDER BY a.opened_at, a.id`
+		WHERE ` + strings.Join(where, " AND ") + ` ORDER BY a.opened_at, a.id`
 	rows, err := d.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("alarm outcomes: %w", err)

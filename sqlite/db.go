@@ -20,8 +20,8 @@ type DB struct {
 
 // schemas are applied in order at Open; every statement is idempotent
 // (CREATE … IF NOT EXISTS). Each area owns one: alarms.go, escalation.go,
-// register.go.
-var schemas = []*string{&schemaAlarms, &schemaEscalation, &schemaRegister}
+// register.go, webhooks.go.
+var schemas = []*string{&schemaAlarms, &schemaEscalation, &schemaRegister, &schemaWebhookReplays}
 
 // Open opens (creating if needed) the store at path; ":memory:" gives a
 // private in-memory store for tests.

@@ -756,6 +756,25 @@ func (d *DB) AreaHouseholds(ctx context.Context, area string) (map[string]bool, 
 	return out, rows.Err()
 }
 
+// openedIn is the condition on alarms (columns prefixed with p) opened in
+// [since, until) — a zero bound leaves that side open — and of the one
+// household when households names one; with several the caller filters
+// the rows itself.
+func openedIn(p string, since, until time.Time, households map[string]bool) (where []string, args []any) {
+	if !since.IsZero() {
+		where, args = append(where, p+"opened_at >= ?"), append(args, alarmTime(since))
+	}
+	if !until.IsZero() {
+		where, args = append(where, p+"opened_at < ?"), append(args, alarmTime(until))
+	}
+	if len(households) == 1 {
+		for h := range households {
+			where, args = append(where, p+"household = ?"), append(args, h)
+		}
+	}
+	return where, args
+}
+
 // AlarmsOpened lists the alarms opened in [since, until) (zero: unbounded),
 // newest first, of the given households only (nil: all), at most limit
 // (default 100, at most 10,000). It reads the ingest's alarms table.
@@ -763,19 +782,7 @@ func (d *DB) AlarmsOpened(ctx context.Context, since, until time.Time, household
 	if households != nil && len(households) == 0 {
 		return []anxin.Alarm{}, nil
 	}
-	var where []string
-	var args []any
-	if !since.IsZero() {
-		where, args = append(where, "opened_at >= ?"), append(args, alarmTime(since))
-	}
-	if !until.IsZero() {
-		where, args = append(where, "opened_at < ?"), append(args, alarmTime(until))
-	}
-	if len(households) == 1 {
-		for h := range households {
-			where, args = append(where, "household = ?"), append(args, h)
-		}
-	}
+	where, args := openedIn("", since, until, households)
 	q := `SELECT ` + alarmCols + ` FROM alarms`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")

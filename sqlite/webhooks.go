@@ -19,10 +19,6 @@ CREATE TABLE IF NOT EXISTS webhook_replays (
 CREATE INDEX IF NOT EXISTS webhook_replays_seen ON webhook_replays(seen_at);
 `
 
-// The table is applied by Open with the others; appended here so db.go's
-// list stays as it is.
-func init() { schemas = append(schemas, &schemaWebhookReplays) }
-
 // NoteWebhook records that the webhook with this key was handled at at and
 // reports whether it had been handled already within window before at. A
 // key older than the window counts as new (and is refreshed).

@@ -1,14 +1,12 @@
 package twilio
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -59,6 +57,9 @@ type Webhooks struct {
 
 	trimMu   sync.Mutex
 	lastTrim time.Time
+
+	flightMu sync.Mutex
+	inflight map[string]chan struct{} // replay keys being handled: closed when done
 }
 
 // Option configures Webhooks.
@@ -87,7 +88,7 @@ func NewWebhooks(authToken, publicURL string, reports anxin.DeliveryReports, log
 	}
 	w := &Webhooks{
 		authToken: []byte(authToken), publicURL: strings.TrimRight(publicURL, "/"), reports: reports, log: log,
-		now: time.Now, window: DefaultReplayWindow,
+		now: time.Now, window: DefaultReplayWindow, inflight: map[string]chan struct{}{},
 		replayed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "anxin_twilio_webhook_replays_total",
 			Help: "Signed Twilio webhooks identical to one already handled, answered without effect, by route.",
@@ -176,51 +177,26 @@ func (w *Webhooks) Verify(r *http.Request) bool {
 	return false
 }
 
-type webhook func(rw http.ResponseWriter, r *http.Request, replay bool)
+// webhook answers one verified request. It reports failed when the request
+// was not handled (answered 5xx), so that Twilio's retry of it is handled
+// rather than taken for a replay.
+type webhook func(rw http.ResponseWriter, r *http.Request, replay bool) (failed bool)
 
-// replayKey identifies a request by what Twilio sends again when it retries:
-// a hash of the signature, the full URL and the body. It holds no secret
-// and no number.
-func replayKey(sig, fullURL string, body []byte) string {
-	h := sha256.New()
-	h.Write([]byte(sig))
-	h.Write([]byte{0})
-	h.Write([]byte(fullURL))
-	h.Write([]byte{0})
-	h.Write(body)
-	return hex.EncodeToString(h.Sum(nil))
+// replayKey identifies a verified request by its signature: the signature
+// covers the URL and every POST parameter, so a request that verifies with
+// a signature already handled is that request again — Twilio retrying, or a
+// captured one sent again, however its body is encoded or its parameters
+// ordered. The key is a hash: no secret, no number in it.
+func replayKey(sig string) string {
+	h := sha256.Sum256([]byte("twilio-webhook\x00" + sig))
+	return hex.EncodeToString(h[:])
 }
 
-// statusWriter remembers the status answered.
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.code == 0 {
-		s.code = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.code == 0 {
-		s.code = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// signed reads the body, checks the signature and notes replays.
+// signed parses the form, checks the signature and notes replays.
 func (w *Webhooks) signed(h webhook) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		route := strings.TrimPrefix(r.URL.Path, "/twilio/")
-		body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, maxForm))
-		if err != nil {
-			http.Error(rw, "bad form", http.StatusBadRequest)
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Body = http.MaxBytesReader(rw, r.Body, maxForm)
 		if err := r.ParseForm(); err != nil {
 			http.Error(rw, "bad form", http.StatusBadRequest)
 			return
@@ -231,8 +207,14 @@ func (w *Webhooks) signed(h webhook) http.Handler {
 			http.Error(rw, "forbidden", http.StatusForbidden)
 			return
 		}
+		key := replayKey(r.Header.Get("X-Twilio-Signature"))
+		release, err := w.claim(r.Context(), key)
+		if err != nil {
+			http.Error(rw, "try again", http.StatusServiceUnavailable) // the caller is gone
+			return
+		}
+		defer release()
 		now := w.now()
-		key := replayKey(r.Header.Get("X-Twilio-Signature"), w.publicURL+requestURI(r), body)
 		replay, err := w.replays.NoteWebhook(r.Context(), key, now, w.window)
 		if err != nil {
 			// the effects are idempotent: handling it again is safe
@@ -246,15 +228,41 @@ func (w *Webhooks) signed(h webhook) http.Handler {
 			h(rw, r, true)
 			return
 		}
-		sw := &statusWriter{ResponseWriter: rw}
-		h(sw, r, false)
-		if sw.code >= 500 && err == nil {
+		if failed := h(rw, r, false); failed && err == nil {
 			// not handled: Twilio's retry must be handled, not taken for a replay
 			if err := w.replays.ForgetWebhook(context.WithoutCancel(r.Context()), key); err != nil {
 				w.log.Error("webhook replay memory: cannot forget a failed request", "route", route, "err", err)
 			}
 		}
 	})
+}
+
+// claim lets one request of a key be handled at a time. Twilio retries a
+// webhook it gave up waiting for while the first may still be handled here;
+// the retry waits for that outcome, so that it is taken for a replay only of
+// a request that was handled, never of one about to fail and be forgotten.
+func (w *Webhooks) claim(ctx context.Context, key string) (release func(), err error) {
+	for {
+		w.flightMu.Lock()
+		busy, ok := w.inflight[key]
+		if !ok {
+			done := make(chan struct{})
+			w.inflight[key] = done
+			w.flightMu.Unlock()
+			return func() {
+				w.flightMu.Lock()
+				delete(w.inflight, key)
+				w.flightMu.Unlock()
+				close(done)
+			}, nil
+		}
+		w.flightMu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 func requestURI(r *http.Request) string {
@@ -333,10 +341,10 @@ func (m *memReplays) ForgetWebhooksBefore(_ context.Context, t time.Time) (int64
 	return n - int64(len(m.seen)), nil
 }
 
-func (w *Webhooks) status(rw http.ResponseWriter, r *http.Request, replay bool) {
+func (w *Webhooks) status(rw http.ResponseWriter, r *http.Request, replay bool) (failed bool) {
 	if replay {
 		rw.WriteHeader(http.StatusNoContent)
-		return
+		return false
 	}
 	f := r.PostForm
 	rep := anxin.StatusReport{AttemptID: r.URL.Query().Get("attempt"), ErrorCode: f.Get("ErrorCode")}
@@ -351,14 +359,15 @@ func (w *Webhooks) status(rw http.ResponseWriter, r *http.Request, replay bool) 
 	}
 	if rep.AttemptID == "" || rep.ProviderID == "" {
 		http.Error(rw, "missing attempt or sid", http.StatusBadRequest)
-		return
+		return false
 	}
 	if err := w.reports.Report(r.Context(), rep); err != nil {
 		w.log.Error("status report not recorded", "attempt", rep.AttemptID, "err", err)
 		http.Error(rw, "try again", http.StatusInternalServerError) // Twilio retries callbacks on 5xx
-		return
+		return true
 	}
 	rw.WriteHeader(http.StatusNoContent)
+	return false
 }
 
 func twiml(rw http.ResponseWriter, body string) {
@@ -366,12 +375,13 @@ func twiml(rw http.ResponseWriter, body string) {
 	_, _ = rw.Write([]byte(body))
 }
 
-func (w *Webhooks) gather(rw http.ResponseWriter, r *http.Request, replay bool) {
+// gather always answers TwiML (200): a failure is spoken, never retried.
+func (w *Webhooks) gather(rw http.ResponseWriter, r *http.Request, replay bool) (failed bool) {
 	q := r.URL.Query()
 	attempt, digits := q.Get("attempt"), r.PostForm.Get("Digits")
 	if replay {
 		twiml(rw, replyTwiML("已收到，谢谢。再见。"))
-		return
+		return false
 	}
 	kp, err := w.reports.Press(r.Context(), attempt, r.PostForm.Get("CallSid"), digits)
 	switch {
@@ -394,13 +404,15 @@ func (w *Webhooks) gather(rw http.ResponseWriter, r *http.Request, replay bool) 
 	default:
 		twiml(rw, replyTwiML("未能确认，稍后会再联系您。再见。"))
 	}
+	return false
 }
 
-func (w *Webhooks) sms(rw http.ResponseWriter, r *http.Request, replay bool) {
+func (w *Webhooks) sms(rw http.ResponseWriter, r *http.Request, replay bool) (failed bool) {
 	if !replay {
 		if err := w.reports.Reply(r.Context(), r.PostForm.Get("From"), r.PostForm.Get("Body")); err != nil {
 			w.log.Error("inbound SMS not handled", "from", anxin.MaskPhone(r.PostForm.Get("From")), "err", err)
 		}
 	}
 	twiml(rw, `<?xml version="1.0" encoding="UTF-8"?><Response/>`)
+	return false
 }

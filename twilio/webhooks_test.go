@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/anxin-care/anxin"
@@ -401,6 +402,73 @@ func TestFailedWebhookIsNotAReplay(t *testing.T) {
 	if n := sumOf(t, reg, "anxin_twilio_webhook_replays_total"); n != 1 {
 		t.Fatalf("%v replays counted, want 1", n)
 	}
+}
+
+// A captured key press sent again with its body encoded otherwise (the
+// parameters reordered, a digit percent-encoded) still verifies — the
+// signature covers the parameters, not the bytes — and is still a replay.
+func TestReencodedReplayIsAReplay(t *testing.T) {
+	r := &reports{}
+	mux := newMux(r)
+	target := publicURL + "/twilio/gather?attempt=A%2Fs0%2Fvoice"
+	v := url.Values{"CallSid": {"CA1"}, "Digits": {"1"}}
+	if code, _ := serve(mux, twiliotest.SignedRequest(target, v, twiliotest.AuthToken)); code != 200 || len(r.presses) != 1 {
+		t.Fatalf("first: %d, %d presses", code, len(r.presses))
+	}
+	again := twiliotest.SignedRequest(target, v, twiliotest.AuthToken)
+	again.Body = io.NopCloser(strings.NewReader("Digits=%31&CallSid=CA1"))
+	code, reply := serve(mux, again)
+	if code != 200 || !strings.Contains(reply, "<Hangup/>") || len(r.presses) != 1 {
+		t.Fatalf("re-encoded replay: %d %q, %d presses", code, reply, len(r.presses))
+	}
+}
+
+// slowReports fails its first report, but only after the test lets it go.
+type slowReports struct {
+	*reports
+	proceed chan struct{}
+	calls   int
+}
+
+func (r *slowReports) Report(ctx context.Context, s anxin.StatusReport) error {
+	r.mu.Lock()
+	r.calls++
+	first := r.calls == 1
+	r.mu.Unlock()
+	if first {
+		<-r.proceed
+		return errors.New("store busy")
+	}
+	return r.reports.Report(ctx, s)
+}
+
+// Twilio gives up waiting for a slow status callback and sends it again
+// while the first is still being handled, and the first then fails (500).
+// The retry must not be answered as a replay of a request that was never
+// recorded: it waits for the first, and is handled once it failed.
+func TestRetryDuringAFailingCallbackIsHandled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := &slowReports{reports: &reports{}, proceed: make(chan struct{})}
+		mux := http.NewServeMux()
+		twilio.NewWebhooks(twiliotest.AuthToken, publicURL, r, nil).Mount(mux)
+		v := url.Values{"CallSid": {"CA7"}, "CallStatus": {"completed"}}
+		target := publicURL + "/twilio/status?attempt=A%2Fs0%2Fvoice"
+		codes := make(chan int, 2)
+		go func() { c, _ := serve(mux, twiliotest.SignedRequest(target, v, twiliotest.AuthToken)); codes <- c }()
+		synctest.Wait() // the first is in Report
+		go func() { c, _ := serve(mux, twiliotest.SignedRequest(target, v, twiliotest.AuthToken)); codes <- c }()
+		synctest.Wait() // the retry waits for it
+		if r.calls != 1 || len(codes) != 0 {
+			t.Fatalf("the retry did not wait: %d reports, %d answered", r.calls, len(codes))
+		}
+		close(r.proceed)
+		if first, retry := <-codes, <-codes; first != 500 || retry != 204 {
+			t.Fatalf("first %d, retry %d; want 500 then 204", first, retry)
+		}
+		if r.calls != 2 || len(r.status) != 1 || r.status[0].Status != "completed" {
+			t.Fatalf("the retry was not handled: %d calls, recorded %+v", r.calls, r.status)
+		}
+	})
 }
 
 func sumOf(t *testing.T, reg *prometheus.Registry, name string) float64 {
