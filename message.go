@@ -325,14 +325,18 @@ func ParseStatus(payload []byte) (Status, error) {
 	if err := json.Unmarshal(payload, &s); err != nil {
 		return Status{}, Errorf(EINVALID, "status payload: %s", clip(err.Error()))
 	}
-	if s.State != StateOnline && s.State != StateOffline {
-		return Status{}, Errorf(EINVALID, "status state %q is not online or offline", clip(s.State))
+	if err := checkState(s.State); err != nil {
+		return Status{}, err
 	}
 	return s, nil
 }
 
-// ParseGatewayStatus decodes and checks a gateway status payload: ParseStatus.
-func ParseGatewayStatus(payload []byte) (GatewayStatus, error) { return ParseStatus(payload) }
+func checkState(state string) error {
+	if state != StateOnline && state != StateOffline {
+		return Errorf(EINVALID, "status state %q is not online or offline", clip(state))
+	}
+	return nil
+}
 
 // DeviceStatus is a device's online/offline status as a driver reports it
 // (zigbee2mqtt availability, its bridge's state). gatewayd spools it and
@@ -359,9 +363,11 @@ func (s *DeviceStatus) Validate() error {
 		return Errorf(EINVALID, "device %q is not [A-Za-z0-9_-]{1,64}", clip(s.Device))
 	case s.Device == GatewayDevice:
 		return Errorf(EINVALID, "device id %q is reserved for the gateway's own status", GatewayDevice)
-	case s.State != StateOnline && s.State != StateOffline:
-		return Errorf(EINVALID, "status state %q is not online or offline", clip(s.State))
-	case s.TS.IsZero():
+	}
+	if err := checkState(s.State); err != nil {
+		return err
+	}
+	if s.TS.IsZero() {
 		return Errorf(EINVALID, "ts is missing")
 	}
 	return nil

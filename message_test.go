@@ -62,14 +62,14 @@ func TestParseMessage(t *testing.T) {
 	}
 }
 
-func TestParseGatewayStatus(t *testing.T) {
+func TestParseGatewayStatusAndTopic(t *testing.T) {
 	for payload, ok := range map[string]bool{
 		`{"state":"online","ts":"2026-11-23T08:00:00Z"}`: true,
 		`{"state":"offline"}`:                            true,
 		`{"state":"asleep"}`:                             false,
 		`online`:                                         false,
 	} {
-		_, err := ParseGatewayStatus([]byte(payload))
+		_, err := ParseStatus([]byte(payload))
 		if (err == nil) != ok {
 			t.Errorf("%s: error %v", payload, err)
 		}

@@ -367,7 +367,6 @@ func (s *instanceSink) PutStatus(ctx context.Context, st anxin.DeviceStatus) err
 	if st.TS.IsZero() {
 		st.TS = g.opts.Now()
 	}
-	st.TS = st.TS.UTC()
 	if st.Household == "" {
 		st.Household = g.cfg.Household
 	}

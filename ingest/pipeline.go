@@ -22,8 +22,7 @@ import (
 // Engine is the part of the rules engine the pipeline drives (*rules.Engine).
 type Engine interface {
 	Observe(now time.Time, m *anxin.Message) []rules.Decision
-	ObserveGateway(now time.Time, household string, st anxin.GatewayStatus) []rules.Decision
-	ObserveDevice(now time.Time, household, device string, st anxin.Status) []rules.Decision
+	ObserveStatus(now time.Time, household, device string, st anxin.Status) []rules.Decision
 	Tick(now time.Time) []rules.Decision
 	NextDeadline() time.Time
 	DirtyStates(fn func(household string, state []byte))
@@ -382,11 +381,7 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 				p.reject("status", d.Topic, err)
 				continue
 			}
-			if dev == anxin.GatewayDevice {
-				changes = p.decide(changes, p.engine.ObserveGateway(now, hh, st))
-			} else {
-				changes = p.decide(changes, p.engine.ObserveDevice(now, hh, dev, st))
-			}
+			changes = p.decide(changes, p.engine.ObserveStatus(now, hh, dev, st)) // dev "gateway": the gateway's
 			// a status is rare and starts a timer: its rule state commits
 			// with this batch, as an event's does
 			urgent[hh] = true

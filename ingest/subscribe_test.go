@@ -3,11 +3,18 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
+	"maps"
+	"net"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/anxin-care/anxin"
@@ -87,5 +94,67 @@ func TestSubscribeReplacesLegacyStatusFilter(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(p.m.rejected.WithLabelValues("status")) + testutil.ToFloat64(p.m.rejected.WithLabelValues("topic")); got != 0 {
 		t.Errorf("%v statuses rejected", got)
+	}
+}
+
+// TestSubscribeDropsLegacyFilterFromSession: after Subscribe, the
+// persistent session an older alarmd left holds exactly the current
+// filters, the old anxin/v1/+/gateway/status gone. (Against mosquitto, which
+// sends one copy for overlapping filters, the test above passes with or
+// without the unsubscribe; the embedded broker shows the session itself.)
+func TestSubscribeDropsLegacyFilterFromSession(t *testing.T) {
+	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	url := "tcp://" + addr
+	const id = "alarmd-upgraded"
+	old := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(false))
+	if tok := old.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	if tok := old.SubscribeMultiple(map[string]byte{"anxin/v1/+/+/reading": 1, "anxin/v1/+/+/event": 1,
+		"anxin/v1/+/gateway/status": 1}, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	old.Disconnect(50)
+
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err := New(Config{}, Deps{Engine: rules.New(rules.Default()), Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Subscribe(context.Background(), SubscriberConfig{Broker: url, ClientID: id}, p, nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Healthy() != nil {
+		t.Fatal("not subscribed within 5 s")
+	}
+	cl, ok := srv.Clients.Get(id)
+	if !ok {
+		t.Fatal("no session on the broker")
+	}
+	got := slices.Sorted(maps.Keys(cl.State.Subscriptions.GetAll()))
+	if want := slices.Sorted(slices.Values(Topics)); !slices.Equal(got, want) {
+		t.Errorf("session filters %v, want %v", got, want)
 	}
 }

@@ -745,8 +745,8 @@ func (s *Spool) Ack(seq uint64) error {
 	if s.total <= s.opts.MaxBytes {
 		s.overLog = false
 	}
-	for topic, seq := range s.latest { // a few devices per home
-		if seq <= s.acked {
+	for topic, newest := range s.latest { // a few devices per home
+		if newest <= seq {
 			delete(s.latest, topic)
 		}
 	}

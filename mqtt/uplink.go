@@ -58,9 +58,10 @@ type UplinkOptions struct {
 // loss the spool is replayed from the last acknowledged message: duplicates
 // are possible, always with the same id, as QoS 1 allows.
 type Uplink struct {
-	opts  UplinkOptions
-	spool *Spool
-	log   *slog.Logger
+	opts   UplinkOptions
+	spool  *Spool
+	log    *slog.Logger
+	broker string // opts.Broker for logs: a password in it (tcp://user:pass@host) redacted
 
 	connected  atomic.Bool
 	mConnected prometheus.Gauge
@@ -116,7 +117,7 @@ func NewUplink(opts UplinkOptions, sp *Spool) (*Uplink, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	up := &Uplink{opts: opts, spool: sp, log: opts.Logger.With("component", "uplink")}
+	up := &Uplink{opts: opts, spool: sp, log: opts.Logger.With("component", "uplink"), broker: u.Redacted()}
 	up.mConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "anxin_uplink_connected",
 		Help: "1 while the uplink is connected to the broker."})
 	up.mPublished = prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_uplink_published_total",
@@ -165,7 +166,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 			if attempt > 0 {
 				lvl = slog.LevelDebug // one warning per outage, not one per attempt
 			}
-			u.log.Log(ctx, lvl, "uplink: cannot connect, retrying", "broker", u.opts.Broker,
+			u.log.Log(ctx, lvl, "uplink: cannot connect, retrying", "broker", u.broker,
 				"err", err, "retry_in", wait)
 			attempt++
 			if !sleepCtx(ctx, wait) {
@@ -177,7 +178,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 		u.connected.Store(true)
 		u.mConnected.Set(1)
 		u.mConnects.Inc()
-		u.log.Info("uplink: connected", "broker", u.opts.Broker, "client_id", u.opts.ClientID,
+		u.log.Info("uplink: connected", "broker", u.broker, "client_id", u.opts.ClientID,
 			"spooled", u.spool.Stats().Depth)
 		err = u.pump(ctx, cl, lost)
 		u.connected.Store(false)
@@ -209,7 +210,7 @@ func (u *Uplink) status(state string, withTS bool) []byte {
 	if !withTS {
 		return []byte(`{"state":"` + state + `"}`)
 	}
-	b, err := json.Marshal(anxin.GatewayStatus{State: state, TS: u.opts.Now().UTC()})
+	b, err := json.Marshal(anxin.Status{State: state, TS: u.opts.Now().UTC()})
 	if err != nil { // a time.Time always marshals
 		panic(err)
 	}
@@ -232,7 +233,7 @@ func (u *Uplink) connect(ctx context.Context) (paho.Client, <-chan struct{}, err
 		SetPingTimeout(max(u.opts.Keepalive/2, time.Second)).
 		SetConnectTimeout(u.opts.ConnectTimeout).
 		SetWriteTimeout(min(u.opts.AckTimeout, 10*time.Second)).
-		SetBinaryWill(topic, u.status("offline", false), 1, true).
+		SetBinaryWill(topic, u.status(anxin.StateOffline, false), 1, true).
 		SetConnectionLostHandler(func(_ paho.Client, _ error) { once.Do(func() { close(lost) }) })
 	if u.opts.Username != "" {
 		o.SetUsername(u.opts.Username)
@@ -246,7 +247,7 @@ func (u *Uplink) connect(ctx context.Context) (paho.Client, <-chan struct{}, err
 		cl.Disconnect(0)
 		return nil, nil, err
 	}
-	if err := wait(ctx, cl.Publish(topic, 1, true, u.status("online", true)), u.opts.AckTimeout); err != nil {
+	if err := wait(ctx, cl.Publish(topic, 1, true, u.status(anxin.StateOnline, true)), u.opts.AckTimeout); err != nil {
 		cl.Disconnect(0)
 		return nil, nil, fmt.Errorf("publish online status: %w", err)
 	}
@@ -269,7 +270,7 @@ func wait(ctx context.Context, tok paho.Token, d time.Duration) error {
 // goOffline publishes the retained offline status and disconnects cleanly
 // (so the broker discards the will).
 func (u *Uplink) goOffline(cl paho.Client) {
-	tok := cl.Publish(anxin.StatusTopic(u.opts.Household), 1, true, u.status("offline", true))
+	tok := cl.Publish(anxin.StatusTopic(u.opts.Household), 1, true, u.status(anxin.StateOffline, true))
 	if err := wait(context.Background(), tok, 2*time.Second); err != nil {
 		u.log.Warn("uplink: offline status not acknowledged", "err", err)
 	}
@@ -351,12 +352,18 @@ func (u *Uplink) send(ctx context.Context, cl paho.Client, cur *Cursor, lost <-c
 	defer cur.Close()
 	for {
 		rec, err := cur.Next(ctx)
+		// Next hands out what is spooled without looking at ctx: check
+		// here, so nothing is published once the connection is lost or
+		// pump gave up on it (shutting down, no PUBACK)
+		select {
+		case <-lost:
+			return errConnLost
+		default:
+		}
+		if err == nil {
+			err = ctx.Err()
+		}
 		if err != nil {
-			select {
-			case <-lost:
-				return errConnLost
-			default:
-			}
 			return err
 		}
 		// device statuses are retained, like the gateway's own: a

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"slices"
@@ -756,4 +758,126 @@ func TestDeviceStatusRetainedAfterOutage(t *testing.T) {
 	if got != want {
 		t.Errorf("device statuses\n%s\nwant\n%s", got, want)
 	}
+}
+
+// countingClient is a paho client whose Publish only counts; send uses
+// nothing else.
+type countingClient struct {
+	paho.Client
+	published int
+}
+
+func (c *countingClient) Publish(string, byte, bool, any) paho.Token {
+	c.published++
+	return nil
+}
+
+// TestSendPublishesNothingAfterPumpGaveUp: a sender whose context ended
+// (shutting down, or pump gave up on the connection) or whose connection
+// was lost publishes nothing more, although the spool still hands out
+// records: its publishes could otherwise follow the retained offline status
+// or go to a connection nobody waits for the PUBACKs of.
+func TestSendPublishesNothingAfterPumpGaveUp(t *testing.T) {
+	sp := openTest(t, SpoolOptions{})
+	for i := range 10 {
+		put(t, sp, testMsg("wm1", i, i == 3))
+	}
+	up, err := NewUplink(UplinkOptions{Broker: "tcp://127.0.0.1:1", Household: "hh-0001"}, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	gone := make(chan struct{})
+	close(gone)
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+		lost chan struct{}
+		want error
+	}{
+		{"context ended", cancelled, make(chan struct{}), context.Canceled},
+		{"connection lost", context.Background(), gone, errConnLost},
+	} {
+		cl := &countingClient{}
+		pending := make(chan inflight, 16)
+		if err := up.send(c.ctx, cl, sp.Cursor(), c.lost, pending); !errors.Is(err, c.want) {
+			t.Errorf("%s: send returned %v, want %v", c.name, err, c.want)
+		}
+		if cl.published != 0 || len(pending) != 0 {
+			t.Errorf("%s: %d published, %d queued for PUBACK", c.name, cl.published, len(pending))
+		}
+		if _, ok := <-pending; ok {
+			t.Errorf("%s: pending not closed", c.name)
+		}
+	}
+}
+
+// TestUplinkLogsNoPasswordFromBrokerURL: paho takes credentials from the
+// broker URL too (tcp://user:pass@host); the uplink's log lines name the
+// broker with the password redacted.
+func TestUplinkLogsNoPasswordFromBrokerURL(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nobody listens: the uplink logs that it cannot connect
+	var buf lockedLog
+	logged := make(chan struct{})
+	h := slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})
+	up, err := NewUplink(UplinkOptions{Broker: "tcp://gw-0001:s3cret@" + addr, Household: "hh-0001",
+		MinRetry: time.Hour, Logger: slog.New(notifyHandler{h, logged})}, openTest(t, SpoolOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- up.Run(ctx) }()
+	select {
+	case <-logged:
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing logged")
+	}
+	cancel()
+	<-done
+	out := buf.String()
+	if strings.Contains(out, "s3cret") || !strings.Contains(out, "gw-0001") {
+		t.Errorf("log:\n%s", out)
+	}
+}
+
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// notifyHandler closes logged after the first "cannot connect" record.
+type notifyHandler struct {
+	slog.Handler
+	logged chan struct{}
+}
+
+func (h notifyHandler) Handle(ctx context.Context, r slog.Record) error {
+	err := h.Handler.Handle(ctx, r)
+	if strings.HasPrefix(r.Message, "uplink: cannot connect") {
+		close(h.logged) // MinRetry 1 h: logged once
+	}
+	return err
+}
+
+func (h notifyHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return notifyHandler{h.Handler.WithAttrs(a), h.logged}
 }

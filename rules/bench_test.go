@@ -79,7 +79,7 @@ func feedHousehold(e *Engine, hh string, readings int) {
 			Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(100 + float64(r)*0.02),
 				"flow_lpm": anxin.Num(0), "battery_pct": anxin.Num(80)}})
 	}
-	e.ObserveGateway(day0, hh, anxin.GatewayStatus{State: "online", TS: day0})
+	e.ObserveStatus(day0, hh, anxin.GatewayDevice, anxin.GatewayStatus{State: "online", TS: day0})
 }
 
 // BenchmarkMemoryPerHousehold: heap held by the engine for 100,000

@@ -209,8 +209,14 @@ func (e *Engine) Observe(now time.Time, m *anxin.Message) []Decision {
 	return x.out
 }
 
-// ObserveGateway feeds a gateway status (online/offline) of a household.
-func (e *Engine) ObserveGateway(now time.Time, household string, st anxin.GatewayStatus) []Decision {
+// ObserveStatus feeds a status (online/offline) from
+// anxin/v1/<hh>/<dev>/status. The gateway's own (dev "gateway") goes to the
+// per-household status watchers (gateway_offline), a device's to the
+// per-device ones. now is the engine's clock; the status's ts (clamped to
+// now) dates it. A device's kind is the one its messages carry: a device
+// the engine has not heard a message from (a zigbee2mqtt bridge) has none,
+// and only rules without device_kinds take its status.
+func (e *Engine) ObserveStatus(now time.Time, household, device string, st anxin.Status) []Decision {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	h := e.household(household)
@@ -219,41 +225,21 @@ func (e *Engine) ObserveGateway(now time.Time, household string, st anxin.Gatewa
 	if !st.TS.IsZero() && st.TS.Unix() < t {
 		t = st.TS.Unix()
 	}
-	for _, r := range e.rules {
-		x.use(r)
-		g, ok := x.v.ev.(gatewayWatcher)
-		if !ok || x.v.cfg.Disabled {
-			continue
-		}
-		g.observeGateway(x, h.slot(r.idx, noDevice), st, t)
+	gateway := device == anxin.GatewayDevice
+	d, k := uint16(noDevice), anxin.Kind("")
+	if !gateway {
+		d = h.device(device, "", 0)
+		k = h.deviceKind(d)
 	}
-	e.markDirty(h)
-	e.schedule(h, x.now)
-	return x.out
-}
-
-// ObserveDevice feeds a device's own status (online/offline) from
-// anxin/v1/<hh>/<dev>/status; the gateway's (dev "gateway") goes to
-// ObserveGateway. now is the engine's clock; the status's ts (clamped to now)
-// dates it. The device's kind is the one its messages carry: a device the
-// engine has not heard a message from (a zigbee2mqtt bridge) has none, and
-// only rules without device_kinds take its status.
-func (e *Engine) ObserveDevice(now time.Time, household, device string, st anxin.Status) []Decision {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	h := e.household(household)
-	x := e.ctx(h, now, "")
-	t := x.now
-	if !st.TS.IsZero() && st.TS.Unix() < t {
-		t = st.TS.Unix()
-	}
-	d := h.device(device, "", 0)
-	k := h.deviceKind(d)
 	for _, r := range e.rules {
 		x.use(r)
 		c := x.v.cfg
 		w, ok := x.v.ev.(statusWatcher)
-		if !ok || c.Disabled || (len(c.DeviceKinds) > 0 && (k == "" || !kindIn(c.DeviceKinds, k))) {
+		if !ok || c.Disabled {
+			continue
+		}
+		if _, perHH := x.v.ev.(perHousehold); perHH != gateway ||
+			(!gateway && len(c.DeviceKinds) > 0 && (k == "" || !kindIn(c.DeviceKinds, k))) {
 			continue
 		}
 		w.observeStatus(x, h.slot(r.idx, d), st, t)

@@ -116,7 +116,7 @@ func runInvariant(t testing.TB, cfg *Config, b []byte) map[string]int {
 		case 4:
 			msg("tr1", anxin.KindTracker, "", anxin.Fields{"lat": anxin.Num(31 + v/1000), "lon": anxin.Num(121), "battery_pct": anxin.Num(v * 4)})
 		case 5:
-			check(e.ObserveGateway(now, hh, anxin.GatewayStatus{State: []string{"online", "offline"}[arg&1], TS: now}))
+			check(e.ObserveStatus(now, hh, anxin.GatewayDevice, anxin.GatewayStatus{State: []string{"online", "offline"}[arg&1], TS: now}))
 		case 6:
 			check(e.SetAway(now, hh, arg&1 == 1))
 		case 7:
@@ -128,7 +128,7 @@ func runInvariant(t testing.TB, cfg *Config, b []byte) map[string]int {
 		case 9:
 			// a device's own status: a known button, a detector, the bridge (no kind)
 			dev := []string{"btn1", "sd0", "zigbee2mqtt", "btn1"}[arg>>1&3]
-			check(e.ObserveDevice(now, hh, dev, anxin.Status{State: []string{"online", "offline"}[arg&1],
+			check(e.ObserveStatus(now, hh, dev, anxin.Status{State: []string{"online", "offline"}[arg&1],
 				TS: now.Add(-time.Duration(arg>>3&7) * time.Minute)}))
 		default:
 			check(e.Tick(now))

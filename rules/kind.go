@@ -68,12 +68,9 @@ type (
 	awayAware interface {
 		rebaseline(x *evalCtx, s *slot)
 	}
-	// gatewayWatcher evaluators receive gateway status messages.
-	gatewayWatcher interface {
-		observeGateway(x *evalCtx, s *slot, st anxin.GatewayStatus, t int64)
-	}
-	// statusWatcher evaluators receive devices' own statuses
-	// (anxin/v1/<hh>/<dev>/status); they keep one slot per device.
+	// statusWatcher evaluators receive statuses (anxin/v1/<hh>/<dev>/status):
+	// the gateway's own when they are perHousehold (its slot), else the
+	// devices' own (one slot per device).
 	statusWatcher interface {
 		observeStatus(x *evalCtx, s *slot, st anxin.Status, t int64)
 	}

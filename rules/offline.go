@@ -167,8 +167,9 @@ func (r *gatewayOffline) observe(x *evalCtx, s *slot, m *anxin.Message, t int64)
 	r.online(x, s, t)
 }
 
-func (r *gatewayOffline) observeGateway(x *evalCtx, s *slot, st anxin.GatewayStatus, t int64) {
-	if st.State == "offline" {
+// observeStatus takes the gateway's own status (anxin/v1/<hh>/gateway/status).
+func (r *gatewayOffline) observeStatus(x *evalCtx, s *slot, st anxin.Status, t int64) {
+	if st.State == anxin.StateOffline {
 		if s.t0 == 0 {
 			s.t0 = t
 		}

@@ -54,9 +54,9 @@ func TestStateRoundTripsAllKinds(t *testing.T) {
 	tl.meter("hh-1", at(0, "06:00"), at(0, "20:00"), 1, 0.01)
 	tl.reading(at(0, "20:00"), "hh-1", "wm1", anxin.KindWaterMeter, "battery_pct", 10, "flow_lpm", 2.0)
 	tl.event(at(0, "20:01"), "hh-1", "sd1", anxin.KindSmokeDetector, anxin.EventSmoke)
-	tl.record(tl.e.ObserveGateway(at(0, "20:02"), "hh-1", anxin.GatewayStatus{State: "offline"}))
-	tl.record(tl.e.ObserveDevice(at(0, "20:02"), "hh-1", "sd1", anxin.Status{State: "offline", TS: at(0, "20:02")}))
-	tl.record(tl.e.ObserveDevice(at(0, "20:02"), "hh-1", "zigbee2mqtt", anxin.Status{State: "offline", TS: at(0, "20:01")}))
+	tl.record(tl.e.ObserveStatus(at(0, "20:02"), "hh-1", anxin.GatewayDevice, anxin.GatewayStatus{State: "offline"}))
+	tl.record(tl.e.ObserveStatus(at(0, "20:02"), "hh-1", "sd1", anxin.Status{State: "offline", TS: at(0, "20:02")}))
+	tl.record(tl.e.ObserveStatus(at(0, "20:02"), "hh-1", "zigbee2mqtt", anxin.Status{State: "offline", TS: at(0, "20:01")}))
 	tl.record(tl.e.SetAway(at(0, "20:03"), "hh-1", true))
 	st := saved(tl.e)["hh-1"]
 
@@ -195,9 +195,9 @@ func FuzzRestoreState(f *testing.F) {
 	tl := &timeline{t: &testing.T{}, e: e}
 	tl.meter("hh-1", at(0, "06:00"), at(0, "09:00"), 1, 0.01)
 	tl.event(at(0, "09:01"), "hh-1", "sd1", anxin.KindSmokeDetector, anxin.EventSmoke)
-	e.ObserveGateway(at(0, "09:02"), "hh-1", anxin.GatewayStatus{State: "offline"})
-	e.ObserveDevice(at(0, "09:03"), "hh-1", "zigbee2mqtt", anxin.Status{State: "offline", TS: at(0, "09:03")})
-	e.ObserveDevice(at(0, "09:04"), "hh-1", "sd1", anxin.Status{State: "offline", TS: at(0, "09:04")})
+	e.ObserveStatus(at(0, "09:02"), "hh-1", anxin.GatewayDevice, anxin.GatewayStatus{State: "offline"})
+	e.ObserveStatus(at(0, "09:03"), "hh-1", "zigbee2mqtt", anxin.Status{State: "offline", TS: at(0, "09:03")})
+	e.ObserveStatus(at(0, "09:04"), "hh-1", "sd1", anxin.Status{State: "offline", TS: at(0, "09:04")})
 	f.Add(saved(e)["hh-1"])
 	f.Add([]byte{stateVersion, 0, 0, 0, 0, 0})
 	cfg := Default()
@@ -223,8 +223,8 @@ func FuzzRestoreState(f *testing.F) {
 		e.Observe(now, &anxin.Message{ID: "x", TS: now, Household: "hh-x", Device: "wm1", Kind: anxin.KindWaterMeter,
 			Fields: anxin.Fields{"total_m3": anxin.Num(1), "battery_pct": anxin.Num(3), "lat": anxin.Num(31), "lon": anxin.Num(121)}})
 		e.Observe(now, &anxin.Message{ID: "y", TS: now, Household: "hh-x", Device: "sd1", Kind: anxin.KindSmokeDetector, Event: anxin.EventSmokeClear})
-		e.ObserveDevice(now, "hh-x", "sd1", anxin.Status{State: "offline", TS: now})
-		e.ObserveDevice(now, "hh-x", "zigbee2mqtt", anxin.Status{State: "online", TS: now})
+		e.ObserveStatus(now, "hh-x", "sd1", anxin.Status{State: "offline", TS: now})
+		e.ObserveStatus(now, "hh-x", "zigbee2mqtt", anxin.Status{State: "online", TS: now})
 		e.SetAway(now, "hh-x", true)
 		e.SetAway(now, "hh-x", false)
 		e.Closed("hh-x", "no_water_24h")

@@ -14,7 +14,7 @@ import (
 func (tl *timeline) status(t time.Time, hh, dev, state string) {
 	tl.t.Helper()
 	tl.advance(t)
-	tl.record(tl.e.ObserveDevice(t, hh, dev, anxin.Status{State: state, TS: t}))
+	tl.record(tl.e.ObserveStatus(t, hh, dev, anxin.Status{State: state, TS: t}))
 }
 
 const deviceOfflineRules = `
@@ -32,7 +32,7 @@ func TestDeviceOfflineStatusTimeline(t *testing.T) {
 	tl.event(at(0, "09:00"), "hh-1", "btn1", anxin.KindCallButton, anxin.EventLowBattery) // a known call button
 	// an offline of 08:00 reaching alarmd only now: the 09:00 message was later (the rule kept no
 	// slot for btn1 then; the device table knows when it was last heard)
-	tl.record(tl.e.ObserveDevice(at(0, "09:05"), "hh-1", "btn1", anxin.Status{State: "offline", TS: at(0, "08:00")}))
+	tl.record(tl.e.ObserveStatus(at(0, "09:05"), "hh-1", "btn1", anxin.Status{State: "offline", TS: at(0, "08:00")}))
 	tl.status(at(0, "10:00"), "hh-1", "btn1", "offline")
 	tl.status(at(0, "10:15"), "hh-1", "btn1", "offline") // said again (gatewayd restarted): the timer keeps 10:00
 	tl.advance(at(0, "10:29"))
@@ -46,12 +46,12 @@ func TestDeviceOfflineStatusTimeline(t *testing.T) {
 	tl.advance(at(0, "12:45"))
 	tl.event(at(0, "12:50"), "hh-1", "btn1", anxin.KindCallButton, anxin.EventButtonPressed)
 	// the retained 12:00 offline delivered again after a reconnect: older than the press
-	tl.record(tl.e.ObserveDevice(at(0, "13:00"), "hh-1", "btn1", anxin.Status{State: "offline", TS: at(0, "12:00")}))
+	tl.record(tl.e.ObserveStatus(at(0, "13:00"), "hh-1", "btn1", anxin.Status{State: "offline", TS: at(0, "12:00")}))
 	// an online status older than the offline it would end changes nothing
 	tl.status(at(0, "14:00"), "hh-1", "btn1", "offline")
 	// a reading of the same second (sent before the status, taken after it) does not end it
 	tl.reading(at(0, "14:00"), "hh-1", "btn1", anxin.KindCallButton, "battery_pct", 80)
-	tl.record(tl.e.ObserveDevice(at(0, "14:05"), "hh-1", "btn1", anxin.Status{State: "online", TS: at(0, "13:59")}))
+	tl.record(tl.e.ObserveStatus(at(0, "14:05"), "hh-1", "btn1", anxin.Status{State: "online", TS: at(0, "13:59")}))
 	// the zigbee2mqtt bridge: no kind, only statuses
 	tl.status(at(0, "15:00"), "hh-1", "zigbee2mqtt", "offline")
 	tl.advance(at(0, "16:00"))
@@ -125,4 +125,27 @@ func TestDeviceOfflineSurvivesRestart(t *testing.T) {
 		"Mon 10:30 open hh-1 device_offline btn1: The call button (btn1) has been offline since 10:00 (30 min)",
 		"Mon 11:30 close hh-1 device_offline btn1: The call button (btn1) is back online (11:30)",
 	)
+}
+
+// TestGatewayStatusThroughObserveStatus: one entry point takes every
+// status topic. Device "gateway" is the gateway's own status: it raises
+// gateway_offline and is no device (no device_offline, no device called
+// gateway).
+func TestGatewayStatusThroughObserveStatus(t *testing.T) {
+	tl := newTimeline(t, deviceOfflineRules+`
+  - {name: gateway_offline, kind: offline, severity: info, route: installer, target: gateway, for: 30m}
+`)
+	tl.advance(at(0, "09:00"))
+	tl.record(tl.e.ObserveStatus(at(0, "09:00"), "hh-1", anxin.GatewayDevice, anxin.Status{State: "offline", TS: at(0, "09:00")}))
+	tl.record(tl.e.ObserveStatus(at(0, "09:00"), "hh-2", anxin.GatewayDevice, anxin.Status{State: "offline", TS: at(0, "09:00")}))
+	tl.advance(at(0, "10:00"))
+	tl.expect(
+		"Mon 09:30 open hh-1 gateway_offline : The home gateway has been offline since 09:00 (30 min)",
+		"Mon 09:30 open hh-2 gateway_offline : The home gateway has been offline since 09:00 (30 min)",
+	)
+	for _, hh := range []string{"hh-1", "hh-2"} {
+		for _, d := range tl.e.hh[hh].devs {
+			t.Errorf("%s: device %q made by the gateway's status", hh, d.id)
+		}
+	}
 }

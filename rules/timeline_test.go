@@ -375,9 +375,9 @@ rules:
   - {name: button_offline, kind: offline, device_kinds: [call_button], for: 26h}
 `)
 	tl.event(at(0, "08:00"), "hh-1", "btn1", anxin.KindCallButton, anxin.EventLowBattery)
-	tl.record(tl.e.ObserveGateway(at(0, "09:00"), "hh-1", anxin.GatewayStatus{State: "offline", TS: at(0, "09:00")}))
-	tl.record(tl.e.ObserveGateway(at(0, "09:20"), "hh-1", anxin.GatewayStatus{State: "online", TS: at(0, "09:20")}))
-	tl.record(tl.e.ObserveGateway(at(0, "10:00"), "hh-1", anxin.GatewayStatus{State: "offline", TS: at(0, "10:00")}))
+	tl.record(tl.e.ObserveStatus(at(0, "09:00"), "hh-1", anxin.GatewayDevice, anxin.GatewayStatus{State: "offline", TS: at(0, "09:00")}))
+	tl.record(tl.e.ObserveStatus(at(0, "09:20"), "hh-1", anxin.GatewayDevice, anxin.GatewayStatus{State: "online", TS: at(0, "09:20")}))
+	tl.record(tl.e.ObserveStatus(at(0, "10:00"), "hh-1", anxin.GatewayDevice, anxin.GatewayStatus{State: "offline", TS: at(0, "10:00")}))
 	tl.advance(at(0, "11:00"))
 	tl.reading(at(0, "11:05"), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", 1.0) // a message proves it is back
 	tl.advance(at(2, "00:00"))

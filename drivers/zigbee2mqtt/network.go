@@ -154,7 +154,7 @@ func (n *Network) handle(topic string, payload []byte, extra map[string]json.Raw
 		return n.availability(name, payload, now)
 	}
 	if name, ok := strings.CutSuffix(rest, "/action"); ok {
-		dev, err := n.device(name, func() anxin.Kind { return anxin.KindCallButton })
+		dev, err := n.device(name, func() anxin.Kind { return anxin.KindCallButton }, now)
 		if err != nil || dev == nil {
 			return err
 		}
@@ -166,10 +166,15 @@ func (n *Network) handle(topic string, payload []byte, extra map[string]json.Raw
 
 // device finds the device called name; in auto mode it adds it, with the
 // kind infer returns (nil: not known yet, the message is skipped).
-func (n *Network) device(name string, infer func() anxin.Kind) (*device, error) {
+func (n *Network) device(name string, infer func() anxin.Kind, now time.Time) (*device, error) {
 	if d, ok := n.byName[name]; ok {
 		if d.kind == "" {
 			d.kind = infer()
+			if d.kind != "" && d.online != unknown {
+				// auto mode: its availability came before anything said
+				// what it is (the retained one, at start); now it counts
+				n.emitStatus(d.id, d.online == isTrue, now)
+			}
 		}
 		return d, nil
 	}
@@ -197,7 +202,7 @@ func (n *Network) state(name string, payload []byte, extra map[string]json.RawMe
 			p[k] = v
 		}
 	}
-	dev, err := n.device(name, func() anxin.Kind { return inferKind(p) })
+	dev, err := n.device(name, func() anxin.Kind { return inferKind(p) }, now)
 	if err != nil {
 		return err
 	}
@@ -328,7 +333,8 @@ func (n *Network) message(dev *device, now time.Time) anxin.Message {
 // availability reads <base>/<name>/availability: {"state":"online"} or the
 // legacy plain online/offline. A change (and the first one heard since
 // start) becomes the device's status, for devices whose kind is known (all
-// listed ones; in auto mode those that have sent a state). It is logged and
+// listed ones; in auto mode those that have sent a state: the last
+// availability heard becomes their status when the kind is learnt). It is logged and
 // exported as anxin_zigbee_device_online. An empty payload (zigbee2mqtt
 // clearing the retained availability of a removed or renamed device) is
 // ignored.
@@ -345,7 +351,7 @@ func (n *Network) availability(name string, payload []byte, now time.Time) error
 		if !n.auto {
 			return nil // availability of devices we do not read
 		}
-		if dev, err = n.device(name, func() anxin.Kind { return "" }); err != nil {
+		if dev, err = n.device(name, func() anxin.Kind { return "" }, now); err != nil {
 			return err
 		}
 	}

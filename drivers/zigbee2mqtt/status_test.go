@@ -73,6 +73,41 @@ func TestStatusPayloadForms(t *testing.T) {
 	}
 }
 
+// TestAutoModeStatusOnceKindKnown: in auto mode the retained availability
+// comes at start, before anything says what the device is; it becomes the
+// device's status as soon as a state does (and not at all for a device
+// that never says), so an SOS button offline at start is not missed.
+func TestAutoModeStatusOnceKindKnown(t *testing.T) {
+	n, err := NewNetwork(NewConfig(), "hh-0001", nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	n.OnStatus(func(st anxin.DeviceStatus) {
+		if err := st.Validate(); err != nil {
+			t.Errorf("status breaks the contract: %v", err)
+		}
+		got = append(got, st.Device+":"+st.State+"@"+st.TS.Format("15:04"))
+	})
+	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+	for _, c := range []struct{ topic, payload string }{
+		{"zigbee2mqtt/hall_sos/availability", "offline"}, // retained, at start: kind unknown
+		{"zigbee2mqtt/lamp/availability", "online"},      // a device that never says what it is
+		{"zigbee2mqtt/lamp", `{"state":"ON"}`},
+		{"zigbee2mqtt/hall_sos", `{"action":"emergency"}`}, // now a call button: its status
+		{"zigbee2mqtt/hall_sos", `{"battery":90}`},         // nothing new
+		{"zigbee2mqtt/hall_sos/availability", "online"},
+	} {
+		now = now.Add(time.Minute)
+		if err := n.Handle(c.topic, []byte(c.payload), now, func(anxin.Message) {}); err != nil {
+			t.Errorf("%s %s: %v", c.topic, c.payload, err)
+		}
+	}
+	if want := []string{"hall_sos:offline@08:04", "hall_sos:online@08:06"}; !slices.Equal(got, want) {
+		t.Errorf("statuses %v, want %v", got, want)
+	}
+}
+
 // statusSink is a test sink that also takes statuses, as gatewayd's does.
 type statusSink struct {
 	*sourcetest.Sink
