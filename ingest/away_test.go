@@ -30,13 +30,7 @@ func TestAwayPausesNoUseAndSurvivesRestart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := p.Restore(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error)
-			go func() { done <- p.Run(ctx) }()
-			return p, esc, func() { cancel(); <-done }
+			return p, esc, runPipeline(t, p)
 		}
 		p, esc, stop := start()
 		ctx := context.Background()

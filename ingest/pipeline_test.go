@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -75,6 +76,39 @@ func openDB(t testing.TB) *sqlite.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// runPipeline restores p from its store and runs it; stop cancels the run
+// and wants Run to return nil.
+func runPipeline(t testing.TB, p *Pipeline) (stop func()) {
+	t.Helper()
+	if err := p.Restore(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// legacySession leaves a persistent session under id subscribed to the
+// filters alarmd used before device statuses (…/gateway/status).
+func legacySession(t testing.TB, url, id string) {
+	t.Helper()
+	old := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(false))
+	if tok := old.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	if tok := old.SubscribeMultiple(map[string]byte{"anxin/v1/+/+/reading": 1, "anxin/v1/+/+/event": 1,
+		"anxin/v1/+/gateway/status": 1}, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	old.Disconnect(50)
 }
 
 func payload(t testing.TB, m anxin.Message) Delivery {

@@ -35,18 +35,7 @@ func TestDeviceStatusTimelineAcrossRestart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := p.Restore(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error)
-			go func() { done <- p.Run(ctx) }()
-			return p, p.m, func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Error(err)
-				}
-			}
+			return p, p.m, runPipeline(t, p)
 		}
 		ctx := context.Background()
 		p, m, stop := start()

@@ -32,15 +32,7 @@ import (
 func TestSubscribeReplacesLegacyStatusFilter(t *testing.T) {
 	mq := testenv.StartMosquitto(t)
 	const id = "alarmd-upgraded"
-	old := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID(id).SetCleanSession(false))
-	if tok := old.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
-	if tok := old.SubscribeMultiple(map[string]byte{"anxin/v1/+/+/reading": 1, "anxin/v1/+/+/event": 1,
-		"anxin/v1/+/gateway/status": 1}, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
-	old.Disconnect(50)
+	legacySession(t, mq.URL, id)
 
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
 	if err != nil {
@@ -122,15 +114,7 @@ func TestSubscribeDropsLegacyFilterFromSession(t *testing.T) {
 	defer srv.Close()
 	url := "tcp://" + addr
 	const id = "alarmd-upgraded"
-	old := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(false))
-	if tok := old.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
-	if tok := old.SubscribeMultiple(map[string]byte{"anxin/v1/+/+/reading": 1, "anxin/v1/+/+/event": 1,
-		"anxin/v1/+/gateway/status": 1}, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
-	old.Disconnect(50)
+	legacySession(t, url, id)
 
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
 	if err != nil {
