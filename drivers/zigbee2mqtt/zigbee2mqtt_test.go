@@ -569,6 +569,14 @@ func TestIntegrationDriverRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		pub("zigbee2mqtt/kitchen", []byte(`{"smoke":true,"battery":90}`)) // nobody connected
+		// mochi-mqtt v2.7.9 sends the PUBACK before it routes the message to
+		// subscribers, and loses a message routed to a persistent session
+		// while a reconnect takes that session over (see mqttsource's
+		// TestIntegrationCrashLosesNothing). The broker handles one client's
+		// packets in order, so the acknowledgement of a second publish from
+		// the same client means the alarm is already waiting in the session:
+		// what this test is about, with the driver down, not that race.
+		pub("anxin-test/fence", []byte(`{}`))
 		sink, _ = start()
 		m, ok := sink.Next(t, 10*time.Second, func(m anxin.Message) bool { return m.IsEvent() && m.Device == "smoke1" })
 		if !ok || m.Event != anxin.EventSmoke {
