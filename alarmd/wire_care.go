@@ -30,6 +30,7 @@ func mountCare(m *Main, mux *http.ServeMux) error {
 		Escalation: m.Store,
 		Settings:   live.current,
 		Away:       awayMarks{m},
+		Closer:     alarmCloser{m},
 	}
 	if m.households != nil {
 		srv.Households = func() []anxin.Household { return m.households.All() }
@@ -80,4 +81,18 @@ func (a awayMarks) SetAway(ctx context.Context, household string, away bool) err
 
 func (a awayMarks) Away(household string) bool {
 	return a.m.ingest != nil && a.m.ingest.Away(household)
+}
+
+// alarmCloser closes an alarm by hand: the chain stops first (calls end,
+// no further step), then the alarm is resolved with the note; the ingest
+// pipeline re-arms the rule from the store's state log. A close that fails
+// between the two leaves the alarm open with its chain stopped, and the
+// same request again finishes it.
+type alarmCloser struct{ m *Main }
+
+func (c alarmCloser) CloseAlarm(ctx context.Context, alarmID, by, reason string) error {
+	if err := c.m.Escalator.Resolve(ctx, alarmID, "closed by hand by "+by); err != nil {
+		return err
+	}
+	return c.m.Store.CloseAlarm(ctx, alarmID, by, reason, c.m.Now())
 }

@@ -132,7 +132,17 @@ func (s *Server) getAlarm(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if !a.ClosedAt.IsZero() {
-		timeline = append(timeline, TimelineEntry{At: a.ClosedAt, What: "closed", Status: string(a.State)})
+		closed := TimelineEntry{At: a.ClosedAt, What: "closed", Status: string(a.State)}
+		notes, err := s.Store.AlarmNotes(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, n := range notes {
+			if n.What == "closed" { // by hand: who and why
+				closed.To, closed.Detail = n.By, n.Text
+			}
+		}
+		timeline = append(timeline, closed)
 	}
 	slices.SortStableFunc(timeline, func(x, y TimelineEntry) int { return x.At.Compare(y.At) })
 	visits, err := s.Store.Visits(ctx, visitFilterForAlarm(id))

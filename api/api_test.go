@@ -33,7 +33,7 @@ const (
 var now = time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	db     *sqlite.DB
 	api    *Server
@@ -58,7 +58,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), t.TempDir()+"/alarmd.db")
 	if err != nil {

@@ -43,6 +43,8 @@ type Server struct {
 	Escalation EscalationSource
 	// Away marks households away or back (nil: not offered).
 	Away AwayMarks
+	// Closer closes alarms by hand (nil: not offered).
+	Closer AlarmCloser
 	// Settings, when set, supplies the tokens and the plan for each request
 	// instead of Tokens and Plan, so that a config reload revokes a token
 	// or moves a surge at once.
@@ -105,6 +107,7 @@ func (s *Server) Handler() http.Handler {
 	route("GET reports/alarms", (*Server).alarmReport)
 	route("GET alarms", (*Server).listAlarms)
 	route("GET alarms/{id}", (*Server).getAlarm)
+	route("POST alarms/{id}/close", (*Server).closeAlarm)
 	route("GET households", (*Server).listHouseholds)
 	route("GET households/{id}", (*Server).getHousehold)
 	route("GET households/{id}/away", (*Server).getAway)

@@ -49,6 +49,15 @@ CREATE TABLE IF NOT EXISTS alarm_state_log (
 	state     TEXT NOT NULL,
 	at        TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS alarm_notes (
+	seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+	alarm_id TEXT NOT NULL,
+	at       TEXT NOT NULL,
+	by       TEXT NOT NULL,
+	what     TEXT NOT NULL,
+	text     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS alarm_notes_alarm ON alarm_notes(alarm_id, seq);
 CREATE TABLE IF NOT EXISTS rule_state (
 	household  TEXT PRIMARY KEY,
 	state      BLOB NOT NULL,
@@ -157,6 +166,48 @@ func (d *DB) Alarms(ctx context.Context, f AlarmFilter) ([]anxin.Alarm, error) {
 // unanswered, or resolved by staff. A resolved alarm stays resolved
 // (ECONFLICT). Every change is logged for alarmd to re-arm the rule.
 func (d *DB) SetAlarmState(ctx context.Context, id string, st anxin.AlarmState, acceptedBy string, at time.Time) error {
+	return d.changeAlarmState(ctx, id, st, acceptedBy, at, nil)
+}
+
+// AlarmNote is what a person did with an alarm, in their words: who closed
+// it by hand and why.
+type AlarmNote struct {
+	At   time.Time `json:"at"`
+	By   string    `json:"by"`   // the API token's holder
+	What string    `json:"what"` // "closed"
+	Text string    `json:"text"` // the reason given
+}
+
+// CloseAlarm resolves an alarm by hand (staff found it handled or false)
+// and keeps who did it and why. Closing an alarm already resolved is
+// ECONFLICT, so a second close cannot overwrite the first one's note.
+func (d *DB) CloseAlarm(ctx context.Context, id, by, reason string, at time.Time) error {
+	return d.changeAlarmState(ctx, id, anxin.AlarmResolved, "", at, &AlarmNote{At: at, By: by, What: "closed", Text: reason})
+}
+
+// AlarmNotes lists an alarm's notes, oldest first.
+func (d *DB) AlarmNotes(ctx context.Context, id string) ([]AlarmNote, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT at, by, what, text FROM alarm_notes WHERE alarm_id = ? ORDER BY seq`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []AlarmNote
+	for rows.Next() {
+		var n AlarmNote
+		var at string
+		if err := rows.Scan(&at, &n.By, &n.What, &n.Text); err != nil {
+			return nil, err
+		}
+		if n.At, err = parseAlarmTime(at); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+func (d *DB) changeAlarmState(ctx context.Context, id string, st anxin.AlarmState, acceptedBy string, at time.Time, note *AlarmNote) error {
 	switch st {
 	case anxin.AlarmOpen, anxin.AlarmAccepted, anxin.AlarmUnanswered, anxin.AlarmResolved:
 	default:
@@ -174,8 +225,8 @@ func (d *DB) SetAlarmState(ctx context.Context, id string, st anxin.AlarmState, 
 	} else if err != nil {
 		return err
 	}
-	if cur == string(anxin.AlarmResolved) && st != anxin.AlarmResolved {
-		return anxin.Errorf(anxin.ECONFLICT, "alarm %s is already resolved", id)
+	if cur == string(anxin.AlarmResolved) && (st != anxin.AlarmResolved || note != nil) {
+		return anxin.Errorf(anxin.ECONFLICT, "alarm %s is already resolved", clipAlarmID(id))
 	}
 	if cur == string(st) && st != anxin.AlarmAccepted {
 		return nil
@@ -197,6 +248,12 @@ func (d *DB) SetAlarmState(ctx context.Context, id string, st anxin.AlarmState, 
 	if _, err := tx.ExecContext(ctx, `INSERT INTO alarm_state_log (alarm_id, household, rule, state, at) VALUES (?, ?, ?, ?, ?)`,
 		id, household, rule, string(st), alarmTime(at)); err != nil {
 		return err
+	}
+	if note != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO alarm_notes (alarm_id, at, by, what, text) VALUES (?, ?, ?, ?, ?)`,
+			id, alarmTime(note.At), note.By, note.What, note.Text); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
 }

@@ -194,3 +194,51 @@ func TestIngestWriterAndCheckpoint(t *testing.T) {
 		t.Fatalf("%+v %v", a, err)
 	}
 }
+
+// Closing by hand resolves the alarm, keeps who and why, logs the change
+// for the engine to re-arm, and cannot be done twice or undone.
+func TestCloseAlarmByHand(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	res, err := db.ApplyIngest(ctx, &IngestBatch{At: t0, Changes: []AlarmChange{change(AlarmOpOpen, "hh-1", "button", t0)}})
+	if err != nil || len(res.Opened) != 1 {
+		t.Fatalf("open: %+v %v", res, err)
+	}
+	id := res.Opened[0].ID
+	if err := db.CloseAlarm(ctx, id, "community-1", "电话确认老人安全，误按", t0.Add(5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	a, err := db.Alarm(ctx, id)
+	if err != nil || a.State != anxin.AlarmResolved || !a.ClosedAt.Equal(t0.Add(5*time.Minute)) || a.AcceptedBy != "" {
+		t.Fatalf("closed alarm: %+v %v", a, err)
+	}
+	notes, err := db.AlarmNotes(ctx, id)
+	if err != nil || len(notes) != 1 || notes[0].By != "community-1" || notes[0].What != "closed" ||
+		notes[0].Text != "电话确认老人安全，误按" || !notes[0].At.Equal(t0.Add(5*time.Minute)) {
+		t.Fatalf("notes: %+v %v", notes, err)
+	}
+	changes, err := db.AlarmStateChanges(ctx, 0, 10)
+	if err != nil || len(changes) != 1 || changes[0].State != anxin.AlarmResolved || changes[0].AlarmID != id {
+		t.Fatalf("state log: %+v %v", changes, err)
+	}
+	// a second close, or the chain accepting afterwards, conflicts and
+	// leaves the first close as it was
+	if err := db.CloseAlarm(ctx, id, "district", "again", t0.Add(time.Hour)); anxin.ErrorCode(err) != anxin.ECONFLICT {
+		t.Fatalf("second close: %v", err)
+	}
+	if err := db.SetAlarmState(ctx, id, anxin.AlarmAccepted, "李明", t0.Add(time.Hour)); anxin.ErrorCode(err) != anxin.ECONFLICT {
+		t.Fatalf("accepting a closed alarm: %v", err)
+	}
+	if notes, _ := db.AlarmNotes(ctx, id); len(notes) != 1 {
+		t.Fatalf("notes after refused closes: %+v", notes)
+	}
+	if err := db.CloseAlarm(ctx, "no-such-alarm", "district", "x", t0); anxin.ErrorCode(err) != anxin.ENOTFOUND {
+		t.Fatalf("unknown alarm: %v", err)
+	}
+	// the rule's next alarm is a new one
+	res, err = db.ApplyIngest(ctx, &IngestBatch{At: t0, Changes: []AlarmChange{change(AlarmOpRepeat, "hh-1", "button", t0.Add(2*time.Hour))}})
+	if err != nil || len(res.Opened) != 1 || res.Opened[0].ID == id {
+		t.Fatalf("a press after the close: %+v %v", res, err)
+	}
+}

@@ -58,6 +58,8 @@ commands:
   report alarms [-month 2026-11]
   alarms list [-since DAY] [-household H] [-state S]
   alarms show ID
+  alarms close -reason TEXT ID  staff close an alarm found handled or false: its chain stops
+                               (needs a running alarmd, not -db)
   away on|off|show HOUSEHOLD   the elder is away (visiting family, in hospital): no-water
                                rules pause until "away off" (needs a running alarmd, not -db)
 `
@@ -265,6 +267,23 @@ func command(ctx context.Context, c *client, args []string, stdout io.Writer) er
 			return usageError("alarms show needs one ID")
 		}
 		return c.print(ctx, "alarms/"+url.PathEscape(rest[0]), nil, stdout)
+	case "alarms close":
+		q, ids, err := stringFlags(verb, rest, "reason")
+		if err != nil {
+			return err
+		}
+		if len(ids) != 1 || q.Get("reason") == "" {
+			return usageError(`alarms close -reason "why" ID`)
+		}
+		body, err := json.Marshal(map[string]string{"reason": q.Get("reason")})
+		if err != nil {
+			return err
+		}
+		b, _, err := c.do(ctx, "POST", "alarms/"+url.PathEscape(ids[0])+"/close", nil, bytes.NewReader(body), "application/json")
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, b)
 	case "away on", "away off", "away show":
 		if len(rest) != 1 {
 			return usageError(verb + " needs one household id")

@@ -261,3 +261,42 @@ func TestCLIAway(t *testing.T) {
 		t.Fatalf("no household: %d", code)
 	}
 }
+
+// closeInStore is alarmd's closer without a chain to stop.
+type closeInStore struct{ db *sqlite.DB }
+
+func (c closeInStore) CloseAlarm(ctx context.Context, id, by, reason string) error {
+	return c.db.CloseAlarm(ctx, id, by, reason, time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+}
+
+func TestCLIAlarmsClose(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "alarmd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	res, err := db.ApplyIngest(ctx, &sqlite.IngestBatch{At: time.Now(), Changes: []sqlite.AlarmChange{{Op: sqlite.AlarmOpOpen,
+		Household: "hh-0001", Rule: "device_offline", RuleKind: "offline", Device: "btn1", Severity: anxin.SeverityWarning,
+		Route: anxin.RouteInstaller, At: time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC), Reason: "the button is offline"}}})
+	if err != nil || len(res.Opened) != 1 {
+		t.Fatalf("open: %+v %v", res, err)
+	}
+	id := res.Opened[0].ID
+	srv := httptest.NewServer((&api.Server{Store: db, Tokens: []api.Token{{Name: "district", Token: token}},
+		Alarms: db, Closer: closeInStore{db}}).Handler())
+	defer srv.Close()
+	env := map[string]string{"ANXIN_API_URL": srv.URL, "ANXIN_API_TOKEN": token}
+	if code, _, errOut := cli(t, env, "alarms", "close", id); code != 2 || !strings.Contains(errOut, "-reason") {
+		t.Fatalf("no reason: %d %s", code, errOut)
+	}
+	if code, out, errOut := cli(t, env, "alarms", "close", "-reason", "按钮已拆除，换新", id); code != 0 || !strings.Contains(out, `"state": "resolved"`) {
+		t.Fatalf("close: %d %s %s", code, out, errOut)
+	}
+	if code, out, _ := cli(t, env, "alarms", "show", id); code != 0 || !strings.Contains(out, "按钮已拆除，换新") {
+		t.Fatalf("show after close: %d %s", code, out)
+	}
+	if code, _, errOut := cli(t, env, "alarms", "close", "-reason", "again", id); code != 1 || !strings.Contains(errOut, "already closed") {
+		t.Fatalf("second close: %d %s", code, errOut)
+	}
+}

@@ -1,0 +1,71 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/anxin-care/anxin"
+)
+
+// AlarmCloser closes an alarm by hand: its contact chain stops (ringing
+// calls end) and the alarm is resolved with who closed it and why. alarmd
+// implements it over escalation and the store.
+type AlarmCloser interface {
+	CloseAlarm(ctx context.Context, alarmID, by, reason string) error
+}
+
+// maxCloseReason bounds the reason kept with a closed alarm, in characters.
+const maxCloseReason = 500
+
+type closeBody struct {
+	Reason string `json:"reason"`
+}
+
+// closeAlarm is POST alarms/{id}/close {"reason": "…"}: staff who found an
+// alarm handled (or false: a detector tested, a device removed) close it.
+// Every state but resolved may be closed; a resolved alarm is 409.
+func (s *Server) closeAlarm(w http.ResponseWriter, r *http.Request) error {
+	if s.Alarms == nil || s.Closer == nil { // a server property: says nothing of the alarm
+		return anxin.Errorf(anxin.ENOTFOUND, "alarms cannot be closed through this server (a running alarmd can)")
+	}
+	ctx := r.Context()
+	id := r.PathValue("id")
+	a, err := s.Alarms.Alarm(ctx, id)
+	if err != nil {
+		return err
+	}
+	if ok, err := s.Store.HouseholdInArea(ctx, a.Household, caller(ctx).Area); err != nil {
+		return err
+	} else if !ok {
+		return anxin.Errorf(anxin.ENOTFOUND, "no alarm %q", clip(id)) // the same answer as an unknown id
+	}
+	var b closeBody
+	if err := decodeJSON(w, r, &b); err != nil {
+		return err
+	}
+	b.Reason = strings.TrimSpace(b.Reason)
+	switch {
+	case b.Reason == "":
+		return anxin.Errorf(anxin.EINVALID, `"reason" is required: say why the alarm is closed`)
+	case !utf8.ValidString(b.Reason):
+		return anxin.Errorf(anxin.EINVALID, `"reason" is not valid UTF-8`)
+	case utf8.RuneCountInString(b.Reason) > maxCloseReason:
+		return anxin.Errorf(anxin.EINVALID, `"reason" is longer than %d characters`, maxCloseReason)
+	}
+	if a.State == anxin.AlarmResolved {
+		return anxin.Errorf(anxin.ECONFLICT, "alarm %s is already closed", a.ID)
+	}
+	by := caller(ctx).Name
+	if err := s.Closer.CloseAlarm(ctx, a.ID, by, b.Reason); err != nil {
+		return err
+	}
+	// the reason may name people: it is stored, never logged
+	s.Logger.Info("alarm closed by hand", "alarm", a.ID, "household", a.Household, "rule", a.Rule, "by", by)
+	if a, err = s.Alarms.Alarm(ctx, a.ID); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"alarm": a})
+	return nil
+}
