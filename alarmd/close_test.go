@@ -3,10 +3,7 @@ package alarmd
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -36,15 +33,7 @@ func TestCloseAlarmStopsTheChain(t *testing.T) {
 	fake.Script("+8613900000001", twiliotest.Script{Call: twiliotest.Press, After: time.Hour}) // rings on
 	m := &Main{Config: cfg}
 	startMain(t, m)
-	fake.Deliver = func(r *http.Request) *http.Response {
-		req, _ := http.NewRequest(r.Method, "http://"+m.HTTPAddr()+r.RequestURI, r.Body)
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil
-		}
-		return resp
-	}
+	fake.Deliver = deliverTo(m)
 	defer func() {
 		if t.Failed() {
 			for _, e := range fake.Events() {
@@ -69,17 +58,9 @@ func TestCloseAlarmStopsTheChain(t *testing.T) {
 		t.Fatalf("alarms before the close: %+v", first)
 	}
 
-	req, _ := http.NewRequest("POST", "http://"+m.HTTPAddr()+"/api/v1/alarms/"+first[0].ID+"/close",
-		strings.NewReader(`{"reason": "网格员上门确认老人安全，误按"}`))
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("close: %d %s", resp.StatusCode, body)
+	if code, body := apiCall(t, m, "POST", "alarms/"+first[0].ID+"/close", token,
+		`{"reason": "网格员上门确认老人安全，误按"}`); code != 200 {
+		t.Fatalf("close: %d %s", code, body)
 	}
 	closedAt := time.Now()
 	call := events("call", "+8613900000001")[0]
@@ -108,7 +89,7 @@ func TestCloseAlarmStopsTheChain(t *testing.T) {
 	var got struct {
 		Timeline []struct{ What, To, Detail string }
 	}
-	code, text := apiGet(t, m, "alarms/"+a.ID, token)
+	code, text := apiCall(t, m, "GET", "alarms/"+a.ID, token, "")
 	if err := json.Unmarshal([]byte(text), &got); code != 200 || err != nil || len(got.Timeline) == 0 {
 		t.Fatalf("alarm read: %d %s %v", code, text, err)
 	}
@@ -122,21 +103,4 @@ func TestCloseAlarmStopsTheChain(t *testing.T) {
 		as := alarms(t, m, sqlite.AlarmFilter{Household: "hh-0001", State: anxin.AlarmOpen})
 		return len(as) == 1 && as[0].ID != a.ID && len(events("sms", "+8613900000001")) > smsBefore
 	})
-}
-
-// apiGet reads a records API path with a token.
-func apiGet(t *testing.T, m *Main, path, token string) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest("GET", "http://"+m.HTTPAddr()+"/api/v1/"+path, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
 }

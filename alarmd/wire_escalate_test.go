@@ -115,15 +115,7 @@ func TestEscalationWithTwilio(t *testing.T) {
 	m := &Main{Config: cfg}
 	fake.Script("+8613900000001", twiliotest.Script{Call: twiliotest.Press, After: 3 * time.Second})
 	startMain(t, m)
-	fake.Deliver = func(r *http.Request) *http.Response {
-		req, _ := http.NewRequest(r.Method, "http://"+m.HTTPAddr()+r.RequestURI, r.Body)
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil
-		}
-		return resp
-	}
+	fake.Deliver = deliverTo(m)
 	pub := publisher(t, m.BrokerURL())
 	publishMsg(t, pub, button("hh-0001", time.Now().UTC().Truncate(time.Millisecond)))
 	defer func() {
@@ -314,4 +306,17 @@ func count(evs []twiliotest.Event, kind string) int {
 		}
 	}
 	return n
+}
+
+// deliverTo sends the fake Twilio's webhooks to m's HTTP server.
+func deliverTo(m *Main) func(r *http.Request) *http.Response {
+	return func(r *http.Request) *http.Response {
+		req, _ := http.NewRequest(r.Method, "http://"+m.HTTPAddr()+r.RequestURI, r.Body)
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil
+		}
+		return resp
+	}
 }

@@ -97,14 +97,9 @@ func (s *Server) getAlarm(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	id := r.PathValue("id")
-	a, err := s.Alarms.Alarm(ctx, id)
+	a, err := s.visibleAlarm(ctx, id)
 	if err != nil {
 		return err
-	}
-	if ok, err := s.Store.HouseholdInArea(ctx, a.Household, caller(ctx).Area); err != nil {
-		return err
-	} else if !ok {
-		return anxin.Errorf(anxin.ENOTFOUND, "no alarm %q", clip(id))
 	}
 	timeline := []TimelineEntry{{At: a.OpenedAt, What: "opened", Detail: a.Reason}}
 	var chain *anxin.Chain
@@ -199,4 +194,19 @@ func acceptWait(st anxin.AlarmState, acceptedBy string, opened, updated, chainAt
 		return 0, false
 	}
 	return at.Sub(opened), true
+}
+
+// visibleAlarm reads an alarm of the caller's area; another area's alarm
+// is answered as an unknown one.
+func (s *Server) visibleAlarm(ctx context.Context, id string) (anxin.Alarm, error) {
+	a, err := s.Alarms.Alarm(ctx, id)
+	if err != nil {
+		return a, err
+	}
+	if ok, err := s.Store.HouseholdInArea(ctx, a.Household, caller(ctx).Area); err != nil {
+		return a, err
+	} else if !ok {
+		return a, anxin.Errorf(anxin.ENOTFOUND, "no alarm %q", clip(id))
+	}
+	return a, nil
 }

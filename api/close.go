@@ -31,15 +31,9 @@ func (s *Server) closeAlarm(w http.ResponseWriter, r *http.Request) error {
 		return anxin.Errorf(anxin.ENOTFOUND, "alarms cannot be closed through this server (a running alarmd can)")
 	}
 	ctx := r.Context()
-	id := r.PathValue("id")
-	a, err := s.Alarms.Alarm(ctx, id)
+	a, err := s.visibleAlarm(ctx, r.PathValue("id"))
 	if err != nil {
 		return err
-	}
-	if ok, err := s.Store.HouseholdInArea(ctx, a.Household, caller(ctx).Area); err != nil {
-		return err
-	} else if !ok {
-		return anxin.Errorf(anxin.ENOTFOUND, "no alarm %q", clip(id)) // the same answer as an unknown id
 	}
 	var b closeBody
 	if err := decodeJSON(w, r, &b); err != nil {
