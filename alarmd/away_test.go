@@ -1,7 +1,6 @@
 package alarmd
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -55,14 +54,5 @@ func apiCall(t *testing.T, m *Main, method, path, token, body string) (int, stri
 	t.Helper()
 	req, _ := http.NewRequest(method, "http://"+m.HTTPAddr()+"/api/v1/"+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
+	return send(t, req)
 }

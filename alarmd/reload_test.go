@@ -1,25 +1,18 @@
 package alarmd
 
 import (
-	"bytes"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/testenv"
 )
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+type syncBuf = testenv.SyncBuffer
 
 // TestIntegrationRulesFileChangeReloads: editing rules_file reloads it; a
 // bad edit keeps the running rules and the log says what is wrong.

@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/care"
+	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/ledger"
 	"github.com/anxin-care/anxin/sqlite"
 )
@@ -41,22 +41,7 @@ type env struct {
 	alarms *fakeAlarms
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testenv.SyncBuffer
 
 func newEnv(t testing.TB) *env {
 	t.Helper()

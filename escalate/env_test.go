@@ -1,7 +1,6 @@
 package escalate_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/escalate"
+	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/sqlite"
 	"github.com/anxin-care/anxin/twilio"
 	"github.com/anxin-care/anxin/twilio/twiliotest"
@@ -90,22 +90,7 @@ func (a *alarms) SetAlarmState(_ context.Context, id string, st anxin.AlarmState
 }
 
 // syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testenv.SyncBuffer
 
 type env struct {
 	t      *testing.T

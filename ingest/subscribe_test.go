@@ -3,22 +3,17 @@ package ingest
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
-	"maps"
-	"net"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
+	"github.com/anxin-care/anxin/mqtt"
 	"github.com/anxin-care/anxin/rules"
 	"github.com/anxin-care/anxin/sqlite"
 )
@@ -34,15 +29,7 @@ func TestSubscribeReplacesLegacyStatusFilter(t *testing.T) {
 	const id = "alarmd-upgraded"
 	legacySession(t, mq.URL, id)
 
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	p, err := New(Config{}, Deps{Engine: rules.New(rules.Default()), Store: db})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newSubscribePipeline(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -95,36 +82,16 @@ func TestSubscribeReplacesLegacyStatusFilter(t *testing.T) {
 // sends one copy for overlapping filters, the test above passes with or
 // without the unsubscribe; the embedded broker shows the session itself.)
 func TestSubscribeDropsLegacyFilterFromSession(t *testing.T) {
-	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	b, err := mqtt.StartBroker("127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	url := "tcp://" + addr
+	defer b.Close()
+	url := b.URL()
 	const id = "alarmd-upgraded"
 	legacySession(t, url, id)
 
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	p, err := New(Config{}, Deps{Engine: rules.New(rules.Default()), Store: db})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newSubscribePipeline(t)
 	s, err := Subscribe(context.Background(), SubscriberConfig{Broker: url, ClientID: id}, p, nil, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -133,12 +100,26 @@ func TestSubscribeDropsLegacyFilterFromSession(t *testing.T) {
 	if s.Healthy() != nil {
 		t.Fatal("not subscribed within 5 s")
 	}
-	cl, ok := srv.Clients.Get(id)
+	got, ok := b.SessionFilters(id)
 	if !ok {
 		t.Fatal("no session on the broker")
 	}
-	got := slices.Sorted(maps.Keys(cl.State.Subscriptions.GetAll()))
 	if want := slices.Sorted(slices.Values(Topics)); !slices.Equal(got, want) {
 		t.Errorf("session filters %v, want %v", got, want)
 	}
+}
+
+// newSubscribePipeline is a pipeline over a fresh store with the default rules.
+func newSubscribePipeline(t *testing.T) *Pipeline {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	p, err := New(Config{}, Deps{Engine: rules.New(rules.Default()), Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

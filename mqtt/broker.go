@@ -9,7 +9,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,6 +64,16 @@ func (b *Broker) Addr() string { return b.addr }
 
 // URL is the broker's address for paho: tcp://host:port.
 func (b *Broker) URL() string { return "tcp://" + b.addr }
+
+// SessionFilters lists the filters a client's session is subscribed to,
+// sorted (ok is false when the broker keeps no session for the client).
+func (b *Broker) SessionFilters(clientID string) (filters []string, ok bool) {
+	cl, ok := b.srv.Clients.Get(clientID)
+	if !ok {
+		return nil, false
+	}
+	return slices.Sorted(maps.Keys(cl.State.Subscriptions.GetAll())), true
+}
 
 // Close stops the broker and disconnects its clients.
 func (b *Broker) Close() error { return b.srv.Close() }

@@ -847,22 +847,7 @@ func TestUplinkLogsNoPasswordFromBrokerURL(t *testing.T) {
 	}
 }
 
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedLog = testenv.SyncBuffer
 
 // notifyHandler closes logged after the first "cannot connect" record.
 type notifyHandler struct {

@@ -1,7 +1,6 @@
 package twilio_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/twilio"
 	"github.com/anxin-care/anxin/twilio/twiliotest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -275,13 +275,7 @@ func (s *replayStore) ForgetWebhooksBefore(_ context.Context, t time.Time) (int6
 	return n, nil
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+type syncBuf = testenv.SyncBuffer
 
 // The replay memory is the store's: a webhook handled before a restart is
 // a replay after it — answered (204, or TwiML that hangs up) without reaching

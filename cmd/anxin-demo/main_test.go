@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -21,25 +20,11 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/sqlite"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testenv.SyncBuffer
 
 // waitOutput polls the demo's output (a real run on real sockets and ptys)
 // until re matches, and returns the first submatch (or the match).

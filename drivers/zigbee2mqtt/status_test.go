@@ -29,13 +29,7 @@ func TestStatusPayloadForms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	n.OnStatus(func(st anxin.DeviceStatus) {
-		if err := st.Validate(); err != nil {
-			t.Errorf("status breaks the contract: %v", err)
-		}
-		got = append(got, st.Device+":"+st.State+"@"+st.TS.Format("15:04"))
-	})
+	got := collectStatuses(t, n)
 	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
 	for _, c := range []struct{ topic, payload, err string }{
 		{"zigbee2mqtt/hall_sos/availability", "online", ""},             // legacy plain text
@@ -60,8 +54,8 @@ func TestStatusPayloadForms(t *testing.T) {
 	}
 	want := []string{"btn1:online@08:01", "btn1:offline@08:03", "smoke1:offline@08:04",
 		"z2m_hall:online@08:05", "z2m_hall:offline@08:06", "btn1:online@08:13"}
-	if !slices.Equal(got, want) {
-		t.Errorf("statuses\n%v\nwant\n%v", got, want)
+	if !slices.Equal(*got, want) {
+		t.Errorf("statuses\n%v\nwant\n%v", *got, want)
 	}
 	if v := sourcetest.Gauge(reg, "anxin_zigbee_device_online", "smoke1"); v != 0 {
 		t.Errorf("smoke1 gauge %v", v)
@@ -82,13 +76,7 @@ func TestAutoModeStatusOnceKindKnown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	n.OnStatus(func(st anxin.DeviceStatus) {
-		if err := st.Validate(); err != nil {
-			t.Errorf("status breaks the contract: %v", err)
-		}
-		got = append(got, st.Device+":"+st.State+"@"+st.TS.Format("15:04"))
-	})
+	got := collectStatuses(t, n)
 	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
 	for _, c := range []struct{ topic, payload string }{
 		{"zigbee2mqtt/hall_sos/availability", "offline"}, // retained, at start: kind unknown
@@ -103,8 +91,8 @@ func TestAutoModeStatusOnceKindKnown(t *testing.T) {
 			t.Errorf("%s %s: %v", c.topic, c.payload, err)
 		}
 	}
-	if want := []string{"hall_sos:offline@08:04", "hall_sos:online@08:06"}; !slices.Equal(got, want) {
-		t.Errorf("statuses %v, want %v", got, want)
+	if want := []string{"hall_sos:offline@08:04", "hall_sos:online@08:06"}; !slices.Equal(*got, want) {
+		t.Errorf("statuses %v, want %v", *got, want)
 	}
 }
 
@@ -186,4 +174,17 @@ func TestIntegrationStatuses(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// collectStatuses records n's statuses as device:state@hh:mm, checking each
+// against the contract.
+func collectStatuses(t *testing.T, n *Network) *[]string {
+	var got []string
+	n.OnStatus(func(st anxin.DeviceStatus) {
+		if err := st.Validate(); err != nil {
+			t.Errorf("status breaks the contract: %v", err)
+		}
+		got = append(got, st.Device+":"+st.State+"@"+st.TS.Format("15:04"))
+	})
+	return &got
 }

@@ -287,3 +287,22 @@ func StartPrism(t testing.TB) *Prism {
 	waitTCP(t, p, addr, 60*time.Second)
 	return &Prism{Process: p, URL: "http://" + addr}
 }
+
+// SyncBuffer is a log sink many goroutines write to while a test reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String is everything written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
