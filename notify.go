@@ -46,10 +46,12 @@ var ErrMaybeSent = errors.New("the request may have gone through")
 // RetryableStatus is the one place that maps a provider's HTTP status.
 type Notifier interface {
 	Send(ctx context.Context, n Notification) (providerID string, retry bool, err error)
-	// Lookup finds a notification the provider accepted at or after since
-	// (the attempt row's creation time): found is false when it certainly
-	// did not arrive; an error means "cannot tell now".
-	Lookup(ctx context.Context, n Notification, since time.Time) (providerID string, found bool, err error)
+	// Lookup lists the provider ids of notifications like n that the
+	// provider accepted at or after since (the attempt row's creation time),
+	// oldest first: none when it certainly did not arrive; an error means
+	// "cannot tell now". A provider that cannot tell two calls to one number
+	// apart lists them all: the caller skips those another attempt holds.
+	Lookup(ctx context.Context, n Notification, since time.Time) (providerIDs []string, err error)
 	// Cancel ends a call that is queued or ringing; answered true hangs up a
 	// call in progress instead. Ending a call that already ended is no error.
 	Cancel(ctx context.Context, providerID string, answered bool) error
@@ -128,6 +130,12 @@ type Chain struct {
 	AcceptedAt  time.Time     `json:"accepted_at,omitzero"`
 	Finished    bool          `json:"finished"` // notices sent and outcome recorded
 	VisitID     string        `json:"visit_id,omitempty"`
+	// AcceptedTarget is the acceptor's index in Targets (-1: nobody): people
+	// are told apart by position, never by name (names repeat or are empty).
+	AcceptedTarget int `json:"accepted_target"`
+	// Version counts the chain's writes; a save based on an older read is
+	// refused (ECONFLICT), so concurrent writers never undo each other.
+	Version int64 `json:"-"`
 }
 
 // AttemptPurpose says why an attempt was made.
@@ -164,4 +172,5 @@ type Attempt struct {
 	NextTry    time.Time      `json:"next_try,omitzero"`
 	CreatedAt  time.Time      `json:"created_at"`
 	UpdatedAt  time.Time      `json:"updated_at"`
+	Version    int64          `json:"-"` // as Chain.Version
 }

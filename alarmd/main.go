@@ -231,6 +231,11 @@ func (m *Main) healthz(w http.ResponseWriter, r *http.Request) {
 			problems = append(problems, "broker: "+err.Error())
 		}
 	}
+	if w, ok := m.Escalator.(interface{ Waiting() int }); ok {
+		if n := w.Waiting(); n > 0 {
+			problems = append(problems, fmt.Sprintf("escalation: %d alarm(s) waiting for their contact chain to start (retrying; see the log)", n))
+		}
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if len(problems) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)

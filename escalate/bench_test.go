@@ -52,7 +52,7 @@ func firstSMSLatency(tb testing.TB, n int, interval time.Duration) []time.Durati
 	if err != nil {
 		tb.Fatal(err)
 	}
-	al := &alarms{m: map[string]anxin.Alarm{}}
+	al := &alarms{m: map[string]anxin.Alarm{}, chains: db}
 	svc, err := escalate.New(escalate.Options{
 		Config: escalate.Config{PublicURL: publicURL, AckSecret: ackSecret},
 		Store:  db, Alarms: al, Households: manyHouseholds{}, Visits: db, Notifier: tw, Provider: "twilio",

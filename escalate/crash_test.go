@@ -40,7 +40,7 @@ func TestCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	opened, _ := time.Parse(time.RFC3339Nano, os.Getenv("ANXIN_CRASH_OPENED"))
-	al := &alarms{m: map[string]anxin.Alarm{}}
+	al := &alarms{m: map[string]anxin.Alarm{}, chains: db}
 	alarm := anxin.Alarm{ID: "01CRASH", Household: household.ID, Rule: "button", Severity: anxin.SeverityCritical,
 		Route: anxin.RouteFamily, State: anxin.AlarmOpen, Reason: "一键呼叫按钮被按下", OpenedAt: opened}
 	al.put(alarm)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -55,10 +56,33 @@ func (h households) Household(_ context.Context, id string) (anxin.Household, er
 	return anxin.Household{}, anxin.Errorf(anxin.ENOTFOUND, "no household %s", id)
 }
 
-// alarms is an in-memory alarm store (the real one is alarmd's).
+// alarms is an in-memory alarm store (the real one is alarmd's); its
+// outbox asks the chain store which alarms have a chain.
 type alarms struct {
-	mu sync.Mutex
-	m  map[string]anxin.Alarm
+	mu     sync.Mutex
+	m      map[string]anxin.Alarm
+	chains interface {
+		Chain(ctx context.Context, alarmID string) (anxin.Chain, error)
+	}
+}
+
+func (a *alarms) AlarmsAwaitingChain(ctx context.Context, n int) ([]anxin.Alarm, error) {
+	a.mu.Lock()
+	var open []anxin.Alarm
+	for _, x := range a.m {
+		if x.State == anxin.AlarmOpen && x.Route == anxin.RouteFamily && x.Severity != anxin.SeverityInfo {
+			open = append(open, x)
+		}
+	}
+	a.mu.Unlock()
+	slices.SortFunc(open, func(x, y anxin.Alarm) int { return x.OpenedAt.Compare(y.OpenedAt) })
+	var out []anxin.Alarm
+	for _, x := range open {
+		if _, err := a.chains.Chain(ctx, x.ID); anxin.ErrorCode(err) == anxin.ENOTFOUND && len(out) < n {
+			out = append(out, x)
+		}
+	}
+	return out, nil
 }
 
 func (a *alarms) put(x anxin.Alarm) {
@@ -110,6 +134,12 @@ type option func(*escalate.Config)
 // go straight into the mux. No sockets, so it runs inside a synctest bubble.
 func newEnv(t *testing.T, opts ...option) *env {
 	t.Helper()
+	return newEnvWith(t, households{household.ID: household, abroad.ID: abroad}, opts...)
+}
+
+// newEnvWith is newEnv with the households the service reads.
+func newEnvWith(t *testing.T, hh anxin.Households, opts ...option) *env {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, ":memory:")
 	if err != nil {
@@ -133,9 +163,9 @@ func newEnv(t *testing.T, opts ...option) *env {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	al := &alarms{m: map[string]anxin.Alarm{}}
+	al := &alarms{m: map[string]anxin.Alarm{}, chains: db}
 	svc, err := escalate.New(escalate.Options{
-		Config: cfg, Store: db, Alarms: al, Households: households{household.ID: household, abroad.ID: abroad},
+		Config: cfg, Store: db, Alarms: al, Households: hh,
 		Visits: db, Notifier: tw, Provider: "twilio", Logger: log,
 	})
 	if err != nil {
@@ -146,6 +176,9 @@ func newEnv(t *testing.T, opts ...option) *env {
 	mux.Handle("/ack/", svc.AckHandler())
 	fake.Deliver = twiliotest.Handler(mux)
 	t.Cleanup(func() { _ = svc.Close() })
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	return &env{t: t, svc: svc, fake: fake, db: db, alarms: al, mux: mux, logs: logs, t0: time.Now()}
 }
 

@@ -40,13 +40,13 @@ func (l *LogNotifier) Send(_ context.Context, n anxin.Notification) (string, boo
 }
 
 // Lookup finds attempts logged since this process started.
-func (l *LogNotifier) Lookup(_ context.Context, n anxin.Notification, _ time.Time) (string, bool, error) {
+func (l *LogNotifier) Lookup(_ context.Context, n anxin.Notification, _ time.Time) ([]string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.sent[n.AttemptID] {
-		return "log-" + n.AttemptID, true, nil
+		return []string{"log-" + n.AttemptID}, nil
 	}
-	return "", false, nil
+	return nil, nil
 }
 
 // Cancel logs the end of a call.

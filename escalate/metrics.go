@@ -7,6 +7,8 @@ type metrics struct {
 	chains *prometheus.CounterVec   // outcome: accepted, unanswered, resolved
 	sends  *prometheus.CounterVec   // channel, result: sent, retry, maybe_sent, failed, found
 	accept *prometheus.HistogramVec // via
+	starts prometheus.Counter       // chain starts that failed (retried)
+	wait   prometheus.Gauge         // alarms whose chain could not start yet
 }
 
 func newMetrics(reg prometheus.Registerer) (metrics, error) {
@@ -24,8 +26,14 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 			Name: "anxin_escalation_accept_seconds", Help: "Time from the alarm's escalation to its acceptance.",
 			Buckets: []float64{15, 30, 60, 120, 180, 300, 600, 1200, 1800, 3600},
 		}, []string{"via"}),
+		starts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "anxin_escalation_start_failures_total", Help: "Chain starts that failed and will be retried.",
+		}),
+		wait: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "anxin_escalation_waiting_alarms", Help: "Open family alarms whose chain could not start yet.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.chains, m.sends, m.accept} {
+	for _, c := range []prometheus.Collector{m.chains, m.sends, m.accept, m.starts, m.wait} {
 		if err := reg.Register(c); err != nil {
 			return metrics{}, err
 		}
@@ -48,5 +56,18 @@ func (m metrics) send(channel, result string) {
 func (m metrics) accepted(via string, seconds float64) {
 	if m.accept != nil {
 		m.accept.WithLabelValues(via).Observe(seconds)
+	}
+}
+
+func (m metrics) startFailed(waiting int) {
+	if m.starts != nil {
+		m.starts.Inc()
+	}
+	m.waitingNow(waiting)
+}
+
+func (m metrics) waitingNow(n int) {
+	if m.wait != nil {
+		m.wait.Set(float64(n))
 	}
 }

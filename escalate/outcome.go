@@ -20,40 +20,51 @@ const (
 // changes nothing. It returns the chain as it now stands (AcceptedBy holds
 // the alarm) and whether target is the one holding it.
 func (s *Service) accept(ctx context.Context, alarmID string, target int, via string) (c anxin.Chain, mine bool, err error) {
-	mu := s.lockFor(alarmID)
-	mu.Lock()
-	defer mu.Unlock()
-	c, err = s.store.Chain(ctx, alarmID)
-	if err != nil {
-		return c, false, err
-	}
-	if target < 0 || target >= len(c.Targets) {
-		return c, false, anxin.Errorf(anxin.EINVALID, "no such contact")
-	}
-	switch c.State {
-	case anxin.ChainWalking, anxin.ChainUnanswered:
-		// after an unanswered chain a late acceptance (the duty contact's link)
-		// still counts: it is recorded, and everyone told, as a second outcome
-		now := s.clock.Now()
-		if c.State == anxin.ChainUnanswered {
-			c.Finished, c.VisitID = false, ""
-		}
-		c.State, c.AcceptedBy, c.AcceptedVia, c.AcceptedAt, c.UpdatedAt = anxin.ChainAccepted, c.Targets[target].Name, via, now, now
-		c.Deadline = time.Time{}
-		if err := s.store.SaveChain(ctx, &c); err != nil {
+	for try := 1; ; try++ {
+		c, err = s.store.Chain(ctx, alarmID)
+		if err != nil {
 			return c, false, err
 		}
-		s.log.Info("alarm accepted", "alarm", alarmID, "by", anxin.MaskName(c.AcceptedBy), "via", via,
-			"after", now.Sub(c.StartedAt).Round(time.Second))
-		s.metrics.chain("accepted")
-		s.metrics.accepted(via, now.Sub(c.StartedAt).Seconds())
-		s.kick(alarmID) // end ringing calls, tell the others, record the outcome
-		return c, true, nil
-	case anxin.ChainAccepted:
-		return c, c.AcceptedBy == c.Targets[target].Name, nil
-	default:
-		return c, false, anxin.Errorf(anxin.ECONFLICT, "the alarm is %s", c.State)
+		if target < 0 || target >= len(c.Targets) {
+			return c, false, anxin.Errorf(anxin.EINVALID, "no such contact")
+		}
+		switch c.State {
+		case anxin.ChainWalking, anxin.ChainUnanswered:
+			// after an unanswered chain a late acceptance (the duty contact's link)
+			// still counts: it is recorded, and everyone told, as a second outcome
+			now := s.clock.Now()
+			wasUnanswered := c.State == anxin.ChainUnanswered
+			if wasUnanswered {
+				c.Finished, c.VisitID = false, ""
+			}
+			c.State, c.AcceptedBy, c.AcceptedVia, c.AcceptedAt, c.UpdatedAt = anxin.ChainAccepted, c.Targets[target].Name, via, now, now
+			c.AcceptedTarget, c.Deadline = target, time.Time{}
+			err := s.store.SaveChain(ctx, &c)
+			if anxin.ErrorCode(err) == anxin.ECONFLICT && try < maxWriteTries {
+				continue // a pass of the chain wrote first: accept what it wrote
+			} else if err != nil {
+				return c, false, err
+			}
+			s.log.Info("alarm accepted", "alarm", alarmID, "by", anxin.MaskName(c.AcceptedBy), "via", via,
+				"after", now.Sub(c.StartedAt).Round(time.Second))
+			s.metrics.chain("accepted")
+			s.metrics.accepted(via, now.Sub(c.StartedAt).Seconds())
+			s.kick(alarmID) // end ringing calls, tell the others, record the outcome
+			return c, true, nil
+		case anxin.ChainAccepted:
+			return c, c.AcceptedTarget == target, nil
+		default:
+			return c, false, anxin.Errorf(anxin.ECONFLICT, "the alarm is %s", c.State)
+		}
 	}
+}
+
+// acceptor is the accepted chain's acceptor (ok false when nobody accepted).
+func acceptor(c *anxin.Chain) (anxin.ChainTarget, bool) {
+	if c.State != anxin.ChainAccepted || c.AcceptedTarget < 0 || c.AcceptedTarget >= len(c.Targets) {
+		return anxin.ChainTarget{}, false
+	}
+	return c.Targets[c.AcceptedTarget], true
 }
 
 // finish completes a decided chain: ringing calls ended, the others told,
@@ -76,7 +87,7 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 		if !ringing && !answered {
 			continue
 		}
-		if answered && c.State == anxin.ChainAccepted && c.AcceptedVia == ViaKeyPress && c.Targets[a.Target].Name == c.AcceptedBy {
+		if answered && c.State == anxin.ChainAccepted && c.AcceptedVia == ViaKeyPress && a.Target == c.AcceptedTarget {
 			continue // the acceptor's call says thank you and hangs up
 		}
 		if err := s.notifier.Cancel(ctx, a.ProviderID, answered); err != nil {
@@ -84,11 +95,17 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 			wake = earliest(wake, now.Add(s.cfg.RetryMin))
 			continue
 		}
-		a.Status, a.UpdatedAt = "canceled", now
+		end := "canceled"
 		if answered {
-			a.Status = "completed"
+			end = "completed"
 		}
-		if err := s.store.SaveAttempt(ctx, a); err != nil {
+		if _, err := s.updateAttempt(ctx, a.ID, func(x *anxin.Attempt) bool {
+			if terminal(x.Status) {
+				return false // its end was reported meanwhile
+			}
+			x.Status, x.UpdatedAt = end, now
+			return true
+		}); err != nil {
 			return time.Time{}, err
 		}
 		s.log.Info("call ended: chain decided", "attempt", a.ID, "state", c.State)
@@ -144,11 +161,17 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 			return time.Time{}, err
 		}
 		// a notice that keeps failing must not hold the outcome record back for long
-		if a, err := s.store.Attempt(ctx, n.AttemptID); err == nil && a.Tries >= 8 && a.Status == anxin.AttemptRetry {
-			a.Status, a.Error = anxin.AttemptFailed, "gave up after 8 tries; "+a.Error
-			if err := s.store.SaveAttempt(ctx, &a); err != nil {
-				return time.Time{}, err
+		gaveUp := false
+		if _, err := s.updateAttempt(ctx, n.AttemptID, func(a *anxin.Attempt) bool {
+			if a.Tries < 8 || a.Status != anxin.AttemptRetry {
+				return false
 			}
+			a.Status, a.Error, gaveUp = anxin.AttemptFailed, "gave up after 8 tries; "+a.Error, true
+			return true
+		}); err != nil {
+			return time.Time{}, err
+		}
+		if gaveUp {
 			w = time.Time{}
 		}
 		wake = earliest(wake, w)
@@ -171,6 +194,9 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 func (s *Service) noticeTargets(c *anxin.Chain, attempts []anxin.Attempt) []int {
 	var out []int
 	seen := map[string]bool{}
+	if who, ok := acceptor(c); ok {
+		seen[who.Phone] = true // the acceptor listed twice is still the acceptor
+	}
 	if c.State == anxin.ChainUnanswered {
 		for i, t := range c.Targets {
 			if t.Role != "" && !seen[t.Phone] {
@@ -188,7 +214,7 @@ func (s *Service) noticeTargets(c *anxin.Chain, attempts []anxin.Attempt) []int 
 			continue
 		}
 		t := c.Targets[a.Target]
-		if t.Relation == "elder" || t.Name == c.AcceptedBy || seen[t.Phone] {
+		if t.Relation == "elder" || a.Target == c.AcceptedTarget || seen[t.Phone] {
 			continue
 		}
 		seen[t.Phone] = true
@@ -214,13 +240,7 @@ func (s *Service) recordOutcome(ctx context.Context, c *anxin.Chain, a *anxin.Al
 		Health: "alarm: " + firstNonEmpty(a.Reason, a.Rule),
 	}
 	if c.State == anxin.ChainAccepted {
-		var who anxin.ChainTarget
-		for _, t := range c.Targets {
-			if t.Name == c.AcceptedBy {
-				who = t
-				break
-			}
-		}
+		who, _ := acceptor(c)
 		v.Date, v.Visitor = c.AcceptedAt, c.AcceptedBy
 		after := c.AcceptedAt.Sub(c.StartedAt).Round(time.Second)
 		if who.Relation == "elder" {

@@ -36,50 +36,61 @@ func progressRank(status string) int {
 
 // Report records a provider's status callback for one of our attempts.
 // Reports for unknown attempts, or naming another provider id than the one
-// stored, change nothing.
+// stored (or one another attempt holds), change nothing.
 func (s *Service) Report(ctx context.Context, r anxin.StatusReport) error {
 	alarmID := alarmOf(r.AttemptID)
-	mu := s.lockFor(alarmID)
-	mu.Lock()
 	a, err := s.store.Attempt(ctx, r.AttemptID)
 	if anxin.ErrorCode(err) == anxin.ENOTFOUND {
-		mu.Unlock()
 		s.log.Warn("status report for an unknown attempt", "attempt", r.AttemptID)
 		return nil
 	} else if err != nil {
-		mu.Unlock()
 		return err
 	}
-	if r.ProviderID != "" && a.ProviderID != "" && r.ProviderID != a.ProviderID {
-		mu.Unlock()
+	if a.ProviderID == "" && r.ProviderID != "" {
+		held, err := s.store.AttemptByProviderID(ctx, a.Provider, r.ProviderID)
+		if err == nil && held.ID != a.ID {
+			s.log.Warn("status report names a provider id another attempt holds; ignored", "attempt", a.ID, "provider_id", r.ProviderID)
+			return nil
+		} else if err != nil && anxin.ErrorCode(err) != anxin.ENOTFOUND {
+			return err
+		}
+	}
+	ignored, changed := false, false
+	a, err = s.updateAttempt(ctx, r.AttemptID, func(a *anxin.Attempt) bool {
+		ignored, changed = false, false
+		if r.ProviderID != "" && a.ProviderID != "" && r.ProviderID != a.ProviderID {
+			ignored = true
+			return false
+		}
+		if a.ProviderID == "" && r.ProviderID != "" {
+			a.ProviderID, changed = r.ProviderID, true
+		}
+		if r.Status != "" && r.Status != a.Status && !terminal(a.Status) &&
+			(terminal(r.Status) || progressRank(r.Status) >= progressRank(a.Status)) {
+			a.Status, changed = r.Status, true
+		}
+		if r.AnsweredBy != "" && r.AnsweredBy != a.AnsweredBy {
+			a.AnsweredBy, changed = r.AnsweredBy, true
+		}
+		if r.ErrorCode != "" && r.ErrorCode != "0" {
+			if e := "provider error " + r.ErrorCode; e != a.Error {
+				a.Error, changed = e, true
+			}
+		}
+		if changed {
+			a.UpdatedAt = s.clock.Now()
+		}
+		return changed
+	})
+	if err != nil {
+		return err
+	}
+	if ignored {
 		s.log.Warn("status report names another provider id; ignored", "attempt", a.ID, "provider_id", r.ProviderID)
 		return nil
 	}
-	changed := false
-	if a.ProviderID == "" && r.ProviderID != "" {
-		a.ProviderID, changed = r.ProviderID, true
-	}
-	if r.Status != "" && r.Status != a.Status && !terminal(a.Status) &&
-		(terminal(r.Status) || progressRank(r.Status) >= progressRank(a.Status)) {
-		a.Status, changed = r.Status, true
-	}
-	if r.AnsweredBy != "" && r.AnsweredBy != a.AnsweredBy {
-		a.AnsweredBy, changed = r.AnsweredBy, true
-	}
-	if r.ErrorCode != "" && r.ErrorCode != "0" {
-		if e := "provider error " + r.ErrorCode; e != a.Error {
-			a.Error, changed = e, true
-		}
-	}
 	if !changed {
-		mu.Unlock()
 		return nil
-	}
-	a.UpdatedAt = s.clock.Now()
-	err = s.store.SaveAttempt(ctx, &a)
-	mu.Unlock()
-	if err != nil {
-		return err
 	}
 	s.log.Info("status", "attempt", a.ID, "channel", a.Channel, "status", a.Status, "answered_by", a.AnsweredBy)
 	if a.Channel == anxin.ChannelVoice && terminal(a.Status) {

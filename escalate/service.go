@@ -3,13 +3,20 @@
 // round after round, until a person accepts. Every step and attempt is stored
 // before it is sent, so a restart (even after kill -9) resumes the chain at the
 // right step, sends nothing twice and keeps its deadlines.
+//
+// Chains start from committed state only: the store's open family alarms
+// without a chain are the outbox, read at every hand-over and every
+// SweepEvery, and a start that fails is retried with backoff. Writers of a
+// chain or an attempt (a pass of the chain, a key press, an ack link, a
+// status report, a close) never wait on each other: each write is checked
+// against the row's version and redone on a fresh read when another came
+// first, so a slow provider request never delays a key press.
 package escalate
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"strings"
 	"sync"
@@ -19,7 +26,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Store keeps chains and attempts (*sqlite.DB implements it).
+// Store keeps chains and attempts (*sqlite.DB implements it). SaveChain and
+// SaveAttempt refuse (ECONFLICT) a write based on an older read than the
+// row's Version, and SaveAttempt a provider id another attempt holds.
 type Store interface {
 	CreateChain(ctx context.Context, c *anxin.Chain) (created bool, err error)
 	SaveChain(ctx context.Context, c *anxin.Chain) error
@@ -29,12 +38,16 @@ type Store interface {
 	SaveAttempt(ctx context.Context, a *anxin.Attempt) error
 	Attempt(ctx context.Context, id string) (anxin.Attempt, error)
 	Attempts(ctx context.Context, alarmID string) ([]anxin.Attempt, error)
+	AttemptByProviderID(ctx context.Context, provider, providerID string) (anxin.Attempt, error)
 }
 
 // Alarms reads alarms and records their outcome (*sqlite.DB implements it).
 type Alarms interface {
 	Alarm(ctx context.Context, id string) (anxin.Alarm, error)
 	SetAlarmState(ctx context.Context, id string, st anxin.AlarmState, acceptedBy string, at time.Time) error
+	// AlarmsAwaitingChain is the outbox: open family alarms of severity
+	// critical or warning that have no chain yet, oldest first (at most n).
+	AlarmsAwaitingChain(ctx context.Context, n int) ([]anxin.Alarm, error)
 }
 
 // Clock is the injected time: Now and a one-shot timer.
@@ -71,6 +84,7 @@ type Config struct {
 	Location      *time.Location // for times in messages (default UTC+8, China Standard Time)
 	RetryMin      time.Duration  // first retry backoff (default 1s)
 	RetryMax      time.Duration  // backoff cap (default 30s)
+	SweepEvery    time.Duration  // how often the outbox is read besides hand-overs (default 5s)
 }
 
 // Options are a Service's parts.
@@ -101,16 +115,32 @@ type Service struct {
 	log        *slog.Logger
 	metrics    metrics
 
-	locks [256]sync.Mutex // per-alarm serialisation, striped by hash
-
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
 	closed   bool
+	driving  map[string]*driveLock // one pass of a chain at a time
 	timers   map[string]func() bool
-	failures map[string]int // consecutive failed passes per chain, for backoff
+	failures map[string]int          // consecutive failed passes per chain, for backoff
+	waiting  map[string]waitingStart // alarms whose chain could not start yet
+	sweeping bool
+	sweepAt  func() bool // the outbox timer's stop
+}
+
+// driveLock serialises the passes of one chain; refs counts its holders and
+// waiters, so the map forgets chains nobody drives.
+type driveLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// waitingStart is an alarm whose chain could not start: retried with backoff.
+type waitingStart struct {
+	tries int
+	since time.Time
+	next  time.Time
 }
 
 // New checks the options and builds a Service; Start resumes stored chains.
@@ -136,6 +166,9 @@ func New(o Options) (*Service, error) {
 	}
 	if c.RetryMax < c.RetryMin {
 		c.RetryMax = 30 * time.Second
+	}
+	if c.SweepEvery <= 0 {
+		c.SweepEvery = 5 * time.Second
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	switch {
@@ -163,12 +196,14 @@ func New(o Options) (*Service, error) {
 	return &Service{
 		cfg: c, store: o.Store, alarms: o.Alarms, households: o.Households, visits: o.Visits,
 		notifier: o.Notifier, provider: o.Provider, clock: o.Clock, log: o.Logger, metrics: met,
-		ctx: ctx, cancel: cancel, timers: map[string]func() bool{}, failures: map[string]int{},
+		ctx: ctx, cancel: cancel, driving: map[string]*driveLock{}, timers: map[string]func() bool{},
+		failures: map[string]int{}, waiting: map[string]waitingStart{},
 	}, nil
 }
 
-// Start resumes every chain the store holds unfinished: walking chains go on
-// at their stored step and deadline, decided ones finish their notices.
+// Start resumes every chain the store holds unfinished (walking chains go on
+// at their stored step and deadline, decided ones finish their notices),
+// then reads the outbox now and every SweepEvery.
 func (s *Service) Start(ctx context.Context) error {
 	chains, err := s.store.UnfinishedChains(ctx)
 	if err != nil {
@@ -178,6 +213,7 @@ func (s *Service) Start(ctx context.Context) error {
 		s.log.Info("chain resumed", "alarm", c.AlarmID, "state", c.State, "step", c.Step, "deadline", c.Deadline)
 		s.kick(c.AlarmID)
 	}
+	s.kickSweep()
 	return nil
 }
 
@@ -189,21 +225,43 @@ func (s *Service) Close() error {
 		stop()
 		delete(s.timers, id)
 	}
+	if s.sweepAt != nil {
+		s.sweepAt()
+	}
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
 	return nil
 }
 
-// Escalate starts the chain of a newly opened alarm (idempotent per alarm id).
-// Alarms routed to installers or of severity info are only logged.
+// Escalate is the hand-over of a newly committed alarm: it starts the chain
+// of what the store holds under that id (the alarm passed in may be stale: a
+// close or a clear may have come since). A start that fails is not lost: it
+// is retried with backoff from the outbox and counted in Waiting.
 func (s *Service) Escalate(ctx context.Context, a anxin.Alarm) error {
-	if a.Route != anxin.RouteFamily || a.Severity == anxin.SeverityInfo {
-		s.log.Info("alarm not escalated to family", "alarm", a.ID, "route", a.Route, "severity", a.Severity)
-		return nil
-	}
 	if !anxin.ValidID(a.ID) {
 		return anxin.Errorf(anxin.EINVALID, "alarm id %q is not valid", a.ID)
+	}
+	if err := s.startChain(ctx, a.ID); err != nil {
+		s.startFailed(a.ID, err)
+	}
+	return nil
+}
+
+// startChain creates the chain of an alarm that is open, for the family and
+// not info, as the store holds it now. A chain that exists (walking, decided,
+// or the marker a close leaves) is never made again.
+func (s *Service) startChain(ctx context.Context, alarmID string) error {
+	a, err := s.alarms.Alarm(ctx, alarmID)
+	if err != nil {
+		return fmt.Errorf("alarm %s: %w", alarmID, err)
+	}
+	if a.State != anxin.AlarmOpen || a.Route != anxin.RouteFamily || a.Severity == anxin.SeverityInfo {
+		if a.State == anxin.AlarmOpen {
+			s.log.Info("alarm not escalated to family", "alarm", a.ID, "route", a.Route, "severity", a.Severity)
+		}
+		s.started(alarmID)
+		return nil
 	}
 	h, err := s.households.Household(ctx, a.Household)
 	if err != nil {
@@ -212,7 +270,7 @@ func (s *Service) Escalate(ctx context.Context, a anxin.Alarm) error {
 	now := s.clock.Now()
 	c := anxin.Chain{
 		AlarmID: a.ID, Household: a.Household, Severity: a.Severity, State: anxin.ChainWalking,
-		StartedAt: now, UpdatedAt: now, Deadline: now.Add(s.cfg.AckTimeout),
+		StartedAt: now, UpdatedAt: now, Deadline: now.Add(s.cfg.AckTimeout), AcceptedTarget: -1,
 	}
 	c.Targets, c.Steps = s.plan(&h, a.Severity)
 	created, err := s.store.CreateChain(ctx, &c)
@@ -223,8 +281,96 @@ func (s *Service) Escalate(ctx context.Context, a anxin.Alarm) error {
 		s.log.Info("chain started", "alarm", a.ID, "household", a.Household, "severity", a.Severity,
 			"steps", len(c.Steps), "ack_timeout", s.cfg.AckTimeout)
 	}
+	s.started(alarmID)
 	s.kick(a.ID)
 	return nil
+}
+
+// startFailed keeps an alarm whose chain could not start for the outbox's
+// next reads, with backoff.
+func (s *Service) startFailed(alarmID string, err error) {
+	now := s.clock.Now()
+	s.mu.Lock()
+	w, ok := s.waiting[alarmID]
+	if !ok {
+		w.since = now
+	}
+	w.tries++
+	w.next = now.Add(s.backoff(w.tries))
+	s.waiting[alarmID] = w
+	n := len(s.waiting)
+	s.mu.Unlock()
+	s.metrics.startFailed(n)
+	s.log.Error("chain cannot start; will retry", "alarm", alarmID, "err", err, "tries", w.tries,
+		"waiting_since", w.since, "next_try", w.next)
+}
+
+func (s *Service) started(alarmID string) {
+	s.mu.Lock()
+	_, was := s.waiting[alarmID]
+	delete(s.waiting, alarmID)
+	n := len(s.waiting)
+	s.mu.Unlock()
+	if was {
+		s.metrics.waitingNow(n)
+		s.log.Info("chain started after retries", "alarm", alarmID)
+	}
+}
+
+// Waiting is how many alarms have no chain because their start failed
+// (alarmd's /healthz reports it until it is 0 again).
+func (s *Service) Waiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.waiting)
+}
+
+// kickSweep reads the outbox on a goroutine of its own (one at a time).
+func (s *Service) kickSweep() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.sweeping {
+		return
+	}
+	s.sweeping = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.sweep(s.ctx)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.sweeping = false
+		if !s.closed {
+			s.sweepAt = s.clock.AfterFunc(s.cfg.SweepEvery, s.kickSweep)
+		}
+	}()
+}
+
+// sweep starts the chain of every alarm in the outbox that is not backing off.
+func (s *Service) sweep(ctx context.Context) {
+	const page = 500
+	alarms, err := s.alarms.AlarmsAwaitingChain(ctx, page)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("reading alarms awaiting a chain", "err", err)
+		}
+		return
+	}
+	now := s.clock.Now()
+	for _, a := range alarms {
+		s.mu.Lock()
+		w, backingOff := s.waiting[a.ID]
+		s.mu.Unlock()
+		if backingOff && now.Before(w.next) {
+			continue
+		}
+		if !backingOff {
+			s.log.Warn("alarm found without a chain; starting it", "alarm", a.ID)
+		}
+		if err := s.startChain(ctx, a.ID); err != nil && ctx.Err() == nil {
+			s.startFailed(a.ID, err)
+		}
+	}
 }
 
 // plan snapshots the chain: targets and the order of steps over all rounds.
@@ -247,33 +393,83 @@ func (s *Service) plan(h *anxin.Household, sev anxin.Severity) ([]anxin.ChainTar
 	return targets, steps
 }
 
-// Resolve stops a chain because the alarm cleared or staff closed it.
+// maxWriteTries bounds the re-reads of a versioned write that other writers
+// keep beating (they are few per alarm: a pass, a press, a report).
+const maxWriteTries = 16
+
+// Resolve stops a chain because the alarm cleared or staff closed it. An
+// alarm with no chain yet gets a resolved one, so that no chain can start
+// for it afterwards (a hand-over already queued, the outbox).
 func (s *Service) Resolve(ctx context.Context, alarmID, reason string) error {
-	mu := s.lockFor(alarmID)
-	mu.Lock()
-	c, err := s.store.Chain(ctx, alarmID)
-	if anxin.ErrorCode(err) == anxin.ENOTFOUND {
-		mu.Unlock()
-		return nil
-	} else if err != nil {
-		mu.Unlock()
-		return err
-	}
-	if c.State == anxin.ChainWalking {
+	for try := 1; ; try++ {
+		c, err := s.store.Chain(ctx, alarmID)
+		if anxin.ErrorCode(err) == anxin.ENOTFOUND {
+			created, err := s.markResolved(ctx, alarmID)
+			if err != nil {
+				return err
+			}
+			if created {
+				s.log.Info("alarm resolved before its chain started: none will start", "alarm", alarmID, "reason", reason)
+				return nil
+			}
+			continue // a chain started meanwhile: stop it
+		} else if err != nil {
+			return err
+		}
+		if c.State != anxin.ChainWalking {
+			break
+		}
 		c.State, c.UpdatedAt = anxin.ChainResolved, s.clock.Now()
 		err = s.store.SaveChain(ctx, &c)
+		if anxin.ErrorCode(err) == anxin.ECONFLICT && try < maxWriteTries {
+			continue
+		} else if err != nil {
+			return err
+		}
 		s.metrics.chain("resolved")
 		s.log.Info("chain stopped: alarm resolved", "alarm", alarmID, "reason", reason)
+		break
 	}
-	mu.Unlock()
 	s.kick(alarmID)
-	return err
+	return nil
 }
 
-func (s *Service) lockFor(alarmID string) *sync.Mutex {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(alarmID))
-	return &s.locks[h.Sum32()%uint32(len(s.locks))]
+// markResolved stores a finished, resolved chain with no steps for an alarm
+// that has none.
+func (s *Service) markResolved(ctx context.Context, alarmID string) (bool, error) {
+	hh := ""
+	if a, err := s.alarms.Alarm(ctx, alarmID); err == nil {
+		hh = a.Household
+	}
+	now := s.clock.Now()
+	c := anxin.Chain{AlarmID: alarmID, Household: hh, State: anxin.ChainResolved, StartedAt: now, UpdatedAt: now,
+		Targets: []anxin.ChainTarget{}, Steps: []int{}, Finished: true, AcceptedTarget: -1}
+	created, err := s.store.CreateChain(ctx, &c)
+	if created {
+		s.started(alarmID)
+	}
+	return created, err
+}
+
+// lockDrive takes the chain's drive lock; the returned func releases it.
+func (s *Service) lockDrive(alarmID string) func() {
+	s.mu.Lock()
+	l := s.driving[alarmID]
+	if l == nil {
+		l = &driveLock{}
+		s.driving[alarmID] = l
+	}
+	l.refs++
+	s.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		s.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(s.driving, alarmID)
+		}
+		s.mu.Unlock()
+	}
 }
 
 // kick drives a chain on a goroutine of its own.
@@ -307,11 +503,14 @@ func (s *Service) arm(alarmID string, at time.Time) {
 // drive brings one chain up to date with the clock and its attempts, then
 // arms its timer for the next thing due. It is safe to run at any time and
 // any number of times: everything it does is looked up in the store first.
+// A pass that another writer overtook (a press, a close) is run again on
+// what the store now holds.
 func (s *Service) drive(alarmID string) {
-	mu := s.lockFor(alarmID)
-	mu.Lock()
-	defer mu.Unlock()
+	defer s.lockDrive(alarmID)()
 	wake, err := s.advance(s.ctx, alarmID)
+	for try := 1; anxin.ErrorCode(err) == anxin.ECONFLICT && try < maxWriteTries; try++ {
+		wake, err = s.advance(s.ctx, alarmID)
+	}
 	if err != nil {
 		if s.ctx.Err() != nil {
 			return
@@ -348,6 +547,11 @@ func (s *Service) advance(ctx context.Context, alarmID string) (wake time.Time, 
 	}
 	for c.State == anxin.ChainWalking {
 		now := s.clock.Now()
+		if closed, err := s.alarmResolved(ctx, &c, now); err != nil {
+			return time.Time{}, err
+		} else if closed {
+			break
+		}
 		if c.Step < len(c.Steps) {
 			over, why, err := s.stepOver(ctx, &c, now)
 			if err != nil {
@@ -380,6 +584,22 @@ func (s *Service) advance(ctx context.Context, alarmID string) (wake time.Time, 
 		}
 	}
 	return s.finish(ctx, &c)
+}
+
+// alarmResolved stops a walking chain whose alarm the store holds resolved
+// (read before every step: a close or a clear whose hand-over was lost).
+func (s *Service) alarmResolved(ctx context.Context, c *anxin.Chain, now time.Time) (bool, error) {
+	a, err := s.alarms.Alarm(ctx, c.AlarmID)
+	if err != nil || a.State != anxin.AlarmResolved {
+		return false, nil // a missing alarm is told by context() where its words are needed
+	}
+	c.State, c.UpdatedAt = anxin.ChainResolved, now
+	if err := s.store.SaveChain(ctx, c); err != nil {
+		return false, err
+	}
+	s.metrics.chain("resolved")
+	s.log.Info("chain stopped: the alarm is resolved", "alarm", c.AlarmID)
+	return true, nil
 }
 
 // Attempt ids are deterministic, so a step's SMS or call has exactly one row.
@@ -440,7 +660,13 @@ func (s *Service) closeStep(ctx context.Context, c *anxin.Chain, now time.Time) 
 		}
 		switch a.Status {
 		case anxin.AttemptRetry:
-			a.Status, a.Error = anxin.AttemptFailed, "gave up: step over; "+a.Error
+			_, err = s.updateAttempt(ctx, a.ID, func(a *anxin.Attempt) bool {
+				if a.Status != anxin.AttemptRetry {
+					return false
+				}
+				a.Status, a.Error, a.UpdatedAt = anxin.AttemptFailed, "gave up: step over; "+a.Error, now
+				return true
+			})
 		case anxin.AttemptSending:
 			if ns == nil {
 				if ns, err = s.stepNotifications(ctx, c); err != nil {
@@ -451,25 +677,86 @@ func (s *Service) closeStep(ctx context.Context, c *anxin.Chain, now time.Time) 
 				if n.Channel != ch {
 					continue
 				}
-				pid, found, err := s.notifier.Lookup(ctx, n, a.CreatedAt)
+				found, lerr := s.adopt(ctx, &a, n)
 				switch {
-				case err != nil:
-					s.log.Warn("step over; cannot tell whether its request went through", "attempt", a.ID, "err", err)
-				case found:
-					a.Status, a.ProviderID = "queued", pid
-				default:
-					a.Status, a.Error = anxin.AttemptFailed, "not sent: step over; "+a.Error
+				case lerr != nil:
+					s.log.Warn("step over; cannot tell whether its request went through", "attempt", a.ID, "err", lerr)
+				case !found:
+					_, err = s.updateAttempt(ctx, a.ID, func(a *anxin.Attempt) bool {
+						if a.Status != anxin.AttemptSending {
+							return false
+						}
+						a.Status, a.Error, a.UpdatedAt = anxin.AttemptFailed, "not sent: step over; "+a.Error, now
+						return true
+					})
 				}
 			}
-		default:
-			continue
 		}
-		a.UpdatedAt = now
-		if err := s.store.SaveAttempt(ctx, &a); err != nil {
+		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// updateAttempt applies change to the attempt as the store holds it and
+// saves it, again on a fresh read when another writer came first. change
+// returns false when there is nothing to write.
+func (s *Service) updateAttempt(ctx context.Context, id string, change func(a *anxin.Attempt) bool) (anxin.Attempt, error) {
+	for try := 1; ; try++ {
+		a, err := s.store.Attempt(ctx, id)
+		if err != nil {
+			return a, err
+		}
+		if !change(&a) {
+			return a, nil
+		}
+		err = s.store.SaveAttempt(ctx, &a)
+		if anxin.ErrorCode(err) == anxin.ECONFLICT && try < maxWriteTries {
+			continue
+		}
+		return a, err
+	}
+}
+
+// adopt asks the provider whether an attempt's request went through and,
+// if so, records the call or message as the attempt's own. A call or
+// message another attempt holds is never taken (two alarms may ring the same
+// person): such a candidate counts as not found.
+func (s *Service) adopt(ctx context.Context, a *anxin.Attempt, n anxin.Notification) (bool, error) {
+	candidates, err := s.notifier.Lookup(ctx, n, a.CreatedAt)
+	if err != nil {
+		return false, err
+	}
+	for _, pid := range candidates {
+		held, err := s.store.AttemptByProviderID(ctx, s.provider, pid)
+		switch {
+		case err == nil && held.ID != a.ID:
+			continue
+		case err != nil && anxin.ErrorCode(err) != anxin.ENOTFOUND:
+			return false, err
+		}
+		got, err := s.updateAttempt(ctx, a.ID, func(x *anxin.Attempt) bool {
+			if x.ProviderID != "" {
+				return false // a status report named it meanwhile
+			}
+			x.ProviderID, x.UpdatedAt = pid, s.clock.Now()
+			if x.Status == anxin.AttemptSending {
+				x.Status = "queued"
+			}
+			return true
+		})
+		if anxin.ErrorCode(err) == anxin.ECONFLICT {
+			continue // another attempt took this one first
+		} else if err != nil {
+			return false, err
+		}
+		*a = got
+		s.metrics.send(string(a.Channel), "found")
+		s.log.Info("send had gone through; not sending again", "attempt", a.ID, "provider_id", a.ProviderID)
+		return true, nil
+	}
+	return false, nil
 }
 
 // stepNotifications are the current step's SMS (not for the elder) and call.
@@ -556,16 +843,13 @@ func (s *Service) ensure(ctx context.Context, p anxin.AttemptPurpose, step, targ
 		switch a.Status {
 		case anxin.AttemptSending:
 			// the first request may have gone through: check before sending again
-			pid, found, err := s.notifier.Lookup(ctx, n, a.CreatedAt)
+			found, err := s.adopt(ctx, &a, n)
 			if err != nil {
 				s.log.Warn("cannot tell whether a send went through; will check again", "attempt", a.ID, "err", err)
 				return now.Add(s.backoff(a.Tries)), nil
 			}
-			if found {
-				s.metrics.send(string(a.Channel), "found")
-				s.log.Info("send had gone through; not sending again", "attempt", a.ID, "provider_id", pid)
-				a.Status, a.ProviderID, a.UpdatedAt = "queued", pid, now
-				return time.Time{}, s.store.SaveAttempt(ctx, &a)
+			if found || a.Status != anxin.AttemptSending {
+				return time.Time{}, nil
 			}
 			a.Tries++
 			a.UpdatedAt = now
@@ -588,35 +872,64 @@ func (s *Service) ensure(ctx context.Context, p anxin.AttemptPurpose, step, targ
 	return s.send(ctx, &a, n)
 }
 
+// send makes the request of an attempt this pass holds as "sending" and
+// records its outcome on the attempt as the store then holds it: a status
+// report may have come first (a call's "initiated" can beat the API's answer).
 func (s *Service) send(ctx context.Context, a *anxin.Attempt, n anxin.Notification) (time.Time, error) {
 	pid, retry, err := s.notifier.Send(ctx, n)
 	now := s.clock.Now()
-	a.UpdatedAt = now
+	var wake time.Time
+	var change func(x *anxin.Attempt) bool
 	switch {
 	case err == nil:
 		s.metrics.send(string(a.Channel), "sent")
-		a.Status, a.ProviderID, a.Error = "queued", pid, ""
 		s.log.Info("sent", "attempt", a.ID, "channel", a.Channel, "to", anxin.MaskPhone(n.To), "provider_id", pid, "tries", a.Tries)
-		return time.Time{}, s.store.SaveAttempt(ctx, a)
+		change = func(x *anxin.Attempt) bool {
+			if x.ProviderID == "" {
+				x.ProviderID = pid
+			}
+			if x.Status == anxin.AttemptSending {
+				x.Status = "queued"
+			}
+			x.Error, x.UpdatedAt = "", now
+			return true
+		}
 	case retry && errors.Is(err, anxin.ErrMaybeSent):
 		// stays "sending": the next pass looks it up before sending again
 		s.metrics.send(string(a.Channel), "maybe_sent")
-		a.Error = err.Error()
 		s.log.Warn("send outcome unknown; will look it up", "attempt", a.ID, "err", err)
-		a.NextTry = now.Add(s.backoff(a.Tries))
-		return a.NextTry, s.store.SaveAttempt(ctx, a)
+		wake = now.Add(s.backoff(a.Tries))
+		change = func(x *anxin.Attempt) bool {
+			x.Error, x.NextTry, x.UpdatedAt = err.Error(), wake, now
+			return true
+		}
 	case retry:
 		s.metrics.send(string(a.Channel), "retry")
-		a.Status, a.Error = anxin.AttemptRetry, err.Error()
-		a.NextTry = now.Add(s.backoff(a.Tries))
-		s.log.Warn("send failed; will retry", "attempt", a.ID, "err", err, "next_try", a.NextTry)
-		return a.NextTry, s.store.SaveAttempt(ctx, a)
+		wake = now.Add(s.backoff(a.Tries))
+		s.log.Warn("send failed; will retry", "attempt", a.ID, "err", err, "next_try", wake)
+		change = func(x *anxin.Attempt) bool {
+			if x.Status != anxin.AttemptSending {
+				return false
+			}
+			x.Status, x.Error, x.NextTry, x.UpdatedAt = anxin.AttemptRetry, err.Error(), wake, now
+			return true
+		}
 	default:
 		s.metrics.send(string(a.Channel), "failed")
-		a.Status, a.Error = anxin.AttemptFailed, err.Error()
 		s.log.Warn("send failed for good; moving on", "attempt", a.ID, "to", anxin.MaskPhone(n.To), "err", err)
-		return time.Time{}, s.store.SaveAttempt(ctx, a)
+		change = func(x *anxin.Attempt) bool {
+			if x.Status != anxin.AttemptSending {
+				return false
+			}
+			x.Status, x.Error, x.UpdatedAt = anxin.AttemptFailed, err.Error(), now
+			return true
+		}
 	}
+	got, serr := s.updateAttempt(ctx, a.ID, change)
+	if serr == nil {
+		*a = got
+	}
+	return wake, serr
 }
 
 var (

@@ -240,8 +240,9 @@ func (p *Pipeline) Healthy() error {
 	return p.storeErr
 }
 
-// Run is the batch loop; it returns when ctx is cancelled. Before taking
-// messages it escalates every alarm still open (escalation is idempotent).
+// Run is the batch loop; it returns when ctx is cancelled. Alarms still open
+// from before are the escalator's to find in the store (its outbox): the
+// hand-over after each commit is only the fast path.
 func (p *Pipeline) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	escCtx, escCancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -252,9 +253,6 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		wg.Wait()
 		escCancel()
 	}()
-	if err := p.escalateOpen(ctx); err != nil && ctx.Err() == nil {
-		p.log.Error("escalating open alarms at start", "err", err)
-	}
 	timer := time.NewTimer(p.cfg.TickEvery)
 	defer timer.Stop()
 	housekeeping := time.NewTicker(p.cfg.TickEvery)
@@ -625,26 +623,10 @@ func (p *Pipeline) syncAlarmStates(ctx context.Context) {
 	}
 }
 
-// escalateOpen hands every alarm still open to escalation (at start-up).
-func (p *Pipeline) escalateOpen(ctx context.Context) error {
-	open, err := p.store.Alarms(ctx, sqlite.AlarmFilter{State: anxin.AlarmOpen, Limit: 10_000})
-	if err != nil {
-		return err
-	}
-	for _, a := range open {
-		if a.Route == anxin.RouteFamily {
-			select {
-			case p.escalate <- escalation{alarm: a}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-	}
-	return nil
-}
-
-// runEscalations calls the escalator outside the batch loop, so a slow
-// notifier never holds up ingest.
+// runEscalations tells the escalator of each commit's new and closed alarms
+// outside the batch loop, so a slow notifier never holds up ingest. The
+// escalator reads the alarm's committed state itself and retries what fails,
+// so an error here is only logged.
 func (p *Pipeline) runEscalations(ctx context.Context) {
 	for e := range p.escalate {
 		if p.escalator == nil {

@@ -273,39 +273,6 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// TestOpenAlarmsEscalatedAtStart: an alarm still open when alarmd starts is
-// handed to escalation again (escalation is idempotent per alarm id);
-// installer alarms and closed ones are not.
-func TestOpenAlarmsEscalatedAtStart(t *testing.T) {
-	db := openDB(t)
-	t0 := time.Now()
-	res, err := db.ApplyIngest(context.Background(), &sqlite.IngestBatch{At: t0, Changes: []sqlite.AlarmChange{
-		{Op: sqlite.AlarmOpOpen, Household: "hh-1", Rule: "fall", RuleKind: "event", Severity: anxin.SeverityCritical, Route: anxin.RouteFamily, At: t0},
-		{Op: sqlite.AlarmOpOpen, Household: "hh-1", Rule: "device_silent", RuleKind: "device_silent", Severity: anxin.SeverityInfo, Route: anxin.RouteInstaller, At: t0},
-		{Op: sqlite.AlarmOpOpen, Household: "hh-2", Rule: "smoke", RuleKind: "event", Severity: anxin.SeverityCritical, Route: anxin.RouteFamily, At: t0},
-		{Op: sqlite.AlarmOpClose, Household: "hh-2", Rule: "smoke", At: t0.Add(time.Second)},
-	}})
-	if err != nil || len(res.Opened) != 3 {
-		t.Fatalf("%+v %v", res, err)
-	}
-	esc := &escalations{}
-	p, err := New(Config{}, Deps{Engine: rules.New(rules.Default()), Store: db, Escalator: esc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- p.Run(ctx) }()
-	eventually(t, "the open family alarm escalated", func() bool { return esc.n() >= 1 })
-	cancel()
-	<-done
-	esc.mu.Lock()
-	defer esc.mu.Unlock()
-	if len(esc.ids) != 1 || esc.ids[0] != res.Opened[0].ID {
-		t.Fatalf("escalated %v, want only %s", esc.ids, res.Opened[0].ID)
-	}
-}
-
 // TestMemoryPerHousehold measures the heap the pipeline and the rules
 // engine hold per tracked household (goal ≤ 2 KB at 100,000 households),
 // with the de-dup window full. Long: set ANXIN_LONG=1.

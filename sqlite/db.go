@@ -38,7 +38,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		sep = ""
 	}
 	dsn += sep + "_txlock=immediate&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -58,8 +58,18 @@ func Open(ctx context.Context, path string) (*DB, error) {
 			return nil, fmt.Errorf("create schema in %s: %w", path, err)
 		}
 	}
+	for _, m := range migrations {
+		if err := m(ctx, db); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("migrate schema in %s: %w", path, err)
+		}
+	}
 	return &DB{db: db}, nil
 }
+
+// migrations run after the schemas, each idempotent: they bring a store made
+// by an older alarmd up to date (columns added, indexes made unique).
+var migrations = []func(context.Context, *sql.DB) error{migrateEscalation}
 
 // SQL is the underlying handle, for packages' own queries in this package's files.
 func (d *DB) SQL() *sql.DB { return d.db }

@@ -6,14 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/anxin-care/anxin"
 )
 
 // schemaEscalation holds the tables of escalation: chain progress and every contact attempt.
-// Times are RFC 3339 UTC text (” for none); deadlines are absolute so a
-// restart keeps them.
+// Times are fixed-width RFC 3339 UTC text ('' for none), so they sort as
+// text; deadlines are absolute so a restart keeps them. The columns added
+// later (version, accepted_target) are added to older stores by
+// migrateEscalation.
 var schemaEscalation = `
 CREATE TABLE IF NOT EXISTS escalation_chains (
 	alarm_id     TEXT PRIMARY KEY,
@@ -30,7 +33,9 @@ CREATE TABLE IF NOT EXISTS escalation_chains (
 	accepted_via TEXT NOT NULL DEFAULT '',
 	accepted_at  TEXT NOT NULL DEFAULT '',
 	finished     INTEGER NOT NULL DEFAULT 0,
-	visit_id     TEXT NOT NULL DEFAULT ''
+	visit_id     TEXT NOT NULL DEFAULT '',
+	accepted_target INTEGER NOT NULL DEFAULT -1,
+	version      INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS escalation_chains_unfinished ON escalation_chains(finished) WHERE finished = 0;
 CREATE TABLE IF NOT EXISTS escalation_attempts (
@@ -48,17 +53,71 @@ CREATE TABLE IF NOT EXISTS escalation_attempts (
 	tries       INTEGER NOT NULL DEFAULT 0,
 	next_try    TEXT NOT NULL DEFAULT '',
 	created_at  TEXT NOT NULL,
-	updated_at  TEXT NOT NULL
+	updated_at  TEXT NOT NULL,
+	version     INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS escalation_attempts_alarm ON escalation_attempts(alarm_id, created_at);
-CREATE INDEX IF NOT EXISTS escalation_attempts_provider ON escalation_attempts(provider_id) WHERE provider_id != '';
 `
+
+// migrateEscalation brings a store made by an older alarmd up to the schema:
+// the optimistic-concurrency versions, the acceptor's position, and one
+// attempt per provider id (a call or message belongs to one attempt).
+func migrateEscalation(ctx context.Context, db *sql.DB) error {
+	for _, c := range []struct{ table, column, decl string }{
+		{"escalation_chains", "accepted_target", "INTEGER NOT NULL DEFAULT -1"},
+		{"escalation_chains", "version", "INTEGER NOT NULL DEFAULT 0"},
+		{"escalation_attempts", "version", "INTEGER NOT NULL DEFAULT 0"},
+	} {
+		if err := ensureColumn(ctx, db, c.table, c.column, c.decl); err != nil {
+			return err
+		}
+	}
+	// chains accepted before accepted_target existed: the acceptor by name
+	// (names were unique enough then; new rows never rely on it)
+	if _, err := db.ExecContext(ctx, `UPDATE escalation_chains SET accepted_target = (
+			SELECT CAST(j.key AS INTEGER) FROM json_each(escalation_chains.targets) j
+			WHERE json_extract(j.value, '$.name') = escalation_chains.accepted_by ORDER BY CAST(j.key AS INTEGER) LIMIT 1)
+		WHERE accepted_target = -1 AND accepted_by != '' AND EXISTS (SELECT 1 FROM json_each(escalation_chains.targets) j
+			WHERE json_extract(j.value, '$.name') = escalation_chains.accepted_by)`); err != nil {
+		return fmt.Errorf("migrate chains: %w", err)
+	}
+	// an older alarmd could give one provider id to two attempts (a lookup
+	// adopted another alarm's call): the later attempt loses it
+	if _, err := db.ExecContext(ctx, `UPDATE escalation_attempts SET provider_id = ''
+		WHERE provider_id != '' AND rowid NOT IN (SELECT MIN(rowid) FROM escalation_attempts
+			WHERE provider_id != '' GROUP BY provider, provider_id)`); err != nil {
+		return fmt.Errorf("migrate attempts: %w", err)
+	}
+	_, err := db.ExecContext(ctx, `DROP INDEX IF EXISTS escalation_attempts_provider;
+		CREATE UNIQUE INDEX IF NOT EXISTS escalation_attempts_provider_id ON escalation_attempts(provider, provider_id)
+			WHERE provider_id != ''`)
+	return err
+}
+
+// ensureColumn adds a column to a table made before it existed.
+func ensureColumn(ctx context.Context, db *sql.DB, table, column, decl string) error {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?`, table, column).Scan(&n); err != nil {
+		return fmt.Errorf("schema of %s: %w", table, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := db.ExecContext(ctx, `ALTER TABLE `+table+` ADD COLUMN `+column+` `+decl); err != nil {
+		return fmt.Errorf("add %s.%s: %w", table, column, err)
+	}
+	return nil
+}
+
+// timeLayout is fixed width (nine fraction digits, Z), so stored times sort
+// as text in time order; RFC3339Nano drops trailing zeros and does not.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
 
 func fmtTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format(time.RFC3339Nano)
+	return t.UTC().Format(timeLayout)
 }
 
 func parseTime(s string) (time.Time, error) {
@@ -69,7 +128,7 @@ func parseTime(s string) (time.Time, error) {
 }
 
 const chainCols = `alarm_id, household, severity, state, targets, steps, step, deadline, started_at, updated_at,
-	accepted_by, accepted_via, accepted_at, finished, visit_id`
+	accepted_by, accepted_via, accepted_at, finished, visit_id, accepted_target, version`
 
 // CreateChain stores a new chain; created is false (and nothing changes)
 // when the alarm already has one, which makes escalation idempotent.
@@ -83,30 +142,49 @@ func (d *DB) CreateChain(ctx context.Context, c *anxin.Chain) (created bool, err
 		return false, err
 	}
 	res, err := d.db.ExecContext(ctx, `INSERT INTO escalation_chains (`+chainCols+`)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(alarm_id) DO NOTHING`,
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0) ON CONFLICT(alarm_id) DO NOTHING`,
 		c.AlarmID, c.Household, string(c.Severity), string(c.State), string(targets), string(steps), c.Step,
 		fmtTime(c.Deadline), fmtTime(c.StartedAt), fmtTime(c.UpdatedAt), c.AcceptedBy, c.AcceptedVia,
-		fmtTime(c.AcceptedAt), c.Finished, c.VisitID)
+		fmtTime(c.AcceptedAt), c.Finished, c.VisitID, c.AcceptedTarget)
 	if err != nil {
 		return false, fmt.Errorf("create chain: %w", err)
 	}
 	n, err := res.RowsAffected()
+	if n == 1 {
+		c.Version = 0
+	}
 	return n == 1, err
 }
 
-// SaveChain writes a chain's progress.
+// SaveChain writes a chain's progress if nobody wrote it since c was read
+// (its Version): otherwise ECONFLICT, and the caller reads it again.
 func (d *DB) SaveChain(ctx context.Context, c *anxin.Chain) error {
 	res, err := d.db.ExecContext(ctx, `UPDATE escalation_chains SET state=?, step=?, deadline=?, updated_at=?,
-		accepted_by=?, accepted_via=?, accepted_at=?, finished=?, visit_id=? WHERE alarm_id=?`,
+		accepted_by=?, accepted_via=?, accepted_at=?, finished=?, visit_id=?, accepted_target=?, version=version+1
+		WHERE alarm_id=? AND version=?`,
 		string(c.State), c.Step, fmtTime(c.Deadline), fmtTime(c.UpdatedAt), c.AcceptedBy, c.AcceptedVia,
-		fmtTime(c.AcceptedAt), c.Finished, c.VisitID, c.AlarmID)
+		fmtTime(c.AcceptedAt), c.Finished, c.VisitID, c.AcceptedTarget, c.AlarmID, c.Version)
 	if err != nil {
 		return fmt.Errorf("save chain: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return anxin.Errorf(anxin.ENOTFOUND, "no chain for alarm %s", c.AlarmID)
+		return d.lostWrite(ctx, "escalation_chains", "alarm_id", c.AlarmID, "chain of alarm")
 	}
+	c.Version++
 	return nil
+}
+
+// lostWrite says why a versioned update changed no row: the row is gone
+// (ENOTFOUND) or another writer came first (ECONFLICT).
+func (d *DB) lostWrite(ctx context.Context, table, key, id, what string) error {
+	var n int
+	if err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table+` WHERE `+key+` = ?`, id).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return anxin.Errorf(anxin.ENOTFOUND, "no %s %s", what, clipAlarmID(id))
+	}
+	return anxin.Errorf(anxin.ECONFLICT, "%s %s changed meanwhile", what, clipAlarmID(id))
 }
 
 type rowScanner interface{ Scan(dest ...any) error }
@@ -115,7 +193,7 @@ func scanChain(r rowScanner) (anxin.Chain, error) {
 	var c anxin.Chain
 	var sev, state, targets, steps, deadline, started, updated, acceptedAt string
 	err := r.Scan(&c.AlarmID, &c.Household, &sev, &state, &targets, &steps, &c.Step, &deadline, &started, &updated,
-		&c.AcceptedBy, &c.AcceptedVia, &acceptedAt, &c.Finished, &c.VisitID)
+		&c.AcceptedBy, &c.AcceptedVia, &acceptedAt, &c.Finished, &c.VisitID, &c.AcceptedTarget, &c.Version)
 	if err != nil {
 		return c, err
 	}
@@ -162,38 +240,81 @@ func (d *DB) UnfinishedChains(ctx context.Context) ([]anxin.Chain, error) {
 }
 
 const attemptCols = `id, alarm_id, purpose, step, target, channel, provider, provider_id, status, answered_by, error,
-	tries, next_try, created_at, updated_at`
+	tries, next_try, created_at, updated_at, version`
 
 // CreateAttempt stores an attempt before it is sent; created is false when
 // an attempt with that id exists already (the caller then resumes it).
 func (d *DB) CreateAttempt(ctx context.Context, a *anxin.Attempt) (created bool, err error) {
 	res, err := d.db.ExecContext(ctx, `INSERT INTO escalation_attempts (`+attemptCols+`)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING`,
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0) ON CONFLICT(id) DO NOTHING`,
 		a.ID, a.AlarmID, string(a.Purpose), a.Step, a.Target, string(a.Channel), a.Provider, a.ProviderID, a.Status,
 		a.AnsweredBy, a.Error, a.Tries, fmtTime(a.NextTry), fmtTime(a.CreatedAt), fmtTime(a.UpdatedAt))
 	if err != nil {
 		return false, fmt.Errorf("create attempt: %w", err)
 	}
 	n, err := res.RowsAffected()
+	if n == 1 {
+		a.Version = 0
+	}
 	return n == 1, err
 }
 
-// SaveAttempt writes an attempt's progress.
+// SaveAttempt writes an attempt's progress if nobody wrote it since a was
+// read (its Version): otherwise ECONFLICT. A provider id held by another
+// attempt is ECONFLICT too: a call or message belongs to one attempt.
 func (d *DB) SaveAttempt(ctx context.Context, a *anxin.Attempt) error {
-	_, err := d.db.ExecContext(ctx, `UPDATE escalation_attempts SET provider_id=?, status=?, answered_by=?, error=?,
-		tries=?, next_try=?, updated_at=? WHERE id=?`,
-		a.ProviderID, a.Status, a.AnsweredBy, a.Error, a.Tries, fmtTime(a.NextTry), fmtTime(a.UpdatedAt), a.ID)
+	res, err := d.db.ExecContext(ctx, `UPDATE escalation_attempts SET provider_id=?, status=?, answered_by=?, error=?,
+		tries=?, next_try=?, updated_at=?, version=version+1 WHERE id=? AND version=?`,
+		a.ProviderID, a.Status, a.AnsweredBy, a.Error, a.Tries, fmtTime(a.NextTry), fmtTime(a.UpdatedAt), a.ID, a.Version)
 	if err != nil {
+		if strings.Contains(err.Error(), "UNIQUE") {
+			return anxin.Errorf(anxin.ECONFLICT, "provider id of attempt %s is held by another attempt", clipAlarmID(a.ID))
+		}
 		return fmt.Errorf("save attempt: %w", err)
 	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return d.lostWrite(ctx, "escalation_attempts", "id", a.ID, "attempt")
+	}
+	a.Version++
 	return nil
+}
+
+// AttemptByProviderID is the attempt holding a provider's id (ENOTFOUND).
+func (d *DB) AttemptByProviderID(ctx context.Context, provider, providerID string) (anxin.Attempt, error) {
+	a, err := scanAttempt(d.db.QueryRowContext(ctx, `SELECT `+attemptCols+` FROM escalation_attempts
+		WHERE provider = ? AND provider_id = ? AND provider_id != ''`, provider, providerID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, anxin.Errorf(anxin.ENOTFOUND, "no attempt holds that provider id")
+	}
+	return a, err
+}
+
+// AlarmsAwaitingChain are the escalation outbox: open family alarms that
+// should have a contact chain and have none yet, oldest first (at most n).
+func (d *DB) AlarmsAwaitingChain(ctx context.Context, n int) ([]anxin.Alarm, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+alarmCols+` FROM alarms a WHERE a.state = 'open'
+		AND a.route = ? AND a.severity != ? AND NOT EXISTS (SELECT 1 FROM escalation_chains c WHERE c.alarm_id = a.id)
+		ORDER BY a.opened_at, a.id LIMIT ?`, string(anxin.RouteFamily), string(anxin.SeverityInfo), n)
+	if err != nil {
+		return nil, fmt.Errorf("alarms awaiting a chain: %w", err)
+	}
+	defer rows.Close()
+	var out []anxin.Alarm
+	for rows.Next() {
+		a, err := scanAlarm(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
 }
 
 func scanAttempt(r rowScanner) (anxin.Attempt, error) {
 	var a anxin.Attempt
 	var purpose, channel, next, created, updated string
 	err := r.Scan(&a.ID, &a.AlarmID, &purpose, &a.Step, &a.Target, &channel, &a.Provider, &a.ProviderID, &a.Status,
-		&a.AnsweredBy, &a.Error, &a.Tries, &next, &created, &updated)
+		&a.AnsweredBy, &a.Error, &a.Tries, &next, &created, &updated, &a.Version)
 	if err != nil {
 		return a, err
 	}

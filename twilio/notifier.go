@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -154,11 +155,14 @@ func (n *Notifier) gatherURL(no anxin.Notification) string {
 // lookupSkew allows for the clocks of Twilio and alarmd disagreeing a little.
 const lookupSkew = 5 * time.Second
 
-// Lookup lists the recent messages or calls to the number, newest first, and
-// finds one created since the attempt: for SMS with the very same body (it
-// carries the per-contact ack link), for calls the newest one.
-func (n *Notifier) Lookup(_ context.Context, no anxin.Notification, since time.Time) (string, bool, error) {
+// Lookup lists the recent messages or calls to the number and returns
+// those created since the attempt, oldest first: for SMS those with the very
+// same body (it carries the per-contact ack link), for calls every one (a
+// call carries nothing of ours that the list shows, so the caller skips the
+// calls other attempts hold).
+func (n *Notifier) Lookup(_ context.Context, no anxin.Notification, since time.Time) ([]string, error) {
 	after := since.Add(-lookupSkew)
+	var out []string // newest first, as Twilio lists them
 	switch no.Channel {
 	case anxin.ChannelSMS:
 		p := &api.ListMessageParams{}
@@ -166,30 +170,31 @@ func (n *Notifier) Lookup(_ context.Context, no anxin.Notification, since time.T
 		page, err := n.api.PageMessage(p, "", "")
 		if err != nil {
 			_, err := classify("list messages", err)
-			return "", false, err
+			return nil, err
 		}
 		for _, m := range page.Messages {
 			if deref(m.Body) == no.Body && createdSince(m.DateCreated, after) {
-				return deref(m.Sid), true, nil
+				out = append(out, deref(m.Sid))
 			}
 		}
-		return "", false, nil
 	case anxin.ChannelVoice:
 		p := &api.ListCallParams{}
 		p.SetTo(no.To).SetPageSize(20)
 		page, err := n.api.PageCall(p, "", "")
 		if err != nil {
 			_, err := classify("list calls", err)
-			return "", false, err
+			return nil, err
 		}
 		for _, c := range page.Calls {
 			if createdSince(c.DateCreated, after) {
-				return deref(c.Sid), true, nil
+				out = append(out, deref(c.Sid))
 			}
 		}
-		return "", false, nil
+	default:
+		return nil, fmt.Errorf("twilio: unknown channel %q", no.Channel)
 	}
-	return "", false, fmt.Errorf("twilio: unknown channel %q", no.Channel)
+	slices.Reverse(out)
+	return out, nil
 }
 
 func createdSince(s *string, after time.Time) bool {

@@ -47,7 +47,7 @@ func TestPrismAcceptsEveryRequest(t *testing.T) {
 		if err != nil || sid == "" {
 			t.Fatalf("send %s: sid %q, %v", ch, sid, err)
 		}
-		if _, _, err := n.Lookup(ctx, no, time.Now().Add(-time.Minute)); err != nil {
+		if _, err := n.Lookup(ctx, no, time.Now().Add(-time.Minute)); err != nil {
 			t.Fatalf("lookup %s: %v", ch, err)
 		}
 	}

@@ -53,6 +53,7 @@ type Fault struct {
 	Status int  // answer with this HTTP status (429, 500, …) and a JSON error
 	Drop   bool // do the work, then fail the request as a lost response (timeout/reset)
 	Hang   bool // do the work, then never answer (until the client goes away)
+	Unsent bool // fail as a lost response without doing the work (the request never arrived)
 }
 
 // Event is one line of the timeline.
@@ -287,6 +288,12 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request) {
 	to, tw := f.Get("To"), f.Get("Twiml")
 	s.mu.Lock()
 	ft, faulted := s.fault("call")
+	if faulted && ft.Unsent {
+		s.record(Event{Kind: "call", To: to, Body: tw})
+		s.mu.Unlock()
+		s.lose(w, r, ft)
+		return
+	}
 	if faulted && ft.Status != 0 {
 		s.record(Event{Kind: "call", To: to, Body: tw, Status: ft.Status})
 		s.mu.Unlock()

@@ -1,0 +1,170 @@
+package escalate_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/sqlite"
+	"github.com/anxin-care/anxin/twilio/twiliotest"
+)
+
+func openAlarm(id string) anxin.Alarm {
+	return anxin.Alarm{
+		ID: id, Household: household.ID, Rule: "button", RuleKind: "event", Device: "btn1",
+		Severity: anxin.SeverityCritical, Route: anxin.RouteFamily, State: anxin.AlarmOpen,
+		Reason: "一键呼叫按钮被按下", OpenedAt: time.Now(), UpdatedAt: time.Now(),
+	}
+}
+
+// An alarm closed (or cleared) after it was committed but before its chain
+// started rings nobody, whatever the order of the close's two halves and
+// the hand-over that was already queued.
+func TestCloseBeforeChainStartRingsNobody(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		resolve, resolved bool // the chain stop, the alarm's state in the store
+	}{
+		{"staff close", true, true},
+		{"close half done: chain stopped, alarm still open", true, false},
+		{"cleared by its device in the same batch", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t)
+				synctest.Wait() // the outbox's first read is over
+				ctx := context.Background()
+				a := openAlarm("01CLOSED")
+				e.alarms.put(a)
+				if tc.resolve {
+					if err := e.svc.Resolve(ctx, a.ID, "closed by hand"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if tc.resolved {
+					if err := e.alarms.SetAlarmState(ctx, a.ID, anxin.AlarmResolved, "", time.Now()); err != nil {
+						t.Fatal(err)
+					}
+				}
+				_ = e.svc.Escalate(ctx, a) // the hand-over queued before the close
+				settle(30 * time.Minute)
+				if got := e.timeline("sms", "call"); len(got) != 0 {
+					t.Fatalf("a closed alarm rang people:\n%s", e.dump())
+				}
+				vs, err := e.db.Visits(ctx, sqlite.VisitFilter{AlarmID: a.ID})
+				if err != nil || len(vs) != 0 {
+					t.Fatalf("visits %+v %v: a closed alarm wrote an outcome", vs, err)
+				}
+			})
+		})
+	}
+}
+
+// Two alarms ring the same contact. Alarm A's call request is lost before
+// it reaches the provider; alarm B's call goes through. A's lookup must not
+// take B's call for its own: A places its own call, and ending A touches
+// only A's call.
+func TestRecoveredCallIsNotAnotherAlarms(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		ctx := context.Background()
+		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
+		e.fake.Fault("call", twiliotest.Fault{Unsent: true})
+		e.raise("01ALARMA", anxin.SeverityCritical)
+		synctest.Wait()
+		e.raise("01ALARMB", anxin.SeverityCritical)
+		settle(5 * time.Second)
+		callOf := func(alarmID string) anxin.Attempt {
+			t.Helper()
+			as, err := e.db.Attempts(ctx, alarmID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range as {
+				if a.Channel == anxin.ChannelVoice && a.Step == 0 {
+					return a
+				}
+			}
+			t.Fatalf("no call attempt for %s", alarmID)
+			return anxin.Attempt{}
+		}
+		a, b := callOf("01ALARMA"), callOf("01ALARMB")
+		if a.ProviderID == "" || a.ProviderID == b.ProviderID {
+			t.Fatalf("alarm A holds call %q, alarm B %q:\n%s", a.ProviderID, b.ProviderID, e.dump())
+		}
+		placed := 0
+		for _, l := range e.timeline("call") {
+			if l.to == phone1 && l.ev.Status == 201 {
+				placed++
+			}
+		}
+		if placed != 2 {
+			t.Fatalf("%d calls placed to contact 1, want one per alarm:\n%s", placed, e.dump())
+		}
+		if err := e.svc.Resolve(ctx, "01ALARMA", "closed by hand"); err != nil {
+			t.Fatal(err)
+		}
+		settle(5 * time.Second)
+		for _, l := range e.timeline("cancel") {
+			if l.ev.Sid != a.ProviderID {
+				t.Fatalf("ending alarm A canceled call %s (alarm B holds %s):\n%s", l.ev.Sid, b.ProviderID, e.dump())
+			}
+		}
+		if len(e.timeline("cancel")) != 1 {
+			t.Fatalf("A's own call was not ended:\n%s", e.dump())
+		}
+	})
+}
+
+// lateHouseholds is a register that learns a household while the service runs.
+type lateHouseholds struct {
+	mu sync.Mutex
+	m  map[string]anxin.Household
+}
+
+func (l *lateHouseholds) Household(_ context.Context, id string) (anxin.Household, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if h, ok := l.m[id]; ok {
+		return h, nil
+	}
+	return anxin.Household{}, anxin.Errorf(anxin.ENOTFOUND, "no household %s", id)
+}
+
+func (l *lateHouseholds) add(h anxin.Household) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.m[h.ID] = h
+}
+
+// A chain that cannot start (its household is missing from the register)
+// is not dropped: the start is retried with backoff, counted, and the chain
+// starts once the household is there.
+func TestFailedStartIsRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hh := &lateHouseholds{m: map[string]anxin.Household{}}
+		e := newEnvWith(t, hh)
+		a := openAlarm("01LATE")
+		e.alarms.put(a)
+		_ = e.svc.Escalate(context.Background(), a) // the start fails: no such household
+		settle(time.Minute)
+		if got := e.timeline("sms", "call"); len(got) != 0 {
+			t.Fatalf("sent without a household:\n%s", e.dump())
+		}
+		if n := e.svc.Waiting(); n != 1 {
+			t.Fatalf("Waiting() = %d, want 1 while the chain cannot start", n)
+		}
+		hh.add(household)
+		settle(2 * time.Minute)
+		got := e.timeline("sms")
+		if len(got) == 0 || got[0].to != phone1 {
+			t.Fatalf("the chain did not start once the household was known:\n%s", e.dump())
+		}
+		if n := e.svc.Waiting(); n != 0 {
+			t.Fatalf("Waiting() = %d after the chain started", n)
+		}
+	})
+}
