@@ -25,7 +25,7 @@ func openAlarm(id string) anxin.Alarm {
 // the hand-over that was already queued.
 func TestCloseBeforeChainStartRingsNobody(t *testing.T) {
 	for _, tc := range []struct {
-		name             string
+		name              string
 		resolve, resolved bool // the chain stop, the alarm's state in the store
 	}{
 		{"staff close", true, true},

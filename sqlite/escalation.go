@@ -13,7 +13,7 @@ import (
 )
 
 // schemaEscalation holds the tables of escalation: chain progress and every contact attempt.
-// Times are fixed-width RFC 3339 UTC text ('' for none), so they sort as
+// Times are fixed-width RFC 3339 UTC text (” for none), so they sort as
 // text; deadlines are absolute so a restart keeps them. The columns added
 // later (version, accepted_target) are added to older stores by
 // migrateEscalation.
