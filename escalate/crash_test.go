@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,9 +42,12 @@ func TestCrashChild(t *testing.T) {
 	}
 	opened, _ := time.Parse(time.RFC3339Nano, os.Getenv("ANXIN_CRASH_OPENED"))
 	al := &alarms{m: map[string]anxin.Alarm{}, chains: db}
-	alarm := anxin.Alarm{ID: "01CRASH", Household: household.ID, Rule: "button", Severity: anxin.SeverityCritical,
-		Route: anxin.RouteFamily, State: anxin.AlarmOpen, Reason: "一键呼叫按钮被按下", OpenedAt: opened}
-	al.put(alarm)
+	var ids []string
+	for i, id := range append([]string{"01CRASH"}, strings.Fields(os.Getenv("ANXIN_CRASH_MORE"))...) {
+		al.put(anxin.Alarm{ID: id, Household: household.ID, Rule: "button" + strconv.Itoa(i), Severity: anxin.SeverityCritical,
+			Route: anxin.RouteFamily, State: anxin.AlarmOpen, Reason: "一键呼叫按钮被按下", OpenedAt: opened})
+		ids = append(ids, id)
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	tw, err := twilio.New(twilio.Config{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, From: twiliotest.From,
 		PublicURL: publicURL, APIBaseURL: os.Getenv("ANXIN_CRASH_TWILIO"), CallEvents: true})
@@ -63,23 +67,26 @@ func TestCrashChild(t *testing.T) {
 	twilio.NewWebhooks(twiliotest.AuthToken, publicURL, svc, log).Mount(mux)
 	srv := &http.Server{Addr: os.Getenv("ANXIN_CRASH_LISTEN"), Handler: mux}
 	go func() { _ = srv.ListenAndServe() }()
-	// as alarmd does at start: resume stored chains, then escalate open alarms again
+	// as alarmd does at start: resume stored chains and read the outbox
 	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Escalate(ctx, alarm); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(40 * time.Second)
 	for time.Now().Before(deadline) {
-		if c, err := db.Chain(ctx, alarm.ID); err == nil && c.Finished {
+		finished := 0
+		for _, id := range ids {
+			if c, err := db.Chain(ctx, id); err == nil && c.Finished {
+				finished++
+			}
+		}
+		if finished == len(ids) {
 			_ = svc.Close()
 			_ = db.Close()
 			return
 		}
 		time.Sleep(50 * time.Millisecond) // polling the store with a deadline
 	}
-	t.Fatal("chain did not finish")
+	t.Fatal("chains did not finish")
 }
 
 type child struct {
@@ -126,26 +133,7 @@ func count(evs []twiliotest.Event, kind string) int {
 // of sending it again, goes on at the same step, keeps the step's deadline,
 // and walks to the end with every step sent exactly once.
 func TestCrashResume(t *testing.T) {
-	fake := twiliotest.New()
-	for _, p := range []string{phone1, phone2, phone3} {
-		fake.Script(p, twiliotest.Script{Call: twiliotest.Ring})
-	}
-	port := testenv.FreePort(t)
-	fake.Deliver = func(r *http.Request) *http.Response {
-		req, _ := http.NewRequest(r.Method, "http://127.0.0.1:"+strconv.Itoa(port)+r.RequestURI, r.Body)
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil // the child is down: Twilio would retry later; we drop it
-		}
-		return resp
-	}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
-	env := []string{
-		"ANXIN_CRASH_DB=" + filepath.Join(t.TempDir(), "alarmd.db"), "ANXIN_CRASH_TWILIO=" + srv.URL,
-		"ANXIN_CRASH_LISTEN=127.0.0.1:" + strconv.Itoa(port), "ANXIN_CRASH_OPENED=" + time.Now().UTC().Format(time.RFC3339Nano),
-	}
+	fake, env := crashPeers(t)
 	first := startChild(t, env)
 	waitFor(t, fake, 20*time.Second, "step 1's SMS", func(evs []twiliotest.Event) bool { return count(evs, "sms") >= 1 })
 	fake.Fault("sms", twiliotest.Fault{Hang: true}) // step 2's SMS: accepted, never answered
@@ -243,6 +231,101 @@ func TestCrashResume(t *testing.T) {
 	if len(ids) != 13 {
 		t.Fatalf("%d attempts, want 6 SMS + 6 calls + 1 duty SMS", len(ids))
 	}
+}
+
+// crashPeers starts the fake Twilio (every call rings) forwarding its
+// callbacks to the child's port, and gives the child's environment.
+func crashPeers(t *testing.T) (*twiliotest.Server, []string) {
+	t.Helper()
+	fake := twiliotest.New()
+	for _, p := range []string{phone1, phone2, phone3} {
+		fake.Script(p, twiliotest.Script{Call: twiliotest.Ring})
+	}
+	port := testenv.FreePort(t)
+	fake.Deliver = func(r *http.Request) *http.Response {
+		req, _ := http.NewRequest(r.Method, "http://127.0.0.1:"+strconv.Itoa(port)+r.RequestURI, r.Body)
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil // the child is down: Twilio would retry later; we drop it
+		}
+		return resp
+	}
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	return fake, []string{
+		"ANXIN_CRASH_DB=" + filepath.Join(t.TempDir(), "alarmd.db"), "ANXIN_CRASH_TWILIO=" + srv.URL,
+		"ANXIN_CRASH_LISTEN=127.0.0.1:" + strconv.Itoa(port), "ANXIN_CRASH_OPENED=" + time.Now().UTC().Format(time.RFC3339Nano),
+	}
+}
+
+var attemptInTwiML = regexp.MustCompile(`attempt=([^"&]+)`)
+
+// Two alarms ring the same contact; kill -9 while the first call request is
+// at the provider (placed, never answered) and the other alarm's call went
+// through. After the restart each alarm holds its own call: the lookup
+// skips the call the other alarm holds, nothing is placed twice, and no
+// call is ended on behalf of another alarm.
+func TestCrashTwoAlarmsCallOneNumber(t *testing.T) {
+	fake, env := crashPeers(t)
+	env = append(env, "ANXIN_CRASH_MORE=01CRASH2")
+	fake.Fault("call", twiliotest.Fault{Hang: true})
+	first := startChild(t, env)
+	waitFor(t, fake, 20*time.Second, "both alarms' first calls", func(evs []twiliotest.Event) bool { return count(evs, "call") >= 2 })
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.cmd.Wait()
+	second := startChild(t, env)
+	if err := second.cmd.Wait(); err != nil {
+		t.Fatalf("restarted child: %v\n--- first run:\n%s\n--- second run:\n%s", err, first.out.String(), second.out.String())
+	}
+	owner := map[string]string{} // call SID → the attempt whose request made it
+	placed := map[string]int{}
+	for _, e := range fake.Events() {
+		if e.Kind != "call" || e.Sid == "" {
+			continue
+		}
+		m := attemptInTwiML.FindStringSubmatch(e.Body)
+		if m == nil {
+			t.Fatalf("no attempt in the call's TwiML: %.200s", e.Body)
+		}
+		id, _ := url.QueryUnescape(strings.ReplaceAll(m[1], "&amp;", "&"))
+		owner[e.Sid] = id
+		placed[id]++
+	}
+	db, err := sqlite.Open(context.Background(), strings.TrimPrefix(env[0], "ANXIN_CRASH_DB="))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, alarm := range []string{"01CRASH", "01CRASH2"} {
+		as, err := db.Attempts(context.Background(), alarm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range as {
+			if a.Channel != anxin.ChannelVoice {
+				continue
+			}
+			if placed[a.ID] != 1 {
+				t.Errorf("attempt %s placed %d calls, want 1", a.ID, placed[a.ID])
+			}
+			if owner[a.ProviderID] != a.ID {
+				t.Errorf("attempt %s holds call %s, which attempt %s placed", a.ID, a.ProviderID, owner[a.ProviderID])
+			}
+		}
+	}
+	for _, e := range fake.Events() {
+		if e.Kind == "cancel" && alarmOfAttempt(owner[e.Sid]) == "" {
+			t.Errorf("a cancel for a call nobody placed: %s", e.Sid)
+		}
+	}
+}
+
+func alarmOfAttempt(id string) string {
+	a, _, _ := strings.Cut(id, "/")
+	return a
 }
 
 // storedChain reads the crash test's chain from the store file.

@@ -168,3 +168,45 @@ func TestFailedStartIsRetried(t *testing.T) {
 		}
 	})
 }
+
+// A contact accepts by the ack link while the next step's call request
+// hangs at the provider: the acceptance is answered at once (the hanging
+// request holds nothing the acceptance needs), and the chain ends accepted
+// by that contact.
+func TestAcceptWhileASendHangs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
+		e.raise("01HANG", anxin.SeverityCritical)
+		synctest.Wait()
+		link := ackLink.FindStringSubmatch(e.timeline("sms")[0].ev.Body)
+		if link == nil {
+			t.Fatalf("no ack link:\n%s", e.dump())
+		}
+		e.fake.Fault("call", twiliotest.Fault{Hang: true}) // step 2's call: answered only when the client gives up
+		settle(3 * time.Minute)                            // step 2 under way, its call hanging
+		if got := e.timeline("call"); len(got) != 2 || got[1].to != phone2 {
+			t.Fatalf("step 2's call is not under way:\n%s", e.dump())
+		}
+		start := time.Now()
+		done := make(chan int, 1)
+		go func() {
+			code, _ := e.do("POST", link[1])
+			done <- code
+		}()
+		synctest.Wait()
+		select {
+		case code := <-done:
+			if code != 200 || time.Since(start) != 0 {
+				t.Fatalf("POST %d after %v", code, time.Since(start))
+			}
+		default:
+			t.Fatal("the acceptance waits for the hanging call request")
+		}
+		settle(time.Minute)
+		c := e.chain("01HANG")
+		if c.State != anxin.ChainAccepted || c.AcceptedTarget != 0 || !c.Finished {
+			t.Fatalf("chain %+v", c)
+		}
+	})
+}

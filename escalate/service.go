@@ -129,10 +129,11 @@ type Service struct {
 	sweepAt  func() bool // the outbox timer's stop
 }
 
-// driveLock serialises the passes of one chain; refs counts its holders and
-// waiters, so the map forgets chains nobody drives.
+// driveLock serialises the passes of one chain (a channel of one slot, so a
+// pass waiting behind another is a blocked receive, as synctest needs); refs
+// counts its holders and waiters, so the map forgets chains nobody drives.
 type driveLock struct {
-	mu   sync.Mutex
+	slot chan struct{}
 	refs int
 }
 
@@ -456,14 +457,14 @@ func (s *Service) lockDrive(alarmID string) func() {
 	s.mu.Lock()
 	l := s.driving[alarmID]
 	if l == nil {
-		l = &driveLock{}
+		l = &driveLock{slot: make(chan struct{}, 1)}
 		s.driving[alarmID] = l
 	}
 	l.refs++
 	s.mu.Unlock()
-	l.mu.Lock()
+	l.slot <- struct{}{}
 	return func() {
-		l.mu.Unlock()
+		<-l.slot
 		s.mu.Lock()
 		if l.refs--; l.refs == 0 {
 			delete(s.driving, alarmID)
