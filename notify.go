@@ -103,6 +103,7 @@ const (
 	ChainAccepted   ChainState = "accepted"   // a person accepted
 	ChainUnanswered ChainState = "unanswered" // every round passed without acceptance
 	ChainResolved   ChainState = "resolved"   // the alarm cleared or staff closed it
+	ChainNotice     ChainState = "notice"     // an installer alarm: the installers are told once, nobody is walked
 )
 
 // ChainTarget is one person on a snapshotted chain.
@@ -146,6 +147,7 @@ const (
 	PurposeStep  AttemptPurpose = "step"  // a chain step: "please accept"
 	PurposeTaken AttemptPurpose = "taken" // "X accepted it" to those already told
 	PurposeDuty  AttemptPurpose = "duty"  // "nobody accepted" to community duty contacts
+	PurposeInstaller AttemptPurpose = "installer" // "the kit needs care" to the installer/duty route
 )
 
 // Attempt statuses of our own (besides the provider's).

@@ -208,7 +208,7 @@ func dateToString(from, to reflect.Type, data any) (any, error) {
 // knownList reports whether k is a list-valued key (its items are checked
 // by the decoder, which names unknown item keys).
 func knownList(k string) bool {
-	return k == "api.tokens" || k == "care.surges"
+	return k == "api.tokens" || k == "care.surges" || k == "notify.installers"
 }
 
 func quoteAll(ks []string) []string {

@@ -3,6 +3,7 @@ package alarmd
 import (
 	"errors"
 	"fmt"
+	"github.com/anxin-care/anxin"
 	"regexp"
 	"time"
 )
@@ -19,7 +20,20 @@ type NotifyConfig struct {
 	FollowUpAfter time.Duration `mapstructure:"follow_up_after"` // outcome visit's follow-up is due this long after
 	SMSReplies    bool          `mapstructure:"sms_replies"`     // accept SMS replies (never from +86, where they cannot reach us)
 	Twilio        TwilioConfig  `mapstructure:"twilio"`
+	// Installers are the installer/duty route: alarms routed to installers
+	// (device silent, gateway offline, low battery, tamper) reach them by
+	// SMS, once per device per day. Empty: such alarms are only logged.
+	Installers []Installer `mapstructure:"installers"`
 }
+
+// Installer is one person on the installer/duty route.
+type Installer struct {
+	Name  string `mapstructure:"name"`
+	Phone string `mapstructure:"phone"`
+}
+
+// maxInstallers bounds the installer route (each is one SMS per device-day).
+const maxInstallers = 10
 
 // TwilioConfig is the Twilio account used by provider twilio.
 type TwilioConfig struct {
@@ -65,6 +79,14 @@ func (c *NotifyConfig) validate() error {
 		add(errors.New("config: notify.ack_secret must be at least 16 bytes"))
 	}
 	add(positive("notify.rounds", c.Rounds, 1, 10))
+	if len(c.Installers) > maxInstallers {
+		add(fmt.Errorf("config: notify.installers has %d people, at most %d", len(c.Installers), maxInstallers))
+	}
+	for i, in := range c.Installers {
+		if !anxin.ValidPhone(in.Phone) {
+			add(fmt.Errorf("config: notify.installers[%d] has no valid E.164 phone number", i))
+		}
+	}
 	switch c.Provider {
 	case "log":
 	case "twilio":

@@ -54,6 +54,8 @@ func TestConfigRejectsWithKeyName(t *testing.T) {
 		{"notify: {provider: twilio}", "notify.twilio.account_sid"},
 		{"mqtt: [1, 2]", "mqtt"},
 		{"mqtt: {listen: {a: b}}", "mqtt.listen"},
+		{"notify: {installers: [{name: 周师傅, phone: '13600000009'}]}", "notify.installers[0]"},
+		{"notify: {installers: [{name: 周师傅, phon: '+8613600000009'}]}", "phon"},
 	} {
 		_, err := Parse([]byte(tc.yaml), noEnv)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

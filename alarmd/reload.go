@@ -3,6 +3,7 @@ package alarmd
 import (
 	"context"
 	"os"
+	"reflect"
 )
 
 // Reload re-reads the config file, the households file and the rules file
@@ -47,7 +48,7 @@ func (m *Main) Reload(ctx context.Context) error {
 		m.syncHouseholds()
 	}
 	if cfg.MQTT != m.Config.MQTT || cfg.HTTP != m.Config.HTTP || cfg.Store != m.Config.Store || cfg.Influx != m.Config.Influx ||
-		cfg.Ingest != m.Config.Ingest || cfg.Notify != m.Config.Notify {
+		cfg.Ingest != m.Config.Ingest || !reflect.DeepEqual(cfg.Notify, m.Config.Notify) {
 		m.Logger.Warn("reload: mqtt, http, store, influx, ingest and notify settings take effect at the next restart")
 	}
 	m.mu.Lock()

@@ -46,6 +46,7 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 		Config: escalate.Config{
 			PublicURL: m.Config.HTTP.PublicURL, AckTimeout: cfg.AckTimeout, Rounds: cfg.Rounds, ElderFirst: cfg.ElderFirst,
 			AckSecret: secret, AckLinkTTL: cfg.AckLinkTTL, FollowUpAfter: cfg.FollowUpAfter, SMSReplies: cfg.SMSReplies,
+			Installers: installerContacts(cfg.Installers),
 		},
 		Store: m.Store, Alarms: alarms, Households: m.Households, Visits: visits,
 		Notifier: notifier, Provider: provider, Clock: escalate.SystemClock{NowFunc: m.Now}, Logger: log,
@@ -63,6 +64,9 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 			_ = svc.Close()
 			return nil, nil, err
 		}
+	}
+	if len(cfg.Installers) == 0 {
+		log.Warn("notify.installers is empty: device silent, gateway offline, low battery and tamper alarms are only logged")
 	}
 	if err := svc.Start(context.Background()); err != nil {
 		return nil, nil, err
@@ -90,4 +94,12 @@ func (e logEscalator) Escalate(_ context.Context, a anxin.Alarm) error {
 func (e logEscalator) Resolve(_ context.Context, alarmID, reason string) error {
 	e.m.Logger.Info("resolve (log only)", "alarm", alarmID, "reason", reason)
 	return nil
+}
+
+func installerContacts(in []Installer) []anxin.Contact {
+	out := make([]anxin.Contact, 0, len(in))
+	for _, i := range in {
+		out = append(out, anxin.Contact{Name: i.Name, Phone: i.Phone, Role: "installer"})
+	}
+	return out
 }

@@ -31,6 +31,7 @@ var household = anxin.Household{
 		{Name: "李华", Relation: "child", Phone: "+8613900000002"},
 	},
 	Community: []anxin.Contact{{Name: "王芳", Role: "grid_worker", Phone: "+8613700000003"}},
+	Devices:   []anxin.Device{{ID: "wm1", Kind: anxin.KindWaterMeter}, {ID: "btn1", Kind: anxin.KindCallButton}},
 }
 
 // abroad is a household whose contacts live where SMS replies reach us.
@@ -66,11 +67,12 @@ type alarms struct {
 	}
 }
 
-func (a *alarms) AlarmsAwaitingChain(ctx context.Context, n int) ([]anxin.Alarm, error) {
+func (a *alarms) AlarmsAwaitingChain(ctx context.Context, n int, installers bool) ([]anxin.Alarm, error) {
 	a.mu.Lock()
 	var open []anxin.Alarm
 	for _, x := range a.m {
-		if x.State == anxin.AlarmOpen && x.Route == anxin.RouteFamily && x.Severity != anxin.SeverityInfo {
+		if x.State == anxin.AlarmOpen && ((x.Route == anxin.RouteFamily && x.Severity != anxin.SeverityInfo) ||
+			(installers && x.Route == anxin.RouteInstaller)) {
 			open = append(open, x)
 		}
 	}

@@ -2,12 +2,15 @@ package escalate_test
 
 import (
 	"context"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/escalate"
 	"github.com/anxin-care/anxin/sqlite"
 	"github.com/anxin-care/anxin/twilio/twiliotest"
 )
@@ -210,3 +213,67 @@ func TestAcceptWhileASendHangs(t *testing.T) {
 		}
 	})
 }
+
+// Installer alarms (device silent, gateway offline, low battery, tamper)
+// reach the installer route by SMS, nobody is walked, and one device is
+// one SMS a day however often it raises: a second alarm of the same device
+// that day is not sent again, another device's is, and the next day's is.
+func TestInstallersToldOncePerDevicePerDay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		installer := "+8613600000009"
+		e := newEnv(t, func(c *escalate.Config) {
+			c.Installers = []anxin.Contact{{Name: "周师傅", Phone: installer}}
+		})
+		ctx := context.Background()
+		kit := func(id, rule, device, reason string) {
+			a := anxin.Alarm{ID: id, Household: household.ID, Rule: rule, RuleKind: "no_use", Device: device,
+				Severity: anxin.SeverityInfo, Route: anxin.RouteInstaller, State: anxin.AlarmOpen, Reason: reason,
+				OpenedAt: time.Now(), UpdatedAt: time.Now()}
+			if rule == "device_silent" {
+				a.RuleKind = "device_silent"
+			}
+			e.alarms.put(a)
+			if err := e.svc.Escalate(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+			settle(time.Minute)
+		}
+		kit("01KIT1", "device_silent", "wm1", "No reading from the water meter (wm1) for 25 h")
+		kit("01KIT2", "battery_low", "wm1", "Battery of the water meter (wm1) at 9 %") // same device, same day
+		kit("01KIT3", "device_trouble", "btn1", "A device was tampered with at 10:00 (the call button (btn1))")
+		settle(24 * time.Hour)
+		kit("01KIT4", "battery_low", "wm1", "Battery of the water meter (wm1) at 8 %") // the next day
+		sms := e.timeline("sms")
+		if len(sms) != 3 {
+			t.Fatalf("%d installer SMS, want 3 (wm1 once a day, btn1 once):\n%s", len(sms), e.dump())
+		}
+		for _, l := range sms {
+			if l.to != installer {
+				t.Fatalf("an installer alarm went to %s:\n%s", l.to, e.dump())
+			}
+			if strings.Contains(l.ev.Body, "wm1") || strings.Contains(l.ev.Body, "btn1") || asciiWord.MatchString(l.ev.Body) {
+				t.Fatalf("installer SMS with ASCII words or a device id: %s", l.ev.Body)
+			}
+		}
+		if len(e.timeline("call")) != 0 {
+			t.Fatalf("an installer alarm rang someone:\n%s", e.dump())
+		}
+		if c := e.chain("01KIT2"); c.State != anxin.ChainNotice || !c.Finished {
+			t.Fatalf("chain %+v", c)
+		}
+		if vs, _ := e.db.Visits(ctx, sqlite.VisitFilter{AlarmID: "01KIT1"}); len(vs) != 0 {
+			t.Fatalf("an installer alarm wrote a visit: %+v", vs)
+		}
+		for _, want := range []string{"水表长时间没有数据", "一键呼叫按钮被拆动", "水表电量低"} {
+			found := false
+			for _, l := range sms {
+				found = found || strings.Contains(l.ev.Body, want)
+			}
+			if !found {
+				t.Fatalf("no installer SMS says %q:\n%s", want, e.dump())
+			}
+		}
+	})
+}
+
+var asciiWord = regexp.MustCompile(`[A-Za-z]{3,}`)

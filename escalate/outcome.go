@@ -110,6 +110,9 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 		}
 		s.log.Info("call ended: chain decided", "attempt", a.ID, "state", c.State)
 	}
+	if c.State == anxin.ChainNotice {
+		return s.tellInstallers(ctx, c, now)
+	}
 	if c.State == anxin.ChainResolved {
 		if !wake.IsZero() {
 			return wake, nil

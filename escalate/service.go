@@ -46,8 +46,9 @@ type Alarms interface {
 	Alarm(ctx context.Context, id string) (anxin.Alarm, error)
 	SetAlarmState(ctx context.Context, id string, st anxin.AlarmState, acceptedBy string, at time.Time) error
 	// AlarmsAwaitingChain is the outbox: open family alarms of severity
-	// critical or warning that have no chain yet, oldest first (at most n).
-	AlarmsAwaitingChain(ctx context.Context, n int) ([]anxin.Alarm, error)
+	// critical or warning (and, with installers, open installer alarms) that
+	// have no chain yet, oldest first (at most n).
+	AlarmsAwaitingChain(ctx context.Context, n int, installers bool) ([]anxin.Alarm, error)
 }
 
 // Clock is the injected time: Now and a one-shot timer.
@@ -85,6 +86,10 @@ type Config struct {
 	RetryMin      time.Duration  // first retry backoff (default 1s)
 	RetryMax      time.Duration  // backoff cap (default 30s)
 	SweepEvery    time.Duration  // how often the outbox is read besides hand-overs (default 5s)
+	// Installers are told of alarms routed to installers (device silent,
+	// gateway offline, low battery, tamper) by SMS, once per device per day;
+	// none: such alarms are only logged.
+	Installers []anxin.Contact
 }
 
 // Options are a Service's parts.
@@ -111,6 +116,7 @@ type Service struct {
 	visits     anxin.Visits
 	notifier   anxin.Notifier
 	provider   string
+	installers []anxin.ChainTarget
 	clock      Clock
 	log        *slog.Logger
 	metrics    metrics
@@ -193,8 +199,15 @@ func New(o Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("escalate: metrics: %w", err)
 	}
+	var installers []anxin.ChainTarget
+	for _, in := range c.Installers {
+		if !anxin.ValidPhone(in.Phone) {
+			return nil, errors.New("escalate: an installer has no valid E.164 phone number")
+		}
+		installers = append(installers, anxin.ChainTarget{Name: in.Name, Phone: in.Phone, Role: "installer"})
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{
+	return &Service{installers: installers,
 		cfg: c, store: o.Store, alarms: o.Alarms, households: o.Households, visits: o.Visits,
 		notifier: o.Notifier, provider: o.Provider, clock: o.Clock, log: o.Logger, metrics: met,
 		ctx: ctx, cancel: cancel, driving: map[string]*driveLock{}, timers: map[string]func() bool{},
@@ -257,23 +270,28 @@ func (s *Service) startChain(ctx context.Context, alarmID string) error {
 	if err != nil {
 		return fmt.Errorf("alarm %s: %w", alarmID, err)
 	}
-	if a.State != anxin.AlarmOpen || a.Route != anxin.RouteFamily || a.Severity == anxin.SeverityInfo {
+	notice := a.Route == anxin.RouteInstaller && len(s.installers) > 0
+	if a.State != anxin.AlarmOpen || !(notice || (a.Route == anxin.RouteFamily && a.Severity != anxin.SeverityInfo)) {
 		if a.State == anxin.AlarmOpen {
-			s.log.Info("alarm not escalated to family", "alarm", a.ID, "route", a.Route, "severity", a.Severity)
+			s.log.Info("alarm only logged: not for the family and no installer route", "alarm", a.ID, "route", a.Route, "severity", a.Severity)
 		}
 		s.started(alarmID)
 		return nil
-	}
-	h, err := s.households.Household(ctx, a.Household)
-	if err != nil {
-		return fmt.Errorf("escalate alarm %s: %w", a.ID, err)
 	}
 	now := s.clock.Now()
 	c := anxin.Chain{
 		AlarmID: a.ID, Household: a.Household, Severity: a.Severity, State: anxin.ChainWalking,
 		StartedAt: now, UpdatedAt: now, Deadline: now.Add(s.cfg.AckTimeout), AcceptedTarget: -1,
 	}
-	c.Targets, c.Steps = s.plan(&h, a.Severity)
+	if notice {
+		c.State, c.Deadline, c.Targets, c.Steps = anxin.ChainNotice, time.Time{}, s.installers, []int{}
+	} else {
+		h, err := s.households.Household(ctx, a.Household)
+		if err != nil {
+			return fmt.Errorf("escalate alarm %s: %w", a.ID, err)
+		}
+		c.Targets, c.Steps = s.plan(&h, a.Severity)
+	}
 	created, err := s.store.CreateChain(ctx, &c)
 	if err != nil {
 		return err
@@ -350,7 +368,7 @@ func (s *Service) kickSweep() {
 // sweep starts the chain of every alarm in the outbox that is not backing off.
 func (s *Service) sweep(ctx context.Context) {
 	const page = 500
-	alarms, err := s.alarms.AlarmsAwaitingChain(ctx, page)
+	alarms, err := s.alarms.AlarmsAwaitingChain(ctx, page, len(s.installers) > 0)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Error("reading alarms awaiting a chain", "err", err)
@@ -366,7 +384,7 @@ func (s *Service) sweep(ctx context.Context) {
 			continue
 		}
 		if !backingOff {
-			s.log.Warn("alarm found without a chain; starting it", "alarm", a.ID)
+			s.log.Info("alarm found without a chain; starting it", "alarm", a.ID)
 		}
 		if err := s.startChain(ctx, a.ID); err != nil && ctx.Err() == nil {
 			s.startFailed(a.ID, err)

@@ -290,11 +290,15 @@ func (d *DB) AttemptByProviderID(ctx context.Context, provider, providerID strin
 }
 
 // AlarmsAwaitingChain are the escalation outbox: open family alarms that
-// should have a contact chain and have none yet, oldest first (at most n).
-func (d *DB) AlarmsAwaitingChain(ctx context.Context, n int) ([]anxin.Alarm, error) {
+// should have a contact chain (severity critical or warning) and, when
+// installers is set, open installer alarms, that have none yet, oldest
+// first (at most n).
+func (d *DB) AlarmsAwaitingChain(ctx context.Context, n int, installers bool) ([]anxin.Alarm, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT `+alarmCols+` FROM alarms a WHERE a.state = 'open'
-		AND a.route = ? AND a.severity != ? AND NOT EXISTS (SELECT 1 FROM escalation_chains c WHERE c.alarm_id = a.id)
-		ORDER BY a.opened_at, a.id LIMIT ?`, string(anxin.RouteFamily), string(anxin.SeverityInfo), n)
+		AND ((a.route = ? AND a.severity != ?) OR (? AND a.route = ?))
+		AND NOT EXISTS (SELECT 1 FROM escalation_chains c WHERE c.alarm_id = a.id)
+		ORDER BY a.opened_at, a.id LIMIT ?`, string(anxin.RouteFamily), string(anxin.SeverityInfo), installers,
+		string(anxin.RouteInstaller), n)
 	if err != nil {
 		return nil, fmt.Errorf("alarms awaiting a chain: %w", err)
 	}

@@ -38,15 +38,19 @@ func TestAlarmsAwaitingChain(t *testing.T) {
 		Targets: []anxin.ChainTarget{}, Steps: []int{}, Finished: true, StartedAt: t0, UpdatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := d.AlarmsAwaitingChain(ctx, 10)
+	got, err := d.AlarmsAwaitingChain(ctx, 10, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 2 || got[0].ID != res.Opened[0].ID || got[1].ID != res.Opened[3].ID {
 		t.Fatalf("awaiting %+v, want the fall and the no-water alarm, oldest first", got)
 	}
-	if got, _ := d.AlarmsAwaitingChain(ctx, 1); len(got) != 1 {
+	if got, _ := d.AlarmsAwaitingChain(ctx, 1, false); len(got) != 1 {
 		t.Fatalf("limit 1 gave %d", len(got))
+	}
+	got, err = d.AlarmsAwaitingChain(ctx, 10, true)
+	if err != nil || len(got) != 3 || got[1].ID != res.Opened[1].ID {
+		t.Fatalf("with installers: %+v %v, want the installer alarm too", got, err)
 	}
 }
 
