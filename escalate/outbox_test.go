@@ -277,3 +277,74 @@ func TestInstallersToldOncePerDevicePerDay(t *testing.T) {
 }
 
 var asciiWord = regexp.MustCompile(`[A-Za-z]{3,}`)
+
+// Close, clear and accept race-free in every order once the chain walks:
+// whichever comes first decides; the second changes nothing it should not.
+func TestCloseAndAcceptInEitherOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		acceptBy  bool // the ack link's POST comes first
+		clearedBy bool // the device clears instead of staff closing (no Resolve; the pass sees it)
+	}{
+		{name: "accept, then close", acceptBy: true},
+		{name: "close, then accept"},
+		{name: "clear (hand-over lost), then accept", clearedBy: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t)
+				ctx := context.Background()
+				e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
+				e.raise("01ORDER", anxin.SeverityCritical)
+				settle(10 * time.Second)
+				link := ackLink.FindStringSubmatch(e.timeline("sms")[0].ev.Body)
+				accept := func() int { code, _ := e.do("POST", link[1]); return code }
+				closeIt := func() {
+					if !tc.clearedBy {
+						if err := e.svc.Resolve(ctx, "01ORDER", "closed by hand"); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if err := e.alarms.SetAlarmState(ctx, "01ORDER", anxin.AlarmResolved, "", time.Now()); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if tc.acceptBy {
+					if code := accept(); code != 200 {
+						t.Fatalf("accept: %d", code)
+					}
+					settle(time.Second)
+					closeIt()
+				} else {
+					closeIt()
+					if tc.clearedBy {
+						settle(3 * time.Minute) // the next step's pass reads the alarm resolved
+					}
+					settle(time.Second)
+					if code := accept(); code != 409 {
+						t.Fatalf("accept after the close: %d, want 409", code)
+					}
+				}
+				settle(10 * time.Minute)
+				c := e.chain("01ORDER")
+				want := anxin.ChainResolved
+				if tc.acceptBy {
+					want = anxin.ChainAccepted
+				}
+				if c.State != want || !c.Finished {
+					t.Fatalf("chain %+v, want %s and finished:\n%s", c, want, e.dump())
+				}
+				if n := len(e.timeline("sms")); n != 1 {
+					t.Fatalf("%d SMS after the decision, want only step 1's:\n%s", n, e.dump())
+				}
+				if n := len(e.timeline("call")); n != 1 {
+					t.Fatalf("%d calls, want only step 1's:\n%s", n, e.dump())
+				}
+				vs, _ := e.db.Visits(ctx, sqlite.VisitFilter{AlarmID: "01ORDER"})
+				if tc.acceptBy != (len(vs) == 1) {
+					t.Fatalf("visits %+v: an outcome record is written for an acceptance only", vs)
+				}
+			})
+		})
+	}
+}
