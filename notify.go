@@ -144,9 +144,9 @@ type AttemptPurpose string
 
 // Attempt purposes.
 const (
-	PurposeStep  AttemptPurpose = "step"  // a chain step: "please accept"
-	PurposeTaken AttemptPurpose = "taken" // "X accepted it" to those already told
-	PurposeDuty  AttemptPurpose = "duty"  // "nobody accepted" to community duty contacts
+	PurposeStep      AttemptPurpose = "step"      // a chain step: "please accept"
+	PurposeTaken     AttemptPurpose = "taken"     // "X accepted it" to those already told
+	PurposeDuty      AttemptPurpose = "duty"      // "nobody accepted" to community duty contacts
 	PurposeInstaller AttemptPurpose = "installer" // "the kit needs care" to the installer/duty route
 )
 
