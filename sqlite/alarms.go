@@ -90,7 +90,7 @@ func parseAlarmTime(s string) (time.Time, error) {
 const alarmCols = `id, household, rule, rule_kind, device, severity, route, state, reason, message_id,
 	opened_at, updated_at, closed_at, repeats, accepted_by`
 
-func scanAlarm(r interface{ Scan(...any) error }) (anxin.Alarm, error) {
+func scanAlarm(r rowScanner) (anxin.Alarm, error) {
 	var a anxin.Alarm
 	var opened, updated, closed string
 	err := r.Scan(&a.ID, &a.Household, &a.Rule, &a.RuleKind, &a.Device, &a.Severity, &a.Route, &a.State,
@@ -150,16 +150,7 @@ func (d *DB) Alarms(ctx context.Context, f AlarmFilter) ([]anxin.Alarm, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []anxin.Alarm
-	for rows.Next() {
-		a, err := scanAlarm(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return collect(rows, scanAlarm)
 }
 
 // SetAlarmState records what people did with an alarm: accepted (by whom),

@@ -227,16 +227,7 @@ func (d *DB) UnfinishedChains(ctx context.Context) ([]anxin.Chain, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unfinished chains: %w", err)
 	}
-	defer rows.Close()
-	var out []anxin.Chain
-	for rows.Next() {
-		c, err := scanChain(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return collect(rows, scanChain)
 }
 
 const attemptCols = `id, alarm_id, purpose, step, target, channel, provider, provider_id, status, answered_by, error,
@@ -302,14 +293,19 @@ func (d *DB) AlarmsAwaitingChain(ctx context.Context, n int, installers bool) ([
 	if err != nil {
 		return nil, fmt.Errorf("alarms awaiting a chain: %w", err)
 	}
+	return collect(rows, scanAlarm)
+}
+
+// collect scans every row with scan and closes rows.
+func collect[T any](rows *sql.Rows, scan func(rowScanner) (T, error)) ([]T, error) {
 	defer rows.Close()
-	var out []anxin.Alarm
+	var out []T
 	for rows.Next() {
-		a, err := scanAlarm(rows)
+		x, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, a)
+		out = append(out, x)
 	}
 	return out, rows.Err()
 }
@@ -349,14 +345,5 @@ func (d *DB) Attempts(ctx context.Context, alarmID string) ([]anxin.Attempt, err
 	if err != nil {
 		return nil, fmt.Errorf("attempts: %w", err)
 	}
-	defer rows.Close()
-	var out []anxin.Attempt
-	for rows.Next() {
-		a, err := scanAttempt(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return collect(rows, scanAttempt)
 }

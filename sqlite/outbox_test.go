@@ -16,11 +16,7 @@ import (
 // (including the resolved marker a close leaves) are not in it.
 func TestAlarmsAwaitingChain(t *testing.T) {
 	ctx := context.Background()
-	d, err := Open(ctx, ":memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := openTestDB(t)
 	t0 := time.Now()
 	res, err := d.ApplyIngest(ctx, &IngestBatch{At: t0, Changes: []AlarmChange{
 		{Op: AlarmOpOpen, Household: "hh-1", Rule: "fall", RuleKind: "event", Severity: anxin.SeverityCritical, Route: anxin.RouteFamily, At: t0},
@@ -58,11 +54,7 @@ func TestAlarmsAwaitingChain(t *testing.T) {
 // id belongs to one attempt.
 func TestVersionedWrites(t *testing.T) {
 	ctx := context.Background()
-	d, err := Open(ctx, ":memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := openTestDB(t)
 	t0 := time.Now()
 	c := anxin.Chain{AlarmID: "01A", Household: "hh-1", State: anxin.ChainWalking, Targets: []anxin.ChainTarget{{Name: "李明"}},
 		Steps: []int{0}, StartedAt: t0, UpdatedAt: t0, AcceptedTarget: -1}
@@ -117,11 +109,7 @@ func alarmOfID(attemptID string) string { return attemptID[:3] }
 // writes "00Z" and "00.5Z", and "." sorts before "Z").
 func TestAttemptTimesSort(t *testing.T) {
 	ctx := context.Background()
-	d, err := Open(ctx, ":memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := openTestDB(t)
 	base := time.Date(2026, 12, 7, 0, 57, 0, 0, time.UTC)
 	times := []time.Time{base, base.Add(500 * time.Millisecond), base.Add(time.Second + 123456*time.Microsecond)}
 	for i, at := range []int{2, 0, 1} {
