@@ -21,7 +21,7 @@ type DB struct {
 // schemas are applied in order at Open; every statement is idempotent
 // (CREATE … IF NOT EXISTS). Each area owns one: alarms.go, escalation.go,
 // register.go, webhooks.go.
-var schemas = []*string{&schemaAlarms, &schemaEscalation, &schemaRegister, &schemaWebhookReplays}
+var schemas = []*string{&schemaAlarms, &schemaEscalation, &schemaRegister, &schemaWebhookReplays, &schemaAckTokens}
 
 // Open opens (creating if needed) the store at path; ":memory:" gives a
 // private in-memory store for tests.
@@ -57,6 +57,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 			db.Close()
 			return nil, fmt.Errorf("create schema in %s: %w", path, err)
 		}
+	}
+	if err := addColumns(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("upgrade schema in %s: %w", path, err)
 	}
 	return &DB{db: db}, nil
 }
