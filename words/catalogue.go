@@ -1,0 +1,77 @@
+package words
+
+import (
+	"github.com/anxin-care/anxin"
+)
+
+// catalogue is one language's words. what is per language because the
+// grammar differs; everything else is phrase tables and formats.
+type catalogue struct {
+	locale string
+	clock  string // time layout
+	units  units
+	elder  string                // the elder, when the name cannot be used
+	fits   func(s string) bool   // may a configured text (name, address, room, area) appear?
+	kinds  map[anxin.Kind]string // "" names an unknown kind
+	of     string                // room → device: "的"
+	water  string                // what a meter measures
+	power  string
+	fields map[string]field // reading fields of thresholds
+	what   func(b *Book, a *anxin.Alarm, h *anxin.Household) string
+
+	// SMS and notices; %[1]s the elder, %[2]s "（address）" or "", %[3]s what.
+	sms, smsAsk, smsUrgent string // step SMS: head, ask, link lead
+	duty, dutyAsk          string // %[4]d calls
+	taken                  string // %[4]s who
+	voice, voiceElder      string
+	fire, injury           string // call 119 / 120
+	addr                   string // wraps the address: "（%s）"
+
+	ack     ackWords
+	visit   visitWords
+	relates map[string]string // relations and roles
+	via     map[string]string // how an alarm was accepted
+}
+
+type units struct{ sec, min, minShort, hour, day, sep, metre, km string }
+
+type field struct {
+	name, unit string
+	worn       bool // measured on the elder (body temperature): the elder, not the device, has it
+}
+
+type ackWords struct {
+	title, call, button                                           string
+	open, unanswered, takenBy, ended, mine, held, over, elderSafe string
+	expiredTitle, expired, invalidTitle, invalid, errorTitle, err string
+	mineTitle, heldTitle, overTitle                               string
+}
+
+type visitWords struct {
+	health                    string // %s what
+	elderSafe, noContact      string // %[1]s after
+	accepted, afterUnanswered string // %[1]s masked name, %[2]s relation, %[3]s after, %[4]s via
+	unanswered                string // %[1]d steps, %[2]d rounds, %[3]d calls
+}
+
+var catalogues = map[string]*catalogue{Mandarin: &zh, English: &en}
+
+// device names a device kind, with its room when known.
+func (c *catalogue) device(k anxin.Kind, room string) string {
+	w := c.kinds[k]
+	if w == "" {
+		w = c.kinds[""]
+	}
+	if room != "" && c.fits(room) {
+		return room + c.of + w
+	}
+	return w
+}
+
+// usage is what a meter measures: water, electricity.
+func (c *catalogue) usage(cause anxin.Cause) string {
+	if cause.Device == anxin.KindPowerMeter || cause.Field == "energy_kwh" || cause.Field == "forward_energy_kwh" || cause.Field == "power_w" {
+		return c.power
+	}
+	return c.water
+}
