@@ -32,6 +32,18 @@ func percent(f float64) string {
 	return strconv.FormatFloat(math.Floor(v), 'f', -1, 64) + "%"
 }
 
+// EmergencyNumber is the number to call for an alarm of this cause: 119
+// for fire and gas, 120 for a fall; "" for others.
+func EmergencyNumber(c anxin.CauseCode) string {
+	switch c {
+	case anxin.CauseSmoke, anxin.CauseGas:
+		return "119"
+	case anxin.CauseFall:
+		return "120"
+	}
+	return ""
+}
+
 // urgent is the emergency number to call for the alarm, in words, or "".
 func (b *Book) urgent(a *anxin.Alarm) string {
 	switch a.Cause.Code {
