@@ -42,10 +42,15 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 		}
 		notifier, provider = tw, "twilio"
 	}
+	book, err := cfg.Words()
+	if err != nil {
+		return nil, nil, err
+	}
 	svc, err := escalate.New(escalate.Options{
 		Config: escalate.Config{
 			PublicURL: m.Config.HTTP.PublicURL, AckTimeout: cfg.AckTimeout, Rounds: cfg.Rounds, ElderFirst: cfg.ElderFirst,
 			AckSecret: secret, AckLinkTTL: cfg.AckLinkTTL, FollowUpAfter: cfg.FollowUpAfter, SMSReplies: cfg.SMSReplies,
+			Location: book.Location(), Words: book,
 		},
 		Store: m.Store, Alarms: alarms, Households: m.Households, Visits: visits,
 		Notifier: notifier, Provider: provider, Clock: escalate.SystemClock{NowFunc: m.Now}, Logger: log,

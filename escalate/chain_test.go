@@ -60,7 +60,7 @@ func TestAcceptAtStepOne(t *testing.T) {
 			t.Errorf("SMS of %d characters: %q", n, sms)
 		}
 		call := e.timeline("call")[0].ev.Body
-		for _, w := range []string{`<Say language="zh-CN"`, `numDigits="1"`, `action="` + publicURL + `/twilio/gather?attempt=`, "按1"} {
+		for _, w := range []string{`<Say voice="Polly.Zhiyu" language="cmn-CN"`, `numDigits="1"`, `action="` + publicURL + `/twilio/gather?attempt=`, "按1"} {
 			if !strings.Contains(call, w) {
 				t.Errorf("TwiML %q lacks %q", call, w)
 			}

@@ -323,8 +323,17 @@ func replyTwiML(words string) string {
 	return b.String()
 }
 
+// The voice of every <Say>: Amazon Polly's Mandarin voice Zhiyu, which
+// Twilio documents for <Say> as voice "Polly.Zhiyu" with language "cmn-CN"
+// (Twilio's Text-to-Speech voices table). The basic voices with
+// language="zh-CN" read Chinese badly or not at all.
+const (
+	sayVoice    = "Polly.Zhiyu"
+	sayLanguage = "cmn-CN"
+)
+
 func say(b *strings.Builder, words string, loop int) {
-	fmt.Fprintf(b, `<Say language="zh-CN" loop="%d">`, loop)
+	fmt.Fprintf(b, `<Say voice="%s" language="%s" loop="%d">`, sayVoice, sayLanguage, loop)
 	escape(b, words)
 	b.WriteString(`</Say>`)
 }
