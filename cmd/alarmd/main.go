@@ -3,6 +3,8 @@
 //
 //	alarmd -config alarmd.yaml     run (SIGHUP reloads, SIGTERM stops)
 //	alarmd replay …                replay recorded data through the rules
+//	alarmd preview --rule button --household hh-0001 [-config FILE]
+//	                               print the SMS, calls and ack page people would get
 package main
 
 import (
@@ -14,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/anxin-care/anxin/alarmd"
 )
@@ -25,6 +28,9 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "replay" {
 		return replayMain(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "preview" {
+		return previewMain(args[1:], time.Now(), stdout, stderr)
 	}
 	fs := flag.NewFlagSet("alarmd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
