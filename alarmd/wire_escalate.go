@@ -28,6 +28,10 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 		_, _ = rand.Read(secret) // crypto/rand.Read never fails (Go ≥ 1.24)
 		log.Warn("notify.ack_secret is empty: ack links use a random key and stop working at restart")
 	}
+	book, err := cfg.Words()
+	if err != nil {
+		return nil, nil, err
+	}
 	var notifier anxin.Notifier = &escalate.LogNotifier{Logger: log.With("notifier", "log")}
 	provider := "log"
 	var hooks *twilio.Webhooks
@@ -35,16 +39,12 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 		tw, err := twilio.New(twilio.Config{
 			AccountSID: cfg.Twilio.AccountSID, AuthToken: cfg.Twilio.AuthToken.Reveal(), From: cfg.Twilio.From,
 			PublicURL: m.Config.HTTP.PublicURL, APIBaseURL: cfg.Twilio.APIBaseURL,
-			CallEvents: true, DetectMachines: true,
+			CallEvents: true, DetectMachines: true, Words: book,
 		})
 		if err != nil {
 			return nil, nil, err
 		}
 		notifier, provider = tw, "twilio"
-	}
-	book, err := cfg.Words()
-	if err != nil {
-		return nil, nil, err
 	}
 	svc, err := escalate.New(escalate.Options{
 		Config: escalate.Config{
@@ -63,7 +63,7 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 		// the replay memory is in the store: a webhook handled before a
 		// restart is still recognised after it (for 24 h)
 		hooks = twilio.NewWebhooks(cfg.Twilio.AuthToken.Reveal(), m.Config.HTTP.PublicURL, svc, log.With("webhooks", "twilio"),
-			twilio.WithReplayStore(m.Store, twilio.DefaultReplayWindow), twilio.WithClock(m.Now))
+			twilio.WithReplayStore(m.Store, twilio.DefaultReplayWindow), twilio.WithClock(m.Now), twilio.WithWords(book))
 		if err := hooks.Register(m.Metrics); err != nil {
 			_ = svc.Close()
 			return nil, nil, err

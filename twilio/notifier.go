@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/words"
 	"github.com/twilio/twilio-go/client"
 	api "github.com/twilio/twilio-go/rest/api/v2010"
 )
@@ -37,6 +38,7 @@ type Config struct {
 	RingTimeout    time.Duration     // how long a call rings (default 40s)
 	Timeout        time.Duration     // per request (default 10s)
 	Transport      http.RoundTripper // nil: http.DefaultTransport (tests put an in-process fake here)
+	Words          *words.Book       // what calls say around the prompt (nil: Mandarin)
 }
 
 var accountSID = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
@@ -125,7 +127,7 @@ func (n *Notifier) Send(_ context.Context, no anxin.Notification) (string, bool,
 		return deref(m.Sid), false, nil
 	case anxin.ChannelVoice:
 		p := &api.CreateCallParams{}
-		p.SetTo(no.To).SetFrom(n.cfg.From).SetTwiml(CallTwiML(no.Body, n.gatherURL(no), false)).
+		p.SetTo(no.To).SetFrom(n.cfg.From).SetTwiml(callTwiML(n.callWords(), no.Body, n.gatherURL(no), false)).
 			SetStatusCallback(n.callbackURL("/twilio/status", no.AttemptID)).SetStatusCallbackMethod("POST").
 			SetTimeout(int(n.cfg.RingTimeout / time.Second))
 		if n.cfg.CallEvents {
@@ -289,26 +291,40 @@ func hint(code int) string {
 	return ""
 }
 
+func (n *Notifier) callWords() words.CallWords {
+	if n.cfg.Words != nil {
+		return n.cfg.Words.Call()
+	}
+	return mandarin.Call()
+}
+
+// mandarin writes what calls say unless told otherwise (words are immutable).
+var mandarin = words.Default()
+
 // CallTwiML is the inline TwiML of a step's call: the words in Mandarin,
 // twice, inside a one-digit Gather whose action is gatherURL. With an empty
 // gatherURL the call only speaks. again marks a repeated prompt.
-func CallTwiML(words, gatherURL string, again bool) string {
+func CallTwiML(prompt, gatherURL string, again bool) string {
+	return callTwiML(mandarin.Call(), prompt, gatherURL, again)
+}
+
+func callTwiML(cw words.CallWords, prompt, gatherURL string, again bool) string {
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><Response>`)
 	if gatherURL == "" {
-		say(&b, words, 2)
+		say(&b, prompt, 2)
 		b.WriteString(`</Response>`)
 		return b.String()
 	}
 	b.WriteString(`<Gather input="dtmf" numDigits="1" timeout="8" method="POST" action="`)
 	escape(&b, gatherURL)
 	b.WriteString(`">`)
-	say(&b, words, 2)
+	say(&b, prompt, 2)
 	b.WriteString(`</Gather>`)
 	if again {
-		say(&b, "未收到确认，稍后会再联系您。再见。", 1)
+		say(&b, cw.NoKeyAgain, 1)
 	} else {
-		say(&b, "未收到按键。再见。", 1)
+		say(&b, cw.NoKey, 1)
 	}
 	b.WriteString(`</Response>`)
 	return b.String()

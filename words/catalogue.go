@@ -27,6 +27,7 @@ type catalogue struct {
 	fire, injury           string // call 119 / 120
 	addr                   string // wraps the address: "（%s）"
 
+	call    CallWords
 	ack     ackWords
 	visit   visitWords
 	relates map[string]string // relations and roles
@@ -38,6 +39,19 @@ type units struct{ sec, min, minShort, hour, day, sep, metre, km string }
 type field struct {
 	name, unit string
 	worn       bool // measured on the elder (body temperature): the elder, not the device, has it
+}
+
+// CallWords are what a call says around its prompt and after a key press.
+type CallWords struct {
+	NoKey      string // no key pressed: goodbye
+	NoKeyAgain string // no key after the prompt was said again
+	Replayed   string // a key press handled already
+	Busy       string // the press could not be recorded
+	ElderSafe  string // the elder pressed 1
+	Accepted   string // a contact pressed 1
+	TakenBy    string // %s who holds the alarm
+	Over       string // the alarm is over
+	NotTaken   string // a second wrong key
 }
 
 type ackWords struct {

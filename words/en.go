@@ -51,6 +51,12 @@ var en = catalogue{
 	fire:       "If there is fire or gas, call 119 now. ",
 	injury:     "If the elder is hurt, call 120 now. ",
 
+	call: CallWords{
+		NoKey: "No key was pressed. Goodbye.", NoKeyAgain: "Not confirmed; we will call again. Goodbye.",
+		Replayed: "Received, thank you. Goodbye.", Busy: "The system is busy: please use the link in the SMS. Goodbye.",
+		ElderSafe: "Good, you are safe. Thank you. Goodbye.", Accepted: "Thank you: the alarm is yours. The other contacts will be told.",
+		TakenBy: "%s has taken this alarm. Thank you.", Over: "This alarm is over. Thank you.", NotTaken: "Not confirmed; we will call again. Goodbye.",
+	},
 	ack: ackWords{
 		title: "anxin alarm", call: "Call the elder", button: "I will handle it",
 		open: "Please confirm that you will handle this alarm.", unanswered: "Nobody accepted this alarm. Please confirm that you will handle it.",

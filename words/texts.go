@@ -205,6 +205,17 @@ func (p AckPage) Lines() []string {
 	return out
 }
 
+// Call is what calls say around the alarm's prompt.
+func (b *Book) Call() CallWords { return b.c.call }
+
+// CallTakenBy is the call's answer when who already holds the alarm.
+func (b *Book) CallTakenBy(who string) string {
+	if !b.c.fits(who) || strings.TrimSpace(who) == "" {
+		who = b.c.relates[""]
+	}
+	return fmt.Sprintf(b.c.call.TakenBy, who)
+}
+
 // Outcome is how an alarm's chain ended, for the visit record.
 type Outcome struct {
 	Accepted        bool

@@ -67,3 +67,16 @@ func TestEnglishAndZone(t *testing.T) {
 	old := anxin.Alarm{Rule: "button", Reason: "The call button was pressed", OpenedAt: at(0, "00:57")}
 	checkText(t, "old alarm", words.Default().SMS(&old, &h, link), true)
 }
+
+// What calls say after a key press is Mandarin too.
+func TestCallWordsMandarin(t *testing.T) {
+	b := words.Default()
+	c := b.Call()
+	for _, s := range []string{c.NoKey, c.NoKeyAgain, c.Replayed, c.Busy, c.ElderSafe, c.Accepted, c.Over, c.NotTaken,
+		b.CallTakenBy("李明"), b.CallTakenBy("Li Ming")} {
+		checkText(t, "call", s, false)
+		if s == "" {
+			t.Error("empty call words")
+		}
+	}
+}

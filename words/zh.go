@@ -50,6 +50,12 @@ var zh = catalogue{
 	fire:       "如有火情或燃气泄漏，请立即拨打119。",
 	injury:     "如老人受伤，请立即拨打120。",
 
+	call: CallWords{
+		NoKey: "未收到按键。再见。", NoKeyAgain: "未收到确认，稍后会再联系您。再见。",
+		Replayed: "已收到，谢谢。再见。", Busy: "系统繁忙，未能确认，请点击短信中的链接确认。再见。",
+		ElderSafe: "好的，知道您平安，谢谢。再见。", Accepted: "已确认由您处理，谢谢。其他联系人将收到通知。",
+		TakenBy: "此告警已由%s接收处理，谢谢。", Over: "此告警已结束，谢谢。", NotTaken: "未能确认，稍后会再联系您。再见。",
+	},
 	ack: ackWords{
 		title: "安心告警", call: "拨打老人电话", button: "我来处理",
 		open: "请确认由您来处理此告警。", unanswered: "此告警无人接收。请确认由您来处理。",
