@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -70,5 +71,22 @@ func TestAckTokens(t *testing.T) {
 	}
 	if _, err := db.AckToken(ctx, "nope"); anxin.ErrorCode(err) != anxin.ENOTFOUND {
 		t.Fatalf("unknown token: %v", err)
+	}
+}
+
+// The token write is on the path from button to first SMS: its cost.
+func BenchmarkPutAckToken(b *testing.B) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(b.TempDir(), "alarmd.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	exp := time.Date(2026, 12, 8, 0, 57, 1, 0, time.UTC)
+	b.ResetTimer()
+	for i := range b.N {
+		if err := db.PutAckToken(ctx, anxin.AckToken{Token: fmt.Sprintf("t%09d", i), AlarmID: "a1", Step: 0, Expires: exp}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
