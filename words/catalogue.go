@@ -4,8 +4,8 @@ import (
 	"github.com/anxin-care/anxin"
 )
 
-// catalogue is one language's words. what is per language because the
-// grammar differs; everything else is phrase tables and formats.
+// catalogue is one language's words: phrase tables and templates, filled
+// in by one implementation (what, texts.go).
 type catalogue struct {
 	locale string
 	clock  string // time layout
@@ -17,7 +17,10 @@ type catalogue struct {
 	water  string                // what a meter measures
 	power  string
 	fields map[string]field // reading fields of thresholds
-	what   func(b *Book, a *anxin.Alarm, h *anxin.Household) string
+	causes map[anxin.CauseCode]string
+	below  string // threshold directions
+	above  string
+	area   string // a geofence area without a usable name
 
 	// SMS and notices; %[1]s the elder, %[2]s "（address）" or "", %[3]s what.
 	sms, smsAsk, smsUrgent string // step SMS: head, ask, link lead
@@ -89,3 +92,10 @@ func (c *catalogue) usage(cause anxin.Cause) string {
 	}
 	return c.water
 }
+
+// Template keys besides the cause codes.
+const (
+	runningPower  anxin.CauseCode = "running/power"  // electricity used without a pause
+	thresholdFor  anxin.CauseCode = "threshold/for"  // beyond the limit for a while
+	thresholdFlag anxin.CauseCode = "threshold/flag" // a flag such as battery_low
+)

@@ -1,10 +1,6 @@
 package words
 
-import (
-	"strings"
-
-	"github.com/anxin-care/anxin"
-)
+import "github.com/anxin-care/anxin"
 
 // en is for operators who read English; families get zh-CN.
 var en = catalogue{
@@ -37,7 +33,29 @@ var en = catalogue{
 		"flow_lpm":       {"water flow", " l/min", false},
 		"rssi":           {"signal", "", false},
 	},
-	what: enWhat,
+	causes: map[anxin.CauseCode]string{
+		"":                        "alarm {rule} at {t}",
+		anxin.CauseButton:         "call button pressed at {t}",
+		anxin.CauseSmoke:          "smoke: the {dev} went off at {t}",
+		anxin.CauseGas:            "gas: the {dev} went off at {t}",
+		anxin.CauseWaterLeak:      "water leak: the {dev} went off at {t}",
+		anxin.CauseFall:           "a fall was detected at {t}",
+		anxin.CauseTamper:         "the {dev} was tampered with at {t}",
+		anxin.CauseLowBattery:     "the {dev} reports a low battery at {t}",
+		anxin.CauseNoUse:          "no {use} used since {since} ({for})",
+		anxin.CauseNoUseUnusual:   "no {use} used since {since} ({for}); on {share} of days {use} is used by {usual}",
+		anxin.CauseDeviceSilent:   "the {dev} has sent nothing since {since} ({for}); it may need a battery or a visit",
+		anxin.CauseRunning:        "{use} running since {since} ({for})",
+		runningPower:              "{use} running since {since} ({for})",
+		anxin.CauseThreshold:      "{field} of the {dev} at {value}{unit} ({dir} {limit}{unit})",
+		thresholdFor:              "{field} of the {dev} at {value}{unit} ({dir} {limit}{unit}) for {for}",
+		thresholdFlag:             "the {dev} reports a low battery",
+		anxin.CauseDeviceOffline:  "the {dev} offline since {since} ({for})",
+		anxin.CauseGatewayOffline: "the home gateway offline since {since} ({for})",
+		anxin.CauseHomeSilent:     "nothing from the home since {since} ({for})",
+		anxin.CauseGeofence:       "tracker {dist} outside {area} since {since} ({for})",
+	},
+	below: "below", above: "above", area: "the home area",
 
 	addr:       " (%s)",
 	sms:        "[anxin] %[1]s%[2]s: %[3]s. ",
@@ -82,70 +100,4 @@ var en = catalogue{
 		"social_work_station": "social-work station", "street_office": "street office",
 	},
 	via: map[string]string{"": "other", "key_press": "key press", "ack_link": "ack link", "sms_reply": "SMS reply"},
-}
-
-func enWhat(b *Book, a *anxin.Alarm, h *anxin.Household) string {
-	c := a.Cause
-	dev := "the " + b.c.device(c.Device, place(a, h))
-	at := c.At
-	if at.IsZero() {
-		at = a.OpenedAt
-	}
-	t := b.clock(at)
-	since := " since " + b.clock(c.Since) + " (" + b.span(c.For) + ")"
-	switch c.Code {
-	case anxin.CauseButton:
-		return "call button pressed at " + t
-	case anxin.CauseSmoke:
-		return "smoke: " + dev + " went off at " + t
-	case anxin.CauseGas:
-		return "gas: " + dev + " went off at " + t
-	case anxin.CauseWaterLeak:
-		return "water leak: " + dev + " went off at " + t
-	case anxin.CauseFall:
-		return "a fall was detected at " + t
-	case anxin.CauseTamper:
-		return dev + " was tampered with at " + t
-	case anxin.CauseLowBattery:
-		return dev + " reports a low battery at " + t
-	case anxin.CauseNoUse:
-		return "no " + b.c.usage(c) + " used" + since
-	case anxin.CauseNoUseUnusual:
-		u := b.c.usage(c)
-		return "no " + u + " used" + since + "; on " + percent(c.Share) + " of days " + u + " is used by " + c.Usual.In(b.loc).Format("15:04")
-	case anxin.CauseDeviceSilent:
-		return dev + " has sent nothing" + since + "; it may need a battery or a visit"
-	case anxin.CauseRunning:
-		return b.c.usage(c) + " running" + since
-	case anxin.CauseThreshold:
-		if c.Flag {
-			return dev + " reports a low battery"
-		}
-		f := b.field(c)
-		dir := "below"
-		if c.Above {
-			dir = "above"
-		}
-		if f.worn {
-			dev = b.c.elder
-		}
-		s := f.name + " of " + dev + " at " + number(c.Value) + f.unit + " (" + dir + " " + number(c.Limit) + f.unit + ")"
-		if c.For > 0 {
-			s += " for " + b.span(c.For)
-		}
-		return s
-	case anxin.CauseDeviceOffline:
-		return dev + " offline" + since
-	case anxin.CauseGatewayOffline:
-		return "the home gateway offline" + since
-	case anxin.CauseHomeSilent:
-		return "nothing from the home" + since
-	case anxin.CauseGeofence:
-		area := strings.TrimSpace(c.Area)
-		if area == "" {
-			area = "the home area"
-		}
-		return "tracker " + b.distance(c.Metres) + " outside " + area + since
-	}
-	return "alarm " + a.Rule + " at " + t
 }

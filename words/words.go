@@ -88,7 +88,45 @@ func clip(s string) string {
 // What says what happened, when and where, without the elder's name:
 // "12月7日 00:57 按下了呼叫按钮".
 func (b *Book) What(a *anxin.Alarm, h *anxin.Household) string {
-	return b.c.what(b, a, h)
+	c := a.Cause
+	key := c.Code
+	dev := b.c.device(c.Device, place(a, h))
+	f := b.field(c)
+	switch {
+	case key == anxin.CauseRunning && b.c.usage(c) == b.c.power:
+		key = runningPower
+	case key == anxin.CauseThreshold && c.Flag:
+		key = thresholdFlag
+	case key == anxin.CauseThreshold && c.For > 0:
+		key = thresholdFor
+	}
+	if key == anxin.CauseThreshold || key == thresholdFor {
+		if f.worn {
+			dev = b.c.elder
+		}
+	}
+	tpl, ok := b.c.causes[key]
+	if !ok {
+		tpl = b.c.causes[""]
+	}
+	at := c.At
+	if at.IsZero() {
+		at = a.OpenedAt
+	}
+	dir := b.c.below
+	if c.Above {
+		dir = b.c.above
+	}
+	area := strings.TrimSpace(c.Area)
+	if area == "" || !b.c.fits(area) {
+		area = b.c.area
+	}
+	return strings.NewReplacer(
+		"{t}", b.clock(at), "{dev}", dev, "{since}", b.clock(c.Since), "{for}", b.span(c.For),
+		"{use}", b.c.usage(c), "{field}", f.name, "{value}", number(c.Value), "{unit}", f.unit, "{dir}", dir,
+		"{limit}", number(c.Limit), "{area}", area, "{dist}", b.distance(c.Metres), "{share}", percent(c.Share),
+		"{usual}", c.Usual.In(b.loc).Format("15:04"), "{rule}", a.Rule,
+	).Replace(tpl)
 }
 
 // clock is a time in the book's zone: "12月7日 00:57", "7 Dec 00:57".

@@ -1,10 +1,6 @@
 package words
 
-import (
-	"strings"
-
-	"github.com/anxin-care/anxin"
-)
+import "github.com/anxin-care/anxin"
 
 var zh = catalogue{
 	locale: Mandarin,
@@ -36,7 +32,32 @@ var zh = catalogue{
 		"flow_lpm":       {"水流", "升/分", false},
 		"rssi":           {"信号", "", false},
 	},
-	what: zhWhat,
+	// what happened: {t} when, {dev} the device (with its room), {since},
+	// {for}, {use} water or electricity, {field} {value} {unit} {dir} {limit},
+	// {area} {dist}, {share} {usual}
+	causes: map[anxin.CauseCode]string{
+		"":                        "{t} 发生告警",
+		anxin.CauseButton:         "{t} 按下了{dev}",
+		anxin.CauseSmoke:          "{t} {dev}报警，可能着火",
+		anxin.CauseGas:            "{t} {dev}报警，可能燃气泄漏",
+		anxin.CauseWaterLeak:      "{t} {dev}报警，家中漏水",
+		anxin.CauseFall:           "{t} 检测到老人跌倒",
+		anxin.CauseTamper:         "{t} {dev}被拆动",
+		anxin.CauseLowBattery:     "{t} {dev}电量低",
+		anxin.CauseNoUse:          "自{since}起已{for}未用{use}",
+		anxin.CauseNoUseUnusual:   "自{since}起已{for}未用{use}，往常{share}的日子{usual}前已用{use}",
+		anxin.CauseDeviceSilent:   "{dev}自{since}起已{for}没有数据，可能需换电池或上门检查",
+		anxin.CauseRunning:        "自{since}起用{use}已持续{for}未停，可能忘关水龙头",
+		runningPower:              "自{since}起用{use}已持续{for}未停",
+		anxin.CauseThreshold:      "{dev}{field}{value}{unit}，{dir}{limit}{unit}",
+		thresholdFor:              "{dev}{field}{value}{unit}，{dir}{limit}{unit}已{for}",
+		thresholdFlag:             "{dev}报告电量低",
+		anxin.CauseDeviceOffline:  "{dev}自{since}起离线已{for}",
+		anxin.CauseGatewayOffline: "家中网关自{since}起离线已{for}",
+		anxin.CauseHomeSilent:     "自{since}起已{for}未收到家中任何数据",
+		anxin.CauseGeofence:       "定位器显示老人自{since}起离开{area}{dist}已{for}",
+	},
+	below: "低于", above: "高于", area: "家附近",
 
 	addr:       "（%s）",
 	sms:        "【安心】%[1]s%[2]s：%[3]s。",
@@ -89,78 +110,4 @@ var zh = catalogue{
 		"street_office":       "街道办",
 	},
 	via: map[string]string{"": "其他方式", "key_press": "电话按键", "ack_link": "短信链接", "sms_reply": "短信回复"},
-}
-
-// zhWhat: "12月7日 00:57 按下了呼叫按钮", "自12月6日 06:40起已24小时未用水".
-func zhWhat(b *Book, a *anxin.Alarm, h *anxin.Household) string {
-	c := a.Cause
-	dev := b.c.device(c.Device, place(a, h))
-	at := c.At
-	if at.IsZero() {
-		at = a.OpenedAt
-	}
-	t := b.clock(at)
-	since := "自" + b.clock(c.Since) + "起"
-	switch c.Code {
-	case anxin.CauseButton:
-		if p := place(a, h); p != "" && b.c.fits(p) {
-			return t + " 按下了" + p + "的呼叫按钮"
-		}
-		return t + " 按下了呼叫按钮"
-	case anxin.CauseSmoke:
-		return t + " " + dev + "报警，可能着火"
-	case anxin.CauseGas:
-		return t + " " + dev + "报警，可能燃气泄漏"
-	case anxin.CauseWaterLeak:
-		return t + " " + dev + "报警，家中漏水"
-	case anxin.CauseFall:
-		return t + " 检测到老人跌倒"
-	case anxin.CauseTamper:
-		return t + " " + dev + "被拆动"
-	case anxin.CauseLowBattery:
-		return t + " " + dev + "电量低"
-	case anxin.CauseNoUse:
-		return since + "已" + b.span(c.For) + "未用" + b.c.usage(c)
-	case anxin.CauseNoUseUnusual:
-		u := b.c.usage(c)
-		return since + "已" + b.span(c.For) + "未用" + u + "，往常" + percent(c.Share) + "的日子" +
-			c.Usual.In(b.loc).Format("15:04") + "前已用" + u
-	case anxin.CauseDeviceSilent:
-		return dev + since + "已" + b.span(c.For) + "没有数据，可能需换电池或上门检查"
-	case anxin.CauseRunning:
-		if b.c.usage(c) == b.c.power {
-			return since + "用电已持续" + b.span(c.For) + "未停"
-		}
-		return since + "用水已持续" + b.span(c.For) + "未停，可能忘关水龙头"
-	case anxin.CauseThreshold:
-		if c.Flag {
-			return dev + "报告电量低"
-		}
-		f := b.field(c)
-		dir := "低于"
-		if c.Above {
-			dir = "高于"
-		}
-		if f.worn {
-			dev = b.c.elder
-		}
-		s := dev + f.name + number(c.Value) + f.unit + "，" + dir + number(c.Limit) + f.unit
-		if c.For > 0 {
-			s += "已" + b.span(c.For)
-		}
-		return s
-	case anxin.CauseDeviceOffline:
-		return dev + since + "离线已" + b.span(c.For)
-	case anxin.CauseGatewayOffline:
-		return "家中网关" + since + "离线已" + b.span(c.For)
-	case anxin.CauseHomeSilent:
-		return since + "已" + b.span(c.For) + "未收到家中任何数据"
-	case anxin.CauseGeofence:
-		area := "家附近"
-		if c.Area != "" && b.c.fits(c.Area) {
-			area = strings.TrimSpace(c.Area)
-		}
-		return "定位器显示老人" + since + "离开" + area + b.distance(c.Metres) + "已" + b.span(c.For)
-	}
-	return t + " 发生告警"
 }

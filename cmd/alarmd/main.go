@@ -25,6 +25,20 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// parseAndLoad parses flags and loads the config they name; a nil config
+// comes with the exit code (2: bad usage or config, said on stderr).
+func parseAndLoad(fs *flag.FlagSet, args []string, path *string, stderr io.Writer) (*alarmd.Config, int) {
+	if err := fs.Parse(args); err != nil {
+		return nil, 2
+	}
+	cfg, err := alarmd.Load(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, 2
+	}
+	return cfg, 0
+}
+
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "replay" {
 		return replayMain(args[1:], stdout, stderr)
@@ -35,13 +49,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("alarmd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file (YAML); empty: defaults and ANXIN_… variables")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, err := alarmd.Load(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 2
+	cfg, code := parseAndLoad(fs, args, path, stderr)
+	if cfg == nil {
+		return code
 	}
 	level, _ := cfg.Log.SlogLevel() // validated by Load
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))

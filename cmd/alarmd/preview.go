@@ -19,13 +19,9 @@ func previewMain(args []string, now time.Time, stdout, stderr io.Writer) int {
 	path := fs.String("config", "", "config file (YAML): households_file, http.public_url, notify.locale, notify.time_zone")
 	rule := fs.String("rule", "button", "the alarm: "+strings.Join(alarmd.PreviewRules(), " | "))
 	id := fs.String("household", "", "household id from the households file")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, err := alarmd.Load(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 2
+	cfg, code := parseAndLoad(fs, args, path, stderr)
+	if cfg == nil {
+		return code
 	}
 	h, err := alarmd.PreviewHousehold(cfg, *id)
 	if err != nil {
