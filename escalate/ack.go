@@ -140,8 +140,12 @@ func (s *Service) ackLink(ctx context.Context, c *anxin.Chain, step int) (string
 	if ts, ok := s.store.(anxin.AckTokens); ok {
 		t := anxin.AckToken{Token: shortToken(s.cfg.AckSecret, c.AlarmID, step, phone), AlarmID: claims.AlarmID,
 			Step: step, PhoneTag: claims.PhoneTag, Expires: claims.Expires.Truncate(time.Second)}
-		if err := ts.PutAckToken(ctx, t); err != nil {
-			return "", err
+		// every pass over the step rebuilds its SMS: write the token once, and
+		// spare the single writer when it is there already
+		if old, err := ts.AckToken(ctx, t.Token); err != nil || old.AlarmID != t.AlarmID || old.Step != step {
+			if err := ts.PutAckToken(ctx, t); err != nil {
+				return "", err
+			}
 		}
 		return s.cfg.PublicURL + "/ack/" + t.Token, nil
 	}

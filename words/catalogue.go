@@ -59,7 +59,7 @@ type CallWords struct {
 
 type ackWords struct {
 	title, call, button                                           string
-	open, unanswered, takenBy, ended, mine, held, over, elderSafe string
+	open, unanswered, takenBy, ended, mine, held, over            string
 	expiredTitle, expired, invalidTitle, invalid, errorTitle, err string
 	mineTitle, heldTitle, overTitle                               string
 }

@@ -80,3 +80,15 @@ func TestCallWordsMandarin(t *testing.T) {
 		}
 	}
 }
+
+// The step SMS is written on the way from the button to the first SMS.
+func BenchmarkSMS(b *testing.B) {
+	bk := words.Default()
+	h := household
+	a := anxin.Alarm{Device: "btn1", OpenedAt: at(0, "00:57"),
+		Cause: anxin.Cause{Code: anxin.CauseButton, Device: anxin.KindCallButton, At: at(0, "00:57")}}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = bk.SMS(&a, &h, link)
+	}
+}
