@@ -73,6 +73,16 @@ type visitWords struct {
 
 var catalogues = map[string]*catalogue{Mandarin: &zh, English: &en}
 
+// KindName names a device kind in a locale's words ("water meter", "水表");
+// an unknown kind or locale gives the word for any device.
+func KindName(locale string, k anxin.Kind) string {
+	c, ok := catalogues[locale]
+	if !ok {
+		c = catalogues[DefaultLocale]
+	}
+	return c.device(k, "")
+}
+
 // device names a device kind, with its room when known.
 func (c *catalogue) device(k anxin.Kind, room string) string {
 	w := c.kinds[k]
