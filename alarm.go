@@ -50,8 +50,9 @@ type Alarm struct {
 	Severity   Severity   `json:"severity"`
 	Route      Route      `json:"route"`
 	State      AlarmState `json:"state"`
-	Reason     string     `json:"reason"`     // in words a family member understands
-	MessageID  string     `json:"message_id"` // the message that raised it, if any
+	Reason     string     `json:"reason"`         // operators' words (English), kept for the API
+	Cause      Cause      `json:"cause,omitzero"` // what raised it, as data: people's words are written from it
+	MessageID  string     `json:"message_id"`     // the message that raised it, if any
 	OpenedAt   time.Time  `json:"opened_at"`
 	UpdatedAt  time.Time  `json:"updated_at"`
 	ClosedAt   time.Time  `json:"closed_at,omitzero"`

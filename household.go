@@ -58,8 +58,9 @@ const MaxPersonalContacts = 4
 
 // Device is one device of a household's kit.
 type Device struct {
-	ID   string `json:"id" yaml:"id"`
-	Kind Kind   `json:"kind" yaml:"kind"`
+	ID    string `json:"id" yaml:"id"`
+	Kind  Kind   `json:"kind" yaml:"kind"`
+	Place string `json:"place,omitempty" yaml:"place"` // room, in the words people read: 厨房
 }
 
 // Household is one home: the elder, the chain of people to call, the kit.

@@ -24,6 +24,7 @@ type Notification struct {
 	To        string  // E.164
 	Channel   Channel // sms or voice
 	Body      string  // the SMS text, or the words a call speaks
+	Masked    string  // SMS: Body with personal data masked, for logs
 	AckURL    string  // SMS: the acknowledgement link (already inside Body)
 	AskKey    bool    // voice: ask for the key 1 (a notice only speaks)
 }

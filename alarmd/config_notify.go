@@ -3,9 +3,11 @@ package alarmd
 import (
 	"errors"
 	"fmt"
-	"github.com/anxin-care/anxin"
 	"regexp"
 	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/words"
 )
 
 // NotifyConfig is how alarms reach people. (Helper G owns this file.)
@@ -19,6 +21,8 @@ type NotifyConfig struct {
 	ElderFirst    bool          `mapstructure:"elder_first"`     // warning alarms ring the elder before the chain
 	FollowUpAfter time.Duration `mapstructure:"follow_up_after"` // outcome visit's follow-up is due this long after
 	SMSReplies    bool          `mapstructure:"sms_replies"`     // accept SMS replies (never from +86, where they cannot reach us)
+	Locale        string        `mapstructure:"locale"`          // language of every text people read: zh-CN | en
+	TimeZone      string        `mapstructure:"time_zone"`       // zone of the times in them (IANA name)
 	Twilio        TwilioConfig  `mapstructure:"twilio"`
 	// Installers are the installer/duty route: alarms routed to installers
 	// (device silent, gateway offline, low battery, tamper) reach them by
@@ -54,6 +58,8 @@ func notifyDefaults(d map[string]any) {
 	d["notify.elder_first"] = true
 	d["notify.follow_up_after"] = "24h"
 	d["notify.sms_replies"] = false
+	d["notify.locale"] = words.DefaultLocale
+	d["notify.time_zone"] = words.DefaultZone
 	d["notify.twilio.account_sid"] = ""
 	d["notify.twilio.auth_token"] = ""
 	d["notify.twilio.auth_token_file"] = ""
@@ -87,6 +93,9 @@ func (c *NotifyConfig) validate() error {
 			add(fmt.Errorf("config: notify.installers[%d] has no valid E.164 phone number", i))
 		}
 	}
+	if _, err := c.Words(); err != nil {
+		add(fmt.Errorf("config: notify.locale or notify.time_zone: %w", err))
+	}
 	switch c.Provider {
 	case "log":
 	case "twilio":
@@ -107,3 +116,7 @@ func (c *NotifyConfig) validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Words is the book that writes people's texts in notify.locale and
+// notify.time_zone.
+func (c *NotifyConfig) Words() (*words.Book, error) { return words.New(c.Locale, c.TimeZone) }

@@ -45,6 +45,8 @@ func TestConfigRejectsWithKeyName(t *testing.T) {
 		{"notify: {provider: pigeon}", "notify.provider"},
 		{"notify: {ack_timeout: soon}", "ack_timeout"},
 		{"notify: {rounds: 0}", "notify.rounds"},
+		{"notify: {locale: fr}", "notify.locale"},
+		{"notify: {time_zone: Mars/Olympus}", "notify.time_zone"},
 		{"influx: {url: 'ftp://x'}", "influx.url"},
 		{"influx: {queue: -1}", "influx.queue"},
 		{"http: {listen: nope}", "http.listen"},

@@ -28,6 +28,10 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 		_, _ = rand.Read(secret) // crypto/rand.Read never fails (Go ≥ 1.24)
 		log.Warn("notify.ack_secret is empty: ack links use a random key and stop working at restart")
 	}
+	book, err := cfg.Words()
+	if err != nil {
+		return nil, nil, err
+	}
 	var notifier anxin.Notifier = &escalate.LogNotifier{Logger: log.With("notifier", "log")}
 	provider := "log"
 	var hooks *twilio.Webhooks
@@ -35,7 +39,7 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 		tw, err := twilio.New(twilio.Config{
 			AccountSID: cfg.Twilio.AccountSID, AuthToken: cfg.Twilio.AuthToken.Reveal(), From: cfg.Twilio.From,
 			PublicURL: m.Config.HTTP.PublicURL, APIBaseURL: cfg.Twilio.APIBaseURL,
-			CallEvents: true, DetectMachines: true,
+			CallEvents: true, DetectMachines: true, Words: book,
 		})
 		if err != nil {
 			return nil, nil, err
@@ -47,6 +51,7 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 			PublicURL: m.Config.HTTP.PublicURL, AckTimeout: cfg.AckTimeout, Rounds: cfg.Rounds, ElderFirst: cfg.ElderFirst,
 			AckSecret: secret, AckLinkTTL: cfg.AckLinkTTL, FollowUpAfter: cfg.FollowUpAfter, SMSReplies: cfg.SMSReplies,
 			Installers: installerContacts(cfg.Installers),
+			Location: book.Location(), Words: book,
 		},
 		Store: m.Store, Alarms: alarms, Households: m.Households, Visits: visits,
 		Notifier: notifier, Provider: provider, Clock: escalate.SystemClock{NowFunc: m.Now}, Logger: log,
@@ -59,7 +64,7 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 		// the replay memory is in the store: a webhook handled before a
 		// restart is still recognised after it (for 24 h)
 		hooks = twilio.NewWebhooks(cfg.Twilio.AuthToken.Reveal(), m.Config.HTTP.PublicURL, svc, log.With("webhooks", "twilio"),
-			twilio.WithReplayStore(m.Store, twilio.DefaultReplayWindow), twilio.WithClock(m.Now))
+			twilio.WithReplayStore(m.Store, twilio.DefaultReplayWindow), twilio.WithClock(m.Now), twilio.WithWords(book))
 		if err := hooks.Register(m.Metrics); err != nil {
 			_ = svc.Close()
 			return nil, nil, err

@@ -50,6 +50,10 @@ func TestEscalationWithLogNotifier(t *testing.T) {
 		case l := <-logs.lines:
 			if mm := loggedAckURL.FindStringSubmatch(l); mm != nil {
 				path = mm[1]
+				// what the family reads, as the log shows it: Mandarin, the name masked
+				if !strings.Contains(l, `"text":"【安心】张**`) || strings.Contains(l, "张桂兰") || !strings.Contains(l, "按下了呼叫按钮") {
+					t.Errorf("log notifier line: %s", l)
+				}
 			}
 		case <-deadline:
 			t.Fatal("no ack link logged")
@@ -82,7 +86,7 @@ func TestEscalationWithLogNotifier(t *testing.T) {
 	}
 	waitFor(t, "the outcome visit", 10*time.Second, func() bool {
 		vs, err := m.Store.Visits(context.Background(), sqlite.VisitFilter{AlarmID: a.ID})
-		return err == nil && len(vs) == 1 && strings.Contains(vs[0].Needs, "by ack link")
+		return err == nil && len(vs) == 1 && strings.Contains(vs[0].Needs, "通过短信链接")
 	})
 	if _, body := get(t, base+"/metrics"); !strings.Contains(body, `anxin_escalation_chains_total{outcome="accepted"} 1`) ||
 		!strings.Contains(body, `anxin_escalation_sends_total{channel="sms",result="sent"} 1`) {

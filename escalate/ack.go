@@ -9,10 +9,12 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/words"
 )
 
 // An ack token is base64url(claims) "." base64url(HMAC-SHA256(secret, claims)[:16]).
@@ -96,29 +98,114 @@ func ParseAckToken(secret []byte, token string, now time.Time) (AckClaims, error
 	return c, nil
 }
 
-func (s *Service) ackLink(c *anxin.Chain, step int) (string, error) {
-	tok, err := NewAckToken(s.cfg.AckSecret, AckClaims{
-		AlarmID: c.AlarmID, Step: step, PhoneTag: phoneTag(s.cfg.AckSecret, c.Targets[c.Steps[step]].Phone),
-		Expires: c.StartedAt.Add(s.cfg.AckLinkTTL),
-	})
+// Short ack tokens: shortTokenLen characters of an alphabet without look-alikes
+// (no 0/O, 1/l/I), URL-safe and whole when a phone turns the link into a
+// tap target. About 58 bits, taken from an HMAC under the ack secret: as
+// unguessable as random, and the same every time a step's SMS is built, which
+// Lookup needs to match a send that may have gone through.
+const (
+	shortTokenLen      = 10
+	shortTokenAlphabet = "23456789abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
+)
+
+func shortToken(secret []byte, alarmID string, step int, phone string) string {
+	v := binary.BigEndian.Uint64(mac(secret, []byte("short:"+alarmID+":"+strconv.Itoa(step)+":"+phone)))
+	b := make([]byte, shortTokenLen)
+	for i := range b {
+		b[i] = shortTokenAlphabet[v%uint64(len(shortTokenAlphabet))]
+		v /= uint64(len(shortTokenAlphabet))
+	}
+	return string(b)
+}
+
+func validShortToken(tok string) bool {
+	if len(tok) != shortTokenLen {
+		return false
+	}
+	for i := 0; i < len(tok); i++ {
+		if strings.IndexByte(shortTokenAlphabet, tok[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// ackLink is the link a step's SMS carries: {PublicURL}/ack/<short token>
+// when the store keeps tokens (the SMS then fits two segments), else the
+// self-contained HMAC token.
+func (s *Service) ackLink(ctx context.Context, c *anxin.Chain, step int) (string, error) {
+	phone := c.Targets[c.Steps[step]].Phone
+	claims := AckClaims{AlarmID: c.AlarmID, Step: step, PhoneTag: phoneTag(s.cfg.AckSecret, phone),
+		Expires: c.StartedAt.Add(s.cfg.AckLinkTTL)}
+	if ts, ok := s.store.(anxin.AckTokens); ok {
+		t := anxin.AckToken{Token: shortToken(s.cfg.AckSecret, c.AlarmID, step, phone), AlarmID: claims.AlarmID,
+			Step: step, PhoneTag: claims.PhoneTag, Expires: claims.Expires.Truncate(time.Second)}
+		// every pass over the step rebuilds its SMS: write the token once, and
+		// spare the single writer when it is there already
+		if old, err := ts.AckToken(ctx, t.Token); err != nil || old.AlarmID != t.AlarmID || old.Step != step {
+			if err := ts.PutAckToken(ctx, t); err != nil {
+				return "", err
+			}
+		}
+		return s.cfg.PublicURL + "/ack/" + t.Token, nil
+	}
+	tok, err := NewAckToken(s.cfg.AckSecret, claims)
 	if err != nil {
 		return "", err
 	}
 	return s.cfg.PublicURL + "/ack/" + tok, nil
 }
 
+// ackClaims reads a link's token: a short one from the store, an HMAC one
+// (links sent before short tokens, or by a store without them) by its MAC.
+func (s *Service) ackClaims(ctx context.Context, tok string) (AckClaims, error) {
+	ts, ok := s.store.(anxin.AckTokens)
+	if strings.Contains(tok, ".") || !ok {
+		return ParseAckToken(s.cfg.AckSecret, tok, s.clock.Now())
+	}
+	if !validShortToken(tok) {
+		return AckClaims{}, ErrTokenInvalid
+	}
+	t, err := ts.AckToken(ctx, tok)
+	switch {
+	case anxin.ErrorCode(err) == anxin.ENOTFOUND:
+		return AckClaims{}, ErrTokenInvalid
+	case err != nil:
+		return AckClaims{}, err
+	}
+	c := AckClaims{AlarmID: t.AlarmID, Step: t.Step, PhoneTag: t.PhoneTag, Expires: t.Expires}
+	if !s.clock.Now().Before(c.Expires) {
+		return c, ErrTokenExpired
+	}
+	return c, nil
+}
+
 var ackPage = template.Must(template.New("ack").Parse(`<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>安心 · 告警确认</title>
-<style>body{font-family:sans-serif;max-width:32em;margin:2em auto;padding:0 1em}button{font-size:1.4em;padding:.6em 1.2em}</style>
+<html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="referrer" content="no-referrer"><title>{{.Title}}</title>
+<style>body{font-family:sans-serif;max-width:32em;margin:2em auto;padding:0 1em}button,.call{font-size:1.4em;padding:.6em 1.2em;display:inline-block;margin:.3em 0}.sos{color:#b00;font-weight:bold}</style>
 </head><body><h1>{{.Title}}</h1>{{if .Alarm}}<p>{{.Alarm}}</p>{{end}}<p>{{.Text}}</p>
-{{if .Form}}<form method="post"><button type="submit">我来处理</button></form>{{end}}
+{{if .Emergency}}<p class="sos">{{.Emergency}}{{if .EmergencyNumber}} <a href="tel:{{.EmergencyNumber}}">{{.EmergencyNumber}}</a>{{end}}</p>{{end}}
+{{if .Button}}<form method="post"><button type="submit">{{.Button}}</button></form>{{end}}
+{{if .TelURL}}<p><a class="call" href="{{.TelURL}}">{{.Call}}</a></p>{{end}}
 </body></html>
 `))
 
+// ackView is a page's words with its tel: targets (html/template lets only
+// http, https and mailto through as strings).
 type ackView struct {
-	Title, Alarm, Text string
-	Form               bool
+	words.AckPage
+	TelURL          template.URL // the elder's number
+	EmergencyNumber string       // 119, 120
+}
+
+// telURL is a tel: URL of a phone number, or "" when it is not one.
+func telURL(tel string) template.URL {
+	n := strings.TrimPrefix(tel, "tel:")
+	if n == "" || strings.Trim(n, "+0123456789") != "" {
+		return ""
+	}
+	return template.URL("tel:" + n)
 }
 
 // AckHandler serves /ack/<token>: GET shows the alarm and a button, POST
@@ -132,66 +219,68 @@ func (s *Service) AckHandler() http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		tok := strings.TrimPrefix(r.URL.Path, "/ack/")
-		claims, err := ParseAckToken(s.cfg.AckSecret, tok, s.clock.Now())
+		b := s.cfg.Words
+		claims, err := s.ackClaims(r.Context(), strings.TrimPrefix(r.URL.Path, "/ack/"))
 		switch {
 		case errors.Is(err, ErrTokenExpired):
-			s.page(w, http.StatusGone, ackView{Title: "链接已过期", Text: "此确认链接已过期。如仍需处理，请直接联系老人或社区。"})
+			s.page(w, http.StatusGone, b.Ack(words.AckExpired, nil, nil, ""), nil)
+			return
+		case errors.Is(err, ErrTokenInvalid):
+			s.page(w, http.StatusNotFound, b.Ack(words.AckInvalid, nil, nil, ""), nil)
 			return
 		case err != nil:
-			s.page(w, http.StatusNotFound, ackView{Title: "链接无效", Text: "无法识别此确认链接。"})
+			s.log.Error("ack link: cannot read token", "err", err)
+			s.page(w, http.StatusInternalServerError, b.Ack(words.AckError, nil, nil, ""), nil)
 			return
 		}
 		c, err := s.store.Chain(r.Context(), claims.AlarmID)
 		if err != nil || claims.Step >= len(c.Steps) || phoneTag(s.cfg.AckSecret, c.Targets[c.Steps[claims.Step]].Phone) != claims.PhoneTag {
 			if err != nil && anxin.ErrorCode(err) != anxin.ENOTFOUND {
 				s.log.Error("ack link: cannot read chain", "alarm", claims.AlarmID, "err", err)
-				s.page(w, http.StatusInternalServerError, ackView{Title: "暂时无法确认", Text: "请稍后再试，或直接联系老人。"})
+				s.page(w, http.StatusInternalServerError, b.Ack(words.AckError, nil, nil, ""), nil)
 				return
 			}
-			s.page(w, http.StatusNotFound, ackView{Title: "链接无效", Text: "无法识别此确认链接。"})
+			s.page(w, http.StatusNotFound, b.Ack(words.AckInvalid, nil, nil, ""), nil)
 			return
 		}
-		summary := s.summary(r.Context(), &c)
+		var a *anxin.Alarm
+		var h *anxin.Household
+		if al, hh, err := s.context(r.Context(), &c); err == nil {
+			a, h = &al, &hh
+		}
 		if r.Method == http.MethodGet {
-			v := ackView{Title: "安心告警", Alarm: summary}
+			st := words.AckEnded
 			switch c.State {
 			case anxin.ChainWalking:
-				v.Text, v.Form = "请确认由您来处理此告警。", true
+				st = words.AckOpen
 			case anxin.ChainUnanswered:
-				v.Text, v.Form = "此告警无人接收。请确认由您来处理。", true
+				st = words.AckUnanswered
 			case anxin.ChainAccepted:
-				v.Text = "此告警已由" + c.AcceptedBy + "接收处理。"
-			default:
-				v.Text = "此告警已结束。"
+				st = words.AckTakenBy
 			}
-			s.page(w, http.StatusOK, v)
+			s.page(w, http.StatusOK, b.Ack(st, a, h, c.AcceptedBy), a)
 			return
 		}
 		held, mine, err := s.accept(r.Context(), claims.AlarmID, c.Steps[claims.Step], ViaAckLink)
 		switch {
 		case err == nil && mine:
-			s.page(w, http.StatusOK, ackView{Title: "已确认", Alarm: summary, Text: "谢谢，已确认由您处理。其他联系人将收到通知。"})
+			s.page(w, http.StatusOK, b.Ack(words.AckMine, a, h, ""), a)
 		case err == nil:
-			s.page(w, http.StatusConflict, ackView{Title: "已有人处理", Alarm: summary, Text: "此告警已由" + held.AcceptedBy + "接收处理。"})
+			s.page(w, http.StatusConflict, b.Ack(words.AckHeld, a, h, held.AcceptedBy), a)
 		case anxin.ErrorCode(err) == anxin.ECONFLICT:
-			s.page(w, http.StatusConflict, ackView{Title: "告警已结束", Alarm: summary, Text: "此告警已结束，无需确认。"})
+			s.page(w, http.StatusConflict, b.Ack(words.AckOver, a, h, ""), a)
 		default:
 			s.log.Error("ack link: accept failed", "alarm", claims.AlarmID, "err", err)
-			s.page(w, http.StatusInternalServerError, ackView{Title: "暂时无法确认", Text: "请稍后再试，或直接联系老人。"})
+			s.page(w, http.StatusInternalServerError, b.Ack(words.AckError, nil, nil, ""), nil)
 		}
 	})
 }
 
-func (s *Service) summary(ctx context.Context, c *anxin.Chain) string {
-	a, h, err := s.context(ctx, c)
-	if err != nil {
-		return ""
+func (s *Service) page(w http.ResponseWriter, status int, p words.AckPage, a *anxin.Alarm) {
+	v := ackView{AckPage: p, TelURL: telURL(p.Tel)}
+	if p.Emergency != "" && a != nil {
+		v.EmergencyNumber = words.EmergencyNumber(a.Cause.Code)
 	}
-	return elderName(&h) + where(&h) + "：" + what(&a) + "，" + when(a.OpenedAt, s.cfg.Location)
-}
-
-func (s *Service) page(w http.ResponseWriter, status int, v ackView) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := ackPage.Execute(w, v); err != nil {

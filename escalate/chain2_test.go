@@ -40,7 +40,7 @@ func TestAckLinkAccepts(t *testing.T) {
 			t.Fatalf("no ack link in %q", e.timeline("sms")[0].ev.Body)
 		}
 		code, page := e.do(http.MethodGet, m[1])
-		if code != 200 || !strings.Contains(page, `<form method="post">`) || !strings.Contains(page, "一键呼叫按钮被按下") {
+		if code != 200 || !strings.Contains(page, `<form method="post">`) || !strings.Contains(page, "按下了呼叫按钮") || !strings.Contains(page, `href="tel:&#43;8613800000000"`) {
 			t.Fatalf("GET %d %s", code, page)
 		}
 		if c := e.chain("01ALARM7"); c.State != anxin.ChainWalking {

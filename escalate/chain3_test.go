@@ -52,7 +52,7 @@ func TestElderAcceptsWarning(t *testing.T) {
 			t.Fatalf("the elder heard %q, want to be told they are known to be safe (nobody else was rung)", reply)
 		}
 		needs, _, date, due := e.visit("01ALARMJ")
-		if needs != "the elder answered: 张** (elder) pressed 1 (safe) after 15s; no contact was rung" || due.Sub(date) != 24*time.Hour {
+		if needs != "老人本人15秒后按1确认平安，未呼叫联系人" || due.Sub(date) != 24*time.Hour {
 			t.Fatalf("visit needs=%q date=%v due=%v", needs, date, due)
 		}
 	})
@@ -105,7 +105,7 @@ func TestSilentHangUpOnLastStepIsUnanswered(t *testing.T) {
 			t.Fatalf("alarm %+v", a)
 		}
 		needs, _, date, _ := e.visit("01ALARMK")
-		if needs != "alarm unanswered: 6 steps over 2 rounds (6 calls), nobody accepted; community duty contacts told" ||
+		if needs != "无人接收：共6步、2轮（呼叫6次）无人确认，已通知社区值班人员" ||
 			date.Sub(e.t0) != last+3*time.Minute {
 			t.Fatalf("visit %q at %v", needs, date.Sub(e.t0))
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/anxin-care/anxin/escalate"
 	"github.com/anxin-care/anxin/sqlite"
 	"github.com/anxin-care/anxin/twilio/twiliotest"
+	"github.com/anxin-care/anxin/words"
 )
 
 // settle lets time pass in the bubble and waits until everything is idle.
@@ -45,18 +46,21 @@ func TestAcceptAtStepOne(t *testing.T) {
 			t.Fatalf("gather replies %+v", replies)
 		}
 		needs, visitor, date, due := e.visit("01ALARM1")
-		if needs != "alarm accepted by 李* (child) after 25s by key press" || visitor != "李明" || due.Sub(date) != 24*time.Hour {
+		if needs != "李*（子女）25秒后通过电话按键接收处理" || visitor != "李明" || due.Sub(date) != 24*time.Hour {
 			t.Fatalf("visit needs=%q visitor=%q date=%v due=%v", needs, visitor, date, due)
 		}
 		// the SMS and the call carry what a family member needs
 		sms := e.timeline("sms")[0].ev.Body
-		for _, w := range []string{"张桂兰", "善广乡幸福村3组", "一键呼叫按钮被按下", publicURL + "/ack/"} {
+		for _, w := range []string{"张桂兰", "善广乡幸福村3组", "按下了呼叫按钮", publicURL + "/ack/"} {
 			if !strings.Contains(sms, w) {
 				t.Errorf("SMS %q lacks %q", sms, w)
 			}
 		}
+		if n, _ := words.SMSLength(sms); n > words.MaxSMSChars || !words.SMSFits(sms) {
+			t.Errorf("SMS of %d characters: %q", n, sms)
+		}
 		call := e.timeline("call")[0].ev.Body
-		for _, w := range []string{`<Say language="zh-CN"`, `numDigits="1"`, `action="` + publicURL + `/twilio/gather?attempt=`, "按1"} {
+		for _, w := range []string{`<Say voice="Polly.Zhiyu" language="cmn-CN"`, `numDigits="1"`, `action="` + publicURL + `/twilio/gather?attempt=`, "按1"} {
 			if !strings.Contains(call, w) {
 				t.Errorf("TwiML %q lacks %q", call, w)
 			}
@@ -84,7 +88,7 @@ func TestNoAnswerUntilStepThree(t *testing.T) {
 			at(step3+20*time.Second, "sms", phone1), at(step3+20*time.Second, "sms", phone2), // who took it
 		)
 		taken := e.timeline("sms")[3].ev.Body
-		if !strings.Contains(taken, "已由王芳接收") {
+		if !strings.Contains(taken, "已由王芳接手") {
 			t.Fatalf("notice %q", taken)
 		}
 		c := e.chain("01ALARM2")
@@ -92,7 +96,7 @@ func TestNoAnswerUntilStepThree(t *testing.T) {
 			t.Fatalf("chain %+v", c)
 		}
 		needs, _, _, _ := e.visit("01ALARM2")
-		if needs != "alarm accepted by 王* (grid_worker) after 3m50s by key press" {
+		if needs != "王*（网格员）3分50秒后通过电话按键接收处理" {
 			t.Fatalf("visit needs %q", needs)
 		}
 	})
@@ -200,7 +204,7 @@ func TestAllUnansweredTwoRounds(t *testing.T) {
 			t.Fatalf("alarm %+v", a)
 		}
 		needs, _, _, _ := e.visit("01ALARM6")
-		if !strings.HasPrefix(needs, "alarm unanswered: 6 steps over 2 rounds") {
+		if !strings.HasPrefix(needs, "无人接收：共6步、2轮") {
 			t.Fatalf("visit %q", needs)
 		}
 	})
@@ -246,8 +250,8 @@ func TestDutyContactAcceptsAfterUnanswered(t *testing.T) {
 			t.Fatalf("%d visits, %v", len(vs), err)
 		}
 		needs := vs[0].Needs + " | " + vs[1].Needs
-		if !strings.Contains(needs, "alarm unanswered: 3 steps over 1 rounds") ||
-			!strings.Contains(needs, "alarm accepted by 王* (grid_worker) after 10m0s by ack link, after the chain had gone unanswered") {
+		if !strings.Contains(needs, "无人接收：共3步、1轮") ||
+			!strings.Contains(needs, "王*（网格员）10分0秒后通过短信链接接收处理，此前全链无人接收") {
 			t.Fatalf("visits: %s", needs)
 		}
 	})

@@ -193,10 +193,12 @@ func (e *env) raiseIn(hh, id string, sev anxin.Severity) anxin.Alarm {
 	e.t.Helper()
 	a := anxin.Alarm{
 		ID: id, Household: hh, Rule: "button", RuleKind: "event", Device: "btn1", Severity: sev,
-		Route: anxin.RouteFamily, State: anxin.AlarmOpen, Reason: "一键呼叫按钮被按下", OpenedAt: time.Now(), UpdatedAt: time.Now(),
+		Route: anxin.RouteFamily, State: anxin.AlarmOpen, Reason: "The call button was pressed", OpenedAt: time.Now(), UpdatedAt: time.Now(),
+		Cause: anxin.Cause{Code: anxin.CauseButton, Device: anxin.KindCallButton, At: time.Now()},
 	}
 	if sev == anxin.SeverityWarning {
-		a.Rule, a.RuleKind, a.Reason = "no_water", "no_use", "自06:40起24小时未用水"
+		a.Rule, a.RuleKind, a.Reason = "no_water", "no_use", "no water used since 06:40 (24 h)"
+		a.Cause = anxin.Cause{Code: anxin.CauseNoUse, Device: anxin.KindWaterMeter, Since: time.Now().Add(-24 * time.Hour), For: 24 * time.Hour}
 	}
 	e.alarms.put(a)
 	if err := e.svc.Escalate(context.Background(), a); err != nil {

@@ -10,8 +10,9 @@ import (
 )
 
 // LogNotifier is the notifier when no provider is configured: it logs what
-// it would send — with the ack link, so a person on the same machine can
-// accept — and masks the phone number. Calls never progress, so steps move
+// it would send — the SMS as the family reads it, with the elder's name
+// masked, and the ack link, so a person on the same machine can accept — and
+// masks the phone number. Calls never progress, so steps move
 // on at their deadlines.
 type LogNotifier struct {
 	Logger *slog.Logger
@@ -31,6 +32,9 @@ func (l *LogNotifier) Send(_ context.Context, n anxin.Notification) (string, boo
 	args := []any{"attempt", n.AttemptID, "channel", n.Channel, "to", anxin.MaskPhone(n.To)}
 	if n.AckURL != "" {
 		args = append(args, "ack_url", n.AckURL)
+	}
+	if n.Masked != "" {
+		args = append(args, "text", n.Masked) // what the family reads, the elder's name masked
 	}
 	if n.Channel == anxin.ChannelVoice {
 		args = append(args, "press_1_to_accept", n.AskKey) // the words hold the elder's name: not logged

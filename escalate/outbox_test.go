@@ -225,24 +225,24 @@ func TestInstallersToldOncePerDevicePerDay(t *testing.T) {
 			c.Installers = []anxin.Contact{{Name: "周师傅", Phone: installer}}
 		})
 		ctx := context.Background()
-		kit := func(id, rule, device, reason string) {
-			a := anxin.Alarm{ID: id, Household: household.ID, Rule: rule, RuleKind: "no_use", Device: device,
-				Severity: anxin.SeverityInfo, Route: anxin.RouteInstaller, State: anxin.AlarmOpen, Reason: reason,
+		kit := func(id, rule, device string, cause anxin.Cause) {
+			a := anxin.Alarm{ID: id, Household: household.ID, Rule: rule, RuleKind: "event", Device: device,
+				Severity: anxin.SeverityInfo, Route: anxin.RouteInstaller, State: anxin.AlarmOpen, Cause: cause,
 				OpenedAt: time.Now(), UpdatedAt: time.Now()}
-			if rule == "device_silent" {
-				a.RuleKind = "device_silent"
-			}
 			e.alarms.put(a)
 			if err := e.svc.Escalate(ctx, a); err != nil {
 				t.Fatal(err)
 			}
 			settle(time.Minute)
 		}
-		kit("01KIT1", "device_silent", "wm1", "No reading from the water meter (wm1) for 25 h")
-		kit("01KIT2", "battery_low", "wm1", "Battery of the water meter (wm1) at 9 %") // same device, same day
-		kit("01KIT3", "device_trouble", "btn1", "A device was tampered with at 10:00 (the call button (btn1))")
+		silent := anxin.Cause{Code: anxin.CauseDeviceSilent, Device: anxin.KindWaterMeter, Since: time.Now().Add(-25 * time.Hour), For: 25 * time.Hour}
+		low := anxin.Cause{Code: anxin.CauseLowBattery, Device: anxin.KindWaterMeter, At: time.Now()}
+		tamper := anxin.Cause{Code: anxin.CauseTamper, Device: anxin.KindCallButton, At: time.Now()}
+		kit("01KIT1", "device_silent", "wm1", silent)
+		kit("01KIT2", "battery_low", "wm1", low) // same device, same day
+		kit("01KIT3", "device_trouble", "btn1", tamper)
 		settle(24 * time.Hour)
-		kit("01KIT4", "battery_low", "wm1", "Battery of the water meter (wm1) at 8 %") // the next day
+		kit("01KIT4", "battery_low", "wm1", low) // the next day
 		sms := e.timeline("sms")
 		if len(sms) != 3 {
 			t.Fatalf("%d installer SMS, want 3 (wm1 once a day, btn1 once):\n%s", len(sms), e.dump())
@@ -264,13 +264,17 @@ func TestInstallersToldOncePerDevicePerDay(t *testing.T) {
 		if vs, _ := e.db.Visits(ctx, sqlite.VisitFilter{AlarmID: "01KIT1"}); len(vs) != 0 {
 			t.Fatalf("an installer alarm wrote a visit: %+v", vs)
 		}
-		for _, want := range []string{"水表长时间没有数据", "一键呼叫按钮被拆动", "水表电量低"} {
+		for _, want := range []string{"设备维护：张桂兰家", "水表自", "已25小时没有数据", "呼叫按钮被拆动", "水表电量低"} {
 			found := false
 			for _, l := range sms {
 				found = found || strings.Contains(l.ev.Body, want)
 			}
 			if !found {
-				t.Fatalf("no installer SMS says %q:\n%s", want, e.dump())
+				var bodies []string
+				for _, l := range sms {
+					bodies = append(bodies, l.ev.Body)
+				}
+				t.Fatalf("no installer SMS says %q:\n%s", want, strings.Join(bodies, "\n"))
 			}
 		}
 	})

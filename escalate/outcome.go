@@ -3,7 +3,6 @@ package escalate
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/anxin-care/anxin"
@@ -142,22 +141,23 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 	// the notices
 	for _, ti := range s.noticeTargets(c, attempts) {
 		p := anxin.PurposeTaken
-		body := takenText(&alarm, &h, c)
+		body, masked := takenBodies(s.cfg.Words, &alarm, &h, c.AcceptedBy)
 		if c.State == anxin.ChainUnanswered {
 			link := ""
 			for k := len(c.Steps) - 1; k >= 0; k-- {
 				if c.Steps[k] == ti {
-					if link, err = s.ackLink(c, k); err != nil {
+					if link, err = s.ackLink(ctx, c, k); err != nil {
 						return time.Time{}, err
 					}
 					break
 				}
 			}
-			p, body = anxin.PurposeDuty, dutyText(&alarm, &h, c, link, s.cfg.Location)
+			p = anxin.PurposeDuty
+			body, masked = dutyBodies(s.cfg.Words, &alarm, &h, len(c.Steps), link)
 		}
 		n := anxin.Notification{
 			AttemptID: noticeAttemptID(c.AlarmID, p, ti), AlarmID: c.AlarmID, To: c.Targets[ti].Phone,
-			Channel: anxin.ChannelSMS, Body: body,
+			Channel: anxin.ChannelSMS, Body: body, Masked: masked,
 		}
 		w, err := s.ensure(ctx, p, -1, ti, n, now)
 		if err != nil {
@@ -180,7 +180,7 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 		wake = earliest(wake, w)
 	}
 	if c.VisitID == "" {
-		if err := s.recordOutcome(ctx, c, &alarm, attempts); err != nil {
+		if err := s.recordOutcome(ctx, c, &alarm, &h, attempts); err != nil {
 			return time.Time{}, err
 		}
 	}
@@ -226,49 +226,15 @@ func (s *Service) noticeTargets(c *anxin.Chain, attempts []anxin.Attempt) []int 
 	return out
 }
 
-func describe(t anxin.ChainTarget) string {
-	if t.Relation != "" {
-		return t.Relation
-	}
-	return t.Role
-}
-
-var viaWords = map[string]string{ViaKeyPress: "key press", ViaAckLink: "ack link", ViaSMSReply: "SMS reply"}
-
 // recordOutcome writes the chain's outcome as a visit (remote monitoring)
 // with a follow-up visit due.
-func (s *Service) recordOutcome(ctx context.Context, c *anxin.Chain, a *anxin.Alarm, attempts []anxin.Attempt) error {
-	v := anxin.Visit{
-		Household: c.Household, Method: anxin.VisitRemoteMonitoring, AlarmID: c.AlarmID,
-		Health: "alarm: " + firstNonEmpty(a.Reason, a.Rule),
-	}
+func (s *Service) recordOutcome(ctx context.Context, c *anxin.Chain, a *anxin.Alarm, h *anxin.Household, attempts []anxin.Attempt) error {
+	v := anxin.Visit{Household: c.Household, Method: anxin.VisitRemoteMonitoring, AlarmID: c.AlarmID}
+	v.Health, v.Needs = s.cfg.Words.Visit(a, h, outcomeOf(c, attempts, s.cfg.Rounds))
 	if c.State == anxin.ChainAccepted {
-		who, _ := acceptor(c)
 		v.Date, v.Visitor = c.AcceptedAt, c.AcceptedBy
-		after := c.AcceptedAt.Sub(c.StartedAt).Round(time.Second)
-		if who.Relation == "elder" {
-			// the elder's own "1" answers "如果您平安，请按1": the elder is safe
-			v.Needs = fmt.Sprintf("the elder answered: %s (elder) pressed 1 (safe) after %s", anxin.MaskName(c.AcceptedBy), after)
-			if c.Step == 0 {
-				v.Needs += "; no contact was rung"
-			}
-		} else {
-			v.Needs = fmt.Sprintf("alarm accepted by %s (%s) after %s by %s", anxin.MaskName(c.AcceptedBy), describe(who),
-				after, viaWords[c.AcceptedVia])
-		}
-		if c.Step >= len(c.Steps) {
-			v.Needs += ", after the chain had gone unanswered"
-		}
 	} else {
-		calls := 0
-		for _, at := range attempts {
-			if at.Purpose == anxin.PurposeStep && at.Channel == anxin.ChannelVoice {
-				calls++
-			}
-		}
 		v.Date = c.UpdatedAt
-		v.Needs = fmt.Sprintf("alarm unanswered: %d steps over %d rounds (%d calls), nobody accepted; community duty contacts told",
-			len(c.Steps), s.cfg.Rounds, calls)
 	}
 	v.FollowUpDue = v.Date.Add(s.cfg.FollowUpAfter)
 	if s.visits == nil {
@@ -285,13 +251,4 @@ func (s *Service) recordOutcome(ctx context.Context, c *anxin.Chain, a *anxin.Al
 	}
 	s.log.Info("outcome recorded", "alarm", c.AlarmID, "outcome", c.State, "visit", v.ID, "follow_up_due", v.FollowUpDue)
 	return s.store.SaveChain(ctx, c)
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if strings.TrimSpace(x) != "" {
-			return x
-		}
-	}
-	return ""
 }

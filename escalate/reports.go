@@ -123,7 +123,7 @@ func (s *Service) Press(ctx context.Context, attemptID, providerID, digits strin
 		if err != nil {
 			return anxin.KeyPress{}, err
 		}
-		return anxin.KeyPress{Prompt: voiceText(&alarm, &h, c.Targets[a.Target].Relation == "elder", s.cfg.Location)}, nil
+		return anxin.KeyPress{Prompt: s.cfg.Words.Voice(&alarm, &h, c.Targets[a.Target].Relation == "elder")}, nil
 	}
 	c, mine, err := s.accept(ctx, a.AlarmID, a.Target, ViaKeyPress)
 	switch {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/words"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -83,6 +84,7 @@ type Config struct {
 	FollowUpAfter time.Duration  // follow-up visit due this long after the outcome (default 24h)
 	SMSReplies    bool           // accept inbound SMS replies (never from +86: replies do not reach us)
 	Location      *time.Location // for times in messages (default UTC+8, China Standard Time)
+	Words         *words.Book    // writes every text people read (default zh-CN in Location)
 	RetryMin      time.Duration  // first retry backoff (default 1s)
 	RetryMax      time.Duration  // backoff cap (default 30s)
 	SweepEvery    time.Duration  // how often the outbox is read besides hand-overs (default 5s)
@@ -167,6 +169,9 @@ func New(o Options) (*Service, error) {
 	}
 	if c.Location == nil {
 		c.Location = time.FixedZone("CST", 8*3600)
+	}
+	if c.Words == nil {
+		c.Words = words.Default().In(c.Location)
 	}
 	if c.RetryMin <= 0 {
 		c.RetryMin = time.Second
@@ -788,18 +793,19 @@ func (s *Service) stepNotifications(ctx context.Context, c *anxin.Chain) ([]anxi
 	}
 	var ns []anxin.Notification
 	if t.Relation != "elder" { // the elder gets the call only
-		link, err := s.ackLink(c, c.Step)
+		link, err := s.ackLink(ctx, c, c.Step)
 		if err != nil {
 			return nil, err
 		}
+		body, masked := smsBodies(s.cfg.Words, &alarm, &h, link)
 		ns = append(ns, anxin.Notification{
 			AttemptID: stepAttemptID(c.AlarmID, c.Step, anxin.ChannelSMS), AlarmID: c.AlarmID, To: t.Phone,
-			Channel: anxin.ChannelSMS, Body: smsText(&alarm, &h, link, s.cfg.Location), AckURL: link,
+			Channel: anxin.ChannelSMS, Body: body, Masked: masked, AckURL: link,
 		})
 	}
 	return append(ns, anxin.Notification{
 		AttemptID: stepAttemptID(c.AlarmID, c.Step, anxin.ChannelVoice), AlarmID: c.AlarmID, To: t.Phone,
-		Channel: anxin.ChannelVoice, Body: voiceText(&alarm, &h, t.Relation == "elder", s.cfg.Location), AskKey: true,
+		Channel: anxin.ChannelVoice, Body: s.cfg.Words.Voice(&alarm, &h, t.Relation == "elder"), AskKey: true,
 	}), nil
 }
 

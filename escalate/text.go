@@ -1,59 +1,65 @@
 package escalate
 
 import (
-	"fmt"
-	"time"
-
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/words"
 )
 
-// The words of messages and calls, in Mandarin: who, where, what, when.
+// Every text people read or hear is written by package words, from the
+// alarm's cause, in the configured language and time zone (Config.Words).
 
-func when(t time.Time, loc *time.Location) string {
-	return t.In(loc).Format("1月2日 15:04")
+// smsBodies are a step's SMS and the same SMS with the elder's name and
+// address masked, for logs (the log notifier prints it so that a new user
+// sees what a family reads).
+func smsBodies(b *words.Book, a *anxin.Alarm, h *anxin.Household, link string) (body, masked string) {
+	m := maskedHousehold(h)
+	return b.SMS(a, h, link), b.SMS(a, &m, link)
 }
 
-func elderName(h *anxin.Household) string {
-	return firstNonEmpty(h.Elder.Name, "老人")
+// takenBodies are the "taken" notice and its masked twin.
+func takenBodies(b *words.Book, a *anxin.Alarm, h *anxin.Household, who string) (body, masked string) {
+	m := maskedHousehold(h)
+	return b.Taken(a, h, who), b.Taken(a, &m, anxin.MaskName(who))
 }
 
-func what(a *anxin.Alarm) string {
-	return firstNonEmpty(a.Reason, a.Rule, "告警")
+// dutyBodies are the duty notice and its masked twin.
+func dutyBodies(b *words.Book, a *anxin.Alarm, h *anxin.Household, calls int, link string) (body, masked string) {
+	m := maskedHousehold(h)
+	return b.Duty(a, h, calls, link), b.Duty(a, &m, calls, link)
 }
 
-func where(h *anxin.Household) string {
-	if h.Elder.Address == "" {
-		return ""
+// maskedHousehold is h with its personal data masked: name, address, phone.
+func maskedHousehold(h *anxin.Household) anxin.Household {
+	m := *h
+	m.Elder.Name, m.Elder.Address, m.Elder.Phone = anxin.MaskName(h.Elder.Name), "", anxin.MaskPhone(h.Elder.Phone)
+	return m
+}
+
+// outcomeOf is how chain c ended, for the visit record's words.
+func outcomeOf(c *anxin.Chain, attempts []anxin.Attempt, rounds int) words.Outcome {
+	if c.State != anxin.ChainAccepted {
+		calls := 0
+		for _, at := range attempts {
+			if at.Purpose == anxin.PurposeStep && at.Channel == anxin.ChannelVoice {
+				calls++
+			}
+		}
+		return words.Outcome{Steps: len(c.Steps), Rounds: rounds, Calls: calls}
 	}
-	return "（" + h.Elder.Address + "）"
-}
-
-// smsText is a step's SMS: what happened, where, when, the elder, the link.
-func smsText(a *anxin.Alarm, h *anxin.Household, link string, loc *time.Location) string {
-	return fmt.Sprintf("【安心】%s%s：%s，%s。请尽快联系或上门查看。由您处理请点此确认：%s",
-		elderName(h), where(h), what(a), when(a.OpenedAt, loc), link)
-}
-
-// voiceText is what a step's call says inside the one-digit Gather.
-func voiceText(a *anxin.Alarm, h *anxin.Household, toElder bool, loc *time.Location) string {
-	if toElder {
-		return fmt.Sprintf("您好，这里是安心居家养老平台。%s，%s。如果您平安，请按1。", what(a), when(a.OpenedAt, loc))
+	var who anxin.ChainTarget
+	for _, t := range c.Targets {
+		if t.Name == c.AcceptedBy {
+			who = t
+			break
+		}
 	}
-	return fmt.Sprintf("您好，这里是安心居家养老平台。%s家%s，%s。由您处理请按1。",
-		elderName(h), what(a), when(a.OpenedAt, loc))
-}
-
-// takenText tells those already notified who accepted.
-func takenText(a *anxin.Alarm, h *anxin.Household, c *anxin.Chain) string {
-	return fmt.Sprintf("【安心】%s的告警（%s）已由%s接收处理，无需再确认。", elderName(h), what(a), c.AcceptedBy)
-}
-
-// dutyText tells the community duty contacts that nobody accepted.
-func dutyText(a *anxin.Alarm, h *anxin.Household, c *anxin.Chain, link string, loc *time.Location) string {
-	t := fmt.Sprintf("【安心】无人接收：%s%s %s，%s。已呼叫%d次无人确认，请值班人员立即处理。",
-		elderName(h), where(h), what(a), when(a.OpenedAt, loc), len(c.Steps))
-	if link != "" {
-		t += "接手处理请点此确认：" + link
+	rel := who.Relation
+	if rel == "" {
+		rel = who.Role
 	}
-	return t
+	return words.Outcome{
+		Accepted: true, By: c.AcceptedBy, Relation: rel, Via: c.AcceptedVia,
+		After: c.AcceptedAt.Sub(c.StartedAt), NoContactRung: rel == "elder" && c.Step == 0,
+		AfterUnanswered: c.Step >= len(c.Steps),
+	}
 }

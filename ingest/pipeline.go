@@ -552,7 +552,7 @@ func (p *Pipeline) decide(out []sqlite.AlarmChange, ds []rules.Decision) []sqlit
 		p.m.decisions.WithLabelValues(string(d.Op)).Inc()
 		out = append(out, sqlite.AlarmChange{Op: sqlite.AlarmOp(d.Op), Household: d.Household, Rule: d.Rule,
 			RuleKind: d.RuleKind, Device: d.Device, Severity: d.Severity, Route: d.Route, At: d.At,
-			Reason: d.Reason, MessageID: d.MessageID})
+			Reason: d.Reason, Cause: d.Cause, MessageID: d.MessageID})
 	}
 	return out
 }

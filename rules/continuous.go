@@ -147,7 +147,10 @@ func (r *continuous) tick(x *evalCtx, s *slot) {
 	} else if s.t1-s.t0 < r.forSec || int(s.n) < r.p.Intervals {
 		return
 	}
-	x.raise(s, fOpen, func() string { return fmt.Sprintf("%s for %s (since %s)", r.p.What, span(x.now-s.t0), x.clock(s.t0)) })
+	x.raise(s, fOpen, func() string { return fmt.Sprintf("%s for %s (since %s)", r.p.What, span(x.now-s.t0), x.clock(s.t0)) },
+		func() anxin.Cause {
+			return anxin.Cause{Code: anxin.CauseRunning, Field: r.p.Field, Since: causeTime(s.t0), For: x.lasted(s.t0)}
+		})
 }
 
 func (r *continuous) deadline(x *evalCtx, s *slot) int64 {

@@ -27,6 +27,7 @@ type Decision struct {
 	Severity  anxin.Severity
 	Route     anxin.Route
 	At        time.Time
-	Reason    string // words a family member understands: "no water used since 06:40 (24 h)"
-	MessageID string // message that caused it, if any
+	Reason    string      // operators' words: "no water used since 06:40 (24 h)"
+	Cause     anxin.Cause // what happened, as data; zero for a close
+	MessageID string      // message that caused it, if any
 }

@@ -75,10 +75,11 @@ func (r *eventRule) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 		w = string(m.Event)
 	}
 	reason := func() string { return fmt.Sprintf("%s at %s (%s)", capitalize(w), x.clock(t), x.deviceWords(s.dev)) }
+	cause := func() anxin.Cause { return anxin.Cause{Code: anxin.CauseCode(m.Event), At: causeTime(t)} }
 	s.t1 = t
 	s.n++
-	if !x.raise(s, fOpen, reason) {
-		x.repeat(s, fOpen, reason)
+	if !x.raise(s, fOpen, reason, cause) {
+		x.repeat(s, fOpen, reason, cause)
 	}
 }
 

@@ -174,6 +174,8 @@ func (r *geofence) tick(x *evalCtx, s *slot) {
 	}
 	x.raise(s, fOpen, func() string {
 		return fmt.Sprintf("tracker %s outside %s for %s (since %s)", distance(s.v1), r.p.Area, span(x.now-s.t0), x.clock(s.t0))
+	}, func() anxin.Cause {
+		return anxin.Cause{Code: anxin.CauseGeofence, Metres: s.v1, Area: r.p.Area, Since: causeTime(s.t0), For: x.lasted(s.t0)}
 	})
 }
 

@@ -273,6 +273,9 @@ func (r *learned) tick(x *evalCtx, s *slot) {
 		b := hourStart(x, x.now)
 		return fmt.Sprintf("no %s used since %s (%s); on %s of days this home has used %s within %s by %s",
 			r.p.What, x.clock(s.t0), span(x.now-s.t0), percent(1-p), r.p.What, span(b-s.t0), x.local(b).Format("15:04"))
+	}, func() anxin.Cause {
+		return anxin.Cause{Code: anxin.CauseNoUseUnusual, Field: r.p.Field, Since: causeTime(s.t0), For: x.lasted(s.t0),
+			Share: 1 - p, Usual: causeTime(hourStart(x, x.now))}
 	})
 }
 

@@ -164,12 +164,16 @@ func (r *noUse) tick(x *evalCtx, s *slot) {
 		x.raise(s, fOpen2, func() string {
 			return fmt.Sprintf("%s has sent no reading since %s (%s); it may need a new battery or a visit",
 				capitalize(x.deviceWords(s.dev)), x.clock(s.t1), span(x.now-s.t1))
+		}, func() anxin.Cause {
+			return anxin.Cause{Code: anxin.CauseDeviceSilent, Since: causeTime(s.t1), For: x.lasted(s.t1)}
 		})
 		return
 	}
 	if x.now-s.t0 >= r.forSec && x.now-s.t1 <= r.fresh(s) {
 		x.raise(s, fOpen, func() string {
 			return fmt.Sprintf("no %s used since %s (%s)", r.p.What, x.clock(s.t0), span(x.now-s.t0))
+		}, func() anxin.Cause {
+			return anxin.Cause{Code: anxin.CauseNoUse, Field: r.p.Field, Since: causeTime(s.t0), For: x.lasted(s.t0)}
 		})
 	}
 }

@@ -131,10 +131,14 @@ func (r *deviceOffline) tick(x *evalCtx, s *slot) {
 	case r.status && s.t0 != 0 && x.now-s.t0 >= r.forSec:
 		x.raise(s, fOpen, func() string {
 			return fmt.Sprintf("%s has been offline since %s (%s)", capitalize(x.deviceWords(s.dev)), x.clock(s.t0), span(x.now-s.t0))
+		}, func() anxin.Cause {
+			return anxin.Cause{Code: anxin.CauseDeviceOffline, Since: causeTime(s.t0), For: x.lasted(s.t0)}
 		})
 	case r.silence && s.t1 != 0 && x.now-s.t1 >= r.forSec:
 		x.raise(s, fOpen, func() string {
 			return fmt.Sprintf("%s has sent nothing since %s (%s)", capitalize(x.deviceWords(s.dev)), x.clock(s.t1), span(x.now-s.t1))
+		}, func() anxin.Cause {
+			return anxin.Cause{Code: anxin.CauseDeviceSilent, Since: causeTime(s.t1), For: x.lasted(s.t1)}
 		})
 	}
 }
@@ -192,10 +196,14 @@ func (r *gatewayOffline) tick(x *evalCtx, s *slot) {
 	case s.t0 != 0 && x.now-s.t0 >= r.forSec:
 		x.raise(s, fOpen, func() string {
 			return fmt.Sprintf("The home gateway has been offline since %s (%s)", x.clock(s.t0), span(x.now-s.t0))
+		}, func() anxin.Cause {
+			return anxin.Cause{Code: anxin.CauseGatewayOffline, Since: causeTime(s.t0), For: x.lasted(s.t0)}
 		})
 	case r.silentSec > 0 && s.t1 != 0 && x.now-s.t1 >= r.silentSec:
 		x.raise(s, fOpen, func() string {
 			return fmt.Sprintf("Nothing has come from the home since %s (%s)", x.clock(s.t1), span(x.now-s.t1))
+		}, func() anxin.Cause {
+			return anxin.Cause{Code: anxin.CauseHomeSilent, Since: causeTime(s.t1), For: x.lasted(s.t1)}
 		})
 	}
 }

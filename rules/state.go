@@ -192,7 +192,7 @@ func (x *evalCtx) id(bit uint8) alarmID {
 
 // raise opens alarm bit of s (or attaches to the household's open alarm of
 // the same rule). It reports whether a decision was made.
-func (x *evalCtx) raise(s *slot, bit uint8, reason func() string) bool {
+func (x *evalCtx) raise(s *slot, bit uint8, reason func() string, cause func() anxin.Cause) bool {
 	if s.flags&(bit|bit<<muteShift) != 0 {
 		return false
 	}
@@ -204,16 +204,16 @@ func (x *evalCtx) raise(s *slot, bit uint8, reason func() string) bool {
 		op = OpRepeat
 	}
 	s.flags |= bit
-	x.emit(op, s, bit, reason)
+	x.emit(op, s, bit, reason, cause)
 	return true
 }
 
 // repeat reports the condition again while the alarm is open (events).
-func (x *evalCtx) repeat(s *slot, bit uint8, reason func() string) {
+func (x *evalCtx) repeat(s *slot, bit uint8, reason func() string, cause func() anxin.Cause) {
 	if s.flags&bit == 0 || (bit == fOpen && !x.inWindow()) {
 		return
 	}
-	x.emit(OpRepeat, s, bit, reason)
+	x.emit(OpRepeat, s, bit, reason, cause)
 }
 
 // clear is the falling edge: it closes alarm bit of s when no other device
@@ -225,18 +225,35 @@ func (x *evalCtx) clear(s *slot, bit uint8, reason func() string) {
 	}
 	s.flags &^= bit
 	if !x.h.anyOpen(s.rule, bit, s) {
-		x.emit(OpClose, s, bit, reason)
+		x.emit(OpClose, s, bit, reason, nil)
 	}
 }
 
-func (x *evalCtx) emit(op Op, s *slot, bit uint8, reason func() string) {
+// emit appends a decision; cause is nil for a close (nothing to tell people).
+func (x *evalCtx) emit(op Op, s *slot, bit uint8, reason func() string, cause func() anxin.Cause) {
 	id := x.id(bit)
-	x.out = append(x.out, Decision{
+	d := Decision{
 		Op: op, Household: x.h.id, Rule: id.Rule, RuleKind: id.Kind,
 		Device: x.h.deviceID(s.dev), Severity: id.Severity, Route: id.Route,
 		At: time.Unix(x.now, 0).UTC(), Reason: reason(), MessageID: x.msgID,
-	})
+	}
+	if cause != nil {
+		d.Cause = cause()
+		d.Cause.Device = x.h.deviceKind(s.dev)
+	}
+	x.out = append(x.out, d)
 }
+
+// causeTime is unix seconds t as a time for a cause.
+func causeTime(t int64) time.Time {
+	if t == 0 {
+		return time.Time{}
+	}
+	return time.Unix(t, 0).UTC()
+}
+
+// lasted is how long since t0 at x.now, for a cause.
+func (x *evalCtx) lasted(t0 int64) time.Duration { return time.Duration(x.now-t0) * time.Second }
 
 // State encoding: a version byte, then varints. Rules are named, not
 // numbered, so a saved state survives a reordered or edited rules file.

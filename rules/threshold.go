@@ -129,6 +129,13 @@ func (r *threshold) tick(x *evalCtx, s *slot) {
 			reason += " for " + span(x.now-s.t0)
 		}
 		return reason
+	}, func() anxin.Cause {
+		c := anxin.Cause{Code: anxin.CauseThreshold, Field: r.p.Field, At: causeTime(s.t1), Since: causeTime(s.t0),
+			Value: s.v1, Limit: *lim, Above: dir == "above", Flag: s.flags&fAux != 0, Unit: r.p.Unit}
+		if r.forSec > 0 {
+			c.For = x.lasted(s.t0)
+		}
+		return c
 	})
 }
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/words"
 )
 
 // Reasons are read by family members at 3 am: plain words, local clock
@@ -65,22 +65,9 @@ func number(v float64) string {
 	return strconv.FormatFloat(math.Round(v*1000)/1000, 'f', -1, 64)
 }
 
-var kindWords = map[anxin.Kind]string{
-	anxin.KindCallButton:        "call button",
-	anxin.KindWaterMeter:        "water meter",
-	anxin.KindPowerMeter:        "electricity meter",
-	anxin.KindGasDetector:       "gas detector",
-	anxin.KindSmokeDetector:     "smoke detector",
-	anxin.KindWaterLeakDetector: "water leak detector",
-	anxin.KindTracker:           "tracker",
-}
-
 // deviceWords names a device for a reason: "the water meter (wm1)".
 func (x *evalCtx) deviceWords(dev uint16) string {
-	w := kindWords[x.h.deviceKind(dev)]
-	if w == "" {
-		w = "device"
-	}
+	w := words.KindName(words.English, x.h.deviceKind(dev))
 	if id := x.h.deviceID(dev); id != "" {
 		return "the " + w + " (" + id + ")"
 	}

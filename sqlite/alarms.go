@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS alarms (
 	updated_at  TEXT NOT NULL,
 	closed_at   TEXT NOT NULL DEFAULT '',
 	repeats     INTEGER NOT NULL DEFAULT 0,
-	accepted_by TEXT NOT NULL DEFAULT ''
+	accepted_by TEXT NOT NULL DEFAULT '',
+	cause       TEXT NOT NULL DEFAULT '' -- anxin.Cause as JSON; added to older stores by addColumns
 );
 CREATE UNIQUE INDEX IF NOT EXISTS alarms_one_open ON alarms(household, rule) WHERE state = 'open';
 CREATE INDEX IF NOT EXISTS alarms_active ON alarms(household, rule, opened_at) WHERE state != 'resolved';
@@ -88,16 +89,17 @@ func parseAlarmTime(s string) (time.Time, error) {
 }
 
 const alarmCols = `id, household, rule, rule_kind, device, severity, route, state, reason, message_id,
-	opened_at, updated_at, closed_at, repeats, accepted_by`
+	opened_at, updated_at, closed_at, repeats, accepted_by, cause`
 
 func scanAlarm(r rowScanner) (anxin.Alarm, error) {
 	var a anxin.Alarm
-	var opened, updated, closed string
+	var opened, updated, closed, cause string
 	err := r.Scan(&a.ID, &a.Household, &a.Rule, &a.RuleKind, &a.Device, &a.Severity, &a.Route, &a.State,
-		&a.Reason, &a.MessageID, &opened, &updated, &closed, &a.Repeats, &a.AcceptedBy)
+		&a.Reason, &a.MessageID, &opened, &updated, &closed, &a.Repeats, &a.AcceptedBy, &cause)
 	if err != nil {
 		return a, err
 	}
+	a.Cause = anxin.DecodeCause(cause)
 	if a.OpenedAt, err = parseAlarmTime(opened); err == nil {
 		if a.UpdatedAt, err = parseAlarmTime(updated); err == nil {
 			a.ClosedAt, err = parseAlarmTime(closed)
@@ -300,6 +302,7 @@ type AlarmChange struct {
 	Route                             anxin.Route
 	At                                time.Time
 	Reason, MessageID                 string
+	Cause                             anxin.Cause
 }
 
 // RuleState is the encoded rules-engine state of one household.
@@ -440,10 +443,10 @@ func applyChange(ctx context.Context, tx *sql.Tx, c *AlarmChange, res *IngestRes
 		}
 		a := anxin.Alarm{ID: anxin.NewID(c.At), Household: c.Household, Rule: c.Rule, RuleKind: c.RuleKind,
 			Device: c.Device, Severity: c.Severity, Route: c.Route, State: anxin.AlarmOpen, Reason: c.Reason,
-			MessageID: c.MessageID, OpenedAt: c.At.UTC(), UpdatedAt: c.At.UTC()}
-		_, err = tx.ExecContext(ctx, `INSERT INTO alarms (`+alarmCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, '')`,
+			Cause: c.Cause, MessageID: c.MessageID, OpenedAt: c.At.UTC(), UpdatedAt: c.At.UTC()}
+		_, err = tx.ExecContext(ctx, `INSERT INTO alarms (`+alarmCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, '', ?)`,
 			a.ID, a.Household, a.Rule, a.RuleKind, a.Device, string(a.Severity), string(a.Route), string(a.State),
-			a.Reason, a.MessageID, at, at)
+			a.Reason, a.MessageID, at, at, anxin.EncodeCause(a.Cause))
 		if err != nil {
 			return err
 		}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/words"
 	"github.com/twilio/twilio-go/client"
 	api "github.com/twilio/twilio-go/rest/api/v2010"
 )
@@ -38,6 +39,7 @@ type Config struct {
 	RingTimeout    time.Duration     // how long a call rings (default 40s)
 	Timeout        time.Duration     // per request (default 10s)
 	Transport      http.RoundTripper // nil: http.DefaultTransport (tests put an in-process fake here)
+	Words          *words.Book       // what calls say around the prompt (nil: Mandarin)
 }
 
 var accountSID = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
@@ -126,7 +128,7 @@ func (n *Notifier) Send(_ context.Context, no anxin.Notification) (string, bool,
 		return deref(m.Sid), false, nil
 	case anxin.ChannelVoice:
 		p := &api.CreateCallParams{}
-		p.SetTo(no.To).SetFrom(n.cfg.From).SetTwiml(CallTwiML(no.Body, n.gatherURL(no), false)).
+		p.SetTo(no.To).SetFrom(n.cfg.From).SetTwiml(callTwiML(n.callWords(), no.Body, n.gatherURL(no), false)).
 			SetStatusCallback(n.callbackURL("/twilio/status", no.AttemptID)).SetStatusCallbackMethod("POST").
 			SetTimeout(int(n.cfg.RingTimeout / time.Second))
 		if n.cfg.CallEvents {
@@ -294,26 +296,40 @@ func hint(code int) string {
 	return ""
 }
 
+func (n *Notifier) callWords() words.CallWords {
+	if n.cfg.Words != nil {
+		return n.cfg.Words.Call()
+	}
+	return mandarin.Call()
+}
+
+// mandarin writes what calls say unless told otherwise (words are immutable).
+var mandarin = words.Default()
+
 // CallTwiML is the inline TwiML of a step's call: the words in Mandarin,
 // twice, inside a one-digit Gather whose action is gatherURL. With an empty
 // gatherURL the call only speaks. again marks a repeated prompt.
-func CallTwiML(words, gatherURL string, again bool) string {
+func CallTwiML(prompt, gatherURL string, again bool) string {
+	return callTwiML(mandarin.Call(), prompt, gatherURL, again)
+}
+
+func callTwiML(cw words.CallWords, prompt, gatherURL string, again bool) string {
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><Response>`)
 	if gatherURL == "" {
-		say(&b, words, 2)
+		say(&b, prompt, 2)
 		b.WriteString(`</Response>`)
 		return b.String()
 	}
 	b.WriteString(`<Gather input="dtmf" numDigits="1" timeout="8" method="POST" action="`)
 	escape(&b, gatherURL)
 	b.WriteString(`">`)
-	say(&b, words, 2)
+	say(&b, prompt, 2)
 	b.WriteString(`</Gather>`)
 	if again {
-		say(&b, "未收到确认，稍后会再联系您。再见。", 1)
+		say(&b, cw.NoKeyAgain, 1)
 	} else {
-		say(&b, "未收到按键。再见。", 1)
+		say(&b, cw.NoKey, 1)
 	}
 	b.WriteString(`</Response>`)
 	return b.String()
@@ -328,8 +344,17 @@ func replyTwiML(words string) string {
 	return b.String()
 }
 
+// The voice of every <Say>: Amazon Polly's Mandarin voice Zhiyu, which
+// Twilio documents for <Say> as voice "Polly.Zhiyu" with language "cmn-CN"
+// (Twilio's Text-to-Speech voices table). The basic voices with
+// language="zh-CN" read Chinese badly or not at all.
+const (
+	sayVoice    = "Polly.Zhiyu"
+	sayLanguage = "cmn-CN"
+)
+
 func say(b *strings.Builder, words string, loop int) {
-	fmt.Fprintf(b, `<Say language="zh-CN" loop="%d">`, loop)
+	fmt.Fprintf(b, `<Say voice="%s" language="%s" loop="%d">`, sayVoice, sayLanguage, loop)
 	escape(b, words)
 	b.WriteString(`</Say>`)
 }

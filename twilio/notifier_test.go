@@ -137,7 +137,7 @@ func TestCallRequestAgainstFake(t *testing.T) {
 		t.Fatal(err)
 	}
 	tw := fake.Events()[0].Body
-	for _, w := range []string{`<Gather input="dtmf" numDigits="1"`, `action="https://alarm.example.org/twilio/gather?attempt=01JDX3ABCDEF%2Fs0%2Fvoice"`, `<Say language="zh-CN" loop="2">【安心】张桂兰`} {
+	for _, w := range []string{`<Gather input="dtmf" numDigits="1"`, `action="https://alarm.example.org/twilio/gather?attempt=01JDX3ABCDEF%2Fs0%2Fvoice"`, `<Say voice="Polly.Zhiyu" language="cmn-CN" loop="2">【安心】张桂兰`} {
 		if !strings.Contains(tw, w) {
 			t.Errorf("TwiML lacks %s:\n%s", w, tw)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/words"
 )
 
 // maxForm bounds a webhook's body: Twilio's are a few KiB.
@@ -51,6 +52,8 @@ type Webhooks struct {
 	now       func() time.Time
 	replays   ReplayStore
 	window    time.Duration
+	words     *words.Book // what calls say
+	call      words.CallWords
 
 	replayed *prometheus.CounterVec // route
 	forged   *prometheus.CounterVec // route
@@ -79,6 +82,9 @@ func WithReplayStore(s ReplayStore, window time.Duration) Option {
 // WithClock sets the clock of the replay window (default time.Now).
 func WithClock(now func() time.Time) Option { return func(w *Webhooks) { w.now = now } }
 
+// WithWords sets the language of what calls say (default Mandarin).
+func WithWords(b *words.Book) Option { return func(w *Webhooks) { w.words, w.call = b, b.Call() } }
+
 // NewWebhooks builds the handlers. publicURL is http.public_url, the root
 // Twilio was told to call. Without WithReplayStore replays are remembered
 // in memory (at most 50,000, for the window).
@@ -89,6 +95,7 @@ func NewWebhooks(authToken, publicURL string, reports anxin.DeliveryReports, log
 	w := &Webhooks{
 		authToken: []byte(authToken), publicURL: strings.TrimRight(publicURL, "/"), reports: reports, log: log,
 		now: time.Now, window: DefaultReplayWindow, inflight: map[string]chan struct{}{},
+		words: mandarin, call: mandarin.Call(),
 		replayed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "anxin_twilio_webhook_replays_total",
 			Help: "Signed Twilio webhooks identical to one already handled, answered without effect, by route.",
@@ -380,29 +387,29 @@ func (w *Webhooks) gather(rw http.ResponseWriter, r *http.Request, replay bool) 
 	q := r.URL.Query()
 	attempt, digits := q.Get("attempt"), r.PostForm.Get("Digits")
 	if replay {
-		twiml(rw, replyTwiML("已收到，谢谢。再见。"))
+		twiml(rw, replyTwiML(w.call.Replayed))
 		return false
 	}
 	kp, err := w.reports.Press(r.Context(), attempt, r.PostForm.Get("CallSid"), digits)
 	switch {
 	case err != nil:
 		w.log.Error("key press not recorded", "attempt", attempt, "err", err)
-		twiml(rw, replyTwiML("系统繁忙，未能确认，请点击短信中的链接确认。再见。"))
+		twiml(rw, replyTwiML(w.call.Busy))
 	case kp.Accepted && kp.Elder:
 		w.log.Info("the elder answered safe by key press", "attempt", attempt)
-		twiml(rw, replyTwiML("好的，知道您平安，谢谢。再见。"))
+		twiml(rw, replyTwiML(w.call.ElderSafe))
 	case kp.Accepted:
 		w.log.Info("accepted by key press", "attempt", attempt)
-		twiml(rw, replyTwiML("已确认由您处理，谢谢。其他联系人将收到通知。"))
+		twiml(rw, replyTwiML(w.call.Accepted))
 	case kp.TakenBy != "":
-		twiml(rw, replyTwiML("此告警已由"+kp.TakenBy+"接收处理，谢谢。"))
+		twiml(rw, replyTwiML(w.words.CallTakenBy(kp.TakenBy)))
 	case kp.Unknown:
-		twiml(rw, replyTwiML("此告警已结束，谢谢。"))
+		twiml(rw, replyTwiML(w.call.Over))
 	case q.Get("again") == "":
 		// another key: say it once more
-		twiml(rw, CallTwiML(kp.Prompt, w.publicURL+"/twilio/gather?attempt="+url.QueryEscape(attempt)+"&again=1", true))
+		twiml(rw, callTwiML(w.call, kp.Prompt, w.publicURL+"/twilio/gather?attempt="+url.QueryEscape(attempt)+"&again=1", true))
 	default:
-		twiml(rw, replyTwiML("未能确认，稍后会再联系您。再见。"))
+		twiml(rw, replyTwiML(w.call.NotTaken))
 	}
 	return false
 }

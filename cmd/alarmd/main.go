@@ -3,6 +3,8 @@
 //
 //	alarmd -config alarmd.yaml     run (SIGHUP reloads, SIGTERM stops)
 //	alarmd replay …                replay recorded data through the rules
+//	alarmd preview --rule button --household hh-0001 [-config FILE]
+//	                               print the SMS, calls and ack page people would get
 package main
 
 import (
@@ -14,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/anxin-care/anxin/alarmd"
 )
@@ -22,20 +25,33 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "replay" {
-		return replayMain(args[1:], stdout, stderr)
-	}
-	fs := flag.NewFlagSet("alarmd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "config file (YAML); empty: defaults and ANXIN_… variables")
+// parseAndLoad parses flags and loads the config they name; a nil config
+// comes with the exit code (2: bad usage or config, said on stderr).
+func parseAndLoad(fs *flag.FlagSet, args []string, path *string, stderr io.Writer) (*alarmd.Config, int) {
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return nil, 2
 	}
 	cfg, err := alarmd.Load(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 2
+		return nil, 2
+	}
+	return cfg, 0
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "replay" {
+		return replayMain(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "preview" {
+		return previewMain(args[1:], time.Now(), stdout, stderr)
+	}
+	fs := flag.NewFlagSet("alarmd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (YAML); empty: defaults and ANXIN_… variables")
+	cfg, code := parseAndLoad(fs, args, path, stderr)
+	if cfg == nil {
+		return code
 	}
 	level, _ := cfg.Log.SlogLevel() // validated by Load
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))

@@ -1,0 +1,4 @@
+package escalate
+
+// PhoneTag lets tests build the HMAC links sent before short tokens.
+var PhoneTag = phoneTag
