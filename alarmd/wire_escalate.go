@@ -51,7 +51,7 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 			PublicURL: m.Config.HTTP.PublicURL, AckTimeout: cfg.AckTimeout, Rounds: cfg.Rounds, ElderFirst: cfg.ElderFirst,
 			AckSecret: secret, AckLinkTTL: cfg.AckLinkTTL, FollowUpAfter: cfg.FollowUpAfter, SMSReplies: cfg.SMSReplies,
 			Installers: installerContacts(cfg.Installers),
-			Location: book.Location(), Words: book,
+			Location:   book.Location(), Words: book,
 		},
 		Store: m.Store, Alarms: alarms, Households: m.Households, Visits: visits,
 		Notifier: notifier, Provider: provider, Clock: escalate.SystemClock{NowFunc: m.Now}, Logger: log,
