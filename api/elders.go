@@ -37,10 +37,13 @@ func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 // elderFilter reads the list filters and confines them to the caller's area.
 func elderFilter(r *http.Request) (sqlite.ElderFilter, error) {
 	q := r.URL.Query()
-	f := sqlite.ElderFilter{Area: caller(r.Context()).Area, Village: q.Get("village"),
+	f := sqlite.ElderFilter{Area: scope(r.Context()), Village: q.Get("village"),
 		Tier: anxin.Tier(q.Get("tier")), GridWorker: q.Get("grid_worker"), Household: q.Get("household")}
-	if f.Area == "" {
-		f.Area = q.Get("area")
+	if f.Area.All() {
+		var err error
+		if f.Area, err = anxin.ParseArea(q.Get("area")); err != nil {
+			return f, err
+		}
 	}
 	if f.Tier != "" && !f.Tier.Valid() {
 		return f, anxin.Errorf(anxin.EINVALID, "tier must be irregular, general, key or high")
@@ -82,7 +85,7 @@ func (s *Server) elder(ctx context.Context, id string) (anxin.ElderRecord, error
 	if err != nil {
 		return e, err
 	}
-	if !care.Area(caller(ctx).Area, &e) {
+	if !care.Area(scope(ctx), &e) {
 		return anxin.ElderRecord{}, anxin.Errorf(anxin.ENOTFOUND, "no elder %q", clip(id))
 	}
 	return e, nil
@@ -132,7 +135,7 @@ func (s *Server) putElder(w http.ResponseWriter, r *http.Request) error {
 	// area is "not found" and must not be overwritten as if it were new
 	old, err := s.Store.Elder(r.Context(), id)
 	switch {
-	case err == nil && !care.Area(caller(r.Context()).Area, &old):
+	case err == nil && !care.Area(scope(r.Context()), &old):
 		return anxin.Errorf(anxin.ENOTFOUND, "no elder %q", clip(id))
 	case err == nil:
 		e.CreatedAt = old.CreatedAt
@@ -152,8 +155,13 @@ func (s *Server) save(ctx context.Context, e *anxin.ElderRecord) error {
 	if errs := care.Normalize(e, s.Plan.Day(now)); len(errs) > 0 {
 		return &fieldsError{msg: fmt.Sprintf("the record has %d problem(s)", len(errs)), fields: errs}
 	}
-	if area := caller(ctx).Area; !care.Area(area, e) {
-		return anxin.Errorf(anxin.EFORBID, "the elder's current village/community or township must be %s", area)
+	if area := scope(ctx); !care.Area(area, e) {
+		return anxin.Errorf(anxin.EFORBID, "the elder's current address must be in %s", area)
+	}
+	if bad, err := s.foreignHouseholds(ctx, []string{e.Household}); err != nil {
+		return err
+	} else if why, ok := bad[e.Household]; ok {
+		return anxin.Errorf(anxin.EFORBID, "household %q %s", clip(e.Household), why)
 	}
 	e.UpdatedAt = now
 	err := s.Store.PutElder(ctx, e)
@@ -174,11 +182,42 @@ func (s *Server) save(ctx context.Context, e *anxin.ElderRecord) error {
 	return nil
 }
 
+// foreignHouseholds says, for each household an area token may not attach
+// an elder to, why: one with an elder registered outside the area belongs to
+// another community; an alarmd household (a sensor kit) not yet in the
+// register is assigned by the district. Nil for a district token.
+func (s *Server) foreignHouseholds(ctx context.Context, households []string) (map[string]string, error) {
+	area := scope(ctx)
+	if area.All() {
+		return nil, nil
+	}
+	places, err := s.Store.HouseholdPlaces(ctx, area, households)
+	if err != nil {
+		return nil, err
+	}
+	kits := map[string]bool{}
+	if s.Households != nil {
+		for _, h := range s.Households() {
+			kits[h.ID] = true
+		}
+	}
+	out := map[string]string{}
+	for _, h := range households {
+		switch p := places[h]; {
+		case p.Outside > 0:
+			out[h] = "belongs to another area"
+		case p.Inside == 0 && kits[h]:
+			out[h] = "is a sensor kit's household not yet registered: the district office assigns it"
+		}
+	}
+	return out, nil
+}
+
 // conflictMessage tells why an ID number cannot be stored without naming an
 // elder the caller may not see: a community learns only that the number is
 // registered elsewhere, not to whom.
 func (s *Server) conflictMessage(ctx context.Context, c sqlite.Conflict) string {
-	if c.Holder == "" || caller(ctx).Area == "" {
+	if c.Holder == "" || scope(ctx).All() {
 		return c.Message
 	}
 	if _, err := s.elder(ctx, c.Holder); err != nil {
@@ -252,23 +291,31 @@ func (s *Server) importElders(w http.ResponseWriter, r *http.Request) error {
 	for _, e := range rowErrs {
 		bad = append(bad, rowError(e))
 	}
-	area := caller(ctx).Area
+	area := scope(ctx)
 	ids := make([]string, len(imp.Elders))
+	households := make([]string, len(imp.Elders))
 	for i := range imp.Elders {
-		ids[i] = imp.Elders[i].ID
+		ids[i], households[i] = imp.Elders[i].ID, imp.Elders[i].Household
 	}
 	stored, err := s.Store.ElderPlaces(ctx, ids)
+	if err != nil {
+		return err
+	}
+	foreign, err := s.foreignHouseholds(ctx, households)
 	if err != nil {
 		return err
 	}
 	for i := range imp.Elders {
 		e := &imp.Elders[i]
 		if !care.Area(area, e) {
-			bad = append(bad, rowError{imp.Rows[i], "村(社区)", "is outside your area " + area})
+			bad = append(bad, rowError{imp.Rows[i], "村(社区)", "is outside your area " + area.String()})
 			continue
 		}
+		if why, ok := foreign[e.Household]; ok {
+			bad = append(bad, rowError{imp.Rows[i], "户编号", why})
+		}
 		if old, ok := stored[e.ID]; ok {
-			if area != "" && old.Village != area && old.Township != area {
+			if !area.Contains(old.Township, old.Village) {
 				bad = append(bad, rowError{imp.Rows[i], "档案编号", "belongs to an elder outside your area"})
 			}
 			if e.CreatedAt.IsZero() {

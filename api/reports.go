@@ -47,12 +47,12 @@ type VisitRateReport struct {
 	Alarms  *AlarmStats    `json:"alarms,omitempty"`
 }
 
-func (s *Server) visitRateReport(ctx context.Context, area string, from, to time.Time) (VisitRateReport, error) {
+func (s *Server) visitRateReport(ctx context.Context, area anxin.Area, from, to time.Time) (VisitRateReport, error) {
 	counts, err := s.Store.VisitCounts(ctx, area, from, to)
 	if err != nil {
 		return VisitRateReport{}, err
 	}
-	rep := VisitRateReport{Area: area, Total: care.RateRow{Township: "合计", Village: "合计", Tier: "all"}}
+	rep := VisitRateReport{Area: area.String(), Total: care.RateRow{Township: "合计", Village: "合计", Tier: "all"}}
 	rows := map[[3]string]*care.RateRow{}
 	tiers := map[string]*care.RateRow{}
 	var order [][3]string
@@ -104,7 +104,7 @@ func (s *Server) visitRate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	area := caller(ctx).Area
+	area := scope(ctx)
 	// the three parts read the store on separate connections: run them side by side
 	var (
 		wg                     sync.WaitGroup
@@ -364,7 +364,7 @@ func maskHousehold(h anxin.Household) anxin.Household {
 // exists).
 func (s *Server) visibleHousehold(ctx context.Context, id string) (anxin.Household, error) {
 	if s.Households != nil {
-		if ok, err := s.Store.HouseholdInArea(ctx, id, caller(ctx).Area); err != nil {
+		if ok, err := s.Store.HouseholdInArea(ctx, id, scope(ctx)); err != nil {
 			return anxin.Household{}, err
 		} else if ok {
 			for _, h := range s.Households() {

@@ -21,11 +21,13 @@ import (
 )
 
 // Token is one bearer token. Area "" sees the whole district; otherwise
-// only elders whose current village/community or township is Area.
+// only the elders (and households wholly) in the area anxin.ParseArea reads:
+// 善广村, 屏山街道/善广村 or 屏山街道/*.
 type Token struct {
 	Name  string // who holds it, for logs
 	Token string // the secret
 	Area  string
+	scope anxin.Area // Area parsed, set by serve
 }
 
 // Server serves the records API. Set the fields, then use Handler.
@@ -75,6 +77,9 @@ func caller(ctx context.Context) Token {
 	t, _ := ctx.Value(ctxKey{}).(Token)
 	return t
 }
+
+// scope is the area of the request's token.
+func scope(ctx context.Context) anxin.Area { return caller(ctx).scope }
 
 // Handler is the API with every route under Prefix.
 func (s *Server) Handler() http.Handler {
@@ -156,10 +161,18 @@ func (s *Server) serve(h func(s *Server, w http.ResponseWriter, r *http.Request)
 		}
 		tok, ok := srv.authenticate(r)
 		var err error
-		if !ok {
+		if ok {
+			if tok.scope, err = anxin.ParseArea(tok.Area); err != nil {
+				// a token whose area cannot be read sees nothing rather than everything
+				err = anxin.Errorf(anxin.EFORBID, "the token's area is not valid: ask the district office")
+			}
+		}
+		switch {
+		case err != nil:
+		case !ok:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="anxin"`)
 			err = &anxin.Error{Code: eUnauthorized, Message: "a valid bearer token is required"}
-		} else {
+		default:
 			err = h(srv, w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, tok)))
 		}
 		if err != nil {

@@ -28,7 +28,7 @@ func (s *Server) dayParam(r *http.Request, name string) (time.Time, error) {
 func (s *Server) listVisits(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f := sqlite.VisitFilter{Household: q.Get("household"), Visitor: q.Get("visitor"), AlarmID: q.Get("alarm_id"),
-		Area: caller(r.Context()).Area}
+		Area: scope(r.Context())}
 	var err error
 	if f.Since, err = s.dayParam(r, "since"); err != nil {
 		return err
@@ -67,7 +67,7 @@ func (s *Server) createVisit(w http.ResponseWriter, r *http.Request) error {
 	if v.Date.After(s.Now().Add(time.Hour)) {
 		return anxin.Errorf(anxin.EINVALID, "visit date is in the future")
 	}
-	ok, err := s.Store.HouseholdInArea(r.Context(), v.Household, caller(r.Context()).Area)
+	ok, err := s.Store.HouseholdInArea(r.Context(), v.Household, scope(r.Context()))
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ type DueItem struct {
 // those with an open follow-up.
 func (s *Server) schedule(r *http.Request, dueBy time.Time, followUps bool) ([]DueItem, time.Time, error) {
 	q := r.URL.Query()
-	f := sqlite.ScheduleFilter{ElderFilter: sqlite.ElderFilter{Area: caller(r.Context()).Area, Village: q.Get("village"),
+	f := sqlite.ScheduleFilter{ElderFilter: sqlite.ElderFilter{Area: scope(r.Context()), Village: q.Get("village"),
 		GridWorker: q.Get("visitor")}, ConsentOnly: true, FollowUpOnly: followUps}
 	if !dueBy.IsZero() {
 		f.Due = s.dueCut(dueBy)

@@ -206,10 +206,10 @@ func Normalize(e *anxin.ElderRecord, today time.Time) []FieldError {
 	return errs
 }
 
-// Area reports whether an elder is inside a token's area: "" is the whole
-// district; otherwise the current address's village/community or township.
-func Area(area string, e *anxin.ElderRecord) bool {
-	return area == "" || e.Current.Village == area || e.Current.Township == area
+// Area reports whether an elder's current address is inside a token's
+// area (anxin.Area: each level it names matched exactly).
+func Area(area anxin.Area, e *anxin.ElderRecord) bool {
+	return area.Contains(e.Current.Township, e.Current.Village)
 }
 
 func clip(s string) string {
