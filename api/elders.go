@@ -266,7 +266,7 @@ func (s *Server) importElders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return anxin.Errorf(anxin.EINVALID, "the file is larger than %d MiB", ledger.MaxFileBytes>>20)
+			return anxin.Errorf(ledger.ETOOLARGE, "the file is larger than %d MiB", ledger.MaxFileBytes>>20)
 		}
 		return err
 	}

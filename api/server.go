@@ -17,6 +17,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/care"
+	"github.com/anxin-care/anxin/ledger"
 	"github.com/anxin-care/anxin/sqlite"
 )
 
@@ -68,6 +69,7 @@ var statuses = map[string]int{
 	anxin.EFORBID:   http.StatusForbidden,
 	anxin.EINTERNAL: http.StatusInternalServerError,
 	eUnauthorized:   http.StatusUnauthorized,
+	ledger.ETOOLARGE: http.StatusRequestEntityTooLarge,
 }
 
 type ctxKey struct{}
