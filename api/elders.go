@@ -100,9 +100,36 @@ func (s *Server) getElder(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// elderBody is an elder record as a request carries it: consent must be
+// given, true or false, so that no elder drops silently out of the due
+// lists and the visit rate (false) nor is visited without agreement (true).
+type elderBody struct {
+	anxin.ElderRecord
+	Consent *bool `json:"consent"`
+}
+
+// consentRequired is the field error of a body without "consent".
+var consentRequired = care.FieldError{Field: "consent",
+	Message: "is required: true when the elder gave informed consent to visits (知情同意), false when declined"}
+
+// decodeElder reads an elder record; missing lists the required fields the body lacks.
+func decodeElder(w http.ResponseWriter, r *http.Request) (e anxin.ElderRecord, missing []care.FieldError, err error) {
+	var b elderBody
+	if err := decodeJSON(w, r, &b); err != nil {
+		return e, nil, err
+	}
+	e = b.ElderRecord
+	if b.Consent == nil {
+		missing = append(missing, consentRequired)
+	} else {
+		e.Consent = *b.Consent
+	}
+	return e, missing, nil
+}
+
 func (s *Server) createElder(w http.ResponseWriter, r *http.Request) error {
-	var e anxin.ElderRecord
-	if err := decodeJSON(w, r, &e); err != nil {
+	e, missing, err := decodeElder(w, r)
+	if err != nil {
 		return err
 	}
 	if e.ID == "" {
@@ -113,7 +140,7 @@ func (s *Server) createElder(w http.ResponseWriter, r *http.Request) error {
 	} else if anxin.ErrorCode(err) != anxin.ENOTFOUND {
 		return err
 	}
-	if err := s.save(r.Context(), &e); err != nil {
+	if err := s.save(r.Context(), &e, missing); err != nil {
 		return err
 	}
 	w.Header().Set("Location", Prefix+"elders/"+e.ID)
@@ -122,8 +149,8 @@ func (s *Server) createElder(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) putElder(w http.ResponseWriter, r *http.Request) error {
-	var e anxin.ElderRecord
-	if err := decodeJSON(w, r, &e); err != nil {
+	e, missing, err := decodeElder(w, r)
+	if err != nil {
 		return err
 	}
 	id := r.PathValue("id")
@@ -142,17 +169,18 @@ func (s *Server) putElder(w http.ResponseWriter, r *http.Request) error {
 	case anxin.ErrorCode(err) != anxin.ENOTFOUND:
 		return err
 	}
-	if err := s.save(r.Context(), &e); err != nil {
+	if err := s.save(r.Context(), &e, missing); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, e)
 	return nil
 }
 
-// save normalizes, checks the area and stores one record.
-func (s *Server) save(ctx context.Context, e *anxin.ElderRecord) error {
+// save normalizes, checks the area and stores one record; missing are
+// field errors found while decoding it, reported with the others.
+func (s *Server) save(ctx context.Context, e *anxin.ElderRecord, missing []care.FieldError) error {
 	now := s.Now()
-	if errs := care.Normalize(e, s.Plan.Day(now)); len(errs) > 0 {
+	if errs := append(missing, care.Normalize(e, s.Plan.Day(now))...); len(errs) > 0 {
 		return &fieldsError{msg: fmt.Sprintf("the record has %d problem(s)", len(errs)), fields: errs}
 	}
 	if area := scope(ctx); !care.Area(area, e) {

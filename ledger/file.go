@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
+	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/anxin-care/anxin"
 )
@@ -112,7 +114,8 @@ func UnescapeCSVCell(s string) string {
 	return s
 }
 
-// ReadCSVRows reads a CSV ledger: UTF-8 (a byte-order mark is skipped),
+// ReadCSVRows reads a CSV ledger: UTF-8 (a byte-order mark is skipped) or
+// GBK (what Excel saves as "CSV" in China; GB 18030 read, its superset),
 // comma separated, quoted as RFC 4180; cells escaped by WriteCSV
 // (UnescapeCSVCell) are read back as they were.
 func ReadCSVRows(r io.Reader) ([][]string, error) {
@@ -121,6 +124,9 @@ func ReadCSVRows(r io.Reader) ([][]string, error) {
 		return nil, err
 	}
 	b = bytes.TrimPrefix(b, []byte("\ufeff"))
+	if b, err = utf8OrGBK(b); err != nil {
+		return nil, err
+	}
 	cr := csv.NewReader(bytes.NewReader(b))
 	cr.FieldsPerRecord = -1
 	cr.LazyQuotes = true
@@ -150,6 +156,19 @@ func ReadCSVRows(r io.Reader) ([][]string, error) {
 		}
 	}
 	return rows, nil
+}
+
+// utf8OrGBK is b as UTF-8: b itself when it is valid UTF-8, else b decoded
+// as GB 18030 (GBK's superset) when every byte decodes, else an error.
+func utf8OrGBK(b []byte) ([]byte, error) {
+	if utf8.Valid(b) {
+		return b, nil
+	}
+	u, err := simplifiedchinese.GB18030.NewDecoder().Bytes(b)
+	if err != nil || bytes.ContainsRune(u, utf8.RuneError) {
+		return nil, anxin.Errorf(anxin.EINVALID, "the file is neither UTF-8 nor GBK text: save it from Excel as \"CSV UTF-8\" or as .xlsx")
+	}
+	return u, nil
 }
 
 func firstLine(err error) string {
