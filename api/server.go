@@ -63,12 +63,12 @@ const eUnauthorized = "unauthorized"
 
 // statuses maps error codes to HTTP statuses: the one table.
 var statuses = map[string]int{
-	anxin.EINVALID:  http.StatusBadRequest,
-	anxin.ENOTFOUND: http.StatusNotFound,
-	anxin.ECONFLICT: http.StatusConflict,
-	anxin.EFORBID:   http.StatusForbidden,
-	anxin.EINTERNAL: http.StatusInternalServerError,
-	eUnauthorized:   http.StatusUnauthorized,
+	anxin.EINVALID:   http.StatusBadRequest,
+	anxin.ENOTFOUND:  http.StatusNotFound,
+	anxin.ECONFLICT:  http.StatusConflict,
+	anxin.EFORBID:    http.StatusForbidden,
+	anxin.EINTERNAL:  http.StatusInternalServerError,
+	eUnauthorized:    http.StatusUnauthorized,
 	ledger.ETOOLARGE: http.StatusRequestEntityTooLarge,
 }
 
