@@ -16,12 +16,6 @@ import (
 	"github.com/anxin-care/anxin/sqlite"
 )
 
-// elderView is an elder as listed: the resident ID number masked.
-func masked(e anxin.ElderRecord) anxin.ElderRecord {
-	e.IDNumber = anxin.MaskIDNumber(e.IDNumber)
-	return e
-}
-
 func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 	s := r.URL.Query().Get(name)
 	if s == "" {
@@ -71,8 +65,17 @@ func (s *Server) listElders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	for i := range es {
-		es[i] = masked(es[i])
+	if unmasked(r) {
+		if err := s.audit(r.Context(), auditEldersList, "", elderIDs(es)...); err != nil {
+			return err
+		}
+		for i := range es {
+			es[i].IDNumber = anxin.MaskIDNumber(es[i].IDNumber) // the full number: GET elders/{id}
+		}
+	} else {
+		for i := range es {
+			es[i] = care.Masked(es[i])
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"elders": es, "total": total, "limit": f.Limit, "offset": f.Offset})
 	return nil
@@ -91,9 +94,20 @@ func (s *Server) elder(ctx context.Context, id string) (anxin.ElderRecord, error
 	return e, nil
 }
 
+func elderIDs(es []anxin.ElderRecord) []string {
+	ids := make([]string, len(es))
+	for i := range es {
+		ids[i] = es[i].ID
+	}
+	return ids
+}
+
 func (s *Server) getElder(w http.ResponseWriter, r *http.Request) error {
 	e, err := s.elder(r.Context(), r.PathValue("id"))
 	if err != nil {
+		return err
+	}
+	if err := s.audit(r.Context(), auditElderRead, "", e.ID); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, e)
@@ -143,6 +157,7 @@ func (s *Server) createElder(w http.ResponseWriter, r *http.Request) error {
 	if err := s.save(r.Context(), &e, missing); err != nil {
 		return err
 	}
+	s.auditChange(r.Context(), auditElderCreate, "", e.ID)
 	w.Header().Set("Location", Prefix+"elders/"+e.ID)
 	writeJSON(w, http.StatusCreated, e)
 	return nil
@@ -172,6 +187,7 @@ func (s *Server) putElder(w http.ResponseWriter, r *http.Request) error {
 	if err := s.save(r.Context(), &e, missing); err != nil {
 		return err
 	}
+	s.auditChange(r.Context(), auditElderUpdate, "", e.ID)
 	writeJSON(w, http.StatusOK, e)
 	return nil
 }
@@ -205,7 +221,7 @@ func (s *Server) save(ctx context.Context, e *anxin.ElderRecord, missing []care.
 		return err
 	}
 	*e = stored
-	s.Logger.Info("elder saved", "elder", e.ID, "name", anxin.MaskName(e.Name), "id_number", anxin.MaskIDNumber(e.IDNumber),
+	s.Logger.Info("elder saved", "elder", logID(e.ID), "name", anxin.MaskName(e.Name), "id_number", anxin.MaskIDNumber(e.IDNumber),
 		"tier", e.Tier, "token", caller(ctx).Name)
 	return nil
 }
@@ -370,13 +386,15 @@ func (s *Server) importElders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.auditChange(ctx, auditElderImport, format, elderIDs(imp.Elders)...)
 	s.Logger.Info("ledger imported", "elders", len(imp.Elders), "format", format, "token", caller(ctx).Name)
 	writeJSON(w, http.StatusOK, map[string]any{"checked": len(imp.Elders), "imported": len(imp.Elders)})
 	return nil
 }
 
 // exportElders writes the caller's register as the ledger. ?mask=1 masks
-// the resident ID numbers (such a file cannot be imported back).
+// names, phone and ID numbers (such a file cannot be imported back); an
+// export in full is audited.
 func (s *Server) exportElders(w http.ResponseWriter, r *http.Request) error {
 	format, err := ledgerFormat(r)
 	if err != nil {
@@ -391,7 +409,12 @@ func (s *Server) exportElders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	opt := ledger.Options{MaskIDNumbers: r.URL.Query().Get("mask") == "1", Location: s.Plan.Location}
+	opt := ledger.Options{Mask: r.URL.Query().Get("mask") == "1", Location: s.Plan.Location}
+	if !opt.Mask {
+		if err := s.audit(r.Context(), auditEldersExport, format, elderIDs(es)...); err != nil {
+			return err
+		}
+	}
 	var buf bytes.Buffer
 	name := "ledger-" + s.Now().In(s.Plan.Location).Format("20060102")
 	if format == "csv" {
@@ -408,7 +431,7 @@ func (s *Server) exportElders(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
 	_, err = w.Write(buf.Bytes())
 	if err == nil {
-		s.Logger.Info("ledger exported", "elders", len(es), "format", format, "masked", opt.MaskIDNumbers, "token", caller(r.Context()).Name)
+		s.Logger.Info("ledger exported", "elders", len(es), "format", format, "masked", opt.Mask, "token", caller(r.Context()).Name)
 	}
 	return nil // headers are sent: a write error means the client went away
 }

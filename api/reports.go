@@ -121,6 +121,9 @@ func (s *Server) visitRate(w http.ResponseWriter, r *http.Request) error {
 	}
 	rep.Month, rep.Overdue = m, all
 	rep.Alarms = stats
+	if err := s.maskDue(r, auditReportRead, rep.Overdue); err != nil {
+		return err
+	}
 	format := r.URL.Query().Get("format")
 	if format == "" && strings.Contains(r.Header.Get("Accept"), "spreadsheetml") {
 		format = "xlsx"
@@ -380,6 +383,9 @@ func (s *Server) visibleHousehold(ctx context.Context, id string) (anxin.Househo
 func (s *Server) getHousehold(w http.ResponseWriter, r *http.Request) error {
 	h, err := s.visibleHousehold(r.Context(), r.PathValue("id"))
 	if err != nil {
+		return err
+	}
+	if err := s.audit(r.Context(), auditHouseholdRead, "", h.ID); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, h)

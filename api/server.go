@@ -118,6 +118,7 @@ func (s *Server) Handler() http.Handler {
 	route("GET households", (*Server).listHouseholds)
 	route("GET households/{id}", (*Server).getHousehold)
 	route("GET households/{id}/away", (*Server).getAway)
+	route("GET audit", (*Server).listAudit)
 	route("PUT households/{id}/away", (*Server).putAway)
 	mux.Handle(Prefix, s.serve(func(*Server, http.ResponseWriter, *http.Request) error {
 		return anxin.Errorf(anxin.ENOTFOUND, "no such endpoint")
@@ -146,7 +147,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 // serve authenticates, runs h, writes its error and logs one line (never
-// the token, never a query string: it may hold names).
+// the token, never a query string: it may hold names; path values masked).
 func (s *Server) serve(h func(s *Server, w http.ResponseWriter, r *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := s.Now()
@@ -181,7 +182,7 @@ func (s *Server) serve(h func(s *Server, w http.ResponseWriter, r *http.Request)
 			s.writeError(w, r, err)
 		}
 		s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "api request", slog.String("method", r.Method),
-			slog.String("path", r.URL.Path), slog.Int("status", w.status), slog.String("token", tok.Name),
+			slog.String("path", logPath(r)), slog.Int("status", w.status), slog.String("token", tok.Name),
 			slog.Duration("took", s.Now().Sub(start)))
 	})
 }
@@ -252,7 +253,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		body = apiError{Code: re.code, Message: re.msg, Rows: re.rows}
 	case body.Code == anxin.EINTERNAL:
 		// only internal errors are logged as errors; the client learns nothing of them
-		s.Logger.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.Logger.Error("api request failed", "method", r.Method, "path", logPath(r), "err", err)
 	}
 	status, ok := statuses[body.Code]
 	if !ok {

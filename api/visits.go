@@ -77,7 +77,8 @@ func (s *Server) createVisit(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Store.CreateVisit(r.Context(), &v); err != nil {
 		return err
 	}
-	s.Logger.Info("visit recorded", "visit", v.ID, "household", v.Household, "method", v.Method, "token", caller(r.Context()).Name)
+	s.auditChange(r.Context(), auditVisitCreate, v.ID, v.Household)
+	s.Logger.Info("visit recorded", "visit", v.ID, "household", logID(v.Household), "method", v.Method, "token", caller(r.Context()).Name)
 	w.Header().Set("Location", Prefix+"visits?household="+v.Household)
 	writeJSON(w, http.StatusCreated, v)
 	return nil
@@ -167,8 +168,7 @@ func (s *Server) dueList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeDue(w, today, out)
-	return nil
+	return s.writeDue(w, r, today, out)
 }
 
 func (s *Server) overdueList(w http.ResponseWriter, r *http.Request) error {
@@ -176,8 +176,7 @@ func (s *Server) overdueList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeDue(w, today, out)
-	return nil
+	return s.writeDue(w, r, today, out)
 }
 
 // followUpList: open follow-ups after alarms (跟踪回访), earliest due first.
@@ -190,8 +189,7 @@ func (s *Server) followUpList(w http.ResponseWriter, r *http.Request) error {
 		out[i].Overdue = out[i].FollowUpDue.Before(s.Now())
 	}
 	slices.SortStableFunc(out, func(a, b DueItem) int { return a.FollowUpDue.Compare(b.FollowUpDue) })
-	s.writeDue(w, today, out)
-	return nil
+	return s.writeDue(w, r, today, out)
 }
 
 // overdue lists the elders with a contact due before today, most overdue first.
@@ -205,9 +203,31 @@ func (s *Server) overdue(r *http.Request) ([]DueItem, time.Time, error) {
 	return out, today, nil
 }
 
-func (s *Server) writeDue(w http.ResponseWriter, today time.Time, items []DueItem) {
+// writeDue answers a due list: names and phone numbers masked unless the
+// caller asks for them (?unmasked=1, audited).
+func (s *Server) writeDue(w http.ResponseWriter, r *http.Request, today time.Time, items []DueItem) error {
 	if items == nil {
 		items = []DueItem{}
 	}
+	if err := s.maskDue(r, auditDueList, items); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"today": today.Format(time.DateOnly), "count": len(items), "elders": items})
+	return nil
+}
+
+// maskDue masks the names and phone numbers of due items in place, or,
+// with ?unmasked=1, audits their read under action.
+func (s *Server) maskDue(r *http.Request, action string, items []DueItem) error {
+	if unmasked(r) {
+		ids := make([]string, len(items))
+		for i := range items {
+			ids[i] = items[i].ID
+		}
+		return s.audit(r.Context(), action, "", ids...)
+	}
+	for i := range items {
+		items[i].Name, items[i].Phone = anxin.MaskName(items[i].Name), anxin.MaskPhone(items[i].Phone)
+	}
+	return nil
 }

@@ -218,3 +218,24 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// Masked is an elder record fit for a list or an export that does not need
+// the person: the names and phone numbers of the elder, the contacts and
+// the responders, and the resident ID number, masked (张**,
+// +86*******1234, 1101**********1234). The grid worker (staff) is kept.
+func Masked(e anxin.ElderRecord) anxin.ElderRecord {
+	e.Name, e.Phone, e.IDNumber = anxin.MaskName(e.Name), anxin.MaskPhone(e.Phone), anxin.MaskIDNumber(e.IDNumber)
+	e.Contacts, e.Responders = maskedContacts(e.Contacts), maskedContacts(e.Responders)
+	return e
+}
+
+func maskedContacts(cs []anxin.Contact) []anxin.Contact {
+	if cs == nil {
+		return nil
+	}
+	out := slices.Clone(cs)
+	for i := range out {
+		out[i].Name, out[i].Phone = anxin.MaskName(out[i].Name), anxin.MaskPhone(out[i].Phone)
+	}
+	return out
+}

@@ -19,7 +19,7 @@ import (
 // Times are INTEGER Unix milliseconds (UTC); 0 or NULL means "none".
 // visit_schedule is kept in step with visits in the same transaction, so the
 // due lists never scan a year of visits.
-var schemaRegister = `
+var schemaRegister = schemaAudit + `
 CREATE TABLE IF NOT EXISTS elders (
 	id            TEXT PRIMARY KEY,
 	household     TEXT NOT NULL,
