@@ -14,7 +14,7 @@ import (
 )
 
 // ledgerCSV is one elder record as an importable CSV ledger.
-func ledgerCSV(t *testing.T, rec anxin.ElderRecord) string {
+func ledgerCSV(t testing.TB, rec anxin.ElderRecord) string {
 	t.Helper()
 	if errs := care.Normalize(&rec, now); len(errs) > 0 {
 		t.Fatal(errs)
