@@ -564,15 +564,7 @@ func TestConflictDoesNotNameAnotherAreasElder(t *testing.T) {
 	// the same in an import: the row is reported, the other area's elder is not named
 	rec := anxin.ElderRecord{ID: "e9", Name: "张桂兰", IDNumber: idNumber("19400506", 2), Current: anxin.Address{Village: "善广村"},
 		Assessment: anxin.Assessment{Guardianship: "独居", SelfCare: "完好", Health: "正常"}}
-	if errs := care.Normalize(&rec, now); len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	rows := ledger.Rows([]anxin.ElderRecord{rec}, ledger.Options{})
-	var csv bytes.Buffer
-	if err := ledger.WriteCSV(&csv, rows); err != nil {
-		t.Fatal(err)
-	}
-	if code := e.do("POST", "/api/v1/elders/import", shanguangTok, csv.String(), &eb); code != 409 || len(eb.Error.Rows) != 1 ||
+	if code := e.do("POST", "/api/v1/elders/import", shanguangTok, ledgerCSV(t, rec), &eb); code != 409 || len(eb.Error.Rows) != 1 ||
 		strings.Contains(eb.Error.Rows[0].Message, "e2") {
 		t.Fatalf("import: %d %+v", code, eb)
 	}

@@ -58,16 +58,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f := sqlite.AuditFilter{Who: q.Get("who"), Action: q.Get("action"), Record: q.Get("record")}
 	var err error
-	if f.Since, err = s.dayParam(r, "since"); err != nil {
-		return err
-	}
-	if f.Until, err = s.dayParam(r, "until"); err != nil {
-		return err
-	}
-	if f.Limit, err = intParam(r, "limit", 100, 1, 10000); err != nil {
-		return err
-	}
-	if f.Offset, err = intParam(r, "offset", 0, 0, 1<<30); err != nil {
+	if f.Since, f.Until, f.Limit, f.Offset, err = s.pageParams(r); err != nil {
 		return err
 	}
 	es, err := s.Store.AuditLog(r.Context(), f)

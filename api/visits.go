@@ -25,21 +25,27 @@ func (s *Server) dayParam(r *http.Request, name string) (time.Time, error) {
 	return time.Time{}, anxin.Errorf(anxin.EINVALID, "%s must be YYYY-MM-DD or RFC 3339", name)
 }
 
+// pageParams reads the since, until, limit (default 100) and offset of a listing.
+func (s *Server) pageParams(r *http.Request) (since, until time.Time, limit, offset int, err error) {
+	if since, err = s.dayParam(r, "since"); err != nil {
+		return
+	}
+	if until, err = s.dayParam(r, "until"); err != nil {
+		return
+	}
+	if limit, err = intParam(r, "limit", 100, 1, 10000); err != nil {
+		return
+	}
+	offset, err = intParam(r, "offset", 0, 0, 1<<30)
+	return
+}
+
 func (s *Server) listVisits(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f := sqlite.VisitFilter{Household: q.Get("household"), Visitor: q.Get("visitor"), AlarmID: q.Get("alarm_id"),
 		Area: scope(r.Context())}
 	var err error
-	if f.Since, err = s.dayParam(r, "since"); err != nil {
-		return err
-	}
-	if f.Until, err = s.dayParam(r, "until"); err != nil {
-		return err
-	}
-	if f.Limit, err = intParam(r, "limit", 100, 1, 10000); err != nil {
-		return err
-	}
-	if f.Offset, err = intParam(r, "offset", 0, 0, 1<<30); err != nil {
+	if f.Since, f.Until, f.Limit, f.Offset, err = s.pageParams(r); err != nil {
 		return err
 	}
 	vs, err := s.Store.Visits(r.Context(), f)

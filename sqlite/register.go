@@ -773,33 +773,49 @@ func (d *DB) HouseholdPlaces(ctx context.Context, area anxin.Area, households []
 	if area.All() {
 		c, cargs = "1", nil
 	}
-	for lo := 0; lo < len(households); lo += 500 {
-		chunk := households[lo:min(lo+500, len(households))]
-		args := slices.Concat(cargs, cargs) // once for each sum
-		for _, h := range chunk {
-			args = append(args, h)
-		}
-		rows, err := d.db.QueryContext(ctx, `SELECT household, sum(`+c+`), sum(NOT `+c+`) FROM elders WHERE household IN (?`+
-			strings.Repeat(",?", len(chunk)-1)+`) GROUP BY household`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("household places: %w", err)
-		}
-		for rows.Next() {
+	err := d.eachIn(ctx, households, `SELECT household, sum(`+c+`), sum(NOT `+c+`) FROM elders WHERE household IN (%s) GROUP BY household`,
+		slices.Concat(cargs, cargs), // once for each sum
+		func(rows *sql.Rows) error {
 			var h string
 			var p HouseholdPlace
 			if err := rows.Scan(&h, &p.Inside, &p.Outside); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("household places: %w", err)
+				return err
 			}
 			out[h] = p
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("household places: %w", err)
+	}
+	return out, nil
+}
+
+// eachIn runs query (args, then one placeholder per key in its %s) for the
+// keys in chunks of 500 and calls scan for each row.
+func (d *DB) eachIn(ctx context.Context, keys []string, query string, args []any, scan func(*sql.Rows) error) error {
+	for lo := 0; lo < len(keys); lo += 500 {
+		chunk := keys[lo:min(lo+500, len(keys))]
+		a := slices.Clone(args)
+		for _, k := range chunk {
+			a = append(a, k)
+		}
+		rows, err := d.db.QueryContext(ctx, fmt.Sprintf(query, "?"+strings.Repeat(",?", len(chunk)-1)), a...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				rows.Close()
+				return err
+			}
 		}
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return nil, fmt.Errorf("household places: %w", err)
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // AreaHouseholds lists the households wholly inside an area (not All).
@@ -889,33 +905,20 @@ type ElderPlace struct {
 // the map), in chunks of 500.
 func (d *DB) ElderPlaces(ctx context.Context, ids []string) (map[string]ElderPlace, error) {
 	out := make(map[string]ElderPlace, len(ids))
-	for lo := 0; lo < len(ids); lo += 500 {
-		chunk := ids[lo:min(lo+500, len(ids))]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		rows, err := d.db.QueryContext(ctx, `SELECT id, cur_township, cur_village, created_at FROM elders WHERE id IN (?`+
-			strings.Repeat(",?", len(chunk)-1)+`)`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("elder places: %w", err)
-		}
-		for rows.Next() {
+	err := d.eachIn(ctx, ids, `SELECT id, cur_township, cur_village, created_at FROM elders WHERE id IN (%s)`, nil,
+		func(rows *sql.Rows) error {
 			var id string
 			var p ElderPlace
 			var created int64
 			if err := rows.Scan(&id, &p.Township, &p.Village, &created); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("elder places: %w", err)
+				return err
 			}
 			p.CreatedAt = fromMillis(created)
 			out[id] = p
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, fmt.Errorf("elder places: %w", err)
-		}
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("elder places: %w", err)
 	}
 	return out, nil
 }
