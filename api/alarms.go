@@ -26,8 +26,8 @@ type EscalationSource interface {
 
 // areaHouseholds is the set of households the caller may see (nil: all).
 func (s *Server) areaHouseholds(ctx context.Context) (map[string]bool, error) {
-	area := caller(ctx).Area
-	if area == "" {
+	area := scope(ctx)
+	if area.All() {
 		return nil, nil
 	}
 	return s.Store.AreaHouseholds(ctx, area)
@@ -203,7 +203,7 @@ func (s *Server) visibleAlarm(ctx context.Context, id string) (anxin.Alarm, erro
 	if err != nil {
 		return a, err
 	}
-	if ok, err := s.Store.HouseholdInArea(ctx, a.Household, caller(ctx).Area); err != nil {
+	if ok, err := s.Store.HouseholdInArea(ctx, a.Household, scope(ctx)); err != nil {
 		return a, err
 	} else if !ok {
 		return a, anxin.Errorf(anxin.ENOTFOUND, "no alarm %q", clip(id))

@@ -51,7 +51,8 @@ func (s *Server) putAway(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Away.SetAway(r.Context(), id, *b.Away); err != nil {
 		return err // an internal error: logged, answered 500
 	}
-	s.Logger.Info("household marked", "household", id, "away", *b.Away, "by", caller(r.Context()).Name)
+	s.auditChange(r.Context(), auditHouseholdAway, map[bool]string{true: "away", false: "back"}[*b.Away], id)
+	s.Logger.Info("household marked", "household", logID(id), "away", *b.Away, "by", caller(r.Context()).Name)
 	writeJSON(w, http.StatusOK, awayBody{Household: id, Away: b.Away})
 	return nil
 }

@@ -262,7 +262,7 @@ func BenchmarkMonthlyReport100k(b *testing.B) {
 		from, to := care.Month(2026, 11, loc)
 		cpu := cpuTime()
 		for b.Loop() {
-			if _, err := db.VisitCounts(context.Background(), "", from, to); err != nil {
+			if _, err := db.VisitCounts(context.Background(), anxin.Area{}, from, to); err != nil {
 				b.Fatal(err)
 			}
 		}

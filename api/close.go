@@ -55,8 +55,9 @@ func (s *Server) closeAlarm(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Closer.CloseAlarm(ctx, a.ID, by, b.Reason); err != nil {
 		return err
 	}
-	// the reason may name people: it is stored, never logged
-	s.Logger.Info("alarm closed by hand", "alarm", a.ID, "household", a.Household, "rule", a.Rule, "by", by)
+	// the reason may name people: it is stored, never logged nor audited
+	s.auditChange(ctx, auditAlarmClose, "", a.ID)
+	s.Logger.Info("alarm closed by hand", "alarm", a.ID, "household", logID(a.Household), "rule", a.Rule, "by", by)
 	if a, err = s.Alarms.Alarm(ctx, a.ID); err != nil {
 		return err
 	}

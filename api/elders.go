@@ -16,12 +16,6 @@ import (
 	"github.com/anxin-care/anxin/sqlite"
 )
 
-// elderView is an elder as listed: the resident ID number masked.
-func masked(e anxin.ElderRecord) anxin.ElderRecord {
-	e.IDNumber = anxin.MaskIDNumber(e.IDNumber)
-	return e
-}
-
 func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 	s := r.URL.Query().Get(name)
 	if s == "" {
@@ -37,10 +31,13 @@ func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 // elderFilter reads the list filters and confines them to the caller's area.
 func elderFilter(r *http.Request) (sqlite.ElderFilter, error) {
 	q := r.URL.Query()
-	f := sqlite.ElderFilter{Area: caller(r.Context()).Area, Village: q.Get("village"),
+	f := sqlite.ElderFilter{Area: scope(r.Context()), Village: q.Get("village"),
 		Tier: anxin.Tier(q.Get("tier")), GridWorker: q.Get("grid_worker"), Household: q.Get("household")}
-	if f.Area == "" {
-		f.Area = q.Get("area")
+	if f.Area.All() {
+		var err error
+		if f.Area, err = anxin.ParseArea(q.Get("area")); err != nil {
+			return f, err
+		}
 	}
 	if f.Tier != "" && !f.Tier.Valid() {
 		return f, anxin.Errorf(anxin.EINVALID, "tier must be irregular, general, key or high")
@@ -68,8 +65,17 @@ func (s *Server) listElders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	for i := range es {
-		es[i] = masked(es[i])
+	if unmasked(r) {
+		if err := s.audit(r.Context(), auditEldersList, "", elderIDs(es)...); err != nil {
+			return err
+		}
+		for i := range es {
+			es[i].IDNumber = anxin.MaskIDNumber(es[i].IDNumber) // the full number: GET elders/{id}
+		}
+	} else {
+		for i := range es {
+			es[i] = care.Masked(es[i])
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"elders": es, "total": total, "limit": f.Limit, "offset": f.Offset})
 	return nil
@@ -82,10 +88,18 @@ func (s *Server) elder(ctx context.Context, id string) (anxin.ElderRecord, error
 	if err != nil {
 		return e, err
 	}
-	if !care.Area(caller(ctx).Area, &e) {
+	if !care.Area(scope(ctx), &e) {
 		return anxin.ElderRecord{}, anxin.Errorf(anxin.ENOTFOUND, "no elder %q", clip(id))
 	}
 	return e, nil
+}
+
+func elderIDs(es []anxin.ElderRecord) []string {
+	ids := make([]string, len(es))
+	for i := range es {
+		ids[i] = es[i].ID
+	}
+	return ids
 }
 
 func (s *Server) getElder(w http.ResponseWriter, r *http.Request) error {
@@ -93,13 +107,43 @@ func (s *Server) getElder(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.audit(r.Context(), auditElderRead, "", e.ID); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, e)
 	return nil
 }
 
+// elderBody is an elder record as a request carries it: consent must be
+// given, true or false, so that no elder drops silently out of the due
+// lists and the visit rate (false) nor is visited without agreement (true).
+type elderBody struct {
+	anxin.ElderRecord
+	Consent *bool `json:"consent"`
+}
+
+// consentRequired is the field error of a body without "consent".
+var consentRequired = care.FieldError{Field: "consent",
+	Message: "is required: true when the elder gave informed consent to visits (知情同意), false when declined"}
+
+// decodeElder reads an elder record; missing lists the required fields the body lacks.
+func decodeElder(w http.ResponseWriter, r *http.Request) (e anxin.ElderRecord, missing []care.FieldError, err error) {
+	var b elderBody
+	if err := decodeJSON(w, r, &b); err != nil {
+		return e, nil, err
+	}
+	e = b.ElderRecord
+	if b.Consent == nil {
+		missing = append(missing, consentRequired)
+	} else {
+		e.Consent = *b.Consent
+	}
+	return e, missing, nil
+}
+
 func (s *Server) createElder(w http.ResponseWriter, r *http.Request) error {
-	var e anxin.ElderRecord
-	if err := decodeJSON(w, r, &e); err != nil {
+	e, missing, err := decodeElder(w, r)
+	if err != nil {
 		return err
 	}
 	if e.ID == "" {
@@ -110,17 +154,18 @@ func (s *Server) createElder(w http.ResponseWriter, r *http.Request) error {
 	} else if anxin.ErrorCode(err) != anxin.ENOTFOUND {
 		return err
 	}
-	if err := s.save(r.Context(), &e); err != nil {
+	if err := s.save(r.Context(), &e, missing); err != nil {
 		return err
 	}
+	s.auditChange(r.Context(), auditElderCreate, "", e.ID)
 	w.Header().Set("Location", Prefix+"elders/"+e.ID)
 	writeJSON(w, http.StatusCreated, e)
 	return nil
 }
 
 func (s *Server) putElder(w http.ResponseWriter, r *http.Request) error {
-	var e anxin.ElderRecord
-	if err := decodeJSON(w, r, &e); err != nil {
+	e, missing, err := decodeElder(w, r)
+	if err != nil {
 		return err
 	}
 	id := r.PathValue("id")
@@ -132,28 +177,35 @@ func (s *Server) putElder(w http.ResponseWriter, r *http.Request) error {
 	// area is "not found" and must not be overwritten as if it were new
 	old, err := s.Store.Elder(r.Context(), id)
 	switch {
-	case err == nil && !care.Area(caller(r.Context()).Area, &old):
+	case err == nil && !care.Area(scope(r.Context()), &old):
 		return anxin.Errorf(anxin.ENOTFOUND, "no elder %q", clip(id))
 	case err == nil:
 		e.CreatedAt = old.CreatedAt
 	case anxin.ErrorCode(err) != anxin.ENOTFOUND:
 		return err
 	}
-	if err := s.save(r.Context(), &e); err != nil {
+	if err := s.save(r.Context(), &e, missing); err != nil {
 		return err
 	}
+	s.auditChange(r.Context(), auditElderUpdate, "", e.ID)
 	writeJSON(w, http.StatusOK, e)
 	return nil
 }
 
-// save normalizes, checks the area and stores one record.
-func (s *Server) save(ctx context.Context, e *anxin.ElderRecord) error {
+// save normalizes, checks the area and stores one record; missing are
+// field errors found while decoding it, reported with the others.
+func (s *Server) save(ctx context.Context, e *anxin.ElderRecord, missing []care.FieldError) error {
 	now := s.Now()
-	if errs := care.Normalize(e, s.Plan.Day(now)); len(errs) > 0 {
+	if errs := append(missing, care.Normalize(e, s.Plan.Day(now))...); len(errs) > 0 {
 		return &fieldsError{msg: fmt.Sprintf("the record has %d problem(s)", len(errs)), fields: errs}
 	}
-	if area := caller(ctx).Area; !care.Area(area, e) {
-		return anxin.Errorf(anxin.EFORBID, "the elder's current village/community or township must be %s", area)
+	if area := scope(ctx); !care.Area(area, e) {
+		return anxin.Errorf(anxin.EFORBID, "the elder's current address must be in %s", area)
+	}
+	if bad, err := s.foreignHouseholds(ctx, []string{e.Household}); err != nil {
+		return err
+	} else if why, ok := bad[e.Household]; ok {
+		return anxin.Errorf(anxin.EFORBID, "household %q %s", clip(e.Household), why)
 	}
 	e.UpdatedAt = now
 	err := s.Store.PutElder(ctx, e)
@@ -169,16 +221,47 @@ func (s *Server) save(ctx context.Context, e *anxin.ElderRecord) error {
 		return err
 	}
 	*e = stored
-	s.Logger.Info("elder saved", "elder", e.ID, "name", anxin.MaskName(e.Name), "id_number", anxin.MaskIDNumber(e.IDNumber),
+	s.Logger.Info("elder saved", "elder", logID(e.ID), "name", anxin.MaskName(e.Name), "id_number", anxin.MaskIDNumber(e.IDNumber),
 		"tier", e.Tier, "token", caller(ctx).Name)
 	return nil
+}
+
+// foreignHouseholds says, for each household an area token may not attach
+// an elder to, why: one with an elder registered outside the area belongs to
+// another community; an alarmd household (a sensor kit) not yet in the
+// register is assigned by the district. Nil for a district token.
+func (s *Server) foreignHouseholds(ctx context.Context, households []string) (map[string]string, error) {
+	area := scope(ctx)
+	if area.All() {
+		return nil, nil
+	}
+	places, err := s.Store.HouseholdPlaces(ctx, area, households)
+	if err != nil {
+		return nil, err
+	}
+	kits := map[string]bool{}
+	if s.Households != nil {
+		for _, h := range s.Households() {
+			kits[h.ID] = true
+		}
+	}
+	out := map[string]string{}
+	for _, h := range households {
+		switch p := places[h]; {
+		case p.Outside > 0:
+			out[h] = "belongs to another area"
+		case p.Inside == 0 && kits[h]:
+			out[h] = "is a sensor kit's household not yet registered: the district office assigns it"
+		}
+	}
+	return out, nil
 }
 
 // conflictMessage tells why an ID number cannot be stored without naming an
 // elder the caller may not see: a community learns only that the number is
 // registered elsewhere, not to whom.
 func (s *Server) conflictMessage(ctx context.Context, c sqlite.Conflict) string {
-	if c.Holder == "" || caller(ctx).Area == "" {
+	if c.Holder == "" || scope(ctx).All() {
 		return c.Message
 	}
 	if _, err := s.elder(ctx, c.Holder); err != nil {
@@ -227,7 +310,7 @@ func (s *Server) importElders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return anxin.Errorf(anxin.EINVALID, "the file is larger than %d MiB", ledger.MaxFileBytes>>20)
+			return anxin.Errorf(ledger.ETOOLARGE, "the file is larger than %d MiB", ledger.MaxFileBytes>>20)
 		}
 		return err
 	}
@@ -252,23 +335,31 @@ func (s *Server) importElders(w http.ResponseWriter, r *http.Request) error {
 	for _, e := range rowErrs {
 		bad = append(bad, rowError(e))
 	}
-	area := caller(ctx).Area
+	area := scope(ctx)
 	ids := make([]string, len(imp.Elders))
+	households := make([]string, len(imp.Elders))
 	for i := range imp.Elders {
-		ids[i] = imp.Elders[i].ID
+		ids[i], households[i] = imp.Elders[i].ID, imp.Elders[i].Household
 	}
 	stored, err := s.Store.ElderPlaces(ctx, ids)
+	if err != nil {
+		return err
+	}
+	foreign, err := s.foreignHouseholds(ctx, households)
 	if err != nil {
 		return err
 	}
 	for i := range imp.Elders {
 		e := &imp.Elders[i]
 		if !care.Area(area, e) {
-			bad = append(bad, rowError{imp.Rows[i], "村(社区)", "is outside your area " + area})
+			bad = append(bad, rowError{imp.Rows[i], "村(社区)", "is outside your area " + area.String()})
 			continue
 		}
+		if why, ok := foreign[e.Household]; ok {
+			bad = append(bad, rowError{imp.Rows[i], "户编号", why})
+		}
 		if old, ok := stored[e.ID]; ok {
-			if area != "" && old.Village != area && old.Township != area {
+			if !area.Contains(old.Township, old.Village) {
 				bad = append(bad, rowError{imp.Rows[i], "档案编号", "belongs to an elder outside your area"})
 			}
 			if e.CreatedAt.IsZero() {
@@ -295,13 +386,15 @@ func (s *Server) importElders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.auditChange(ctx, auditElderImport, format, elderIDs(imp.Elders)...)
 	s.Logger.Info("ledger imported", "elders", len(imp.Elders), "format", format, "token", caller(ctx).Name)
 	writeJSON(w, http.StatusOK, map[string]any{"checked": len(imp.Elders), "imported": len(imp.Elders)})
 	return nil
 }
 
 // exportElders writes the caller's register as the ledger. ?mask=1 masks
-// the resident ID numbers (such a file cannot be imported back).
+// names, phone and ID numbers (such a file cannot be imported back); an
+// export in full is audited.
 func (s *Server) exportElders(w http.ResponseWriter, r *http.Request) error {
 	format, err := ledgerFormat(r)
 	if err != nil {
@@ -316,7 +409,12 @@ func (s *Server) exportElders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	opt := ledger.Options{MaskIDNumbers: r.URL.Query().Get("mask") == "1", Location: s.Plan.Location}
+	opt := ledger.Options{Mask: r.URL.Query().Get("mask") == "1", Location: s.Plan.Location}
+	if !opt.Mask {
+		if err := s.audit(r.Context(), auditEldersExport, format, elderIDs(es)...); err != nil {
+			return err
+		}
+	}
 	var buf bytes.Buffer
 	name := "ledger-" + s.Now().In(s.Plan.Location).Format("20060102")
 	if format == "csv" {
@@ -333,7 +431,7 @@ func (s *Server) exportElders(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
 	_, err = w.Write(buf.Bytes())
 	if err == nil {
-		s.Logger.Info("ledger exported", "elders", len(es), "format", format, "masked", opt.MaskIDNumbers, "token", caller(r.Context()).Name)
+		s.Logger.Info("ledger exported", "elders", len(es), "format", format, "masked", opt.Mask, "token", caller(r.Context()).Name)
 	}
 	return nil // headers are sent: a write error means the client went away
 }

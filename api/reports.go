@@ -47,12 +47,12 @@ type VisitRateReport struct {
 	Alarms  *AlarmStats    `json:"alarms,omitempty"`
 }
 
-func (s *Server) visitRateReport(ctx context.Context, area string, from, to time.Time) (VisitRateReport, error) {
+func (s *Server) visitRateReport(ctx context.Context, area anxin.Area, from, to time.Time) (VisitRateReport, error) {
 	counts, err := s.Store.VisitCounts(ctx, area, from, to)
 	if err != nil {
 		return VisitRateReport{}, err
 	}
-	rep := VisitRateReport{Area: area, Total: care.RateRow{Township: "合计", Village: "合计", Tier: "all"}}
+	rep := VisitRateReport{Area: area.String(), Total: care.RateRow{Township: "合计", Village: "合计", Tier: "all"}}
 	rows := map[[3]string]*care.RateRow{}
 	tiers := map[string]*care.RateRow{}
 	var order [][3]string
@@ -104,7 +104,7 @@ func (s *Server) visitRate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	area := caller(ctx).Area
+	area := scope(ctx)
 	// the three parts read the store on separate connections: run them side by side
 	var (
 		wg                     sync.WaitGroup
@@ -121,6 +121,9 @@ func (s *Server) visitRate(w http.ResponseWriter, r *http.Request) error {
 	}
 	rep.Month, rep.Overdue = m, all
 	rep.Alarms = stats
+	if err := s.maskDue(r, auditReportRead, rep.Overdue); err != nil {
+		return err
+	}
 	format := r.URL.Query().Get("format")
 	if format == "" && strings.Contains(r.Header.Get("Accept"), "spreadsheetml") {
 		format = "xlsx"
@@ -364,7 +367,7 @@ func maskHousehold(h anxin.Household) anxin.Household {
 // exists).
 func (s *Server) visibleHousehold(ctx context.Context, id string) (anxin.Household, error) {
 	if s.Households != nil {
-		if ok, err := s.Store.HouseholdInArea(ctx, id, caller(ctx).Area); err != nil {
+		if ok, err := s.Store.HouseholdInArea(ctx, id, scope(ctx)); err != nil {
 			return anxin.Household{}, err
 		} else if ok {
 			for _, h := range s.Households() {
@@ -380,6 +383,9 @@ func (s *Server) visibleHousehold(ctx context.Context, id string) (anxin.Househo
 func (s *Server) getHousehold(w http.ResponseWriter, r *http.Request) error {
 	h, err := s.visibleHousehold(r.Context(), r.PathValue("id"))
 	if err != nil {
+		return err
+	}
+	if err := s.audit(r.Context(), auditHouseholdRead, "", h.ID); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, h)

@@ -17,15 +17,18 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/care"
+	"github.com/anxin-care/anxin/ledger"
 	"github.com/anxin-care/anxin/sqlite"
 )
 
 // Token is one bearer token. Area "" sees the whole district; otherwise
-// only elders whose current village/community or township is Area.
+// only the elders (and households wholly) in the area anxin.ParseArea reads:
+// 善广村, 屏山街道/善广村 or 屏山街道/*.
 type Token struct {
 	Name  string // who holds it, for logs
 	Token string // the secret
 	Area  string
+	scope anxin.Area // Area parsed, set by serve
 }
 
 // Server serves the records API. Set the fields, then use Handler.
@@ -60,12 +63,13 @@ const eUnauthorized = "unauthorized"
 
 // statuses maps error codes to HTTP statuses: the one table.
 var statuses = map[string]int{
-	anxin.EINVALID:  http.StatusBadRequest,
-	anxin.ENOTFOUND: http.StatusNotFound,
-	anxin.ECONFLICT: http.StatusConflict,
-	anxin.EFORBID:   http.StatusForbidden,
-	anxin.EINTERNAL: http.StatusInternalServerError,
-	eUnauthorized:   http.StatusUnauthorized,
+	anxin.EINVALID:   http.StatusBadRequest,
+	anxin.ENOTFOUND:  http.StatusNotFound,
+	anxin.ECONFLICT:  http.StatusConflict,
+	anxin.EFORBID:    http.StatusForbidden,
+	anxin.EINTERNAL:  http.StatusInternalServerError,
+	eUnauthorized:    http.StatusUnauthorized,
+	ledger.ETOOLARGE: http.StatusRequestEntityTooLarge,
 }
 
 type ctxKey struct{}
@@ -75,6 +79,9 @@ func caller(ctx context.Context) Token {
 	t, _ := ctx.Value(ctxKey{}).(Token)
 	return t
 }
+
+// scope is the area of the request's token.
+func scope(ctx context.Context) anxin.Area { return caller(ctx).scope }
 
 // Handler is the API with every route under Prefix.
 func (s *Server) Handler() http.Handler {
@@ -111,6 +118,7 @@ func (s *Server) Handler() http.Handler {
 	route("GET households", (*Server).listHouseholds)
 	route("GET households/{id}", (*Server).getHousehold)
 	route("GET households/{id}/away", (*Server).getAway)
+	route("GET audit", (*Server).listAudit)
 	route("PUT households/{id}/away", (*Server).putAway)
 	mux.Handle(Prefix, s.serve(func(*Server, http.ResponseWriter, *http.Request) error {
 		return anxin.Errorf(anxin.ENOTFOUND, "no such endpoint")
@@ -139,7 +147,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 // serve authenticates, runs h, writes its error and logs one line (never
-// the token, never a query string: it may hold names).
+// the token, never a query string: it may hold names; path values masked).
 func (s *Server) serve(h func(s *Server, w http.ResponseWriter, r *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := s.Now()
@@ -156,17 +164,25 @@ func (s *Server) serve(h func(s *Server, w http.ResponseWriter, r *http.Request)
 		}
 		tok, ok := srv.authenticate(r)
 		var err error
-		if !ok {
+		if ok {
+			if tok.scope, err = anxin.ParseArea(tok.Area); err != nil {
+				// a token whose area cannot be read sees nothing rather than everything
+				err = anxin.Errorf(anxin.EFORBID, "the token's area is not valid: ask the district office")
+			}
+		}
+		switch {
+		case err != nil:
+		case !ok:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="anxin"`)
 			err = &anxin.Error{Code: eUnauthorized, Message: "a valid bearer token is required"}
-		} else {
+		default:
 			err = h(srv, w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, tok)))
 		}
 		if err != nil {
 			s.writeError(w, r, err)
 		}
 		s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "api request", slog.String("method", r.Method),
-			slog.String("path", r.URL.Path), slog.Int("status", w.status), slog.String("token", tok.Name),
+			slog.String("path", logPath(r)), slog.Int("status", w.status), slog.String("token", tok.Name),
 			slog.Duration("took", s.Now().Sub(start)))
 	})
 }
@@ -237,7 +253,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		body = apiError{Code: re.code, Message: re.msg, Rows: re.rows}
 	case body.Code == anxin.EINTERNAL:
 		// only internal errors are logged as errors; the client learns nothing of them
-		s.Logger.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.Logger.Error("api request failed", "method", r.Method, "path", logPath(r), "err", err)
 	}
 	status, ok := statuses[body.Code]
 	if !ok {

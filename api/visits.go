@@ -25,21 +25,27 @@ func (s *Server) dayParam(r *http.Request, name string) (time.Time, error) {
 	return time.Time{}, anxin.Errorf(anxin.EINVALID, "%s must be YYYY-MM-DD or RFC 3339", name)
 }
 
+// pageParams reads the since, until, limit (default 100) and offset of a listing.
+func (s *Server) pageParams(r *http.Request) (since, until time.Time, limit, offset int, err error) {
+	if since, err = s.dayParam(r, "since"); err != nil {
+		return
+	}
+	if until, err = s.dayParam(r, "until"); err != nil {
+		return
+	}
+	if limit, err = intParam(r, "limit", 100, 1, 10000); err != nil {
+		return
+	}
+	offset, err = intParam(r, "offset", 0, 0, 1<<30)
+	return
+}
+
 func (s *Server) listVisits(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f := sqlite.VisitFilter{Household: q.Get("household"), Visitor: q.Get("visitor"), AlarmID: q.Get("alarm_id"),
-		Area: caller(r.Context()).Area}
+		Area: scope(r.Context())}
 	var err error
-	if f.Since, err = s.dayParam(r, "since"); err != nil {
-		return err
-	}
-	if f.Until, err = s.dayParam(r, "until"); err != nil {
-		return err
-	}
-	if f.Limit, err = intParam(r, "limit", 100, 1, 10000); err != nil {
-		return err
-	}
-	if f.Offset, err = intParam(r, "offset", 0, 0, 1<<30); err != nil {
+	if f.Since, f.Until, f.Limit, f.Offset, err = s.pageParams(r); err != nil {
 		return err
 	}
 	vs, err := s.Store.Visits(r.Context(), f)
@@ -67,7 +73,7 @@ func (s *Server) createVisit(w http.ResponseWriter, r *http.Request) error {
 	if v.Date.After(s.Now().Add(time.Hour)) {
 		return anxin.Errorf(anxin.EINVALID, "visit date is in the future")
 	}
-	ok, err := s.Store.HouseholdInArea(r.Context(), v.Household, caller(r.Context()).Area)
+	ok, err := s.Store.HouseholdInArea(r.Context(), v.Household, scope(r.Context()))
 	if err != nil {
 		return err
 	}
@@ -77,7 +83,8 @@ func (s *Server) createVisit(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Store.CreateVisit(r.Context(), &v); err != nil {
 		return err
 	}
-	s.Logger.Info("visit recorded", "visit", v.ID, "household", v.Household, "method", v.Method, "token", caller(r.Context()).Name)
+	s.auditChange(r.Context(), auditVisitCreate, v.ID, v.Household)
+	s.Logger.Info("visit recorded", "visit", v.ID, "household", logID(v.Household), "method", v.Method, "token", caller(r.Context()).Name)
 	w.Header().Set("Location", Prefix+"visits?household="+v.Household)
 	writeJSON(w, http.StatusCreated, v)
 	return nil
@@ -99,7 +106,7 @@ type DueItem struct {
 // those with an open follow-up.
 func (s *Server) schedule(r *http.Request, dueBy time.Time, followUps bool) ([]DueItem, time.Time, error) {
 	q := r.URL.Query()
-	f := sqlite.ScheduleFilter{ElderFilter: sqlite.ElderFilter{Area: caller(r.Context()).Area, Village: q.Get("village"),
+	f := sqlite.ScheduleFilter{ElderFilter: sqlite.ElderFilter{Area: scope(r.Context()), Village: q.Get("village"),
 		GridWorker: q.Get("visitor")}, ConsentOnly: true, FollowUpOnly: followUps}
 	if !dueBy.IsZero() {
 		f.Due = s.dueCut(dueBy)
@@ -167,8 +174,7 @@ func (s *Server) dueList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeDue(w, today, out)
-	return nil
+	return s.writeDue(w, r, today, out)
 }
 
 func (s *Server) overdueList(w http.ResponseWriter, r *http.Request) error {
@@ -176,8 +182,7 @@ func (s *Server) overdueList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeDue(w, today, out)
-	return nil
+	return s.writeDue(w, r, today, out)
 }
 
 // followUpList: open follow-ups after alarms (跟踪回访), earliest due first.
@@ -190,8 +195,7 @@ func (s *Server) followUpList(w http.ResponseWriter, r *http.Request) error {
 		out[i].Overdue = out[i].FollowUpDue.Before(s.Now())
 	}
 	slices.SortStableFunc(out, func(a, b DueItem) int { return a.FollowUpDue.Compare(b.FollowUpDue) })
-	s.writeDue(w, today, out)
-	return nil
+	return s.writeDue(w, r, today, out)
 }
 
 // overdue lists the elders with a contact due before today, most overdue first.
@@ -205,9 +209,31 @@ func (s *Server) overdue(r *http.Request) ([]DueItem, time.Time, error) {
 	return out, today, nil
 }
 
-func (s *Server) writeDue(w http.ResponseWriter, today time.Time, items []DueItem) {
+// writeDue answers a due list: names and phone numbers masked unless the
+// caller asks for them (?unmasked=1, audited).
+func (s *Server) writeDue(w http.ResponseWriter, r *http.Request, today time.Time, items []DueItem) error {
 	if items == nil {
 		items = []DueItem{}
 	}
+	if err := s.maskDue(r, auditDueList, items); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"today": today.Format(time.DateOnly), "count": len(items), "elders": items})
+	return nil
+}
+
+// maskDue masks the names and phone numbers of due items in place, or,
+// with ?unmasked=1, audits their read under action.
+func (s *Server) maskDue(r *http.Request, action string, items []DueItem) error {
+	if unmasked(r) {
+		ids := make([]string, len(items))
+		for i := range items {
+			ids[i] = items[i].ID
+		}
+		return s.audit(r.Context(), action, "", ids...)
+	}
+	for i := range items {
+		items[i].Name, items[i].Phone = anxin.MaskName(items[i].Name), anxin.MaskPhone(items[i].Phone)
+	}
+	return nil
 }

@@ -206,10 +206,10 @@ func Normalize(e *anxin.ElderRecord, today time.Time) []FieldError {
 	return errs
 }
 
-// Area reports whether an elder is inside a token's area: "" is the whole
-// district; otherwise the current address's village/community or township.
-func Area(area string, e *anxin.ElderRecord) bool {
-	return area == "" || e.Current.Village == area || e.Current.Township == area
+// Area reports whether an elder's current address is inside a token's
+// area (anxin.Area: each level it names matched exactly).
+func Area(area anxin.Area, e *anxin.ElderRecord) bool {
+	return area.Contains(e.Current.Township, e.Current.Village)
 }
 
 func clip(s string) string {
@@ -217,4 +217,25 @@ func clip(s string) string {
 		return string([]rune(s)[:20]) + "…"
 	}
 	return s
+}
+
+// Masked is an elder record fit for a list or an export that does not need
+// the person: the names and phone numbers of the elder, the contacts and
+// the responders, and the resident ID number, masked (张**,
+// +86*******1234, 1101**********1234). The grid worker (staff) is kept.
+func Masked(e anxin.ElderRecord) anxin.ElderRecord {
+	e.Name, e.Phone, e.IDNumber = anxin.MaskName(e.Name), anxin.MaskPhone(e.Phone), anxin.MaskIDNumber(e.IDNumber)
+	e.Contacts, e.Responders = maskedContacts(e.Contacts), maskedContacts(e.Responders)
+	return e
+}
+
+func maskedContacts(cs []anxin.Contact) []anxin.Contact {
+	if cs == nil {
+		return nil
+	}
+	out := slices.Clone(cs)
+	for i := range out {
+		out[i].Name, out[i].Phone = anxin.MaskName(out[i].Name), anxin.MaskPhone(out[i].Phone)
+	}
+	return out
 }

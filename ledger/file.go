@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
+	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/anxin-care/anxin"
 )
@@ -17,13 +19,15 @@ import (
 // of that name is read, else the first sheet.
 const SheetName = "台账"
 
-// Import size limits: a ledger of MaxRows elders is a few tens of MiB.
+// MaxFileBytes bounds an uploaded ledger: one of MaxRows elders is a few
+// tens of MiB. limits.go bounds what it may inflate to.
 const (
 	MaxFileBytes = 64 << 20
-	maxXMLBytes  = 512 << 20
+	// maxInMemoryXML: larger worksheets are unzipped to a temp file by excelize
+	maxInMemoryXML = 16 << 20
 )
 
-var errTooBig = anxin.Errorf(anxin.EINVALID, "the file is larger than %d MiB", MaxFileBytes>>20)
+var errTooBig = anxin.Errorf(ETOOLARGE, "the file is larger than %d MiB", MaxFileBytes>>20)
 
 func readAll(r io.Reader) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
@@ -43,8 +47,11 @@ func ReadXLSXRows(r io.Reader) ([][]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkXLSX(b); err != nil {
+		return nil, err
+	}
 	f, err := excelize.OpenReader(bytes.NewReader(b), excelize.Options{RawCellValue: true,
-		UnzipSizeLimit: maxXMLBytes, UnzipXMLSizeLimit: maxXMLBytes})
+		UnzipSizeLimit: maxUnzippedBytes, UnzipXMLSizeLimit: maxInMemoryXML})
 	if err != nil {
 		return nil, anxin.Errorf(anxin.EINVALID, "not an XLSX workbook (save it as .xlsx): %s", firstLine(err))
 	}
@@ -63,10 +70,8 @@ func ReadXLSXRows(r io.Reader) ([][]string, error) {
 	}
 	defer it.Close()
 	var rows [][]string
+	var budget cellBudget
 	for it.Next() {
-		if len(rows) > MaxRows+headerSearch {
-			return nil, anxin.Errorf(anxin.EINVALID, "more than %d rows", MaxRows)
-		}
 		cols, err := it.Columns(excelize.Options{RawCellValue: true})
 		if err != nil {
 			return nil, anxin.Errorf(anxin.EINVALID, "row %d cannot be read: %s", len(rows)+1, firstLine(err))
@@ -74,7 +79,9 @@ func ReadXLSXRows(r io.Reader) ([][]string, error) {
 		if len(cols) > 4*len(columns)+64 {
 			return nil, anxin.Errorf(anxin.EINVALID, "row %d has %d columns", len(rows)+1, len(cols))
 		}
-		rows = append(rows, cols)
+		if rows, err = budget.add(rows, cols); err != nil {
+			return nil, err
+		}
 	}
 	if err := it.Error(); err != nil {
 		return nil, anxin.Errorf(anxin.EINVALID, "cannot read sheet: %s", firstLine(err))
@@ -107,7 +114,8 @@ func UnescapeCSVCell(s string) string {
 	return s
 }
 
-// ReadCSVRows reads a CSV ledger: UTF-8 (a byte-order mark is skipped),
+// ReadCSVRows reads a CSV ledger: UTF-8 (a byte-order mark is skipped) or
+// GBK (what Excel saves as "CSV" in China; GB 18030 read, its superset),
 // comma separated, quoted as RFC 4180; cells escaped by WriteCSV
 // (UnescapeCSVCell) are read back as they were.
 func ReadCSVRows(r io.Reader) ([][]string, error) {
@@ -116,10 +124,15 @@ func ReadCSVRows(r io.Reader) ([][]string, error) {
 		return nil, err
 	}
 	b = bytes.TrimPrefix(b, []byte("\ufeff"))
+	if b, err = utf8OrGBK(b); err != nil {
+		return nil, err
+	}
 	cr := csv.NewReader(bytes.NewReader(b))
 	cr.FieldsPerRecord = -1
 	cr.LazyQuotes = true
+	cr.ReuseRecord = false
 	var rows [][]string
+	var budget cellBudget
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -128,15 +141,34 @@ func ReadCSVRows(r io.Reader) ([][]string, error) {
 		if err != nil {
 			return nil, anxin.Errorf(anxin.EINVALID, "not a CSV file: %s", firstLine(err))
 		}
-		if len(rows) > MaxRows+headerSearch {
-			return nil, anxin.Errorf(anxin.EINVALID, "more than %d rows", MaxRows)
-		}
+		size := 0
 		for i, c := range rec {
 			rec[i] = UnescapeCSVCell(c)
+			size += len(c)
 		}
-		rows = append(rows, rec)
+		if size > maxCSVRecordBytes || len(rec) > 4*len(columns)+64 {
+			line, _ := cr.FieldPos(0)
+			return nil, tooLarge("the record on line %d has %d cells of %d bytes (at most %d columns, %d KiB)",
+				line, len(rec), size, 4*len(columns)+64, maxCSVRecordBytes>>10)
+		}
+		if rows, err = budget.add(rows, rec); err != nil {
+			return nil, err
+		}
 	}
 	return rows, nil
+}
+
+// utf8OrGBK is b as UTF-8: b itself when it is valid UTF-8, else b decoded
+// as GB 18030 (GBK's superset) when every byte decodes, else an error.
+func utf8OrGBK(b []byte) ([]byte, error) {
+	if utf8.Valid(b) {
+		return b, nil
+	}
+	u, err := simplifiedchinese.GB18030.NewDecoder().Bytes(b)
+	if err != nil || bytes.ContainsRune(u, utf8.RuneError) {
+		return nil, anxin.Errorf(anxin.EINVALID, "the file is neither UTF-8 nor GBK text: save it from Excel as \"CSV UTF-8\" or as .xlsx")
+	}
+	return u, nil
 }
 
 func firstLine(err error) string {

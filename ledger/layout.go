@@ -59,9 +59,9 @@ func unlabel(m map[string]string, l string) string {
 
 // Options shape an export and an import.
 type Options struct {
-	// MaskIDNumbers writes 1101**********1234 instead of the full number
-	// (an export that does not need it; such a file cannot be imported).
-	MaskIDNumbers bool
+	// Mask writes names, phone numbers and ID numbers masked (care.Masked:
+	// an export that does not need the persons; it cannot be imported).
+	Mask bool
 	// Location is where dates are days (default Asia/Shanghai).
 	Location *time.Location
 	// NewID names an elder whose row has no 档案编号 (import only; default: "e-" + a ULID).
@@ -159,12 +159,7 @@ var columns = func() []column {
 			get: func(e *anxin.ElderRecord, _ *Options) string { return string(e.Gender) },
 			set: func(e *anxin.ElderRecord, s string, _ *Options) error { e.Gender = anxin.Gender(s); return nil }},
 		{header: hIDNumber, field: "id_number",
-			get: func(e *anxin.ElderRecord, o *Options) string {
-				if o.MaskIDNumbers {
-					return anxin.MaskIDNumber(e.IDNumber)
-				}
-				return e.IDNumber
-			},
+			get: func(e *anxin.ElderRecord, _ *Options) string { return e.IDNumber },
 			set: func(e *anxin.ElderRecord, s string, _ *Options) error {
 				if strings.Contains(s, "*") {
 					return fmt.Errorf("is masked: import a ledger exported with full ID numbers")

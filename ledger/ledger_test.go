@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/care"
+	"github.com/anxin-care/anxin/ledger/ledgertest"
 	"github.com/anxin-care/anxin/sqlite"
 )
 
@@ -250,9 +253,16 @@ func FuzzParseCSV(f *testing.F) {
 	f.Add(buf.Bytes())
 	f.Add([]byte("姓名,身份证号,村(社区),监护情况,自理能力,健康状况\n张三,11010519491231002X,善广村,独居,完好,正常\n"))
 	f.Add([]byte("\ufeff序号\n1"))
+	f.Add([]byte("\xd0\xd5\xc3\xfb,\xc9\xed\xb7\xdd\xd6\xa4\xba\xc5\r\n")) // GBK
+	f.Add([]byte(strings.Repeat(",", 300) + "a\n" + strings.Repeat("a\n", 100)))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		rows, err := ReadCSVRows(bytes.NewReader(b))
+		var rows [][]string
+		var err error
+		memoryCap(t, 64<<20, func() { rows, err = ReadCSVRows(bytes.NewReader(b)) })
 		if err != nil {
+			if c := anxin.ErrorCode(err); c != anxin.EINVALID && c != ETOOLARGE {
+				t.Fatalf("not an input error: %v", err)
+			}
 			return
 		}
 		imp, errs := Parse(rows, today, Options{})
@@ -281,16 +291,93 @@ func FuzzReadXLSX(f *testing.F) {
 	}
 	f.Add(buf.Bytes())
 	f.Add([]byte("PK\x03\x04"))
+	// small seeds only (the bombs are TestXLSXLimits'): the fuzzer minimizes every new input
+	f.Add(ledgertest.XLSXBomb(64 << 10))
+	f.Add(ledgertest.XLSX(`<row r="1"><c r="A1" t="s"><v>0</v></c></row>`, func(w io.Writer) {
+		io.WriteString(w, strings.Repeat("<si><t>a</t></si>", 2000))
+	}))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		rows, err := ReadXLSXRows(bytes.NewReader(b))
+		var rows [][]string
+		var err error
+		memoryCap(t, 128<<20, func() { rows, err = ReadXLSXRows(bytes.NewReader(b)) })
 		if err != nil {
-			if anxin.ErrorCode(err) != anxin.EINVALID {
-				t.Fatalf("not an invalid-input error: %v", err)
+			if c := anxin.ErrorCode(err); c != anxin.EINVALID && c != ETOOLARGE {
+				t.Fatalf("not an input error: %v", err)
 			}
 			return
 		}
 		Parse(rows, today, Options{})
 	})
+}
+
+// memoryCap fails t when fn allocates more than limit bytes: reading an
+// upload must take memory in proportion to the limits, never to what the
+// file claims or inflates to.
+func memoryCap(t *testing.T, limit uint64, fn func()) {
+	t.Helper()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > limit {
+		t.Fatalf("allocated %d MiB reading one file (cap %d MiB)", n>>20, limit>>20)
+	}
+}
+
+// LIMITS: every way an XLSX can inflate is refused as too large before
+// excelize decodes it, within a small allocation.
+func TestXLSXLimits(t *testing.T) {
+	header := `<row r="1"><c r="A1" t="s"><v>0</v></c></row>`
+	for name, c := range map[string]struct {
+		xlsx []byte
+		want string
+	}{
+		"500 MB of shared strings": {ledgertest.XLSXBomb(500 << 20), "shared strings inflate"},
+		"too many shared strings": {ledgertest.XLSX(header, func(w io.Writer) {
+			io.WriteString(w, strings.Repeat("<si><t>a</t></si>", maxSharedStrings+1))
+		}), "more than 1048576 shared strings"},
+		"a long shared string in runs": {ledgertest.XLSX(header, func(w io.Writer) {
+			io.WriteString(w, "<si>"+strings.Repeat("<r><t>张桂兰</t></r>", 8000)+"</si>")
+		}), "a shared string is longer"},
+		"a long text": {ledgertest.XLSX(`<row r="1"><c r="A1" t="inlineStr"><is><t>`+strings.Repeat("x", 100<<10)+`</t></is></c></row>`, nil),
+			"tag or text longer"},
+		"a long row": {ledgertest.XLSX(`<row r="1">`+strings.Repeat(`<c r="A1"/>`, 100<<10)+`</row>`, nil), "a row is longer"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var err error
+			memoryCap(t, 32<<20, func() { _, err = ReadXLSXRows(bytes.NewReader(c.xlsx)) })
+			if anxin.ErrorCode(err) != ETOOLARGE || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("%d-byte file: %v", len(c.xlsx), err)
+			}
+		})
+	}
+	// a real ledger passes the same checks
+	var buf bytes.Buffer
+	if err := WriteXLSX(&buf, LedgerSheet(sampleElders(t, 50), Options{})); err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := ReadXLSXRows(&buf); err != nil || len(rows) != 51 {
+		t.Fatalf("%d rows, %v", len(rows), err)
+	}
+}
+
+// LIMITS: a CSV record or file past the limits is refused as too large.
+func TestCSVLimits(t *testing.T) {
+	for name, c := range map[string]struct {
+		csv, want string
+	}{
+		"a 2 MB record":    {"姓名,身份证号\n\"" + strings.Repeat("x", 2<<20) + "\"\n", "line 2"},
+		"too many columns": {strings.Repeat("a,", 1000) + "\n", "cells"},
+		"too many rows":    {strings.Repeat("a\n", MaxRows+headerSearch+1), "more than 200000 rows"},
+		"too many cells":   {strings.Repeat(strings.Repeat("a,", 200)+"a\n", maxCells/200+1), "cells"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ReadCSVRows(strings.NewReader(c.csv))
+			if anxin.ErrorCode(err) != ETOOLARGE || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("%v", err)
+			}
+		})
+	}
 }
 
 // formulaElders are records whose cells a spreadsheet would take for

@@ -247,9 +247,14 @@ func Rows(es []anxin.ElderRecord, opt Options) [][]string {
 	out := make([][]string, 0, len(es)+1)
 	out = append(out, Headers())
 	for i := range es {
+		e := &es[i]
+		if opt.Mask {
+			m := care.Masked(*e)
+			e = &m
+		}
 		row := make([]string, len(columns))
 		for j := range columns {
-			row[j] = columns[j].get(&es[i], &opt)
+			row[j] = columns[j].get(e, &opt)
 		}
 		row[0] = fmt.Sprint(i + 1)
 		out = append(out, row)

@@ -19,7 +19,7 @@ import (
 // Times are INTEGER Unix milliseconds (UTC); 0 or NULL means "none".
 // visit_schedule is kept in step with visits in the same transaction, so the
 // due lists never scan a year of visits.
-var schemaRegister = `
+var schemaRegister = schemaAudit + `
 CREATE TABLE IF NOT EXISTS elders (
 	id            TEXT PRIMARY KEY,
 	household     TEXT NOT NULL,
@@ -96,7 +96,7 @@ const maxText = 4000
 // VisitFilter selects visits. Zero fields do not filter.
 type VisitFilter struct {
 	Household string
-	Area      string // village or township of the elder's current address
+	Area      anxin.Area // households wholly inside it (see HouseholdInArea)
 	Visitor   string
 	AlarmID   string
 	Since     time.Time // date >= Since
@@ -232,9 +232,9 @@ func (d *DB) Visits(ctx context.Context, f VisitFilter) ([]anxin.Visit, error) {
 	if f.Household != "" {
 		where, args = append(where, "v.household = ?"), append(args, f.Household)
 	}
-	if f.Area != "" {
-		where = append(where, "v.household IN (SELECT household FROM elders WHERE cur_village = ? OR cur_township = ?)")
-		args = append(args, f.Area, f.Area)
+	if !f.Area.All() {
+		q, a := areaHouseholdsQuery(f.Area)
+		where, args = append(where, "v.household IN ("+q+")"), append(args, a...)
 	}
 	if f.Visitor != "" {
 		where, args = append(where, "v.visitor = ?"), append(args, f.Visitor)
@@ -289,7 +289,7 @@ func limit(n int) int {
 
 // ElderFilter selects elder records. Zero fields do not filter.
 type ElderFilter struct {
-	Area       string // village/community or township of the current address
+	Area       anxin.Area // of the current address, matched exactly
 	Village    string
 	Tier       anxin.Tier
 	GridWorker string
@@ -301,8 +301,9 @@ type ElderFilter struct {
 func (f ElderFilter) where() (string, []any) {
 	var where []string
 	var args []any
-	if f.Area != "" {
-		where, args = append(where, "(cur_village = ? OR cur_township = ?)"), append(args, f.Area, f.Area)
+	if !f.Area.All() {
+		c, a := inArea(f.Area)
+		where, args = append(where, c), append(args, a...)
 	}
 	if f.Village != "" {
 		where, args = append(where, "cur_village = ?"), append(args, f.Village)
@@ -669,7 +670,7 @@ type VisitCount struct {
 
 // VisitCounts counts, per community, tier and consent, the elders registered
 // before until and those with a visit in [since, until). area "" is all.
-func (d *DB) VisitCounts(ctx context.Context, area string, since, until time.Time) ([]VisitCount, error) {
+func (d *DB) VisitCounts(ctx context.Context, area anxin.Area, since, until time.Time) ([]VisitCount, error) {
 	// one index seek per elder on visits(household, date): cheaper than
 	// collecting the month's distinct households (a month holds ~4 visits an elder)
 	q := `SELECT e.cur_township, e.cur_village, e.tier, e.consent, count(*),
@@ -677,9 +678,10 @@ func (d *DB) VisitCounts(ctx context.Context, area string, since, until time.Tim
 		FROM elders e
 		WHERE e.created_at < ?`
 	args := []any{millis(since), millis(until), millis(until)}
-	if area != "" {
-		q += " AND (e.cur_village = ? OR e.cur_township = ?)"
-		args = append(args, area, area)
+	if !area.All() {
+		c, a := inArea(area)
+		q += " AND " + c
+		args = append(args, a...)
 	}
 	q += " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
 	rows, err := d.db.QueryContext(ctx, q, args...)
@@ -723,24 +725,103 @@ func (d *DB) ElderIDByIDNumber(ctx context.Context, idNumber string) (string, er
 	return id, nil
 }
 
-// HouseholdInArea reports whether an elder of the household lives in the
-// area ("" is everywhere: always true).
-func (d *DB) HouseholdInArea(ctx context.Context, household, area string) (bool, error) {
-	if area == "" {
+// inArea is the SQL condition on elders' columns for an area (not All):
+// each level it names matched exactly.
+func inArea(a anxin.Area) (string, []any) {
+	var conds []string
+	var args []any
+	if a.Township != "" {
+		conds, args = append(conds, "cur_township = ?"), append(args, a.Township)
+	}
+	if a.Village != "" {
+		conds, args = append(conds, "cur_village = ?"), append(args, a.Village)
+	}
+	return "(" + strings.Join(conds, " AND ") + ")", args
+}
+
+// areaHouseholdsQuery selects the households wholly inside an area: with
+// an elder there and none elsewhere. A household shared with another area
+// (stored before writes were checked) belongs to neither community.
+func areaHouseholdsQuery(a anxin.Area) (string, []any) {
+	c, args := inArea(a)
+	return `SELECT household FROM elders WHERE household IN (SELECT household FROM elders WHERE ` + c + `)
+		GROUP BY household HAVING sum(NOT ` + c + `) = 0`, slices.Concat(args, args)
+}
+
+// HouseholdInArea reports whether a household is wholly inside the area:
+// at least one elder of it lives there and none elsewhere (the whole
+// district: always true).
+func (d *DB) HouseholdInArea(ctx context.Context, household string, area anxin.Area) (bool, error) {
+	if area.All() {
 		return true, nil
 	}
-	var n int
-	err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM elders WHERE household = ? AND (cur_village = ? OR cur_township = ?)`,
-		household, area, area).Scan(&n)
+	p, err := d.HouseholdPlaces(ctx, area, []string{household})
 	if err != nil {
 		return false, fmt.Errorf("household area: %w", err)
 	}
-	return n > 0, nil
+	return p[household].Inside > 0 && p[household].Outside == 0, nil
 }
 
-// AreaHouseholds lists the households of the elders in an area.
-func (d *DB) AreaHouseholds(ctx context.Context, area string) (map[string]bool, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT DISTINCT household FROM elders WHERE cur_village = ? OR cur_township = ?`, area, area)
+// HouseholdPlace counts a household's registered elders inside and outside an area.
+type HouseholdPlace struct{ Inside, Outside int }
+
+// HouseholdPlaces counts, for each given household, its elders inside and
+// outside the area (households with no elder are absent).
+func (d *DB) HouseholdPlaces(ctx context.Context, area anxin.Area, households []string) (map[string]HouseholdPlace, error) {
+	out := make(map[string]HouseholdPlace, len(households))
+	c, cargs := inArea(area)
+	if area.All() {
+		c, cargs = "1", nil
+	}
+	err := d.eachIn(ctx, households, `SELECT household, sum(`+c+`), sum(NOT `+c+`) FROM elders WHERE household IN (%s) GROUP BY household`,
+		slices.Concat(cargs, cargs), // once for each sum
+		func(rows *sql.Rows) error {
+			var h string
+			var p HouseholdPlace
+			if err := rows.Scan(&h, &p.Inside, &p.Outside); err != nil {
+				return err
+			}
+			out[h] = p
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("household places: %w", err)
+	}
+	return out, nil
+}
+
+// eachIn runs query (args, then one placeholder per key in its %s) for the
+// keys in chunks of 500 and calls scan for each row.
+func (d *DB) eachIn(ctx context.Context, keys []string, query string, args []any, scan func(*sql.Rows) error) error {
+	for lo := 0; lo < len(keys); lo += 500 {
+		chunk := keys[lo:min(lo+500, len(keys))]
+		a := slices.Clone(args)
+		for _, k := range chunk {
+			a = append(a, k)
+		}
+		rows, err := d.db.QueryContext(ctx, fmt.Sprintf(query, "?"+strings.Repeat(",?", len(chunk)-1)), a...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AreaHouseholds lists the households wholly inside an area (not All).
+func (d *DB) AreaHouseholds(ctx context.Context, area anxin.Area) (map[string]bool, error) {
+	q, args := areaHouseholdsQuery(area)
+	rows, err := d.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("area households: %w", err)
 	}
@@ -824,33 +905,20 @@ type ElderPlace struct {
 // the map), in chunks of 500.
 func (d *DB) ElderPlaces(ctx context.Context, ids []string) (map[string]ElderPlace, error) {
 	out := make(map[string]ElderPlace, len(ids))
-	for lo := 0; lo < len(ids); lo += 500 {
-		chunk := ids[lo:min(lo+500, len(ids))]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		rows, err := d.db.QueryContext(ctx, `SELECT id, cur_township, cur_village, created_at FROM elders WHERE id IN (?`+
-			strings.Repeat(",?", len(chunk)-1)+`)`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("elder places: %w", err)
-		}
-		for rows.Next() {
+	err := d.eachIn(ctx, ids, `SELECT id, cur_township, cur_village, created_at FROM elders WHERE id IN (%s)`, nil,
+		func(rows *sql.Rows) error {
 			var id string
 			var p ElderPlace
 			var created int64
 			if err := rows.Scan(&id, &p.Township, &p.Village, &created); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("elder places: %w", err)
+				return err
 			}
 			p.CreatedAt = fromMillis(created)
 			out[id] = p
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, fmt.Errorf("elder places: %w", err)
-		}
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("elder places: %w", err)
 	}
 	return out, nil
 }

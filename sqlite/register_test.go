@@ -135,7 +135,12 @@ func TestElderPutGetList(t *testing.T) {
 	if err := db.PutElder(ctx, &e2); err != nil {
 		t.Fatal(err)
 	}
-	for area, want := range map[string]int{"": 2, "善广村": 1, "东村": 1, "屏山街道": 2, "西村": 0} {
+	// an area matches exactly: 屏山街道 alone is a village name, 屏山街道/* the township
+	for s, want := range map[string]int{"": 2, "善广村": 1, "东村": 1, "屏山街道": 0, "屏山街道/*": 2, "屏山街道/东村": 1, "西村": 0} {
+		area, err := anxin.ParseArea(s)
+		if err != nil {
+			t.Fatal(err)
+		}
 		list, err := db.Elders(ctx, ElderFilter{Area: area})
 		if err != nil || len(list) != want {
 			t.Errorf("area %q: %d elders, want %d (%v)", area, len(list), want, err)
@@ -210,7 +215,7 @@ func TestSchedulesAndVisitCounts(t *testing.T) {
 		t.Fatalf("%+v", s)
 	}
 	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	counts, err := db.VisitCounts(ctx, "", from, from.AddDate(0, 1, 0))
+	counts, err := db.VisitCounts(ctx, anxin.Area{}, from, from.AddDate(0, 1, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +224,7 @@ func TestSchedulesAndVisitCounts(t *testing.T) {
 	if got != want {
 		t.Fatalf("counts %s, want %s", got, want)
 	}
-	if c, _ := db.VisitCounts(ctx, "东村", from, from.AddDate(0, 1, 0)); len(c) != 1 {
+	if c, _ := db.VisitCounts(ctx, anxin.Area{Village: "东村"}, from, from.AddDate(0, 1, 0)); len(c) != 1 {
 		t.Fatalf("area: %v", c)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"time"
@@ -44,22 +45,25 @@ global flags:
   -config FILE       with -db: alarmd.yaml for care.cadence, care.surges, care.timezone
 
 commands:
-  elders list [-village V] [-tier T] [-grid-worker N] [-limit N] [-offset N]
+  elders list [-village V] [-tier T] [-grid-worker N] [-limit N] [-offset N] [-unmasked]
   elders get ID
   elders import [-dry-run] FILE.xlsx|FILE.csv
   elders export [-format xlsx|csv] [-mask] -o FILE
   visit add -household H -method phone|home|audio_video|remote_monitoring|other [-date 2026-11-23]
             [-health T] [-safety T] [-hygiene T] [-environment T] [-needs T] [-suggested-care T] [-visitor N]
   visits list [-household H] [-visitor N] [-since DAY] [-until DAY] [-limit N]
-  due [-within DAYS] [-visitor N] [-village V]
-  overdue [-visitor N] [-village V]
-  follow-ups [-visitor N] [-village V]
+  due [-within DAYS] [-visitor N] [-village V] [-unmasked]
+  overdue [-visitor N] [-village V] [-unmasked]
+  follow-ups [-visitor N] [-village V] [-unmasked]
+                               names and phones are masked unless -unmasked (an audited read)
   report visit-rate [-month 2026-11] [-o FILE.xlsx]
   report alarms [-month 2026-11]
   alarms list [-since DAY] [-household H] [-state S]
   alarms show ID
   alarms close -reason TEXT ID  staff close an alarm found handled or false: its chain stops
                                (needs a running alarmd, not -db)
+  audit [-who N] [-action A] [-record ID] [-since DAY] [-until DAY] [-limit N] [-offset N]
+                               who changed or read personal data (district token or -db)
   away on|off|show HOUSEHOLD   the elder is away (visiting family, in hospital): no-water
                                rules pause until "away off" (needs a running alarmd, not -db)
 `
@@ -157,11 +161,24 @@ func connect(ctx context.Context, server, tokenFile, dbPath, configPath string, 
 		return nil, nil, err
 	}
 	token := "local-" + rand.Text() // never leaves the process
-	srv := &api.Server{Store: db, Tokens: []api.Token{{Name: "anxinctl", Token: token}}, Plan: plan, Now: now,
+	srv := &api.Server{Store: db, Tokens: []api.Token{{Name: localUser(getenv), Token: token}}, Plan: plan, Now: now,
 		Alarms: db, Escalation: db, Logger: slog.New(slog.DiscardHandler)}
 	h := srv.Handler()
 	c := &client{base: "http://store", token: token, http: &http.Client{Transport: handlerTransport{h}}, loc: plan.Location}
 	return c, func() { db.Close() }, nil
+}
+
+// localUser names who works on the store file directly, for the audit log:
+// anxinctl:<login name>.
+func localUser(getenv func(string) string) string {
+	name := getenv("USER")
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	if name == "" {
+		name = "unknown"
+	}
+	return "anxinctl:" + name
 }
 
 // handlerTransport serves requests with an in-process handler.
@@ -235,6 +252,8 @@ func command(ctx context.Context, c *client, args []string, stdout io.Writer) er
 	switch args[0] {
 	case "due", "overdue", "follow-ups":
 		return c.dueList(ctx, args[0], args[1:], stdout)
+	case "audit":
+		return c.getJSON(ctx, "audit", args[1:], stdout, "who", "action", "record", "since", "until", "limit", "offset")
 	}
 	if len(args) < 2 {
 		return usageError("unknown command " + args[0])
@@ -242,7 +261,7 @@ func command(ctx context.Context, c *client, args []string, stdout io.Writer) er
 	rest := args[2:]
 	switch verb {
 	case "elders list":
-		return c.getJSON(ctx, "elders", rest, stdout, "village", "tier", "grid-worker", "limit", "offset")
+		return c.getJSON(ctx, "elders", rest, stdout, "village", "tier", "grid-worker", "limit", "offset", "unmasked?")
 	case "elders get":
 		if len(rest) != 1 {
 			return usageError("elders get needs one ID")
@@ -302,13 +321,19 @@ func command(ctx context.Context, c *client, args []string, stdout io.Writer) er
 	return usageError("unknown command " + verb)
 }
 
-// stringFlags parses -name value flags into query parameters (dashes become underscores).
+// stringFlags parses -name value flags into query parameters (dashes
+// become underscores); a name ending in ? is a boolean flag, sent as =1.
 func stringFlags(cmd string, args []string, names ...string) (url.Values, []string, error) {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	vals := map[string]*string{}
+	bools := map[string]*bool{}
 	for _, n := range names {
-		vals[n] = fs.String(n, "", "")
+		if b, ok := strings.CutSuffix(n, "?"); ok {
+			bools[b] = fs.Bool(b, false, "")
+		} else {
+			vals[n] = fs.String(n, "", "")
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, usageError(cmd + ": " + err.Error())
@@ -317,6 +342,11 @@ func stringFlags(cmd string, args []string, names ...string) (url.Values, []stri
 	for n, v := range vals {
 		if *v != "" {
 			q.Set(strings.ReplaceAll(n, "-", "_"), *v)
+		}
+	}
+	for n, v := range bools {
+		if *v {
+			q.Set(strings.ReplaceAll(n, "-", "_"), "1")
 		}
 	}
 	return q, fs.Args(), nil
@@ -352,7 +382,7 @@ func printJSON(w io.Writer, b []byte) error {
 }
 
 func (c *client) dueList(ctx context.Context, which string, args []string, stdout io.Writer) error {
-	names := []string{"visitor", "village"}
+	names := []string{"visitor", "village", "unmasked?"}
 	if which == "due" {
 		names = append(names, "within")
 	}

@@ -138,8 +138,24 @@ func TestCLIDirectStore(t *testing.T) {
 	if code, out, errOut := cli(t, nil, "-db", path, "elders", "import", p); code != 0 || !strings.Contains(out, `"imported": 2`) {
 		t.Fatalf("import: %d %s %s", code, out, errOut)
 	}
-	if code, out, _ := cli(t, nil, "-db", path, "elders", "list"); code != 0 || !strings.Contains(out, `"total": 2`) || strings.Contains(out, idNumber(0)) {
+	if code, out, _ := cli(t, nil, "-db", path, "elders", "list"); code != 0 || !strings.Contains(out, `"total": 2`) || strings.Contains(out, idNumber(0)) ||
+		strings.Contains(out, "张桂兰") || strings.Contains(out, "13900000001") {
 		t.Fatalf("list (masked): %d %s", code, out)
+	}
+	if code, out, _ := cli(t, nil, "-db", path, "elders", "list", "-unmasked"); code != 0 || !strings.Contains(out, "张桂兰") {
+		t.Fatalf("list -unmasked: %d %s", code, out)
+	}
+	if code, out, _ := cli(t, nil, "-db", path, "due"); code != 0 || strings.Contains(out, "张桂兰") || !strings.Contains(out, "张**") {
+		t.Fatalf("due (masked): %d %s", code, out)
+	}
+	// who imported and who read the names in full, under the login name
+	code, out, errOut := cli(t, nil, "-db", path, "audit", "-limit", "10")
+	if code != 0 || strings.Count(out, `"action": "elder.import"`) != 2 || strings.Count(out, `"action": "elders.list"`) != 2 ||
+		!strings.Contains(out, `"who": "anxinctl:`) || strings.Contains(out, "张桂兰") {
+		t.Fatalf("audit: %d %s %s", code, out, errOut)
+	}
+	if code, out, _ := cli(t, nil, "-db", path, "audit", "-action", "elders.list", "-limit", "1"); code != 0 || strings.Count(out, `"action"`) != 1 {
+		t.Fatalf("audit -action: %d %s", code, out)
 	}
 	if code, _, errOut := cli(t, nil, "-db", filepath.Join(dir, "missing.db"), "due"); code != 1 || !strings.Contains(errOut, "-db") {
 		t.Fatalf("missing store: %d %s", code, errOut)
