@@ -40,6 +40,7 @@ type Store interface {
 	RuleStates(ctx context.Context, fn func(household string, state []byte) error) error
 	Alarms(ctx context.Context, f sqlite.AlarmFilter) ([]anxin.Alarm, error)
 	AlarmStateChanges(ctx context.Context, after int64, n int) ([]sqlite.AlarmStateChange, error)
+	UnappliedAlarmStateChanges(ctx context.Context, fn func(sqlite.AlarmStateChange)) error
 	LastAlarmStateSeq(ctx context.Context) (int64, error)
 }
 
@@ -116,9 +117,16 @@ type Pipeline struct {
 	// rule state of households without an effect in their batch waits here
 	// and is written every StateFlush (a reading that changed nothing but a
 	// meter value need not cost a row write each time)
-	pending   map[string][]byte
+	pending   map[string]pendingState
 	lastFlush time.Time
 	flushing  bool // writing pending states, stateChunk per batch
+}
+
+// pendingState is a household's encoded rule state waiting to be written,
+// with the alarm_state_log position it reflects.
+type pendingState struct {
+	state []byte
+	seq   int64
 }
 
 type escalation struct {
@@ -165,11 +173,14 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 		log: d.Logger, now: d.Now, m: m, in: make(chan Delivery, cfg.Inflight),
 		priority: make(chan Delivery, 1024),
 		escalate: make(chan escalation, 1024), away: make(chan awayRequest), seen: newSeenWindow(cfg.DedupMax, cfg.DedupWindow),
-		pending: make(map[string][]byte), lastFlush: time.Now()}, nil
+		pending: make(map[string]pendingState), lastFlush: time.Now()}, nil
 }
 
 // Restore loads the rules engine's state and the de-duplication window from
-// the store, so a restart neither resets timers nor repeats effects.
+// the store, so a restart neither resets timers nor repeats effects. What
+// people did with alarms after a household's state was last written
+// (accepted, closed: the process died before the state's flush) is applied
+// again, so the rule is re-armed as it was before the crash.
 func (p *Pipeline) Restore(ctx context.Context) error {
 	n := 0
 	err := p.store.RuleStates(ctx, func(hh string, state []byte) error {
@@ -184,6 +195,15 @@ func (p *Pipeline) Restore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	rearmed := 0
+	if err := p.store.UnappliedAlarmStateChanges(ctx, func(c sqlite.AlarmStateChange) {
+		if c.State != anxin.AlarmOpen {
+			p.engine.Closed(c.Household, c.Rule)
+			rearmed++
+		}
+	}); err != nil {
+		return err
+	}
 	now := p.now()
 	if err := p.store.SeenIDs(ctx, now.Add(-p.cfg.DedupWindow), func(id string, at time.Time) { p.seen.Add(id, at) }); err != nil {
 		return err
@@ -193,7 +213,7 @@ func (p *Pipeline) Restore(ctx context.Context) error {
 		return err
 	}
 	p.stateSeq = seq
-	p.log.Info("ingest state restored", "households", n, "seen_ids", p.seen.Len())
+	p.log.Info("ingest state restored", "households", n, "seen_ids", p.seen.Len(), "alarm_changes_applied", rearmed)
 	return nil
 }
 
@@ -285,7 +305,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			continue
 		case <-timer.C:
 		case <-housekeeping.C:
-			p.syncAlarmStates(ctx)
+			if rearmed := p.syncAlarmStates(ctx, nil); len(rearmed) > 0 {
+				// commit the re-armed states now rather than at the next flush
+				if _, err := p.commit(ctx, &sqlite.IngestBatch{States: p.states(rearmed, false), At: p.now()}); err != nil {
+					p.flushStates()
+					return nil
+				}
+			}
 			if ticks++; ticks%60 == 0 {
 				p.trimSeen(ctx)
 			}
@@ -362,6 +388,9 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 	var seenIDs []string
 	received := make(map[string]time.Time) // message id → arrival, for alarm latency
 	urgent := make(map[string]bool)        // households whose state must commit with this batch
+	// what people did with alarms up to now goes in before this batch's
+	// messages: a press after an accept or close opens a new alarm
+	p.syncAlarmStates(ctx, urgent)
 	for i := range batch {
 		d := &batch[i]
 		p.m.received.Inc()
@@ -505,13 +534,15 @@ func (p *Pipeline) setAway(ctx context.Context, r awayRequest) error {
 // whole district never holds up one batch (and its alarms) for long.
 func (p *Pipeline) states(urgent map[string]bool, all bool) []sqlite.RuleState {
 	var out []sqlite.RuleState
+	// every state change the engine holds is applied up to p.stateSeq (the
+	// batch loop applies them and encodes states, nobody else)
 	p.engine.DirtyStates(func(hh string, state []byte) {
 		if all || urgent[hh] {
-			out = append(out, sqlite.RuleState{Household: hh, State: state})
+			out = append(out, sqlite.RuleState{Household: hh, State: state, AppliedSeq: p.stateSeq})
 			delete(p.pending, hh)
 			return
 		}
-		p.pending[hh] = state
+		p.pending[hh] = pendingState{state: state, seq: p.stateSeq}
 	})
 	if !all && !p.flushing && time.Since(p.lastFlush) >= p.cfg.StateFlush && len(p.pending) > 0 {
 		p.flushing = true
@@ -521,7 +552,7 @@ func (p *Pipeline) states(urgent map[string]bool, all bool) []sqlite.RuleState {
 			if !all && len(out) >= stateChunk {
 				break
 			}
-			out = append(out, sqlite.RuleState{Household: hh, State: st})
+			out = append(out, sqlite.RuleState{Household: hh, State: st.state, AppliedSeq: st.seq})
 			delete(p.pending, hh)
 		}
 		if len(p.pending) == 0 {
@@ -605,22 +636,29 @@ func (p *Pipeline) trimSeen(ctx context.Context) {
 
 // syncAlarmStates re-arms rules whose alarms people closed (accepted,
 // unanswered, resolved by staff): the engine then opens a new alarm on the
-// next rising edge instead of attaching repeats.
-func (p *Pipeline) syncAlarmStates(ctx context.Context) {
+// next rising edge instead of attaching repeats. It runs before every batch
+// (one indexed read, ~µs when nothing changed) and on the housekeeping
+// tick; the households it re-armed are added to rearmed (made when nil)
+// and returned, for their state to be written with the next commit.
+func (p *Pipeline) syncAlarmStates(ctx context.Context, rearmed map[string]bool) map[string]bool {
 	for {
 		cs, err := p.store.AlarmStateChanges(ctx, p.stateSeq, 1000)
 		if err != nil {
 			p.log.Error("reading alarm state changes", "err", err)
-			return
+			return rearmed
 		}
 		for _, c := range cs {
 			p.stateSeq = c.Seq
 			if c.State != anxin.AlarmOpen {
 				p.engine.Closed(c.Household, c.Rule)
+				if rearmed == nil {
+					rearmed = make(map[string]bool)
+				}
+				rearmed[c.Household] = true
 			}
 		}
 		if len(cs) < 1000 {
-			return
+			return rearmed
 		}
 	}
 }

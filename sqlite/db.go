@@ -58,7 +58,48 @@ func Open(ctx context.Context, path string) (*DB, error) {
 			return nil, fmt.Errorf("create schema in %s: %w", path, err)
 		}
 	}
+	for _, u := range upgrades {
+		if err := upgrade(ctx, db, u); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("upgrade schema in %s: %w", path, err)
+		}
+	}
 	return &DB{db: db}, nil
+}
+
+// columnUpgrade adds a column to a table made by an older version; then,
+// only when it was added, runs fill to give old rows their value.
+type columnUpgrade struct {
+	table, column, def, fill string
+}
+
+// upgrades are applied in order after the schemas.
+var upgrades = []columnUpgrade{
+	// rows written before applied_seq reflected the whole log: the old
+	// restart took every change as applied
+	{table: "rule_state", column: "applied_seq", def: "INTEGER NOT NULL DEFAULT 0",
+		fill: `UPDATE rule_state SET applied_seq = (SELECT COALESCE(MAX(seq), 0) FROM alarm_state_log)`},
+}
+
+func upgrade(ctx context.Context, db *sql.DB, u columnUpgrade) error {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?`, u.table, u.column).Scan(&n); err != nil || n > 0 {
+		return err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `ALTER TABLE `+u.table+` ADD COLUMN `+u.column+` `+u.def); err != nil {
+		return err
+	}
+	if u.fill != "" {
+		if _, err := tx.ExecContext(ctx, u.fill); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // SQL is the underlying handle, for packages' own queries in this package's files.
