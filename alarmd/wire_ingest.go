@@ -70,10 +70,14 @@ func (m *Main) openIngest(ctx context.Context) error {
 	}
 	m.closers = append(m.closers, writer.Close)
 	w.store = m.Store
+	var register ingest.Register = householdsRegister{m.Households}
+	if m.households != nil {
+		register = m.households
+	}
 	p, err := ingest.New(ingest.Config{Batch: cfg.Ingest.Batch, BatchWait: cfg.Ingest.BatchWait,
 		Inflight: cfg.Ingest.Inflight, DedupWindow: cfg.Ingest.DedupWindow},
 		ingest.Deps{Engine: m.engine, Store: ingestStore{DB: m.Store, writer: writer}, Archive: archive, Escalator: m.Escalator,
-			Logger: m.Logger.With("component", "ingest"), Now: m.Now, Metrics: m.Metrics})
+			Register: register, Logger: m.Logger.With("component", "ingest"), Now: m.Now, Metrics: m.Metrics})
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		storeErrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_ingest_store_errors_total",
 			Help: "Failed commits of a batch (retried until the store takes it)."}),
 	}
-	for _, r := range []string{"too_large", "topic", "contract", "status"} {
+	for _, r := range []string{"too_large", "topic", "contract", "status", "unknown_household", "unknown_device"} {
 		m.rejected.WithLabelValues(r)
 	}
 	if reg != nil {

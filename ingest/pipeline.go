@@ -44,6 +44,15 @@ type Store interface {
 	LastAlarmStateSeq(ctx context.Context) (int64, error)
 }
 
+// Register says which households and devices alarmd believes: a message
+// of a household or device it does not know is rejected, so outsiders can
+// neither open alarms nor grow rule state (alarmd: households_file).
+type Register interface {
+	// Knows reports whether the household is registered and, when it is,
+	// whether device is one of its devices (device "gateway": its gateway).
+	Knows(household, device string) (householdKnown, deviceKnown bool)
+}
+
 // Archive takes readings for the time-series store without blocking (*influx.Archive).
 type Archive interface {
 	Write(m *anxin.Message)
@@ -100,6 +109,7 @@ type Pipeline struct {
 	store     Store
 	archive   Archive
 	escalator anxin.Escalator
+	register  Register // nil: every household and device is believed
 	log       *slog.Logger
 	now       func() time.Time
 	m         *metrics
@@ -111,6 +121,7 @@ type Pipeline struct {
 	seen     *seenWindow
 	stateSeq int64
 	limiter  logLimiter
+	unknown  hourlyLog // unknown households and devices, logged once an hour each
 	storeErr error
 	mu       sync.Mutex
 
@@ -148,6 +159,7 @@ type Deps struct {
 	Store     Store
 	Archive   Archive
 	Escalator anxin.Escalator
+	Register  Register // nil: believe every household and device
 	Logger    *slog.Logger
 	Now       func() time.Time
 	Metrics   prometheus.Registerer
@@ -170,7 +182,7 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 		return nil, err
 	}
 	return &Pipeline{cfg: cfg, engine: d.Engine, store: d.Store, archive: d.Archive, escalator: d.Escalator,
-		log: d.Logger, now: d.Now, m: m, in: make(chan Delivery, cfg.Inflight),
+		register: d.Register, log: d.Logger, now: d.Now, m: m, in: make(chan Delivery, cfg.Inflight),
 		priority: make(chan Delivery, 1024),
 		escalate: make(chan escalation, 1024), away: make(chan awayRequest), seen: newSeenWindow(cfg.DedupMax, cfg.DedupWindow),
 		pending: make(map[string]pendingState), lastFlush: time.Now()}, nil
@@ -182,8 +194,12 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 // (accepted, closed: the process died before the state's flush) is applied
 // again, so the rule is re-armed as it was before the crash.
 func (p *Pipeline) Restore(ctx context.Context) error {
-	n := 0
+	n, skipped := 0, 0
 	err := p.store.RuleStates(ctx, func(hh string, state []byte) error {
+		if known, _ := p.knows(hh, anxin.GatewayDevice); !known {
+			skipped++ // stored before alarmd checked the register: not believed
+			return nil
+		}
 		if err := p.engine.RestoreState(hh, state); err != nil {
 			// one bad row must not keep every other household unwatched
 			p.log.Error("rule state not restored", "household", hh, "err", err)
@@ -213,7 +229,8 @@ func (p *Pipeline) Restore(ctx context.Context) error {
 		return err
 	}
 	p.stateSeq = seq
-	p.log.Info("ingest state restored", "households", n, "seen_ids", p.seen.Len(), "alarm_changes_applied", rearmed)
+	p.log.Info("ingest state restored", "households", n, "seen_ids", p.seen.Len(), "alarm_changes_applied", rearmed,
+		"unregistered_skipped", skipped)
 	return nil
 }
 
@@ -405,6 +422,9 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 			if len(d.Payload) == 0 { // a cleared retained status
 				continue
 			}
+			if !p.believe(hh, dev, now) {
+				continue
+			}
 			st, err := anxin.ParseStatus(d.Payload)
 			if err != nil {
 				p.reject("status", d.Topic, err)
@@ -427,15 +447,21 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 			p.reject(reason, d.Topic, err)
 			continue
 		}
-		if p.seen.Has(m.ID) {
+		if !p.believe(m.Household, m.Device, now) {
+			continue
+		}
+		// ids are unique per gateway, not across them: one home's id must
+		// not suppress another's press
+		key := dedupKey(&m)
+		if p.seen.Has(key) {
 			p.m.duplicates.Inc()
 			continue
 		}
-		p.seen.Add(m.ID, now)
+		p.seen.Add(key, now)
 		n := len(changes)
 		changes = p.decide(changes, p.engine.Observe(now, &m))
 		if len(changes) > n || m.IsEvent() {
-			seenIDs = append(seenIDs, m.ID)
+			seenIDs = append(seenIDs, key)
 			received[m.ID] = d.Received
 			urgent[m.Household] = true
 		}
@@ -466,6 +492,10 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 	p.handOver(res, received, "cleared by the device")
 	return nil
 }
+
+// dedupKey is what de-duplication remembers of a message: household/id
+// (a household id has no "/"), in memory and in the store's seen_ids.
+func dedupKey(m *anxin.Message) string { return m.Household + "/" + m.ID }
 
 // handOver logs a commit's new and closed alarms and hands the family ones
 // to escalation; why is said of the closed ones.
@@ -618,6 +648,34 @@ func (p *Pipeline) commit(ctx context.Context, b *sqlite.IngestBatch) (sqlite.In
 	}
 }
 
+// knows asks the register (everything is known without one).
+func (p *Pipeline) knows(household, device string) (bool, bool) {
+	if p.register == nil {
+		return true, true
+	}
+	return p.register.Knows(household, device)
+}
+
+// believe reports whether a message of (household, device) comes from the
+// register's kit; the rest is rejected, counted, and logged once an hour
+// per household or device (an outsider flooding ids gets no log flood).
+func (p *Pipeline) believe(household, device string, now time.Time) bool {
+	hk, dk := p.knows(household, device)
+	if hk && dk {
+		return true
+	}
+	reason, key := "unknown_household", household
+	if hk {
+		reason, key = "unknown_device", household+"/"+device
+	}
+	p.m.rejected.WithLabelValues(reason).Inc()
+	if n, ok := p.unknown.allow(key, now); ok {
+		p.log.Warn("message rejected: not in the register", "reason", reason, "household", household,
+			"device", device, "rejected_since_last", n)
+	}
+	return false
+}
+
 func (p *Pipeline) reject(reason, topic string, err error) {
 	p.m.rejected.WithLabelValues(reason).Inc()
 	if n, ok := p.limiter.allow(reason, time.Now()); ok {
@@ -720,6 +778,41 @@ func (l *logLimiter) allow(reason string, now time.Time) (suppressed int, ok boo
 	l.last[reason] = now
 	n := l.held[reason]
 	l.held[reason] = 0
+	return n, true
+}
+
+// hourlyLog lets one line per key through per hour. It remembers at most
+// hourlyKeys keys: an outsider sending ever new ids cannot grow it; when
+// full, keys last logged over an hour ago are dropped, else all of them.
+type hourlyLog struct {
+	last map[string]time.Time
+	held map[string]int
+}
+
+const hourlyKeys = 10_000
+
+func (l *hourlyLog) allow(key string, now time.Time) (suppressed int, ok bool) {
+	if l.last == nil {
+		l.last, l.held = map[string]time.Time{}, map[string]int{}
+	}
+	if t, seen := l.last[key]; seen && now.Sub(t) < time.Hour {
+		l.held[key]++
+		return 0, false
+	}
+	if len(l.last) >= hourlyKeys {
+		for k, t := range l.last {
+			if now.Sub(t) >= time.Hour {
+				delete(l.last, k)
+				delete(l.held, k)
+			}
+		}
+		if len(l.last) >= hourlyKeys {
+			clear(l.last)
+			clear(l.held)
+		}
+	}
+	n := l.held[key]
+	l.last[key], l.held[key] = now, 0
 	return n, true
 }
 

@@ -349,7 +349,7 @@ type RuleState struct {
 // that a crash leaves either all of it or none (and the broker redelivers).
 type IngestBatch struct {
 	Changes []AlarmChange
-	SeenIDs []string // message ids with an effect, remembered for de-duplication
+	SeenIDs []string // "household/id" of messages with an effect, remembered for de-duplication
 	States  []RuleState
 	At      time.Time // when the batch was processed
 }
