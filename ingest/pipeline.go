@@ -430,6 +430,9 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 				p.reject("status", d.Topic, err)
 				continue
 			}
+			if !st.TS.IsZero() && p.clockUnset(hh, st.TS, now) {
+				st.TS = time.Time{} // dated by the engine's clock
+			}
 			changes = p.decide(changes, p.engine.ObserveStatus(now, hh, dev, st)) // dev "gateway": the gateway's
 			// a status is rare and starts a timer: its rule state commits
 			// with this batch, as an event's does
@@ -449,6 +452,9 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 		}
 		if !p.believe(m.Household, m.Device, now) {
 			continue
+		}
+		if p.clockUnset(m.Household, m.TS, now) {
+			m.TS = now
 		}
 		// ids are unique per gateway, not across them: one home's id must
 		// not suppress another's press
@@ -674,6 +680,28 @@ func (p *Pipeline) believe(household, device string, now time.Time) bool {
 			"device", device, "rejected_since_last", n)
 	}
 	return false
+}
+
+// clockFloor is older than any message a working gateway sends (its spool
+// holds days, not years): a timestamp before it comes from a clock that was
+// never set (1970, or an image's build date).
+var clockFloor = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// clockUnset reports a timestamp from a gateway whose clock was never set.
+// Such a message is taken, dated when alarmd received it, rather than
+// rejected: the press behind it is real and must not be lost, and its own
+// date would make the alarm read "Thu 1 Jan 08:00". Counted, and logged
+// once an hour per household so an installer can fix the clock.
+func (p *Pipeline) clockUnset(household string, ts, now time.Time) bool {
+	if !ts.Before(clockFloor) {
+		return false
+	}
+	p.m.clockUnset.Inc()
+	if n, ok := p.unknown.allow("clock/"+household, now); ok {
+		p.log.Warn("gateway clock not set: message dated on receipt", "household", household,
+			"ts", ts.UTC().Format(time.RFC3339), "since_last", n)
+	}
+	return true
 }
 
 func (p *Pipeline) reject(reason, topic string, err error) {

@@ -136,6 +136,9 @@ func counter(t *testing.T, reg *prometheus.Registry, name, label string) float64
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			if label == "" {
+				return m.GetCounter().GetValue()
+			}
 			for _, l := range m.GetLabel() {
 				if l.GetValue() == label {
 					return m.GetCounter().GetValue()
@@ -144,4 +147,37 @@ func counter(t *testing.T, reg *prometheus.Registry, name, label string) float64
 		}
 	}
 	return -1
+}
+
+// A gateway whose clock was never set sends 1970 timestamps. Its press is
+// real: it opens an alarm dated when alarmd received it (never "Thu 1 Jan
+// 08:00"), and the fix is counted.
+func TestUnsetClockUsesReceiveTime(t *testing.T) {
+	db := openDB(t)
+	reg := prometheus.NewRegistry()
+	p, err := New(Config{BatchWait: time.Millisecond}, Deps{Engine: rules.New(rules.Default()), Store: db, Metrics: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runPipeline(t, p)
+	before := time.Now()
+	m := button("hh-1", time.Unix(0, 0).UTC())
+	d := payload(t, m)
+	if err := p.DeliverCommitted(context.Background(), d.Topic, d.Payload); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	as, err := db.Alarms(context.Background(), sqlite.AlarmFilter{})
+	if err != nil || len(as) != 1 {
+		t.Fatalf("alarms: %+v %v", as, err)
+	}
+	if at := as[0].OpenedAt; at.Before(before.Add(-time.Second)) || at.After(time.Now()) {
+		t.Fatalf("alarm opened at %v, want the receive time", at)
+	}
+	if strings.Contains(as[0].Reason, "00:00") || strings.Contains(as[0].Reason, "08:00") {
+		t.Errorf("the reason reads the 1970 time: %s", as[0].Reason)
+	}
+	if n := counter(t, reg, "anxin_ingest_clock_unset_total", ""); n != 1 {
+		t.Errorf("anxin_ingest_clock_unset_total %v, want 1", n)
+	}
 }
