@@ -3,6 +3,8 @@ package alarmd
 import (
 	"context"
 	"os"
+
+	"github.com/anxin-care/anxin/mqtt"
 )
 
 // Reload re-reads the config file, the households file and the rules file
@@ -37,7 +39,19 @@ func (m *Main) Reload(ctx context.Context) error {
 		m.Logger.Error("reload rejected: rules, keeping the running ones", "err", err)
 		return err
 	}
+	var passwords *mqtt.Passwords
+	if m.broker != nil && cfg.MQTT.GatewayPasswordFile != "" {
+		if passwords, err = mqtt.LoadPasswords(cfg.MQTT.GatewayPasswordFile); err != nil {
+			m.Logger.Error("reload rejected: gateway passwords, keeping the running ones", "err", err)
+			return err
+		}
+	}
 	// all parsed: apply
+	if passwords != nil {
+		if err := m.broker.SetPasswords(passwords); err != nil {
+			m.Logger.Warn("reload: gateway passwords", "err", err)
+		}
+	}
 	if households != nil {
 		list, _ := ParseHouseholds(households) // parsed above
 		m.households.Set(list)

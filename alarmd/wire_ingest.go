@@ -8,11 +8,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/influx"
 	"github.com/anxin-care/anxin/ingest"
 	"github.com/anxin-care/anxin/rules"
 	"github.com/anxin-care/anxin/sqlite"
 )
+
+var errForeignTopic = errors.New("topic outside the publisher's household")
 
 // ingestWiring is the running ingest side: archive, pipeline, subscriber.
 type ingestWiring struct {
@@ -92,7 +95,15 @@ func (m *Main) openIngest(ctx context.Context) error {
 		ictx, icancel := context.WithCancel(context.WithoutCancel(ctx))
 		w.stopIntercept = icancel
 		m.closers = append(m.closers, func() error { icancel(); return nil }) // before the broker closes
-		if err := m.broker.Intercept("anxin/v1/", func(topic string, payload []byte) error {
+		if err := m.broker.Intercept("anxin/v1/", func(household, topic string, payload []byte) error {
+			// the broker's ACL already holds a gateway to its household;
+			// alarmd checks it again rather than trust one hook's order
+			if household != "" {
+				if hh, _, _, err := anxin.ParseTopic(topic); err != nil || hh != household {
+					m.Logger.Warn("message refused: topic outside the publisher's household", "household", household)
+					return errForeignTopic
+				}
+			}
 			return p.DeliverCommitted(ictx, topic, payload)
 		}); err != nil {
 			return err

@@ -175,3 +175,64 @@ func FuzzParsePasswords(f *testing.F) {
 		}
 	})
 }
+
+// The mosquitto settings docs/deployment.md gives (password_file made by
+// our HashPassword, acl_file "pattern write anxin/v1/%u/#",
+// message_size_limit) do on real mosquitto what the embedded broker does:
+// alarmd's user reads every household, a gateway's forged topic and an
+// oversized message never reach it.
+func TestIntegrationDocumentedMosquittoACL(t *testing.T) {
+	dir := t.TempDir()
+	var pw strings.Builder
+	for user, p := range map[string]string{"alarmd": "alarmd-pw", "hh-0001": "pw-one", "hh-0002": "pw-two"} {
+		h, err := HashPassword(p, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&pw, "%s:%s\n", user, h)
+	}
+	pwFile, aclFile := filepath.Join(dir, "anxin.passwd"), filepath.Join(dir, "anxin.acl")
+	if err := os.WriteFile(pwFile, []byte(pw.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(aclFile, []byte("user alarmd\ntopic read anxin/v1/#\n\npattern write anxin/v1/%u/#\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mq := testenv.StartMosquittoConf(t, fmt.Sprintf("allow_anonymous false\npassword_file %s\nacl_file %s\nmessage_size_limit 65536", pwFile, aclFile))
+	got := make(chan string, 16)
+	sub, err := dial(login{url: mq.URL, id: "alarmd", user: "alarmd", pass: "alarmd-pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Disconnect(0)
+	if tok := sub.Subscribe("anxin/v1/#", 1, func(_ paho.Client, m paho.Message) {
+		got <- m.Topic() + "|" + string(m.Payload()[:min(len(m.Payload()), 16)])
+	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	// each try on its own connection: mosquitto 2.0.11 may drop a 3.1.1
+	// client after a denied or oversized publish
+	try := func(id, user, pass, topic, payload string) {
+		t.Helper()
+		c, err := dial(login{url: mq.URL, id: id, user: user, pass: pass})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Publish(topic, 1, false, payload).WaitTimeout(2 * time.Second)
+		c.Disconnect(0)
+	}
+	try("gw1", "hh-0001", "pw-one", "anxin/v1/hh-0002/btn1/event", "forged")
+	try("gw1", "hh-0001", "pw-one", "anxin/v1/hh-0001/btn1/event", strings.Repeat("x", 70_000))
+	try("gw2", "hh-0002", "pw-two", "anxin/v1/hh-0002/btn1/event", "fence")
+	select {
+	case g := <-got:
+		if g != "anxin/v1/hh-0002/btn1/event|fence" {
+			t.Fatalf("alarmd received %q before the fence", g)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the fence never arrived:\n%s", mq.Output())
+	}
+	if _, err := dial(login{url: mq.URL, id: "anon"}); err == nil {
+		t.Error("mosquitto took an anonymous client")
+	}
+}
