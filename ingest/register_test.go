@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
@@ -67,11 +67,10 @@ func (k kit) Knows(household, device string) (bool, bool) {
 // alarm name another device.
 func TestOnlyRegisteredHouseholdsAndDevicesAreBelieved(t *testing.T) {
 	db := openDB(t)
-	reg := prometheus.NewRegistry()
 	var logs testenv.SyncBuffer
 	p, err := New(Config{BatchWait: time.Millisecond}, Deps{Engine: rules.New(rules.Default()), Store: db,
-		Register: kit{"hh-1": {"btn1", "sd1"}}, Metrics: reg,
-		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		Register: kit{"hh-1": {"btn1", "sd1"}},
+		Logger:   slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,10 +108,10 @@ func TestOnlyRegisteredHouseholdsAndDevicesAreBelieved(t *testing.T) {
 	if len(stored) != 1 || stored[0] != "hh-1" {
 		t.Fatalf("rule state stored for %v", stored)
 	}
-	if n := counter(t, reg, "anxin_ingest_rejected_total", "unknown_household"); n != 3 {
+	if n := testutil.ToFloat64(p.m.rejected.WithLabelValues("unknown_household")); n != 3 {
 		t.Errorf("unknown_household rejected %v, want 3", n)
 	}
-	if n := counter(t, reg, "anxin_ingest_rejected_total", "unknown_device"); n != 101 {
+	if n := testutil.ToFloat64(p.m.rejected.WithLabelValues("unknown_device")); n != 101 {
 		t.Errorf("unknown_device rejected %v, want 101", n)
 	}
 	// logged once per household and per device within the hour
@@ -124,38 +123,12 @@ func TestOnlyRegisteredHouseholdsAndDevicesAreBelieved(t *testing.T) {
 	}
 }
 
-// counter reads one labelled counter from reg.
-func counter(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if label == "" {
-				return m.GetCounter().GetValue()
-			}
-			for _, l := range m.GetLabel() {
-				if l.GetValue() == label {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return -1
-}
-
 // A gateway whose clock was never set sends 1970 timestamps. Its press is
 // real: it opens an alarm dated when alarmd received it (never "Thu 1 Jan
 // 08:00"), and the fix is counted.
 func TestUnsetClockUsesReceiveTime(t *testing.T) {
 	db := openDB(t)
-	reg := prometheus.NewRegistry()
-	p, err := New(Config{BatchWait: time.Millisecond}, Deps{Engine: rules.New(rules.Default()), Store: db, Metrics: reg})
+	p, err := New(Config{BatchWait: time.Millisecond}, Deps{Engine: rules.New(rules.Default()), Store: db})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +150,7 @@ func TestUnsetClockUsesReceiveTime(t *testing.T) {
 	if strings.Contains(as[0].Reason, "00:00") || strings.Contains(as[0].Reason, "08:00") {
 		t.Errorf("the reason reads the 1970 time: %s", as[0].Reason)
 	}
-	if n := counter(t, reg, "anxin_ingest_clock_unset_total", ""); n != 1 {
+	if n := testutil.ToFloat64(p.m.clockUnset); n != 1 {
 		t.Errorf("anxin_ingest_clock_unset_total %v, want 1", n)
 	}
 }
