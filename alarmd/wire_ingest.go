@@ -99,7 +99,7 @@ func (m *Main) openIngest(ctx context.Context) error {
 			// the broker's ACL already holds a gateway to its household;
 			// alarmd checks it again rather than trust one hook's order
 			if household != "" {
-				if hh, _, _, err := anxin.ParseTopic(topic); err != nil || hh != household {
+				if hh, _, _, err := anxin.ParseTopic(topic); err == nil && hh != household {
 					m.Logger.Warn("message refused: topic outside the publisher's household", "household", household)
 					return errForeignTopic
 				}
@@ -182,13 +182,22 @@ func (w *ingestWiring) Healthy() error {
 	return errors.Join(w.subscriber.Healthy(), w.pipeline.Healthy())
 }
 
-// syncHouseholds gives the engine every household's tier.
+// syncHouseholds gives the engine every household's tier, and says which
+// households list no devices (ingest believes none of their messages).
 func (m *Main) syncHouseholds() {
 	if m.engine == nil || m.households == nil {
 		return
 	}
+	var bare []string
 	for _, h := range m.households.All() {
 		m.engine.SetHousehold(h.ID, h.Elder.Tier)
+		if len(h.Devices) == 0 {
+			bare = append(bare, h.ID)
+		}
+	}
+	if len(bare) > 0 {
+		m.Logger.Warn("households list no devices: their messages are rejected until households_file lists them",
+			"households", len(bare), "first", bare[0])
 	}
 }
 
