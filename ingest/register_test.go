@@ -154,3 +154,30 @@ func TestUnsetClockUsesReceiveTime(t *testing.T) {
 		t.Errorf("anxin_ingest_clock_unset_total %v, want 1", n)
 	}
 }
+
+// State stored for households the register does not know (before alarmd
+// checked the register) is not restored: 20,000 bogus rows cost no memory.
+func TestUnregisteredStateNotRestored(t *testing.T) {
+	db := openDB(t)
+	var states []sqlite.RuleState
+	src := rules.New(rules.Default())
+	for _, hh := range []string{"hh-1", "bogus-1", "bogus-2"} {
+		src.Observe(time.Now(), &anxin.Message{ID: anxin.NewID(time.Now()), TS: time.Now(), Household: hh,
+			Device: "btn1", Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed})
+	}
+	src.DirtyStates(func(hh string, st []byte) { states = append(states, sqlite.RuleState{Household: hh, State: st}) })
+	if _, err := db.ApplyIngest(context.Background(), &sqlite.IngestBatch{States: states, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	engine := rules.New(rules.Default())
+	p, err := New(Config{}, Deps{Engine: engine, Store: db, Register: kit{"hh-1": {"btn1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Restore(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := engine.Households(); n != 1 {
+		t.Fatalf("%d households restored, want hh-1 only", n)
+	}
+}
