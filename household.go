@@ -56,6 +56,10 @@ type Contact struct {
 // MaxPersonalContacts is how many personal contacts a chain may have.
 const MaxPersonalContacts = 4
 
+// MaxDevices is how many devices one household's kit may list (the rules
+// engine keeps state for at most this many per household).
+const MaxDevices = 64
+
 // Device is one device of a household's kit.
 type Device struct {
 	ID    string `json:"id" yaml:"id"`
@@ -94,6 +98,9 @@ func (h *Household) Validate() error {
 		if !ValidPhone(c.Phone) {
 			return Errorf(EINVALID, "household %s: contact %d has no valid E.164 phone number", h.ID, i+1)
 		}
+	}
+	if len(h.Devices) > MaxDevices {
+		return Errorf(EINVALID, "household %s: %d devices, at most %d", h.ID, len(h.Devices), MaxDevices)
 	}
 	for _, d := range h.Devices {
 		if !ValidID(d.ID) || !d.Kind.Valid() {

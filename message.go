@@ -233,13 +233,20 @@ func (m *Message) Validate() error {
 	case len(m.Fields) > maxFields:
 		return Errorf(EINVALID, "%d fields, at most %d allowed", len(m.Fields), maxFields)
 	}
-	for k := range m.Fields {
+	for k, v := range m.Fields {
 		if !ValidID(k) {
 			return Errorf(EINVALID, "field name %q is not [A-Za-z0-9_-]{1,64}", clip(k))
+		}
+		if v.Float() < 0 && cumulative[k] {
+			return Errorf(EINVALID, "%s is a meter total and cannot be negative", k)
 		}
 	}
 	return nil
 }
+
+// cumulative are the fields that are a meter's running total: never
+// negative (a negative one is a decoding fault, and would read as a huge use).
+var cumulative = map[string]bool{"total_m3": true, "energy_kwh": true, "forward_energy_kwh": true}
 
 // ParseMessage decodes and validates one payload received on topic. topic
 // may be empty (no topic to check against, as in a capture file).

@@ -155,3 +155,25 @@ func TestDeviceStatus(t *testing.T) {
 		}
 	}
 }
+
+// A cumulative meter total cannot be negative: a gateway sending one has a
+// decoding fault, and a negative total would read as a huge use next time.
+func TestNegativeMeterTotalsRejected(t *testing.T) {
+	for _, field := range []string{"total_m3", "energy_kwh", "forward_energy_kwh"} {
+		m := Message{ID: "m1", TS: time.Now(), Household: "hh-1", Device: "m1", Kind: KindWaterMeter,
+			Fields: Fields{field: Num(-0.5)}}
+		if err := m.Validate(); err == nil || ErrorCode(err) != EINVALID || !strings.Contains(err.Error(), field) {
+			t.Errorf("%s -0.5: %v", field, err)
+		}
+		m.Fields[field] = Num(0)
+		if err := m.Validate(); err != nil {
+			t.Errorf("%s 0: %v", field, err)
+		}
+	}
+	// other fields may be negative (a temperature, a longitude)
+	m := Message{ID: "m1", TS: time.Now(), Household: "hh-1", Device: "t1", Kind: KindTracker,
+		Fields: Fields{"lon": Num(-70.5)}}
+	if err := m.Validate(); err != nil {
+		t.Error(err)
+	}
+}

@@ -41,6 +41,22 @@ type MQTTConfig struct {
 	Username     string `mapstructure:"username"`
 	Password     Secret `mapstructure:"password"`
 	PasswordFile string `mapstructure:"password_file"`
+	// GatewayPasswordFile is the embedded broker's gateway logins, in
+	// mosquitto's password-file format (usernames are household ids).
+	GatewayPasswordFile string `mapstructure:"gateway_password_file"`
+	// AllowAnonymous lets an embedded broker on a non-loopback listen run
+	// without gateway_password_file (anyone who reaches it is believed).
+	AllowAnonymous bool            `mapstructure:"allow_anonymous"`
+	TLS            BrokerTLSConfig `mapstructure:"tls"`
+}
+
+// BrokerTLSConfig is the embedded broker's optional TLS listener: gateways
+// present a certificate from the local CA whose CN is their household id.
+type BrokerTLSConfig struct {
+	Listen       string `mapstructure:"listen"` // empty: no TLS listener
+	CertFile     string `mapstructure:"cert_file"`
+	KeyFile      string `mapstructure:"key_file"`
+	ClientCAFile string `mapstructure:"client_ca_file"`
 }
 
 // HTTPConfig is the webhook, ack-link, records and health server.
@@ -83,30 +99,36 @@ type LogConfig struct {
 // known keys, and what ANXIN_… environment variables can override.
 func defaults() map[string]any {
 	d := map[string]any{
-		"mqtt.broker":           "",
-		"mqtt.listen":           "127.0.0.1:1883",
-		"mqtt.client_id":        "alarmd",
-		"mqtt.username":         "",
-		"mqtt.password":         "",
-		"mqtt.password_file":    "",
-		"http.listen":           "127.0.0.1:8080",
-		"http.public_url":       "http://127.0.0.1:8080",
-		"store.path":            "alarmd.db",
-		"influx.url":            "",
-		"influx.token":          "",
-		"influx.token_file":     "",
-		"influx.org":            "anxin",
-		"influx.bucket":         "readings",
-		"influx.batch_size":     5000,
-		"influx.flush_interval": "1s",
-		"influx.queue":          100000,
-		"ingest.batch":          2000,
-		"ingest.batch_wait":     "5ms",
-		"ingest.inflight":       10000,
-		"ingest.dedup_window":   "24h",
-		"rules_file":            "",
-		"households_file":       "households.yaml",
-		"log.level":             "info",
+		"mqtt.broker":                "",
+		"mqtt.listen":                "127.0.0.1:1883",
+		"mqtt.client_id":             "alarmd",
+		"mqtt.username":              "",
+		"mqtt.password":              "",
+		"mqtt.password_file":         "",
+		"mqtt.gateway_password_file": "",
+		"mqtt.allow_anonymous":       false,
+		"mqtt.tls.listen":            "",
+		"mqtt.tls.cert_file":         "",
+		"mqtt.tls.key_file":          "",
+		"mqtt.tls.client_ca_file":    "",
+		"http.listen":                "127.0.0.1:8080",
+		"http.public_url":            "http://127.0.0.1:8080",
+		"store.path":                 "alarmd.db",
+		"influx.url":                 "",
+		"influx.token":               "",
+		"influx.token_file":          "",
+		"influx.org":                 "anxin",
+		"influx.bucket":              "readings",
+		"influx.batch_size":          5000,
+		"influx.flush_interval":      "1s",
+		"influx.queue":               100000,
+		"ingest.batch":               2000,
+		"ingest.batch_wait":          "5ms",
+		"ingest.inflight":            10000,
+		"ingest.dedup_window":        "24h",
+		"rules_file":                 "",
+		"households_file":            "households.yaml",
+		"log.level":                  "info",
 	}
 	notifyDefaults(d)
 	apiDefaults(d)
@@ -326,6 +348,20 @@ func (c *Config) validate() error {
 		add(checkURL("mqtt.broker", c.MQTT.Broker, "tcp", "ssl", "tls", "ws", "wss", "mqtt", "mqtts"))
 	} else {
 		add(checkHostPort("mqtt.listen", c.MQTT.Listen))
+		if !loopback(c.MQTT.Listen) && c.MQTT.GatewayPasswordFile == "" && !c.MQTT.AllowAnonymous {
+			add(fmt.Errorf("config: mqtt.listen %q is not loopback: set mqtt.gateway_password_file, "+
+				"or mqtt.allow_anonymous: true to let anyone who reaches it publish for any household", c.MQTT.Listen))
+		}
+		if t := c.MQTT.TLS; t.Listen != "" {
+			add(checkHostPort("mqtt.tls.listen", t.Listen))
+			if t.CertFile == "" || t.KeyFile == "" || t.ClientCAFile == "" {
+				add(errors.New("config: mqtt.tls needs cert_file, key_file and client_ca_file"))
+			}
+		}
+	}
+	if c.MQTT.Broker != "" && (c.MQTT.GatewayPasswordFile != "" || c.MQTT.TLS.Listen != "") {
+		add(errors.New("config: mqtt.gateway_password_file and mqtt.tls are for the embedded broker; " +
+			"with mqtt.broker set, give the broker its own password_file and ACL (docs/deployment.md)"))
 	}
 	if !anxin.ValidID(c.MQTT.ClientID) {
 		add(fmt.Errorf("config: mqtt.client_id %q must be [A-Za-z0-9_-]{1,64}", c.MQTT.ClientID))
@@ -378,6 +414,21 @@ func checkURL(key, s string, schemes ...string) error {
 		return fmt.Errorf("config: %s %q is not a %s URL", key, s, strings.Join(schemes, "/"))
 	}
 	return nil
+}
+
+// loopback reports whether a listen address binds loopback only (no
+// lookup: validation never touches the network; names other than
+// localhost count as reachable from outside).
+func loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func checkHostPort(key, s string) error {

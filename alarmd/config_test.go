@@ -153,6 +153,7 @@ func FuzzConfig(f *testing.F) {
 	f.Add([]byte("api: {tokens: [{name: d, token: abcdefghijklmnopq}]}"))
 	f.Add([]byte("care: {surges: [{from: 2026-12-20, to: 2027-01-05, reason: festival}]}"))
 	f.Add([]byte("a: &a [*a, *a]"))
+	f.Add([]byte("mqtt: {listen: \"0.0.0.0:1883\", gateway_password_file: /etc/anxin/gw.passwd, tls: {listen: \":8883\", cert_file: c, key_file: k, client_ca_file: ca}}"))
 	f.Add([]byte("{{{"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data, noEnv)

@@ -3,6 +3,8 @@ package alarmd
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +20,14 @@ import (
 // between lost it, the gateway having dropped it from its spool).
 func TestEmbeddedBrokerAcknowledgesAfterCommit(t *testing.T) {
 	cfg := testConfig(t)
+	var hhs strings.Builder
+	hhs.WriteString("households:\n")
+	for i := range 20 {
+		fmt.Fprintf(&hhs, "  - {id: hh-ack-%02d, devices: [{id: btn1, kind: call_button}]}\n", i)
+	}
+	if err := os.WriteFile(cfg.HouseholdsFile, []byte(hhs.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	esc := &recordingEscalator{}
 	m := &Main{Config: cfg, Escalator: esc, Metrics: prometheus.NewRegistry()}
 	startMain(t, m)

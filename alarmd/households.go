@@ -21,6 +21,7 @@ import (
 type HouseholdsFile struct {
 	mu   sync.RWMutex
 	byID map[string]anxin.Household
+	kit  map[string]map[string]bool // household → its device ids
 	list []anxin.Household
 }
 
@@ -81,12 +82,47 @@ func (f *HouseholdsFile) Reload(path string) error {
 // Set replaces the households.
 func (f *HouseholdsFile) Set(list []anxin.Household) {
 	byID := make(map[string]anxin.Household, len(list))
+	kit := make(map[string]map[string]bool, len(list))
 	for _, h := range list {
 		byID[h.ID] = h
+		devs := make(map[string]bool, len(h.Devices))
+		for _, d := range h.Devices {
+			devs[d.ID] = true
+		}
+		kit[h.ID] = devs
 	}
 	f.mu.Lock()
-	f.byID, f.list = byID, list
+	f.byID, f.kit, f.list = byID, kit, list
 	f.mu.Unlock()
+}
+
+// Knows reports whether household is in the file and device one of its
+// devices (or its gateway): what alarmd's ingest believes.
+func (f *HouseholdsFile) Knows(household, device string) (householdKnown, deviceKnown bool) {
+	f.mu.RLock()
+	devs, ok := f.kit[household]
+	f.mu.RUnlock()
+	return ok, ok && (device == anxin.GatewayDevice || devs[device])
+}
+
+// householdsRegister asks any anxin.Households what ingest believes (for a
+// Main given households other than a HouseholdsFile).
+type householdsRegister struct{ anxin.Households }
+
+func (r householdsRegister) Knows(household, device string) (bool, bool) {
+	h, err := r.Household(context.Background(), household)
+	if err != nil {
+		return false, false
+	}
+	if device == anxin.GatewayDevice {
+		return true, true
+	}
+	for _, d := range h.Devices {
+		if d.ID == device {
+			return true, true
+		}
+	}
+	return true, false
 }
 
 // Household looks a household up by id (ENOTFOUND when unknown).

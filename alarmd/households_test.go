@@ -18,10 +18,12 @@ households:
       - {name: 李明, relation: child, phone: "+8613900000001"}
     community:
       - {name: 王芳, role: grid_worker, phone: "+8613700000002"}
-    devices: [{id: wm1, kind: water_meter}, {id: btn1, kind: call_button}]
+    devices: [{id: wm1, kind: water_meter}, {id: btn1, kind: call_button}, {id: btn9, kind: call_button}]
   - id: hh-0002
     elder: {name: 赵国强, tier: general}
     contacts: [{name: 赵小红, relation: child, phone: "+8613900000003"}]
+    devices: [{id: wm1, kind: water_meter}, {id: btn1, kind: call_button}, {id: sd1, kind: smoke_detector},
+      {id: acc1, kind: tracker}]
 `
 
 func TestHouseholdsFileReload(t *testing.T) {

@@ -100,13 +100,19 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.households = hf
 	}
 	if cfg.MQTT.Broker == "" {
-		b, err := mqtt.StartBroker(cfg.MQTT.Listen, m.Logger.With("component", "broker"))
+		bc, err := brokerConfig(cfg)
+		if err != nil {
+			return err
+		}
+		bc.Logger = m.Logger.With("component", "broker")
+		b, err := mqtt.StartBrokerWith(bc)
 		if err != nil {
 			return err
 		}
 		m.broker, m.brokerURL = b, b.URL()
 		m.closers = append(m.closers, b.Close)
-		m.Logger.Info("embedded MQTT broker listening", "addr", b.Addr())
+		m.Logger.Info("embedded MQTT broker listening", "addr", b.Addr(), "tls_addr", b.TLSAddr(),
+			"gateway_logins", bc.Passwords != nil)
 	} else {
 		m.brokerURL = cfg.MQTT.Broker
 	}

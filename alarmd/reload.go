@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"reflect"
+
+	"github.com/anxin-care/anxin/mqtt"
 )
 
 // Reload re-reads the config file, the households file and the rules file
@@ -38,7 +40,19 @@ func (m *Main) Reload(ctx context.Context) error {
 		m.Logger.Error("reload rejected: rules, keeping the running ones", "err", err)
 		return err
 	}
+	var passwords *mqtt.Passwords
+	if m.broker != nil && cfg.MQTT.GatewayPasswordFile != "" {
+		if passwords, err = mqtt.LoadPasswords(cfg.MQTT.GatewayPasswordFile); err != nil {
+			m.Logger.Error("reload rejected: gateway passwords, keeping the running ones", "err", err)
+			return err
+		}
+	}
 	// all parsed: apply
+	if passwords != nil {
+		if err := m.broker.SetPasswords(passwords); err != nil {
+			m.Logger.Warn("reload: gateway passwords", "err", err)
+		}
+	}
 	if households != nil {
 		list, _ := ParseHouseholds(households) // parsed above
 		m.households.Set(list)

@@ -8,11 +8,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/influx"
 	"github.com/anxin-care/anxin/ingest"
 	"github.com/anxin-care/anxin/rules"
 	"github.com/anxin-care/anxin/sqlite"
 )
+
+var errForeignTopic = errors.New("topic outside the publisher's household")
 
 // ingestWiring is the running ingest side: archive, pipeline, subscriber.
 type ingestWiring struct {
@@ -70,10 +73,14 @@ func (m *Main) openIngest(ctx context.Context) error {
 	}
 	m.closers = append(m.closers, writer.Close)
 	w.store = m.Store
+	var register ingest.Register = householdsRegister{m.Households}
+	if m.households != nil {
+		register = m.households
+	}
 	p, err := ingest.New(ingest.Config{Batch: cfg.Ingest.Batch, BatchWait: cfg.Ingest.BatchWait,
 		Inflight: cfg.Ingest.Inflight, DedupWindow: cfg.Ingest.DedupWindow},
 		ingest.Deps{Engine: m.engine, Store: ingestStore{DB: m.Store, writer: writer}, Archive: archive, Escalator: m.Escalator,
-			Logger: m.Logger.With("component", "ingest"), Now: m.Now, Metrics: m.Metrics})
+			Register: register, Logger: m.Logger.With("component", "ingest"), Now: m.Now, Metrics: m.Metrics})
 	if err != nil {
 		return err
 	}
@@ -88,7 +95,15 @@ func (m *Main) openIngest(ctx context.Context) error {
 		ictx, icancel := context.WithCancel(context.WithoutCancel(ctx))
 		w.stopIntercept = icancel
 		m.closers = append(m.closers, func() error { icancel(); return nil }) // before the broker closes
-		if err := m.broker.Intercept("anxin/v1/", func(topic string, payload []byte) error {
+		if err := m.broker.Intercept("anxin/v1/", func(household, topic string, payload []byte) error {
+			// the broker's ACL already holds a gateway to its household;
+			// alarmd checks it again rather than trust one hook's order
+			if household != "" {
+				if hh, _, _, err := anxin.ParseTopic(topic); err == nil && hh != household {
+					m.Logger.Warn("message refused: topic outside the publisher's household", "household", household)
+					return errForeignTopic
+				}
+			}
 			return p.DeliverCommitted(ictx, topic, payload)
 		}); err != nil {
 			return err
@@ -167,13 +182,22 @@ func (w *ingestWiring) Healthy() error {
 	return errors.Join(w.subscriber.Healthy(), w.pipeline.Healthy())
 }
 
-// syncHouseholds gives the engine every household's tier.
+// syncHouseholds gives the engine every household's tier, and says which
+// households list no devices (ingest believes none of their messages).
 func (m *Main) syncHouseholds() {
 	if m.engine == nil || m.households == nil {
 		return
 	}
+	var bare []string
 	for _, h := range m.households.All() {
 		m.engine.SetHousehold(h.ID, h.Elder.Tier)
+		if len(h.Devices) == 0 {
+			bare = append(bare, h.ID)
+		}
+	}
+	if len(bare) > 0 {
+		m.Logger.Warn("households list no devices: their messages are rejected until households_file lists them",
+			"households", len(bare), "first", bare[0])
 	}
 }
 

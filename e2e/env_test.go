@@ -328,7 +328,7 @@ func householdsYAML(hs []household, tier string) string {
       - {name: 邻居%d, relation: neighbour, phone: %q}
     community:
       - {name: 网格员%d, role: grid_worker, phone: %q}
-    devices: [{id: wm1, kind: water_meter}, {id: btn1, kind: call_button}]
+    devices: [{id: wm1, kind: water_meter}, {id: btn1, kind: call_button}, {id: trk1, kind: tracker}]
 `, h.ID, i+1, h.Elder, i+1, tier, i+1, h.Contacts[0], i+1, h.Contacts[1], i+1, h.Contacts[2])
 	}
 	return b.String()

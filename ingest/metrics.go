@@ -11,6 +11,7 @@ type metrics struct {
 	commit     prometheus.Histogram
 	latency    prometheus.Histogram
 	storeErrs  prometheus.Counter
+	clockUnset prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -31,12 +32,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "From a message's arrival to its alarm being committed.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		storeErrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_ingest_store_errors_total",
 			Help: "Failed commits of a batch (retried until the store takes it)."}),
+		clockUnset: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_ingest_clock_unset_total",
+			Help: "Messages dated before 2025 (a gateway clock never set), dated on receipt instead."}),
 	}
-	for _, r := range []string{"too_large", "topic", "contract", "status"} {
+	for _, r := range []string{"too_large", "topic", "contract", "status", "unknown_household", "unknown_device"} {
 		m.rejected.WithLabelValues(r)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.received, m.rejected, m.duplicates, m.decisions, m.batches, m.commit, m.latency, m.storeErrs} {
+		for _, c := range []prometheus.Collector{m.received, m.rejected, m.duplicates, m.decisions, m.batches, m.commit, m.latency, m.storeErrs, m.clockUnset} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -40,7 +40,17 @@ type Store interface {
 	RuleStates(ctx context.Context, fn func(household string, state []byte) error) error
 	Alarms(ctx context.Context, f sqlite.AlarmFilter) ([]anxin.Alarm, error)
 	AlarmStateChanges(ctx context.Context, after int64, n int) ([]sqlite.AlarmStateChange, error)
+	UnappliedAlarmStateChanges(ctx context.Context, fn func(sqlite.AlarmStateChange)) error
 	LastAlarmStateSeq(ctx context.Context) (int64, error)
+}
+
+// Register says which households and devices alarmd believes: a message
+// of a household or device it does not know is rejected, so outsiders can
+// neither open alarms nor grow rule state (alarmd: households_file).
+type Register interface {
+	// Knows reports whether the household is registered and, when it is,
+	// whether device is one of its devices (device "gateway": its gateway).
+	Knows(household, device string) (householdKnown, deviceKnown bool)
 }
 
 // Archive takes readings for the time-series store without blocking (*influx.Archive).
@@ -99,6 +109,7 @@ type Pipeline struct {
 	store     Store
 	archive   Archive
 	escalator anxin.Escalator
+	register  Register // nil: every household and device is believed
 	log       *slog.Logger
 	now       func() time.Time
 	m         *metrics
@@ -110,15 +121,23 @@ type Pipeline struct {
 	seen     *seenWindow
 	stateSeq int64
 	limiter  logLimiter
+	unknown  hourlyLog // unknown households and devices, logged once an hour each
 	storeErr error
 	mu       sync.Mutex
 
 	// rule state of households without an effect in their batch waits here
 	// and is written every StateFlush (a reading that changed nothing but a
 	// meter value need not cost a row write each time)
-	pending   map[string][]byte
+	pending   map[string]pendingState
 	lastFlush time.Time
 	flushing  bool // writing pending states, stateChunk per batch
+}
+
+// pendingState is a household's encoded rule state waiting to be written,
+// with the alarm_state_log position it reflects.
+type pendingState struct {
+	state []byte
+	seq   int64
 }
 
 type escalation struct {
@@ -140,6 +159,7 @@ type Deps struct {
 	Store     Store
 	Archive   Archive
 	Escalator anxin.Escalator
+	Register  Register // nil: believe every household and device
 	Logger    *slog.Logger
 	Now       func() time.Time
 	Metrics   prometheus.Registerer
@@ -162,17 +182,24 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 		return nil, err
 	}
 	return &Pipeline{cfg: cfg, engine: d.Engine, store: d.Store, archive: d.Archive, escalator: d.Escalator,
-		log: d.Logger, now: d.Now, m: m, in: make(chan Delivery, cfg.Inflight),
+		register: d.Register, log: d.Logger, now: d.Now, m: m, in: make(chan Delivery, cfg.Inflight),
 		priority: make(chan Delivery, 1024),
 		escalate: make(chan escalation, 1024), away: make(chan awayRequest), seen: newSeenWindow(cfg.DedupMax, cfg.DedupWindow),
-		pending: make(map[string][]byte), lastFlush: time.Now()}, nil
+		pending: make(map[string]pendingState), lastFlush: time.Now()}, nil
 }
 
 // Restore loads the rules engine's state and the de-duplication window from
-// the store, so a restart neither resets timers nor repeats effects.
+// the store, so a restart neither resets timers nor repeats effects. What
+// people did with alarms after a household's state was last written
+// (accepted, closed: the process died before the state's flush) is applied
+// again, so the rule is re-armed as it was before the crash.
 func (p *Pipeline) Restore(ctx context.Context) error {
-	n := 0
+	n, skipped := 0, 0
 	err := p.store.RuleStates(ctx, func(hh string, state []byte) error {
+		if known, _ := p.knows(hh, anxin.GatewayDevice); !known {
+			skipped++ // stored before alarmd checked the register: not believed
+			return nil
+		}
 		if err := p.engine.RestoreState(hh, state); err != nil {
 			// one bad row must not keep every other household unwatched
 			p.log.Error("rule state not restored", "household", hh, "err", err)
@@ -184,6 +211,15 @@ func (p *Pipeline) Restore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	rearmed := 0
+	if err := p.store.UnappliedAlarmStateChanges(ctx, func(c sqlite.AlarmStateChange) {
+		if c.State != anxin.AlarmOpen {
+			p.engine.Closed(c.Household, c.Rule)
+			rearmed++
+		}
+	}); err != nil {
+		return err
+	}
 	now := p.now()
 	if err := p.store.SeenIDs(ctx, now.Add(-p.cfg.DedupWindow), func(id string, at time.Time) { p.seen.Add(id, at) }); err != nil {
 		return err
@@ -193,7 +229,8 @@ func (p *Pipeline) Restore(ctx context.Context) error {
 		return err
 	}
 	p.stateSeq = seq
-	p.log.Info("ingest state restored", "households", n, "seen_ids", p.seen.Len())
+	p.log.Info("ingest state restored", "households", n, "seen_ids", p.seen.Len(), "alarm_changes_applied", rearmed,
+		"unregistered_skipped", skipped)
 	return nil
 }
 
@@ -283,7 +320,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			continue
 		case <-timer.C:
 		case <-housekeeping.C:
-			p.syncAlarmStates(ctx)
+			if rearmed := p.syncAlarmStates(ctx, nil); len(rearmed) > 0 {
+				// commit the re-armed states now rather than at the next flush
+				if _, err := p.commit(ctx, &sqlite.IngestBatch{States: p.states(rearmed, false), At: p.now()}); err != nil {
+					p.flushStates()
+					return nil
+				}
+			}
 			if ticks++; ticks%60 == 0 {
 				p.trimSeen(ctx)
 			}
@@ -360,6 +403,9 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 	var seenIDs []string
 	received := make(map[string]time.Time) // message id → arrival, for alarm latency
 	urgent := make(map[string]bool)        // households whose state must commit with this batch
+	// what people did with alarms up to now goes in before this batch's
+	// messages: a press after an accept or close opens a new alarm
+	p.syncAlarmStates(ctx, urgent)
 	for i := range batch {
 		d := &batch[i]
 		p.m.received.Inc()
@@ -374,10 +420,16 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 			if len(d.Payload) == 0 { // a cleared retained status
 				continue
 			}
+			if !p.believe(hh, dev, now) {
+				continue
+			}
 			st, err := anxin.ParseStatus(d.Payload)
 			if err != nil {
 				p.reject("status", d.Topic, err)
 				continue
+			}
+			if !st.TS.IsZero() && p.clockUnset(hh, st.TS, now) {
+				st.TS = time.Time{} // dated by the engine's clock
 			}
 			changes = p.decide(changes, p.engine.ObserveStatus(now, hh, dev, st)) // dev "gateway": the gateway's
 			// a status is rare and starts a timer: its rule state commits
@@ -396,15 +448,24 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 			p.reject(reason, d.Topic, err)
 			continue
 		}
-		if p.seen.Has(m.ID) {
+		if !p.believe(m.Household, m.Device, now) {
+			continue
+		}
+		if p.clockUnset(m.Household, m.TS, now) {
+			m.TS = now
+		}
+		// ids are unique per gateway, not across them: one home's id must
+		// not suppress another's press
+		key := dedupKey(&m)
+		if p.seen.Has(key) {
 			p.m.duplicates.Inc()
 			continue
 		}
-		p.seen.Add(m.ID, now)
+		p.seen.Add(key, now)
 		n := len(changes)
 		changes = p.decide(changes, p.engine.Observe(now, &m))
 		if len(changes) > n || m.IsEvent() {
-			seenIDs = append(seenIDs, m.ID)
+			seenIDs = append(seenIDs, key)
 			received[m.ID] = d.Received
 			urgent[m.Household] = true
 		}
@@ -435,6 +496,10 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 	p.handOver(res, received, "cleared by the device")
 	return nil
 }
+
+// dedupKey is what de-duplication remembers of a message: household/id
+// (a household id has no "/"), in memory and in the store's seen_ids.
+func dedupKey(m *anxin.Message) string { return m.Household + "/" + m.ID }
 
 // handOver logs a commit's new and closed alarms and hands the family ones
 // to escalation; why is said of the closed ones.
@@ -503,13 +568,15 @@ func (p *Pipeline) setAway(ctx context.Context, r awayRequest) error {
 // whole district never holds up one batch (and its alarms) for long.
 func (p *Pipeline) states(urgent map[string]bool, all bool) []sqlite.RuleState {
 	var out []sqlite.RuleState
+	// every state change the engine holds is applied up to p.stateSeq (the
+	// batch loop applies them and encodes states, nobody else)
 	p.engine.DirtyStates(func(hh string, state []byte) {
 		if all || urgent[hh] {
-			out = append(out, sqlite.RuleState{Household: hh, State: state})
+			out = append(out, sqlite.RuleState{Household: hh, State: state, AppliedSeq: p.stateSeq})
 			delete(p.pending, hh)
 			return
 		}
-		p.pending[hh] = state
+		p.pending[hh] = pendingState{state: state, seq: p.stateSeq}
 	})
 	if !all && !p.flushing && time.Since(p.lastFlush) >= p.cfg.StateFlush && len(p.pending) > 0 {
 		p.flushing = true
@@ -519,7 +586,7 @@ func (p *Pipeline) states(urgent map[string]bool, all bool) []sqlite.RuleState {
 			if !all && len(out) >= stateChunk {
 				break
 			}
-			out = append(out, sqlite.RuleState{Household: hh, State: st})
+			out = append(out, sqlite.RuleState{Household: hh, State: st.state, AppliedSeq: st.seq})
 			delete(p.pending, hh)
 		}
 		if len(p.pending) == 0 {
@@ -585,6 +652,56 @@ func (p *Pipeline) commit(ctx context.Context, b *sqlite.IngestBatch) (sqlite.In
 	}
 }
 
+// knows asks the register (everything is known without one).
+func (p *Pipeline) knows(household, device string) (bool, bool) {
+	if p.register == nil {
+		return true, true
+	}
+	return p.register.Knows(household, device)
+}
+
+// believe reports whether a message of (household, device) comes from the
+// register's kit; the rest is rejected, counted, and logged once an hour
+// per household or device (an outsider flooding ids gets no log flood).
+func (p *Pipeline) believe(household, device string, now time.Time) bool {
+	hk, dk := p.knows(household, device)
+	if hk && dk {
+		return true
+	}
+	reason, key := "unknown_household", household
+	if hk {
+		reason, key = "unknown_device", household+"/"+device
+	}
+	p.m.rejected.WithLabelValues(reason).Inc()
+	if n, ok := p.unknown.allow(key, now); ok {
+		p.log.Warn("message rejected: not in the register", "reason", reason, "household", household,
+			"device", device, "rejected_since_last", n)
+	}
+	return false
+}
+
+// clockFloor is older than any message a working gateway sends (its spool
+// holds days, not years): a timestamp before it comes from a clock that was
+// never set (1970, or an image's build date).
+var clockFloor = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// clockUnset reports a timestamp from a gateway whose clock was never set.
+// Such a message is taken, dated when alarmd received it, rather than
+// rejected: the press behind it is real and must not be lost, and its own
+// date would make the alarm read "Thu 1 Jan 08:00". Counted, and logged
+// once an hour per household so an installer can fix the clock.
+func (p *Pipeline) clockUnset(household string, ts, now time.Time) bool {
+	if !ts.Before(clockFloor) {
+		return false
+	}
+	p.m.clockUnset.Inc()
+	if n, ok := p.unknown.allow("clock/"+household, now); ok {
+		p.log.Warn("gateway clock not set: message dated on receipt", "household", household,
+			"ts", ts.UTC().Format(time.RFC3339), "since_last", n)
+	}
+	return true
+}
+
 func (p *Pipeline) reject(reason, topic string, err error) {
 	p.m.rejected.WithLabelValues(reason).Inc()
 	if n, ok := p.limiter.allow(reason, time.Now()); ok {
@@ -603,22 +720,29 @@ func (p *Pipeline) trimSeen(ctx context.Context) {
 
 // syncAlarmStates re-arms rules whose alarms people closed (accepted,
 // unanswered, resolved by staff): the engine then opens a new alarm on the
-// next rising edge instead of attaching repeats.
-func (p *Pipeline) syncAlarmStates(ctx context.Context) {
+// next rising edge instead of attaching repeats. It runs before every batch
+// (one indexed read, ~µs when nothing changed) and on the housekeeping
+// tick; the households it re-armed are added to rearmed (made when nil)
+// and returned, for their state to be written with the next commit.
+func (p *Pipeline) syncAlarmStates(ctx context.Context, rearmed map[string]bool) map[string]bool {
 	for {
 		cs, err := p.store.AlarmStateChanges(ctx, p.stateSeq, 1000)
 		if err != nil {
 			p.log.Error("reading alarm state changes", "err", err)
-			return
+			return rearmed
 		}
 		for _, c := range cs {
 			p.stateSeq = c.Seq
 			if c.State != anxin.AlarmOpen {
 				p.engine.Closed(c.Household, c.Rule)
+				if rearmed == nil {
+					rearmed = make(map[string]bool)
+				}
+				rearmed[c.Household] = true
 			}
 		}
 		if len(cs) < 1000 {
-			return
+			return rearmed
 		}
 	}
 }
@@ -664,6 +788,41 @@ func (l *logLimiter) allow(reason string, now time.Time) (suppressed int, ok boo
 	l.last[reason] = now
 	n := l.held[reason]
 	l.held[reason] = 0
+	return n, true
+}
+
+// hourlyLog lets one line per key through per hour. It remembers at most
+// hourlyKeys keys: an outsider sending ever new ids cannot grow it; when
+// full, keys last logged over an hour ago are dropped, else all of them.
+type hourlyLog struct {
+	last map[string]time.Time
+	held map[string]int
+}
+
+const hourlyKeys = 10_000
+
+func (l *hourlyLog) allow(key string, now time.Time) (suppressed int, ok bool) {
+	if l.last == nil {
+		l.last, l.held = map[string]time.Time{}, map[string]int{}
+	}
+	if t, seen := l.last[key]; seen && now.Sub(t) < time.Hour {
+		l.held[key]++
+		return 0, false
+	}
+	if len(l.last) >= hourlyKeys {
+		for k, t := range l.last {
+			if now.Sub(t) >= time.Hour {
+				delete(l.last, k)
+				delete(l.held, k)
+			}
+		}
+		if len(l.last) >= hourlyKeys {
+			clear(l.last)
+			clear(l.held)
+		}
+	}
+	n := l.held[key]
+	l.last[key], l.held[key] = now, 0
 	return n, true
 }
 

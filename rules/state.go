@@ -83,7 +83,7 @@ func (h *household) device(id string, k anxin.Kind, t int64) uint16 {
 }
 
 // maxDevices bounds the device table of one household.
-const maxDevices = 64
+const maxDevices = anxin.MaxDevices
 
 func kindIndex(k anxin.Kind) uint8 {
 	for i, v := range anxin.Kinds {

@@ -59,10 +59,12 @@ CREATE TABLE IF NOT EXISTS alarm_notes (
 	text     TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS alarm_notes_alarm ON alarm_notes(alarm_id, seq);
+CREATE INDEX IF NOT EXISTS alarm_state_log_household ON alarm_state_log(household, seq);
 CREATE TABLE IF NOT EXISTS rule_state (
-	household  TEXT PRIMARY KEY,
-	state      BLOB NOT NULL,
-	updated_at INTEGER NOT NULL
+	household   TEXT PRIMARY KEY,
+	state       BLOB NOT NULL,
+	updated_at  INTEGER NOT NULL,
+	applied_seq INTEGER NOT NULL DEFAULT 0 -- alarm_state_log entries up to here are in state
 );
 CREATE TABLE IF NOT EXISTS seen_ids (
 	id      TEXT PRIMARY KEY,
@@ -277,6 +279,28 @@ func (d *DB) AlarmStateChanges(ctx context.Context, after int64, n int) ([]Alarm
 	return out, rows.Err()
 }
 
+// UnappliedAlarmStateChanges hands fn, oldest first, every change made by
+// SetAlarmState after the position its household's stored rule state
+// reflects (RuleState.AppliedSeq): what a restart must still apply so that
+// rule state and alarm state agree whenever the process died.
+func (d *DB) UnappliedAlarmStateChanges(ctx context.Context, fn func(AlarmStateChange)) error {
+	rows, err := d.db.QueryContext(ctx, `SELECT l.seq, l.alarm_id, l.household, l.rule, l.state
+		FROM rule_state r JOIN alarm_state_log l ON l.household = r.household AND l.seq > r.applied_seq
+		ORDER BY l.seq`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c AlarmStateChange
+		if err := rows.Scan(&c.Seq, &c.AlarmID, &c.Household, &c.Rule, &c.State); err != nil {
+			return err
+		}
+		fn(c)
+	}
+	return rows.Err()
+}
+
 // LastAlarmStateSeq is the newest change's sequence number (0: none).
 func (d *DB) LastAlarmStateSeq(ctx context.Context) (int64, error) {
 	var seq sql.NullInt64
@@ -306,16 +330,20 @@ type AlarmChange struct {
 }
 
 // RuleState is the encoded rules-engine state of one household.
+// AppliedSeq is the alarm_state_log position the state reflects: what
+// people did with its alarms up to there is in it, later changes are not
+// (UnappliedAlarmStateChanges hands them over at restart).
 type RuleState struct {
-	Household string
-	State     []byte
+	Household  string
+	State      []byte
+	AppliedSeq int64
 }
 
 // IngestBatch is everything one ingest batch changes, committed together so
 // that a crash leaves either all of it or none (and the broker redelivers).
 type IngestBatch struct {
 	Changes []AlarmChange
-	SeenIDs []string // message ids with an effect, remembered for de-duplication
+	SeenIDs []string // "household/id" of messages with an effect, remembered for de-duplication
 	States  []RuleState
 	At      time.Time // when the batch was processed
 }
@@ -403,14 +431,15 @@ func applyIngest(ctx context.Context, begin func(context.Context, *sql.TxOptions
 		stmt.Close()
 	}
 	if len(b.States) > 0 {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO rule_state (household, state, updated_at) VALUES (?, ?, ?)
-			ON CONFLICT (household) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`)
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO rule_state (household, state, updated_at, applied_seq) VALUES (?, ?, ?, ?)
+			ON CONFLICT (household) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at,
+			applied_seq = excluded.applied_seq`)
 		if err != nil {
 			return IngestResult{}, err
 		}
 		at := b.At.UnixMilli()
 		for _, s := range b.States {
-			if _, err := stmt.ExecContext(ctx, s.Household, s.State, at); err != nil {
+			if _, err := stmt.ExecContext(ctx, s.Household, s.State, at, s.AppliedSeq); err != nil {
 				stmt.Close()
 				return IngestResult{}, err
 			}

@@ -69,7 +69,15 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 // migrations run after the schemas, each idempotent: they bring a store made
 // by an older alarmd up to date (columns added, indexes made unique).
-var migrations = []func(context.Context, *sql.DB) error{migrateAlarms, migrateEscalation}
+var migrations = []func(context.Context, *sql.DB) error{migrateAlarms, migrateEscalation, migrateRuleState}
+
+// migrateRuleState adds how far into the alarm state log each rule state is
+// up to date; rows written before it reflected the whole log (the old
+// restart took every change as applied).
+func migrateRuleState(ctx context.Context, db *sql.DB) error {
+	return ensureColumn(ctx, db, "rule_state", "applied_seq", "INTEGER NOT NULL DEFAULT 0",
+		`UPDATE rule_state SET applied_seq = (SELECT COALESCE(MAX(seq), 0) FROM alarm_state_log)`)
+}
 
 // SQL is the underlying handle, for packages' own queries in this package's files.
 func (d *DB) SQL() *sql.DB { return d.db }

@@ -68,7 +68,7 @@ func migrateEscalation(ctx context.Context, db *sql.DB) error {
 		{"escalation_chains", "version", "INTEGER NOT NULL DEFAULT 0"},
 		{"escalation_attempts", "version", "INTEGER NOT NULL DEFAULT 0"},
 	} {
-		if err := ensureColumn(ctx, db, c.table, c.column, c.decl); err != nil {
+		if err := ensureColumn(ctx, db, c.table, c.column, c.decl, ""); err != nil {
 			return err
 		}
 	}
@@ -94,8 +94,10 @@ func migrateEscalation(ctx context.Context, db *sql.DB) error {
 	return err
 }
 
-// ensureColumn adds a column to a table made before it existed.
-func ensureColumn(ctx context.Context, db *sql.DB, table, column, decl string) error {
+// ensureColumn adds a column to a table made before it existed and, only
+// when it added it, runs fill (if any) in the same transaction to give the
+// old rows their value.
+func ensureColumn(ctx context.Context, db *sql.DB, table, column, decl, fill string) error {
 	var n int
 	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?`, table, column).Scan(&n); err != nil {
 		return fmt.Errorf("schema of %s: %w", table, err)
@@ -103,10 +105,20 @@ func ensureColumn(ctx context.Context, db *sql.DB, table, column, decl string) e
 	if n > 0 {
 		return nil
 	}
-	if _, err := db.ExecContext(ctx, `ALTER TABLE `+table+` ADD COLUMN `+column+` `+decl); err != nil {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `ALTER TABLE `+table+` ADD COLUMN `+column+` `+decl); err != nil {
 		return fmt.Errorf("add %s.%s: %w", table, column, err)
 	}
-	return nil
+	if fill != "" {
+		if _, err := tx.ExecContext(ctx, fill); err != nil {
+			return fmt.Errorf("fill %s.%s: %w", table, column, err)
+		}
+	}
+	return tx.Commit()
 }
 
 // timeLayout is fixed width (nine fraction digits, Z), so stored times sort

@@ -83,7 +83,14 @@ func TestIntegrationLoadBinary(t *testing.T) {
 	vm := testenv.StartVictoriaMetrics(t)
 	dir := t.TempDir()
 	hh := filepath.Join(dir, "households.yaml")
-	if err := os.WriteFile(hh, []byte("households: []\n"), 0o600); err != nil {
+	// anxin-load's 10,000 households, each with its water meter: alarmd
+	// believes only what its register knows
+	var reg strings.Builder
+	reg.WriteString("households:\n")
+	for i := range 10_000 {
+		fmt.Fprintf(&reg, "  - {id: hh-%06d, devices: [{id: wm1, kind: water_meter}]}\n", i)
+	}
+	if err := os.WriteFile(hh, []byte(reg.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfgFile := filepath.Join(dir, "alarmd.yaml")

@@ -215,7 +215,8 @@ func TestIntegrationPty(t *testing.T) {
 	cfg.Units = []Unit{
 		{Unit: 1, Device: "pm1", Kind: anxin.KindPowerMeter, Registers: []Register{
 			{Name: "energy_kwh", Register: 0x0000, Format: FormatUint32, Scale: 0.01},
-			{Name: "forward_energy_kwh", Register: 0x0002, Format: FormatInt32, Byte: LittleEndian, Word: LowFirst, Scale: 0.001},
+			// signed: a meter total may not be negative (the contract), reactive power may
+			{Name: "reactive_power_var", Register: 0x0002, Format: FormatInt32, Byte: LittleEndian, Word: LowFirst, Scale: 0.001},
 			{Name: "voltage_v", Register: 0x000A, Type: TypeInput, Scale: 0.1},
 			{Name: "power_w", Register: 0x000C, Type: TypeInput, Format: FormatFloat32, Word: LowFirst},
 			{Name: "rssi", Register: 0x0010, Type: TypeInput, Format: FormatInt16},
@@ -277,7 +278,7 @@ func TestIntegrationPty(t *testing.T) {
 	}
 	eventually(t, "a full meter reading", func() bool { _, ok := fullReading(); return ok })
 	m, _ := fullReading()
-	want := map[string]float64{"energy_kwh": 1234.56, "forward_energy_kwh": -98.765, "voltage_v": 230.1, "power_w": 1500.5, "rssi": -70}
+	want := map[string]float64{"energy_kwh": 1234.56, "reactive_power_var": -98.765, "voltage_v": 230.1, "power_w": 1500.5, "rssi": -70}
 	for k, v := range want {
 		if got := m.Fields[k].Float(); got < v-1e-9 || got > v+1e-9 {
 			t.Errorf("%s = %v, want %v", k, got, v)
