@@ -21,7 +21,7 @@ type APIToken struct {
 	Name      string `mapstructure:"name"`
 	Token     Secret `mapstructure:"token"`
 	TokenFile string `mapstructure:"token_file"`
-	Area      string `mapstructure:"area"` // "": every household; else one village/community or township
+	Area      string `mapstructure:"area"` // "": every household; "村", "乡镇/村" or "乡镇/*" (anxin.ParseArea)
 }
 
 // CareConfig is the care register's visit cadence, surges and time zone.
@@ -78,6 +78,8 @@ func (c *APIConfig) validate() error {
 		values[t.Token.Reveal()] = true
 		if len(t.Area) > 200 {
 			errs = append(errs, fmt.Errorf("config: %s.area is longer than 200 bytes", key))
+		} else if _, err := anxin.ParseArea(t.Area); err != nil {
+			errs = append(errs, fmt.Errorf("config: %s.area: %w", key, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -52,6 +52,7 @@ func TestConfigRejectsWithKeyName(t *testing.T) {
 		{"http: {listen: nope}", "http.listen"},
 		{"log: {level: loud}", "log.level"},
 		{"api: {tokens: [{name: d, tokn: x}]}", "tokn"},
+		{"api: {tokens: [{name: d, token: 0123456789abcdef0, area: '/善广村'}]}", "api.tokens[0].area"},
 		{"care: {surges: [{from: 2026-12-20, to: 2026-12-01, reason: x}]}", "care.surges[0]"},
 		{"notify: {provider: twilio}", "notify.twilio.account_sid"},
 		{"mqtt: [1, 2]", "mqtt"},
