@@ -35,12 +35,12 @@ type Config struct {
 
 // MQTTConfig says where readings come from.
 type MQTTConfig struct {
-	Broker       string `mapstructure:"broker"` // tcp://host:port; empty: embedded broker on Listen
-	Listen       string `mapstructure:"listen"`
-	ClientID     string `mapstructure:"client_id"` // stable: the broker keeps the session under it
-	Username     string `mapstructure:"username"`
-	Password     Secret `mapstructure:"password"`
-	PasswordFile string `mapstructure:"password_file"`
+	Broker       anxin.BrokerURL `mapstructure:"broker"` // tcp://host:port; empty: embedded broker on Listen
+	Listen       string          `mapstructure:"listen"`
+	ClientID     string          `mapstructure:"client_id"` // stable: the broker keeps the session under it
+	Username     string          `mapstructure:"username"`
+	Password     Secret          `mapstructure:"password"`
+	PasswordFile string          `mapstructure:"password_file"`
 }
 
 // HTTPConfig is the webhook, ack-link, records and health server.
@@ -181,7 +181,7 @@ func Parse(data []byte, env func(string) (string, bool)) (cfg *Config, err error
 	c := new(Config)
 	err = v.UnmarshalExact(c, func(dc *mapstructure.DecoderConfig) {
 		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
-			mapstructure.StringToTimeDurationHookFunc(), mapstructure.StringToSliceHookFunc(","), dateToString)
+			mapstructure.StringToTimeDurationHookFunc(), mapstructure.StringToSliceHookFunc(","), dateToString, brokerURL)
 		dc.ErrorUnused = true
 	})
 	if err != nil {
@@ -191,6 +191,18 @@ func Parse(data []byte, env func(string) (string, bool)) (cfg *Config, err error
 		return nil, redact(err, secrets)
 	}
 	return c, nil
+}
+
+// brokerURL parses mqtt.broker into a type that never prints its password.
+func brokerURL(from, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeFor[anxin.BrokerURL]() {
+		return data, nil
+	}
+	s, ok := data.(string)
+	if !ok {
+		return nil, errors.New("is not a URL like tcp://host:1883")
+	}
+	return anxin.ParseBrokerURL(s)
 }
 
 // dateToString lets YAML dates (2026-12-20, decoded as timestamps) fill
@@ -322,9 +334,7 @@ func (c *Config) validate() error {
 	}
 	add(readSecret("mqtt.password", &c.MQTT.Password, c.MQTT.PasswordFile))
 	add(readSecret("influx.token", &c.Influx.Token, c.Influx.TokenFile))
-	if c.MQTT.Broker != "" {
-		add(checkURL("mqtt.broker", c.MQTT.Broker, "tcp", "ssl", "tls", "ws", "wss", "mqtt", "mqtts"))
-	} else {
+	if c.MQTT.Broker.IsZero() {
 		add(checkHostPort("mqtt.listen", c.MQTT.Listen))
 	}
 	if !anxin.ValidID(c.MQTT.ClientID) {

@@ -91,7 +91,7 @@ func TestFaultBrokerCrashWhileAlarmdDown(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			up, err := mqtt.NewUplink(mqtt.UplinkOptions{Broker: broker.URL, Household: hs[0].ID, Logger: log,
+			up, err := mqtt.NewUplink(mqtt.UplinkOptions{Broker: anxin.MustBrokerURL(broker.URL), Household: hs[0].ID, Logger: log,
 				MinRetry: 100 * time.Millisecond, MaxRetry: time.Second}, sp)
 			if err != nil {
 				t.Fatal(err)

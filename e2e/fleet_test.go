@@ -58,7 +58,7 @@ func fleetMain() int {
 			return 1
 		}
 		spools[hh] = sp
-		up, err := mqtt.NewUplink(mqtt.UplinkOptions{Broker: broker, Household: hh, Window: 64,
+		up, err := mqtt.NewUplink(mqtt.UplinkOptions{Broker: anxin.MustBrokerURL(broker), Household: hh, Window: 64,
 			MinRetry: 100 * time.Millisecond, MaxRetry: time.Second, AckTimeout: 10 * time.Second, Logger: log}, sp)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "fleet: uplink:", err)

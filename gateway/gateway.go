@@ -154,7 +154,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	var upDone chan struct{}
 	upCtx, upCancel := context.WithCancel(context.Background())
 	defer upCancel()
-	if cfg.MQTT.Broker != "" {
+	if !cfg.MQTT.Broker.IsZero() {
 		sp, err := mqtt.OpenSpool(mqtt.SpoolOptions{Dir: cfg.Spool.Dir, MaxBytes: int64(cfg.Spool.MaxBytes),
 			Fsync: mqtt.FsyncMode(cfg.Spool.Fsync), SyncInterval: cfg.Spool.SyncInterval,
 			Logger: g.log, Metrics: g.reg})

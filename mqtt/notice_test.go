@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
 )
 
@@ -66,7 +67,7 @@ func TestUplinkNoticesBrokerKilledMidStream(t *testing.T) {
 	mq := testenv.StartMosquitto(t)
 	sp := openTest(t, SpoolOptions{MaxBytes: 1 << 30})
 	lh := &lostLog{}
-	up := startUplinkWith(t, sp, UplinkOptions{Broker: mq.URL, Household: "hh-0001", Window: 256,
+	up := startUplinkWith(t, sp, UplinkOptions{Broker: anxin.MustBrokerURL(mq.URL), Household: "hh-0001", Window: 256,
 		MinRetry: 50 * time.Millisecond, MaxRetry: 200 * time.Millisecond, Logger: slog.New(lh)})
 
 	poll := func(what string, within time.Duration, cond func() bool) time.Time {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,8 +21,8 @@ import (
 
 // UplinkOptions configure the gateway's publisher to the district broker.
 type UplinkOptions struct {
-	Broker    string // tcp://host:1883, ssl://host:8883, ws://…
-	ClientID  string // stable per gateway; "": anxin-gw-<household>
+	Broker    anxin.BrokerURL // tcp://host:1883, ssl://host:8883, ws://…
+	ClientID  string          // stable per gateway; "": anxin-gw-<household>
 	Username  string
 	Password  string // never logged
 	TLS       *tls.Config
@@ -58,10 +57,9 @@ type UplinkOptions struct {
 // loss the spool is replayed from the last acknowledged message: duplicates
 // are possible, always with the same id, as QoS 1 allows.
 type Uplink struct {
-	opts   UplinkOptions
-	spool  *Spool
-	log    *slog.Logger
-	broker string // opts.Broker for logs: a password in it (tcp://user:pass@host) redacted
+	opts  UplinkOptions
+	spool *Spool
+	log   *slog.Logger
 
 	connected  atomic.Bool
 	mConnected prometheus.Gauge
@@ -74,14 +72,8 @@ func NewUplink(opts UplinkOptions, sp *Spool) (*Uplink, error) {
 	if sp == nil {
 		return nil, errors.New("uplink: no spool")
 	}
-	u, err := url.Parse(opts.Broker)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("uplink: broker %q is not a URL like tcp://host:1883", opts.Broker)
-	}
-	switch u.Scheme {
-	case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
-	default:
-		return nil, fmt.Errorf("uplink: broker scheme %q is not tcp|mqtt|ssl|tls|mqtts|ws|wss", u.Scheme)
+	if opts.Broker.IsZero() {
+		return nil, fmt.Errorf("uplink: %w", anxin.ErrNoBroker)
 	}
 	if !anxin.ValidID(opts.Household) {
 		return nil, fmt.Errorf("uplink: household %q is not [A-Za-z0-9_-]{1,64}", opts.Household)
@@ -117,7 +109,7 @@ func NewUplink(opts UplinkOptions, sp *Spool) (*Uplink, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	up := &Uplink{opts: opts, spool: sp, log: opts.Logger.With("component", "uplink"), broker: u.Redacted()}
+	up := &Uplink{opts: opts, spool: sp, log: opts.Logger.With("component", "uplink")}
 	up.mConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "anxin_uplink_connected",
 		Help: "1 while the uplink is connected to the broker."})
 	up.mPublished = prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_uplink_published_total",
@@ -166,7 +158,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 			if attempt > 0 {
 				lvl = slog.LevelDebug // one warning per outage, not one per attempt
 			}
-			u.log.Log(ctx, lvl, "uplink: cannot connect, retrying", "broker", u.broker,
+			u.log.Log(ctx, lvl, "uplink: cannot connect, retrying", "broker", u.opts.Broker,
 				"err", err, "retry_in", wait)
 			attempt++
 			if !sleepCtx(ctx, wait) {
@@ -178,7 +170,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 		u.connected.Store(true)
 		u.mConnected.Set(1)
 		u.mConnects.Inc()
-		u.log.Info("uplink: connected", "broker", u.broker, "client_id", u.opts.ClientID,
+		u.log.Info("uplink: connected", "broker", u.opts.Broker, "client_id", u.opts.ClientID,
 			"spooled", u.spool.Stats().Depth)
 		err = u.pump(ctx, cl, lost)
 		u.connected.Store(false)
@@ -224,7 +216,7 @@ func (u *Uplink) connect(ctx context.Context) (paho.Client, <-chan struct{}, err
 	var once sync.Once
 	topic := anxin.StatusTopic(u.opts.Household)
 	o := paho.NewClientOptions().
-		AddBroker(u.opts.Broker).
+		AddBroker(u.opts.Broker.Dial()).
 		SetClientID(u.opts.ClientID).
 		SetCleanSession(false).
 		SetAutoReconnect(false).

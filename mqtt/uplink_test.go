@@ -192,7 +192,7 @@ type runningUplink struct {
 
 func startUplink(t testing.TB, sp *Spool, broker string, reg prometheus.Registerer) *runningUplink {
 	t.Helper()
-	up, err := NewUplink(UplinkOptions{Broker: broker, Household: "hh-0001", Window: 256,
+	up, err := NewUplink(UplinkOptions{Broker: anxin.MustBrokerURL(broker), Household: "hh-0001", Window: 256,
 		MinRetry: 50 * time.Millisecond, MaxRetry: 500 * time.Millisecond,
 		Metrics: reg, Logger: slog.New(slog.DiscardHandler)}, sp)
 	if err != nil {
@@ -418,7 +418,7 @@ func TestCrashHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := NewUplink(UplinkOptions{Broker: os.Getenv("ANXIN_CRASH_BROKER"), Household: "hh-0001",
+	up, err := NewUplink(UplinkOptions{Broker: anxin.MustBrokerURL(os.Getenv("ANXIN_CRASH_BROKER")), Household: "hh-0001",
 		MinRetry: 50 * time.Millisecond, MaxRetry: 200 * time.Millisecond}, sp)
 	if err != nil {
 		t.Fatal(err)
@@ -532,7 +532,7 @@ func BenchmarkUplinkToMosquitto(b *testing.B) {
 		b.Run(fmt.Sprintf("window=%d", window), func(b *testing.B) {
 			mq := testenv.StartMosquitto(b)
 			sp := openTest(b, SpoolOptions{MaxBytes: 1 << 30})
-			up, err := NewUplink(UplinkOptions{Broker: mq.URL, Household: "hh-0001", Window: window}, sp)
+			up, err := NewUplink(UplinkOptions{Broker: anxin.MustBrokerURL(mq.URL), Household: "hh-0001", Window: window}, sp)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -782,7 +782,7 @@ func TestSendPublishesNothingAfterPumpGaveUp(t *testing.T) {
 	for i := range 10 {
 		put(t, sp, testMsg("wm1", i, i == 3))
 	}
-	up, err := NewUplink(UplinkOptions{Broker: "tcp://127.0.0.1:1", Household: "hh-0001"}, sp)
+	up, err := NewUplink(UplinkOptions{Broker: anxin.MustBrokerURL("tcp://127.0.0.1:1"), Household: "hh-0001"}, sp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -826,7 +826,7 @@ func TestUplinkLogsNoPasswordFromBrokerURL(t *testing.T) {
 	var buf lockedLog
 	logged := make(chan struct{})
 	h := slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})
-	up, err := NewUplink(UplinkOptions{Broker: "tcp://gw-0001:s3cret@" + addr, Household: "hh-0001",
+	up, err := NewUplink(UplinkOptions{Broker: anxin.MustBrokerURL("tcp://gw-0001:s3cret@" + addr), Household: "hh-0001",
 		MinRetry: time.Hour, Logger: slog.New(notifyHandler{h, logged})}, openTest(t, SpoolOptions{}))
 	if err != nil {
 		t.Fatal(err)
