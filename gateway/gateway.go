@@ -67,11 +67,15 @@ type Gateway struct {
 	mRunning  *prometheus.GaugeVec
 }
 
+// instance is one configured driver and its lifecycle: running, then
+// failed or stopped when Run returns on its own. A reload replaces an
+// instance whose entry changed or which is not running.
 type instance struct {
 	entry  DriverEntry
 	reg    *prometheus.Registry
 	cancel context.CancelFunc
 	done   chan struct{}
+	state  string // anxin.DriverRunning…; guarded by Gateway.mu
 }
 
 // New prepares a gateway for cfg: it builds every driver (no I/O) so a bad
@@ -253,8 +257,9 @@ func (g *Gateway) apply(ctx context.Context, want []DriverEntry) {
 	for _, e := range want {
 		g.mu.Lock()
 		in, ok := g.running[e.Name]
+		up := ok && in.state == anxin.DriverRunning
 		g.mu.Unlock()
-		if ok && sameDriver(in.entry, e) {
+		if up && sameDriver(in.entry, e) {
 			keep[e.Name] = true
 		}
 	}
@@ -262,7 +267,7 @@ func (g *Gateway) apply(ctx context.Context, want []DriverEntry) {
 	g.mu.Lock()
 	for name, in := range g.running {
 		if !keep[name] {
-			in.cancel()
+			in.cancel() // a failed or stopped instance has ended already
 			stopping = append(stopping, in)
 			delete(g.running, name)
 		}
@@ -278,22 +283,58 @@ func (g *Gateway) apply(ctx context.Context, want []DriverEntry) {
 		}
 		g.start(ctx, e)
 	}
+	g.reportStates()
+}
+
+// DriverStates is the state of each configured driver instance, by name.
+func (g *Gateway) DriverStates() map[string]string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	states := make(map[string]string, len(g.running))
+	for name, in := range g.running {
+		states[name] = in.state
+	}
+	return states
+}
+
+// setState records an instance's new state and reports it.
+func (g *Gateway) setState(in *instance, state string) {
+	g.mu.Lock()
+	in.state = state
+	g.mu.Unlock()
+	v := 0.0
+	if state == anxin.DriverRunning {
+		v = 1
+	}
+	g.mRunning.WithLabelValues(in.entry.Name, in.entry.Driver).Set(v)
+	g.reportStates()
+}
+
+// reportStates puts the driver states in the uplink's retained status.
+func (g *Gateway) reportStates() {
+	g.mu.Lock()
+	up := g.uplink
+	g.mu.Unlock()
+	if up != nil {
+		up.SetDrivers(g.DriverStates())
+	}
 }
 
 func (g *Gateway) start(ctx context.Context, e DriverEntry) {
 	reg := prometheus.NewRegistry()
 	log := g.log.With("driver", e.Driver, "instance", e.Name)
-	d, err := e.Plugin.New(e.Config, g.env(e, reg))
-	if err != nil {
-		log.Error("driver not started", "err", err)
-		g.mRunning.WithLabelValues(e.Name, e.Driver).Set(0)
-		return
-	}
 	dctx, cancel := context.WithCancel(ctx)
-	in := &instance{entry: e, reg: reg, cancel: cancel, done: make(chan struct{})}
+	in := &instance{entry: e, reg: reg, cancel: cancel, done: make(chan struct{}), state: anxin.DriverRunning}
 	g.mu.Lock()
 	g.running[e.Name] = in
 	g.mu.Unlock()
+	d, err := e.Plugin.New(e.Config, g.env(e, reg))
+	if err != nil {
+		close(in.done)
+		log.Error("driver failed: not started; a reload (SIGHUP) tries again", "err", err)
+		g.setState(in, anxin.DriverFailed)
+		return
+	}
 	g.mRunning.WithLabelValues(e.Name, e.Driver).Set(1)
 	sink := g.sink(e.Name, log)
 	go func() {
@@ -302,10 +343,11 @@ func (g *Gateway) start(ctx context.Context, e DriverEntry) {
 		err := d.Run(dctx, sink)
 		switch {
 		case err != nil:
-			g.mRunning.WithLabelValues(e.Name, e.Driver).Set(0)
-			log.Error("driver stopped; it stays down until the config is reloaded", "err", err)
+			log.Error("driver failed; it stays down until a reload (SIGHUP) restarts it", "err", err)
+			g.setState(in, anxin.DriverFailed)
 		case dctx.Err() == nil:
-			log.Warn("driver returned before it was stopped")
+			log.Warn("driver returned before it was stopped; a reload (SIGHUP) restarts it")
+			g.setState(in, anxin.DriverStopped)
 		default:
 			log.Info("driver stopped")
 		}

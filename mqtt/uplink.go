@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,10 @@ type UplinkOptions struct {
 	// AckTimeout: a connection whose broker leaves a publish unacknowledged
 	// this long is dropped and the spool replayed. 0: 60 s.
 	AckTimeout time.Duration
+	// OnConnection, if set, is called with true once a connection is made
+	// (online status acknowledged) and with false once it ended: events to
+	// wait on instead of polling Connected.
+	OnConnection func(connected bool)
 
 	Logger  *slog.Logger
 	Now     func() time.Time
@@ -62,6 +67,9 @@ type Uplink struct {
 	log   *slog.Logger
 
 	connected  atomic.Bool
+	statusMu   sync.Mutex        // one retained status publish at a time, newest last
+	client     paho.Client       // the connected client, nil between connections; under statusMu
+	drivers    map[string]string // driver states for the online status; under statusMu
 	mConnected prometheus.Gauge
 	mPublished prometheus.Counter
 	mConnects  prometheus.Counter
@@ -172,9 +180,12 @@ func (u *Uplink) Run(ctx context.Context) error {
 		u.mConnects.Inc()
 		u.log.Info("uplink: connected", "broker", u.opts.Broker, "client_id", u.opts.ClientID,
 			"spooled", u.spool.Stats().Depth)
+		u.event(true)
 		err = u.pump(ctx, cl, lost)
+		u.setClient(nil)
 		u.connected.Store(false)
 		u.mConnected.Set(0)
+		u.event(false)
 		if ctx.Err() != nil {
 			u.goOffline(cl)
 			return nil
@@ -184,6 +195,13 @@ func (u *Uplink) Run(ctx context.Context) error {
 		if !sleepCtx(ctx, Backoff(0, u.opts.MinRetry, u.opts.MaxRetry, rand.Float64())) {
 			return nil
 		}
+	}
+}
+
+// event tells OnConnection of a connection made or ended.
+func (u *Uplink) event(connected bool) {
+	if u.opts.OnConnection != nil {
+		u.opts.OnConnection(connected)
 	}
 }
 
@@ -198,11 +216,46 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// SetDrivers sets the driver instance states of the retained online status
+// and publishes it again if connected (else it goes out at the next
+// connect).
+func (u *Uplink) SetDrivers(states map[string]string) {
+	u.statusMu.Lock()
+	defer u.statusMu.Unlock()
+	if maps.Equal(states, u.drivers) {
+		return
+	}
+	u.drivers = maps.Clone(states)
+	if u.client != nil {
+		// not waited for: paho sends in order, and a status lost with the
+		// connection is published again at the next connect
+		u.client.Publish(anxin.StatusTopic(u.opts.Household), 1, true, u.status(anxin.StateOnline, true))
+	}
+}
+
+// setClient publishes the online status on a fresh connection (cl), or
+// forgets the connection (cl nil); it returns the status publish's token.
+func (u *Uplink) setClient(cl paho.Client) paho.Token {
+	u.statusMu.Lock()
+	defer u.statusMu.Unlock()
+	u.client = cl
+	if cl == nil {
+		return nil
+	}
+	return cl.Publish(anxin.StatusTopic(u.opts.Household), 1, true, u.status(anxin.StateOnline, true))
+}
+
+// status is a status payload; the online one carries the driver states
+// (callers hold statusMu).
 func (u *Uplink) status(state string, withTS bool) []byte {
 	if !withTS {
 		return []byte(`{"state":"` + state + `"}`)
 	}
-	b, err := json.Marshal(anxin.Status{State: state, TS: u.opts.Now().UTC()})
+	st := anxin.Status{State: state, TS: u.opts.Now().UTC()}
+	if state == anxin.StateOnline {
+		st.Drivers = u.drivers
+	}
+	b, err := json.Marshal(st)
 	if err != nil { // a time.Time always marshals
 		panic(err)
 	}
@@ -239,7 +292,8 @@ func (u *Uplink) connect(ctx context.Context) (paho.Client, <-chan struct{}, err
 		cl.Disconnect(0)
 		return nil, nil, err
 	}
-	if err := wait(ctx, cl.Publish(topic, 1, true, u.status(anxin.StateOnline, true)), u.opts.AckTimeout); err != nil {
+	if err := wait(ctx, u.setClient(cl), u.opts.AckTimeout); err != nil {
+		u.setClient(nil)
 		cl.Disconnect(0)
 		return nil, nil, fmt.Errorf("publish online status: %w", err)
 	}
