@@ -62,6 +62,8 @@ type Gateway struct {
 	running map[string]*instance // by instance name
 	reload  chan *Config
 
+	onConnection func(connected bool) // tests: the uplink's connection events
+
 	mRejected *prometheus.CounterVec
 	mMessages *prometheus.CounterVec
 	mRunning  *prometheus.GaugeVec
@@ -172,7 +174,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			Username: cfg.MQTT.Username, Password: string(cfg.MQTT.Password), TLS: cfg.MQTT.tls,
 			Household: cfg.Household, Keepalive: cfg.MQTT.Keepalive, Window: cfg.MQTT.Window,
 			MinRetry: cfg.MQTT.Reconnect.Min, MaxRetry: cfg.MQTT.Reconnect.Max, AckTimeout: cfg.MQTT.AckTimeout,
-			Logger: g.log, Now: g.opts.Now, Metrics: g.reg}, sp)
+			OnConnection: g.onConnection, Logger: g.log, Now: g.opts.Now, Metrics: g.reg}, sp)
 		if err != nil {
 			return errors.Join(err, sp.Close())
 		}
