@@ -20,6 +20,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/mqtt"
+	"github.com/anxin-care/anxin/spool"
 )
 
 // The fleet is many simulated home gateways in one process: per household
@@ -49,10 +50,10 @@ func fleetMain() int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	spools := make(map[string]*mqtt.Spool, len(hhs))
+	spools := make(map[string]*spool.Spool, len(hhs))
 	var wg sync.WaitGroup
 	for _, hh := range hhs {
-		sp, err := mqtt.OpenSpool(mqtt.SpoolOptions{Dir: filepath.Join(dir, hh), Logger: log})
+		sp, err := spool.Open(spool.Options{Dir: filepath.Join(dir, hh), Logger: log})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "fleet: spool:", err)
 			return 1

@@ -27,7 +27,7 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/serialport"
-	"github.com/anxin-care/anxin/mqtt"
+	"github.com/anxin-care/anxin/spool"
 )
 
 // Config is gatewayd's configuration file. See docs/gatewayd.md and
@@ -257,7 +257,7 @@ func (c *Config) Validate() error {
 		return errors.New("mqtt.tls: cert_file and key_file go together")
 	case c.Spool.MaxBytes < 1<<20:
 		return fmt.Errorf("spool.max_bytes: %d is below 1MiB", c.Spool.MaxBytes)
-	case !mqtt.FsyncMode(c.Spool.Fsync).Valid():
+	case !spool.FsyncMode(c.Spool.Fsync).Valid():
 		return fmt.Errorf("spool.fsync: %q is not always|batch", c.Spool.Fsync)
 	case c.Spool.SyncInterval <= 0 || c.Spool.SyncInterval > time.Minute:
 		return fmt.Errorf("spool.sync_interval: %s is not within (0, 1m]", c.Spool.SyncInterval)

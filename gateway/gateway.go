@@ -22,6 +22,7 @@ import (
 	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/serialport"
 	"github.com/anxin-care/anxin/mqtt"
+	"github.com/anxin-care/anxin/spool"
 )
 
 // Options are what the process gives the gateway.
@@ -51,8 +52,8 @@ type Gateway struct {
 	opts   Options
 	log    *slog.Logger
 	reg    *prometheus.Registry
-	spool  *mqtt.Spool
-	uplink *mqtt.Uplink
+	spool  *spool.Spool
+	uplink publisher
 	buses  *serialport.Buses // polled drivers on one port share its bus
 
 	outMu sync.Mutex
@@ -72,6 +73,15 @@ type Gateway struct {
 // instance is one configured driver and its lifecycle: running, then
 // failed or stopped when Run returns on its own. A reload replaces an
 // instance whose entry changed or which is not running.
+// publisher is all the gateway asks of its uplink (mqtt.Uplink): send the
+// spool until ctx ends, say whether it is connected, carry the driver
+// states in the status.
+type publisher interface {
+	Run(ctx context.Context) error
+	Connected() bool
+	SetDrivers(states map[string]string)
+}
+
 type instance struct {
 	entry  DriverEntry
 	reg    *prometheus.Registry
@@ -161,8 +171,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	upCtx, upCancel := context.WithCancel(context.Background())
 	defer upCancel()
 	if !cfg.MQTT.Broker.IsZero() {
-		sp, err := mqtt.OpenSpool(mqtt.SpoolOptions{Dir: cfg.Spool.Dir, MaxBytes: int64(cfg.Spool.MaxBytes),
-			Fsync: mqtt.FsyncMode(cfg.Spool.Fsync), SyncInterval: cfg.Spool.SyncInterval,
+		sp, err := spool.Open(spool.Options{Dir: cfg.Spool.Dir, MaxBytes: int64(cfg.Spool.MaxBytes),
+			Fsync: spool.FsyncMode(cfg.Spool.Fsync), SyncInterval: cfg.Spool.SyncInterval,
 			Logger: g.log, Metrics: g.reg})
 		if err != nil {
 			return err
@@ -461,12 +471,12 @@ func Complete(m *anxin.Message, household string, now func() time.Time) {
 }
 
 // Stats is the spool's state, for tests and the status line.
-func (g *Gateway) Stats() (mqtt.SpoolStats, bool) {
+func (g *Gateway) Stats() (spool.Stats, bool) {
 	g.mu.Lock()
 	sp := g.spool
 	g.mu.Unlock()
 	if sp == nil {
-		return mqtt.SpoolStats{}, false
+		return spool.Stats{}, false
 	}
 	return sp.Stats(), true
 }

@@ -147,13 +147,7 @@ func (l *lockedBuffer) lines() []string {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling real peers with a deadline
-	}
+	testenv.Eventually(t, what, 15*time.Second, cond)
 }
 
 func TestStdoutOnlyWithoutBroker(t *testing.T) {

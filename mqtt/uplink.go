@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/spool"
 )
 
 // UplinkOptions configure the gateway's publisher to the district broker.
@@ -63,7 +64,7 @@ type UplinkOptions struct {
 // are possible, always with the same id, as QoS 1 allows.
 type Uplink struct {
 	opts  UplinkOptions
-	spool *Spool
+	spool *spool.Spool
 	log   *slog.Logger
 
 	connected  atomic.Bool
@@ -76,7 +77,7 @@ type Uplink struct {
 }
 
 // NewUplink checks opts and builds the uplink; it does no I/O.
-func NewUplink(opts UplinkOptions, sp *Spool) (*Uplink, error) {
+func NewUplink(opts UplinkOptions, sp *spool.Spool) (*Uplink, error) {
 	if sp == nil {
 		return nil, errors.New("uplink: no spool")
 	}
@@ -393,7 +394,7 @@ func (u *Uplink) pump(ctx context.Context, cl paho.Client, lost <-chan struct{})
 
 // send publishes the cursor's records in order and queues their tokens for
 // the acknowledger; it closes pending when it stops.
-func (u *Uplink) send(ctx context.Context, cl paho.Client, cur *Cursor, lost <-chan struct{}, pending chan<- inflight) error {
+func (u *Uplink) send(ctx context.Context, cl paho.Client, cur *spool.Cursor, lost <-chan struct{}, pending chan<- inflight) error {
 	defer close(pending)
 	defer cur.Close()
 	for {

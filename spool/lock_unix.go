@@ -1,6 +1,6 @@
 //go:build unix
 
-package mqtt
+package spool
 
 import (
 	"os"
