@@ -21,18 +21,7 @@ import (
 // exit status is 1.
 func TestCheckAgainstPTY(t *testing.T) {
 	need(t, "cjt188")
-	master, slave, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	defer master.Close()
-	defer slave.Close()
-	wm, err := cjt188.NewSimulator("00000000000001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wm.SetTotal(42.5)
-	go wm.Serve(t.Context(), master)
+	port := waterMeterOnPTY(t, "00000000000001", 42.5)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "gatewayd.yaml")
 	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
@@ -43,7 +32,7 @@ drivers:
     port: {path: %q}
     meters: [{address: "00000000000001", device: wm1}, {address: "00000000000002", device: wm2}]
     timeout: 300ms
-`, slave.Name())), 0o600); err != nil {
+`, port)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	register := filepath.Join(dir, "households.yaml")
@@ -65,7 +54,7 @@ households:
 		"config " + cfgPath + ": valid",
 		"register: ERROR device wm2 (driver water) is not registered for household hh-0001",
 		"register: warning registered device btn3 (call_button) is read by no driver here",
-		"INSTANCE", "water     cjt188  " + slave.Name(),
+		"INSTANCE", "water     cjt188  " + port,
 		"wm1     ok  battery_low=false total_m3=42.5 valve_open=true",
 		"wm2     NO  no answer within 2s",
 	} {
@@ -73,4 +62,22 @@ households:
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// waterMeterOnPTY plays a CJ/T 188 meter at addr on a pseudo-terminal until
+// the test ends, and returns the path gatewayd opens.
+func waterMeterOnPTY(t *testing.T, addr string, total float64) string {
+	t.Helper()
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	t.Cleanup(func() { master.Close(); slave.Close() })
+	wm, err := cjt188.NewSimulator(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wm.SetTotal(total)
+	go wm.Serve(t.Context(), master) // ends when the master is closed
+	return slave.Name()
 }

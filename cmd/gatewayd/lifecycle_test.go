@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
-
-	"github.com/anxin-care/anxin/drivers/cjt188"
 	"github.com/anxin-care/anxin/internal/testenv"
 )
 
@@ -43,22 +40,11 @@ drivers:
 		return strings.Contains(gw.logs.String(), "driver failed")
 	})
 
-	master, slave, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	defer master.Close()
-	defer slave.Close()
-	wm, err := cjt188.NewSimulator("12345678901234")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wm.SetTotal(42.5)
-	go wm.Serve(t.Context(), master)
+	tty := waterMeterOnPTY(t, "12345678901234", 42.5)
 	if err := os.Remove(port); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(slave.Name(), port); err != nil {
+	if err := os.Symlink(tty, port); err != nil {
 		t.Fatal(err)
 	}
 	if err := gw.cmd.Process.Signal(syscall.SIGHUP); err != nil {

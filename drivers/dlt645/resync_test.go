@@ -2,7 +2,6 @@ package dlt645
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"testing"
 	"testing/synctest"
@@ -12,7 +11,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
-	"github.com/anxin-care/anxin/drivers/serialport"
+	"github.com/anxin-care/anxin/drivers/serialport/frametest"
 )
 
 // trapAddr is any meter address.
@@ -43,26 +42,6 @@ func TestNoiseBeforeReplyDecoded(t *testing.T) {
 	}
 }
 
-// noisyPort is simPort with line noise before every reply, sent without its
-// FE wake-up bytes.
-type noisyPort struct {
-	*simPort
-	noise []byte
-}
-
-func (p *noisyPort) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	before := len(p.in)
-	p.mu.Unlock()
-	n, err := p.simPort.Write(b)
-	p.mu.Lock()
-	if len(p.in) > before {
-		p.in = append(append(append([]byte{}, p.in[:before]...), p.noise...), bytes.TrimLeft(p.in[before:], "\xFE")...)
-	}
-	p.mu.Unlock()
-	return n, err
-}
-
 // TestPollNoiseBeforeReply: the live poll reads every reply behind the noise.
 func TestPollNoiseBeforeReply(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -70,7 +49,7 @@ func TestPollNoiseBeforeReply(t *testing.T) {
 		pm1.Set(DICombinedEnergy, 5)
 		pm1.Set(DIForwardEnergy, 4.5)
 		pm1.Set(DIVoltageA, 220.1)
-		port := &noisyPort{simPort: &simPort{meters: []*Simulator{pm1}}, noise: trapNoise(0)}
+		port := &simPort{meters: []*Simulator{pm1}, noise: trapNoise(0)}
 		env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: prometheus.NewRegistry()}
 		cfg := NewConfig()
 		cfg.Port.Path = "/dev/ttyFAKE"
@@ -79,17 +58,10 @@ func TestPollNoiseBeforeReply(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d.open = func(serialport.Config) (serialport.Port, error) { return port, nil }
-		sink := &collector{}
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx, sink) }()
+		sink, stop := startPolls(t, d, port)
 		time.Sleep(50 * time.Minute) // rounds at 0, 15, 30, 45 min
 		synctest.Wait()
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+		stop()
 		want := anxin.Fields{"energy_kwh": anxin.Num(5), "forward_energy_kwh": anxin.Num(4.5), "voltage_v": anxin.Num(220.1)}
 		if got := sink.find("pm1", want); got != 4 {
 			t.Errorf("%d full readings in 4 polls behind line noise, want 4", got)
@@ -108,23 +80,6 @@ func FuzzNoiseThenFrame(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		in := append(append([]byte{}, noise...), reply...)
-		at := int64(len(in) - len(reply) + 4) // the frame after its FE wake-up bytes
-		found, swallowed := false, false
-		err = framing.Scan(bytes.NewReader(in), func(off int64, b []byte) {
-			end := off + int64(len(b))
-			found = found || off == at && bytes.Equal(b, reply[4:])
-			swallowed = swallowed || off < at && end > at
-		}, func(int64, error) {})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The one exception: a candidate in the noise that validated (its end
-		// byte and checksum right by chance, 1 in 65,536) overlapping the
-		// frame; a valid frame is consumed whole, and the protocol cannot
-		// tell which of the two is the meter's.
-		if !found && !swallowed {
-			t.Fatalf("noise % X then a valid frame: frame not found", noise)
-		}
+		frametest.NoiseThenFrame(t, framing, noise, reply, 4)
 	})
 }

@@ -130,25 +130,10 @@ func TestScanBoundedMemory(t *testing.T) {
 func TestReplyComplete(t *testing.T) {
 	bad := 0
 	c := toy.ReplyComplete(func(b []byte) bool { return b[2] == 'a' }, func(error) { bad++ })
-	buf := []byte("..S1bE S2XXE S9...S2abE")
 	// the echo/other device S1bE is skipped, the bad frame counted once, the
 	// long false start does not hide the good frame after it and is counted
 	// once too.
-	var frame string
-	for len(buf) > 0 {
-		n, skip, err := c(buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			frame = string(buf[skip : skip+n])
-			break
-		}
-		if skip == 0 {
-			break
-		}
-		buf = buf[skip:]
-	}
+	frame := feed(t, c, "..S1bE S2XXE S9...S2abE", 0)
 	if frame != "S2abE" || bad != 2 {
 		t.Errorf("frame %q, bad %d", frame, bad)
 	}
@@ -169,25 +154,36 @@ func TestScanBadFrameCostsItsStartByte(t *testing.T) {
 	// The same through a Bus Complete function fed a byte at a time.
 	var bad []string
 	c := toy.ReplyComplete(func(b []byte) bool { return string(b) == "S1aE" }, func(err error) { bad = append(bad, err.Error()) })
+	frame := feed(t, c, "S4XS1qE..S5SXXSE.S1aE", 1)
+	if frame != "S1aE" || len(bad) != 2 {
+		t.Errorf("frame %q, bad %q", frame, bad)
+	}
+}
+
+// feed gives in to c as a Bus does, chunk bytes per read (0: all at once),
+// and returns the reply c found, if any.
+func feed(t *testing.T, c Complete, in string, chunk int) string {
+	t.Helper()
+	if chunk <= 0 {
+		chunk = len(in)
+	}
 	var buf []byte
-	var frame string
-	for _, b := range []byte("S4XS1qE..S5SXXSE.S1aE") {
-		buf = append(buf, b)
+	for len(in) > 0 {
+		k := min(chunk, len(in))
+		buf, in = append(buf, in[:k]...), in[k:]
 		for len(buf) > 0 {
 			n, skip, err := c(buf)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if n > 0 {
-				frame = string(buf[skip : skip+n])
+				return string(buf[skip : skip+n])
 			}
-			if skip == 0 || n > 0 {
+			if skip == 0 {
 				break
 			}
 			buf = buf[skip:]
 		}
 	}
-	if frame != "S1aE" || len(bad) != 2 {
-		t.Errorf("frame %q, bad %q", frame, bad)
-	}
+	return ""
 }
