@@ -382,19 +382,12 @@ func testOutage(t *testing.T, kill bool) {
 	} else {
 		// message i is spool seq i+1: everything after the ack pointer
 		// must come; before it, mosquitto may have forgotten some
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			miss := missing()
-			if len(miss) == 0 || miss[len(miss)-1] < brokerAcked {
+		testenv.Eventually(t, fmt.Sprintf("every message after the broker's last acknowledgement (seq %d) delivered", brokerAcked),
+			60*time.Second, func() bool {
+				miss := missing()
 				forgotten = len(miss)
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d messages missing, the last %s (seq %d) not acknowledged by the broker before it died (ack pointer %d)",
-					len(miss), id(miss[len(miss)-1]), miss[len(miss)-1]+1, brokerAcked)
-			}
-			time.Sleep(10 * time.Millisecond) // polling a real peer with a deadline
-		}
+				return len(miss) == 0 || miss[len(miss)-1] < brokerAcked
+			})
 	}
 	last := sub.checkOrder()
 	for i, d := range devs {
