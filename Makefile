@@ -4,12 +4,27 @@ PKGS      ?= ./...
 FUZZTIME  ?= 10s
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build test test-integration test-deps fuzz lint bench demo run clean
+.PHONY: all build dist test test-integration test-deps fuzz lint bench demo run clean
 
 all: build
 
 build:
 	$(GO) build -o bin/ ./cmd/...
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+DIST_LDFLAGS = -s -w -X main.version=$(VERSION)
+
+## dist: static gatewayd for the boxes (linux arm64, arm v7, amd64) and anxinctl for Windows, in dist/,
+## with the systemd unit and the example config next to them (docs/install.zh-CN.md)
+dist:
+	rm -rf dist && mkdir -p dist
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(DIST_LDFLAGS)' -o dist/gatewayd-linux-arm64 ./cmd/gatewayd
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(DIST_LDFLAGS)' -o dist/gatewayd-linux-armv7 ./cmd/gatewayd
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(DIST_LDFLAGS)' -o dist/gatewayd-linux-amd64 ./cmd/gatewayd
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build -trimpath -ldflags '$(DIST_LDFLAGS)' -o dist/anxinctl-windows-amd64.exe ./cmd/anxinctl
+	cp deploy/gatewayd.service configs/gatewayd.example.yaml dist/
+	cd dist && sha256sum gatewayd-* anxinctl-* > SHA256SUMS
+	@ls -l dist
 
 ## test: install the real peers the tests need, then run every test (unit and integration)
 test: test-deps
@@ -42,4 +57,4 @@ demo run:
 	exec bin/anxin-demo
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

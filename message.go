@@ -301,11 +301,22 @@ const GatewayDevice = "gateway"
 
 // Status is the retained payload of a status topic,
 // anxin/v1/<hh>/<dev>/status: {"state":"online"|"offline","ts":…}. The
-// gateway's MQTT will is {"state":"offline"} without ts.
+// gateway's MQTT will is {"state":"offline"} without ts. The gateway's
+// online status also says how each of its driver instances fares:
+// "drivers":{"<instance>":"running"|"failed"|"stopped"} (absent with no
+// drivers, and in the will).
 type Status struct {
-	State string    `json:"state"` // "online" or "offline"
-	TS    time.Time `json:"ts"`
+	State   string            `json:"state"` // "online" or "offline"
+	TS      time.Time         `json:"ts"`
+	Drivers map[string]string `json:"drivers,omitempty"` // gateway only: instance -> DriverRunning…
 }
+
+// Driver instance states in the gateway's status.
+const (
+	DriverRunning = "running" // started and reading
+	DriverFailed  = "failed"  // could not start or stopped with an error; a reload restarts it
+	DriverStopped = "stopped" // returned on its own; a reload restarts it
+)
 
 // GatewayStatus is the payload of anxin/v1/<hh>/gateway/status: a Status.
 type GatewayStatus = Status

@@ -23,7 +23,7 @@ func TestIntegrationArchiveDownAlarmsGoOn(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := &Main{Config: cfg, Escalator: esc, Metrics: reg}
 	startMain(t, m)
-	pub := publisher(t, m.BrokerURL())
+	pub := publisher(t, m.BrokerURL().Dial())
 	now := time.Now()
 	publishMsg(t, pub, anxin.Message{ID: anxin.NewID(now), TS: now, Household: "hh-0002", Device: "wm1",
 		Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(12.5)}})

@@ -66,7 +66,7 @@ func TestIntegrationEmbeddedBrokerGatewayLogins(t *testing.T) {
 	m := &Main{Config: cfg}
 	startMain(t, m)
 	dial := func(id, user, pass string) (paho.Client, error) {
-		o := paho.NewClientOptions().AddBroker(m.BrokerURL()).SetClientID(id).SetAutoReconnect(false)
+		o := paho.NewClientOptions().AddBroker(m.BrokerURL().Dial()).SetClientID(id).SetAutoReconnect(false)
 		if user != "" {
 			o.SetUsername(user).SetPassword(pass)
 		}

@@ -50,7 +50,7 @@ func TestCloseAlarmStopsTheChain(t *testing.T) {
 		}
 		return out
 	}
-	pub := publisher(t, m.BrokerURL())
+	pub := publisher(t, m.BrokerURL().Dial())
 	publishMsg(t, pub, button("hh-0001", time.Now().UTC().Truncate(time.Millisecond)))
 	waitFor(t, "contact 1's phone to ring", 20*time.Second, func() bool { return len(events("call", "+8613900000001")) == 1 })
 	first := alarms(t, m, sqlite.AlarmFilter{Household: "hh-0001"})

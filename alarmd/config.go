@@ -35,12 +35,12 @@ type Config struct {
 
 // MQTTConfig says where readings come from.
 type MQTTConfig struct {
-	Broker       string `mapstructure:"broker"` // tcp://host:port; empty: embedded broker on Listen
-	Listen       string `mapstructure:"listen"`
-	ClientID     string `mapstructure:"client_id"` // stable: the broker keeps the session under it
-	Username     string `mapstructure:"username"`
-	Password     Secret `mapstructure:"password"`
-	PasswordFile string `mapstructure:"password_file"`
+	Broker       anxin.BrokerURL `mapstructure:"broker"` // tcp://host:port; empty: embedded broker on Listen
+	Listen       string          `mapstructure:"listen"`
+	ClientID     string          `mapstructure:"client_id"` // stable: the broker keeps the session under it
+	Username     string          `mapstructure:"username"`
+	Password     Secret          `mapstructure:"password"`
+	PasswordFile string          `mapstructure:"password_file"`
 	// GatewayPasswordFile is the embedded broker's gateway logins, in
 	// mosquitto's password-file format (usernames are household ids).
 	GatewayPasswordFile string `mapstructure:"gateway_password_file"`
@@ -203,7 +203,7 @@ func Parse(data []byte, env func(string) (string, bool)) (cfg *Config, err error
 	c := new(Config)
 	err = v.UnmarshalExact(c, func(dc *mapstructure.DecoderConfig) {
 		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
-			mapstructure.StringToTimeDurationHookFunc(), mapstructure.StringToSliceHookFunc(","), dateToString)
+			mapstructure.StringToTimeDurationHookFunc(), mapstructure.StringToSliceHookFunc(","), dateToString, brokerURL)
 		dc.ErrorUnused = true
 	})
 	if err != nil {
@@ -213,6 +213,18 @@ func Parse(data []byte, env func(string) (string, bool)) (cfg *Config, err error
 		return nil, redact(err, secrets)
 	}
 	return c, nil
+}
+
+// brokerURL parses mqtt.broker into a type that never prints its password.
+func brokerURL(from, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeFor[anxin.BrokerURL]() {
+		return data, nil
+	}
+	s, ok := data.(string)
+	if !ok {
+		return nil, errors.New("is not a URL like tcp://host:1883")
+	}
+	return anxin.ParseBrokerURL(s)
 }
 
 // dateToString lets YAML dates (2026-12-20, decoded as timestamps) fill
@@ -344,9 +356,7 @@ func (c *Config) validate() error {
 	}
 	add(readSecret("mqtt.password", &c.MQTT.Password, c.MQTT.PasswordFile))
 	add(readSecret("influx.token", &c.Influx.Token, c.Influx.TokenFile))
-	if c.MQTT.Broker != "" {
-		add(checkURL("mqtt.broker", c.MQTT.Broker, "tcp", "ssl", "tls", "ws", "wss", "mqtt", "mqtts"))
-	} else {
+	if c.MQTT.Broker.IsZero() {
 		add(checkHostPort("mqtt.listen", c.MQTT.Listen))
 		if !loopback(c.MQTT.Listen) && c.MQTT.GatewayPasswordFile == "" && !c.MQTT.AllowAnonymous {
 			add(fmt.Errorf("config: mqtt.listen %q is not loopback: set mqtt.gateway_password_file, "+
@@ -359,7 +369,7 @@ func (c *Config) validate() error {
 			}
 		}
 	}
-	if c.MQTT.Broker != "" && (c.MQTT.GatewayPasswordFile != "" || c.MQTT.TLS.Listen != "") {
+	if !c.MQTT.Broker.IsZero() && (c.MQTT.GatewayPasswordFile != "" || c.MQTT.TLS.Listen != "") {
 		add(errors.New("config: mqtt.gateway_password_file and mqtt.tls are for the embedded broker; " +
 			"with mqtt.broker set, give the broker its own password_file and ACL (docs/deployment.md)"))
 	}

@@ -31,7 +31,7 @@ func TestEmbeddedBrokerAcknowledgesAfterCommit(t *testing.T) {
 	esc := &recordingEscalator{}
 	m := &Main{Config: cfg, Escalator: esc, Metrics: prometheus.NewRegistry()}
 	startMain(t, m)
-	pub := publisher(t, m.BrokerURL())
+	pub := publisher(t, m.BrokerURL().Dial())
 	for i := range 20 {
 		hh := fmt.Sprintf("hh-ack-%02d", i)
 		msg := button(hh, time.Now().UTC().Truncate(time.Millisecond))
@@ -54,7 +54,7 @@ func TestEmbeddedBrokerRefusesWhenStopping(t *testing.T) {
 		t.Fatal(err)
 	}
 	// opened but not running: nothing commits, so nothing may be acknowledged
-	pub := publisher(t, m.BrokerURL())
+	pub := publisher(t, m.BrokerURL().Dial())
 	msg := button("hh-0001", time.Now().UTC().Truncate(time.Millisecond))
 	tok := pub.Publish(msg.Topic(), 1, false, mustJSON(t, msg))
 	if tok.WaitTimeout(500 * time.Millisecond) {

@@ -138,7 +138,7 @@ func button(hh string, ts time.Time) anxin.Message {
 // ingestContract runs the contract checks against one broker.
 func ingestContract(t *testing.T, brokerURL string) {
 	cfg := testConfig(t)
-	cfg.MQTT.Broker = brokerURL
+	cfg.MQTT.Broker = anxin.MustBrokerURL(brokerURL)
 	cfg.MQTT.ClientID = "alarmd-test"
 	esc := &recordingEscalator{}
 	reg := prometheus.NewRegistry()
@@ -148,7 +148,7 @@ func ingestContract(t *testing.T, brokerURL string) {
 	if code != 200 {
 		t.Fatalf("/healthz %d %s", code, body)
 	}
-	pub := publisher(t, m.BrokerURL())
+	pub := publisher(t, m.BrokerURL().Dial())
 
 	// an event raises an alarm, stored and handed to escalation
 	msg := button("hh-0001", time.Now().UTC().Truncate(time.Millisecond))
@@ -279,7 +279,7 @@ func TestIntegrationIngestMosquitto(t *testing.T) {
 func TestIntegrationIngestPersistentSession(t *testing.T) {
 	mq := testenv.StartMosquitto(t)
 	cfg := testConfig(t)
-	cfg.MQTT.Broker = mq.URL
+	cfg.MQTT.Broker = anxin.MustBrokerURL(mq.URL)
 	esc := &recordingEscalator{}
 	m := &Main{Config: cfg, Escalator: esc, Logger: slog.New(slog.DiscardHandler)}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -18,6 +18,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/sqlite"
 	"github.com/anxin-care/anxin/twilio/twiliotest"
@@ -193,7 +194,7 @@ func TestFirstSMSLatencyThroughAlarmd(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxy := startReceiptProxy(t, mq.Addr())
-	cfg.MQTT.Broker = proxy.URL()
+	cfg.MQTT.Broker = anxin.MustBrokerURL(proxy.URL())
 	cfg.MQTT.ClientID = "alarmd-latency"
 	cfg.HTTP.PublicURL = "https://alarm.example.org"
 	cfg.Notify.Provider = "twilio"

@@ -99,7 +99,7 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	mq := testenv.StartMosquittoConf(t, "max_inflight_messages 10000")
 	vm := testenv.StartVictoriaMetrics(t)
 	cfg := testConfig(t)
-	cfg.MQTT.Broker = mq.URL
+	cfg.MQTT.Broker = anxin.MustBrokerURL(mq.URL)
 	cfg.Influx.URL = vm.URL
 	esc := &latencyEscalator{}
 	reg := prometheus.NewRegistry()

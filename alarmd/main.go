@@ -41,7 +41,7 @@ type Main struct {
 	mu         sync.Mutex
 	households *HouseholdsFile
 	broker     *mqtt.Broker
-	brokerURL  string
+	brokerURL  anxin.BrokerURL
 	listener   net.Listener
 	server     *http.Server
 	served     bool // Run took the listener (and shuts the server down)
@@ -99,7 +99,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	} else if hf, ok := m.Households.(*HouseholdsFile); ok {
 		m.households = hf
 	}
-	if cfg.MQTT.Broker == "" {
+	if cfg.MQTT.Broker.IsZero() {
 		bc, err := brokerConfig(cfg)
 		if err != nil {
 			return err
@@ -109,7 +109,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
-		m.broker, m.brokerURL = b, b.URL()
+		m.broker, m.brokerURL = b, anxin.MustBrokerURL(b.URL())
 		m.closers = append(m.closers, b.Close)
 		m.Logger.Info("embedded MQTT broker listening", "addr", b.Addr(), "tls_addr", b.TLSAddr(),
 			"gateway_logins", bc.Passwords != nil)
@@ -160,7 +160,7 @@ func (m *Main) HTTPAddr() string {
 }
 
 // BrokerURL is the broker alarmd subscribes to: the configured one or the embedded one.
-func (m *Main) BrokerURL() string { return m.brokerURL }
+func (m *Main) BrokerURL() anxin.BrokerURL { return m.brokerURL }
 
 // Run serves HTTP and runs the ingest pipeline until ctx is cancelled or
 // one of them fails.

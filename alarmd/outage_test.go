@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
 )
 
@@ -13,7 +14,7 @@ import (
 func TestIntegrationBrokerOutage(t *testing.T) {
 	mq := testenv.StartMosquitto(t)
 	cfg := testConfig(t)
-	cfg.MQTT.Broker = mq.URL
+	cfg.MQTT.Broker = anxin.MustBrokerURL(mq.URL)
 	esc := &recordingEscalator{}
 	m := &Main{Config: cfg, Escalator: esc}
 	startMain(t, m)

@@ -29,7 +29,7 @@ func TestIntegrationRulesFileChangeReloads(t *testing.T) {
 	esc := &recordingEscalator{}
 	m := &Main{Config: cfg, Escalator: esc, Logger: slog.New(slog.NewTextHandler(logs, nil))}
 	startMain(t, m)
-	pub := publisher(t, m.BrokerURL())
+	pub := publisher(t, m.BrokerURL().Dial())
 	fall := func() {
 		now := time.Now()
 		publishMsg(t, pub, anxin.Message{ID: anxin.NewID(now), TS: now, Household: "hh-0002", Device: "acc1", Kind: anxin.KindTracker, Event: anxin.EventFall})

@@ -26,7 +26,7 @@ func TestIntegrationRestartKeepsNoWaterTimer(t *testing.T) {
 		m := &Main{Config: cfg, Escalator: esc, Now: clock.Now, Metrics: reg}
 		clock.Set(t0.Add(time.Duration(from) * time.Hour))
 		stop := startMain(t, m)
-		pub := publisher(t, m.BrokerURL())
+		pub := publisher(t, m.BrokerURL().Dial())
 		for h := from; h <= to; h++ {
 			at := t0.Add(time.Duration(h) * time.Hour)
 			clock.Set(at)

@@ -44,7 +44,7 @@ func TestIntegrationDeviceOfflineStatusMosquitto(t *testing.T) {
 	}
 
 	cfg := testConfig(t)
-	cfg.MQTT.Broker = mq.URL
+	cfg.MQTT.Broker = anxin.MustBrokerURL(mq.URL)
 	clock := &fakeClock{}
 	clock.Set(t0)
 	esc := &recordingEscalator{}

@@ -41,7 +41,7 @@ func TestEscalationWithLogNotifier(t *testing.T) {
 	logs := &logBuffer{lines: make(chan string, 10000)}
 	m := &Main{Config: cfg, Logger: slog.New(slog.NewJSONHandler(logs, nil))}
 	startMain(t, m)
-	pub := publisher(t, m.BrokerURL())
+	pub := publisher(t, m.BrokerURL().Dial())
 	publishMsg(t, pub, button("hh-0001", time.Now().UTC().Truncate(time.Millisecond)))
 	var path string
 	deadline := time.After(10 * time.Second)
@@ -120,7 +120,7 @@ func TestEscalationWithTwilio(t *testing.T) {
 	fake.Script("+8613900000001", twiliotest.Script{Call: twiliotest.Press, After: 3 * time.Second})
 	startMain(t, m)
 	fake.Deliver = deliverTo(m)
-	pub := publisher(t, m.BrokerURL())
+	pub := publisher(t, m.BrokerURL().Dial())
 	publishMsg(t, pub, button("hh-0001", time.Now().UTC().Truncate(time.Millisecond)))
 	defer func() {
 		if !t.Failed() {
@@ -204,7 +204,7 @@ func TestReplayedGatherAfterRestartHasNoEffect(t *testing.T) {
 	mu.Lock()
 	addr = m1.HTTPAddr()
 	mu.Unlock()
-	publishMsg(t, publisher(t, m1.BrokerURL()), button("hh-0001", time.Now().UTC().Truncate(time.Millisecond)))
+	publishMsg(t, publisher(t, m1.BrokerURL().Dial()), button("hh-0001", time.Now().UTC().Truncate(time.Millisecond)))
 	ctx := context.Background()
 	var alarm anxin.Alarm
 	waitFor(t, "the alarm accepted by key press, its chain finished and its call completed", 45*time.Second, func() bool {

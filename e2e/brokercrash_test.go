@@ -12,6 +12,7 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/mqtt"
+	"github.com/anxin-care/anxin/spool"
 )
 
 // mosquitto is a broker started with a config of this test's choosing.
@@ -87,11 +88,11 @@ func TestFaultBrokerCrashWhileAlarmdDown(t *testing.T) {
 
 			// the home gateway: the real spool and uplink, in process
 			log := slog.New(slog.DiscardHandler)
-			sp, err := mqtt.OpenSpool(mqtt.SpoolOptions{Dir: filepath.Join(dir, "spool"), Logger: log})
+			sp, err := spool.Open(spool.Options{Dir: filepath.Join(dir, "spool"), Logger: log})
 			if err != nil {
 				t.Fatal(err)
 			}
-			up, err := mqtt.NewUplink(mqtt.UplinkOptions{Broker: broker.URL, Household: hs[0].ID, Logger: log,
+			up, err := mqtt.NewUplink(mqtt.UplinkOptions{Broker: anxin.MustBrokerURL(broker.URL), Household: hs[0].ID, Logger: log,
 				MinRetry: 100 * time.Millisecond, MaxRetry: time.Second}, sp)
 			if err != nil {
 				t.Fatal(err)

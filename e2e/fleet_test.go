@@ -20,6 +20,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/mqtt"
+	"github.com/anxin-care/anxin/spool"
 )
 
 // The fleet is many simulated home gateways in one process: per household
@@ -49,16 +50,16 @@ func fleetMain() int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	spools := make(map[string]*mqtt.Spool, len(hhs))
+	spools := make(map[string]*spool.Spool, len(hhs))
 	var wg sync.WaitGroup
 	for _, hh := range hhs {
-		sp, err := mqtt.OpenSpool(mqtt.SpoolOptions{Dir: filepath.Join(dir, hh), Logger: log})
+		sp, err := spool.Open(spool.Options{Dir: filepath.Join(dir, hh), Logger: log})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "fleet: spool:", err)
 			return 1
 		}
 		spools[hh] = sp
-		up, err := mqtt.NewUplink(mqtt.UplinkOptions{Broker: broker, Household: hh, Window: 64,
+		up, err := mqtt.NewUplink(mqtt.UplinkOptions{Broker: anxin.MustBrokerURL(broker), Household: hh, Window: 64,
 			MinRetry: 100 * time.Millisecond, MaxRetry: time.Second, AckTimeout: 10 * time.Second, Logger: log}, sp)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "fleet: uplink:", err)

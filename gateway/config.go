@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"net/url"
 	"os"
 	"reflect"
 	"slices"
@@ -28,7 +27,7 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/serialport"
-	"github.com/anxin-care/anxin/mqtt"
+	"github.com/anxin-care/anxin/spool"
 )
 
 // Config is gatewayd's configuration file. See docs/gatewayd.md and
@@ -46,16 +45,16 @@ type Config struct {
 
 // MQTTConfig is the uplink to the district broker.
 type MQTTConfig struct {
-	Broker       string        `mapstructure:"broker"` // empty: no uplink, JSON lines on stdout
-	ClientID     string        `mapstructure:"client_id"`
-	Username     string        `mapstructure:"username"`
-	Password     Secret        `mapstructure:"password"`
-	PasswordFile string        `mapstructure:"password_file"`
-	TLS          TLSConfig     `mapstructure:"tls"`
-	Keepalive    time.Duration `mapstructure:"keepalive"`
-	Window       int           `mapstructure:"window"` // publishes awaiting PUBACK at once
-	Reconnect    Reconnect     `mapstructure:"reconnect"`
-	AckTimeout   time.Duration `mapstructure:"ack_timeout"`
+	Broker       anxin.BrokerURL `mapstructure:"broker"` // empty: no uplink, JSON lines on stdout
+	ClientID     string          `mapstructure:"client_id"`
+	Username     string          `mapstructure:"username"`
+	Password     Secret          `mapstructure:"password"`
+	PasswordFile string          `mapstructure:"password_file"`
+	TLS          TLSConfig       `mapstructure:"tls"`
+	Keepalive    time.Duration   `mapstructure:"keepalive"`
+	Window       int             `mapstructure:"window"` // publishes awaiting PUBACK at once
+	Reconnect    Reconnect       `mapstructure:"reconnect"`
+	AckTimeout   time.Duration   `mapstructure:"ack_timeout"`
 
 	tls *tls.Config // built by Load from the files
 }
@@ -218,7 +217,7 @@ func Parse(data []byte) (*Config, error) {
 	if err := cfg.decodeDrivers(raw.Drivers); err != nil {
 		return nil, err
 	}
-	if cfg.MQTT.TLS != (TLSConfig{}) || isTLSScheme(cfg.MQTT.Broker) {
+	if cfg.MQTT.TLS != (TLSConfig{}) || cfg.MQTT.Broker.TLS() {
 		t, err := cfg.MQTT.TLS.load()
 		if err != nil {
 			return nil, err
@@ -234,16 +233,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("household: %q is not [A-Za-z0-9_-]{1,64}", c.Household)
 	}
 	m := c.MQTT
-	if m.Broker != "" {
-		u, err := url.Parse(m.Broker)
-		if err != nil || u.Host == "" {
-			return fmt.Errorf("mqtt.broker: %q is not a URL like tcp://host:1883", m.Broker)
-		}
-		switch u.Scheme {
-		case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
-		default:
-			return fmt.Errorf("mqtt.broker: scheme %q is not tcp|mqtt|ssl|tls|mqtts|ws|wss", u.Scheme)
-		}
+	if !m.Broker.IsZero() {
 		if c.Spool.Dir == "" {
 			return errors.New("spool.dir: required when mqtt.broker is set")
 		}
@@ -267,7 +257,7 @@ func (c *Config) Validate() error {
 		return errors.New("mqtt.tls: cert_file and key_file go together")
 	case c.Spool.MaxBytes < 1<<20:
 		return fmt.Errorf("spool.max_bytes: %d is below 1MiB", c.Spool.MaxBytes)
-	case !mqtt.FsyncMode(c.Spool.Fsync).Valid():
+	case !spool.FsyncMode(c.Spool.Fsync).Valid():
 		return fmt.Errorf("spool.fsync: %q is not always|batch", c.Spool.Fsync)
 	case c.Spool.SyncInterval <= 0 || c.Spool.SyncInterval > time.Minute:
 		return fmt.Errorf("spool.sync_interval: %s is not within (0, 1m]", c.Spool.SyncInterval)
@@ -298,11 +288,6 @@ func parseLevel(s string) (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return 0, fmt.Errorf("log.level: %q is not debug|info|warn|error", s)
-}
-
-func isTLSScheme(broker string) bool {
-	u, err := url.Parse(broker)
-	return err == nil && (u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts" || u.Scheme == "wss")
 }
 
 func (t TLSConfig) load() (*tls.Config, error) {
@@ -396,7 +381,7 @@ func checkPorts(entries []DriverEntry) error {
 // must be strings like 30s. fromEnv also turns strings into numbers and
 // booleans, since environment overrides arrive as strings.
 func decode(in map[string]any, out any, fromEnv bool, prefix string) error {
-	hooks := []mapstructure.DecodeHookFunc{durationHook, byteSizeHook}
+	hooks := []mapstructure.DecodeHookFunc{durationHook, byteSizeHook, brokerURLHook}
 	if fromEnv {
 		hooks = append(hooks, envScalarHook)
 	}
@@ -450,6 +435,19 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 		return nil, fmt.Errorf("%q is not a duration like 30s", s)
 	}
 	return d, nil
+}
+
+var brokerURLType = reflect.TypeFor[anxin.BrokerURL]()
+
+func brokerURLHook(from, to reflect.Type, data any) (any, error) {
+	if to != brokerURLType {
+		return data, nil
+	}
+	s, ok := data.(string)
+	if !ok {
+		return nil, errors.New("is not a URL like tcp://host:1883")
+	}
+	return anxin.ParseBrokerURL(s)
 }
 
 func byteSizeHook(from, to reflect.Type, data any) (any, error) {
@@ -606,7 +604,7 @@ func (c *Config) LogValue() slog.Value {
 	}
 	return slog.GroupValue(
 		slog.String("household", c.Household),
-		slog.String("broker", c.MQTT.Broker),
+		slog.Any("broker", c.MQTT.Broker),
 		slog.String("username", c.MQTT.Username),
 		slog.Any("password", c.MQTT.Password),
 		slog.String("spool", c.Spool.Dir),

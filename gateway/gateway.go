@@ -22,6 +22,7 @@ import (
 	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/serialport"
 	"github.com/anxin-care/anxin/mqtt"
+	"github.com/anxin-care/anxin/spool"
 )
 
 // Options are what the process gives the gateway.
@@ -51,8 +52,8 @@ type Gateway struct {
 	opts   Options
 	log    *slog.Logger
 	reg    *prometheus.Registry
-	spool  *mqtt.Spool
-	uplink *mqtt.Uplink
+	spool  *spool.Spool
+	uplink publisher
 	buses  *serialport.Buses // polled drivers on one port share its bus
 
 	outMu sync.Mutex
@@ -62,9 +63,23 @@ type Gateway struct {
 	running map[string]*instance // by instance name
 	reload  chan *Config
 
+	onConnection func(connected bool) // tests: the uplink's connection events
+
 	mRejected *prometheus.CounterVec
 	mMessages *prometheus.CounterVec
 	mRunning  *prometheus.GaugeVec
+}
+
+// instance is one configured driver and its lifecycle: running, then
+// failed or stopped when Run returns on its own. A reload replaces an
+// instance whose entry changed or which is not running.
+// publisher is all the gateway asks of its uplink (mqtt.Uplink): send the
+// spool until ctx ends, say whether it is connected, carry the driver
+// states in the status.
+type publisher interface {
+	Run(ctx context.Context) error
+	Connected() bool
+	SetDrivers(states map[string]string)
 }
 
 type instance struct {
@@ -72,6 +87,7 @@ type instance struct {
 	reg    *prometheus.Registry
 	cancel context.CancelFunc
 	done   chan struct{}
+	state  string // anxin.DriverRunning…; guarded by Gateway.mu
 }
 
 // New prepares a gateway for cfg: it builds every driver (no I/O) so a bad
@@ -154,9 +170,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	var upDone chan struct{}
 	upCtx, upCancel := context.WithCancel(context.Background())
 	defer upCancel()
-	if cfg.MQTT.Broker != "" {
-		sp, err := mqtt.OpenSpool(mqtt.SpoolOptions{Dir: cfg.Spool.Dir, MaxBytes: int64(cfg.Spool.MaxBytes),
-			Fsync: mqtt.FsyncMode(cfg.Spool.Fsync), SyncInterval: cfg.Spool.SyncInterval,
+	if !cfg.MQTT.Broker.IsZero() {
+		sp, err := spool.Open(spool.Options{Dir: cfg.Spool.Dir, MaxBytes: int64(cfg.Spool.MaxBytes),
+			Fsync: spool.FsyncMode(cfg.Spool.Fsync), SyncInterval: cfg.Spool.SyncInterval,
 			Logger: g.log, Metrics: g.reg})
 		if err != nil {
 			return err
@@ -168,7 +184,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			Username: cfg.MQTT.Username, Password: string(cfg.MQTT.Password), TLS: cfg.MQTT.tls,
 			Household: cfg.Household, Keepalive: cfg.MQTT.Keepalive, Window: cfg.MQTT.Window,
 			MinRetry: cfg.MQTT.Reconnect.Min, MaxRetry: cfg.MQTT.Reconnect.Max, AckTimeout: cfg.MQTT.AckTimeout,
-			Logger: g.log, Now: g.opts.Now, Metrics: g.reg}, sp)
+			OnConnection: g.onConnection, Logger: g.log, Now: g.opts.Now, Metrics: g.reg}, sp)
 		if err != nil {
 			return errors.Join(err, sp.Close())
 		}
@@ -253,8 +269,9 @@ func (g *Gateway) apply(ctx context.Context, want []DriverEntry) {
 	for _, e := range want {
 		g.mu.Lock()
 		in, ok := g.running[e.Name]
+		up := ok && in.state == anxin.DriverRunning
 		g.mu.Unlock()
-		if ok && sameDriver(in.entry, e) {
+		if up && sameDriver(in.entry, e) {
 			keep[e.Name] = true
 		}
 	}
@@ -262,7 +279,7 @@ func (g *Gateway) apply(ctx context.Context, want []DriverEntry) {
 	g.mu.Lock()
 	for name, in := range g.running {
 		if !keep[name] {
-			in.cancel()
+			in.cancel() // a failed or stopped instance has ended already
 			stopping = append(stopping, in)
 			delete(g.running, name)
 		}
@@ -278,22 +295,58 @@ func (g *Gateway) apply(ctx context.Context, want []DriverEntry) {
 		}
 		g.start(ctx, e)
 	}
+	g.reportStates()
+}
+
+// DriverStates is the state of each configured driver instance, by name.
+func (g *Gateway) DriverStates() map[string]string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	states := make(map[string]string, len(g.running))
+	for name, in := range g.running {
+		states[name] = in.state
+	}
+	return states
+}
+
+// setState records an instance's new state and reports it.
+func (g *Gateway) setState(in *instance, state string) {
+	g.mu.Lock()
+	in.state = state
+	g.mu.Unlock()
+	v := 0.0
+	if state == anxin.DriverRunning {
+		v = 1
+	}
+	g.mRunning.WithLabelValues(in.entry.Name, in.entry.Driver).Set(v)
+	g.reportStates()
+}
+
+// reportStates puts the driver states in the uplink's retained status.
+func (g *Gateway) reportStates() {
+	g.mu.Lock()
+	up := g.uplink
+	g.mu.Unlock()
+	if up != nil {
+		up.SetDrivers(g.DriverStates())
+	}
 }
 
 func (g *Gateway) start(ctx context.Context, e DriverEntry) {
 	reg := prometheus.NewRegistry()
 	log := g.log.With("driver", e.Driver, "instance", e.Name)
-	d, err := e.Plugin.New(e.Config, g.env(e, reg))
-	if err != nil {
-		log.Error("driver not started", "err", err)
-		g.mRunning.WithLabelValues(e.Name, e.Driver).Set(0)
-		return
-	}
 	dctx, cancel := context.WithCancel(ctx)
-	in := &instance{entry: e, reg: reg, cancel: cancel, done: make(chan struct{})}
+	in := &instance{entry: e, reg: reg, cancel: cancel, done: make(chan struct{}), state: anxin.DriverRunning}
 	g.mu.Lock()
 	g.running[e.Name] = in
 	g.mu.Unlock()
+	d, err := e.Plugin.New(e.Config, g.env(e, reg))
+	if err != nil {
+		close(in.done)
+		log.Error("driver failed: not started; a reload (SIGHUP) tries again", "err", err)
+		g.setState(in, anxin.DriverFailed)
+		return
+	}
 	g.mRunning.WithLabelValues(e.Name, e.Driver).Set(1)
 	sink := g.sink(e.Name, log)
 	go func() {
@@ -302,10 +355,11 @@ func (g *Gateway) start(ctx context.Context, e DriverEntry) {
 		err := d.Run(dctx, sink)
 		switch {
 		case err != nil:
-			g.mRunning.WithLabelValues(e.Name, e.Driver).Set(0)
-			log.Error("driver stopped; it stays down until the config is reloaded", "err", err)
+			log.Error("driver failed; it stays down until a reload (SIGHUP) restarts it", "err", err)
+			g.setState(in, anxin.DriverFailed)
 		case dctx.Err() == nil:
-			log.Warn("driver returned before it was stopped")
+			log.Warn("driver returned before it was stopped; a reload (SIGHUP) restarts it")
+			g.setState(in, anxin.DriverStopped)
 		default:
 			log.Info("driver stopped")
 		}
@@ -417,12 +471,12 @@ func Complete(m *anxin.Message, household string, now func() time.Time) {
 }
 
 // Stats is the spool's state, for tests and the status line.
-func (g *Gateway) Stats() (mqtt.SpoolStats, bool) {
+func (g *Gateway) Stats() (spool.Stats, bool) {
 	g.mu.Lock()
 	sp := g.spool
 	g.mu.Unlock()
 	if sp == nil {
-		return mqtt.SpoolStats{}, false
+		return spool.Stats{}, false
 	}
 	return sp.Stats(), true
 }

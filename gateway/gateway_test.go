@@ -64,7 +64,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"bad size", "household: hh-1\nspool: {max_bytes: lots}\n", "spool.max_bytes"},
 		{"bad fsync", "household: hh-1\nspool: {fsync: sometimes}\n", `spool.fsync: "sometimes" is not always|batch`},
 		{"bad household", "household: 'hh 1'\n", "household:"},
-		{"bad scheme", "household: hh-1\nmqtt: {broker: 'http://x:1'}\n", "mqtt.broker: scheme"},
+		{"bad scheme", "household: hh-1\nmqtt: {broker: 'http://x:1'}\n", `mqtt.broker: "http://x:1": scheme`},
 		{"bad level", "household: hh-1\nlog: {level: loud}\n", "log.level"},
 		{"unknown driver", "household: hh-1\ndrivers: [{driver: nope}]\n", `drivers[0].driver: unknown driver "nope"`},
 		{"driver unknown key", "household: hh-1\ndrivers: [{driver: testsim, count: 1}, {driver: testsim, name: b, devcie: x}]\n",
@@ -147,13 +147,7 @@ func (l *lockedBuffer) lines() []string {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling real peers with a deadline
-	}
+	testenv.Eventually(t, what, 15*time.Second, cond)
 }
 
 func TestStdoutOnlyWithoutBroker(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
@@ -21,6 +22,7 @@ type simConfig struct {
 	Count      int    `mapstructure:"count"`
 	EventEvery int    `mapstructure:"event_every"`
 	Parity     string `mapstructure:"parity"`
+	FailFile   string `mapstructure:"fail_file"` // Run fails while this file exists
 }
 
 func (c *simConfig) Validate() error {
@@ -53,6 +55,11 @@ func (d *simDriver) message(n int) anxin.Message {
 }
 
 func (d *simDriver) Run(ctx context.Context, sink drivers.Sink) error {
+	if d.cfg.FailFile != "" {
+		if _, err := os.Stat(d.cfg.FailFile); err == nil {
+			return fmt.Errorf("%s exists (a port without permission, say)", d.cfg.FailFile)
+		}
+	}
 	for n := range d.cfg.Count {
 		if err := sink.Put(ctx, d.message(n)); err != nil {
 			if ctx.Err() != nil {

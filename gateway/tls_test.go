@@ -26,6 +26,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/testenv"
 )
 
 // testCA makes a CA and a server certificate for 127.0.0.1, writes the CA
@@ -135,19 +136,12 @@ drivers: [{driver: testsim, device: btn1, count: 5, event_every: 1}]
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- g.Run(ctx) }()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		testenv.Eventually(t, "5 messages, or a refused connection logged", 10*time.Second, func() bool {
 			mu.Lock()
 			n := len(got)
 			mu.Unlock()
-			if n >= 5 || (password != "correct horse" && strings.Contains(strings.Join(logs.lines(), "\n"), "cannot connect")) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out; log:\n%s", strings.Join(logs.lines(), "\n"))
-			}
-			time.Sleep(10 * time.Millisecond) // polling a real peer with a deadline
-		}
+			return n >= 5 || (password != "correct horse" && strings.Contains(strings.Join(logs.lines(), "\n"), "cannot connect"))
+		})
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatal(err)

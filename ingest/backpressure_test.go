@@ -53,7 +53,7 @@ func TestIntegrationStoreStallBackPressure(t *testing.T) {
 	go func() { done <- p.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	goroutines := runtime.NumGoroutine()
-	sub, err := Subscribe(ctx, SubscriberConfig{Broker: mq.URL, ClientID: "alarmd-bp"}, p, nil, 5*time.Second)
+	sub, err := Subscribe(ctx, SubscriberConfig{Broker: anxin.MustBrokerURL(mq.URL), ClientID: "alarmd-bp"}, p, nil, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/anxin-care/anxin"
 )
 
 // Topics alarmd subscribes to, all at QoS 1. anxin/v1/+/+/status takes the
@@ -26,8 +27,8 @@ var legacyTopics = []string{"anxin/v1/+/gateway/status"}
 
 // SubscriberConfig says how to reach the broker.
 type SubscriberConfig struct {
-	Broker   string // tcp://host:port
-	ClientID string // stable: the broker keeps the persistent session under it
+	Broker   anxin.BrokerURL // tcp://host:port
+	ClientID string          // stable: the broker keeps the persistent session under it
 	Username string
 	Password string
 }
@@ -67,7 +68,7 @@ func Subscribe(ctx context.Context, cfg SubscriberConfig, p *Pipeline, logger *s
 			return // shutting down: not acknowledged, the broker redelivers
 		}
 	}
-	opts := paho.NewClientOptions().AddBroker(cfg.Broker).SetClientID(cfg.ClientID).
+	opts := paho.NewClientOptions().AddBroker(cfg.Broker.Dial()).SetClientID(cfg.ClientID).
 		SetCleanSession(false).SetOrderMatters(true).SetAutoAckDisabled(true).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(10 * time.Second).SetKeepAlive(30 * time.Second).
@@ -75,7 +76,7 @@ func Subscribe(ctx context.Context, cfg SubscriberConfig, p *Pipeline, logger *s
 		// queued messages arrive right after CONNACK, before Subscribe returns:
 		// the default handler must be in place before Connect
 		SetDefaultPublishHandler(handler)
-	if u, err := url.Parse(cfg.Broker); err == nil && (u.Scheme == "tcp" || u.Scheme == "mqtt") {
+	if sc := cfg.Broker.Scheme(); sc == "tcp" || sc == "mqtt" {
 		opts.SetCustomOpenConnectionFn(dialBuffered)
 	}
 	if cfg.Username != "" {

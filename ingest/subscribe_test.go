@@ -34,7 +34,7 @@ func TestSubscribeReplacesLegacyStatusFilter(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	s, err := Subscribe(ctx, SubscriberConfig{Broker: mq.URL, ClientID: id}, p, nil, 5*time.Second)
+	s, err := Subscribe(ctx, SubscriberConfig{Broker: anxin.MustBrokerURL(mq.URL), ClientID: id}, p, nil, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestSubscribeDropsLegacyFilterFromSession(t *testing.T) {
 	legacySession(t, url, id)
 
 	p := newSubscribePipeline(t)
-	s, err := Subscribe(context.Background(), SubscriberConfig{Broker: url, ClientID: id}, p, nil, 5*time.Second)
+	s, err := Subscribe(context.Background(), SubscriberConfig{Broker: anxin.MustBrokerURL(url), ClientID: id}, p, nil, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
+	"github.com/anxin-care/anxin/spool"
+	"github.com/anxin-care/anxin/spool/spooltest"
 )
 
 // lostLog records when the uplink logged each lost connection, that is
@@ -64,9 +67,9 @@ func TestUplinkNoticesBrokerKilledMidStream(t *testing.T) {
 		kills = 40
 	}
 	mq := testenv.StartMosquitto(t)
-	sp := openTest(t, SpoolOptions{MaxBytes: 1 << 30})
+	sp := openSpool(t, spool.Options{MaxBytes: 1 << 30})
 	lh := &lostLog{}
-	up := startUplinkWith(t, sp, UplinkOptions{Broker: mq.URL, Household: "hh-0001", Window: 256,
+	up := startUplinkWith(t, sp, UplinkOptions{Broker: anxin.MustBrokerURL(mq.URL), Household: "hh-0001", Window: 256,
 		MinRetry: 50 * time.Millisecond, MaxRetry: 200 * time.Millisecond, Logger: slog.New(lh)})
 
 	poll := func(what string, within time.Duration, cond func() bool) time.Time {
@@ -92,7 +95,7 @@ func TestUplinkNoticesBrokerKilledMidStream(t *testing.T) {
 		go func() { // at full speed, through the kill and the outage
 			defer close(produced)
 			for i := from; i < from+burst; i++ {
-				if err := sp.Put(context.Background(), testMsg("wm1", i, i%100 == 0)); err != nil {
+				if err := sp.Put(context.Background(), spooltest.Msg("wm1", i, i%100 == 0)); err != nil {
 					t.Errorf("put %d: %v", i, err)
 					return
 				}
@@ -125,7 +128,7 @@ func TestUplinkNoticesBrokerKilledMidStream(t *testing.T) {
 		handovers[kills/2].Round(time.Microsecond), handovers[kills-1].Round(time.Microsecond), next)
 }
 
-func startUplinkWith(t testing.TB, sp *Spool, opts UplinkOptions) *runningUplink {
+func startUplinkWith(t testing.TB, sp *spool.Spool, opts UplinkOptions) *runningUplink {
 	t.Helper()
 	up, err := NewUplink(opts, sp)
 	if err != nil {

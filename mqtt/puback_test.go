@@ -10,6 +10,8 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/spool"
+	"github.com/anxin-care/anxin/spool/spooltest"
 )
 
 // pubackBroker is a minimal MQTT 3.1.1 peer on loopback that acknowledges
@@ -129,11 +131,11 @@ func pubID(t *testing.T, p *packets.PublishPacket) string {
 // ones are sent again, with the same ids, and then leave.
 func TestSpoolKeepsMessagesUntilPuback(t *testing.T) {
 	b := startPubackBroker(t)
-	sp := openTest(t, SpoolOptions{})
+	sp := openSpool(t, spool.Options{})
 	const n = 10
 	var ids []string
 	for i := range n {
-		m := testMsg("btn1", i, i%2 == 0)
+		m := spooltest.Msg("btn1", i, i%2 == 0)
 		ids = append(ids, m.ID)
 		put(t, sp, m)
 	}
@@ -152,9 +154,9 @@ func TestSpoolKeepsMessagesUntilPuback(t *testing.T) {
 	// the third PUBACK first: messages 1 and 2 are not acknowledged yet
 	c1.puback(pubs[2].MessageID)
 	c1.puback(pubs[0].MessageID) // now 1 is, 2 still not
-	waitUntil(t, "the ack pointer at message 1", func() bool { return sp.Acked() == 1 })
+	eventually(t, "the ack pointer at message 1", func() bool { return sp.Acked() == 1 })
 	c1.puback(pubs[1].MessageID) // 1..3 acknowledged
-	waitUntil(t, "the ack pointer at message 3", func() bool { return sp.Acked() == 3 })
+	eventually(t, "the ack pointer at message 3", func() bool { return sp.Acked() == 3 })
 	if st := sp.Stats(); st.Acked != 3 || st.Depth != n-3 {
 		t.Fatalf("after PUBACKs of 1..3: %+v", st)
 	}
@@ -174,20 +176,9 @@ func TestSpoolKeepsMessagesUntilPuback(t *testing.T) {
 	for _, p := range again {
 		c2.puback(p.MessageID)
 	}
-	waitUntil(t, "every message acknowledged", func() bool { return sp.Stats().Depth == 0 })
+	waitAcked(t, sp, 15*time.Second)
 	if sp.Acked() != n {
 		t.Fatalf("ack pointer %d, want %d", sp.Acked(), n)
 	}
 	up.stop()
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling the uplink's goroutines
-	}
 }

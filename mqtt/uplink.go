@@ -8,8 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,12 +18,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/spool"
 )
 
 // UplinkOptions configure the gateway's publisher to the district broker.
 type UplinkOptions struct {
-	Broker    string // tcp://host:1883, ssl://host:8883, ws://…
-	ClientID  string // stable per gateway; "": anxin-gw-<household>
+	Broker    anxin.BrokerURL // tcp://host:1883, ssl://host:8883, ws://…
+	ClientID  string          // stable per gateway; "": anxin-gw-<household>
 	Username  string
 	Password  string // never logged
 	TLS       *tls.Config
@@ -41,6 +42,10 @@ type UplinkOptions struct {
 	// AckTimeout: a connection whose broker leaves a publish unacknowledged
 	// this long is dropped and the spool replayed. 0: 60 s.
 	AckTimeout time.Duration
+	// OnConnection, if set, is called with true once a connection is made
+	// (online status acknowledged) and with false once it ended: events to
+	// wait on instead of polling Connected.
+	OnConnection func(connected bool)
 
 	Logger  *slog.Logger
 	Now     func() time.Time
@@ -58,30 +63,26 @@ type UplinkOptions struct {
 // loss the spool is replayed from the last acknowledged message: duplicates
 // are possible, always with the same id, as QoS 1 allows.
 type Uplink struct {
-	opts   UplinkOptions
-	spool  *Spool
-	log    *slog.Logger
-	broker string // opts.Broker for logs: a password in it (tcp://user:pass@host) redacted
+	opts  UplinkOptions
+	spool *spool.Spool
+	log   *slog.Logger
 
 	connected  atomic.Bool
+	statusMu   sync.Mutex        // one retained status publish at a time, newest last
+	client     paho.Client       // the connected client, nil between connections; under statusMu
+	drivers    map[string]string // driver states for the online status; under statusMu
 	mConnected prometheus.Gauge
 	mPublished prometheus.Counter
 	mConnects  prometheus.Counter
 }
 
 // NewUplink checks opts and builds the uplink; it does no I/O.
-func NewUplink(opts UplinkOptions, sp *Spool) (*Uplink, error) {
+func NewUplink(opts UplinkOptions, sp *spool.Spool) (*Uplink, error) {
 	if sp == nil {
 		return nil, errors.New("uplink: no spool")
 	}
-	u, err := url.Parse(opts.Broker)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("uplink: broker %q is not a URL like tcp://host:1883", opts.Broker)
-	}
-	switch u.Scheme {
-	case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
-	default:
-		return nil, fmt.Errorf("uplink: broker scheme %q is not tcp|mqtt|ssl|tls|mqtts|ws|wss", u.Scheme)
+	if opts.Broker.IsZero() {
+		return nil, fmt.Errorf("uplink: %w", anxin.ErrNoBroker)
 	}
 	if !anxin.ValidID(opts.Household) {
 		return nil, fmt.Errorf("uplink: household %q is not [A-Za-z0-9_-]{1,64}", opts.Household)
@@ -117,7 +118,7 @@ func NewUplink(opts UplinkOptions, sp *Spool) (*Uplink, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	up := &Uplink{opts: opts, spool: sp, log: opts.Logger.With("component", "uplink"), broker: u.Redacted()}
+	up := &Uplink{opts: opts, spool: sp, log: opts.Logger.With("component", "uplink")}
 	up.mConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "anxin_uplink_connected",
 		Help: "1 while the uplink is connected to the broker."})
 	up.mPublished = prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_uplink_published_total",
@@ -166,7 +167,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 			if attempt > 0 {
 				lvl = slog.LevelDebug // one warning per outage, not one per attempt
 			}
-			u.log.Log(ctx, lvl, "uplink: cannot connect, retrying", "broker", u.broker,
+			u.log.Log(ctx, lvl, "uplink: cannot connect, retrying", "broker", u.opts.Broker,
 				"err", err, "retry_in", wait)
 			attempt++
 			if !sleepCtx(ctx, wait) {
@@ -178,11 +179,14 @@ func (u *Uplink) Run(ctx context.Context) error {
 		u.connected.Store(true)
 		u.mConnected.Set(1)
 		u.mConnects.Inc()
-		u.log.Info("uplink: connected", "broker", u.broker, "client_id", u.opts.ClientID,
+		u.log.Info("uplink: connected", "broker", u.opts.Broker, "client_id", u.opts.ClientID,
 			"spooled", u.spool.Stats().Depth)
+		u.event(true)
 		err = u.pump(ctx, cl, lost)
+		u.setClient(nil)
 		u.connected.Store(false)
 		u.mConnected.Set(0)
+		u.event(false)
 		if ctx.Err() != nil {
 			u.goOffline(cl)
 			return nil
@@ -192,6 +196,13 @@ func (u *Uplink) Run(ctx context.Context) error {
 		if !sleepCtx(ctx, Backoff(0, u.opts.MinRetry, u.opts.MaxRetry, rand.Float64())) {
 			return nil
 		}
+	}
+}
+
+// event tells OnConnection of a connection made or ended.
+func (u *Uplink) event(connected bool) {
+	if u.opts.OnConnection != nil {
+		u.opts.OnConnection(connected)
 	}
 }
 
@@ -206,11 +217,46 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// SetDrivers sets the driver instance states of the retained online status
+// and publishes it again if connected (else it goes out at the next
+// connect).
+func (u *Uplink) SetDrivers(states map[string]string) {
+	u.statusMu.Lock()
+	defer u.statusMu.Unlock()
+	if maps.Equal(states, u.drivers) {
+		return
+	}
+	u.drivers = maps.Clone(states)
+	if u.client != nil {
+		// not waited for: paho sends in order, and a status lost with the
+		// connection is published again at the next connect
+		u.client.Publish(anxin.StatusTopic(u.opts.Household), 1, true, u.status(anxin.StateOnline, true))
+	}
+}
+
+// setClient publishes the online status on a fresh connection (cl), or
+// forgets the connection (cl nil); it returns the status publish's token.
+func (u *Uplink) setClient(cl paho.Client) paho.Token {
+	u.statusMu.Lock()
+	defer u.statusMu.Unlock()
+	u.client = cl
+	if cl == nil {
+		return nil
+	}
+	return cl.Publish(anxin.StatusTopic(u.opts.Household), 1, true, u.status(anxin.StateOnline, true))
+}
+
+// status is a status payload; the online one carries the driver states
+// (callers hold statusMu).
 func (u *Uplink) status(state string, withTS bool) []byte {
 	if !withTS {
 		return []byte(`{"state":"` + state + `"}`)
 	}
-	b, err := json.Marshal(anxin.Status{State: state, TS: u.opts.Now().UTC()})
+	st := anxin.Status{State: state, TS: u.opts.Now().UTC()}
+	if state == anxin.StateOnline {
+		st.Drivers = u.drivers
+	}
+	b, err := json.Marshal(st)
 	if err != nil { // a time.Time always marshals
 		panic(err)
 	}
@@ -224,7 +270,7 @@ func (u *Uplink) connect(ctx context.Context) (paho.Client, <-chan struct{}, err
 	var once sync.Once
 	topic := anxin.StatusTopic(u.opts.Household)
 	o := paho.NewClientOptions().
-		AddBroker(u.opts.Broker).
+		AddBroker(u.opts.Broker.Dial()).
 		SetClientID(u.opts.ClientID).
 		SetCleanSession(false).
 		SetAutoReconnect(false).
@@ -247,7 +293,8 @@ func (u *Uplink) connect(ctx context.Context) (paho.Client, <-chan struct{}, err
 		cl.Disconnect(0)
 		return nil, nil, err
 	}
-	if err := wait(ctx, cl.Publish(topic, 1, true, u.status(anxin.StateOnline, true)), u.opts.AckTimeout); err != nil {
+	if err := wait(ctx, u.setClient(cl), u.opts.AckTimeout); err != nil {
+		u.setClient(nil)
 		cl.Disconnect(0)
 		return nil, nil, fmt.Errorf("publish online status: %w", err)
 	}
@@ -347,7 +394,7 @@ func (u *Uplink) pump(ctx context.Context, cl paho.Client, lost <-chan struct{})
 
 // send publishes the cursor's records in order and queues their tokens for
 // the acknowledger; it closes pending when it stops.
-func (u *Uplink) send(ctx context.Context, cl paho.Client, cur *Cursor, lost <-chan struct{}, pending chan<- inflight) error {
+func (u *Uplink) send(ctx context.Context, cl paho.Client, cur *spool.Cursor, lost <-chan struct{}, pending chan<- inflight) error {
 	defer close(pending)
 	defer cur.Close()
 	for {

@@ -25,6 +25,8 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
+	"github.com/anxin-care/anxin/spool"
+	"github.com/anxin-care/anxin/spool/spooltest"
 )
 
 func TestBackoff(t *testing.T) {
@@ -114,13 +116,7 @@ func (s *subscriber) count() int {
 // waitFor polls until the subscriber holds n distinct messages.
 func (s *subscriber) waitFor(n int, within time.Duration) {
 	s.t.Helper()
-	deadline := time.Now().Add(within)
-	for s.count() < n {
-		if time.Now().After(deadline) {
-			s.t.Fatalf("subscriber got %d distinct messages, want %d", s.count(), n)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a real peer with a deadline
-	}
+	testenv.Eventually(s.t, fmt.Sprintf("the subscriber to hold %d distinct messages", n), within, func() bool { return s.count() >= n })
 }
 
 // checkOrder asserts that per device the messages arrived in the order they
@@ -188,18 +184,45 @@ type runningUplink struct {
 	up     *Uplink
 	cancel context.CancelFunc
 	done   chan error
+	conn   chan bool // the uplink's connection events (OnConnection)
 }
 
-func startUplink(t testing.TB, sp *Spool, broker string, reg prometheus.Registerer) *runningUplink {
+// waitConnection waits for the uplink's next connection event and wants it
+// to be connected (true) or disconnected (false).
+func (r *runningUplink) waitConnection(t testing.TB, connected bool) {
 	t.Helper()
-	up, err := NewUplink(UplinkOptions{Broker: broker, Household: "hh-0001", Window: 256,
+	select {
+	case c := <-r.conn:
+		if c != connected {
+			t.Fatalf("uplink connection event %v, want %v", c, connected)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no uplink connection event %v within 15s", connected)
+	}
+}
+
+// waitAcked waits until everything put in sp so far is acknowledged.
+func waitAcked(t testing.TB, sp *spool.Spool, within time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	if err := sp.WaitAcked(ctx); err != nil {
+		t.Fatalf("spool not acknowledged within %s: %v (%+v)", within, err, sp.Stats())
+	}
+}
+
+func startUplink(t testing.TB, sp *spool.Spool, broker string, reg prometheus.Registerer) *runningUplink {
+	t.Helper()
+	conn := make(chan bool, 64)
+	up, err := NewUplink(UplinkOptions{Broker: anxin.MustBrokerURL(broker), Household: "hh-0001", Window: 256,
 		MinRetry: 50 * time.Millisecond, MaxRetry: 500 * time.Millisecond,
-		Metrics: reg, Logger: slog.New(slog.DiscardHandler)}, sp)
+		OnConnection: func(c bool) { conn <- c },
+		Metrics:      reg, Logger: slog.New(slog.DiscardHandler)}, sp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &runningUplink{up: up, cancel: cancel, done: make(chan error, 1)}
+	r := &runningUplink{up: up, cancel: cancel, done: make(chan error, 1), conn: conn}
 	go func() { r.done <- up.Run(ctx) }()
 	t.Cleanup(r.stop)
 	return r
@@ -228,10 +251,10 @@ func TestIntegrationUplinkDelivers(t *testing.T) {
 			broker := start(t)
 			sub := subscribe(t, broker)
 			reg := prometheus.NewRegistry()
-			sp := openTest(t, SpoolOptions{Metrics: reg})
+			sp := openSpool(t, spool.Options{Metrics: reg})
 			const n = 600
 			for i := range n {
-				put(t, sp, testMsg(fmt.Sprintf("dev%d", i%3), i/3, i%10 == 0))
+				put(t, sp, spooltest.Msg(fmt.Sprintf("dev%d", i%3), i/3, i%10 == 0))
 			}
 			up := startUplink(t, sp, broker, reg)
 			sub.waitFor(n, 20*time.Second)
@@ -261,14 +284,6 @@ func TestIntegrationUplinkDelivers(t *testing.T) {
 // inFlight is how many messages the spool handed to the uplink that the
 // broker has not acknowledged yet: published (or being published) and
 // waiting for their PUBACK.
-func inFlight(sp *Spool) uint64 {
-	sp.mu.Lock()
-	defer sp.mu.Unlock()
-	if sp.readHigh <= sp.acked {
-		return 0
-	}
-	return sp.readHigh - sp.acked
-}
 
 // TestOutageBrokerRestart stops mosquitto while a producer streams at full
 // speed and the uplink has publishes in flight (handed out, PUBACK not yet
@@ -293,26 +308,20 @@ func testOutage(t *testing.T, kill bool) {
 	sub := subscribe(t, mq.URL)
 	poll := func(what string, within time.Duration, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(within)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out after %s waiting for %s", within, what)
-			}
-			time.Sleep(100 * time.Microsecond) // polling the uplink and a real broker
-		}
+		testenv.Eventually(t, what, within, cond)
 	}
 	if kill { // a clean restart saves the subscriber's session to disk
 		mq.Restart()
 		poll("the subscriber to reconnect", 10*time.Second, sub.cl.IsConnectionOpen)
 	}
-	sp := openTest(t, SpoolOptions{MaxBytes: 1 << 30})
+	sp := openSpool(t, spool.Options{MaxBytes: 1 << 30})
 	up := startUplink(t, sp, mq.URL, nil)
 	devs := []string{"btn1", "wm1", "pm1"}
 	next := 0
 	produce := func(k int) {
 		for range k {
 			d := devs[next%len(devs)]
-			put(t, sp, testMsg(d, next/len(devs), d == "btn1"))
+			put(t, sp, spooltest.Msg(d, next/len(devs), d == "btn1"))
 			next++
 		}
 	}
@@ -333,7 +342,7 @@ func testOutage(t *testing.T, kill bool) {
 	var depth int64
 	var flying uint64
 	poll("publishes in flight with the subscriber receiving", 20*time.Second, func() bool {
-		depth, flying = sp.Stats().Depth, inFlight(sp)
+		depth, flying = sp.Stats().Depth, sp.Stats().InFlight
 		return sub.count() >= 300 && depth > 0 && flying >= 16
 	})
 	if kill {
@@ -355,7 +364,7 @@ func testOutage(t *testing.T, kill bool) {
 	mq.Restart()
 	produce(1000) // while reconnecting and replaying
 	total := next
-	id := func(i int) string { d := devs[i%len(devs)]; return testMsg(d, i/len(devs), d == "btn1").ID }
+	id := func(i int) string { d := devs[i%len(devs)]; return spooltest.Msg(d, i/len(devs), d == "btn1").ID }
 	missing := func() []int {
 		sub.mu.Lock()
 		defer sub.mu.Unlock()
@@ -373,19 +382,12 @@ func testOutage(t *testing.T, kill bool) {
 	} else {
 		// message i is spool seq i+1: everything after the ack pointer
 		// must come; before it, mosquitto may have forgotten some
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			miss := missing()
-			if len(miss) == 0 || miss[len(miss)-1] < brokerAcked {
+		testenv.Eventually(t, fmt.Sprintf("every message after the broker's last acknowledgement (seq %d) delivered", brokerAcked),
+			60*time.Second, func() bool {
+				miss := missing()
 				forgotten = len(miss)
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d messages missing, the last %s (seq %d) not acknowledged by the broker before it died (ack pointer %d)",
-					len(miss), id(miss[len(miss)-1]), miss[len(miss)-1]+1, brokerAcked)
-			}
-			time.Sleep(10 * time.Millisecond) // polling a real peer with a deadline
-		}
+				return len(miss) == 0 || miss[len(miss)-1] < brokerAcked
+			})
 	}
 	last := sub.checkOrder()
 	for i, d := range devs {
@@ -394,7 +396,7 @@ func testOutage(t *testing.T, kill bool) {
 			t.Fatalf("%s: last message %d, want %d", d, last[d], want)
 		}
 	}
-	poll("the spool to drain", 10*time.Second, func() bool { return sp.Stats().Depth == 0 })
+	waitAcked(t, sp, 10*time.Second)
 	sub.mu.Lock()
 	dups := sub.dups
 	sub.mu.Unlock()
@@ -414,11 +416,11 @@ func TestCrashHelper(t *testing.T) {
 	}
 	from, _ := strconv.Atoi(os.Getenv("ANXIN_CRASH_FROM"))
 	count, _ := strconv.Atoi(os.Getenv("ANXIN_CRASH_COUNT"))
-	sp, err := OpenSpool(SpoolOptions{Dir: dir})
+	sp, err := spool.Open(spool.Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := NewUplink(UplinkOptions{Broker: os.Getenv("ANXIN_CRASH_BROKER"), Household: "hh-0001",
+	up, err := NewUplink(UplinkOptions{Broker: anxin.MustBrokerURL(os.Getenv("ANXIN_CRASH_BROKER")), Household: "hh-0001",
 		MinRetry: 50 * time.Millisecond, MaxRetry: 200 * time.Millisecond}, sp)
 	if err != nil {
 		t.Fatal(err)
@@ -431,13 +433,13 @@ func TestCrashHelper(t *testing.T) {
 		if i%2 == 0 {
 			dev = "btn1"
 		}
-		if err := sp.Put(ctx, testMsg(dev, i, dev == "btn1")); err != nil {
+		if err := sp.Put(ctx, spooltest.Msg(dev, i, dev == "btn1")); err != nil {
 			t.Fatal(err)
 		}
 		fmt.Printf("put %d\n", i) // the parent counts only what Put acknowledged
 	}
-	for sp.Stats().Depth > 0 {
-		time.Sleep(5 * time.Millisecond)
+	if err := sp.WaitAcked(ctx); err != nil {
+		t.Fatal(err)
 	}
 	cancel()
 	<-done
@@ -505,7 +507,7 @@ func TestCrashKill9NoEventLost(t *testing.T) {
 		if n%2 == 0 {
 			dev = "btn1"
 		}
-		if id := testMsg(dev, n, dev == "btn1").ID; !got[id] {
+		if id := spooltest.Msg(dev, n, dev == "btn1").ID; !got[id] {
 			t.Fatalf("message %s acknowledged by Put before the kill never arrived", id)
 		}
 	}
@@ -531,8 +533,8 @@ func BenchmarkUplinkToMosquitto(b *testing.B) {
 	for _, window := range []int{1, 256, 1000} {
 		b.Run(fmt.Sprintf("window=%d", window), func(b *testing.B) {
 			mq := testenv.StartMosquitto(b)
-			sp := openTest(b, SpoolOptions{MaxBytes: 1 << 30})
-			up, err := NewUplink(UplinkOptions{Broker: mq.URL, Household: "hh-0001", Window: window}, sp)
+			sp := openSpool(b, spool.Options{MaxBytes: 1 << 30})
+			up, err := NewUplink(UplinkOptions{Broker: anxin.MustBrokerURL(mq.URL), Household: "hh-0001", Window: window}, sp)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -540,16 +542,14 @@ func BenchmarkUplinkToMosquitto(b *testing.B) {
 			done := make(chan error, 1)
 			go func() { done <- up.Run(ctx) }()
 			defer func() { cancel(); <-done }()
-			for !up.Connected() {
-				time.Sleep(time.Millisecond)
-			}
-			m := testMsg("wm1", 1, false)
+			testenv.Eventually(b, "connected", 15*time.Second, up.Connected)
+			m := spooltest.Msg("wm1", 1, false)
 			b.ReportAllocs()
 			b.ResetTimer()
 			start := time.Now()
 			n := 0
 			for b.Loop() {
-				m.ID = anxin.NewID(t0)
+				m.ID = anxin.NewID(spooltest.T0)
 				if err := sp.Put(ctx, m); err != nil {
 					b.Fatal(err)
 				}
@@ -557,8 +557,8 @@ func BenchmarkUplinkToMosquitto(b *testing.B) {
 			}
 			produced := time.Since(start)
 			want := sp.Stats().NextSeq - 1
-			for sp.Acked() < want {
-				time.Sleep(time.Millisecond)
+			if sp.Acked() < want {
+				waitAcked(b, sp, time.Minute)
 			}
 			el := time.Since(start)
 			b.StopTimer()
@@ -574,28 +574,18 @@ func BenchmarkUplinkToMosquitto(b *testing.B) {
 // publishes its online status again.
 func TestOutageWhileIdle(t *testing.T) {
 	mq := testenv.StartMosquitto(t)
-	sp := openTest(t, SpoolOptions{})
+	sp := openSpool(t, spool.Options{})
 	up := startUplink(t, sp, mq.URL, nil)
-	waitTrue := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	waitTrue("connected", up.up.Connected)
+	up.waitConnection(t, true)
 	mq.Stop()
-	waitTrue("the idle uplink to notice the broker is gone", func() bool { return !up.up.Connected() })
+	up.waitConnection(t, false) // the idle uplink noticed the broker is gone
 	mq.Restart()
-	waitTrue("reconnected", up.up.Connected)
+	up.waitConnection(t, true)
 	if s := retained(t, mq.URL, "hh-0001"); !strings.Contains(s, `"online"`) {
 		t.Fatalf("status after reconnect: %s", s)
 	}
 	sub := subscribe(t, mq.URL)
-	put(t, sp, testMsg("btn1", 1, true))
+	put(t, sp, spooltest.Msg("btn1", 1, true))
 	sub.waitFor(1, 10*time.Second)
 }
 
@@ -633,33 +623,23 @@ func TestOutageEmbeddedBroker(t *testing.T) {
 		return s
 	}
 	count := func(s *seen) int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.ids) }
-	waitTrue := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
 	b1, err := StartBroker("127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := b1.Addr()
 	first := inline(b1)
-	sp := openTest(t, SpoolOptions{})
+	sp := openSpool(t, spool.Options{})
 	up := startUplink(t, sp, b1.URL(), nil)
 	for i := range 100 {
-		put(t, sp, testMsg("wm1", i, false))
+		put(t, sp, spooltest.Msg("wm1", i, false))
 	}
-	waitTrue("first 100 delivered", func() bool { return count(first) == 100 })
+	eventually(t, "first 100 delivered", func() bool { return count(first) == 100 })
 	b1.Close()
-	waitTrue("uplink to notice", func() bool { return !up.up.Connected() })
+	eventually(t, "uplink to notice", func() bool { return !up.up.Connected() })
 	for i := range 500 {
 		dev := []string{"btn1", "wm1"}[i%2]
-		put(t, sp, testMsg(dev, 1000+i, dev == "btn1"))
+		put(t, sp, spooltest.Msg(dev, 1000+i, dev == "btn1"))
 	}
 	b2, err := StartBroker(addr, nil)
 	if err != nil {
@@ -667,7 +647,7 @@ func TestOutageEmbeddedBroker(t *testing.T) {
 	}
 	defer b2.Close()
 	second := inline(b2)
-	waitTrue("the 500 spooled during the outage", func() bool { return count(second) >= 500 })
+	eventually(t, "the 500 spooled during the outage", func() bool { return count(second) >= 500 })
 	second.mu.Lock()
 	defer second.mu.Unlock()
 	for dev, ns := range second.seq {
@@ -679,7 +659,7 @@ func TestOutageEmbeddedBroker(t *testing.T) {
 	}
 	for i := range 500 {
 		dev := []string{"btn1", "wm1"}[i%2]
-		if id := testMsg(dev, 1000+i, dev == "btn1").ID; !second.ids[id] {
+		if id := spooltest.Msg(dev, 1000+i, dev == "btn1").ID; !second.ids[id] {
 			t.Fatalf("%s produced during the outage never arrived", id)
 		}
 	}
@@ -693,41 +673,31 @@ func TestOutageEmbeddedBroker(t *testing.T) {
 func TestDeviceStatusRetainedAfterOutage(t *testing.T) {
 	mq := testenv.StartMosquitto(t)
 	sub := subscribe(t, mq.URL)
-	sp := openTest(t, SpoolOptions{})
+	sp := openSpool(t, spool.Options{})
 	up := startUplink(t, sp, mq.URL, nil)
-	waitTrue := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(10 * time.Millisecond) // polling real peers
-		}
-	}
-	waitTrue("connected", up.up.Connected)
+	up.waitConnection(t, true)
 	mq.Stop()
-	waitTrue("the uplink to notice the broker is gone", func() bool { return !up.up.Connected() })
+	up.waitConnection(t, false) // the uplink noticed the broker is gone
 
 	ctx := context.Background()
 	status := func(dev, state string, at time.Duration) {
 		t.Helper()
-		if err := sp.PutStatus(ctx, anxin.DeviceStatus{Household: "hh-0001", Device: dev, State: state, TS: t0.Add(at)}); err != nil {
+		if err := sp.PutStatus(ctx, anxin.DeviceStatus{Household: "hh-0001", Device: dev, State: state, TS: spooltest.T0.Add(at)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	status("btn1", "offline", 0)
-	put(t, sp, testMsg("wm1", 1, false))
+	put(t, sp, spooltest.Msg("wm1", 1, false))
 	status("zigbee2mqtt", "offline", time.Second)
 	status("btn1", "online", 2*time.Second)
-	put(t, sp, testMsg("btn1", 2, true))
+	put(t, sp, spooltest.Msg("btn1", 2, true))
 	status("btn1", "offline", 3*time.Second)
 	if d := sp.Stats().Depth; d != 6 {
 		t.Fatalf("spool depth %d while the broker is down, want 6", d)
 	}
 
 	mq.Restart()
-	waitTrue("the spool to drain", func() bool { return sp.Stats().Depth == 0 })
+	waitAcked(t, sp, 15*time.Second)
 	if got, want := retainedOn(t, mq.URL, "anxin/v1/hh-0001/btn1/status"), `{"state":"offline","ts":"2026-11-23T08:00:03Z"}`; got != want {
 		t.Errorf("retained btn1 status %s, want %s", got, want)
 	}
@@ -739,7 +709,7 @@ func TestDeviceStatusRetainedAfterOutage(t *testing.T) {
 	}
 	// the subscriber that was there all along got every status, in order
 	sub.waitFor(2, 10*time.Second)
-	waitTrue("four device statuses", func() bool { sub.mu.Lock(); defer sub.mu.Unlock(); return len(sub.device) >= 4 })
+	eventually(t, "four device statuses", func() bool { sub.mu.Lock(); defer sub.mu.Unlock(); return len(sub.device) >= 4 })
 	sub.mu.Lock()
 	var uniq []string // QoS 1 may repeat one after the broker's restart
 	for _, d := range sub.device {
@@ -778,11 +748,11 @@ func (c *countingClient) Publish(string, byte, bool, any) paho.Token {
 // records: its publishes could otherwise follow the retained offline status
 // or go to a connection nobody waits for the PUBACKs of.
 func TestSendPublishesNothingAfterPumpGaveUp(t *testing.T) {
-	sp := openTest(t, SpoolOptions{})
+	sp := openSpool(t, spool.Options{})
 	for i := range 10 {
-		put(t, sp, testMsg("wm1", i, i == 3))
+		put(t, sp, spooltest.Msg("wm1", i, i == 3))
 	}
-	up, err := NewUplink(UplinkOptions{Broker: "tcp://127.0.0.1:1", Household: "hh-0001"}, sp)
+	up, err := NewUplink(UplinkOptions{Broker: anxin.MustBrokerURL("tcp://127.0.0.1:1"), Household: "hh-0001"}, sp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -826,8 +796,8 @@ func TestUplinkLogsNoPasswordFromBrokerURL(t *testing.T) {
 	var buf lockedLog
 	logged := make(chan struct{})
 	h := slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})
-	up, err := NewUplink(UplinkOptions{Broker: "tcp://gw-0001:s3cret@" + addr, Household: "hh-0001",
-		MinRetry: time.Hour, Logger: slog.New(notifyHandler{h, logged})}, openTest(t, SpoolOptions{}))
+	up, err := NewUplink(UplinkOptions{Broker: anxin.MustBrokerURL("tcp://gw-0001:s3cret@" + addr), Household: "hh-0001",
+		MinRetry: time.Hour, Logger: slog.New(notifyHandler{h, logged})}, openSpool(t, spool.Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -865,4 +835,32 @@ func (h notifyHandler) Handle(ctx context.Context, r slog.Record) error {
 
 func (h notifyHandler) WithAttrs(a []slog.Attr) slog.Handler {
 	return notifyHandler{h.Handler.WithAttrs(a), h.logged}
+}
+
+// openSpool opens a spool in a temp dir (unless opts.Dir says), closed when
+// the test ends.
+func openSpool(t testing.TB, opts spool.Options) *spool.Spool {
+	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	s, err := spool.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func put(t testing.TB, s *spool.Spool, m anxin.Message) {
+	t.Helper()
+	if err := s.Put(context.Background(), m); err != nil {
+		t.Fatalf("put %s: %v", m.ID, err)
+	}
+}
+
+// eventually is testenv.Eventually with the uplink tests' 15 s.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	testenv.Eventually(t, what, 15*time.Second, cond)
 }

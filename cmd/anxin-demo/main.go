@@ -175,7 +175,7 @@ func demo(ctx context.Context, o *options, out *lockedWriter) (err error) {
 	closeKit := sync.OnceValue(k.Close)
 	defer func() { err = errors.Join(err, closeKit()) }()
 
-	gcfg, err := gatewayConfig(dir, m.BrokerURL(), k, o.pollEvery)
+	gcfg, err := gatewayConfig(dir, m.BrokerURL().Dial(), k, o.pollEvery)
 	if err != nil {
 		return err
 	}

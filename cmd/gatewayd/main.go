@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	_ "github.com/anxin-care/anxin/drivers/all" // links every driver in
 	"github.com/anxin-care/anxin/gateway"
@@ -54,13 +55,17 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "decode" {
 		return m.decode(args[1:])
 	}
+	if len(args) > 0 && args[0] == "check" {
+		return m.check(ctx, args[1:])
+	}
 	fs := flag.NewFlagSet("gatewayd", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
 	cfgPath := fs.String("config", "/etc/anxin/gatewayd.yaml", "config file (YAML)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: gatewayd [-config FILE] | gatewayd -version\n"+
-			"       gatewayd decode --driver NAME [--in FILE] [--config FILE] [--household ID]\n")
+			"       gatewayd decode --driver NAME [--in FILE] [--config FILE] [--household ID]\n"+
+			"       gatewayd check [-config FILE] [-households FILE] [-wait 10s]\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -161,6 +166,61 @@ func (m *Main) decode(args []string) error {
 	o.Stdin, o.Stdout, o.Stderr = m.Stdin, m.Stdout, m.Stderr
 	if err := gateway.Decode(o); err != nil {
 		return fmt.Errorf("decode: %w", err)
+	}
+	return nil
+}
+
+// errCheckFailed is check's exit status 1: the table says why.
+var errCheckFailed = errors.New("check: not every device answered, or the register does not match")
+
+// check validates the config, runs every driver once (ports opened, each
+// meter polled) and prints a table of what answered; with -households it
+// also compares the device ids with the household register.
+func (m *Main) check(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("gatewayd check", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	cfgPath := fs.String("config", "/etc/anxin/gatewayd.yaml", "config file (YAML)")
+	register := fs.String("households", "", "household register (alarmd's households.yaml) to compare device ids with")
+	wait := fs.Duration("wait", 10*time.Second, "how long to wait for every device")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("check: unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := gateway.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "config %s: valid (household %s, %d drivers)\n", *cfgPath, cfg.Household, len(cfg.Drivers))
+	failed := false
+	if *register != "" {
+		b, err := os.ReadFile(*register)
+		if err != nil {
+			return err
+		}
+		errs, warnings, err := gateway.RegisterProblems(cfg, b)
+		if err != nil {
+			return err
+		}
+		for _, e := range errs {
+			fmt.Fprintln(m.Stdout, "register: ERROR", e)
+		}
+		for _, w := range warnings {
+			fmt.Fprintln(m.Stdout, "register: warning", w)
+		}
+		if len(errs) == 0 {
+			fmt.Fprintf(m.Stdout, "register %s: every device id is registered for %s\n", *register, cfg.Household)
+		}
+		failed = len(errs) > 0
+	}
+	rows := gateway.Check(ctx, cfg, *wait)
+	gateway.PrintCheck(m.Stdout, rows)
+	for _, r := range rows {
+		failed = failed || !r.OK()
+	}
+	if failed {
+		return errCheckFailed
 	}
 	return nil
 }

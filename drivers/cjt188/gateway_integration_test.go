@@ -18,6 +18,7 @@ import (
 	"github.com/anxin-care/anxin/drivers/cjt188"
 	"github.com/anxin-care/anxin/drivers/dlt645"
 	"github.com/anxin-care/anxin/gateway"
+	"github.com/anxin-care/anxin/internal/testenv"
 )
 
 type lines struct {
@@ -91,17 +92,6 @@ func counter(t *testing.T, g *gateway.Gateway, name string) float64 {
 	return sum
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a real peer with a deadline
-	}
-}
-
 // TestIntegrationGatewayBusMeters runs both bus-meter drivers inside the
 // gateway, configured through its strict loader, against meters behind two
 // ptys; the water-meter adapter is unplugged and plugged back in.
@@ -145,7 +135,7 @@ drivers:
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
 
-	waitFor(t, "water and power readings", func() bool {
+	eventually(t, "water and power readings", func() bool {
 		ms := out.messages(t)
 		return has(ms, "wm1", "total_m3", 1000.1) && has(ms, "pm1", "energy_kwh", 6.35) &&
 			has(ms, "pm1", "voltage_v", 231.9)
@@ -155,11 +145,11 @@ drivers:
 		t.Fatal(err)
 	}
 	wm.SetTotal(1000.2)
-	waitFor(t, "failed reopen attempts while unplugged", func() bool {
+	eventually(t, "failed reopen attempts while unplugged", func() bool {
 		return counter(t, g, "anxin_serial_open_errors_total") >= 2
 	})
 	serve(t, water, func(ctx context.Context, f *os.File) error { return wm.Serve(ctx, f) })
-	waitFor(t, "water readings after the adapter came back", func() bool {
+	eventually(t, "water readings after the adapter came back", func() bool {
 		return has(out.messages(t), "wm1", "total_m3", 1000.2)
 	})
 	if reconnects := counter(t, g, "anxin_serial_reconnects_total"); reconnects < 1 {
@@ -174,4 +164,9 @@ drivers:
 			t.Fatalf("message for %q", m.Household)
 		}
 	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	testenv.Eventually(t, what, 10*time.Second, cond)
 }

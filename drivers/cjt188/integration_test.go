@@ -16,6 +16,7 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/serialport"
+	"github.com/anxin-care/anxin/internal/testenv"
 )
 
 // line is one pseudo-terminal standing in for the USB-RS-485 adapter; the
@@ -122,15 +123,10 @@ func (c *collector) count(dev string, total float64) int {
 	return n
 }
 
+// eventually is testenv.Eventually with the bus tests' 10 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a real peer with a deadline
-	}
+	testenv.Eventually(t, what, 10*time.Second, cond)
 }
 
 func TestIntegrationBusOverPTY(t *testing.T) {

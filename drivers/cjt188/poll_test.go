@@ -26,6 +26,7 @@ type simPort struct {
 	in       []byte
 	timeout  time.Duration
 	requests []time.Time
+	noise    []byte // line noise sent before each reply, which then goes without FE wake-up bytes
 }
 
 func (p *simPort) Write(b []byte) (int, error) {
@@ -34,6 +35,10 @@ func (p *simPort) Write(b []byte) (int, error) {
 	p.requests = append(p.requests, time.Now())
 	for _, m := range p.meters {
 		if r, ok := m.Reply(b[bytes.IndexByte(b, start):]); ok {
+			if p.noise != nil {
+				p.in = append(p.in, p.noise...)
+				r = bytes.TrimLeft(r, "\xFE")
+			}
 			p.in = append(p.in, r...)
 		}
 	}
@@ -96,11 +101,7 @@ func TestPollTimelineSilentOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d.open = func(serialport.Config) (serialport.Port, error) { return port, nil }
-		sink := &collector{}
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx, sink) }()
+		sink, stop := startPolls(t, d, port)
 
 		// Rounds at 0, 15m, …, 1h45m: eight rounds with wm2 dead.
 		time.Sleep(time.Hour + 50*time.Minute)
@@ -136,9 +137,23 @@ func TestPollTimelineSilentOnce(t *testing.T) {
 		if d := second.Sub(first); d != 15*time.Minute {
 			t.Errorf("rounds %v apart, want 15m", d)
 		}
+		stop()
+	})
+}
+
+// startPolls runs d on port (inside synctest: a fake clock) until stop,
+// which waits for Run and fails the test on its error.
+func startPolls(t *testing.T, d *Driver, port serialport.Port) (sink *collector, stop func()) {
+	d.open = func(serialport.Config) (serialport.Port, error) { return port, nil }
+	sink = &collector{}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, sink) }()
+	return sink, func() {
+		t.Helper()
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-	})
+	}
 }

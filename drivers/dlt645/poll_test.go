@@ -25,6 +25,7 @@ type simPort struct {
 	in       []byte
 	timeout  time.Duration
 	requests int
+	noise    []byte // line noise sent before each reply, which then goes without FE wake-up bytes
 }
 
 func (p *simPort) Write(b []byte) (int, error) {
@@ -33,6 +34,10 @@ func (p *simPort) Write(b []byte) (int, error) {
 	p.requests++
 	for _, m := range p.meters {
 		if r, ok := m.Reply(b[bytes.IndexByte(b, start):]); ok {
+			if p.noise != nil {
+				p.in = append(p.in, p.noise...)
+				r = bytes.TrimLeft(r, "\xFE")
+			}
 			p.in = append(p.in, r...)
 		}
 	}
@@ -90,17 +95,10 @@ func TestPollRounds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d.open = func(serialport.Config) (serialport.Port, error) { return port, nil }
-		sink := &collector{}
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx, sink) }()
+		sink, stop := startPolls(t, d, port)
 		time.Sleep(time.Hour + time.Minute) // rounds at 0, 15, 30, 45, 60 min
 		synctest.Wait()
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+		stop()
 		if got := sink.find("pm1", anxin.Fields{"energy_kwh": anxin.Num(5), "forward_energy_kwh": anxin.Num(4.5)}); got != 5 {
 			t.Errorf("pm1: %d readings, want 5", got)
 		}
@@ -119,4 +117,21 @@ func TestPollRounds(t *testing.T) {
 			t.Errorf("%d requests, want 20 (3 per round to pm1, 1 to the dead pm2)", port.requests)
 		}
 	})
+}
+
+// startPolls runs d on port (inside synctest: a fake clock) until stop,
+// which waits for Run and fails the test on its error.
+func startPolls(t *testing.T, d *Driver, port serialport.Port) (sink *collector, stop func()) {
+	d.open = func(serialport.Config) (serialport.Port, error) { return port, nil }
+	sink = &collector{}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, sink) }()
+	return sink, func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
 }

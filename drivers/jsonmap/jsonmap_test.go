@@ -242,7 +242,7 @@ func TestIntegration(t *testing.T) {
 	sourcetest.Brokers(t, func(t *testing.T, b sourcetest.Broker) {
 		env, _ := sourcetest.Env(t)
 		cfg := loadSample(t)
-		cfg.Broker = b.URL()
+		cfg.Broker = anxin.MustBrokerURL(b.URL())
 		d, err := New(cfg, env)
 		if err != nil {
 			t.Fatal(err)

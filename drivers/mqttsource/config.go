@@ -9,7 +9,6 @@
 package mqttsource
 
 import (
-	"net/url"
 	"strings"
 
 	"github.com/anxin-care/anxin"
@@ -21,31 +20,22 @@ const DefaultBroker = "tcp://127.0.0.1:1883"
 // Config is the `broker:` part of an MQTT driver's config; drivers embed it
 // with `mapstructure:",squash" yaml:",inline"`.
 type Config struct {
-	Broker       string `mapstructure:"broker" yaml:"broker"`               // tcp://, ssl://, ws:// or wss://
-	Username     string `mapstructure:"username" yaml:"username"`           // optional
-	Password     string `mapstructure:"password" yaml:"password"`           // optional; never logged
-	PasswordFile string `mapstructure:"password_file" yaml:"password_file"` // optional, instead of password
-	ClientID     string `mapstructure:"client_id" yaml:"client_id"`         // empty: anxin-<driver>-<household>
+	Broker       anxin.BrokerURL `mapstructure:"broker" yaml:"broker"`               // tcp://, ssl://, ws:// or wss://
+	Username     string          `mapstructure:"username" yaml:"username"`           // optional
+	Password     string          `mapstructure:"password" yaml:"password"`           // optional; never logged
+	PasswordFile string          `mapstructure:"password_file" yaml:"password_file"` // optional, instead of password
+	ClientID     string          `mapstructure:"client_id" yaml:"client_id"`         // empty: anxin-<driver>-<household>
 }
 
 // DefaultConfig is the local broker without credentials.
-func DefaultConfig() Config { return Config{Broker: DefaultBroker} }
+func DefaultConfig() Config { return Config{Broker: anxin.MustBrokerURL(DefaultBroker)} }
 
 // Validate checks the broker settings without connecting or reading files.
 func (c *Config) Validate() error {
-	u, err := url.Parse(c.Broker)
-	if c.Broker == "" || err != nil {
-		return anxin.Errorf(anxin.EINVALID, "broker %q is not a URL such as %s", clip(c.Broker), DefaultBroker)
+	if c.Broker.IsZero() {
+		return anxin.Errorf(anxin.EINVALID, "broker: empty; a URL such as %s", DefaultBroker)
 	}
-	switch u.Scheme {
-	case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
-	default:
-		return anxin.Errorf(anxin.EINVALID, "broker %q: scheme must be tcp, ssl, mqtts, ws or wss", clip(c.Broker))
-	}
-	if u.Host == "" {
-		return anxin.Errorf(anxin.EINVALID, "broker %q has no host", clip(c.Broker))
-	}
-	if u.User != nil {
+	if c.Broker.HasUserinfo() {
 		return anxin.Errorf(anxin.EINVALID, "broker: put credentials in username and password, not in the URL")
 	}
 	if c.Password != "" && c.PasswordFile != "" {
@@ -62,7 +52,7 @@ func (c *Config) Validate() error {
 
 // String describes the config for logs: the password never appears.
 func (c Config) String() string {
-	s := c.Broker
+	s := c.Broker.String()
 	if c.Username != "" {
 		s += " as " + c.Username
 	}

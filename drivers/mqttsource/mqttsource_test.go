@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/mqtt"
@@ -115,12 +116,10 @@ func TestFilters(t *testing.T) {
 func TestConfig(t *testing.T) {
 	for name, c := range map[string]Config{
 		"no broker":         {},
-		"http":              {Broker: "http://127.0.0.1:1883"},
-		"no host":           {Broker: "tcp://"},
-		"creds in url":      {Broker: "tcp://u:secret@127.0.0.1:1883"},
-		"two passwords":     {Broker: DefaultBroker, Username: "u", Password: "secret", PasswordFile: "/f"},
-		"password, no user": {Broker: DefaultBroker, Password: "secret"},
-		"bad client id":     {Broker: DefaultBroker, ClientID: "a/b"},
+		"creds in url":      {Broker: anxin.MustBrokerURL("tcp://u:secret@127.0.0.1:1883")},
+		"two passwords":     {Broker: anxin.MustBrokerURL(DefaultBroker), Username: "u", Password: "secret", PasswordFile: "/f"},
+		"password, no user": {Broker: anxin.MustBrokerURL(DefaultBroker), Password: "secret"},
+		"bad client id":     {Broker: anxin.MustBrokerURL(DefaultBroker), ClientID: "a/b"},
 	} {
 		err := c.Validate()
 		if err == nil {
@@ -129,7 +128,7 @@ func TestConfig(t *testing.T) {
 			t.Errorf("%s: error leaks the password: %v", name, err)
 		}
 	}
-	c := Config{Broker: "ssl://broker.local:8883", Username: "gw", Password: "secret"}
+	c := Config{Broker: anxin.MustBrokerURL("ssl://broker.local:8883"), Username: "gw", Password: "secret"}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +143,7 @@ func TestPasswordFile(t *testing.T) {
 	if err := os.WriteFile(pf, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Broker: DefaultBroker, Username: "gw", PasswordFile: pf}, Options{Driver: "x", Filters: []string{"a/#"}})
+	s, err := New(Config{Broker: anxin.MustBrokerURL(DefaultBroker), Username: "gw", PasswordFile: pf}, Options{Driver: "x", Filters: []string{"a/#"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +151,7 @@ func TestPasswordFile(t *testing.T) {
 	if err != nil || opts.Password != "s3cret" || opts.Username != "gw" {
 		t.Fatalf("password_file not read: %v", err)
 	}
-	s, _ = New(Config{Broker: DefaultBroker, Username: "gw", PasswordFile: filepath.Join(dir, "missing")}, Options{Driver: "x", Filters: []string{"a/#"}})
+	s, _ = New(Config{Broker: anxin.MustBrokerURL(DefaultBroker), Username: "gw", PasswordFile: filepath.Join(dir, "missing")}, Options{Driver: "x", Filters: []string{"a/#"}})
 	err = s.Run(context.Background(), func(context.Context, Message) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "password_file") {
 		t.Fatalf("missing password file: %v", err)
@@ -177,7 +176,7 @@ func (m fakeMessage) Ack()              { *m.acks++ }
 
 func TestReceiveNeverBlocksNorAcks(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	s, err := New(Config{Broker: DefaultBroker}, Options{Driver: "x", Filters: []string{"a/#"}, Queue: 4, MaxPayload: 8,
+	s, err := New(Config{Broker: anxin.MustBrokerURL(DefaultBroker)}, Options{Driver: "x", Filters: []string{"a/#"}, Queue: 4, MaxPayload: 8,
 		Metrics: reg, Skip: func(topic string) bool { return topic == "a/skip" }})
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +231,7 @@ func TestReceiveNeverBlocksNorAcks(t *testing.T) {
 func TestRegisterTwice(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	for range 2 { // two instances of one driver share the collectors
-		if _, err := New(Config{Broker: DefaultBroker}, Options{Driver: "x", Filters: []string{"a"}, Metrics: reg}); err != nil {
+		if _, err := New(Config{Broker: anxin.MustBrokerURL(DefaultBroker)}, Options{Driver: "x", Filters: []string{"a"}, Metrics: reg}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -245,7 +244,7 @@ func TestIntegrationRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	s, err := New(Config{Broker: b.URL()}, Options{Driver: "x", Filters: []string{"in/#"}})
+	s, err := New(Config{Broker: anxin.MustBrokerURL(b.URL())}, Options{Driver: "x", Filters: []string{"in/#"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +406,7 @@ func TestIntegrationCrashLosesNothing(t *testing.T) {
 				t.Skip("mochi-mqtt v2.7.9 loses messages published during a session takeover")
 			}
 			const n, spooledFirst = 400, 100
-			cfg := Config{Broker: c.broker, ClientID: "anxin-test-crash-" + strings.ReplaceAll(c.name, " ", "-")}
+			cfg := Config{Broker: anxin.MustBrokerURL(c.broker), ClientID: "anxin-test-crash-" + strings.ReplaceAll(c.name, " ", "-")}
 			pub := paho.NewClient(paho.NewClientOptions().AddBroker(c.broker).SetClientID(cfg.ClientID + "-pub"))
 			if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 				t.Fatal(tok.Error())
@@ -585,7 +584,7 @@ func TestIntegrationInflightWindowBoundsQueue(t *testing.T) {
 		t.Fatal(tok.Error())
 	}
 	defer pub.Disconnect(100)
-	s, err := New(Config{Broker: mq.URL, ClientID: "anxin-test-window"}, Options{Driver: "x", Filters: []string{"in/#"}, Queue: 64})
+	s, err := New(Config{Broker: anxin.MustBrokerURL(mq.URL), ClientID: "anxin-test-window"}, Options{Driver: "x", Filters: []string{"in/#"}, Queue: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -664,7 +663,7 @@ func TestIntegrationInflightWindowBoundsQueue(t *testing.T) {
 func TestIntegrationSinkErrorRedelivers(t *testing.T) {
 	mq := testenv.StartMosquitto(t)
 	const n, failAt = 20, 10
-	cfg := Config{Broker: mq.URL, ClientID: "anxin-test-sink-error"}
+	cfg := Config{Broker: anxin.MustBrokerURL(mq.URL), ClientID: "anxin-test-sink-error"}
 	pub := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID("pub-sink-error"))
 	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())

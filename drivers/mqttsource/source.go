@@ -391,7 +391,7 @@ func (s *Source) refuse(qos1 bool, topic string) {
 
 func (s *Source) clientOptions() (*paho.ClientOptions, error) {
 	opts := paho.NewClientOptions().
-		AddBroker(s.cfg.Broker).
+		AddBroker(s.cfg.Broker.Dial()).
 		SetClientID(s.cfg.ClientID).
 		SetCleanSession(false). // QoS 1 messages published while gatewayd restarts wait in the broker
 		SetAutoReconnect(true).

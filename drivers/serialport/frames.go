@@ -7,10 +7,12 @@ import (
 
 // Byte-oriented meter protocols (CJ/T 188, DL/T 645) share one shape: a start
 // byte, a length field, a checksum and an end byte, with wake-up preambles
-// and line noise around frames. FrameCheck describes one such format; the
-// scanners below find frames in a stream with it.
+// and line noise around frames. FrameCheck describes one such format; a
+// Resync finds frames in a stream with it, for both the capture decoder
+// (Scan) and the polling reader (ReplyComplete).
 
-// ErrTruncated is a frame cut off by the end of the input.
+// ErrTruncated is a frame cut off by the end of the input, or a frame start
+// whose claimed length runs into a valid frame.
 var ErrTruncated = errors.New("truncated frame")
 
 var errTooLong = errors.New("frame longer than the format allows")
@@ -18,10 +20,12 @@ var errTooLong = errors.New("frame longer than the format allows")
 // FrameCheck examines a candidate frame at buf[0] (a start byte):
 //   - n == 0, err == nil: not enough bytes yet to tell;
 //   - n > 0, err == nil: buf[:n] is a well-formed frame;
-//   - n > 0, err != nil: buf[:n] is a complete frame that is bad (checksum):
-//     skip all of it;
+//   - n > 0, err != nil: buf[:n] has a frame's shape but is bad (checksum);
 //   - n == 0, err != nil: no frame starts here (a start byte in noise, no end
-//     byte where the length says): skip one byte and look again.
+//     byte where the length says).
+//
+// A bad candidate only ever costs its start byte: the next candidate may be
+// inside it (see Resync).
 type FrameCheck func(buf []byte) (n int, err error)
 
 // Framing is a frame format: its start byte, checker and largest frame.
@@ -40,54 +44,112 @@ func (f Framing) next(buf []byte, from int) int {
 	return -1
 }
 
-// ReplyComplete turns a Framing into a Bus Complete function: it skips noise,
-// preambles, bad frames (reported to bad, once each) and well-formed frames
-// that want rejects (the echo of the request, another device's reply), and
-// returns the first frame want accepts. A start byte in noise that claims a
-// long frame does not hide a good frame after it.
-func (f Framing) ReplyComplete(want func(frame []byte) bool, bad func(err error)) Complete {
-	return func(buf []byte) (int, int, error) {
-		p := f.next(buf, 0)
-		if p < 0 {
-			return 0, len(buf), nil
-		}
-		n, err := f.Check(buf[p:])
-		switch {
-		case n > 0 && err != nil:
-			if bad != nil {
-				bad(err)
+// Resync is the one resynchronisation rule of framed byte streams: every
+// start byte is a candidate; bytes are discarded past a candidate's start
+// byte only when a frame validated there. A candidate whose claimed length
+// runs past the bytes held yet does not hide a valid frame after it. Bad
+// candidates are reported once each, a bad frame's inner candidates and a
+// stretch of false starts not at all.
+type Resync struct {
+	Framing
+	// Bad, if set, is told of bad candidates with their stream offsets.
+	Bad func(off int64, err error)
+
+	base  int64 // stream offset of the buf given to Next
+	mute  int64 // candidates before this offset are not reported
+	quiet bool  // a false start was reported and no frame followed yet
+}
+
+// Next looks at buf, the stream's bytes from the end of what the previous
+// call consumed. It returns a validated frame buf[off:off+n] (n > 0), or
+// n == 0 and off, the count of leading bytes that can never begin a frame.
+// Either way the caller then drops buf[:off+n]. final says no byte will
+// follow buf: a candidate still incomplete is then bad.
+func (s *Resync) Next(buf []byte, final bool) (off, n int) {
+	pending := -1
+	for p := s.next(buf, 0); p >= 0; p = s.next(buf, p+1) {
+		m, err := s.Check(buf[p:])
+		if m > 0 && err == nil {
+			if pending >= 0 {
+				s.report(pending, 0, ErrTruncated)
 			}
-			return 0, p + n, nil
-		case n > 0:
-			if want(buf[p : p+n]) {
-				return n, p, nil
-			}
-			return 0, p + n, nil
-		case err != nil:
-			return 0, p + 1, nil
+			s.quiet = false
+			s.base += int64(p + m)
+			return p, m
 		}
-		// Incomplete candidate: a good frame may still start after it.
-		for q := f.next(buf, p+1); q >= 0; q = f.next(buf, q+1) {
-			if m, err := f.Check(buf[q:]); m > 0 && err == nil && want(buf[q:q+m]) {
-				return m, q, nil
+		if pending >= 0 {
+			continue // behind an undecided candidate only a valid frame counts
+		}
+		if m == 0 && err == nil {
+			switch {
+			case final:
+				err = ErrTruncated
+			case len(buf)-p >= s.MaxFrame:
+				err = errTooLong
+			default:
+				pending = p
+				continue
 			}
 		}
-		return 0, p, nil
+		s.report(p, m, err)
+	}
+	if pending < 0 {
+		pending = len(buf)
+	}
+	s.base += int64(pending)
+	return pending, 0
+}
+
+// report tells Bad of the candidate at buf[p] (n > 0: a bad frame of n bytes,
+// whose inner candidates then stay unreported).
+func (s *Resync) report(p, n int, err error) {
+	off := s.base + int64(p)
+	if off < s.mute {
+		return
+	}
+	s.mute = off + int64(max(n, 1))
+	if n == 0 {
+		if s.quiet {
+			return
+		}
+		s.quiet = true
+	}
+	if s.Bad != nil {
+		s.Bad(off, err)
 	}
 }
 
-// Scan reads r to its end and calls frame for every well-formed frame with
-// its offset in the input, and fail for every bad frame (checksum, no end
-// byte, truncated). Bytes between frames (preambles, noise) are skipped.
-// After a failure at a false start, further false starts are not reported
-// until a good frame is found, so one stretch of noise gives one error.
-// Memory is bounded by the read chunk plus MaxFrame.
+// ReplyComplete turns a Framing into a Bus Complete function: it skips noise,
+// preambles, bad candidates (reported to bad, once each) and valid frames
+// that want rejects (the echo of the request, another device's reply), and
+// returns the first frame want accepts.
+func (f Framing) ReplyComplete(want func(frame []byte) bool, bad func(err error)) Complete {
+	s := &Resync{Framing: f}
+	if bad != nil {
+		s.Bad = func(_ int64, err error) { bad(err) }
+	}
+	// The Bus drops what Complete skips and calls again with the rest: the
+	// Resync's idea of the stream stays in step (except after the Bus's
+	// MaxBuffer trim, which at worst repeats or misses one report).
+	return func(buf []byte) (int, int, error) {
+		off, n := s.Next(buf, false)
+		if n > 0 && want(buf[off:off+n]) {
+			return n, off, nil
+		}
+		return 0, off + n, nil
+	}
+}
+
+// Scan reads r to its end and calls frame for every valid frame with its
+// offset in the input, and fail for every bad candidate (checksum, no end
+// byte, truncated) as Resync reports them. Memory is bounded by the read
+// chunk plus MaxFrame.
 func (f Framing) Scan(r io.Reader, frame func(off int64, b []byte), fail func(off int64, err error)) error {
 	const chunk = 4096
+	s := &Resync{Framing: f, Bad: fail}
 	buf := make([]byte, 0, chunk+f.MaxFrame)
-	var base int64 // input offset of buf[start]
-	start := 0     // buf[start:] is not scanned yet
-	quiet, eof := false, false
+	start := 0 // buf[start:] is not scanned yet
+	eof := false
 	for {
 		// Look only when a largest frame fits in what is held, or at the end.
 		if !eof && len(buf)-start < f.MaxFrame {
@@ -104,45 +166,14 @@ func (f Framing) Scan(r io.Reader, frame func(off int64, b []byte), fail func(of
 			}
 			continue
 		}
-		data := buf[start:]
-		if len(data) == 0 {
+		if start == len(buf) {
 			return nil
 		}
-		p := f.next(data, 0)
-		if p < 0 {
-			base += int64(len(data))
-			start = len(buf)
-			continue
+		at := s.base
+		off, n := s.Next(buf[start:], eof)
+		if n > 0 {
+			frame(at+int64(off), buf[start+off:start+off+n])
 		}
-		n, err := f.Check(data[p:])
-		var skip int
-		switch {
-		case n > 0 && err != nil:
-			fail(base+int64(p), err)
-			skip = p + n
-		case n > 0:
-			frame(base+int64(p), data[p:p+n])
-			quiet = false
-			skip = p + n
-		case err != nil || len(data)-p >= f.MaxFrame:
-			if err == nil {
-				err = errTooLong
-			}
-			if !quiet {
-				fail(base+int64(p), err)
-				quiet = true
-			}
-			skip = p + 1
-		case !eof:
-			skip = p // incomplete: keep the candidate, read on
-		default:
-			if !quiet {
-				fail(base+int64(p), ErrTruncated)
-				quiet = true
-			}
-			skip = p + 1
-		}
-		base += int64(skip)
-		start += skip
+		start += off + n
 	}
 }

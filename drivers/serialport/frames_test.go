@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -129,25 +130,60 @@ func TestScanBoundedMemory(t *testing.T) {
 func TestReplyComplete(t *testing.T) {
 	bad := 0
 	c := toy.ReplyComplete(func(b []byte) bool { return b[2] == 'a' }, func(error) { bad++ })
-	buf := []byte("..S1bE S2XXE S9...S2abE")
 	// the echo/other device S1bE is skipped, the bad frame counted once, the
-	// long false start does not hide the good frame after it.
-	var frame string
-	for len(buf) > 0 {
-		n, skip, err := c(buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			frame = string(buf[skip : skip+n])
-			break
-		}
-		if skip == 0 {
-			break
-		}
-		buf = buf[skip:]
-	}
-	if frame != "S2abE" || bad != 1 {
+	// long false start does not hide the good frame after it and is counted
+	// once too.
+	frame := feed(t, c, "..S1bE S2XXE S9...S2abE", 0)
+	if frame != "S2abE" || bad != 2 {
 		t.Errorf("frame %q, bad %d", frame, bad)
 	}
+}
+
+// TestScanBadFrameCostsItsStartByte: a candidate with a frame's shape and a
+// bad checksum ("S4XS1qE", whose payload holds X) is reported once and costs
+// only its start byte: the valid frame inside it is found, and the bad
+// frame's other inner candidates are not reported.
+func TestScanBadFrameCostsItsStartByte(t *testing.T) {
+	g := scan(t, strings.NewReader("S4XS1qE..S5SXXSE.S1aE"))
+	if len(g.frames) != 2 || g.frames[0] != "S1qE" || g.offs[0] != 3 || g.frames[1] != "S1aE" || g.offs[1] != 17 {
+		t.Errorf("frames %q at %v", g.frames, g.offs)
+	}
+	if len(g.eoffs) != 2 || g.eoffs[0] != 0 || g.eoffs[1] != 9 {
+		t.Errorf("errors %q at %v, want at [0 9]", g.errs, g.eoffs)
+	}
+	// The same through a Bus Complete function fed a byte at a time.
+	var bad []string
+	c := toy.ReplyComplete(func(b []byte) bool { return string(b) == "S1aE" }, func(err error) { bad = append(bad, err.Error()) })
+	frame := feed(t, c, "S4XS1qE..S5SXXSE.S1aE", 1)
+	if frame != "S1aE" || len(bad) != 2 {
+		t.Errorf("frame %q, bad %q", frame, bad)
+	}
+}
+
+// feed gives in to c as a Bus does, chunk bytes per read (0: all at once),
+// and returns the reply c found, if any.
+func feed(t *testing.T, c Complete, in string, chunk int) string {
+	t.Helper()
+	if chunk <= 0 {
+		chunk = len(in)
+	}
+	var buf []byte
+	for len(in) > 0 {
+		k := min(chunk, len(in))
+		buf, in = append(buf, in[:k]...), in[k:]
+		for len(buf) > 0 {
+			n, skip, err := c(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n > 0 {
+				return string(buf[skip : skip+n])
+			}
+			if skip == 0 {
+				break
+			}
+			buf = buf[skip:]
+		}
+	}
+	return ""
 }

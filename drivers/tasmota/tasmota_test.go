@@ -185,7 +185,7 @@ func TestIntegration(t *testing.T) {
 	sourcetest.Brokers(t, func(t *testing.T, b sourcetest.Broker) {
 		env, reg := sourcetest.Env(t)
 		cfg := NewConfig()
-		cfg.Broker = b.URL()
+		cfg.Broker = anxin.MustBrokerURL(b.URL())
 		cfg.Topics = []string{DefaultTopic, "home/OpenMQTTGateway/433toMQTT"}
 		cfg.Codes = fixtureCodes()
 		for i := range probeCodes { // a fresh code per probe: each reception restarts the de-bounce window

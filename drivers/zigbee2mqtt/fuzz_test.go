@@ -109,7 +109,7 @@ func BenchmarkIntegrationMosquitto(b *testing.B) {
 	reg := prometheus.NewRegistry()
 	env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: reg}
 	cfg := NewConfig()
-	cfg.Broker = m.URL
+	cfg.Broker = anxin.MustBrokerURL(m.URL)
 	cfg.Devices = []Device{{Name: "leak", Device: "leak1", Kind: anxin.KindWaterLeakDetector}}
 	d, err := New(cfg, env)
 	if err != nil {

@@ -146,7 +146,7 @@ func TestIntegrationStatuses(t *testing.T) {
 
 		env, _ := sourcetest.Env(t)
 		cfg := NewConfig()
-		cfg.Broker = b.URL()
+		cfg.Broker = anxin.MustBrokerURL(b.URL())
 		cfg.Devices = fixtureDevices()
 		d, err := New(cfg, env)
 		if err != nil {

@@ -40,7 +40,7 @@ func TestConfigRejects(t *testing.T) {
 			c.Devices = []Device{{Name: "a", Device: "a", Kind: "call_button", Actions: map[string]anxin.EventType{"": "fall"}}}
 		}, "devices[0].actions"},
 		"wildcard base":    {func(c *Config) { c.BaseTopic = "z/#" }, "base_topic"},
-		"bad broker":       {func(c *Config) { c.Broker = "http://x" }, "broker"},
+		"no broker":        {func(c *Config) { c.Broker = anxin.BrokerURL{} }, "broker"},
 		"two passwords":    {func(c *Config) { c.Username, c.Password, c.PasswordFile = "u", "p", "/f" }, "password_file"},
 		"name is subtopic": {func(c *Config) { c.Devices = []Device{{Name: "x/availability", Device: "a", Kind: "call_button"}} }, "devices[0].name"},
 		"device gateway":   {func(c *Config) { c.Devices = []Device{{Name: "a", Device: "gateway", Kind: "call_button"}} }, "devices[0].device"},
@@ -436,7 +436,7 @@ func TestIntegration(t *testing.T) {
 	sourcetest.Brokers(t, func(t *testing.T, b sourcetest.Broker) {
 		env, reg := sourcetest.Env(t)
 		cfg := NewConfig()
-		cfg.Broker = b.URL()
+		cfg.Broker = anxin.MustBrokerURL(b.URL())
 		cfg.ActionDebounce = 0
 		cfg.Devices = append(fixtureDevices(), Device{Name: "probe", Device: "probe", Kind: anxin.KindCallButton})
 		d, err := New(cfg, env)
@@ -550,7 +550,7 @@ func TestZoneStatusOverride(t *testing.T) {
 func TestIntegrationDriverRestart(t *testing.T) {
 	sourcetest.Brokers(t, func(t *testing.T, b sourcetest.Broker) {
 		cfg := NewConfig()
-		cfg.Broker = b.URL()
+		cfg.Broker = anxin.MustBrokerURL(b.URL())
 		cfg.Devices = []Device{{Name: "probe", Device: "probe", Kind: anxin.KindCallButton},
 			{Name: "kitchen", Device: "smoke1", Kind: anxin.KindSmokeDetector}}
 		start := func() (*sourcetest.Sink, func() error) {

@@ -1,4 +1,4 @@
-package mqtt
+package spool
 
 import (
 	"encoding/binary"

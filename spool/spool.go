@@ -1,4 +1,9 @@
-package mqtt
+// Package spool is gatewayd's durable FIFO between the drivers and the
+// uplink: normalized messages are appended to segment files, handed out in
+// order by a cursor and dropped once acknowledged. Events are fsynced before
+// Put returns and never thinned; readings may be thinned, oldest first, when
+// the spool is full. It knows nothing of MQTT (docs/gatewayd.md).
+package spool
 
 import (
 	"context"
@@ -16,7 +21,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,14 +45,14 @@ const (
 // Valid reports whether m is a known mode.
 func (m FsyncMode) Valid() bool { return m == FsyncAlways || m == FsyncBatch }
 
-// ErrSpoolClosed is returned by Put and Cursor.Next after Close.
-var ErrSpoolClosed = errors.New("spool closed")
+// ErrClosed is returned by Put and Cursor.Next after Close.
+var ErrClosed = errors.New("spool closed")
 
 // errStaleCursor is returned by a cursor after a newer one was made.
 var errStaleCursor = errors.New("spool cursor replaced by a newer one")
 
-// SpoolOptions configure a Spool.
-type SpoolOptions struct {
+// Options configure a Spool.
+type Options struct {
 	Dir          string
 	MaxBytes     int64         // readings are thinned past this size; 0: 64 MiB
 	Fsync        FsyncMode     // "": batch
@@ -64,7 +68,7 @@ type SpoolOptions struct {
 // when the publisher acknowledges it (after the broker's PUBACK). See
 // docs/gatewayd.md for what is fsynced when.
 type Spool struct {
-	opts   SpoolOptions
+	opts   Options
 	log    *slog.Logger
 	segMax int64
 	lock   *os.File // flock: one process per spool directory
@@ -95,6 +99,7 @@ type Spool struct {
 
 	wake     chan struct{}
 	closedCh chan struct{}
+	ackCh    chan struct{} // closed and replaced at every Ack: WaitAcked's wake-up
 	syncDone chan struct{}
 
 	mDepth, mBytes                            prometheus.Gauge
@@ -131,11 +136,11 @@ func (seg *segment) add(r *Record) {
 
 func segName(first uint64) string { return fmt.Sprintf("%020d.seg", first) }
 
-// OpenSpool opens (or creates) the spool in opts.Dir, recovering from a
+// Open opens (or creates) the spool in opts.Dir, recovering from a
 // crash: a torn record at the end of the newest segment is cut off, corrupt
 // records elsewhere are skipped (counted and logged), acknowledged segments
 // are removed.
-func OpenSpool(opts SpoolOptions) (*Spool, error) {
+func Open(opts Options) (*Spool, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("spool: no directory")
 	}
@@ -163,6 +168,7 @@ func OpenSpool(opts SpoolOptions) (*Spool, error) {
 		segMax:   opts.SegmentBytes,
 		wake:     make(chan struct{}, 1),
 		closedCh: make(chan struct{}),
+		ackCh:    make(chan struct{}),
 		latest:   map[string]uint64{},
 	}
 	s.metrics(opts.Metrics)
@@ -173,7 +179,7 @@ func OpenSpool(opts SpoolOptions) (*Spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := lockFile(lock); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("spool: %s is in use by another process: %w", opts.Dir, err)
 	}
@@ -447,7 +453,7 @@ func (s *Spool) put(r Record) error {
 
 func (s *Spool) appendLocked(r Record) (int64, error) {
 	if s.closed {
-		return 0, ErrSpoolClosed
+		return 0, ErrClosed
 	}
 	seg := s.segs[len(s.segs)-1]
 	r.Seq = s.nextSeq
@@ -717,12 +723,14 @@ func (s *Spool) Ack(seq uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return ErrSpoolClosed
+		return ErrClosed
 	}
 	if seq <= s.acked {
 		return nil
 	}
 	s.acked = seq
+	close(s.ackCh)
+	s.ackCh = make(chan struct{})
 	k := 0
 	for k < len(s.delivered) && s.delivered[k] <= seq {
 		k++
@@ -794,24 +802,54 @@ func (s *Spool) Acked() uint64 {
 	return s.acked
 }
 
-// SpoolStats is a snapshot of the spool's gauges.
-type SpoolStats struct {
-	Depth   int64 // messages not yet acknowledged
-	Bytes   int64 // bytes of segment files
-	Written int64 // bytes appended since the spool was opened
-	NextSeq uint64
-	Acked   uint64
+// WaitAcked waits until every message put before the call was
+// acknowledged (Ack), and returns nil; or ctx.Err(), or ErrClosed. It is
+// the event tests and shutdown wait on instead of polling Stats.
+func (s *Spool) WaitAcked(ctx context.Context) error {
+	s.mu.Lock()
+	target := s.nextSeq - 1
+	for s.live > 0 && s.acked < target {
+		if s.closed {
+			s.mu.Unlock()
+			return ErrClosed
+		}
+		ch := s.ackCh
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-s.closedCh:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		s.mu.Lock()
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Stats is a snapshot of the spool's gauges.
+type Stats struct {
+	Depth    int64  // messages not yet acknowledged
+	InFlight uint64 // of those, handed to the current cursor (sent, awaiting their ack)
+	Bytes    int64  // bytes of segment files
+	Written  int64  // bytes appended since the spool was opened
+	NextSeq  uint64
+	Acked    uint64
 }
 
 // Stats returns the current depth and size.
-func (s *Spool) Stats() SpoolStats {
+func (s *Spool) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return SpoolStats{Depth: s.live, Bytes: s.total, Written: s.appended, NextSeq: s.nextSeq, Acked: s.acked}
+	var flying uint64
+	if s.readHigh > s.acked {
+		flying = s.readHigh - s.acked
+	}
+	return Stats{Depth: s.live, InFlight: flying, Bytes: s.total, Written: s.appended, NextSeq: s.nextSeq, Acked: s.acked}
 }
 
 // Close fsyncs the spool and the ack pointer and releases the directory.
-// Put and cursors fail with ErrSpoolClosed afterwards.
+// Put and cursors fail with ErrClosed afterwards.
 func (s *Spool) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -932,7 +970,7 @@ func (c *Cursor) Next(ctx context.Context) (Record, error) {
 		if s.closed {
 			s.mu.Unlock()
 			c.Close()
-			return Record{}, ErrSpoolClosed
+			return Record{}, ErrClosed
 		}
 		if c.epoch != s.epoch {
 			s.mu.Unlock()

@@ -1,4 +1,4 @@
-package mqtt
+package spool
 
 import (
 	"context"
@@ -40,7 +40,7 @@ func statusOf(t testing.TB, r Record) (string, anxin.Status) {
 // carries exactly the contract payload.
 func TestSpoolStatusIsDurableAndFlagged(t *testing.T) {
 	dir := t.TempDir()
-	s := openTest(t, SpoolOptions{Dir: dir, Fsync: FsyncBatch, SyncInterval: time.Hour})
+	s := openTest(t, Options{Dir: dir, Fsync: FsyncBatch, SyncInterval: time.Hour})
 	put(t, s, testMsg("wm1", 1, false))
 	putStatus(t, s, "btn1", "offline", 5)
 	s.mu.Lock()
@@ -61,7 +61,7 @@ func TestSpoolStatusIsDurableAndFlagged(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s2 := openTest(t, SpoolOptions{Dir: dir})
+	s2 := openTest(t, Options{Dir: dir})
 	recs := drain(t, s2)
 	if len(recs) != 2 || recs[0].Status || !recs[1].Status {
 		t.Fatalf("after restart: %+v", recs)
@@ -80,7 +80,7 @@ func TestSpoolStatusIsDurableAndFlagged(t *testing.T) {
 func TestSpoolThinsSupersededStatusesNeverTheNewest(t *testing.T) {
 	dir := t.TempDir()
 	reg := prometheus.NewRegistry()
-	s := openTest(t, SpoolOptions{Dir: dir, MaxBytes: 64 << 10, SegmentBytes: 8 << 10, Metrics: reg})
+	s := openTest(t, Options{Dir: dir, MaxBytes: 64 << 10, SegmentBytes: 8 << 10, Metrics: reg})
 	putStatus(t, s, "btn2", "offline", 0)
 	var events int
 	for i := 1; i < 3000; i++ {
@@ -97,7 +97,7 @@ func TestSpoolThinsSupersededStatusesNeverTheNewest(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			s = openTest(t, SpoolOptions{Dir: dir, MaxBytes: 64 << 10, SegmentBytes: 8 << 10})
+			s = openTest(t, Options{Dir: dir, MaxBytes: 64 << 10, SegmentBytes: 8 << 10})
 		}
 	}
 	putStatus(t, s, "btn1", "offline", 3000)
@@ -151,8 +151,8 @@ func FuzzSpoolStatuses(f *testing.F) {
 			return
 		}
 		dir := t.TempDir()
-		opts := SpoolOptions{Dir: dir, MaxBytes: 1 << 20, SegmentBytes: 64 << 10}
-		s, err := OpenSpool(opts)
+		opts := Options{Dir: dir, MaxBytes: 1 << 20, SegmentBytes: 64 << 10}
+		s, err := Open(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,7 +210,7 @@ func FuzzSpoolStatuses(f *testing.F) {
 				if err := s.Close(); err != nil {
 					t.Fatal(err)
 				}
-				if s, err = OpenSpool(opts); err != nil {
+				if s, err = Open(opts); err != nil {
 					t.Fatal(err)
 				}
 				s.opts.MaxBytes, s.segMax = 16<<10, 2<<10

@@ -1,4 +1,4 @@
-package mqtt
+package spool
 
 import (
 	"bytes"
@@ -17,29 +17,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/spool/spooltest"
 )
 
-var t0 = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+var t0 = spooltest.T0
 
-// testMsg is message n of device dev: an event when event is set, else a
-// water-meter reading whose total_m3 is n.
-func testMsg(dev string, n int, event bool) anxin.Message {
-	ts := t0.Add(time.Duration(n) * time.Millisecond)
-	m := anxin.Message{ID: fmt.Sprintf("%s-%08d", dev, n), TS: ts, Household: "hh-0001", Device: dev}
-	if event {
-		m.Kind, m.Event = anxin.KindCallButton, anxin.EventButtonPressed
-	} else {
-		m.Kind, m.Fields = anxin.KindWaterMeter, anxin.Fields{"total_m3": anxin.Num(float64(n))}
-	}
-	return m
-}
+// testMsg is spooltest.Msg.
+var testMsg = spooltest.Msg
 
-func openTest(t testing.TB, opts SpoolOptions) *Spool {
+func openTest(t testing.TB, opts Options) *Spool {
 	t.Helper()
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
-	s, err := OpenSpool(opts)
+	s, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +75,7 @@ func msgOf(t testing.TB, r Record) anxin.Message {
 }
 
 func TestSpoolKeepsOrderAndContent(t *testing.T) {
-	s := openTest(t, SpoolOptions{SegmentBytes: 4 << 10})
+	s := openTest(t, Options{SegmentBytes: 4 << 10})
 	var want []anxin.Message
 	for i := range 300 {
 		m := testMsg("wm1", i, i%7 == 0)
@@ -118,7 +109,7 @@ func TestSpoolKeepsOrderAndContent(t *testing.T) {
 
 func TestSpoolReplaysUnackedAfterRestart(t *testing.T) {
 	dir := t.TempDir()
-	s, err := OpenSpool(SpoolOptions{Dir: dir, SegmentBytes: 2 << 10})
+	s, err := Open(Options{Dir: dir, SegmentBytes: 2 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +123,7 @@ func TestSpoolReplaysUnackedAfterRestart(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s2 := openTest(t, SpoolOptions{Dir: dir, SegmentBytes: 2 << 10})
+	s2 := openTest(t, Options{Dir: dir, SegmentBytes: 2 << 10})
 	if d := s2.Stats().Depth; d != 60 {
 		t.Fatalf("depth after restart = %d, want 60", d)
 	}
@@ -149,7 +140,7 @@ func TestSpoolReplaysUnackedAfterRestart(t *testing.T) {
 }
 
 func TestSpoolCursorRewindsToAck(t *testing.T) {
-	s := openTest(t, SpoolOptions{})
+	s := openTest(t, Options{})
 	for i := range 10 {
 		put(t, s, testMsg("btn1", i, true))
 	}
@@ -191,7 +182,7 @@ func newestSegment(t *testing.T, dir string) string {
 
 func TestSpoolCutsTornTail(t *testing.T) {
 	dir := t.TempDir()
-	s, err := OpenSpool(SpoolOptions{Dir: dir})
+	s, err := Open(Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +205,7 @@ func TestSpoolCutsTornTail(t *testing.T) {
 	}
 	f.Close()
 
-	s2 := openTest(t, SpoolOptions{Dir: dir})
+	s2 := openTest(t, Options{Dir: dir})
 	if st, _ := os.Stat(seg); st.Size() != before {
 		t.Fatalf("torn tail not cut: size %d, want %d", st.Size(), before)
 	}
@@ -235,7 +226,7 @@ func TestSpoolCutsTornTail(t *testing.T) {
 
 func TestSpoolSkipsCorruptRecord(t *testing.T) {
 	dir := t.TempDir()
-	s, err := OpenSpool(SpoolOptions{Dir: dir, SegmentBytes: 4 << 10})
+	s, err := Open(Options{Dir: dir, SegmentBytes: 4 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +254,7 @@ func TestSpoolSkipsCorruptRecord(t *testing.T) {
 	}
 
 	reg := prometheus.NewRegistry()
-	s2 := openTest(t, SpoolOptions{Dir: dir, SegmentBytes: 4 << 10, Metrics: reg})
+	s2 := openTest(t, Options{Dir: dir, SegmentBytes: 4 << 10, Metrics: reg})
 	recs := drain(t, s2)
 	if len(recs) != 99 {
 		t.Fatalf("got %d records, want 99", len(recs))
@@ -282,7 +273,7 @@ func TestSpoolSkipsCorruptRecord(t *testing.T) {
 
 func TestSpoolThinsOldestReadingsNeverEvents(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	s := openTest(t, SpoolOptions{MaxBytes: 64 << 10, SegmentBytes: 8 << 10, Metrics: reg})
+	s := openTest(t, Options{MaxBytes: 64 << 10, SegmentBytes: 8 << 10, Metrics: reg})
 	var events, readings int
 	for i := range 3000 {
 		ev := i%50 == 0
@@ -331,7 +322,7 @@ func TestSpoolThinsOldestReadingsNeverEvents(t *testing.T) {
 }
 
 func TestSpoolKeepsEventsOverBudget(t *testing.T) {
-	s := openTest(t, SpoolOptions{MaxBytes: 16 << 10, SegmentBytes: 4 << 10})
+	s := openTest(t, Options{MaxBytes: 16 << 10, SegmentBytes: 4 << 10})
 	for i := range 500 {
 		put(t, s, testMsg("btn1", i, true))
 	}
@@ -344,7 +335,7 @@ func TestSpoolKeepsEventsOverBudget(t *testing.T) {
 }
 
 func TestSpoolConcurrentProducersKeepPerDeviceOrder(t *testing.T) {
-	s := openTest(t, SpoolOptions{Fsync: FsyncAlways, SegmentBytes: 16 << 10})
+	s := openTest(t, Options{Fsync: FsyncAlways, SegmentBytes: 16 << 10})
 	var wg sync.WaitGroup
 	for d := range 4 {
 		wg.Go(func() {
@@ -375,7 +366,7 @@ func TestSpoolConcurrentProducersKeepPerDeviceOrder(t *testing.T) {
 
 func TestSpoolBatchFsyncsOnTimer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s, err := OpenSpool(SpoolOptions{Dir: t.TempDir(), SyncInterval: time.Second})
+		s, err := Open(Options{Dir: t.TempDir(), SyncInterval: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -397,14 +388,14 @@ func TestSpoolBatchFsyncsOnTimer(t *testing.T) {
 }
 
 func TestSpoolIsExclusive(t *testing.T) {
-	s := openTest(t, SpoolOptions{})
-	if _, err := OpenSpool(SpoolOptions{Dir: s.opts.Dir}); err == nil {
+	s := openTest(t, Options{})
+	if _, err := Open(Options{Dir: s.opts.Dir}); err == nil {
 		t.Fatal("a second spool opened the same directory")
 	}
 }
 
 func TestSpoolRejectsOversizedMessage(t *testing.T) {
-	s := openTest(t, SpoolOptions{})
+	s := openTest(t, Options{})
 	m := testMsg("wm1", 1, false)
 	for i := range 2000 {
 		m.Fields[fmt.Sprintf("f%04d", i)] = anxin.Num(1.2345678901234)
@@ -437,7 +428,7 @@ func FuzzSpoolSegment(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		s, err := OpenSpool(SpoolOptions{Dir: dir})
+		s, err := Open(Options{Dir: dir})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -483,7 +474,7 @@ func FuzzRecordRoundTrip(f *testing.F) {
 }
 
 func benchPut(b *testing.B, event bool, mode FsyncMode) {
-	s := openTest(b, SpoolOptions{Fsync: mode, MaxBytes: 1 << 30})
+	s := openTest(b, Options{Fsync: mode, MaxBytes: 1 << 30})
 	m := testMsg("wm1", 1, event)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -504,7 +495,7 @@ func BenchmarkSpoolPutReadingBatch(b *testing.B) { benchPut(b, false, FsyncBatch
 func BenchmarkSpoolPutEvent(b *testing.B)        { benchPut(b, true, FsyncBatch) }
 
 func BenchmarkSpoolPutParallelEvents(b *testing.B) {
-	s := openTest(b, SpoolOptions{MaxBytes: 1 << 30})
+	s := openTest(b, Options{MaxBytes: 1 << 30})
 	b.ReportAllocs()
 	b.SetParallelism(8)
 	b.RunParallel(func(pb *testing.PB) {
@@ -523,7 +514,7 @@ func BenchmarkSpoolPutParallelEvents(b *testing.B) {
 // as dropped, never drops what the publisher holds, and keeps the depth
 // gauge exact.
 func TestSpoolThinningWithAcks(t *testing.T) {
-	s := openTest(t, SpoolOptions{MaxBytes: 64 << 10, SegmentBytes: 8 << 10})
+	s := openTest(t, Options{MaxBytes: 64 << 10, SegmentBytes: 8 << 10})
 	const total = 2000
 	c := s.Cursor()
 	var inflight []int // readings handed to the publisher, not acknowledged
