@@ -11,5 +11,6 @@ import (
 	_ "github.com/anxin-care/anxin/drivers/nmea"
 	_ "github.com/anxin-care/anxin/drivers/rf433"
 	_ "github.com/anxin-care/anxin/drivers/tasmota"
+	_ "github.com/anxin-care/anxin/drivers/watch3g"
 	_ "github.com/anxin-care/anxin/drivers/zigbee2mqtt"
 )
