@@ -9,9 +9,10 @@ import (
 	"github.com/anxin-care/anxin/drivers/tcpserver"
 )
 
-// MaxFrame bounds a frame: a 4-hex-digit length allows 64 KiB of content
-// (voice notes), escaped twice as long at worst.
-const MaxFrame = 2*0xFFFF + 64
+// MaxFrame bounds a frame and so what a connection may hold. Positions,
+// alarms and health frames are far shorter; longer frames (voice notes,
+// photos, which the platform does not use) are skipped as too long.
+const MaxFrame = 16 << 10
 
 // Framing is the 3G watch frame format for tcpserver.Scanner:
 // [MAKER*ID*LLLL*CONTENT] or [MAKER*ID*INDEX*LLLL*CONTENT], '}' escapes.
