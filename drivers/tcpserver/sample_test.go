@@ -1,0 +1,30 @@
+package tcpserver_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/anxin-care/anxin/drivers"
+	_ "github.com/anxin-care/anxin/drivers/jt808"
+	_ "github.com/anxin-care/anxin/drivers/watch3g"
+)
+
+// TestReadmesShowTheEmbeddedSample: each dial-in driver's README holds the
+// sample config its code embeds (gateway's TestEverySampleConfigLoads loads
+// every sample through the strict loader).
+func TestReadmesShowTheEmbeddedSample(t *testing.T) {
+	for _, name := range []string{"jt808", "watch3g"} {
+		p, ok := drivers.Lookup(name)
+		if !ok {
+			t.Fatalf("%s not registered", name)
+		}
+		readme, err := os.ReadFile("../" + name + "/README.md")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(readme), "```yaml\n"+p.SampleConfig+"```") {
+			t.Errorf("%s/README.md does not show the embedded sample config", name)
+		}
+	}
+}
