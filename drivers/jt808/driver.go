@@ -13,18 +13,15 @@ import (
 )
 
 type driver struct {
-	cfg     *Config
-	env     drivers.Env
-	dir     tcpserver.Directory
-	unknown *tcpserver.Once
-	frames  *prometheus.CounterVec // anxin_jt808_frames_total{result}
+	cfg    *Config
+	env    drivers.Env
+	gate   *tcpserver.Gate
+	frames *prometheus.CounterVec // anxin_jt808_frames_total{result}
+	server *tcpserver.Server
 
 	mu     sync.Mutex
 	alarms map[string]*alarmState // by terminal key: survives reconnects
 	key    []byte
-
-	server *tcpserver.Server // set by Run; tests read its address
-	ready  chan struct{}
 }
 
 func newDriver(c *Config, env drivers.Env) (*driver, error) {
@@ -33,8 +30,9 @@ func newDriver(c *Config, env drivers.Env) (*driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &driver{cfg: c, env: env, dir: c.Directory(env.Household), unknown: tcpserver.NewOnce(10000),
-		frames: cv, alarms: map[string]*alarmState{}, ready: make(chan struct{})}, nil
+	return &driver{cfg: c, env: env, gate: tcpserver.NewGate(&c.ListenConfig, env.Household, env.Logger, cv), frames: cv,
+		alarms: map[string]*alarmState{}, server: &tcpserver.Server{Framing: Framing, IdleTimeout: c.IdleTimeout,
+			MaxConns: c.MaxConnections, Logger: env.Logger}}, nil
 }
 
 // Run listens for terminals until ctx ends.
@@ -44,28 +42,8 @@ func (d *driver) Run(ctx context.Context, sink drivers.Sink) error {
 		return err // a missing or short key file: fatal, fix the config
 	}
 	d.key = key
-	d.server = &tcpserver.Server{Framing: Framing, IdleTimeout: d.cfg.IdleTimeout, MaxConns: d.cfg.MaxConnections,
-		Logger: d.env.Logger, NewSession: func(c *tcpserver.Conn) tcpserver.Session {
-			return &session{d: d, conn: c, sink: sink}
-		}}
-	go func() {
-		select {
-		case <-d.server.Ready():
-			close(d.ready)
-		case <-ctx.Done():
-		}
-	}()
+	d.server.NewSession = func(c *tcpserver.Conn) tcpserver.Session { return &session{d: d, conn: c, sink: sink} }
 	return d.server.ListenAndServe(ctx, d.cfg.Listen)
-}
-
-// Addr is the listening address once listening (tests dial port 0).
-func (d *driver) Addr(ctx context.Context) string {
-	select {
-	case <-d.ready:
-		return d.server.Addr().String()
-	case <-ctx.Done():
-		return ""
-	}
 }
 
 func (d *driver) alarmState(phone string) *alarmState {
@@ -110,13 +88,8 @@ func (s *session) Frame(ctx context.Context, _ int64, b []byte) error {
 		s.BadFrame(0, err)
 		return nil
 	}
-	tg, ok := s.d.dir.Lookup(p.Phone)
+	tg, ok := s.d.gate.Admit(p.Phone, s.conn.RemoteAddr())
 	if !ok {
-		s.d.frames.WithLabelValues("unknown_terminal").Inc()
-		if s.d.unknown.First(tcpserver.Key(p.Phone)) {
-			s.d.env.Logger.Warn("unknown terminal refused", "terminal", tcpserver.MaskTerminal(p.Phone),
-				"remote", s.conn.RemoteAddr().String())
-		}
 		if p.MsgID == MsgRegister {
 			s.conn.Reply(RegisterReply(p, s.next(), RegisterUnknownTerminal, ""))
 		} else {

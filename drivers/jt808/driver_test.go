@@ -56,7 +56,7 @@ func startDriver(t *testing.T, idle time.Duration) (*driver, <-chan anxin.Messag
 			t.Error(err)
 		}
 	})
-	if d.Addr(t.Context()) == "" {
+	if d.server.WaitAddr(t.Context()) == "" {
 		t.Fatal("not listening")
 	}
 	return d, out, &logs
@@ -83,7 +83,7 @@ func TestSessionOverTCP(t *testing.T) {
 		if v19 {
 			phone = "00000000019900001111"
 		}
-		term, err := Dial(d.Addr(t.Context()), phone, v19)
+		term, err := Dial(d.server.WaitAddr(t.Context()), phone, v19)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +117,7 @@ func TestSessionOverTCP(t *testing.T) {
 			t.Fatalf("confirm %+v %v", c, err)
 		}
 		term.Close()
-		term, err = Dial(d.Addr(t.Context()), phone, v19)
+		term, err = Dial(d.server.WaitAddr(t.Context()), phone, v19)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +144,7 @@ func TestSessionOverTCP(t *testing.T) {
 func TestUnknownTerminalRefusedAndLoggedOnceMasked(t *testing.T) {
 	d, out, logs := startDriver(t, time.Minute)
 	for range 3 {
-		term, err := Dial(d.Addr(t.Context()), "013912345678", false)
+		term, err := Dial(d.server.WaitAddr(t.Context()), "013912345678", false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,7 +174,7 @@ func TestUnknownTerminalRefusedAndLoggedOnceMasked(t *testing.T) {
 // served throughout.
 func TestGarbageIdleAndHugeFramesCostNothing(t *testing.T) {
 	d, out, _ := startDriver(t, time.Second)
-	addr := d.Addr(t.Context())
+	addr := d.server.WaitAddr(t.Context())
 	flood, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

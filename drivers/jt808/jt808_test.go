@@ -54,11 +54,8 @@ func mustHex(t testing.TB, s string) []byte {
 var now = time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
 
 func decodeAll(t testing.TB, in []byte) ([]anxin.Message, []drivers.DecodeError) {
-	d := &decoder{vendor: NewConfig().Vendor, env: drivers.Env{Household: "decode", Now: func() time.Time { return now }}}
-	var ms []anxin.Message
-	var errs []drivers.DecodeError
-	if err := d.Decode(bytes.NewReader(in), func(m anxin.Message) { ms = append(ms, m) },
-		func(e drivers.DecodeError) { errs = append(errs, e) }); err != nil {
+	ms, errs, err := tcpserver.DecodeAll(&decoder{vendor: NewConfig().Vendor, env: drivers.Env{Household: "decode", Now: func() time.Time { return now }}}, in)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return ms, errs
@@ -243,19 +240,6 @@ func TestBadFramesReportedWithOffsets(t *testing.T) {
 	}
 }
 
-// scanAll runs the scanner over in, fed in pieces of size n.
-func scanAll(in []byte, n int) [][]byte {
-	sc := tcpserver.NewScanner(Framing)
-	var out [][]byte
-	for len(in) > 0 {
-		k := min(n, len(in))
-		sc.Feed(in[:k], func(_ int64, b []byte) { out = append(out, bytes.Clone(b)) }, nil)
-		in = in[k:]
-	}
-	sc.End(func(_ int64, b []byte) { out = append(out, bytes.Clone(b)) }, nil)
-	return out
-}
-
 // FuzzScannerResyncs: noise followed by a valid frame yields that frame
 // last, however the stream is cut into reads.
 func FuzzScannerResyncs(f *testing.F) {
@@ -268,7 +252,7 @@ func FuzzScannerResyncs(f *testing.F) {
 			body = body[:maxBody]
 		}
 		frame := Encode(Packet{MsgID: MsgLocation, Phone: "013800138000", Body: body})
-		got := scanAll(append(bytes.Clone(noise), frame...), int(cut)+1)
+		got := tcpserver.SplitAll(Framing, append(bytes.Clone(noise), frame...), int(cut)+1)
 		if len(got) == 0 || !bytes.Equal(got[len(got)-1], frame) {
 			t.Fatalf("noise % X + frame % X: got %d frames, last % X", noise, frame, len(got), got)
 		}

@@ -88,7 +88,7 @@ func TestLoadManyTerminals(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx, sink) }()
 	defer func() { cancel(); <-done }()
-	addr := d.Addr(ctx)
+	addr := d.server.WaitAddr(ctx)
 	waitCount := func(want int64) {
 		deadline := time.Now().Add(2 * time.Minute)
 		for got.Load() < want {

@@ -1,11 +1,8 @@
 package jt808
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"time"
 
 	"github.com/anxin-care/anxin/drivers/tcpserver"
@@ -17,24 +14,21 @@ import (
 type Terminal struct {
 	Phone  string
 	V2019  bool
-	conn   net.Conn
-	rd     *bufio.Reader
+	c      *tcpserver.Client
 	serial uint16
-	sc     *tcpserver.Scanner
-	queue  []Packet
 }
 
 // Dial connects a terminal to a platform.
 func Dial(addr, phone string, v2019 bool) (*Terminal, error) {
-	c, err := net.Dial("tcp", addr)
+	c, err := tcpserver.DialClient(addr, Framing)
 	if err != nil {
 		return nil, err
 	}
-	return &Terminal{Phone: phone, V2019: v2019, conn: c, rd: bufio.NewReader(c), sc: tcpserver.NewScanner(Framing)}, nil
+	return &Terminal{Phone: phone, V2019: v2019, c: c}, nil
 }
 
 // Close hangs up.
-func (t *Terminal) Close() error { return t.conn.Close() }
+func (t *Terminal) Close() error { return t.c.Close() }
 
 // Packet builds a packet of this terminal with the next serial number.
 func (t *Terminal) Packet(id uint16, body []byte) Packet {
@@ -43,32 +37,15 @@ func (t *Terminal) Packet(id uint16, body []byte) Packet {
 }
 
 // Send writes one packet.
-func (t *Terminal) Send(p Packet) error {
-	_, err := t.conn.Write(Encode(p))
-	return err
-}
+func (t *Terminal) Send(p Packet) error { return t.c.Write(Encode(p)) }
 
 // Read waits for the platform's next packet (at most timeout).
 func (t *Terminal) Read(timeout time.Duration) (Packet, error) {
-	if err := t.conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+	b, err := t.c.Next(timeout)
+	if err != nil {
 		return Packet{}, err
 	}
-	buf := make([]byte, 512)
-	for len(t.queue) == 0 {
-		n, err := t.rd.Read(buf)
-		t.sc.Feed(buf[:n], func(_ int64, b []byte) {
-			if p, err := Parse(b); err == nil {
-				p.Body = append([]byte(nil), p.Body...)
-				t.queue = append(t.queue, p)
-			}
-		}, nil)
-		if err != nil && len(t.queue) == 0 {
-			return Packet{}, err
-		}
-	}
-	p := t.queue[0]
-	t.queue = t.queue[1:]
-	return p, nil
+	return Parse(b)
 }
 
 // Call sends p and waits for the reply to it (0x8001 or 0x8100 naming its
@@ -183,5 +160,3 @@ func (t *Terminal) Report(f Fix, timeout time.Duration) error {
 	}
 	return nil
 }
-
-var _ io.Closer = (*Terminal)(nil)

@@ -3,6 +3,7 @@ package tcpserver
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"time"
@@ -130,4 +131,31 @@ func Counter(reg prometheus.Registerer, name, help string) (*prometheus.CounterV
 		return nil, err
 	}
 	return cv, nil
+}
+
+// Gate admits the configured terminals. An unknown one is counted
+// (result "unknown_terminal") and logged once, its id masked, however often
+// it retries.
+type Gate struct {
+	dir     Directory
+	unknown *Once
+	frames  *prometheus.CounterVec
+	log     *slog.Logger
+}
+
+// NewGate indexes c's terminals; household is gatewayd's.
+func NewGate(c *ListenConfig, household string, log *slog.Logger, frames *prometheus.CounterVec) *Gate {
+	return &Gate{dir: c.Directory(household), unknown: NewOnce(10000), frames: frames, log: log}
+}
+
+// Admit finds the terminal that sent id.
+func (g *Gate) Admit(id string, remote net.Addr) (Target, bool) {
+	t, ok := g.dir.Lookup(id)
+	if !ok {
+		g.frames.WithLabelValues("unknown_terminal").Inc()
+		if g.unknown.First(Key(id)) {
+			g.log.Warn("unknown terminal refused", "terminal", MaskTerminal(id), "remote", remote.String())
+		}
+	}
+	return t, ok
 }

@@ -6,8 +6,12 @@
 package tcpserver
 
 import (
+	"bytes"
 	"errors"
 	"io"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers"
 )
 
 // ErrTooLong is a candidate frame longer than the format allows.
@@ -153,4 +157,29 @@ func ScanReader(r io.Reader, f Framing, frame func(off int64, b []byte), fail fu
 			return err
 		}
 	}
+}
+
+// SplitAll returns the valid frames of in, fed to a Scanner in reads of
+// chunk bytes: for tests and tools.
+func SplitAll(f Framing, in []byte, chunk int) [][]byte {
+	sc := NewScanner(f)
+	var out [][]byte
+	keep := func(_ int64, b []byte) { out = append(out, append([]byte(nil), b...)) }
+	for len(in) > 0 {
+		k := min(max(chunk, 1), len(in))
+		sc.Feed(in[:k], keep, nil)
+		in = in[k:]
+	}
+	sc.End(keep, nil)
+	return out
+}
+
+// DecodeAll runs a capture decoder over in and collects what it emits and
+// the frames it could not decode: for tests and tools.
+func DecodeAll(d drivers.Decoder, in []byte) ([]anxin.Message, []drivers.DecodeError, error) {
+	var ms []anxin.Message
+	var errs []drivers.DecodeError
+	err := d.Decode(bytes.NewReader(in), func(m anxin.Message) { ms = append(ms, m) },
+		func(e drivers.DecodeError) { errs = append(errs, e) })
+	return ms, errs, err
 }

@@ -195,3 +195,14 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		}
 	}
 }
+
+// WaitAddr waits until the server listens and returns its address, or ""
+// when ctx ends first (tests listen on port 0).
+func (s *Server) WaitAddr(ctx context.Context) string {
+	select {
+	case <-s.Ready():
+		return s.Addr().String()
+	case <-ctx.Done():
+		return ""
+	}
+}

@@ -11,13 +11,11 @@ import (
 )
 
 type driver struct {
-	cfg     *Config
-	env     drivers.Env
-	dir     tcpserver.Directory
-	unknown *tcpserver.Once
-	frames  *prometheus.CounterVec // anxin_watch3g_frames_total{result}
-	server  *tcpserver.Server
-	ready   chan struct{}
+	cfg    *Config
+	env    drivers.Env
+	gate   *tcpserver.Gate
+	frames *prometheus.CounterVec // anxin_watch3g_frames_total{result}
+	server *tcpserver.Server
 }
 
 func newDriver(c *Config, env drivers.Env) (*driver, error) {
@@ -26,34 +24,14 @@ func newDriver(c *Config, env drivers.Env) (*driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &driver{cfg: c, env: env, dir: c.Directory(env.Household), unknown: tcpserver.NewOnce(10000),
-		frames: cv, ready: make(chan struct{})}, nil
+	return &driver{cfg: c, env: env, gate: tcpserver.NewGate(&c.ListenConfig, env.Household, env.Logger, cv), frames: cv,
+		server: &tcpserver.Server{Framing: Framing, IdleTimeout: c.IdleTimeout, MaxConns: c.MaxConnections, Logger: env.Logger}}, nil
 }
 
 // Run listens for watches until ctx ends.
 func (d *driver) Run(ctx context.Context, sink drivers.Sink) error {
-	d.server = &tcpserver.Server{Framing: Framing, IdleTimeout: d.cfg.IdleTimeout, MaxConns: d.cfg.MaxConnections,
-		Logger: d.env.Logger, NewSession: func(c *tcpserver.Conn) tcpserver.Session {
-			return &session{d: d, conn: c, sink: sink}
-		}}
-	go func() {
-		select {
-		case <-d.server.Ready():
-			close(d.ready)
-		case <-ctx.Done():
-		}
-	}()
+	d.server.NewSession = func(c *tcpserver.Conn) tcpserver.Session { return &session{d: d, conn: c, sink: sink} }
 	return d.server.ListenAndServe(ctx, d.cfg.Listen)
-}
-
-// Addr is the listening address once listening (tests dial port 0).
-func (d *driver) Addr(ctx context.Context) string {
-	select {
-	case <-d.ready:
-		return d.server.Addr().String()
-	case <-ctx.Done():
-		return ""
-	}
 }
 
 var errRefused = errors.New("unknown watch refused")
@@ -73,13 +51,8 @@ func (s *session) Frame(ctx context.Context, _ int64, b []byte) error {
 		s.BadFrame(0, err)
 		return nil
 	}
-	tg, ok := s.d.dir.Lookup(f.ID)
+	tg, ok := s.d.gate.Admit(f.ID, s.conn.RemoteAddr())
 	if !ok {
-		s.d.frames.WithLabelValues("unknown_terminal").Inc()
-		if s.d.unknown.First(tcpserver.Key(f.ID)) {
-			s.d.env.Logger.Warn("unknown watch refused", "terminal", tcpserver.MaskTerminal(f.ID),
-				"remote", s.conn.RemoteAddr().String())
-		}
 		return errRefused
 	}
 	ms, err := messages(tg, f, s.d.env.Now(), true)

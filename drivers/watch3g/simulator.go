@@ -2,7 +2,6 @@ package watch3g
 
 import (
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/anxin-care/anxin/drivers/tcpserver"
@@ -13,49 +12,31 @@ import (
 // over a real TCP connection.
 type Watch struct {
 	Maker, ID string
-	conn      net.Conn
-	sc        *tcpserver.Scanner
-	queue     []Frame
+	c         *tcpserver.Client
 }
 
 // DialWatch connects a watch to a platform.
 func DialWatch(addr, id string) (*Watch, error) {
-	c, err := net.Dial("tcp", addr)
+	c, err := tcpserver.DialClient(addr, Framing)
 	if err != nil {
 		return nil, err
 	}
-	return &Watch{Maker: "3G", ID: id, conn: c, sc: tcpserver.NewScanner(Framing)}, nil
+	return &Watch{Maker: "3G", ID: id, c: c}, nil
 }
 
 // Close hangs up.
-func (w *Watch) Close() error { return w.conn.Close() }
+func (w *Watch) Close() error { return w.c.Close() }
 
 // Send writes one frame with content.
-func (w *Watch) Send(content string) error {
-	_, err := w.conn.Write(Encode(w.Maker, w.ID, "", content))
-	return err
-}
+func (w *Watch) Send(content string) error { return w.c.Write(Encode(w.Maker, w.ID, "", content)) }
 
 // Read waits for the platform's next frame (at most timeout).
 func (w *Watch) Read(timeout time.Duration) (Frame, error) {
-	if err := w.conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+	b, err := w.c.Next(timeout)
+	if err != nil {
 		return Frame{}, err
 	}
-	buf := make([]byte, 512)
-	for len(w.queue) == 0 {
-		n, err := w.conn.Read(buf)
-		w.sc.Feed(buf[:n], func(_ int64, b []byte) {
-			if f, err := Parse(b); err == nil {
-				w.queue = append(w.queue, f)
-			}
-		}, nil)
-		if err != nil && len(w.queue) == 0 {
-			return Frame{}, err
-		}
-	}
-	f := w.queue[0]
-	w.queue = w.queue[1:]
-	return f, nil
+	return Parse(b)
 }
 
 // Call sends content and waits for the answer want.
