@@ -88,7 +88,7 @@ func TestRecordedFrames(t *testing.T) {
 			wantN := 1
 			if f.ID == "T2" { // alarm bit 7, main power low: a low_battery event
 				wantN = 2
-				if ms[1].Event != anxin.EventLowBattery || !ms[1].TS.Equal(ms[0].TS) {
+				if len(ms) != 2 || ms[1].Event != anxin.EventLowBattery || !ms[1].TS.Equal(ms[0].TS) {
 					t.Errorf("event %+v", ms[1])
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -187,6 +188,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		if n > 0 {
 			sc.Feed(buf[:n], onFrame, sess.BadFrame)
 			if ferr != nil {
+				linger(c)
 				return
 			}
 		}
@@ -204,5 +206,18 @@ func (s *Server) WaitAddr(ctx context.Context) string {
 		return s.Addr().String()
 	case <-ctx.Done():
 		return ""
+	}
+}
+
+// linger half-closes c after a refusal and reads what the device still
+// sends for a moment, so the refusal reaches it instead of being lost to a
+// reset (closing a socket with unread input sends RST).
+func linger(c net.Conn) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok || tc.CloseWrite() != nil {
+		return
+	}
+	if c.SetReadDeadline(time.Now().Add(time.Second)) == nil {
+		io.Copy(io.Discard, io.LimitReader(c, 64<<10))
 	}
 }
