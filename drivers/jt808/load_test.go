@@ -144,8 +144,13 @@ func TestLoadManyTerminals(t *testing.T) {
 	<-idle.C // idle connections: what do they cost?
 	idleCPU := cpuTime() - cpu0
 
-	// Full speed: every terminal sends 10 reports.
-	const rounds = 10
+	// Full speed: every terminal sends 10 reports. Not through the broker:
+	// the embedded broker drops QoS 1 messages for a subscriber more than
+	// 8,192 behind, so a full-speed count there measures the subscriber.
+	rounds := 10
+	if os.Getenv("ANXIN_LOAD_MQTT") != "" {
+		rounds = 0
+	}
 	frames := make([][]byte, n)
 	for i := range n {
 		frames[i] = frame(i, 0)
@@ -186,8 +191,10 @@ func TestLoadManyTerminals(t *testing.T) {
 	latMu.Unlock()
 	t.Logf("terminals %d: RSS %d KiB → %d KiB (%.1f KiB per connection, both ends); idle CPU %v over 2s",
 		n, rss0, rss1, float64(rss1-rss0)/float64(n), idleCPU)
-	t.Logf("full speed: %d reports in %v (%.0f/s), %.1f µs CPU per report (driver and senders)",
-		n*rounds, fullWall.Round(time.Millisecond), float64(n*rounds)/fullWall.Seconds(), float64(fullCPU.Microseconds())/float64(n*rounds))
+	if rounds > 0 {
+		t.Logf("full speed: %d reports in %v (%.0f/s), %.1f µs CPU per report (driver and senders)",
+			n*rounds, fullWall.Round(time.Millisecond), float64(n*rounds)/fullWall.Seconds(), float64(fullCPU.Microseconds())/float64(n*rounds))
+	}
 	to := "spool Put"
 	if os.Getenv("ANXIN_LOAD_MQTT") != "" {
 		to = "gatewayd → embedded broker → subscriber"
