@@ -273,3 +273,23 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEncodeParse: Parse(Encode(p)) == p for any header and body.
+func FuzzEncodeParse(f *testing.F) {
+	f.Add(uint16(MsgLocation), true, "013800138000", uint16(0x7E7D), []byte{0x7E, 0x7D})
+	f.Fuzz(func(t *testing.T, id uint16, v19 bool, phone string, serial uint16, body []byte) {
+		if !terminalID(phone) || len(phone) > 12 && !v19 || len(body) > maxBody {
+			return
+		}
+		p := Packet{MsgID: id, V2019: v19, Version: 1, Phone: phone, Serial: serial, Body: body}
+		q, err := Parse(Encode(p))
+		width := 12
+		if v19 {
+			width = 20
+		}
+		want := strings.Repeat("0", width-len(phone)) + phone
+		if err != nil || q.MsgID != id || q.V2019 != v19 || q.Phone != want || q.Serial != serial || !bytes.Equal(q.Body, body) {
+			t.Fatalf("%+v → %+v, %v", p, q, err)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,6 +187,31 @@ func FuzzDecode(f *testing.F) {
 		for _, m := range ms {
 			if err := m.Validate(); err != nil {
 				t.Fatal(err)
+			}
+		}
+	})
+}
+
+// FuzzEncodeParse: what Encode frames, Parse returns unchanged, and the
+// scanner finds it as one frame.
+func FuzzEncodeParse(f *testing.F) {
+	f.Add("ZJ", "014111001332708", "0075", "CONFIG,TY:g]w[f}")
+	f.Add("3G", "1234567890", "", "UD,1,2")
+	f.Fuzz(func(t *testing.T, maker, id, index, content string) {
+		if !alnum(maker, 4) || !alnum(id, 20) || content == "" || len(content) > 0xFFFF || strings.ContainsAny(content, "*") {
+			return
+		}
+		if _, ok := hex4(index); !ok {
+			index = ""
+		}
+		b := Encode(maker, id, index, content)
+		f, err := Parse(b)
+		if err != nil || f.Maker != maker || f.ID != id || f.Index != index || f.Content != content || f.Len != len(content) {
+			t.Fatalf("%q → %+v, %v", b, f, err)
+		}
+		if len(b) < MaxFrame {
+			if got := tcpserver.SplitAll(Framing, b, 7); len(got) != 1 {
+				t.Fatalf("%q scanned as %d frames", b, len(got))
 			}
 		}
 	})
