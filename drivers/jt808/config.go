@@ -21,7 +21,16 @@ var sampleConfig string
 type Config struct {
 	tcpserver.ListenConfig `mapstructure:",squash" yaml:",inline"`
 	AuthKeyFile            string `mapstructure:"auth_key_file" yaml:"auth_key_file"`
-	Vendor                 Vendor `mapstructure:"vendor" yaml:"vendor"`
+	Vendor                 Vendor            `mapstructure:"vendor" yaml:"vendor"`
+	Models                 map[string]Vendor `mapstructure:"models" yaml:"models"` // profiles a terminal names with model:
+}
+
+// vendorOf is the vendor mapping of a terminal's model.
+func (c *Config) vendorOf(model string) *Vendor {
+	if v, ok := c.Models[model]; ok {
+		return &v
+	}
+	return &c.Vendor
 }
 
 // NewConfig returns the defaults.
@@ -50,13 +59,30 @@ func (c *Config) Validate() error {
 	if err := c.ListenConfig.Validate(terminalID); err != nil {
 		return err
 	}
-	for name, v := range map[string]int{"battery_tlv": c.Vendor.BatteryTLV, "heart_rate_tlv": c.Vendor.HeartRateTLV} {
-		if v < 0 || v > 0xFF {
-			return fmt.Errorf("vendor.%s: %d is not an item id 0..255", name, v)
+	if err := c.Vendor.validate(); err != nil {
+		return fmt.Errorf("vendor.%w", err)
+	}
+	for name, v := range c.Models {
+		if err := v.validate(); err != nil {
+			return fmt.Errorf("models.%s.%w", name, err)
 		}
 	}
-	if c.Vendor.FallAlarmBit < 0 || c.Vendor.FallAlarmBit > 31 || c.Vendor.FallAlarmBit == 7 {
-		return fmt.Errorf("vendor.fall_alarm_bit: %d is not 1..31 (0: none; 7 is low power)", c.Vendor.FallAlarmBit)
+	for i, t := range c.Terminals {
+		if _, ok := c.Models[t.Model]; t.Model != "" && !ok {
+			return fmt.Errorf("terminals[%d].model: %q is not under models", i, t.Model)
+		}
+	}
+	return nil
+}
+
+func (v *Vendor) validate() error {
+	for name, id := range map[string]int{"battery_tlv": v.BatteryTLV, "heart_rate_tlv": v.HeartRateTLV} {
+		if id < 0 || id > 0xFF {
+			return fmt.Errorf("%s: %d is not an item id 0..255", name, id)
+		}
+	}
+	if v.FallAlarmBit < 0 || v.FallAlarmBit > 31 || v.FallAlarmBit == 7 {
+		return fmt.Errorf("fall_alarm_bit: %d is not 1..31 (0: none; 7 is low power)", v.FallAlarmBit)
 	}
 	return nil
 }
@@ -105,7 +131,7 @@ func init() {
 			if !ok {
 				return nil, fmt.Errorf("jt808: config is %T, not *jt808.Config", cfg)
 			}
-			return &decoder{vendor: c.Vendor, env: env}, nil
+			return &decoder{cfg: c, dir: c.Directory(env.Household), env: env}, nil
 		},
 	})
 }

@@ -11,8 +11,9 @@ import (
 
 // decoder reads a captured JT/T 808 byte stream for `gatewayd decode`.
 type decoder struct {
-	vendor Vendor
-	env    drivers.Env
+	cfg *Config
+	dir tcpserver.Directory // with --config: a listed terminal's model picks its vendor profile
+	env drivers.Env
 }
 
 // maxTracked bounds the alarm states a capture decode keeps.
@@ -46,7 +47,8 @@ func (d *decoder) Decode(r io.Reader, emit func(anxin.Message), fail func(driver
 			states[p.Phone] = st
 		}
 		tg := tcpserver.Target{Household: d.env.Household, Device: p.Phone, Kind: anxin.KindTracker}
-		ms, _, err := d.vendor.reports(tg, p, st, d.env.Now(), false)
+		known, _ := d.dir.Lookup(p.Phone)
+		ms, _, err := d.cfg.vendorOf(known.Model).reports(tg, p, st, d.env.Now(), false)
 		if err != nil {
 			onFail(off, err)
 			return

@@ -125,7 +125,7 @@ func (s *session) Frame(ctx context.Context, _ int64, b []byte) error {
 	case MsgLocation, MsgLocationBatch:
 		// Positions of a known terminal are taken even before it
 		// authenticates: an SOS is never dropped for a lost auth code.
-		ms, bits, err := s.d.cfg.Vendor.reports(tg, p, s.d.alarmState(p.Phone), s.d.env.Now(), true)
+		ms, bits, err := s.d.cfg.vendorOf(tg.Model).reports(tg, p, s.d.alarmState(p.Phone), s.d.env.Now(), true)
 		if err != nil {
 			s.d.frames.WithLabelValues("bad").Inc()
 			s.log.Debug("bad position report", "err", err)

@@ -54,7 +54,7 @@ func mustHex(t testing.TB, s string) []byte {
 var now = time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
 
 func decodeAll(t testing.TB, in []byte) ([]anxin.Message, []drivers.DecodeError) {
-	ms, errs, err := tcpserver.DecodeAll(&decoder{vendor: NewConfig().Vendor, env: drivers.Env{Household: "decode", Now: func() time.Time { return now }}}, in)
+	ms, errs, err := tcpserver.DecodeAll(&decoder{cfg: NewConfig(), env: drivers.Env{Household: "decode", Now: func() time.Time { return now }}}, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,4 +292,36 @@ func FuzzEncodeParse(f *testing.F) {
 			t.Fatalf("%+v → %+v, %v", p, q, err)
 		}
 	})
+}
+
+// TestModelProfiles: a terminal naming a model gets that model's heart
+// rate item and fall bit; others keep the default mapping.
+func TestModelProfiles(t *testing.T) {
+	c := NewConfig()
+	c.Models = map[string]Vendor{"w4g": {BatteryTLV: 0xFE, HeartRateTLV: 0xE1, FallAlarmBit: 30}}
+	c.Terminals = []tcpserver.Terminal{{ID: "13800000001", Device: "w", Model: "w4g"}, {ID: "13800000002", Device: "x"}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := *c
+	bad.Terminals = []tcpserver.Terminal{{ID: "1", Device: "y", Model: "nope"}}
+	if err := bad.Validate(); err == nil {
+		t.Error("unknown model accepted")
+	}
+	var in []byte
+	for _, phone := range []string{"013800000001", "013800000002"} {
+		term := &Terminal{Phone: phone}
+		body := append(LocationBody(Fix{Lat: 1, Lon: 1, Time: now, Alarm: 1 << 30, BatteryPct: 40}), 0xE1, 1, 72)
+		in = append(in, Encode(term.Packet(MsgLocation, body))...)
+	}
+	ms, errs, err := tcpserver.DecodeAll(&decoder{cfg: c, dir: c.Directory("hh"), env: drivers.Env{Household: "hh", Now: time.Now}}, in)
+	if err != nil || len(errs) > 0 {
+		t.Fatal(err, errs)
+	}
+	if len(ms) != 3 || ms[0].Fields["heart_rate_bpm"].Float() != 72 || ms[1].Event != anxin.EventFall || ms[2].IsEvent() {
+		t.Fatalf("%+v", ms)
+	}
+	if _, ok := ms[2].Fields["heart_rate_bpm"]; ok {
+		t.Error("default profile read the heart rate item")
+	}
 }

@@ -18,7 +18,8 @@ type Terminal struct {
 	ID        string `mapstructure:"id" yaml:"id"`               // as the device sends it; leading zeros optional
 	Household string `mapstructure:"household" yaml:"household"` // "": gatewayd's household
 	Device    string `mapstructure:"device" yaml:"device"`
-	Kind      string `mapstructure:"kind" yaml:"kind"` // "": tracker
+	Kind      string `mapstructure:"kind" yaml:"kind"`   // "": tracker
+	Model     string `mapstructure:"model" yaml:"model"` // a driver's vendor profile, "": its default
 }
 
 // ListenConfig is the part of a dial-in driver's config that the listener
@@ -89,6 +90,7 @@ func (c *ListenConfig) Validate(idOK func(string) bool) error {
 type Target struct {
 	Household, Device string
 	Kind              anxin.Kind
+	Model             string
 }
 
 // Directory finds terminals by id.
@@ -99,7 +101,7 @@ type Directory map[string]Target
 func (c *ListenConfig) Directory(household string) Directory {
 	d := make(Directory, len(c.Terminals))
 	for _, t := range c.Terminals {
-		tg := Target{Household: t.Household, Device: t.Device, Kind: anxin.Kind(t.Kind)}
+		tg := Target{Household: t.Household, Device: t.Device, Kind: anxin.Kind(t.Kind), Model: t.Model}
 		if tg.Household == "" {
 			tg.Household = household
 		}

@@ -25,6 +25,11 @@ func NewConfig() *Config {
 
 // Validate checks the config without binding the port.
 func (c *Config) Validate() error {
+	for i, t := range c.Terminals {
+		if t.Model != "" {
+			return fmt.Errorf("terminals[%d].model: watch3g has no vendor profiles", i)
+		}
+	}
 	return c.ListenConfig.Validate(func(id string) bool { return alnum(id, 20) })
 }
 
