@@ -20,7 +20,7 @@ var sampleConfig string
 // Config is the jt808 driver's section of the gatewayd config.
 type Config struct {
 	tcpserver.ListenConfig `mapstructure:",squash" yaml:",inline"`
-	AuthKeyFile            string `mapstructure:"auth_key_file" yaml:"auth_key_file"`
+	AuthKeyFile            string            `mapstructure:"auth_key_file" yaml:"auth_key_file"`
 	Vendor                 Vendor            `mapstructure:"vendor" yaml:"vendor"`
 	Models                 map[string]Vendor `mapstructure:"models" yaml:"models"` // profiles a terminal names with model:
 }
