@@ -207,3 +207,51 @@ func TestGarbageIdleAndHugeFramesCostNothing(t *testing.T) {
 		t.Errorf("closed after %v, idle timeout 1s", e)
 	}
 }
+
+// TestFloodIsPacedOthersServed: one connection writes 2,000 valid reports
+// at once; it is paced to max_frame_rate (nothing dropped, TCP pushes back)
+// while a terminal alongside is answered at once.
+func TestFloodIsPacedOthersServed(t *testing.T) {
+	d, out, _ := startDriver(t, time.Minute)
+	addr := d.server.WaitAddr(t.Context())
+	var mu sync.Mutex
+	perDevice := map[string]int{}
+	go func() {
+		for m := range out {
+			mu.Lock()
+			perDevice[m.Device]++
+			mu.Unlock()
+		}
+	}()
+	flood, err := Dial(addr, "013800138000", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flood.Close()
+	var burst []byte
+	for range 2000 {
+		burst = append(burst, Encode(flood.Packet(MsgLocation, LocationBody(Fix{Lat: 1, Lon: 1, Time: time.Now(), BatteryPct: -1})))...)
+	}
+	start := time.Now()
+	go flood.c.Write(burst)
+	other, err := Dial(addr, "00000000019900001111", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for range 3 {
+		t0 := time.Now()
+		if err := other.Report(Fix{Lat: 2, Lon: 2, Time: time.Now(), BatteryPct: -1}, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if e := time.Since(t0); e > time.Second {
+			t.Errorf("report answered after %v during a flood", e)
+		}
+	}
+	mu.Lock()
+	flooded := perDevice["tracker1"]
+	mu.Unlock()
+	if limit := 20 + 20*time.Since(start).Seconds() + 5; float64(flooded) > limit {
+		t.Errorf("flooding connection got %d reports through in %v, pace allows %.0f", flooded, time.Since(start), limit)
+	}
+}

@@ -28,6 +28,7 @@ type ListenConfig struct {
 	Listen         string        `mapstructure:"listen" yaml:"listen"`
 	IdleTimeout    time.Duration `mapstructure:"idle_timeout" yaml:"idle_timeout"`
 	MaxConnections int           `mapstructure:"max_connections" yaml:"max_connections"`
+	MaxFrameRate   float64       `mapstructure:"max_frame_rate" yaml:"max_frame_rate"`
 	Terminals      []Terminal    `mapstructure:"terminals" yaml:"terminals"`
 }
 
@@ -36,6 +37,7 @@ func (c *ListenConfig) SetDefaults(listen string) {
 	c.Listen = listen
 	c.IdleTimeout = 5 * time.Minute
 	c.MaxConnections = 20000
+	c.MaxFrameRate = 20
 }
 
 // Key is how ids are compared: without leading zeros (a 2013 JT/T 808
@@ -58,6 +60,9 @@ func (c *ListenConfig) Validate(idOK func(string) bool) error {
 	}
 	if c.MaxConnections < 1 {
 		return fmt.Errorf("max_connections: %d must be at least 1", c.MaxConnections)
+	}
+	if c.MaxFrameRate < 0 {
+		return fmt.Errorf("max_frame_rate: %v must not be negative", c.MaxFrameRate)
 	}
 	seen := map[string]bool{}
 	devs := map[string]bool{}
@@ -84,6 +89,11 @@ func (c *ListenConfig) Validate(idOK func(string) bool) error {
 		devs[t.Household+"/"+t.Device] = true
 	}
 	return nil
+}
+
+// Server returns a server for framing set up from c.
+func (c *ListenConfig) Server(f Framing, log *slog.Logger) *Server {
+	return &Server{Framing: f, IdleTimeout: c.IdleTimeout, MaxConns: c.MaxConnections, MaxFrameRate: c.MaxFrameRate, Logger: log}
 }
 
 // Target is where a known terminal's messages go.

@@ -53,7 +53,11 @@ type Server struct {
 	IdleTimeout  time.Duration
 	WriteTimeout time.Duration // default 10s
 	MaxConns     int           // 0: no limit
-	ReadBuffer   int           // bytes read at once; default 512
+	// MaxFrameRate paces each connection to this many frames per second
+	// (bursts of as many): a flooding device is slowed by TCP backpressure,
+	// its frames are not dropped, and others are not starved. 0: no limit.
+	MaxFrameRate float64
+	ReadBuffer   int // bytes read at once; default 512
 	NewSession   func(c *Conn) Session
 	Logger       *slog.Logger
 
@@ -170,11 +174,25 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	sc := NewScanner(s.Framing)
 	buf := make([]byte, s.ReadBuffer)
 	var ferr error
+	pace := bucket{rate: s.MaxFrameRate, tokens: s.MaxFrameRate}
 	onFrame := func(off int64, b []byte) {
 		if ferr != nil {
 			return
 		}
-		if ferr = sess.Frame(ctx, off, b); ferr == nil && s.IdleTimeout > 0 {
+		if ferr = sess.Frame(ctx, off, b); ferr != nil {
+			return
+		}
+		if wait := pace.take(time.Now()); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				ferr = ctx.Err()
+				return
+			case <-t.C:
+			}
+		}
+		if s.IdleTimeout > 0 {
 			ferr = c.SetReadDeadline(time.Now().Add(s.IdleTimeout))
 		}
 	}
@@ -220,4 +238,26 @@ func linger(c net.Conn) {
 	if c.SetReadDeadline(time.Now().Add(time.Second)) == nil {
 		io.Copy(io.Discard, io.LimitReader(c, 64<<10))
 	}
+}
+
+// bucket is a token bucket of frames: rate per second, bursts of rate.
+type bucket struct {
+	rate, tokens float64
+	last         time.Time
+}
+
+// take spends one token and returns how long to wait before the next frame.
+func (b *bucket) take(now time.Time) time.Duration {
+	if b.rate <= 0 {
+		return 0
+	}
+	if !b.last.IsZero() {
+		b.tokens = min(b.rate, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	b.tokens--
+	if b.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-b.tokens / b.rate * float64(time.Second))
 }

@@ -25,7 +25,7 @@ func newDriver(c *Config, env drivers.Env) (*driver, error) {
 		return nil, err
 	}
 	return &driver{cfg: c, env: env, gate: tcpserver.NewGate(&c.ListenConfig, env.Household, env.Logger, cv), frames: cv,
-		server: &tcpserver.Server{Framing: Framing, IdleTimeout: c.IdleTimeout, MaxConns: c.MaxConnections, Logger: env.Logger}}, nil
+		server: c.Server(Framing, env.Logger)}, nil
 }
 
 // Run listens for watches until ctx ends.
