@@ -16,19 +16,12 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/tcpserver"
+	"github.com/anxin-care/anxin/internal/testenv"
 )
-
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // startDriver runs a jt808 driver on 127.0.0.1:0; messages arrive on the
 // returned channel.
-func startDriver(t *testing.T, idle time.Duration) (*driver, <-chan anxin.Message, *logBuf) {
+func startDriver(t *testing.T, idle time.Duration) (*driver, <-chan anxin.Message, *testenv.SyncBuffer) {
 	t.Helper()
 	c := NewConfig()
 	c.Listen = "127.0.0.1:0"
@@ -37,7 +30,7 @@ func startDriver(t *testing.T, idle time.Duration) (*driver, <-chan anxin.Messag
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	var logs logBuf
+	var logs testenv.SyncBuffer
 	env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now: time.Now, Metrics: prometheus.NewRegistry()}
 	d, err := newDriver(c, env)

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,15 +13,8 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/tcpserver"
+	"github.com/anxin-care/anxin/internal/testenv"
 )
-
-type logBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // TestWatchSessionOverTCP: answers carry a ZJ watch's index; health
 // frames are answered and give readings; an unknown watch is disconnected
@@ -34,7 +26,7 @@ func TestWatchSessionOverTCP(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	var logs logBuf
+	var logs testenv.SyncBuffer
 	d, err := newDriver(c, drivers.Env{Household: "hh-0001", Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		Now: time.Now, Metrics: prometheus.NewRegistry()})
 	if err != nil {
