@@ -1,0 +1,173 @@
+package tcpserver
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/anxin-care/anxin"
+)
+
+// Terminal maps one device's protocol id to where its messages go.
+type Terminal struct {
+	ID        string `mapstructure:"id" yaml:"id"`               // as the device sends it; leading zeros optional
+	Household string `mapstructure:"household" yaml:"household"` // "": gatewayd's household
+	Device    string `mapstructure:"device" yaml:"device"`
+	Kind      string `mapstructure:"kind" yaml:"kind"`   // "": tracker
+	Model     string `mapstructure:"model" yaml:"model"` // a driver's vendor profile, "": its default
+}
+
+// ListenConfig is the part of a dial-in driver's config that the listener
+// and the terminal mapping need.
+type ListenConfig struct {
+	Listen         string        `mapstructure:"listen" yaml:"listen"`
+	IdleTimeout    time.Duration `mapstructure:"idle_timeout" yaml:"idle_timeout"`
+	MaxConnections int           `mapstructure:"max_connections" yaml:"max_connections"`
+	MaxFrameRate   float64       `mapstructure:"max_frame_rate" yaml:"max_frame_rate"`
+	Terminals      []Terminal    `mapstructure:"terminals" yaml:"terminals"`
+}
+
+// SetDefaults fills what a config may leave out.
+func (c *ListenConfig) SetDefaults(listen string) {
+	c.Listen = listen
+	c.IdleTimeout = 5 * time.Minute
+	c.MaxConnections = 20000
+	c.MaxFrameRate = 20
+}
+
+// Key is how ids are compared: without leading zeros (a 2013 JT/T 808
+// header pads an 11-digit phone to 12 digits).
+func Key(id string) string {
+	k := strings.TrimLeft(id, "0")
+	if k == "" && id != "" {
+		return "0"
+	}
+	return k
+}
+
+// Validate checks the config without binding the port.
+func (c *ListenConfig) Validate(idOK func(string) bool) error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: %q is not host:port: %v", c.Listen, err)
+	}
+	if c.IdleTimeout < time.Second {
+		return fmt.Errorf("idle_timeout: %s is shorter than 1s", c.IdleTimeout)
+	}
+	if c.MaxConnections < 1 {
+		return fmt.Errorf("max_connections: %d must be at least 1", c.MaxConnections)
+	}
+	if c.MaxFrameRate < 0 {
+		return fmt.Errorf("max_frame_rate: %v must not be negative", c.MaxFrameRate)
+	}
+	seen := map[string]bool{}
+	devs := map[string]bool{}
+	for i, t := range c.Terminals {
+		if !idOK(t.ID) {
+			return fmt.Errorf("terminals[%d].id: %s is not an id this protocol sends", i, MaskTerminal(t.ID))
+		}
+		if seen[Key(t.ID)] {
+			return fmt.Errorf("terminals[%d].id: %s is listed twice", i, MaskTerminal(t.ID))
+		}
+		seen[Key(t.ID)] = true
+		if t.Household != "" && !anxin.ValidID(t.Household) {
+			return fmt.Errorf("terminals[%d].household: %q is not [A-Za-z0-9_-]{1,64}", i, t.Household)
+		}
+		if !anxin.ValidID(t.Device) {
+			return fmt.Errorf("terminals[%d].device: %q is not [A-Za-z0-9_-]{1,64}", i, t.Device)
+		}
+		if t.Kind != "" && !anxin.Kind(t.Kind).Valid() {
+			return fmt.Errorf("terminals[%d].kind: %q is not a contract kind", i, t.Kind)
+		}
+		if devs[t.Household+"/"+t.Device] {
+			return fmt.Errorf("terminals[%d].device: %q is used twice in one household", i, t.Device)
+		}
+		devs[t.Household+"/"+t.Device] = true
+	}
+	return nil
+}
+
+// Server returns a server for framing set up from c.
+func (c *ListenConfig) Server(f Framing, log *slog.Logger) *Server {
+	return &Server{Framing: f, IdleTimeout: c.IdleTimeout, MaxConns: c.MaxConnections, MaxFrameRate: c.MaxFrameRate, Logger: log}
+}
+
+// Target is where a known terminal's messages go.
+type Target struct {
+	Household, Device string
+	Kind              anxin.Kind
+	Model             string
+}
+
+// Directory finds terminals by id.
+type Directory map[string]Target
+
+// Directory indexes the terminals; household is gatewayd's, for entries
+// that name none.
+func (c *ListenConfig) Directory(household string) Directory {
+	d := make(Directory, len(c.Terminals))
+	for _, t := range c.Terminals {
+		tg := Target{Household: t.Household, Device: t.Device, Kind: anxin.Kind(t.Kind), Model: t.Model}
+		if tg.Household == "" {
+			tg.Household = household
+		}
+		if tg.Kind == "" {
+			tg.Kind = anxin.KindTracker
+		}
+		d[Key(t.ID)] = tg
+	}
+	return d
+}
+
+// Lookup finds a terminal by the id it sent.
+func (d Directory) Lookup(id string) (Target, bool) {
+	t, ok := d[Key(id)]
+	return t, ok
+}
+
+// Counter registers (or finds, after a reload) a counter vector labelled
+// by result.
+func Counter(reg prometheus.Registerer, name, help string) (*prometheus.CounterVec, error) {
+	cv := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"result"})
+	if err := reg.Register(cv); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing, nil
+			}
+		}
+		return nil, err
+	}
+	return cv, nil
+}
+
+// Gate admits the configured terminals. An unknown one is counted
+// (result "unknown_terminal") and logged once, its id masked, however often
+// it retries.
+type Gate struct {
+	dir     Directory
+	unknown *Once
+	frames  *prometheus.CounterVec
+	log     *slog.Logger
+}
+
+// NewGate indexes c's terminals; household is gatewayd's.
+func NewGate(c *ListenConfig, household string, log *slog.Logger, frames *prometheus.CounterVec) *Gate {
+	return &Gate{dir: c.Directory(household), unknown: NewOnce(10000), frames: frames, log: log}
+}
+
+// Admit finds the terminal that sent id.
+func (g *Gate) Admit(id string, remote net.Addr) (Target, bool) {
+	t, ok := g.dir.Lookup(id)
+	if !ok {
+		g.frames.WithLabelValues("unknown_terminal").Inc()
+		if g.unknown.First(Key(id)) {
+			g.log.Warn("unknown terminal refused", "terminal", MaskTerminal(id), "remote", remote.String())
+		}
+	}
+	return t, ok
+}

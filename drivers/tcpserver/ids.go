@@ -1,0 +1,63 @@
+package tcpserver
+
+import (
+	"crypto/sha256"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/anxin-care/anxin"
+)
+
+// StableID is a message id (a ULID at ts) whose random part is a hash of
+// parts: the same report sent again (a device resends what was not
+// answered) gets the same id, so downstream de-duplication drops it.
+func StableID(ts time.Time, parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	var entropy [10]byte
+	copy(entropy[:], h.Sum(nil))
+	var id ulid.ULID
+	if err := id.SetTime(ulid.Timestamp(ts)); err != nil {
+		return anxin.NewID(ts) // a time ULID cannot hold (before 1970): a fresh id
+	}
+	if err := id.SetEntropy(entropy[:]); err != nil {
+		return anxin.NewID(ts)
+	}
+	return id.String()
+}
+
+// MaskTerminal hides a terminal id (often the SIM's phone number, or an
+// IMEI) but its last four digits, for logs.
+func MaskTerminal(id string) string { return anxin.MaskPhone(id) }
+
+// Once remembers keys already logged, so an unknown terminal that retries
+// every few seconds is logged once, not on every packet. It holds at most
+// max keys and forgets all of them when full (a scan of many ids is then
+// logged again, in bounded memory).
+type Once struct {
+	mu   sync.Mutex
+	max  int
+	seen map[string]struct{}
+}
+
+// NewOnce returns a Once holding at most max keys.
+func NewOnce(max int) *Once { return &Once{max: max, seen: map[string]struct{}{}} }
+
+// First reports whether key is seen for the first time.
+func (o *Once) First(key string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, ok := o.seen[key]; ok {
+		return false
+	}
+	if len(o.seen) >= o.max {
+		clear(o.seen)
+	}
+	o.seen[key] = struct{}{}
+	return true
+}
