@@ -34,7 +34,7 @@ spool: {dir: %q}
 drivers:
   - driver: watch3g
     listen: %q
-    terminals: [{id: "9031853319", household: %s, device: watch1}]
+    terminals: [{id: "9031853319", household: %s, device: trk1}] # trk1: a tracker of the register
 `, broker.URL, filepath.Join(dir, "spool"), watchAddr, h.ID))
 	gatewayd := startProc(t, binary(t, "gatewayd"), "-config", gcfg)
 	waitFor(t, "gatewayd to listen and connect", 20*time.Second, func() bool {
