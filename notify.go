@@ -35,6 +35,11 @@ type Notification struct {
 // first request did not go through.
 var ErrMaybeSent = errors.New("the request may have gone through")
 
+// ErrProviderIDHeld marks a save of an attempt whose provider id another
+// attempt holds: a call or message belongs to one attempt. It is an
+// ECONFLICT that a fresh read does not cure.
+var ErrProviderIDHeld = errors.New("the provider id is held by another attempt")
+
 // Notifier sends SMS and calls. Send follows Alertmanager's notifier
 // contract: retry reports whether the same request may be tried again later.
 //

@@ -3,6 +3,7 @@ package escalate
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/anxin-care/anxin"
@@ -34,9 +35,11 @@ func (s *Service) tellInstallers(ctx context.Context, c *anxin.Chain, now time.T
 	var wake time.Time
 	for i, t := range c.Targets {
 		n := anxin.Notification{
-			AttemptID: fmt.Sprintf("kit-%s-%s-%s/%s%d/sms", c.Household, device, day, anxin.PurposeInstaller, i),
+			AttemptID: installerAttemptID(c.Household, device, day, t.Phone),
 			AlarmID:   c.AlarmID, To: t.Phone, Channel: anxin.ChannelSMS, Body: body,
 		}
+		// the first alarm of the device-day owns the notice: ensure leaves a
+		// row another alarm made to that alarm's chain
 		w, err := s.ensure(ctx, anxin.PurposeInstaller, -1, i, n, now)
 		if err != nil {
 			return time.Time{}, err
@@ -49,4 +52,15 @@ func (s *Service) tellInstallers(ctx context.Context, c *anxin.Chain, now time.T
 	c.Finished, c.UpdatedAt = true, now
 	s.log.Info("installers told", "alarm", c.AlarmID, "household", c.Household, "device", device, "installers", len(c.Targets))
 	return time.Time{}, s.store.SaveChain(ctx, c)
+}
+
+// installerAttemptID is the key of one installer's notice about one device
+// on one local day: "kit.<household>.<device>.<yyyymmdd>/installer-<hash of
+// the phone>/sms". Ids cannot hold ".", so no two keys run together; the
+// phone's hash (not its position) keeps a reordered list from re-telling
+// anyone, and keeps the number out of callback URLs.
+func installerAttemptID(household, device, day, phone string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(phone))
+	return fmt.Sprintf("kit.%s.%s.%s/%s-%08x/sms", household, device, day, anxin.PurposeInstaller, h.Sum32())
 }

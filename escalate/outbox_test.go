@@ -352,3 +352,82 @@ func TestCloseAndAcceptInEitherOrder(t *testing.T) {
 		})
 	}
 }
+
+// Found by review: a second installer alarm of the same device and day
+// while the first one's SMS is unsettled (its answer lost) does not send
+// the notice again; the first alarm's chain owns it.
+func TestInstallerNoticeOwnedByItsFirstAlarm(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		installer := "+8613600000009"
+		e := newEnv(t, func(c *escalate.Config) { c.Installers = []anxin.Contact{{Name: "周师傅", Phone: installer}} })
+		ctx := context.Background()
+		e.fake.Fault("sms", twiliotest.Fault{Drop: true}) // sent, the answer lost
+		for i, code := range []anxin.CauseCode{anxin.CauseDeviceSilent, anxin.CauseLowBattery} {
+			a := anxin.Alarm{ID: "01OWN" + string(rune('A'+i)), Household: household.ID, Rule: string(code), RuleKind: "event",
+				Device: "wm1", Severity: anxin.SeverityInfo, Route: anxin.RouteInstaller, State: anxin.AlarmOpen,
+				Cause: anxin.Cause{Code: code, Device: anxin.KindWaterMeter, At: time.Now()}, OpenedAt: time.Now(), UpdatedAt: time.Now()}
+			e.alarms.put(a)
+			if err := e.svc.Escalate(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+		}
+		settle(time.Minute)
+		if n := len(e.timeline("sms")); n != 1 {
+			t.Fatalf("%d installer SMS for one device-day, want 1:\n%s", n, e.dump())
+		}
+		for _, id := range []string{"01OWNA", "01OWNB"} {
+			if c := e.chain(id); !c.Finished {
+				t.Fatalf("chain %s not finished: %+v", id, c)
+			}
+		}
+	})
+}
+
+// Found by review: an alarm whose start failed and that is closed before a
+// retry leaves Waiting (and /healthz) at 0 again.
+func TestWaitingClearsWhenTheAlarmCloses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnvWith(t, &lateHouseholds{m: map[string]anxin.Household{}})
+		ctx := context.Background()
+		a := openAlarm("01GONE")
+		e.alarms.put(a)
+		_ = e.svc.Escalate(ctx, a)
+		if n := e.svc.Waiting(); n != 1 {
+			t.Fatalf("Waiting() = %d, want 1", n)
+		}
+		if err := e.alarms.SetAlarmState(ctx, a.ID, anxin.AlarmResolved, "", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		settle(time.Minute)
+		if n := e.svc.Waiting(); n != 0 {
+			t.Fatalf("Waiting() = %d after the alarm closed, want 0", n)
+		}
+	})
+}
+
+// Found by review: staff close the alarm while the step's SMS request
+// hangs; the step's call to the same contact is not placed after the close.
+func TestCloseWhileTheStepsSMSHangs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		ctx := context.Background()
+		e.fake.Fault("sms", twiliotest.Fault{Hang: true})
+		a := openAlarm("01SLOW")
+		e.alarms.put(a)
+		if err := e.svc.Escalate(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait() // the SMS request hangs
+		if err := e.svc.Resolve(ctx, a.ID, "closed by hand"); err != nil {
+			t.Fatal(err)
+		}
+		settle(time.Minute) // the hanging request times out
+		if n := len(e.timeline("call")); n != 0 {
+			t.Fatalf("the step's call was placed after the close:\n%s", e.dump())
+		}
+		if c := e.chain(a.ID); c.State != anxin.ChainResolved || !c.Finished {
+			t.Fatalf("chain %+v", c)
+		}
+	})
+}

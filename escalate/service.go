@@ -325,8 +325,10 @@ func (s *Service) startFailed(alarmID string, err error) {
 	n := len(s.waiting)
 	s.mu.Unlock()
 	s.metrics.startFailed(n)
-	s.log.Error("chain cannot start; will retry", "alarm", alarmID, "err", err, "tries", w.tries,
-		"waiting_since", w.since, "next_try", w.next)
+	if w.tries&(w.tries-1) == 0 { // tries 1, 2, 4, 8 …: a stuck alarm does not flood the log
+		s.log.Error("chain cannot start; will retry", "alarm", alarmID, "err", err, "tries", w.tries,
+			"waiting_since", w.since, "next_try", w.next)
+	}
 }
 
 func (s *Service) started(alarmID string) {
@@ -370,9 +372,12 @@ func (s *Service) kickSweep() {
 	}()
 }
 
-// sweep starts the chain of every alarm in the outbox that is not backing off.
+// sweep starts the chain of every alarm in the outbox that is not backing
+// off, and looks again at every alarm waiting after a failed start that the
+// outbox no longer lists (closed meanwhile, or an installer alarm), so that
+// Waiting goes back to 0.
 func (s *Service) sweep(ctx context.Context) {
-	const page = 500
+	const page = 5000 // ~20 ms at 10,000 open alarms; more stuck ones than this starve newer ones
 	alarms, err := s.alarms.AlarmsAwaitingChain(ctx, page, len(s.installers) > 0)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -381,18 +386,33 @@ func (s *Service) sweep(ctx context.Context) {
 		return
 	}
 	now := s.clock.Now()
+	listed := make(map[string]bool, len(alarms))
 	for _, a := range alarms {
+		listed[a.ID] = true
+	}
+	s.mu.Lock()
+	var ids []string
+	for id := range s.waiting {
+		if !listed[id] {
+			ids = append(ids, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, a := range alarms {
+		ids = append(ids, a.ID)
+	}
+	for _, id := range ids {
 		s.mu.Lock()
-		w, backingOff := s.waiting[a.ID]
+		w, backingOff := s.waiting[id]
 		s.mu.Unlock()
 		if backingOff && now.Before(w.next) {
 			continue
 		}
 		if !backingOff {
-			s.log.Info("alarm found without a chain; starting it", "alarm", a.ID)
+			s.log.Info("alarm found without a chain; starting it", "alarm", id)
 		}
-		if err := s.startChain(ctx, a.ID); err != nil && ctx.Err() == nil {
-			s.startFailed(a.ID, err)
+		if err := s.startChain(ctx, id); err != nil && ctx.Err() == nil {
+			s.startFailed(id, err)
 		}
 	}
 }
@@ -736,8 +756,8 @@ func (s *Service) updateAttempt(ctx context.Context, id string, change func(a *a
 			return a, nil
 		}
 		err = s.store.SaveAttempt(ctx, &a)
-		if anxin.ErrorCode(err) == anxin.ECONFLICT && try < maxWriteTries {
-			continue
+		if anxin.ErrorCode(err) == anxin.ECONFLICT && !errors.Is(err, anxin.ErrProviderIDHeld) && try < maxWriteTries {
+			continue // another writer came first: apply the change to what it wrote
 		}
 		return a, err
 	}
@@ -770,7 +790,7 @@ func (s *Service) adopt(ctx context.Context, a *anxin.Attempt, n anxin.Notificat
 			}
 			return true
 		})
-		if anxin.ErrorCode(err) == anxin.ECONFLICT {
+		if errors.Is(err, anxin.ErrProviderIDHeld) {
 			continue // another attempt took this one first
 		} else if err != nil {
 			return false, err
@@ -817,6 +837,13 @@ func (s *Service) sendStep(ctx context.Context, c *anxin.Chain, now time.Time) (
 	}
 	var wake time.Time
 	for _, n := range ns {
+		// a close or an acceptance while the previous request was slow: stop
+		// before the next one (the pass is run again on what is stored)
+		if cur, err := s.store.Chain(ctx, c.AlarmID); err != nil {
+			return time.Time{}, err
+		} else if cur.Version != c.Version {
+			return time.Time{}, anxin.Errorf(anxin.ECONFLICT, "chain of alarm %s changed during its step", c.AlarmID)
+		}
 		w, err := s.ensure(ctx, anxin.PurposeStep, c.Step, c.Steps[c.Step], n, now)
 		if err != nil {
 			return time.Time{}, err
@@ -864,6 +891,11 @@ func (s *Service) ensure(ctx context.Context, p anxin.AttemptPurpose, step, targ
 	if !created {
 		if a, err = s.store.Attempt(ctx, n.AttemptID); err != nil {
 			return time.Time{}, err
+		}
+		if a.AlarmID != n.AlarmID {
+			// a notice keyed beyond one alarm (installers: device and day)
+			// is sent, looked up and retried by the alarm that made it only
+			return time.Time{}, nil
 		}
 		switch a.Status {
 		case anxin.AttemptSending:
@@ -951,10 +983,39 @@ func (s *Service) send(ctx context.Context, a *anxin.Attempt, n anxin.Notificati
 		}
 	}
 	got, serr := s.updateAttempt(ctx, a.ID, change)
+	if err == nil && errors.Is(serr, anxin.ErrProviderIDHeld) {
+		// a lookup of another attempt took the call or message this request
+		// just made: the id the provider answered us with wins
+		if serr = s.reclaim(ctx, pid); serr == nil {
+			got, serr = s.updateAttempt(ctx, a.ID, change)
+		}
+	}
 	if serr == nil {
 		*a = got
 	}
 	return wake, serr
+}
+
+// reclaim takes a provider id back from the attempt that adopted it by
+// lookup; that attempt is "sending" again, so its next pass looks up anew
+// (skipping the id, now held by its maker) before sending.
+func (s *Service) reclaim(ctx context.Context, pid string) error {
+	holder, err := s.store.AttemptByProviderID(ctx, s.provider, pid)
+	if anxin.ErrorCode(err) == anxin.ENOTFOUND {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	_, err = s.updateAttempt(ctx, holder.ID, func(x *anxin.Attempt) bool {
+		if x.ProviderID != pid {
+			return false
+		}
+		x.ProviderID, x.Status, x.UpdatedAt = "", anxin.AttemptSending, s.clock.Now()
+		return true
+	})
+	s.log.Warn("provider id taken back from an attempt that had adopted it", "attempt", holder.ID, "provider_id", pid)
+	s.kick(holder.AlarmID)
+	return err
 }
 
 var (

@@ -82,10 +82,12 @@ func migrateEscalation(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("migrate chains: %w", err)
 	}
 	// an older alarmd could give one provider id to two attempts (a lookup
-	// adopted another alarm's call): the later attempt loses it
+	// adopted another alarm's call); which one made it cannot be told, so
+	// both lose it: the call's own status callbacks (they carry the attempt
+	// id) give it back to its maker
 	if _, err := db.ExecContext(ctx, `UPDATE escalation_attempts SET provider_id = ''
-		WHERE provider_id != '' AND rowid NOT IN (SELECT MIN(rowid) FROM escalation_attempts
-			WHERE provider_id != '' GROUP BY provider, provider_id)`); err != nil {
+		WHERE provider_id != '' AND (provider, provider_id) IN (SELECT provider, provider_id FROM escalation_attempts
+			WHERE provider_id != '' GROUP BY provider, provider_id HAVING COUNT(*) > 1)`); err != nil {
 		return fmt.Errorf("migrate attempts: %w", err)
 	}
 	_, err := db.ExecContext(ctx, `DROP INDEX IF EXISTS escalation_attempts_provider;
@@ -271,7 +273,7 @@ func (d *DB) SaveAttempt(ctx context.Context, a *anxin.Attempt) error {
 		a.ProviderID, a.Status, a.AnsweredBy, a.Error, a.Tries, fmtTime(a.NextTry), fmtTime(a.UpdatedAt), a.ID, a.Version)
 	if err != nil {
 		if strings.Contains(err.Error(), "UNIQUE") {
-			return anxin.Errorf(anxin.ECONFLICT, "provider id of attempt %s is held by another attempt", clipAlarmID(a.ID))
+			return fmt.Errorf("%w (%w)", anxin.Errorf(anxin.ECONFLICT, "attempt %s", clipAlarmID(a.ID)), anxin.ErrProviderIDHeld)
 		}
 		return fmt.Errorf("save attempt: %w", err)
 	}
