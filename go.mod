@@ -17,6 +17,7 @@ require (
 	github.com/twilio/twilio-go v1.28.0
 	github.com/xuri/excelize/v2 v2.9.1
 	go.bug.st/serial v1.8.0
+	golang.org/x/crypto v0.42.0
 	golang.org/x/sys v0.49.0
 	golang.org/x/text v0.29.0
 	gopkg.in/yaml.v3 v3.0.1
@@ -57,7 +58,6 @@ require (
 	github.com/xuri/nfp v0.0.1 // indirect
 	go.yaml.in/yaml/v2 v2.4.2 // indirect
 	go.yaml.in/yaml/v3 v3.0.4 // indirect
-	golang.org/x/crypto v0.42.0 // indirect
 	golang.org/x/net v0.44.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
 	google.golang.org/protobuf v1.36.8 // indirect
