@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -19,18 +20,20 @@ import (
 // As is the server (with the settings of this moment, see Settings) and a
 // context acting as the caller name of area (as anxin.ParseArea reads it).
 func (s *Server) As(ctx context.Context, name, area string) (*Server, context.Context, error) {
-	srv := s
+	cp := *s // this request's view of a reloadable config: never shared
 	if s.Settings != nil {
-		cp := *s
 		_, cp.Plan = s.Settings()
-		if cp.Plan.Cadence == nil {
-			cp.Plan = care.DefaultPlan()
-		}
-		srv = &cp
 	}
-	if srv.Now == nil {
-		srv.Now = time.Now
+	if cp.Plan.Cadence == nil {
+		cp.Plan = care.DefaultPlan()
 	}
+	if cp.Now == nil {
+		cp.Now = time.Now
+	}
+	if cp.Logger == nil {
+		cp.Logger = slog.New(slog.DiscardHandler)
+	}
+	srv := &cp
 	tok := Token{Name: name, Area: area}
 	var err error
 	if tok.scope, err = anxin.ParseArea(area); err != nil {

@@ -146,7 +146,7 @@ func (s *Server) boardPage(req *request) error {
 	if err != nil {
 		return err
 	}
-	s.render(req, "board.html", map[string]any{"Title": "告警看板", "Alarms": alarms})
+	s.render(req, http.StatusOK, "board.html", map[string]any{"Title": "告警看板", "Alarms": alarms})
 	return nil
 }
 

@@ -13,7 +13,7 @@ import (
 )
 
 // maxDueShown bounds the due list on one page; the rest are counted.
-const maxDueShown = 100
+const maxDueShown = 50
 
 // dueRow is one elder on the due list as the page shows it.
 type dueRow struct {
@@ -38,7 +38,7 @@ func (s *Server) duePage(req *request) error {
 			rows[i].Address = e.Current.Township + e.Current.Village + e.Current.Detail
 		}
 	}
-	s.render(req, "due.html", map[string]any{"Title": "今日待访", "Today": today.Format("2006-01-02"), "Rows": rows,
+	s.render(req, http.StatusOK, "due.html", map[string]any{"Title": "今日待访", "Today": today.Format("2006-01-02"), "Rows": rows,
 		"More": len(items) - len(shown), "Total": len(items), "Tiers": tierNames})
 	return nil
 }
@@ -95,7 +95,7 @@ func (s *Server) elderPage(req *request) error {
 	for _, d := range h.Devices {
 		kinds[d.Kind] = words.KindName("zh-CN", d.Kind)
 	}
-	s.render(req, "elder.html", map[string]any{"Title": e.Name, "E": e, "IDNumber": anxin.MaskIDNumber(e.IDNumber),
+	s.render(req, http.StatusOK, "elder.html", map[string]any{"Title": e.Name, "E": e, "IDNumber": anxin.MaskIDNumber(e.IDNumber),
 		"Tel": tel(e.Phone), "Tier": tierNames[e.Tier], "Household": h, "Kinds": kinds, "Timeline": timeline})
 	return nil
 }
@@ -133,15 +133,15 @@ func (s *Server) visitForm(req *request) error {
 	if err != nil {
 		return err
 	}
-	s.showVisitForm(req, e, url.Values{}, nil)
+	s.showVisitForm(req, http.StatusOK, e, url.Values{}, nil)
 	return nil
 }
 
-func (s *Server) showVisitForm(req *request, e anxin.ElderRecord, f url.Values, bad map[string]string) {
+func (s *Server) showVisitForm(req *request, status int, e anxin.ElderRecord, f url.Values, bad map[string]string) {
 	if f.Get("method") == "" {
 		f.Set("method", string(anxin.VisitHome))
 	}
-	s.render(req, "visit.html", map[string]any{"Title": "探访记录", "E": e, "Items": formItems, "Methods": methods,
+	s.render(req, status, "visit.html", map[string]any{"Title": "探访记录", "E": e, "Items": formItems, "Methods": methods,
 		"Form": f, "Bad": bad})
 }
 
@@ -152,8 +152,7 @@ func (s *Server) recordVisit(req *request) error {
 	}
 	v, bad := decodeVisit(req.r.PostForm)
 	if len(bad) > 0 {
-		req.w.WriteHeader(http.StatusBadRequest)
-		s.showVisitForm(req, e, req.r.PostForm, bad)
+		s.showVisitForm(req, http.StatusBadRequest, e, req.r.PostForm, bad)
 		return nil
 	}
 	v.Household, v.Visitor, v.Date = e.Household, req.account.Name, s.Now()
@@ -170,7 +169,7 @@ func (s *Server) reportPage(req *request) error {
 	if err != nil {
 		return err
 	}
-	s.render(req, "report.html", map[string]any{"Title": "月度探访率", "R": rep, "Tiers": tierNames,
+	s.render(req, http.StatusOK, "report.html", map[string]any{"Title": "月度探访率", "R": rep, "Tiers": tierNames,
 		"XLSX": Prefix + "report.xlsx?month=" + url.QueryEscape(rep.Month)})
 	return nil
 }

@@ -149,7 +149,7 @@ func (s *Server) Handler() http.Handler {
 	page("POST "+Prefix+"alarms/{id}/close", desk, (*Server).closeAlarm)
 	page("GET "+Prefix+"report", desk, (*Server).reportPage)
 	page("GET "+Prefix+"report.xlsx", desk, (*Server).reportXLSX)
-	return headers(s.Secure, mux)
+	return headers(s.Secure, compress(mux))
 }
 
 // headers sets the security headers of every answer.
@@ -280,19 +280,19 @@ func (s *Server) fail(req *request, err error) {
 	if status == http.StatusNotFound {
 		msg = "没有找到此记录（或不在您的辖区内）"
 	}
-	req.w.WriteHeader(status)
-	s.render(req, "error.html", map[string]any{"Title": "出错了", "Message": msg})
+	s.render(req, status, "error.html", map[string]any{"Title": "出错了", "Message": msg})
 }
 
 // render writes a page; data is a map the page reads, with the person and
 // the CSRF token added.
-func (s *Server) render(req *request, page string, data map[string]any) {
+func (s *Server) render(req *request, status int, page string, data map[string]any) {
 	data["Account"] = req.account
 	data["CSRF"] = req.session.CSRF
 	data["Desk"] = req.account.Role == RoleOperator || req.account.Role == RoleAdmin
 	h := req.w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
+	req.w.WriteHeader(status)
 	if err := pages[page].Execute(req.w, data); err != nil {
 		s.Logger.Error("page not rendered", "page", page, "err", err)
 	}
@@ -301,7 +301,7 @@ func (s *Server) render(req *request, page string, data map[string]any) {
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	tok := newToken()
 	http.SetCookie(w, s.cookie(loginCookie, tok, 30*time.Minute))
-	s.render(&request{w: w, r: r}, "login.html", map[string]any{"Title": "登录", "LoginCSRF": tok,
+	s.render(&request{w: w, r: r}, http.StatusOK, "login.html", map[string]any{"Title": "登录", "LoginCSRF": tok,
 		"Next": safeNext(r.URL.Query().Get("next")), "Problem": r.URL.Query().Get("problem") != ""})
 }
 
@@ -323,8 +323,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := r.Cookie(loginCookie)
 	if err != nil || !sameToken(c.Value, r.PostForm.Get("csrf")) {
-		w.WriteHeader(http.StatusForbidden)
-		s.render(&request{w: w, r: r}, "error.html", map[string]any{"Title": "出错了", "Message": "登录表单已过期，请刷新后重试"})
+		s.render(&request{w: w, r: r}, http.StatusForbidden, "error.html", map[string]any{"Title": "出错了", "Message": "登录表单已过期，请刷新后重试"})
 		return
 	}
 	login, password := strings.TrimSpace(r.PostForm.Get("login")), r.PostForm.Get("password")
