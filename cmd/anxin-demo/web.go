@@ -24,7 +24,7 @@ func demoWeb(ctx context.Context, db *sqlite.DB, now time.Time) error {
 		e := anxin.ElderRecord{ID: "e-demo-1", Household: Household, Name: "张桂兰", IDNumber: "53012819400506001" + "X",
 			Phone: "+8613800000000", Current: anxin.Address{County: "忠县", Township: "善广乡", Village: "安宁村", Detail: "3组12号"},
 			Categories: []anxin.Category{"独居"}, Assessment: anxin.Assessment{Guardianship: "独居", SelfCare: "中度失能", Health: "正常"},
-			Contacts:   []anxin.Contact{{Name: "李明", Relation: "child", Phone: "+8613900000001"}}, GridWorker: "王芳", Consent: true,
+			Contacts: []anxin.Contact{{Name: "李明", Relation: "child", Phone: "+8613900000001"}}, GridWorker: "王芳", Consent: true,
 			CreatedAt: now, UpdatedAt: now}
 		s := e.IDNumber[:17]
 		e.IDNumber = s + string(care.CheckDigit(s))
