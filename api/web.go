@@ -20,10 +20,7 @@ import (
 // As is the server (with the settings of this moment, see Settings) and a
 // context acting as the caller name of area (as anxin.ParseArea reads it).
 func (s *Server) As(ctx context.Context, name, area string) (*Server, context.Context, error) {
-	cp := *s // this request's view of a reloadable config: never shared
-	if s.Settings != nil {
-		_, cp.Plan = s.Settings()
-	}
+	cp := *s.view() // defaults as Handler sets them, for a server whose Handler was not made
 	if cp.Plan.Cadence == nil {
 		cp.Plan = care.DefaultPlan()
 	}
