@@ -30,6 +30,14 @@ CREATE TABLE IF NOT EXISTS web_sessions (
 	expires_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS web_sessions_login ON web_sessions(login);
+-- one key per form shown: a form sent twice (a double tap, a resend after
+-- a dropped connection) records one visit
+CREATE TABLE IF NOT EXISTS web_form_keys (
+	key        TEXT PRIMARY KEY,
+	login      TEXT NOT NULL,
+	visit_id   TEXT NOT NULL DEFAULT '',
+	claimed_at INTEGER NOT NULL
+);
 `
 
 // Account is one person who signs in to the web app.
@@ -119,5 +127,39 @@ func (d *DB) Session(ctx context.Context, digest []byte, now time.Time) (Session
 // DeleteSession ends a session; expired ones of anyone go with it.
 func (d *DB) DeleteSession(ctx context.Context, digest []byte, now time.Time) error {
 	_, err := d.db.ExecContext(ctx, `DELETE FROM web_sessions WHERE digest = ? OR expires_at <= ?`, digest, now.UnixMilli())
+	return err
+}
+
+// ClaimFormKey claims a form's key for login. claimed is false when the key
+// was claimed before; visitID is then the visit it recorded ("" while that
+// is unfinished or failed without release). Keys older than 30 days go.
+func (d *DB) ClaimFormKey(ctx context.Context, key, login string, now time.Time) (visitID string, claimed bool, err error) {
+	if _, err := d.db.ExecContext(ctx, `DELETE FROM web_form_keys WHERE claimed_at < ?`, now.AddDate(0, 0, -30).UnixMilli()); err != nil {
+		return "", false, err
+	}
+	res, err := d.db.ExecContext(ctx, `INSERT INTO web_form_keys(key, login, claimed_at) VALUES(?, ?, ?) ON CONFLICT(key) DO NOTHING`,
+		key, login, now.UnixMilli())
+	if err != nil {
+		return "", false, err
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return "", true, nil
+	}
+	err = d.db.QueryRowContext(ctx, `SELECT visit_id FROM web_form_keys WHERE key = ? AND login = ?`, key, login).Scan(&visitID)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = nil // another person's key: claimed, but nothing of theirs is told
+	}
+	return visitID, false, err
+}
+
+// FinishFormKey records the visit a claimed key recorded.
+func (d *DB) FinishFormKey(ctx context.Context, key, visitID string) error {
+	_, err := d.db.ExecContext(ctx, `UPDATE web_form_keys SET visit_id = ? WHERE key = ?`, visitID, key)
+	return err
+}
+
+// ReleaseFormKey gives a key back after its visit was not recorded.
+func (d *DB) ReleaseFormKey(ctx context.Context, key string) error {
+	_, err := d.db.ExecContext(ctx, `DELETE FROM web_form_keys WHERE key = ? AND visit_id = ''`, key)
 	return err
 }

@@ -193,6 +193,10 @@ func (s *Server) boardEvents(req *request) error {
 		case <-woken:
 		case <-t.C:
 		}
+		// a board left open does not outlive its session (signed out, expired, account removed)
+		if _, _, err := s.Accounts.Session(req.r.Context(), req.digest, s.Now()); err != nil {
+			return nil
+		}
 	}
 }
 

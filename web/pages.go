@@ -141,6 +141,9 @@ func (s *Server) showVisitForm(req *request, status int, e anxin.ElderRecord, f 
 	if f.Get("method") == "" {
 		f.Set("method", string(anxin.VisitHome))
 	}
+	if len(f.Get("key")) != 43 {
+		f.Set("key", newToken())
+	}
 	s.render(req, status, "visit.html", map[string]any{"Title": "探访记录", "E": e, "Items": formItems, "Methods": methods,
 		"Form": f, "Bad": bad})
 }
@@ -155,9 +158,29 @@ func (s *Server) recordVisit(req *request) error {
 		s.showVisitForm(req, http.StatusBadRequest, e, req.r.PostForm, bad)
 		return nil
 	}
+	key := req.r.PostForm.Get("key")
+	if len(key) != 43 {
+		return anxin.Errorf(anxin.EINVALID, "表单已过期，请重新打开「记录探访」")
+	}
+	done, claimed, err := s.Accounts.ClaimFormKey(req.ctx, key, req.account.Login, s.Now())
+	switch {
+	case err != nil:
+		return err
+	case !claimed && done != "": // sent again: it is already recorded
+		http.Redirect(req.w, req.r, Prefix+"due?saved="+url.QueryEscape(done), http.StatusSeeOther)
+		return nil
+	case !claimed:
+		return anxin.Errorf(anxin.ECONFLICT, "这份探访记录正在保存，请稍后查看「今日待访」")
+	}
 	v.Household, v.Visitor, v.Date = e.Household, req.account.Name, s.Now()
 	if err := req.api.RecordVisit(req.ctx, &v); err != nil {
+		if rerr := s.Accounts.ReleaseFormKey(req.ctx, key); rerr != nil {
+			s.Logger.Error("form key not released", "err", rerr)
+		}
 		return err
+	}
+	if err := s.Accounts.FinishFormKey(req.ctx, key, v.ID); err != nil {
+		s.Logger.Error("form key not finished: a resend of this form will be refused", "visit", v.ID, "err", err)
 	}
 	http.Redirect(req.w, req.r, Prefix+"due?saved="+url.QueryEscape(v.ID), http.StatusSeeOther)
 	return nil

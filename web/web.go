@@ -54,6 +54,9 @@ type Accounts interface {
 	CreateSession(ctx context.Context, digest []byte, s sqlite.Session) error
 	Session(ctx context.Context, digest []byte, now time.Time) (sqlite.Session, sqlite.Account, error)
 	DeleteSession(ctx context.Context, digest []byte, now time.Time) error
+	ClaimFormKey(ctx context.Context, key, login string, now time.Time) (visitID string, claimed bool, err error)
+	FinishFormKey(ctx context.Context, key, visitID string) error
+	ReleaseFormKey(ctx context.Context, key string) error
 }
 
 // Server serves the web app. Set the fields, then use Handler.
@@ -182,6 +185,7 @@ type request struct {
 	ctx     context.Context
 	account sqlite.Account
 	session sqlite.Session
+	digest  []byte // of the session token
 	api     *api.Server
 }
 
@@ -227,7 +231,8 @@ func (s *Server) authorize(req *request, roles []string) error {
 	if err != nil || c.Value == "" {
 		return errSignIn
 	}
-	ses, acc, err := s.Accounts.Session(r.Context(), digest(c.Value), s.Now())
+	req.digest = digest(c.Value)
+	ses, acc, err := s.Accounts.Session(r.Context(), req.digest, s.Now())
 	if anxin.ErrorCode(err) == anxin.ENOTFOUND {
 		return errSignIn
 	} else if err != nil {
@@ -372,8 +377,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) logout(req *request) error {
-	c, _ := req.r.Cookie(sessionCookie)
-	if err := s.Accounts.DeleteSession(req.r.Context(), digest(c.Value), s.Now()); err != nil {
+	if err := s.Accounts.DeleteSession(req.r.Context(), req.digest, s.Now()); err != nil {
 		return err
 	}
 	http.SetCookie(req.w, s.cookie(sessionCookie, "", -1))

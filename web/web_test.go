@@ -181,10 +181,22 @@ func TestWorkerDueListVisitCounted(t *testing.T) {
 	if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
 		t.Errorf("CSP: %q", csp)
 	}
-	form := url.Values{"csrf": {csrf}, "method": {"home"}, "speech": {"较好"}, "gas": {"不安全"}, "needs": {"代购降压药"}}
+	_, page, _ = b.do("GET", "/app/elders/a1/visit", nil)
+	key := regexp.MustCompile(`name="key" value="([^"]+)"`).FindStringSubmatch(page)
+	if key == nil {
+		t.Fatalf("no form key: %s", page)
+	}
+	form := url.Values{"csrf": {csrf}, "key": {key[1]}, "method": {"home"}, "speech": {"较好"}, "gas": {"不安全"}, "needs": {"代购降压药"}}
 	code, _, h = b.do("POST", "/app/elders/a1/visit", form)
 	if code != 303 || !strings.HasPrefix(h.Get("Location"), "/app/due?saved=") {
 		t.Fatalf("record visit: %d %s", code, h.Get("Location"))
+	}
+	// the same form sent again (a double tap, a resend after a dropped connection): one visit
+	if code, _, h2 := b.do("POST", "/app/elders/a1/visit", form); code != 303 || h2.Get("Location") != h.Get("Location") {
+		t.Fatalf("form sent again: %d %s", code, h2.Get("Location"))
+	}
+	if code, _, _ := b.do("POST", "/app/elders/a1/visit", url.Values{"csrf": {csrf}, "method": {"home"}}); code != 400 {
+		t.Fatalf("form without its key: %d", code)
 	}
 	vs, err := e.db.Visits(context.Background(), sqlite.VisitFilter{Household: "hh-a1"})
 	if err != nil || len(vs) != 1 {
