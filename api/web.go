@@ -134,3 +134,22 @@ func (s *Server) VisitRate(ctx context.Context, month string) (VisitRateReport, 
 	rep.Month = m
 	return rep, err
 }
+
+// AreaHouseholds lists alarmd's households (sensor kits) the caller may
+// see, phone numbers masked.
+func (s *Server) AreaHouseholds(ctx context.Context) ([]anxin.Household, error) {
+	if s.Households == nil {
+		return nil, nil
+	}
+	hh, err := s.areaHouseholds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []anxin.Household
+	for _, h := range s.Households() {
+		if hh == nil || hh[h.ID] {
+			out = append(out, maskHousehold(h))
+		}
+	}
+	return out, nil
+}

@@ -77,7 +77,7 @@ type boardStep struct {
 
 var channelNames = map[string]string{"sms": "短信", "voice": "电话", "call": "电话"}
 
-// openAlarms lists the caller's open alarms, unanswered first, then those
+// openAlarms lists the caller's open family alarms, unanswered first, then those
 // being walked, then accepted; oldest first within each.
 func (s *Server) openAlarms(ctx context.Context, srv *api.Server) ([]boardAlarm, error) {
 	all, err := srv.Alarms30(ctx, "")
@@ -88,8 +88,8 @@ func (s *Server) openAlarms(ctx context.Context, srv *api.Server) ([]boardAlarm,
 	now := s.Now()
 	var out []boardAlarm
 	for _, a := range all {
-		if a.State == anxin.AlarmResolved {
-			continue
+		if a.State == anxin.AlarmResolved || a.Route == anxin.RouteInstaller {
+			continue // maintenance alarms are on the device health page
 		}
 		_, timeline, err := srv.AlarmTimeline(ctx, a.ID)
 		if err != nil {

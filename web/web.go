@@ -150,6 +150,7 @@ func (s *Server) Handler() http.Handler {
 	page("GET "+Prefix+"board", desk, (*Server).boardPage)
 	page("GET "+Prefix+"board/events", desk, (*Server).boardEvents)
 	page("POST "+Prefix+"alarms/{id}/close", desk, (*Server).closeAlarm)
+	page("GET "+Prefix+"devices", desk, (*Server).devicesPage)
 	page("GET "+Prefix+"report", desk, (*Server).reportPage)
 	page("GET "+Prefix+"report.xlsx", desk, (*Server).reportXLSX)
 	return headers(s.Secure, compress(mux))

@@ -294,3 +294,28 @@ func TestLockOutAndCookies(t *testing.T) {
 		t.Fatalf("session cookie: %d %+v", res.StatusCode, session)
 	}
 }
+
+func TestDeviceHealth(t *testing.T) {
+	e := newEnv(t, false)
+	now := time.Now()
+	res, err := e.db.ApplyIngest(context.Background(), &sqlite.IngestBatch{At: now, Changes: []sqlite.AlarmChange{{Op: sqlite.AlarmOpOpen,
+		Household: "hh-a1", Rule: "device_silent", RuleKind: "offline", Device: "btn1", Severity: anxin.SeverityInfo,
+		Route: anxin.RouteInstaller, At: now.Add(-time.Hour), Reason: "device silent"}}})
+	if err != nil || len(res.Opened) != 1 {
+		t.Fatalf("open: %+v %v", res, err)
+	}
+	ops := e.browser()
+	ops.mustSignIn("ops")
+	code, page, _ := ops.do("GET", "/app/devices?need=1", nil)
+	if code != 200 || !strings.Contains(page, "hh-a1") || strings.Contains(page, "hh-b1") || !strings.Contains(page, "1 项需处理") {
+		t.Fatalf("devices needing an installer: %d %s", code, page)
+	}
+	if _, page, _ = ops.do("GET", "/app/devices", nil); !strings.Contains(page, "hh-b1") {
+		t.Errorf("all devices: %s", page)
+	}
+	w := e.browser()
+	w.mustSignIn("wang")
+	if code, _, _ := w.do("GET", "/app/devices", nil); code != 403 {
+		t.Errorf("worker's device page: %d", code)
+	}
+}
