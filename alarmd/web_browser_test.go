@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdpnet "github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/anxin-care/anxin"
@@ -33,7 +35,7 @@ func TestWebE2E(t *testing.T) {
 	m := &Main{Config: cfg}
 	startMain(t, m)
 	for i, el := range []struct{ id, hh, name, village string }{
-		{"e1", "hh-0001", "张桂兰", "善广村"}, {"e2", "hh-0002", "赵国强", "龙井村"}} {
+		{"e1", "hh-0001", "张桂兰", "善广村"}, {"e2", "hh-0002", "赵国强", "龙井村"}, {"e3", "hh-0003", "李秀英", "善广村"}} {
 		if code, body := apiCall(t, m, "POST", "elders", token, elderBody(el.id, el.hh, el.name, el.village, i+1)); code != 201 {
 			t.Fatalf("elder %s: %d %s", el.id, code, body)
 		}
@@ -105,12 +107,33 @@ func TestWebE2E(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`input[name=speech][value="较好"]`)),
 		chromedp.SendKeys(chromedp.CSS(`textarea[name=needs]`), "代购降压药"))
 	shot("visit-360x740.png")
-	run("save the visit", chromedp.Click(chromedp.CSS("#save")), chromedp.WaitVisible(chromedp.CSS("#none")))
+	run("save the visit", chromedp.Click(chromedp.CSS("#save")), chromedp.WaitVisible(chromedp.CSS(`a[href="/app/elders/e3/visit"]`)))
 	vs, err := m.Store.Visits(ctx, sqlite.VisitFilter{Household: "hh-0001"})
 	if err != nil || len(vs) != 1 || vs[0].Visitor != "王芳" || vs[0].Needs != "代购降压药" || !strings.Contains(vs[0].Health, "表达能力：较好") {
 		t.Fatalf("visit stored: %v %+v", err, vs)
 	}
-	run("another area's elder by URL", chromedp.Navigate(base+"/app/elders/e2"), chromedp.WaitVisible(chromedp.CSS("p.bad")))
+	if got := text("main"); strings.Contains(got, "张桂兰") {
+		t.Fatalf("the visited elder is still due: %s", got)
+	}
+	// a visit saved without a connection is kept on the phone and sent when it returns
+	network := func(offline bool) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, cdpnet.OverrideNetworkState, cdpnet.OverrideNetworkStateParams{Offline: offline,
+				DownloadThroughput: -1, UploadThroughput: -1})
+			return err
+		})
+	}
+	run("save a visit offline", chromedp.Navigate(base+"/app/elders/e3/visit"), chromedp.WaitVisible(chromedp.CSS("#save")),
+		network(true), chromedp.Click(chromedp.CSS("#save")), chromedp.WaitVisible(chromedp.CSS("#pending")))
+	if vs, _ := m.Store.Visits(ctx, sqlite.VisitFilter{Household: "hh-0003"}); len(vs) != 0 {
+		t.Fatalf("an offline visit reached the server: %+v", vs)
+	}
+	run("the connection returns", network(false), chromedp.WaitReady(chromedp.CSS("html[data-sent]")))
+	if vs, _ := m.Store.Visits(ctx, sqlite.VisitFilter{Household: "hh-0003"}); len(vs) != 1 {
+		t.Fatalf("the offline visit after the connection returned: %+v", vs)
+	}
+	run("nobody due", chromedp.Navigate(base+"/app/due"), chromedp.WaitVisible(chromedp.CSS("#none")))
+	run("another area's elder by URL", chromedp.Navigate(base+"/app/elders/e2"), chromedp.WaitVisible(chromedp.CSS("#error")))
 	if got := text("main"); strings.Contains(got, "赵国强") || !strings.Contains(got, "没有找到") {
 		t.Fatalf("another area's elder: %s", got)
 	}
@@ -150,7 +173,7 @@ func TestWebE2E(t *testing.T) {
 		t.Fatalf("alarm after the close: %+v", as)
 	}
 	run("report", chromedp.Navigate(base+"/app/report"), chromedp.WaitVisible(chromedp.CSS("#visited")))
-	if got := text("#visited"); got != "1" {
+	if got := text("#visited"); got != "2" { // one online, one sent after the connection returned
 		t.Fatalf("visits counted in the report: %q", got)
 	}
 	shot("report-1366x768.png")
