@@ -151,6 +151,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.listener = l
 	m.server = &http.Server{Handler: m.mux, ReadHeaderTimeout: 10 * time.Second}
+	m.server.RegisterOnShutdown(m.board.Close) // open alarm boards' event streams end
 	m.Logger.Info("alarmd open", "http", l.Addr().String(), "broker", m.brokerURL, "store", cfg.Store.Path)
 	return nil
 }

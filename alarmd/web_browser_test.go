@@ -1,9 +1,15 @@
 package alarmd
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
+	"regexp"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -187,4 +193,46 @@ func elderBody(id, hh, name, village string, seq int) string {
 		"categories": ["独居"], "assessment": {"guardianship": "独居", "self_care": "中度失能", "health": "正常", "assessed_on": "2026-03-01T00:00:00Z"},
 		"contacts": [{"name": "李明", "relation": "child", "phone": "13900000001"}], "grid_worker": "王芳", "consent": true}`,
 		id, hh, name, s+string(care.CheckDigit(s)), village)
+}
+
+// An alarm board left open does not hold alarmd's shutdown: its event
+// stream ends when the HTTP server shuts down, and Run returns cleanly.
+func TestOpenBoardDoesNotHoldShutdown(t *testing.T) {
+	cfg := testConfig(t)
+	m := &Main{Config: cfg}
+	stop := startMain(t, m)
+	if err := web.PutAccount(context.Background(), m.Store, "ops", "值班员", "", web.RoleOperator, "correct-horse-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	base := "http://" + m.HTTPAddr()
+	res, err := c.Get(base + "/app/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	tok := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if tok == nil {
+		t.Fatalf("login page: %s", page)
+	}
+	res, err = c.PostForm(base+"/app/login", url.Values{"csrf": {string(tok[1])}, "login": {"ops"}, "password": {"correct-horse-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	res, err = c.Get(base + "/app/board/events")
+	if err != nil || res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("event stream: %v %+v", err, res)
+	}
+	defer res.Body.Close()
+	if line, err := bufio.NewReader(res.Body).ReadString('\n'); err != nil || line != "event: alarms\n" {
+		t.Fatalf("first event: %q %v", line, err)
+	}
+	t0 := time.Now()
+	stop() // fails the test if Run returns an error or takes 10 s
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Errorf("shutdown with a board open took %v", d)
+	}
 }

@@ -19,12 +19,18 @@ import (
 // when an alarm opens, is escalated, accepted or closed; each board's event
 // stream then renders its own area's list again.
 type Board struct {
-	mu   sync.Mutex
-	subs map[chan struct{}]struct{}
+	mu     sync.Mutex
+	subs   map[chan struct{}]struct{}
+	closed chan struct{}
+	once   sync.Once
 }
 
 // NewBoard makes a board with no watchers.
-func NewBoard() *Board { return &Board{subs: map[chan struct{}]struct{}{}} }
+func NewBoard() *Board { return &Board{subs: map[chan struct{}]struct{}{}, closed: make(chan struct{})} }
+
+// Close ends every event stream (an HTTP server shutting down waits for
+// open streams, which never go idle on their own).
+func (b *Board) Close() { b.once.Do(func() { close(b.closed) }) }
 
 // Poke wakes every watcher; a watcher already woken is not woken twice.
 func (b *Board) Poke() {
@@ -189,6 +195,8 @@ func (s *Server) boardEvents(req *request) error {
 		}
 		select {
 		case <-req.r.Context().Done():
+			return nil
+		case <-s.Board.closed:
 			return nil
 		case <-woken:
 		case <-t.C:
