@@ -69,7 +69,6 @@ func genElders(b *testing.B, path string, n int, now time.Time) {
 	}
 }
 
-
 // session signs in through the handler and answers the session cookie.
 func session(b *testing.B, h http.Handler, login string) *http.Cookie {
 	rec := httptest.NewRecorder()

@@ -26,7 +26,9 @@ type Board struct {
 }
 
 // NewBoard makes a board with no watchers.
-func NewBoard() *Board { return &Board{subs: map[chan struct{}]struct{}{}, closed: make(chan struct{})} }
+func NewBoard() *Board {
+	return &Board{subs: map[chan struct{}]struct{}{}, closed: make(chan struct{})}
+}
 
 // Close ends every event stream (an HTTP server shutting down waits for
 // open streams, which never go idle on their own).
