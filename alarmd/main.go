@@ -22,6 +22,7 @@ import (
 	"github.com/anxin-care/anxin/mqtt"
 	"github.com/anxin-care/anxin/rules"
 	"github.com/anxin-care/anxin/sqlite"
+	"github.com/anxin-care/anxin/web"
 )
 
 // Main is one running alarmd. Set the exported fields (Config at least),
@@ -49,6 +50,7 @@ type Main struct {
 	ingest     pipeline
 	engine     *rules.Engine
 	watch      *fileWatch
+	board      *web.Board // the web app's alarm boards
 	closers    []func() error
 }
 
@@ -126,6 +128,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.Escalator = esc
 		routes(m.mux)
 	}
+	m.board = web.NewBoard()
+	m.Escalator = boardEscalator{Escalator: m.Escalator, board: m.board}
 	if err := mountCare(m, m.mux); err != nil {
 		return err
 	}
@@ -147,6 +151,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.listener = l
 	m.server = &http.Server{Handler: m.mux, ReadHeaderTimeout: 10 * time.Second}
+	m.server.RegisterOnShutdown(m.board.Close) // open alarm boards' event streams end
 	m.Logger.Info("alarmd open", "http", l.Addr().String(), "broker", m.brokerURL, "store", cfg.Store.Path)
 	return nil
 }

@@ -39,6 +39,7 @@ func mountCare(m *Main, mux *http.ServeMux) error {
 		m.Logger.Warn("records API has no tokens (api.tokens): every request will be refused")
 	}
 	mux.Handle(api.Prefix, srv.Handler())
+	mountWeb(m, mux, srv)
 	return nil
 }
 
@@ -94,5 +95,11 @@ func (c alarmCloser) CloseAlarm(ctx context.Context, alarmID, by, reason string)
 	if err := c.m.Escalator.Resolve(ctx, alarmID, "closed by hand by "+by); err != nil {
 		return err
 	}
-	return c.m.Store.CloseAlarm(ctx, alarmID, by, reason, c.m.Now())
+	if err := c.m.Store.CloseAlarm(ctx, alarmID, by, reason, c.m.Now()); err != nil {
+		return err
+	}
+	if c.m.board != nil {
+		c.m.board.Poke() // after the commit: boards read the closed state
+	}
+	return nil
 }

@@ -97,9 +97,28 @@ func (s *Server) getAlarm(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	id := r.PathValue("id")
-	a, err := s.visibleAlarm(ctx, id)
+	a, timeline, err := s.AlarmTimeline(ctx, id)
 	if err != nil {
 		return err
+	}
+	visits, err := s.Store.Visits(ctx, visitFilterForAlarm(id))
+	if err != nil {
+		return err
+	}
+	if visits == nil {
+		visits = []anxin.Visit{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"alarm": a, "timeline": timeline, "visits": visits})
+	return nil
+}
+
+// AlarmTimeline reads an alarm of the caller's area with what happened to
+// it in order: opened, each attempt (person, masked phone, status),
+// accepted, closed (the web app's board and GET alarms/{id} share it).
+func (s *Server) AlarmTimeline(ctx context.Context, id string) (anxin.Alarm, []TimelineEntry, error) {
+	a, err := s.visibleAlarm(ctx, id)
+	if err != nil {
+		return a, nil, err
 	}
 	timeline := []TimelineEntry{{At: a.OpenedAt, What: "opened", Detail: a.Reason}}
 	var chain *anxin.Chain
@@ -108,11 +127,11 @@ func (s *Server) getAlarm(w http.ResponseWriter, r *http.Request) error {
 		if c, err := s.Escalation.Chain(ctx, id); err == nil {
 			chain = &c
 		} else if anxin.ErrorCode(err) != anxin.ENOTFOUND {
-			return err
+			return a, nil, err
 		}
 		atts, err := s.Escalation.Attempts(ctx, id)
 		if err != nil && anxin.ErrorCode(err) != anxin.ENOTFOUND {
-			return err
+			return a, nil, err
 		}
 		for _, at := range atts {
 			e := TimelineEntry{At: at.CreatedAt, What: "attempt", Channel: string(at.Channel), Status: at.Status,
@@ -130,7 +149,7 @@ func (s *Server) getAlarm(w http.ResponseWriter, r *http.Request) error {
 		closed := TimelineEntry{At: a.ClosedAt, What: "closed", Status: string(a.State)}
 		notes, err := s.Store.AlarmNotes(ctx, id)
 		if err != nil {
-			return err
+			return a, nil, err
 		}
 		for _, n := range notes {
 			if n.What == "closed" { // by hand: who and why
@@ -140,15 +159,7 @@ func (s *Server) getAlarm(w http.ResponseWriter, r *http.Request) error {
 		timeline = append(timeline, closed)
 	}
 	slices.SortStableFunc(timeline, func(x, y TimelineEntry) int { return x.At.Compare(y.At) })
-	visits, err := s.Store.Visits(ctx, visitFilterForAlarm(id))
-	if err != nil {
-		return err
-	}
-	if visits == nil {
-		visits = []anxin.Visit{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"alarm": a, "timeline": timeline, "visits": visits})
-	return nil
+	return a, timeline, nil
 }
 
 // AlarmOutcomeSource is an AlarmSource that also streams every alarm of a

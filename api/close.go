@@ -23,6 +23,38 @@ type closeBody struct {
 	Reason string `json:"reason"`
 }
 
+// CloseAlarm closes an alarm of the caller's area by hand with a reason
+// (the web app's close form and POST alarms/{id}/close share it).
+func (s *Server) CloseAlarm(ctx context.Context, id, reason string) (anxin.Alarm, error) {
+	if s.Alarms == nil || s.Closer == nil { // a server property: says nothing of the alarm
+		return anxin.Alarm{}, anxin.Errorf(anxin.ENOTFOUND, "alarms cannot be closed through this server (a running alarmd can)")
+	}
+	a, err := s.visibleAlarm(ctx, id)
+	if err != nil {
+		return a, err
+	}
+	reason = strings.TrimSpace(reason)
+	switch {
+	case reason == "":
+		return a, anxin.Errorf(anxin.EINVALID, `"reason" is required: say why the alarm is closed`)
+	case !utf8.ValidString(reason):
+		return a, anxin.Errorf(anxin.EINVALID, `"reason" is not valid UTF-8`)
+	case utf8.RuneCountInString(reason) > maxCloseReason:
+		return a, anxin.Errorf(anxin.EINVALID, `"reason" is longer than %d characters`, maxCloseReason)
+	}
+	if a.State == anxin.AlarmResolved {
+		return a, anxin.Errorf(anxin.ECONFLICT, "alarm %s is already closed", a.ID)
+	}
+	by := caller(ctx).Name
+	if err := s.Closer.CloseAlarm(ctx, a.ID, by, reason); err != nil {
+		return a, err
+	}
+	// the reason may name people: it is stored, never logged nor audited
+	s.auditChange(ctx, auditAlarmClose, "", a.ID)
+	s.Logger.Info("alarm closed by hand", "alarm", a.ID, "household", logID(a.Household), "rule", a.Rule, "by", by)
+	return s.Alarms.Alarm(ctx, a.ID)
+}
+
 // closeAlarm is POST alarms/{id}/close {"reason": "…"}: staff who found an
 // alarm handled (or false: a detector tested, a device removed) close it.
 // Every state but resolved may be closed; a resolved alarm is 409.
@@ -30,35 +62,12 @@ func (s *Server) closeAlarm(w http.ResponseWriter, r *http.Request) error {
 	if s.Alarms == nil || s.Closer == nil { // a server property: says nothing of the alarm
 		return anxin.Errorf(anxin.ENOTFOUND, "alarms cannot be closed through this server (a running alarmd can)")
 	}
-	ctx := r.Context()
-	a, err := s.visibleAlarm(ctx, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
 	var b closeBody
 	if err := decodeJSON(w, r, &b); err != nil {
 		return err
 	}
-	b.Reason = strings.TrimSpace(b.Reason)
-	switch {
-	case b.Reason == "":
-		return anxin.Errorf(anxin.EINVALID, `"reason" is required: say why the alarm is closed`)
-	case !utf8.ValidString(b.Reason):
-		return anxin.Errorf(anxin.EINVALID, `"reason" is not valid UTF-8`)
-	case utf8.RuneCountInString(b.Reason) > maxCloseReason:
-		return anxin.Errorf(anxin.EINVALID, `"reason" is longer than %d characters`, maxCloseReason)
-	}
-	if a.State == anxin.AlarmResolved {
-		return anxin.Errorf(anxin.ECONFLICT, "alarm %s is already closed", a.ID)
-	}
-	by := caller(ctx).Name
-	if err := s.Closer.CloseAlarm(ctx, a.ID, by, b.Reason); err != nil {
-		return err
-	}
-	// the reason may name people: it is stored, never logged nor audited
-	s.auditChange(ctx, auditAlarmClose, "", a.ID)
-	s.Logger.Info("alarm closed by hand", "alarm", a.ID, "household", logID(a.Household), "rule", a.Rule, "by", by)
-	if a, err = s.Alarms.Alarm(ctx, a.ID); err != nil {
+	a, err := s.CloseAlarm(r.Context(), r.PathValue("id"), b.Reason)
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"alarm": a})

@@ -152,16 +152,7 @@ func (s *Server) serve(h func(s *Server, w http.ResponseWriter, r *http.Request)
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := s.Now()
 		w := &statusWriter{ResponseWriter: rw}
-		srv := s
-		if s.Settings != nil {
-			// this request's view of a reloadable config: a shallow copy, never shared
-			cp := *s
-			cp.Tokens, cp.Plan = s.Settings()
-			if cp.Plan.Cadence == nil {
-				cp.Plan = care.DefaultPlan()
-			}
-			srv = &cp
-		}
+		srv := s.view()
 		tok, ok := srv.authenticate(r)
 		var err error
 		if ok {
@@ -185,6 +176,20 @@ func (s *Server) serve(h func(s *Server, w http.ResponseWriter, r *http.Request)
 			slog.String("path", logPath(r)), slog.Int("status", w.status), slog.String("token", tok.Name),
 			slog.Duration("took", s.Now().Sub(start)))
 	})
+}
+
+// view is this request's view of a reloadable config (Settings): a
+// shallow copy, never shared.
+func (s *Server) view() *Server {
+	if s.Settings == nil {
+		return s
+	}
+	cp := *s
+	cp.Tokens, cp.Plan = s.Settings()
+	if cp.Plan.Cadence == nil {
+		cp.Plan = care.DefaultPlan()
+	}
+	return &cp
 }
 
 // authenticate finds the token of the Authorization header. Every

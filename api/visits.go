@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"time"
@@ -64,6 +65,17 @@ func (s *Server) createVisit(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &v); err != nil {
 		return err
 	}
+	if err := s.RecordVisit(r.Context(), &v); err != nil {
+		return err
+	}
+	w.Header().Set("Location", Prefix+"visits?household="+v.Household)
+	writeJSON(w, http.StatusCreated, v)
+	return nil
+}
+
+// RecordVisit stores a visit to a household of the caller's area (the web
+// app's visit form and POST visits share it); it sets v.ID.
+func (s *Server) RecordVisit(ctx context.Context, v *anxin.Visit) error {
 	if v.ID != "" {
 		return anxin.Errorf(anxin.EINVALID, "id is assigned by the server")
 	}
@@ -73,20 +85,18 @@ func (s *Server) createVisit(w http.ResponseWriter, r *http.Request) error {
 	if v.Date.After(s.Now().Add(time.Hour)) {
 		return anxin.Errorf(anxin.EINVALID, "visit date is in the future")
 	}
-	ok, err := s.Store.HouseholdInArea(r.Context(), v.Household, scope(r.Context()))
+	ok, err := s.Store.HouseholdInArea(ctx, v.Household, scope(ctx))
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return anxin.Errorf(anxin.ENOTFOUND, "no elder of household %q in your area", clip(v.Household))
 	}
-	if err := s.Store.CreateVisit(r.Context(), &v); err != nil {
+	if err := s.Store.CreateVisit(ctx, v); err != nil {
 		return err
 	}
-	s.auditChange(r.Context(), auditVisitCreate, v.ID, v.Household)
-	s.Logger.Info("visit recorded", "visit", v.ID, "household", logID(v.Household), "method", v.Method, "token", caller(r.Context()).Name)
-	w.Header().Set("Location", Prefix+"visits?household="+v.Household)
-	writeJSON(w, http.StatusCreated, v)
+	s.auditChange(ctx, auditVisitCreate, v.ID, v.Household)
+	s.Logger.Info("visit recorded", "visit", v.ID, "household", logID(v.Household), "method", v.Method, "token", caller(ctx).Name)
 	return nil
 }
 

@@ -21,7 +21,7 @@ type DB struct {
 // schemas are applied in order at Open; every statement is idempotent
 // (CREATE … IF NOT EXISTS). Each area owns one: alarms.go, escalation.go,
 // register.go, webhooks.go.
-var schemas = []*string{&schemaAlarms, &schemaEscalation, &schemaRegister, &schemaWebhookReplays, &schemaAckTokens}
+var schemas = []*string{&schemaAlarms, &schemaEscalation, &schemaRegister, &schemaWebhookReplays, &schemaAckTokens, &schemaAccounts}
 
 // Open opens (creating if needed) the store at path; ":memory:" gives a
 // private in-memory store for tests.

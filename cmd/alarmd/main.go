@@ -43,6 +43,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "replay" {
 		return replayMain(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "account" {
+		return accountMain(args[1:], os.Stdin, stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "preview" {
 		return previewMain(args[1:], time.Now(), stdout, stderr)
 	}

@@ -39,6 +39,7 @@ func (b *bannerWriter) start(o *options, dir, mqttAddr string) {
 		fmt.Sprintf("the call button is pressed in %s; each contact has %s to accept before the next", o.pressAfter, o.ackTimeout),
 		"",
 		"alarmd HTTP  "+b.base+"   (/healthz, /metrics, /ack/…, /api/v1/…)",
+		"web app      "+b.base+"/app/   worker: "+DemoWorker+" / "+DemoPassword+"   operator (告警看板): "+DemoOperator+" / "+DemoPassword,
 		"MQTT broker  tcp://"+mqttAddr+"   (mosquitto_sub -p <port> -t 'anxin/v1/#' -v)",
 		"data         "+dir,
 		"records API  curl -H 'Authorization: Bearer "+DemoToken+"' "+b.base+"/api/v1/visits",

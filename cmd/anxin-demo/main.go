@@ -166,6 +166,9 @@ func demo(ctx context.Context, o *options, out *lockedWriter) (err error) {
 	}
 	closeAlarmd := sync.OnceValue(m.Close)
 	defer func() { err = errors.Join(err, closeAlarmd()) }()
+	if err := demoWeb(ctx, m.Store, time.Now()); err != nil {
+		return fmt.Errorf("web app accounts: %w", err)
+	}
 
 	k, err := newKit(logger.With("daemon", "kit"), time.Now)
 	if err != nil {

@@ -1,0 +1,49 @@
+package alarmd
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/api"
+	"github.com/anxin-care/anxin/web"
+)
+
+// mountWeb mounts the web app under /app/ (GET / goes there). It acts
+// through the records API server, so area scope and audit are the API's.
+// Cookies are Secure when http.public_url is https (TLS ends at a proxy).
+func mountWeb(m *Main, mux *http.ServeMux, srv *api.Server) {
+	if m.board == nil {
+		m.board = web.NewBoard()
+	}
+	w := &web.Server{API: srv, Accounts: m.Store, Board: m.board, Logger: m.Logger.With("component", "web"), Now: m.Now,
+		Secure: strings.HasPrefix(strings.ToLower(m.Config.HTTP.PublicURL), "https://")}
+	mux.Handle(web.Prefix, w.Handler())
+	mux.Handle("GET /{$}", http.RedirectHandler(web.Prefix, http.StatusSeeOther))
+}
+
+// boardEscalator tells the web app's alarm boards of every alarm escalated
+// or resolved, after the escalator took it.
+type boardEscalator struct {
+	anxin.Escalator
+	board *web.Board
+}
+
+func (b boardEscalator) Escalate(ctx context.Context, a anxin.Alarm) error {
+	defer b.board.Poke()
+	return b.Escalator.Escalate(ctx, a)
+}
+
+func (b boardEscalator) Resolve(ctx context.Context, alarmID, reason string) error {
+	defer b.board.Poke()
+	return b.Escalator.Resolve(ctx, alarmID, reason)
+}
+
+// Waiting is the escalator's count of alarms waiting for their chain (healthz).
+func (b boardEscalator) Waiting() int {
+	if w, ok := b.Escalator.(interface{ Waiting() int }); ok {
+		return w.Waiting()
+	}
+	return 0
+}

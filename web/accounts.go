@@ -1,0 +1,41 @@
+package web
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/sqlite"
+)
+
+// AccountWriter stores accounts (*sqlite.DB).
+type AccountWriter interface {
+	PutAccount(ctx context.Context, a sqlite.Account, now time.Time) error
+}
+
+var loginRE = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,64}$`)
+
+// PutAccount checks and stores an account with password hashed (argon2id);
+// an existing login is replaced and unlocked.
+func PutAccount(ctx context.Context, w AccountWriter, login, name, area, role, password string, now time.Time) error {
+	name = strings.TrimSpace(name)
+	switch {
+	case !loginRE.MatchString(login):
+		return anxin.Errorf(anxin.EINVALID, "login must be 1-64 letters, digits or _.@-")
+	case name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > 32:
+		return anxin.Errorf(anxin.EINVALID, "name must be 1-32 characters")
+	case !ValidRole(role):
+		return anxin.Errorf(anxin.EINVALID, "role must be worker, operator or admin")
+	}
+	if _, err := anxin.ParseArea(area); err != nil {
+		return err
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return anxin.Errorf(anxin.EINVALID, "%s", err.Error())
+	}
+	return w.PutAccount(ctx, sqlite.Account{Login: login, Name: name, Area: area, Role: role, Hash: hash}, now)
+}

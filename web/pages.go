@@ -1,0 +1,209 @@
+package web
+
+import (
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/api"
+	"github.com/anxin-care/anxin/words"
+)
+
+// maxDueShown bounds the due list on one page; the rest are counted.
+const maxDueShown = 50
+
+// dueRow is one elder on the due list as the page shows it.
+type dueRow struct {
+	api.DueItem
+	Address string
+	Tel     template.URL
+}
+
+var tierNames = map[anxin.Tier]string{anxin.TierIrregular: "不定期", anxin.TierGeneral: "一般", anxin.TierKey: "重点", anxin.TierHigh: "高风险"}
+
+func (s *Server) duePage(req *request) error {
+	items, today, err := req.api.DueToday(req.ctx)
+	if err != nil {
+		return err
+	}
+	shown := items[:min(len(items), maxDueShown)]
+	rows := make([]dueRow, len(shown))
+	for i, it := range shown {
+		rows[i] = dueRow{DueItem: it, Tel: tel(it.Phone)}
+		// the street address is on the record, not the schedule
+		if e, err := req.api.Store.Elder(req.ctx, it.ID); err == nil {
+			rows[i].Address = e.Current.Township + e.Current.Village + e.Current.Detail
+		}
+	}
+	s.render(req, http.StatusOK, "due.html", map[string]any{"Title": "今日待访", "Today": today.Format("2006-01-02"), "Rows": rows,
+		"More": len(items) - len(shown), "Total": len(items), "Tiers": tierNames})
+	return nil
+}
+
+// tel is a tel: link for a phone number (digits and + only: safe as a URL).
+func tel(p string) template.URL {
+	out := make([]rune, 0, len(p))
+	for _, r := range p {
+		if r == '+' || r >= '0' && r <= '9' {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return template.URL("tel:" + string(out))
+}
+
+// event is one line of an elder's timeline.
+type event struct {
+	At     time.Time
+	What   string
+	Detail string
+}
+
+func (s *Server) elderPage(req *request) error {
+	e, err := req.api.Elder(req.ctx, req.r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	visits, err := req.api.HouseholdVisits(req.ctx, e.Household, 50)
+	if err != nil {
+		return err
+	}
+	alarms, err := req.api.Alarms30(req.ctx, e.Household)
+	if err != nil {
+		return err
+	}
+	h, _, err := req.api.Household(req.ctx, e.Household)
+	if err != nil {
+		return err
+	}
+	var timeline []event
+	for _, v := range visits {
+		timeline = append(timeline, event{At: v.Date, What: methodName(v.Method) + "（" + v.Visitor + "）",
+			Detail: joinNonEmpty(v.Health, v.Safety, v.Needs)})
+	}
+	book := words.Default()
+	for _, a := range alarms {
+		timeline = append(timeline, event{At: a.OpenedAt, What: "告警：" + book.What(&a, &h), Detail: stateNames[a.State]})
+	}
+	slices.SortFunc(timeline, func(a, b event) int { return b.At.Compare(a.At) })
+	kinds := map[anxin.Kind]string{}
+	for _, d := range h.Devices {
+		kinds[d.Kind] = words.KindName("zh-CN", d.Kind)
+	}
+	s.render(req, http.StatusOK, "elder.html", map[string]any{"Title": e.Name, "E": e, "IDNumber": anxin.MaskIDNumber(e.IDNumber),
+		"Tel": tel(e.Phone), "Tier": tierNames[e.Tier], "Household": h, "Kinds": kinds, "Timeline": timeline})
+	return nil
+}
+
+func joinNonEmpty(parts ...string) string {
+	out := ""
+	for _, p := range parts {
+		if p != "" {
+			if out != "" {
+				out += "；"
+			}
+			out += p
+		}
+	}
+	return out
+}
+
+func methodName(m anxin.VisitMethod) string {
+	for _, c := range methods {
+		if c.Value == m {
+			return c.Label
+		}
+	}
+	if m == anxin.VisitRemoteMonitoring {
+		return "远程监测"
+	}
+	return string(m)
+}
+
+var stateNames = map[anxin.AlarmState]string{anxin.AlarmOpen: "正在通知", anxin.AlarmAccepted: "已有人响应",
+	anxin.AlarmUnanswered: "无人应答", anxin.AlarmResolved: "已关闭"}
+
+func (s *Server) visitForm(req *request) error {
+	e, err := req.api.Elder(req.ctx, req.r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	s.showVisitForm(req, http.StatusOK, e, url.Values{}, nil)
+	return nil
+}
+
+func (s *Server) showVisitForm(req *request, status int, e anxin.ElderRecord, f url.Values, bad map[string]string) {
+	if f.Get("method") == "" {
+		f.Set("method", string(anxin.VisitHome))
+	}
+	if len(f.Get("key")) != 43 {
+		f.Set("key", newToken())
+	}
+	s.render(req, status, "visit.html", map[string]any{"Title": "探访记录", "E": e, "Items": formItems, "Methods": methods,
+		"Form": f, "Bad": bad})
+}
+
+func (s *Server) recordVisit(req *request) error {
+	e, err := req.api.Elder(req.ctx, req.r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	v, bad := decodeVisit(req.r.PostForm)
+	if len(bad) > 0 {
+		s.showVisitForm(req, http.StatusBadRequest, e, req.r.PostForm, bad)
+		return nil
+	}
+	key := req.r.PostForm.Get("key")
+	if len(key) != 43 {
+		return anxin.Errorf(anxin.EINVALID, "表单已过期，请重新打开「记录探访」")
+	}
+	done, claimed, err := s.Accounts.ClaimFormKey(req.ctx, key, req.account.Login, s.Now())
+	switch {
+	case err != nil:
+		return err
+	case !claimed && done != "": // sent again: it is already recorded
+		http.Redirect(req.w, req.r, Prefix+"due?saved="+url.QueryEscape(done), http.StatusSeeOther)
+		return nil
+	case !claimed:
+		return anxin.Errorf(anxin.ECONFLICT, "这份探访记录正在保存，请稍后查看「今日待访」")
+	}
+	v.Household, v.Visitor, v.Date = e.Household, req.account.Name, s.Now()
+	if err := req.api.RecordVisit(req.ctx, &v); err != nil {
+		if rerr := s.Accounts.ReleaseFormKey(req.ctx, key); rerr != nil {
+			s.Logger.Error("form key not released", "err", rerr)
+		}
+		return err
+	}
+	if err := s.Accounts.FinishFormKey(req.ctx, key, v.ID); err != nil {
+		s.Logger.Error("form key not finished: a resend of this form will be refused", "visit", v.ID, "err", err)
+	}
+	http.Redirect(req.w, req.r, Prefix+"due?saved="+url.QueryEscape(v.ID), http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) reportPage(req *request) error {
+	month := req.r.URL.Query().Get("month")
+	rep, err := req.api.VisitRate(req.ctx, month)
+	if err != nil {
+		return err
+	}
+	s.render(req, http.StatusOK, "report.html", map[string]any{"Title": "月度探访率", "R": rep, "Tiers": tierNames,
+		"XLSX": Prefix + "report.xlsx?month=" + url.QueryEscape(rep.Month)})
+	return nil
+}
+
+func (s *Server) reportXLSX(req *request) error {
+	q := url.Values{"format": {"xlsx"}}
+	if m := req.r.URL.Query().Get("month"); m != "" {
+		q.Set("month", m)
+	}
+	r := req.r.Clone(req.ctx)
+	r.URL.RawQuery = q.Encode()
+	req.api.ServeVisitRate(req.w, r)
+	return nil
+}

@@ -1,0 +1,396 @@
+// Package web is alarmd's web app in Mandarin under /app/: community
+// workers sign in on a phone to see whom to visit today and record visits;
+// operators watch open alarms live and close them, and read the monthly
+// visit rate. Pages are server-rendered html/template, embedded, and work
+// without JavaScript; the board's live list is a small external script over
+// server-sent events under a strict Content-Security-Policy. The web app acts
+// as the signed-in person through the records API's own checks, area scope
+// and audit (api.Server.As). docs/web.md is its reference.
+package web
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/api"
+	"github.com/anxin-care/anxin/sqlite"
+)
+
+// Prefix is where the web app is mounted.
+const Prefix = "/app/"
+
+// Roles of an account.
+const (
+	RoleWorker   = "worker"   // community worker: due list, elders, visits
+	RoleOperator = "operator" // alarm board, report, elders
+	RoleAdmin    = "admin"    // everything
+)
+
+// ValidRole reports whether r is a role.
+func ValidRole(r string) bool { return r == RoleWorker || r == RoleOperator || r == RoleAdmin }
+
+// Lock-out: after maxFailures failed sign-ins in a row an account is locked
+// for lockFor, whatever password comes next.
+const (
+	maxFailures = 5
+	lockFor     = 15 * time.Minute
+	sessionFor  = 12 * time.Hour
+)
+
+// Accounts is the store of accounts and sessions (*sqlite.DB).
+type Accounts interface {
+	Account(ctx context.Context, login string) (sqlite.Account, error)
+	SignInFailed(ctx context.Context, login string, limit int, lockUntil time.Time) (int, error)
+	SignedIn(ctx context.Context, login string) error
+	CreateSession(ctx context.Context, digest []byte, s sqlite.Session) error
+	Session(ctx context.Context, digest []byte, now time.Time) (sqlite.Session, sqlite.Account, error)
+	DeleteSession(ctx context.Context, digest []byte, now time.Time) error
+	ClaimFormKey(ctx context.Context, key, login string, now time.Time) (visitID string, claimed bool, err error)
+	FinishFormKey(ctx context.Context, key, visitID string) error
+	ReleaseFormKey(ctx context.Context, key string) error
+}
+
+// Server serves the web app. Set the fields, then use Handler.
+type Server struct {
+	API      *api.Server
+	Accounts Accounts
+	Board    *Board // nil: a board that updates only on its own changes
+	// Secure marks cookies Secure: alarmd sets it when served over TLS or
+	// when http.public_url is https.
+	Secure bool
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+var pages = parsePages()
+
+// parsePages parses each page with the layout into its own template.
+func parsePages() map[string]*template.Template {
+	funcs := template.FuncMap{
+		"day":    func(t time.Time) string { return dayOf(t) },
+		"when":   func(t time.Time) string { return whenOf(t) },
+		"mul100": func(f float64) float64 { return f * 100 },
+	}
+	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/parts.html"))
+	out := map[string]*template.Template{}
+	names, _ := fs.Glob(templateFS, "templates/*.html")
+	for _, n := range names {
+		n = strings.TrimPrefix(n, "templates/")
+		if n == "layout.html" || n == "parts.html" {
+			continue
+		}
+		out[n] = template.Must(template.Must(base.Clone()).ParseFS(templateFS, "templates/"+n))
+	}
+	return out
+}
+
+// china is where dates are shown.
+var china = time.FixedZone("CST", 8*3600)
+
+func dayOf(t time.Time) string {
+	if t.IsZero() {
+		return "从未"
+	}
+	return t.In(china).Format("2006-01-02")
+}
+
+func whenOf(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(china).Format("01-02 15:04:05")
+}
+
+// csp allows only this origin's files: no inline script, no inline style.
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// Handler is the web app with every route under Prefix.
+func (s *Server) Handler() http.Handler {
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.Board == nil {
+		s.Board = NewBoard()
+	}
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET "+Prefix+"static/", http.StripPrefix(Prefix+"static/", cacheFor(http.FileServerFS(static))))
+	mux.HandleFunc("GET "+Prefix+"login", s.loginPage)
+	mux.HandleFunc("POST "+Prefix+"login", s.login)
+	page := func(pattern string, roles []string, h func(*Server, *request) error) {
+		mux.Handle(pattern, s.signedIn(roles, h))
+	}
+	anyone := []string{RoleWorker, RoleOperator, RoleAdmin}
+	desk := []string{RoleOperator, RoleAdmin}
+	page("GET "+Prefix+"{$}", anyone, (*Server).home)
+	page("POST "+Prefix+"logout", anyone, (*Server).logout)
+	page("GET "+Prefix+"due", anyone, (*Server).duePage)
+	page("GET "+Prefix+"elders/{id}", anyone, (*Server).elderPage)
+	page("GET "+Prefix+"elders/{id}/visit", anyone, (*Server).visitForm)
+	page("POST "+Prefix+"elders/{id}/visit", anyone, (*Server).recordVisit)
+	page("GET "+Prefix+"board", desk, (*Server).boardPage)
+	page("GET "+Prefix+"board/events", desk, (*Server).boardEvents)
+	page("POST "+Prefix+"alarms/{id}/close", desk, (*Server).closeAlarm)
+	page("GET "+Prefix+"devices", desk, (*Server).devicesPage)
+	page("GET "+Prefix+"report", desk, (*Server).reportPage)
+	page("GET "+Prefix+"report.xlsx", desk, (*Server).reportXLSX)
+	return headers(s.Secure, compress(mux))
+}
+
+// headers sets the security headers of every answer.
+func headers(secure bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		if secure {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func cacheFor(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// request is one signed-in request: the person, their session, the API
+// acting as them.
+type request struct {
+	w       http.ResponseWriter
+	r       *http.Request
+	ctx     context.Context
+	account sqlite.Account
+	session sqlite.Session
+	digest  []byte // of the session token
+	api     *api.Server
+}
+
+const (
+	sessionCookie = "anxin_session"
+	loginCookie   = "anxin_login" // the sign-in form's CSRF token, before a session exists
+)
+
+func (s *Server) cookie(name, value string, maxAge time.Duration) *http.Cookie {
+	c := &http.Cookie{Name: name, Value: value, Path: Prefix, HttpOnly: true, Secure: s.Secure,
+		SameSite: http.SameSiteStrictMode, MaxAge: int(maxAge.Seconds())}
+	if maxAge < 0 {
+		c.MaxAge = -1
+	}
+	return c
+}
+
+// signedIn runs h for a signed-in person of one of roles. A page asked
+// without a session goes to the sign-in page; every POST must carry the
+// session's CSRF token.
+func (s *Server) signedIn(roles []string, h func(*Server, *request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.Now()
+		req := &request{w: w, r: r}
+		err := s.authorize(req, roles)
+		if err == nil {
+			err = h(s, req)
+		}
+		if err != nil {
+			s.fail(req, err)
+		}
+		s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "web request", slog.String("method", r.Method),
+			slog.String("path", r.Pattern), slog.String("account", req.account.Login), slog.Duration("took", s.Now().Sub(start)))
+	})
+}
+
+// errSignIn sends the browser to the sign-in page.
+var errSignIn = errors.New("not signed in")
+
+func (s *Server) authorize(req *request, roles []string) error {
+	r := req.r
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return errSignIn
+	}
+	req.digest = digest(c.Value)
+	ses, acc, err := s.Accounts.Session(r.Context(), req.digest, s.Now())
+	if anxin.ErrorCode(err) == anxin.ENOTFOUND {
+		return errSignIn
+	} else if err != nil {
+		return err
+	}
+	req.session, req.account = ses, acc
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(req.w, r.Body, maxFormBytes)
+		if err := r.ParseForm(); err != nil {
+			return anxin.Errorf(anxin.EINVALID, "表单无法读取")
+		}
+		if !sameToken(ses.CSRF, r.PostForm.Get("csrf")) {
+			return anxin.Errorf(anxin.EFORBID, "表单已过期或来源不明，请返回后重新提交")
+		}
+	}
+	allowed := false
+	for _, role := range roles {
+		allowed = allowed || role == acc.Role
+	}
+	if !allowed {
+		return anxin.Errorf(anxin.EFORBID, "您的账号没有查看此页面的权限")
+	}
+	req.api, req.ctx, err = s.API.As(r.Context(), "web:"+acc.Login, acc.Area)
+	return err
+}
+
+// statuses maps error codes to HTTP statuses.
+var statuses = map[string]int{
+	anxin.EINVALID:  http.StatusBadRequest,
+	anxin.ENOTFOUND: http.StatusNotFound,
+	anxin.ECONFLICT: http.StatusConflict,
+	anxin.EFORBID:   http.StatusForbidden,
+}
+
+func (s *Server) fail(req *request, err error) {
+	if errors.Is(err, errSignIn) {
+		if req.r.Method == http.MethodGet && req.r.Header.Get("Accept") != "text/event-stream" {
+			http.Redirect(req.w, req.r, Prefix+"login?next="+url.QueryEscape(req.r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		http.Error(req.w, "请先登录", http.StatusUnauthorized)
+		return
+	}
+	status, ok := statuses[anxin.ErrorCode(err)]
+	msg := anxin.ErrorMessage(err)
+	if !ok {
+		status, msg = http.StatusInternalServerError, "服务器出错，请稍后再试"
+		s.Logger.Error("web request failed", "path", req.r.Pattern, "err", err)
+	}
+	if status == http.StatusNotFound {
+		msg = "没有找到此记录（或不在您的辖区内）"
+	}
+	s.render(req, status, "error.html", map[string]any{"Title": "出错了", "Message": msg})
+}
+
+// render writes a page; data is a map the page reads, with the person and
+// the CSRF token added.
+func (s *Server) render(req *request, status int, page string, data map[string]any) {
+	data["Account"] = req.account
+	data["CSRF"] = req.session.CSRF
+	data["Desk"] = req.account.Role == RoleOperator || req.account.Role == RoleAdmin
+	h := req.w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	req.w.WriteHeader(status)
+	if err := pages[page].Execute(req.w, data); err != nil {
+		s.Logger.Error("page not rendered", "page", page, "err", err)
+	}
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	tok := newToken()
+	http.SetCookie(w, s.cookie(loginCookie, tok, 30*time.Minute))
+	s.render(&request{w: w, r: r}, http.StatusOK, "login.html", map[string]any{"Title": "登录", "LoginCSRF": tok,
+		"Next": safeNext(r.URL.Query().Get("next")), "Problem": r.URL.Query().Get("problem") != ""})
+}
+
+// safeNext keeps a return path inside the app.
+func safeNext(p string) string {
+	if !strings.HasPrefix(p, Prefix) || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
+		return Prefix
+	}
+	return p
+}
+
+// login checks a name and password. The same answer and about the same
+// time for an unknown name, a wrong password and a locked account.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "表单无法读取", http.StatusBadRequest)
+		return
+	}
+	c, err := r.Cookie(loginCookie)
+	if err != nil || !sameToken(c.Value, r.PostForm.Get("csrf")) {
+		s.render(&request{w: w, r: r}, http.StatusForbidden, "error.html", map[string]any{"Title": "出错了", "Message": "登录表单已过期，请刷新后重试"})
+		return
+	}
+	login, password := strings.TrimSpace(r.PostForm.Get("login")), r.PostForm.Get("password")
+	next := safeNext(r.PostForm.Get("next"))
+	ctx := r.Context()
+	now := s.Now()
+	acc, err := s.Accounts.Account(ctx, login)
+	if err != nil && anxin.ErrorCode(err) != anxin.ENOTFOUND {
+		s.Logger.Error("sign-in failed", "err", err)
+		http.Error(w, "服务器出错，请稍后再试", http.StatusInternalServerError)
+		return
+	}
+	hash := acc.Hash
+	if err != nil {
+		hash = dummyHash()
+	}
+	good := checkPassword(hash, password) && err == nil
+	locked := acc.LockedUntil.After(now)
+	if !good || locked {
+		if err == nil && !locked {
+			n, ferr := s.Accounts.SignInFailed(ctx, login, maxFailures, now.Add(lockFor))
+			if ferr != nil {
+				s.Logger.Error("sign-in failure not counted", "err", ferr)
+			}
+			if n >= maxFailures {
+				s.Logger.Warn("account locked after failed sign-ins", "account", login, "failures", n)
+			}
+		}
+		s.Logger.Info("sign-in refused", "locked", locked)
+		http.Redirect(w, r, Prefix+"login?problem=1&next="+url.QueryEscape(next), http.StatusSeeOther)
+		return
+	}
+	if err := s.Accounts.SignedIn(ctx, login); err != nil {
+		s.Logger.Error("sign-in not recorded", "err", err)
+	}
+	tok := newToken()
+	if err := s.Accounts.CreateSession(ctx, digest(tok), sqlite.Session{Login: login, CSRF: newToken(), Expires: now.Add(sessionFor)}); err != nil {
+		s.Logger.Error("session not stored", "err", err)
+		http.Error(w, "服务器出错，请稍后再试", http.StatusInternalServerError)
+		return
+	}
+	http.SetCookie(w, s.cookie(loginCookie, "", -1))
+	http.SetCookie(w, s.cookie(sessionCookie, tok, sessionFor))
+	s.Logger.Info("signed in", "account", login, "role", acc.Role)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (s *Server) logout(req *request) error {
+	if err := s.Accounts.DeleteSession(req.r.Context(), req.digest, s.Now()); err != nil {
+		return err
+	}
+	http.SetCookie(req.w, s.cookie(sessionCookie, "", -1))
+	http.Redirect(req.w, req.r, Prefix+"login", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) home(req *request) error {
+	to := Prefix + "due"
+	if req.account.Role != RoleWorker {
+		to = Prefix + "board"
+	}
+	http.Redirect(req.w, req.r, to, http.StatusSeeOther)
+	return nil
+}
