@@ -372,10 +372,19 @@ type IngestWriter struct {
 	conn *sql.Conn
 }
 
-// NewIngestWriter takes a connection from the pool for ingest batches.
+// NewIngestWriter takes a connection from the pool for ingest batches. Its
+// commits are fsynced (synchronous=FULL): alarmd acknowledges a message to
+// the broker only after its batch commits, so that commit must survive a
+// power cut. The pool's other writers (escalation, the register) commit with
+// NORMAL: a power cut may undo their last commits (a step then goes out once
+// more), and the next ingest commit syncs the log with them anyway.
 func (d *DB) NewIngestWriter(ctx context.Context) (*IngestWriter, error) {
 	conn, err := d.db.Conn(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous=FULL`); err != nil {
+		conn.Close()
 		return nil, err
 	}
 	if _, err := conn.ExecContext(ctx, `PRAGMA wal_autocheckpoint=0`); err != nil {
@@ -392,7 +401,7 @@ func (w *IngestWriter) ApplyIngest(ctx context.Context, b *IngestBatch) (IngestR
 
 // Close returns the connection to the pool, checkpointing as usual again.
 func (w *IngestWriter) Close() error {
-	_, err := w.conn.ExecContext(context.Background(), `PRAGMA wal_autocheckpoint=1000`)
+	_, err := w.conn.ExecContext(context.Background(), `PRAGMA wal_autocheckpoint=1000; PRAGMA synchronous=NORMAL`)
 	return errors.Join(err, w.conn.Close())
 }
 

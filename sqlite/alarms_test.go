@@ -178,6 +178,14 @@ func TestIngestWriterAndCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// the commits behind PUBACKs are fsynced; the pool's are not
+	var writerSync, poolSync int
+	if err := w.conn.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&writerSync); err != nil || writerSync != 2 {
+		t.Fatalf("ingest writer synchronous = %d (%v), want 2 (FULL)", writerSync, err)
+	}
+	if err := db.db.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&poolSync); err != nil || poolSync != 1 {
+		t.Fatalf("pool synchronous = %d (%v), want 1 (NORMAL)", poolSync, err)
+	}
 	t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 	res, err := w.ApplyIngest(ctx, &IngestBatch{At: t0, Changes: []AlarmChange{change(AlarmOpOpen, "hh-1", "gas", t0)}, SeenIDs: []string{"m1"}})
 	if err != nil || len(res.Opened) != 1 {
