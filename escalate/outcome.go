@@ -89,7 +89,7 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 		if answered && c.State == anxin.ChainAccepted && c.AcceptedVia == ViaKeyPress && a.Target == c.AcceptedTarget {
 			continue // the acceptor's call says thank you and hangs up
 		}
-		if err := s.notifier.Cancel(ctx, a.ProviderID, answered); err != nil {
+		if err := s.notifierOf(a.Provider).Cancel(ctx, a.ProviderID, answered); err != nil {
 			s.log.Warn("cannot end call; will retry", "attempt", a.ID, "err", err)
 			wake = earliest(wake, now.Add(s.cfg.RetryMin))
 			continue
@@ -159,7 +159,7 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 			AttemptID: noticeAttemptID(c.AlarmID, p, ti), AlarmID: c.AlarmID, To: c.Targets[ti].Phone,
 			Channel: anxin.ChannelSMS, Body: body, Masked: masked,
 		}
-		w, err := s.ensure(ctx, p, -1, ti, n, now)
+		w, err := s.ensure(ctx, p, -1, ti, n, s.primary(anxin.ChannelSMS, now), now)
 		if err != nil {
 			return time.Time{}, err
 		}

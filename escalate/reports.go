@@ -170,7 +170,7 @@ func (s *Service) Reply(ctx context.Context, from, body string) error {
 			if c.Targets[ti].Phone != from {
 				continue
 			}
-			if _, err := s.store.Attempt(ctx, stepAttemptID(c.AlarmID, step, anxin.ChannelSMS)); err != nil {
+			if !s.smsSent(ctx, c.AlarmID, step) {
 				continue
 			}
 			_, _, err := s.accept(ctx, c.AlarmID, ti, ViaSMSReply)
