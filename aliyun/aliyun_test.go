@@ -204,7 +204,9 @@ func (a *alarmsOne) SetAlarmState(_ context.Context, _ string, st anxin.AlarmSta
 	return nil
 }
 
-func (a *alarmsOne) AlarmsAwaitingChain(context.Context, int, bool) ([]anxin.Alarm, error) { return nil, nil }
+func (a *alarmsOne) AlarmsAwaitingChain(context.Context, int, bool) ([]anxin.Alarm, error) {
+	return nil, nil
+}
 
 // backup is the route after Aliyun: it signals every send.
 type backup struct {
