@@ -299,3 +299,5 @@ func TestAliyunDownNextRouteSends(t *testing.T) {
 		t.Fatalf("aliyun attempt %+v %v", a, err)
 	}
 }
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

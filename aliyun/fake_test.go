@@ -24,7 +24,7 @@ const (
 // real API checks: signature v1 (HMAC-SHA1 over the sorted, percent-encoded
 // parameters), Action and Version, and the template parameters as JSON.
 type fakeAliyun struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	mu    sync.Mutex
@@ -38,8 +38,13 @@ type fakeCall struct {
 	outID, state, dtmf string
 }
 
-func newFakeAliyun(t *testing.T) *fakeAliyun {
-	f := &fakeAliyun{t: t, calls: map[string]fakeCall{}, sent: make(chan url.Values, 100)}
+func newFakeAliyun(t testing.TB) *fakeAliyun {
+	return newFakeAliyunN(t, 100)
+}
+
+// newFakeAliyunN holds up to n send requests in sent.
+func newFakeAliyunN(t testing.TB, n int) *fakeAliyun {
+	f := &fakeAliyun{t: t, calls: map[string]fakeCall{}, sent: make(chan url.Values, n)}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
