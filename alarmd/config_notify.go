@@ -22,6 +22,7 @@ type NotifyConfig struct {
 	DownAfter       int            `mapstructure:"down_after"`       // failures in a row that mark a provider down
 	DownFor         time.Duration  `mapstructure:"down_for"`         // how long it stays down
 	Aliyun          AliyunConfig   `mapstructure:"aliyun"`
+	Modem           ModemConfig    `mapstructure:"modem"`
 	AckTimeout      time.Duration  `mapstructure:"ack_timeout"` // wait per contact before the next
 	Rounds          int            `mapstructure:"rounds"`      // walks of the whole chain before "unanswered"
 	AckSecret       Secret         `mapstructure:"ack_secret"`  // HMAC key of ack links; empty: random per start
@@ -86,6 +87,13 @@ func (c *NotifyConfig) Providers() []string {
 	return out
 }
 
+// ModemConfig is the 4G/GSM modem used by the modem provider.
+type ModemConfig struct {
+	Port    string        `mapstructure:"port"`     // serial device, e.g. /dev/ttyUSB2
+	Baud    int           `mapstructure:"baud"`     // default 115200
+	RingFor time.Duration `mapstructure:"ring_for"` // a call rings this long before it is hung up
+}
+
 // TwilioConfig is the Twilio account used by provider twilio.
 type TwilioConfig struct {
 	AccountSID    string `mapstructure:"account_sid"`
@@ -118,6 +126,9 @@ func notifyDefaults(d map[string]any) {
 		d["notify.aliyun."+k] = ""
 	}
 	d["notify.aliyun.protocol"] = "https"
+	d["notify.modem.port"] = ""
+	d["notify.modem.baud"] = 115200
+	d["notify.modem.ring_for"] = "40s"
 	d["notify.twilio.account_sid"] = ""
 	d["notify.twilio.auth_token"] = ""
 	d["notify.twilio.auth_token_file"] = ""
@@ -202,6 +213,12 @@ func (c *NotifyConfig) validateProvider(p string) error {
 		if a.Protocol != "https" && a.Protocol != "http" {
 			add(errors.New("config: notify.aliyun.protocol is https or http"))
 		}
+	case "modem":
+		if c.Modem.Port == "" {
+			add(errors.New("config: notify.modem.port is required for the modem provider"))
+		}
+		add(positive("notify.modem.baud", c.Modem.Baud, 1200, 4_000_000))
+		add(positiveDur("notify.modem.ring_for", c.Modem.RingFor))
 	case "twilio":
 		if !accountSID.MatchString(c.Twilio.AccountSID) {
 			add(errors.New("config: notify.twilio.account_sid must match AC followed by 32 hex digits"))
@@ -216,7 +233,7 @@ func (c *NotifyConfig) validateProvider(p string) error {
 			add(checkURL("notify.twilio.api_base_url", c.Twilio.APIBaseURL, "http", "https"))
 		}
 	default:
-		add(fmt.Errorf("config: notify.provider or notify.channels names %q, not log, twilio or aliyun", p))
+		add(fmt.Errorf("config: notify.provider or notify.channels names %q, not log, twilio, aliyun or modem", p))
 	}
 	return errors.Join(errs...)
 }

@@ -63,6 +63,7 @@ func TestConfigRejectsWithKeyName(t *testing.T) {
 		{"notify: {channels: {sms: [log, log], voice: [log]}}", "twice"},
 		{"notify: {channels: {sms: [aliyun], voice: [log]}}", "notify.aliyun"},
 		{"notify: {delivery_timeout: -1s}", "notify.delivery_timeout"},
+		{"notify: {provider: modem}", "notify.modem.port"},
 		{"notify: {aliyun: {acces_key_id: x}}", `"notify.aliyun.acces_key_id"`},
 	} {
 		_, err := Parse([]byte(tc.yaml), noEnv)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/aliyun"
 	"github.com/anxin-care/anxin/escalate"
+	"github.com/anxin-care/anxin/modem"
 	"github.com/anxin-care/anxin/twilio"
 )
 
@@ -34,6 +36,7 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 		return nil, nil, err
 	}
 	notifiers := map[string]anxin.Notifier{}
+	var svcRef atomic.Pointer[escalate.Service]
 	var ali *aliyun.Notifier
 	for _, p := range cfg.Providers() {
 		switch p {
@@ -60,6 +63,15 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 				return nil, nil, err
 			}
 			notifiers[p], ali = n, n
+		case "modem":
+			// replies and call progress go to the service built below
+			md, err := modem.Open(modem.Config{Port: cfg.Modem.Port, Baud: cfg.Modem.Baud, RingFor: cfg.Modem.RingFor},
+				lateService{&svcRef}, lateService{&svcRef}, log.With("notifier", "modem"))
+			if err != nil {
+				return nil, nil, err
+			}
+			m.closers = append(m.closers, md.Close)
+			notifiers[p] = md
 		}
 	}
 	provider := cfg.Providers()[0]
@@ -89,6 +101,7 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	svcRef.Store(svc)
 	if notifiers["twilio"] != nil {
 		// the replay memory is in the store: a webhook handled before a
 		// restart is still recognised after it (for 24 h)
@@ -146,4 +159,40 @@ func installerContacts(in []Installer) []anxin.Contact {
 		out = append(out, anxin.Contact{Name: i.Name, Phone: i.Phone, Role: "installer"})
 	}
 	return out
+}
+
+// lateService passes what the modem hears to the escalation service, built
+// after the modem (a reply before then is refused and logged by the modem).
+type lateService struct {
+	p *atomic.Pointer[escalate.Service]
+}
+
+var errNotReady = anxin.Errorf(anxin.EINTERNAL, "escalation is not started yet")
+
+func (l lateService) LocalReply(ctx context.Context, from, body string) error {
+	if s := l.p.Load(); s != nil {
+		return s.LocalReply(ctx, from, body)
+	}
+	return errNotReady
+}
+
+func (l lateService) Report(ctx context.Context, r anxin.StatusReport) error {
+	if s := l.p.Load(); s != nil {
+		return s.Report(ctx, r)
+	}
+	return errNotReady
+}
+
+func (l lateService) Press(ctx context.Context, attemptID, providerID, digits string) (anxin.KeyPress, error) {
+	if s := l.p.Load(); s != nil {
+		return s.Press(ctx, attemptID, providerID, digits)
+	}
+	return anxin.KeyPress{}, errNotReady
+}
+
+func (l lateService) Reply(ctx context.Context, from, body string) error {
+	if s := l.p.Load(); s != nil {
+		return s.Reply(ctx, from, body)
+	}
+	return errNotReady
 }
