@@ -81,6 +81,29 @@ func TestSendErrors(t *testing.T) {
 	}
 }
 
+// A request that gets no answer may have gone through; its error names
+// neither the number nor the key (the SDK's error holds the request URL).
+func TestTimeoutIsMaybeSentAndMasked(t *testing.T) {
+	f := newFakeAliyun(t)
+	f.mu.Lock()
+	f.hang = true
+	f.mu.Unlock()
+	n, err := aliyun.New(aliyun.Config{AccessKeyID: keyID, AccessKeySecret: keySecret, SignName: "安心守护", SMSTemplate: "SMS_0001",
+		SMSEndpoint: f.endpoint(), Protocol: "http", Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, retry, err := n.Send(context.Background(), anxin.Notification{AttemptID: "x", To: "+8613900000001", Channel: anxin.ChannelSMS, Body: "t"})
+	if err == nil || !retry || !errors.Is(err, anxin.ErrMaybeSent) {
+		t.Fatalf("timeout: retry=%v err=%v", retry, err)
+	}
+	for _, secret := range []string{"13900000001", keyID, keySecret, "Signature"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Fatalf("error %q holds %q", err, secret)
+		}
+	}
+}
+
 // reportsSpy records what the webhooks pass on.
 type reportsSpy struct {
 	mu      sync.Mutex

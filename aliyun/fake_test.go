@@ -32,6 +32,7 @@ type fakeAliyun struct {
 	calls map[string]fakeCall // call id → call
 	sent  chan url.Values     // every accepted send request
 	down  bool                // answer 503 to everything
+	hang  bool                // answer nothing until the client gives up
 }
 
 type fakeCall struct {
@@ -104,9 +105,13 @@ func (f *fakeAliyun) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	p := r.Form
 	f.mu.Lock()
-	down := f.down
+	down, hang := f.down, f.hang
 	f.reqs = append(f.reqs, p)
 	f.mu.Unlock()
+	if hang {
+		<-r.Context().Done()
+		return
+	}
 	if down {
 		f.fail(w, 503, "ServiceUnavailable")
 		return

@@ -205,15 +205,14 @@ func classify(err error) (bool, error) {
 	if strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "no such host") {
 		return true, errors.New("aliyun: cannot connect")
 	}
-	return true, fmt.Errorf("aliyun: %s: %w", firstLine(err.Error()), anxin.ErrMaybeSent)
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	if len(s) > 200 {
-		s = s[:200]
+	// the error's text may hold the request URL, with the number and the
+	// signature in its query: say only what kind of failure it was
+	what := "the request failed"
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || strings.Contains(err.Error(), "imeout") {
+		what = "no answer in time"
 	}
-	return s
+	return true, fmt.Errorf("aliyun: %s: %w", what, anxin.ErrMaybeSent)
 }
 
 // Lookup finds an SMS by its OutId among those sent to the number on the
