@@ -33,15 +33,6 @@ func newNotifier(t *testing.T, f *fakeAliyun) *aliyun.Notifier {
 	return n
 }
 
-func wait(t *testing.T, ch <-chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-	}
-}
-
 // The SMS request is signed (v1), names the action, the signature name and
 // template, carries the words as TemplateParam JSON and our attempt id as
 // OutId; the number goes without +86.

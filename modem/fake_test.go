@@ -25,7 +25,6 @@ type fakeModem struct {
 	mu     sync.Mutex
 	wmu    sync.Mutex
 	ref    int
-	parts  []*tpdu.TPDU
 	dialed chan string // numbers dialled
 	sms    chan string // each whole SMS (parts reassembled): "<to> <text>"
 	coll   *sms.Collector

@@ -186,7 +186,8 @@ func (m *Modem) dial(_ context.Context, n anxin.Notification) (string, bool, err
 		msg := err.Error()
 		switch {
 		case strings.Contains(msg, "BUSY"):
-			return n.AttemptID, false, nil // it rang busy: the report says so
+			m.report(n.AttemptID, "busy") // the number is busy: the call was made and is over
+			return n.AttemptID, false, nil
 		case strings.Contains(msg, "NO CARRIER"), strings.Contains(msg, "NO DIALTONE"):
 			return "", true, m.fail("dial", err)
 		}

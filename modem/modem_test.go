@@ -119,6 +119,25 @@ func TestDialProgress(t *testing.T) {
 	}
 }
 
+// BUSY as ATD's own answer: the call was made and is over (busy), no error.
+func TestDialAnsweredBusy(t *testing.T) {
+	f := newFakeModem(t)
+	s := newSpy()
+	m := open(t, f, s, s)
+	f.setDial("BUSY")
+	pid, _, err := m.Send(context.Background(), anxin.Notification{AttemptID: "01A/s0/voice@modem", To: "+8613900000001", Channel: anxin.ChannelVoice, Body: "x"})
+	if err != nil || pid != "01A/s0/voice@modem" {
+		t.Fatalf("send: %q %v", pid, err)
+	}
+	if r := within(t, s.reports, "busy"); r.Status != "busy" {
+		t.Fatalf("report %+v", r)
+	}
+	f.setDial("OK")
+	if _, _, err := m.Send(context.Background(), anxin.Notification{AttemptID: "01B/s0/voice@modem", To: "+8613900000001", Channel: anxin.ChannelVoice, Body: "x"}); err != nil {
+		t.Fatalf("the next dial: %v", err)
+	}
+}
+
 type households map[string]anxin.Household
 
 func (h households) Household(_ context.Context, id string) (anxin.Household, error) {
