@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,19 +13,9 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/aliyun"
 	"github.com/anxin-care/anxin/escalate"
+	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/sqlite"
 )
-
-type manyHouseholds struct{}
-
-func (manyHouseholds) Household(_ context.Context, id string) (anxin.Household, error) {
-	var n int
-	if _, err := fmt.Sscanf(id, "hh-%d", &n); err != nil {
-		return anxin.Household{}, anxin.Errorf(anxin.ENOTFOUND, "no household %s", id)
-	}
-	return anxin.Household{ID: id, Elder: anxin.Elder{Name: "张桂兰"},
-		Contacts: []anxin.Contact{{Name: "李明", Relation: "child", Phone: fmt.Sprintf("+86139%08d", n)}}}, nil
-}
 
 type manyAlarms struct{ at time.Time }
 
@@ -78,7 +67,7 @@ func firstSMS(tb testing.TB, n int, interval time.Duration, aliyunDown bool) []t
 	svc, err := escalate.New(escalate.Options{
 		Config: escalate.Config{PublicURL: "https://alarm.example.org", AckSecret: []byte("0123456789abcdef0123456789abcdef"), RouteTries: 1,
 			DownAfter: 1 << 30},
-		Store: db, Alarms: manyAlarms{at: time.Now()}, Households: manyHouseholds{}, Visits: db,
+		Store: db, Alarms: manyAlarms{at: time.Now()}, Households: testenv.ManyHouseholds{}, Visits: db,
 		Routes: map[anxin.Channel][]escalate.Route{anxin.ChannelSMS: rs, anxin.ChannelVoice: rs},
 	})
 	if err != nil {
@@ -131,22 +120,16 @@ func firstSMS(tb testing.TB, n int, interval time.Duration, aliyunDown bool) []t
 	return lat
 }
 
-func percentile(l []time.Duration, p float64) time.Duration {
-	s := slices.Clone(l)
-	slices.Sort(s)
-	return s[min(len(s)-1, int(float64(len(s))*p))]
-}
-
 // Escalate → first SendSms at the fake Aliyun, at 1,000 alarms a minute.
 func BenchmarkFirstSMSAliyunAt1000PerMinute(b *testing.B) {
 	lat := firstSMS(b, b.N, 60*time.Millisecond, false)
-	b.ReportMetric(float64(percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(testenv.Percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(testenv.Percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
 }
 
 // The same with Aliyun unreachable: Escalate → first SMS on the next route.
 func BenchmarkFirstSMSFailoverAt1000PerMinute(b *testing.B) {
 	lat := firstSMS(b, b.N, 60*time.Millisecond, true)
-	b.ReportMetric(float64(percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(testenv.Percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(testenv.Percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
 }

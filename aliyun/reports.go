@@ -47,27 +47,22 @@ type VoiceReport struct {
 // ParseSMSReports reads an SmsReport body: a JSON array, bounded in size,
 // every id a short printable string.
 func ParseSMSReports(body []byte) ([]SMSReport, error) {
-	var rs []SMSReport
-	if err := parseArray(body, &rs); err != nil {
-		return nil, err
-	}
-	for i, r := range rs {
-		if err := fields(r.OutID, r.BizID, r.ErrCode, r.Phone); err != nil {
-			return nil, fmt.Errorf("aliyun: sms report %d: %w", i, err)
-		}
-	}
-	return rs, nil
+	return parseReports(body, "sms", func(r SMSReport) []string { return []string{r.OutID, r.BizID, r.ErrCode, r.Phone} })
 }
 
 // ParseVoiceReports reads a VoiceReport or VoiceCallReport body.
 func ParseVoiceReports(body []byte) ([]VoiceReport, error) {
-	var rs []VoiceReport
+	return parseReports(body, "voice", func(r VoiceReport) []string { return []string{r.OutID, r.CallID, r.StatusCode, r.DTMF} })
+}
+
+func parseReports[T any](body []byte, kind string, fieldsOf func(T) []string) ([]T, error) {
+	var rs []T
 	if err := parseArray(body, &rs); err != nil {
 		return nil, err
 	}
 	for i, r := range rs {
-		if err := fields(r.OutID, r.CallID, r.StatusCode, r.DTMF); err != nil {
-			return nil, fmt.Errorf("aliyun: voice report %d: %w", i, err)
+		if err := fields(fieldsOf(r)...); err != nil {
+			return nil, fmt.Errorf("aliyun: %s report %d: %w", kind, i, err)
 		}
 	}
 	return rs, nil
