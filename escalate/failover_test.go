@@ -248,3 +248,25 @@ func TestFailedCallFailsOver(t *testing.T) {
 		}
 	})
 }
+
+// Notices fail over too: the "taken" SMS to the contact rung before the
+// acceptor goes out on the next provider when the first refuses it.
+func TestNoticeFailsOver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newFailoverEnv(t, nil)
+		e.raise(t, "01TAKEN")
+		settle(3*time.Minute + time.Second) // step 1 unanswered: step 2 rings contact 2
+		e.a.setFail("permanent")
+		kp, err := e.svc.Press(context.Background(), "01TAKEN/s1/voice@a", "", "1")
+		if err != nil || !kp.Accepted {
+			t.Fatalf("press %+v %v", kp, err)
+		}
+		settle(time.Second)
+		if got := e.b.sent(); !equal(got, []string{"01TAKEN/taken0/sms@b"}) {
+			t.Fatalf("b sent %v", got)
+		}
+		if c, _ := e.db.Chain(context.Background(), "01TAKEN"); !c.Finished || c.AcceptedBy != "李华" {
+			t.Fatalf("chain %+v", c)
+		}
+	})
+}

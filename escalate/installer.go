@@ -37,7 +37,7 @@ func (s *Service) tellInstallers(ctx context.Context, c *anxin.Chain, now time.T
 			AttemptID: fmt.Sprintf("kit-%s-%s-%s/%s%d/sms", c.Household, device, day, anxin.PurposeInstaller, i),
 			AlarmID:   c.AlarmID, To: t.Phone, Channel: anxin.ChannelSMS, Body: body,
 		}
-		w, err := s.ensure(ctx, anxin.PurposeInstaller, -1, i, n, s.primary(anxin.ChannelSMS, now), now)
+		w, err := s.ensureRoutes(ctx, anxin.PurposeInstaller, -1, i, n, now)
 		if err != nil {
 			return time.Time{}, err
 		}

@@ -55,17 +55,6 @@ func (s *Service) notifierOf(provider string) anxin.Notifier {
 	return s.routes[anxin.ChannelSMS][0].Notifier
 }
 
-// primary is the first route of ch that is not down (the first when all are):
-// notices (taken, duty, installer) go by it without failover.
-func (s *Service) primary(ch anxin.Channel, now time.Time) Route {
-	for _, r := range s.routes[ch] {
-		if !s.health.down(r.Provider, now) {
-			return r
-		}
-	}
-	return s.routes[ch][0]
-}
-
 // routeAttemptID is the id of base's attempt on route r: deterministic, so
 // a step is sent at most once per channel and provider.
 func (s *Service) routeAttemptID(base, provider string) string {
@@ -145,7 +134,8 @@ func (s *Service) undelivered(a *anxin.Attempt, now time.Time) bool {
 	return s.cfg.DeliveryTimeout > 0 && !now.Before(a.CreatedAt.Add(s.cfg.DeliveryTimeout))
 }
 
-// ensureRoutes sends a step's notification on its channel's routes in order:
+// ensureRoutes sends a notification (a step's, or a notice) on its
+// channel's routes in order:
 // each route's attempt is made at most once, and the next route is taken
 // only when the one before failed on its route (failedOnRoute). A provider
 // that is down is skipped with a failed attempt on record, unless every
