@@ -61,8 +61,8 @@ type AliyunConfig struct {
 	AccessKeySecret     Secret `mapstructure:"access_key_secret"`
 	AccessKeySecretFile string `mapstructure:"access_key_secret_file"`
 	SignName            string `mapstructure:"sign_name"`          // registered SMS signature
-	SMSTemplate         string `mapstructure:"sms_template"`       // template code with one variable ${text}
-	TTSTemplate         string `mapstructure:"tts_template"`       // voice TTS template code with ${text}
+	SMSTemplate         string `mapstructure:"sms_template"`       // template code with ${name} ${where} ${what} ${link}
+	TTSTemplate         string `mapstructure:"tts_template"`       // voice TTS template code with ${name} ${where} ${what}
 	CalledShowNumber    string `mapstructure:"called_show_number"` // the number calls show
 	SMSEndpoint         string `mapstructure:"sms_endpoint"`       // host[:port]; empty: dysmsapi.aliyuncs.com
 	VoiceEndpoint       string `mapstructure:"voice_endpoint"`     // host[:port]; empty: dyvmsapi.aliyuncs.com

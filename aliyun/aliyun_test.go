@@ -277,6 +277,14 @@ func TestAliyunKeyPressAccepts(t *testing.T) {
 		p := <-f.sent
 		if p.Get("Action") == "SingleCallByTts" {
 			callID = "call-" + p.Get("OutId")
+			continue
+		}
+		// the template's variables are the step's words, from package words
+		var tp map[string]string
+		if err := json.Unmarshal([]byte(p.Get("TemplateParam")), &tp); err != nil || tp["name"] != "张桂兰" ||
+			tp["where"] != "善广乡幸福村3组" || !strings.Contains(tp["what"], "按下了呼叫按钮") ||
+			!strings.HasPrefix(tp["link"], "https://alarm.example.org/ack/") {
+			t.Fatalf("TemplateParam %q", p.Get("TemplateParam"))
 		}
 	}
 	f.answer(callID, "1")

@@ -131,7 +131,7 @@ func (f *fakeAliyun) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	templateOK := func(k string) bool {
 		var m map[string]string
-		return json.Unmarshal([]byte(p.Get(k)), &m) == nil && m["text"] != ""
+		return json.Unmarshal([]byte(p.Get(k)), &m) == nil && (m["text"] != "" || m["what"] != "")
 	}
 	w.Header().Set("Content-Type", "application/json")
 	switch p.Get("Action") {

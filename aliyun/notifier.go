@@ -99,10 +99,15 @@ func domestic(e164 string) string {
 	return "00" + strings.TrimPrefix(e164, "+")
 }
 
-// templateParam is the template's variables as JSON: the words from package
-// words (already rendered in the Notification) fill ${text}.
-func templateParam(text string) string {
-	b, _ := json.Marshal(map[string]string{"text": text}) // a map of strings always marshals
+// templateParam is the template's variables as JSON, all from package
+// words: the Notification's Params (name, where, what, link) when it has
+// them, else its whole text as ${text}.
+func templateParam(n anxin.Notification) string {
+	p := n.Params
+	if len(p) == 0 {
+		p = map[string]string{"text": n.Body}
+	}
+	b, _ := json.Marshal(p) // a map of strings always marshals
 	return string(b)
 }
 
@@ -114,7 +119,7 @@ func (n *Notifier) Send(ctx context.Context, x anxin.Notification) (string, bool
 	}
 	req := &dysms.SendSmsRequest{
 		PhoneNumbers: dara.String(domestic(x.To)), SignName: dara.String(n.cfg.SignName),
-		TemplateCode: dara.String(n.cfg.SMSTemplate), TemplateParam: dara.String(templateParam(x.Body)),
+		TemplateCode: dara.String(n.cfg.SMSTemplate), TemplateParam: dara.String(templateParam(x)),
 		OutId: dara.String(x.AttemptID),
 	}
 	resp, err := n.sms.SendSmsWithOptions(req, n.runtime())
@@ -138,7 +143,7 @@ func (n *Notifier) call(_ context.Context, x anxin.Notification) (string, bool, 
 	}
 	q := map[string]*string{
 		"CalledShowNumber": dara.String(n.cfg.CalledShowNumber), "CalledNumber": dara.String(domestic(x.To)),
-		"TtsCode": dara.String(n.cfg.TTSTemplate), "TtsParam": dara.String(templateParam(x.Body)),
+		"TtsCode": dara.String(n.cfg.TTSTemplate), "TtsParam": dara.String(templateParam(x)),
 		"PlayTimes": dara.String("2"), "OutId": dara.String(x.AttemptID),
 	}
 	body, err := n.rpc("SingleCallByTts", q)

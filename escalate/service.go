@@ -836,11 +836,13 @@ func (s *Service) stepNotifications(ctx context.Context, c *anxin.Chain) ([]anxi
 		ns = append(ns, anxin.Notification{
 			AttemptID: stepAttemptID(c.AlarmID, c.Step, anxin.ChannelSMS), AlarmID: c.AlarmID, To: t.Phone,
 			Channel: anxin.ChannelSMS, Body: body, Masked: masked, AckURL: link,
+			Params: s.cfg.Words.Params(&alarm, &h, link),
 		})
 	}
 	return append(ns, anxin.Notification{
 		AttemptID: stepAttemptID(c.AlarmID, c.Step, anxin.ChannelVoice), AlarmID: c.AlarmID, To: t.Phone,
 		Channel: anxin.ChannelVoice, Body: s.cfg.Words.Voice(&alarm, &h, t.Relation == "elder"), AskKey: true,
+		Params: s.cfg.Words.Params(&alarm, &h, ""),
 	}), nil
 }
 
