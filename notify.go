@@ -27,6 +27,10 @@ type Notification struct {
 	Masked    string  // SMS: Body with personal data masked, for logs
 	AckURL    string  // SMS: the acknowledgement link (already inside Body)
 	AskKey    bool    // voice: ask for the key 1 (a notice only speaks)
+	// Params are the same words as template variables, for providers that
+	// send only registered templates (Aliyun): name, where, what, link.
+	// Empty: the provider sends Body.
+	Params map[string]string
 }
 
 // ErrMaybeSent marks a failed Send whose request may nevertheless have reached

@@ -138,7 +138,8 @@ func defaults() map[string]any {
 
 // secretKeys are the keys whose values never appear in a log or an error.
 func secretKeys() []string {
-	return []string{"mqtt.password", "influx.token", "notify.ack_secret", "notify.twilio.auth_token", "api.tokens"}
+	return []string{"mqtt.password", "influx.token", "notify.ack_secret", "notify.twilio.auth_token",
+		"notify.aliyun.access_key_secret", "notify.aliyun.report_secret", "api.tokens"}
 }
 
 // Load reads the config file at path (empty: defaults only), applies

@@ -59,6 +59,13 @@ func TestConfigRejectsWithKeyName(t *testing.T) {
 		{"mqtt: {listen: {a: b}}", "mqtt.listen"},
 		{"notify: {installers: [{name: 周师傅, phone: '13600000009'}]}", "notify.installers[0]"},
 		{"notify: {installers: [{name: 周师傅, phon: '+8613600000009'}]}", "phon"},
+		{"notify: {channels: {sms: [aliyun, pigeon], voice: [log]}}", `"pigeon"`},
+		{"notify: {channels: {sms: [log]}}", "notify.channels"},
+		{"notify: {channels: {sms: [log, log], voice: [log]}}", "twice"},
+		{"notify: {channels: {sms: [aliyun], voice: [log]}}", "notify.aliyun"},
+		{"notify: {delivery_timeout: -1s}", "notify.delivery_timeout"},
+		{"notify: {provider: modem}", "notify.modem.port"},
+		{"notify: {aliyun: {acces_key_id: x}}", `"notify.aliyun.acces_key_id"`},
 	} {
 		_, err := Parse([]byte(tc.yaml), noEnv)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/api"
+	"github.com/anxin-care/anxin/escalate"
 	"github.com/anxin-care/anxin/mqtt"
 	"github.com/anxin-care/anxin/rules"
 	"github.com/anxin-care/anxin/sqlite"
@@ -247,13 +248,28 @@ func (m *Main) healthz(w http.ResponseWriter, r *http.Request) {
 			problems = append(problems, fmt.Sprintf("escalation: %d alarm(s) waiting for their contact chain to start (retrying; see the log)", n))
 		}
 	}
+	var notes []string
+	if e, ok := m.Escalator.(interface {
+		ProvidersDown() []escalate.ProviderDown
+		ChannelsDown() []anxin.Channel
+	}); ok {
+		for _, d := range e.ProvidersDown() {
+			notes = append(notes, fmt.Sprintf("notify: provider %s down until %s (failing over)", d.Provider, d.Until.UTC().Format(time.RFC3339)))
+		}
+		for _, ch := range e.ChannelsDown() {
+			notes = append(notes, fmt.Sprintf("notify: every provider of %s is down (still tried)", ch))
+		}
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if len(problems) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		for _, p := range problems {
+		for _, p := range append(problems, notes...) {
 			fmt.Fprintln(w, p)
 		}
 		return
 	}
 	fmt.Fprintln(w, "ok")
+	for _, n := range notes { // degraded, still 200: the contract's 503 is for the store and broker
+		fmt.Fprintln(w, n)
+	}
 }

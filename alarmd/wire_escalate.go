@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/aliyun"
 	"github.com/anxin-care/anxin/escalate"
+	"github.com/anxin-care/anxin/modem"
 	"github.com/anxin-care/anxin/twilio"
 )
 
@@ -32,40 +35,86 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var notifier anxin.Notifier = &escalate.LogNotifier{Logger: log.With("notifier", "log")}
-	provider := "log"
-	var hooks *twilio.Webhooks
-	if cfg.Provider == "twilio" {
-		tw, err := twilio.New(twilio.Config{
-			AccountSID: cfg.Twilio.AccountSID, AuthToken: cfg.Twilio.AuthToken.Reveal(), From: cfg.Twilio.From,
-			PublicURL: m.Config.HTTP.PublicURL, APIBaseURL: cfg.Twilio.APIBaseURL,
-			CallEvents: true, DetectMachines: true, Words: book,
-		})
-		if err != nil {
-			return nil, nil, err
+	notifiers := map[string]anxin.Notifier{}
+	var svcRef atomic.Pointer[escalate.Service]
+	var ali *aliyun.Notifier
+	for _, p := range cfg.Providers() {
+		switch p {
+		case "log":
+			notifiers[p] = &escalate.LogNotifier{Logger: log.With("notifier", "log")}
+		case "twilio":
+			tw, err := twilio.New(twilio.Config{
+				AccountSID: cfg.Twilio.AccountSID, AuthToken: cfg.Twilio.AuthToken.Reveal(), From: cfg.Twilio.From,
+				PublicURL: m.Config.HTTP.PublicURL, APIBaseURL: cfg.Twilio.APIBaseURL,
+				CallEvents: true, DetectMachines: true, Words: book,
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+			notifiers[p] = tw
+		case "aliyun":
+			a := cfg.Aliyun
+			n, err := aliyun.New(aliyun.Config{
+				AccessKeyID: a.AccessKeyID, AccessKeySecret: a.AccessKeySecret.Reveal(), SignName: a.SignName,
+				SMSTemplate: a.SMSTemplate, TTSTemplate: a.TTSTemplate, CalledShowNumber: a.CalledShowNumber,
+				SMSEndpoint: a.SMSEndpoint, VoiceEndpoint: a.VoiceEndpoint, Protocol: a.Protocol,
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+			notifiers[p], ali = n, n
+		case "modem":
+			// replies and call progress go to the service built below
+			md, err := modem.Open(modem.Config{Port: cfg.Modem.Port, Baud: cfg.Modem.Baud, RingFor: cfg.Modem.RingFor},
+				lateService{&svcRef}, lateService{&svcRef}, log.With("notifier", "modem"))
+			if err != nil {
+				return nil, nil, err
+			}
+			m.closers = append(m.closers, md.Close)
+			notifiers[p] = md
 		}
-		notifier, provider = tw, "twilio"
 	}
+	provider := cfg.Providers()[0]
+	notifier := notifiers[provider]
+	var routes map[anxin.Channel][]escalate.Route
+	if len(cfg.Channels.SMS) > 0 {
+		routes = map[anxin.Channel][]escalate.Route{}
+		for ch, names := range map[anxin.Channel][]string{anxin.ChannelSMS: cfg.Channels.SMS, anxin.ChannelVoice: cfg.Channels.Voice} {
+			for _, name := range names {
+				routes[ch] = append(routes[ch], escalate.Route{Provider: name, Notifier: notifiers[name]})
+			}
+		}
+	}
+	var hooks *twilio.Webhooks
 	svc, err := escalate.New(escalate.Options{
 		Config: escalate.Config{
 			PublicURL: m.Config.HTTP.PublicURL, AckTimeout: cfg.AckTimeout, Rounds: cfg.Rounds, ElderFirst: cfg.ElderFirst,
 			AckSecret: secret, AckLinkTTL: cfg.AckLinkTTL, FollowUpAfter: cfg.FollowUpAfter, SMSReplies: cfg.SMSReplies,
+			DeliveryTimeout: cfg.DeliveryTimeout, RouteTries: cfg.RouteTries, DownAfter: cfg.DownAfter, DownFor: cfg.DownFor,
 			Installers: installerContacts(cfg.Installers),
 			Location:   book.Location(), Words: book,
 		},
 		Store: m.Store, Alarms: alarms, Households: m.Households, Visits: visits,
-		Notifier: notifier, Provider: provider, Clock: escalate.SystemClock{NowFunc: m.Now}, Logger: log,
+		Notifier: notifier, Provider: provider, Routes: routes, Clock: escalate.SystemClock{NowFunc: m.Now}, Logger: log,
 		Metrics: m.Metrics,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	if provider == "twilio" {
+	svcRef.Store(svc)
+	if notifiers["twilio"] != nil {
 		// the replay memory is in the store: a webhook handled before a
 		// restart is still recognised after it (for 24 h)
 		hooks = twilio.NewWebhooks(cfg.Twilio.AuthToken.Reveal(), m.Config.HTTP.PublicURL, svc, log.With("webhooks", "twilio"),
 			twilio.WithReplayStore(m.Store, twilio.DefaultReplayWindow), twilio.WithClock(m.Now), twilio.WithWords(book))
 		if err := hooks.Register(m.Metrics); err != nil {
+			_ = svc.Close()
+			return nil, nil, err
+		}
+	}
+	var aliHooks *aliyun.Webhooks
+	if ali != nil {
+		if aliHooks, err = aliyun.NewWebhooks(cfg.Aliyun.ReportSecret.Reveal(), svc, ali.Confirm, log.With("webhooks", "aliyun")); err != nil {
 			_ = svc.Close()
 			return nil, nil, err
 		}
@@ -84,6 +133,9 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 		} else {
 			// without Twilio nobody may post reports: answer 404 rather than accept unsigned ones
 			mux.Handle("/twilio/", http.NotFoundHandler())
+		}
+		if aliHooks != nil {
+			aliHooks.Mount(mux)
 		}
 	}, nil
 }
@@ -107,4 +159,40 @@ func installerContacts(in []Installer) []anxin.Contact {
 		out = append(out, anxin.Contact{Name: i.Name, Phone: i.Phone, Role: "installer"})
 	}
 	return out
+}
+
+// lateService passes what the modem hears to the escalation service, built
+// after the modem (a reply before then is refused and logged by the modem).
+type lateService struct {
+	p *atomic.Pointer[escalate.Service]
+}
+
+var errNotReady = anxin.Errorf(anxin.EINTERNAL, "escalation is not started yet")
+
+func (l lateService) LocalReply(ctx context.Context, from, body string) error {
+	if s := l.p.Load(); s != nil {
+		return s.LocalReply(ctx, from, body)
+	}
+	return errNotReady
+}
+
+func (l lateService) Report(ctx context.Context, r anxin.StatusReport) error {
+	if s := l.p.Load(); s != nil {
+		return s.Report(ctx, r)
+	}
+	return errNotReady
+}
+
+func (l lateService) Press(ctx context.Context, attemptID, providerID, digits string) (anxin.KeyPress, error) {
+	if s := l.p.Load(); s != nil {
+		return s.Press(ctx, attemptID, providerID, digits)
+	}
+	return anxin.KeyPress{}, errNotReady
+}
+
+func (l lateService) Reply(ctx context.Context, from, body string) error {
+	if s := l.p.Load(); s != nil {
+		return s.Reply(ctx, from, body)
+	}
+	return errNotReady
 }

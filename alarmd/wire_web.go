@@ -7,6 +7,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/api"
+	"github.com/anxin-care/anxin/escalate"
 	"github.com/anxin-care/anxin/web"
 )
 
@@ -46,4 +47,21 @@ func (b boardEscalator) Waiting() int {
 		return w.Waiting()
 	}
 	return 0
+}
+
+// ProvidersDown and ChannelsDown are the escalator's (healthz).
+func (b boardEscalator) ProvidersDown() []escalate.ProviderDown {
+	if e, ok := b.Escalator.(interface {
+		ProvidersDown() []escalate.ProviderDown
+	}); ok {
+		return e.ProvidersDown()
+	}
+	return nil
+}
+
+func (b boardEscalator) ChannelsDown() []anxin.Channel {
+	if e, ok := b.Escalator.(interface{ ChannelsDown() []anxin.Channel }); ok {
+		return e.ChannelsDown()
+	}
+	return nil
 }

@@ -14,25 +14,11 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/escalate"
+	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/sqlite"
 	"github.com/anxin-care/anxin/twilio"
 	"github.com/anxin-care/anxin/twilio/twiliotest"
 )
-
-// manyHouseholds makes household hh-N with contacts whose numbers end in N,
-// so each alarm's first SMS can be told apart.
-type manyHouseholds struct{}
-
-func (manyHouseholds) Household(_ context.Context, id string) (anxin.Household, error) {
-	var n int
-	if _, err := fmt.Sscanf(id, "hh-%d", &n); err != nil {
-		return anxin.Household{}, anxin.Errorf(anxin.ENOTFOUND, "no household %s", id)
-	}
-	return anxin.Household{ID: id, Elder: anxin.Elder{Name: "张桂兰"},
-		Contacts:  []anxin.Contact{{Name: "李明", Relation: "child", Phone: fmt.Sprintf("+86139%08d", n)}},
-		Community: []anxin.Contact{{Name: "王芳", Role: "grid_worker", Phone: fmt.Sprintf("+86137%08d", n)}},
-	}, nil
-}
 
 // firstSMSLatency raises n alarms, one every interval, against the fake
 // Twilio over loopback and a file store, and returns for each the time from
@@ -55,7 +41,7 @@ func firstSMSLatency(tb testing.TB, n int, interval time.Duration) []time.Durati
 	al := &alarms{m: map[string]anxin.Alarm{}, chains: db}
 	svc, err := escalate.New(escalate.Options{
 		Config: escalate.Config{PublicURL: publicURL, AckSecret: ackSecret},
-		Store:  db, Alarms: al, Households: manyHouseholds{}, Visits: db, Notifier: tw, Provider: "twilio",
+		Store:  db, Alarms: al, Households: testenv.ManyHouseholds{}, Visits: db, Notifier: tw, Provider: "twilio",
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -95,18 +81,12 @@ func firstSMSLatency(tb testing.TB, n int, interval time.Duration) []time.Durati
 	return lat
 }
 
-func percentile(l []time.Duration, p float64) time.Duration {
-	s := slices.Clone(l)
-	slices.Sort(s)
-	return s[min(len(s)-1, int(float64(len(s))*p))]
-}
-
 // Event received → first SMS request at Twilio, at 1,000 alarms a minute
 // (one every 60 ms).
 func BenchmarkFirstSMSAt1000PerMinute(b *testing.B) {
 	lat := firstSMSLatency(b, b.N, 60*time.Millisecond)
-	b.ReportMetric(float64(percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(testenv.Percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(testenv.Percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
 }
 
 // A full minute at 1,000 alarms a minute (ANXIN_LONG=1).
@@ -115,5 +95,5 @@ func TestFirstSMSLatencyLong(t *testing.T) {
 		t.Skip("ANXIN_LONG=1 runs a minute of 1,000 alarms")
 	}
 	lat := firstSMSLatency(t, 1000, 60*time.Millisecond)
-	t.Logf("1,000 alarms at 1,000/min: first SMS p50 %v, p99 %v, max %v", percentile(lat, 0.5), percentile(lat, 0.99), slices.Max(lat))
+	t.Logf("1,000 alarms at 1,000/min: first SMS p50 %v, p99 %v, max %v", testenv.Percentile(lat, 0.5), testenv.Percentile(lat, 0.99), slices.Max(lat))
 }

@@ -40,7 +40,7 @@ func (s *Service) tellInstallers(ctx context.Context, c *anxin.Chain, now time.T
 		}
 		// the first alarm of the device-day owns the notice: ensure leaves a
 		// row another alarm made to that alarm's chain
-		w, err := s.ensure(ctx, anxin.PurposeInstaller, -1, i, n, now)
+		w, err := s.ensureRoutes(ctx, anxin.PurposeInstaller, -1, i, n, now)
 		if err != nil {
 			return time.Time{}, err
 		}

@@ -9,6 +9,8 @@ type metrics struct {
 	accept *prometheus.HistogramVec // via
 	starts prometheus.Counter       // chain starts that failed (retried)
 	wait   prometheus.Gauge         // alarms whose chain could not start yet
+	routes *prometheus.CounterVec   // provider, channel, result: sent, failed
+	moves  *prometheus.CounterVec   // channel, from, to
 }
 
 func newMetrics(reg prometheus.Registerer) (metrics, error) {
@@ -32,8 +34,14 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 		wait: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "anxin_escalation_waiting_alarms", Help: "Open family alarms whose chain could not start yet.",
 		}),
+		routes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "anxin_notify_sends_total", Help: "Send requests per provider (channel route) and channel, by result: sent, failed.",
+		}, []string{"provider", "channel", "result"}),
+		moves: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "anxin_notify_failovers_total", Help: "Steps moved from one provider to the next, per channel.",
+		}, []string{"channel", "from", "to"}),
 	}
-	for _, c := range []prometheus.Collector{m.chains, m.sends, m.accept, m.starts, m.wait} {
+	for _, c := range []prometheus.Collector{m.chains, m.sends, m.accept, m.starts, m.wait, m.routes, m.moves} {
 		if err := reg.Register(c); err != nil {
 			return metrics{}, err
 		}
@@ -69,5 +77,21 @@ func (m metrics) startFailed(waiting int) {
 func (m metrics) waitingNow(n int) {
 	if m.wait != nil {
 		m.wait.Set(float64(n))
+	}
+}
+
+func (m metrics) route(provider, channel string, ok bool) {
+	if m.routes != nil {
+		r := "failed"
+		if ok {
+			r = "sent"
+		}
+		m.routes.WithLabelValues(provider, channel, r).Inc()
+	}
+}
+
+func (m metrics) failover(channel, from, to string) {
+	if m.moves != nil {
+		m.moves.WithLabelValues(channel, from, to).Inc()
 	}
 }

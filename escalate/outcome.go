@@ -89,7 +89,7 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 		if answered && c.State == anxin.ChainAccepted && c.AcceptedVia == ViaKeyPress && a.Target == c.AcceptedTarget {
 			continue // the acceptor's call says thank you and hangs up
 		}
-		if err := s.notifier.Cancel(ctx, a.ProviderID, answered); err != nil {
+		if err := s.notifierOf(a.Provider).Cancel(ctx, a.ProviderID, answered); err != nil {
 			s.log.Warn("cannot end call; will retry", "attempt", a.ID, "err", err)
 			wake = earliest(wake, now.Add(s.cfg.RetryMin))
 			continue
@@ -159,20 +159,26 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 			AttemptID: noticeAttemptID(c.AlarmID, p, ti), AlarmID: c.AlarmID, To: c.Targets[ti].Phone,
 			Channel: anxin.ChannelSMS, Body: body, Masked: masked,
 		}
-		w, err := s.ensure(ctx, p, -1, ti, n, now)
+		w, err := s.ensureRoutes(ctx, p, -1, ti, n, now)
+		if err != nil {
+			return time.Time{}, err
+		}
+		cur, _, found, err := s.currentAttempt(ctx, n.AttemptID, anxin.ChannelSMS)
 		if err != nil {
 			return time.Time{}, err
 		}
 		// a notice that keeps failing must not hold the outcome record back for long
 		gaveUp := false
-		if _, err := s.updateAttempt(ctx, n.AttemptID, func(a *anxin.Attempt) bool {
-			if a.Tries < 8 || a.Status != anxin.AttemptRetry {
-				return false
+		if found && cur.Status == anxin.AttemptRetry && cur.Tries >= 8 {
+			if _, err := s.updateAttempt(ctx, cur.ID, func(a *anxin.Attempt) bool {
+				if a.Tries < 8 || a.Status != anxin.AttemptRetry {
+					return false
+				}
+				a.Status, a.Error, gaveUp = anxin.AttemptFailed, "gave up after 8 tries; "+a.Error, true
+				return true
+			}); err != nil {
+				return time.Time{}, err
 			}
-			a.Status, a.Error, gaveUp = anxin.AttemptFailed, "gave up after 8 tries; "+a.Error, true
-			return true
-		}); err != nil {
-			return time.Time{}, err
 		}
 		if gaveUp {
 			w = time.Time{}

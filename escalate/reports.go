@@ -148,7 +148,17 @@ func TwoWaySMS(phone string) bool { return !strings.HasPrefix(phone, "+86") }
 // Reply accepts an alarm by an inbound SMS: the sender must have been sent a
 // step of a chain still walking; the latest such chain is accepted.
 func (s *Service) Reply(ctx context.Context, from, body string) error {
-	if !s.cfg.SMSReplies || !TwoWaySMS(from) {
+	return s.reply(ctx, from, body, false)
+}
+
+// LocalReply is an SMS reply that came in on a local SIM (the modem
+// channel): a domestic sender reaches it, so +86 is believed too.
+func (s *Service) LocalReply(ctx context.Context, from, body string) error {
+	return s.reply(ctx, from, body, true)
+}
+
+func (s *Service) reply(ctx context.Context, from, body string, local bool) error {
+	if !s.cfg.SMSReplies || (!local && !TwoWaySMS(from)) {
 		s.log.Info("inbound SMS ignored: replies not enabled for this number", "from", anxin.MaskPhone(from))
 		return nil
 	}
@@ -170,7 +180,7 @@ func (s *Service) Reply(ctx context.Context, from, body string) error {
 			if c.Targets[ti].Phone != from {
 				continue
 			}
-			if _, err := s.store.Attempt(ctx, stepAttemptID(c.AlarmID, step, anxin.ChannelSMS)); err != nil {
+			if !s.smsSent(ctx, c.AlarmID, step) {
 				continue
 			}
 			_, _, err := s.accept(ctx, c.AlarmID, ti, ViaSMSReply)

@@ -88,6 +88,14 @@ type Config struct {
 	RetryMin      time.Duration  // first retry backoff (default 1s)
 	RetryMax      time.Duration  // backoff cap (default 30s)
 	SweepEvery    time.Duration  // how often the outbox is read besides hand-overs (default 5s)
+	// DeliveryTimeout: with failover routes, a step's SMS or call that has
+	// no delivery report (SMS delivered; call ringing or further) this long
+	// after it was made moves to the next route (0: a send that the provider
+	// accepted counts as delivered).
+	DeliveryTimeout time.Duration
+	RouteTries      int           // retryable failures on a route before the next is tried (default 3)
+	DownAfter       int           // consecutive failures that mark a provider down (default 5)
+	DownFor         time.Duration // how long a provider stays down (default 5m)
 	// Installers are told of alarms routed to installers (device silent,
 	// gateway offline, low battery, tamper) by SMS, once per device per day;
 	// none: such alarms are only logged.
@@ -103,9 +111,12 @@ type Options struct {
 	Visits     anxin.Visits // nil: outcomes are only logged
 	Notifier   anxin.Notifier
 	Provider   string // name stored with attempts: twilio, log, …
-	Clock      Clock  // nil: SystemClock{}
-	Logger     *slog.Logger
-	Metrics    prometheus.Registerer // nil: none
+	// Routes are the providers of each channel in failover order; nil: the
+	// one Notifier for both. With Routes, attempt ids end in @<provider>.
+	Routes  map[anxin.Channel][]Route
+	Clock   Clock // nil: SystemClock{}
+	Logger  *slog.Logger
+	Metrics prometheus.Registerer // nil: none
 }
 
 // Service walks contact chains. It implements anxin.Escalator and
@@ -116,8 +127,10 @@ type Service struct {
 	alarms     Alarms
 	households anxin.Households
 	visits     anxin.Visits
-	notifier   anxin.Notifier
-	provider   string
+	routes     map[anxin.Channel][]Route
+	suffixed   bool                      // attempt ids end in @<provider>
+	notifiers  map[string]anxin.Notifier // by provider name
+	health     *providerHealth
 	installers []anxin.ChainTarget
 	clock      Clock
 	log        *slog.Logger
@@ -186,7 +199,7 @@ func New(o Options) (*Service, error) {
 	switch {
 	case len(c.AckSecret) < 16:
 		return nil, errors.New("escalate: the ack secret must be at least 16 bytes")
-	case o.Store == nil || o.Alarms == nil || o.Households == nil || o.Notifier == nil:
+	case o.Store == nil || o.Alarms == nil || o.Households == nil || (o.Notifier == nil && len(o.Routes) == 0):
 		return nil, errors.New("escalate: store, alarms, households and notifier are required")
 	case c.PublicURL == "":
 		return nil, errors.New("escalate: public URL is required for ack links")
@@ -199,6 +212,25 @@ func New(o Options) (*Service, error) {
 	}
 	if o.Provider == "" {
 		o.Provider = "unknown"
+	}
+	if c.RouteTries <= 0 {
+		c.RouteTries = 3
+	}
+	if c.DownAfter <= 0 {
+		c.DownAfter = 5
+	}
+	if c.DownFor <= 0 {
+		c.DownFor = 5 * time.Minute
+	}
+	routes, suffixed, err := routesOf(o)
+	if err != nil {
+		return nil, err
+	}
+	notifiers := map[string]anxin.Notifier{}
+	for _, rs := range routes {
+		for _, r := range rs {
+			notifiers[r.Provider] = r.Notifier
+		}
 	}
 	met, err := newMetrics(o.Metrics)
 	if err != nil {
@@ -214,7 +246,8 @@ func New(o Options) (*Service, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{installers: installers,
 		cfg: c, store: o.Store, alarms: o.Alarms, households: o.Households, visits: o.Visits,
-		notifier: o.Notifier, provider: o.Provider, clock: o.Clock, log: o.Logger, metrics: met,
+		routes: routes, suffixed: suffixed, notifiers: notifiers, health: newProviderHealth(c.DownAfter, c.DownFor),
+		clock: o.Clock, log: o.Logger, metrics: met,
 		ctx: ctx, cancel: cancel, driving: map[string]*driveLock{}, timers: map[string]func() bool{},
 		failures: map[string]int{}, waiting: map[string]waitingStart{},
 	}, nil
@@ -678,13 +711,13 @@ func (s *Service) stepOver(ctx context.Context, c *anxin.Chain, now time.Time) (
 	if !now.Before(c.Deadline) {
 		return true, "ack timeout", nil
 	}
-	a, err := s.store.Attempt(ctx, stepAttemptID(c.AlarmID, c.Step, anxin.ChannelVoice))
-	if anxin.ErrorCode(err) == anxin.ENOTFOUND {
-		return false, "", nil
-	} else if err != nil {
+	// the call of the route the step has come to: one that failed on a
+	// route with another after it is not over, it fails over
+	a, last, found, err := s.currentAttempt(ctx, stepAttemptID(c.AlarmID, c.Step, anxin.ChannelVoice), anxin.ChannelVoice)
+	if err != nil || !found {
 		return false, "", err
 	}
-	if callOver(&a) {
+	if callOver(&a) && (last || !s.failedOnRoute(&a, now)) {
 		return true, "call " + a.Status, nil
 	}
 	return false, "", nil
@@ -695,13 +728,14 @@ func (s *Service) stepOver(ctx context.Context, c *anxin.Chain, now time.Time) (
 // record says whether it reached the person.
 func (s *Service) closeStep(ctx context.Context, c *anxin.Chain, now time.Time) error {
 	var ns []anxin.Notification
-	for _, ch := range []anxin.Channel{anxin.ChannelSMS, anxin.ChannelVoice} {
-		a, err := s.store.Attempt(ctx, stepAttemptID(c.AlarmID, c.Step, ch))
+	for _, id := range s.stepAttemptIDs(c.AlarmID, c.Step) {
+		a, err := s.store.Attempt(ctx, id)
 		if anxin.ErrorCode(err) == anxin.ENOTFOUND {
 			continue
 		} else if err != nil {
 			return err
 		}
+		ch := a.Channel
 		switch a.Status {
 		case anxin.AttemptRetry:
 			_, err = s.updateAttempt(ctx, a.ID, func(a *anxin.Attempt) bool {
@@ -721,6 +755,7 @@ func (s *Service) closeStep(ctx context.Context, c *anxin.Chain, now time.Time) 
 				if n.Channel != ch {
 					continue
 				}
+				n.AttemptID = a.ID
 				found, lerr := s.adopt(ctx, &a, n)
 				switch {
 				case lerr != nil:
@@ -768,12 +803,12 @@ func (s *Service) updateAttempt(ctx context.Context, id string, change func(a *a
 // message another attempt holds is never taken (two alarms may ring the same
 // person): such a candidate counts as not found.
 func (s *Service) adopt(ctx context.Context, a *anxin.Attempt, n anxin.Notification) (bool, error) {
-	candidates, err := s.notifier.Lookup(ctx, n, a.CreatedAt)
+	candidates, err := s.notifierOf(a.Provider).Lookup(ctx, n, a.CreatedAt)
 	if err != nil {
 		return false, err
 	}
 	for _, pid := range candidates {
-		held, err := s.store.AttemptByProviderID(ctx, s.provider, pid)
+		held, err := s.store.AttemptByProviderID(ctx, a.Provider, pid)
 		switch {
 		case err == nil && held.ID != a.ID:
 			continue
@@ -821,11 +856,13 @@ func (s *Service) stepNotifications(ctx context.Context, c *anxin.Chain) ([]anxi
 		ns = append(ns, anxin.Notification{
 			AttemptID: stepAttemptID(c.AlarmID, c.Step, anxin.ChannelSMS), AlarmID: c.AlarmID, To: t.Phone,
 			Channel: anxin.ChannelSMS, Body: body, Masked: masked, AckURL: link,
+			Params: s.cfg.Words.Params(&alarm, &h, link),
 		})
 	}
 	return append(ns, anxin.Notification{
 		AttemptID: stepAttemptID(c.AlarmID, c.Step, anxin.ChannelVoice), AlarmID: c.AlarmID, To: t.Phone,
 		Channel: anxin.ChannelVoice, Body: s.cfg.Words.Voice(&alarm, &h, t.Relation == "elder"), AskKey: true,
+		Params: s.cfg.Words.Params(&alarm, &h, ""),
 	}), nil
 }
 
@@ -844,7 +881,7 @@ func (s *Service) sendStep(ctx context.Context, c *anxin.Chain, now time.Time) (
 		} else if cur.Version != c.Version {
 			return time.Time{}, anxin.Errorf(anxin.ECONFLICT, "chain of alarm %s changed during its step", c.AlarmID)
 		}
-		w, err := s.ensure(ctx, anxin.PurposeStep, c.Step, c.Steps[c.Step], n, now)
+		w, err := s.ensureRoutes(ctx, anxin.PurposeStep, c.Step, c.Steps[c.Step], n, now)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -879,10 +916,10 @@ func (s *Service) backoff(tries int) time.Duration {
 // "sending" before the request; a row found "sending" later (after a crash or
 // an unknown outcome) is looked up at the provider before anything is sent
 // again. It returns when it wants to be called again (zero: never).
-func (s *Service) ensure(ctx context.Context, p anxin.AttemptPurpose, step, target int, n anxin.Notification, now time.Time) (time.Time, error) {
+func (s *Service) ensure(ctx context.Context, p anxin.AttemptPurpose, step, target int, n anxin.Notification, r Route, now time.Time) (time.Time, error) {
 	a := anxin.Attempt{
 		ID: n.AttemptID, AlarmID: n.AlarmID, Purpose: p, Step: step, Target: target, Channel: n.Channel,
-		Provider: s.provider, Status: anxin.AttemptSending, Tries: 1, CreatedAt: now, UpdatedAt: now,
+		Provider: r.Provider, Status: anxin.AttemptSending, Tries: 1, CreatedAt: now, UpdatedAt: now,
 	}
 	created, err := s.store.CreateAttempt(ctx, &a)
 	if err != nil {
@@ -933,8 +970,10 @@ func (s *Service) ensure(ctx context.Context, p anxin.AttemptPurpose, step, targ
 // records its outcome on the attempt as the store then holds it: a status
 // report may have come first (a call's "initiated" can beat the API's answer).
 func (s *Service) send(ctx context.Context, a *anxin.Attempt, n anxin.Notification) (time.Time, error) {
-	pid, retry, err := s.notifier.Send(ctx, n)
+	pid, retry, err := s.notifierOf(a.Provider).Send(ctx, n)
 	now := s.clock.Now()
+	s.health.record(a.Provider, err == nil, now)
+	s.metrics.route(a.Provider, string(a.Channel), err == nil)
 	var wake time.Time
 	var change func(x *anxin.Attempt) bool
 	switch {
@@ -986,7 +1025,7 @@ func (s *Service) send(ctx context.Context, a *anxin.Attempt, n anxin.Notificati
 	if err == nil && errors.Is(serr, anxin.ErrProviderIDHeld) {
 		// a lookup of another attempt took the call or message this request
 		// just made: the id the provider answered us with wins
-		if serr = s.reclaim(ctx, pid); serr == nil {
+		if serr = s.reclaim(ctx, a.Provider, pid); serr == nil {
 			got, serr = s.updateAttempt(ctx, a.ID, change)
 		}
 	}
@@ -999,8 +1038,8 @@ func (s *Service) send(ctx context.Context, a *anxin.Attempt, n anxin.Notificati
 // reclaim takes a provider id back from the attempt that adopted it by
 // lookup; that attempt is "sending" again, so its next pass looks up anew
 // (skipping the id, now held by its maker) before sending.
-func (s *Service) reclaim(ctx context.Context, pid string) error {
-	holder, err := s.store.AttemptByProviderID(ctx, s.provider, pid)
+func (s *Service) reclaim(ctx context.Context, provider, pid string) error {
+	holder, err := s.store.AttemptByProviderID(ctx, provider, pid)
 	if anxin.ErrorCode(err) == anxin.ENOTFOUND {
 		return nil
 	} else if err != nil {

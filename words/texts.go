@@ -89,6 +89,26 @@ func (b *Book) SMS(a *anxin.Alarm, h *anxin.Household, link string) string {
 		b.c.smsAsk, b.urgent(a), b.c.smsUrgent)
 }
 
+// Template variables are at most this many characters (Aliyun's limit for
+// a variable of a notification template).
+const maxParam = 35
+
+// Params are a step's words as the variables of a registered SMS or voice
+// template: name (the elder), where (the address, short), what (what
+// happened, when) and link (the ack link, SMS only). A template registered
+// as "${name}家${where}${what}，请尽快联系或上门查看。确认：${link}"
+// reads like SMS.
+func (b *Book) Params(a *anxin.Alarm, h *anxin.Household, link string) map[string]string {
+	p := map[string]string{
+		"name": shorten(b.elder(h), maxParam), "where": shorten(b.address(h), maxParam),
+		"what": shorten(b.What(a, h), maxParam),
+	}
+	if link != "" {
+		p["link"] = link
+	}
+	return p
+}
+
 // Duty tells the community duty contacts that nobody accepted the alarm
 // after calls; link lets them take it over.
 func (b *Book) Duty(a *anxin.Alarm, h *anxin.Household, calls int, link string) string {

@@ -92,3 +92,29 @@ func BenchmarkSMS(b *testing.B) {
 		_ = bk.SMS(&a, &h, link)
 	}
 }
+
+// Template variables for registered templates (Aliyun): the same words as
+// the SMS, each within 35 characters, Mandarin, the link whole.
+func TestParams(t *testing.T) {
+	b := words.Default()
+	h := household
+	h.Elder.Address = strings.Repeat("善广乡东村三组", 12)
+	a := anxin.Alarm{Device: "sd1", OpenedAt: at(0, "03:12"),
+		Cause: anxin.Cause{Code: anxin.CauseSmoke, Device: anxin.KindSmokeDetector, At: at(0, "03:12")}}
+	p := b.Params(&a, &h, link)
+	if p["name"] != h.Elder.Name || p["link"] != link || !strings.HasPrefix(p["where"], "善广乡东村三组") {
+		t.Fatalf("params %q", p)
+	}
+	for k, v := range p {
+		if k == "link" {
+			continue
+		}
+		checkText(t, k, v, false)
+		if n := len([]rune(v)); n > 35 {
+			t.Errorf("%s has %d characters: %q", k, n, v)
+		}
+	}
+	if _, ok := b.Params(&a, &h, "")["link"]; ok {
+		t.Errorf("a call's params have a link")
+	}
+}
