@@ -9,7 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -186,7 +186,7 @@ func loadDevices(t *testing.T, proto string, n int, every time.Duration, sos, ro
 	addr := d.(interface{ WaitAddr(context.Context) string }).WaitAddr(ctx)
 
 	var f figures
-	runtime.GC()
+	debug.FreeOSMemory() // a collection, and freed memory back to the OS: RSS is what is in use
 	f.rss0 = rssKiB(t)
 	cmd := exec.Command(os.Args[0], "-"+proto, addr, "-devices", strconv.Itoa(n), "-every", every.String(),
 		"-sos", strconv.Itoa(sos), "-rounds", strconv.Itoa(rounds), "-wait")
@@ -245,7 +245,7 @@ func loadDevices(t *testing.T, proto string, n int, every time.Duration, sos, ro
 	case <-time.After(10 * time.Minute):
 		t.Fatal("devices not connected after 10 minutes")
 	}
-	runtime.GC()
+	debug.FreeOSMemory() // a collection, and freed memory back to the OS: RSS is what is in use
 	f.rss1 = rssKiB(t)
 	cpu0, t0 := cpuTime(), time.Now()
 	window := time.NewTimer(2 * time.Second)
