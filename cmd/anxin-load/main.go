@@ -7,6 +7,11 @@
 // alarm; its id is a ULID whose time is the send time (ms), which is how
 // alarmd's load test measures event-to-alarm latency. It prints one JSON
 // object: what was sent and how fast.
+//
+// With -jt808 ADDR or -watch3g ADDR it is instead a crowd of simulated
+// dial-in devices reporting to one gatewayd driver (see devices.go):
+//
+//	anxin-load -jt808 127.0.0.1:8808 -devices 10000 -every 30s -sos 50
 package main
 
 import (
@@ -35,7 +40,9 @@ type Result struct {
 	PerSecond float64 `json:"published_per_second"`
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int { return runIO(args, os.Stdin, stdout, stderr) }
+
+func runIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("anxin-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	broker := fs.String("broker", "tcp://127.0.0.1:1883", "broker URL")
@@ -46,8 +53,44 @@ func run(args []string, stdout, stderr io.Writer) int {
 	publishers := fs.Int("publishers", 2, "publisher connections")
 	rate := fs.Float64("rate", 0, "messages per second in all (0: as fast as the window allows)")
 	client := fs.String("client", "raw", "raw (a minimal QoS 1 publisher: little CPU taken from what is measured) or paho")
+	jtAddr := fs.String("jt808", "", "device mode: simulated JT/T 808 terminals dial this host:port")
+	watchAddr := fs.String("watch3g", "", "device mode: simulated 3G watches dial this host:port")
+	devices := fs.Int("devices", 1000, "device mode: simultaneous devices")
+	every := fs.Duration("every", 30*time.Second, "device mode: each device reports once per this period")
+	sos := fs.Int("sos", 50, "device mode: SOS presses per round, spread over the devices")
+	rounds := fs.Int("rounds", 0, "device mode: reports per device (0: until killed)")
+	ids := fs.String("ids", "", "device mode: format of device i's id (\"\": 1380%07d for jt808, 90%08d for watch3g)")
+	dialers := fs.Int("dialers", 64, "device mode: devices connecting at once")
+	wait := fs.Bool("wait", false, "device mode: once all are connected, wait for a line on stdin before reporting")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *jtAddr != "" || *watchAddr != "" {
+		o := deviceOpts{Protocol: "jt808", Addr: *jtAddr, Devices: *devices, Every: *every, SOS: *sos, Rounds: *rounds,
+			IDs: *ids, Dialers: *dialers, Wait: *wait, Timeout: 30 * time.Second}
+		if *watchAddr != "" {
+			o.Protocol, o.Addr = "watch3g", *watchAddr
+		}
+		if *jtAddr != "" && *watchAddr != "" {
+			fmt.Fprintln(stderr, "anxin-load: -jt808 or -watch3g, not both")
+			return 2
+		}
+		if o.IDs == "" {
+			o.IDs = defaultIDs[o.Protocol]
+		}
+		if o.Devices < 1 || o.Every <= 0 || o.SOS < 0 || o.Rounds < 0 {
+			fmt.Fprintln(stderr, "anxin-load: -devices and -every must be positive")
+			return 2
+		}
+		res, err := runDevices(o, stdin, stdout)
+		if err != nil {
+			fmt.Fprintln(stderr, "anxin-load:", err)
+			return 1
+		}
+		if err := json.NewEncoder(stdout).Encode(res); err != nil || res.Errors > 0 {
+			return 1
+		}
+		return 0
 	}
 	if *client != "raw" && *client != "paho" {
 		fmt.Fprintln(stderr, "anxin-load: -client must be raw or paho")

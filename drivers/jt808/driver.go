@@ -34,6 +34,10 @@ func newDriver(c *Config, env drivers.Env) (*driver, error) {
 		alarms: map[string]*alarmState{}, server: c.Server(Framing, env.Logger)}, nil
 }
 
+// WaitAddr waits until Run listens and returns the address, or "" when
+// ctx ends first (tools and tests that listen on port 0).
+func (d *driver) WaitAddr(ctx context.Context) string { return d.server.WaitAddr(ctx) }
+
 // Run listens for terminals until ctx ends.
 func (d *driver) Run(ctx context.Context, sink drivers.Sink) error {
 	key, err := d.cfg.authKey()

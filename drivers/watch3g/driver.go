@@ -28,6 +28,10 @@ func newDriver(c *Config, env drivers.Env) (*driver, error) {
 		server: c.Server(Framing, env.Logger)}, nil
 }
 
+// WaitAddr waits until Run listens and returns the address, or "" when
+// ctx ends first (tools and tests that listen on port 0).
+func (d *driver) WaitAddr(ctx context.Context) string { return d.server.WaitAddr(ctx) }
+
 // Run listens for watches until ctx ends.
 func (d *driver) Run(ctx context.Context, sink drivers.Sink) error {
 	d.server.NewSession = func(c *tcpserver.Conn) tcpserver.Session { return &session{d: d, conn: c, sink: sink} }
