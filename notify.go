@@ -158,6 +158,7 @@ const (
 	PurposeTaken     AttemptPurpose = "taken"     // "X accepted it" to those already told
 	PurposeDuty      AttemptPurpose = "duty"      // "nobody accepted" to community duty contacts
 	PurposeInstaller AttemptPurpose = "installer" // "the kit needs care" to the installer/duty route
+	PurposeClosed    AttemptPurpose = "closed"    // "the alarm is over" to those told, when it clears or staff close it
 )
 
 // Attempt statuses of our own (besides the provider's).

@@ -186,7 +186,8 @@ func TestInfoAndInstallerNotEscalated(t *testing.T) {
 }
 
 // Escalate twice (alarmd does so at start-up for open alarms): one chain.
-// Resolve stops it and ends the ringing call.
+// Resolve stops it, ends the ringing call, and the contact already told
+// hears that the alarm is over.
 func TestEscalateIdempotentAndResolve(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
@@ -201,9 +202,13 @@ func TestEscalateIdempotentAndResolve(t *testing.T) {
 			t.Fatal(err)
 		}
 		settle(time.Hour)
-		e.expect(0, at(0, "sms", phone1), at(0, "call", phone1), at(20*time.Second, "cancel", phone1))
+		e.expect(0, at(0, "sms", phone1), at(0, "call", phone1), at(20*time.Second, "cancel", phone1), at(20*time.Second, "sms", phone1))
 		if c := e.chain(a.ID); c.State != anxin.ChainResolved || !c.Finished {
 			t.Fatalf("chain %+v", c)
+		}
+		over := e.timeline("sms")[1].ev.Body
+		if !strings.Contains(over, "已结束，无需再确认") || !strings.Contains(over, "张桂兰") || asciiWord.MatchString(over) {
+			t.Fatalf("the closed notice: %s", over)
 		}
 	})
 }

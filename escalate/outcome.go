@@ -113,6 +113,22 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 		return s.tellInstallers(ctx, c, now)
 	}
 	if c.State == anxin.ChainResolved {
+		// those told of the alarm hear that it is over (the resolved marker
+		// of an alarm closed before its chain started told nobody)
+		if ts := s.noticeTargets(c, attempts); len(ts) > 0 {
+			alarm, h, err := s.context(ctx, c)
+			if err != nil {
+				return time.Time{}, err
+			}
+			body, masked := closedBodies(s.cfg.Words, &alarm, &h)
+			for _, ti := range ts {
+				w, err := s.notice(ctx, c, anxin.PurposeClosed, ti, body, masked, now)
+				if err != nil {
+					return time.Time{}, err
+				}
+				wake = earliest(wake, w)
+			}
+		}
 		if !wake.IsZero() {
 			return wake, nil
 		}
@@ -155,33 +171,9 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 			p = anxin.PurposeDuty
 			body, masked = dutyBodies(s.cfg.Words, &alarm, &h, len(c.Steps), link)
 		}
-		n := anxin.Notification{
-			AttemptID: noticeAttemptID(c.AlarmID, p, ti), AlarmID: c.AlarmID, To: c.Targets[ti].Phone,
-			Channel: anxin.ChannelSMS, Body: body, Masked: masked,
-		}
-		w, err := s.ensureRoutes(ctx, p, -1, ti, n, now)
+		w, err := s.notice(ctx, c, p, ti, body, masked, now)
 		if err != nil {
 			return time.Time{}, err
-		}
-		cur, _, found, err := s.currentAttempt(ctx, n.AttemptID, anxin.ChannelSMS)
-		if err != nil {
-			return time.Time{}, err
-		}
-		// a notice that keeps failing must not hold the outcome record back for long
-		gaveUp := false
-		if found && cur.Status == anxin.AttemptRetry && cur.Tries >= 8 {
-			if _, err := s.updateAttempt(ctx, cur.ID, func(a *anxin.Attempt) bool {
-				if a.Tries < 8 || a.Status != anxin.AttemptRetry {
-					return false
-				}
-				a.Status, a.Error, gaveUp = anxin.AttemptFailed, "gave up after 8 tries; "+a.Error, true
-				return true
-			}); err != nil {
-				return time.Time{}, err
-			}
-		}
-		if gaveUp {
-			w = time.Time{}
 		}
 		wake = earliest(wake, w)
 	}
@@ -195,6 +187,40 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 	}
 	c.Finished, c.UpdatedAt = true, now
 	return time.Time{}, s.store.SaveChain(ctx, c)
+}
+
+// notice sends one outcome SMS (taken, duty, closed) to target ti; a notice
+// that keeps failing is given up after 8 tries, so it does not hold the
+// outcome record back for long.
+func (s *Service) notice(ctx context.Context, c *anxin.Chain, p anxin.AttemptPurpose, ti int, body, masked string, now time.Time) (time.Time, error) {
+	n := anxin.Notification{
+		AttemptID: noticeAttemptID(c.AlarmID, p, ti), AlarmID: c.AlarmID, To: c.Targets[ti].Phone,
+		Channel: anxin.ChannelSMS, Body: body, Masked: masked,
+	}
+	w, err := s.ensureRoutes(ctx, p, -1, ti, n, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	cur, _, found, err := s.currentAttempt(ctx, n.AttemptID, anxin.ChannelSMS)
+	if err != nil {
+		return time.Time{}, err
+	}
+	gaveUp := false
+	if found && cur.Status == anxin.AttemptRetry && cur.Tries >= 8 {
+		if _, err := s.updateAttempt(ctx, cur.ID, func(a *anxin.Attempt) bool {
+			if a.Tries < 8 || a.Status != anxin.AttemptRetry {
+				return false
+			}
+			a.Status, a.Error, gaveUp = anxin.AttemptFailed, "gave up after 8 tries; "+a.Error, true
+			return true
+		}); err != nil {
+			return time.Time{}, err
+		}
+	}
+	if gaveUp {
+		return time.Time{}, nil
+	}
+	return w, nil
 }
 
 // noticeTargets are who must be told the chain's outcome: for an acceptance,

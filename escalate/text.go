@@ -22,6 +22,12 @@ func takenBodies(b *words.Book, a *anxin.Alarm, h *anxin.Household, who string) 
 	return b.Taken(a, h, who), b.Taken(a, &m, anxin.MaskName(who))
 }
 
+// closedBodies are the "alarm is over" notice and its masked twin.
+func closedBodies(b *words.Book, a *anxin.Alarm, h *anxin.Household) (body, masked string) {
+	m := maskedHousehold(h)
+	return b.Closed(a, h), b.Closed(a, &m)
+}
+
 // dutyBodies are the duty notice and its masked twin.
 func dutyBodies(b *words.Book, a *anxin.Alarm, h *anxin.Household, calls int, link string) (body, masked string) {
 	m := maskedHousehold(h)

@@ -27,6 +27,7 @@ type catalogue struct {
 	duty, dutyAsk          string // %[4]d calls
 	taken                  string // %[4]s who
 	kit                    string // installers: the kit needs care
+	closed                 string // the alarm cleared or staff closed it
 	voice, voiceElder      string
 	fire, injury           string // call 119 / 120
 	addr                   string // wraps the address: "（%s）"

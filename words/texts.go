@@ -127,6 +127,12 @@ func (b *Book) Taken(a *anxin.Alarm, h *anxin.Household, who string) string {
 	return fmt.Sprintf(b.c.taken, b.elder(h), "", b.What(a, h), who)
 }
 
+// Closed tells those already notified that the alarm is over (it cleared,
+// or staff closed it) and nothing more is asked of them.
+func (b *Book) Closed(a *anxin.Alarm, h *anxin.Household) string {
+	return fmt.Sprintf(b.c.closed, b.elder(h), "", b.What(a, h))
+}
+
 // Installer tells the installer/duty route that a home's kit needs care
 // (device silent, gateway offline, low battery, tamper): whose home, where,
 // which device by its kind, since when; within two SMS segments.
