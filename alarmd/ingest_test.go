@@ -81,16 +81,10 @@ func publishMsg(t *testing.T, c paho.Client, m anxin.Message) {
 	publish(t, c, m.Topic(), b)
 }
 
-// waitFor polls cond (the daemon works on real peers) until it holds.
+// waitFor is testenv.Eventually (the daemon works on real peers).
 func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, what, within, cond)
 }
 
 func alarms(t *testing.T, m *Main, f sqlite.AlarmFilter) []anxin.Alarm {

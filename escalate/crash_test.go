@@ -71,22 +71,16 @@ func TestCrashChild(t *testing.T) {
 	if err := svc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(40 * time.Second)
-	for time.Now().Before(deadline) {
-		finished := 0
+	testenv.Eventually(t, "every chain finished", 40*time.Second, func() bool {
 		for _, id := range ids {
-			if c, err := db.Chain(ctx, id); err == nil && c.Finished {
-				finished++
+			if c, err := db.Chain(ctx, id); err != nil || !c.Finished {
+				return false
 			}
 		}
-		if finished == len(ids) {
-			_ = svc.Close()
-			_ = db.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond) // polling the store with a deadline
-	}
-	t.Fatal("chains did not finish")
+		return true
+	})
+	_ = svc.Close()
+	_ = db.Close()
 }
 
 type child struct {
@@ -106,16 +100,10 @@ func startChild(t *testing.T, env []string) *child {
 	return c
 }
 
-// waitFor polls the fake's timeline (a real peer) until cond holds.
+// waitFor waits (testenv.Eventually) until cond holds of the fake's timeline.
 func waitFor(t *testing.T, fake *twiliotest.Server, within time.Duration, what string, cond func([]twiliotest.Event) bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond(fake.Events()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, what, within, func() bool { return cond(fake.Events()) })
 }
 
 func count(evs []twiliotest.Event, kind string) int {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/anxin-care/anxin/internal/testenv"
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"os"
 	"path/filepath"
@@ -119,15 +120,10 @@ func payload(t testing.TB, m anxin.Message) Delivery {
 	return Delivery{Topic: m.Topic(), Payload: b, Received: time.Now()}
 }
 
+// eventually is testenv.Eventually with the pipeline tests' 10 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, what, 10*time.Second, cond)
 }
 
 // TestAckOnlyAfterCommit: a message is acknowledged only once its effects

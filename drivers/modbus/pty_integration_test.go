@@ -3,6 +3,7 @@ package modbus
 import (
 	"context"
 	"encoding/binary"
+	"github.com/anxin-care/anxin/internal/testenv"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -82,19 +83,10 @@ func gaugeValue(t *testing.T, reg *prometheus.Registry, name, label string) floa
 	return -1
 }
 
-// eventually polls cond (a real peer's state) until it holds or 10 s pass.
+// eventually is testenv.Eventually with the pty tests' 10 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
+	testenv.Eventually(t, what, 10*time.Second, cond)
 }
 
 type memSink struct {

@@ -2,6 +2,7 @@ package nmea
 
 import (
 	"context"
+	"github.com/anxin-care/anxin/internal/testenv"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -87,19 +88,10 @@ func gaugeValue(t *testing.T, reg *prometheus.Registry, name, label string) floa
 	return -1
 }
 
-// eventually polls cond (a real peer's state) until it holds or 10 s pass.
+// eventually is testenv.Eventually with the pty tests' 10 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
+	testenv.Eventually(t, what, 10*time.Second, cond)
 }
 
 type memSink struct {
