@@ -52,13 +52,7 @@ func outcomeOf(c *anxin.Chain, attempts []anxin.Attempt, rounds int) words.Outco
 		}
 		return words.Outcome{Steps: len(c.Steps), Rounds: rounds, Calls: calls}
 	}
-	var who anxin.ChainTarget
-	for _, t := range c.Targets {
-		if t.Name == c.AcceptedBy {
-			who = t
-			break
-		}
-	}
+	who, _ := acceptor(c) // by position: names repeat or are empty
 	rel := who.Relation
 	if rel == "" {
 		rel = who.Role

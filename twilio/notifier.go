@@ -317,45 +317,38 @@ func callTwiML(cw words.CallWords, prompt, gatherURL string, again bool) string 
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><Response>`)
 	if gatherURL == "" {
-		say(&b, prompt, 2)
+		say(&b, cw, prompt, 2)
 		b.WriteString(`</Response>`)
 		return b.String()
 	}
 	b.WriteString(`<Gather input="dtmf" numDigits="1" timeout="8" method="POST" action="`)
 	escape(&b, gatherURL)
 	b.WriteString(`">`)
-	say(&b, prompt, 2)
+	say(&b, cw, prompt, 2)
 	b.WriteString(`</Gather>`)
 	if again {
-		say(&b, cw.NoKeyAgain, 1)
+		say(&b, cw, cw.NoKeyAgain, 1)
 	} else {
-		say(&b, cw.NoKey, 1)
+		say(&b, cw, cw.NoKey, 1)
 	}
 	b.WriteString(`</Response>`)
 	return b.String()
 }
 
-// replyTwiML speaks one line and hangs up.
-func replyTwiML(words string) string {
+// replyTwiML speaks one line in cw's voice and hangs up.
+func replyTwiML(cw words.CallWords, line string) string {
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><Response>`)
-	say(&b, words, 1)
+	say(&b, cw, line, 1)
 	b.WriteString(`<Hangup/></Response>`)
 	return b.String()
 }
 
-// The voice of every <Say>: Amazon Polly's Mandarin voice Zhiyu, which
-// Twilio documents for <Say> as voice "Polly.Zhiyu" with language "cmn-CN"
-// (Twilio's Text-to-Speech voices table). The basic voices with
-// language="zh-CN" read Chinese badly or not at all.
-const (
-	sayVoice    = "Polly.Zhiyu"
-	sayLanguage = "cmn-CN"
-)
-
-func say(b *strings.Builder, words string, loop int) {
-	fmt.Fprintf(b, `<Say voice="%s" language="%s" loop="%d">`, sayVoice, sayLanguage, loop)
-	escape(b, words)
+// say writes one <Say> in the voice and language of the catalogue the
+// words come from (Polly.Zhiyu, cmn-CN for Mandarin).
+func say(b *strings.Builder, cw words.CallWords, line string, loop int) {
+	fmt.Fprintf(b, `<Say voice="%s" language="%s" loop="%d">`, cw.Voice, cw.Language, loop)
+	escape(b, line)
 	b.WriteString(`</Say>`)
 }
 

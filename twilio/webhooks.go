@@ -83,7 +83,13 @@ func WithReplayStore(s ReplayStore, window time.Duration) Option {
 func WithClock(now func() time.Time) Option { return func(w *Webhooks) { w.now = now } }
 
 // WithWords sets the language of what calls say (default Mandarin).
-func WithWords(b *words.Book) Option { return func(w *Webhooks) { w.words, w.call = b, b.Call() } }
+func WithWords(b *words.Book) Option {
+	return func(w *Webhooks) {
+		if b != nil {
+			w.words, w.call = b, b.Call()
+		}
+	}
+}
 
 // NewWebhooks builds the handlers. publicURL is http.public_url, the root
 // Twilio was told to call. Without WithReplayStore replays are remembered
@@ -387,29 +393,29 @@ func (w *Webhooks) gather(rw http.ResponseWriter, r *http.Request, replay bool) 
 	q := r.URL.Query()
 	attempt, digits := q.Get("attempt"), r.PostForm.Get("Digits")
 	if replay {
-		twiml(rw, replyTwiML(w.call.Replayed))
+		twiml(rw, replyTwiML(w.call, w.call.Replayed))
 		return false
 	}
 	kp, err := w.reports.Press(r.Context(), attempt, r.PostForm.Get("CallSid"), digits)
 	switch {
 	case err != nil:
 		w.log.Error("key press not recorded", "attempt", attempt, "err", err)
-		twiml(rw, replyTwiML(w.call.Busy))
+		twiml(rw, replyTwiML(w.call, w.call.Busy))
 	case kp.Accepted && kp.Elder:
 		w.log.Info("the elder answered safe by key press", "attempt", attempt)
-		twiml(rw, replyTwiML(w.call.ElderSafe))
+		twiml(rw, replyTwiML(w.call, w.call.ElderSafe))
 	case kp.Accepted:
 		w.log.Info("accepted by key press", "attempt", attempt)
-		twiml(rw, replyTwiML(w.call.Accepted))
+		twiml(rw, replyTwiML(w.call, w.call.Accepted))
 	case kp.TakenBy != "":
-		twiml(rw, replyTwiML(w.words.CallTakenBy(kp.TakenBy)))
+		twiml(rw, replyTwiML(w.call, w.words.CallTakenBy(kp.TakenBy)))
 	case kp.Unknown:
-		twiml(rw, replyTwiML(w.call.Over))
+		twiml(rw, replyTwiML(w.call, w.call.Over))
 	case q.Get("again") == "":
 		// another key: say it once more
 		twiml(rw, callTwiML(w.call, kp.Prompt, w.publicURL+"/twilio/gather?attempt="+url.QueryEscape(attempt)+"&again=1", true))
 	default:
-		twiml(rw, replyTwiML(w.call.NotTaken))
+		twiml(rw, replyTwiML(w.call, w.call.NotTaken))
 	}
 	return false
 }

@@ -48,6 +48,8 @@ type field struct {
 
 // CallWords are what a call says around its prompt and after a key press.
 type CallWords struct {
+	Voice      string // the <Say> voice that reads this catalogue (Twilio's TTS table)
+	Language   string // and its language
 	NoKey      string // no key pressed: goodbye
 	NoKeyAgain string // no key after the prompt was said again
 	Replayed   string // a key press handled already

@@ -72,6 +72,7 @@ var en = catalogue{
 	injury:     "If the elder is hurt, call 120 now. ",
 
 	call: CallWords{
+		Voice: "Polly.Joanna", Language: "en-US",
 		NoKey: "No key was pressed. Goodbye.", NoKeyAgain: "Not confirmed; we will call again. Goodbye.",
 		Replayed: "Received, thank you. Goodbye.", Busy: "The system is busy: please use the link in the SMS. Goodbye.",
 		ElderSafe: "Good, you are safe. Thank you. Goodbye.", Accepted: "Thank you: the alarm is yours. The other contacts will be told.",

@@ -74,6 +74,9 @@ var zh = catalogue{
 	injury:     "如老人受伤，请立即拨打120。",
 
 	call: CallWords{
+		// Amazon Polly's Mandarin voice, which Twilio documents for <Say>; the
+		// basic voices with language="zh-CN" read Chinese badly or not at all
+		Voice: "Polly.Zhiyu", Language: "cmn-CN",
 		NoKey: "未收到按键。再见。", NoKeyAgain: "未收到确认，稍后会再联系您。再见。",
 		Replayed: "已收到，谢谢。再见。", Busy: "系统繁忙，未能确认，请点击短信中的链接确认。再见。",
 		ElderSafe: "好的，知道您平安，谢谢。再见。", Accepted: "已确认由您处理，谢谢。其他联系人将收到通知。",

@@ -128,7 +128,12 @@ func (s *session) Frame(ctx context.Context, _ int64, b []byte) error {
 	case MsgLocation, MsgLocationBatch:
 		// Positions of a known terminal are taken even before it
 		// authenticates: an SOS is never dropped for a lost auth code.
-		ms, bits, err := s.d.cfg.vendorOf(tg.Model).reports(tg, p, s.d.alarmState(p.Phone), s.d.env.Now(), true)
+		// the alarm edges are worked out on a copy and kept only once the
+		// spool holds every message: a report resent after a failed Put
+		// raises its SOS again instead of finding the bit already seen
+		st := s.d.alarmState(p.Phone)
+		next := *st
+		ms, bits, err := s.d.cfg.vendorOf(tg.Model).reports(tg, p, &next, s.d.env.Now(), true)
 		if err != nil {
 			s.d.frames.WithLabelValues("bad").Inc()
 			s.log.Debug("bad position report", "err", err)
@@ -139,6 +144,7 @@ func (s *session) Frame(ctx context.Context, _ int64, b []byte) error {
 				return err // the reply waits until the spool holds the alarm
 			}
 		}
+		*st = next
 		if err := s.conn.Reply(PlatformReply(p, s.next(), 0)); err != nil {
 			return err
 		}

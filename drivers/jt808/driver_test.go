@@ -3,11 +3,13 @@ package jt808
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +24,13 @@ import (
 // startDriver runs a jt808 driver on 127.0.0.1:0; messages arrive on the
 // returned channel.
 func startDriver(t *testing.T, idle time.Duration) (*driver, <-chan anxin.Message, *testenv.SyncBuffer) {
+	t.Helper()
+	return startDriverFailing(t, idle, nil)
+}
+
+// startDriverFailing is startDriver whose spool refuses the messages fail
+// says (nil: none).
+func startDriverFailing(t *testing.T, idle time.Duration, fail func(anxin.Message) bool) (*driver, <-chan anxin.Message, *testenv.SyncBuffer) {
 	t.Helper()
 	c := NewConfig()
 	c.Listen = "127.0.0.1:0"
@@ -41,7 +50,13 @@ func startDriver(t *testing.T, idle time.Duration) (*driver, <-chan anxin.Messag
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- d.Run(ctx, drivers.SinkFunc(func(_ context.Context, m anxin.Message) error { out <- m; return nil }))
+		done <- d.Run(ctx, drivers.SinkFunc(func(_ context.Context, m anxin.Message) error {
+			if fail != nil && fail(m) {
+				return errors.New("spool full")
+			}
+			out <- m
+			return nil
+		}))
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -128,6 +143,40 @@ func TestSessionOverTCP(t *testing.T) {
 			t.Errorf("%d events for one more press", events)
 		}
 		term.Close()
+	}
+}
+
+// TestSOSNotLostWhenTheSpoolRefusesIt: the spool refuses a press; the
+// terminal gets no answer, reconnects and sends the same report again, and
+// the press is raised then (the SOS bit was not taken as seen).
+func TestSOSNotLostWhenTheSpoolRefusesIt(t *testing.T) {
+	var refused atomic.Bool
+	d, out, _ := startDriverFailing(t, time.Minute, func(m anxin.Message) bool {
+		return m.Event == anxin.EventButtonPressed && refused.CompareAndSwap(false, true)
+	})
+	f := Fix{Lat: 30.5, Lon: 114.3, Time: time.Now().Truncate(time.Second), Alarm: AlarmSOS}
+	for try := range 2 {
+		term, err := Dial(d.server.WaitAddr(t.Context()), "013800138000", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := term.Login(5 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		err = term.Report(f, 5*time.Second)
+		term.Close()
+		if try == 0 && err == nil {
+			t.Fatal("the report was answered though the spool refused its press")
+		}
+	}
+	var events int
+	for range 3 { // the reading of each try, the press of the second
+		if m := next(t, out); m.IsEvent() {
+			events++
+		}
+	}
+	if events != 1 {
+		t.Fatalf("%d presses raised after the resend, want 1", events)
 	}
 }
 
