@@ -3,6 +3,8 @@ package watch3g
 import (
 	"context"
 	"errors"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -16,6 +18,28 @@ type driver struct {
 	gate   *tcpserver.Gate
 	frames *prometheus.CounterVec // anxin_watch3g_frames_total{result}
 	server *tcpserver.Server
+
+	mu     sync.Mutex
+	lastAL map[string]sentAL // by watch id: only admitted watches, bounded by the config
+}
+
+// sentAL is a watch's last alarm frame and the time it was stamped with.
+type sentAL struct {
+	content string
+	at      time.Time
+}
+
+// alarmTime is the time to stamp an alarm frame with when the watch's own
+// is unusable: a resend of the same frame gets the first one's, so its
+// events keep their ids and are not raised twice.
+func (d *driver) alarmTime(id, content string, now time.Time) time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if last, ok := d.lastAL[id]; ok && last.content == content && now.Sub(last.at) < 10*time.Minute {
+		return last.at
+	}
+	d.lastAL[id] = sentAL{content: content, at: now}
+	return now
 }
 
 func newDriver(c *Config, env drivers.Env) (*driver, error) {
@@ -25,7 +49,7 @@ func newDriver(c *Config, env drivers.Env) (*driver, error) {
 		return nil, err
 	}
 	return &driver{cfg: c, env: env, gate: tcpserver.NewGate(&c.ListenConfig, env.Household, env.Logger, cv), frames: cv,
-		server: c.Server(Framing, env.Logger)}, nil
+		server: c.Server(Framing, env.Logger), lastAL: map[string]sentAL{}}, nil
 }
 
 // WaitAddr waits until Run listens and returns the address, or "" when
@@ -59,7 +83,11 @@ func (s *session) Frame(ctx context.Context, _ int64, b []byte) error {
 	if !ok {
 		return errRefused
 	}
-	ms, err := messages(tg, f, s.d.env.Now(), true)
+	now := s.d.env.Now()
+	if isAlarm(f.Type) {
+		now = s.d.alarmTime(f.ID, f.Content, now)
+	}
+	ms, err := messages(tg, f, now, true)
 	if err != nil {
 		s.d.frames.WithLabelValues("bad").Inc()
 		s.d.env.Logger.Debug("bad watch report", "device", tg.Device, "type", f.Type, "err", err)

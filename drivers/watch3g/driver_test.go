@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,8 +28,11 @@ func TestWatchSessionOverTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs testenv.SyncBuffer
+	var ticks atomic.Int64 // every reading of the clock is a second later
+	start := time.Now()
+	now := func() time.Time { return start.Add(time.Duration(ticks.Add(1)) * time.Second) }
 	d, err := newDriver(c, drivers.Env{Household: "hh-0001", Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-		Now: time.Now, Metrics: prometheus.NewRegistry()})
+		Now: now, Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +60,24 @@ func TestWatchSessionOverTCP(t *testing.T) {
 	}
 	if m := <-out; m.Fields["heart_rate_bpm"].Float() != 73 || m.Device != "watch1" {
 		t.Fatalf("reading %+v", m)
+	}
+
+	// an SOS whose clock is off (an hour ahead) is stamped on receipt; the
+	// watch resends it unanswered-alike: the same press, the same id
+	var ids []string
+	for range 2 {
+		if err := w.SOS(Fix{Lat: 30.27, Lon: 120.15, Time: start.Add(time.Hour)}, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		for m := range out {
+			if m.Event == anxin.EventButtonPressed {
+				ids = append(ids, m.ID)
+				break
+			}
+		}
+	}
+	if ids[0] != ids[1] {
+		t.Fatalf("a resent SOS got a new id (%s, %s): it would be raised twice", ids[0], ids[1])
 	}
 
 	for range 2 {
