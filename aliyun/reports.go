@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -200,11 +201,15 @@ func (h *Webhooks) first(key string) bool {
 	return true
 }
 
-// forget lets a report that failed be handled when Aliyun pushes it again.
+// forget lets a report that failed be handled when Aliyun pushes it again
+// (its fifo entry goes too, so a later eviction cannot drop it once re-added).
 func (h *Webhooks) forget(key string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.seen, key)
+	if i := slices.Index(h.fifo, key); i >= 0 {
+		h.fifo = slices.Delete(h.fifo, i, i+1)
+	}
 }
 
 func (h *Webhooks) sms(ctx context.Context, body []byte) error {
@@ -260,8 +265,13 @@ func (h *Webhooks) voiceOne(ctx context.Context, r VoiceReport) error {
 		// unsigned: only a call Aliyun itself confirms may accept an alarm
 		if h.confirm == nil {
 			h.log.Warn("key press not confirmed: no query configured", "attempt", r.OutID)
-		} else if err := h.confirm(ctx, r); err != nil {
-			h.log.Warn("key press not confirmed by Aliyun; ignored", "attempt", r.OutID, "err", err)
+		} else if err := h.confirm(ctx, r); errors.Is(err, ErrContradicted) {
+			h.log.Warn("key press contradicted by Aliyun's call detail; ignored", "attempt", r.OutID, "err", err)
+		} else if err != nil {
+			// cannot tell yet (the detail is not there, the query failed):
+			// answer an error, so Aliyun pushes the report again
+			h.log.Warn("key press not confirmed yet; Aliyun will push it again", "attempt", r.OutID, "err", err)
+			return err
 		} else if _, err := h.reports.Press(ctx, r.OutID, r.CallID, "1"); err != nil {
 			return err
 		}
@@ -301,7 +311,12 @@ func (n *Notifier) Confirm(_ context.Context, r VoiceReport) error {
 		return fmt.Errorf("aliyun: the call was not answered (state %.16s)", st)
 	}
 	if k, ok := d["dtmf"]; ok && !strings.Contains(fmt.Sprint(k), "1") {
-		return errors.New("aliyun: no key 1 in the call")
+		return fmt.Errorf("%w: no key 1 in the call", ErrContradicted)
 	}
 	return nil
 }
+
+// ErrContradicted is a confirmation that Aliyun's own call detail refutes
+// (keys were recorded, and 1 is not among them): the press is not believed.
+// Any other failure of Confirm means "cannot tell yet".
+var ErrContradicted = errors.New("aliyun: the call detail contradicts the report")

@@ -197,6 +197,24 @@ func TestFailoverOnNoDeliveryReport(t *testing.T) {
 	})
 }
 
+// An SMS the provider reports undelivered moves to the next route at once,
+// not at DeliveryTimeout: the report wakes the chain, whatever its channel.
+func TestUndeliveredSMSFailsOverAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newFailoverEnv(t, func(c *escalate.Config) { c.DeliveryTimeout = 2 * time.Minute })
+		e.raise(t, "01UNDEL")
+		settle(time.Second)
+		if err := e.svc.Report(context.Background(), anxin.StatusReport{AttemptID: "01UNDEL/s0/sms@a", ProviderID: "a-1",
+			Channel: anxin.ChannelSMS, Status: "undelivered"}); err != nil {
+			t.Fatal(err)
+		}
+		settle(time.Second)
+		if got := e.b.sent(); !equal(got, []string{"01UNDEL/s0/sms@b"}) {
+			t.Fatalf("b sent %v a second after the SMS was reported undelivered, want the SMS", got)
+		}
+	})
+}
+
 // A provider failing DownAfter times in a row is down: the next steps skip
 // it with a failed attempt on record, and ProvidersDown names it.
 func TestProviderMarkedDown(t *testing.T) {

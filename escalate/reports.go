@@ -38,7 +38,6 @@ func progressRank(status string) int {
 // Reports for unknown attempts, or naming another provider id than the one
 // stored (or one another attempt holds), change nothing.
 func (s *Service) Report(ctx context.Context, r anxin.StatusReport) error {
-	alarmID := alarmOf(r.AttemptID)
 	a, err := s.store.Attempt(ctx, r.AttemptID)
 	if anxin.ErrorCode(err) == anxin.ENOTFOUND {
 		s.log.Warn("status report for an unknown attempt", "attempt", r.AttemptID)
@@ -93,8 +92,10 @@ func (s *Service) Report(ctx context.Context, r anxin.StatusReport) error {
 		return nil
 	}
 	s.log.Info("status", "attempt", a.ID, "channel", a.Channel, "status", a.Status, "answered_by", a.AnsweredBy)
-	if a.Channel == anxin.ChannelVoice && terminal(a.Status) {
-		s.kick(alarmID) // a call that ended may end its step
+	if terminal(a.Status) {
+		// a call that ended may end its step; an SMS that failed on one
+		// route moves to the next without waiting for delivery_timeout
+		s.kick(a.AlarmID)
 	}
 	return nil
 }

@@ -688,12 +688,6 @@ func noticeAttemptID(alarmID string, p anxin.AttemptPurpose, target int) string 
 	return fmt.Sprintf("%s/%s%d/sms", alarmID, p, target)
 }
 
-// alarmOf is the alarm id an attempt id belongs to.
-func alarmOf(attemptID string) string {
-	id, _, _ := strings.Cut(attemptID, "/")
-	return id
-}
-
 // callOver reports whether a call attempt ended without the key press
 // (or was never placed): the step need not wait for its deadline.
 func callOver(a *anxin.Attempt) bool {
