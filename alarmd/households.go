@@ -111,8 +111,10 @@ type householdsRegister struct{ anxin.Households }
 
 func (r householdsRegister) Knows(household, device string) (bool, bool) {
 	h, err := r.Household(context.Background(), household)
-	if err != nil {
+	if anxin.ErrorCode(err) == anxin.ENOTFOUND {
 		return false, false
+	} else if err != nil {
+		return true, true // the register cannot answer now: a press is believed, not dropped
 	}
 	if device == anxin.GatewayDevice {
 		return true, true

@@ -145,7 +145,12 @@ func (m *Modem) Send(ctx context.Context, n anxin.Notification) (string, bool, e
 	if n.Channel == anxin.ChannelVoice {
 		return m.dial(ctx, n)
 	}
-	if _, err := m.gsm.SendLongMessage(n.To, n.Body); err != nil {
+	if sent, err := m.gsm.SendLongMessage(n.To, n.Body); err != nil {
+		if len(sent) > 0 {
+			// part of the message is on its way: sending it all again would
+			// repeat those parts, so the step moves on instead
+			return "", false, fmt.Errorf("modem: SMS: %d part(s) sent before: %s", len(sent), firstLine(err.Error()))
+		}
 		return "", true, m.fail("SMS", err)
 	}
 	return n.AttemptID, false, nil

@@ -69,7 +69,7 @@ func (h *gatewayAuth) household(cl *mochi.Client, pk packets.Packet) (string, st
 		return "", "anonymous"
 	}
 	if !pk.Connect.PasswordFlag || !pw.Check(user, pk.Connect.Password) {
-		return clipUser(user), "wrong username or password"
+		return loggedUser(pw, user), "wrong username or password"
 	}
 	return user, ""
 }
@@ -123,11 +123,14 @@ func (h *gatewayAuth) OnACLCheck(cl *mochi.Client, topic string, write bool) boo
 	return under(v.(string), topic)
 }
 
-func clipUser(s string) string {
-	if !anxin.ValidID(s) {
-		return "<not a household id>"
+// loggedUser is what a refused login's username may show in the log: a
+// gateway that swapped its username and password must not log the password,
+// so only a username the password file lists is shown.
+func loggedUser(pw *Passwords, user string) string {
+	if !pw.Has(user) {
+		return "<not in the password file>"
 	}
-	return s
+	return user
 }
 
 // under reports whether topic (or filter) lies under anxin/v1/<hh>/.

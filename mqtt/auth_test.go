@@ -3,6 +3,7 @@ package mqtt
 import (
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -101,9 +102,11 @@ func TestEmbeddedBrokerGatewayLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, rec := startAuthBroker(t, BrokerConfig{Passwords: pw})
+	logs := &testenv.SyncBuffer{}
+	b, rec := startAuthBroker(t, BrokerConfig{Passwords: pw, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	url := b.URL()
 	for name, l := range map[string]login{
+		"password as username":  {url: url, id: "swapped", user: "Pw-looks-like-an-id", pass: "hh-0001"},
 		"anonymous":             {url: url, id: "anon"},
 		"wrong password":        {url: url, id: "wrong", user: "hh-0001", pass: "guess"},
 		"unknown user":          {url: url, id: "nobody", user: "hh-9999", pass: "s3cret-pw"},
@@ -114,6 +117,10 @@ func TestEmbeddedBrokerGatewayLogin(t *testing.T) {
 			c.Disconnect(0)
 			t.Errorf("%s: connected", name)
 		}
+	}
+
+	if strings.Contains(logs.String(), "Pw-looks-like-an-id") {
+		t.Errorf("a refused login's username that is not in the password file was logged:\n%s", logs.String())
 	}
 
 	gw1 := mustDial(t, login{url: url, id: "gw-hh-0001", user: "hh-0001", pass: "s3cret-pw", will: "anxin/v1/hh-0001/gateway/status"})

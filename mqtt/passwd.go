@@ -170,6 +170,12 @@ func (p *Passwords) Check(user string, password []byte) bool {
 	return sum != nil && subtle.ConstantTimeCompare(sum, h.sum) == 1
 }
 
+// Has reports whether the file lists user.
+func (p *Passwords) Has(user string) bool {
+	_, ok := p.users[user]
+	return ok
+}
+
 // Len is how many users the file lists.
 func (p *Passwords) Len() int { return len(p.users) }
 
