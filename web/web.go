@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -268,6 +269,14 @@ var statuses = map[string]int{
 	anxin.EFORBID:   http.StatusForbidden,
 }
 
+var asciiWord = regexp.MustCompile(`[A-Za-z]{3,}`)
+
+var failWords = map[int]string{
+	http.StatusBadRequest: "填写的内容有误，请检查后再提交", http.StatusForbidden: "没有权限进行此操作",
+	http.StatusConflict: "此记录已被更改或已结束，请刷新页面后再试", http.StatusRequestEntityTooLarge: "提交的内容太大",
+	http.StatusTooManyRequests: "尝试次数过多，请稍后再试",
+}
+
 func (s *Server) fail(req *request, err error) {
 	if errors.Is(err, errSignIn) {
 		if req.r.Method == http.MethodGet && req.r.Header.Get("Accept") != "text/event-stream" {
@@ -285,6 +294,10 @@ func (s *Server) fail(req *request, err error) {
 	}
 	if status == http.StatusNotFound {
 		msg = "没有找到此记录（或不在您的辖区内）"
+	} else if asciiWord.MatchString(msg) {
+		// the records API's own messages are for machines (English, ids):
+		// a worker reads one line in Mandarin per kind of refusal
+		msg = failWords[status]
 	}
 	s.render(req, status, "error.html", map[string]any{"Title": "出错了", "Message": msg})
 }
