@@ -122,6 +122,7 @@ type Pipeline struct {
 	stateSeq int64
 	limiter  logLimiter
 	unknown  hourlyLog // unknown households and devices, logged once an hour each
+	clocks   hourlyLog // gateways whose clock was never set (a flood of unknown senders cannot crowd them out)
 	storeErr error
 	mu       sync.Mutex
 
@@ -211,6 +212,13 @@ func (p *Pipeline) Restore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// the log's end is read before the changes: one made between the two
+	// reads is then applied here and again by the first batch (re-arming is
+	// idempotent), never skipped
+	seq, err := p.store.LastAlarmStateSeq(ctx)
+	if err != nil {
+		return err
+	}
 	rearmed := 0
 	if err := p.store.UnappliedAlarmStateChanges(ctx, func(c sqlite.AlarmStateChange) {
 		if c.State != anxin.AlarmOpen {
@@ -222,10 +230,6 @@ func (p *Pipeline) Restore(ctx context.Context) error {
 	}
 	now := p.now()
 	if err := p.store.SeenIDs(ctx, now.Add(-p.cfg.DedupWindow), func(id string, at time.Time) { p.seen.Add(id, at) }); err != nil {
-		return err
-	}
-	seq, err := p.store.LastAlarmStateSeq(ctx)
-	if err != nil {
 		return err
 	}
 	p.stateSeq = seq
@@ -695,7 +699,7 @@ func (p *Pipeline) clockUnset(household string, ts, now time.Time) bool {
 		return false
 	}
 	p.m.clockUnset.Inc()
-	if n, ok := p.unknown.allow("clock/"+household, now); ok {
+	if n, ok := p.clocks.allow(household, now); ok {
 		p.log.Warn("gateway clock not set: message dated on receipt", "household", household,
 			"ts", ts.UTC().Format(time.RFC3339), "since_last", n)
 	}

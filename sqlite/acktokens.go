@@ -22,11 +22,6 @@ CREATE TABLE IF NOT EXISTS ack_tokens (
 CREATE INDEX IF NOT EXISTS ack_tokens_expiry ON ack_tokens(expires_at);
 `
 
-// migrateAlarms adds the alarms' structured cause to older stores.
-func migrateAlarms(ctx context.Context, db *sql.DB) error {
-	return ensureColumn(ctx, db, "alarms", "cause", `TEXT NOT NULL DEFAULT ''`, "")
-}
-
 // PutAckToken stores a short ack token (the first one stored wins) and, now
 // and then, prunes tokens that expired two days before this one: long
 // enough that a late tap still says "expired" rather than "unknown".

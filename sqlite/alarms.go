@@ -267,16 +267,13 @@ func (d *DB) AlarmStateChanges(ctx context.Context, after int64, n int) ([]Alarm
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []AlarmStateChange
-	for rows.Next() {
-		var c AlarmStateChange
-		if err := rows.Scan(&c.Seq, &c.AlarmID, &c.Household, &c.Rule, &c.State); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return collect(rows, scanStateChange)
+}
+
+func scanStateChange(r rowScanner) (AlarmStateChange, error) {
+	var c AlarmStateChange
+	err := r.Scan(&c.Seq, &c.AlarmID, &c.Household, &c.Rule, &c.State)
+	return c, err
 }
 
 // UnappliedAlarmStateChanges hands fn, oldest first, every change made by
@@ -292,8 +289,8 @@ func (d *DB) UnappliedAlarmStateChanges(ctx context.Context, fn func(AlarmStateC
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var c AlarmStateChange
-		if err := rows.Scan(&c.Seq, &c.AlarmID, &c.Household, &c.Rule, &c.State); err != nil {
+		c, err := scanStateChange(rows)
+		if err != nil {
 			return err
 		}
 		fn(c)

@@ -93,19 +93,20 @@ func (d *DB) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, error) 
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
-	defer rows.Close()
-	out := []AuditEntry{}
-	for rows.Next() {
-		var e AuditEntry
-		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Who, &e.Action, &e.Record, &e.Detail); err != nil {
-			return nil, fmt.Errorf("audit log: %w", err)
-		}
-		e.At = fromMillis(at)
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collect(rows, scanAudit)
+	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
+	if out == nil {
+		out = []AuditEntry{}
+	}
 	return out, nil
+}
+
+func scanAudit(r rowScanner) (AuditEntry, error) {
+	var e AuditEntry
+	var at int64
+	err := r.Scan(&e.ID, &at, &e.Who, &e.Action, &e.Record, &e.Detail)
+	e.At = fromMillis(at)
+	return e, err
 }

@@ -71,6 +71,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // by an older alarmd up to date (columns added, indexes made unique).
 var migrations = []func(context.Context, *sql.DB) error{migrateAlarms, migrateEscalation, migrateRuleState}
 
+// migrateAlarms adds the alarms' structured cause to older stores.
+func migrateAlarms(ctx context.Context, db *sql.DB) error {
+	return ensureColumn(ctx, db, "alarms", "cause", `TEXT NOT NULL DEFAULT ''`, "")
+}
+
 // migrateRuleState adds how far into the alarm state log each rule state is
 // up to date; rows written before it reflected the whole log (the old
 // restart took every change as applied).
