@@ -156,7 +156,7 @@ func (e logEscalator) Resolve(_ context.Context, alarmID, reason string) error {
 func installerContacts(in []Installer) []anxin.Contact {
 	out := make([]anxin.Contact, 0, len(in))
 	for _, i := range in {
-		out = append(out, anxin.Contact{Name: i.Name, Phone: i.Phone, Role: "installer"})
+		out = append(out, anxin.Contact{Name: i.Name, Phone: i.Phone}) // escalate gives them the installer role
 	}
 	return out
 }

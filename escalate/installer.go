@@ -2,8 +2,9 @@ package escalate
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
-	"hash/fnv"
 	"time"
 
 	"github.com/anxin-care/anxin"
@@ -35,7 +36,7 @@ func (s *Service) tellInstallers(ctx context.Context, c *anxin.Chain, now time.T
 	var wake time.Time
 	for i, t := range c.Targets {
 		n := anxin.Notification{
-			AttemptID: installerAttemptID(c.Household, device, day, t.Phone),
+			AttemptID: s.installerAttemptID(c.Household, device, day, t.Phone),
 			AlarmID:   c.AlarmID, To: t.Phone, Channel: anxin.ChannelSMS, Body: body,
 		}
 		// the first alarm of the device-day owns the notice: ensure leaves a
@@ -55,12 +56,13 @@ func (s *Service) tellInstallers(ctx context.Context, c *anxin.Chain, now time.T
 }
 
 // installerAttemptID is the key of one installer's notice about one device
-// on one local day: "kit.<household>.<device>.<yyyymmdd>/installer-<hash of
-// the phone>/sms". Ids cannot hold ".", so no two keys run together; the
-// phone's hash (not its position) keeps a reordered list from re-telling
-// anyone, and keeps the number out of callback URLs.
-func installerAttemptID(household, device, day, phone string) string {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(phone))
-	return fmt.Sprintf("kit.%s.%s.%s/%s-%08x/sms", household, device, day, anxin.PurposeInstaller, h.Sum32())
+// on one local day: "kit.<household>.<device>.<yyyymmdd>/installer-<tag>/sms".
+// Ids cannot hold ".", so no two keys run together. The tag is an HMAC of
+// the installer's phone under the ack secret (not its position, so a
+// reordered list re-tells nobody; keyed, so the attempt ids that reach logs
+// and providers do not give the number away to a dictionary of numbers).
+func (s *Service) installerAttemptID(household, device, day, phone string) string {
+	m := hmac.New(sha256.New, s.cfg.AckSecret)
+	m.Write([]byte(phone))
+	return fmt.Sprintf("kit.%s.%s.%s/%s-%x/sms", household, device, day, anxin.PurposeInstaller, m.Sum(nil)[:5])
 }

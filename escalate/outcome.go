@@ -155,9 +155,12 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 		}
 	}
 	// the notices
+	var body, masked string
+	if c.State == anxin.ChainAccepted {
+		body, masked = takenBodies(s.cfg.Words, &alarm, &h, c.AcceptedBy) // the same words for everyone
+	}
 	for _, ti := range s.noticeTargets(c, attempts) {
 		p := anxin.PurposeTaken
-		body, masked := takenBodies(s.cfg.Words, &alarm, &h, c.AcceptedBy)
 		if c.State == anxin.ChainUnanswered {
 			link := ""
 			for k := len(c.Steps) - 1; k >= 0; k-- {
