@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/anxin-care/anxin/drivers/tcpserver"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -194,7 +195,7 @@ func runDevices(o deviceOpts, stdin io.Reader, out io.Writer) (DeviceResult, err
 					emit(map[string]any{"press": id, "sent_unix_ns": time.Now().UnixNano()})
 				}
 				if err := d.report(sos, o.Timeout); err != nil {
-					fail(fmt.Errorf("device %s: %w", id, err))
+					fail(fmt.Errorf("device %s: %w", tcpserver.MaskTerminal(id), err))
 					return
 				}
 				reports.Add(1)

@@ -6,15 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/anxin-care/anxin/internal/testenv"
 	"log/slog"
 	"os"
 	"os/exec"
 	"runtime/debug"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -187,7 +186,7 @@ func loadDevices(t *testing.T, proto string, n int, every time.Duration, sos, ro
 
 	var f figures
 	debug.FreeOSMemory() // a collection, and freed memory back to the OS: RSS is what is in use
-	f.rss0 = rssKiB(t)
+	f.rss0 = testenv.VmRSS(os.Getpid())
 	cmd := exec.Command(os.Args[0], "-"+proto, addr, "-devices", strconv.Itoa(n), "-every", every.String(),
 		"-sos", strconv.Itoa(sos), "-rounds", strconv.Itoa(rounds), "-wait")
 	cmd.Env = append(os.Environ(), "ANXIN_LOAD_CHILD=1")
@@ -246,16 +245,16 @@ func loadDevices(t *testing.T, proto string, n int, every time.Duration, sos, ro
 		t.Fatal("devices not connected after 10 minutes")
 	}
 	debug.FreeOSMemory() // a collection, and freed memory back to the OS: RSS is what is in use
-	f.rss1 = rssKiB(t)
-	cpu0, t0 := cpuTime(), time.Now()
+	f.rss1 = testenv.VmRSS(os.Getpid())
+	cpu0, t0 := testenv.SelfCPU(), time.Now()
 	window := time.NewTimer(2 * time.Second)
 	<-window.C // a measurement window: what do idle connections cost?
-	f.idleCPU, f.idleFor = cpuTime()-cpu0, time.Since(t0).Round(time.Millisecond)
+	f.idleCPU, f.idleFor = testenv.SelfCPU()-cpu0, time.Since(t0).Round(time.Millisecond)
 
 	c.mu.Lock()
 	base := c.readings
 	c.mu.Unlock()
-	cpu0, t0 = cpuTime(), time.Now()
+	cpu0, t0 = testenv.SelfCPU(), time.Now()
 	if _, err := stdin.Write([]byte("go\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +274,7 @@ func loadDevices(t *testing.T, proto string, n int, every time.Duration, sos, ro
 	c.wait(t, "paced reports", time.Minute, func() bool {
 		return c.readings-base >= int(f.res.Reports) && c.events >= int(f.res.SOS)
 	})
-	f.pacedCPU, f.pacedWall = cpuTime()-cpu0, time.Since(t0)
+	f.pacedCPU, f.pacedWall = testenv.SelfCPU()-cpu0, time.Since(t0)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for dev, ts := range sent {
@@ -286,24 +285,4 @@ func loadDevices(t *testing.T, proto string, n int, every time.Duration, sos, ro
 		}
 	}
 	return f
-}
-
-func rssKiB(t *testing.T) int {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Skip("no /proc/self/status:", err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			return n
-		}
-	}
-	return 0
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -404,7 +404,7 @@ drivers:
 		}
 		return false
 	})
-	rss := vmRSS(cmd.Process.Pid)
+	rss := testenv.VmRSS(cmd.Process.Pid)
 	t.Logf("gatewayd RSS with the zigbee2mqtt driver and uplink running: %d KiB", rss)
 
 	gw.stop(t)
@@ -414,20 +414,6 @@ drivers:
 	if strings.Contains(logs.String(), "level=ERROR") {
 		t.Errorf("errors logged:\n%s", logs.String())
 	}
-}
-
-func vmRSS(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			return n
-		}
-	}
-	return -1
 }
 
 // gatewaydProcess is the real binary running a config; it is killed when
@@ -666,11 +652,11 @@ drivers:
 			t.Errorf("driver instance %s not running; metrics:\n%s", in, grepLines(string(body), "driver_running"))
 		}
 	}
-	t.Logf("gatewayd with five drivers: VmRSS %d KiB after the traffic", vmRSS(cmd.Process.Pid))
+	t.Logf("gatewayd with five drivers: VmRSS %d KiB after the traffic", testenv.VmRSS(cmd.Process.Pid))
 	if os.Getenv("ANXIN_LONG") != "" {
 		before := cpuTicks(cmd.Process.Pid)
 		<-time.After(10 * time.Second) // a measurement window, not synchronisation
-		t.Logf("idle CPU over 10 s: %d ticks (1 tick = 10 ms), VmRSS %d KiB", cpuTicks(cmd.Process.Pid)-before, vmRSS(cmd.Process.Pid))
+		t.Logf("idle CPU over 10 s: %d ticks (1 tick = 10 ms), VmRSS %d KiB", cpuTicks(cmd.Process.Pid)-before, testenv.VmRSS(cmd.Process.Pid))
 	}
 	gw.stop(t)
 }

@@ -3,6 +3,7 @@ package jt808
 import (
 	"context"
 	"fmt"
+	"github.com/anxin-care/anxin/internal/testenv"
 	"log/slog"
 	"net"
 	"os"
@@ -12,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,26 +25,6 @@ import (
 	"github.com/anxin-care/anxin/gateway"
 	"github.com/anxin-care/anxin/mqtt"
 )
-
-func rssKiB(t *testing.T) int {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			return n
-		}
-	}
-	return 0
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // TestLoadManyTerminals (ANXIN_LOAD=N) connects N terminals to one driver
 // and reports: memory per connection, idle CPU, CPU per message at full
@@ -98,16 +78,11 @@ func TestLoadManyTerminals(t *testing.T) {
 	}
 	defer func() { cancel(); <-done }()
 	waitCount := func(want int64) {
-		deadline := time.Now().Add(2 * time.Minute)
-		for got.Load() < want {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d messages", got.Load(), want)
-			}
-			time.Sleep(10 * time.Millisecond) // a load test's progress check, with a deadline
-		}
+		t.Helper()
+		testenv.Eventually(t, fmt.Sprintf("%d messages", want), 2*time.Minute, func() bool { return got.Load() >= want })
 	}
 	runtime.GC()
-	rss0 := rssKiB(t)
+	rss0 := testenv.VmRSS(os.Getpid())
 	conns := make([]net.Conn, n)
 	var serial uint16
 	frame := func(i int, alarm uint32) []byte {
@@ -116,9 +91,11 @@ func TestLoadManyTerminals(t *testing.T) {
 			Body: LocationBody(Fix{Lat: 30, Lon: 120, Time: time.Now(), Alarm: alarm, BatteryPct: 80})})
 	}
 	for i := range n {
-		cn, err := net.Dial("tcp", addr)
-		for k := 0; err != nil && i == 0 && k < 500; k++ { // the gateway's driver coming up
-			time.Sleep(10 * time.Millisecond)
+		var cn net.Conn
+		var err error
+		if i == 0 { // the gateway's driver coming up
+			testenv.Eventually(t, "the driver to listen", 5*time.Second, func() bool { cn, err = net.Dial("tcp", addr); return err == nil })
+		} else {
 			cn, err = net.Dial("tcp", addr)
 		}
 		if err != nil {
@@ -138,11 +115,11 @@ func TestLoadManyTerminals(t *testing.T) {
 	}
 	waitCount(int64(n))
 	runtime.GC()
-	rss1 := rssKiB(t)
-	cpu0 := cpuTime()
+	rss1 := testenv.VmRSS(os.Getpid())
+	cpu0 := testenv.SelfCPU()
 	idle := time.NewTimer(2 * time.Second)
 	<-idle.C // idle connections: what do they cost?
-	idleCPU := cpuTime() - cpu0
+	idleCPU := testenv.SelfCPU() - cpu0
 
 	// Full speed: every terminal sends 10 reports. Not through the broker:
 	// the embedded broker drops QoS 1 messages for a subscriber more than
@@ -156,19 +133,19 @@ func TestLoadManyTerminals(t *testing.T) {
 		frames[i] = frame(i, 0)
 	}
 	base := got.Load()
-	cpu0, t0 := cpuTime(), time.Now()
+	cpu0, t0 := testenv.SelfCPU(), time.Now()
 	for range rounds {
 		for i, cn := range conns {
 			cn.Write(frames[i])
 		}
 	}
 	waitCount(base + int64(n*rounds))
-	fullCPU, fullWall := cpuTime()-cpu0, time.Since(t0)
+	fullCPU, fullWall := testenv.SelfCPU()-cpu0, time.Since(t0)
 
 	// Paced: each terminal once per period, with SOS presses among them.
 	base = got.Load()
 	tick := period / time.Duration(n)
-	cpu0 = cpuTime()
+	cpu0 = testenv.SelfCPU()
 	start := time.Now()
 	presses := 0
 	for i, cn := range conns {
@@ -184,7 +161,7 @@ func TestLoadManyTerminals(t *testing.T) {
 		}
 	}
 	waitCount(base + int64(n+presses))
-	pacedCPU := cpuTime() - cpu0
+	pacedCPU := testenv.SelfCPU() - cpu0
 	latMu.Lock()
 	slices.Sort(lat)
 	p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
@@ -225,12 +202,7 @@ func throughGateway(t *testing.T, ctx context.Context, c *Config, sink drivers.S
 	if tok := sub.Subscribe("anxin/v1/+/+/+", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	var y strings.Builder
 	fmt.Fprintf(&y, "household: hh-load\nmqtt: {broker: %q}\nspool: {dir: %q}\ndrivers:\n  - driver: jt808\n    listen: %q\n    terminals:\n",
 		b.URL(), t.TempDir(), addr)

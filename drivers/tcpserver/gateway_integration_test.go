@@ -3,8 +3,9 @@ package tcpserver_test
 import (
 	"context"
 	"fmt"
+	"github.com/anxin-care/anxin/internal/testenv"
 	"log/slog"
-	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -17,30 +18,19 @@ import (
 	"github.com/anxin-care/anxin/mqtt"
 )
 
-// freeAddr finds a free 127.0.0.1 port for a driver's listen key.
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freeAddr is a free 127.0.0.1 address for a driver's listen key.
+func freeAddr(t *testing.T) string { return "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)) }
 
 // dial connects once the gateway's driver listens (it starts in Run).
 func dial[T any](t *testing.T, connect func() (T, error)) T {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := connect()
-		if err == nil {
-			return c
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond) // a real listener coming up, with a deadline
-	}
+	var c T
+	testenv.Eventually(t, "the driver to listen", 10*time.Second, func() bool {
+		var err error
+		c, err = connect()
+		return err == nil
+	})
+	return c
 }
 
 // TestIntegrationSOSReachesBroker runs gatewayd with both dial-in drivers,
