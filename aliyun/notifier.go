@@ -227,6 +227,11 @@ func (n *Notifier) Lookup(_ context.Context, x anxin.Notification, since time.Ti
 	if x.Channel == anxin.ChannelVoice {
 		return nil, errors.New("aliyun: calls cannot be looked up by out id")
 	}
+	if time.Since(since) < sendRecordDelay {
+		// Aliyun lists a send some time after it took it: "not found" now
+		// would send the SMS again, so it is "cannot tell yet"
+		return nil, errors.New("aliyun: too early to look the SMS up")
+	}
 	req := &dysms.QuerySendDetailsRequest{
 		PhoneNumber: dara.String(domestic(x.To)), SendDate: dara.String(since.In(chinaTime).Format("20060102")),
 		PageSize: dara.Int64(50), CurrentPage: dara.Int64(1),
@@ -249,6 +254,9 @@ func (n *Notifier) Lookup(_ context.Context, x anxin.Notification, since time.Ti
 	}
 	return ids[:min(len(ids), 1)], nil
 }
+
+// sendRecordDelay is how long Aliyun may take to list a send it took.
+const sendRecordDelay = time.Minute
 
 // chinaTime is Aliyun's day boundary for queries.
 var chinaTime = time.FixedZone("CST", 8*3600)

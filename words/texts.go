@@ -46,10 +46,10 @@ func EmergencyNumber(c anxin.CauseCode) string {
 
 // urgent is the emergency number to call for the alarm, in words, or "".
 func (b *Book) urgent(a *anxin.Alarm) string {
-	switch a.Cause.Code {
-	case anxin.CauseSmoke, anxin.CauseGas:
+	switch EmergencyNumber(a.Cause.Code) {
+	case "119":
 		return b.c.fire
-	case anxin.CauseFall:
+	case "120":
 		return b.c.injury
 	}
 	return ""

@@ -14,6 +14,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	_ "time/tzdata" // Asia/Shanghai must load on a machine without zoneinfo
 	"unicode"
@@ -58,14 +59,17 @@ func New(locale, zone string) (*Book, error) {
 	return &Book{c: c, loc: loc}, nil
 }
 
-// Default is Mandarin in Asia/Shanghai.
-func Default() *Book {
+// Default is Mandarin in Asia/Shanghai. Books are immutable, so it is
+// built once (pages and notifiers ask for it on every request).
+func Default() *Book { return defaultBook() }
+
+var defaultBook = sync.OnceValue(func() *Book {
 	b, err := New(DefaultLocale, DefaultZone)
 	if err != nil {
 		panic(err) // cannot happen: the catalogue and time/tzdata are linked in
 	}
 	return b
-}
+})
 
 // In returns the book for another time zone (tests, escalate's Location).
 func (b *Book) In(loc *time.Location) *Book { return &Book{c: b.c, loc: loc} }

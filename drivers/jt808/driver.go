@@ -13,11 +13,11 @@ import (
 )
 
 type driver struct {
-	cfg    *Config
-	env    drivers.Env
-	gate   *tcpserver.Gate
-	frames *prometheus.CounterVec // anxin_jt808_frames_total{result}
-	server *tcpserver.Server
+	cfg     *Config
+	env     drivers.Env
+	gate    *tcpserver.Gate
+	ok, bad prometheus.Counter // anxin_jt808_frames_total{result="ok"|"bad"}, resolved once (not per frame)
+	server  *tcpserver.Server
 
 	mu     sync.Mutex
 	alarms map[string]*alarmState // by terminal key: survives reconnects
@@ -30,7 +30,7 @@ func newDriver(c *Config, env drivers.Env) (*driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &driver{cfg: c, env: env, gate: tcpserver.NewGate(&c.ListenConfig, env.Household, env.Logger, cv), frames: cv,
+	return &driver{cfg: c, env: env, gate: tcpserver.NewGate(&c.ListenConfig, env.Household, env.Logger, cv), ok: cv.WithLabelValues("ok"), bad: cv.WithLabelValues("bad"),
 		alarms: map[string]*alarmState{}, server: c.Server(Framing, env.Logger)}, nil
 }
 
@@ -77,7 +77,7 @@ type session struct {
 func (s *session) next() uint16 { s.serial++; return s.serial }
 
 func (s *session) BadFrame(off int64, err error) {
-	s.d.frames.WithLabelValues("bad").Inc()
+	s.d.bad.Inc()
 	if s.log != nil {
 		s.log.Debug("bad frame", "err", err)
 	}
@@ -100,7 +100,7 @@ func (s *session) Frame(ctx context.Context, _ int64, b []byte) error {
 		}
 		return errRefused
 	}
-	s.d.frames.WithLabelValues("ok").Inc()
+	s.d.ok.Inc()
 	if s.log == nil {
 		s.log = s.d.env.Logger.With("device", tg.Device)
 	}
@@ -135,7 +135,7 @@ func (s *session) Frame(ctx context.Context, _ int64, b []byte) error {
 		next := *st
 		ms, bits, err := s.d.cfg.vendorOf(tg.Model).reports(tg, p, &next, s.d.env.Now(), true)
 		if err != nil {
-			s.d.frames.WithLabelValues("bad").Inc()
+			s.d.bad.Inc()
 			s.log.Debug("bad position report", "err", err)
 			return s.conn.Reply(PlatformReply(p, s.next(), 2))
 		}

@@ -13,11 +13,11 @@ import (
 )
 
 type driver struct {
-	cfg    *Config
-	env    drivers.Env
-	gate   *tcpserver.Gate
-	frames *prometheus.CounterVec // anxin_watch3g_frames_total{result}
-	server *tcpserver.Server
+	cfg     *Config
+	env     drivers.Env
+	gate    *tcpserver.Gate
+	ok, bad prometheus.Counter // anxin_watch3g_frames_total{result="ok"|"bad"}, resolved once (not per frame)
+	server  *tcpserver.Server
 
 	mu     sync.Mutex
 	lastAL map[string]sentAL // by watch id: only admitted watches, bounded by the config
@@ -48,7 +48,7 @@ func newDriver(c *Config, env drivers.Env) (*driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &driver{cfg: c, env: env, gate: tcpserver.NewGate(&c.ListenConfig, env.Household, env.Logger, cv), frames: cv,
+	return &driver{cfg: c, env: env, gate: tcpserver.NewGate(&c.ListenConfig, env.Household, env.Logger, cv), ok: cv.WithLabelValues("ok"), bad: cv.WithLabelValues("bad"),
 		server: c.Server(Framing, env.Logger), lastAL: map[string]sentAL{}}, nil
 }
 
@@ -70,7 +70,7 @@ type session struct {
 	sink drivers.Sink
 }
 
-func (s *session) BadFrame(int64, error) { s.d.frames.WithLabelValues("bad").Inc() }
+func (s *session) BadFrame(int64, error) { s.d.bad.Inc() }
 func (s *session) Closed()               {}
 
 func (s *session) Frame(ctx context.Context, _ int64, b []byte) error {
@@ -89,10 +89,10 @@ func (s *session) Frame(ctx context.Context, _ int64, b []byte) error {
 	}
 	ms, err := messages(tg, f, now, true)
 	if err != nil {
-		s.d.frames.WithLabelValues("bad").Inc()
+		s.d.bad.Inc()
 		s.d.env.Logger.Debug("bad watch report", "device", tg.Device, "type", f.Type, "err", err)
 	} else {
-		s.d.frames.WithLabelValues("ok").Inc()
+		s.d.ok.Inc()
 	}
 	for _, m := range ms {
 		if err := s.sink.Put(ctx, m); err != nil {
