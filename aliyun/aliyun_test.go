@@ -321,6 +321,17 @@ func TestAliyunDownNextRouteSends(t *testing.T) {
 	if err != nil || a.Status != anxin.AttemptFailed || a.Tries != 2 {
 		t.Fatalf("aliyun attempt %+v %v", a, err)
 	}
+	// once: each backup attempt was tried once, and nothing more was sent
+	for _, id := range []string{"01ALIYUN/s0/sms@backup", "01ALIYUN/s0/voice@backup"} {
+		if a, err := db.Attempt(context.Background(), id); err != nil || a.Tries != 1 {
+			t.Fatalf("backup attempt %+v %v", a, err)
+		}
+	}
+	select {
+	case n := <-b.sent:
+		t.Fatalf("a third send on the backup route: %s", n.AttemptID)
+	default:
+	}
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
