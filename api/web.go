@@ -50,7 +50,17 @@ func request(ctx context.Context, q url.Values) *http.Request {
 // most overdue first, then by name; names and phone numbers in full (the
 // read is audited, as ?unmasked=1 is).
 func (s *Server) DueToday(ctx context.Context) ([]DueItem, time.Time, error) {
-	r := request(ctx, url.Values{"unmasked": {"1"}})
+	return s.DueTodayFor(ctx, "")
+}
+
+// DueTodayFor is DueToday for the elders whose grid worker is visitor
+// (all of the caller's when visitor is "").
+func (s *Server) DueTodayFor(ctx context.Context, visitor string) ([]DueItem, time.Time, error) {
+	q := url.Values{"unmasked": {"1"}}
+	if visitor != "" {
+		q.Set("visitor", visitor)
+	}
+	r := request(ctx, q)
 	today := s.Plan.Day(s.Now())
 	items, _, err := s.schedule(r, today, false)
 	if err != nil {

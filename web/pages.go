@@ -4,12 +4,9 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"slices"
-	"time"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/api"
-	"github.com/anxin-care/anxin/words"
 )
 
 // maxDueShown bounds the due list on one page; the rest are counted.
@@ -24,8 +21,16 @@ type dueRow struct {
 
 var tierNames = map[anxin.Tier]string{anxin.TierIrregular: "不定期", anxin.TierGeneral: "一般", anxin.TierKey: "重点", anxin.TierHigh: "高风险"}
 
+// duePage is 今日待访. A worker sees "my elders" (those whose grid worker,
+// as registered, is the account's name) unless ?all=1 asks for the whole
+// area; operators and admins see their area.
 func (s *Server) duePage(req *request) error {
-	items, today, err := req.api.DueToday(req.ctx)
+	mine := req.account.Role == RoleWorker && req.r.URL.Query().Get("all") != "1"
+	visitor := ""
+	if mine {
+		visitor = req.account.Name
+	}
+	items, today, err := req.api.DueTodayFor(req.ctx, visitor)
 	if err != nil {
 		return err
 	}
@@ -39,7 +44,8 @@ func (s *Server) duePage(req *request) error {
 		}
 	}
 	s.render(req, http.StatusOK, "due.html", map[string]any{"Title": "今日待访", "Today": today.Format("2006-01-02"), "Rows": rows,
-		"More": len(items) - len(shown), "Total": len(items), "Tiers": tierNames})
+		"More": len(items) - len(shown), "Total": len(items), "Tiers": tierNames,
+		"Mine": mine, "Worker": req.account.Role == RoleWorker})
 	return nil
 }
 
@@ -55,49 +61,6 @@ func tel(p string) template.URL {
 		return ""
 	}
 	return template.URL("tel:" + string(out))
-}
-
-// event is one line of an elder's timeline.
-type event struct {
-	At     time.Time
-	What   string
-	Detail string
-}
-
-func (s *Server) elderPage(req *request) error {
-	e, err := req.api.Elder(req.ctx, req.r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	visits, err := req.api.HouseholdVisits(req.ctx, e.Household, 50)
-	if err != nil {
-		return err
-	}
-	alarms, err := req.api.Alarms30(req.ctx, e.Household)
-	if err != nil {
-		return err
-	}
-	h, _, err := req.api.Household(req.ctx, e.Household)
-	if err != nil {
-		return err
-	}
-	var timeline []event
-	for _, v := range visits {
-		timeline = append(timeline, event{At: v.Date, What: methodName(v.Method) + "（" + v.Visitor + "）",
-			Detail: joinNonEmpty(v.Health, v.Safety, v.Needs)})
-	}
-	book := words.Default()
-	for _, a := range alarms {
-		timeline = append(timeline, event{At: a.OpenedAt, What: "告警：" + book.What(&a, &h), Detail: stateNames[a.State]})
-	}
-	slices.SortFunc(timeline, func(a, b event) int { return b.At.Compare(a.At) })
-	kinds := map[anxin.Kind]string{}
-	for _, d := range h.Devices {
-		kinds[d.Kind] = words.KindName("zh-CN", d.Kind)
-	}
-	s.render(req, http.StatusOK, "elder.html", map[string]any{"Title": e.Name, "E": e, "IDNumber": anxin.MaskIDNumber(e.IDNumber),
-		"Tel": tel(e.Phone), "Tier": tierNames[e.Tier], "Household": h, "Kinds": kinds, "Timeline": timeline})
-	return nil
 }
 
 func joinNonEmpty(parts ...string) string {

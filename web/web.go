@@ -23,6 +23,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/api"
+	"github.com/anxin-care/anxin/influx"
 	"github.com/anxin-care/anxin/sqlite"
 )
 
@@ -65,6 +66,9 @@ type Server struct {
 	API      *api.Server
 	Accounts Accounts
 	Board    *Board // nil: a board that updates only on its own changes
+	// Series reads the time-series store (the elder page's water chart,
+	// devices' last readings and battery); nil: not shown.
+	Series influx.Series
 	// Secure marks cookies Secure: alarmd sets it when served over TLS or
 	// when http.public_url is https.
 	Secure bool

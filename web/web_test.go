@@ -33,6 +33,8 @@ type env struct {
 	srv  *httptest.Server
 	db   *sqlite.DB
 	logs *bytes.Buffer
+	web  *web.Server
+	hh   *[]anxin.Household // alarmd's households, changed by a test before its requests
 }
 
 // storeCloser closes alarms in the store (alarmd also stops the chain).
@@ -63,7 +65,7 @@ func newEnv(t *testing.T, secure bool) *env {
 	mux.Handle(web.Prefix, w.Handler())
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, srv: srv, db: db, logs: logs}
+	e := &env{t: t, srv: srv, db: db, logs: logs, web: w, hh: &households}
 	e.elder("a1", "张桂兰", "善广村", 1)
 	e.elder("b1", "赵国强", "龙井村", 2)
 	for _, acc := range [][4]string{{"wang", "王芳", "善广村", web.RoleWorker}, {"li", "李强", "龙井村", web.RoleWorker},
@@ -83,13 +85,19 @@ func idNumber(birth string, seq int) string {
 // elder registers an elder of household hh-<id> through the records API.
 func (e *env) elder(id, name, village string, seq int) {
 	e.t.Helper()
+	e.elderOf(id, name, village, seq, "王芳")
+}
+
+// elderOf registers an elder with grid worker grid.
+func (e *env) elderOf(id, name, village string, seq int, grid string) {
+	e.t.Helper()
 	body, _ := json.Marshal(map[string]any{
 		"id": id, "household": "hh-" + id, "name": name, "id_number": idNumber("19400506", seq), "phone": "13800001234",
 		"current_address": map[string]any{"county": "禄劝县", "township": "屏山街道", "village": village, "detail": "幸福路8号"},
 		"categories":      []string{"独居"},
 		"assessment":      map[string]any{"guardianship": "独居", "self_care": "中度失能", "health": "正常", "assessed_on": "2026-03-01T00:00:00Z"},
 		"contacts":        []map[string]any{{"name": "李明", "relation": "child", "phone": "13900000001"}},
-		"grid_worker":     "王芳", "consent": true,
+		"grid_worker":     grid, "consent": true,
 	})
 	req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/elders", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+districtToken)
