@@ -80,6 +80,11 @@ type InfluxConfig struct {
 	BatchSize     int           `mapstructure:"batch_size"`
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
 	Queue         int           `mapstructure:"queue"` // points held while the store is slow; oldest dropped beyond
+	// QueryURL is where the archive is read back through the Prometheus
+	// query API (VictoriaMetrics: usually the same as URL); empty: the web
+	// app's elder page shows no water chart or device readings.
+	QueryURL     string        `mapstructure:"query_url"`
+	QueryTimeout time.Duration `mapstructure:"query_timeout"`
 }
 
 // IngestConfig tunes the pipeline from the broker to the store.
@@ -122,6 +127,8 @@ func defaults() map[string]any {
 		"influx.batch_size":          5000,
 		"influx.flush_interval":      "1s",
 		"influx.queue":               100000,
+		"influx.query_url":           "",
+		"influx.query_timeout":       "2s",
 		"ingest.batch":               2000,
 		"ingest.batch_wait":          "5ms",
 		"ingest.inflight":            10000,
@@ -391,6 +398,10 @@ func (c *Config) validate() error {
 	add(positive("influx.batch_size", c.Influx.BatchSize, 1, 1_000_000))
 	add(positive("influx.queue", c.Influx.Queue, 1, 100_000_000))
 	add(positiveDur("influx.flush_interval", c.Influx.FlushInterval))
+	if c.Influx.QueryURL != "" {
+		add(checkURL("influx.query_url", c.Influx.QueryURL, "http", "https"))
+	}
+	add(positiveDur("influx.query_timeout", c.Influx.QueryTimeout))
 	add(positive("ingest.batch", c.Ingest.Batch, 1, 100_000))
 	add(positive("ingest.inflight", c.Ingest.Inflight, 1, 65_535))
 	add(positiveDur("ingest.batch_wait", c.Ingest.BatchWait))

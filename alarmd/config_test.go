@@ -25,7 +25,8 @@ func TestConfigDefaults(t *testing.T) {
 	if c.Notify.AckTimeout != 3*time.Minute || c.Notify.Rounds != 2 || !c.Notify.ElderFirst || c.Notify.Provider != "log" {
 		t.Errorf("notify defaults: %+v", c.Notify)
 	}
-	if c.Influx.BatchSize != 5000 || c.Influx.FlushInterval != time.Second || c.Influx.Queue != 100000 {
+	if c.Influx.BatchSize != 5000 || c.Influx.FlushInterval != time.Second || c.Influx.Queue != 100000 ||
+		c.Influx.QueryURL != "" || c.Influx.QueryTimeout != 2*time.Second {
 		t.Errorf("influx defaults: %+v", c.Influx)
 	}
 	c, err = Parse([]byte("care: {surges: [{from: 2026-12-20, to: 2027-01-05, reason: festival}]}"), noEnv)
@@ -49,6 +50,8 @@ func TestConfigRejectsWithKeyName(t *testing.T) {
 		{"notify: {time_zone: Mars/Olympus}", "notify.time_zone"},
 		{"influx: {url: 'ftp://x'}", "influx.url"},
 		{"influx: {queue: -1}", "influx.queue"},
+		{"influx: {query_url: 'ftp://x'}", "influx.query_url"},
+		{"influx: {query_timeout: 0s}", "influx.query_timeout"},
 		{"http: {listen: nope}", "http.listen"},
 		{"log: {level: loud}", "log.level"},
 		{"api: {tokens: [{name: d, tokn: x}]}", "tokn"},

@@ -8,6 +8,7 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/api"
 	"github.com/anxin-care/anxin/escalate"
+	"github.com/anxin-care/anxin/influx"
 	"github.com/anxin-care/anxin/web"
 )
 
@@ -20,6 +21,15 @@ func mountWeb(m *Main, mux *http.ServeMux, srv *api.Server) {
 	}
 	w := &web.Server{API: srv, Accounts: m.Store, Board: m.board, Logger: m.Logger.With("component", "web"), Now: m.Now,
 		Secure: strings.HasPrefix(strings.ToLower(m.Config.HTTP.PublicURL), "https://")}
+	if q := m.Config.Influx.QueryURL; q != "" {
+		series, err := influx.NewVictoriaMetrics(influx.QueryConfig{URL: q, Token: m.Config.Influx.Token.Reveal(),
+			Timeout: m.Config.Influx.QueryTimeout})
+		if err != nil { // checked with the config: not reached
+			m.Logger.Error("influx.query_url not usable: the elder page shows no water use", "err", err)
+		} else {
+			w.Series = series
+		}
+	}
 	mux.Handle(web.Prefix, w.Handler())
 	mux.Handle("GET /{$}", http.RedirectHandler(web.Prefix, http.StatusSeeOther))
 }

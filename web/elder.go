@@ -52,7 +52,8 @@ type waterChart struct {
 	Max, Total    string // m³, for the labels
 	From, To      string
 	Known         int // days with readings
-	Unavailable   bool
+	Unavailable   bool // the store did not answer
+	None          bool // no store to read
 	Width, Height float64
 }
 
@@ -165,7 +166,7 @@ func (s *Server) elderPage(req *request) error {
 		s.Logger.Warn("elder page: time-series store not read", "err", got.err)
 	}
 	chart := drawWater(got.water)
-	chart.Unavailable = got.err != nil
+	chart.Unavailable, chart.None = got.err != nil && got.err != errNoSeries, got.err == errNoSeries
 	s.render(req, http.StatusOK, "elder.html", map[string]any{"Title": e.Name, "E": e, "IDNumber": maskIDLast4(e.IDNumber),
 		"Tel": tel(e.Phone), "Tier": tierNames[e.Tier], "Household": h, "Timeline": timeline,
 		"Devices": elderDevices(h, alarms, got, now, book), "Water": chart})
@@ -226,6 +227,8 @@ func elderDevices(h anxin.Household, alarms []anxin.Alarm, got series, now time.
 		switch {
 		case bad:
 			row.Status, row.Class = book.What(&a, &h), "bad"
+		case got.err == errNoSeries:
+			row.Status, row.Class = "无维护告警", "ok"
 		case got.err != nil:
 			row.Status, row.Class = "状态未知", "warn"
 		case row.LastSeen == "":
