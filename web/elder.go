@@ -17,6 +17,9 @@ import (
 // waterDays is how many days the elder page's water chart shows.
 const waterDays = 30
 
+// maxTimeline bounds the timeline (the newest are shown, the rest counted).
+const maxTimeline = 30
+
 // silentAfter: a device whose last reading is older shows as silent on
 // the elder page (alarmd's no_use rule raises device_silent on its own
 // schedule; its open alarm is shown whatever the age).
@@ -51,7 +54,7 @@ type waterChart struct {
 	Bars          []bar
 	Max, Total    string // m³, for the labels
 	From, To      string
-	Known         int // days with readings
+	Known         int  // days with readings
 	Unavailable   bool // the store did not answer
 	None          bool // no store to read
 	Width, Height float64
@@ -161,6 +164,8 @@ func (s *Server) elderPage(req *request) error {
 		timeline = append(timeline, event{At: a.OpenedAt, Alarm: true, What: "告警：" + book.What(&a, &h), Detail: stateNames[a.State]})
 	}
 	slices.SortStableFunc(timeline, func(a, b event) int { return b.At.Compare(a.At) })
+	older := max(0, len(timeline)-maxTimeline)
+	timeline = timeline[:len(timeline)-older]
 	got := <-fetched
 	if got.err != nil && got.err != errNoSeries {
 		s.Logger.Warn("elder page: time-series store not read", "err", got.err)
@@ -169,7 +174,7 @@ func (s *Server) elderPage(req *request) error {
 	chart.Unavailable, chart.None = got.err != nil && got.err != errNoSeries, got.err == errNoSeries
 	s.render(req, http.StatusOK, "elder.html", map[string]any{"Title": e.Name, "E": e, "IDNumber": maskIDLast4(e.IDNumber),
 		"Tel": tel(e.Phone), "Tier": tierNames[e.Tier], "Household": h, "Timeline": timeline,
-		"Devices": elderDevices(h, alarms, got, now, book), "Water": chart})
+		"Devices": elderDevices(h, alarms, got, now, book), "Water": chart, "Older": older, "Relations": relations(e, book)})
 	return nil
 }
 
@@ -231,6 +236,8 @@ func elderDevices(h anxin.Household, alarms []anxin.Alarm, got series, now time.
 			row.Status, row.Class = "无维护告警", "ok"
 		case got.err != nil:
 			row.Status, row.Class = "状态未知", "warn"
+		case row.LastSeen == "" && d.Kind == anxin.KindCallButton:
+			row.Status, row.Class = "无维护告警（按钮只上报按键）", "ok"
 		case row.LastSeen == "":
 			row.Status, row.Class = "30天内无读数", "warn"
 		case now.Sub(sd.LastSeen) > silentAfter:
@@ -251,4 +258,13 @@ func maskIDLast4(id string) string {
 	}
 	r := []rune(id)
 	return strings.Repeat("*", n-4) + string(r[n-4:])
+}
+
+// relations are the words of the elder's contacts' relations.
+func relations(e anxin.ElderRecord, book *words.Book) map[string]string {
+	out := map[string]string{}
+	for _, c := range e.Contacts {
+		out[c.Relation] = book.Relation(c.Relation)
+	}
+	return out
 }

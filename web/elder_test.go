@@ -103,6 +103,9 @@ func TestIntegrationElderPage(t *testing.T) {
 	if !strings.Contains(page, `id="idnumber">`+strings.Repeat("*", 14)+id[14:]+"<") || strings.Contains(page, id[:4]) {
 		t.Errorf("ID number not masked to its last 4: %s", between(page, `id="idnumber">`, "<"))
 	}
+	if !strings.Contains(page, "李明（子女）") {
+		t.Errorf("contact's relation not in words: %s", between(page, "<h2>紧急联系人", "</ul>"))
+	}
 	// the chart: 30 bars, 4 days with readings; yesterday 0.40 m³, today so far 0.10
 	if n := strings.Count(page, "<rect "); n != 30 {
 		t.Errorf("%d bars, want 30", n)
@@ -120,7 +123,7 @@ func TestIntegrationElderPage(t *testing.T) {
 	for _, want := range []string{
 		`<li class="d-ok"><b>水表</b> 厨房 <small>wm1</small><br>` + "\n" + `<span class="st">在线</span> · <small>最近读数 ` + now.Add(-time.Hour).In(loc).Format("01-02 15:04:05"),
 		`<small>w1</small><br>` + "\n" + `<span class="st">静默（30 小时无读数）</span> · <small>最近读数 ` + now.Add(-30*time.Hour).In(loc).Format("01-02 15:04:05") + `</small> · <small>电量 35%</small>`,
-		`<li class="d-bad">`, `<small>btn1</small>`, `<b>网关</b>`,
+		`<li class="d-bad"><b>呼叫按钮</b>  <small>btn1</small>`, `<b>网关</b>`,
 	} {
 		if !strings.Contains(devs, want) {
 			t.Errorf("devices lack %q:\n%s", want, devs)

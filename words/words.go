@@ -244,3 +244,12 @@ func shorten(s string, n int) string {
 	r := []rune(s)
 	return strings.TrimRightFunc(string(r[:n-1]), unicode.IsSpace) + "…"
 }
+
+// Relation is a contact's relation to the elder in the book's words
+// ("child": 子女); an unknown one is "contact".
+func (b *Book) Relation(rel string) string {
+	if w, ok := b.c.relates[rel]; ok {
+		return w
+	}
+	return b.c.relates[""]
+}
