@@ -242,8 +242,11 @@ func WriteForm3XLSX(w io.Writer, es []anxin.ElderRecord, visits map[string]int, 
 	title := meta.Title
 	if title == "" {
 		place := meta.Township
-		if len(es) > 0 && place == "" {
-			place = es[0].Current.County + es[0].Current.Township
+		if len(es) > 0 {
+			if place == "" {
+				place = es[0].Current.Township
+			}
+			place = es[0].Current.County + place
 		}
 		title = place + "特殊困难老年人信息台账"
 	}

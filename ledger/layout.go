@@ -29,9 +29,9 @@ const (
 	hName     = "姓名"
 	hIDNumber = "身份证号"
 	// columns of the programme's forms
-	hAddress      = "地址"    // one cell: 县 乡镇 村 and the rest (附件3); import only
-	hFormTier     = "对象等级"  // 附件1 重点对象/一般对象
-	hHelpMeasures = "帮扶措施"  // 附件1 四, 附件3
+	hAddress      = "地址"      // one cell: 县 乡镇 村 and the rest (附件3); import only
+	hFormTier     = "对象等级"    // 附件1 重点对象/一般对象
+	hHelpMeasures = "帮扶措施"    // 附件1 四, 附件3
 	hVisitCount   = "已完成探访次数" // 附件3: counted from the visits; ignored on import
 	hNote         = "备注"
 )

@@ -97,7 +97,7 @@ var healthSynonyms = map[string]anxin.HealthStatus{
 	"健康": anxin.HealthNormal, "良好": anxin.HealthNormal,
 	"残疾或患有严重慢性病": anxin.HealthChronic, "残疾": anxin.HealthChronic, "严重慢性病": anxin.HealthChronic,
 	"患有严重慢性病": anxin.HealthChronic,
-	"重残": anxin.HealthSevere, "重病": anxin.HealthSevere, "健康极差": anxin.HealthSevere,
+	"重残":      anxin.HealthSevere, "重病": anxin.HealthSevere, "健康极差": anxin.HealthSevere,
 }
 
 // yesWords and noWords answer a yes/no cell (是否同意探访 …).
