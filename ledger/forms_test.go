@@ -167,11 +167,11 @@ func TestTwoHeaderRows(t *testing.T) {
 
 func TestParseAddress(t *testing.T) {
 	for in, want := range map[string]anxin.Address{
-		"忠县善广乡大河村3组12号":   {County: "忠县", Township: "善广乡", Village: "大河村", Detail: "3组12号"},
-		"善广乡大河村市场路5号":     {Township: "善广乡", Village: "大河村", Detail: "市场路5号"},
-		"禄劝县屏山街道新村社区2栋":   {County: "禄劝县", Township: "屏山街道", Village: "新村社区", Detail: "2栋"},
-		"忠县 善广乡 大河村 3组":   {County: "忠县", Township: "善广乡", Village: "大河村", Detail: "3组"},
-		"大河村":             {Township: "默认乡", Village: "大河村"},
+		"忠县善广乡大河村3组12号": {County: "忠县", Township: "善广乡", Village: "大河村", Detail: "3组12号"},
+		"善广乡大河村市场路5号":   {Township: "善广乡", Village: "大河村", Detail: "市场路5号"},
+		"禄劝县屏山街道新村社区2栋": {County: "禄劝县", Township: "屏山街道", Village: "新村社区", Detail: "2栋"},
+		"忠县 善广乡 大河村 3组": {County: "忠县", Township: "善广乡", Village: "大河村", Detail: "3组"},
+		"大河村":           {Township: "默认乡", Village: "大河村"},
 	} {
 		got, err := ParseAddress(in, "默认乡")
 		if want.Township == "" {
