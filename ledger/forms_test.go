@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/xuri/excelize/v2"
+	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/care"
@@ -287,5 +288,26 @@ func TestForm3UpdatesOnlyItsColumns(t *testing.T) {
 	}
 	if c := imp.Changes[0]; c.Action != Changed || !slices.Equal(c.Fields, []string{"ability", "categories", "note"}) {
 		t.Fatalf("%+v", c)
+	}
+}
+
+// 附件3 saved by Excel as CSV on a Chinese Windows (GBK) still imports.
+func TestForm3GBKCSV(t *testing.T) {
+	utf := ledgertest.Form3Title + "\r\n" + ledgertest.Form3Info + "\r\n" + strings.Join(ledgertest.Form3Headers, ",") + "\r\n" +
+		"1,张桂兰,女," + idNumber("1942-03-05", 12) + ",忠县善广乡大河村3组,中度失能,低保,独居老年人、重点对象,王芳,送餐,2,耳背\r\n"
+	gbk, err := simplifiedchinese.GBK.NewEncoder().String(utf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ReadCSVRows(strings.NewReader(gbk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, errs := Parse(rows, today, Options{})
+	if len(errs) > 0 || len(imp.Elders) != 1 {
+		t.Fatal(errs)
+	}
+	if e := imp.Elders[0]; e.Name != "张桂兰" || e.Current.Village != "大河村" || e.Note != "耳背" || e.FormTier != "重点" {
+		t.Fatalf("%+v", e)
 	}
 }
