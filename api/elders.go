@@ -320,23 +320,32 @@ func (s *Server) importElders(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	now := s.Now()
+	// every row's elder is looked up at once (Prefetch), then answered from memory
+	var byNumber map[string]string
+	var existing map[string]anxin.ElderRecord
 	var lookupErr error
-	opt := ledger.Options{Location: s.Plan.Location, NewID: func(idNumber string) string {
-		// a row without 档案编号 updates the elder already registered under its ID number
-		id, err := s.Store.ElderIDByIDNumber(ctx, idNumber)
-		if err == nil {
-			return id
-		} else if anxin.ErrorCode(err) != anxin.ENOTFOUND {
-			lookupErr = err
-		}
-		return "e-" + strings.ToLower(anxin.NewID(now))
-	}, Existing: func(id string) (anxin.ElderRecord, bool) {
-		e, err := s.Store.Elder(ctx, id)
-		if err != nil && anxin.ErrorCode(err) != anxin.ENOTFOUND {
-			lookupErr = err
-		}
-		return e, err == nil
-	}}
+	opt := ledger.Options{Location: s.Plan.Location,
+		Prefetch: func(ids, idNumbers []string) error {
+			if byNumber, lookupErr = s.Store.ElderIDsByIDNumber(ctx, idNumbers); lookupErr != nil {
+				return lookupErr
+			}
+			for _, id := range byNumber {
+				ids = append(ids, id)
+			}
+			existing, lookupErr = s.Store.EldersByID(ctx, ids)
+			return lookupErr
+		},
+		NewID: func(idNumber string) string {
+			// a row without 档案编号 updates the elder already registered under its ID number
+			if id, ok := byNumber[idNumber]; ok {
+				return id
+			}
+			return "e-" + strings.ToLower(anxin.NewID(now))
+		},
+		Existing: func(id string) (anxin.ElderRecord, bool) {
+			e, ok := existing[id]
+			return e, ok
+		}}
 	imp, rowErrs := ledger.Parse(rows, s.Plan.Day(now), opt)
 	if lookupErr != nil {
 		return lookupErr

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -185,5 +186,32 @@ func TestRegisterFormThroughAPI(t *testing.T) {
 	var eb errBody
 	if code := e.do("PUT", "/api/v1/elders/e0", districtToken, ej, &eb); code != 400 {
 		t.Fatalf("%d", code)
+	}
+}
+
+// BenchmarkImportForm3_10k imports a 附件3 ledger of 10,000 elders (XLSX,
+// title rows, one 地址 cell, an unmapped column) through the API into an
+// empty SQLite store: read, check, look up each row, store in one transaction.
+func BenchmarkImportForm3_10k(b *testing.B) {
+	const n = 10000
+	data := make([][]any, n)
+	for i := range n {
+		data[i] = []any{i + 1, "张桂兰", "", "", "", "中度失能",
+			"低保", "独居老年人、重点对象", "王芳", "每周送餐", 0, "耳背，需大声说话", "zgl"}
+		// 40 birth years × 1000 sequence numbers: unique ID numbers
+		data[i][3] = idNumber(fmt.Sprintf("19%02d0506", 30+i/1000), i%1000)
+		data[i][4] = fmt.Sprintf("禄劝县屏山街道善广村%d组%d号", i%12+1, i)
+	}
+	file := ledgertest.Workbook([]string{"禄劝县屏山街道特殊困难老年人信息台账", "乡镇街道：屏山街道  填报人：李芳"},
+		[][]string{append(slices.Clone(ledgertest.Form3Headers), "微信号")}, nil, data)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		e := newEnv(b)
+		b.StartTimer()
+		var res importResult
+		if code := e.do("POST", "/api/v1/elders/import", districtToken, file, &res); code != 200 || res.Imported != n {
+			b.Fatalf("%d %+v", code, res.Imported)
+		}
 	}
 }

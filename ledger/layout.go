@@ -78,6 +78,10 @@ type Options struct {
 	// file has are overwritten, so a 附件3 ledger (twelve columns) does not
 	// wipe contacts or the assessment.
 	Existing func(id string) (anxin.ElderRecord, bool)
+	// Prefetch, when set, is called once before the rows are read with
+	// every 档案编号 and resident ID number (upper case) of the file, so
+	// that NewID and Existing can answer from memory.
+	Prefetch func(ids, idNumbers []string) error
 	// Township fills the 乡镇(街道) of an address the file leaves without one
 	// (Parse reads it from a title row 乡镇街道：… when not set).
 	Township string

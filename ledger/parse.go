@@ -259,6 +259,20 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 		}
 		return h
 	}
+	if opt.Prefetch != nil {
+		var ids, numbers []string
+		for r := first; r < len(rows); r++ {
+			if idCol >= 0 && idCol < len(rows[r]) && strings.TrimSpace(rows[r][idCol]) != "" {
+				ids = append(ids, strings.TrimSpace(rows[r][idCol]))
+			}
+			if idNumberCol < len(rows[r]) && strings.TrimSpace(rows[r][idNumberCol]) != "" {
+				numbers = append(numbers, strings.ToUpper(strings.TrimSpace(rows[r][idNumberCol])))
+			}
+		}
+		if err := opt.Prefetch(ids, numbers); err != nil {
+			return out, []RowError{{Row: hdrRow, Column: colName(hIDNumber), Message: "无法查询登记册：" + err.Error()}}
+		}
+	}
 	ids, idNumbers := map[string]int{}, map[string]int{}
 	for r := first; r < len(rows); r++ {
 		rowNum := r + 1

@@ -141,3 +141,42 @@ func (d *DB) VisitsDone(ctx context.Context, ids []string) (map[string]int, erro
 	}
 	return out, nil
 }
+
+// EldersByID reads the records with these ids (those that exist), in chunks:
+// an import looks up every row's elder at once.
+func (d *DB) EldersByID(ctx context.Context, ids []string) (map[string]anxin.ElderRecord, error) {
+	var list []anxin.ElderRecord
+	err := d.eachIn(ctx, ids, "SELECT "+elderColumns+" FROM elders WHERE id IN (%s)", nil, func(rows *sql.Rows) error {
+		e, err := scanElder(rows)
+		list = append(list, e)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read elders: %w", err)
+	}
+	if err := d.loadForms(ctx, list); err != nil {
+		return nil, err
+	}
+	out := make(map[string]anxin.ElderRecord, len(list))
+	for _, e := range list {
+		out[e.ID] = e
+	}
+	return out, nil
+}
+
+// ElderIDsByIDNumber maps each resident ID number registered to its elder's id.
+func (d *DB) ElderIDsByIDNumber(ctx context.Context, idNumbers []string) (map[string]string, error) {
+	out := make(map[string]string, len(idNumbers))
+	err := d.eachIn(ctx, idNumbers, "SELECT id_number, id FROM elders WHERE id_number IN (%s)", nil, func(rows *sql.Rows) error {
+		var n, id string
+		if err := rows.Scan(&n, &id); err != nil {
+			return err
+		}
+		out[n] = id
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find elders: %w", err)
+	}
+	return out, nil
+}
