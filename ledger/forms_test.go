@@ -166,6 +166,24 @@ func TestTwoHeaderRows(t *testing.T) {
 	}
 }
 
+// A cell of an unmapped column that is too long is reported under that column.
+func TestUnmappedCellError(t *testing.T) {
+	rows := [][]string{{"姓名", "身份证号码", "村", "微信号"}, {"张桂兰", idNumber("1942-03-05", 12), "大河村", strings.Repeat("长", 400)}}
+	_, errs := Parse(rows, today, Options{})
+	if len(errs) != 1 || errs[0].Row != 2 || errs[0].Column != "微信号" || !strings.Contains(errs[0].Message, "超过") {
+		t.Fatalf("%+v", errs)
+	}
+}
+
+// A data row whose cells happen to be header words is not a second header row.
+func TestDataRowIsNoSubHeader(t *testing.T) {
+	rows := [][]string{{"姓名", "身份证号码", "村"}, {"张三", "123", "社区"}}
+	_, errs := Parse(rows, today, Options{})
+	if len(errs) != 1 || errs[0].Row != 2 || errs[0].Column != "身份证号码" {
+		t.Fatalf("%+v", errs)
+	}
+}
+
 func TestParseAddress(t *testing.T) {
 	for in, want := range map[string]anxin.Address{
 		"忠县善广乡大河村3组12号": {County: "忠县", Township: "善广乡", Village: "大河村", Detail: "3组12号"},

@@ -35,6 +35,10 @@ const (
 	headerSearch = 5 // a title row or two may stand above the header row
 )
 
+// maxUnmapped bounds the columns kept as extra attributes (care.Normalize
+// allows 64 per record).
+const maxUnmapped = 64
+
 // Required columns: without them no row can be read. The address is
 // either the eight columns (村(社区) required) or one 地址 cell.
 var required = []string{hName, hIDNumber}
@@ -90,12 +94,15 @@ func headerRows(rows [][]string) (canon, written []string, first int) {
 	if first >= len(rows) || looksLikeData(rows[first]) {
 		return canon, written, first
 	}
-	// a second header row: a sub-header under a merged parent cell
+	// a second header row: sub-headers under a parent cell merged across
+	// them. Only a row with a sub-header under an empty (merged) top cell
+	// is one: a data row under a full header row is data.
 	sub := rows[first]
 	var parent string
-	used := false
+	used, merged := false, false
 	for i := range max(len(top), len(sub)) {
-		if i < len(top) && strings.TrimSpace(top[i]) != "" {
+		under := i >= len(top) || strings.TrimSpace(top[i]) == ""
+		if !under {
 			parent = normHeader(top[i])
 		}
 		s := ""
@@ -114,10 +121,17 @@ func headerRows(rows [][]string) (canon, written []string, first int) {
 		}
 		canon[i], written[i] = c, parent+s
 		used = true
+		merged = merged || under
 	}
-	if used {
-		first++
+	if !used || !merged {
+		// not a header row: the top row's headers stand
+		canon, written = canon[:len(top)], written[:len(top)]
+		for i, h := range top {
+			canon[i], written[i] = canonicalHeader(h), strings.TrimSpace(h)
+		}
+		return canon, written, first
 	}
+	first++
 	return canon, written, first
 }
 
@@ -222,6 +236,9 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 				out.Unmapped = append(out.Unmapped, extra[i])
 			}
 		}
+	}
+	if len(out.Unmapped) > maxUnmapped {
+		errs = append(errs, RowError{Row: hdrRow, Column: out.Unmapped[maxUnmapped], Message: fmt.Sprintf("有 %d 列没有对应的登记项，最多保留 %d 列：请删去不需要的列", len(out.Unmapped), maxUnmapped)})
 	}
 	for _, h := range required {
 		if !seen[h] {
@@ -371,7 +388,12 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 				if msg == "" {
 					msg = fe.Message
 				}
-				errs = append(errs, RowError{rowNum, columnFor(fe.Field, byField), msg})
+				col := columnFor(fe.Field, byField)
+				var k int
+				if _, err := fmt.Sscanf(fe.Field, "extra[%d]", &k); err == nil && k >= 0 && k < len(e.Extra) {
+					col = e.Extra[k].Name // an unmapped column's cell
+				}
+				errs = append(errs, RowError{rowNum, col, msg})
 			}
 		}
 		if len(errs) > rowErrs {
