@@ -329,3 +329,26 @@ func TestForm3GBKCSV(t *testing.T) {
 		t.Fatalf("%+v", e)
 	}
 }
+
+// The form words the register refused (issue 14: 独居老年人, 正常, 中度失能)
+// are read in an assessment ledger, and the score follows from them.
+func TestFormWordsInAssessmentLedger(t *testing.T) {
+	rows := [][]string{
+		{"姓名", "居民身份证号码", "村（社区）", "特殊困难老年人监护人情况", "生活自理能力情况", "健康状况", "对象类别", "是否同意探访"},
+		{"张桂兰", idNumber("1942-03-05", 12), "大河村", "独居老年人", "中度失能", "残疾或患有严重慢性病", "独居老年人、失能老年人", "√"},
+		{"李四", idNumber("1960-03-05", 21), "大河村", "正常", "自理能力完好", "正常", "空巢老年人", "否"},
+	}
+	imp, errs := Parse(rows, today, Options{})
+	if len(errs) > 0 || len(imp.Elders) != 2 {
+		t.Fatal(errs)
+	}
+	// 独居 3 + 中度失能 3 + 残疾或严重慢性病 3 + age 84 → 3 = 12: 重点
+	if e := imp.Elders[0]; e.Score != 12 || e.Tier != anxin.TierKey || !e.Consent ||
+		!slices.Equal(e.Categories, []anxin.Category{anxin.CategoryAlone, anxin.CategoryDisabled}) {
+		t.Fatalf("%+v", e)
+	}
+	// 正常 (其他) 1 + 完好 0 + 正常 0 + age 66 → 0 = 1: 不定期
+	if e := imp.Elders[1]; e.Score != 1 || e.Tier != anxin.TierIrregular || e.Consent {
+		t.Fatalf("%+v", e)
+	}
+}
