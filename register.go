@@ -101,8 +101,62 @@ type ElderRecord struct {
 	Responders []Contact  `json:"responders"`  // community responders (grid worker, head, …)
 	GridWorker string     `json:"grid_worker"` // the visitor responsible for this elder
 	Consent    bool       `json:"consent"`     // consents to visits
-	CreatedAt  time.Time  `json:"created_at"`
-	UpdatedAt  time.Time  `json:"updated_at"`
+	// FormTier is the form's own 重点对象/一般对象 box ("重点", "一般" or ""),
+	// as the 附件1 登记表 and 附件3 台账 carry it; the tier rule reads it for
+	// an elder without an assessment score.
+	FormTier string `json:"form_tier,omitempty"`
+	Note     string `json:"note,omitempty"` // 备注
+	// Form is the rest of the 附件1 登记表 (family, living conditions,
+	// benefits, help received); nil when never filled in.
+	Form *RegisterForm `json:"form,omitempty"`
+	// Extra holds the columns of an imported ledger that no field maps, in
+	// the file's column order: kept, exported back, never dropped.
+	Extra     []Attribute `json:"extra,omitempty"`
+	CreatedAt time.Time   `json:"created_at"`
+	UpdatedAt time.Time   `json:"updated_at"`
+}
+
+// Attribute is one named value of a record that no field holds (a ledger
+// column nobody maps: 微信号, 身高 …).
+type Attribute struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// FamilyMember is one row of 附件1's 家庭基本情况 table.
+type FamilyMember struct {
+	Name       string `json:"name"`
+	Gender     Gender `json:"gender,omitempty"`
+	IDNumber   string `json:"id_number,omitempty"`
+	Relation   string `json:"relation,omitempty"`     // 与户主关系
+	Health     string `json:"health,omitempty"`       // 健康状况
+	Assistance string `json:"assistance,omitempty"`   // 是否为低保对象/特困人员: "低保", "特困", "否" …
+	Visits     string `json:"visits_often,omitempty"` // 是否经常探访: "是" / "否"
+	Phone      string `json:"phone,omitempty"`
+	LivesWith  *bool  `json:"lives_with,omitempty"` // lives with the elder
+}
+
+// RegisterForm is the part of 附件1 (特殊困难老年人信息登记表) that is not
+// already a field of ElderRecord.
+type RegisterForm struct {
+	FiledOn time.Time `json:"filed_on,omitzero"` // 建档日期
+	// 经济情况
+	Poverty          string         `json:"poverty,omitempty"`         // 特困人员 / 低保、低保边缘
+	MonthlyIncome    string         `json:"monthly_income,omitempty"`  // 月可支配收入
+	IncomeSource     string         `json:"income_source,omitempty"`   // 经济来源
+	DisabilityCardNo string         `json:"disability_card,omitempty"` // 残疾证号 (重残老年人)
+	Family           []FamilyMember `json:"family,omitempty"`          // 二、家庭基本情况, 户主 first
+	// 三、家庭生活条件: "是" / "否" or the worker's words
+	WaterSafe       string `json:"water_safe,omitempty"`
+	PowerSafe       string `json:"power_safe,omitempty"`
+	HousingSafe     string `json:"housing_safe,omitempty"`
+	HouseholdIncome string `json:"household_income,omitempty"` // 家庭每月收入（元）
+	Pension         string `json:"pension,omitempty"`          // 养老保险: monthly yuan, "无" when none
+	Subsidies       string `json:"subsidies,omitempty"`        // 社会救助和社会福利补贴, monthly yuan
+	// 四、已享受帮扶情况 (帮扶责任人 is ElderRecord.GridWorker)
+	HelpUnits    []string `json:"help_units,omitempty"`    // 帮扶单位（组织）: 党政机关、群团组织 …
+	HelpMeasures string   `json:"help_measures,omitempty"` // 帮扶措施
+	Clerk        string   `json:"clerk,omitempty"`         // 工作人员签字
 }
 
 // Register keeps elder records.

@@ -235,8 +235,8 @@ func TestImportExportRoundTrip(t *testing.T) {
 	}
 	// into an empty store, by API
 	e2 := newEnv(t)
-	var res map[string]int
-	if code := e2.do("POST", "/api/v1/elders/import", districtToken, first, &res); code != 200 || res["imported"] != 3 {
+	var res importResult
+	if code := e2.do("POST", "/api/v1/elders/import", districtToken, first, &res); code != 200 || res.Imported != 3 {
 		t.Fatalf("import: %d %v", code, res)
 	}
 	var second []byte
@@ -264,7 +264,7 @@ func TestImportExportRoundTrip(t *testing.T) {
 	}
 	masked := 0
 	for _, r := range eb.Error.Rows {
-		if r.Column == "身份证号" && strings.Contains(r.Message, "masked") {
+		if r.Column == "身份证号" && strings.Contains(r.Message, "打码") {
 			masked++
 		}
 	}

@@ -293,8 +293,12 @@ func ledgerFormat(r *http.Request) (string, error) {
 }
 
 // importElders reads a whole ledger and stores all of it or nothing. Every
-// bad cell is reported (row, column, why). Rows outside the caller's area
-// are bad rows. ?dry_run=1 checks without storing.
+// bad cell is reported (row, column, why, in Chinese). Rows outside the
+// caller's area are bad rows. A row updates the elder registered under its
+// 档案编号 or ID number: only the columns the file has are overwritten.
+// Columns no field maps are kept as extra attributes and listed in
+// unmapped_columns. ?dry_run=1 checks and says what would be created,
+// changed and left unchanged, without storing.
 func (s *Server) importElders(w http.ResponseWriter, r *http.Request) error {
 	format, err := ledgerFormat(r)
 	if err != nil {
@@ -316,17 +320,32 @@ func (s *Server) importElders(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	now := s.Now()
+	// every row's elder is looked up at once (Prefetch), then answered from memory
+	var byNumber map[string]string
+	var existing map[string]anxin.ElderRecord
 	var lookupErr error
-	opt := ledger.Options{Location: s.Plan.Location, NewID: func(idNumber string) string {
-		// a row without 档案编号 updates the elder already registered under its ID number
-		id, err := s.Store.ElderIDByIDNumber(ctx, idNumber)
-		if err == nil {
-			return id
-		} else if anxin.ErrorCode(err) != anxin.ENOTFOUND {
-			lookupErr = err
-		}
-		return "e-" + strings.ToLower(anxin.NewID(now))
-	}}
+	opt := ledger.Options{Location: s.Plan.Location,
+		Prefetch: func(ids, idNumbers []string) error {
+			if byNumber, lookupErr = s.Store.ElderIDsByIDNumber(ctx, idNumbers); lookupErr != nil {
+				return lookupErr
+			}
+			for _, id := range byNumber {
+				ids = append(ids, id)
+			}
+			existing, lookupErr = s.Store.EldersByID(ctx, ids)
+			return lookupErr
+		},
+		NewID: func(idNumber string) string {
+			// a row without 档案编号 updates the elder already registered under its ID number
+			if id, ok := byNumber[idNumber]; ok {
+				return id
+			}
+			return "e-" + strings.ToLower(anxin.NewID(now))
+		},
+		Existing: func(id string) (anxin.ElderRecord, bool) {
+			e, ok := existing[id]
+			return e, ok
+		}}
 	imp, rowErrs := ledger.Parse(rows, s.Plan.Day(now), opt)
 	if lookupErr != nil {
 		return lookupErr
@@ -352,44 +371,75 @@ func (s *Server) importElders(w http.ResponseWriter, r *http.Request) error {
 	for i := range imp.Elders {
 		e := &imp.Elders[i]
 		if !care.Area(area, e) {
-			bad = append(bad, rowError{imp.Rows[i], "村(社区)", "is outside your area " + area.String()})
+			bad = append(bad, rowError{imp.Rows[i], "村(社区)", "不在您的辖区 " + area.String() + " 内"})
 			continue
 		}
 		if why, ok := foreign[e.Household]; ok {
-			bad = append(bad, rowError{imp.Rows[i], "户编号", why})
+			bad = append(bad, rowError{imp.Rows[i], "户编号", householdWhyZh(why)})
 		}
-		if old, ok := stored[e.ID]; ok {
-			if !area.Contains(old.Township, old.Village) {
-				bad = append(bad, rowError{imp.Rows[i], "档案编号", "belongs to an elder outside your area"})
-			}
-			if e.CreatedAt.IsZero() {
-				e.CreatedAt = old.CreatedAt
-			}
+		if old, ok := stored[e.ID]; ok && !area.Contains(old.Township, old.Village) {
+			bad = append(bad, rowError{imp.Rows[i], "档案编号", "属于您辖区以外的老年人"})
 		}
-		e.UpdatedAt = now
 	}
 	if len(bad) > 0 {
-		return &rowsError{code: anxin.EINVALID, msg: fmt.Sprintf("nothing was imported: %d problem(s) in the file", len(bad)), rows: bad}
+		return &rowsError{code: anxin.EINVALID, msg: fmt.Sprintf("没有导入任何记录：文件中有 %d 处问题", len(bad)), rows: bad}
 	}
+	// only the records the file creates or changes are written
+	var write []anxin.ElderRecord
+	var writeRows []int
+	counts := map[string]int{}
+	var changes []ledger.Change
+	for i, c := range imp.Changes {
+		counts[c.Action]++
+		if c.Action == ledger.Unchanged {
+			continue
+		}
+		changes = append(changes, c)
+		e := imp.Elders[i]
+		e.UpdatedAt = now
+		write = append(write, e)
+		writeRows = append(writeRows, imp.Rows[i])
+	}
+	unmapped := imp.Unmapped
+	if unmapped == nil {
+		unmapped = []string{}
+	}
+	if changes == nil {
+		changes = []ledger.Change{}
+	}
+	result := map[string]any{"checked": len(imp.Elders), "imported": 0, "created": counts[ledger.Created],
+		"changed": counts[ledger.Changed], "unchanged": counts[ledger.Unchanged], "unmapped_columns": unmapped}
 	if r.URL.Query().Get("dry_run") == "1" {
-		writeJSON(w, http.StatusOK, map[string]any{"checked": len(imp.Elders), "imported": 0})
+		result["dry_run"] = true
+		result["changes"] = changes
+		writeJSON(w, http.StatusOK, result)
 		return nil
 	}
-	err = s.Store.ImportElders(ctx, imp.Elders, now)
+	err = s.Store.ImportElders(ctx, write, now)
 	var ce *sqlite.ConflictError
 	if errors.As(err, &ce) {
 		for _, c := range ce.Conflicts {
-			bad = append(bad, rowError{imp.Rows[c.Index], "身份证号", s.conflictMessage(ctx, c)})
+			bad = append(bad, rowError{writeRows[c.Index], "身份证号", "身份证号码已登记在另一位老年人名下：" + s.conflictMessage(ctx, c)})
 		}
-		return &rowsError{code: anxin.ECONFLICT, msg: fmt.Sprintf("nothing was imported: %d conflict(s) with the register", len(bad)), rows: bad}
+		return &rowsError{code: anxin.ECONFLICT, msg: fmt.Sprintf("没有导入任何记录：%d 处与登记册冲突", len(bad)), rows: bad}
 	}
 	if err != nil {
 		return err
 	}
-	s.auditChange(ctx, auditElderImport, format, elderIDs(imp.Elders)...)
-	s.Logger.Info("ledger imported", "elders", len(imp.Elders), "format", format, "token", caller(ctx).Name)
-	writeJSON(w, http.StatusOK, map[string]any{"checked": len(imp.Elders), "imported": len(imp.Elders)})
+	s.auditChange(ctx, auditElderImport, format, elderIDs(write)...)
+	s.Logger.Info("ledger imported", "elders", len(write), "unchanged", counts[ledger.Unchanged], "unmapped", len(unmapped),
+		"format", format, "token", caller(ctx).Name)
+	result["imported"] = len(write)
+	writeJSON(w, http.StatusOK, result)
 	return nil
+}
+
+// householdWhyZh is foreignHouseholds' reason for a worker.
+func householdWhyZh(why string) string {
+	if strings.HasPrefix(why, "belongs") {
+		return "该户属于其他辖区"
+	}
+	return "该户是尚未登记的传感器套件户，由区民政办分配"
 }
 
 // exportElders writes the caller's register as the ledger. ?mask=1 masks
@@ -417,15 +467,39 @@ func (s *Server) exportElders(w http.ResponseWriter, r *http.Request) error {
 	}
 	var buf bytes.Buffer
 	name := "ledger-" + s.Now().In(s.Plan.Location).Format("20060102")
-	if format == "csv" {
-		err = ledger.WriteCSV(&buf, ledger.Rows(es, opt))
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	} else {
-		err = ledger.WriteXLSX(&buf, ledger.LedgerSheet(es, opt))
+	q := r.URL.Query()
+	switch layout := q.Get("layout"); {
+	case layout == "form3" && format == "xlsx":
+		// the programme's 附件3 台账: title rows, twelve columns, 已完成探访次数 from the visits
+		visits, err := s.Store.VisitsDone(r.Context(), elderIDs(es))
+		if err != nil {
+			return err
+		}
+		township := q.Get("township")
+		if township == "" {
+			township = f.Area.Township
+		}
+		meta := ledger.Form3Meta{Township: township, Filler: q.Get("filler"), Phone: q.Get("phone"),
+			Date: s.Plan.Day(s.Now())}
+		err = ledger.WriteForm3XLSX(&buf, es, visits, meta, opt)
 		w.Header().Set("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-	}
-	if err != nil {
-		return err
+		name = "form3-" + s.Now().In(s.Plan.Location).Format("20060102")
+		if err != nil {
+			return err
+		}
+		format = "xlsx"
+	case layout != "" && layout != "register":
+		return anxin.Errorf(anxin.EINVALID, "layout must be register or form3 (form3: xlsx only)")
+	case format == "csv":
+		if err := ledger.WriteCSV(&buf, ledger.Rows(es, opt)); err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	default:
+		if err := ledger.WriteXLSX(&buf, ledger.LedgerSheet(es, opt)); err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.`+format+`"`)
 	w.Header().Set("Cache-Control", "no-store")

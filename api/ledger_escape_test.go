@@ -45,8 +45,8 @@ func TestImportExportRoundTripFormulaCells(t *testing.T) {
 				}
 			}
 		}
-		var res map[string]int
-		if code := e2.do("POST", "/api/v1/elders/import", districtToken, body, &res); code != 200 || res["imported"] != 2 {
+		var res importResult
+		if code := e2.do("POST", "/api/v1/elders/import", districtToken, body, &res); code != 200 || res.Imported != 2 {
 			t.Fatalf("%s import: %d %v", format, code, res)
 		}
 		var got anxin.ElderRecord

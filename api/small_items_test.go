@@ -46,8 +46,8 @@ func TestImportGBKCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res map[string]int
-	if code := e.do("POST", "/api/v1/elders/import", shanguangTok, gbk, &res); code != 200 || res["imported"] != 1 {
+	var res importResult
+	if code := e.do("POST", "/api/v1/elders/import", shanguangTok, gbk, &res); code != 200 || res.Imported != 1 {
 		t.Fatalf("GBK CSV: %d %v", code, res)
 	}
 	var got anxin.ElderRecord

@@ -11,11 +11,13 @@ import (
 )
 
 // FieldError is one problem with one field of an elder record. Field is the
-// JSON path ("id_number", "contacts[1].phone"); Message never repeats a
-// personal value.
+// JSON path ("id_number", "contacts[1].phone"); Message (English, for the
+// API) and Zh (the same in Chinese, for the workers' ledger import) never
+// repeat a personal value.
 type FieldError struct {
 	Field   string `json:"field"`
 	Message string `json:"message"`
+	Zh      string `json:"message_zh,omitempty"`
 }
 
 func (e FieldError) Error() string { return e.Field + ": " + e.Message }
@@ -64,55 +66,62 @@ func NormalizePhone(s string) string {
 // Normalize cleans an elder record, fills what can be derived (household from
 // ID, age from the ID number, assessment day, score, tier, category order) and
 // checks every field. It returns every problem found, not only the first.
+//
+// An elder whose assessment items (监护情况, 自理能力, 健康状况) are all
+// empty or not all given is not assessed: Score 0 and Tier "" (the tier rule
+// then reads FormTier). An item that is given must be one of its answers;
+// when 监护情况 is given the other two items are required.
 func Normalize(e *anxin.ElderRecord, today time.Time) []FieldError {
 	var errs []FieldError
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	bad := func(field, zh, format string, args ...any) {
+		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...), Zh: zh})
 	}
 	text := func(field string, s *string, required bool) {
 		*s = strings.TrimSpace(*s)
 		switch {
 		case !utf8.ValidString(*s):
-			bad(field, "is not valid UTF-8")
+			bad(field, "不是有效的 UTF-8 文本", "is not valid UTF-8")
 		case len(*s) > maxText:
-			bad(field, "is longer than %d bytes", maxText)
+			bad(field, fmt.Sprintf("超过 %d 字节", maxText), "is longer than %d bytes", maxText)
 		case required && *s == "":
-			bad(field, "is required")
+			bad(field, "必填，不能为空", "is required")
 		}
 	}
+	badID := "只能是 1 到 64 个字母、数字、_ 或 -"
 	e.ID = strings.TrimSpace(e.ID)
 	if !anxin.ValidID(e.ID) {
-		bad("id", "must be 1 to 64 letters, digits, _ or -")
+		bad("id", badID, "must be 1 to 64 letters, digits, _ or -")
 	}
 	e.Household = strings.TrimSpace(e.Household)
 	if e.Household == "" {
 		e.Household = e.ID
 	}
 	if !anxin.ValidID(e.Household) {
-		bad("household", "must be 1 to 64 letters, digits, _ or -")
+		bad("household", badID, "must be 1 to 64 letters, digits, _ or -")
 	}
 	text("name", &e.Name, true)
 	e.IDNumber = strings.ToUpper(strings.TrimSpace(e.IDNumber))
 	id, idErr := ParseIDNumber(e.IDNumber, today)
 	if idErr != nil {
-		bad("id_number", "%s", anxin.ErrorMessage(idErr))
+		bad("id_number", IDNumberErrorZh(e.IDNumber, today), "%s", anxin.ErrorMessage(idErr))
 	}
 	switch e.Gender {
 	case anxin.Male, anxin.Female:
 		if idErr == nil && id.Gender != e.Gender {
-			bad("gender", "does not match the resident ID number (17th digit)")
+			bad("gender", "与身份证号码（第17位）不符", "does not match the resident ID number (17th digit)")
 		}
 	case "":
 		if idErr == nil {
 			e.Gender = id.Gender
 		} // else the ID number's error says enough
 	default:
-		bad("gender", "must be 男 or 女")
+		bad("gender", "只能填“男”或“女”", "must be 男 or 女")
 	}
+	badPhone := "不是电话号码（11位手机号、区号加号码或 +国家码…）"
 	if e.Phone != "" {
 		e.Phone = NormalizePhone(e.Phone)
 		if !anxin.ValidPhone(e.Phone) {
-			bad("phone", "is not a phone number (11-digit mobile, area code and number, or +country…)")
+			bad("phone", badPhone, "is not a phone number (11-digit mobile, area code and number, or +country…)")
 		}
 	}
 	for _, a := range []struct {
@@ -128,10 +137,12 @@ func Normalize(e *anxin.ElderRecord, today time.Time) []FieldError {
 	text("illness", &e.Illness, false)
 	text("economic", &e.Economic, false)
 	text("grid_worker", &e.GridWorker, false)
+	text("note", &e.Note, false)
 	seen := map[anxin.Category]bool{}
 	for _, c := range e.Categories {
 		if !slices.Contains(categories, c) {
-			bad("categories", "%q is not one of 独居, 空巢, 留守, 失能, 重残, 计划生育特殊家庭", clip(string(c)))
+			bad("categories", fmt.Sprintf("“%s”不是独居、空巢、留守、失能、重残、计划生育特殊家庭之一", clip(string(c))),
+				"%q is not one of 独居, 空巢, 留守, 失能, 重残, 计划生育特殊家庭", clip(string(c)))
 		}
 		seen[c] = true
 	}
@@ -140,6 +151,11 @@ func Normalize(e *anxin.ElderRecord, today time.Time) []FieldError {
 		if seen[c] {
 			e.Categories = append(e.Categories, c)
 		}
+	}
+	switch e.FormTier {
+	case "", FormTierKey, FormTierGeneral:
+	default:
+		bad("form_tier", "只能填“重点”或“一般”", "must be 重点 or 一般")
 	}
 	a := &e.Assessment
 	if a.AssessedOn.IsZero() {
@@ -151,30 +167,35 @@ func Normalize(e *anxin.ElderRecord, today time.Time) []FieldError {
 		age := AgeOn(id.Birth, a.AssessedOn)
 		switch {
 		case a.AssessedOn.Before(id.Birth):
-			bad("assessment.assessed_on", "is before the date of birth")
+			bad("assessment.assessed_on", "早于出生日期", "is before the date of birth")
 		case a.Age == 0:
 			a.Age = age
 		case a.Age != age:
-			bad("assessment.age", "is %d but the resident ID number gives %d on %s", a.Age, age, a.AssessedOn.Format(time.DateOnly))
+			bad("assessment.age", fmt.Sprintf("填的是 %d 岁，但按身份证号码在 %s 是 %d 岁", a.Age, a.AssessedOn.Format(time.DateOnly), age),
+				"is %d but the resident ID number gives %d on %s", a.Age, age, a.AssessedOn.Format(time.DateOnly))
 		}
 	}
 	if a.Age < 0 || a.Age > 150 {
-		bad("assessment.age", "must be 0 to 150")
+		bad("assessment.age", "必须是 0 到 150", "must be 0 to 150")
 	}
-	if _, ok := GuardianshipPoints(a.Guardianship); !ok {
-		bad("assessment.guardianship", "must be 孤寡, 计划生育特殊家庭, 独居, 留守 or 其他")
+	assessed := a.Guardianship != ""
+	if _, ok := GuardianshipPoints(a.Guardianship); !ok && a.Guardianship != "" {
+		bad("assessment.guardianship", "只能是孤寡、计划生育特殊家庭、独居、留守或其他", "must be 孤寡, 计划生育特殊家庭, 独居, 留守 or 其他")
 	}
-	if _, ok := SelfCarePoints(a.SelfCare); !ok {
-		bad("assessment.self_care", "must be 完好, 轻度失能, 中度失能 or 重度失能")
+	if _, ok := SelfCarePoints(a.SelfCare); !ok && (a.SelfCare != "" || assessed) {
+		bad("assessment.self_care", "只能是完好、轻度失能、中度失能或重度失能", "must be 完好, 轻度失能, 中度失能 or 重度失能")
 	}
-	if _, ok := HealthPoints(a.Health); !ok {
-		bad("assessment.health", "must be 正常, 残疾或严重慢性病 or 重残或重病")
+	if _, ok := HealthPoints(a.Health); !ok && (a.Health != "" || assessed) {
+		bad("assessment.health", "只能是正常、残疾或严重慢性病、重残或重病", "must be 正常, 残疾或严重慢性病 or 重残或重病")
 	}
 	if score, tier, err := Score(*a); err == nil {
 		e.Score, e.Tier = score, tier
+	} else {
+		e.Score, e.Tier = 0, "" // not assessed
 	}
 	if len(e.Contacts) > anxin.MaxPersonalContacts {
-		bad("contacts", "has %d people, at most %d", len(e.Contacts), anxin.MaxPersonalContacts)
+		bad("contacts", fmt.Sprintf("有 %d 人，最多 %d 人", len(e.Contacts), anxin.MaxPersonalContacts),
+			"has %d people, at most %d", len(e.Contacts), anxin.MaxPersonalContacts)
 	}
 	contacts := func(field string, cs []anxin.Contact) {
 		for i := range cs {
@@ -185,15 +206,31 @@ func Normalize(e *anxin.ElderRecord, today time.Time) []FieldError {
 			text(f+".role", &c.Role, false)
 			c.Phone = NormalizePhone(c.Phone)
 			if !anxin.ValidPhone(c.Phone) {
-				bad(f+".phone", "is not a phone number (11-digit mobile, area code and number, or +country…)")
+				bad(f+".phone", badPhone, "is not a phone number (11-digit mobile, area code and number, or +country…)")
 			}
 		}
 	}
 	contacts("contacts", e.Contacts)
 	if len(e.Responders) > 8 {
-		bad("responders", "has %d people, at most 8", len(e.Responders))
+		bad("responders", fmt.Sprintf("有 %d 人，最多 8 人", len(e.Responders)), "has %d people, at most 8", len(e.Responders))
 	}
 	contacts("responders", e.Responders)
+	if e.Form != nil {
+		normalizeForm(e.Form, today, text, bad)
+	}
+	if len(e.Extra) > maxExtra {
+		bad("extra", fmt.Sprintf("有 %d 项，最多 %d 项", len(e.Extra), maxExtra), "has %d attributes, at most %d", len(e.Extra), maxExtra)
+	}
+	names := map[string]bool{}
+	for i := range e.Extra {
+		f := fmt.Sprintf("extra[%d]", i)
+		text(f+".name", &e.Extra[i].Name, true)
+		text(f+".value", &e.Extra[i].Value, false)
+		if names[e.Extra[i].Name] {
+			bad(f+".name", "重复", "appears twice")
+		}
+		names[e.Extra[i].Name] = true
+	}
 	if e.Contacts == nil {
 		e.Contacts = []anxin.Contact{}
 	}
@@ -204,6 +241,94 @@ func Normalize(e *anxin.ElderRecord, today time.Time) []FieldError {
 		e.Categories = []anxin.Category{}
 	}
 	return errs
+}
+
+// The form's 重点对象/一般对象 (ElderRecord.FormTier).
+const (
+	FormTierKey     = "重点"
+	FormTierGeneral = "一般"
+)
+
+// maxExtra bounds the extra attributes of one record; maxFamily the rows
+// of its family table.
+const (
+	maxExtra  = 64
+	maxFamily = 20
+)
+
+// normalizeForm checks 附件1's structured part.
+func normalizeForm(f *anxin.RegisterForm, today time.Time, text func(string, *string, bool), bad func(field, zh, format string, args ...any)) {
+	for _, t := range []struct {
+		name string
+		s    *string
+	}{{"poverty", &f.Poverty}, {"monthly_income", &f.MonthlyIncome}, {"income_source", &f.IncomeSource},
+		{"disability_card", &f.DisabilityCardNo}, {"water_safe", &f.WaterSafe}, {"power_safe", &f.PowerSafe},
+		{"housing_safe", &f.HousingSafe}, {"household_income", &f.HouseholdIncome}, {"pension", &f.Pension},
+		{"subsidies", &f.Subsidies}, {"help_measures", &f.HelpMeasures}, {"clerk", &f.Clerk}} {
+		text("form."+t.name, t.s, false)
+	}
+	if !f.FiledOn.IsZero() {
+		y, m, d := f.FiledOn.Date()
+		f.FiledOn = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	}
+	if len(f.HelpUnits) > 16 {
+		bad("form.help_units", "最多 16 项", "has %d entries, at most 16", len(f.HelpUnits))
+	}
+	for i := range f.HelpUnits {
+		text(fmt.Sprintf("form.help_units[%d]", i), &f.HelpUnits[i], true)
+	}
+	if len(f.Family) > maxFamily {
+		bad("form.family", fmt.Sprintf("有 %d 人，最多 %d 人", len(f.Family), maxFamily), "has %d people, at most %d", len(f.Family), maxFamily)
+	}
+	for i := range f.Family {
+		m := &f.Family[i]
+		p := fmt.Sprintf("form.family[%d]", i)
+		text(p+".name", &m.Name, true)
+		text(p+".relation", &m.Relation, false)
+		text(p+".health", &m.Health, false)
+		text(p+".assistance", &m.Assistance, false)
+		text(p+".visits_often", &m.Visits, false)
+		switch m.Gender {
+		case "", anxin.Male, anxin.Female:
+		default:
+			bad(p+".gender", "只能填“男”或“女”", "must be 男 or 女")
+		}
+		m.IDNumber = strings.ToUpper(strings.TrimSpace(m.IDNumber))
+		if m.IDNumber != "" {
+			if _, err := ParseIDNumber(m.IDNumber, today); err != nil {
+				bad(p+".id_number", IDNumberErrorZh(m.IDNumber, today), "%s", anxin.ErrorMessage(err))
+			}
+		}
+		if m.Phone != "" {
+			m.Phone = NormalizePhone(m.Phone)
+			if !anxin.ValidPhone(m.Phone) {
+				bad(p+".phone", "不是电话号码", "is not a phone number")
+			}
+		}
+	}
+}
+
+// IDNumberErrorZh says in Chinese what is wrong with a resident ID number
+// ("" when it is right); it never repeats the number.
+func IDNumberErrorZh(s string, today time.Time) string {
+	_, err := ParseIDNumber(s, today)
+	if err == nil {
+		return ""
+	}
+	switch msg := anxin.ErrorMessage(err); {
+	case len(s) != 18:
+		return fmt.Sprintf("居民身份证号码应为 18 位，这里是 %d 位", len(s))
+	case strings.Contains(msg, "digits"):
+		return "居民身份证号码前 17 位必须是数字"
+	case strings.Contains(msg, "region"):
+		return "居民身份证号码的地区码不能以 0 开头"
+	case strings.Contains(msg, "future"):
+		return "居民身份证号码中的出生日期晚于今天"
+	case strings.Contains(msg, "date of birth"):
+		return "居民身份证号码中的出生日期不存在"
+	default:
+		return "居民身份证号码校验位不对（可能输错了一位）"
+	}
 }
 
 // Area reports whether an elder's current address is inside a token's
@@ -222,10 +347,20 @@ func clip(s string) string {
 // Masked is an elder record fit for a list or an export that does not need
 // the person: the names and phone numbers of the elder, the contacts and
 // the responders, and the resident ID number, masked (张**,
-// +86*******1234, 1101**********1234). The grid worker (staff) is kept.
+// +86*******1234, 1101**********1234), and those of the family members on
+// the 附件1 form. The grid worker (staff) is kept.
 func Masked(e anxin.ElderRecord) anxin.ElderRecord {
 	e.Name, e.Phone, e.IDNumber = anxin.MaskName(e.Name), anxin.MaskPhone(e.Phone), anxin.MaskIDNumber(e.IDNumber)
 	e.Contacts, e.Responders = maskedContacts(e.Contacts), maskedContacts(e.Responders)
+	if e.Form != nil {
+		f := *e.Form
+		f.Family = slices.Clone(f.Family)
+		for i := range f.Family {
+			m := &f.Family[i]
+			m.Name, m.Phone, m.IDNumber = anxin.MaskName(m.Name), anxin.MaskPhone(m.Phone), anxin.MaskIDNumber(m.IDNumber)
+		}
+		e.Form = &f
+	}
 	return e
 }
 

@@ -277,10 +277,11 @@ func WriteXLSX(w io.Writer, sheets ...Sheet) error {
 
 // LedgerSheet is the register as the ledger's sheet.
 func LedgerSheet(es []anxin.ElderRecord, opt Options) Sheet {
-	width := make([]float64, len(columns))
-	for i, c := range columns {
-		width[i] = max(8, float64(len([]rune(c.header)))*2.2)
+	rows := Rows(es, opt)
+	width := make([]float64, len(rows[0]))
+	for i, h := range rows[0] {
+		width[i] = max(8, float64(len([]rune(h)))*2.2)
 	}
 	width[5] = 21 // 身份证号
-	return Sheet{Name: SheetName, Rows: Rows(es, opt), Width: width}
+	return Sheet{Name: SheetName, Rows: rows, Width: width}
 }

@@ -5,6 +5,7 @@ package ledger
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,12 @@ const (
 	hID       = "档案编号"
 	hName     = "姓名"
 	hIDNumber = "身份证号"
+	// columns of the programme's forms
+	hAddress      = "地址"      // one cell: 县 乡镇 村 and the rest (附件3); import only
+	hFormTier     = "对象等级"    // 附件1 重点对象/一般对象
+	hHelpMeasures = "帮扶措施"    // 附件1 四, 附件3
+	hVisitCount   = "已完成探访次数" // 附件3: counted from the visits; ignored on import
+	hNote         = "备注"
 )
 
 var tierLabels = map[anxin.Tier]string{
@@ -66,6 +73,23 @@ type Options struct {
 	Location *time.Location
 	// NewID names an elder whose row has no 档案编号 (import only; default: "e-" + a ULID).
 	NewID func(idNumber string) string
+	// Existing returns the stored record with that id (import only; nil:
+	// every row is a new record). A row updates it: only the columns the
+	// file has are overwritten, so a 附件3 ledger (twelve columns) does not
+	// wipe contacts or the assessment.
+	Existing func(id string) (anxin.ElderRecord, bool)
+	// Prefetch, when set, is called once before the rows are read with
+	// every 档案编号 and resident ID number (upper case) of the file, so
+	// that NewID and Existing can answer from memory.
+	Prefetch func(ids, idNumbers []string) error
+	// Township fills the 乡镇(街道) of an address the file leaves without one
+	// (Parse reads it from a title row 乡镇街道：… when not set).
+	Township string
+
+	// formHealth: the file has no assessment columns (监护情况, 自理能力):
+	// its 健康状况 is 附件1's (能力完好 … 重度失能, or an illness), not the
+	// assessment item. Set by Parse.
+	formHealth bool
 }
 
 func (o *Options) loc() *time.Location {
@@ -145,7 +169,7 @@ func parseDay(s string, loc *time.Location) (time.Time, error) {
 		y, m, d := time.Date(1899, 12, 30, 0, 0, 0, 0, time.UTC).AddDate(0, 0, n).Date()
 		return time.Date(y, m, d, 0, 0, 0, 0, loc), nil
 	}
-	return time.Time{}, fmt.Errorf("is not a date (write 2026-03-01)")
+	return time.Time{}, fmt.Errorf("不是日期（请写成 2026-03-01）")
 }
 
 // columns is the ledger's layout, in order (docs/care.md).
@@ -162,10 +186,10 @@ var columns = func() []column {
 			get: func(e *anxin.ElderRecord, _ *Options) string { return e.IDNumber },
 			set: func(e *anxin.ElderRecord, s string, _ *Options) error {
 				if strings.Contains(s, "*") {
-					return fmt.Errorf("is masked: import a ledger exported with full ID numbers")
+					return fmt.Errorf("是打码的号码：请导入含完整身份证号码的台账")
 				}
 				if strings.ContainsAny(s, "Ee") && strings.Contains(s, "+") {
-					return fmt.Errorf("was turned into a number by Excel (%s): format the column as text", "1.1E+17")
+					return fmt.Errorf("被 Excel 变成了数字（如 %s）：请把该列设为文本格式后重新输入", "1.1E+17")
 				}
 				e.IDNumber = s
 				return nil
@@ -194,27 +218,35 @@ var columns = func() []column {
 			},
 			set: func(e *anxin.ElderRecord, s string, _ *Options) error {
 				e.Categories = nil
-				for _, c := range strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune("、,，;； ", r) }) {
-					e.Categories = append(e.Categories, anxin.Category(c))
+				for _, c := range splitWords(s) {
+					if t, ok := formTierSynonyms[c]; ok { // 附件1 puts 重点对象/一般对象 under 对象类别
+						e.FormTier = t
+						continue
+					}
+					e.Categories = append(e.Categories, canonCategory(c))
 				}
 				return nil
 			}},
 		{header: "监护情况", field: "assessment.guardianship",
 			get: func(e *anxin.ElderRecord, _ *Options) string { return string(e.Assessment.Guardianship) },
 			set: func(e *anxin.ElderRecord, s string, _ *Options) error {
-				e.Assessment.Guardianship = anxin.Guardianship(s)
+				e.Assessment.Guardianship = canonGuardianship(s)
 				return nil
 			}},
 		{header: "自理能力", field: "assessment.self_care",
 			get: func(e *anxin.ElderRecord, _ *Options) string { return string(e.Assessment.SelfCare) },
 			set: func(e *anxin.ElderRecord, s string, _ *Options) error {
-				e.Assessment.SelfCare = anxin.SelfCare(s)
+				e.Assessment.SelfCare = canonSelfCare(s)
 				return nil
 			}},
 		{header: "健康状况", field: "assessment.health",
 			get: func(e *anxin.ElderRecord, _ *Options) string { return string(e.Assessment.Health) },
-			set: func(e *anxin.ElderRecord, s string, _ *Options) error {
-				e.Assessment.Health = anxin.HealthStatus(s)
+			set: func(e *anxin.ElderRecord, s string, o *Options) error {
+				if !o.formHealth {
+					e.Assessment.Health = canonHealth(s)
+					return nil
+				}
+				setFormHealth(e, s)
 				return nil
 			}},
 		{header: "年龄", field: "assessment.age",
@@ -225,7 +257,7 @@ var columns = func() []column {
 				}
 				n, err := strconv.Atoi(strings.TrimSuffix(s, "岁"))
 				if err != nil || n < 0 || n > 150 {
-					return fmt.Errorf("is not an age in years")
+					return fmt.Errorf("不是年龄（周岁）")
 				}
 				e.Assessment.Age = n
 				return nil
@@ -249,7 +281,7 @@ var columns = func() []column {
 				}
 				n, err := strconv.Atoi(s)
 				if err != nil || n < 0 || n > 20 {
-					return fmt.Errorf("is not a score from 0 to 20")
+					return fmt.Errorf("不是 0 到 20 的分值")
 				}
 				e.Score = n
 				return nil
@@ -266,7 +298,7 @@ var columns = func() []column {
 						return nil
 					}
 				}
-				return fmt.Errorf("must be 不定期, 一般, 重点 or 高风险")
+				return fmt.Errorf("只能是不定期、一般、重点或高风险")
 			}},
 	}
 	cols = append(cols, contactColumns(anxin.MaxPersonalContacts)...)
@@ -287,13 +319,13 @@ var columns = func() []column {
 				return "否"
 			},
 			set: func(e *anxin.ElderRecord, s string, _ *Options) error {
-				switch s {
-				case "是", "同意", "Y", "y", "yes", "1", "":
+				switch {
+				case s == "" || slices.Contains(yesWords, s):
 					e.Consent = true
-				case "否", "不同意", "N", "n", "no", "0":
+				case slices.Contains(noWords, s):
 					e.Consent = false
 				default:
-					return fmt.Errorf("must be 是 or 否")
+					return fmt.Errorf("只能填“是”或“否”")
 				}
 				return nil
 			}},
@@ -309,9 +341,48 @@ var columns = func() []column {
 					return nil
 				}
 				t, err := parseDay(s, o.loc())
-				e.CreatedAt = t
-				return err
+				if err != nil {
+					return err
+				}
+				if e.CreatedAt.IsZero() || e.CreatedAt.In(o.loc()).Format(time.DateOnly) != t.Format(time.DateOnly) {
+					e.CreatedAt = t // a stored record keeps its instant when the day is the same
+				}
+				return nil
 			}},
+		column{header: hFormTier, field: "form_tier",
+			get: func(e *anxin.ElderRecord, _ *Options) string { return e.FormTier },
+			set: func(e *anxin.ElderRecord, s string, _ *Options) error {
+				if s == "" {
+					e.FormTier = ""
+					return nil
+				}
+				t, ok := formTierSynonyms[s]
+				if !ok {
+					return fmt.Errorf("只能填“重点”或“一般”")
+				}
+				e.FormTier = t
+				return nil
+			}},
+		column{header: hHelpMeasures, field: "form.help_measures",
+			get: func(e *anxin.ElderRecord, _ *Options) string {
+				if e.Form == nil {
+					return ""
+				}
+				return e.Form.HelpMeasures
+			},
+			set: func(e *anxin.ElderRecord, s string, _ *Options) error {
+				if e.Form == nil && s == "" {
+					return nil
+				}
+				f := anxin.RegisterForm{}
+				if e.Form != nil {
+					f = *e.Form
+				}
+				f.HelpMeasures = s
+				e.Form = &f
+				return nil
+			}},
+		textColumn(hNote, "note", func(e *anxin.ElderRecord) *string { return &e.Note }),
 	)
 	return cols
 }()
@@ -339,7 +410,7 @@ func parseResponders(s string) ([]anxin.Contact, error) {
 	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == '；' || r == ';' || r == '\n' }) {
 		f := strings.Split(strings.TrimSpace(p), "/")
 		if len(f) != 3 {
-			return nil, fmt.Errorf("write each responder as 姓名/职务/电话, separated by ；")
+			return nil, fmt.Errorf("每位责任人写成 姓名/职务/电话，多位之间用“；”隔开")
 		}
 		rs = append(rs, anxin.Contact{Name: strings.TrimSpace(f[0]), Role: unlabel(roleLabels, strings.TrimSpace(f[1])),
 			Phone: strings.TrimSpace(f[2])})

@@ -369,7 +369,9 @@ func (d *DB) Elder(ctx context.Context, id string) (anxin.ElderRecord, error) {
 	} else if err != nil {
 		return e, fmt.Errorf("read elder: %w", err)
 	}
-	return e, nil
+	one := []anxin.ElderRecord{e}
+	err = d.loadForms(ctx, one) // register_form.go
+	return one[0], err
 }
 
 // Elders lists elder records ordered by id.
@@ -395,6 +397,10 @@ func (d *DB) Elders(ctx context.Context, f ElderFilter) ([]anxin.ElderRecord, er
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list elders: %w", err)
+	}
+	rows.Close()
+	if err := d.loadForms(ctx, out); err != nil { // register_form.go
+		return nil, err
 	}
 	return out, nil
 }
@@ -531,6 +537,9 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 		if err != nil {
 			return fmt.Errorf("import elders: record %d: %w", i+1, err)
 		}
+	}
+	if err := putForms(ctx, tx, es); err != nil { // register_form.go
+		return fmt.Errorf("import elders: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("import elders: %w", err)

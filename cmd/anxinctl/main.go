@@ -24,6 +24,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/anxin-care/anxin/alarmd"
@@ -47,7 +48,9 @@ global flags:
 commands:
   elders list [-village V] [-tier T] [-grid-worker N] [-limit N] [-offset N] [-unmasked]
   elders get ID
-  elders import [-dry-run] FILE.xlsx|FILE.csv
+  elders import [-dry-run] [-json] FILE.xlsx|FILE.csv
+                               a ledger as kept (附件3 or the register's layout); -dry-run
+                               shows who would be added or changed without writing
   elders export [-format xlsx|csv] [-mask] -o FILE
   visit add -household H -method phone|home|audio_video|remote_monitoring|other [-date 2026-11-23]
             [-health T] [-safety T] [-hygiene T] [-environment T] [-needs T] [-suggested-care T] [-visitor N]
@@ -242,7 +245,7 @@ func apiError(status int, b []byte) error {
 		fmt.Fprintf(&sb, "\n  %s: %s", f.Field, f.Message)
 	}
 	for _, r := range e.Error.Rows {
-		fmt.Fprintf(&sb, "\n  row %d, %s: %s", r.Row, r.Column, r.Message)
+		fmt.Fprintf(&sb, "\n  第 %d 行，%s：%s", r.Row, r.Column, r.Message)
 	}
 	return errors.New(sb.String())
 }
@@ -436,8 +439,9 @@ func (c *client) importLedger(ctx context.Context, args []string, stdout io.Writ
 	fs := flag.NewFlagSet("elders import", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	dry := fs.Bool("dry-run", false, "")
+	asJSON := fs.Bool("json", false, "")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		return usageError("elders import [-dry-run] FILE.xlsx|FILE.csv")
+		return usageError("elders import [-dry-run] [-json] FILE.xlsx|FILE.csv")
 	}
 	path := fs.Arg(0)
 	ct := "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -461,7 +465,45 @@ func (c *client) importLedger(ctx context.Context, args []string, stdout io.Writ
 	if err != nil {
 		return err
 	}
-	return printJSON(stdout, b)
+	if *asJSON {
+		return printJSON(stdout, b)
+	}
+	return printImport(stdout, b)
+}
+
+// printImport tells a worker what an import did (or, dry, would do).
+func printImport(w io.Writer, b []byte) error {
+	var res struct {
+		Checked, Imported, Created, Changed, Unchanged int
+		DryRun                                         bool     `json:"dry_run"`
+		Unmapped                                       []string `json:"unmapped_columns"`
+		Changes                                        []struct {
+			Row              int
+			ID, Name, Action string
+			Fields           []string
+		}
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		return fmt.Errorf("import answer: %w", err)
+	}
+	if res.DryRun {
+		fmt.Fprintf(w, "试导入（未写入登记册）：共 %d 行，将新增 %d 人，修改 %d 人，%d 人不变\n", res.Checked, res.Created, res.Changed, res.Unchanged)
+	} else {
+		fmt.Fprintf(w, "已导入：共 %d 行，新增 %d 人，修改 %d 人，%d 人不变\n", res.Checked, res.Created, res.Changed, res.Unchanged)
+	}
+	if len(res.Unmapped) > 0 {
+		fmt.Fprintf(w, "以下列没有对应的登记项，已作为附加信息保存：%s\n", strings.Join(res.Unmapped, "、"))
+	}
+	if len(res.Changes) == 0 {
+		return nil
+	}
+	action := map[string]string{"created": "新增", "changed": "修改", "unchanged": "不变"}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "行号\t档案编号\t姓名\t操作\t改动的项")
+	for _, c := range res.Changes {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", c.Row, c.ID, c.Name, action[c.Action], strings.Join(c.Fields, "、"))
+	}
+	return tw.Flush()
 }
 
 func (c *client) exportLedger(ctx context.Context, args []string, stdout io.Writer) error {

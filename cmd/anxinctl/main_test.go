@@ -78,8 +78,13 @@ func TestCLIOverHTTP(t *testing.T) {
 		t.Fatalf("wrong token: %d %s", code, errOut)
 	}
 	p := ledgerCSV(t, dir, 3)
-	if code, out, errOut := cli(t, env, "elders", "import", p); code != 0 || !strings.Contains(out, `"imported": 3`) {
+	if code, out, errOut := cli(t, env, "elders", "import", p); code != 0 || !strings.Contains(out, "已导入：共 3 行，新增 3 人") {
 		t.Fatalf("import: %d %s %s", code, out, errOut)
+	}
+	// a dry run of the same ledger: nothing would change, nothing is written
+	if code, out, errOut := cli(t, env, "elders", "import", "-dry-run", p); code != 0 ||
+		!strings.Contains(out, "试导入（未写入登记册）：共 3 行，将新增 0 人，修改 0 人，3 人不变") {
+		t.Fatalf("dry run: %d %s %s", code, out, errOut)
 	}
 	es, _ := db.Elders(context.Background(), sqlite.ElderFilter{})
 	hh := es[0].Household
@@ -118,7 +123,7 @@ func TestCLIOverHTTP(t *testing.T) {
 	b, _ := os.ReadFile(bad)
 	b = bytes.Replace(b, []byte("独居"), []byte("有人管"), 1)
 	os.WriteFile(bad, b, 0o600)
-	if code, _, errOut := cli(t, env, "elders", "import", bad); code != 1 || !strings.Contains(errOut, "row 2, 监护情况") {
+	if code, _, errOut := cli(t, env, "elders", "import", bad); code != 1 || !strings.Contains(errOut, "第 2 行，监护情况：只能是孤寡") {
 		t.Fatalf("bad import: %d %s", code, errOut)
 	}
 	if code, _, _ := cli(t, env, "elders", "frobnicate"); code != 2 {
@@ -135,7 +140,7 @@ func TestCLIDirectStore(t *testing.T) {
 	}
 	db.Close()
 	p := ledgerCSV(t, dir, 2)
-	if code, out, errOut := cli(t, nil, "-db", path, "elders", "import", p); code != 0 || !strings.Contains(out, `"imported": 2`) {
+	if code, out, errOut := cli(t, nil, "-db", path, "elders", "import", "-json", p); code != 0 || !strings.Contains(out, `"imported": 2`) {
 		t.Fatalf("import: %d %s %s", code, out, errOut)
 	}
 	if code, out, _ := cli(t, nil, "-db", path, "elders", "list"); code != 0 || !strings.Contains(out, `"total": 2`) || strings.Contains(out, idNumber(0)) ||
@@ -180,7 +185,7 @@ func TestCLIDirectStoreOnFixedDate(t *testing.T) {
 		t.Helper()
 		return cliAt(t, func() time.Time { return clock }, nil, append([]string{"-db", path}, args...)...)
 	}
-	if code, out, errOut := at("elders", "import", ledgerCSV(t, dir, 3)); code != 0 || !strings.Contains(out, `"imported": 3`) {
+	if code, out, errOut := at("elders", "import", ledgerCSV(t, dir, 3)); code != 0 || !strings.Contains(out, "已导入：共 3 行，新增 3 人") {
 		t.Fatalf("import: %d %s %s", code, out, errOut)
 	}
 	db, err = sqlite.Open(ctx, path)

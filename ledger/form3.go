@@ -1,0 +1,359 @@
+package ledger
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/care"
+)
+
+// The programme's 附件3 特殊困难老年人信息台账 as printed: a title row, a row
+// 乡镇街道：… 填报人：… 联系电话：…, then twelve columns. Parse reads it (the
+// synonyms map its headers) and WriteForm3XLSX writes it.
+
+// Form3Headers are 附件3's columns, in order.
+var Form3Headers = []string{hSeq, hName, "性别", "身份证号码", hAddress, "健康状况", "经济情况", "对象类别",
+	"帮扶责任人", hHelpMeasures, hVisitCount, hNote}
+
+// importColumns are read on import only: the forms' single address cell
+// and the visit count the register computes.
+var importColumns = []column{
+	{header: hAddress, field: "current_address",
+		get: func(e *anxin.ElderRecord, _ *Options) string { return JoinAddress(e.Current) },
+		set: func(e *anxin.ElderRecord, s string, o *Options) error {
+			a, err := ParseAddress(s, o.Township)
+			if err != nil {
+				return err
+			}
+			e.Current = a
+			return nil
+		}},
+	{header: hVisitCount, get: func(*anxin.ElderRecord, *Options) string { return "" },
+		set: func(*anxin.ElderRecord, string, *Options) error { return nil }},
+}
+
+// addressLevels are the suffixes that end each level of an address written
+// in one cell, longest first.
+var addressLevels = [3][]string{
+	{"自治县", "自治州", "县", "区", "市", "旗"},
+	{"街道办事处", "街道", "乡", "镇", "苏木"},
+	{"居民委员会", "村民委员会", "居委会", "村委会", "社区", "村"},
+}
+
+// ParseAddress splits an address written in one cell (忠县善广乡大河村3组12号,
+// or with spaces between the levels) into county, township, village and the
+// rest. The county and the township may be missing (township then fills the
+// township); the village may not.
+func ParseAddress(s, township string) (anxin.Address, error) {
+	var a anxin.Address
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return a, fmt.Errorf("地址不能为空，至少要写到村(社区)")
+	}
+	rest := s
+	parts := [3]*string{&a.County, &a.Township, &a.Village}
+	if strings.ContainsAny(s, " \u3000") {
+		// levels separated by spaces: each field one level, the rest detail
+		f := strings.Fields(strings.ReplaceAll(s, "\u3000", " "))
+		lvl := 0
+		i := 0
+		for ; i < len(f) && lvl < 3; i++ {
+			for lvl < 3 && !hasLevelSuffix(f[i], lvl) {
+				lvl++
+			}
+			if lvl == 3 {
+				break
+			}
+			*parts[lvl] = f[i]
+			lvl++
+		}
+		rest = strings.Join(f[i:], " ")
+	} else {
+		for lvl := range 3 {
+			if cut := levelCut(rest, lvl); cut > 0 {
+				*parts[lvl], rest = rest[:cut], rest[cut:]
+			}
+		}
+	}
+	a.Detail = rest
+	if a.Township == "" {
+		a.Township = township
+	}
+	if a.Village == "" {
+		return anxin.Address{}, fmt.Errorf("地址中找不到村(社区)：请写成 县 乡镇 村(社区) 门牌，如 忠县善广乡大河村3组")
+	}
+	return a, nil
+}
+
+func hasLevelSuffix(w string, lvl int) bool {
+	for _, suf := range addressLevels[lvl] {
+		if strings.HasSuffix(w, suf) && len(w) > len(suf) {
+			return true
+		}
+	}
+	return false
+}
+
+// levelCut is where the word of level lvl that starts s's remainder ends
+// (0: s has none). A word of a lower level found first means s skips this
+// level (善广乡大河村市场路 has no county). 新村社区 is one community.
+func levelCut(s string, lvl int) int {
+	best := firstEnd(s, lvl)
+	if best == 0 {
+		return 0
+	}
+	if lvl == 2 && strings.HasPrefix(s[best:], "社区") {
+		best += len("社区")
+	}
+	for l := lvl + 1; l < 3; l++ {
+		if c := firstEnd(s, l); c > 0 && c < best {
+			return 0
+		}
+	}
+	return best
+}
+
+// firstEnd is the end of the first word of level lvl in s (a name of at
+// least one character, then the level's suffix); 0 when none.
+func firstEnd(s string, lvl int) int {
+	best := 0
+	for _, suf := range addressLevels[lvl] {
+		if i := strings.Index(s, suf); i > 0 && (best == 0 || i+len(suf) < best) {
+			best = i + len(suf)
+		}
+	}
+	return best
+}
+
+// JoinAddress writes an address in one cell, the levels run together.
+func JoinAddress(a anxin.Address) string {
+	return a.County + a.Township + a.Village + a.Detail
+}
+
+// setFormHealth reads 附件1's 健康状况 (what 附件3 carries): its ability
+// word (能力完好 … 重度失能) goes to the self-care item and 能力等级, a
+// health word (正常 …) to the health item, anything else to 疾病史.
+func setFormHealth(e *anxin.ElderRecord, s string) {
+	var ill []string
+	for _, w := range splitWords(s) {
+		switch {
+		case isSelfCareWord(w):
+			e.Assessment.SelfCare = canonSelfCare(w)
+			e.Ability = formSelfCareWord[e.Assessment.SelfCare]
+		case isHealthWord(w):
+			e.Assessment.Health = canonHealth(w)
+		default:
+			ill = append(ill, w)
+		}
+	}
+	if len(ill) > 0 {
+		e.Illness = strings.Join(ill, "、")
+	}
+}
+
+// formHealthCell is 附件3's 健康状况 of a record: the inverse of setFormHealth.
+func formHealthCell(e *anxin.ElderRecord) string {
+	var w []string
+	if s, ok := formSelfCareWord[e.Assessment.SelfCare]; ok {
+		w = append(w, s)
+	}
+	if e.Assessment.Health != "" {
+		w = append(w, string(e.Assessment.Health))
+	}
+	if e.Illness != "" {
+		w = append(w, e.Illness)
+	}
+	return strings.Join(w, "、")
+}
+
+// formCategoryCell is 附件3's 对象类别: the categories as the form's boxes,
+// then 重点对象/一般对象.
+func formCategoryCell(e *anxin.ElderRecord) string {
+	var w []string
+	for _, c := range e.Categories {
+		if s, ok := formCategoryWord[c]; ok {
+			w = append(w, s)
+		} else {
+			w = append(w, string(c))
+		}
+	}
+	if e.FormTier != "" {
+		w = append(w, e.FormTier+"对象")
+	}
+	return strings.Join(w, "、")
+}
+
+// Form3Meta is what the 附件3 ledger's title rows carry.
+type Form3Meta struct {
+	Title    string    // default: 特殊困难老年人信息台账, after the county and township of the first elder
+	Township string    // 乡镇街道
+	Filler   string    // 填报人
+	Phone    string    // 联系电话
+	Date     time.Time // 填报日期 (zero: none)
+}
+
+// Form3Rows is the 附件3 ledger as rows (header row first): twelve columns,
+// then one column per extra attribute any elder has (never dropped), in
+// order of first appearance. visits counts the visits done per elder id.
+func Form3Rows(es []anxin.ElderRecord, visits map[string]int, opt Options) [][]string {
+	headers := append([]string(nil), Form3Headers...)
+	extraCol := map[string]int{}
+	for i := range es {
+		for _, a := range es[i].Extra {
+			if _, ok := extraCol[a.Name]; !ok {
+				extraCol[a.Name] = len(headers)
+				headers = append(headers, a.Name)
+			}
+		}
+	}
+	rows := [][]string{headers}
+	for i := range es {
+		e := &es[i]
+		if opt.Mask {
+			m := care.Masked(*e)
+			e = &m
+		}
+		help := ""
+		if e.Form != nil {
+			help = e.Form.HelpMeasures
+		}
+		row := make([]string, len(headers))
+		copy(row, []string{fmt.Sprint(i + 1), e.Name, string(e.Gender), e.IDNumber, JoinAddress(e.Current),
+			formHealthCell(e), e.Economic, formCategoryCell(e), e.GridWorker, help, fmt.Sprint(visits[e.ID]), e.Note})
+		for _, a := range e.Extra {
+			row[extraCol[a.Name]] = a.Value
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// WriteForm3XLSX writes the 附件3 ledger: a merged title row, a merged row
+// 乡镇街道/填报人/联系电话, the header row, the elders; 序号 and
+// 已完成探访次数 are numbers, every other cell text.
+func WriteForm3XLSX(w io.Writer, es []anxin.ElderRecord, visits map[string]int, meta Form3Meta, opt Options) error {
+	rows := Form3Rows(es, visits, opt)
+	ncol := len(rows[0])
+	title := meta.Title
+	if title == "" {
+		place := meta.Township
+		if len(es) > 0 {
+			if place == "" {
+				place = es[0].Current.Township
+			}
+			place = es[0].Current.County + place
+		}
+		title = place + "特殊困难老年人信息台账"
+	}
+	info := fmt.Sprintf("乡镇街道：%s    填报人：%s    联系电话：%s", meta.Township, meta.Filler, meta.Phone)
+	if !meta.Date.IsZero() {
+		info += "    填报日期：" + meta.Date.Format("2006年1月2日")
+	}
+	f := excelize.NewFile()
+	defer f.Close()
+	const sheet = SheetName
+	if err := f.SetSheetName("Sheet1", sheet); err != nil {
+		return fmt.Errorf("write xlsx: %w", err)
+	}
+	border := []excelize.Border{{Type: "left", Style: 1, Color: "000000"}, {Type: "right", Style: 1, Color: "000000"},
+		{Type: "top", Style: 1, Color: "000000"}, {Type: "bottom", Style: 1, Color: "000000"}}
+	titleStyle, err1 := f.NewStyle(&excelize.Style{Font: &excelize.Font{Bold: true, Size: 16},
+		Alignment: &excelize.Alignment{Horizontal: "center", Vertical: "center"}})
+	infoStyle, err2 := f.NewStyle(&excelize.Style{Alignment: &excelize.Alignment{Horizontal: "left"}})
+	headStyle, err3 := f.NewStyle(&excelize.Style{Font: &excelize.Font{Bold: true}, Border: border,
+		Alignment: &excelize.Alignment{Horizontal: "center", Vertical: "center", WrapText: true}})
+	textStyle, err4 := f.NewStyle(&excelize.Style{NumFmt: 49, Border: border})
+	numStyle, err5 := f.NewStyle(&excelize.Style{NumFmt: 1, Border: border})
+	for _, err := range []error{err1, err2, err3, err4, err5} {
+		if err != nil {
+			return fmt.Errorf("write xlsx: %w", err)
+		}
+	}
+	sw, err := f.NewStreamWriter(sheet)
+	if err != nil {
+		return fmt.Errorf("write xlsx: %w", err)
+	}
+	widths := []float64{6, 10, 6, 21, 30, 14, 14, 22, 12, 20, 10, 24}
+	for c := range ncol {
+		wd := 14.0
+		if c < len(widths) {
+			wd = widths[c]
+		}
+		if err := sw.SetColWidth(c+1, c+1, wd); err != nil {
+			return fmt.Errorf("write xlsx: %w", err)
+		}
+	}
+	last, _ := excelize.CoordinatesToCellName(ncol, 1)
+	last2, _ := excelize.CoordinatesToCellName(ncol, 2)
+	put := func(r int, cells []any, opts ...excelize.RowOpts) error {
+		cell, _ := excelize.CoordinatesToCellName(1, r)
+		return sw.SetRow(cell, cells, opts...)
+	}
+	if err := put(1, []any{excelize.Cell{StyleID: titleStyle, Value: title}}, excelize.RowOpts{Height: 30}); err != nil {
+		return fmt.Errorf("write xlsx: %w", err)
+	}
+	if err := put(2, []any{excelize.Cell{StyleID: infoStyle, Value: info}}); err != nil {
+		return fmt.Errorf("write xlsx: %w", err)
+	}
+	visitCol := indexOf(rows[0], hVisitCount)
+	for r, row := range rows {
+		cells := make([]any, len(row))
+		for c, v := range row {
+			switch {
+			case r == 0:
+				cells[c] = excelize.Cell{StyleID: headStyle, Value: v}
+			case c == 0 || c == visitCol:
+				var n int
+				fmt.Sscan(v, &n)
+				cells[c] = excelize.Cell{StyleID: numStyle, Value: n}
+			default:
+				cells[c] = excelize.Cell{StyleID: textStyle, Value: v}
+			}
+		}
+		if err := put(r+3, cells); err != nil {
+			return fmt.Errorf("write xlsx: %w", err)
+		}
+	}
+	if err := sw.MergeCell("A1", last); err != nil {
+		return fmt.Errorf("write xlsx: %w", err)
+	}
+	if err := sw.MergeCell("A2", last2); err != nil {
+		return fmt.Errorf("write xlsx: %w", err)
+	}
+	if err := sw.Flush(); err != nil {
+		return fmt.Errorf("write xlsx: %w", err)
+	}
+	if _, err := f.WriteTo(w); err != nil {
+		return fmt.Errorf("write xlsx: %w", err)
+	}
+	return nil
+}
+
+func indexOf(row []string, h string) int {
+	for i, c := range row {
+		if c == h {
+			return i
+		}
+	}
+	return -1
+}
+
+// titleTownship reads 乡镇街道：善广乡 from a title row above the header.
+func titleTownship(row []string) string {
+	for _, c := range row {
+		for _, key := range []string{"乡镇街道：", "乡镇街道:", "乡镇(街道)：", "乡镇（街道）："} {
+			if _, after, ok := strings.Cut(c, key); ok {
+				f := strings.Fields(after)
+				if len(f) > 0 && !strings.Contains(f[0], "：") && !strings.Contains(f[0], "填报人") {
+					return f[0]
+				}
+			}
+		}
+	}
+	return ""
+}
