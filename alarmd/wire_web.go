@@ -18,7 +18,8 @@ func mountWeb(m *Main, mux *http.ServeMux, srv *api.Server) {
 	if m.board == nil {
 		m.board = web.NewBoard()
 	}
-	w := &web.Server{API: srv, Accounts: m.Store, Board: m.board, Logger: m.Logger.With("component", "web"), Now: m.Now,
+	m.orders = newDispatcher(m)
+	w := &web.Server{API: srv, Accounts: m.Store, Board: m.board, Orders: m.orders, Logger: m.Logger.With("component", "web"), Now: m.Now,
 		Secure: strings.HasPrefix(strings.ToLower(m.Config.HTTP.PublicURL), "https://")}
 	mux.Handle(web.Prefix, w.Handler())
 	mux.Handle("GET /{$}", http.RedirectHandler(web.Prefix, http.StatusSeeOther))

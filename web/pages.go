@@ -39,7 +39,7 @@ func (s *Server) duePage(req *request) error {
 		}
 	}
 	s.render(req, http.StatusOK, "due.html", map[string]any{"Title": "今日待访", "Today": today.Format("2006-01-02"), "Rows": rows,
-		"More": len(items) - len(shown), "Total": len(items), "Tiers": tierNames})
+		"More": len(items) - len(shown), "Total": len(items), "Tiers": tierNames, "Orders": s.myOrders(req)})
 	return nil
 }
 

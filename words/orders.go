@@ -7,24 +7,27 @@ import (
 )
 
 // orderWords are a work order's SMS to its assignee; %[1]s the elder,
-// %[2]s "（address）" or "", %[3]s what happened (alarm orders).
+// %[2]s "（address）" or "", %[3]s what happened (alarm orders), %[4]s
+// the lead (new or handed on).
 type orderWords struct {
-	alarm, followUp string // a new order
-	moved           string // lead of a reassigned order
+	alarm, followUp string
+	lead, moved     string // a new order, a reassigned one
 	ask             string // the link's lead-in
 }
 
 var orderCatalogue = map[string]orderWords{
 	Mandarin: {
-		alarm:    "【安心】派单：%[1]s家%[2]s：%[3]s，无人接收，请您尽快联系或上门查看。",
-		followUp: "【安心】派单：请回访%[1]s%[2]s（告警后回访）。",
-		moved:    "原处理人超时未接单，现转给您。",
+		alarm:    "【安心】%[4]s：%[1]s家%[2]s：%[3]s，无人接收，请尽快联系或上门查看。",
+		followUp: "【安心】%[4]s：请回访%[1]s%[2]s（告警后回访）。",
+		lead:     "派单",
+		moved:    "转派（原处理人超时未接单）",
 		ask:      "处理后请填写探访记录：",
 	},
 	English: {
-		alarm:    "[Anxin] Work order: %[1]s%[2]s: %[3]s; nobody took it. Please call or visit soon. ",
-		followUp: "[Anxin] Work order: follow-up visit to %[1]s%[2]s after an alarm. ",
-		moved:    "The previous assignee did not take it; it is yours now. ",
+		alarm:    "[Anxin] %[4]s: %[1]s%[2]s: %[3]s; nobody took it. Please call or visit soon. ",
+		followUp: "[Anxin] %[4]s: follow-up visit to %[1]s%[2]s after an alarm. ",
+		lead:     "Work order",
+		moved:    "Work order handed on (not taken in time)",
 		ask:      "Record what was done: ",
 	},
 }
@@ -36,14 +39,14 @@ var orderCatalogue = map[string]orderWords{
 func (b *Book) Order(a *anxin.Alarm, h *anxin.Household, link string, moved bool) string {
 	w := orderCatalogue[b.c.locale]
 	name := b.elder(h)
-	lead := ""
+	lead := w.lead
 	if moved {
 		lead = w.moved
 	}
-	head := func(where string) string { return fmt.Sprintf(w.followUp, name, where) }
+	head := func(where string) string { return fmt.Sprintf(w.followUp, name, where, "", lead) }
 	if a != nil {
 		what := b.What(a, h)
-		head = func(where string) string { return fmt.Sprintf(w.alarm, name, where, what) }
+		head = func(where string) string { return fmt.Sprintf(w.alarm, name, where, what, lead) }
 	}
-	return b.fit(h, link, head, lead, w.ask)
+	return b.fit(h, link, head, w.ask)
 }
