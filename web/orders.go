@@ -39,6 +39,7 @@ var orderRoutes = []struct {
 type orderRow struct {
 	anxin.WorkOrder
 	ElderName string
+	Masked    string // the name as the board shows it
 	Address   string
 	Tel       template.URL
 	What      string // the alarm in words, or 告警后回访
@@ -70,6 +71,7 @@ func (s *Server) rows(req *request, os []anxin.WorkOrder) []orderRow {
 			e, err := req.api.Store.Elder(req.ctx, o.Elder)
 			if err == nil {
 				r.ElderName, r.Address, r.Tel = e.Name, e.Current.Township+e.Current.Village+e.Current.Detail, tel(e.Phone)
+				r.Masked = anxin.MaskName(e.Name)
 			}
 		}
 		if o.Kind == anxin.OrderAlarm {
