@@ -67,6 +67,22 @@ type Dispatcher struct {
 	mu      sync.Mutex // one pass at a time
 	pokes   chan struct{}
 	initErr sync.Once
+	warnMu  sync.Mutex
+	warned  map[string]bool // problems logged once per process, not every pass
+}
+
+// once reports whether key is new (its problem is logged the first time only).
+func (d *Dispatcher) once(key string) bool {
+	d.warnMu.Lock()
+	defer d.warnMu.Unlock()
+	if d.warned == nil {
+		d.warned = map[string]bool{}
+	}
+	if d.warned[key] {
+		return false
+	}
+	d.warned[key] = true
+	return true
 }
 
 func (d *Dispatcher) init() {
@@ -162,13 +178,17 @@ func (d *Dispatcher) dispatchUnanswered(ctx context.Context) error {
 			due = append(due, a)
 		}
 	}
+	if len(due) == 0 {
+		return nil
+	}
+	done, err := d.Store.DispatchedAlarms(ctx)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for _, a := range due {
-		if _, err := d.Store.WorkOrderByKey(ctx, AlarmKey(a.ID)); err == nil {
-			continue // dispatched before (by alarmd or an operator)
-		} else if anxin.ErrorCode(err) != anxin.ENOTFOUND {
-			errs = append(errs, err)
-			continue
+		if done[a.ID] {
+			continue // dispatched before (by alarmd or an operator); the key refuses a second anyway
 		}
 		why := WhyUnanswered
 		if a.State == anxin.AlarmOpen {
@@ -181,6 +201,9 @@ func (d *Dispatcher) dispatchUnanswered(ctx context.Context) error {
 			continue
 		}
 		if len(people) == 0 {
+			if !d.once("nobody:" + a.ID) {
+				continue
+			}
 			d.Logger.Error("alarm nobody took has nobody to dispatch to: add the grid worker's account (alarmd account) or an operator",
 				"alarm", a.ID, "household", a.Household)
 			continue
@@ -430,6 +453,9 @@ func (d *Dispatcher) Candidates(ctx context.Context, e anxin.ElderRecord, househ
 				}
 			}
 			if len(fit) != 1 {
+				if !d.once("name:" + e.ID + ":" + name) {
+					continue
+				}
 				d.Logger.Warn("register name is not one worker account of the elder's area: skipped for work orders",
 					"name", anxin.MaskName(name), "elder", e.ID, "accounts", len(fit))
 				continue

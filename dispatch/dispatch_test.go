@@ -132,7 +132,7 @@ func (w *world) dispatcher() *dispatch.Dispatcher {
 
 func (w *world) orders(t *testing.T) []anxin.WorkOrder {
 	t.Helper()
-	os, err := w.db.WorkOrders(context.Background(), sqlite.WorkOrderFilter{})
+	os, err := w.db.WorkOrders(context.Background(), sqlite.WorkOrderFilter{Limit: 10000})
 	if err != nil {
 		t.Fatal(err)
 	}

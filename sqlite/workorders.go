@@ -110,6 +110,25 @@ func (d *DB) workOrderWhere(ctx context.Context, where string, arg any) (anxin.W
 	return o, err
 }
 
+// DispatchedAlarms is the set of alarm ids that have an order (by key: one
+// range scan of the key index, for a pass over many alarms).
+func (d *DB) DispatchedAlarms(ctx context.Context) (map[string]bool, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT key FROM work_orders WHERE key >= 'alarm:' AND key < 'alarm;'`)
+	if err != nil {
+		return nil, fmt.Errorf("dispatched alarms: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		out[strings.TrimPrefix(k, "alarm:")] = true
+	}
+	return out, rows.Err()
+}
+
 // SaveWorkOrder writes o if o.Version is the stored version and moves it
 // on; ECONFLICT when another writer came first, ENOTFOUND when the order is
 // gone. Key, kind, household and creation are never rewritten.
