@@ -34,10 +34,11 @@ const Auto = "auto"
 
 // Why an order moved, as recorded in its history.
 const (
-	WhyUnanswered = "unanswered" // the chain ended without anyone taking the alarm
-	WhyNoAccept   = "no_accept"  // nobody took the alarm within DispatchAfter
-	WhyDispatched = "dispatched" // an operator handed it on
-	WhyUntouched  = "untouched"  // the assignee did not take it within Timeout
+	WhyUnanswered = "unanswered"  // the chain ended without anyone taking the alarm
+	WhyNoAccept   = "no_accept"   // nobody took the alarm within DispatchAfter
+	WhyDispatched = "dispatched"  // an operator handed it on
+	WhyUntouched  = "untouched"   // the assignee did not take it within Timeout
+	WhyResolvedBy = "resolved_by" // an earlier assignee closed it with their visit
 )
 
 // SMS states of a move.
@@ -560,8 +561,14 @@ func (d *Dispatcher) Resolve(ctx context.Context, id, login, visitID, outcome st
 			o.AcceptedAt = now
 		}
 		if o.Assignee != login { // moved on while the visit was being written: the visit is theirs
-			o.History = append(o.History, anxin.OrderMove{At: now, To: login, By: login, Why: "resolved_by", SMS: SMSNone})
-			o.Assignee = login
+			name, role := login, o.AssigneeRole
+			for _, m := range o.History {
+				if m.To == login && m.ToName != "" {
+					name = m.ToName
+				}
+			}
+			o.History = append(o.History, anxin.OrderMove{At: now, To: login, ToName: name, By: login, Why: WhyResolvedBy, SMS: SMSNone})
+			o.Assignee, o.AssigneeName, o.AssigneeRole = login, name, role
 		}
 		o.Status, o.ResolvedAt, o.VisitID, o.Outcome = anxin.OrderResolved, now, visitID, outcome
 		err = d.Store.SaveWorkOrder(ctx, &o)

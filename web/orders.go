@@ -51,7 +51,7 @@ type orderRow struct {
 var orderKinds = map[anxin.OrderKind]string{anxin.OrderAlarm: "告警派单", anxin.OrderFollowUp: "回访派单"}
 
 var moveWhy = map[string]string{dispatch.WhyUnanswered: "告警无人接收，自动派单", dispatch.WhyNoAccept: "告警超时无人接收，自动派单",
-	dispatch.WhyDispatched: "值班员派单", dispatch.WhyUntouched: "超时未接单，转派", "resolved_by": "由本人完成"}
+	dispatch.WhyDispatched: "值班员派单", dispatch.WhyUntouched: "超时未接单，转派", dispatch.WhyResolvedBy: "由原处理人完成"}
 
 var smsWords = map[string]string{dispatch.SMSSent: "已发短信", dispatch.SMSSending: "短信发送中", dispatch.SMSFailed: "短信发送失败",
 	dispatch.SMSNone: "未发短信（无电话）", dispatch.SMSPending: "短信待发"}
@@ -128,7 +128,7 @@ func (s *Server) order(req *request) (anxin.WorkOrder, error) {
 	if err != nil {
 		return o, err
 	}
-	if o.Assignee == req.account.Login {
+	if o.Assignee == req.account.Login || hadIt(o, req.account.Login) {
 		return o, nil
 	}
 	if s.desk(req) {
@@ -141,6 +141,18 @@ func (s *Server) order(req *request) (anxin.WorkOrder, error) {
 		}
 	}
 	return anxin.WorkOrder{}, anxin.Errorf(anxin.ENOTFOUND, "no such work order")
+}
+
+// hadIt reports whether login was assigned the order before it moved on:
+// they may still read it and close it with the visit they made (the
+// order then records who closed it), but not take it.
+func hadIt(o anxin.WorkOrder, login string) bool {
+	for _, m := range o.History {
+		if m.To == login {
+			return true
+		}
+	}
+	return false
 }
 
 // followUpRow is an open follow-up an operator may hand on.
@@ -177,6 +189,11 @@ func (s *Server) ordersPage(req *request) error {
 		if _, err := req.api.Store.WorkOrderByKey(req.ctx, dispatch.FollowUpKey(f.Household, f.FollowUpDue)); err == nil {
 			continue // handed on already
 		}
+		if f.FollowUpAlarm != "" {
+			if _, err := req.api.Store.WorkOrderByKey(req.ctx, dispatch.AlarmKey(f.FollowUpAlarm)); err == nil {
+				continue // its alarm's order is the follow-up: its visit closes both
+			}
+		}
 		e, err := req.api.Store.Elder(req.ctx, f.ID)
 		if err != nil {
 			return err
@@ -202,7 +219,8 @@ func (s *Server) orderPage(req *request) error {
 	}
 	rows := s.rows(req, []anxin.WorkOrder{o})
 	s.render(req, http.StatusOK, "order.html", map[string]any{"Title": "派单详情", "O": rows[0],
-		"Mine": o.Assignee == req.account.Login, "Why": moveWhy, "SMS": smsWords})
+		"Mine": o.Assignee == req.account.Login || hadIt(o, req.account.Login), "Current": o.Assignee == req.account.Login,
+		"Why": moveWhy, "SMS": smsWords})
 	return nil
 }
 
@@ -225,7 +243,7 @@ func (s *Server) mine(req *request) (anxin.WorkOrder, anxin.ElderRecord, error) 
 	if err != nil {
 		return o, anxin.ElderRecord{}, err
 	}
-	if o.Assignee != req.account.Login {
+	if o.Assignee != req.account.Login && !hadIt(o, req.account.Login) {
 		return o, anxin.ElderRecord{}, anxin.Errorf(anxin.EFORBID, "此派单不是派给您的")
 	}
 	if !o.Open() {

@@ -250,3 +250,52 @@ func TestDispatchFollowUp(t *testing.T) {
 		t.Errorf("a dispatched follow-up is still offered")
 	}
 }
+
+// An order moved on while its first assignee was at the elder's home: the
+// first assignee can still close it with the visit they made (the history
+// says who closed it), but not take it; the new assignee sees it closed.
+func TestMovedOrderClosedByFirstAssignee(t *testing.T) {
+	e, _, alarm := newOrdersEnv(t)
+	ctx := context.Background()
+	if err := web.PutAccount(ctx, e.db, "zhou", "周敏", "善广村", web.RoleWorker, "correct-horse-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	d := &dispatch.Dispatcher{Store: e.db}
+	o := anxin.WorkOrder{Key: dispatch.AlarmKey(alarm.ID), Kind: anxin.OrderAlarm, AlarmID: alarm.ID, Household: "hh-a1", Elder: "a1"}
+	if _, err := d.Dispatch(ctx, &o, dispatch.Person{Login: "wang", Name: "王芳", Role: "worker"}, dispatch.Auto, dispatch.WhyUnanswered); err != nil {
+		t.Fatal(err)
+	}
+	o, _ = e.db.WorkOrder(ctx, o.ID)
+	o.Assignee, o.AssigneeName = "zhou", "周敏"
+	o.History = append(o.History, anxin.OrderMove{At: time.Now(), To: "zhou", ToName: "周敏", By: dispatch.Auto, Why: dispatch.WhyUntouched})
+	if err := e.db.SaveWorkOrder(ctx, &o); err != nil {
+		t.Fatal(err)
+	}
+	wang := e.browser()
+	csrf := wang.mustSignIn("wang")
+	if code, page, _ := wang.do("GET", "/app/orders/"+o.ID, nil); code != 200 || strings.Contains(page, `id="accept"`) || !strings.Contains(page, `id="record"`) {
+		t.Fatalf("the first assignee's view: %d %s", code, page)
+	}
+	if code, _, _ := wang.do("POST", "/app/orders/"+o.ID+"/accept", url.Values{"csrf": {csrf}}); code != 404 {
+		t.Fatalf("the first assignee takes it back: %d", code)
+	}
+	_, page, _ := wang.do("GET", "/app/orders/"+o.ID+"/visit", nil)
+	key := regexp.MustCompile(`name="key" value="([^"]+)"`).FindStringSubmatch(page)
+	if key == nil {
+		t.Fatalf("form: %s", page)
+	}
+	if code, _, _ := wang.do("POST", "/app/orders/"+o.ID+"/visit", url.Values{"csrf": {csrf}, "key": {key[1]}, "method": {"phone"},
+		"outcome": {"电话确认老人安全"}}); code != 303 {
+		t.Fatalf("close: %d", code)
+	}
+	got, _ := e.db.WorkOrder(ctx, o.ID)
+	if got.Status != anxin.OrderResolved || got.Assignee != "wang" || got.AssigneeName != "王芳" ||
+		got.History[len(got.History)-1].Why != dispatch.WhyResolvedBy {
+		t.Fatalf("order: %+v", got)
+	}
+	zhou := e.browser()
+	zhou.mustSignIn("zhou")
+	if _, page, _ := zhou.do("GET", "/app/due", nil); strings.Contains(page, `id="my-orders"`) {
+		t.Errorf("the closed order is on the new assignee's list")
+	}
+}
