@@ -289,14 +289,7 @@ func (s *Server) orderVisit(req *request) error {
 		return err
 	}
 	f := req.r.PostForm
-	v, bad := decodeVisit(f)
-	outcome := text(f.Get("outcome"))
-	switch {
-	case !utf8.ValidString(f.Get("outcome")) || utf8.RuneCountInString(f.Get("outcome")) > maxText:
-		bad["outcome"] = "「处理结果」不能超过500字"
-	case outcome == "":
-		bad["outcome"] = "请填写处理结果（做了什么、老人现在怎样）"
-	}
+	v, bad, outcome := decodeOrderVisit(f)
 	if len(bad) > 0 {
 		s.showOrderVisit(req, http.StatusBadRequest, o, e, f, bad)
 		return nil
@@ -339,6 +332,21 @@ func (s *Server) orderVisit(req *request) error {
 	s.Board.Poke()
 	http.Redirect(req.w, req.r, Prefix+"due?saved="+url.QueryEscape(v.ID), http.StatusSeeOther)
 	return nil
+}
+
+// decodeOrderVisit reads an order's visit form: the visit form (附件2) and
+// the required outcome, valid UTF-8 of at most 500 characters, cleaned.
+func decodeOrderVisit(f url.Values) (anxin.Visit, map[string]string, string) {
+	v, bad := decodeVisit(f)
+	raw := f.Get("outcome")
+	outcome := text(raw)
+	switch {
+	case !utf8.ValidString(raw) || utf8.RuneCountInString(raw) > maxText:
+		bad["outcome"] = "「处理结果」不能超过500字"
+	case outcome == "":
+		bad["outcome"] = "请填写处理结果（做了什么、老人现在怎样）"
+	}
+	return v, bad, outcome
 }
 
 // alarmElder is the visible alarm and the register's elder of its household.
