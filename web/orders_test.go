@@ -152,6 +152,7 @@ func TestDispatchByHandToResolved(t *testing.T) {
 		t.Fatalf("due list with the order: %s", page)
 	}
 	id := m[1]
+	t.Logf("due list with one order: %d bytes of HTML", len(page))
 
 	// other areas by URL
 	li := e.browser()
