@@ -139,6 +139,7 @@ func TestWorkOrderE2E(t *testing.T) {
 	// the worker, on a phone: the order first
 	run("phone viewport", chromedp.EmulateViewport(360, 740))
 	signIn("wang")
+	run("the due list", chromedp.WaitVisible(chromedp.CSS("#my-orders"))) // not the sign-in page's h1
 	first, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.querySelector("main ul").id`))
 	if err != nil || first != "my-orders" {
 		t.Fatalf("the first list of the due page: %q %v", first, err)
