@@ -28,6 +28,7 @@ type Config struct {
 	Notify         NotifyConfig `mapstructure:"notify"`
 	API            APIConfig    `mapstructure:"api"`
 	Care           CareConfig   `mapstructure:"care"`
+	Web            WebConfig    `mapstructure:"web"`
 	RulesFile      string       `mapstructure:"rules_file"`
 	HouseholdsFile string       `mapstructure:"households_file"`
 	Log            LogConfig    `mapstructure:"log"`
@@ -140,6 +141,7 @@ func defaults() map[string]any {
 	notifyDefaults(d)
 	apiDefaults(d)
 	careDefaults(d)
+	webDefaults(d)
 	return d
 }
 
@@ -412,6 +414,7 @@ func (c *Config) validate() error {
 	add(c.Notify.validate())
 	add(c.API.validate())
 	add(c.Care.validate())
+	add(c.Web.validate())
 	return errors.Join(errs...)
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/api"
+	"github.com/anxin-care/anxin/dispatch"
 	"github.com/anxin-care/anxin/escalate"
 	"github.com/anxin-care/anxin/mqtt"
 	"github.com/anxin-care/anxin/rules"
@@ -39,6 +40,8 @@ type Main struct {
 	Metrics    *prometheus.Registry
 
 	Escalator anxin.Escalator
+	// OrderNotifier sends work order SMS (nil: the escalator's provider).
+	OrderNotifier anxin.Notifier
 
 	mu         sync.Mutex
 	households *HouseholdsFile
@@ -51,7 +54,9 @@ type Main struct {
 	ingest     pipeline
 	engine     *rules.Engine
 	watch      *fileWatch
-	board      *web.Board // the web app's alarm boards
+	board      *web.Board           // the web app's alarm boards
+	notifier   anxin.Notifier       // the escalator's first provider (work order SMS)
+	orders     *dispatch.Dispatcher // work orders (wire_orders.go)
 	closers    []func() error
 }
 
@@ -188,6 +193,9 @@ func (m *Main) Run(ctx context.Context) error {
 	watched := make(chan struct{})
 	go func() { defer close(watched); m.watchFiles(ctx, m.watch) }()
 	defer func() { <-watched }()
+	dispatched := make(chan struct{})
+	go func() { defer close(dispatched); m.runOrders(ctx) }()
+	defer func() { <-dispatched }()
 	var first error
 	select {
 	case first = <-errc:

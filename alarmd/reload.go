@@ -62,8 +62,8 @@ func (m *Main) Reload(ctx context.Context) error {
 		m.syncHouseholds()
 	}
 	if cfg.MQTT != m.Config.MQTT || cfg.HTTP != m.Config.HTTP || cfg.Store != m.Config.Store || cfg.Influx != m.Config.Influx ||
-		cfg.Ingest != m.Config.Ingest || !reflect.DeepEqual(cfg.Notify, m.Config.Notify) {
-		m.Logger.Warn("reload: mqtt, http, store, influx, ingest and notify settings take effect at the next restart")
+		cfg.Ingest != m.Config.Ingest || !reflect.DeepEqual(cfg.Notify, m.Config.Notify) || cfg.Web != m.Config.Web {
+		m.Logger.Warn("reload: mqtt, http, store, influx, ingest, notify and web settings take effect at the next restart")
 	}
 	m.mu.Lock()
 	m.Config = cfg

@@ -76,6 +76,7 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 	}
 	provider := cfg.Providers()[0]
 	notifier := notifiers[provider]
+	m.notifier = notifier // work order SMS go the same way
 	var routes map[anxin.Channel][]escalate.Route
 	if len(cfg.Channels.SMS) > 0 {
 		routes = map[anxin.Channel][]escalate.Route{}

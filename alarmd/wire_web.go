@@ -19,7 +19,8 @@ func mountWeb(m *Main, mux *http.ServeMux, srv *api.Server) {
 	if m.board == nil {
 		m.board = web.NewBoard()
 	}
-	w := &web.Server{API: srv, Accounts: m.Store, Board: m.board, Logger: m.Logger.With("component", "web"), Now: m.Now,
+	m.orders = newDispatcher(m)
+	w := &web.Server{API: srv, Accounts: m.Store, Board: m.board, Orders: m.orders, Logger: m.Logger.With("component", "web"), Now: m.Now,
 		Secure: strings.HasPrefix(strings.ToLower(m.Config.HTTP.PublicURL), "https://")}
 	if q := m.Config.Influx.QueryURL; q != "" {
 		series, err := influx.NewVictoriaMetrics(influx.QueryConfig{URL: q, Token: m.Config.Influx.Token.Reveal(),

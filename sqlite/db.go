@@ -21,7 +21,7 @@ type DB struct {
 // schemas are applied in order at Open; every statement is idempotent
 // (CREATE … IF NOT EXISTS). Each area owns one: alarms.go, escalation.go,
 // register.go, webhooks.go.
-var schemas = []*string{&schemaAlarms, &schemaEscalation, &schemaRegister, &schemaWebhookReplays, &schemaAckTokens, &schemaAccounts}
+var schemas = []*string{&schemaAlarms, &schemaEscalation, &schemaRegister, &schemaWebhookReplays, &schemaAckTokens, &schemaAccounts, &schemaWorkOrders}
 
 // Open opens (creating if needed) the store at path; ":memory:" gives a
 // private in-memory store for tests.
@@ -69,7 +69,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 // migrations run after the schemas, each idempotent: they bring a store made
 // by an older alarmd up to date (columns added, indexes made unique).
-var migrations = []func(context.Context, *sql.DB) error{migrateAlarms, migrateEscalation, migrateRuleState}
+var migrations = []func(context.Context, *sql.DB) error{migrateAlarms, migrateEscalation, migrateRuleState, migrateWorkOrders}
 
 // migrateAlarms adds the alarms' structured cause to older stores.
 func migrateAlarms(ctx context.Context, db *sql.DB) error {

@@ -170,7 +170,11 @@ func (s *Server) boardPage(req *request) error {
 	if err != nil {
 		return err
 	}
-	s.render(req, http.StatusOK, "board.html", map[string]any{"Title": "告警看板", "Alarms": alarms})
+	orders, err := s.areaOrders(req)
+	if err != nil {
+		return err
+	}
+	s.render(req, http.StatusOK, "board.html", map[string]any{"Title": "告警看板", "Alarms": alarms, "Orders": orders, "HasOrders": s.Orders != nil})
 	return nil
 }
 

@@ -45,7 +45,7 @@ func (s *Server) duePage(req *request) error {
 	}
 	s.render(req, http.StatusOK, "due.html", map[string]any{"Title": "今日待访", "Today": today.Format("2006-01-02"), "Rows": rows,
 		"More": len(items) - len(shown), "Total": len(items), "Tiers": tierNames,
-		"Mine": mine, "Worker": req.account.Role == RoleWorker})
+		"Mine": mine, "Worker": req.account.Role == RoleWorker, "Orders": s.myOrders(req)})
 	return nil
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/api"
+	"github.com/anxin-care/anxin/dispatch"
 	"github.com/anxin-care/anxin/influx"
 	"github.com/anxin-care/anxin/sqlite"
 )
@@ -69,6 +70,8 @@ type Server struct {
 	// Series reads the time-series store (the elder page's water chart,
 	// devices' last readings and battery); nil: not shown.
 	Series influx.Series
+	// Orders runs work orders (派单 → 化解 → 反馈); nil: none (orders.go).
+	Orders *dispatch.Dispatcher
 	// Secure marks cookies Secure: alarmd sets it when served over TLS or
 	// when http.public_url is https.
 	Secure bool
@@ -158,6 +161,9 @@ func (s *Server) Handler() http.Handler {
 	page("GET "+Prefix+"devices", desk, (*Server).devicesPage)
 	page("GET "+Prefix+"report", desk, (*Server).reportPage)
 	page("GET "+Prefix+"report.xlsx", desk, (*Server).reportXLSX)
+	for _, o := range orderRoutes {
+		page(o.pattern, map[bool][]string{false: anyone, true: desk}[o.desk], o.h)
+	}
 	return headers(s.Secure, compress(mux))
 }
 

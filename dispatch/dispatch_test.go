@@ -1,0 +1,289 @@
+package dispatch_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/care"
+	"github.com/anxin-care/anxin/dispatch"
+	"github.com/anxin-care/anxin/sqlite"
+)
+
+// sent records what the notifier was asked to send.
+type sent struct {
+	mu sync.Mutex
+	ns []anxin.Notification
+}
+
+func (s *sent) Send(_ context.Context, n anxin.Notification) (string, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ns = append(s.ns, n)
+	return fmt.Sprintf("SM%d", len(s.ns)), false, nil
+}
+func (s *sent) Lookup(context.Context, anxin.Notification, time.Time) ([]string, error) {
+	return nil, nil
+}
+func (s *sent) Cancel(context.Context, string, bool) error { return nil }
+func (s *sent) all() []anxin.Notification {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]anxin.Notification(nil), s.ns...)
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func idNumber(seq int) string {
+	s := "530128" + "19400506" + fmt.Sprintf("%03d", seq)
+	return s + string(care.CheckDigit(s))
+}
+
+// world is a store file with one elder (grid worker 王芳, responders 王芳
+// and 刘军), accounts for both and an operator, and an alarm.
+type world struct {
+	path  string
+	db    *sqlite.DB
+	clock *clock
+	sms   *sent
+	logs  *bytes.Buffer
+	alarm anxin.Alarm
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	ctx := context.Background()
+	w := &world{path: filepath.Join(t.TempDir(), "alarmd.db"), clock: &clock{t: time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)},
+		sms: &sent{}, logs: &bytes.Buffer{}}
+	w.open(t)
+	e := anxin.ElderRecord{ID: "e1", Household: "hh-1", Name: "张桂兰", Gender: anxin.Female, IDNumber: idNumber(1),
+		Current:    anxin.Address{County: "禄劝县", Township: "屏山街道", Village: "善广村", Detail: "幸福路8号"},
+		Categories: []anxin.Category{anxin.CategoryAlone}, Consent: true, GridWorker: "王芳",
+		Responders: []anxin.Contact{{Name: "王芳", Role: "grid_worker", Phone: "+8613700000002"},
+			{Name: "刘军", Role: "community_head", Phone: "+8613700000003"}},
+		Assessment: anxin.Assessment{Guardianship: anxin.GuardianAlone, SelfCare: anxin.SelfCareIntact, Health: anxin.HealthNormal,
+			AssessedOn: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}}
+	if err := w.db.PutElder(ctx, &e); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []sqlite.Account{{Login: "wang", Name: "王芳", Area: "善广村", Role: "worker"},
+		{Login: "wang2", Name: "王芳", Area: "龙井村", Role: "worker"}, // the same name elsewhere: not her
+		{Login: "liu", Name: "刘军", Area: "屏山街道/*", Role: "worker"},
+		{Login: "ops", Name: "值班员", Area: "", Role: "operator"}} {
+		a.Hash = "x"
+		if err := w.db.PutAccount(ctx, a, w.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := w.db.ApplyIngest(ctx, &sqlite.IngestBatch{At: w.clock.Now(), Changes: []sqlite.AlarmChange{{Op: sqlite.AlarmOpOpen,
+		Household: "hh-1", Rule: "button", RuleKind: "event", Device: "btn1", Severity: anxin.SeverityCritical,
+		Route: anxin.RouteFamily, At: w.clock.Now(), Reason: "button pressed", Cause: anxin.Cause{Code: anxin.CauseButton, Device: anxin.KindCallButton}}}})
+	if err != nil || len(res.Opened) != 1 {
+		t.Fatalf("open alarm: %+v %v", res, err)
+	}
+	w.alarm = res.Opened[0]
+	return w
+}
+
+func (w *world) open(t *testing.T) {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), w.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	w.db = db
+}
+
+// households is alarmd's households file as the dispatcher reads it.
+type households map[string]anxin.Household
+
+func (h households) Household(_ context.Context, id string) (anxin.Household, error) {
+	if x, ok := h[id]; ok {
+		return x, nil
+	}
+	return anxin.Household{}, anxin.Errorf(anxin.ENOTFOUND, "no household %s", id)
+}
+
+var kits = households{"hh-1": {ID: "hh-1", Elder: anxin.Elder{Name: "张桂兰"},
+	Devices: []anxin.Device{{ID: "btn1", Kind: anxin.KindCallButton}}}}
+
+func (w *world) dispatcher() *dispatch.Dispatcher {
+	return &dispatch.Dispatcher{Store: w.db, Households: kits, Notifier: w.sms, PublicURL: "https://anxin.example.org", Now: w.clock.Now,
+		Logger: slog.New(slog.NewTextHandler(w.logs, nil)), Timeout: 30 * time.Minute, DispatchAfter: 15 * time.Minute}
+}
+
+func (w *world) orders(t *testing.T) []anxin.WorkOrder {
+	t.Helper()
+	os, err := w.db.WorkOrders(context.Background(), sqlite.WorkOrderFilter{Limit: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return os
+}
+
+// An alarm the chain left unanswered becomes one order for the elder's
+// grid worker with one SMS; passes after it, and a restart, add nothing;
+// untouched for the timeout it goes to the next responder (once, with an
+// SMS), then to an operator, who keeps it.
+func TestUnansweredAlarmDispatchedOnceAndMoved(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	d := w.dispatcher()
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if os := w.orders(t); len(os) != 0 {
+		t.Fatalf("an alarm just opened was dispatched: %+v", os)
+	}
+	w.clock.add(2 * time.Minute)
+	if err := w.db.SetAlarmState(ctx, w.alarm.ID, anxin.AlarmUnanswered, "", w.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := d.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os := w.orders(t)
+	if len(os) != 1 {
+		t.Fatalf("orders: %+v", os)
+	}
+	o := os[0]
+	if o.Assignee != "wang" || o.Kind != anxin.OrderAlarm || o.AlarmID != w.alarm.ID || o.Elder != "e1" || o.Status != anxin.OrderPending ||
+		o.DispatchedBy != dispatch.Auto || len(o.History) != 1 || o.History[0].Why != dispatch.WhyUnanswered || o.History[0].SMS != dispatch.SMSSent {
+		t.Fatalf("order: %+v", o)
+	}
+	ns := w.sms.all()
+	if len(ns) != 1 || ns[0].To != "+8613700000002" || ns[0].Channel != anxin.ChannelSMS ||
+		!strings.Contains(ns[0].Body, "【安心】派单：张桂兰家") || !strings.Contains(ns[0].Body, "按下了呼叫按钮") ||
+		!strings.Contains(ns[0].Body, "https://anxin.example.org/app/orders/"+o.ID) || strings.Contains(ns[0].Masked, "张桂兰") {
+		t.Fatalf("SMS: %+v", ns)
+	}
+
+	// a restart: the same store, a new dispatcher
+	w.db.Close()
+	w.open(t)
+	d = w.dispatcher()
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if os := w.orders(t); len(os) != 1 || len(w.sms.all()) != 1 {
+		t.Fatalf("after a restart: %d orders, %d SMS", len(os), len(w.sms.all()))
+	}
+
+	// untouched for 29 minutes: stays; at 30: the next responder, once
+	w.clock.add(29 * time.Minute)
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if o := w.orders(t)[0]; o.Assignee != "wang" {
+		t.Fatalf("moved before the timeout: %+v", o)
+	}
+	w.clock.add(time.Minute)
+	for range 2 {
+		if err := d.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o = w.orders(t)[0]
+	if o.Assignee != "liu" || len(o.History) != 2 || o.History[1].Why != dispatch.WhyUntouched || o.History[1].SMS != dispatch.SMSSent {
+		t.Fatalf("after the timeout: %+v", o)
+	}
+	if ns := w.sms.all(); len(ns) != 2 || ns[1].To != "+8613700000003" || !strings.Contains(ns[1].Body, "超时未接单") {
+		t.Fatalf("SMS after the move: %+v", ns)
+	}
+	// another timeout: the operator (no phone: no SMS, the board shows it), who keeps it
+	w.clock.add(30 * time.Minute)
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.add(3 * time.Hour)
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o = w.orders(t)[0]
+	if o.Assignee != "ops" || len(o.History) != 3 || o.History[2].SMS != dispatch.SMSNone || len(w.sms.all()) != 2 {
+		t.Fatalf("last in line: %+v, %d SMS", o, len(w.sms.all()))
+	}
+	if strings.Contains(w.logs.String(), "13700000002") || strings.Contains(w.logs.String(), "张桂兰") {
+		t.Errorf("a phone number or a name reached the log:\n%s", w.logs)
+	}
+}
+
+// Taken in time, an order stays with its assignee; a resolve closes it with
+// its visit, and a second resolve changes nothing.
+func TestAcceptedOrderStaysAndResolves(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	d := w.dispatcher()
+	w.clock.add(15 * time.Minute) // nobody took the alarm within dispatch_after
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	os := w.orders(t)
+	if len(os) != 1 || os[0].History[0].Why != dispatch.WhyNoAccept {
+		t.Fatalf("orders: %+v", os)
+	}
+	if _, err := d.Accept(ctx, os[0].ID, "liu"); anxin.ErrorCode(err) != anxin.ENOTFOUND {
+		t.Fatalf("someone else takes it: %v", err)
+	}
+	if o, err := d.Accept(ctx, os[0].ID, "wang"); err != nil || o.Status != anxin.OrderWorking {
+		t.Fatalf("accept: %+v %v", o, err)
+	}
+	w.clock.add(2 * time.Hour)
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if o := w.orders(t)[0]; o.Assignee != "wang" || len(o.History) != 1 {
+		t.Fatalf("a taken order moved: %+v", o)
+	}
+	o, err := d.Resolve(ctx, os[0].ID, "wang", "01VISIT", "已上门，老人摔倒无大碍")
+	if err != nil || o.Status != anxin.OrderResolved || o.VisitID != "01VISIT" {
+		t.Fatalf("resolve: %+v %v", o, err)
+	}
+	if o2, err := d.Resolve(ctx, os[0].ID, "wang", "02VISIT", "again"); err != nil || o2.VisitID != "01VISIT" {
+		t.Fatalf("second resolve: %+v %v", o2, err)
+	}
+	if open, _ := w.db.WorkOrders(ctx, sqlite.WorkOrderFilter{Open: true}); len(open) != 0 {
+		t.Fatalf("open after resolve: %+v", open)
+	}
+}
+
+// Two dispatchers passing at once (two alarmd processes on one store, or a
+// pass racing an operator) make one order and one SMS.
+func TestConcurrentPassesDispatchOnce(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.clock.add(20 * time.Minute)
+	var wg sync.WaitGroup
+	for range 4 {
+		d := w.dispatcher()
+		wg.Go(func() {
+			if err := d.Pass(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if os := w.orders(t); len(os) != 1 || len(w.sms.all()) != 1 {
+		t.Fatalf("%d orders, %d SMS", len(os), len(w.sms.all()))
+	}
+}
