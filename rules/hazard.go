@@ -54,7 +54,7 @@ type HazardParams struct {
 	AfterGap     Duration `yaml:"after_gap"`      // no alarm this soon after a gap (default 2h)
 	FreshWithin  Silence  `yaml:"fresh_within"`   // default 2x
 	What         string   `yaml:"what"`           // "water", "electricity": words in reasons
-	Weekend      *bool    `yaml:"weekend"`        // separate weekend cells (default true)
+	Split        string   `yaml:"split"`          // second half of the cells: weekend (default) | before | none
 }
 
 // Quiet-period length buckets (minutes): the alarm times the rule can
@@ -70,7 +70,8 @@ const (
 	hzHold    = hzDay + 4               // int64 no alarm before
 	hzT       = hzHold + 8              // uint16 alarm time of the current period, minutes
 	hzSeen    = hzT + 2                 // uint8 signals seen (bits)
-	hzExt     = hzSeen + 2              // 1616 bytes
+	hzPool    = hzSeen + 2              // uint32 × hzBuckets: the household's cells summed
+	hzExt     = hzPool + 4*hzBuckets    // 1680 bytes
 	hzOne     = 64                      // weight of one sample
 	hzPrior   = 4 * 60                  // minutes, the prior's mean
 )
@@ -154,9 +155,12 @@ func init() {
 			if p.FreshWithin.IsZero() {
 				p.FreshWithin = Silence{Times: 2}
 			}
-			if p.Weekend == nil {
-				t := true
-				p.Weekend = &t
+			switch p.Split {
+			case "":
+				p.Split = "weekend"
+			case "weekend", "before", "none":
+			default:
+				return fmt.Errorf("split: %q is not weekend, before or none", clip(p.Split))
 			}
 			if p.What == "" {
 				p.What = "water"
@@ -268,12 +272,22 @@ func (r *hazard) freshUntil(s *slot) int64 {
 	return end
 }
 
-// cell is the histogram cell of a quiet period that began at t.
-func (r *hazard) cell(x *evalCtx, t int64) int {
-	lt := x.local(t)
+// cell is the histogram cell of the quiet period that began at s.t0:
+// its local hour, and in the second half of the cells when it began on a
+// weekend (split: weekend) or after a quiet of 3 h or more, fMode (split:
+// before).
+func (r *hazard) cell(x *evalCtx, s *slot) int {
+	lt := x.local(s.t0)
 	c := lt.Hour()
-	if *r.p.Weekend && (lt.Weekday() == time.Saturday || lt.Weekday() == time.Sunday) {
-		c += 24
+	switch r.p.Split {
+	case "weekend":
+		if lt.Weekday() == time.Saturday || lt.Weekday() == time.Sunday {
+			c += 24
+		}
+	case "before":
+		if s.flags&fMode != 0 {
+			c += 24
+		}
 	}
 	return c
 }
@@ -322,7 +336,12 @@ func (r *hazard) observeSignal(x *evalCtx, s *slot, k int, val float64, t int64)
 	case atLeast(val-base, r.deltas[k], val):
 		base = val
 		if !gap && s.flags&fAux == 0 {
-			r.learn(s, r.cell(x, s.t0), (t-s.t0)/60)
+			r.learn(s, r.cell(x, s), (t-s.t0)/60)
+		}
+		if gap || s.flags&fAux != 0 || t-s.t0 >= 3*3600 {
+			s.flags |= fMode
+		} else {
+			s.flags &^= fMode
 		}
 		s.t0 = t
 		s.flags &^= fAux
@@ -343,7 +362,7 @@ func (r *hazard) observeSignal(x *evalCtx, s *slot, k int, val float64, t int64)
 // restart begins a quiet period at t that did not begin with a use.
 func (r *hazard) restart(x *evalCtx, s *slot, t int64) {
 	s.t0 = t
-	s.flags |= fAux
+	s.flags |= fAux | fMode
 	r.setAlarmTime(x, s)
 }
 
@@ -370,6 +389,7 @@ func (r *hazard) forget(x *evalCtx, s *slot, t int64) {
 			binary.LittleEndian.PutUint16(s.ext[i:], uint16(math.Round(float64(c)*f)))
 		}
 	}
+	r.pool(s)
 }
 
 // hzPriorS is the prior's survival at each edge.
@@ -391,8 +411,24 @@ func hzBucket(minutes int64) int {
 
 func (r *hazard) learn(s *slot, cell int, minutes int64) {
 	o := (cell*hzBuckets + hzBucket(minutes)) * 2
-	c := uint32(binary.LittleEndian.Uint16(s.ext[o:])) + hzOne
-	binary.LittleEndian.PutUint16(s.ext[o:], uint16(min(c, math.MaxUint16)))
+	c := uint32(binary.LittleEndian.Uint16(s.ext[o:]))
+	if c+hzOne > math.MaxUint16 {
+		return // saturated: the bucket keeps its share
+	}
+	binary.LittleEndian.PutUint16(s.ext[o:], uint16(c+hzOne))
+	po := hzPool + 4*hzBucket(minutes)
+	binary.LittleEndian.PutUint32(s.ext[po:], binary.LittleEndian.Uint32(s.ext[po:])+hzOne)
+}
+
+// pool recomputes the household's summed histogram from the cells.
+func (r *hazard) pool(s *slot) {
+	var sum [hzBuckets]uint32
+	for i := 0; i < hzHist; i += 2 {
+		sum[(i/2)%hzBuckets] += uint32(binary.LittleEndian.Uint16(s.ext[i:]))
+	}
+	for b, v := range sum {
+		binary.LittleEndian.PutUint32(s.ext[hzPool+4*b:], v)
+	}
 }
 
 // survival fills above[e] with the weight of samples of cell c lasting at
@@ -414,29 +450,25 @@ func (r *hazard) survival(s *slot, c int, above *[hzBuckets]float64) float64 {
 func (r *hazard) curve(s *slot, c int) (sv [hzBuckets]float64) {
 	k, tail := r.p.Shrink*hzOne, *r.p.Tail*hzOne
 	var hh, hour, cell [hzBuckets]float64
-	var nHH, nHour float64
-	for i := 0; i < hzCells; i++ {
-		var a [hzBuckets]float64
-		n := r.survival(s, i, &a)
-		nHH += n
-		for e := range a {
-			hh[e] += a[e]
-		}
-		if i%24 == c%24 {
-			nHour += n
-			for e := range a {
-				hour[e] += a[e]
-			}
+	var nHH float64
+	for b := hzBuckets - 1; b >= 0; b-- {
+		nHH += float64(binary.LittleEndian.Uint32(s.ext[hzPool+4*b:]))
+		if b > 0 {
+			hh[b-1] = nHH
 		}
 	}
+	nHour := r.survival(s, c%24, &hour)
+	if c%24+24 < hzCells {
+		nHour += r.survival(s, c%24+24, &hour)
+	}
 	nCell := r.survival(s, c, &cell)
-	if !*r.p.Weekend {
+	if r.p.Split == "none" {
 		nCell, cell = 0, [hzBuckets]float64{} // the hour is the cell
 	}
 	for e := 0; e < len(hzEdges); e++ {
 		pHH := (hh[e] + k*hzPriorS[e]) / (nHH + k)
 		pHour := (hour[e] + k*pHH) / (nHour + k)
-		if *r.p.Weekend {
+		if r.p.Split != "none" {
 			sv[e] = (cell[e] + k*pHour + tail) / (nCell + k + tail)
 		} else {
 			sv[e] = (hour[e] + k*pHH + tail) / (nHour + k + tail)
@@ -462,7 +494,7 @@ func (r *hazard) alarmTime(s *slot, c int) (int64, float64) {
 }
 
 func (r *hazard) setAlarmTime(x *evalCtx, s *slot) {
-	t, _ := r.alarmTime(s, r.cell(x, s.t0))
+	t, _ := r.alarmTime(s, r.cell(x, s))
 	binary.LittleEndian.PutUint16(s.ext[hzT:], uint16(t))
 }
 
@@ -480,11 +512,11 @@ func (r *hazard) tick(x *evalCtx, s *slot) {
 		return
 	}
 	x.raise(s, fOpen, func() string {
-		_, sv := r.alarmTime(s, r.cell(x, s.t0))
+		_, sv := r.alarmTime(s, r.cell(x, s))
 		return fmt.Sprintf("no %s used since %s (%s); %s of this home's quiet periods beginning at this hour ended sooner",
 			r.p.What, x.clock(s.t0), span(x.now-s.t0), percent(1-sv))
 	}, func() anxin.Cause {
-		_, sv := r.alarmTime(s, r.cell(x, s.t0))
+		_, sv := r.alarmTime(s, r.cell(x, s))
 		return anxin.Cause{Code: anxin.CauseNoUseUnusual, Field: r.p.Field, Since: causeTime(s.t0), For: x.lasted(s.t0),
 			Share: 1 - sv, Usual: causeTime(s.t0 + int64(r.u16(s, hzT))*60)}
 	})

@@ -205,6 +205,7 @@ func TestHazardConfigErrors(t *testing.T) {
 		{"    also_field: total_m3\n", "also_field"},
 		{"    shrink: -1\n", "shrink"},
 		{"    tail: 500\n", "tail"},
+		{"    split: monthly\n", "split"},
 	} {
 		_, err := Parse([]byte(strings.Replace(hazardRules(c.keys), "    cost: 48h\n", "", 1)))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

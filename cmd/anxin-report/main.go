@@ -35,8 +35,9 @@ var (
 	hazardCosts   = []int{384, 1536, 3072, 6144, 12288, 24576}
 	// hazardAblations are extra hazard rules: what one feature is worth.
 	hazardAblations = []struct{ name, keys string }{
-		{"hazard_192h_restart", "cost: 192h, gaps: restart"},
-		{"hazard_192h_noweekend", "cost: 192h, weekend: false"},
+		{"hazard_1536h_restart", "cost: 1536h, gaps: restart"},
+		{"hazard_1536h_noweekend", "cost: 1536h, split: none"},
+		{"hazard_1536h_before", "cost: 1536h, split: before"},
 	}
 )
 
