@@ -79,7 +79,9 @@ type Summary struct {
 // IsNoUseFamily reports whether alarms of kind count as "no use" alarms:
 // what injected emergencies should raise and what otherwise is a false
 // alarm.
-func IsNoUseFamily(kind string) bool { return kind == "no_use" || kind == "learned" }
+func IsNoUseFamily(kind string) bool {
+	return kind == "no_use" || kind == "learned" || kind == "hazard"
+}
 
 // Run replays src through a fresh rules engine per household, on the
 // data's own clock, calling alarm for every alarm opened. Readings must be

@@ -492,3 +492,17 @@ func (d *deadlineHeap) Pop() any {
 	*d = old[:len(old)-1]
 	return h
 }
+
+// State is the encoded state of one household (as DirtyStates hands it
+// on), or nil if the engine does not track it. With RestoreState it forks a
+// household: the replay measures an emergency by restoring the state at
+// the elder's last use into a second engine and feeding it a flat meter.
+func (e *Engine) State(household string) []byte {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h := e.hh[household]
+	if h == nil {
+		return nil
+	}
+	return e.encode(h)
+}

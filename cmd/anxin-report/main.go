@@ -3,9 +3,11 @@
 //
 //	go run ./cmd/anxin-report            # from the repository root
 //
-// It replays DAIAD (92 households) and AMPds2 through the rules engine with
-// a seeded set of injected emergencies, for fixed no_use rules of several
-// lengths and the learned rule at several sensitivities, side by side.
+// It replays DAIAD (92 households) and AMPds2 through the rules engine —
+// fixed no_use rules of several lengths, the learned rule and the hazard
+// rule at several settings, side by side in one engine — and measures
+// emergencies at a seeded uniform sample of every eligible use (forks of
+// the engine, replay.Measure), with misses counted, over several seeds.
 package main
 
 import (
@@ -25,26 +27,38 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// Sweeps: the fixed rule's length and the learned rule's sensitivity.
+// Sweeps: the fixed rule's length, the learned rule's sensitivity, the
+// hazard rule's cost of a false alarm.
 var (
 	fixedHours    = []int{4, 6, 8, 12, 16, 24}
-	sensitivities = []string{"0.9", "0.95", "0.98", "0.99", "0.995", "0.998", "0.999", "0.9995"}
+	sensitivities = []string{"0.99", "0.995", "0.998"}
+	hazardCosts   = []int{384, 1536, 3072, 6144, 12288, 24576}
+	// hazardAblations are extra hazard rules: what one feature is worth.
+	hazardAblations = []struct{ name, keys string }{
+		{"hazard_1536h_restart", "cost: 1536h, gaps: restart"},
+		{"hazard_1536h_noweekend", "cost: 1536h, split: none"},
+		{"hazard_1536h_before", "cost: 1536h, split: before"},
+	}
 )
 
-// dataset is one replay of a dataset and what came of it.
+// dataset is one measured run of a dataset and what came of it.
 type dataset struct {
 	name, format, file string
-	minDelta           float64       // m³ rise that counts as use, for every rule
-	period             time.Duration // one emergency per period (0: one per household)
-	emergencies        []emergency
-	sum                *replay.Summary
+	minDelta           float64 // m³ rise that counts as use, for every rule
+	k                  int     // uses sampled per household and seed
+	seeds              []uint64
+	hs                 []householdInfo
+	stops              []map[string][]time.Time // per seed
+	m                  *replay.Measurement
+	res                []*ruleResult
 	elapsed, cpu       time.Duration
-	bound              boundResult   // hindsight bound at the goal (bound.go)
+	replayCPU          time.Duration // the real replay alone (no forks)
+	bound, bound8      boundResult   // hindsight bound within 4 h and 8 h (bound.go)
 	online             []onlinePoint // the past-only learner of the same cells
 }
 
 // onlineAlphas are the settings of the past-only learner in the report.
-var onlineAlphas = []float64{0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001, 0.0005, 0.0002}
+var onlineAlphas = []float64{0.05, 0.01, 0.005, 0.002, 0.001, 0.0005}
 
 // cpuTime is the CPU time (user + system) the process used so far: on a
 // shared machine a steadier measure of speed than the wall clock.
@@ -63,30 +77,42 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ampds := fs.String("ampds2", "testdata/datasets/water/ampds2_water_whw.csv.gz", "AMPds2 csv.gz")
 	out := fs.String("out", "docs/detection.md", "report (Markdown)")
 	svg := fs.String("svg", "docs/detection-tradeoff.svg", "plot (SVG)")
-	seed := fs.Uint64("seed", 1, "seed of the injected emergencies")
+	nSeeds := fs.Int("seeds", 3, "seeds (samples of emergencies)")
+	kDAIAD := fs.Int("k-daiad", 40, "emergencies per DAIAD household and seed")
+	kAMPds := fs.Int("k-ampds2", 400, "emergencies per seed on AMPds2")
 	window := fs.Duration("window", replay.DefaultWindow, "an emergency lasts this long; alarms later are missed")
-	extra := fs.String("learned", "", "extra keys for every learned rule, as YAML flow pairs (\"memory: 120d, min_quiet: 2h\")")
-	quick := fs.Bool("quick", false, "replay DAIAD with 10 l only and print its table (no files written)")
+	extra := fs.String("learned", "", "extra keys for every learned and hazard rule, as YAML flow pairs (\"warm_up: 7d\")")
+	hzExtra := fs.String("hazard", "", "extra keys for every hazard rule (\"memory: 365d, max_quiet: 36h\")")
+	quick := fs.Bool("quick", false, "measure DAIAD with 3 l only and print its table (no files written)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	learnedExtra = *extra
+	if *nSeeds < 1 || *kDAIAD < 1 || *kAMPds < 1 {
+		fmt.Fprintln(stderr, "anxin-report: -seeds, -k-daiad, -k-ampds2 must be positive")
+		return 2
+	}
+	learnedExtra, hazardExtra = *extra, *hzExtra
+	var seeds []uint64
+	for i := 1; i <= *nSeeds; i++ {
+		seeds = append(seeds, uint64(i))
+	}
 	sets := []*dataset{
-		{name: "DAIAD", format: "daiad", file: *daiad, minDelta: 0.01},
-		{name: "DAIAD", format: "daiad", file: *daiad, minDelta: 0.003},
-		{name: "AMPds2", format: "ampds2", file: *ampds, minDelta: 0.01, period: 30 * 24 * time.Hour},
-		{name: "AMPds2", format: "ampds2", file: *ampds, minDelta: 0.003, period: 30 * 24 * time.Hour},
+		{name: "DAIAD", format: "daiad", file: *daiad, minDelta: 0.003, k: *kDAIAD},
+		{name: "DAIAD", format: "daiad", file: *daiad, minDelta: 0.01, k: *kDAIAD},
+		{name: "AMPds2", format: "ampds2", file: *ampds, minDelta: 0.003, k: *kAMPds},
+		{name: "AMPds2", format: "ampds2", file: *ampds, minDelta: 0.01, k: *kAMPds},
 	}
 	if *quick {
 		sets = sets[:1]
 	}
 	for _, d := range sets {
-		if err := d.replay(*seed, *window); err != nil {
+		d.seeds = seeds
+		if err := d.measure(*window); err != nil {
 			fmt.Fprintf(stderr, "anxin-report: %s: %v\n", d.name, err)
 			return 1
 		}
-		fmt.Fprintf(stderr, "%s (%g l): %d households, %d household-days, %d emergencies, %.1f s\n",
-			d.name, d.minDelta*1000, d.sum.Households, d.sum.HouseholdDays+d.sum.InjectedDays, d.sum.Injected, d.elapsed.Seconds())
+		fmt.Fprintf(stderr, "%s (%g l): %d households, %d emergencies measured, %.1f s (%.1f s CPU)\n",
+			d.name, d.minDelta*1000, len(d.m.Households), len(d.m.Outcomes), d.elapsed.Seconds(), d.cpu.Seconds())
 	}
 	if *quick {
 		var b bytes.Buffer
@@ -94,7 +120,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		stdout.Write(b.Bytes())
 		return 0
 	}
-	doc, plot := render(sets, *seed, *window)
+	doc, plot := render(sets, *window)
 	if err := os.WriteFile(*out, doc, 0o644); err != nil {
 		fmt.Fprintln(stderr, "anxin-report:", err)
 		return 1
@@ -107,13 +133,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// reportRules are the rules replayed side by side: fixed no_use rules of
-// each length and the learned rule at each sensitivity (its other keys at
-// their defaults: 14 d warm-up, 60 d memory, 1 h minimum quiet), all with
-// the same rise that counts as use.
-// learnedExtra are extra keys for the learned rules (flag -learned).
-var learnedExtra string
+// learnedExtra are extra keys for the learned and hazard rules (flag
+// -learned).
+var learnedExtra, hazardExtra string
 
+// reportRules are the rules measured side by side, all with the same rise
+// that counts as use.
 func reportRules(minDelta float64) []byte {
 	y := "rules:\n"
 	for _, h := range fixedHours {
@@ -122,10 +147,17 @@ func reportRules(minDelta float64) []byte {
 	for _, s := range sensitivities {
 		y += fmt.Sprintf("  - {name: learned_%s, kind: learned, min_delta: %g, sensitivity: %s%s}\n", strings.ReplaceAll(s, ".", "_"), minDelta, s, prefixed(learnedExtra))
 	}
+	for _, c := range hazardCosts {
+		y += fmt.Sprintf("  - {name: hazard_%dh, kind: hazard, min_delta: %g, cost: %dh%s%s}\n", c, minDelta, c, prefixed(learnedExtra), prefixed(hazardExtra))
+	}
+	y += fmt.Sprintf("  - {name: no_water_24h_bridge, kind: no_use, field: total_m3, min_delta: %g, for: 24h, fresh_within: 2x, bridge_gaps: true, silent_after: 25h, silent_rule: silent_24b}\n", minDelta)
+	for _, a := range hazardAblations {
+		y += fmt.Sprintf("  - {name: %s, kind: hazard, min_delta: %g, %s%s%s}\n", a.name, minDelta, a.keys, prefixed(learnedExtra), prefixed(hazardExtra))
+	}
 	return []byte(y)
 }
 
-func (d *dataset) replay(seed uint64, window time.Duration) error {
+func (d *dataset) measure(window time.Duration) error {
 	cfg, err := replay.Rules(reportRules(d.minDelta), replay.DefaultZone(d.format))
 	if err != nil {
 		return err
@@ -134,22 +166,34 @@ func (d *dataset) replay(seed uint64, window time.Duration) error {
 	if err != nil {
 		return err
 	}
-	// one pass gives both the injected emergencies and the quiet periods of
-	// the bound (bound.go)
-	rng := newInjectRNG(seed)
-	var hs []householdQuiets
+	// one pass: eligible uses, daily use, and the bound's quiet periods
+	var qs []householdQuiets
 	err = readSeries(src, func(s *meterSeries) error {
-		d.emergencies = append(d.emergencies, s.emergencies(rng, 14*24*time.Hour, window, d.period, 10)...)
-		hs = append(hs, quietsOf(s, d.minDelta*1000))
+		med, n := dailyUse(s, cfg.Location())
+		d.hs = append(d.hs, householdInfo{id: s.id, uses: eligibleUses(s, d.minDelta*1000, window), medianDaily: med, complete: n})
+		qs = append(qs, quietsOf(s, d.minDelta*1000))
 		return nil
 	})
 	src.Close()
 	if err != nil {
 		return err
 	}
-	inj := map[string][]time.Time{}
-	for _, e := range d.emergencies {
-		inj[e.Household] = append(inj[e.Household], e.StopAt)
+	all := map[string][]time.Time{}
+	seen := map[string]map[int64]bool{}
+	for _, seed := range d.seeds {
+		st := sample(d.hs, seed, d.k)
+		d.stops = append(d.stops, st)
+		for h, ts := range st {
+			if seen[h] == nil {
+				seen[h] = map[int64]bool{}
+			}
+			for _, t := range ts {
+				if !seen[h][t.Unix()] {
+					seen[h][t.Unix()] = true
+					all[h] = append(all[h], t)
+				}
+			}
+		}
 	}
 	src, err = replay.Open(d.format, d.file, cfg.Location())
 	if err != nil {
@@ -157,13 +201,31 @@ func (d *dataset) replay(seed uint64, window time.Duration) error {
 	}
 	defer src.Close()
 	start, cpu0 := time.Now(), cpuTime()
-	d.sum, err = replay.Run(src, replay.Options{Rules: cfg, Inject: inj, Window: window}, nil)
+	d.m, err = replay.Measure(src, replay.MeasureOptions{Rules: cfg, Stops: all, Window: window, UseLitres: d.minDelta * 1000})
 	d.elapsed, d.cpu = time.Since(start), cpuTime()-cpu0
 	if err != nil {
 		return err
 	}
-	d.bound = hindsightBound(hs, time.Duration(goalDelayH*float64(time.Hour)), goalFalse)
-	d.online = onlineCurve(hs, onlineAlphas)
+	d.summarise()
+	// the replay alone, for its speed
+	if src2, err := replay.Open(d.format, d.file, cfg.Location()); err == nil {
+		c0 := cpuTime()
+		_, err = replay.Measure(src2, replay.MeasureOptions{Rules: cfg, Window: window, UseLitres: d.minDelta * 1000})
+		d.replayCPU = cpuTime() - c0
+		src2.Close()
+		if err != nil {
+			return err
+		}
+	}
+	var occ []householdQuiets
+	for i, q := range qs {
+		if !d.hs[i].vacant() {
+			occ = append(occ, q)
+		}
+	}
+	d.bound = hindsightBound(occ, time.Duration(goalDelayH*float64(time.Hour)), goalFalse)
+	d.bound8 = hindsightBound(occ, 8*time.Hour, goalFalse)
+	d.online = onlineCurve(occ, onlineAlphas)
 	return nil
 }
 

@@ -1,0 +1,546 @@
+package rules
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/anxin-care/anxin"
+)
+
+// HazardParams are the keys of kind hazard: a per-household model of how
+// long quiet periods last, learned from the past only.
+//
+// Each quiet period (from one use to the next) is filed by the local hour
+// and day type (weekday, weekend) of the use that began it, as one sample
+// of its length. When a quiet period begins, the rule sets its alarm time
+// T for that cell: the T that minimises T + Cost × S(T), where S(T) is the
+// share of this home's past quiet periods of the same cell that lasted
+// longer than T. Cost is the hours of delay one false alarm is worth: the
+// rule rings early where quiet periods of that hour are nearly always
+// short, late where they are often long (nights, working hours). S is
+// shrunk toward the same hour on any day, that toward the whole household,
+// that toward a prior (exponential, mean 4 h), each level with the weight
+// of Shrink quiet periods, so a new household or a rare hour follows the
+// broader profile until its own samples outweigh it.
+//
+// A data gap is no data, never use: with gaps "bridge" (the default) a
+// counter that rose less than MinDelta across the gap keeps the quiet
+// period running from the last use, but the rule does not ring before
+// AfterGap past the gap's end (the first readings after a gap are not
+// evidence enough). A counter that rose across a gap ends the quiet period
+// at an unknown instant: its length is not learned and the next period
+// starts at the reading. gaps "restart" restarts the quiet period after
+// every gap, as no_use does.
+//
+// With AlsoField, a second signal (electricity, on the same or another
+// device of the household) counts as use too: the rule keeps one slot per
+// household and an emergency is both signals quiet; it is judged only
+// while every signal it has seen is fresh.
+type HazardParams struct {
+	Field        string   `yaml:"field"`          // total_m3, energy_kwh
+	MinDelta     float64  `yaml:"min_delta"`      // rise that counts as use (default 0.01)
+	AlsoField    string   `yaml:"also_field"`     // second signal, e.g. energy_kwh
+	AlsoMinDelta float64  `yaml:"also_min_delta"` // its rise that counts as use (default 0.05)
+	Cost         Duration `yaml:"cost"`           // hours of delay one false alarm is worth (default 6144h)
+	Shrink       float64  `yaml:"shrink"`         // prior weight, in quiet periods (default 5)
+	Tail         *float64 `yaml:"tail"`           // pseudo-periods per cell longer than any alarm time (default 1)
+	WarmUp       Duration `yaml:"warm_up"`        // days with data before the first alarm (default 14d)
+	Memory       Duration `yaml:"memory"`         // forgetting time constant, 7d … 365d (default 60d)
+	MinQuiet     Duration `yaml:"min_quiet"`      // shortest alarm time (default 1h)
+	MaxQuiet     Duration `yaml:"max_quiet"`      // longest alarm time (default 24h)
+	Gaps         string   `yaml:"gaps"`           // bridge (default) | restart
+	AfterGap     Duration `yaml:"after_gap"`      // no alarm this soon after a gap (default 2h)
+	FreshWithin  Silence  `yaml:"fresh_within"`   // default 2x
+	What         string   `yaml:"what"`           // "water", "electricity": words in reasons
+	Split        string   `yaml:"split"`          // second half of the cells: weekend (default) | before | none
+}
+
+// Quiet-period length buckets (minutes): the alarm times the rule can
+// choose are these edges.
+var hzEdges = [...]int64{30, 60, 90, 120, 180, 240, 300, 360, 480, 600, 720, 960, 1200, 1440, 2160}
+
+const (
+	hzBuckets = len(hzEdges) + 1
+	hzCells   = 48                      // 24 hours × weekday/weekend
+	hzHist    = hzCells * hzBuckets * 2 // uint16 weights
+	hzSig     = hzHist                  // 2 signals × {base, last f64; tLast, iv i64}
+	hzDay     = hzSig + 64              // int32 local day of the last forgetting
+	hzHold    = hzDay + 4               // int64 no alarm before
+	hzT       = hzHold + 8              // uint16 alarm time of the current period, minutes
+	hzSeen    = hzT + 2                 // uint8 signals seen (bits)
+	hzPool    = hzSeen + 2              // uint32 × hzBuckets: the household's cells summed
+	hzExt     = hzPool + 4*hzBuckets    // 1680 bytes
+	hzOne     = 64                      // weight of one sample
+	hzPrior   = 4 * 60                  // minutes, the prior's mean
+)
+
+func init() {
+	registerKind("hazard", kindDef{
+		params: func() any { return &HazardParams{} },
+		check: func(r *Rule) error {
+			p := r.Params.(*HazardParams)
+			if p.Field == "" {
+				p.Field = "total_m3"
+			}
+			if !anxin.ValidID(p.Field) {
+				return fmt.Errorf("field: %q is not a field name", clip(p.Field))
+			}
+			if p.AlsoField != "" && (!anxin.ValidID(p.AlsoField) || p.AlsoField == p.Field) {
+				return fmt.Errorf("also_field: %q is not a second field name", clip(p.AlsoField))
+			}
+			if p.MinDelta == 0 {
+				p.MinDelta = 0.01
+			}
+			if p.AlsoMinDelta == 0 {
+				p.AlsoMinDelta = 0.05
+			}
+			if p.MinDelta < 0 || p.AlsoMinDelta < 0 {
+				return fmt.Errorf("min_delta: must be above 0")
+			}
+			if p.Cost == 0 {
+				p.Cost = Duration(6144 * time.Hour)
+			}
+			if p.Cost < Duration(time.Hour) || p.Cost > Duration(1000000*time.Hour) {
+				return fmt.Errorf("cost: must be between 1h and 1000000h")
+			}
+			if p.Shrink == 0 {
+				p.Shrink = 5
+			}
+			if p.Shrink < 0.1 || p.Shrink > 1000 {
+				return fmt.Errorf("shrink: must be between 0.1 and 1000")
+			}
+			if p.Tail == nil {
+				t := 1.0
+				p.Tail = &t
+			}
+			if *p.Tail < 0 || *p.Tail > 100 {
+				return fmt.Errorf("tail: must be between 0 and 100")
+			}
+			if p.WarmUp == 0 {
+				p.WarmUp = Duration(14 * 24 * time.Hour)
+			}
+			if d := p.WarmUp.Seconds(); d < 86400 || d > 60*86400 {
+				return fmt.Errorf("warm_up: must be between 1d and 60d")
+			}
+			if p.Memory == 0 {
+				p.Memory = Duration(60 * 24 * time.Hour)
+			}
+			if d := p.Memory.Seconds(); d < 7*86400 || d > 365*86400 {
+				return fmt.Errorf("memory: must be between 7d and 365d")
+			}
+			if p.MinQuiet == 0 {
+				p.MinQuiet = Duration(time.Hour)
+			}
+			if p.MaxQuiet == 0 {
+				p.MaxQuiet = Duration(24 * time.Hour)
+			}
+			if p.MinQuiet < Duration(30*time.Minute) || p.MaxQuiet > Duration(36*time.Hour) || p.MinQuiet > p.MaxQuiet {
+				return fmt.Errorf("min_quiet, max_quiet: must satisfy 30m ≤ min_quiet ≤ max_quiet ≤ 36h")
+			}
+			switch p.Gaps {
+			case "":
+				p.Gaps = "bridge"
+			case "bridge", "restart":
+			default:
+				return fmt.Errorf("gaps: %q is not bridge or restart", clip(p.Gaps))
+			}
+			if p.AfterGap == 0 && p.Gaps == "bridge" {
+				p.AfterGap = Duration(2 * time.Hour)
+			}
+			if p.AfterGap < 0 || p.AfterGap > Duration(24*time.Hour) {
+				return fmt.Errorf("after_gap: must be between 0 and 24h")
+			}
+			if p.FreshWithin.IsZero() {
+				p.FreshWithin = Silence{Times: 2}
+			}
+			switch p.Split {
+			case "":
+				p.Split = "weekend"
+			case "weekend", "before", "none":
+			default:
+				return fmt.Errorf("split: %q is not weekend, before or none", clip(p.Split))
+			}
+			if p.What == "" {
+				p.What = "water"
+				if p.Field != "total_m3" {
+					p.What = "electricity"
+				}
+				if p.AlsoField != "" {
+					p.What = "water or electricity"
+				}
+			}
+			return nil
+		},
+		compile: func(r *Rule) evaluator {
+			p := r.Params.(*HazardParams)
+			days := p.Memory.Seconds() / 86400
+			h := &hazard{p: *p, keep: 1 - 1/float64(days), warmDays: uint16(p.WarmUp.Seconds() / 86400),
+				cost: float64(p.Cost.Seconds()) / 60, minT: p.MinQuiet.Seconds() / 60, maxT: p.MaxQuiet.Seconds() / 60}
+			h.fields[0], h.deltas[0] = p.Field, p.MinDelta
+			h.nsig = 1
+			if p.AlsoField != "" {
+				h.fields[1], h.deltas[1] = p.AlsoField, p.AlsoMinDelta
+				h.nsig = 2
+				return &hazardHH{h}
+			}
+			return h
+		},
+		extBytes: hzExt,
+	})
+}
+
+// hazard slot: t0 start of the quiet period (the last use), t1 last
+// reading of any signal, n days with data (warm-up), fAux: the period began
+// without a use (after a gap or away): its length is not learned. ext:
+// histograms, per-signal state, forgetting day, hold, the period's alarm
+// time, seen signals.
+type hazard struct {
+	p          HazardParams
+	fields     [2]string
+	deltas     [2]float64
+	nsig       int
+	keep       float64
+	warmDays   uint16
+	cost       float64 // minutes per false alarm
+	minT, maxT int64   // minutes
+}
+
+// hazardHH is hazard over two signals: one slot per household.
+type hazardHH struct{ *hazard }
+
+func (hazardHH) perHousehold() {}
+
+func (r *hazard) match(m *anxin.Message) bool {
+	if m.IsEvent() {
+		return false
+	}
+	for k := 0; k < r.nsig; k++ {
+		if _, ok := m.Fields[r.fields[k]]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *hazard) u16(s *slot, off int) uint16 { return binary.LittleEndian.Uint16(s.ext[off:]) }
+
+// signal k's state in ext.
+func sigOff(k int) int { return hzSig + 32*k }
+
+func (r *hazard) sig(s *slot, k int) (base, last float64, tLast, iv int64) {
+	o := sigOff(k)
+	return math.Float64frombits(binary.LittleEndian.Uint64(s.ext[o:])), math.Float64frombits(binary.LittleEndian.Uint64(s.ext[o+8:])),
+		int64(binary.LittleEndian.Uint64(s.ext[o+16:])), int64(binary.LittleEndian.Uint64(s.ext[o+24:]))
+}
+
+func (r *hazard) setSig(s *slot, k int, base, last float64, tLast, iv int64) {
+	o := sigOff(k)
+	binary.LittleEndian.PutUint64(s.ext[o:], math.Float64bits(base))
+	binary.LittleEndian.PutUint64(s.ext[o+8:], math.Float64bits(last))
+	binary.LittleEndian.PutUint64(s.ext[o+16:], uint64(tLast))
+	binary.LittleEndian.PutUint64(s.ext[o+24:], uint64(iv))
+}
+
+func (r *hazard) hold(s *slot) int64 { return int64(binary.LittleEndian.Uint64(s.ext[hzHold:])) }
+
+func (r *hazard) freshLimit(iv int64) int64 {
+	if r.p.FreshWithin.Dur > 0 {
+		return r.p.FreshWithin.Dur.Seconds()
+	}
+	switch {
+	case iv == 0:
+		iv = assumedInterval
+	case iv < 60:
+		iv = 60
+	}
+	return int64(float64(iv) * r.p.FreshWithin.Times)
+}
+
+// freshUntil is the last instant at which every seen signal is fresh.
+func (r *hazard) freshUntil(s *slot) int64 {
+	end := int64(math.MaxInt64)
+	seen := s.ext[hzSeen]
+	for k := 0; k < r.nsig; k++ {
+		if seen&(1<<k) == 0 {
+			continue
+		}
+		_, _, tl, iv := r.sig(s, k)
+		end = min(end, tl+r.freshLimit(iv))
+	}
+	return end
+}
+
+// cell is the histogram cell of the quiet period that began at s.t0:
+// its local hour, and in the second half of the cells when it began on a
+// weekend (split: weekend) or after a quiet of 3 h or more, fMode (split:
+// before).
+func (r *hazard) cell(x *evalCtx, s *slot) int {
+	lt := x.local(s.t0)
+	c := lt.Hour()
+	switch r.p.Split {
+	case "weekend":
+		if lt.Weekday() == time.Saturday || lt.Weekday() == time.Sunday {
+			c += 24
+		}
+	case "before":
+		if s.flags&fMode != 0 {
+			c += 24
+		}
+	}
+	return c
+}
+
+func (r *hazard) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
+	if len(s.ext) != hzExt {
+		s.ext, s.n = make([]byte, hzExt), 0 // no history: warm up again
+		s.flags &^= fInit
+	}
+	for k := 0; k < r.nsig; k++ {
+		f, ok := m.Fields[r.fields[k]]
+		if ok {
+			r.observeSignal(x, s, k, f.Float(), t)
+		}
+	}
+	r.tick(x, s)
+}
+
+func (r *hazard) observeSignal(x *evalCtx, s *slot, k int, val float64, t int64) {
+	if s.flags&fInit == 0 {
+		s.flags |= fInit | fAux
+		s.t0, s.t1 = t, t
+		r.forget(x, s, t)
+	}
+	if s.ext[hzSeen]&(1<<k) == 0 {
+		s.ext[hzSeen] |= 1 << k
+		r.setSig(s, k, val, val, t, 0)
+		return
+	}
+	base, last, tl, iv := r.sig(s, k)
+	if t <= tl {
+		return
+	}
+	gap := t-tl > r.freshLimit(iv)
+	if iv == 0 {
+		iv = assumedInterval
+	}
+	iv = (iv*3 + (t - tl)) / 4
+	r.forget(x, s, t)
+	switch {
+	case val < last:
+		base = val // swap or rollover: not use
+		if gap {
+			r.restart(x, s, t)
+		}
+	case atLeast(val-base, r.deltas[k], val):
+		base = val
+		if !gap && s.flags&fAux == 0 {
+			r.learn(s, r.cell(x, s), (t-s.t0)/60)
+		}
+		if gap || s.flags&fAux != 0 || t-s.t0 >= 3*3600 {
+			s.flags |= fMode
+		} else {
+			s.flags &^= fMode
+		}
+		s.t0 = t
+		s.flags &^= fAux
+		binary.LittleEndian.PutUint64(s.ext[hzHold:], 0)
+		r.setAlarmTime(x, s)
+		x.clear(s, fOpen, func() string { return fmt.Sprintf("%s used again at %s", capitalize(r.p.What), x.clock(t)) })
+	case gap:
+		if r.p.Gaps == "restart" {
+			r.restart(x, s, t)
+		} else {
+			binary.LittleEndian.PutUint64(s.ext[hzHold:], uint64(t+r.p.AfterGap.Seconds()))
+		}
+	}
+	r.setSig(s, k, base, val, t, iv)
+	s.t1 = max(s.t1, t)
+}
+
+// restart begins a quiet period at t that did not begin with a use.
+func (r *hazard) restart(x *evalCtx, s *slot, t int64) {
+	s.t0 = t
+	s.flags |= fAux | fMode
+	r.setAlarmTime(x, s)
+}
+
+// forget ages the histograms once per local day (and counts days with data
+// for the warm-up).
+func (r *hazard) forget(x *evalCtx, s *slot, t int64) {
+	y, mo, d := x.local(t).Date()
+	day := int32(time.Date(y, mo, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
+	last := int32(binary.LittleEndian.Uint32(s.ext[hzDay:]))
+	if day <= last {
+		return
+	}
+	binary.LittleEndian.PutUint32(s.ext[hzDay:], uint32(day))
+	if s.n < math.MaxUint16 {
+		s.n++
+	}
+	if last == 0 {
+		return
+	}
+	f := math.Pow(r.keep, float64(min(day-last, 3650)))
+	for i := 0; i < hzHist; i += 2 {
+		c := binary.LittleEndian.Uint16(s.ext[i:])
+		if c != 0 {
+			binary.LittleEndian.PutUint16(s.ext[i:], uint16(math.Round(float64(c)*f)))
+		}
+	}
+	r.pool(s)
+}
+
+// hzPriorS is the prior's survival at each edge.
+var hzPriorS = func() (s [len(hzEdges)]float64) {
+	for e, t := range hzEdges {
+		s[e] = math.Exp(-float64(t) / hzPrior)
+	}
+	return s
+}()
+
+func hzBucket(minutes int64) int {
+	for i, e := range hzEdges {
+		if minutes < e {
+			return i
+		}
+	}
+	return len(hzEdges)
+}
+
+func (r *hazard) learn(s *slot, cell int, minutes int64) {
+	o := (cell*hzBuckets + hzBucket(minutes)) * 2
+	c := uint32(binary.LittleEndian.Uint16(s.ext[o:]))
+	if c+hzOne > math.MaxUint16 {
+		return // saturated: the bucket keeps its share
+	}
+	binary.LittleEndian.PutUint16(s.ext[o:], uint16(c+hzOne))
+	po := hzPool + 4*hzBucket(minutes)
+	binary.LittleEndian.PutUint32(s.ext[po:], binary.LittleEndian.Uint32(s.ext[po:])+hzOne)
+}
+
+// pool recomputes the household's summed histogram from the cells.
+func (r *hazard) pool(s *slot) {
+	var sum [hzBuckets]uint32
+	for i := 0; i < hzHist; i += 2 {
+		sum[(i/2)%hzBuckets] += uint32(binary.LittleEndian.Uint16(s.ext[i:]))
+	}
+	for b, v := range sum {
+		binary.LittleEndian.PutUint32(s.ext[hzPool+4*b:], v)
+	}
+}
+
+// survival fills above[e] with the weight of samples of cell c lasting at
+// least hzEdges[e], and returns the cell's total weight.
+func (r *hazard) survival(s *slot, c int, above *[hzBuckets]float64) float64 {
+	h := s.ext[c*hzBuckets*2 : (c+1)*hzBuckets*2]
+	var tot uint32
+	for b := hzBuckets - 1; b >= 0; b-- {
+		tot += uint32(h[2*b]) | uint32(h[2*b+1])<<8
+		if b > 0 {
+			above[b-1] += float64(tot)
+		}
+	}
+	return float64(tot)
+}
+
+// curve is S(hzEdges[e]) for cell c, shrunk toward the hour, the household
+// and the prior.
+func (r *hazard) curve(s *slot, c int) (sv [hzBuckets]float64) {
+	k, tail := r.p.Shrink*hzOne, *r.p.Tail*hzOne
+	var hh, hour, cell [hzBuckets]float64
+	var nHH float64
+	for b := hzBuckets - 1; b >= 0; b-- {
+		nHH += float64(binary.LittleEndian.Uint32(s.ext[hzPool+4*b:]))
+		if b > 0 {
+			hh[b-1] = nHH
+		}
+	}
+	nHour := r.survival(s, c%24, &hour)
+	if c%24+24 < hzCells {
+		nHour += r.survival(s, c%24+24, &hour)
+	}
+	nCell := r.survival(s, c, &cell)
+	if r.p.Split == "none" {
+		nCell, cell = 0, [hzBuckets]float64{} // the hour is the cell
+	}
+	for e := 0; e < len(hzEdges); e++ {
+		pHH := (hh[e] + k*hzPriorS[e]) / (nHH + k)
+		pHour := (hour[e] + k*pHH) / (nHour + k)
+		if r.p.Split != "none" {
+			sv[e] = (cell[e] + k*pHour + tail) / (nCell + k + tail)
+		} else {
+			sv[e] = (hour[e] + k*pHH + tail) / (nHour + k + tail)
+		}
+	}
+	return sv
+}
+
+// alarmTime is the alarm time (minutes) of a quiet period beginning in
+// cell c, and the share of past periods of that cell it would ring for.
+func (r *hazard) alarmTime(s *slot, c int) (int64, float64) {
+	sv := r.curve(s, c)
+	best, bestT, bestS := math.Inf(1), r.maxT, 0.0
+	for e, t := range hzEdges {
+		if t < r.minT || t > r.maxT {
+			continue
+		}
+		if v := float64(t) + r.cost*sv[e]; v < best {
+			best, bestT, bestS = v, t, sv[e]
+		}
+	}
+	return bestT, bestS
+}
+
+func (r *hazard) setAlarmTime(x *evalCtx, s *slot) {
+	t, _ := r.alarmTime(s, r.cell(x, s))
+	binary.LittleEndian.PutUint16(s.ext[hzT:], uint16(t))
+}
+
+func (r *hazard) armed(s *slot) bool {
+	return s.flags&fInit != 0 && s.n > r.warmDays && len(s.ext) == hzExt && r.u16(s, hzT) != 0
+}
+
+// due is the instant the current quiet period rings.
+func (r *hazard) due(s *slot) int64 {
+	return max(s.t0+int64(r.u16(s, hzT))*60, r.hold(s))
+}
+
+func (r *hazard) tick(x *evalCtx, s *slot) {
+	if !r.armed(s) || x.now > r.freshUntil(s) || x.now < r.due(s) {
+		return
+	}
+	x.raise(s, fOpen, func() string {
+		_, sv := r.alarmTime(s, r.cell(x, s))
+		return fmt.Sprintf("no %s used since %s (%s); %s of this home's quiet periods beginning at this hour ended sooner",
+			r.p.What, x.clock(s.t0), span(x.now-s.t0), percent(1-sv))
+	}, func() anxin.Cause {
+		_, sv := r.alarmTime(s, r.cell(x, s))
+		return anxin.Cause{Code: anxin.CauseNoUseUnusual, Field: r.p.Field, Since: causeTime(s.t0), For: x.lasted(s.t0),
+			Share: 1 - sv, Usual: causeTime(s.t0 + int64(r.u16(s, hzT))*60)}
+	})
+}
+
+func (r *hazard) deadline(x *evalCtx, s *slot) int64 {
+	if !r.armed(s) || s.flags&(fOpen|fMute1) != 0 || x.suppressed() {
+		return 0
+	}
+	if p := x.windowed(max(r.due(s), x.now)); p <= r.freshUntil(s) {
+		return p
+	}
+	return 0
+}
+
+// rebaseline restarts the quiet period when the elder is back (its length
+// is not learned).
+func (r *hazard) rebaseline(x *evalCtx, s *slot) {
+	if s.flags&fInit == 0 || len(s.ext) != hzExt {
+		return
+	}
+	for k := 0; k < r.nsig; k++ {
+		_, last, tl, iv := r.sig(s, k)
+		r.setSig(s, k, last, last, tl, iv)
+	}
+	r.restart(x, s, x.now)
+}

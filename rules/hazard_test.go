@@ -1,0 +1,281 @@
+package rules
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anxin-care/anxin"
+)
+
+func hazardRules(extra string) string {
+	return `
+rules:
+  - name: hz
+    kind: hazard
+    device_kinds: [water_meter]
+    cost: 48h
+` + extra
+}
+
+// TestHazardAlarmsEarlyAtBusyHour: after 20 ordinary days, a morning with
+// no use after 07:30 rings at 12:30 — the quiet period that begins at 07:30
+// always ends at 12:00 in this home — not 24 h later; ordinary days,
+// with their 10 h nights, ring nothing.
+func TestHazardAlarmsEarlyAtBusyHour(t *testing.T) {
+	tl := newTimeline(t, hazardRules(""))
+	v := routine(tl, "hh-1", 0, 20, 100)
+	if o := opens(tl); len(o) != 0 {
+		t.Fatalf("ordinary days raised %v", tl.log)
+	}
+	morningOnly(tl, "hh-1", 20, v)
+	o := opens(tl)
+	if len(o) != 1 {
+		t.Fatalf("alarms %v", tl.log)
+	}
+	d := o[0]
+	if !d.At.Equal(at(20, "12:30")) {
+		t.Errorf("alarm at %v, want 12:30", d.At.In(shanghai))
+	}
+	if d.RuleKind != "hazard" || d.Cause.Code != anxin.CauseNoUseUnusual || !strings.HasPrefix(d.Reason, "no water used since 07:30 (5 h") {
+		t.Errorf("decision %+v", d)
+	}
+	tl.ds, tl.log = nil, nil
+	tl.reading(at(21, "07:00"), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", v+1)
+	if len(tl.ds) != 1 || tl.ds[0].Op != OpClose {
+		t.Errorf("after use: %v", tl.log)
+	}
+}
+
+// TestHazardCostOrdersAlarms: the dearer a false alarm, the later the
+// same quiet morning rings (or it waits for a whole day).
+func TestHazardCostOrdersAlarms(t *testing.T) {
+	var times []time.Time
+	for _, c := range []string{"6h", "48h", "2000h"} {
+		tl := newTimeline(t, strings.Replace(hazardRules(""), "48h", c, 1))
+		v := routine(tl, "hh-1", 0, 20, 100)
+		morningOnly(tl, "hh-1", 20, v)
+		tl.advance(at(21, "12:00"))
+		var first time.Time
+		if o := opens(tl); len(o) > 0 {
+			first = o[0].At
+		} else {
+			first = at(99, "00:00")
+		}
+		times = append(times, first)
+	}
+	if !(times[0].Before(times[1]) && times[1].Before(times[2])) {
+		t.Errorf("alarm times by cost %v", times)
+	}
+}
+
+// TestHazardSilentDuringWarmUp: the same morning on day 5 raises nothing.
+func TestHazardSilentDuringWarmUp(t *testing.T) {
+	tl := newTimeline(t, hazardRules(""))
+	v := routine(tl, "hh-1", 0, 5, 100)
+	morningOnly(tl, "hh-1", 5, v)
+	if o := opens(tl); len(o) != 0 {
+		t.Errorf("warm-up raised %v", tl.log)
+	}
+}
+
+// gapDay: uses at 07:00 and 07:30, then no reading from 08:00 to 13:30,
+// then flat readings from 14:00 to the end of the day.
+func gapDay(tl *timeline, d int, v float64) {
+	for m := 0; m < 24*60; m += 30 {
+		clock := time.Date(0, 1, 1, m/60, m%60, 0, 0, time.UTC).Format("15:04")
+		if clock == "07:00" || clock == "07:30" {
+			v += 0.02
+		}
+		if m >= 8*60 && m < 14*60 {
+			continue
+		}
+		tl.reading(at(d, clock), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", v)
+	}
+}
+
+// TestHazardGapIsNotUse: a gap across which the counter did not rise does
+// not restart the quiet clock (gaps: bridge): the quiet since 07:30 is
+// judged, but not before after_gap (2 h) past the gap's end — at 16:00,
+// not at the first reading after the gap. With gaps: restart the quiet
+// period begins anew at 14:00 and nothing rings by 16:00.
+func TestHazardGapIsNotUse(t *testing.T) {
+	tl := newTimeline(t, hazardRules(""))
+	v := routine(tl, "hh-1", 0, 20, 100)
+	gapDay(tl, 20, v)
+	o := opens(tl)
+	if len(o) != 1 || !o[0].At.Equal(at(20, "16:00")) || !strings.HasPrefix(o[0].Reason, "no water used since 07:30") {
+		t.Fatalf("bridged gap: %v", tl.log)
+	}
+	tl2 := newTimeline(t, hazardRules("    gaps: restart\n"))
+	v = routine(tl2, "hh-1", 0, 20, 100)
+	gapDay(tl2, 20, v)
+	for _, d := range opens(tl2) {
+		if !d.At.After(at(20, "16:00")) {
+			t.Errorf("restart rang at %v", d.At.In(shanghai))
+		}
+	}
+}
+
+// TestHazardStateSurvivesRestart: the histograms and the quiet clock are
+// persisted; a restored engine rings at the same time with the same words.
+func TestHazardStateSurvivesRestart(t *testing.T) {
+	tl := newTimeline(t, hazardRules(""))
+	v := routine(tl, "hh-1", 0, 20, 100)
+	b := saved(tl.e)["hh-1"]
+	if len(b) < hzExt || len(b) > hzExt+100 {
+		t.Fatalf("state of %d bytes", len(b))
+	}
+	tl2 := newTimeline(t, hazardRules(""))
+	tl2.now = tl.now
+	if err := tl2.e.RestoreState("hh-1", b); err != nil {
+		t.Fatal(err)
+	}
+	if again := tl2.e.State("hh-1"); !bytes.Equal(again, b) {
+		t.Error("restored state does not re-encode identically")
+	}
+	morningOnly(tl, "hh-1", 20, v)
+	morningOnly(tl2, "hh-1", 20, v)
+	o1, o2 := opens(tl), opens(tl2)
+	if len(o1) != 1 || len(o2) != 1 || !o1[0].At.Equal(o2[0].At) || o1[0].Reason != o2[0].Reason {
+		t.Errorf("original %v, restored %v", tl.log, tl2.log)
+	}
+	if err := tl2.e.RestoreState("hh-1", b[:len(b)-10]); err == nil {
+		t.Error("truncated state accepted")
+	}
+}
+
+// twoSignals: water as in routine on wm1 and electricity on em1, used at
+// the same times, for days [0, 20); on day 20 water is used only in the
+// morning and electricity (if elecNoon) also at 12:00.
+func twoSignals(tl *timeline, elecNoon bool) {
+	uses := map[string]bool{"07:00": true, "07:30": true, "12:00": true, "18:00": true, "19:00": true, "21:00": true}
+	w, e := 100.0, 5000.0
+	for d := 0; d <= 20; d++ {
+		for m := 0; m < 24*60; m += 30 {
+			clock := time.Date(0, 1, 1, m/60, m%60, 0, 0, time.UTC).Format("15:04")
+			if uses[clock] && (d < 20 || clock < "08:00") {
+				w += 0.02
+			}
+			if uses[clock] && (d < 20 || clock < "08:00" || (elecNoon && clock == "12:00")) {
+				e += 0.2
+			}
+			tl.reading(at(d, clock), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", w)
+			tl.reading(at(d, clock), "hh-1", "em1", anxin.KindPowerMeter, "energy_kwh", e)
+		}
+	}
+}
+
+// TestHazardTwoSignals: with also_field the rule keeps one slot for the
+// household over both meters: electricity used at noon is a sign of life
+// (no alarm although the water stopped), both quiet rings at 12:30.
+func TestHazardTwoSignals(t *testing.T) {
+	cfg := `
+rules:
+  - name: hz
+    kind: hazard
+    device_kinds: [water_meter, power_meter]
+    also_field: energy_kwh
+    cost: 48h
+`
+	tl := newTimeline(t, cfg)
+	twoSignals(tl, true)
+	for _, d := range opens(tl) {
+		if d.At.Before(at(20, "18:00")) {
+			t.Errorf("electricity in use, yet alarm at %v: %v", d.At.In(shanghai), d.Reason)
+		}
+	}
+	tl2 := newTimeline(t, cfg)
+	twoSignals(tl2, false)
+	o := opens(tl2)
+	if len(o) != 1 || !o[0].At.Equal(at(20, "12:30")) || !strings.Contains(o[0].Reason, "water or electricity") {
+		t.Fatalf("both quiet: %v", tl2.log)
+	}
+	if n := len(tl2.e.hh["hh-1"].slots); n != 1 {
+		t.Errorf("%d slots, want one per household", n)
+	}
+}
+
+func TestHazardConfigErrors(t *testing.T) {
+	for _, c := range []struct{ keys, want string }{
+		{"    gaps: sometimes\n", "gaps"},
+		{"    memory: 2d\n", "memory"},
+		{"    min_quiet: 10m\n", "min_quiet"},
+		{"    also_field: total_m3\n", "also_field"},
+		{"    shrink: -1\n", "shrink"},
+		{"    tail: 500\n", "tail"},
+		{"    split: monthly\n", "split"},
+	} {
+		_, err := Parse([]byte(strings.Replace(hazardRules(c.keys), "    cost: 48h\n", "", 1)))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v", c.keys, err)
+		}
+	}
+	if _, err := Parse([]byte(hazardRules("    cost: 30m\n"))); err == nil {
+		t.Error("cost 30m accepted")
+	}
+}
+
+// FuzzHazardState: restoring arbitrary bytes into an engine with a hazard
+// rule never panics; accepted state re-encodes stably and the rule runs
+// on it.
+func FuzzHazardState(f *testing.F) {
+	cfg, err := Parse([]byte(hazardRules("")))
+	if err != nil {
+		f.Fatal(err)
+	}
+	tl := &timeline{t: &testing.T{}, e: New(cfg), now: day0}
+	routine(tl, "hh-1", 0, 15, 100)
+	f.Add(tl.e.State("hh-1"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e := New(cfg)
+		if err := e.RestoreState("hh-x", b); err != nil {
+			return
+		}
+		enc := e.State("hh-x")
+		e2 := New(cfg)
+		if err := e2.RestoreState("hh-x", enc); err != nil || !bytes.Equal(e2.State("hh-x"), enc) {
+			t.Fatalf("encoding not stable: %v", err)
+		}
+		now := time.Unix(1_800_000_000, 0)
+		e.Tick(now)
+		e.Observe(now, &anxin.Message{ID: "x", TS: now, Household: "hh-x", Device: "wm1", Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(1)}})
+		e.NextDeadline()
+	})
+}
+
+// BenchmarkHazardObserve: hourly water readings of 1,000 households
+// through a hazard rule next to the fixed 24 h rule; reports readings/s
+// and the persisted state of one household.
+func BenchmarkHazardObserve(b *testing.B) {
+	cfg, err := Parse([]byte(`
+rules:
+  - {name: no_water_24h, kind: no_use, field: total_m3, min_delta: 0.01, for: 24h}
+  - {name: hz, kind: hazard}
+`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := New(cfg)
+	const n = 1000
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = "hh-" + time.Duration(i).String()
+	}
+	m := anxin.Message{Device: "wm1", Kind: anxin.KindWaterMeter, Fields: anxin.Fields{}}
+	i := 0
+	for b.Loop() {
+		hh := i % n
+		now := day0.Add(time.Duration(i/n) * time.Hour)
+		m.Household, m.TS = ids[hh], now
+		m.Fields["total_m3"] = anxin.Num(float64(i/n) * 0.004 * float64(1+hh%3))
+		e.Observe(now, &m)
+		if hh == n-1 {
+			e.Tick(now)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "readings/s")
+	b.ReportMetric(float64(len(e.State(ids[0]))), "state-bytes/household")
+}
