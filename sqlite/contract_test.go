@@ -1,0 +1,22 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/storetest"
+)
+
+// The storage contract every store passes (storetest), on a file store.
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) anxin.Store {
+		db, err := Open(context.Background(), filepath.Join(t.TempDir(), "alarmd.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
+}
