@@ -37,4 +37,3 @@ const (
 	AlarmOpRepeat = anxin.AlarmOpRepeat
 	AlarmOpClose  = anxin.AlarmOpClose
 )
-

@@ -141,3 +141,11 @@ func twoInstancesShareOneDatabase(t *testing.T, s *server) {
 		t.Fatalf("open alarms after racing instances: %+v %v", open, err)
 	}
 }
+
+// Ingest commits on a local PostgreSQL (fsync on, synchronous_commit on:
+// the defaults); compare with sqlite.BenchmarkIngestCommits.
+func BenchmarkIngestCommits(b *testing.B) {
+	s := startServer(b)
+	db := s.open(b)
+	storetest.BenchmarkIngest(b, db.ApplyIngest)
+}

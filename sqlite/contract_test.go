@@ -20,3 +20,19 @@ func TestContract(t *testing.T) {
 		return db
 	})
 }
+
+// Ingest commits on the path alarmd uses (the dedicated writer, each
+// commit synced); compare with postgres.BenchmarkIngestCommits.
+func BenchmarkIngestCommits(b *testing.B) {
+	db, err := Open(context.Background(), filepath.Join(b.TempDir(), "alarmd.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	w, err := db.NewIngestWriter(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	storetest.BenchmarkIngest(b, w.ApplyIngest)
+}
