@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -305,14 +304,13 @@ func lockRules(ctx context.Context, tx *txn, cs []AlarmChange) error {
 	for _, c := range cs {
 		keys = append(keys, c.Household+"/"+c.Rule)
 	}
-	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	for _, k := range keys {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?, hashtext(?))`, lockRule, k); err != nil {
-			return err
-		}
+	if len(keys) == 0 {
+		return nil
 	}
-	return nil
+	// taken in the order of the keys' hashes, the same order in every transaction
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?::int, h) FROM
+		(SELECT DISTINCT hashtext(k) AS h FROM unnest(?::text[]) AS k ORDER BY 1) AS l`, lockRule, keys)
+	return err
 }
 
 // Advisory lock classes (the first key of the two-key form).
@@ -338,35 +336,34 @@ func applyIngest(ctx context.Context, begin func(context.Context, *sql.TxOptions
 			return IngestResult{}, fmt.Errorf("apply %s of %s/%s: %w", c.Op, c.Household, c.Rule, err)
 		}
 	}
+	// one statement each for the ids and the states (arrays): a batch is
+	// a handful of round trips, not one per message
 	if len(b.SeenIDs) > 0 {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO seen_ids (id, seen_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`)
-		if err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO seen_ids (id, seen_at) SELECT DISTINCT unnest(?::text[]), ?::bigint
+			ON CONFLICT (id) DO NOTHING`, b.SeenIDs, b.At.UnixMilli()); err != nil {
 			return IngestResult{}, err
 		}
-		at := b.At.UnixMilli()
-		for _, id := range b.SeenIDs {
-			if _, err := stmt.ExecContext(ctx, id, at); err != nil {
-				stmt.Close()
-				return IngestResult{}, err
-			}
-		}
-		stmt.Close()
 	}
 	if len(b.States) > 0 {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO rule_state (household, state, updated_at, applied_seq) VALUES (?, ?, ?, ?)
-			ON CONFLICT (household) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at,
-			applied_seq = excluded.applied_seq`)
-		if err != nil {
-			return IngestResult{}, err
+		// the last state of a household wins (one row may not be upserted twice in a statement)
+		last := make(map[string]int, len(b.States))
+		for i, st := range b.States {
+			last[st.Household] = i
 		}
-		at := b.At.UnixMilli()
-		for _, s := range b.States {
-			if _, err := stmt.ExecContext(ctx, s.Household, s.State, at, s.AppliedSeq); err != nil {
-				stmt.Close()
-				return IngestResult{}, err
+		var hh []string
+		var states [][]byte
+		var seqs []int64
+		for i, st := range b.States {
+			if last[st.Household] == i {
+				hh, states, seqs = append(hh, st.Household), append(states, st.State), append(seqs, st.AppliedSeq)
 			}
 		}
-		stmt.Close()
+		if _, err := tx.ExecContext(ctx, `INSERT INTO rule_state (household, state, updated_at, applied_seq)
+			SELECT h, s, ?::bigint, q FROM unnest(?::text[], ?::bytea[], ?::bigint[]) AS u(h, s, q)
+			ON CONFLICT (household) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at,
+			applied_seq = excluded.applied_seq`, b.At.UnixMilli(), hh, states, seqs); err != nil {
+			return IngestResult{}, err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return IngestResult{}, err

@@ -175,6 +175,16 @@ func ingestSeenIDsAndRuleState(t *testing.T, s anxin.Store) {
 	if len(states) != 1 || len(states["hh-1"]) != 1 || states["hh-1"][0] != 1 {
 		t.Fatalf("rule state: %v", states)
 	}
+	// one batch naming an id twice and a household's state twice: the last state wins
+	apply(t, s, &anxin.IngestBatch{At: t0.Add(2 * time.Hour), SeenIDs: []string{"hh-2/id-y", "hh-2/id-y"},
+		States: []anxin.RuleState{{Household: "hh-2", State: []byte{7}}, {Household: "hh-2", State: []byte{8}, AppliedSeq: 3}}})
+	states = map[string][]byte{}
+	if err := s.RuleStates(ctx, func(h string, st []byte) error { states[h] = st; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(states) != 2 || len(states["hh-2"]) != 1 || states["hh-2"][0] != 8 {
+		t.Fatalf("rule state after a batch naming hh-2 twice: %v", states)
+	}
 	stop := errors.New("stop")
 	if err := s.RuleStates(ctx, func(string, []byte) error { return stop }); !errors.Is(err, stop) {
 		t.Fatalf("fn's error: %v", err)
