@@ -11,8 +11,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -134,17 +136,43 @@ func (s *stmt) QueryRowContext(ctx context.Context, args ...any) *sql.Row {
 
 func (s *stmt) Close() error { return s.s.Close() }
 
+// fixArgs stores flags as 0/1 and makes text storable: PostgreSQL refuses
+// a NUL byte or invalid UTF-8 in text (SQLite keeps them), and a message id
+// that carries one must not fail its whole ingest batch, so they become
+// U+FFFD (the same on every write and lookup).
 func fixArgs(args []any) []any {
 	for i, a := range args {
-		if b, ok := a.(bool); ok {
-			if b {
+		switch v := a.(type) {
+		case bool:
+			args[i] = int64(0)
+			if v {
 				args[i] = int64(1)
-			} else {
-				args[i] = int64(0)
+			}
+		case string:
+			args[i] = storable(v)
+		case []string:
+			var out []string // the caller's slice is not changed
+			for j, s := range v {
+				if t := storable(s); t != s {
+					if out == nil {
+						out = slices.Clone(v)
+					}
+					out[j] = t
+				}
+			}
+			if out != nil {
+				args[i] = out
 			}
 		}
 	}
 	return args
+}
+
+func storable(s string) string {
+	if strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // rebind turns "?" and "?N" placeholders outside quotes into $n.

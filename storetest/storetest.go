@@ -185,6 +185,13 @@ func ingestSeenIDsAndRuleState(t *testing.T, s anxin.Store) {
 	if len(states) != 2 || len(states["hh-2"]) != 1 || states["hh-2"][0] != 8 {
 		t.Fatalf("rule state after a batch naming hh-2 twice: %v", states)
 	}
+	// hostile bytes in a message id (NUL, invalid UTF-8) do not fail the batch
+	odd := change(anxin.AlarmOpOpen, "hh-3", "button", t0)
+	odd.MessageID = "m\x00\xff"
+	if res := apply(t, s, &anxin.IngestBatch{At: t0.Add(3 * time.Hour), SeenIDs: []string{"hh-3/a\x00b\xfe"},
+		Changes: []anxin.AlarmChange{odd}}); len(res.Opened) != 1 {
+		t.Fatalf("a batch with odd bytes: %+v", res)
+	}
 	stop := errors.New("stop")
 	if err := s.RuleStates(ctx, func(string, []byte) error { return stop }); !errors.Is(err, stop) {
 		t.Fatalf("fn's error: %v", err)
