@@ -79,3 +79,13 @@ type WorkOrders interface {
 	// otherwise) and moves o.Version on.
 	SaveWorkOrder(ctx context.Context, o *WorkOrder) error
 }
+
+// WorkOrderFilter selects work orders. Zero fields do not filter.
+type WorkOrderFilter struct {
+	Assignee  string
+	Household string
+	Area      Area // households wholly inside it (see HouseholdInArea)
+	Open      bool // not resolved
+	Pending   bool // nobody took it yet (待处理)
+	Limit     int  // default 100, at most 10000
+}

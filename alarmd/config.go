@@ -66,9 +66,12 @@ type HTTPConfig struct {
 	PublicURL string `mapstructure:"public_url"`
 }
 
-// StoreConfig is the SQLite store.
+// StoreConfig selects the store: SQLite at Path (the default), or
+// PostgreSQL when URL is set (several alarmd sharing one database).
 type StoreConfig struct {
-	Path string `mapstructure:"path"`
+	Path    string `mapstructure:"path"`
+	URL     Secret `mapstructure:"url"` // postgres://user:password@host:5432/db?sslmode=…; may hold a password
+	URLFile string `mapstructure:"url_file"`
 }
 
 // InfluxConfig is the time-series archive (InfluxDB v2 write API).
@@ -120,6 +123,8 @@ func defaults() map[string]any {
 		"http.listen":                "127.0.0.1:8080",
 		"http.public_url":            "http://127.0.0.1:8080",
 		"store.path":                 "alarmd.db",
+		"store.url":                  "",
+		"store.url_file":             "",
 		"influx.url":                 "",
 		"influx.token":               "",
 		"influx.token_file":          "",
@@ -366,6 +371,7 @@ func (c *Config) validate() error {
 	}
 	add(readSecret("mqtt.password", &c.MQTT.Password, c.MQTT.PasswordFile))
 	add(readSecret("influx.token", &c.Influx.Token, c.Influx.TokenFile))
+	add(readSecret("store.url", &c.Store.URL, c.Store.URLFile))
 	if c.MQTT.Broker.IsZero() {
 		add(checkHostPort("mqtt.listen", c.MQTT.Listen))
 		if !loopback(c.MQTT.Listen) && c.MQTT.GatewayPasswordFile == "" && !c.MQTT.AllowAnonymous {
@@ -388,7 +394,11 @@ func (c *Config) validate() error {
 	}
 	add(checkHostPort("http.listen", c.HTTP.Listen))
 	add(checkURL("http.public_url", c.HTTP.PublicURL, "http", "https"))
-	if c.Store.Path == "" {
+	if u := string(c.Store.URL); u != "" {
+		if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+			add(errors.New("config: store.url must be a postgres:// URL (empty: SQLite at store.path)"))
+		}
+	} else if c.Store.Path == "" {
 		add(errors.New("config: store.path is empty"))
 	}
 	if c.Influx.URL != "" {

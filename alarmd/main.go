@@ -23,7 +23,6 @@ import (
 	"github.com/anxin-care/anxin/escalate"
 	"github.com/anxin-care/anxin/mqtt"
 	"github.com/anxin-care/anxin/rules"
-	"github.com/anxin-care/anxin/sqlite"
 	"github.com/anxin-care/anxin/web"
 )
 
@@ -33,7 +32,7 @@ import (
 type Main struct {
 	Config     *Config
 	ConfigPath string // re-read by Reload; empty: Reload keeps Config
-	Store      *sqlite.DB
+	Store      anxin.Store
 	Households anxin.Households
 	Logger     *slog.Logger
 	Now        func() time.Time
@@ -91,7 +90,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}()
 	cfg := m.Config
 	if m.Store == nil {
-		db, err := sqlite.Open(ctx, cfg.Store.Path)
+		db, err := OpenStore(ctx, cfg.Store)
 		if err != nil {
 			return err
 		}
@@ -158,7 +157,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.listener = l
 	m.server = &http.Server{Handler: m.mux, ReadHeaderTimeout: 10 * time.Second}
 	m.server.RegisterOnShutdown(m.board.Close) // open alarm boards' event streams end
-	m.Logger.Info("alarmd open", "http", l.Addr().String(), "broker", m.brokerURL, "store", cfg.Store.Path)
+	m.Logger.Info("alarmd open", "http", l.Addr().String(), "broker", m.brokerURL, "store", storeName(cfg.Store))
 	return nil
 }
 

@@ -19,7 +19,8 @@ var errForeignTopic = errors.New("topic outside the publisher's household")
 
 // ingestWiring is the running ingest side: archive, pipeline, subscriber.
 type ingestWiring struct {
-	store      *sqlite.DB
+	// walStore is SQLite's, whose write-ahead log is folded off the alarm path (nil: PostgreSQL)
+	walStore   checkpointer
 	archive    *influx.Archive
 	pipeline   *ingest.Pipeline
 	subscriber *ingest.Subscriber // nil with the embedded broker
@@ -67,19 +68,24 @@ func (m *Main) openIngest(ctx context.Context) error {
 	} else {
 		m.Logger.Info("influx.url is empty: readings are not archived")
 	}
-	writer, err := m.Store.NewIngestWriter(ctx)
-	if err != nil {
-		return err
+	var store ingest.Store = m.Store
+	if db, ok := m.Store.(*sqlite.DB); ok {
+		// SQLite: batches on a connection of their own that syncs each commit
+		// and never checkpoints; checkpoint folds the log off the alarm path
+		writer, err := db.NewIngestWriter(ctx)
+		if err != nil {
+			return err
+		}
+		m.closers = append(m.closers, writer.Close)
+		store, w.walStore = ingestStore{DB: db, writer: writer}, db
 	}
-	m.closers = append(m.closers, writer.Close)
-	w.store = m.Store
 	var register ingest.Register = householdsRegister{m.Households}
 	if m.households != nil {
 		register = m.households
 	}
 	p, err := ingest.New(ingest.Config{Batch: cfg.Ingest.Batch, BatchWait: cfg.Ingest.BatchWait,
 		Inflight: cfg.Ingest.Inflight, DedupWindow: cfg.Ingest.DedupWindow},
-		ingest.Deps{Engine: m.engine, Store: ingestStore{DB: m.Store, writer: writer}, Archive: archive, Escalator: m.Escalator,
+		ingest.Deps{Engine: m.engine, Store: store, Archive: archive, Escalator: m.Escalator,
 			Register: register, Logger: m.Logger.With("component", "ingest"), Now: m.Now, Metrics: m.Metrics})
 	if err != nil {
 		return err
@@ -130,8 +136,10 @@ func (w *ingestWiring) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = w.archive.Run(archCtx) }()
 	}
-	wg.Add(1)
-	go func() { defer wg.Done(); w.checkpoint(archCtx) }()
+	if w.walStore != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.checkpoint(archCtx) }()
+	}
 	err := w.pipeline.Run(ctx)
 	w.stopReceiving()
 	archCancel()
@@ -149,12 +157,16 @@ func (w *ingestWiring) checkpoint(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			_ = w.store.Checkpoint(ctx) // a busy database is checkpointed next time
+			_ = w.walStore.Checkpoint(ctx) // a busy database is checkpointed next time
 		}
 	}
 }
 
-// ingestStore is the store with ingest batches on their own connection.
+type checkpointer interface {
+	Checkpoint(ctx context.Context) error
+}
+
+// ingestStore is the SQLite store with ingest batches on their own connection.
 type ingestStore struct {
 	*sqlite.DB
 	writer *sqlite.IngestWriter

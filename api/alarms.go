@@ -8,7 +8,6 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/care"
-	"github.com/anxin-care/anxin/sqlite"
 )
 
 // AlarmSource reads alarmd's alarms (the ingest store). households nil: all.
@@ -163,10 +162,10 @@ func (s *Server) AlarmTimeline(ctx context.Context, id string) (anxin.Alarm, []T
 }
 
 // AlarmOutcomeSource is an AlarmSource that also streams every alarm of a
-// period with its escalation chain's acceptance time (*sqlite.DB does), so
+// period with its escalation chain's acceptance time (anxin.AlarmStore does), so
 // that the report's alarm statistics are exact, not limited.
 type AlarmOutcomeSource interface {
-	EachAlarmOutcome(ctx context.Context, since, until time.Time, households map[string]bool, fn func(sqlite.AlarmOutcome) error) error
+	EachAlarmOutcome(ctx context.Context, since, until time.Time, households map[string]bool, fn func(anxin.AlarmOutcome) error) error
 }
 
 // acceptedAfter is how long an alarm took to be accepted: from opening to

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/anxin-care/anxin"
-	"github.com/anxin-care/anxin/sqlite"
 )
 
 // Audit actions: what an entry of the audit log says was done.
@@ -35,9 +34,9 @@ func unmasked(r *http.Request) bool { return r.URL.Query().Get("unmasked") == "1
 // logged (the change stands: answering 500 would invite a retry).
 func (s *Server) audit(ctx context.Context, action, detail string, records ...string) error {
 	who, at := caller(ctx).Name, s.Now()
-	entries := make([]sqlite.AuditEntry, len(records))
+	entries := make([]anxin.AuditEntry, len(records))
 	for i, rec := range records {
-		entries[i] = sqlite.AuditEntry{At: at, Who: who, Action: action, Record: rec, Detail: detail}
+		entries[i] = anxin.AuditEntry{At: at, Who: who, Action: action, Record: rec, Detail: detail}
 	}
 	return s.Store.Audit(ctx, entries...)
 }
@@ -56,7 +55,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 		return anxin.Errorf(anxin.EFORBID, "the audit log is read with a district token")
 	}
 	q := r.URL.Query()
-	f := sqlite.AuditFilter{Who: q.Get("who"), Action: q.Get("action"), Record: q.Get("record")}
+	f := anxin.AuditFilter{Who: q.Get("who"), Action: q.Get("action"), Record: q.Get("record")}
 	var err error
 	if f.Since, f.Until, f.Limit, f.Offset, err = s.pageParams(r); err != nil {
 		return err

@@ -13,7 +13,6 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/care"
 	"github.com/anxin-care/anxin/ledger"
-	"github.com/anxin-care/anxin/sqlite"
 )
 
 func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
@@ -29,9 +28,9 @@ func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 }
 
 // elderFilter reads the list filters and confines them to the caller's area.
-func elderFilter(r *http.Request) (sqlite.ElderFilter, error) {
+func elderFilter(r *http.Request) (anxin.ElderFilter, error) {
 	q := r.URL.Query()
-	f := sqlite.ElderFilter{Area: scope(r.Context()), Village: q.Get("village"),
+	f := anxin.ElderFilter{Area: scope(r.Context()), Village: q.Get("village"),
 		Tier: anxin.Tier(q.Get("tier")), GridWorker: q.Get("grid_worker"), Household: q.Get("household")}
 	if f.Area.All() {
 		var err error
@@ -209,7 +208,7 @@ func (s *Server) save(ctx context.Context, e *anxin.ElderRecord, missing []care.
 	}
 	e.UpdatedAt = now
 	err := s.Store.PutElder(ctx, e)
-	var ce *sqlite.ConflictError
+	var ce *anxin.ConflictError
 	if errors.As(err, &ce) {
 		return anxin.Errorf(anxin.ECONFLICT, "%s", s.conflictMessage(ctx, ce.Conflicts[0]))
 	}
@@ -260,7 +259,7 @@ func (s *Server) foreignHouseholds(ctx context.Context, households []string) (ma
 // conflictMessage tells why an ID number cannot be stored without naming an
 // elder the caller may not see: a community learns only that the number is
 // registered elsewhere, not to whom.
-func (s *Server) conflictMessage(ctx context.Context, c sqlite.Conflict) string {
+func (s *Server) conflictMessage(ctx context.Context, c anxin.Conflict) string {
 	if c.Holder == "" || scope(ctx).All() {
 		return c.Message
 	}
@@ -416,7 +415,7 @@ func (s *Server) importElders(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	err = s.Store.ImportElders(ctx, write, now)
-	var ce *sqlite.ConflictError
+	var ce *anxin.ConflictError
 	if errors.As(err, &ce) {
 		for _, c := range ce.Conflicts {
 			bad = append(bad, rowError{writeRows[c.Index], "身份证号", "身份证号码已登记在另一位老年人名下：" + s.conflictMessage(ctx, c)})

@@ -15,10 +15,9 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/care"
 	"github.com/anxin-care/anxin/ledger"
-	"github.com/anxin-care/anxin/sqlite"
 )
 
-func visitFilterForAlarm(id string) sqlite.VisitFilter { return sqlite.VisitFilter{AlarmID: id} }
+func visitFilterForAlarm(id string) anxin.VisitFilter { return anxin.VisitFilter{AlarmID: id} }
 
 // month reads ?month=2026-11 (default: the current month) as its bounds in the plan's location.
 func (s *Server) month(r *http.Request) (string, time.Time, time.Time, error) {
@@ -215,7 +214,7 @@ type AlarmStats struct {
 	Total  AlarmRuleStats   `json:"total"`
 	// Truncated is true when the alarm source could give only the first
 	// maxReportAlarms alarms of the period and that many were read: the
-	// counts may then be low. The store (*sqlite.DB) gives every alarm.
+	// counts may then be low. The store (anxin.AlarmStore) gives every alarm.
 	Truncated bool `json:"truncated"`
 }
 
@@ -280,7 +279,7 @@ func (s *Server) alarmStats(ctx context.Context, from, to time.Time) (*AlarmStat
 	t := &alarmTally{byRule: map[string]*AlarmRuleStats{}, waits: map[string][]time.Duration{}}
 	// the store joins the escalation's acceptance times itself: only when they are the ones this server reads
 	if src, ok := s.Alarms.(AlarmOutcomeSource); ok && (s.Escalation == nil || any(s.Escalation) == any(s.Alarms)) {
-		err := src.EachAlarmOutcome(ctx, from, to, hh, func(o sqlite.AlarmOutcome) error {
+		err := src.EachAlarmOutcome(ctx, from, to, hh, func(o anxin.AlarmOutcome) error {
 			if s.Escalation == nil {
 				o.ChainAcceptedAt = time.Time{}
 			}

@@ -18,7 +18,6 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/care"
 	"github.com/anxin-care/anxin/ledger"
-	"github.com/anxin-care/anxin/sqlite"
 )
 
 // Token is one bearer token. Area "" sees the whole district; otherwise
@@ -31,9 +30,19 @@ type Token struct {
 	scope anxin.Area // Area parsed, set by serve
 }
 
+// Store is the part of alarmd's store the records API uses: the register
+// and visits, the audit log, and the notes people left on alarms.
+type Store interface {
+	anxin.RegisterStore
+	anxin.AuditStore
+	anxin.WorkOrderStore
+	Alarm(ctx context.Context, id string) (anxin.Alarm, error) // ENOTFOUND when unknown
+	AlarmNotes(ctx context.Context, id string) ([]anxin.AlarmNote, error)
+}
+
 // Server serves the records API. Set the fields, then use Handler.
 type Server struct {
-	Store  *sqlite.DB
+	Store  Store
 	Tokens []Token
 	Plan   care.Plan
 	Now    func() time.Time

@@ -8,7 +8,6 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/care"
-	"github.com/anxin-care/anxin/sqlite"
 )
 
 // dayParam reads a YYYY-MM-DD (a day in the plan's location) or RFC 3339 parameter.
@@ -43,7 +42,7 @@ func (s *Server) pageParams(r *http.Request) (since, until time.Time, limit, off
 
 func (s *Server) listVisits(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	f := sqlite.VisitFilter{Household: q.Get("household"), Visitor: q.Get("visitor"), AlarmID: q.Get("alarm_id"),
+	f := anxin.VisitFilter{Household: q.Get("household"), Visitor: q.Get("visitor"), AlarmID: q.Get("alarm_id"),
 		Area: scope(r.Context())}
 	var err error
 	if f.Since, f.Until, f.Limit, f.Offset, err = s.pageParams(r); err != nil {
@@ -102,7 +101,7 @@ func (s *Server) RecordVisit(ctx context.Context, v *anxin.Visit) error {
 
 // DueItem is one elder on a due, overdue or follow-up list.
 type DueItem struct {
-	sqlite.Scheduled
+	anxin.Scheduled
 	PhoneDue    string `json:"phone_due"` // YYYY-MM-DD
 	HomeDue     string `json:"home_due"`
 	Surge       string `json:"surge,omitempty"` // why the phone contact was brought forward
@@ -116,7 +115,7 @@ type DueItem struct {
 // those with an open follow-up.
 func (s *Server) schedule(r *http.Request, dueBy time.Time, followUps bool) ([]DueItem, time.Time, error) {
 	q := r.URL.Query()
-	f := sqlite.ScheduleFilter{ElderFilter: sqlite.ElderFilter{Area: scope(r.Context()), Village: q.Get("village"),
+	f := anxin.ScheduleFilter{ElderFilter: anxin.ElderFilter{Area: scope(r.Context()), Village: q.Get("village"),
 		GridWorker: q.Get("visitor")}, ConsentOnly: true, FollowUpOnly: followUps}
 	if !dueBy.IsZero() {
 		f.Due = s.dueCut(dueBy)
@@ -150,14 +149,14 @@ func (s *Server) schedule(r *http.Request, dueBy time.Time, followUps bool) ([]D
 // dueCut is the store-side narrowing for "a contact due on or before day":
 // a phone contact every p days is due by then only if the last contact was
 // before day+1-p (a surge that has begun by then makes p 1); home visits alike.
-func (s *Server) dueCut(day time.Time) *sqlite.DueCut {
+func (s *Server) dueCut(day time.Time) *anxin.DueCut {
 	surge := false
 	for _, sg := range s.Plan.Surges {
 		if !s.Plan.Day(sg.From).After(day) {
 			surge = true
 		}
 	}
-	cut := &sqlite.DueCut{Tiers: map[anxin.Tier]sqlite.Cut{}}
+	cut := &anxin.DueCut{Tiers: map[anxin.Tier]anxin.Cut{}}
 	for _, t := range []anxin.Tier{anxin.TierIrregular, anxin.TierGeneral, anxin.TierKey, anxin.TierHigh} {
 		c, ok := s.Plan.Cadence[t]
 		if !ok || c.PhoneDays < 1 || c.HomeDays < 1 {
@@ -167,7 +166,7 @@ func (s *Server) dueCut(day time.Time) *sqlite.DueCut {
 		if surge {
 			phone = 1
 		}
-		cut.Tiers[t] = sqlite.Cut{Contact: care.AddDays(day, 1-phone), Home: care.AddDays(day, 1-c.HomeDays)}
+		cut.Tiers[t] = anxin.Cut{Contact: care.AddDays(day, 1-phone), Home: care.AddDays(day, 1-c.HomeDays)}
 	}
 	return cut
 }

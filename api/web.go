@@ -10,7 +10,6 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/care"
-	"github.com/anxin-care/anxin/sqlite"
 )
 
 // This file is the API as alarmd's web app (package web) uses it: the web
@@ -86,7 +85,7 @@ func (s *Server) Elder(ctx context.Context, id string) (anxin.ElderRecord, error
 
 // HouseholdVisits lists the visits to a household of the caller's area, newest first.
 func (s *Server) HouseholdVisits(ctx context.Context, household string, limit int) ([]anxin.Visit, error) {
-	return s.Store.Visits(ctx, sqlite.VisitFilter{Household: household, Area: scope(ctx), Limit: limit})
+	return s.Store.Visits(ctx, anxin.VisitFilter{Household: household, Area: scope(ctx), Limit: limit})
 }
 
 // Household is alarmd's household (devices, contact chain) if the caller may see it.

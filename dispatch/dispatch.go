@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
-	"github.com/anxin-care/anxin/sqlite"
 	"github.com/anxin-care/anxin/words"
 )
 
@@ -53,7 +52,7 @@ const (
 // Dispatcher makes and moves work orders. Set the fields, then call Pass
 // (or Run, which calls it every Every and when poked).
 type Dispatcher struct {
-	Store      *sqlite.DB
+	Store      anxin.Store
 	Households anxin.Households // alarmd's households (community contacts' phones); nil: none
 	Notifier   anxin.Notifier   // nil: nobody is told by SMS (logged)
 	Words      *words.Book      // nil: words.Default()
@@ -168,7 +167,7 @@ func (d *Dispatcher) dispatchUnanswered(ctx context.Context) error {
 	now := d.Now()
 	var due []anxin.Alarm
 	for _, st := range []anxin.AlarmState{anxin.AlarmUnanswered, anxin.AlarmOpen} {
-		as, err := d.Store.Alarms(ctx, sqlite.AlarmFilter{State: st, Since: now.AddDate(0, 0, -7), Limit: 10000})
+		as, err := d.Store.Alarms(ctx, anxin.AlarmFilter{State: st, Since: now.AddDate(0, 0, -7), Limit: 10000})
 		if err != nil {
 			return err
 		}
@@ -239,7 +238,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, o *anxin.WorkOrder, p Person,
 // moveUntouched hands each pending order past Timeout to the next person.
 func (d *Dispatcher) moveUntouched(ctx context.Context) error {
 	now := d.Now()
-	open, err := d.Store.WorkOrders(ctx, sqlite.WorkOrderFilter{Pending: true, Limit: 10000})
+	open, err := d.Store.WorkOrders(ctx, anxin.WorkOrderFilter{Pending: true, Limit: 10000})
 	if err != nil {
 		return err
 	}
@@ -308,7 +307,7 @@ func nextPerson(people []Person, o *anxin.WorkOrder) (Person, bool) {
 // sendNotices sends the SMS of orders whose last move was not told yet
 // (alarmd stopped between writing the move and sending).
 func (d *Dispatcher) sendNotices(ctx context.Context) error {
-	open, err := d.Store.WorkOrders(ctx, sqlite.WorkOrderFilter{Open: true, Limit: 10000})
+	open, err := d.Store.WorkOrders(ctx, anxin.WorkOrderFilter{Open: true, Limit: 10000})
 	if err != nil {
 		return err
 	}
@@ -403,7 +402,7 @@ func (d *Dispatcher) bodies(ctx context.Context, o *anxin.WorkOrder, moved bool)
 // elderOf is the register's elder of a household: the one with a grid
 // worker first.
 func (d *Dispatcher) elderOf(ctx context.Context, household string) (anxin.ElderRecord, error) {
-	es, err := d.Store.Elders(ctx, sqlite.ElderFilter{Household: household, Limit: 10})
+	es, err := d.Store.Elders(ctx, anxin.ElderFilter{Household: household, Limit: 10})
 	if err != nil {
 		return anxin.ElderRecord{}, err
 	}
@@ -447,7 +446,7 @@ func (d *Dispatcher) Candidates(ctx context.Context, e anxin.ElderRecord, househ
 			if err != nil {
 				return nil, err
 			}
-			var fit []sqlite.Account
+			var fit []anxin.Account
 			for _, a := range accs {
 				if a.Role == "worker" && holds(a.Area, e) {
 					fit = append(fit, a)

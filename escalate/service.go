@@ -27,22 +27,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Store keeps chains and attempts (*sqlite.DB implements it). SaveChain and
-// SaveAttempt refuse (ECONFLICT) a write based on an older read than the
-// row's Version, and SaveAttempt a provider id another attempt holds.
-type Store interface {
-	CreateChain(ctx context.Context, c *anxin.Chain) (created bool, err error)
-	SaveChain(ctx context.Context, c *anxin.Chain) error
-	Chain(ctx context.Context, alarmID string) (anxin.Chain, error)
-	UnfinishedChains(ctx context.Context) ([]anxin.Chain, error)
-	CreateAttempt(ctx context.Context, a *anxin.Attempt) (created bool, err error)
-	SaveAttempt(ctx context.Context, a *anxin.Attempt) error
-	Attempt(ctx context.Context, id string) (anxin.Attempt, error)
-	Attempts(ctx context.Context, alarmID string) ([]anxin.Attempt, error)
-	AttemptByProviderID(ctx context.Context, provider, providerID string) (anxin.Attempt, error)
-}
+// Store keeps chains and attempts (anxin.ChainStore: SaveChain and
+// SaveAttempt refuse a stale write with ECONFLICT).
+type Store = anxin.ChainStore
 
-// Alarms reads alarms and records their outcome (*sqlite.DB implements it).
+// Alarms reads alarms and records their outcome (a part of anxin.AlarmStore).
 type Alarms interface {
 	Alarm(ctx context.Context, id string) (anxin.Alarm, error)
 	SetAlarmState(ctx context.Context, id string, st anxin.AlarmState, acceptedBy string, at time.Time) error

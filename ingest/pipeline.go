@@ -16,7 +16,6 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/rules"
-	"github.com/anxin-care/anxin/sqlite"
 )
 
 // Engine is the part of the rules engine the pipeline drives (*rules.Engine).
@@ -32,17 +31,8 @@ type Engine interface {
 	Away(household string) bool
 }
 
-// Store is the part of the store the pipeline writes (*sqlite.DB).
-type Store interface {
-	ApplyIngest(ctx context.Context, b *sqlite.IngestBatch) (sqlite.IngestResult, error)
-	SeenIDs(ctx context.Context, since time.Time, fn func(id string, seenAt time.Time)) error
-	ForgetSeenIDs(ctx context.Context, before time.Time) (int64, error)
-	RuleStates(ctx context.Context, fn func(household string, state []byte) error) error
-	Alarms(ctx context.Context, f sqlite.AlarmFilter) ([]anxin.Alarm, error)
-	AlarmStateChanges(ctx context.Context, after int64, n int) ([]sqlite.AlarmStateChange, error)
-	UnappliedAlarmStateChanges(ctx context.Context, fn func(sqlite.AlarmStateChange)) error
-	LastAlarmStateSeq(ctx context.Context) (int64, error)
-}
+// Store is the part of the store the pipeline writes (anxin.IngestStore).
+type Store = anxin.IngestStore
 
 // Register says which households and devices alarmd believes: a message
 // of a household or device it does not know is rejected, so outsiders can
@@ -220,7 +210,7 @@ func (p *Pipeline) Restore(ctx context.Context) error {
 		return err
 	}
 	rearmed := 0
-	if err := p.store.UnappliedAlarmStateChanges(ctx, func(c sqlite.AlarmStateChange) {
+	if err := p.store.UnappliedAlarmStateChanges(ctx, func(c anxin.AlarmStateChange) {
 		if c.State != anxin.AlarmOpen {
 			p.engine.Closed(c.Household, c.Rule)
 			rearmed++
@@ -326,7 +316,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		case <-housekeeping.C:
 			if rearmed := p.syncAlarmStates(ctx, nil); len(rearmed) > 0 {
 				// commit the re-armed states now rather than at the next flush
-				if _, err := p.commit(ctx, &sqlite.IngestBatch{States: p.states(rearmed, false), At: p.now()}); err != nil {
+				if _, err := p.commit(ctx, &anxin.IngestBatch{States: p.states(rearmed, false), At: p.now()}); err != nil {
 					p.flushStates()
 					return nil
 				}
@@ -403,7 +393,7 @@ func (p *Pipeline) untilDeadline() time.Duration {
 // acknowledge, escalate.
 func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 	now := p.now()
-	var changes []sqlite.AlarmChange
+	var changes []anxin.AlarmChange
 	var seenIDs []string
 	received := make(map[string]time.Time) // message id → arrival, for alarm latency
 	urgent := make(map[string]bool)        // households whose state must commit with this batch
@@ -483,7 +473,7 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 	for _, c := range changes {
 		urgent[c.Household] = true
 	}
-	b := &sqlite.IngestBatch{Changes: changes, SeenIDs: seenIDs, At: now}
+	b := &anxin.IngestBatch{Changes: changes, SeenIDs: seenIDs, At: now}
 	b.States = p.states(urgent, false)
 	res, err := p.commit(ctx, b)
 	if err != nil {
@@ -507,7 +497,7 @@ func dedupKey(m *anxin.Message) string { return m.Household + "/" + m.ID }
 
 // handOver logs a commit's new and closed alarms and hands the family ones
 // to escalation; why is said of the closed ones.
-func (p *Pipeline) handOver(res sqlite.IngestResult, received map[string]time.Time, why string) {
+func (p *Pipeline) handOver(res anxin.IngestResult, received map[string]time.Time, why string) {
 	committed := time.Now()
 	for _, a := range res.Opened {
 		if t, ok := received[a.MessageID]; ok && !t.IsZero() {
@@ -552,7 +542,7 @@ func (p *Pipeline) Away(household string) bool { return p.engine.Away(household)
 func (p *Pipeline) setAway(ctx context.Context, r awayRequest) error {
 	now := p.now()
 	changes := p.decide(nil, p.engine.SetAway(now, r.household, r.away))
-	b := &sqlite.IngestBatch{Changes: changes, At: now}
+	b := &anxin.IngestBatch{Changes: changes, At: now}
 	b.States = p.states(map[string]bool{r.household: true}, false)
 	res, err := p.commit(ctx, b)
 	if err != nil {
@@ -570,13 +560,13 @@ func (p *Pipeline) setAway(ctx context.Context, r awayRequest) error {
 // into this batch; the rest wait in pending, which is written once
 // StateFlush has passed, at most stateChunk rows per batch so a flush of a
 // whole district never holds up one batch (and its alarms) for long.
-func (p *Pipeline) states(urgent map[string]bool, all bool) []sqlite.RuleState {
-	var out []sqlite.RuleState
+func (p *Pipeline) states(urgent map[string]bool, all bool) []anxin.RuleState {
+	var out []anxin.RuleState
 	// every state change the engine holds is applied up to p.stateSeq (the
 	// batch loop applies them and encodes states, nobody else)
 	p.engine.DirtyStates(func(hh string, state []byte) {
 		if all || urgent[hh] {
-			out = append(out, sqlite.RuleState{Household: hh, State: state, AppliedSeq: p.stateSeq})
+			out = append(out, anxin.RuleState{Household: hh, State: state, AppliedSeq: p.stateSeq})
 			delete(p.pending, hh)
 			return
 		}
@@ -590,7 +580,7 @@ func (p *Pipeline) states(urgent map[string]bool, all bool) []sqlite.RuleState {
 			if !all && len(out) >= stateChunk {
 				break
 			}
-			out = append(out, sqlite.RuleState{Household: hh, State: st.state, AppliedSeq: st.seq})
+			out = append(out, anxin.RuleState{Household: hh, State: st.state, AppliedSeq: st.seq})
 			delete(p.pending, hh)
 		}
 		if len(p.pending) == 0 {
@@ -606,7 +596,7 @@ const stateChunk = 250
 
 // flushStates writes every pending rule state (at shutdown).
 func (p *Pipeline) flushStates() {
-	b := &sqlite.IngestBatch{States: p.states(nil, true), At: p.now()}
+	b := &anxin.IngestBatch{States: p.states(nil, true), At: p.now()}
 	if len(b.States) == 0 {
 		return
 	}
@@ -618,10 +608,10 @@ func (p *Pipeline) flushStates() {
 }
 
 // decide turns engine decisions into store changes.
-func (p *Pipeline) decide(out []sqlite.AlarmChange, ds []rules.Decision) []sqlite.AlarmChange {
+func (p *Pipeline) decide(out []anxin.AlarmChange, ds []rules.Decision) []anxin.AlarmChange {
 	for _, d := range ds {
 		p.m.decisions.WithLabelValues(string(d.Op)).Inc()
-		out = append(out, sqlite.AlarmChange{Op: sqlite.AlarmOp(d.Op), Household: d.Household, Rule: d.Rule,
+		out = append(out, anxin.AlarmChange{Op: anxin.AlarmOp(d.Op), Household: d.Household, Rule: d.Rule,
 			RuleKind: d.RuleKind, Device: d.Device, Severity: d.Severity, Route: d.Route, At: d.At,
 			Reason: d.Reason, Cause: d.Cause, MessageID: d.MessageID})
 	}
@@ -630,9 +620,9 @@ func (p *Pipeline) decide(out []sqlite.AlarmChange, ds []rules.Decision) []sqlit
 
 // commit applies a batch, retrying until the store takes it: the decisions
 // are in hand and the messages unacknowledged, so nothing is lost meanwhile.
-func (p *Pipeline) commit(ctx context.Context, b *sqlite.IngestBatch) (sqlite.IngestResult, error) {
+func (p *Pipeline) commit(ctx context.Context, b *anxin.IngestBatch) (anxin.IngestResult, error) {
 	if len(b.Changes) == 0 && len(b.SeenIDs) == 0 && len(b.States) == 0 {
-		return sqlite.IngestResult{}, nil
+		return anxin.IngestResult{}, nil
 	}
 	backoff := 50 * time.Millisecond
 	for {

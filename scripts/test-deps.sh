@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need when it is missing: mosquitto (real MQTT broker),
 # victoria-metrics (InfluxDB v2 write API), socat (pty pairs), chromium
-# (the web app's browser tests) with a CJK font, and Prism from
+# (the web app's browser tests) with a CJK font, postgresql (the postgres
+# store's tests), and Prism from
 # the lockfile (Twilio request shape). Idempotent and quiet when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,8 @@ command -v victoria-metrics >/dev/null 2>&1 || need_apt+=(victoria-metrics)
 command -v socat >/dev/null 2>&1 || need_apt+=(socat)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# PostgreSQL's server binaries (the postgres store's tests start their own cluster)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 # CJK glyphs for the web app's screenshots (the pages render without them)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_apt+=(fonts-wqy-microhei)
 if [ ${#need_apt[@]} -gt 0 ]; then

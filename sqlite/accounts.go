@@ -40,24 +40,6 @@ CREATE TABLE IF NOT EXISTS web_form_keys (
 );
 `
 
-// Account is one person who signs in to the web app.
-type Account struct {
-	Login       string
-	Name        string // shown and recorded as the visitor
-	Area        string // as anxin.ParseArea reads it; "" the whole district
-	Role        string // worker, operator, admin
-	Hash        string // argon2id, PHC string
-	Failures    int    // failed sign-ins in a row
-	LockedUntil time.Time
-}
-
-// Session is one signed-in browser.
-type Session struct {
-	Login   string
-	CSRF    string
-	Expires time.Time
-}
-
 // PutAccount creates or replaces an account (failures cleared).
 func (d *DB) PutAccount(ctx context.Context, a Account, now time.Time) error {
 	_, err := d.db.ExecContext(ctx, `INSERT INTO web_accounts(login, name, area, role, hash, failures, locked_until, updated_at)

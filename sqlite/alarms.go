@@ -119,14 +119,6 @@ func (d *DB) Alarm(ctx context.Context, id string) (anxin.Alarm, error) {
 	return a, err
 }
 
-// AlarmFilter selects alarms; zero fields select everything.
-type AlarmFilter struct {
-	Household string
-	State     anxin.AlarmState
-	Since     time.Time // opened at or after
-	Limit     int       // default 100, at most 10,000
-}
-
 // Alarms lists alarms, newest first.
 func (d *DB) Alarms(ctx context.Context, f AlarmFilter) ([]anxin.Alarm, error) {
 	var where []string
@@ -162,15 +154,6 @@ func (d *DB) Alarms(ctx context.Context, f AlarmFilter) ([]anxin.Alarm, error) {
 // (ECONFLICT). Every change is logged for alarmd to re-arm the rule.
 func (d *DB) SetAlarmState(ctx context.Context, id string, st anxin.AlarmState, acceptedBy string, at time.Time) error {
 	return d.changeAlarmState(ctx, id, st, acceptedBy, at, nil)
-}
-
-// AlarmNote is what a person did with an alarm, in their words: who closed
-// it by hand and why.
-type AlarmNote struct {
-	At   time.Time `json:"at"`
-	By   string    `json:"by"`   // the API token's holder
-	What string    `json:"what"` // "closed"
-	Text string    `json:"text"` // the reason given
 }
 
 // CloseAlarm resolves an alarm by hand (staff found it handled or false)
@@ -253,13 +236,6 @@ func (d *DB) changeAlarmState(ctx context.Context, id string, st anxin.AlarmStat
 	return tx.Commit()
 }
 
-// AlarmStateChange is one change made by SetAlarmState.
-type AlarmStateChange struct {
-	Seq                      int64
-	AlarmID, Household, Rule string
-	State                    anxin.AlarmState
-}
-
 // AlarmStateChanges lists the changes after seq, oldest first (at most n).
 func (d *DB) AlarmStateChanges(ctx context.Context, after int64, n int) ([]AlarmStateChange, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT seq, alarm_id, household, rule, state FROM alarm_state_log
@@ -303,53 +279,6 @@ func (d *DB) LastAlarmStateSeq(ctx context.Context) (int64, error) {
 	var seq sql.NullInt64
 	err := d.db.QueryRowContext(ctx, `SELECT MAX(seq) FROM alarm_state_log`).Scan(&seq)
 	return seq.Int64, err
-}
-
-// AlarmOp is what a rule decided about the alarm of (Household, Rule).
-type AlarmOp string
-
-// Alarm ops, as the rules engine emits them.
-const (
-	AlarmOpOpen   AlarmOp = "open"
-	AlarmOpRepeat AlarmOp = "repeat"
-	AlarmOpClose  AlarmOp = "close"
-)
-
-// AlarmChange is one decision of the rules engine, to apply to the store.
-type AlarmChange struct {
-	Op                                AlarmOp
-	Household, Rule, RuleKind, Device string
-	Severity                          anxin.Severity
-	Route                             anxin.Route
-	At                                time.Time
-	Reason, MessageID                 string
-	Cause                             anxin.Cause
-}
-
-// RuleState is the encoded rules-engine state of one household.
-// AppliedSeq is the alarm_state_log position the state reflects: what
-// people did with its alarms up to there is in it, later changes are not
-// (UnappliedAlarmStateChanges hands them over at restart).
-type RuleState struct {
-	Household  string
-	State      []byte
-	AppliedSeq int64
-}
-
-// IngestBatch is everything one ingest batch changes, committed together so
-// that a crash leaves either all of it or none (and the broker redelivers).
-type IngestBatch struct {
-	Changes []AlarmChange
-	SeenIDs []string // "household/id" of messages with an effect, remembered for de-duplication
-	States  []RuleState
-	At      time.Time // when the batch was processed
-}
-
-// IngestResult says which alarms a batch opened and closed.
-type IngestResult struct {
-	Opened  []anxin.Alarm // new alarms: hand family ones to escalation
-	Closed  []anxin.Alarm // resolved by their device: stop their chains
-	Repeats int
 }
 
 // ApplyIngest applies a batch in one transaction. "open" creates an alarm,

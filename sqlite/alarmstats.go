@@ -9,20 +9,6 @@ import (
 	"github.com/anxin-care/anxin"
 )
 
-// AlarmOutcome is what the monthly alarm statistics need of one alarm.
-type AlarmOutcome struct {
-	ID         string
-	Household  string
-	Rule       string
-	State      anxin.AlarmState
-	AcceptedBy string
-	OpenedAt   time.Time
-	UpdatedAt  time.Time
-	// ChainAcceptedAt is when the escalation chain recorded the acceptance
-	// (zero: no chain, or nobody accepted).
-	ChainAcceptedAt time.Time
-}
-
 // EachAlarmOutcome calls fn for every family-route alarm opened in
 // [since, until) of the given households (nil: all), oldest first, with the
 // acceptance time of its escalation chain. Unlike AlarmsOpened it has no

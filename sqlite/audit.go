@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 )
 
 // schemaAudit is the audit log: every change to the register, visits,
@@ -23,18 +22,6 @@ CREATE INDEX IF NOT EXISTS audit_at ON audit_log(at);
 CREATE INDEX IF NOT EXISTS audit_record ON audit_log(record, at);
 CREATE INDEX IF NOT EXISTS audit_who ON audit_log(who, at);
 `
-
-// AuditEntry is one thing done to or read of personal data: who (a token's
-// name or a user), what (elder.read, elder.update, …), which record, when.
-// Detail never holds personal data.
-type AuditEntry struct {
-	ID     int64     `json:"id"`
-	At     time.Time `json:"at"`
-	Who    string    `json:"who"`
-	Action string    `json:"action"`
-	Record string    `json:"record"`
-	Detail string    `json:"detail,omitempty"`
-}
 
 // Audit appends entries in one transaction.
 func (d *DB) Audit(ctx context.Context, entries ...AuditEntry) error {
@@ -60,13 +47,6 @@ func (d *DB) Audit(ctx context.Context, entries ...AuditEntry) error {
 		return fmt.Errorf("audit: %w", err)
 	}
 	return nil
-}
-
-// AuditFilter selects audit entries. Zero fields do not filter.
-type AuditFilter struct {
-	Who, Action, Record string
-	Since, Until        time.Time // at >= Since, at < Until
-	Limit, Offset       int       // default 100, at most 10000
 }
 
 // AuditLog lists audit entries, newest first.

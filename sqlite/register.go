@@ -93,18 +93,6 @@ CREATE TABLE IF NOT EXISTS visit_schedule (
 // maxText bounds every free-text field of a visit or an elder record.
 const maxText = 4000
 
-// VisitFilter selects visits. Zero fields do not filter.
-type VisitFilter struct {
-	Household string
-	Area      anxin.Area // households wholly inside it (see HouseholdInArea)
-	Visitor   string
-	AlarmID   string
-	Since     time.Time // date >= Since
-	Until     time.Time // date < Until
-	Limit     int       // default 100, at most 10000
-	Offset    int
-}
-
 func millis(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
@@ -287,18 +275,7 @@ func limit(n int) int {
 	return n
 }
 
-// ElderFilter selects elder records. Zero fields do not filter.
-type ElderFilter struct {
-	Area       anxin.Area // of the current address, matched exactly
-	Village    string
-	Tier       anxin.Tier
-	GridWorker string
-	Household  string
-	Limit      int // default 100, at most 10000; -1: all
-	Offset     int
-}
-
-func (f ElderFilter) where() (string, []any) {
+func elderWhere(f ElderFilter) (string, []any) {
 	var where []string
 	var args []any
 	if !f.Area.All() {
@@ -376,7 +353,7 @@ func (d *DB) Elder(ctx context.Context, id string) (anxin.ElderRecord, error) {
 
 // Elders lists elder records ordered by id.
 func (d *DB) Elders(ctx context.Context, f ElderFilter) ([]anxin.ElderRecord, error) {
-	where, args := f.where()
+	where, args := elderWhere(f)
 	q := "SELECT " + elderColumns + " FROM elders" + where + " ORDER BY id"
 	if f.Limit >= 0 {
 		q += " LIMIT ? OFFSET ?"
@@ -407,7 +384,7 @@ func (d *DB) Elders(ctx context.Context, f ElderFilter) ([]anxin.ElderRecord, er
 
 // CountElders counts the elder records a filter selects.
 func (d *DB) CountElders(ctx context.Context, f ElderFilter) (int, error) {
-	where, args := f.where()
+	where, args := elderWhere(f)
 	var n int
 	if err := d.db.QueryRowContext(ctx, "SELECT count(*) FROM elders"+where, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count elders: %w", err)
@@ -421,26 +398,6 @@ func (d *DB) CountElders(ctx context.Context, f ElderFilter) (int, error) {
 // another elder.
 func (d *DB) PutElder(ctx context.Context, e *anxin.ElderRecord) error {
 	return d.ImportElders(ctx, []anxin.ElderRecord{*e}, e.UpdatedAt)
-}
-
-// Conflict is one record of an import that clashes with the store or with
-// another record of the same import.
-type Conflict struct {
-	Index   int    // position in the imported slice
-	Field   string // "id_number"
-	Message string
-	Holder  string // the stored elder already holding the ID number ("" for a clash within the import)
-}
-
-// ConflictError lists every conflict of an import; nothing was stored.
-type ConflictError struct{ Conflicts []Conflict }
-
-func (e *ConflictError) Error() string {
-	msgs := make([]string, 0, len(e.Conflicts))
-	for _, c := range e.Conflicts {
-		msgs = append(msgs, fmt.Sprintf("record %d: %s: %s", c.Index+1, c.Field, c.Message))
-	}
-	return anxin.ECONFLICT + ": " + strings.Join(msgs, "; ")
 }
 
 // ImportElders stores every record in one transaction (create or replace by
@@ -572,48 +529,11 @@ func clipID(s string) string {
 	return s
 }
 
-// Scheduled is an elder with the dates the visit cadence runs from.
-type Scheduled struct {
-	ID            string     `json:"id"`
-	Household     string     `json:"household"`
-	Name          string     `json:"name"`
-	Phone         string     `json:"phone,omitempty"`
-	Township      string     `json:"township"`
-	Village       string     `json:"village"`
-	Tier          anxin.Tier `json:"tier"`
-	GridWorker    string     `json:"grid_worker"`
-	Consent       bool       `json:"consent"`
-	Registered    time.Time  `json:"registered"`
-	LastContact   time.Time  `json:"last_contact,omitzero"` // latest visit but remote monitoring
-	LastHome      time.Time  `json:"last_home,omitzero"`
-	FollowUpDue   time.Time  `json:"follow_up_due,omitzero"` // open follow-up after an alarm
-	FollowUpAlarm string     `json:"follow_up_alarm,omitempty"`
-}
-
-// DueCut narrows a schedule query to elders who may be due: for each tier
-// listed, only those whose last contact is before Contact or whose last
-// home visit is before Home (never visited counts as before). Tiers not
-// listed are not narrowed. The caller still computes the exact due days.
-type DueCut struct {
-	Tiers map[anxin.Tier]Cut
-}
-
-// Cut is one tier's bounds for DueCut.
-type Cut struct{ Contact, Home time.Time }
-
-// ScheduleFilter selects schedule rows.
-type ScheduleFilter struct {
-	ElderFilter
-	ConsentOnly  bool
-	FollowUpOnly bool    // only elders with an open follow-up
-	Due          *DueCut // nil: no narrowing
-}
-
 // Schedules lists every elder the filter selects (Limit and Offset are
 // ignored) with the last contact, last home visit and open follow-up,
 // ordered by id.
 func (d *DB) Schedules(ctx context.Context, f ScheduleFilter) ([]Scheduled, error) {
-	where, args := f.where()
+	where, args := elderWhere(f.ElderFilter)
 	if f.ConsentOnly {
 		where = andWhere(where, "consent = 1")
 	}
@@ -666,15 +586,6 @@ func (d *DB) Schedules(ctx context.Context, f ScheduleFilter) ([]Scheduled, erro
 	// sorted here: ORDER BY id would walk the id index and fetch rows at random
 	slices.SortFunc(out, func(a, b Scheduled) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
-}
-
-// VisitCount is how many elders of one community, tier and consent there
-// were and how many of them had at least one visit (any method) in a period.
-type VisitCount struct {
-	Township, Village string
-	Tier              anxin.Tier
-	Consent           bool
-	Elders, Visited   int
 }
 
 // VisitCounts counts, per community, tier and consent, the elders registered
@@ -770,9 +681,6 @@ func (d *DB) HouseholdInArea(ctx context.Context, household string, area anxin.A
 	}
 	return p[household].Inside > 0 && p[household].Outside == 0, nil
 }
-
-// HouseholdPlace counts a household's registered elders inside and outside an area.
-type HouseholdPlace struct{ Inside, Outside int }
 
 // HouseholdPlaces counts, for each given household, its elders inside and
 // outside the area (households with no elder are absent).
@@ -901,13 +809,6 @@ func (d *DB) AlarmsOpened(ctx context.Context, since, until time.Time, household
 		return nil, fmt.Errorf("list alarms: %w", err)
 	}
 	return out, nil
-}
-
-// ElderPlace is where a registered elder lives and since when: what an
-// import needs to know of the records it would replace.
-type ElderPlace struct {
-	Township, Village string
-	CreatedAt         time.Time
 }
 
 // ElderPlaces looks up the given elder ids (missing ones are absent from

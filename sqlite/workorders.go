@@ -152,18 +152,9 @@ func (d *DB) SaveWorkOrder(ctx context.Context, o *anxin.WorkOrder) error {
 	return nil
 }
 
-// WorkOrderFilter selects work orders. Zero fields do not filter.
-type WorkOrderFilter struct {
-	Assignee  string
-	Household string
-	Area      anxin.Area // households wholly inside it (see HouseholdInArea)
-	Open      bool       // not resolved
-	Pending   bool       // nobody took it yet (待处理)
-	Limit     int        // default 100, at most 10000
-}
 
 // WorkOrders lists orders, oldest first (the board reads them by age).
-func (d *DB) WorkOrders(ctx context.Context, f WorkOrderFilter) ([]anxin.WorkOrder, error) {
+func (d *DB) WorkOrders(ctx context.Context, f anxin.WorkOrderFilter) ([]anxin.WorkOrder, error) {
 	var where []string
 	var args []any
 	if f.Assignee != "" {

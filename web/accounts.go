@@ -8,12 +8,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/anxin-care/anxin"
-	"github.com/anxin-care/anxin/sqlite"
 )
 
-// AccountWriter stores accounts (*sqlite.DB).
+// AccountWriter stores accounts (anxin.AccountStore).
 type AccountWriter interface {
-	PutAccount(ctx context.Context, a sqlite.Account, now time.Time) error
+	PutAccount(ctx context.Context, a anxin.Account, now time.Time) error
 }
 
 var loginRE = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,64}$`)
@@ -37,5 +36,5 @@ func PutAccount(ctx context.Context, w AccountWriter, login, name, area, role, p
 	if err != nil {
 		return anxin.Errorf(anxin.EINVALID, "%s", err.Error())
 	}
-	return w.PutAccount(ctx, sqlite.Account{Login: login, Name: name, Area: area, Role: role, Hash: hash}, now)
+	return w.PutAccount(ctx, anxin.Account{Login: login, Name: name, Area: area, Role: role, Hash: hash}, now)
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/dispatch"
-	"github.com/anxin-care/anxin/sqlite"
 	"github.com/anxin-care/anxin/words"
 )
 
@@ -90,7 +89,7 @@ func (s *Server) myOrders(req *request) []orderRow {
 	if s.Orders == nil {
 		return nil
 	}
-	os, err := req.api.Store.WorkOrders(req.ctx, sqlite.WorkOrderFilter{Assignee: req.account.Login, Open: true})
+	os, err := req.api.Store.WorkOrders(req.ctx, anxin.WorkOrderFilter{Assignee: req.account.Login, Open: true})
 	if err != nil {
 		s.Logger.Error("work orders not read", "err", err)
 		return nil
@@ -107,7 +106,7 @@ func (s *Server) areaOrders(req *request) ([]orderRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	os, err := req.api.Store.WorkOrders(req.ctx, sqlite.WorkOrderFilter{Area: area, Open: true})
+	os, err := req.api.Store.WorkOrders(req.ctx, anxin.WorkOrderFilter{Area: area, Open: true})
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +156,7 @@ func hadIt(o anxin.WorkOrder, login string) bool {
 
 // followUpRow is an open follow-up an operator may hand on.
 type followUpRow struct {
-	sqlite.Scheduled
+	anxin.Scheduled
 	Workers []dispatch.Person
 }
 
@@ -180,7 +179,7 @@ func (s *Server) ordersPage(req *request) error {
 	if err != nil {
 		return err
 	}
-	fs, err := req.api.Store.Schedules(req.ctx, sqlite.ScheduleFilter{ElderFilter: sqlite.ElderFilter{Area: area}, FollowUpOnly: true})
+	fs, err := req.api.Store.Schedules(req.ctx, anxin.ScheduleFilter{ElderFilter: anxin.ElderFilter{Area: area}, FollowUpOnly: true})
 	if err != nil {
 		return err
 	}
@@ -358,7 +357,7 @@ func (s *Server) alarmElder(req *request) (anxin.Alarm, anxin.ElderRecord, error
 	if err != nil {
 		return a, anxin.ElderRecord{}, err
 	}
-	es, err := req.api.Store.Elders(req.ctx, sqlite.ElderFilter{Household: a.Household, Limit: 10})
+	es, err := req.api.Store.Elders(req.ctx, anxin.ElderFilter{Household: a.Household, Limit: 10})
 	if err != nil {
 		return a, anxin.ElderRecord{}, err
 	}
@@ -430,7 +429,7 @@ func (s *Server) dispatchFollowUp(req *request) error {
 	if err != nil {
 		return err
 	}
-	fs, err := req.api.Store.Schedules(req.ctx, sqlite.ScheduleFilter{ElderFilter: sqlite.ElderFilter{Household: e.Household}, FollowUpOnly: true})
+	fs, err := req.api.Store.Schedules(req.ctx, anxin.ScheduleFilter{ElderFilter: anxin.ElderFilter{Household: e.Household}, FollowUpOnly: true})
 	if err != nil {
 		return err
 	}

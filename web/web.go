@@ -25,7 +25,6 @@ import (
 	"github.com/anxin-care/anxin/api"
 	"github.com/anxin-care/anxin/dispatch"
 	"github.com/anxin-care/anxin/influx"
-	"github.com/anxin-care/anxin/sqlite"
 )
 
 // Prefix is where the web app is mounted.
@@ -49,13 +48,13 @@ const (
 	sessionFor  = 12 * time.Hour
 )
 
-// Accounts is the store of accounts and sessions (*sqlite.DB).
+// Accounts is the store of accounts and sessions (anxin.AccountStore).
 type Accounts interface {
-	Account(ctx context.Context, login string) (sqlite.Account, error)
+	Account(ctx context.Context, login string) (anxin.Account, error)
 	SignInFailed(ctx context.Context, login string, limit int, lockUntil time.Time) (int, error)
 	SignedIn(ctx context.Context, login string) error
-	CreateSession(ctx context.Context, digest []byte, s sqlite.Session) error
-	Session(ctx context.Context, digest []byte, now time.Time) (sqlite.Session, sqlite.Account, error)
+	CreateSession(ctx context.Context, digest []byte, s anxin.Session) error
+	Session(ctx context.Context, digest []byte, now time.Time) (anxin.Session, anxin.Account, error)
 	DeleteSession(ctx context.Context, digest []byte, now time.Time) error
 	ClaimFormKey(ctx context.Context, key, login string, now time.Time) (visitID string, claimed bool, err error)
 	FinishFormKey(ctx context.Context, key, visitID string) error
@@ -195,8 +194,8 @@ type request struct {
 	w       http.ResponseWriter
 	r       *http.Request
 	ctx     context.Context
-	account sqlite.Account
-	session sqlite.Session
+	account anxin.Account
+	session anxin.Session
 	digest  []byte // of the session token
 	api     *api.Server
 }
@@ -389,7 +388,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.Logger.Error("sign-in not recorded", "err", err)
 	}
 	tok := newToken()
-	if err := s.Accounts.CreateSession(ctx, digest(tok), sqlite.Session{Login: login, CSRF: newToken(), Expires: now.Add(sessionFor)}); err != nil {
+	if err := s.Accounts.CreateSession(ctx, digest(tok), anxin.Session{Login: login, CSRF: newToken(), Expires: now.Add(sessionFor)}); err != nil {
 		s.Logger.Error("session not stored", "err", err)
 		http.Error(w, "服务器出错，请稍后再试", http.StatusInternalServerError)
 		return

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/anxin-care/anxin/sqlite"
+	"github.com/anxin-care/anxin/alarmd"
 	"github.com/anxin-care/anxin/web"
 )
 
@@ -35,7 +35,7 @@ func accountMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, cfg.Store.Path)
+	db, err := alarmd.OpenStore(ctx, cfg.Store)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

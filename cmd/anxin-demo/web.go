@@ -6,7 +6,6 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/care"
-	"github.com/anxin-care/anxin/sqlite"
 	"github.com/anxin-care/anxin/web"
 )
 
@@ -19,7 +18,7 @@ const (
 
 // demoWeb registers the demo household's elder in 善广乡安宁村 (so the
 // worker's due list has her) and the two demo accounts of that village.
-func demoWeb(ctx context.Context, db *sqlite.DB, now time.Time) error {
+func demoWeb(ctx context.Context, db anxin.Store, now time.Time) error {
 	if _, err := db.Elder(ctx, "e-demo-1"); err != nil {
 		e := anxin.ElderRecord{ID: "e-demo-1", Household: Household, Name: "张桂兰", IDNumber: "53012819400506001" + "X",
 			Phone: "+8613800000000", Current: anxin.Address{County: "忠县", Township: "善广乡", Village: "安宁村", Detail: "3组12号"},

@@ -1,0 +1,300 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/anxin-care/anxin"
+)
+
+// schemaEscalation holds the tables of escalation: chain progress and every contact attempt.
+// Times are fixed-width RFC 3339 UTC text (” for none), so they sort as
+// text; deadlines are absolute so a restart keeps them. The columns added
+// later (version, accepted_target) are added to older stores by
+// migrateEscalation.
+var schemaEscalation = `
+CREATE TABLE IF NOT EXISTS escalation_chains (
+	alarm_id     TEXT COLLATE "C" PRIMARY KEY,
+	household    TEXT COLLATE "C" NOT NULL,
+	severity     TEXT COLLATE "C" NOT NULL,
+	state        TEXT COLLATE "C" NOT NULL,
+	targets      TEXT COLLATE "C" NOT NULL,
+	steps        TEXT COLLATE "C" NOT NULL,
+	step         BIGINT NOT NULL,
+	deadline     TEXT COLLATE "C" NOT NULL,
+	started_at   TEXT COLLATE "C" NOT NULL,
+	updated_at   TEXT COLLATE "C" NOT NULL,
+	accepted_by  TEXT COLLATE "C" NOT NULL DEFAULT '',
+	accepted_via TEXT COLLATE "C" NOT NULL DEFAULT '',
+	accepted_at  TEXT COLLATE "C" NOT NULL DEFAULT '',
+	finished     BIGINT NOT NULL DEFAULT 0,
+	visit_id     TEXT COLLATE "C" NOT NULL DEFAULT '',
+	accepted_target BIGINT NOT NULL DEFAULT -1,
+	version      BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS escalation_chains_unfinished ON escalation_chains(finished) WHERE finished = 0;
+CREATE TABLE IF NOT EXISTS escalation_attempts (
+	id          TEXT COLLATE "C" PRIMARY KEY,
+	alarm_id    TEXT COLLATE "C" NOT NULL,
+	purpose     TEXT COLLATE "C" NOT NULL,
+	step        BIGINT NOT NULL,
+	target      BIGINT NOT NULL,
+	channel     TEXT COLLATE "C" NOT NULL,
+	provider    TEXT COLLATE "C" NOT NULL,
+	provider_id TEXT COLLATE "C" NOT NULL DEFAULT '',
+	status      TEXT COLLATE "C" NOT NULL,
+	answered_by TEXT COLLATE "C" NOT NULL DEFAULT '',
+	error       TEXT COLLATE "C" NOT NULL DEFAULT '',
+	tries       BIGINT NOT NULL DEFAULT 0,
+	next_try    TEXT COLLATE "C" NOT NULL DEFAULT '',
+	created_at  TEXT COLLATE "C" NOT NULL,
+	updated_at  TEXT COLLATE "C" NOT NULL,
+	version     BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS escalation_attempts_alarm ON escalation_attempts(alarm_id, created_at);
+CREATE UNIQUE INDEX IF NOT EXISTS escalation_attempts_provider_id ON escalation_attempts(provider, provider_id)
+	WHERE provider_id != '';
+`
+
+// timeLayout is fixed width (nine fraction digits, Z), so stored times sort
+// as text in time order.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(timeLayout)
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+const chainCols = `alarm_id, household, severity, state, targets, steps, step, deadline, started_at, updated_at,
+	accepted_by, accepted_via, accepted_at, finished, visit_id, accepted_target, version`
+
+// CreateChain stores a new chain; created is false (and nothing changes)
+// when the alarm already has one, which makes escalation idempotent.
+func (d *DB) CreateChain(ctx context.Context, c *anxin.Chain) (created bool, err error) {
+	targets, err := json.Marshal(c.Targets)
+	if err != nil {
+		return false, err
+	}
+	steps, err := json.Marshal(c.Steps)
+	if err != nil {
+		return false, err
+	}
+	res, err := d.db.ExecContext(ctx, `INSERT INTO escalation_chains (`+chainCols+`)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0) ON CONFLICT(alarm_id) DO NOTHING`,
+		c.AlarmID, c.Household, string(c.Severity), string(c.State), string(targets), string(steps), c.Step,
+		fmtTime(c.Deadline), fmtTime(c.StartedAt), fmtTime(c.UpdatedAt), c.AcceptedBy, c.AcceptedVia,
+		fmtTime(c.AcceptedAt), c.Finished, c.VisitID, c.AcceptedTarget)
+	if err != nil {
+		return false, fmt.Errorf("create chain: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if n == 1 {
+		c.Version = 0
+	}
+	return n == 1, err
+}
+
+// SaveChain writes a chain's progress if nobody wrote it since c was read
+// (its Version): otherwise ECONFLICT, and the caller reads it again.
+func (d *DB) SaveChain(ctx context.Context, c *anxin.Chain) error {
+	res, err := d.db.ExecContext(ctx, `UPDATE escalation_chains SET state=?, step=?, deadline=?, updated_at=?,
+		accepted_by=?, accepted_via=?, accepted_at=?, finished=?, visit_id=?, accepted_target=?, version=version+1
+		WHERE alarm_id=? AND version=?`,
+		string(c.State), c.Step, fmtTime(c.Deadline), fmtTime(c.UpdatedAt), c.AcceptedBy, c.AcceptedVia,
+		fmtTime(c.AcceptedAt), c.Finished, c.VisitID, c.AcceptedTarget, c.AlarmID, c.Version)
+	if err != nil {
+		return fmt.Errorf("save chain: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return d.lostWrite(ctx, "escalation_chains", "alarm_id", c.AlarmID, "chain of alarm")
+	}
+	c.Version++
+	return nil
+}
+
+// lostWrite says why a versioned update changed no row: the row is gone
+// (ENOTFOUND) or another writer came first (ECONFLICT).
+func (d *DB) lostWrite(ctx context.Context, table, key, id, what string) error {
+	var n int
+	if err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table+` WHERE `+key+` = ?`, id).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return anxin.Errorf(anxin.ENOTFOUND, "no %s %s", what, clipAlarmID(id))
+	}
+	return anxin.Errorf(anxin.ECONFLICT, "%s %s changed meanwhile", what, clipAlarmID(id))
+}
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanChain(r rowScanner) (anxin.Chain, error) {
+	var c anxin.Chain
+	var sev, state, targets, steps, deadline, started, updated, acceptedAt string
+	err := r.Scan(&c.AlarmID, &c.Household, &sev, &state, &targets, &steps, &c.Step, &deadline, &started, &updated,
+		&c.AcceptedBy, &c.AcceptedVia, &acceptedAt, &c.Finished, &c.VisitID, &c.AcceptedTarget, &c.Version)
+	if err != nil {
+		return c, err
+	}
+	c.Severity, c.State = anxin.Severity(sev), anxin.ChainState(state)
+	var errs []error
+	errs = append(errs, json.Unmarshal([]byte(targets), &c.Targets), json.Unmarshal([]byte(steps), &c.Steps))
+	var e1, e2, e3, e4 error
+	c.Deadline, e1 = parseTime(deadline)
+	c.StartedAt, e2 = parseTime(started)
+	c.UpdatedAt, e3 = parseTime(updated)
+	c.AcceptedAt, e4 = parseTime(acceptedAt)
+	if err := errors.Join(append(errs, e1, e2, e3, e4)...); err != nil {
+		return c, fmt.Errorf("chain %s: %w", c.AlarmID, err)
+	}
+	return c, nil
+}
+
+// Chain is one alarm's chain (ENOTFOUND when the alarm was never escalated).
+func (d *DB) Chain(ctx context.Context, alarmID string) (anxin.Chain, error) {
+	c, err := scanChain(d.db.QueryRowContext(ctx, `SELECT `+chainCols+` FROM escalation_chains WHERE alarm_id=?`, alarmID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, anxin.Errorf(anxin.ENOTFOUND, "no chain for alarm %s", alarmID)
+	}
+	return c, err
+}
+
+// UnfinishedChains are the chains a restart must resume: still walking, or
+// decided but with notices or the outcome record still to do.
+func (d *DB) UnfinishedChains(ctx context.Context) ([]anxin.Chain, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+chainCols+` FROM escalation_chains WHERE finished = 0 ORDER BY started_at`)
+	if err != nil {
+		return nil, fmt.Errorf("unfinished chains: %w", err)
+	}
+	return collect(rows, scanChain)
+}
+
+const attemptCols = `id, alarm_id, purpose, step, target, channel, provider, provider_id, status, answered_by, error,
+	tries, next_try, created_at, updated_at, version`
+
+// CreateAttempt stores an attempt before it is sent; created is false when
+// an attempt with that id exists already (the caller then resumes it).
+func (d *DB) CreateAttempt(ctx context.Context, a *anxin.Attempt) (created bool, err error) {
+	res, err := d.db.ExecContext(ctx, `INSERT INTO escalation_attempts (`+attemptCols+`)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0) ON CONFLICT(id) DO NOTHING`,
+		a.ID, a.AlarmID, string(a.Purpose), a.Step, a.Target, string(a.Channel), a.Provider, a.ProviderID, a.Status,
+		a.AnsweredBy, a.Error, a.Tries, fmtTime(a.NextTry), fmtTime(a.CreatedAt), fmtTime(a.UpdatedAt))
+	if err != nil {
+		return false, fmt.Errorf("create attempt: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if n == 1 {
+		a.Version = 0
+	}
+	return n == 1, err
+}
+
+// SaveAttempt writes an attempt's progress if nobody wrote it since a was
+// read (its Version): otherwise ECONFLICT. A provider id held by another
+// attempt is ECONFLICT too: a call or message belongs to one attempt.
+func (d *DB) SaveAttempt(ctx context.Context, a *anxin.Attempt) error {
+	res, err := d.db.ExecContext(ctx, `UPDATE escalation_attempts SET provider_id=?, status=?, answered_by=?, error=?,
+		tries=?, next_try=?, updated_at=?, version=version+1 WHERE id=? AND version=?`,
+		a.ProviderID, a.Status, a.AnsweredBy, a.Error, a.Tries, fmtTime(a.NextTry), fmtTime(a.UpdatedAt), a.ID, a.Version)
+	if err != nil {
+		if isUnique(err) {
+			return fmt.Errorf("%w (%w)", anxin.Errorf(anxin.ECONFLICT, "attempt %s", clipAlarmID(a.ID)), anxin.ErrProviderIDHeld)
+		}
+		return fmt.Errorf("save attempt: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return d.lostWrite(ctx, "escalation_attempts", "id", a.ID, "attempt")
+	}
+	a.Version++
+	return nil
+}
+
+// AttemptByProviderID is the attempt holding a provider's id (ENOTFOUND).
+func (d *DB) AttemptByProviderID(ctx context.Context, provider, providerID string) (anxin.Attempt, error) {
+	a, err := scanAttempt(d.db.QueryRowContext(ctx, `SELECT `+attemptCols+` FROM escalation_attempts
+		WHERE provider = ? AND provider_id = ? AND provider_id != ''`, provider, providerID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, anxin.Errorf(anxin.ENOTFOUND, "no attempt holds that provider id")
+	}
+	return a, err
+}
+
+// AlarmsAwaitingChain are the escalation outbox: open family alarms that
+// should have a contact chain (severity critical or warning) and, when
+// installers is set, open installer alarms, that have none yet, oldest
+// first (at most n).
+func (d *DB) AlarmsAwaitingChain(ctx context.Context, n int, installers bool) ([]anxin.Alarm, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+alarmCols+` FROM alarms a WHERE a.state = 'open'
+		AND ((a.route = ? AND a.severity != ?) OR (? = 1 AND a.route = ?))
+		AND NOT EXISTS (SELECT 1 FROM escalation_chains c WHERE c.alarm_id = a.id)
+		ORDER BY a.opened_at, a.id LIMIT ?`, string(anxin.RouteFamily), string(anxin.SeverityInfo), installers,
+		string(anxin.RouteInstaller), n)
+	if err != nil {
+		return nil, fmt.Errorf("alarms awaiting a chain: %w", err)
+	}
+	return collect(rows, scanAlarm)
+}
+
+// collect scans every row with scan and closes rows.
+func collect[T any](rows *sql.Rows, scan func(rowScanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		x, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, rows.Err()
+}
+
+func scanAttempt(r rowScanner) (anxin.Attempt, error) {
+	var a anxin.Attempt
+	var purpose, channel, next, created, updated string
+	err := r.Scan(&a.ID, &a.AlarmID, &purpose, &a.Step, &a.Target, &channel, &a.Provider, &a.ProviderID, &a.Status,
+		&a.AnsweredBy, &a.Error, &a.Tries, &next, &created, &updated, &a.Version)
+	if err != nil {
+		return a, err
+	}
+	a.Purpose, a.Channel = anxin.AttemptPurpose(purpose), anxin.Channel(channel)
+	var e1, e2, e3 error
+	a.NextTry, e1 = parseTime(next)
+	a.CreatedAt, e2 = parseTime(created)
+	a.UpdatedAt, e3 = parseTime(updated)
+	if err := errors.Join(e1, e2, e3); err != nil {
+		return a, fmt.Errorf("attempt %s: %w", a.ID, err)
+	}
+	return a, nil
+}
+
+// Attempt is one attempt by id (ENOTFOUND).
+func (d *DB) Attempt(ctx context.Context, id string) (anxin.Attempt, error) {
+	a, err := scanAttempt(d.db.QueryRowContext(ctx, `SELECT `+attemptCols+` FROM escalation_attempts WHERE id=?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, anxin.Errorf(anxin.ENOTFOUND, "no attempt %q", id)
+	}
+	return a, err
+}
+
+// Attempts is an alarm's attempt timeline, oldest first.
+func (d *DB) Attempts(ctx context.Context, alarmID string) ([]anxin.Attempt, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+attemptCols+` FROM escalation_attempts WHERE alarm_id=?
+		ORDER BY created_at, id`, alarmID)
+	if err != nil {
+		return nil, fmt.Errorf("attempts: %w", err)
+	}
+	return collect(rows, scanAttempt)
+}
