@@ -41,7 +41,7 @@ type Main struct {
 	Escalator anxin.Escalator
 
 	mu         sync.Mutex
-	households *HouseholdsFile
+	register   *Register // the care register's households (nil when Households was given)
 	broker     *mqtt.Broker
 	brokerURL  anxin.BrokerURL
 	listener   net.Listener
@@ -94,13 +94,21 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.closers = append(m.closers, db.Close)
 	}
 	if m.Households == nil {
-		hf, err := LoadHouseholds(cfg.HouseholdsFile)
+		// one truth: the register; households_file is loaded into it
+		reg, err := OpenRegister(ctx, m.Store, m.Logger.With("component", "register"))
 		if err != nil {
 			return err
 		}
-		m.households, m.Households = hf, hf
-	} else if hf, ok := m.Households.(*HouseholdsFile); ok {
-		m.households = hf
+		if cfg.HouseholdsFile != "" {
+			list, hash, err := ReadHouseholdsFile(cfg.HouseholdsFile)
+			if err != nil {
+				return err
+			}
+			if err := reg.LoadFile(ctx, list, hash, false, m.Now()); err != nil {
+				return err
+			}
+		}
+		m.register, m.Households = reg, reg
 	}
 	if cfg.MQTT.Broker.IsZero() {
 		bc, err := brokerConfig(cfg)

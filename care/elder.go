@@ -161,18 +161,23 @@ func Normalize(e *anxin.ElderRecord, today time.Time) []FieldError {
 	if a.Age < 0 || a.Age > 150 {
 		bad("assessment.age", "must be 0 to 150")
 	}
-	if _, ok := GuardianshipPoints(a.Guardianship); !ok {
-		bad("assessment.guardianship", "must be 孤寡, 计划生育特殊家庭, 独居, 留守 or 其他")
+	if Assessed(*a) { // without one: the form's 重点/一般, else 未评估
+		if _, ok := GuardianshipPoints(a.Guardianship); !ok {
+			bad("assessment.guardianship", "must be 孤寡, 计划生育特殊家庭, 独居, 留守 or 其他")
+		}
+		if _, ok := SelfCarePoints(a.SelfCare); !ok {
+			bad("assessment.self_care", "must be 完好, 轻度失能, 中度失能 or 重度失能")
+		}
+		if _, ok := HealthPoints(a.Health); !ok {
+			bad("assessment.health", "must be 正常, 残疾或严重慢性病 or 重残或重病")
+		}
 	}
-	if _, ok := SelfCarePoints(a.SelfCare); !ok {
-		bad("assessment.self_care", "must be 完好, 轻度失能, 中度失能 or 重度失能")
+	if ft, ok := NormalizeFormTier(strings.TrimSpace(e.FormTier)); ok {
+		e.FormTier = ft
+	} else {
+		bad("form_tier", "must be 重点 or 一般 (重点对象/一般对象) or empty")
 	}
-	if _, ok := HealthPoints(a.Health); !ok {
-		bad("assessment.health", "must be 正常, 残疾或严重慢性病 or 重残或重病")
-	}
-	if score, tier, err := Score(*a); err == nil {
-		e.Score, e.Tier = score, tier
-	}
+	e.Score, e.Tier = TierOf(e) // assessment score, else the form's 重点/一般, else unassessed
 	if len(e.Contacts) > anxin.MaxPersonalContacts {
 		bad("contacts", "has %d people, at most %d", len(e.Contacts), anxin.MaxPersonalContacts)
 	}

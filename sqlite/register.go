@@ -95,12 +95,15 @@ const maxText = 4000
 
 // VisitFilter selects visits. Zero fields do not filter.
 type VisitFilter struct {
+	ID        string // one visit
 	Household string
 	Area      anxin.Area // households wholly inside it (see HouseholdInArea)
 	Visitor   string
 	AlarmID   string
 	Since     time.Time // date >= Since
 	Until     time.Time // date < Until
+	Item      string    // an anxin.VisitItems key: only visits that recorded ItemValue for it
+	ItemValue string
 	Limit     int       // default 100, at most 10000
 	Offset    int
 }
@@ -130,6 +133,9 @@ func ValidateVisit(v *anxin.Visit) error {
 		return anxin.Errorf(anxin.EINVALID, "visit: method must be phone, home, audio_video, remote_monitoring or other")
 	case v.AlarmID != "" && !anxin.ValidID(v.AlarmID):
 		return anxin.Errorf(anxin.EINVALID, "visit: alarm_id must be [A-Za-z0-9_-]{1,64}")
+	}
+	if err := validateVisitForm(v); err != nil {
+		return err
 	}
 	for name, s := range map[string]string{"health": v.Health, "safety": v.Safety, "hygiene": v.Hygiene,
 		"environment": v.Environment, "needs": v.Needs, "suggested_care": v.SuggestedCare, "visitor": v.Visitor} {
@@ -170,6 +176,9 @@ func (d *DB) CreateVisit(ctx context.Context, v *anxin.Visit) error {
 	}
 	id := anxin.NewID(v.Date)
 	if err := insertVisit(ctx, tx, id, v); err != nil {
+		return err
+	}
+	if err := insertVisitForm(ctx, tx, id, v); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -229,8 +238,14 @@ func (d *DB) Visits(ctx context.Context, f VisitFilter) ([]anxin.Visit, error) {
 	var where []string
 	var args []any
 	from := "visits v"
+	if f.ID != "" {
+		where, args = append(where, "v.id = ?"), append(args, f.ID)
+	}
 	if f.Household != "" {
 		where, args = append(where, "v.household = ?"), append(args, f.Household)
+	}
+	if c, a := itemFilter(f); c != "" {
+		where, args = append(where, c), append(args, a...)
 	}
 	if !f.Area.All() {
 		q, a := areaHouseholdsQuery(f.Area)
@@ -272,6 +287,9 @@ func (d *DB) Visits(ctx context.Context, f VisitFilter) ([]anxin.Visit, error) {
 		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list visits: %w", err)
+	}
+	if err := d.attachForms(ctx, out); err != nil {
 		return nil, fmt.Errorf("list visits: %w", err)
 	}
 	return out, nil
@@ -338,7 +356,7 @@ func scanElder(s scanner) (anxin.ElderRecord, error) {
 		&e.Registered.County, &e.Registered.Township, &e.Registered.Village, &e.Registered.Detail,
 		&e.Current.County, &e.Current.Township, &e.Current.Village, &e.Current.Detail,
 		&e.Ability, &e.Illness, &e.Economic, &cats, &guard, &selfCare, &health, &e.Assessment.Age, &assessed,
-		&e.Score, &tier, &contacts, &responders, &e.GridWorker, &e.Consent, &created, &updated)
+		&e.Score, &tier, &contacts, &responders, &e.GridWorker, &e.Consent, &created, &updated, &e.FormTier)
 	if err != nil {
 		return e, err
 	}
@@ -363,7 +381,7 @@ func scanElder(s scanner) (anxin.ElderRecord, error) {
 
 // Elder reads one elder record (ENOTFOUND when unknown).
 func (d *DB) Elder(ctx context.Context, id string) (anxin.ElderRecord, error) {
-	e, err := scanElder(d.db.QueryRowContext(ctx, "SELECT "+elderColumns+" FROM elders WHERE id = ?", id))
+	e, err := scanElder(d.db.QueryRowContext(ctx, "SELECT "+elderSelect+" FROM elders WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, anxin.Errorf(anxin.ENOTFOUND, "no elder %q", clipID(id))
 	} else if err != nil {
@@ -375,7 +393,7 @@ func (d *DB) Elder(ctx context.Context, id string) (anxin.ElderRecord, error) {
 // Elders lists elder records ordered by id.
 func (d *DB) Elders(ctx context.Context, f ElderFilter) ([]anxin.ElderRecord, error) {
 	where, args := f.where()
-	q := "SELECT " + elderColumns + " FROM elders" + where + " ORDER BY id"
+	q := "SELECT " + elderSelect + " FROM elders" + where + " ORDER BY id"
 	if f.Limit >= 0 {
 		q += " LIMIT ? OFFSET ?"
 		args = append(args, limit(f.Limit), max(f.Offset, 0))
@@ -532,9 +550,13 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 			return fmt.Errorf("import elders: record %d: %w", i+1, err)
 		}
 	}
+	if err := putFormTiers(ctx, tx, es); err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("import elders: %w", err)
 	}
+	d.registerChanged()
 	return nil
 }
 
