@@ -115,6 +115,11 @@ func (s *Server) RecordVisit(ctx context.Context, v *anxin.Visit) error {
 		return err
 	}
 	v.Summarize()
+	for i := range v.Services {
+		if v.Services[i].Date.IsZero() {
+			v.Services[i].Date = v.Date
+		}
+	}
 	if v.EnteredBy == "" {
 		v.EnteredBy = caller(ctx).Name
 	}
