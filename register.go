@@ -95,13 +95,13 @@ type ElderRecord struct {
 	Economic   string     `json:"economic,omitempty"` // 经济状况
 	Categories []Category `json:"categories"`
 	Assessment Assessment `json:"assessment"`
-	Score      int        `json:"score"`       // computed from Assessment, 0–20
-	Tier       Tier       `json:"tier"`        // computed: from Score when assessed, else from FormTier, else unassessed
+	Score      int        `json:"score"`               // computed from Assessment, 0–20
+	Tier       Tier       `json:"tier"`                // computed: from Score when assessed, else from FormTier, else unassessed
 	FormTier   string     `json:"form_tier,omitempty"` // 附件1's box: 重点 or 一般 (重点对象/一般对象), "" when not ticked
-	Contacts   []Contact  `json:"contacts"`    // emergency contacts in order, at most 4
-	Responders []Contact  `json:"responders"`  // community responders (grid worker, head, …)
-	GridWorker string     `json:"grid_worker"` // the visitor responsible for this elder
-	Consent    bool       `json:"consent"`     // consents to visits
+	Contacts   []Contact  `json:"contacts"`            // emergency contacts in order, at most 4
+	Responders []Contact  `json:"responders"`          // community responders (grid worker, head, …)
+	GridWorker string     `json:"grid_worker"`         // the visitor responsible for this elder
+	Consent    bool       `json:"consent"`             // consents to visits
 	CreatedAt  time.Time  `json:"created_at"`
 	UpdatedAt  time.Time  `json:"updated_at"`
 }

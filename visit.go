@@ -161,8 +161,8 @@ type Visit struct {
 	Number        int               `json:"number,omitempty"` // 第N次开展探访: counted when not given
 	Date          time.Time         `json:"date"`
 	Method        VisitMethod       `json:"method"`
-	MethodName    string            `json:"method_name,omitempty"` // the method in the form's words (output)
-	Items         map[string]string `json:"items,omitempty"`       // VisitItems key (or label) → option
+	MethodName    string            `json:"method_name,omitempty"`  // the method in the form's words (output)
+	Items         map[string]string `json:"items,omitempty"`        // VisitItems key (or label) → option
 	FamilyCount   int               `json:"family_count,omitempty"` // people more or fewer (家庭人口 增加/减少)
 	IllnessName   string            `json:"illness_name,omitempty"` // 疾病名称 (疾病状况 严重)
 	Health        string            `json:"health,omitempty"`       // expression, mobility, illness, mood

@@ -40,19 +40,19 @@ type Main struct {
 
 	Escalator anxin.Escalator
 
-	mu         sync.Mutex
-	register   *Register // the care register's households (nil when Households was given)
-	broker     *mqtt.Broker
-	brokerURL  anxin.BrokerURL
-	listener   net.Listener
-	server     *http.Server
-	served     bool // Run took the listener (and shuts the server down)
-	mux        *http.ServeMux
-	ingest     pipeline
-	engine     *rules.Engine
-	watch      *fileWatch
-	board      *web.Board // the web app's alarm boards
-	closers    []func() error
+	mu        sync.Mutex
+	register  *Register // the care register's households (nil when Households was given)
+	broker    *mqtt.Broker
+	brokerURL anxin.BrokerURL
+	listener  net.Listener
+	server    *http.Server
+	served    bool // Run took the listener (and shuts the server down)
+	mux       *http.ServeMux
+	ingest    pipeline
+	engine    *rules.Engine
+	watch     *fileWatch
+	board     *web.Board // the web app's alarm boards
+	closers   []func() error
 }
 
 // pipeline is the ingest side as Main sees it.

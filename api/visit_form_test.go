@@ -98,7 +98,7 @@ func TestVisitFormStructured(t *testing.T) {
 	}
 	day := func(d int) string { return time.Date(2026, 11, d, 2, 0, 0, 0, time.UTC).Format(time.RFC3339) }
 	v1 := post(map[string]any{"elder": "e-1", "method": "上门探访", "date": day(3), "visitor": "王芳",
-		"items": map[string]string{"表达能力": "较好", "mobility": "较差", "illness": "严重", "用电安全": "不安全", "family": "增加"},
+		"items":        map[string]string{"表达能力": "较好", "mobility": "较差", "illness": "严重", "用电安全": "不安全", "family": "增加"},
 		"family_count": 2, "illness_name": "高血压", "needs": "需要助餐",
 		"services": []map[string]any{{"number": 1, "date": day(4), "content": "送餐上门", "provider": "社工站", "satisfaction": "满意"}}})
 	if v1.Method != anxin.VisitHome || v1.MethodName != "上门探访" || v1.Number != 1 || v1.Items["speech"] != "较好" ||

@@ -104,7 +104,7 @@ type VisitFilter struct {
 	Until     time.Time // date < Until
 	Item      string    // an anxin.VisitItems key: only visits that recorded ItemValue for it
 	ItemValue string
-	Limit     int       // default 100, at most 10000
+	Limit     int // default 100, at most 10000
 	Offset    int
 }
 

@@ -296,5 +296,3 @@ func (d *DB) VisitItemCounts(ctx context.Context, area anxin.Area, since, until 
 	}
 	return out, nil
 }
-
-
