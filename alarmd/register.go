@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +37,7 @@ type registerSnap struct {
 	version uint64
 	byID    map[string]anxin.Household
 	kit     map[string]map[string]bool // household → its device ids
+	src     map[string]string          // household → the elder record it took elder and chain from
 	list    []anxin.Household
 }
 
@@ -44,15 +47,21 @@ func OpenRegister(ctx context.Context, store *sqlite.DB, log *slog.Logger) (*Reg
 	if err := r.Refresh(ctx); err != nil {
 		return nil, err
 	}
-	store.OnRegisterChange(func() {
-		if err := r.Refresh(context.Background()); err != nil {
+	store.OnRegisterChange(func(c sqlite.RegisterChange) {
+		var err error
+		if c.All {
+			err = r.Refresh(context.Background())
+		} else {
+			err = r.refreshSome(context.Background(), c)
+		}
+		if err != nil {
 			r.log.Error("register changed but alarmd's households could not be rebuilt: the previous ones stay", "err", err)
 		}
 	})
 	return r, nil
 }
 
-// Refresh rebuilds the view from the store (skipped when nothing changed).
+// Refresh rebuilds the whole view from the store (skipped when nothing changed).
 func (r *Register) Refresh(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -60,14 +69,87 @@ func (r *Register) Refresh(ctx context.Context) error {
 	if s := r.snap.Load(); s != nil && s.version == v {
 		return nil
 	}
-	list, err := r.store.RegisterHouseholds(ctx)
+	list, src, err := r.store.RegisterHouseholdsOf(ctx, nil)
 	if err != nil {
 		return err
 	}
-	s := &registerSnap{version: v, byID: make(map[string]anxin.Household, len(list)),
-		kit: make(map[string]map[string]bool, len(list)), list: list}
+	r.install(v, list, src, nil, list)
+	return nil
+}
+
+// refreshSome rebuilds the households a change touched: those written, and
+// those whose chain came from an elder written (the elder may have moved).
+func (r *Register) refreshSome(ctx context.Context, c sqlite.RegisterChange) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v := r.store.RegisterVersion()
+	old := r.current()
+	touched := map[string]bool{}
+	for _, h := range c.Households {
+		touched[h] = true
+	}
+	elders := map[string]bool{}
+	for _, e := range c.Elders {
+		elders[e] = true
+	}
+	for h, e := range old.src {
+		if elders[e] {
+			touched[h] = true
+		}
+	}
+	ids := make([]string, 0, len(touched))
+	for h := range touched {
+		ids = append(ids, h)
+	}
+	fresh, src, err := r.store.RegisterHouseholdsOf(ctx, ids)
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]anxin.Household, len(old.byID)+len(fresh))
+	for id, h := range old.byID {
+		if !touched[id] {
+			byID[id] = h
+		}
+	}
+	oldSrc := make(map[string]string, len(old.src))
+	for h, e := range old.src {
+		if !touched[h] {
+			oldSrc[h] = e
+		}
+	}
+	for _, h := range fresh {
+		byID[h.ID] = h
+	}
+	for h, e := range src {
+		oldSrc[h] = e
+	}
+	list := make([]anxin.Household, 0, len(byID))
+	for _, h := range byID {
+		list = append(list, h)
+	}
+	slices.SortFunc(list, func(a, b anxin.Household) int { return strings.Compare(a.ID, b.ID) })
+	kit := make(map[string]map[string]bool, len(byID))
+	for id, devs := range old.kit {
+		if !touched[id] {
+			kit[id] = devs
+		}
+	}
+	r.install(v, list, oldSrc, kit, fresh)
+	return nil
+}
+
+// install makes a view current and tells the rules engine of the changed
+// households (under r.mu). kit holds the device sets still valid (nil: none).
+func (r *Register) install(v uint64, list []anxin.Household, src map[string]string, kit map[string]map[string]bool, changed []anxin.Household) {
+	if kit == nil {
+		kit = make(map[string]map[string]bool, len(list))
+	}
+	s := &registerSnap{version: v, byID: make(map[string]anxin.Household, len(list)), kit: kit, src: src, list: list}
 	for _, h := range list {
 		s.byID[h.ID] = h
+		if _, ok := kit[h.ID]; ok {
+			continue
+		}
 		devs := make(map[string]bool, len(h.Devices))
 		for _, d := range h.Devices {
 			devs[d.ID] = true
@@ -76,9 +158,8 @@ func (r *Register) Refresh(ctx context.Context) error {
 	}
 	r.snap.Store(s)
 	if r.onChange != nil {
-		r.onChange(list)
+		r.onChange(changed)
 	}
-	return nil
 }
 
 func (r *Register) current() *registerSnap {

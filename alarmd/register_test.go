@@ -3,6 +3,7 @@ package alarmd
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"slices"
@@ -143,4 +144,59 @@ func TestIntegrationHouseholdsFileReloadIntoRegister(t *testing.T) {
 		t.Fatal("a bad households_file emptied the register")
 	}
 
+}
+
+// BenchmarkRegisterElderChange: one elder record written in a register of
+// 10,000 kits with elders, until alarmd's view has it (the write and the
+// partial rebuild); and Knows, ingest's check per message.
+func BenchmarkRegisterElderChange(b *testing.B) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, b.TempDir()+"/bench.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	const n = 10000
+	list := make([]anxin.Household, n)
+	es := make([]anxin.ElderRecord, n)
+	for i := range list {
+		id := fmt.Sprintf("hh-%05d", i)
+		list[i] = anxin.Household{ID: id, Elder: anxin.Elder{Name: "某", Tier: anxin.TierGeneral},
+			Devices: []anxin.Device{{ID: "btn1", Kind: anxin.KindCallButton}}}
+		es[i] = anxin.ElderRecord{ID: fmt.Sprintf("e-%05d", i), Household: id, Name: "某", IDNumber: fmt.Sprintf("N%05d", i),
+			Tier: anxin.TierKey, Contacts: []anxin.Contact{{Name: "女", Phone: "+8613900000002"}}}
+	}
+	if err := db.LoadHouseholdsFile(ctx, list, "h", time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.ImportElders(ctx, es, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	r, err := OpenRegister(ctx, db, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("put-elder", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			e := es[i%n]
+			e.Contacts = []anxin.Contact{{Name: "子", Phone: fmt.Sprintf("+86139%08d", i)}}
+			if err := db.PutElder(ctx, &e); err != nil {
+				b.Fatal(err)
+			}
+			if h, _ := r.Household(ctx, e.Household); h.Contacts[0].Phone != e.Contacts[0].Phone {
+				b.Fatal("view not updated")
+			}
+			i++
+		}
+	})
+	b.Run("knows", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			if hk, dk := r.Knows(list[i%n].ID, "btn1"); !hk || !dk {
+				b.Fatal("unknown")
+			}
+			i++
+		}
+	})
 }

@@ -20,7 +20,7 @@ type DB struct {
 	// registerVersion counts changes of the register's elders and kits
 	// made through this DB (alarmd's household view follows it).
 	registerVersion atomic.Uint64
-	registerHooks   atomic.Pointer[[]func()] // OnRegisterChange
+	registerHooks   atomic.Pointer[[]func(RegisterChange)] // OnRegisterChange
 }
 
 // schemas are applied in order at Open; every statement is idempotent

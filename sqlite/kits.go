@@ -45,22 +45,38 @@ const (
 	KitFromAPI  = "api"
 )
 
+// RegisterChange says what a committed write of the register touched:
+// everything (a households file loaded), or these elders and households.
+type RegisterChange struct {
+	All        bool
+	Elders     []string // elder ids written
+	Households []string // households written (an elder's new household, a kit)
+}
+
+func eldersChange(es []anxin.ElderRecord) RegisterChange {
+	c := RegisterChange{Elders: make([]string, len(es)), Households: make([]string, len(es))}
+	for i := range es {
+		c.Elders[i], c.Households[i] = es[i].ID, es[i].Household
+	}
+	return c
+}
+
 // registerChanged is called after a committed write of elders or kits.
-func (d *DB) registerChanged() {
+func (d *DB) registerChanged(c RegisterChange) {
 	d.registerVersion.Add(1)
 	if hs := d.registerHooks.Load(); hs != nil {
 		for _, f := range *hs {
-			f()
+			f(c)
 		}
 	}
 }
 
 // OnRegisterChange calls f after every committed write of elders or kits
 // through this DB, in the writer's goroutine (f must not write the register).
-func (d *DB) OnRegisterChange(f func()) {
+func (d *DB) OnRegisterChange(f func(RegisterChange)) {
 	for {
 		old := d.registerHooks.Load()
-		var hs []func()
+		var hs []func(RegisterChange)
 		if old != nil {
 			hs = append(hs, *old...)
 		}
@@ -133,7 +149,7 @@ func (d *DB) LoadHouseholdsFile(ctx context.Context, list []anxin.Household, has
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("load households: %w", err)
 	}
-	d.registerChanged()
+	d.registerChanged(RegisterChange{All: true})
 	return nil
 }
 
@@ -154,7 +170,7 @@ func (d *DB) PutKit(ctx context.Context, h *anxin.Household, now time.Time) erro
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("put kit: %w", err)
 	}
-	d.registerChanged()
+	d.registerChanged(RegisterChange{Households: []string{h.ID}})
 	return nil
 }
 
@@ -205,56 +221,72 @@ func tierRank(t anxin.Tier) int {
 // elder's emergency contacts (at most 4), community its responders; the
 // kit's own values fill only what no elder record gives. Devices are the kit's.
 func (d *DB) RegisterHouseholds(ctx context.Context) ([]anxin.Household, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT household, elder_name, elder_phone, elder_address, tier, contacts,
-		community, devices FROM kits ORDER BY household`)
-	if err != nil {
-		return nil, fmt.Errorf("register households: %w", err)
-	}
+	hs, _, err := d.RegisterHouseholdsOf(ctx, nil)
+	return hs, err
+}
+
+// RegisterHouseholdsOf is RegisterHouseholds for the given households only
+// (nil: all), with the id of the elder record each took its elder and
+// chain from (absent: the kit's own).
+func (d *DB) RegisterHouseholdsOf(ctx context.Context, households []string) ([]anxin.Household, map[string]string, error) {
 	var out []anxin.Household
-	for rows.Next() {
+	scanKit := func(rows *sql.Rows) error {
 		var h anxin.Household
 		var tier, contacts, community, devices string
 		if err := rows.Scan(&h.ID, &h.Elder.Name, &h.Elder.Phone, &h.Elder.Address, &tier, &contacts, &community, &devices); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("register households: %w", err)
+			return err
 		}
 		h.Elder.Tier = anxin.Tier(tier)
 		err := errors.Join(json.Unmarshal([]byte(contacts), &h.Contacts), json.Unmarshal([]byte(community), &h.Community),
 			json.Unmarshal([]byte(devices), &h.Devices))
 		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("register households: kit %s: %w", h.ID, err)
+			return fmt.Errorf("kit %s: %w", h.ID, err)
 		}
 		out = append(out, h)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("register households: %w", err)
-	}
-	if len(out) == 0 {
-		return out, nil
-	}
-	ids := make([]string, len(out))
-	at := make(map[string]int, len(out))
-	for i := range out {
-		ids[i], at[out[i].ID] = out[i].ID, i
+		return nil
 	}
 	best := map[string]anxin.ElderRecord{}
-	err = d.eachIn(ctx, ids, "SELECT "+elderSelect+" FROM elders WHERE household IN (%s) ORDER BY id", nil, func(rows *sql.Rows) error {
+	scanElderRow := func(rows *sql.Rows) error {
 		e, err := scanElder(rows)
 		if err != nil {
 			return err
 		}
-		if b, ok := best[e.Household]; !ok || tierRank(e.Tier) > tierRank(b.Tier) {
+		b, ok := best[e.Household]
+		if r, br := tierRank(e.Tier), tierRank(b.Tier); !ok || r > br || (r == br && e.ID < b.ID) {
 			best[e.Household] = e
 		}
 		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("register households: %w", err)
 	}
+	const kitCols = `SELECT household, elder_name, elder_phone, elder_address, tier, contacts, community, devices FROM kits`
+	var err error
+	if households == nil {
+		err = d.each(ctx, kitCols, scanKit)
+		if err == nil {
+			// one pass over the elders of households with a kit
+			err = d.each(ctx, "SELECT "+elderSelect+" FROM elders WHERE household IN (SELECT household FROM kits)", scanElderRow)
+		}
+	} else {
+		err = d.eachIn(ctx, households, kitCols+" WHERE household IN (%s)", nil, scanKit)
+		if err == nil {
+			err = d.eachIn(ctx, households, "SELECT "+elderSelect+" FROM elders WHERE household IN (%s)", nil, scanElderRow)
+		}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("register households: %w", err)
+	}
+	slices.SortFunc(out, func(a, b anxin.Household) int { return strings.Compare(a.ID, b.ID) })
+	at := make(map[string]int, len(out))
+	for i := range out {
+		at[out[i].ID] = i
+	}
+	src := make(map[string]string, len(best))
 	for hh, e := range best {
-		h := &out[at[hh]]
+		i, ok := at[hh]
+		if !ok {
+			continue
+		}
+		src[hh] = e.ID
+		h := &out[i]
 		h.Elder.Name, h.Elder.Tier = e.Name, e.Tier
 		if e.Phone != "" {
 			h.Elder.Phone = e.Phone
@@ -269,5 +301,20 @@ func (d *DB) RegisterHouseholds(ctx context.Context) ([]anxin.Household, error) 
 			h.Community = slices.Clone(e.Responders)
 		}
 	}
-	return out, nil
+	return out, src, nil
+}
+
+// each runs a query and calls scan for each row.
+func (d *DB) each(ctx context.Context, query string, scan func(*sql.Rows) error) error {
+	rows, err := d.db.QueryContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }

@@ -556,7 +556,7 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("import elders: %w", err)
 	}
-	d.registerChanged()
+	d.registerChanged(eldersChange(es))
 	return nil
 }
 
