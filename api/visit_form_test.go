@@ -157,6 +157,11 @@ func TestVisitFormStructured(t *testing.T) {
 			}
 		}
 	}
+	// by elder
+	if code := e.do("GET", "/api/v1/visits?elder=e-2", shanguangTok, nil, &list); code != 200 || len(list.Visits) != 1 ||
+		list.Visits[0].Elder != "e-2" || list.Visits[0].MethodName != "互联网音视频" {
+		t.Fatalf("by elder: %d %+v", code, list)
+	}
 	// the filter: visits that recorded 用电不安全
 	if code := e.do("GET", "/api/v1/visits?item=用电安全&value=不安全", shanguangTok, nil, &list); code != 200 || len(list.Visits) != 2 {
 		t.Fatalf("filter: %d %d", code, len(list.Visits))

@@ -43,8 +43,8 @@ func (s *Server) pageParams(r *http.Request) (since, until time.Time, limit, off
 
 func (s *Server) listVisits(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	f := sqlite.VisitFilter{Household: q.Get("household"), Visitor: q.Get("visitor"), AlarmID: q.Get("alarm_id"),
-		Area: scope(r.Context())}
+	f := sqlite.VisitFilter{Household: q.Get("household"), Elder: q.Get("elder"), Visitor: q.Get("visitor"),
+		AlarmID: q.Get("alarm_id"), Area: scope(r.Context())}
 	if item := q.Get("item"); item != "" {
 		it, ok := anxin.VisitItemByName(item)
 		if !ok {

@@ -96,6 +96,7 @@ const maxText = 4000
 // VisitFilter selects visits. Zero fields do not filter.
 type VisitFilter struct {
 	ID        string // one visit
+	Elder     string // visits recorded for this 档案编号
 	Household string
 	Area      anxin.Area // households wholly inside it (see HouseholdInArea)
 	Visitor   string

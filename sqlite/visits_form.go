@@ -164,10 +164,18 @@ func (d *DB) attachForms(ctx context.Context, vs []anxin.Visit) error {
 
 // itemFilter is the condition for VisitFilter.Item/ItemValue.
 func itemFilter(f VisitFilter) (string, []any) {
-	if f.Item == "" {
+	var conds []string
+	var args []any
+	if f.Item != "" {
+		conds, args = append(conds, "json_extract(items, '$.' || ?) = ?"), append(args, f.Item, f.ItemValue)
+	}
+	if f.Elder != "" {
+		conds, args = append(conds, "elder = ?"), append(args, f.Elder)
+	}
+	if len(conds) == 0 {
 		return "", nil
 	}
-	return `v.id IN (SELECT visit_id FROM visit_forms WHERE json_extract(items, '$.' || ?) = ?)`, []any{f.Item, f.ItemValue}
+	return `v.id IN (SELECT visit_id FROM visit_forms WHERE ` + strings.Join(conds, " AND ") + `)`, args
 }
 
 // Visit reads one visit (ENOTFOUND when unknown).
