@@ -107,6 +107,7 @@ func (s *Server) Handler() http.Handler {
 	route("GET elders/export", (*Server).exportElders)
 	route("GET visits", (*Server).listVisits)
 	route("POST visits", (*Server).createVisit)
+	route("GET visits/{id}", (*Server).getVisit)
 	route("GET visits/{id}/form.xlsx", (*Server).visitForm)
 	route("GET reports/visit-items", (*Server).visitItemCounts)
 	route("PUT households/{id}", (*Server).putHousehold)

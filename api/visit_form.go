@@ -148,17 +148,36 @@ func (s *Server) visitItemCounts(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// visitForm answers one visit as 附件2 laid out for printing (XLSX).
-func (s *Server) visitForm(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	v, err := s.Store.Visit(ctx, r.PathValue("id"))
+// visibleVisit reads one visit of the caller's area (else not found).
+func (s *Server) visibleVisit(ctx context.Context, id string) (anxin.Visit, error) {
+	v, err := s.Store.Visit(ctx, id)
+	if err != nil {
+		return v, err
+	}
+	if ok, err := s.Store.HouseholdInArea(ctx, v.Household, scope(ctx)); err != nil {
+		return v, err
+	} else if !ok {
+		return anxin.Visit{}, anxin.Errorf(anxin.ENOTFOUND, "no visit %q", clip(id))
+	}
+	v.MethodName = v.Method.Label()
+	return v, nil
+}
+
+func (s *Server) getVisit(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.visibleVisit(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	if ok, err := s.Store.HouseholdInArea(ctx, v.Household, scope(ctx)); err != nil {
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// visitForm answers one visit as 附件2 laid out for printing (XLSX).
+func (s *Server) visitForm(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	v, err := s.visibleVisit(ctx, r.PathValue("id"))
+	if err != nil {
 		return err
-	} else if !ok {
-		return anxin.Errorf(anxin.ENOTFOUND, "no visit %q", clip(v.ID))
 	}
 	var e anxin.ElderRecord
 	if v.Elder != "" {

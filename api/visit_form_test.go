@@ -195,6 +195,14 @@ func TestVisitFormStructured(t *testing.T) {
 	if code := e.do("GET", "/api/v1/visits/"+v1.ID+"/form.xlsx", dongcunTok, nil, nil); code != 404 {
 		t.Fatalf("form.xlsx from another area: %d", code)
 	}
+	var one anxin.Visit
+	if code := e.do("GET", "/api/v1/visits/"+v1.ID, shanguangTok, nil, &one); code != 200 || one.ID != v1.ID || one.MethodName != "上门探访" ||
+		one.Items["power"] != "不安全" {
+		t.Fatalf("GET visit: %d %+v", code, one)
+	}
+	if code := e.do("GET", "/api/v1/visits/"+v1.ID, dongcunTok, nil, nil); code != 404 {
+		t.Fatalf("GET visit from another area: %d", code)
+	}
 }
 
 func visitFilterAll() sqlite.VisitFilter { return sqlite.VisitFilter{Limit: 10000} }

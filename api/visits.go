@@ -85,7 +85,7 @@ func (s *Server) createVisit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	v.MethodName = v.Method.Label()
-	w.Header().Set("Location", Prefix+"visits/"+v.ID+"/form.xlsx")
+	w.Header().Set("Location", Prefix+"visits/"+v.ID)
 	writeJSON(w, http.StatusCreated, v)
 	return nil
 }
