@@ -61,12 +61,17 @@ func OpenRegister(ctx context.Context, store *sqlite.DB, log *slog.Logger) (*Reg
 	return r, nil
 }
 
-// Refresh rebuilds the whole view from the store (skipped when nothing changed).
-func (r *Register) Refresh(ctx context.Context) error {
+// Refresh rebuilds the whole view from the store (skipped when nothing
+// changed through this process's store).
+func (r *Register) Refresh(ctx context.Context) error { return r.refresh(ctx, false) }
+
+// refresh rebuilds the view; force also when no write went through this
+// process (another one, anxinctl -db, wrote the store: SIGHUP picks it up).
+func (r *Register) refresh(ctx context.Context, force bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	v := r.store.RegisterVersion()
-	if s := r.snap.Load(); s != nil && s.version == v {
+	if s := r.snap.Load(); !force && s != nil && s.version == v {
 		return nil
 	}
 	list, src, err := r.store.RegisterHouseholdsOf(ctx, nil)
@@ -221,7 +226,7 @@ func (r *Register) LoadFile(ctx context.Context, list []anxin.Household, hash st
 		}
 		if old == hash {
 			r.log.Info("households_file unchanged since it was last loaded: the register's households stand", "households", len(list))
-			return r.Refresh(ctx)
+			return r.refresh(ctx, true)
 		}
 	}
 	if err := r.store.LoadHouseholdsFile(ctx, list, hash, now); err != nil {

@@ -56,6 +56,12 @@ func (m *Main) Reload(ctx context.Context) error {
 			m.Logger.Error("reload: households_file could not be loaded into the register", "err", err)
 			return err
 		}
+	} else if m.register != nil {
+		// no file: re-read the register (another process may have written it)
+		if err := m.register.refresh(ctx, true); err != nil {
+			m.Logger.Error("reload: the register could not be re-read", "err", err)
+			return err
+		}
 	}
 	if m.engine != nil {
 		m.engine.Reload(rc)
