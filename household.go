@@ -11,12 +11,15 @@ const (
 	TierGeneral   Tier = "general"
 	TierKey       Tier = "key"
 	TierHigh      Tier = "high"
+	// TierUnassessed (未评估): no assessment and no 重点/一般 on the form;
+	// visited at the general cadence.
+	TierUnassessed Tier = "unassessed"
 )
 
 // Valid reports whether t is a known tier.
 func (t Tier) Valid() bool {
 	switch t {
-	case TierIrregular, TierGeneral, TierKey, TierHigh:
+	case TierIrregular, TierGeneral, TierKey, TierHigh, TierUnassessed:
 		return true
 	}
 	return false

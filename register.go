@@ -96,7 +96,7 @@ type ElderRecord struct {
 	Categories []Category `json:"categories"`
 	Assessment Assessment `json:"assessment"`
 	Score      int        `json:"score"`       // computed from Assessment, 0–20
-	Tier       Tier       `json:"tier"`        // computed from Score
+	Tier       Tier       `json:"tier"`        // computed: from Score when assessed, else from FormTier, else unassessed
 	Contacts   []Contact  `json:"contacts"`    // emergency contacts in order, at most 4
 	Responders []Contact  `json:"responders"`  // community responders (grid worker, head, …)
 	GridWorker string     `json:"grid_worker"` // the visitor responsible for this elder

@@ -101,6 +101,29 @@ type RegisterStore interface {
 	ElderIDsByIDNumber(ctx context.Context, idNumbers []string) (map[string]string, error)
 	// VisitsDone counts each elder's recorded visits (alarm outcomes excluded).
 	VisitsDone(ctx context.Context, ids []string) (map[string]int, error)
+	Visit(ctx context.Context, id string) (Visit, error) // ENOTFOUND when unknown
+	// EldersByName lists the elders of an area with that name (and in that
+	// village when village is not empty), by id.
+	EldersByName(ctx context.Context, area Area, name, village string) ([]ElderMatch, error)
+	// HouseholdElders lists the ids of the elders registered in a household.
+	HouseholdElders(ctx context.Context, household string) ([]string, error)
+	// VisitItemCounts counts, per 附件2 item, an area's households by the
+	// option their latest visit in [since, until) recorded.
+	VisitItemCounts(ctx context.Context, area Area, since, until time.Time) ([]ItemCount, error)
+}
+
+// KitStore is the register's side that alarmd's households come from: each
+// household's kit (devices, and the chain where no elder record names the
+// household), loaded from households_file or set through the API.
+type KitStore interface {
+	// OnRegisterChange calls f after every committed register write.
+	OnRegisterChange(f func(RegisterChange))
+	RegisterVersion() uint64
+	HouseholdsFileHash(ctx context.Context) (string, error)
+	LoadHouseholdsFile(ctx context.Context, list []Household, hash string, now time.Time) error
+	PutKit(ctx context.Context, h *Household, now time.Time) error
+	RegisterHouseholds(ctx context.Context) ([]Household, error)
+	RegisterHouseholdsOf(ctx context.Context, households []string) ([]Household, map[string]string, error)
 }
 
 // AuditStore is the append-only log of reads and changes of personal data.
@@ -152,6 +175,7 @@ type WebhookReplays interface {
 type Store interface {
 	IngestStore
 	WorkOrderStore
+	KitStore
 	AlarmStore
 	ChainStore
 	RegisterStore

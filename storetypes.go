@@ -134,13 +134,17 @@ type AuditFilter struct {
 
 // VisitFilter selects visits. Zero fields do not filter.
 type VisitFilter struct {
+	ID        string // one visit
+	Elder     string // visits recorded for this 档案编号
 	Household string
 	Area      Area // households wholly inside it (see HouseholdInArea)
 	Visitor   string
 	AlarmID   string
 	Since     time.Time // date >= Since
 	Until     time.Time // date < Until
-	Limit     int       // default 100, at most 10000
+	Item      string    // an anxin.VisitItems key: only visits that recorded ItemValue for it
+	ItemValue string
+	Limit     int // default 100, at most 10000
 	Offset    int
 }
 
@@ -229,4 +233,25 @@ type HouseholdPlace struct{ Inside, Outside int }
 type ElderPlace struct {
 	Township, Village string
 	CreatedAt         time.Time
+}
+
+// RegisterChange says what a committed write of the register touched:
+// everything (a households file loaded), or these elders and households.
+type RegisterChange struct {
+	All        bool
+	Elders     []string // elder ids written
+	Households []string // households written (an elder's new household, a kit)
+}
+
+// ElderMatch is an elder found by name: enough to tell namesakes apart.
+type ElderMatch struct {
+	ID, Household, Village string
+}
+
+// ItemCount is, for one 附件2 item, how many households' latest visit in a
+// period (that recorded the item) gave each option.
+type ItemCount struct {
+	Key    string         `json:"key"`
+	Label  string         `json:"label"`
+	Counts map[string]int `json:"counts"` // option → households
 }

@@ -42,21 +42,21 @@ type Main struct {
 	// OrderNotifier sends work order SMS (nil: the escalator's provider).
 	OrderNotifier anxin.Notifier
 
-	mu         sync.Mutex
-	households *HouseholdsFile
-	broker     *mqtt.Broker
-	brokerURL  anxin.BrokerURL
-	listener   net.Listener
-	server     *http.Server
-	served     bool // Run took the listener (and shuts the server down)
-	mux        *http.ServeMux
-	ingest     pipeline
-	engine     *rules.Engine
-	watch      *fileWatch
-	board      *web.Board           // the web app's alarm boards
-	notifier   anxin.Notifier       // the escalator's first provider (work order SMS)
-	orders     *dispatch.Dispatcher // work orders (wire_orders.go)
-	closers    []func() error
+	mu        sync.Mutex
+	register  *Register // the care register's households (nil when Households was given)
+	broker    *mqtt.Broker
+	brokerURL anxin.BrokerURL
+	listener  net.Listener
+	server    *http.Server
+	served    bool // Run took the listener (and shuts the server down)
+	mux       *http.ServeMux
+	ingest    pipeline
+	engine    *rules.Engine
+	watch     *fileWatch
+	board     *web.Board // the web app's alarm boards
+	notifier  anxin.Notifier       // the escalator's first provider (work order SMS)
+	orders    *dispatch.Dispatcher // work orders (wire_orders.go)
+	closers   []func() error
 }
 
 // pipeline is the ingest side as Main sees it.
@@ -98,13 +98,21 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.closers = append(m.closers, db.Close)
 	}
 	if m.Households == nil {
-		hf, err := LoadHouseholds(cfg.HouseholdsFile)
+		// one truth: the register; households_file is loaded into it
+		reg, err := OpenRegister(ctx, m.Store, m.Logger.With("component", "register"))
 		if err != nil {
 			return err
 		}
-		m.households, m.Households = hf, hf
-	} else if hf, ok := m.Households.(*HouseholdsFile); ok {
-		m.households = hf
+		if cfg.HouseholdsFile != "" {
+			list, hash, err := ReadHouseholdsFile(cfg.HouseholdsFile)
+			if err != nil {
+				return err
+			}
+			if err := reg.LoadFile(ctx, list, hash, false, m.Now()); err != nil {
+				return err
+			}
+		}
+		m.register, m.Households = reg, reg
 	}
 	if cfg.MQTT.Broker.IsZero() {
 		bc, err := brokerConfig(cfg)

@@ -2,9 +2,9 @@ package alarmd
 
 import (
 	"context"
-	"os"
 	"reflect"
 
+	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/mqtt"
 )
 
@@ -23,17 +23,14 @@ func (m *Main) Reload(ctx context.Context) error {
 		}
 		cfg = c
 	}
-	var households []byte
-	if m.households != nil {
-		data, err := os.ReadFile(cfg.HouseholdsFile)
-		if err == nil {
-			_, err = ParseHouseholds(data)
-		}
-		if err != nil {
+	var households []anxin.Household
+	var hash string
+	if m.register != nil && cfg.HouseholdsFile != "" {
+		var err error
+		if households, hash, err = ReadHouseholdsFile(cfg.HouseholdsFile); err != nil {
 			m.Logger.Error("reload rejected: households, keeping the running ones", "file", cfg.HouseholdsFile, "err", err)
 			return err
 		}
-		households = data
 	}
 	rc, err := loadRules(cfg)
 	if err != nil {
@@ -54,8 +51,17 @@ func (m *Main) Reload(ctx context.Context) error {
 		}
 	}
 	if households != nil {
-		list, _ := ParseHouseholds(households) // parsed above
-		m.households.Set(list)
+		// into the register when its content changed since it was last loaded
+		if err := m.register.LoadFile(ctx, households, hash, false, m.Now()); err != nil {
+			m.Logger.Error("reload: households_file could not be loaded into the register", "err", err)
+			return err
+		}
+	} else if m.register != nil {
+		// no file: re-read the register (another process may have written it)
+		if err := m.register.refresh(ctx, true); err != nil {
+			m.Logger.Error("reload: the register could not be re-read", "err", err)
+			return err
+		}
 	}
 	if m.engine != nil {
 		m.engine.Reload(rc)

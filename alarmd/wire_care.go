@@ -32,8 +32,8 @@ func mountCare(m *Main, mux *http.ServeMux) error {
 		Away:       awayMarks{m},
 		Closer:     alarmCloser{m},
 	}
-	if m.households != nil {
-		srv.Households = func() []anxin.Household { return m.households.All() }
+	if m.register != nil {
+		srv.Households = m.register.All
 	}
 	if len(live.tokens) == 0 {
 		m.Logger.Warn("records API has no tokens (api.tokens): every request will be refused")

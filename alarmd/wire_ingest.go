@@ -53,6 +53,9 @@ func (m *Main) openIngest(ctx context.Context) error {
 		return err
 	}
 	m.engine = rules.New(rc)
+	if m.register != nil {
+		m.register.setOnChange(m.syncHouseholdList) // a register change reaches the rules at once
+	}
 	m.syncHouseholds()
 	w := &ingestWiring{}
 	var archive ingest.Archive
@@ -80,8 +83,8 @@ func (m *Main) openIngest(ctx context.Context) error {
 		store, w.walStore = ingestStore{DB: db, writer: writer}, db
 	}
 	var register ingest.Register = householdsRegister{m.Households}
-	if m.households != nil {
-		register = m.households
+	if m.register != nil {
+		register = m.register
 	}
 	p, err := ingest.New(ingest.Config{Batch: cfg.Ingest.Batch, BatchWait: cfg.Ingest.BatchWait,
 		Inflight: cfg.Ingest.Inflight, DedupWindow: cfg.Ingest.DedupWindow},
@@ -197,20 +200,32 @@ func (w *ingestWiring) Healthy() error {
 // syncHouseholds gives the engine every household's tier, and says which
 // households list no devices (ingest believes none of their messages).
 func (m *Main) syncHouseholds() {
-	if m.engine == nil || m.households == nil {
+	if m.engine == nil || m.register == nil {
 		return
 	}
-	var bare []string
-	for _, h := range m.households.All() {
-		m.engine.SetHousehold(h.ID, h.Elder.Tier)
+	if bare := m.syncHouseholdList(m.register.All()); len(bare) > 0 {
+		m.Logger.Warn("households list no devices: their messages are rejected until the register lists them (households_file or PUT /api/v1/households/<id>)",
+			"households", len(bare), "first", bare[0])
+	}
+}
+
+// syncHouseholdList gives the rules engine each household's tier (未评估:
+// the general tier's settings, as its visits) and returns those without devices.
+func (m *Main) syncHouseholdList(list []anxin.Household) (bare []string) {
+	if m.engine == nil {
+		return nil
+	}
+	for _, h := range list {
+		tier := h.Elder.Tier
+		if tier == anxin.TierUnassessed {
+			tier = anxin.TierGeneral
+		}
+		m.engine.SetHousehold(h.ID, tier)
 		if len(h.Devices) == 0 {
 			bare = append(bare, h.ID)
 		}
 	}
-	if len(bare) > 0 {
-		m.Logger.Warn("households list no devices: their messages are rejected until households_file lists them",
-			"households", len(bare), "first", bare[0])
-	}
+	return bare
 }
 
 func (w *ingestWiring) SetAway(ctx context.Context, household string, away bool) error {

@@ -81,7 +81,7 @@ func TestImportForm3DryRunAndUnmapped(t *testing.T) {
 	}
 	if zgl.Note != "耳背，需大声说话" || zgl.FormTier != "重点" || zgl.Economic != "低保" || zgl.GridWorker != "王芳" ||
 		zgl.Form == nil || zgl.Form.HelpMeasures != "每周送餐" || zgl.Current.Village != "善广村" ||
-		!slices.Equal(zgl.Extra, []anxin.Attribute{{Name: "微信号", Value: "zgl1940"}}) || zgl.Tier != "" {
+		!slices.Equal(zgl.Extra, []anxin.Attribute{{Name: "微信号", Value: "zgl1940"}}) || zgl.Tier != anxin.TierKey {
 		t.Fatalf("stored %+v", zgl)
 	}
 	// the same file again changes nothing; a new 备注 changes one record's note

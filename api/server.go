@@ -36,6 +36,7 @@ type Store interface {
 	anxin.RegisterStore
 	anxin.AuditStore
 	anxin.WorkOrderStore
+	PutKit(ctx context.Context, h *anxin.Household, now time.Time) error
 	Alarm(ctx context.Context, id string) (anxin.Alarm, error) // ENOTFOUND when unknown
 	AlarmNotes(ctx context.Context, id string) ([]anxin.AlarmNote, error)
 }
@@ -116,6 +117,10 @@ func (s *Server) Handler() http.Handler {
 	route("GET elders/export", (*Server).exportElders)
 	route("GET visits", (*Server).listVisits)
 	route("POST visits", (*Server).createVisit)
+	route("GET visits/{id}", (*Server).getVisit)
+	route("GET visits/{id}/form.xlsx", (*Server).visitForm)
+	route("GET reports/visit-items", (*Server).visitItemCounts)
+	route("PUT households/{id}", (*Server).putHousehold)
 	route("GET due", (*Server).dueList)
 	route("GET overdue", (*Server).overdueList)
 	route("GET follow-ups", (*Server).followUpList)

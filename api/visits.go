@@ -42,8 +42,15 @@ func (s *Server) pageParams(r *http.Request) (since, until time.Time, limit, off
 
 func (s *Server) listVisits(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	f := anxin.VisitFilter{Household: q.Get("household"), Visitor: q.Get("visitor"), AlarmID: q.Get("alarm_id"),
-		Area: scope(r.Context())}
+	f := anxin.VisitFilter{Household: q.Get("household"), Elder: q.Get("elder"), Visitor: q.Get("visitor"),
+		AlarmID: q.Get("alarm_id"), Area: scope(r.Context())}
+	if item := q.Get("item"); item != "" {
+		it, ok := anxin.VisitItemByName(item)
+		if !ok {
+			return anxin.Errorf(anxin.EINVALID, "item must be one of 附件2's items (用电安全 or power, …)")
+		}
+		f.Item, f.ItemValue = it.Key, q.Get("value")
+	}
 	var err error
 	if f.Since, f.Until, f.Limit, f.Offset, err = s.pageParams(r); err != nil {
 		return err
@@ -55,25 +62,38 @@ func (s *Server) listVisits(w http.ResponseWriter, r *http.Request) error {
 	if vs == nil {
 		vs = []anxin.Visit{}
 	}
+	withLabels(vs)
 	writeJSON(w, http.StatusOK, map[string]any{"visits": vs, "limit": f.Limit, "offset": f.Offset})
 	return nil
 }
 
 func (s *Server) createVisit(w http.ResponseWriter, r *http.Request) error {
-	var v anxin.Visit
-	if err := decodeJSON(w, r, &v); err != nil {
+	var b visitBody
+	if err := decodeJSON(w, r, &b); err != nil {
 		return err
+	}
+	v := b.Visit
+	if b.Name != "" && v.Elder == "" {
+		m, err := s.findElder(r.Context(), b.Name, b.Village)
+		if err != nil {
+			return err
+		}
+		v.Elder = m.ID
 	}
 	if err := s.RecordVisit(r.Context(), &v); err != nil {
 		return err
 	}
-	w.Header().Set("Location", Prefix+"visits?household="+v.Household)
+	v.MethodName = v.Method.Label()
+	w.Header().Set("Location", Prefix+"visits/"+v.ID)
 	writeJSON(w, http.StatusCreated, v)
 	return nil
 }
 
-// RecordVisit stores a visit to a household of the caller's area (the web
-// app's visit form and POST visits share it); it sets v.ID.
+// RecordVisit stores a visit to an elder of the caller's area (the web
+// app's visit form and POST visits share it); it sets v.ID. The elder is
+// v.Elder (档案编号), else the one registered in v.Household; an unknown
+// elder is refused. Items given by their printed labels are stored by key,
+// and summarized into the free-text fields.
 func (s *Server) RecordVisit(ctx context.Context, v *anxin.Visit) error {
 	if v.ID != "" {
 		return anxin.Errorf(anxin.EINVALID, "id is assigned by the server")
@@ -82,14 +102,25 @@ func (s *Server) RecordVisit(ctx context.Context, v *anxin.Visit) error {
 		v.Date = s.Now()
 	}
 	if v.Date.After(s.Now().Add(time.Hour)) {
-		return anxin.Errorf(anxin.EINVALID, "visit date is in the future")
+		return anxin.Errorf(anxin.EINVALID, "探访日期不能晚于现在（visit date is in the future）")
 	}
-	ok, err := s.Store.HouseholdInArea(ctx, v.Household, scope(ctx))
-	if err != nil {
+	if !v.Method.Valid() {
+		return anxin.Errorf(anxin.EINVALID, "探访方式应为电话问候、上门探访、互联网音视频、其他之一（或 phone, home, audio_video, remote_monitoring, other）")
+	}
+	if err := s.resolveVisitElder(ctx, v); err != nil {
 		return err
 	}
-	if !ok {
-		return anxin.Errorf(anxin.ENOTFOUND, "no elder of household %q in your area", clip(v.Household))
+	if err := v.NormalizeItems(); err != nil {
+		return err
+	}
+	v.Summarize()
+	for i := range v.Services {
+		if v.Services[i].Date.IsZero() {
+			v.Services[i].Date = v.Date
+		}
+	}
+	if v.EnteredBy == "" {
+		v.EnteredBy = caller(ctx).Name
 	}
 	if err := s.Store.CreateVisit(ctx, v); err != nil {
 		return err

@@ -152,11 +152,6 @@ func Normalize(e *anxin.ElderRecord, today time.Time) []FieldError {
 			e.Categories = append(e.Categories, c)
 		}
 	}
-	switch e.FormTier {
-	case "", FormTierKey, FormTierGeneral:
-	default:
-		bad("form_tier", "只能填“重点”或“一般”", "must be 重点 or 一般")
-	}
 	a := &e.Assessment
 	if a.AssessedOn.IsZero() {
 		a.AssessedOn = today
@@ -178,6 +173,8 @@ func Normalize(e *anxin.ElderRecord, today time.Time) []FieldError {
 	if a.Age < 0 || a.Age > 150 {
 		bad("assessment.age", "必须是 0 到 150", "must be 0 to 150")
 	}
+	// an assessment is its 监护情况 and the rest; a ledger without it (善广乡's
+	// 附件3 has 健康状况 only) gives no score: the form's 重点/一般, else 未评估
 	assessed := a.Guardianship != ""
 	if _, ok := GuardianshipPoints(a.Guardianship); !ok && a.Guardianship != "" {
 		bad("assessment.guardianship", "只能是孤寡、计划生育特殊家庭、独居、留守或其他", "must be 孤寡, 计划生育特殊家庭, 独居, 留守 or 其他")
@@ -188,11 +185,12 @@ func Normalize(e *anxin.ElderRecord, today time.Time) []FieldError {
 	if _, ok := HealthPoints(a.Health); !ok && (a.Health != "" || assessed) {
 		bad("assessment.health", "只能是正常、残疾或严重慢性病、重残或重病", "must be 正常, 残疾或严重慢性病 or 重残或重病")
 	}
-	if score, tier, err := Score(*a); err == nil {
-		e.Score, e.Tier = score, tier
+	if ft, ok := NormalizeFormTier(strings.TrimSpace(e.FormTier)); ok {
+		e.FormTier = ft
 	} else {
-		e.Score, e.Tier = 0, "" // not assessed
+		bad("form_tier", "只能是重点或一般（重点对象/一般对象），或不填", "must be 重点 or 一般 (重点对象/一般对象) or empty")
 	}
+	e.Score, e.Tier = TierOf(e) // assessment score, else the form's 重点/一般, else unassessed
 	if len(e.Contacts) > anxin.MaxPersonalContacts {
 		bad("contacts", fmt.Sprintf("有 %d 人，最多 %d 人", len(e.Contacts), anxin.MaxPersonalContacts),
 			"has %d people, at most %d", len(e.Contacts), anxin.MaxPersonalContacts)
@@ -242,12 +240,6 @@ func Normalize(e *anxin.ElderRecord, today time.Time) []FieldError {
 	}
 	return errs
 }
-
-// The form's 重点对象/一般对象 (ElderRecord.FormTier).
-const (
-	FormTierKey     = "重点"
-	FormTierGeneral = "一般"
-)
 
 // maxExtra bounds the extra attributes of one record; maxFamily the rows
 // of its family table.

@@ -78,3 +78,43 @@ func Score(a anxin.Assessment) (int, anxin.Tier, error) {
 	score := g + s + h + AgePoints(a.Age)
 	return score, anxin.TierFromScore(score), nil
 }
+
+// NormalizeFormTier reads 附件1's 重点对象/一般对象 box: 重点, 一般 (also
+// 重点对象, 一般对象, key, general); "" when not ticked.
+func NormalizeFormTier(s string) (string, bool) {
+	switch s {
+	case "":
+		return "", true
+	case "重点", "重点对象", string(anxin.TierKey):
+		return "重点", true
+	case "一般", "一般对象", string(anxin.TierGeneral):
+		return "一般", true
+	}
+	return s, false
+}
+
+// Assessed reports whether an assessment has its three items answered
+// (age comes from the ID number).
+func Assessed(a anxin.Assessment) bool {
+	return a.Guardianship != "" || a.SelfCare != "" || a.Health != ""
+}
+
+// TierOf is an elder's score and tier: from the assessment's score where
+// the elder was assessed, else from the form's 重点/一般 (key, general),
+// else 未评估 (anxin.TierUnassessed, visited at the general cadence) with
+// score 0. An assessment with an invalid item counts as none here
+// (Normalize reports it).
+func TierOf(e *anxin.ElderRecord) (int, anxin.Tier) {
+	if Assessed(e.Assessment) {
+		if score, tier, err := Score(e.Assessment); err == nil {
+			return score, tier
+		}
+	}
+	switch ft, _ := NormalizeFormTier(e.FormTier); ft {
+	case "重点":
+		return 0, anxin.TierKey
+	case "一般":
+		return 0, anxin.TierGeneral
+	}
+	return 0, anxin.TierUnassessed
+}

@@ -107,8 +107,8 @@ func TestImportForm3AsKept(t *testing.T) {
 		!slices.Equal(e.Extra, []anxin.Attribute{{Name: "微信号", Value: "zgl1942"}}) {
 		t.Fatalf("first row: %+v", e)
 	}
-	if e.Tier != "" || e.Score != 0 {
-		t.Errorf("an elder without 监护情况 has a score: %d %s", e.Score, e.Tier)
+	if e.Tier != anxin.TierKey || e.Score != 0 { // no score: the form's 重点 gives the tier
+		t.Errorf("an elder without 监护情况: score %d tier %s, want 0 and the form's 重点", e.Score, e.Tier)
 	}
 	// the township comes from the title row 乡镇街道：善广乡
 	e = imp.Elders[1]

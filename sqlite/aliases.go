@@ -8,6 +8,9 @@ import "github.com/anxin-care/anxin"
 type (
 	Account          = anxin.Account
 	WorkOrderFilter  = anxin.WorkOrderFilter
+	RegisterChange   = anxin.RegisterChange
+	ElderMatch       = anxin.ElderMatch
+	ItemCount        = anxin.ItemCount
 	Session          = anxin.Session
 	AlarmFilter      = anxin.AlarmFilter
 	AlarmNote        = anxin.AlarmNote

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -16,12 +17,17 @@ import (
 // DB is an open store.
 type DB struct {
 	db *sql.DB
+	// registerVersion counts changes of the register's elders and kits
+	// made through this DB (alarmd's household view follows it).
+	registerVersion atomic.Uint64
+	registerHooks   atomic.Pointer[[]func(RegisterChange)] // OnRegisterChange
 }
 
 // schemas are applied in order at Open; every statement is idempotent
 // (CREATE … IF NOT EXISTS). Each area owns one: alarms.go, escalation.go,
 // register.go, webhooks.go.
-var schemas = []*string{&schemaAlarms, &schemaEscalation, &schemaRegister, &schemaWebhookReplays, &schemaAckTokens, &schemaAccounts, &schemaWorkOrders}
+var schemas = []*string{&schemaAlarms, &schemaEscalation, &schemaRegister, &schemaWebhookReplays, &schemaAckTokens, &schemaAccounts,
+	&schemaWorkOrders, &schemaVisitForms, &schemaKits}
 
 // Open opens (creating if needed) the store at path; ":memory:" gives a
 // private in-memory store for tests.
@@ -69,7 +75,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 // migrations run after the schemas, each idempotent: they bring a store made
 // by an older alarmd up to date (columns added, indexes made unique).
-var migrations = []func(context.Context, *sql.DB) error{migrateAlarms, migrateEscalation, migrateRuleState, migrateWorkOrders}
+var migrations = []func(context.Context, *sql.DB) error{migrateAlarms, migrateEscalation, migrateRuleState, migrateWorkOrders, migrateElderFormTier}
 
 // migrateAlarms adds the alarms' structured cause to older stores.
 func migrateAlarms(ctx context.Context, db *sql.DB) error {

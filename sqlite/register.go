@@ -119,6 +119,9 @@ func ValidateVisit(v *anxin.Visit) error {
 	case v.AlarmID != "" && !anxin.ValidID(v.AlarmID):
 		return anxin.Errorf(anxin.EINVALID, "visit: alarm_id must be [A-Za-z0-9_-]{1,64}")
 	}
+	if err := validateVisitForm(v); err != nil {
+		return err
+	}
 	for name, s := range map[string]string{"health": v.Health, "safety": v.Safety, "hygiene": v.Hygiene,
 		"environment": v.Environment, "needs": v.Needs, "suggested_care": v.SuggestedCare, "visitor": v.Visitor} {
 		if len(s) > maxText || !utf8.ValidString(s) {
@@ -158,6 +161,9 @@ func (d *DB) CreateVisit(ctx context.Context, v *anxin.Visit) error {
 	}
 	id := anxin.NewID(v.Date)
 	if err := insertVisit(ctx, tx, id, v); err != nil {
+		return err
+	}
+	if err := insertVisitForm(ctx, tx, id, v); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -217,8 +223,14 @@ func (d *DB) Visits(ctx context.Context, f VisitFilter) ([]anxin.Visit, error) {
 	var where []string
 	var args []any
 	from := "visits v"
+	if f.ID != "" {
+		where, args = append(where, "v.id = ?"), append(args, f.ID)
+	}
 	if f.Household != "" {
 		where, args = append(where, "v.household = ?"), append(args, f.Household)
+	}
+	if c, a := itemFilter(f); c != "" {
+		where, args = append(where, c), append(args, a...)
 	}
 	if !f.Area.All() {
 		q, a := areaHouseholdsQuery(f.Area)
@@ -260,6 +272,9 @@ func (d *DB) Visits(ctx context.Context, f VisitFilter) ([]anxin.Visit, error) {
 		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list visits: %w", err)
+	}
+	if err := d.attachForms(ctx, out); err != nil {
 		return nil, fmt.Errorf("list visits: %w", err)
 	}
 	return out, nil
@@ -315,7 +330,7 @@ func scanElder(s scanner) (anxin.ElderRecord, error) {
 		&e.Registered.County, &e.Registered.Township, &e.Registered.Village, &e.Registered.Detail,
 		&e.Current.County, &e.Current.Township, &e.Current.Village, &e.Current.Detail,
 		&e.Ability, &e.Illness, &e.Economic, &cats, &guard, &selfCare, &health, &e.Assessment.Age, &assessed,
-		&e.Score, &tier, &contacts, &responders, &e.GridWorker, &e.Consent, &created, &updated)
+		&e.Score, &tier, &contacts, &responders, &e.GridWorker, &e.Consent, &created, &updated, &e.FormTier)
 	if err != nil {
 		return e, err
 	}
@@ -340,7 +355,7 @@ func scanElder(s scanner) (anxin.ElderRecord, error) {
 
 // Elder reads one elder record (ENOTFOUND when unknown).
 func (d *DB) Elder(ctx context.Context, id string) (anxin.ElderRecord, error) {
-	e, err := scanElder(d.db.QueryRowContext(ctx, "SELECT "+elderColumns+" FROM elders WHERE id = ?", id))
+	e, err := scanElder(d.db.QueryRowContext(ctx, "SELECT "+elderSelect+" FROM elders WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, anxin.Errorf(anxin.ENOTFOUND, "no elder %q", clipID(id))
 	} else if err != nil {
@@ -354,7 +369,7 @@ func (d *DB) Elder(ctx context.Context, id string) (anxin.ElderRecord, error) {
 // Elders lists elder records ordered by id.
 func (d *DB) Elders(ctx context.Context, f ElderFilter) ([]anxin.ElderRecord, error) {
 	where, args := elderWhere(f)
-	q := "SELECT " + elderColumns + " FROM elders" + where + " ORDER BY id"
+	q := "SELECT " + elderSelect + " FROM elders" + where + " ORDER BY id"
 	if f.Limit >= 0 {
 		q += " LIMIT ? OFFSET ?"
 		args = append(args, limit(f.Limit), max(f.Offset, 0))
@@ -495,12 +510,16 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 			return fmt.Errorf("import elders: record %d: %w", i+1, err)
 		}
 	}
+	if err := putFormTiers(ctx, tx, es); err != nil {
+		return err
+	}
 	if err := putForms(ctx, tx, es); err != nil { // register_form.go
 		return fmt.Errorf("import elders: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("import elders: %w", err)
 	}
+	d.registerChanged(eldersChange(es))
 	return nil
 }
 

@@ -9,14 +9,12 @@ import (
 	"github.com/anxin-care/anxin"
 )
 
-// The 附件1 登记表 part of an elder record (anxin.RegisterForm), the form's
-// 重点/一般, 备注 and the extra attributes of an imported ledger live in
+// The 附件1 登记表 part of an elder record (anxin.RegisterForm), 备注 and the extra attributes of an imported ledger live in
 // their own table, one row per elder that has any of them, written in the
 // transaction that writes the elder (ImportElders).
 const schemaRegisterForm = `
 CREATE TABLE IF NOT EXISTS elder_forms (
 	elder_id   TEXT PRIMARY KEY,
-	form_tier  TEXT NOT NULL DEFAULT '',
 	note       TEXT NOT NULL DEFAULT '',
 	form       TEXT NOT NULL DEFAULT '',   -- JSON anxin.RegisterForm, '' when none
 	extra      TEXT NOT NULL DEFAULT '[]'  -- JSON []anxin.Attribute
@@ -33,13 +31,13 @@ func migrateRegisterForm(ctx context.Context, db *sql.DB) error {
 }
 
 func hasForm(e *anxin.ElderRecord) bool {
-	return e.FormTier != "" || e.Note != "" || e.Form != nil || len(e.Extra) > 0
+	return e.Note != "" || e.Form != nil || len(e.Extra) > 0
 }
 
 // putForms writes (or clears) the form part of each record, inside tx.
 func putForms(ctx context.Context, tx *sql.Tx, es []anxin.ElderRecord) error {
-	put, err := tx.PrepareContext(ctx, `INSERT INTO elder_forms (elder_id, form_tier, note, form, extra) VALUES (?,?,?,?,?)
-		ON CONFLICT(elder_id) DO UPDATE SET form_tier=excluded.form_tier, note=excluded.note, form=excluded.form, extra=excluded.extra`)
+	put, err := tx.PrepareContext(ctx, `INSERT INTO elder_forms (elder_id, note, form, extra) VALUES (?,?,?,?)
+		ON CONFLICT(elder_id) DO UPDATE SET note=excluded.note, form=excluded.form, extra=excluded.extra`)
 	if err != nil {
 		return err
 	}
@@ -71,7 +69,7 @@ func putForms(ctx context.Context, tx *sql.Tx, es []anxin.ElderRecord) error {
 				return err
 			}
 		}
-		if _, err := put.ExecContext(ctx, e.ID, e.FormTier, e.Note, form, string(extra)); err != nil {
+		if _, err := put.ExecContext(ctx, e.ID, e.Note, form, string(extra)); err != nil {
 			return err
 		}
 	}
@@ -88,10 +86,10 @@ func (d *DB) loadForms(ctx context.Context, es []anxin.ElderRecord) error {
 	for i := range es {
 		at[es[i].ID], ids[i] = i, es[i].ID
 	}
-	err := d.eachIn(ctx, ids, "SELECT elder_id, form_tier, note, form, extra FROM elder_forms WHERE elder_id IN (%s)", nil,
+	err := d.eachIn(ctx, ids, "SELECT elder_id, note, form, extra FROM elder_forms WHERE elder_id IN (%s)", nil,
 		func(rows *sql.Rows) error {
-			var id, tier, note, form, extra string
-			if err := rows.Scan(&id, &tier, &note, &form, &extra); err != nil {
+			var id, note, form, extra string
+			if err := rows.Scan(&id, &note, &form, &extra); err != nil {
 				return err
 			}
 			i, ok := at[id]
@@ -99,7 +97,7 @@ func (d *DB) loadForms(ctx context.Context, es []anxin.ElderRecord) error {
 				return nil
 			}
 			e := &es[i]
-			e.FormTier, e.Note = tier, note
+			e.Note = note // the form's 重点/一般 is the elders row's form_tier
 			if form != "" {
 				e.Form = &anxin.RegisterForm{}
 				if err := json.Unmarshal([]byte(form), e.Form); err != nil {
@@ -146,7 +144,7 @@ func (d *DB) VisitsDone(ctx context.Context, ids []string) (map[string]int, erro
 // an import looks up every row's elder at once.
 func (d *DB) EldersByID(ctx context.Context, ids []string) (map[string]anxin.ElderRecord, error) {
 	var list []anxin.ElderRecord
-	err := d.eachIn(ctx, ids, "SELECT "+elderColumns+" FROM elders WHERE id IN (%s)", nil, func(rows *sql.Rows) error {
+	err := d.eachIn(ctx, ids, "SELECT "+elderSelect+" FROM elders WHERE id IN (%s)", nil, func(rows *sql.Rows) error {
 		e, err := scanElder(rows)
 		list = append(list, e)
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestCreateVisitFromAlarmOutcome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0] != v {
+	if len(got) != 1 || !reflect.DeepEqual(got[0], v) {
 		t.Fatalf("got %+v, want %+v", got, v)
 	}
 	var due int64

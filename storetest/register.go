@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func visitFromAlarmOutcome(t *testing.T, s anxin.Store) {
 		t.Fatalf("id %q is not a ULID", v.ID)
 	}
 	got, err := s.Visits(ctx, anxin.VisitFilter{AlarmID: v.AlarmID})
-	if err != nil || len(got) != 1 || got[0] != v {
+	if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], v) {
 		t.Fatalf("got %+v %v, want %+v", got, err, v)
 	}
 	sched, err := s.Schedules(ctx, anxin.ScheduleFilter{FollowUpOnly: true})

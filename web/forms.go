@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -9,44 +10,12 @@ import (
 )
 
 // The visit form is 附件2 (探访关爱服务记录表) item by item: each item is
-// one choice among the form's boxes; needs and suggested care are free text.
-
-// formItem is one checkbox row of the paper form.
-type formItem struct {
-	Key     string   // form field name
-	Label   string   // as printed
-	Group   string   // the form's section, and the visit field it lands in
-	Choices []string // the boxes, first is the default
-}
-
-const (
-	groupFamily  = "家庭状况"
-	groupHealth  = "健康状况"
-	groupMind    = "精神状态"
-	groupSafety  = "安全情况"
-	groupHygiene = "卫生状况"
-	groupHome    = "居住环境"
-)
-
-var (
-	sameBetterWorse = []string{"无变化", "较好", "较差"}
-	safeChoices     = []string{"安全", "较安全", "不安全"}
-)
+// one choice among the form's boxes (anxin.VisitItems), stored as a value
+// of its own; needs and suggested care are free text; part 二 takes one
+// care service with the elder's satisfaction.
 
 // formItems are the rows in the paper form's order.
-var formItems = []formItem{
-	{"family", "家庭人口", groupFamily, []string{"无变化", "增加", "减少"}},
-	{"speech", "表达能力", groupHealth, sameBetterWorse},
-	{"mobility", "行动能力", groupHealth, sameBetterWorse},
-	{"illness", "疾病状况", groupHealth, []string{"无变化", "严重", "转好"}},
-	{"mood", "情绪状态", groupMind, sameBetterWorse},
-	{"gas", "燃气安全", groupSafety, safeChoices},
-	{"water", "水暖安全", groupSafety, safeChoices},
-	{"power", "用电安全", groupSafety, safeChoices},
-	{"personal", "个人卫生", groupHygiene, sameBetterWorse},
-	{"household", "家庭卫生", groupHygiene, sameBetterWorse},
-	{"indoor", "室内环境", groupHome, sameBetterWorse},
-}
+var formItems = anxin.VisitItems
 
 // methods are the form's 探访方式 boxes.
 var methods = []struct {
@@ -59,70 +28,101 @@ var methods = []struct {
 	{anxin.VisitOther, "其他"},
 }
 
+// satisfactions are part 二's 老年人服务满意度评价 choices.
+var satisfactions = anxin.Satisfactions
+
 // maxFormBytes bounds a posted form; maxText a free-text field, in characters.
 const (
 	maxFormBytes = 16 << 10
 	maxText      = 500
 )
 
-// decodeVisit reads a posted visit form into a visit (household, date and
-// visitor are the caller's). Every value must be one of the form's boxes;
-// problems are in Mandarin, one per field.
+// decodeVisit reads a posted visit form into a visit (elder, household,
+// date, visitor and who entered it are the caller's). Every value must be
+// one of the form's boxes; problems are in Mandarin, one per field.
 func decodeVisit(f url.Values) (anxin.Visit, map[string]string) {
 	var v anxin.Visit
 	bad := map[string]string{}
-	m := anxin.VisitMethod(f.Get("method"))
-	for _, c := range methods {
-		if c.Value == m {
-			v.Method = m
+	if m, ok := anxin.ParseVisitMethod(f.Get("method")); ok {
+		for _, c := range methods {
+			if c.Value == m {
+				v.Method = m
+			}
 		}
 	}
 	if v.Method == "" {
 		bad["method"] = "请选择探访方式"
 	}
-	parts := map[string][]string{}
+	v.Items = map[string]string{}
 	for _, it := range formItems {
 		got := f.Get(it.Key)
 		if got == "" {
-			got = it.Choices[0]
+			got = it.Options[0]
 		}
 		ok := false
-		for _, c := range it.Choices {
+		for _, c := range it.Options {
 			ok = ok || c == got
 		}
 		if !ok {
 			bad[it.Key] = "「" + it.Label + "」的选项无效"
 			continue
 		}
-		parts[it.Group] = append(parts[it.Group], it.Label+"："+got)
+		v.Items[it.Key] = got
 	}
-	if d := text(f.Get("illness_name")); d != "" && parts[groupHealth] != nil {
-		parts[groupHealth] = append(parts[groupHealth], "疾病名称："+d)
-	}
-	join := func(groups ...string) string {
-		var all []string
-		for _, g := range groups {
-			all = append(all, parts[g]...)
+	count := func(key, label string, lo, hi int) int {
+		s := strings.TrimSpace(f.Get(key))
+		if s == "" {
+			return 0
 		}
-		return strings.Join(all, "；")
+		n, err := strconv.Atoi(s)
+		if err != nil || n < lo || n > hi {
+			bad[key] = "「" + label + "」应为 " + strconv.Itoa(lo) + " 到 " + strconv.Itoa(hi) + " 的整数"
+			return 0
+		}
+		return n
 	}
-	v.Health = join(groupHealth, groupMind)
-	v.Safety = join(groupSafety)
-	v.Hygiene = join(groupHygiene)
-	v.Environment = join(groupFamily, groupHome)
+	if fam := v.Items["family"]; fam == "增加" || fam == "减少" {
+		v.FamilyCount = count("family_count", "增减人数", 0, 50)
+	}
+	v.Number = count("number", "第几次探访", 0, 10000)
+	var svc anxin.CareService
 	for _, t := range []struct {
 		key, label string
 		to         *string
-	}{{"needs", "老年人服务需求", &v.Needs}, {"suggested_care", "实施关爱服务建议", &v.SuggestedCare}, {"illness_name", "疾病名称", nil}} {
+	}{{"needs", "老年人服务需求", &v.Needs}, {"suggested_care", "实施关爱服务建议", &v.SuggestedCare},
+		{"illness_name", "疾病名称", &v.IllnessName}, {"service", "关爱服务情况", &svc.Content},
+		{"service_provider", "服务人员", &svc.Provider}} {
 		raw := f.Get(t.key)
 		switch {
 		case !utf8.ValidString(raw):
 			bad[t.key] = "「" + t.label + "」含有无效字符"
 		case utf8.RuneCountInString(raw) > maxText:
 			bad[t.key] = "「" + t.label + "」不能超过500字"
-		case t.to != nil:
+		default:
 			*t.to = text(raw)
 		}
+	}
+	if v.Items["illness"] != "严重" {
+		v.IllnessName = "" // the name is asked only for 严重
+	}
+	if s := f.Get("satisfaction"); s != "" {
+		ok := false
+		for _, c := range satisfactions {
+			ok = ok || c == s
+		}
+		if !ok {
+			bad["satisfaction"] = "「老年人服务满意度评价」的选项无效"
+		}
+		svc.Satisfaction = s
+	}
+	if svc.Content != "" {
+		svc.Number = count("service_number", "第几次关爱", 0, 10000)
+		v.Services = []anxin.CareService{svc}
+	} else if svc.Provider != "" || svc.Satisfaction != "" {
+		bad["service"] = "请填写关爱服务情况"
+	}
+	if len(bad) == 0 {
+		v.Summarize()
 	}
 	return v, bad
 }

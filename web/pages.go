@@ -108,7 +108,7 @@ func (s *Server) showVisitForm(req *request, status int, e anxin.ElderRecord, f 
 		f.Set("key", newToken())
 	}
 	s.render(req, status, "visit.html", map[string]any{"Title": "探访记录", "E": e, "Items": formItems, "Methods": methods,
-		"Form": f, "Bad": bad})
+		"Satisfactions": satisfactions, "Form": f, "Bad": bad})
 }
 
 func (s *Server) recordVisit(req *request) error {
@@ -135,7 +135,7 @@ func (s *Server) recordVisit(req *request) error {
 	case !claimed:
 		return anxin.Errorf(anxin.ECONFLICT, "这份探访记录正在保存，请稍后查看「今日待访」")
 	}
-	v.Household, v.Visitor, v.Date = e.Household, req.account.Name, s.Now()
+	v.Elder, v.Household, v.Visitor, v.EnteredBy, v.Date = e.ID, e.Household, req.account.Name, req.account.Name, s.Now()
 	if err := req.api.RecordVisit(req.ctx, &v); err != nil {
 		if rerr := s.Accounts.ReleaseFormKey(req.ctx, key); rerr != nil {
 			s.Logger.Error("form key not released", "err", rerr)
