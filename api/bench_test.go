@@ -166,9 +166,17 @@ func TestReportOnGeneratedRegister(t *testing.T) {
 	if rep.Total.InScope != consenting || rep.Total.Visited != visited || rep.Total.Declined != 1000-consenting {
 		t.Fatalf("total %+v, want in scope %d visited %d", rep.Total, consenting, visited)
 	}
-	// the lapsed elders (1 in 20) are the ones not visited, and they are overdue
-	if consenting-visited < 1000/20-1000/50 || len(rep.Overdue) < consenting-visited {
-		t.Fatalf("%d not visited, %d overdue", consenting-visited, len(rep.Overdue))
+	// the lapsed elders (1 in 20) are the ones not visited, each on 本月未探访名单 with their last visit (September)
+	if consenting-visited < 1000/20-1000/50 || len(rep.NotVisited) != consenting-visited {
+		t.Fatalf("%d not visited, %d listed", consenting-visited, len(rep.NotVisited))
+	}
+	for _, e := range rep.NotVisited {
+		if m := e.LastContact.In(care.DefaultLocation()).Month(); m != time.September {
+			t.Fatalf("%s last seen %v, want September", e.ID, e.LastContact)
+		}
+	}
+	if len(rep.ByVillage) != 40 || len(rep.ByGridWorker) != 200 {
+		t.Fatalf("%d villages, %d grid workers; want 40 and 200", len(rep.ByVillage), len(rep.ByGridWorker))
 	}
 	if len(rep.Rows) != 40*4 || len(rep.ByTier) != 4 {
 		t.Fatalf("%d rows by village and tier, %d by tier; want 160 and 4", len(rep.Rows), len(rep.ByTier))

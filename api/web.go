@@ -120,19 +120,22 @@ func (s *Server) ServeVisitRate(w http.ResponseWriter, r *http.Request) {
 }
 
 // VisitRate is the monthly visit-rate report of the caller's area; month
-// "" is the current month.
+// "" is the current month. Its 本月未探访名单 is masked (names, phones).
 func (s *Server) VisitRate(ctx context.Context, month string) (VisitRateReport, error) {
 	q := url.Values{}
 	if month != "" {
 		q.Set("month", month)
 	}
-	m, from, to, err := s.month(request(ctx, q))
+	r := request(ctx, q)
+	m, from, to, err := s.month(r)
 	if err != nil {
 		return VisitRateReport{}, err
 	}
-	rep, err := s.visitRateReport(ctx, scope(ctx), from, to)
-	rep.Month = m
-	return rep, err
+	rep, err := s.visitRateReport(ctx, scope(ctx), m, from, to)
+	if err != nil {
+		return rep, err
+	}
+	return rep, s.maskNotVisited(r, rep.NotVisited)
 }
 
 // AreaHouseholds lists alarmd's households (sensor kits) the caller may

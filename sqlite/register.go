@@ -660,7 +660,8 @@ func (d *DB) Schedules(ctx context.Context, f ScheduleFilter) ([]Scheduled, erro
 }
 
 // VisitCount is how many elders of one community, tier and consent there
-// were and how many of them had at least one visit (any method) in a period.
+// were and how many of them had at least one visit that counts (any method
+// but remote monitoring: an alarm accepted by family is no visit) in a period.
 type VisitCount struct {
 	Township, Village string
 	Tier              anxin.Tier
@@ -674,7 +675,8 @@ func (d *DB) VisitCounts(ctx context.Context, area anxin.Area, since, until time
 	// one index seek per elder on visits(household, date): cheaper than
 	// collecting the month's distinct households (a month holds ~4 visits an elder)
 	q := `SELECT e.cur_township, e.cur_village, e.tier, e.consent, count(*),
-		sum(EXISTS(SELECT 1 FROM visits v WHERE v.household = e.household AND v.date >= ? AND v.date < ?))
+		sum(EXISTS(SELECT 1 FROM visits v WHERE v.household = e.household AND v.date >= ? AND v.date < ?
+			AND v.method <> 'remote_monitoring'))
 		FROM elders e
 		WHERE e.created_at < ?`
 	args := []any{millis(since), millis(until), millis(until)}
