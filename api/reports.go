@@ -88,16 +88,16 @@ func (s *Server) monthRates(ctx context.Context, area anxin.Area, from, to time.
 	if m, ok := reports.get(key, version); ok {
 		return m, nil
 	}
+	es, err := s.Store.MonthVisits(ctx, area, from, to)
+	if err != nil {
+		return care.MonthRates{}, err
+	}
 	m := care.NewMonthRates()
-	err = s.Store.MonthVisits(ctx, area, from, to, func(e sqlite.ElderMonth) error {
+	for _, e := range es {
 		m.Add(care.ElderMonth{ID: e.ID, Household: e.Household, Name: e.Name, Phone: e.Phone, Township: e.Township,
 			Village: e.Village, Address: e.Address, Tier: e.Tier, GridWorker: e.GridWorker, Consent: e.Consent,
 			LastContact: e.LastContact, Visits: care.MethodCounts{Home: e.Home, Phone: e.PhoneCalls,
 				AudioVideo: e.AudioVideo, Other: e.Other, Remote: e.Remote}})
-		return nil
-	})
-	if err != nil {
-		return care.MonthRates{}, err
 	}
 	m.Finish()
 	reports.put(key, version, *m)

@@ -571,6 +571,7 @@ type Scheduled struct {
 	Phone         string     `json:"phone,omitempty"`
 	Township      string     `json:"township"`
 	Village       string     `json:"village"`
+	Address       string     `json:"address,omitempty"` // current address detail (street, house number)
 	Tier          anxin.Tier `json:"tier"`
 	GridWorker    string     `json:"grid_worker"`
 	Consent       bool       `json:"consent"`
@@ -625,10 +626,10 @@ func (d *DB) Schedules(ctx context.Context, f ScheduleFilter) ([]Scheduled, erro
 		ors = append(ors, "e.tier NOT IN ("+strings.Join(tiers, ",")+")")
 		outer = append(outer, "("+strings.Join(ors, " OR ")+")")
 	}
-	q := `SELECT e.id, e.household, e.name, e.phone, e.cur_township, e.cur_village,
+	q := `SELECT e.id, e.household, e.name, e.phone, e.cur_township, e.cur_village, e.cur_detail,
 		e.tier, e.grid_worker, e.consent, e.created_at, coalesce(s.last_contact, 0), coalesce(s.last_home, 0),
 		coalesce(s.follow_up_due, 0), coalesce(s.follow_up_alarm, '')
-		FROM (SELECT id, household, name, phone, cur_township, cur_village, tier, grid_worker, consent, created_at
+		FROM (SELECT id, household, name, phone, cur_township, cur_village, cur_detail, tier, grid_worker, consent, created_at
 			FROM elders` + where + `) e LEFT JOIN visit_schedule s ON s.household = e.household`
 	if len(outer) > 0 {
 		q += " WHERE " + strings.Join(outer, " AND ")
@@ -643,7 +644,7 @@ func (d *DB) Schedules(ctx context.Context, f ScheduleFilter) ([]Scheduled, erro
 		var s Scheduled
 		var tier string
 		var reg, contact, home, due int64
-		if err := rows.Scan(&s.ID, &s.Household, &s.Name, &s.Phone, &s.Township, &s.Village, &tier, &s.GridWorker,
+		if err := rows.Scan(&s.ID, &s.Household, &s.Name, &s.Phone, &s.Township, &s.Village, &s.Address, &tier, &s.GridWorker,
 			&s.Consent, &reg, &contact, &home, &due, &s.FollowUpAlarm); err != nil {
 			return nil, fmt.Errorf("list schedules: %w", err)
 		}

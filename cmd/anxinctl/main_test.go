@@ -78,13 +78,13 @@ func TestCLIOverHTTP(t *testing.T) {
 		t.Fatalf("wrong token: %d %s", code, errOut)
 	}
 	p := ledgerCSV(t, dir, 3)
-	if code, out, errOut := cli(t, env, "elders", "import", p); code != 0 || !strings.Contains(out, `"imported": 3`) {
+	if code, out, errOut := cli(t, env, "elders", "import", p); code != 0 || !strings.Contains(out, "已导入 3 行") {
 		t.Fatalf("import: %d %s %s", code, out, errOut)
 	}
 	es, _ := db.Elders(context.Background(), sqlite.ElderFilter{})
 	hh := es[0].Household
 	if code, out, errOut := cli(t, env, "visit", "add", "-household", hh, "-method", "home", "-date", "2026-11-20",
-		"-health", "精神好", "-visitor", "王芳"); code != 0 || !strings.Contains(out, `"method": "home"`) {
+		"-health", "精神好", "-visitor", "王芳"); code != 0 || !strings.Contains(out, "上门探访") {
 		t.Fatalf("visit add: %d %s %s", code, out, errOut)
 	}
 	if code, _, errOut := cli(t, env, "visit", "add", "-household", hh, "-method", "fax"); code != 1 || !strings.Contains(errOut, "invalid") {
@@ -94,11 +94,11 @@ func TestCLIOverHTTP(t *testing.T) {
 	if len(vs) != 1 || vs[0].Health != "精神好" || vs[0].Method != anxin.VisitHome {
 		t.Fatalf("stored visits %+v", vs)
 	}
-	if code, out, _ := cli(t, env, "due"); code != 0 || !strings.Contains(out, "due: 2 elder(s)") {
+	if code, out, _ := cli(t, env, "due"); code != 0 || !strings.Contains(out, "待访名单（2026-11-23）：共 2 位") {
 		t.Fatalf("due: %d %s", code, out)
 	}
 	x := filepath.Join(dir, "out.xlsx")
-	if code, out, errOut := cli(t, env, "elders", "export", "-o", x); code != 0 || !strings.Contains(out, "wrote") {
+	if code, out, errOut := cli(t, env, "elders", "export", "-o", x); code != 0 || !strings.Contains(out, "已保存") {
 		t.Fatalf("export: %d %s %s", code, out, errOut)
 	}
 	f, err := os.Open(x)
@@ -110,7 +110,7 @@ func TestCLIOverHTTP(t *testing.T) {
 	if err != nil || len(rows) != 4 {
 		t.Fatalf("exported %d rows: %v", len(rows), err)
 	}
-	if code, out, _ := cli(t, env, "report", "visit-rate", "-month", "2026-11"); code != 0 || !strings.Contains(out, `"in_scope"`) {
+	if code, out, _ := cli(t, env, "report", "visit-rate", "-month", "2026-11", "-json"); code != 0 || !strings.Contains(out, `"in_scope"`) {
 		t.Fatalf("report: %d %s", code, out)
 	}
 	// a bad ledger: every bad row on stderr, exit 1, nothing stored
@@ -135,10 +135,10 @@ func TestCLIDirectStore(t *testing.T) {
 	}
 	db.Close()
 	p := ledgerCSV(t, dir, 2)
-	if code, out, errOut := cli(t, nil, "-db", path, "elders", "import", p); code != 0 || !strings.Contains(out, `"imported": 2`) {
+	if code, out, errOut := cli(t, nil, "-db", path, "elders", "import", p); code != 0 || !strings.Contains(out, "已导入 2 行") {
 		t.Fatalf("import: %d %s %s", code, out, errOut)
 	}
-	if code, out, _ := cli(t, nil, "-db", path, "elders", "list"); code != 0 || !strings.Contains(out, `"total": 2`) || strings.Contains(out, idNumber(0)) ||
+	if code, out, _ := cli(t, nil, "-db", path, "elders", "list"); code != 0 || !strings.Contains(out, "共 2 位") || strings.Contains(out, idNumber(0)) ||
 		strings.Contains(out, "张桂兰") || strings.Contains(out, "13900000001") {
 		t.Fatalf("list (masked): %d %s", code, out)
 	}
@@ -149,12 +149,12 @@ func TestCLIDirectStore(t *testing.T) {
 		t.Fatalf("due (masked): %d %s", code, out)
 	}
 	// who imported and who read the names in full, under the login name
-	code, out, errOut := cli(t, nil, "-db", path, "audit", "-limit", "10")
+	code, out, errOut := cli(t, nil, "-db", path, "audit", "-limit", "10", "-json")
 	if code != 0 || strings.Count(out, `"action": "elder.import"`) != 2 || strings.Count(out, `"action": "elders.list"`) != 2 ||
 		!strings.Contains(out, `"who": "anxinctl:`) || strings.Contains(out, "张桂兰") {
 		t.Fatalf("audit: %d %s %s", code, out, errOut)
 	}
-	if code, out, _ := cli(t, nil, "-db", path, "audit", "-action", "elders.list", "-limit", "1"); code != 0 || strings.Count(out, `"action"`) != 1 {
+	if code, out, _ := cli(t, nil, "-db", path, "audit", "-action", "elders.list", "-limit", "1", "-json"); code != 0 || strings.Count(out, `"action"`) != 1 {
 		t.Fatalf("audit -action: %d %s", code, out)
 	}
 	if code, _, errOut := cli(t, nil, "-db", filepath.Join(dir, "missing.db"), "due"); code != 1 || !strings.Contains(errOut, "-db") {
@@ -180,7 +180,7 @@ func TestCLIDirectStoreOnFixedDate(t *testing.T) {
 		t.Helper()
 		return cliAt(t, func() time.Time { return clock }, nil, append([]string{"-db", path}, args...)...)
 	}
-	if code, out, errOut := at("elders", "import", ledgerCSV(t, dir, 3)); code != 0 || !strings.Contains(out, `"imported": 3`) {
+	if code, out, errOut := at("elders", "import", ledgerCSV(t, dir, 3)); code != 0 || !strings.Contains(out, "已导入 3 行") {
 		t.Fatalf("import: %d %s %s", code, out, errOut)
 	}
 	db, err = sqlite.Open(ctx, path)
@@ -198,7 +198,7 @@ func TestCLIDirectStoreOnFixedDate(t *testing.T) {
 		}
 	}
 	// registered today, never visited: all three are due today
-	if code, out, _ := at("due"); code != 0 || !strings.HasPrefix(out, "due: 3 elder(s) on 2026-11-20") {
+	if code, out, _ := at("due"); code != 0 || !strings.HasPrefix(out, "待访名单（2026-11-20）：共 3 位") {
 		t.Fatalf("due: %d %s", code, out)
 	}
 	// a visit without -date is dated now by the fixed clock; -date is a day in care.timezone
@@ -219,23 +219,23 @@ func TestCLIDirectStoreOnFixedDate(t *testing.T) {
 	if code, _, errOut := at("visit", "add", "-household", hh0, "-method", "phone", "-date", "2026-11-21"); code != 1 || !strings.Contains(errOut, "future") {
 		t.Fatalf("visit in the future: %d %s", code, errOut)
 	}
-	if code, out, _ := at("due"); code != 0 || !strings.HasPrefix(out, "due: 1 elder(s) on 2026-11-20") || !strings.Contains(out, es[2].ID) {
+	if code, out, _ := at("due"); code != 0 || !strings.HasPrefix(out, "待访名单（2026-11-20）：共 1 位") || !strings.Contains(out, es[2].ID) {
 		t.Fatalf("due after the visits: %d %s", code, out)
 	}
 	// three days later (general tier: phone every 10 days): the unvisited elder is 3 days overdue;
 	// within 5 days nobody else is due, within 6 the elder visited on the 19th (phone due the 29th) is
 	clock = time.Date(2026, 11, 23, 10, 0, 0, 0, loc)
-	if code, out, _ := at("overdue"); code != 0 || !strings.HasPrefix(out, "overdue: 1 elder(s) on 2026-11-23") || !strings.Contains(out, "逾期 3 天") {
+	if code, out, _ := at("overdue"); code != 0 || !strings.HasPrefix(out, "逾期名单（2026-11-23）：共 1 位") || !strings.Contains(out, "3 天") {
 		t.Fatalf("overdue: %d %s", code, out)
 	}
-	if code, out, _ := at("due", "-within", "5"); code != 0 || !strings.HasPrefix(out, "due: 1 elder(s)") {
+	if code, out, _ := at("due", "-within", "5"); code != 0 || !strings.HasPrefix(out, "待访名单（2026-11-23）：共 1 位") {
 		t.Fatalf("due within 5: %d %s", code, out)
 	}
-	if code, out, _ := at("due", "-within", "6"); code != 0 || !strings.HasPrefix(out, "due: 2 elder(s)") || !strings.Contains(out, "电话 2026-11-29") {
+	if code, out, _ := at("due", "-within", "6"); code != 0 || !strings.HasPrefix(out, "待访名单（2026-11-23）：共 2 位") || !strings.Contains(out, "2026-11-29") {
 		t.Fatalf("due within 6: %d %s", code, out)
 	}
 	// the report's default month is the clock's
-	if code, out, _ := at("report", "visit-rate"); code != 0 || !strings.Contains(out, `"month": "2026-11"`) ||
+	if code, out, _ := at("-json", "report", "visit-rate"); code != 0 || !strings.Contains(out, `"month": "2026-11"`) ||
 		!strings.Contains(out, `"visited": 2`) || !strings.Contains(out, `"in_scope": 3`) {
 		t.Fatalf("report: %d %s", code, out)
 	}
