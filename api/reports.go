@@ -49,7 +49,8 @@ type VisitRateReport struct {
 	Made     string `json:"made"`   // 制表日期, today in care.timezone
 	Area     string `json:"area"`
 	care.MonthRates
-	Alarms *AlarmStats `json:"alarms,omitempty"`
+	NotVisitedCount int         `json:"not_visited_count"` // all of 本月未探访名单 (the web page lists the first ones)
+	Alarms          *AlarmStats `json:"alarms,omitempty"`
 }
 
 // maxHeaderText bounds ?filler= and ?phone=.
@@ -121,8 +122,8 @@ func (s *Server) visitRateReport(ctx context.Context, area anxin.Area, month str
 			}
 		}
 	}
-	// the cached lists are shared: a masked copy for this answer
-	rep.NotVisited = slices.Clone(m.NotVisited)
+	// NotVisited is the kept month's list: callers mask a copy (maskNotVisited)
+	rep.NotVisitedCount = len(m.NotVisited)
 	y, mo, _ := from.Date()
 	rep.Title = fmt.Sprintf("%s特殊困难老年人探访关爱服务月报表（%d年%d月）", rep.Township, y, mo)
 	return rep, nil
@@ -155,7 +156,7 @@ func (s *Server) visitRate(w http.ResponseWriter, r *http.Request) error {
 	if rep.Alarms, err = s.alarmStats(ctx, from, to); err != nil {
 		return err
 	}
-	if err := s.maskNotVisited(r, rep.NotVisited); err != nil {
+	if rep.NotVisited, err = s.maskNotVisited(r, rep.NotVisited, len(rep.NotVisited)); err != nil {
 		return err
 	}
 	format := r.URL.Query().Get("format")
@@ -182,20 +183,22 @@ func (s *Server) visitRate(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// maskNotVisited masks the names and phone numbers of 本月未探访名单 in
-// place, or, with ?unmasked=1, audits their read.
-func (s *Server) maskNotVisited(r *http.Request, items []care.NotVisited) error {
+// maskNotVisited is a copy of the first n of 本月未探访名单 (a kept
+// month's list, never changed) with names and phone numbers masked, or,
+// with ?unmasked=1, in full with their read audited.
+func (s *Server) maskNotVisited(r *http.Request, items []care.NotVisited, n int) ([]care.NotVisited, error) {
+	out := slices.Clone(items[:min(n, len(items))])
 	if unmasked(r) {
-		ids := make([]string, len(items))
-		for i := range items {
-			ids[i] = items[i].ID
+		ids := make([]string, len(out))
+		for i := range out {
+			ids[i] = out[i].ID
 		}
-		return s.audit(r.Context(), auditReportRead, "", ids...)
+		return out, s.audit(r.Context(), auditReportRead, "", ids...)
 	}
-	for i := range items {
-		items[i].Name, items[i].Phone = anxin.MaskName(items[i].Name), anxin.MaskPhone(items[i].Phone)
+	for i := range out {
+		out[i].Name, out[i].Phone = anxin.MaskName(out[i].Name), anxin.MaskPhone(out[i].Phone)
 	}
-	return nil
+	return out, nil
 }
 
 var tierNames = map[string]string{"irregular": "不定期", "general": "一般", "key": "重点", "high": "高风险", "all": "全部"}

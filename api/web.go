@@ -120,8 +120,9 @@ func (s *Server) ServeVisitRate(w http.ResponseWriter, r *http.Request) {
 }
 
 // VisitRate is the monthly visit-rate report of the caller's area; month
-// "" is the current month. Its 本月未探访名单 is masked (names, phones).
-func (s *Server) VisitRate(ctx context.Context, month string) (VisitRateReport, error) {
+// "" is the current month. Its 本月未探访名单 holds the first maxListed
+// (NotVisitedCount says how many there are), names and phones masked.
+func (s *Server) VisitRate(ctx context.Context, month string, maxListed int) (VisitRateReport, error) {
 	q := url.Values{}
 	if month != "" {
 		q.Set("month", month)
@@ -135,7 +136,8 @@ func (s *Server) VisitRate(ctx context.Context, month string) (VisitRateReport, 
 	if err != nil {
 		return rep, err
 	}
-	return rep, s.maskNotVisited(r, rep.NotVisited)
+	rep.NotVisited, err = s.maskNotVisited(r, rep.NotVisited, maxListed)
+	return rep, err
 }
 
 // AreaHouseholds lists alarmd's households (sensor kits) the caller may

@@ -194,7 +194,7 @@ const reportNotVisited = 100
 
 func (s *Server) reportPage(req *request) error {
 	q := req.r.URL.Query()
-	rep, err := req.api.VisitRate(req.ctx, q.Get("month"))
+	rep, err := req.api.VisitRate(req.ctx, q.Get("month"), reportNotVisited)
 	if err != nil {
 		return err
 	}
@@ -205,13 +205,12 @@ func (s *Server) reportPage(req *request) error {
 			x.Set(k, v)
 		}
 	}
-	shown := rep.NotVisited[:min(len(rep.NotVisited), reportNotVisited)]
 	rowTiers := map[string]string{}
 	for t, n := range tierNames {
 		rowTiers[string(t)] = n
 	}
 	s.render(req, http.StatusOK, "report.html", map[string]any{"Title": "月度探访率", "R": rep, "Tiers": tierNames, "RowTiers": rowTiers,
-		"NotVisited": shown, "More": len(rep.NotVisited) - len(shown), "XLSX": Prefix + "report.xlsx?" + x.Encode()})
+		"NotVisited": rep.NotVisited, "More": rep.NotVisitedCount - len(rep.NotVisited), "XLSX": Prefix + "report.xlsx?" + x.Encode()})
 	return nil
 }
 
