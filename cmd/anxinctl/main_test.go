@@ -316,3 +316,54 @@ func TestCLIAlarmsClose(t *testing.T) {
 		t.Fatalf("second close: %d %s", code, errOut)
 	}
 }
+
+// A worker's due list is a table with phone and address, columns aligned
+// on screen; the monthly report prints its header, rates ("—" where
+// nobody is in scope) and 本月未探访名单.
+func TestCLITablesForWorkers(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "alarmd.db")
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"张桂兰", "Li Ming"} {
+		e := anxin.ElderRecord{ID: fmt.Sprintf("e%d", i), Name: name, IDNumber: idNumber(i), Phone: "+8613800001234",
+			Current:    anxin.Address{County: "忠县", Township: "善广乡", Village: "善广村", Detail: fmt.Sprintf("3组%d号", 12+i)},
+			Categories: []anxin.Category{anxin.CategoryAlone},
+			Assessment: anxin.Assessment{Guardianship: anxin.GuardianAlone, SelfCare: anxin.SelfCareIntact, Health: anxin.HealthNormal},
+			GridWorker: "王芳", Consent: true, CreatedAt: testNow.Add(-48 * time.Hour), UpdatedAt: testNow}
+		if errs := care.Normalize(&e, testNow); len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		if err := db.PutElder(context.Background(), &e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	code, out, errOut := cli(t, nil, "-db", path, "due", "-unmasked")
+	if code != 0 || !strings.HasPrefix(out, "待访名单（2026-11-23）：共 2 位") {
+		t.Fatalf("due: %d %s %s", code, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")[1:]
+	if len(lines) != 3 || !strings.Contains(lines[1], "+8613800001234") || !strings.Contains(out, "3组12号") || !strings.Contains(out, "3组13号") {
+		t.Fatalf("due table:\n%s", out)
+	}
+	// the 地址 column starts at the same screen column on every line
+	var at []int
+	for i, l := range lines {
+		key := []string{"地址", "3组", "3组"}[i]
+		at = append(at, textWidth(l[:strings.Index(l, key)]))
+	}
+	if at[0] != at[1] || at[1] != at[2] {
+		t.Fatalf("地址 at columns %v:\n%s", at, out)
+	}
+	code, out, errOut = cli(t, nil, "-db", path, "report", "visit-rate", "-filler", "赵敏", "-phone", "023-54321234")
+	if code != 0 || !strings.Contains(out, "善广乡特殊困难老年人探访关爱服务月报表（2026年11月）") || !strings.Contains(out, "填报人：赵敏") ||
+		!strings.Contains(out, "本月未探访名单（截至月末）：共 2 位") || !strings.Contains(out, "0.0%") {
+		t.Fatalf("report: %d %s %s", code, out, errOut)
+	}
+	if code, out, _ = cli(t, nil, "-db", path, "report", "visit-rate", "-month", "2026-10"); code != 0 || !strings.Contains(out, "—") {
+		t.Fatalf("October (nobody registered): %d %s", code, out)
+	}
+}
