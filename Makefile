@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 10s
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build dist test test-integration test-deps fuzz lint bench demo run clean
+.PHONY: all build dist cross test test-integration test-deps fuzz lint bench demo run clean
 
 all: build
 
@@ -14,7 +14,8 @@ build:
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 DIST_LDFLAGS = -s -w -X main.version=$(VERSION)
 
-## dist: static gatewayd for the boxes (linux arm64, arm v7, amd64) and anxinctl for Windows, in dist/,
+## dist: static gatewayd for the boxes (linux arm64, arm v7, amd64) and anxinctl for the township PC
+## (windows amd64) and servers (linux amd64, arm64), in dist/,
 ## with the systemd unit and the example config next to them (docs/install.zh-CN.md)
 dist:
 	rm -rf dist && mkdir -p dist
@@ -22,12 +23,22 @@ dist:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(DIST_LDFLAGS)' -o dist/gatewayd-linux-armv7 ./cmd/gatewayd
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(DIST_LDFLAGS)' -o dist/gatewayd-linux-amd64 ./cmd/gatewayd
 	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build -trimpath -ldflags '$(DIST_LDFLAGS)' -o dist/anxinctl-windows-amd64.exe ./cmd/anxinctl
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(DIST_LDFLAGS)' -o dist/anxinctl-linux-amd64 ./cmd/anxinctl
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(DIST_LDFLAGS)' -o dist/anxinctl-linux-arm64 ./cmd/anxinctl
 	cp deploy/gatewayd.service configs/gatewayd.example.yaml dist/
 	cd dist && sha256sum gatewayd-* anxinctl-* > SHA256SUMS
 	@ls -l dist
 
+## cross: the binaries that run elsewhere build there (anxinctl on the township's Windows PC,
+## gatewayd on the boxes); vet for Windows catches build-tagged files (spool's file lock)
+cross:
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/anxinctl ./cmd/gatewayd
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) vet ./spool ./cmd/anxinctl
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -o /dev/null ./cmd/anxinctl ./cmd/gatewayd
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -o /dev/null ./cmd/gatewayd
+
 ## test: install the real peers the tests need, then run every test (unit and integration)
-test: test-deps
+test: test-deps cross
 	$(GO) vet $(PKGS)
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout 20m $(PKGS)
 
@@ -42,7 +53,7 @@ test-deps:
 fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)
 
-lint:
+lint: cross
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)

@@ -110,6 +110,13 @@ type RegisterStore interface {
 	// VisitItemCounts counts, per 附件2 item, an area's households by the
 	// option their latest visit in [since, until) recorded.
 	VisitItemCounts(ctx context.Context, area Area, since, until time.Time) ([]ItemCount, error)
+	// MonthVisits lists the elders of the area registered before until, each
+	// with the household's visit records in [since, until) counted by method,
+	// and for consenting elders with none that counts, the last one before.
+	MonthVisits(ctx context.Context, area Area, since, until time.Time) ([]ElderMonth, error)
+	// RecordsVersion changes whenever an elder or a visit is written (by
+	// any process): a kept report is stale when it moved.
+	RecordsVersion(ctx context.Context) (int64, error)
 }
 
 // KitStore is the register's side that alarmd's households come from: each

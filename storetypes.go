@@ -187,6 +187,7 @@ type Scheduled struct {
 	Phone         string    `json:"phone,omitempty"`
 	Township      string    `json:"township"`
 	Village       string    `json:"village"`
+	Address       string    `json:"address,omitempty"` // current address detail (street, house number)
 	Tier          Tier      `json:"tier"`
 	GridWorker    string    `json:"grid_worker"`
 	Consent       bool      `json:"consent"`
@@ -217,7 +218,8 @@ type ScheduleFilter struct {
 }
 
 // VisitCount is how many elders of one community, tier and consent there
-// were and how many of them had at least one visit (any method) in a period.
+// were and how many of them had at least one visit that counts (any method
+// but remote monitoring: an alarm accepted by family is no visit) in a period.
 type VisitCount struct {
 	Township, Village string
 	Tier              Tier
@@ -254,4 +256,20 @@ type ItemCount struct {
 	Key    string         `json:"key"`
 	Label  string         `json:"label"`
 	Counts map[string]int `json:"counts"` // option → households
+}
+
+// ElderMonth is one elder registered before a month ended, with the
+// month's visit records counted by method, for the monthly report.
+type ElderMonth struct {
+	ID, Household, Name, Phone string
+	Township, Village, Address string // current address (detail)
+	Tier                       Tier
+	GridWorker                 string
+	Consent                    bool
+	Home, PhoneCalls           int // visit records in the month by method
+	AudioVideo, Other, Remote  int
+	// LastContact is the household's last visit other than remote
+	// monitoring before until; looked up only for elders with no such
+	// visit in the month (zero otherwise, or when there is none).
+	LastContact time.Time
 }

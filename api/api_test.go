@@ -374,16 +374,19 @@ func TestVisitsDueAndReport(t *testing.T) {
 	if code := e.do("GET", "/api/v1/reports/visit-rate?month=2026-11", districtToken, nil, &rep); code != 200 {
 		t.Fatalf("report: %d", code)
 	}
-	// in scope: e0 and e1 (e2 declined); visited: e0 (home) and e1 (alarm outcome)
-	if rep.Total.InScope != 2 || rep.Total.Visited != 2 || rep.Total.Declined != 1 || rep.Total.Rate != 1 || len(rep.Rows) != 2 {
-		t.Fatalf("total: %+v", rep)
+	// in scope: e0 and e1 (e2 declined); visited: e0 (home) only — e1's alarm outcome is remote monitoring
+	if rep.Total.InScope != 2 || rep.Total.Visited != 1 || rep.Total.Declined != 1 || rep.Total.Rate == nil ||
+		*rep.Total.Rate != 0.5 || len(rep.Rows) != 2 || rep.Total.Remote != 1 || rep.Total.RemoteOnly != 1 ||
+		rep.Total.Methods != (care.MethodCounts{Home: 1, Remote: 1}) {
+		t.Fatalf("total: %+v", rep.Total)
 	}
-	due.Elders = nil
+	if len(rep.NotVisited) != 1 || rep.NotVisited[0].ID != "e1" || rep.NotVisited[0].Name != "张**" || rep.NotVisited[0].Remote != 1 {
+		t.Fatalf("not visited: %+v", rep.NotVisited)
+	}
 	e.do("GET", "/api/v1/reports/visit-rate?month=2026-10", districtToken, nil, &rep)
-	if rep.Total.InScope != 0 || rep.Total.Rate != 1 {
+	if rep.Total.InScope != 0 || rep.Total.Rate != nil {
 		t.Fatalf("October, before anyone registered: %+v", rep.Total)
 	}
-	due.Elders = nil
 	e.do("GET", "/api/v1/reports/visit-rate?month=2026-11", shanguangTok, nil, &rep)
 	if rep.Total.InScope != 1 || rep.Total.Declined != 1 || len(rep.Rows) != 1 {
 		t.Fatalf("善广村 report: %+v", rep)
@@ -400,12 +403,12 @@ func TestVisitsDueAndReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if got := f.GetSheetList(); !slices.Equal(got, []string{"探访率", "逾期名单", "告警统计"}) {
+	if got := f.GetSheetList(); !slices.Equal(got, []string{"月报", "按村(社区)", "按网格员", "本月未探访名单", "告警统计"}) {
 		t.Fatalf("sheets %v", got)
 	}
-	rows, _ := f.GetRows("探访率")
+	rows, _ := f.GetRows("月报")
 	last := rows[len(rows)-1]
-	if last[0] != "合计" || last[3] != "2" || last[4] != "2" || last[5] != "100.0%" || last[6] != "1" {
+	if last[0] != "合计" || last[1] != "2" || last[2] != "1" || last[3] != "50.0%" || last[len(last)-1] != "1" {
 		t.Fatalf("total row %v", last)
 	}
 }
@@ -530,16 +533,23 @@ func TestSurgeMakesContactDaily(t *testing.T) {
 	}
 }
 
-// The overdue sheet's last-contact days are days where care.timezone puts
-// them, like the due dates next to them, not always Beijing days.
+// 本月未探访名单's last-contact days are days where care.timezone puts them.
 func TestReportSheetDaysInPlanLocation(t *testing.T) {
 	late := time.Date(2026, 11, 30, 17, 0, 0, 0, time.UTC) // 1 Dec 01:00 in Beijing
-	rep := VisitRateReport{Overdue: []DueItem{{Scheduled: sqlite.Scheduled{ID: "e1", LastContact: late, LastHome: late}}}}
+	rep := VisitRateReport{MonthRates: care.MonthRates{NotVisited: []care.NotVisited{{ID: "e1", LastContact: late}}}}
 	for loc, want := range map[*time.Location]string{care.DefaultLocation(): "2026-12-01", time.UTC: "2026-11-30"} {
-		row := reportSheets(rep, loc)[1].Rows[1]
-		if row[7] != want || row[8] != want {
-			t.Errorf("%s: last contact %q, last home %q, want %s", loc, row[7], row[8], want)
+		var buf bytes.Buffer
+		if err := writeReportXLSX(&buf, rep, loc); err != nil {
+			t.Fatal(err)
 		}
+		f, err := excelize.OpenReader(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := f.GetCellValue("本月未探访名单", "J5"); got != want {
+			t.Errorf("%s: last contact %q, want %s", loc, got, want)
+		}
+		f.Close()
 	}
 }
 

@@ -3,18 +3,17 @@ package api
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/care"
-	"github.com/anxin-care/anxin/ledger"
 )
 
 func visitFilterForAlarm(id string) anxin.VisitFilter { return anxin.VisitFilter{AlarmID: id} }
@@ -33,94 +32,130 @@ func (s *Server) month(r *http.Request) (string, time.Time, time.Time, error) {
 	return m, from, to, nil
 }
 
-// VisitRateReport is the monthly visit rate: elders registered before the
-// month ended who consent to visits are in scope; those with at least one
-// visit (any method, alarm outcomes included) in the month are visited.
+// VisitRateReport is the monthly report a township submits: the header
+// (title, 乡镇(街道), month, 填报人, 联系电话, 制表日期), the visit rate by
+// community and tier, by village, by grid worker, by tier and in total, with
+// visit records counted by method, and 本月未探访名单 as of the month's end.
+// In scope: elders registered before the month ended who consent to visits;
+// visited: those with at least one visit that counts (care.Counts: by a
+// community worker, never remote monitoring) dated in the month.
 type VisitRateReport struct {
-	Month   string         `json:"month"`
-	Area    string         `json:"area"`
-	Rows    []care.RateRow `json:"rows"`    // by township, village and tier
-	ByTier  []care.RateRow `json:"by_tier"` // whole area by tier
-	Total   care.RateRow   `json:"total"`
-	Overdue []DueItem      `json:"overdue,omitempty"` // as of today, whatever the month (docs/care.md)
-	Alarms  *AlarmStats    `json:"alarms,omitempty"`
+	Title    string `json:"title"`
+	Township string `json:"township"` // 乡镇(街道): the area's, or the one township of its rows
+	Month    string `json:"month"`
+	Filler   string `json:"filler"` // 填报人 (?filler=)
+	Phone    string `json:"phone"`  // 联系电话 (?phone=)
+	Made     string `json:"made"`   // 制表日期, today in care.timezone
+	Area     string `json:"area"`
+	care.MonthRates
+	NotVisitedCount int         `json:"not_visited_count"` // all of 本月未探访名单 (the web page lists the first ones)
+	Alarms          *AlarmStats `json:"alarms,omitempty"`
 }
 
-func (s *Server) visitRateReport(ctx context.Context, area anxin.Area, from, to time.Time) (VisitRateReport, error) {
-	counts, err := s.Store.VisitCounts(ctx, area, from, to)
+// maxHeaderText bounds ?filler= and ?phone=.
+const maxHeaderText = 64
+
+// reportHeader reads ?filler= and ?phone= into the report's header.
+func reportHeader(r *http.Request) (filler, phone string, err error) {
+	q := r.URL.Query()
+	filler, phone = strings.TrimSpace(q.Get("filler")), strings.TrimSpace(q.Get("phone"))
+	for name, v := range map[string]string{"filler": filler, "phone": phone} {
+		if len([]rune(v)) > maxHeaderText || !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
+			return "", "", anxin.Errorf(anxin.EINVALID, "%s must be text of at most %d characters", name, maxHeaderText)
+		}
+	}
+	return filler, phone, nil
+}
+
+// reportArea is the caller's area, narrowed by ?area= for a district token.
+func reportArea(r *http.Request) (anxin.Area, error) {
+	area := scope(r.Context())
+	if area.All() {
+		return anxin.ParseArea(r.URL.Query().Get("area"))
+	}
+	return area, nil
+}
+
+// monthRates counts the elders of area registered before the month ended
+// and their visits in [from, to); computed months are kept (reportCache)
+// until the register changes.
+func (s *Server) monthRates(ctx context.Context, area anxin.Area, from, to time.Time) (care.MonthRates, error) {
+	key := reportKey{store: s.Store, area: area, from: from.UnixMilli(), to: to.UnixMilli()}
+	version, err := s.Store.RecordsVersion(ctx)
+	if err != nil {
+		return care.MonthRates{}, err
+	}
+	if m, ok := reports.get(key, version); ok {
+		return m, nil
+	}
+	es, err := s.Store.MonthVisits(ctx, area, from, to)
+	if err != nil {
+		return care.MonthRates{}, err
+	}
+	m := care.NewMonthRates()
+	for _, e := range es {
+		m.Add(care.ElderMonth{ID: e.ID, Household: e.Household, Name: e.Name, Phone: e.Phone, Township: e.Township,
+			Village: e.Village, Address: e.Address, Tier: e.Tier, GridWorker: e.GridWorker, Consent: e.Consent,
+			LastContact: e.LastContact, Visits: care.MethodCounts{Home: e.Home, Phone: e.PhoneCalls,
+				AudioVideo: e.AudioVideo, Other: e.Other, Remote: e.Remote}})
+	}
+	m.Finish()
+	reports.put(key, version, *m)
+	return *m, nil
+}
+
+func (s *Server) visitRateReport(ctx context.Context, area anxin.Area, month string, from, to time.Time) (VisitRateReport, error) {
+	m, err := s.monthRates(ctx, area, from, to)
 	if err != nil {
 		return VisitRateReport{}, err
 	}
-	rep := VisitRateReport{Area: area.String(), Total: care.RateRow{Township: "合计", Village: "合计", Tier: "all"}}
-	rows := map[[3]string]*care.RateRow{}
-	tiers := map[string]*care.RateRow{}
-	var order [][3]string
-	for _, c := range counts {
-		k := [3]string{c.Township, c.Village, string(c.Tier)}
-		row := rows[k]
-		if row == nil {
-			row = &care.RateRow{Township: c.Township, Village: c.Village, Tier: string(c.Tier)}
-			rows[k] = row
-			order = append(order, k)
-		}
-		tr := tiers[string(c.Tier)]
-		if tr == nil {
-			tr = &care.RateRow{Township: "合计", Village: "合计", Tier: string(c.Tier)}
-			tiers[string(c.Tier)] = tr
-		}
-		for _, r := range []*care.RateRow{row, tr, &rep.Total} {
-			if c.Consent {
-				r.InScope += c.Elders
-				r.Visited += c.Visited
-			} else {
-				r.Declined += c.Elders
+	rep := VisitRateReport{Month: month, Area: area.String(), MonthRates: m, Township: area.Township,
+		Made: s.Plan.Day(s.Now()).Format(time.DateOnly)}
+	if rep.Township == "" {
+		for i, v := range m.ByVillage {
+			if i == 0 {
+				rep.Township = v.Township
+			} else if v.Township != rep.Township {
+				rep.Township = ""
+				break
 			}
 		}
 	}
-	for _, k := range order {
-		rows[k].Finish()
-		rep.Rows = append(rep.Rows, *rows[k])
-	}
-	for _, t := range []anxin.Tier{anxin.TierHigh, anxin.TierKey, anxin.TierGeneral, anxin.TierIrregular} {
-		if tr := tiers[string(t)]; tr != nil {
-			tr.Finish()
-			rep.ByTier = append(rep.ByTier, *tr)
-		}
-	}
-	rep.Total.Finish()
-	if rep.Rows == nil {
-		rep.Rows = []care.RateRow{}
-	}
+	// NotVisited is the kept month's list: callers mask a copy (maskNotVisited)
+	rep.NotVisitedCount = len(m.NotVisited)
+	y, mo, _ := from.Date()
+	rep.Title = fmt.Sprintf("%s特殊困难老年人探访关爱服务月报表（%d年%d月）", rep.Township, y, mo)
 	return rep, nil
 }
 
-// visitRate: GET reports/visit-rate?month=2026-11[&format=xlsx]. The XLSX
-// has three sheets: 探访率, 逾期名单 (overdue elders, ID numbers masked) and
-// 告警统计.
+// visitRate: GET reports/visit-rate?month=2026-11[&format=xlsx][&filler=][&phone=][&area=][&unmasked=1].
+// The XLSX has the sheets 月报 (by tier and total), 按村(社区), 按网格员,
+// 本月未探访名单 and 告警统计, each under the report's title and header;
+// counts are number cells and rates percent number cells ("—" when
+// nobody is in scope), so Excel sums them.
 func (s *Server) visitRate(w http.ResponseWriter, r *http.Request) error {
 	m, from, to, err := s.month(r)
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	area := scope(ctx)
-	// the three parts read the store on separate connections: run them side by side
-	var (
-		wg                     sync.WaitGroup
-		rep                    VisitRateReport
-		all                    []DueItem
-		repErr, dueErr, almErr error
-	)
-	wg.Go(func() { rep, repErr = s.visitRateReport(ctx, area, from, to) })
-	wg.Go(func() { all, _, dueErr = s.overdue(r) })
-	stats, almErr := s.alarmStats(ctx, from, to)
-	wg.Wait()
-	if err := errors.Join(repErr, dueErr, almErr); err != nil {
+	filler, phone, err := reportHeader(r)
+	if err != nil {
 		return err
 	}
-	rep.Month, rep.Overdue = m, all
-	rep.Alarms = stats
-	if err := s.maskDue(r, auditReportRead, rep.Overdue); err != nil {
+	area, err := reportArea(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	rep, err := s.visitRateReport(ctx, area, m, from, to)
+	if err != nil {
+		return err
+	}
+	rep.Filler, rep.Phone = filler, phone
+	if rep.Alarms, err = s.alarmStats(ctx, from, to); err != nil {
+		return err
+	}
+	if rep.NotVisited, err = s.maskNotVisited(r, rep.NotVisited, len(rep.NotVisited)); err != nil {
 		return err
 	}
 	format := r.URL.Query().Get("format")
@@ -136,57 +171,36 @@ func (s *Server) visitRate(w http.ResponseWriter, r *http.Request) error {
 		return anxin.Errorf(anxin.EINVALID, "format must be json or xlsx")
 	}
 	var buf bytes.Buffer
-	if err := ledger.WriteXLSX(&buf, reportSheets(rep, s.Plan.Location)...); err != nil {
+	if err := writeReportXLSX(&buf, rep, s.Plan.Location); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-	w.Header().Set("Content-Disposition", `attachment; filename="visit-rate-`+m+`.xlsx"`)
+	w.Header().Set("Content-Disposition", `attachment; filename="visit-rate-`+m+`.xlsx"; filename*=UTF-8''`+
+		url.PathEscape(rep.Month+"探访月报.xlsx"))
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(buf.Bytes()) // headers are sent: a failed write means the client went away
 	return nil
 }
 
+// maskNotVisited is a copy of the first n of 本月未探访名单 (a kept
+// month's list, never changed) with names and phone numbers masked, or,
+// with ?unmasked=1, in full with their read audited.
+func (s *Server) maskNotVisited(r *http.Request, items []care.NotVisited, n int) ([]care.NotVisited, error) {
+	out := slices.Clone(items[:min(n, len(items))])
+	if unmasked(r) {
+		ids := make([]string, len(out))
+		for i := range out {
+			ids[i] = out[i].ID
+		}
+		return out, s.audit(r.Context(), auditReportRead, "", ids...)
+	}
+	for i := range out {
+		out[i].Name, out[i].Phone = anxin.MaskName(out[i].Name), anxin.MaskPhone(out[i].Phone)
+	}
+	return out, nil
+}
+
 var tierNames = map[string]string{"irregular": "不定期", "general": "一般", "key": "重点", "high": "高风险", "all": "全部"}
-
-func pct(f float64) string { return strconv.FormatFloat(f*100, 'f', 1, 64) + "%" }
-
-func rateRow(r care.RateRow) []string {
-	return []string{r.Township, r.Village, tierNames[r.Tier], strconv.Itoa(r.InScope), strconv.Itoa(r.Visited),
-		pct(r.Rate), strconv.Itoa(r.Declined)}
-}
-
-// reportSheets lays the report out as the sheets community workers hand in;
-// dates are days in loc, like the due dates beside them.
-func reportSheets(rep VisitRateReport, loc *time.Location) []ledger.Sheet {
-	rate := [][]string{{"乡镇(街道)", "村(社区)", "风险等级", "应探访人数", "已探访人数", "探访率", "不同意探访人数"}}
-	for _, r := range rep.Rows {
-		rate = append(rate, rateRow(r))
-	}
-	for _, r := range rep.ByTier {
-		rate = append(rate, rateRow(r))
-	}
-	rate = append(rate, rateRow(rep.Total))
-	over := [][]string{{"序号", "档案编号", "姓名", "乡镇(街道)", "村(社区)", "风险等级", "网格员", "最近联系", "最近上门", "电话探访应于", "上门探访应于", "逾期天数"}}
-	for i, it := range rep.Overdue {
-		over = append(over, []string{strconv.Itoa(i + 1), it.ID, it.Name, it.Township, it.Village, tierNames[string(it.Tier)],
-			it.GridWorker, day(it.LastContact, loc), day(it.LastHome, loc), it.PhoneDue, it.HomeDue, strconv.Itoa(it.DaysOverdue)})
-	}
-	alarms := [][]string{{"规则", "告警数", "已接受", "无人应答", "接受用时P50(秒)", "接受用时P90(秒)"}}
-	if rep.Alarms != nil {
-		for _, r := range append(slices.Clone(rep.Alarms.ByRule), rep.Alarms.Total) {
-			alarms = append(alarms, []string{r.Rule, strconv.Itoa(r.Count), strconv.Itoa(r.Accepted), strconv.Itoa(r.Unanswered),
-				fmt.Sprintf("%.0f", r.P50Seconds), fmt.Sprintf("%.0f", r.P90Seconds)})
-		}
-		if rep.Alarms.Truncated {
-			alarms = append(alarms, []string{fmt.Sprintf("注意：只统计了前 %d 条告警，实际更多，以上数字偏低", maxReportAlarms)})
-		}
-	}
-	return []ledger.Sheet{
-		{Name: "探访率", Rows: rate, Width: []float64{14, 14, 10, 12, 12, 10, 16}},
-		{Name: "逾期名单", Rows: over, Width: []float64{6, 16, 10, 14, 14, 10, 10, 12, 12, 14, 14, 10}},
-		{Name: "告警统计", Rows: alarms, Width: []float64{20, 10, 10, 10, 18, 18}},
-	}
-}
 
 func day(t time.Time, loc *time.Location) string {
 	if t.IsZero() {

@@ -129,18 +129,23 @@ func (s *Server) ServeVisitRate(w http.ResponseWriter, r *http.Request) {
 }
 
 // VisitRate is the monthly visit-rate report of the caller's area; month
-// "" is the current month.
-func (s *Server) VisitRate(ctx context.Context, month string) (VisitRateReport, error) {
+// "" is the current month. Its 本月未探访名单 holds the first maxListed
+// (NotVisitedCount says how many there are), names and phones masked.
+func (s *Server) VisitRate(ctx context.Context, month string, maxListed int) (VisitRateReport, error) {
 	q := url.Values{}
 	if month != "" {
 		q.Set("month", month)
 	}
-	m, from, to, err := s.month(request(ctx, q))
+	r := request(ctx, q)
+	m, from, to, err := s.month(r)
 	if err != nil {
 		return VisitRateReport{}, err
 	}
-	rep, err := s.visitRateReport(ctx, scope(ctx), from, to)
-	rep.Month = m
+	rep, err := s.visitRateReport(ctx, scope(ctx), m, from, to)
+	if err != nil {
+		return rep, err
+	}
+	rep.NotVisited, err = s.maskNotVisited(r, rep.NotVisited, maxListed)
 	return rep, err
 }
 

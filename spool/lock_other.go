@@ -1,10 +1,8 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package spool
 
 import "os"
 
-// lockFile does nothing here: gatewayd, the spool's only user, runs on
-// Linux; this package is linked into Windows tools (anxinctl) only through
-// alarmd's embedded broker.
+// lockFile does nothing here (plan9, wasm): no file lock is offered.
 func lockFile(*os.File) error { return nil }

@@ -11,6 +11,7 @@ type (
 	RegisterChange   = anxin.RegisterChange
 	ElderMatch       = anxin.ElderMatch
 	ItemCount        = anxin.ItemCount
+	ElderMonth       = anxin.ElderMonth
 	Session          = anxin.Session
 	AlarmFilter      = anxin.AlarmFilter
 	AlarmNote        = anxin.AlarmNote

@@ -573,10 +573,10 @@ func (d *DB) Schedules(ctx context.Context, f ScheduleFilter) ([]Scheduled, erro
 		ors = append(ors, "e.tier NOT IN ("+strings.Join(tiers, ",")+")")
 		outer = append(outer, "("+strings.Join(ors, " OR ")+")")
 	}
-	q := `SELECT e.id, e.household, e.name, e.phone, e.cur_township, e.cur_village,
+	q := `SELECT e.id, e.household, e.name, e.phone, e.cur_township, e.cur_village, e.cur_detail,
 		e.tier, e.grid_worker, e.consent, e.created_at, coalesce(s.last_contact, 0), coalesce(s.last_home, 0),
 		coalesce(s.follow_up_due, 0), coalesce(s.follow_up_alarm, '')
-		FROM (SELECT id, household, name, phone, cur_township, cur_village, tier, grid_worker, consent, created_at
+		FROM (SELECT id, household, name, phone, cur_township, cur_village, cur_detail, tier, grid_worker, consent, created_at
 			FROM elders` + where + `) e LEFT JOIN visit_schedule s ON s.household = e.household`
 	if len(outer) > 0 {
 		q += " WHERE " + strings.Join(outer, " AND ")
@@ -591,7 +591,7 @@ func (d *DB) Schedules(ctx context.Context, f ScheduleFilter) ([]Scheduled, erro
 		var s Scheduled
 		var tier string
 		var reg, contact, home, due int64
-		if err := rows.Scan(&s.ID, &s.Household, &s.Name, &s.Phone, &s.Township, &s.Village, &tier, &s.GridWorker,
+		if err := rows.Scan(&s.ID, &s.Household, &s.Name, &s.Phone, &s.Township, &s.Village, &s.Address, &tier, &s.GridWorker,
 			&s.Consent, &reg, &contact, &home, &due, &s.FollowUpAlarm); err != nil {
 			return nil, fmt.Errorf("list schedules: %w", err)
 		}
@@ -613,7 +613,8 @@ func (d *DB) VisitCounts(ctx context.Context, area anxin.Area, since, until time
 	// one index seek per elder on visits(household, date): cheaper than
 	// collecting the month's distinct households (a month holds ~4 visits an elder)
 	q := `SELECT e.cur_township, e.cur_village, e.tier, e.consent, count(*),
-		sum(EXISTS(SELECT 1 FROM visits v WHERE v.household = e.household AND v.date >= ? AND v.date < ?))
+		sum(EXISTS(SELECT 1 FROM visits v WHERE v.household = e.household AND v.date >= ? AND v.date < ?
+			AND v.method <> 'remote_monitoring'))
 		FROM elders e
 		WHERE e.created_at < ?`
 	args := []any{millis(since), millis(until), millis(until)}

@@ -119,11 +119,12 @@ func (d *DB) loadForms(ctx context.Context, es []anxin.ElderRecord) error {
 }
 
 // VisitsDone counts, per elder id, the visits recorded to the elder's
-// household (附件3 已完成探访次数). Records made by accepting an alarm are
-// remote monitoring, not visits, and are not counted.
+// household (附件3 已完成探访次数). Remote monitoring (an alarm accepted by
+// family) is no visit and is not counted; a worker's visit that resolved an
+// alarm's work order is.
 func (d *DB) VisitsDone(ctx context.Context, ids []string) (map[string]int, error) {
 	out := make(map[string]int, len(ids))
-	err := d.eachIn(ctx, ids, `SELECT e.id, count(v.id) FROM elders e JOIN visits v ON v.household = e.household AND v.alarm_id = ''
+	err := d.eachIn(ctx, ids, `SELECT e.id, count(v.id) FROM elders e JOIN visits v ON v.household = e.household AND v.method <> 'remote_monitoring'
 		WHERE e.id IN (%s) GROUP BY e.id`, nil,
 		func(rows *sql.Rows) error {
 			var id string

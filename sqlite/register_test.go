@@ -221,9 +221,32 @@ func TestSchedulesAndVisitCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := fmt.Sprint(counts)
-	want := "[{屏山街道 东村 key true 1 1} {屏山街道 善广村 key false 1 0} {屏山街道 善广村 key true 1 1}]"
+	// e2 (东村) had only an alarm outcome in November: remote monitoring, not a visit
+	want := "[{屏山街道 东村 key true 1 0} {屏山街道 善广村 key false 1 0} {屏山街道 善广村 key true 1 1}]"
 	if got != want {
 		t.Fatalf("counts %s, want %s", got, want)
+	}
+	// the monthly report's rows: records by method, and the last visit before the month's end for e2
+	more := anxin.Visit{Household: "hh-e0", Date: nov.Add(time.Hour), Method: anxin.VisitOther, Visitor: "王芳"}
+	if err := db.CreateVisit(ctx, &more); err != nil {
+		t.Fatal(err)
+	}
+	months, err := db.MonthVisits(ctx, anxin.Area{}, from, from.AddDate(0, 1, 0))
+	if err != nil || len(months) != 3 {
+		t.Fatal(months, err)
+	}
+	for _, m := range months {
+		c := [5]int{m.Home, m.PhoneCalls, m.AudioVideo, m.Other, m.Remote}
+		switch m.ID {
+		case "e0":
+			if c != [5]int{1, 1, 0, 1, 0} || !m.LastContact.IsZero() {
+				t.Errorf("e0 %+v", m)
+			}
+		case "e2":
+			if c != [5]int{0, 0, 0, 0, 1} || !m.LastContact.Equal(nov.AddDate(0, -1, 0)) {
+				t.Errorf("e2 %+v", m)
+			}
+		}
 	}
 	if c, _ := db.VisitCounts(ctx, anxin.Area{Village: "东村"}, from, from.AddDate(0, 1, 0)); len(c) != 1 {
 		t.Fatalf("area: %v", c)

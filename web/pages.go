@@ -4,6 +4,8 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strings"
+	"unicode"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/api"
@@ -149,21 +151,53 @@ func (s *Server) recordVisit(req *request) error {
 	return nil
 }
 
+// reportNotVisited is how many of 本月未探访名单 the page lists; the
+// XLSX has them all.
+const reportNotVisited = 100
+
 func (s *Server) reportPage(req *request) error {
-	month := req.r.URL.Query().Get("month")
-	rep, err := req.api.VisitRate(req.ctx, month)
+	q := req.r.URL.Query()
+	rep, err := req.api.VisitRate(req.ctx, q.Get("month"), reportNotVisited)
 	if err != nil {
 		return err
 	}
-	s.render(req, http.StatusOK, "report.html", map[string]any{"Title": "月度探访率", "R": rep, "Tiers": tierNames,
-		"XLSX": Prefix + "report.xlsx?month=" + url.QueryEscape(rep.Month)})
+	rep.Filler, rep.Phone = clipText(q.Get("filler")), clipText(q.Get("phone"))
+	x := url.Values{"month": {rep.Month}}
+	for k, v := range map[string]string{"filler": rep.Filler, "phone": rep.Phone} {
+		if v != "" {
+			x.Set(k, v)
+		}
+	}
+	rowTiers := map[string]string{}
+	for t, n := range tierNames {
+		rowTiers[string(t)] = n
+	}
+	s.render(req, http.StatusOK, "report.html", map[string]any{"Title": "月度探访率", "R": rep, "Tiers": tierNames, "RowTiers": rowTiers,
+		"NotVisited": rep.NotVisited, "More": rep.NotVisitedCount - len(rep.NotVisited), "XLSX": Prefix + "report.xlsx?" + x.Encode()})
 	return nil
+}
+
+// clipText keeps a header field of the report page printable and short
+// (the XLSX download checks it again through the API).
+func clipText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(strings.TrimSpace(s), ""))
+	if r := []rune(s); len(r) > 64 {
+		s = string(r[:64])
+	}
+	return s
 }
 
 func (s *Server) reportXLSX(req *request) error {
 	q := url.Values{"format": {"xlsx"}}
-	if m := req.r.URL.Query().Get("month"); m != "" {
-		q.Set("month", m)
+	for _, k := range []string{"month", "filler", "phone"} {
+		if v := req.r.URL.Query().Get(k); v != "" {
+			q.Set(k, v)
+		}
 	}
 	r := req.r.Clone(req.ctx)
 	r.URL.RawQuery = q.Encode()

@@ -44,6 +44,7 @@ global flags:
   -token-file FILE   file holding the bearer token (default: $ANXIN_API_TOKEN)
   -db FILE           use this store file directly instead of a server (district rights)
   -config FILE       with -db: alarmd.yaml for care.cadence, care.surges, care.timezone
+  -json              print the API's JSON instead of tables (anywhere on the line)
 
 commands:
   elders list [-village V] [-tier T] [-grid-worker N] [-limit N] [-offset N] [-unmasked]
@@ -59,7 +60,7 @@ commands:
   overdue [-visitor N] [-village V] [-unmasked]
   follow-ups [-visitor N] [-village V] [-unmasked]
                                names and phones are masked unless -unmasked (an audited read)
-  report visit-rate [-month 2026-11] [-o FILE.xlsx]
+  report visit-rate [-month 2026-11] [-filler NAME] [-phone TEL] [-area A] [-o FILE.xlsx] [-unmasked]
   report alarms [-month 2026-11]
   alarms list [-since DAY] [-household H] [-state S]
   alarms show ID
@@ -73,6 +74,7 @@ commands:
 
 // client calls the records API.
 type client struct {
+	json  bool // -json: the API's answers as they are
 	base  string
 	token string
 	http  *http.Client
@@ -90,7 +92,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	tokenFile := fs.String("token-file", "", "")
 	dbPath := fs.String("db", "", "")
 	configPath := fs.String("config", "", "")
-	if err := fs.Parse(args); err != nil {
+	asJSON := fs.Bool("json", false, "")
+	// -json may follow the command too ("anxinctl due -json")
+	var rest []string
+	for _, a := range args {
+		if a == "-json" || a == "--json" {
+			*asJSON = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	if err := fs.Parse(rest); err != nil {
 		return 2
 	}
 	if fs.NArg() == 0 {
@@ -103,6 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return 1
 	}
 	defer closeFn()
+	c.json = *asJSON
 	if err := command(ctx, c, fs.Args(), stdout); err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
@@ -256,7 +269,7 @@ func command(ctx context.Context, c *client, args []string, stdout io.Writer) er
 	case "due", "overdue", "follow-ups":
 		return c.dueList(ctx, args[0], args[1:], stdout)
 	case "audit":
-		return c.getJSON(ctx, "audit", args[1:], stdout, "who", "action", "record", "since", "until", "limit", "offset")
+		return c.getShown(ctx, "audit", args[1:], stdout, c.showAudit, "who", "action", "record", "since", "until", "limit", "offset")
 	}
 	if len(args) < 2 {
 		return usageError("unknown command " + args[0])
@@ -264,7 +277,7 @@ func command(ctx context.Context, c *client, args []string, stdout io.Writer) er
 	rest := args[2:]
 	switch verb {
 	case "elders list":
-		return c.getJSON(ctx, "elders", rest, stdout, "village", "tier", "grid-worker", "limit", "offset", "unmasked?")
+		return c.getShown(ctx, "elders", rest, stdout, c.showElders, "village", "tier", "grid-worker", "limit", "offset", "unmasked?", "area")
 	case "elders get":
 		if len(rest) != 1 {
 			return usageError("elders get needs one ID")
@@ -277,13 +290,13 @@ func command(ctx context.Context, c *client, args []string, stdout io.Writer) er
 	case "visit add":
 		return c.addVisit(ctx, rest, stdout)
 	case "visits list":
-		return c.getJSON(ctx, "visits", rest, stdout, "household", "visitor", "since", "until", "limit", "offset", "alarm-id")
+		return c.getShown(ctx, "visits", rest, stdout, c.showVisits, "household", "visitor", "since", "until", "limit", "offset", "alarm-id")
 	case "report visit-rate":
 		return c.visitRate(ctx, rest, stdout)
 	case "report alarms":
-		return c.getJSON(ctx, "reports/alarms", rest, stdout, "month")
+		return c.getShown(ctx, "reports/alarms", rest, stdout, c.showAlarmStats, "month")
 	case "alarms list":
-		return c.getJSON(ctx, "alarms", rest, stdout, "since", "until", "household", "state", "limit")
+		return c.getShown(ctx, "alarms", rest, stdout, c.showAlarms, "since", "until", "household", "state", "limit")
 	case "alarms show":
 		if len(rest) != 1 {
 			return usageError("alarms show needs one ID")
@@ -355,7 +368,10 @@ func stringFlags(cmd string, args []string, names ...string) (url.Values, []stri
 	return q, fs.Args(), nil
 }
 
-func (c *client) getJSON(ctx context.Context, path string, args []string, stdout io.Writer, names ...string) error {
+// getShown GETs path with the flags as query parameters and prints the
+// answer with show (a table), or as JSON with -json.
+func (c *client) getShown(ctx context.Context, path string, args []string, stdout io.Writer,
+	show func(io.Writer, []byte) error, names ...string) error {
 	q, extra, err := stringFlags(path, args, names...)
 	if err != nil {
 		return err
@@ -363,7 +379,14 @@ func (c *client) getJSON(ctx context.Context, path string, args []string, stdout
 	if len(extra) > 0 {
 		return usageError(path + ": unexpected " + extra[0])
 	}
-	return c.print(ctx, path, q, stdout)
+	b, _, err := c.do(ctx, "GET", path, q, nil, "")
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(stdout, b)
+	}
+	return show(stdout, b)
 }
 
 func (c *client) print(ctx context.Context, path string, q url.Values, stdout io.Writer) error {
@@ -400,39 +423,10 @@ func (c *client) dueList(ctx context.Context, which string, args []string, stdou
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Today  string
-		Count  int
-		Elders []struct {
-			ID, Name, Village, Tier string
-			GridWorker              string `json:"grid_worker"`
-			PhoneDue                string `json:"phone_due"`
-			HomeDue                 string `json:"home_due"`
-			Surge                   string
-			FollowUpDue             time.Time `json:"follow_up_due"`
-			FollowUpAlarm           string    `json:"follow_up_alarm"`
-			Overdue                 bool
-			DaysOverdue             int `json:"days_overdue"`
-		}
+	if c.json {
+		return printJSON(stdout, b)
 	}
-	if err := json.Unmarshal(b, &out); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s: %d elder(s) on %s\n", which, out.Count, out.Today)
-	for _, e := range out.Elders {
-		line := fmt.Sprintf("%-28s %-8s %-10s %-6s 网格员 %-6s 电话 %s 上门 %s", e.ID, e.Name, e.Village, e.Tier, e.GridWorker, e.PhoneDue, e.HomeDue)
-		if e.Overdue && which != "follow-ups" {
-			line += fmt.Sprintf("  逾期 %d 天", e.DaysOverdue)
-		}
-		if which == "follow-ups" {
-			line += "  回访 " + e.FollowUpDue.In(c.loc).Format("2006-01-02 15:04") + " 告警 " + e.FollowUpAlarm
-		}
-		if e.Surge != "" {
-			line += "  (" + e.Surge + ")"
-		}
-		fmt.Fprintln(stdout, line)
-	}
-	return nil
+	return c.showDue(stdout, which, b)
 }
 
 func (c *client) importLedger(ctx context.Context, args []string, stdout io.Writer) error {
@@ -465,7 +459,7 @@ func (c *client) importLedger(ctx context.Context, args []string, stdout io.Writ
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if *asJSON || c.json {
 		return printJSON(stdout, b)
 	}
 	return printImport(stdout, b)
@@ -498,12 +492,12 @@ func printImport(w io.Writer, b []byte) error {
 		return nil
 	}
 	action := map[string]string{"created": "新增", "changed": "修改", "unchanged": "不变"}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "行号\t档案编号\t姓名\t操作\t改动的项")
+	var t table
+	t.row("行号", "档案编号", "姓名", "操作", "改动的项")
 	for _, c := range res.Changes {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", c.Row, c.ID, c.Name, action[c.Action], strings.Join(c.Fields, "、"))
+		t.row(strconv.Itoa(c.Row), c.ID, c.Name, action[c.Action], strings.Join(c.Fields, "、"))
 	}
-	return tw.Flush()
+	return t.write(w)
 }
 
 func (c *client) exportLedger(ctx context.Context, args []string, stdout io.Writer) error {
@@ -536,7 +530,7 @@ func (c *client) exportLedger(ctx context.Context, args []string, stdout io.Writ
 	if err := os.WriteFile(*out, b, 0o600); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s (%d bytes)\n", *out, len(b))
+	fmt.Fprintf(stdout, "已保存 %s（%d 字节）\n", *out, len(b))
 	return nil
 }
 
@@ -573,7 +567,15 @@ func (c *client) addVisit(ctx context.Context, args []string, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
-	return printJSON(stdout, b)
+	var saved struct {
+		ID, Household, Method string
+		Date                  time.Time
+	}
+	if c.json || json.Unmarshal(b, &saved) != nil {
+		return printJSON(stdout, b)
+	}
+	fmt.Fprintf(stdout, "已记录探访 %s：户 %s，%s，%s\n", saved.ID, saved.Household, word(methodWordsS, saved.Method), c.minute(saved.Date))
+	return nil
 }
 
 func (c *client) visitRate(ctx context.Context, args []string, stdout io.Writer) error {
@@ -581,15 +583,31 @@ func (c *client) visitRate(ctx context.Context, args []string, stdout io.Writer)
 	fs.SetOutput(io.Discard)
 	month := fs.String("month", "", "")
 	out := fs.String("o", "", "")
+	filler := fs.String("filler", "", "")
+	phone := fs.String("phone", "", "")
+	area := fs.String("area", "", "")
+	unmasked := fs.Bool("unmasked", false, "")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
-		return usageError("report visit-rate [-month 2026-11] [-o FILE.xlsx]")
+		return usageError("report visit-rate [-month 2026-11] [-filler NAME] [-phone TEL] [-area A] [-o FILE.xlsx] [-unmasked]")
 	}
 	q := url.Values{}
-	if *month != "" {
-		q.Set("month", *month)
+	for k, v := range map[string]string{"month": *month, "filler": *filler, "phone": *phone, "area": *area} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if *unmasked {
+		q.Set("unmasked", "1")
 	}
 	if *out == "" {
-		return c.print(ctx, "reports/visit-rate", q, stdout)
+		b, _, err := c.do(ctx, "GET", "reports/visit-rate", q, nil, "")
+		if err != nil {
+			return err
+		}
+		if c.json {
+			return printJSON(stdout, b)
+		}
+		return c.showReport(stdout, b)
 	}
 	q.Set("format", "xlsx")
 	b, _, err := c.do(ctx, "GET", "reports/visit-rate", q, nil, "")
@@ -599,6 +617,6 @@ func (c *client) visitRate(ctx context.Context, args []string, stdout io.Writer)
 	if err := os.WriteFile(*out, b, 0o600); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s (%d bytes)\n", *out, len(b))
+	fmt.Fprintf(stdout, "已保存 %s（%d 字节）\n", *out, len(b))
 	return nil
 }

@@ -89,7 +89,7 @@ func TestCLIOverHTTP(t *testing.T) {
 	es, _ := db.Elders(context.Background(), sqlite.ElderFilter{})
 	hh := es[0].Household
 	if code, out, errOut := cli(t, env, "visit", "add", "-household", hh, "-method", "home", "-date", "2026-11-20",
-		"-health", "精神好", "-visitor", "王芳"); code != 0 || !strings.Contains(out, `"method": "home"`) {
+		"-health", "精神好", "-visitor", "王芳"); code != 0 || !strings.Contains(out, "上门探访") {
 		t.Fatalf("visit add: %d %s %s", code, out, errOut)
 	}
 	if code, _, errOut := cli(t, env, "visit", "add", "-household", hh, "-method", "fax"); code != 1 || !strings.Contains(errOut, "invalid") {
@@ -99,11 +99,11 @@ func TestCLIOverHTTP(t *testing.T) {
 	if len(vs) != 1 || vs[0].Health != "精神好" || vs[0].Method != anxin.VisitHome {
 		t.Fatalf("stored visits %+v", vs)
 	}
-	if code, out, _ := cli(t, env, "due"); code != 0 || !strings.Contains(out, "due: 2 elder(s)") {
+	if code, out, _ := cli(t, env, "due"); code != 0 || !strings.Contains(out, "待访名单（2026-11-23）：共 2 位") {
 		t.Fatalf("due: %d %s", code, out)
 	}
 	x := filepath.Join(dir, "out.xlsx")
-	if code, out, errOut := cli(t, env, "elders", "export", "-o", x); code != 0 || !strings.Contains(out, "wrote") {
+	if code, out, errOut := cli(t, env, "elders", "export", "-o", x); code != 0 || !strings.Contains(out, "已保存") {
 		t.Fatalf("export: %d %s %s", code, out, errOut)
 	}
 	f, err := os.Open(x)
@@ -115,7 +115,7 @@ func TestCLIOverHTTP(t *testing.T) {
 	if err != nil || len(rows) != 4 {
 		t.Fatalf("exported %d rows: %v", len(rows), err)
 	}
-	if code, out, _ := cli(t, env, "report", "visit-rate", "-month", "2026-11"); code != 0 || !strings.Contains(out, `"in_scope"`) {
+	if code, out, _ := cli(t, env, "report", "visit-rate", "-month", "2026-11", "-json"); code != 0 || !strings.Contains(out, `"in_scope"`) {
 		t.Fatalf("report: %d %s", code, out)
 	}
 	// a bad ledger: every bad row on stderr, exit 1, nothing stored
@@ -143,7 +143,7 @@ func TestCLIDirectStore(t *testing.T) {
 	if code, out, errOut := cli(t, nil, "-db", path, "elders", "import", "-json", p); code != 0 || !strings.Contains(out, `"imported": 2`) {
 		t.Fatalf("import: %d %s %s", code, out, errOut)
 	}
-	if code, out, _ := cli(t, nil, "-db", path, "elders", "list"); code != 0 || !strings.Contains(out, `"total": 2`) || strings.Contains(out, idNumber(0)) ||
+	if code, out, _ := cli(t, nil, "-db", path, "elders", "list"); code != 0 || !strings.Contains(out, "共 2 位") || strings.Contains(out, idNumber(0)) ||
 		strings.Contains(out, "张桂兰") || strings.Contains(out, "13900000001") {
 		t.Fatalf("list (masked): %d %s", code, out)
 	}
@@ -154,12 +154,12 @@ func TestCLIDirectStore(t *testing.T) {
 		t.Fatalf("due (masked): %d %s", code, out)
 	}
 	// who imported and who read the names in full, under the login name
-	code, out, errOut := cli(t, nil, "-db", path, "audit", "-limit", "10")
+	code, out, errOut := cli(t, nil, "-db", path, "audit", "-limit", "10", "-json")
 	if code != 0 || strings.Count(out, `"action": "elder.import"`) != 2 || strings.Count(out, `"action": "elders.list"`) != 2 ||
 		!strings.Contains(out, `"who": "anxinctl:`) || strings.Contains(out, "张桂兰") {
 		t.Fatalf("audit: %d %s %s", code, out, errOut)
 	}
-	if code, out, _ := cli(t, nil, "-db", path, "audit", "-action", "elders.list", "-limit", "1"); code != 0 || strings.Count(out, `"action"`) != 1 {
+	if code, out, _ := cli(t, nil, "-db", path, "audit", "-action", "elders.list", "-limit", "1", "-json"); code != 0 || strings.Count(out, `"action"`) != 1 {
 		t.Fatalf("audit -action: %d %s", code, out)
 	}
 	if code, _, errOut := cli(t, nil, "-db", filepath.Join(dir, "missing.db"), "due"); code != 1 || !strings.Contains(errOut, "-db") {
@@ -203,7 +203,7 @@ func TestCLIDirectStoreOnFixedDate(t *testing.T) {
 		}
 	}
 	// registered today, never visited: all three are due today
-	if code, out, _ := at("due"); code != 0 || !strings.HasPrefix(out, "due: 3 elder(s) on 2026-11-20") {
+	if code, out, _ := at("due"); code != 0 || !strings.HasPrefix(out, "待访名单（2026-11-20）：共 3 位") {
 		t.Fatalf("due: %d %s", code, out)
 	}
 	// a visit without -date is dated now by the fixed clock; -date is a day in care.timezone
@@ -224,23 +224,23 @@ func TestCLIDirectStoreOnFixedDate(t *testing.T) {
 	if code, _, errOut := at("visit", "add", "-household", hh0, "-method", "phone", "-date", "2026-11-21"); code != 1 || !strings.Contains(errOut, "future") {
 		t.Fatalf("visit in the future: %d %s", code, errOut)
 	}
-	if code, out, _ := at("due"); code != 0 || !strings.HasPrefix(out, "due: 1 elder(s) on 2026-11-20") || !strings.Contains(out, es[2].ID) {
+	if code, out, _ := at("due"); code != 0 || !strings.HasPrefix(out, "待访名单（2026-11-20）：共 1 位") || !strings.Contains(out, es[2].ID) {
 		t.Fatalf("due after the visits: %d %s", code, out)
 	}
 	// three days later (general tier: phone every 10 days): the unvisited elder is 3 days overdue;
 	// within 5 days nobody else is due, within 6 the elder visited on the 19th (phone due the 29th) is
 	clock = time.Date(2026, 11, 23, 10, 0, 0, 0, loc)
-	if code, out, _ := at("overdue"); code != 0 || !strings.HasPrefix(out, "overdue: 1 elder(s) on 2026-11-23") || !strings.Contains(out, "逾期 3 天") {
+	if code, out, _ := at("overdue"); code != 0 || !strings.HasPrefix(out, "逾期名单（2026-11-23）：共 1 位") || !strings.Contains(out, "3 天") {
 		t.Fatalf("overdue: %d %s", code, out)
 	}
-	if code, out, _ := at("due", "-within", "5"); code != 0 || !strings.HasPrefix(out, "due: 1 elder(s)") {
+	if code, out, _ := at("due", "-within", "5"); code != 0 || !strings.HasPrefix(out, "待访名单（2026-11-23）：共 1 位") {
 		t.Fatalf("due within 5: %d %s", code, out)
 	}
-	if code, out, _ := at("due", "-within", "6"); code != 0 || !strings.HasPrefix(out, "due: 2 elder(s)") || !strings.Contains(out, "电话 2026-11-29") {
+	if code, out, _ := at("due", "-within", "6"); code != 0 || !strings.HasPrefix(out, "待访名单（2026-11-23）：共 2 位") || !strings.Contains(out, "2026-11-29") {
 		t.Fatalf("due within 6: %d %s", code, out)
 	}
 	// the report's default month is the clock's
-	if code, out, _ := at("report", "visit-rate"); code != 0 || !strings.Contains(out, `"month": "2026-11"`) ||
+	if code, out, _ := at("-json", "report", "visit-rate"); code != 0 || !strings.Contains(out, `"month": "2026-11"`) ||
 		!strings.Contains(out, `"visited": 2`) || !strings.Contains(out, `"in_scope": 3`) {
 		t.Fatalf("report: %d %s", code, out)
 	}
@@ -319,5 +319,56 @@ func TestCLIAlarmsClose(t *testing.T) {
 	}
 	if code, _, errOut := cli(t, env, "alarms", "close", "-reason", "again", id); code != 1 || !strings.Contains(errOut, "already closed") {
 		t.Fatalf("second close: %d %s", code, errOut)
+	}
+}
+
+// A worker's due list is a table with phone and address, columns aligned
+// on screen; the monthly report prints its header, rates ("—" where
+// nobody is in scope) and 本月未探访名单.
+func TestCLITablesForWorkers(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "alarmd.db")
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"张桂兰", "Li Ming"} {
+		e := anxin.ElderRecord{ID: fmt.Sprintf("e%d", i), Name: name, IDNumber: idNumber(i), Phone: "+8613800001234",
+			Current:    anxin.Address{County: "忠县", Township: "善广乡", Village: "善广村", Detail: fmt.Sprintf("3组%d号", 12+i)},
+			Categories: []anxin.Category{anxin.CategoryAlone},
+			Assessment: anxin.Assessment{Guardianship: anxin.GuardianAlone, SelfCare: anxin.SelfCareIntact, Health: anxin.HealthNormal},
+			GridWorker: "王芳", Consent: true, CreatedAt: testNow.Add(-48 * time.Hour), UpdatedAt: testNow}
+		if errs := care.Normalize(&e, testNow); len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		if err := db.PutElder(context.Background(), &e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	code, out, errOut := cli(t, nil, "-db", path, "due", "-unmasked")
+	if code != 0 || !strings.HasPrefix(out, "待访名单（2026-11-23）：共 2 位") {
+		t.Fatalf("due: %d %s %s", code, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")[1:]
+	if len(lines) != 3 || !strings.Contains(lines[1], "+8613800001234") || !strings.Contains(out, "3组12号") || !strings.Contains(out, "3组13号") {
+		t.Fatalf("due table:\n%s", out)
+	}
+	// the 地址 column starts at the same screen column on every line
+	var at []int
+	for i, l := range lines {
+		key := []string{"地址", "3组", "3组"}[i]
+		at = append(at, textWidth(l[:strings.Index(l, key)]))
+	}
+	if at[0] != at[1] || at[1] != at[2] {
+		t.Fatalf("地址 at columns %v:\n%s", at, out)
+	}
+	code, out, errOut = cli(t, nil, "-db", path, "report", "visit-rate", "-filler", "赵敏", "-phone", "023-54321234")
+	if code != 0 || !strings.Contains(out, "善广乡特殊困难老年人探访关爱服务月报表（2026年11月）") || !strings.Contains(out, "填报人：赵敏") ||
+		!strings.Contains(out, "本月未探访名单（截至月末）：共 2 位") || !strings.Contains(out, "0.0%") {
+		t.Fatalf("report: %d %s %s", code, out, errOut)
+	}
+	if code, out, _ = cli(t, nil, "-db", path, "report", "visit-rate", "-month", "2026-10"); code != 0 || !strings.Contains(out, "—") {
+		t.Fatalf("October (nobody registered): %d %s", code, out)
 	}
 }

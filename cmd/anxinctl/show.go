@@ -1,0 +1,261 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/api"
+	"github.com/anxin-care/anxin/care"
+	"github.com/anxin-care/anxin/sqlite"
+)
+
+// What a worker reads: the API's answers as Chinese tables (JSON with -json).
+
+var tierWords = map[string]string{"irregular": "不定期", "general": "一般", "key": "重点", "high": "高风险", "all": "全部"}
+
+var methodWords = map[anxin.VisitMethod]string{anxin.VisitHome: "上门探访", anxin.VisitPhone: "电话问候",
+	anxin.VisitAudioVideo: "互联网音视频", anxin.VisitOther: "其他", anxin.VisitRemoteMonitoring: "远程监护"}
+
+var stateWords = map[anxin.AlarmState]string{anxin.AlarmOpen: "处理中", anxin.AlarmAccepted: "已接受",
+	anxin.AlarmUnanswered: "无人应答", anxin.AlarmResolved: "已解除"}
+
+func word(m map[string]string, k string) string {
+	if w, ok := m[k]; ok {
+		return w
+	}
+	return k
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func (c *client) day(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.In(c.loc).Format(time.DateOnly)
+}
+
+func (c *client) minute(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.In(c.loc).Format("2006-01-02 15:04")
+}
+
+// showDue prints a due, overdue or follow-up list: who, how to reach them, when.
+func (c *client) showDue(w io.Writer, which string, b []byte) error {
+	var out struct {
+		Today  string
+		Count  int
+		Elders []api.DueItem
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return err
+	}
+	title := map[string]string{"due": "待访名单", "overdue": "逾期名单", "follow-ups": "告警回访名单"}[which]
+	fmt.Fprintf(w, "%s（%s）：共 %d 位\n", title, out.Today, out.Count)
+	if out.Count == 0 {
+		return nil
+	}
+	var t table
+	if which == "follow-ups" {
+		t.row("档案编号", "姓名", "电话", "村(社区)", "地址", "等级", "网格员", "回访应于", "告警")
+	} else {
+		t.row("档案编号", "姓名", "电话", "村(社区)", "地址", "等级", "网格员", "电话探访应于", "上门探访应于", "逾期", "说明")
+	}
+	for _, e := range out.Elders {
+		if which == "follow-ups" {
+			t.row(e.ID, e.Name, orDash(e.Phone), e.Village, orDash(e.Address), word(tierWords, string(e.Tier)), orDash(e.GridWorker),
+				c.minute(e.FollowUpDue), orDash(e.FollowUpAlarm))
+			continue
+		}
+		late := "—"
+		if e.Overdue {
+			late = fmt.Sprintf("%d 天", e.DaysOverdue)
+		}
+		t.row(e.ID, e.Name, orDash(e.Phone), e.Village, orDash(e.Address), word(tierWords, string(e.Tier)), orDash(e.GridWorker),
+			e.PhoneDue, e.HomeDue, late, orDash(e.Surge))
+	}
+	return t.write(w)
+}
+
+func (c *client) showElders(w io.Writer, b []byte) error {
+	var out struct {
+		Elders []anxin.ElderRecord
+		Total  int
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "老人名单：共 %d 位，本页 %d 位\n", out.Total, len(out.Elders))
+	var t table
+	t.row("档案编号", "姓名", "性别", "电话", "乡镇(街道)", "村(社区)", "地址", "等级", "评分", "网格员", "同意探访")
+	for _, e := range out.Elders {
+		consent := "是"
+		if !e.Consent {
+			consent = "否"
+		}
+		t.row(e.ID, e.Name, string(e.Gender), orDash(e.Phone), e.Current.Township, e.Current.Village, orDash(e.Current.Detail),
+			word(tierWords, string(e.Tier)), strconv.Itoa(e.Score), orDash(e.GridWorker), consent)
+	}
+	return t.write(w)
+}
+
+func (c *client) showVisits(w io.Writer, b []byte) error {
+	var out struct{ Visits []anxin.Visit }
+	if err := json.Unmarshal(b, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "探访记录：%d 条\n", len(out.Visits))
+	var t table
+	t.row("时间", "户编号", "方式", "探访人", "健康", "需求", "告警")
+	for _, v := range out.Visits {
+		t.row(c.minute(v.Date), v.Household, word(methodWordsS, string(v.Method)), orDash(v.Visitor), orDash(clipCell(v.Health)),
+			orDash(clipCell(v.Needs)), orDash(v.AlarmID))
+	}
+	return t.write(w)
+}
+
+var methodWordsS = func() map[string]string {
+	m := map[string]string{}
+	for k, v := range methodWords {
+		m[string(k)] = v
+	}
+	return m
+}()
+
+// clipCell keeps free text to one short cell (the full text: -json).
+func clipCell(s string) string {
+	if r := []rune(s); len(r) > 20 {
+		return string(r[:20]) + "…"
+	}
+	return s
+}
+
+func (c *client) showAlarms(w io.Writer, b []byte) error {
+	var out struct{ Alarms []anxin.Alarm }
+	if err := json.Unmarshal(b, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "告警：%d 条\n", len(out.Alarms))
+	var t table
+	t.row("编号", "户编号", "规则", "状态", "发生时间", "接受人")
+	for _, a := range out.Alarms {
+		st, ok := stateWords[a.State]
+		if !ok {
+			st = string(a.State)
+		}
+		t.row(a.ID, a.Household, a.Rule, st, c.minute(a.OpenedAt), orDash(a.AcceptedBy))
+	}
+	return t.write(w)
+}
+
+func (c *client) showAudit(w io.Writer, b []byte) error {
+	var out struct{ Entries []sqlite.AuditEntry }
+	if err := json.Unmarshal(b, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "操作记录：%d 条\n", len(out.Entries))
+	var t table
+	t.row("时间", "操作人", "操作", "记录", "说明")
+	for _, e := range out.Entries {
+		t.row(c.minute(e.At), e.Who, e.Action, e.Record, orDash(e.Detail))
+	}
+	return t.write(w)
+}
+
+func rateRow(lead []string, r care.RateRow) []string {
+	return append(lead, strconv.Itoa(r.InScope), strconv.Itoa(r.Visited), r.RateText(), strconv.Itoa(r.Methods.Home),
+		strconv.Itoa(r.Methods.Phone), strconv.Itoa(r.Methods.AudioVideo), strconv.Itoa(r.Methods.Other),
+		strconv.Itoa(r.Methods.Remote), strconv.Itoa(r.Declined))
+}
+
+var rateHead = []string{"应访", "已访", "探访率", "上门", "电话", "音视频", "其他", "远程监护", "不同意探访"}
+
+// showReport prints the monthly report: header, by tier, by village, by
+// grid worker, and 本月未探访名单.
+func (c *client) showReport(w io.Writer, b []byte) error {
+	var rep api.VisitRateReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, rep.Title)
+	fmt.Fprintf(w, "乡镇(街道)：%s  月份：%s  填报人：%s  联系电话：%s  制表日期：%s\n\n", orDash(rep.Township), rep.Month,
+		orDash(rep.Filler), orDash(rep.Phone), rep.Made)
+	var t table
+	t.row(append([]string{"风险等级"}, rateHead...)...)
+	for _, r := range rep.ByTier {
+		t.row(rateRow([]string{word(tierWords, r.Tier)}, r)...)
+	}
+	t.row(rateRow([]string{"合计"}, rep.Total)...)
+	if err := t.write(w); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "（上门、电话、音视频、其他为人次，计入探访率；远程监护单列，不计入）")
+	fmt.Fprintln(w, "\n按村(社区)")
+	t = table{}
+	t.row(append([]string{"乡镇(街道)", "村(社区)"}, rateHead...)...)
+	for _, r := range rep.ByVillage {
+		t.row(rateRow([]string{r.Township, r.Village}, r)...)
+	}
+	if err := t.write(w); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\n按网格员")
+	t = table{}
+	t.row(append([]string{"网格员"}, rateHead...)...)
+	for _, r := range rep.ByGridWorker {
+		name := r.GridWorker
+		if name == "" {
+			name = "（未指定）"
+		}
+		t.row(rateRow([]string{name}, r)...)
+	}
+	if err := t.write(w); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n本月未探访名单（截至月末）：共 %d 位\n", len(rep.NotVisited))
+	if len(rep.NotVisited) == 0 {
+		return nil
+	}
+	t = table{}
+	t.row("档案编号", "姓名", "电话", "村(社区)", "地址", "等级", "网格员", "最近探访", "远程监护")
+	for _, e := range rep.NotVisited {
+		t.row(e.ID, e.Name, orDash(e.Phone), e.Village, orDash(e.Address), word(tierWords, string(e.Tier)), orDash(e.GridWorker),
+			c.day(e.LastContact), strconv.Itoa(e.Remote))
+	}
+	return t.write(w)
+}
+
+func (c *client) showAlarmStats(w io.Writer, b []byte) error {
+	var out struct {
+		Month  string
+		Alarms api.AlarmStats
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "告警统计（%s）\n", out.Month)
+	var t table
+	t.row("规则", "告警数", "已接受", "无人应答", "接受用时P50(秒)", "接受用时P90(秒)")
+	for _, r := range append(out.Alarms.ByRule, out.Alarms.Total) {
+		t.row(r.Rule, strconv.Itoa(r.Count), strconv.Itoa(r.Accepted), strconv.Itoa(r.Unanswered),
+			strconv.FormatFloat(r.P50Seconds, 'f', 0, 64), strconv.FormatFloat(r.P90Seconds, 'f', 0, 64))
+	}
+	if err := t.write(w); err != nil {
+		return err
+	}
+	if out.Alarms.Truncated {
+		fmt.Fprintln(w, "注意：只统计了部分告警，实际更多，以上数字偏低")
+	}
+	return nil
+}
