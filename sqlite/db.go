@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -16,6 +17,8 @@ import (
 // DB is an open store.
 type DB struct {
 	db *sql.DB
+	// alarm state changes committed through this DB (AlarmStateWrites)
+	stateWrites atomic.Int64
 }
 
 // schemas are applied in order at Open; every statement is idempotent
