@@ -347,51 +347,58 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 }
 
-// fill collects more deliveries until the batch is full or BatchWait has
-// passed since its first message (a bound on the delay a batch adds).
-// Events come first, and a batch holding one is not kept waiting for more.
+// fill collects more deliveries until the batch is full, BatchWait has
+// passed since its first message (a bound on the delay a batch adds), or
+// the flow paused: nothing came during an idleGap. A broker that holds
+// back unacknowledged messages (mosquitto's per-client in-flight window)
+// pauses until this batch is acknowledged, so waiting out BatchWait then
+// only delays the acks that let it go on. The loop sleeps on a timer
+// between looks instead of waking for every message. Events come first,
+// and a batch holding one is not kept waiting for more.
 func (p *Pipeline) fill(ctx context.Context, batch []Delivery, wait *time.Timer) []Delivery {
-	armed := false
-	defer func() {
-		if armed && !wait.Stop() {
-			<-wait.C
-		}
-	}()
+	// (Go ≥ 1.23 timers: Stop and Reset leave no stale tick to drain)
+	defer wait.Stop()
 	urgent := !strings.HasSuffix(batch[0].Topic, "/reading")
-	for len(batch) < cap(batch) {
-		select {
-		case d := <-p.priority:
-			batch, urgent = append(batch, d), true
-			continue
-		default:
+	deadline := time.Now().Add(p.cfg.BatchWait)
+	slept := -1 // the batch's length before the last sleep
+	for {
+	drain:
+		for len(batch) < cap(batch) {
+			select {
+			case d := <-p.priority:
+				batch, urgent = append(batch, d), true
+				continue
+			default:
+			}
+			select {
+			case d := <-p.in:
+				batch = append(batch, d)
+			default:
+				break drain
+			}
 		}
-		select {
-		case d := <-p.in:
-			batch = append(batch, d)
-			continue
-		default:
-		}
-		if urgent {
+		if urgent || len(batch) >= cap(batch) || len(batch) == slept {
 			return batch
 		}
-		if !armed {
-			wait.Reset(p.cfg.BatchWait)
-			armed = true
+		left := time.Until(deadline)
+		if left <= 0 {
+			return batch
 		}
+		slept = len(batch)
+		wait.Reset(min(left, idleGap))
 		select {
 		case d := <-p.priority:
 			batch, urgent = append(batch, d), true
-		case d := <-p.in:
-			batch = append(batch, d)
 		case <-wait.C:
-			armed = false
-			return batch
 		case <-ctx.Done():
 			return batch
 		}
 	}
-	return batch
 }
+
+// idleGap is how long fill waits for more before it takes the flow for
+// paused (see fill).
+const idleGap = 500 * time.Microsecond
 
 // untilDeadline is how long to wait before the next timer check.
 func (p *Pipeline) untilDeadline() time.Duration {
