@@ -193,3 +193,56 @@ func TestTimelinesUnderSynctest(t *testing.T) {
 		}
 	})
 }
+
+// TestBatchClosesWhenTheFlowPauses: a broker that holds back what is
+// beyond its in-flight window until this batch is acknowledged sends
+// nothing more, so a batch closes once nothing came for idleGap rather
+// than waiting out batch_wait (here an hour of virtual time). Before
+// 2026-12-06 the acks came at batch_wait.
+func TestBatchClosesWhenTheFlowPauses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		p, err := New(Config{BatchWait: time.Hour, TickEvery: time.Hour}, Deps{Engine: rules.New(rules.Default()), Store: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- p.Run(ctx) }()
+		start := time.Now()
+		var mu sync.Mutex
+		var acks []time.Duration
+		for i := range 5 {
+			m := anxin.Message{ID: anxin.NewID(start), TS: start, Household: "hh-1", Device: "wm1", Kind: anxin.KindWaterMeter,
+				Fields: anxin.Fields{"total_m3": anxin.Num(float64(i))}}
+			b, _ := json.Marshal(m)
+			d := Delivery{Topic: m.Topic(), Payload: b, Received: start, Ack: func() {
+				mu.Lock()
+				acks = append(acks, time.Since(start))
+				mu.Unlock()
+			}}
+			if err := p.Deliver(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		mu.Lock()
+		got := append([]time.Duration(nil), acks...)
+		mu.Unlock()
+		if len(got) != 5 {
+			t.Fatalf("%d of 5 readings acknowledged a (virtual) second later; batch_wait is an hour", len(got))
+		}
+		for _, d := range got {
+			if d > 2*idleGap {
+				t.Fatalf("acknowledged %s after delivery, want within %s (the flow paused)", d, 2*idleGap)
+			}
+		}
+		cancel()
+		<-done
+	})
+}
