@@ -583,7 +583,7 @@ func (p *Pipeline) setAway(ctx context.Context, r awayRequest) error {
 func (p *Pipeline) states(urgent map[string]bool, all bool) []sqlite.RuleState {
 	var out []sqlite.RuleState
 	due := !p.flushing && time.Since(p.lastFlush) >= p.cfg.StateFlush
-	if !all && len(urgent) == 0 && !due {
+	if !all && len(urgent) == 0 && !due && !p.flushing {
 		// nothing to write now: quiet households' states stay dirty in the
 		// engine and are encoded once, when they are written (encoding
 		// every batch's households cost ~240 B and ~1 µs a reading)
