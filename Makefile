@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 10s
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build dist cross test test-integration test-deps fuzz lint bench demo run clean
+.PHONY: all build dist cross test test-integration test-deps fuzz lint bench bench-ingest demo run clean
 
 all: build
 
@@ -61,6 +61,16 @@ lint: cross
 ## bench: every Go benchmark, 1 s each
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s $(PKGS)
+
+## bench-ingest: the shared side-by-side harness (../shared/bench) for alarmd, live and drain,
+## 3 interleaved rounds of 200,000 readings, binaries built into a temp dir; prints the summary.
+## Needs mosquitto and victoria-metrics (installed by scripts/test-deps.sh when missing).
+## Not part of `make test`. BENCH_ROUNDS, BENCH_N, BENCH_DIR override (docs/alarmd.md).
+BENCH_ROUNDS ?= 3
+BENCH_N      ?= 200000
+BENCH_DIR    ?= ../shared/bench
+bench-ingest:
+	ROUNDS=$(BENCH_ROUNDS) N=$(BENCH_N) BENCH=$(BENCH_DIR) bash scripts/bench-ingest.sh
 
 ## demo: alarmd on embedded defaults + gatewayd with a simulated household kit
 demo run:

@@ -3,6 +3,7 @@ package alarmd
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,6 +102,11 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MQTT.Broker = anxin.MustBrokerURL(mq.URL)
 	cfg.Influx.URL = vm.URL
+	// alarmd believes only the register's kit: anxin-load's households
+	// (hh-NNNNNN, meter wm1) and its press households (ev-NNNNNN, btn1)
+	if err := os.WriteFile(cfg.HouseholdsFile, []byte(loadHouseholds(households, events)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	esc := &latencyEscalator{}
 	reg := prometheus.NewRegistry()
 	m := &Main{Config: cfg, Escalator: esc, Metrics: reg}
@@ -168,4 +174,22 @@ func histQuantile(t *testing.T, reg *prometheus.Registry, name string, q float64
 		return "the last bucket (+Inf)"
 	}
 	return "no samples"
+}
+
+// loadHouseholds lists anxin-load's households with their devices.
+func loadHouseholds(readings, events int) string {
+	var b strings.Builder
+	b.WriteString("households:\n")
+	add := func(id, device, kind string, i int) {
+		fmt.Fprintf(&b, "  - id: %s\n    elder: {name: 张桂兰, address: 善广乡一村, tier: general}\n", id)
+		fmt.Fprintf(&b, "    contacts: [{name: 李明, relation: child, phone: \"+86139%08d\"}]\n", i)
+		fmt.Fprintf(&b, "    devices: [{id: %s, kind: %s}]\n", device, kind)
+	}
+	for i := range readings {
+		add(fmt.Sprintf("hh-%06d", i), "wm1", "water_meter", i)
+	}
+	for k := range events + 1 {
+		add(fmt.Sprintf("ev-%06d", k), "btn1", "call_button", k)
+	}
+	return b.String()
 }

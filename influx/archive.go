@@ -1,28 +1,36 @@
 // Package influx archives readings in a time-series store through the
-// InfluxDB v2 write API (github.com/influxdata/influxdb-client-go/v2):
+// InfluxDB v2 write API (POST /api/v2/write, line protocol, gzip):
 // InfluxDB 2.x/3.x and VictoriaMetrics are supported targets.
 //
 // The archive never slows the alarm path: Write encodes a reading into line
-// protocol and appends it to a bounded in-memory queue; a sender goroutine
+// protocol straight into a bounded in-memory queue; a sender goroutine
 // writes batches, retrying with backoff. When the store is slow or down the
-// queue fills and the oldest points are dropped and counted
-// (anxin_archive_dropped_total).
+// queue fills and the oldest points are dropped (a batch at a time) and
+// counted (anxin_archive_dropped_total).
+//
+// Memory: the queue is a list of batch buffers, each holding up to BatchSize
+// encoded lines (~100 bytes a reading) — no allocation per reading, and a
+// batch goes out as it lies. At most Queue points are held (~10 MB at the
+// default 100,000, only while the store is slow or down; ~0.5-1 MB while it
+// keeps up), plus one reused gzip writer (~0.8 MB) and request buffer.
 package influx
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"math"
+	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
-	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
-	"github.com/influxdata/influxdb-client-go/v2/api"
-	apihttp "github.com/influxdata/influxdb-client-go/v2/api/http"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
@@ -57,19 +65,29 @@ func (c *Config) defaults() {
 	}
 }
 
+// batch is up to BatchSize encoded lines, each ending in '\n'.
+type batch struct {
+	b []byte
+	n int
+}
+
 // Archive is a running archive. Write is safe for concurrent use.
 type Archive struct {
-	cfg    Config
-	log    *slog.Logger
-	client influxdb2.Client
-	write  api.WriteAPIBlocking
+	cfg      Config
+	log      *slog.Logger
+	hc       *http.Client
+	writeURL string
 
-	mu    sync.Mutex
-	ring  [][]byte // queued lines, ring buffer of cap cfg.Queue
-	head  int
-	n     int
-	kick  chan struct{}
-	flush chan chan error
+	mu      sync.Mutex
+	batches []*batch // oldest first; only the last one is being filled
+	spare   *batch   // a sent batch's buffer, reused by the next
+	n       int      // points queued
+	kick    chan struct{}
+	flush   chan chan error
+
+	// the sender's own (Run's goroutine)
+	zw   *gzip.Writer
+	body bytes.Buffer
 
 	written, dropped, failed prometheus.Counter
 	queued                   prometheus.GaugeFunc
@@ -81,16 +99,19 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Archive, 
 	if cfg.URL == "" {
 		return nil, errors.New("influx: no url")
 	}
+	u, err := url.Parse(strings.TrimRight(cfg.URL, "/") + "/api/v2/write")
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("influx: url %q is not http(s)://host[:port]", cfg.URL)
+	}
+	u.RawQuery = url.Values{"org": {cfg.Org}, "bucket": {cfg.Bucket}, "precision": {"ms"}}.Encode()
 	cfg.defaults()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	opts := influxdb2.DefaultOptions().SetHTTPRequestTimeout(uint(math.Ceil(cfg.Timeout.Seconds()))).
-		SetPrecision(time.Millisecond).SetUseGZip(true)
-	client := influxdb2.NewClientWithOptions(cfg.URL, cfg.Token, opts)
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed) // a valid level: no error
 	a := &Archive{
-		cfg: cfg, log: logger, client: client, write: client.WriteAPIBlocking(cfg.Org, cfg.Bucket),
-		ring: make([][]byte, cfg.Queue), kick: make(chan struct{}, 1), flush: make(chan chan error),
+		cfg: cfg, log: logger, hc: &http.Client{Timeout: cfg.Timeout}, writeURL: u.String(), zw: zw,
+		kick: make(chan struct{}, 1), flush: make(chan chan error),
 		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_archive_written_total",
 			Help: "Readings written to the time-series store."}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_archive_dropped_total",
@@ -111,21 +132,31 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Archive, 
 }
 
 // Write queues a reading (events are not archived). It never blocks on the
-// store: when the queue is full the oldest point is dropped.
+// store: when the queue is full the oldest batch is dropped.
 func (a *Archive) Write(m *anxin.Message) {
 	if m.IsEvent() || len(m.Fields) == 0 {
 		return
 	}
-	line := AppendLine(nil, m)
 	a.mu.Lock()
-	if a.n == len(a.ring) {
-		a.ring[a.head] = nil
-		a.head = (a.head + 1) % len(a.ring)
-		a.n--
-		a.dropped.Inc()
+	var t *batch
+	if k := len(a.batches); k > 0 && a.batches[k-1].n < a.cfg.BatchSize {
+		t = a.batches[k-1]
+	} else {
+		t, a.spare = a.spare, nil
+		if t == nil {
+			t = &batch{b: make([]byte, 0, 64<<10)}
+		}
+		a.batches = append(a.batches, t)
 	}
-	a.ring[(a.head+a.n)%len(a.ring)] = line
+	t.b = append(AppendLine(t.b, m), '\n')
+	t.n++
 	a.n++
+	for a.n > a.cfg.Queue {
+		old := a.batches[0]
+		a.batches = slices.Delete(a.batches, 0, 1)
+		a.n -= old.n
+		a.dropped.Add(float64(old.n))
+	}
 	full := a.n >= a.cfg.BatchSize
 	a.mu.Unlock()
 	if full {
@@ -143,22 +174,32 @@ func (a *Archive) Len() int {
 	return a.n
 }
 
-// take removes up to n lines from the queue into one body.
-func (a *Archive) take(n int, buf []byte) ([]byte, int) {
+// take removes the oldest batch from the queue (nil when empty); give it
+// back with recycle once sent.
+func (a *Archive) take() *batch {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	k := min(n, a.n)
-	for i := range k {
-		j := (a.head + i) % len(a.ring)
-		if len(buf) > 0 {
-			buf = append(buf, '\n')
-		}
-		buf = append(buf, a.ring[j]...)
-		a.ring[j] = nil
+	if len(a.batches) == 0 {
+		return nil
 	}
-	a.head = (a.head + k) % len(a.ring)
-	a.n -= k
-	return buf, k
+	b := a.batches[0]
+	a.batches[0] = nil
+	a.batches = a.batches[1:]
+	if len(a.batches) == 0 {
+		a.batches = a.batches[:0:0] // let the emptied array go
+	}
+	a.n -= b.n
+	return b
+}
+
+func (a *Archive) recycle(b *batch) {
+	if cap(b.b) > 4<<20 {
+		return // an oversized buffer is not kept
+	}
+	b.b, b.n = b.b[:0], 0
+	a.mu.Lock()
+	a.spare = b
+	a.mu.Unlock()
 }
 
 // Run sends batches until ctx is cancelled, then makes one last attempt
@@ -166,13 +207,12 @@ func (a *Archive) take(n int, buf []byte) ([]byte, int) {
 func (a *Archive) Run(ctx context.Context) error {
 	tick := time.NewTicker(a.cfg.FlushInterval)
 	defer tick.Stop()
-	var buf []byte
 	for {
 		var waiter chan error
 		partial := false // a partial batch goes once per flush interval, or on Flush
 		select {
 		case <-ctx.Done():
-			a.drain(buf)
+			a.drain()
 			return nil
 		case <-tick.C:
 			partial = true
@@ -185,9 +225,12 @@ func (a *Archive) Run(ctx context.Context) error {
 			if n == 0 || (n < a.cfg.BatchSize && !partial) {
 				break
 			}
-			var k int
-			buf, k = a.take(a.cfg.BatchSize, buf[:0])
-			a.sendRetrying(ctx, buf, k)
+			b := a.take()
+			if b == nil {
+				break
+			}
+			a.sendRetrying(ctx, b.b, b.n)
+			a.recycle(b)
 		}
 		if waiter != nil {
 			waiter <- nil
@@ -218,7 +261,7 @@ func (a *Archive) sendRetrying(ctx context.Context, body []byte, k int) {
 		case <-ctx.Done():
 		}
 		backoff = min(backoff*2, a.cfg.MaxBackoff)
-		if a.Len() == len(a.ring) {
+		if a.Len() >= a.cfg.Queue {
 			// the queue is full of newer points: they matter more than this batch
 			a.dropped.Add(float64(k))
 			return
@@ -227,19 +270,21 @@ func (a *Archive) sendRetrying(ctx context.Context, body []byte, k int) {
 }
 
 // drain makes one bounded attempt to send what is queued at shutdown.
-func (a *Archive) drain(buf []byte) {
+func (a *Archive) drain() {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Timeout)
 	defer cancel()
-	for a.Len() > 0 {
-		var k int
-		buf, k = a.take(a.cfg.BatchSize, buf[:0])
-		if err := a.send(ctx, buf); err != nil {
-			lost := k + a.Len()
+	for {
+		b := a.take()
+		if b == nil {
+			return
+		}
+		if err := a.send(ctx, b.b); err != nil {
+			lost := b.n + a.Len()
 			a.dropped.Add(float64(lost))
 			a.log.Warn("archive: points lost at shutdown", "points", lost, "err", err)
 			return
 		}
-		a.written.Add(float64(k))
+		a.written.Add(float64(b.n))
 	}
 }
 
@@ -259,17 +304,55 @@ func (a *Archive) Flush(ctx context.Context) error {
 	}
 }
 
-// Close releases the HTTP client (after Run has returned).
+// Close releases idle connections (after Run has returned).
 func (a *Archive) Close() error {
-	a.client.Close()
+	a.hc.CloseIdleConnections()
 	return nil
 }
 
+// StatusError is a write the store answered with a status other than 2xx.
+type StatusError struct {
+	StatusCode int
+	Message    string // the start of the store's answer
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("time-series store answered %d: %s", e.StatusCode, e.Message)
+}
+
+// send posts one body, gzipped (the sender's goroutine only).
 func (a *Archive) send(ctx context.Context, body []byte) error {
 	if len(body) == 0 {
 		return nil
 	}
-	return a.write.WriteRecord(ctx, string(body))
+	a.body.Reset()
+	a.zw.Reset(&a.body)
+	if _, err := a.zw.Write(body); err != nil {
+		return err
+	}
+	if err := a.zw.Close(); err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.writeURL, bytes.NewReader(a.body.Bytes()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	req.Header.Set("Content-Encoding", "gzip")
+	if a.cfg.Token != "" {
+		req.Header.Set("Authorization", "Token "+a.cfg.Token)
+	}
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // keep the connection reusable
+		return nil
+	}
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	return &StatusError{StatusCode: resp.StatusCode, Message: strings.TrimSpace(string(msg))}
 }
 
 // logErr logs a failure once per distinct error, not once per retry.
@@ -285,8 +368,8 @@ func (a *Archive) logErr(msg string, points int, err error) {
 // retryable: network errors, 429 and 5xx are retried; other 4xx mean the
 // store will never take the batch.
 func retryable(err error) bool {
-	var he *apihttp.Error
-	if errors.As(err, &he) && he.StatusCode != 0 {
+	var he *StatusError
+	if errors.As(err, &he) {
 		return he.StatusCode == 429 || he.StatusCode >= 500
 	}
 	return true

@@ -31,6 +31,26 @@ func (w *seenWindow) key(id string) idKey {
 	return idKey{maphash.String(w.s1, id), maphash.String(w.s2, id)}
 }
 
+// key2 is key(household + "/" + id) without building the string (the
+// hash of a byte sequence does not depend on how it is written).
+func (w *seenWindow) key2(household, id string) idKey {
+	var h1, h2 maphash.Hash
+	h1.SetSeed(w.s1)
+	h2.SetSeed(w.s2)
+	h1.WriteString(household)
+	h1.WriteByte('/')
+	h1.WriteString(id)
+	h2.WriteString(household)
+	h2.WriteByte('/')
+	h2.WriteString(id)
+	return idKey{h1.Sum64(), h2.Sum64()}
+}
+
+func (w *seenWindow) hasKey(k idKey) bool {
+	_, ok := w.ids[k]
+	return ok
+}
+
 // Has reports whether id was seen within the window.
 func (w *seenWindow) Has(id string) bool {
 	_, ok := w.ids[w.key(id)]
@@ -38,8 +58,9 @@ func (w *seenWindow) Has(id string) bool {
 }
 
 // Add remembers id, forgetting the oldest id when full.
-func (w *seenWindow) Add(id string, at time.Time) {
-	k := w.key(id)
+func (w *seenWindow) Add(id string, at time.Time) { w.addKey(w.key(id), at) }
+
+func (w *seenWindow) addKey(k idKey, at time.Time) {
 	if _, ok := w.ids[k]; ok {
 		return
 	}

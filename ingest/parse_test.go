@@ -33,7 +33,7 @@ func TestParseMessageSameAsContract(t *testing.T) {
 		for _, topic := range []string{"", "anxin/v1/hh-0001/wm1/reading", "anxin/v1/h/d/event"} {
 			checkSame(t, topic, []byte(s))
 		}
-		if _, ok := fastDecode([]byte(s)); ok {
+		if _, ok := fastDecode([]byte(s), nil); ok {
 			fast++
 		}
 	}
@@ -43,9 +43,19 @@ func TestParseMessageSameAsContract(t *testing.T) {
 	checkSame(t, "", []byte(strings.Repeat(" ", anxin.MaxPayload+1)))
 }
 
+// shared is one parser for every checkSame: what it reuses from one
+// message (its Fields map, interned strings) must never show in the next.
+var shared = newParser()
+
 func checkSame(t *testing.T, topic string, payload []byte) {
 	t.Helper()
-	got, err1 := parseMessage(topic, payload)
+	checkSameAs(t, topic, payload, nil)
+	checkSameAs(t, topic, payload, shared)
+}
+
+func checkSameAs(t *testing.T, topic string, payload []byte, ps *parser) {
+	t.Helper()
+	got, err1 := ps.parse(topic, payload)
 	want, err2 := anxin.ParseMessage(topic, payload)
 	// (messages may name different bad fields: Validate walks a map)
 	if (err1 == nil) != (err2 == nil) || anxin.ErrorCode(err1) != anxin.ErrorCode(err2) {
@@ -71,8 +81,34 @@ func FuzzFastParse(f *testing.F) {
 	})
 }
 
+// TestParseAllocs: a contract reading costs the batch loop's parser one
+// allocation, its id (the Fields map is reused, names are interned).
+func TestParseAllocs(t *testing.T) {
+	ps := newParser()
+	p := []byte(parseSeeds[0])
+	if _, err := ps.parse("anxin/v1/hh-0001/wm1/reading", p); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := ps.parse("anxin/v1/hh-0001/wm1/reading", p); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 1 {
+		t.Fatalf("%v allocations to parse a reading, want at most 1 (its id)", n)
+	}
+}
+
 func BenchmarkParse(b *testing.B) {
 	p := []byte(parseSeeds[0])
+	b.Run("reused", func(b *testing.B) {
+		ps := newParser()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := ps.parse("anxin/v1/hh-0001/wm1/reading", p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("fast", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

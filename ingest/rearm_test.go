@@ -108,7 +108,7 @@ func TestPressAfterAcceptSurvivesACrash(t *testing.T) {
 	if err := db.SetAlarmState(ctx, openOne(t, as).ID, anxin.AlarmAccepted, "+8613900000001", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	p1.syncAlarmStates(ctx, nil) // the housekeeping tick, before its commit
+	p1.syncAlarmStates(ctx, nil, true) // the housekeeping tick, before its commit
 	// a reading of another household commits a batch: alarmd is busy, the
 	// re-armed state of hh-1 waits for its flush
 	r := anxin.Message{ID: anxin.NewID(time.Now()), TS: time.Now().UTC(), Household: "hh-2", Device: "wm1",

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -191,5 +192,107 @@ func TestTimelinesUnderSynctest(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+	})
+}
+
+// TestBatchClosesWhenTheFlowPauses: a broker that holds back what is
+// beyond its in-flight window until this batch is acknowledged sends
+// nothing more, so a batch closes once nothing came for idleGap rather
+// than waiting out batch_wait (here an hour of virtual time). Before
+// 2026-12-06 the acks came at batch_wait.
+func TestBatchClosesWhenTheFlowPauses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		p, err := New(Config{BatchWait: time.Hour, TickEvery: time.Hour}, Deps{Engine: rules.New(rules.Default()), Store: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- p.Run(ctx) }()
+		start := time.Now()
+		var mu sync.Mutex
+		var acks []time.Duration
+		for i := range 5 {
+			m := anxin.Message{ID: anxin.NewID(start), TS: start, Household: "hh-1", Device: "wm1", Kind: anxin.KindWaterMeter,
+				Fields: anxin.Fields{"total_m3": anxin.Num(float64(i))}}
+			b, _ := json.Marshal(m)
+			d := Delivery{Topic: m.Topic(), Payload: b, Received: start, Ack: func() {
+				mu.Lock()
+				acks = append(acks, time.Since(start))
+				mu.Unlock()
+			}}
+			if err := p.Deliver(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		mu.Lock()
+		got := append([]time.Duration(nil), acks...)
+		mu.Unlock()
+		if len(got) != 5 {
+			t.Fatalf("%d of 5 readings acknowledged a (virtual) second later; batch_wait is an hour", len(got))
+		}
+		for _, d := range got {
+			if d > 2*idleGap {
+				t.Fatalf("acknowledged %s after delivery, want within %s (the flow paused)", d, 2*idleGap)
+			}
+		}
+		cancel()
+		<-done
+	})
+}
+
+// TestQuietStatesAllWritten: the rule state of households that only sent
+// quiet readings is written once StateFlush has passed, stateChunk rows per
+// batch, until every one is written, with no event or decision to carry it.
+func TestQuietStatesAllWritten(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		p, err := New(Config{StateFlush: time.Minute, TickEvery: time.Hour}, Deps{Engine: rules.New(rules.Default()), Store: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- p.Run(ctx) }()
+		send := func(hh string, v float64) {
+			now := time.Now()
+			m := anxin.Message{ID: anxin.NewID(now), TS: now, Household: hh, Device: "wm1", Kind: anxin.KindWaterMeter,
+				Fields: anxin.Fields{"total_m3": anxin.Num(v)}}
+			b, _ := json.Marshal(m)
+			if err := p.Deliver(ctx, Delivery{Topic: m.Topic(), Payload: b, Received: now}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const households = 3*stateChunk + 10
+		for i := range households {
+			send(fmt.Sprintf("hh-%04d", i), 1)
+		}
+		time.Sleep(2 * time.Minute) // past StateFlush
+		synctest.Wait()
+		for i := range 6 { // batches of one reading each, a second apart
+			send("hh-0000", float64(2+i))
+			time.Sleep(time.Second)
+			synctest.Wait()
+		}
+		n := 0
+		if err := db.RuleStates(context.Background(), func(string, []byte) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if n != households {
+			t.Fatalf("%d of %d households' rule state written after StateFlush and 6 batches", n, households)
+		}
+		cancel()
+		<-done
 	})
 }

@@ -233,8 +233,17 @@ func (d *DB) changeAlarmState(ctx context.Context, id string, st anxin.AlarmStat
 			return err
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	d.stateWrites.Add(1) // after the commit: a reader that sees the count sees the row
+	return nil
 }
+
+// AlarmStateWrites counts the alarm state changes committed through this
+// DB (this process): alarmd's ingest reads the change log only when the
+// count moved, and every second regardless (for other processes' changes).
+func (d *DB) AlarmStateWrites() int64 { return d.stateWrites.Load() }
 
 // AlarmStateChanges lists the changes after seq, oldest first (at most n).
 func (d *DB) AlarmStateChanges(ctx context.Context, after int64, n int) ([]AlarmStateChange, error) {

@@ -21,6 +21,8 @@ type DB struct {
 	// made through this DB (alarmd's household view follows it).
 	registerVersion atomic.Uint64
 	registerHooks   atomic.Pointer[[]func(RegisterChange)] // OnRegisterChange
+	// alarm state changes committed through this DB (AlarmStateWrites)
+	stateWrites atomic.Int64
 }
 
 // schemas are applied in order at Open; every statement is idempotent
