@@ -2,30 +2,42 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
-	"strings"
+
+	"github.com/anxin-care/anxin/sqlite"
 )
 
 // versions are the schema's steps, in order: version n is versions[n-1].
 // The list only grows: a released step is never edited, a change to the
-// schema is a new step at the end (ALTER TABLE …), so every database moves
-// forward through the same steps whatever version it was made at.
+// schema is a new step at the end, so every database moves forward through
+// the same steps whatever version it was made at.
+//
+// The tables themselves are package sqlite's, written once in SQLite's
+// spelling and translated (sqlite.PostgresSchema): every Open applies them
+// after the steps (all CREATE … IF NOT EXISTS), so a table or index added
+// there exists here too. What CREATE … IF NOT EXISTS cannot do needs a
+// step: a column added to an existing table (package sqlite's ensureColumn)
+// is a step `ALTER TABLE IF EXISTS … ADD COLUMN IF NOT EXISTS …` here (on
+// a new database the table does not exist yet when the steps run; the
+// schema pass then makes it with the column).
 var versions = []string{
-	// 1: the tables of package sqlite's schema as of 2026-12
-	strings.Join([]string{schemaAlarms, schemaEscalation, schemaRegister, schemaWebhookReplays, schemaAckTokens, schemaAccounts}, "\n"),
+	// 1: the tables of package sqlite's schema as of 2026-12 (the release
+	// baseline; applied by the schema pass that follows the steps)
+	``,
 }
 
 // migrate brings the schema to the newest version in one transaction, under
 // an advisory lock so that alarmd instances starting together migrate once.
 // A database at a newer version than this alarmd knows is refused: an older
 // alarmd must not write a schema it does not understand.
-func (d *DB) migrate(ctx context.Context) error {
-	tx, err := d.db.BeginTx(ctx, nil)
+func migrate(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?, 0)`, lockSchema); err != nil {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?, 0)`, sqlite.LockSchema); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
@@ -41,12 +53,17 @@ func (d *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("the database's schema is version %d, newer than this alarmd's %d: run a newer alarmd", cur, len(versions))
 	}
 	for v := cur + 1; v <= len(versions); v++ {
-		if _, err := tx.ExecContext(ctx, versions[v-1]); err != nil {
-			return fmt.Errorf("schema version %d: %w", v, err)
+		if versions[v-1] != "" {
+			if _, err := tx.ExecContext(ctx, versions[v-1]); err != nil {
+				return fmt.Errorf("schema version %d: %w", v, err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, v); err != nil {
 			return err
 		}
+	}
+	if _, err := tx.ExecContext(ctx, sqlite.PostgresSchema()); err != nil {
+		return fmt.Errorf("schema: %w", err)
 	}
 	return tx.Commit()
 }
@@ -54,6 +71,6 @@ func (d *DB) migrate(ctx context.Context) error {
 // SchemaVersion is the database's schema version.
 func (d *DB) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
-	err := d.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v)
+	err := d.SQL().QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v)
 	return v, err
 }

@@ -16,6 +16,7 @@ import (
 // DB is an open store.
 type DB struct {
 	db *sql.DB
+	pg bool // PostgreSQL (OpenPostgres, postgres.go), not SQLite
 }
 
 // schemas are applied in order at Open; every statement is idempotent
