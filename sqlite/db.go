@@ -1,6 +1,9 @@
 // Package sqlite is alarmd's store on modernc.org/sqlite (pure Go, no cgo):
 // alarms and rule state, escalation attempts, the care register and visits.
 // Each area keeps its schema in its own file; Open applies them all.
+// The same store runs on PostgreSQL (OpenPostgres; package postgres opens
+// and migrates it): the SQL is written once, and postgres.go holds the few
+// places where the dialects differ.
 package sqlite
 
 import (
