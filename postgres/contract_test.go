@@ -59,6 +59,33 @@ func TestPostgres(t *testing.T) {
 	})
 	t.Run("SchemaVersions", func(t *testing.T) { schemaVersions(t, s) })
 	t.Run("TwoInstancesShareOneDatabase", func(t *testing.T) { twoInstancesShareOneDatabase(t, s) })
+	t.Run("TableAddedToPackageSqlite", func(t *testing.T) { tableAddedToPackageSqlite(t, s) })
+}
+
+// A table package sqlite gained after a database was made (here: one
+// dropped, as an older alarmd's database lacks it) exists after the next
+// Open, with no schema step written for it, and works.
+func tableAddedToPackageSqlite(t *testing.T, s *server) {
+	ctx := context.Background()
+	db := s.open(t)
+	if _, err := db.SQL().Exec(`DROP TABLE webhook_replays`); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
+	if _, err := db.NoteWebhook(ctx, "k1", at, time.Hour); err == nil {
+		t.Fatal("webhook_replays answered after DROP")
+	}
+	again, err := Open(ctx, s.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if replay, err := again.NoteWebhook(ctx, "k1", at, time.Hour); err != nil || replay {
+		t.Fatalf("first webhook after reopening: replay=%v %v", replay, err)
+	}
+	if replay, err := again.NoteWebhook(ctx, "k1", at.Add(time.Minute), time.Hour); err != nil || !replay {
+		t.Fatalf("replayed webhook: replay=%v %v", replay, err)
+	}
 }
 
 // url is the URL of the store that open made last.
