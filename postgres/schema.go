@@ -2,7 +2,10 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
+	"errors"
 	"fmt"
 
 	"github.com/anxin-care/anxin/sqlite"
@@ -14,9 +17,9 @@ import (
 // the same steps whatever version it was made at.
 //
 // The tables themselves are package sqlite's, written once in SQLite's
-// spelling and translated (sqlite.PostgresSchema): every Open applies them
-// after the steps (all CREATE … IF NOT EXISTS), so a table or index added
-// there exists here too. What CREATE … IF NOT EXISTS cannot do needs a
+// spelling and translated (sqlite.PostgresSchema): Open applies them after
+// the steps whenever they changed (all CREATE … IF NOT EXISTS), so a table
+// or index added there exists here too. What CREATE … IF NOT EXISTS cannot do needs a
 // step: a column added to an existing table (package sqlite's ensureColumn)
 // is a step `ALTER TABLE IF EXISTS … ADD COLUMN IF NOT EXISTS …` here (on
 // a new database the table does not exist yet when the steps run; the
@@ -62,10 +65,40 @@ func migrate(ctx context.Context, db *sql.DB) error {
 			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, sqlite.PostgresSchema()); err != nil {
+	if err := applyTables(ctx, tx); err != nil {
 		return fmt.Errorf("schema: %w", err)
 	}
 	return tx.Commit()
+}
+
+// applyTables runs package sqlite's translated schema when it differs from
+// the one last applied (schema_tables holds its digest). Skipping it when
+// unchanged matters with several alarmd: CREATE INDEX IF NOT EXISTS locks
+// its table against writes even when the index is there, so a restarting
+// instance would pause the others' commits.
+func applyTables(ctx context.Context, tx *sql.Tx) error {
+	ddl := sqlite.PostgresSchema()
+	sum := sha256.Sum256([]byte(ddl))
+	digest := hex.EncodeToString(sum[:])
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_tables (digest TEXT NOT NULL)`); err != nil {
+		return err
+	}
+	var last string
+	err := tx.QueryRowContext(ctx, `SELECT digest FROM schema_tables`).Scan(&last)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if last == digest {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, ddl); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM schema_tables`); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO schema_tables (digest) VALUES (?)`, digest)
+	return err
 }
 
 // SchemaVersion is the database's schema version.
