@@ -53,7 +53,7 @@ type Main struct {
 	ingest    pipeline
 	engine    *rules.Engine
 	watch     *fileWatch
-	board     *web.Board // the web app's alarm boards
+	board     *web.Board           // the web app's alarm boards
 	notifier  anxin.Notifier       // the escalator's first provider (work order SMS)
 	orders    *dispatch.Dispatcher // work orders (wire_orders.go)
 	closers   []func() error

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
-	"github.com/anxin-care/anxin/sqlite"
 )
 
 // Register is alarmd's households as the care register holds them: one

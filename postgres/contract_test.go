@@ -59,6 +59,44 @@ func TestPostgres(t *testing.T) {
 	})
 	t.Run("SchemaVersions", func(t *testing.T) { schemaVersions(t, s) })
 	t.Run("TwoInstancesShareOneDatabase", func(t *testing.T) { twoInstancesShareOneDatabase(t, s) })
+	t.Run("TableAddedToPackageSqlite", func(t *testing.T) { tableAddedToPackageSqlite(t, s) })
+}
+
+// A table package sqlite gained after a database was made (here: one
+// dropped, and the digest of the schema last applied changed, as an older
+// alarmd's database lacks it) exists after the next Open, with no schema
+// step written for it, and works. While the schema is unchanged a second
+// Open does not apply it again (it would lock the tables).
+func tableAddedToPackageSqlite(t *testing.T, s *server) {
+	ctx := context.Background()
+	db := s.open(t)
+	if _, err := db.SQL().Exec(`DROP TABLE webhook_replays`); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
+	unchanged, err := Open(ctx, s.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = unchanged.NoteWebhook(ctx, "k1", at, time.Hour)
+	unchanged.Close()
+	if err == nil {
+		t.Fatal("the unchanged schema was applied again at Open")
+	}
+	if _, err := db.SQL().Exec(`UPDATE schema_tables SET digest = 'an older alarmd'`); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(ctx, s.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if replay, err := again.NoteWebhook(ctx, "k1", at, time.Hour); err != nil || replay {
+		t.Fatalf("first webhook after reopening: replay=%v %v", replay, err)
+	}
+	if replay, err := again.NoteWebhook(ctx, "k1", at.Add(time.Minute), time.Hour); err != nil || !replay {
+		t.Fatalf("replayed webhook: replay=%v %v", replay, err)
+	}
 }
 
 // url is the URL of the store that open made last.

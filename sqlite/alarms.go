@@ -196,8 +196,11 @@ func (d *DB) changeAlarmState(ctx context.Context, id string, st anxin.AlarmStat
 		return err
 	}
 	defer tx.Rollback()
+	if err := d.lockStateLog(ctx, tx); err != nil {
+		return err
+	}
 	var household, rule, cur string
-	err = tx.QueryRowContext(ctx, `SELECT household, rule, state FROM alarms WHERE id = ?`, id).Scan(&household, &rule, &cur)
+	err = tx.QueryRowContext(ctx, `SELECT household, rule, state FROM alarms WHERE id = ?`+d.forUpdate(), id).Scan(&household, &rule, &cur)
 	if errors.Is(err, sql.ErrNoRows) {
 		return anxin.Errorf(anxin.ENOTFOUND, "alarm %s not found", clipAlarmID(id))
 	} else if err != nil {
@@ -218,7 +221,7 @@ func (d *DB) changeAlarmState(ctx context.Context, id string, st anxin.AlarmStat
 		closed_at = CASE WHEN ? != '' THEN ? ELSE closed_at END WHERE id = ?`,
 		string(st), alarmTime(at), acceptedBy, acceptedBy, closed, closed, id)
 	if err != nil {
-		if strings.Contains(err.Error(), "UNIQUE") {
+		if isUnique(err) {
 			return anxin.Errorf(anxin.ECONFLICT, "another alarm of rule %s is already open for household %s", rule, household)
 		}
 		return err
@@ -296,6 +299,9 @@ func (d *DB) LastAlarmStateSeq(ctx context.Context) (int64, error) {
 // none, so no trigger is lost); "close" resolves every unresolved alarm of
 // (household, rule).
 func (d *DB) ApplyIngest(ctx context.Context, b *IngestBatch) (IngestResult, error) {
+	if d.pg {
+		return applyIngestPostgres(ctx, d.db, b)
+	}
 	return applyIngest(ctx, d.db.BeginTx, b)
 }
 
@@ -314,6 +320,9 @@ type IngestWriter struct {
 // NORMAL: a power cut may undo their last commits (a step then goes out once
 // more), and the next ingest commit syncs the log with them anyway.
 func (d *DB) NewIngestWriter(ctx context.Context) (*IngestWriter, error) {
+	if d.pg {
+		return nil, errors.New("an ingest writer is SQLite's: on PostgreSQL use ApplyIngest")
+	}
 	conn, err := d.db.Conn(ctx)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,9 @@
 // Package sqlite is alarmd's store on modernc.org/sqlite (pure Go, no cgo):
 // alarms and rule state, escalation attempts, the care register and visits.
 // Each area keeps its schema in its own file; Open applies them all.
+// The same store runs on PostgreSQL (OpenPostgres; package postgres opens
+// and migrates it): the SQL is written once, and postgres.go holds the few
+// places where the dialects differ.
 package sqlite
 
 import (
@@ -17,6 +20,7 @@ import (
 // DB is an open store.
 type DB struct {
 	db *sql.DB
+	pg bool // PostgreSQL (OpenPostgres, postgres.go), not SQLite
 	// registerVersion counts changes of the register's elders and kits
 	// made through this DB (alarmd's household view follows it).
 	registerVersion atomic.Uint64

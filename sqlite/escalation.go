@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/anxin-care/anxin"
@@ -90,11 +89,15 @@ func migrateEscalation(ctx context.Context, db *sql.DB) error {
 			WHERE provider_id != '' GROUP BY provider, provider_id HAVING COUNT(*) > 1)`); err != nil {
 		return fmt.Errorf("migrate attempts: %w", err)
 	}
-	_, err := db.ExecContext(ctx, `DROP INDEX IF EXISTS escalation_attempts_provider;
-		CREATE UNIQUE INDEX IF NOT EXISTS escalation_attempts_provider_id ON escalation_attempts(provider, provider_id)
-			WHERE provider_id != ''`)
+	_, err := db.ExecContext(ctx, `DROP INDEX IF EXISTS escalation_attempts_provider;`+indexAttemptsProviderID)
 	return err
 }
+
+// indexAttemptsProviderID gives a provider id to one attempt at most; made
+// by migrateEscalation on SQLite (after old duplicates lose their id), with
+// the schema on PostgreSQL.
+const indexAttemptsProviderID = `CREATE UNIQUE INDEX IF NOT EXISTS escalation_attempts_provider_id
+	ON escalation_attempts(provider, provider_id) WHERE provider_id != ''`
 
 // ensureColumn adds a column to a table made before it existed and, only
 // when it added it, runs fill (if any) in the same transaction to give the
@@ -272,7 +275,7 @@ func (d *DB) SaveAttempt(ctx context.Context, a *anxin.Attempt) error {
 		tries=?, next_try=?, updated_at=?, version=version+1 WHERE id=? AND version=?`,
 		a.ProviderID, a.Status, a.AnsweredBy, a.Error, a.Tries, fmtTime(a.NextTry), fmtTime(a.UpdatedAt), a.ID, a.Version)
 	if err != nil {
-		if strings.Contains(err.Error(), "UNIQUE") {
+		if isUnique(err) {
 			return fmt.Errorf("%w (%w)", anxin.Errorf(anxin.ECONFLICT, "attempt %s", clipAlarmID(a.ID)), anxin.ErrProviderIDHeld)
 		}
 		return fmt.Errorf("save attempt: %w", err)
@@ -300,7 +303,7 @@ func (d *DB) AttemptByProviderID(ctx context.Context, provider, providerID strin
 // first (at most n).
 func (d *DB) AlarmsAwaitingChain(ctx context.Context, n int, installers bool) ([]anxin.Alarm, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT `+alarmCols+` FROM alarms a WHERE a.state = 'open'
-		AND ((a.route = ? AND a.severity != ?) OR (? AND a.route = ?))
+		AND ((a.route = ? AND a.severity != ?) OR (? = 1 AND a.route = ?))
 		AND NOT EXISTS (SELECT 1 FROM escalation_chains c WHERE c.alarm_id = a.id)
 		ORDER BY a.opened_at, a.id LIMIT ?`, string(anxin.RouteFamily), string(anxin.SeverityInfo), installers,
 		string(anxin.RouteInstaller), n)

@@ -196,8 +196,8 @@ func insertVisit(ctx context.Context, tx execer, id string, v *anxin.Visit) erro
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO visit_schedule (household, last_contact, last_home) VALUES (?, ?, ?)
 		ON CONFLICT(household) DO UPDATE SET
-			last_contact = max(last_contact, excluded.last_contact),
-			last_home = max(last_home, excluded.last_home)`, v.Household, contact, home)
+			last_contact = `+greatest("visit_schedule.last_contact", "excluded.last_contact")+`,
+			last_home = `+greatest("visit_schedule.last_home", "excluded.last_home"), v.Household, contact, home)
 	if err != nil {
 		return fmt.Errorf("create visit: schedule: %w", err)
 	}
@@ -613,7 +613,7 @@ func (d *DB) VisitCounts(ctx context.Context, area anxin.Area, since, until time
 	// one index seek per elder on visits(household, date): cheaper than
 	// collecting the month's distinct households (a month holds ~4 visits an elder)
 	q := `SELECT e.cur_township, e.cur_village, e.tier, e.consent, count(*),
-		sum(EXISTS(SELECT 1 FROM visits v WHERE v.household = e.household AND v.date >= ? AND v.date < ?
+		count(*) FILTER (WHERE EXISTS(SELECT 1 FROM visits v WHERE v.household = e.household AND v.date >= ? AND v.date < ?
 			AND v.method <> 'remote_monitoring'))
 		FROM elders e
 		WHERE e.created_at < ?`
@@ -685,7 +685,7 @@ func inArea(a anxin.Area) (string, []any) {
 func areaHouseholdsQuery(a anxin.Area) (string, []any) {
 	c, args := inArea(a)
 	return `SELECT household FROM elders WHERE household IN (SELECT household FROM elders WHERE ` + c + `)
-		GROUP BY household HAVING sum(NOT ` + c + `) = 0`, slices.Concat(args, args)
+		GROUP BY household HAVING count(*) FILTER (WHERE NOT ` + c + `) = 0`, slices.Concat(args, args)
 }
 
 // HouseholdInArea reports whether a household is wholly inside the area:
@@ -708,9 +708,9 @@ func (d *DB) HouseholdPlaces(ctx context.Context, area anxin.Area, households []
 	out := make(map[string]HouseholdPlace, len(households))
 	c, cargs := inArea(area)
 	if area.All() {
-		c, cargs = "1", nil
+		c, cargs = "TRUE", nil
 	}
-	err := d.eachIn(ctx, households, `SELECT household, sum(`+c+`), sum(NOT `+c+`) FROM elders WHERE household IN (%s) GROUP BY household`,
+	err := d.eachIn(ctx, households, `SELECT household, count(*) FILTER (WHERE `+c+`), count(*) FILTER (WHERE NOT `+c+`) FROM elders WHERE household IN (%s) GROUP BY household`,
 		slices.Concat(cargs, cargs), // once for each sum
 		func(rows *sql.Rows) error {
 			var h string

@@ -152,7 +152,6 @@ func (d *DB) SaveWorkOrder(ctx context.Context, o *anxin.WorkOrder) error {
 	return nil
 }
 
-
 // WorkOrders lists orders, oldest first (the board reads them by age).
 func (d *DB) WorkOrders(ctx context.Context, f anxin.WorkOrderFilter) ([]anxin.WorkOrder, error) {
 	var where []string
