@@ -70,6 +70,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 			return nil, fmt.Errorf("create schema in %s: %w", path, err)
 		}
 	}
+	if _, err := db.ExecContext(ctx, sqliteReportTriggers); err != nil { // report.go
+		db.Close()
+		return nil, fmt.Errorf("create schema in %s: %w", path, err)
+	}
 	for _, m := range migrations {
 		if err := m(ctx, db); err != nil {
 			db.Close()

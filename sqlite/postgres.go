@@ -42,6 +42,7 @@ func PostgresSchema() string {
 		b.WriteString("\n")
 	}
 	b.WriteString(indexAttemptsProviderID + ";\n")
+	b.WriteString(postgresReportTriggers) // report.go
 	return b.String()
 }
 

@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS elders (
 	grid_worker   TEXT NOT NULL DEFAULT '',
 	consent       INTEGER NOT NULL DEFAULT 1,
 	created_at    INTEGER NOT NULL,
-	updated_at    INTEGER NOT NULL
+	updated_at    INTEGER NOT NULL,
+	form_tier     TEXT NOT NULL DEFAULT ''   -- 附件1's 重点/一般 (older SQLite stores: migrateElderFormTier)
 );
 CREATE INDEX IF NOT EXISTS elders_household ON elders(household);
 CREATE INDEX IF NOT EXISTS elders_village ON elders(cur_village, tier);
@@ -229,7 +230,7 @@ func (d *DB) Visits(ctx context.Context, f VisitFilter) ([]anxin.Visit, error) {
 	if f.Household != "" {
 		where, args = append(where, "v.household = ?"), append(args, f.Household)
 	}
-	if c, a := itemFilter(f); c != "" {
+	if c, a := d.itemFilter(f); c != "" {
 		where, args = append(where, c), append(args, a...)
 	}
 	if !f.Area.All() {

@@ -12,7 +12,7 @@ import (
 // The 附件1 登记表 part of an elder record (anxin.RegisterForm), 备注 and the extra attributes of an imported ledger live in
 // their own table, one row per elder that has any of them, written in the
 // transaction that writes the elder (ImportElders).
-const schemaRegisterForm = `
+var schemaRegisterForm = `
 CREATE TABLE IF NOT EXISTS elder_forms (
 	elder_id   TEXT PRIMARY KEY,
 	note       TEXT NOT NULL DEFAULT '',
@@ -21,14 +21,7 @@ CREATE TABLE IF NOT EXISTS elder_forms (
 ) WITHOUT ROWID;
 `
 
-func init() { migrations = append(migrations, migrateRegisterForm) }
-
-// migrateRegisterForm adds elder_forms to a store made before it (forward
-// only: older code ignores the table).
-func migrateRegisterForm(ctx context.Context, db *sql.DB) error {
-	_, err := db.ExecContext(ctx, schemaRegisterForm)
-	return err
-}
+func init() { schemas = append(schemas, &schemaRegisterForm) }
 
 func hasForm(e *anxin.ElderRecord) bool {
 	return e.Note != "" || e.Form != nil || len(e.Extra) > 0

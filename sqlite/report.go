@@ -20,7 +20,12 @@ var schemaReportVersion = `
 -- (a table lookup per visit for its method made a cold report take tens of seconds)
 CREATE INDEX IF NOT EXISTS visits_household_date_method ON visits(household, date, method);
 CREATE TABLE IF NOT EXISTS register_version (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
-INSERT OR IGNORE INTO register_version (id, n) VALUES (1, 0);
+INSERT INTO register_version (id, n) VALUES (1, 0) ON CONFLICT DO NOTHING;
+`
+
+// The triggers that move register_version, in each dialect's spelling.
+const (
+	sqliteReportTriggers = `
 CREATE TRIGGER IF NOT EXISTS visits_version_ins AFTER INSERT ON visits BEGIN UPDATE register_version SET n = n + 1; END;
 CREATE TRIGGER IF NOT EXISTS visits_version_upd AFTER UPDATE ON visits BEGIN UPDATE register_version SET n = n + 1; END;
 CREATE TRIGGER IF NOT EXISTS visits_version_del AFTER DELETE ON visits BEGIN UPDATE register_version SET n = n + 1; END;
@@ -28,8 +33,19 @@ CREATE TRIGGER IF NOT EXISTS elders_version_ins AFTER INSERT ON elders BEGIN UPD
 CREATE TRIGGER IF NOT EXISTS elders_version_upd AFTER UPDATE ON elders BEGIN UPDATE register_version SET n = n + 1; END;
 CREATE TRIGGER IF NOT EXISTS elders_version_del AFTER DELETE ON elders BEGIN UPDATE register_version SET n = n + 1; END;
 `
+	// one statement-level trigger per table: a bulk import moves the
+	// counter once (PostgreSQL 14+ has CREATE OR REPLACE TRIGGER)
+	postgresReportTriggers = `
+CREATE OR REPLACE FUNCTION anxin_register_version() RETURNS trigger LANGUAGE plpgsql AS
+	'BEGIN UPDATE register_version SET n = n + 1 WHERE id = 1; RETURN NULL; END';
+CREATE OR REPLACE TRIGGER visits_version AFTER INSERT OR UPDATE OR DELETE ON visits
+	FOR EACH STATEMENT EXECUTE FUNCTION anxin_register_version();
+CREATE OR REPLACE TRIGGER elders_version AFTER INSERT OR UPDATE OR DELETE ON elders
+	FOR EACH STATEMENT EXECUTE FUNCTION anxin_register_version();
+`
+)
 
-func init() { schemas = append(schemas, &schemaReportVersion) } // after schemaRegister: the triggers need its tables
+func init() { schemas = append(schemas, &schemaReportVersion) } // after schemaRegister: the index needs its tables
 
 // RecordsVersion changes whenever an elder or a visit is stored, changed
 // or deleted (by any connection or process).

@@ -163,11 +163,15 @@ func (d *DB) attachForms(ctx context.Context, vs []anxin.Visit) error {
 }
 
 // itemFilter is the condition for VisitFilter.Item/ItemValue.
-func itemFilter(f VisitFilter) (string, []any) {
+func (d *DB) itemFilter(f VisitFilter) (string, []any) {
 	var conds []string
 	var args []any
 	if f.Item != "" {
-		conds, args = append(conds, "json_extract(items, '$.' || ?) = ?"), append(args, f.Item, f.ItemValue)
+		item := "json_extract(items, '$.' || ?)"
+		if d.pg {
+			item = "(items::jsonb ->> ?)"
+		}
+		conds, args = append(conds, item+" = ?"), append(args, f.Item, f.ItemValue)
 	}
 	if f.Elder != "" {
 		conds, args = append(conds, "elder = ?"), append(args, f.Elder)
@@ -256,11 +260,15 @@ func (d *DB) VisitItemCounts(ctx context.Context, area anxin.Area, since, until 
 	if len(where) > 0 {
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
+	each := "json_each(f.items)"
+	if d.pg {
+		each = "jsonb_each_text(f.items::jsonb)"
+	}
 	q := `SELECT key, value, count(*) FROM (
 		SELECT j.key AS key, j.value AS value,
 			row_number() OVER (PARTITION BY v.household, j.key ORDER BY v.date DESC, v.id DESC) AS rn
-		FROM visits v JOIN visit_forms f ON f.visit_id = v.id, json_each(f.items) j` + cond + `
-	) WHERE rn = 1 GROUP BY key, value`
+		FROM visits v JOIN visit_forms f ON f.visit_id = v.id, ` + each + ` j` + cond + `
+	) AS latest WHERE rn = 1 GROUP BY key, value`
 	rows, err := d.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("count visit items: %w", err)
