@@ -14,6 +14,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/care"
+	"gopkg.in/yaml.v3"
 )
 
 func visitFilterForAlarm(id string) anxin.VisitFilter { return anxin.VisitFilter{AlarmID: id} }
@@ -360,6 +361,40 @@ func (s *Server) listHouseholds(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"households": out})
 	return nil
+}
+
+// exportHouseholds writes the area's households in households_file's format
+// (YAML, phones in full, audited): the register's households as alarmd
+// runs them, to edit and load back, or to keep.
+func (s *Server) exportHouseholds(w http.ResponseWriter, r *http.Request) error {
+	var list []anxin.Household
+	if s.Households != nil {
+		hh, err := s.areaHouseholds(r.Context())
+		if err != nil {
+			return err
+		}
+		for _, h := range s.Households() {
+			if hh == nil || hh[h.ID] {
+				list = append(list, h)
+			}
+		}
+	}
+	slices.SortFunc(list, func(a, b anxin.Household) int { return strings.Compare(a.ID, b.ID) })
+	ids := make([]string, len(list))
+	for i := range list {
+		ids[i] = list[i].ID
+	}
+	if err := s.audit(r.Context(), auditHouseholdRead, "export", ids...); err != nil {
+		return err
+	}
+	body, err := yaml.Marshal(map[string]any{"households": list})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="households.yaml"`)
+	_, err = w.Write(body)
+	return err
 }
 
 // maskHousehold hides phone numbers in a list.

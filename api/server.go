@@ -130,6 +130,7 @@ func (s *Server) Handler() http.Handler {
 	route("GET alarms/{id}", (*Server).getAlarm)
 	route("POST alarms/{id}/close", (*Server).closeAlarm)
 	route("GET households", (*Server).listHouseholds)
+	route("GET households/export", (*Server).exportHouseholds)
 	route("GET households/{id}", (*Server).getHousehold)
 	route("GET households/{id}/away", (*Server).getAway)
 	route("GET audit", (*Server).listAudit)
