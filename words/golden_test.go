@@ -224,6 +224,22 @@ rules:
 			}
 		}
 	}},
+	{"hazard", `
+rules:
+  - {name: water_hazard, kind: hazard, device_kinds: [water_meter], field: total_m3, min_delta: 0.01, cost: 6144h}
+`, "water_hazard", func(f *feed) {
+		v := 100.0
+		uses := map[string]bool{"07:00": true, "07:30": true, "12:00": true, "18:00": true, "19:00": true, "21:00": true}
+		for d := 0; d <= 20; d++ {
+			for m := 0; m < 24*60; m += 30 {
+				clock := fmt.Sprintf("%02d:%02d", m/60, m%60)
+				if uses[clock] && (d < 20 || clock < "08:00") {
+					v += 0.02
+				}
+				f.reading(at(d, clock), "wm1", anxin.KindWaterMeter, "total_m3", v)
+			}
+		}
+	}},
 }
 
 // asciiWord is an English word: none may appear in a Mandarin text outside
