@@ -18,8 +18,8 @@ import (
 
 // DB is an open store.
 type DB struct {
-	db *sql.DB
 	pg bool // PostgreSQL (OpenPostgres, postgres.go), not SQLite
+	db *sql.DB
 }
 
 // schemas are applied in order at Open; every statement is idempotent
