@@ -39,11 +39,8 @@ func (s *Server) duePage(req *request) error {
 	shown := items[:min(len(items), maxDueShown)]
 	rows := make([]dueRow, len(shown))
 	for i, it := range shown {
-		rows[i] = dueRow{DueItem: it, Tel: tel(it.Phone)}
-		// the street address is on the record, not the schedule
-		if e, err := req.api.Store.Elder(req.ctx, it.ID); err == nil {
-			rows[i].Address = e.Current.Township + e.Current.Village + e.Current.Detail
-		}
+		// the schedule row carries the current address: no read per elder
+		rows[i] = dueRow{DueItem: it, Tel: tel(it.Phone), Address: it.Township + it.Village + it.Scheduled.Address}
 	}
 	s.render(req, http.StatusOK, "due.html", map[string]any{"Title": "今日待访", "Today": today.Format("2006-01-02"), "Rows": rows,
 		"More": len(items) - len(shown), "Total": len(items), "Tiers": tierNames,
