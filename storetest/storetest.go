@@ -52,6 +52,12 @@ func Run(t *testing.T, open func(t *testing.T) anxin.Store) {
 		{"ElderPlacesInChunks", elderPlacesInChunks},
 		{"HouseholdTiers", householdTiers},
 		{"EachAlarmOutcome", eachAlarmOutcome},
+		{"ElderForms", elderForms},
+		{"Kits", kits},
+		{"VisitForms", visitForms},
+		{"MonthVisits", monthVisits},
+		{"WorkOrders", workOrders},
+		{"AccountsNamedAndByRole", accountsNamedAndByRole},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := open(t)
