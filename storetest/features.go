@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -451,5 +452,77 @@ func accountsNamedAndByRole(t *testing.T, s anxin.Store) {
 		if got := logins(s.AccountsWithRole(ctx, role)); got != want {
 			t.Errorf("AccountsWithRole(%s): %q, want %q", role, got, want)
 		}
+	}
+}
+
+// Several writers at once (alarmd instances sharing a database, or one
+// alarmd's goroutines): one order per key, every creator told the same
+// order, and of saves from one read exactly one wins.
+func workOrderConcurrentWrites(t *testing.T, s anxin.Store) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
+	const n = 8
+	type result struct {
+		created bool
+		id      string
+		err     error
+	}
+	results := make(chan result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := anxin.WorkOrder{Key: "alarm:01B", Kind: anxin.OrderAlarm, AlarmID: "01B", Household: "hh-1",
+				Assignee: fmt.Sprintf("w%d", i), DispatchedBy: "auto", Status: anxin.OrderPending,
+				CreatedAt: at.Add(time.Duration(i) * time.Millisecond), AssignedAt: at}
+			created, err := s.CreateWorkOrder(ctx, &o)
+			results <- result{created, o.ID, err}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	created, ids := 0, map[string]bool{}
+	for r := range results {
+		if r.err != nil {
+			t.Fatalf("concurrent create: %v", r.err)
+		}
+		if r.created {
+			created++
+		}
+		ids[r.id] = true
+	}
+	if os, err := s.WorkOrders(ctx, anxin.WorkOrderFilter{}); created != 1 || len(ids) != 1 || err != nil || len(os) != 1 {
+		t.Fatalf("%d created, ids %v; stored %d orders %v", created, ids, len(os), err)
+	}
+	o, err := s.WorkOrderByKey(ctx, "alarm:01B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	saves := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := o
+			w.Assignee, w.History = fmt.Sprintf("x%d", i), []anxin.OrderMove{{At: at.Add(time.Minute), To: fmt.Sprintf("x%d", i), By: "ops"}}
+			saves <- s.SaveWorkOrder(ctx, &w)
+		}()
+	}
+	wg.Wait()
+	close(saves)
+	won := 0
+	for err := range saves {
+		switch anxin.ErrorCode(err) {
+		case "":
+			won++
+		case anxin.ECONFLICT:
+		default:
+			t.Fatalf("concurrent save: %v", err)
+		}
+	}
+	got, err := s.WorkOrder(ctx, o.ID)
+	if won != 1 || err != nil || got.Version != o.Version+1 || len(got.History) != 1 || got.History[0].To != got.Assignee {
+		t.Fatalf("%d saves won; stored %+v %v", won, got, err)
 	}
 }

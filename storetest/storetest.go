@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) anxin.Store) {
 		{"VisitForms", visitForms},
 		{"MonthVisits", monthVisits},
 		{"WorkOrders", workOrders},
+		{"WorkOrderConcurrentWrites", workOrderConcurrentWrites},
 		{"AccountsNamedAndByRole", accountsNamedAndByRole},
 	} {
 		t.Run(c.name, func(t *testing.T) {
