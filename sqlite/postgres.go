@@ -13,6 +13,8 @@ package sqlite
 //     seen ids and rule states (one round trip, not one per message);
 //   - a state change takes the state-log lock and the alarm's row lock, so
 //     the log's seq order is its commit order for every instance;
+//   - a visit takes its household's lock (lockVisits), so an alarm's
+//     outcome is stored once and visits are numbered in commit order;
 //   - scalar max is spelt as CASE (greatest);
 //   - a unique violation is SQLSTATE 23505 (isUnique).
 //
@@ -97,6 +99,7 @@ const (
 	LockRule     = 1 // (household, rule) of an alarm
 	LockStateLog = 2 // alarm_state_log: one writer at a time, so seq order is commit order
 	LockSchema   = 3 // migrations (package postgres)
+	LockVisits   = 4 // a household's visits: CreateVisit's read (outcome already stored? the Nth contact) and its insert
 )
 
 // lockStateLog makes state changes one at a time on PostgreSQL: the log's
@@ -107,6 +110,18 @@ func (d *DB) lockStateLog(ctx context.Context, tx *sql.Tx) error {
 		return nil
 	}
 	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?, 0)`, LockStateLog)
+	return err
+}
+
+// lockVisits makes a household's visit writes one at a time on PostgreSQL,
+// as SQLite's single writer does: an alarm's outcome recorded by two
+// alarmd at once is then one visit, and a visit's number counts the
+// household's visits committed before it.
+func (d *DB) lockVisits(ctx context.Context, tx *sql.Tx, household string) error {
+	if !d.pg {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?::int, hashtext(?))`, LockVisits, household)
 	return err
 }
 

@@ -526,3 +526,40 @@ func workOrderConcurrentWrites(t *testing.T, s anxin.Store) {
 		t.Fatalf("%d saves won; stored %+v %v", won, got, err)
 	}
 }
+
+// The same alarm's outcome recorded at once by several writers (a chain
+// finishing on two alarmd) is one visit, and every writer is told its id.
+func visitConcurrentWrites(t *testing.T, s anxin.Store) {
+	ctx := context.Background()
+	at := time.Date(2026, 11, 5, 2, 0, 0, 0, time.UTC)
+	const n = 16
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	outcomes := make(chan string, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v := anxin.Visit{Household: "hh-2", Date: at, Method: anxin.VisitRemoteMonitoring, AlarmID: "01JDX3ABCDEFGHJKMNPQRSTVWX",
+				FollowUpDue: at.Add(24 * time.Hour)}
+			err := s.CreateVisit(ctx, &v)
+			errs <- err
+			outcomes <- v.ID
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	close(outcomes)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent visit: %v", err)
+		}
+	}
+	ids := map[string]bool{}
+	for id := range outcomes {
+		ids[id] = true
+	}
+	if vs, err := s.Visits(ctx, anxin.VisitFilter{Household: "hh-2"}); err != nil || len(vs) != 1 || len(ids) != 1 || !ids[vs[0].ID] {
+		t.Fatalf("one alarm outcome recorded at once: %d visits %v, ids told %v", len(vs), err, ids)
+	}
+}

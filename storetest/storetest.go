@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) anxin.Store) {
 		{"ElderForms", elderForms},
 		{"Kits", kits},
 		{"VisitForms", visitForms},
+		{"VisitConcurrentWrites", visitConcurrentWrites},
 		{"MonthVisits", monthVisits},
 		{"WorkOrders", workOrders},
 		{"WorkOrderConcurrentWrites", workOrderConcurrentWrites},
