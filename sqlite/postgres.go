@@ -15,6 +15,8 @@ package sqlite
 //     the log's seq order is its commit order for every instance;
 //   - a visit takes its household's lock (lockVisits), so an alarm's
 //     outcome is stored once and visits are numbered in commit order;
+//   - a households-file load takes the kits' lock (lockKits): no deadlock
+//     between alarmd loading files at once;
 //   - scalar max is spelt as CASE (greatest);
 //   - a unique violation is SQLSTATE 23505 (isUnique).
 //
@@ -100,6 +102,7 @@ const (
 	LockStateLog = 2 // alarm_state_log: one writer at a time, so seq order is commit order
 	LockSchema   = 3 // migrations (package postgres)
 	LockVisits   = 4 // a household's visits: CreateVisit's read (outcome already stored? the Nth contact) and its insert
+	LockKits     = 5 // LoadHouseholdsFile: one load at a time
 )
 
 // lockStateLog makes state changes one at a time on PostgreSQL: the log's
@@ -122,6 +125,18 @@ func (d *DB) lockVisits(ctx context.Context, tx *sql.Tx, household string) error
 		return nil
 	}
 	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?::int, hashtext(?))`, LockVisits, household)
+	return err
+}
+
+// lockKits makes households-file loads one at a time on PostgreSQL (as
+// SQLite's single writer does): two alarmd starting together with files in
+// different orders would otherwise lock the kits' rows in different orders
+// and deadlock.
+func (d *DB) lockKits(ctx context.Context, tx *sql.Tx) error {
+	if !d.pg {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?, 0)`, LockKits)
 	return err
 }
 

@@ -563,3 +563,51 @@ func visitConcurrentWrites(t *testing.T, s anxin.Store) {
 		t.Fatalf("one alarm outcome recorded at once: %d visits %v, ids told %v", len(vs), err, ids)
 	}
 }
+
+// Households files loaded at once (several alarmd starting together, one
+// with an edited file) all load: the register ends as one of them left it.
+func kitsConcurrentLoads(t *testing.T, s anxin.Store) {
+	ctx := context.Background()
+	list := make([]anxin.Household, 40)
+	for i := range list {
+		list[i] = anxin.Household{ID: fmt.Sprintf("hh-%02d", i), Elder: anxin.Elder{Name: "某", Tier: anxin.TierGeneral},
+			Devices: []anxin.Device{{ID: "btn1", Kind: anxin.KindCallButton}}}
+	}
+	reversed := make([]anxin.Household, 0, len(list)-1) // the edited file: one household fewer, in the other order
+	for i := len(list) - 1; i > 0; i-- {
+		reversed = append(reversed, list[i])
+	}
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l, h := list, "full"
+			if i%2 == 1 {
+				l, h = reversed, "edited"
+			}
+			errs <- s.LoadHouseholdsFile(ctx, l, h, t0)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent load: %v", err)
+		}
+	}
+	hash, err := s.HouseholdsFileHash(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, err := s.RegisterHouseholds(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"full": len(list), "edited": len(reversed)}[hash]
+	if len(hs) != want || (hash == "edited" && hs[0].ID != "hh-01") || (hash == "full" && hs[0].ID != "hh-00") {
+		t.Fatalf("after concurrent loads: hash %q, %d households (want %d)", hash, len(hs), want)
+	}
+}

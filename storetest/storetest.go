@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) anxin.Store) {
 		{"EachAlarmOutcome", eachAlarmOutcome},
 		{"ElderForms", elderForms},
 		{"Kits", kits},
+		{"KitsConcurrentLoads", kitsConcurrentLoads},
 		{"VisitForms", visitForms},
 		{"VisitConcurrentWrites", visitConcurrentWrites},
 		{"MonthVisits", monthVisits},
