@@ -16,7 +16,8 @@ package sqlite
 //   - a visit takes its household's lock (lockVisits), so an alarm's
 //     outcome is stored once and visits are numbered in commit order;
 //   - a households-file load takes the kits' lock (lockKits): no deadlock
-//     between alarmd loading files at once;
+//     between alarmd loading files at once; an elder write the elders'
+//     lock (lockElders): an ID-number clash is a *ConflictError;
 //   - scalar max is spelt as CASE (greatest);
 //   - a unique violation is SQLSTATE 23505 (isUnique).
 //
@@ -103,6 +104,7 @@ const (
 	LockSchema   = 3 // migrations (package postgres)
 	LockVisits   = 4 // a household's visits: CreateVisit's read (outcome already stored? the Nth contact) and its insert
 	LockKits     = 5 // LoadHouseholdsFile: one load at a time
+	LockElders   = 6 // ImportElders (and PutElder): the ID-number check and the write as one step
 )
 
 // lockStateLog makes state changes one at a time on PostgreSQL: the log's
@@ -137,6 +139,18 @@ func (d *DB) lockKits(ctx context.Context, tx *sql.Tx) error {
 		return nil
 	}
 	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?, 0)`, LockKits)
+	return err
+}
+
+// lockElders makes elder writes one at a time on PostgreSQL (as SQLite's
+// single writer does): ImportElders checks who holds each resident ID
+// number and then writes, so a clash with a concurrent write is a
+// *ConflictError, not a unique violation, and no two imports deadlock.
+func (d *DB) lockElders(ctx context.Context, tx *sql.Tx) error {
+	if !d.pg {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?, 0)`, LockElders)
 	return err
 }
 

@@ -432,6 +432,9 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 		return fmt.Errorf("import elders: %w", err)
 	}
 	defer tx.Rollback()
+	if err := d.lockElders(ctx, tx); err != nil {
+		return fmt.Errorf("import elders: %w", err)
+	}
 	owner, err := tx.PrepareContext(ctx, "SELECT id FROM elders WHERE id_number = ?")
 	if err != nil {
 		return fmt.Errorf("import elders: %w", err)

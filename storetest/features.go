@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -609,5 +610,71 @@ func kitsConcurrentLoads(t *testing.T, s anxin.Store) {
 	want := map[string]int{"full": len(list), "edited": len(reversed)}[hash]
 	if len(hs) != want || (hash == "edited" && hs[0].ID != "hh-01") || (hash == "full" && hs[0].ID != "hh-00") {
 		t.Fatalf("after concurrent loads: hash %q, %d households (want %d)", hash, len(hs), want)
+	}
+}
+
+// Register writes at once (imports and edits on several alarmd): elders
+// claiming one resident ID number end with one holder and the others told
+// a *ConflictError, and imports of overlapping sheets in different orders
+// all store.
+func eldersConcurrentWrites(t *testing.T, s anxin.Store) {
+	ctx := context.Background()
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := testElder(fmt.Sprintf("c%d", i), "11010519491231002X", "善广村")
+			errs <- s.PutElder(ctx, &e)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	stored := 0
+	for err := range errs {
+		var ce *anxin.ConflictError
+		switch {
+		case err == nil:
+			stored++
+		case !errors.As(err, &ce):
+			t.Fatalf("a clashing ID number: %v, want a *ConflictError", err)
+		}
+	}
+	if stored != 1 {
+		t.Fatalf("%d of %d elders with one ID number stored", stored, n)
+	}
+	sheet := make([]anxin.ElderRecord, 30)
+	for i := range sheet {
+		sheet[i] = testElder(fmt.Sprintf("s%02d", i), fmt.Sprintf("1101051949123%05d", i), "善广村")
+	}
+	other := make([]anxin.ElderRecord, 0, len(sheet))
+	for i := len(sheet) - 1; i >= 0; i-- {
+		e := sheet[i]
+		e.Phone = "+8613800009999"
+		other = append(other, e)
+	}
+	errs = make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			es := sheet
+			if i%2 == 1 {
+				es = other
+			}
+			errs <- s.ImportElders(ctx, es, t0)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent import: %v", err)
+		}
+	}
+	if c, err := s.CountElders(ctx, anxin.ElderFilter{}); err != nil || c != len(sheet)+1 {
+		t.Fatalf("%d elders after concurrent imports %v, want %d", c, err, len(sheet)+1)
 	}
 }

@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) anxin.Store) {
 		{"HouseholdTiers", householdTiers},
 		{"EachAlarmOutcome", eachAlarmOutcome},
 		{"ElderForms", elderForms},
+		{"EldersConcurrentWrites", eldersConcurrentWrites},
 		{"Kits", kits},
 		{"KitsConcurrentLoads", kitsConcurrentLoads},
 		{"VisitForms", visitForms},
