@@ -60,6 +60,7 @@ func TestPostgres(t *testing.T) {
 	t.Run("SchemaVersions", func(t *testing.T) { schemaVersions(t, s) })
 	t.Run("TwoInstancesShareOneDatabase", func(t *testing.T) { twoInstancesShareOneDatabase(t, s) })
 	t.Run("TableAddedToPackageSqlite", func(t *testing.T) { tableAddedToPackageSqlite(t, s) })
+	t.Run("ElderFormTierAddedToAnOlderDatabase", func(t *testing.T) { elderFormTierAdded(t, s) })
 }
 
 // A table package sqlite gained after a database was made (here: one
@@ -96,6 +97,36 @@ func tableAddedToPackageSqlite(t *testing.T, s *server) {
 	}
 	if replay, err := again.NoteWebhook(ctx, "k1", at.Add(time.Minute), time.Hour); err != nil || !replay {
 		t.Fatalf("replayed webhook: replay=%v %v", replay, err)
+	}
+}
+
+// A database made at schema version 1 before elders had form_tier (as an
+// alarmd older than the register merge left it) gains the column at the
+// next Open (step 2), and the form tier round-trips.
+func elderFormTierAdded(t *testing.T, s *server) {
+	ctx := context.Background()
+	db := s.open(t)
+	for _, q := range []string{`ALTER TABLE elders DROP COLUMN form_tier`, `DELETE FROM schema_version WHERE version > 1`,
+		`UPDATE schema_tables SET digest = 'an older alarmd'`} {
+		if _, err := db.SQL().Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	again, err := Open(ctx, s.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	e := anxin.ElderRecord{ID: "e1", Household: "hh-1", Name: "张桂兰", IDNumber: "11010519491231002X", Tier: anxin.TierKey,
+		FormTier: "重点", Contacts: []anxin.Contact{{Name: "李明", Phone: "+8613900000001"}}}
+	if err := again.PutElder(ctx, &e); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := again.Elder(ctx, "e1"); err != nil || got.FormTier != "重点" {
+		t.Fatalf("form tier after the migration: %q %v", got.FormTier, err)
+	}
+	if v, err := again.SchemaVersion(ctx); err != nil || v != len(versions) {
+		t.Fatalf("version %d %v, want %d", v, err, len(versions))
 	}
 }
 

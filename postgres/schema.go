@@ -28,6 +28,9 @@ var versions = []string{
 	// 1: the tables of package sqlite's schema as of 2026-12 (the release
 	// baseline; applied by the schema pass that follows the steps)
 	``,
+	// 2: elders.form_tier (附件1's 重点/一般; package sqlite's
+	// migrateElderFormTier), for a database made before the register merge
+	`ALTER TABLE IF EXISTS elders ADD COLUMN IF NOT EXISTS form_tier TEXT COLLATE "C" NOT NULL DEFAULT ''`,
 }
 
 // migrate brings the schema to the newest version in one transaction, under

@@ -106,6 +106,9 @@ func (d *DB) LoadHouseholdsFile(ctx context.Context, list []anxin.Household, has
 		return fmt.Errorf("load households: %w", err)
 	}
 	defer tx.Rollback()
+	if err := d.lockKits(ctx, tx); err != nil {
+		return fmt.Errorf("load households: %w", err)
+	}
 	keep := make(map[string]bool, len(list))
 	for i := range list {
 		if err := putKit(ctx, tx, &list[i], KitFromFile, now); err != nil {

@@ -13,6 +13,11 @@ package sqlite
 //     seen ids and rule states (one round trip, not one per message);
 //   - a state change takes the state-log lock and the alarm's row lock, so
 //     the log's seq order is its commit order for every instance;
+//   - a visit takes its household's lock (lockVisits), so an alarm's
+//     outcome is stored once and visits are numbered in commit order;
+//   - a households-file load takes the kits' lock (lockKits): no deadlock
+//     between alarmd loading files at once; an elder write the elders'
+//     lock (lockElders): an ID-number clash is a *ConflictError;
 //   - scalar max is spelt as CASE (greatest);
 //   - a unique violation is SQLSTATE 23505 (isUnique).
 //
@@ -97,6 +102,9 @@ const (
 	LockRule     = 1 // (household, rule) of an alarm
 	LockStateLog = 2 // alarm_state_log: one writer at a time, so seq order is commit order
 	LockSchema   = 3 // migrations (package postgres)
+	LockVisits   = 4 // a household's visits: CreateVisit's read (outcome already stored? the Nth contact) and its insert
+	LockKits     = 5 // LoadHouseholdsFile: one load at a time
+	LockElders   = 6 // ImportElders (and PutElder): the ID-number check and the write as one step
 )
 
 // lockStateLog makes state changes one at a time on PostgreSQL: the log's
@@ -107,6 +115,42 @@ func (d *DB) lockStateLog(ctx context.Context, tx *sql.Tx) error {
 		return nil
 	}
 	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?, 0)`, LockStateLog)
+	return err
+}
+
+// lockVisits makes a household's visit writes one at a time on PostgreSQL,
+// as SQLite's single writer does: an alarm's outcome recorded by two
+// alarmd at once is then one visit, and a visit's number counts the
+// household's visits committed before it.
+func (d *DB) lockVisits(ctx context.Context, tx *sql.Tx, household string) error {
+	if !d.pg {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?::int, hashtext(?))`, LockVisits, household)
+	return err
+}
+
+// lockKits makes households-file loads one at a time on PostgreSQL (as
+// SQLite's single writer does): two alarmd starting together with files in
+// different orders would otherwise lock the kits' rows in different orders
+// and deadlock.
+func (d *DB) lockKits(ctx context.Context, tx *sql.Tx) error {
+	if !d.pg {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?, 0)`, LockKits)
+	return err
+}
+
+// lockElders makes elder writes one at a time on PostgreSQL (as SQLite's
+// single writer does): ImportElders checks who holds each resident ID
+// number and then writes, so a clash with a concurrent write is a
+// *ConflictError, not a unique violation, and no two imports deadlock.
+func (d *DB) lockElders(ctx context.Context, tx *sql.Tx) error {
+	if !d.pg {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?, 0)`, LockElders)
 	return err
 }
 

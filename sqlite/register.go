@@ -147,6 +147,9 @@ func (d *DB) CreateVisit(ctx context.Context, v *anxin.Visit) error {
 		return fmt.Errorf("create visit: %w", err)
 	}
 	defer tx.Rollback()
+	if err := d.lockVisits(ctx, tx, v.Household); err != nil {
+		return fmt.Errorf("create visit: %w", err)
+	}
 	if v.AlarmID != "" {
 		// an alarm's outcome recorded again after a restart (the escalation
 		// crashed between this call and saving the visit id) has no second effect
@@ -429,6 +432,9 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 		return fmt.Errorf("import elders: %w", err)
 	}
 	defer tx.Rollback()
+	if err := d.lockElders(ctx, tx); err != nil {
+		return fmt.Errorf("import elders: %w", err)
+	}
 	owner, err := tx.PrepareContext(ctx, "SELECT id FROM elders WHERE id_number = ?")
 	if err != nil {
 		return fmt.Errorf("import elders: %w", err)

@@ -52,6 +52,16 @@ func Run(t *testing.T, open func(t *testing.T) anxin.Store) {
 		{"ElderPlacesInChunks", elderPlacesInChunks},
 		{"HouseholdTiers", householdTiers},
 		{"EachAlarmOutcome", eachAlarmOutcome},
+		{"ElderForms", elderForms},
+		{"EldersConcurrentWrites", eldersConcurrentWrites},
+		{"Kits", kits},
+		{"KitsConcurrentLoads", kitsConcurrentLoads},
+		{"VisitForms", visitForms},
+		{"VisitConcurrentWrites", visitConcurrentWrites},
+		{"MonthVisits", monthVisits},
+		{"WorkOrders", workOrders},
+		{"WorkOrderConcurrentWrites", workOrderConcurrentWrites},
+		{"AccountsNamedAndByRole", accountsNamedAndByRole},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := open(t)
