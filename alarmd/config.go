@@ -116,7 +116,7 @@ func defaults() map[string]any {
 		"mqtt.tls.cert_file":         "",
 		"mqtt.tls.key_file":          "",
 		"mqtt.tls.client_ca_file":    "",
-		"mqtt.read_pace":             "2ms",
+		"mqtt.read_pace":             "1ms",
 		"http.listen":                "127.0.0.1:8080",
 		"http.public_url":            "http://127.0.0.1:8080",
 		"store.path":                 "alarmd.db",

@@ -12,6 +12,8 @@
 #
 #   BENCH=../shared/bench ROUNDS=3 N=200000 MODES="live drain" \
 #   MQTT_PORT=18831 VM_PORT=18428 ALARMD_BIN=… scripts/bench-ingest.sh
+# MOSQ_EXTRA="max_inflight_messages 1000" adds mosquitto.conf lines (the
+# harness's -mosq-extra); SUT_ENV="K=V,…" adds alarmd environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
