@@ -49,6 +49,11 @@ type MQTTConfig struct {
 	// without gateway_password_file (anyone who reaches it is believed).
 	AllowAnonymous bool            `mapstructure:"allow_anonymous"`
 	TLS            BrokerTLSConfig `mapstructure:"tls"`
+	// ReadPace (external broker): its socket is read at most once per
+	// read_pace while messages trickle in, so one wake-up takes many of
+	// them; 0 reads each as it comes. A message that follows others waits
+	// at most this long.
+	ReadPace time.Duration `mapstructure:"read_pace"`
 }
 
 // BrokerTLSConfig is the embedded broker's optional TLS listener: gateways
@@ -120,6 +125,7 @@ func defaults() map[string]any {
 		"mqtt.tls.cert_file":         "",
 		"mqtt.tls.key_file":          "",
 		"mqtt.tls.client_ca_file":    "",
+		"mqtt.read_pace":             "1ms",
 		"http.listen":                "127.0.0.1:8080",
 		"http.public_url":            "http://127.0.0.1:8080",
 		"store.path":                 "alarmd.db",
@@ -417,6 +423,9 @@ func (c *Config) validate() error {
 	add(positive("ingest.batch", c.Ingest.Batch, 1, 100_000))
 	add(positive("ingest.inflight", c.Ingest.Inflight, 1, 65_535))
 	add(positiveDur("ingest.batch_wait", c.Ingest.BatchWait))
+	if c.MQTT.ReadPace < 0 || c.MQTT.ReadPace > 50*time.Millisecond {
+		add(fmt.Errorf("config: mqtt.read_pace must be between 0s and 50ms, not %s", c.MQTT.ReadPace))
+	}
 	add(positiveDur("ingest.dedup_window", c.Ingest.DedupWindow))
 	if _, err := c.Log.SlogLevel(); err != nil {
 		add(err)

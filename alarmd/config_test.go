@@ -19,7 +19,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.MQTT.Broker.IsZero() || c.MQTT.Listen != "127.0.0.1:1883" || c.MQTT.ClientID != "alarmd" {
+	if !c.MQTT.Broker.IsZero() || c.MQTT.Listen != "127.0.0.1:1883" || c.MQTT.ClientID != "alarmd" || c.MQTT.ReadPace != time.Millisecond {
 		t.Errorf("mqtt defaults: %+v", c.MQTT)
 	}
 	if c.Notify.AckTimeout != 3*time.Minute || c.Notify.Rounds != 2 || !c.Notify.ElderFirst || c.Notify.Provider != "log" {
@@ -28,6 +28,11 @@ func TestConfigDefaults(t *testing.T) {
 	if c.Influx.BatchSize != 5000 || c.Influx.FlushInterval != time.Second || c.Influx.Queue != 100000 ||
 		c.Influx.QueryURL != "" || c.Influx.QueryTimeout != 2*time.Second {
 		t.Errorf("influx defaults: %+v", c.Influx)
+	}
+	if c, err := Parse([]byte("mqtt: {read_pace: 0s}"), noEnv); err != nil {
+		t.Errorf("read_pace 0s (not paced): %v", err)
+	} else if c.MQTT.ReadPace != 0 {
+		t.Errorf("read_pace 0s: %v", c.MQTT.ReadPace)
 	}
 	c, err = Parse([]byte("care: {surges: [{from: 2026-12-20, to: 2027-01-05, reason: festival}]}"), noEnv)
 	if err != nil || len(c.Care.Surges) != 1 || c.Care.Surges[0].From != "2026-12-20" || c.Care.Surges[0].To != "2027-01-05" {
@@ -60,6 +65,8 @@ func TestConfigRejectsWithKeyName(t *testing.T) {
 		{"notify: {provider: twilio}", "notify.twilio.account_sid"},
 		{"mqtt: [1, 2]", "mqtt"},
 		{"mqtt: {listen: {a: b}}", "mqtt.listen"},
+		{"mqtt: {read_pace: -1ms}", "mqtt.read_pace"},
+		{"mqtt: {read_pace: 1s}", "mqtt.read_pace"},
 		{"notify: {installers: [{name: 周师傅, phone: '13600000009'}]}", "notify.installers[0]"},
 		{"notify: {installers: [{name: 周师傅, phon: '+8613600000009'}]}", "phon"},
 		{"notify: {channels: {sms: [aliyun, pigeon], voice: [log]}}", `"pigeon"`},

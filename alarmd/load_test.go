@@ -83,7 +83,8 @@ func envInt(k string, def int) int {
 // event-to-alarm latency p50/p99 under that load. ANXIN_LOAD_N sets the
 // number of readings (default 300,000), ANXIN_LOAD_RATE a fixed publishing
 // rate (default: as fast as a window of QoS 1 messages in flight allows,
-// where latency is mostly the time spent queued behind the backlog).
+// where latency is mostly the time spent queued behind the backlog);
+// ANXIN_LOAD_READ_PACE overrides mqtt.read_pace (e.g. 0s: not paced).
 func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	if os.Getenv("ANXIN_LONG") == "" {
 		t.Skip("long load test: set ANXIN_LONG=1")
@@ -102,6 +103,13 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MQTT.Broker = anxin.MustBrokerURL(mq.URL)
 	cfg.Influx.URL = vm.URL
+	if v := os.Getenv("ANXIN_LOAD_READ_PACE"); v != "" { // default: mqtt.read_pace's
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.MQTT.ReadPace = d
+	}
 	// alarmd believes only the register's kit: anxin-load's households
 	// (hh-NNNNNN, meter wm1) and its press households (ev-NNNNNN, btn1)
 	if err := os.WriteFile(cfg.HouseholdsFile, []byte(loadHouseholds(households, events)), 0o600); err != nil {

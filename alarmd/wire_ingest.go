@@ -119,7 +119,7 @@ func (m *Main) openIngest(ctx context.Context) error {
 		}
 	} else {
 		s, err := ingest.Subscribe(ctx, ingest.SubscriberConfig{Broker: m.brokerURL, ClientID: cfg.MQTT.ClientID,
-			Username: cfg.MQTT.Username, Password: cfg.MQTT.Password.Reveal()}, p, m.Logger.With("component", "mqtt"), 5*time.Second)
+			Username: cfg.MQTT.Username, Password: cfg.MQTT.Password.Reveal(), ReadPace: cfg.MQTT.ReadPace}, p, m.Logger.With("component", "mqtt"), 5*time.Second)
 		if err != nil {
 			return err
 		}

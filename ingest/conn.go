@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/url"
 	"sync"
@@ -80,10 +81,54 @@ func (c *bufferedConn) Close() error {
 // dialBuffered opens tcp:// and mqtt:// brokers with buffering; other
 // schemes (TLS, websockets) are paho's own.
 func dialBuffered(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
-	d := net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
-	conn, err := d.Dial("tcp", uri.Host)
-	if err != nil {
-		return nil, err
+	return dialPaced(0)(uri, o)
+}
+
+// dialPaced is dialBuffered whose socket reads are paced (pacedReader);
+// pace 0: not paced.
+func dialPaced(pace time.Duration) paho.OpenConnectionFunc {
+	return func(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
+		d := net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
+		conn, err := d.Dial("tcp", uri.Host)
+		if err != nil {
+			return nil, err
+		}
+		var src io.Reader = conn
+		if pace > 0 {
+			src = &pacedReader{r: conn, pace: pace}
+		}
+		return &bufferedConn{Conn: conn, r: bufio.NewReaderSize(src, 64<<10)}, nil
 	}
-	return &bufferedConn{Conn: conn, r: bufio.NewReaderSize(conn, 64<<10)}, nil
+}
+
+// pacedReader reads the socket at most once per pace while reads come back
+// small. A broker sends each message as it is published: under live load
+// every message otherwise wakes paho's reader, its router and the batch
+// loop, and those wake-ups (epoll_wait, futex), not the work, were most of
+// alarmd's CPU per reading (docs/alarmd.md "Ingest on the shared
+// harness"). Paced, one read takes what arrived meanwhile. The first read
+// after a quiet spell returns at once (a lone button press is not
+// delayed); a press that follows other traffic waits at most pace; a read
+// that fills much of the buffer (a backlog) is followed by the next at
+// once. Only paho's reader goroutine calls Read.
+type pacedReader struct {
+	r     io.Reader
+	pace  time.Duration
+	last  time.Time
+	small bool
+}
+
+// smallRead is a read that leaves most of bufferedConn's 64 KiB unused.
+const smallRead = 16 << 10
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	if p.small {
+		if d := p.pace - time.Since(p.last); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	n, err := p.r.Read(b)
+	p.last = time.Now()
+	p.small = n < smallRead
+	return n, err
 }

@@ -31,6 +31,10 @@ type SubscriberConfig struct {
 	ClientID string          // stable: the broker keeps the persistent session under it
 	Username string
 	Password string
+	// ReadPace: the socket is read at most once per ReadPace while reads
+	// come back small (live load), so one wake-up takes many messages
+	// (pacedReader); 0: every message is read as it comes.
+	ReadPace time.Duration
 }
 
 // Subscriber is alarmd's MQTT client: a persistent session (CleanSession
@@ -77,7 +81,7 @@ func Subscribe(ctx context.Context, cfg SubscriberConfig, p *Pipeline, logger *s
 		// the default handler must be in place before Connect
 		SetDefaultPublishHandler(handler)
 	if sc := cfg.Broker.Scheme(); sc == "tcp" || sc == "mqtt" {
-		opts.SetCustomOpenConnectionFn(dialBuffered)
+		opts.SetCustomOpenConnectionFn(dialPaced(cfg.ReadPace))
 	}
 	if cfg.Username != "" {
 		opts.SetUsername(cfg.Username).SetPassword(cfg.Password)

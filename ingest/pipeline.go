@@ -125,6 +125,35 @@ type Pipeline struct {
 	pending   map[string]pendingState
 	lastFlush time.Time
 	flushing  bool // writing pending states, stateChunk per batch
+
+	stats     batchStats // since the last stats log line
+	lastStats time.Time
+}
+
+// batchStats is what the batch loop logs every statsEvery while messages
+// flow: how large batches are, how often it commits and sleeps, and how
+// many deliveries were unacknowledged when a batch closed (the broker's
+// in-flight window shows as a ceiling there).
+type batchStats struct {
+	batches, messages, commits, sleeps, waiting, maxBatch int
+}
+
+const statsEvery = 10 * time.Second
+
+func (p *Pipeline) logStats(force bool) {
+	now := time.Now()
+	if !force && now.Sub(p.lastStats) < statsEvery {
+		return
+	}
+	s, secs := p.stats, now.Sub(p.lastStats).Seconds()
+	p.stats, p.lastStats = batchStats{}, now
+	if s.batches == 0 {
+		return
+	}
+	p.log.Info("ingest stats", "seconds", int(secs+0.5), "messages", s.messages, "batches", s.batches,
+		"mean_batch", float64(s.messages)/float64(s.batches), "max_batch", s.maxBatch, "commits", s.commits,
+		"sleeps_per_batch", float64(s.sleeps)/float64(s.batches),
+		"unacked_at_close_mean", float64(s.waiting)/float64(s.batches))
 }
 
 // pendingState is a household's encoded rule state waiting to be written,
@@ -179,7 +208,7 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 		register: d.Register, log: d.Logger, now: d.Now, m: m, in: make(chan Delivery, cfg.Inflight),
 		priority: make(chan Delivery, 1024),
 		escalate: make(chan escalation, 1024), away: make(chan awayRequest), seen: newSeenWindow(cfg.DedupMax, cfg.DedupWindow),
-		pending: make(map[string]pendingState), lastFlush: time.Now(), stateWrites: -1, parser: newParser()}, nil
+		pending: make(map[string]pendingState), lastFlush: time.Now(), lastStats: time.Now(), stateWrites: -1, parser: newParser()}, nil
 }
 
 // Restore loads the rules engine's state and the de-duplication window from
@@ -299,6 +328,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		batch = batch[:0]
 		select {
 		case <-ctx.Done():
+			p.logStats(true)
 			p.flushStates()
 			return nil
 		case d := <-p.priority:
@@ -375,6 +405,7 @@ func (p *Pipeline) fill(ctx context.Context, batch []Delivery, wait *time.Timer)
 			return batch
 		}
 		slept = len(batch)
+		p.stats.sleeps++
 		wait.Reset(min(left, idleGap))
 		select {
 		case d := <-p.priority:
@@ -403,6 +434,7 @@ func (p *Pipeline) untilDeadline() time.Duration {
 // acknowledge, escalate.
 func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 	now := p.now()
+	p.stats.waiting += len(batch) + len(p.in) + len(p.priority) // unacknowledged as the batch closes
 	var changes []anxin.AlarmChange
 	var seenIDs []string
 	received := make(map[string]time.Time) // message id → arrival, for alarm latency
@@ -496,6 +528,10 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 	}
 	if len(batch) > 0 {
 		p.m.batches.Observe(float64(len(batch)))
+		p.stats.batches++
+		p.stats.messages += len(batch)
+		p.stats.maxBatch = max(p.stats.maxBatch, len(batch))
+		p.logStats(false)
 	}
 	p.handOver(res, received, "cleared by the device")
 	return nil
@@ -646,6 +682,7 @@ func (p *Pipeline) commit(ctx context.Context, b *anxin.IngestBatch) (anxin.Inge
 	backoff := 50 * time.Millisecond
 	for {
 		start := time.Now()
+		p.stats.commits++
 		res, err := p.store.ApplyIngest(context.WithoutCancel(ctx), b)
 		p.m.commit.Observe(time.Since(start).Seconds())
 		p.mu.Lock()

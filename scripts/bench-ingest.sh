@@ -12,6 +12,8 @@
 #
 #   BENCH=../shared/bench ROUNDS=3 N=200000 MODES="live drain" \
 #   MQTT_PORT=18831 VM_PORT=18428 ALARMD_BIN=… scripts/bench-ingest.sh
+# MOSQ_EXTRA="max_inflight_messages 1000" adds mosquitto.conf lines (the
+# harness's -mosq-extra); SUT_ENV="K=V,…" adds alarmd environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -45,7 +47,7 @@ for r in $(seq 1 "$ROUNDS"); do
   for mode in $MODES; do
     "$OUT/bin/harness" -runs 1 -n "$N" -mode "$mode" -loadgen "$OUT/bin/loadgen" \
       -mqtt-port "$MQTT_PORT" -vm-port "$VM_PORT" -sut-name alarmd \
-      -sut-config "$BENCH/alarmd.yaml.tmpl" -vars "BENCH_DIR=$OUT/households" -sut-ready "alarmd open" \
+      -sut-config "$BENCH/alarmd.yaml.tmpl" ${MOSQ_EXTRA:+-mosq-extra "$MOSQ_EXTRA"} ${SUT_ENV:+-sut-env "$SUT_ENV"} -vars "BENCH_DIR=$OUT/households" -sut-ready "alarmd open" \
       -sut-cmd "$OUT/bin/alarmd -config {{CONFIG}}" -out "$OUT/tmp-$mode-$r" >/dev/null
     mkdir -p "$OUT/results/alarmd-$mode"
     mv "$OUT/tmp-$mode-$r/round-1" "$OUT/results/alarmd-$mode/round-$r"

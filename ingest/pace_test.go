@@ -1,0 +1,141 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/testenv"
+	"github.com/anxin-care/anxin/rules"
+	"github.com/anxin-care/anxin/sqlite"
+)
+
+// scriptedReader returns the scripted read sizes in turn and notes the
+// (virtual) time each read was asked for.
+type scriptedReader struct {
+	sizes []int
+	at    []time.Time
+}
+
+func (r *scriptedReader) Read(b []byte) (int, error) {
+	r.at = append(r.at, time.Now())
+	if len(r.sizes) == 0 {
+		return 0, io.EOF
+	}
+	n := min(r.sizes[0], len(b))
+	r.sizes = r.sizes[1:]
+	return n, nil
+}
+
+// TestPacedReaderWaitsOnlyAfterSmallReads: after a read that came back
+// small (messages trickling in) the next socket read waits out the pace,
+// so it takes what arrived meanwhile; after a large read (a backlog) the
+// next follows at once; the first read, and one after a quiet spell
+// longer than the pace, is not delayed (a lone press goes through as it
+// comes). Virtual time (synctest): no wall clock is asserted.
+func TestPacedReaderWaitsOnlyAfterSmallReads(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const pace = 2 * time.Millisecond
+		src := &scriptedReader{sizes: []int{100, 150, smallRead, 200, 300}}
+		r := &pacedReader{r: src, pace: pace}
+		buf := make([]byte, 64<<10)
+		start := time.Now()
+		read := func() {
+			if _, err := r.Read(buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		read() // 100 B: small
+		read() // 150 B: waits the pace first
+		read() // a full read: waits the pace (after the small one) ...
+		read() // ... but the read after it does not wait
+		time.Sleep(10 * pace)
+		quiet := time.Now()
+		read() // after a quiet spell: at once
+		want := []time.Duration{0, pace, 2 * pace, 2 * pace, quiet.Sub(start)}
+		for i, w := range want {
+			if got := src.at[i].Sub(start); got != w {
+				t.Errorf("read %d asked for at %v, want %v", i, got, w)
+			}
+		}
+	})
+}
+
+// TestIntegrationPacedSubscriberCrashBeforeCommit: with paced reads, on a
+// real mosquitto (default in-flight window of 20), a crash between
+// receiving the press and committing it loses nothing: the batch holding
+// it was not acknowledged, the next process (same client id) gets it and
+// everything after it again, and the press opens its one alarm. (Readings
+// of earlier batches that changed nothing had nothing to commit and were
+// acknowledged by the first process.)
+func TestIntegrationPacedSubscriberCrashBeforeCommit(t *testing.T) {
+	mq := testenv.StartMosquitto(t)
+	store := &stallingStore{DB: openDB(t)}
+	store.down.Store(true) // the first process never commits: it "crashes" before
+	cfg := SubscriberConfig{Broker: anxin.MustBrokerURL(mq.URL), ClientID: "alarmd-paced", ReadPace: 2 * time.Millisecond}
+	start := func(esc *escalations) (*Pipeline, *Subscriber, func()) {
+		p, err := New(Config{}, Deps{Engine: rules.New(rules.Default()), Store: store, Escalator: esc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Restore(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- p.Run(ctx) }()
+		sub, err := Subscribe(ctx, cfg, p, nil, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, sub, func() { sub.Close(); cancel(); <-done }
+	}
+	p1, _, stop1 := start(&escalations{})
+
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID("paced-pub"))
+	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer pub.Disconnect(0)
+	const n = 500
+	now := time.Now()
+	var last paho.Token
+	for i := range n {
+		m := anxin.Message{ID: anxin.NewID(now), TS: now, Household: fmt.Sprintf("hh-%d", i%50), Device: "wm1",
+			Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(float64(i))}}
+		if i == n/2 {
+			m = anxin.Message{ID: anxin.NewID(now), TS: now, Household: "hh-press", Device: "btn1",
+				Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed}
+		}
+		last = pub.Publish(m.Topic(), 1, false, payload(t, m).Payload)
+	}
+	if !last.WaitTimeout(10*time.Second) || last.Error() != nil {
+		t.Fatal("publish:", last.Error())
+	}
+	// the press reached the first process, whose commit is refused
+	eventually(t, "a refused commit", func() bool { return store.refused.Load() > 0 })
+	if got := testutil.ToFloat64(p1.m.received); got <= n/2 {
+		t.Fatalf("the first process received %v messages: not the press yet", got)
+	}
+	stop1() // the crash: nothing was acknowledged
+
+	store.down.Store(false)
+	esc := &escalations{}
+	p2, _, stop2 := start(esc)
+	defer stop2()
+	eventually(t, "the rest redelivered to the second process", func() bool {
+		return testutil.ToFloat64(p2.m.received) >= n/2
+	})
+	eventually(t, "the press escalated", func() bool { return esc.n() == 1 })
+	as, err := store.Alarms(context.Background(), sqlite.AlarmFilter{Household: "hh-press"})
+	if err != nil || len(as) != 1 {
+		t.Fatalf("alarms of the press: %v %v", as, err)
+	}
+}
