@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/care"
 	"github.com/anxin-care/anxin/influx"
 	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/web"
@@ -53,13 +54,18 @@ func TestIntegrationWebElderPage(t *testing.T) {
 	now := time.Now().Truncate(time.Millisecond)
 	total, n := 731.0, 0
 	var history []byte
+	// one whole local day, 11 days ago, without a reading: the chart must
+	// show it as unknown (a silent stretch not aligned to midnight would
+	// leave readings on both days it spans, whatever the time of the run)
+	loc := care.DefaultLocation()
+	silent := now.In(loc).AddDate(0, 0, -11).Format(time.DateOnly)
 	for h := 30 * 24; h > 0; h -= 6 {
 		at := now.Add(-time.Duration(h) * time.Hour)
 		total += 0.04 + 0.03*math.Abs(math.Sin(float64(h)/40))
 		r := anxin.Message{TS: at, Household: "hh-0001", Device: "wm1", Kind: anxin.KindWaterMeter,
 			Fields: anxin.Fields{"total_m3": anxin.Num(math.Round(total*1000) / 1000), "battery_low": anxin.Bool(false)}}
 		switch {
-		case h > 10*24 && h <= 11*24: // the meter was silent that day
+		case at.In(loc).Format(time.DateOnly) == silent: // the meter was silent that day
 		case h > 12:
 			history = append(influx.AppendLine(history, &r), '\n')
 		default:
