@@ -80,4 +80,3 @@ func TestIngestWriterAndCheckpoint(t *testing.T) {
 		t.Fatalf("%+v %v", a, err)
 	}
 }
-

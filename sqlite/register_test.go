@@ -33,4 +33,3 @@ func testElder(id, idNumber, village string) anxin.ElderRecord {
 		GridWorker: "王芳", Consent: true,
 		CreatedAt: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC), UpdatedAt: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
 }
-
