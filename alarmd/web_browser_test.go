@@ -7,11 +7,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,7 +59,31 @@ func TestWebE2E(t *testing.T) {
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + m.HTTPAddr()
+	// the browser reaches alarmd through a proxy on 127.0.0.1 that can drop one visit's send:
+	// the connection closes with no answer, as when a phone loses its connection mid-POST
+	target, err := url.Parse("http://" + m.HTTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.FlushInterval = -1 // server-sent events pass at once
+	var dropNext atomic.Bool
+	dropped := make(chan struct{}, 1)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/app/elders/e1/visit" && dropNext.Load() {
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				conn.Close()
+			}
+			select { // the browser retries a post on a reused connection once: every try is dropped
+			case dropped <- struct{}{}:
+			default:
+			}
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	base := proxy.URL
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
 		chromedp.Flag("disable-background-networking", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(360, 740))
@@ -138,6 +165,43 @@ func TestWebE2E(t *testing.T) {
 	if vs, _ := m.Store.Visits(ctx, sqlite.VisitFilter{Household: "hh-0003"}); len(vs) != 1 {
 		t.Fatalf("the offline visit after the connection returned: %+v", vs)
 	}
+	// a connection that drops during the send, while the phone still believes it is online (the
+	// request fails, navigator.onLine stays true): the form is kept on the phone and sent, once,
+	// when the app is next opened with a connection
+	dropNext.Store(true)
+	run("a send the connection drops", chromedp.Navigate(base+"/app/elders/e1/visit"), chromedp.WaitVisible(chromedp.CSS("#save")),
+		chromedp.SendKeys(chromedp.CSS(`textarea[name=needs]`), "复诊提醒"), chromedp.Click(chromedp.CSS("#save")))
+	select {
+	case <-dropped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the visit's send did not reach the proxy")
+	}
+	testenv.Eventually(t, "the browser's error page for the dropped send", 10*time.Second, func() bool {
+		u, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.URL`))
+		return err == nil && strings.HasPrefix(u, "chrome-error:")
+	})
+	dropNext.Store(false)
+	recorded := func() int {
+		vs, err := m.Store.Visits(ctx, sqlite.VisitFilter{Household: "hh-0001"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, v := range vs {
+			if v.Needs == "复诊提醒" {
+				n++
+			}
+		}
+		return n
+	}
+	if n := recorded(); n != 0 {
+		t.Fatalf("a blocked send reached the server: %d", n)
+	}
+	run("the app opened again with a connection", chromedp.Navigate(base+"/app/due"),
+		chromedp.WaitReady(chromedp.CSS("html[data-sent]")))
+	if n := recorded(); n != 1 {
+		t.Fatalf("the visit of the dropped send, after the connection returned: %d recorded, want 1", n)
+	}
 	run("nobody due", chromedp.Navigate(base+"/app/due"), chromedp.WaitVisible(chromedp.CSS("#none")))
 	run("another area's elder by URL", chromedp.Navigate(base+"/app/elders/e2"), chromedp.WaitVisible(chromedp.CSS("#error")))
 	if got := text("main"); strings.Contains(got, "赵国强") || !strings.Contains(got, "没有找到") {
@@ -148,7 +212,7 @@ func TestWebE2E(t *testing.T) {
 	if err != nil || status != 403 {
 		t.Fatalf("POST without the CSRF token: %d %v", status, err)
 	}
-	if vs, _ := m.Store.Visits(ctx, sqlite.VisitFilter{Household: "hh-0001"}); len(vs) != 1 {
+	if vs, _ := m.Store.Visits(ctx, sqlite.VisitFilter{Household: "hh-0001"}); len(vs) != 2 {
 		t.Fatalf("a visit without the CSRF token was stored: %+v", vs)
 	}
 	run("sign out", chromedp.Navigate(base+"/app/due"), chromedp.Click(chromedp.CSS("header form button")), chromedp.WaitVisible(chromedp.CSS("#login")))

@@ -1,7 +1,11 @@
-// Visits recorded without a connection: a visit form saved while the phone
-// is offline is kept in localStorage and sent when the connection returns
-// (from any page of the app). Each form carries its own key, so a form sent
-// twice is recorded once. Without this script the form posts as usual.
+// Visits recorded without a connection: every visit form submitted is kept
+// in localStorage until an answer for it arrives, and pending forms are sent
+// when the connection returns and whenever a page of the app opens. Offline,
+// the form is only kept; online it also posts as usual, so a connection that
+// drops during that post (the phone still believes it is online) loses
+// nothing. Each form carries its own key, so a form sent twice is recorded
+// once: the copy of a post that went through is answered "already recorded"
+// and dropped. Without this script the form posts as usual.
 (function () {
   var STORE = 'anxin-pending-visits';
   var note = document.getElementById('pending');
@@ -35,11 +39,11 @@
   var form = document.getElementById('visit');
   if (form) {
     form.addEventListener('submit', function (ev) {
-      if (navigator.onLine) return;
-      ev.preventDefault();
       var list = load();
       list.push({action: form.action, data: Array.from(new FormData(form).entries())});
       save(list);
+      if (navigator.onLine) return; // posts as usual; the copy waits for the next page
+      ev.preventDefault();
       form.hidden = true;
     });
   }
