@@ -10,8 +10,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -55,10 +53,6 @@ func TestWebE2E(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	shots := filepath.Join(testenv.RepoRoot(t), "artifacts", "web")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	// the browser reaches alarmd through a proxy on 127.0.0.1 that can drop one visit's send:
 	// the connection closes with no answer, as when a phone loses its connection mid-POST
 	target, err := url.Parse("http://" + m.HTTPAddr())
@@ -85,43 +79,7 @@ func TestWebE2E(t *testing.T) {
 	defer proxy.Close()
 	base := proxy.URL
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.Flag("disable-background-networking", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(360, 740))
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-	if err := chromedp.Do(bctx); err != nil { // starts the browser: no timeout on this first call
-		t.Fatal(err)
-	}
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(bctx, 15*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(bctx, 10*time.Second)
-		defer cancel()
-		s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
-	shot := func(name string) {
-		t.Helper()
-		b, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bctx, run, text, shot := browserSession(t, chromium, 360, 740)
 	signIn := func(login string) {
 		t.Helper()
 		run("sign in as "+login, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#login")),
