@@ -102,7 +102,7 @@ func (s *Server) RecordVisit(ctx context.Context, v *anxin.Visit) error {
 		v.Date = s.Now()
 	}
 	if v.Date.After(s.Now().Add(time.Hour)) {
-		return anxin.Errorf(anxin.EINVALID, "探访日期不能晚于现在（visit date is in the future）")
+		return anxin.Errorf(anxin.EINVALID, "探访日期不能晚于现在")
 	}
 	if !v.Method.Valid() {
 		return anxin.Errorf(anxin.EINVALID, "探访方式应为电话问候、上门探访、互联网音视频、其他之一（或 phone, home, audio_video, remote_monitoring, other）")

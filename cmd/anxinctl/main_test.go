@@ -221,7 +221,7 @@ func TestCLIDirectStoreOnFixedDate(t *testing.T) {
 		t.Fatalf("visit -date 2026-11-19: %+v", vs)
 	}
 	// a visit "tomorrow" by the fixed clock is in the future: refused
-	if code, _, errOut := at("visit", "add", "-household", hh0, "-method", "phone", "-date", "2026-11-21"); code != 1 || !strings.Contains(errOut, "future") {
+	if code, _, errOut := at("visit", "add", "-household", hh0, "-method", "phone", "-date", "2026-11-21"); code != 1 || !strings.Contains(errOut, "探访日期不能晚于现在") {
 		t.Fatalf("visit in the future: %d %s", code, errOut)
 	}
 	if code, out, _ := at("due"); code != 0 || !strings.HasPrefix(out, "待访名单（2026-11-20）：共 1 位") || !strings.Contains(out, es[2].ID) {
