@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/storetest"
 )
 
 // The 附件1 form, form tier, note and extra attributes are stored with the
@@ -29,13 +30,13 @@ func TestElderFormsStoredAndMigrated(t *testing.T) {
 	}
 	defer db.Close()
 	yes := true
-	e := testElder("e1", "11010519491231002X", "善广村")
+	e := storetest.Elder("e1", "11010519491231002X", "善广村")
 	e.FormTier, e.Note = "重点", "耳背，需大声说话"
 	e.Extra = []anxin.Attribute{{Name: "微信号", Value: "zgl"}, {Name: "身高", Value: "150"}}
 	e.Form = &anxin.RegisterForm{FiledOn: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), Poverty: "低保",
 		Family:    []anxin.FamilyMember{{Name: "李明", Relation: "子", Phone: "+8613900000001", LivesWith: &yes}},
 		WaterSafe: "是", PowerSafe: "否", HelpUnits: []string{"志愿者"}, HelpMeasures: "每周送餐"}
-	plain := testElder("e2", "110105194912310029", "善广村")
+	plain := storetest.Elder("e2", "110105194912310029", "善广村")
 	if err := db.ImportElders(ctx, []anxin.ElderRecord{e, plain}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}

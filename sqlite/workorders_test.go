@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/storetest"
 )
 
 // A work order round-trips through a store file, its key admits one order
@@ -123,7 +124,7 @@ func TestWorkOrderStore(t *testing.T) {
 
 // elderIn is a register record of household living in village.
 func elderIn(id, household, village string, seq int) anxin.ElderRecord {
-	e := testElder(id, fmt.Sprintf("11010119400506%03d1", seq), village)
+	e := storetest.Elder(id, fmt.Sprintf("11010119400506%03d1", seq), village)
 	e.Household = household
 	return e
 }

@@ -23,13 +23,13 @@ import (
 func elderForms(t *testing.T, s anxin.Store) {
 	ctx := context.Background()
 	yes := true
-	e := testElder("e1", "11010519491231002X", "善广村")
+	e := Elder("e1", "11010519491231002X", "善广村")
 	e.FormTier, e.Note = "重点", "耳背，需大声说话"
 	e.Extra = []anxin.Attribute{{Name: "微信号", Value: "zgl"}, {Name: "身高", Value: "150"}}
 	e.Form = &anxin.RegisterForm{FiledOn: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), Poverty: "低保",
 		Family:    []anxin.FamilyMember{{Name: "李明", Relation: "子", Phone: "+8613900000001", LivesWith: &yes}},
 		WaterSafe: "是", PowerSafe: "否", HelpUnits: []string{"志愿者"}, HelpMeasures: "每周送餐"}
-	plain := testElder("e2", "110105194912310029", "善广村")
+	plain := Elder("e2", "110105194912310029", "善广村")
 	if err := s.ImportElders(ctx, []anxin.ElderRecord{e, plain}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func kits(t *testing.T, s anxin.Store) {
 func visitForms(t *testing.T, s anxin.Store) {
 	ctx := context.Background()
 	for i, v := range []string{"善广村", "善广村", "东村"} {
-		e := testElder(fmt.Sprintf("e%d", i), fmt.Sprintf("id%d", i), v)
+		e := Elder(fmt.Sprintf("e%d", i), fmt.Sprintf("id%d", i), v)
 		if i == 1 {
 			e.Household = "hh-e0" // two elders in one household
 		}
@@ -256,7 +256,7 @@ func monthVisits(t *testing.T, s anxin.Store) {
 		t.Fatal(err)
 	}
 	for i, v := range []string{"善广村", "善广村", "东村"} {
-		e := testElder(fmt.Sprintf("e%d", i), fmt.Sprintf("id%d", i), v)
+		e := Elder(fmt.Sprintf("e%d", i), fmt.Sprintf("id%d", i), v)
 		e.Consent = i != 1
 		if err := s.PutElder(ctx, &e); err != nil {
 			t.Fatal(err)
@@ -373,7 +373,7 @@ func workOrders(t *testing.T, s anxin.Store) {
 	if d, err := s.DispatchedAlarms(ctx); err != nil || !reflect.DeepEqual(d, map[string]bool{"01A": true}) {
 		t.Fatalf("DispatchedAlarms: %v %v", d, err)
 	}
-	e1, e2 := testElder("e1", "110101194005060011", "善广村"), testElder("e2", "110101194005060021", "龙井村")
+	e1, e2 := Elder("e1", "110101194005060011", "善广村"), Elder("e2", "110101194005060021", "龙井村")
 	e1.Household, e2.Household = "hh-1", "hh-2"
 	for _, e := range []*anxin.ElderRecord{&e1, &e2} {
 		if err := s.PutElder(ctx, e); err != nil {
@@ -626,7 +626,7 @@ func eldersConcurrentWrites(t *testing.T, s anxin.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e := testElder(fmt.Sprintf("c%d", i), "11010519491231002X", "善广村")
+			e := Elder(fmt.Sprintf("c%d", i), "11010519491231002X", "善广村")
 			errs <- s.PutElder(ctx, &e)
 		}()
 	}
@@ -647,7 +647,7 @@ func eldersConcurrentWrites(t *testing.T, s anxin.Store) {
 	}
 	sheet := make([]anxin.ElderRecord, 30)
 	for i := range sheet {
-		sheet[i] = testElder(fmt.Sprintf("s%02d", i), fmt.Sprintf("1101051949123%05d", i), "善广村")
+		sheet[i] = Elder(fmt.Sprintf("s%02d", i), fmt.Sprintf("1101051949123%05d", i), "善广村")
 	}
 	other := make([]anxin.ElderRecord, 0, len(sheet))
 	for i := len(sheet) - 1; i >= 0; i-- {

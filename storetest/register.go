@@ -16,7 +16,7 @@ import (
 // outcome again is the same visit; a later contact closes the follow-up.
 func visitFromAlarmOutcome(t *testing.T, s anxin.Store) {
 	ctx := context.Background()
-	e := testElder("e1", "11010519491231002X", "善广村")
+	e := Elder("e1", "11010519491231002X", "善广村")
 	e.Household = "hh-0001"
 	if err := s.PutElder(ctx, &e); err != nil {
 		t.Fatal(err)
@@ -82,7 +82,9 @@ func visitRejectsBadRecords(t *testing.T, s anxin.Store) {
 	}
 }
 
-func testElder(id, idNumber, village string) anxin.ElderRecord {
+// Elder is a complete elder record for store tests: household "hh-"+id,
+// current address in village.
+func Elder(id, idNumber, village string) anxin.ElderRecord {
 	return anxin.ElderRecord{ID: id, Household: "hh-" + id, Name: "张桂兰", Gender: anxin.Female, IDNumber: idNumber,
 		Phone:      "+8613800001234",
 		Registered: anxin.Address{County: "禄劝县", Township: "屏山街道", Village: "善广村", Detail: "3组12号"},
@@ -100,7 +102,7 @@ func testElder(id, idNumber, village string) anxin.ElderRecord {
 
 func elderPutGetList(t *testing.T, s anxin.Store) {
 	ctx := context.Background()
-	e := testElder("e1", "11010519491231002X", "善广村")
+	e := Elder("e1", "11010519491231002X", "善广村")
 	if err := s.PutElder(ctx, &e); err != nil {
 		t.Fatal(err)
 	}
@@ -119,12 +121,12 @@ func elderPutGetList(t *testing.T, s anxin.Store) {
 	if got.Name != "张桂英" || !got.CreatedAt.Equal(time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)) || !got.UpdatedAt.Equal(e.UpdatedAt) {
 		t.Fatalf("update: %+v", got)
 	}
-	e2 := testElder("e2", "440304196508123214", "东村")
+	e2 := Elder("e2", "440304196508123214", "东村")
 	e2.Tier, e2.GridWorker = anxin.TierGeneral, "赵六"
 	if err := s.PutElder(ctx, &e2); err != nil {
 		t.Fatal(err)
 	}
-	dup := testElder("e3", "440304196508123214", "东村")
+	dup := Elder("e3", "440304196508123214", "东村")
 	if err := s.PutElder(ctx, &dup); err == nil {
 		t.Fatal("a second elder took e2's resident ID number")
 	}
@@ -171,14 +173,14 @@ func elderPutGetList(t *testing.T, s anxin.Store) {
 
 func importEldersAllOrNothing(t *testing.T, s anxin.Store) {
 	ctx := context.Background()
-	held := testElder("e1", "11010519491231002X", "善广村")
+	held := Elder("e1", "11010519491231002X", "善广村")
 	if err := s.PutElder(ctx, &held); err != nil {
 		t.Fatal(err)
 	}
 	batch := []anxin.ElderRecord{
-		testElder("e2", "440304196508123214", "东村"),
-		testElder("e3", "11010519491231002X", "东村"), // held by e1
-		testElder("e4", "440304196508123214", "东村"), // same as e2 in this import
+		Elder("e2", "440304196508123214", "东村"),
+		Elder("e3", "11010519491231002X", "东村"), // held by e1
+		Elder("e4", "440304196508123214", "东村"), // same as e2 in this import
 	}
 	err := s.ImportElders(ctx, batch, time.Time{})
 	var ce *anxin.ConflictError
@@ -189,11 +191,11 @@ func importEldersAllOrNothing(t *testing.T, s anxin.Store) {
 	if n, _ := s.CountElders(ctx, anxin.ElderFilter{}); n != 1 {
 		t.Fatalf("%d elders after a failed import, want 1", n)
 	}
-	other := testElder("e2", "440304196508123214", "东村")
+	other := Elder("e2", "440304196508123214", "东村")
 	if err := s.PutElder(ctx, &other); err != nil {
 		t.Fatal(err)
 	}
-	a, b := testElder("e1", "440304196508123214", "善广村"), testElder("e2", "11010519491231002X", "东村")
+	a, b := Elder("e1", "440304196508123214", "善广村"), Elder("e2", "11010519491231002X", "东村")
 	if err := s.ImportElders(ctx, []anxin.ElderRecord{a, b}, time.Time{}); err != nil {
 		t.Fatalf("swap: %v", err)
 	}
@@ -205,7 +207,7 @@ func importEldersAllOrNothing(t *testing.T, s anxin.Store) {
 func schedulesAndVisitCounts(t *testing.T, s anxin.Store) {
 	ctx := context.Background()
 	for i, v := range []string{"善广村", "善广村", "东村"} {
-		e := testElder(fmt.Sprintf("e%d", i), fmt.Sprintf("id%d", i), v)
+		e := Elder(fmt.Sprintf("e%d", i), fmt.Sprintf("id%d", i), v)
 		e.Consent = i != 1
 		if err := s.PutElder(ctx, &e); err != nil {
 			t.Fatal(err)
@@ -259,7 +261,7 @@ func schedulesAndVisitCounts(t *testing.T, s anxin.Store) {
 func householdAreas(t *testing.T, s anxin.Store) {
 	ctx := context.Background()
 	for i, c := range []struct{ hh, village string }{{"hh-a", "善广村"}, {"hh-a", "善广村"}, {"hh-b", "善广村"}, {"hh-b", "东村"}, {"hh-c", "东村"}} {
-		e := testElder(fmt.Sprintf("e%d", i), fmt.Sprintf("id%d", i), c.village)
+		e := Elder(fmt.Sprintf("e%d", i), fmt.Sprintf("id%d", i), c.village)
 		e.Household = c.hh
 		if err := s.PutElder(ctx, &e); err != nil {
 			t.Fatal(err)
@@ -348,7 +350,7 @@ func elderPlacesInChunks(t *testing.T, s anxin.Store) {
 	var es []anxin.ElderRecord
 	var ids []string
 	for i := range 1203 {
-		e := testElder(fmt.Sprintf("e%04d", i), fmt.Sprintf("id%04d", i), fmt.Sprintf("村%d", i%3))
+		e := Elder(fmt.Sprintf("e%04d", i), fmt.Sprintf("id%04d", i), fmt.Sprintf("村%d", i%3))
 		es = append(es, e)
 		ids = append(ids, e.ID)
 	}
@@ -370,7 +372,7 @@ func householdTiers(t *testing.T, s anxin.Store) {
 		hh   string
 		tier anxin.Tier
 	}{{"hh-a", anxin.TierGeneral}, {"hh-a", anxin.TierHigh}, {"hh-b", anxin.TierIrregular}, {"hh-c", anxin.TierKey}} {
-		e := testElder(fmt.Sprintf("e%d", i), fmt.Sprintf("id%d", i), "善广村")
+		e := Elder(fmt.Sprintf("e%d", i), fmt.Sprintf("id%d", i), "善广村")
 		e.Household, e.Tier = c.hh, c.tier
 		if err := s.PutElder(ctx, &e); err != nil {
 			t.Fatal(err)
