@@ -271,7 +271,7 @@ func (s *Server) showOrderVisit(req *request, status int, o anxin.WorkOrder, e a
 	}
 	rows := s.rows(req, []anxin.WorkOrder{o})
 	s.render(req, status, "visit.html", map[string]any{"Title": "处理结果", "E": e, "Items": formItems, "Methods": methods,
-		"Form": f, "Bad": bad, "Order": rows[0], "Action": Prefix + "orders/" + o.ID + "/visit"})
+		"Satisfactions": satisfactions, "Form": f, "Bad": bad, "Order": rows[0], "Action": Prefix + "orders/" + o.ID + "/visit"})
 }
 
 // orderVisit records the visit of an order (linked to its alarm) and
@@ -293,43 +293,23 @@ func (s *Server) orderVisit(req *request) error {
 		s.showOrderVisit(req, http.StatusBadRequest, o, e, f, bad)
 		return nil
 	}
-	key := f.Get("key")
-	if len(key) != 43 {
-		return anxin.Errorf(anxin.EINVALID, "表单已过期，请重新打开「记录处理结果」")
-	}
-	done, claimed, err := s.Accounts.ClaimFormKey(req.ctx, key, req.account.Login, s.Now())
-	switch {
-	case err != nil:
-		return err
-	case !claimed && done != "":
-		if _, err := s.Orders.Resolve(req.ctx, o.ID, req.account.Login, done, outcome); err != nil {
-			return err
-		}
-		http.Redirect(req.w, req.r, Prefix+"due?saved="+url.QueryEscape(done), http.StatusSeeOther)
-		return nil
-	case !claimed:
-		return anxin.Errorf(anxin.ECONFLICT, "这份记录正在保存，请稍后查看「今日待访」")
-	}
 	lead := "回访结果："
 	if o.Kind == anxin.OrderAlarm {
 		lead = "告警处理："
 	}
 	v.Health = joinNonEmpty(lead+outcome, v.Health)
-	v.Household, v.AlarmID, v.Visitor, v.Date = e.Household, o.AlarmID, req.account.Name, s.Now()
-	if err := req.api.RecordVisit(req.ctx, &v); err != nil {
-		if rerr := s.Accounts.ReleaseFormKey(req.ctx, key); rerr != nil {
-			s.Logger.Error("form key not released", "err", rerr)
-		}
+	v.Elder, v.Household, v.AlarmID, v.Visitor, v.EnteredBy, v.Date = e.ID, e.Household, o.AlarmID, req.account.Name, req.account.Name, s.Now()
+	id, already, err := s.saveVisitOnce(req, &v, "记录处理结果")
+	if err != nil {
 		return err
 	}
-	if err := s.Accounts.FinishFormKey(req.ctx, key, v.ID); err != nil {
-		s.Logger.Error("form key not finished: a resend of this form will be refused", "visit", v.ID, "err", err)
-	}
-	if _, err := s.Orders.Resolve(req.ctx, o.ID, req.account.Login, v.ID, outcome); err != nil {
+	if _, err := s.Orders.Resolve(req.ctx, o.ID, req.account.Login, id, outcome); err != nil {
 		return err
 	}
-	s.Board.Poke()
-	http.Redirect(req.w, req.r, Prefix+"due?saved="+url.QueryEscape(v.ID), http.StatusSeeOther)
+	if !already {
+		s.Board.Poke()
+	}
+	http.Redirect(req.w, req.r, Prefix+"due?saved="+url.QueryEscape(id), http.StatusSeeOther)
 	return nil
 }
 

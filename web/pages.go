@@ -120,32 +120,44 @@ func (s *Server) recordVisit(req *request) error {
 		s.showVisitForm(req, http.StatusBadRequest, e, req.r.PostForm, bad)
 		return nil
 	}
+	v.Elder, v.Household, v.Visitor, v.EnteredBy, v.Date = e.ID, e.Household, req.account.Name, req.account.Name, s.Now()
+	id, _, err := s.saveVisitOnce(req, &v, "记录探访")
+	if err != nil {
+		return err
+	}
+	http.Redirect(req.w, req.r, Prefix+"due?saved="+url.QueryEscape(id), http.StatusSeeOther)
+	return nil
+}
+
+// saveVisitOnce records v under the form's key, so that the same form sent
+// again (a double tap, a resend after a dropped connection, the phone's
+// kept copy) records one visit: id is the visit recorded, by this call or
+// (already) by an earlier send of the form. form names the form in the
+// error of an expired key.
+func (s *Server) saveVisitOnce(req *request, v *anxin.Visit, form string) (id string, already bool, err error) {
 	key := req.r.PostForm.Get("key")
 	if len(key) != 43 {
-		return anxin.Errorf(anxin.EINVALID, "表单已过期，请重新打开「记录探访」")
+		return "", false, anxin.Errorf(anxin.EINVALID, "表单已过期，请重新打开「%s」", form)
 	}
 	done, claimed, err := s.Accounts.ClaimFormKey(req.ctx, key, req.account.Login, s.Now())
 	switch {
 	case err != nil:
-		return err
+		return "", false, err
 	case !claimed && done != "": // sent again: it is already recorded
-		http.Redirect(req.w, req.r, Prefix+"due?saved="+url.QueryEscape(done), http.StatusSeeOther)
-		return nil
+		return done, true, nil
 	case !claimed:
-		return anxin.Errorf(anxin.ECONFLICT, "这份探访记录正在保存，请稍后查看「今日待访」")
+		return "", false, anxin.Errorf(anxin.ECONFLICT, "这份探访记录正在保存，请稍后查看「今日待访」")
 	}
-	v.Elder, v.Household, v.Visitor, v.EnteredBy, v.Date = e.ID, e.Household, req.account.Name, req.account.Name, s.Now()
-	if err := req.api.RecordVisit(req.ctx, &v); err != nil {
+	if err := req.api.RecordVisit(req.ctx, v); err != nil {
 		if rerr := s.Accounts.ReleaseFormKey(req.ctx, key); rerr != nil {
 			s.Logger.Error("form key not released", "err", rerr)
 		}
-		return err
+		return "", false, err
 	}
 	if err := s.Accounts.FinishFormKey(req.ctx, key, v.ID); err != nil {
 		s.Logger.Error("form key not finished: a resend of this form will be refused", "visit", v.ID, "err", err)
 	}
-	http.Redirect(req.w, req.r, Prefix+"due?saved="+url.QueryEscape(v.ID), http.StatusSeeOther)
-	return nil
+	return v.ID, false, nil
 }
 
 // reportNotVisited is how many of 本月未探访名单 the page lists; the
