@@ -37,23 +37,9 @@ func TestWorkOrderE2E(t *testing.T) {
 			t.Fatalf("elder %s: %d %s", el.id, code, body)
 		}
 	}
-	for _, a := range [][4]string{{"wang", "王芳", "善广村", web.RoleWorker}, {"li", "李强", "龙井村", web.RoleWorker},
-		{"ops", "值班员", "", web.RoleOperator}} {
-		if err := web.PutAccount(ctx, m.Store, a[0], a[1], a[2], a[3], "correct-horse-1", time.Now()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	putAccounts(t, m, [][4]string{{"wang", "王芳", "善广村", web.RoleWorker}, {"li", "李强", "龙井村", web.RoleWorker}, {"ops", "值班员", "", web.RoleOperator}}...)
 	// the button press, its chain unanswered, the dispatcher's pass
-	pub := publisher(t, m.BrokerURL().Dial())
-	publishMsg(t, pub, button("hh-0001", time.Now().UTC().Truncate(time.Millisecond)))
-	var alarm anxin.Alarm
-	waitFor(t, "the alarm", 10*time.Second, func() bool {
-		as := alarms(t, m, sqlite.AlarmFilter{Household: "hh-0001"})
-		if len(as) == 1 {
-			alarm = as[0]
-		}
-		return len(as) == 1
-	})
+	alarm := pressAndWait(t, m, "hh-0001")
 	if err := m.Store.SetAlarmState(ctx, alarm.ID, anxin.AlarmUnanswered, "", time.Now()); err != nil {
 		t.Fatal(err)
 	}

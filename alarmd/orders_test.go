@@ -55,21 +55,8 @@ func TestUnansweredAlarmBecomesWorkOrder(t *testing.T) {
 	if code, body := apiCall(t, m, "POST", "elders", token, elderBody("e1", "hh-0001", "张桂兰", "善广村", 1)); code != 201 {
 		t.Fatalf("elder: %d %s", code, body)
 	}
-	for _, a := range [][4]string{{"wang", "王芳", "善广村", web.RoleWorker}, {"ops", "值班员", "", web.RoleOperator}} {
-		if err := web.PutAccount(ctx, m.Store, a[0], a[1], a[2], a[3], "correct-horse-1", time.Now()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pub := publisher(t, m.BrokerURL().Dial())
-	publishMsg(t, pub, button("hh-0001", time.Now().UTC().Truncate(time.Millisecond)))
-	var alarm anxin.Alarm
-	waitFor(t, "the alarm", 10*time.Second, func() bool {
-		as := alarms(t, m, sqlite.AlarmFilter{Household: "hh-0001"})
-		if len(as) == 1 {
-			alarm = as[0]
-		}
-		return len(as) == 1
-	})
+	putAccounts(t, m, [][4]string{{"wang", "王芳", "善广村", web.RoleWorker}, {"ops", "值班员", "", web.RoleOperator}}...)
+	alarm := pressAndWait(t, m, "hh-0001")
 	// still walking, nobody took it, within dispatch_after: no order
 	if err := m.orders.Pass(ctx); err != nil {
 		t.Fatal(err)
@@ -126,4 +113,31 @@ func orders(t *testing.T, m *Main) []anxin.WorkOrder {
 		t.Fatal(err)
 	}
 	return os
+}
+
+// putAccounts makes web accounts (login, name, area, role), all with the
+// password "correct-horse-1".
+func putAccounts(t *testing.T, m *Main, accounts ...[4]string) {
+	t.Helper()
+	for _, a := range accounts {
+		if err := web.PutAccount(context.Background(), m.Store, a[0], a[1], a[2], a[3], "correct-horse-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// pressAndWait publishes a button press of household and waits for its one alarm.
+func pressAndWait(t *testing.T, m *Main, household string) anxin.Alarm {
+	t.Helper()
+	pub := publisher(t, m.BrokerURL().Dial())
+	publishMsg(t, pub, button(household, time.Now().UTC().Truncate(time.Millisecond)))
+	var alarm anxin.Alarm
+	waitFor(t, "the alarm", 10*time.Second, func() bool {
+		as := alarms(t, m, sqlite.AlarmFilter{Household: household})
+		if len(as) == 1 {
+			alarm = as[0]
+		}
+		return len(as) == 1
+	})
+	return alarm
 }

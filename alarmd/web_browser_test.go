@@ -48,11 +48,7 @@ func TestWebE2E(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	for _, a := range [][4]string{{"wang", "王芳", "善广村", web.RoleWorker}, {"ops", "值班员", "", web.RoleOperator}} {
-		if err := web.PutAccount(ctx, m.Store, a[0], a[1], a[2], a[3], "correct-horse-1", time.Now()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	putAccounts(t, m, [][4]string{{"wang", "王芳", "善广村", web.RoleWorker}, {"ops", "值班员", "", web.RoleOperator}}...)
 	// the browser reaches alarmd through a proxy on 127.0.0.1 that can drop one visit's send:
 	// the connection closes with no answer, as when a phone loses its connection mid-POST
 	target, err := url.Parse("http://" + m.HTTPAddr())
