@@ -38,12 +38,12 @@ func (s *Server) CloseAlarm(ctx context.Context, id, reason string) (anxin.Alarm
 	case reason == "":
 		return a, anxin.Errorf(anxin.EINVALID, `"reason" is required: say why the alarm is closed`)
 	case !utf8.ValidString(reason):
-		return a, anxin.Errorf(anxin.EINVALID, `"reason" is not valid UTF-8`)
+		return a, anxin.Errorf(anxin.EINVALID, "关闭原因含有无法识别的字符")
 	case utf8.RuneCountInString(reason) > maxCloseReason:
-		return a, anxin.Errorf(anxin.EINVALID, `"reason" is longer than %d characters`, maxCloseReason)
+		return a, anxin.Errorf(anxin.EINVALID, "关闭原因不能超过 %d 个字", maxCloseReason)
 	}
 	if a.State == anxin.AlarmResolved {
-		return a, anxin.Errorf(anxin.ECONFLICT, "alarm %s is already closed", a.ID)
+		return a, anxin.Errorf(anxin.ECONFLICT, "告警 %s 已经关闭", a.ID)
 	}
 	by := caller(ctx).Name
 	if err := s.Closer.CloseAlarm(ctx, a.ID, by, reason); err != nil {

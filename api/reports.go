@@ -425,7 +425,7 @@ func (s *Server) visibleHousehold(ctx context.Context, id string) (anxin.Househo
 			}
 		}
 	}
-	return anxin.Household{}, anxin.Errorf(anxin.ENOTFOUND, "no household %q", clip(id))
+	return anxin.Household{}, anxin.Errorf(anxin.ENOTFOUND, "没有找到住户 %q", clip(id))
 }
 
 func (s *Server) getHousehold(w http.ResponseWriter, r *http.Request) error {

@@ -318,21 +318,34 @@ func command(ctx context.Context, c *client, args []string, stdout io.Writer) er
 		if err != nil {
 			return err
 		}
-		return printJSON(stdout, b)
+		if c.json {
+			return printJSON(stdout, b)
+		}
+		fmt.Fprintf(stdout, "告警 %s 已关闭，原因：%s\n", ids[0], q.Get("reason"))
+		return nil
 	case "away on", "away off", "away show":
 		if len(rest) != 1 {
 			return usageError(verb + " needs one household id")
 		}
 		path := "households/" + url.PathEscape(rest[0]) + "/away"
-		if args[1] == "show" {
-			return c.print(ctx, path, nil, stdout)
+		method, body := "GET", io.Reader(nil)
+		if args[1] != "show" {
+			method, body = "PUT", strings.NewReader(fmt.Sprintf(`{"away": %t}`, args[1] == "on"))
 		}
-		body := fmt.Sprintf(`{"away": %t}`, args[1] == "on")
-		b, _, err := c.do(ctx, "PUT", path, nil, strings.NewReader(body), "application/json")
+		b, _, err := c.do(ctx, method, path, nil, body, "application/json")
 		if err != nil {
 			return err
 		}
-		return printJSON(stdout, b)
+		var st struct{ Away bool }
+		if c.json || json.Unmarshal(b, &st) != nil {
+			return printJSON(stdout, b)
+		}
+		if st.Away {
+			fmt.Fprintf(stdout, "住户 %s：外出中（用水提醒暂停，回家后请执行 away off）\n", rest[0])
+		} else {
+			fmt.Fprintf(stdout, "住户 %s：在家（用水提醒照常）\n", rest[0])
+		}
+		return nil
 	}
 	return usageError("unknown command " + verb)
 }

@@ -266,16 +266,16 @@ func TestCLIAway(t *testing.T) {
 		Households: func() []anxin.Household { return []anxin.Household{{ID: "hh-0001"}} }}).Handler())
 	defer srv.Close()
 	env := map[string]string{"ANXIN_API_URL": srv.URL, "ANXIN_API_TOKEN": token}
-	if code, out, errOut := cli(t, env, "away", "on", "hh-0001"); code != 0 || !strings.Contains(out, `"away": true`) || !marks.marks["hh-0001"] {
+	if code, out, errOut := cli(t, env, "away", "on", "hh-0001"); code != 0 || !strings.Contains(out, "住户 hh-0001：外出中") || !marks.marks["hh-0001"] {
 		t.Fatalf("away on: %d %s %s", code, out, errOut)
 	}
-	if code, out, _ := cli(t, env, "away", "show", "hh-0001"); code != 0 || !strings.Contains(out, `"away": true`) {
+	if code, out, _ := cli(t, env, "-json", "away", "show", "hh-0001"); code != 0 || !strings.Contains(out, `"away": true`) {
 		t.Fatalf("away show: %d %s", code, out)
 	}
-	if code, out, _ := cli(t, env, "away", "off", "hh-0001"); code != 0 || marks.marks["hh-0001"] || !strings.Contains(out, `"away": false`) {
+	if code, out, _ := cli(t, env, "away", "off", "hh-0001"); code != 0 || marks.marks["hh-0001"] || !strings.Contains(out, "住户 hh-0001：在家") {
 		t.Fatalf("away off: %d %s", code, out)
 	}
-	if code, _, errOut := cli(t, env, "away", "on", "hh-9999"); code != 1 || !strings.Contains(errOut, "not_found") && !strings.Contains(errOut, "no household") {
+	if code, _, errOut := cli(t, env, "away", "on", "hh-9999"); code != 1 || !strings.Contains(errOut, "not_found") && !strings.Contains(errOut, "没有找到住户") {
 		t.Fatalf("unknown household: %d %s", code, errOut)
 	}
 	if code, _, _ := cli(t, env, "away", "on"); code != 2 {
@@ -311,13 +311,13 @@ func TestCLIAlarmsClose(t *testing.T) {
 	if code, _, errOut := cli(t, env, "alarms", "close", id); code != 2 || !strings.Contains(errOut, "-reason") {
 		t.Fatalf("no reason: %d %s", code, errOut)
 	}
-	if code, out, errOut := cli(t, env, "alarms", "close", "-reason", "按钮已拆除，换新", id); code != 0 || !strings.Contains(out, `"state": "resolved"`) {
+	if code, out, errOut := cli(t, env, "-json", "alarms", "close", "-reason", "按钮已拆除，换新", id); code != 0 || !strings.Contains(out, `"state": "resolved"`) {
 		t.Fatalf("close: %d %s %s", code, out, errOut)
 	}
 	if code, out, _ := cli(t, env, "alarms", "show", id); code != 0 || !strings.Contains(out, "按钮已拆除，换新") {
 		t.Fatalf("show after close: %d %s", code, out)
 	}
-	if code, _, errOut := cli(t, env, "alarms", "close", "-reason", "again", id); code != 1 || !strings.Contains(errOut, "already closed") {
+	if code, _, errOut := cli(t, env, "alarms", "close", "-reason", "again", id); code != 1 || !strings.Contains(errOut, "已经关闭") {
 		t.Fatalf("second close: %d %s", code, errOut)
 	}
 }
