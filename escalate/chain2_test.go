@@ -267,13 +267,16 @@ func TestRestartAfterDeadlinePassed(t *testing.T) {
 		now := time.Now()
 		a := anxin.Alarm{ID: "01ALARMG", Household: household.ID, Rule: "button", Severity: anxin.SeverityCritical,
 			Route: anxin.RouteFamily, State: anxin.AlarmOpen, Reason: "一键呼叫按钮被按下", OpenedAt: now.Add(-10 * time.Minute)}
-		e.alarms.put(a)
 		c := anxin.Chain{AlarmID: a.ID, Household: household.ID, Severity: a.Severity, State: anxin.ChainWalking,
 			Targets: []anxin.ChainTarget{{Name: "李明", Phone: phone1, Relation: "child"}, {Name: "李华", Phone: phone2, Relation: "child"}},
 			Steps:   []int{0, 1}, StartedAt: a.OpenedAt, UpdatedAt: a.OpenedAt, Deadline: a.OpenedAt.Add(3 * time.Minute)}
-		if _, err := e.db.CreateChain(t.Context(), &c); err != nil {
-			t.Fatal(err)
+		// the chain before the alarm: the outbox sweep newEnv's Start began
+		// may still be reading, and must not find an open alarm without a
+		// chain (it would start a fresh one in its place)
+		if created, err := e.db.CreateChain(t.Context(), &c); err != nil || !created {
+			t.Fatalf("chain created %v: %v", created, err)
 		}
+		e.alarms.put(a)
 		for _, ch := range []anxin.Channel{anxin.ChannelSMS, anxin.ChannelVoice} {
 			row := anxin.Attempt{ID: a.ID + "/s0/" + string(ch), AlarmID: a.ID, Purpose: anxin.PurposeStep, Channel: ch,
 				Provider: "twilio", Status: anxin.AttemptSending, Tries: 1, CreatedAt: a.OpenedAt, UpdatedAt: a.OpenedAt}
