@@ -20,18 +20,34 @@ import (
 
 // Config is the whole alarmd configuration (see docs/alarmd.md).
 type Config struct {
-	MQTT           MQTTConfig   `mapstructure:"mqtt"`
-	HTTP           HTTPConfig   `mapstructure:"http"`
-	Store          StoreConfig  `mapstructure:"store"`
-	Influx         InfluxConfig `mapstructure:"influx"`
-	Ingest         IngestConfig `mapstructure:"ingest"`
-	Notify         NotifyConfig `mapstructure:"notify"`
-	API            APIConfig    `mapstructure:"api"`
-	Care           CareConfig   `mapstructure:"care"`
-	Web            WebConfig    `mapstructure:"web"`
-	RulesFile      string       `mapstructure:"rules_file"`
-	HouseholdsFile string       `mapstructure:"households_file"`
-	Log            LogConfig    `mapstructure:"log"`
+	MQTT           MQTTConfig    `mapstructure:"mqtt"`
+	HTTP           HTTPConfig    `mapstructure:"http"`
+	Store          StoreConfig   `mapstructure:"store"`
+	Influx         InfluxConfig  `mapstructure:"influx"`
+	Ingest         IngestConfig  `mapstructure:"ingest"`
+	Notify         NotifyConfig  `mapstructure:"notify"`
+	API            APIConfig     `mapstructure:"api"`
+	Care           CareConfig    `mapstructure:"care"`
+	Web            WebConfig     `mapstructure:"web"`
+	RulesFile      string        `mapstructure:"rules_file"`
+	HouseholdsFile string        `mapstructure:"households_file"`
+	Log            LogConfig     `mapstructure:"log"`
+	Cluster        ClusterConfig `mapstructure:"cluster"`
+}
+
+// ClusterConfig is for several alarmd sharing one PostgreSQL store (store.url
+// set): each claims work (a chain's pass, a share of the readings) in the
+// database for a lease, so any of them may take over what another left.
+type ClusterConfig struct {
+	// Instance names this alarmd among its peers (claims and logs say it);
+	// empty: the host name and the process id.
+	Instance string `mapstructure:"instance"`
+	// Lease is how long a claim holds without being renewed: the time
+	// after an alarmd's death before its work is taken over.
+	Lease time.Duration `mapstructure:"lease"`
+	// Poll is how often the database is read for work that fell due
+	// (a chain's timer, a lease run out).
+	Poll time.Duration `mapstructure:"poll"`
 }
 
 // MQTTConfig says where readings come from.
@@ -131,6 +147,9 @@ func defaults() map[string]any {
 		"store.path":                 "alarmd.db",
 		"store.url":                  "",
 		"store.url_file":             "",
+		"cluster.instance":           "",
+		"cluster.lease":              "15s",
+		"cluster.poll":               "1s",
 		"influx.url":                 "",
 		"influx.token":               "",
 		"influx.token_file":          "",
