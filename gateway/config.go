@@ -45,16 +45,19 @@ type Config struct {
 
 // MQTTConfig is the uplink to the district broker.
 type MQTTConfig struct {
-	Broker       anxin.BrokerURL `mapstructure:"broker"` // empty: no uplink, JSON lines on stdout
-	ClientID     string          `mapstructure:"client_id"`
-	Username     string          `mapstructure:"username"`
-	Password     Secret          `mapstructure:"password"`
-	PasswordFile string          `mapstructure:"password_file"`
-	TLS          TLSConfig       `mapstructure:"tls"`
-	Keepalive    time.Duration   `mapstructure:"keepalive"`
-	Window       int             `mapstructure:"window"` // publishes awaiting PUBACK at once
-	Reconnect    Reconnect       `mapstructure:"reconnect"`
-	AckTimeout   time.Duration   `mapstructure:"ack_timeout"`
+	Broker anxin.BrokerURL `mapstructure:"broker"` // empty: no uplink, JSON lines on stdout
+	// Fallback are the other nodes of a clustered broker tier, tried in
+	// turn when a connection fails (the one that worked goes first).
+	Fallback     []anxin.BrokerURL `mapstructure:"fallback"`
+	ClientID     string            `mapstructure:"client_id"`
+	Username     string            `mapstructure:"username"`
+	Password     Secret            `mapstructure:"password"`
+	PasswordFile string            `mapstructure:"password_file"`
+	TLS          TLSConfig         `mapstructure:"tls"`
+	Keepalive    time.Duration     `mapstructure:"keepalive"`
+	Window       int               `mapstructure:"window"` // publishes awaiting PUBACK at once
+	Reconnect    Reconnect         `mapstructure:"reconnect"`
+	AckTimeout   time.Duration     `mapstructure:"ack_timeout"`
 
 	tls *tls.Config // built by Load from the files
 }
@@ -217,7 +220,7 @@ func Parse(data []byte) (*Config, error) {
 	if err := cfg.decodeDrivers(raw.Drivers); err != nil {
 		return nil, err
 	}
-	if cfg.MQTT.TLS != (TLSConfig{}) || cfg.MQTT.Broker.TLS() {
+	if cfg.MQTT.TLS != (TLSConfig{}) || cfg.MQTT.Broker.TLS() || slices.ContainsFunc(cfg.MQTT.Fallback, anxin.BrokerURL.TLS) {
 		t, err := cfg.MQTT.TLS.load()
 		if err != nil {
 			return nil, err
@@ -233,6 +236,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("household: %q is not [A-Za-z0-9_-]{1,64}", c.Household)
 	}
 	m := c.MQTT
+	if m.Broker.IsZero() && len(m.Fallback) > 0 {
+		return errors.New("mqtt.fallback: set without mqtt.broker")
+	}
+	for i, b := range m.Fallback {
+		if b.IsZero() {
+			return fmt.Errorf("mqtt.fallback[%d]: empty broker URL", i)
+		}
+	}
 	if !m.Broker.IsZero() {
 		if c.Spool.Dir == "" {
 			return errors.New("spool.dir: required when mqtt.broker is set")

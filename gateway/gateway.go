@@ -180,7 +180,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.mu.Lock()
 		g.spool = sp
 		g.mu.Unlock()
-		up, err := mqtt.NewUplink(mqtt.UplinkOptions{Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID,
+		up, err := mqtt.NewUplink(mqtt.UplinkOptions{Broker: cfg.MQTT.Broker, Fallback: cfg.MQTT.Fallback, ClientID: cfg.MQTT.ClientID,
 			Username: cfg.MQTT.Username, Password: string(cfg.MQTT.Password), TLS: cfg.MQTT.tls,
 			Household: cfg.Household, Keepalive: cfg.MQTT.Keepalive, Window: cfg.MQTT.Window,
 			MinRetry: cfg.MQTT.Reconnect.Min, MaxRetry: cfg.MQTT.Reconnect.Max, AckTimeout: cfg.MQTT.AckTimeout,

@@ -76,6 +76,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"password without user", "household: hh-1\nmqtt: {password: hunter2}\n", "mqtt.password"},
 		{"both password forms", "household: hh-1\nmqtt: {username: u, password: hunter2, password_file: /x}\n", "mqtt.password_file"},
 		{"yaml syntax", "household: [\n", "yaml"},
+		{"fallback without broker", "household: hh-1\nmqtt: {fallback: ['tcp://b:1883']}\n", "mqtt.fallback: set without mqtt.broker"},
+		{"bad fallback scheme", "household: hh-1\nspool: {dir: /tmp/x}\nmqtt: {broker: 'tcp://a:1883', fallback: ['http://b:1']}\n", `"http://b:1": scheme`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Load(writeConfig(t, c.yaml))
@@ -387,5 +389,16 @@ func TestEverySampleConfigLoads(t *testing.T) {
 				t.Fatalf("decoded %+v", cfg.Drivers)
 			}
 		})
+	}
+}
+
+// The nodes of a clustered broker tier are listed under mqtt.fallback.
+func TestConfigFallbackBrokers(t *testing.T) {
+	cfg, err := Parse([]byte("household: hh-1\nspool: {dir: /tmp/x}\nmqtt: {broker: 'tcp://a:1883', fallback: ['tcp://b:1883', 'tcp://c:1883']}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.MQTT.Fallback) != 2 || cfg.MQTT.Fallback[1].String() != "tcp://c:1883" {
+		t.Fatalf("fallback %v", cfg.MQTT.Fallback)
 	}
 }

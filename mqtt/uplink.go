@@ -23,8 +23,12 @@ import (
 
 // UplinkOptions configure the gateway's publisher to the district broker.
 type UplinkOptions struct {
-	Broker    anxin.BrokerURL // tcp://host:1883, ssl://host:8883, ws://…
-	ClientID  string          // stable per gateway; "": anxin-gw-<household>
+	Broker anxin.BrokerURL // tcp://host:1883, ssl://host:8883, ws://…
+	// Fallback are further nodes of the same broker tier (a NATS cluster's
+	// MQTT listeners): a connection that fails goes on to the next broker,
+	// and the one that worked is tried first next time.
+	Fallback  []anxin.BrokerURL
+	ClientID  string // stable per gateway; "": anxin-gw-<household>
 	Username  string
 	Password  string // never logged
 	TLS       *tls.Config
@@ -68,6 +72,8 @@ type Uplink struct {
 	log   *slog.Logger
 
 	connected  atomic.Bool
+	brokers    []anxin.BrokerURL // Broker, then Fallback
+	next       int               // index in brokers of the next connection's broker; Run's goroutine only
 	statusMu   sync.Mutex        // one retained status publish at a time, newest last
 	client     paho.Client       // the connected client, nil between connections; under statusMu
 	drivers    map[string]string // driver states for the online status; under statusMu
@@ -86,6 +92,11 @@ func NewUplink(opts UplinkOptions, sp *spool.Spool) (*Uplink, error) {
 	}
 	if !anxin.ValidID(opts.Household) {
 		return nil, fmt.Errorf("uplink: household %q is not [A-Za-z0-9_-]{1,64}", opts.Household)
+	}
+	for i, b := range opts.Fallback {
+		if b.IsZero() {
+			return nil, fmt.Errorf("uplink: fallback broker %d is empty", i+1)
+		}
 	}
 	if opts.ClientID == "" {
 		opts.ClientID = "anxin-gw-" + opts.Household
@@ -118,7 +129,8 @@ func NewUplink(opts UplinkOptions, sp *spool.Spool) (*Uplink, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	up := &Uplink{opts: opts, spool: sp, log: opts.Logger.With("component", "uplink")}
+	up := &Uplink{opts: opts, spool: sp, log: opts.Logger.With("component", "uplink"),
+		brokers: append([]anxin.BrokerURL{opts.Broker}, opts.Fallback...)}
 	up.mConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "anxin_uplink_connected",
 		Help: "1 while the uplink is connected to the broker."})
 	up.mPublished = prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_uplink_published_total",
@@ -157,18 +169,25 @@ var errConnLost = errors.New("connection lost")
 // retried with backoff and logged.
 func (u *Uplink) Run(ctx context.Context) error {
 	for attempt := 0; ; {
-		cl, lost, err := u.connect(ctx)
+		broker := u.brokers[u.next]
+		cl, lost, err := u.connect(ctx, broker)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			wait := Backoff(attempt, u.opts.MinRetry, u.opts.MaxRetry, rand.Float64())
+			// the first round goes through the tier's brokers at once; from
+			// then on every attempt waits its backoff
+			u.next = (u.next + 1) % len(u.brokers)
+			wait := time.Duration(0)
+			if u.next == 0 || attempt >= len(u.brokers) {
+				wait = Backoff(attempt/len(u.brokers), u.opts.MinRetry, u.opts.MaxRetry, rand.Float64())
+			}
 			lvl := slog.LevelWarn
 			if attempt > 0 {
 				lvl = slog.LevelDebug // one warning per outage, not one per attempt
 			}
-			u.log.Log(ctx, lvl, "uplink: cannot connect, retrying", "broker", u.opts.Broker,
-				"err", err, "retry_in", wait)
+			u.log.Log(ctx, lvl, "uplink: cannot connect, retrying", "broker", broker,
+				"err", err, "next_broker", u.brokers[u.next], "retry_in", wait)
 			attempt++
 			if !sleepCtx(ctx, wait) {
 				return nil
@@ -179,7 +198,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 		u.connected.Store(true)
 		u.mConnected.Set(1)
 		u.mConnects.Inc()
-		u.log.Info("uplink: connected", "broker", u.opts.Broker, "client_id", u.opts.ClientID,
+		u.log.Info("uplink: connected", "broker", broker, "client_id", u.opts.ClientID,
 			"spooled", u.spool.Stats().Depth)
 		u.event(true)
 		err = u.pump(ctx, cl, lost)
@@ -265,12 +284,12 @@ func (u *Uplink) status(state string, withTS bool) []byte {
 
 // connect makes a fresh client, connects it and publishes the retained
 // online status. lost is closed when the connection drops.
-func (u *Uplink) connect(ctx context.Context) (paho.Client, <-chan struct{}, error) {
+func (u *Uplink) connect(ctx context.Context, broker anxin.BrokerURL) (paho.Client, <-chan struct{}, error) {
 	lost := make(chan struct{})
 	var once sync.Once
 	topic := anxin.StatusTopic(u.opts.Household)
 	o := paho.NewClientOptions().
-		AddBroker(u.opts.Broker.Dial()).
+		AddBroker(broker.Dial()).
 		SetClientID(u.opts.ClientID).
 		SetCleanSession(false).
 		SetAutoReconnect(false).

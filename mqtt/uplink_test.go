@@ -864,3 +864,68 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	testenv.Eventually(t, what, 15*time.Second, cond)
 }
+
+// TestUplinkFallsOverToTheNextBroker: a gateway given the nodes of a broker
+// tier connects to the first that answers (the primary is dead from the
+// start), and when the node it is on dies mid-stream it goes on to the next
+// without losing a message: every message reaches one of the brokers'
+// subscribers, the unacknowledged tail replayed on the new node.
+func TestUplinkFallsOverToTheNextBroker(t *testing.T) {
+	dead := fmt.Sprintf("tcp://127.0.0.1:%d", testenv.FreePort(t)) // nothing listens
+	a, b := testenv.StartMosquitto(t), testenv.StartMosquitto(t)
+	subA, subB := subscribe(t, a.URL), subscribe(t, b.URL)
+	sp := openSpool(t, spool.Options{})
+	conn := make(chan bool, 64)
+	up, err := NewUplink(UplinkOptions{Broker: anxin.MustBrokerURL(dead),
+		Fallback:  []anxin.BrokerURL{anxin.MustBrokerURL(a.URL), anxin.MustBrokerURL(b.URL)},
+		Household: "hh-0001", MinRetry: 50 * time.Millisecond, MaxRetry: 500 * time.Millisecond,
+		OnConnection: func(c bool) { conn <- c }, Logger: slog.New(slog.DiscardHandler)}, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- up.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitConn := func(want bool) {
+		t.Helper()
+		select {
+		case c := <-conn:
+			if c != want {
+				t.Fatalf("connection event %v, want %v", c, want)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no connection event %v", want)
+		}
+	}
+	waitConn(true)
+	const n = 300
+	for i := range n / 2 {
+		put(t, sp, spooltest.Msg("wm1", i, false))
+	}
+	subA.waitFor(n/2, 20*time.Second) // the dead primary skipped: on node a
+	a.Kill()
+	waitConn(false)
+	for i := n / 2; i < n; i++ {
+		put(t, sp, spooltest.Msg("wm1", i, false))
+	}
+	waitConn(true)
+	union := func() int {
+		seen := map[string]bool{}
+		for _, s := range []*subscriber{subA, subB} {
+			s.mu.Lock()
+			for id := range s.raw {
+				seen[id] = true
+			}
+			s.mu.Unlock()
+		}
+		return len(seen)
+	}
+	testenv.Eventually(t, "every message on one node or the other", 20*time.Second, func() bool { return union() == n })
+	if subB.count() < n/2 {
+		t.Fatalf("node b holds %d messages, want at least the %d sent after a died", subB.count(), n/2)
+	}
+	if st := sp.Stats(); st.Depth != 0 {
+		t.Fatalf("spool depth %d after every message was acknowledged", st.Depth)
+	}
+}
