@@ -52,14 +52,22 @@ func fleetMain() int {
 	defer stop()
 	spools := make(map[string]*spool.Spool, len(hhs))
 	var wg sync.WaitGroup
-	for _, hh := range hhs {
+	for i, hh := range hhs {
 		sp, err := spool.Open(spool.Options{Dir: filepath.Join(dir, hh), Logger: log})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "fleet: spool:", err)
 			return 1
 		}
 		spools[hh] = sp
-		up, err := mqtt.NewUplink(mqtt.UplinkOptions{Broker: anxin.MustBrokerURL(broker), Household: hh, Window: 64,
+		// a broker tier's nodes (comma-separated): each home starts at its
+		// own node, the others its fallbacks, so homes spread over the nodes
+		var nodes []anxin.BrokerURL
+		for _, b := range strings.Split(broker, ",") {
+			nodes = append(nodes, anxin.MustBrokerURL(b))
+		}
+		k := i % len(nodes)
+		nodes = append(nodes[k:], nodes[:k]...)
+		up, err := mqtt.NewUplink(mqtt.UplinkOptions{Broker: nodes[0], Fallback: nodes[1:], Household: hh, Window: 64,
 			MinRetry: 100 * time.Millisecond, MaxRetry: time.Second, AckTimeout: 10 * time.Second, Logger: log}, sp)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "fleet: uplink:", err)
