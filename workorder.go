@@ -22,6 +22,10 @@ const (
 	OrderPending  OrderStatus = "待处理" // dispatched, nobody has taken it yet
 	OrderWorking  OrderStatus = "处理中" // the assignee took it
 	OrderResolved OrderStatus = "已化解" // the assignee recorded what was done (a visit)
+	// OrderWithdrawn: the alarm was closed (by staff, or the device
+	// cleared) before anyone recorded a visit; a visit recorded after it
+	// still resolves the order.
+	OrderWithdrawn OrderStatus = "已撤销"
 )
 
 // OrderMove is one assignment of a work order: the first dispatch and every
@@ -67,7 +71,7 @@ type WorkOrder struct {
 }
 
 // Open reports whether the order still waits for its visit.
-func (o *WorkOrder) Open() bool { return o.Status != OrderResolved }
+func (o *WorkOrder) Open() bool { return o.Status != OrderResolved && o.Status != OrderWithdrawn }
 
 // WorkOrders keeps work orders.
 type WorkOrders interface {
@@ -85,7 +89,7 @@ type WorkOrderFilter struct {
 	Assignee  string
 	Household string
 	Area      Area // households wholly inside it (see HouseholdInArea)
-	Open      bool // not resolved
+	Open      bool // neither resolved nor withdrawn
 	Pending   bool // nobody took it yet (待处理)
 	Limit     int  // default 100, at most 10000
 }

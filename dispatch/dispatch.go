@@ -38,6 +38,7 @@ const (
 	WhyDispatched = "dispatched"  // an operator handed it on
 	WhyUntouched  = "untouched"   // the assignee did not take it within Timeout
 	WhyResolvedBy = "resolved_by" // an earlier assignee closed it with their visit
+	WhyWithdrawn  = "withdrawn"   // the alarm was closed before anyone visited
 )
 
 // SMS states of a move.
@@ -149,6 +150,7 @@ func (d *Dispatcher) Pass(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var errs []error
+	errs = append(errs, d.withdrawClosed(ctx))
 	errs = append(errs, d.dispatchUnanswered(ctx))
 	errs = append(errs, d.moveUntouched(ctx))
 	errs = append(errs, d.sendNotices(ctx))
@@ -233,6 +235,47 @@ func (d *Dispatcher) Dispatch(ctx context.Context, o *anxin.WorkOrder, p Person,
 		"to", o.Assignee, "by", by, "why", why)
 	d.notify(ctx, o, p)
 	return true, nil
+}
+
+// withdrawClosed withdraws the open orders of alarms that were closed
+// (staff closed them, or the device cleared) before anyone recorded a
+// visit, and tells the assignee so they do not go for nothing. The notice
+// goes once, as every move's: marked before the send. A follow-up order
+// stays: the visit after an alarm is due however it ended.
+func (d *Dispatcher) withdrawClosed(ctx context.Context) error {
+	open, err := d.Store.WorkOrders(ctx, anxin.WorkOrderFilter{Open: true, Limit: 10000})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, o := range open {
+		if o.Kind != anxin.OrderAlarm || o.AlarmID == "" {
+			continue
+		}
+		a, err := d.Store.Alarm(ctx, o.AlarmID)
+		if err != nil {
+			if anxin.ErrorCode(err) != anxin.ENOTFOUND {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if a.State != anxin.AlarmResolved {
+			continue
+		}
+		now := d.Now()
+		o.Status, o.ResolvedAt, o.Outcome = anxin.OrderWithdrawn, now, "告警已关闭，派单撤销"
+		o.History = append(o.History, anxin.OrderMove{At: now, To: o.Assignee, ToName: o.AssigneeName, By: Auto, Why: WhyWithdrawn})
+		// versioned: a visit recorded meanwhile wins (the order is resolved)
+		if err := d.Store.SaveWorkOrder(ctx, &o); anxin.ErrorCode(err) == anxin.ECONFLICT {
+			continue
+		} else if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		d.Logger.Info("work order withdrawn: its alarm was closed", "order", o.ID, "alarm", o.AlarmID, "assignee", o.Assignee)
+		d.notify(ctx, &o, Person{Login: o.Assignee, Name: o.AssigneeName, Role: o.AssigneeRole})
+	}
+	return errors.Join(errs...)
 }
 
 // moveUntouched hands each pending order past Timeout to the next person.
@@ -396,6 +439,9 @@ func (d *Dispatcher) bodies(ctx context.Context, o *anxin.WorkOrder, moved bool)
 	link := strings.TrimRight(d.PublicURL, "/") + "/app/orders/" + o.ID
 	m := h
 	m.Elder.Name, m.Elder.Address, m.Elder.Phone = anxin.MaskName(h.Elder.Name), "", ""
+	if o.Status == anxin.OrderWithdrawn {
+		return d.Words.OrderWithdrawn(&h), d.Words.OrderWithdrawn(&m)
+	}
 	return d.Words.Order(a, &h, link, moved), d.Words.Order(a, &m, link, moved)
 }
 

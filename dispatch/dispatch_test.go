@@ -287,3 +287,49 @@ func TestConcurrentPassesDispatchOnce(t *testing.T) {
 		t.Fatalf("%d orders, %d SMS", len(os), len(w.sms.all()))
 	}
 }
+
+// An operator closes an alarm whose order nobody has visited for yet: the
+// order is withdrawn (no longer on anyone's list), its assignee is told
+// once in Mandarin, and its follow-up stays. A resolved order stays
+// resolved whatever happens to its alarm.
+func TestClosedAlarmWithdrawsItsOrder(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	d := w.dispatcher()
+	w.clock.add(15 * time.Minute)
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if os := w.orders(t); len(os) != 1 || os[0].Status != anxin.OrderPending {
+		t.Fatalf("orders: %+v", os)
+	}
+	w.clock.add(time.Minute)
+	if err := w.db.CloseAlarm(ctx, w.alarm.ID, "ops", "family on site", w.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := d.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := w.orders(t)[0]
+	if o.Status != anxin.OrderWithdrawn || o.Open() || len(o.History) != 2 || o.History[1].Why != dispatch.WhyWithdrawn ||
+		o.History[1].SMS != dispatch.SMSSent || o.Assignee != "wang" {
+		t.Fatalf("order after the close: %+v", o)
+	}
+	if open, _ := w.db.WorkOrders(ctx, sqlite.WorkOrderFilter{Open: true}); len(open) != 0 {
+		t.Fatalf("still listed as open: %+v", open)
+	}
+	ns := w.sms.all()
+	if len(ns) != 2 || ns[1].To != "+8613700000002" || !strings.Contains(ns[1].Body, "【安心】派单撤销：张桂兰家") ||
+		!strings.Contains(ns[1].Body, "告警已关闭") || strings.Contains(ns[1].Masked, "张桂兰") {
+		t.Fatalf("SMS: %+v", ns)
+	}
+	if strings.ContainsAny(strings.TrimPrefix(ns[1].Body, "【安心】"), "abcdefghijklmnopqrstuvwxyz") {
+		t.Fatalf("English in the worker's SMS: %s", ns[1].Body)
+	}
+	// a visit recorded after it still resolves it
+	if o, err := d.Resolve(ctx, o.ID, "wang", "01VISIT", "已上门，老人安好"); err != nil || o.Status != anxin.OrderResolved {
+		t.Fatalf("resolve after withdrawal: %+v %v", o, err)
+	}
+}

@@ -167,7 +167,7 @@ func (d *DB) WorkOrders(ctx context.Context, f anxin.WorkOrderFilter) ([]anxin.W
 		where, args = append(where, "household IN ("+q+")"), append(args, a...)
 	}
 	if f.Open {
-		where, args = append(where, "status <> ?"), append(args, string(anxin.OrderResolved))
+		where, args = append(where, "status NOT IN (?, ?)"), append(args, string(anxin.OrderResolved), string(anxin.OrderWithdrawn))
 	}
 	if f.Pending {
 		where, args = append(where, "status = ?"), append(args, string(anxin.OrderPending))

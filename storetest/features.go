@@ -412,6 +412,13 @@ func workOrders(t *testing.T, s anxin.Store) {
 	if os, err := s.WorkOrders(ctx, anxin.WorkOrderFilter{Open: true}); err != nil || len(os) != 1 || os[0].ID != f.ID {
 		t.Errorf("open after one resolved: %+v %v", os, err)
 	}
+	f.Status, f.ResolvedAt, f.Outcome = anxin.OrderWithdrawn, at.Add(2*time.Hour), "告警已关闭，派单撤销"
+	if err := s.SaveWorkOrder(ctx, &f); err != nil {
+		t.Fatal(err)
+	}
+	if os, err := s.WorkOrders(ctx, anxin.WorkOrderFilter{Open: true}); err != nil || len(os) != 0 {
+		t.Errorf("open after the other was withdrawn: %+v %v", os, err)
+	}
 }
 
 // Accounts are found by login or name, and by role, by login.

@@ -245,6 +245,9 @@ func (s *Server) mine(req *request) (anxin.WorkOrder, anxin.ElderRecord, error) 
 	if o.Assignee != req.account.Login && !hadIt(o, req.account.Login) {
 		return o, anxin.ElderRecord{}, anxin.Errorf(anxin.EFORBID, "此派单不是派给您的")
 	}
+	if o.Status == anxin.OrderWithdrawn {
+		return o, anxin.ElderRecord{}, anxin.Errorf(anxin.ECONFLICT, "此派单已撤销（告警已关闭）；如已上门，请在老人页面登记探访")
+	}
 	if !o.Open() {
 		return o, anxin.ElderRecord{}, anxin.Errorf(anxin.ECONFLICT, "此派单已化解")
 	}
