@@ -40,6 +40,10 @@ type OrderMove struct {
 	// failed, none (no phone known); SMSError says why it failed or was not sent.
 	SMS      string `json:"sms"`
 	SMSError string `json:"sms_error,omitempty"`
+	// SMSTries counts the sends tried; SMSAt is when the last was. A
+	// failed notice is tried again with backoff, a few times.
+	SMSTries int       `json:"sms_tries,omitempty"`
+	SMSAt    time.Time `json:"sms_at,omitzero"`
 }
 
 // WorkOrder is one task handed to one person at a time: an unanswered alarm

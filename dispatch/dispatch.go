@@ -347,16 +347,32 @@ func nextPerson(people []Person, o *anxin.WorkOrder) (Person, bool) {
 	return Person{}, false
 }
 
+// Notices that failed are tried again after 1, 2, 4 and 8 minutes.
+const (
+	noticeTries   = 5
+	noticeBackoff = time.Minute
+)
+
 // sendNotices sends the SMS of orders whose last move was not told yet
-// (alarmd stopped between writing the move and sending).
+// (alarmd stopped between writing the move and sending) or whose notice
+// failed and is due for another try.
 func (d *Dispatcher) sendNotices(ctx context.Context) error {
 	open, err := d.Store.WorkOrders(ctx, anxin.WorkOrderFilter{Open: true, Limit: 10000})
 	if err != nil {
 		return err
 	}
+	now := d.Now()
 	for i := range open {
 		o := &open[i]
-		if n := len(o.History); n == 0 || o.History[n-1].SMS != SMSPending {
+		n := len(o.History)
+		if n == 0 {
+			continue
+		}
+		switch m := &o.History[n-1]; {
+		case m.SMS == SMSPending:
+		case m.SMS == SMSFailed && m.SMSTries < noticeTries && !now.Before(m.SMSAt.Add(noticeBackoff<<(max(m.SMSTries, 1)-1))):
+			m.SMS = SMSPending // notify marks it sending (versioned) before the send
+		default:
 			continue
 		}
 		e, _ := d.elderOf(ctx, o.Household)
@@ -396,6 +412,8 @@ func (d *Dispatcher) notify(ctx context.Context, o *anxin.WorkOrder, p Person) {
 		mark(SMSNone, why)
 		return
 	}
+	o.History[n].SMSTries++
+	o.History[n].SMSAt = d.Now()
 	if !mark(SMSSending, "") {
 		return // another writer has the order now; its own pass tells
 	}
@@ -403,7 +421,8 @@ func (d *Dispatcher) notify(ctx context.Context, o *anxin.WorkOrder, p Person) {
 	id, _, err := d.Notifier.Send(ctx, anxin.Notification{AttemptID: "order/" + o.ID + "/" + fmt.Sprint(n), AlarmID: o.AlarmID,
 		To: p.Phone, Channel: anxin.ChannelSMS, Body: body, Masked: masked})
 	if err != nil {
-		d.Logger.Warn("work order notice not sent", "order", o.ID, "to", anxin.MaskPhone(p.Phone), "err", err)
+		d.Logger.Warn("work order notice not sent", "order", o.ID, "to", anxin.MaskPhone(p.Phone), "err", err,
+			"tries", o.History[n].SMSTries, "retry", o.History[n].SMSTries < noticeTries)
 		mark(SMSFailed, clip(err.Error()))
 		return
 	}

@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -19,13 +20,20 @@ import (
 
 // sent records what the notifier was asked to send.
 type sent struct {
-	mu sync.Mutex
-	ns []anxin.Notification
+	mu    sync.Mutex
+	ns    []anxin.Notification
+	fail  int // the next this many sends fail
+	tried int
 }
 
 func (s *sent) Send(_ context.Context, n anxin.Notification) (string, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.tried++
+	if s.fail > 0 {
+		s.fail--
+		return "", false, errors.New("provider unreachable")
+	}
 	s.ns = append(s.ns, n)
 	return fmt.Sprintf("SM%d", len(s.ns)), false, nil
 }
@@ -331,5 +339,67 @@ func TestClosedAlarmWithdrawsItsOrder(t *testing.T) {
 	// a visit recorded after it still resolves it
 	if o, err := d.Resolve(ctx, o.ID, "wang", "01VISIT", "已上门，老人安好"); err != nil || o.Status != anxin.OrderResolved {
 		t.Fatalf("resolve after withdrawal: %+v %v", o, err)
+	}
+}
+
+// A notice the provider refused is tried again after 1, 2, 4 and 8
+// minutes, not before, and goes once when it gets through; after five
+// failed tries it is left failed (the board shows it).
+func TestFailedOrderNoticeRetried(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	d := w.dispatcher()
+	w.sms.fail = 2
+	w.clock.add(15 * time.Minute)
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	last := func() anxin.OrderMove { h := w.orders(t)[0].History; return h[len(h)-1] }
+	if m := last(); m.SMS != dispatch.SMSFailed || m.SMSTries != 1 || w.sms.tried != 1 {
+		t.Fatalf("first try: %+v, %d sends", m, w.sms.tried)
+	}
+	w.clock.add(59 * time.Second)
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if w.sms.tried != 1 {
+		t.Fatalf("tried again before a minute: %d sends", w.sms.tried)
+	}
+	w.clock.add(time.Second)
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m := last(); m.SMS != dispatch.SMSFailed || m.SMSTries != 2 || w.sms.tried != 2 {
+		t.Fatalf("second try: %+v, %d sends", m, w.sms.tried)
+	}
+	w.clock.add(2 * time.Minute)
+	for range 3 {
+		if err := d.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := last(); m.SMS != dispatch.SMSSent || m.SMSTries != 3 || w.sms.tried != 3 || len(w.sms.all()) != 1 {
+		t.Fatalf("third try: %+v, %d sends, %d delivered", m, w.sms.tried, len(w.sms.all()))
+	}
+
+	// another order whose notices never get through: five tries in all
+	w2 := newWorld(t)
+	d2 := w2.dispatcher()
+	w2.sms.fail = 100
+	w2.clock.add(15 * time.Minute)
+	for range 40 {
+		if err := d2.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+		w2.clock.add(time.Minute)
+	}
+	// (moved on at 30 minutes: the next person's notice has its own tries)
+	h := w2.orders(t)[0].History
+	tries := 0
+	for _, m := range h {
+		tries += m.SMSTries
+	}
+	if h[0].SMS != dispatch.SMSFailed || h[0].SMSTries != 5 || w2.sms.tried != tries {
+		t.Fatalf("hopeless notice: %+v, %d sends", h, w2.sms.tried)
 	}
 }
