@@ -345,13 +345,13 @@ notify:
   provider: twilio
   ack_timeout: %s
   rounds: 2
-  ack_secret: "e2e-ack-secret-0123456789abcdef"
+  ack_secret: %q
   twilio: {account_sid: %q, auth_token: %q, from: %q, api_base_url: %q}
 api:
   tokens: [{name: district, token: %q, area: ""}]
 households_file: %q
 log: {level: info}
-%s`, broker, httpAddr, httpAddr, filepath.Join(dir, "alarmd.db"), ackTimeout,
+%s`, broker, httpAddr, httpAddr, filepath.Join(dir, "alarmd.db"), ackTimeout, e2eAckSecret,
 		twiliotest.AccountSID, twiliotest.AuthToken, twiliotest.From, twilioURL, apiToken,
 		filepath.Join(dir, "households.yaml"), extra)
 }

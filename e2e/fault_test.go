@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"fmt"
-	"html"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,9 +14,7 @@ import (
 
 	"github.com/creack/pty"
 
-	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers/rf433"
-	"github.com/anxin-care/anxin/escalate"
 	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/twilio/twiliotest"
 )
@@ -83,9 +79,7 @@ func TestFaultKillRestart(t *testing.T) {
 	tw := startFakeTwilio(t)
 	dir := t.TempDir()
 	hs := households(nHouseholds)
-	byHH := map[string]household{}
 	for i, h := range hs {
-		byHH[h.ID] = h
 		// a third accept at the first contact, a third at the second after a
 		// missed call, a third never: they walk the whole chain twice
 		switch i % 3 {
@@ -100,7 +94,6 @@ func TestFaultKillRestart(t *testing.T) {
 			}
 		}
 	}
-	const ackSecret = "e2e-ack-secret-0123456789abcdef"
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	base := "http://" + httpAddr
 	writeFile(t, filepath.Join(dir, "households.yaml"), householdsYAML(hs, "general"))
@@ -269,115 +262,7 @@ drivers:
 	}
 	t.Logf("all %d presses injected after %s; kills: %v", len(pressed), time.Since(start).Round(time.Millisecond), kills)
 
-	// every press → exactly one alarm; wait for the chains to end
-	var alarms struct {
-		Alarms []anxin.Alarm `json:"alarms"`
-	}
-	byHousehold := map[string][]anxin.Alarm{}
-	settle := 90 * time.Second
-	deadline := time.Now().Add(settle)
-	for {
-		apiGet(t, base, "/api/v1/alarms?limit=10000", &alarms)
-		clear(byHousehold)
-		walking := 0
-		for _, a := range alarms.Alarms {
-			byHousehold[a.Household] = append(byHousehold[a.Household], a)
-			if a.State == anxin.AlarmOpen {
-				walking++
-			}
-		}
-		if len(byHousehold) == nHouseholds && walking == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			var missing []string
-			for _, h := range hs {
-				if len(byHousehold[h.ID]) == 0 {
-					missing = append(missing, h.ID)
-				}
-			}
-			t.Fatalf("after %s: alarms for %d of %d households (missing %v), %d still open", settle,
-				len(byHousehold), nHouseholds, missing, walking)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	states := map[anxin.AlarmState]int{}
-	for hh, as := range byHousehold {
-		if len(as) != 1 {
-			t.Errorf("household %s has %d alarms, want 1", hh, len(as))
-		}
-		a := as[0]
-		states[a.State]++
-		if a.Rule != "button" || a.Repeats != 0 {
-			t.Errorf("household %s: alarm rule %s with %d repeats, want button with none (a redelivered press must have no effect)", hh, a.Rule, a.Repeats)
-		}
-		if _, ok := byHH[hh]; !ok {
-			t.Errorf("alarm for unknown household %s", hh)
-		}
-	}
-
-	// what reached Twilio: no step and no notice twice
-	seen := map[string]int{}
-	perAlarm := map[string]int{}
-	var sms, calls, notices, lookups, failed int
-	for _, e := range tw.Events() {
-		switch e.Kind {
-		case "list-sms", "list-call":
-			lookups++
-			continue
-		case "sms", "call":
-		default:
-			continue
-		}
-		if e.Status != 201 {
-			failed++
-			continue
-		}
-		var key, alarm string
-		if e.Kind == "sms" {
-			sms++
-			if m := ackInSMS.FindStringSubmatch(e.Body); m != nil {
-				c, err := escalate.ParseAckToken([]byte(ackSecret), m[1], time.Now())
-				if err != nil {
-					t.Fatalf("ack link in an SMS does not verify: %v", err)
-				}
-				alarm, key = c.AlarmID, fmt.Sprintf("%s/s%d/sms", c.AlarmID, c.Step)
-				if strings.HasPrefix(e.Body, dutyPrefix) {
-					// the "nobody accepted" notice carries a link too: one per duty contact
-					notices++
-					key = "duty " + e.To + " " + key
-				}
-			} else {
-				notices++
-				key = "notice " + e.To + " " + e.Body
-			}
-		} else {
-			calls++
-			m := attemptURL.FindStringSubmatch(e.Body)
-			if m == nil {
-				t.Fatalf("a call without a Gather attempt: %q", e.Body)
-			}
-			key, _ = url.QueryUnescape(html.UnescapeString(m[1]))
-			alarm, _, _ = strings.Cut(key, "/")
-		}
-		seen[key]++
-		if alarm != "" {
-			perAlarm[alarm]++
-		}
-	}
-	dups := 0
-	for k, n := range seen {
-		if n > 1 {
-			dups++
-			t.Errorf("sent %d times: %s", n, k)
-		}
-	}
-	for hh, as := range byHousehold {
-		if perAlarm[as[0].ID] == 0 {
-			t.Errorf("household %s: alarm %s reached nobody", hh, as[0].ID)
-		}
-	}
-	t.Logf("counts: households %d, presses %d, alarms %d (%v), SMS %d (notices %d), calls %d, "+
-		"provider look-ups %d, failed requests %d, duplicates %d, kills %v",
-		nHouseholds, len(pressed), len(alarms.Alarms), states, sms, notices, calls, lookups, failed, dups, kills)
+	byHousehold, states := oneAlarmEach(t, base, hs, 90*time.Second)
+	tally := reachedTwilioOnce(t, tw, byHousehold)
+	t.Logf("counts: households %d, presses %d, alarms (%v), %s, kills %v", nHouseholds, len(pressed), states, tally, kills)
 }
