@@ -83,23 +83,6 @@ type boardStep struct {
 	Status  string
 }
 
-var channelNames = map[string]string{"sms": "短信", "voice": "电话", "call": "电话"}
-
-// statusNames are the attempt statuses (ours and the providers') in the
-// operator's words; any other shows as 状态未知.
-var statusNames = map[string]string{
-	anxin.AttemptSending: "发送中", anxin.AttemptRetry: "重试中", anxin.AttemptFailed: "失败",
-	"queued": "已提交", "accepted": "已提交", "sent": "已发出", "delivered": "已送达", "undelivered": "未送达",
-	"read": "已读", "initiated": "呼叫中", "ringing": "振铃中", "in-progress": "通话中", "answered": "已接听",
-	"completed": "已结束", "busy": "占线", "no-answer": "无人接听", "canceled": "已取消",
-}
-
-func statusName(s string) string {
-	if n, ok := statusNames[s]; ok {
-		return n
-	}
-	return "状态未知"
-}
 
 // openAlarms lists the caller's open family alarms, unanswered first, then those
 // being walked, then accepted; oldest first within each.
@@ -123,7 +106,7 @@ func (s *Server) openAlarms(ctx context.Context, srv *api.Server) ([]boardAlarm,
 		if err != nil {
 			return nil, err
 		}
-		b := boardAlarm{Alarm: a, What: book.What(&a, &h), Elder: anxin.MaskName(h.Elder.Name), State: stateNames[a.State],
+		b := boardAlarm{Alarm: a, What: book.What(&a, &h), Elder: anxin.MaskName(h.Elder.Name), State: words.AlarmState(a.State),
 			Waiting: waited(now.Sub(a.OpenedAt))}
 		switch a.State {
 		case anxin.AlarmUnanswered:
@@ -137,7 +120,7 @@ func (s *Server) openAlarms(ctx context.Context, srv *api.Server) ([]boardAlarm,
 			if e.What == "opened" {
 				continue
 			}
-			st := boardStep{At: whenOf(e.At), To: strings.TrimSpace(e.To + " " + e.Phone), Channel: channelNames[e.Channel], Status: statusName(e.Status)}
+			st := boardStep{At: whenOf(e.At), To: strings.TrimSpace(e.To + " " + e.Phone), Channel: words.Channel(e.Channel), Status: words.AttemptStatus(e.Status)}
 			if e.What == "accepted" {
 				st.Status = "已接受"
 			}

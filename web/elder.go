@@ -161,7 +161,7 @@ func (s *Server) elderPage(req *request) error {
 	}
 	book := words.Default()
 	for _, a := range alarms {
-		timeline = append(timeline, event{At: a.OpenedAt, Alarm: true, What: "告警：" + book.What(&a, &h), Detail: stateNames[a.State]})
+		timeline = append(timeline, event{At: a.OpenedAt, Alarm: true, What: "告警：" + book.What(&a, &h), Detail: words.AlarmState(a.State)})
 	}
 	slices.SortStableFunc(timeline, func(a, b event) int { return b.At.Compare(a.At) })
 	older := max(0, len(timeline)-maxTimeline)

@@ -87,8 +87,6 @@ func methodName(m anxin.VisitMethod) string {
 	return string(m)
 }
 
-var stateNames = map[anxin.AlarmState]string{anxin.AlarmOpen: "正在通知", anxin.AlarmAccepted: "已有人响应",
-	anxin.AlarmUnanswered: "无人应答", anxin.AlarmResolved: "已关闭"}
 
 func (s *Server) visitForm(req *request) error {
 	e, err := req.api.Elder(req.ctx, req.r.PathValue("id"))

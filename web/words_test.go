@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/words"
 )
 
 // What a worker or operator reads is Mandarin: every attempt status the
@@ -13,7 +14,7 @@ import (
 func TestBoardAndErrorsSpeakMandarin(t *testing.T) {
 	for _, st := range []string{anxin.AttemptSending, anxin.AttemptRetry, anxin.AttemptFailed, "queued", "sent", "delivered",
 		"undelivered", "initiated", "ringing", "in-progress", "completed", "busy", "no-answer", "canceled", "something-new"} {
-		if n := statusName(st); n == "" || asciiWord.MatchString(n) {
+		if n := words.AttemptStatus(st); n == "" || asciiWord.MatchString(n) {
 			t.Errorf("status %q shows as %q", st, n)
 		}
 	}

@@ -282,7 +282,7 @@ func command(ctx context.Context, c *client, args []string, stdout io.Writer) er
 		if len(rest) != 1 {
 			return usageError("elders get needs one ID")
 		}
-		return c.print(ctx, "elders/"+url.PathEscape(rest[0]), nil, stdout)
+		return c.getShown(ctx, "elders/"+url.PathEscape(rest[0]), nil, stdout, c.showElder)
 	case "elders import":
 		return c.importLedger(ctx, rest, stdout)
 	case "elders export":
@@ -301,7 +301,7 @@ func command(ctx context.Context, c *client, args []string, stdout io.Writer) er
 		if len(rest) != 1 {
 			return usageError("alarms show needs one ID")
 		}
-		return c.print(ctx, "alarms/"+url.PathEscape(rest[0]), nil, stdout)
+		return c.getShown(ctx, "alarms/"+url.PathEscape(rest[0]), nil, stdout, c.showAlarm)
 	case "alarms close":
 		q, ids, err := stringFlags(verb, rest, "reason")
 		if err != nil {
@@ -400,14 +400,6 @@ func (c *client) getShown(ctx context.Context, path string, args []string, stdou
 		return printJSON(stdout, b)
 	}
 	return show(stdout, b)
-}
-
-func (c *client) print(ctx context.Context, path string, q url.Values, stdout io.Writer) error {
-	b, _, err := c.do(ctx, "GET", path, q, nil, "")
-	if err != nil {
-		return err
-	}
-	return printJSON(stdout, b)
 }
 
 func printJSON(w io.Writer, b []byte) error {

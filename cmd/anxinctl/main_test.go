@@ -88,6 +88,15 @@ func TestCLIOverHTTP(t *testing.T) {
 	}
 	es, _ := db.Elders(context.Background(), sqlite.ElderFilter{})
 	hh := es[0].Household
+	// one elder as a worker reads it: Chinese labels, the ID number masked
+	if code, out, errOut := cli(t, env, "elders", "get", es[0].ID); code != 0 || !strings.Contains(out, "老人档案 "+es[0].ID) ||
+		!strings.Contains(out, "姓名："+es[0].Name) || !strings.Contains(out, "身份证号："+anxin.MaskIDNumber(es[0].IDNumber)) ||
+		strings.Contains(out, es[0].IDNumber) || !strings.Contains(out, "紧急联系人（按顺序）") || strings.Contains(out, "{") {
+		t.Fatalf("elders get: %d %s %s", code, out, errOut)
+	}
+	if code, out, _ := cli(t, env, "-json", "elders", "get", es[0].ID); code != 0 || !strings.Contains(out, `"id_number": "`+es[0].IDNumber) {
+		t.Fatalf("elders get -json: %d %s", code, out)
+	}
 	if code, out, errOut := cli(t, env, "visit", "add", "-household", hh, "-method", "home", "-date", "2026-11-20",
 		"-health", "精神好", "-visitor", "王芳"); code != 0 || !strings.Contains(out, "上门探访") {
 		t.Fatalf("visit add: %d %s %s", code, out, errOut)
@@ -314,7 +323,9 @@ func TestCLIAlarmsClose(t *testing.T) {
 	if code, out, errOut := cli(t, env, "-json", "alarms", "close", "-reason", "按钮已拆除，换新", id); code != 0 || !strings.Contains(out, `"state": "resolved"`) {
 		t.Fatalf("close: %d %s %s", code, out, errOut)
 	}
-	if code, out, _ := cli(t, env, "alarms", "show", id); code != 0 || !strings.Contains(out, "按钮已拆除，换新") {
+	if code, out, _ := cli(t, env, "alarms", "show", id); code != 0 || !strings.Contains(out, "按钮已拆除，换新") ||
+		!strings.Contains(out, "状态：已关闭") || !strings.Contains(out, "经过：2 条") || strings.Contains(out, "{") ||
+		strings.Contains(out, "the button is offline") {
 		t.Fatalf("show after close: %d %s", code, out)
 	}
 	if code, _, errOut := cli(t, env, "alarms", "close", "-reason", "again", id); code != 1 || !strings.Contains(errOut, "已经关闭") {

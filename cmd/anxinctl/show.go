@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/api"
 	"github.com/anxin-care/anxin/care"
 	"github.com/anxin-care/anxin/sqlite"
+	"github.com/anxin-care/anxin/words"
 )
 
 // What a worker reads: the API's answers as Chinese tables (JSON with -json).
@@ -20,8 +22,6 @@ var tierWords = map[string]string{"irregular": "不定期", "general": "一般",
 var methodWords = map[anxin.VisitMethod]string{anxin.VisitHome: "上门探访", anxin.VisitPhone: "电话问候",
 	anxin.VisitAudioVideo: "互联网音视频", anxin.VisitOther: "其他", anxin.VisitRemoteMonitoring: "远程监护"}
 
-var stateWords = map[anxin.AlarmState]string{anxin.AlarmOpen: "处理中", anxin.AlarmAccepted: "已接受",
-	anxin.AlarmUnanswered: "无人应答", anxin.AlarmResolved: "已解除"}
 
 func word(m map[string]string, k string) string {
 	if w, ok := m[k]; ok {
@@ -150,11 +150,7 @@ func (c *client) showAlarms(w io.Writer, b []byte) error {
 	var t table
 	t.row("编号", "户编号", "规则", "状态", "发生时间", "接受人")
 	for _, a := range out.Alarms {
-		st, ok := stateWords[a.State]
-		if !ok {
-			st = string(a.State)
-		}
-		t.row(a.ID, a.Household, a.Rule, st, c.minute(a.OpenedAt), orDash(a.AcceptedBy))
+		t.row(a.ID, a.Household, a.Rule, words.AlarmState(a.State), c.minute(a.OpenedAt), orDash(a.AcceptedBy))
 	}
 	return t.write(w)
 }
@@ -256,6 +252,130 @@ func (c *client) showAlarmStats(w io.Writer, b []byte) error {
 	}
 	if out.Alarms.Truncated {
 		fmt.Fprintln(w, "注意：只统计了部分告警，实际更多，以上数字偏低")
+	}
+	return nil
+}
+
+// field prints one "label：value" line of a single record.
+func field(w io.Writer, label, value string) {
+	fmt.Fprintf(w, "%s：%s\n", label, orDash(value))
+}
+
+func addressText(a anxin.Address) string {
+	return a.County + a.Township + a.Village + a.Detail
+}
+
+// showElder prints one elder's register entry (the ID number masked but
+// for its last 4; -json gives the record as the API answers it).
+func (c *client) showElder(w io.Writer, b []byte) error {
+	var e anxin.ElderRecord
+	if err := json.Unmarshal(b, &e); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "老人档案 %s\n", e.ID)
+	field(w, "姓名", e.Name)
+	field(w, "性别", string(e.Gender))
+	field(w, "身份证号", anxin.MaskIDNumber(e.IDNumber))
+	field(w, "电话", e.Phone)
+	field(w, "户编号", e.Household)
+	field(w, "户籍地址", addressText(e.Registered))
+	field(w, "现住址", addressText(e.Current))
+	cats := make([]string, len(e.Categories))
+	for i, x := range e.Categories {
+		cats[i] = string(x)
+	}
+	field(w, "对象类别", strings.Join(cats, "、"))
+	field(w, "能力等级", e.Ability)
+	field(w, "疾病史", e.Illness)
+	field(w, "经济状况", e.Economic)
+	a := e.Assessment
+	field(w, "风险评估", fmt.Sprintf("监护情况 %s，自理能力 %s，健康状况 %s，评估日期 %s", orDash(string(a.Guardianship)),
+		orDash(string(a.SelfCare)), orDash(string(a.Health)), c.day(a.AssessedOn)))
+	field(w, "评分 / 等级", fmt.Sprintf("%d / %s", e.Score, word(tierWords, string(e.Tier))))
+	field(w, "网格员", e.GridWorker)
+	consent := "是"
+	if !e.Consent {
+		consent = "否"
+	}
+	field(w, "同意探访", consent)
+	field(w, "备注", e.Note)
+	for _, x := range e.Extra {
+		field(w, x.Name, x.Value)
+	}
+	for _, list := range []struct {
+		title string
+		cs    []anxin.Contact
+	}{{"紧急联系人（按顺序）", e.Contacts}, {"社区响应人", e.Responders}} {
+		fmt.Fprintf(w, "\n%s：%d 位\n", list.title, len(list.cs))
+		if len(list.cs) == 0 {
+			continue
+		}
+		var t table
+		t.row("顺序", "姓名", "关系/职务", "电话")
+		for i, ct := range list.cs {
+			t.row(strconv.Itoa(i+1), ct.Name, orDash(ct.Relation+ct.Role), ct.Phone)
+		}
+		if err := t.write(w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var timelineWords = map[string]string{"opened": "告警", "attempt": "通知", "accepted": "接受", "closed": "关闭"}
+
+var purposeWords = map[string]string{string(anxin.PurposeStep): "请确认", string(anxin.PurposeTaken): "告知已有人接受",
+	string(anxin.PurposeDuty): "无人接收，告知值班", string(anxin.PurposeInstaller): "设备维护通知",
+	string(anxin.PurposeClosed): "告知告警已结束"}
+
+// showAlarm prints one alarm, what happened to it in order (who was
+// messaged or called, when, with what result), and its visits.
+func (c *client) showAlarm(w io.Writer, b []byte) error {
+	var out struct {
+		Alarm    anxin.Alarm
+		Timeline []api.TimelineEntry
+		Visits   []anxin.Visit
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return err
+	}
+	a := out.Alarm
+	fmt.Fprintf(w, "告警 %s\n", a.ID)
+	field(w, "户编号", a.Household)
+	field(w, "情况", words.Default().What(&a, &anxin.Household{ID: a.Household}))
+	field(w, "状态", words.AlarmState(a.State))
+	field(w, "发生时间", c.minute(a.OpenedAt))
+	if !a.ClosedAt.IsZero() {
+		field(w, "结束时间", c.minute(a.ClosedAt))
+	}
+	field(w, "接受人", a.AcceptedBy)
+	fmt.Fprintf(w, "\n经过：%d 条\n", len(out.Timeline))
+	var t table
+	t.row("时间", "事项", "对象", "方式", "结果", "说明")
+	for _, e := range out.Timeline {
+		what, result, detail := word(timelineWords, e.What), "", e.Detail
+		switch e.What {
+		case "opened":
+			detail = "" // the rule's English reason: the line above says it in words
+		case "attempt":
+			result, detail = words.AttemptStatus(e.Status), word(purposeWords, e.Detail)
+		case "accepted":
+			detail = word(map[string]string{"key_press": "电话按键", "ack_link": "短信链接", "sms_reply": "短信回复"}, e.Detail)
+		case "closed":
+			result = words.AlarmState(anxin.AlarmState(e.Status))
+		}
+		t.row(c.minute(e.At), what, orDash(strings.TrimSpace(e.To+" "+e.Phone)), orDash(words.Channel(e.Channel)), orDash(result), orDash(detail))
+	}
+	if err := t.write(w); err != nil {
+		return err
+	}
+	if len(out.Visits) > 0 {
+		fmt.Fprintln(w)
+		vb, err := json.Marshal(map[string]any{"visits": out.Visits})
+		if err != nil {
+			return err
+		}
+		return c.showVisits(w, vb)
 	}
 	return nil
 }
