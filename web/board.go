@@ -83,7 +83,6 @@ type boardStep struct {
 	Status  string
 }
 
-
 // openAlarms lists the caller's open family alarms, unanswered first, then those
 // being walked, then accepted; oldest first within each.
 func (s *Server) openAlarms(ctx context.Context, srv *api.Server) ([]boardAlarm, error) {

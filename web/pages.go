@@ -87,7 +87,6 @@ func methodName(m anxin.VisitMethod) string {
 	return string(m)
 }
 
-
 func (s *Server) visitForm(req *request) error {
 	e, err := req.api.Elder(req.ctx, req.r.PathValue("id"))
 	if err != nil {

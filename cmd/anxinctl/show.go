@@ -22,7 +22,6 @@ var tierWords = map[string]string{"irregular": "不定期", "general": "一般",
 var methodWords = map[anxin.VisitMethod]string{anxin.VisitHome: "上门探访", anxin.VisitPhone: "电话问候",
 	anxin.VisitAudioVideo: "互联网音视频", anxin.VisitOther: "其他", anxin.VisitRemoteMonitoring: "远程监护"}
 
-
 func word(m map[string]string, k string) string {
 	if w, ok := m[k]; ok {
 		return w
