@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -111,14 +112,19 @@ func fleetMain() int {
 			fmt.Fprintf(os.Stderr, "burst spooled: %d readings in %s\n", burst, time.Since(start))
 		}()
 	}
+	quiet, quieted := make(chan struct{}), make(chan struct{})
+	var spooledReadings atomic.Int64 // this run's, from the ticker below
 	wg.Add(1)
 	go func() { // water meters of every home, each reading its own id
 		defer wg.Done()
+		defer close(quieted)
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for n := 0; ; n++ {
 			select {
 			case <-ctx.Done():
+				return
+			case <-quiet:
 				return
 			case <-t.C:
 			}
@@ -126,8 +132,12 @@ func fleetMain() int {
 				now := time.Now().UTC()
 				m := anxin.Message{ID: anxin.NewID(now), TS: now, Household: hh, Device: "wm1", Kind: anxin.KindWaterMeter,
 					Fields: anxin.Fields{"total_m3": anxin.Num(1000 + 0.005*float64(n))}}
-				if err := spools[hh].Put(ctx, m); err != nil && ctx.Err() == nil {
-					log.Error("reading not spooled", "household", hh, "err", err)
+				if err := spools[hh].Put(ctx, m); err != nil {
+					if ctx.Err() == nil {
+						log.Error("reading not spooled", "household", hh, "err", err)
+					}
+				} else {
+					spooledReadings.Add(1)
 				}
 			}
 		}
@@ -136,6 +146,20 @@ func fleetMain() int {
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		cmd, hh, _ := strings.Cut(sc.Text(), " ")
+		switch cmd {
+		case "quiet": // stop the meters; answer how many readings this run spooled
+			close(quiet)
+			<-quieted
+			fmt.Printf("quiet %d\n", spooledReadings.Load())
+			continue
+		case "depth": // what the spools hold that the broker has not acknowledged
+			var depth int64
+			for _, sp := range spools {
+				depth += int64(sp.Stats().Depth)
+			}
+			fmt.Printf("depth %d\n", depth)
+			continue
+		}
 		sp := spools[hh]
 		if cmd != "press" || sp == nil {
 			fmt.Printf("err %s unknown command\n", hh)
@@ -261,3 +285,32 @@ func (f *fleet) Kill() {
 	_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGKILL)
 	<-f.exited
 }
+
+// ask sends one command to the fleet and returns its answer's number.
+func (f *fleet) ask(cmd string) int64 {
+	f.t.Helper()
+	if _, err := fmt.Fprintf(f.stdin, "%s\n", cmd); err != nil {
+		f.t.Fatalf("fleet: %s: %v", cmd, err)
+	}
+	select {
+	case l := <-f.lines:
+		word, n, _ := strings.Cut(l, " ")
+		v, err := strconv.ParseInt(n, 10, 64)
+		if word != cmd || err != nil {
+			f.t.Fatalf("fleet: %s answered %q", cmd, l)
+		}
+		return v
+	case <-f.exited:
+		f.t.Fatalf("fleet died during %s:\n%s", cmd, tail(f.out.String(), 3000))
+	case <-time.After(20 * time.Second):
+		f.t.Fatalf("fleet: no answer to %s in 20 s", cmd)
+	}
+	return 0
+}
+
+// Quiet stops the fleet's meters and returns how many readings this run
+// of the fleet spooled.
+func (f *fleet) Quiet() int64 { return f.ask("quiet") }
+
+// Depth is how many messages the fleet's spools hold unacknowledged.
+func (f *fleet) Depth() int64 { return f.ask("depth") }
