@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"math"
-	"strings"
 	"sort"
+	"strings"
 	"time"
 )
 
