@@ -107,15 +107,14 @@ func boundWithFallback(hs []householdQuiets, D, budget float64) (float64, float6
 	sort.Slice(list, func(i, j int) bool { return list[i].w*(list[j].c+1e-9) > list[j].w*(list[i].c+1e-9) })
 	got := 0.0
 	for _, c := range list {
-		if budget <= 0 {
-			break
-		}
 		if c.c <= budget {
 			budget -= c.c
 			got += c.w
 			continue
 		}
-		got += c.w * budget / c.c
+		if budget > 0 {
+			got += c.w * budget / c.c
+		}
 		break
 	}
 	return got / float64(max(1, len(hs))), fixed
