@@ -104,3 +104,37 @@ func TestHazardStepConfigErrors(t *testing.T) {
 		t.Errorf("valid keys refused: %v", err)
 	}
 }
+
+// FuzzHazardStepsState: arbitrary restored state under a stepped rule with
+// neighbours never panics, and the alarm time it sets is one of its steps.
+func FuzzHazardStepsState(f *testing.F) {
+	cfg, err := Parse([]byte(hazardRules("    alarm_times: [8h, 24h]\n    neighbours: 0.5\n")))
+	if err != nil {
+		f.Fatal(err)
+	}
+	tl := &timeline{t: &testing.T{}, e: New(cfg), now: day0}
+	routine(tl, "hh-1", 0, 15, 100)
+	f.Add(tl.e.State("hh-1"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e := New(cfg)
+		if err := e.RestoreState("hh-x", b); err != nil {
+			return
+		}
+		hz := e.rules[0].base.ev.(*hazard)
+		for i := range e.hh["hh-x"].slots {
+			sl := &e.hh["hh-x"].slots[i]
+			if len(sl.ext) != hzExt {
+				continue
+			}
+			for c := 0; c < hzCells; c++ {
+				if at, _ := hz.alarmTime(sl, c); at != 480 && at != 1440 {
+					t.Fatalf("cell %d: alarm time %d min is not a step", c, at)
+				}
+			}
+		}
+		now := time.Unix(1_800_000_000, 0)
+		e.Tick(now)
+		e.Observe(now, &anxin.Message{ID: "x", TS: now, Household: "hh-x", Device: "wm1", Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(1)}})
+		e.NextDeadline()
+	})
+}

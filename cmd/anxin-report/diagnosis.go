@@ -343,7 +343,7 @@ learners in cmd/anxin-report/diagnosis.go) and in the engine (columns 9–10).
    delay, T + cost × S(T) over every alarm time. That spends the false-alarm budget on moving
    night quiet periods from 24 h to 12–16 h (it improves the mean and the 24 h share), and almost
    nothing reaches 8 h. The same learner in the model with every whole hour as a choice catches
-   18 % within 8 h at 0.045, with only the steps {8 h, 24 h} 46–55 % at 0.04–0.05. In the engine
+   18 % within 8 h at 0.045, with only the steps {8 h, 24 h} 54 % at 0.041. In the engine
    the option ` + "`alarm_times: [8h, 24h]`" + ` turns hazard_12288h's 8 % into about 40 % at the same rate.
 5. **The engine's data** (model → engine, about −5 points): data gaps (a third of the quiet
    periods end in one), after-gap alarms and forgetting are in the engine and not in the model.
