@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -51,5 +52,23 @@ func TestPastOnlySteps(t *testing.T) {
 	// the mornings (half the weight) free, 3 of the 60 long nights' false alarms
 	if math.Abs(d.BoundUniform-0.525) > 1e-9 || d.Left != goalFalse {
 		t.Errorf("diagnosis %+v", d)
+	}
+}
+
+// TestMissBreakdown: -misses on the committed DAIAD slice prints the
+// breakdowns for a no-use rule and refuses a rule of another family.
+func TestMissBreakdown(t *testing.T) {
+	var b strings.Builder
+	const slice = "../../testdata/replay/daiad_slice.zip"
+	if err := missBreakdown(&b, slice, "{name: f, kind: no_use, field: total_m3, min_delta: 0.003, for: 8h}"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"f: ", "home's age ≥  14 d", "use at 07 h", "of the 8 h misses", "a data gap (> 2 h) within 8 h"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, b.String())
+		}
+	}
+	if err := missBreakdown(&b, slice, "{name: hot, kind: threshold, field: temp_c, above: 35}"); err == nil {
+		t.Error("a threshold rule accepted")
 	}
 }

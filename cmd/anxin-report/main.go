@@ -97,6 +97,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	quick := fs.Bool("quick", false, "measure DAIAD with 3 l only and print its table (no files written)")
 	steps := fs.String("steps", "8h, 24h", "alarm_times of the hazard8_ rules")
 	quickSet := fs.Int("quick-run", 0, "with -quick: which run (0 DAIAD 3 l, 1 DAIAD 10 l, 2 AMPds2 3 l, 3 AMPds2 10 l)")
+	misses := fs.String("misses", "", "print where this rule's 8 h misses are on DAIAD (3 l, seed 1), e.g. \"{name: s, kind: hazard, min_delta: 0.003, cost: 4800h, alarm_times: [8h, 24h], neighbours: 0.5, memory: 365d}\"")
 	only := fs.String("only", "", "with -quick: measure only the rules whose name matches this regexp")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -106,6 +107,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	learnedExtra, hazardExtra, stepTimes = *extra, *hzExtra, *steps
+	if *misses != "" {
+		if err := missBreakdown(stdout, *daiad, *misses); err != nil {
+			fmt.Fprintln(stderr, "anxin-report:", err)
+			return 1
+		}
+		return 0
+	}
 	if *only != "" {
 		re, err := regexp.Compile(*only)
 		if err != nil {
