@@ -55,6 +55,20 @@ type HazardParams struct {
 	FreshWithin  Silence  `yaml:"fresh_within"`   // default 2x
 	What         string   `yaml:"what"`           // "water", "electricity": words in reasons
 	Split        string   `yaml:"split"`          // second half of the cells: weekend (default) | before | none
+	// AlarmTimes, when set, are the only alarm times the rule chooses
+	// among (each a bucket edge in [min_quiet, max_quiet]), e.g. [8h, 24h]:
+	// the rule then rings at 8 h where the cell's share of quiet periods
+	// lasting 8 h to 24 h is below 16 h / cost, at 24 h elsewhere. With
+	// the full grid (the default) the rule minimises the mean delay and
+	// spends its false alarms moving nights from 24 h to 12 h; with a few
+	// steps it spends them where they buy detection within a step
+	// (docs/detection.md, "Why the learner trailed the bound").
+	AlarmTimes []Duration `yaml:"alarm_times"`
+	// Neighbours is the weight of the adjacent hours' quiet periods in a
+	// cell's hour level (0 … 1, default 0): a tail share of 1 % cannot be
+	// told from a few dozen periods of one hour, and a home's 07:00 is
+	// much like its 06:00 and 08:00.
+	Neighbours float64 `yaml:"neighbours"`
 }
 
 // Quiet-period length buckets (minutes): the alarm times the rule can
@@ -162,6 +176,17 @@ func init() {
 			default:
 				return fmt.Errorf("split: %q is not weekend, before or none", clip(p.Split))
 			}
+			if p.Neighbours < 0 || p.Neighbours > 1 {
+				return fmt.Errorf("neighbours: must be between 0 and 1")
+			}
+			if len(p.AlarmTimes) > hzBuckets {
+				return fmt.Errorf("alarm_times: at most %d", hzBuckets)
+			}
+			for _, d := range p.AlarmTimes {
+				if !isHzEdge(d) || d < p.MinQuiet || d > p.MaxQuiet {
+					return fmt.Errorf("alarm_times: %s is not one of 30m 1h 1h30m 2h 3h 4h 5h 6h 8h 10h 12h 16h 20h 24h 36h within [min_quiet, max_quiet]", d)
+				}
+			}
 			if p.What == "" {
 				p.What = "water"
 				if p.Field != "total_m3" {
@@ -178,6 +203,9 @@ func init() {
 			days := p.Memory.Seconds() / 86400
 			h := &hazard{p: *p, keep: 1 - 1/float64(days), warmDays: uint16(p.WarmUp.Seconds() / 86400),
 				cost: float64(p.Cost.Seconds()) / 60, minT: p.MinQuiet.Seconds() / 60, maxT: p.MaxQuiet.Seconds() / 60}
+			for _, d := range p.AlarmTimes {
+				h.steps |= 1 << hzBucket(d.Seconds()/60-1)
+			}
 			h.fields[0], h.deltas[0] = p.Field, p.MinDelta
 			h.nsig = 1
 			if p.AlsoField != "" {
@@ -205,6 +233,7 @@ type hazard struct {
 	warmDays   uint16
 	cost       float64 // minutes per false alarm
 	minT, maxT int64   // minutes
+	steps      uint32  // alarm_times: bit e set = hzEdges[e] allowed; 0: all
 }
 
 // hazardHH is hazard over two signals: one slot per household.
@@ -400,6 +429,19 @@ var hzPriorS = func() (s [len(hzEdges)]float64) {
 	return s
 }()
 
+// isHzEdge reports whether d is one of the alarm times the rule can choose.
+func isHzEdge(d Duration) bool {
+	if d%Duration(time.Minute) != 0 {
+		return false
+	}
+	for _, e := range hzEdges {
+		if d.Seconds()/60 == e {
+			return true
+		}
+	}
+	return false
+}
+
 func hzBucket(minutes int64) int {
 	for i, e := range hzEdges {
 		if minutes < e {
@@ -434,15 +476,20 @@ func (r *hazard) pool(s *slot) {
 // survival fills above[e] with the weight of samples of cell c lasting at
 // least hzEdges[e], and returns the cell's total weight.
 func (r *hazard) survival(s *slot, c int, above *[hzBuckets]float64) float64 {
+	return r.survivalW(s, c, 1, above)
+}
+
+// survivalW is survival with the cell's samples weighing w each.
+func (r *hazard) survivalW(s *slot, c int, w float64, above *[hzBuckets]float64) float64 {
 	h := s.ext[c*hzBuckets*2 : (c+1)*hzBuckets*2]
 	var tot uint32
 	for b := hzBuckets - 1; b >= 0; b-- {
 		tot += uint32(h[2*b]) | uint32(h[2*b+1])<<8
 		if b > 0 {
-			above[b-1] += float64(tot)
+			above[b-1] += w * float64(tot)
 		}
 	}
-	return float64(tot)
+	return w * float64(tot)
 }
 
 // curve is S(hzEdges[e]) for cell c, shrunk toward the hour, the household
@@ -460,6 +507,11 @@ func (r *hazard) curve(s *slot, c int) (sv [hzBuckets]float64) {
 	nHour := r.survival(s, c%24, &hour)
 	if c%24+24 < hzCells {
 		nHour += r.survival(s, c%24+24, &hour)
+	}
+	if nb := r.p.Neighbours; nb > 0 {
+		for _, h := range [2]int{(c%24 + 23) % 24, (c%24 + 1) % 24} {
+			nHour += r.survivalW(s, h, nb, &hour) + r.survivalW(s, h+24, nb, &hour)
+		}
 	}
 	nCell := r.survival(s, c, &cell)
 	if r.p.Split == "none" {
@@ -483,7 +535,7 @@ func (r *hazard) alarmTime(s *slot, c int) (int64, float64) {
 	sv := r.curve(s, c)
 	best, bestT, bestS := math.Inf(1), r.maxT, 0.0
 	for e, t := range hzEdges {
-		if t < r.minT || t > r.maxT {
+		if t < r.minT || t > r.maxT || (r.steps != 0 && r.steps&(1<<e) == 0) {
 			continue
 		}
 		if v := float64(t) + r.cost*sv[e]; v < best {

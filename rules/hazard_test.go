@@ -249,10 +249,15 @@ func FuzzHazardState(f *testing.F) {
 // through a hazard rule next to the fixed 24 h rule; reports readings/s
 // and the persisted state of one household.
 func BenchmarkHazardObserve(b *testing.B) {
+	b.Run("grid", func(b *testing.B) { benchHazard(b, "") })
+	b.Run("steps", func(b *testing.B) { benchHazard(b, ", alarm_times: [8h, 24h], neighbours: 0.5, memory: 365d") })
+}
+
+func benchHazard(b *testing.B, keys string) {
 	cfg, err := Parse([]byte(`
 rules:
   - {name: no_water_24h, kind: no_use, field: total_m3, min_delta: 0.01, for: 24h}
-  - {name: hz, kind: hazard}
+  - {name: hz, kind: hazard` + keys + `}
 `))
 	if err != nil {
 		b.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -33,6 +34,14 @@ var (
 	fixedHours    = []int{4, 6, 8, 12, 16, 24}
 	sensitivities = []string{"0.99", "0.995", "0.998"}
 	hazardCosts   = []int{384, 1536, 3072, 6144, 12288, 24576}
+	// stepCosts sweep the hazard rule with alarm_times [8h, 24h]: it rings
+	// at 8 h or at 24 h (hazard8_<cost>), and with [4h, 8h, 24h]
+	// (hazard48_<cost>).
+	stepCosts  = []int{1600, 3200, 4800, 6400}
+	step4Costs = []int{3200, 6400, 12800}
+	// stepKeys are the stepped rules' other keys: the adjacent hours' quiet
+	// periods and a year's memory sharpen the 1 % tail shares they decide on.
+	stepKeys = "neighbours: 0.5, memory: 365d"
 	// hazardAblations are extra hazard rules: what one feature is worth.
 	hazardAblations = []struct{ name, keys string }{
 		{"hazard_1536h_restart", "cost: 1536h, gaps: restart"},
@@ -53,8 +62,10 @@ type dataset struct {
 	res                []*ruleResult
 	elapsed, cpu       time.Duration
 	replayCPU          time.Duration // the real replay alone (no forks)
+	pairCPU            time.Duration // the same with only no_water_24h and one stepped rule
 	bound, bound8      boundResult   // hindsight bound within 4 h and 8 h (bound.go)
 	online             []onlinePoint // the past-only learner of the same cells
+	diag               diagnosis     // why the learners trailed the bound (diagnosis.go)
 }
 
 // onlineAlphas are the settings of the past-only learner in the report.
@@ -84,6 +95,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	extra := fs.String("learned", "", "extra keys for every learned and hazard rule, as YAML flow pairs (\"warm_up: 7d\")")
 	hzExtra := fs.String("hazard", "", "extra keys for every hazard rule (\"memory: 365d, max_quiet: 36h\")")
 	quick := fs.Bool("quick", false, "measure DAIAD with 3 l only and print its table (no files written)")
+	steps := fs.String("steps", "8h, 24h", "alarm_times of the hazard8_ rules")
+	quickSet := fs.Int("quick-run", 0, "with -quick: which run (0 DAIAD 3 l, 1 DAIAD 10 l, 2 AMPds2 3 l, 3 AMPds2 10 l)")
+	misses := fs.String("misses", "", "print where this rule's 8 h misses are on DAIAD (3 l, seed 1), e.g. \"{name: s, kind: hazard, min_delta: 0.003, cost: 4800h, alarm_times: [8h, 24h], neighbours: 0.5, memory: 365d}\"")
+	only := fs.String("only", "", "with -quick: measure only the rules whose name matches this regexp")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -91,7 +106,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "anxin-report: -seeds, -k-daiad, -k-ampds2 must be positive")
 		return 2
 	}
-	learnedExtra, hazardExtra = *extra, *hzExtra
+	learnedExtra, hazardExtra, stepTimes = *extra, *hzExtra, *steps
+	if *misses != "" {
+		if err := missBreakdown(stdout, *daiad, *misses); err != nil {
+			fmt.Fprintln(stderr, "anxin-report:", err)
+			return 1
+		}
+		return 0
+	}
+	if *only != "" {
+		re, err := regexp.Compile(*only)
+		if err != nil {
+			fmt.Fprintln(stderr, "anxin-report: -only:", err)
+			return 2
+		}
+		onlyRules = re
+	}
 	var seeds []uint64
 	for i := 1; i <= *nSeeds; i++ {
 		seeds = append(seeds, uint64(i))
@@ -103,7 +133,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		{name: "AMPds2", format: "ampds2", file: *ampds, minDelta: 0.01, k: *kAMPds},
 	}
 	if *quick {
-		sets = sets[:1]
+		if *quickSet < 0 || *quickSet >= len(sets) {
+			fmt.Fprintln(stderr, "anxin-report: -quick-run: 0 … 3")
+			return 2
+		}
+		sets = sets[*quickSet : *quickSet+1]
 	}
 	for _, d := range sets {
 		d.seeds = seeds
@@ -137,6 +171,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 // -learned).
 var learnedExtra, hazardExtra string
 
+// stepTimes are the alarm_times of the hazard8_ rules (flag -steps).
+var stepTimes = "8h, 24h"
+
+// onlyRules keeps only the matching rules (flag -only); nil: all.
+var onlyRules *regexp.Regexp
+
 // reportRules are the rules measured side by side, all with the same rise
 // that counts as use.
 func reportRules(minDelta float64) []byte {
@@ -150,9 +190,24 @@ func reportRules(minDelta float64) []byte {
 	for _, c := range hazardCosts {
 		y += fmt.Sprintf("  - {name: hazard_%dh, kind: hazard, min_delta: %g, cost: %dh%s%s}\n", c, minDelta, c, prefixed(learnedExtra), prefixed(hazardExtra))
 	}
+	for _, c := range stepCosts {
+		y += fmt.Sprintf("  - {name: hazard8_%dh, kind: hazard, min_delta: %g, cost: %dh, alarm_times: [%s], %s%s%s}\n", c, minDelta, c, stepTimes, stepKeys, prefixed(learnedExtra), prefixed(hazardExtra))
+	}
+	for _, c := range step4Costs {
+		y += fmt.Sprintf("  - {name: hazard48_%dh, kind: hazard, min_delta: %g, cost: %dh, alarm_times: [4h, 8h, 24h], %s%s%s}\n", c, minDelta, c, stepKeys, prefixed(learnedExtra), prefixed(hazardExtra))
+	}
 	y += fmt.Sprintf("  - {name: no_water_24h_bridge, kind: no_use, field: total_m3, min_delta: %g, for: 24h, fresh_within: 2x, bridge_gaps: true, silent_after: 25h, silent_rule: silent_24b}\n", minDelta)
 	for _, a := range hazardAblations {
 		y += fmt.Sprintf("  - {name: %s, kind: hazard, min_delta: %g, %s%s%s}\n", a.name, minDelta, a.keys, prefixed(learnedExtra), prefixed(hazardExtra))
+	}
+	if onlyRules != nil {
+		keep := "rules:\n"
+		for _, l := range strings.Split(y, "\n")[1:] {
+			if n := strings.TrimPrefix(l, "  - {name: "); n != l && onlyRules.MatchString(n[:strings.IndexByte(n, ',')]) {
+				keep += l + "\n"
+			}
+		}
+		y = keep
 	}
 	return []byte(y)
 }
@@ -217,6 +272,20 @@ func (d *dataset) measure(window time.Duration) error {
 			return err
 		}
 	}
+	// a deployment's pair alone: the fixed rule and one stepped hazard rule
+	pair := fmt.Sprintf("rules:\n  - {name: no_water_24h, kind: no_use, field: total_m3, min_delta: %g, for: 24h, fresh_within: 2x, silent_after: 25h, silent_rule: silent_24h}\n"+
+		"  - {name: hazard8, kind: hazard, min_delta: %g, cost: 6400h, alarm_times: [8h, 24h], %s}\n", d.minDelta, d.minDelta, stepKeys)
+	if pcfg, err := replay.Rules([]byte(pair), replay.DefaultZone(d.format)); err != nil {
+		return err
+	} else if src3, err := replay.Open(d.format, d.file, cfg.Location()); err == nil {
+		c0 := cpuTime()
+		_, err = replay.Measure(src3, replay.MeasureOptions{Rules: pcfg, Window: window, UseLitres: d.minDelta * 1000})
+		d.pairCPU = cpuTime() - c0
+		src3.Close()
+		if err != nil {
+			return err
+		}
+	}
 	var occ []householdQuiets
 	for i, q := range qs {
 		if !d.hs[i].vacant() {
@@ -226,6 +295,11 @@ func (d *dataset) measure(window time.Duration) error {
 	d.bound = hindsightBound(occ, time.Duration(goalDelayH*float64(time.Hour)), goalFalse)
 	d.bound8 = hindsightBound(occ, 8*time.Hour, goalFalse)
 	d.online = onlineCurve(occ, onlineAlphas)
+	fallback := 0.0
+	if r := d.result("no_water_24h_bridge"); r != nil {
+		fallback = r.falsePerDay
+	}
+	d.diag = diagnose(occ, fallback)
 	return nil
 }
 
