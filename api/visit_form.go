@@ -122,7 +122,7 @@ func (s *Server) visitItemCounts(w http.ResponseWriter, r *http.Request) error {
 	if m := r.URL.Query().Get("month"); m != "" {
 		t, err := time.ParseInLocation("2006-01", m, s.Plan.Location)
 		if err != nil {
-			return anxin.Errorf(anxin.EINVALID, "month must be YYYY-MM")
+			return anxin.Errorf(anxin.EINVALID, monthFormat)
 		}
 		since, until = t, t.AddDate(0, 1, 0)
 	} else {
@@ -148,16 +148,23 @@ func (s *Server) visitItemCounts(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// noVisit is the answer for a visit the caller may not see or that does not exist.
+func noVisit(id string) error {
+	return anxin.Errorf(anxin.ENOTFOUND, "没有编号为「%s」的探访记录（或不在您的辖区）", clip(id))
+}
+
 // visibleVisit reads one visit of the caller's area (else not found).
 func (s *Server) visibleVisit(ctx context.Context, id string) (anxin.Visit, error) {
 	v, err := s.Store.Visit(ctx, id)
-	if err != nil {
+	if anxin.ErrorCode(err) == anxin.ENOTFOUND {
+		return v, noVisit(id)
+	} else if err != nil {
 		return v, err
 	}
 	if ok, err := s.Store.HouseholdInArea(ctx, v.Household, scope(ctx)); err != nil {
 		return v, err
 	} else if !ok {
-		return anxin.Visit{}, anxin.Errorf(anxin.ENOTFOUND, "no visit %q", clip(id))
+		return anxin.Visit{}, noVisit(id)
 	}
 	v.MethodName = v.Method.Label()
 	return v, nil
@@ -382,7 +389,7 @@ const auditHouseholdPut = "household.put"
 // running alarmd follows it without a restart. District tokens only.
 func (s *Server) putHousehold(w http.ResponseWriter, r *http.Request) error {
 	if !scope(r.Context()).All() {
-		return anxin.Errorf(anxin.EFORBID, "households are set by the district office")
+		return anxin.Errorf(anxin.EFORBID, "住户的设备和联系人由区民政办设置，社区账号不能修改")
 	}
 	var h anxin.Household
 	if err := decodeJSON(w, r, &h); err != nil {
@@ -390,7 +397,7 @@ func (s *Server) putHousehold(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := r.PathValue("id")
 	if h.ID != "" && h.ID != id {
-		return anxin.Errorf(anxin.EINVALID, "id in the body (%q) is not the id in the path", clip(h.ID))
+		return idMismatch(h.ID)
 	}
 	h.ID = id
 	if err := s.Store.PutKit(r.Context(), &h, s.Now()); err != nil {
