@@ -29,7 +29,7 @@ var allowedWords = map[string]bool{
 	"POST": true, "DELETE": true, "PATCH": true, "month": true, "limit": true, "tier": true, "irregular": true,
 	"general": true, "key": true, "high": true, "area": true, "format": true, "layout": true, "register": true,
 	"form": true, "filler": true, "phone": true, "since": true, "until": true, "item": true, "away": true,
-	"true": true, "false": true, "reason": true,
+	"true": true, "false": true, "reason": true, "Excel": true, "CSV": true, "UTF": true, "GBK": true,
 }
 
 var quoted = regexp.MustCompile(`「[^」]*」`)
@@ -153,6 +153,8 @@ func TestRefusalsSpeakMandarin(t *testing.T) {
 		{"an import naming one ID number twice", full, "POST", "/api/v1/elders/import", districtToken, csvBody(twice), 400},
 		{"an import of a registered ID number", full, "POST", "/api/v1/elders/import", shanguangTok, csvBody(taken), 409},
 		{"an import format", full, "POST", "/api/v1/elders/import?format=pdf", districtToken, []byte("x"), 400},
+		{"a file that is not a workbook", full, "POST", "/api/v1/elders/import", districtToken, []byte("zz"), 400},
+		{"a CSV in neither encoding", full, "POST", "/api/v1/elders/import", districtToken, csvBody("\xff\xfe\x00姓\x80,x\n"), 400},
 		{"an export layout", full, "GET", "/api/v1/elders/export?layout=zz", districtToken, nil, 400},
 		{"a body that is not JSON", full, "POST", "/api/v1/elders", districtToken, "{oops", 400},
 		{"an empty body", full, "POST", "/api/v1/elders", districtToken, "", 400},
@@ -171,6 +173,9 @@ func TestRefusalsSpeakMandarin(t *testing.T) {
 		{"an unknown visit item", full, "GET", "/api/v1/visits?item=zz", districtToken, nil, 400},
 		{"a visit with its id", full, "POST", "/api/v1/visits", districtToken, map[string]any{"id": "v1", "elder": "e1", "method": "phone"}, 400},
 		{"a visit in the future", full, "POST", "/api/v1/visits", districtToken, map[string]any{"elder": "e1", "method": "phone", "date": now.AddDate(0, 0, 2)}, 400},
+		{"a visit's text too long", full, "POST", "/api/v1/visits", districtToken, map[string]any{"elder": "e1", "method": "phone", "needs": strings.Repeat("长", 1400)}, 400},
+		{"a care service counted below zero", full, "POST", "/api/v1/visits", districtToken, map[string]any{"elder": "e1", "method": "phone",
+			"services": []map[string]any{{"content": "送餐", "number": -1}}}, 400},
 		{"an unknown visit", full, "GET", "/api/v1/visits/zz9", districtToken, nil, 404},
 		{"a kit set by a community", full, "PUT", "/api/v1/households/hh-1", shanguangTok, map[string]any{}, 403},
 		{"a kit with another id", full, "PUT", "/api/v1/households/hh-1", districtToken, map[string]any{"id": "hh-9"}, 400},
