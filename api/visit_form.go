@@ -384,6 +384,36 @@ func border() []excelize.Border {
 
 const auditHouseholdPut = "household.put"
 
+// kitProblem is anxin.Household.Validate's refusal in the district
+// office's words (Validate's own are English: alarmd's config loader and
+// its operators read them).
+func kitProblem(h *anxin.Household) error {
+	if h.Validate() == nil {
+		return nil
+	}
+	switch {
+	case !anxin.ValidID(h.ID):
+		return anxin.Errorf(anxin.EINVALID, "户编号只能是 1 到 64 个字母、数字、_ 或 -")
+	case h.Elder.Tier != "" && !h.Elder.Tier.Valid():
+		return anxin.Errorf(anxin.EINVALID, "tier 须为 irregular（不定期）、general（一般）、key（重点）或 high（高风险）")
+	case len(h.Contacts) > anxin.MaxPersonalContacts:
+		return anxin.Errorf(anxin.EINVALID, "联系人有 %d 位，最多 %d 位", len(h.Contacts), anxin.MaxPersonalContacts)
+	case len(h.Devices) > anxin.MaxDevices:
+		return anxin.Errorf(anxin.EINVALID, "设备有 %d 个，最多 %d 个", len(h.Devices), anxin.MaxDevices)
+	}
+	for i, c := range h.Chain() {
+		if !anxin.ValidPhone(c.Phone) {
+			return anxin.Errorf(anxin.EINVALID, "第 %d 位联系人的电话号码无效：须为以 + 开头的完整号码，如 +8613800001234", i+1)
+		}
+	}
+	for i, d := range h.Devices {
+		if !anxin.ValidID(d.ID) || !d.Kind.Valid() {
+			return anxin.Errorf(anxin.EINVALID, "第 %d 个设备的编号或类型无效", i+1)
+		}
+	}
+	return anxin.Errorf(anxin.EINVALID, "住户设置有误，请核对后重新提交")
+}
+
 // putHousehold sets a household's kit in the register (devices, and the
 // elder and chain used while no elder record names the household): the
 // running alarmd follows it without a restart. District tokens only.
@@ -400,6 +430,9 @@ func (s *Server) putHousehold(w http.ResponseWriter, r *http.Request) error {
 		return idMismatch(h.ID)
 	}
 	h.ID = id
+	if err := kitProblem(&h); err != nil {
+		return err
+	}
 	if err := s.Store.PutKit(r.Context(), &h, s.Now()); err != nil {
 		return err
 	}
