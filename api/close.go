@@ -46,10 +46,16 @@ func (s *Server) CloseAlarm(ctx context.Context, id, reason string) (anxin.Alarm
 		return a, anxin.Errorf(anxin.EINVALID, "关闭原因不能超过 %d 个字", maxCloseReason)
 	}
 	if a.State == anxin.AlarmResolved {
-		return a, anxin.Errorf(anxin.ECONFLICT, "告警 %s 已经关闭", a.ID)
+		return a, anxin.Errorf(anxin.ECONFLICT, "告警「%s」已经关闭", a.ID)
 	}
 	by := caller(ctx).Name
 	if err := s.Closer.CloseAlarm(ctx, a.ID, by, reason); err != nil {
+		switch anxin.ErrorCode(err) { // closed or gone meanwhile: the store's words are English
+		case anxin.ECONFLICT:
+			return a, anxin.Errorf(anxin.ECONFLICT, "告警「%s」已经关闭", a.ID)
+		case anxin.ENOTFOUND:
+			return a, noAlarm(a.ID)
+		}
 		return a, err
 	}
 	// the reason may name people: it is stored, never logged nor audited

@@ -105,6 +105,15 @@ func TestRefusalsSpeakMandarin(t *testing.T) {
 		t.Fatalf("open an alarm: %+v %v", opened, err)
 	}
 	alarm := opened.Opened[0].ID
+	opened, err = e.db.ApplyIngest(ctx, &sqlite.IngestBatch{At: now, Changes: []sqlite.AlarmChange{{Op: sqlite.AlarmOpOpen,
+		Household: "hh-e1", Rule: "gas", RuleKind: "event", Device: "gas1", Severity: anxin.SeverityCritical,
+		Route: anxin.RouteFamily, At: now.Add(-time.Hour), Reason: "燃气报警"}}})
+	if err != nil || len(opened.Opened) != 1 {
+		t.Fatalf("open an alarm: %+v %v", opened, err)
+	}
+	closedMeanwhile := opened.Opened[0].ID
+	racing := (&Server{Store: e.db, Now: func() time.Time { return now }, Logger: logger, Tokens: tokens,
+		Alarms: e.db, Escalation: e.db, Closer: racingCloser{e.db}}).Handler()
 
 	withID := func(id, village string, seq int, set func(map[string]any)) map[string]any {
 		m := elderJSON(id, village, seq)
@@ -190,6 +199,7 @@ func TestRefusalsSpeakMandarin(t *testing.T) {
 		{"an unknown alarm", full, "GET", "/api/v1/alarms/zz9", districtToken, nil, 404},
 		{"another area's alarm", full, "GET", "/api/v1/alarms/" + alarm, dongcunTok, nil, 404},
 		{"a close without reason", full, "POST", "/api/v1/alarms/" + alarm + "/close", districtToken, map[string]any{"reason": " "}, 400},
+		{"an alarm closed meanwhile", racing, "POST", "/api/v1/alarms/" + closedMeanwhile + "/close", districtToken, map[string]any{"reason": "测试"}, 409},
 		{"alarms on a server without them", bare, "GET", "/api/v1/alarms", districtToken, nil, 404},
 		{"an alarm on a server without them", bare, "GET", "/api/v1/alarms/" + alarm, districtToken, nil, 404},
 		{"a close on a server without it", bare, "POST", "/api/v1/alarms/" + alarm + "/close", districtToken, map[string]any{"reason": "测试"}, 404},
@@ -226,6 +236,17 @@ func TestRefusalsSpeakMandarin(t *testing.T) {
 			t.Errorf("%s: Allow %q", c.what, rec.Header().Get("Allow"))
 		}
 	}
+}
+
+// racingCloser is a close that lost to another: someone closed the alarm
+// between the API's check and its own close (the store's conflict).
+type racingCloser struct{ db *sqlite.DB }
+
+func (c racingCloser) CloseAlarm(ctx context.Context, id, by, reason string) error {
+	if err := c.db.CloseAlarm(ctx, id, "someone", "先关了", now); err != nil {
+		return err
+	}
+	return c.db.CloseAlarm(ctx, id, by, reason, now)
 }
 
 // csvBody is a ledger sent as text/csv.
