@@ -32,9 +32,18 @@ func (s *Server) areaHouseholds(ctx context.Context) (map[string]bool, error) {
 	return s.Store.AreaHouseholds(ctx, area)
 }
 
+// noAlarmsKept answers the alarm endpoints of a server that keeps no alarms
+// (anxinctl -db): a server property, it says nothing of any alarm.
+const noAlarmsKept = "这台服务器不保存告警记录，请连接正在运行的报警服务查看"
+
+// noAlarm is the answer for an alarm the caller may not see or that does not exist.
+func noAlarm(id string) error {
+	return anxin.Errorf(anxin.ENOTFOUND, "没有编号为「%s」的告警（或不在您的辖区）", clip(id))
+}
+
 func (s *Server) listAlarms(w http.ResponseWriter, r *http.Request) error {
 	if s.Alarms == nil {
-		return anxin.Errorf(anxin.ENOTFOUND, "this alarmd keeps no alarms")
+		return anxin.Errorf(anxin.ENOTFOUND, noAlarmsKept)
 	}
 	since, err := s.dayParam(r, "since")
 	if err != nil {
@@ -92,7 +101,7 @@ type TimelineEntry struct {
 
 func (s *Server) getAlarm(w http.ResponseWriter, r *http.Request) error {
 	if s.Alarms == nil {
-		return anxin.Errorf(anxin.ENOTFOUND, "this alarmd keeps no alarms")
+		return anxin.Errorf(anxin.ENOTFOUND, noAlarmsKept)
 	}
 	ctx := r.Context()
 	id := r.PathValue("id")
@@ -210,13 +219,15 @@ func acceptWait(st anxin.AlarmState, acceptedBy string, opened, updated, chainAt
 // is answered as an unknown one.
 func (s *Server) visibleAlarm(ctx context.Context, id string) (anxin.Alarm, error) {
 	a, err := s.Alarms.Alarm(ctx, id)
-	if err != nil {
+	if anxin.ErrorCode(err) == anxin.ENOTFOUND {
+		return a, noAlarm(id)
+	} else if err != nil {
 		return a, err
 	}
 	if ok, err := s.Store.HouseholdInArea(ctx, a.Household, scope(ctx)); err != nil {
 		return a, err
 	} else if !ok {
-		return a, anxin.Errorf(anxin.ENOTFOUND, "no alarm %q", clip(id))
+		return a, noAlarm(id)
 	}
 	return a, nil
 }

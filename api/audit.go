@@ -52,7 +52,7 @@ func (s *Server) auditChange(ctx context.Context, action, detail string, records
 // newest first; district tokens only (the administrators of the register).
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 	if !scope(r.Context()).All() {
-		return anxin.Errorf(anxin.EFORBID, "the audit log is read with a district token")
+		return anxin.Errorf(anxin.EFORBID, "只有区民政办（全区账号）可以查看操作记录")
 	}
 	q := r.URL.Query()
 	f := anxin.AuditFilter{Who: q.Get("who"), Action: q.Get("action"), Record: q.Get("record")}

@@ -22,7 +22,7 @@ type awayBody struct {
 
 func (s *Server) getAway(w http.ResponseWriter, r *http.Request) error {
 	if s.Away == nil { // a server property: says nothing of the household
-		return anxin.Errorf(anxin.ENOTFOUND, "away marks are not kept by this server")
+		return anxin.Errorf(anxin.ENOTFOUND, "这台服务器不提供外出登记，请连接正在运行的报警服务")
 	}
 	id := r.PathValue("id")
 	if _, err := s.visibleHousehold(r.Context(), id); err != nil {
@@ -35,7 +35,7 @@ func (s *Server) getAway(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) putAway(w http.ResponseWriter, r *http.Request) error {
 	if s.Away == nil { // a server property: says nothing of the household
-		return anxin.Errorf(anxin.ENOTFOUND, "away marks are not kept by this server")
+		return anxin.Errorf(anxin.ENOTFOUND, "这台服务器不提供外出登记，请连接正在运行的报警服务")
 	}
 	id := r.PathValue("id")
 	if _, err := s.visibleHousehold(r.Context(), id); err != nil {
@@ -46,7 +46,7 @@ func (s *Server) putAway(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if b.Away == nil {
-		return anxin.Errorf(anxin.EINVALID, `"away" (true or false) is required`)
+		return anxin.Errorf(anxin.EINVALID, "请填写 away：true（外出）或 false（已回家）")
 	}
 	if err := s.Away.SetAway(r.Context(), id, *b.Away); err != nil {
 		return err // an internal error: logged, answered 500

@@ -19,6 +19,9 @@ type AlarmCloser interface {
 // maxCloseReason bounds the reason kept with a closed alarm, in characters.
 const maxCloseReason = 500
 
+// noCloser answers a close on a server that cannot close alarms (anxinctl -db).
+const noCloser = "这台服务器不能关闭告警，请连接正在运行的报警服务后再关闭"
+
 type closeBody struct {
 	Reason string `json:"reason"`
 }
@@ -27,7 +30,7 @@ type closeBody struct {
 // (the web app's close form and POST alarms/{id}/close share it).
 func (s *Server) CloseAlarm(ctx context.Context, id, reason string) (anxin.Alarm, error) {
 	if s.Alarms == nil || s.Closer == nil { // a server property: says nothing of the alarm
-		return anxin.Alarm{}, anxin.Errorf(anxin.ENOTFOUND, "alarms cannot be closed through this server (a running alarmd can)")
+		return anxin.Alarm{}, anxin.Errorf(anxin.ENOTFOUND, noCloser)
 	}
 	a, err := s.visibleAlarm(ctx, id)
 	if err != nil {
@@ -36,17 +39,23 @@ func (s *Server) CloseAlarm(ctx context.Context, id, reason string) (anxin.Alarm
 	reason = strings.TrimSpace(reason)
 	switch {
 	case reason == "":
-		return a, anxin.Errorf(anxin.EINVALID, `"reason" is required: say why the alarm is closed`)
+		return a, anxin.Errorf(anxin.EINVALID, "请填写关闭原因（reason）：说明为什么关闭这条告警")
 	case !utf8.ValidString(reason):
 		return a, anxin.Errorf(anxin.EINVALID, "关闭原因含有无法识别的字符")
 	case utf8.RuneCountInString(reason) > maxCloseReason:
 		return a, anxin.Errorf(anxin.EINVALID, "关闭原因不能超过 %d 个字", maxCloseReason)
 	}
 	if a.State == anxin.AlarmResolved {
-		return a, anxin.Errorf(anxin.ECONFLICT, "告警 %s 已经关闭", a.ID)
+		return a, anxin.Errorf(anxin.ECONFLICT, "告警「%s」已经关闭", a.ID)
 	}
 	by := caller(ctx).Name
 	if err := s.Closer.CloseAlarm(ctx, a.ID, by, reason); err != nil {
+		switch anxin.ErrorCode(err) { // closed or gone meanwhile: the store's words are English
+		case anxin.ECONFLICT:
+			return a, anxin.Errorf(anxin.ECONFLICT, "告警「%s」已经关闭", a.ID)
+		case anxin.ENOTFOUND:
+			return a, noAlarm(a.ID)
+		}
 		return a, err
 	}
 	// the reason may name people: it is stored, never logged nor audited
@@ -60,7 +69,7 @@ func (s *Server) CloseAlarm(ctx context.Context, id, reason string) (anxin.Alarm
 // Every state but resolved may be closed; a resolved alarm is 409.
 func (s *Server) closeAlarm(w http.ResponseWriter, r *http.Request) error {
 	if s.Alarms == nil || s.Closer == nil { // a server property: says nothing of the alarm
-		return anxin.Errorf(anxin.ENOTFOUND, "alarms cannot be closed through this server (a running alarmd can)")
+		return anxin.Errorf(anxin.ENOTFOUND, noCloser)
 	}
 	var b closeBody
 	if err := decodeJSON(w, r, &b); err != nil {

@@ -99,7 +99,7 @@ func TestCloseAlarmByHand(t *testing.T) {
 	// a server without a closer (anxinctl -db) says so
 	e.api.Closer = nil
 	var off errBody
-	if code := e.do("POST", path(a1), districtToken, reason, &off); code != 404 || !strings.Contains(off.Error.Message, "running alarmd") {
+	if code := e.do("POST", path(a1), districtToken, reason, &off); code != 404 || !strings.Contains(off.Error.Message, "正在运行的报警服务") {
 		t.Fatalf("without a closer: %d %+v", code, off)
 	}
 }

@@ -22,7 +22,7 @@ func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < lo || n > hi {
-		return 0, anxin.Errorf(anxin.EINVALID, "%s must be a whole number from %d to %d", name, lo, hi)
+		return 0, anxin.Errorf(anxin.EINVALID, "%s 须为 %d 到 %d 之间的整数", name, lo, hi)
 	}
 	return n, nil
 }
@@ -34,12 +34,12 @@ func elderFilter(r *http.Request) (anxin.ElderFilter, error) {
 		Tier: anxin.Tier(q.Get("tier")), GridWorker: q.Get("grid_worker"), Household: q.Get("household")}
 	if f.Area.All() {
 		var err error
-		if f.Area, err = anxin.ParseArea(q.Get("area")); err != nil {
+		if f.Area, err = areaParam(r); err != nil {
 			return f, err
 		}
 	}
 	if f.Tier != "" && !f.Tier.Valid() {
-		return f, anxin.Errorf(anxin.EINVALID, "tier must be irregular, general, key or high")
+		return f, anxin.Errorf(anxin.EINVALID, "tier 须为 irregular（不定期）、general（一般）、key（重点）或 high（高风险）")
 	}
 	var err error
 	if f.Limit, err = intParam(r, "limit", 100, 1, 10000); err != nil {
@@ -49,6 +49,20 @@ func elderFilter(r *http.Request) (anxin.ElderFilter, error) {
 		return f, err
 	}
 	return f, nil
+}
+
+// areaParam reads ?area= (a district token's narrowing).
+func areaParam(r *http.Request) (anxin.Area, error) {
+	a, err := anxin.ParseArea(r.URL.Query().Get("area"))
+	if err != nil {
+		return a, anxin.Errorf(anxin.EINVALID, "area 须为 村(社区)、乡镇(街道)/村(社区) 或 乡镇(街道)/*，如 屏山街道/善广村")
+	}
+	return a, nil
+}
+
+// noElder is the answer for an elder the caller may not see or that does not exist.
+func noElder(id string) error {
+	return anxin.Errorf(anxin.ENOTFOUND, "没有档案编号为「%s」的老年人（或不在您的辖区）", clip(id))
 }
 
 func (s *Server) listElders(w http.ResponseWriter, r *http.Request) error {
@@ -84,11 +98,13 @@ func (s *Server) listElders(w http.ResponseWriter, r *http.Request) error {
 // is "not found", so a community cannot learn who is registered elsewhere.
 func (s *Server) elder(ctx context.Context, id string) (anxin.ElderRecord, error) {
 	e, err := s.Store.Elder(ctx, id)
-	if err != nil {
+	if anxin.ErrorCode(err) == anxin.ENOTFOUND {
+		return e, noElder(id)
+	} else if err != nil {
 		return e, err
 	}
 	if !care.Area(scope(ctx), &e) {
-		return anxin.ElderRecord{}, anxin.Errorf(anxin.ENOTFOUND, "no elder %q", clip(id))
+		return anxin.ElderRecord{}, noElder(id)
 	}
 	return e, nil
 }
@@ -123,7 +139,9 @@ type elderBody struct {
 
 // consentRequired is the field error of a body without "consent".
 var consentRequired = care.FieldError{Field: "consent",
-	Message: "is required: true when the elder gave informed consent to visits (知情同意), false when declined"}
+	Message: consentZh, Zh: consentZh}
+
+const consentZh = "必填：老年人已签知情同意、愿意接受探访填 true，拒绝填 false"
 
 // decodeElder reads an elder record; missing lists the required fields the body lacks.
 func decodeElder(w http.ResponseWriter, r *http.Request) (e anxin.ElderRecord, missing []care.FieldError, err error) {
@@ -149,7 +167,7 @@ func (s *Server) createElder(w http.ResponseWriter, r *http.Request) error {
 		e.ID = "e-" + strings.ToLower(anxin.NewID(s.Now()))
 	}
 	if _, err := s.Store.Elder(r.Context(), e.ID); err == nil {
-		return anxin.Errorf(anxin.ECONFLICT, "elder %q exists: update it with PUT", e.ID)
+		return anxin.Errorf(anxin.ECONFLICT, "档案编号「%s」已经登记过了：要修改这条记录，请用 PUT（更新）", clip(e.ID))
 	} else if anxin.ErrorCode(err) != anxin.ENOTFOUND {
 		return err
 	}
@@ -169,7 +187,7 @@ func (s *Server) putElder(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := r.PathValue("id")
 	if e.ID != "" && e.ID != id {
-		return anxin.Errorf(anxin.EINVALID, "id in the body (%q) is not the id in the path", clip(e.ID))
+		return idMismatch(e.ID)
 	}
 	e.ID = id
 	// the stored record, whatever its area: a record outside the caller's
@@ -177,7 +195,7 @@ func (s *Server) putElder(w http.ResponseWriter, r *http.Request) error {
 	old, err := s.Store.Elder(r.Context(), id)
 	switch {
 	case err == nil && !care.Area(scope(r.Context()), &old):
-		return anxin.Errorf(anxin.ENOTFOUND, "no elder %q", clip(id))
+		return noElder(id)
 	case err == nil:
 		e.CreatedAt = old.CreatedAt
 	case anxin.ErrorCode(err) != anxin.ENOTFOUND:
@@ -196,15 +214,15 @@ func (s *Server) putElder(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) save(ctx context.Context, e *anxin.ElderRecord, missing []care.FieldError) error {
 	now := s.Now()
 	if errs := append(missing, care.Normalize(e, s.Plan.Day(now))...); len(errs) > 0 {
-		return &fieldsError{msg: fmt.Sprintf("the record has %d problem(s)", len(errs)), fields: errs}
+		return &fieldsError{msg: fmt.Sprintf("记录中有 %d 处问题，没有保存", len(errs)), fields: errs}
 	}
 	if area := scope(ctx); !care.Area(area, e) {
-		return anxin.Errorf(anxin.EFORBID, "the elder's current address must be in %s", area)
+		return anxin.Errorf(anxin.EFORBID, "老年人的现住址须在您的辖区（%s）内", area)
 	}
 	if bad, err := s.foreignHouseholds(ctx, []string{e.Household}); err != nil {
 		return err
 	} else if why, ok := bad[e.Household]; ok {
-		return anxin.Errorf(anxin.EFORBID, "household %q %s", clip(e.Household), why)
+		return anxin.Errorf(anxin.EFORBID, "户编号「%s」：%s", clip(e.Household), why)
 	}
 	e.UpdatedAt = now
 	err := s.Store.PutElder(ctx, e)
@@ -248,25 +266,31 @@ func (s *Server) foreignHouseholds(ctx context.Context, households []string) (ma
 	for _, h := range households {
 		switch p := places[h]; {
 		case p.Outside > 0:
-			out[h] = "belongs to another area"
+			out[h] = "该户属于其他辖区"
 		case p.Inside == 0 && kits[h]:
-			out[h] = "is a sensor kit's household not yet registered: the district office assigns it"
+			out[h] = "该户是尚未登记的传感器套件户，由区民政办分配"
 		}
 	}
 	return out, nil
 }
 
-// conflictMessage tells why an ID number cannot be stored without naming an
-// elder the caller may not see: a community learns only that the number is
-// registered elsewhere, not to whom.
+// conflictMessage tells, in Mandarin, why an ID number cannot be stored
+// without naming an elder the caller may not see: a community learns only
+// that the number is registered elsewhere, not to whom.
 func (s *Server) conflictMessage(ctx context.Context, c anxin.Conflict) string {
-	if c.Holder == "" || scope(ctx).All() {
-		return c.Message
+	if c.Holder == "" {
+		// a clash within one import: the store's message names the other row's record
+		if prev, ok := strings.CutPrefix(c.Message, "the same resident ID number is on record "); ok {
+			return fmt.Sprintf("本次导入中档案编号「%s」的身份证号码与这一行相同", prev)
+		}
+		return "本次导入中另有一行的身份证号码与这一行相同"
 	}
-	if _, err := s.elder(ctx, c.Holder); err != nil {
-		return "the resident ID number is already registered to an elder outside your area (ask the district office)"
+	if !scope(ctx).All() {
+		if _, err := s.elder(ctx, c.Holder); err != nil {
+			return "该身份证号码已登记在您辖区以外的一位老年人名下（请联系区民政办）"
+		}
 	}
-	return c.Message
+	return fmt.Sprintf("该身份证号码已登记在档案编号「%s」的老年人名下", clip(c.Holder))
 }
 
 // ledgerFormat is the format of an import body or export: ?format= or the
@@ -286,7 +310,7 @@ func ledgerFormat(r *http.Request) (string, error) {
 		f = "xlsx"
 	}
 	if f != "xlsx" && f != "csv" {
-		return "", anxin.Errorf(anxin.EINVALID, "format must be xlsx or csv")
+		return "", anxin.Errorf(anxin.EINVALID, "format 须为 xlsx 或 csv")
 	}
 	return f, nil
 }
@@ -313,7 +337,7 @@ func (s *Server) importElders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return anxin.Errorf(ledger.ETOOLARGE, "the file is larger than %d MiB", ledger.MaxFileBytes>>20)
+			return anxin.Errorf(ledger.ETOOLARGE, "文件太大：不能超过 %d MB，请分成几个文件导入", ledger.MaxFileBytes>>20)
 		}
 		return err
 	}
@@ -374,7 +398,7 @@ func (s *Server) importElders(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		if why, ok := foreign[e.Household]; ok {
-			bad = append(bad, rowError{imp.Rows[i], "户编号", householdWhyZh(why)})
+			bad = append(bad, rowError{imp.Rows[i], "户编号", why})
 		}
 		if old, ok := stored[e.ID]; ok && !area.Contains(old.Township, old.Village) {
 			bad = append(bad, rowError{imp.Rows[i], "档案编号", "属于您辖区以外的老年人"})
@@ -418,7 +442,7 @@ func (s *Server) importElders(w http.ResponseWriter, r *http.Request) error {
 	var ce *anxin.ConflictError
 	if errors.As(err, &ce) {
 		for _, c := range ce.Conflicts {
-			bad = append(bad, rowError{writeRows[c.Index], "身份证号", "身份证号码已登记在另一位老年人名下：" + s.conflictMessage(ctx, c)})
+			bad = append(bad, rowError{writeRows[c.Index], "身份证号", s.conflictMessage(ctx, c)})
 		}
 		return &rowsError{code: anxin.ECONFLICT, msg: fmt.Sprintf("没有导入任何记录：%d 处与登记册冲突", len(bad)), rows: bad}
 	}
@@ -431,14 +455,6 @@ func (s *Server) importElders(w http.ResponseWriter, r *http.Request) error {
 	result["imported"] = len(write)
 	writeJSON(w, http.StatusOK, result)
 	return nil
-}
-
-// householdWhyZh is foreignHouseholds' reason for a worker.
-func householdWhyZh(why string) string {
-	if strings.HasPrefix(why, "belongs") {
-		return "该户属于其他辖区"
-	}
-	return "该户是尚未登记的传感器套件户，由区民政办分配"
 }
 
 // exportElders writes the caller's register as the ledger. ?mask=1 masks
@@ -488,7 +504,7 @@ func (s *Server) exportElders(w http.ResponseWriter, r *http.Request) error {
 		}
 		format = "xlsx"
 	case layout != "" && layout != "register":
-		return anxin.Errorf(anxin.EINVALID, "layout must be register or form3 (form3: xlsx only)")
+		return anxin.Errorf(anxin.EINVALID, "layout 须为 register（登记册）或 form3（附件3，仅限 xlsx）")
 	case format == "csv":
 		if err := ledger.WriteCSV(&buf, ledger.Rows(es, opt)); err != nil {
 			return err

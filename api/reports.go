@@ -19,6 +19,9 @@ import (
 
 func visitFilterForAlarm(id string) anxin.VisitFilter { return anxin.VisitFilter{AlarmID: id} }
 
+// monthFormat refuses a ?month= that is not a month.
+const monthFormat = "month 须为 YYYY-MM 格式，如 2026-11"
+
 // month reads ?month=2026-11 (default: the current month) as its bounds in the plan's location.
 func (s *Server) month(r *http.Request) (string, time.Time, time.Time, error) {
 	m := r.URL.Query().Get("month")
@@ -27,7 +30,7 @@ func (s *Server) month(r *http.Request) (string, time.Time, time.Time, error) {
 	}
 	t, err := time.ParseInLocation("2006-01", m, s.Plan.Location)
 	if err != nil {
-		return "", time.Time{}, time.Time{}, anxin.Errorf(anxin.EINVALID, "month must be YYYY-MM")
+		return "", time.Time{}, time.Time{}, anxin.Errorf(anxin.EINVALID, monthFormat)
 	}
 	from, to := care.Month(t.Year(), t.Month(), s.Plan.Location)
 	return m, from, to, nil
@@ -62,7 +65,7 @@ func reportHeader(r *http.Request) (filler, phone string, err error) {
 	filler, phone = strings.TrimSpace(q.Get("filler")), strings.TrimSpace(q.Get("phone"))
 	for name, v := range map[string]string{"filler": filler, "phone": phone} {
 		if len([]rune(v)) > maxHeaderText || !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
-			return "", "", anxin.Errorf(anxin.EINVALID, "%s must be text of at most %d characters", name, maxHeaderText)
+			return "", "", anxin.Errorf(anxin.EINVALID, "%s 须为不超过 %d 个字的文字（不能有换行等控制字符）", name, maxHeaderText)
 		}
 	}
 	return filler, phone, nil
@@ -72,7 +75,7 @@ func reportHeader(r *http.Request) (filler, phone string, err error) {
 func reportArea(r *http.Request) (anxin.Area, error) {
 	area := scope(r.Context())
 	if area.All() {
-		return anxin.ParseArea(r.URL.Query().Get("area"))
+		return areaParam(r)
 	}
 	return area, nil
 }
@@ -169,7 +172,7 @@ func (s *Server) visitRate(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	case "xlsx":
 	default:
-		return anxin.Errorf(anxin.EINVALID, "format must be json or xlsx")
+		return anxin.Errorf(anxin.EINVALID, "format 须为 json 或 xlsx")
 	}
 	var buf bytes.Buffer
 	if err := writeReportXLSX(&buf, rep, s.Plan.Location); err != nil {

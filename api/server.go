@@ -10,8 +10,10 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,6 +73,9 @@ const Prefix = "/api/v1/"
 // never leaves this package).
 const eUnauthorized = "unauthorized"
 
+// eMethod is the code of a known path asked with a method it does not take.
+const eMethod = "method_not_allowed"
+
 // statuses maps error codes to HTTP statuses: the one table.
 var statuses = map[string]int{
 	anxin.EINVALID:   http.StatusBadRequest,
@@ -79,6 +84,7 @@ var statuses = map[string]int{
 	anxin.EFORBID:    http.StatusForbidden,
 	anxin.EINTERNAL:  http.StatusInternalServerError,
 	eUnauthorized:    http.StatusUnauthorized,
+	eMethod:          http.StatusMethodNotAllowed,
 	ledger.ETOOLARGE: http.StatusRequestEntityTooLarge,
 }
 
@@ -135,8 +141,21 @@ func (s *Server) Handler() http.Handler {
 	route("GET households/{id}/away", (*Server).getAway)
 	route("GET audit", (*Server).listAudit)
 	route("PUT households/{id}/away", (*Server).putAway)
-	mux.Handle(Prefix, s.serve(func(*Server, http.ResponseWriter, *http.Request) error {
-		return anxin.Errorf(anxin.ENOTFOUND, "no such endpoint")
+	mux.Handle(Prefix, s.serve(func(_ *Server, w http.ResponseWriter, r *http.Request) error {
+		// a known path asked with another method: 405 with the methods it takes
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "" && pattern != Prefix {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			return anxin.Errorf(eMethod, "此地址不接受 %s 请求（可用：%s）", clip(r.Method), strings.Join(allow, "、"))
+		}
+		return anxin.Errorf(anxin.ENOTFOUND, "没有这个接口，请核对地址")
 	}))
 	return mux
 }
@@ -173,14 +192,14 @@ func (s *Server) serve(h func(s *Server, w http.ResponseWriter, r *http.Request)
 		if ok {
 			if tok.scope, err = anxin.ParseArea(tok.Area); err != nil {
 				// a token whose area cannot be read sees nothing rather than everything
-				err = anxin.Errorf(anxin.EFORBID, "the token's area is not valid: ask the district office")
+				err = anxin.Errorf(anxin.EFORBID, "此令牌的辖区设置有误，请联系区民政办")
 			}
 		}
 		switch {
 		case err != nil:
 		case !ok:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="anxin"`)
-			err = &anxin.Error{Code: eUnauthorized, Message: "a valid bearer token is required"}
+			err = &anxin.Error{Code: eUnauthorized, Message: "请提供有效的访问令牌（令牌缺失、有误或已停用）"}
 		default:
 			err = h(srv, w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, tok)))
 		}
@@ -268,18 +287,35 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var re *rowsError
 	switch {
 	case errors.As(err, &fe):
-		body = apiError{Code: anxin.EINVALID, Message: fe.msg, Fields: fe.fields}
+		body = apiError{Code: anxin.EINVALID, Message: fe.msg, Fields: fieldsZh(fe.fields)}
 	case errors.As(err, &re):
 		body = apiError{Code: re.code, Message: re.msg, Rows: re.rows}
 	case body.Code == anxin.EINTERNAL:
 		// only internal errors are logged as errors; the client learns nothing of them
 		s.Logger.Error("api request failed", "method", r.Method, "path", logPath(r), "err", err)
+		body.Message = internalMessage
 	}
 	status, ok := statuses[body.Code]
 	if !ok {
 		status = http.StatusInternalServerError
 	}
 	writeJSON(w, status, map[string]apiError{"error": body})
+}
+
+// internalMessage answers every internal error (its cause is logged, never sent).
+const internalMessage = "服务器内部出错，请稍后再试；仍不行请联系区民政办"
+
+// fieldsZh is a copy of fields whose message is the Mandarin one where
+// the field error has it (care.Normalize gives both): a worker reads it.
+func fieldsZh(fields []care.FieldError) []care.FieldError {
+	out := make([]care.FieldError, len(fields))
+	for i, f := range fields {
+		if f.Zh != "" {
+			f.Message = f.Zh
+		}
+		out[i] = f
+	}
+	return out
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -298,16 +334,87 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSON))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return anxin.Errorf(anxin.EINVALID, "request body is larger than %d bytes", maxJSON)
-		}
-		return anxin.Errorf(anxin.EINVALID, "request body is not the expected JSON: %s", clip(err.Error()))
+		return jsonError(err)
 	}
 	if dec.More() {
-		return anxin.Errorf(anxin.EINVALID, "request body has more than one JSON value")
+		return anxin.Errorf(anxin.EINVALID, "请求内容只能是一个 JSON 对象，后面多了内容")
 	}
 	return nil
+}
+
+// jsonError says in Mandarin why a request body could not be read (the
+// decoder's own words are English).
+func jsonError(err error) error {
+	var (
+		mbe *http.MaxBytesError
+		se  *json.SyntaxError
+		te  *json.UnmarshalTypeError
+		pe  *time.ParseError
+		de  *anxin.Error
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return anxin.Errorf(anxin.EINVALID, "请求内容太大，不能超过 %d MB", maxJSON>>20)
+	case errors.As(err, &de):
+		return err // a field's own check, already in the worker's words
+	case errors.Is(err, io.EOF):
+		return anxin.Errorf(anxin.EINVALID, "请求内容是空的：需要一个 JSON 对象")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return anxin.Errorf(anxin.EINVALID, "请求内容不完整：JSON 没有结束")
+	case errors.As(err, &se):
+		return anxin.Errorf(anxin.EINVALID, "请求内容不是有效的 JSON（第 %d 个字节附近有误）", se.Offset)
+	case errors.As(err, &te):
+		if te.Field == "" {
+			return anxin.Errorf(anxin.EINVALID, "请求内容须为一个 JSON 对象")
+		}
+		return anxin.Errorf(anxin.EINVALID, "字段 %s 的值类型不对（收到的是%s）", clip(jsonField(te.Field)), jsonKind(te.Value))
+	case errors.As(err, &pe):
+		return anxin.Errorf(anxin.EINVALID, "日期时间格式不对：须为 RFC 3339，如 2026-11-23T10:00:00+08:00")
+	}
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if u, err := strconv.Unquote(f); err == nil {
+			f = u
+		}
+		return anxin.Errorf(anxin.EINVALID, "请求内容中有不认识的字段「%s」，请删去或核对拼写", clip(f))
+	}
+	return anxin.Errorf(anxin.EINVALID, "请求内容的格式不对，请核对后重新提交")
+}
+
+// jsonField is a json.UnmarshalTypeError.Field without the Go names of
+// embedded structs ("ElderRecord.id" is "id").
+func jsonField(f string) string {
+	parts := strings.Split(f, ".")
+	out := parts[:0]
+	for _, p := range parts {
+		if p != "" && (p[0] < 'A' || p[0] > 'Z') {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ".")
+}
+
+// jsonKind names a JSON value kind of json.UnmarshalTypeError.Value
+// ("string", "number", "number 1e999", "bool", "array", "object").
+func jsonKind(v string) string {
+	kind, _, _ := strings.Cut(v, " ")
+	switch kind {
+	case "string":
+		return "文字"
+	case "number":
+		return "数字"
+	case "bool":
+		return "真假值"
+	case "array":
+		return "列表"
+	case "object":
+		return "对象"
+	}
+	return "其他值"
+}
+
+// idMismatch refuses a body whose id is not the path's.
+func idMismatch(id string) error {
+	return anxin.Errorf(anxin.EINVALID, "请求内容中的编号「%s」与地址中的编号不一致", clip(id))
 }
 
 func clip(s string) string {

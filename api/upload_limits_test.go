@@ -34,7 +34,7 @@ func TestXLSXBombRefusedInBoundedMemory(t *testing.T) {
 	code := 0
 	alloc := allocatedBy(func() { code = e.do("POST", "/api/v1/elders/import?dry_run=1", shanguangTok, bomb, &eb) })
 	t.Logf("allocated %d MB while refusing it", alloc>>20)
-	if code != 413 || eb.Error.Code != "too_large" || !strings.Contains(eb.Error.Message, "shared strings") {
+	if code != 413 || eb.Error.Code != "too_large" || !strings.Contains(eb.Error.Message, "共享字符串") {
 		t.Fatalf("bomb: %d %+v", code, eb)
 	}
 	if alloc > 100<<20 {

@@ -122,7 +122,7 @@ func (s *Server) visitItemCounts(w http.ResponseWriter, r *http.Request) error {
 	if m := r.URL.Query().Get("month"); m != "" {
 		t, err := time.ParseInLocation("2006-01", m, s.Plan.Location)
 		if err != nil {
-			return anxin.Errorf(anxin.EINVALID, "month must be YYYY-MM")
+			return anxin.Errorf(anxin.EINVALID, monthFormat)
 		}
 		since, until = t, t.AddDate(0, 1, 0)
 	} else {
@@ -148,16 +148,23 @@ func (s *Server) visitItemCounts(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// noVisit is the answer for a visit the caller may not see or that does not exist.
+func noVisit(id string) error {
+	return anxin.Errorf(anxin.ENOTFOUND, "没有编号为「%s」的探访记录（或不在您的辖区）", clip(id))
+}
+
 // visibleVisit reads one visit of the caller's area (else not found).
 func (s *Server) visibleVisit(ctx context.Context, id string) (anxin.Visit, error) {
 	v, err := s.Store.Visit(ctx, id)
-	if err != nil {
+	if anxin.ErrorCode(err) == anxin.ENOTFOUND {
+		return v, noVisit(id)
+	} else if err != nil {
 		return v, err
 	}
 	if ok, err := s.Store.HouseholdInArea(ctx, v.Household, scope(ctx)); err != nil {
 		return v, err
 	} else if !ok {
-		return anxin.Visit{}, anxin.Errorf(anxin.ENOTFOUND, "no visit %q", clip(id))
+		return anxin.Visit{}, noVisit(id)
 	}
 	v.MethodName = v.Method.Label()
 	return v, nil
@@ -377,12 +384,42 @@ func border() []excelize.Border {
 
 const auditHouseholdPut = "household.put"
 
+// kitProblem is anxin.Household.Validate's refusal in the district
+// office's words (Validate's own are English: alarmd's config loader and
+// its operators read them).
+func kitProblem(h *anxin.Household) error {
+	if h.Validate() == nil {
+		return nil
+	}
+	switch {
+	case !anxin.ValidID(h.ID):
+		return anxin.Errorf(anxin.EINVALID, "户编号只能是 1 到 64 个字母、数字、_ 或 -")
+	case h.Elder.Tier != "" && !h.Elder.Tier.Valid():
+		return anxin.Errorf(anxin.EINVALID, "tier 须为 irregular（不定期）、general（一般）、key（重点）或 high（高风险）")
+	case len(h.Contacts) > anxin.MaxPersonalContacts:
+		return anxin.Errorf(anxin.EINVALID, "联系人有 %d 位，最多 %d 位", len(h.Contacts), anxin.MaxPersonalContacts)
+	case len(h.Devices) > anxin.MaxDevices:
+		return anxin.Errorf(anxin.EINVALID, "设备有 %d 个，最多 %d 个", len(h.Devices), anxin.MaxDevices)
+	}
+	for i, c := range h.Chain() {
+		if !anxin.ValidPhone(c.Phone) {
+			return anxin.Errorf(anxin.EINVALID, "第 %d 位联系人的电话号码无效：须为以 + 开头的完整号码，如 +8613800001234", i+1)
+		}
+	}
+	for i, d := range h.Devices {
+		if !anxin.ValidID(d.ID) || !d.Kind.Valid() {
+			return anxin.Errorf(anxin.EINVALID, "第 %d 个设备的编号或类型无效", i+1)
+		}
+	}
+	return anxin.Errorf(anxin.EINVALID, "住户设置有误，请核对后重新提交")
+}
+
 // putHousehold sets a household's kit in the register (devices, and the
 // elder and chain used while no elder record names the household): the
 // running alarmd follows it without a restart. District tokens only.
 func (s *Server) putHousehold(w http.ResponseWriter, r *http.Request) error {
 	if !scope(r.Context()).All() {
-		return anxin.Errorf(anxin.EFORBID, "households are set by the district office")
+		return anxin.Errorf(anxin.EFORBID, "住户的设备和联系人由区民政办设置，社区账号不能修改")
 	}
 	var h anxin.Household
 	if err := decodeJSON(w, r, &h); err != nil {
@@ -390,9 +427,12 @@ func (s *Server) putHousehold(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := r.PathValue("id")
 	if h.ID != "" && h.ID != id {
-		return anxin.Errorf(anxin.EINVALID, "id in the body (%q) is not the id in the path", clip(h.ID))
+		return idMismatch(h.ID)
 	}
 	h.ID = id
+	if err := kitProblem(&h); err != nil {
+		return err
+	}
 	if err := s.Store.PutKit(r.Context(), &h, s.Now()); err != nil {
 		return err
 	}

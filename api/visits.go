@@ -22,7 +22,7 @@ func (s *Server) dayParam(r *http.Request, name string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
 		return t, nil
 	}
-	return time.Time{}, anxin.Errorf(anxin.EINVALID, "%s must be YYYY-MM-DD or RFC 3339", name)
+	return time.Time{}, anxin.Errorf(anxin.EINVALID, "%s 须为 YYYY-MM-DD 格式的日期（如 2026-11-23）或 RFC 3339 时间", name)
 }
 
 // pageParams reads the since, until, limit (default 100) and offset of a listing.
@@ -47,7 +47,7 @@ func (s *Server) listVisits(w http.ResponseWriter, r *http.Request) error {
 	if item := q.Get("item"); item != "" {
 		it, ok := anxin.VisitItemByName(item)
 		if !ok {
-			return anxin.Errorf(anxin.EINVALID, "item must be one of 附件2's items (用电安全 or power, …)")
+			return anxin.Errorf(anxin.EINVALID, "item 须为附件2 的探访项目之一，如 用电安全")
 		}
 		f.Item, f.ItemValue = it.Key, q.Get("value")
 	}
@@ -96,7 +96,7 @@ func (s *Server) createVisit(w http.ResponseWriter, r *http.Request) error {
 // and summarized into the free-text fields.
 func (s *Server) RecordVisit(ctx context.Context, v *anxin.Visit) error {
 	if v.ID != "" {
-		return anxin.Errorf(anxin.EINVALID, "id is assigned by the server")
+		return anxin.Errorf(anxin.EINVALID, "探访记录的编号由系统生成，请不要填写 id")
 	}
 	if v.Date.IsZero() {
 		v.Date = s.Now()

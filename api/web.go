@@ -33,7 +33,7 @@ func (s *Server) As(ctx context.Context, name, area string) (*Server, context.Co
 	tok := Token{Name: name, Area: area}
 	var err error
 	if tok.scope, err = anxin.ParseArea(area); err != nil {
-		return nil, ctx, anxin.Errorf(anxin.EFORBID, "the account's area is not valid: ask the district office")
+		return nil, ctx, anxin.Errorf(anxin.EFORBID, "此账号的辖区设置有误，请联系区民政办")
 	}
 	return srv, context.WithValue(ctx, ctxKey{}, tok), nil
 }

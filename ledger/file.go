@@ -27,7 +27,7 @@ const (
 	maxInMemoryXML = 16 << 20
 )
 
-var errTooBig = anxin.Errorf(ETOOLARGE, "the file is larger than %d MiB", MaxFileBytes>>20)
+var errTooBig = anxin.Errorf(ETOOLARGE, "文件太大：不能超过 %d MB，请分成几个文件导入", MaxFileBytes>>20)
 
 func readAll(r io.Reader) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
@@ -53,20 +53,20 @@ func ReadXLSXRows(r io.Reader) ([][]string, error) {
 	f, err := excelize.OpenReader(bytes.NewReader(b), excelize.Options{RawCellValue: true,
 		UnzipSizeLimit: maxUnzippedBytes, UnzipXMLSizeLimit: maxInMemoryXML})
 	if err != nil {
-		return nil, anxin.Errorf(anxin.EINVALID, "not an XLSX workbook (save it as .xlsx): %s", firstLine(err))
+		return nil, anxin.Errorf(anxin.EINVALID, "这不是 Excel 工作簿（.xlsx）文件，请在 Excel 中另存为 .xlsx 后重新导入")
 	}
 	defer f.Close()
 	sheet := SheetName
 	if idx, err := f.GetSheetIndex(sheet); err != nil || idx < 0 {
 		list := f.GetSheetList()
 		if len(list) == 0 {
-			return nil, anxin.Errorf(anxin.EINVALID, "the workbook has no sheet")
+			return nil, anxin.Errorf(anxin.EINVALID, "工作簿里没有工作表")
 		}
 		sheet = list[0]
 	}
 	it, err := f.Rows(sheet)
 	if err != nil {
-		return nil, anxin.Errorf(anxin.EINVALID, "cannot read sheet: %s", firstLine(err))
+		return nil, anxin.Errorf(anxin.EINVALID, "工作表「%s」无法读取，请在 Excel 中另存为 .xlsx 后重新导入", clipName(sheet))
 	}
 	defer it.Close()
 	var rows [][]string
@@ -74,17 +74,17 @@ func ReadXLSXRows(r io.Reader) ([][]string, error) {
 	for it.Next() {
 		cols, err := it.Columns(excelize.Options{RawCellValue: true})
 		if err != nil {
-			return nil, anxin.Errorf(anxin.EINVALID, "row %d cannot be read: %s", len(rows)+1, firstLine(err))
+			return nil, anxin.Errorf(anxin.EINVALID, "第 %d 行无法读取，请在 Excel 中检查这一行", len(rows)+1)
 		}
 		if len(cols) > 4*len(columns)+64 {
-			return nil, anxin.Errorf(anxin.EINVALID, "row %d has %d columns", len(rows)+1, len(cols))
+			return nil, anxin.Errorf(anxin.EINVALID, "第 %d 行有 %d 列，太多了（最多 %d 列）", len(rows)+1, len(cols), 4*len(columns)+64)
 		}
 		if rows, err = budget.add(rows, cols); err != nil {
 			return nil, err
 		}
 	}
 	if err := it.Error(); err != nil {
-		return nil, anxin.Errorf(anxin.EINVALID, "cannot read sheet: %s", firstLine(err))
+		return nil, anxin.Errorf(anxin.EINVALID, "工作表「%s」无法读取，请在 Excel 中另存为 .xlsx 后重新导入", clipName(sheet))
 	}
 	return rows, nil
 }
@@ -139,7 +139,11 @@ func ReadCSVRows(r io.Reader) ([][]string, error) {
 			break
 		}
 		if err != nil {
-			return nil, anxin.Errorf(anxin.EINVALID, "not a CSV file: %s", firstLine(err))
+			line := 0
+			if pe := (*csv.ParseError)(nil); errors.As(err, &pe) {
+				line = pe.Line
+			}
+			return nil, anxin.Errorf(anxin.EINVALID, "这不是有效的 CSV 文件（第 %d 行附近有误），请在 Excel 中另存为“CSV UTF-8”或 .xlsx", line)
 		}
 		size := 0
 		for i, c := range rec {
@@ -148,7 +152,7 @@ func ReadCSVRows(r io.Reader) ([][]string, error) {
 		}
 		if size > maxCSVRecordBytes || len(rec) > 4*len(columns)+64 {
 			line, _ := cr.FieldPos(0)
-			return nil, tooLarge("the record on line %d has %d cells of %d bytes (at most %d columns, %d KiB)",
+			return nil, tooLarge("第 %d 行太大：%d 个单元格共 %d 字节（最多 %d 列、%d KB）",
 				line, len(rec), size, 4*len(columns)+64, maxCSVRecordBytes>>10)
 		}
 		if rows, err = budget.add(rows, rec); err != nil {
@@ -166,17 +170,9 @@ func utf8OrGBK(b []byte) ([]byte, error) {
 	}
 	u, err := simplifiedchinese.GB18030.NewDecoder().Bytes(b)
 	if err != nil || bytes.ContainsRune(u, utf8.RuneError) {
-		return nil, anxin.Errorf(anxin.EINVALID, "the file is neither UTF-8 nor GBK text: save it from Excel as \"CSV UTF-8\" or as .xlsx")
+		return nil, anxin.Errorf(anxin.EINVALID, "文件既不是 UTF-8 也不是 GBK 编码的文字：请在 Excel 中另存为“CSV UTF-8”或 .xlsx")
 	}
 	return u, nil
-}
-
-func firstLine(err error) string {
-	s, _, _ := strings.Cut(err.Error(), "\n")
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	return s
 }
 
 // WriteCSV writes rows as UTF-8 CSV with a byte-order mark, so that Excel

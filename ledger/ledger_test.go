@@ -336,16 +336,16 @@ func TestXLSXLimits(t *testing.T) {
 		xlsx []byte
 		want string
 	}{
-		"500 MB of shared strings": {ledgertest.XLSXBomb(500 << 20), "shared strings inflate"},
+		"500 MB of shared strings": {ledgertest.XLSXBomb(500 << 20), "共享字符串解压后超过"},
 		"too many shared strings": {ledgertest.XLSX(header, func(w io.Writer) {
 			io.WriteString(w, strings.Repeat("<si><t>a</t></si>", maxSharedStrings+1))
-		}), "more than 1048576 shared strings"},
+		}), "共享字符串超过 1048576 个"},
 		"a long shared string in runs": {ledgertest.XLSX(header, func(w io.Writer) {
 			io.WriteString(w, "<si>"+strings.Repeat("<r><t>张桂兰</t></r>", 8000)+"</si>")
-		}), "a shared string is longer"},
+		}), "有一个共享字符串超过"},
 		"a long text": {ledgertest.XLSX(`<row r="1"><c r="A1" t="inlineStr"><is><t>`+strings.Repeat("x", 100<<10)+`</t></is></c></row>`, nil),
-			"tag or text longer"},
-		"a long row": {ledgertest.XLSX(`<row r="1">`+strings.Repeat(`<c r="A1"/>`, 100<<10)+`</row>`, nil), "a row is longer"},
+			"标签或文字"},
+		"a long row": {ledgertest.XLSX(`<row r="1">`+strings.Repeat(`<c r="A1"/>`, 100<<10)+`</row>`, nil), "有一行超过"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var err error
@@ -370,10 +370,10 @@ func TestCSVLimits(t *testing.T) {
 	for name, c := range map[string]struct {
 		csv, want string
 	}{
-		"a 2 MB record":    {"姓名,身份证号\n\"" + strings.Repeat("x", 2<<20) + "\"\n", "line 2"},
-		"too many columns": {strings.Repeat("a,", 1000) + "\n", "cells"},
-		"too many rows":    {strings.Repeat("a\n", MaxRows+headerSearch+1), "more than 200000 rows"},
-		"too many cells":   {strings.Repeat(strings.Repeat("a,", 200)+"a\n", maxCells/200+1), "cells"},
+		"a 2 MB record":    {"姓名,身份证号\n\"" + strings.Repeat("x", 2<<20) + "\"\n", "第 2 行"},
+		"too many columns": {strings.Repeat("a,", 1000) + "\n", "单元格"},
+		"too many rows":    {strings.Repeat("a\n", MaxRows+headerSearch+1), "超过 200000 行"},
+		"too many cells":   {strings.Repeat(strings.Repeat("a,", 200)+"a\n", maxCells/200+1), "单元格"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := ReadCSVRows(strings.NewReader(c.csv))

@@ -39,7 +39,7 @@ func tooLarge(format string, args ...any) error {
 func checkXLSX(b []byte) error {
 	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
-		return anxin.Errorf(anxin.EINVALID, "not an XLSX workbook (save it as .xlsx): %s", firstLine(err))
+		return anxin.Errorf(anxin.EINVALID, "这不是 Excel 工作簿（.xlsx）文件，请在 Excel 中另存为 .xlsx 后重新导入")
 	}
 	var total uint64
 	for _, f := range zr.File {
@@ -49,20 +49,20 @@ func checkXLSX(b []byte) error {
 		shared := name == "xl/sharedstrings.xml"
 		switch {
 		case total > maxUnzippedBytes:
-			return tooLarge("the workbook inflates to more than %d MiB", maxUnzippedBytes>>20)
+			return tooLarge("工作簿解压后超过 %d MB", maxUnzippedBytes>>20)
 		case sheet && f.UncompressedSize64 > maxSheetBytes:
-			return tooLarge("a worksheet inflates to more than %d MiB", maxSheetBytes>>20)
+			return tooLarge("有一个工作表解压后超过 %d MB", maxSheetBytes>>20)
 		case shared && f.UncompressedSize64 > maxSharedBytes:
-			return tooLarge("the shared strings inflate to more than %d MiB", maxSharedBytes>>20)
+			return tooLarge("工作簿的共享字符串解压后超过 %d MB", maxSharedBytes>>20)
 		case !sheet && !shared && f.UncompressedSize64 > maxPartBytes:
-			return tooLarge("part %s inflates to more than %d MiB", clipName(f.Name), maxPartBytes>>20)
+			return tooLarge("工作簿中的部件 %s 解压后超过 %d MB", clipName(f.Name), maxPartBytes>>20)
 		}
 		if !sheet && !shared {
 			continue
 		}
 		rc, err := f.Open()
 		if err != nil {
-			return anxin.Errorf(anxin.EINVALID, "not an XLSX workbook: %s", firstLine(err))
+			return anxin.Errorf(anxin.EINVALID, "这不是 Excel 工作簿（.xlsx）文件，请在 Excel 中另存为 .xlsx 后重新导入")
 		}
 		err = scanXML(rc, shared)
 		rc.Close()
@@ -85,9 +85,9 @@ func clipName(s string) string {
 // shared strings and the longest one. Constant memory; no XML is decoded:
 // the last bytes read sit in a shift register matched against the markers.
 func scanXML(r io.Reader, shared bool) error {
-	open1, open2, end, limit, what := marker("<row>"), marker("<row "), marker("</row>"), maxSheetRowBytes, "a row"
+	open1, open2, end, limit, what := marker("<row>"), marker("<row "), marker("</row>"), maxSheetRowBytes, "有一行"
 	if shared {
-		open1, open2, end, limit, what = marker("<si>"), marker("<si "), marker("</si>"), maxStringBytes, "a shared string"
+		open1, open2, end, limit, what = marker("<si>"), marker("<si "), marker("</si>"), maxStringBytes, "有一个共享字符串"
 	}
 	buf := make([]byte, 64<<10)
 	var (
@@ -103,20 +103,20 @@ func scanXML(r io.Reader, shared bool) error {
 			if c == '<' {
 				sinceLT = 0
 			} else if sinceLT++; sinceLT > maxXMLElement {
-				return tooLarge("the workbook has a tag or text longer than %d KiB", maxXMLElement>>10)
+				return tooLarge("工作簿中有超过 %d KB 的标签或文字", maxXMLElement>>10)
 			}
 			switch {
 			case open1.at(last) || open2.at(last):
 				span = 0
 				if count++; shared && count > maxSharedStrings {
-					return tooLarge("the workbook has more than %d shared strings", maxSharedStrings)
+					return tooLarge("工作簿中的共享字符串超过 %d 个", maxSharedStrings)
 				}
 			case span < 0:
 			case end.at(last):
 				span = -1
 			default:
 				if span++; span > limit {
-					return tooLarge("%s is longer than %d KiB in the workbook", what, limit>>10)
+					return tooLarge("工作簿中%s超过 %d KB", what, limit>>10)
 				}
 			}
 		}
@@ -124,7 +124,7 @@ func scanXML(r io.Reader, shared bool) error {
 			return nil
 		}
 		if err != nil {
-			return anxin.Errorf(anxin.EINVALID, "not an XLSX workbook: %s", firstLine(err))
+			return anxin.Errorf(anxin.EINVALID, "这不是 Excel 工作簿（.xlsx）文件，请在 Excel 中另存为 .xlsx 后重新导入")
 		}
 	}
 }
@@ -155,9 +155,9 @@ func (c *cellBudget) add(rows [][]string, rec []string) ([][]string, error) {
 	c.cells += len(rec)
 	switch {
 	case c.rows > MaxRows+headerSearch:
-		return rows, tooLarge("more than %d rows", MaxRows)
+		return rows, tooLarge("超过 %d 行", MaxRows)
 	case c.cells > maxCells:
-		return rows, tooLarge("more than %d cells", maxCells)
+		return rows, tooLarge("超过 %d 个单元格", maxCells)
 	}
 	return append(rows, rec), nil
 }

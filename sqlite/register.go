@@ -108,25 +108,34 @@ func fromMillis(ms int64) time.Time {
 	return time.UnixMilli(ms).UTC()
 }
 
+// visitText refuses a visit's text field (named as the form names it) that
+// is not UTF-8 or is longer than maxText bytes, in the worker's words.
+func visitText(name, s string) error {
+	if len(s) > maxText || !utf8.ValidString(s) {
+		return anxin.Errorf(anxin.EINVALID, "「%s」须为有效的文字，不能超过 %d 字节（约 %d 个汉字）", name, maxText, maxText/3)
+	}
+	return nil
+}
+
 // ValidateVisit checks a visit record before it is stored.
 func ValidateVisit(v *anxin.Visit) error {
 	switch {
 	case !anxin.ValidID(v.Household):
-		return anxin.Errorf(anxin.EINVALID, "visit: household must be [A-Za-z0-9_-]{1,64}")
+		return anxin.Errorf(anxin.EINVALID, "探访记录的户编号只能是 1 到 64 个字母、数字、_ 或 -")
 	case v.Date.IsZero():
-		return anxin.Errorf(anxin.EINVALID, "visit: date is missing")
+		return anxin.Errorf(anxin.EINVALID, "探访记录缺少探访日期")
 	case !v.Method.Valid():
-		return anxin.Errorf(anxin.EINVALID, "visit: method must be phone, home, audio_video, remote_monitoring or other")
+		return anxin.Errorf(anxin.EINVALID, "探访方式应为电话问候、上门探访、互联网音视频、远程监测、其他之一")
 	case v.AlarmID != "" && !anxin.ValidID(v.AlarmID):
-		return anxin.Errorf(anxin.EINVALID, "visit: alarm_id must be [A-Za-z0-9_-]{1,64}")
+		return anxin.Errorf(anxin.EINVALID, "探访记录的告警编号只能是 1 到 64 个字母、数字、_ 或 -")
 	}
 	if err := validateVisitForm(v); err != nil {
 		return err
 	}
-	for name, s := range map[string]string{"health": v.Health, "safety": v.Safety, "hygiene": v.Hygiene,
-		"environment": v.Environment, "needs": v.Needs, "suggested_care": v.SuggestedCare, "visitor": v.Visitor} {
-		if len(s) > maxText || !utf8.ValidString(s) {
-			return anxin.Errorf(anxin.EINVALID, "visit: %s must be valid UTF-8 of at most %d bytes", name, maxText)
+	for name, s := range map[string]string{"健康状况": v.Health, "安全情况": v.Safety, "卫生情况": v.Hygiene,
+		"居住环境": v.Environment, "老年人服务需求": v.Needs, "实施关爱服务建议": v.SuggestedCare, "探访人": v.Visitor} {
+		if err := visitText(name, s); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/anxin-care/anxin"
 )
@@ -56,23 +55,23 @@ func putFormTiers(ctx context.Context, tx *sql.Tx, es []anxin.ElderRecord) error
 // validateVisitForm checks the structured parts of a visit.
 func validateVisitForm(v *anxin.Visit) error {
 	if v.Elder != "" && !anxin.ValidID(v.Elder) {
-		return anxin.Errorf(anxin.EINVALID, "visit: elder must be [A-Za-z0-9_-]{1,64}")
+		return anxin.Errorf(anxin.EINVALID, "探访记录的档案编号只能是 1 到 64 个字母、数字、_ 或 -")
 	}
 	if v.Number < 0 || v.Number > 10000 {
-		return anxin.Errorf(anxin.EINVALID, "visit: number must be 0 to 10000")
+		return anxin.Errorf(anxin.EINVALID, "探访次数应为 0 到 10000")
 	}
 	if err := v.NormalizeItems(); err != nil {
 		return err
 	}
 	if len(v.Services) > anxin.MaxCareServices {
-		return anxin.Errorf(anxin.EINVALID, "visit: at most %d care services", anxin.MaxCareServices)
+		return anxin.Errorf(anxin.EINVALID, "一次探访最多记录 %d 项关爱服务", anxin.MaxCareServices)
 	}
-	texts := map[string]string{"illness_name": v.IllnessName, "entered_by": v.EnteredBy}
+	texts := map[string]string{"疾病名称": v.IllnessName, "录入人": v.EnteredBy}
 	for i, s := range v.Services {
-		texts[fmt.Sprintf("services[%d].content", i)] = s.Content
-		texts[fmt.Sprintf("services[%d].provider", i)] = s.Provider
+		texts[fmt.Sprintf("第 %d 项关爱服务情况", i+1)] = s.Content
+		texts[fmt.Sprintf("第 %d 项关爱服务的服务人员", i+1)] = s.Provider
 		if s.Number < 0 || s.Number > 10000 {
-			return anxin.Errorf(anxin.EINVALID, "visit: services[%d].number must be 0 to 10000", i)
+			return anxin.Errorf(anxin.EINVALID, "第 %d 项关爱服务的次数应为 0 到 10000", i+1)
 		}
 		if s.Satisfaction != "" {
 			ok := false
@@ -85,8 +84,8 @@ func validateVisitForm(v *anxin.Visit) error {
 		}
 	}
 	for name, s := range texts {
-		if len(s) > maxText || !utf8.ValidString(s) {
-			return anxin.Errorf(anxin.EINVALID, "visit: %s must be valid UTF-8 of at most %d bytes", name, maxText)
+		if err := visitText(name, s); err != nil {
+			return err
 		}
 	}
 	return nil
