@@ -37,39 +37,45 @@ func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.Getenv, time.Now))
 }
 
-const usage = `usage: anxinctl [global flags] COMMAND [flags]
+const usage = `用法：anxinctl [全局参数] 命令 [参数]
 
-global flags:
-  -server URL        alarmd's address (default $ANXIN_API_URL or http://127.0.0.1:8080)
-  -token-file FILE   file holding the bearer token (default: $ANXIN_API_TOKEN)
-  -db FILE           use this store file directly instead of a server (district rights)
-  -config FILE       with -db: alarmd.yaml for care.cadence, care.surges, care.timezone
-  -json              print the API's JSON instead of tables (anywhere on the line)
+全局参数：
+  -server URL        alarmd 的地址（默认 $ANXIN_API_URL，否则 http://127.0.0.1:8080）
+  -token-file FILE   存放访问令牌的文件（默认取 $ANXIN_API_TOKEN）
+  -db FILE           不连服务器，直接读写这个数据文件（区级权限）
+  -config FILE       与 -db 同用：alarmd.yaml，读其中的探访周期、时区等（care.*）
+  -json              输出接口原始 JSON，不排成表格（可放在命令行任何位置）
 
-commands:
-  elders list [-village V] [-tier T] [-grid-worker N] [-limit N] [-offset N] [-unmasked]
-  elders get ID
-  elders import [-dry-run] [-json] FILE.xlsx|FILE.csv
-                               a ledger as kept (附件3 or the register's layout); -dry-run
-                               shows who would be added or changed without writing
-  elders export [-format xlsx|csv] [-mask] -o FILE
-  visit add -household H -method phone|home|audio_video|remote_monitoring|other [-date 2026-11-23]
-            [-health T] [-safety T] [-hygiene T] [-environment T] [-needs T] [-suggested-care T] [-visitor N]
-  visits list [-household H] [-visitor N] [-since DAY] [-until DAY] [-limit N]
-  due [-within DAYS] [-visitor N] [-village V] [-unmasked]
-  overdue [-visitor N] [-village V] [-unmasked]
-  follow-ups [-visitor N] [-village V] [-unmasked]
-                               names and phones are masked unless -unmasked (an audited read)
-  report visit-rate [-month 2026-11] [-filler NAME] [-phone TEL] [-area A] [-o FILE.xlsx] [-unmasked]
+命令：
+  elders list [-village 村] [-tier 等级] [-grid-worker 网格员] [-limit N] [-offset N] [-unmasked]
+                               老人名单
+  elders get 档案编号          一位老人的档案
+  elders import [-dry-run] [-json] 文件.xlsx|文件.csv
+                               导入台账（附件3 或登记表格式）；-dry-run 只显示会新增、修改谁，不写入
+  elders export [-format xlsx|csv] [-mask] [-village 村] -o 文件
+                               导出台账
+  visit add -household 户编号 -method phone|home|audio_video|remote_monitoring|other [-date 2026-11-23]
+            [-health 文字] [-safety 文字] [-hygiene 文字] [-environment 文字] [-needs 文字]
+            [-suggested-care 文字] [-visitor 探访人]
+                               登记一次探访
+  visits list [-household 户编号] [-visitor 探访人] [-since 日期] [-until 日期] [-limit N]
+  due [-within 天数] [-visitor 探访人] [-village 村] [-unmasked]
+                               待访名单
+  overdue [-visitor 探访人] [-village 村] [-unmasked]
+                               逾期名单
+  follow-ups [-visitor 探访人] [-village 村] [-unmasked]
+                               告警回访名单；姓名电话默认打码，-unmasked 显示全文（会记入操作记录）
+  report visit-rate [-month 2026-11] [-filler 填报人] [-phone 电话] [-area 区域] [-o 文件.xlsx] [-unmasked]
+                               月度探访率报表
   report alarms [-month 2026-11]
-  alarms list [-since DAY] [-household H] [-state S]
-  alarms show ID
-  alarms close -reason TEXT ID  staff close an alarm found handled or false: its chain stops
-                               (needs a running alarmd, not -db)
-  audit [-who N] [-action A] [-record ID] [-since DAY] [-until DAY] [-limit N] [-offset N]
-                               who changed or read personal data (district token or -db)
-  away on|off|show HOUSEHOLD   the elder is away (visiting family, in hospital): no-water
-                               rules pause until "away off" (needs a running alarmd, not -db)
+                               告警统计
+  alarms list [-since 日期] [-household 户编号] [-state 状态]
+  alarms show 告警编号         一条告警的经过：通知了谁、何时、结果
+  alarms close -reason 原因 告警编号
+                               关闭已处理或误报的告警，通知随即停止（需连接运行中的 alarmd，不能用 -db）
+  audit [-who 操作人] [-action 操作] [-record 编号] [-since 日期] [-until 日期] [-limit N] [-offset N]
+                               谁改过、看过个人信息（区级令牌或 -db）
+  away on|off|show 户编号      老人外出（走亲戚、住院）：用水类告警暂停，直到 away off（需连接运行中的 alarmd）
 `
 
 // client calls the records API.
@@ -136,25 +142,25 @@ func (e usageError) Error() string { return string(e) }
 func connect(ctx context.Context, server, tokenFile, dbPath, configPath string, getenv func(string) string, now func() time.Time) (*client, func(), error) {
 	if dbPath == "" {
 		if configPath != "" {
-			return nil, nil, errors.New("-config goes with -db")
+			return nil, nil, errors.New("-config 只能与 -db 一起使用")
 		}
 		if server == "" {
 			server = "http://127.0.0.1:8080"
 		}
 		u, err := url.Parse(server)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, nil, fmt.Errorf("-server %q is not an http(s) URL", server)
+			return nil, nil, fmt.Errorf("-server %q 不是 http(s) 地址", server)
 		}
 		token := getenv("ANXIN_API_TOKEN")
 		if tokenFile != "" {
 			b, err := os.ReadFile(tokenFile)
 			if err != nil {
-				return nil, nil, fmt.Errorf("-token-file: %w", err)
+				return nil, nil, fmt.Errorf("-token-file：读不到令牌文件（%w）", err)
 			}
 			token = strings.TrimSpace(string(b))
 		}
 		if token == "" {
-			return nil, nil, errors.New("no token: set ANXIN_API_TOKEN or -token-file")
+			return nil, nil, errors.New("没有访问令牌（no token）：请设置 ANXIN_API_TOKEN 或用 -token-file")
 		}
 		return &client{base: strings.TrimRight(server, "/"), token: token, http: &http.Client{Timeout: 5 * time.Minute},
 			loc: care.DefaultLocation()}, func() {}, nil
@@ -170,7 +176,7 @@ func connect(ctx context.Context, server, tokenFile, dbPath, configPath string, 
 		}
 	}
 	if _, err := os.Stat(dbPath); err != nil {
-		return nil, nil, fmt.Errorf("-db: %w", err)
+		return nil, nil, fmt.Errorf("-db：打不开数据文件（%w）", err)
 	}
 	db, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
@@ -250,12 +256,12 @@ func apiError(status int, b []byte) error {
 		}
 	}
 	if json.Unmarshal(b, &e) != nil || e.Error.Code == "" {
-		return fmt.Errorf("HTTP %d: %.200s", status, b)
+		return fmt.Errorf("服务器答复 HTTP %d：%.200s", status, b)
 	}
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "%s: %s", e.Error.Code, e.Error.Message)
+	fmt.Fprintf(&sb, "%s（%s）", e.Error.Message, e.Error.Code)
 	for _, f := range e.Error.Fields {
-		fmt.Fprintf(&sb, "\n  %s: %s", f.Field, f.Message)
+		fmt.Fprintf(&sb, "\n  %s：%s", f.Field, f.Message)
 	}
 	for _, r := range e.Error.Rows {
 		fmt.Fprintf(&sb, "\n  第 %d 行，%s：%s", r.Row, r.Column, r.Message)
@@ -272,7 +278,7 @@ func command(ctx context.Context, c *client, args []string, stdout io.Writer) er
 		return c.getShown(ctx, "audit", args[1:], stdout, c.showAudit, "who", "action", "record", "since", "until", "limit", "offset")
 	}
 	if len(args) < 2 {
-		return usageError("unknown command " + args[0])
+		return usageError("没有这个命令：" + args[0])
 	}
 	rest := args[2:]
 	switch verb {
@@ -280,7 +286,7 @@ func command(ctx context.Context, c *client, args []string, stdout io.Writer) er
 		return c.getShown(ctx, "elders", rest, stdout, c.showElders, "village", "tier", "grid-worker", "limit", "offset", "unmasked?", "area")
 	case "elders get":
 		if len(rest) != 1 {
-			return usageError("elders get needs one ID")
+			return usageError("elders get 后面要跟一个档案编号")
 		}
 		return c.getShown(ctx, "elders/"+url.PathEscape(rest[0]), nil, stdout, c.showElder)
 	case "elders import":
@@ -299,7 +305,7 @@ func command(ctx context.Context, c *client, args []string, stdout io.Writer) er
 		return c.getShown(ctx, "alarms", rest, stdout, c.showAlarms, "since", "until", "household", "state", "limit")
 	case "alarms show":
 		if len(rest) != 1 {
-			return usageError("alarms show needs one ID")
+			return usageError("alarms show 后面要跟一个告警编号")
 		}
 		return c.getShown(ctx, "alarms/"+url.PathEscape(rest[0]), nil, stdout, c.showAlarm)
 	case "alarms close":
@@ -308,7 +314,7 @@ func command(ctx context.Context, c *client, args []string, stdout io.Writer) er
 			return err
 		}
 		if len(ids) != 1 || q.Get("reason") == "" {
-			return usageError(`alarms close -reason "why" ID`)
+			return usageError(`用法：alarms close -reason "原因" 告警编号（原因必填）`)
 		}
 		body, err := json.Marshal(map[string]string{"reason": q.Get("reason")})
 		if err != nil {
@@ -325,7 +331,7 @@ func command(ctx context.Context, c *client, args []string, stdout io.Writer) er
 		return nil
 	case "away on", "away off", "away show":
 		if len(rest) != 1 {
-			return usageError(verb + " needs one household id")
+			return usageError(verb + " 后面要跟一个户编号")
 		}
 		path := "households/" + url.PathEscape(rest[0]) + "/away"
 		method, body := "GET", io.Reader(nil)
@@ -347,7 +353,7 @@ func command(ctx context.Context, c *client, args []string, stdout io.Writer) er
 		}
 		return nil
 	}
-	return usageError("unknown command " + verb)
+	return usageError("没有这个命令：" + verb)
 }
 
 // stringFlags parses -name value flags into query parameters (dashes
@@ -365,7 +371,7 @@ func stringFlags(cmd string, args []string, names ...string) (url.Values, []stri
 		}
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, nil, usageError(cmd + ": " + err.Error())
+		return nil, nil, usageError(cmd + "：参数有误（" + err.Error() + "）")
 	}
 	q := url.Values{}
 	for n, v := range vals {
@@ -390,7 +396,7 @@ func (c *client) getShown(ctx context.Context, path string, args []string, stdou
 		return err
 	}
 	if len(extra) > 0 {
-		return usageError(path + ": unexpected " + extra[0])
+		return usageError(path + "：多余的参数 " + extra[0])
 	}
 	b, _, err := c.do(ctx, "GET", path, q, nil, "")
 	if err != nil {
@@ -422,7 +428,7 @@ func (c *client) dueList(ctx context.Context, which string, args []string, stdou
 		return err
 	}
 	if len(extra) > 0 {
-		return usageError(which + ": unexpected " + extra[0])
+		return usageError(which + "：多余的参数 " + extra[0])
 	}
 	b, _, err := c.do(ctx, "GET", which, q, nil, "")
 	if err != nil {
@@ -440,7 +446,7 @@ func (c *client) importLedger(ctx context.Context, args []string, stdout io.Writ
 	dry := fs.Bool("dry-run", false, "")
 	asJSON := fs.Bool("json", false, "")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		return usageError("elders import [-dry-run] [-json] FILE.xlsx|FILE.csv")
+		return usageError("用法：elders import [-dry-run] [-json] 文件.xlsx|文件.csv")
 	}
 	path := fs.Arg(0)
 	ct := "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -449,7 +455,7 @@ func (c *client) importLedger(ctx context.Context, args []string, stdout io.Writ
 		ct = "text/csv"
 	case ".xlsx":
 	default:
-		return fmt.Errorf("%s: the ledger must be .xlsx or .csv", path)
+		return fmt.Errorf("%s：台账须为 .xlsx 或 .csv 文件", path)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -483,7 +489,7 @@ func printImport(w io.Writer, b []byte) error {
 		}
 	}
 	if err := json.Unmarshal(b, &res); err != nil {
-		return fmt.Errorf("import answer: %w", err)
+		return fmt.Errorf("读不懂服务器的导入结果（%w）", err)
 	}
 	if res.DryRun {
 		fmt.Fprintf(w, "试导入（未写入登记册）：共 %d 行，将新增 %d 人，修改 %d 人，%d 人不变\n", res.Checked, res.Created, res.Changed, res.Unchanged)
@@ -513,7 +519,7 @@ func (c *client) exportLedger(ctx context.Context, args []string, stdout io.Writ
 	out := fs.String("o", "", "")
 	village := fs.String("village", "", "")
 	if err := fs.Parse(args); err != nil || *out == "" || fs.NArg() != 0 {
-		return usageError("elders export [-format xlsx|csv] [-mask] [-village V] -o FILE")
+		return usageError("用法：elders export [-format xlsx|csv] [-mask] [-village 村] -o 文件")
 	}
 	if *format == "" {
 		*format = "xlsx"
@@ -547,7 +553,7 @@ func (c *client) addVisit(ctx context.Context, args []string, stdout io.Writer) 
 		v[n] = fs.String(n, "", "")
 	}
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
-		return usageError("visit add -household H -method M [-date DAY] [-health T] … [-visitor N]")
+		return usageError("用法：visit add -household 户编号 -method 方式 [-date 日期] [-health 文字] … [-visitor 探访人]")
 	}
 	body := map[string]any{}
 	for n, p := range v {
@@ -559,7 +565,7 @@ func (c *client) addVisit(ctx context.Context, args []string, stdout io.Writer) 
 		t, err := time.ParseInLocation(time.DateOnly, d, c.loc)
 		if err != nil {
 			if t, err = time.Parse(time.RFC3339, d); err != nil {
-				return usageError("-date must be YYYY-MM-DD or RFC 3339")
+				return usageError("-date 须为 YYYY-MM-DD 格式的日期，如 2026-11-23")
 			}
 		}
 		body["date"] = t
@@ -593,7 +599,7 @@ func (c *client) visitRate(ctx context.Context, args []string, stdout io.Writer)
 	area := fs.String("area", "", "")
 	unmasked := fs.Bool("unmasked", false, "")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
-		return usageError("report visit-rate [-month 2026-11] [-filler NAME] [-phone TEL] [-area A] [-o FILE.xlsx] [-unmasked]")
+		return usageError("用法：report visit-rate [-month 2026-11] [-filler 填报人] [-phone 电话] [-area 区域] [-o 文件.xlsx] [-unmasked]")
 	}
 	q := url.Values{}
 	for k, v := range map[string]string{"month": *month, "filler": *filler, "phone": *phone, "area": *area} {

@@ -135,8 +135,14 @@ func TestCLIOverHTTP(t *testing.T) {
 	if code, _, errOut := cli(t, env, "elders", "import", bad); code != 1 || !strings.Contains(errOut, "第 2 行，监护情况：只能是孤寡") {
 		t.Fatalf("bad import: %d %s", code, errOut)
 	}
-	if code, _, _ := cli(t, env, "elders", "frobnicate"); code != 2 {
-		t.Fatalf("unknown command: %d", code)
+	if code, _, errOut := cli(t, env, "elders", "frobnicate"); code != 2 || !strings.Contains(errOut, "没有这个命令：elders frobnicate") ||
+		!strings.Contains(errOut, "用法：anxinctl") {
+		t.Fatalf("unknown command: %d %s", code, errOut)
+	}
+	// the API's refusal as a worker reads it: the message, its code after it
+	if code, _, errOut := cli(t, env, "visits", "list", "-since", "yesterday"); code != 1 || !strings.Contains(errOut, "（invalid）") ||
+		strings.Contains(errOut, "invalid:") {
+		t.Fatalf("bad date: %d %s", code, errOut)
 	}
 }
 
