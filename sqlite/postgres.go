@@ -47,6 +47,7 @@ func PostgresSchema() string {
 		b.WriteString("\n")
 	}
 	b.WriteString(indexAttemptsProviderID + ";\n")
+	b.WriteString(indexChainsWake + ";\n") // chainlease.go
 	b.WriteString(postgresReportTriggers) // report.go
 	return b.String()
 }
