@@ -31,7 +31,7 @@ import (
 const indexChainsWake = `CREATE INDEX IF NOT EXISTS escalation_chains_wake ON escalation_chains(wake) WHERE finished = 0`
 
 // migrateChainLeases adds the claim columns to a store made before them.
-// Old unfinished chains get wake '' (due at once): the first pass sets it.
+// Old unfinished chains get wake ” (due at once): the first pass sets it.
 func migrateChainLeases(ctx context.Context, db *sql.DB) error {
 	for _, c := range []struct{ column, decl string }{
 		{"wake", "TEXT NOT NULL DEFAULT ''"},

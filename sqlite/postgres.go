@@ -48,7 +48,7 @@ func PostgresSchema() string {
 	}
 	b.WriteString(indexAttemptsProviderID + ";\n")
 	b.WriteString(indexChainsWake + ";\n") // chainlease.go
-	b.WriteString(postgresReportTriggers) // report.go
+	b.WriteString(postgresReportTriggers)  // report.go
 	return b.String()
 }
 
