@@ -14,7 +14,7 @@ import (
 // chains by claiming them. Each chain row carries
 //
 //   - wake: when the chain next needs a pass (its timer, in the database;
-//     '' sorts first, so an unfinished chain without one is due);
+//     empty sorts first, so an unfinished chain without one is due);
 //   - lease_owner, lease_until, lease_epoch: who runs a pass now, until
 //     when, and a fencing token that every claim increments;
 //   - pokes, lease_pokes: a counter PokeChain increments and the value the
@@ -31,7 +31,7 @@ import (
 const indexChainsWake = `CREATE INDEX IF NOT EXISTS escalation_chains_wake ON escalation_chains(wake) WHERE finished = 0`
 
 // migrateChainLeases adds the claim columns to a store made before them.
-// Old unfinished chains get wake ” (due at once): the first pass sets it.
+// Old unfinished chains get an empty wake (due at once): the first pass sets it.
 func migrateChainLeases(ctx context.Context, db *sql.DB) error {
 	for _, c := range []struct{ column, decl string }{
 		{"wake", "TEXT NOT NULL DEFAULT ''"},
