@@ -51,7 +51,7 @@ type cluster struct {
 
 // newCluster makes a database of its own and three instances on it (not
 // started: start them with c.start).
-func newCluster(t *testing.T, pg *testenv.Postgres, hh anxin.Households) *cluster {
+func newCluster(t *testing.T, pg *testenv.Postgres, hh anxin.Households, tweak ...func(i int, o *escalate.Options)) *cluster {
 	t.Helper()
 	admin, err := sql.Open("pgx", pg.URL("postgres"))
 	if err != nil {
@@ -83,14 +83,18 @@ func newCluster(t *testing.T, pg *testenv.Postgres, hh anxin.Households) *cluste
 		}
 		logs := &syncBuffer{}
 		log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		svc, err := escalate.New(escalate.Options{
+		o := escalate.Options{
 			Config: escalate.Config{
 				PublicURL: publicURL, AckTimeout: clusterAck, Rounds: 1, ElderFirst: true,
 				AckSecret: ackSecret, AckLinkTTL: time.Hour, FollowUpAfter: 24 * time.Hour,
 				Instance: fmt.Sprintf("alarmd-%c", 'a'+i), Lease: clusterLease, Poll: clusterPoll,
 			},
 			Store: db, Alarms: c.alarms, Households: hh, Visits: db, Notifier: tw, Provider: "twilio", Logger: log,
-		})
+		}
+		for _, f := range tweak {
+			f(i, &o)
+		}
+		svc, err := escalate.New(o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,6 +225,7 @@ func TestClusterOnPostgres(t *testing.T) {
 		{"AckLinkOnAnotherInstance", clusterAckElsewhere},
 		{"InstanceDiesMidWait", clusterDiesMidWait},
 		{"InstanceDiesMidPass", clusterDiesMidPass},
+		{"StaleHolderDoesNotSend", clusterStaleHolder},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, pg) })
 	}
@@ -411,4 +416,72 @@ func clusterDiesMidPass(t *testing.T, pg *testenv.Postgres) {
 	if found != 1 {
 		t.Fatalf("the SMS A left in flight was looked up and adopted %d times, want 1", found)
 	}
+}
+
+// frozenStore is instance A's store: after writing step 1's SMS attempt
+// ("sending", before its request) A freezes (a long pause of the process)
+// until the test lets it go.
+type frozenStore struct {
+	*postgres.DB
+	gate     string // the attempt id whose creation freezes
+	stuck    chan struct{}
+	released chan struct{}
+}
+
+func (f *frozenStore) CreateAttempt(ctx context.Context, a *anxin.Attempt) (bool, error) {
+	created, err := f.DB.CreateAttempt(ctx, a)
+	if created && a.ID == f.gate {
+		close(f.stuck)
+		<-f.released // frozen: the lease runs out meanwhile
+	}
+	return created, err
+}
+
+// A pass that outlives its lease (the process froze between writing an
+// attempt and making its request) must not send: B claims the chain when
+// the lease runs out, looks the attempt up (not sent), sends step 1; when A
+// wakes up its renew is refused (the epoch moved) and it stops before the
+// request. Each request once.
+func clusterStaleHolder(t *testing.T, pg *testenv.Postgres) {
+	fz := &frozenStore{gate: "01STALE/s1/sms", stuck: make(chan struct{}), released: make(chan struct{})}
+	c := newCluster(t, pg, households{household.ID: household}, func(i int, o *escalate.Options) {
+		if i == 0 {
+			fz.DB = o.Store.(*postgres.DB)
+			o.Store = fz
+		}
+	})
+	c.start(0)
+	a := c.raise("01STALE", household.ID)
+	if err := c.svcs[0].Escalate(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-fz.stuck:
+	case <-time.After(2*clusterAck + 10*time.Second):
+		t.Fatal("A never reached step 1's SMS")
+	}
+	c.start(1)
+	c.start(2)
+	testenv.Eventually(t, "step 1's SMS and call by B or C", clusterLease+clusterPoll+10*time.Second, func() bool {
+		_, sms := c.sentTo("sms", phone2)
+		_, call := c.sentTo("call", phone2)
+		return sms && call
+	})
+	close(fz.released) // A wakes up, still in its pass
+	sentByA := func() string {
+		for _, l := range strings.Split(c.logs[0].String(), "\n") {
+			if strings.Contains(l, `"msg":"sent"`) && strings.Contains(l, `"attempt":"01STALE/s1/`) {
+				return l
+			}
+		}
+		return ""
+	}
+	testenv.Eventually(t, "A's pass ended", 5*time.Second, func() bool {
+		return strings.Contains(c.logs[0].String(), "chain lease lost during a pass") || sentByA() != ""
+	})
+	if l := sentByA(); l != "" {
+		t.Fatalf("A sent step 1 after its lease was taken: %s", l)
+	}
+	testenv.Eventually(t, "the chain walked to its end", 3*clusterAck+10*time.Second, func() bool { return c.chain(a.ID).Finished })
+	c.noDuplicates()
 }
