@@ -202,6 +202,19 @@ func (c *cluster) noDuplicates() {
 	}
 }
 
+// logsOf is every instance's log lines about one alarm.
+func (c *cluster) logsOf(id string) string {
+	var b strings.Builder
+	for i, l := range c.logs {
+		for _, line := range strings.Split(l.String(), "\n") {
+			if strings.Contains(line, id) {
+				fmt.Fprintf(&b, "%c: %s\n", 'a'+i, line)
+			}
+		}
+	}
+	return b.String()
+}
+
 func (c *cluster) leaseOwner(id string) string {
 	var owner string
 	if err := c.db.SQL().QueryRow(`SELECT lease_owner FROM escalation_chains WHERE alarm_id = $1`, id).Scan(&owner); err != nil {
@@ -235,7 +248,11 @@ func TestClusterOnPostgres(t *testing.T) {
 // and call go out exactly once, and every chain walks to its end
 // (unanswered, the duty SMS, the outcome visit).
 func clusterEscalateEverywhere(t *testing.T, pg *testenv.Postgres) {
-	c := newCluster(t, pg, testenv.ManyHouseholds{})
+	// a step whose deadline passed before its first pass is not sent (a
+	// chain resumed late moves on): 90 hand-overs at once on a loaded
+	// 2-core machine under -race took more than 3 s, so this test waits 6 s
+	// per step
+	c := newCluster(t, pg, testenv.ManyHouseholds{}, func(_ int, o *escalate.Options) { o.Config.AckTimeout = 2 * clusterAck })
 	for i := range 3 {
 		c.start(i)
 	}
@@ -272,8 +289,8 @@ func clusterEscalateEverywhere(t *testing.T, pg *testenv.Postgres) {
 		child, worker := fmt.Sprintf("+86139%08d", k), fmt.Sprintf("+86137%08d", k)
 		// child: step 0's SMS and call; worker: step 1's SMS and call, then the duty SMS
 		if len(sms[child]) != 1 || len(calls[child]) != 1 || len(sms[worker]) != 2 || len(calls[worker]) != 1 {
-			t.Fatalf("alarm %s: SMS %d/%d, calls %d/%d (child/worker), want 1/2 and 1/1",
-				id, len(sms[child]), len(sms[worker]), len(calls[child]), len(calls[worker]))
+			t.Fatalf("alarm %s: SMS %d/%d, calls %d/%d (child/worker), want 1/2 and 1/1\n%s",
+				id, len(sms[child]), len(sms[worker]), len(calls[child]), len(calls[worker]), c.logsOf(id))
 		}
 		vs, err := c.db.Visits(context.Background(), anxin.VisitFilter{AlarmID: id})
 		if err != nil || len(vs) != 1 {
