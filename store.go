@@ -77,6 +77,31 @@ type ChainStore interface {
 	AttemptByProviderID(ctx context.Context, provider, providerID string) (Attempt, error)
 }
 
+// ChainClaims lets several alarmd sharing one database drive chains: a
+// pass of a chain runs under a lease (owner, until, and an epoch that every
+// claim increments: the fencing token), and the chain's next pass is a
+// wake time in the database, so any instance may take over a chain whose
+// holder died (when its lease runs out) or that waits (at its wake time).
+type ChainClaims interface {
+	// ClaimChain takes the lease if it is free or ran out before now; the
+	// chain is then due at now at the latest (a holder dying mid-pass
+	// leaves it due). ok false: another holds it (or there is no chain).
+	ClaimChain(ctx context.Context, alarmID, owner string, now, until time.Time) (epoch int64, ok bool, err error)
+	// RenewChain extends owner's lease of that epoch; false: another
+	// claim came since, the caller's pass is stale and must not send.
+	RenewChain(ctx context.Context, alarmID, owner string, epoch int64, until time.Time) (ok bool, err error)
+	// ReleaseChain frees the lease and stores wake (zero: none) as the next
+	// pass, unless PokeChain was called during the pass: then the chain
+	// stays due and poked is true. A lease lost meanwhile is ECONFLICT.
+	ReleaseChain(ctx context.Context, alarmID, owner string, epoch int64, wake time.Time) (poked bool, err error)
+	// PokeChain makes the chain due now: something changed (a key press, an
+	// ack link, a status report, a close).
+	PokeChain(ctx context.Context, alarmID string, now time.Time) error
+	// DueChains lists unfinished chains due at now whose lease is free or
+	// ran out, earliest first (at most limit).
+	DueChains(ctx context.Context, now time.Time, limit int) ([]string, error)
+}
+
 // RegisterStore is the care register and its visits.
 type RegisterStore interface {
 	Register
@@ -185,6 +210,7 @@ type Store interface {
 	KitStore
 	AlarmStore
 	ChainStore
+	ChainClaims
 	RegisterStore
 	AuditStore
 	AccountStore

@@ -50,6 +50,19 @@ type ClusterConfig struct {
 	Poll time.Duration `mapstructure:"poll"`
 }
 
+// InstanceName is Instance, or the host name and the process id when it is
+// empty (unique among live processes; a restart is a new instance).
+func (c ClusterConfig) InstanceName() string {
+	if c.Instance != "" {
+		return c.Instance
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "alarmd"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
 // MQTTConfig says where readings come from.
 type MQTTConfig struct {
 	Broker       anxin.BrokerURL `mapstructure:"broker"` // tcp://host:port; empty: embedded broker on Listen
@@ -435,6 +448,14 @@ func (c *Config) validate() error {
 	add(positive("influx.batch_size", c.Influx.BatchSize, 1, 1_000_000))
 	add(positive("influx.queue", c.Influx.Queue, 1, 100_000_000))
 	add(positiveDur("influx.flush_interval", c.Influx.FlushInterval))
+	add(positiveDur("cluster.lease", c.Cluster.Lease))
+	add(positiveDur("cluster.poll", c.Cluster.Poll))
+	if c.Cluster.Poll > 0 && c.Cluster.Poll >= c.Cluster.Lease {
+		add(fmt.Errorf("config: cluster.poll (%s) must be shorter than cluster.lease (%s)", c.Cluster.Poll, c.Cluster.Lease))
+	}
+	if len(c.Cluster.Instance) > 128 || strings.ContainsAny(c.Cluster.Instance, " \t\r\n") {
+		add(errors.New("config: cluster.instance must be at most 128 characters without spaces"))
+	}
 	if c.Influx.QueryURL != "" {
 		add(checkURL("influx.query_url", c.Influx.QueryURL, "http", "https"))
 	}

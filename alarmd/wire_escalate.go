@@ -3,6 +3,7 @@ package alarmd
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"net/http"
 	"sync/atomic"
 
@@ -26,6 +27,10 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 	}
 	visits, _ := any(m.Store).(anxin.Visits)
 	secret := []byte(cfg.AckSecret.Reveal())
+	if len(secret) == 0 && m.Config.Store.URL != "" {
+		// several alarmd: a link one sent is opened on any of them
+		return nil, nil, errors.New("config: notify.ack_secret must be set with store.url: every alarmd sharing the store must sign and check ack links with the same key")
+	}
 	if len(secret) == 0 {
 		secret = make([]byte, 32)
 		_, _ = rand.Read(secret) // crypto/rand.Read never fails (Go ≥ 1.24)
@@ -87,6 +92,12 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 		}
 	}
 	var hooks *twilio.Webhooks
+	var cluster escalate.Config
+	if m.Config.Store.URL != "" {
+		c := m.Config.Cluster
+		cluster = escalate.Config{Instance: c.InstanceName(), Lease: c.Lease, Poll: c.Poll}
+		log.Info("chains are claimed in the shared store", "instance", cluster.Instance, "lease", c.Lease, "poll", c.Poll)
+	}
 	svc, err := escalate.New(escalate.Options{
 		Config: escalate.Config{
 			PublicURL: m.Config.HTTP.PublicURL, AckTimeout: cfg.AckTimeout, Rounds: cfg.Rounds, ElderFirst: cfg.ElderFirst,
@@ -94,6 +105,10 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 			DeliveryTimeout: cfg.DeliveryTimeout, RouteTries: cfg.RouteTries, DownAfter: cfg.DownAfter, DownFor: cfg.DownFor,
 			Installers: installerContacts(cfg.Installers),
 			Location:   book.Location(), Words: book,
+			// several alarmd on one PostgreSQL: chains are claimed in the
+			// database (docs/escalation.md, "Several alarmd"); SQLite: one
+			// process, Poll 0
+			Instance: cluster.Instance, Lease: cluster.Lease, Poll: cluster.Poll,
 		},
 		Store: m.Store, Alarms: alarms, Households: m.Households, Visits: visits,
 		Notifier: notifier, Provider: provider, Routes: routes, Clock: escalate.SystemClock{NowFunc: m.Now}, Logger: log,

@@ -48,7 +48,7 @@ func (s *Service) accept(ctx context.Context, alarmID string, target int, via st
 				"after", now.Sub(c.StartedAt).Round(time.Second))
 			s.metrics.chain("accepted")
 			s.metrics.accepted(via, now.Sub(c.StartedAt).Seconds())
-			s.kick(alarmID) // end ringing calls, tell the others, record the outcome
+			s.nudge(ctx, alarmID) // end ringing calls, tell the others, record the outcome
 			return c, true, nil
 		case anxin.ChainAccepted:
 			return c, c.AcceptedTarget == target, nil

@@ -95,7 +95,7 @@ func (s *Service) Report(ctx context.Context, r anxin.StatusReport) error {
 	if terminal(a.Status) {
 		// a call that ended may end its step; an SMS that failed on one
 		// route moves to the next without waiting for delivery_timeout
-		s.kick(a.AlarmID)
+		s.nudge(ctx, a.AlarmID)
 	}
 	return nil
 }

@@ -89,6 +89,17 @@ type Config struct {
 	// gateway offline, low battery, tamper) by SMS, once per device per day;
 	// none: such alarms are only logged.
 	Installers []anxin.Contact
+	// Poll > 0 is cluster mode (several alarmd on one database, cluster.go):
+	// every pass of a chain claims the chain's lease in the store first,
+	// renews it before every provider request, and releases it with the
+	// chain's next wake time; the store is read every Poll for chains that
+	// fell due. 0: one process, passes serialised in memory (as before).
+	Poll time.Duration
+	// Lease is how long a claim holds unrenewed (cluster mode): the longest
+	// a dead instance keeps a chain from the others. Must exceed Poll.
+	Lease time.Duration
+	// Instance names this process among the others (the lease's owner).
+	Instance string
 }
 
 // Options are a Service's parts.
@@ -124,6 +135,7 @@ type Service struct {
 	clock      Clock
 	log        *slog.Logger
 	metrics    metrics
+	claims     anxin.ChainClaims // cluster mode only (Config.Poll > 0)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -137,6 +149,9 @@ type Service struct {
 	waiting  map[string]waitingStart // alarms whose chain could not start yet
 	sweeping bool
 	sweepAt  func() bool // the outbox timer's stop
+	polling  bool
+	pollAt   func() bool // the due-chains poll's stop (cluster mode)
+	killed   bool        // tests: stopped as by SIGKILL, leases kept
 }
 
 // driveLock serialises the passes of one chain (a channel of one slot, so a
@@ -211,6 +226,19 @@ func New(o Options) (*Service, error) {
 	if c.DownFor <= 0 {
 		c.DownFor = 5 * time.Minute
 	}
+	var claims anxin.ChainClaims
+	if c.Poll > 0 {
+		var ok bool
+		if claims, ok = o.Store.(anxin.ChainClaims); !ok {
+			return nil, errors.New("escalate: cluster mode (Poll > 0) needs a store with chain claims")
+		}
+		switch {
+		case c.Instance == "":
+			return nil, errors.New("escalate: cluster mode needs an instance name")
+		case c.Lease <= c.Poll:
+			return nil, errors.New("escalate: the lease must be longer than the poll interval")
+		}
+	}
 	routes, suffixed, err := routesOf(o)
 	if err != nil {
 		return nil, err
@@ -236,7 +264,7 @@ func New(o Options) (*Service, error) {
 	return &Service{installers: installers,
 		cfg: c, store: o.Store, alarms: o.Alarms, households: o.Households, visits: o.Visits,
 		routes: routes, suffixed: suffixed, notifiers: notifiers, health: newProviderHealth(c.DownAfter, c.DownFor),
-		clock: o.Clock, log: o.Logger, metrics: met,
+		clock: o.Clock, log: o.Logger, metrics: met, claims: claims,
 		ctx: ctx, cancel: cancel, driving: map[string]*driveLock{}, timers: map[string]func() bool{},
 		failures: map[string]int{}, waiting: map[string]waitingStart{},
 	}, nil
@@ -246,6 +274,13 @@ func New(o Options) (*Service, error) {
 // at their stored step and deadline, decided ones finish their notices),
 // then reads the outbox now and every SweepEvery.
 func (s *Service) Start(ctx context.Context) error {
+	if s.claims != nil {
+		// cluster mode: what is due (stored wake times, leases run out) is
+		// read now and every Poll; chains still waiting wait in the store
+		s.kickPoll()
+		s.kickSweep()
+		return nil
+	}
 	chains, err := s.store.UnfinishedChains(ctx)
 	if err != nil {
 		return err
@@ -268,6 +303,9 @@ func (s *Service) Close() error {
 	}
 	if s.sweepAt != nil {
 		s.sweepAt()
+	}
+	if s.pollAt != nil {
+		s.pollAt()
 	}
 	s.mu.Unlock()
 	s.cancel()
@@ -496,7 +534,7 @@ func (s *Service) Resolve(ctx context.Context, alarmID, reason string) error {
 		s.log.Info("chain stopped: alarm resolved", "alarm", alarmID, "reason", reason)
 		break
 	}
-	s.kick(alarmID)
+	s.nudge(ctx, alarmID)
 	return nil
 }
 
@@ -573,13 +611,30 @@ func (s *Service) arm(alarmID string, at time.Time) {
 // what the store now holds.
 func (s *Service) drive(alarmID string) {
 	defer s.lockDrive(alarmID)()
-	wake, err := s.advance(s.ctx, alarmID)
+	if s.claims != nil {
+		s.driveClaimed(alarmID)
+		return
+	}
+	if wake, ok := s.pass(s.ctx, alarmID); ok {
+		s.arm(alarmID, wake)
+	}
+}
+
+// pass runs advance (again on a fresh read when another writer overtook
+// it) and says when the chain wants its next pass: a failed pass is retried
+// with backoff. ok is false when the service is closing.
+func (s *Service) pass(ctx context.Context, alarmID string) (wake time.Time, ok bool) {
+	wake, err := s.advance(ctx, alarmID)
 	for try := 1; anxin.ErrorCode(err) == anxin.ECONFLICT && try < maxWriteTries; try++ {
-		wake, err = s.advance(s.ctx, alarmID)
+		wake, err = s.advance(ctx, alarmID)
 	}
 	if err != nil {
 		if s.ctx.Err() != nil {
-			return
+			return time.Time{}, false
+		}
+		if errors.Is(err, errLeaseLost) {
+			s.log.Warn("chain lease lost during a pass; another instance has the chain", "alarm", alarmID)
+			return time.Time{}, false
 		}
 		s.mu.Lock()
 		s.failures[alarmID]++
@@ -592,7 +647,7 @@ func (s *Service) drive(alarmID string) {
 		delete(s.failures, alarmID)
 		s.mu.Unlock()
 	}
-	s.arm(alarmID, wake)
+	return wake, true
 }
 
 func earliest(a, b time.Time) time.Time {
@@ -953,7 +1008,12 @@ func (s *Service) ensure(ctx context.Context, p anxin.AttemptPurpose, step, targ
 // records its outcome on the attempt as the store then holds it: a status
 // report may have come first (a call's "initiated" can beat the API's answer).
 func (s *Service) send(ctx context.Context, a *anxin.Attempt, n anxin.Notification) (time.Time, error) {
-	pid, retry, err := s.notifierOf(a.Provider).Send(ctx, n)
+	sctx, done, ferr := s.fence(ctx)
+	if ferr != nil {
+		return time.Time{}, ferr // the row stays "sending": the next holder looks it up first
+	}
+	pid, retry, err := s.notifierOf(a.Provider).Send(sctx, n)
+	done()
 	now := s.clock.Now()
 	s.health.record(a.Provider, err == nil, now)
 	s.metrics.route(a.Provider, string(a.Channel), err == nil)
@@ -1036,7 +1096,7 @@ func (s *Service) reclaim(ctx context.Context, provider, pid string) error {
 		return true
 	})
 	s.log.Warn("provider id taken back from an attempt that had adopted it", "attempt", holder.ID, "provider_id", pid)
-	s.kick(holder.AlarmID)
+	s.nudge(ctx, holder.AlarmID)
 	return err
 }
 

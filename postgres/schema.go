@@ -31,6 +31,16 @@ var versions = []string{
 	// 2: elders.form_tier (附件1's 重点/一般; package sqlite's
 	// migrateElderFormTier), for a database made before the register merge
 	`ALTER TABLE IF EXISTS elders ADD COLUMN IF NOT EXISTS form_tier TEXT COLLATE "C" NOT NULL DEFAULT ''`,
+	// 3: chain claims (package sqlite's migrateChainLeases): a chain's wake
+	// time and lease, so several alarmd drive chains from one database;
+	// chains made before it are due at once ('' wake), the first pass sets it
+	`ALTER TABLE IF EXISTS escalation_chains
+		ADD COLUMN IF NOT EXISTS wake TEXT COLLATE "C" NOT NULL DEFAULT '',
+		ADD COLUMN IF NOT EXISTS lease_owner TEXT COLLATE "C" NOT NULL DEFAULT '',
+		ADD COLUMN IF NOT EXISTS lease_until TEXT COLLATE "C" NOT NULL DEFAULT '',
+		ADD COLUMN IF NOT EXISTS lease_epoch BIGINT NOT NULL DEFAULT 0,
+		ADD COLUMN IF NOT EXISTS pokes BIGINT NOT NULL DEFAULT 0,
+		ADD COLUMN IF NOT EXISTS lease_pokes BIGINT NOT NULL DEFAULT 0`,
 }
 
 // migrate brings the schema to the newest version in one transaction, under

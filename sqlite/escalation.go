@@ -14,8 +14,8 @@ import (
 // schemaEscalation holds the tables of escalation: chain progress and every contact attempt.
 // Times are fixed-width RFC 3339 UTC text (” for none), so they sort as
 // text; deadlines are absolute so a restart keeps them. The columns added
-// later (version, accepted_target) are added to older stores by
-// migrateEscalation.
+// later (version, accepted_target, and the claims' wake and lease columns of
+// chainlease.go) are added to older stores by migrateEscalation.
 var schemaEscalation = `
 CREATE TABLE IF NOT EXISTS escalation_chains (
 	alarm_id     TEXT PRIMARY KEY,
@@ -34,7 +34,13 @@ CREATE TABLE IF NOT EXISTS escalation_chains (
 	finished     INTEGER NOT NULL DEFAULT 0,
 	visit_id     TEXT NOT NULL DEFAULT '',
 	accepted_target INTEGER NOT NULL DEFAULT -1,
-	version      INTEGER NOT NULL DEFAULT 0
+	version      INTEGER NOT NULL DEFAULT 0,
+	wake         TEXT NOT NULL DEFAULT '',
+	lease_owner  TEXT NOT NULL DEFAULT '',
+	lease_until  TEXT NOT NULL DEFAULT '',
+	lease_epoch  INTEGER NOT NULL DEFAULT 0,
+	pokes        INTEGER NOT NULL DEFAULT 0,
+	lease_pokes  INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS escalation_chains_unfinished ON escalation_chains(finished) WHERE finished = 0;
 CREATE TABLE IF NOT EXISTS escalation_attempts (
@@ -89,8 +95,10 @@ func migrateEscalation(ctx context.Context, db *sql.DB) error {
 			WHERE provider_id != '' GROUP BY provider, provider_id HAVING COUNT(*) > 1)`); err != nil {
 		return fmt.Errorf("migrate attempts: %w", err)
 	}
-	_, err := db.ExecContext(ctx, `DROP INDEX IF EXISTS escalation_attempts_provider;`+indexAttemptsProviderID)
-	return err
+	if _, err := db.ExecContext(ctx, `DROP INDEX IF EXISTS escalation_attempts_provider;`+indexAttemptsProviderID); err != nil {
+		return err
+	}
+	return migrateChainLeases(ctx, db)
 }
 
 // indexAttemptsProviderID gives a provider id to one attempt at most; made

@@ -47,7 +47,8 @@ func PostgresSchema() string {
 		b.WriteString("\n")
 	}
 	b.WriteString(indexAttemptsProviderID + ";\n")
-	b.WriteString(postgresReportTriggers) // report.go
+	b.WriteString(indexChainsWake + ";\n") // chainlease.go
+	b.WriteString(postgresReportTriggers)  // report.go
 	return b.String()
 }
 
