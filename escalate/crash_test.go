@@ -260,6 +260,20 @@ func TestCrashTwoAlarmsCallOneNumber(t *testing.T) {
 	fake.Fault("call", twiliotest.Fault{Hang: true})
 	first := startChild(t, env)
 	waitFor(t, fake, 20*time.Second, "both alarms' first calls", func(evs []twiliotest.Event) bool { return count(evs, "call") >= 2 })
+	// The fake records a call when the request arrives, before the child
+	// has stored the answered call's id: killed in between, neither attempt
+	// holds a call, and nothing tells the two lookups which call is whose
+	// (Twilio lists calls by number and time only). Kill once the answered
+	// one is stored, as this test means.
+	dbPath := strings.TrimPrefix(env[0], "ANXIN_CRASH_DB=")
+	waitStored(t, dbPath, "the answered call's id stored by its attempt", func(as []anxin.Attempt) bool {
+		for _, a := range as {
+			if a.Channel == anxin.ChannelVoice && a.ProviderID != "" {
+				return true
+			}
+		}
+		return false
+	}, "01CRASH", "01CRASH2")
 	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +296,7 @@ func TestCrashTwoAlarmsCallOneNumber(t *testing.T) {
 		owner[e.Sid] = id
 		placed[id]++
 	}
-	db, err := sqlite.Open(context.Background(), strings.TrimPrefix(env[0], "ANXIN_CRASH_DB="))
+	db, err := sqlite.Open(context.Background(), dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,6 +323,28 @@ func TestCrashTwoAlarmsCallOneNumber(t *testing.T) {
 			t.Errorf("a cancel for a call nobody placed: %s", e.Sid)
 		}
 	}
+}
+
+// waitStored waits (testenv.Eventually) until cond holds of the attempts of
+// the alarms as the running child's store file holds them.
+func waitStored(t *testing.T, path, what string, cond func([]anxin.Attempt) bool, alarms ...string) {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	testenv.Eventually(t, what, 20*time.Second, func() bool {
+		var all []anxin.Attempt
+		for _, id := range alarms {
+			as, err := db.Attempts(context.Background(), id)
+			if err != nil {
+				return false // the child is writing; read again
+			}
+			all = append(all, as...)
+		}
+		return cond(all)
+	})
 }
 
 func alarmOfAttempt(id string) string {
