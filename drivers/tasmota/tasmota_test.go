@@ -214,7 +214,7 @@ func TestIntegration(t *testing.T) {
 		pub("tele/tasmota_x/RESULT", []byte(`{"RfReceived":{"Data":"123456"}}`)) // not learned
 		want := []string{"btn1", "btn1b", "smoke1", "leak1", "gas1"}
 		for _, w := range want {
-			m, ok := sink.Next(t, 10*time.Second, func(m anxin.Message) bool { return m.Device != "probe" })
+			m, ok := sink.Next(t, 60*time.Second, func(m anxin.Message) bool { return m.Device != "probe" })
 			if !ok || m.Device != w {
 				t.Fatalf("got %v (%v), want an event of %s", m.String(), ok, w)
 			}
@@ -234,7 +234,7 @@ func TestIntegration(t *testing.T) {
 		pub2 := sourcetest.Publisher(t, b.URL())
 		probe(t, pub2, sink, &seq)
 		pub2("tele/tasmota_4339CA/RESULT", []byte(`{"RfReceived":{"Data":"0000A1"}}`))
-		if m, ok := sink.Next(t, 10*time.Second, func(m anxin.Message) bool { return m.Device != "probe" }); !ok || m.Device != "btn9" {
+		if m, ok := sink.Next(t, 60*time.Second, func(m anxin.Message) bool { return m.Device != "probe" }); !ok || m.Device != "btn9" {
 			t.Fatalf("after restart: %v %v", m.String(), ok)
 		}
 		if err := stop(); err != nil {

@@ -459,7 +459,7 @@ func TestIntegration(t *testing.T) {
 		want := []string{"sos1:button_pressed", "sos1:button_pressed", "sos2:button_pressed",
 			"leak1:water_leak", "leak1:water_leak_clear", "leak2:water_leak"}
 		for _, w := range want {
-			m, ok := sink.Next(t, 10*time.Second, events)
+			m, ok := sink.Next(t, 60*time.Second, events)
 			if !ok {
 				t.Fatalf("no event %s from the broker", w)
 			}
@@ -480,7 +480,7 @@ func TestIntegration(t *testing.T) {
 		pub2 := sourcetest.Publisher(t, b.URL())
 		waitSubscribed(t, pub2, sink)
 		pub2("zigbee2mqtt/0x005043c95f277c80", []byte(`{"water_leak":true,"linkquality":90}`))
-		m, ok := sink.Next(t, 10*time.Second, events)
+		m, ok := sink.Next(t, 60*time.Second, events)
 		if !ok || m.Device != "leak1" || m.Event != anxin.EventWaterLeak {
 			t.Fatalf("after restart: %v %v", m.String(), ok)
 		}
@@ -578,7 +578,7 @@ func TestIntegrationDriverRestart(t *testing.T) {
 		// what this test is about, with the driver down, not that race.
 		pub("anxin-test/fence", []byte(`{}`))
 		sink, _ = start()
-		m, ok := sink.Next(t, 10*time.Second, func(m anxin.Message) bool { return m.IsEvent() && m.Device == "smoke1" })
+		m, ok := sink.Next(t, 60*time.Second, func(m anxin.Message) bool { return m.IsEvent() && m.Device == "smoke1" })
 		if !ok || m.Event != anxin.EventSmoke {
 			t.Fatalf("alarm published while the driver was down: %v %v", m.String(), ok)
 		}
