@@ -67,7 +67,7 @@ func TestRawPublisherDeliversEveryMessage(t *testing.T) {
 		if res.Readings != 3000 || res.Events != 10 {
 			t.Fatalf("%s: %+v", client, res)
 		}
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(60 * time.Second)
 		for {
 			mu.Lock()
 			n := len(seen)

@@ -240,7 +240,8 @@ func TestGarbageIdleAndHugeFramesCostNothing(t *testing.T) {
 	}
 	next(t, out)
 	for _, c := range []net.Conn{silent, flood} {
-		c.SetReadDeadline(time.Now().Add(60 * time.Second)) // a bound for a broken server, not a measure
+		// a bound for a server that never closes, not a measure
+		c.SetReadDeadline(time.Now().Add(60 * time.Second))
 		if _, err := io.Copy(io.Discard, c); err != nil { // returns at the server's close
 			t.Fatalf("not closed by the server: %v", err)
 		}

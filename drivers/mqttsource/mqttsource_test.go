@@ -269,7 +269,7 @@ func TestIntegrationRun(t *testing.T) {
 		})
 	}()
 	// publish until subscribed: probes are QoS 1, the broker drops them before the SUBSCRIBE
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for testutil.ToFloat64(s.metrics.connected) != 1 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond) // polling the real broker's subscription
 	}
@@ -562,7 +562,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func eventually(cond func() bool) bool {
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			return false
