@@ -251,7 +251,7 @@ func TestIntegration(t *testing.T) {
 		stop := sourcetest.Run(t, d, sink)
 		pub := sourcetest.Publisher(t, b.URL())
 		probe := func(pub func(string, []byte)) {
-			deadline := time.Now().Add(20 * time.Second)
+			deadline := time.Now().Add(60 * time.Second)
 			for time.Now().Before(deadline) {
 				pub("tracker/probe/up", []byte(`{"bat":50}`))
 				if _, ok := sink.Next(t, 200*time.Millisecond, func(m anxin.Message) bool { return m.Device == "probe" }); ok {

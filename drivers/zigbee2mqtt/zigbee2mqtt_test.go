@@ -490,7 +490,7 @@ func TestIntegration(t *testing.T) {
 // waitSubscribed publishes a probe press until the driver delivers it.
 func waitSubscribed(t *testing.T, pub func(string, []byte), sink *sourcetest.Sink) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		pub("zigbee2mqtt/probe", []byte(`{"action":"emergency"}`))
 		if _, ok := sink.Next(t, 200*time.Millisecond, func(m anxin.Message) bool { return m.Device == "probe" }); ok {
