@@ -168,8 +168,20 @@ func TestCrashResume(t *testing.T) {
 	if got := strings.Join(smsTo, " "); got != strings.Join(append(order, phone3), " ") { // + the duty SMS
 		t.Fatalf("SMS went to %s\n--- first run:\n%s\n--- second run:\n%s", got, first.out.String(), second.out.String())
 	}
-	if got := strings.Join(callTo, " "); got != strings.Join(order, " ") {
-		t.Fatalf("calls went to %s", got)
+	// Step 2's call comes after its SMS, which hung at the kill. The restart
+	// places it if it resumes the chain before step 2's stored deadline; a
+	// restart slower than the rest of that deadline (2 s less the 1.5 s
+	// outage: a loaded machine takes that long to start the process) finds
+	// the step over and goes on to step 3 at once, as it must. Which of the
+	// two happened is told by when the restarted child closed step 2.
+	calls, attempts := order, 13 // 6 SMS + 6 calls + 1 duty SMS
+	if over := stepOverAt(t, second.out.String(), 1); !over.IsZero() && !over.Before(stored.Deadline.Truncate(time.Millisecond)) &&
+		len(callTo) == len(order)-1 {
+		t.Logf("the restart closed step 2 %v after its stored deadline, without its call: it resumed too late for it", over.Sub(stored.Deadline))
+		calls, attempts = append([]string{order[0]}, order[2:]...), 12
+	}
+	if got := strings.Join(callTo, " "); got != strings.Join(calls, " ") {
+		t.Fatalf("calls went to %s\n--- second run:\n%s", got, second.out.String())
 	}
 	for b, n := range bodies {
 		if n != 1 {
@@ -216,8 +228,8 @@ func TestCrashResume(t *testing.T) {
 		}
 		ids[a.ID] = true
 	}
-	if len(ids) != 13 {
-		t.Fatalf("%d attempts, want 6 SMS + 6 calls + 1 duty SMS", len(ids))
+	if len(ids) != attempts {
+		t.Fatalf("%d attempts, want %d (SMS, calls and the duty SMS)", len(ids), attempts)
 	}
 }
 
@@ -365,6 +377,22 @@ func storedChain(t *testing.T, path string) anxin.Chain {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// stepOverAt is when the child's log says the chain's step (0-based) was
+// over by its ack timeout (zero when it does not).
+func stepOverAt(t *testing.T, out string, step int) time.Time {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^time=(\S+) level=INFO msg="step over" alarm=01CRASH step=` + strconv.Itoa(step) + ` why="ack timeout"`)
+	m := re.FindStringSubmatch(out)
+	if m == nil {
+		return time.Time{}
+	}
+	at, err := time.Parse(time.RFC3339Nano, m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return at
 }
 
 var resumedLine = regexp.MustCompile(`(?m)^time=(\S+) level=INFO msg="chain resumed" alarm=01CRASH `)
