@@ -119,7 +119,8 @@ func count(evs []twiliotest.Event, kind string) int {
 // kill -9 in the middle of a step's SMS request (Twilio got it, alarmd never
 // saw the answer), down for 1.5 s, restart: the chain looks the SMS up instead
 // of sending it again, goes on at the same step, keeps the step's deadline,
-// and walks to the end with every step sent exactly once.
+// and walks to the end with every step sent exactly once (the step's call
+// only if the restart came before that deadline: see below).
 func TestCrashResume(t *testing.T) {
 	fake, env := crashPeers(t)
 	first := startChild(t, env)
