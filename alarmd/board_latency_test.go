@@ -79,7 +79,7 @@ func TestBoardLatency(t *testing.T) {
 	// wait for an event that satisfies ok (the board also re-renders every 10 s)
 	next := func(what string, ok func(string) bool) string {
 		t.Helper()
-		timeout := time.After(10 * time.Second)
+		timeout := time.After(30 * time.Second)
 		for {
 			select {
 			case ev, open := <-events:
@@ -90,7 +90,7 @@ func TestBoardLatency(t *testing.T) {
 					return ev
 				}
 			case <-timeout:
-				t.Fatalf("no event within 10 s: %s", what)
+				t.Fatalf("no event within 30 s: %s", what)
 			}
 		}
 	}

@@ -72,7 +72,7 @@ func TestIntegrationEmbeddedBrokerGatewayLogins(t *testing.T) {
 		}
 		c := paho.NewClient(o)
 		tok := c.Connect()
-		if !tok.WaitTimeout(5 * time.Second) {
+		if !tok.WaitTimeout(30 * time.Second) {
 			return nil, fmt.Errorf("timeout")
 		}
 		if tok.Error() == nil {

@@ -14,7 +14,7 @@ import (
 
 // browserSession starts headless Chromium at w×h for a web app test and
 // gives its context with the helpers every browser test uses: run steps
-// (15 s each), read an element's text, and write a full-page screenshot to
+// (60 s each, a bound for a loaded machine), read an element's text, and write a full-page screenshot to
 // artifacts/web (linked from docs/web.md).
 func browserSession(t *testing.T, chromium string, w, h int) (bctx context.Context,
 	run func(what string, steps ...chromedp.Action[chromedp.Void]), text func(sel string) string, shot func(name string)) {
@@ -34,7 +34,7 @@ func browserSession(t *testing.T, chromium string, w, h int) (bctx context.Conte
 	}
 	run = func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		sctx, cancel := context.WithTimeout(bctx, 15*time.Second)
+		sctx, cancel := context.WithTimeout(bctx, 60*time.Second)
 		defer cancel()
 		if err := chromedp.Do(sctx, steps...); err != nil {
 			t.Fatalf("%s: %v", what, err)
@@ -42,7 +42,7 @@ func browserSession(t *testing.T, chromium string, w, h int) (bctx context.Conte
 	}
 	text = func(sel string) string {
 		t.Helper()
-		sctx, cancel := context.WithTimeout(bctx, 10*time.Second)
+		sctx, cancel := context.WithTimeout(bctx, 30*time.Second)
 		defer cancel()
 		s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
 		if err != nil {

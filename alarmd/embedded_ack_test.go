@@ -67,7 +67,7 @@ func TestEmbeddedBrokerRefusesWhenStopping(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("Close hung on a message waiting for its commit")
 	}
 	if tok.WaitTimeout(time.Second) && tok.Error() == nil {

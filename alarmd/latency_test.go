@@ -233,7 +233,7 @@ func TestFirstSMSLatencyThroughAlarmd(t *testing.T) {
 	}
 	tick.Stop()
 	for i, tok := range toks {
-		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 			t.Fatalf("publish %d: %v", i, tok.Error())
 		}
 	}

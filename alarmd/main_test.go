@@ -81,8 +81,8 @@ func startMain(t *testing.T, m *Main) (stop func()) {
 				if err != nil {
 					t.Errorf("run: %v", err)
 				}
-			case <-time.After(10 * time.Second):
-				t.Error("Run did not return after cancel")
+			case <-time.After(30 * time.Second):
+				t.Error("Run did not return 30 s after cancel")
 			}
 			if err := m.Close(); err != nil {
 				t.Errorf("close: %v", err)

@@ -24,7 +24,7 @@ func TestIntegrationDeviceOfflineStatusMosquitto(t *testing.T) {
 	mq := testenv.StartMosquitto(t)
 	t0 := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
 	gw := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID("gw-hh-0001"))
-	if tok := gw.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := gw.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer gw.Disconnect(50)
@@ -34,12 +34,12 @@ func TestIntegrationDeviceOfflineStatusMosquitto(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tok := gw.Publish(topic, 1, true, b); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		if tok := gw.Publish(topic, 1, true, b); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 			t.Fatal(tok.Error())
 		}
 	}
 	retain(anxin.DeviceStatusTopic("hh-0001", "btn1"), anxin.Status{State: "offline", TS: t0})
-	if tok := gw.Publish(anxin.StatusTopic("hh-0002"), 1, true, []byte(`{"state":"offline"}`)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := gw.Publish(anxin.StatusTopic("hh-0002"), 1, true, []byte(`{"state":"offline"}`)); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 
@@ -94,7 +94,7 @@ func TestIntegrationDeviceOfflineStatusMosquitto(t *testing.T) {
 	})
 	// leave the broker as found
 	for _, topic := range []string{anxin.DeviceStatusTopic("hh-0001", "btn1"), anxin.StatusTopic("hh-0002")} {
-		if tok := gw.Publish(topic, 1, true, []byte{}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		if tok := gw.Publish(topic, 1, true, []byte{}); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 			t.Fatal(tok.Error())
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/anxin-care/anxin/care"
 	"github.com/anxin-care/anxin/influx"
 	"github.com/anxin-care/anxin/internal/testenv"
+	"github.com/anxin-care/anxin/sqlite"
 	"github.com/anxin-care/anxin/web"
 )
 
@@ -85,6 +86,11 @@ func TestIntegrationWebElderPage(t *testing.T) {
 	}
 	waitFor(t, "the readings archived", 20*time.Second, func() bool {
 		return counter(t, reg, "anxin_archive_written_total", "") >= float64(n)
+	})
+	// the press came after the readings, and the archive counts readings
+	// only: its alarm may be committed after them (the timeline shows it)
+	waitFor(t, "the button's alarm", 20*time.Second, func() bool {
+		return len(alarms(t, m, sqlite.AlarmFilter{Household: "hh-0001"})) > 0
 	})
 	if err := vm.Flush(ctx); err != nil {
 		t.Fatal(err)

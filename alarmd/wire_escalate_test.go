@@ -44,7 +44,7 @@ func TestEscalationWithLogNotifier(t *testing.T) {
 	pub := publisher(t, m.BrokerURL().Dial())
 	publishMsg(t, pub, button("hh-0001", time.Now().UTC().Truncate(time.Millisecond)))
 	var path string
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(30 * time.Second)
 	for path == "" {
 		select {
 		case l := <-logs.lines:

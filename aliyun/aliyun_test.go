@@ -310,7 +310,7 @@ func TestAliyunDownNextRouteSends(t *testing.T) {
 		select {
 		case n := <-b.sent:
 			got[n.AttemptID] = true
-		case <-time.After(10 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatalf("backup got %v", got)
 		}
 	}

@@ -121,7 +121,7 @@ func TestFaultBrokerCrashWhileAlarmdDown(t *testing.T) {
 			var alarms struct {
 				Alarms []anxin.Alarm `json:"alarms"`
 			}
-			deadline := time.Now().Add(8 * time.Second)
+			deadline := time.Now().Add(30 * time.Second)
 			for len(alarms.Alarms) == 0 && time.Now().Before(deadline) {
 				apiGet(t, base, "/api/v1/alarms", &alarms)
 				time.Sleep(100 * time.Millisecond)

@@ -274,8 +274,8 @@ func (f *fleet) Press(hh string) string {
 		return id
 	case <-f.exited:
 		f.t.Fatalf("fleet died during a press:\n%s", tail(f.out.String(), 3000))
-	case <-time.After(10 * time.Second):
-		f.t.Fatalf("fleet: press %s not spooled in 10 s", hh)
+	case <-time.After(30 * time.Second):
+		f.t.Fatalf("fleet: press %s not spooled in 30 s", hh)
 	}
 	return ""
 }

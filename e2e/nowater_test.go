@@ -84,7 +84,7 @@ func TestE2ENoWaterFakeClock(t *testing.T) {
 	}()
 
 	pub := paho.NewClient(paho.NewClientOptions().AddBroker(broker.URL).SetClientID("meter-feed"))
-	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := pub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatalf("connect: %v", tok.Error())
 	}
 	defer pub.Disconnect(0)
@@ -101,7 +101,7 @@ func TestE2ENoWaterFakeClock(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tok := pub.Publish(msg.Topic(), 1, false, b); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			if tok := pub.Publish(msg.Topic(), 1, false, b); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 				t.Fatalf("publish: %v", tok.Error())
 			}
 		}

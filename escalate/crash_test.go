@@ -119,7 +119,8 @@ func count(evs []twiliotest.Event, kind string) int {
 // kill -9 in the middle of a step's SMS request (Twilio got it, alarmd never
 // saw the answer), down for 1.5 s, restart: the chain looks the SMS up instead
 // of sending it again, goes on at the same step, keeps the step's deadline,
-// and walks to the end with every step sent exactly once.
+// and walks to the end with every step sent exactly once (the step's call
+// only if the restart came before that deadline: see below).
 func TestCrashResume(t *testing.T) {
 	fake, env := crashPeers(t)
 	first := startChild(t, env)
@@ -168,8 +169,20 @@ func TestCrashResume(t *testing.T) {
 	if got := strings.Join(smsTo, " "); got != strings.Join(append(order, phone3), " ") { // + the duty SMS
 		t.Fatalf("SMS went to %s\n--- first run:\n%s\n--- second run:\n%s", got, first.out.String(), second.out.String())
 	}
-	if got := strings.Join(callTo, " "); got != strings.Join(order, " ") {
-		t.Fatalf("calls went to %s", got)
+	// Step 2's call comes after its SMS, which hung at the kill. The restart
+	// places it if it resumes the chain before step 2's stored deadline; a
+	// restart slower than the rest of that deadline (2 s less the 1.5 s
+	// outage: a loaded machine takes that long to start the process) finds
+	// the step over and goes on to step 3 at once, as it must. Which of the
+	// two happened is told by when the restarted child closed step 2.
+	calls, attempts := order, 13 // 6 SMS + 6 calls + 1 duty SMS
+	if over := stepOverAt(t, second.out.String(), 1); !over.IsZero() && !over.Before(stored.Deadline.Truncate(time.Millisecond)) &&
+		len(callTo) == len(order)-1 {
+		t.Logf("the restart closed step 2 %v after its stored deadline, without its call: it resumed too late for it", over.Sub(stored.Deadline))
+		calls, attempts = append([]string{order[0]}, order[2:]...), 12
+	}
+	if got := strings.Join(callTo, " "); got != strings.Join(calls, " ") {
+		t.Fatalf("calls went to %s\n--- second run:\n%s", got, second.out.String())
 	}
 	for b, n := range bodies {
 		if n != 1 {
@@ -216,8 +229,8 @@ func TestCrashResume(t *testing.T) {
 		}
 		ids[a.ID] = true
 	}
-	if len(ids) != 13 {
-		t.Fatalf("%d attempts, want 6 SMS + 6 calls + 1 duty SMS", len(ids))
+	if len(ids) != attempts {
+		t.Fatalf("%d attempts, want %d (SMS, calls and the duty SMS)", len(ids), attempts)
 	}
 }
 
@@ -260,6 +273,20 @@ func TestCrashTwoAlarmsCallOneNumber(t *testing.T) {
 	fake.Fault("call", twiliotest.Fault{Hang: true})
 	first := startChild(t, env)
 	waitFor(t, fake, 20*time.Second, "both alarms' first calls", func(evs []twiliotest.Event) bool { return count(evs, "call") >= 2 })
+	// The fake records a call when the request arrives, before the child
+	// has stored the answered call's id: killed in between, neither attempt
+	// holds a call, and nothing tells the two lookups which call is whose
+	// (Twilio lists calls by number and time only). Kill once the answered
+	// one is stored, as this test means.
+	dbPath := strings.TrimPrefix(env[0], "ANXIN_CRASH_DB=")
+	waitStored(t, dbPath, "the answered call's id stored by its attempt", func(as []anxin.Attempt) bool {
+		for _, a := range as {
+			if a.Channel == anxin.ChannelVoice && a.ProviderID != "" {
+				return true
+			}
+		}
+		return false
+	}, "01CRASH", "01CRASH2")
 	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +309,7 @@ func TestCrashTwoAlarmsCallOneNumber(t *testing.T) {
 		owner[e.Sid] = id
 		placed[id]++
 	}
-	db, err := sqlite.Open(context.Background(), strings.TrimPrefix(env[0], "ANXIN_CRASH_DB="))
+	db, err := sqlite.Open(context.Background(), dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,6 +338,28 @@ func TestCrashTwoAlarmsCallOneNumber(t *testing.T) {
 	}
 }
 
+// waitStored waits (testenv.Eventually) until cond holds of the attempts of
+// the alarms as the running child's store file holds them.
+func waitStored(t *testing.T, path, what string, cond func([]anxin.Attempt) bool, alarms ...string) {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	testenv.Eventually(t, what, 20*time.Second, func() bool {
+		var all []anxin.Attempt
+		for _, id := range alarms {
+			as, err := db.Attempts(context.Background(), id)
+			if err != nil {
+				return false // the child is writing; read again
+			}
+			all = append(all, as...)
+		}
+		return cond(all)
+	})
+}
+
 func alarmOfAttempt(id string) string {
 	a, _, _ := strings.Cut(id, "/")
 	return a
@@ -329,6 +378,22 @@ func storedChain(t *testing.T, path string) anxin.Chain {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// stepOverAt is when the child's log says the chain's step (0-based) was
+// over by its ack timeout (zero when it does not).
+func stepOverAt(t *testing.T, out string, step int) time.Time {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^time=(\S+) level=INFO msg="step over" alarm=01CRASH step=` + strconv.Itoa(step) + ` why="ack timeout"`)
+	m := re.FindStringSubmatch(out)
+	if m == nil {
+		return time.Time{}
+	}
+	at, err := time.Parse(time.RFC3339Nano, m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return at
 }
 
 var resumedLine = regexp.MustCompile(`(?m)^time=(\S+) level=INFO msg="chain resumed" alarm=01CRASH `)

@@ -204,11 +204,11 @@ func TestGatewayToBrokerWithReload(t *testing.T) {
 			}
 			got[msg.Device]++
 		}))
-	if tok := sub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := sub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer sub.Disconnect(50)
-	if tok := sub.Subscribe("anxin/v1/#", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := sub.Subscribe("anxin/v1/#", 1, nil); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	count := func(dev string) int { mu.Lock(); defer mu.Unlock(); return got[dev] }

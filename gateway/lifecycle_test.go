@@ -47,11 +47,11 @@ drivers:
 				statuses <- st
 			}
 		}))
-	if tok := sub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := sub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer sub.Disconnect(50)
-	if tok := sub.Subscribe(anxin.StatusTopic("hh-0001"), 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := sub.Subscribe(anxin.StatusTopic("hh-0001"), 1, nil); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	want := func(drivers map[string]string) {

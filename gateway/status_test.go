@@ -67,13 +67,13 @@ func TestZigbeeStatusThroughGateway(t *testing.T) {
 	home := testenv.StartMosquitto(t)
 	district := testenv.StartMosquitto(t)
 	z2m := paho.NewClient(paho.NewClientOptions().AddBroker(home.URL).SetClientID("z2m"))
-	if tok := z2m.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := z2m.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer z2m.Disconnect(50)
 	publish := func(topic, payload string) {
 		t.Helper()
-		if tok := z2m.Publish(topic, 1, true, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		if tok := z2m.Publish(topic, 1, true, payload); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 			t.Fatal(tok.Error())
 		}
 	}
@@ -131,7 +131,7 @@ func retainedOn(t *testing.T, broker, topic string) string {
 	t.Helper()
 	got := make(chan paho.Message, 1)
 	cl := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID("probe-" + anxin.NewID(time.Now())))
-	if tok := cl.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := cl.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer cl.Disconnect(50)
@@ -147,7 +147,7 @@ func retainedOn(t *testing.T, broker, topic string) string {
 			t.Errorf("%s without the retain flag", topic)
 		}
 		return string(m.Payload())
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatalf("no retained message on %s", topic)
 		return ""
 	}

@@ -109,7 +109,7 @@ func TestIntegrationArchiveReadsBackWhatWasWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got map[string]exported
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		got = export(t, vm, "water_meter_.*|call_button_.*")
 		n := 0

@@ -46,7 +46,7 @@ func (r *intercepted) has(s string) bool {
 // wait waits for s to be intercepted.
 func (r *intercepted) wait(t *testing.T, s string) {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(30 * time.Second)
 	for !r.has(s) {
 		select {
 		case <-r.seen:
@@ -89,7 +89,7 @@ func dial(l login) (paho.Client, error) {
 	}
 	c := paho.NewClient(o)
 	tok := c.Connect()
-	if !tok.WaitTimeout(5 * time.Second) {
+	if !tok.WaitTimeout(30 * time.Second) {
 		return nil, fmt.Errorf("connect timed out")
 	}
 	return c, tok.Error()
@@ -132,7 +132,7 @@ func TestEmbeddedBrokerGatewayLogin(t *testing.T) {
 	}
 	// a subscription outside its household is refused (SUBACK 0x80)
 	tok := gw1.Subscribe("anxin/v1/#", 1, nil)
-	if !tok.WaitTimeout(5 * time.Second) {
+	if !tok.WaitTimeout(30 * time.Second) {
 		t.Fatal("subscribe timed out")
 	}
 	if q := tok.(*paho.SubscribeToken).Result()["anxin/v1/#"]; q != 0x80 {
@@ -158,12 +158,12 @@ func mustDial(t *testing.T, l login) paho.Client {
 // hh-0002's own gateway gw2.
 func heldToHousehold(t *testing.T, rec *intercepted, gw1, gw2 paho.Client) {
 	t.Helper()
-	if tok := gw1.Publish("anxin/v1/hh-0001/btn1/event", 1, false, "own"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := gw1.Publish("anxin/v1/hh-0001/btn1/event", 1, false, "own"); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	rec.wait(t, "hh-0001|anxin/v1/hh-0001/btn1/event|own")
 	gw1.Publish("anxin/v1/hh-0002/btn1/event", 1, false, "forged").WaitTimeout(time.Second)
-	if tok := gw2.Publish("anxin/v1/hh-0002/btn1/event", 1, false, "fence"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := gw2.Publish("anxin/v1/hh-0002/btn1/event", 1, false, "fence"); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	rec.wait(t, "hh-0002|anxin/v1/hh-0002/btn1/event|fence")

@@ -40,7 +40,7 @@ func TestEmbeddedBrokerDeliversQoS1(t *testing.T) {
 		if p != "x" {
 			t.Fatalf("payload %q, want x", p)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("message not delivered by the embedded broker")
 	}
 }

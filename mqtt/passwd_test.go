@@ -91,7 +91,7 @@ func TestHashPasswordAcceptedByMosquitto(t *testing.T) {
 			SetUsername(user).SetPassword(pw).SetConnectRetry(false).SetAutoReconnect(false)
 		c := paho.NewClient(o)
 		tok := c.Connect()
-		if !tok.WaitTimeout(5 * time.Second) {
+		if !tok.WaitTimeout(30 * time.Second) {
 			return fmt.Errorf("connect timed out")
 		}
 		if tok.Error() == nil {
@@ -207,7 +207,7 @@ func TestIntegrationDocumentedMosquittoACL(t *testing.T) {
 	defer sub.Disconnect(0)
 	if tok := sub.Subscribe("anxin/v1/#", 1, func(_ paho.Client, m paho.Message) {
 		got <- m.Topic() + "|" + string(m.Payload()[:min(len(m.Payload()), 16)])
-	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	}); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	// each try on its own connection: mosquitto 2.0.11 may drop a 3.1.1
@@ -229,7 +229,7 @@ func TestIntegrationDocumentedMosquittoACL(t *testing.T) {
 		if g != "anxin/v1/hh-0002/btn1/event|fence" {
 			t.Fatalf("alarmd received %q before the fence", g)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatalf("the fence never arrived:\n%s", mq.Output())
 	}
 	if _, err := dial(login{url: mq.URL, id: "anon"}); err == nil {

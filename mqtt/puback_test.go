@@ -59,7 +59,7 @@ func (b *pubackBroker) next() *pubackConn {
 	select {
 	case c := <-b.conns:
 		return c
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		b.t.Fatal("the uplink did not connect")
 		return nil
 	}
@@ -109,7 +109,7 @@ func (pc *pubackConn) receive(t *testing.T, n int) []*packets.PublishPacket {
 				t.Fatalf("connection closed after %d of %d publishes", len(out), n)
 			}
 			out = append(out, p)
-		case <-time.After(10 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatalf("got %d of %d publishes", len(out), n)
 		}
 	}

@@ -67,10 +67,10 @@ func subscribe(t testing.TB, broker string) *subscriber {
 	// set before Connect: a persistent session's queued messages arrive at once
 	o.SetDefaultPublishHandler(s.handle)
 	s.cl = paho.NewClient(o)
-	if tok := s.cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := s.cl.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscriber connect: %v", tok.Error())
 	}
-	if tok := s.cl.Subscribe("anxin/v1/#", 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := s.cl.Subscribe("anxin/v1/#", 1, nil); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe: %v", tok.Error())
 	}
 	t.Cleanup(func() { s.cl.Disconnect(100) })
@@ -158,7 +158,7 @@ func retainedOn(t testing.TB, broker, topic string) string {
 	got := make(chan paho.Message, 1)
 	o := paho.NewClientOptions().AddBroker(broker).SetClientID(fmt.Sprintf("probe-%d", time.Now().UnixNano()))
 	cl := paho.NewClient(o)
-	if tok := cl.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := cl.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatalf("probe connect: %v", tok.Error())
 	}
 	defer cl.Disconnect(50)
@@ -174,7 +174,7 @@ func retainedOn(t testing.TB, broker, topic string) string {
 			t.Errorf("%s came without the retain flag", topic)
 		}
 		return string(m.Payload())
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatalf("no retained message on %s", topic)
 		return ""
 	}
@@ -806,7 +806,7 @@ func TestUplinkLogsNoPasswordFromBrokerURL(t *testing.T) {
 	go func() { done <- up.Run(ctx) }()
 	select {
 	case <-logged:
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("nothing logged")
 	}
 	cancel()

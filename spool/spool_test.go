@@ -53,7 +53,7 @@ func drain(t testing.TB, s *Spool) []Record {
 	want := s.Stats().Depth
 	var out []Record
 	for int64(len(out)) < want {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		r, err := c.Next(ctx)
 		cancel()
 		if err != nil {
@@ -437,7 +437,7 @@ func FuzzSpoolSegment(f *testing.F) {
 		defer c.Close()
 		var prev uint64
 		for range s.Stats().Depth {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			r, err := c.Next(ctx)
 			cancel()
 			if err != nil {

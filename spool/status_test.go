@@ -190,7 +190,7 @@ func FuzzSpoolStatuses(f *testing.F) {
 				// what was acknowledged was delivered: forget it
 				c := s.Cursor()
 				for range stats.Depth {
-					cctx, cancel := context.WithTimeout(ctx, time.Second)
+					cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 					r, err := c.Next(cctx)
 					cancel()
 					if err != nil {
@@ -221,7 +221,7 @@ func FuzzSpoolStatuses(f *testing.F) {
 		lastStatus := map[string]string{}
 		var prev uint64
 		for range s.Stats().Depth {
-			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			r, err := c.Next(cctx)
 			cancel()
 			if err != nil {

@@ -142,7 +142,7 @@ func TestCallRequestAgainstFake(t *testing.T) {
 			t.Errorf("TwiML lacks %s:\n%s", w, tw)
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		mu.Lock()
 		got := strings.Join(callbacks, "\n")

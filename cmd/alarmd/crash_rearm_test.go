@@ -124,7 +124,7 @@ api: {tokens: [{name: district, token: %q}]}
 	t.Cleanup(p.kill)
 	connect := func(id string) paho.Client {
 		c := paho.NewClient(paho.NewClientOptions().AddBroker(p.broker).SetClientID(id))
-		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		if tok := c.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 			t.Fatalf("%s: connect: %v", id, tok.Error())
 		}
 		return c
@@ -132,7 +132,7 @@ api: {tokens: [{name: district, token: %q}]}
 	publish := func(c paho.Client, m anxin.Message) {
 		b, _ := json.Marshal(&m)
 		// the embedded broker acknowledges only after alarmd's commit
-		if tok := c.Publish(m.Topic(), 1, false, b); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		if tok := c.Publish(m.Topic(), 1, false, b); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 			t.Fatalf("publish: %v", tok.Error())
 		}
 	}

@@ -40,7 +40,7 @@ func TestRawPublisherDeliversEveryMessage(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]int{}
 	sub := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID("load-test-sub"))
-	if tok := sub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := sub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer sub.Disconnect(0)
@@ -53,7 +53,7 @@ func TestRawPublisherDeliversEveryMessage(t *testing.T) {
 		mu.Lock()
 		seen[msg.ID]++
 		mu.Unlock()
-	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	}); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	for _, client := range []string{"raw", "paho"} {
@@ -67,7 +67,7 @@ func TestRawPublisherDeliversEveryMessage(t *testing.T) {
 		if res.Readings != 3000 || res.Events != 10 {
 			t.Fatalf("%s: %+v", client, res)
 		}
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(60 * time.Second)
 		for {
 			mu.Lock()
 			n := len(seen)

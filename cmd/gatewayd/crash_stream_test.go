@@ -156,11 +156,11 @@ func TestCrashGatewaydBinaryKill9WhileStreaming(t *testing.T) {
 			}
 			ids[msg.ID] = true
 		}))
-	if tok := sub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := sub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer sub.Disconnect(50)
-	if tok := sub.Subscribe("anxin/v1/+/+/event", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := sub.Subscribe("anxin/v1/+/+/event", 1, nil); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	devices := func() int { mu.Lock(); defer mu.Unlock(); return len(byDev) }
@@ -203,7 +203,7 @@ drivers:
 	})
 
 	pub := paho.NewClient(paho.NewClientOptions().AddBroker(home.URL).SetClientID("vendor-bridge"))
-	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := pub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer pub.Disconnect(50)

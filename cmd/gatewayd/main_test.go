@@ -307,11 +307,11 @@ func TestGatewaydBinaryEndToEnd(t *testing.T) {
 				t.Errorf("bad message on %s: %v", m.Topic(), err)
 			}
 		}))
-	if tok := cl.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := cl.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer cl.Disconnect(50)
-	if tok := cl.Subscribe("anxin/v1/#", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := cl.Subscribe("anxin/v1/#", 1, nil); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	waitFor := func(what string, cond func() bool) {
@@ -356,7 +356,7 @@ drivers:
 
 	publish := func(topic, payload string) {
 		t.Helper()
-		if tok := cl.Publish(topic, 1, false, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		if tok := cl.Publish(topic, 1, false, payload); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 			t.Fatal(tok.Error())
 		}
 	}
@@ -502,7 +502,7 @@ drivers: [{driver: zigbee2mqtt, broker: %q, base_topic: z2m, devices: [{name: le
 	done := make(chan error, 1)
 	go func() { done <- m.Run(context.Background(), []string{"-config", p}) }()
 	pub := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("z2m"))
-	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := pub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer pub.Disconnect(50)
@@ -549,11 +549,11 @@ func TestGatewaydFiveDrivers(t *testing.T) {
 				mu.Unlock()
 			}
 		}))
-	if tok := cl.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := cl.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer cl.Disconnect(50)
-	if tok := cl.Subscribe("anxin/v1/+/+/+", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := cl.Subscribe("anxin/v1/+/+/+", 1, nil); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	ptys := map[string]*os.File{}
@@ -733,7 +733,7 @@ drivers:
 	}
 	cmd, logs, exited := start()
 	pub := paho.NewClient(paho.NewClientOptions().AddBroker(home.URL()).SetClientID("z2m"))
-	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := pub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer pub.Disconnect(50)
@@ -753,7 +753,7 @@ drivers:
 		if i%2 == 1 {
 			p = `{"smoke":true}`
 		}
-		if tok := pub.Publish("z2m/kitchen_smoke", 1, false, p); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		if tok := pub.Publish("z2m/kitchen_smoke", 1, false, p); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 			t.Fatal(tok.Error())
 		}
 	}
@@ -787,11 +787,11 @@ drivers:
 				events = append(events, msg.Event)
 			}
 		}))
-	if tok := sub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := sub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer sub.Disconnect(50)
-	if tok := sub.Subscribe("anxin/v1/+/+/event", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := sub.Subscribe("anxin/v1/+/+/event", 1, nil); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	cmd, logs, exited = start()

@@ -251,7 +251,7 @@ func TestIntegration(t *testing.T) {
 		stop := sourcetest.Run(t, d, sink)
 		pub := sourcetest.Publisher(t, b.URL())
 		probe := func(pub func(string, []byte)) {
-			deadline := time.Now().Add(20 * time.Second)
+			deadline := time.Now().Add(60 * time.Second)
 			for time.Now().Before(deadline) {
 				pub("tracker/probe/up", []byte(`{"bat":50}`))
 				if _, ok := sink.Next(t, 200*time.Millisecond, func(m anxin.Message) bool { return m.Device == "probe" }); ok {
@@ -270,7 +270,7 @@ func TestIntegration(t *testing.T) {
 		pub("meters/site1/00042/data", []byte(`{"readings":[{"litres":123456}]}`))
 		pub("unmapped/x", []byte(`{"alarm":"sos"}`))
 		for _, w := range []string{"bd01:event", "bd01:reading", "wm-00042:reading"} {
-			m, ok := sink.Next(t, 10*time.Second, func(m anxin.Message) bool { return m.Device != "probe" })
+			m, ok := sink.Next(t, 60*time.Second, func(m anxin.Message) bool { return m.Device != "probe" })
 			if !ok || m.Device+":"+m.Class() != w {
 				t.Fatalf("got %v (%v), want %s", m.String(), ok, w)
 			}
@@ -279,7 +279,7 @@ func TestIntegration(t *testing.T) {
 		pub2 := sourcetest.Publisher(t, b.URL())
 		probe(pub2)
 		pub2("tracker/bd02/up", []byte(`{"alarm":"sos"}`))
-		if m, ok := sink.Next(t, 10*time.Second, func(m anxin.Message) bool { return m.Device != "probe" }); !ok || m.Device != "bd02" || m.Event != anxin.EventButtonPressed {
+		if m, ok := sink.Next(t, 60*time.Second, func(m anxin.Message) bool { return m.Device != "probe" }); !ok || m.Device != "bd02" || m.Event != anxin.EventButtonPressed {
 			t.Fatalf("after restart: %v %v", m.String(), ok)
 		}
 		if err := stop(); err != nil {

@@ -195,11 +195,11 @@ func throughGateway(t *testing.T, ctx context.Context, c *Config, sink drivers.S
 				sink.Put(ctx, msg)
 			}
 		}))
-	if tok := sub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := sub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	t.Cleanup(func() { sub.Disconnect(50) })
-	if tok := sub.Subscribe("anxin/v1/+/+/+", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := sub.Subscribe("anxin/v1/+/+/+", 1, nil); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))

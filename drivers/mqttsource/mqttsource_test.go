@@ -250,7 +250,7 @@ func TestIntegrationRun(t *testing.T) {
 	}
 	pubOpts := paho.NewClientOptions().AddBroker(b.URL()).SetClientID("pub")
 	pub := paho.NewClient(pubOpts)
-	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := pub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer pub.Disconnect(100)
@@ -269,7 +269,7 @@ func TestIntegrationRun(t *testing.T) {
 		})
 	}()
 	// publish until subscribed: probes are QoS 1, the broker drops them before the SUBSCRIBE
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for testutil.ToFloat64(s.metrics.connected) != 1 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond) // polling the real broker's subscription
 	}
@@ -282,7 +282,7 @@ func TestIntegrationRun(t *testing.T) {
 		if !errors.Is(err, stopErr) {
 			t.Fatalf("Run returned %v", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not end on a handler error")
 	}
 	if len(got) != 100 {
@@ -408,7 +408,7 @@ func TestIntegrationCrashLosesNothing(t *testing.T) {
 			const n, spooledFirst = 400, 100
 			cfg := Config{Broker: anxin.MustBrokerURL(c.broker), ClientID: "anxin-test-crash-" + strings.ReplaceAll(c.name, " ", "-")}
 			pub := paho.NewClient(paho.NewClientOptions().AddBroker(c.broker).SetClientID(cfg.ClientID + "-pub"))
-			if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			if tok := pub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 				t.Fatal(tok.Error())
 			}
 			defer pub.Disconnect(100)
@@ -457,7 +457,7 @@ func TestIntegrationCrashLosesNothing(t *testing.T) {
 			}()
 			waitFor(t, "run 1 subscribed", func() bool { return testutil.ToFloat64(s1.metrics.connected) == 1 })
 			for i := range n {
-				if tok := pub.Publish("in/x", 1, false, fmt.Sprintf("%04d", i)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+				if tok := pub.Publish("in/x", 1, false, fmt.Sprintf("%04d", i)); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 					t.Fatalf("publish %d: %v", i, tok.Error())
 				}
 			}
@@ -562,7 +562,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func eventually(cond func() bool) bool {
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			return false
@@ -580,7 +580,7 @@ func TestIntegrationInflightWindowBoundsQueue(t *testing.T) {
 	const window, n = 20, 300
 	mq := testenv.StartMosquittoConf(t, fmt.Sprintf("max_inflight_messages %d", window))
 	pub := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID("pub-window"))
-	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := pub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer pub.Disconnect(100)
@@ -612,7 +612,7 @@ func TestIntegrationInflightWindowBoundsQueue(t *testing.T) {
 	}()
 	waitFor(t, "subscribed", func() bool { return testutil.ToFloat64(s.metrics.connected) == 1 })
 	for i := range n {
-		if tok := pub.Publish("in/x", 1, false, strconv.Itoa(i)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		if tok := pub.Publish("in/x", 1, false, strconv.Itoa(i)); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 			t.Fatalf("publish %d: %v", i, tok.Error())
 		}
 	}
@@ -665,7 +665,7 @@ func TestIntegrationSinkErrorRedelivers(t *testing.T) {
 	const n, failAt = 20, 10
 	cfg := Config{Broker: anxin.MustBrokerURL(mq.URL), ClientID: "anxin-test-sink-error"}
 	pub := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID("pub-sink-error"))
-	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := pub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer pub.Disconnect(100)
@@ -685,7 +685,7 @@ func TestIntegrationSinkErrorRedelivers(t *testing.T) {
 	}()
 	waitFor(t, "subscribed", func() bool { return testutil.ToFloat64(s1.metrics.connected) == 1 })
 	for i := range n {
-		if tok := pub.Publish("in/x", 1, false, strconv.Itoa(i)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		if tok := pub.Publish("in/x", 1, false, strconv.Itoa(i)); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 			t.Fatalf("publish %d: %v", i, tok.Error())
 		}
 	}
@@ -694,7 +694,7 @@ func TestIntegrationSinkErrorRedelivers(t *testing.T) {
 		if !errors.Is(err, diskFull) {
 			t.Fatalf("Run returned %v, want the sink's error", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not end on the sink's error")
 	}
 
@@ -724,7 +724,7 @@ func TestIntegrationSinkErrorRedelivers(t *testing.T) {
 			if i == want {
 				want++
 			}
-		case <-time.After(10 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatalf("after the restart message %d never came", want)
 		}
 	}

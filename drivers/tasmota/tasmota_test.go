@@ -16,6 +16,7 @@ import (
 	"github.com/anxin-care/anxin/drivers/mqttsource"
 	"github.com/anxin-care/anxin/drivers/mqttsource/sourcetest"
 	"github.com/anxin-care/anxin/drivers/rf433"
+	"github.com/anxin-care/anxin/internal/testenv"
 )
 
 const fixture = "../../testdata/fixtures/rf433/tasmota-rfbridge-RESULT-examples.txt"
@@ -214,7 +215,7 @@ func TestIntegration(t *testing.T) {
 		pub("tele/tasmota_x/RESULT", []byte(`{"RfReceived":{"Data":"123456"}}`)) // not learned
 		want := []string{"btn1", "btn1b", "smoke1", "leak1", "gas1"}
 		for _, w := range want {
-			m, ok := sink.Next(t, 10*time.Second, func(m anxin.Message) bool { return m.Device != "probe" })
+			m, ok := sink.Next(t, 60*time.Second, func(m anxin.Message) bool { return m.Device != "probe" })
 			if !ok || m.Device != w {
 				t.Fatalf("got %v (%v), want an event of %s", m.String(), ok, w)
 			}
@@ -222,10 +223,9 @@ func TestIntegration(t *testing.T) {
 		if m, ok := sink.Next(t, 300*time.Millisecond, func(m anxin.Message) bool { return m.Device != "probe" }); ok {
 			t.Fatalf("repeats gave a second event: %v", m.String())
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for sourcetest.Gauge(reg, "anxin_rf_bridge_unknown_codes_total") != 1 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond) // polling a metric fed by the real broker
-		}
+		testenv.Eventually(t, "the unknown codes counter at 1", 30*time.Second, func() bool {
+			return sourcetest.Gauge(reg, "anxin_rf_bridge_unknown_codes_total") == 1 // a metric fed by the real broker
+		})
 		if v := sourcetest.Gauge(reg, "anxin_rf_bridge_unknown_codes_total"); v != 1 {
 			t.Errorf("unknown codes counter %v, want 1", v)
 		}
@@ -234,7 +234,7 @@ func TestIntegration(t *testing.T) {
 		pub2 := sourcetest.Publisher(t, b.URL())
 		probe(t, pub2, sink, &seq)
 		pub2("tele/tasmota_4339CA/RESULT", []byte(`{"RfReceived":{"Data":"0000A1"}}`))
-		if m, ok := sink.Next(t, 10*time.Second, func(m anxin.Message) bool { return m.Device != "probe" }); !ok || m.Device != "btn9" {
+		if m, ok := sink.Next(t, 60*time.Second, func(m anxin.Message) bool { return m.Device != "probe" }); !ok || m.Device != "btn9" {
 			t.Fatalf("after restart: %v %v", m.String(), ok)
 		}
 		if err := stop(); err != nil {

@@ -50,11 +50,11 @@ func TestIntegrationSOSReachesBroker(t *testing.T) {
 				got <- msg
 			}
 		}))
-	if tok := sub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := sub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer sub.Disconnect(50)
-	if tok := sub.Subscribe("anxin/v1/+/+/+", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := sub.Subscribe("anxin/v1/+/+/+", 1, nil); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	jtAddr, watchAddr := freeAddr(t), freeAddr(t)
@@ -89,7 +89,7 @@ drivers:
 
 	wait := func(what string, ok func(anxin.Message) bool) anxin.Message {
 		t.Helper()
-		timeout := time.After(10 * time.Second)
+		timeout := time.After(30 * time.Second)
 		for {
 			select {
 			case m := <-got:

@@ -123,7 +123,7 @@ func BenchmarkIntegrationMosquitto(b *testing.B) {
 	}()
 	defer func() { cancel(); <-done }()
 	c := paho.NewClient(paho.NewClientOptions().AddBroker(m.URL).SetClientID("bench-pub"))
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := c.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		b.Fatal(tok.Error())
 	}
 	defer c.Disconnect(100)

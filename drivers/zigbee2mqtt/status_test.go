@@ -119,7 +119,7 @@ func (s *statusSink) next(t *testing.T) string {
 	select {
 	case st := <-s.st:
 		return st.Device + ":" + st.State
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("no status from the broker")
 		return ""
 	}
@@ -131,13 +131,13 @@ func (s *statusSink) next(t *testing.T) string {
 func TestIntegrationStatuses(t *testing.T) {
 	sourcetest.Brokers(t, func(t *testing.T, b sourcetest.Broker) {
 		retain := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("z2m-" + anxin.NewID(time.Now())))
-		if tok := retain.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		if tok := retain.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 			t.Fatalf("connect: %v", tok.Error())
 		}
 		defer retain.Disconnect(50)
 		publish := func(topic, payload string) {
 			t.Helper()
-			if tok := retain.Publish(topic, 1, true, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			if tok := retain.Publish(topic, 1, true, payload); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 				t.Fatalf("publish: %v", tok.Error())
 			}
 		}

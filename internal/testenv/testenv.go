@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -16,21 +17,61 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for
+// a server a test starts (and may restart) on a known port.
+//
+// It is picked below the kernel's ephemeral range: the kernel hands ports of
+// that range to every outgoing connection and every listener on port 0 of
+// every test running at the same time (CI runs all packages at once), and
+// one of them could take the port between this check and the server's bind,
+// or while the server restarts. Below the range only another FreePort could.
 func FreePort(t testing.TB) int {
 	t.Helper()
+	if lo := ephemeralLow(); lo > freePortMin+1000 {
+		for range 100 {
+			port := freePortMin + rand.IntN(lo-freePortMin)
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+			if err == nil {
+				l.Close()
+				return port
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("free port: %v", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// freePortMin is the lowest port FreePort picks: above the well-known and
+// most registered services' ports.
+const freePortMin = 10000
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return lo
 }
 
 // Need finds a program or fails (under CI) / skips the test.
@@ -307,11 +348,20 @@ func (s *SyncBuffer) String() string {
 	return s.b.String()
 }
 
+// MinWait is the least time Eventually gives a condition. CI runs every
+// package's tests at once on a 2-core box, where a step that takes
+// milliseconds alone can take seconds: a wait's bound only keeps a broken
+// test from hanging, it never asserts a duration (performance is measured
+// with benchmarks), so a bound shorter than this is raised to it.
+const MinWait = 60 * time.Second
+
 // Eventually waits until cond holds, looking every 10 ms, and fails the test
-// with what when within passes first. It is the one wait-for-a-state loop
-// of the tests: prefer a channel or a hook where the code offers one.
+// with what when within (at least MinWait) passes first. It is the one
+// wait-for-a-state loop of the tests: prefer a channel or a hook where the
+// code offers one.
 func Eventually(t testing.TB, what string, within time.Duration, cond func() bool) {
 	t.Helper()
+	within = max(within, MinWait)
 	deadline := time.Now().Add(within)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
