@@ -31,6 +31,10 @@ var versions = []string{
 	// 2: elders.form_tier (附件1's 重点/一般; package sqlite's
 	// migrateElderFormTier), for a database made before the register merge
 	`ALTER TABLE IF EXISTS elders ADD COLUMN IF NOT EXISTS form_tier TEXT COLLATE "C" NOT NULL DEFAULT ''`,
+	// 3: partition_leases and partition_members (package sqlite's
+	// leases.go: alarmd sharing a JetStream source's partitions); new
+	// tables, made by the schema pass that follows the steps
+	``,
 }
 
 // migrate brings the schema to the newest version in one transaction, under
