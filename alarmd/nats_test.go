@@ -1,0 +1,288 @@
+package alarmd
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/testenv"
+)
+
+// natsMapping is the server config that spreads households over p
+// partitions (docs/deployment.md, "Broker tier: NATS JetStream").
+func natsMapping(p int) string {
+	return fmt.Sprintf(`mappings = {
+  "anxin.v1.*.*.*": "anxin.p.{{partition(%d,1)}}.v1.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}"
+}`, p)
+}
+
+func natsHH(i int) string { return fmt.Sprintf("hh-n%04d", i) }
+
+// natsHouseholds is n households with a call button and a water meter.
+func natsHouseholds(n int) string {
+	var b strings.Builder
+	b.WriteString("households:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  - id: %s\n    elder: {name: 张桂兰, address: 善广乡一村, tier: general}\n", natsHH(i))
+		fmt.Fprintf(&b, "    contacts: [{name: 李明, relation: child, phone: \"+86139%08d\"}]\n", i)
+		b.WriteString("    devices: [{id: btn1, kind: call_button}, {id: wm1, kind: water_meter}]\n")
+	}
+	return b.String()
+}
+
+// natsConfig is an alarmd consuming the cluster's MQTT stream in parts
+// partitions, on PostgreSQL.
+func natsConfig(t *testing.T, c *testenv.NATSCluster, pgURL, instance, households string, parts int) *Config {
+	t.Helper()
+	cfg := testConfig(t)
+	cfg.Store.URL = Secret(pgURL)
+	cfg.HouseholdsFile = households
+	cfg.NATS.URLs = c.URLs()
+	cfg.NATS.Partitions = parts
+	cfg.Cluster.Instance = instance
+	cfg.Cluster.Lease = 3 * time.Second
+	cfg.Cluster.Poll = 300 * time.Millisecond
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// gatewayClient is a gateway's MQTT 3.1.1 client that knows every node
+// (paho moves to the next when its node dies).
+func gatewayClient(t *testing.T, c *testenv.NATSCluster, first int, id string) paho.Client {
+	t.Helper()
+	opts := paho.NewClientOptions().SetClientID(id).SetCleanSession(true).SetAutoReconnect(true).
+		SetConnectRetry(true).SetConnectRetryInterval(200 * time.Millisecond).SetMaxReconnectInterval(time.Second).
+		SetConnectTimeout(2 * time.Second).SetWriteTimeout(5 * time.Second)
+	for i := range c.Len() {
+		opts.AddBroker(c.MQTTURL((first + i) % c.Len()))
+	}
+	cl := paho.NewClient(opts)
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("gateway connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { cl.Disconnect(0) })
+	return cl
+}
+
+// sendUntilAcked publishes at QoS 1 until the broker PUBACKs, as a gateway
+// keeps a message in its spool until then (the same id every time).
+func sendUntilAcked(ctx context.Context, cl paho.Client, topic string, payload []byte) bool {
+	for ctx.Err() == nil {
+		tok := cl.Publish(topic, 1, false, payload)
+		if tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+			return true
+		}
+	}
+	return false
+}
+
+type exportedSeries struct {
+	Metric     map[string]string `json:"metric"`
+	Timestamps []int64           `json:"timestamps"`
+}
+
+// archivedTimes reads back the timestamps of every household's meter total.
+func archivedTimes(t *testing.T, vm *testenv.VictoriaMetrics) map[string]map[int64]int {
+	t.Helper()
+	if err := vm.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(vm.URL + "/api/v1/export?match[]=" + url.QueryEscape(`{__name__="water_meter_total_m3"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]map[int64]int{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		var e exportedSeries
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("export line %q: %v", sc.Text(), err)
+		}
+		hh := e.Metric["household"]
+		if out[hh] == nil {
+			out[hh] = map[int64]int{}
+		}
+		for _, ts := range e.Timestamps {
+			out[hh][ts]++
+		}
+	}
+	return out
+}
+
+// Three NATS nodes with JetStream and their MQTT listeners, two alarmd on
+// one PostgreSQL consuming the cluster's MQTT stream in four partitions.
+// Gateways publish presses and readings at QoS 1 to different nodes while
+// one node is SIGKILLed and restarted and one alarmd stops (its partitions
+// move to the other) and a third joins (they are shared again): every
+// PUBACKed press is exactly one alarm (no repeat: a press redelivered to
+// a new owner was not applied twice) and every PUBACKed reading is in the
+// archive.
+func TestIntegrationNATSClusterLosesNothingAcknowledged(t *testing.T) {
+	const parts, households, gateways, readingsPer = 4, 24, 6, 60
+	c := testenv.StartNATSCluster(t, 3, natsMapping(parts))
+	pg := testenv.StartPostgres(t)
+	vm := testenv.StartVictoriaMetrics(t)
+	hhFile := filepath.Join(t.TempDir(), "households.yaml")
+	if err := os.WriteFile(hhFile, []byte(natsHouseholds(households)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// nats-server makes its MQTT streams at the first MQTT connection;
+	// alarmd's consumers must exist before gateways publish (the stream
+	// keeps a message only for the consumers interested in it then)
+	gws := make([]paho.Client, gateways)
+	for g := range gateways {
+		gws[g] = gatewayClient(t, c, g%c.Len(), fmt.Sprintf("gw-%d", g))
+	}
+	start := func(name string) (*Main, *prometheus.Registry, func()) {
+		cfg := natsConfig(t, c, pg.URL("postgres"), name, hhFile, parts)
+		cfg.Influx.URL = vm.URL
+		reg := prometheus.NewRegistry()
+		logs := &testenv.SyncBuffer{}
+		m := &Main{Config: cfg, Escalator: &recordingEscalator{}, Metrics: reg,
+			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+		t.Cleanup(func() {
+			if t.Failed() || testing.Verbose() {
+				for _, l := range strings.Split(logs.String(), "\n") {
+					if strings.Contains(l, "component=nats") || strings.Contains(l, "level=ERROR") {
+						t.Logf("%s: %s", name, l)
+					}
+				}
+			}
+		})
+		stop := startMain(t, m)
+		waitFor(t, name+" consuming", 30*time.Second, func() bool { return m.ingest.Healthy() == nil })
+		return m, reg, stop
+	}
+	a, regA, _ := start("a")
+	_, regB, stopB := start("b")
+
+	// each gateway serves its households: one press each at a random
+	// point among their readings
+	type sent struct {
+		presses  sync.Map // household → press id
+		readings sync.Map // household → []int64 (ms) acknowledged
+	}
+	var s sent
+	var acked atomic.Int64
+	total := int64(households * (readingsPer + 1))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	base := time.Now().UTC().Truncate(time.Second).Add(-time.Hour)
+	for g := range gateways {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []int
+			for i := g; i < households; i += gateways {
+				mine = append(mine, i)
+			}
+			for r := range readingsPer + 1 {
+				for _, i := range mine {
+					hh := natsHH(i)
+					var m anxin.Message
+					if r == (i*7)%(readingsPer+1) {
+						m = button(hh, base.Add(time.Duration(r)*time.Second))
+					} else {
+						m = anxin.Message{ID: anxin.NewID(time.Now()), TS: base.Add(time.Duration(r) * time.Second), Household: hh,
+							Device: "wm1", Kind: anxin.KindWaterMeter,
+							Fields: anxin.Fields{"total_m3": anxin.Num(100 + float64(r)/100), "flow_lpm": anxin.Num(0)}}
+					}
+					b, _ := json.Marshal(&m)
+					if !sendUntilAcked(ctx, gws[g], m.Topic(), b) {
+						return
+					}
+					acked.Add(1)
+					if m.IsEvent() {
+						s.presses.Store(hh, m.ID)
+					} else {
+						v, _ := s.readings.LoadOrStore(hh, &[]int64{})
+						p := v.(*[]int64)
+						*p = append(*p, m.TS.UnixMilli())
+					}
+				}
+			}
+		}()
+	}
+	// failures while the gateways publish
+	waitFor(t, "a third acknowledged", 2*time.Minute, func() bool { return acked.Load() >= total/3 })
+	c.Kill(1)
+	t.Logf("NATS node %s SIGKILLed at %d/%d acknowledged", c.Name(1), acked.Load(), total)
+	waitFor(t, "half acknowledged", 2*time.Minute, func() bool { return acked.Load() >= total/2 })
+	stopB()
+	t.Logf("alarmd b stopped at %d/%d", acked.Load(), total)
+	waitFor(t, "two thirds acknowledged", 2*time.Minute, func() bool { return acked.Load() >= 2*total/3 })
+	c.Restart(1)
+	t.Logf("NATS node %s back at %d/%d", c.Name(1), acked.Load(), total)
+	_, regC, _ := start("c")
+	wg.Wait()
+	if acked.Load() != total {
+		t.Fatalf("gateways got %d of %d acknowledgements", acked.Load(), total)
+	}
+
+	// every press: one alarm, opened by it, no repeat
+	waitFor(t, "an alarm for every press", time.Minute, func() bool {
+		n := 0
+		for _, al := range alarms(t, a, anxin.AlarmFilter{Limit: 10_000}) {
+			if al.Device == "btn1" {
+				n++
+			}
+		}
+		return n >= households
+	})
+	byHH := map[string][]anxin.Alarm{}
+	for _, al := range alarms(t, a, anxin.AlarmFilter{Limit: 10_000}) {
+		if al.Device == "btn1" {
+			byHH[al.Household] = append(byHH[al.Household], al)
+		}
+	}
+	for i := range households {
+		hh := natsHH(i)
+		id, _ := s.presses.Load(hh)
+		as := byHH[hh]
+		if len(as) != 1 || as[0].MessageID != id || as[0].Repeats != 0 {
+			t.Errorf("%s: press %v gave %d alarm(s): %+v", hh, id, len(as), as)
+		}
+	}
+	// every acknowledged reading archived
+	waitFor(t, "every acknowledged reading in the archive", time.Minute, func() bool {
+		got := archivedTimes(t, vm)
+		missing := 0
+		s.readings.Range(func(k, v any) bool {
+			for _, ts := range *v.(*[]int64) {
+				if got[k.(string)][ts] == 0 {
+					missing++
+				}
+			}
+			return true
+		})
+		return missing == 0
+	})
+	recv := func(r *prometheus.Registry) float64 { return counter(t, r, "anxin_ingest_received_total", "") }
+	t.Logf("received: a %.0f, b %.0f, c %.0f; handed back a %.0f, b %.0f, c %.0f (of %d published)",
+		recv(regA), recv(regB), recv(regC),
+		counter(t, regA, "anxin_ingest_handed_back_total", ""), counter(t, regB, "anxin_ingest_handed_back_total", ""),
+		counter(t, regC, "anxin_ingest_handed_back_total", ""), total)
+	if recv(regB) == 0 || recv(regC) == 0 {
+		t.Errorf("the work did not split: b received %.0f, c %.0f", recv(regB), recv(regC))
+	}
+}
