@@ -93,6 +93,9 @@ func sendUntilAcked(ctx context.Context, cl paho.Client, topic string, payload [
 	return false
 }
 
+// held is the partitions an alarmd consuming NATS holds.
+func held(m *Main) []int { return m.ingest.(*ingestWiring).jetstream.Held() }
+
 type exportedSeries struct {
 	Metric     map[string]string `json:"metric"`
 	Timestamps []int64           `json:"timestamps"`
@@ -137,7 +140,7 @@ func archivedTimes(t *testing.T, vm *testenv.VictoriaMetrics) map[string]map[int
 // a new owner was not applied twice) and every PUBACKed reading is in the
 // archive.
 func TestIntegrationNATSClusterLosesNothingAcknowledged(t *testing.T) {
-	const parts, households, gateways, readingsPer = 4, 24, 6, 60
+	const parts, households, gateways, readingsPer = 4, 24, 6, 150
 	c := testenv.StartNATSCluster(t, 3, natsMapping(parts))
 	pg := testenv.StartPostgres(t)
 	vm := testenv.StartVictoriaMetrics(t)
@@ -173,7 +176,10 @@ func TestIntegrationNATSClusterLosesNothingAcknowledged(t *testing.T) {
 		return m, reg, stop
 	}
 	a, regA, _ := start("a")
-	_, regB, stopB := start("b")
+	b, regB, stopB := start("b")
+	waitFor(t, "a and b sharing the partitions", 30*time.Second, func() bool {
+		return len(held(a)) == parts/2 && len(held(b)) == parts/2
+	})
 
 	// each gateway serves its households: one press each at a random
 	// point among their readings
@@ -230,10 +236,15 @@ func TestIntegrationNATSClusterLosesNothingAcknowledged(t *testing.T) {
 	waitFor(t, "half acknowledged", 2*time.Minute, func() bool { return acked.Load() >= total/2 })
 	stopB()
 	t.Logf("alarmd b stopped at %d/%d", acked.Load(), total)
+	waitFor(t, "a holding every partition", 30*time.Second, func() bool { return len(held(a)) == parts })
 	waitFor(t, "two thirds acknowledged", 2*time.Minute, func() bool { return acked.Load() >= 2*total/3 })
 	c.Restart(1)
 	t.Logf("NATS node %s back at %d/%d", c.Name(1), acked.Load(), total)
-	_, regC, _ := start("c")
+	cm, regC, _ := start("c")
+	waitFor(t, "a and c sharing the partitions", 30*time.Second, func() bool {
+		return len(held(a)) == parts/2 && len(held(cm)) == parts/2
+	})
+	t.Logf("alarmd c holds %v at %d/%d", held(cm), acked.Load(), total)
 	wg.Wait()
 	if acked.Load() != total {
 		t.Fatalf("gateways got %d of %d acknowledgements", acked.Load(), total)

@@ -280,7 +280,11 @@ func (s *JetStreamSource) run() {
 			}
 		}
 		if s.isReady() {
+			start := time.Now()
 			s.balance()
+			if d := time.Since(start); d > s.cfg.Lease/3 {
+				s.log.Warn("keeping the partition leases took long", "took", d.Round(time.Millisecond), "lease", s.cfg.Lease)
+			}
 		}
 		select {
 		case <-s.ctx.Done():
@@ -518,7 +522,17 @@ func (s *JetStreamSource) fetch(ctx context.Context, k int) {
 				continue
 			}
 		}
-		msgs, err := sub.Fetch(s.cfg.Fetch, nats.MaxWait(time.Second))
+		// bounded by a context of its own, so giving the partition up
+		// interrupts a pull at once rather than after its wait
+		wctx, wcancel := context.WithTimeout(ctx, time.Second)
+		msgs, err := sub.Fetch(s.cfg.Fetch, nats.Context(wctx))
+		wcancel()
+		if ctx.Err() != nil {
+			for _, m := range msgs {
+				_ = m.Nak()
+			}
+			break
+		}
 		if err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
 			s.setErr(where, err)
 			if errors.Is(err, nats.ErrConsumerNotFound) || errors.Is(err, nats.ErrBadSubscription) ||
