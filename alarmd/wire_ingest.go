@@ -23,7 +23,7 @@ type ingestWiring struct {
 	walStore   checkpointer
 	archive    *influx.Archive
 	pipeline   *ingest.Pipeline
-	subscriber *ingest.Subscriber // nil with the embedded broker
+	subscriber *ingest.Subscriber      // nil with the embedded broker
 	jetstream  *ingest.JetStreamSource // with nats.urls: the NATS cluster's MQTT message stream
 	// stopIntercept refuses what the embedded broker still hands over
 	stopIntercept context.CancelFunc

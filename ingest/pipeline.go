@@ -115,7 +115,7 @@ type Pipeline struct {
 	ctl      chan ctlRequest  // work run inside the batch loop (partition take-over and release)
 	// owns says which households this alarmd processes (nil: all); set by
 	// the batch loop only (SetOwnership), read by it only
-	owns func(household string) bool
+	owns     func(household string) bool
 	seen     *seenWindow
 	stateSeq int64
 	// the store's AlarmStateWrites when the log was last read; -1: never
