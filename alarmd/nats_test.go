@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -295,5 +297,107 @@ func TestIntegrationNATSClusterLosesNothingAcknowledged(t *testing.T) {
 		counter(t, regC, "anxin_ingest_handed_back_total", ""), total)
 	if recv(regB) == 0 || recv(regC) == 0 {
 		t.Errorf("the work did not split: b received %.0f, c %.0f", recv(regB), recv(regC))
+	}
+}
+
+// /healthz says when alarmd cannot consume: before the first MQTT
+// connection nats-server has not made its message stream, so alarmd's
+// consumers cannot exist yet (503 naming the stream); once a gateway
+// connected they are made and alarmd is healthy. The embedded broker is
+// not started (gateways publish to the cluster).
+func TestIntegrationNATSHealth(t *testing.T) {
+	c := testenv.StartNATSCluster(t, 3, natsMapping(2))
+	cfg := testConfig(t)
+	cfg.NATS.URLs = c.URLs()
+	cfg.NATS.Partitions = 2
+	cfg.Cluster.Instance = "solo"
+	cfg.Cluster.Lease, cfg.Cluster.Poll = 3*time.Second, 300*time.Millisecond
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	m := &Main{Config: cfg, Escalator: &recordingEscalator{}}
+	startMain(t, m)
+	if m.broker != nil {
+		t.Fatal("the embedded broker started although gateways publish to NATS")
+	}
+	health := func() (int, string) { return get(t, "http://"+m.HTTPAddr()+"/healthz") }
+	waitFor(t, "healthz naming the missing stream", 10*time.Second, func() bool {
+		code, body := health()
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "$MQTT_msgs")
+	})
+	gatewayClient(t, c, 0, "gw-health")
+	waitFor(t, "healthz ok once the stream exists", 30*time.Second, func() bool {
+		code, _ := health()
+		return code == http.StatusOK
+	})
+	waitFor(t, "both partitions held", 10*time.Second, func() bool { return len(held(m)) == 2 })
+}
+
+// Readings/s and alarmd's CPU per reading through the NATS tier, for 1, 2
+// and 3 alarmd (in this process) on one PostgreSQL: anxin-load publishes
+// to one node's MQTT listener. A measurement, not a check: set
+// ANXIN_NATS_BENCH=1 (ANXIN_LOAD_N readings, default 30,000).
+func TestIntegrationNATSThroughput(t *testing.T) {
+	if os.Getenv("ANXIN_NATS_BENCH") == "" {
+		t.Skip("measurement: set ANXIN_NATS_BENCH=1")
+	}
+	n := envInt("ANXIN_LOAD_N", 30_000)
+	hhs := 1000
+	bin := filepath.Join(t.TempDir(), "anxin-load")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/anxin-load").CombinedOutput(); err != nil {
+		t.Fatalf("build anxin-load: %v\n%s", err, out)
+	}
+	pg := testenv.StartPostgres(t)
+	hhFile := filepath.Join(t.TempDir(), "households.yaml")
+	if err := os.WriteFile(hhFile, []byte(loadHouseholds(hhs, 0)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, instances := range []int{1, 2, 3} {
+		t.Run(fmt.Sprintf("alarmd=%d", instances), func(t *testing.T) {
+			c := testenv.StartNATSCluster(t, 3, natsMapping(6))
+			gatewayClient(t, c, 0, "gw-bootstrap") // nats-server makes its MQTT streams
+			var regs []*prometheus.Registry
+			var ms []*Main
+			for i := range instances {
+				cfg := natsConfig(t, c, pg.URL("postgres"), fmt.Sprintf("bench%d-%d", instances, i), hhFile, 6)
+				cfg.NATS.Consumer = fmt.Sprintf("bench%d", instances)
+				reg := prometheus.NewRegistry()
+				m := &Main{Config: cfg, Escalator: &recordingEscalator{}, Metrics: reg}
+				startMain(t, m)
+				regs, ms = append(regs, reg), append(ms, m)
+			}
+			waitFor(t, "the partitions shared", 60*time.Second, func() bool {
+				sum := 0
+				for _, m := range ms {
+					if len(held(m)) == 0 {
+						return false
+					}
+					sum += len(held(m))
+				}
+				return sum == 6
+			})
+			received := func() float64 {
+				s := 0.0
+				for _, r := range regs {
+					s += counter(t, r, "anxin_ingest_received_total", "")
+				}
+				return s
+			}
+			cpu0, start := cpuTime(), time.Now()
+			out, err := exec.Command(bin, "-broker", c.MQTTURL(0), "-n", strconv.Itoa(n), "-households", strconv.Itoa(hhs),
+				"-events", "0", "-publishers", "4").Output()
+			if err != nil {
+				t.Fatalf("anxin-load: %v %s", err, out)
+			}
+			waitFor(t, "every reading received", 5*time.Minute, func() bool { return received() >= float64(n) })
+			elapsed, cpu := time.Since(start), cpuTime()-cpu0
+			per := make([]string, len(regs))
+			for i, r := range regs {
+				per[i] = fmt.Sprintf("%.0f", counter(t, r, "anxin_ingest_received_total", ""))
+			}
+			t.Logf("NATS tier, %d alarmd: %d readings in %.2fs: %.0f readings/s end to end; alarmd CPU %.1f µs/reading (all instances); per instance %s; publisher: %s",
+				instances, n, elapsed.Seconds(), float64(n)/elapsed.Seconds(), float64(cpu.Microseconds())/float64(n),
+				strings.Join(per, "/"), strings.TrimSpace(string(out)))
+		})
 	}
 }
