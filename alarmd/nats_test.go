@@ -334,12 +334,16 @@ func TestIntegrationNATSHealth(t *testing.T) {
 }
 
 // Readings/s and alarmd's CPU per reading through the NATS tier, for 1, 2
-// and 3 alarmd (in this process) on one PostgreSQL: anxin-load publishes
-// to one node's MQTT listener. A measurement, not a check: set
-// ANXIN_NATS_BENCH=1 (ANXIN_LOAD_N readings, default 30,000).
+// and 3 alarmd (in this process) on one PostgreSQL; anxin-load publishes
+// to one node's MQTT listener. A measurement, not a check:
+// ANXIN_NATS_BENCH=live (alarmd consuming while the gateways publish) or
+// drain (the readings published first, with alarmd's consumers made and
+// alarmd stopped; then alarmd started and timed until it has them all);
+// ANXIN_LOAD_N readings (default 30,000).
 func TestIntegrationNATSThroughput(t *testing.T) {
-	if os.Getenv("ANXIN_NATS_BENCH") == "" {
-		t.Skip("measurement: set ANXIN_NATS_BENCH=1")
+	mode := os.Getenv("ANXIN_NATS_BENCH")
+	if mode != "live" && mode != "drain" {
+		t.Skip("measurement: set ANXIN_NATS_BENCH=live or drain")
 	}
 	n := envInt("ANXIN_LOAD_N", 30_000)
 	hhs := 1000
@@ -356,26 +360,53 @@ func TestIntegrationNATSThroughput(t *testing.T) {
 		t.Run(fmt.Sprintf("alarmd=%d", instances), func(t *testing.T) {
 			c := testenv.StartNATSCluster(t, 3, natsMapping(6))
 			gatewayClient(t, c, 0, "gw-bootstrap") // nats-server makes its MQTT streams
-			var regs []*prometheus.Registry
-			var ms []*Main
-			for i := range instances {
-				cfg := natsConfig(t, c, pg.URL("postgres"), fmt.Sprintf("bench%d-%d", instances, i), hhFile, 6)
-				cfg.NATS.Consumer = fmt.Sprintf("bench%d", instances)
-				reg := prometheus.NewRegistry()
-				m := &Main{Config: cfg, Escalator: &recordingEscalator{}, Metrics: reg}
-				startMain(t, m)
-				regs, ms = append(regs, reg), append(ms, m)
-			}
-			waitFor(t, "the partitions shared", 60*time.Second, func() bool {
-				sum := 0
-				for _, m := range ms {
-					if len(held(m)) == 0 {
-						return false
-					}
-					sum += len(held(m))
+			consumer := fmt.Sprintf("bench%d", instances)
+			startAll := func() ([]*prometheus.Registry, []*Main, []func()) {
+				var regs []*prometheus.Registry
+				var ms []*Main
+				var stops []func()
+				for i := range instances {
+					cfg := natsConfig(t, c, pg.URL("postgres"), fmt.Sprintf("%s-%s-%d", mode, consumer, i), hhFile, 6)
+					cfg.NATS.Consumer = consumer
+					reg := prometheus.NewRegistry()
+					m := &Main{Config: cfg, Escalator: &recordingEscalator{}, Metrics: reg}
+					stops = append(stops, startMain(t, m))
+					regs, ms = append(regs, reg), append(ms, m)
 				}
-				return sum == 6
-			})
+				waitFor(t, "the partitions shared", 60*time.Second, func() bool {
+					sum := 0
+					for _, m := range ms {
+						if len(held(m)) == 0 {
+							return false
+						}
+						sum += len(held(m))
+					}
+					return sum == 6
+				})
+				return regs, ms, stops
+			}
+			load := func() string {
+				out, err := exec.Command(bin, "-broker", c.MQTTURL(0), "-n", strconv.Itoa(n), "-households", strconv.Itoa(hhs),
+					"-events", "0", "-publishers", "8").Output()
+				if err != nil {
+					t.Fatalf("anxin-load: %v %s", err, out)
+				}
+				return strings.TrimSpace(string(out))
+			}
+			var pub string
+			if mode == "drain" {
+				_, _, stops := startAll() // the consumers exist: the stream keeps what follows for them
+				for _, stop := range stops {
+					stop()
+				}
+				pub = load()
+			}
+			cpu0, start := cpuTime(), time.Now()
+			regs, _, _ := startAll()
+			if mode == "live" {
+				cpu0, start = cpuTime(), time.Now()
+				pub = load()
+			}
 			received := func() float64 {
 				s := 0.0
 				for _, r := range regs {
@@ -383,21 +414,15 @@ func TestIntegrationNATSThroughput(t *testing.T) {
 				}
 				return s
 			}
-			cpu0, start := cpuTime(), time.Now()
-			out, err := exec.Command(bin, "-broker", c.MQTTURL(0), "-n", strconv.Itoa(n), "-households", strconv.Itoa(hhs),
-				"-events", "0", "-publishers", "4").Output()
-			if err != nil {
-				t.Fatalf("anxin-load: %v %s", err, out)
-			}
 			waitFor(t, "every reading received", 5*time.Minute, func() bool { return received() >= float64(n) })
 			elapsed, cpu := time.Since(start), cpuTime()-cpu0
 			per := make([]string, len(regs))
 			for i, r := range regs {
 				per[i] = fmt.Sprintf("%.0f", counter(t, r, "anxin_ingest_received_total", ""))
 			}
-			t.Logf("NATS tier, %d alarmd: %d readings in %.2fs: %.0f readings/s end to end; alarmd CPU %.1f µs/reading (all instances); per instance %s; publisher: %s",
-				instances, n, elapsed.Seconds(), float64(n)/elapsed.Seconds(), float64(cpu.Microseconds())/float64(n),
-				strings.Join(per, "/"), strings.TrimSpace(string(out)))
+			t.Logf("NATS tier (%s), %d alarmd: %d readings in %.2fs: %.0f readings/s; alarmd CPU %.1f µs/reading (all instances); per instance %s; publisher: %s",
+				mode, instances, n, elapsed.Seconds(), float64(n)/elapsed.Seconds(), float64(cpu.Microseconds())/float64(n),
+				strings.Join(per, "/"), pub)
 		})
 	}
 }

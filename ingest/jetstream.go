@@ -390,12 +390,14 @@ func (s *JetStreamSource) balance() {
 		share++
 	}
 	held := s.heldSet()
+	var extra []int
 	for k := s.cfg.Partitions - 1; k >= 0 && len(held) > share; k-- {
 		if held[k] {
-			s.release(ctx, k)
+			extra = append(extra, k)
 			delete(held, k)
 		}
 	}
+	s.release(ctx, extra)
 	if len(held) < share {
 		ls, err := s.leases.PartitionLeases(ctx, key, s.cfg.Partitions)
 		if err != nil {
@@ -461,15 +463,25 @@ func (s *JetStreamSource) takeOver(part int, epoch int64, until time.Time) error
 
 // stop ends partition k's pulls and waits for them.
 func (s *JetStreamSource) stop(k int) *heldPart {
+	return s.stopAll([]int{k})[k]
+}
+
+// stopAll ends the pulls of partitions ks together and waits for them.
+func (s *JetStreamSource) stopAll(ks []int) map[int]*heldPart {
+	out := make(map[int]*heldPart, len(ks))
 	s.mu.Lock()
-	h := s.held[k]
-	delete(s.held, k)
+	for _, k := range ks {
+		if h := s.held[k]; h != nil {
+			out[k] = h
+			delete(s.held, k)
+			h.cancel()
+		}
+	}
 	s.mu.Unlock()
-	if h != nil {
-		h.cancel()
+	for _, h := range out {
 		<-h.done
 	}
-	return h
+	return out
 }
 
 // drop stops partition k at once (its lease is lost or about to be): its
@@ -484,23 +496,30 @@ func (s *JetStreamSource) drop(k int) {
 	}
 }
 
-// release gives partition k up to a peer: pulls stop, its households'
-// pending rule state is committed, then the lease is freed.
-func (s *JetStreamSource) release(ctx context.Context, k int) {
-	h := s.stop(k)
-	if h == nil {
+// release gives partitions ks up to peers: pulls stop, their households'
+// pending rule state is committed, then the leases are freed.
+func (s *JetStreamSource) release(ctx context.Context, ks []int) {
+	if len(ks) == 0 {
 		return
 	}
+	stopped := s.stopAll(ks)
 	n := s.cfg.Partitions
-	if err := s.p.GiveUp(ctx, func(hh string) bool { return Partition(hh, n) == k }, s.owns(s.heldSet())); err != nil {
-		s.log.Error("partition not given up cleanly; its lease runs out instead", "partition", k, "err", err)
+	match := func(hh string) bool { return stopped[Partition(hh, n)] != nil }
+	if err := s.p.GiveUp(ctx, match, s.owns(s.heldSet())); err != nil {
+		s.log.Error("partitions not given up cleanly; their leases run out instead", "partitions", ks, "err", err)
 		return
 	}
-	if err := s.leases.ReleasePartition(ctx, s.cfg.leaseKey(), k, s.cfg.Instance, h.epoch); err != nil {
-		s.log.Warn("partition lease not released; it runs out instead", "partition", k, "err", err)
+	for k, h := range stopped {
+		if err := s.leases.ReleasePartition(ctx, s.cfg.leaseKey(), k, s.cfg.Instance, h.epoch); err != nil {
+			s.log.Warn("partition lease not released; it runs out instead", "partition", k, "err", err)
+			continue
+		}
+		s.log.Info("partition released to a peer", "partition", k)
 	}
-	s.log.Info("partition released to a peer", "partition", k)
 }
+
+// fetchWait bounds one pull: giving a partition up waits for it.
+const fetchWait = 500 * time.Millisecond
 
 // fetch pulls partition k's consumer and feeds the pipeline until ctx ends.
 func (s *JetStreamSource) fetch(ctx context.Context, k int) {
@@ -522,11 +541,11 @@ func (s *JetStreamSource) fetch(ctx context.Context, k int) {
 				continue
 			}
 		}
-		// bounded by a context of its own, so giving the partition up
-		// interrupts a pull at once rather than after its wait
-		wctx, wcancel := context.WithTimeout(ctx, time.Second)
-		msgs, err := sub.Fetch(s.cfg.Fetch, nats.Context(wctx))
-		wcancel()
+		// a pull is never cut short: the server would go on delivering to
+		// it for its whole wait, and what it delivered to nobody would come
+		// again only after AckWait. What a finished pull brought after the
+		// partition was given up is handed back (Nak) for the next owner.
+		msgs, err := sub.Fetch(s.cfg.Fetch, nats.MaxWait(fetchWait))
 		if ctx.Err() != nil {
 			for _, m := range msgs {
 				_ = m.Nak()
@@ -592,8 +611,9 @@ func (s *JetStreamSource) Close() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		key := s.cfg.leaseKey()
-		for k, h := range s.snapshot() {
-			s.stop(k)
+		held := s.snapshot()
+		s.stopAll(slices.Collect(maps.Keys(held)))
+		for k, h := range held {
 			if err := s.leases.ReleasePartition(ctx, key, k, s.cfg.Instance, h.epoch); err != nil {
 				s.log.Warn("partition lease not released; it runs out instead", "partition", k, "err", err)
 			}

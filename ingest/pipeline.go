@@ -605,6 +605,10 @@ func (p *Pipeline) SetAway(ctx context.Context, household string, away bool) err
 func (p *Pipeline) Away(household string) bool { return p.engine.Away(household) }
 
 func (p *Pipeline) setAway(ctx context.Context, r awayRequest) error {
+	if !p.owned(r.household) {
+		// its state is another alarmd's (NATS partitions): a change here would not last
+		return anxin.Errorf(anxin.ECONFLICT, "household %s is processed by another alarmd instance; try again there", r.household)
+	}
 	now := p.now()
 	changes := p.decide(nil, p.engine.SetAway(now, r.household, r.away))
 	b := &anxin.IngestBatch{Changes: changes, At: now}
