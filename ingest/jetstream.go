@@ -585,6 +585,15 @@ func (s *JetStreamSource) fetch(ctx context.Context, k int) {
 		}
 	}
 	if sub != nil {
+		// a delivery to the last pull that arrived after it returned waits
+		// in the subscription: hand it back rather than let it wait out
+		// AckWait once the subscription is gone
+		if n, _, err := sub.Pending(); err == nil && n > 0 {
+			msgs, _ := sub.Fetch(n, nats.MaxWait(100*time.Millisecond))
+			for _, m := range msgs {
+				_ = m.Nak()
+			}
+		}
 		_ = sub.Unsubscribe()
 	}
 }
