@@ -435,3 +435,52 @@ func TestIntegrationNATSThroughput(t *testing.T) {
 		})
 	}
 }
+
+// A PUBACK from the NATS tier means the message is stored in the
+// replicated stream: with two of three nodes SIGKILLed the stream has no
+// quorum, and a gateway's QoS 1 press gets no PUBACK (nats-server stores
+// before it acknowledges; it closes the connection when the store fails).
+// Once the nodes are back the gateway's resend is PUBACKed and becomes
+// exactly one alarm.
+func TestIntegrationNATSNoPubackWithoutQuorum(t *testing.T) {
+	c := testenv.StartNATSCluster(t, 3, "")
+	gw := gatewayClient(t, c, 0, "gw-quorum") // also makes the MQTT streams
+	cfg := testConfig(t)
+	cfg.NATS.URLs = c.URLs()
+	cfg.Cluster.Instance = "solo"
+	cfg.Cluster.Lease, cfg.Cluster.Poll = 3*time.Second, 300*time.Millisecond
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	m := &Main{Config: cfg, Escalator: &recordingEscalator{}}
+	startMain(t, m)
+	waitFor(t, "alarmd consuming", 30*time.Second, func() bool { return m.ingest.Healthy() == nil })
+	// a first press goes through
+	first := button("hh-0001", time.Now().UTC().Truncate(time.Millisecond))
+	publishMsg(t, gw, first)
+	waitFor(t, "the first alarm", 20*time.Second, func() bool { return len(alarms(t, m, anxin.AlarmFilter{Household: "hh-0001"})) == 1 })
+
+	c.Kill(1)
+	c.Kill(2)
+	press := button("hh-0002", time.Now().UTC().Truncate(time.Millisecond))
+	b, _ := json.Marshal(&press)
+	tok := gw.Publish(press.Topic(), 1, false, b)
+	if tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
+		t.Fatal("a PUBACK while the stream had no quorum: the broker acknowledged what it had not stored")
+	}
+	t.Logf("without quorum: no PUBACK (%v)", tok.Error())
+	c.Restart(1)
+	c.Restart(2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if !sendUntilAcked(ctx, gw, press.Topic(), b) {
+		t.Fatal("the resend was never PUBACKed")
+	}
+	waitFor(t, "the press's alarm", 60*time.Second, func() bool {
+		return len(alarms(t, m, anxin.AlarmFilter{Household: "hh-0002"})) == 1
+	})
+	as := alarms(t, m, anxin.AlarmFilter{Household: "hh-0002"})
+	if len(as) != 1 || as[0].MessageID != press.ID || as[0].Repeats != 0 {
+		t.Fatalf("the press gave %+v", as)
+	}
+}
