@@ -33,6 +33,7 @@ type Config struct {
 	HouseholdsFile string        `mapstructure:"households_file"`
 	Log            LogConfig     `mapstructure:"log"`
 	Cluster        ClusterConfig `mapstructure:"cluster"`
+	NATS           NATSConfig    `mapstructure:"nats"`
 }
 
 // ClusterConfig is for several alarmd sharing one PostgreSQL store (store.url
@@ -185,13 +186,14 @@ func defaults() map[string]any {
 	apiDefaults(d)
 	careDefaults(d)
 	webDefaults(d)
+	natsDefaults(d)
 	return d
 }
 
 // secretKeys are the keys whose values never appear in a log or an error.
 func secretKeys() []string {
 	return []string{"mqtt.password", "influx.token", "notify.ack_secret", "notify.twilio.auth_token",
-		"notify.aliyun.access_key_secret", "notify.aliyun.report_secret", "api.tokens"}
+		"notify.aliyun.access_key_secret", "notify.aliyun.report_secret", "api.tokens", "nats.password"}
 }
 
 // Load reads the config file at path (empty: defaults only), applies
@@ -410,7 +412,7 @@ func (c *Config) validate() error {
 	add(readSecret("mqtt.password", &c.MQTT.Password, c.MQTT.PasswordFile))
 	add(readSecret("influx.token", &c.Influx.Token, c.Influx.TokenFile))
 	add(readSecret("store.url", &c.Store.URL, c.Store.URLFile))
-	if c.MQTT.Broker.IsZero() {
+	if c.MQTT.Broker.IsZero() && len(c.NATS.URLs) == 0 {
 		add(checkHostPort("mqtt.listen", c.MQTT.Listen))
 		if !loopback(c.MQTT.Listen) && c.MQTT.GatewayPasswordFile == "" && !c.MQTT.AllowAnonymous {
 			add(fmt.Errorf("config: mqtt.listen %q is not loopback: set mqtt.gateway_password_file, "+
@@ -474,6 +476,7 @@ func (c *Config) validate() error {
 	add(c.API.validate())
 	add(c.Care.validate())
 	add(c.Web.validate())
+	add(c.validateNATS())
 	return errors.Join(errs...)
 }
 

@@ -114,7 +114,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 		m.register, m.Households = reg, reg
 	}
-	if cfg.MQTT.Broker.IsZero() {
+	if cfg.MQTT.Broker.IsZero() && !cfg.NATS.Enabled() { // with NATS, gateways publish to its MQTT listeners
 		bc, err := brokerConfig(cfg)
 		if err != nil {
 			return err

@@ -23,7 +23,8 @@ type ingestWiring struct {
 	walStore   checkpointer
 	archive    *influx.Archive
 	pipeline   *ingest.Pipeline
-	subscriber *ingest.Subscriber // nil with the embedded broker
+	subscriber *ingest.Subscriber      // nil with the embedded broker
+	jetstream  *ingest.JetStreamSource // with nats.urls: the NATS cluster's MQTT message stream
 	// stopIntercept refuses what the embedded broker still hands over
 	stopIntercept context.CancelFunc
 }
@@ -117,6 +118,13 @@ func (m *Main) openIngest(ctx context.Context) error {
 		}); err != nil {
 			return err
 		}
+	} else if cfg.NATS.Enabled() {
+		js, err := m.openJetStream(ctx, p)
+		if err != nil {
+			return err
+		}
+		w.jetstream = js
+		m.closers = append(m.closers, func() error { js.Close(); return nil }) // if Run never ran
 	} else {
 		s, err := ingest.Subscribe(ctx, ingest.SubscriberConfig{Broker: m.brokerURL, ClientID: cfg.MQTT.ClientID,
 			Username: cfg.MQTT.Username, Password: cfg.MQTT.Password.Reveal(), ReadPace: cfg.MQTT.ReadPace}, p, m.Logger.With("component", "mqtt"), 5*time.Second)
@@ -188,9 +196,15 @@ func (w *ingestWiring) stopReceiving() {
 	if w.stopIntercept != nil {
 		w.stopIntercept()
 	}
+	if w.jetstream != nil {
+		w.jetstream.Close() // after the last batch: its leases go to a peer at once
+	}
 }
 
 func (w *ingestWiring) Healthy() error {
+	if w.jetstream != nil {
+		return errors.Join(w.jetstream.Healthy(), w.pipeline.Healthy())
+	}
 	if w.subscriber == nil {
 		return w.pipeline.Healthy() // the embedded broker lives and dies with alarmd
 	}

@@ -12,6 +12,7 @@ type metrics struct {
 	latency    prometheus.Histogram
 	storeErrs  prometheus.Counter
 	clockUnset prometheus.Counter
+	handedBack prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -34,12 +35,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Failed commits of a batch (retried until the store takes it)."}),
 		clockUnset: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_ingest_clock_unset_total",
 			Help: "Messages dated before 2025 (a gateway clock never set), dated on receipt instead."}),
+		handedBack: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_ingest_handed_back_total",
+			Help: "Messages handed back unprocessed: their household's partition is another alarmd's (NATS)."}),
 	}
 	for _, r := range []string{"too_large", "topic", "contract", "status", "unknown_household", "unknown_device"} {
 		m.rejected.WithLabelValues(r)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.received, m.rejected, m.duplicates, m.decisions, m.batches, m.commit, m.latency, m.storeErrs, m.clockUnset} {
+		for _, c := range []prometheus.Collector{m.received, m.rejected, m.duplicates, m.decisions, m.batches, m.commit, m.latency, m.storeErrs, m.clockUnset, m.handedBack} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -90,6 +90,10 @@ type Delivery struct {
 	Payload  []byte
 	Received time.Time // wall clock at arrival, for latency
 	Ack      func()
+	// Nak (may be nil) hands the message back unprocessed: its household
+	// is not this alarmd's (a partition it no longer holds), so the source
+	// redelivers it to the owner at once.
+	Nak func()
 }
 
 // Pipeline is the batch loop. Deliver feeds it; Run drives it.
@@ -108,6 +112,10 @@ type Pipeline struct {
 	priority chan Delivery // events and statuses: they skip the readings' queue
 	escalate chan escalation
 	away     chan awayRequest // people marking a household away or back
+	ctl      chan ctlRequest  // work run inside the batch loop (partition take-over and release)
+	// owns says which households this alarmd processes (nil: all); set by
+	// the batch loop only (SetOwnership), read by it only
+	owns     func(household string) bool
 	seen     *seenWindow
 	stateSeq int64
 	// the store's AlarmStateWrites when the log was last read; -1: never
@@ -207,7 +215,7 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 	return &Pipeline{cfg: cfg, engine: d.Engine, store: d.Store, archive: d.Archive, escalator: d.Escalator,
 		register: d.Register, log: d.Logger, now: d.Now, m: m, in: make(chan Delivery, cfg.Inflight),
 		priority: make(chan Delivery, 1024),
-		escalate: make(chan escalation, 1024), away: make(chan awayRequest), seen: newSeenWindow(cfg.DedupMax, cfg.DedupWindow),
+		escalate: make(chan escalation, 1024), away: make(chan awayRequest), ctl: make(chan ctlRequest), seen: newSeenWindow(cfg.DedupMax, cfg.DedupWindow),
 		pending: make(map[string]pendingState), lastFlush: time.Now(), lastStats: time.Now(), stateWrites: -1, parser: newParser()}, nil
 }
 
@@ -337,6 +345,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		case d := <-p.in:
 			batch = append(batch, d)
 			batch = p.fill(ctx, batch, wait)
+		case r := <-p.ctl:
+			r.done <- r.fn(ctx)
+			continue
 		case r := <-p.away:
 			err := p.setAway(ctx, r)
 			r.done <- err
@@ -456,6 +467,10 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 			if len(d.Payload) == 0 { // a cleared retained status
 				continue
 			}
+			if !p.owned(hh) {
+				p.handBack(d)
+				continue
+			}
 			if !p.believe(hh, dev, now) {
 				continue
 			}
@@ -482,6 +497,10 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 				reason = "topic"
 			}
 			p.reject(reason, d.Topic, err)
+			continue
+		}
+		if !p.owned(m.Household) {
+			p.handBack(d)
 			continue
 		}
 		if !p.believe(m.Household, m.Device, now) {
@@ -586,6 +605,10 @@ func (p *Pipeline) SetAway(ctx context.Context, household string, away bool) err
 func (p *Pipeline) Away(household string) bool { return p.engine.Away(household) }
 
 func (p *Pipeline) setAway(ctx context.Context, r awayRequest) error {
+	if !p.owned(r.household) {
+		// its state is another alarmd's (NATS partitions): a change here would not last
+		return anxin.Errorf(anxin.ECONFLICT, "household %s is processed by another alarmd instance; try again there", r.household)
+	}
 	now := p.now()
 	changes := p.decide(nil, p.engine.SetAway(now, r.household, r.away))
 	b := &anxin.IngestBatch{Changes: changes, At: now}
@@ -618,6 +641,10 @@ func (p *Pipeline) states(urgent map[string]bool, all bool) []anxin.RuleState {
 	// every state change the engine holds is applied up to p.stateSeq (the
 	// batch loop applies them and encodes states, nobody else)
 	p.engine.DirtyStates(func(hh string, state []byte) {
+		if !p.owned(hh) {
+			delete(p.pending, hh) // another alarmd holds it: its state is the owner's to write
+			return
+		}
 		if all || urgent[hh] {
 			out = append(out, anxin.RuleState{Household: hh, State: state, AppliedSeq: p.stateSeq})
 			delete(p.pending, hh)
@@ -665,6 +692,9 @@ func (p *Pipeline) flushStates() {
 // decide turns engine decisions into store changes.
 func (p *Pipeline) decide(out []anxin.AlarmChange, ds []rules.Decision) []anxin.AlarmChange {
 	for _, d := range ds {
+		if !p.owned(d.Household) {
+			continue // a timer of a household another alarmd now holds: its decisions are the owner's
+		}
 		p.m.decisions.WithLabelValues(string(d.Op)).Inc()
 		out = append(out, anxin.AlarmChange{Op: anxin.AlarmOp(d.Op), Household: d.Household, Rule: d.Rule,
 			RuleKind: d.RuleKind, Device: d.Device, Severity: d.Severity, Route: d.Route, At: d.At,

@@ -57,6 +57,9 @@ func TestPostgres(t *testing.T) {
 	t.Run("Contract", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) anxin.Store { return s.open(t) })
 	})
+	t.Run("LeaseContract", func(t *testing.T) {
+		storetest.RunLeases(t, func(t *testing.T) storetest.LeaseStore { return s.open(t) })
+	})
 	t.Run("SchemaVersions", func(t *testing.T) { schemaVersions(t, s) })
 	t.Run("TwoInstancesShareOneDatabase", func(t *testing.T) { twoInstancesShareOneDatabase(t, s) })
 	t.Run("TableAddedToPackageSqlite", func(t *testing.T) { tableAddedToPackageSqlite(t, s) })

@@ -2,7 +2,7 @@
 # Installs what the tests need when it is missing: mosquitto (real MQTT broker),
 # victoria-metrics (InfluxDB v2 write API), socat (pty pairs), chromium
 # (the web app's browser tests) with a CJK font, postgresql (the postgres
-# store's tests), and Prism from
+# store's tests), nats-server (the clustered broker tier's tests), and Prism from
 # the lockfile (Twilio request shape). Idempotent and quiet when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,8 @@ need_apt=()
 command -v mosquitto >/dev/null 2>&1 || need_apt+=(mosquitto mosquitto-clients)
 command -v victoria-metrics >/dev/null 2>&1 || need_apt+=(victoria-metrics)
 command -v socat >/dev/null 2>&1 || need_apt+=(socat)
+# NATS JetStream with its MQTT listener (the broker tier's cluster tests, Debian: 2.9.10)
+command -v nats-server >/dev/null 2>&1 || need_apt+=(nats-server)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # PostgreSQL's server binaries (the postgres store's tests start their own cluster)

@@ -36,3 +36,15 @@ func BenchmarkIngestCommits(b *testing.B) {
 	defer w.Close()
 	storetest.BenchmarkIngest(b, w.ApplyIngest)
 }
+
+// The partition-lease contract (storetest.RunLeases), on a file store.
+func TestLeaseContract(t *testing.T) {
+	storetest.RunLeases(t, func(t *testing.T) storetest.LeaseStore {
+		db, err := Open(context.Background(), filepath.Join(t.TempDir(), "alarmd.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
+}

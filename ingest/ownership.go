@@ -1,0 +1,143 @@
+package ingest
+
+import (
+	"context"
+	"time"
+
+	"github.com/anxin-care/anxin"
+)
+
+// Several alarmd consuming one partitioned source (JetStream) each process
+// the households of the partitions they hold: the rules engine keeps a
+// household's state in memory, so two instances must never evaluate the
+// same household at once. The pipeline drops (hands back) what is not its
+// own, writes no decision or rule state of such a household, and restores
+// a household's state and the de-duplication window from the store when it
+// takes a partition over.
+
+// ctlRequest is work run inside the batch loop, between batches.
+type ctlRequest struct {
+	fn   func(ctx context.Context) error
+	done chan error
+}
+
+// inLoop runs fn in the batch loop (which alone touches the engine) and
+// returns its error.
+func (p *Pipeline) inLoop(ctx context.Context, fn func(ctx context.Context) error) error {
+	r := ctlRequest{fn: fn, done: make(chan error, 1)}
+	select {
+	case p.ctl <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// owned reports whether this alarmd processes household's messages.
+func (p *Pipeline) owned(household string) bool { return p.owns == nil || p.owns(household) }
+
+// handBack gives a delivery of another alarmd's household back to the
+// source unprocessed (never acknowledged).
+func (p *Pipeline) handBack(d *Delivery) {
+	if d.Nak != nil {
+		d.Nak()
+	}
+	d.Ack = nil
+	p.m.handedBack.Inc()
+}
+
+// SetOwnership makes owns the test of which households this alarmd
+// processes (nil: all), from the next batch on.
+func (p *Pipeline) SetOwnership(ctx context.Context, owns func(household string) bool) error {
+	return p.inLoop(ctx, func(context.Context) error { p.owns = owns; return nil })
+}
+
+// TakeOver makes the households that match (a partition just claimed) this
+// alarmd's: their rule state is read again from the store (the previous
+// owner's last commit, which replaces whatever this process held), people's
+// later changes to their alarms are applied, and the de-duplication window
+// is read again, so a message the previous owner committed but did not
+// acknowledge has no second effect here. owns, from then on, is the test
+// of which households are this alarmd's (it must include match).
+func (p *Pipeline) TakeOver(ctx context.Context, match, owns func(household string) bool) error {
+	return p.inLoop(ctx, func(ctx context.Context) error {
+		n := 0
+		err := p.store.RuleStates(ctx, func(hh string, state []byte) error {
+			if !match(hh) {
+				return nil
+			}
+			if known, _ := p.knows(hh, anxin.GatewayDevice); !known {
+				return nil
+			}
+			if err := p.engine.RestoreState(hh, state); err != nil {
+				p.log.Error("rule state not restored", "household", hh, "err", err)
+				return nil
+			}
+			n++
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := p.store.UnappliedAlarmStateChanges(ctx, func(c anxin.AlarmStateChange) {
+			if c.State != anxin.AlarmOpen && match(c.Household) {
+				p.engine.Closed(c.Household, c.Rule)
+			}
+		}); err != nil {
+			return err
+		}
+		now := p.now()
+		before := p.seen.Len()
+		if err := p.store.SeenIDs(ctx, now.Add(-p.cfg.DedupWindow), func(id string, at time.Time) { p.seen.Add(id, at) }); err != nil {
+			return err
+		}
+		p.owns = owns
+		p.log.Info("households taken over", "households", n, "seen_ids_added", p.seen.Len()-before)
+		return nil
+	})
+}
+
+// GiveUp stops processing the households that match (a partition being
+// released): their pending rule state is committed first, so the next
+// owner restores it, and owns, from then on, is the test of which
+// households are this alarmd's (it must exclude match). Deliveries of
+// those households still queued are handed back.
+func (p *Pipeline) GiveUp(ctx context.Context, match, owns func(household string) bool) error {
+	return p.inLoop(ctx, func(ctx context.Context) error {
+		urgent := make(map[string]bool)
+		for hh := range p.pending {
+			if match(hh) {
+				urgent[hh] = true
+			}
+		}
+		var states []anxin.RuleState
+		p.engine.DirtyStates(func(hh string, state []byte) {
+			if match(hh) && p.owned(hh) {
+				states = append(states, anxin.RuleState{Household: hh, State: state, AppliedSeq: p.stateSeq})
+				delete(p.pending, hh)
+				return
+			}
+			if p.owned(hh) {
+				p.pending[hh] = pendingState{state: state, seq: p.stateSeq}
+			}
+		})
+		for hh := range urgent {
+			if st, ok := p.pending[hh]; ok {
+				states = append(states, anxin.RuleState{Household: hh, State: st.state, AppliedSeq: st.seq})
+				delete(p.pending, hh)
+			}
+		}
+		if len(states) > 0 {
+			if _, err := p.commit(ctx, &anxin.IngestBatch{States: states, At: p.now()}); err != nil {
+				return err
+			}
+		}
+		p.owns = owns
+		return nil
+	})
+}
