@@ -35,6 +35,7 @@ const dutyPrefix = "【安心】无人接收"
 
 var (
 	ackInSMS   = regexp.MustCompile(`/ack/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)`)
+	shortAck   = regexp.MustCompile(`/ack/([A-Za-z0-9]{10})\b`) // a step's short link: one token per (alarm, step, phone)
 	attemptURL = regexp.MustCompile(`attempt=([^&"]+)`)
 )
 

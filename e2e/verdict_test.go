@@ -109,6 +109,8 @@ func reachedTwilioOnce(t *testing.T, tw *fakeTwilio, byHousehold map[string][]an
 					notices++
 					key = "duty " + e.To + " " + key
 				}
+			} else if m := shortAck.FindStringSubmatch(e.Body); m != nil && !strings.HasPrefix(e.Body, dutyPrefix) {
+				key = "step sms " + m[1] // the token names the alarm, step and person
 			} else {
 				notices++
 				key = "notice " + e.To + " " + e.Body
