@@ -88,7 +88,10 @@ func (m *Main) openIngest(ctx context.Context) error {
 		register = m.register
 	}
 	p, err := ingest.New(ingest.Config{Batch: cfg.Ingest.Batch, BatchWait: cfg.Ingest.BatchWait,
-		Inflight: cfg.Ingest.Inflight, DedupWindow: cfg.Ingest.DedupWindow},
+		Inflight: cfg.Ingest.Inflight, DedupWindow: cfg.Ingest.DedupWindow,
+		// the NATS tier redelivers what is not acknowledged: a reading is
+		// acknowledged once archived, so a killed alarmd's queue is not lost
+		AckAfterArchive: cfg.NATS.Enabled()},
 		ingest.Deps{Engine: m.engine, Store: store, Archive: archive, Escalator: m.Escalator,
 			Register: register, Logger: m.Logger.With("component", "ingest"), Now: m.Now, Metrics: m.Metrics})
 	if err != nil {

@@ -67,8 +67,9 @@ func (c *Config) defaults() {
 
 // batch is up to BatchSize encoded lines, each ending in '\n'.
 type batch struct {
-	b []byte
-	n int
+	b    []byte
+	n    int
+	done []func() // WriteThen's: called once the batch is written
 }
 
 // Archive is a running archive. Write is safe for concurrent use.
@@ -133,8 +134,18 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Archive, 
 
 // Write queues a reading (events are not archived). It never blocks on the
 // store: when the queue is full the oldest batch is dropped.
-func (a *Archive) Write(m *anxin.Message) {
+func (a *Archive) Write(m *anxin.Message) { a.WriteThen(m, nil) }
+
+// WriteThen is Write that calls done (if not nil) once the reading is in
+// the store, or at once when there is nothing to archive (an event). A
+// reading dropped (the queue overflowed, the store refused it, or shutdown
+// came first) never calls done: a caller that acknowledges its source in
+// done leaves it unacknowledged, to come again.
+func (a *Archive) WriteThen(m *anxin.Message, done func()) {
 	if m.IsEvent() || len(m.Fields) == 0 {
+		if done != nil {
+			done()
+		}
 		return
 	}
 	a.mu.Lock()
@@ -150,6 +161,9 @@ func (a *Archive) Write(m *anxin.Message) {
 	}
 	t.b = append(AppendLine(t.b, m), '\n')
 	t.n++
+	if done != nil {
+		t.done = append(t.done, done)
+	}
 	a.n++
 	for a.n > a.cfg.Queue {
 		old := a.batches[0]
@@ -196,7 +210,8 @@ func (a *Archive) recycle(b *batch) {
 	if cap(b.b) > 4<<20 {
 		return // an oversized buffer is not kept
 	}
-	b.b, b.n = b.b[:0], 0
+	clear(b.done)
+	b.b, b.n, b.done = b.b[:0], 0, b.done[:0]
 	a.mu.Lock()
 	a.spare = b
 	a.mu.Unlock()
@@ -229,7 +244,9 @@ func (a *Archive) Run(ctx context.Context) error {
 			if b == nil {
 				break
 			}
-			a.sendRetrying(ctx, b.b, b.n)
+			if a.sendRetrying(ctx, b.b, b.n) {
+				b.written()
+			}
 			a.recycle(b)
 		}
 		if waiter != nil {
@@ -238,22 +255,30 @@ func (a *Archive) Run(ctx context.Context) error {
 	}
 }
 
+// written calls the batch's done functions (its points are in the store).
+func (b *batch) written() {
+	for _, f := range b.done {
+		f()
+	}
+}
+
 // sendRetrying sends one batch, retrying with backoff while the error is
 // retryable, the archive runs and no newer data has to be dropped for it.
-func (a *Archive) sendRetrying(ctx context.Context, body []byte, k int) {
+// It reports whether the batch was written.
+func (a *Archive) sendRetrying(ctx context.Context, body []byte, k int) bool {
 	backoff := 100 * time.Millisecond
 	for {
 		err := a.send(ctx, body)
 		if err == nil {
 			a.written.Add(float64(k))
 			a.lastErr = ""
-			return
+			return true
 		}
 		a.failed.Inc()
 		if !retryable(err) || ctx.Err() != nil {
 			a.dropped.Add(float64(k))
 			a.logErr("archive: batch dropped", k, err)
-			return
+			return false
 		}
 		a.logErr("archive: write failed, retrying", k, err)
 		select {
@@ -264,7 +289,7 @@ func (a *Archive) sendRetrying(ctx context.Context, body []byte, k int) {
 		if a.Len() >= a.cfg.Queue {
 			// the queue is full of newer points: they matter more than this batch
 			a.dropped.Add(float64(k))
-			return
+			return false
 		}
 	}
 }
@@ -285,6 +310,7 @@ func (a *Archive) drain() {
 			return
 		}
 		a.written.Add(float64(b.n))
+		b.written()
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -245,5 +246,38 @@ func TestRetryAndRejectClassification(t *testing.T) {
 	defer mu.Unlock()
 	if len(bodies) != 2 || !strings.Contains(bodies[0], "total_m3=0 ") || !strings.Contains(bodies[1], "total_m3=2 ") {
 		t.Fatalf("bodies %q: the retried first point and the third should arrive, the rejected second not", bodies)
+	}
+}
+
+// WriteThen calls done once its reading is in the store — not before, and
+// never for a reading the archive dropped (the caller then leaves its
+// source unacknowledged, to come again); an event needs no archive and is
+// done at once.
+func TestIntegrationWriteThenCallsDoneOnceStored(t *testing.T) {
+	vm := testenv.StartVictoriaMetrics(t)
+	a, _ := startArchive(t, Config{URL: vm.URL, Org: "anxin", Bucket: "readings", BatchSize: 5, Queue: 10,
+		FlushInterval: 20 * time.Millisecond, Timeout: time.Second, MaxBackoff: 50 * time.Millisecond}, nil)
+	var done atomic.Int64
+	event := &anxin.Message{ID: "e1", TS: time.Now(), Household: "hh-1", Device: "btn1", Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed}
+	a.WriteThen(event, func() { done.Add(1) })
+	if done.Load() != 1 {
+		t.Fatal("an event (not archived) is not done at once")
+	}
+	// the store down: 50 readings through a queue of 10 — those dropped are never done
+	vm.Kill()
+	t0 := time.Now().Add(-time.Minute)
+	for i := range 50 {
+		a.WriteThen(reading("hh-1", "wm1", anxin.KindWaterMeter, t0.Add(time.Duration(i)*time.Millisecond),
+			anxin.Fields{"total_m3": anxin.Num(float64(i))}), func() { done.Add(1) })
+	}
+	if got := done.Load(); got != 1 {
+		t.Fatalf("%d readings done while the store is down", got-1)
+	}
+	vm.Restart()
+	testenv.Eventually(t, "the kept readings written and done", time.Minute, func() bool {
+		return testutil.ToFloat64(a.written) > 0 && done.Load() == 1+int64(testutil.ToFloat64(a.written))
+	})
+	if w := int64(testutil.ToFloat64(a.written)); w > 15 || done.Load()-1 != w {
+		t.Fatalf("written %d (a queue of 10 and a batch in flight at most), done %d", w, done.Load()-1)
 	}
 }

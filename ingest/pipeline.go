@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,32 @@ type Archive interface {
 	Write(m *anxin.Message)
 }
 
+// ArchiveAcker is an Archive that says when a reading is stored: done is
+// called once it is (at once for what it does not archive), never for one
+// it drops (*influx.Archive).
+type ArchiveAcker interface {
+	WriteThen(m *anxin.Message, done func())
+}
+
+// ackGate acknowledges a delivery on the last of n calls (the commit's and
+// the archive's, in either order).
+type ackGate struct {
+	left atomic.Int32
+	ack  func()
+}
+
+func newAckGate(n int32, ack func()) *ackGate {
+	g := &ackGate{ack: ack}
+	g.left.Store(n)
+	return g
+}
+
+func (g *ackGate) one() {
+	if g.left.Add(-1) == 0 {
+		g.ack()
+	}
+}
+
 // Config tunes the pipeline.
 type Config struct {
 	Batch       int           // messages per transaction at most (default 2,000)
@@ -57,6 +84,13 @@ type Config struct {
 	DedupMax    int           // ids remembered in memory at most (default 200,000)
 	TickEvery   time.Duration // longest wait between timer checks (default 1 s)
 	StateFlush  time.Duration // rule state of quiet households is written this often (default 10 s)
+	// AckAfterArchive acknowledges a reading only once it is committed AND
+	// in the time-series store (an Archive that is an ArchiveAcker), so an
+	// alarmd killed with readings in its archive queue loses none: its
+	// source delivers them again (the NATS tier, whose consumers wait up to
+	// nats.ack_wait). Off on the MQTT path: a broker's small in-flight
+	// window would stall behind the archive's flush interval.
+	AckAfterArchive bool
 }
 
 func (c *Config) defaults() {
@@ -98,15 +132,18 @@ type Delivery struct {
 
 // Pipeline is the batch loop. Deliver feeds it; Run drives it.
 type Pipeline struct {
-	cfg       Config
-	engine    Engine
-	store     Store
-	archive   Archive
-	escalator anxin.Escalator
-	register  Register // nil: every household and device is believed
-	log       *slog.Logger
-	now       func() time.Time
-	m         *metrics
+	cfg     Config
+	engine  Engine
+	store   Store
+	archive Archive
+	// ackArchive is archive when readings are acknowledged only once
+	// archived (Config.AckAfterArchive); nil otherwise
+	ackArchive ArchiveAcker
+	escalator  anxin.Escalator
+	register   Register // nil: every household and device is believed
+	log        *slog.Logger
+	now        func() time.Time
+	m          *metrics
 
 	in       chan Delivery
 	priority chan Delivery // events and statuses: they skip the readings' queue
@@ -212,7 +249,11 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Pipeline{cfg: cfg, engine: d.Engine, store: d.Store, archive: d.Archive, escalator: d.Escalator,
+	var ackArchive ArchiveAcker
+	if a, ok := d.Archive.(ArchiveAcker); ok && cfg.AckAfterArchive {
+		ackArchive = a
+	}
+	return &Pipeline{cfg: cfg, engine: d.Engine, store: d.Store, archive: d.Archive, ackArchive: ackArchive, escalator: d.Escalator,
 		register: d.Register, log: d.Logger, now: d.Now, m: m, in: make(chan Delivery, cfg.Inflight),
 		priority: make(chan Delivery, 1024),
 		escalate: make(chan escalation, 1024), away: make(chan awayRequest), ctl: make(chan ctlRequest), seen: newSeenWindow(cfg.DedupMax, cfg.DedupWindow),
@@ -514,6 +555,14 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 		key := p.seen.key2(m.Household, m.ID)
 		if p.seen.hasKey(key) {
 			p.m.duplicates.Inc()
+			if p.ackArchive != nil && d.Ack != nil {
+				// its first copy may still wait in the archive's queue (or
+				// have been dropped there): this one is acknowledged only
+				// once it is written too (the same point, stored again)
+				g := newAckGate(2, d.Ack)
+				d.Ack = g.one
+				p.ackArchive.WriteThen(&m, g.one)
+			}
 			continue
 		}
 		p.seen.addKey(key, now)
@@ -524,7 +573,12 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 			received[m.ID] = d.Received
 			urgent[m.Household] = true
 		}
-		if p.archive != nil {
+		switch {
+		case p.ackArchive != nil && d.Ack != nil:
+			g := newAckGate(2, d.Ack)
+			d.Ack = g.one // after the commit, below
+			p.ackArchive.WriteThen(&m, g.one)
+		case p.archive != nil:
 			p.archive.Write(&m)
 		}
 	}

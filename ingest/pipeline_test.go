@@ -381,3 +381,85 @@ func TestEventsSkipTheReadingsQueue(t *testing.T) {
 func button(hh string, ts time.Time) anxin.Message {
 	return anxin.Message{ID: anxin.NewID(ts), TS: ts, Household: hh, Device: "btn1", Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed}
 }
+
+// heldArchive keeps WriteThen's done functions until the test lets them go,
+// as a slow time-series store would.
+type heldArchive struct {
+	mu   sync.Mutex
+	done []func()
+	n    int // readings written to it
+}
+
+func (a *heldArchive) Write(m *anxin.Message) { a.WriteThen(m, nil) }
+
+func (a *heldArchive) WriteThen(m *anxin.Message, done func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if m.IsEvent() {
+		if done != nil {
+			done()
+		}
+		return
+	}
+	a.n++
+	if done != nil {
+		a.done = append(a.done, done)
+	}
+}
+
+func (a *heldArchive) release() {
+	a.mu.Lock()
+	ds := a.done
+	a.done = nil
+	a.mu.Unlock()
+	for _, d := range ds {
+		d()
+	}
+}
+
+func (a *heldArchive) written() int { a.mu.Lock(); defer a.mu.Unlock(); return a.n }
+
+// With AckAfterArchive (the NATS tier) a reading is acknowledged once it is
+// committed and in the archive, an event once committed; a redelivered
+// reading is archived again and acknowledged only then (its first copy may
+// have died in a killed alarmd's archive queue).
+func TestAckAfterArchive(t *testing.T) {
+	arch := &heldArchive{}
+	p, err := New(Config{BatchWait: time.Millisecond, AckAfterArchive: true},
+		Deps{Engine: rules.New(rules.Default()), Store: openDB(t), Archive: arch, Escalator: &escalations{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runPipeline(t, p)()
+	ctx := context.Background()
+	var readingAcks, eventAcks atomic.Int32
+	now := time.Now()
+	r := payload(t, anxin.Message{ID: "r1", TS: now, Household: "hh-1", Device: "wm1", Kind: anxin.KindWaterMeter,
+		Fields: anxin.Fields{"total_m3": anxin.Num(12.5)}})
+	r.Ack = func() { readingAcks.Add(1) }
+	e := payload(t, button("hh-1", now))
+	e.Ack = func() { eventAcks.Add(1) }
+	for _, d := range []Delivery{r, e} {
+		if err := p.Deliver(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the event acknowledged after its commit", func() bool { return eventAcks.Load() == 1 })
+	eventually(t, "the reading in the archive's queue", func() bool { return arch.written() == 1 })
+	if n := readingAcks.Load(); n != 0 {
+		t.Fatalf("the reading acknowledged %d times before the archive wrote it", n)
+	}
+	arch.release()
+	eventually(t, "the reading acknowledged once archived", func() bool { return readingAcks.Load() == 1 })
+
+	// the same reading again (a redelivery): archived again, then acknowledged
+	if err := p.Deliver(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the redelivered reading archived again", func() bool { return arch.written() == 2 })
+	if n := readingAcks.Load(); n != 1 {
+		t.Fatalf("the redelivery acknowledged before its archive write (%d acks)", n)
+	}
+	arch.release()
+	eventually(t, "the redelivery acknowledged", func() bool { return readingAcks.Load() == 2 })
+}
