@@ -54,7 +54,7 @@ func TestIntegrationRestartKeepsNoWaterTimer(t *testing.T) {
 		return len(alarms(t, m, sqlite.AlarmFilter{})) == 1
 	})
 	a := alarms(t, m, sqlite.AlarmFilter{})[0]
-	if a.Rule != "no_water_24h" || a.Household != "hh-0002" || a.Severity != anxin.SeverityWarning {
+	if a.Rule != "no_water" || a.Household != "hh-0002" || a.Severity != anxin.SeverityWarning {
 		t.Fatalf("alarm: %+v", a)
 	}
 	if d := a.OpenedAt.Sub(t0); d < 24*time.Hour || d > 24*time.Hour+time.Minute {

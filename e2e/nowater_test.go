@@ -138,7 +138,7 @@ func TestE2ENoWaterFakeClock(t *testing.T) {
 	clk.Set(t0.Add(12*time.Hour + 30*time.Second))
 	waitFor(t, "the no-water alarm at 12 h", 10*time.Second, func() bool { return len(alarms()) == 1 })
 	a := alarms()[0]
-	if a.Household != hs[0].ID || a.Rule != "no_water_24h" || a.Severity != anxin.SeverityWarning {
+	if a.Household != hs[0].ID || a.Rule != "no_water" || a.Severity != anxin.SeverityWarning {
 		t.Fatalf("alarm: %+v", a)
 	}
 	if d := a.OpenedAt.Sub(t0); d < 12*time.Hour || d > 12*time.Hour+30*time.Second {

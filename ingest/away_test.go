@@ -49,7 +49,7 @@ func TestAwayPausesNoUseAndSurvivesRestart(t *testing.T) {
 			synctest.Wait()
 		}
 		hours(25)
-		if _, ok := esc.openedAt("hh-1/no_water_24h"); !ok {
+		if _, ok := esc.openedAt("hh-1/no_water"); !ok {
 			t.Fatal("no no-water alarm after 25 h")
 		}
 		if err := p.SetAway(ctx, "hh-1", true); err != nil {
@@ -76,7 +76,7 @@ func TestAwayPausesNoUseAndSurvivesRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		hours(25)
-		at, ok := esc.openedAt("hh-1/no_water_24h")
+		at, ok := esc.openedAt("hh-1/no_water")
 		if !ok || at.Sub(back) < 24*time.Hour || at.Sub(back) > 25*time.Hour {
 			t.Fatalf("after back at t+%s: alarm %v at t+%s, want 24 h after back", back.Sub(t0), ok, at.Sub(t0))
 		}

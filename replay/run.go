@@ -101,9 +101,9 @@ func Run(src Source, o Options, alarm func(Alarm) error) (*Summary, error) {
 		rs := &RuleSummary{Rule: r.Name, Kind: r.Kind}
 		byRule[r.Name] = rs
 		sum.Rules = append(sum.Rules, rs)
-		if p, ok := r.Params.(*rules.NoUseParams); ok {
-			rs2 := &RuleSummary{Rule: p.SilentRule, Kind: "device_silent"}
-			byRule[p.SilentRule] = rs2
+		if n := r.SilentRuleName(); n != "" {
+			rs2 := &RuleSummary{Rule: n, Kind: "device_silent"}
+			byRule[n] = rs2
 			sum.Rules = append(sum.Rules, rs2)
 		}
 	}

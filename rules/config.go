@@ -164,10 +164,25 @@ func Default() *Config {
 // alarmNames are the rule names a rule raises alarms under.
 func (r *Rule) alarmNames() []string {
 	names := []string{r.Name}
-	if p, ok := r.Params.(*NoUseParams); ok {
-		names = append(names, p.SilentRule)
+	if n := r.SilentRuleName(); n != "" {
+		names = append(names, n)
 	}
 	return names
+}
+
+// SilentRuleName is the name of the rule's silent-meter alarm
+// (device_silent) when it raises one (no_use; hazard with silent_after),
+// else "".
+func (r *Rule) SilentRuleName() string {
+	switch p := r.Params.(type) {
+	case *NoUseParams:
+		return p.SilentRule
+	case *HazardParams:
+		if !p.SilentAfter.IsZero() {
+			return p.SilentRule
+		}
+	}
+	return ""
 }
 
 func parseRule(n *yaml.Node, i int) (*Rule, error) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/configs"
 )
 
 func TestDefaultParses(t *testing.T) {
@@ -15,7 +16,7 @@ func TestDefaultParses(t *testing.T) {
 		t.Fatalf("timezone %q", c.Timezone)
 	}
 	want := map[string]string{"button": "event", "fall": "event", "smoke": "event", "gas": "event",
-		"water_leak": "event", "no_water_24h": "no_use", "water_running_2h": "continuous",
+		"water_leak": "event", "no_water": "hazard", "water_running_2h": "continuous",
 		"battery_low": "threshold", "battery_low_flag": "threshold", "device_trouble": "event",
 		"gateway_offline": "offline"}
 	got := map[string]string{}
@@ -28,11 +29,43 @@ func TestDefaultParses(t *testing.T) {
 		}
 	}
 	nw := c.Rules[5]
-	if p := nw.Params.(*NoUseParams); p.For != Duration(24*time.Hour) || p.MinDelta != 0.01 || p.SilentAfter.Dur != Duration(25*time.Hour) {
-		t.Errorf("no_water_24h params %+v", p)
+	if p := nw.Params.(*HazardParams); p.Fallback != Duration(24*time.Hour) || p.MinDelta != 0.01 || p.SilentAfter.Dur != Duration(25*time.Hour) ||
+		p.SilentRule != "device_silent" || fmt.Sprint(p.AlarmTimes) != "[8h0m0s 24h0m0s]" {
+		t.Errorf("no_water params %+v", p)
 	}
-	if p := nw.Tier[anxin.TierHigh].Params.(*NoUseParams); p.For != Duration(12*time.Hour) || p.MinDelta != 0.01 {
+	if p := nw.Tier[anxin.TierHigh].Params.(*HazardParams); p.Fallback != Duration(12*time.Hour) || fmt.Sprint(p.AlarmTimes) != "[8h0m0s 12h0m0s]" || p.MinDelta != 0.01 {
 		t.Errorf("high tier override %+v", p)
+	}
+}
+
+// TestDefaultFixedAlternativeParses: the fixed 24 h rule that
+// configs/rules.yaml offers operators in a comment, put in no_water's
+// place, is a valid rules file with the same alarm names.
+func TestDefaultFixedAlternativeParses(t *testing.T) {
+	var alt []string
+	in := false
+	for _, l := range strings.Split(string(configs.RulesYAML), "\n") {
+		switch {
+		case strings.HasPrefix(l, "  #  - name: no_water_24h"):
+			in = true
+		case in && !strings.HasPrefix(l, "  #  "):
+			in = false
+		}
+		if in {
+			alt = append(alt, "  "+strings.TrimPrefix(l, "  # "))
+		}
+	}
+	if len(alt) < 10 {
+		t.Fatalf("configs/rules.yaml: the fixed alternative is not there (%d lines)", len(alt))
+	}
+	c, err := Parse([]byte("rules:\n" + strings.Join(alt, "\n") + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Rules[0]
+	if p := r.Params.(*NoUseParams); p.For != Duration(24*time.Hour) || p.SilentRule != "device_silent" ||
+		r.Tier[anxin.TierHigh].Params.(*NoUseParams).For != Duration(12*time.Hour) {
+		t.Errorf("fixed alternative %+v", p)
 	}
 }
 

@@ -69,6 +69,18 @@ type HazardParams struct {
 	// told from a few dozen periods of one hour, and a home's 07:00 is
 	// much like its 06:00 and 08:00.
 	Neighbours float64 `yaml:"neighbours"`
+	// Fallback, when set, is the rule's fixed alarm time while the
+	// household's history is not usable — the warm-up, a quiet period
+	// that began before the first use was seen, state lost: it then rings
+	// as no_use with for: Fallback does (a data gap restarts the quiet
+	// period; judged only on fresh readings), so a new home is watched
+	// from its first reading. 0 (the default): no alarm while warming up.
+	Fallback Duration `yaml:"fallback"`
+	// SilentAfter, when set, raises SilentRule (default device_silent;
+	// installers, info) for a meter with no reading for that long, as
+	// no_use does ("25h", or "3x" reading intervals). Not with also_field.
+	SilentAfter Silence `yaml:"silent_after"`
+	SilentRule  string  `yaml:"silent_rule"`
 }
 
 // Quiet-period length buckets (minutes): the alarm times the rule can
@@ -187,6 +199,19 @@ func init() {
 					return fmt.Errorf("alarm_times: %s is not one of 30m 1h 1h30m 2h 3h 4h 5h 6h 8h 10h 12h 16h 20h 24h 36h within [min_quiet, max_quiet]", d)
 				}
 			}
+			if p.Fallback != 0 && (p.Fallback < Duration(time.Hour) || p.Fallback > Duration(36*time.Hour)) {
+				return fmt.Errorf("fallback: must be between 1h and 36h")
+			}
+			if !p.SilentAfter.IsZero() {
+				if p.AlsoField != "" {
+					return fmt.Errorf("silent_after: not with also_field (a no_use rule per meter watches silence)")
+				}
+				if err := checkSilentRule(r, &p.SilentRule); err != nil {
+					return err
+				}
+			} else if p.SilentRule != "" {
+				return fmt.Errorf("silent_rule: needs silent_after")
+			}
 			if p.What == "" {
 				p.What = "water"
 				if p.Field != "total_m3" {
@@ -202,7 +227,8 @@ func init() {
 			p := r.Params.(*HazardParams)
 			days := p.Memory.Seconds() / 86400
 			h := &hazard{p: *p, keep: 1 - 1/float64(days), warmDays: uint16(p.WarmUp.Seconds() / 86400),
-				cost: float64(p.Cost.Seconds()) / 60, minT: p.MinQuiet.Seconds() / 60, maxT: p.MaxQuiet.Seconds() / 60}
+				cost: float64(p.Cost.Seconds()) / 60, minT: p.MinQuiet.Seconds() / 60, maxT: p.MaxQuiet.Seconds() / 60,
+				fallback: p.Fallback.Seconds(), watch: silentWatch{p.SilentAfter, p.SilentRule}, silentOn: !p.SilentAfter.IsZero()}
 			for _, d := range p.AlarmTimes {
 				h.steps |= 1 << hzBucket(d.Seconds()/60-1)
 			}
@@ -212,6 +238,9 @@ func init() {
 				h.fields[1], h.deltas[1] = p.AlsoField, p.AlsoMinDelta
 				h.nsig = 2
 				return &hazardHH{h}
+			}
+			if h.silentOn {
+				return &hazardSilent{h}
 			}
 			return h
 		},
@@ -234,7 +263,15 @@ type hazard struct {
 	cost       float64 // minutes per false alarm
 	minT, maxT int64   // minutes
 	steps      uint32  // alarm_times: bit e set = hzEdges[e] allowed; 0: all
+	fallback   int64   // seconds; 0: none
+	watch      silentWatch
+	silentOn   bool
 }
+
+// hazardSilent is hazard with silent_after: it raises a second alarm.
+type hazardSilent struct{ *hazard }
+
+func (r hazardSilent) second() alarmID { return r.watch.id() }
 
 // hazardHH is hazard over two signals: one slot per household.
 type hazardHH struct{ *hazard }
@@ -274,18 +311,7 @@ func (r *hazard) setSig(s *slot, k int, base, last float64, tLast, iv int64) {
 
 func (r *hazard) hold(s *slot) int64 { return int64(binary.LittleEndian.Uint64(s.ext[hzHold:])) }
 
-func (r *hazard) freshLimit(iv int64) int64 {
-	if r.p.FreshWithin.Dur > 0 {
-		return r.p.FreshWithin.Dur.Seconds()
-	}
-	switch {
-	case iv == 0:
-		iv = assumedInterval
-	case iv < 60:
-		iv = 60
-	}
-	return int64(float64(iv) * r.p.FreshWithin.Times)
-}
+func (r *hazard) freshLimit(iv int64) int64 { return limitIv(r.p.FreshWithin, iv) }
 
 // freshUntil is the last instant at which every seen signal is fresh.
 func (r *hazard) freshUntil(s *slot) int64 {
@@ -356,6 +382,9 @@ func (r *hazard) observeSignal(x *evalCtx, s *slot, k int, val float64, t int64)
 	}
 	iv = (iv*3 + (t - tl)) / 4
 	r.forget(x, s, t)
+	if r.silentOn {
+		r.watch.heard(x, s, t)
+	}
 	switch {
 	case val < last:
 		base = val // swap or rollover: not use
@@ -378,7 +407,7 @@ func (r *hazard) observeSignal(x *evalCtx, s *slot, k int, val float64, t int64)
 		r.setAlarmTime(x, s)
 		x.clear(s, fOpen, func() string { return fmt.Sprintf("%s used again at %s", capitalize(r.p.What), x.clock(t)) })
 	case gap:
-		if r.p.Gaps == "restart" {
+		if r.p.Gaps == "restart" || r.fallingBack(s) {
 			r.restart(x, s, t)
 		} else {
 			binary.LittleEndian.PutUint64(s.ext[hzHold:], uint64(t+r.p.AfterGap.Seconds()))
@@ -554,13 +583,48 @@ func (r *hazard) armed(s *slot) bool {
 	return s.flags&fInit != 0 && s.n > r.warmDays && len(s.ext) == hzExt && r.u16(s, hzT) != 0
 }
 
+// fallingBack reports whether the rule rings at its fixed fallback time
+// now: the household's history is not usable yet.
+func (r *hazard) fallingBack(s *slot) bool {
+	return r.fallback > 0 && s.flags&fInit != 0 && len(s.ext) == hzExt && !r.armed(s)
+}
+
 // due is the instant the current quiet period rings.
 func (r *hazard) due(s *slot) int64 {
+	if r.fallingBack(s) {
+		return s.t0 + r.fallback
+	}
 	return max(s.t0+int64(r.u16(s, hzT))*60, r.hold(s))
 }
 
+// silentAt is the instant the meter turns silent (math.MaxInt64 without
+// silent_after).
+func (r *hazard) silentAt(s *slot) int64 {
+	if !r.silentOn {
+		return math.MaxInt64
+	}
+	_, _, tl, iv := r.sig(s, 0)
+	return tl + limitIv(r.p.SilentAfter, iv)
+}
+
 func (r *hazard) tick(x *evalCtx, s *slot) {
-	if !r.armed(s) || x.now > r.freshUntil(s) || x.now < r.due(s) {
+	if s.flags&fInit == 0 || len(s.ext) != hzExt {
+		return
+	}
+	if r.silentOn {
+		if _, _, tl, iv := r.sig(s, 0); r.watch.silent(x, s, tl, iv) {
+			return // a silent meter is device_silent, not no water
+		}
+	}
+	if !(r.armed(s) || r.fallingBack(s)) || x.now > r.freshUntil(s) || x.now < r.due(s) {
+		return
+	}
+	if r.fallingBack(s) {
+		x.raise(s, fOpen, func() string {
+			return fmt.Sprintf("no %s used since %s (%s)", r.p.What, x.clock(s.t0), span(x.now-s.t0))
+		}, func() anxin.Cause {
+			return anxin.Cause{Code: anxin.CauseNoUse, Field: r.p.Field, Since: causeTime(s.t0), For: x.lasted(s.t0)}
+		})
 		return
 	}
 	x.raise(s, fOpen, func() string {
@@ -575,13 +639,24 @@ func (r *hazard) tick(x *evalCtx, s *slot) {
 }
 
 func (r *hazard) deadline(x *evalCtx, s *slot) int64 {
-	if !r.armed(s) || s.flags&(fOpen|fMute1) != 0 || x.suppressed() {
+	if s.flags&fInit == 0 || len(s.ext) != hzExt {
 		return 0
 	}
-	if p := x.windowed(max(r.due(s), x.now)); p <= r.freshUntil(s) {
-		return p
+	var d int64
+	if r.silentOn {
+		_, _, tl, iv := r.sig(s, 0)
+		d = r.watch.until(s, tl, iv)
 	}
-	return 0
+	if !(r.armed(s) || r.fallingBack(s)) || s.flags&(fOpen|fMute1) != 0 || x.suppressed() {
+		return d
+	}
+	// Only while the data will still be fresh and the meter not yet
+	// silent (tick then raises device_silent and would leave this
+	// deadline standing).
+	if p := x.windowed(max(r.due(s), x.now)); p <= r.freshUntil(s) && p < r.silentAt(s) && (d == 0 || p < d) {
+		d = p
+	}
+	return d
 }
 
 // rebaseline restarts the quiet period when the elder is back (its length

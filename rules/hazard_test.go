@@ -251,6 +251,9 @@ func FuzzHazardState(f *testing.F) {
 func BenchmarkHazardObserve(b *testing.B) {
 	b.Run("grid", func(b *testing.B) { benchHazard(b, "") })
 	b.Run("steps", func(b *testing.B) { benchHazard(b, ", alarm_times: [8h, 24h], neighbours: 0.5, memory: 365d") })
+	b.Run("standin", func(b *testing.B) {
+		benchHazard(b, ", alarm_times: [8h, 24h], neighbours: 0.5, memory: 365d, fallback: 24h, silent_after: 25h, silent_rule: hz_silent")
+	})
 }
 
 func benchHazard(b *testing.B, keys string) {

@@ -56,8 +56,8 @@ func TestEngineDecisionsInvariantLong(t *testing.T) {
 	}
 	seen := runInvariant(t, invariantConfig(t), b)
 	// The sequence must have exercised the life cycle of most kinds.
-	for _, k := range []string{"button open", "button repeat", "smoke open", "smoke close", "no_water_24h open",
-		"no_water_24h close", "device_silent open", "device_silent close", "gateway_offline open", "device_offline open", "device_offline close", "wander open",
+	for _, k := range []string{"button open", "button repeat", "smoke open", "smoke close", "no_water open",
+		"no_water close", "device_silent open", "device_silent close", "gateway_offline open", "device_offline open", "device_offline close", "wander open",
 		"wander close", "battery_low open", "battery_low_flag open", "night_fall open"} {
 		if seen[k] == 0 {
 			t.Errorf("no %q in %v", k, seen)
@@ -120,7 +120,7 @@ func runInvariant(t testing.TB, cfg *Config, b []byte) map[string]int {
 		case 6:
 			check(e.SetAway(now, hh, arg&1 == 1))
 		case 7:
-			rule := []string{"button", "no_water_24h", "smoke", "device_silent", "wander", "battery_low", "device_offline"}[int(arg)%7]
+			rule := []string{"button", "no_water", "smoke", "device_silent", "wander", "battery_low", "device_offline"}[int(arg)%7]
 			e.Closed(hh, rule)
 			delete(open, hh+"/"+rule)
 		case 8:

@@ -51,14 +51,8 @@ func init() {
 			if p.SilentAfter.IsZero() {
 				p.SilentAfter = p.FreshWithin
 			}
-			if p.SilentRule == "" {
-				p.SilentRule = "device_silent"
-			}
-			if !anxin.ValidID(p.SilentRule) {
-				return fmt.Errorf("silent_rule: %q is not [A-Za-z0-9_-]{1,64}", clip(p.SilentRule))
-			}
-			if p.SilentRule == r.Name {
-				return fmt.Errorf("silent_rule: must differ from the rule's name")
+			if err := checkSilentRule(r, &p.SilentRule); err != nil {
+				return err
 			}
 			if p.What == "" {
 				p.What = "water"
@@ -75,6 +69,21 @@ func init() {
 	})
 }
 
+// checkSilentRule defaults and checks the name of a silent-meter alarm
+// (no_use, hazard with silent_after).
+func checkSilentRule(r *Rule, name *string) error {
+	if *name == "" {
+		*name = "device_silent"
+	}
+	if !anxin.ValidID(*name) {
+		return fmt.Errorf("silent_rule: %q is not [A-Za-z0-9_-]{1,64}", clip(*name))
+	}
+	if *name == r.Name {
+		return fmt.Errorf("silent_rule: must differ from the rule's name")
+	}
+	return nil
+}
+
 // noUse slot: v0 baseline (value at the last use), t0 last use (start of the
 // quiet period), v1/t1 last reading, t2 interval before the last reading.
 type noUse struct {
@@ -87,18 +96,61 @@ func (r *noUse) match(m *anxin.Message) bool {
 	return ok && !m.IsEvent()
 }
 
-func (r *noUse) second() alarmID {
-	return alarmID{Rule: r.p.SilentRule, Kind: "device_silent", Severity: anxin.SeverityInfo, Route: anxin.RouteInstaller}
+func (r *noUse) second() alarmID { return silentWatch{r.p.SilentAfter, r.p.SilentRule}.id() }
+
+// silentWatch is the silent-meter alarm of no_use, shared with hazard: bit
+// fOpen2 of the slot, raised under rule (device_silent, installers, info)
+// when the meter has sent no reading for after, closed by its next reading.
+type silentWatch struct {
+	after Silence
+	rule  string
+}
+
+func (w silentWatch) id() alarmID {
+	return alarmID{Rule: w.rule, Kind: "device_silent", Severity: anxin.SeverityInfo, Route: anxin.RouteInstaller}
+}
+
+// heard closes the alarm: the meter sent a reading at t.
+func (w silentWatch) heard(x *evalCtx, s *slot, t int64) {
+	x.clear(s, fOpen2, func() string {
+		return fmt.Sprintf("%s is sending readings again (%s)", capitalize(x.deviceWords(s.dev)), x.clock(t))
+	})
+}
+
+// silent reports whether the meter, last heard at last with reading
+// interval iv, is silent at x.now, and raises the alarm if so.
+func (w silentWatch) silent(x *evalCtx, s *slot, last, iv int64) bool {
+	if x.now-last < limitIv(w.after, iv) {
+		return false
+	}
+	x.raise(s, fOpen2, func() string {
+		return fmt.Sprintf("%s has sent no reading since %s (%s); it may need a new battery or a visit",
+			capitalize(x.deviceWords(s.dev)), x.clock(last), span(x.now-last))
+	}, func() anxin.Cause {
+		return anxin.Cause{Code: anxin.CauseDeviceSilent, Since: causeTime(last), For: x.lasted(last)}
+	})
+	return true
+}
+
+// until is the instant the meter turns silent (0 while the alarm is open
+// or muted: nothing to wait for).
+func (w silentWatch) until(s *slot, last, iv int64) int64 {
+	if s.flags&(fOpen2|fMute2) != 0 {
+		return 0
+	}
+	return last + limitIv(w.after, iv)
 }
 
 // limit resolves a Silence against the slot's reading interval (t2). Until
 // two readings give an interval, an hour is assumed; under a minute counts
 // as a minute, so a burst of readings does not make a hair trigger.
-func limit(l Silence, s *slot) int64 {
+func limit(l Silence, s *slot) int64 { return limitIv(l, s.t2) }
+
+// limitIv is limit with the reading interval iv (0: not known yet).
+func limitIv(l Silence, iv int64) int64 {
 	if l.Dur > 0 {
 		return l.Dur.Seconds()
 	}
-	iv := s.t2
 	switch {
 	case iv == 0:
 		iv = assumedInterval
@@ -122,6 +174,7 @@ func interval(s *slot, iv int64) {
 const assumedInterval = 3600
 
 func (r *noUse) silence(s *slot) int64 { return limit(r.p.SilentAfter, s) }
+func (r *noUse) watch() silentWatch    { return silentWatch{r.p.SilentAfter, r.p.SilentRule} }
 func (r *noUse) fresh(s *slot) int64   { return limit(r.p.FreshWithin, s) }
 
 func (r *noUse) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
@@ -137,9 +190,7 @@ func (r *noUse) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	}
 	gap := t-s.t1 > r.fresh(s) && !r.p.BridgeGaps
 	interval(s, t-s.t1)
-	x.clear(s, fOpen2, func() string {
-		return fmt.Sprintf("%s is sending readings again (%s)", capitalize(x.deviceWords(s.dev)), x.clock(t))
-	})
+	r.watch().heard(x, s, t)
 	switch {
 	case val < s.v1:
 		s.v0 = val // swap or rollover: not use
@@ -160,13 +211,7 @@ func (r *noUse) tick(x *evalCtx, s *slot) {
 	if s.flags&fInit == 0 {
 		return
 	}
-	if x.now-s.t1 >= r.silence(s) {
-		x.raise(s, fOpen2, func() string {
-			return fmt.Sprintf("%s has sent no reading since %s (%s); it may need a new battery or a visit",
-				capitalize(x.deviceWords(s.dev)), x.clock(s.t1), span(x.now-s.t1))
-		}, func() anxin.Cause {
-			return anxin.Cause{Code: anxin.CauseDeviceSilent, Since: causeTime(s.t1), For: x.lasted(s.t1)}
-		})
+	if r.watch().silent(x, s, s.t1, s.t2) {
 		return
 	}
 	if x.now-s.t0 >= r.forSec && x.now-s.t1 <= r.fresh(s) {
@@ -182,15 +227,14 @@ func (r *noUse) deadline(x *evalCtx, s *slot) int64 {
 	if s.flags&fInit == 0 {
 		return 0
 	}
-	var d int64
-	if s.flags&(fOpen2|fMute2) == 0 {
-		d = s.t1 + r.silence(s)
-	}
+	d := r.watch().until(s, s.t1, s.t2)
 	if s.flags&(fOpen|fMute1) == 0 && !x.suppressed() {
 		// Only while the data will still be fresh, and the meter not yet
 		// silent (then tick raises device_silent instead and would leave
 		// this deadline standing).
-		if p := x.windowed(s.t0 + r.forSec); p <= s.t1+r.fresh(s) && p < s.t1+r.silence(s) && (d == 0 || p < d) {
+		// A due instant already past (state restored after downtime) is
+		// judged now: by then the meter may be silent.
+		if p := max(x.windowed(s.t0+r.forSec), x.now); p <= s.t1+r.fresh(s) && p < s.t1+r.silence(s) && (d == 0 || p < d) {
 			d = p
 		}
 	}

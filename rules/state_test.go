@@ -227,7 +227,7 @@ func FuzzRestoreState(f *testing.F) {
 		e.ObserveStatus(now, "hh-x", "zigbee2mqtt", anxin.Status{State: "online", TS: now})
 		e.SetAway(now, "hh-x", true)
 		e.SetAway(now, "hh-x", false)
-		e.Closed("hh-x", "no_water_24h")
+		e.Closed("hh-x", "no_water")
 		e.Tick(now.Add(48 * time.Hour))
 		e.DirtyStates(func(string, []byte) {})
 	})

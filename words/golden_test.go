@@ -161,7 +161,17 @@ var cases = []struct {
 	{"low_battery_event", "", "device_trouble", func(f *feed) {
 		f.event(at(0, "14:00"), "gd1", anxin.KindGasDetector, anxin.EventLowBattery)
 	}},
-	{"no_use", "", "no_water_24h", func(f *feed) {
+	{"no_use", `
+rules:
+  - {name: no_water_24h, kind: no_use, device_kinds: [water_meter], field: total_m3, min_delta: 0.01, for: 24h,
+     fresh_within: 2x, silent_after: 25h, overrides: {tier: {high: {for: 12h}}}}
+`, "no_water_24h", func(f *feed) {
+		v := f.meter(at(0, "05:00"), at(0, "07:00"), 100, 0.02)
+		f.meter(at(0, "07:00"), at(1, "08:00"), v, 0)
+	}},
+	// The default water rule (hazard) while it learns a new home: the
+	// fixed rule's words, no water for 24 h.
+	{"no_water_new_home", "", "no_water", func(f *feed) {
 		v := f.meter(at(0, "05:00"), at(0, "07:00"), 100, 0.02)
 		f.meter(at(0, "07:00"), at(1, "08:00"), v, 0)
 	}},

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin/replay"
+	"github.com/anxin-care/anxin/rules"
 )
 
 func main() {
@@ -64,6 +65,7 @@ type dataset struct {
 	replayCPU          time.Duration // the real replay alone (no forks)
 	pairCPU            time.Duration // the same with only no_water_24h and one stepped rule
 	bound, bound8      boundResult   // hindsight bound within 4 h and 8 h (bound.go)
+	deployed           *dataset      // the stand-in and the fixed rule as deployed (deployedRules)
 	online             []onlinePoint // the past-only learner of the same cells
 	diag               diagnosis     // why the learners trailed the bound (diagnosis.go)
 }
@@ -151,6 +153,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *quick {
 		var b bytes.Buffer
 		table(&b, sets[0])
+		if dep := sets[0].deployed; dep != nil {
+			b.WriteString("\nAs deployed (emergencies from the first day):\n\n")
+			table(&b, dep)
+		}
 		stdout.Write(b.Bytes())
 		return 0
 	}
@@ -223,9 +229,11 @@ func (d *dataset) measure(window time.Duration) error {
 	}
 	// one pass: eligible uses, daily use, and the bound's quiet periods
 	var qs []householdQuiets
+	var allUses []householdInfo // every eligible use from the first day
 	err = readSeries(src, func(s *meterSeries) error {
 		med, n := dailyUse(s, cfg.Location())
 		d.hs = append(d.hs, householdInfo{id: s.id, uses: eligibleUses(s, d.minDelta*1000, window), medianDaily: med, complete: n})
+		allUses = append(allUses, householdInfo{id: s.id, uses: eligibleUsesAfter(s, d.minDelta*1000, window, 0), medianDaily: med, complete: n})
 		qs = append(qs, quietsOf(s, d.minDelta*1000))
 		return nil
 	})
@@ -233,23 +241,10 @@ func (d *dataset) measure(window time.Duration) error {
 	if err != nil {
 		return err
 	}
-	all := map[string][]time.Time{}
-	seen := map[string]map[int64]bool{}
-	for _, seed := range d.seeds {
-		st := sample(d.hs, seed, d.k)
-		d.stops = append(d.stops, st)
-		for h, ts := range st {
-			if seen[h] == nil {
-				seen[h] = map[int64]bool{}
-			}
-			for _, t := range ts {
-				if !seen[h][t.Unix()] {
-					seen[h][t.Unix()] = true
-					all[h] = append(all[h], t)
-				}
-			}
-		}
+	if err := d.measureDeployed(allUses, window); err != nil {
+		return err
 	}
+	all := d.sampleStops()
 	src, err = replay.Open(d.format, d.file, cfg.Location())
 	if err != nil {
 		return err
@@ -308,4 +303,92 @@ func prefixed(extra string) string {
 		return ""
 	}
 	return ", " + extra
+}
+
+// sampleStops draws d.stops (one sample per seed) from d.hs and returns
+// their union, the emergencies to measure.
+func (d *dataset) sampleStops() map[string][]time.Time {
+	all := map[string][]time.Time{}
+	seen := map[string]map[int64]bool{}
+	for _, seed := range d.seeds {
+		st := sample(d.hs, seed, d.k)
+		d.stops = append(d.stops, st)
+		for h, ts := range st {
+			if seen[h] == nil {
+				seen[h] = map[int64]bool{}
+			}
+			for _, t := range ts {
+				if !seen[h][t.Unix()] {
+					seen[h][t.Unix()] = true
+					all[h] = append(all[h], t)
+				}
+			}
+		}
+	}
+	return all
+}
+
+// standInCosts are the costs of the stand-in rules measured as deployed.
+var standInCosts = []int{3200, 4800, 6400}
+
+// standInKeys are the stand-in's keys beside cost and min_delta: the
+// stepped hazard rule with the fixed rule's behaviour while it warms up
+// and its device_silent (configs/rules.yaml's no_water).
+const standInKeys = "alarm_times: [8h, 24h], neighbours: 0.5, memory: 365d, fallback: 24h, fresh_within: 2x, silent_after: 25h"
+
+// defaultRule is the name of the default water rule in configs/rules.yaml.
+const defaultRule = "no_water"
+
+// deployedRules are the fixed 24 h rule (the default before no_water),
+// the stand-ins at several costs, and configs/rules.yaml's own no_water
+// rule (when it is a hazard rule), each as it would be deployed, with the
+// run's min_delta.
+func deployedRules(minDelta float64, zone string) (*rules.Config, error) {
+	y := fmt.Sprintf("rules:\n  - {name: no_water_24h, kind: no_use, field: total_m3, min_delta: %g, for: 24h, fresh_within: 2x, silent_after: 25h, silent_rule: silent_24h}\n", minDelta)
+	for _, c := range standInCosts {
+		y += fmt.Sprintf("  - {name: standin_%dh, kind: hazard, field: total_m3, min_delta: %g, cost: %dh, %s, silent_rule: silent_s%d}\n", c, minDelta, c, standInKeys, c)
+	}
+	cfg, err := rules.Parse([]byte(y))
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rules.Default().Rules {
+		if p, ok := r.Params.(*rules.HazardParams); ok && r.Name == defaultRule {
+			p.MinDelta = minDelta
+			cfg.Rules = append(cfg.Rules, r)
+		}
+	}
+	b, err := cfg.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	return replay.Rules(b, zone)
+}
+
+// measureDeployed measures the stand-ins beside the fixed rule as they
+// would be deployed: emergencies at every eligible use from each home's
+// first day (the warm-up included, when the stand-in falls back to 24 h),
+// the same seeds and sample size.
+func (d *dataset) measureDeployed(uses []householdInfo, window time.Duration) error {
+	if onlyRules != nil && !onlyRules.MatchString("standin_") && !onlyRules.MatchString(defaultRule) {
+		return nil
+	}
+	cfg, err := deployedRules(d.minDelta, replay.DefaultZone(d.format))
+	if err != nil {
+		return err
+	}
+	dep := &dataset{name: d.name, format: d.format, file: d.file, minDelta: d.minDelta, k: d.k, seeds: d.seeds, hs: uses}
+	all := dep.sampleStops()
+	src, err := replay.Open(d.format, d.file, cfg.Location())
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dep.m, err = replay.Measure(src, replay.MeasureOptions{Rules: cfg, Stops: all, Window: window, UseLitres: d.minDelta * 1000})
+	if err != nil {
+		return err
+	}
+	dep.summarise()
+	d.deployed = dep
+	return nil
 }

@@ -47,6 +47,12 @@ func (h householdInfo) vacant() bool {
 
 // eligibleUses lists s's eligible uses for a rise of minUse litres.
 func eligibleUses(s *meterSeries, minUse float64, window time.Duration) []use {
+	return eligibleUsesAfter(s, minUse, window, warmUp)
+}
+
+// eligibleUsesAfter is eligibleUses with uses from warm after the first
+// reading (0: from the first day, as a rule is deployed).
+func eligibleUsesAfter(s *meterSeries, minUse float64, window, warm time.Duration) []use {
 	if len(s.ts) < 2 {
 		return nil
 	}
@@ -67,7 +73,7 @@ func eligibleUses(s *meterSeries, minUse float64, window time.Duration) []use {
 			before = math.Min(24, t.Sub(prev).Hours())
 		}
 		prev = t
-		if t.Sub(first) >= warmUp && !t.Add(window).After(last) {
+		if t.Sub(first) >= warm && !t.Add(window).After(last) {
 			out = append(out, use{at: t, before: before})
 		}
 	}

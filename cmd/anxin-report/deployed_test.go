@@ -1,0 +1,58 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/anxin-care/anxin/rules"
+)
+
+// TestDeployedRulesReadTheDefault: the as-deployed run measures
+// configs/rules.yaml's own no_water rule — every key as shipped, only
+// min_delta set to the run's — beside the fixed rule and the stand-ins.
+func TestDeployedRulesReadTheDefault(t *testing.T) {
+	cfg, err := deployedRules(0.003, "Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	var got *rules.HazardParams
+	for _, r := range cfg.Rules {
+		names = append(names, r.Name)
+		if r.Name == defaultRule {
+			got = r.Params.(*rules.HazardParams)
+		}
+	}
+	if len(names) != 2+len(standInCosts) || names[0] != "no_water_24h" || got == nil {
+		t.Fatalf("rules %v", names)
+	}
+	var want *rules.HazardParams
+	for _, r := range rules.Default().Rules {
+		if r.Name == defaultRule {
+			want = r.Params.(*rules.HazardParams)
+		}
+	}
+	if got.MinDelta != 0.003 || got.Cost != want.Cost || got.Fallback != want.Fallback || got.SilentAfter != want.SilentAfter ||
+		got.Neighbours != want.Neighbours || got.Memory != want.Memory || len(got.AlarmTimes) != len(want.AlarmTimes) {
+		t.Errorf("measured %+v\nshipped %+v", got, want)
+	}
+}
+
+// TestEligibleUsesFromFirstDay: the as-deployed sample includes the uses
+// of the first 14 days that the learners' sample leaves out.
+func TestEligibleUsesFromFirstDay(t *testing.T) {
+	s := &meterSeries{id: "h"}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	v := 0.0
+	for h := 0; h < 40*24; h++ {
+		if h%24 == 8 {
+			v += 20
+		}
+		s.ts = append(s.ts, t0.Add(time.Duration(h)*time.Hour))
+		s.v = append(s.v, v)
+	}
+	late, all := eligibleUses(s, 10, 48*time.Hour), eligibleUsesAfter(s, 10, 48*time.Hour, 0)
+	if len(all) != 38 || len(late) != 24 || !all[0].at.Equal(t0.Add(8*time.Hour)) || late[0].at.Before(t0.Add(warmUp)) {
+		t.Errorf("from day 1: %d uses (first %v); after the warm-up: %d", len(all), all[0].at, len(late))
+	}
+}
