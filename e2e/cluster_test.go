@@ -23,7 +23,6 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/anxin-care/anxin/internal/testenv"
-	"github.com/anxin-care/anxin/twilio/twiliotest"
 )
 
 // balancer is the load balancer in front of several alarmd: every request
@@ -97,14 +96,7 @@ func (b *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // of its steps, however its alarmd died.
 func TestClusterFailover(t *testing.T) {
 	long := os.Getenv("ANXIN_LONG") != ""
-	seed := uint64(20261206)
-	if s := os.Getenv("ANXIN_FAULT_SEED"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seed = n
-	}
+	seed := faultSeed(t, 20261206)
 	rng := rand.New(rand.NewPCG(seed, 20))
 	const nHouseholds, nAlarmd, ackTimeout = 200, 3, 3 * time.Second
 	window, kills := 40*time.Second, 2
@@ -122,19 +114,7 @@ func TestClusterFailover(t *testing.T) {
 	tw := startFakeTwilio(t)
 	dir := t.TempDir()
 	hs := households(nHouseholds)
-	for i, h := range hs {
-		switch i % 3 { // as in TestFaultKillRestart
-		case 0:
-			tw.Script(h.Contacts[0], twiliotest.Script{Call: twiliotest.Press, After: 2 * time.Second})
-		case 1:
-			tw.Script(h.Contacts[0], twiliotest.Script{Call: twiliotest.NoAnswer, After: time.Second})
-			tw.Script(h.Contacts[1], twiliotest.Script{Call: twiliotest.Press, After: 2 * time.Second})
-		default:
-			for _, c := range h.Contacts {
-				tw.Script(c, twiliotest.Script{Call: twiliotest.NoAnswer, After: time.Second})
-			}
-		}
-	}
+	scriptContacts(tw, hs)
 	writeFile(t, filepath.Join(dir, "households.yaml"), householdsYAML(hs, "general"))
 
 	var natsURLs, mqttURLs []string
@@ -163,18 +143,7 @@ store: {url: %q}
 nats: {urls: %s, partitions: %d}
 cluster: {instance: a%d, lease: 3s, poll: 200ms}
 influx: {url: %q, token: unused-by-vm, batch_size: 1000, flush_interval: 200ms}
-notify:
-  provider: twilio
-  ack_timeout: %s
-  rounds: 2
-  ack_secret: %q
-  twilio: {account_sid: %q, auth_token: %q, from: %q, api_base_url: %q}
-api:
-  tokens: [{name: district, token: %q, area: ""}]
-households_file: %q
-log: {level: info}
-`, addrs[i], lb.URL, pg.URL("postgres"), quoted(natsURLs), partitions, i, vm.URL, ackTimeout, e2eAckSecret,
-			twiliotest.AccountSID, twiliotest.AuthToken, twiliotest.From, tw.URL, apiToken, filepath.Join(dir, "households.yaml")))
+`, addrs[i], lb.URL, pg.URL("postgres"), quoted(natsURLs), partitions, i, vm.URL)+commonYAML(dir, tw.URL, ackTimeout))
 		procs[i] = startProc(t, binary(t, "alarmd"), "-config", cfg)
 	}
 	for i, p := range procs {

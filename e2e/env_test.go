@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -341,7 +342,13 @@ func alarmdYAML(dir, broker, httpAddr, twilioURL string, ackTimeout time.Duratio
 mqtt: {broker: %q, client_id: alarmd-e2e}
 http: {listen: %q, public_url: "http://%s"}
 store: {path: %q}
-notify:
+`, broker, httpAddr, httpAddr, filepath.Join(dir, "alarmd.db")) + commonYAML(dir, twilioURL, ackTimeout) + extra
+}
+
+// commonYAML is what every e2e alarmd shares: the fake Twilio, the ack
+// secret, the records API token, the households file in dir.
+func commonYAML(dir, twilioURL string, ackTimeout time.Duration) string {
+	return fmt.Sprintf(`notify:
   provider: twilio
   ack_timeout: %s
   rounds: 2
@@ -351,9 +358,27 @@ api:
   tokens: [{name: district, token: %q, area: ""}]
 households_file: %q
 log: {level: info}
-%s`, broker, httpAddr, httpAddr, filepath.Join(dir, "alarmd.db"), ackTimeout, e2eAckSecret,
-		twiliotest.AccountSID, twiliotest.AuthToken, twiliotest.From, twilioURL, apiToken,
-		filepath.Join(dir, "households.yaml"), extra)
+`, ackTimeout, e2eAckSecret, twiliotest.AccountSID, twiliotest.AuthToken, twiliotest.From, twilioURL, apiToken,
+		filepath.Join(dir, "households.yaml"))
+}
+
+// scriptContacts makes a third of the households accept at the first
+// contact, a third at the second after a missed call, and a third never
+// (they walk the whole chain twice).
+func scriptContacts(tw *fakeTwilio, hs []household) {
+	for i, h := range hs {
+		switch i % 3 {
+		case 0:
+			tw.Script(h.Contacts[0], twiliotest.Script{Call: twiliotest.Press, After: 2 * time.Second})
+		case 1:
+			tw.Script(h.Contacts[0], twiliotest.Script{Call: twiliotest.NoAnswer, After: time.Second})
+			tw.Script(h.Contacts[1], twiliotest.Script{Call: twiliotest.Press, After: 2 * time.Second})
+		default:
+			for _, c := range h.Contacts {
+				tw.Script(c, twiliotest.Script{Call: twiliotest.NoAnswer, After: time.Second})
+			}
+		}
+	}
 }
 
 func writeFile(t testing.TB, path, data string) string {
@@ -373,4 +398,18 @@ func (netDialer) ok(addr string) bool {
 	}
 	c.Close()
 	return true
+}
+
+// faultSeed is the fault tests' seed: def, or ANXIN_FAULT_SEED.
+func faultSeed(t testing.TB, def uint64) uint64 {
+	t.Helper()
+	s := os.Getenv("ANXIN_FAULT_SEED")
+	if s == "" {
+		return def
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatalf("ANXIN_FAULT_SEED: %v", err)
+	}
+	return n
 }

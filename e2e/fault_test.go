@@ -16,7 +16,6 @@ import (
 
 	"github.com/anxin-care/anxin/drivers/rf433"
 	"github.com/anxin-care/anxin/internal/testenv"
-	"github.com/anxin-care/anxin/twilio/twiliotest"
 )
 
 // realGateway is one real gatewayd process with a 433 MHz receiver on a pty.
@@ -60,14 +59,7 @@ var (
 // shown by TestFaultBrokerCrashWhileAlarmdDown.
 func TestFaultKillRestart(t *testing.T) {
 	long := os.Getenv("ANXIN_LONG") != ""
-	seed := uint64(20261123)
-	if s := os.Getenv("ANXIN_FAULT_SEED"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seed = n
-	}
+	seed := faultSeed(t, 20261123)
 	rng := rand.New(rand.NewPCG(seed, 7))
 	const nHouseholds, nReal = 200, 4
 	window, killsPerKind := 40*time.Second, 2
@@ -80,21 +72,7 @@ func TestFaultKillRestart(t *testing.T) {
 	tw := startFakeTwilio(t)
 	dir := t.TempDir()
 	hs := households(nHouseholds)
-	for i, h := range hs {
-		// a third accept at the first contact, a third at the second after a
-		// missed call, a third never: they walk the whole chain twice
-		switch i % 3 {
-		case 0:
-			tw.Script(h.Contacts[0], twiliotest.Script{Call: twiliotest.Press, After: 2 * time.Second})
-		case 1:
-			tw.Script(h.Contacts[0], twiliotest.Script{Call: twiliotest.NoAnswer, After: time.Second})
-			tw.Script(h.Contacts[1], twiliotest.Script{Call: twiliotest.Press, After: 2 * time.Second})
-		default:
-			for _, c := range h.Contacts {
-				tw.Script(c, twiliotest.Script{Call: twiliotest.NoAnswer, After: time.Second})
-			}
-		}
-	}
+	scriptContacts(tw, hs)
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	base := "http://" + httpAddr
 	writeFile(t, filepath.Join(dir, "households.yaml"), householdsYAML(hs, "general"))

@@ -6,19 +6,4 @@ var PhoneTag = phoneTag
 // Kill stops the service as SIGKILL would: no pass runs any more, nothing
 // more is sent or written, and the leases it holds are not released (they
 // run out). Work under way fails on the canceled context.
-func (s *Service) Kill() {
-	s.mu.Lock()
-	s.closed, s.killed = true, true
-	for id, stop := range s.timers {
-		stop()
-		delete(s.timers, id)
-	}
-	if s.sweepAt != nil {
-		s.sweepAt()
-	}
-	if s.pollAt != nil {
-		s.pollAt()
-	}
-	s.mu.Unlock()
-	s.cancel()
-}
+func (s *Service) Kill() { s.halt(true) }

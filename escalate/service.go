@@ -295,8 +295,19 @@ func (s *Service) Start(ctx context.Context) error {
 
 // Close stops timers and waits for work under way.
 func (s *Service) Close() error {
+	s.halt(false)
+	s.wg.Wait()
+	return nil
+}
+
+// halt stops the timers and the sweep and poll, and cancels work under way;
+// killed (tests: as SIGKILL would) also keeps held leases from release.
+func (s *Service) halt(killed bool) {
 	s.mu.Lock()
 	s.closed = true
+	if killed {
+		s.killed = true
+	}
 	for id, stop := range s.timers {
 		stop()
 		delete(s.timers, id)
@@ -309,8 +320,6 @@ func (s *Service) Close() error {
 	}
 	s.mu.Unlock()
 	s.cancel()
-	s.wg.Wait()
-	return nil
 }
 
 // Escalate is the hand-over of a newly committed alarm: it starts the chain

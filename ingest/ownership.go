@@ -66,21 +66,7 @@ func (p *Pipeline) SetOwnership(ctx context.Context, owns func(household string)
 // of which households are this alarmd's (it must include match).
 func (p *Pipeline) TakeOver(ctx context.Context, match, owns func(household string) bool) error {
 	return p.inLoop(ctx, func(ctx context.Context) error {
-		n := 0
-		err := p.store.RuleStates(ctx, func(hh string, state []byte) error {
-			if !match(hh) {
-				return nil
-			}
-			if known, _ := p.knows(hh, anxin.GatewayDevice); !known {
-				return nil
-			}
-			if err := p.engine.RestoreState(hh, state); err != nil {
-				p.log.Error("rule state not restored", "household", hh, "err", err)
-				return nil
-			}
-			n++
-			return nil
-		})
+		n, _, err := p.restoreStates(ctx, match)
 		if err != nil {
 			return err
 		}

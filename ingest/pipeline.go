@@ -260,14 +260,13 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 		pending: make(map[string]pendingState), lastFlush: time.Now(), lastStats: time.Now(), stateWrites: -1, parser: newParser()}, nil
 }
 
-// Restore loads the rules engine's state and the de-duplication window from
-// the store, so a restart neither resets timers nor repeats effects. What
-// people did with alarms after a household's state was last written
-// (accepted, closed: the process died before the state's flush) is applied
-// again, so the rule is re-armed as it was before the crash.
-func (p *Pipeline) Restore(ctx context.Context) error {
-	n, skipped := 0, 0
-	err := p.store.RuleStates(ctx, func(hh string, state []byte) error {
+// restoreStates loads the stored rule state of the households that match
+// (nil: all) into the engine: n restored, skipped not in the register.
+func (p *Pipeline) restoreStates(ctx context.Context, match func(string) bool) (n, skipped int, err error) {
+	err = p.store.RuleStates(ctx, func(hh string, state []byte) error {
+		if match != nil && !match(hh) {
+			return nil
+		}
 		if known, _ := p.knows(hh, anxin.GatewayDevice); !known {
 			skipped++ // stored before alarmd checked the register: not believed
 			return nil
@@ -280,6 +279,16 @@ func (p *Pipeline) Restore(ctx context.Context) error {
 		n++
 		return nil
 	})
+	return n, skipped, err
+}
+
+// Restore loads the rules engine's state and the de-duplication window from
+// the store, so a restart neither resets timers nor repeats effects. What
+// people did with alarms after a household's state was last written
+// (accepted, closed: the process died before the state's flush) is applied
+// again, so the rule is re-armed as it was before the crash.
+func (p *Pipeline) Restore(ctx context.Context) error {
+	n, skipped, err := p.restoreStates(ctx, nil)
 	if err != nil {
 		return err
 	}
