@@ -18,13 +18,7 @@ func startOwnerPipeline(t *testing.T, db *sqlite.DB) (p *Pipeline, stop func()) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Restore(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- p.Run(ctx) }()
-	return p, func() { cancel(); <-done }
+	return p, runPipeline(t, p)
 }
 
 // A press committed by one alarmd that died before acknowledging it is
