@@ -489,11 +489,16 @@ func TestIntegrationNATSThroughput(t *testing.T) {
 	if err := os.WriteFile(hhFile, []byte(loadHouseholds(hhs, 0)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, instances := range []int{1, 2, 3} {
-		t.Run(fmt.Sprintf("alarmd=%d", instances), func(t *testing.T) {
+	// one alarmd on SQLite beside one, two and three on PostgreSQL, in one run
+	for _, run := range []struct {
+		store     string
+		instances int
+	}{{"sqlite", 1}, {"postgres", 1}, {"postgres", 2}, {"postgres", 3}} {
+		instances := run.instances
+		t.Run(fmt.Sprintf("%s/alarmd=%d", run.store, instances), func(t *testing.T) {
 			c := testenv.StartNATSCluster(t, 3, natsMapping(6))
 			gatewayClient(t, c, 0, "gw-bootstrap") // nats-server makes its MQTT streams
-			consumer := fmt.Sprintf("bench%d", instances)
+			consumer := fmt.Sprintf("bench-%s-%d", run.store, instances)
 			startAll := func() ([]*prometheus.Registry, []*Main, []func()) {
 				var regs []*prometheus.Registry
 				var ms []*Main
@@ -501,6 +506,9 @@ func TestIntegrationNATSThroughput(t *testing.T) {
 				for i := range instances {
 					cfg := natsConfig(t, c, pg.URL("postgres"), fmt.Sprintf("%s-%s-%d", mode, consumer, i), hhFile, 6)
 					cfg.NATS.Consumer = consumer
+					if run.store == "sqlite" {
+						cfg.Store.URL, cfg.Store.Path = "", filepath.Join(t.TempDir(), "alarmd.db")
+					}
 					reg := prometheus.NewRegistry()
 					m := &Main{Config: cfg, Escalator: &recordingEscalator{}, Metrics: reg}
 					stops = append(stops, startMain(t, m))
@@ -553,8 +561,8 @@ func TestIntegrationNATSThroughput(t *testing.T) {
 			for i, r := range regs {
 				per[i] = fmt.Sprintf("%.0f", counter(t, r, "anxin_ingest_received_total", ""))
 			}
-			t.Logf("NATS tier (%s), %d alarmd: %d readings in %.2fs: %.0f readings/s; alarmd CPU %.1f µs/reading (all instances); per instance %s; publisher: %s",
-				mode, instances, n, elapsed.Seconds(), float64(n)/elapsed.Seconds(), float64(cpu.Microseconds())/float64(n),
+			t.Logf("NATS tier (%s), %d alarmd on %s: %d readings in %.2fs: %.0f readings/s; alarmd CPU %.1f µs/reading (all instances); per instance %s; publisher: %s",
+				mode, instances, run.store, n, elapsed.Seconds(), float64(n)/elapsed.Seconds(), float64(cpu.Microseconds())/float64(n),
 				strings.Join(per, "/"), pub)
 		})
 	}
