@@ -25,13 +25,19 @@ type ctlRequest struct {
 // returns its error.
 func (p *Pipeline) inLoop(ctx context.Context, fn func(ctx context.Context) error) error {
 	r := ctlRequest{fn: fn, done: make(chan error, 1)}
+	return roundTrip(ctx, p.ctl, r, r.done)
+}
+
+// roundTrip hands r to the batch loop on ch and waits for its answer on
+// done, or for ctx to end.
+func roundTrip[R any](ctx context.Context, ch chan<- R, r R, done <-chan error) error {
 	select {
-	case p.ctl <- r:
+	case ch <- r:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	select {
-	case err := <-r.done:
+	case err := <-done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()

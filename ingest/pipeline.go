@@ -651,17 +651,7 @@ func (p *Pipeline) handOver(res anxin.IngestResult, received map[string]time.Tim
 // restart keeps it.
 func (p *Pipeline) SetAway(ctx context.Context, household string, away bool) error {
 	r := awayRequest{household: household, away: away, done: make(chan error, 1)}
-	select {
-	case p.away <- r:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return roundTrip(ctx, p.away, r, r.done)
 }
 
 // Away reports whether a household is marked away.

@@ -108,13 +108,7 @@ func TestHazardStepConfigErrors(t *testing.T) {
 // FuzzHazardStepsState: arbitrary restored state under a stepped rule with
 // neighbours never panics, and the alarm time it sets is one of its steps.
 func FuzzHazardStepsState(f *testing.F) {
-	cfg, err := Parse([]byte(hazardRules("    alarm_times: [8h, 24h]\n    neighbours: 0.5\n")))
-	if err != nil {
-		f.Fatal(err)
-	}
-	tl := &timeline{t: &testing.T{}, e: New(cfg), now: day0}
-	routine(tl, "hh-1", 0, 15, 100)
-	f.Add(tl.e.State("hh-1"))
+	cfg := fuzzSeedState(f, hazardRules("    alarm_times: [8h, 24h]\n    neighbours: 0.5\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e := New(cfg)
 		if err := e.RestoreState("hh-x", b); err != nil {

@@ -221,13 +221,7 @@ func TestHazardConfigErrors(t *testing.T) {
 // rule never panics; accepted state re-encodes stably and the rule runs
 // on it.
 func FuzzHazardState(f *testing.F) {
-	cfg, err := Parse([]byte(hazardRules("")))
-	if err != nil {
-		f.Fatal(err)
-	}
-	tl := &timeline{t: &testing.T{}, e: New(cfg), now: day0}
-	routine(tl, "hh-1", 0, 15, 100)
-	f.Add(tl.e.State("hh-1"))
+	cfg := fuzzSeedState(f, hazardRules(""))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e := New(cfg)
 		if err := e.RestoreState("hh-x", b); err != nil {
@@ -286,4 +280,18 @@ rules:
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "readings/s")
 	b.ReportMetric(float64(len(e.State(ids[0]))), "state-bytes/household")
+}
+
+// fuzzSeedState parses a fuzz target's rules and seeds the corpus with the
+// state of a household after 15 ordinary days under them.
+func fuzzSeedState(f *testing.F, rules string) *Config {
+	f.Helper()
+	cfg, err := Parse([]byte(rules))
+	if err != nil {
+		f.Fatal(err)
+	}
+	tl := &timeline{t: &testing.T{}, e: New(cfg), now: day0}
+	routine(tl, "hh-1", 0, 15, 100)
+	f.Add(tl.e.State("hh-1"))
+	return cfg
 }

@@ -263,13 +263,7 @@ rules:
 // rule never panics; accepted state re-encodes identically and the rule
 // runs on it (histograms of any content give odds in [0, 1]).
 func FuzzLearnedState(f *testing.F) {
-	cfg, err := Parse([]byte(learnedRules("0.99")))
-	if err != nil {
-		f.Fatal(err)
-	}
-	tl := &timeline{t: &testing.T{}, e: New(cfg), now: day0}
-	routine(tl, "hh-1", 0, 15, 100)
-	f.Add(tl.e.encode(tl.e.hh["hh-1"]))
+	cfg := fuzzSeedState(f, learnedRules("0.99"))
 	f.Add([]byte{stateVersion, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e := New(cfg)
