@@ -46,7 +46,7 @@ log_type error
 
 func (m *mosquitto) waitListening(t testing.TB) {
 	t.Helper()
-	waitFor(t, "mosquitto to listen", 10*time.Second, func() bool {
+	testenv.Eventually(t, "mosquitto to listen", 10*time.Second, func() bool {
 		var d netDialer
 		return d.ok(m.addr)
 	})
@@ -101,14 +101,14 @@ func TestFaultBrokerCrashWhileAlarmdDown(t *testing.T) {
 			upDone := make(chan struct{})
 			go func() { defer close(upDone); _ = up.Run(ctx) }()
 			defer func() { cancel(); <-upDone; _ = sp.Close() }()
-			waitFor(t, "the uplink to connect", 10*time.Second, up.Connected)
+			testenv.Eventually(t, "the uplink to connect", 10*time.Second, up.Connected)
 
 			now := time.Now().UTC()
 			if err := sp.Put(ctx, anxin.Message{ID: anxin.NewID(now), TS: now, Household: hs[0].ID, Device: "btn1",
 				Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed}); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "the broker's PUBACK", 10*time.Second, func() bool { return sp.Stats().Depth == 0 })
+			testenv.Eventually(t, "the broker's PUBACK", 10*time.Second, func() bool { return sp.Stats().Depth == 0 })
 			if c.wait > 0 {
 				<-time.After(c.wait)
 			}

@@ -61,7 +61,7 @@ drivers:
     codes: [{code: "8d3cf6", device: btn1, kind: call_button, event: button_pressed}]
 `, h.ID, broker.URL, filepath.Join(dir, "spool"), slave.Name()))
 	gatewayd := startProc(t, binary(t, "gatewayd"), "-config", gcfg)
-	waitFor(t, "gatewayd to open the receiver's pty and connect", 20*time.Second, func() bool {
+	testenv.Eventually(t, "gatewayd to open the receiver's pty and connect", 20*time.Second, func() bool {
 		out := gatewayd.Output()
 		return strings.Contains(out, "serial port open") && strings.Contains(out, "uplink: connected")
 	})
@@ -72,7 +72,7 @@ drivers:
 	}
 
 	// the first step: an SMS and a call to the first contact, nobody else
-	waitFor(t, "the SMS and the call to the first contact", 20*time.Second, func() bool {
+	testenv.Eventually(t, "the SMS and the call to the first contact", 20*time.Second, func() bool {
 		return len(tw.events("sms", h.Contacts[0])) == 1 && len(tw.events("call", h.Contacts[0])) == 1
 	})
 	t.Logf("button press → first SMS request at the fake Twilio: %s", tw.events("sms", h.Contacts[0])[0].At.Sub(pressed))
@@ -105,7 +105,7 @@ drivers:
 	}
 
 	// the person answers (the fake posts in-progress), then presses 1
-	waitFor(t, "the call to be answered", 10*time.Second, func() bool {
+	testenv.Eventually(t, "the call to be answered", 10*time.Second, func() bool {
 		for _, e := range tw.events("callback", h.Contacts[0]) {
 			if e.Sid == call.Sid && e.Body == "in-progress" && e.Status/100 == 2 {
 				return true
@@ -121,7 +121,7 @@ drivers:
 	var alarms struct {
 		Alarms []anxin.Alarm `json:"alarms"`
 	}
-	waitFor(t, "the alarm to be accepted", 10*time.Second, func() bool {
+	testenv.Eventually(t, "the alarm to be accepted", 10*time.Second, func() bool {
 		apiGet(t, base, "/api/v1/alarms?household="+h.ID, &alarms)
 		return len(alarms.Alarms) == 1 && alarms.Alarms[0].State == anxin.AlarmAccepted
 	})
@@ -133,7 +133,7 @@ drivers:
 	var visits struct {
 		Visits []anxin.Visit `json:"visits"`
 	}
-	waitFor(t, "the outcome's visit record", 10*time.Second, func() bool {
+	testenv.Eventually(t, "the outcome's visit record", 10*time.Second, func() bool {
 		apiGet(t, base, "/api/v1/visits?household="+h.ID, &visits)
 		return len(visits.Visits) == 1
 	})

@@ -203,9 +203,9 @@ influx: {url: %q, token: unused-by-vm, batch_size: 1000, flush_interval: 200ms}
 
 	// every reading the broker acknowledged reaches the archive
 	readings := fl.Quiet()
-	waitFor(t, "the gateways' spools to drain", 60*time.Second, func() bool { return fl.Depth() == 0 })
+	testenv.Eventually(t, "the gateways' spools to drain", 60*time.Second, func() bool { return fl.Depth() == 0 })
 	var archived float64
-	waitFor(t, fmt.Sprintf("the %d readings in VictoriaMetrics", readings), 60*time.Second, func() bool {
+	testenv.Eventually(t, fmt.Sprintf("the %d readings in VictoriaMetrics", readings), 60*time.Second, func() bool {
 		archived = distinctSamples(t, vm)
 		return archived >= float64(readings)
 	})

@@ -166,18 +166,6 @@ func (p *proc) Restart() {
 
 func (p *proc) Output() string { return p.out.String() }
 
-// waitFor polls cond (real processes on real sockets) until it holds.
-func waitFor(t testing.TB, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // fakeTwilio serves twiliotest's fake over real HTTP (alarmd's
 // notify.twilio.api_base_url points at it) and delivers its signed
 // callbacks to alarmd over real HTTP.
@@ -275,23 +263,25 @@ func apiGet(t testing.TB, base, path string, v any) {
 	}
 }
 
-// healthy waits for alarmd's /healthz to answer 200.
+// healthy waits for alarmd's /healthz to answer 200; if it never does, the
+// test's log gets the tail of alarmd's output.
 func healthy(t testing.TB, base string, p *proc, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	up := false
+	defer func() { // Eventually's Fatalf unwinds through here
+		if !up {
+			t.Logf("alarmd's output:\n%s", tail(p.Output(), 4000))
+		}
+	}()
+	testenv.Eventually(t, "alarmd's /healthz to answer 200", within, func() bool {
 		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("alarmd not healthy after %s:\n%s", within, tail(p.Output(), 4000))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	up = true
 }
 
 func tail(s string, n int) string {

@@ -149,7 +149,7 @@ drivers:
 			return
 		}
 		g := gws[idx]
-		waitFor(t, g.hh+"'s gatewayd to open its receiver", 20*time.Second, func() bool {
+		testenv.Eventually(t, g.hh+"'s gatewayd to open its receiver", 20*time.Second, func() bool {
 			return strings.Count(g.proc.Output(), `msg="serial port open"`) >= g.starts
 		})
 		if _, err := g.master.Write(rf433.EncodePress(rf433.FormatHex, 0x8d3cf6)); err != nil {

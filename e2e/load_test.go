@@ -111,7 +111,7 @@ func TestLoadEndToEnd(t *testing.T) {
 
 	var rows, received float64
 	var ingested time.Duration // when alarmd had taken in (committed) every reading
-	waitFor(t, "every reading in VictoriaMetrics", 5*time.Minute, func() bool {
+	testenv.Eventually(t, "every reading in VictoriaMetrics", 5*time.Minute, func() bool {
 		if ingested == 0 && metricValue(t, base+"/metrics", "anxin_ingest_received_total")-received0 >= burst {
 			ingested = time.Since(start)
 		}
@@ -128,7 +128,7 @@ func TestLoadEndToEnd(t *testing.T) {
 		byFirstContact[h.Contacts[0]] = h.ID
 	}
 	var lat, loaded []time.Duration // every press; those pressed before alarmd had every reading
-	waitFor(t, "a first SMS for every press", time.Minute, func() bool {
+	testenv.Eventually(t, "a first SMS for every press", time.Minute, func() bool {
 		lat, loaded = lat[:0], loaded[:0]
 		got := map[string]bool{}
 		for _, e := range tw.Events() {

@@ -106,7 +106,7 @@ func TestE2ENoWaterFakeClock(t *testing.T) {
 			}
 		}
 		sent += float64(len(hs))
-		waitFor(t, fmt.Sprintf("alarmd to ingest the readings of %s", at.Sub(t0)), 10*time.Second, func() bool {
+		testenv.Eventually(t, fmt.Sprintf("alarmd to ingest the readings of %s", at.Sub(t0)), 10*time.Second, func() bool {
 			return counterValue(t, reg, "anxin_ingest_received_total") >= sent
 		})
 	}
@@ -136,7 +136,7 @@ func TestE2ENoWaterFakeClock(t *testing.T) {
 	}
 
 	clk.Set(t0.Add(12*time.Hour + 30*time.Second))
-	waitFor(t, "the no-water alarm at 12 h", 10*time.Second, func() bool { return len(alarms()) == 1 })
+	testenv.Eventually(t, "the no-water alarm at 12 h", 10*time.Second, func() bool { return len(alarms()) == 1 })
 	a := alarms()[0]
 	if a.Household != hs[0].ID || a.Rule != "no_water" || a.Severity != anxin.SeverityWarning {
 		t.Fatalf("alarm: %+v", a)
@@ -151,7 +151,7 @@ func TestE2ENoWaterFakeClock(t *testing.T) {
 		}
 	}
 	// a warning alarm rings the elder first
-	waitFor(t, "the elder to be called first", 10*time.Second, func() bool {
+	testenv.Eventually(t, "the elder to be called first", 10*time.Second, func() bool {
 		return len(tw.events("call", hs[0].Elder)) == 1
 	})
 	for _, c := range hs[0].Contacts {

@@ -37,7 +37,7 @@ drivers:
     terminals: [{id: "9031853319", household: %s, device: trk1}] # trk1: a tracker of the register
 `, broker.URL, filepath.Join(dir, "spool"), watchAddr, h.ID))
 	gatewayd := startProc(t, binary(t, "gatewayd"), "-config", gcfg)
-	waitFor(t, "gatewayd to listen and connect", 20*time.Second, func() bool {
+	testenv.Eventually(t, "gatewayd to listen and connect", 20*time.Second, func() bool {
 		return strings.Contains(gatewayd.Output(), "uplink: connected") && netDialer{}.ok(watchAddr)
 	})
 	defer func() {
@@ -63,7 +63,7 @@ drivers:
 	if err := w.SOS(fix, 5*time.Second); err != nil { // answered only once the spool holds it
 		t.Fatal(err)
 	}
-	waitFor(t, "the SMS and the call to the first contact", 20*time.Second, func() bool {
+	testenv.Eventually(t, "the SMS and the call to the first contact", 20*time.Second, func() bool {
 		return len(tw.events("sms", h.Contacts[0])) == 1 && len(tw.events("call", h.Contacts[0])) == 1
 	})
 	t.Logf("watch SOS → first SMS request at the fake Twilio: %s", tw.events("sms", h.Contacts[0])[0].At.Sub(pressed))
