@@ -103,15 +103,18 @@ func (s *Server) Alarms30(ctx context.Context, household string) ([]anxin.Alarm,
 	if s.AlarmSource() == nil {
 		return nil, nil
 	}
-	hh, err := s.areaHouseholds(ctx)
-	if err != nil {
-		return nil, err
-	}
+	var hh map[string]bool
 	if household != "" {
-		if hh != nil && !hh[household] {
-			return nil, nil
+		// one household: ask about it, not for the area's whole list
+		if ok, err := s.Store.HouseholdInArea(ctx, household, scope(ctx)); err != nil || !ok {
+			return nil, err
 		}
 		hh = map[string]bool{household: true}
+	} else {
+		var err error
+		if hh, err = s.areaHouseholds(ctx); err != nil {
+			return nil, err
+		}
 	}
 	since := care.AddDays(s.Plan.Day(s.Now()), -30)
 	return s.Alarms.AlarmsOpened(ctx, since, s.Now().Add(time.Minute), hh, 1000)
