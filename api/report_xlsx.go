@@ -8,6 +8,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/anxin-care/anxin/care"
+	"github.com/anxin-care/anxin/words"
 )
 
 // The monthly report's workbook: each sheet under the report's title and
@@ -141,7 +142,7 @@ func writeReportXLSX(w io.Writer, rep VisitRateReport, loc *time.Location) error
 	// 月报: by tier and total
 	var rows [][]any
 	for _, r := range rep.ByTier {
-		rows = append(rows, append([]any{tierNames[r.Tier]}, rateCells(r, b.num, b.pct)...))
+		rows = append(rows, append([]any{words.Tier(r.Tier)}, rateCells(r, b.num, b.pct)...))
 	}
 	rows = append(rows, append([]any{"合计"}, rateCells(rep.Total, b.num, b.pct)...))
 	if err := b.sheet("月报", append([]float64{12}, numWidth...), append([]string{"风险等级"}, rateHeaders...), rows); err != nil {
@@ -153,7 +154,7 @@ func writeReportXLSX(w io.Writer, rep VisitRateReport, loc *time.Location) error
 		rows = append(rows, append([]any{v.Township, v.Village, "全部"}, rateCells(v, b.num, b.pct)...))
 	}
 	for _, r := range rep.Rows {
-		rows = append(rows, append([]any{r.Township, r.Village, tierNames[r.Tier]}, rateCells(r, b.num, b.pct)...))
+		rows = append(rows, append([]any{r.Township, r.Village, words.Tier(r.Tier)}, rateCells(r, b.num, b.pct)...))
 	}
 	rows = append(rows, append([]any{"合计", "", "全部"}, rateCells(rep.Total, b.num, b.pct)...))
 	if err := b.sheet("按村(社区)", append([]float64{14, 14, 10}, numWidth...),
@@ -177,7 +178,7 @@ func writeReportXLSX(w io.Writer, rep VisitRateReport, loc *time.Location) error
 	rows = rows[:0]
 	for i, e := range rep.NotVisited {
 		rows = append(rows, []any{excelize.Cell{StyleID: b.num, Value: i + 1}, e.ID, e.Name, e.Phone, e.Township, e.Village,
-			e.Address, tierNames[string(e.Tier)], e.GridWorker, day(e.LastContact, loc),
+			e.Address, words.Tier(string(e.Tier)), e.GridWorker, day(e.LastContact, loc),
 			excelize.Cell{StyleID: b.num, Value: e.Remote}})
 	}
 	if err := b.sheet("本月未探访名单", []float64{6, 16, 10, 16, 14, 14, 20, 10, 10, 16, 14},

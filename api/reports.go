@@ -204,8 +204,6 @@ func (s *Server) maskNotVisited(r *http.Request, items []care.NotVisited, n int)
 	return out, nil
 }
 
-var tierNames = map[string]string{"irregular": "不定期", "general": "一般", "key": "重点", "high": "高风险", "all": "全部"}
-
 func day(t time.Time, loc *time.Location) string {
 	if t.IsZero() {
 		return ""

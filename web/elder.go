@@ -173,7 +173,7 @@ func (s *Server) elderPage(req *request) error {
 	chart := drawWater(got.water)
 	chart.Unavailable, chart.None = got.err != nil && got.err != errNoSeries, got.err == errNoSeries
 	s.render(req, http.StatusOK, "elder.html", map[string]any{"Title": e.Name, "E": e, "IDNumber": maskIDLast4(e.IDNumber),
-		"Tel": tel(e.Phone), "Tier": tierNames[e.Tier], "Household": h, "Timeline": timeline,
+		"Tel": tel(e.Phone), "Tier": words.Tier(string(e.Tier)), "Household": h, "Timeline": timeline,
 		"Devices": elderDevices(h, alarms, got, now, book), "Water": chart, "Older": older, "Relations": relations(e, book)})
 	return nil
 }

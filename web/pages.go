@@ -21,8 +21,6 @@ type dueRow struct {
 	Tel     template.URL
 }
 
-var tierNames = map[anxin.Tier]string{anxin.TierIrregular: "不定期", anxin.TierGeneral: "一般", anxin.TierKey: "重点", anxin.TierHigh: "高风险"}
-
 // duePage is 今日待访. A worker sees "my elders" (those whose grid worker,
 // as registered, is the account's name) unless ?all=1 asks for the whole
 // area; operators and admins see their area.
@@ -43,7 +41,7 @@ func (s *Server) duePage(req *request) error {
 		rows[i] = dueRow{DueItem: it, Tel: tel(it.Phone), Address: it.Township + it.Village + it.Scheduled.Address}
 	}
 	s.render(req, http.StatusOK, "due.html", map[string]any{"Title": "今日待访", "Today": today.Format("2006-01-02"), "Rows": rows,
-		"More": len(items) - len(shown), "Total": len(items), "Tiers": tierNames,
+		"More": len(items) - len(shown), "Total": len(items),
 		"Mine": mine, "Worker": req.account.Role == RoleWorker, "Orders": s.myOrders(req)})
 	return nil
 }
@@ -174,11 +172,7 @@ func (s *Server) reportPage(req *request) error {
 			x.Set(k, v)
 		}
 	}
-	rowTiers := map[string]string{}
-	for t, n := range tierNames {
-		rowTiers[string(t)] = n
-	}
-	s.render(req, http.StatusOK, "report.html", map[string]any{"Title": "月度探访率", "R": rep, "Tiers": tierNames, "RowTiers": rowTiers,
+	s.render(req, http.StatusOK, "report.html", map[string]any{"Title": "月度探访率", "R": rep,
 		"NotVisited": rep.NotVisited, "More": rep.NotVisitedCount - len(rep.NotVisited), "XLSX": Prefix + "report.xlsx?" + x.Encode()})
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	"github.com/anxin-care/anxin/api"
 	"github.com/anxin-care/anxin/dispatch"
 	"github.com/anxin-care/anxin/influx"
+	"github.com/anxin-care/anxin/words"
 )
 
 // Prefix is where the web app is mounted.
@@ -92,6 +94,7 @@ func parsePages() map[string]*template.Template {
 		"day":    func(t time.Time) string { return dayOf(t) },
 		"when":   func(t time.Time) string { return whenOf(t) },
 		"mul100": func(f float64) float64 { return f * 100 },
+		"tier":   func(t any) string { return words.Tier(fmt.Sprint(t)) },
 	}
 	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/parts.html"))
 	out := map[string]*template.Template{}

@@ -41,3 +41,16 @@ func AttemptStatus(s string) string {
 	}
 	return "状态未知"
 }
+
+var tiers = map[string]string{string(anxin.TierIrregular): "不定期", string(anxin.TierGeneral): "一般",
+	string(anxin.TierKey): "重点", string(anxin.TierHigh): "高风险", string(anxin.TierUnassessed): "未评估", "all": "全部"}
+
+// Tier names a risk tier (irregular, general, key, high, unassessed;
+// "all" is a report's every-tier row); an unknown one as it is. The web
+// pages, the XLSX report and anxinctl all name tiers with it.
+func Tier(t string) string {
+	if n, ok := tiers[t]; ok {
+		return n
+	}
+	return t
+}

@@ -17,8 +17,6 @@ import (
 
 // What a worker reads: the API's answers as Chinese tables (JSON with -json).
 
-var tierWords = map[string]string{"irregular": "不定期", "general": "一般", "key": "重点", "high": "高风险", "all": "全部"}
-
 var methodWords = map[anxin.VisitMethod]string{anxin.VisitHome: "上门探访", anxin.VisitPhone: "电话问候",
 	anxin.VisitAudioVideo: "互联网音视频", anxin.VisitOther: "其他", anxin.VisitRemoteMonitoring: "远程监护"}
 
@@ -73,7 +71,7 @@ func (c *client) showDue(w io.Writer, which string, b []byte) error {
 	}
 	for _, e := range out.Elders {
 		if which == "follow-ups" {
-			t.row(e.ID, e.Name, orDash(e.Phone), e.Village, orDash(e.Address), word(tierWords, string(e.Tier)), orDash(e.GridWorker),
+			t.row(e.ID, e.Name, orDash(e.Phone), e.Village, orDash(e.Address), words.Tier(string(e.Tier)), orDash(e.GridWorker),
 				c.minute(e.FollowUpDue), orDash(e.FollowUpAlarm))
 			continue
 		}
@@ -81,7 +79,7 @@ func (c *client) showDue(w io.Writer, which string, b []byte) error {
 		if e.Overdue {
 			late = fmt.Sprintf("%d 天", e.DaysOverdue)
 		}
-		t.row(e.ID, e.Name, orDash(e.Phone), e.Village, orDash(e.Address), word(tierWords, string(e.Tier)), orDash(e.GridWorker),
+		t.row(e.ID, e.Name, orDash(e.Phone), e.Village, orDash(e.Address), words.Tier(string(e.Tier)), orDash(e.GridWorker),
 			e.PhoneDue, e.HomeDue, late, orDash(e.Surge))
 	}
 	return t.write(w)
@@ -104,7 +102,7 @@ func (c *client) showElders(w io.Writer, b []byte) error {
 			consent = "否"
 		}
 		t.row(e.ID, e.Name, string(e.Gender), orDash(e.Phone), e.Current.Township, e.Current.Village, orDash(e.Current.Detail),
-			word(tierWords, string(e.Tier)), strconv.Itoa(e.Score), orDash(e.GridWorker), consent)
+			words.Tier(string(e.Tier)), strconv.Itoa(e.Score), orDash(e.GridWorker), consent)
 	}
 	return t.write(w)
 }
@@ -189,7 +187,7 @@ func (c *client) showReport(w io.Writer, b []byte) error {
 	var t table
 	t.row(append([]string{"风险等级"}, rateHead...)...)
 	for _, r := range rep.ByTier {
-		t.row(rateRow([]string{word(tierWords, r.Tier)}, r)...)
+		t.row(rateRow([]string{words.Tier(r.Tier)}, r)...)
 	}
 	t.row(rateRow([]string{"合计"}, rep.Total)...)
 	if err := t.write(w); err != nil {
@@ -225,7 +223,7 @@ func (c *client) showReport(w io.Writer, b []byte) error {
 	t = table{}
 	t.row("档案编号", "姓名", "电话", "村(社区)", "地址", "等级", "网格员", "最近探访", "远程监护")
 	for _, e := range rep.NotVisited {
-		t.row(e.ID, e.Name, orDash(e.Phone), e.Village, orDash(e.Address), word(tierWords, string(e.Tier)), orDash(e.GridWorker),
+		t.row(e.ID, e.Name, orDash(e.Phone), e.Village, orDash(e.Address), words.Tier(string(e.Tier)), orDash(e.GridWorker),
 			c.day(e.LastContact), strconv.Itoa(e.Remote))
 	}
 	return t.write(w)
@@ -290,7 +288,7 @@ func (c *client) showElder(w io.Writer, b []byte) error {
 	a := e.Assessment
 	field(w, "风险评估", fmt.Sprintf("监护情况 %s，自理能力 %s，健康状况 %s，评估日期 %s", orDash(string(a.Guardianship)),
 		orDash(string(a.SelfCare)), orDash(string(a.Health)), c.day(a.AssessedOn)))
-	field(w, "评分 / 等级", fmt.Sprintf("%d / %s", e.Score, word(tierWords, string(e.Tier))))
+	field(w, "评分 / 等级", fmt.Sprintf("%d / %s", e.Score, words.Tier(string(e.Tier))))
 	field(w, "网格员", e.GridWorker)
 	consent := "是"
 	if !e.Consent {
