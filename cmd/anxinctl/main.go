@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/alarmd"
 	"github.com/anxin-care/anxin/api"
 	"github.com/anxin-care/anxin/care"
@@ -585,7 +586,7 @@ func (c *client) addVisit(ctx context.Context, args []string, stdout io.Writer) 
 	if c.json || json.Unmarshal(b, &saved) != nil {
 		return printJSON(stdout, b)
 	}
-	fmt.Fprintf(stdout, "已记录探访 %s：户 %s，%s，%s\n", saved.ID, saved.Household, word(methodWordsS, saved.Method), c.minute(saved.Date))
+	fmt.Fprintf(stdout, "已记录探访 %s：户 %s，%s，%s\n", saved.ID, saved.Household, anxin.VisitMethod(saved.Method).Label(), c.minute(saved.Date))
 	return nil
 }
 

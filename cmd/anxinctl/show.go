@@ -17,9 +17,6 @@ import (
 
 // What a worker reads: the API's answers as Chinese tables (JSON with -json).
 
-var methodWords = map[anxin.VisitMethod]string{anxin.VisitHome: "上门探访", anxin.VisitPhone: "电话问候",
-	anxin.VisitAudioVideo: "互联网音视频", anxin.VisitOther: "其他", anxin.VisitRemoteMonitoring: "远程监护"}
-
 func word(m map[string]string, k string) string {
 	if w, ok := m[k]; ok {
 		return w
@@ -116,19 +113,11 @@ func (c *client) showVisits(w io.Writer, b []byte) error {
 	var t table
 	t.row("时间", "户编号", "方式", "探访人", "健康", "需求", "告警")
 	for _, v := range out.Visits {
-		t.row(c.minute(v.Date), v.Household, word(methodWordsS, string(v.Method)), orDash(v.Visitor), orDash(clipCell(v.Health)),
+		t.row(c.minute(v.Date), v.Household, v.Method.Label(), orDash(v.Visitor), orDash(clipCell(v.Health)),
 			orDash(clipCell(v.Needs)), orDash(v.AlarmID))
 	}
 	return t.write(w)
 }
-
-var methodWordsS = func() map[string]string {
-	m := map[string]string{}
-	for k, v := range methodWords {
-		m[string(k)] = v
-	}
-	return m
-}()
 
 // clipCell keeps free text to one short cell (the full text: -json).
 func clipCell(s string) string {
