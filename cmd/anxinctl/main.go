@@ -93,8 +93,8 @@ type client struct {
 // import); over HTTP the server's clock counts.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, now func() time.Time) int {
 	fs := flag.NewFlagSet("anxinctl", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	fs.SetOutput(io.Discard) // the flag package's own words are English: flagError says them
+	fs.Usage = func() {}
 	server := fs.String("server", getenv("ANXIN_API_URL"), "")
 	tokenFile := fs.String("token-file", "", "")
 	dbPath := fs.String("db", "", "")
@@ -110,10 +110,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		rest = append(rest, a)
 	}
 	if err := fs.Parse(rest); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, "anxinctl:", flagError(err))
+		}
+		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	if fs.NArg() == 0 {
-		fs.Usage()
+		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	c, closeFn, err := connect(ctx, *server, *tokenFile, *dbPath, *configPath, getenv, now)
@@ -357,6 +361,26 @@ func command(ctx context.Context, c *client, args []string, stdout io.Writer) er
 	return usageError("没有这个命令：" + verb)
 }
 
+// flagError says a flag package error in Mandarin (its own words are
+// English): an unknown flag, a flag without its value, a bad boolean.
+func flagError(err error) string {
+	msg := err.Error()
+	for _, w := range []struct{ en, zh string }{
+		{"flag provided but not defined: ", "没有这个参数 "},
+		{"flag needs an argument: ", "这个参数后面要跟一个值："},
+		{"bad flag syntax: ", "参数写法有误："},
+	} {
+		if rest, ok := strings.CutPrefix(msg, w.en); ok {
+			return w.zh + rest
+		}
+	}
+	if _, rest, ok := strings.Cut(msg, " for "); ok && strings.HasPrefix(msg, "invalid ") {
+		name, _, _ := strings.Cut(strings.TrimPrefix(rest, "flag "), ":")
+		return "参数 " + name + " 的值有误"
+	}
+	return msg
+}
+
 // stringFlags parses -name value flags into query parameters (dashes
 // become underscores); a name ending in ? is a boolean flag, sent as =1.
 func stringFlags(cmd string, args []string, names ...string) (url.Values, []string, error) {
@@ -372,7 +396,7 @@ func stringFlags(cmd string, args []string, names ...string) (url.Values, []stri
 		}
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, nil, usageError(cmd + "：参数有误（" + err.Error() + "）")
+		return nil, nil, usageError(cmd + "：参数有误（" + flagError(err) + "）")
 	}
 	q := url.Values{}
 	for n, v := range vals {

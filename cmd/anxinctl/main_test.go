@@ -139,6 +139,21 @@ func TestCLIOverHTTP(t *testing.T) {
 		!strings.Contains(errOut, "用法：anxinctl") {
 		t.Fatalf("unknown command: %d %s", code, errOut)
 	}
+	// a mistyped flag in Mandarin, the flag package's English kept out
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"visits", "list", "-frobnicate", "x"}, "没有这个参数 -frobnicate"},
+		{[]string{"visits", "list", "-since"}, "这个参数后面要跟一个值：-since"},
+		{[]string{"-frobnicate", "due"}, "没有这个参数 -frobnicate"},
+		{[]string{"-json=maybe", "due"}, "参数 -json 的值有误"},
+	} {
+		code, _, errOut := cli(t, env, c.args...)
+		if code != 2 || !strings.Contains(errOut, c.want) || !strings.Contains(errOut, "用法：anxinctl") || strings.Contains(errOut, "flag ") {
+			t.Errorf("%v: %d %s", c.args, code, errOut)
+		}
+	}
 	// the API's refusal as a worker reads it: the message, its code after it
 	if code, _, errOut := cli(t, env, "visits", "list", "-since", "yesterday"); code != 1 || !strings.Contains(errOut, "（invalid）") ||
 		strings.Contains(errOut, "invalid:") {
