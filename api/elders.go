@@ -15,6 +15,9 @@ import (
 	"github.com/anxin-care/anxin/ledger"
 )
 
+// tierFormat refuses a tier that is not one of anxin.Tier.Valid's.
+const tierFormat = "tier 须为 irregular（不定期）、general（一般）、key（重点）、high（高风险）或 unassessed（未评估）"
+
 func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 	s := r.URL.Query().Get(name)
 	if s == "" {
@@ -39,7 +42,7 @@ func elderFilter(r *http.Request) (anxin.ElderFilter, error) {
 		}
 	}
 	if f.Tier != "" && !f.Tier.Valid() {
-		return f, anxin.Errorf(anxin.EINVALID, "tier 须为 irregular（不定期）、general（一般）、key（重点）或 high（高风险）")
+		return f, anxin.Errorf(anxin.EINVALID, tierFormat)
 	}
 	var err error
 	if f.Limit, err = intParam(r, "limit", 100, 1, 10000); err != nil {

@@ -27,7 +27,7 @@ var asciiWords = regexp.MustCompile(`[A-Za-z]{3,}`)
 var allowedWords = map[string]bool{
 	"YYYY": true, "RFC": true, "JSON": true, "json": true, "xlsx": true, "csv": true, "PUT": true, "GET": true,
 	"POST": true, "DELETE": true, "PATCH": true, "month": true, "limit": true, "tier": true, "irregular": true,
-	"general": true, "key": true, "high": true, "area": true, "format": true, "layout": true, "register": true,
+	"general": true, "key": true, "high": true, "unassessed": true, "area": true, "format": true, "layout": true, "register": true,
 	"form": true, "filler": true, "phone": true, "since": true, "until": true, "item": true, "away": true,
 	"true": true, "false": true, "reason": true, "Excel": true, "CSV": true, "UTF": true, "GBK": true,
 }

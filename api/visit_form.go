@@ -395,7 +395,7 @@ func kitProblem(h *anxin.Household) error {
 	case !anxin.ValidID(h.ID):
 		return anxin.Errorf(anxin.EINVALID, "户编号只能是 1 到 64 个字母、数字、_ 或 -")
 	case h.Elder.Tier != "" && !h.Elder.Tier.Valid():
-		return anxin.Errorf(anxin.EINVALID, "tier 须为 irregular（不定期）、general（一般）、key（重点）或 high（高风险）")
+		return anxin.Errorf(anxin.EINVALID, tierFormat)
 	case len(h.Contacts) > anxin.MaxPersonalContacts:
 		return anxin.Errorf(anxin.EINVALID, "联系人有 %d 位，最多 %d 位", len(h.Contacts), anxin.MaxPersonalContacts)
 	case len(h.Devices) > anxin.MaxDevices:
