@@ -149,9 +149,12 @@ func (d *Dispatcher) Pass(ctx context.Context) error {
 	d.init()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var errs []error
-	errs = append(errs, d.withdrawClosed(ctx))
-	errs = append(errs, d.dispatchUnanswered(ctx))
+	live, err := d.liveAlarms(ctx)
+	errs := []error{err}
+	errs = append(errs, d.withdrawClosed(ctx, live))
+	if err == nil {
+		errs = append(errs, d.dispatchUnanswered(ctx, live))
+	}
 	errs = append(errs, d.moveUntouched(ctx))
 	errs = append(errs, d.sendNotices(ctx))
 	return errors.Join(errs...)
@@ -165,20 +168,31 @@ func FollowUpKey(household string, due time.Time) string {
 	return fmt.Sprintf("follow_up:%s:%d", household, due.UnixMilli())
 }
 
-func (d *Dispatcher) dispatchUnanswered(ctx context.Context) error {
+// liveAlarms are the alarms of the last week nobody closed: unanswered,
+// open and accepted, in that order, newest first within each. One read
+// per state serves the whole pass.
+func (d *Dispatcher) liveAlarms(ctx context.Context) ([]anxin.Alarm, error) {
+	since := d.Now().AddDate(0, 0, -7)
+	var live []anxin.Alarm
+	for _, st := range []anxin.AlarmState{anxin.AlarmUnanswered, anxin.AlarmOpen, anxin.AlarmAccepted} {
+		as, err := d.Store.Alarms(ctx, anxin.AlarmFilter{State: st, Since: since, Limit: 10000})
+		if err != nil {
+			return nil, err
+		}
+		live = append(live, as...)
+	}
+	return live, nil
+}
+
+func (d *Dispatcher) dispatchUnanswered(ctx context.Context, live []anxin.Alarm) error {
 	now := d.Now()
 	var due []anxin.Alarm
-	for _, st := range []anxin.AlarmState{anxin.AlarmUnanswered, anxin.AlarmOpen} {
-		as, err := d.Store.Alarms(ctx, anxin.AlarmFilter{State: st, Since: now.AddDate(0, 0, -7), Limit: 10000})
-		if err != nil {
-			return err
+	for _, a := range live {
+		if a.Route == anxin.RouteInstaller || a.State == anxin.AlarmAccepted ||
+			a.State == anxin.AlarmOpen && now.Sub(a.OpenedAt) < d.DispatchAfter {
+			continue
 		}
-		for _, a := range as {
-			if a.Route == anxin.RouteInstaller || st == anxin.AlarmOpen && now.Sub(a.OpenedAt) < d.DispatchAfter {
-				continue
-			}
-			due = append(due, a)
-		}
+		due = append(due, a)
 	}
 	if len(due) == 0 {
 		return nil
@@ -241,15 +255,21 @@ func (d *Dispatcher) Dispatch(ctx context.Context, o *anxin.WorkOrder, p Person,
 // (staff closed them, or the device cleared) before anyone recorded a
 // visit, and tells the assignee so they do not go for nothing. The notice
 // goes once, as every move's: marked before the send. A follow-up order
-// stays: the visit after an alarm is due however it ended.
-func (d *Dispatcher) withdrawClosed(ctx context.Context) error {
+// stays: the visit after an alarm is due however it ended. An alarm
+// among live (read once for the pass) is not closed; only the others are
+// read, one by one: those closed, and those older than live reaches.
+func (d *Dispatcher) withdrawClosed(ctx context.Context, live []anxin.Alarm) error {
 	open, err := d.Store.WorkOrders(ctx, anxin.WorkOrderFilter{Open: true, Limit: 10000})
 	if err != nil {
 		return err
 	}
+	notClosed := make(map[string]bool, len(live))
+	for _, a := range live {
+		notClosed[a.ID] = true
+	}
 	var errs []error
 	for _, o := range open {
-		if o.Kind != anxin.OrderAlarm || o.AlarmID == "" {
+		if o.Kind != anxin.OrderAlarm || o.AlarmID == "" || notClosed[o.AlarmID] {
 			continue
 		}
 		a, err := d.Store.Alarm(ctx, o.AlarmID)

@@ -403,3 +403,46 @@ func TestFailedOrderNoticeRetried(t *testing.T) {
 		t.Fatalf("hopeless notice: %+v, %d sends", h, w2.sms.tried)
 	}
 }
+
+// alarmReads counts the store's one-by-one alarm reads.
+type alarmReads struct {
+	anxin.Store
+	mu sync.Mutex
+	n  int
+}
+
+func (s *alarmReads) Alarm(ctx context.Context, id string) (anxin.Alarm, error) {
+	s.mu.Lock()
+	s.n++
+	s.mu.Unlock()
+	return s.Store.Alarm(ctx, id)
+}
+
+// A pass with open orders whose alarms nobody closed reads no alarm one
+// by one: the alarms it lists once for the pass show they are not closed.
+func TestQuietPassReadsNoAlarmPerOrder(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	d := w.dispatcher()
+	reads := &alarmReads{Store: w.db}
+	d.Store = reads
+	w.clock.add(15 * time.Minute)
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if os := w.orders(t); len(os) != 1 || !os[0].Open() || len(w.sms.all()) != 1 {
+		t.Fatalf("orders: %+v, SMS %d", os, len(w.sms.all()))
+	}
+	reads.mu.Lock()
+	reads.n = 0
+	reads.mu.Unlock()
+	w.clock.add(time.Minute)
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reads.mu.Lock()
+	defer reads.mu.Unlock()
+	if reads.n != 0 {
+		t.Fatalf("%d alarms read one by one in a quiet pass", reads.n)
+	}
+}
