@@ -566,17 +566,29 @@ func (d *Dispatcher) Candidates(ctx context.Context, e anxin.ElderRecord, househ
 // Workers are the worker accounts whose area holds the elder (an
 // operator's choice when dispatching by hand).
 func (d *Dispatcher) Workers(ctx context.Context, e anxin.ElderRecord) ([]Person, error) {
+	of, err := d.WorkersOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return of(e), nil
+}
+
+// WorkersOf reads the worker accounts once and gives Workers of any elder
+// from them (a page that lists many elders).
+func (d *Dispatcher) WorkersOf(ctx context.Context) (func(anxin.ElderRecord) []Person, error) {
 	accs, err := d.Store.AccountsWithRole(ctx, "worker")
 	if err != nil {
 		return nil, err
 	}
-	var out []Person
-	for _, a := range accs {
-		if holds(a.Area, e) {
-			out = append(out, Person{Login: a.Login, Name: a.Name, Role: a.Role, Phone: d.phoneOf(ctx, e, e.Household, a.Name)})
+	return func(e anxin.ElderRecord) []Person {
+		var out []Person
+		for _, a := range accs {
+			if holds(a.Area, e) {
+				out = append(out, Person{Login: a.Login, Name: a.Name, Role: a.Role, Phone: d.phoneOf(ctx, e, e.Household, a.Name)})
+			}
 		}
-	}
-	return out, nil
+		return out
+	}, nil
 }
 
 func holds(area string, e anxin.ElderRecord) bool {

@@ -446,3 +446,47 @@ func TestQuietPassReadsNoAlarmPerOrder(t *testing.T) {
 		t.Fatalf("%d alarms read one by one in a quiet pass", reads.n)
 	}
 }
+
+// workerReads counts the store's reads of the worker accounts.
+type workerReads struct {
+	anxin.Store
+	mu sync.Mutex
+	n  int
+}
+
+func (s *workerReads) AccountsWithRole(ctx context.Context, role string) ([]anxin.Account, error) {
+	s.mu.Lock()
+	s.n++
+	s.mu.Unlock()
+	return s.Store.AccountsWithRole(ctx, role)
+}
+
+// WorkersOf reads the worker accounts once for any number of elders and
+// gives each elder the workers of its area, as Workers does.
+func TestWorkersOfReadsAccountsOnce(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	d := w.dispatcher()
+	reads := &workerReads{Store: w.db}
+	d.Store = reads
+	e, err := w.db.Elder(ctx, "e1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	far := e
+	far.Current.Township, far.Current.Village = "别的街道", "别的村"
+	of, err := d.WorkersOf(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logins []string
+	for _, p := range of(e) {
+		logins = append(logins, p.Login+":"+p.Phone)
+	}
+	if got := strings.Join(logins, ","); got != "liu:+8613700000003,wang:+8613700000002" || len(of(far)) != 0 || reads.n != 1 {
+		t.Fatalf("workers %s, far %v, %d account reads", got, of(far), reads.n)
+	}
+	if ws, err := d.Workers(ctx, e); err != nil || len(ws) != 2 {
+		t.Fatalf("Workers: %+v %v", ws, err)
+	}
+}
