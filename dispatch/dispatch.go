@@ -395,8 +395,7 @@ func (d *Dispatcher) sendNotices(ctx context.Context) error {
 		default:
 			continue
 		}
-		e, _ := d.elderOf(ctx, o.Household)
-		d.notify(ctx, o, Person{Login: o.Assignee, Name: o.AssigneeName, Role: o.AssigneeRole, Phone: d.phoneOf(ctx, e, o.Household, o.AssigneeName)})
+		d.notify(ctx, o, Person{Login: o.Assignee, Name: o.AssigneeName, Role: o.AssigneeRole})
 	}
 	return nil
 }
@@ -408,8 +407,8 @@ func (d *Dispatcher) notify(ctx context.Context, o *anxin.WorkOrder, p Person) {
 	if n < 0 || o.History[n].SMS != SMSPending {
 		return
 	}
+	e, _ := d.elderOf(ctx, o.Household) // read once: the phone and the text (zero: none)
 	if p.Phone == "" {
-		e, _ := d.elderOf(ctx, o.Household)
 		p.Phone = d.phoneOf(ctx, e, o.Household, p.Name)
 	}
 	mark := func(st, msg string) bool {
@@ -437,7 +436,7 @@ func (d *Dispatcher) notify(ctx context.Context, o *anxin.WorkOrder, p Person) {
 	if !mark(SMSSending, "") {
 		return // another writer has the order now; its own pass tells
 	}
-	body, masked := d.bodies(ctx, o, n > 0)
+	body, masked := d.bodies(ctx, o, e, n > 0)
 	id, _, err := d.Notifier.Send(ctx, anxin.Notification{AttemptID: "order/" + o.ID + "/" + fmt.Sprint(n), AlarmID: o.AlarmID,
 		To: p.Phone, Channel: anxin.ChannelSMS, Body: body, Masked: masked})
 	if err != nil {
@@ -457,15 +456,16 @@ func clip(s string) string {
 	return s
 }
 
-// bodies are the notice and its masked twin (for logs).
-func (d *Dispatcher) bodies(ctx context.Context, o *anxin.WorkOrder, moved bool) (string, string) {
+// bodies are the notice and its masked twin (for logs); e is the
+// household's elder in the register (zero: none).
+func (d *Dispatcher) bodies(ctx context.Context, o *anxin.WorkOrder, e anxin.ElderRecord, moved bool) (string, string) {
 	h := anxin.Household{ID: o.Household}
 	if d.Households != nil {
 		if hh, err := d.Households.Household(ctx, o.Household); err == nil {
 			h = hh
 		}
 	}
-	if e, err := d.elderOf(ctx, o.Household); err == nil {
+	if e.ID != "" {
 		h.Elder.Name = e.Name
 		h.Elder.Address = e.Current.Township + e.Current.Village + e.Current.Detail
 	}
