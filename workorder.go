@@ -95,5 +95,8 @@ type WorkOrderFilter struct {
 	Area      Area // households wholly inside it (see HouseholdInArea)
 	Open      bool // neither resolved nor withdrawn
 	Pending   bool // nobody took it yet (待处理)
-	Limit     int  // default 100, at most 10000
+	// WithdrawnSince non-zero: only orders withdrawn at or after it (their
+	// withdrawal notice may still be due).
+	WithdrawnSince time.Time
+	Limit          int // default 100, at most 10000
 }

@@ -367,21 +367,29 @@ func nextPerson(people []Person, o *anxin.WorkOrder) (Person, bool) {
 	return Person{}, false
 }
 
-// Notices that failed are tried again after 1, 2, 4 and 8 minutes.
+// Notices that failed are tried again after 1, 2, 4 and 8 minutes. A
+// withdrawal's notice is sent or retried within withdrawnNotice of it
+// (the tries take 15 minutes); later it would only mislead.
 const (
-	noticeTries   = 5
-	noticeBackoff = time.Minute
+	noticeTries     = 5
+	noticeBackoff   = time.Minute
+	withdrawnNotice = time.Hour
 )
 
-// sendNotices sends the SMS of orders whose last move was not told yet
-// (alarmd stopped between writing the move and sending) or whose notice
-// failed and is due for another try.
+// sendNotices sends the SMS of orders (open, or withdrawn lately) whose
+// last move was not told yet (alarmd stopped between writing the move and
+// sending) or whose notice failed and is due for another try.
 func (d *Dispatcher) sendNotices(ctx context.Context) error {
+	now := d.Now()
 	open, err := d.Store.WorkOrders(ctx, anxin.WorkOrderFilter{Open: true, Limit: 10000})
 	if err != nil {
 		return err
 	}
-	now := d.Now()
+	withdrawn, err := d.Store.WorkOrders(ctx, anxin.WorkOrderFilter{WithdrawnSince: now.Add(-withdrawnNotice), Limit: 10000})
+	if err != nil {
+		return err
+	}
+	open = append(open, withdrawn...)
 	for i := range open {
 		o := &open[i]
 		n := len(o.History)

@@ -490,3 +490,37 @@ func TestWorkersOfReadsAccountsOnce(t *testing.T) {
 		t.Fatalf("Workers: %+v %v", ws, err)
 	}
 }
+
+// The withdrawal notice is retried like any other when the provider
+// refused it: a withdrawn order is no longer open, but its notice is
+// still due.
+func TestFailedWithdrawalNoticeRetried(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	d := w.dispatcher()
+	w.clock.add(15 * time.Minute)
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.db.CloseAlarm(ctx, w.alarm.ID, "ops", "family on site", w.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	w.sms.fail = 1
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	last := func() anxin.OrderMove { h := w.orders(t)[0].History; return h[len(h)-1] }
+	if m := last(); m.Why != dispatch.WhyWithdrawn || m.SMS != dispatch.SMSFailed || w.sms.tried != 2 {
+		t.Fatalf("withdrawal notice: %+v, %d sends", m, w.sms.tried)
+	}
+	w.clock.add(time.Minute)
+	for range 3 {
+		if err := d.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := last(); m.SMS != dispatch.SMSSent || m.SMSTries != 2 || w.sms.tried != 3 || len(w.sms.all()) != 2 ||
+		!strings.Contains(w.sms.all()[1].Body, "派单撤销") {
+		t.Fatalf("withdrawal notice retried: %+v, %d sends, %+v", m, w.sms.tried, w.sms.all())
+	}
+}
