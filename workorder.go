@@ -44,6 +44,9 @@ type OrderMove struct {
 	// failed notice is tried again with backoff, a few times.
 	SMSTries int       `json:"sms_tries,omitempty"`
 	SMSAt    time.Time `json:"sms_at,omitzero"`
+	// SMSMaybe: the last failed try may have reached the provider
+	// (ErrMaybeSent); it is asked (Lookup) before the notice goes again.
+	SMSMaybe bool `json:"sms_maybe,omitempty"`
 }
 
 // WorkOrder is one task handed to one person at a time: an unanswered alarm

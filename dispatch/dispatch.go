@@ -439,15 +439,31 @@ func (d *Dispatcher) notify(ctx context.Context, o *anxin.WorkOrder, p Person) {
 		mark(SMSNone, why)
 		return
 	}
+	body, masked := d.bodies(ctx, o, e, n > 0)
+	notice := anxin.Notification{AttemptID: "order/" + o.ID + "/" + fmt.Sprint(n), AlarmID: o.AlarmID,
+		To: p.Phone, Channel: anxin.ChannelSMS, Body: body, Masked: masked}
+	if o.History[n].SMSMaybe {
+		// the last try may have gone through: only the provider can tell
+		ids, err := d.Notifier.Lookup(ctx, notice, o.History[n].At)
+		if err != nil {
+			d.Logger.Warn("work order notice: cannot tell whether the last try went through; asking again later", "order", o.ID, "err", err)
+			return // stays failed: the next pass past the backoff asks again
+		}
+		o.History[n].SMSMaybe = false
+		if len(ids) > 0 {
+			d.Logger.Info("work order notice had gone through", "order", o.ID, "to", anxin.MaskPhone(p.Phone), "provider_id", ids[0])
+			mark(SMSSent, "")
+			return
+		}
+	}
 	o.History[n].SMSTries++
 	o.History[n].SMSAt = d.Now()
 	if !mark(SMSSending, "") {
 		return // another writer has the order now; its own pass tells
 	}
-	body, masked := d.bodies(ctx, o, e, n > 0)
-	id, _, err := d.Notifier.Send(ctx, anxin.Notification{AttemptID: "order/" + o.ID + "/" + fmt.Sprint(n), AlarmID: o.AlarmID,
-		To: p.Phone, Channel: anxin.ChannelSMS, Body: body, Masked: masked})
+	id, _, err := d.Notifier.Send(ctx, notice)
 	if err != nil {
+		o.History[n].SMSMaybe = errors.Is(err, anxin.ErrMaybeSent)
 		d.Logger.Warn("work order notice not sent", "order", o.ID, "to", anxin.MaskPhone(p.Phone), "err", err,
 			"tries", o.History[n].SMSTries, "retry", o.History[n].SMSTries < noticeTries)
 		mark(SMSFailed, clip(err.Error()))

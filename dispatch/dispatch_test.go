@@ -524,3 +524,56 @@ func TestFailedWithdrawalNoticeRetried(t *testing.T) {
 		t.Fatalf("withdrawal notice retried: %+v, %d sends, %+v", m, w.sms.tried, w.sms.all())
 	}
 }
+
+// maybeSent is a provider whose first answer is lost after the message
+// went out (ErrMaybeSent); its Lookup finds what went out.
+type maybeSent struct{ sent }
+
+func (m *maybeSent) Send(ctx context.Context, n anxin.Notification) (string, bool, error) {
+	m.mu.Lock()
+	first := m.tried == 0
+	m.mu.Unlock()
+	id, retry, err := m.sent.Send(ctx, n)
+	if first {
+		return "", true, fmt.Errorf("timeout after the request was written: %w", anxin.ErrMaybeSent)
+	}
+	return id, retry, err
+}
+
+func (m *maybeSent) Lookup(_ context.Context, n anxin.Notification, _ time.Time) ([]string, error) {
+	var ids []string
+	for i, x := range m.all() {
+		if x.To == n.To && x.Body == n.Body {
+			ids = append(ids, fmt.Sprintf("SM%d", i+1))
+		}
+	}
+	return ids, nil
+}
+
+// A notice whose send may have gone through (the answer was lost) is
+// looked up at the provider before another try: found, it is sent, and
+// the assignee gets one SMS, not two.
+func TestMaybeSentOrderNoticeNotSentTwice(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	d := w.dispatcher()
+	p := &maybeSent{}
+	d.Notifier = p
+	w.clock.add(15 * time.Minute)
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	last := func() anxin.OrderMove { h := w.orders(t)[0].History; return h[len(h)-1] }
+	if m := last(); m.SMS != dispatch.SMSFailed || !m.SMSMaybe {
+		t.Fatalf("after the lost answer: %+v", m)
+	}
+	w.clock.add(time.Minute)
+	for range 3 {
+		if err := d.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := last(); m.SMS != dispatch.SMSSent || m.SMSMaybe || m.SMSTries != 1 || p.tried != 1 || len(p.all()) != 1 {
+		t.Fatalf("after the look-up: %+v, %d sends, %d delivered", m, p.tried, len(p.all()))
+	}
+}
