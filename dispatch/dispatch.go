@@ -424,7 +424,20 @@ func (d *Dispatcher) notify(ctx context.Context, o *anxin.WorkOrder, p Person) {
 		if msg != "" {
 			o.History[n].SMSError = msg
 		}
-		if err := d.Store.SaveWorkOrder(ctx, o); err != nil {
+		err := d.Store.SaveWorkOrder(ctx, o)
+		for try := 0; anxin.ErrorCode(err) == anxin.ECONFLICT && st != SMSSending && try < 5; try++ {
+			// the outcome of a send this writer made: another write (the
+			// assignee took the order) must not leave it "sending"; moves
+			// are only appended, so the move is still at n
+			fresh, rerr := d.Store.WorkOrder(ctx, o.ID)
+			if rerr != nil || len(fresh.History) <= n || fresh.History[n].SMS != SMSSending {
+				break
+			}
+			fresh.History[n] = o.History[n]
+			*o = fresh
+			err = d.Store.SaveWorkOrder(ctx, o)
+		}
+		if err != nil {
 			d.Logger.Warn("work order notice state not saved", "order", o.ID, "state", st, "err", err)
 			return false
 		}

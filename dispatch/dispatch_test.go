@@ -577,3 +577,41 @@ func TestMaybeSentOrderNoticeNotSentTwice(t *testing.T) {
 		t.Fatalf("after the look-up: %+v, %d sends, %d delivered", m, p.tried, len(p.all()))
 	}
 }
+
+// takesWhileSending is a provider during whose send the assignee takes
+// the order (another write comes between "sending" and the outcome).
+type takesWhileSending struct {
+	sent
+	take func()
+}
+
+func (s *takesWhileSending) Send(ctx context.Context, n anxin.Notification) (string, bool, error) {
+	s.take()
+	return s.sent.Send(ctx, n)
+}
+
+// The outcome of a send is recorded even when the assignee took the order
+// while it was being sent: the notice is "sent", not left "sending".
+func TestNoticeOutcomeSavedOverAConcurrentTake(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	d := w.dispatcher()
+	var taken anxin.WorkOrder
+	p := &takesWhileSending{}
+	p.take = func() {
+		os := w.orders(t)
+		var err error
+		if taken, err = d.Accept(ctx, os[0].ID, "wang"); err != nil {
+			t.Error(err)
+		}
+	}
+	d.Notifier = p
+	w.clock.add(15 * time.Minute)
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o := w.orders(t)[0]
+	if taken.Status != anxin.OrderWorking || o.Status != anxin.OrderWorking || o.History[0].SMS != dispatch.SMSSent || len(p.all()) != 1 {
+		t.Fatalf("order %+v, %d SMS", o, len(p.all()))
+	}
+}
