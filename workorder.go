@@ -44,6 +44,9 @@ type OrderMove struct {
 	// failed notice is tried again with backoff, a few times.
 	SMSTries int       `json:"sms_tries,omitempty"`
 	SMSAt    time.Time `json:"sms_at,omitzero"`
+	// SMSMaybe: the last failed try may have reached the provider
+	// (ErrMaybeSent); it is asked (Lookup) before the notice goes again.
+	SMSMaybe bool `json:"sms_maybe,omitempty"`
 }
 
 // WorkOrder is one task handed to one person at a time: an unanswered alarm
@@ -95,5 +98,8 @@ type WorkOrderFilter struct {
 	Area      Area // households wholly inside it (see HouseholdInArea)
 	Open      bool // neither resolved nor withdrawn
 	Pending   bool // nobody took it yet (待处理)
-	Limit     int  // default 100, at most 10000
+	// WithdrawnSince non-zero: only orders withdrawn at or after it (their
+	// withdrawal notice may still be due).
+	WithdrawnSince time.Time
+	Limit          int // default 100, at most 10000
 }

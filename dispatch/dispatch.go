@@ -149,9 +149,12 @@ func (d *Dispatcher) Pass(ctx context.Context) error {
 	d.init()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var errs []error
-	errs = append(errs, d.withdrawClosed(ctx))
-	errs = append(errs, d.dispatchUnanswered(ctx))
+	live, err := d.liveAlarms(ctx)
+	errs := []error{err}
+	errs = append(errs, d.withdrawClosed(ctx, live))
+	if err == nil {
+		errs = append(errs, d.dispatchUnanswered(ctx, live))
+	}
 	errs = append(errs, d.moveUntouched(ctx))
 	errs = append(errs, d.sendNotices(ctx))
 	return errors.Join(errs...)
@@ -165,20 +168,31 @@ func FollowUpKey(household string, due time.Time) string {
 	return fmt.Sprintf("follow_up:%s:%d", household, due.UnixMilli())
 }
 
-func (d *Dispatcher) dispatchUnanswered(ctx context.Context) error {
+// liveAlarms are the alarms of the last week nobody closed: unanswered,
+// open and accepted, in that order, newest first within each. One read
+// per state serves the whole pass.
+func (d *Dispatcher) liveAlarms(ctx context.Context) ([]anxin.Alarm, error) {
+	since := d.Now().AddDate(0, 0, -7)
+	var live []anxin.Alarm
+	for _, st := range []anxin.AlarmState{anxin.AlarmUnanswered, anxin.AlarmOpen, anxin.AlarmAccepted} {
+		as, err := d.Store.Alarms(ctx, anxin.AlarmFilter{State: st, Since: since, Limit: 10000})
+		if err != nil {
+			return nil, err
+		}
+		live = append(live, as...)
+	}
+	return live, nil
+}
+
+func (d *Dispatcher) dispatchUnanswered(ctx context.Context, live []anxin.Alarm) error {
 	now := d.Now()
 	var due []anxin.Alarm
-	for _, st := range []anxin.AlarmState{anxin.AlarmUnanswered, anxin.AlarmOpen} {
-		as, err := d.Store.Alarms(ctx, anxin.AlarmFilter{State: st, Since: now.AddDate(0, 0, -7), Limit: 10000})
-		if err != nil {
-			return err
+	for _, a := range live {
+		if a.Route == anxin.RouteInstaller || a.State == anxin.AlarmAccepted ||
+			a.State == anxin.AlarmOpen && now.Sub(a.OpenedAt) < d.DispatchAfter {
+			continue
 		}
-		for _, a := range as {
-			if a.Route == anxin.RouteInstaller || st == anxin.AlarmOpen && now.Sub(a.OpenedAt) < d.DispatchAfter {
-				continue
-			}
-			due = append(due, a)
-		}
+		due = append(due, a)
 	}
 	if len(due) == 0 {
 		return nil
@@ -241,15 +255,21 @@ func (d *Dispatcher) Dispatch(ctx context.Context, o *anxin.WorkOrder, p Person,
 // (staff closed them, or the device cleared) before anyone recorded a
 // visit, and tells the assignee so they do not go for nothing. The notice
 // goes once, as every move's: marked before the send. A follow-up order
-// stays: the visit after an alarm is due however it ended.
-func (d *Dispatcher) withdrawClosed(ctx context.Context) error {
+// stays: the visit after an alarm is due however it ended. An alarm
+// among live (read once for the pass) is not closed; only the others are
+// read, one by one: those closed, and those older than live reaches.
+func (d *Dispatcher) withdrawClosed(ctx context.Context, live []anxin.Alarm) error {
 	open, err := d.Store.WorkOrders(ctx, anxin.WorkOrderFilter{Open: true, Limit: 10000})
 	if err != nil {
 		return err
 	}
+	notClosed := make(map[string]bool, len(live))
+	for _, a := range live {
+		notClosed[a.ID] = true
+	}
 	var errs []error
 	for _, o := range open {
-		if o.Kind != anxin.OrderAlarm || o.AlarmID == "" {
+		if o.Kind != anxin.OrderAlarm || o.AlarmID == "" || notClosed[o.AlarmID] {
 			continue
 		}
 		a, err := d.Store.Alarm(ctx, o.AlarmID)
@@ -347,21 +367,29 @@ func nextPerson(people []Person, o *anxin.WorkOrder) (Person, bool) {
 	return Person{}, false
 }
 
-// Notices that failed are tried again after 1, 2, 4 and 8 minutes.
+// Notices that failed are tried again after 1, 2, 4 and 8 minutes. A
+// withdrawal's notice is sent or retried within withdrawnNotice of it
+// (the tries take 15 minutes); later it would only mislead.
 const (
-	noticeTries   = 5
-	noticeBackoff = time.Minute
+	noticeTries     = 5
+	noticeBackoff   = time.Minute
+	withdrawnNotice = time.Hour
 )
 
-// sendNotices sends the SMS of orders whose last move was not told yet
-// (alarmd stopped between writing the move and sending) or whose notice
-// failed and is due for another try.
+// sendNotices sends the SMS of orders (open, or withdrawn lately) whose
+// last move was not told yet (alarmd stopped between writing the move and
+// sending) or whose notice failed and is due for another try.
 func (d *Dispatcher) sendNotices(ctx context.Context) error {
+	now := d.Now()
 	open, err := d.Store.WorkOrders(ctx, anxin.WorkOrderFilter{Open: true, Limit: 10000})
 	if err != nil {
 		return err
 	}
-	now := d.Now()
+	withdrawn, err := d.Store.WorkOrders(ctx, anxin.WorkOrderFilter{WithdrawnSince: now.Add(-withdrawnNotice), Limit: 10000})
+	if err != nil {
+		return err
+	}
+	open = append(open, withdrawn...)
 	for i := range open {
 		o := &open[i]
 		n := len(o.History)
@@ -375,8 +403,7 @@ func (d *Dispatcher) sendNotices(ctx context.Context) error {
 		default:
 			continue
 		}
-		e, _ := d.elderOf(ctx, o.Household)
-		d.notify(ctx, o, Person{Login: o.Assignee, Name: o.AssigneeName, Role: o.AssigneeRole, Phone: d.phoneOf(ctx, e, o.Household, o.AssigneeName)})
+		d.notify(ctx, o, Person{Login: o.Assignee, Name: o.AssigneeName, Role: o.AssigneeRole})
 	}
 	return nil
 }
@@ -388,8 +415,8 @@ func (d *Dispatcher) notify(ctx context.Context, o *anxin.WorkOrder, p Person) {
 	if n < 0 || o.History[n].SMS != SMSPending {
 		return
 	}
+	e, _ := d.elderOf(ctx, o.Household) // read once: the phone and the text (zero: none)
 	if p.Phone == "" {
-		e, _ := d.elderOf(ctx, o.Household)
 		p.Phone = d.phoneOf(ctx, e, o.Household, p.Name)
 	}
 	mark := func(st, msg string) bool {
@@ -397,7 +424,20 @@ func (d *Dispatcher) notify(ctx context.Context, o *anxin.WorkOrder, p Person) {
 		if msg != "" {
 			o.History[n].SMSError = msg
 		}
-		if err := d.Store.SaveWorkOrder(ctx, o); err != nil {
+		err := d.Store.SaveWorkOrder(ctx, o)
+		for try := 0; anxin.ErrorCode(err) == anxin.ECONFLICT && st != SMSSending && try < 5; try++ {
+			// the outcome of a send this writer made: another write (the
+			// assignee took the order) must not leave it "sending"; moves
+			// are only appended, so the move is still at n
+			fresh, rerr := d.Store.WorkOrder(ctx, o.ID)
+			if rerr != nil || len(fresh.History) <= n || fresh.History[n].SMS != SMSSending {
+				break
+			}
+			fresh.History[n] = o.History[n]
+			*o = fresh
+			err = d.Store.SaveWorkOrder(ctx, o)
+		}
+		if err != nil {
 			d.Logger.Warn("work order notice state not saved", "order", o.ID, "state", st, "err", err)
 			return false
 		}
@@ -412,15 +452,31 @@ func (d *Dispatcher) notify(ctx context.Context, o *anxin.WorkOrder, p Person) {
 		mark(SMSNone, why)
 		return
 	}
+	body, masked := d.bodies(ctx, o, e, n > 0)
+	notice := anxin.Notification{AttemptID: "order/" + o.ID + "/" + fmt.Sprint(n), AlarmID: o.AlarmID,
+		To: p.Phone, Channel: anxin.ChannelSMS, Body: body, Masked: masked}
+	if o.History[n].SMSMaybe {
+		// the last try may have gone through: only the provider can tell
+		ids, err := d.Notifier.Lookup(ctx, notice, o.History[n].At)
+		if err != nil {
+			d.Logger.Warn("work order notice: cannot tell whether the last try went through; asking again later", "order", o.ID, "err", err)
+			return // stays failed: the next pass past the backoff asks again
+		}
+		o.History[n].SMSMaybe = false
+		if len(ids) > 0 {
+			d.Logger.Info("work order notice had gone through", "order", o.ID, "to", anxin.MaskPhone(p.Phone), "provider_id", ids[0])
+			mark(SMSSent, "")
+			return
+		}
+	}
 	o.History[n].SMSTries++
 	o.History[n].SMSAt = d.Now()
 	if !mark(SMSSending, "") {
 		return // another writer has the order now; its own pass tells
 	}
-	body, masked := d.bodies(ctx, o, n > 0)
-	id, _, err := d.Notifier.Send(ctx, anxin.Notification{AttemptID: "order/" + o.ID + "/" + fmt.Sprint(n), AlarmID: o.AlarmID,
-		To: p.Phone, Channel: anxin.ChannelSMS, Body: body, Masked: masked})
+	id, _, err := d.Notifier.Send(ctx, notice)
 	if err != nil {
+		o.History[n].SMSMaybe = errors.Is(err, anxin.ErrMaybeSent)
 		d.Logger.Warn("work order notice not sent", "order", o.ID, "to", anxin.MaskPhone(p.Phone), "err", err,
 			"tries", o.History[n].SMSTries, "retry", o.History[n].SMSTries < noticeTries)
 		mark(SMSFailed, clip(err.Error()))
@@ -437,15 +493,16 @@ func clip(s string) string {
 	return s
 }
 
-// bodies are the notice and its masked twin (for logs).
-func (d *Dispatcher) bodies(ctx context.Context, o *anxin.WorkOrder, moved bool) (string, string) {
+// bodies are the notice and its masked twin (for logs); e is the
+// household's elder in the register (zero: none).
+func (d *Dispatcher) bodies(ctx context.Context, o *anxin.WorkOrder, e anxin.ElderRecord, moved bool) (string, string) {
 	h := anxin.Household{ID: o.Household}
 	if d.Households != nil {
 		if hh, err := d.Households.Household(ctx, o.Household); err == nil {
 			h = hh
 		}
 	}
-	if e, err := d.elderOf(ctx, o.Household); err == nil {
+	if e.ID != "" {
 		h.Elder.Name = e.Name
 		h.Elder.Address = e.Current.Township + e.Current.Village + e.Current.Detail
 	}
@@ -546,17 +603,29 @@ func (d *Dispatcher) Candidates(ctx context.Context, e anxin.ElderRecord, househ
 // Workers are the worker accounts whose area holds the elder (an
 // operator's choice when dispatching by hand).
 func (d *Dispatcher) Workers(ctx context.Context, e anxin.ElderRecord) ([]Person, error) {
+	of, err := d.WorkersOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return of(e), nil
+}
+
+// WorkersOf reads the worker accounts once and gives Workers of any elder
+// from them (a page that lists many elders).
+func (d *Dispatcher) WorkersOf(ctx context.Context) (func(anxin.ElderRecord) []Person, error) {
 	accs, err := d.Store.AccountsWithRole(ctx, "worker")
 	if err != nil {
 		return nil, err
 	}
-	var out []Person
-	for _, a := range accs {
-		if holds(a.Area, e) {
-			out = append(out, Person{Login: a.Login, Name: a.Name, Role: a.Role, Phone: d.phoneOf(ctx, e, e.Household, a.Name)})
+	return func(e anxin.ElderRecord) []Person {
+		var out []Person
+		for _, a := range accs {
+			if holds(a.Area, e) {
+				out = append(out, Person{Login: a.Login, Name: a.Name, Role: a.Role, Phone: d.phoneOf(ctx, e, e.Household, a.Name)})
+			}
 		}
-	}
-	return out, nil
+		return out
+	}, nil
 }
 
 func holds(area string, e anxin.ElderRecord) bool {

@@ -403,3 +403,215 @@ func TestFailedOrderNoticeRetried(t *testing.T) {
 		t.Fatalf("hopeless notice: %+v, %d sends", h, w2.sms.tried)
 	}
 }
+
+// alarmReads counts the store's one-by-one alarm reads.
+type alarmReads struct {
+	anxin.Store
+	mu sync.Mutex
+	n  int
+}
+
+func (s *alarmReads) Alarm(ctx context.Context, id string) (anxin.Alarm, error) {
+	s.mu.Lock()
+	s.n++
+	s.mu.Unlock()
+	return s.Store.Alarm(ctx, id)
+}
+
+// A pass with open orders whose alarms nobody closed reads no alarm one
+// by one: the alarms it lists once for the pass show they are not closed.
+func TestQuietPassReadsNoAlarmPerOrder(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	d := w.dispatcher()
+	reads := &alarmReads{Store: w.db}
+	d.Store = reads
+	w.clock.add(15 * time.Minute)
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if os := w.orders(t); len(os) != 1 || !os[0].Open() || len(w.sms.all()) != 1 {
+		t.Fatalf("orders: %+v, SMS %d", os, len(w.sms.all()))
+	}
+	reads.mu.Lock()
+	reads.n = 0
+	reads.mu.Unlock()
+	w.clock.add(time.Minute)
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reads.mu.Lock()
+	defer reads.mu.Unlock()
+	if reads.n != 0 {
+		t.Fatalf("%d alarms read one by one in a quiet pass", reads.n)
+	}
+}
+
+// workerReads counts the store's reads of the worker accounts.
+type workerReads struct {
+	anxin.Store
+	mu sync.Mutex
+	n  int
+}
+
+func (s *workerReads) AccountsWithRole(ctx context.Context, role string) ([]anxin.Account, error) {
+	s.mu.Lock()
+	s.n++
+	s.mu.Unlock()
+	return s.Store.AccountsWithRole(ctx, role)
+}
+
+// WorkersOf reads the worker accounts once for any number of elders and
+// gives each elder the workers of its area, as Workers does.
+func TestWorkersOfReadsAccountsOnce(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	d := w.dispatcher()
+	reads := &workerReads{Store: w.db}
+	d.Store = reads
+	e, err := w.db.Elder(ctx, "e1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	far := e
+	far.Current.Township, far.Current.Village = "别的街道", "别的村"
+	of, err := d.WorkersOf(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logins []string
+	for _, p := range of(e) {
+		logins = append(logins, p.Login+":"+p.Phone)
+	}
+	if got := strings.Join(logins, ","); got != "liu:+8613700000003,wang:+8613700000002" || len(of(far)) != 0 || reads.n != 1 {
+		t.Fatalf("workers %s, far %v, %d account reads", got, of(far), reads.n)
+	}
+	if ws, err := d.Workers(ctx, e); err != nil || len(ws) != 2 {
+		t.Fatalf("Workers: %+v %v", ws, err)
+	}
+}
+
+// The withdrawal notice is retried like any other when the provider
+// refused it: a withdrawn order is no longer open, but its notice is
+// still due.
+func TestFailedWithdrawalNoticeRetried(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	d := w.dispatcher()
+	w.clock.add(15 * time.Minute)
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.db.CloseAlarm(ctx, w.alarm.ID, "ops", "family on site", w.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	w.sms.fail = 1
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	last := func() anxin.OrderMove { h := w.orders(t)[0].History; return h[len(h)-1] }
+	if m := last(); m.Why != dispatch.WhyWithdrawn || m.SMS != dispatch.SMSFailed || w.sms.tried != 2 {
+		t.Fatalf("withdrawal notice: %+v, %d sends", m, w.sms.tried)
+	}
+	w.clock.add(time.Minute)
+	for range 3 {
+		if err := d.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := last(); m.SMS != dispatch.SMSSent || m.SMSTries != 2 || w.sms.tried != 3 || len(w.sms.all()) != 2 ||
+		!strings.Contains(w.sms.all()[1].Body, "派单撤销") {
+		t.Fatalf("withdrawal notice retried: %+v, %d sends, %+v", m, w.sms.tried, w.sms.all())
+	}
+}
+
+// maybeSent is a provider whose first answer is lost after the message
+// went out (ErrMaybeSent); its Lookup finds what went out.
+type maybeSent struct{ sent }
+
+func (m *maybeSent) Send(ctx context.Context, n anxin.Notification) (string, bool, error) {
+	m.mu.Lock()
+	first := m.tried == 0
+	m.mu.Unlock()
+	id, retry, err := m.sent.Send(ctx, n)
+	if first {
+		return "", true, fmt.Errorf("timeout after the request was written: %w", anxin.ErrMaybeSent)
+	}
+	return id, retry, err
+}
+
+func (m *maybeSent) Lookup(_ context.Context, n anxin.Notification, _ time.Time) ([]string, error) {
+	var ids []string
+	for i, x := range m.all() {
+		if x.To == n.To && x.Body == n.Body {
+			ids = append(ids, fmt.Sprintf("SM%d", i+1))
+		}
+	}
+	return ids, nil
+}
+
+// A notice whose send may have gone through (the answer was lost) is
+// looked up at the provider before another try: found, it is sent, and
+// the assignee gets one SMS, not two.
+func TestMaybeSentOrderNoticeNotSentTwice(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	d := w.dispatcher()
+	p := &maybeSent{}
+	d.Notifier = p
+	w.clock.add(15 * time.Minute)
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	last := func() anxin.OrderMove { h := w.orders(t)[0].History; return h[len(h)-1] }
+	if m := last(); m.SMS != dispatch.SMSFailed || !m.SMSMaybe {
+		t.Fatalf("after the lost answer: %+v", m)
+	}
+	w.clock.add(time.Minute)
+	for range 3 {
+		if err := d.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := last(); m.SMS != dispatch.SMSSent || m.SMSMaybe || m.SMSTries != 1 || p.tried != 1 || len(p.all()) != 1 {
+		t.Fatalf("after the look-up: %+v, %d sends, %d delivered", m, p.tried, len(p.all()))
+	}
+}
+
+// takesWhileSending is a provider during whose send the assignee takes
+// the order (another write comes between "sending" and the outcome).
+type takesWhileSending struct {
+	sent
+	take func()
+}
+
+func (s *takesWhileSending) Send(ctx context.Context, n anxin.Notification) (string, bool, error) {
+	s.take()
+	return s.sent.Send(ctx, n)
+}
+
+// The outcome of a send is recorded even when the assignee took the order
+// while it was being sent: the notice is "sent", not left "sending".
+func TestNoticeOutcomeSavedOverAConcurrentTake(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	d := w.dispatcher()
+	var taken anxin.WorkOrder
+	p := &takesWhileSending{}
+	p.take = func() {
+		os := w.orders(t)
+		var err error
+		if taken, err = d.Accept(ctx, os[0].ID, "wang"); err != nil {
+			t.Error(err)
+		}
+	}
+	d.Notifier = p
+	w.clock.add(15 * time.Minute)
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o := w.orders(t)[0]
+	if taken.Status != anxin.OrderWorking || o.Status != anxin.OrderWorking || o.History[0].SMS != dispatch.SMSSent || len(p.all()) != 1 {
+		t.Fatalf("order %+v, %d SMS", o, len(p.all()))
+	}
+}

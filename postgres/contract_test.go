@@ -64,6 +64,7 @@ func TestPostgres(t *testing.T) {
 	t.Run("TwoInstancesShareOneDatabase", func(t *testing.T) { twoInstancesShareOneDatabase(t, s) })
 	t.Run("TableAddedToPackageSqlite", func(t *testing.T) { tableAddedToPackageSqlite(t, s) })
 	t.Run("ElderFormTierAddedToAnOlderDatabase", func(t *testing.T) { elderFormTierAdded(t, s) })
+	t.Run("ChainClaimsAddedToAnOlderDatabase", func(t *testing.T) { chainClaimsAdded(t, s) })
 }
 
 // A table package sqlite gained after a database was made (here: one

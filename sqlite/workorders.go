@@ -172,6 +172,9 @@ func (d *DB) WorkOrders(ctx context.Context, f anxin.WorkOrderFilter) ([]anxin.W
 	if f.Pending {
 		where, args = append(where, "status = ?"), append(args, string(anxin.OrderPending))
 	}
+	if !f.WithdrawnSince.IsZero() {
+		where, args = append(where, "status = ? AND resolved_at >= ?"), append(args, string(anxin.OrderWithdrawn), millis(f.WithdrawnSince))
+	}
 	q := `SELECT ` + workOrderCols + ` FROM work_orders`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")

@@ -419,6 +419,12 @@ func workOrders(t *testing.T, s anxin.Store) {
 	if os, err := s.WorkOrders(ctx, anxin.WorkOrderFilter{Open: true}); err != nil || len(os) != 0 {
 		t.Errorf("open after the other was withdrawn: %+v %v", os, err)
 	}
+	for since, want := range map[time.Duration]int{0: 1, 2 * time.Hour: 1, 2*time.Hour + time.Millisecond: 0} {
+		if os, err := s.WorkOrders(ctx, anxin.WorkOrderFilter{WithdrawnSince: at.Add(since)}); err != nil || len(os) != want ||
+			want == 1 && os[0].ID != f.ID {
+			t.Errorf("withdrawn since %v: %+v %v", since, os, err)
+		}
+	}
 }
 
 // Accounts are found by login or name, and by role, by login.

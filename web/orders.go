@@ -184,6 +184,7 @@ func (s *Server) ordersPage(req *request) error {
 		return err
 	}
 	var rows []followUpRow
+	var workersOf func(anxin.ElderRecord) []dispatch.Person // the accounts read once for the page
 	for _, f := range fs {
 		if _, err := req.api.Store.WorkOrderByKey(req.ctx, dispatch.FollowUpKey(f.Household, f.FollowUpDue)); err == nil {
 			continue // handed on already
@@ -197,11 +198,12 @@ func (s *Server) ordersPage(req *request) error {
 		if err != nil {
 			return err
 		}
-		ws, err := s.Orders.Workers(req.ctx, e)
-		if err != nil {
-			return err
+		if workersOf == nil {
+			if workersOf, err = s.Orders.WorkersOf(req.ctx); err != nil {
+				return err
+			}
 		}
-		rows = append(rows, followUpRow{Scheduled: f, Workers: ws})
+		rows = append(rows, followUpRow{Scheduled: f, Workers: workersOf(e)})
 		if len(rows) == maxDueShown {
 			break
 		}
