@@ -295,3 +295,21 @@ func FuzzParseIDNumber(f *testing.F) {
 		}
 	})
 }
+
+// Masked hides every personal number of the 附件1 form too: the family's,
+// and the 残疾证号, which begins with the elder's resident ID number.
+func TestMaskedForm(t *testing.T) {
+	id := "11010519491231002X"
+	e := anxin.ElderRecord{Name: "张三", IDNumber: id, Form: &anxin.RegisterForm{DisabilityCardNo: id + "42",
+		Family: []anxin.FamilyMember{{Name: "张四", IDNumber: id, Phone: "+8613800138000"}}}}
+	m := Masked(e)
+	if got := m.Form.DisabilityCardNo; got != anxin.MaskIDNumber(id+"42") || strings.Contains(got, id[4:14]) {
+		t.Errorf("残疾证号 masked as %q", got)
+	}
+	if f := m.Form.Family[0]; f.Name == "张四" || f.IDNumber == id || f.Phone == "+8613800138000" {
+		t.Errorf("family member not masked: %+v", f)
+	}
+	if e.Form.DisabilityCardNo != id+"42" || e.Form.Family[0].Name != "张四" {
+		t.Errorf("Masked changed the record it was given: %+v", e.Form)
+	}
+}

@@ -340,12 +340,14 @@ func clip(s string) string {
 // the person: the names and phone numbers of the elder, the contacts and
 // the responders, and the resident ID number, masked (张**,
 // +86*******1234, 1101**********1234), and those of the family members on
-// the 附件1 form. The grid worker (staff) is kept.
+// the 附件1 form, and its 残疾证号 (the ID number and two digits). The grid
+// worker (staff) is kept.
 func Masked(e anxin.ElderRecord) anxin.ElderRecord {
 	e.Name, e.Phone, e.IDNumber = anxin.MaskName(e.Name), anxin.MaskPhone(e.Phone), anxin.MaskIDNumber(e.IDNumber)
 	e.Contacts, e.Responders = maskedContacts(e.Contacts), maskedContacts(e.Responders)
 	if e.Form != nil {
 		f := *e.Form
+		f.DisabilityCardNo = anxin.MaskIDNumber(f.DisabilityCardNo)
 		f.Family = slices.Clone(f.Family)
 		for i := range f.Family {
 			m := &f.Family[i]
