@@ -449,8 +449,8 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 		return fmt.Errorf("import elders: %w", err)
 	}
 	defer owner.Close()
-	put, err := tx.PrepareContext(ctx, `INSERT INTO elders (`+elderColumns+`)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+	put, err := tx.PrepareContext(ctx, `INSERT INTO elders (`+elderSelect+`)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(id) DO UPDATE SET household=excluded.household, name=excluded.name, gender=excluded.gender,
 		id_number=excluded.id_number, phone=excluded.phone, reg_county=excluded.reg_county,
 		reg_township=excluded.reg_township, reg_village=excluded.reg_village, reg_detail=excluded.reg_detail,
@@ -459,7 +459,8 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 		economic=excluded.economic, categories=excluded.categories, guardianship=excluded.guardianship,
 		self_care=excluded.self_care, health=excluded.health, age=excluded.age, assessed_on=excluded.assessed_on,
 		score=excluded.score, tier=excluded.tier, contacts=excluded.contacts, responders=excluded.responders,
-		grid_worker=excluded.grid_worker, consent=excluded.consent, updated_at=excluded.updated_at`)
+		grid_worker=excluded.grid_worker, consent=excluded.consent, updated_at=excluded.updated_at,
+		form_tier=excluded.form_tier`)
 	if err != nil {
 		return fmt.Errorf("import elders: %w", err)
 	}
@@ -521,13 +522,10 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 			e.Ability, e.Illness, e.Economic, strings.Join(cats, ","),
 			string(e.Assessment.Guardianship), string(e.Assessment.SelfCare), string(e.Assessment.Health),
 			e.Assessment.Age, millis(e.Assessment.AssessedOn), e.Score, string(e.Tier),
-			string(contacts), string(responders), e.GridWorker, e.Consent, millis(created), millis(updated))
+			string(contacts), string(responders), e.GridWorker, e.Consent, millis(created), millis(updated), e.FormTier)
 		if err != nil {
 			return fmt.Errorf("import elders: record %d: %w", i+1, err)
 		}
-	}
-	if err := putFormTiers(ctx, tx, es); err != nil {
-		return err
 	}
 	if err := putForms(ctx, tx, es); err != nil { // register_form.go
 		return fmt.Errorf("import elders: %w", err)
