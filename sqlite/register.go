@@ -156,7 +156,7 @@ func (d *DB) CreateVisit(ctx context.Context, v *anxin.Visit) error {
 		return fmt.Errorf("create visit: %w", err)
 	}
 	defer tx.Rollback()
-	if err := d.lockVisits(ctx, tx, v.Household); err != nil {
+	if err := d.pgLock(ctx, tx, LockVisits, v.Household); err != nil {
 		return fmt.Errorf("create visit: %w", err)
 	}
 	if v.AlarmID != "" {
@@ -441,7 +441,7 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 		return fmt.Errorf("import elders: %w", err)
 	}
 	defer tx.Rollback()
-	if err := d.lockElders(ctx, tx); err != nil {
+	if err := d.pgLock(ctx, tx, LockElders, ""); err != nil {
 		return fmt.Errorf("import elders: %w", err)
 	}
 	owner, err := tx.PrepareContext(ctx, "SELECT id FROM elders WHERE id_number = ?")
