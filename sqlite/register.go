@@ -621,62 +621,11 @@ func (d *DB) Schedules(ctx context.Context, f ScheduleFilter) ([]Scheduled, erro
 	return out, nil
 }
 
-// VisitCounts counts, per community, tier and consent, the elders registered
-// before until and those with a visit in [since, until). area "" is all.
-func (d *DB) VisitCounts(ctx context.Context, area anxin.Area, since, until time.Time) ([]VisitCount, error) {
-	// one index seek per elder on visits(household, date): cheaper than
-	// collecting the month's distinct households (a month holds ~4 visits an elder)
-	q := `SELECT e.cur_township, e.cur_village, e.tier, e.consent, count(*),
-		count(*) FILTER (WHERE EXISTS(SELECT 1 FROM visits v WHERE v.household = e.household AND v.date >= ? AND v.date < ?
-			AND v.method <> 'remote_monitoring'))
-		FROM elders e
-		WHERE e.created_at < ?`
-	args := []any{millis(since), millis(until), millis(until)}
-	if !area.All() {
-		c, a := inArea(area)
-		q += " AND " + c
-		args = append(args, a...)
-	}
-	q += " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
-	rows, err := d.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("count visits: %w", err)
-	}
-	defer rows.Close()
-	var out []VisitCount
-	for rows.Next() {
-		var c VisitCount
-		var tier string
-		if err := rows.Scan(&c.Township, &c.Village, &tier, &c.Consent, &c.Elders, &c.Visited); err != nil {
-			return nil, fmt.Errorf("count visits: %w", err)
-		}
-		c.Tier = anxin.Tier(tier)
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count visits: %w", err)
-	}
-	return out, nil
-}
-
 func andWhere(where, cond string) string {
 	if where == "" {
 		return " WHERE " + cond
 	}
 	return where + " AND " + cond
-}
-
-// ElderIDByIDNumber is the id of the elder registered under a resident ID
-// number (ENOTFOUND when none).
-func (d *DB) ElderIDByIDNumber(ctx context.Context, idNumber string) (string, error) {
-	var id string
-	err := d.db.QueryRowContext(ctx, "SELECT id FROM elders WHERE id_number = ?", idNumber).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", anxin.Errorf(anxin.ENOTFOUND, "no elder with that resident ID number")
-	} else if err != nil {
-		return "", fmt.Errorf("find elder: %w", err)
-	}
-	return id, nil
 }
 
 // inArea is the SQL condition on elders' columns for an area (not All):
@@ -865,27 +814,4 @@ func (d *DB) ElderPlaces(ctx context.Context, ids []string) (map[string]ElderPla
 		return nil, fmt.Errorf("elder places: %w", err)
 	}
 	return out, nil
-}
-
-// HouseholdTiers is the risk tier of every household in the register (the
-// highest of its elders'), for the rules engine's per-tier settings
-// (rules.Engine.SetHousehold).
-func (d *DB) HouseholdTiers(ctx context.Context) (map[string]anxin.Tier, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT household, max(CASE tier WHEN 'high' THEN 3 WHEN 'key' THEN 2
-		WHEN 'general' THEN 1 ELSE 0 END) FROM elders GROUP BY household`)
-	if err != nil {
-		return nil, fmt.Errorf("household tiers: %w", err)
-	}
-	defer rows.Close()
-	names := []anxin.Tier{anxin.TierIrregular, anxin.TierGeneral, anxin.TierKey, anxin.TierHigh}
-	out := map[string]anxin.Tier{}
-	for rows.Next() {
-		var hh string
-		var rank int
-		if err := rows.Scan(&hh, &rank); err != nil {
-			return nil, fmt.Errorf("household tiers: %w", err)
-		}
-		out[hh] = names[rank]
-	}
-	return out, rows.Err()
 }
