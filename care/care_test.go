@@ -123,6 +123,12 @@ func TestParseIDNumber(t *testing.T) {
 			if strings.Contains(err.Error(), id) && id != "" {
 				t.Errorf("error repeats the ID number: %v", err)
 			}
+			if len(id) == 18 && strings.Contains(err.Error(), id[6:14]) {
+				t.Errorf("error repeats the ID number's date of birth: %v", err)
+			}
+			if zh := IDNumberErrorZh(err); !strings.HasPrefix(zh, "居民身份证号码") || anxin.ErrorCode(err) != anxin.EINVALID {
+				t.Errorf("%s: %q (%v)", id, zh, err)
+			}
 			continue
 		}
 		if got.Gender != c.gender || got.Birth.Format(time.DateOnly) != c.birth {
@@ -311,5 +317,25 @@ func TestMaskedForm(t *testing.T) {
 	}
 	if e.Form.DisabilityCardNo != id+"42" || e.Form.Family[0].Name != "张四" {
 		t.Errorf("Masked changed the record it was given: %+v", e.Form)
+	}
+}
+
+// Each of ParseIDNumber's refusals has its own Chinese words.
+func TestIDNumberErrorZh(t *testing.T) {
+	date := "11010519490230000"
+	for id, want := range map[string]string{
+		"1101051949123100":              "居民身份证号码应为 18 位，这里是 16 位",
+		"1101051949123100AX":            "居民身份证号码前 17 位必须是数字",
+		"01010519491231002X":            "居民身份证号码的地区码不能以 0 开头",
+		date + string(CheckDigit(date)): "居民身份证号码中的出生日期不存在",
+		"110105202611240000":            "居民身份证号码中的出生日期晚于今天",
+		"110105194912310021":            "居民身份证号码校验位不对（可能输错了一位）",
+	} {
+		if _, err := ParseIDNumber(id, today); IDNumberErrorZh(err) != want {
+			t.Errorf("%s: %q, want %q", id, IDNumberErrorZh(err), want)
+		}
+	}
+	if IDNumberErrorZh(nil) != "" {
+		t.Error("no error has words")
 	}
 }
