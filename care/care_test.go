@@ -307,8 +307,16 @@ func FuzzParseIDNumber(f *testing.F) {
 func TestMaskedForm(t *testing.T) {
 	id := "11010519491231002X"
 	e := anxin.ElderRecord{Name: "张三", IDNumber: id, Form: &anxin.RegisterForm{DisabilityCardNo: id + "42",
-		Family: []anxin.FamilyMember{{Name: "张四", IDNumber: id, Phone: "+8613800138000"}}}}
+		Family: []anxin.FamilyMember{{Name: "张四", IDNumber: id, Phone: "+8613800138000"}}},
+		Extra: []anxin.Attribute{{Name: "子女电话", Value: "儿子 138-0013-8000"}, {Name: "监护人身份证号", Value: id}, {Name: "身高", Value: "165"}}}
 	m := Masked(e)
+	// an unmapped ledger column's numbers: only the last 4 digits stay
+	if x := m.Extra; x[0].Value != "儿子 ***-****-8000" || x[1].Value != "*************1002X" || x[2].Value != "165" {
+		t.Errorf("extra attributes masked as %+v", x)
+	}
+	if e.Extra[0].Value != "儿子 138-0013-8000" {
+		t.Errorf("Masked changed the extra attributes it was given: %+v", e.Extra)
+	}
 	if got := m.Form.DisabilityCardNo; got != anxin.MaskIDNumber(id+"42") || strings.Contains(got, id[4:14]) {
 		t.Errorf("残疾证号 masked as %q", got)
 	}

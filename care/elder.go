@@ -317,8 +317,8 @@ func clip(s string) string {
 // the person: the names and phone numbers of the elder, the contacts and
 // the responders, and the resident ID number, masked (张**,
 // +86*******1234, 1101**********1234), and those of the family members on
-// the 附件1 form, and its 残疾证号 (the ID number and two digits). The grid
-// worker (staff) is kept.
+// the 附件1 form, and its 残疾证号 (the ID number and two digits), and the
+// numbers in extra attributes (maskDigits). The grid worker (staff) is kept.
 func Masked(e anxin.ElderRecord) anxin.ElderRecord {
 	e.Name, e.Phone, e.IDNumber = anxin.MaskName(e.Name), anxin.MaskPhone(e.Phone), anxin.MaskIDNumber(e.IDNumber)
 	e.Contacts, e.Responders = maskedContacts(e.Contacts), maskedContacts(e.Responders)
@@ -332,7 +332,35 @@ func Masked(e anxin.ElderRecord) anxin.ElderRecord {
 		}
 		e.Form = &f
 	}
+	if e.Extra != nil {
+		e.Extra = slices.Clone(e.Extra)
+		for i := range e.Extra {
+			e.Extra[i].Value = maskDigits(e.Extra[i].Value)
+		}
+	}
 	return e
+}
+
+// maskDigits masks the numbers an extra attribute may hold (an unmapped
+// ledger column such as 子女电话 or 监护人身份证号): a value with 7 or more
+// digits keeps only its last 4 digits; other values (身高 165) are kept.
+func maskDigits(v string) string {
+	b := []byte(v)
+	n := 0
+	for _, c := range b {
+		if c >= '0' && c <= '9' {
+			n++
+		}
+	}
+	if n < 7 {
+		return v
+	}
+	for i, c := range b {
+		if c >= '0' && c <= '9' && n > 4 {
+			b[i], n = '*', n-1
+		}
+	}
+	return string(b)
 }
 
 func maskedContacts(cs []anxin.Contact) []anxin.Contact {
