@@ -467,6 +467,7 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 	defer put.Close()
 	var conflicts []Conflict
 	inFile := map[string]string{} // id number → elder id
+	var moving []int              // records whose ID number another record of es holds now
 	for i := range es {
 		e := &es[i]
 		if prev, ok := inFile[e.IDNumber]; ok && prev != e.ID {
@@ -480,6 +481,8 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 			conflicts = append(conflicts, Conflict{Index: i, Field: "id_number",
 				Message: "the resident ID number is already registered to elder " + clipID(holder), Holder: holder})
 			continue
+		} else if err == nil && holder != e.ID {
+			moving = append(moving, i)
 		} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("import elders: %w", err)
 		}
@@ -488,7 +491,8 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 		return &ConflictError{Conflicts: conflicts}
 	}
 	// records that change hands of an ID number within this import: clear the old holders first
-	for i := range es {
+	// (only those the owner lookup found held by another record, not one UPDATE per record)
+	for _, i := range moving {
 		if _, err := tx.ExecContext(ctx, "UPDATE elders SET id_number = 'moving:' || id WHERE id_number = ? AND id <> ?",
 			es[i].IDNumber, es[i].ID); err != nil {
 			return fmt.Errorf("import elders: %w", err)
