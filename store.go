@@ -113,13 +113,10 @@ type RegisterStore interface {
 	// clashing resident ID numbers are a *ConflictError.
 	ImportElders(ctx context.Context, es []ElderRecord, now time.Time) error
 	Schedules(ctx context.Context, f ScheduleFilter) ([]Scheduled, error)
-	VisitCounts(ctx context.Context, area Area, since, until time.Time) ([]VisitCount, error)
-	ElderIDByIDNumber(ctx context.Context, idNumber string) (string, error)
 	HouseholdInArea(ctx context.Context, household string, area Area) (bool, error)
 	HouseholdPlaces(ctx context.Context, area Area, households []string) (map[string]HouseholdPlace, error)
 	AreaHouseholds(ctx context.Context, area Area) (map[string]bool, error)
 	ElderPlaces(ctx context.Context, ids []string) (map[string]ElderPlace, error)
-	HouseholdTiers(ctx context.Context) (map[string]Tier, error)
 	// EldersByID reads the stored records of ids at once (missing ids are absent).
 	EldersByID(ctx context.Context, ids []string) (map[string]ElderRecord, error)
 	// ElderIDsByIDNumber maps resident ID numbers to the elders holding them.

@@ -217,16 +217,6 @@ type ScheduleFilter struct {
 	Due          *DueCut // nil: no narrowing
 }
 
-// VisitCount is how many elders of one community, tier and consent there
-// were and how many of them had at least one visit that counts (any method
-// but remote monitoring: an alarm accepted by family is no visit) in a period.
-type VisitCount struct {
-	Township, Village string
-	Tier              Tier
-	Consent           bool
-	Elders, Visited   int
-}
-
 // HouseholdPlace counts a household's registered elders inside and outside an area.
 type HouseholdPlace struct{ Inside, Outside int }
 

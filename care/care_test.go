@@ -123,6 +123,12 @@ func TestParseIDNumber(t *testing.T) {
 			if strings.Contains(err.Error(), id) && id != "" {
 				t.Errorf("error repeats the ID number: %v", err)
 			}
+			if len(id) == 18 && strings.Contains(err.Error(), id[6:14]) {
+				t.Errorf("error repeats the ID number's date of birth: %v", err)
+			}
+			if zh := IDNumberErrorZh(err); !strings.HasPrefix(zh, "居民身份证号码") || anxin.ErrorCode(err) != anxin.EINVALID {
+				t.Errorf("%s: %q (%v)", id, zh, err)
+			}
 			continue
 		}
 		if got.Gender != c.gender || got.Birth.Format(time.DateOnly) != c.birth {
@@ -294,4 +300,50 @@ func FuzzParseIDNumber(f *testing.F) {
 			t.Fatalf("gender of %q", s)
 		}
 	})
+}
+
+// Masked hides every personal number of the 附件1 form too: the family's,
+// and the 残疾证号, which begins with the elder's resident ID number.
+func TestMaskedForm(t *testing.T) {
+	id := "11010519491231002X"
+	e := anxin.ElderRecord{Name: "张三", IDNumber: id, Form: &anxin.RegisterForm{DisabilityCardNo: id + "42",
+		Family: []anxin.FamilyMember{{Name: "张四", IDNumber: id, Phone: "+8613800138000"}}},
+		Extra: []anxin.Attribute{{Name: "子女电话", Value: "儿子 138-0013-8000"}, {Name: "监护人身份证号", Value: id}, {Name: "身高", Value: "165"}}}
+	m := Masked(e)
+	// an unmapped ledger column's numbers: only the last 4 digits stay
+	if x := m.Extra; x[0].Value != "儿子 ***-****-8000" || x[1].Value != "*************1002X" || x[2].Value != "165" {
+		t.Errorf("extra attributes masked as %+v", x)
+	}
+	if e.Extra[0].Value != "儿子 138-0013-8000" {
+		t.Errorf("Masked changed the extra attributes it was given: %+v", e.Extra)
+	}
+	if got := m.Form.DisabilityCardNo; got != anxin.MaskIDNumber(id+"42") || strings.Contains(got, id[4:14]) {
+		t.Errorf("残疾证号 masked as %q", got)
+	}
+	if f := m.Form.Family[0]; f.Name == "张四" || f.IDNumber == id || f.Phone == "+8613800138000" {
+		t.Errorf("family member not masked: %+v", f)
+	}
+	if e.Form.DisabilityCardNo != id+"42" || e.Form.Family[0].Name != "张四" {
+		t.Errorf("Masked changed the record it was given: %+v", e.Form)
+	}
+}
+
+// Each of ParseIDNumber's refusals has its own Chinese words.
+func TestIDNumberErrorZh(t *testing.T) {
+	date := "11010519490230000"
+	for id, want := range map[string]string{
+		"1101051949123100":              "居民身份证号码应为 18 位，这里是 16 位",
+		"1101051949123100AX":            "居民身份证号码前 17 位必须是数字",
+		"01010519491231002X":            "居民身份证号码的地区码不能以 0 开头",
+		date + string(CheckDigit(date)): "居民身份证号码中的出生日期不存在",
+		"110105202611240000":            "居民身份证号码中的出生日期晚于今天",
+		"110105194912310021":            "居民身份证号码校验位不对（可能输错了一位）",
+	} {
+		if _, err := ParseIDNumber(id, today); IDNumberErrorZh(err) != want {
+			t.Errorf("%s: %q, want %q", id, IDNumberErrorZh(err), want)
+		}
+	}
+	if IDNumberErrorZh(nil) != "" {
+		t.Error("no error has words")
+	}
 }

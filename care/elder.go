@@ -103,7 +103,7 @@ func Normalize(e *anxin.ElderRecord, today time.Time) []FieldError {
 	e.IDNumber = strings.ToUpper(strings.TrimSpace(e.IDNumber))
 	id, idErr := ParseIDNumber(e.IDNumber, today)
 	if idErr != nil {
-		bad("id_number", IDNumberErrorZh(e.IDNumber, today), "%s", anxin.ErrorMessage(idErr))
+		bad("id_number", IDNumberErrorZh(idErr), "%s", anxin.ErrorMessage(idErr))
 	}
 	switch e.Gender {
 	case anxin.Male, anxin.Female:
@@ -288,7 +288,7 @@ func normalizeForm(f *anxin.RegisterForm, today time.Time, text func(string, *st
 		m.IDNumber = strings.ToUpper(strings.TrimSpace(m.IDNumber))
 		if m.IDNumber != "" {
 			if _, err := ParseIDNumber(m.IDNumber, today); err != nil {
-				bad(p+".id_number", IDNumberErrorZh(m.IDNumber, today), "%s", anxin.ErrorMessage(err))
+				bad(p+".id_number", IDNumberErrorZh(err), "%s", anxin.ErrorMessage(err))
 			}
 		}
 		if m.Phone != "" {
@@ -297,29 +297,6 @@ func normalizeForm(f *anxin.RegisterForm, today time.Time, text func(string, *st
 				bad(p+".phone", "不是电话号码", "is not a phone number")
 			}
 		}
-	}
-}
-
-// IDNumberErrorZh says in Chinese what is wrong with a resident ID number
-// ("" when it is right); it never repeats the number.
-func IDNumberErrorZh(s string, today time.Time) string {
-	_, err := ParseIDNumber(s, today)
-	if err == nil {
-		return ""
-	}
-	switch msg := anxin.ErrorMessage(err); {
-	case len(s) != 18:
-		return fmt.Sprintf("居民身份证号码应为 18 位，这里是 %d 位", len(s))
-	case strings.Contains(msg, "digits"):
-		return "居民身份证号码前 17 位必须是数字"
-	case strings.Contains(msg, "region"):
-		return "居民身份证号码的地区码不能以 0 开头"
-	case strings.Contains(msg, "future"):
-		return "居民身份证号码中的出生日期晚于今天"
-	case strings.Contains(msg, "date of birth"):
-		return "居民身份证号码中的出生日期不存在"
-	default:
-		return "居民身份证号码校验位不对（可能输错了一位）"
 	}
 }
 
@@ -340,12 +317,14 @@ func clip(s string) string {
 // the person: the names and phone numbers of the elder, the contacts and
 // the responders, and the resident ID number, masked (张**,
 // +86*******1234, 1101**********1234), and those of the family members on
-// the 附件1 form. The grid worker (staff) is kept.
+// the 附件1 form, and its 残疾证号 (the ID number and two digits), and the
+// numbers in extra attributes (maskDigits). The grid worker (staff) is kept.
 func Masked(e anxin.ElderRecord) anxin.ElderRecord {
 	e.Name, e.Phone, e.IDNumber = anxin.MaskName(e.Name), anxin.MaskPhone(e.Phone), anxin.MaskIDNumber(e.IDNumber)
 	e.Contacts, e.Responders = maskedContacts(e.Contacts), maskedContacts(e.Responders)
 	if e.Form != nil {
 		f := *e.Form
+		f.DisabilityCardNo = anxin.MaskIDNumber(f.DisabilityCardNo)
 		f.Family = slices.Clone(f.Family)
 		for i := range f.Family {
 			m := &f.Family[i]
@@ -353,7 +332,35 @@ func Masked(e anxin.ElderRecord) anxin.ElderRecord {
 		}
 		e.Form = &f
 	}
+	if e.Extra != nil {
+		e.Extra = slices.Clone(e.Extra)
+		for i := range e.Extra {
+			e.Extra[i].Value = maskDigits(e.Extra[i].Value)
+		}
+	}
 	return e
+}
+
+// maskDigits masks the numbers an extra attribute may hold (an unmapped
+// ledger column such as 子女电话 or 监护人身份证号): a value with 7 or more
+// digits keeps only its last 4 digits; other values (身高 165) are kept.
+func maskDigits(v string) string {
+	b := []byte(v)
+	n := 0
+	for _, c := range b {
+		if c >= '0' && c <= '9' {
+			n++
+		}
+	}
+	if n < 7 {
+		return v
+	}
+	for i, c := range b {
+		if c >= '0' && c <= '9' && n > 4 {
+			b[i], n = '*', n-1
+		}
+	}
+	return string(b)
 }
 
 func maskedContacts(cs []anxin.Contact) []anxin.Contact {

@@ -1,6 +1,8 @@
 package care
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/anxin-care/anxin"
@@ -39,28 +41,29 @@ type IDNumber struct {
 // ParseIDNumber checks an 18-character resident ID number (GB 11643-1999):
 // 17 digits and a check character (0–9 or X, upper case), a region code not
 // starting with 0, a real date of birth not after today. The error message
-// never repeats the number.
+// never repeats the number nor any part of it; IDNumberErrorZh says it in
+// Chinese.
 func ParseIDNumber(s string, today time.Time) (IDNumber, error) {
 	if len(s) != 18 {
-		return IDNumber{}, anxin.Errorf(anxin.EINVALID, "resident ID number must be 18 characters, not %d", len(s))
+		return IDNumber{}, idError(fmt.Sprintf("居民身份证号码应为 18 位，这里是 %d 位", len(s)), "resident ID number must be 18 characters, not %d", len(s))
 	}
 	want := CheckDigit(s[:17])
 	if want == 0 {
-		return IDNumber{}, anxin.Errorf(anxin.EINVALID, "resident ID number: the first 17 characters must be digits")
+		return IDNumber{}, idError("居民身份证号码前 17 位必须是数字", "resident ID number: the first 17 characters must be digits")
 	}
 	if s[0] == '0' {
-		return IDNumber{}, anxin.Errorf(anxin.EINVALID, "resident ID number: region code cannot start with 0")
+		return IDNumber{}, idError("居民身份证号码的地区码不能以 0 开头", "resident ID number: region code cannot start with 0")
 	}
 	y, m, d := atoi(s[6:10]), atoi(s[10:12]), atoi(s[12:14])
 	birth := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)
 	if y < 1870 || birth.Year() != y || int(birth.Month()) != m || birth.Day() != d {
-		return IDNumber{}, anxin.Errorf(anxin.EINVALID, "resident ID number: %s is not a date of birth", s[6:14])
+		return IDNumber{}, idError("居民身份证号码中的出生日期不存在", "resident ID number: the date of birth (characters 7 to 14) is not a date")
 	}
 	if ty, tm, td := today.Date(); birth.After(time.Date(ty, tm, td, 0, 0, 0, 0, time.UTC)) {
-		return IDNumber{}, anxin.Errorf(anxin.EINVALID, "resident ID number: date of birth is in the future")
+		return IDNumber{}, idError("居民身份证号码中的出生日期晚于今天", "resident ID number: date of birth is in the future")
 	}
 	if s[17] != want {
-		return IDNumber{}, anxin.Errorf(anxin.EINVALID, "resident ID number: check digit does not match (mistyped digit?)")
+		return IDNumber{}, idError("居民身份证号码校验位不对（可能输错了一位）", "resident ID number: check digit does not match (mistyped digit?)")
 	}
 	g := anxin.Female
 	if (s[16]-'0')%2 == 1 {
@@ -86,4 +89,26 @@ func AgeOn(birth, day time.Time) int {
 		age--
 	}
 	return age
+}
+
+// idNumberError is an EINVALID error of ParseIDNumber with its Chinese words.
+type idNumberError struct {
+	err *anxin.Error
+	zh  string
+}
+
+func (e *idNumberError) Error() string { return e.err.Error() }
+func (e *idNumberError) Unwrap() error { return e.err }
+
+func idError(zh, format string, args ...any) error {
+	return &idNumberError{err: anxin.Errorf(anxin.EINVALID, format, args...), zh: zh}
+}
+
+// IDNumberErrorZh says in Chinese what an error of ParseIDNumber found
+// wrong ("" for nil); like the error, it never repeats the number.
+func IDNumberErrorZh(err error) string {
+	if e := (*idNumberError)(nil); errors.As(err, &e) {
+		return e.zh
+	}
+	return anxin.ErrorMessage(err)
 }

@@ -133,19 +133,11 @@ func NewMonthRates() *MonthRates {
 
 // Add counts one elder registered before the month ended.
 func (m *MonthRates) Add(e ElderMonth) {
-	get := func(p **RateRow, r RateRow) *RateRow {
-		if *p == nil {
-			*p = &r
-		}
-		return *p
-	}
-	rk, vk := [3]string{e.Township, e.Village, string(e.Tier)}, [2]string{e.Township, e.Village}
-	row, vil, wk, tr := m.rows[rk], m.villages[vk], m.workers[e.GridWorker], m.tiers[e.Tier]
-	row = get(&row, RateRow{Township: e.Township, Village: e.Village, Tier: string(e.Tier)})
-	vil = get(&vil, RateRow{Township: e.Township, Village: e.Village, Tier: "all"})
-	wk = get(&wk, RateRow{Township: "合计", Village: "合计", Tier: "all", GridWorker: e.GridWorker})
-	tr = get(&tr, RateRow{Township: "合计", Village: "合计", Tier: string(e.Tier)})
-	m.rows[rk], m.villages[vk], m.workers[e.GridWorker], m.tiers[e.Tier] = row, vil, wk, tr
+	row := rowAt(m.rows, [3]string{e.Township, e.Village, string(e.Tier)},
+		RateRow{Township: e.Township, Village: e.Village, Tier: string(e.Tier)})
+	vil := rowAt(m.villages, [2]string{e.Township, e.Village}, RateRow{Township: e.Township, Village: e.Village, Tier: "all"})
+	wk := rowAt(m.workers, e.GridWorker, RateRow{Township: "合计", Village: "合计", Tier: "all", GridWorker: e.GridWorker})
+	tr := rowAt(m.tiers, e.Tier, RateRow{Township: "合计", Village: "合计", Tier: string(e.Tier)})
 	visited := e.Visits.Visits() > 0
 	for _, r := range []*RateRow{row, vil, wk, tr, &m.Total} {
 		if !e.Consent {
@@ -169,6 +161,16 @@ func (m *MonthRates) Add(e ElderMonth) {
 			Village: e.Village, Address: e.Address, Tier: e.Tier, GridWorker: e.GridWorker, LastContact: e.LastContact,
 			Remote: e.Visits.Remote})
 	}
+}
+
+// rowAt is the row of key k, made from empty when there is none yet.
+func rowAt[K comparable](rows map[K]*RateRow, k K, empty RateRow) *RateRow {
+	r, ok := rows[k]
+	if !ok {
+		r = &empty
+		rows[k] = r
+	}
+	return r
 }
 
 // tierOrder is the report's tier order, highest risk first.

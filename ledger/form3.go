@@ -3,6 +3,7 @@ package ledger
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -201,16 +202,7 @@ type Form3Meta struct {
 // then one column per extra attribute any elder has (never dropped), in
 // order of first appearance. visits counts the visits done per elder id.
 func Form3Rows(es []anxin.ElderRecord, visits map[string]int, opt Options) [][]string {
-	headers := append([]string(nil), Form3Headers...)
-	extraCol := map[string]int{}
-	for i := range es {
-		for _, a := range es[i].Extra {
-			if _, ok := extraCol[a.Name]; !ok {
-				extraCol[a.Name] = len(headers)
-				headers = append(headers, a.Name)
-			}
-		}
-	}
+	headers, extraCol := withExtra(slices.Clone(Form3Headers), es)
 	rows := [][]string{headers}
 	for i := range es {
 		e := &es[i]

@@ -555,21 +555,27 @@ func blank(row []string) bool {
 	return true
 }
 
+// withExtra appends to headers one column per extra attribute name the
+// records have, in order of first appearance, and says where each is.
+func withExtra(headers []string, es []anxin.ElderRecord) ([]string, map[string]int) {
+	col := map[string]int{}
+	for i := range es {
+		for _, a := range es[i].Extra {
+			if _, ok := col[a.Name]; !ok {
+				col[a.Name] = len(headers)
+				headers = append(headers, a.Name)
+			}
+		}
+	}
+	return headers, col
+}
+
 // Rows is the ledger of the records: the header row, then one row per elder
 // with 序号 counting from 1. The extra attributes follow the layout's
 // columns, one column per name in order of first appearance.
 func Rows(es []anxin.ElderRecord, opt Options) [][]string {
 	out := make([][]string, 0, len(es)+1)
-	headers := Headers()
-	extraCol := map[string]int{}
-	for i := range es {
-		for _, a := range es[i].Extra {
-			if _, ok := extraCol[a.Name]; !ok {
-				extraCol[a.Name] = len(headers)
-				headers = append(headers, a.Name)
-			}
-		}
-	}
+	headers, extraCol := withExtra(Headers(), es)
 	out = append(out, headers)
 	for i := range es {
 		e := &es[i]

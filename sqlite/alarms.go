@@ -196,7 +196,7 @@ func (d *DB) changeAlarmState(ctx context.Context, id string, st anxin.AlarmStat
 		return err
 	}
 	defer tx.Rollback()
-	if err := d.lockStateLog(ctx, tx); err != nil {
+	if err := d.pgLock(ctx, tx, LockStateLog, ""); err != nil {
 		return err
 	}
 	var household, rule, cur string

@@ -32,7 +32,6 @@ type (
 	DueCut           = anxin.DueCut
 	Cut              = anxin.Cut
 	ScheduleFilter   = anxin.ScheduleFilter
-	VisitCount       = anxin.VisitCount
 	HouseholdPlace   = anxin.HouseholdPlace
 	ElderPlace       = anxin.ElderPlace
 )

@@ -106,7 +106,7 @@ func (d *DB) LoadHouseholdsFile(ctx context.Context, list []anxin.Household, has
 		return fmt.Errorf("load households: %w", err)
 	}
 	defer tx.Rollback()
-	if err := d.lockKits(ctx, tx); err != nil {
+	if err := d.pgLock(ctx, tx, LockKits, ""); err != nil {
 		return fmt.Errorf("load households: %w", err)
 	}
 	keep := make(map[string]bool, len(list))

@@ -13,11 +13,11 @@ package sqlite
 //     seen ids and rule states (one round trip, not one per message);
 //   - a state change takes the state-log lock and the alarm's row lock, so
 //     the log's seq order is its commit order for every instance;
-//   - a visit takes its household's lock (lockVisits), so an alarm's
+//   - a visit takes its household's lock (LockVisits), so an alarm's
 //     outcome is stored once and visits are numbered in commit order;
-//   - a households-file load takes the kits' lock (lockKits): no deadlock
+//   - a households-file load takes the kits' lock (LockKits): no deadlock
 //     between alarmd loading files at once; an elder write the elders'
-//     lock (lockElders): an ID-number clash is a *ConflictError;
+//     lock (LockElders): an ID-number clash is a *ConflictError;
 //   - scalar max is spelt as CASE (greatest);
 //   - a unique violation is SQLSTATE 23505 (isUnique).
 //
@@ -108,50 +108,31 @@ const (
 	LockElders   = 6 // ImportElders (and PutElder): the ID-number check and the write as one step
 )
 
-// lockStateLog makes state changes one at a time on PostgreSQL: the log's
-// seq order is then its commit order, so a reader paging by seq never
-// skips a change committed late.
-func (d *DB) lockStateLog(ctx context.Context, tx *sql.Tx) error {
+// pgLock takes, on PostgreSQL, a transaction advisory lock of class
+// (Lock…) for key ("": the whole class), so that these writes go one at a
+// time as SQLite's single writer makes them:
+//
+//   - LockStateLog: state changes, so the log's seq order is its commit
+//     order and a reader paging by seq never skips a change committed late;
+//   - LockVisits, per household: an alarm's outcome recorded by two alarmd
+//     at once is one visit, and a visit's number counts the household's
+//     visits committed before it;
+//   - LockKits: households-file loads, so two alarmd starting together with
+//     files in different orders do not lock the kits' rows in different
+//     orders and deadlock;
+//   - LockElders: ImportElders checks who holds each resident ID number and
+//     then writes, so a clash with a concurrent write is a *ConflictError,
+//     not a unique violation, and no two imports deadlock.
+func (d *DB) pgLock(ctx context.Context, tx *sql.Tx, class int, key string) error {
 	if !d.pg {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?, 0)`, LockStateLog)
-	return err
-}
-
-// lockVisits makes a household's visit writes one at a time on PostgreSQL,
-// as SQLite's single writer does: an alarm's outcome recorded by two
-// alarmd at once is then one visit, and a visit's number counts the
-// household's visits committed before it.
-func (d *DB) lockVisits(ctx context.Context, tx *sql.Tx, household string) error {
-	if !d.pg {
-		return nil
+	var err error
+	if key == "" {
+		_, err = tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?, 0)`, class)
+	} else {
+		_, err = tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?::int, hashtext(?))`, class, key)
 	}
-	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?::int, hashtext(?))`, LockVisits, household)
-	return err
-}
-
-// lockKits makes households-file loads one at a time on PostgreSQL (as
-// SQLite's single writer does): two alarmd starting together with files in
-// different orders would otherwise lock the kits' rows in different orders
-// and deadlock.
-func (d *DB) lockKits(ctx context.Context, tx *sql.Tx) error {
-	if !d.pg {
-		return nil
-	}
-	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?, 0)`, LockKits)
-	return err
-}
-
-// lockElders makes elder writes one at a time on PostgreSQL (as SQLite's
-// single writer does): ImportElders checks who holds each resident ID
-// number and then writes, so a clash with a concurrent write is a
-// *ConflictError, not a unique violation, and no two imports deadlock.
-func (d *DB) lockElders(ctx context.Context, tx *sql.Tx) error {
-	if !d.pg {
-		return nil
-	}
-	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?, 0)`, LockElders)
 	return err
 }
 

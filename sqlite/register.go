@@ -156,7 +156,7 @@ func (d *DB) CreateVisit(ctx context.Context, v *anxin.Visit) error {
 		return fmt.Errorf("create visit: %w", err)
 	}
 	defer tx.Rollback()
-	if err := d.lockVisits(ctx, tx, v.Household); err != nil {
+	if err := d.pgLock(ctx, tx, LockVisits, v.Household); err != nil {
 		return fmt.Errorf("create visit: %w", err)
 	}
 	if v.AlarmID != "" {
@@ -441,7 +441,7 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 		return fmt.Errorf("import elders: %w", err)
 	}
 	defer tx.Rollback()
-	if err := d.lockElders(ctx, tx); err != nil {
+	if err := d.pgLock(ctx, tx, LockElders, ""); err != nil {
 		return fmt.Errorf("import elders: %w", err)
 	}
 	owner, err := tx.PrepareContext(ctx, "SELECT id FROM elders WHERE id_number = ?")
@@ -449,8 +449,8 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 		return fmt.Errorf("import elders: %w", err)
 	}
 	defer owner.Close()
-	put, err := tx.PrepareContext(ctx, `INSERT INTO elders (`+elderColumns+`)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+	put, err := tx.PrepareContext(ctx, `INSERT INTO elders (`+elderSelect+`)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(id) DO UPDATE SET household=excluded.household, name=excluded.name, gender=excluded.gender,
 		id_number=excluded.id_number, phone=excluded.phone, reg_county=excluded.reg_county,
 		reg_township=excluded.reg_township, reg_village=excluded.reg_village, reg_detail=excluded.reg_detail,
@@ -459,13 +459,15 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 		economic=excluded.economic, categories=excluded.categories, guardianship=excluded.guardianship,
 		self_care=excluded.self_care, health=excluded.health, age=excluded.age, assessed_on=excluded.assessed_on,
 		score=excluded.score, tier=excluded.tier, contacts=excluded.contacts, responders=excluded.responders,
-		grid_worker=excluded.grid_worker, consent=excluded.consent, updated_at=excluded.updated_at`)
+		grid_worker=excluded.grid_worker, consent=excluded.consent, updated_at=excluded.updated_at,
+		form_tier=excluded.form_tier`)
 	if err != nil {
 		return fmt.Errorf("import elders: %w", err)
 	}
 	defer put.Close()
 	var conflicts []Conflict
 	inFile := map[string]string{} // id number → elder id
+	var moving []int              // records whose ID number another record of es holds now
 	for i := range es {
 		e := &es[i]
 		if prev, ok := inFile[e.IDNumber]; ok && prev != e.ID {
@@ -479,6 +481,8 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 			conflicts = append(conflicts, Conflict{Index: i, Field: "id_number",
 				Message: "the resident ID number is already registered to elder " + clipID(holder), Holder: holder})
 			continue
+		} else if err == nil && holder != e.ID {
+			moving = append(moving, i)
 		} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("import elders: %w", err)
 		}
@@ -487,7 +491,8 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 		return &ConflictError{Conflicts: conflicts}
 	}
 	// records that change hands of an ID number within this import: clear the old holders first
-	for i := range es {
+	// (only those the owner lookup found held by another record, not one UPDATE per record)
+	for _, i := range moving {
 		if _, err := tx.ExecContext(ctx, "UPDATE elders SET id_number = 'moving:' || id WHERE id_number = ? AND id <> ?",
 			es[i].IDNumber, es[i].ID); err != nil {
 			return fmt.Errorf("import elders: %w", err)
@@ -521,13 +526,10 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 			e.Ability, e.Illness, e.Economic, strings.Join(cats, ","),
 			string(e.Assessment.Guardianship), string(e.Assessment.SelfCare), string(e.Assessment.Health),
 			e.Assessment.Age, millis(e.Assessment.AssessedOn), e.Score, string(e.Tier),
-			string(contacts), string(responders), e.GridWorker, e.Consent, millis(created), millis(updated))
+			string(contacts), string(responders), e.GridWorker, e.Consent, millis(created), millis(updated), e.FormTier)
 		if err != nil {
 			return fmt.Errorf("import elders: record %d: %w", i+1, err)
 		}
-	}
-	if err := putFormTiers(ctx, tx, es); err != nil {
-		return err
 	}
 	if err := putForms(ctx, tx, es); err != nil { // register_form.go
 		return fmt.Errorf("import elders: %w", err)
@@ -623,62 +625,11 @@ func (d *DB) Schedules(ctx context.Context, f ScheduleFilter) ([]Scheduled, erro
 	return out, nil
 }
 
-// VisitCounts counts, per community, tier and consent, the elders registered
-// before until and those with a visit in [since, until). area "" is all.
-func (d *DB) VisitCounts(ctx context.Context, area anxin.Area, since, until time.Time) ([]VisitCount, error) {
-	// one index seek per elder on visits(household, date): cheaper than
-	// collecting the month's distinct households (a month holds ~4 visits an elder)
-	q := `SELECT e.cur_township, e.cur_village, e.tier, e.consent, count(*),
-		count(*) FILTER (WHERE EXISTS(SELECT 1 FROM visits v WHERE v.household = e.household AND v.date >= ? AND v.date < ?
-			AND v.method <> 'remote_monitoring'))
-		FROM elders e
-		WHERE e.created_at < ?`
-	args := []any{millis(since), millis(until), millis(until)}
-	if !area.All() {
-		c, a := inArea(area)
-		q += " AND " + c
-		args = append(args, a...)
-	}
-	q += " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
-	rows, err := d.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("count visits: %w", err)
-	}
-	defer rows.Close()
-	var out []VisitCount
-	for rows.Next() {
-		var c VisitCount
-		var tier string
-		if err := rows.Scan(&c.Township, &c.Village, &tier, &c.Consent, &c.Elders, &c.Visited); err != nil {
-			return nil, fmt.Errorf("count visits: %w", err)
-		}
-		c.Tier = anxin.Tier(tier)
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count visits: %w", err)
-	}
-	return out, nil
-}
-
 func andWhere(where, cond string) string {
 	if where == "" {
 		return " WHERE " + cond
 	}
 	return where + " AND " + cond
-}
-
-// ElderIDByIDNumber is the id of the elder registered under a resident ID
-// number (ENOTFOUND when none).
-func (d *DB) ElderIDByIDNumber(ctx context.Context, idNumber string) (string, error) {
-	var id string
-	err := d.db.QueryRowContext(ctx, "SELECT id FROM elders WHERE id_number = ?", idNumber).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", anxin.Errorf(anxin.ENOTFOUND, "no elder with that resident ID number")
-	} else if err != nil {
-		return "", fmt.Errorf("find elder: %w", err)
-	}
-	return id, nil
 }
 
 // inArea is the SQL condition on elders' columns for an area (not All):
@@ -867,27 +818,4 @@ func (d *DB) ElderPlaces(ctx context.Context, ids []string) (map[string]ElderPla
 		return nil, fmt.Errorf("elder places: %w", err)
 	}
 	return out, nil
-}
-
-// HouseholdTiers is the risk tier of every household in the register (the
-// highest of its elders'), for the rules engine's per-tier settings
-// (rules.Engine.SetHousehold).
-func (d *DB) HouseholdTiers(ctx context.Context) (map[string]anxin.Tier, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT household, max(CASE tier WHEN 'high' THEN 3 WHEN 'key' THEN 2
-		WHEN 'general' THEN 1 ELSE 0 END) FROM elders GROUP BY household`)
-	if err != nil {
-		return nil, fmt.Errorf("household tiers: %w", err)
-	}
-	defer rows.Close()
-	names := []anxin.Tier{anxin.TierIrregular, anxin.TierGeneral, anxin.TierKey, anxin.TierHigh}
-	out := map[string]anxin.Tier{}
-	for rows.Next() {
-		var hh string
-		var rank int
-		if err := rows.Scan(&hh, &rank); err != nil {
-			return nil, fmt.Errorf("household tiers: %w", err)
-		}
-		out[hh] = names[rank]
-	}
-	return out, rows.Err()
 }

@@ -34,23 +34,8 @@ func migrateElderFormTier(ctx context.Context, db *sql.DB) error {
 	return ensureColumn(ctx, db, "elders", "form_tier", "TEXT NOT NULL DEFAULT ''", "")
 }
 
-// elderSelect is elderColumns as read (the migrated columns after them).
+// elderSelect is elderColumns as read and written (the migrated columns after them).
 const elderSelect = elderColumns + ", form_tier"
-
-// putFormTiers stores the form tiers of records just written by an import.
-func putFormTiers(ctx context.Context, tx *sql.Tx, es []anxin.ElderRecord) error {
-	st, err := tx.PrepareContext(ctx, "UPDATE elders SET form_tier = ? WHERE id = ?")
-	if err != nil {
-		return fmt.Errorf("import elders: %w", err)
-	}
-	defer st.Close()
-	for i := range es {
-		if _, err := st.ExecContext(ctx, es[i].FormTier, es[i].ID); err != nil {
-			return fmt.Errorf("import elders: %w", err)
-		}
-	}
-	return nil
-}
 
 // validateVisitForm checks the structured parts of a visit.
 func validateVisitForm(v *anxin.Visit) error {

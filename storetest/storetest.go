@@ -54,7 +54,6 @@ func Run(t *testing.T, open func(t *testing.T) anxin.Store) {
 		{"HouseholdAreas", householdAreas},
 		{"AlarmsOpened", alarmsOpened},
 		{"ElderPlacesInChunks", elderPlacesInChunks},
-		{"HouseholdTiers", householdTiers},
 		{"EachAlarmOutcome", eachAlarmOutcome},
 		{"ElderForms", elderForms},
 		{"EldersConcurrentWrites", eldersConcurrentWrites},
