@@ -251,35 +251,11 @@ func BenchmarkHazardObserve(b *testing.B) {
 }
 
 func benchHazard(b *testing.B, keys string) {
-	cfg, err := Parse([]byte(`
+	benchHourly(b, `
 rules:
   - {name: no_water_24h, kind: no_use, field: total_m3, min_delta: 0.01, for: 24h}
-  - {name: hz, kind: hazard` + keys + `}
-`))
-	if err != nil {
-		b.Fatal(err)
-	}
-	e := New(cfg)
-	const n = 1000
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = "hh-" + time.Duration(i).String()
-	}
-	m := anxin.Message{Device: "wm1", Kind: anxin.KindWaterMeter, Fields: anxin.Fields{}}
-	i := 0
-	for b.Loop() {
-		hh := i % n
-		now := day0.Add(time.Duration(i/n) * time.Hour)
-		m.Household, m.TS = ids[hh], now
-		m.Fields["total_m3"] = anxin.Num(float64(i/n) * 0.004 * float64(1+hh%3))
-		e.Observe(now, &m)
-		if hh == n-1 {
-			e.Tick(now)
-		}
-		i++
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "readings/s")
-	b.ReportMetric(float64(len(e.State(ids[0]))), "state-bytes/household")
+  - {name: hz, kind: hazard`+keys+`}
+`)
 }
 
 // fuzzSeedState parses a fuzz target's rules and seeds the corpus with the
