@@ -213,10 +213,7 @@ func init() {
 				return fmt.Errorf("silent_rule: needs silent_after")
 			}
 			if p.What == "" {
-				p.What = "water"
-				if p.Field != "total_m3" {
-					p.What = "electricity"
-				}
+				p.What = whatOf(p.Field)
 				if p.AlsoField != "" {
 					p.What = "water or electricity"
 				}
