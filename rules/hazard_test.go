@@ -232,10 +232,7 @@ func FuzzHazardState(f *testing.F) {
 		if err := e2.RestoreState("hh-x", enc); err != nil || !bytes.Equal(e2.State("hh-x"), enc) {
 			t.Fatalf("encoding not stable: %v", err)
 		}
-		now := time.Unix(1_800_000_000, 0)
-		e.Tick(now)
-		e.Observe(now, &anxin.Message{ID: "x", TS: now, Household: "hh-x", Device: "wm1", Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(1)}})
-		e.NextDeadline()
+		fuzzRunWater(e)
 	})
 }
 
@@ -270,4 +267,13 @@ func fuzzSeedState(f *testing.F, rules string) *Config {
 	routine(tl, "hh-1", 0, 15, 100)
 	f.Add(tl.e.State("hh-1"))
 	return cfg
+}
+
+// fuzzRunWater runs an engine holding restored state of household hh-x:
+// a tick, one water reading and the next deadline, all at one instant.
+func fuzzRunWater(e *Engine) {
+	now := time.Unix(1_800_000_000, 0)
+	e.Tick(now)
+	e.Observe(now, &anxin.Message{ID: "x", TS: now, Household: "hh-x", Device: "wm1", Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(1)}})
+	e.NextDeadline()
 }
