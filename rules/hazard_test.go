@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strings"
 	"testing"
 	"time"
@@ -214,6 +215,36 @@ func TestHazardConfigErrors(t *testing.T) {
 	}
 	if _, err := Parse([]byte(hazardRules("    cost: 30m\n"))); err == nil {
 		t.Error("cost 30m accepted")
+	}
+}
+
+// TestHazardStateOutOfRange: a saved state whose signal was last heard
+// beyond year 9999 (every later reading would be turned away, the rule
+// deaf for good) or whose hold is negative is refused as corrupt, as a
+// slot time out of range is; the state as saved is accepted.
+func TestHazardStateOutOfRange(t *testing.T) {
+	tl := newTimeline(t, hazardRules(""))
+	routine(tl, "hh-1", 0, 3, 100)
+	for _, c := range []struct {
+		name string
+		off  int
+		v    uint64
+	}{{"as saved", -1, 0}, {"last heard", sigOff(0) + 16, 1 << 62}, {"interval", sigOff(0) + 24, 1 << 63}, {"hold", hzHold, 1 << 63}} {
+		e := New(tl.e.cfg)
+		if err := e.RestoreState("hh-1", tl.e.State("hh-1")); err != nil {
+			t.Fatal(err)
+		}
+		if c.off >= 0 {
+			for i := range e.hh["hh-1"].slots {
+				if s := &e.hh["hh-1"].slots[i]; len(s.ext) == hzExt {
+					binary.LittleEndian.PutUint64(s.ext[c.off:], c.v)
+				}
+			}
+		}
+		err := New(tl.e.cfg).RestoreState("hh-1", e.State("hh-1"))
+		if (err == nil) != (c.off < 0) {
+			t.Errorf("%s: %v", c.name, err)
+		}
 	}
 }
 
