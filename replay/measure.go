@@ -245,6 +245,9 @@ func (m *Measurement) household(o MeasureOptions, idx map[string]int, loc *time.
 			}
 		}
 		m.Outcomes = append(m.Outcomes, out)
+		// Its timers must not ring in the next household's fork, nor its
+		// state pile up there.
+		fork.Forget(id)
 	}
 	m.Unmatched += len(stops) - matched
 	m.Households = append(m.Households, hf)

@@ -2,6 +2,8 @@ package replay
 
 import (
 	"math"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -118,4 +120,40 @@ func BenchmarkMeasure(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(days)/b.Elapsed().Seconds(), "household-days/s")
+}
+
+// TestMeasureForkForgetsHousehold: the fork of one household's emergency
+// leaves nothing behind for the next household's: here the first one's
+// 48 h rule was due at its window's end, and must not ring inside the
+// second household's window as if it were the second's.
+func TestMeasureForkForgetsHousehold(t *testing.T) {
+	var c []float64
+	v := 1000.0
+	for h := 0; h < 96; h++ {
+		if hd := h % 24; hd >= 7 && hd <= 21 {
+			v += 20
+		}
+		c = append(c, v)
+	}
+	day0 := time.Date(2016, 3, 1, 0, 0, 0, 0, time.UTC)
+	path := writeCSV(t, day0, c)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitN(string(b), "\n", 2)
+	b = append(b, strings.ReplaceAll(lines[1], "ab-cd-ef-01", "ab-cd-ef-02")...)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := measure(t, path, map[string][]time.Time{
+		"abcdef01": {day0.Add(10 * time.Hour)}, "abcdef02": {day0.Add(34 * time.Hour)}})
+	if len(m.Outcomes) != 2 {
+		t.Fatalf("outcomes %+v", m.Outcomes)
+	}
+	for _, o := range m.Outcomes {
+		if o.DelayH[0] != 4 || !math.IsInf(o.DelayH[1], 1) {
+			t.Errorf("outcome %+v", o)
+		}
+	}
 }

@@ -119,3 +119,34 @@ func BenchmarkStateEncode(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "state-bytes")
 }
+
+// benchHourly feeds hourly water readings of 1,000 households through the
+// rules (BenchmarkLearnedObserve, BenchmarkHazardObserve); reports
+// readings/s and the persisted state of one household.
+func benchHourly(b *testing.B, rules string) {
+	cfg, err := Parse([]byte(rules))
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := New(cfg)
+	const n = 1000
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = "hh-" + strings.Repeat("x", i%5) + time.Duration(i).String()
+	}
+	m := anxin.Message{Device: "wm1", Kind: anxin.KindWaterMeter, Fields: anxin.Fields{}}
+	i := 0
+	for b.Loop() {
+		hh := i % n
+		now := day0.Add(time.Duration(i/n) * time.Hour)
+		m.Household, m.TS = ids[hh], now
+		m.Fields["total_m3"] = anxin.Num(float64(i/n) * 0.004 * float64(1+hh%3))
+		e.Observe(now, &m)
+		if hh == n-1 {
+			e.Tick(now)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "readings/s")
+	b.ReportMetric(float64(len(e.State(ids[0]))), "state-bytes/household")
+}

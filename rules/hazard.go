@@ -213,10 +213,7 @@ func init() {
 				return fmt.Errorf("silent_rule: needs silent_after")
 			}
 			if p.What == "" {
-				p.What = "water"
-				if p.Field != "total_m3" {
-					p.What = "electricity"
-				}
+				p.What = whatOf(p.Field)
 				if p.AlsoField != "" {
 					p.What = "water or electricity"
 				}
@@ -245,7 +242,22 @@ func init() {
 			return h
 		},
 		extBytes: hzExt,
+		saneExt:  hzSane,
 	})
+}
+
+// hzSane reports whether a restored ext's instants and intervals are in
+// range: a signal last heard at an instant beyond year 9999 would turn every
+// later reading away (t <= tLast), the rule deaf for good.
+func hzSane(ext []byte) bool {
+	for k := 0; k < 2; k++ {
+		o := sigOff(k)
+		if !saneTime(int64(binary.LittleEndian.Uint64(ext[o+16:]))) || !saneTime(int64(binary.LittleEndian.Uint64(ext[o+24:]))) {
+			return false
+		}
+	}
+	return saneTime(int64(binary.LittleEndian.Uint64(ext[hzHold:]))) && int32(binary.LittleEndian.Uint32(ext[hzDay:])) >= 0 &&
+		int64(binary.LittleEndian.Uint16(ext[hzT:])) <= hzEdges[len(hzEdges)-1]
 }
 
 // hazard slot: t0 start of the quiet period (the last use), t1 last

@@ -126,9 +126,6 @@ func FuzzHazardStepsState(f *testing.F) {
 				}
 			}
 		}
-		now := time.Unix(1_800_000_000, 0)
-		e.Tick(now)
-		e.Observe(now, &anxin.Message{ID: "x", TS: now, Household: "hh-x", Device: "wm1", Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(1)}})
-		e.NextDeadline()
+		fuzzRunWater(e)
 	})
 }

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strings"
 	"testing"
 	"time"
@@ -217,6 +218,36 @@ func TestHazardConfigErrors(t *testing.T) {
 	}
 }
 
+// TestHazardStateOutOfRange: a saved state whose signal was last heard
+// beyond year 9999 (every later reading would be turned away, the rule
+// deaf for good) or whose hold is negative is refused as corrupt, as a
+// slot time out of range is; the state as saved is accepted.
+func TestHazardStateOutOfRange(t *testing.T) {
+	tl := newTimeline(t, hazardRules(""))
+	routine(tl, "hh-1", 0, 3, 100)
+	for _, c := range []struct {
+		name string
+		off  int
+		v    uint64
+	}{{"as saved", -1, 0}, {"last heard", sigOff(0) + 16, 1 << 62}, {"interval", sigOff(0) + 24, 1 << 63}, {"hold", hzHold, 1 << 63}} {
+		e := New(tl.e.cfg)
+		if err := e.RestoreState("hh-1", tl.e.State("hh-1")); err != nil {
+			t.Fatal(err)
+		}
+		if c.off >= 0 {
+			for i := range e.hh["hh-1"].slots {
+				if s := &e.hh["hh-1"].slots[i]; len(s.ext) == hzExt {
+					binary.LittleEndian.PutUint64(s.ext[c.off:], c.v)
+				}
+			}
+		}
+		err := New(tl.e.cfg).RestoreState("hh-1", e.State("hh-1"))
+		if (err == nil) != (c.off < 0) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+}
+
 // FuzzHazardState: restoring arbitrary bytes into an engine with a hazard
 // rule never panics; accepted state re-encodes stably and the rule runs
 // on it.
@@ -232,10 +263,7 @@ func FuzzHazardState(f *testing.F) {
 		if err := e2.RestoreState("hh-x", enc); err != nil || !bytes.Equal(e2.State("hh-x"), enc) {
 			t.Fatalf("encoding not stable: %v", err)
 		}
-		now := time.Unix(1_800_000_000, 0)
-		e.Tick(now)
-		e.Observe(now, &anxin.Message{ID: "x", TS: now, Household: "hh-x", Device: "wm1", Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(1)}})
-		e.NextDeadline()
+		fuzzRunWater(e)
 	})
 }
 
@@ -251,35 +279,11 @@ func BenchmarkHazardObserve(b *testing.B) {
 }
 
 func benchHazard(b *testing.B, keys string) {
-	cfg, err := Parse([]byte(`
+	benchHourly(b, `
 rules:
   - {name: no_water_24h, kind: no_use, field: total_m3, min_delta: 0.01, for: 24h}
-  - {name: hz, kind: hazard` + keys + `}
-`))
-	if err != nil {
-		b.Fatal(err)
-	}
-	e := New(cfg)
-	const n = 1000
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = "hh-" + time.Duration(i).String()
-	}
-	m := anxin.Message{Device: "wm1", Kind: anxin.KindWaterMeter, Fields: anxin.Fields{}}
-	i := 0
-	for b.Loop() {
-		hh := i % n
-		now := day0.Add(time.Duration(i/n) * time.Hour)
-		m.Household, m.TS = ids[hh], now
-		m.Fields["total_m3"] = anxin.Num(float64(i/n) * 0.004 * float64(1+hh%3))
-		e.Observe(now, &m)
-		if hh == n-1 {
-			e.Tick(now)
-		}
-		i++
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "readings/s")
-	b.ReportMetric(float64(len(e.State(ids[0]))), "state-bytes/household")
+  - {name: hz, kind: hazard`+keys+`}
+`)
 }
 
 // fuzzSeedState parses a fuzz target's rules and seeds the corpus with the
@@ -294,4 +298,13 @@ func fuzzSeedState(f *testing.F, rules string) *Config {
 	routine(tl, "hh-1", 0, 15, 100)
 	f.Add(tl.e.State("hh-1"))
 	return cfg
+}
+
+// fuzzRunWater runs an engine holding restored state of household hh-x:
+// a tick, one water reading and the next deadline, all at one instant.
+func fuzzRunWater(e *Engine) {
+	now := time.Unix(1_800_000_000, 0)
+	e.Tick(now)
+	e.Observe(now, &anxin.Message{ID: "x", TS: now, Household: "hh-x", Device: "wm1", Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(1)}})
+	e.NextDeadline()
 }

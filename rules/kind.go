@@ -21,6 +21,10 @@ type kindDef struct {
 	// extBytes is the size of the kind's extra per-slot state (slot.ext),
 	// persisted after the slot's fields; 0 for kinds whose slot suffices.
 	extBytes int
+	// saneExt, when set, reports whether a restored slot.ext holds values
+	// the kind can run on (its instants and intervals in range); a state
+	// that does not is corrupt, as one with a slot time out of range.
+	saneExt func(ext []byte) bool
 }
 
 // kindTable holds the rule kinds; written only by init functions.

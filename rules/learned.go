@@ -90,10 +90,7 @@ func init() {
 				p.FreshWithin = Silence{Times: 2}
 			}
 			if p.What == "" {
-				p.What = "water"
-				if p.Field != "total_m3" {
-					p.What = "electricity"
-				}
+				p.What = whatOf(p.Field)
 			}
 			return nil
 		},

@@ -227,36 +227,11 @@ func TestLearnedConfigErrors(t *testing.T) {
 // through a learned rule next to the fixed 24 h rule; reports readings/s
 // and the persisted state of one household.
 func BenchmarkLearnedObserve(b *testing.B) {
-	cfg, err := Parse([]byte(`
+	benchHourly(b, `
 rules:
   - {name: no_water_24h, kind: no_use, field: total_m3, min_delta: 0.01, for: 24h}
   - {name: learned, kind: learned, sensitivity: 0.99}
-`))
-	if err != nil {
-		b.Fatal(err)
-	}
-	e := New(cfg)
-	const n = 1000
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = "hh-" + strings.Repeat("x", i%5) + time.Duration(i).String()
-	}
-	m := anxin.Message{Device: "wm1", Kind: anxin.KindWaterMeter, Fields: anxin.Fields{}}
-	t0 := day0
-	i := 0
-	for b.Loop() {
-		hh := i % n
-		now := t0.Add(time.Duration(i/n) * time.Hour)
-		m.Household, m.TS = ids[hh], now
-		m.Fields["total_m3"] = anxin.Num(float64(i/n) * 0.004 * float64(1+hh%3))
-		e.Observe(now, &m)
-		if hh == n-1 {
-			e.Tick(now)
-		}
-		i++
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "readings/s")
-	b.ReportMetric(float64(len(e.encode(e.hh[ids[0]]))), "state-bytes/household")
+`)
 }
 
 // FuzzLearnedState: restoring arbitrary bytes into an engine with a learned
@@ -286,9 +261,6 @@ func FuzzLearnedState(f *testing.F) {
 				}
 			}
 		}
-		now := time.Unix(1_800_000_000, 0)
-		e.Tick(now)
-		e.Observe(now, &anxin.Message{ID: "x", TS: now, Household: "hh-x", Device: "wm1", Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(1)}})
-		e.NextDeadline()
+		fuzzRunWater(e)
 	})
 }

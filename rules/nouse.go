@@ -55,10 +55,7 @@ func init() {
 				return err
 			}
 			if p.What == "" {
-				p.What = "water"
-				if p.Field != "total_m3" {
-					p.What = "electricity"
-				}
+				p.What = whatOf(p.Field)
 			}
 			return nil
 		},
@@ -67,6 +64,15 @@ func init() {
 			return &noUse{p: *p, forSec: p.For.Seconds()}
 		},
 	})
+}
+
+// whatOf is the default words for what a quiet meter's field measures, in
+// reasons: water for total_m3, else electricity.
+func whatOf(field string) string {
+	if field != "total_m3" {
+		return "electricity"
+	}
+	return "water"
 }
 
 // checkSilentRule defaults and checks the name of a silent-meter alarm

@@ -425,6 +425,9 @@ func (e *Engine) decode(id string, b []byte) (*household, error) {
 		if !saneTime(s.t0) || !saneTime(s.t1) || !saneTime(s.t2) {
 			return nil, bad("time out of range")
 		}
+		if k := kindTable[kind]; k.saneExt != nil && !k.saneExt(s.ext) {
+			return nil, bad("learned state out of range")
+		}
 		if s.dev != noDevice && int(s.dev) >= len(h.devs) {
 			return nil, bad("slot names a device that does not exist")
 		}

@@ -137,6 +137,24 @@ func (f *feed) alarm(rule string) anxin.Alarm {
 	return anxin.Alarm{}
 }
 
+// quietMorning is 20 days of a home's routine (readings every 30 min,
+// water used at 07:00, 07:30, 12:00, 18:00, 19:00 and 21:00) and a 21st
+// day on which no water is used after 07:30: what the learning rules
+// (learned, hazard) ring for.
+func (f *feed) quietMorning() {
+	v := 100.0
+	uses := map[string]bool{"07:00": true, "07:30": true, "12:00": true, "18:00": true, "19:00": true, "21:00": true}
+	for d := 0; d <= 20; d++ {
+		for m := 0; m < 24*60; m += 30 {
+			clock := fmt.Sprintf("%02d:%02d", m/60, m%60)
+			if uses[clock] && (d < 20 || clock < "08:00") {
+				v += 0.02
+			}
+			f.reading(at(d, clock), "wm1", anxin.KindWaterMeter, "total_m3", v)
+		}
+	}
+}
+
 // meter sends a water reading every 30 minutes from..to, rising by step.
 func (f *feed) meter(from, to time.Time, v, step float64) float64 {
 	for t := from; t.Before(to); t = t.Add(30 * time.Minute) {
@@ -221,35 +239,11 @@ rules:
 	{"learned", `
 rules:
   - {name: learned, kind: learned, device_kinds: [water_meter], sensitivity: 0.99}
-`, "learned", func(f *feed) {
-		v := 100.0
-		uses := map[string]bool{"07:00": true, "07:30": true, "12:00": true, "18:00": true, "19:00": true, "21:00": true}
-		for d := 0; d <= 20; d++ {
-			for m := 0; m < 24*60; m += 30 {
-				clock := fmt.Sprintf("%02d:%02d", m/60, m%60)
-				if uses[clock] && (d < 20 || clock < "08:00") {
-					v += 0.02
-				}
-				f.reading(at(d, clock), "wm1", anxin.KindWaterMeter, "total_m3", v)
-			}
-		}
-	}},
+`, "learned", (*feed).quietMorning},
 	{"hazard", `
 rules:
   - {name: water_hazard, kind: hazard, device_kinds: [water_meter], field: total_m3, min_delta: 0.01, cost: 6144h}
-`, "water_hazard", func(f *feed) {
-		v := 100.0
-		uses := map[string]bool{"07:00": true, "07:30": true, "12:00": true, "18:00": true, "19:00": true, "21:00": true}
-		for d := 0; d <= 20; d++ {
-			for m := 0; m < 24*60; m += 30 {
-				clock := fmt.Sprintf("%02d:%02d", m/60, m%60)
-				if uses[clock] && (d < 20 || clock < "08:00") {
-					v += 0.02
-				}
-				f.reading(at(d, clock), "wm1", anxin.KindWaterMeter, "total_m3", v)
-			}
-		}
-	}},
+`, "water_hazard", (*feed).quietMorning},
 }
 
 // asciiWord is an English word: none may appear in a Mandarin text outside

@@ -127,9 +127,8 @@ type boundResult struct {
 // hindsightBound is the upper bound described above, as a share of the
 // households' emergencies (one per household).
 func hindsightBound(hs []householdQuiets, within time.Duration, falsePerDay float64) boundResult {
-	type cell struct{ weight, cost float64 }
 	solve := func(key func(x int, q *quiet) [3]int) float64 {
-		cells := map[[3]int]*cell{}
+		cells := map[[3]int]*bcell{}
 		days := 0
 		for x := range hs {
 			days += hs[x].days
@@ -138,7 +137,7 @@ func hindsightBound(hs []householdQuiets, within time.Duration, falsePerDay floa
 				k := key(x, q)
 				c := cells[k]
 				if c == nil {
-					c = &cell{}
+					c = &bcell{}
 					cells[k] = c
 				}
 				c.weight += q.weight
@@ -147,33 +146,7 @@ func hindsightBound(hs []householdQuiets, within time.Duration, falsePerDay floa
 				}
 			}
 		}
-		list := make([]*cell, 0, len(cells))
-		for _, c := range cells {
-			list = append(list, c)
-		}
-		// best catch per false alarm first (free cells first); ties by weight
-		sort.Slice(list, func(i, j int) bool {
-			a, b := list[i], list[j]
-			if (a.cost == 0) != (b.cost == 0) {
-				return a.cost == 0
-			}
-			if a.cost == 0 {
-				return a.weight > b.weight
-			}
-			return a.weight*b.cost > b.weight*a.cost
-		})
-		budget := falsePerDay * float64(days)
-		got := 0.0
-		for _, c := range list {
-			if c.cost <= budget {
-				budget -= c.cost
-				got += c.weight
-				continue
-			}
-			got += c.weight * budget / c.cost // the LP's fractional last cell
-			break
-		}
-		return got / float64(len(hs))
+		return fillBudget(cells, falsePerDay*float64(days)) / float64(len(hs))
 	}
 	return boundResult{
 		ByHour: solve(func(x int, q *quiet) [3]int { return [3]int{x, q.start.Hour(), 0} }),
@@ -281,4 +254,41 @@ func onlineCurve(hs []householdQuiets, alphas []float64) []onlinePoint {
 			Within4h: in4 / max(total, 1e-9), MedianH: median})
 	}
 	return out
+}
+
+// bcell is a cell of the hindsight bound: the weight of the emergencies it
+// holds and the false alarms alarming there costs.
+type bcell struct{ weight, cost float64 }
+
+// fillBudget is the LP's greedy fill: cells by catch per false alarm (free
+// cells first, ties by weight), each whole while the budget lasts, the
+// first that does not fit fractionally. Returns the weight caught.
+func fillBudget[K comparable](cells map[K]*bcell, budget float64) float64 {
+	list := make([]*bcell, 0, len(cells))
+	for _, c := range cells {
+		list = append(list, c)
+	}
+	sort.Slice(list, func(i, j int) bool {
+		a, b := list[i], list[j]
+		if (a.cost == 0) != (b.cost == 0) {
+			return a.cost == 0
+		}
+		if a.cost == 0 {
+			return a.weight > b.weight
+		}
+		return a.weight*b.cost > b.weight*a.cost
+	})
+	got := 0.0
+	for _, c := range list {
+		if c.cost <= budget {
+			budget -= c.cost
+			got += c.weight
+			continue
+		}
+		if budget > 0 {
+			got += c.weight * budget / c.cost
+		}
+		break
+	}
+	return got
 }

@@ -79,45 +79,26 @@ func totalDays(hs []householdQuiets) int {
 // alarms wherever they start (returned as fixed), a chosen cell's quiets
 // between D and 24 h cost one each, out of budget false alarms in all.
 func boundWithFallback(hs []householdQuiets, D, budget float64) (float64, float64) {
-	type cell struct{ w, c float64 }
-	cells := map[[2]int]*cell{}
+	cells := map[[2]int]*bcell{}
 	fixed := 0.0
 	for x, h := range hs {
 		for _, q := range h.quiets {
 			k := [2]int{x, q.start.Hour()}
 			c := cells[k]
 			if c == nil {
-				c = &cell{}
+				c = &bcell{}
 				cells[k] = c
 			}
-			c.w += q.weight
+			c.weight += q.weight
 			switch {
 			case q.hours > 24 && !q.censored:
 				fixed++
 			case q.hours > D:
-				c.c++
+				c.cost++
 			}
 		}
 	}
-	budget -= fixed
-	list := make([]*cell, 0, len(cells))
-	for _, c := range cells {
-		list = append(list, c)
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].w*(list[j].c+1e-9) > list[j].w*(list[i].c+1e-9) })
-	got := 0.0
-	for _, c := range list {
-		if c.c <= budget {
-			budget -= c.c
-			got += c.w
-			continue
-		}
-		if budget > 0 {
-			got += c.w * budget / c.c
-		}
-		break
-	}
-	return got / float64(max(1, len(hs))), fixed
+	return fillBudget(cells, budget-fixed) / float64(max(1, len(hs))), fixed
 }
 
 // outOfSample chooses the bound's cells (alarm at 8 h) on the first half of

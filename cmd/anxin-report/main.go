@@ -258,28 +258,18 @@ func (d *dataset) measure(window time.Duration) error {
 	}
 	d.summarise()
 	// the replay alone, for its speed
-	if src2, err := replay.Open(d.format, d.file, cfg.Location()); err == nil {
-		c0 := cpuTime()
-		_, err = replay.Measure(src2, replay.MeasureOptions{Rules: cfg, Window: window, UseLitres: d.minDelta * 1000})
-		d.replayCPU = cpuTime() - c0
-		src2.Close()
-		if err != nil {
-			return err
-		}
+	if d.replayCPU, err = d.replayCPU1(cfg, window); err != nil {
+		return err
 	}
 	// a deployment's pair alone: the fixed rule and one stepped hazard rule
 	pair := fmt.Sprintf("rules:\n  - {name: no_water_24h, kind: no_use, field: total_m3, min_delta: %g, for: 24h, fresh_within: 2x, silent_after: 25h, silent_rule: silent_24h}\n"+
 		"  - {name: hazard8, kind: hazard, min_delta: %g, cost: 6400h, alarm_times: [8h, 24h], %s}\n", d.minDelta, d.minDelta, stepKeys)
-	if pcfg, err := replay.Rules([]byte(pair), replay.DefaultZone(d.format)); err != nil {
+	pcfg, err := replay.Rules([]byte(pair), replay.DefaultZone(d.format))
+	if err != nil {
 		return err
-	} else if src3, err := replay.Open(d.format, d.file, cfg.Location()); err == nil {
-		c0 := cpuTime()
-		_, err = replay.Measure(src3, replay.MeasureOptions{Rules: pcfg, Window: window, UseLitres: d.minDelta * 1000})
-		d.pairCPU = cpuTime() - c0
-		src3.Close()
-		if err != nil {
-			return err
-		}
+	}
+	if d.pairCPU, err = d.replayCPU1(pcfg, window); err != nil {
+		return err
 	}
 	var occ []householdQuiets
 	for i, q := range qs {
@@ -296,6 +286,19 @@ func (d *dataset) measure(window time.Duration) error {
 	}
 	d.diag = diagnose(occ, fallback)
 	return nil
+}
+
+// replayCPU1 is the CPU time of the dataset's real replay under cfg alone
+// (no emergencies, no forks).
+func (d *dataset) replayCPU1(cfg *rules.Config, window time.Duration) (time.Duration, error) {
+	src, err := replay.Open(d.format, d.file, cfg.Location())
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	c0 := cpuTime()
+	_, err = replay.Measure(src, replay.MeasureOptions{Rules: cfg, Window: window, UseLitres: d.minDelta * 1000})
+	return cpuTime() - c0, err
 }
 
 func prefixed(extra string) string {

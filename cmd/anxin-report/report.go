@@ -59,6 +59,22 @@ func (d *dataset) summarise() {
 			days += hf.Days
 		}
 	}
+	// each seed's emergencies in occupied households, the same for every rule
+	bySeed := make([][]replay.Outcome, len(d.stops))
+	for i, st := range d.stops {
+		in := map[string]map[int64]bool{}
+		for h, ts := range st {
+			in[h] = map[int64]bool{}
+			for _, t := range ts {
+				in[h][t.Unix()] = true
+			}
+		}
+		for _, o := range d.m.Outcomes {
+			if !vacant[o.Household] && in[o.Household][o.StopAt.Unix()] {
+				bySeed[i] = append(bySeed[i], o)
+			}
+		}
+	}
 	d.res = nil
 	for k, name := range d.m.Rules {
 		r := &ruleResult{rule: name, kind: d.m.Kinds[k]}
@@ -80,20 +96,7 @@ func (d *dataset) summarise() {
 		meds, olds := []float64{}, []float64{}
 		per := make([][]float64, len(withinHours))
 		oldPer := make([][]float64, len(withinHours))
-		for _, st := range d.stops {
-			in := map[string]map[int64]bool{}
-			for h, ts := range st {
-				in[h] = map[int64]bool{}
-				for _, t := range ts {
-					in[h][t.Unix()] = true
-				}
-			}
-			var outs []replay.Outcome
-			for _, o := range d.m.Outcomes {
-				if !vacant[o.Household] && in[o.Household][o.StopAt.Unix()] {
-					outs = append(outs, o)
-				}
-			}
+		for _, outs := range bySeed {
 			f := figures(outs, k, before)
 			r.seeds = append(r.seeds, f)
 			r.n += len(outs)
