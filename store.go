@@ -116,7 +116,6 @@ type RegisterStore interface {
 	HouseholdInArea(ctx context.Context, household string, area Area) (bool, error)
 	HouseholdPlaces(ctx context.Context, area Area, households []string) (map[string]HouseholdPlace, error)
 	AreaHouseholds(ctx context.Context, area Area) (map[string]bool, error)
-	ElderPlaces(ctx context.Context, ids []string) (map[string]ElderPlace, error)
 	// EldersByID reads the stored records of ids at once (missing ids are absent).
 	EldersByID(ctx context.Context, ids []string) (map[string]ElderRecord, error)
 	// ElderIDsByIDNumber maps resident ID numbers to the elders holding them.

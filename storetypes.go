@@ -220,13 +220,6 @@ type ScheduleFilter struct {
 // HouseholdPlace counts a household's registered elders inside and outside an area.
 type HouseholdPlace struct{ Inside, Outside int }
 
-// ElderPlace is where a registered elder lives and since when: what an
-// import needs to know of the records it would replace.
-type ElderPlace struct {
-	Township, Village string
-	CreatedAt         time.Time
-}
-
 // RegisterChange says what a committed write of the register touched:
 // everything (a households file loaded), or these elders and households.
 type RegisterChange struct {

@@ -381,14 +381,9 @@ func (s *Server) importElders(w http.ResponseWriter, r *http.Request) error {
 		bad = append(bad, rowError(e))
 	}
 	area := scope(ctx)
-	ids := make([]string, len(imp.Elders))
 	households := make([]string, len(imp.Elders))
 	for i := range imp.Elders {
-		ids[i], households[i] = imp.Elders[i].ID, imp.Elders[i].Household
-	}
-	stored, err := s.Store.ElderPlaces(ctx, ids)
-	if err != nil {
-		return err
+		households[i] = imp.Elders[i].Household
 	}
 	foreign, err := s.foreignHouseholds(ctx, households)
 	if err != nil {
@@ -403,7 +398,9 @@ func (s *Server) importElders(w http.ResponseWriter, r *http.Request) error {
 		if why, ok := foreign[e.Household]; ok {
 			bad = append(bad, rowError{imp.Rows[i], "户编号", why})
 		}
-		if old, ok := stored[e.ID]; ok && !area.Contains(old.Township, old.Village) {
+		// every row's id was prefetched (a new id is in no store), so the
+		// records it would replace are in existing
+		if old, ok := existing[e.ID]; ok && !area.Contains(old.Current.Township, old.Current.Village) {
 			bad = append(bad, rowError{imp.Rows[i], "档案编号", "属于您辖区以外的老年人"})
 		}
 	}

@@ -33,7 +33,6 @@ type (
 	Cut              = anxin.Cut
 	ScheduleFilter   = anxin.ScheduleFilter
 	HouseholdPlace   = anxin.HouseholdPlace
-	ElderPlace       = anxin.ElderPlace
 )
 
 // Alarm ops, as the rules engine emits them.

@@ -797,25 +797,3 @@ func (d *DB) AlarmsOpened(ctx context.Context, since, until time.Time, household
 	}
 	return out, nil
 }
-
-// ElderPlaces looks up the given elder ids (missing ones are absent from
-// the map), in chunks of 500.
-func (d *DB) ElderPlaces(ctx context.Context, ids []string) (map[string]ElderPlace, error) {
-	out := make(map[string]ElderPlace, len(ids))
-	err := d.eachIn(ctx, ids, `SELECT id, cur_township, cur_village, created_at FROM elders WHERE id IN (%s)`, nil,
-		func(rows *sql.Rows) error {
-			var id string
-			var p ElderPlace
-			var created int64
-			if err := rows.Scan(&id, &p.Township, &p.Village, &created); err != nil {
-				return err
-			}
-			p.CreatedAt = fromMillis(created)
-			out[id] = p
-			return nil
-		})
-	if err != nil {
-		return nil, fmt.Errorf("elder places: %w", err)
-	}
-	return out, nil
-}

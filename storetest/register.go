@@ -348,7 +348,7 @@ func alarmsOpened(t *testing.T, s anxin.Store) {
 	}
 }
 
-func elderPlacesInChunks(t *testing.T, s anxin.Store) {
+func eldersByIDInChunks(t *testing.T, s anxin.Store) {
 	ctx := context.Background()
 	var es []anxin.ElderRecord
 	var ids []string
@@ -360,12 +360,12 @@ func elderPlacesInChunks(t *testing.T, s anxin.Store) {
 	if err := s.ImportElders(ctx, es, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.ElderPlaces(ctx, append(ids, "nobody"))
+	got, err := s.EldersByID(ctx, append(ids, "nobody"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1203 || got["e1202"].Village != "村2" || got["e0001"].Township != "屏山街道" || !got["e0000"].CreatedAt.Equal(es[0].CreatedAt) {
-		t.Fatalf("%d places, e1202 %+v", len(got), got["e1202"])
+	if len(got) != 1203 || got["e1202"].Current.Village != "村2" || got["e0001"].Current.Township != "屏山街道" || !got["e0000"].CreatedAt.Equal(es[0].CreatedAt) {
+		t.Fatalf("%d records, e1202 %+v", len(got), got["e1202"].Current)
 	}
 }
 

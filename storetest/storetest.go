@@ -53,7 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) anxin.Store) {
 		{"SchedulesAndVisitCounts", schedulesAndVisitCounts},
 		{"HouseholdAreas", householdAreas},
 		{"AlarmsOpened", alarmsOpened},
-		{"ElderPlacesInChunks", elderPlacesInChunks},
+		{"EldersByIDInChunks", eldersByIDInChunks},
 		{"EachAlarmOutcome", eachAlarmOutcome},
 		{"ElderForms", elderForms},
 		{"EldersConcurrentWrites", eldersConcurrentWrites},
