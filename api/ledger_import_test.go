@@ -14,6 +14,7 @@ import (
 	"github.com/anxin-care/anxin/ledger"
 	"github.com/anxin-care/anxin/ledger/ledgertest"
 	"github.com/anxin-care/anxin/sqlite"
+	"github.com/anxin-care/anxin/storetest"
 )
 
 // importResult is the answer to POST elders/import.
@@ -221,4 +222,33 @@ func BenchmarkImportForm3_10k(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+}
+
+// An area's worker cannot overwrite, through a ledger, an elder registered
+// outside their area: the row that matches her (here by ID number) is
+// refused and nothing is written.
+func TestImportRefusesAnotherAreasElder(t *testing.T) {
+	e := newEnv(t)
+	other := storetest.Elder("e-dongcun", idNumber("19400506", 2), "东村")
+	other.Assessment.Age = 85 // as her ID number says on the test clock
+	if err := e.db.PutElder(context.Background(), &other); err != nil {
+		t.Fatal(err)
+	}
+	var eb errBody
+	if code := e.do("POST", "/api/v1/elders/import", shanguangTok, shanguangLedger("", false), &eb); code != 400 {
+		t.Fatalf("%d %+v", code, eb)
+	}
+	found := false
+	for _, r := range eb.Error.Rows {
+		found = found || r.Column == "档案编号" && r.Message == "属于您辖区以外的老年人"
+	}
+	if !found {
+		t.Fatalf("no refusal of the other area's elder: %+v", eb)
+	}
+	if got, _ := e.db.Elder(context.Background(), "e-dongcun"); got.Current.Village != "东村" {
+		t.Fatalf("the other area's elder was moved: %+v", got.Current)
+	}
+	if n := countElders(t, e); n != 1 {
+		t.Fatalf("%d elders after a refused import", n)
+	}
 }
