@@ -75,6 +75,14 @@ func (g *ackGate) one() {
 	}
 }
 
+// archiveThenAck archives m and makes d acknowledged once both its batch
+// is committed (d.Ack, called after the commit) and m is archived.
+func (p *Pipeline) archiveThenAck(d *Delivery, m *anxin.Message) {
+	one := newAckGate(2, d.Ack).one // one method value for both: an allocation less a reading
+	d.Ack = one
+	p.ackArchive.WriteThen(m, one)
+}
+
 // Config tunes the pipeline.
 type Config struct {
 	Batch       int           // messages per transaction at most (default 2,000)
@@ -568,9 +576,7 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 				// its first copy may still wait in the archive's queue (or
 				// have been dropped there): this one is acknowledged only
 				// once it is written too (the same point, stored again)
-				g := newAckGate(2, d.Ack)
-				d.Ack = g.one
-				p.ackArchive.WriteThen(&m, g.one)
+				p.archiveThenAck(d, &m)
 			}
 			continue
 		}
@@ -584,9 +590,7 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 		}
 		switch {
 		case p.ackArchive != nil && d.Ack != nil:
-			g := newAckGate(2, d.Ack)
-			d.Ack = g.one // after the commit, below
-			p.ackArchive.WriteThen(&m, g.one)
+			p.archiveThenAck(d, &m)
 		case p.archive != nil:
 			p.archive.Write(&m)
 		}
