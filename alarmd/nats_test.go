@@ -50,12 +50,17 @@ func natsHouseholds(n int) string {
 }
 
 // natsConfig is an alarmd consuming the cluster's MQTT stream in parts
-// partitions, on PostgreSQL.
+// partitions, on PostgreSQL (pgURL "": testConfig's SQLite file) with the
+// households file given ("": testConfig's).
 func natsConfig(t *testing.T, c *testenv.NATSCluster, pgURL, instance, households string, parts int) *Config {
 	t.Helper()
 	cfg := testConfig(t)
-	cfg.Store.URL = Secret(pgURL)
-	cfg.HouseholdsFile = households
+	if pgURL != "" {
+		cfg.Store.URL = Secret(pgURL)
+	}
+	if households != "" {
+		cfg.HouseholdsFile = households
+	}
 	cfg.NATS.URLs = c.URLs()
 	cfg.NATS.Partitions = parts
 	cfg.Cluster.Instance = instance
@@ -440,15 +445,7 @@ notify: {ack_secret: "nats-test-ack-secret-0123456789"}
 // not started (gateways publish to the cluster).
 func TestIntegrationNATSHealth(t *testing.T) {
 	c := testenv.StartNATSCluster(t, 3, natsMapping(2))
-	cfg := testConfig(t)
-	cfg.NATS.URLs = c.URLs()
-	cfg.NATS.Partitions = 2
-	cfg.Cluster.Instance = "solo"
-	cfg.Cluster.Lease, cfg.Cluster.Poll = 3*time.Second, 300*time.Millisecond
-	if err := cfg.validate(); err != nil {
-		t.Fatal(err)
-	}
-	m := &Main{Config: cfg, Escalator: &recordingEscalator{}}
+	m := &Main{Config: natsConfig(t, c, "", "solo", "", 2), Escalator: &recordingEscalator{}}
 	startMain(t, m)
 	if m.broker != nil {
 		t.Fatal("the embedded broker started although gateways publish to NATS")
@@ -577,14 +574,7 @@ func TestIntegrationNATSThroughput(t *testing.T) {
 func TestIntegrationNATSNoPubackWithoutQuorum(t *testing.T) {
 	c := testenv.StartNATSCluster(t, 3, "")
 	gw := gatewayClient(t, c, 0, "gw-quorum") // also makes the MQTT streams
-	cfg := testConfig(t)
-	cfg.NATS.URLs = c.URLs()
-	cfg.Cluster.Instance = "solo"
-	cfg.Cluster.Lease, cfg.Cluster.Poll = 3*time.Second, 300*time.Millisecond
-	if err := cfg.validate(); err != nil {
-		t.Fatal(err)
-	}
-	m := &Main{Config: cfg, Escalator: &recordingEscalator{}}
+	m := &Main{Config: natsConfig(t, c, "", "solo", "", 1), Escalator: &recordingEscalator{}}
 	startMain(t, m)
 	waitFor(t, "alarmd consuming", 30*time.Second, func() bool { return m.ingest.Healthy() == nil })
 	// a first press goes through
