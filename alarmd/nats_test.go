@@ -20,6 +20,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
@@ -604,5 +605,49 @@ func TestIntegrationNATSNoPubackWithoutQuorum(t *testing.T) {
 	as := alarms(t, m, anxin.AlarmFilter{Household: "hh-0002"})
 	if len(as) != 1 || as[0].MessageID != press.ID || as[0].Repeats != 0 {
 		t.Fatalf("the press gave %+v", as)
+	}
+}
+
+// A graceful stop acknowledges the readings its archive still held
+// (AckAfterArchive): they are sent before the NATS connection closes, so
+// none is left unacknowledged, to reach a peer again ack_wait later and be
+// processed a second time.
+func TestIntegrationNATSStopAcknowledgesArchived(t *testing.T) {
+	c := testenv.StartNATSCluster(t, 3, "")
+	vm := testenv.StartVictoriaMetrics(t)
+	gw := gatewayClient(t, c, 0, "gw-stop") // also makes the MQTT streams
+	cfg := natsConfig(t, c, "", "solo", "", 1)
+	cfg.Influx.URL = vm.URL
+	cfg.Influx.FlushInterval = time.Hour // the readings wait in the archive's queue until the stop
+	m := &Main{Config: cfg, Escalator: &recordingEscalator{}}
+	stop := startMain(t, m)
+	waitFor(t, "alarmd consuming", 30*time.Second, func() bool { return m.ingest.Healthy() == nil })
+	const n = 5
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for i := range n {
+		at := now.Add(time.Duration(i) * time.Second)
+		publishMsg(t, gw, anxin.Message{ID: anxin.NewID(at), TS: at, Household: "hh-0002", Device: "wm1",
+			Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(12.5 + float64(i)/100)}})
+	}
+	waitFor(t, "the readings committed and queued in the archive", 20*time.Second, func() bool {
+		return m.ingest.(*ingestWiring).archive.Len() == n
+	})
+	stop()
+	nc, err := nats.Connect(strings.Join(c.URLs(), ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := nc.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := js.ConsumerInfo(cfg.NATS.Stream, cfg.NATS.Consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.NumAckPending != 0 || ci.NumPending != 0 {
+		t.Fatalf("after a graceful stop %d readings delivered and unacknowledged, %d not delivered; want none",
+			ci.NumAckPending, ci.NumPending)
 	}
 }

@@ -155,6 +155,14 @@ func (w *ingestWiring) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); w.checkpoint(archCtx) }()
 	}
 	err := w.pipeline.Run(ctx)
+	if w.jetstream != nil && w.archive != nil {
+		// readings are acknowledged once archived (AckAfterArchive): what the
+		// archive holds is sent while the NATS connection can still carry
+		// their acks, or a peer gets them again ack_wait later
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = w.archive.Flush(fctx)
+		cancel()
+	}
 	w.stopReceiving()
 	archCancel()
 	wg.Wait()
