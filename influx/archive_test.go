@@ -110,18 +110,14 @@ func TestIntegrationArchiveReadsBackWhatWasWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got map[string]exported
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testenv.Eventually(t, "every point readable", 60*time.Second, func() bool {
 		got = export(t, vm, "water_meter_.*|call_button_.*")
 		n := 0
 		for _, e := range got {
 			n += len(e.Values)
 		}
-		if n >= 2*len(want) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond) // polling a real peer
-	}
+		return n >= 2*len(want)
+	})
 	if len(got) != 6 {
 		t.Fatalf("series %d, want 6 (3 households × total_m3, battery_low); events are not archived: %v", len(got), got)
 	}
