@@ -175,8 +175,9 @@ type heldPart struct {
 }
 
 // StartJetStream connects to the cluster and starts claiming partitions
-// and feeding p. Call it before p.Run: until it holds a partition the
-// pipeline processes no household (nor their timers).
+// and feeding p. Call it before p.Restore and p.Run: until it holds a
+// partition the pipeline processes no household (nor their timers), and
+// it restores a household's rule state when it takes its partition over.
 func StartJetStream(ctx context.Context, cfg JetStreamConfig, p *Pipeline, leases anxin.LeaseStore, logger *slog.Logger) (*JetStreamSource, error) {
 	cfg.defaults()
 	if len(cfg.URLs) == 0 {

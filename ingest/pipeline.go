@@ -296,9 +296,14 @@ func (p *Pipeline) restoreStates(ctx context.Context, match func(string) bool) (
 // (accepted, closed: the process died before the state's flush) is applied
 // again, so the rule is re-armed as it was before the crash.
 func (p *Pipeline) Restore(ctx context.Context) error {
-	n, skipped, err := p.restoreStates(ctx, nil)
-	if err != nil {
-		return err
+	n, skipped := 0, 0
+	if p.owns == nil {
+		// (a partitioned source, StartJetStream, restores each household as
+		// it takes its partition over: the engine holds only its own)
+		var err error
+		if n, skipped, err = p.restoreStates(ctx, nil); err != nil {
+			return err
+		}
 	}
 	// the log's end is read before the changes: one made between the two
 	// reads is then applied here and again by the first batch (re-arming is
