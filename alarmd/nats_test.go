@@ -20,6 +20,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
@@ -50,12 +51,17 @@ func natsHouseholds(n int) string {
 }
 
 // natsConfig is an alarmd consuming the cluster's MQTT stream in parts
-// partitions, on PostgreSQL.
+// partitions, on PostgreSQL (pgURL "": testConfig's SQLite file) with the
+// households file given ("": testConfig's).
 func natsConfig(t *testing.T, c *testenv.NATSCluster, pgURL, instance, households string, parts int) *Config {
 	t.Helper()
 	cfg := testConfig(t)
-	cfg.Store.URL = Secret(pgURL)
-	cfg.HouseholdsFile = households
+	if pgURL != "" {
+		cfg.Store.URL = Secret(pgURL)
+	}
+	if households != "" {
+		cfg.HouseholdsFile = households
+	}
 	cfg.NATS.URLs = c.URLs()
 	cfg.NATS.Partitions = parts
 	cfg.Cluster.Instance = instance
@@ -440,15 +446,7 @@ notify: {ack_secret: "nats-test-ack-secret-0123456789"}
 // not started (gateways publish to the cluster).
 func TestIntegrationNATSHealth(t *testing.T) {
 	c := testenv.StartNATSCluster(t, 3, natsMapping(2))
-	cfg := testConfig(t)
-	cfg.NATS.URLs = c.URLs()
-	cfg.NATS.Partitions = 2
-	cfg.Cluster.Instance = "solo"
-	cfg.Cluster.Lease, cfg.Cluster.Poll = 3*time.Second, 300*time.Millisecond
-	if err := cfg.validate(); err != nil {
-		t.Fatal(err)
-	}
-	m := &Main{Config: cfg, Escalator: &recordingEscalator{}}
+	m := &Main{Config: natsConfig(t, c, "", "solo", "", 2), Escalator: &recordingEscalator{}}
 	startMain(t, m)
 	if m.broker != nil {
 		t.Fatal("the embedded broker started although gateways publish to NATS")
@@ -577,14 +575,7 @@ func TestIntegrationNATSThroughput(t *testing.T) {
 func TestIntegrationNATSNoPubackWithoutQuorum(t *testing.T) {
 	c := testenv.StartNATSCluster(t, 3, "")
 	gw := gatewayClient(t, c, 0, "gw-quorum") // also makes the MQTT streams
-	cfg := testConfig(t)
-	cfg.NATS.URLs = c.URLs()
-	cfg.Cluster.Instance = "solo"
-	cfg.Cluster.Lease, cfg.Cluster.Poll = 3*time.Second, 300*time.Millisecond
-	if err := cfg.validate(); err != nil {
-		t.Fatal(err)
-	}
-	m := &Main{Config: cfg, Escalator: &recordingEscalator{}}
+	m := &Main{Config: natsConfig(t, c, "", "solo", "", 1), Escalator: &recordingEscalator{}}
 	startMain(t, m)
 	waitFor(t, "alarmd consuming", 30*time.Second, func() bool { return m.ingest.Healthy() == nil })
 	// a first press goes through
@@ -614,5 +605,49 @@ func TestIntegrationNATSNoPubackWithoutQuorum(t *testing.T) {
 	as := alarms(t, m, anxin.AlarmFilter{Household: "hh-0002"})
 	if len(as) != 1 || as[0].MessageID != press.ID || as[0].Repeats != 0 {
 		t.Fatalf("the press gave %+v", as)
+	}
+}
+
+// A graceful stop acknowledges the readings its archive still held
+// (AckAfterArchive): they are sent before the NATS connection closes, so
+// none is left unacknowledged, to reach a peer again ack_wait later and be
+// processed a second time.
+func TestIntegrationNATSStopAcknowledgesArchived(t *testing.T) {
+	c := testenv.StartNATSCluster(t, 3, "")
+	vm := testenv.StartVictoriaMetrics(t)
+	gw := gatewayClient(t, c, 0, "gw-stop") // also makes the MQTT streams
+	cfg := natsConfig(t, c, "", "solo", "", 1)
+	cfg.Influx.URL = vm.URL
+	cfg.Influx.FlushInterval = time.Hour // the readings wait in the archive's queue until the stop
+	m := &Main{Config: cfg, Escalator: &recordingEscalator{}}
+	stop := startMain(t, m)
+	waitFor(t, "alarmd consuming", 30*time.Second, func() bool { return m.ingest.Healthy() == nil })
+	const n = 5
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for i := range n {
+		at := now.Add(time.Duration(i) * time.Second)
+		publishMsg(t, gw, anxin.Message{ID: anxin.NewID(at), TS: at, Household: "hh-0002", Device: "wm1",
+			Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(12.5 + float64(i)/100)}})
+	}
+	waitFor(t, "the readings committed and queued in the archive", 20*time.Second, func() bool {
+		return m.ingest.(*ingestWiring).archive.Len() == n
+	})
+	stop()
+	nc, err := nats.Connect(strings.Join(c.URLs(), ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := nc.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := js.ConsumerInfo(cfg.NATS.Stream, cfg.NATS.Consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.NumAckPending != 0 || ci.NumPending != 0 {
+		t.Fatalf("after a graceful stop %d readings delivered and unacknowledged, %d not delivered; want none",
+			ci.NumAckPending, ci.NumPending)
 	}
 }

@@ -97,6 +97,16 @@ func (m *Main) openIngest(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if cfg.NATS.Enabled() {
+		// before Restore: the pipeline then restores only the households of
+		// the partitions it takes over, as it takes them over
+		js, err := m.openJetStream(ctx, p)
+		if err != nil {
+			return err
+		}
+		w.jetstream = js
+		m.closers = append(m.closers, func() error { js.Close(); return nil }) // if Run never ran
+	}
 	if err := p.Restore(ctx); err != nil {
 		return fmt.Errorf("restore rule state: %w", err)
 	}
@@ -121,14 +131,7 @@ func (m *Main) openIngest(ctx context.Context) error {
 		}); err != nil {
 			return err
 		}
-	} else if cfg.NATS.Enabled() {
-		js, err := m.openJetStream(ctx, p)
-		if err != nil {
-			return err
-		}
-		w.jetstream = js
-		m.closers = append(m.closers, func() error { js.Close(); return nil }) // if Run never ran
-	} else {
+	} else if !cfg.NATS.Enabled() {
 		s, err := ingest.Subscribe(ctx, ingest.SubscriberConfig{Broker: m.brokerURL, ClientID: cfg.MQTT.ClientID,
 			Username: cfg.MQTT.Username, Password: cfg.MQTT.Password.Reveal(), ReadPace: cfg.MQTT.ReadPace}, p, m.Logger.With("component", "mqtt"), 5*time.Second)
 		if err != nil {
@@ -155,6 +158,14 @@ func (w *ingestWiring) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); w.checkpoint(archCtx) }()
 	}
 	err := w.pipeline.Run(ctx)
+	if w.jetstream != nil && w.archive != nil {
+		// readings are acknowledged once archived (AckAfterArchive): what the
+		// archive holds is sent while the NATS connection can still carry
+		// their acks, or a peer gets them again ack_wait later
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = w.archive.Flush(fctx)
+		cancel()
+	}
 	w.stopReceiving()
 	archCancel()
 	wg.Wait()

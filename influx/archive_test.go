@@ -110,18 +110,14 @@ func TestIntegrationArchiveReadsBackWhatWasWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got map[string]exported
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testenv.Eventually(t, "every point readable", 60*time.Second, func() bool {
 		got = export(t, vm, "water_meter_.*|call_button_.*")
 		n := 0
 		for _, e := range got {
 			n += len(e.Values)
 		}
-		if n >= 2*len(want) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond) // polling a real peer
-	}
+		return n >= 2*len(want)
+	})
 	if len(got) != 6 {
 		t.Fatalf("series %d, want 6 (3 households × total_m3, battery_low); events are not archived: %v", len(got), got)
 	}
@@ -169,21 +165,14 @@ func TestIntegrationArchiveStoreDownDropsOldestAndNeverBlocks(t *testing.T) {
 		t.Fatalf("dropped %v of %d with the store down and a queue of 100", dropped, n)
 	}
 	// the store comes back: what is queued now is written
-	deadline := time.Now().Add(20 * time.Second)
-	for testutil.ToFloat64(a.failed) == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if testutil.ToFloat64(a.failed) == 0 {
-		t.Fatal("no failed write counted while the store was down")
-	}
+	testenv.Eventually(t, "a failed write counted while the store was down", 20*time.Second, func() bool {
+		return testutil.ToFloat64(a.failed) > 0
+	})
 	vm.Restart()
 	a.Write(reading("hh-1", "pm1", anxin.KindPowerMeter, time.Now(), anxin.Fields{"energy_kwh": anxin.Num(-1)}))
-	for testutil.ToFloat64(a.written) == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if testutil.ToFloat64(a.written) == 0 {
-		t.Fatal("nothing written after the store came back")
-	}
+	testenv.Eventually(t, "a point written after the store came back", 20*time.Second, func() bool {
+		return testutil.ToFloat64(a.written) > 0
+	})
 	mf, err := reg.Gather()
 	if err != nil || len(mf) != 4 {
 		t.Fatalf("metrics: %d families %v", len(mf), err)
@@ -234,10 +223,9 @@ func TestRetryAndRejectClassification(t *testing.T) {
 	ts := time.Now()
 	for i := range 3 {
 		a.Write(reading("hh-1", "wm1", anxin.KindWaterMeter, ts.Add(time.Duration(i)*time.Second), anxin.Fields{"total_m3": anxin.Num(float64(i))}))
-		deadline := time.Now().Add(10 * time.Second)
-		for testutil.ToFloat64(a.written)+testutil.ToFloat64(a.dropped) < float64(i+1) && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-		}
+		testenv.Eventually(t, fmt.Sprintf("point %d written or dropped", i+1), 10*time.Second, func() bool {
+			return testutil.ToFloat64(a.written)+testutil.ToFloat64(a.dropped) >= float64(i+1)
+		})
 	}
 	if w, d, f := testutil.ToFloat64(a.written), testutil.ToFloat64(a.dropped), testutil.ToFloat64(a.failed); w != 2 || d != 1 || f != 3 {
 		t.Fatalf("written %v dropped %v failed %v, want 2, 1 (the 400), 3", w, d, f)

@@ -59,26 +59,8 @@ func TestIntegrationStoreStallBackPressure(t *testing.T) {
 	}
 	defer sub.Close()
 
-	pub := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID("bp-pub"))
-	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
-	defer pub.Disconnect(0)
 	const n = 3000
-	now := time.Now()
-	var last paho.Token
-	for i := range n {
-		m := anxin.Message{ID: anxin.NewID(now), TS: now, Household: fmt.Sprintf("hh-%d", i%200), Device: "wm1",
-			Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(float64(i))}}
-		if i == n/2 {
-			m = anxin.Message{ID: anxin.NewID(now), TS: now, Household: "hh-press", Device: "btn1",
-				Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed}
-		}
-		last = pub.Publish(m.Topic(), 1, false, payload(t, m).Payload)
-	}
-	if !last.WaitTimeout(10*time.Second) || last.Error() != nil {
-		t.Fatal("publish:", last.Error())
-	}
+	publishFlood(t, mq.URL, "bp-pub", n, 200)
 	// the store refuses for a while: nothing is acknowledged, alarmd holds at
 	// most its queue, the rest waits in mosquitto
 	eventually(t, "refused commits", func() bool { return store.refused.Load() >= 3 })
@@ -108,5 +90,31 @@ func TestIntegrationStoreStallBackPressure(t *testing.T) {
 	as, err := store.Alarms(ctx, sqlite.AlarmFilter{Household: "hh-press"})
 	if err != nil || len(as) != 1 {
 		t.Fatalf("alarms of the press: %v %v", as, err)
+	}
+}
+
+// publishFlood publishes n readings of households hh-0 … hh-<homes-1> at
+// QoS 1 through broker url, the n/2-th replaced by a press of hh-press,
+// and waits until the broker took the last.
+func publishFlood(t *testing.T, url, clientID string, n, homes int) {
+	t.Helper()
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(clientID))
+	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	t.Cleanup(func() { pub.Disconnect(0) })
+	now := time.Now()
+	var last paho.Token
+	for i := range n {
+		m := anxin.Message{ID: anxin.NewID(now), TS: now, Household: fmt.Sprintf("hh-%d", i%homes), Device: "wm1",
+			Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(float64(i))}}
+		if i == n/2 {
+			m = anxin.Message{ID: anxin.NewID(now), TS: now, Household: "hh-press", Device: "btn1",
+				Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed}
+		}
+		last = pub.Publish(m.Topic(), 1, false, payload(t, m).Payload)
+	}
+	if !last.WaitTimeout(10*time.Second) || last.Error() != nil {
+		t.Fatal("publish:", last.Error())
 	}
 }

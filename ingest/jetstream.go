@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"maps"
 	"slices"
@@ -100,9 +99,12 @@ func Partition(household string, parts int) int {
 	if parts <= 1 {
 		return 0
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(household))
-	return int(h.Sum32() % uint32(parts))
+	h := uint32(2166136261) // FNV-1a 32 (hash/fnv's), inline: no hasher to build per message
+	for i := 0; i < len(household); i++ {
+		h ^= uint32(household[i])
+		h *= 16777619
+	}
+	return int(h % uint32(parts))
 }
 
 // filter is partition k's consumer filter.
@@ -173,8 +175,9 @@ type heldPart struct {
 }
 
 // StartJetStream connects to the cluster and starts claiming partitions
-// and feeding p. Call it before p.Run: until it holds a partition the
-// pipeline processes no household (nor their timers).
+// and feeding p. Call it before p.Restore and p.Run: until it holds a
+// partition the pipeline processes no household (nor their timers), and
+// it restores a household's rule state when it takes its partition over.
 func StartJetStream(ctx context.Context, cfg JetStreamConfig, p *Pipeline, leases anxin.LeaseStore, logger *slog.Logger) (*JetStreamSource, error) {
 	cfg.defaults()
 	if len(cfg.URLs) == 0 {
@@ -321,10 +324,14 @@ func (s *JetStreamSource) ensureConsumers() error {
 	return nil
 }
 
-// owns is the ownership test for a set of partitions (a copy).
+// owns is the ownership test for a set of partitions (a copy, indexed by
+// partition: the pipeline asks it for every message).
 func (s *JetStreamSource) owns(parts map[int]bool) func(string) bool {
-	set := maps.Clone(parts)
 	n := s.cfg.Partitions
+	set := make([]bool, n)
+	for k, ok := range parts {
+		set[k] = ok
+	}
 	return func(hh string) bool { return set[Partition(hh, n)] }
 }
 
@@ -406,6 +413,8 @@ func (s *JetStreamSource) balance() {
 		}
 		// start at a place of our own so peers do not all race for partition 0
 		off := idx * s.cfg.Partitions / len(live)
+		claimed := make(map[int]int64) // partition → epoch
+		var claimErr error
 		for i := 0; i < len(ls) && len(held) < share; i++ {
 			l := ls[(off+i)%len(ls)]
 			if held[l.Part] || (l.Owner != "" && l.Until.After(now)) {
@@ -413,18 +422,27 @@ func (s *JetStreamSource) balance() {
 			}
 			epoch, ok, err := s.leases.ClaimPartition(ctx, key, l.Part, s.cfg.Instance, now, until)
 			if err != nil {
-				s.setErr("lease", err)
-				return
+				claimErr = err
+				break
 			}
-			if !ok {
-				continue
+			if ok {
+				claimed[l.Part] = epoch
+				held[l.Part] = true
 			}
-			if err := s.takeOver(l.Part, epoch, until); err != nil {
-				s.log.Error("partition not taken over; releasing it", "partition", l.Part, "err", err)
-				_ = s.leases.ReleasePartition(ctx, key, l.Part, s.cfg.Instance, epoch)
-				continue
+		}
+		// what was claimed is taken over in one pass: each pass reads every
+		// stored rule state and the de-duplication window
+		if len(claimed) > 0 {
+			if err := s.takeOver(claimed, until); err != nil {
+				s.log.Error("partitions not taken over; releasing them", "partitions", slices.Sorted(maps.Keys(claimed)), "err", err)
+				for k, epoch := range claimed {
+					_ = s.leases.ReleasePartition(ctx, key, k, s.cfg.Instance, epoch)
+				}
 			}
-			held[l.Part] = true
+		}
+		if claimErr != nil {
+			s.setErr("lease", claimErr)
+			return
 		}
 	}
 	s.setErr("lease", nil)
@@ -436,28 +454,32 @@ func (s *JetStreamSource) snapshot() map[int]*heldPart {
 	return maps.Clone(s.held)
 }
 
-// takeOver restores partition k's households in the pipeline and starts
-// pulling its consumer.
-func (s *JetStreamSource) takeOver(part int, epoch int64, until time.Time) error {
+// takeOver restores the households of the partitions claimed (partition →
+// epoch) in the pipeline and starts pulling their consumers.
+func (s *JetStreamSource) takeOver(claimed map[int]int64, until time.Time) error {
 	withK := s.heldSet()
-	withK[part] = true
+	for k := range claimed {
+		withK[k] = true
+	}
 	n := s.cfg.Partitions
-	match := func(hh string) bool { return Partition(hh, n) == part }
+	match := func(hh string) bool { _, ok := claimed[Partition(hh, n)]; return ok }
 	if err := s.p.TakeOver(s.ctx, match, s.owns(withK)); err != nil {
 		return err
 	}
-	fctx, fcancel := context.WithCancel(s.ctx)
-	h := &heldPart{epoch: epoch, until: until, cancel: fcancel, done: make(chan struct{})}
-	s.mu.Lock()
-	s.held[part] = h
-	s.mu.Unlock()
-	s.fetchers.Add(1)
-	go func() {
-		defer s.fetchers.Done()
-		defer close(h.done)
-		s.fetch(fctx, part)
-	}()
-	s.log.Info("partition taken over", "partition", part, "epoch", epoch)
+	for part, epoch := range claimed {
+		fctx, fcancel := context.WithCancel(s.ctx)
+		h := &heldPart{epoch: epoch, until: until, cancel: fcancel, done: make(chan struct{})}
+		s.mu.Lock()
+		s.held[part] = h
+		s.mu.Unlock()
+		s.fetchers.Add(1)
+		go func() {
+			defer s.fetchers.Done()
+			defer close(h.done)
+			s.fetch(fctx, part)
+		}()
+		s.log.Info("partition taken over", "partition", part, "epoch", epoch)
+	}
 	return nil
 }
 

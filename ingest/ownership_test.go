@@ -139,3 +139,41 @@ func FuzzSubjectTopic(f *testing.F) {
 		_, _ = SubjectTopic(s) // an error or a topic, never a panic
 	})
 }
+
+// A pipeline fed by a partitioned source (ownership set before Restore, as
+// StartJetStream does) restores no household at start: its engine holds
+// only the households of the partitions it takes over, from then on, and
+// runs no timer of another alarmd's.
+func TestPartitionedRestoreHoldsOnlyOwnHouseholds(t *testing.T) {
+	db := openDB(t)
+	a, stopA := startOwnerPipeline(t, db)
+	for _, hh := range []string{"hh-1", "hh-2"} {
+		var acked atomic.Bool
+		d := payload(t, anxin.Message{ID: "m-" + hh, TS: time.Now(), Household: hh, Device: "btn1",
+			Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed})
+		d.Ack = func() { acked.Store(true) }
+		if err := a.Deliver(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, hh+" committed", acked.Load)
+	}
+	stopA()
+	engine := rules.New(rules.Default())
+	p, err := New(Config{BatchWait: time.Millisecond}, Deps{Engine: engine, Store: db, Escalator: &escalations{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.owns = func(string) bool { return false }
+	stop := runPipeline(t, p)
+	defer stop()
+	if n := engine.Households(); n != 0 {
+		t.Fatalf("%d households restored before any partition was taken over", n)
+	}
+	one := func(hh string) bool { return hh == "hh-1" }
+	if err := p.TakeOver(context.Background(), one, one); err != nil {
+		t.Fatal(err)
+	}
+	if n := engine.Households(); n != 1 {
+		t.Fatalf("%d households held after taking hh-1's partition over, want 1", n)
+	}
+}

@@ -2,13 +2,11 @@ package ingest
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"testing"
 	"testing/synctest"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/anxin-care/anxin"
@@ -85,40 +83,17 @@ func TestIntegrationPacedSubscriberCrashBeforeCommit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := p.Restore(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error)
-		go func() { done <- p.Run(ctx) }()
-		sub, err := Subscribe(ctx, cfg, p, nil, 5*time.Second)
+		stop := runPipeline(t, p)
+		sub, err := Subscribe(context.Background(), cfg, p, nil, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return p, sub, func() { sub.Close(); cancel(); <-done }
+		return p, sub, func() { sub.Close(); stop() }
 	}
 	p1, _, stop1 := start(&escalations{})
 
-	pub := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID("paced-pub"))
-	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
-	defer pub.Disconnect(0)
 	const n = 500
-	now := time.Now()
-	var last paho.Token
-	for i := range n {
-		m := anxin.Message{ID: anxin.NewID(now), TS: now, Household: fmt.Sprintf("hh-%d", i%50), Device: "wm1",
-			Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(float64(i))}}
-		if i == n/2 {
-			m = anxin.Message{ID: anxin.NewID(now), TS: now, Household: "hh-press", Device: "btn1",
-				Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed}
-		}
-		last = pub.Publish(m.Topic(), 1, false, payload(t, m).Payload)
-	}
-	if !last.WaitTimeout(10*time.Second) || last.Error() != nil {
-		t.Fatal("publish:", last.Error())
-	}
+	publishFlood(t, mq.URL, "paced-pub", n, 50)
 	// the press reached the first process, whose commit is refused
 	eventually(t, "a refused commit", func() bool { return store.refused.Load() > 0 })
 	if got := testutil.ToFloat64(p1.m.received); got <= n/2 {

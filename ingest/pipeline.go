@@ -75,6 +75,14 @@ func (g *ackGate) one() {
 	}
 }
 
+// archiveThenAck archives m and makes d acknowledged once both its batch
+// is committed (d.Ack, called after the commit) and m is archived.
+func (p *Pipeline) archiveThenAck(d *Delivery, m *anxin.Message) {
+	one := newAckGate(2, d.Ack).one // one method value for both: an allocation less a reading
+	d.Ack = one
+	p.ackArchive.WriteThen(m, one)
+}
+
 // Config tunes the pipeline.
 type Config struct {
 	Batch       int           // messages per transaction at most (default 2,000)
@@ -288,9 +296,14 @@ func (p *Pipeline) restoreStates(ctx context.Context, match func(string) bool) (
 // (accepted, closed: the process died before the state's flush) is applied
 // again, so the rule is re-armed as it was before the crash.
 func (p *Pipeline) Restore(ctx context.Context) error {
-	n, skipped, err := p.restoreStates(ctx, nil)
-	if err != nil {
-		return err
+	n, skipped := 0, 0
+	if p.owns == nil {
+		// (a partitioned source, StartJetStream, restores each household as
+		// it takes its partition over: the engine holds only its own)
+		var err error
+		if n, skipped, err = p.restoreStates(ctx, nil); err != nil {
+			return err
+		}
 	}
 	// the log's end is read before the changes: one made between the two
 	// reads is then applied here and again by the first batch (re-arming is
@@ -568,9 +581,7 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 				// its first copy may still wait in the archive's queue (or
 				// have been dropped there): this one is acknowledged only
 				// once it is written too (the same point, stored again)
-				g := newAckGate(2, d.Ack)
-				d.Ack = g.one
-				p.ackArchive.WriteThen(&m, g.one)
+				p.archiveThenAck(d, &m)
 			}
 			continue
 		}
@@ -584,9 +595,7 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 		}
 		switch {
 		case p.ackArchive != nil && d.Ack != nil:
-			g := newAckGate(2, d.Ack)
-			d.Ack = g.one // after the commit, below
-			p.ackArchive.WriteThen(&m, g.one)
+			p.archiveThenAck(d, &m)
 		case p.archive != nil:
 			p.archive.Write(&m)
 		}

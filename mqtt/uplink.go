@@ -162,6 +162,17 @@ func Backoff(n int, minWait, maxWait time.Duration, r float64) time.Duration {
 	return d - time.Duration(float64(d)*0.2*r)
 }
 
+// retryWait is the wait after failed attempt (from 0) of an outage with
+// brokers to try: the first round goes through them all at once, wherever
+// in the list it started (the broker that worked last); from then on every
+// attempt waits its backoff.
+func retryWait(attempt, brokers int, minWait, maxWait time.Duration, r float64) time.Duration {
+	if attempt+1 < brokers {
+		return 0
+	}
+	return Backoff(attempt/brokers, minWait, maxWait, r)
+}
+
 var errConnLost = errors.New("connection lost")
 
 // Run connects, publishes until ctx ends, then publishes the offline status
@@ -175,13 +186,8 @@ func (u *Uplink) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			// the first round goes through the tier's brokers at once; from
-			// then on every attempt waits its backoff
 			u.next = (u.next + 1) % len(u.brokers)
-			wait := time.Duration(0)
-			if u.next == 0 || attempt >= len(u.brokers) {
-				wait = Backoff(attempt/len(u.brokers), u.opts.MinRetry, u.opts.MaxRetry, rand.Float64())
-			}
+			wait := retryWait(attempt, len(u.brokers), u.opts.MinRetry, u.opts.MaxRetry, rand.Float64())
 			lvl := slog.LevelWarn
 			if attempt > 0 {
 				lvl = slog.LevelDebug // one warning per outage, not one per attempt

@@ -45,6 +45,24 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+// TestRetryWait: an outage's first round tries every broker of the tier at
+// once — also when it starts on the last one in the list (the gateway was
+// on it), which once waited its backoff before the first broker — and every
+// attempt after it waits; one broker waits from the first failure.
+func TestRetryWait(t *testing.T) {
+	s, m := time.Second, time.Minute
+	for _, c := range []struct {
+		attempt, brokers int
+		want             time.Duration
+	}{
+		{0, 1, s}, {1, 1, 2 * s}, {0, 3, 0}, {1, 3, 0}, {2, 3, s}, {3, 3, 2 * s}, {5, 3, 2 * s}, {6, 3, 4 * s},
+	} {
+		if got := retryWait(c.attempt, c.brokers, s, m, 0); got != c.want {
+			t.Errorf("retryWait(attempt %d, %d brokers) = %s, want %s", c.attempt, c.brokers, got, c.want)
+		}
+	}
+}
+
 // subscriber is a persistent-session QoS 1 subscriber recording everything
 // under anxin/v1/#, as alarmd would see it.
 type subscriber struct {

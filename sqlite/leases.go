@@ -75,12 +75,20 @@ func (d *DB) LiveMembers(ctx context.Context, stream string, now time.Time) ([]s
 // PartitionLeases makes sure partitions 0..parts-1 of stream have a row
 // and returns them in order.
 func (d *DB) PartitionLeases(ctx context.Context, stream string, parts int) ([]PartitionLease, error) {
+	out, err := d.partitionLeases(ctx, stream, parts)
+	if err != nil || len(out) == parts {
+		return out, err // the rows are there (every call but the first): one read, not an insert a partition
+	}
 	for k := range parts {
 		if _, err := d.db.ExecContext(ctx, `INSERT INTO partition_leases (stream, part) VALUES (?, ?)
 			ON CONFLICT (stream, part) DO NOTHING`, stream, k); err != nil {
 			return nil, err
 		}
 	}
+	return d.partitionLeases(ctx, stream, parts)
+}
+
+func (d *DB) partitionLeases(ctx context.Context, stream string, parts int) ([]PartitionLease, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT part, owner, epoch, held_until FROM partition_leases
 		WHERE stream = ? AND part < ? ORDER BY part`, stream, parts)
 	if err != nil {

@@ -67,19 +67,11 @@ func TestRawPublisherDeliversEveryMessage(t *testing.T) {
 		if res.Readings != 3000 || res.Events != 10 {
 			t.Fatalf("%s: %+v", client, res)
 		}
-		deadline := time.Now().Add(60 * time.Second)
-		for {
+		testenv.Eventually(t, client+": 3010 distinct messages arrived", 60*time.Second, func() bool {
 			mu.Lock()
-			n := len(seen)
-			mu.Unlock()
-			if n == 3010 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d of 3010 distinct messages arrived", client, n)
-			}
-			time.Sleep(10 * time.Millisecond) // polling a real peer
-		}
+			defer mu.Unlock()
+			return len(seen) == 3010
+		})
 		mu.Lock()
 		for id, k := range seen {
 			if k != 1 {
