@@ -130,6 +130,10 @@ func (p *Pipeline) GiveUp(ctx context.Context, match, owns func(household string
 			}
 		}
 		p.owns = owns
+		// their state is stored: the new owner's from now on, and read
+		// again from the store if the partition comes back (no stale copy
+		// here, no timer of theirs firing for nothing)
+		p.engine.ForgetWhere(func(hh string) bool { return match(hh) && !p.owned(hh) })
 		return nil
 	})
 }

@@ -176,4 +176,18 @@ func TestPartitionedRestoreHoldsOnlyOwnHouseholds(t *testing.T) {
 	if n := engine.Households(); n != 1 {
 		t.Fatalf("%d households held after taking hh-1's partition over, want 1", n)
 	}
+	// handed on to another alarmd: its state is stored and dropped here
+	if err := p.GiveUp(context.Background(), one, func(string) bool { return false }); err != nil {
+		t.Fatal(err)
+	}
+	if n := engine.Households(); n != 0 {
+		t.Fatalf("%d households held after giving hh-1's partition up, want 0", n)
+	}
+	// and taken back: read again from the store
+	if err := p.TakeOver(context.Background(), one, one); err != nil {
+		t.Fatal(err)
+	}
+	if n := engine.Households(); n != 1 {
+		t.Fatalf("%d households held after taking hh-1's partition back, want 1", n)
+	}
 }

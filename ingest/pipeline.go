@@ -30,6 +30,9 @@ type Engine interface {
 	Closed(household, rule string)
 	SetAway(now time.Time, household string, away bool) []rules.Decision
 	Away(household string) bool
+	// ForgetWhere drops the households match says yes to (given up to
+	// another alarmd).
+	ForgetWhere(match func(household string) bool) int
 }
 
 // Store is the part of the store the pipeline writes (anxin.IngestStore).

@@ -318,10 +318,29 @@ func (e *Engine) Closed(household, ruleName string) {
 func (e *Engine) Forget(id string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	h := e.hh[id]
-	if h == nil {
-		return
+	if h := e.hh[id]; h != nil {
+		e.forget(id, h)
 	}
+}
+
+// ForgetWhere drops the state of every household match says yes to (a
+// partition handed to another alarmd: its timers are the new owner's) and
+// returns how many it dropped.
+func (e *Engine) ForgetWhere(match func(household string) bool) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for id, h := range e.hh {
+		if match(id) {
+			e.forget(id, h)
+			n++
+		}
+	}
+	return n
+}
+
+// forget removes h (household id) from the engine, under e.mu.
+func (e *Engine) forget(id string, h *household) {
 	if h.heapIdx >= 0 {
 		heap.Remove(&e.due, int(h.heapIdx))
 	}
