@@ -14,7 +14,7 @@ import (
 	"github.com/anxin-care/anxin"
 )
 
-// A family member accepting a smoke alarm is remote monitoring (远程监护),
+// A family member accepting a smoke alarm is remote monitoring (远程监测),
 // not a visit by a community worker: the elder is not "visited" for it.
 func TestFamilyAcceptedAlarmIsNotAVisit(t *testing.T) {
 	e := newEnv(t)

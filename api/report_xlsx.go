@@ -20,7 +20,7 @@ import (
 
 // rateHeaders are the number columns of every rate sheet, in order.
 var rateHeaders = []string{"应探访人数", "已探访人数", "探访率", "未探访人数", "上门探访(人次)", "电话问候(人次)",
-	"互联网音视频(人次)", "其他(人次)", "远程监护(人次)", "远程监护人数", "仅远程监护人数", "不同意探访人数"}
+	"互联网音视频(人次)", "其他(人次)", "远程监测(人次)", "远程监测人数", "仅远程监测人数", "不同意探访人数"}
 
 // rateCells are a row's number columns: ints, the rate as a float in
 // [0, 1] (percent style) or "—".
@@ -182,7 +182,7 @@ func writeReportXLSX(w io.Writer, rep VisitRateReport, loc *time.Location) error
 			excelize.Cell{StyleID: b.num, Value: e.Remote}})
 	}
 	if err := b.sheet("本月未探访名单", []float64{6, 16, 10, 16, 14, 14, 20, 10, 10, 16, 14},
-		[]string{"序号", "档案编号", "姓名", "联系电话", "乡镇(街道)", "村(社区)", "住址", "风险等级", "网格员", "最近探访(月末前)", "本月远程监护(次)"},
+		[]string{"序号", "档案编号", "姓名", "联系电话", "乡镇(街道)", "村(社区)", "住址", "风险等级", "网格员", "最近探访(月末前)", "本月远程监测(次)"},
 		rows); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}

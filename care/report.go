@@ -29,7 +29,7 @@ type MethodCounts struct {
 	Phone      int `json:"phone"`             // 电话问候
 	AudioVideo int `json:"audio_video"`       // 互联网音视频
 	Other      int `json:"other"`             // 其他
-	Remote     int `json:"remote_monitoring"` // 远程监护: not a visit, shown apart
+	Remote     int `json:"remote_monitoring"` // 远程监测: not a visit, shown apart
 }
 
 // Visits is the number of records that count as visits (all but remote monitoring).

@@ -161,7 +161,7 @@ func rateRow(lead []string, r care.RateRow) []string {
 		strconv.Itoa(r.Methods.Remote), strconv.Itoa(r.Declined))
 }
 
-var rateHead = []string{"应访", "已访", "探访率", "上门", "电话", "音视频", "其他", "远程监护", "不同意探访"}
+var rateHead = []string{"应访", "已访", "探访率", "上门", "电话", "音视频", "其他", "远程监测", "不同意探访"}
 
 // showReport prints the monthly report: header, by tier, by village, by
 // grid worker, and 本月未探访名单.
@@ -182,7 +182,7 @@ func (c *client) showReport(w io.Writer, b []byte) error {
 	if err := t.write(w); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "（上门、电话、音视频、其他为人次，计入探访率；远程监护单列，不计入）")
+	fmt.Fprintln(w, "（上门、电话、音视频、其他为人次，计入探访率；远程监测单列，不计入）")
 	fmt.Fprintln(w, "\n按村(社区)")
 	t = table{}
 	t.row(append([]string{"乡镇(街道)", "村(社区)"}, rateHead...)...)
@@ -210,7 +210,7 @@ func (c *client) showReport(w io.Writer, b []byte) error {
 		return nil
 	}
 	t = table{}
-	t.row("档案编号", "姓名", "电话", "村(社区)", "地址", "等级", "网格员", "最近探访", "远程监护")
+	t.row("档案编号", "姓名", "电话", "村(社区)", "地址", "等级", "网格员", "最近探访", "远程监测")
 	for _, e := range rep.NotVisited {
 		t.row(e.ID, e.Name, orDash(e.Phone), e.Village, orDash(e.Address), words.Tier(string(e.Tier)), orDash(e.GridWorker),
 			c.day(e.LastContact), strconv.Itoa(e.Remote))
