@@ -1,38 +1,30 @@
 package ingest
 
 import (
-	"bufio"
 	"io"
 	"net"
-	"net/url"
 	"sync"
 	"time"
-
-	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
-// bufferedConn is the broker connection with buffered reads and coalesced
-// writes. paho reads each packet's header, length and body with separate
-// reads and writes every PUBACK with its own write: without buffering that
-// is three or four system calls per message, a quarter of alarmd's CPU
-// under load. Writes are held at most writeDelay (acks of one committed
-// batch leave together) or until 16 KiB are waiting.
+// bufferedConn is the broker connection with coalesced writes: the
+// acknowledgements of one committed batch leave in one write (Flush, called
+// after each batch) rather than one system call each. A write not flushed
+// leaves at most writeDelay later, or at once when 16 KiB are waiting.
 type bufferedConn struct {
 	net.Conn
-	r *bufio.Reader
 
 	mu      sync.Mutex
 	w       []byte
-	pending bool  // a delayed flush is scheduled
-	err     error // of the last delayed flush, returned by the next Write
+	pending bool        // a delayed flush is scheduled
+	timer   *time.Timer // the delayed flush, made once
+	err     error       // of the last delayed flush, returned by the next Write
 }
 
 const (
 	writeDelay = 200 * time.Microsecond
 	writeLimit = 16 << 10
 )
-
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 func (c *bufferedConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
@@ -46,18 +38,28 @@ func (c *bufferedConn) Write(p []byte) (int, error) {
 	}
 	if !c.pending {
 		c.pending = true
-		time.AfterFunc(writeDelay, c.flush)
+		if c.timer == nil {
+			c.timer = time.AfterFunc(writeDelay, c.Flush)
+		} else {
+			c.timer.Reset(writeDelay)
+		}
 	}
 	return len(p), nil
 }
 
-func (c *bufferedConn) flush() {
+// Flush sends what is buffered now; a write error closes the connection
+// (its reader sees the read fail and reconnects). A flush that comes
+// before the delayed one cancels it: one write, no timer wake-up.
+func (c *bufferedConn) Flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.pending = false
-	if err := c.flushLocked(); err != nil {
+	if c.pending {
+		c.pending = false
+		c.timer.Stop()
+	}
+	if err := c.flushLocked(); err != nil && c.err == nil {
 		c.err = err
-		c.Conn.Close() // paho sees the read fail and reconnects
+		c.Conn.Close()
 	}
 }
 
@@ -78,39 +80,15 @@ func (c *bufferedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// dialBuffered opens tcp:// and mqtt:// brokers with buffering; other
-// schemes (TLS, websockets) are paho's own.
-func dialBuffered(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
-	return dialPaced(0)(uri, o)
-}
-
-// dialPaced is dialBuffered whose socket reads are paced (pacedReader);
-// pace 0: not paced.
-func dialPaced(pace time.Duration) paho.OpenConnectionFunc {
-	return func(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
-		d := net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
-		conn, err := d.Dial("tcp", uri.Host)
-		if err != nil {
-			return nil, err
-		}
-		var src io.Reader = conn
-		if pace > 0 {
-			src = &pacedReader{r: conn, pace: pace}
-		}
-		return &bufferedConn{Conn: conn, r: bufio.NewReaderSize(src, 64<<10)}, nil
-	}
-}
-
 // pacedReader reads the socket at most once per pace while reads come back
 // small. A broker sends each message as it is published: under live load
-// every message otherwise wakes paho's reader, its router and the batch
-// loop, and those wake-ups (epoll_wait, futex), not the work, were most of
+// every message otherwise wakes the client's reader and the batch loop, and those wake-ups (epoll_wait, futex), not the work, were most of
 // alarmd's CPU per reading (docs/alarmd.md "Ingest on the shared
 // harness"). Paced, one read takes what arrived meanwhile. The first read
 // after a quiet spell returns at once (a lone button press is not
 // delayed); a press that follows other traffic waits at most pace; a read
 // that fills much of the buffer (a backlog) is followed by the next at
-// once. Only paho's reader goroutine calls Read.
+// once. Only the client's reader goroutine calls Read.
 type pacedReader struct {
 	r     io.Reader
 	pace  time.Duration

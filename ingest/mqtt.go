@@ -41,7 +41,9 @@ type SubscriberConfig struct {
 // false, QoS 1) whose messages are acknowledged only once the pipeline has
 // committed them.
 type Subscriber struct {
-	client    paho.Client
+	client    paho.Client   // ws://, wss://, ssl://, tls://, mqtts://
+	direct    *directClient // tcp://, mqtt://
+	done      chan struct{} // the direct client's loop returned
 	log       *slog.Logger
 	connected atomic.Bool
 	cancel    context.CancelFunc
@@ -52,13 +54,17 @@ type Subscriber struct {
 
 // Subscribe connects to the broker and feeds p. It waits up to wait for the
 // first connection; past that it goes on retrying in the background (and
-// Healthy says so).
+// Healthy says so). A broker that refuses the first connection's
+// credentials or client id is an error.
 func Subscribe(ctx context.Context, cfg SubscriberConfig, p *Pipeline, logger *slog.Logger, wait time.Duration) (*Subscriber, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Subscriber{log: logger, cancel: cancel, ready: make(chan struct{})}
+	if sc := cfg.Broker.Scheme(); sc == "tcp" || sc == "mqtt" {
+		return s.startDirect(ctx, cfg, p, wait)
+	}
 	handler := func(_ paho.Client, m paho.Message) {
 		// paho calls this from its router, in the order the broker sent
 		// (OrderMatters true): waiting here for room in the pipeline stops
@@ -80,9 +86,6 @@ func Subscribe(ctx context.Context, cfg SubscriberConfig, p *Pipeline, logger *s
 		// queued messages arrive right after CONNACK, before Subscribe returns:
 		// the default handler must be in place before Connect
 		SetDefaultPublishHandler(handler)
-	if sc := cfg.Broker.Scheme(); sc == "tcp" || sc == "mqtt" {
-		opts.SetCustomOpenConnectionFn(dialPaced(cfg.ReadPace))
-	}
 	if cfg.Username != "" {
 		opts.SetUsername(cfg.Username).SetPassword(cfg.Password)
 	}
@@ -128,8 +131,29 @@ func Subscribe(ctx context.Context, cfg SubscriberConfig, p *Pipeline, logger *s
 	return s, nil
 }
 
+// startDirect runs alarmd's own client (directClient).
+func (s *Subscriber) startDirect(ctx context.Context, cfg SubscriberConfig, p *Pipeline, wait time.Duration) (*Subscriber, error) {
+	dc := &directClient{cfg: cfg, p: p, log: s.log, keepAlive: 30 * time.Second, dialWait: 5 * time.Second,
+		ready: make(chan struct{}), refused: make(chan error, 1)}
+	s.direct, s.done = dc, make(chan struct{})
+	p.FlushAcksWith(dc.flushAcks)
+	go func() { defer close(s.done); dc.run(ctx) }()
+	select {
+	case <-dc.ready:
+	case err := <-dc.refused:
+		s.cancel()
+		return nil, fmt.Errorf("mqtt %s: %w", cfg.Broker, err)
+	case <-time.After(wait):
+		s.log.Warn("broker not reachable yet; retrying in the background", "broker", cfg.Broker)
+	}
+	return s, nil
+}
+
 // Healthy reports whether the subscription is live.
 func (s *Subscriber) Healthy() error {
+	if s.direct != nil {
+		return s.direct.healthy()
+	}
 	if !s.connected.Load() || !s.client.IsConnectionOpen() {
 		return errors.New("not connected to the broker")
 	}
@@ -141,6 +165,10 @@ func (s *Subscriber) Healthy() error {
 func (s *Subscriber) Close() {
 	s.closed.Do(func() {
 		s.cancel()
+		if s.direct != nil {
+			<-s.done // DISCONNECT sent, socket closed
+			return
+		}
 		s.client.Disconnect(250)
 	})
 }

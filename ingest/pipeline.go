@@ -139,6 +139,10 @@ type Delivery struct {
 	// is not this alarmd's (a partition it no longer holds), so the source
 	// redelivers it to the owner at once.
 	Nak func()
+	// Last: the source holds nothing more right now (the end of what one
+	// socket read brought), so a batch that has taken everything queued
+	// closes at once instead of waiting idleGap for more.
+	Last bool
 }
 
 // Pipeline is the batch loop. Deliver feeds it; Run drives it.
@@ -155,6 +159,10 @@ type Pipeline struct {
 	log        *slog.Logger
 	now        func() time.Time
 	m          *metrics
+
+	// flushAcks, when set (FlushAcksWith), sends a batch's
+	// acknowledgements once they are all given
+	flushAcks atomic.Pointer[func()]
 
 	in       chan Delivery
 	priority chan Delivery // events and statuses: they skip the readings' queue
@@ -350,6 +358,11 @@ func (p *Pipeline) Deliver(ctx context.Context, d Delivery) error {
 	}
 }
 
+// FlushAcksWith has f called after each batch's acknowledgements, so a
+// source that buffers them (the MQTT client) sends them in one write at
+// once rather than on a timer.
+func (p *Pipeline) FlushAcksWith(f func()) { p.flushAcks.Store(&f) }
+
 // DeliverCommitted hands a message to the batch loop and returns once the
 // batch holding it is committed: for a broker inside alarmd, which
 // acknowledges the publisher only after this returns. When ctx ends first
@@ -474,7 +487,7 @@ func (p *Pipeline) fill(ctx context.Context, batch []Delivery, wait *time.Timer)
 				break drain
 			}
 		}
-		if urgent || len(batch) >= cap(batch) || len(batch) == slept {
+		if urgent || len(batch) >= cap(batch) || len(batch) == slept || batch[len(batch)-1].Last {
 			return batch
 		}
 		left := time.Until(deadline)
@@ -619,6 +632,9 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 		if batch[i].Ack != nil {
 			batch[i].Ack()
 		}
+	}
+	if f := p.flushAcks.Load(); f != nil && len(batch) > 0 {
+		(*f)()
 	}
 	if len(batch) > 0 {
 		p.m.batches.Observe(float64(len(batch)))

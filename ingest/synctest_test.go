@@ -296,3 +296,50 @@ func TestQuietStatesAllWritten(t *testing.T) {
 		<-done
 	})
 }
+
+// TestBatchClosesAtTheSourcesLastDelivery: a delivery marked Last (the
+// MQTT client parsed all that one socket read brought) closes the batch at
+// once: no idleGap wait, so the acknowledgements (and the broker's next
+// messages) are not held back by a timer. Virtual time: no wall clock.
+func TestBatchClosesAtTheSourcesLastDelivery(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		p, err := New(Config{BatchWait: time.Hour, TickEvery: time.Hour}, Deps{Engine: rules.New(rules.Default()), Store: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		flushes := 0
+		p.FlushAcksWith(func() { flushes++ })
+		ctx, cancel := context.WithCancel(context.Background())
+		start := time.Now()
+		var acks []time.Duration
+		for i := range 5 {
+			m := anxin.Message{ID: anxin.NewID(start), TS: start, Household: "hh-1", Device: "wm1", Kind: anxin.KindWaterMeter,
+				Fields: anxin.Fields{"total_m3": anxin.Num(float64(i))}}
+			b, _ := json.Marshal(m)
+			d := Delivery{Topic: m.Topic(), Payload: b, Received: start, Last: i == 4,
+				Ack: func() { acks = append(acks, time.Since(start)) }}
+			if err := p.Deliver(ctx, d); err != nil { // queued before the loop runs
+				t.Fatal(err)
+			}
+		}
+		done := make(chan error)
+		go func() { done <- p.Run(ctx) }()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		cancel()
+		<-done
+		if len(acks) != 5 || flushes != 1 {
+			t.Fatalf("%d of 5 acknowledged in %d flushes, want 5 in 1", len(acks), flushes)
+		}
+		for _, d := range acks {
+			if d != 0 {
+				t.Fatalf("acknowledged %s after delivery, want at once: the source said nothing more was coming", d)
+			}
+		}
+	})
+}

@@ -1,0 +1,415 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/testenv"
+	"github.com/anxin-care/anxin/mqtt"
+)
+
+// publishPacket encodes a PUBLISH (QoS 1 when id > 0).
+func publishPacket(topic string, id uint16, payload []byte) []byte {
+	body := appendString(nil, topic)
+	h := byte(pktPublish << 4)
+	if id > 0 {
+		h |= 1 << 1
+		body = binary.BigEndian.AppendUint16(body, id)
+	}
+	return appendPacket(nil, h, append(body, payload...))
+}
+
+func TestPacketReaderReadsWhatBrokersSend(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), anxin.MaxPayload)
+	var in []byte
+	in = append(in, 0x20, 2, 1, 0)             // CONNACK, session present
+	in = append(in, 0x90, 5, 0, 1, 0, 1, 0x80) // SUBACK id 1: granted, granted, refused
+	in = append(in, publishPacket("anxin/v1/hh/wm1/reading", 7, []byte(`{"a":1}`))...)
+	in = append(in, publishPacket("anxin/v1/hh/gateway/status", 0, []byte("s"))...) // QoS 0
+	in = append(in, publishPacket("t", 9, big)...)                                  // the largest payload, a 3-byte length
+	in = append(in, publishPacket("t", 10, append(big, 'y'))...)                    // one byte too many
+	in = append(in, 0xb0, 2, 0, 2, 0xd0, 0)                                         // UNSUBACK id 2, PINGRESP
+	pr := newPacketReader(bytes.NewReader(in))
+	var got []inPacket
+	for {
+		p, err := pr.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("packet %d: %v", len(got)+1, err)
+		}
+		p.Codes = append([]byte(nil), p.Codes...)
+		got = append(got, p)
+	}
+	if len(got) != 8 {
+		t.Fatalf("%d packets, want 8", len(got))
+	}
+	if c := got[0]; c.Type != pktConnack || !c.Present || c.RC != 0 {
+		t.Errorf("CONNACK %+v", c)
+	}
+	if s := got[1]; s.Type != pktSuback || s.ID != 1 || !bytes.Equal(s.Codes, []byte{0, 1, 0x80}) {
+		t.Errorf("SUBACK %+v", s)
+	}
+	if p := got[2]; p.Type != pktPublish || p.QoS() != 1 || p.ID != 7 || p.Topic != "anxin/v1/hh/wm1/reading" || string(p.Payload) != `{"a":1}` {
+		t.Errorf("PUBLISH %+v", p)
+	}
+	if p := got[3]; p.QoS() != 0 || p.ID != 0 || string(p.Payload) != "s" {
+		t.Errorf("QoS 0 PUBLISH %+v", p)
+	}
+	if p := got[4]; p.ID != 9 || len(p.Payload) != anxin.MaxPayload {
+		t.Errorf("largest PUBLISH: id %d, %d bytes", p.ID, len(p.Payload))
+	}
+	if p := got[5]; p.ID != 10 || len(p.Payload) != anxin.MaxPayload+1 || &p.Payload[0] != &oversized[0] {
+		t.Errorf("oversized PUBLISH: id %d, %d bytes, not the shared stand-in", p.ID, len(p.Payload))
+	}
+	if got[6].Type != pktUnsuback || got[6].ID != 2 || got[7].Type != pktPingresp {
+		t.Errorf("UNSUBACK, PINGRESP: %+v %+v", got[6], got[7])
+	}
+}
+
+func TestPacketReaderRefusesMalformed(t *testing.T) {
+	for name, in := range map[string][]byte{
+		"length of five bytes":  {0x30, 0xff, 0xff, 0xff, 0xff, 0x01},
+		"QoS 3":                 {0x36, 4, 0, 1, 't', 0},
+		"topic past the packet": {0x32, 4, 0, 9, 't', 0},
+		"packet id 0":           {0x32, 5, 0, 1, 't', 0, 0},
+		"huge control packet":   {0x90, 0xff, 0xff, 0x03},
+		"PUBREL":                {0x62, 2, 0, 1},
+		"CONNACK of 3 bytes":    {0x20, 3, 0, 0, 0},
+		"SUBACK without a code": {0x90, 2, 0, 1},
+	} {
+		_, err := newPacketReader(bytes.NewReader(in)).next()
+		if !errors.Is(err, errMalformed) {
+			t.Errorf("%s: %v, want errMalformed", name, err)
+		}
+	}
+	// cut short inside a packet: not a clean end
+	_, err := newPacketReader(bytes.NewReader(publishPacket("t", 1, []byte("abc"))[:6])).next()
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("cut short: %v", err)
+	}
+}
+
+// FuzzPacketReader: whatever a broker (or something posing as one) sends,
+// the reader returns packets or an error — no panic, no payload beyond
+// MaxPayload+1 bytes, no topic beyond what the packet held.
+func FuzzPacketReader(f *testing.F) {
+	f.Add(publishPacket("anxin/v1/hh/wm1/reading", 7, []byte(`{"id":"x"}`)))
+	f.Add([]byte{0x20, 2, 0, 0, 0x90, 5, 0, 1, 1, 1, 1})
+	f.Add([]byte{0x30, 0xff, 0xff, 0xff, 0x7f})
+	f.Add(append(publishPacket("t", 3, nil), 0xd0, 0, 0xb0, 2, 0, 2))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		pr := newPacketReader(bytes.NewReader(in))
+		for range 1000 {
+			p, err := pr.next()
+			if err != nil {
+				return
+			}
+			if len(p.Payload) > anxin.MaxPayload+1 || len(p.Topic) > len(in) || len(p.Codes) > maxControlBody {
+				t.Fatalf("unbounded packet: topic %d, payload %d, codes %d from %d bytes", len(p.Topic), len(p.Payload), len(p.Codes), len(in))
+			}
+		}
+	})
+}
+
+// fakeBroker is a scripted MQTT peer on 127.0.0.1 for what a real broker
+// cannot be made to do on cue (reuse a packet id on a new connection, stop
+// answering pings).
+type fakeBroker struct {
+	t     *testing.T
+	l     net.Listener
+	conns chan *fakeConn
+}
+
+type fakeConn struct {
+	t  *testing.T
+	c  net.Conn
+	pr *packetReader
+}
+
+func startFakeBroker(t *testing.T) *fakeBroker {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb := &fakeBroker{t: t, l: l, conns: make(chan *fakeConn, 4)}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			fb.conns <- &fakeConn{t: t, c: c, pr: newPacketReader(c)}
+		}
+	}()
+	t.Cleanup(func() { l.Close() })
+	return fb
+}
+
+func (fb *fakeBroker) url() anxin.BrokerURL {
+	return anxin.MustBrokerURL("tcp://" + fb.l.Addr().String())
+}
+
+// accept takes the next connection and answers its CONNECT and SUBSCRIBE.
+// It returns the CONNECT's flags byte.
+func (fb *fakeBroker) accept() (*fakeConn, byte) {
+	fb.t.Helper()
+	var fc *fakeConn
+	select {
+	case fc = <-fb.conns:
+	case <-time.After(30 * time.Second):
+		fb.t.Fatal("the client did not connect")
+	}
+	fb.t.Cleanup(func() { fc.c.Close() })
+	h, body := fc.raw()
+	if h>>4 != pktConnect || len(body) < 10 || string(body[2:6]) != "MQTT" {
+		fb.t.Fatalf("first packet %#x %q, want CONNECT", h, body)
+	}
+	fc.write([]byte{0x20, 2, 0, 0})
+	if h, _ := fc.raw(); h>>4 != pktSubscribe {
+		fb.t.Fatalf("packet %#x, want SUBSCRIBE", h)
+	}
+	fc.write([]byte{0x90, 5, 0, 1, 1, 1, 1})
+	if h, _ := fc.raw(); h>>4 != pktUnsubscribe {
+		fb.t.Fatalf("packet %#x, want UNSUBSCRIBE", h)
+	}
+	fc.write([]byte{0xb0, 2, 0, 2})
+	return fc, body[7]
+}
+
+// raw reads one packet from the client whatever its type.
+func (fc *fakeConn) raw() (byte, []byte) {
+	fc.t.Helper()
+	_ = fc.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	h, err := fc.pr.r.ReadByte()
+	if err != nil {
+		fc.t.Fatal(err)
+	}
+	n, err := fc.pr.remaining()
+	if err != nil {
+		fc.t.Fatal(err)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(fc.pr.r, body); err != nil {
+		fc.t.Fatal(err)
+	}
+	return h, body
+}
+
+// nextAck reads packets until a PUBACK and returns its id (PINGREQs are
+// skipped).
+func (fc *fakeConn) nextAck() uint16 {
+	fc.t.Helper()
+	for {
+		h, body := fc.raw()
+		if h>>4 == pktPingreq {
+			continue
+		}
+		if h>>4 != pktPuback || len(body) != 2 {
+			fc.t.Fatalf("packet %#x %v, want PUBACK", h, body)
+		}
+		return binary.BigEndian.Uint16(body)
+	}
+}
+
+func (fc *fakeConn) write(b []byte) {
+	fc.t.Helper()
+	if _, err := fc.c.Write(b); err != nil {
+		fc.t.Fatal(err)
+	}
+}
+
+// queuePipeline is a pipeline whose batch loop is not running: the test
+// takes deliveries from its queues itself.
+func queuePipeline() *Pipeline {
+	return &Pipeline{in: make(chan Delivery, 16), priority: make(chan Delivery, 16)}
+}
+
+func take(t *testing.T, p *Pipeline) Delivery {
+	t.Helper()
+	select {
+	case d := <-p.in:
+		return d
+	case d := <-p.priority:
+		return d
+	case <-time.After(30 * time.Second):
+		t.Fatal("nothing delivered")
+	}
+	return Delivery{}
+}
+
+// TestDirectClientDropsAcksOfADeadConnection: a message read on a
+// connection that then dropped is acknowledged after the client has
+// reconnected. Its PUBACK must not go out on the new connection, where the
+// same packet id names another message (the broker would take that one as
+// delivered: lost). The broker sends the first again; de-duplication
+// recognises it.
+func TestDirectClientDropsAcksOfADeadConnection(t *testing.T) {
+	fb := startFakeBroker(t)
+	p := queuePipeline()
+	s, err := Subscribe(context.Background(), SubscriberConfig{Broker: fb.url(), ClientID: "alarmd-t"}, p, nil, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c1, flags := fb.accept()
+	if flags&0x02 != 0 {
+		t.Fatalf("CONNECT flags %#x: clean session set; alarmd's session must persist", flags)
+	}
+	c1.write(publishPacket("anxin/v1/hh-1/wm1/reading", 7, []byte("first")))
+	old := take(t, p)
+	if string(old.Payload) != "first" || old.Ack == nil {
+		t.Fatalf("delivery %q, ack %v", old.Payload, old.Ack != nil)
+	}
+	c1.c.Close()
+
+	c2, _ := fb.accept()
+	c2.write(publishPacket("anxin/v1/hh-1/wm1/reading", 7, []byte("second")))
+	c2.write(publishPacket("anxin/v1/hh-1/wm1/reading", 8, []byte("third")))
+	second, third := take(t, p), take(t, p)
+	if string(second.Payload) != "second" || string(third.Payload) != "third" {
+		t.Fatalf("deliveries %q %q", second.Payload, third.Payload)
+	}
+	old.Ack() // the dead connection's packet id 7
+	s.direct.flushAcks()
+	third.Ack()
+	s.direct.flushAcks()
+	if id := c2.nextAck(); id != 8 {
+		t.Fatalf("first PUBACK on the new connection is for id %d: the dead connection's ack was sent", id)
+	}
+	second.Ack()
+	s.direct.flushAcks()
+	if id := c2.nextAck(); id != 7 {
+		t.Fatalf("PUBACK for id %d, want 7", id)
+	}
+}
+
+// TestDirectClientReconnectsWhenTheBrokerFallsSilent: a broker that stops
+// answering (a half-open TCP connection) is left after one and a half
+// keep-alives, and the client connects again.
+func TestDirectClientReconnectsWhenTheBrokerFallsSilent(t *testing.T) {
+	fb := startFakeBroker(t)
+	p := queuePipeline()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dc := &directClient{cfg: SubscriberConfig{Broker: fb.url(), ClientID: "alarmd-t"}, p: p, log: testLogger(t),
+		keepAlive: 200 * time.Millisecond, dialWait: 5 * time.Second, ready: make(chan struct{}), refused: make(chan error, 1)}
+	done := make(chan struct{})
+	go func() { defer close(done); dc.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	c1, _ := fb.accept()
+	<-dc.ready
+	// c1 reads nothing more and answers nothing: the client must give up on it
+	c2, _ := fb.accept()
+	c2.write(publishPacket("anxin/v1/hh-1/btn1/event", 3, []byte("press")))
+	if d := take(t, p); string(d.Payload) != "press" {
+		t.Fatalf("delivery %q after reconnecting", d.Payload)
+	}
+	_ = c1
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, nil))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+// TestDirectClientOnMosquittoWithPasswords: against mosquitto with a
+// password file, the right credentials subscribe and messages flow (an
+// oversized one among them is rejected and acknowledged, not sent again);
+// wrong ones are a clear error at start that does not carry the password.
+func TestDirectClientOnMosquittoWithPasswords(t *testing.T) {
+	h, err := mqtt.HashPassword("alarmd-s3cret", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pwFile := filepath.Join(t.TempDir(), "passwd")
+	if err := os.WriteFile(pwFile, []byte("alarmd:"+h+"\npub:"+h+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mq := testenv.StartMosquittoConf(t, "allow_anonymous false\npassword_file "+pwFile)
+	broker := anxin.MustBrokerURL(mq.URL)
+
+	_, err = Subscribe(context.Background(), SubscriberConfig{Broker: broker, ClientID: "alarmd", Username: "alarmd", Password: "wrong-pw"}, newSubscribePipeline(t), nil, 30*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "not authorized") && !strings.Contains(err.Error(), "bad user name or password") {
+		t.Fatalf("wrong password: %v, want a refusal that says why", err)
+	}
+	if strings.Contains(err.Error(), "wrong-pw") {
+		t.Fatal("the error carries the password")
+	}
+
+	p := newSubscribePipeline(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	s, err := Subscribe(ctx, SubscriberConfig{Broker: broker, ClientID: "alarmd", Username: "alarmd", Password: "alarmd-s3cret"}, p, nil, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Healthy(); err != nil {
+		t.Fatal(err)
+	}
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID("pub").SetUsername("pub").SetPassword("alarmd-s3cret"))
+	if tok := pub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer pub.Disconnect(50)
+	if tok := pub.Publish("anxin/v1/hh-1/wm1/reading", 1, false, bytes.Repeat([]byte("x"), anxin.MaxPayload+100)); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	now := time.Now().UTC()
+	for i := range 50 {
+		m := anxin.Message{ID: anxin.NewID(now), TS: now, Household: fmt.Sprintf("hh-%d", i), Device: "wm1", Kind: anxin.KindWaterMeter,
+			Fields: anxin.Fields{"total_m3": anxin.Num(float64(i))}}
+		b, _ := json.Marshal(&m)
+		if tok := pub.Publish(m.Topic(), 1, false, b); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+	}
+	testenv.Eventually(t, "51 messages through the direct client", 30*time.Second, func() bool { return testutil.ToFloat64(p.m.received) == 51 })
+	if n := testutil.ToFloat64(p.m.rejected.WithLabelValues("too_large")); n != 1 {
+		t.Fatalf("too_large rejections %v, want 1", n)
+	}
+	// everything acknowledged: a restarted subscriber on the same session
+	// gets nothing again
+	s.Close()
+	p2 := newSubscribePipeline(t)
+	s2, err := Subscribe(context.Background(), SubscriberConfig{Broker: broker, ClientID: "alarmd", Username: "alarmd", Password: "alarmd-s3cret"}, p2, nil, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	marker := anxin.Message{ID: anxin.NewID(now), TS: now, Household: "hh-x", Device: "btn1", Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed}
+	b, _ := json.Marshal(&marker)
+	if tok := pub.Publish(marker.Topic(), 1, false, b); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	d := take(t, p2)
+	if !bytes.Contains(d.Payload, []byte(marker.ID)) {
+		t.Fatalf("after a restart the session redelivered %q before the new message: not acknowledged", d.Payload)
+	}
+}
