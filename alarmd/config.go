@@ -99,6 +99,10 @@ type BrokerTLSConfig struct {
 type HTTPConfig struct {
 	Listen    string `mapstructure:"listen"`
 	PublicURL string `mapstructure:"public_url"`
+	// DebugListen serves Go's profiles (net/http/pprof: CPU, heap,
+	// goroutines) for measuring what alarmd spends; loopback only; empty:
+	// off.
+	DebugListen string `mapstructure:"debug_listen"`
 }
 
 // StoreConfig selects the store: SQLite at Path (the default), or
@@ -158,6 +162,7 @@ func defaults() map[string]any {
 		"mqtt.read_pace":             "1ms",
 		"http.listen":                "127.0.0.1:8080",
 		"http.public_url":            "http://127.0.0.1:8080",
+		"http.debug_listen":          "",
 		"store.path":                 "alarmd.db",
 		"store.url":                  "",
 		"store.url_file":             "",
@@ -434,6 +439,12 @@ func (c *Config) validate() error {
 	}
 	add(checkHostPort("http.listen", c.HTTP.Listen))
 	add(checkURL("http.public_url", c.HTTP.PublicURL, "http", "https"))
+	if l := c.HTTP.DebugListen; l != "" {
+		add(checkHostPort("http.debug_listen", l))
+		if !loopback(l) {
+			add(fmt.Errorf("config: http.debug_listen %q is not loopback: profiles show memory contents and must stay on this machine", l))
+		}
+	}
 	if u := string(c.Store.URL); u != "" {
 		if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
 			add(errors.New("config: store.url must be a postgres:// URL (empty: SQLite at store.path)"))

@@ -163,6 +163,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("alarmd: http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	m.listener = l
+	if err := m.openDebug(cfg.HTTP.DebugListen); err != nil {
+		return err
+	}
 	m.server = &http.Server{Handler: m.mux, ReadHeaderTimeout: 10 * time.Second}
 	m.server.RegisterOnShutdown(m.board.Close) // open alarm boards' event streams end
 	m.Logger.Info("alarmd open", "http", l.Addr().String(), "broker", m.brokerURL, "store", storeName(cfg.Store))
