@@ -19,7 +19,7 @@ import (
 // a goroutine wake-up, and builds ~1 KB of garbage a message; under live
 // load those wake-ups, not the work, were most of alarmd's CPU per reading
 // (docs/alarmd.md "Ingest on the shared harness"). Here one goroutine reads
-// the socket (paced, pacedReader), parses each PUBLISH (two allocations)
+// the socket (paced: lowatReader on Linux, pacedReader elsewhere), parses each PUBLISH (two allocations)
 // and hands it to the pipeline, waiting while the pipeline is full so TCP
 // holds the backlog in the broker; acknowledgements are appended to a
 // buffer that leaves in one write (bufferedConn).
@@ -134,7 +134,11 @@ func (dc *directClient) session(ctx context.Context) error {
 	}
 	var src io.Reader = raw
 	if dc.cfg.ReadPace > 0 {
-		src = &pacedReader{r: raw, pace: dc.cfg.ReadPace}
+		if lr, ok := lowatSource(raw, dc.cfg.ReadPace); ok {
+			src = lr
+		} else {
+			src = &pacedReader{r: raw, pace: dc.cfg.ReadPace}
+		}
 	}
 	c := &directConn{Conn: raw, w: &bufferedConn{Conn: raw}}
 	pr := newPacketReader(src)

@@ -1,0 +1,96 @@
+package ingest
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+)
+
+// lowatSource is the paced source of a broker connection on Linux.
+func lowatSource(c net.Conn, pace time.Duration) (io.Reader, bool) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return nil, false
+	}
+	r, err := newLowatReader(tc, pace, lowatBusy)
+	if err != nil {
+		return nil, false
+	}
+	return r, true
+}
+
+// lowatBusy is the mark while messages flow: half the client's read
+// buffer, far below the socket's receive buffer (a fuller socket wakes
+// the reader anyway).
+const lowatBusy = 32 << 10
+
+// lowatReader paces socket reads with the kernel's help: while messages
+// flow (busy), the socket's receive low-water mark (SO_RCVLOWAT) is raised,
+// so the kernel wakes the reader once lowat bytes are waiting rather than
+// for every segment the broker writes, and a read deadline of pace bounds
+// how long a lone message waits. pacedReader sleeps instead, but every
+// segment that arrives during its sleep still wakes Go's netpoller for
+// nothing. When a pace passes with nothing at all, the mark drops back to
+// one byte (quiet): the next message, a lone press, wakes the reader at once.
+type lowatReader struct {
+	c     *net.TCPConn
+	rc    syscall.RawConn
+	pace  time.Duration
+	lowat int
+	busy  bool
+}
+
+func newLowatReader(c *net.TCPConn, pace time.Duration, lowat int) (*lowatReader, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return &lowatReader{c: c, rc: rc, pace: pace, lowat: lowat}, nil
+}
+
+func (r *lowatReader) setLowat(n int) {
+	_ = r.rc.Control(func(fd uintptr) {
+		_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, n)
+	})
+}
+
+func (r *lowatReader) Read(b []byte) (int, error) {
+	if !r.busy {
+		n, err := r.c.Read(b) // wakes on the first byte
+		if n > 0 && err == nil {
+			r.busy = true
+			r.setLowat(r.lowat)
+		}
+		return n, err
+	}
+	_ = r.c.SetReadDeadline(time.Now().Add(r.pace))
+	n, err := r.c.Read(b)
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return n, err
+	}
+	// the pace passed below the mark: take what there is, if anything
+	_ = r.c.SetReadDeadline(time.Time{})
+	var rerr error
+	n = 0
+	if cerr := r.rc.Read(func(fd uintptr) bool {
+		n, rerr = syscall.Read(int(fd), b)
+		return true // one try, no waiting
+	}); cerr != nil {
+		return 0, cerr
+	}
+	if n > 0 {
+		return n, nil
+	}
+	if rerr != nil && rerr != syscall.EAGAIN {
+		return 0, rerr
+	}
+	if n == 0 && rerr == nil {
+		return 0, io.EOF // the broker closed the connection
+	}
+	r.busy = false
+	r.setLowat(1)
+	return r.c.Read(b)
+}

@@ -1,0 +1,112 @@
+package ingest
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/anxin-care/anxin/internal/testenv"
+)
+
+// tcpPair is a connected pair of loopback TCP sockets.
+func tcpPair(t *testing.T) (client *net.TCPConn, server net.Conn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	acc := make(chan net.Conn, 1)
+	go func() {
+		c, _ := l.Accept()
+		acc <- c
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-acc
+	if s == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s
+}
+
+func rcvlowat(t *testing.T, r *lowatReader) int {
+	t.Helper()
+	var v int
+	var gerr error
+	if err := r.rc.Control(func(fd uintptr) { v, gerr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT) }); err != nil || gerr != nil {
+		t.Fatal(err, gerr)
+	}
+	return v
+}
+
+// TestLowatReaderLosesNothingBelowTheMark: while busy, the kernel is told
+// to wake the reader only at the mark; what lies below it is still read
+// once the pace has passed, a pace with nothing turns the reader quiet
+// (mark back to one byte: the next lone message wakes it), and the
+// broker closing the connection is an end of stream in either state.
+func TestLowatReaderLosesNothingBelowTheMark(t *testing.T) {
+	c, peer := tcpPair(t)
+	r, err := newLowatReader(c, 20*time.Millisecond, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64<<10)
+	readAll := func(want []byte) {
+		t.Helper()
+		var got []byte
+		for len(got) < len(want) {
+			n, err := r.Read(buf)
+			if err != nil {
+				t.Fatalf("after %d of %d bytes: %v", len(got), len(want), err)
+			}
+			got = append(got, buf[:n]...)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("read %q, want %q", got, want)
+		}
+	}
+	if _, err := peer.Write([]byte("press")); err != nil { // quiet: a lone message
+		t.Fatal(err)
+	}
+	readAll([]byte("press"))
+	if !r.busy || rcvlowat(t, r) != 4096 {
+		t.Fatalf("after a message: busy %v, mark %d; want busy at 4096", r.busy, rcvlowat(t, r))
+	}
+	small := bytes.Repeat([]byte("s"), 100) // below the mark
+	if _, err := peer.Write(small); err != nil {
+		t.Fatal(err)
+	}
+	readAll(small)
+	large := bytes.Repeat([]byte("L"), 10000) // above it
+	if _, err := peer.Write(large); err != nil {
+		t.Fatal(err)
+	}
+	readAll(large)
+	// nothing for a pace: quiet again, and the next byte is read
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		readAll([]byte("x"))
+	}()
+	testenv.Eventually(t, "the mark back at one byte with nothing coming", time.Minute, func() bool { return rcvlowat(t, r) == 1 })
+	if _, err := peer.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	peer.Close()
+	for {
+		if _, err := r.Read(buf); err != nil {
+			if err != io.EOF {
+				t.Fatalf("closed by the peer: %v, want io.EOF", err)
+			}
+			break
+		}
+	}
+}
