@@ -74,6 +74,18 @@ func (e *Engine) load(cfg *Config) {
 				r.hh[id] = compileVariant(v)
 			}
 		}
+		if share := kindTable[rc.Kind].share; share != nil {
+			evs := []evaluator{r.base.ev}
+			for _, v := range r.tier {
+				if v != nil {
+					evs = append(evs, v.ev)
+				}
+			}
+			for _, v := range r.hh {
+				evs = append(evs, v.ev)
+			}
+			share(evs)
+		}
 		e.rules[i] = r
 	}
 }
