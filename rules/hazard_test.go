@@ -3,6 +3,7 @@ package rules
 import (
 	"bytes"
 	"encoding/binary"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -298,6 +299,12 @@ func fuzzSeedState(f *testing.F, rules string) *Config {
 	tl := &timeline{t: &testing.T{}, e: New(cfg), now: day0}
 	routine(tl, "hh-1", 0, 15, 100)
 	f.Add(tl.e.State("hh-1"))
+	// The same days saved by the code of state version 1 (every edge).
+	v1, err := os.ReadFile("testdata/hazard_v1_fuzzseed.state")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(v1)
 	return cfg
 }
 
