@@ -22,6 +22,7 @@ type Engine struct {
 
 	// Reused under mu so the hot path does not allocate a context per call.
 	input, timer evalCtx
+	scratch      []byte // encode's buffer
 }
 
 // rule is a compiled rule: its base evaluator and its variants.

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"time"
@@ -270,8 +271,15 @@ const (
 	maxStringLen = 64
 )
 
+// encode is h's state, in a slice of its own length: alarmd may hold the
+// states of a whole district between flushes (ingest's pending states),
+// so no slack from growing the slice. Under e.mu (or in one goroutine).
 func (e *Engine) encode(h *household) []byte {
-	b := make([]byte, 0, 32+len(h.devs)*24+len(h.slots)*48)
+	e.scratch = e.appendState(e.scratch[:0], h)
+	return bytes.Clone(e.scratch)
+}
+
+func (e *Engine) appendState(b []byte, h *household) []byte {
 	b = append(b, stateVersion, h.tier)
 	if h.away {
 		b = append(b, 1)
