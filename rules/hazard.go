@@ -96,7 +96,6 @@ const (
 	hzFormat  = 2    // first byte of slot.ext (state version 2 on)
 	hzSigSize = 32   // one signal: base, last f64; tLast, iv i64
 	hzExtV1   = 1680 // slot.ext of state version 1: every edge, two signals, the cells summed
-	hzExtMax  = 4 + hzCells*hzBuckets*2 + 2*hzSigSize + 15
 )
 
 // hzLayout is where a rule keeps what in slot.ext. The buckets of a cell
@@ -448,11 +447,11 @@ func init() {
 	})
 }
 
-// hzSane reports whether a restored ext's instants and intervals are in
-// range: a signal last heard at an instant beyond year 9999 would turn every
-// later reading away (t <= tLast), the rule deaf for good.
-// A restored ext must have a layout of format 2 (version 1 is converted
-// first) whose size matches its header; nil (no history) is sane.
+// hzSane reports whether a restored ext has a layout (format 2: version 1
+// is converted first) whose size matches its header, and its instants and
+// intervals are in range: a signal last heard at an instant beyond year
+// 9999 would turn every later reading away (t <= tLast), the rule deaf for
+// good. nil (no history) is sane.
 func hzSane(ext []byte) bool {
 	if ext == nil {
 		return true
