@@ -108,6 +108,33 @@ func BenchmarkMemoryPerHousehold(b *testing.B) {
 	b.ReportMetric(perHH, "bytes/household")
 }
 
+// TestMemoryPerHousehold: the engine holds at most 1 KB a household with
+// the default rules (issue 18's 1,000,000 households in one alarmd; the
+// learned no_water's history is 448 bytes of it). Heap, not time: the
+// benchmark above reports the figure.
+func TestMemoryPerHousehold(t *testing.T) {
+	const households = 20000
+	ids := make([]string, households)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("hh-%06d", i)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	e := New(Default())
+	for _, id := range ids {
+		feedHousehold(e, id, 3)
+	}
+	e.DirtyStates(func(string, []byte) {})
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / households
+	runtime.KeepAlive(e)
+	if e.Households() != households || per > 1024 {
+		t.Errorf("%.0f bytes a household, %d households", per, e.Households())
+	}
+}
+
 // BenchmarkStateEncode: the persisted state size and encode speed.
 func BenchmarkStateEncode(b *testing.B) {
 	e := New(Default())

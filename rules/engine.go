@@ -22,6 +22,7 @@ type Engine struct {
 
 	// Reused under mu so the hot path does not allocate a context per call.
 	input, timer evalCtx
+	scratch      []byte // encode's buffer
 }
 
 // rule is a compiled rule: its base evaluator and its variants.
@@ -73,6 +74,18 @@ func (e *Engine) load(cfg *Config) {
 			for id, v := range rc.Household {
 				r.hh[id] = compileVariant(v)
 			}
+		}
+		if share := kindTable[rc.Kind].share; share != nil {
+			evs := []evaluator{r.base.ev}
+			for _, v := range r.tier {
+				if v != nil {
+					evs = append(evs, v.ev)
+				}
+			}
+			for _, v := range r.hh {
+				evs = append(evs, v.ev)
+			}
+			share(evs)
 		}
 		e.rules[i] = r
 	}

@@ -89,18 +89,205 @@ var hzEdges = [...]int64{30, 60, 90, 120, 180, 240, 300, 360, 480, 600, 720, 960
 
 const (
 	hzBuckets = len(hzEdges) + 1
-	hzCells   = 48                      // 24 hours × weekday/weekend
-	hzHist    = hzCells * hzBuckets * 2 // uint16 weights
-	hzSig     = hzHist                  // 2 signals × {base, last f64; tLast, iv i64}
-	hzDay     = hzSig + 64              // int32 local day of the last forgetting
-	hzHold    = hzDay + 4               // int64 no alarm before
-	hzT       = hzHold + 8              // uint16 alarm time of the current period, minutes
-	hzSeen    = hzT + 2                 // uint8 signals seen (bits)
-	hzPool    = hzSeen + 2              // uint32 × hzBuckets: the household's cells summed
-	hzExt     = hzPool + 4*hzBuckets    // 1680 bytes
-	hzOne     = 64                      // weight of one sample
-	hzPrior   = 4 * 60                  // minutes, the prior's mean
+	hzCells   = 48     // 24 hours × weekday/weekend
+	hzOne     = 64     // weight of one sample
+	hzPrior   = 4 * 60 // minutes, the prior's mean
+	hzAll     = 1<<len(hzEdges) - 1
+	hzFormat  = 2    // first byte of slot.ext (state version 2 on)
+	hzSigSize = 32   // one signal: base, last f64; tLast, iv i64
+	hzExtV1   = 1680 // slot.ext of state version 1: every edge, two signals, the cells summed
 )
+
+// hzLayout is where a rule keeps what in slot.ext. The buckets of a cell
+// are the quiet-period lengths between the edges the rule can ring at (in
+// any of its variants: engine.load shares one layout among them), so a
+// rule with alarm_times [8h, 24h] keeps 3 uint16 weights a cell, not 16:
+// S(T) at an edge needs only the weight of periods lasting T or longer
+// and the cell's total, and those are kept exactly.
+//
+//	0  format (hzFormat)   1  signals   2  edge mask (uint16: bit e is hzEdges[e])
+//	hist  hzCells × buckets uint16 weights
+//	sig   signals × {base, last f64; tLast, iv i64}
+//	day   int32 local day of the last forgetting
+//	hold  int64 no alarm before
+//	t     uint16 alarm time of the current period, minutes
+//	seen  uint8 signals seen (bits)
+type hzLayout struct {
+	mask                          uint16
+	nsig, nb                      int
+	edge                          [len(hzEdges)]uint8 // hzEdges index of bucket i's upper edge (i < nb-1)
+	of                            [hzBuckets]uint8    // bucket of each full-grid bucket (hzBucket)
+	hist, sig, day, hold, t, seen int
+	size                          int
+}
+
+func newHzLayout(mask uint16, nsig int) *hzLayout {
+	l := &hzLayout{mask: mask & hzAll, nsig: nsig, hist: 4}
+	for e := range hzEdges {
+		l.of[e] = uint8(l.nb)
+		if l.mask&(1<<e) != 0 {
+			l.edge[l.nb] = uint8(e)
+			l.nb++
+		}
+	}
+	l.of[len(hzEdges)] = uint8(l.nb)
+	l.nb++
+	l.sig = l.hist + hzCells*l.nb*2
+	l.day = l.sig + nsig*hzSigSize
+	l.hold, l.t, l.seen = l.day+4, l.day+12, l.day+14
+	l.size = l.seen + 1
+	return l
+}
+
+// hzV1 is the layout of state version 1 (no header, the cells summed
+// after seen).
+var hzV1 = func() *hzLayout {
+	l := newHzLayout(hzAll, 2)
+	l.hist, l.sig, l.day, l.hold, l.t, l.seen = 0, 1536, 1600, 1604, 1612, 1614
+	l.size = hzExtV1
+	return l
+}()
+
+// hzLayoutOf reads the layout of ext (format 2), or nil.
+func hzLayoutOf(ext []byte) *hzLayout {
+	if len(ext) < 4 || ext[0] != hzFormat || ext[1] < 1 || ext[1] > 2 {
+		return nil
+	}
+	m := binary.LittleEndian.Uint16(ext[2:])
+	if m&^hzAll != 0 {
+		return nil
+	}
+	l := newHzLayout(m, int(ext[1]))
+	if len(ext) != l.size {
+		return nil
+	}
+	return l
+}
+
+// is reports whether ext has layout l.
+func (l *hzLayout) is(ext []byte) bool {
+	return len(ext) == l.size && ext[0] == hzFormat && int(ext[1]) == l.nsig && binary.LittleEndian.Uint16(ext[2:]) == l.mask
+}
+
+func (l *hzLayout) fresh() []byte {
+	b := make([]byte, l.size)
+	b[0], b[1] = hzFormat, byte(l.nsig)
+	binary.LittleEndian.PutUint16(b[2:], l.mask)
+	return b
+}
+
+// bounds are bucket b's lengths in minutes: [lo, hi), hi +Inf for the last.
+func (l *hzLayout) bounds(b int) (lo, hi float64) {
+	lo, hi = 0, math.Inf(1)
+	if b > 0 {
+		lo = float64(hzEdges[l.edge[b-1]])
+	}
+	if b < l.nb-1 {
+		hi = float64(hzEdges[l.edge[b]])
+	}
+	return lo, hi
+}
+
+// convert rewrites ext of layout from in layout l. A bucket of from that
+// lies within one of l's keeps its weight exactly (fewer edges: sums); one
+// that l splits (an edge from lacks: a changed alarm_times) is shared out
+// in proportion to the prior's survival. A cell whose sums would overflow
+// is scaled down, keeping its shares. Signals beyond l's are dropped.
+func (l *hzLayout) convert(from *hzLayout, ext []byte) []byte {
+	out := l.fresh()
+	prior := func(t float64) float64 { return math.Exp(-t / hzPrior) }
+	for c := 0; c < hzCells; c++ {
+		var acc [hzBuckets]float64
+		top := 0.0
+		for b := 0; b < from.nb; b++ {
+			w := float64(binary.LittleEndian.Uint16(ext[from.hist+(c*from.nb+b)*2:]))
+			if w == 0 {
+				continue
+			}
+			lo, hi := from.bounds(b)
+			for d := 0; d < l.nb; d++ {
+				dlo, dhi := l.bounds(d)
+				a, z := max(lo, dlo), min(hi, dhi)
+				switch {
+				case a >= z:
+				case a == lo && z == hi:
+					acc[d] += w
+				default:
+					acc[d] += w * (prior(a) - prior(z)) / (prior(lo) - prior(hi))
+				}
+			}
+		}
+		for d := 0; d < l.nb; d++ {
+			top = max(top, acc[d])
+		}
+		f := 1.0
+		if top > math.MaxUint16 {
+			f = math.MaxUint16 / top
+		}
+		for d := 0; d < l.nb; d++ {
+			binary.LittleEndian.PutUint16(out[l.hist+(c*l.nb+d)*2:], uint16(min(math.Round(acc[d]*f), math.MaxUint16)))
+		}
+	}
+	for k := 0; k < min(from.nsig, l.nsig); k++ {
+		copy(out[l.sig+k*hzSigSize:], ext[from.sig+k*hzSigSize:from.sig+(k+1)*hzSigSize])
+	}
+	copy(out[l.day:l.seen], ext[from.day:from.seen])
+	out[l.seen] = ext[from.seen] & (1<<l.nsig - 1)
+	return out
+}
+
+// hzUpgrade reads a version 1 ext (every edge, two signals) as format 2.
+func hzUpgrade(ext []byte) []byte {
+	if len(ext) != hzExtV1 {
+		return nil
+	}
+	return newHzLayout(hzAll, 2).convert(hzV1, ext)
+}
+
+// hzAdopt converts a restored ext (format 2, sane) to the layout of the
+// rule's evaluator ev.
+func hzAdopt(ev evaluator, ext []byte) []byte {
+	r, from := hzOf(ev), hzLayoutOf(ext)
+	if r == nil || from == nil {
+		return nil
+	}
+	if r.lay.is(ext) {
+		return ext
+	}
+	return r.lay.convert(from, ext)
+}
+
+// hzShare gives every variant of a rule one layout: the union of the edges
+// they can ring at, the most signals any has. A household keeps its
+// history when its tier (and so its variant) changes.
+func hzShare(evs []evaluator) {
+	var mask uint16
+	nsig := 1
+	for _, ev := range evs {
+		if r := hzOf(ev); r != nil {
+			mask |= r.lay.mask
+			nsig = max(nsig, r.lay.nsig)
+		}
+	}
+	l := newHzLayout(mask, nsig)
+	for _, ev := range evs {
+		if r := hzOf(ev); r != nil {
+			r.lay = l
+		}
+	}
+}
+
+func hzOf(ev evaluator) *hazard {
+	switch v := ev.(type) {
+	case *hazard:
+		return v
+	case *hazardSilent:
+		return v.hazard
+	case *hazardHH:
+		return v.hazard
+	}
+	return nil
+}
 
 func init() {
 	registerKind("hazard", kindDef{
@@ -229,11 +416,22 @@ func init() {
 			for _, d := range p.AlarmTimes {
 				h.steps |= 1 << hzBucket(d.Seconds()/60-1)
 			}
+			mask := uint16(h.steps)
+			if h.steps == 0 {
+				for e, t := range hzEdges {
+					if t >= h.minT && t <= h.maxT {
+						mask |= 1 << e
+					}
+				}
+			}
 			h.fields[0], h.deltas[0] = p.Field, p.MinDelta
 			h.nsig = 1
 			if p.AlsoField != "" {
 				h.fields[1], h.deltas[1] = p.AlsoField, p.AlsoMinDelta
 				h.nsig = 2
+			}
+			h.lay = newHzLayout(mask, h.nsig)
+			if h.nsig == 2 {
 				return &hazardHH{h}
 			}
 			if h.silentOn {
@@ -241,23 +439,35 @@ func init() {
 			}
 			return h
 		},
-		extBytes: hzExt,
-		saneExt:  hzSane,
+		extBytes:   hzExtV1,
+		saneExt:    hzSane,
+		upgradeExt: hzUpgrade,
+		adoptExt:   hzAdopt,
+		share:      hzShare,
 	})
 }
 
-// hzSane reports whether a restored ext's instants and intervals are in
-// range: a signal last heard at an instant beyond year 9999 would turn every
-// later reading away (t <= tLast), the rule deaf for good.
+// hzSane reports whether a restored ext has a layout (format 2: version 1
+// is converted first) whose size matches its header, and its instants and
+// intervals are in range: a signal last heard at an instant beyond year
+// 9999 would turn every later reading away (t <= tLast), the rule deaf for
+// good. nil (no history) is sane.
 func hzSane(ext []byte) bool {
-	for k := 0; k < 2; k++ {
-		o := sigOff(k)
+	if ext == nil {
+		return true
+	}
+	l := hzLayoutOf(ext)
+	if l == nil {
+		return false
+	}
+	for k := 0; k < l.nsig; k++ {
+		o := l.sig + k*hzSigSize
 		if !saneTime(int64(binary.LittleEndian.Uint64(ext[o+16:]))) || !saneTime(int64(binary.LittleEndian.Uint64(ext[o+24:]))) {
 			return false
 		}
 	}
-	return saneTime(int64(binary.LittleEndian.Uint64(ext[hzHold:]))) && int32(binary.LittleEndian.Uint32(ext[hzDay:])) >= 0 &&
-		int64(binary.LittleEndian.Uint16(ext[hzT:])) <= hzEdges[len(hzEdges)-1]
+	return saneTime(int64(binary.LittleEndian.Uint64(ext[l.hold:]))) && int32(binary.LittleEndian.Uint32(ext[l.day:])) >= 0 &&
+		int64(binary.LittleEndian.Uint16(ext[l.t:])) <= hzEdges[len(hzEdges)-1] && ext[l.seen] < 1<<l.nsig
 }
 
 // hazard slot: t0 start of the quiet period (the last use), t1 last
@@ -278,6 +488,7 @@ type hazard struct {
 	fallback   int64   // seconds; 0: none
 	watch      silentWatch
 	silentOn   bool
+	lay        *hzLayout // shared by the rule's variants
 }
 
 // hazardSilent is hazard with silent_after: it raises a second alarm.
@@ -302,33 +513,48 @@ func (r *hazard) match(m *anxin.Message) bool {
 	return false
 }
 
-func (r *hazard) u16(s *slot, off int) uint16 { return binary.LittleEndian.Uint16(s.ext[off:]) }
+// alarmAt is the alarm time of the current period, minutes.
+func (r *hazard) alarmAt(s *slot) int64 { return int64(binary.LittleEndian.Uint16(s.ext[r.lay.t:])) }
 
 // signal k's state in ext.
-func sigOff(k int) int { return hzSig + 32*k }
+func (r *hazard) sigOff(k int) int { return r.lay.sig + hzSigSize*k }
+
+// fit reports whether s has history in the rule's layout, converting
+// history kept in another layout (the rule was reloaded with other
+// alarm_times).
+func (r *hazard) fit(s *slot) bool {
+	if r.lay.is(s.ext) {
+		return true
+	}
+	if from := hzLayoutOf(s.ext); from != nil {
+		s.ext = r.lay.convert(from, s.ext)
+		return true
+	}
+	return false
+}
 
 func (r *hazard) sig(s *slot, k int) (base, last float64, tLast, iv int64) {
-	o := sigOff(k)
+	o := r.sigOff(k)
 	return math.Float64frombits(binary.LittleEndian.Uint64(s.ext[o:])), math.Float64frombits(binary.LittleEndian.Uint64(s.ext[o+8:])),
 		int64(binary.LittleEndian.Uint64(s.ext[o+16:])), int64(binary.LittleEndian.Uint64(s.ext[o+24:]))
 }
 
 func (r *hazard) setSig(s *slot, k int, base, last float64, tLast, iv int64) {
-	o := sigOff(k)
+	o := r.sigOff(k)
 	binary.LittleEndian.PutUint64(s.ext[o:], math.Float64bits(base))
 	binary.LittleEndian.PutUint64(s.ext[o+8:], math.Float64bits(last))
 	binary.LittleEndian.PutUint64(s.ext[o+16:], uint64(tLast))
 	binary.LittleEndian.PutUint64(s.ext[o+24:], uint64(iv))
 }
 
-func (r *hazard) hold(s *slot) int64 { return int64(binary.LittleEndian.Uint64(s.ext[hzHold:])) }
+func (r *hazard) hold(s *slot) int64 { return int64(binary.LittleEndian.Uint64(s.ext[r.lay.hold:])) }
 
 func (r *hazard) freshLimit(iv int64) int64 { return limitIv(r.p.FreshWithin, iv) }
 
 // freshUntil is the last instant at which every seen signal is fresh.
 func (r *hazard) freshUntil(s *slot) int64 {
 	end := int64(math.MaxInt64)
-	seen := s.ext[hzSeen]
+	seen := s.ext[r.lay.seen]
 	for k := 0; k < r.nsig; k++ {
 		if seen&(1<<k) == 0 {
 			continue
@@ -360,8 +586,8 @@ func (r *hazard) cell(x *evalCtx, s *slot) int {
 }
 
 func (r *hazard) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
-	if len(s.ext) != hzExt {
-		s.ext, s.n = make([]byte, hzExt), 0 // no history: warm up again
+	if !r.fit(s) {
+		s.ext, s.n = r.lay.fresh(), 0 // no history: warm up again
 		s.flags &^= fInit
 	}
 	for k := 0; k < r.nsig; k++ {
@@ -379,8 +605,8 @@ func (r *hazard) observeSignal(x *evalCtx, s *slot, k int, val float64, t int64)
 		s.t0, s.t1 = t, t
 		r.forget(x, s, t)
 	}
-	if s.ext[hzSeen]&(1<<k) == 0 {
-		s.ext[hzSeen] |= 1 << k
+	if s.ext[r.lay.seen]&(1<<k) == 0 {
+		s.ext[r.lay.seen] |= 1 << k
 		r.setSig(s, k, val, val, t, 0)
 		return
 	}
@@ -415,14 +641,14 @@ func (r *hazard) observeSignal(x *evalCtx, s *slot, k int, val float64, t int64)
 		}
 		s.t0 = t
 		s.flags &^= fAux
-		binary.LittleEndian.PutUint64(s.ext[hzHold:], 0)
+		binary.LittleEndian.PutUint64(s.ext[r.lay.hold:], 0)
 		r.setAlarmTime(x, s)
 		x.clear(s, fOpen, func() string { return fmt.Sprintf("%s used again at %s", capitalize(r.p.What), x.clock(t)) })
 	case gap:
 		if r.p.Gaps == "restart" || r.fallingBack(s) {
 			r.restart(x, s, t)
 		} else {
-			binary.LittleEndian.PutUint64(s.ext[hzHold:], uint64(t+r.p.AfterGap.Seconds()))
+			binary.LittleEndian.PutUint64(s.ext[r.lay.hold:], uint64(t+r.p.AfterGap.Seconds()))
 		}
 	}
 	r.setSig(s, k, base, val, t, iv)
@@ -441,11 +667,11 @@ func (r *hazard) restart(x *evalCtx, s *slot, t int64) {
 func (r *hazard) forget(x *evalCtx, s *slot, t int64) {
 	y, mo, d := x.local(t).Date()
 	day := int32(time.Date(y, mo, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
-	last := int32(binary.LittleEndian.Uint32(s.ext[hzDay:]))
+	last := int32(binary.LittleEndian.Uint32(s.ext[r.lay.day:]))
 	if day <= last {
 		return
 	}
-	binary.LittleEndian.PutUint32(s.ext[hzDay:], uint32(day))
+	binary.LittleEndian.PutUint32(s.ext[r.lay.day:], uint32(day))
 	if s.n < math.MaxUint16 {
 		s.n++
 	}
@@ -453,13 +679,12 @@ func (r *hazard) forget(x *evalCtx, s *slot, t int64) {
 		return
 	}
 	f := math.Pow(r.keep, float64(min(day-last, 3650)))
-	for i := 0; i < hzHist; i += 2 {
+	for i := r.lay.hist; i < r.lay.sig; i += 2 {
 		c := binary.LittleEndian.Uint16(s.ext[i:])
 		if c != 0 {
 			binary.LittleEndian.PutUint16(s.ext[i:], uint16(math.Round(float64(c)*f)))
 		}
 	}
-	r.pool(s)
 }
 
 // hzPriorS is the prior's survival at each edge.
@@ -493,25 +718,12 @@ func hzBucket(minutes int64) int {
 }
 
 func (r *hazard) learn(s *slot, cell int, minutes int64) {
-	o := (cell*hzBuckets + hzBucket(minutes)) * 2
+	o := r.lay.hist + (cell*r.lay.nb+int(r.lay.of[hzBucket(minutes)]))*2
 	c := uint32(binary.LittleEndian.Uint16(s.ext[o:]))
 	if c+hzOne > math.MaxUint16 {
 		return // saturated: the bucket keeps its share
 	}
 	binary.LittleEndian.PutUint16(s.ext[o:], uint16(c+hzOne))
-	po := hzPool + 4*hzBucket(minutes)
-	binary.LittleEndian.PutUint32(s.ext[po:], binary.LittleEndian.Uint32(s.ext[po:])+hzOne)
-}
-
-// pool recomputes the household's summed histogram from the cells.
-func (r *hazard) pool(s *slot) {
-	var sum [hzBuckets]uint32
-	for i := 0; i < hzHist; i += 2 {
-		sum[(i/2)%hzBuckets] += uint32(binary.LittleEndian.Uint16(s.ext[i:]))
-	}
-	for b, v := range sum {
-		binary.LittleEndian.PutUint32(s.ext[hzPool+4*b:], v)
-	}
 }
 
 // survival fills above[e] with the weight of samples of cell c lasting at
@@ -522,9 +734,10 @@ func (r *hazard) survival(s *slot, c int, above *[hzBuckets]float64) float64 {
 
 // survivalW is survival with the cell's samples weighing w each.
 func (r *hazard) survivalW(s *slot, c int, w float64, above *[hzBuckets]float64) float64 {
-	h := s.ext[c*hzBuckets*2 : (c+1)*hzBuckets*2]
+	nb := r.lay.nb
+	h := s.ext[r.lay.hist+c*nb*2 : r.lay.hist+(c+1)*nb*2]
 	var tot uint32
-	for b := hzBuckets - 1; b >= 0; b-- {
+	for b := nb - 1; b >= 0; b-- {
 		tot += uint32(h[2*b]) | uint32(h[2*b+1])<<8
 		if b > 0 {
 			above[b-1] += w * float64(tot)
@@ -533,14 +746,22 @@ func (r *hazard) survivalW(s *slot, c int, w float64, above *[hzBuckets]float64)
 	return w * float64(tot)
 }
 
-// curve is S(hzEdges[e]) for cell c, shrunk toward the hour, the household
-// and the prior.
+// curve is S at the layout's edges (sv[i] at hzEdges[lay.edge[i]]) for
+// cell c, shrunk toward the hour, the household and the prior.
 func (r *hazard) curve(s *slot, c int) (sv [hzBuckets]float64) {
 	k, tail := r.p.Shrink*hzOne, *r.p.Tail*hzOne
+	nb := r.lay.nb
 	var hh, hour, cell [hzBuckets]float64
+	var pool [hzBuckets]uint32 // the household's cells summed
+	h := s.ext[r.lay.hist:r.lay.sig]
+	for i := 0; i < len(h); i += 2 * nb {
+		for b := 0; b < nb; b++ {
+			pool[b] += uint32(h[i+2*b]) | uint32(h[i+2*b+1])<<8
+		}
+	}
 	var nHH float64
-	for b := hzBuckets - 1; b >= 0; b-- {
-		nHH += float64(binary.LittleEndian.Uint32(s.ext[hzPool+4*b:]))
+	for b := nb - 1; b >= 0; b-- {
+		nHH += float64(pool[b])
 		if b > 0 {
 			hh[b-1] = nHH
 		}
@@ -558,8 +779,8 @@ func (r *hazard) curve(s *slot, c int) (sv [hzBuckets]float64) {
 	if r.p.Split == "none" {
 		nCell, cell = 0, [hzBuckets]float64{} // the hour is the cell
 	}
-	for e := 0; e < len(hzEdges); e++ {
-		pHH := (hh[e] + k*hzPriorS[e]) / (nHH + k)
+	for e := 0; e < nb-1; e++ {
+		pHH := (hh[e] + k*hzPriorS[r.lay.edge[e]]) / (nHH + k)
 		pHour := (hour[e] + k*pHH) / (nHour + k)
 		if r.p.Split != "none" {
 			sv[e] = (cell[e] + k*pHour + tail) / (nCell + k + tail)
@@ -575,12 +796,14 @@ func (r *hazard) curve(s *slot, c int) (sv [hzBuckets]float64) {
 func (r *hazard) alarmTime(s *slot, c int) (int64, float64) {
 	sv := r.curve(s, c)
 	best, bestT, bestS := math.Inf(1), r.maxT, 0.0
-	for e, t := range hzEdges {
+	for i := 0; i < r.lay.nb-1; i++ {
+		e := int(r.lay.edge[i])
+		t := hzEdges[e]
 		if t < r.minT || t > r.maxT || (r.steps != 0 && r.steps&(1<<e) == 0) {
 			continue
 		}
-		if v := float64(t) + r.cost*sv[e]; v < best {
-			best, bestT, bestS = v, t, sv[e]
+		if v := float64(t) + r.cost*sv[i]; v < best {
+			best, bestT, bestS = v, t, sv[i]
 		}
 	}
 	return bestT, bestS
@@ -588,17 +811,17 @@ func (r *hazard) alarmTime(s *slot, c int) (int64, float64) {
 
 func (r *hazard) setAlarmTime(x *evalCtx, s *slot) {
 	t, _ := r.alarmTime(s, r.cell(x, s))
-	binary.LittleEndian.PutUint16(s.ext[hzT:], uint16(t))
+	binary.LittleEndian.PutUint16(s.ext[r.lay.t:], uint16(t))
 }
 
 func (r *hazard) armed(s *slot) bool {
-	return s.flags&fInit != 0 && s.n > r.warmDays && len(s.ext) == hzExt && r.u16(s, hzT) != 0
+	return s.flags&fInit != 0 && s.n > r.warmDays && r.lay.is(s.ext) && r.alarmAt(s) != 0
 }
 
 // fallingBack reports whether the rule rings at its fixed fallback time
 // now: the household's history is not usable yet.
 func (r *hazard) fallingBack(s *slot) bool {
-	return r.fallback > 0 && s.flags&fInit != 0 && len(s.ext) == hzExt && !r.armed(s)
+	return r.fallback > 0 && s.flags&fInit != 0 && r.lay.is(s.ext) && !r.armed(s)
 }
 
 // due is the instant the current quiet period rings.
@@ -606,7 +829,7 @@ func (r *hazard) due(s *slot) int64 {
 	if r.fallingBack(s) {
 		return s.t0 + r.fallback
 	}
-	return max(s.t0+int64(r.u16(s, hzT))*60, r.hold(s))
+	return max(s.t0+r.alarmAt(s)*60, r.hold(s))
 }
 
 // silentAt is the instant the meter turns silent (math.MaxInt64 without
@@ -620,7 +843,7 @@ func (r *hazard) silentAt(s *slot) int64 {
 }
 
 func (r *hazard) tick(x *evalCtx, s *slot) {
-	if s.flags&fInit == 0 || len(s.ext) != hzExt {
+	if s.flags&fInit == 0 || !r.fit(s) {
 		return
 	}
 	if r.silentOn {
@@ -646,12 +869,12 @@ func (r *hazard) tick(x *evalCtx, s *slot) {
 	}, func() anxin.Cause {
 		_, sv := r.alarmTime(s, r.cell(x, s))
 		return anxin.Cause{Code: anxin.CauseNoUseUnusual, Field: r.p.Field, Since: causeTime(s.t0), For: x.lasted(s.t0),
-			Share: 1 - sv, Usual: causeTime(s.t0 + int64(r.u16(s, hzT))*60)}
+			Share: 1 - sv, Usual: causeTime(s.t0 + r.alarmAt(s)*60)}
 	})
 }
 
 func (r *hazard) deadline(x *evalCtx, s *slot) int64 {
-	if s.flags&fInit == 0 || len(s.ext) != hzExt {
+	if s.flags&fInit == 0 || !r.fit(s) {
 		return 0
 	}
 	var d int64
@@ -674,7 +897,7 @@ func (r *hazard) deadline(x *evalCtx, s *slot) int64 {
 // rebaseline restarts the quiet period when the elder is back (its length
 // is not learned).
 func (r *hazard) rebaseline(x *evalCtx, s *slot) {
-	if s.flags&fInit == 0 || len(s.ext) != hzExt {
+	if s.flags&fInit == 0 || !r.fit(s) {
 		return
 	}
 	for k := 0; k < r.nsig; k++ {

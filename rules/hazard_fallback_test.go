@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"bytes"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -215,10 +217,28 @@ func FuzzHazardFallbackState(f *testing.F) {
 	v := routine(tl, "hh-1", 0, 3, 100)
 	tl.meter("hh-1", at(3, "00:00"), at(3, "04:00"), v, 0)
 	f.Add(tl.e.State("hh-1"))
+	// The same state as the code of state version 1 saved it (the 1,680-
+	// byte ext), which is converted on load.
+	v1, err := os.ReadFile("testdata/hazard_v1_sidebyside.state")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(v1)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e := New(cfg)
 		if err := e.RestoreState("hh-1", b); err != nil {
 			return
+		}
+		// Accepted state is in the rule's layout and re-encodes stably.
+		for _, s := range e.hh["hh-1"].slots {
+			if hz := hzOf(e.rules[s.rule].base.ev); hz != nil && s.ext != nil && !hz.lay.is(s.ext) {
+				t.Fatalf("restored ext of %d bytes is not the rule's layout", len(s.ext))
+			}
+		}
+		enc := e.State("hh-1")
+		e2 := New(cfg)
+		if err := e2.RestoreState("hh-1", enc); err != nil || !bytes.Equal(e2.State("hh-1"), enc) {
+			t.Fatalf("encoding not stable: %v", err)
 		}
 		tl := &timeline{t: t, e: e, now: at(3, "04:00")}
 		tl.advance(at(6, "00:00"))

@@ -117,7 +117,7 @@ func FuzzHazardStepsState(f *testing.F) {
 		hz := e.rules[0].base.ev.(*hazard)
 		for i := range e.hh["hh-x"].slots {
 			sl := &e.hh["hh-x"].slots[i]
-			if len(sl.ext) != hzExt {
+			if !hz.lay.is(sl.ext) {
 				continue
 			}
 			for c := 0; c < hzCells; c++ {

@@ -3,6 +3,7 @@ package rules
 import (
 	"bytes"
 	"encoding/binary"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -125,7 +126,7 @@ func TestHazardStateSurvivesRestart(t *testing.T) {
 	tl := newTimeline(t, hazardRules(""))
 	v := routine(tl, "hh-1", 0, 20, 100)
 	b := saved(tl.e)["hh-1"]
-	if len(b) < hzExt || len(b) > hzExt+100 {
+	if n := tl.e.rules[0].base.ev.(*hazard).lay.size; len(b) < n || len(b) > n+100 {
 		t.Fatalf("state of %d bytes", len(b))
 	}
 	tl2 := newTimeline(t, hazardRules(""))
@@ -225,18 +226,19 @@ func TestHazardConfigErrors(t *testing.T) {
 func TestHazardStateOutOfRange(t *testing.T) {
 	tl := newTimeline(t, hazardRules(""))
 	routine(tl, "hh-1", 0, 3, 100)
+	hz := tl.e.rules[0].base.ev.(*hazard)
 	for _, c := range []struct {
 		name string
 		off  int
 		v    uint64
-	}{{"as saved", -1, 0}, {"last heard", sigOff(0) + 16, 1 << 62}, {"interval", sigOff(0) + 24, 1 << 63}, {"hold", hzHold, 1 << 63}} {
+	}{{"as saved", -1, 0}, {"last heard", hz.sigOff(0) + 16, 1 << 62}, {"interval", hz.sigOff(0) + 24, 1 << 63}, {"hold", hz.lay.hold, 1 << 63}} {
 		e := New(tl.e.cfg)
 		if err := e.RestoreState("hh-1", tl.e.State("hh-1")); err != nil {
 			t.Fatal(err)
 		}
 		if c.off >= 0 {
 			for i := range e.hh["hh-1"].slots {
-				if s := &e.hh["hh-1"].slots[i]; len(s.ext) == hzExt {
+				if s := &e.hh["hh-1"].slots[i]; hz.lay.is(s.ext) {
 					binary.LittleEndian.PutUint64(s.ext[c.off:], c.v)
 				}
 			}
@@ -297,6 +299,12 @@ func fuzzSeedState(f *testing.F, rules string) *Config {
 	tl := &timeline{t: &testing.T{}, e: New(cfg), now: day0}
 	routine(tl, "hh-1", 0, 15, 100)
 	f.Add(tl.e.State("hh-1"))
+	// The same days saved by the code of state version 1 (every edge).
+	v1, err := os.ReadFile("testdata/hazard_v1_fuzzseed.state")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(v1)
 	return cfg
 }
 

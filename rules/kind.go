@@ -20,11 +20,24 @@ type kindDef struct {
 	compile func(r *Rule) evaluator
 	// extBytes is the size of the kind's extra per-slot state (slot.ext),
 	// persisted after the slot's fields; 0 for kinds whose slot suffices.
+	// State version 1 holds exactly extBytes; version 2 holds a length
+	// (0: no history), which is extBytes unless the kind has adoptExt.
 	extBytes int
 	// saneExt, when set, reports whether a restored slot.ext holds values
 	// the kind can run on (its instants and intervals in range); a state
 	// that does not is corrupt, as one with a slot time out of range.
 	saneExt func(ext []byte) bool
+	// upgradeExt, when set, converts an ext of state version 1 to the
+	// kind's current encoding (nil: unreadable) before saneExt sees it.
+	upgradeExt func(ext []byte) []byte
+	// adoptExt, when set, converts a restored (sane) ext to the layout of
+	// the rule it is restored into (ev: the rule's base evaluator); the
+	// kind's ext then varies in size with the rule's parameters.
+	adoptExt func(ev evaluator, ext []byte) []byte
+	// share, when set, is given the evaluators of a rule's base and all its
+	// variants after they are compiled: they keep one slot per device, so
+	// whatever fixes the layout of slot.ext must be common to them.
+	share func(evs []evaluator)
 }
 
 // kindTable holds the rule kinds; written only by init functions.

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"time"
@@ -257,7 +258,12 @@ func (x *evalCtx) lasted(t0 int64) time.Duration { return time.Duration(x.now-t0
 
 // State encoding: a version byte, then varints. Rules are named, not
 // numbered, so a saved state survives a reordered or edited rules file.
-const stateVersion = 1
+// Version 2 writes a slot's ext with its length (a hazard rule's varies
+// with its alarm times); version 1 (ext of the kind's fixed size) is read.
+const stateVersion = 2
+
+// maxExtBytes bounds a decoded slot.ext.
+const maxExtBytes = 4096
 
 // Bounds on decoded state, so hostile bytes cannot make large allocations.
 const (
@@ -265,8 +271,15 @@ const (
 	maxStringLen = 64
 )
 
+// encode is h's state, in a slice of its own length: alarmd may hold the
+// states of a whole district between flushes (ingest's pending states),
+// so no slack from growing the slice. Under e.mu (or in one goroutine).
 func (e *Engine) encode(h *household) []byte {
-	b := make([]byte, 0, 32+len(h.devs)*24+len(h.slots)*48)
+	e.scratch = e.appendState(e.scratch[:0], h)
+	return bytes.Clone(e.scratch)
+}
+
+func (e *Engine) appendState(b []byte, h *household) []byte {
 	b = append(b, stateVersion, h.tier)
 	if h.away {
 		b = append(b, 1)
@@ -293,14 +306,10 @@ func (e *Engine) encode(h *household) []byte {
 		b = binary.AppendVarint(b, s.t2)
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.v0))
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.v1))
-		if n := kindTable[c.Kind].extBytes; n > 0 {
-			// Only kinds with extra state write it, so states of the
-			// other kinds are unchanged (version 1).
-			e := s.ext
-			if len(e) != n {
-				e = make([]byte, n)
-			}
-			b = append(b, e...)
+		if kindTable[c.Kind].extBytes > 0 {
+			// Only kinds with extra state write it.
+			b = binary.AppendUvarint(b, uint64(len(s.ext)))
+			b = append(b, s.ext...)
 		}
 	}
 	return b
@@ -390,9 +399,10 @@ func (e *Engine) decode(id string, b []byte) (*household, error) {
 	bad := func(what string) error {
 		return anxin.Errorf(anxin.EINVALID, "rule state of %s: %s", id, what)
 	}
-	if len(b) == 0 || b[0] != stateVersion {
+	if len(b) == 0 || (b[0] != 1 && b[0] != stateVersion) {
 		return nil, bad("unknown version")
 	}
+	version := b[0]
 	r := &stateReader{b: b[1:]}
 	h := &household{id: id, heapIdx: -1}
 	h.tier = r.byte()
@@ -416,8 +426,21 @@ func (e *Engine) decode(id string, b []byte) (*household, error) {
 		s := slot{dev: uint16(r.uvarint(math.MaxUint16)), flags: r.byte(), n: uint16(r.uvarint(math.MaxUint16))}
 		s.t0, s.t1, s.t2 = r.varint(), r.varint(), r.varint()
 		s.v0, s.v1 = r.float(), r.float()
-		if n := kindTable[kind].extBytes; n > 0 {
-			s.ext = r.bytes(n)
+		k := kindTable[kind]
+		if k.extBytes > 0 {
+			if version == 1 {
+				s.ext = r.bytes(k.extBytes)
+				if k.upgradeExt != nil && !r.err {
+					if s.ext = k.upgradeExt(s.ext); s.ext == nil {
+						return nil, bad("learned state unreadable")
+					}
+				}
+			} else if n := int(r.uvarint(maxExtBytes)); n > 0 && !r.err {
+				if k.adoptExt == nil && n != k.extBytes {
+					return nil, bad("learned state of the wrong size")
+				}
+				s.ext = r.bytes(n)
+			}
 		}
 		if r.err {
 			break
@@ -425,7 +448,7 @@ func (e *Engine) decode(id string, b []byte) (*household, error) {
 		if !saneTime(s.t0) || !saneTime(s.t1) || !saneTime(s.t2) {
 			return nil, bad("time out of range")
 		}
-		if k := kindTable[kind]; k.saneExt != nil && !k.saneExt(s.ext) {
+		if k.saneExt != nil && !k.saneExt(s.ext) {
 			return nil, bad("learned state out of range")
 		}
 		if s.dev != noDevice && int(s.dev) >= len(h.devs) {
@@ -441,6 +464,9 @@ func (e *Engine) decode(id string, b []byte) (*household, error) {
 			continue // the rule was removed or changed kind: its state goes
 		}
 		s.rule = uint16(idx)
+		if k.adoptExt != nil && s.ext != nil {
+			s.ext = k.adoptExt(e.rules[idx].base.ev, s.ext)
+		}
 		for _, o := range h.slots {
 			if o.rule == s.rule && o.dev == s.dev {
 				return nil, bad("duplicate slot")

@@ -3,6 +3,7 @@ package rules
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"reflect"
 	"testing"
 	"testing/synctest"
@@ -200,6 +201,14 @@ func FuzzRestoreState(f *testing.F) {
 	e.ObserveStatus(at(0, "09:04"), "hh-1", "sd1", anxin.Status{State: "offline", TS: at(0, "09:04")})
 	f.Add(saved(e)["hh-1"])
 	f.Add([]byte{stateVersion, 0, 0, 0, 0, 0})
+	f.Add([]byte{1, 0, 0, 0, 0, 0})
+	for _, n := range []string{"hazard_v1_default_hh-1", "hazard_v1_default_hh-2"} {
+		b, err := os.ReadFile("testdata/" + n + ".state") // state version 1
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	cfg := Default()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e := New(cfg)
@@ -378,5 +387,36 @@ func TestForget(t *testing.T) {
 		if d.Household == "hh-1" {
 			t.Errorf("forgotten household decided: %+v", d)
 		}
+	}
+}
+
+// TestLearnedRestoresVersion1State: a learned rule's state saved by the
+// code of state version 1 (its 480-byte ext without a length;
+// testdata/learned_v1.state, 15 days of routine, commit 0a6db44) restores
+// with its histograms unchanged and re-encodes as version 2, which
+// restores to the same.
+func TestLearnedRestoresVersion1State(t *testing.T) {
+	v1, err := os.ReadFile("testdata/learned_v1.state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := mustParse(t, learnedRules("0.99"))
+	e := New(cfg)
+	if err := e.RestoreState("hh-1", v1); err != nil {
+		t.Fatal(err)
+	}
+	var ext []byte
+	for _, s := range e.hh["hh-1"].slots {
+		if len(s.ext) == learnedExt {
+			ext = s.ext
+		}
+	}
+	if ext == nil || !bytes.Contains(v1, ext) || bytes.Count(ext, []byte{0}) == len(ext) {
+		t.Fatalf("histograms not restored as saved")
+	}
+	v2 := e.State("hh-1")
+	e2 := New(cfg)
+	if err := e2.RestoreState("hh-1", v2); err != nil || v2[0] != stateVersion || !bytes.Equal(e2.State("hh-1"), v2) {
+		t.Fatalf("version 2: %v", err)
 	}
 }

@@ -583,8 +583,9 @@ only, the same reason and cause), and it raises ` + "`device_silent`" + ` from `
 replaces the fixed rule alone and nothing rings twice. Tier overrides apply to every key: the
 default's high tier rings at 8 h or 12 h (` + "`alarm_times: [8h, 12h], fallback: 12h`" + `).
 
-**Cost.** 1,616 bytes of slot state per household (48 cells × 16 length buckets of uint16,
-per-signal baselines, the current alarm time), persisted with the engine state; the alarm time is
+**Cost.** 435 bytes of slot state per household with the default ` + "`alarm_times`" + ` (48 cells × 4
+length buckets of uint16: only those between the alarm times the rule can ring at; per-signal
+baselines, the current alarm time; 1,395 for the full grid from 1 h to 24 h), persisted with the engine state; the alarm time is
 computed once per use, so a reading costs about as much as in ` + "`no_use`" + ` except at uses
 (` + "`go test ./rules -bench HazardObserve`" + `).
 `
