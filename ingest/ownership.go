@@ -101,29 +101,12 @@ func (p *Pipeline) TakeOver(ctx context.Context, match, owns func(household stri
 // those households still queued are handed back.
 func (p *Pipeline) GiveUp(ctx context.Context, match, owns func(household string) bool) error {
 	return p.inLoop(ctx, func(ctx context.Context) error {
-		urgent := make(map[string]bool)
-		for hh := range p.pending {
-			if match(hh) {
-				urgent[hh] = true
-			}
-		}
 		var states []anxin.RuleState
-		p.engine.DirtyStates(func(hh string, state []byte) {
-			if match(hh) && p.owned(hh) {
-				states = append(states, anxin.RuleState{Household: hh, State: state, AppliedSeq: p.stateSeq})
-				delete(p.pending, hh)
-				return
-			}
+		p.engine.TakeDirty(-1, match, func(hh string, state []byte) {
 			if p.owned(hh) {
-				p.pending[hh] = pendingState{state: state, seq: p.stateSeq}
+				states = append(states, anxin.RuleState{Household: hh, State: state, AppliedSeq: p.stateSeq})
 			}
 		})
-		for hh := range urgent {
-			if st, ok := p.pending[hh]; ok {
-				states = append(states, anxin.RuleState{Household: hh, State: st.state, AppliedSeq: st.seq})
-				delete(p.pending, hh)
-			}
-		}
 		if len(states) > 0 {
 			if _, err := p.commit(ctx, &anxin.IngestBatch{States: states, At: p.now()}); err != nil {
 				return err

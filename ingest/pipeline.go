@@ -25,7 +25,11 @@ type Engine interface {
 	ObserveStatus(now time.Time, household, device string, st anxin.Status) []rules.Decision
 	Tick(now time.Time) []rules.Decision
 	NextDeadline() time.Time
-	DirtyStates(fn func(household string, state []byte))
+	// TakeDirty, DirtyState, DirtyCount: the encoded states of changed
+	// households, taken as they are written (rules.Engine)
+	TakeDirty(limit int, match func(household string) bool, fn func(household string, state []byte)) int
+	DirtyState(household string) ([]byte, bool)
+	DirtyCount() int
 	RestoreState(household string, state []byte) error
 	Closed(household, rule string)
 	SetAway(now time.Time, household string, away bool) []rules.Decision
@@ -183,12 +187,13 @@ type Pipeline struct {
 	storeErr    error
 	mu          sync.Mutex
 
-	// rule state of households without an effect in their batch waits here
-	// and is written every StateFlush (a reading that changed nothing but a
-	// meter value need not cost a row write each time)
-	pending   map[string]pendingState
+	// rule state of households without an effect in their batch stays
+	// dirty in the engine and is written every StateFlush (a reading that
+	// changed nothing but a meter value need not cost a row write each
+	// time), stateChunk households per batch, encoded as they are written
 	lastFlush time.Time
-	flushing  bool // writing pending states, stateChunk per batch
+	flushing  bool // writing dirty states, stateChunk per batch
+	flushLeft int  // households of this flush not yet written
 
 	stats     batchStats // since the last stats log line
 	lastStats time.Time
@@ -218,13 +223,6 @@ func (p *Pipeline) logStats(force bool) {
 		"mean_batch", float64(s.messages)/float64(s.batches), "max_batch", s.maxBatch, "commits", s.commits,
 		"sleeps_per_batch", float64(s.sleeps)/float64(s.batches),
 		"unacked_at_close_mean", float64(s.waiting)/float64(s.batches))
-}
-
-// pendingState is a household's encoded rule state waiting to be written,
-// with the alarm_state_log position it reflects.
-type pendingState struct {
-	state []byte
-	seq   int64
 }
 
 type escalation struct {
@@ -276,7 +274,7 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 		register: d.Register, log: d.Logger, now: d.Now, m: m, in: make(chan Delivery, cfg.Inflight),
 		priority: make(chan Delivery, 1024),
 		escalate: make(chan escalation, 1024), away: make(chan awayRequest), ctl: make(chan ctlRequest), seen: newSeenWindow(cfg.DedupMax, cfg.DedupWindow),
-		pending: make(map[string]pendingState), lastFlush: time.Now(), lastStats: time.Now(), stateWrites: -1, parser: newParser()}, nil
+		lastFlush: time.Now(), lastStats: time.Now(), stateWrites: -1, parser: newParser()}, nil
 }
 
 // restoreStates loads the stored rule state of the households that match
@@ -707,57 +705,49 @@ func (p *Pipeline) setAway(ctx context.Context, r awayRequest) error {
 }
 
 // states takes the engine's dirty states: those of urgent households go
-// into this batch; the rest wait in pending, which is written once
-// StateFlush has passed, at most stateChunk rows per batch so a flush of a
-// whole district never holds up one batch (and its alarms) for long.
+// into this batch; the rest stay dirty in the engine until StateFlush has
+// passed, then are written stateChunk per batch (encoded as they are taken)
+// so a flush of a whole district never holds up one batch (and its alarms)
+// for long, nor holds a district's states encoded at once.
 func (p *Pipeline) states(urgent map[string]bool, all bool) []anxin.RuleState {
 	var out []anxin.RuleState
-	due := !p.flushing && time.Since(p.lastFlush) >= p.cfg.StateFlush
-	if !all && len(urgent) == 0 && !due && !p.flushing {
-		// nothing to write now: quiet households' states stay dirty in the
-		// engine and are encoded once, when they are written (encoding
-		// every batch's households cost ~240 B and ~1 µs a reading)
-		return nil
-	}
 	// every state change the engine holds is applied up to p.stateSeq (the
 	// batch loop applies them and encodes states, nobody else)
-	p.engine.DirtyStates(func(hh string, state []byte) {
-		if !p.owned(hh) {
-			delete(p.pending, hh) // another alarmd holds it: its state is the owner's to write
-			return
-		}
-		if all || urgent[hh] {
+	take := func(hh string, state []byte) {
+		if p.owned(hh) { // else another alarmd holds it: its state is the owner's to write
 			out = append(out, anxin.RuleState{Household: hh, State: state, AppliedSeq: p.stateSeq})
-			delete(p.pending, hh)
-			return
 		}
-		p.pending[hh] = pendingState{state: state, seq: p.stateSeq}
-	})
-	if !all && due && len(p.pending) > 0 {
-		p.flushing = true
 	}
-	if all || p.flushing {
-		for hh, st := range p.pending {
-			if !all && len(out) >= stateChunk {
-				break
-			}
-			out = append(out, anxin.RuleState{Household: hh, State: st.state, AppliedSeq: st.seq})
-			delete(p.pending, hh)
+	if all {
+		p.engine.TakeDirty(-1, nil, take)
+		return out
+	}
+	for hh := range urgent {
+		if st, ok := p.engine.DirtyState(hh); ok {
+			take(hh, st)
 		}
-		if len(p.pending) == 0 {
+	}
+	if !p.flushing && time.Since(p.lastFlush) >= p.cfg.StateFlush {
+		if p.flushLeft = p.engine.DirtyCount(); p.flushLeft > 0 {
+			p.flushing = true
+		} else {
+			p.lastFlush = time.Now() // nothing was dirty
+		}
+	}
+	if p.flushing {
+		n := p.engine.TakeDirty(stateChunk, nil, take)
+		if p.flushLeft -= n; p.flushLeft <= 0 || n < stateChunk {
 			p.flushing = false
 			p.lastFlush = time.Now()
 		}
-	} else if due {
-		p.lastFlush = time.Now() // nothing was pending
 	}
 	return out
 }
 
-// stateChunk bounds the pending rule states written with one batch.
+// stateChunk bounds the quiet households' rule states written with one batch.
 const stateChunk = 250
 
-// flushStates writes every pending rule state (at shutdown).
+// flushStates writes every dirty rule state (at shutdown).
 func (p *Pipeline) flushStates() {
 	b := &anxin.IngestBatch{States: p.states(nil, true), At: p.now()}
 	if len(b.States) == 0 {

@@ -420,3 +420,58 @@ func TestLearnedRestoresVersion1State(t *testing.T) {
 		t.Fatalf("version 2: %v", err)
 	}
 }
+
+// TestTakeDirtyInOrderAndInPart: changed households are taken oldest change
+// first, limit at a time, encoded as they are taken; one taken alone
+// (DirtyState) or forgotten is not taken again; a match takes only its
+// households and leaves the rest in order; a change after a take makes the
+// household dirty again, at the back.
+func TestTakeDirtyInOrderAndInPart(t *testing.T) {
+	e := New(Default())
+	now := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	touch := func(hh string) {
+		m := anxin.Message{ID: anxin.NewID(now), TS: now, Household: hh, Device: "wm1", Kind: anxin.KindWaterMeter,
+			Fields: anxin.Fields{"total_m3": anxin.Num(float64(now.Unix()))}}
+		now = now.Add(time.Minute)
+		e.Observe(now, &m)
+	}
+	for i := range 6 {
+		touch(fmt.Sprintf("hh-%d", i))
+	}
+	take := func(limit int, match func(string) bool) []string {
+		var got []string
+		n := e.TakeDirty(limit, match, func(hh string, st []byte) {
+			if len(st) == 0 {
+				t.Fatalf("%s: empty state", hh)
+			}
+			got = append(got, hh)
+		})
+		if n != len(got) {
+			t.Fatalf("TakeDirty said %d, handed %d", n, len(got))
+		}
+		return got
+	}
+	if st, ok := e.DirtyState("hh-1"); !ok || len(st) == 0 {
+		t.Fatal("DirtyState of a changed household: nothing")
+	}
+	if _, ok := e.DirtyState("hh-1"); ok {
+		t.Fatal("DirtyState twice without a change")
+	}
+	e.ForgetWhere(func(hh string) bool { return hh == "hh-2" })
+	if n := e.DirtyCount(); n != 4 {
+		t.Fatalf("DirtyCount %d, want 4 (hh-0, hh-3, hh-4, hh-5)", n)
+	}
+	if got := take(2, nil); !reflect.DeepEqual(got, []string{"hh-0", "hh-3"}) {
+		t.Fatalf("first two: %v", got)
+	}
+	touch("hh-0") // dirty again: behind hh-4 and hh-5
+	if got := take(-1, func(hh string) bool { return hh == "hh-5" }); !reflect.DeepEqual(got, []string{"hh-5"}) {
+		t.Fatalf("matched: %v", got)
+	}
+	if got := take(-1, nil); !reflect.DeepEqual(got, []string{"hh-4", "hh-0"}) {
+		t.Fatalf("the rest: %v", got)
+	}
+	if n := e.DirtyCount(); n != 0 || len(take(-1, nil)) != 0 {
+		t.Fatalf("%d still dirty after taking all", n)
+	}
+}
