@@ -11,25 +11,8 @@ import (
 // TestBufferedConnDeliversEveryWrite: coalesced writes all arrive, in
 // order, soon after they are written and at Close.
 func TestBufferedConnDeliversEveryWrite(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := l.Accept()
-		if err == nil {
-			accepted <- c
-		}
-	}()
-	conn, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, peer := tcpPair(t)
 	c := &bufferedConn{Conn: conn}
-	peer := <-accepted
-	defer peer.Close()
 
 	var want bytes.Buffer
 	for i := range 100 { // PUBACK-sized writes
@@ -61,4 +44,29 @@ func TestBufferedConnDeliversEveryWrite(t *testing.T) {
 	if err != nil || len(rest) != len(big)+2 || rest[len(rest)-2] != 0xe0 {
 		t.Fatalf("after Close: %d bytes, %v", len(rest), err)
 	}
+}
+
+// tcpPair is a connected pair of loopback TCP sockets.
+func tcpPair(t *testing.T) (client *net.TCPConn, server net.Conn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	acc := make(chan net.Conn, 1)
+	go func() {
+		c, _ := l.Accept()
+		acc <- c
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-acc
+	if s == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s
 }

@@ -3,38 +3,12 @@ package ingest
 import (
 	"bytes"
 	"io"
-	"net"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/anxin-care/anxin/internal/testenv"
 )
-
-// tcpPair is a connected pair of loopback TCP sockets.
-func tcpPair(t *testing.T) (client *net.TCPConn, server net.Conn) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	acc := make(chan net.Conn, 1)
-	go func() {
-		c, _ := l.Accept()
-		acc <- c
-	}()
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := <-acc
-	if s == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s
-}
 
 func rcvlowat(t *testing.T, r *lowatReader) int {
 	t.Helper()

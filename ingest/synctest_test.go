@@ -195,6 +195,22 @@ func TestTimelinesUnderSynctest(t *testing.T) {
 	})
 }
 
+// syncPipeline is a pipeline on a fresh SQLite store with the default
+// rules, for a test inside synctest.Test.
+func syncPipeline(t *testing.T, cfg Config) *Pipeline {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	p, err := New(cfg, Deps{Engine: rules.New(rules.Default()), Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // TestBatchClosesWhenTheFlowPauses: a broker that holds back what is
 // beyond its in-flight window until this batch is acknowledged sends
 // nothing more, so a batch closes once nothing came for idleGap rather
@@ -202,15 +218,7 @@ func TestTimelinesUnderSynctest(t *testing.T) {
 // 2026-12-06 the acks came at batch_wait.
 func TestBatchClosesWhenTheFlowPauses(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		p, err := New(Config{BatchWait: time.Hour, TickEvery: time.Hour}, Deps{Engine: rules.New(rules.Default()), Store: db})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := syncPipeline(t, Config{BatchWait: time.Hour, TickEvery: time.Hour})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
 		go func() { done <- p.Run(ctx) }()
@@ -253,15 +261,8 @@ func TestBatchClosesWhenTheFlowPauses(t *testing.T) {
 // batch, until every one is written, with no event or decision to carry it.
 func TestQuietStatesAllWritten(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		p, err := New(Config{StateFlush: time.Minute, TickEvery: time.Hour}, Deps{Engine: rules.New(rules.Default()), Store: db})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := syncPipeline(t, Config{StateFlush: time.Minute, TickEvery: time.Hour})
+		db := p.store
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
 		go func() { done <- p.Run(ctx) }()
@@ -303,15 +304,7 @@ func TestQuietStatesAllWritten(t *testing.T) {
 // messages) are not held back by a timer. Virtual time: no wall clock.
 func TestBatchClosesAtTheSourcesLastDelivery(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		p, err := New(Config{BatchWait: time.Hour, TickEvery: time.Hour}, Deps{Engine: rules.New(rules.Default()), Store: db})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := syncPipeline(t, Config{BatchWait: time.Hour, TickEvery: time.Hour})
 		flushes := 0
 		p.FlushAcksWith(func() { flushes++ })
 		ctx, cancel := context.WithCancel(context.Background())
