@@ -40,8 +40,8 @@ type ruleResult struct {
 func (d *dataset) summarise() {
 	vacant := map[string]bool{}
 	for _, h := range d.hs {
-		if h.vacant() {
-			vacant[h.id] = true
+		if h.vacant() || !inHalf(h.id) {
+			vacant[h.id] = true // -half: the other half is left out as vacant homes are
 		}
 	}
 	before := map[string]map[int64]float64{}
