@@ -71,12 +71,14 @@ type dataset struct {
 	m                  *replay.Measurement
 	res                []*ruleResult
 	elapsed, cpu       time.Duration
-	replayCPU          time.Duration // the real replay alone (no forks)
-	pairCPU            time.Duration // the same with only no_water_24h and one stepped rule
-	bound, bound8      boundResult   // hindsight bound within 4 h and 8 h (bound.go)
-	deployed           *dataset      // the stand-in and the fixed rule as deployed (deployedRules)
-	online             []onlinePoint // the past-only learner of the same cells
-	diag               diagnosis     // why the learners trailed the bound (diagnosis.go)
+	replayCPU          time.Duration    // the real replay alone (no forks)
+	pairCPU            time.Duration    // the same with only no_water_24h and one stepped rule
+	stepsPairCPU       time.Duration    // the same with no_water_24h and the steps rule as deployed
+	halves             [2][]*ruleResult // figures over households of half a and half b (-half)
+	bound, bound8      boundResult      // hindsight bound within 4 h and 8 h (bound.go)
+	deployed           *dataset         // the stand-in and the fixed rule as deployed (deployedRules)
+	online             []onlinePoint    // the past-only learner of the same cells
+	diag               diagnosis        // why the learners trailed the bound (diagnosis.go)
 }
 
 // onlineAlphas are the settings of the past-only learner in the report.
@@ -313,6 +315,23 @@ func (d *dataset) measure(window time.Duration) error {
 	}
 	if d.pairCPU, err = d.replayCPU1(pcfg, window); err != nil {
 		return err
+	}
+	spair := fmt.Sprintf("rules:\n  - {name: no_water_24h, kind: no_use, field: total_m3, min_delta: %g, for: 24h, fresh_within: 2x, silent_after: 25h, silent_rule: silent_24h}\n"+
+		"  - {name: steps, kind: steps, min_delta: %g, cost: %dh, %s, fallback: 24h, fresh_within: 2x, silent_after: 25h, silent_rule: silent_st}\n", d.minDelta, d.minDelta, stepsDeployed, stepsKeys)
+	if pcfg, err = replay.Rules([]byte(spair), replay.DefaultZone(d.format)); err != nil {
+		return err
+	}
+	if d.stepsPairCPU, err = d.replayCPU1(pcfg, window); err != nil {
+		return err
+	}
+	if householdHalf == "" {
+		for i, h := range []string{"a", "b"} {
+			householdHalf = h
+			d.summarise()
+			d.halves[i] = d.res
+		}
+		householdHalf = ""
+		d.summarise()
 	}
 	var occ []householdQuiets
 	for i, q := range qs {
