@@ -36,7 +36,7 @@ type StepsParams struct {
 	MinDelta     float64  `yaml:"min_delta"`      // rise that counts as use (default 0.01)
 	AlsoField    string   `yaml:"also_field"`     // second signal, e.g. energy_kwh
 	AlsoMinDelta float64  `yaml:"also_min_delta"` // its rise that counts as use (default 0.05)
-	Cost         Duration `yaml:"cost"`           // hours of delay one false alarm is worth (default 3600h)
+	Cost         Duration `yaml:"cost"`           // hours of delay one false alarm is worth (default 4200h)
 	Shrink       float64  `yaml:"shrink"`         // prior weight, in quiet periods (default 5)
 	Tail         *float64 `yaml:"tail"`           // pseudo-periods per cell longer than any alarm time (default 1)
 	WarmUp       Duration `yaml:"warm_up"`        // days with data before the first alarm (default 14d)
@@ -89,10 +89,12 @@ const (
 	stT        = stHold + 8              // uint16 alarm time of the current period, minutes
 	stSeen     = stT + 2                 // uint8 signals seen (bits)
 	stPool     = stSeen + 2              // uint32 × stBuckets: the household's cells summed
-	stExt      = stPool + 4*stBuckets    // 1440 bytes
+	stAged     = stPool + 4*stBuckets    // int32 local day the counts were last forgotten
+	stExt      = stAged + 4              // 1444 bytes
 	stOne      = 64                      // weight of one sample
 	stPrior    = 4 * 60                  // minutes, the prior's mean
 	stMaxT     = 36 * 60                 // minutes, the longest alarm time
+	stAgeDays  = 30                      // days between two forgettings
 )
 
 func init() {
@@ -119,7 +121,7 @@ func init() {
 				return fmt.Errorf("min_delta: must be above 0")
 			}
 			if p.Cost == 0 {
-				p.Cost = Duration(3600 * time.Hour)
+				p.Cost = Duration(4200 * time.Hour)
 			}
 			if p.Cost < Duration(time.Hour) || p.Cost > Duration(1000000*time.Hour) {
 				return fmt.Errorf("cost: must be between 1h and 1000000h")
@@ -444,10 +446,19 @@ func (r *steps) forget(x *evalCtx, s *slot, t int64) {
 	if s.n < math.MaxUint16 {
 		s.n++
 	}
-	if last == 0 {
+	aged := int32(binary.LittleEndian.Uint32(s.ext[stAged:]))
+	if last == 0 || aged == 0 {
+		binary.LittleEndian.PutUint32(s.ext[stAged:], uint32(day))
 		return
 	}
-	f := math.Pow(r.keep, float64(min(day-last, 3650)))
+	// Forgotten every 30 days at once: a daily factor so close to 1 rounds
+	// a count of a few samples back to itself (with memory 365d, every
+	// count under 183, about 3 samples, would never fade).
+	if day-aged < stAgeDays {
+		return
+	}
+	binary.LittleEndian.PutUint32(s.ext[stAged:], uint32(day))
+	f := math.Pow(r.keep, float64(min(day-aged, 3650)))
 	for i := 0; i < stHist; i += 2 {
 		c := binary.LittleEndian.Uint16(s.ext[i:])
 		if c != 0 {

@@ -98,7 +98,7 @@ func TestStepsLateShare(t *testing.T) {
 	}
 }
 
-// TestStepsPerQuiet: one quiet morning in five lasts until 18:00. At cost
+// TestStepsPerQuiet: one quiet morning in ten lasts until the next morning. At cost
 // 400h the 07:30 cell waits for 24 h; per_quiet: 1.5 (this home has 6
 // quiet periods a day) gives each of its periods 4 times the budget, and
 // the same morning rings at 8 h.
@@ -107,7 +107,7 @@ func TestStepsPerQuiet(t *testing.T) {
 		tl := newTimeline(t, strings.Replace(stepsRules("    alarm_times: [8h, 24h]\n"+keys), "48h", "400h", 1))
 		v := 100.0
 		for d := 0; d < 30; d++ {
-			if d%5 == 4 {
+			if d%10 == 9 {
 				morningOnly(tl, "hh-1", d, v) // 07:30 … next morning: one long quiet
 				v += 0.04
 				continue
@@ -243,4 +243,28 @@ rules:
   - {name: no_water_24h, kind: no_use, field: total_m3, min_delta: 0.01, for: 24h}
   - {name: st, kind: steps, alarm_times: [8h, 24h, 36h], late_share: 0.04, split: week, per_quiet: 8, after_gap: 1m, neighbours: 0.5, memory: 365d, fallback: 24h, silent_after: 25h, silent_rule: st_silent}
 `)
+}
+
+// TestStepsForgets: with memory 365d a quiet period learned 400 days ago
+// weighs about e^(−400/365) ≈ 1/3 of a new one. Forgetting once a day
+// would round a count of one sample back to itself for ever (64 × (1 −
+// 1/365) rounds to 64); the rule forgets every 30 days instead.
+func TestStepsForgets(t *testing.T) {
+	tl := newTimeline(t, stepsRules("    alarm_times: [8h, 24h]\n    memory: 365d\n"))
+	tl.reading(at(0, "06:00"), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", 100)
+	tl.reading(at(0, "07:00"), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", 100.1)
+	v := tl.meter("hh-1", at(0, "08:00"), at(0, "17:00"), 100.1, 0)
+	tl.reading(at(0, "17:00"), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", v+0.1) // 10 h: between the steps
+	count := func() uint16 {
+		s := &tl.e.hh["hh-1"].slots[0]
+		o := (7*stBuckets + 1) * 2
+		return uint16(s.ext[o]) | uint16(s.ext[o+1])<<8
+	}
+	if c := count(); c != stOne {
+		t.Fatalf("learned count %d, want %d", c, stOne)
+	}
+	tl.meter("hh-1", at(0, "18:00"), at(400, "18:00"), v+0.1, 0)
+	if c := count(); c < stOne/4 || c > stOne/2 {
+		t.Errorf("after 400 days the count is %d, want about %d", c, stOne/3)
+	}
 }

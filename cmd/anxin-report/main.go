@@ -48,9 +48,9 @@ var (
 	// day-of-week cells, a per-home budget, a 36 h step where the home
 	// often stays away a day, and no hold after a gap (stepsKeys). The
 	// features were chosen on all occupied DAIAD homes at 3 l, the cost
-	// 3600h on half a of the households (flag -half); docs/detection.md
+	// 4200h on half a of the households (flag -half); docs/detection.md
 	// reports half b apart.
-	stepsCosts = []int{2400, 3600, 4800}
+	stepsCosts = []int{3200, 4200, 5600}
 	stepsKeys  = "alarm_times: [8h, 24h, 36h], late_share: 0.04, split: week, per_quiet: 8, after_gap: 1m, neighbours: 0.5, memory: 365d"
 	// hazardAblations are extra hazard rules: what one feature is worth.
 	hazardAblations = []struct{ name, keys string }{
@@ -398,7 +398,7 @@ var standInCosts = []int{3200, 4800, 6400}
 
 // stepsDeployed is the cost of the kind-steps rule measured as deployed
 // (chosen on half a of DAIAD's households, 3 l).
-const stepsDeployed = 3600
+const stepsDeployed = 4200
 
 // standInKeys are the stand-in's keys beside cost and min_delta: the
 // stepped hazard rule with the fixed rule's behaviour while it warms up
