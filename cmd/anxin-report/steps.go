@@ -103,6 +103,9 @@ cooldown of the 8 h step in an hour after a long quiet there (+0.5 at best), a d
 homes with many data gaps (their emergencies are seldom caught within 8 h: ±0), shrink 1–20, a
 longer hold after a gap (8 h: −6 points of the 24 h share for 0.0016), forgetting that works (the
 same curve, shifted).
+On AMPds2 (one home, minute data, many short quiet periods a day) ` + "`per_quiet: 8`" + ` divides the cost by up
+to 4 and the rule rings more than the stepped hazard rule at the same cost: ` + "`per_quiet`" + ` shares a budget
+among homes and means nothing for one.
 **The halves differ more than the learners**: the same rule catches 35 % within 8 h in half a and
 49 % in half b; which homes are in the sample moves the figure by more than any feature above.
 `
