@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -80,21 +81,23 @@ type StepsParams struct {
 
 const (
 	stMaxSteps = 3
-	stBuckets  = stMaxSteps + 1          // below the first alarm time, between, above the last
-	stCells    = 168                     // 24 hours × 7 days (split: week); 48 used otherwise
-	stHist     = stCells * stBuckets * 2 // uint16 weights
-	stSig      = stHist                  // 2 signals × {base, last f64; tLast, iv i64}
-	stDay      = stSig + 64              // int32 local day of the last forgetting
-	stHold     = stDay + 4               // int64 no alarm before
-	stT        = stHold + 8              // uint16 alarm time of the current period, minutes
-	stSeen     = stT + 2                 // uint8 signals seen (bits)
-	stPool     = stSeen + 2              // uint32 × stBuckets: the household's cells summed
-	stAged     = stPool + 4*stBuckets    // int32 local day the counts were last forgotten
-	stExt      = stAged + 4              // 1444 bytes
-	stOne      = 64                      // weight of one sample
-	stPrior    = 4 * 60                  // minutes, the prior's mean
-	stMaxT     = 36 * 60                 // minutes, the longest alarm time
-	stAgeDays  = 30                      // days between two forgettings
+	stBuckets  = stMaxSteps + 1           // below the first alarm time, between, above the last
+	stCells    = 168                      // 24 hours × 7 days (split: week); 48 used otherwise
+	stHist     = stCells * stBuckets * 2  // uint16 weights
+	stSig      = stHist                   // 2 signals × {base, last f64; tLast, iv i64}
+	stDay      = stSig + 64               // int32 local day of the last forgetting
+	stHold     = stDay + 4                // int64 no alarm before
+	stT        = stHold + 8               // uint16 alarm time of the current period, minutes
+	stSeen     = stT + 2                  // uint8 signals seen (bits)
+	stPool     = stSeen + 2               // uint32 × stBuckets: the household's cells summed
+	stAged     = stPool + 4*stBuckets     // int32 local day the counts were last forgotten
+	stFor      = stAged + 4               // version byte, then the alarm times (uint16 minutes × 3) the counts are for
+	stExt      = stFor + 1 + 2*stMaxSteps // 1451 bytes
+	stVersion  = 1                        // layout of the counts
+	stOne      = 64                       // weight of one sample
+	stPrior    = 4 * 60                   // minutes, the prior's mean
+	stMaxT     = 36 * 60                  // minutes, the longest alarm time
+	stAgeDays  = 30                       // days between two forgettings
 )
 
 func init() {
@@ -223,6 +226,10 @@ func init() {
 				h.prior[i] = math.Exp(-float64(h.edges[i]) / stPrior)
 			}
 			h.nEdges = len(p.AlarmTimes)
+			h.countsFor[0] = stVersion
+			for i, e := range h.edges[:h.nEdges] {
+				binary.LittleEndian.PutUint16(h.countsFor[1+2*i:], uint16(e))
+			}
 			h.fields[0], h.deltas[0] = p.Field, p.MinDelta
 			h.nsig = 1
 			if p.AlsoField != "" {
@@ -251,6 +258,7 @@ func stSane(ext []byte) bool {
 		}
 	}
 	return saneTime(int64(binary.LittleEndian.Uint64(ext[stHold:]))) && int32(binary.LittleEndian.Uint32(ext[stDay:])) >= 0 &&
+		int32(binary.LittleEndian.Uint32(ext[stAged:])) >= 0 &&
 		int64(binary.LittleEndian.Uint16(ext[stT:])) <= stMaxT
 }
 
@@ -260,19 +268,20 @@ func stSane(ext []byte) bool {
 // histograms, per-signal state, forgetting day, hold, the period's alarm
 // time, seen signals.
 type steps struct {
-	p        StepsParams
-	fields   [2]string
-	deltas   [2]float64
-	nsig     int
-	keep     float64
-	warmDays uint16
-	cost     float64             // minutes per false alarm
-	edges    [stMaxSteps]int64   // alarm times, minutes
-	prior    [stMaxSteps]float64 // the prior's survival at each
-	nEdges   int
-	fallback int64 // seconds; 0: none
-	watch    silentWatch
-	silentOn bool
+	p         StepsParams
+	fields    [2]string
+	deltas    [2]float64
+	nsig      int
+	keep      float64
+	warmDays  uint16
+	cost      float64             // minutes per false alarm
+	edges     [stMaxSteps]int64   // alarm times, minutes
+	prior     [stMaxSteps]float64 // the prior's survival at each
+	nEdges    int
+	countsFor [1 + 2*stMaxSteps]byte // stVersion and the alarm times, as in ext
+	fallback  int64                  // seconds; 0: none
+	watch     silentWatch
+	silentOn  bool
 }
 
 // stepsSilent is steps with silent_after: it raises a second alarm.
@@ -360,6 +369,14 @@ func (r *steps) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	if len(s.ext) != stExt {
 		s.ext, s.n = make([]byte, stExt), 0 // no history: warm up again
 		s.flags &^= fInit
+	}
+	if !bytes.Equal(s.ext[stFor:], r.countsFor[:]) {
+		// counts of another layout or other alarm_times (a changed rule,
+		// a new tier): they mean nothing here, learn again
+		clear(s.ext[:stHist])
+		clear(s.ext[stPool:stFor])
+		copy(s.ext[stFor:], r.countsFor[:])
+		s.n = 0
 	}
 	for k := 0; k < r.nsig; k++ {
 		f, ok := m.Fields[r.fields[k]]
@@ -603,7 +620,7 @@ func (r *steps) setAlarmTime(x *evalCtx, s *slot) {
 }
 
 func (r *steps) armed(s *slot) bool {
-	return s.flags&fInit != 0 && s.n > r.warmDays && len(s.ext) == stExt && r.u16(s, stT) != 0
+	return s.flags&fInit != 0 && s.n > r.warmDays && len(s.ext) == stExt && r.u16(s, stT) != 0 && bytes.Equal(s.ext[stFor:], r.countsFor[:])
 }
 
 // fallingBack reports whether the rule rings at its fixed fallback time

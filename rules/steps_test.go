@@ -268,3 +268,32 @@ func TestStepsForgets(t *testing.T) {
 		t.Errorf("after 400 days the count is %d, want about %d", c, stOne/3)
 	}
 }
+
+// TestStepsCountsKeepTheirAlarmTimes: the counts are kept with the alarm
+// times they were counted between. Restored under other alarm_times (the
+// rule changed, or the household's tier), they are dropped and the rule
+// learns again, ringing at its fallback meanwhile; under the same ones
+// they are used.
+func TestStepsCountsKeepTheirAlarmTimes(t *testing.T) {
+	keys := "    alarm_times: [8h, 24h]\n    fallback: 12h\n"
+	tl := newTimeline(t, stepsRules(keys))
+	v := routine(tl, "hh-1", 0, 20, 100)
+	b := saved(tl.e)["hh-1"]
+	for _, c := range []struct {
+		keys string
+		want time.Time
+	}{
+		{keys, at(20, "15:30")}, // learned: 8 h
+		{"    alarm_times: [6h, 24h]\n    fallback: 12h\n", at(20, "19:30")}, // learning again: the 12 h fallback
+	} {
+		tl2 := newTimeline(t, stepsRules(c.keys))
+		tl2.now = tl.now
+		if err := tl2.e.RestoreState("hh-1", b); err != nil {
+			t.Fatal(err)
+		}
+		morningOnly(tl2, "hh-1", 20, v)
+		if got := firstOpen(tl2); !got.Equal(c.want) {
+			t.Errorf("%q: alarm at %v, want %v (%v)", c.keys, got.In(shanghai), c.want.In(shanghai), tl2.log)
+		}
+	}
+}

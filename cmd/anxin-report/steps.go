@@ -79,7 +79,7 @@ func stepsSection(b *bytes.Buffer, sets []*dataset) {
 // moves the tables above a lot.
 const stepsText = `Kind ` + "`steps`" + ` (rules/steps.go, docs/rules.md) is the stepped hazard rule with only the counts
 it decides on: per cell and household, the quiet periods shorter than the first alarm time, between
-the alarm times, and longer than the last (4 uint16 per cell, 1,444 bytes per household with 168
+the alarm times, and longer than the last (4 uint16 per cell, 1,451 bytes per household with 168
 cells, against hazard's 1,680 with 48), and forgets every 30 days (once a day, a count of a few
 samples rounds back to itself: with memory 365d nothing under 3 samples ever fades; kind hazard
 still does that). It adds what measured better at the same false-alarm rate:
