@@ -370,7 +370,7 @@ func render(sets []*dataset, window time.Duration) ([]byte, []byte) {
 			d.pairCPU.Seconds(), float64(days)/d.pairCPU.Seconds(), d.stepsPairCPU.Seconds(), float64(days)/d.stepsPairCPU.Seconds())
 	}
 	p("\n(Measured %s on a 2-core machine shared with other builds. CPU time includes reading the zip/gzip, parsing, the real replay of all rules side by side, and every fork; ", time.Now().UTC().Format("2006-01-02"))
-	p("household-days / CPU s counts the real days only; \"replay alone\" is the same replay without forks, as alarmd runs it; the last columns replay a deployment's pair of rules alone (the fixed 24 h rule and one stepped hazard rule, cost 6400h; the fixed rule and the kind-steps rule as deployed, cost %dh). `go test ./replay -bench Measure` and `go test ./rules -bench Hazard` measure the parts.)\n\n", stepsDeployed)
+	p("household-days / CPU s counts the real days only; \"replay alone\" is the same replay without forks, as alarmd runs it; the last columns replay a deployment's pair of rules alone (the fixed 24 h rule and one stepped hazard rule, cost 6400h; the fixed rule and the kind-steps rule as deployed, cost %dh at 3 l, %dh at 10 l). `go test ./replay -bench Measure` and `go test ./rules -bench Hazard` measure the parts.)\n\n", stepsDeployed(0.003), stepsDeployed(0.01))
 	p("%s", hazardText)
 	return b.Bytes(), plot(sets)
 }
