@@ -157,3 +157,28 @@ func TestMeasureForkForgetsHousehold(t *testing.T) {
 		}
 	}
 }
+
+// TestMeasureStepsIsNoUse: a kind-steps rule is measured as a no-use
+// rule: its alarms are the emergencies' detections and, in the real
+// replay, false alarms (its fallback rings 4 h into each night here).
+func TestMeasureStepsIsNoUse(t *testing.T) {
+	path := measureSeries(t)
+	cfg, err := Rules([]byte("timezone: UTC\nrules:\n"+
+		"  - {name: st, kind: steps, field: total_m3, min_delta: 0.01, alarm_times: [8h, 24h], fallback: 4h}\n"), "UTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open("daiad", path, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	day1 := time.Date(2016, 3, 2, 0, 0, 0, 0, time.UTC)
+	m, err := Measure(src, MeasureOptions{Rules: cfg, Stops: map[string][]time.Time{"abcdef01": {day1.Add(10 * time.Hour)}}, UseLitres: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Rules) != 1 || m.Rules[0] != "st" || len(m.Outcomes) != 1 || m.Outcomes[0].DelayH[0] != 4 || m.Households[0].False[0] == 0 {
+		t.Errorf("rules %v, outcomes %+v, households %+v", m.Rules, m.Outcomes, m.Households)
+	}
+}

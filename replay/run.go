@@ -80,7 +80,7 @@ type Summary struct {
 // what injected emergencies should raise and what otherwise is a false
 // alarm.
 func IsNoUseFamily(kind string) bool {
-	return kind == "no_use" || kind == "learned" || kind == "hazard"
+	return kind == "no_use" || kind == "learned" || kind == "hazard" || kind == "steps"
 }
 
 // Run replays src through a fresh rules engine per household, on the

@@ -181,6 +181,10 @@ func (r *Rule) SilentRuleName() string {
 		if !p.SilentAfter.IsZero() {
 			return p.SilentRule
 		}
+	case *StepsParams:
+		if !p.SilentAfter.IsZero() {
+			return p.SilentRule
+		}
 	}
 	return ""
 }

@@ -244,6 +244,10 @@ rules:
 rules:
   - {name: water_hazard, kind: hazard, device_kinds: [water_meter], field: total_m3, min_delta: 0.01, cost: 6144h}
 `, "water_hazard", (*feed).quietMorning},
+	{"steps", `
+rules:
+  - {name: water_steps, kind: steps, device_kinds: [water_meter], field: total_m3, min_delta: 0.01, cost: 48h, alarm_times: [8h, 24h]}
+`, "water_steps", (*feed).quietMorning},
 }
 
 // asciiWord is an English word: none may appear in a Mandarin text outside

@@ -23,7 +23,7 @@ func TestDeployedRulesReadTheDefault(t *testing.T) {
 			got = r.Params.(*rules.HazardParams)
 		}
 	}
-	if len(names) != 2+len(standInCosts) || names[0] != "no_water_24h" || got == nil {
+	if len(names) != 3+len(standInCosts) || names[0] != "no_water_24h" || got == nil {
 		t.Fatalf("rules %v", names)
 	}
 	var want *rules.HazardParams

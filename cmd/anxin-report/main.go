@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 	"regexp"
@@ -43,6 +44,14 @@ var (
 	// stepKeys are the stepped rules' other keys: the adjacent hours' quiet
 	// periods and a year's memory sharpen the 1 % tail shares they decide on.
 	stepKeys = "neighbours: 0.5, memory: 365d"
+	// stepsCosts sweep kind steps (steps_<cost>): the stepped learner with
+	// day-of-week cells, a per-home budget, a 36 h step where the home
+	// often stays away a day, and no hold after a gap (stepsKeys). The
+	// features were chosen on all occupied DAIAD homes at 3 l, the cost
+	// on half a of the households (flag -half; stepsDeployed);
+	// docs/detection.md reports half b apart.
+	stepsCosts = []int{2400, 3200, 4200, 5600}
+	stepsKeys  = "alarm_times: [8h, 24h, 36h], late_share: 0.04, split: week, per_quiet: 8, after_gap: 1m, neighbours: 0.5, memory: 365d"
 	// hazardAblations are extra hazard rules: what one feature is worth.
 	hazardAblations = []struct{ name, keys string }{
 		{"hazard_1536h_restart", "cost: 1536h, gaps: restart"},
@@ -62,12 +71,14 @@ type dataset struct {
 	m                  *replay.Measurement
 	res                []*ruleResult
 	elapsed, cpu       time.Duration
-	replayCPU          time.Duration // the real replay alone (no forks)
-	pairCPU            time.Duration // the same with only no_water_24h and one stepped rule
-	bound, bound8      boundResult   // hindsight bound within 4 h and 8 h (bound.go)
-	deployed           *dataset      // the stand-in and the fixed rule as deployed (deployedRules)
-	online             []onlinePoint // the past-only learner of the same cells
-	diag               diagnosis     // why the learners trailed the bound (diagnosis.go)
+	replayCPU          time.Duration    // the real replay alone (no forks)
+	pairCPU            time.Duration    // the same with only no_water_24h and one stepped rule
+	stepsPairCPU       time.Duration    // the same with no_water_24h and the steps rule as deployed
+	halves             [2][]*ruleResult // figures over households of half a and half b (-half)
+	bound, bound8      boundResult      // hindsight bound within 4 h and 8 h (bound.go)
+	deployed           *dataset         // the stand-in and the fixed rule as deployed (deployedRules)
+	online             []onlinePoint    // the past-only learner of the same cells
+	diag               diagnosis        // why the learners trailed the bound (diagnosis.go)
 }
 
 // onlineAlphas are the settings of the past-only learner in the report.
@@ -101,6 +112,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	quickSet := fs.Int("quick-run", 0, "with -quick: which run (0 DAIAD 3 l, 1 DAIAD 10 l, 2 AMPds2 3 l, 3 AMPds2 10 l)")
 	misses := fs.String("misses", "", "print where this rule's 8 h misses are on DAIAD (3 l, seed 1), e.g. \"{name: s, kind: hazard, min_delta: 0.003, cost: 4800h, alarm_times: [8h, 24h], neighbours: 0.5, memory: 365d}\"")
 	only := fs.String("only", "", "with -quick: measure only the rules whose name matches this regexp")
+	add := fs.String("add", "", "with -quick: extra rules, one YAML flow map a line (\"{name: x, kind: hazard, …}\"), measured beside the others")
+	half := fs.String("half", "", "with -quick: figures over one half of the households only (a or b, by a hash of the meter id): choose settings on one half, report on the other")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -108,7 +121,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "anxin-report: -seeds, -k-daiad, -k-ampds2 must be positive")
 		return 2
 	}
-	learnedExtra, hazardExtra, stepTimes = *extra, *hzExtra, *steps
+	learnedExtra, hazardExtra, stepTimes, addRules = *extra, *hzExtra, *steps, *add
+	switch *half {
+	case "", "a", "b":
+		householdHalf = *half
+	default:
+		fmt.Fprintln(stderr, "anxin-report: -half: a or b")
+		return 2
+	}
 	if *misses != "" {
 		if err := missBreakdown(stdout, *daiad, *misses); err != nil {
 			fmt.Fprintln(stderr, "anxin-report:", err)
@@ -180,6 +200,23 @@ var learnedExtra, hazardExtra string
 // stepTimes are the alarm_times of the hazard8_ rules (flag -steps).
 var stepTimes = "8h, 24h"
 
+// addRules are extra rules (flag -add), one YAML flow map a line.
+var addRules string
+
+// householdHalf, when set (flag -half), keeps only the households of that
+// half ("a" or "b", inHalf) in the figures.
+var householdHalf string
+
+// inHalf reports whether household id is in the half kept by -half.
+func inHalf(id string) bool {
+	if householdHalf == "" {
+		return true
+	}
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return (h.Sum32()%2 == 0) == (householdHalf == "a")
+}
+
 // onlyRules keeps only the matching rules (flag -only); nil: all.
 var onlyRules *regexp.Regexp
 
@@ -202,9 +239,17 @@ func reportRules(minDelta float64) []byte {
 	for _, c := range step4Costs {
 		y += fmt.Sprintf("  - {name: hazard48_%dh, kind: hazard, min_delta: %g, cost: %dh, alarm_times: [4h, 8h, 24h], %s%s%s}\n", c, minDelta, c, stepKeys, prefixed(learnedExtra), prefixed(hazardExtra))
 	}
+	for _, c := range stepsCosts {
+		y += fmt.Sprintf("  - {name: steps_%dh, kind: steps, min_delta: %g, cost: %dh, %s}\n", c, minDelta, c, stepsKeys)
+	}
 	y += fmt.Sprintf("  - {name: no_water_24h_bridge, kind: no_use, field: total_m3, min_delta: %g, for: 24h, fresh_within: 2x, bridge_gaps: true, silent_after: 25h, silent_rule: silent_24b}\n", minDelta)
 	for _, a := range hazardAblations {
 		y += fmt.Sprintf("  - {name: %s, kind: hazard, min_delta: %g, %s%s%s}\n", a.name, minDelta, a.keys, prefixed(learnedExtra), prefixed(hazardExtra))
+	}
+	for _, l := range strings.Split(addRules, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			y += "  - " + l + "\n"
+		}
 	}
 	if onlyRules != nil {
 		keep := "rules:\n"
@@ -271,6 +316,23 @@ func (d *dataset) measure(window time.Duration) error {
 	if d.pairCPU, err = d.replayCPU1(pcfg, window); err != nil {
 		return err
 	}
+	spair := fmt.Sprintf("rules:\n  - {name: no_water_24h, kind: no_use, field: total_m3, min_delta: %g, for: 24h, fresh_within: 2x, silent_after: 25h, silent_rule: silent_24h}\n"+
+		"  - {name: steps, kind: steps, min_delta: %g, cost: %dh, %s, fallback: 24h, fresh_within: 2x, silent_after: 25h, silent_rule: silent_st}\n", d.minDelta, d.minDelta, stepsDeployed(d.minDelta), stepsKeys)
+	if pcfg, err = replay.Rules([]byte(spair), replay.DefaultZone(d.format)); err != nil {
+		return err
+	}
+	if d.stepsPairCPU, err = d.replayCPU1(pcfg, window); err != nil {
+		return err
+	}
+	if householdHalf == "" {
+		for i, h := range []string{"a", "b"} {
+			householdHalf = h
+			d.summarise()
+			d.halves[i] = d.res
+		}
+		householdHalf = ""
+		d.summarise()
+	}
 	var occ []householdQuiets
 	for i, q := range qs {
 		if !d.hs[i].vacant() {
@@ -334,6 +396,17 @@ func (d *dataset) sampleStops() map[string][]time.Time {
 // standInCosts are the costs of the stand-in rules measured as deployed.
 var standInCosts = []int{3200, 4800, 6400}
 
+// stepsDeployed is the cost of the kind-steps rule measured as deployed
+// with a rise of minDelta m³ as use: the most caught within 8 h at ≤ 0.05
+// false alarms per household-day on half a of DAIAD's households, 3 l and
+// 10 l (AMPds2 takes DAIAD's).
+func stepsDeployed(minDelta float64) int {
+	if minDelta >= 0.01 {
+		return 2400
+	}
+	return 4200
+}
+
 // standInKeys are the stand-in's keys beside cost and min_delta: the
 // stepped hazard rule with the fixed rule's behaviour while it warms up
 // and its device_silent (configs/rules.yaml's no_water).
@@ -351,6 +424,7 @@ func deployedRules(minDelta float64, zone string) (*rules.Config, error) {
 	for _, c := range standInCosts {
 		y += fmt.Sprintf("  - {name: standin_%dh, kind: hazard, field: total_m3, min_delta: %g, cost: %dh, %s, silent_rule: silent_s%d}\n", c, minDelta, c, standInKeys, c)
 	}
+	y += fmt.Sprintf("  - {name: steps_%dh_deployed, kind: steps, field: total_m3, min_delta: %g, cost: %dh, %s, fallback: 24h, fresh_within: 2x, silent_after: 25h, silent_rule: silent_st}\n", stepsDeployed(minDelta), minDelta, stepsDeployed(minDelta), stepsKeys)
 	cfg, err := rules.Parse([]byte(y))
 	if err != nil {
 		return nil, err
@@ -373,7 +447,7 @@ func deployedRules(minDelta float64, zone string) (*rules.Config, error) {
 // first day (the warm-up included, when the stand-in falls back to 24 h),
 // the same seeds and sample size.
 func (d *dataset) measureDeployed(uses []householdInfo, window time.Duration) error {
-	if onlyRules != nil && !onlyRules.MatchString("standin_") && !onlyRules.MatchString(defaultRule) {
+	if onlyRules != nil && !onlyRules.MatchString("standin_") && !onlyRules.MatchString(defaultRule) && !onlyRules.MatchString("steps_") {
 		return nil
 	}
 	cfg, err := deployedRules(d.minDelta, replay.DefaultZone(d.format))

@@ -34,7 +34,8 @@ func TestReportOnSlices(t *testing.T) {
 	}
 	md, svg := gen("a")
 	for _, want := range []string{"## Verdict", "## DAIAD, 10 l counts as use", "## AMPds2, 3 l counts as use", "`learned_0_99`", "`no_water_24h`", "`hazard_6144h`", "`hazard_1536h_restart`", "within 8 h", "household-days / CPU s",
-		"## The default rule as deployed", "`no_water`", "`standin_4800h`", "**The default rule, as deployed**"} {
+		"## The default rule as deployed", "`no_water`", "`standin_4800h`", "**The default rule, as deployed**",
+		"## Kind steps", "`steps_4200h`", "`steps_4200h_deployed`", "half b (held out)"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -73,5 +74,45 @@ func TestReportOnSlices(t *testing.T) {
 	}
 	if strip(md) != strip(md2) || svg != svg2 {
 		t.Error("the same seed gave a different report")
+	}
+}
+
+// TestQuickHalvesAndAddedRules: -add measures an extra rule beside the
+// others, and the two halves of -half split the households between them
+// (each household in exactly one) and change the figures.
+func TestQuickHalvesAndAddedRules(t *testing.T) {
+	t.Cleanup(func() { onlyRules, addRules, householdHalf = nil, "", "" })
+	quick := func(half string) string {
+		var out, errb bytes.Buffer
+		args := []string{"-daiad", "../../testdata/replay/daiad_slice.zip", "-quick", "-seeds", "1", "-k-daiad", "5", "-only", "^(no_water_24h|x_steps)$",
+			"-add", "{name: x_steps, kind: steps, min_delta: 0.003, alarm_times: [8h, 24h]}"}
+		if half != "" {
+			args = append(args, "-half", half)
+		}
+		if code := run(args, &out, &errb); code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		return out.String()
+	}
+	all := quick("")
+	if !strings.Contains(all, "`x_steps`") {
+		t.Fatalf("added rule not measured:\n%s", all)
+	}
+	a, b := quick("a"), quick("b")
+	if a == b || a == all {
+		t.Errorf("halves give the same figures as each other or as all households:\n%s\n%s", a, all)
+	}
+	ids := []string{"abcdef01", "0123abcd", "ffff0000", "1a2b3c4d"}
+	for _, id := range ids {
+		householdHalf = "a"
+		inA := inHalf(id)
+		householdHalf = "b"
+		if inB := inHalf(id); inA == inB {
+			t.Errorf("%s in half a: %v, in half b: %v", id, inA, inB)
+		}
+	}
+	householdHalf = ""
+	if code := run([]string{"-quick", "-half", "c"}, &bytes.Buffer{}, &bytes.Buffer{}); code != 2 {
+		t.Errorf("-half c: exit %d", code)
 	}
 }

@@ -40,8 +40,8 @@ type ruleResult struct {
 func (d *dataset) summarise() {
 	vacant := map[string]bool{}
 	for _, h := range d.hs {
-		if h.vacant() {
-			vacant[h.id] = true
+		if h.vacant() || !inHalf(h.id) {
+			vacant[h.id] = true // -half: the other half is left out as vacant homes are
 		}
 	}
 	before := map[string]map[int64]float64{}
@@ -270,7 +270,14 @@ func verdict(d *dataset) string {
 	if d.name != "DAIAD" {
 		st = d.bestMedian("hazard8_", "hazard48_")
 	}
-	s := fmt.Sprintf("fixed 24 h rule %s; best stepped hazard (`alarm_times`) %s; best hazard (full grid) %s; best learned %s.", describe(fixed), describe(st), describe(h), describe(l))
+	sk := d.best("steps_")
+	if d.name != "DAIAD" {
+		sk = d.bestMedian("steps_")
+	}
+	s := fmt.Sprintf("fixed 24 h rule %s; best stepped hazard (`alarm_times`) %s; best of kind `steps` %s; best hazard (full grid) %s; best learned %s.", describe(fixed), describe(st), describe(sk), describe(h), describe(l))
+	if d.name == "DAIAD" && sk != nil && (st == nil || sk.within[1] > st.within[1]) {
+		st = sk
+	}
 	if d.name == "DAIAD" {
 		if st != nil && st.within[1] >= goal8 && st.within[3] >= goal24 {
 			s += " **Goal reached.**"
@@ -326,7 +333,7 @@ func render(sets []*dataset, window time.Duration) ([]byte, []byte) {
 	p("the quiet before it (at most 24 h); that weighting is shown beside, from the same forks.\n")
 	p("- **Misses count.** A rule that opens no alarm within %g h has delay +∞. Shares within 4, 8, 12 and 24 h are over all emergencies; the median includes misses (∞ when more than half are missed). ", window.Hours())
 	p("Figures are the mean ± standard deviation over the seeds.\n")
-	p("- **False alarms per household-day**: alarms of the no-use family (kinds `no_use`, `learned`, `hazard`) in the real replay, at most one per rule and quiet period ")
+	p("- **False alarms per household-day**: alarms of the no-use family (kinds `no_use`, `learned`, `hazard`, `steps`) in the real replay, at most one per rule and quiet period ")
 	p("(a quiet period ends at a rise of `min_delta`), divided by the local days with at least one reading. Alarms in a quiet period that had a data gap (> 2 h between readings) ")
 	p("after its last use are counted in a separate column (they are included in the total).\n")
 	p("- **Vacant meters are left out** of every figure: a meter whose median daily use over complete local days (first reading within 1 h of midnight, last within 1 h of the next, no interval over 2 h) ")
@@ -349,20 +356,21 @@ func render(sets []*dataset, window time.Duration) ([]byte, []byte) {
 		p("%d real readings replayed, %d readings fed to forks.\n\n", d.m.Readings, d.m.Forked)
 	}
 	deployedSection(&b, sets)
+	stepsSection(&b, sets)
 	boundSection(&b, sets)
 	diagnosisSection(&b, sets)
-	p("## Replay speed\n\n| run | rules | readings | household-days | forked readings | wall s | CPU s | household-days / CPU s | replay alone: CPU s | household-days / CPU s | no_water_24h + hazard8 alone: CPU s | household-days / CPU s |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	p("## Replay speed\n\n| run | rules | readings | household-days | forked readings | wall s | CPU s | household-days / CPU s | replay alone: CPU s | household-days / CPU s | no_water_24h + hazard8 alone: CPU s | household-days / CPU s | no_water_24h + steps alone: CPU s | household-days / CPU s |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, d := range sets {
 		days := 0
 		for _, hf := range d.m.Households {
 			days += hf.Days
 		}
-		p("| %s, %g l | %d | %d | %d | %d | %.1f | %.1f | %.0f | %.1f | %.0f | %.1f | %.0f |\n", d.name, d.minDelta*1000, len(d.m.Rules), d.m.Readings, days, d.m.Forked,
+		p("| %s, %g l | %d | %d | %d | %d | %.1f | %.1f | %.0f | %.1f | %.0f | %.1f | %.0f | %.1f | %.0f |\n", d.name, d.minDelta*1000, len(d.m.Rules), d.m.Readings, days, d.m.Forked,
 			d.elapsed.Seconds(), d.cpu.Seconds(), float64(days)/d.cpu.Seconds(), d.replayCPU.Seconds(), float64(days)/d.replayCPU.Seconds(),
-			d.pairCPU.Seconds(), float64(days)/d.pairCPU.Seconds())
+			d.pairCPU.Seconds(), float64(days)/d.pairCPU.Seconds(), d.stepsPairCPU.Seconds(), float64(days)/d.stepsPairCPU.Seconds())
 	}
 	p("\n(Measured %s on a 2-core machine shared with other builds. CPU time includes reading the zip/gzip, parsing, the real replay of all rules side by side, and every fork; ", time.Now().UTC().Format("2006-01-02"))
-	p("household-days / CPU s counts the real days only; \"replay alone\" is the same replay without forks, as alarmd runs it; the last columns replay a deployment's pair of rules alone (the fixed 24 h rule and one stepped hazard rule, cost 6400h). `go test ./replay -bench Measure` and `go test ./rules -bench Hazard` measure the parts.)\n\n")
+	p("household-days / CPU s counts the real days only; \"replay alone\" is the same replay without forks, as alarmd runs it; the last columns replay a deployment's pair of rules alone (the fixed 24 h rule and one stepped hazard rule, cost 6400h; the fixed rule and the kind-steps rule as deployed, cost %dh at 3 l, %dh at 10 l). `go test ./replay -bench Measure` and `go test ./rules -bench Hazard` measure the parts.)\n\n", stepsDeployed(0.003), stepsDeployed(0.01))
 	p("%s", hazardText)
 	return b.Bytes(), plot(sets)
 }
@@ -461,7 +469,7 @@ func panel(b *bytes.Buffer, x0 int, title string, d *dataset) {
 	fmt.Fprintf(b, `<rect x="%.1f" y="%d" width="%d" height="%d" fill="none" stroke="#333"/>`+"\n", ox, top, pw, ph)
 	fmt.Fprintf(b, `<text x="%.1f" y="%d" text-anchor="middle">false alarms per household-day (log)</text>`+"\n", ox+pw/2, top+ph+30)
 	fmt.Fprintf(b, `<text x="%d" y="%d" transform="rotate(-90 %d %d)" text-anchor="middle">share within 8 h</text>`+"\n", x0+14, top+ph/2, x0+14, top+ph/2)
-	for _, s := range []struct{ prefix, color, label string }{{"no_water_", "#555", "fixed"}, {"learned_", "#b05", "learned"}, {"hazard_", "#1f5fbf", "hazard"}, {"hazard8_", "#1a8a2a", "stepped"}} {
+	for _, s := range []struct{ prefix, color, label string }{{"no_water_", "#555", "fixed"}, {"learned_", "#b05", "learned"}, {"hazard_", "#1f5fbf", "hazard"}, {"hazard8_", "#1a8a2a", "stepped"}, {"steps_", "#d2691e", "steps"}} {
 		var pts []string
 		for _, r := range d.res {
 			if !strings.HasPrefix(r.rule, s.prefix) || ablation(r.rule) {
@@ -477,8 +485,8 @@ func panel(b *bytes.Buffer, x0 int, title string, d *dataset) {
 			fmt.Fprintf(b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="1.5"/>`+"\n", strings.Join(pts, " "), s.color)
 		}
 	}
-	ly := float64(top + ph - 54)
-	for _, l := range []struct{ c, text string }{{"#555", "fixed no_use"}, {"#b05", "learned"}, {"#1f5fbf", "hazard"}, {"#1a8a2a", "hazard [8h, 24h]"}} {
+	ly := float64(top + ph - 68)
+	for _, l := range []struct{ c, text string }{{"#555", "fixed no_use"}, {"#b05", "learned"}, {"#1f5fbf", "hazard"}, {"#1a8a2a", "hazard [8h, 24h]"}, {"#d2691e", "kind steps"}} {
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"/><text x="%.1f" y="%.1f">%s</text>`+"\n",
 			ox+pw-110, ly, ox+pw-90, ly, l.c, ox+pw-86, ly+4, l.text)
 		ly += 14
@@ -486,7 +494,7 @@ func panel(b *bytes.Buffer, x0 int, title string, d *dataset) {
 }
 
 // findingsText and hazardText are written from the measured numbers of the
-// full runs of 2026-12-06 and 2026-12-07 (see "Replay speed"); when a change moves them a
+// full runs of 2026-12-06 and 2026-12-07 (two runs that day) (see "Replay speed"); when a change moves them a
 // lot, revisit them.
 const findingsText = `**Findings** (occupied homes; the tables below have every figure).
 
@@ -497,6 +505,15 @@ const findingsText = `**Findings** (occupied homes; the tables below have every 
   94–95 % within 24 h. "Why the learner trailed the bound" below decomposes the rest of the gap:
   the 24 h fallback's own false alarms (0.030 of the 0.05) and cells hindsight can pick but the
   past cannot resolve.
+- **Second pass (kind ` + "`steps`" + `): about +3 points, the goal still not reached.** Day-of-week cells,
+  no hold after a gap, a per-home budget and a 36 h step where a home often stays away a day
+  (` + "`steps_4200h`" + `) catch 44 % within 8 h and 94 % within 24 h at 0.050 false alarms per household-day
+  (3 l), against 41 % for ` + "`hazard8_4800h`" + ` at 0.049; cost chosen on half of the homes, about +3
+  points on the other half too (53 % against about 50 % at the same rate, "Kind steps"). Eight other
+  ideas moved along the same curve: the past-only learner is about as good as the hindsight cells
+  used out of sample ("Why the learner trailed the bound"), so what is left is what the past cannot
+  tell about the next half-year. The default is unchanged: as deployed the new rule is not better on both figures at
+  ≤ 0.05.
 - **DAIAD's 8 h goal (50 %) is not reached** at ≤ 0.05: about 41 % (3 l; 30 % with 10 l); 49 %
   costs 0.059 false alarms per household-day. The 24 h goal (90 %) is reached (94 %). The price
   of the steps: what is not caught at 8 h waits for 24 h, so the median (misses ∞) is 24 h and

@@ -1,0 +1,713 @@
+package rules
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/anxin-care/anxin"
+)
+
+// StepsParams are the keys of kind steps: the stepped form of kind
+// hazard (docs/detection.md), learned from the past only, that chooses
+// among a few alarm times (alarm_times, e.g. [8h, 24h]) and keeps only the
+// counts it decides on.
+//
+// Each quiet period (from one use to the next) is filed by the local hour
+// and day (split: weekend, weekday/weekend; week, the day of the week) of
+// the use that began it, as one sample of its length counted between the
+// alarm times. When a quiet period begins the rule picks, among the alarm
+// times, the T that minimises T + cost × S(T), S(T) being the share of this
+// home's past quiet periods of the same cell that lasted longer than T,
+// shrunk toward the same hour on any day (adjacent hours pooled at weight
+// neighbours), that toward the whole household, that toward a prior
+// (exponential, mean 4 h). With per_quiet the cost is scaled by per_quiet /
+// the home's quiet periods per day (each home weighs the same, so a home
+// with fewer, longer quiet periods gets more of the budget per period).
+// With late_share the last alarm time (e.g. 36h) is chosen only in a cell
+// whose share of quiet periods between the last two alarm times is above
+// it — where the home often stays away a day — and never otherwise.
+//
+// Gaps, warm-up, fallback, silent_after and also_field behave as in kind
+// hazard.
+type StepsParams struct {
+	Field        string   `yaml:"field"`          // total_m3, energy_kwh
+	MinDelta     float64  `yaml:"min_delta"`      // rise that counts as use (default 0.01)
+	AlsoField    string   `yaml:"also_field"`     // second signal, e.g. energy_kwh
+	AlsoMinDelta float64  `yaml:"also_min_delta"` // its rise that counts as use (default 0.05)
+	Cost         Duration `yaml:"cost"`           // hours of delay one false alarm is worth (default 4200h)
+	Shrink       float64  `yaml:"shrink"`         // prior weight, in quiet periods (default 5)
+	Tail         *float64 `yaml:"tail"`           // pseudo-periods per cell longer than any alarm time (default 1)
+	WarmUp       Duration `yaml:"warm_up"`        // days with data before the first alarm (default 14d)
+	Memory       Duration `yaml:"memory"`         // forgetting time constant, 7d … 365d (default 60d)
+	Gaps         string   `yaml:"gaps"`           // bridge (default) | restart
+	AfterGap     Duration `yaml:"after_gap"`      // no alarm this soon after a gap (default 2h)
+	FreshWithin  Silence  `yaml:"fresh_within"`   // default 2x
+	What         string   `yaml:"what"`           // "water", "electricity": words in reasons
+	Split        string   `yaml:"split"`          // cells by hour and: weekend (default) | week (7 days) | before | none
+	// PerQuiet, when set, scales the cost by PerQuiet / this home's quiet
+	// periods per day (learned): each home weighs the same, so a home
+	// with few quiet periods a day gets more of the budget per period.
+	PerQuiet float64 `yaml:"per_quiet"`
+	// LateShare, when set, chooses the last alarm time (e.g. 36h in
+	// [8h, 24h, 36h]) only in a cell that would ring at the one before it
+	// and whose share of quiet periods lasting between the two is above
+	// LateShare; never otherwise. The delay objective alone would move
+	// almost every cell to 36 h.
+	LateShare float64 `yaml:"late_share"`
+	// AlarmTimes are the only alarm times the rule chooses among: 1 to 3
+	// durations, ascending, within [30m, 36h] (required).
+	AlarmTimes []Duration `yaml:"alarm_times"`
+	// Neighbours is the weight of the adjacent hours' quiet periods in a
+	// cell's hour level (0 … 1, default 0): a tail share of 1 % cannot be
+	// told from a few dozen periods of one hour, and a home's 07:00 is
+	// much like its 06:00 and 08:00.
+	Neighbours float64 `yaml:"neighbours"`
+	// Fallback, when set, is the rule's fixed alarm time while the
+	// household's history is not usable — the warm-up, a quiet period
+	// that began before the first use was seen, state lost: it then rings
+	// as no_use with for: Fallback does (a data gap restarts the quiet
+	// period; judged only on fresh readings), so a new home is watched
+	// from its first reading. 0 (the default): no alarm while warming up.
+	Fallback Duration `yaml:"fallback"`
+	// SilentAfter, when set, raises SilentRule (default device_silent;
+	// installers, info) for a meter with no reading for that long, as
+	// no_use does ("25h", or "3x" reading intervals). Not with also_field.
+	SilentAfter Silence `yaml:"silent_after"`
+	SilentRule  string  `yaml:"silent_rule"`
+}
+
+const (
+	stMaxSteps = 3
+	stBuckets  = stMaxSteps + 1           // below the first alarm time, between, above the last
+	stCells    = 168                      // 24 hours × 7 days (split: week); 48 used otherwise
+	stHist     = stCells * stBuckets * 2  // uint16 weights
+	stSig      = stHist                   // 2 signals × {base, last f64; tLast, iv i64}
+	stDay      = stSig + 64               // int32 local day of the last forgetting
+	stHold     = stDay + 4                // int64 no alarm before
+	stT        = stHold + 8               // uint16 alarm time of the current period, minutes
+	stSeen     = stT + 2                  // uint8 signals seen (bits)
+	stPool     = stSeen + 2               // uint32 × stBuckets: the household's cells summed
+	stAged     = stPool + 4*stBuckets     // int32 local day the counts were last forgotten
+	stFor      = stAged + 4               // version byte, then the alarm times (uint16 minutes × 3) the counts are for
+	stExt      = stFor + 1 + 2*stMaxSteps // 1451 bytes
+	stVersion  = 1                        // layout of the counts
+	stOne      = 64                       // weight of one sample
+	stPrior    = 4 * 60                   // minutes, the prior's mean
+	stMaxT     = 36 * 60                  // minutes, the longest alarm time
+	stAgeDays  = 30                       // days between two forgettings
+)
+
+func init() {
+	registerKind("steps", kindDef{
+		params: func() any { return &StepsParams{} },
+		check: func(r *Rule) error {
+			p := r.Params.(*StepsParams)
+			if p.Field == "" {
+				p.Field = "total_m3"
+			}
+			if !anxin.ValidID(p.Field) {
+				return fmt.Errorf("field: %q is not a field name", clip(p.Field))
+			}
+			if p.AlsoField != "" && (!anxin.ValidID(p.AlsoField) || p.AlsoField == p.Field) {
+				return fmt.Errorf("also_field: %q is not a second field name", clip(p.AlsoField))
+			}
+			if p.MinDelta == 0 {
+				p.MinDelta = 0.01
+			}
+			if p.AlsoMinDelta == 0 {
+				p.AlsoMinDelta = 0.05
+			}
+			if p.MinDelta < 0 || p.AlsoMinDelta < 0 {
+				return fmt.Errorf("min_delta: must be above 0")
+			}
+			if p.Cost == 0 {
+				p.Cost = Duration(4200 * time.Hour)
+			}
+			if p.Cost < Duration(time.Hour) || p.Cost > Duration(1000000*time.Hour) {
+				return fmt.Errorf("cost: must be between 1h and 1000000h")
+			}
+			if p.Shrink == 0 {
+				p.Shrink = 5
+			}
+			if p.Shrink < 0.1 || p.Shrink > 1000 {
+				return fmt.Errorf("shrink: must be between 0.1 and 1000")
+			}
+			if p.Tail == nil {
+				t := 1.0
+				p.Tail = &t
+			}
+			if *p.Tail < 0 || *p.Tail > 100 {
+				return fmt.Errorf("tail: must be between 0 and 100")
+			}
+			if p.WarmUp == 0 {
+				p.WarmUp = Duration(14 * 24 * time.Hour)
+			}
+			if d := p.WarmUp.Seconds(); d < 86400 || d > 60*86400 {
+				return fmt.Errorf("warm_up: must be between 1d and 60d")
+			}
+			if p.Memory == 0 {
+				p.Memory = Duration(60 * 24 * time.Hour)
+			}
+			if d := p.Memory.Seconds(); d < 7*86400 || d > 365*86400 {
+				return fmt.Errorf("memory: must be between 7d and 365d")
+			}
+			switch p.Gaps {
+			case "":
+				p.Gaps = "bridge"
+			case "bridge", "restart":
+			default:
+				return fmt.Errorf("gaps: %q is not bridge or restart", clip(p.Gaps))
+			}
+			if p.AfterGap == 0 && p.Gaps == "bridge" {
+				p.AfterGap = Duration(2 * time.Hour)
+			}
+			if p.AfterGap < 0 || p.AfterGap > Duration(24*time.Hour) {
+				return fmt.Errorf("after_gap: must be between 0 and 24h")
+			}
+			if p.FreshWithin.IsZero() {
+				p.FreshWithin = Silence{Times: 2}
+			}
+			switch p.Split {
+			case "":
+				p.Split = "weekend"
+			case "weekend", "before", "none", "week":
+			default:
+				return fmt.Errorf("split: %q is not weekend, before, none or week", clip(p.Split))
+			}
+			if p.Neighbours < 0 || p.Neighbours > 1 {
+				return fmt.Errorf("neighbours: must be between 0 and 1")
+			}
+			if len(p.AlarmTimes) < 1 || len(p.AlarmTimes) > stMaxSteps {
+				return fmt.Errorf("alarm_times: 1 to %d alarm times, e.g. [8h, 24h]", stMaxSteps)
+			}
+			for i, d := range p.AlarmTimes {
+				if d%Duration(time.Minute) != 0 || d < Duration(30*time.Minute) || d > Duration(stMaxT*time.Minute) || (i > 0 && d <= p.AlarmTimes[i-1]) {
+					return fmt.Errorf("alarm_times: whole minutes, ascending, within [30m, 36h]")
+				}
+			}
+			if p.PerQuiet < 0 || p.PerQuiet > 1000 {
+				return fmt.Errorf("per_quiet: must be between 0 and 1000")
+			}
+			if p.LateShare < 0 || p.LateShare >= 1 || (p.LateShare > 0 && len(p.AlarmTimes) < 2) {
+				return fmt.Errorf("late_share: must be in [0, 1), with at least two alarm times")
+			}
+			if p.Fallback != 0 && (p.Fallback < Duration(time.Hour) || p.Fallback > Duration(36*time.Hour)) {
+				return fmt.Errorf("fallback: must be between 1h and 36h")
+			}
+			if !p.SilentAfter.IsZero() {
+				if p.AlsoField != "" {
+					return fmt.Errorf("silent_after: not with also_field (a no_use rule per meter watches silence)")
+				}
+				if err := checkSilentRule(r, &p.SilentRule); err != nil {
+					return err
+				}
+			} else if p.SilentRule != "" {
+				return fmt.Errorf("silent_rule: needs silent_after")
+			}
+			if p.What == "" {
+				p.What = whatOf(p.Field)
+				if p.AlsoField != "" {
+					p.What = "water or electricity"
+				}
+			}
+			return nil
+		},
+		compile: func(r *Rule) evaluator {
+			p := r.Params.(*StepsParams)
+			days := p.Memory.Seconds() / 86400
+			h := &steps{p: *p, keep: 1 - 1/float64(days), warmDays: uint16(p.WarmUp.Seconds() / 86400),
+				cost:     float64(p.Cost.Seconds()) / 60,
+				fallback: p.Fallback.Seconds(), watch: silentWatch{p.SilentAfter, p.SilentRule}, silentOn: !p.SilentAfter.IsZero()}
+			for i, d := range p.AlarmTimes {
+				h.edges[i] = d.Seconds() / 60
+				h.prior[i] = math.Exp(-float64(h.edges[i]) / stPrior)
+			}
+			h.nEdges = len(p.AlarmTimes)
+			h.countsFor[0] = stVersion
+			for i, e := range h.edges[:h.nEdges] {
+				binary.LittleEndian.PutUint16(h.countsFor[1+2*i:], uint16(e))
+			}
+			h.fields[0], h.deltas[0] = p.Field, p.MinDelta
+			h.nsig = 1
+			if p.AlsoField != "" {
+				h.fields[1], h.deltas[1] = p.AlsoField, p.AlsoMinDelta
+				h.nsig = 2
+				return &stepsHH{h}
+			}
+			if h.silentOn {
+				return &stepsSilent{h}
+			}
+			return h
+		},
+		extBytes: stExt,
+		saneExt:  stSane,
+	})
+}
+
+// stSane reports whether a restored ext's instants and intervals are in
+// range: a signal last heard at an instant beyond year 9999 would turn every
+// later reading away (t <= tLast), the rule deaf for good.
+func stSane(ext []byte) bool {
+	for k := 0; k < 2; k++ {
+		o := stSigOff(k)
+		if !saneTime(int64(binary.LittleEndian.Uint64(ext[o+16:]))) || !saneTime(int64(binary.LittleEndian.Uint64(ext[o+24:]))) {
+			return false
+		}
+	}
+	return saneTime(int64(binary.LittleEndian.Uint64(ext[stHold:]))) && int32(binary.LittleEndian.Uint32(ext[stDay:])) >= 0 &&
+		int32(binary.LittleEndian.Uint32(ext[stAged:])) >= 0 &&
+		int64(binary.LittleEndian.Uint16(ext[stT:])) <= stMaxT
+}
+
+// steps slot: t0 start of the quiet period (the last use), t1 last
+// reading of any signal, n days with data (warm-up), fAux: the period began
+// without a use (after a gap or away): its length is not learned. ext:
+// histograms, per-signal state, forgetting day, hold, the period's alarm
+// time, seen signals.
+type steps struct {
+	p         StepsParams
+	fields    [2]string
+	deltas    [2]float64
+	nsig      int
+	keep      float64
+	warmDays  uint16
+	cost      float64             // minutes per false alarm
+	edges     [stMaxSteps]int64   // alarm times, minutes
+	prior     [stMaxSteps]float64 // the prior's survival at each
+	nEdges    int
+	countsFor [1 + 2*stMaxSteps]byte // stVersion and the alarm times, as in ext
+	fallback  int64                  // seconds; 0: none
+	watch     silentWatch
+	silentOn  bool
+}
+
+// stepsSilent is steps with silent_after: it raises a second alarm.
+type stepsSilent struct{ *steps }
+
+func (r stepsSilent) second() alarmID { return r.watch.id() }
+
+// stepsHH is steps over two signals: one slot per household.
+type stepsHH struct{ *steps }
+
+func (stepsHH) perHousehold() {}
+
+func (r *steps) match(m *anxin.Message) bool {
+	if m.IsEvent() {
+		return false
+	}
+	for k := 0; k < r.nsig; k++ {
+		if _, ok := m.Fields[r.fields[k]]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *steps) u16(s *slot, off int) uint16 { return binary.LittleEndian.Uint16(s.ext[off:]) }
+
+// signal k's state in ext.
+func stSigOff(k int) int { return stSig + 32*k }
+
+func (r *steps) sig(s *slot, k int) (base, last float64, tLast, iv int64) {
+	o := stSigOff(k)
+	return math.Float64frombits(binary.LittleEndian.Uint64(s.ext[o:])), math.Float64frombits(binary.LittleEndian.Uint64(s.ext[o+8:])),
+		int64(binary.LittleEndian.Uint64(s.ext[o+16:])), int64(binary.LittleEndian.Uint64(s.ext[o+24:]))
+}
+
+func (r *steps) setSig(s *slot, k int, base, last float64, tLast, iv int64) {
+	o := stSigOff(k)
+	binary.LittleEndian.PutUint64(s.ext[o:], math.Float64bits(base))
+	binary.LittleEndian.PutUint64(s.ext[o+8:], math.Float64bits(last))
+	binary.LittleEndian.PutUint64(s.ext[o+16:], uint64(tLast))
+	binary.LittleEndian.PutUint64(s.ext[o+24:], uint64(iv))
+}
+
+func (r *steps) hold(s *slot) int64 { return int64(binary.LittleEndian.Uint64(s.ext[stHold:])) }
+
+func (r *steps) freshLimit(iv int64) int64 { return limitIv(r.p.FreshWithin, iv) }
+
+// freshUntil is the last instant at which every seen signal is fresh.
+func (r *steps) freshUntil(s *slot) int64 {
+	end := int64(math.MaxInt64)
+	seen := s.ext[stSeen]
+	for k := 0; k < r.nsig; k++ {
+		if seen&(1<<k) == 0 {
+			continue
+		}
+		_, _, tl, iv := r.sig(s, k)
+		end = min(end, tl+r.freshLimit(iv))
+	}
+	return end
+}
+
+// cell is the histogram cell of the quiet period that began at s.t0:
+// its local hour, and in the second half of the cells when it began on a
+// weekend (split: weekend) or after a quiet of 3 h or more, fMode (split:
+// before).
+func (r *steps) cell(x *evalCtx, s *slot) int {
+	lt := x.local(s.t0)
+	c := lt.Hour()
+	switch r.p.Split {
+	case "week":
+		c += 24 * int(lt.Weekday())
+	case "weekend":
+		if lt.Weekday() == time.Saturday || lt.Weekday() == time.Sunday {
+			c += 24
+		}
+	case "before":
+		if s.flags&fMode != 0 {
+			c += 24
+		}
+	}
+	return c
+}
+
+func (r *steps) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
+	if len(s.ext) != stExt {
+		s.ext, s.n = make([]byte, stExt), 0 // no history: warm up again
+		s.flags &^= fInit
+	}
+	if !bytes.Equal(s.ext[stFor:], r.countsFor[:]) {
+		// counts of another layout or other alarm_times (a changed rule,
+		// a new tier): they mean nothing here, learn again
+		clear(s.ext[:stHist])
+		clear(s.ext[stPool:stFor])
+		copy(s.ext[stFor:], r.countsFor[:])
+		s.n = 0
+	}
+	for k := 0; k < r.nsig; k++ {
+		f, ok := m.Fields[r.fields[k]]
+		if ok {
+			r.observeSignal(x, s, k, f.Float(), t)
+		}
+	}
+	r.tick(x, s)
+}
+
+func (r *steps) observeSignal(x *evalCtx, s *slot, k int, val float64, t int64) {
+	if s.flags&fInit == 0 {
+		s.flags |= fInit | fAux
+		s.t0, s.t1 = t, t
+		r.forget(x, s, t)
+	}
+	if s.ext[stSeen]&(1<<k) == 0 {
+		s.ext[stSeen] |= 1 << k
+		r.setSig(s, k, val, val, t, 0)
+		return
+	}
+	base, last, tl, iv := r.sig(s, k)
+	if t <= tl {
+		return
+	}
+	gap := t-tl > r.freshLimit(iv)
+	if iv == 0 {
+		iv = assumedInterval
+	}
+	iv = (iv*3 + (t - tl)) / 4
+	r.forget(x, s, t)
+	if r.silentOn {
+		r.watch.heard(x, s, t)
+	}
+	switch {
+	case val < last:
+		base = val // swap or rollover: not use
+		if gap {
+			r.restart(x, s, t)
+		}
+	case atLeast(val-base, r.deltas[k], val):
+		base = val
+		if !gap && s.flags&fAux == 0 {
+			r.learn(s, r.cell(x, s), (t-s.t0)/60)
+		}
+		if gap || s.flags&fAux != 0 || t-s.t0 >= 3*3600 {
+			s.flags |= fMode
+		} else {
+			s.flags &^= fMode
+		}
+		s.t0 = t
+		s.flags &^= fAux
+		binary.LittleEndian.PutUint64(s.ext[stHold:], 0)
+		r.setAlarmTime(x, s)
+		x.clear(s, fOpen, func() string { return fmt.Sprintf("%s used again at %s", capitalize(r.p.What), x.clock(t)) })
+	case gap:
+		if r.p.Gaps == "restart" || r.fallingBack(s) {
+			r.restart(x, s, t)
+		} else {
+			binary.LittleEndian.PutUint64(s.ext[stHold:], uint64(t+r.p.AfterGap.Seconds()))
+		}
+	}
+	r.setSig(s, k, base, val, t, iv)
+	s.t1 = max(s.t1, t)
+}
+
+// restart begins a quiet period at t that did not begin with a use.
+func (r *steps) restart(x *evalCtx, s *slot, t int64) {
+	s.t0 = t
+	s.flags |= fAux | fMode
+	r.setAlarmTime(x, s)
+}
+
+// forget ages the histograms once per local day (and counts days with data
+// for the warm-up).
+func (r *steps) forget(x *evalCtx, s *slot, t int64) {
+	y, mo, d := x.local(t).Date()
+	day := int32(time.Date(y, mo, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
+	last := int32(binary.LittleEndian.Uint32(s.ext[stDay:]))
+	if day <= last {
+		return
+	}
+	binary.LittleEndian.PutUint32(s.ext[stDay:], uint32(day))
+	if s.n < math.MaxUint16 {
+		s.n++
+	}
+	aged := int32(binary.LittleEndian.Uint32(s.ext[stAged:]))
+	if last == 0 || aged == 0 {
+		binary.LittleEndian.PutUint32(s.ext[stAged:], uint32(day))
+		return
+	}
+	// Forgotten every 30 days at once: a daily factor so close to 1 rounds
+	// a count of a few samples back to itself (with memory 365d, every
+	// count under 183, about 3 samples, would never fade).
+	if day-aged < stAgeDays {
+		return
+	}
+	binary.LittleEndian.PutUint32(s.ext[stAged:], uint32(day))
+	f := math.Pow(r.keep, float64(min(day-aged, 3650)))
+	for i := 0; i < stHist; i += 2 {
+		c := binary.LittleEndian.Uint16(s.ext[i:])
+		if c != 0 {
+			binary.LittleEndian.PutUint16(s.ext[i:], uint16(math.Round(float64(c)*f)))
+		}
+	}
+	r.pool(s)
+}
+
+// bucket is the bucket of a quiet period lasting minutes: the number of
+// alarm times it reached.
+func (r *steps) bucket(minutes int64) int {
+	b := 0
+	for b < r.nEdges && minutes >= r.edges[b] {
+		b++
+	}
+	return b
+}
+
+func (r *steps) learn(s *slot, cell int, minutes int64) {
+	b := r.bucket(minutes)
+	o := (cell*stBuckets + b) * 2
+	if uint32(binary.LittleEndian.Uint16(s.ext[o:]))+stOne > math.MaxUint16 {
+		// full: halve the cell, its shares kept (minute data fills the
+		// short bucket of a busy hour)
+		for i := cell * stBuckets * 2; i < (cell+1)*stBuckets*2; i += 2 {
+			binary.LittleEndian.PutUint16(s.ext[i:], binary.LittleEndian.Uint16(s.ext[i:])/2)
+		}
+		defer r.pool(s)
+	}
+	binary.LittleEndian.PutUint16(s.ext[o:], binary.LittleEndian.Uint16(s.ext[o:])+stOne)
+	po := stPool + 4*b
+	binary.LittleEndian.PutUint32(s.ext[po:], binary.LittleEndian.Uint32(s.ext[po:])+stOne)
+}
+
+// pool recomputes the household's summed histogram from the cells.
+func (r *steps) pool(s *slot) {
+	var sum [stBuckets]uint32
+	for i := 0; i < stHist; i += 2 {
+		sum[(i/2)%stBuckets] += uint32(binary.LittleEndian.Uint16(s.ext[i:]))
+	}
+	for b, v := range sum {
+		binary.LittleEndian.PutUint32(s.ext[stPool+4*b:], v)
+	}
+}
+
+// survivalW adds to above[e] the weight of cell c's samples lasting at
+// least alarm time e, each weighing w, and returns the cell's weight.
+func (r *steps) survivalW(s *slot, c int, w float64, above *[stBuckets]float64) float64 {
+	h := s.ext[c*stBuckets*2 : (c+1)*stBuckets*2]
+	var tot uint32
+	for b := stBuckets - 1; b >= 0; b-- {
+		tot += uint32(h[2*b]) | uint32(h[2*b+1])<<8
+		if b > 0 {
+			above[b-1] += w * float64(tot)
+		}
+	}
+	return w * float64(tot)
+}
+
+// curve is S at each alarm time for cell c, shrunk toward the hour, the
+// household and the prior.
+func (r *steps) curve(s *slot, c int) (sv [stBuckets]float64) {
+	k, tail := r.p.Shrink*stOne, *r.p.Tail*stOne
+	var hh, hour, cell [stBuckets]float64
+	var nHH float64
+	for b := stBuckets - 1; b >= 0; b-- {
+		nHH += float64(binary.LittleEndian.Uint32(s.ext[stPool+4*b:]))
+		if b > 0 {
+			hh[b-1] = nHH
+		}
+	}
+	days := 2
+	if r.p.Split == "week" {
+		days = 7
+	}
+	var nHour float64
+	for d := 0; d < days; d++ {
+		nHour += r.survivalW(s, c%24+24*d, 1, &hour)
+	}
+	if nb := r.p.Neighbours; nb > 0 {
+		for _, h := range [2]int{(c%24 + 23) % 24, (c%24 + 1) % 24} {
+			for d := 0; d < days; d++ {
+				nHour += r.survivalW(s, h+24*d, nb, &hour)
+			}
+		}
+	}
+	var nCell float64
+	if r.p.Split != "none" {
+		nCell = r.survivalW(s, c, 1, &cell)
+	}
+	for e := 0; e < r.nEdges; e++ {
+		pHH := (hh[e] + k*r.prior[e]) / (nHH + k)
+		pHour := (hour[e] + k*pHH) / (nHour + k)
+		if r.p.Split != "none" {
+			sv[e] = (cell[e] + k*pHour + tail) / (nCell + k + tail)
+		} else {
+			sv[e] = (hour[e] + k*pHH + tail) / (nHour + k + tail)
+		}
+	}
+	return sv
+}
+
+// alarmTime is the alarm time (minutes) of a quiet period beginning in
+// cell c, and the share of past periods of that cell it would ring for.
+func (r *steps) alarmTime(s *slot, c int) (int64, float64) {
+	sv := r.curve(s, c)
+	cost := r.cost
+	if r.p.PerQuiet > 0 {
+		cost *= r.p.PerQuiet / r.perDay(s)
+	}
+	n := r.nEdges
+	if r.p.LateShare > 0 {
+		n-- // the last alarm time is chosen by late_share below
+	}
+	best, bestE := math.Inf(1), n-1
+	for e := 0; e < n; e++ {
+		if v := float64(r.edges[e]) + cost*sv[e]; v < best {
+			best, bestE = v, e
+		}
+	}
+	if r.p.LateShare > 0 && bestE == n-1 && sv[n-1]-sv[n] > r.p.LateShare {
+		bestE = n
+	}
+	return r.edges[bestE], sv[bestE]
+}
+
+// perDay is the household's learned quiet periods per day, within a
+// factor 4 of PerQuiet.
+func (r *steps) perDay(s *slot) float64 {
+	var n float64
+	for b := 0; b < stBuckets; b++ {
+		n += float64(binary.LittleEndian.Uint32(s.ext[stPool+4*b:]))
+	}
+	days := (1 - math.Pow(r.keep, float64(max(s.n, 1)))) / (1 - r.keep)
+	return min(max(n/stOne/days, r.p.PerQuiet/4), r.p.PerQuiet*4)
+}
+
+func (r *steps) setAlarmTime(x *evalCtx, s *slot) {
+	t, _ := r.alarmTime(s, r.cell(x, s))
+	binary.LittleEndian.PutUint16(s.ext[stT:], uint16(t))
+}
+
+func (r *steps) armed(s *slot) bool {
+	return s.flags&fInit != 0 && s.n > r.warmDays && len(s.ext) == stExt && r.u16(s, stT) != 0 && bytes.Equal(s.ext[stFor:], r.countsFor[:])
+}
+
+// fallingBack reports whether the rule rings at its fixed fallback time
+// now: the household's history is not usable yet.
+func (r *steps) fallingBack(s *slot) bool {
+	return r.fallback > 0 && s.flags&fInit != 0 && len(s.ext) == stExt && !r.armed(s)
+}
+
+// due is the instant the current quiet period rings.
+func (r *steps) due(s *slot) int64 {
+	if r.fallingBack(s) {
+		return s.t0 + r.fallback
+	}
+	return max(s.t0+int64(r.u16(s, stT))*60, r.hold(s))
+}
+
+// silentAt is the instant the meter turns silent (math.MaxInt64 without
+// silent_after).
+func (r *steps) silentAt(s *slot) int64 {
+	if !r.silentOn {
+		return math.MaxInt64
+	}
+	_, _, tl, iv := r.sig(s, 0)
+	return tl + limitIv(r.p.SilentAfter, iv)
+}
+
+func (r *steps) tick(x *evalCtx, s *slot) {
+	if s.flags&fInit == 0 || len(s.ext) != stExt {
+		return
+	}
+	if r.silentOn {
+		if _, _, tl, iv := r.sig(s, 0); r.watch.silent(x, s, tl, iv) {
+			return // a silent meter is device_silent, not no water
+		}
+	}
+	if !(r.armed(s) || r.fallingBack(s)) || x.now > r.freshUntil(s) || x.now < r.due(s) {
+		return
+	}
+	if r.fallingBack(s) {
+		x.raise(s, fOpen, func() string {
+			return fmt.Sprintf("no %s used since %s (%s)", r.p.What, x.clock(s.t0), span(x.now-s.t0))
+		}, func() anxin.Cause {
+			return anxin.Cause{Code: anxin.CauseNoUse, Field: r.p.Field, Since: causeTime(s.t0), For: x.lasted(s.t0)}
+		})
+		return
+	}
+	x.raise(s, fOpen, func() string {
+		_, sv := r.alarmTime(s, r.cell(x, s))
+		return fmt.Sprintf("no %s used since %s (%s); %s of this home's quiet periods beginning at this hour ended sooner",
+			r.p.What, x.clock(s.t0), span(x.now-s.t0), percent(1-sv))
+	}, func() anxin.Cause {
+		_, sv := r.alarmTime(s, r.cell(x, s))
+		return anxin.Cause{Code: anxin.CauseNoUseUnusual, Field: r.p.Field, Since: causeTime(s.t0), For: x.lasted(s.t0),
+			Share: 1 - sv, Usual: causeTime(s.t0 + int64(r.u16(s, stT))*60)}
+	})
+}
+
+func (r *steps) deadline(x *evalCtx, s *slot) int64 {
+	if s.flags&fInit == 0 || len(s.ext) != stExt {
+		return 0
+	}
+	var d int64
+	if r.silentOn {
+		_, _, tl, iv := r.sig(s, 0)
+		d = r.watch.until(s, tl, iv)
+	}
+	if !(r.armed(s) || r.fallingBack(s)) || s.flags&(fOpen|fMute1) != 0 || x.suppressed() {
+		return d
+	}
+	// Only while the data will still be fresh and the meter not yet
+	// silent (tick then raises device_silent and would leave this
+	// deadline standing).
+	if p := x.windowed(max(r.due(s), x.now)); p <= r.freshUntil(s) && p < r.silentAt(s) && (d == 0 || p < d) {
+		d = p
+	}
+	return d
+}
+
+// rebaseline restarts the quiet period when the elder is back (its length
+// is not learned).
+func (r *steps) rebaseline(x *evalCtx, s *slot) {
+	if s.flags&fInit == 0 || len(s.ext) != stExt {
+		return
+	}
+	for k := 0; k < r.nsig; k++ {
+		_, last, tl, iv := r.sig(s, k)
+		r.setSig(s, k, last, last, tl, iv)
+	}
+	r.restart(x, s, x.now)
+}
