@@ -1,0 +1,65 @@
+package ingest
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// TestSeenWindowMatchesAReference: random adds (repeats included) and
+// expiries against a plain map and queue, with keys crowded onto few home
+// slots so probe runs collide, wrap around the table's end and are shifted
+// back as the oldest ids are forgotten. Every key of the universe is asked
+// every 25 steps.
+func TestSeenWindowMatchesAReference(t *testing.T) {
+	for seed := range uint64(20) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		const max = 300
+		w := newSeenWindow(max, time.Hour)
+		universe := make([]idKey, 2000)
+		for i := range universe {
+			// homes: 16 values near the table's end, so runs wrap to slot 0
+			universe[i] = idKey{uint64(w.mask-uint32(rng.IntN(16))) | uint64(i)<<32, uint64(i)}
+		}
+		type entry struct {
+			k  idKey
+			at time.Time
+		}
+		var queue []entry
+		in := map[idKey]bool{}
+		now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+		for step := range 5000 {
+			now = now.Add(time.Duration(rng.IntN(3)) * time.Second)
+			if rng.IntN(50) == 0 {
+				now = now.Add(time.Duration(rng.IntN(90)) * time.Minute)
+				w.Expire(now)
+				for len(queue) > 0 && queue[0].at.Before(now.Add(-time.Hour)) {
+					delete(in, queue[0].k)
+					queue = queue[1:]
+				}
+			} else {
+				k := universe[rng.IntN(len(universe))]
+				w.addKey(k, now)
+				if !in[k] {
+					if len(queue) == max {
+						delete(in, queue[0].k)
+						queue = queue[1:]
+					}
+					queue = append(queue, entry{k, now})
+					in[k] = true
+				}
+			}
+			if w.Len() != len(queue) {
+				t.Fatalf("seed %d step %d: %d ids remembered, want %d", seed, step, w.Len(), len(queue))
+			}
+			if step%25 != 0 {
+				continue
+			}
+			for _, k := range universe {
+				if w.hasKey(k) != in[k] {
+					t.Fatalf("seed %d step %d: key %d remembered %v, want %v", seed, step, k[1], w.hasKey(k), in[k])
+				}
+			}
+		}
+	}
+}
