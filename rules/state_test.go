@@ -475,3 +475,40 @@ func TestTakeDirtyInOrderAndInPart(t *testing.T) {
 		t.Fatalf("%d still dirty after taking all", n)
 	}
 }
+
+// TestDirtyCountAfterDirtyState: a household written alone (DirtyState, an
+// urgent one in alarmd) that changes again is one household with changes,
+// not two: alarmd sizes a flush by DirtyCount, and each such household left
+// a stale entry behind, so the count (and the dirty list) grew with every
+// urgent change between flushes.
+func TestDirtyCountAfterDirtyState(t *testing.T) {
+	e := New(Default())
+	now := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	touch := func(hh string) {
+		m := anxin.Message{ID: anxin.NewID(now), TS: now, Household: hh, Device: "wm1", Kind: anxin.KindWaterMeter,
+			Fields: anxin.Fields{"total_m3": anxin.Num(float64(now.Unix()))}}
+		now = now.Add(time.Minute)
+		e.Observe(now, &m)
+	}
+	for range 5 {
+		touch("hh-urgent")
+		if _, ok := e.DirtyState("hh-urgent"); !ok {
+			t.Fatal("DirtyState of a changed household: nothing")
+		}
+	}
+	touch("hh-urgent")
+	touch("hh-quiet")
+	if n := e.DirtyCount(); n != 2 {
+		t.Fatalf("DirtyCount %d, want 2 (hh-urgent, hh-quiet)", n)
+	}
+	var got []string
+	if n := e.TakeDirty(-1, nil, func(hh string, _ []byte) { got = append(got, hh) }); n != 2 {
+		t.Fatalf("TakeDirty handed %d (%v), want 2", n, got)
+	}
+	e.mu.Lock()
+	left := len(e.dirty) - e.dirtyHead
+	e.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d entries left in the dirty list after taking all", left)
+	}
+}
