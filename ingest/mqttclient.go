@@ -40,7 +40,7 @@ type directClient struct {
 	connected atomic.Bool
 	ready     chan struct{} // closed at the first subscription
 	readyOnce sync.Once
-	refused   chan error // the first connection's refusal (bad credentials)
+	refused   chan error // the first connection's refusal (bad credentials), if Subscribe still waits (unbuffered)
 
 	mu   sync.Mutex
 	conn *directConn // the live connection, nil between connections
@@ -93,8 +93,11 @@ func (dc *directClient) run(ctx context.Context) {
 		}
 		var refused refusedError
 		if first && errors.As(err, &refused) && refused.fatal() {
-			dc.refused <- err
-			return
+			select {
+			case dc.refused <- err: // Subscribe still waits: it returns the error
+				return
+			default: // Subscribe has returned, saying it goes on retrying: it does (logged below)
+			}
 		}
 		first = false
 		if dc.connected.Swap(false) {

@@ -413,3 +413,36 @@ func TestDirectClientOnMosquittoWithPasswords(t *testing.T) {
 		t.Fatalf("after a restart the session redelivered %q before the new message: not acknowledged", d.Payload)
 	}
 }
+
+// TestDirectClientRetriesARefusalAfterStartReturned: when the broker's
+// first answer, a refusal of the credentials, comes after Subscribe has
+// stopped waiting (and said it goes on retrying in the background), the
+// client must go on retrying, not stop for good with nothing connected and
+// nothing in the log.
+func TestDirectClientRetriesARefusalAfterStartReturned(t *testing.T) {
+	fb := startFakeBroker(t)
+	p := queuePipeline()
+	s, err := Subscribe(context.Background(), SubscriberConfig{Broker: fb.url(), ClientID: "alarmd-t", Username: "alarmd", Password: "pw"},
+		p, testLogger(t), 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var c1 *fakeConn
+	select {
+	case c1 = <-fb.conns:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the client did not connect")
+	}
+	defer c1.c.Close()
+	if h, _ := c1.raw(); h>>4 != pktConnect {
+		t.Fatalf("first packet %#x, want CONNECT", h)
+	}
+	// Subscribe has returned: only now does the broker answer, "not authorized"
+	c1.write([]byte{0x20, 2, 0, 5})
+	c2, _ := fb.accept() // the password file fixed: the client tries again
+	c2.write(publishPacket("anxin/v1/hh-1/btn1/event", 3, []byte("press")))
+	if d := take(t, p); string(d.Payload) != "press" {
+		t.Fatalf("delivery %q after the retry", d.Payload)
+	}
+}
