@@ -168,6 +168,9 @@ func (dc *directClient) session(ctx context.Context) error {
 		return refusedError{p.RC}
 	}
 	_ = raw.SetReadDeadline(time.Time{})
+	if h, ok := src.(interface{ release() }); ok {
+		h.release() // paced from now on: its deadlines no longer clear the CONNACK wait's
+	}
 	// the subscription and the old filter's removal go at once; messages
 	// of the session may come before their acknowledgements
 	if err := c.send(append(subscribePacket(1, Topics), unsubscribePacket(2, legacyTopics)...)); err != nil {

@@ -446,3 +446,36 @@ func TestDirectClientRetriesARefusalAfterStartReturned(t *testing.T) {
 		t.Fatalf("delivery %q after the retry", d.Payload)
 	}
 }
+
+// TestDirectClientGivesUpOnAStalledCONNACK: a peer that sends part of a
+// CONNACK and then nothing (a hung broker, a wrong service on the port) is
+// left once the dial timeout has passed and the client connects again —
+// with paced reads too: on Linux the low-water-mark reader sets and clears
+// read deadlines of its own, and must not wipe out the CONNACK wait's.
+func TestDirectClientGivesUpOnAStalledCONNACK(t *testing.T) {
+	fb := startFakeBroker(t)
+	p := queuePipeline()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dc := &directClient{cfg: SubscriberConfig{Broker: fb.url(), ClientID: "alarmd-t", ReadPace: 5 * time.Millisecond}, p: p, log: testLogger(t),
+		keepAlive: 30 * time.Second, dialWait: 300 * time.Millisecond, ready: make(chan struct{}), refused: make(chan error, 1)}
+	done := make(chan struct{})
+	go func() { defer close(done); dc.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	var c1 *fakeConn
+	select {
+	case c1 = <-fb.conns:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the client did not connect")
+	}
+	defer c1.c.Close()
+	if h, _ := c1.raw(); h>>4 != pktConnect {
+		t.Fatalf("first packet %#x, want CONNECT", h)
+	}
+	c1.write([]byte{0x20}) // the CONNACK's first byte, and no more
+	c2, _ := fb.accept()
+	c2.write(publishPacket("anxin/v1/hh-1/btn1/event", 3, []byte("press")))
+	if d := take(t, p); string(d.Payload) != "press" {
+		t.Fatalf("delivery %q after reconnecting", d.Payload)
+	}
+}
