@@ -193,6 +193,10 @@ func (dc *directClient) session(ctx context.Context) error {
 
 // read handles the broker's packets until the connection fails.
 func (dc *directClient) read(ctx context.Context, c *directConn, pr *packetReader) error {
+	// live once the subscription is granted and the old filter is gone
+	// from the session (SUBACK and UNSUBACK), as paho's connect handler
+	// waited for both
+	var subacked, unsubacked bool
 	for {
 		p, err := pr.next()
 		if err != nil {
@@ -229,12 +233,17 @@ func (dc *directClient) read(ctx context.Context, c *directConn, pr *packetReade
 			if len(p.Codes) != len(Topics) {
 				return fmt.Errorf("%w: SUBACK with %d codes for %d filters", errMalformed, len(p.Codes), len(Topics))
 			}
+			subacked = true
+		case pktUnsuback:
+			unsubacked = unsubacked || p.ID == 2
+		case pktPingresp:
+		default:
+			return fmt.Errorf("%w: unexpected packet type %d", errMalformed, p.Type)
+		}
+		if subacked && unsubacked && !dc.connected.Load() {
 			dc.connected.Store(true)
 			dc.readyOnce.Do(func() { close(dc.ready) })
 			dc.log.Info("subscribed", "broker", dc.cfg.Broker, "client_id", dc.cfg.ClientID)
-		case pktUnsuback, pktPingresp:
-		default:
-			return fmt.Errorf("%w: unexpected packet type %d", errMalformed, p.Type)
 		}
 	}
 }

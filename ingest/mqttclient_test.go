@@ -479,3 +479,42 @@ func TestDirectClientGivesUpOnAStalledCONNACK(t *testing.T) {
 		t.Fatalf("delivery %q after reconnecting", d.Payload)
 	}
 }
+
+// TestDirectClientCloseWhileDeliverWaits: Close while the reader waits for
+// room in a full pipeline returns, and what was read but not taken is not
+// acknowledged: the broker sees DISCONNECT (or the socket close), never a
+// PUBACK, and keeps the message for the next session.
+func TestDirectClientCloseWhileDeliverWaits(t *testing.T) {
+	fb := startFakeBroker(t)
+	p := &Pipeline{in: make(chan Delivery, 1), priority: make(chan Delivery, 1)}
+	p.in <- Delivery{Topic: "anxin/v1/hh-0/wm1/reading"} // full
+	s, err := Subscribe(context.Background(), SubscriberConfig{Broker: fb.url(), ClientID: "alarmd-t"}, p, nil, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, _ := fb.accept()
+	c1.write(publishPacket("anxin/v1/hh-1/wm1/reading", 9, []byte("held")))
+	testenv.Eventually(t, "the reader waiting for room", 30*time.Second, func() bool {
+		s.direct.mu.Lock()
+		c := s.direct.conn
+		s.direct.mu.Unlock()
+		return c != nil && c.waiting.Load()
+	})
+	s.Close()
+	for {
+		_ = c1.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		h, err := c1.pr.r.ReadByte()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("after Close: %v, want DISCONNECT or the socket closed", err)
+			}
+			return
+		}
+		switch h >> 4 {
+		case pktDisconnect, pktPingreq:
+			_, _ = c1.pr.r.ReadByte()
+		default:
+			t.Fatalf("packet %#x after Close while the delivery waited: nothing read may be acknowledged", h)
+		}
+	}
+}
