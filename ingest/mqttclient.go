@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,7 +155,8 @@ func (dc *directClient) session(ctx context.Context) error {
 
 	// CONNECT and its CONNACK, within the dial timeout
 	_ = raw.SetReadDeadline(time.Now().Add(dc.dialWait))
-	if err := c.send(connectPacket(dc.cfg.ClientID, dc.cfg.Username, dc.cfg.Password, uint16(dc.keepAlive/time.Second), false)); err != nil {
+	user, password := credentials(dc.cfg)
+	if err := c.send(connectPacket(dc.cfg.ClientID, user, password, uint16(dc.keepAlive/time.Second), false)); err != nil {
 		return err
 	}
 	p, err := pr.next()
@@ -246,6 +248,19 @@ func (dc *directClient) read(ctx context.Context, c *directConn, pr *packetReade
 			dc.log.Info("subscribed", "broker", dc.cfg.Broker, "client_id", dc.cfg.ClientID)
 		}
 	}
+}
+
+// credentials: a user (and password) in the broker URL
+// (tcp://user:pass@host:port) win over the configured ones, as with paho.
+func credentials(cfg SubscriberConfig) (user, password string) {
+	user, password = cfg.Username, cfg.Password
+	if u, err := url.Parse(cfg.Broker.Dial()); err == nil && u.User != nil {
+		user = u.User.Username()
+		if pw, ok := u.User.Password(); ok {
+			password = pw
+		}
+	}
+	return user, password
 }
 
 func filterAt(i int) string {

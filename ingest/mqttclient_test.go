@@ -624,3 +624,27 @@ func TestDirectClientAcrossAMosquittoRestart(t *testing.T) {
 		t.Fatalf("%d readings came again before the marker: not acknowledged", len(q.in))
 	}
 }
+
+// TestDirectClientTakesCredentialsFromTheBrokerURL: mqtt.broker may carry
+// the user and password (tcp://user:pass@host:port, docs/alarmd.md); paho
+// logged in with them, and so must the direct client.
+func TestDirectClientTakesCredentialsFromTheBrokerURL(t *testing.T) {
+	h, err := mqtt.HashPassword("alarmd-s3cret", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pwFile := filepath.Join(t.TempDir(), "passwd")
+	if err := os.WriteFile(pwFile, []byte("alarmd:"+h+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mq := testenv.StartMosquittoConf(t, "allow_anonymous false\npassword_file "+pwFile)
+	broker := anxin.MustBrokerURL("tcp://alarmd:alarmd-s3cret@" + mq.Addr())
+	s, err := Subscribe(context.Background(), SubscriberConfig{Broker: broker, ClientID: "alarmd"}, queuePipeline(), nil, 30*time.Second)
+	if err != nil {
+		t.Fatalf("credentials in the broker URL: %v", err)
+	}
+	defer s.Close()
+	if err := s.Healthy(); err != nil {
+		t.Fatal(err)
+	}
+}
