@@ -648,3 +648,71 @@ func TestDirectClientTakesCredentialsFromTheBrokerURL(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDirectClientKeepsTheConnectionWhileThePipelineIsFull: a reader that
+// waits for room in the pipeline (a stalled store) for many keep-alives,
+// with a broker that answers every ping, keeps its connection: once there
+// is room, the next message comes on the same connection, not after a
+// reconnect.
+func TestDirectClientKeepsTheConnectionWhileThePipelineIsFull(t *testing.T) {
+	fb := startFakeBroker(t)
+	p := &Pipeline{in: make(chan Delivery, 1), priority: make(chan Delivery, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dc := &directClient{cfg: SubscriberConfig{Broker: fb.url(), ClientID: "alarmd-t", ReadPace: time.Millisecond}, p: p, log: testLogger(t),
+		keepAlive: 100 * time.Millisecond, dialWait: 5 * time.Second, ready: make(chan struct{}), refused: make(chan error, 1)}
+	done := make(chan struct{})
+	go func() { defer close(done); dc.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	c1, _ := fb.accept()
+	<-dc.ready
+	pings := make(chan struct{}, 1000)
+	go func() { // the broker answers every PINGREQ
+		for {
+			_ = c1.c.SetReadDeadline(time.Time{})
+			h, err := c1.pr.r.ReadByte()
+			if err != nil {
+				return
+			}
+			if _, err := c1.pr.r.ReadByte(); err != nil {
+				return
+			}
+			if h>>4 == pktPingreq {
+				if _, err := c1.c.Write([]byte{pktPingresp << 4, 0}); err != nil {
+					return
+				}
+				pings <- struct{}{}
+			}
+		}
+	}()
+	c1.c.Write(publishPacket("anxin/v1/hh-1/wm1/reading", 1, []byte("one")))
+	c1.c.Write(publishPacket("anxin/v1/hh-1/wm1/reading", 2, []byte("two"))) // waits: the queue holds one
+	testenv.Eventually(t, "the reader waiting for room", 30*time.Second, func() bool {
+		dc.mu.Lock()
+		c := dc.conn
+		dc.mu.Unlock()
+		return c != nil && c.waiting.Load()
+	})
+	for range 20 { // ten keep-alives of waiting
+		select {
+		case <-pings:
+		case <-time.After(30 * time.Second):
+			t.Fatal("no more pings: the client dropped the connection while it waited for room")
+		}
+	}
+	if d := <-p.in; string(d.Payload) != "one" {
+		t.Fatalf("delivery %q", d.Payload)
+	}
+	if d := take(t, p); string(d.Payload) != "two" {
+		t.Fatalf("delivery %q", d.Payload)
+	}
+	c1.c.Write(publishPacket("anxin/v1/hh-1/wm1/reading", 3, []byte("three")))
+	if d := take(t, p); string(d.Payload) != "three" {
+		t.Fatalf("delivery %q", d.Payload)
+	}
+	select {
+	case <-fb.conns:
+		t.Fatal("the client connected again: the wait for room was taken for a dead broker")
+	default:
+	}
+}
