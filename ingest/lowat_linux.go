@@ -19,6 +19,7 @@ func lowatSource(c net.Conn, pace time.Duration) (io.Reader, bool) {
 	if err != nil {
 		return nil, false
 	}
+	r.held = true // until the CONNACK is in (release)
 	return r, true
 }
 
@@ -41,7 +42,15 @@ type lowatReader struct {
 	pace  time.Duration
 	lowat int
 	busy  bool
+	// held: not pacing yet; reads are plain, under the caller's read
+	// deadline (the CONNACK wait), which pacing's own deadlines would
+	// replace and then clear
+	held bool
 }
+
+// release starts pacing (the session, once the CONNACK is in and its
+// deadline cleared; before the reading goroutine reads again).
+func (r *lowatReader) release() { r.held = false }
 
 func newLowatReader(c *net.TCPConn, pace time.Duration, lowat int) (*lowatReader, error) {
 	rc, err := c.SyscallConn()
@@ -58,6 +67,9 @@ func (r *lowatReader) setLowat(n int) {
 }
 
 func (r *lowatReader) Read(b []byte) (int, error) {
+	if r.held {
+		return r.c.Read(b)
+	}
 	if !r.busy {
 		n, err := r.c.Read(b) // wakes on the first byte
 		if n > 0 && err == nil {

@@ -55,7 +55,8 @@ type Subscriber struct {
 // Subscribe connects to the broker and feeds p. It waits up to wait for the
 // first connection; past that it goes on retrying in the background (and
 // Healthy says so). A broker that refuses the first connection's
-// credentials or client id is an error.
+// credentials or client id within wait is an error (tcp:// and mqtt://:
+// a refusal after wait is logged and retried like any later one).
 func Subscribe(ctx context.Context, cfg SubscriberConfig, p *Pipeline, logger *slog.Logger, wait time.Duration) (*Subscriber, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -134,7 +135,7 @@ func Subscribe(ctx context.Context, cfg SubscriberConfig, p *Pipeline, logger *s
 // startDirect runs alarmd's own client (directClient).
 func (s *Subscriber) startDirect(ctx context.Context, cfg SubscriberConfig, p *Pipeline, wait time.Duration) (*Subscriber, error) {
 	dc := &directClient{cfg: cfg, p: p, log: s.log, keepAlive: 30 * time.Second, dialWait: 5 * time.Second,
-		ready: make(chan struct{}), refused: make(chan error, 1)}
+		ready: make(chan struct{}), refused: make(chan error)}
 	s.direct, s.done = dc, make(chan struct{})
 	p.FlushAcksWith(dc.flushAcks)
 	go func() { defer close(s.done); dc.run(ctx) }()

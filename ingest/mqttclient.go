@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,7 +41,7 @@ type directClient struct {
 	connected atomic.Bool
 	ready     chan struct{} // closed at the first subscription
 	readyOnce sync.Once
-	refused   chan error // the first connection's refusal (bad credentials)
+	refused   chan error // the first connection's refusal (bad credentials), if Subscribe still waits (unbuffered)
 
 	mu   sync.Mutex
 	conn *directConn // the live connection, nil between connections
@@ -93,8 +94,11 @@ func (dc *directClient) run(ctx context.Context) {
 		}
 		var refused refusedError
 		if first && errors.As(err, &refused) && refused.fatal() {
-			dc.refused <- err
-			return
+			select {
+			case dc.refused <- err: // Subscribe still waits: it returns the error
+				return
+			default: // Subscribe has returned, saying it goes on retrying: it does (logged below)
+			}
 		}
 		first = false
 		if dc.connected.Swap(false) {
@@ -151,7 +155,8 @@ func (dc *directClient) session(ctx context.Context) error {
 
 	// CONNECT and its CONNACK, within the dial timeout
 	_ = raw.SetReadDeadline(time.Now().Add(dc.dialWait))
-	if err := c.send(connectPacket(dc.cfg.ClientID, dc.cfg.Username, dc.cfg.Password, uint16(dc.keepAlive/time.Second), false)); err != nil {
+	user, password := credentials(dc.cfg)
+	if err := c.send(connectPacket(dc.cfg.ClientID, user, password, uint16(dc.keepAlive/time.Second), false)); err != nil {
 		return err
 	}
 	p, err := pr.next()
@@ -165,6 +170,9 @@ func (dc *directClient) session(ctx context.Context) error {
 		return refusedError{p.RC}
 	}
 	_ = raw.SetReadDeadline(time.Time{})
+	if h, ok := src.(interface{ release() }); ok {
+		h.release() // paced from now on: its deadlines no longer clear the CONNACK wait's
+	}
 	// the subscription and the old filter's removal go at once; messages
 	// of the session may come before their acknowledgements
 	if err := c.send(append(subscribePacket(1, Topics), unsubscribePacket(2, legacyTopics)...)); err != nil {
@@ -187,6 +195,10 @@ func (dc *directClient) session(ctx context.Context) error {
 
 // read handles the broker's packets until the connection fails.
 func (dc *directClient) read(ctx context.Context, c *directConn, pr *packetReader) error {
+	// live once the subscription is granted and the old filter is gone
+	// from the session (SUBACK and UNSUBACK), as paho's connect handler
+	// waited for both
+	var subacked, unsubacked bool
 	for {
 		p, err := pr.next()
 		if err != nil {
@@ -223,14 +235,32 @@ func (dc *directClient) read(ctx context.Context, c *directConn, pr *packetReade
 			if len(p.Codes) != len(Topics) {
 				return fmt.Errorf("%w: SUBACK with %d codes for %d filters", errMalformed, len(p.Codes), len(Topics))
 			}
-			dc.connected.Store(true)
-			dc.readyOnce.Do(func() { close(dc.ready) })
-			dc.log.Info("subscribed", "broker", dc.cfg.Broker, "client_id", dc.cfg.ClientID)
-		case pktUnsuback, pktPingresp:
+			subacked = true
+		case pktUnsuback:
+			unsubacked = unsubacked || p.ID == 2
+		case pktPingresp:
 		default:
 			return fmt.Errorf("%w: unexpected packet type %d", errMalformed, p.Type)
 		}
+		if subacked && unsubacked && !dc.connected.Load() {
+			dc.connected.Store(true)
+			dc.readyOnce.Do(func() { close(dc.ready) })
+			dc.log.Info("subscribed", "broker", dc.cfg.Broker, "client_id", dc.cfg.ClientID)
+		}
 	}
+}
+
+// credentials: a user (and password) in the broker URL
+// (tcp://user:pass@host:port) win over the configured ones, as with paho.
+func credentials(cfg SubscriberConfig) (user, password string) {
+	user, password = cfg.Username, cfg.Password
+	if u, err := url.Parse(cfg.Broker.Dial()); err == nil && u.User != nil {
+		user = u.User.Username()
+		if pw, ok := u.User.Password(); ok {
+			password = pw
+		}
+	}
+	return user, password
 }
 
 func filterAt(i int) string {

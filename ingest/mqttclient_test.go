@@ -22,6 +22,8 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/mqtt"
+	"github.com/anxin-care/anxin/rules"
+	"github.com/anxin-care/anxin/sqlite"
 )
 
 // publishPacket encodes a PUBLISH (QoS 1 when id > 0).
@@ -395,7 +397,16 @@ func TestDirectClientOnMosquittoWithPasswords(t *testing.T) {
 		t.Fatalf("too_large rejections %v, want 1", n)
 	}
 	// everything acknowledged: a restarted subscriber on the same session
-	// gets nothing again
+	// gets nothing again. (The 51st may still be committing when counted,
+	// its ack not yet out; a batch's acks leave before the next batch is
+	// taken, so once a later QoS 0 message is in, every ack has left.)
+	later := anxin.Message{ID: anxin.NewID(now), TS: now, Household: "hh-later", Device: "wm1", Kind: anxin.KindWaterMeter,
+		Fields: anxin.Fields{"total_m3": anxin.Num(1)}}
+	lb, _ := json.Marshal(&later)
+	if tok := pub.Publish(later.Topic(), 0, false, lb); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	testenv.Eventually(t, "a later message taken", 30*time.Second, func() bool { return testutil.ToFloat64(p.m.received) == 52 })
 	s.Close()
 	p2 := newSubscribePipeline(t)
 	s2, err := Subscribe(context.Background(), SubscriberConfig{Broker: broker, ClientID: "alarmd", Username: "alarmd", Password: "alarmd-s3cret"}, p2, nil, 30*time.Second)
@@ -411,5 +422,306 @@ func TestDirectClientOnMosquittoWithPasswords(t *testing.T) {
 	d := take(t, p2)
 	if !bytes.Contains(d.Payload, []byte(marker.ID)) {
 		t.Fatalf("after a restart the session redelivered %q before the new message: not acknowledged", d.Payload)
+	}
+}
+
+// TestDirectClientRetriesARefusalAfterStartReturned: when the broker's
+// first answer, a refusal of the credentials, comes after Subscribe has
+// stopped waiting (and said it goes on retrying in the background), the
+// client must go on retrying, not stop for good with nothing connected and
+// nothing in the log.
+func TestDirectClientRetriesARefusalAfterStartReturned(t *testing.T) {
+	fb := startFakeBroker(t)
+	p := queuePipeline()
+	s, err := Subscribe(context.Background(), SubscriberConfig{Broker: fb.url(), ClientID: "alarmd-t", Username: "alarmd", Password: "pw"},
+		p, testLogger(t), 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var c1 *fakeConn
+	select {
+	case c1 = <-fb.conns:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the client did not connect")
+	}
+	defer c1.c.Close()
+	if h, _ := c1.raw(); h>>4 != pktConnect {
+		t.Fatalf("first packet %#x, want CONNECT", h)
+	}
+	// Subscribe has returned: only now does the broker answer, "not authorized"
+	c1.write([]byte{0x20, 2, 0, 5})
+	c2, _ := fb.accept() // the password file fixed: the client tries again
+	c2.write(publishPacket("anxin/v1/hh-1/btn1/event", 3, []byte("press")))
+	if d := take(t, p); string(d.Payload) != "press" {
+		t.Fatalf("delivery %q after the retry", d.Payload)
+	}
+}
+
+// TestDirectClientGivesUpOnAStalledCONNACK: a peer that sends part of a
+// CONNACK and then nothing (a hung broker, a wrong service on the port) is
+// left once the dial timeout has passed and the client connects again —
+// with paced reads too: on Linux the low-water-mark reader sets and clears
+// read deadlines of its own, and must not wipe out the CONNACK wait's.
+func TestDirectClientGivesUpOnAStalledCONNACK(t *testing.T) {
+	fb := startFakeBroker(t)
+	p := queuePipeline()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dc := &directClient{cfg: SubscriberConfig{Broker: fb.url(), ClientID: "alarmd-t", ReadPace: 5 * time.Millisecond}, p: p, log: testLogger(t),
+		keepAlive: 30 * time.Second, dialWait: 300 * time.Millisecond, ready: make(chan struct{}), refused: make(chan error, 1)}
+	done := make(chan struct{})
+	go func() { defer close(done); dc.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	var c1 *fakeConn
+	select {
+	case c1 = <-fb.conns:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the client did not connect")
+	}
+	defer c1.c.Close()
+	if h, _ := c1.raw(); h>>4 != pktConnect {
+		t.Fatalf("first packet %#x, want CONNECT", h)
+	}
+	c1.write([]byte{0x20}) // the CONNACK's first byte, and no more
+	c2, _ := fb.accept()
+	c2.write(publishPacket("anxin/v1/hh-1/btn1/event", 3, []byte("press")))
+	if d := take(t, p); string(d.Payload) != "press" {
+		t.Fatalf("delivery %q after reconnecting", d.Payload)
+	}
+}
+
+// TestDirectClientCloseWhileDeliverWaits: Close while the reader waits for
+// room in a full pipeline returns, and what was read but not taken is not
+// acknowledged: the broker sees DISCONNECT (or the socket close), never a
+// PUBACK, and keeps the message for the next session.
+func TestDirectClientCloseWhileDeliverWaits(t *testing.T) {
+	fb := startFakeBroker(t)
+	p := &Pipeline{in: make(chan Delivery, 1), priority: make(chan Delivery, 1)}
+	p.in <- Delivery{Topic: "anxin/v1/hh-0/wm1/reading"} // full
+	s, err := Subscribe(context.Background(), SubscriberConfig{Broker: fb.url(), ClientID: "alarmd-t"}, p, nil, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, _ := fb.accept()
+	c1.write(publishPacket("anxin/v1/hh-1/wm1/reading", 9, []byte("held")))
+	testenv.Eventually(t, "the reader waiting for room", 30*time.Second, func() bool {
+		s.direct.mu.Lock()
+		c := s.direct.conn
+		s.direct.mu.Unlock()
+		return c != nil && c.waiting.Load()
+	})
+	s.Close()
+	for {
+		_ = c1.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		h, err := c1.pr.r.ReadByte()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("after Close: %v, want DISCONNECT or the socket closed", err)
+			}
+			return
+		}
+		switch h >> 4 {
+		case pktDisconnect, pktPingreq:
+			_, _ = c1.pr.r.ReadByte()
+		default:
+			t.Fatalf("packet %#x after Close while the delivery waited: nothing read may be acknowledged", h)
+		}
+	}
+}
+
+// TestDirectClientAcrossAMosquittoRestart: mosquitto (persistence on)
+// restarts while the direct client holds messages it read and the pipeline
+// has not committed (the reader waiting for room, nothing acknowledged).
+// Every message is committed exactly once in the end: what the dead
+// connection brought is taken, its acknowledgements are dropped, the
+// broker sends it all again on the new connection and de-duplication
+// recognises it; and then nothing is left unacknowledged in the session.
+func TestDirectClientAcrossAMosquittoRestart(t *testing.T) {
+	mq := testenv.StartMosquitto(t)
+	broker := anxin.MustBrokerURL(mq.URL)
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err := New(Config{Inflight: 8, Batch: 16}, Deps{Engine: rules.New(rules.Default()), Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := SubscriberConfig{Broker: broker, ClientID: "alarmd-r", ReadPace: time.Millisecond}
+	s, err := Subscribe(context.Background(), cfg, p, testLogger(t), 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID("pub"))
+	if tok := pub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	const n = 200
+	now := time.Now().UTC()
+	for i := range n {
+		m := anxin.Message{ID: anxin.NewID(now), TS: now, Household: fmt.Sprintf("hh-%d", i), Device: "wm1", Kind: anxin.KindWaterMeter,
+			Fields: anxin.Fields{"total_m3": anxin.Num(float64(i))}}
+		b, _ := json.Marshal(&m)
+		if tok := pub.Publish(m.Topic(), 1, false, b); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+	}
+	pub.Disconnect(50)
+	testenv.Eventually(t, "the reader waiting for room in the pipeline", 30*time.Second, func() bool {
+		s.direct.mu.Lock()
+		c := s.direct.conn
+		s.direct.mu.Unlock()
+		return c != nil && c.waiting.Load()
+	})
+	mq.Restart()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	unique := func() float64 {
+		return testutil.ToFloat64(p.m.received) - testutil.ToFloat64(p.m.duplicates)
+	}
+	testenv.Eventually(t, "every message committed", 60*time.Second, func() bool { return unique() >= n })
+	testenv.Eventually(t, "subscribed again", 60*time.Second, func() bool { return s.Healthy() == nil })
+	if u := unique(); u != n {
+		t.Fatalf("%v messages committed, want %d", u, n)
+	}
+	if r := testutil.ToFloat64(p.m.duplicates); r == 0 {
+		t.Log("no message came twice: the restart came before mosquitto sent any")
+	}
+	// everything acknowledged: a batch's acks leave before the next batch
+	// is processed, so once a later message (QoS 0: nothing to acknowledge)
+	// is taken, every reading's acknowledgement has left
+	pubEvent := func(clientID string, qos byte) anxin.Message {
+		t.Helper()
+		m := anxin.Message{ID: anxin.NewID(now), TS: now, Household: "hh-x", Device: "btn1", Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed}
+		b, _ := json.Marshal(&m)
+		c := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID(clientID))
+		if tok := c.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+		defer c.Disconnect(50)
+		if tok := c.Publish(m.Topic(), qos, false, b); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+		return m
+	}
+	pubEvent("pub-later", 0)
+	testenv.Eventually(t, "the later message taken", 60*time.Second, func() bool { return unique() >= n+1 })
+	s.Close()
+	q := queuePipeline()
+	s2, err := Subscribe(context.Background(), cfg, q, nil, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	marker := pubEvent("pub-marker", 1)
+	select {
+	case d := <-q.priority:
+		if !bytes.Contains(d.Payload, []byte(marker.ID)) {
+			t.Fatalf("delivery %q, want the marker", d.Payload)
+		}
+	case d := <-q.in:
+		t.Fatalf("after the restart the session still held %q: not acknowledged", d.Payload)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the marker did not come")
+	}
+	if len(q.in) != 0 {
+		t.Fatalf("%d readings came again before the marker: not acknowledged", len(q.in))
+	}
+}
+
+// TestDirectClientTakesCredentialsFromTheBrokerURL: mqtt.broker may carry
+// the user and password (tcp://user:pass@host:port, docs/alarmd.md); paho
+// logged in with them, and so must the direct client.
+func TestDirectClientTakesCredentialsFromTheBrokerURL(t *testing.T) {
+	h, err := mqtt.HashPassword("alarmd-s3cret", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pwFile := filepath.Join(t.TempDir(), "passwd")
+	if err := os.WriteFile(pwFile, []byte("alarmd:"+h+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mq := testenv.StartMosquittoConf(t, "allow_anonymous false\npassword_file "+pwFile)
+	broker := anxin.MustBrokerURL("tcp://alarmd:alarmd-s3cret@" + mq.Addr())
+	s, err := Subscribe(context.Background(), SubscriberConfig{Broker: broker, ClientID: "alarmd"}, queuePipeline(), nil, 30*time.Second)
+	if err != nil {
+		t.Fatalf("credentials in the broker URL: %v", err)
+	}
+	defer s.Close()
+	if err := s.Healthy(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDirectClientKeepsTheConnectionWhileThePipelineIsFull: a reader that
+// waits for room in the pipeline (a stalled store) for many keep-alives,
+// with a broker that answers every ping, keeps its connection: once there
+// is room, the next message comes on the same connection, not after a
+// reconnect.
+func TestDirectClientKeepsTheConnectionWhileThePipelineIsFull(t *testing.T) {
+	fb := startFakeBroker(t)
+	p := &Pipeline{in: make(chan Delivery, 1), priority: make(chan Delivery, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dc := &directClient{cfg: SubscriberConfig{Broker: fb.url(), ClientID: "alarmd-t", ReadPace: time.Millisecond}, p: p, log: testLogger(t),
+		keepAlive: 100 * time.Millisecond, dialWait: 5 * time.Second, ready: make(chan struct{}), refused: make(chan error, 1)}
+	done := make(chan struct{})
+	go func() { defer close(done); dc.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	c1, _ := fb.accept()
+	<-dc.ready
+	pings := make(chan struct{}, 1000)
+	go func() { // the broker answers every PINGREQ
+		for {
+			_ = c1.c.SetReadDeadline(time.Time{})
+			h, err := c1.pr.r.ReadByte()
+			if err != nil {
+				return
+			}
+			if _, err := c1.pr.r.ReadByte(); err != nil {
+				return
+			}
+			if h>>4 == pktPingreq {
+				if _, err := c1.c.Write([]byte{pktPingresp << 4, 0}); err != nil {
+					return
+				}
+				pings <- struct{}{}
+			}
+		}
+	}()
+	c1.c.Write(publishPacket("anxin/v1/hh-1/wm1/reading", 1, []byte("one")))
+	c1.c.Write(publishPacket("anxin/v1/hh-1/wm1/reading", 2, []byte("two"))) // waits: the queue holds one
+	testenv.Eventually(t, "the reader waiting for room", 30*time.Second, func() bool {
+		dc.mu.Lock()
+		c := dc.conn
+		dc.mu.Unlock()
+		return c != nil && c.waiting.Load()
+	})
+	for range 20 { // ten keep-alives of waiting
+		select {
+		case <-pings:
+		case <-time.After(30 * time.Second):
+			t.Fatal("no more pings: the client dropped the connection while it waited for room")
+		}
+	}
+	if d := <-p.in; string(d.Payload) != "one" {
+		t.Fatalf("delivery %q", d.Payload)
+	}
+	if d := take(t, p); string(d.Payload) != "two" {
+		t.Fatalf("delivery %q", d.Payload)
+	}
+	c1.c.Write(publishPacket("anxin/v1/hh-1/wm1/reading", 3, []byte("three")))
+	if d := take(t, p); string(d.Payload) != "three" {
+		t.Fatalf("delivery %q", d.Payload)
+	}
+	select {
+	case <-fb.conns:
+		t.Fatal("the client connected again: the wait for room was taken for a dead broker")
+	default:
 	}
 }

@@ -373,7 +373,8 @@ func (e *Engine) Households() int {
 func (e *Engine) DirtyStates(fn func(household string, state []byte)) { e.TakeDirty(-1, nil, fn) }
 
 // TakeDirty hands fn the encoded state of at most limit changed households
-// (limit < 0: all), those changed longest ago first, that match says yes to
+// (limit < 0: all), those changed longest ago first (one written alone by
+// DirtyState and changed again keeps its earlier place), that match says yes to
 // (nil: any), and counts them written. It returns how many it handed.
 // States are encoded as they are taken, so a district's pending states are
 // never all held encoded at once (at 1,000,000 households that was ~660 MB
@@ -392,6 +393,7 @@ func (e *Engine) TakeDirty(limit int, match func(household string) bool, fn func
 			h := e.dirty[e.dirtyHead]
 			e.dirty[e.dirtyHead] = nil
 			e.dirtyHead++
+			h.queued = false
 			if h.dirty { // else taken by DirtyState meanwhile
 				items = append(items, item{h.id, e.encode(h)})
 				h.dirty = false
@@ -402,11 +404,12 @@ func (e *Engine) TakeDirty(limit int, match func(household string) bool, fn func
 		for _, h := range e.dirty[e.dirtyHead:] {
 			switch {
 			case !h.dirty:
+				h.queued = false
 			case !match(h.id):
 				keep = append(keep, h)
 			default:
 				items = append(items, item{h.id, e.encode(h)})
-				h.dirty = false
+				h.dirty, h.queued = false, false
 			}
 		}
 		clear(e.dirty[len(keep):])
@@ -433,7 +436,9 @@ func (e *Engine) DirtyState(household string) (state []byte, ok bool) {
 	if h == nil || !h.dirty {
 		return nil, false
 	}
-	h.dirty = false // its entry in e.dirty is skipped (and dropped) by TakeDirty
+	// its entry in e.dirty stays (queued) and is skipped, and dropped, by
+	// TakeDirty; a change meanwhile reuses it rather than adding another
+	h.dirty = false
 	return e.encode(h), true
 }
 
@@ -493,7 +498,10 @@ func (e *Engine) household(id string) *household {
 func (e *Engine) markDirty(h *household) {
 	if !h.dirty {
 		h.dirty = true
-		e.dirty = append(e.dirty, h)
+		if !h.queued { // else its entry, left by DirtyState, is still there
+			h.queued = true
+			e.dirty = append(e.dirty, h)
+		}
 	}
 }
 

@@ -16,6 +16,7 @@ type household struct {
 	tier    uint8
 	away    bool
 	dirty   bool
+	queued  bool // an entry for it is in Engine.dirty (skipped once not dirty)
 	heapIdx int32
 	next    int64 // next deadline, unix seconds; 0: none
 	lastMsg int64 // last message of any device, unix seconds

@@ -3,6 +3,7 @@ package rules
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"reflect"
 	"testing"
@@ -473,5 +474,106 @@ func TestTakeDirtyInOrderAndInPart(t *testing.T) {
 	}
 	if n := e.DirtyCount(); n != 0 || len(take(-1, nil)) != 0 {
 		t.Fatalf("%d still dirty after taking all", n)
+	}
+}
+
+// TestDirtyCountAfterDirtyState: a household written alone (DirtyState, an
+// urgent one in alarmd) that changes again is one household with changes,
+// not two: alarmd sizes a flush by DirtyCount, and each such household left
+// a stale entry behind, so the count (and the dirty list) grew with every
+// urgent change between flushes.
+func TestDirtyCountAfterDirtyState(t *testing.T) {
+	e := New(Default())
+	now := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	touch := func(hh string) {
+		m := anxin.Message{ID: anxin.NewID(now), TS: now, Household: hh, Device: "wm1", Kind: anxin.KindWaterMeter,
+			Fields: anxin.Fields{"total_m3": anxin.Num(float64(now.Unix()))}}
+		now = now.Add(time.Minute)
+		e.Observe(now, &m)
+	}
+	for range 5 {
+		touch("hh-urgent")
+		if _, ok := e.DirtyState("hh-urgent"); !ok {
+			t.Fatal("DirtyState of a changed household: nothing")
+		}
+	}
+	touch("hh-urgent")
+	touch("hh-quiet")
+	if n := e.DirtyCount(); n != 2 {
+		t.Fatalf("DirtyCount %d, want 2 (hh-urgent, hh-quiet)", n)
+	}
+	var got []string
+	if n := e.TakeDirty(-1, nil, func(hh string, _ []byte) { got = append(got, hh) }); n != 2 {
+		t.Fatalf("TakeDirty handed %d (%v), want 2", n, got)
+	}
+	e.mu.Lock()
+	left := len(e.dirty) - e.dirtyHead
+	e.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d entries left in the dirty list after taking all", left)
+	}
+}
+
+// TestTakeDirtyAgainstAModel: random changes, partial takes (with and
+// without a match), single takes, forgets and restores, checked against a
+// plain set of changed households: each is handed exactly once per change,
+// none is lost, DirtyCount is the set's size, and the dirty list stays
+// bounded by the households (it held one entry per urgent change).
+func TestTakeDirtyAgainstAModel(t *testing.T) {
+	e := New(Default())
+	now := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(7, 7))
+	const hhs = 40
+	name := func(i int) string { return fmt.Sprintf("hh-%d", i) }
+	dirty := map[string]bool{} // the model
+	handed := func(hh string) {
+		t.Helper()
+		if !dirty[hh] {
+			t.Fatalf("%s handed without a change since it was last taken", hh)
+		}
+		delete(dirty, hh)
+	}
+	for step := range 20000 {
+		hh := name(rng.IntN(hhs))
+		switch op := rng.IntN(100); {
+		case op < 55:
+			m := anxin.Message{ID: anxin.NewID(now), TS: now, Household: hh, Device: "wm1", Kind: anxin.KindWaterMeter,
+				Fields: anxin.Fields{"total_m3": anxin.Num(float64(step))}}
+			now = now.Add(time.Second)
+			e.Observe(now, &m)
+			dirty[hh] = true
+		case op < 70:
+			if _, ok := e.DirtyState(hh); ok != dirty[hh] {
+				t.Fatalf("step %d: DirtyState(%s) %v, model %v", step, hh, ok, dirty[hh])
+			}
+			delete(dirty, hh)
+		case op < 85:
+			e.TakeDirty(rng.IntN(5), nil, func(h string, _ []byte) { handed(h) })
+		case op < 92:
+			odd := rng.IntN(2)
+			e.TakeDirty(-1, func(h string) bool { return len(h)%2 == odd }, func(h string, _ []byte) { handed(h) })
+		case op < 96:
+			e.ForgetWhere(func(h string) bool { return h == hh })
+			delete(dirty, hh)
+		default:
+			if st := e.State(hh); st != nil {
+				if err := e.RestoreState(hh, st); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if n := e.DirtyCount(); n != len(dirty) {
+			t.Fatalf("step %d: DirtyCount %d, model %d", step, n, len(dirty))
+		}
+		e.mu.Lock()
+		size := len(e.dirty)
+		e.mu.Unlock()
+		if size > 2*hhs+8 {
+			t.Fatalf("step %d: %d entries in the dirty list for %d households", step, size, hhs)
+		}
+	}
+	e.TakeDirty(-1, nil, func(h string, _ []byte) { handed(h) })
+	if len(dirty) != 0 {
+		t.Fatalf("never handed: %v", dirty)
 	}
 }
