@@ -219,6 +219,10 @@ func (dc *directClient) read(ctx context.Context, c *directConn, pr *packetReade
 			}
 			c.waiting.Store(true)
 			err := dc.p.Deliver(ctx, d)
+			if d.Last {
+				// a long wait for room is not the broker's silence
+				c.lastRead.Store(time.Now().UnixNano())
+			}
 			c.waiting.Store(false)
 			if err != nil {
 				return err // shutting down: not acknowledged, the broker keeps it
