@@ -412,15 +412,29 @@ func decodeInto(path string, v *yaml.Node, structs ...reflect.Value) error {
 	return fieldErr(path, v, "unknown key")
 }
 
+// fieldByTag finds the field tagged key in s, or in a struct s embeds
+// with tag ",inline" (QuietParams in HazardParams and StepsParams).
 func fieldByTag(s reflect.Value, key string) (reflect.Value, bool) {
 	t := s.Type()
 	for i := 0; i < t.NumField(); i++ {
+		if isInline(t.Field(i)) {
+			if f, ok := fieldByTag(s.Field(i), key); ok {
+				return f, true
+			}
+			continue
+		}
 		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
 		if tag == key && tag != "" && tag != "-" {
 			return s.Field(i), true
 		}
 	}
 	return reflect.Value{}, false
+}
+
+// isInline reports whether f is an embedded struct whose keys stand beside
+// the outer struct's (yaml ",inline").
+func isInline(f reflect.StructField) bool {
+	return f.Anonymous && f.Type.Kind() == reflect.Struct && f.Tag.Get("yaml") == ",inline"
 }
 
 var (

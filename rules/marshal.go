@@ -38,10 +38,15 @@ func str(s string) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Style: yaml.DoubleQuotedStyle}
 }
 
-// addFields adds every tagged, non-zero field of struct s.
+// addFields adds every tagged, non-zero field of struct s (and of a
+// struct it embeds inline).
 func addFields(n *yaml.Node, s reflect.Value) {
 	t := s.Type()
 	for i := 0; i < t.NumField(); i++ {
+		if isInline(t.Field(i)) {
+			addFields(n, s.Field(i))
+			continue
+		}
 		tag := t.Field(i).Tag.Get("yaml")
 		if tag == "" || tag == "-" || !t.Field(i).IsExported() || s.Field(i).IsZero() {
 			continue
