@@ -146,31 +146,7 @@ func TestLearnedRespectsAway(t *testing.T) {
 // TestLearnedStateSurvivesRestart: the histograms are part of the persisted
 // state; a restored engine raises the same alarm at the same time.
 func TestLearnedStateSurvivesRestart(t *testing.T) {
-	tl := newTimeline(t, learnedRules("0.99"))
-	v := routine(tl, "hh-1", 0, 20, 100)
-	store := saved(tl.e)
-	b := store["hh-1"]
-	if len(b) == 0 || len(b) > 700 {
-		t.Fatalf("state of %d bytes", len(b))
-	}
-	tl2 := newTimeline(t, learnedRules("0.99"))
-	tl2.now = tl.now
-	if err := tl2.e.RestoreState("hh-1", b); err != nil {
-		t.Fatal(err)
-	}
-	if again := tl2.e.encode(tl2.e.hh["hh-1"]); string(again) != string(b) {
-		t.Error("restored state does not re-encode identically")
-	}
-	morningOnly(tl, "hh-1", 20, v)
-	morningOnly(tl2, "hh-1", 20, v)
-	o1, o2 := opens(tl), opens(tl2)
-	if len(o1) != 1 || len(o2) != 1 || !o1[0].At.Equal(o2[0].At) || o1[0].Reason != o2[0].Reason {
-		t.Errorf("original %v, restored %v", tl.log, tl2.log)
-	}
-	// Truncated learned state is an error, not a panic.
-	if err := tl2.e.RestoreState("hh-1", b[:len(b)-10]); err == nil {
-		t.Error("truncated state accepted")
-	}
+	checkRestoreRingsAlike(t, learnedRules("0.99"), func(_ *timeline, n int) bool { return n > 0 && n <= 700 })
 }
 
 // TestLearnedAdaptsToNewRoutine: after the midday use moves to 15:00 the

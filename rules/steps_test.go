@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -128,29 +127,7 @@ func TestStepsPerQuiet(t *testing.T) {
 // persisted; a restored engine rings at the same time with the same words.
 func TestStepsStateSurvivesRestart(t *testing.T) {
 	keys := "    alarm_times: [8h, 24h, 36h]\n    split: week\n    late_share: 0.1\n    per_quiet: 6\n"
-	tl := newTimeline(t, stepsRules(keys))
-	v := routine(tl, "hh-1", 0, 20, 100)
-	b := saved(tl.e)["hh-1"]
-	if len(b) < stExt || len(b) > stExt+100 {
-		t.Fatalf("state of %d bytes", len(b))
-	}
-	tl2 := newTimeline(t, stepsRules(keys))
-	tl2.now = tl.now
-	if err := tl2.e.RestoreState("hh-1", b); err != nil {
-		t.Fatal(err)
-	}
-	if again := tl2.e.State("hh-1"); !bytes.Equal(again, b) {
-		t.Error("restored state does not re-encode identically")
-	}
-	morningOnly(tl, "hh-1", 20, v)
-	morningOnly(tl2, "hh-1", 20, v)
-	o1, o2 := opens(tl), opens(tl2)
-	if len(o1) != 1 || len(o2) != 1 || !o1[0].At.Equal(o2[0].At) || o1[0].Reason != o2[0].Reason {
-		t.Errorf("original %v, restored %v", tl.log, tl2.log)
-	}
-	if err := tl2.e.RestoreState("hh-1", b[:len(b)-10]); err == nil {
-		t.Error("truncated state accepted")
-	}
+	checkRestoreRingsAlike(t, stepsRules(keys), func(_ *timeline, n int) bool { return n >= stExt && n <= stExt+100 })
 }
 
 // TestStepsFullCellKeepsShares: minute data fills the short bucket of a
@@ -210,14 +187,9 @@ func TestStepsConfigErrors(t *testing.T) {
 func FuzzStepsState(f *testing.F) {
 	cfg := fuzzSeedState(f, stepsRules("    alarm_times: [8h, 24h, 36h]\n    split: week\n    late_share: 0.04\n    per_quiet: 8\n    neighbours: 0.5\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		e := New(cfg)
-		if err := e.RestoreState("hh-x", b); err != nil {
+		e := restoreStable(t, cfg, b)
+		if e == nil {
 			return
-		}
-		enc := e.State("hh-x")
-		e2 := New(cfg)
-		if err := e2.RestoreState("hh-x", enc); err != nil || !bytes.Equal(e2.State("hh-x"), enc) {
-			t.Fatalf("encoding not stable: %v", err)
 		}
 		st := e.rules[0].base.ev.(*steps)
 		for i := range e.hh["hh-x"].slots {
