@@ -1,7 +1,9 @@
 package rules
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/anxin-care/anxin"
@@ -165,4 +167,247 @@ func (p *QuietParams) checkAlarm(r *Rule) error {
 		}
 	}
 	return nil
+}
+
+// quiet is what the evaluators of kinds hazard and steps share: the
+// signals that count as use, the learner's settings, the fixed alarm while
+// warming up and the silent-meter watch, and the quiet clock run over
+// them. Where each kind keeps its state in slot.ext is a quietOff; how it
+// learns, files and chooses alarm times is its quietModel.
+//
+// slot: t0 start of the quiet period (the last use), t1 last reading of
+// any signal, n days with data (warm-up), fAux: the period began without a
+// use (after a gap or away): its length is not learned.
+type quiet struct {
+	qp       *QuietParams // the kind's params (within the evaluator)
+	fields   [2]string
+	deltas   [2]float64
+	nsig     int
+	keep     float64
+	warmDays uint16
+	cost     float64 // minutes per false alarm
+	fallback int64   // seconds; 0: none
+	watch    silentWatch
+	silentOn bool
+}
+
+// quietOff is where a kind keeps in slot.ext the signals' state (each
+// quietSigSize bytes: base, last f64; tLast, iv i64), the seen signals
+// (uint8 bits) and the hold (int64 no alarm before).
+type quietOff struct{ sig, seen, hold int }
+
+const quietSigSize = 32
+
+// quietModel is the part of the quiet clock each kind does its own way.
+type quietModel interface {
+	forget(x *evalCtx, s *slot, t int64)    // age the histograms, count days
+	learn(s *slot, cell int, minutes int64) // one quiet period's length
+	cell(x *evalCtx, s *slot) int           // the cell of the period that began at s.t0
+	setAlarmTime(x *evalCtx, s *slot)       // the period's alarm time, when it begins
+	alarmAt(s *slot) int64                  // that alarm time, minutes
+	alarmTime(s *slot, c int) (int64, float64)
+	armed(s *slot) bool
+	fallingBack(s *slot) bool
+}
+
+func newQuiet(p *QuietParams) quiet {
+	q := quiet{qp: p, keep: 1 - 1/float64(p.Memory.Seconds()/86400), warmDays: uint16(p.WarmUp.Seconds() / 86400),
+		cost: float64(p.Cost.Seconds()) / 60, fallback: p.Fallback.Seconds(), watch: silentWatch{p.SilentAfter, p.SilentRule},
+		silentOn: !p.SilentAfter.IsZero(), nsig: 1}
+	q.fields[0], q.deltas[0] = p.Field, p.MinDelta
+	if p.AlsoField != "" {
+		q.fields[1], q.deltas[1] = p.AlsoField, p.AlsoMinDelta
+		q.nsig = 2
+	}
+	return q
+}
+
+func (q *quiet) match(m *anxin.Message) bool {
+	if m.IsEvent() {
+		return false
+	}
+	for k := 0; k < q.nsig; k++ {
+		if _, ok := m.Fields[q.fields[k]]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// sigAt is signal k's state.
+func (o quietOff) sigAt(s *slot, k int) (base, last float64, tLast, iv int64) {
+	p := o.sig + quietSigSize*k
+	return math.Float64frombits(binary.LittleEndian.Uint64(s.ext[p:])), math.Float64frombits(binary.LittleEndian.Uint64(s.ext[p+8:])),
+		int64(binary.LittleEndian.Uint64(s.ext[p+16:])), int64(binary.LittleEndian.Uint64(s.ext[p+24:]))
+}
+
+func (o quietOff) setSigAt(s *slot, k int, base, last float64, tLast, iv int64) {
+	p := o.sig + quietSigSize*k
+	binary.LittleEndian.PutUint64(s.ext[p:], math.Float64bits(base))
+	binary.LittleEndian.PutUint64(s.ext[p+8:], math.Float64bits(last))
+	binary.LittleEndian.PutUint64(s.ext[p+16:], uint64(tLast))
+	binary.LittleEndian.PutUint64(s.ext[p+24:], uint64(iv))
+}
+
+func (o quietOff) holdAt(s *slot) int64 { return int64(binary.LittleEndian.Uint64(s.ext[o.hold:])) }
+
+func (q *quiet) freshLimit(iv int64) int64 { return limitIv(q.qp.FreshWithin, iv) }
+
+// freshUntil is the last instant at which every seen signal is fresh.
+func (q *quiet) freshUntil(o quietOff, s *slot) int64 {
+	end := int64(math.MaxInt64)
+	seen := s.ext[o.seen]
+	for k := 0; k < q.nsig; k++ {
+		if seen&(1<<k) == 0 {
+			continue
+		}
+		_, _, tl, iv := o.sigAt(s, k)
+		end = min(end, tl+q.freshLimit(iv))
+	}
+	return end
+}
+
+// observeSignal takes reading val of signal k at t: a rise of at least
+// its min_delta is a use, which ends the quiet period (learned unless it
+// began without a use or a gap cut it) and begins the next.
+func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k int, val float64, t int64) {
+	if s.flags&fInit == 0 {
+		s.flags |= fInit | fAux
+		s.t0, s.t1 = t, t
+		m.forget(x, s, t)
+	}
+	if s.ext[o.seen]&(1<<k) == 0 {
+		s.ext[o.seen] |= 1 << k
+		o.setSigAt(s, k, val, val, t, 0)
+		return
+	}
+	base, last, tl, iv := o.sigAt(s, k)
+	if t <= tl {
+		return
+	}
+	gap := t-tl > q.freshLimit(iv)
+	if iv == 0 {
+		iv = assumedInterval
+	}
+	iv = (iv*3 + (t - tl)) / 4
+	m.forget(x, s, t)
+	if q.silentOn {
+		q.watch.heard(x, s, t)
+	}
+	switch {
+	case val < last:
+		base = val // swap or rollover: not use
+		if gap {
+			q.restart(m, x, s, t)
+		}
+	case atLeast(val-base, q.deltas[k], val):
+		base = val
+		if !gap && s.flags&fAux == 0 {
+			m.learn(s, m.cell(x, s), (t-s.t0)/60)
+		}
+		if gap || s.flags&fAux != 0 || t-s.t0 >= 3*3600 {
+			s.flags |= fMode
+		} else {
+			s.flags &^= fMode
+		}
+		s.t0 = t
+		s.flags &^= fAux
+		binary.LittleEndian.PutUint64(s.ext[o.hold:], 0)
+		m.setAlarmTime(x, s)
+		x.clear(s, fOpen, func() string { return fmt.Sprintf("%s used again at %s", capitalize(q.qp.What), x.clock(t)) })
+	case gap:
+		if q.qp.Gaps == "restart" || m.fallingBack(s) {
+			q.restart(m, x, s, t)
+		} else {
+			binary.LittleEndian.PutUint64(s.ext[o.hold:], uint64(t+q.qp.AfterGap.Seconds()))
+		}
+	}
+	o.setSigAt(s, k, base, val, t, iv)
+	s.t1 = max(s.t1, t)
+}
+
+// restart begins a quiet period at t that did not begin with a use.
+func (q *quiet) restart(m quietModel, x *evalCtx, s *slot, t int64) {
+	s.t0 = t
+	s.flags |= fAux | fMode
+	m.setAlarmTime(x, s)
+}
+
+// due is the instant the current quiet period rings.
+func (q *quiet) due(m quietModel, o quietOff, s *slot) int64 {
+	if m.fallingBack(s) {
+		return s.t0 + q.fallback
+	}
+	return max(s.t0+m.alarmAt(s)*60, o.holdAt(s))
+}
+
+// silentAt is the instant the meter turns silent (math.MaxInt64 without
+// silent_after).
+func (q *quiet) silentAt(o quietOff, s *slot) int64 {
+	if !q.silentOn {
+		return math.MaxInt64
+	}
+	_, _, tl, iv := o.sigAt(s, 0)
+	return tl + limitIv(q.qp.SilentAfter, iv)
+}
+
+// tickQuiet raises the alarm of a quiet period past its alarm time, s
+// having history in the kind's layout.
+func (q *quiet) tickQuiet(m quietModel, o quietOff, x *evalCtx, s *slot) {
+	if q.silentOn {
+		if _, _, tl, iv := o.sigAt(s, 0); q.watch.silent(x, s, tl, iv) {
+			return // a silent meter is device_silent, not no water
+		}
+	}
+	if !(m.armed(s) || m.fallingBack(s)) || x.now > q.freshUntil(o, s) || x.now < q.due(m, o, s) {
+		return
+	}
+	p := q.qp
+	if m.fallingBack(s) {
+		x.raise(s, fOpen, func() string {
+			return fmt.Sprintf("no %s used since %s (%s)", p.What, x.clock(s.t0), span(x.now-s.t0))
+		}, func() anxin.Cause {
+			return anxin.Cause{Code: anxin.CauseNoUse, Field: p.Field, Since: causeTime(s.t0), For: x.lasted(s.t0)}
+		})
+		return
+	}
+	x.raise(s, fOpen, func() string {
+		_, sv := m.alarmTime(s, m.cell(x, s))
+		return fmt.Sprintf("no %s used since %s (%s); %s of this home's quiet periods beginning at this hour ended sooner",
+			p.What, x.clock(s.t0), span(x.now-s.t0), percent(1-sv))
+	}, func() anxin.Cause {
+		_, sv := m.alarmTime(s, m.cell(x, s))
+		return anxin.Cause{Code: anxin.CauseNoUseUnusual, Field: p.Field, Since: causeTime(s.t0), For: x.lasted(s.t0),
+			Share: 1 - sv, Usual: causeTime(s.t0 + m.alarmAt(s)*60)}
+	})
+}
+
+// deadlineQuiet is the next instant tickQuiet has work, s having history
+// in the kind's layout.
+func (q *quiet) deadlineQuiet(m quietModel, o quietOff, x *evalCtx, s *slot) int64 {
+	var d int64
+	if q.silentOn {
+		_, _, tl, iv := o.sigAt(s, 0)
+		d = q.watch.until(s, tl, iv)
+	}
+	if !(m.armed(s) || m.fallingBack(s)) || s.flags&(fOpen|fMute1) != 0 || x.suppressed() {
+		return d
+	}
+	// Only while the data will still be fresh and the meter not yet
+	// silent (tick then raises device_silent and would leave this
+	// deadline standing).
+	if p := x.windowed(max(q.due(m, o, s), x.now)); p <= q.freshUntil(o, s) && p < q.silentAt(o, s) && (d == 0 || p < d) {
+		d = p
+	}
+	return d
+}
+
+// rebaselineQuiet restarts the quiet period when the elder is back (its
+// length is not learned), s having history in the kind's layout.
+func (q *quiet) rebaselineQuiet(m quietModel, o quietOff, x *evalCtx, s *slot) {
+	for k := 0; k < q.nsig; k++ {
+		_, last, tl, iv := o.sigAt(s, k)
+		o.setSigAt(s, k, last, last, tl, iv)
+	}
+	q.restart(m, x, s, x.now)
 }

@@ -99,10 +99,8 @@ func init() {
 		},
 		compile: func(r *Rule) evaluator {
 			p := r.Params.(*StepsParams)
-			days := p.Memory.Seconds() / 86400
-			h := &steps{p: *p, keep: 1 - 1/float64(days), warmDays: uint16(p.WarmUp.Seconds() / 86400),
-				cost:     float64(p.Cost.Seconds()) / 60,
-				fallback: p.Fallback.Seconds(), watch: silentWatch{p.SilentAfter, p.SilentRule}, silentOn: !p.SilentAfter.IsZero()}
+			h := &steps{p: *p}
+			h.quiet = newQuiet(&h.p.QuietParams)
 			for i, d := range p.AlarmTimes {
 				h.edges[i] = d.Seconds() / 60
 				h.prior[i] = math.Exp(-float64(h.edges[i]) / stPrior)
@@ -112,11 +110,7 @@ func init() {
 			for i, e := range h.edges[:h.nEdges] {
 				binary.LittleEndian.PutUint16(h.countsFor[1+2*i:], uint16(e))
 			}
-			h.fields[0], h.deltas[0] = p.Field, p.MinDelta
-			h.nsig = 1
-			if p.AlsoField != "" {
-				h.fields[1], h.deltas[1] = p.AlsoField, p.AlsoMinDelta
-				h.nsig = 2
+			if h.nsig == 2 {
 				return &stepsHH{h}
 			}
 			if h.silentOn {
@@ -150,20 +144,12 @@ func stSane(ext []byte) bool {
 // histograms, per-signal state, forgetting day, hold, the period's alarm
 // time, seen signals.
 type steps struct {
+	quiet
 	p         StepsParams
-	fields    [2]string
-	deltas    [2]float64
-	nsig      int
-	keep      float64
-	warmDays  uint16
-	cost      float64             // minutes per false alarm
 	edges     [stMaxSteps]int64   // alarm times, minutes
 	prior     [stMaxSteps]float64 // the prior's survival at each
 	nEdges    int
 	countsFor [1 + 2*stMaxSteps]byte // stVersion and the alarm times, as in ext
-	fallback  int64                  // seconds; 0: none
-	watch     silentWatch
-	silentOn  bool
 }
 
 // stepsSilent is steps with silent_after: it raises a second alarm.
@@ -176,54 +162,16 @@ type stepsHH struct{ *steps }
 
 func (stepsHH) perHousehold() {}
 
-func (r *steps) match(m *anxin.Message) bool {
-	if m.IsEvent() {
-		return false
-	}
-	for k := 0; k < r.nsig; k++ {
-		if _, ok := m.Fields[r.fields[k]]; ok {
-			return true
-		}
-	}
-	return false
-}
-
 func (r *steps) u16(s *slot, off int) uint16 { return binary.LittleEndian.Uint16(s.ext[off:]) }
 
 // signal k's state in ext.
 func stSigOff(k int) int { return stSig + 32*k }
 
-func (r *steps) sig(s *slot, k int) (base, last float64, tLast, iv int64) {
-	o := stSigOff(k)
-	return math.Float64frombits(binary.LittleEndian.Uint64(s.ext[o:])), math.Float64frombits(binary.LittleEndian.Uint64(s.ext[o+8:])),
-		int64(binary.LittleEndian.Uint64(s.ext[o+16:])), int64(binary.LittleEndian.Uint64(s.ext[o+24:]))
-}
+// stOff is where steps keeps the quiet clock's state.
+var stOff = quietOff{stSig, stSeen, stHold}
 
-func (r *steps) setSig(s *slot, k int, base, last float64, tLast, iv int64) {
-	o := stSigOff(k)
-	binary.LittleEndian.PutUint64(s.ext[o:], math.Float64bits(base))
-	binary.LittleEndian.PutUint64(s.ext[o+8:], math.Float64bits(last))
-	binary.LittleEndian.PutUint64(s.ext[o+16:], uint64(tLast))
-	binary.LittleEndian.PutUint64(s.ext[o+24:], uint64(iv))
-}
-
-func (r *steps) hold(s *slot) int64 { return int64(binary.LittleEndian.Uint64(s.ext[stHold:])) }
-
-func (r *steps) freshLimit(iv int64) int64 { return limitIv(r.p.FreshWithin, iv) }
-
-// freshUntil is the last instant at which every seen signal is fresh.
-func (r *steps) freshUntil(s *slot) int64 {
-	end := int64(math.MaxInt64)
-	seen := s.ext[stSeen]
-	for k := 0; k < r.nsig; k++ {
-		if seen&(1<<k) == 0 {
-			continue
-		}
-		_, _, tl, iv := r.sig(s, k)
-		end = min(end, tl+r.freshLimit(iv))
-	}
-	return end
-}
+// alarmAt is the alarm time of the current period, minutes.
+func (r *steps) alarmAt(s *slot) int64 { return int64(r.u16(s, stT)) }
 
 // cell is the histogram cell of the quiet period that began at s.t0:
 // its local hour, and in the second half of the cells when it began on a
@@ -263,73 +211,10 @@ func (r *steps) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	for k := 0; k < r.nsig; k++ {
 		f, ok := m.Fields[r.fields[k]]
 		if ok {
-			r.observeSignal(x, s, k, f.Float(), t)
+			r.observeSignal(r, stOff, x, s, k, f.Float(), t)
 		}
 	}
 	r.tick(x, s)
-}
-
-func (r *steps) observeSignal(x *evalCtx, s *slot, k int, val float64, t int64) {
-	if s.flags&fInit == 0 {
-		s.flags |= fInit | fAux
-		s.t0, s.t1 = t, t
-		r.forget(x, s, t)
-	}
-	if s.ext[stSeen]&(1<<k) == 0 {
-		s.ext[stSeen] |= 1 << k
-		r.setSig(s, k, val, val, t, 0)
-		return
-	}
-	base, last, tl, iv := r.sig(s, k)
-	if t <= tl {
-		return
-	}
-	gap := t-tl > r.freshLimit(iv)
-	if iv == 0 {
-		iv = assumedInterval
-	}
-	iv = (iv*3 + (t - tl)) / 4
-	r.forget(x, s, t)
-	if r.silentOn {
-		r.watch.heard(x, s, t)
-	}
-	switch {
-	case val < last:
-		base = val // swap or rollover: not use
-		if gap {
-			r.restart(x, s, t)
-		}
-	case atLeast(val-base, r.deltas[k], val):
-		base = val
-		if !gap && s.flags&fAux == 0 {
-			r.learn(s, r.cell(x, s), (t-s.t0)/60)
-		}
-		if gap || s.flags&fAux != 0 || t-s.t0 >= 3*3600 {
-			s.flags |= fMode
-		} else {
-			s.flags &^= fMode
-		}
-		s.t0 = t
-		s.flags &^= fAux
-		binary.LittleEndian.PutUint64(s.ext[stHold:], 0)
-		r.setAlarmTime(x, s)
-		x.clear(s, fOpen, func() string { return fmt.Sprintf("%s used again at %s", capitalize(r.p.What), x.clock(t)) })
-	case gap:
-		if r.p.Gaps == "restart" || r.fallingBack(s) {
-			r.restart(x, s, t)
-		} else {
-			binary.LittleEndian.PutUint64(s.ext[stHold:], uint64(t+r.p.AfterGap.Seconds()))
-		}
-	}
-	r.setSig(s, k, base, val, t, iv)
-	s.t1 = max(s.t1, t)
-}
-
-// restart begins a quiet period at t that did not begin with a use.
-func (r *steps) restart(x *evalCtx, s *slot, t int64) {
-	s.t0 = t
-	s.flags |= fAux | fMode
-	r.setAlarmTime(x, s)
 }
 
 // forget ages the histograms once per local day (and counts days with data
@@ -511,85 +396,24 @@ func (r *steps) fallingBack(s *slot) bool {
 	return r.fallback > 0 && s.flags&fInit != 0 && len(s.ext) == stExt && !r.armed(s)
 }
 
-// due is the instant the current quiet period rings.
-func (r *steps) due(s *slot) int64 {
-	if r.fallingBack(s) {
-		return s.t0 + r.fallback
-	}
-	return max(s.t0+int64(r.u16(s, stT))*60, r.hold(s))
-}
-
-// silentAt is the instant the meter turns silent (math.MaxInt64 without
-// silent_after).
-func (r *steps) silentAt(s *slot) int64 {
-	if !r.silentOn {
-		return math.MaxInt64
-	}
-	_, _, tl, iv := r.sig(s, 0)
-	return tl + limitIv(r.p.SilentAfter, iv)
-}
-
 func (r *steps) tick(x *evalCtx, s *slot) {
 	if s.flags&fInit == 0 || len(s.ext) != stExt {
 		return
 	}
-	if r.silentOn {
-		if _, _, tl, iv := r.sig(s, 0); r.watch.silent(x, s, tl, iv) {
-			return // a silent meter is device_silent, not no water
-		}
-	}
-	if !(r.armed(s) || r.fallingBack(s)) || x.now > r.freshUntil(s) || x.now < r.due(s) {
-		return
-	}
-	if r.fallingBack(s) {
-		x.raise(s, fOpen, func() string {
-			return fmt.Sprintf("no %s used since %s (%s)", r.p.What, x.clock(s.t0), span(x.now-s.t0))
-		}, func() anxin.Cause {
-			return anxin.Cause{Code: anxin.CauseNoUse, Field: r.p.Field, Since: causeTime(s.t0), For: x.lasted(s.t0)}
-		})
-		return
-	}
-	x.raise(s, fOpen, func() string {
-		_, sv := r.alarmTime(s, r.cell(x, s))
-		return fmt.Sprintf("no %s used since %s (%s); %s of this home's quiet periods beginning at this hour ended sooner",
-			r.p.What, x.clock(s.t0), span(x.now-s.t0), percent(1-sv))
-	}, func() anxin.Cause {
-		_, sv := r.alarmTime(s, r.cell(x, s))
-		return anxin.Cause{Code: anxin.CauseNoUseUnusual, Field: r.p.Field, Since: causeTime(s.t0), For: x.lasted(s.t0),
-			Share: 1 - sv, Usual: causeTime(s.t0 + int64(r.u16(s, stT))*60)}
-	})
+	r.tickQuiet(r, stOff, x, s)
 }
 
 func (r *steps) deadline(x *evalCtx, s *slot) int64 {
 	if s.flags&fInit == 0 || len(s.ext) != stExt {
 		return 0
 	}
-	var d int64
-	if r.silentOn {
-		_, _, tl, iv := r.sig(s, 0)
-		d = r.watch.until(s, tl, iv)
-	}
-	if !(r.armed(s) || r.fallingBack(s)) || s.flags&(fOpen|fMute1) != 0 || x.suppressed() {
-		return d
-	}
-	// Only while the data will still be fresh and the meter not yet
-	// silent (tick then raises device_silent and would leave this
-	// deadline standing).
-	if p := x.windowed(max(r.due(s), x.now)); p <= r.freshUntil(s) && p < r.silentAt(s) && (d == 0 || p < d) {
-		d = p
-	}
-	return d
+	return r.deadlineQuiet(r, stOff, x, s)
 }
 
-// rebaseline restarts the quiet period when the elder is back (its length
-// is not learned).
+// rebaseline restarts the quiet period when the elder is back.
 func (r *steps) rebaseline(x *evalCtx, s *slot) {
 	if s.flags&fInit == 0 || len(s.ext) != stExt {
 		return
 	}
-	for k := 0; k < r.nsig; k++ {
-		_, last, tl, iv := r.sig(s, k)
-		r.setSig(s, k, last, last, tl, iv)
-	}
-	r.restart(x, s, x.now)
+	r.rebaselineQuiet(r, stOff, x, s)
 }
