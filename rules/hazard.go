@@ -394,26 +394,6 @@ func (r *hazard) sig(s *slot, k int) (base, last float64, tLast, iv int64) {
 	return r.off().sigAt(s, k)
 }
 
-// cell is the histogram cell of the quiet period that began at s.t0:
-// its local hour, and in the second half of the cells when it began on a
-// weekend (split: weekend) or after a quiet of 3 h or more, fMode (split:
-// before).
-func (r *hazard) cell(x *evalCtx, s *slot) int {
-	lt := x.local(s.t0)
-	c := lt.Hour()
-	switch r.p.Split {
-	case "weekend":
-		if lt.Weekday() == time.Saturday || lt.Weekday() == time.Sunday {
-			c += 24
-		}
-	case "before":
-		if s.flags&fMode != 0 {
-			c += 24
-		}
-	}
-	return c
-}
-
 func (r *hazard) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	if !r.fit(s) {
 		s.ext, s.n = r.lay.fresh(), 0 // no history: warm up again
@@ -431,17 +411,8 @@ func (r *hazard) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 // forget ages the histograms once per local day (and counts days with data
 // for the warm-up).
 func (r *hazard) forget(x *evalCtx, s *slot, t int64) {
-	y, mo, d := x.local(t).Date()
-	day := int32(time.Date(y, mo, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
-	last := int32(binary.LittleEndian.Uint32(s.ext[r.lay.day:]))
-	if day <= last {
-		return
-	}
-	binary.LittleEndian.PutUint32(s.ext[r.lay.day:], uint32(day))
-	if s.n < math.MaxUint16 {
-		s.n++
-	}
-	if last == 0 {
+	day, last, ok := newDay(x, s, t, r.lay.day)
+	if !ok || last == 0 {
 		return
 	}
 	f := math.Pow(r.keep, float64(min(day-last, 3650)))
@@ -501,15 +472,7 @@ func (r *hazard) survival(s *slot, c int, above *[hzBuckets]float64) float64 {
 // survivalW is survival with the cell's samples weighing w each.
 func (r *hazard) survivalW(s *slot, c int, w float64, above *[hzBuckets]float64) float64 {
 	nb := r.lay.nb
-	h := s.ext[r.lay.hist+c*nb*2 : r.lay.hist+(c+1)*nb*2]
-	var tot uint32
-	for b := nb - 1; b >= 0; b-- {
-		tot += uint32(h[2*b]) | uint32(h[2*b+1])<<8
-		if b > 0 {
-			above[b-1] += w * float64(tot)
-		}
-	}
-	return w * float64(tot)
+	return cellSurvival(s.ext[r.lay.hist+c*nb*2:r.lay.hist+(c+1)*nb*2], w, above[:])
 }
 
 // curve is S at the layout's edges (sv[i] at hzEdges[lay.edge[i]]) for
@@ -546,13 +509,7 @@ func (r *hazard) curve(s *slot, c int) (sv [hzBuckets]float64) {
 		nCell, cell = 0, [hzBuckets]float64{} // the hour is the cell
 	}
 	for e := 0; e < nb-1; e++ {
-		pHH := (hh[e] + k*hzPriorS[r.lay.edge[e]]) / (nHH + k)
-		pHour := (hour[e] + k*pHH) / (nHour + k)
-		if r.p.Split != "none" {
-			sv[e] = (cell[e] + k*pHour + tail) / (nCell + k + tail)
-		} else {
-			sv[e] = (hour[e] + k*pHH + tail) / (nHour + k + tail)
-		}
+		sv[e] = shrink(cell[e], hour[e], hh[e], hzPriorS[r.lay.edge[e]], nCell, nHour, nHH, k, tail, r.p.Split != "none")
 	}
 	return sv
 }

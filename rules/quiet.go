@@ -411,3 +411,70 @@ func (q *quiet) rebaselineQuiet(m quietModel, o quietOff, x *evalCtx, s *slot) {
 	}
 	q.restart(m, x, s, x.now)
 }
+
+// cell is the histogram cell of the quiet period that began at s.t0: its
+// local hour, and in the second half of the cells when it began on a
+// weekend (split: weekend) or after a quiet of 3 h or more, fMode (split:
+// before); split: week (steps only) files it by the day of the week.
+func (q *quiet) cell(x *evalCtx, s *slot) int {
+	lt := x.local(s.t0)
+	c := lt.Hour()
+	switch q.qp.Split {
+	case "week":
+		c += 24 * int(lt.Weekday())
+	case "weekend":
+		if lt.Weekday() == time.Saturday || lt.Weekday() == time.Sunday {
+			c += 24
+		}
+	case "before":
+		if s.flags&fMode != 0 {
+			c += 24
+		}
+	}
+	return c
+}
+
+// newDay records the local day of t at s.ext[off] when it is later than
+// the one there, counting it toward the warm-up, and returns both days;
+// ok is false when t's day is not a new one.
+func newDay(x *evalCtx, s *slot, t int64, off int) (day, last int32, ok bool) {
+	y, mo, d := x.local(t).Date()
+	day = int32(time.Date(y, mo, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
+	last = int32(binary.LittleEndian.Uint32(s.ext[off:]))
+	if day <= last {
+		return day, last, false
+	}
+	binary.LittleEndian.PutUint32(s.ext[off:], uint32(day))
+	if s.n < math.MaxUint16 {
+		s.n++
+	}
+	return day, last, true
+}
+
+// cellSurvival adds to above[b-1] the weight of the samples of cell
+// histogram h (a uint16 weight a bucket) in bucket b or later, each
+// weighing w, and returns the cell's weight.
+func cellSurvival(h []byte, w float64, above []float64) float64 {
+	var tot uint32
+	for b := len(h)/2 - 1; b >= 0; b-- {
+		tot += uint32(h[2*b]) | uint32(h[2*b+1])<<8
+		if b > 0 {
+			above[b-1] += w * float64(tot)
+		}
+	}
+	return w * float64(tot)
+}
+
+// shrink is S at one alarm time: the cell's share of quiet periods lasting
+// longer, shrunk toward the hour's, that toward the household's, that
+// toward the prior's, each level with weight k, plus tail pseudo-periods
+// longer than any alarm time. Without split (split: none) the hour is the
+// cell.
+func shrink(cell, hour, hh, prior, nCell, nHour, nHH, k, tail float64, split bool) float64 {
+	pHH := (hh + k*prior) / (nHH + k)
+	pHour := (hour + k*pHH) / (nHour + k)
+	if split {
+		return (cell + k*pHour + tail) / (nCell + k + tail)
+	}
+	return (hour + k*pHH + tail) / (nHour + k + tail)
+}

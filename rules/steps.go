@@ -173,28 +173,6 @@ var stOff = quietOff{stSig, stSeen, stHold}
 // alarmAt is the alarm time of the current period, minutes.
 func (r *steps) alarmAt(s *slot) int64 { return int64(r.u16(s, stT)) }
 
-// cell is the histogram cell of the quiet period that began at s.t0:
-// its local hour, and in the second half of the cells when it began on a
-// weekend (split: weekend) or after a quiet of 3 h or more, fMode (split:
-// before).
-func (r *steps) cell(x *evalCtx, s *slot) int {
-	lt := x.local(s.t0)
-	c := lt.Hour()
-	switch r.p.Split {
-	case "week":
-		c += 24 * int(lt.Weekday())
-	case "weekend":
-		if lt.Weekday() == time.Saturday || lt.Weekday() == time.Sunday {
-			c += 24
-		}
-	case "before":
-		if s.flags&fMode != 0 {
-			c += 24
-		}
-	}
-	return c
-}
-
 func (r *steps) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	if len(s.ext) != stExt {
 		s.ext, s.n = make([]byte, stExt), 0 // no history: warm up again
@@ -220,15 +198,9 @@ func (r *steps) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 // forget ages the histograms once per local day (and counts days with data
 // for the warm-up).
 func (r *steps) forget(x *evalCtx, s *slot, t int64) {
-	y, mo, d := x.local(t).Date()
-	day := int32(time.Date(y, mo, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
-	last := int32(binary.LittleEndian.Uint32(s.ext[stDay:]))
-	if day <= last {
+	day, last, ok := newDay(x, s, t, stDay)
+	if !ok {
 		return
-	}
-	binary.LittleEndian.PutUint32(s.ext[stDay:], uint32(day))
-	if s.n < math.MaxUint16 {
-		s.n++
 	}
 	aged := int32(binary.LittleEndian.Uint32(s.ext[stAged:]))
 	if last == 0 || aged == 0 {
@@ -292,15 +264,7 @@ func (r *steps) pool(s *slot) {
 // survivalW adds to above[e] the weight of cell c's samples lasting at
 // least alarm time e, each weighing w, and returns the cell's weight.
 func (r *steps) survivalW(s *slot, c int, w float64, above *[stBuckets]float64) float64 {
-	h := s.ext[c*stBuckets*2 : (c+1)*stBuckets*2]
-	var tot uint32
-	for b := stBuckets - 1; b >= 0; b-- {
-		tot += uint32(h[2*b]) | uint32(h[2*b+1])<<8
-		if b > 0 {
-			above[b-1] += w * float64(tot)
-		}
-	}
-	return w * float64(tot)
+	return cellSurvival(s.ext[c*stBuckets*2:(c+1)*stBuckets*2], w, above[:])
 }
 
 // curve is S at each alarm time for cell c, shrunk toward the hour, the
@@ -335,13 +299,7 @@ func (r *steps) curve(s *slot, c int) (sv [stBuckets]float64) {
 		nCell = r.survivalW(s, c, 1, &cell)
 	}
 	for e := 0; e < r.nEdges; e++ {
-		pHH := (hh[e] + k*r.prior[e]) / (nHH + k)
-		pHour := (hour[e] + k*pHH) / (nHour + k)
-		if r.p.Split != "none" {
-			sv[e] = (cell[e] + k*pHour + tail) / (nCell + k + tail)
-		} else {
-			sv[e] = (hour[e] + k*pHH + tail) / (nHour + k + tail)
-		}
+		sv[e] = shrink(cell[e], hour[e], hh[e], r.prior[e], nCell, nHour, nHH, k, tail, r.p.Split != "none")
 	}
 	return sv
 }
