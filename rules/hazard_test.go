@@ -25,12 +25,7 @@ rules:
 // always ends at 12:00 in this home — not 24 h later; ordinary days,
 // with their 10 h nights, ring nothing.
 func TestHazardAlarmsEarlyAtBusyHour(t *testing.T) {
-	tl := newTimeline(t, hazardRules(""))
-	v := routine(tl, "hh-1", 0, 20, 100)
-	if o := opens(tl); len(o) != 0 {
-		t.Fatalf("ordinary days raised %v", tl.log)
-	}
-	morningOnly(tl, "hh-1", 20, v)
+	tl, v := quietMorning(t, hazardRules(""), "")
 	o := opens(tl)
 	if len(o) != 1 {
 		t.Fatalf("alarms %v", tl.log)

@@ -62,12 +62,7 @@ func opens(tl *timeline) []Decision {
 // with no use after 07:30 is unusual by 12:30 (this home always uses water
 // at 12:00), long before a 24 h rule; ordinary days raise nothing.
 func TestLearnedAlarmsWhenQuietIsUnusual(t *testing.T) {
-	tl := newTimeline(t, learnedRules("0.99"))
-	v := routine(tl, "hh-1", 0, 20, 100)
-	if o := opens(tl); len(o) != 0 {
-		t.Fatalf("ordinary days raised %v", o)
-	}
-	morningOnly(tl, "hh-1", 20, v)
+	tl, v := quietMorning(t, learnedRules("0.99"), "")
 	o := opens(tl)
 	if len(o) != 1 {
 		t.Fatalf("alarms %v", tl.log)
@@ -107,12 +102,7 @@ func TestLearnedSilentDuringWarmUp(t *testing.T) {
 func TestLearnedSensitivityOrdersAlarms(t *testing.T) {
 	var times []time.Time
 	for _, s := range []string{"0.9", "0.99", "0.999"} {
-		tl := newTimeline(t, learnedRules(s))
-		v := routine(tl, "hh-1", 0, 20, 100)
-		if o := opens(tl); len(o) != 0 {
-			t.Fatalf("sensitivity %s: ordinary days raised %v", s, tl.log)
-		}
-		morningOnly(tl, "hh-1", 20, v)
+		tl, _ := quietMorning(t, learnedRules(s), "sensitivity "+s)
 		o := opens(tl)
 		if len(o) != 1 {
 			t.Fatalf("sensitivity %s: %v", s, tl.log)

@@ -56,3 +56,21 @@ func restoreStable(t *testing.T, cfg *Config, b []byte) *Engine {
 	}
 	return e
 }
+
+// quietMorning runs 20 ordinary days of household hh-1 under rules y,
+// which must raise nothing (label, when set, names the case in the
+// failure), then day 20 with no use after 07:30. It returns the timeline
+// and the meter's reading.
+func quietMorning(t *testing.T, y, label string) (*timeline, float64) {
+	t.Helper()
+	tl := newTimeline(t, y)
+	v := routine(tl, "hh-1", 0, 20, 100)
+	if o := opens(tl); len(o) != 0 {
+		if label != "" {
+			label += ": "
+		}
+		t.Fatalf("%sordinary days raised %v", label, tl.log)
+	}
+	morningOnly(tl, "hh-1", 20, v)
+	return tl, v
+}

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -23,12 +24,7 @@ rules:
 // at 12:00 — and the ordinary days, with their 10 h nights, ring nothing.
 func TestStepsAlarmTimes(t *testing.T) {
 	for _, keys := range []string{"    alarm_times: [8h, 24h]\n", "    alarm_times: [8h, 24h]\n    split: week\n    per_quiet: 6\n"} {
-		tl := newTimeline(t, stepsRules(keys))
-		v := routine(tl, "hh-1", 0, 20, 100)
-		if o := opens(tl); len(o) != 0 {
-			t.Fatalf("%q: ordinary days raised %v", keys, tl.log)
-		}
-		morningOnly(tl, "hh-1", 20, v)
+		tl, _ := quietMorning(t, stepsRules(keys), fmt.Sprintf("%q", keys))
 		o := opens(tl)
 		if len(o) != 1 || !o[0].At.Equal(at(20, "15:30")) {
 			t.Fatalf("%q: alarms %v, want one at 15:30", keys, tl.log)
