@@ -134,6 +134,9 @@ func hzLayoutOf(ext []byte) *hzLayout {
 	return l
 }
 
+// off is where layout l keeps the quiet clock's state.
+func (l *hzLayout) off() quietOff { return quietOff{l.sig, l.seen, l.hold} }
+
 // is reports whether ext has layout l.
 func (l *hzLayout) is(ext []byte) bool {
 	return len(ext) == l.size && ext[0] == hzFormat && int(ext[1]) == l.nsig && binary.LittleEndian.Uint16(ext[2:]) == l.mask
@@ -334,13 +337,7 @@ func hzSane(ext []byte) bool {
 	if l == nil {
 		return false
 	}
-	for k := 0; k < l.nsig; k++ {
-		o := l.sig + k*hzSigSize
-		if !saneTime(int64(binary.LittleEndian.Uint64(ext[o+16:]))) || !saneTime(int64(binary.LittleEndian.Uint64(ext[o+24:]))) {
-			return false
-		}
-	}
-	return saneTime(int64(binary.LittleEndian.Uint64(ext[l.hold:]))) && int32(binary.LittleEndian.Uint32(ext[l.day:])) >= 0 &&
+	return l.off().sane(ext, l.nsig) && int32(binary.LittleEndian.Uint32(ext[l.day:])) >= 0 &&
 		int64(binary.LittleEndian.Uint16(ext[l.t:])) <= hzEdges[len(hzEdges)-1] && ext[l.seen] < 1<<l.nsig
 }
 
@@ -388,7 +385,7 @@ func (r *hazard) fit(s *slot) bool {
 }
 
 // off is where the rule's layout keeps the quiet clock's state.
-func (r *hazard) off() quietOff { return quietOff{r.lay.sig, r.lay.seen, r.lay.hold} }
+func (r *hazard) off() quietOff { return r.lay.off() }
 
 func (r *hazard) sig(s *slot, k int) (base, last float64, tLast, iv int64) {
 	return r.off().sigAt(s, k)

@@ -249,6 +249,20 @@ func (o quietOff) setSigAt(s *slot, k int, base, last float64, tLast, iv int64) 
 	binary.LittleEndian.PutUint64(s.ext[p+24:], uint64(iv))
 }
 
+// sane reports whether the restored instants in ext are in range: nsig
+// signals' last reading and interval, and the hold. A signal last heard at
+// an instant beyond year 9999 would turn every later reading away (t <=
+// tLast), the rule deaf for good.
+func (o quietOff) sane(ext []byte, nsig int) bool {
+	for k := 0; k < nsig; k++ {
+		p := o.sig + quietSigSize*k
+		if !saneTime(int64(binary.LittleEndian.Uint64(ext[p+16:]))) || !saneTime(int64(binary.LittleEndian.Uint64(ext[p+24:]))) {
+			return false
+		}
+	}
+	return saneTime(int64(binary.LittleEndian.Uint64(ext[o.hold:])))
+}
+
 func (o quietOff) holdAt(s *slot) int64 { return int64(binary.LittleEndian.Uint64(s.ext[o.hold:])) }
 
 func (q *quiet) freshLimit(iv int64) int64 { return limitIv(q.qp.FreshWithin, iv) }

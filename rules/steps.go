@@ -127,13 +127,7 @@ func init() {
 // range: a signal last heard at an instant beyond year 9999 would turn every
 // later reading away (t <= tLast), the rule deaf for good.
 func stSane(ext []byte) bool {
-	for k := 0; k < 2; k++ {
-		o := stSigOff(k)
-		if !saneTime(int64(binary.LittleEndian.Uint64(ext[o+16:]))) || !saneTime(int64(binary.LittleEndian.Uint64(ext[o+24:]))) {
-			return false
-		}
-	}
-	return saneTime(int64(binary.LittleEndian.Uint64(ext[stHold:]))) && int32(binary.LittleEndian.Uint32(ext[stDay:])) >= 0 &&
+	return stOff.sane(ext, 2) && int32(binary.LittleEndian.Uint32(ext[stDay:])) >= 0 &&
 		int32(binary.LittleEndian.Uint32(ext[stAged:])) >= 0 &&
 		int64(binary.LittleEndian.Uint16(ext[stT:])) <= stMaxT
 }
@@ -163,9 +157,6 @@ type stepsHH struct{ *steps }
 func (stepsHH) perHousehold() {}
 
 func (r *steps) u16(s *slot, off int) uint16 { return binary.LittleEndian.Uint16(s.ext[off:]) }
-
-// signal k's state in ext.
-func stSigOff(k int) int { return stSig + 32*k }
 
 // stOff is where steps keeps the quiet clock's state.
 var stOff = quietOff{stSig, stSeen, stHold}
