@@ -124,9 +124,11 @@ func init() {
 }
 
 // stSane reports whether a restored ext's instants and intervals are in
-// range: a signal last heard at an instant beyond year 9999 would turn every
-// later reading away (t <= tLast), the rule deaf for good.
+// range (quietOff.sane). nil (no history) is sane: the rule warms up again.
 func stSane(ext []byte) bool {
+	if len(ext) == 0 {
+		return true // no history
+	}
 	return stOff.sane(ext, 2) && int32(binary.LittleEndian.Uint32(ext[stDay:])) >= 0 &&
 		int32(binary.LittleEndian.Uint32(ext[stAged:])) >= 0 &&
 		int64(binary.LittleEndian.Uint16(ext[stT:])) <= stMaxT
