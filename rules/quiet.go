@@ -469,13 +469,17 @@ func newDay(x *evalCtx, s *slot, t int64, off int) (day, last int32, ok bool) {
 // histogram h (a uint16 weight a bucket) in bucket b or later, each
 // weighing w, and returns the cell's weight.
 func cellSurvival(h []byte, w float64, above []float64) float64 {
-	var tot uint32
-	for b := len(h)/2 - 1; b >= 0; b-- {
-		tot += uint32(h[2*b]) | uint32(h[2*b+1])<<8
-		if b > 0 {
-			above[b-1] += w * float64(tot)
-		}
+	n := len(h) / 2
+	if n == 0 {
+		return 0
 	}
+	above = above[:n-1]
+	var tot uint32
+	for b := n - 1; b > 0; b-- {
+		tot += uint32(binary.LittleEndian.Uint16(h[2*b:]))
+		above[b-1] += w * float64(tot)
+	}
+	tot += uint32(binary.LittleEndian.Uint16(h))
 	return w * float64(tot)
 }
 
