@@ -943,7 +943,7 @@ func TestUplinkFallsOverToTheNextBroker(t *testing.T) {
 	if subB.count() < n/2 {
 		t.Fatalf("node b holds %d messages, want at least the %d sent after a died", subB.count(), n/2)
 	}
-	if st := sp.Stats(); st.Depth != 0 {
-		t.Fatalf("spool depth %d after every message was acknowledged", st.Depth)
-	}
+	// a subscriber can see a message before its PUBACK is back at the
+	// uplink: the spool empties as those arrive
+	testenv.Eventually(t, "the spool empty once every message is acknowledged", 30*time.Second, func() bool { return sp.Stats().Depth == 0 })
 }
