@@ -173,6 +173,23 @@ func (fb *fakeBroker) url() anxin.BrokerURL {
 // It returns the CONNECT's flags byte.
 func (fb *fakeBroker) accept() (*fakeConn, byte) {
 	fb.t.Helper()
+	fc, flags := fb.connect()
+	fc.write([]byte{0x20, 2, 0, 0})
+	if h, _ := fc.raw(); h>>4 != pktSubscribe {
+		fb.t.Fatalf("packet %#x, want SUBSCRIBE", h)
+	}
+	fc.write([]byte{0x90, 5, 0, 1, 1, 1, 1})
+	if h, _ := fc.raw(); h>>4 != pktUnsubscribe {
+		fb.t.Fatalf("packet %#x, want UNSUBSCRIBE", h)
+	}
+	fc.write([]byte{0xb0, 2, 0, 2})
+	return fc, flags
+}
+
+// connect takes the next connection and reads its CONNECT, answering
+// nothing; it returns the CONNECT's flags byte.
+func (fb *fakeBroker) connect() (*fakeConn, byte) {
+	fb.t.Helper()
 	var fc *fakeConn
 	select {
 	case fc = <-fb.conns:
@@ -184,16 +201,19 @@ func (fb *fakeBroker) accept() (*fakeConn, byte) {
 	if h>>4 != pktConnect || len(body) < 10 || string(body[2:6]) != "MQTT" {
 		fb.t.Fatalf("first packet %#x %q, want CONNECT", h, body)
 	}
-	fc.write([]byte{0x20, 2, 0, 0})
-	if h, _ := fc.raw(); h>>4 != pktSubscribe {
-		fb.t.Fatalf("packet %#x, want SUBSCRIBE", h)
-	}
-	fc.write([]byte{0x90, 5, 0, 1, 1, 1, 1})
-	if h, _ := fc.raw(); h>>4 != pktUnsubscribe {
-		fb.t.Fatalf("packet %#x, want UNSUBSCRIBE", h)
-	}
-	fc.write([]byte{0xb0, 2, 0, 2})
 	return fc, body[7]
+}
+
+// startDirect runs a direct client against fb with the given pace,
+// keep-alive and dial timeout until the test ends.
+func startDirect(t *testing.T, fb *fakeBroker, p *Pipeline, pace, keepAlive, dialWait time.Duration) *directClient {
+	ctx, cancel := context.WithCancel(context.Background())
+	dc := &directClient{cfg: SubscriberConfig{Broker: fb.url(), ClientID: "alarmd-t", ReadPace: pace}, p: p, log: testLogger(t),
+		keepAlive: keepAlive, dialWait: dialWait, ready: make(chan struct{}), refused: make(chan error, 1)}
+	done := make(chan struct{})
+	go func() { defer close(done); dc.run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return dc
 }
 
 // raw reads one packet from the client whatever its type.
@@ -309,13 +329,7 @@ func TestDirectClientDropsAcksOfADeadConnection(t *testing.T) {
 func TestDirectClientReconnectsWhenTheBrokerFallsSilent(t *testing.T) {
 	fb := startFakeBroker(t)
 	p := queuePipeline()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dc := &directClient{cfg: SubscriberConfig{Broker: fb.url(), ClientID: "alarmd-t"}, p: p, log: testLogger(t),
-		keepAlive: 200 * time.Millisecond, dialWait: 5 * time.Second, ready: make(chan struct{}), refused: make(chan error, 1)}
-	done := make(chan struct{})
-	go func() { defer close(done); dc.run(ctx) }()
-	defer func() { cancel(); <-done }()
+	dc := startDirect(t, fb, p, 0, 200*time.Millisecond, 5*time.Second)
 	c1, _ := fb.accept()
 	<-dc.ready
 	// c1 reads nothing more and answers nothing: the client must give up on it
@@ -439,16 +453,7 @@ func TestDirectClientRetriesARefusalAfterStartReturned(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	var c1 *fakeConn
-	select {
-	case c1 = <-fb.conns:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the client did not connect")
-	}
-	defer c1.c.Close()
-	if h, _ := c1.raw(); h>>4 != pktConnect {
-		t.Fatalf("first packet %#x, want CONNECT", h)
-	}
+	c1, _ := fb.connect()
 	// Subscribe has returned: only now does the broker answer, "not authorized"
 	c1.write([]byte{0x20, 2, 0, 5})
 	c2, _ := fb.accept() // the password file fixed: the client tries again
@@ -466,23 +471,8 @@ func TestDirectClientRetriesARefusalAfterStartReturned(t *testing.T) {
 func TestDirectClientGivesUpOnAStalledCONNACK(t *testing.T) {
 	fb := startFakeBroker(t)
 	p := queuePipeline()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dc := &directClient{cfg: SubscriberConfig{Broker: fb.url(), ClientID: "alarmd-t", ReadPace: 5 * time.Millisecond}, p: p, log: testLogger(t),
-		keepAlive: 30 * time.Second, dialWait: 300 * time.Millisecond, ready: make(chan struct{}), refused: make(chan error, 1)}
-	done := make(chan struct{})
-	go func() { defer close(done); dc.run(ctx) }()
-	defer func() { cancel(); <-done }()
-	var c1 *fakeConn
-	select {
-	case c1 = <-fb.conns:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the client did not connect")
-	}
-	defer c1.c.Close()
-	if h, _ := c1.raw(); h>>4 != pktConnect {
-		t.Fatalf("first packet %#x, want CONNECT", h)
-	}
+	startDirect(t, fb, p, 5*time.Millisecond, 30*time.Second, 300*time.Millisecond)
+	c1, _ := fb.connect()
 	c1.write([]byte{0x20}) // the CONNACK's first byte, and no more
 	c2, _ := fb.accept()
 	c2.write(publishPacket("anxin/v1/hh-1/btn1/event", 3, []byte("press")))
@@ -666,13 +656,7 @@ func TestDirectClientTakesCredentialsFromTheBrokerURL(t *testing.T) {
 func TestDirectClientKeepsTheConnectionWhileThePipelineIsFull(t *testing.T) {
 	fb := startFakeBroker(t)
 	p := &Pipeline{in: make(chan Delivery, 1), priority: make(chan Delivery, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dc := &directClient{cfg: SubscriberConfig{Broker: fb.url(), ClientID: "alarmd-t", ReadPace: time.Millisecond}, p: p, log: testLogger(t),
-		keepAlive: 100 * time.Millisecond, dialWait: 5 * time.Second, ready: make(chan struct{}), refused: make(chan error, 1)}
-	done := make(chan struct{})
-	go func() { defer close(done); dc.run(ctx) }()
-	defer func() { cancel(); <-done }()
+	dc := startDirect(t, fb, p, time.Millisecond, 100*time.Millisecond, 5*time.Second)
 	c1, _ := fb.accept()
 	<-dc.ready
 	pings := make(chan struct{}, 1000)

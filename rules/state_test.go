@@ -422,20 +422,26 @@ func TestLearnedRestoresVersion1State(t *testing.T) {
 	}
 }
 
+// meterEngine is an engine with the default rules and touch, which gives a
+// household a new meter reading a minute after the last.
+func meterEngine() (*Engine, func(hh string)) {
+	e := New(Default())
+	now := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	return e, func(hh string) {
+		m := anxin.Message{ID: anxin.NewID(now), TS: now, Household: hh, Device: "wm1", Kind: anxin.KindWaterMeter,
+			Fields: anxin.Fields{"total_m3": anxin.Num(float64(now.Unix()))}}
+		now = now.Add(time.Minute)
+		e.Observe(now, &m)
+	}
+}
+
 // TestTakeDirtyInOrderAndInPart: changed households are taken oldest change
 // first, limit at a time, encoded as they are taken; one taken alone
 // (DirtyState) or forgotten is not taken again; a match takes only its
 // households and leaves the rest in order; a change after a take makes the
 // household dirty again, at the back.
 func TestTakeDirtyInOrderAndInPart(t *testing.T) {
-	e := New(Default())
-	now := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
-	touch := func(hh string) {
-		m := anxin.Message{ID: anxin.NewID(now), TS: now, Household: hh, Device: "wm1", Kind: anxin.KindWaterMeter,
-			Fields: anxin.Fields{"total_m3": anxin.Num(float64(now.Unix()))}}
-		now = now.Add(time.Minute)
-		e.Observe(now, &m)
-	}
+	e, touch := meterEngine()
 	for i := range 6 {
 		touch(fmt.Sprintf("hh-%d", i))
 	}
@@ -483,14 +489,7 @@ func TestTakeDirtyInOrderAndInPart(t *testing.T) {
 // a stale entry behind, so the count (and the dirty list) grew with every
 // urgent change between flushes.
 func TestDirtyCountAfterDirtyState(t *testing.T) {
-	e := New(Default())
-	now := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
-	touch := func(hh string) {
-		m := anxin.Message{ID: anxin.NewID(now), TS: now, Household: hh, Device: "wm1", Kind: anxin.KindWaterMeter,
-			Fields: anxin.Fields{"total_m3": anxin.Num(float64(now.Unix()))}}
-		now = now.Add(time.Minute)
-		e.Observe(now, &m)
-	}
+	e, touch := meterEngine()
 	for range 5 {
 		touch("hh-urgent")
 		if _, ok := e.DirtyState("hh-urgent"); !ok {
