@@ -556,7 +556,7 @@ func (s *JetStreamSource) fetch(ctx context.Context, k int) {
 			if err != nil {
 				s.setErr(where, err)
 				sub = nil
-				if !sleepCtx(ctx, backoff) {
+				if !anxin.SleepContext(ctx, backoff) {
 					return
 				}
 				backoff = min(2*backoff, 2*time.Second)
@@ -581,7 +581,7 @@ func (s *JetStreamSource) fetch(ctx context.Context, k int) {
 				_ = sub.Unsubscribe()
 				sub = nil
 			}
-			if !sleepCtx(ctx, backoff) {
+			if !anxin.SleepContext(ctx, backoff) {
 				break
 			}
 			backoff = min(2*backoff, 2*time.Second)
@@ -617,17 +617,6 @@ func (s *JetStreamSource) fetch(ctx context.Context, k int) {
 			}
 		}
 		_ = sub.Unsubscribe()
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

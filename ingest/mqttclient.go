@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/anxin-care/anxin"
 )
 
 // directClient is alarmd's own MQTT 3.1.1 subscriber for tcp:// and mqtt://
@@ -109,10 +111,8 @@ func (dc *directClient) run(ctx context.Context) {
 		if time.Since(start) > maxBackoff {
 			backoff = firstBackoff // it had been up a while: try again soon
 		}
-		select {
-		case <-ctx.Done():
+		if !anxin.SleepContext(ctx, backoff) {
 			return
-		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}

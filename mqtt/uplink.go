@@ -195,7 +195,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 			u.log.Log(ctx, lvl, "uplink: cannot connect, retrying", "broker", broker,
 				"err", err, "next_broker", u.brokers[u.next], "retry_in", wait)
 			attempt++
-			if !sleepCtx(ctx, wait) {
+			if !anxin.SleepContext(ctx, wait) {
 				return nil
 			}
 			continue
@@ -218,7 +218,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 		}
 		u.log.Warn("uplink: connection lost, replaying unacknowledged messages after reconnect", "err", err)
 		cl.Disconnect(0)
-		if !sleepCtx(ctx, Backoff(0, u.opts.MinRetry, u.opts.MaxRetry, rand.Float64())) {
+		if !anxin.SleepContext(ctx, Backoff(0, u.opts.MinRetry, u.opts.MaxRetry, rand.Float64())) {
 			return nil
 		}
 	}
@@ -228,17 +228,6 @@ func (u *Uplink) Run(ctx context.Context) error {
 func (u *Uplink) event(connected bool) {
 	if u.opts.OnConnection != nil {
 		u.opts.OnConnection(connected)
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/anxin-care/anxin"
 )
 
 // ErrNoReply means no complete reply frame arrived within the request
@@ -118,7 +120,7 @@ func (b *Bus) TransactWith(ctx context.Context, req []byte, complete Complete, o
 	}
 	defer func() { b.last, b.lastGap = time.Now(), opt.Gap }()
 	if wait := max(opt.Gap, b.lastGap) - time.Since(b.last); wait > 0 && !b.last.IsZero() {
-		if !sleep(ctx, wait) {
+		if !anxin.SleepContext(ctx, wait) {
 			return nil, ctx.Err()
 		}
 	}

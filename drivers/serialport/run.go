@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
 )
 
@@ -159,7 +160,7 @@ func (k keeper) run(ctx context.Context, session Session) error {
 			} else {
 				log.Debug("serial port still unavailable", attrs("err", err, "retry_in", wait)...)
 			}
-			if !sleep(ctx, wait) {
+			if !anxin.SleepContext(ctx, wait) {
 				return nil
 			}
 			continue
@@ -186,7 +187,7 @@ func (k keeper) run(ctx context.Context, session Session) error {
 		wait := retry.next(time.Since(start))
 		log.Warn("serial port lost; reopening", attrs("err", errors.Join(serr, cerr), "retry_in", wait)...)
 		down = true
-		if !sleep(ctx, wait) {
+		if !anxin.SleepContext(ctx, wait) {
 			return nil
 		}
 	}
@@ -214,15 +215,3 @@ func (b *backoff) next(up time.Duration) time.Duration {
 
 // reset starts the backoff again from Min.
 func (b *backoff) reset() { b.wait = 0 }
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
 )
 
@@ -154,7 +155,7 @@ func RunBus(ctx context.Context, env drivers.Env, u BusUse, session func(ctx con
 		// the port is fine; try again after a backoff.
 		wait := retry.next(time.Since(start))
 		env.Logger.Warn("bus session ended; starting again", "port", s.label, "err", err, "retry_in", wait)
-		if !sleep(ctx, wait) {
+		if !anxin.SleepContext(ctx, wait) {
 			return nil
 		}
 	}
