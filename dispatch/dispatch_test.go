@@ -404,18 +404,34 @@ func TestFailedOrderNoticeRetried(t *testing.T) {
 	}
 }
 
-// alarmReads counts the store's one-by-one alarm reads.
-type alarmReads struct {
+// countingStore counts the store's one-by-one alarm reads and its reads
+// of the worker accounts.
+type countingStore struct {
 	anxin.Store
-	mu sync.Mutex
-	n  int
+	mu               sync.Mutex
+	alarms, accounts int
 }
 
-func (s *alarmReads) Alarm(ctx context.Context, id string) (anxin.Alarm, error) {
+func (s *countingStore) Alarm(ctx context.Context, id string) (anxin.Alarm, error) {
 	s.mu.Lock()
-	s.n++
+	s.alarms++
 	s.mu.Unlock()
 	return s.Store.Alarm(ctx, id)
+}
+
+func (s *countingStore) AccountsWithRole(ctx context.Context, role string) ([]anxin.Account, error) {
+	s.mu.Lock()
+	s.accounts++
+	s.mu.Unlock()
+	return s.Store.AccountsWithRole(ctx, role)
+}
+
+// counts returns the reads so far and starts counting again from zero.
+func (s *countingStore) counts() (alarms, accounts int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	alarms, accounts, s.alarms, s.accounts = s.alarms, s.accounts, 0, 0
+	return alarms, accounts
 }
 
 // A pass with open orders whose alarms nobody closed reads no alarm one
@@ -424,7 +440,7 @@ func TestQuietPassReadsNoAlarmPerOrder(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	d := w.dispatcher()
-	reads := &alarmReads{Store: w.db}
+	reads := &countingStore{Store: w.db}
 	d.Store = reads
 	w.clock.add(15 * time.Minute)
 	if err := d.Pass(ctx); err != nil {
@@ -433,32 +449,14 @@ func TestQuietPassReadsNoAlarmPerOrder(t *testing.T) {
 	if os := w.orders(t); len(os) != 1 || !os[0].Open() || len(w.sms.all()) != 1 {
 		t.Fatalf("orders: %+v, SMS %d", os, len(w.sms.all()))
 	}
-	reads.mu.Lock()
-	reads.n = 0
-	reads.mu.Unlock()
+	reads.counts()
 	w.clock.add(time.Minute)
 	if err := d.Pass(ctx); err != nil {
 		t.Fatal(err)
 	}
-	reads.mu.Lock()
-	defer reads.mu.Unlock()
-	if reads.n != 0 {
-		t.Fatalf("%d alarms read one by one in a quiet pass", reads.n)
+	if n, _ := reads.counts(); n != 0 {
+		t.Fatalf("%d alarms read one by one in a quiet pass", n)
 	}
-}
-
-// workerReads counts the store's reads of the worker accounts.
-type workerReads struct {
-	anxin.Store
-	mu sync.Mutex
-	n  int
-}
-
-func (s *workerReads) AccountsWithRole(ctx context.Context, role string) ([]anxin.Account, error) {
-	s.mu.Lock()
-	s.n++
-	s.mu.Unlock()
-	return s.Store.AccountsWithRole(ctx, role)
 }
 
 // WorkersOf reads the worker accounts once for any number of elders and
@@ -467,7 +465,7 @@ func TestWorkersOfReadsAccountsOnce(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	d := w.dispatcher()
-	reads := &workerReads{Store: w.db}
+	reads := &countingStore{Store: w.db}
 	d.Store = reads
 	e, err := w.db.Elder(ctx, "e1")
 	if err != nil {
@@ -483,8 +481,8 @@ func TestWorkersOfReadsAccountsOnce(t *testing.T) {
 	for _, p := range of(e) {
 		logins = append(logins, p.Login+":"+p.Phone)
 	}
-	if got := strings.Join(logins, ","); got != "liu:+8613700000003,wang:+8613700000002" || len(of(far)) != 0 || reads.n != 1 {
-		t.Fatalf("workers %s, far %v, %d account reads", got, of(far), reads.n)
+	if _, n := reads.counts(); strings.Join(logins, ",") != "liu:+8613700000003,wang:+8613700000002" || len(of(far)) != 0 || n != 1 {
+		t.Fatalf("workers %s, far %v, %d account reads", strings.Join(logins, ","), of(far), n)
 	}
 	if ws, err := d.Workers(ctx, e); err != nil || len(ws) != 2 {
 		t.Fatalf("Workers: %+v %v", ws, err)
