@@ -2,9 +2,7 @@ package alarmd
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -56,14 +54,8 @@ func TestClusterChainsThroughAlarmd(t *testing.T) {
 	if !claimed {
 		t.Fatal("alarmd on PostgreSQL did not say it runs chains in cluster mode")
 	}
-	resp, err := http.Post("http://"+ms[1].HTTPAddr()+path, "application/x-www-form-urlencoded", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(b), "已确认") {
-		t.Fatalf("POST ack on the second alarmd: %d %s", resp.StatusCode, b)
+	if code, body := postForm(t, "http://"+ms[1].HTTPAddr()+path, ""); code != 200 || !strings.Contains(body, "已确认") {
+		t.Fatalf("POST ack on the second alarmd: %d %s", code, body)
 	}
 	var a anxin.Alarm
 	waitFor(t, "the alarm accepted and its outcome recorded", 10*time.Second, func() bool {

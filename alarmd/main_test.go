@@ -43,6 +43,17 @@ func get(t *testing.T, url string) (int, string) {
 	return send(t, req)
 }
 
+// postForm posts a form body (may be empty) and reads the whole answer.
+func postForm(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return send(t, req)
+}
+
 // send does one request and reads the whole answer.
 func send(t *testing.T, req *http.Request) (int, string) {
 	t.Helper()

@@ -63,14 +63,8 @@ func TestEscalationWithLogNotifier(t *testing.T) {
 	if code, body := get(t, base+path); code != 200 || !strings.Contains(body, "我来处理") {
 		t.Fatalf("GET ack page: %d %s", code, body)
 	}
-	resp, err := http.Post(base+path, "application/x-www-form-urlencoded", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(b), "已确认") {
-		t.Fatalf("POST ack: %d %s", resp.StatusCode, b)
+	if code, body := postForm(t, base+path, ""); code != 200 || !strings.Contains(body, "已确认") {
+		t.Fatalf("POST ack: %d %s", code, body)
 	}
 	var a anxin.Alarm
 	waitFor(t, "the alarm to be accepted", 10*time.Second, func() bool {
@@ -93,13 +87,8 @@ func TestEscalationWithLogNotifier(t *testing.T) {
 		t.Fatalf("escalation metrics missing:\n%s", body)
 	}
 	// without Twilio, nothing may post reports
-	resp, err = http.Post(base+"/twilio/status", "application/x-www-form-urlencoded", strings.NewReader("CallSid=CA1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 404 {
-		t.Fatalf("/twilio/status without Twilio: %d", resp.StatusCode)
+	if code, _ := postForm(t, base+"/twilio/status", "CallSid=CA1"); code != 404 {
+		t.Fatalf("/twilio/status without Twilio: %d", code)
 	}
 }
 
