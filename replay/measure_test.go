@@ -29,9 +29,15 @@ func measureSeries(t *testing.T) string {
 
 func measure(t *testing.T, path string, stops map[string][]time.Time) *Measurement {
 	t.Helper()
-	cfg, err := Rules([]byte("timezone: UTC\nrules:\n"+
-		"  - {name: no_water_4h, kind: no_use, field: total_m3, min_delta: 0.01, for: 4h}\n"+
-		"  - {name: no_water_48h, kind: no_use, field: total_m3, min_delta: 0.01, for: 48h, silent_rule: silent_48h}\n"), "UTC")
+	return measureRules(t, path, "  - {name: no_water_4h, kind: no_use, field: total_m3, min_delta: 0.01, for: 4h}\n"+
+		"  - {name: no_water_48h, kind: no_use, field: total_m3, min_delta: 0.01, for: 48h, silent_rule: silent_48h}\n", stops)
+}
+
+// measureRules measures the DAIAD series at path with the given rules
+// (YAML list items), a use being 10 l.
+func measureRules(t *testing.T, path, rules string, stops map[string][]time.Time) *Measurement {
+	t.Helper()
+	cfg, err := Rules([]byte("timezone: UTC\nrules:\n"+rules), "UTC")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,22 +168,10 @@ func TestMeasureForkForgetsHousehold(t *testing.T) {
 // rule: its alarms are the emergencies' detections and, in the real
 // replay, false alarms (its fallback rings 4 h into each night here).
 func TestMeasureStepsIsNoUse(t *testing.T) {
-	path := measureSeries(t)
-	cfg, err := Rules([]byte("timezone: UTC\nrules:\n"+
-		"  - {name: st, kind: steps, field: total_m3, min_delta: 0.01, alarm_times: [8h, 24h], fallback: 4h}\n"), "UTC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := Open("daiad", path, time.UTC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
 	day1 := time.Date(2016, 3, 2, 0, 0, 0, 0, time.UTC)
-	m, err := Measure(src, MeasureOptions{Rules: cfg, Stops: map[string][]time.Time{"abcdef01": {day1.Add(10 * time.Hour)}}, UseLitres: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := measureRules(t, measureSeries(t),
+		"  - {name: st, kind: steps, field: total_m3, min_delta: 0.01, alarm_times: [8h, 24h], fallback: 4h}\n",
+		map[string][]time.Time{"abcdef01": {day1.Add(10 * time.Hour)}})
 	if len(m.Rules) != 1 || m.Rules[0] != "st" || len(m.Outcomes) != 1 || m.Outcomes[0].DelayH[0] != 4 || m.Households[0].False[0] == 0 {
 		t.Errorf("rules %v, outcomes %+v, households %+v", m.Rules, m.Outcomes, m.Households)
 	}
