@@ -164,8 +164,9 @@ type ElderFilter struct {
 type Conflict struct {
 	Index   int    // position in the imported slice
 	Field   string // "id_number"
-	Message string
+	Message string // for logs (English)
 	Holder  string // the stored elder already holding the ID number ("" for a clash within the import)
+	InFile  string // a clash within the import: the record of the other row with the same ID number
 }
 
 // ConflictError lists every conflict of an import; nothing was stored.

@@ -282,9 +282,9 @@ func (s *Server) foreignHouseholds(ctx context.Context, households []string) (ma
 // that the number is registered elsewhere, not to whom.
 func (s *Server) conflictMessage(ctx context.Context, c anxin.Conflict) string {
 	if c.Holder == "" {
-		// a clash within one import: the store's message names the other row's record
-		if prev, ok := strings.CutPrefix(c.Message, "the same resident ID number is on record "); ok {
-			return fmt.Sprintf("本次导入中档案编号「%s」的身份证号码与这一行相同", prev)
+		// a clash within one import: the store names the other row's record
+		if c.InFile != "" {
+			return fmt.Sprintf("本次导入中档案编号「%s」的身份证号码与这一行相同", c.InFile)
 		}
 		return "本次导入中另有一行的身份证号码与这一行相同"
 	}

@@ -471,7 +471,8 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 	for i := range es {
 		e := &es[i]
 		if prev, ok := inFile[e.IDNumber]; ok && prev != e.ID {
-			conflicts = append(conflicts, Conflict{Index: i, Field: "id_number", Message: "the same resident ID number is on record " + clipID(prev)})
+			conflicts = append(conflicts, Conflict{Index: i, Field: "id_number", Message: "the same resident ID number is on record " + clipID(prev),
+				InFile: clipID(prev)})
 			continue
 		}
 		inFile[e.IDNumber] = e.ID
