@@ -47,6 +47,11 @@ type directClient struct {
 	conn *directConn // the live connection, nil between connections
 }
 
+func newDirectClient(cfg SubscriberConfig, p *Pipeline, log *slog.Logger, keepAlive, dialWait time.Duration) *directClient {
+	return &directClient{cfg: cfg, p: p, log: log, keepAlive: keepAlive, dialWait: dialWait,
+		ready: make(chan struct{}), refused: make(chan error)}
+}
+
 // directConn is one connection. Its acknowledgements go to its own socket
 // only: once dead, they are dropped.
 type directConn struct {
