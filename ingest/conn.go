@@ -34,7 +34,7 @@ func (c *bufferedConn) Write(p []byte) (int, error) {
 	}
 	c.w = append(c.w, p...)
 	if len(c.w) >= writeLimit {
-		return len(p), c.flushLocked()
+		return len(p), c.sendLocked()
 	}
 	if !c.pending {
 		c.pending = true
@@ -47,9 +47,8 @@ func (c *bufferedConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Flush sends what is buffered now; a write error closes the connection
-// (its reader sees the read fail and reconnects). A flush that comes
-// before the delayed one cancels it: one write, no timer wake-up.
+// Flush sends what is buffered now. A flush that comes before the delayed
+// one cancels it: one write, no timer wake-up.
 func (c *bufferedConn) Flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -57,10 +56,20 @@ func (c *bufferedConn) Flush() {
 		c.pending = false
 		c.timer.Stop()
 	}
-	if err := c.flushLocked(); err != nil && c.err == nil {
+	_ = c.sendLocked()
+}
+
+// sendLocked writes what is buffered. A write error, however the write
+// came (Flush, the timer, a full buffer), closes the connection (its
+// reader sees the read fail and reconnects) and is returned by every later
+// Write: nothing more is buffered for a socket that cannot send it.
+func (c *bufferedConn) sendLocked() error {
+	err := c.flushLocked()
+	if err != nil && c.err == nil {
 		c.err = err
 		c.Conn.Close()
 	}
+	return err
 }
 
 func (c *bufferedConn) flushLocked() error {

@@ -70,3 +70,22 @@ func tcpPair(t *testing.T) (client *net.TCPConn, server net.Conn) {
 	t.Cleanup(func() { c.Close(); s.Close() })
 	return c.(*net.TCPConn), s
 }
+
+// TestBufferedConnFailsForGoodAfterAWriteError: a write that fails when
+// the buffer is full (not only a timed or explicit flush) closes the
+// connection, and later writes say so instead of buffering bytes that
+// can never leave.
+func TestBufferedConnFailsForGoodAfterAWriteError(t *testing.T) {
+	conn, peer := net.Pipe()
+	peer.Close()
+	c := &bufferedConn{Conn: conn}
+	if _, err := c.Write(bytes.Repeat([]byte{7}, writeLimit)); err == nil {
+		t.Fatal("a full buffer written to a closed peer: no error")
+	}
+	if _, err := c.Write([]byte{0x40, 2, 0, 1}); err == nil {
+		t.Fatal("a PUBACK buffered after the connection failed")
+	}
+	if _, err := conn.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the connection is still open after the write error")
+	}
+}

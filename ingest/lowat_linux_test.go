@@ -74,13 +74,22 @@ func TestLowatReaderLosesNothingBelowTheMark(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-done
-	peer.Close()
-	for {
-		if _, err := r.Read(buf); err != nil {
-			if err != io.EOF {
-				t.Fatalf("closed by the peer: %v, want io.EOF", err)
+	if !r.busy || rcvlowat(t, r) != 4096 {
+		t.Fatalf("after the message that ended the quiet: busy %v, mark %d; want busy at 4096", r.busy, rcvlowat(t, r))
+	}
+	// the broker closes the connection while the reader is quiet
+	eof := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := r.Read(buf); err != nil {
+				eof <- err
+				return
 			}
-			break
 		}
+	}()
+	testenv.Eventually(t, "quiet again before the close", time.Minute, func() bool { return rcvlowat(t, r) == 1 })
+	peer.Close()
+	if err := <-eof; err != io.EOF {
+		t.Fatalf("closed by the peer: %v, want io.EOF", err)
 	}
 }

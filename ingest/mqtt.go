@@ -134,8 +134,7 @@ func Subscribe(ctx context.Context, cfg SubscriberConfig, p *Pipeline, logger *s
 
 // startDirect runs alarmd's own client (directClient).
 func (s *Subscriber) startDirect(ctx context.Context, cfg SubscriberConfig, p *Pipeline, wait time.Duration) (*Subscriber, error) {
-	dc := &directClient{cfg: cfg, p: p, log: s.log, keepAlive: 30 * time.Second, dialWait: 5 * time.Second,
-		ready: make(chan struct{}), refused: make(chan error)}
+	dc := newDirectClient(cfg, p, s.log, 30*time.Second, 5*time.Second)
 	s.direct, s.done = dc, make(chan struct{})
 	p.FlushAcksWith(dc.flushAcks)
 	go func() { defer close(s.done); dc.run(ctx) }()

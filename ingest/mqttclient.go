@@ -49,6 +49,11 @@ type directClient struct {
 	conn *directConn // the live connection, nil between connections
 }
 
+func newDirectClient(cfg SubscriberConfig, p *Pipeline, log *slog.Logger, keepAlive, dialWait time.Duration) *directClient {
+	return &directClient{cfg: cfg, p: p, log: log, keepAlive: keepAlive, dialWait: dialWait,
+		ready: make(chan struct{}), refused: make(chan error)}
+}
+
 // directConn is one connection. Its acknowledgements go to its own socket
 // only: once dead, they are dropped.
 type directConn struct {
@@ -207,12 +212,13 @@ func (dc *directClient) read(ctx context.Context, c *directConn, pr *packetReade
 			}
 			return err
 		}
-		c.lastRead.Store(time.Now().UnixNano())
+		now := time.Now() // one clock read a packet: the silence check's and the delivery's
+		c.lastRead.Store(now.UnixNano())
 		switch p.Type {
 		case pktPublish:
 			// Last: this read's bytes are all parsed; the batch loop need
 			// not wait for more before it commits and acknowledges
-			d := Delivery{Topic: p.Topic, Payload: p.Payload, Received: time.Now(), Last: pr.r.Buffered() == 0}
+			d := Delivery{Topic: p.Topic, Payload: p.Payload, Received: now, Last: pr.r.Buffered() == 0}
 			if p.QoS() > 0 {
 				id := p.ID
 				d.Ack = func() { c.ack(id) }

@@ -208,8 +208,7 @@ func (fb *fakeBroker) connect() (*fakeConn, byte) {
 // keep-alive and dial timeout until the test ends.
 func startDirect(t *testing.T, fb *fakeBroker, p *Pipeline, pace, keepAlive, dialWait time.Duration) *directClient {
 	ctx, cancel := context.WithCancel(context.Background())
-	dc := &directClient{cfg: SubscriberConfig{Broker: fb.url(), ClientID: "alarmd-t", ReadPace: pace}, p: p, log: testLogger(t),
-		keepAlive: keepAlive, dialWait: dialWait, ready: make(chan struct{}), refused: make(chan error, 1)}
+	dc := newDirectClient(SubscriberConfig{Broker: fb.url(), ClientID: "alarmd-t", ReadPace: pace}, p, testLogger(t), keepAlive, dialWait)
 	done := make(chan struct{})
 	go func() { defer close(done); dc.run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
