@@ -118,14 +118,7 @@ func (d *dataset) summarise() {
 	}
 }
 
-func (d *dataset) result(name string) *ruleResult {
-	for _, r := range d.res {
-		if r.rule == name {
-			return r
-		}
-	}
-	return nil
-}
+func (d *dataset) result(name string) *ruleResult { return resultIn(d.res, name) }
 
 func (d *dataset) vacantList() []string {
 	var v []string
