@@ -231,7 +231,7 @@ func TestHazardStateOutOfRange(t *testing.T) {
 func FuzzHazardState(f *testing.F) {
 	cfg := fuzzSeedState(f, hazardRules(""))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		e := restoreStable(t, cfg, b)
+		e := restoreStable(t, cfg, "hh-x", b)
 		if e == nil {
 			return
 		}

@@ -183,7 +183,7 @@ func TestStepsConfigErrors(t *testing.T) {
 func FuzzStepsState(f *testing.F) {
 	cfg := fuzzSeedState(f, stepsRules("    alarm_times: [8h, 24h, 36h]\n    split: week\n    late_share: 0.04\n    per_quiet: 8\n    neighbours: 0.5\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		e := restoreStable(t, cfg, b)
+		e := restoreStable(t, cfg, "hh-x", b)
 		if e == nil {
 			return
 		}
