@@ -171,20 +171,14 @@ func (r *Rule) alarmNames() []string {
 }
 
 // SilentRuleName is the name of the rule's silent-meter alarm
-// (device_silent) when it raises one (no_use; hazard with silent_after),
+// (device_silent) when it raises one (no_use; hazard, steps with silent_after),
 // else "".
 func (r *Rule) SilentRuleName() string {
 	switch p := r.Params.(type) {
 	case *NoUseParams:
 		return p.SilentRule
-	case *HazardParams:
-		if !p.SilentAfter.IsZero() {
-			return p.SilentRule
-		}
-	case *StepsParams:
-		if !p.SilentAfter.IsZero() {
-			return p.SilentRule
-		}
+	case interface{ silentRuleName() string }: // QuietParams: hazard, steps
+		return p.silentRuleName()
 	}
 	return ""
 }

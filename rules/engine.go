@@ -375,7 +375,7 @@ func (e *Engine) DirtyStates(fn func(household string, state []byte)) { e.TakeDi
 // TakeDirty hands fn the encoded state of at most limit changed households
 // (limit < 0: all), those changed longest ago first (one written alone by
 // DirtyState and changed again keeps its earlier place), that match says yes to
-// (nil: any), and counts them written. It returns how many it handed.
+// (nil: any), and marks them taken (clean). It returns how many it handed.
 // States are encoded as they are taken, so a district's pending states are
 // never all held encoded at once (at 1,000,000 households that was ~660 MB
 // while a flush ran). fn runs outside the engine's lock.
@@ -428,7 +428,7 @@ func (e *Engine) TakeDirty(limit int, match func(household string) bool, fn func
 }
 
 // DirtyState is household's encoded state if it changed since it was last
-// taken (and counts it written); ok false: nothing to write.
+// taken (and marks it taken); ok false: nothing to write.
 func (e *Engine) DirtyState(household string) (state []byte, ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

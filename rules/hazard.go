@@ -64,7 +64,6 @@ const (
 	hzPrior   = 4 * 60 // minutes, the prior's mean
 	hzAll     = 1<<len(hzEdges) - 1
 	hzFormat  = 2    // first byte of slot.ext (state version 2 on)
-	hzSigSize = 32   // one signal: base, last f64; tLast, iv i64
 	hzExtV1   = 1680 // slot.ext of state version 1: every edge, two signals, the cells summed
 )
 
@@ -103,7 +102,7 @@ func newHzLayout(mask uint16, nsig int) *hzLayout {
 	l.of[len(hzEdges)] = uint8(l.nb)
 	l.nb++
 	l.sig = l.hist + hzCells*l.nb*2
-	l.day = l.sig + nsig*hzSigSize
+	l.day = l.sig + nsig*quietSigSize
 	l.hold, l.t, l.seen = l.day+4, l.day+12, l.day+14
 	l.size = l.seen + 1
 	return l
@@ -202,7 +201,7 @@ func (l *hzLayout) convert(from *hzLayout, ext []byte) []byte {
 		}
 	}
 	for k := 0; k < min(from.nsig, l.nsig); k++ {
-		copy(out[l.sig+k*hzSigSize:], ext[from.sig+k*hzSigSize:from.sig+(k+1)*hzSigSize])
+		copy(out[l.sig+k*quietSigSize:], ext[from.sig+k*quietSigSize:from.sig+(k+1)*quietSigSize])
 	}
 	copy(out[l.day:l.seen], ext[from.day:from.seen])
 	out[l.seen] = ext[from.seen] & (1<<l.nsig - 1)
@@ -367,9 +366,6 @@ func (hazardHH) perHousehold() {}
 // alarmAt is the alarm time of the current period, minutes.
 func (r *hazard) alarmAt(s *slot) int64 { return int64(binary.LittleEndian.Uint16(s.ext[r.lay.t:])) }
 
-// signal k's state in ext.
-func (r *hazard) sigOff(k int) int { return r.lay.sig + hzSigSize*k }
-
 // fit reports whether s has history in the rule's layout, converting
 // history kept in another layout (the rule was reloaded with other
 // alarm_times).
@@ -386,10 +382,6 @@ func (r *hazard) fit(s *slot) bool {
 
 // off is where the rule's layout keeps the quiet clock's state.
 func (r *hazard) off() quietOff { return r.lay.off() }
-
-func (r *hazard) sig(s *slot, k int) (base, last float64, tLast, iv int64) {
-	return r.off().sigAt(s, k)
-}
 
 func (r *hazard) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	if !r.fit(s) {

@@ -102,7 +102,7 @@ func TestHazardRestoresVersion1State(t *testing.T) {
 				// value, kept in the slot.
 				for _, s := range tl.e.hh[hh].slots {
 					if hz := hzOf(tl.e.rules[s.rule].base.ev); hz != nil {
-						_, last, _, _ := hz.sig(&s, 0)
+						_, last, _, _ := hz.off().sigAt(&s, 0)
 						v[i] = last
 					}
 				}

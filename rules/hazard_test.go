@@ -206,7 +206,7 @@ func TestHazardStateOutOfRange(t *testing.T) {
 		name string
 		off  int
 		v    uint64
-	}{{"as saved", -1, 0}, {"last heard", hz.sigOff(0) + 16, 1 << 62}, {"interval", hz.sigOff(0) + 24, 1 << 63}, {"hold", hz.lay.hold, 1 << 63}} {
+	}{{"as saved", -1, 0}, {"last heard", hz.lay.sig + 16, 1 << 62}, {"interval", hz.lay.sig + 24, 1 << 63}, {"hold", hz.lay.hold, 1 << 63}} {
 		e := New(tl.e.cfg)
 		if err := e.RestoreState("hh-1", tl.e.State("hh-1")); err != nil {
 			t.Fatal(err)
@@ -231,7 +231,7 @@ func TestHazardStateOutOfRange(t *testing.T) {
 func FuzzHazardState(f *testing.F) {
 	cfg := fuzzSeedState(f, hazardRules(""))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		e := restoreStable(t, cfg, b)
+		e := restoreStable(t, cfg, "hh-x", b)
 		if e == nil {
 			return
 		}

@@ -169,6 +169,14 @@ func (p *QuietParams) checkAlarm(r *Rule) error {
 	return nil
 }
 
+// silentRuleName is SilentRule when silent_after is set, else "".
+func (p *QuietParams) silentRuleName() string {
+	if p.SilentAfter.IsZero() {
+		return ""
+	}
+	return p.SilentRule
+}
+
 // quiet is what the evaluators of kinds hazard and steps share: the
 // signals that count as use, the learner's settings, the fixed alarm while
 // warming up and the silent-meter watch, and the quiet clock run over

@@ -39,19 +39,19 @@ func checkRestoreRingsAlike(t *testing.T, y string, sizeOK func(tl *timeline, n 
 	}
 }
 
-// restoreStable restores fuzzed state b as household hh-x into a new
+// restoreStable restores fuzzed state b as household hh into a new
 // engine of cfg and returns it, or nil when the state is refused. State
 // it accepts must re-encode stably (a second engine reads it back to the
 // same bytes).
-func restoreStable(t *testing.T, cfg *Config, b []byte) *Engine {
+func restoreStable(t *testing.T, cfg *Config, hh string, b []byte) *Engine {
 	t.Helper()
 	e := New(cfg)
-	if err := e.RestoreState("hh-x", b); err != nil {
+	if err := e.RestoreState(hh, b); err != nil {
 		return nil
 	}
-	enc := e.State("hh-x")
+	enc := e.State(hh)
 	e2 := New(cfg)
-	if err := e2.RestoreState("hh-x", enc); err != nil || !bytes.Equal(e2.State("hh-x"), enc) {
+	if err := e2.RestoreState(hh, enc); err != nil || !bytes.Equal(e2.State(hh), enc) {
 		t.Fatalf("encoding not stable: %v", err)
 	}
 	return e

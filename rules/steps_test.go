@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
@@ -150,7 +151,7 @@ func TestStepsFullCellKeepsShares(t *testing.T) {
 	}
 	var pool float64
 	for b := 0; b < stBuckets; b++ {
-		pool += float64(uint32(s.ext[stPool+4*b]) | uint32(s.ext[stPool+4*b+1])<<8 | uint32(s.ext[stPool+4*b+2])<<16)
+		pool += float64(binary.LittleEndian.Uint32(s.ext[stPool+4*b:]))
 	}
 	if pool != n {
 		t.Errorf("household pool %v, cell %v", pool, n)
@@ -183,7 +184,7 @@ func TestStepsConfigErrors(t *testing.T) {
 func FuzzStepsState(f *testing.F) {
 	cfg := fuzzSeedState(f, stepsRules("    alarm_times: [8h, 24h, 36h]\n    split: week\n    late_share: 0.04\n    per_quiet: 8\n    neighbours: 0.5\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		e := restoreStable(t, cfg, b)
+		e := restoreStable(t, cfg, "hh-x", b)
 		if e == nil {
 			return
 		}

@@ -207,14 +207,14 @@ var addRules string
 // half ("a" or "b", inHalf) in the figures.
 var householdHalf string
 
-// inHalf reports whether household id is in the half kept by -half.
-func inHalf(id string) bool {
-	if householdHalf == "" {
+// inHalf reports whether household id is in half ("a" or "b"; "": any).
+func inHalf(id, half string) bool {
+	if half == "" {
 		return true
 	}
 	h := fnv.New32a()
 	h.Write([]byte(id))
-	return (h.Sum32()%2 == 0) == (householdHalf == "a")
+	return (h.Sum32()%2 == 0) == (half == "a")
 }
 
 // onlyRules keeps only the matching rules (flag -only); nil: all.
@@ -326,12 +326,8 @@ func (d *dataset) measure(window time.Duration) error {
 	}
 	if householdHalf == "" {
 		for i, h := range []string{"a", "b"} {
-			householdHalf = h
-			d.summarise()
-			d.halves[i] = d.res
+			d.halves[i] = d.results(h)
 		}
-		householdHalf = ""
-		d.summarise()
 	}
 	var occ []householdQuiets
 	for i, q := range qs {

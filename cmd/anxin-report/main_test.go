@@ -104,14 +104,11 @@ func TestQuickHalvesAndAddedRules(t *testing.T) {
 	}
 	ids := []string{"abcdef01", "0123abcd", "ffff0000", "1a2b3c4d"}
 	for _, id := range ids {
-		householdHalf = "a"
-		inA := inHalf(id)
-		householdHalf = "b"
-		if inB := inHalf(id); inA == inB {
+		inA := inHalf(id, "a")
+		if inB := inHalf(id, "b"); inA == inB {
 			t.Errorf("%s in half a: %v, in half b: %v", id, inA, inB)
 		}
 	}
-	householdHalf = ""
 	if code := run([]string{"-quick", "-half", "c"}, &bytes.Buffer{}, &bytes.Buffer{}); code != 2 {
 		t.Errorf("-half c: exit %d", code)
 	}

@@ -35,12 +35,15 @@ type ruleResult struct {
 	vacantPerDay   float64 // the vacant homes' own rate (left out above)
 }
 
-// summarise turns the measurement into per-rule figures: occupied
-// households only, each seed's sample apart.
-func (d *dataset) summarise() {
+// summarise sets d.res to the figures of the households -half keeps.
+func (d *dataset) summarise() { d.res = d.results(householdHalf) }
+
+// results turns the measurement into per-rule figures: occupied
+// households of half ("a", "b"; "": all) only, each seed's sample apart.
+func (d *dataset) results(half string) []*ruleResult {
 	vacant := map[string]bool{}
 	for _, h := range d.hs {
-		if h.vacant() || !inHalf(h.id) {
+		if h.vacant() || !inHalf(h.id, half) {
 			vacant[h.id] = true // -half: the other half is left out as vacant homes are
 		}
 	}
@@ -75,7 +78,7 @@ func (d *dataset) summarise() {
 			}
 		}
 	}
-	d.res = nil
+	var res []*ruleResult
 	for k, name := range d.m.Rules {
 		r := &ruleResult{rule: name, kind: d.m.Kinds[k]}
 		var fa, ag, vfa int
@@ -114,18 +117,12 @@ func (d *dataset) summarise() {
 		}
 		r.median, r.medSD = meanSpread(meds)
 		r.oldMedian, _ = meanSpread(olds)
-		d.res = append(d.res, r)
+		res = append(res, r)
 	}
+	return res
 }
 
-func (d *dataset) result(name string) *ruleResult {
-	for _, r := range d.res {
-		if r.rule == name {
-			return r
-		}
-	}
-	return nil
-}
+func (d *dataset) result(name string) *ruleResult { return resultIn(d.res, name) }
 
 func (d *dataset) vacantList() []string {
 	var v []string
