@@ -76,7 +76,6 @@ func TestHazardRestoresVersion1State(t *testing.T) {
 				t.Fatal(err)
 			}
 			tl := newTimeline(t, y)
-			tl.now = at(60, "00:00")
 			for _, hh := range []string{"hh-1", "hh-2"} {
 				b, err := os.ReadFile("testdata/hazard_v1_" + name + "_" + hh + ".state")
 				if err != nil {
@@ -85,32 +84,12 @@ func TestHazardRestoresVersion1State(t *testing.T) {
 				if b[0] != 1 {
 					t.Fatalf("%s: not a version 1 state", hh)
 				}
-				if err := tl.e.RestoreState(hh, b); err != nil {
-					t.Fatalf("%s: %v", hh, err)
-				}
-				again := tl.e.State(hh)
-				if again[0] != stateVersion || len(again) >= len(b) {
+				restoreAt60(tl, hh, b)
+				if again := tl.e.State(hh); again[0] != stateVersion || len(again) >= len(b) {
 					t.Errorf("%s: re-encoded as version %d, %d bytes (version 1: %d)", hh, again[0], len(again), len(b))
 				}
-				if err := New(tl.e.cfg).RestoreState(hh, again); err != nil {
-					t.Errorf("%s: re-encoded state: %v", hh, err)
-				}
 			}
-			v := [2]float64{}
-			for i, hh := range []string{"hh-1", "hh-2"} {
-				// The counters as they stood on day 60: the last reading's
-				// value, kept in the slot.
-				for _, s := range tl.e.hh[hh].slots {
-					if hz := hzOf(tl.e.rules[s.rule].base.ev); hz != nil {
-						_, last, _, _ := hz.off().sigAt(&s, 0)
-						v[i] = last
-					}
-				}
-				if v[i] == 0 {
-					t.Fatalf("%s: no hazard slot restored", hh)
-				}
-			}
-			hzFrom60(tl, v)
+			hzFrom60(tl, restoredCounters(tl))
 			got := strings.Join(tl.log, "\n") + "\n"
 			if got != string(want) {
 				t.Errorf("restored from version 1:\n%s\nversion 1 code:\n%s", got, want)
@@ -131,6 +110,70 @@ func TestHazardRestoresVersion1State(t *testing.T) {
 			// weight of under 2.8 periods never decayed at memory 365d).
 			if got2 := strings.Join(tl2.log, "\n") + "\n"; unshared(got2) != unshared(string(want)) {
 				t.Errorf("without restart:\n%s\nversion 1 code:\n%s", got2, want)
+			}
+		})
+	}
+}
+
+// restoreAt60 restores hh's state b into tl's engine on day 60; the
+// state re-encodes and restores again.
+func restoreAt60(tl *timeline, hh string, b []byte) {
+	tl.t.Helper()
+	tl.now = at(60, "00:00")
+	if err := tl.e.RestoreState(hh, b); err != nil {
+		tl.t.Fatalf("%s: %v", hh, err)
+	}
+	if err := New(tl.e.cfg).RestoreState(hh, tl.e.State(hh)); err != nil {
+		tl.t.Errorf("%s: re-encoded state: %v", hh, err)
+	}
+}
+
+// restoredCounters are hh-1's and hh-2's counters as they stood when their
+// state was saved: the last reading's value, kept in the hazard slot.
+func restoredCounters(tl *timeline) [2]float64 {
+	tl.t.Helper()
+	v := [2]float64{}
+	for i, hh := range []string{"hh-1", "hh-2"} {
+		for _, s := range tl.e.hh[hh].slots {
+			if hz := hzOf(tl.e.rules[s.rule].base.ev); hz != nil {
+				_, last, _, _ := hz.off().sigAt(&s, 0)
+				v[i] = last
+			}
+		}
+		if v[i] == 0 {
+			tl.t.Fatalf("%s: no hazard slot restored", hh)
+		}
+	}
+	return v
+}
+
+// TestHazardRestoresVersion2State: state saved by the code before
+// hazard's counts faded and halved when full (state version 2,
+// testdata/hazard_v2_*.state, written after 60 days of hzDays by commit
+// %COMMIT% with hh-2 of tier high) restores as it is, and the restored
+// engine makes the decisions that code made over the next 18 days
+// (testdata/hazard_v2_*.log, recorded then).
+func TestHazardRestoresVersion2State(t *testing.T) {
+	for name, y := range map[string]string{"default": string(configs.RulesYAML), "grid": hazardRules("")} {
+		t.Run(name, func(t *testing.T) {
+			want, err := os.ReadFile("testdata/hazard_v2_" + name + ".log")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tl := newTimeline(t, y)
+			for _, hh := range []string{"hh-1", "hh-2"} {
+				b, err := os.ReadFile("testdata/hazard_v2_" + name + "_" + hh + ".state")
+				if err != nil {
+					t.Fatal(err)
+				}
+				restoreAt60(tl, hh, b)
+				if again := tl.e.State(hh); !bytes.Equal(again, b) {
+					t.Errorf("%s: re-encoded differently", hh)
+				}
+			}
+			hzFrom60(tl, restoredCounters(tl))
+			if got := strings.Join(tl.log, "\n") + "\n"; got != string(want) {
+				t.Errorf("restored from version 2:\n%s\nversion 2 code:\n%s", got, want)
 			}
 		})
 	}
