@@ -176,3 +176,33 @@ func TestMeasureStepsIsNoUse(t *testing.T) {
 		t.Errorf("rules %v, outcomes %+v, households %+v", m.Rules, m.Outcomes, m.Households)
 	}
 }
+
+// TestMeasureFalseAlarmsPerRulesOwnQuiet: a rule that counts a smaller
+// rise as use than the run's UseLitres rings once per its own quiet
+// period, and each of those rings counts: here 5 l at 02:00 each night
+// ends the 5 l rule's quiet period (it rings at 23:00 and at 04:00) but
+// not the 10 l one's (23:00 only).
+func TestMeasureFalseAlarmsPerRulesOwnQuiet(t *testing.T) {
+	var c []float64
+	v := 1000.0
+	for h := 0; h < 96; h++ {
+		switch hd := h % 24; {
+		case hd >= 7 && hd <= 21:
+			v += 20
+		case hd == 2:
+			v += 5
+		}
+		c = append(c, v)
+	}
+	path := writeCSV(t, time.Date(2016, 3, 1, 0, 0, 0, 0, time.UTC), c)
+	m := measureRules(t, path,
+		"  - {name: use5, kind: no_use, field: total_m3, min_delta: 0.005, for: 2h, silent_rule: s5}\n"+
+			"  - {name: use10, kind: no_use, field: total_m3, min_delta: 0.01, for: 2h, silent_rule: s10}\n", nil)
+	h := m.Households[0]
+	// three whole nights from 21:00: 23:00 for both, 04:00 for use5
+	// only; the last evening's 23:00 for both; the first night (from the
+	// first reading at 00:00) 02:00 for use10, 04:00 for use5.
+	if h.False[0] != 8 || h.False[1] != 5 {
+		t.Errorf("false alarms use5 %d, use10 %d; want 8, 5", h.False[0], h.False[1])
+	}
+}
