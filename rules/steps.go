@@ -24,8 +24,8 @@ import (
 // shrunk toward the same hour on any day (adjacent hours pooled at weight
 // neighbours), that toward the whole household, that toward a prior
 // (exponential, mean 4 h). With per_quiet the cost is scaled by per_quiet /
-// the home's quiet periods per day (each home weighs the same, so a home
-// with fewer, longer quiet periods gets more of the budget per period).
+// the home's quiet periods per day: a busy home, whose short periods make
+// the 8 h step cheap, rings at it in more cells (docs/rules.md).
 // With late_share the last alarm time (e.g. 36h) is chosen only in a cell
 // whose share of quiet periods between the last two alarm times is above
 // it — where the home often stays away a day — and never otherwise.
@@ -35,8 +35,8 @@ import (
 type StepsParams struct {
 	QuietParams `yaml:",inline"`
 	// PerQuiet, when set, scales the cost by PerQuiet / this home's quiet
-	// periods per day (learned): each home weighs the same, so a home
-	// with few quiet periods a day gets more of the budget per period.
+	// periods per day (learned): a home with more periods a day than
+	// PerQuiet pays less for a false alarm, one with fewer more.
 	PerQuiet float64 `yaml:"per_quiet"`
 	// LateShare, when set, chooses the last alarm time (e.g. 36h in
 	// [8h, 24h, 36h]) only in a cell that would ring at the one before it

@@ -266,3 +266,33 @@ func TestStepsCountsKeepTheirAlarmTimes(t *testing.T) {
 		}
 	}
 }
+
+// TestStepsSmallRiseIsLife: min_delta is what the rule counts as a sign
+// of life. Every night this home draws 1 l at 03:00 (a glass of water);
+// its uses are 20 l. Counting 1 l as use (min_delta: 0.001) the quiet
+// periods that begin at the 21:00 use end by 03:00, so an elder who stops
+// after it is rung for at 8 h (05:00); counting 3 l (0.003) they last
+// until 07:00 (10 h) and the rule waits for 24 h. docs/detection.md
+// measures this on DAIAD (rules steps1l_*).
+func TestStepsSmallRiseIsLife(t *testing.T) {
+	ring := func(minDelta string) time.Time {
+		tl := newTimeline(t, stepsRules("    alarm_times: [8h, 24h]\n    min_delta: "+minDelta+"\n"))
+		uses := map[string]float64{"03:00": 0.001, "07:00": 0.02, "07:30": 0.02, "12:00": 0.02, "18:00": 0.02, "19:00": 0.02, "21:00": 0.02}
+		v := 100.0
+		for d := 0; d <= 30; d++ {
+			if d == 30 {
+				tl.ds, tl.log = nil, nil // the elder stops after day 30's 21:00 use
+			}
+			for m := 0; m < 24*60; m += 30 {
+				clock := time.Date(0, 1, 1, m/60, m%60, 0, 0, time.UTC).Format("15:04")
+				v += uses[clock]
+				tl.reading(at(d, clock), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", v)
+			}
+		}
+		tl.meter("hh-1", at(31, "00:00"), at(33, "00:00"), v, 0)
+		return firstOpen(tl)
+	}
+	if life, use := ring("0.001"), ring("0.003"); !life.Equal(at(31, "05:00")) || !use.Equal(at(31, "21:00")) {
+		t.Errorf("1 l as use: alarm at %v (want 05:00, 8 h); 3 l: at %v (want 21:00, 24 h)", life.In(shanghai), use.In(shanghai))
+	}
+}

@@ -9,7 +9,8 @@ import (
 
 // TestDeployedRulesReadTheDefault: the as-deployed run measures
 // configs/rules.yaml's own no_water rule — every key as shipped, only
-// min_delta set to the run's — beside the fixed rule and the stand-ins.
+// min_delta set to the run's — beside the fixed rule and the stand-ins;
+// the steps1l rule counts 1 l as use whatever the run's min_delta.
 func TestDeployedRulesReadTheDefault(t *testing.T) {
 	cfg, err := deployedRules(0.003, "Asia/Shanghai")
 	if err != nil {
@@ -17,13 +18,17 @@ func TestDeployedRulesReadTheDefault(t *testing.T) {
 	}
 	var names []string
 	var got *rules.HazardParams
+	var life *rules.StepsParams
 	for _, r := range cfg.Rules {
 		names = append(names, r.Name)
-		if r.Name == defaultRule {
+		switch r.Name {
+		case defaultRule:
 			got = r.Params.(*rules.HazardParams)
+		case "steps1l_4600h_deployed":
+			life = r.Params.(*rules.StepsParams)
 		}
 	}
-	if len(names) != 3+len(standInCosts) || names[0] != "no_water_24h" || got == nil {
+	if len(names) != 4+len(standInCosts) || names[0] != "no_water_24h" || got == nil || life == nil || life.MinDelta != lifeDelta {
 		t.Fatalf("rules %v", names)
 	}
 	var want *rules.HazardParams
