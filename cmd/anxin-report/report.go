@@ -535,7 +535,7 @@ const findingsText = `**Findings** (occupied homes; the tables below have every 
   94–95 % within 24 h. "Why the learner trailed the bound" below decomposes the rest of the gap:
   the 24 h fallback's own false alarms (0.030 of the 0.05) and cells hindsight can pick but the
   past cannot resolve.
-- **Second pass (kind ` + "`steps`" + `): about +3 points, the goal still not reached.** Day-of-week cells,
+- **Second pass (kind ` + "`steps`" + `): about +3 points, the goal still not reached counting 3 l as use.** Day-of-week cells,
   no hold after a gap, a per-home budget and a 36 h step where a home often stays away a day
   (` + "`steps_4200h`" + `) catch 44 % within 8 h and 94 % within 24 h at 0.050 false alarms per household-day
   (3 l), against 41 % for ` + "`hazard8_4800h`" + ` at 0.049; cost chosen on half of the homes, about +3
