@@ -180,28 +180,47 @@ func TestStepsConfigErrors(t *testing.T) {
 }
 
 // FuzzStepsState: arbitrary restored state never panics, re-encodes
-// stably, and the alarm time it sets is one of its steps.
+// stably, and the alarm time it sets is one of its steps; the same with a
+// late clock (life_delta), whose seeds include a state of the layout
+// before it (stExtV1).
 func FuzzStepsState(f *testing.F) {
-	cfg := fuzzSeedState(f, stepsRules("    alarm_times: [8h, 24h, 36h]\n    split: week\n    late_share: 0.04\n    per_quiet: 8\n    neighbours: 0.5\n"))
+	keys := "    alarm_times: [8h, 24h, 36h]\n    split: week\n    late_share: 0.04\n    per_quiet: 8\n    neighbours: 0.5\n"
+	cfg := fuzzSeedState(f, stepsRules(keys))
+	lcfg, err := Parse([]byte(stepsRules(keys + "    min_delta: 0.003\n    life_delta: 0.001\n")))
+	if err != nil {
+		f.Fatal(err)
+	}
+	tl := &timeline{t: &testing.T{}, e: New(lcfg), now: day0}
+	routine(tl, "hh-x", 0, 15, 100)
+	f.Add(tl.e.State("hh-x"))
+	s := &tl.e.hh["hh-x"].slots[0]
+	s.ext = s.ext[:stExtV1]
+	f.Add(tl.e.State("hh-x"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		e := restoreStable(t, cfg, "hh-x", b)
-		if e == nil {
-			return
-		}
-		st := e.rules[0].base.ev.(*steps)
-		for i := range e.hh["hh-x"].slots {
-			sl := &e.hh["hh-x"].slots[i]
-			if len(sl.ext) != stExt {
-				continue
-			}
-			for c := 0; c < stCells; c++ {
-				if at, _ := st.alarmTime(sl, c); at != 480 && at != 1440 && at != 2160 {
-					t.Fatalf("cell %d: alarm time %d min is not a step", c, at)
-				}
-			}
-		}
-		fuzzRunWater(e)
+		fuzzStepsRun(t, lcfg, b)
+		fuzzStepsRun(t, cfg, b)
 	})
+}
+
+// fuzzStepsRun restores b into an engine of cfg and runs it.
+func fuzzStepsRun(t *testing.T, cfg *Config, b []byte) {
+	e := restoreStable(t, cfg, "hh-x", b)
+	if e == nil {
+		return
+	}
+	st := e.rules[0].base.ev.(*steps)
+	for i := range e.hh["hh-x"].slots {
+		sl := &e.hh["hh-x"].slots[i]
+		if len(sl.ext) != stExt {
+			continue
+		}
+		for c := 0; c < stCells; c++ {
+			if at, _ := st.alarmTime(sl, c); at != 480 && at != 1440 && at != 2160 {
+				t.Fatalf("cell %d: alarm time %d min is not a step", c, at)
+			}
+		}
+	}
+	fuzzRunWater(e)
 }
 
 // BenchmarkStepsObserve: hourly water readings of 1,000 households
