@@ -376,9 +376,13 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 	if q.late > 0 {
 		lc = q.lateOf(m, o, s)
 		if k == 0 {
-			// the bucket drains late per hour, then takes the rise: a
-			// drip slower than that never fills it to late
-			lc.bucket = max(0, lc.bucket-q.late*float64(t-tl)/3600) + max(0, val-last)
+			// the bucket drains late per hour, then takes the rise less
+			// what a drip of late per hour leaves in an interval beyond
+			// its first hour (a rise across a 5 h gap of readings is a
+			// drip's until it is above 4 × late): a drip slower than late
+			// per hour never fills it to late
+			h := float64(t-tl) / 3600
+			lc.bucket = max(0, lc.bucket-q.late*h) + max(0, val-last-q.late*max(0, h-1))
 			lateUse = val >= last && atLeast(lc.bucket, q.late, val)
 			use = use || lateUse
 		}

@@ -14,8 +14,9 @@ const dripKeys = "    alarm_times: [8h, 24h]\n    min_delta: 0.003\n    life_del
 
 // dripAfterMorning runs 20 ordinary days (uses of 20 l), then day 20 up to
 // its 07:30 use, then a tap that drips 1 l at every hourly reading for
-// 48 h. It returns the timeline.
-func dripAfterMorning(t *testing.T, keys string) *timeline {
+// 48 h; with gap, no reading from 12:30 to 17:30 (the counter 5 l higher
+// after it). It returns the timeline.
+func dripAfterMorning(t *testing.T, keys string, gap bool) *timeline {
 	tl := newTimeline(t, stepsRules(keys))
 	v := routine(tl, "hh-1", 0, 20, 100)
 	tl.ds, tl.log = nil, nil
@@ -24,6 +25,11 @@ func dripAfterMorning(t *testing.T, keys string) *timeline {
 			v += 0.02
 		}
 		tl.reading(at(20, c), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", v)
+	}
+	if gap {
+		v = tl.meter("hh-1", at(20, "08:30"), at(20, "13:30"), v+0.001, 0.001)
+		tl.meter("hh-1", at(20, "17:30"), at(22, "07:30"), v+0.004, 0.001)
+		return tl
 	}
 	tl.meter("hh-1", at(20, "08:30"), at(22, "07:30"), v+0.001, 0.001)
 	return tl
@@ -34,15 +40,19 @@ func dripAfterMorning(t *testing.T, keys string) *timeline {
 // (min_delta: 0.001) the quiet period restarts every hour and the rule
 // never rings; with life_delta the drip holds off the 8 h step but the
 // 24 h step runs on the 3 l clock and rings at 07:30 the next day, and
-// the drip does not close that alarm.
+// the drip does not close that alarm. The same when the readings stop for
+// 5 h (the drip's 5 l across the gap is not a use).
 func TestStepsDripRingsAtLastStep(t *testing.T) {
-	if o := opens(dripAfterMorning(t, "    alarm_times: [8h, 24h]\n    min_delta: 0.001\n")); len(o) != 0 {
+	if o := opens(dripAfterMorning(t, "    alarm_times: [8h, 24h]\n    min_delta: 0.001\n", false)); len(o) != 0 {
 		t.Fatalf("1 l as use: alarms %v, want none (a drip blinds it)", o)
 	}
-	tl := dripAfterMorning(t, dripKeys)
+	tl := dripAfterMorning(t, dripKeys, false)
 	o := opens(tl)
 	if len(o) != 1 || !o[0].At.Equal(at(21, "07:30")) {
 		t.Fatalf("life_delta: alarms %v, want one at 07:30 the next day (24 h)", tl.log)
+	}
+	if g := opens(dripAfterMorning(t, dripKeys, true)); len(g) != 1 || !g[0].At.Equal(at(21, "07:30")) {
+		t.Errorf("life_delta, a 5 h gap in the drip: alarms %v, want one at 07:30 the next day", g)
 	}
 	if d := o[0]; d.Cause.Code != anxin.CauseNoUse || !d.Cause.Since.Equal(at(20, "07:30")) || !strings.HasPrefix(d.Reason, "no water used since 07:30 yesterday (24 h)") {
 		t.Errorf("decision %+v", d)
@@ -129,4 +139,14 @@ func TestStepsLifeDeltaConfigErrors(t *testing.T) {
 			t.Errorf("%q: %v", keys, err)
 		}
 	}
+}
+
+// BenchmarkStepsLifeDeltaObserve: BenchmarkStepsObserve's households
+// through the drip-safe steps rule (docs/rules.md's drop-in).
+func BenchmarkStepsLifeDeltaObserve(b *testing.B) {
+	benchHourly(b, `
+rules:
+  - {name: no_water_24h, kind: no_use, field: total_m3, min_delta: 0.01, for: 24h}
+  - {name: st, kind: steps, min_delta: 0.003, life_delta: 0.001, cost: 6400h, alarm_times: [8h, 24h, 36h], late_share: 0.04, split: week, per_quiet: 8, after_gap: 1m, neighbours: 0.5, memory: 365d, fallback: 24h, silent_after: 25h, silent_rule: st_silent}
+`)
 }
