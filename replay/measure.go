@@ -30,6 +30,11 @@ type MeasureOptions struct {
 	// gap (0: 2 h); an alarm in a quiet period with a gap after its last
 	// use is counted apart as "after a gap".
 	GapAfter time.Duration
+	// DripLitresPerHour, when set, lets the counter rise that much an hour
+	// during each emergency instead of freezing it: a tap or a cistern
+	// that keeps dripping after the elder fell. A rule that counts the
+	// drip as use never rings.
+	DripLitresPerHour float64
 }
 
 // Outcome is one emergency: for each no-use rule (Measurement.Rules order)
@@ -77,6 +82,10 @@ func ruleUseLitres(r *rules.Rule, def float64) float64 {
 		field, delta = p.Field, p.MinDelta
 	case *rules.StepsParams:
 		field, delta = p.Field, p.MinDelta
+		if p.LifeDelta > 0 {
+			// its quiet period (and alarm) restarts on the smaller rise
+			delta = p.LifeDelta
+		}
 	}
 	if field != "total_m3" || delta <= 0 {
 		return def
@@ -89,7 +98,8 @@ func ruleUseLitres(r *rules.Rule, def float64) float64 {
 // (the data has no labelled emergencies), counted once per quiet period.
 // At each stop it forks the household's engine (State, RestoreState) and
 // feeds the fork the readings of the next Window with the counter frozen at
-// the stop's value, timers included, to time each rule's first alarm. One
+// the stop's value (or dripping, DripLitresPerHour), timers included, to
+// time each rule's first alarm. One
 // household's readings are held in memory at a time.
 func Measure(src Source, o MeasureOptions) (*Measurement, error) {
 	if o.Rules == nil {
@@ -275,7 +285,7 @@ func (m *Measurement) household(o MeasureOptions, idx map[string]int, loc *time.
 			}
 		}
 		for j := i + 1; j < len(ts) && ts[j].Before(end) && left > 0; j++ {
-			feed(fork, ts[j], v, onFork)
+			feed(fork, ts[j], v+o.DripLitresPerHour*ts[j].Sub(t).Hours(), onFork)
 			m.Forked++
 		}
 		// The emergency lasts to the window's end even where readings stop.

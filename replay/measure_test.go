@@ -206,3 +206,40 @@ func TestMeasureFalseAlarmsPerRulesOwnQuiet(t *testing.T) {
 		t.Errorf("false alarms use5 %d, use10 %d; want 8, 5", h.False[0], h.False[1])
 	}
 }
+
+// TestMeasureDrip: with DripLitresPerHour the fork's counter rises that
+// much an hour after the stop instead of staying frozen: a tap left
+// dripping 5 l an hour makes 10 l every 2 h, which the 10 l rule takes for
+// use (it rings at 4 h without the drip, never with it). A steps rule with
+// life_delta counts its false alarms per quiet period of life_delta.
+func TestMeasureDrip(t *testing.T) {
+	path := measureSeries(t)
+	day1 := time.Date(2016, 3, 2, 0, 0, 0, 0, time.UTC)
+	stops := map[string][]time.Time{"abcdef01": {day1.Add(10 * time.Hour)}}
+	y := "  - {name: no_water_4h, kind: no_use, field: total_m3, min_delta: 0.01, for: 4h}\n" +
+		"  - {name: st, kind: steps, field: total_m3, min_delta: 0.01, life_delta: 0.002, alarm_times: [8h, 24h], fallback: 4h}\n"
+	cfg, err := Rules([]byte("timezone: UTC\nrules:\n"+y), "UTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		drip float64
+		want float64
+	}{{0, 4}, {5, math.Inf(1)}} {
+		src, err := Open("daiad", path, time.UTC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Measure(src, MeasureOptions{Rules: cfg, Stops: stops, UseLitres: 10, DripLitresPerHour: c.drip})
+		src.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Outcomes) != 1 || m.Outcomes[0].DelayH[0] != c.want {
+			t.Errorf("drip %g l/h: outcomes %+v, want a delay of %g h", c.drip, m.Outcomes, c.want)
+		}
+		if m.useLitres[1] != 2 {
+			t.Errorf("the steps rule's quiet periods are of %g l, want its life_delta (2 l)", m.useLitres[1])
+		}
+	}
+}
