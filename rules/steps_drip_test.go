@@ -150,3 +150,59 @@ rules:
   - {name: st, kind: steps, min_delta: 0.003, life_delta: 0.001, cost: 6400h, alarm_times: [8h, 24h, 36h], late_share: 0.04, split: week, per_quiet: 8, after_gap: 1m, neighbours: 0.5, memory: 365d, fallback: 24h, silent_after: 25h, silent_rule: st_silent}
 `)
 }
+
+// TestStepsLateAlarmAfterPeopleClosed: the quiet morning rings its 8 h
+// step at 15:30; people close that alarm. With no use since, the 24 h step
+// still rings at 07:30 the next day (a new condition, as the fixed rule's);
+// a 1 l rise does not close it, a use of 20 l does.
+func TestStepsLateAlarmAfterPeopleClosed(t *testing.T) {
+	tl := newTimeline(t, stepsRules(dripKeys))
+	v := routine(tl, "hh-1", 0, 20, 100)
+	tl.ds, tl.log = nil, nil
+	wm := func(d int, clock string) {
+		tl.reading(at(d, clock), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", v)
+	}
+	for m := 0; m <= 16*60; m += 30 {
+		clock := time.Date(0, 1, 1, m/60, m%60, 0, 0, time.UTC).Format("15:04")
+		if clock == "07:00" || clock == "07:30" {
+			v += 0.02
+		}
+		wm(20, clock)
+	}
+	if o := opens(tl); len(o) != 1 || !o[0].At.Equal(at(20, "15:30")) {
+		t.Fatalf("alarms %v, want the 8 h step at 15:30", tl.log)
+	}
+	tl.e.Closed("hh-1", "st")
+	tl.ds, tl.log = nil, nil
+	for m := 16*60 + 30; m < 32*60+30; m += 30 {
+		wm(20+m/(24*60), time.Date(0, 1, 1, m/60%24, m%60, 0, 0, time.UTC).Format("15:04"))
+	}
+	v += 0.001
+	wm(21, "08:30")
+	v += 0.02
+	wm(21, "09:00")
+	tl.expect(
+		"Mon 07:30 open hh-1 st wm1: no water used since 07:30 yesterday (24 h)",
+		"Mon 09:00 close hh-1 st wm1: Water used again at 09:00",
+	)
+}
+
+// FuzzStepsLifeDeltaDecisions: FuzzEngineDecisions's invariants (no open
+// while open, no close while closed, deadlines move on) for the drip-safe
+// rule, its two clocks and its alarm that small rises do not close.
+func FuzzStepsLifeDeltaDecisions(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
+	f.Add([]byte("\x00\x10\x20\x30\x40\x50\x60\x70\x80\x90\xa0\xb0\xc0\xd0\xe0\xf0\x01\x11\x21"))
+	cfg, err := Parse([]byte(`
+rules:
+  - {name: no_water, kind: steps, device_kinds: [water_meter], min_delta: 0.003, life_delta: 0.001, alarm_times: [1h, 2h, 3h], late_share: 0.1, warm_up: 1d, fallback: 2h, after_gap: 1m, silent_after: 5h}
+`))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) <= 4096 {
+			runInvariant(t, cfg, b)
+		}
+	})
+}
