@@ -202,7 +202,7 @@ type quiet struct {
 	// smaller life_delta the rule's quiet period (the early steps' clock)
 	// restarts on. The late clock rings the last step no sooner than
 	// lateMin minutes after the last use; it counts a rise as use only
-	// when it is faster than late per hour (lateSize: the bucket drains at
+	// when it is faster than late per hour (a leaky bucket that drains at
 	// that rate), so a drip can delay the early steps but never it.
 	late    float64
 	lateMin int64
