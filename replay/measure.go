@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/anxin-care/anxin"
@@ -20,12 +21,20 @@ type MeasureOptions struct {
 	Stops  map[string][]time.Time
 	Window time.Duration // an emergency lasts this long; 0: DefaultWindow
 	// UseLitres is the rise that ends a quiet period when false alarms
-	// are counted once per quiet period (the rules' own min_delta).
+	// are counted once per quiet period, for a rule whose own min_delta
+	// is not known; a no-use rule of field total_m3 uses its own
+	// (min_delta × 1000): a rule that counts 1 l as use rings once per
+	// its own quiet period, several times in one of 3 l.
 	UseLitres float64
 	// GapAfter is the interval between readings that counts as a data
 	// gap (0: 2 h); an alarm in a quiet period with a gap after its last
 	// use is counted apart as "after a gap".
 	GapAfter time.Duration
+	// DripLitresPerHour, when set, lets the counter rise that much an hour
+	// during each emergency instead of freezing it: a tap or a cistern
+	// that keeps dripping after the elder fell. A rule that counts the
+	// drip as use never rings.
+	DripLitresPerHour float64
 }
 
 // Outcome is one emergency: for each no-use rule (Measurement.Rules order)
@@ -53,9 +62,35 @@ type Measurement struct {
 	Kinds      []string
 	Outcomes   []Outcome
 	Households []HouseholdFalse
-	Readings   int // real readings replayed (forks not counted)
-	Forked     int // readings fed to forks
-	Unmatched  int // stops that are not the time of a reading
+	Readings   int       // real readings replayed (forks not counted)
+	Forked     int       // readings fed to forks
+	Unmatched  int       // stops that are not the time of a reading
+	useLitres  []float64 // per rule: the rise that ends its quiet period
+}
+
+// ruleUseLitres is the rise in litres that ends rule r's quiet period:
+// its own min_delta when it watches total_m3 (m³), else def.
+func ruleUseLitres(r *rules.Rule, def float64) float64 {
+	var field string
+	var delta float64
+	switch p := r.Params.(type) {
+	case *rules.NoUseParams:
+		field, delta = p.Field, p.MinDelta
+	case *rules.LearnedParams:
+		field, delta = p.Field, p.MinDelta
+	case *rules.HazardParams:
+		field, delta = p.Field, p.MinDelta
+	case *rules.StepsParams:
+		field, delta = p.Field, p.MinDelta
+		if p.LifeDelta > 0 {
+			// its quiet period (and alarm) restarts on the smaller rise
+			delta = p.LifeDelta
+		}
+	}
+	if field != "total_m3" || delta <= 0 {
+		return def
+	}
+	return delta * 1000
 }
 
 // Measure replays src through one engine per household, as Run, without
@@ -63,7 +98,8 @@ type Measurement struct {
 // (the data has no labelled emergencies), counted once per quiet period.
 // At each stop it forks the household's engine (State, RestoreState) and
 // feeds the fork the readings of the next Window with the counter frozen at
-// the stop's value, timers included, to time each rule's first alarm. One
+// the stop's value (or dripping, DripLitresPerHour), timers included, to
+// time each rule's first alarm. One
 // household's readings are held in memory at a time.
 func Measure(src Source, o MeasureOptions) (*Measurement, error) {
 	if o.Rules == nil {
@@ -82,6 +118,7 @@ func Measure(src Source, o MeasureOptions) (*Measurement, error) {
 			idx[r.Name] = len(m.Rules)
 			m.Rules = append(m.Rules, r.Name)
 			m.Kinds = append(m.Kinds, r.Kind)
+			m.useLitres = append(m.useLitres, ruleUseLitres(r, o.UseLitres))
 		}
 	}
 	loc := o.Rules.Location()
@@ -159,45 +196,62 @@ func (m *Measurement) household(o MeasureOptions, idx map[string]int, loc *time.
 			fn(dc)
 		}
 	}
-	// False alarms, once per quiet period: the quiet period is numbered by
-	// the uses seen (a rise of UseLitres since the last use).
+	// False alarms, once per quiet period: each rule's quiet period is
+	// numbered by the uses seen (a rise of its useLitres since the last
+	// use); rules of one threshold share a clock.
+	type useClock struct {
+		litres, base float64
+		period       int
+		gapSince     bool // a data gap since the last use
+	}
 	var (
-		period     int
-		base       = math.NaN()
-		gapSince   bool // a data gap since the last use
+		clocks     []useClock
+		clockOf    = make([]int, len(m.Rules))
 		lastPeriod = make([]int, len(m.Rules))
 		lastDay    int64
 	)
-	for i := range lastPeriod {
-		lastPeriod[i] = -1
+	for k, l := range m.useLitres {
+		c := slices.IndexFunc(clocks, func(c useClock) bool { return c.litres == l })
+		if c < 0 {
+			c = len(clocks)
+			clocks = append(clocks, useClock{litres: l, base: math.NaN()})
+		}
+		clockOf[k], lastPeriod[k] = c, -1
 	}
 	onReal := func(d rules.Decision) {
 		if d.Op != rules.OpOpen || !IsNoUseFamily(d.RuleKind) {
 			return
 		}
 		k, ok := idx[d.Rule]
-		if !ok || lastPeriod[k] == period {
+		if !ok {
 			return
 		}
-		lastPeriod[k] = period
+		c := &clocks[clockOf[k]]
+		if lastPeriod[k] == c.period {
+			return
+		}
+		lastPeriod[k] = c.period
 		hf.False[k]++
-		if gapSince {
+		if c.gapSince {
 			hf.AfterGap[k]++
 		}
 	}
 	for i, t := range ts {
 		v := vals[i]
 		gap := i > 0 && t.Sub(ts[i-1]) > o.GapAfter
-		if gap {
-			gapSince = true
-		}
-		switch {
-		case math.IsNaN(base) || v < base:
-			base = v
-		case v-base >= o.UseLitres:
-			// a use seen only across a gap is not dated: the quiet
-			// period after it still follows a gap
-			base, period, gapSince = v, period+1, gap
+		for j := range clocks {
+			c := &clocks[j]
+			if gap {
+				c.gapSince = true
+			}
+			switch {
+			case math.IsNaN(c.base) || v < c.base:
+				c.base = v
+			case v-c.base >= c.litres:
+				// a use seen only across a gap is not dated: the quiet
+				// period after it still follows a gap
+				c.base, c.period, c.gapSince = v, c.period+1, gap
+			}
 		}
 		if y, mo, dd := t.In(loc).Date(); true {
 			day := time.Date(y, mo, dd, 0, 0, 0, 0, time.UTC).Unix() / 86400
@@ -231,7 +285,7 @@ func (m *Measurement) household(o MeasureOptions, idx map[string]int, loc *time.
 			}
 		}
 		for j := i + 1; j < len(ts) && ts[j].Before(end) && left > 0; j++ {
-			feed(fork, ts[j], v, onFork)
+			feed(fork, ts[j], v+o.DripLitresPerHour*ts[j].Sub(t).Hours(), onFork)
 			m.Forked++
 		}
 		// The emergency lasts to the window's end even where readings stop.

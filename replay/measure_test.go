@@ -176,3 +176,70 @@ func TestMeasureStepsIsNoUse(t *testing.T) {
 		t.Errorf("rules %v, outcomes %+v, households %+v", m.Rules, m.Outcomes, m.Households)
 	}
 }
+
+// TestMeasureFalseAlarmsPerRulesOwnQuiet: a rule that counts a smaller
+// rise as use than the run's UseLitres rings once per its own quiet
+// period, and each of those rings counts: here 5 l at 02:00 each night
+// ends the 5 l rule's quiet period (it rings at 23:00 and at 04:00) but
+// not the 10 l one's (23:00 only).
+func TestMeasureFalseAlarmsPerRulesOwnQuiet(t *testing.T) {
+	var c []float64
+	v := 1000.0
+	for h := 0; h < 96; h++ {
+		switch hd := h % 24; {
+		case hd >= 7 && hd <= 21:
+			v += 20
+		case hd == 2:
+			v += 5
+		}
+		c = append(c, v)
+	}
+	path := writeCSV(t, time.Date(2016, 3, 1, 0, 0, 0, 0, time.UTC), c)
+	m := measureRules(t, path,
+		"  - {name: use5, kind: no_use, field: total_m3, min_delta: 0.005, for: 2h, silent_rule: s5}\n"+
+			"  - {name: use10, kind: no_use, field: total_m3, min_delta: 0.01, for: 2h, silent_rule: s10}\n", nil)
+	h := m.Households[0]
+	// three whole nights from 21:00: 23:00 for both, 04:00 for use5
+	// only; the last evening's 23:00 for both; the first night (from the
+	// first reading at 00:00) 02:00 for use10, 04:00 for use5.
+	if h.False[0] != 8 || h.False[1] != 5 {
+		t.Errorf("false alarms use5 %d, use10 %d; want 8, 5", h.False[0], h.False[1])
+	}
+}
+
+// TestMeasureDrip: with DripLitresPerHour the fork's counter rises that
+// much an hour after the stop instead of staying frozen: a tap left
+// dripping 5 l an hour makes 10 l every 2 h, which the 10 l rule takes for
+// use (it rings at 4 h without the drip, never with it). A steps rule with
+// life_delta counts its false alarms per quiet period of life_delta.
+func TestMeasureDrip(t *testing.T) {
+	path := measureSeries(t)
+	day1 := time.Date(2016, 3, 2, 0, 0, 0, 0, time.UTC)
+	stops := map[string][]time.Time{"abcdef01": {day1.Add(10 * time.Hour)}}
+	y := "  - {name: no_water_4h, kind: no_use, field: total_m3, min_delta: 0.01, for: 4h}\n" +
+		"  - {name: st, kind: steps, field: total_m3, min_delta: 0.01, life_delta: 0.002, alarm_times: [8h, 24h], fallback: 4h}\n"
+	cfg, err := Rules([]byte("timezone: UTC\nrules:\n"+y), "UTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		drip float64
+		want float64
+	}{{0, 4}, {5, math.Inf(1)}} {
+		src, err := Open("daiad", path, time.UTC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Measure(src, MeasureOptions{Rules: cfg, Stops: stops, UseLitres: 10, DripLitresPerHour: c.drip})
+		src.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Outcomes) != 1 || m.Outcomes[0].DelayH[0] != c.want {
+			t.Errorf("drip %g l/h: outcomes %+v, want a delay of %g h", c.drip, m.Outcomes, c.want)
+		}
+		if m.useLitres[1] != 2 {
+			t.Errorf("the steps rule's quiet periods are of %g l, want its life_delta (2 l)", m.useLitres[1])
+		}
+	}
+}

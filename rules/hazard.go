@@ -134,7 +134,7 @@ func hzLayoutOf(ext []byte) *hzLayout {
 }
 
 // off is where layout l keeps the quiet clock's state.
-func (l *hzLayout) off() quietOff { return quietOff{l.sig, l.seen, l.hold} }
+func (l *hzLayout) off() quietOff { return quietOff{l.sig, l.seen, l.hold, 0} }
 
 // is reports whether ext has layout l.
 func (l *hzLayout) is(ext []byte) bool {

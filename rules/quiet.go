@@ -197,14 +197,76 @@ type quiet struct {
 	fallback int64   // seconds; 0: none
 	watch    silentWatch
 	silentOn bool
+	// late, when set (kind steps with life_delta), is the rise of signal
+	// 0 that restarts the late clock, min_delta, while deltas[0] is the
+	// smaller life_delta the rule's quiet period (the early steps' clock)
+	// restarts on. The late clock rings the last step no sooner than
+	// lateMin minutes after the last use; it counts a rise as use only
+	// when it is faster than late per hour (a leaky bucket that drains at
+	// that rate), so a drip can delay the early steps but never it.
+	late    float64
+	lateMin int64
 }
 
 // quietOff is where a kind keeps in slot.ext the signals' state (each
 // quietSigSize bytes: base, last f64; tLast, iv i64), the seen signals
-// (uint8 bits) and the hold (int64 no alarm before).
-type quietOff struct{ sig, seen, hold int }
+// (uint8 bits), the hold (int64 no alarm before) and, with a late clock,
+// its state (lateSize bytes at late, lateClock).
+type quietOff struct{ sig, seen, hold, late int }
 
-const quietSigSize = 32
+const (
+	quietSigSize = 32
+	lateSize     = 19 // bucket f64, t0 i64, at u16 (minutes), rang u8
+)
+
+// lateClock is the clock of the last step (quiet.late): since the last
+// use of min_delta (t0; 0: not set yet, taken from the quiet period), the
+// alarm time it rings at (at, minutes), whether it rang in this period,
+// and the leaky bucket that tells a use from a drip.
+type lateClock struct {
+	bucket float64
+	t0, at int64
+	rang   bool
+}
+
+func (o quietOff) lateAt(s *slot) lateClock {
+	p := o.late
+	return lateClock{bucket: math.Float64frombits(binary.LittleEndian.Uint64(s.ext[p:])), t0: int64(binary.LittleEndian.Uint64(s.ext[p+8:])),
+		at: int64(binary.LittleEndian.Uint16(s.ext[p+16:])), rang: s.ext[p+18] != 0}
+}
+
+func (o quietOff) setLate(s *slot, c lateClock) {
+	p := o.late
+	binary.LittleEndian.PutUint64(s.ext[p:], math.Float64bits(c.bucket))
+	binary.LittleEndian.PutUint64(s.ext[p+8:], uint64(c.t0))
+	binary.LittleEndian.PutUint16(s.ext[p+16:], uint16(c.at))
+	s.ext[p+18] = 0
+	if c.rang {
+		s.ext[p+18] = 1
+	}
+}
+
+// saneLate reports whether a restored late clock is in range.
+func (o quietOff) saneLate(ext []byte) bool {
+	b := math.Float64frombits(binary.LittleEndian.Uint64(ext[o.late:]))
+	return b >= 0 && !math.IsInf(b, 0) && saneTime(int64(binary.LittleEndian.Uint64(ext[o.late+8:]))) &&
+		binary.LittleEndian.Uint16(ext[o.late+16:]) <= 36*60 && ext[o.late+18] <= 1
+}
+
+// lateOf is the late clock of s: the stored one, or (none stored yet: a
+// new slot, or a state saved before the rule had one) one that starts with
+// the quiet period.
+func (q *quiet) lateOf(m quietModel, o quietOff, s *slot) lateClock {
+	c := o.lateAt(s)
+	if c.t0 == 0 {
+		c = lateClock{t0: s.t0, at: q.lateAlarm(m, s)}
+	}
+	return c
+}
+
+// lateAlarm is the late clock's alarm time for a period whose early alarm
+// time is set: that time where it is the last step or later, else lateMin.
+func (q *quiet) lateAlarm(m quietModel, s *slot) int64 { return max(m.alarmAt(s), q.lateMin) }
 
 // quietModel is the part of the quiet clock each kind does its own way.
 type quietModel interface {
@@ -308,6 +370,24 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 		return
 	}
 	gap := t-tl > q.freshLimit(iv)
+	use := atLeast(val-base, q.deltas[k], val)
+	lateUse := use
+	var lc lateClock
+	if q.late > 0 {
+		lc = q.lateOf(m, o, s)
+		if k == 0 {
+			// the bucket drains late per hour, then takes the rise less
+			// what a drip of late per hour leaves in an interval beyond
+			// its first hour (a rise across a 5 h gap of readings is a
+			// drip's until it is above 4 × late): a drip slower than late
+			// per hour never fills it to late
+			h := float64(t-tl) / 3600
+			lc.bucket = max(0, lc.bucket-q.late*h) + max(0, val-last-q.late*max(0, h-1))
+			lateUse = val >= last && atLeast(lc.bucket, q.late, val)
+			use = use || lateUse
+		}
+		o.setLate(s, lc)
+	}
 	if iv == 0 {
 		iv = assumedInterval
 	}
@@ -320,9 +400,9 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 	case val < last:
 		base = val // swap or rollover: not use
 		if gap {
-			q.restart(m, x, s, t)
+			q.restart(m, o, x, s, t)
 		}
-	case atLeast(val-base, q.deltas[k], val):
+	case use:
 		base = val
 		if !gap && s.flags&fAux == 0 {
 			m.learn(s, m.cell(x, s), (t-s.t0)/60)
@@ -336,10 +416,16 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 		s.flags &^= fAux
 		binary.LittleEndian.PutUint64(s.ext[o.hold:], 0)
 		m.setAlarmTime(x, s)
-		x.clear(s, fOpen, func() string { return fmt.Sprintf("%s used again at %s", capitalize(q.qp.What), x.clock(t)) })
+		if q.late > 0 && lateUse {
+			o.setLate(s, lateClock{t0: t, at: q.lateAlarm(m, s)})
+		}
+		if lateUse || !lc.rang {
+			// the late clock's alarm stays open through small rises
+			x.clear(s, fOpen, func() string { return fmt.Sprintf("%s used again at %s", capitalize(q.qp.What), x.clock(t)) })
+		}
 	case gap:
 		if q.qp.Gaps == "restart" || m.fallingBack(s) {
-			q.restart(m, x, s, t)
+			q.restart(m, o, x, s, t)
 		} else {
 			binary.LittleEndian.PutUint64(s.ext[o.hold:], uint64(t+q.qp.AfterGap.Seconds()))
 		}
@@ -348,19 +434,53 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 	s.t1 = max(s.t1, t)
 }
 
-// restart begins a quiet period at t that did not begin with a use.
-func (q *quiet) restart(m quietModel, x *evalCtx, s *slot, t int64) {
+// restart begins a quiet period at t that did not begin with a use (the
+// late clock's too).
+func (q *quiet) restart(m quietModel, o quietOff, x *evalCtx, s *slot, t int64) {
 	s.t0 = t
 	s.flags |= fAux | fMode
 	m.setAlarmTime(x, s)
+	if q.late > 0 {
+		o.setLate(s, lateClock{bucket: q.lateOf(m, o, s).bucket, t0: t, at: q.lateAlarm(m, s)})
+	}
 }
 
-// due is the instant the current quiet period rings.
+// due is the instant the current quiet period rings; with a late clock,
+// its early step (math.MaxInt64: none, the late clock rings the period).
 func (q *quiet) due(m quietModel, o quietOff, s *slot) int64 {
-	if m.fallingBack(s) {
+	if q.late > 0 {
+		if c := q.lateOf(m, o, s); c.rang || m.fallingBack(s) || m.alarmAt(s) >= c.at {
+			return math.MaxInt64
+		}
+	} else if m.fallingBack(s) {
 		return s.t0 + q.fallback
 	}
 	return max(s.t0+m.alarmAt(s)*60, o.holdAt(s))
+}
+
+// lateDue is the instant the late clock rings (math.MaxInt64: it rang in
+// this period): its alarm time after the last use of min_delta, or while
+// the history is not usable the fallback's.
+func (q *quiet) lateDue(m quietModel, o quietOff, s *slot) int64 {
+	c := q.lateOf(m, o, s)
+	switch {
+	case c.rang:
+		return math.MaxInt64
+	case m.fallingBack(s):
+		return c.t0 + q.fallback
+	}
+	return max(c.t0+c.at*60, o.holdAt(s))
+}
+
+// raiseFixed raises the alarm of a fixed time since t0 (the fallback's, a
+// late clock's): no_use's words and cause.
+func (q *quiet) raiseFixed(x *evalCtx, s *slot, t0 int64) bool {
+	p := q.qp
+	return x.raise(s, fOpen, func() string {
+		return fmt.Sprintf("no %s used since %s (%s)", p.What, x.clock(t0), span(x.now-t0))
+	}, func() anxin.Cause {
+		return anxin.Cause{Code: anxin.CauseNoUse, Field: p.Field, Since: causeTime(t0), For: x.lasted(t0)}
+	})
 }
 
 // silentAt is the instant the meter turns silent (math.MaxInt64 without
@@ -381,16 +501,30 @@ func (q *quiet) tickQuiet(m quietModel, o quietOff, x *evalCtx, s *slot) {
 			return // a silent meter is device_silent, not no water
 		}
 	}
-	if !(m.armed(s) || m.fallingBack(s)) || x.now > q.freshUntil(o, s) || x.now < q.due(m, o, s) {
+	if !(m.armed(s) || m.fallingBack(s)) || x.now > q.freshUntil(o, s) {
+		return
+	}
+	if q.late > 0 && x.now >= q.lateDue(m, o, s) {
+		// The last step: an alarm of the early step still open stands
+		// for it; one people closed does not (a new condition, as the
+		// fixed rule's). Either way small rises no longer close it.
+		c := q.lateOf(m, o, s)
+		if s.flags&fOpen == 0 && !x.suppressed() && x.inWindow() {
+			s.flags &^= fMute1
+			q.raiseFixed(x, s, c.t0)
+		}
+		if s.flags&fOpen != 0 {
+			c.rang = true
+			o.setLate(s, c)
+		}
+		return
+	}
+	if x.now < q.due(m, o, s) {
 		return
 	}
 	p := q.qp
 	if m.fallingBack(s) {
-		x.raise(s, fOpen, func() string {
-			return fmt.Sprintf("no %s used since %s (%s)", p.What, x.clock(s.t0), span(x.now-s.t0))
-		}, func() anxin.Cause {
-			return anxin.Cause{Code: anxin.CauseNoUse, Field: p.Field, Since: causeTime(s.t0), For: x.lasted(s.t0)}
-		})
+		q.raiseFixed(x, s, s.t0)
 		return
 	}
 	x.raise(s, fOpen, func() string {
@@ -412,13 +546,25 @@ func (q *quiet) deadlineQuiet(m quietModel, o quietOff, x *evalCtx, s *slot) int
 		_, _, tl, iv := o.sigAt(s, 0)
 		d = q.watch.until(s, tl, iv)
 	}
-	if !(m.armed(s) || m.fallingBack(s)) || s.flags&(fOpen|fMute1) != 0 || x.suppressed() {
+	if !(m.armed(s) || m.fallingBack(s)) || x.suppressed() {
 		return d
 	}
 	// Only while the data will still be fresh and the meter not yet
 	// silent (tick then raises device_silent and would leave this
 	// deadline standing).
-	if p := x.windowed(max(q.due(m, o, s), x.now)); p <= q.freshUntil(o, s) && p < q.silentAt(o, s) && (d == 0 || p < d) {
+	due := q.due(m, o, s)
+	if q.late > 0 {
+		if s.flags&(fOpen|fMute1) != 0 {
+			due = math.MaxInt64 // only the late clock has work
+		}
+		due = min(due, q.lateDue(m, o, s))
+	} else if s.flags&(fOpen|fMute1) != 0 {
+		return d
+	}
+	if due == math.MaxInt64 {
+		return d
+	}
+	if p := x.windowed(max(due, x.now)); p <= q.freshUntil(o, s) && p < q.silentAt(o, s) && (d == 0 || p < d) {
 		d = p
 	}
 	return d
@@ -431,7 +577,7 @@ func (q *quiet) rebaselineQuiet(m quietModel, o quietOff, x *evalCtx, s *slot) {
 		_, last, tl, iv := o.sigAt(s, k)
 		o.setSigAt(s, k, last, last, tl, iv)
 	}
-	q.restart(m, x, s, x.now)
+	q.restart(m, o, x, s, x.now)
 }
 
 // cell is the histogram cell of the quiet period that began at s.t0: its

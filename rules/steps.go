@@ -24,8 +24,8 @@ import (
 // shrunk toward the same hour on any day (adjacent hours pooled at weight
 // neighbours), that toward the whole household, that toward a prior
 // (exponential, mean 4 h). With per_quiet the cost is scaled by per_quiet /
-// the home's quiet periods per day (each home weighs the same, so a home
-// with fewer, longer quiet periods gets more of the budget per period).
+// the home's quiet periods per day: a busy home, whose short periods make
+// the 8 h step cheap, rings at it in more cells (docs/rules.md).
 // With late_share the last alarm time (e.g. 36h) is chosen only in a cell
 // whose share of quiet periods between the last two alarm times is above
 // it — where the home often stays away a day — and never otherwise.
@@ -35,8 +35,8 @@ import (
 type StepsParams struct {
 	QuietParams `yaml:",inline"`
 	// PerQuiet, when set, scales the cost by PerQuiet / this home's quiet
-	// periods per day (learned): each home weighs the same, so a home
-	// with few quiet periods a day gets more of the budget per period.
+	// periods per day (learned): a home with more periods a day than
+	// PerQuiet pays less for a false alarm, one with fewer more.
 	PerQuiet float64 `yaml:"per_quiet"`
 	// LateShare, when set, chooses the last alarm time (e.g. 36h in
 	// [8h, 24h, 36h]) only in a cell that would ring at the one before it
@@ -47,6 +47,13 @@ type StepsParams struct {
 	// AlarmTimes are the only alarm times the rule chooses among: 1 to 3
 	// durations, ascending, within [30m, 36h] (required).
 	AlarmTimes []Duration `yaml:"alarm_times"`
+	// LifeDelta, when set (above 0, below min_delta), is the rise of field
+	// that counts as a sign of life: the quiet period the early steps
+	// ring on, and learn from, restarts on it, while the last step (the
+	// one before it with late_share, or later where chosen) runs on a
+	// clock of min_delta that a drip cannot restart: a rise counts there
+	// only when it is faster than min_delta per hour. 0: one clock.
+	LifeDelta float64 `yaml:"life_delta"`
 }
 
 const (
@@ -62,7 +69,9 @@ const (
 	stPool     = stSeen + 2               // uint32 × stBuckets: the household's cells summed
 	stAged     = stPool + 4*stBuckets     // int32 local day the counts were last forgotten
 	stFor      = stAged + 4               // version byte, then the alarm times (uint16 minutes × 3) the counts are for
-	stExt      = stFor + 1 + 2*stMaxSteps // 1451 bytes
+	stExtV1    = stFor + 1 + 2*stMaxSteps // 1451 bytes: the layout before life_delta
+	stLate     = stExtV1                  // the late clock (quietOff.late, lateSize bytes)
+	stExt      = stLate + lateSize        // 1470 bytes
 	stVersion  = 1                        // layout of the counts
 	stOne      = 64                       // weight of one sample
 	stPrior    = 4 * 60                   // minutes, the prior's mean
@@ -95,6 +104,9 @@ func init() {
 			if p.LateShare < 0 || p.LateShare >= 1 || (p.LateShare > 0 && len(p.AlarmTimes) < 2) {
 				return fmt.Errorf("late_share: must be in [0, 1), with at least two alarm times")
 			}
+			if p.LifeDelta < 0 || (p.LifeDelta > 0 && !(p.LifeDelta < p.MinDelta-1e-12)) {
+				return fmt.Errorf("life_delta: must be above 0 and below min_delta (%g)", p.MinDelta)
+			}
 			return p.checkAlarm(r)
 		},
 		compile: func(r *Rule) evaluator {
@@ -106,6 +118,14 @@ func init() {
 				h.prior[i] = math.Exp(-float64(h.edges[i]) / stPrior)
 			}
 			h.nEdges = len(p.AlarmTimes)
+			if p.LifeDelta > 0 {
+				// the quiet period runs on life_delta, the last step on min_delta
+				h.late, h.deltas[0] = p.MinDelta, p.LifeDelta
+				h.lateMin = h.edges[h.nEdges-1]
+				if p.LateShare > 0 {
+					h.lateMin = h.edges[h.nEdges-2]
+				}
+			}
 			h.countsFor[0] = stVersion
 			for i, e := range h.edges[:h.nEdges] {
 				binary.LittleEndian.PutUint16(h.countsFor[1+2*i:], uint16(e))
@@ -120,18 +140,32 @@ func init() {
 		},
 		extBytes: stExt,
 		saneExt:  stSane,
+		adoptExt: stAdopt,
 	})
 }
 
 // stSane reports whether a restored ext's instants and intervals are in
 // range (quietOff.sane). nil (no history) is sane: the rule warms up again.
+// An ext of stExtV1 bytes was saved before the late clock (stAdopt).
 func stSane(ext []byte) bool {
 	if len(ext) == 0 {
 		return true // no history
 	}
-	return stOff.sane(ext, 2) && int32(binary.LittleEndian.Uint32(ext[stDay:])) >= 0 &&
+	if len(ext) != stExt && len(ext) != stExtV1 {
+		return false
+	}
+	return stOff.sane(ext, 2) && (len(ext) == stExtV1 || stOff.saneLate(ext)) && int32(binary.LittleEndian.Uint32(ext[stDay:])) >= 0 &&
 		int32(binary.LittleEndian.Uint32(ext[stAged:])) >= 0 &&
 		int64(binary.LittleEndian.Uint16(ext[stT:])) <= stMaxT
+}
+
+// stAdopt takes an ext saved before the late clock: it is appended unset
+// (the clock starts with the current quiet period, quiet.lateOf).
+func stAdopt(_ evaluator, ext []byte) []byte {
+	if len(ext) == stExtV1 {
+		return append(ext, make([]byte, lateSize)...)
+	}
+	return ext
 }
 
 // steps slot: t0 start of the quiet period (the last use), t1 last
@@ -161,7 +195,7 @@ func (stepsHH) perHousehold() {}
 func (r *steps) u16(s *slot, off int) uint16 { return binary.LittleEndian.Uint16(s.ext[off:]) }
 
 // stOff is where steps keeps the quiet clock's state.
-var stOff = quietOff{stSig, stSeen, stHold}
+var stOff = quietOff{stSig, stSeen, stHold, stLate}
 
 // alarmAt is the alarm time of the current period, minutes.
 func (r *steps) alarmAt(s *slot) int64 { return int64(r.u16(s, stT)) }
@@ -171,12 +205,12 @@ func (r *steps) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 		s.ext, s.n = make([]byte, stExt), 0 // no history: warm up again
 		s.flags &^= fInit
 	}
-	if !bytes.Equal(s.ext[stFor:], r.countsFor[:]) {
+	if !bytes.Equal(s.ext[stFor:stLate], r.countsFor[:]) {
 		// counts of another layout or other alarm_times (a changed rule,
 		// a new tier): they mean nothing here, learn again
 		clear(s.ext[:stHist])
 		clear(s.ext[stPool:stFor])
-		copy(s.ext[stFor:], r.countsFor[:])
+		copy(s.ext[stFor:stLate], r.countsFor[:])
 		s.n = 0
 	}
 	for k := 0; k < r.nsig; k++ {
@@ -326,7 +360,7 @@ func (r *steps) setAlarmTime(x *evalCtx, s *slot) {
 }
 
 func (r *steps) armed(s *slot) bool {
-	return s.flags&fInit != 0 && s.n > r.warmDays && len(s.ext) == stExt && r.u16(s, stT) != 0 && bytes.Equal(s.ext[stFor:], r.countsFor[:])
+	return s.flags&fInit != 0 && s.n > r.warmDays && len(s.ext) == stExt && r.u16(s, stT) != 0 && bytes.Equal(s.ext[stFor:stLate], r.countsFor[:])
 }
 
 // fallingBack reports whether the rule rings at its fixed fallback time

@@ -180,28 +180,47 @@ func TestStepsConfigErrors(t *testing.T) {
 }
 
 // FuzzStepsState: arbitrary restored state never panics, re-encodes
-// stably, and the alarm time it sets is one of its steps.
+// stably, and the alarm time it sets is one of its steps; the same with a
+// late clock (life_delta), whose seeds include a state of the layout
+// before it (stExtV1).
 func FuzzStepsState(f *testing.F) {
-	cfg := fuzzSeedState(f, stepsRules("    alarm_times: [8h, 24h, 36h]\n    split: week\n    late_share: 0.04\n    per_quiet: 8\n    neighbours: 0.5\n"))
+	keys := "    alarm_times: [8h, 24h, 36h]\n    split: week\n    late_share: 0.04\n    per_quiet: 8\n    neighbours: 0.5\n"
+	cfg := fuzzSeedState(f, stepsRules(keys))
+	lcfg, err := Parse([]byte(stepsRules(keys + "    min_delta: 0.003\n    life_delta: 0.001\n")))
+	if err != nil {
+		f.Fatal(err)
+	}
+	tl := &timeline{t: &testing.T{}, e: New(lcfg), now: day0}
+	routine(tl, "hh-x", 0, 15, 100)
+	f.Add(tl.e.State("hh-x"))
+	s := &tl.e.hh["hh-x"].slots[0]
+	s.ext = s.ext[:stExtV1]
+	f.Add(tl.e.State("hh-x"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		e := restoreStable(t, cfg, "hh-x", b)
-		if e == nil {
-			return
-		}
-		st := e.rules[0].base.ev.(*steps)
-		for i := range e.hh["hh-x"].slots {
-			sl := &e.hh["hh-x"].slots[i]
-			if len(sl.ext) != stExt {
-				continue
-			}
-			for c := 0; c < stCells; c++ {
-				if at, _ := st.alarmTime(sl, c); at != 480 && at != 1440 && at != 2160 {
-					t.Fatalf("cell %d: alarm time %d min is not a step", c, at)
-				}
-			}
-		}
-		fuzzRunWater(e)
+		fuzzStepsRun(t, lcfg, b)
+		fuzzStepsRun(t, cfg, b)
 	})
+}
+
+// fuzzStepsRun restores b into an engine of cfg and runs it.
+func fuzzStepsRun(t *testing.T, cfg *Config, b []byte) {
+	e := restoreStable(t, cfg, "hh-x", b)
+	if e == nil {
+		return
+	}
+	st := e.rules[0].base.ev.(*steps)
+	for i := range e.hh["hh-x"].slots {
+		sl := &e.hh["hh-x"].slots[i]
+		if len(sl.ext) != stExt {
+			continue
+		}
+		for c := 0; c < stCells; c++ {
+			if at, _ := st.alarmTime(sl, c); at != 480 && at != 1440 && at != 2160 {
+				t.Fatalf("cell %d: alarm time %d min is not a step", c, at)
+			}
+		}
+	}
+	fuzzRunWater(e)
 }
 
 // BenchmarkStepsObserve: hourly water readings of 1,000 households
@@ -264,5 +283,35 @@ func TestStepsCountsKeepTheirAlarmTimes(t *testing.T) {
 		if got := firstOpen(tl2); !got.Equal(c.want) {
 			t.Errorf("%q: alarm at %v, want %v (%v)", c.keys, got.In(shanghai), c.want.In(shanghai), tl2.log)
 		}
+	}
+}
+
+// TestStepsSmallRiseIsLife: min_delta is what the rule counts as a sign
+// of life. Every night this home draws 1 l at 03:00 (a glass of water);
+// its uses are 20 l. Counting 1 l as use (min_delta: 0.001) the quiet
+// periods that begin at the 21:00 use end by 03:00, so an elder who stops
+// after it is rung for at 8 h (05:00); counting 3 l (0.003) they last
+// until 07:00 (10 h) and the rule waits for 24 h. docs/detection.md
+// measures this on DAIAD (rules steps1l_*).
+func TestStepsSmallRiseIsLife(t *testing.T) {
+	ring := func(minDelta string) time.Time {
+		tl := newTimeline(t, stepsRules("    alarm_times: [8h, 24h]\n    min_delta: "+minDelta+"\n"))
+		uses := map[string]float64{"03:00": 0.001, "07:00": 0.02, "07:30": 0.02, "12:00": 0.02, "18:00": 0.02, "19:00": 0.02, "21:00": 0.02}
+		v := 100.0
+		for d := 0; d <= 30; d++ {
+			if d == 30 {
+				tl.ds, tl.log = nil, nil // the elder stops after day 30's 21:00 use
+			}
+			for m := 0; m < 24*60; m += 30 {
+				clock := time.Date(0, 1, 1, m/60, m%60, 0, 0, time.UTC).Format("15:04")
+				v += uses[clock]
+				tl.reading(at(d, clock), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", v)
+			}
+		}
+		tl.meter("hh-1", at(31, "00:00"), at(33, "00:00"), v, 0)
+		return firstOpen(tl)
+	}
+	if life, use := ring("0.001"), ring("0.003"); !life.Equal(at(31, "05:00")) || !use.Equal(at(31, "21:00")) {
+		t.Errorf("1 l as use: alarm at %v (want 05:00, 8 h); 3 l: at %v (want 21:00, 24 h)", life.In(shanghai), use.In(shanghai))
 	}
 }

@@ -9,7 +9,9 @@ import (
 
 // TestDeployedRulesReadTheDefault: the as-deployed run measures
 // configs/rules.yaml's own no_water rule — every key as shipped, only
-// min_delta set to the run's — beside the fixed rule and the stand-ins.
+// min_delta set to the run's — beside the fixed rule and the stand-ins;
+// the steps1l rule counts 1 l as use whatever the run's min_delta, the
+// stepsdrip rule 1 l as life and 3 l for its last step.
 func TestDeployedRulesReadTheDefault(t *testing.T) {
 	cfg, err := deployedRules(0.003, "Asia/Shanghai")
 	if err != nil {
@@ -17,13 +19,20 @@ func TestDeployedRulesReadTheDefault(t *testing.T) {
 	}
 	var names []string
 	var got *rules.HazardParams
+	var life, drip *rules.StepsParams
 	for _, r := range cfg.Rules {
 		names = append(names, r.Name)
-		if r.Name == defaultRule {
+		switch r.Name {
+		case defaultRule:
 			got = r.Params.(*rules.HazardParams)
+		case "steps1l_4600h_deployed":
+			life = r.Params.(*rules.StepsParams)
+		case "stepsdrip_6400h_deployed":
+			drip = r.Params.(*rules.StepsParams)
 		}
 	}
-	if len(names) != 3+len(standInCosts) || names[0] != "no_water_24h" || got == nil {
+	if len(names) != 5+len(standInCosts) || names[0] != "no_water_24h" || got == nil || life == nil || life.MinDelta != lifeDelta ||
+		drip == nil || drip.MinDelta != dripMinDelta || drip.LifeDelta != lifeDelta {
 		t.Fatalf("rules %v", names)
 	}
 	var want *rules.HazardParams
