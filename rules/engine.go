@@ -268,8 +268,8 @@ func (e *Engine) Tick(now time.Time) []Decision {
 	defer e.mu.Unlock()
 	var out []Decision
 	n := now.Unix()
-	for len(e.due) > 0 && e.due[0].next <= n {
-		h := e.due[0]
+	for e.settle(); len(e.due) > 0 && e.due[0].at <= n; e.settle() {
+		h := e.due[0].h
 		x := e.ctx(h, now, "")
 		x.out = out
 		for i := range h.slots {
@@ -290,10 +290,10 @@ func (e *Engine) Tick(now time.Time) []Decision {
 func (e *Engine) NextDeadline() time.Time {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if len(e.due) == 0 {
+	if e.settle(); len(e.due) == 0 {
 		return time.Time{}
 	}
-	return time.Unix(e.due[0].next, 0)
+	return time.Unix(e.due[0].at, 0)
 }
 
 // Closed tells the engine that people closed the alarm (household, rule) in
@@ -526,13 +526,36 @@ func (e *Engine) schedule(h *household, notBefore int64) {
 		}
 	}
 	h.next = next
+	// A deadline that moved later (every reading of a meter pushes its
+	// no-use timer on) or went away leaves h's entry where it is, early:
+	// settle corrects it once it reaches the top. Sifting it down the heap
+	// at every message touched ~log n other households, cold in cache
+	// under live load, for an order that matters only at the top.
 	switch {
-	case next == 0 && h.heapIdx >= 0:
-		heap.Remove(&e.due, int(h.heapIdx))
-	case next != 0 && h.heapIdx >= 0:
+	case next == 0:
+	case h.heapIdx < 0:
+		heap.Push(&e.due, dueEntry{at: next, h: h})
+	case next < e.due[h.heapIdx].at:
+		e.due[h.heapIdx].at = next
 		heap.Fix(&e.due, int(h.heapIdx))
-	case next != 0:
-		heap.Push(&e.due, h)
+	}
+}
+
+// settle makes the heap's top entry exact: while the top's time is earlier
+// than its household's deadline (schedule leaves entries early), it takes
+// the deadline, or leaves the heap when there is none.
+func (e *Engine) settle() {
+	for len(e.due) > 0 {
+		top := &e.due[0]
+		switch next := top.h.next; {
+		case top.at == next:
+			return
+		case next == 0:
+			heap.Pop(&e.due)
+		default:
+			top.at = next
+			heap.Fix(&e.due, 0)
+		}
 	}
 }
 
@@ -565,27 +588,39 @@ func kindIn(kinds []anxin.Kind, k anxin.Kind) bool {
 	return false
 }
 
-// deadlineHeap orders households by their next deadline.
-type deadlineHeap []*household
+// deadlineHeap orders households by their next deadline, then id. An entry's at is
+// never later than its household's next (or next is 0): see schedule and
+// settle. The times sit in the heap itself, so comparisons read no
+// household.
+type deadlineHeap []dueEntry
 
-func (d deadlineHeap) Len() int           { return len(d) }
-func (d deadlineHeap) Less(i, j int) bool { return d[i].next < d[j].next }
+type dueEntry struct {
+	at int64 // unix seconds
+	h  *household
+}
+
+func (d deadlineHeap) Len() int { return len(d) }
+func (d deadlineHeap) Less(i, j int) bool {
+	// households due at one second go in id order, whatever the heap's
+	// history: Tick's decisions come in the same order every run
+	return d[i].at < d[j].at || d[i].at == d[j].at && d[i].h.id < d[j].h.id
+}
 func (d deadlineHeap) Swap(i, j int) {
 	d[i], d[j] = d[j], d[i]
-	d[i].heapIdx, d[j].heapIdx = int32(i), int32(j)
+	d[i].h.heapIdx, d[j].h.heapIdx = int32(i), int32(j)
 }
 func (d *deadlineHeap) Push(x any) {
-	h := x.(*household)
-	h.heapIdx = int32(len(*d))
-	*d = append(*d, h)
+	en := x.(dueEntry)
+	en.h.heapIdx = int32(len(*d))
+	*d = append(*d, en)
 }
 func (d *deadlineHeap) Pop() any {
 	old := *d
-	h := old[len(old)-1]
-	old[len(old)-1] = nil
-	h.heapIdx = -1
+	en := old[len(old)-1]
+	old[len(old)-1] = dueEntry{}
+	en.h.heapIdx = -1
 	*d = old[:len(old)-1]
-	return h
+	return en
 }
 
 // State is the encoded state of one household (as DirtyStates hands it
