@@ -181,9 +181,11 @@ type Pipeline struct {
 	// the store's AlarmStateWrites when the log was last read; -1: never
 	stateWrites int64
 	limiter     logLimiter
-	parser      *parser   // the batch loop's: a message's Fields live until the next parse
-	unknown     hourlyLog // unknown households and devices, logged once an hour each
-	clocks      hourlyLog // gateways whose clock was never set (a flood of unknown senders cannot crowd them out)
+	parser      *parser // the batch loop's: a message's Fields live until the next parse
+	received    map[string]time.Time
+	urgent      map[string]bool // process's, reused
+	unknown     hourlyLog       // unknown households and devices, logged once an hour each
+	clocks      hourlyLog       // gateways whose clock was never set (a flood of unknown senders cannot crowd them out)
 	storeErr    error
 	mu          sync.Mutex
 
@@ -274,7 +276,8 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 		register: d.Register, log: d.Logger, now: d.Now, m: m, in: make(chan Delivery, cfg.Inflight),
 		priority: make(chan Delivery, 1024),
 		escalate: make(chan escalation, 1024), away: make(chan awayRequest), ctl: make(chan ctlRequest), seen: newSeenWindow(cfg.DedupMax, cfg.DedupWindow),
-		lastFlush: time.Now(), lastStats: time.Now(), stateWrites: -1, parser: newParser()}, nil
+		lastFlush: time.Now(), lastStats: time.Now(), stateWrites: -1, parser: newParser(),
+		received: make(map[string]time.Time), urgent: make(map[string]bool)}, nil
 }
 
 // restoreStates loads the stored rule state of the households that match
@@ -525,8 +528,11 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 	p.stats.waiting += len(batch) + len(p.in) + len(p.priority) // unacknowledged as the batch closes
 	var changes []anxin.AlarmChange
 	var seenIDs []string
-	received := make(map[string]time.Time) // message id → arrival, for alarm latency
-	urgent := make(map[string]bool)        // households whose state must commit with this batch
+	// (both the batch loop's, reused batch after batch)
+	received := p.received // message id → arrival, for alarm latency
+	urgent := p.urgent     // households whose state must commit with this batch
+	clear(received)
+	clear(urgent)
 	// what people did with alarms up to now goes in before this batch's
 	// messages: a press after an accept or close opens a new alarm
 	p.syncAlarmStates(ctx, urgent, false)
