@@ -605,7 +605,7 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 			}
 			continue
 		}
-		p.seen.addKey(key, now)
+		p.seen.addNew(key, now)
 		n := len(changes)
 		changes = p.decide(changes, p.engine.Observe(now, &m))
 		if len(changes) > n || m.IsEvent() {
