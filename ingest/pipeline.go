@@ -181,7 +181,8 @@ type Pipeline struct {
 	// the store's AlarmStateWrites when the log was last read; -1: never
 	stateWrites int64
 	limiter     logLimiter
-	parser      *parser // the batch loop's: a message's Fields live until the next parse
+	parser      *parser       // the batch loop's: a message's Fields live until the next parse
+	msg         anxin.Message // the message process handles
 	received    map[string]time.Time
 	urgent      map[string]bool // process's, reused
 	unknown     hourlyLog       // unknown households and devices, logged once an hour each
@@ -571,8 +572,12 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 			urgent[hh] = true
 			continue
 		}
-		m, err := p.parser.parse(d.Topic, d.Payload)
-		if err != nil {
+		// the message lives in the pipeline, not on process's stack: its
+		// address goes to interfaces (engine, archive), which would move
+		// each one to the heap, an allocation a message (nobody keeps it)
+		m := &p.msg
+		var err error
+		if *m, err = p.parser.parse(d.Topic, d.Payload); err != nil {
 			reason := "contract"
 			if len(d.Payload) > anxin.MaxPayload {
 				reason = "too_large"
@@ -601,23 +606,23 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 				// its first copy may still wait in the archive's queue (or
 				// have been dropped there): this one is acknowledged only
 				// once it is written too (the same point, stored again)
-				p.archiveThenAck(d, &m)
+				p.archiveThenAck(d, m)
 			}
 			continue
 		}
 		p.seen.addNew(key, now)
 		n := len(changes)
-		changes = p.decide(changes, p.engine.Observe(now, &m))
+		changes = p.decide(changes, p.engine.Observe(now, m))
 		if len(changes) > n || m.IsEvent() {
-			seenIDs = append(seenIDs, dedupKey(&m))
+			seenIDs = append(seenIDs, dedupKey(m))
 			received[m.ID] = d.Received
 			urgent[m.Household] = true
 		}
 		switch {
 		case p.ackArchive != nil && d.Ack != nil:
-			p.archiveThenAck(d, &m)
+			p.archiveThenAck(d, m)
 		case p.archive != nil:
-			p.archive.Write(&m)
+			p.archive.Write(m)
 		}
 	}
 	if next := p.engine.NextDeadline(); !next.IsZero() && !next.After(now) {
