@@ -13,24 +13,7 @@ import (
 // BenchmarkObserve: water-meter readings through the default rules for
 // 10,000 households, one core. Reports readings/s.
 func BenchmarkObserve(b *testing.B) {
-	const households = 10000
-	e := New(Default())
-	msgs := make([]anxin.Message, households)
-	for i := range msgs {
-		msgs[i] = anxin.Message{ID: "x", Household: fmt.Sprintf("hh-%05d", i), Device: "wm1", Kind: anxin.KindWaterMeter,
-			Fields: anxin.Fields{"total_m3": anxin.Num(100), "flow_lpm": anxin.Num(0), "battery_pct": anxin.Num(80)}}
-	}
-	t0 := day0
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		m := &msgs[i%households]
-		now := t0.Add(time.Duration(i/households) * 30 * time.Minute)
-		m.TS = now
-		m.Fields["total_m3"] = anxin.Num(100 + float64(i/households)*0.002)
-		e.Observe(now, m)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "readings/s")
+	benchObserve(b, 10000, func(i int) time.Time { return day0.Add(time.Duration(i/10000) * 30 * time.Minute) }, 0)
 }
 
 // BenchmarkObserveBatches is BenchmarkObserve as the ingest pipeline
@@ -38,23 +21,28 @@ func BenchmarkObserve(b *testing.B) {
 // every batch of 200 readings, 1,000 households (the shared harness's),
 // each reading a second later than the last.
 func BenchmarkObserveBatches(b *testing.B) {
-	const households = 1000
+	benchObserve(b, 1000, func(i int) time.Time { return day0.Add(time.Duration(i) * time.Second) }, 200)
+}
+
+// benchObserve feeds reading i of household i%households at at(i), and
+// after every batch readings (0: never) asks for the next deadline as the
+// pipeline does, ticking when one is due.
+func benchObserve(b *testing.B, households int, at func(i int) time.Time, batch int) {
 	e := New(Default())
 	msgs := make([]anxin.Message, households)
 	for i := range msgs {
 		msgs[i] = anxin.Message{ID: "x", Household: fmt.Sprintf("hh-%05d", i), Device: "wm1", Kind: anxin.KindWaterMeter,
-			Fields: anxin.Fields{"total_m3": anxin.Num(100), "battery_low": anxin.Bool(false)}}
+			Fields: anxin.Fields{"total_m3": anxin.Num(100), "flow_lpm": anxin.Num(0), "battery_pct": anxin.Num(80)}}
 	}
-	t0 := day0
 	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
 		m := &msgs[i%households]
-		now := t0.Add(time.Duration(i) * time.Second)
+		now := at(i)
 		m.TS = now
 		m.Fields["total_m3"] = anxin.Num(100 + float64(i/households)*0.002)
 		e.Observe(now, m)
-		if i++; i%200 == 0 {
+		if batch > 0 && (i+1)%batch == 0 {
 			if next := e.NextDeadline(); !next.IsZero() && !next.After(now) {
 				e.Tick(now)
 			}
