@@ -65,7 +65,8 @@ bench:
 ## bench-ingest: the shared side-by-side harness (../shared/bench) for alarmd, live and drain,
 ## 3 interleaved rounds of 200,000 readings, binaries built into a temp dir; prints the summary.
 ## Needs mosquitto and victoria-metrics (installed by scripts/test-deps.sh when missing).
-## Not part of `make test`. BENCH_ROUNDS, BENCH_N, BENCH_DIR override (docs/alarmd.md).
+## Not part of `make test`. BENCH_ROUNDS, BENCH_N, BENCH_DIR override (docs/alarmd.md);
+## TELEGRAF=1 builds Telegraf 1.39.3 from the module proxy and runs it in the same rounds.
 BENCH_ROUNDS ?= 3
 BENCH_N      ?= 200000
 BENCH_DIR    ?= ../shared/bench

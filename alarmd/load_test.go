@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -23,22 +24,80 @@ import (
 )
 
 // latencyEscalator records, for each alarm, the time from its message's
-// creation (the ULID's ms time, stamped by the publisher) to escalation.
+// creation (the ULID's ms time, stamped by the publisher) to escalation,
+// and when escalation came (by message id).
 type latencyEscalator struct {
 	mu  sync.Mutex
 	lat []time.Duration
+	at  map[string]time.Time
 }
 
 func (e *latencyEscalator) Escalate(_ context.Context, a anxin.Alarm) error {
+	now := time.Now()
 	id, err := ulid.Parse(a.MessageID)
 	if err != nil {
 		return err
 	}
-	d := time.Since(ulid.Time(id.Time()))
 	e.mu.Lock()
-	e.lat = append(e.lat, d)
+	e.lat = append(e.lat, now.Sub(ulid.Time(id.Time())))
+	if e.at == nil {
+		e.at = make(map[string]time.Time)
+	}
+	e.at[a.MessageID] = now
 	e.mu.Unlock()
 	return nil
+}
+
+// idleSubscriber is a second subscriber to the presses alone, doing nothing
+// else: the time a press takes to reach it is the publisher's and the
+// broker's share of event-to-alarm latency, whatever alarmd does.
+type idleSubscriber struct {
+	mu sync.Mutex
+	at map[string]time.Time // message id → arrival
+}
+
+func subscribeIdle(t *testing.T, url, filter string) *idleSubscriber {
+	t.Helper()
+	s := &idleSubscriber{at: make(map[string]time.Time)}
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("idle-sub").SetOrderMatters(false))
+	if tok := c.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+		t.Fatalf("idle subscriber: connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(0) })
+	tok := c.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) {
+		now := time.Now()
+		var msg struct{ ID string }
+		if json.Unmarshal(m.Payload(), &msg) == nil {
+			s.mu.Lock()
+			s.at[msg.ID] = now
+			s.mu.Unlock()
+		}
+	})
+	if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+		t.Fatalf("idle subscriber: subscribe: %v", tok.Error())
+	}
+	return s
+}
+
+// shares splits each press's latency at the idle subscriber's arrival:
+// publisher and broker before it, alarmd after it (arrival to escalation).
+func (s *idleSubscriber) shares(e *latencyEscalator) (broker, alarmd []time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, esc := range e.at {
+		arr, ok := s.at[id]
+		u, err := ulid.Parse(id)
+		if !ok || err != nil {
+			continue
+		}
+		broker = append(broker, arr.Sub(ulid.Time(u.Time())))
+		alarmd = append(alarmd, esc.Sub(arr))
+	}
+	slices.Sort(broker)
+	slices.Sort(alarmd)
+	return broker, alarmd
 }
 
 func (e *latencyEscalator) Resolve(context.Context, string, string) error { return nil }
@@ -120,6 +179,7 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	m := &Main{Config: cfg, Escalator: esc, Metrics: reg}
 	startMain(t, m)
 
+	idle := subscribeIdle(t, mq.URL, "anxin/v1/+/btn1/event")
 	cpu0, start := cpuTime(), time.Now()
 	cmd := exec.Command(bin, "-broker", mq.URL, "-n", strconv.Itoa(n), "-households", strconv.Itoa(households),
 		"-events", strconv.Itoa(events), "-rate", strconv.Itoa(envInt("ANXIN_LOAD_RATE", 0)))
@@ -149,7 +209,7 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	lat := slices.Clone(esc.lat)
 	esc.mu.Unlock()
 	slices.Sort(lat)
-	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	q := func(p float64) time.Duration { return testenv.Percentile(lat, p) }
 	t.Logf("load: %d readings + %d events from mosquitto through alarmd into VictoriaMetrics in %.2fs: %.0f readings/s end to end (publisher alone %.0f/s)",
 		pub.Readings, pub.Events, elapsed.Seconds(), total/elapsed.Seconds(), pub.PerSecond)
 	t.Logf("load: alarmd CPU %.1f µs/reading, peak RSS %.0f MiB, archive dropped %v", float64(cpu.Microseconds())/total, peakRSS(), dropped)
@@ -158,8 +218,18 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 		histQuantile(t, reg, "anxin_ingest_commit_seconds", 0.5), histQuantile(t, reg, "anxin_ingest_commit_seconds", 0.99),
 		histQuantile(t, reg, "anxin_ingest_commit_seconds", 1))
 	t.Logf("load: event-to-alarm latency p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d alarms",
-		float64(q(0.5).Microseconds())/1000, float64(q(0.99).Microseconds())/1000, float64(lat[len(lat)-1].Microseconds())/1000, len(lat))
+		ms(q(0.5)), ms(q(0.99)), ms(lat[len(lat)-1]), len(lat))
+	// the same presses split where an idle second subscriber got them
+	broker, own := idle.shares(esc)
+	if len(broker) == 0 {
+		t.Fatal("the idle subscriber got none of the presses")
+	}
+	t.Logf("load: of which publisher → broker → an idle subscriber p50 %.1f ms, p99 %.1f ms; that arrival → alarmd's escalation p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d presses)",
+		ms(testenv.Percentile(broker, 0.5)), ms(testenv.Percentile(broker, 0.99)),
+		ms(testenv.Percentile(own, 0.5)), ms(testenv.Percentile(own, 0.99)), ms(own[len(own)-1]), len(own))
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // histQuantile is the upper bound of the bucket holding quantile q.
 func histQuantile(t *testing.T, reg *prometheus.Registry, name string, q float64) string {

@@ -293,7 +293,7 @@ func init() {
 		},
 		compile: func(r *Rule) evaluator {
 			p := r.Params.(*HazardParams)
-			h := &hazard{p: *p, minT: p.MinQuiet.Seconds() / 60, maxT: p.MaxQuiet.Seconds() / 60}
+			h := &hazard{p: *p, minT: p.MinQuiet.Seconds() / 60, maxT: p.MaxQuiet.Seconds() / 60, fade: fadeDays(p.Memory.Seconds() / 86400)}
 			h.quiet = newQuiet(&h.p.QuietParams)
 			for _, d := range p.AlarmTimes {
 				h.steps |= 1 << hzBucket(d.Seconds()/60-1)
@@ -349,6 +349,7 @@ type hazard struct {
 	quiet
 	p          HazardParams
 	minT, maxT int64     // minutes
+	fade       int32     // days between two forgettings (fadeDays)
 	steps      uint32    // alarm_times: bit e set = hzEdges[e] allowed; 0: all
 	lay        *hzLayout // shared by the rule's variants
 }
@@ -397,19 +398,21 @@ func (r *hazard) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	r.tick(x, s)
 }
 
-// forget ages the histograms once per local day (and counts days with data
-// for the warm-up).
+// forget counts days with data (for the warm-up) and ages the
+// histograms a fadeDays period at once, on the local days that are
+// multiples of it (at memory 365d every 30 days): a sample weighs
+// keep^(period × the periods ended since it was learned). Those days need
+// no state of their own, so a state saved when the rule forgot every day
+// (its counts aged to its last day) keeps its layout; its first period
+// forgets those counts whole again, once up to a twelfth of the memory
+// too much, the shares kept.
 func (r *hazard) forget(x *evalCtx, s *slot, t int64) {
 	day, last, ok := newDay(x, s, t, r.lay.day)
 	if !ok || last == 0 {
 		return
 	}
-	f := math.Pow(r.keep, float64(min(day-last, 3650)))
-	for i := r.lay.hist; i < r.lay.sig; i += 2 {
-		c := binary.LittleEndian.Uint16(s.ext[i:])
-		if c != 0 {
-			binary.LittleEndian.PutUint16(s.ext[i:], uint16(math.Round(float64(c)*f)))
-		}
+	if n := day/r.fade - last/r.fade; n > 0 {
+		fadeCounts(s.ext[r.lay.hist:r.lay.sig], math.Pow(r.keep, float64(min(n*r.fade, 3650))))
 	}
 }
 
@@ -444,12 +447,8 @@ func hzBucket(minutes int64) int {
 }
 
 func (r *hazard) learn(s *slot, cell int, minutes int64) {
-	o := r.lay.hist + (cell*r.lay.nb+int(r.lay.of[hzBucket(minutes)]))*2
-	c := uint32(binary.LittleEndian.Uint16(s.ext[o:]))
-	if c+hzOne > math.MaxUint16 {
-		return // saturated: the bucket keeps its share
-	}
-	binary.LittleEndian.PutUint16(s.ext[o:], uint16(c+hzOne))
+	nb := r.lay.nb
+	countSample(s.ext[r.lay.hist+cell*nb*2:r.lay.hist+(cell+1)*nb*2], int(r.lay.of[hzBucket(minutes)]), hzOne)
 }
 
 // survival fills above[e] with the weight of samples of cell c lasting at

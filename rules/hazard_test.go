@@ -2,6 +2,7 @@ package rules
 
 import (
 	"encoding/binary"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -285,4 +286,75 @@ func fuzzRunWater(e *Engine) {
 	e.Tick(now)
 	e.Observe(now, &anxin.Message{ID: "x", TS: now, Household: "hh-x", Device: "wm1", Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(1)}})
 	e.NextDeadline()
+}
+
+// hzCount is hazard rule r's weight of cell c's bucket holding quiet
+// periods of minutes, in slot s.
+func hzCount(r *hazard, s *slot, c int, minutes int64) uint16 {
+	o := r.lay.hist + (c*r.lay.nb+int(r.lay.of[hzBucket(minutes)]))*2
+	return binary.LittleEndian.Uint16(s.ext[o:])
+}
+
+// TestHazardSmallCountsFade: two quiet periods of 10 h begun at 07:00 on
+// a Monday and a Tuesday, then none that long at that hour: their weight
+// decays as e^(−days/memory) and fades to nothing. Forgetting by a
+// factor each day rounded a weight of under memory/2 (2.8 periods at
+// memory 365d, 0.5 at 60d) back to itself, so it stayed for good.
+func TestHazardSmallCountsFade(t *testing.T) {
+	for _, c := range []struct {
+		memory      string
+		days        float64 // memory, days
+		check, gone int     // a day near 1.1 × memory, a day it is gone by
+	}{
+		{"365d", 365, 400, 1400},
+		{"60d", 60, 66, 600},
+	} {
+		tl := newTimeline(t, hazardRules("    alarm_times: [8h, 24h]\n    memory: "+c.memory+"\n"))
+		v := 100.0
+		for d := 0; d < 2; d++ {
+			tl.reading(at(d, "06:00"), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", v)
+			v += 0.1
+			tl.reading(at(d, "07:00"), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", v)
+			v = tl.meter("hh-1", at(d, "08:00"), at(d, "17:00"), v, 0)
+			v += 0.1
+			tl.reading(at(d, "17:00"), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", v) // 10 h: between the steps
+			v = tl.meter("hh-1", at(d, "18:00"), at(d+1, "00:00"), v, 0)
+		}
+		r := tl.e.rules[0].base.ev.(*hazard)
+		count := func() uint16 { return hzCount(r, &tl.e.hh["hh-1"].slots[0], 7, 600) }
+		if n := count(); n < 2*hzOne*9/10 || n > 2*hzOne {
+			t.Fatalf("memory %s: learned weight %d, want about %d", c.memory, n, 2*hzOne)
+		}
+		tl.meter("hh-1", at(2, "00:00"), at(c.check, "00:00"), v, 0)
+		want := 2 * hzOne * math.Exp(-float64(c.check-1)/c.days)
+		if n := float64(count()); n < want*0.8 || n > want*1.25 {
+			t.Errorf("memory %s: after %d days the weight is %v, want about %.0f", c.memory, c.check, n, want)
+		}
+		tl.meter("hh-1", at(c.check, "00:00"), at(c.gone, "00:00"), v, 0)
+		if n := count(); n != 0 {
+			t.Errorf("memory %s: after %d days the weight is %d, want 0", c.memory, c.gone, n)
+		}
+	}
+}
+
+// TestHazardFullCellKeepsShares: minute data fills the short bucket of a
+// busy hour past the uint16 weights; the cell is halved, not frozen, so
+// its share of long quiet periods stays right (a frozen short bucket let
+// the long ones take over: 49 % instead of 20 %).
+func TestHazardFullCellKeepsShares(t *testing.T) {
+	for _, keys := range []string{"", "    alarm_times: [8h, 24h]\n"} {
+		r := New(mustParse(t, hazardRules(keys))).rules[0].base.ev.(*hazard)
+		s := &slot{ext: r.lay.fresh()}
+		for i := 0; i < 4000; i++ {
+			r.learn(s, 9, 20)
+			if i%4 == 0 {
+				r.learn(s, 9, 600)
+			}
+		}
+		var above [hzBuckets]float64
+		n := r.survival(s, 9, &above)
+		if share := above[r.lay.of[hzBucket(480)]-1] / n; share < 0.19 || share > 0.21 {
+			t.Errorf("%q: share over 8 h %.3f, want 0.20", keys, share)
+		}
+	}
 }

@@ -473,6 +473,46 @@ func newDay(x *evalCtx, s *slot, t int64, off int) (day, last int32, ok bool) {
 	return day, last, true
 }
 
+// fadeDays is the days between two forgettings of kind hazard's counts at
+// memory memDays: a twelfth of the memory (30 days at 365d), so that one
+// forgetting moves any count above a tenth of a sample. A factor so close
+// to 1 as a day's rounds a count of a few samples back to itself: at
+// memory 365d every count under 2.8 samples never faded.
+func fadeDays(memDays int64) int32 { return int32(max(1, memDays/12)) }
+
+// fadeCounts multiplies the uint16 weights of h by f (< 1), rounding; a
+// weight that would round back to itself loses one instead, so that the
+// last tenth of a sample fades to nothing too.
+func fadeCounts(h []byte, f float64) {
+	for i := 0; i+1 < len(h); i += 2 {
+		c := binary.LittleEndian.Uint16(h[i:])
+		if c == 0 {
+			continue
+		}
+		n := uint16(math.Round(float64(c) * f))
+		if n >= c {
+			n = c - 1
+		}
+		binary.LittleEndian.PutUint16(h[i:], n)
+	}
+}
+
+// countSample adds weight one to bucket b of cell histogram h (a uint16
+// weight a bucket). A bucket that would overflow halves the cell first,
+// keeping its shares (minute data fills the short bucket of a busy hour;
+// a frozen bucket would let the others take over); it reports whether it
+// did.
+func countSample(h []byte, b int, one uint16) (halved bool) {
+	if uint32(binary.LittleEndian.Uint16(h[2*b:]))+uint32(one) > math.MaxUint16 {
+		for i := 0; i+1 < len(h); i += 2 {
+			binary.LittleEndian.PutUint16(h[i:], binary.LittleEndian.Uint16(h[i:])/2)
+		}
+		halved = true
+	}
+	binary.LittleEndian.PutUint16(h[2*b:], binary.LittleEndian.Uint16(h[2*b:])+one)
+	return halved
+}
+
 // cellSurvival adds to above[b-1] the weight of the samples of cell
 // histogram h (a uint16 weight a bucket) in bucket b or later, each
 // weighing w, and returns the cell's weight.

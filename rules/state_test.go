@@ -203,8 +203,8 @@ func FuzzRestoreState(f *testing.F) {
 	f.Add(saved(e)["hh-1"])
 	f.Add([]byte{stateVersion, 0, 0, 0, 0, 0})
 	f.Add([]byte{1, 0, 0, 0, 0, 0})
-	for _, n := range []string{"hazard_v1_default_hh-1", "hazard_v1_default_hh-2"} {
-		b, err := os.ReadFile("testdata/" + n + ".state") // state version 1
+	for _, n := range []string{"hazard_v1_default_hh-1", "hazard_v1_default_hh-2", "hazard_v2_default_hh-1", "hazard_v2_default_hh-2"} {
+		b, err := os.ReadFile("testdata/" + n + ".state") // state versions 1 and 2
 		if err != nil {
 			f.Fatal(err)
 		}

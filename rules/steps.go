@@ -207,13 +207,7 @@ func (r *steps) forget(x *evalCtx, s *slot, t int64) {
 		return
 	}
 	binary.LittleEndian.PutUint32(s.ext[stAged:], uint32(day))
-	f := math.Pow(r.keep, float64(min(day-aged, 3650)))
-	for i := 0; i < stHist; i += 2 {
-		c := binary.LittleEndian.Uint16(s.ext[i:])
-		if c != 0 {
-			binary.LittleEndian.PutUint16(s.ext[i:], uint16(math.Round(float64(c)*f)))
-		}
-	}
+	fadeCounts(s.ext[:stHist], math.Pow(r.keep, float64(min(day-aged, 3650))))
 	r.pool(s)
 }
 
@@ -229,16 +223,10 @@ func (r *steps) bucket(minutes int64) int {
 
 func (r *steps) learn(s *slot, cell int, minutes int64) {
 	b := r.bucket(minutes)
-	o := (cell*stBuckets + b) * 2
-	if uint32(binary.LittleEndian.Uint16(s.ext[o:]))+stOne > math.MaxUint16 {
-		// full: halve the cell, its shares kept (minute data fills the
-		// short bucket of a busy hour)
-		for i := cell * stBuckets * 2; i < (cell+1)*stBuckets*2; i += 2 {
-			binary.LittleEndian.PutUint16(s.ext[i:], binary.LittleEndian.Uint16(s.ext[i:])/2)
-		}
-		defer r.pool(s)
+	if countSample(s.ext[cell*stBuckets*2:(cell+1)*stBuckets*2], b, stOne) {
+		r.pool(s) // the cell was halved
+		return
 	}
-	binary.LittleEndian.PutUint16(s.ext[o:], binary.LittleEndian.Uint16(s.ext[o:])+stOne)
 	po := stPool + 4*b
 	binary.LittleEndian.PutUint32(s.ext[po:], binary.LittleEndian.Uint32(s.ext[po:])+stOne)
 }

@@ -14,6 +14,13 @@
 #   MQTT_PORT=18831 VM_PORT=18428 ALARMD_BIN=… scripts/bench-ingest.sh
 # MOSQ_EXTRA="max_inflight_messages 1000" adds mosquitto.conf lines (the
 # harness's -mosq-extra); SUT_ENV="K=V,…" adds alarmd environment.
+#
+# TELEGRAF=1 adds the harness's anchor, Telegraf 1.39.3, to every round
+# (alarmd then Telegraf, same mode): Telegraf is not packaged here, so it is
+# built from the Go module proxy with only the plugins the harness's
+# telegraf.conf.tmpl uses (Telegraf's documented custom build: build tags
+# custom,inputs.mqtt_consumer,parsers.json_v2,outputs.influxdb_v2; ~4 min the
+# first time). TELEGRAF_BIN=… uses a binary you have instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -35,6 +42,18 @@ else
   go build -o "$OUT/bin/alarmd" ./cmd/alarmd
 fi
 (cd "$BENCH" && go build -o "$OUT/bin/harness" ./cmd/harness && go build -o "$OUT/bin/loadgen" ./cmd/loadgen)
+SUTS=alarmd
+if [ -n "${TELEGRAF_BIN:-}" ]; then
+  cp "$TELEGRAF_BIN" "$OUT/bin/telegraf"
+  SUTS="alarmd telegraf"
+elif [ -n "${TELEGRAF:-}" ]; then
+  TG_VERSION=v1.39.3
+  src=$(go mod download -json "github.com/influxdata/telegraf@$TG_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  rm -rf "$OUT/telegraf-src" && cp -r "$src" "$OUT/telegraf-src" && chmod -R u+w "$OUT/telegraf-src"
+  (cd "$OUT/telegraf-src" && go build -tags "custom,inputs.mqtt_consumer,parsers.json_v2,outputs.influxdb_v2" \
+    -o "$OUT/bin/telegraf" ./cmd/telegraf)
+  SUTS="alarmd telegraf"
+fi
 
 # the harness's households, each listing its meter
 awk '{ print } /^    elder:/ { print "    devices: [{id: wm1, kind: water_meter}]" }' \
@@ -45,16 +64,27 @@ echo "bench-ingest: results in $OUT/results (load average $(cut -d' ' -f1-3 /pro
 cd "$BENCH"
 for r in $(seq 1 "$ROUNDS"); do
   for mode in $MODES; do
-    "$OUT/bin/harness" -runs 1 -n "$N" -mode "$mode" -loadgen "$OUT/bin/loadgen" \
-      -mqtt-port "$MQTT_PORT" -vm-port "$VM_PORT" -sut-name alarmd \
-      -sut-config "$BENCH/alarmd.yaml.tmpl" ${MOSQ_EXTRA:+-mosq-extra "$MOSQ_EXTRA"} ${SUT_ENV:+-sut-env "$SUT_ENV"} -vars "BENCH_DIR=$OUT/households" -sut-ready "alarmd open" \
-      -sut-cmd "$OUT/bin/alarmd -config {{CONFIG}}" -out "$OUT/tmp-$mode-$r" >/dev/null
-    mkdir -p "$OUT/results/alarmd-$mode"
-    mv "$OUT/tmp-$mode-$r/round-1" "$OUT/results/alarmd-$mode/round-$r"
-    rm -rf "$OUT/tmp-$mode-$r"
-    echo "bench-ingest: round $r $mode done (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+    for sut in $SUTS; do
+      if [ "$sut" = alarmd ]; then
+        "$OUT/bin/harness" -runs 1 -n "$N" -mode "$mode" -loadgen "$OUT/bin/loadgen" \
+          -mqtt-port "$MQTT_PORT" -vm-port "$VM_PORT" -sut-name alarmd \
+          -sut-config "$BENCH/alarmd.yaml.tmpl" ${MOSQ_EXTRA:+-mosq-extra "$MOSQ_EXTRA"} ${SUT_ENV:+-sut-env "$SUT_ENV"} -vars "BENCH_DIR=$OUT/households" -sut-ready "alarmd open" \
+          -sut-cmd "$OUT/bin/alarmd -config {{CONFIG}}" -out "$OUT/tmp-$sut-$mode-$r" >/dev/null
+      else # the harness's defaults are Telegraf's (README): config, vars, ready line
+        "$OUT/bin/harness" -runs 1 -n "$N" -mode "$mode" -loadgen "$OUT/bin/loadgen" \
+          -mqtt-port "$MQTT_PORT" -vm-port "$VM_PORT" -sut-name telegraf \
+          -sut-config "$BENCH/telegraf.conf.tmpl" ${MOSQ_EXTRA:+-mosq-extra "$MOSQ_EXTRA"} \
+          -sut-cmd "$OUT/bin/telegraf --config {{CONFIG}}" -out "$OUT/tmp-$sut-$mode-$r" >/dev/null
+      fi
+      mkdir -p "$OUT/results/$sut-$mode"
+      mv "$OUT/tmp-$sut-$mode-$r/round-1" "$OUT/results/$sut-$mode/round-$r"
+      rm -rf "$OUT/tmp-$sut-$mode-$r"
+      echo "bench-ingest: round $r $mode $sut done (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+    done
   done
 done
 for mode in $MODES; do
-  python3 "$BENCH/summarize.py" "$OUT/results/alarmd-$mode"
+  for sut in $SUTS; do
+    python3 "$BENCH/summarize.py" "$OUT/results/$sut-$mode"
+  done
 done
