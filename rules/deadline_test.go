@@ -9,11 +9,11 @@ import (
 	"github.com/anxin-care/anxin"
 )
 
-// TestDeadlineHeapStaysExact: schedule leaves a deadline that moved later
-// where it was in the heap (settle corrects it at the top), yet
-// NextDeadline is always the earliest deadline of any household, and Tick
-// leaves no household due: checked against every household's own deadline
-// through random readings, events and ticks.
+// TestDeadlineHeapStaysExact: the heap's entries carry their household's
+// deadline (schedule updates both), and NextDeadline is always the
+// earliest deadline of any household, and Tick leaves no household due:
+// checked against every household's own deadline through random readings,
+// events and ticks.
 func TestDeadlineHeapStaysExact(t *testing.T) {
 	e := New(Default())
 	rng := rand.New(rand.NewPCG(1, 2))

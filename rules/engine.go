@@ -268,7 +268,7 @@ func (e *Engine) Tick(now time.Time) []Decision {
 	defer e.mu.Unlock()
 	var out []Decision
 	n := now.Unix()
-	for e.settle(); len(e.due) > 0 && e.due[0].at <= n; e.settle() {
+	for len(e.due) > 0 && e.due[0].at <= n {
 		h := e.due[0].h
 		x := e.ctx(h, now, "")
 		x.out = out
@@ -290,7 +290,7 @@ func (e *Engine) Tick(now time.Time) []Decision {
 func (e *Engine) NextDeadline() time.Time {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.settle(); len(e.due) == 0 {
+	if len(e.due) == 0 {
 		return time.Time{}
 	}
 	return time.Unix(e.due[0].at, 0)
@@ -526,36 +526,16 @@ func (e *Engine) schedule(h *household, notBefore int64) {
 		}
 	}
 	h.next = next
-	// A deadline that moved later (every reading of a meter pushes its
-	// no-use timer on) or went away leaves h's entry where it is, early:
-	// settle corrects it once it reaches the top. Sifting it down the heap
-	// at every message touched ~log n other households, cold in cache
-	// under live load, for an order that matters only at the top.
 	switch {
-	case next == 0:
-	case h.heapIdx < 0:
-		heap.Push(&e.due, dueEntry{at: next, h: h})
-	case next < e.due[h.heapIdx].at:
-		e.due[h.heapIdx].at = next
-		heap.Fix(&e.due, int(h.heapIdx))
-	}
-}
-
-// settle makes the heap's top entry exact: while the top's time is earlier
-// than its household's deadline (schedule leaves entries early), it takes
-// the deadline, or leaves the heap when there is none.
-func (e *Engine) settle() {
-	for len(e.due) > 0 {
-		top := &e.due[0]
-		switch next := top.h.next; {
-		case top.at == next:
-			return
-		case next == 0:
-			heap.Pop(&e.due)
-		default:
-			top.at = next
-			heap.Fix(&e.due, 0)
+	case next == 0 && h.heapIdx >= 0:
+		heap.Remove(&e.due, int(h.heapIdx))
+	case next != 0 && h.heapIdx >= 0:
+		if en := &e.due[h.heapIdx]; en.at != next { // (a deadline in the same second: nothing moves)
+			en.at = next
+			heap.Fix(&e.due, int(h.heapIdx))
 		}
+	case next != 0:
+		heap.Push(&e.due, dueEntry{at: next, h: h})
 	}
 }
 
@@ -588,10 +568,9 @@ func kindIn(kinds []anxin.Kind, k anxin.Kind) bool {
 	return false
 }
 
-// deadlineHeap orders households by their next deadline, then id. An entry's at is
-// never later than its household's next (or next is 0): see schedule and
-// settle. The times sit in the heap itself, so comparisons read no
-// household.
+// deadlineHeap orders households by their next deadline. Each entry holds
+// its household's deadline (h.next), so comparisons read only the heap's
+// array, not the households (cold in cache under live load).
 type deadlineHeap []dueEntry
 
 type dueEntry struct {
@@ -599,12 +578,8 @@ type dueEntry struct {
 	h  *household
 }
 
-func (d deadlineHeap) Len() int { return len(d) }
-func (d deadlineHeap) Less(i, j int) bool {
-	// households due at one second go in id order, whatever the heap's
-	// history: Tick's decisions come in the same order every run
-	return d[i].at < d[j].at || d[i].at == d[j].at && d[i].h.id < d[j].h.id
-}
+func (d deadlineHeap) Len() int           { return len(d) }
+func (d deadlineHeap) Less(i, j int) bool { return d[i].at < d[j].at }
 func (d deadlineHeap) Swap(i, j int) {
 	d[i], d[j] = d[j], d[i]
 	d[i].h.heapIdx, d[j].h.heapIdx = int32(i), int32(j)
