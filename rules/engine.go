@@ -268,8 +268,8 @@ func (e *Engine) Tick(now time.Time) []Decision {
 	defer e.mu.Unlock()
 	var out []Decision
 	n := now.Unix()
-	for len(e.due) > 0 && e.due[0].at <= n {
-		h := e.due[0].h
+	for len(e.due) > 0 && e.due[0].next <= n {
+		h := e.due[0]
 		x := e.ctx(h, now, "")
 		x.out = out
 		for i := range h.slots {
@@ -293,7 +293,7 @@ func (e *Engine) NextDeadline() time.Time {
 	if len(e.due) == 0 {
 		return time.Time{}
 	}
-	return time.Unix(e.due[0].at, 0)
+	return time.Unix(e.due[0].next, 0)
 }
 
 // Closed tells the engine that people closed the alarm (household, rule) in
@@ -530,12 +530,9 @@ func (e *Engine) schedule(h *household, notBefore int64) {
 	case next == 0 && h.heapIdx >= 0:
 		heap.Remove(&e.due, int(h.heapIdx))
 	case next != 0 && h.heapIdx >= 0:
-		if en := &e.due[h.heapIdx]; en.at != next { // (a deadline in the same second: nothing moves)
-			en.at = next
-			heap.Fix(&e.due, int(h.heapIdx))
-		}
+		heap.Fix(&e.due, int(h.heapIdx))
 	case next != 0:
-		heap.Push(&e.due, dueEntry{at: next, h: h})
+		heap.Push(&e.due, h)
 	}
 }
 
@@ -568,34 +565,27 @@ func kindIn(kinds []anxin.Kind, k anxin.Kind) bool {
 	return false
 }
 
-// deadlineHeap orders households by their next deadline. Each entry holds
-// its household's deadline (h.next), so comparisons read only the heap's
-// array, not the households (cold in cache under live load).
-type deadlineHeap []dueEntry
-
-type dueEntry struct {
-	at int64 // unix seconds
-	h  *household
-}
+// deadlineHeap orders households by their next deadline.
+type deadlineHeap []*household
 
 func (d deadlineHeap) Len() int           { return len(d) }
-func (d deadlineHeap) Less(i, j int) bool { return d[i].at < d[j].at }
+func (d deadlineHeap) Less(i, j int) bool { return d[i].next < d[j].next }
 func (d deadlineHeap) Swap(i, j int) {
 	d[i], d[j] = d[j], d[i]
-	d[i].h.heapIdx, d[j].h.heapIdx = int32(i), int32(j)
+	d[i].heapIdx, d[j].heapIdx = int32(i), int32(j)
 }
 func (d *deadlineHeap) Push(x any) {
-	en := x.(dueEntry)
-	en.h.heapIdx = int32(len(*d))
-	*d = append(*d, en)
+	h := x.(*household)
+	h.heapIdx = int32(len(*d))
+	*d = append(*d, h)
 }
 func (d *deadlineHeap) Pop() any {
 	old := *d
-	en := old[len(old)-1]
-	old[len(old)-1] = dueEntry{}
-	en.h.heapIdx = -1
+	h := old[len(old)-1]
+	old[len(old)-1] = nil
+	h.heapIdx = -1
 	*d = old[:len(old)-1]
-	return en
+	return h
 }
 
 // State is the encoded state of one household (as DirtyStates hands it
