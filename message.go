@@ -215,6 +215,19 @@ const maxFields = 64
 
 // Validate checks m against the MQTT contract.
 func (m *Message) Validate() error {
+	if err := m.ValidateHead(); err != nil {
+		return err
+	}
+	for k, v := range m.Fields {
+		if err := ValidateField(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidateHead is Validate without ValidateField's checks of each field.
+func (m *Message) ValidateHead() error {
 	switch {
 	case m.ID == "" || len(m.ID) > 64:
 		return Errorf(EINVALID, "id must be 1..64 characters")
@@ -233,20 +246,31 @@ func (m *Message) Validate() error {
 	case len(m.Fields) > maxFields:
 		return Errorf(EINVALID, "%d fields, at most %d allowed", len(m.Fields), maxFields)
 	}
-	for k, v := range m.Fields {
-		if !ValidID(k) {
-			return Errorf(EINVALID, "field name %q is not [A-Za-z0-9_-]{1,64}", clip(k))
-		}
-		if v.Float() < 0 && cumulative[k] {
-			return Errorf(EINVALID, "%s is a meter total and cannot be negative", k)
-		}
+	return nil
+}
+
+// ValidateField checks one field of a reading: its name, and that a meter
+// total is not negative. Validate checks every field with it; a decoder
+// that checked each as it read it calls ValidateHead instead.
+func ValidateField(name string, v Value) error {
+	if !ValidID(name) {
+		return Errorf(EINVALID, "field name %q is not [A-Za-z0-9_-]{1,64}", clip(name))
+	}
+	if v.Float() < 0 && cumulative(name) {
+		return Errorf(EINVALID, "%s is a meter total and cannot be negative", name)
 	}
 	return nil
 }
 
-// cumulative are the fields that are a meter's running total: never
+// cumulative reports a field that is a meter's running total: never
 // negative (a negative one is a decoding fault, and would read as a huge use).
-var cumulative = map[string]bool{"total_m3": true, "energy_kwh": true, "forward_energy_kwh": true}
+func cumulative(name string) bool {
+	switch name {
+	case "total_m3", "energy_kwh", "forward_energy_kwh":
+		return true
+	}
+	return false
+}
 
 // ParseMessage decodes and validates one payload received on topic. topic
 // may be empty (no topic to check against, as in a capture file).

@@ -21,7 +21,7 @@ import (
 type HouseholdsFile struct {
 	mu   sync.RWMutex
 	byID map[string]anxin.Household
-	kit  map[string]map[string]bool // household → its device ids
+	kit  map[string]kitDevices // household → its device ids
 	list []anxin.Household
 }
 
@@ -82,14 +82,10 @@ func (f *HouseholdsFile) Reload(path string) error {
 // Set replaces the households.
 func (f *HouseholdsFile) Set(list []anxin.Household) {
 	byID := make(map[string]anxin.Household, len(list))
-	kit := make(map[string]map[string]bool, len(list))
+	kit := make(map[string]kitDevices, len(list))
 	for _, h := range list {
 		byID[h.ID] = h
-		devs := make(map[string]bool, len(h.Devices))
-		for _, d := range h.Devices {
-			devs[d.ID] = true
-		}
-		kit[h.ID] = devs
+		kit[h.ID] = kitOf(h)
 	}
 	f.mu.Lock()
 	f.byID, f.kit, f.list = byID, kit, list
@@ -100,9 +96,8 @@ func (f *HouseholdsFile) Set(list []anxin.Household) {
 // devices (or its gateway): what alarmd's ingest believes.
 func (f *HouseholdsFile) Knows(household, device string) (householdKnown, deviceKnown bool) {
 	f.mu.RLock()
-	devs, ok := f.kit[household]
-	f.mu.RUnlock()
-	return ok, ok && (device == anxin.GatewayDevice || devs[device])
+	defer f.mu.RUnlock()
+	return knows(f.kit, household, device)
 }
 
 // householdsRegister asks any anxin.Households what ingest believes (for a

@@ -412,20 +412,25 @@ func AppendLine(b []byte, m *anxin.Message) []byte {
 	b = append(b, ",household="...)
 	b = append(b, m.Household...)
 	b = append(b, ' ')
-	var names [16]string
-	keys := names[:0]
-	for k := range m.Fields {
-		keys = append(keys, k)
+	// names and values in one walk of the map (no look-up per name after
+	// the sort), sorted in place: readings carry a few fields
+	var fields [16]field
+	fs := fields[:0]
+	for k, v := range m.Fields {
+		fs = append(fs, field{k, v})
 	}
-	slices.Sort(keys)
-	for i, k := range keys {
+	for i := 1; i < len(fs); i++ {
+		for j := i; j > 0 && fs[j].name < fs[j-1].name; j-- {
+			fs[j], fs[j-1] = fs[j-1], fs[j]
+		}
+	}
+	for i, f := range fs {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, k...)
+		b = append(b, f.name...)
 		b = append(b, '=')
-		v := m.Fields[k]
-		switch {
+		switch v := f.v; {
 		case v.IsBool() && v.True():
 			b = append(b, 't')
 		case v.IsBool():
@@ -436,4 +441,9 @@ func AppendLine(b []byte, m *anxin.Message) []byte {
 	}
 	b = append(b, ' ')
 	return strconv.AppendInt(b, m.TS.UnixMilli(), 10)
+}
+
+type field struct {
+	name string
+	v    anxin.Value
 }

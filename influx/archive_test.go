@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -36,6 +37,28 @@ func TestAppendLine(t *testing.T) {
 	want := "water_meter,device=wm1,household=hh-0001 battery_low=f,flow_lpm=0,total_m3=1000.1,valve_open=t 1795420800123"
 	if got != want {
 		t.Fatalf("line\n got %s\nwant %s", got, want)
+	}
+	// more fields than AppendLine's array holds, still in name order
+	many := anxin.Fields{}
+	var names []string
+	for i := range 40 {
+		k := fmt.Sprintf("f%02d", (i*17)%40)
+		many[k] = anxin.Num(float64(i))
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	line := string(AppendLine(nil, reading("hh-1", "d", anxin.KindTracker, ts, many)))
+	var order []string
+	for _, kv := range strings.Split(strings.Fields(line)[1], ",") {
+		order = append(order, strings.SplitN(kv, "=", 2)[0])
+	}
+	if !slices.Equal(order, names) {
+		t.Fatalf("fields in order %v, want %v", order, names)
+	}
+	// a contract reading into a reused buffer: no allocation
+	buf := AppendLine(nil, m)
+	if n := testing.AllocsPerRun(100, func() { buf = AppendLine(buf[:0], m) }); n != 0 {
+		t.Fatalf("%v allocations to encode a reading", n)
 	}
 }
 

@@ -42,16 +42,11 @@ func (w *seenWindow) key(id string) idKey {
 // key2 is key(household + "/" + id) without building the string (the
 // hash of a byte sequence does not depend on how it is written).
 func (w *seenWindow) key2(household, id string) idKey {
-	var h1, h2 maphash.Hash
-	h1.SetSeed(w.s1)
-	h2.SetSeed(w.s2)
-	h1.WriteString(household)
-	h1.WriteByte('/')
-	h1.WriteString(id)
-	h2.WriteString(household)
-	h2.WriteByte('/')
-	h2.WriteString(id)
-	return idKey{h1.Sum64(), h2.Sum64()}
+	// joined on the stack (ids are at most 64 bytes each by contract):
+	// two one-shot hashes cost less than two streaming maphash.Hash
+	var buf [136]byte
+	b := append(append(append(buf[:0], household...), '/'), id...)
+	return idKey{maphash.Bytes(w.s1, b), maphash.Bytes(w.s2, b)}
 }
 
 func (w *seenWindow) home(k idKey) uint32 { return uint32(k[0]) & w.mask }
@@ -78,7 +73,14 @@ func (w *seenWindow) Has(id string) bool { return w.hasKey(w.key(id)) }
 func (w *seenWindow) Add(id string, at time.Time) { w.addKey(w.key(id), at) }
 
 func (w *seenWindow) addKey(k idKey, at time.Time) {
-	if len(w.ring) == 0 || w.hasKey(k) {
+	if !w.hasKey(k) {
+		w.addNew(k, at)
+	}
+}
+
+// addNew is addKey for a key known not to be remembered (hasKey false).
+func (w *seenWindow) addNew(k idKey, at time.Time) {
+	if len(w.ring) == 0 {
 		return
 	}
 	if w.n == len(w.ring) {

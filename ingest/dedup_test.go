@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -61,5 +62,21 @@ func TestSeenWindowMatchesAReference(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestKey2IsKeyOfJoined: a message's key (household, id) is the key of
+// "household/id", the form the store's seen_ids restores (Restore: Add),
+// whatever the lengths, without an allocation.
+func TestKey2IsKeyOfJoined(t *testing.T) {
+	w := newSeenWindow(10, time.Hour)
+	long := strings.Repeat("x", 200) // past key2's stack buffer
+	for _, c := range [][2]string{{"hh-1", "01JDX3"}, {"", ""}, {"h", long}, {long, long}, {"hh-00042", "r1-000000042"}} {
+		if w.key2(c[0], c[1]) != w.key(c[0]+"/"+c[1]) {
+			t.Errorf("key2(%q, %q) is not the key of the joined id", c[0], c[1])
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { w.key2("hh-00042", "r1-000000042") }); n != 0 {
+		t.Errorf("%v allocations for a key", n)
 	}
 }

@@ -22,7 +22,7 @@ import (
 // a goroutine wake-up, and builds ~1 KB of garbage a message; under live
 // load those wake-ups, not the work, were most of alarmd's CPU per reading
 // (docs/alarmd.md "Ingest on the shared harness"). Here one goroutine reads
-// the socket (paced: lowatReader on Linux, pacedReader elsewhere), parses each PUBLISH (two allocations)
+// the socket (paced: lowatReader on Linux, pacedReader elsewhere), parses each PUBLISH (one allocation, its topic)
 // and hands it to the pipeline, waiting while the pipeline is full so TCP
 // holds the backlog in the broker; acknowledgements are appended to a
 // buffer that leaves in one write (bufferedConn).

@@ -86,6 +86,47 @@ func TestPacketReaderReadsWhatBrokersSend(t *testing.T) {
 	}
 }
 
+// TestPacketReaderPayloadsApart: payloads cut from one slab are each the
+// holder's own: appending to one leaves the next as it was read.
+func TestPacketReaderPayloadsApart(t *testing.T) {
+	var in []byte
+	for i := range 400 { // past one slab
+		in = append(in, publishPacket("anxin/v1/hh/wm1/reading", uint16(i+1), []byte(fmt.Sprintf(`{"n":%03d}`, i)))...)
+	}
+	pr := newPacketReader(bytes.NewReader(in))
+	var got [][]byte
+	for range 400 {
+		p, err := pr.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p.Payload)
+	}
+	for i := range got {
+		_ = append(got[i], "!!!!"...)
+	}
+	for i, b := range got {
+		if want := fmt.Sprintf(`{"n":%03d}`, i); string(b) != want {
+			t.Fatalf("payload %d: %q, want %q", i, b, want)
+		}
+	}
+}
+
+// TestPacketReaderAllocs: a contract reading's PUBLISH costs the reader one
+// allocation, its topic (its payload comes from the slab).
+func TestPacketReaderAllocs(t *testing.T) {
+	pkt := publishPacket("anxin/v1/hh-00042/wm1/reading", 7, []byte(parseSeeds[0]))
+	in := bytes.Repeat(pkt, 200)
+	pr := newPacketReader(bytes.NewReader(in))
+	if n := testing.AllocsPerRun(150, func() {
+		if _, err := pr.next(); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 1 {
+		t.Fatalf("%v allocations to read a PUBLISH, want at most 1 (its topic)", n)
+	}
+}
+
 func TestPacketReaderRefusesMalformed(t *testing.T) {
 	for name, in := range map[string][]byte{
 		"length of five bytes":  {0x30, 0xff, 0xff, 0xff, 0xff, 0x01},

@@ -54,11 +54,32 @@ type inPacket struct {
 func (p inPacket) QoS() byte { return p.Flags >> 1 & 3 }
 
 // packetReader reads MQTT packets from the broker's byte stream, one
-// goroutine only. A PUBLISH costs two allocations (topic, payload); the
-// rest reuses its scratch.
+// goroutine only. A PUBLISH costs one allocation (its topic): payloads are
+// cut from a shared slab, one allocation for ~150 readings; the rest
+// reuses its scratch.
 type packetReader struct {
 	r       *bufio.Reader
 	scratch [maxControlBody]byte
+	slab    []byte // what is left of the payloads' slab: never handed out twice
+}
+
+// slabSize is the payloads' slab. A payload holds its whole slab in memory
+// until it is dropped; the pipeline drops each once its batch is processed,
+// in arrival order, so the slabs held are those of the queued messages.
+// A payload over slabSize/8 gets its own allocation.
+const slabSize = 32 << 10
+
+// payload returns n bytes of the slab (a new one when too little is left).
+func (pr *packetReader) payload(n int) []byte {
+	if n > slabSize/8 {
+		return make([]byte, n)
+	}
+	if n > len(pr.slab) {
+		pr.slab = make([]byte, slabSize)
+	}
+	b := pr.slab[:n:n] // capped: an append by its holder cannot reach the next payload
+	pr.slab = pr.slab[n:]
+	return b
 }
 
 var errMalformed = errors.New("mqtt: malformed packet")
@@ -139,11 +160,11 @@ func (pr *packetReader) publish(p inPacket, n int) (inPacket, error) {
 	if n < 2 {
 		return p, fmt.Errorf("%w: PUBLISH of %d bytes", errMalformed, n)
 	}
-	var two [2]byte
-	if _, err := io.ReadFull(pr.r, two[:]); err != nil {
+	two := pr.scratch[:2] // (a local array would escape through io.ReadFull: an allocation a message)
+	if _, err := io.ReadFull(pr.r, two); err != nil {
 		return p, noEOF(err)
 	}
-	tl := int(binary.BigEndian.Uint16(two[:]))
+	tl := int(binary.BigEndian.Uint16(two))
 	n -= 2
 	head := tl
 	if p.QoS() > 0 {
@@ -160,10 +181,10 @@ func (pr *packetReader) publish(p inPacket, n int) (inPacket, error) {
 	_, _ = pr.r.Discard(tl)
 	n -= tl
 	if p.QoS() > 0 {
-		if _, err := io.ReadFull(pr.r, two[:]); err != nil {
+		if _, err := io.ReadFull(pr.r, two); err != nil {
 			return p, noEOF(err)
 		}
-		if p.ID = binary.BigEndian.Uint16(two[:]); p.ID == 0 {
+		if p.ID = binary.BigEndian.Uint16(two); p.ID == 0 {
 			return p, fmt.Errorf("%w: PUBLISH with packet id 0", errMalformed)
 		}
 		n -= 2
@@ -175,7 +196,7 @@ func (pr *packetReader) publish(p inPacket, n int) (inPacket, error) {
 		p.Payload = oversized
 		return p, nil
 	}
-	p.Payload = make([]byte, n)
+	p.Payload = pr.payload(n)
 	if _, err := io.ReadFull(pr.r, p.Payload); err != nil {
 		return p, noEOF(err)
 	}

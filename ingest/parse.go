@@ -37,7 +37,8 @@ func newParser() *parser {
 func (ps *parser) parse(topic string, payload []byte) (anxin.Message, error) {
 	if len(payload) <= anxin.MaxPayload {
 		if m, ok := fastDecode(payload, ps); ok {
-			if err := m.Validate(); err != nil {
+			// (fastDecode checked each field: anxin.ValidateField)
+			if err := m.ValidateHead(); err != nil {
 				return anxin.Message{}, err
 			}
 			if topic != "" && !isTopicOf(topic, &m) {
@@ -107,9 +108,7 @@ func fastDecode(b []byte, ps *parser) (m anxin.Message, ok bool) {
 			m.Device, ok = d.istr()
 		case "kind":
 			bit = 16
-			var s string
-			s, ok = d.istr()
-			m.Kind = anxin.Kind(s)
+			m.Kind, ok = d.kind()
 		case "event":
 			bit = 32
 			var s string
@@ -215,7 +214,24 @@ func (d *decoder) istr() (string, bool) {
 	return s, true
 }
 
-// fields reads {"name": number|true|false, …}.
+// kind reads a kind: one of the contract's without an allocation or a map
+// look-up, any other as str does (Validate rejects it).
+func (d *decoder) kind() (anxin.Kind, bool) {
+	raw, ok := d.raw()
+	if !ok {
+		return "", false
+	}
+	for _, k := range anxin.Kinds {
+		if string(k) == string(raw) {
+			return k, true
+		}
+	}
+	return anxin.Kind(raw), true
+}
+
+// fields reads {"name": number|true|false, …}, each field checked as it
+// comes (anxin.ValidateField: one that fails is left to the slow path,
+// which words the error as the contract does).
 func (d *decoder) fields() (anxin.Fields, bool) {
 	if !d.byte('{') {
 		return nil, false
@@ -237,19 +253,19 @@ func (d *decoder) fields() (anxin.Fields, bool) {
 		if !ok {
 			return nil, false
 		}
-		if _, dup := f[k]; dup {
-			return nil, false
-		}
 		d.space()
 		if !d.byte(':') {
 			return nil, false
 		}
 		d.space()
 		v, ok := d.value()
-		if !ok {
+		if !ok || anxin.ValidateField(k, v) != nil {
 			return nil, false
 		}
-		f[k] = v
+		n := len(f)
+		if f[k] = v; len(f) == n {
+			return nil, false // a duplicate name: encoding/json keeps the last, ParseMessage decides
+		}
 		d.space()
 		if d.byte(',') {
 			continue

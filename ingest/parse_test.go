@@ -23,6 +23,10 @@ var parseSeeds = []string{
 	`{"id":"1","ts":"2026-11-23T24:00:05Z","household":"h","device":"d","kind":"call_button","event":"fall"}`,
 	`{"id":"1","ts":"2026-11-23T08:00:05Z","household":"h","device":"d","kind":"call_button","event":"fall"}x`,
 	`{"id":"1","ts":null,"household":"h","device":"d","kind":"call_button","event":"fall"}`,
+	`{"id":"1","ts":"2026-11-23T08:00:05Z","household":"h","device":"d","kind":"water_meter","fields":{"flow_lpm":-1,"total_m3":-0.5}}`,
+	`{"id":"1","ts":"2026-11-23T08:00:05Z","household":"h","device":"d","kind":"water_meter","fields":{"a.b":1}}`,
+	`{"id":"1","ts":"2026-11-23T08:00:05Z","household":"h","device":"d","kind":"toaster","fields":{"a.b":1}}`,
+	`{"id":"1","ts":"2026-11-23T08:00:05Z","household":"h","device":"d","kind":"","fields":{"a":1}}`,
 	`{}`,
 	`[]`,
 }

@@ -181,9 +181,12 @@ type Pipeline struct {
 	// the store's AlarmStateWrites when the log was last read; -1: never
 	stateWrites int64
 	limiter     logLimiter
-	parser      *parser   // the batch loop's: a message's Fields live until the next parse
-	unknown     hourlyLog // unknown households and devices, logged once an hour each
-	clocks      hourlyLog // gateways whose clock was never set (a flood of unknown senders cannot crowd them out)
+	parser      *parser       // the batch loop's: a message's Fields live until the next parse
+	msg         anxin.Message // the message process handles
+	received    map[string]time.Time
+	urgent      map[string]bool // process's, reused
+	unknown     hourlyLog       // unknown households and devices, logged once an hour each
+	clocks      hourlyLog       // gateways whose clock was never set (a flood of unknown senders cannot crowd them out)
 	storeErr    error
 	mu          sync.Mutex
 
@@ -274,7 +277,8 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 		register: d.Register, log: d.Logger, now: d.Now, m: m, in: make(chan Delivery, cfg.Inflight),
 		priority: make(chan Delivery, 1024),
 		escalate: make(chan escalation, 1024), away: make(chan awayRequest), ctl: make(chan ctlRequest), seen: newSeenWindow(cfg.DedupMax, cfg.DedupWindow),
-		lastFlush: time.Now(), lastStats: time.Now(), stateWrites: -1, parser: newParser()}, nil
+		lastFlush: time.Now(), lastStats: time.Now(), stateWrites: -1, parser: newParser(),
+		received: make(map[string]time.Time), urgent: make(map[string]bool)}, nil
 }
 
 // restoreStates loads the stored rule state of the households that match
@@ -525,8 +529,11 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 	p.stats.waiting += len(batch) + len(p.in) + len(p.priority) // unacknowledged as the batch closes
 	var changes []anxin.AlarmChange
 	var seenIDs []string
-	received := make(map[string]time.Time) // message id → arrival, for alarm latency
-	urgent := make(map[string]bool)        // households whose state must commit with this batch
+	// (both the batch loop's, reused batch after batch)
+	received := p.received // message id → arrival, for alarm latency
+	urgent := p.urgent     // households whose state must commit with this batch
+	clear(received)
+	clear(urgent)
 	// what people did with alarms up to now goes in before this batch's
 	// messages: a press after an accept or close opens a new alarm
 	p.syncAlarmStates(ctx, urgent, false)
@@ -565,8 +572,12 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 			urgent[hh] = true
 			continue
 		}
-		m, err := p.parser.parse(d.Topic, d.Payload)
-		if err != nil {
+		// the message lives in the pipeline, not on process's stack: its
+		// address goes to interfaces (engine, archive), which would move
+		// each one to the heap, an allocation a message (nobody keeps it)
+		m := &p.msg
+		var err error
+		if *m, err = p.parser.parse(d.Topic, d.Payload); err != nil {
 			reason := "contract"
 			if len(d.Payload) > anxin.MaxPayload {
 				reason = "too_large"
@@ -595,23 +606,23 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 				// its first copy may still wait in the archive's queue (or
 				// have been dropped there): this one is acknowledged only
 				// once it is written too (the same point, stored again)
-				p.archiveThenAck(d, &m)
+				p.archiveThenAck(d, m)
 			}
 			continue
 		}
-		p.seen.addKey(key, now)
+		p.seen.addNew(key, now)
 		n := len(changes)
-		changes = p.decide(changes, p.engine.Observe(now, &m))
+		changes = p.decide(changes, p.engine.Observe(now, m))
 		if len(changes) > n || m.IsEvent() {
-			seenIDs = append(seenIDs, dedupKey(&m))
+			seenIDs = append(seenIDs, dedupKey(m))
 			received[m.ID] = d.Received
 			urgent[m.Household] = true
 		}
 		switch {
 		case p.ackArchive != nil && d.Ack != nil:
-			p.archiveThenAck(d, &m)
+			p.archiveThenAck(d, m)
 		case p.archive != nil:
-			p.archive.Write(&m)
+			p.archive.Write(m)
 		}
 	}
 	if next := p.engine.NextDeadline(); !next.IsZero() && !next.After(now) {

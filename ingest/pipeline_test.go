@@ -211,6 +211,46 @@ func TestDuplicateAfterRestart(t *testing.T) {
 	}
 }
 
+// TestProcessAllocs: a batch of contract readings of known households
+// costs the batch loop one allocation a reading (its id) and a few a
+// batch: the message itself is the pipeline's (its address goes to the
+// engine and the archive, which moved one to the heap per message).
+func TestProcessAllocs(t *testing.T) {
+	db := openDB(t)
+	p, err := New(Config{}, Deps{Engine: rules.New(rules.Default()), Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size, runs = 100, 20
+	t0 := time.Now()
+	batches := make([][]Delivery, runs+2)
+	for r := range batches {
+		for i := range size {
+			at := t0.Add(time.Duration(r*size+i) * time.Millisecond)
+			batches[r] = append(batches[r], payload(t, anxin.Message{ID: fmt.Sprintf("m-%06d", r*size+i), TS: at,
+				Household: fmt.Sprintf("hh-%03d", i), Device: "wm1", Kind: anxin.KindWaterMeter,
+				Fields: anxin.Fields{"total_m3": anxin.Num(1000 + float64(r)*0.001), "battery_low": anxin.Bool(false)}}))
+		}
+	}
+	ctx := context.Background()
+	for _, b := range batches[:2] { // households and their rule state made, maps grown
+		if err := p.process(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := 2
+	n := testing.AllocsPerRun(runs-1, func() {
+		if err := p.process(ctx, batches[next]); err != nil {
+			t.Fatal(err)
+		}
+		next++
+	})
+	t.Logf("%v allocations a batch of %d readings", n, size)
+	if per := n / size; per > 1.1 {
+		t.Fatalf("%v allocations a batch of %d readings: %.2f a reading, want at most 1.1", n, size, per)
+	}
+}
+
 // BenchmarkPipeline measures the in-process path: validation, de-dup,
 // rules, one SQLite transaction per batch, acks (no broker, no archive).
 func BenchmarkPipeline(b *testing.B) {
