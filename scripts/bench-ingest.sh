@@ -14,6 +14,8 @@
 #   MQTT_PORT=18831 VM_PORT=18428 ALARMD_BIN=… scripts/bench-ingest.sh
 # MOSQ_EXTRA="max_inflight_messages 1000" adds mosquitto.conf lines (the
 # harness's -mosq-extra); SUT_ENV="K=V,…" adds alarmd environment.
+# ALARMD_TMPL=… replaces the harness's alarmd.yaml.tmpl (e.g. a copy that sets
+# mqtt.read_pace), to compare settings.
 #
 # TELEGRAF=1 adds the harness's anchor, Telegraf 1.39.3, to every round
 # (alarmd then Telegraf, same mode): Telegraf is not packaged here, so it is
@@ -68,7 +70,7 @@ for r in $(seq 1 "$ROUNDS"); do
       if [ "$sut" = alarmd ]; then
         "$OUT/bin/harness" -runs 1 -n "$N" -mode "$mode" -loadgen "$OUT/bin/loadgen" \
           -mqtt-port "$MQTT_PORT" -vm-port "$VM_PORT" -sut-name alarmd \
-          -sut-config "$BENCH/alarmd.yaml.tmpl" ${MOSQ_EXTRA:+-mosq-extra "$MOSQ_EXTRA"} ${SUT_ENV:+-sut-env "$SUT_ENV"} -vars "BENCH_DIR=$OUT/households" -sut-ready "alarmd open" \
+          -sut-config "${ALARMD_TMPL:-$BENCH/alarmd.yaml.tmpl}" ${MOSQ_EXTRA:+-mosq-extra "$MOSQ_EXTRA"} ${SUT_ENV:+-sut-env "$SUT_ENV"} -vars "BENCH_DIR=$OUT/households" -sut-ready "alarmd open" \
           -sut-cmd "$OUT/bin/alarmd -config {{CONFIG}}" -out "$OUT/tmp-$sut-$mode-$r" >/dev/null
       else # the harness's defaults are Telegraf's (README): config, vars, ready line
         "$OUT/bin/harness" -runs 1 -n "$N" -mode "$mode" -loadgen "$OUT/bin/loadgen" \
