@@ -210,8 +210,8 @@ func ValidID(s string) bool {
 	return true
 }
 
-// maxFields bounds how many fields one reading may carry.
-const maxFields = 64
+// MaxFields bounds how many fields one reading may carry.
+const MaxFields = 64
 
 // Validate checks m against the MQTT contract.
 func (m *Message) Validate() error {
@@ -243,8 +243,8 @@ func (m *Message) ValidateHead() error {
 		return Errorf(EINVALID, "event %q is not one of the contract's events", clip(string(m.Event)))
 	case m.Event == "" && len(m.Fields) == 0:
 		return Errorf(EINVALID, "a reading needs at least one field")
-	case len(m.Fields) > maxFields:
-		return Errorf(EINVALID, "%d fields, at most %d allowed", len(m.Fields), maxFields)
+	case len(m.Fields) > MaxFields:
+		return Errorf(EINVALID, "%d fields, at most %d allowed", len(m.Fields), MaxFields)
 	}
 	return nil
 }

@@ -266,6 +266,12 @@ func (d *decoder) fields() (anxin.Fields, bool) {
 		if f[k] = v; len(f) == n {
 			return nil, false // a duplicate name: encoding/json keeps the last, ParseMessage decides
 		}
+		if n == anxin.MaxFields {
+			// one too many (ParseMessage refuses it): stop before the
+			// reused map grows, which would make clearing it cost every
+			// later message in proportion
+			return nil, false
+		}
 		d.space()
 		if d.byte(',') {
 			continue

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -129,4 +130,29 @@ func BenchmarkParse(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestParserFieldsStaySmall: a payload with far more fields than the
+// contract allows is refused, and leaves the parser's reused Fields map no
+// larger than the contract's bound: a map once grown stays grown, and
+// clearing it for every later message costs in proportion (one such
+// message, ~1,600 fields, made every later parse ~60 % slower).
+func TestParserFieldsStaySmall(t *testing.T) {
+	ps := newParser()
+	var b strings.Builder
+	b.WriteString(`{"id":"1","ts":"2026-11-23T08:00:05Z","household":"hh-0001","device":"wm1","kind":"water_meter","fields":{`)
+	for i := range 1600 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"f%d":1`, i)
+	}
+	b.WriteString(`}}`)
+	checkSame(t, "", []byte(b.String()))
+	if _, err := ps.parse("", []byte(b.String())); err == nil {
+		t.Fatal("1,600 fields accepted")
+	}
+	if n := len(ps.fields); n > anxin.MaxFields+1 {
+		t.Fatalf("the parser's Fields map holds %d entries after a refused payload, want at most %d", n, anxin.MaxFields+1)
+	}
 }

@@ -213,6 +213,12 @@ func (r *steps) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 		copy(s.ext[stFor:stLate], r.countsFor[:])
 		s.n = 0
 	}
+	if r.late == 0 {
+		// a variant without life_delta (a tier's override, a changed
+		// rule) runs no late clock: it leaves none behind, or a variant
+		// with one would take its last use for weeks ago and ring at once
+		clear(s.ext[stLate:])
+	}
 	for k := 0; k < r.nsig; k++ {
 		f, ok := m.Fields[r.fields[k]]
 		if ok {

@@ -206,3 +206,21 @@ rules:
 		}
 	})
 }
+
+// TestStepsLateClockAfterVariantWithout: a household whose tier's variant
+// has no life_delta (overrides) runs weeks on it, then goes back to the
+// drip-safe variant. The late clock it left behind is weeks old: it must
+// start again with the quiet period, not ring at once for a home that
+// used water every day.
+func TestStepsLateClockAfterVariantWithout(t *testing.T) {
+	tl := newTimeline(t, stepsRules(dripKeys+"    overrides:\n      tier:\n        high: {life_delta: 0}\n"))
+	v := routine(tl, "hh-1", 0, 20, 100)
+	tl.e.SetHousehold("hh-1", anxin.TierHigh)
+	v = routine(tl, "hh-1", 20, 40, v)
+	tl.e.SetHousehold("hh-1", anxin.TierGeneral)
+	tl.ds, tl.log = nil, nil
+	routine(tl, "hh-1", 40, 45, v)
+	if o := opens(tl); len(o) != 0 {
+		t.Errorf("back on life_delta after 20 days without: alarms %v, want none", tl.log)
+	}
+}
