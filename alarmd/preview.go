@@ -28,6 +28,12 @@ var previewSamples = []previewSample{
 	{"tamper", event(anxin.CauseTamper, anxin.KindSmokeDetector)},
 	{"low_battery", event(anxin.CauseLowBattery, anxin.KindSmokeDetector)},
 	{"no_use", lasting(anxin.CauseNoUse, anxin.KindWaterMeter, 24*time.Hour)},
+	// the default no_water's learned 8 h step: rarely this quiet at this hour
+	{"no_use_unusual", func(now time.Time) anxin.Cause {
+		c := lasting(anxin.CauseNoUseUnusual, anxin.KindWaterMeter, 8*time.Hour)(now)
+		c.Share, c.Usual = 0.97, now
+		return c
+	}},
 	{"water_running", lasting(anxin.CauseRunning, anxin.KindWaterMeter, 2*time.Hour)},
 	{"device_silent", lasting(anxin.CauseDeviceSilent, anxin.KindWaterMeter, 25*time.Hour)},
 	{"device_offline", lasting(anxin.CauseDeviceOffline, anxin.KindCallButton, 30*time.Minute)},

@@ -16,7 +16,7 @@ func TestDefaultParses(t *testing.T) {
 		t.Fatalf("timezone %q", c.Timezone)
 	}
 	want := map[string]string{"button": "event", "fall": "event", "smoke": "event", "gas": "event",
-		"water_leak": "event", "no_water": "hazard", "water_running_2h": "continuous",
+		"water_leak": "event", "no_water": "steps", "water_running_2h": "continuous",
 		"battery_low": "threshold", "battery_low_flag": "threshold", "device_trouble": "event",
 		"gateway_offline": "offline"}
 	got := map[string]string{}
@@ -29,11 +29,14 @@ func TestDefaultParses(t *testing.T) {
 		}
 	}
 	nw := c.Rules[5]
-	if p := nw.Params.(*HazardParams); p.Fallback != Duration(24*time.Hour) || p.MinDelta != 0.01 || p.SilentAfter.Dur != Duration(25*time.Hour) ||
-		p.SilentRule != "device_silent" || fmt.Sprint(p.AlarmTimes) != "[8h0m0s 24h0m0s]" {
+	if p := nw.Params.(*StepsParams); p.Fallback != Duration(24*time.Hour) || p.MinDelta != 0.003 || p.LifeDelta != 0.001 || p.SilentAfter.Dur != Duration(25*time.Hour) ||
+		p.SilentRule != "device_silent" || fmt.Sprint(p.AlarmTimes) != "[8h0m0s 24h0m0s 36h0m0s]" || p.LateShare != 0.04 {
 		t.Errorf("no_water params %+v", p)
 	}
-	if p := nw.Tier[anxin.TierHigh].Params.(*HazardParams); p.Fallback != Duration(12*time.Hour) || fmt.Sprint(p.AlarmTimes) != "[8h0m0s 12h0m0s]" || p.MinDelta != 0.01 {
+	// the high tier rings at 8 h or 12 h, never later: late_share off,
+	// or the 12 h step would be chosen only where the home often stays away
+	if p := nw.Tier[anxin.TierHigh].Params.(*StepsParams); p.Fallback != Duration(12*time.Hour) || fmt.Sprint(p.AlarmTimes) != "[8h0m0s 12h0m0s]" ||
+		p.LateShare != 0 || p.MinDelta != 0.003 || p.LifeDelta != 0.001 {
 		t.Errorf("high tier override %+v", p)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/anxin-care/anxin"
-	"github.com/anxin-care/anxin/configs"
 )
 
 // hzDays feeds day d of a varied routine to hh-1 and hh-2 (interleaved,
@@ -66,12 +65,12 @@ func hzFrom60(tl *timeline, v [2]float64) {
 // 0a6db44 with hh-2 of tier high) is converted on load, and the restored
 // engine makes the decisions that code made over the next 18 days
 // (testdata/hazard_v1_*.log, recorded then; as changed since:
-// wantFrom60), with the default rules (alarm_times [8h, 24h], high tier
+// wantFrom60), with the default rules of then (hazardDefault: alarm_times [8h, 24h], high tier
 // [8h, 12h]) and with the full grid. An engine that ran the 78 days
 // without a restart decides the same, and the restored state re-encodes
 // as version 2 and restores again.
 func TestHazardRestoresVersion1State(t *testing.T) {
-	for name, y := range map[string]string{"default": string(configs.RulesYAML), "grid": hazardRules("")} {
+	for name, y := range map[string]string{"default": hazardDefault(t), "grid": hazardRules("")} {
 		t.Run(name, func(t *testing.T) {
 			restoredFrom60(t, "v1", name, y, func(hh string, saved, again []byte) {
 				if saved[0] != 1 {
@@ -111,7 +110,7 @@ func TestHazardRestoresVersion1State(t *testing.T) {
 // days (testdata/hazard_v2_*.log, recorded then; as changed since:
 // wantFrom60).
 func TestHazardRestoresVersion2State(t *testing.T) {
-	for name, y := range map[string]string{"default": string(configs.RulesYAML), "grid": hazardRules("")} {
+	for name, y := range map[string]string{"default": hazardDefault(t), "grid": hazardRules("")} {
 		t.Run(name, func(t *testing.T) {
 			restoredFrom60(t, "v2", name, y, func(hh string, saved, again []byte) {
 				if !bytes.Equal(again, saved) {
@@ -214,11 +213,11 @@ func alike(got, want string) bool {
 	return true
 }
 
-// TestHazardLayoutFollowsAlarmTimes: the default rule keeps 4 weights a
+// TestHazardLayoutFollowsAlarmTimes: the hazard default of then (hazardDefault) keeps 4 weights a
 // cell (edges 8 h, 12 h of the high tier, 24 h), shared by its variants;
 // the full grid keeps one per edge within [min_quiet, max_quiet].
 func TestHazardLayoutFollowsAlarmTimes(t *testing.T) {
-	e := New(Default())
+	e := New(mustParse(t, hazardDefault(t)))
 	var r *rule
 	for _, ru := range e.rules {
 		if ru.base.cfg.Kind == "hazard" {

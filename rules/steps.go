@@ -58,27 +58,101 @@ type StepsParams struct {
 
 const (
 	stMaxSteps = 3
-	stBuckets  = stMaxSteps + 1           // below the first alarm time, between, above the last
-	stCells    = 168                      // 24 hours × 7 days (split: week); 48 used otherwise
-	stHist     = stCells * stBuckets * 2  // uint16 weights
-	stSig      = stHist                   // 2 signals × {base, last f64; tLast, iv i64}
-	stDay      = stSig + 64               // int32 local day of the last forgetting
-	stHold     = stDay + 4                // int64 no alarm before
-	stT        = stHold + 8               // uint16 alarm time of the current period, minutes
-	stSeen     = stT + 2                  // uint8 signals seen (bits)
-	stPool     = stSeen + 2               // uint32 × stBuckets: the household's cells summed
-	stAged     = stPool + 4*stBuckets     // int32 local day the counts were last forgotten
-	stFor      = stAged + 4               // version byte, then the alarm times (uint16 minutes × 3) the counts are for
-	stExtV1    = stFor + 1 + 2*stMaxSteps // 1451 bytes: the layout before life_delta
-	stLate     = stExtV1                  // the late clock (quietOff.late, lateSize bytes)
-	stExt      = stLate + lateSize        // 1470 bytes
-	stVersion  = 1                        // layout of the counts
-	stOne      = 64                       // weight of one sample
-	stPrior    = 4 * 60                   // minutes, the prior's mean
-	stMaxT     = 36 * 60                  // minutes, the longest alarm time
-	stAgeDays  = 30                       // days between two forgettings
+	stBuckets  = stMaxSteps + 1 // below the first alarm time, between, above the last
+	stVersion  = 1              // layout of the counts
+	stOne      = 64             // weight of one sample
+	stPrior    = 4 * 60         // minutes, the prior's mean
+	stMaxT     = 36 * 60        // minutes, the longest alarm time
+	stAgeDays  = 30             // days between two forgettings
 )
 
+// stLayout is where a rule keeps what in slot.ext. Its cells are those
+// its split files quiet periods in: 168 (24 hours × 7 days) for split:
+// week, 48 (24 hours × 2) otherwise, so a rule that never uses a cell
+// keeps no counts for it. Everything after the counts is the same in
+// every layout.
+//
+//	hist  cells × stBuckets uint16 weights
+//	sig   2 signals × {base, last f64; tLast, iv i64}
+//	day   int32 local day of the last forgetting
+//	hold  int64 no alarm before
+//	t     uint16 alarm time of the current period, minutes
+//	seen  uint8 signals seen (bits), one byte spare
+//	pool  uint32 × stBuckets: the household's cells summed
+//	aged  int32 local day the counts were last forgotten
+//	cfor  version byte, then the alarm times (uint16 minutes × 3) the counts are for
+//	late  the late clock (quietOff.late, lateSize bytes)
+type stLayout struct {
+	cells                                                 int
+	sig, day, hold, t, seen, pool, aged, cfor, late, size int
+}
+
+func newStLayout(cells int) *stLayout {
+	l := &stLayout{cells: cells, sig: cells * stBuckets * 2}
+	l.day = l.sig + 64
+	l.hold, l.t, l.seen, l.pool = l.day+4, l.day+12, l.day+14, l.day+16
+	l.aged = l.pool + 4*stBuckets
+	l.cfor = l.aged + 4
+	l.late = l.cfor + 1 + 2*stMaxSteps
+	l.size = l.late + lateSize
+	return l
+}
+
+var (
+	stWeek = newStLayout(168) // split: week, 1470 bytes (every rule's before 2026-12-07)
+	stHalf = newStLayout(48)  // split: weekend, before or none, 510 bytes
+	// stExtV1 is the size of an ext saved before life_delta (the week
+	// layout without its late clock, 1451 bytes).
+	stExtV1 = stWeek.late
+)
+
+// stLayoutFor is the layout of a rule of split.
+func stLayoutFor(split string) *stLayout {
+	if split == "week" {
+		return stWeek
+	}
+	return stHalf
+}
+
+// stLayoutOf is the layout of an ext of n bytes, or nil.
+func stLayoutOf(n int) *stLayout {
+	switch n {
+	case stWeek.size:
+		return stWeek
+	case stHalf.size:
+		return stHalf
+	}
+	return nil
+}
+
+// off is where layout l keeps the quiet clock's state.
+func (l *stLayout) off() quietOff { return quietOff{l.sig, l.seen, l.hold, l.late} }
+
+// convert rewrites ext of layout from in layout l. The 48 cells of the
+// weekend, before and none splits are the first 48 of the week layout
+// (the code before 2026-12-07 kept every split in the week layout): a
+// week-layout ext whose other cells are empty keeps its counts. Counts
+// kept by day of the week (any of the other cells has weight) or by
+// weekday/weekend into the week layout mean nothing in the new cells:
+// they are dropped and the rule learns again from its warm-up (its
+// fallback rings meanwhile). The quiet clock is kept either way.
+func (l *stLayout) convert(from *stLayout, ext []byte) []byte {
+	out := make([]byte, l.size)
+	copy(out[l.sig:], ext[from.sig:])
+	keep := from.cells >= l.cells
+	if keep {
+		for _, b := range ext[l.sig:from.sig] {
+			keep = keep && b == 0
+		}
+	}
+	if keep {
+		copy(out, ext[:l.sig])
+	} else {
+		clear(out[l.pool:l.cfor])
+		clear(out[l.cfor:l.late]) // no alarm times: observe learns again
+	}
+	return out
+}
 func init() {
 	registerKind("steps", kindDef{
 		params: func() any { return &StepsParams{} },
@@ -113,6 +187,7 @@ func init() {
 			p := r.Params.(*StepsParams)
 			h := &steps{p: *p}
 			h.quiet = newQuiet(&h.p.QuietParams)
+			h.lay = stLayoutFor(p.Split)
 			for i, d := range p.AlarmTimes {
 				h.edges[i] = d.Seconds() / 60
 				h.prior[i] = math.Exp(-float64(h.edges[i]) / stPrior)
@@ -138,7 +213,7 @@ func init() {
 			}
 			return h
 		},
-		extBytes: stExt,
+		extBytes: stWeek.size,
 		saneExt:  stSane,
 		adoptExt: stAdopt,
 	})
@@ -151,21 +226,45 @@ func stSane(ext []byte) bool {
 	if len(ext) == 0 {
 		return true // no history
 	}
-	if len(ext) != stExt && len(ext) != stExtV1 {
+	l := stLayoutOf(len(ext))
+	if len(ext) == stExtV1 {
+		l = stWeek
+	} else if l == nil {
 		return false
 	}
-	return stOff.sane(ext, 2) && (len(ext) == stExtV1 || stOff.saneLate(ext)) && int32(binary.LittleEndian.Uint32(ext[stDay:])) >= 0 &&
-		int32(binary.LittleEndian.Uint32(ext[stAged:])) >= 0 &&
-		int64(binary.LittleEndian.Uint16(ext[stT:])) <= stMaxT
+	return l.off().sane(ext, 2) && (len(ext) == stExtV1 || l.off().saneLate(ext)) && int32(binary.LittleEndian.Uint32(ext[l.day:])) >= 0 &&
+		int32(binary.LittleEndian.Uint32(ext[l.aged:])) >= 0 &&
+		int64(binary.LittleEndian.Uint16(ext[l.t:])) <= stMaxT
 }
 
-// stAdopt takes an ext saved before the late clock: it is appended unset
+// stAdopt converts a restored (sane) ext to the layout of the rule's
+// evaluator ev. One saved before the late clock has it appended unset
 // (the clock starts with the current quiet period, quiet.lateOf).
-func stAdopt(_ evaluator, ext []byte) []byte {
+func stAdopt(ev evaluator, ext []byte) []byte {
 	if len(ext) == stExtV1 {
-		return append(ext, make([]byte, lateSize)...)
+		ext = append(ext, make([]byte, lateSize)...)
 	}
-	return ext
+	r, from := stOf(ev), stLayoutOf(len(ext))
+	if r == nil || from == nil {
+		return nil
+	}
+	if from == r.lay {
+		return ext
+	}
+	return r.lay.convert(from, ext)
+}
+
+// stOf is the steps rule of evaluator ev, or nil.
+func stOf(ev evaluator) *steps {
+	switch v := ev.(type) {
+	case *steps:
+		return v
+	case *stepsSilent:
+		return v.steps
+	case *stepsHH:
+		return v.steps
+	}
+	return nil
 }
 
 // steps slot: t0 start of the quiet period (the last use), t1 last
@@ -179,6 +278,7 @@ type steps struct {
 	edges     [stMaxSteps]int64   // alarm times, minutes
 	prior     [stMaxSteps]float64 // the prior's survival at each
 	nEdges    int
+	lay       *stLayout
 	countsFor [1 + 2*stMaxSteps]byte // stVersion and the alarm times, as in ext
 }
 
@@ -194,35 +294,32 @@ func (stepsHH) perHousehold() {}
 
 func (r *steps) u16(s *slot, off int) uint16 { return binary.LittleEndian.Uint16(s.ext[off:]) }
 
-// stOff is where steps keeps the quiet clock's state.
-var stOff = quietOff{stSig, stSeen, stHold, stLate}
-
 // alarmAt is the alarm time of the current period, minutes.
-func (r *steps) alarmAt(s *slot) int64 { return int64(r.u16(s, stT)) }
+func (r *steps) alarmAt(s *slot) int64 { return int64(r.u16(s, r.lay.t)) }
 
 func (r *steps) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
-	if len(s.ext) != stExt {
-		s.ext, s.n = make([]byte, stExt), 0 // no history: warm up again
+	if len(s.ext) != r.lay.size {
+		s.ext, s.n = make([]byte, r.lay.size), 0 // no history: warm up again
 		s.flags &^= fInit
 	}
-	if !bytes.Equal(s.ext[stFor:stLate], r.countsFor[:]) {
+	if !bytes.Equal(s.ext[r.lay.cfor:r.lay.late], r.countsFor[:]) {
 		// counts of another layout or other alarm_times (a changed rule,
 		// a new tier): they mean nothing here, learn again
-		clear(s.ext[:stHist])
-		clear(s.ext[stPool:stFor])
-		copy(s.ext[stFor:stLate], r.countsFor[:])
+		clear(s.ext[:r.lay.sig])
+		clear(s.ext[r.lay.pool:r.lay.cfor])
+		copy(s.ext[r.lay.cfor:r.lay.late], r.countsFor[:])
 		s.n = 0
 	}
 	if r.late == 0 {
 		// a variant without life_delta (a tier's override, a changed
 		// rule) runs no late clock: it leaves none behind, or a variant
 		// with one would take its last use for weeks ago and ring at once
-		clear(s.ext[stLate:])
+		clear(s.ext[r.lay.late:])
 	}
 	for k := 0; k < r.nsig; k++ {
 		f, ok := m.Fields[r.fields[k]]
 		if ok {
-			r.observeSignal(r, stOff, x, s, k, f.Float(), t)
+			r.observeSignal(r, r.lay.off(), x, s, k, f.Float(), t)
 		}
 	}
 	r.tick(x, s)
@@ -231,13 +328,13 @@ func (r *steps) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 // forget ages the histograms once per local day (and counts days with data
 // for the warm-up).
 func (r *steps) forget(x *evalCtx, s *slot, t int64) {
-	day, last, ok := newDay(x, s, t, stDay)
+	day, last, ok := newDay(x, s, t, r.lay.day)
 	if !ok {
 		return
 	}
-	aged := int32(binary.LittleEndian.Uint32(s.ext[stAged:]))
+	aged := int32(binary.LittleEndian.Uint32(s.ext[r.lay.aged:]))
 	if last == 0 || aged == 0 {
-		binary.LittleEndian.PutUint32(s.ext[stAged:], uint32(day))
+		binary.LittleEndian.PutUint32(s.ext[r.lay.aged:], uint32(day))
 		return
 	}
 	// Forgotten every 30 days at once: a daily factor so close to 1 rounds
@@ -246,8 +343,8 @@ func (r *steps) forget(x *evalCtx, s *slot, t int64) {
 	if day-aged < stAgeDays {
 		return
 	}
-	binary.LittleEndian.PutUint32(s.ext[stAged:], uint32(day))
-	fadeCounts(s.ext[:stHist], math.Pow(r.keep, float64(min(day-aged, 3650))))
+	binary.LittleEndian.PutUint32(s.ext[r.lay.aged:], uint32(day))
+	fadeCounts(s.ext[:r.lay.sig], math.Pow(r.keep, float64(min(day-aged, 3650))))
 	r.pool(s)
 }
 
@@ -267,18 +364,18 @@ func (r *steps) learn(s *slot, cell int, minutes int64) {
 		r.pool(s) // the cell was halved
 		return
 	}
-	po := stPool + 4*b
+	po := r.lay.pool + 4*b
 	binary.LittleEndian.PutUint32(s.ext[po:], binary.LittleEndian.Uint32(s.ext[po:])+stOne)
 }
 
 // pool recomputes the household's summed histogram from the cells.
 func (r *steps) pool(s *slot) {
 	var sum [stBuckets]uint32
-	for i := 0; i < stHist; i += 2 {
+	for i := 0; i < r.lay.sig; i += 2 {
 		sum[(i/2)%stBuckets] += uint32(binary.LittleEndian.Uint16(s.ext[i:]))
 	}
 	for b, v := range sum {
-		binary.LittleEndian.PutUint32(s.ext[stPool+4*b:], v)
+		binary.LittleEndian.PutUint32(s.ext[r.lay.pool+4*b:], v)
 	}
 }
 
@@ -295,7 +392,7 @@ func (r *steps) curve(s *slot, c int) (sv [stBuckets]float64) {
 	var hh, hour, cell [stBuckets]float64
 	var nHH float64
 	for b := stBuckets - 1; b >= 0; b-- {
-		nHH += float64(binary.LittleEndian.Uint32(s.ext[stPool+4*b:]))
+		nHH += float64(binary.LittleEndian.Uint32(s.ext[r.lay.pool+4*b:]))
 		if b > 0 {
 			hh[b-1] = nHH
 		}
@@ -354,7 +451,7 @@ func (r *steps) alarmTime(s *slot, c int) (int64, float64) {
 func (r *steps) perDay(s *slot) float64 {
 	var n float64
 	for b := 0; b < stBuckets; b++ {
-		n += float64(binary.LittleEndian.Uint32(s.ext[stPool+4*b:]))
+		n += float64(binary.LittleEndian.Uint32(s.ext[r.lay.pool+4*b:]))
 	}
 	days := (1 - math.Pow(r.keep, float64(max(s.n, 1)))) / (1 - r.keep)
 	return min(max(n/stOne/days, r.p.PerQuiet/4), r.p.PerQuiet*4)
@@ -362,37 +459,37 @@ func (r *steps) perDay(s *slot) float64 {
 
 func (r *steps) setAlarmTime(x *evalCtx, s *slot) {
 	t, _ := r.alarmTime(s, r.cell(x, s))
-	binary.LittleEndian.PutUint16(s.ext[stT:], uint16(t))
+	binary.LittleEndian.PutUint16(s.ext[r.lay.t:], uint16(t))
 }
 
 func (r *steps) armed(s *slot) bool {
-	return s.flags&fInit != 0 && s.n > r.warmDays && len(s.ext) == stExt && r.u16(s, stT) != 0 && bytes.Equal(s.ext[stFor:stLate], r.countsFor[:])
+	return s.flags&fInit != 0 && s.n > r.warmDays && len(s.ext) == r.lay.size && r.u16(s, r.lay.t) != 0 && bytes.Equal(s.ext[r.lay.cfor:r.lay.late], r.countsFor[:])
 }
 
 // fallingBack reports whether the rule rings at its fixed fallback time
 // now: the household's history is not usable yet.
 func (r *steps) fallingBack(s *slot) bool {
-	return r.fallback > 0 && s.flags&fInit != 0 && len(s.ext) == stExt && !r.armed(s)
+	return r.fallback > 0 && s.flags&fInit != 0 && len(s.ext) == r.lay.size && !r.armed(s)
 }
 
 func (r *steps) tick(x *evalCtx, s *slot) {
-	if s.flags&fInit == 0 || len(s.ext) != stExt {
+	if s.flags&fInit == 0 || len(s.ext) != r.lay.size {
 		return
 	}
-	r.tickQuiet(r, stOff, x, s)
+	r.tickQuiet(r, r.lay.off(), x, s)
 }
 
 func (r *steps) deadline(x *evalCtx, s *slot) int64 {
-	if s.flags&fInit == 0 || len(s.ext) != stExt {
+	if s.flags&fInit == 0 || len(s.ext) != r.lay.size {
 		return 0
 	}
-	return r.deadlineQuiet(r, stOff, x, s)
+	return r.deadlineQuiet(r, r.lay.off(), x, s)
 }
 
 // rebaseline restarts the quiet period when the elder is back.
 func (r *steps) rebaseline(x *evalCtx, s *slot) {
-	if s.flags&fInit == 0 || len(s.ext) != stExt {
+	if s.flags&fInit == 0 || len(s.ext) != r.lay.size {
 		return
 	}
-	r.rebaselineQuiet(r, stOff, x, s)
+	r.rebaselineQuiet(r, r.lay.off(), x, s)
 }

@@ -104,18 +104,19 @@ func TestStepsLifeDeltaRestartsEarlyStep(t *testing.T) {
 // TestStepsLifeDeltaStateSurvivesRestart: the late clock is persisted
 // with the rest; a restored engine rings alike.
 func TestStepsLifeDeltaStateSurvivesRestart(t *testing.T) {
-	checkRestoreRingsAlike(t, stepsRules(dripKeys), func(_ *timeline, n int) bool { return n >= stExt && n <= stExt+100 })
+	checkRestoreRingsAlike(t, stepsRules(dripKeys), func(_ *timeline, n int) bool { return n >= stHalf.size && n <= stHalf.size+100 })
 }
 
 // TestStepsOldStateRestores: a state saved before life_delta (its ext of
-// stExtV1 bytes) restores into a rule with life_delta: the counts are
-// kept (the quiet morning rings at its learned 8 h step) and the late
-// clock starts from the last use.
+// stExtV1 bytes, the week layout every split had then) restores into a
+// rule with life_delta and split: weekend: the counts are kept (the quiet
+// morning rings at its learned 8 h step) and the late clock starts from
+// the last use.
 func TestStepsOldStateRestores(t *testing.T) {
 	tl := newTimeline(t, stepsRules(dripKeys))
 	v := routine(tl, "hh-1", 0, 20, 100)
 	s := &tl.e.hh["hh-1"].slots[0]
-	s.ext = s.ext[:stExtV1] // as the code before life_delta saved it
+	s.ext = stWeekOf(s.ext)[:stExtV1] // as the code before life_delta saved it
 	b := tl.e.State("hh-1")
 	tl2 := newTimeline(t, stepsRules(dripKeys))
 	tl2.now = tl.now

@@ -1,8 +1,10 @@
 package rules
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,7 +126,7 @@ func TestStepsPerQuiet(t *testing.T) {
 // persisted; a restored engine rings at the same time with the same words.
 func TestStepsStateSurvivesRestart(t *testing.T) {
 	keys := "    alarm_times: [8h, 24h, 36h]\n    split: week\n    late_share: 0.1\n    per_quiet: 6\n"
-	checkRestoreRingsAlike(t, stepsRules(keys), func(_ *timeline, n int) bool { return n >= stExt && n <= stExt+100 })
+	checkRestoreRingsAlike(t, stepsRules(keys), func(_ *timeline, n int) bool { return n >= stWeek.size && n <= stWeek.size+100 })
 }
 
 // TestStepsFullCellKeepsShares: minute data fills the short bucket of a
@@ -137,7 +139,7 @@ func TestStepsFullCellKeepsShares(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := New(cfg).rules[0].base.ev.(*steps)
-	s := &slot{ext: make([]byte, stExt)}
+	s := &slot{ext: make([]byte, r.lay.size)}
 	for i := 0; i < 4000; i++ {
 		r.learn(s, 9, 20)
 		if i%4 == 0 {
@@ -151,7 +153,7 @@ func TestStepsFullCellKeepsShares(t *testing.T) {
 	}
 	var pool float64
 	for b := 0; b < stBuckets; b++ {
-		pool += float64(binary.LittleEndian.Uint32(s.ext[stPool+4*b:]))
+		pool += float64(binary.LittleEndian.Uint32(s.ext[r.lay.pool+4*b:]))
 	}
 	if pool != n {
 		t.Errorf("household pool %v, cell %v", pool, n)
@@ -181,25 +183,99 @@ func TestStepsConfigErrors(t *testing.T) {
 
 // FuzzStepsState: arbitrary restored state never panics, re-encodes
 // stably, and the alarm time it sets is one of its steps; the same with a
-// late clock (life_delta), whose seeds include a state of the layout
-// before it (stExtV1).
+// late clock (life_delta), and in both layouts (split: week, 168 cells;
+// weekend, 48): each input is restored into all four rules, so a state of
+// one layout is fed to the other. Seeds include a state of each layout and
+// one of the layout before the late clock (stExtV1).
 func FuzzStepsState(f *testing.F) {
-	keys := "    alarm_times: [8h, 24h, 36h]\n    split: week\n    late_share: 0.04\n    per_quiet: 8\n    neighbours: 0.5\n"
-	cfg := fuzzSeedState(f, stepsRules(keys))
-	lcfg, err := Parse([]byte(stepsRules(keys + "    min_delta: 0.003\n    life_delta: 0.001\n")))
-	if err != nil {
-		f.Fatal(err)
+	keys := "    alarm_times: [8h, 24h, 36h]\n    late_share: 0.04\n    per_quiet: 8\n    neighbours: 0.5\n"
+	life := "    min_delta: 0.003\n    life_delta: 0.001\n"
+	var cfgs []*Config
+	for _, split := range []string{"week", "weekend"} {
+		for _, extra := range []string{"", life} {
+			cfg, err := Parse([]byte(stepsRules(keys + "    split: " + split + "\n" + extra)))
+			if err != nil {
+				f.Fatal(err)
+			}
+			cfgs = append(cfgs, cfg)
+			tl := &timeline{t: &testing.T{}, e: New(cfg), now: day0}
+			routine(tl, "hh-x", 0, 15, 100)
+			f.Add(tl.e.State("hh-x"))
+			if split == "week" && extra != "" {
+				s := &tl.e.hh["hh-x"].slots[0]
+				s.ext = s.ext[:stExtV1]
+				f.Add(tl.e.State("hh-x"))
+			}
+		}
 	}
-	tl := &timeline{t: &testing.T{}, e: New(lcfg), now: day0}
-	routine(tl, "hh-x", 0, 15, 100)
-	f.Add(tl.e.State("hh-x"))
-	s := &tl.e.hh["hh-x"].slots[0]
-	s.ext = s.ext[:stExtV1]
-	f.Add(tl.e.State("hh-x"))
+	fuzzSeedState(f, stepsRules(keys))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fuzzStepsRun(t, lcfg, b)
-		fuzzStepsRun(t, cfg, b)
+		for _, cfg := range cfgs {
+			fuzzStepsRun(t, cfg, b)
+		}
 	})
+}
+
+// stWeekOf is a 48-cell ext as the code before 2026-12-07 kept it: in the
+// week layout, its cells the first 48.
+func stWeekOf(ext []byte) []byte {
+	out := make([]byte, stWeek.size)
+	copy(out, ext[:stHalf.sig])
+	copy(out[stWeek.sig:], ext[stHalf.sig:])
+	return out
+}
+
+// TestStepsLayoutChange: a state restores into a rule of the other layout.
+// A week-layout state whose cells beyond the first 48 are empty (a
+// weekend rule's, saved before 2026-12-07) keeps its counts in a weekend
+// rule; one with counts by day of the week, or a weekend state in a week
+// rule, drops its counts and learns again (the fallback rings meanwhile).
+// The quiet clock is kept in every case.
+func TestStepsLayoutChange(t *testing.T) {
+	keys := "    alarm_times: [8h, 24h]\n    fallback: 24h\n"
+	run := func(split string) *timeline {
+		tl := newTimeline(t, stepsRules(keys+"    split: "+split+"\n"))
+		routine(tl, "hh-1", 0, 20, 100)
+		return tl
+	}
+	restore := func(split string, ext []byte) []byte {
+		tl := run("weekend") // any engine: its slot carries ext
+		tl.e.hh["hh-1"].slots[0].ext = ext
+		b := tl.e.State("hh-1")
+		tl2 := newTimeline(t, stepsRules(keys+"    split: "+split+"\n"))
+		tl2.now = tl.now
+		if err := tl2.e.RestoreState("hh-1", b); err != nil {
+			t.Fatal(err)
+		}
+		return tl2.e.hh["hh-1"].slots[0].ext
+	}
+	half, week := run("weekend").e.hh["hh-1"].slots[0].ext, run("week").e.hh["hh-1"].slots[0].ext
+	for _, c := range []struct {
+		name, split string
+		ext, want   []byte
+		keep        bool
+	}{
+		{"old weekend state into weekend", "weekend", stWeekOf(half), half, true},
+		{"week state into weekend", "weekend", week, half, false},
+		{"weekend state into week", "week", half, week, false},
+		{"week state into week", "week", week, week, true},
+	} {
+		got := restore(c.split, slices.Clone(c.ext))
+		l := stLayoutFor(c.split)
+		if len(got) != l.size {
+			t.Errorf("%s: %d bytes, want %d", c.name, len(got), l.size)
+			continue
+		}
+		from := stLayoutOf(len(c.ext))
+		if !bytes.Equal(got[l.sig:l.pool], c.ext[from.sig:from.pool]) {
+			t.Errorf("%s: quiet clock not kept", c.name)
+		}
+		kept := bytes.Equal(got[:l.sig], c.want[:l.sig]) && bytes.Equal(got[l.pool:], c.want[l.pool:])
+		empty := !slices.ContainsFunc(got[:l.sig], func(b byte) bool { return b != 0 }) && !slices.ContainsFunc(got[l.pool:l.late], func(b byte) bool { return b != 0 })
+		if c.keep && !kept || !c.keep && !empty {
+			t.Errorf("%s: counts kept %v, emptied %v; want kept %v", c.name, kept, empty, c.keep)
+		}
+	}
 }
 
 // fuzzStepsRun restores b into an engine of cfg and runs it.
@@ -211,10 +287,10 @@ func fuzzStepsRun(t *testing.T, cfg *Config, b []byte) {
 	st := e.rules[0].base.ev.(*steps)
 	for i := range e.hh["hh-x"].slots {
 		sl := &e.hh["hh-x"].slots[i]
-		if len(sl.ext) != stExt {
+		if len(sl.ext) != st.lay.size {
 			continue
 		}
-		for c := 0; c < stCells; c++ {
+		for c := 0; c < st.lay.cells; c++ {
 			if at, _ := st.alarmTime(sl, c); at != 480 && at != 1440 && at != 2160 {
 				t.Fatalf("cell %d: alarm time %d min is not a step", c, at)
 			}

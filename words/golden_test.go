@@ -155,6 +155,31 @@ func (f *feed) quietMorning() {
 	}
 }
 
+// routine is days of quietMorning's routine and a day on which no water is
+// used after 07:30, the counter rising drip m³ every 30 minutes from then
+// on (a tap dripping, 0.0005: 1 l an hour): what the default no_water
+// (kind steps) rings for once it has learned the home.
+func routine(days int, drip float64) func(f *feed) {
+	return func(f *feed) {
+		v := 100.0
+		uses := map[string]bool{"07:00": true, "07:30": true, "12:00": true, "18:00": true, "19:00": true, "21:00": true}
+		for d := 0; d <= days+1; d++ {
+			for m := 0; m < 24*60; m += 30 {
+				clock := fmt.Sprintf("%02d:%02d", m/60, m%60)
+				switch {
+				case d < days || (d == days && clock < "08:00"):
+					if uses[clock] {
+						v += 0.02
+					}
+				default:
+					v += drip
+				}
+				f.reading(at(d, clock), "wm1", anxin.KindWaterMeter, "total_m3", v)
+			}
+		}
+	}
+}
+
 // meter sends a water reading every 30 minutes from..to, rising by step.
 func (f *feed) meter(from, to time.Time, v, step float64) float64 {
 	for t := from; t.Before(to); t = t.Add(30 * time.Minute) {
@@ -187,12 +212,18 @@ rules:
 		v := f.meter(at(0, "05:00"), at(0, "07:00"), 100, 0.02)
 		f.meter(at(0, "07:00"), at(1, "08:00"), v, 0)
 	}},
-	// The default water rule (hazard) while it learns a new home: the
+	// The default water rule (steps) while it learns a new home: the
 	// fixed rule's words, no water for 24 h.
 	{"no_water_new_home", "", "no_water", func(f *feed) {
 		v := f.meter(at(0, "05:00"), at(0, "07:00"), 100, 0.02)
 		f.meter(at(0, "07:00"), at(1, "08:00"), v, 0)
 	}},
+	// The default water rule once it has learned the home (120 days): 8 h
+	// after the morning's last use, a quiet that long being rare at this
+	// hour; under a drip of 1 l an hour, which restarts the 8 h step's
+	// clock, 24 h after the last use, in the fixed rule's words.
+	{"no_water_learned", "", "no_water", routine(120, 0)},
+	{"no_water_drip", "", "no_water", routine(120, 0.0005)},
 	{"device_silent", "", "device_silent", func(f *feed) {
 		f.meter(at(0, "05:00"), at(0, "14:00"), 100, 0.02)
 		f.advance(at(1, "16:00"))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -8,42 +9,45 @@ import (
 )
 
 // TestDeployedRulesReadTheDefault: the as-deployed run measures
-// configs/rules.yaml's own no_water rule — every key as shipped, only
-// min_delta set to the run's — beside the fixed rule and the stand-ins;
-// the steps1l rule counts 1 l as use whatever the run's min_delta, the
-// stepsdrip rule 1 l as life and 3 l for its last step.
+// configs/rules.yaml's own no_water rule — kind steps, every key as
+// shipped, its 3 l clock and 1 l sign of life whatever the run's
+// min_delta — beside the fixed rule and the stand-ins; the steps1l rule
+// counts 1 l as use whatever the run's min_delta, the stepsdrip rule 1 l
+// as life and 3 l for its last step.
 func TestDeployedRulesReadTheDefault(t *testing.T) {
-	cfg, err := deployedRules(0.003, "Asia/Shanghai")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	var got *rules.HazardParams
-	var life, drip *rules.StepsParams
-	for _, r := range cfg.Rules {
-		names = append(names, r.Name)
-		switch r.Name {
-		case defaultRule:
-			got = r.Params.(*rules.HazardParams)
-		case "steps1l_4600h_deployed":
-			life = r.Params.(*rules.StepsParams)
-		case "stepsdrip_6400h_deployed":
-			drip = r.Params.(*rules.StepsParams)
-		}
-	}
-	if len(names) != 5+len(standInCosts) || names[0] != "no_water_24h" || got == nil || life == nil || life.MinDelta != lifeDelta ||
-		drip == nil || drip.MinDelta != dripMinDelta || drip.LifeDelta != lifeDelta {
-		t.Fatalf("rules %v", names)
-	}
-	var want *rules.HazardParams
+	var want *rules.StepsParams
 	for _, r := range rules.Default().Rules {
 		if r.Name == defaultRule {
-			want = r.Params.(*rules.HazardParams)
+			want = r.Params.(*rules.StepsParams)
 		}
 	}
-	if got.MinDelta != 0.003 || got.Cost != want.Cost || got.Fallback != want.Fallback || got.SilentAfter != want.SilentAfter ||
-		got.Neighbours != want.Neighbours || got.Memory != want.Memory || len(got.AlarmTimes) != len(want.AlarmTimes) {
-		t.Errorf("measured %+v\nshipped %+v", got, want)
+	for _, run := range []float64{0.003, 0.01} {
+		cfg, err := deployedRules(run, "Asia/Shanghai")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		var got, life, drip *rules.StepsParams
+		for _, r := range cfg.Rules {
+			names = append(names, r.Name)
+			switch r.Name {
+			case defaultRule:
+				got = r.Params.(*rules.StepsParams)
+			case fmt.Sprintf("steps1l_%dh_deployed", steps1lDeployed):
+				life = r.Params.(*rules.StepsParams)
+			case fmt.Sprintf("stepsdrip_%dh_deployed", stepsdripDeployed):
+				drip = r.Params.(*rules.StepsParams)
+			}
+		}
+		if len(names) != 5+len(standInCosts) || names[0] != "no_water_24h" || got == nil || life == nil || life.MinDelta != lifeDelta ||
+			drip == nil || drip.MinDelta != dripMinDelta || drip.LifeDelta != lifeDelta {
+			t.Fatalf("%g: rules %v", run, names)
+		}
+		if got.MinDelta != want.MinDelta || got.LifeDelta != want.LifeDelta || got.Cost != want.Cost || got.Fallback != want.Fallback ||
+			got.SilentAfter != want.SilentAfter || got.Neighbours != want.Neighbours || got.Memory != want.Memory ||
+			got.LateShare != want.LateShare || got.PerQuiet != want.PerQuiet || got.Split != want.Split || len(got.AlarmTimes) != len(want.AlarmTimes) {
+			t.Errorf("%g: measured %+v\nshipped %+v", run, got, want)
+		}
 	}
 }
 

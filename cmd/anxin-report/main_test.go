@@ -36,7 +36,7 @@ func TestReportOnSlices(t *testing.T) {
 	for _, want := range []string{"## Verdict", "## DAIAD, 10 l counts as use", "## AMPds2, 3 l counts as use", "`learned_0_99`", "`no_water_24h`", "`hazard_6144h`", "`hazard_1536h_restart`", "within 8 h", "household-days / CPU s",
 		"## The default rule as deployed", "`no_water`", "`standin_4800h`", "**The default rule, as deployed**",
 		"## Kind steps", "`steps_4200h`", "`steps_4200h_deployed`", "half b (held out)", "`steps1l_4200h`", "`steps1l_4600h_deployed`",
-		"`stepsdrip_5600h`", "`stepsdrip_6400h_deployed`", "## Under a drip"} {
+		"`stepsdrip_5600h`", "`stepsdrip_9600h_deployed`", "## Under a drip", "kind steps"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
 		}

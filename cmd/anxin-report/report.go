@@ -217,7 +217,7 @@ func deployedVerdict(d *dataset) string {
 	}
 	fixed, def := dep.result("no_water_24h"), dep.result(defaultRule)
 	if def == nil {
-		return fmt.Sprintf("configs/rules.yaml has no hazard rule `%s`; fixed 24 h rule %s.", defaultRule, describe(fixed))
+		return fmt.Sprintf("configs/rules.yaml has no learned rule `%s`; fixed 24 h rule %s.", defaultRule, describe(fixed))
 	}
 	s := fmt.Sprintf("`%s` (configs/rules.yaml) %s; fixed `no_water_24h` %s.", defaultRule, describeAny(def), describeAny(fixed))
 	switch {
@@ -229,6 +229,9 @@ func deployedVerdict(d *dataset) string {
 	default:
 		s += " **It does not beat the fixed rule on both figures at ≤ 0.05 false alarms per household-day.**"
 	}
+	if old := dep.result("standin_4800h"); old != nil {
+		s += fmt.Sprintf(" The default until 2026-12-07 (kind hazard, `standin_4800h`): %s.", describeAny(old))
+	}
 	return s
 }
 
@@ -237,18 +240,18 @@ func describeAny(r *ruleResult) string {
 	if r == nil {
 		return "not measured"
 	}
-	return fmt.Sprintf("%s within 8 h, %s within 24 h, %.4f false alarms per household-day", pct(r.within[1]), pct(r.within[3]), r.falsePerDay)
+	return fmt.Sprintf("%.1f %% within 8 h, %.1f %% within 24 h, %.4f false alarms per household-day", 100*r.within[1], 100*r.within[3], r.falsePerDay)
 }
 
 // deployedSection writes the default rule and its stand-ins as deployed.
 func deployedSection(b *bytes.Buffer, sets []*dataset) {
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	p("## The default rule as deployed\n\n")
-	p("configs/rules.yaml's water rule `%s` is a stepped hazard rule that stands in for the fixed `no_water_24h` alone: ", defaultRule)
+	p("configs/rules.yaml's water rule `%s` is the drip-safe rule of kind steps (`stepsdrip`: 1 l a sign of life for the 8 h step, a 3 l use for the 24 h one) that stands in for the fixed `no_water_24h` alone: ", defaultRule)
 	p("while it warms up (its first 14 days with data) it rings 24 h after the last use exactly as the fixed rule does (`fallback: 24h`: a data gap restarts the quiet period, fresh readings only), ")
 	p("and it raises `device_silent` itself (`silent_after: 25h`). Here it is measured as deployed, beside the fixed rule it replaced, in one engine per household: ")
 	p("emergencies at a uniform sample of **every** eligible use from each home's first day (the warm-up included), the same seeds and sample size as above, misses counted, ")
-	p("false alarms over all household-days. `standin_<cost>` are the same rule at other costs (`%s`); `%s` is read from configs/rules.yaml with the run's `min_delta`.\n\n", standInKeys, defaultRule)
+	p("false alarms over all household-days. `%s` is read from configs/rules.yaml as shipped (its 3 l and 1 l whatever the run's uses). `standin_<cost>` are the stepped hazard rule with the run's `min_delta` (`%s`); `standin_4800h` is the default until 2026-12-07 (kind hazard), measured as this report measured it then.\n\n", defaultRule, standInKeys)
 	for _, d := range sets {
 		if d.deployed == nil {
 			continue
@@ -533,8 +536,16 @@ const findingsText = `**Findings** (occupied homes; the tables below have every 
   hour blinds ` + "`steps1l`" + `, ` + "`no_water`" + ` and the fixed rule alike (0–0.2 % within 24 h at 3 l); ` + "`stepsdrip`" + ` keeps
   93 %. The price is about 4 points within 8 h at the same rate (its 24 h clock rings where a home showed
   only small rises for a day): as deployed (cost 6400h, chosen on half a) 46.8 % within 8 h and 93.2 %
-  within 24 h at 0.0474 with 3 l uses, against 39.0 %, 92.7 % at 0.0497 for ` + "`no_water`" + ` and 0 %, 68.3 %
-  for the fixed 24 h rule; on AMPds2 it rings 0.0507 times a day, just over 0.05.
+  within 24 h at 0.0474 with 3 l uses, against 39.0 %, 92.7 % at 0.0497 for the kind hazard default and 0 %, 68.3 %
+  for the fixed 24 h rule; on AMPds2 it rang 0.0507 times a day at every cost from 6400h to 8800h.
+  **It is the default ` + "`no_water`" + ` since 2026-12-07** at ` + "`cost: 9600h`" + `, the smallest cost measured
+  (6400h … 9600h) with ≤ 0.05 false alarms per household-day as deployed both on DAIAD half a and on
+  AMPds2 — AMPds2 chose it (0.0493 a day), with ` + "`split: week`" + `. The default keeps ` + "`split: weekend`" + `
+  (48 cells, so a household's engine state fits in 1 KB; 168 did not): as deployed, 44.8 % within 8 h and
+  93.5 % within 24 h at 0.0464 with 3 l uses (44.9 %, 93.4 % with 10 l uses; half a 37 %, 94 % at 0.0490;
+  half b, held out: 54 %, 93 % at 0.0432; AMPds2 0.0438), against 42.7 %, 93.0 % at 0.0435 with
+  ` + "`split: week`" + `, and 93 % within 24 h under a drip of 1 l an hour, where the kind hazard default
+  (` + "`standin_4800h`" + `) caught 0 % (3 l) and 39 % (10 l) ("The default rule as deployed", "Under a drip").
 
 - **The learner's gap was its objective.** The hazard rule minimised the mean delay and spent its
   false alarms moving nights from 24 h to 12–16 h; asked to choose only between 8 h and 24 h
@@ -550,7 +561,7 @@ const findingsText = `**Findings** (occupied homes; the tables below have every 
   points on the other half too (53 % against about 50 % at the same rate, "Kind steps"). Eight other
   ideas moved along the same curve: the past-only learner is about as good as the hindsight cells
   used out of sample ("Why the learner trailed the bound"), so what is left is what the past cannot
-  tell about the next half-year. The default is unchanged: as deployed the new rule is not better on both figures at
+  tell about the next half-year. The default was not changed for it: as deployed it was not better on both figures at
   ≤ 0.05.
 - **Counting 3 l as use, DAIAD's 8 h goal (50 %) is not reached** at ≤ 0.05: about 41 % (3 l; 30 % with 10 l); 49 %
   costs 0.059 false alarms per household-day. The 24 h goal (90 %) is reached (94 %). The price
@@ -560,8 +571,8 @@ const findingsText = `**Findings** (occupied homes; the tables below have every 
   ≤ 0.05 (see the verdict).
 - **Against the fixed 24 h rule** (0 % within 8 h, 69 % within 24 h, 0.023 false alarms per
   household-day on DAIAD 3 l) the stepped rule is better on both figures at ≤ 0.05 false alarms
-  per household-day, ringing about twice as often. **It is now the default** (` + "`no_water`" + ` in
-  configs/rules.yaml): with ` + "`fallback: 24h`" + ` it rings as the fixed rule does while it warms up,
+  per household-day, ringing about twice as often. **It was the default** (` + "`no_water`" + ` in
+  configs/rules.yaml, until the drip-safe ` + "`steps`" + ` rule above replaced it, 2026-12-07): with ` + "`fallback: 24h`" + ` it rings as the fixed rule does while it warms up,
   and it raises ` + "`device_silent`" + ` itself, so it replaces ` + "`no_water_24h`" + ` alone (no second alarm at
   24 h). Measured as deployed — every use from each home's first day, warm-up included — it
   wins on both figures at 10 l, the default's own threshold: 27 % within 8 h and 91 % within 24 h
@@ -633,7 +644,7 @@ running (an elder who fell during a meter outage is still found), with no alarm 
 gap's end. With ` + "`also_field`" + ` the rule keeps one slot per household over a water and an
 electricity meter: use on either is use.
 
-**As the default** (` + "`no_water`" + ` in configs/rules.yaml: the rule above with 10 l as use, cost 4800h,
+**As the default until 2026-12-07** (` + "`no_water`" + ` in configs/rules.yaml then, replaced by the drip-safe kind ` + "`steps`" + ` rule: the rule above with 10 l as use, cost 4800h,
 ` + "`fallback: 24h`" + `, ` + "`silent_after: 25h`" + `). While a home's history is not usable — its first 14 days,
 a quiet period that began before any use was seen, state lost — the rule rings at the fallback
 exactly as ` + "`no_use`" + ` with ` + "`for: 24h`" + ` does (a data gap restarts the quiet period, fresh readings

@@ -28,8 +28,9 @@ func cell3(r *ruleResult) string {
 	return fmt.Sprintf("%s | %s | %.4f", pct(r.within[1]), pct(r.within[3]), r.falsePerDay)
 }
 
-// stepsVerdict compares the kind-steps rule as deployed with the default
-// no_water, both as deployed.
+// stepsVerdict compares a kind-steps rule as deployed with the default
+// until 2026-12-07 (standin_4800h, kind hazard) and the fixed rule, all as
+// deployed.
 func stepsVerdict(d *dataset, name string) string {
 	if d.deployed == nil {
 		return "not measured"
@@ -42,7 +43,7 @@ func stepsVerdict(d *dataset, name string) string {
 	if st.falsePerDay > goalFalse {
 		s += fmt.Sprintf(", over %.2f false alarms per household-day (%.5f)", goalFalse, st.falsePerDay)
 	}
-	for _, other := range []string{defaultRule, "no_water_24h"} {
+	for _, other := range []string{"standin_4800h", "no_water_24h"} {
 		def := d.deployed.result(other)
 		if def == nil {
 			continue
@@ -79,7 +80,7 @@ func stepsSection(b *bytes.Buffer, sets []*dataset) {
 			p("| %s, %g l | `%s` | %s | %s | %s |\n", d.name, d.minDelta*1000, name, cell3(resultIn(d.halves[0], name)), cell3(resultIn(d.halves[1], name)), cell3(d.result(name)))
 		}
 	}
-	p("\n**As deployed** (`fallback: 24h`, `silent_after: 25h`, emergencies from each home's first day; the tables of \"The default rule as deployed\"):\n\n")
+	p("\n**As deployed** (`fallback: 24h`, `silent_after: 25h`, emergencies from each home's first day; the tables of \"The default rule as deployed\"; `standin_4800h` is the default until 2026-12-07, kind hazard):\n\n")
 	for _, d := range sets {
 		p("- **%s, %g l**: %s\n", d.name, d.minDelta*1000, stepsVerdict(d, fmt.Sprintf("steps_%dh_deployed", stepsDeployed(d.minDelta))))
 	}
@@ -93,9 +94,11 @@ func stepsSection(b *bytes.Buffer, sets []*dataset) {
 	dripSection(b, sets)
 }
 
-// dripRules are the rules of the drip table, as deployed.
+// dripRules are the rules of the drip table, as deployed: the fixed rule,
+// the default (stepsdrip), the default until 2026-12-07 (standin_4800h,
+// kind hazard) and steps1l.
 func dripRules() []string {
-	return []string{"no_water_24h", defaultRule, fmt.Sprintf("steps1l_%dh_deployed", steps1lDeployed), fmt.Sprintf("stepsdrip_%dh_deployed", stepsdripDeployed)}
+	return []string{"no_water_24h", defaultRule, "standin_4800h", fmt.Sprintf("steps1l_%dh_deployed", steps1lDeployed)}
 }
 
 // dripSection writes the rules as deployed under a drip during the
@@ -180,16 +183,14 @@ Tried on half a and not kept, each on or below the same curve: 2 l as use (betwe
 the 24 h step's, not the 8 h step's).
 `
 
-const stepsDefaultText = `**The default stays** ` + "`no_water`" + ` (kind hazard). Measured as deployed with each
+const stepsDefaultText = `**Kind steps counting 3 l was not made the default** (the kind hazard ` + "`no_water`" + ` stayed). Measured as deployed with each
 threshold's own cost (chosen on half a): at the issue's 3 l the steps rule is better within 8 h
 (41.8 % against 39.2 %) and within 24 h (93.1 % against 92.7 %) but rings 0.0506 times per
 household-day, over the 0.05 the goal allows; at the shipped rule's 10 l (cost 2400h) it is better
 within 8 h (29.1 % against 26.1 %) at 0.0488, and within 24 h by 0.2 points (91.6 % against
-91.4 %), less than the spread over seeds. Not better on both figures at ≤ 0.05 at the issue's
-threshold, so configs/rules.yaml is unchanged; the rule to use instead is in docs/rules.md
-("steps"). (` + "`no_water`" + `'s figures here are from before kind hazard's forgetting was mended on
-2026-12-07; since, it catches 40 % and 93 % at 0.0507 with 3 l, 27 % and 91 % at 0.048 with 10 l,
-and the comparison stands.)
+91.4 %), less than the spread over seeds. (The kind hazard rule's figures here are from before its
+forgetting was mended on 2026-12-07; since, it catches 40 % and 93 % at 0.0507 with 3 l, 27 % and
+91 % at 0.048 with 10 l, and the comparison stands.)
 
 **Counting 1 l as use** (cost 4600h as deployed: the most caught within 8 h at ≤ 0.05 on half a as
 deployed, 4200h rang 0.0508 there) the rule beats both the default and the fixed 24 h rule on both
@@ -210,9 +211,16 @@ clock (7–11 % within 8 h). The cost was chosen on half a (5600h: 41.9 % at 0.0
 rate on half a, because its 24 h clock rings where a home showed only small rises for a day. As
 deployed it beats ` + "`no_water`" + ` and the fixed 24 h rule on both figures on DAIAD at 3 l and 10 l uses
 (above), keeps its 24 h share under both drips, and rings 0.0507 times a day on AMPds2 (one home,
-over 0.05 by 0.0007; ` + "`steps1l`" + ` 0.0548). **The default stays ` + "`no_water`" + `**: the issue's rule is "beats the
-fixed 24 h rule on both figures at ≤ 0.05" and ` + "`stepsdrip`" + ` does so on DAIAD, but not on AMPds2 (over
-the rate) — the decision is the maintainers'; docs/rules.md ("steps", ` + "`life_delta`" + `) has the drop-in.
+over 0.05 by 0.0007; ` + "`steps1l`" + ` 0.0548). **It is the default ` + "`no_water`" + ` since 2026-12-07, at
+` + "`cost: 9600h`" + `**: the smallest cost, among 6400h, 7200h, 8000h, 8800h and 9600h measured as deployed, with
+≤ 0.05 false alarms per household-day both on DAIAD half a (3 l and 10 l uses) and on AMPds2. AMPds2
+chose it: the rule rang 0.0507 times a day there at every cost from 6400h to 8800h, 0.0493 at 9600h
+(DAIAD half a: 0.0498 at 6400h, 0.0488 at 7200h, 0.0459 at 9600h). The higher cost gives up about 4
+points within 8 h on DAIAD (half a, 3 l: 38 % at 6400h, 34 % at 9600h; all homes 46.8 % → 42.7 %) and
+keeps 93–94 % within 24 h; half b, held out, as deployed at 9600h: 53 % within 8 h, 92 % within 24 h at
+0.0405. The default ` + "`no_water`" + ` is this rule with ` + "`split: weekend`" + ` instead (48 cells: 510 bytes a
+household, the engine's 1 KB; 168 cells took 1,470): all homes 44.8 % within 8 h, 93.5 % within 24 h at
+0.0464 (3 l), half a 0.0490 (3 l and 10 l), AMPds2 0.0438, so the cost stays ("The default rule as deployed").
 `
 
 // dripText is written from the measured numbers of 2026-12-07; revisit it
@@ -220,8 +228,8 @@ the rate) — the decision is the maintainers'; docs/rules.md ("steps", ` + "`li
 const dripText = `The emergencies above freeze the counter. A tap that drips or a cistern that leaks keeps it
 rising after the elder fell; each rule as deployed is measured again with the counter rising by a
 drip of 1 l in 10 h (0.1 l/h) and of 1 l an hour during every emergency (` + "`anxin-report -drip`" + ` applies one to
-all the tables). ` + "`stepsdrip`" + ` is kind ` + "`steps`" + ` with ` + "`life_delta: 0.001`" + ` and ` + "`min_delta: 0.003`" + ` (docs/rules.md): a rise of
+all the tables). The default ` + "`no_water`" + ` (` + "`stepsdrip`" + ` at cost 9600h, ` + "`split: weekend`" + `) is kind ` + "`steps`" + ` with ` + "`life_delta: 0.001`" + ` and ` + "`min_delta: 0.003`" + ` (docs/rules.md): a rise of
 1 l restarts its early steps' clock, but its last step (24 h) runs on a clock of 3 l that counts a rise only
-when it is faster than 3 l an hour, so no drip under 3 l an hour delays it. The fixed rule and ` + "`no_water`" + `
-add rises up (a 3 l leak in 24 h is use to them); ` + "`steps1l`" + ` takes every 1 l for life.
+when it is faster than 3 l an hour, so no drip under 3 l an hour delays it. The fixed rule and ` + "`standin_4800h`" + `
+(kind hazard, the default until 2026-12-07) add rises up (a 3 l leak in 24 h is use to them); ` + "`steps1l`" + ` takes every 1 l for life.
 `
