@@ -535,12 +535,7 @@ func TestDirectClientCloseWhileDeliverWaits(t *testing.T) {
 	}
 	c1, _ := fb.accept()
 	c1.write(publishPacket("anxin/v1/hh-1/wm1/reading", 9, []byte("held")))
-	testenv.Eventually(t, "the reader waiting for room", 30*time.Second, func() bool {
-		s.direct.mu.Lock()
-		c := s.direct.conn
-		s.direct.mu.Unlock()
-		return c != nil && c.waiting.Load()
-	})
+	waitReaderWaiting(t, s.direct)
 	s.Close()
 	for {
 		_ = c1.c.SetReadDeadline(time.Now().Add(30 * time.Second))
@@ -600,12 +595,7 @@ func TestDirectClientAcrossAMosquittoRestart(t *testing.T) {
 		}
 	}
 	pub.Disconnect(50)
-	testenv.Eventually(t, "the reader waiting for room in the pipeline", 30*time.Second, func() bool {
-		s.direct.mu.Lock()
-		c := s.direct.conn
-		s.direct.mu.Unlock()
-		return c != nil && c.waiting.Load()
-	})
+	waitReaderWaiting(t, s.direct)
 	mq.Restart()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -720,12 +710,7 @@ func TestDirectClientKeepsTheConnectionWhileThePipelineIsFull(t *testing.T) {
 	}()
 	c1.c.Write(publishPacket("anxin/v1/hh-1/wm1/reading", 1, []byte("one")))
 	c1.c.Write(publishPacket("anxin/v1/hh-1/wm1/reading", 2, []byte("two"))) // waits: the queue holds one
-	testenv.Eventually(t, "the reader waiting for room", 30*time.Second, func() bool {
-		dc.mu.Lock()
-		c := dc.conn
-		dc.mu.Unlock()
-		return c != nil && c.waiting.Load()
-	})
+	waitReaderWaiting(t, dc)
 	for range 20 { // ten keep-alives of waiting
 		select {
 		case <-pings:
@@ -748,4 +733,16 @@ func TestDirectClientKeepsTheConnectionWhileThePipelineIsFull(t *testing.T) {
 		t.Fatal("the client connected again: the wait for room was taken for a dead broker")
 	default:
 	}
+}
+
+// waitReaderWaiting waits until dc's reader holds a message it cannot hand
+// to the full pipeline.
+func waitReaderWaiting(t *testing.T, dc *directClient) {
+	t.Helper()
+	testenv.Eventually(t, "the reader waiting for room in the pipeline", 30*time.Second, func() bool {
+		dc.mu.Lock()
+		c := dc.conn
+		dc.mu.Unlock()
+		return c != nil && c.waiting.Load()
+	})
 }
