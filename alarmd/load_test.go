@@ -23,29 +23,38 @@ import (
 	"github.com/anxin-care/anxin/internal/testenv"
 )
 
-// latencyEscalator records, for each alarm, the time from its message's
-// creation (the ULID's ms time, stamped by the publisher) to escalation,
-// and when escalation came (by message id).
+// latencyEscalator records when each alarm was escalated, by its
+// message's id (a ULID: its ms time is the publisher's stamp).
 type latencyEscalator struct {
-	mu  sync.Mutex
-	lat []time.Duration
-	at  map[string]time.Time
+	mu sync.Mutex
+	at map[string]time.Time
 }
 
 func (e *latencyEscalator) Escalate(_ context.Context, a anxin.Alarm) error {
 	now := time.Now()
-	id, err := ulid.Parse(a.MessageID)
-	if err != nil {
+	if _, err := ulid.Parse(a.MessageID); err != nil {
 		return err
 	}
 	e.mu.Lock()
-	e.lat = append(e.lat, now.Sub(ulid.Time(id.Time())))
 	if e.at == nil {
 		e.at = make(map[string]time.Time)
 	}
 	e.at[a.MessageID] = now
 	e.mu.Unlock()
 	return nil
+}
+
+// latencies is, for each alarm, the time from its message's creation to
+// its escalation, sorted.
+func (e *latencyEscalator) latencies() []time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	lat := make([]time.Duration, 0, len(e.at))
+	for id, esc := range e.at {
+		lat = append(lat, esc.Sub(ulid.Time(ulid.MustParse(id).Time())))
+	}
+	slices.Sort(lat)
+	return lat
 }
 
 // idleSubscriber is a second subscriber to the presses alone, doing nothing
@@ -80,20 +89,18 @@ func subscribeIdle(t *testing.T, url, filter string) *idleSubscriber {
 }
 
 // shares splits each press's latency at the idle subscriber's arrival:
-// publisher and broker before it, alarmd after it (arrival to escalation).
+// publisher and broker before it, alarmd after it (arrival to
+// escalation); both sorted.
 func (s *idleSubscriber) shares(e *latencyEscalator) (broker, alarmd []time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for id, esc := range e.at {
-		arr, ok := s.at[id]
-		u, err := ulid.Parse(id)
-		if !ok || err != nil {
-			continue
+		if arr, ok := s.at[id]; ok {
+			broker = append(broker, arr.Sub(ulid.Time(ulid.MustParse(id).Time())))
+			alarmd = append(alarmd, esc.Sub(arr))
 		}
-		broker = append(broker, arr.Sub(ulid.Time(u.Time())))
-		alarmd = append(alarmd, esc.Sub(arr))
 	}
 	slices.Sort(broker)
 	slices.Sort(alarmd)
@@ -102,7 +109,7 @@ func (s *idleSubscriber) shares(e *latencyEscalator) (broker, alarmd []time.Dura
 
 func (e *latencyEscalator) Resolve(context.Context, string, string) error { return nil }
 
-func (e *latencyEscalator) n() int { e.mu.Lock(); defer e.mu.Unlock(); return len(e.lat) }
+func (e *latencyEscalator) n() int { e.mu.Lock(); defer e.mu.Unlock(); return len(e.at) }
 
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
@@ -205,10 +212,7 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 		t.Fatalf("%v messages rejected", r)
 	}
 	dropped := counter(t, reg, "anxin_archive_dropped_total", "")
-	esc.mu.Lock()
-	lat := slices.Clone(esc.lat)
-	esc.mu.Unlock()
-	slices.Sort(lat)
+	lat := esc.latencies()
 	q := func(p float64) time.Duration { return testenv.Percentile(lat, p) }
 	t.Logf("load: %d readings + %d events from mosquitto through alarmd into VictoriaMetrics in %.2fs: %.0f readings/s end to end (publisher alone %.0f/s)",
 		pub.Readings, pub.Events, elapsed.Seconds(), total/elapsed.Seconds(), pub.PerSecond)
