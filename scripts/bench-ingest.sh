@@ -68,16 +68,14 @@ for r in $(seq 1 "$ROUNDS"); do
   for mode in $MODES; do
     for sut in $SUTS; do
       if [ "$sut" = alarmd ]; then
-        "$OUT/bin/harness" -runs 1 -n "$N" -mode "$mode" -loadgen "$OUT/bin/loadgen" \
-          -mqtt-port "$MQTT_PORT" -vm-port "$VM_PORT" -sut-name alarmd \
-          -sut-config "${ALARMD_TMPL:-$BENCH/alarmd.yaml.tmpl}" ${MOSQ_EXTRA:+-mosq-extra "$MOSQ_EXTRA"} ${SUT_ENV:+-sut-env "$SUT_ENV"} -vars "BENCH_DIR=$OUT/households" -sut-ready "alarmd open" \
-          -sut-cmd "$OUT/bin/alarmd -config {{CONFIG}}" -out "$OUT/tmp-$sut-$mode-$r" >/dev/null
-      else # the harness's defaults are Telegraf's (README): config, vars, ready line
-        "$OUT/bin/harness" -runs 1 -n "$N" -mode "$mode" -loadgen "$OUT/bin/loadgen" \
-          -mqtt-port "$MQTT_PORT" -vm-port "$VM_PORT" -sut-name telegraf \
-          -sut-config "$BENCH/telegraf.conf.tmpl" ${MOSQ_EXTRA:+-mosq-extra "$MOSQ_EXTRA"} \
-          -sut-cmd "$OUT/bin/telegraf --config {{CONFIG}}" -out "$OUT/tmp-$sut-$mode-$r" >/dev/null
+        sut_args=(-sut-config "${ALARMD_TMPL:-$BENCH/alarmd.yaml.tmpl}" ${SUT_ENV:+-sut-env "$SUT_ENV"}
+          -vars "BENCH_DIR=$OUT/households" -sut-ready "alarmd open" -sut-cmd "$OUT/bin/alarmd -config {{CONFIG}}")
+      else # the harness's defaults are Telegraf's (README): vars, ready line
+        sut_args=(-sut-config "$BENCH/telegraf.conf.tmpl" -sut-cmd "$OUT/bin/telegraf --config {{CONFIG}}")
       fi
+      "$OUT/bin/harness" -runs 1 -n "$N" -mode "$mode" -loadgen "$OUT/bin/loadgen" \
+        -mqtt-port "$MQTT_PORT" -vm-port "$VM_PORT" -sut-name "$sut" ${MOSQ_EXTRA:+-mosq-extra "$MOSQ_EXTRA"} \
+        "${sut_args[@]}" -out "$OUT/tmp-$sut-$mode-$r" >/dev/null
       mkdir -p "$OUT/results/$sut-$mode"
       mv "$OUT/tmp-$sut-$mode-$r/round-1" "$OUT/results/$sut-$mode/round-$r"
       rm -rf "$OUT/tmp-$sut-$mode-$r"
