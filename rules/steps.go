@@ -153,6 +153,7 @@ func (l *stLayout) convert(from *stLayout, ext []byte) []byte {
 	}
 	return out
 }
+
 func init() {
 	registerKind("steps", kindDef{
 		params: func() any { return &StepsParams{} },
