@@ -22,9 +22,6 @@ import (
 	"github.com/anxin-care/anxin/alarmd"
 )
 
-// gcPercent is alarmd's GOGC unless the environment sets one.
-const gcPercent = 50
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -53,14 +50,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "preview" {
 		return previewMain(args[1:], time.Now(), stdout, stderr)
 	}
-	if os.Getenv("GOGC") == "" {
-		// most of alarmd's heap is short-lived (a message's packet, parse
-		// and line); the lasting part (rule state, the de-dup window) is
-		// small per household. Collecting at 1.5× the live heap instead of
-		// 2× took peak RSS on the shared harness from ~69 to ~60 MiB at no
-		// measurable CPU (docs/alarmd.md "Memory"). GOGC in the
-		// environment overrides it.
-		debug.SetGCPercent(gcPercent)
+	tune := os.Getenv("GOGC") == "" // else the environment's, as set
+	if tune {
+		debug.SetGCPercent(gcSmall) // from the start: the register's load
 	}
 	fs := flag.NewFlagSet("alarmd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -78,6 +70,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := m.Open(ctx); err != nil {
 		logger.Error("start failed", "err", err)
 		return 1
+	}
+	if tune {
+		go tuneGC(ctx)
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
