@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,6 +17,8 @@ import (
 	"github.com/anxin-care/anxin/care"
 	"github.com/anxin-care/anxin/dispatch"
 	"github.com/anxin-care/anxin/sqlite"
+	"github.com/anxin-care/anxin/twilio"
+	"github.com/anxin-care/anxin/twilio/twiliotest"
 )
 
 // sent records what the notifier was asked to send.
@@ -32,7 +35,7 @@ func (s *sent) Send(_ context.Context, n anxin.Notification) (string, bool, erro
 	s.tried++
 	if s.fail > 0 {
 		s.fail--
-		return "", false, errors.New("provider unreachable")
+		return "", true, errors.New("provider unreachable") // certainly not sent: retryable
 	}
 	s.ns = append(s.ns, n)
 	return fmt.Sprintf("SM%d", len(s.ns)), false, nil
@@ -401,6 +404,52 @@ func TestFailedOrderNoticeRetried(t *testing.T) {
 	}
 	if h[0].SMS != dispatch.SMSFailed || h[0].SMSTries != 5 || w2.sms.tried != tries {
 		t.Fatalf("hopeless notice: %+v, %d sends", h, w2.sms.tried)
+	}
+}
+
+// A notice the provider refuses for good (Twilio 21211: not a valid
+// number) is tried once, not five times: it is left failed at once,
+// marked refused with Twilio's reason, and logged once with the number
+// masked, as a notice whose tries ran out is.
+func TestRefusedOrderNoticeNotRetried(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	fake := twiliotest.New()
+	fake.Deliver = func(*http.Request) *http.Response { return nil }
+	fake.Script("+8613700000002", twiliotest.Script{APIError: 21211})
+	tw, err := twilio.New(twilio.Config{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken,
+		From: twiliotest.From, PublicURL: "https://anxin.example.org", Transport: fake.Transport()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := w.dispatcher()
+	d.Notifier = tw
+	w.clock.add(15 * time.Minute)
+	// the passes of the next 20 minutes: every backoff of a retry is past
+	for range 21 {
+		if err := d.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+		w.clock.add(time.Minute)
+	}
+	sends := 0
+	for _, e := range fake.Events() {
+		if e.Kind == "sms" {
+			sends++
+		}
+	}
+	h := w.orders(t)[0].History
+	if len(h) != 1 || h[0].SMS != dispatch.SMSFailed || !h[0].SMSRefused || h[0].SMSTries != 1 || sends != 1 ||
+		!strings.Contains(h[0].SMSError, "21211") {
+		t.Fatalf("refused notice: %+v, %d sends", h, sends)
+	}
+	logs := w.logs.String()
+	if strings.Count(logs, "work order notice not sent") != 1 || !strings.Contains(logs, "retry=false") ||
+		!strings.Contains(logs, "refused=true") || !strings.Contains(logs, "21211") {
+		t.Fatalf("log of the refusal:\n%s", logs)
+	}
+	if strings.Contains(logs, "13700000002") {
+		t.Fatalf("phone number in the log:\n%s", logs)
 	}
 }
 
