@@ -186,8 +186,10 @@ type WorkOrderStore interface {
 	CreateWorkOrder(ctx context.Context, o *WorkOrder) (created bool, err error)
 	WorkOrder(ctx context.Context, id string) (WorkOrder, error)       // ENOTFOUND when unknown
 	WorkOrderByKey(ctx context.Context, key string) (WorkOrder, error) // ENOTFOUND when unknown
-	// DispatchedAlarms is the set of alarm ids that have an order.
-	DispatchedAlarms(ctx context.Context) (map[string]bool, error)
+	// DispatchedAlarms is the set of those of alarmIDs that have an order
+	// (key "alarm:<id>"): bounded by what the caller asks about, not by
+	// every order ever made.
+	DispatchedAlarms(ctx context.Context, alarmIDs []string) (map[string]bool, error)
 	SaveWorkOrder(ctx context.Context, o *WorkOrder) error
 	WorkOrders(ctx context.Context, f WorkOrderFilter) ([]WorkOrder, error) // oldest first
 }

@@ -197,7 +197,11 @@ func (d *Dispatcher) dispatchUnanswered(ctx context.Context, live []anxin.Alarm)
 	if len(due) == 0 {
 		return nil
 	}
-	done, err := d.Store.DispatchedAlarms(ctx)
+	ids := make([]string, len(due))
+	for i, a := range due {
+		ids[i] = a.ID
+	}
+	done, err := d.Store.DispatchedAlarms(ctx, ids)
 	if err != nil {
 		return err
 	}

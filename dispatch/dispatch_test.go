@@ -483,6 +483,52 @@ func (s *countingStore) counts() (alarms, accounts int) {
 	return alarms, accounts
 }
 
+// dispatchedReads records how many alarm ids the store's
+// DispatchedAlarms answered with.
+type dispatchedReads struct {
+	anxin.Store
+	mu  sync.Mutex
+	ids []int
+}
+
+func (s *dispatchedReads) DispatchedAlarms(ctx context.Context, ids []string) (map[string]bool, error) {
+	m, err := s.Store.DispatchedAlarms(ctx, ids)
+	s.mu.Lock()
+	s.ids = append(s.ids, len(m))
+	s.mu.Unlock()
+	return m, err
+}
+
+// Which alarms of a pass have an order is asked about the pass's
+// candidates only: the orders of years past are never read into memory.
+func TestDispatchPassReadsOnlyItsCandidates(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	at := w.clock.Now().AddDate(-2, 0, 0)
+	for i := range 300 { // orders of alarms long closed
+		o := anxin.WorkOrder{Key: dispatch.AlarmKey(fmt.Sprintf("01OLD%04d", i)), Kind: anxin.OrderAlarm, Household: "hh-1",
+			Assignee: "wang", DispatchedBy: dispatch.Auto, Status: anxin.OrderResolved, CreatedAt: at, AssignedAt: at}
+		if _, err := w.db.CreateWorkOrder(ctx, &o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := w.dispatcher()
+	reads := &dispatchedReads{Store: w.db}
+	d.Store = reads
+	w.clock.add(15 * time.Minute)
+	for range 2 { // the first dispatches the alarm, the second finds its order
+		if err := d.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if os, err := w.db.WorkOrders(ctx, sqlite.WorkOrderFilter{Open: true}); err != nil || len(os) != 1 || os[0].AlarmID != w.alarm.ID {
+		t.Fatalf("open orders: %+v %v", os, err)
+	}
+	if len(reads.ids) != 2 || reads.ids[0] != 0 || reads.ids[1] != 1 {
+		t.Fatalf("ids read per pass: %v (one candidate a pass)", reads.ids)
+	}
+}
+
 // A pass with open orders whose alarms nobody closed reads no alarm one
 // by one: the alarms it lists once for the pass show they are not closed.
 func TestQuietPassReadsNoAlarmPerOrder(t *testing.T) {

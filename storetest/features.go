@@ -370,8 +370,20 @@ func workOrders(t *testing.T, s anxin.Store) {
 	if _, err := s.CreateWorkOrder(ctx, &f); err != nil {
 		t.Fatal(err)
 	}
-	if d, err := s.DispatchedAlarms(ctx); err != nil || !reflect.DeepEqual(d, map[string]bool{"01A": true}) {
+	// only the ids asked about, in chunks past the 500 of one query; a
+	// follow-up's key is no alarm's
+	asked := []string{"nope", "hh-2:1", "follow_up:hh-2:1"}
+	for i := range 1000 {
+		asked = append(asked, fmt.Sprintf("01Z%04d", i))
+	}
+	if d, err := s.DispatchedAlarms(ctx, append(asked, "01A")); err != nil || !reflect.DeepEqual(d, map[string]bool{"01A": true}) {
 		t.Fatalf("DispatchedAlarms: %v %v", d, err)
+	}
+	if d, err := s.DispatchedAlarms(ctx, asked); err != nil || len(d) != 0 {
+		t.Fatalf("DispatchedAlarms of alarms without orders: %v %v", d, err)
+	}
+	if d, err := s.DispatchedAlarms(ctx, nil); err != nil || len(d) != 0 {
+		t.Fatalf("DispatchedAlarms of none: %v %v", d, err)
 	}
 	e1, e2 := Elder("e1", "110101194005060011", "善广村"), Elder("e2", "110101194005060021", "龙井村")
 	e1.Household, e2.Household = "hh-1", "hh-2"
