@@ -36,6 +36,16 @@ type IngestStore interface {
 	UnappliedAlarmStateChanges(ctx context.Context, fn func(AlarmStateChange)) error
 	// LastAlarmStateSeq is the newest state change's sequence number (0: none).
 	LastAlarmStateSeq(ctx context.Context) (int64, error)
+	// PutAwayMark records a household away or back, not yet applied, and
+	// returns it with its version (one more than the household's last).
+	PutAwayMark(ctx context.Context, household string, away bool, at time.Time) (AwayMark, error)
+	// AwayMark is the household's last mark (ENOTFOUND: never marked).
+	AwayMark(ctx context.Context, household string) (AwayMark, error)
+	// PendingAwayMarks lists the marks not applied yet, oldest first.
+	PendingAwayMarks(ctx context.Context) ([]AwayMark, error)
+	// AwayMarkApplied records that the household's mark of version was
+	// applied; a newer mark stays pending.
+	AwayMarkApplied(ctx context.Context, household string, version int64) error
 }
 
 // AlarmStore reads alarms and records what people and chains did with them.

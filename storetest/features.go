@@ -703,3 +703,62 @@ func eldersConcurrentWrites(t *testing.T, s anxin.Store) {
 		t.Fatalf("%d elders after concurrent imports %v, want %d", c, err, len(sheet)+1)
 	}
 }
+
+// awayMarks: a household's marks count up; the last is pending until its
+// version (or a later one) is applied, and applying an older version
+// leaves a newer mark pending.
+func awayMarks(t *testing.T, s anxin.Store) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	if _, err := s.AwayMark(ctx, "hh-1"); anxin.ErrorCode(err) != anxin.ENOTFOUND {
+		t.Fatalf("never marked: %v", err)
+	}
+	if _, err := s.PutAwayMark(ctx, "bad id", true, at); anxin.ErrorCode(err) != anxin.EINVALID {
+		t.Fatalf("bad household: %v", err)
+	}
+	m1, err := s.PutAwayMark(ctx, "hh-1", true, at)
+	if err != nil || m1.Version != 1 {
+		t.Fatalf("first mark: %+v %v", m1, err)
+	}
+	if _, err := s.PutAwayMark(ctx, "hh-2", true, at.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := s.PutAwayMark(ctx, "hh-1", false, at.Add(2*time.Minute))
+	if err != nil || m2.Version != 2 {
+		t.Fatalf("second mark: %+v %v", m2, err)
+	}
+	pending := func() []string {
+		t.Helper()
+		ms, err := s.PendingAwayMarks(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range ms {
+			out = append(out, fmt.Sprintf("%s:%v:%d", m.Household, m.Away, m.Version))
+		}
+		return out
+	}
+	if got := pending(); !reflect.DeepEqual(got, []string{"hh-2:true:1", "hh-1:false:2"}) {
+		t.Fatalf("pending, oldest first: %v", got)
+	}
+	if err := s.AwayMarkApplied(ctx, "hh-1", 1); err != nil { // an older mark's apply
+		t.Fatal(err)
+	}
+	if got := pending(); !reflect.DeepEqual(got, []string{"hh-2:true:1", "hh-1:false:2"}) {
+		t.Fatalf("after applying an older version: %v", got)
+	}
+	if err := s.AwayMarkApplied(ctx, "hh-1", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AwayMarkApplied(ctx, "hh-1", 1); err != nil { // late: changes nothing
+		t.Fatal(err)
+	}
+	if got := pending(); !reflect.DeepEqual(got, []string{"hh-2:true:1"}) {
+		t.Fatalf("after applying hh-1: %v", got)
+	}
+	m, err := s.AwayMark(ctx, "hh-1")
+	if err != nil || m.Away || m.Version != 2 || !m.Applied || !m.At.Equal(at.Add(2*time.Minute)) {
+		t.Fatalf("last mark: %+v %v", m, err)
+	}
+}
