@@ -46,6 +46,9 @@ type IngestStore interface {
 	// AwayMarkApplied records that the household's mark of version was
 	// applied; a newer mark stays pending.
 	AwayMarkApplied(ctx context.Context, household string, version int64) error
+	// AdoptAwayMark records household away and applied unless it has a
+	// mark: the rules hold it away from before marks were stored.
+	AdoptAwayMark(ctx context.Context, household string, at time.Time) error
 }
 
 // AlarmStore reads alarms and records what people and chains did with them.

@@ -254,3 +254,39 @@ func TestAwayMarkReachesTheOwner(t *testing.T) {
 		t.Fatalf("marks left pending: %+v %v", ms, err)
 	}
 }
+
+// A household the stored rule state holds away with no stored mark (marked
+// before marks were stored) gets its mark, applied, when its owner
+// restores it: every alarmd then answers it away. A mark made meanwhile
+// wins.
+func TestAwayFromBeforeMarksAdopted(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	old := rules.New(rules.Default())
+	now := time.Now()
+	old.SetAway(now, "hh-1", true)
+	old.SetAway(now, "hh-2", true)
+	var states []anxin.RuleState
+	for _, hh := range []string{"hh-1", "hh-2"} {
+		st, ok := old.DirtyState(hh)
+		if !ok {
+			t.Fatal("no state to store")
+		}
+		states = append(states, anxin.RuleState{Household: hh, State: st})
+	}
+	if _, err := db.ApplyIngest(ctx, &sqlite.IngestBatch{States: states, At: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PutAwayMark(ctx, "hh-2", false, now); err != nil { // back, through another alarmd
+		t.Fatal(err)
+	}
+	p, stop := startOwnerPipeline(t, db)
+	defer stop()
+	if m, err := db.AwayMark(ctx, "hh-1"); err != nil || !m.Away || !m.Applied {
+		t.Fatalf("hh-1 after the restore: %+v %v", m, err)
+	}
+	eventually(t, "hh-2 back", func() bool { return !p.engine.Away("hh-2") })
+	if m, err := db.AwayMark(ctx, "hh-2"); err != nil || m.Away {
+		t.Fatalf("hh-2 after the restore: %+v %v", m, err)
+	}
+}

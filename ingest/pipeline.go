@@ -281,8 +281,10 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 }
 
 // restoreStates loads the stored rule state of the households that match
-// (nil: all) into the engine: n restored, skipped not in the register.
+// (nil: all) into the engine: n restored, skipped not in the register. A
+// household restored away without a stored mark gets one (AdoptAwayMark).
 func (p *Pipeline) restoreStates(ctx context.Context, match func(string) bool) (n, skipped int, err error) {
+	var away []string
 	err = p.store.RuleStates(ctx, func(hh string, state []byte) error {
 		if match != nil && !match(hh) {
 			return nil
@@ -296,10 +298,23 @@ func (p *Pipeline) restoreStates(ctx context.Context, match func(string) bool) (
 			p.log.Error("rule state not restored", "household", hh, "err", err)
 			return nil
 		}
+		if p.engine.Away(hh) {
+			away = append(away, hh)
+		}
 		n++
 		return nil
 	})
-	return n, skipped, err
+	if err != nil {
+		return n, skipped, err
+	}
+	// away from before marks were stored: stored now, so every alarmd
+	// answers it (a mark made since wins, and is applied as pending)
+	for _, hh := range away {
+		if err := p.store.AdoptAwayMark(ctx, hh, p.now()); err != nil {
+			return n, skipped, err
+		}
+	}
+	return n, skipped, nil
 }
 
 // Restore loads the rules engine's state and the de-duplication window from

@@ -65,6 +65,16 @@ func (d *DB) AwayMarkApplied(ctx context.Context, household string, version int6
 	return nil
 }
 
+// AdoptAwayMark records household away and applied unless it has a mark.
+func (d *DB) AdoptAwayMark(ctx context.Context, household string, at time.Time) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO away_marks (household, away, at, version, applied) VALUES (?, 1, ?, 1, 1)
+		ON CONFLICT (household) DO NOTHING`, household, at.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("away mark: %w", err)
+	}
+	return nil
+}
+
 func (d *DB) awayMarks(ctx context.Context, where string, args ...any) ([]anxin.AwayMark, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT household, away, at, version, applied FROM away_marks `+where, args...)
 	if err != nil {

@@ -761,4 +761,19 @@ func awayMarks(t *testing.T, s anxin.Store) {
 	if err != nil || m.Away || m.Version != 2 || !m.Applied || !m.At.Equal(at.Add(2*time.Minute)) {
 		t.Fatalf("last mark: %+v %v", m, err)
 	}
+	// adopting a household the rules hold away: an existing mark wins
+	for _, hh := range []string{"hh-1", "hh-3"} {
+		if err := s.AdoptAwayMark(ctx, hh, at.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m, err := s.AwayMark(ctx, "hh-1"); err != nil || m.Away || m.Version != 2 {
+		t.Fatalf("adopting over a mark: %+v %v", m, err)
+	}
+	if m, err := s.AwayMark(ctx, "hh-3"); err != nil || !m.Away || m.Version != 1 || !m.Applied || !m.At.Equal(at.Add(time.Hour)) {
+		t.Fatalf("adopted: %+v %v", m, err)
+	}
+	if got := pending(); !reflect.DeepEqual(got, []string{"hh-2:true:1"}) {
+		t.Fatalf("an adopted mark is pending: %v", got)
+	}
 }
