@@ -36,6 +36,19 @@ type IngestStore interface {
 	UnappliedAlarmStateChanges(ctx context.Context, fn func(AlarmStateChange)) error
 	// LastAlarmStateSeq is the newest state change's sequence number (0: none).
 	LastAlarmStateSeq(ctx context.Context) (int64, error)
+	// PutAwayMark records a household away or back, not yet applied, and
+	// returns it with its version (one more than the household's last).
+	PutAwayMark(ctx context.Context, household string, away bool, at time.Time) (AwayMark, error)
+	// AwayMark is the household's last mark (ENOTFOUND: never marked).
+	AwayMark(ctx context.Context, household string) (AwayMark, error)
+	// PendingAwayMarks lists the marks not applied yet, oldest first.
+	PendingAwayMarks(ctx context.Context) ([]AwayMark, error)
+	// AwayMarkApplied records that the household's mark of version was
+	// applied; a newer mark stays pending.
+	AwayMarkApplied(ctx context.Context, household string, version int64) error
+	// AdoptAwayMark records household away and applied unless it has a
+	// mark: the rules hold it away from before marks were stored.
+	AdoptAwayMark(ctx context.Context, household string, at time.Time) error
 }
 
 // AlarmStore reads alarms and records what people and chains did with them.
@@ -186,8 +199,10 @@ type WorkOrderStore interface {
 	CreateWorkOrder(ctx context.Context, o *WorkOrder) (created bool, err error)
 	WorkOrder(ctx context.Context, id string) (WorkOrder, error)       // ENOTFOUND when unknown
 	WorkOrderByKey(ctx context.Context, key string) (WorkOrder, error) // ENOTFOUND when unknown
-	// DispatchedAlarms is the set of alarm ids that have an order.
-	DispatchedAlarms(ctx context.Context) (map[string]bool, error)
+	// DispatchedAlarms is the set of those of alarmIDs that have an order
+	// (key "alarm:<id>"): bounded by what the caller asks about, not by
+	// every order ever made.
+	DispatchedAlarms(ctx context.Context, alarmIDs []string) (map[string]bool, error)
 	SaveWorkOrder(ctx context.Context, o *WorkOrder) error
 	WorkOrders(ctx context.Context, f WorkOrderFilter) ([]WorkOrder, error) // oldest first
 }

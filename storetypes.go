@@ -257,3 +257,15 @@ type ElderMonth struct {
 	// visit in the month (zero otherwise, or when there is none).
 	LastContact time.Time
 }
+
+// AwayMark is what a person last said of a household through any alarmd:
+// away (visiting family, in hospital) or back. The alarmd that holds the
+// household's partition applies it to its rules; Applied says it did (the
+// rule state with the mark is committed).
+type AwayMark struct {
+	Household string
+	Away      bool
+	At        time.Time
+	Version   int64 // counts the household's marks
+	Applied   bool
+}

@@ -47,6 +47,10 @@ type OrderMove struct {
 	// SMSMaybe: the last failed try may have reached the provider
 	// (ErrMaybeSent); it is asked (Lookup) before the notice goes again.
 	SMSMaybe bool `json:"sms_maybe,omitempty"`
+	// SMSRefused: the provider refused the notice for good (an invalid
+	// number, an unknown sender, bad credentials: retry false); it is not
+	// tried again, and SMSError says why.
+	SMSRefused bool `json:"sms_refused,omitempty"`
 }
 
 // WorkOrder is one task handed to one person at a time: an unanswered alarm

@@ -651,3 +651,51 @@ func TestIntegrationNATSStopAcknowledgesArchived(t *testing.T) {
 			ci.NumAckPending, ci.NumPending)
 	}
 }
+
+// A household marked away through the alarmd that does not hold its
+// partition (a load balancer picks either) is away on the one that does:
+// both answer away, the owner's rules pause, and the mark stays when the
+// owner stops and the other takes its partition over.
+func TestIntegrationNATSAwayThroughEitherAlarmd(t *testing.T) {
+	const parts = 2
+	c := testenv.StartNATSCluster(t, 3, natsMapping(parts))
+	pg := testenv.StartPostgres(t)
+	hhFile := filepath.Join(t.TempDir(), "households.yaml")
+	if err := os.WriteFile(hhFile, []byte(natsHouseholds(4)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gatewayClient(t, c, 0, "gw-away") // nats-server makes its MQTT stream at the first connection
+	const token = "district-0123456789abcdef"
+	start := func(name string) (*Main, func()) {
+		cfg := natsConfig(t, c, pg.URL("postgres"), name, hhFile, parts)
+		cfg.API.Tokens = []APIToken{{Name: "district", Token: token}}
+		m := &Main{Config: cfg, Escalator: &recordingEscalator{}}
+		stop := startMain(t, m)
+		waitFor(t, name+" consuming", 30*time.Second, func() bool { return m.ingest.Healthy() == nil })
+		return m, stop
+	}
+	a, stopA := start("a")
+	b, _ := start("b")
+	waitFor(t, "a and b sharing the partitions", 30*time.Second, func() bool { return len(held(a)) == 1 && len(held(b)) == 1 })
+	hh := natsHH(0)
+	for i := 0; ingest.Partition(hh, parts) != held(a)[0]; i++ {
+		hh = natsHH(i + 1)
+	}
+
+	if code, body := apiCall(t, b, "PUT", "households/"+hh+"/away", token, `{"away": true}`); code != 200 || !strings.Contains(body, `"away":true`) {
+		t.Fatalf("away through the alarmd that does not hold %s: %d %s", hh, code, body)
+	}
+	for name, m := range map[string]*Main{"a": a, "b": b} {
+		if code, body := apiCall(t, m, "GET", "households/"+hh+"/away", token, ""); code != 200 || !strings.Contains(body, `"away":true`) {
+			t.Fatalf("GET through %s: %d %s", name, code, body)
+		}
+	}
+	waitFor(t, "the owner's rules pause", 10*time.Second, func() bool { return a.engine.Away(hh) })
+	if b.engine.Away(hh) {
+		t.Fatal("the alarmd that does not hold the household applied the mark to its rules")
+	}
+
+	stopA() // b takes a's partition over, with the mark in its stored rule state
+	waitFor(t, "b holding both partitions", 30*time.Second, func() bool { return len(held(b)) == parts })
+	waitFor(t, "the mark on the new owner", 10*time.Second, func() bool { return b.engine.Away(hh) })
+}

@@ -80,8 +80,11 @@ func (a awayMarks) SetAway(ctx context.Context, household string, away bool) err
 	return a.m.ingest.SetAway(ctx, household, away)
 }
 
-func (a awayMarks) Away(household string) bool {
-	return a.m.ingest != nil && a.m.ingest.Away(household)
+func (a awayMarks) Away(ctx context.Context, household string) (bool, error) {
+	if a.m.ingest == nil {
+		return false, anxin.Errorf(anxin.EINTERNAL, "alarmd is not running its rules yet")
+	}
+	return a.m.ingest.Away(ctx, household)
 }
 
 // alarmCloser closes an alarm by hand: the chain stops first (calls end,

@@ -260,4 +260,6 @@ func (w *ingestWiring) SetAway(ctx context.Context, household string, away bool)
 	return w.pipeline.SetAway(ctx, household, away)
 }
 
-func (w *ingestWiring) Away(household string) bool { return w.pipeline.Away(household) }
+func (w *ingestWiring) Away(ctx context.Context, household string) (bool, error) {
+	return w.pipeline.Away(ctx, household)
+}

@@ -9,10 +9,11 @@ import (
 
 // AwayMarks marks households away (visiting family, in hospital: the
 // no-use rules pause and their open alarms close) or back; alarmd's ingest
-// pipeline implements it.
+// pipeline implements it. The mark is stored whichever alarmd takes it;
+// the one holding the household applies it.
 type AwayMarks interface {
 	SetAway(ctx context.Context, household string, away bool) error
-	Away(household string) bool
+	Away(ctx context.Context, household string) (bool, error)
 }
 
 type awayBody struct {
@@ -28,7 +29,10 @@ func (s *Server) getAway(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.visibleHousehold(r.Context(), id); err != nil {
 		return err
 	}
-	away := s.Away.Away(id)
+	away, err := s.Away.Away(r.Context(), id)
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, awayBody{Household: id, Away: &away})
 	return nil
 }

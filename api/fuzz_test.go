@@ -61,4 +61,4 @@ func FuzzJSONBodies(f *testing.F) {
 type fuzzAway struct{}
 
 func (fuzzAway) SetAway(context.Context, string, bool) error { return nil }
-func (fuzzAway) Away(string) bool                            { return false }
+func (fuzzAway) Away(context.Context, string) (bool, error)  { return false, nil }

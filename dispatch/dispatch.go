@@ -197,7 +197,11 @@ func (d *Dispatcher) dispatchUnanswered(ctx context.Context, live []anxin.Alarm)
 	if len(due) == 0 {
 		return nil
 	}
-	done, err := d.Store.DispatchedAlarms(ctx)
+	ids := make([]string, len(due))
+	for i, a := range due {
+		ids[i] = a.ID
+	}
+	done, err := d.Store.DispatchedAlarms(ctx, ids)
 	if err != nil {
 		return err
 	}
@@ -367,7 +371,8 @@ func nextPerson(people []Person, o *anxin.WorkOrder) (Person, bool) {
 	return Person{}, false
 }
 
-// Notices that failed are tried again after 1, 2, 4 and 8 minutes. A
+// Notices that failed are tried again after 1, 2, 4 and 8 minutes; one the
+// provider refused for good (Send's retry false) is not tried again. A
 // withdrawal's notice is sent or retried within withdrawnNotice of it
 // (the tries take 15 minutes); later it would only mislead.
 const (
@@ -398,7 +403,7 @@ func (d *Dispatcher) sendNotices(ctx context.Context) error {
 		}
 		switch m := &o.History[n-1]; {
 		case m.SMS == SMSPending:
-		case m.SMS == SMSFailed && m.SMSTries < noticeTries && !now.Before(m.SMSAt.Add(noticeBackoff<<(max(m.SMSTries, 1)-1))):
+		case m.SMS == SMSFailed && !m.SMSRefused && m.SMSTries < noticeTries && !now.Before(m.SMSAt.Add(noticeBackoff<<(max(m.SMSTries, 1)-1))):
 			m.SMS = SMSPending // notify marks it sending (versioned) before the send
 		default:
 			continue
@@ -474,11 +479,14 @@ func (d *Dispatcher) notify(ctx context.Context, o *anxin.WorkOrder, p Person) {
 	if !mark(SMSSending, "") {
 		return // another writer has the order now; its own pass tells
 	}
-	id, _, err := d.Notifier.Send(ctx, notice)
+	id, retry, err := d.Notifier.Send(ctx, notice)
 	if err != nil {
-		o.History[n].SMSMaybe = errors.Is(err, anxin.ErrMaybeSent)
+		// a permanent refusal (invalid number, …) fails the same way the
+		// next four times: it is given up at once, with its reason
+		o.History[n].SMSMaybe = retry && errors.Is(err, anxin.ErrMaybeSent)
+		o.History[n].SMSRefused = !retry
 		d.Logger.Warn("work order notice not sent", "order", o.ID, "to", anxin.MaskPhone(p.Phone), "err", err,
-			"tries", o.History[n].SMSTries, "retry", o.History[n].SMSTries < noticeTries)
+			"tries", o.History[n].SMSTries, "refused", !retry, "retry", retry && o.History[n].SMSTries < noticeTries)
 		mark(SMSFailed, clip(err.Error()))
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,6 +17,8 @@ import (
 	"github.com/anxin-care/anxin/care"
 	"github.com/anxin-care/anxin/dispatch"
 	"github.com/anxin-care/anxin/sqlite"
+	"github.com/anxin-care/anxin/twilio"
+	"github.com/anxin-care/anxin/twilio/twiliotest"
 )
 
 // sent records what the notifier was asked to send.
@@ -32,7 +35,7 @@ func (s *sent) Send(_ context.Context, n anxin.Notification) (string, bool, erro
 	s.tried++
 	if s.fail > 0 {
 		s.fail--
-		return "", false, errors.New("provider unreachable")
+		return "", true, errors.New("provider unreachable") // certainly not sent: retryable
 	}
 	s.ns = append(s.ns, n)
 	return fmt.Sprintf("SM%d", len(s.ns)), false, nil
@@ -404,6 +407,52 @@ func TestFailedOrderNoticeRetried(t *testing.T) {
 	}
 }
 
+// A notice the provider refuses for good (Twilio 21211: not a valid
+// number) is tried once, not five times: it is left failed at once,
+// marked refused with Twilio's reason, and logged once with the number
+// masked, as a notice whose tries ran out is.
+func TestRefusedOrderNoticeNotRetried(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	fake := twiliotest.New()
+	fake.Deliver = func(*http.Request) *http.Response { return nil }
+	fake.Script("+8613700000002", twiliotest.Script{APIError: 21211})
+	tw, err := twilio.New(twilio.Config{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken,
+		From: twiliotest.From, PublicURL: "https://anxin.example.org", Transport: fake.Transport()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := w.dispatcher()
+	d.Notifier = tw
+	w.clock.add(15 * time.Minute)
+	// the passes of the next 20 minutes: every backoff of a retry is past
+	for range 21 {
+		if err := d.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+		w.clock.add(time.Minute)
+	}
+	sends := 0
+	for _, e := range fake.Events() {
+		if e.Kind == "sms" {
+			sends++
+		}
+	}
+	h := w.orders(t)[0].History
+	if len(h) != 1 || h[0].SMS != dispatch.SMSFailed || !h[0].SMSRefused || h[0].SMSTries != 1 || sends != 1 ||
+		!strings.Contains(h[0].SMSError, "21211") {
+		t.Fatalf("refused notice: %+v, %d sends", h, sends)
+	}
+	logs := w.logs.String()
+	if strings.Count(logs, "work order notice not sent") != 1 || !strings.Contains(logs, "retry=false") ||
+		!strings.Contains(logs, "refused=true") || !strings.Contains(logs, "21211") {
+		t.Fatalf("log of the refusal:\n%s", logs)
+	}
+	if strings.Contains(logs, "13700000002") {
+		t.Fatalf("phone number in the log:\n%s", logs)
+	}
+}
+
 // countingStore counts the store's one-by-one alarm reads and its reads
 // of the worker accounts.
 type countingStore struct {
@@ -432,6 +481,52 @@ func (s *countingStore) counts() (alarms, accounts int) {
 	defer s.mu.Unlock()
 	alarms, accounts, s.alarms, s.accounts = s.alarms, s.accounts, 0, 0
 	return alarms, accounts
+}
+
+// dispatchedReads records how many alarm ids the store's
+// DispatchedAlarms answered with.
+type dispatchedReads struct {
+	anxin.Store
+	mu  sync.Mutex
+	ids []int
+}
+
+func (s *dispatchedReads) DispatchedAlarms(ctx context.Context, ids []string) (map[string]bool, error) {
+	m, err := s.Store.DispatchedAlarms(ctx, ids)
+	s.mu.Lock()
+	s.ids = append(s.ids, len(m))
+	s.mu.Unlock()
+	return m, err
+}
+
+// Which alarms of a pass have an order is asked about the pass's
+// candidates only: the orders of years past are never read into memory.
+func TestDispatchPassReadsOnlyItsCandidates(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	at := w.clock.Now().AddDate(-2, 0, 0)
+	for i := range 300 { // orders of alarms long closed
+		o := anxin.WorkOrder{Key: dispatch.AlarmKey(fmt.Sprintf("01OLD%04d", i)), Kind: anxin.OrderAlarm, Household: "hh-1",
+			Assignee: "wang", DispatchedBy: dispatch.Auto, Status: anxin.OrderResolved, CreatedAt: at, AssignedAt: at}
+		if _, err := w.db.CreateWorkOrder(ctx, &o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := w.dispatcher()
+	reads := &dispatchedReads{Store: w.db}
+	d.Store = reads
+	w.clock.add(15 * time.Minute)
+	for range 2 { // the first dispatches the alarm, the second finds its order
+		if err := d.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if os, err := w.db.WorkOrders(ctx, sqlite.WorkOrderFilter{Open: true}); err != nil || len(os) != 1 || os[0].AlarmID != w.alarm.ID {
+		t.Fatalf("open orders: %+v %v", os, err)
+	}
+	if len(reads.ids) != 2 || reads.ids[0] != 0 || reads.ids[1] != 1 {
+		t.Fatalf("ids read per pass: %v (one candidate a pass)", reads.ids)
+	}
 }
 
 // A pass with open orders whose alarms nobody closed reads no alarm one

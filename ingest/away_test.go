@@ -66,8 +66,9 @@ func TestAwayPausesNoUseAndSurvivesRestart(t *testing.T) {
 		hours(30) // away: nothing, however long
 		stop()
 
-		p, esc, stop = start() // a restart keeps the mark
-		if !p.Away("hh-1") {
+		// a restart keeps the mark, in the rules and not only in the store
+		p, esc, stop = start()
+		if !p.engine.Away("hh-1") {
 			t.Fatal("the away mark was lost at restart")
 		}
 		hours(10)

@@ -89,6 +89,10 @@ func (p *Pipeline) TakeOver(ctx context.Context, match, owns func(household stri
 			return err
 		}
 		p.owns = owns
+		// marks made while nobody held them, or not applied by the last owner
+		if err := p.applyAwayMarks(ctx); err != nil {
+			return err
+		}
 		p.log.Info("households taken over", "households", n, "seen_ids_added", p.seen.Len()-before)
 		return nil
 	})

@@ -191,3 +191,102 @@ func TestPartitionedRestoreHoldsOnlyOwnHouseholds(t *testing.T) {
 		t.Fatalf("%d households held after taking hh-1's partition back, want 1", n)
 	}
 }
+
+// A household marked away through an alarmd that does not hold its
+// partition is away on the one that does, and stays so when the
+// partition moves on; a mark made while nobody holds the partition is
+// applied by whoever takes it over. The mark is stored first and the
+// owner applies it (PendingAwayMarks), as it restores rule state.
+func TestAwayMarkReachesTheOwner(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	all, none := func(string) bool { return true }, func(string) bool { return false }
+	a, stopA := startOwnerPipeline(t, db)
+	defer stopA()
+	b, stopB := startOwnerPipeline(t, db)
+	defer stopB()
+	if err := b.SetOwnership(ctx, none); err != nil {
+		t.Fatal(err)
+	}
+	away := func(p *Pipeline) bool {
+		t.Helper()
+		v, err := p.Away(ctx, "hh-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if err := b.SetAway(ctx, "hh-1", true); err != nil {
+		t.Fatalf("away through the alarmd that does not hold the household: %v", err)
+	}
+	if !away(b) {
+		t.Fatal("the alarmd that took the mark does not report it")
+	}
+	eventually(t, "the owner's engine applies the mark", func() bool { return a.engine.Away("hh-1") })
+
+	// the partition moves to b: the mark is in the state a committed
+	if err := a.GiveUp(ctx, all, none); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.TakeOver(ctx, all, all); err != nil {
+		t.Fatal(err)
+	}
+	if !b.engine.Away("hh-1") || !away(a) {
+		t.Fatalf("after the hand-over: owner %v, the other %v", b.engine.Away("hh-1"), away(a))
+	}
+	if err := a.SetAway(ctx, "hh-1", false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "back, through the other alarmd", func() bool { return !b.engine.Away("hh-1") })
+
+	// marked while nobody holds the partition: the next owner applies it
+	if err := b.GiveUp(ctx, all, none); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetAway(ctx, "hh-1", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.TakeOver(ctx, all, all); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the next owner applies the mark", func() bool { return a.engine.Away("hh-1") })
+	if ms, err := db.PendingAwayMarks(ctx); err != nil || len(ms) != 0 {
+		t.Fatalf("marks left pending: %+v %v", ms, err)
+	}
+}
+
+// A household the stored rule state holds away with no stored mark (marked
+// before marks were stored) gets its mark, applied, when its owner
+// restores it: every alarmd then answers it away. A mark made meanwhile
+// wins.
+func TestAwayFromBeforeMarksAdopted(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	old := rules.New(rules.Default())
+	now := time.Now()
+	old.SetAway(now, "hh-1", true)
+	old.SetAway(now, "hh-2", true)
+	var states []anxin.RuleState
+	for _, hh := range []string{"hh-1", "hh-2"} {
+		st, ok := old.DirtyState(hh)
+		if !ok {
+			t.Fatal("no state to store")
+		}
+		states = append(states, anxin.RuleState{Household: hh, State: st})
+	}
+	if _, err := db.ApplyIngest(ctx, &sqlite.IngestBatch{States: states, At: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PutAwayMark(ctx, "hh-2", false, now); err != nil { // back, through another alarmd
+		t.Fatal(err)
+	}
+	p, stop := startOwnerPipeline(t, db)
+	defer stop()
+	if m, err := db.AwayMark(ctx, "hh-1"); err != nil || !m.Away || !m.Applied {
+		t.Fatalf("hh-1 after the restore: %+v %v", m, err)
+	}
+	eventually(t, "hh-2 back", func() bool { return !p.engine.Away("hh-2") })
+	if m, err := db.AwayMark(ctx, "hh-2"); err != nil || m.Away {
+		t.Fatalf("hh-2 after the restore: %+v %v", m, err)
+	}
+}

@@ -237,7 +237,6 @@ type escalation struct {
 // awayRequest asks the batch loop to mark a household away or back.
 type awayRequest struct {
 	household string
-	away      bool
 	done      chan error
 }
 
@@ -282,8 +281,10 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 }
 
 // restoreStates loads the stored rule state of the households that match
-// (nil: all) into the engine: n restored, skipped not in the register.
+// (nil: all) into the engine: n restored, skipped not in the register. A
+// household restored away without a stored mark gets one (AdoptAwayMark).
 func (p *Pipeline) restoreStates(ctx context.Context, match func(string) bool) (n, skipped int, err error) {
+	var away []string
 	err = p.store.RuleStates(ctx, func(hh string, state []byte) error {
 		if match != nil && !match(hh) {
 			return nil
@@ -297,10 +298,23 @@ func (p *Pipeline) restoreStates(ctx context.Context, match func(string) bool) (
 			p.log.Error("rule state not restored", "household", hh, "err", err)
 			return nil
 		}
+		if p.engine.Away(hh) {
+			away = append(away, hh)
+		}
 		n++
 		return nil
 	})
-	return n, skipped, err
+	if err != nil {
+		return n, skipped, err
+	}
+	// away from before marks were stored: stored now, so every alarmd
+	// answers it (a mark made since wins, and is applied as pending)
+	for _, hh := range away {
+		if err := p.store.AdoptAwayMark(ctx, hh, p.now()); err != nil {
+			return n, skipped, err
+		}
+	}
+	return n, skipped, nil
 }
 
 // Restore loads the rules engine's state and the de-duplication window from
@@ -439,6 +453,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			continue
 		case <-timer.C:
 		case <-housekeeping.C:
+			if err := p.applyAwayMarks(ctx); err != nil {
+				if ctx.Err() != nil {
+					p.flushStates()
+					return nil
+				}
+				p.log.Warn("away marks not applied; the next tick tries again", "err", err)
+			}
 			if rearmed := p.syncAlarmStates(ctx, nil, true); len(rearmed) > 0 {
 				// commit the re-armed states now rather than at the next flush
 				if _, err := p.commit(ctx, &anxin.IngestBatch{States: p.states(rearmed, false), At: p.now()}); err != nil {
@@ -684,35 +705,80 @@ func (p *Pipeline) handOver(res anxin.IngestResult, received map[string]time.Tim
 
 // SetAway marks a household away (visiting family, in hospital: its no-use
 // rules pause and their open alarms close) or back (their timers restart
-// now). It returns once the change and what it closed are committed, so a
-// restart keeps it.
+// now). The mark is stored first, so it lasts whichever alarmd took it:
+// the one holding the household's partition applies it (here at once,
+// returning once the change and what it closed are committed; elsewhere
+// at that alarmd's next housekeeping tick, or when it takes the
+// partition over).
 func (p *Pipeline) SetAway(ctx context.Context, household string, away bool) error {
-	r := awayRequest{household: household, away: away, done: make(chan error, 1)}
+	if _, err := p.store.PutAwayMark(ctx, household, away, p.now()); err != nil {
+		return err
+	}
+	r := awayRequest{household: household, done: make(chan error, 1)}
 	return roundTrip(ctx, p.away, r, r.done)
 }
 
-// Away reports whether a household is marked away.
-func (p *Pipeline) Away(household string) bool { return p.engine.Away(household) }
+// Away reports whether a household is marked away: its last stored mark,
+// or what the rules hold when it has none (a mark from before marks were
+// stored, known to the household's owner only).
+func (p *Pipeline) Away(ctx context.Context, household string) (bool, error) {
+	m, err := p.store.AwayMark(ctx, household)
+	if anxin.ErrorCode(err) == anxin.ENOTFOUND {
+		return p.engine.Away(household), nil
+	}
+	return m.Away, err
+}
 
+// setAway applies the household's last mark if this alarmd holds it (in
+// the batch loop); another alarmd's household is its owner's to apply.
 func (p *Pipeline) setAway(ctx context.Context, r awayRequest) error {
 	if !p.owned(r.household) {
-		// its state is another alarmd's (NATS partitions): a change here would not last
-		return anxin.Errorf(anxin.ECONFLICT, "household %s is processed by another alarmd instance; try again there", r.household)
+		return nil
 	}
+	m, err := p.store.AwayMark(ctx, r.household)
+	if err != nil || m.Applied {
+		return err
+	}
+	return p.applyAwayMark(ctx, m)
+}
+
+// applyAwayMarks applies the stored marks not applied yet of the
+// households this alarmd holds (in the batch loop).
+func (p *Pipeline) applyAwayMarks(ctx context.Context) error {
+	ms, err := p.store.PendingAwayMarks(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if !p.owned(m.Household) {
+			continue
+		}
+		if err := p.applyAwayMark(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyAwayMark pauses or restarts the household's rules, commits what
+// that closed with the household's rule state (which now holds the mark),
+// then records the mark applied. A crash between the two applies it again:
+// the engine, restored with the mark, changes nothing.
+func (p *Pipeline) applyAwayMark(ctx context.Context, m anxin.AwayMark) error {
 	now := p.now()
-	changes := p.decide(nil, p.engine.SetAway(now, r.household, r.away))
+	changes := p.decide(nil, p.engine.SetAway(now, m.Household, m.Away))
 	b := &anxin.IngestBatch{Changes: changes, At: now}
-	b.States = p.states(map[string]bool{r.household: true}, false)
+	b.States = p.states(map[string]bool{m.Household: true}, false)
 	res, err := p.commit(ctx, b)
 	if err != nil {
 		return err
 	}
 	why := "the elder is back"
-	if r.away {
+	if m.Away {
 		why = "the elder is marked away"
 	}
 	p.handOver(res, nil, why)
-	return nil
+	return p.store.AwayMarkApplied(ctx, m.Household, m.Version)
 }
 
 // states takes the engine's dirty states: those of urgent households go

@@ -33,7 +33,7 @@ type DB struct {
 // (CREATE … IF NOT EXISTS). Each area owns one: alarms.go, escalation.go,
 // register.go, webhooks.go.
 var schemas = []*string{&schemaAlarms, &schemaEscalation, &schemaRegister, &schemaWebhookReplays, &schemaAckTokens, &schemaAccounts,
-	&schemaWorkOrders, &schemaVisitForms, &schemaKits, &schemaLeases}
+	&schemaWorkOrders, &schemaVisitForms, &schemaKits, &schemaLeases, &schemaAwayMarks}
 
 // Open opens (creating if needed) the store at path; ":memory:" gives a
 // private in-memory store for tests.

@@ -110,23 +110,26 @@ func (d *DB) workOrderWhere(ctx context.Context, where string, arg any) (anxin.W
 	return o, err
 }
 
-// DispatchedAlarms is the set of alarm ids that have an order (by key: one
-// range scan of the key index, for a pass over many alarms).
-func (d *DB) DispatchedAlarms(ctx context.Context) (map[string]bool, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT key FROM work_orders WHERE key >= 'alarm:' AND key < 'alarm;'`)
+// DispatchedAlarms is the set of those of alarmIDs that have an order:
+// point reads of the key index, 500 keys a query.
+func (d *DB) DispatchedAlarms(ctx context.Context, alarmIDs []string) (map[string]bool, error) {
+	keys := make([]string, len(alarmIDs))
+	for i, id := range alarmIDs {
+		keys[i] = "alarm:" + id
+	}
+	out := map[string]bool{}
+	err := d.eachIn(ctx, keys, `SELECT key FROM work_orders WHERE key IN (%s)`, nil, func(rows *sql.Rows) error {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return err
+		}
+		out[strings.TrimPrefix(k, "alarm:")] = true
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("dispatched alarms: %w", err)
 	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return nil, err
-		}
-		out[strings.TrimPrefix(k, "alarm:")] = true
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // SaveWorkOrder writes o if o.Version is the stored version and moves it

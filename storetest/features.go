@@ -370,8 +370,20 @@ func workOrders(t *testing.T, s anxin.Store) {
 	if _, err := s.CreateWorkOrder(ctx, &f); err != nil {
 		t.Fatal(err)
 	}
-	if d, err := s.DispatchedAlarms(ctx); err != nil || !reflect.DeepEqual(d, map[string]bool{"01A": true}) {
+	// only the ids asked about, in chunks past the 500 of one query; a
+	// follow-up's key is no alarm's
+	asked := []string{"nope", "hh-2:1", "follow_up:hh-2:1"}
+	for i := range 1000 {
+		asked = append(asked, fmt.Sprintf("01Z%04d", i))
+	}
+	if d, err := s.DispatchedAlarms(ctx, append(asked, "01A")); err != nil || !reflect.DeepEqual(d, map[string]bool{"01A": true}) {
 		t.Fatalf("DispatchedAlarms: %v %v", d, err)
+	}
+	if d, err := s.DispatchedAlarms(ctx, asked); err != nil || len(d) != 0 {
+		t.Fatalf("DispatchedAlarms of alarms without orders: %v %v", d, err)
+	}
+	if d, err := s.DispatchedAlarms(ctx, nil); err != nil || len(d) != 0 {
+		t.Fatalf("DispatchedAlarms of none: %v %v", d, err)
 	}
 	e1, e2 := Elder("e1", "110101194005060011", "善广村"), Elder("e2", "110101194005060021", "龙井村")
 	e1.Household, e2.Household = "hh-1", "hh-2"
@@ -689,5 +701,79 @@ func eldersConcurrentWrites(t *testing.T, s anxin.Store) {
 	}
 	if c, err := s.CountElders(ctx, anxin.ElderFilter{}); err != nil || c != len(sheet)+1 {
 		t.Fatalf("%d elders after concurrent imports %v, want %d", c, err, len(sheet)+1)
+	}
+}
+
+// awayMarks: a household's marks count up; the last is pending until its
+// version (or a later one) is applied, and applying an older version
+// leaves a newer mark pending.
+func awayMarks(t *testing.T, s anxin.Store) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	if _, err := s.AwayMark(ctx, "hh-1"); anxin.ErrorCode(err) != anxin.ENOTFOUND {
+		t.Fatalf("never marked: %v", err)
+	}
+	if _, err := s.PutAwayMark(ctx, "bad id", true, at); anxin.ErrorCode(err) != anxin.EINVALID {
+		t.Fatalf("bad household: %v", err)
+	}
+	m1, err := s.PutAwayMark(ctx, "hh-1", true, at)
+	if err != nil || m1.Version != 1 {
+		t.Fatalf("first mark: %+v %v", m1, err)
+	}
+	if _, err := s.PutAwayMark(ctx, "hh-2", true, at.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := s.PutAwayMark(ctx, "hh-1", false, at.Add(2*time.Minute))
+	if err != nil || m2.Version != 2 {
+		t.Fatalf("second mark: %+v %v", m2, err)
+	}
+	pending := func() []string {
+		t.Helper()
+		ms, err := s.PendingAwayMarks(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range ms {
+			out = append(out, fmt.Sprintf("%s:%v:%d", m.Household, m.Away, m.Version))
+		}
+		return out
+	}
+	if got := pending(); !reflect.DeepEqual(got, []string{"hh-2:true:1", "hh-1:false:2"}) {
+		t.Fatalf("pending, oldest first: %v", got)
+	}
+	if err := s.AwayMarkApplied(ctx, "hh-1", 1); err != nil { // an older mark's apply
+		t.Fatal(err)
+	}
+	if got := pending(); !reflect.DeepEqual(got, []string{"hh-2:true:1", "hh-1:false:2"}) {
+		t.Fatalf("after applying an older version: %v", got)
+	}
+	if err := s.AwayMarkApplied(ctx, "hh-1", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AwayMarkApplied(ctx, "hh-1", 1); err != nil { // late: changes nothing
+		t.Fatal(err)
+	}
+	if got := pending(); !reflect.DeepEqual(got, []string{"hh-2:true:1"}) {
+		t.Fatalf("after applying hh-1: %v", got)
+	}
+	m, err := s.AwayMark(ctx, "hh-1")
+	if err != nil || m.Away || m.Version != 2 || !m.Applied || !m.At.Equal(at.Add(2*time.Minute)) {
+		t.Fatalf("last mark: %+v %v", m, err)
+	}
+	// adopting a household the rules hold away: an existing mark wins
+	for _, hh := range []string{"hh-1", "hh-3"} {
+		if err := s.AdoptAwayMark(ctx, hh, at.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m, err := s.AwayMark(ctx, "hh-1"); err != nil || m.Away || m.Version != 2 {
+		t.Fatalf("adopting over a mark: %+v %v", m, err)
+	}
+	if m, err := s.AwayMark(ctx, "hh-3"); err != nil || !m.Away || m.Version != 1 || !m.Applied || !m.At.Equal(at.Add(time.Hour)) {
+		t.Fatalf("adopted: %+v %v", m, err)
+	}
+	if got := pending(); !reflect.DeepEqual(got, []string{"hh-2:true:1"}) {
+		t.Fatalf("an adopted mark is pending: %v", got)
 	}
 }

@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) anxin.Store) {
 		{"WorkOrders", workOrders},
 		{"WorkOrderConcurrentWrites", workOrderConcurrentWrites},
 		{"AccountsNamedAndByRole", accountsNamedAndByRole},
+		{"AwayMarks", awayMarks},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := open(t)

@@ -300,3 +300,27 @@ func TestMovedOrderClosedByFirstAssignee(t *testing.T) {
 		t.Errorf("the closed order is on the new assignee's list")
 	}
 }
+
+// An order whose notice the provider refused for good says so on its
+// page (the operator checks the number), as a failed notice says failed.
+func TestRefusedNoticeShownOnOrderPage(t *testing.T) {
+	e, _, alarm := newOrdersEnv(t)
+	ctx := context.Background()
+	ops := e.browser()
+	csrf := ops.mustSignIn("ops")
+	if code, _, _ := ops.do("POST", "/app/alarms/"+alarm.ID+"/dispatch", url.Values{"csrf": {csrf}, "to": {"wang"}}); code != 303 {
+		t.Fatalf("dispatch: %d", code)
+	}
+	os, err := e.db.WorkOrders(ctx, sqlite.WorkOrderFilter{})
+	if err != nil || len(os) != 1 {
+		t.Fatalf("orders: %+v %v", os, err)
+	}
+	o := os[0]
+	o.History[0].SMS, o.History[0].SMSRefused, o.History[0].SMSError = dispatch.SMSFailed, true, "twilio create message: HTTP 400, error 21211 (invalid phone number)"
+	if err := e.db.SaveWorkOrder(ctx, &o); err != nil {
+		t.Fatal(err)
+	}
+	if code, page, _ := ops.do("GET", "/app/orders/"+o.ID, nil); code != 200 || !strings.Contains(page, "短信发送失败（不再重发，请核对电话）") {
+		t.Fatalf("order page: %d %s", code, page)
+	}
+}

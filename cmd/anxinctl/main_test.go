@@ -283,7 +283,7 @@ func (a *awayFake) SetAway(_ context.Context, hh string, away bool) error {
 	a.marks[hh] = away
 	return nil
 }
-func (a *awayFake) Away(hh string) bool { return a.marks[hh] }
+func (a *awayFake) Away(_ context.Context, hh string) (bool, error) { return a.marks[hh], nil }
 
 func TestCLIAway(t *testing.T) {
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "alarmd.db"))
