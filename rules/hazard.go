@@ -336,7 +336,7 @@ func hzSane(ext []byte) bool {
 	if l == nil {
 		return false
 	}
-	return l.off().sane(ext, l.nsig) && int32(binary.LittleEndian.Uint32(ext[l.day:])) >= 0 &&
+	return l.off().sane(ext, l.nsig) && saneDay(ext[l.day:]) &&
 		int64(binary.LittleEndian.Uint16(ext[l.t:])) <= hzEdges[len(hzEdges)-1] && ext[l.seen] < 1<<l.nsig
 }
 

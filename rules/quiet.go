@@ -637,6 +637,15 @@ func (q *quiet) cell(x *evalCtx, s *slot) int {
 	return c
 }
 
+// saneDay reports whether the restored local day index (days since
+// 1970-01-01) at b[0:4] is in saneTime's range: restored beyond it, no
+// later day would be a new one (newDay), and the rule would never forget
+// its counts nor count a day toward its warm-up again.
+func saneDay(b []byte) bool {
+	d := int64(int32(binary.LittleEndian.Uint32(b)))
+	return d >= 0 && saneTime(d*86400)
+}
+
 // newDay records the local day of t at s.ext[off] when it is later than
 // the one there, counting it toward the warm-up, and returns both days;
 // ok is false when t's day is not a new one.
