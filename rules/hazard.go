@@ -336,7 +336,7 @@ func hzSane(ext []byte) bool {
 	if l == nil {
 		return false
 	}
-	return l.off().sane(ext, l.nsig) && int32(binary.LittleEndian.Uint32(ext[l.day:])) >= 0 &&
+	return l.off().sane(ext, l.nsig) && saneDay(ext[l.day:]) &&
 		int64(binary.LittleEndian.Uint16(ext[l.t:])) <= hzEdges[len(hzEdges)-1] && ext[l.seen] < 1<<l.nsig
 }
 
@@ -395,7 +395,18 @@ func (r *hazard) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 			r.observeSignal(r, r.off(), x, s, k, f.Float(), t)
 		}
 	}
+	if s.flags&fInit != 0 && r.alarmAt(s) != 0 && !r.canRing(r.alarmAt(s)) {
+		// the period's alarm time is another variant's (the tier
+		// changed since its last use): choose it again from the counts,
+		// which the variants share
+		r.setAlarmTime(x, s)
+	}
 	r.tick(x, s)
+}
+
+// canRing reports whether the rule (this variant) can ring at t minutes.
+func (r *hazard) canRing(t int64) bool {
+	return t >= r.minT && t <= r.maxT && (r.steps == 0 || r.steps&(1<<hzBucket(t-1)) != 0)
 }
 
 // forget counts days with data (for the warm-up) and ages the
@@ -510,7 +521,7 @@ func (r *hazard) alarmTime(s *slot, c int) (int64, float64) {
 	for i := 0; i < r.lay.nb-1; i++ {
 		e := int(r.lay.edge[i])
 		t := hzEdges[e]
-		if t < r.minT || t > r.maxT || (r.steps != 0 && r.steps&(1<<e) == 0) {
+		if !r.canRing(t) {
 			continue
 		}
 		if v := float64(t) + r.cost*sv[i]; v < best {

@@ -203,7 +203,10 @@ type quiet struct {
 	// restarts on. The late clock rings the last step no sooner than
 	// lateMin minutes after the last use; it counts a rise as use only
 	// when it is faster than late per hour (a leaky bucket that drains at
-	// that rate), so a drip can delay the early steps but never it.
+	// that rate), so a drip can delay the early steps but never it —
+	// except across a gap in the readings through its alarm time, where
+	// a rise of late is a use (a drip cannot be told from one there) and
+	// a smaller one holds it as a gap does (after_gap, or a restart).
 	late    float64
 	lateMin int64
 }
@@ -373,6 +376,7 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 	use := atLeast(val-base, q.deltas[k], val)
 	lateUse := use
 	var lc lateClock
+	lateGap := false // a gap through the late step's time
 	if q.late > 0 {
 		lc = q.lateOf(m, o, s)
 		if k == 0 {
@@ -384,6 +388,15 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 			h := float64(t-tl) / 3600
 			lc.bucket = max(0, lc.bucket-q.late*h) + max(0, val-last-q.late*max(0, h-1))
 			lateUse = val >= last && atLeast(lc.bucket, q.late, val)
+			// A gap through the late step's time: the step would ring at
+			// the first reading after it (or within after_gap), on the
+			// gap alone. A drip cannot be told from a use across it: a
+			// rise of late is a use there (a smaller one is a gap's
+			// across which nothing rose, below).
+			lateGap = gap && q.lateDue(m, o, s) <= t+q.qp.AfterGap.Seconds()
+			if lateGap && !lateUse && val >= last {
+				lateUse = atLeast(val-last, q.late, val)
+			}
 			use = use || lateUse
 		}
 		o.setLate(s, lc)
@@ -416,15 +429,25 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 		s.flags &^= fAux
 		binary.LittleEndian.PutUint64(s.ext[o.hold:], 0)
 		m.setAlarmTime(x, s)
-		if q.late > 0 && lateUse {
+		switch {
+		case q.late > 0 && lateUse:
 			o.setLate(s, lateClock{t0: t, at: q.lateAlarm(m, s)})
+		case lateGap:
+			// a sign of life across a gap through the late step's time,
+			// no use of the late clock's: to it the gap is one across
+			// which nothing rose
+			if q.restartsOnGap(m, s) {
+				q.restartLate(m, o, s, t)
+			} else {
+				binary.LittleEndian.PutUint64(s.ext[o.hold:], uint64(t+q.qp.AfterGap.Seconds()))
+			}
 		}
 		if lateUse || !lc.rang {
 			// the late clock's alarm stays open through small rises
 			x.clear(s, fOpen, func() string { return fmt.Sprintf("%s used again at %s", capitalize(q.qp.What), x.clock(t)) })
 		}
 	case gap:
-		if q.qp.Gaps == "restart" || m.fallingBack(s) {
+		if q.restartsOnGap(m, s) {
 			q.restart(m, o, x, s, t)
 		} else {
 			binary.LittleEndian.PutUint64(s.ext[o.hold:], uint64(t+q.qp.AfterGap.Seconds()))
@@ -434,6 +457,13 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 	s.t1 = max(s.t1, t)
 }
 
+// restartsOnGap reports whether a gap in the readings begins the quiet
+// period anew (gaps: restart, or while falling back as no_use does);
+// otherwise it is bridged, with no alarm before after_gap past its end.
+func (q *quiet) restartsOnGap(m quietModel, s *slot) bool {
+	return q.qp.Gaps == "restart" || m.fallingBack(s)
+}
+
 // restart begins a quiet period at t that did not begin with a use (the
 // late clock's too).
 func (q *quiet) restart(m quietModel, o quietOff, x *evalCtx, s *slot, t int64) {
@@ -441,8 +471,13 @@ func (q *quiet) restart(m quietModel, o quietOff, x *evalCtx, s *slot, t int64) 
 	s.flags |= fAux | fMode
 	m.setAlarmTime(x, s)
 	if q.late > 0 {
-		o.setLate(s, lateClock{bucket: q.lateOf(m, o, s).bucket, t0: t, at: q.lateAlarm(m, s)})
+		q.restartLate(m, o, s, t)
 	}
+}
+
+// restartLate begins the late clock at t without a use (its bucket kept).
+func (q *quiet) restartLate(m quietModel, o quietOff, s *slot, t int64) {
+	o.setLate(s, lateClock{bucket: q.lateOf(m, o, s).bucket, t0: t, at: q.lateAlarm(m, s)})
 }
 
 // due is the instant the current quiet period rings; with a late clock,
@@ -600,6 +635,15 @@ func (q *quiet) cell(x *evalCtx, s *slot) int {
 		}
 	}
 	return c
+}
+
+// saneDay reports whether the restored local day index (days since
+// 1970-01-01) at b[0:4] is in saneTime's range: restored beyond it, no
+// later day would be a new one (newDay), and the rule would never forget
+// its counts nor count a day toward its warm-up again.
+func saneDay(b []byte) bool {
+	d := int64(int32(binary.LittleEndian.Uint32(b)))
+	return d >= 0 && saneTime(d*86400)
 }
 
 // newDay records the local day of t at s.ext[off] when it is later than

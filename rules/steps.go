@@ -233,8 +233,7 @@ func stSane(ext []byte) bool {
 	} else if l == nil {
 		return false
 	}
-	return l.off().sane(ext, 2) && (len(ext) == stExtV1 || l.off().saneLate(ext)) && int32(binary.LittleEndian.Uint32(ext[l.day:])) >= 0 &&
-		int32(binary.LittleEndian.Uint32(ext[l.aged:])) >= 0 &&
+	return l.off().sane(ext, 2) && (len(ext) == stExtV1 || l.off().saneLate(ext)) && saneDay(ext[l.day:]) && saneDay(ext[l.aged:]) &&
 		int64(binary.LittleEndian.Uint16(ext[l.t:])) <= stMaxT
 }
 
