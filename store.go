@@ -46,9 +46,11 @@ type IngestStore interface {
 	// AwayMarkApplied records that the household's mark of version was
 	// applied; a newer mark stays pending.
 	AwayMarkApplied(ctx context.Context, household string, version int64) error
-	// AdoptAwayMark records household away and applied unless it has a
-	// mark: the rules hold it away from before marks were stored.
-	AdoptAwayMark(ctx context.Context, household string, at time.Time) error
+	// AdoptAwayMarks records each of households away and applied unless it
+	// has a mark: the rules hold them away from before marks were stored.
+	// One call for a restore's households (a few statements), not one a
+	// household.
+	AdoptAwayMarks(ctx context.Context, households []string, at time.Time) error
 }
 
 // AlarmStore reads alarms and records what people and chains did with them.

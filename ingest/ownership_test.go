@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -262,21 +264,8 @@ func TestAwayMarkReachesTheOwner(t *testing.T) {
 func TestAwayFromBeforeMarksAdopted(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t)
-	old := rules.New(rules.Default())
 	now := time.Now()
-	old.SetAway(now, "hh-1", true)
-	old.SetAway(now, "hh-2", true)
-	var states []anxin.RuleState
-	for _, hh := range []string{"hh-1", "hh-2"} {
-		st, ok := old.DirtyState(hh)
-		if !ok {
-			t.Fatal("no state to store")
-		}
-		states = append(states, anxin.RuleState{Household: hh, State: st})
-	}
-	if _, err := db.ApplyIngest(ctx, &sqlite.IngestBatch{States: states, At: now}); err != nil {
-		t.Fatal(err)
-	}
+	storeAwayFromBeforeMarks(t, db, now, "hh-1", "hh-2")
 	if _, err := db.PutAwayMark(ctx, "hh-2", false, now); err != nil { // back, through another alarmd
 		t.Fatal(err)
 	}
@@ -288,5 +277,112 @@ func TestAwayFromBeforeMarksAdopted(t *testing.T) {
 	eventually(t, "hh-2 back", func() bool { return !p.engine.Away("hh-2") })
 	if m, err := db.AwayMark(ctx, "hh-2"); err != nil || m.Away {
 		t.Fatalf("hh-2 after the restore: %+v %v", m, err)
+	}
+}
+
+// awayMarksDown is a store whose away marks cannot be read while down is
+// set (the database blinked).
+type awayMarksDown struct {
+	*sqlite.DB
+	down atomic.Bool
+}
+
+func (s *awayMarksDown) PendingAwayMarks(ctx context.Context) ([]anxin.AwayMark, error) {
+	if s.down.Load() {
+		return nil, errors.New("database is locked")
+	}
+	return s.DB.PendingAwayMarks(ctx)
+}
+
+// A take-over whose pending away marks cannot be read still takes the
+// partition over (the marks stay stored and are applied at the next tick
+// that reads them). A take-over that fails must leave the households
+// someone else's: its partitions' leases are released on that error, and
+// an alarmd still evaluating them would be a second owner.
+func TestTakeOverWithAwayMarksUnreadable(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	store := &awayMarksDown{DB: db}
+	p, err := New(Config{BatchWait: time.Millisecond}, Deps{Engine: rules.New(rules.Default()), Store: store, Escalator: &escalations{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runPipeline(t, p)()
+	none, all := func(string) bool { return false }, func(string) bool { return true }
+	if err := p.SetOwnership(ctx, none); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PutAwayMark(ctx, "hh-1", true, time.Now()); err != nil { // through another alarmd
+		t.Fatal(err)
+	}
+	store.down.Store(true)
+	err = p.TakeOver(ctx, all, all)
+	owns := false
+	if ierr := p.inLoop(ctx, func(context.Context) error { owns = p.owned("hh-1"); return nil }); ierr != nil {
+		t.Fatal(ierr)
+	}
+	if err != nil || !owns {
+		t.Fatalf("take-over with the marks unreadable: err %v, owns hh-1 %v (an error must leave it unowned; marks need not fail it)", err, owns)
+	}
+	store.down.Store(false)
+	eventually(t, "the mark applied once readable", func() bool { return p.engine.Away("hh-1") })
+}
+
+// adoptCounter counts the store's calls adopting away marks.
+type adoptCounter struct {
+	*sqlite.DB
+	calls, households atomic.Int64
+}
+
+func (s *adoptCounter) AdoptAwayMarks(ctx context.Context, households []string, at time.Time) error {
+	s.calls.Add(1)
+	s.households.Add(int64(len(households)))
+	return s.DB.AdoptAwayMarks(ctx, households, at)
+}
+
+// Households held away from before marks were stored are adopted in one
+// store call for the restore, not one a household: a take-over runs in
+// the batch loop, and a round trip per away household (on PostgreSQL over
+// a network, every take-over) held every other household's messages back.
+func TestAwayFromBeforeMarksAdoptedAtOnce(t *testing.T) {
+	db := openDB(t)
+	const n = 1200 // past one statement's 500
+	var hhs []string
+	for i := range n {
+		hhs = append(hhs, fmt.Sprintf("hh-%04d", i))
+	}
+	storeAwayFromBeforeMarks(t, db, time.Now(), hhs...)
+	store := &adoptCounter{DB: db}
+	p, err := New(Config{BatchWait: time.Millisecond}, Deps{Engine: rules.New(rules.Default()), Store: store, Escalator: &escalations{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runPipeline(t, p)()
+	if c, h := store.calls.Load(), store.households.Load(); c != 1 || h != n {
+		t.Fatalf("%d store calls adopting %d households, want 1 for %d", c, h, n)
+	}
+	for _, hh := range []string{"hh-0000", "hh-0500", fmt.Sprintf("hh-%04d", n-1)} {
+		if m, err := db.AwayMark(context.Background(), hh); err != nil || !m.Away || !m.Applied {
+			t.Fatalf("%s after the restore: %+v %v", hh, m, err)
+		}
+	}
+}
+
+// storeAwayFromBeforeMarks stores the rule state of households held away
+// with no mark, as an alarmd older than the stored marks left it.
+func storeAwayFromBeforeMarks(t *testing.T, db *sqlite.DB, now time.Time, households ...string) {
+	t.Helper()
+	old := rules.New(rules.Default())
+	var states []anxin.RuleState
+	for _, hh := range households {
+		old.SetAway(now, hh, true)
+		st, ok := old.DirtyState(hh)
+		if !ok {
+			t.Fatal("no state to store")
+		}
+		states = append(states, anxin.RuleState{Household: hh, State: st})
+	}
+	if _, err := db.ApplyIngest(context.Background(), &sqlite.IngestBatch{States: states, At: now}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -282,7 +282,7 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 
 // restoreStates loads the stored rule state of the households that match
 // (nil: all) into the engine: n restored, skipped not in the register. A
-// household restored away without a stored mark gets one (AdoptAwayMark).
+// household restored away without a stored mark gets one (AdoptAwayMarks).
 func (p *Pipeline) restoreStates(ctx context.Context, match func(string) bool) (n, skipped int, err error) {
 	var away []string
 	err = p.store.RuleStates(ctx, func(hh string, state []byte) error {
@@ -309,10 +309,8 @@ func (p *Pipeline) restoreStates(ctx context.Context, match func(string) bool) (
 	}
 	// away from before marks were stored: stored now, so every alarmd
 	// answers it (a mark made since wins, and is applied as pending)
-	for _, hh := range away {
-		if err := p.store.AdoptAwayMark(ctx, hh, p.now()); err != nil {
-			return n, skipped, err
-		}
+	if err := p.store.AdoptAwayMarks(ctx, away, p.now()); err != nil {
+		return n, skipped, err
 	}
 	return n, skipped, nil
 }

@@ -65,6 +65,22 @@ func TestPostgres(t *testing.T) {
 	t.Run("TableAddedToPackageSqlite", func(t *testing.T) { tableAddedToPackageSqlite(t, s) })
 	t.Run("ElderFormTierAddedToAnOlderDatabase", func(t *testing.T) { elderFormTierAdded(t, s) })
 	t.Run("ChainClaimsAddedToAnOlderDatabase", func(t *testing.T) { chainClaimsAdded(t, s) })
+	t.Run("AwayMarksRefuseAnOlderAlarmd", func(t *testing.T) { awayMarksRefuseAnOlderAlarmd(t, s) })
+}
+
+// schemaBeforeAwayMarks is the last schema version of an alarmd that
+// neither stores nor applies away marks (away_marks): it must refuse a
+// database that holds them. Started on one, it would answer and change
+// away from its own rules only, leaving stored marks stale or pending; a
+// pending "away" would then be applied, after that alarmd's own "back",
+// once a newer alarmd takes the household over.
+const schemaBeforeAwayMarks = 3
+
+func awayMarksRefuseAnOlderAlarmd(t *testing.T, s *server) {
+	db := s.open(t)
+	if v, err := db.SchemaVersion(context.Background()); err != nil || v <= schemaBeforeAwayMarks {
+		t.Fatalf("schema version %d %v: an alarmd of version %d would open a database with away marks", v, err, schemaBeforeAwayMarks)
+	}
 }
 
 // A table package sqlite gained after a database was made (here: one

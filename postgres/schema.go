@@ -41,6 +41,11 @@ var versions = []string{
 		ADD COLUMN IF NOT EXISTS lease_epoch BIGINT NOT NULL DEFAULT 0,
 		ADD COLUMN IF NOT EXISTS pokes BIGINT NOT NULL DEFAULT 0,
 		ADD COLUMN IF NOT EXISTS lease_pokes BIGINT NOT NULL DEFAULT 0`,
+	// 4: away marks (package sqlite's away_marks, made by the schema pass).
+	// No DDL of its own: the step is there so that an older alarmd, which
+	// would change away in its rules only and never apply a stored mark,
+	// refuses the database instead of leaving marks stale or pending
+	``,
 }
 
 // migrate brings the schema to the newest version in one transaction, under

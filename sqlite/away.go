@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/anxin-care/anxin"
@@ -65,12 +66,31 @@ func (d *DB) AwayMarkApplied(ctx context.Context, household string, version int6
 	return nil
 }
 
-// AdoptAwayMark records household away and applied unless it has a mark.
-func (d *DB) AdoptAwayMark(ctx context.Context, household string, at time.Time) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO away_marks (household, away, at, version, applied) VALUES (?, 1, ?, 1, 1)
-		ON CONFLICT (household) DO NOTHING`, household, at.UnixMilli())
+// AdoptAwayMarks records households away and applied unless they have a
+// mark, 500 a statement in one transaction.
+func (d *DB) AdoptAwayMarks(ctx context.Context, households []string, at time.Time) error {
+	if len(households) == 0 {
+		return nil
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("away mark: %w", err)
+		return fmt.Errorf("away marks: %w", err)
+	}
+	defer tx.Rollback()
+	for lo := 0; lo < len(households); lo += 500 {
+		chunk := households[lo:min(lo+500, len(households))]
+		args := make([]any, 0, 2*len(chunk))
+		for _, hh := range chunk {
+			args = append(args, hh, at.UnixMilli())
+		}
+		q := `INSERT INTO away_marks (household, away, at, version, applied) VALUES (?, 1, ?, 1, 1)` +
+			strings.Repeat(`, (?, 1, ?, 1, 1)`, len(chunk)-1) + ` ON CONFLICT (household) DO NOTHING`
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("away marks: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("away marks: %w", err)
 	}
 	return nil
 }

@@ -761,11 +761,20 @@ func awayMarks(t *testing.T, s anxin.Store) {
 	if err != nil || m.Away || m.Version != 2 || !m.Applied || !m.At.Equal(at.Add(2*time.Minute)) {
 		t.Fatalf("last mark: %+v %v", m, err)
 	}
-	// adopting a household the rules hold away: an existing mark wins
-	for _, hh := range []string{"hh-1", "hh-3"} {
-		if err := s.AdoptAwayMark(ctx, hh, at.Add(time.Hour)); err != nil {
-			t.Fatal(err)
-		}
+	// adopting households the rules hold away: an existing mark wins; past
+	// the 500 of one statement
+	adopt := []string{"hh-1", "hh-3"}
+	for i := range 1000 {
+		adopt = append(adopt, fmt.Sprintf("hh-a%04d", i))
+	}
+	if err := s.AdoptAwayMarks(ctx, adopt, at.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AdoptAwayMarks(ctx, nil, at); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := s.AwayMark(ctx, "hh-a0999"); err != nil || !m.Away || !m.Applied {
+		t.Fatalf("adopted past one statement: %+v %v", m, err)
 	}
 	if m, err := s.AwayMark(ctx, "hh-1"); err != nil || m.Away || m.Version != 2 {
 		t.Fatalf("adopting over a mark: %+v %v", m, err)
