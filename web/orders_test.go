@@ -320,7 +320,7 @@ func TestRefusedNoticeShownOnOrderPage(t *testing.T) {
 	if err := e.db.SaveWorkOrder(ctx, &o); err != nil {
 		t.Fatal(err)
 	}
-	if code, page, _ := ops.do("GET", "/app/orders/"+o.ID, nil); code != 200 || !strings.Contains(page, "短信发送失败（不再重发，请核对电话）") {
+	if code, page, _ := ops.do("GET", "/app/orders/"+o.ID, nil); code != 200 || !strings.Contains(page, "短信发送失败（不再自动重发，请电话通知）") {
 		t.Fatalf("order page: %d %s", code, page)
 	}
 }
