@@ -209,6 +209,11 @@ type quiet struct {
 	// a smaller one holds it as a gap does (after_gap, or a restart).
 	late    float64
 	lateMin int64
+	// dripRun, when set (seconds; kind steps with drip_run), lets a small
+	// rise (life_delta, not a use) restart the late clock too, unless it
+	// is part of a steady run of small rises that has lasted dripRun (a
+	// drip): runClock.
+	dripRun int64
 }
 
 // quietOff is where a kind keeps in slot.ext the signals' state (each
@@ -221,6 +226,120 @@ const (
 	quietSigSize = 32
 	lateSize     = 19 // bucket f64, t0 i64, at u16 (minutes), rang u8
 )
+
+// dripHole is the longest time between two small rises of one run
+// (drip_run): a drip of 1 l an hour shows a rise at every hourly reading,
+// of 0.5 l an hour at every other one; a day's glasses of water are
+// further apart.
+const dripHole = 3 * 3600
+
+// runClock is the late clock with drip_run, kept in the second signal's
+// bytes (quietOff.run; a rule with drip_run has one signal): since the
+// last sign of life not part of a drip (t0) and its alarm time (at,
+// minutes), and the current run of small rises — its last rise (last; 0:
+// none), its length (minutes, saturating) and the clock before it began
+// (preT0, preAt), which a run that turns out to be a drip goes back to.
+// set is false in a state saved before drip_run: the clock is then the
+// late clock's.
+//
+//	+0 last i64, +8 at u16, +10 preAt u16, +12 set u8, +13 length u16,
+//	+16 t0 i64, +24 preT0 i64 (where the second signal keeps its last
+//	reading and interval: restored states check them as instants)
+type runClock struct {
+	last, t0, preT0 int64
+	at, preAt       int64
+	length          int64
+	set             bool
+}
+
+// run is where a one-signal rule keeps its runClock: the second signal's
+// bytes.
+func (o quietOff) run() int { return o.sig + quietSigSize }
+
+func (o quietOff) runAt(s *slot) runClock {
+	p := s.ext[o.run():]
+	return runClock{last: int64(binary.LittleEndian.Uint64(p)), at: int64(binary.LittleEndian.Uint16(p[8:])), preAt: int64(binary.LittleEndian.Uint16(p[10:])),
+		set: p[12] == 1, length: int64(binary.LittleEndian.Uint16(p[13:])), t0: int64(binary.LittleEndian.Uint64(p[16:])), preT0: int64(binary.LittleEndian.Uint64(p[24:]))}
+}
+
+func (o quietOff) setRun(s *slot, c runClock) {
+	p := s.ext[o.run():]
+	binary.LittleEndian.PutUint64(p, uint64(c.last))
+	binary.LittleEndian.PutUint16(p[8:], uint16(min(c.at, stMaxT)))
+	binary.LittleEndian.PutUint16(p[10:], uint16(min(c.preAt, stMaxT)))
+	p[12] = 1
+	binary.LittleEndian.PutUint16(p[13:], uint16(min(c.length, math.MaxUint16)))
+	p[15] = 0
+	binary.LittleEndian.PutUint64(p[16:], uint64(c.t0))
+	binary.LittleEndian.PutUint64(p[24:], uint64(c.preT0))
+}
+
+// runOf is the late clock of s with drip_run: the stored one, or (none
+// stored yet) the late clock's own.
+func (q *quiet) runOf(m quietModel, o quietOff, s *slot) runClock {
+	if r := o.runAt(s); r.set {
+		r.at = min(r.at, stMaxT)
+		return r
+	}
+	c := q.lateOf(m, o, s)
+	return runClock{t0: c.t0, at: c.at}
+}
+
+// smallRise takes a small rise at t (the reading before at tl): a sign of
+// life for the late clock, unless it is part of a run of small rises that
+// has lasted dripRun — a drip, which sends the clock back to where it was
+// before the run began. A rise within dripHole of the run's last, or at
+// the reading right after it (across a gap in the readings), goes on with
+// the run.
+func (q *quiet) smallRise(m quietModel, o quietOff, s *slot, t, tl int64) {
+	r := q.runOf(m, o, s)
+	if r.last != 0 && (t-r.last <= dripHole || r.last == tl) {
+		r.length += (t - r.last) / 60
+	} else {
+		r.length, r.preT0, r.preAt = 0, r.t0, r.at
+	}
+	r.last = t
+	if r.length*60 >= q.dripRun {
+		r.t0, r.at = r.preT0, r.preAt
+	} else {
+		r.t0, r.at = t, q.lateAlarm(m, s)
+	}
+	o.setRun(s, r)
+}
+
+// lateStart is when the late clock started and how long after it rings
+// (seconds): with drip_run the run clock's, unless the min_delta clock
+// rings first dripRun after its own time (the guarantee: small rises hold
+// the last step off no longer than that); else the late clock's. While
+// the rule falls back, the fallback is the time.
+func (q *quiet) lateStart(m quietModel, o quietOff, s *slot) (t0, span int64) {
+	c := q.lateOf(m, o, s)
+	span = c.at * 60
+	if m.fallingBack(s) {
+		span = q.fallback
+	}
+	if q.dripRun > 0 {
+		r := q.runOf(m, o, s)
+		rs := r.at * 60
+		if m.fallingBack(s) {
+			rs = q.fallback
+		}
+		if r.t0+rs <= c.t0+span+q.dripRun {
+			return r.t0, rs
+		}
+		return c.t0, span + q.dripRun
+	}
+	return c.t0, span
+}
+
+// lateAt is the late clock's alarm time (minutes): the early steps ring
+// only before it.
+func (q *quiet) lateAt(m quietModel, o quietOff, s *slot) int64 {
+	if q.dripRun > 0 {
+		return q.runOf(m, o, s).at
+	}
+	return q.lateOf(m, o, s).at
+}
 
 // lateClock is the clock of the last step (quiet.late): since the last
 // use of min_delta (t0; 0: not set yet, taken from the quiet period), the
@@ -374,7 +493,7 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 	}
 	gap := t-tl > q.freshLimit(iv)
 	use := atLeast(val-base, q.deltas[k], val)
-	lateUse := use
+	lateUse, life := use, use
 	var lc lateClock
 	lateGap := false // a gap through the late step's time
 	if q.late > 0 {
@@ -432,6 +551,9 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 		switch {
 		case q.late > 0 && lateUse:
 			o.setLate(s, lateClock{t0: t, at: q.lateAlarm(m, s)})
+			if q.dripRun > 0 {
+				o.setRun(s, runClock{t0: t, at: q.lateAlarm(m, s)}) // a use ends any run
+			}
 		case lateGap:
 			// a sign of life across a gap through the late step's time,
 			// no use of the late clock's: to it the gap is one across
@@ -441,6 +563,8 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 			} else {
 				binary.LittleEndian.PutUint64(s.ext[o.hold:], uint64(t+q.qp.AfterGap.Seconds()))
 			}
+		case q.dripRun > 0 && life:
+			q.smallRise(m, o, s, t, tl)
 		}
 		if lateUse || !lc.rang {
 			// the late clock's alarm stays open through small rises
@@ -475,16 +599,21 @@ func (q *quiet) restart(m quietModel, o quietOff, x *evalCtx, s *slot, t int64) 
 	}
 }
 
-// restartLate begins the late clock at t without a use (its bucket kept).
+// restartLate begins the late clock at t without a use (its bucket kept),
+// and with drip_run the run's clock, which would otherwise ring from
+// before t.
 func (q *quiet) restartLate(m quietModel, o quietOff, s *slot, t int64) {
 	o.setLate(s, lateClock{bucket: q.lateOf(m, o, s).bucket, t0: t, at: q.lateAlarm(m, s)})
+	if q.dripRun > 0 {
+		o.setRun(s, runClock{t0: t, at: q.lateAlarm(m, s)})
+	}
 }
 
 // due is the instant the current quiet period rings; with a late clock,
 // its early step (math.MaxInt64: none, the late clock rings the period).
 func (q *quiet) due(m quietModel, o quietOff, s *slot) int64 {
 	if q.late > 0 {
-		if c := q.lateOf(m, o, s); c.rang || m.fallingBack(s) || m.alarmAt(s) >= c.at {
+		if q.lateOf(m, o, s).rang || m.fallingBack(s) || m.alarmAt(s) >= q.lateAt(m, o, s) {
 			return math.MaxInt64
 		}
 	} else if m.fallingBack(s) {
@@ -497,14 +626,14 @@ func (q *quiet) due(m quietModel, o quietOff, s *slot) int64 {
 // this period): its alarm time after the last use of min_delta, or while
 // the history is not usable the fallback's.
 func (q *quiet) lateDue(m quietModel, o quietOff, s *slot) int64 {
-	c := q.lateOf(m, o, s)
-	switch {
-	case c.rang:
+	if q.lateOf(m, o, s).rang {
 		return math.MaxInt64
-	case m.fallingBack(s):
-		return c.t0 + q.fallback
 	}
-	return max(c.t0+c.at*60, o.holdAt(s))
+	t0, span := q.lateStart(m, o, s)
+	if m.fallingBack(s) {
+		return t0 + span
+	}
+	return max(t0+span, o.holdAt(s))
 }
 
 // raiseFixed raises the alarm of a fixed time since t0 (the fallback's, a
@@ -546,7 +675,8 @@ func (q *quiet) tickQuiet(m quietModel, o quietOff, x *evalCtx, s *slot) {
 		c := q.lateOf(m, o, s)
 		if s.flags&fOpen == 0 && !x.suppressed() && x.inWindow() {
 			s.flags &^= fMute1
-			q.raiseFixed(x, s, c.t0)
+			t0, _ := q.lateStart(m, o, s)
+			q.raiseFixed(x, s, t0)
 		}
 		if s.flags&fOpen != 0 {
 			c.rang = true

@@ -54,6 +54,14 @@ type StepsParams struct {
 	// clock of min_delta that a drip cannot restart: a rise counts there
 	// only when it is faster than min_delta per hour. 0: one clock.
 	LifeDelta float64 `yaml:"life_delta"`
+	// DripRun, when set (with life_delta), tells a drip from life: a
+	// small rise (life_delta or more, not a use of min_delta) restarts
+	// the last step's clock too, unless it is part of a run of small
+	// rises, none more than dripHole after the one before and no use
+	// among them, that has lasted DripRun: such a run is a drip, and the
+	// clock goes back to the last sign of life before the run began.
+	// 0: only a use of min_delta restarts the last step's clock.
+	DripRun Duration `yaml:"drip_run"`
 }
 
 const (
@@ -182,6 +190,15 @@ func init() {
 			if p.LifeDelta < 0 || (p.LifeDelta > 0 && !(p.LifeDelta < p.MinDelta-1e-12)) {
 				return fmt.Errorf("life_delta: must be above 0 and below min_delta (%g)", p.MinDelta)
 			}
+			switch {
+			case p.DripRun == 0:
+			case p.LifeDelta == 0:
+				return fmt.Errorf("drip_run: needs life_delta")
+			case p.DripRun < Duration(time.Hour) || p.DripRun > Duration(stMaxT*time.Minute):
+				return fmt.Errorf("drip_run: must be between 1h and 36h")
+			case p.AlsoField != "":
+				return fmt.Errorf("drip_run: not with also_field (the run is kept in the second signal's bytes)")
+			}
 			return p.checkAlarm(r)
 		},
 		compile: func(r *Rule) evaluator {
@@ -201,6 +218,7 @@ func init() {
 				if p.LateShare > 0 {
 					h.lateMin = h.edges[h.nEdges-2]
 				}
+				h.dripRun = p.DripRun.Seconds()
 			}
 			h.countsFor[0] = stVersion
 			for i, e := range h.edges[:h.nEdges] {
@@ -315,6 +333,10 @@ func (r *steps) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 		// rule) runs no late clock: it leaves none behind, or a variant
 		// with one would take its last use for weeks ago and ring at once
 		clear(s.ext[r.lay.late:])
+	}
+	if r.dripRun == 0 && r.nsig == 1 {
+		// nor a drip run (kept in the unused second signal's bytes)
+		clear(s.ext[r.lay.off().run() : r.lay.off().run()+quietSigSize])
 	}
 	for k := 0; k < r.nsig; k++ {
 		f, ok := m.Fields[r.fields[k]]

@@ -117,16 +117,23 @@ func TestStepsOldStateRestores(t *testing.T) {
 	v := routine(tl, "hh-1", 0, 20, 100)
 	s := &tl.e.hh["hh-1"].slots[0]
 	s.ext = stWeekOf(s.ext)[:stExtV1] // as the code before life_delta saved it
-	b := tl.e.State("hh-1")
-	tl2 := newTimeline(t, stepsRules(dripKeys))
+	if tl2 := restoredMorning(t, tl, stepsRules(dripKeys), v); len(opens(tl2)) != 1 || !opens(tl2)[0].At.Equal(at(20, "15:30")) {
+		t.Errorf("restored old state: alarms %v, want one at 15:30", tl2.log)
+	}
+}
+
+// restoredMorning restores hh-1's state in tl into a new engine of rules
+// y and runs day 20's quiet morning (morningOnly, the counter at v)
+// through it.
+func restoredMorning(t *testing.T, tl *timeline, y string, v float64) *timeline {
+	t.Helper()
+	tl2 := newTimeline(t, y)
 	tl2.now = tl.now
-	if err := tl2.e.RestoreState("hh-1", b); err != nil {
+	if err := tl2.e.RestoreState("hh-1", tl.e.State("hh-1")); err != nil {
 		t.Fatal(err)
 	}
 	morningOnly(tl2, "hh-1", 20, v)
-	if o := opens(tl2); len(o) != 1 || !o[0].At.Equal(at(20, "15:30")) {
-		t.Errorf("restored old state: alarms %v, want one at 15:30", tl2.log)
-	}
+	return tl2
 }
 
 func TestStepsLifeDeltaConfigErrors(t *testing.T) {
@@ -190,13 +197,15 @@ func TestStepsLateAlarmAfterPeopleClosed(t *testing.T) {
 
 // FuzzStepsLifeDeltaDecisions: FuzzEngineDecisions's invariants (no open
 // while open, no close while closed, deadlines move on) for the drip-safe
-// rule, its two clocks and its alarm that small rises do not close.
+// rule, its two clocks and its alarm that small rises do not close; the
+// same with a drip run (drip_run).
 func FuzzStepsLifeDeltaDecisions(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
 	f.Add([]byte("\x00\x10\x20\x30\x40\x50\x60\x70\x80\x90\xa0\xb0\xc0\xd0\xe0\xf0\x01\x11\x21"))
 	cfg, err := Parse([]byte(`
 rules:
   - {name: no_water, kind: steps, device_kinds: [water_meter], min_delta: 0.003, life_delta: 0.001, alarm_times: [1h, 2h, 3h], late_share: 0.1, warm_up: 1d, fallback: 2h, after_gap: 1m, silent_after: 5h}
+  - {name: no_water_run, kind: steps, device_kinds: [water_meter], min_delta: 0.003, life_delta: 0.001, drip_run: 1h, alarm_times: [1h, 2h, 3h], late_share: 0.1, warm_up: 1d, fallback: 2h, after_gap: 1m, silent_after: 5h, silent_rule: silent_run}
 `))
 	if err != nil {
 		f.Fatal(err)

@@ -141,3 +141,23 @@ func TestStepsGapWhileFallingBackRestarts(t *testing.T) {
 		}
 	}
 }
+
+// TestDripRunGapRestartsTheRun: with drip_run the last step rings from the
+// run's clock; a gap that restarts the late clock (a new home falling
+// back) restarts the run's too, or the rule would ring at the first
+// reading after the gap on the run's old clock.
+func TestDripRunGapRestartsTheRun(t *testing.T) {
+	y := strings.Replace(string(configs.RulesYAML), "life_delta: 0.001", "life_delta: 0.001\n    drip_run: 12h", 1)
+	if y == string(configs.RulesYAML) {
+		t.Fatal("no life_delta in the default no_water")
+	}
+	for _, rise := range []float64{0, 0.0005, 0.002} {
+		o := acrossGap{5, at(5, "08:00"), at(6, "14:00"), at(7, "20:00"), rise, 0, false}.run(t, y, "no_water")
+		if len(o) != 1 || !o[0].At.Equal(at(7, "14:00")) || o[0].Cause.Code != anxin.CauseNoUse {
+			t.Errorf("%g l across the gap: alarms %+v, want one at 14:00 the day after the gap (24 h)", rise*1000, o)
+		}
+	}
+	if o := (acrossGap{20, at(20, "08:00"), at(22, "08:00"), at(24, "00:00"), 0.1, 0, true}).run(t, y, "no_water"); len(o) != 0 {
+		t.Errorf("100 l in 48 h, then as usual: alarms %+v, want none", o)
+	}
+}

@@ -183,16 +183,17 @@ func TestStepsConfigErrors(t *testing.T) {
 
 // FuzzStepsState: arbitrary restored state never panics, re-encodes
 // stably, and the alarm time it sets is one of its steps; the same with a
-// late clock (life_delta), and in both layouts (split: week, 168 cells;
-// weekend, 48): each input is restored into all four rules, so a state of
-// one layout is fed to the other. Seeds include a state of each layout and
-// one of the layout before the late clock (stExtV1).
+// late clock (life_delta), with a drip run (drip_run, kept in the second
+// signal's bytes), and in both layouts (split: week, 168 cells; weekend,
+// 48): each input is restored into all six rules, so a state of one
+// layout is fed to the other. Seeds include a state of each rule and one
+// of the layout before the late clock (stExtV1).
 func FuzzStepsState(f *testing.F) {
 	keys := "    alarm_times: [8h, 24h, 36h]\n    late_share: 0.04\n    per_quiet: 8\n    neighbours: 0.5\n"
 	life := "    min_delta: 0.003\n    life_delta: 0.001\n"
 	var cfgs []*Config
 	for _, split := range []string{"week", "weekend"} {
-		for _, extra := range []string{"", life} {
+		for _, extra := range []string{"", life, life + "    drip_run: 6h\n"} {
 			cfg, err := Parse([]byte(stepsRules(keys + "    split: " + split + "\n" + extra)))
 			if err != nil {
 				f.Fatal(err)
@@ -201,7 +202,7 @@ func FuzzStepsState(f *testing.F) {
 			tl := &timeline{t: &testing.T{}, e: New(cfg), now: day0}
 			routine(tl, "hh-x", 0, 15, 100)
 			f.Add(tl.e.State("hh-x"))
-			if split == "week" && extra != "" {
+			if split == "week" && extra == life {
 				s := &tl.e.hh["hh-x"].slots[0]
 				s.ext = s.ext[:stExtV1]
 				f.Add(tl.e.State("hh-x"))

@@ -147,12 +147,16 @@ func hours(v float64) string {
 
 func pct(v float64) string { return fmt.Sprintf("%.0f %%", 100*v) }
 
+// tablePct writes table's shares: pct, or with -quick one decimal
+// (settings are chosen on differences of under a point).
+var tablePct = pct
+
 func table(b *bytes.Buffer, d *dataset) {
 	fmt.Fprintf(b, "| rule | within 4 h | within 8 h | within 12 h | within 24 h | median h (misses ∞) | false alarms / household-day | of which after a gap | old weighting: within 8 h, median h |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range d.res {
 		var cells []string
 		for i := range withinHours {
-			cells = append(cells, fmt.Sprintf("%s ± %.0f", pct(r.within[i]), 100*r.sd[i]))
+			cells = append(cells, fmt.Sprintf("%s ± %.0f", tablePct(r.within[i]), 100*r.sd[i]))
 		}
 		med := hours(r.median)
 		if !math.IsInf(r.median, 1) {

@@ -9,7 +9,7 @@ import (
 // stepsCompared are the rules of the held-out table: kind steps beside the
 // stepped hazard rule at the costs around 0.05 false alarms per
 // household-day.
-var stepsCompared = []string{"hazard8_3200h", "hazard8_4800h", "hazard8_6400h", "steps_2400h", "steps_3200h", "steps_4200h", "steps_5600h", "steps1l_3200h", "steps1l_4200h", "steps1l_5600h", "stepsdrip_4800h", "stepsdrip_5600h", "stepsdrip_6400h"}
+var stepsCompared = []string{"hazard8_3200h", "hazard8_4800h", "hazard8_6400h", "steps_2400h", "steps_3200h", "steps_4200h", "steps_5600h", "steps1l_3200h", "steps1l_4200h", "steps1l_5600h", "stepsdrip_4800h", "stepsdrip_5600h", "stepsdrip_6400h", "stepsrun_3600h", "stepsrun_4200h", "stepsrun_4800h"}
 
 // resultIn is the result of rule name in rs, or nil.
 func resultIn(rs []*ruleResult, name string) *ruleResult {
