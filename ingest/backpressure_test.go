@@ -24,11 +24,18 @@ type stallingStore struct {
 	*sqlite.DB
 	down    atomic.Bool
 	refused atomic.Int64
+	// pressRefused: a refused batch held the alarm of publishFlood's press
+	pressRefused atomic.Bool
 }
 
 func (s *stallingStore) ApplyIngest(ctx context.Context, b *sqlite.IngestBatch) (sqlite.IngestResult, error) {
 	if s.down.Load() {
 		s.refused.Add(1)
+		for _, c := range b.Changes {
+			if c.Household == "hh-press" {
+				s.pressRefused.Store(true)
+			}
+		}
 		return sqlite.IngestResult{}, errors.New("disk I/O error")
 	}
 	return s.DB.ApplyIngest(ctx, b)

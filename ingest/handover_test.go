@@ -1,16 +1,20 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/rules"
 )
 
@@ -132,4 +136,157 @@ func benchReaderToPipeline(b *testing.B, inflight int) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/reading")
+}
+
+// ackSink stands for the broker's end of a connection the client only
+// writes to: it notes the PUBACKs' packet ids in order.
+type ackSink struct {
+	net.Conn // nil: the client's connection writes and closes, nothing else
+	mu       sync.Mutex
+	ids      []uint16
+	err      error
+}
+
+func (s *ackSink) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for p := b; len(p) > 0; p = p[4:] {
+		if len(p) < 4 || p[0] != pktPuback<<4 || p[1] != 2 {
+			s.err = fmt.Errorf("not a PUBACK: % x", p)
+			break
+		}
+		s.ids = append(s.ids, binary.BigEndian.Uint16(p[2:]))
+	}
+	return len(b), nil
+}
+
+func (s *ackSink) Close() error { return nil }
+
+func (s *ackSink) acked() ([]uint16, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]uint16(nil), s.ids...), s.err
+}
+
+// TestPressInTheSameReadAsReadingsGoesFirst: a button press parsed from
+// the same socket read as 300 meter readings, after them, is handed to the
+// batch loop before them and committed in a batch of its own, which takes
+// no reading (their processing would hold up its commit): its PUBACK
+// leaves first and its alarm reaches the escalator; nothing is
+// acknowledged while its commit waits; then every reading is
+// acknowledged, in order.
+func TestPressInTheSameReadAsReadingsGoesFirst(t *testing.T) {
+	store := &gatedStore{DB: openDB(t), gate: make(chan struct{})}
+	var once sync.Once
+	release := func() { once.Do(func() { close(store.gate) }) } // every commit goes through from then on
+	esc := &signalEscalator{at: make(chan anxin.Alarm, 1)}
+	p, err := New(Config{}, Deps{Engine: rules.New(rules.Default()), Store: store, Escalator: esc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runPipeline(t, p)
+	defer stop()
+	defer release() // (before stop: a held commit would keep Run from returning)
+
+	const readings = 300
+	now := time.Now()
+	var in []byte
+	for i := range readings {
+		m := anxin.Message{ID: anxin.NewID(now), TS: now, Household: fmt.Sprintf("hh-%d", i%100), Device: "wm1",
+			Kind: anxin.KindWaterMeter, Fields: anxin.Fields{"total_m3": anxin.Num(float64(i))}}
+		in = append(in, publishPacket(m.Topic(), uint16(i+1), payload(t, m).Payload)...)
+	}
+	press := button("hh-x", now)
+	in = append(in, publishPacket(press.Topic(), readings+1, payload(t, press).Payload)...)
+	if len(in) > 64<<10 {
+		t.Fatalf("%d bytes: more than the reader's buffer takes in one read", len(in))
+	}
+
+	sink := &ackSink{}
+	c := &directConn{Conn: sink, w: &bufferedConn{Conn: sink}}
+	dc := newDirectClient(SubscriberConfig{}, p, nil, time.Minute, time.Second)
+	dc.conn = c
+	p.FlushAcksWith(dc.flushAcks)
+	// one read brings it all; read returns at the end of the stream, all handed over
+	if err := dc.read(context.Background(), c, newPacketReader(bytes.NewReader(in))); !errors.Is(err, io.EOF) {
+		t.Fatalf("read: %v, want the end of the stream", err)
+	}
+	c.w.Flush() // (whatever a buffered acknowledgement there were)
+	if ids, err := sink.acked(); len(ids) != 0 || err != nil {
+		t.Fatalf("acknowledged %v (%v) while the press's commit waited", ids, err)
+	}
+	release()
+	select {
+	case a := <-esc.at:
+		if a.Household != "hh-x" {
+			t.Fatalf("escalated %+v, want the press's alarm", a)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the press's alarm never reached the escalator")
+	}
+	eventually(t, "every message acknowledged", func() bool { ids, _ := sink.acked(); return len(ids) >= readings+1 })
+	ids, err := sink.acked()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids[0] != readings+1 {
+		t.Fatalf("first PUBACK for packet %d, want the press's (%d): it waited behind readings", ids[0], readings+1)
+	}
+	for i, id := range ids[1:] {
+		if id != uint16(i+1) {
+			t.Fatalf("PUBACK %d for packet %d, want %d: readings out of order", i+2, id, i+1)
+		}
+	}
+}
+
+// TestReadingQueueKeepsOrderWithinItsBound: runs put into the ring come
+// out in order across its wrap, a batch takes no more than it holds, and
+// a put beyond the bound waits until the loop takes some.
+func TestReadingQueueKeepsOrderWithinItsBound(t *testing.T) {
+	q := newReadingQueue(4)
+	d := func(i int) Delivery { return Delivery{Topic: fmt.Sprint(i)} }
+	ctx := context.Background()
+	if err := q.put(ctx, []Delivery{d(1), d(2), d(3)}); err != nil {
+		t.Fatal(err)
+	}
+	back := make([]Delivery, 10) // the batches' array, each batch capped short of it
+	got := q.take(back[:0:2])    // 1, 2
+	put := make(chan error, 1)
+	go func() { put <- q.put(ctx, []Delivery{d(4), d(5), d(6), d(7)}) }() // 3 fit, across the wrap; 7 waits
+	testenv.Eventually(t, "the ring full", 10*time.Second, func() bool { return q.len() == 4 })
+	select {
+	case err := <-put:
+		t.Fatalf("put returned (%v) with the ring full", err)
+	default:
+	}
+	got = q.take(back[:len(got):3]) // 3: room for 7
+	select {
+	case err := <-put:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiting put did not go on once the loop took some")
+	}
+	got = q.take(back[:len(got):10])
+	var order []string
+	for _, g := range got {
+		order = append(order, g.Topic)
+	}
+	if s := fmt.Sprint(order); s != "[1 2 3 4 5 6 7]" {
+		t.Fatalf("taken %s, want [1 2 3 4 5 6 7]", s)
+	}
+	if q.len() != 0 {
+		t.Fatalf("%d left", q.len())
+	}
+	for i := range q.buf {
+		if q.buf[i].Topic != "" {
+			t.Fatalf("slot %d still holds %q: the ring keeps what it handed over", i, q.buf[i].Topic)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := q.put(ctx, make([]Delivery, 5)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("put beyond the bound after ctx ended: %v", err)
+	}
 }

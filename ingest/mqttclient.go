@@ -22,9 +22,11 @@ import (
 // a goroutine wake-up, and builds ~1 KB of garbage a message; under live
 // load those wake-ups, not the work, were most of alarmd's CPU per reading
 // (docs/alarmd.md "Ingest on the shared harness"). Here one goroutine reads
-// the socket (paced: lowatReader on Linux, pacedReader elsewhere), parses each PUBLISH (one allocation, its topic)
-// and hands it to the pipeline, waiting while the pipeline is full so TCP
-// holds the backlog in the broker; acknowledgements are appended to a
+// the socket (paced: lowatReader on Linux, pacedReader elsewhere), parses
+// each PUBLISH (one allocation, its topic) and hands what one read brought
+// to the pipeline at once (Pipeline.DeliverRun: one wake-up of the batch
+// loop a read, not one a message), waiting while the pipeline is full so
+// TCP holds the backlog in the broker; acknowledgements are appended to a
 // buffer that leaves in one write (bufferedConn).
 //
 // Session: persistent (clean session 0), so what arrived while alarmd was
@@ -204,7 +206,15 @@ func (dc *directClient) read(ctx context.Context, c *directConn, pr *packetReade
 	// from the session (SUBACK and UNSUBACK), as paho's connect handler
 	// waited for both
 	var subacked, unsubacked bool
+	var run []Delivery // PUBLISHes parsed, not yet handed over
 	for {
+		if len(run) > 0 && (len(run) == maxRun || !pr.whole()) {
+			// the next packet needs a read: what the last one brought goes first
+			if err := dc.handOver(ctx, c, run, pr.r.Buffered() == 0); err != nil {
+				return err // shutting down: not acknowledged, the broker keeps it
+			}
+			run = run[:0]
+		}
 		p, err := pr.next()
 		if err != nil {
 			if c.dead.Load() && !errors.Is(err, errMalformed) {
@@ -216,23 +226,12 @@ func (dc *directClient) read(ctx context.Context, c *directConn, pr *packetReade
 		c.lastRead.Store(now.UnixNano())
 		switch p.Type {
 		case pktPublish:
-			// Last: this read's bytes are all parsed; the batch loop need
-			// not wait for more before it commits and acknowledges
-			d := Delivery{Topic: p.Topic, Payload: p.Payload, Received: now, Last: pr.r.Buffered() == 0}
+			d := Delivery{Topic: p.Topic, Payload: p.Payload, Received: now}
 			if p.QoS() > 0 {
 				id := p.ID
 				d.Ack = func() { c.ack(id) }
 			}
-			c.waiting.Store(true)
-			err := dc.p.Deliver(ctx, d)
-			if d.Last {
-				// a long wait for room is not the broker's silence
-				c.lastRead.Store(time.Now().UnixNano())
-			}
-			c.waiting.Store(false)
-			if err != nil {
-				return err // shutting down: not acknowledged, the broker keeps it
-			}
+			run = append(run, d)
 		case pktSuback:
 			if p.ID != 1 {
 				return fmt.Errorf("%w: SUBACK for packet id %d", errMalformed, p.ID)
@@ -258,6 +257,27 @@ func (dc *directClient) read(ctx context.Context, c *directConn, pr *packetReade
 			dc.log.Info("subscribed", "broker", dc.cfg.Broker, "client_id", dc.cfg.ClientID)
 		}
 	}
+}
+
+// maxRun bounds the PUBLISHes parsed before they are handed over: a 64 KiB
+// read holds ~300 contract readings, but could hold thousands of tiny ones.
+const maxRun = 512
+
+// handOver gives the pipeline a run of PUBLISHes parsed from what the
+// socket reads brought (Pipeline.DeliverRun), waiting while it is full.
+// last: the reader's buffer is empty, so the batch loop need not wait for
+// more before it commits and acknowledges (Delivery.Last).
+func (dc *directClient) handOver(ctx context.Context, c *directConn, run []Delivery, last bool) error {
+	run[len(run)-1].Last = last
+	c.waiting.Store(true)
+	err := dc.p.DeliverRun(ctx, run)
+	if last {
+		// a long wait for room is not the broker's silence
+		c.lastRead.Store(time.Now().UnixNano())
+	}
+	c.waiting.Store(false)
+	clear(run) // the pipeline holds the payloads now, not the reader
+	return err
 }
 
 // credentials: a user (and password) in the broker URL

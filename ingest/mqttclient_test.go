@@ -300,21 +300,34 @@ func (fc *fakeConn) write(b []byte) {
 
 // queuePipeline is a pipeline whose batch loop is not running: the test
 // takes deliveries from its queues itself.
-func queuePipeline() *Pipeline {
-	return &Pipeline{in: make(chan Delivery, 16), priority: make(chan Delivery, 16)}
+func queuePipeline() *Pipeline { return queuePipelineOf(16) }
+
+// queuePipelineOf holds n readings and n other messages.
+func queuePipelineOf(n int) *Pipeline {
+	return &Pipeline{queue: newReadingQueue(n), priority: make(chan Delivery, n)}
 }
 
+// take takes the next delivery, an event or status before any reading.
 func take(t *testing.T, p *Pipeline) Delivery {
 	t.Helper()
-	select {
-	case d := <-p.in:
-		return d
-	case d := <-p.priority:
-		return d
-	case <-time.After(30 * time.Second):
-		t.Fatal("nothing delivered")
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case d := <-p.priority:
+			return d
+		default:
+		}
+		if ds := p.queue.take(make([]Delivery, 0, 1)); len(ds) == 1 {
+			return ds[0]
+		}
+		select {
+		case d := <-p.priority:
+			return d
+		case <-p.queue.ready:
+		case <-timeout:
+			t.Fatal("nothing delivered")
+		}
 	}
-	return Delivery{}
 }
 
 // TestDirectClientDropsAcksOfADeadConnection: a message read on a
@@ -527,8 +540,10 @@ func TestDirectClientGivesUpOnAStalledCONNACK(t *testing.T) {
 // PUBACK, and keeps the message for the next session.
 func TestDirectClientCloseWhileDeliverWaits(t *testing.T) {
 	fb := startFakeBroker(t)
-	p := &Pipeline{in: make(chan Delivery, 1), priority: make(chan Delivery, 1)}
-	p.in <- Delivery{Topic: "anxin/v1/hh-0/wm1/reading"} // full
+	p := queuePipelineOf(1)
+	if err := p.Deliver(context.Background(), Delivery{Topic: "anxin/v1/hh-0/wm1/reading"}); err != nil { // full
+		t.Fatal(err)
+	}
 	s, err := Subscribe(context.Background(), SubscriberConfig{Broker: fb.url(), ClientID: "alarmd-t"}, p, nil, 100*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
@@ -644,13 +659,13 @@ func TestDirectClientAcrossAMosquittoRestart(t *testing.T) {
 		if !bytes.Contains(d.Payload, []byte(marker.ID)) {
 			t.Fatalf("delivery %q, want the marker", d.Payload)
 		}
-	case d := <-q.in:
-		t.Fatalf("after the restart the session still held %q: not acknowledged", d.Payload)
+	case <-q.queue.ready:
+		t.Fatalf("after the restart the session still held %q: not acknowledged", take(t, q).Payload)
 	case <-time.After(30 * time.Second):
 		t.Fatal("the marker did not come")
 	}
-	if len(q.in) != 0 {
-		t.Fatalf("%d readings came again before the marker: not acknowledged", len(q.in))
+	if n := q.queue.len(); n != 0 {
+		t.Fatalf("%d readings came again before the marker: not acknowledged", n)
 	}
 }
 
@@ -685,7 +700,7 @@ func TestDirectClientTakesCredentialsFromTheBrokerURL(t *testing.T) {
 // reconnect.
 func TestDirectClientKeepsTheConnectionWhileThePipelineIsFull(t *testing.T) {
 	fb := startFakeBroker(t)
-	p := &Pipeline{in: make(chan Delivery, 1), priority: make(chan Delivery, 1)}
+	p := queuePipelineOf(1)
 	dc := startDirect(t, fb, p, time.Millisecond, 100*time.Millisecond, 5*time.Second)
 	c1, _ := fb.accept()
 	<-dc.ready
@@ -718,7 +733,7 @@ func TestDirectClientKeepsTheConnectionWhileThePipelineIsFull(t *testing.T) {
 			t.Fatal("no more pings: the client dropped the connection while it waited for room")
 		}
 	}
-	if d := <-p.in; string(d.Payload) != "one" {
+	if d := take(t, p); string(d.Payload) != "one" {
 		t.Fatalf("delivery %q", d.Payload)
 	}
 	if d := take(t, p); string(d.Payload) != "two" {

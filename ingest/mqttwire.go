@@ -135,6 +135,21 @@ func (pr *packetReader) next() (inPacket, error) {
 	return p, nil
 }
 
+// whole reports whether a whole packet is buffered: next would return it
+// without reading from the source.
+func (pr *packetReader) whole() bool {
+	b, _ := pr.r.Peek(min(pr.r.Buffered(), 5)) // no more than is buffered: never reads
+	n, shift := 0, 0
+	for i := 1; i < len(b); i++ {
+		n |= int(b[i]&0x7f) << shift
+		if b[i]&0x80 == 0 {
+			return pr.r.Buffered() >= i+1+n
+		}
+		shift += 7
+	}
+	return false // the length is not all in (or malformed: next says so)
+}
+
 // remaining reads the variable-length "remaining length" (at most four
 // bytes, at most 268,435,455).
 func (pr *packetReader) remaining() (int, error) {

@@ -168,7 +168,7 @@ type Pipeline struct {
 	// acknowledgements once they are all given
 	flushAcks atomic.Pointer[func()]
 
-	in       chan Delivery
+	queue    *readingQueue  // readings
 	priority chan Delivery // events and statuses: they skip the readings' queue
 	escalate chan escalation
 	away     chan awayRequest // people marking a household away or back
@@ -273,7 +273,7 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 		ackArchive = a
 	}
 	return &Pipeline{cfg: cfg, engine: d.Engine, store: d.Store, archive: d.Archive, ackArchive: ackArchive, escalator: d.Escalator,
-		register: d.Register, log: d.Logger, now: d.Now, m: m, in: make(chan Delivery, cfg.Inflight),
+		register: d.Register, log: d.Logger, now: d.Now, m: m, queue: newReadingQueue(cfg.Inflight),
 		priority: make(chan Delivery, 1024),
 		escalate: make(chan escalation, 1024), away: make(chan awayRequest), ctl: make(chan ctlRequest), seen: newSeenWindow(cfg.DedupMax, cfg.DedupWindow),
 		lastFlush: time.Now(), lastStats: time.Now(), stateWrites: -1, parser: newParser(),
@@ -359,17 +359,54 @@ func (p *Pipeline) Restore(ctx context.Context) error {
 // Deliver hands a message to the batch loop, waiting while the loop is
 // full (paho's router waits with it: back-pressure down to the socket).
 func (p *Pipeline) Deliver(ctx context.Context, d Delivery) error {
-	ch := p.in
-	if !strings.HasSuffix(d.Topic, "/reading") {
-		// a button press must not wait behind a flood of meter readings
-		ch = p.priority
+	if urgent(d.Topic) {
+		return p.deliverUrgent(ctx, d)
 	}
+	return p.queue.put(ctx, []Delivery{d})
+}
+
+// urgent: a message that is not a meter reading (a button press, a
+// status) must not wait behind a flood of readings.
+func urgent(topic string) bool { return !strings.HasSuffix(topic, "/reading") }
+
+func (p *Pipeline) deliverUrgent(ctx context.Context, d Delivery) error {
 	select {
-	case ch <- d:
+	case p.priority <- d:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// DeliverRun hands a run of messages to the batch loop at once: what one
+// socket read brought, parsed. Events and statuses go first, each as
+// Deliver would; then the readings, in their order, in one hand-over (one
+// lock and at most one wake-up of the batch loop, not one a message),
+// waiting while the loop is full. ds is the pipeline's until DeliverRun
+// returns (it moves the readings to its front, and the Last of the run's
+// end to the last of them); the caller may then reuse it. When ctx ends
+// first, what was not handed over is never acknowledged.
+func (p *Pipeline) DeliverRun(ctx context.Context, ds []Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	last := ds[len(ds)-1].Last
+	n := 0
+	for i := range ds {
+		if urgent(ds[i].Topic) {
+			if err := p.deliverUrgent(ctx, ds[i]); err != nil {
+				return err
+			}
+			continue
+		}
+		ds[n] = ds[i]
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	ds[n-1].Last = last
+	return p.queue.put(ctx, ds[:n])
 }
 
 // FlushAcksWith has f called after each batch's acknowledgements, so a
@@ -435,9 +472,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		case d := <-p.priority:
 			batch = append(batch, d)
 			batch = p.fill(ctx, batch, wait)
-		case d := <-p.in:
-			batch = append(batch, d)
-			batch = p.fill(ctx, batch, wait)
+		case <-p.queue.ready:
+			if batch = p.fill(ctx, batch, wait); len(batch) == 0 {
+				continue // announced readings an earlier batch took
+			}
 		case r := <-p.ctl:
 			r.done <- r.fn(ctx)
 			continue
@@ -484,12 +522,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // back unacknowledged messages (mosquitto's per-client in-flight window)
 // pauses until this batch is acknowledged, so waiting out BatchWait then
 // only delays the acks that let it go on. The loop sleeps on a timer
-// between looks instead of waking for every message. Events come first,
-// and a batch holding one is not kept waiting for more.
+// between looks instead of waking for every message. Events come first:
+// a batch holding one takes no more readings (their processing would hold
+// up its commit) and is not kept waiting for more. batch may start empty
+// (the readings' queue announced some): it may end empty too.
 func (p *Pipeline) fill(ctx context.Context, batch []Delivery, wait *time.Timer) []Delivery {
 	// (Go ≥ 1.23 timers: Stop and Reset leave no stale tick to drain)
 	defer wait.Stop()
-	urgent := !strings.HasSuffix(batch[0].Topic, "/reading")
+	hasUrgent := len(batch) > 0 && urgent(batch[0].Topic)
 	deadline := time.Now().Add(p.cfg.BatchWait)
 	slept := -1 // the batch's length before the last sleep
 	for {
@@ -497,18 +537,20 @@ func (p *Pipeline) fill(ctx context.Context, batch []Delivery, wait *time.Timer)
 		for len(batch) < cap(batch) {
 			select {
 			case d := <-p.priority:
-				batch, urgent = append(batch, d), true
+				batch, hasUrgent = append(batch, d), true
 				continue
 			default:
 			}
-			select {
-			case d := <-p.in:
-				batch = append(batch, d)
-			default:
+			if hasUrgent {
+				p.queue.announce() // the readings wait for the next batch
+				break drain
+			}
+			n := len(batch)
+			if batch = p.queue.take(batch); len(batch) == n {
 				break drain
 			}
 		}
-		if urgent || len(batch) >= cap(batch) || len(batch) == slept || batch[len(batch)-1].Last {
+		if len(batch) == 0 || hasUrgent || len(batch) >= cap(batch) || len(batch) == slept || batch[len(batch)-1].Last {
 			return batch
 		}
 		left := time.Until(deadline)
@@ -520,7 +562,7 @@ func (p *Pipeline) fill(ctx context.Context, batch []Delivery, wait *time.Timer)
 		wait.Reset(min(left, idleGap))
 		select {
 		case d := <-p.priority:
-			batch, urgent = append(batch, d), true
+			batch, hasUrgent = append(batch, d), true
 		case <-wait.C:
 		case <-ctx.Done():
 			return batch
@@ -545,7 +587,7 @@ func (p *Pipeline) untilDeadline() time.Duration {
 // acknowledge, escalate.
 func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 	now := p.now()
-	p.stats.waiting += len(batch) + len(p.in) + len(p.priority) // unacknowledged as the batch closes
+	p.stats.waiting += len(batch) + p.queue.len() + len(p.priority) // unacknowledged as the batch closes
 	var changes []anxin.AlarmChange
 	var seenIDs []string
 	// (both the batch loop's, reused batch after batch)
