@@ -47,7 +47,7 @@ func TestBufferedConnDeliversEveryWrite(t *testing.T) {
 }
 
 // tcpPair is a connected pair of loopback TCP sockets.
-func tcpPair(t *testing.T) (client *net.TCPConn, server net.Conn) {
+func tcpPair(t testing.TB) (client *net.TCPConn, server net.Conn) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

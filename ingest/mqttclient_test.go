@@ -150,18 +150,37 @@ func TestPacketReaderRefusesMalformed(t *testing.T) {
 	}
 }
 
+// chunkedReader returns at most size bytes a read and counts the reads.
+type chunkedReader struct {
+	r     io.Reader
+	size  int
+	reads int
+}
+
+func (c *chunkedReader) Read(b []byte) (int, error) {
+	c.reads++
+	return c.r.Read(b[:min(len(b), c.size)])
+}
+
 // FuzzPacketReader: whatever a broker (or something posing as one) sends,
 // the reader returns packets or an error — no panic, no payload beyond
-// MaxPayload+1 bytes, no topic beyond what the packet held.
+// MaxPayload+1 bytes, no topic beyond what the packet held — and when
+// whole says a packet is buffered, next takes it without reading (the
+// client hands over what it parsed before a read that may wait).
 func FuzzPacketReader(f *testing.F) {
 	f.Add(publishPacket("anxin/v1/hh/wm1/reading", 7, []byte(`{"id":"x"}`)))
 	f.Add([]byte{0x20, 2, 0, 0, 0x90, 5, 0, 1, 1, 1, 1})
 	f.Add([]byte{0x30, 0xff, 0xff, 0xff, 0x7f})
 	f.Add(append(publishPacket("t", 3, nil), 0xd0, 0, 0xb0, 2, 0, 2))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		pr := newPacketReader(bytes.NewReader(in))
+		src := &chunkedReader{r: bytes.NewReader(in), size: 13} // packets cut across reads
+		pr := newPacketReader(src)
 		for range 1000 {
+			whole, reads := pr.whole(), src.reads
 			p, err := pr.next()
+			if whole && src.reads != reads {
+				t.Fatalf("whole said a packet was buffered, but next read the source (%v)", err)
+			}
 			if err != nil {
 				return
 			}

@@ -168,7 +168,7 @@ type Pipeline struct {
 	// acknowledgements once they are all given
 	flushAcks atomic.Pointer[func()]
 
-	queue    *readingQueue  // readings
+	queue    *readingQueue // readings
 	priority chan Delivery // events and statuses: they skip the readings' queue
 	escalate chan escalation
 	away     chan awayRequest // people marking a household away or back
