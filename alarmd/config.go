@@ -136,6 +136,10 @@ type IngestConfig struct {
 	BatchWait   time.Duration `mapstructure:"batch_wait"`   // how long a partial batch waits for more
 	Inflight    int           `mapstructure:"inflight"`     // unacknowledged messages held at most
 	DedupWindow time.Duration `mapstructure:"dedup_window"` // how long a message id is remembered
+	// StateFlush: the rule state of households that only reported quiet
+	// readings is written this often (and at shutdown); what a crash may
+	// make the timers forget
+	StateFlush time.Duration `mapstructure:"state_flush"`
 }
 
 // LogConfig is the log level.
@@ -183,6 +187,7 @@ func defaults() map[string]any {
 		"ingest.batch_wait":          "5ms",
 		"ingest.inflight":            10000,
 		"ingest.dedup_window":        "24h",
+		"ingest.state_flush":         "10s",
 		"rules_file":                 "",
 		"households_file":            "households.yaml",
 		"log.level":                  "info",
@@ -480,6 +485,9 @@ func (c *Config) validate() error {
 		add(fmt.Errorf("config: mqtt.read_pace must be between 0s and 50ms, not %s", c.MQTT.ReadPace))
 	}
 	add(positiveDur("ingest.dedup_window", c.Ingest.DedupWindow))
+	if c.Ingest.StateFlush < time.Second || c.Ingest.StateFlush > 30*time.Minute {
+		add(fmt.Errorf("config: ingest.state_flush must be between 1s and 30m, not %s", c.Ingest.StateFlush))
+	}
 	if _, err := c.Log.SlogLevel(); err != nil {
 		add(err)
 	}

@@ -29,6 +29,12 @@ func TestConfigDefaults(t *testing.T) {
 		c.Influx.QueryURL != "" || c.Influx.QueryTimeout != 2*time.Second {
 		t.Errorf("influx defaults: %+v", c.Influx)
 	}
+	if c.Ingest.StateFlush != 10*time.Second {
+		t.Errorf("ingest.state_flush default: %v", c.Ingest.StateFlush)
+	}
+	if c, err := Parse([]byte("ingest: {state_flush: 15m}"), noEnv); err != nil || c.Ingest.StateFlush != 15*time.Minute {
+		t.Errorf("ingest.state_flush 15m: %v", err)
+	}
 	if c, err := Parse([]byte("mqtt: {read_pace: 0s}"), noEnv); err != nil {
 		t.Errorf("read_pace 0s (not paced): %v", err)
 	} else if c.MQTT.ReadPace != 0 {
@@ -67,6 +73,8 @@ func TestConfigRejectsWithKeyName(t *testing.T) {
 		{"mqtt: {listen: {a: b}}", "mqtt.listen"},
 		{"mqtt: {read_pace: -1ms}", "mqtt.read_pace"},
 		{"mqtt: {read_pace: 1s}", "mqtt.read_pace"},
+		{"ingest: {state_flush: 500ms}", "ingest.state_flush"},
+		{"ingest: {state_flush: 1h}", "ingest.state_flush"},
 		{"notify: {installers: [{name: 周师傅, phone: '13600000009'}]}", "notify.installers[0]"},
 		{"notify: {installers: [{name: 周师傅, phon: '+8613600000009'}]}", "phon"},
 		{"notify: {channels: {sms: [aliyun, pigeon], voice: [log]}}", `"pigeon"`},

@@ -152,7 +152,8 @@ func envInt(k string, def int) int {
 // number of readings (default 300,000), ANXIN_LOAD_RATE a fixed publishing
 // rate (default: as fast as a window of QoS 1 messages in flight allows,
 // where latency is mostly the time spent queued behind the backlog);
-// ANXIN_LOAD_READ_PACE overrides mqtt.read_pace (e.g. 0s: not paced);
+// ANXIN_LOAD_READ_PACE overrides mqtt.read_pace (e.g. 0s: not paced),
+// ANXIN_LOAD_STATE_FLUSH ingest.state_flush;
 // ANXIN_LOAD_HOUSEHOLDS the households (default 10,000); ANXIN_LOAD_WARM=1
 // first sends each household one reading, not measured (steady state);
 // ANXIN_LOAD_CPUPROFILE=file profiles the measured pass.
@@ -180,6 +181,13 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg.MQTT.ReadPace = d
+	}
+	if v := os.Getenv("ANXIN_LOAD_STATE_FLUSH"); v != "" { // default: ingest.state_flush's
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Ingest.StateFlush = d
 	}
 	// alarmd believes only the register's kit: anxin-load's households
 	// (hh-NNNNNN, meter wm1) and its press households (ev-NNNNNN, btn1)
