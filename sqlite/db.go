@@ -61,6 +61,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	if err := checkVersion(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	for _, s := range schemas {
 		if strings.TrimSpace(*s) == "" {
 			continue
@@ -80,7 +84,30 @@ func Open(ctx context.Context, path string) (*DB, error) {
 			return nil, fmt.Errorf("migrate schema in %s: %w", path, err)
 		}
 	}
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate schema in %s: %w", path, err)
+	}
 	return &DB{db: db}, nil
+}
+
+// schemaVersion is this alarmd's SQLite schema, kept in the file's
+// user_version. Raise it with a table or column an older alarmd must not
+// run without (it would ignore what a newer one stored there, as one
+// without away_marks ignores away marks). Files made before it existed have
+// 0 and are brought up to date.
+const schemaVersion = 1
+
+// checkVersion refuses a file made by a newer alarmd.
+func checkVersion(ctx context.Context, db *sql.DB) error {
+	var cur int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&cur); err != nil {
+		return err
+	}
+	if cur > schemaVersion {
+		return fmt.Errorf("the database's schema is version %d, newer than this alarmd's %d: run a newer alarmd", cur, schemaVersion)
+	}
+	return nil
 }
 
 // migrations run after the schemas, each idempotent: they bring a store made
