@@ -84,7 +84,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 			return nil, fmt.Errorf("migrate schema in %s: %w", path, err)
 		}
 	}
-	if _, err := db.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+	if err := stampVersion(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate schema in %s: %w", path, err)
 	}
@@ -104,10 +104,38 @@ func checkVersion(ctx context.Context, db *sql.DB) error {
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&cur); err != nil {
 		return err
 	}
+	return newerSchema(cur)
+}
+
+func newerSchema(cur int) error {
 	if cur > schemaVersion {
 		return fmt.Errorf("the database's schema is version %d, newer than this alarmd's %d: run a newer alarmd", cur, schemaVersion)
 	}
 	return nil
+}
+
+// stampVersion raises the file's user_version to schemaVersion, never
+// lowers it: read and written under one write lock (transactions begin
+// IMMEDIATE), so a newer alarmd's stamp made since checkVersion is refused
+// rather than overwritten with this one's, which would let every older
+// alarmd after it open the file again.
+func stampVersion(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var cur int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&cur); err != nil {
+		return err
+	}
+	if err := newerSchema(cur); err != nil || cur == schemaVersion {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // migrations run after the schemas, each idempotent: they bring a store made

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,5 +36,32 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	_, err = Open(ctx, path)
 	if err == nil || !strings.Contains(err.Error(), "newer than this alarmd") {
 		t.Fatalf("a newer file opened: %v", err)
+	}
+}
+
+// TestOpenNeverLowersTheStamp: a newer alarmd that stamps the file while an
+// older one opens it (anxinctl, a second process) must not have its stamp
+// taken back to the older version, which would let every older alarmd after
+// it open the file again.
+func TestOpenNeverLowersTheStamp(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "anxin.db")
+	saved := migrations
+	t.Cleanup(func() { migrations = saved })
+	migrations = append(append([]func(context.Context, *sql.DB) error(nil), saved...),
+		func(ctx context.Context, db *sql.DB) error { // between this Open's check and its stamp
+			_, err := db.ExecContext(ctx, "PRAGMA user_version = 99")
+			return err
+		})
+	if db, err := Open(ctx, path); err == nil {
+		db.Close()
+		t.Errorf("opened a file a newer alarmd stamped during the open")
+	}
+	migrations = saved
+	if db, err := Open(ctx, path); err == nil || !strings.Contains(err.Error(), "newer than this alarmd") {
+		if db != nil {
+			db.Close()
+		}
+		t.Fatalf("the newer stamp was lowered: %v", err)
 	}
 }
