@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -584,15 +585,7 @@ func TestTakeDirtyAgainstAModel(t *testing.T) {
 // 5-minute interval) raises device_silent at once on restart for a meter
 // that read two minutes before.
 func TestStaleStateAfterCrashRaisesSilence(t *testing.T) {
-	const y = `
-rules:
-  - name: no_water_24h
-    kind: no_use
-    device_kinds: [water_meter]
-    field: total_m3
-    min_delta: 0.01
-    for: 24h
-`
+	y := strings.Replace(waterRules, "    silent_after: 25h\n", "", 1) // no_use's default: fresh_within's 2x
 	tl := newTimeline(t, y)
 	v := 100.0
 	read := func(from, to string) { // a reading every 5 minutes
