@@ -49,3 +49,9 @@ func ErrorMessage(err error) string {
 	}
 	return "internal error"
 }
+
+// SchemaNewer is the refusal of a store whose schema (version have) a newer
+// alarmd made than this one knows (known): the same words for every store.
+func SchemaNewer(have, known int) error {
+	return fmt.Errorf("the database's schema is version %d, newer than this alarmd's %d: run a newer alarmd", have, known)
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/sqlite"
 )
 
@@ -71,7 +72,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return err
 	}
 	if cur > len(versions) {
-		return fmt.Errorf("the database's schema is version %d, newer than this alarmd's %d: run a newer alarmd", cur, len(versions))
+		return anxin.SchemaNewer(cur, len(versions))
 	}
 	for v := cur + 1; v <= len(versions); v++ {
 		if versions[v-1] != "" {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/anxin-care/anxin"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -109,7 +110,7 @@ func checkVersion(ctx context.Context, db *sql.DB) error {
 
 func newerSchema(cur int) error {
 	if cur > schemaVersion {
-		return fmt.Errorf("the database's schema is version %d, newer than this alarmd's %d: run a newer alarmd", cur, schemaVersion)
+		return anxin.SchemaNewer(cur, schemaVersion)
 	}
 	return nil
 }
