@@ -143,6 +143,19 @@ func envInt(k string, def int) int {
 	return def
 }
 
+// envDur is the duration in k, def when it is unset.
+func envDur(t *testing.T, k string, def time.Duration) time.Duration {
+	v := os.Getenv(k)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		t.Fatalf("%s: %v", k, err)
+	}
+	return d
+}
+
 // TestIntegrationLoadMosquittoToVictoriaMetrics is the sustained-load
 // measurement: cmd/anxin-load (its own process) publishes readings and
 // button presses to a real mosquitto; this process runs alarmd (validation,
@@ -175,20 +188,9 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MQTT.Broker = anxin.MustBrokerURL(mq.URL)
 	cfg.Influx.URL = vm.URL
-	if v := os.Getenv("ANXIN_LOAD_READ_PACE"); v != "" { // default: mqtt.read_pace's
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.MQTT.ReadPace = d
-	}
-	if v := os.Getenv("ANXIN_LOAD_STATE_FLUSH"); v != "" { // default: ingest.state_flush's
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Ingest.StateFlush = d
-	}
+	// defaults: the config's
+	cfg.MQTT.ReadPace = envDur(t, "ANXIN_LOAD_READ_PACE", cfg.MQTT.ReadPace)
+	cfg.Ingest.StateFlush = envDur(t, "ANXIN_LOAD_STATE_FLUSH", cfg.Ingest.StateFlush)
 	// alarmd believes only the register's kit: anxin-load's households
 	// (hh-NNNNNN, meter wm1) and its press households (ev-NNNNNN, btn1)
 	if err := os.WriteFile(cfg.HouseholdsFile, []byte(loadHouseholds(households, events)), 0o600); err != nil {
