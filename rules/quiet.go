@@ -561,7 +561,7 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 			if q.restartsOnGap(m, s) {
 				q.restartLate(m, o, s, t)
 			} else {
-				binary.LittleEndian.PutUint64(s.ext[o.hold:], uint64(t+q.qp.AfterGap.Seconds()))
+				q.bridge(o, s, t)
 			}
 		case q.dripRun > 0 && life:
 			q.smallRise(m, o, s, t, tl)
@@ -574,7 +574,7 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 		if q.restartsOnGap(m, s) {
 			q.restart(m, o, x, s, t)
 		} else {
-			binary.LittleEndian.PutUint64(s.ext[o.hold:], uint64(t+q.qp.AfterGap.Seconds()))
+			q.bridge(o, s, t)
 		}
 	}
 	o.setSigAt(s, k, base, val, t, iv)
@@ -586,6 +586,12 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 // otherwise it is bridged, with no alarm before after_gap past its end.
 func (q *quiet) restartsOnGap(m quietModel, s *slot) bool {
 	return q.qp.Gaps == "restart" || m.fallingBack(s)
+}
+
+// bridge holds the alarm after a gap in the readings that ended at t:
+// none before after_gap past its end.
+func (q *quiet) bridge(o quietOff, s *slot, t int64) {
+	binary.LittleEndian.PutUint64(s.ext[o.hold:], uint64(t+q.qp.AfterGap.Seconds()))
 }
 
 // restart begins a quiet period at t that did not begin with a use (the
