@@ -314,17 +314,11 @@ func (q *quiet) smallRise(m quietModel, o quietOff, s *slot, t, tl int64) {
 // the rule falls back, the fallback is the time.
 func (q *quiet) lateStart(m quietModel, o quietOff, s *slot) (t0, span int64) {
 	c := q.lateOf(m, o, s)
-	span = c.at * 60
-	if m.fallingBack(s) {
-		span = q.fallback
-	}
+	fb := m.fallingBack(s)
+	span = q.lateSpan(c.at, fb)
 	if q.dripRun > 0 {
 		r := q.runOf(m, o, s)
-		rs := r.at * 60
-		if m.fallingBack(s) {
-			rs = q.fallback
-		}
-		if r.t0+rs <= c.t0+span+q.dripRun {
+		if rs := q.lateSpan(r.at, fb); r.t0+rs <= c.t0+span+q.dripRun {
 			return r.t0, rs
 		}
 		return c.t0, span + q.dripRun
@@ -332,13 +326,22 @@ func (q *quiet) lateStart(m quietModel, o quietOff, s *slot) (t0, span int64) {
 	return c.t0, span
 }
 
+// lateSpan is how long after its start a late clock of alarm time at
+// (minutes) rings, seconds: the fallback while the rule falls back (fb).
+func (q *quiet) lateSpan(at int64, fb bool) int64 {
+	if fb {
+		return q.fallback
+	}
+	return at * 60
+}
+
 // lateAt is the late clock's alarm time (minutes): the early steps ring
-// only before it.
-func (q *quiet) lateAt(m quietModel, o quietOff, s *slot) int64 {
+// only before it. c is lateOf's clock, whose time it is without drip_run.
+func (q *quiet) lateAt(m quietModel, o quietOff, s *slot, c lateClock) int64 {
 	if q.dripRun > 0 {
 		return q.runOf(m, o, s).at
 	}
-	return q.lateOf(m, o, s).at
+	return c.at
 }
 
 // lateClock is the clock of the last step (quiet.late): since the last
@@ -561,7 +564,7 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 			if q.restartsOnGap(m, s) {
 				q.restartLate(m, o, s, t)
 			} else {
-				binary.LittleEndian.PutUint64(s.ext[o.hold:], uint64(t+q.qp.AfterGap.Seconds()))
+				q.bridge(o, s, t)
 			}
 		case q.dripRun > 0 && life:
 			q.smallRise(m, o, s, t, tl)
@@ -574,7 +577,7 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 		if q.restartsOnGap(m, s) {
 			q.restart(m, o, x, s, t)
 		} else {
-			binary.LittleEndian.PutUint64(s.ext[o.hold:], uint64(t+q.qp.AfterGap.Seconds()))
+			q.bridge(o, s, t)
 		}
 	}
 	o.setSigAt(s, k, base, val, t, iv)
@@ -586,6 +589,12 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 // otherwise it is bridged, with no alarm before after_gap past its end.
 func (q *quiet) restartsOnGap(m quietModel, s *slot) bool {
 	return q.qp.Gaps == "restart" || m.fallingBack(s)
+}
+
+// bridge holds the alarm after a gap in the readings that ended at t:
+// none before after_gap past its end.
+func (q *quiet) bridge(o quietOff, s *slot, t int64) {
+	binary.LittleEndian.PutUint64(s.ext[o.hold:], uint64(t+q.qp.AfterGap.Seconds()))
 }
 
 // restart begins a quiet period at t that did not begin with a use (the
@@ -613,7 +622,7 @@ func (q *quiet) restartLate(m quietModel, o quietOff, s *slot, t int64) {
 // its early step (math.MaxInt64: none, the late clock rings the period).
 func (q *quiet) due(m quietModel, o quietOff, s *slot) int64 {
 	if q.late > 0 {
-		if q.lateOf(m, o, s).rang || m.fallingBack(s) || m.alarmAt(s) >= q.lateAt(m, o, s) {
+		if c := q.lateOf(m, o, s); c.rang || m.fallingBack(s) || m.alarmAt(s) >= q.lateAt(m, o, s, c) {
 			return math.MaxInt64
 		}
 	} else if m.fallingBack(s) {

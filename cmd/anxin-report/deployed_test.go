@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ func TestDeployedRulesReadTheDefault(t *testing.T) {
 		}
 		if got.MinDelta != want.MinDelta || got.LifeDelta != want.LifeDelta || got.Cost != want.Cost || got.Fallback != want.Fallback ||
 			got.SilentAfter != want.SilentAfter || got.Neighbours != want.Neighbours || got.Memory != want.Memory ||
-			got.LateShare != want.LateShare || got.PerQuiet != want.PerQuiet || got.Split != want.Split || len(got.AlarmTimes) != len(want.AlarmTimes) {
+			got.LateShare != want.LateShare || got.PerQuiet != want.PerQuiet || got.Split != want.Split || got.DripRun != want.DripRun || !slices.Equal(got.AlarmTimes, want.AlarmTimes) {
 			t.Errorf("%g: measured %+v\nshipped %+v", run, got, want)
 		}
 	}
