@@ -281,3 +281,28 @@ func TestReadingQueueKeepsOrderWithinItsBound(t *testing.T) {
 		t.Fatalf("put beyond the bound after ctx ended: %v", err)
 	}
 }
+
+// A batch the batch loop began for announced readings but filled with
+// events and statuses alone (a reconnect's flood of gateway statuses)
+// leaves the readings announced: the loop took the token, and with none
+// the readings (and a source waiting for room behind them) would wait for
+// a put that may never come.
+func TestUrgentBatchLeavesReadingsAnnounced(t *testing.T) {
+	p := queuePipelineOf(4)
+	if err := p.queue.put(context.Background(), []Delivery{{Topic: "r/reading"}}); err != nil {
+		t.Fatal(err)
+	}
+	<-p.queue.ready // as the batch loop's select takes it
+	p.priority <- Delivery{Topic: "a/status"}
+	p.priority <- Delivery{Topic: "b/status"}
+	wait := time.NewTimer(time.Hour)
+	batch := p.fill(context.Background(), make([]Delivery, 0, 2), wait)
+	if len(batch) != 2 || !urgent(batch[0].Topic) || !urgent(batch[1].Topic) {
+		t.Fatalf("batch %+v, want the two statuses", batch)
+	}
+	select {
+	case <-p.queue.ready:
+	default:
+		t.Fatal("the reading left in the queue is not announced")
+	}
+}

@@ -201,16 +201,26 @@ func (dc *directClient) session(ctx context.Context) error {
 }
 
 // read handles the broker's packets until the connection fails.
-func (dc *directClient) read(ctx context.Context, c *directConn, pr *packetReader) error {
+func (dc *directClient) read(ctx context.Context, c *directConn, pr *packetReader) (err error) {
 	// live once the subscription is granted and the old filter is gone
 	// from the session (SUBACK and UNSUBACK), as paho's connect handler
 	// waited for both
 	var subacked, unsubacked bool
 	var run []Delivery // PUBLISHes parsed, not yet handed over
+	defer func() {
+		// a bad packet after whole PUBLISHes: they are delivered first, as
+		// when each went on its own (a QoS 0 one would not come again)
+		if len(run) > 0 && ctx.Err() == nil {
+			if herr := dc.handOver(ctx, c, run, true); herr != nil {
+				err = herr
+			}
+		}
+	}()
 	for {
 		if len(run) > 0 && (len(run) == maxRun || !pr.whole()) {
 			// the next packet needs a read: what the last one brought goes first
 			if err := dc.handOver(ctx, c, run, pr.r.Buffered() == 0); err != nil {
+				run = nil  // (handed over, as far as it went)
 				return err // shutting down: not acknowledged, the broker keeps it
 			}
 			run = run[:0]

@@ -780,3 +780,21 @@ func waitReaderWaiting(t *testing.T, dc *directClient) {
 		return c != nil && c.waiting.Load()
 	})
 }
+
+// A PUBLISH read whole before a malformed packet is still delivered, as it
+// was when each PUBLISH was handed over on its own: a QoS 0 one (a
+// gateway's event) is not sent again, so dropping it with the connection
+// would lose it.
+func TestDirectClientDeliversWhatCameBeforeAMalformedPacket(t *testing.T) {
+	p := queuePipeline()
+	dc := newDirectClient(SubscriberConfig{}, p, nil, time.Minute, time.Second)
+	topic := anxin.TopicPrefix + "hh-1/button/event"
+	in := append(publishPacket(topic, 0, []byte(`{}`)), 0xf0, 0x00) // then a packet type no broker sends
+	err := dc.read(context.Background(), &directConn{}, newPacketReader(bytes.NewReader(in)))
+	if !errors.Is(err, errMalformed) {
+		t.Fatalf("read: %v, want malformed", err)
+	}
+	if d := take(t, p); d.Topic != topic {
+		t.Fatalf("delivered %q, want %q", d.Topic, topic)
+	}
+}

@@ -542,13 +542,18 @@ func (p *Pipeline) fill(ctx context.Context, batch []Delivery, wait *time.Timer)
 			default:
 			}
 			if hasUrgent {
-				p.queue.announce() // the readings wait for the next batch
 				break drain
 			}
 			n := len(batch)
 			if batch = p.queue.take(batch); len(batch) == n {
 				break drain
 			}
+		}
+		if hasUrgent {
+			// the readings wait for the next batch, announced: this one
+			// may have begun on their token, and filled up with events
+			// before any take
+			p.queue.announce()
 		}
 		if len(batch) == 0 || hasUrgent || len(batch) >= cap(batch) || len(batch) == slept || batch[len(batch)-1].Last {
 			return batch
