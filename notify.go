@@ -39,6 +39,14 @@ type Notification struct {
 // first request did not go through.
 var ErrMaybeSent = errors.New("the request may have gone through")
 
+// ErrAccount marks a failed Send that the provider refused for the
+// account's sake, not the message's: wrong credentials, no balance, a
+// suspended or unsubscribed account, a sender or region the account may
+// not use. It comes with retry false (the same request fails until an
+// operator acts: an escalation moves on) but, unlike a refused number, the
+// same message goes through once the account is mended.
+var ErrAccount = errors.New("the provider refused the account (credentials, balance, sender or permissions)")
+
 // ErrProviderIDHeld marks a save of an attempt whose provider id another
 // attempt holds: a call or message belongs to one attempt. It is an
 // ECONFLICT that a fresh read does not cure.
@@ -52,6 +60,8 @@ var ErrProviderIDHeld = errors.New("the provider id is held by another attempt")
 //     (429, 5xx, refused connection): try again after a backoff.
 //   - retry && errors.Is(err, ErrMaybeSent): unknown; Lookup before sending again.
 //   - !retry: permanent (invalid number, bad credentials): move on.
+//     errors.Is(err, ErrAccount): the account, not this request, is at
+//     fault; a later send may go once an operator mends it.
 //
 // RetryableStatus is the one place that maps a provider's HTTP status.
 type Notifier interface {

@@ -48,9 +48,14 @@ type OrderMove struct {
 	// (ErrMaybeSent); it is asked (Lookup) before the notice goes again.
 	SMSMaybe bool `json:"sms_maybe,omitempty"`
 	// SMSRefused: the provider refused the notice for good (an invalid
-	// number, an unknown sender, bad credentials: retry false); it is not
-	// tried again, and SMSError says why.
+	// number, an unknown sender: retry false); it is not tried again, and
+	// SMSError says why.
 	SMSRefused bool `json:"sms_refused,omitempty"`
+	// SMSAccount: the provider refused the account, not the notice (bad
+	// credentials, no balance, a suspended account: ErrAccount). It is
+	// tried again slowly while the order is open, and goes once an
+	// operator has mended the account.
+	SMSAccount bool `json:"sms_account,omitempty"`
 }
 
 // WorkOrder is one task handed to one person at a time: an unanswered alarm

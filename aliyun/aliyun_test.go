@@ -72,6 +72,34 @@ func TestSendErrors(t *testing.T) {
 	}
 }
 
+// A request signed with the wrong secret is refused for the account's sake
+// (ErrAccount, retry false): the same notice goes once the key is mended.
+// A provider outage is not the account's fault. Neither error quotes the
+// secret.
+func TestWrongKeyIsAccountFault(t *testing.T) {
+	f := newFakeAliyun(t)
+	bad, err := aliyun.New(aliyun.Config{
+		AccessKeyID: keyID, AccessKeySecret: "not-the-secret-0000", SignName: "安心守护", SMSTemplate: "SMS_0001",
+		TTSTemplate: "TTS_0001", CalledShowNumber: "057100000000",
+		SMSEndpoint: f.endpoint(), VoiceEndpoint: f.endpoint(), Protocol: "http", Timeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []anxin.Channel{anxin.ChannelSMS, anxin.ChannelVoice} {
+		_, retry, err := bad.Send(context.Background(), anxin.Notification{AttemptID: "x", To: "+8613900000001", Channel: ch, Body: "t",
+			Params: map[string]string{"what": "t"}})
+		if err == nil || retry || !errors.Is(err, anxin.ErrAccount) || strings.Contains(err.Error(), "not-the-secret") {
+			t.Fatalf("%s with a wrong key: retry=%v err=%v", ch, retry, err)
+		}
+	}
+	f.setDown(true)
+	_, _, err = newNotifier(t, f).Send(context.Background(), anxin.Notification{AttemptID: "x", To: "+8613900000001", Channel: anxin.ChannelSMS, Body: "t"})
+	if err == nil || errors.Is(err, anxin.ErrAccount) {
+		t.Fatalf("503 taken for the account's fault: %v", err)
+	}
+}
+
 // A request that gets no answer may have gone through; its error names
 // neither the number nor the key (the SDK's error holds the request URL).
 func TestTimeoutIsMaybeSentAndMasked(t *testing.T) {

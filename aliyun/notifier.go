@@ -132,7 +132,7 @@ func (n *Notifier) Send(ctx context.Context, x anxin.Notification) (string, bool
 	}
 	code := dara.StringValue(resp.Body.Code)
 	if code != "OK" {
-		return "", retryableCode(code), fmt.Errorf("aliyun: SendSms: %s", code)
+		return "", retryableCode(code), refusal(fmt.Errorf("aliyun: SendSms: %s", code), 200, code)
 	}
 	return dara.StringValue(resp.Body.BizId), false, nil
 }
@@ -152,7 +152,7 @@ func (n *Notifier) call(_ context.Context, x anxin.Notification) (string, bool, 
 		return "", retry, err
 	}
 	if code := str(body, "Code"); code != "OK" {
-		return "", retryableCode(code), fmt.Errorf("aliyun: SingleCallByTts: %s", code)
+		return "", retryableCode(code), refusal(fmt.Errorf("aliyun: SingleCallByTts: %s", code), 200, code)
 	}
 	return str(body, "CallId"), false, nil
 }
@@ -189,6 +189,30 @@ func retryableCode(code string) bool {
 		strings.HasPrefix(code, "Throttling.") || code == "ServiceUnavailable" || code == "InternalError"
 }
 
+// accountCode: Aliyun refused the account, not the number (ErrAccount):
+// balance, a suspended, unknown or unsubscribed account, the signature or
+// template not approved, a key or RAM permission refused.
+func accountCode(status int, code string) bool {
+	switch code {
+	case "isv.OUT_OF_SERVICE", "isv.AMOUNT_NOT_ENOUGH", "isv.ACCOUNT_NOT_EXISTS", "isv.ACCOUNT_ABNORMAL",
+		"isv.PRODUCT_UN_SUBSCRIPT", "isv.PRODUCT_UNSUBSCRIBE", "isv.BILLING_DEDUCTION_ERROR",
+		"isv.SMS_SIGNATURE_ILLEGAL", "isv.SMS_SIGN_NAME_ILLEGAL", "isv.SMS_TEMPLATE_ILLEGAL",
+		"isp.RAM_PERMISSION_DENY", "isv.RAM_CHECK_FAILED", "SignatureDoesNotMatch":
+		return true
+	}
+	return strings.HasPrefix(code, "InvalidAccessKeyId") || strings.HasPrefix(code, "Forbidden") ||
+		status == 401 || status == 403
+}
+
+// refusal is the error of a refused request: code's words, marked
+// ErrAccount when the account is at fault.
+func refusal(err error, status int, code string) error {
+	if accountCode(status, code) {
+		return fmt.Errorf("%w: %w", err, anxin.ErrAccount)
+	}
+	return err
+}
+
 // classify maps a transport or SDK error to the Notifier contract: a refused
 // connection certainly did not go through; a timeout may have.
 func classify(err error) (bool, error) {
@@ -196,12 +220,12 @@ func classify(err error) (bool, error) {
 	if errors.As(err, &sdk) && sdk.StatusCode != nil && *sdk.StatusCode > 0 {
 		code := tea.StringValue(sdk.Code)
 		return anxin.RetryableStatus(*sdk.StatusCode) || retryableCode(code),
-			fmt.Errorf("aliyun: HTTP %d %.64s", *sdk.StatusCode, code)
+			refusal(fmt.Errorf("aliyun: HTTP %d %.64s", *sdk.StatusCode, code), *sdk.StatusCode, code)
 	}
 	var resp dara.ResponseError
 	if errors.As(err, &resp) && dara.IntValue(resp.GetStatusCode()) > 0 {
 		st, code := dara.IntValue(resp.GetStatusCode()), dara.StringValue(resp.GetCode())
-		return anxin.RetryableStatus(st) || retryableCode(code), fmt.Errorf("aliyun: HTTP %d %.64s", st, code)
+		return anxin.RetryableStatus(st) || retryableCode(code), refusal(fmt.Errorf("aliyun: HTTP %d %.64s", st, code), st, code)
 	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {

@@ -376,9 +376,14 @@ func nextPerson(people []Person, o *anxin.WorkOrder) (Person, bool) {
 // withdrawal's notice is sent or retried within withdrawnNotice of it
 // (the tries take 15 minutes); later it would only mislead.
 const (
-	noticeTries     = 5
-	noticeBackoff   = time.Minute
-	withdrawnNotice = time.Hour
+	noticeTries   = 5
+	noticeBackoff = time.Minute
+	// a notice refused for the account's sake (ErrAccount) is tried again
+	// after 5, 10, 20, 40 min, then every hour, while its move is the
+	// order's last: it goes once an operator mends the account
+	accountBackoff    = 5 * time.Minute
+	accountBackoffMax = time.Hour
+	withdrawnNotice   = time.Hour
 )
 
 // sendNotices sends the SMS of orders (open, or withdrawn lately) whose
@@ -403,7 +408,10 @@ func (d *Dispatcher) sendNotices(ctx context.Context) error {
 		}
 		switch m := &o.History[n-1]; {
 		case m.SMS == SMSPending:
-		case m.SMS == SMSFailed && !m.SMSRefused && m.SMSTries < noticeTries && !now.Before(m.SMSAt.Add(noticeBackoff<<(max(m.SMSTries, 1)-1))):
+		case m.SMS == SMSFailed && m.SMSAccount && !now.Before(m.SMSAt.Add(accountWait(m.SMSTries))):
+			m.SMS = SMSPending
+		case m.SMS == SMSFailed && !m.SMSRefused && !m.SMSAccount && m.SMSTries < noticeTries &&
+			!now.Before(m.SMSAt.Add(noticeBackoff<<(max(m.SMSTries, 1)-1))):
 			m.SMS = SMSPending // notify marks it sending (versioned) before the send
 		default:
 			continue
@@ -411,6 +419,15 @@ func (d *Dispatcher) sendNotices(ctx context.Context) error {
 		d.notify(ctx, o, Person{Login: o.Assignee, Name: o.AssigneeName, Role: o.AssigneeRole})
 	}
 	return nil
+}
+
+// accountWait is how long a notice refused for the account waits after
+// its tries-th try.
+func accountWait(tries int) time.Duration {
+	if tries < 1 || tries > 4 {
+		return accountBackoffMax
+	}
+	return min(accountBackoff<<(tries-1), accountBackoffMax)
 }
 
 // notify sends the SMS of o's last move to p, at most once: the move is
@@ -426,6 +443,9 @@ func (d *Dispatcher) notify(ctx context.Context, o *anxin.WorkOrder, p Person) {
 	}
 	mark := func(st, msg string) bool {
 		o.History[n].SMS = st
+		if st == SMSSent {
+			o.History[n].SMSAccount = false
+		}
 		if msg != "" {
 			o.History[n].SMSError = msg
 		}
@@ -483,10 +503,14 @@ func (d *Dispatcher) notify(ctx context.Context, o *anxin.WorkOrder, p Person) {
 	if err != nil {
 		// a permanent refusal (invalid number, …) fails the same way the
 		// next four times: it is given up at once, with its reason
+		// an account refused (credentials, balance) is tried again slowly
+		account := !retry && errors.Is(err, anxin.ErrAccount)
 		o.History[n].SMSMaybe = retry && errors.Is(err, anxin.ErrMaybeSent)
-		o.History[n].SMSRefused = !retry
+		o.History[n].SMSRefused = !retry && !account
+		o.History[n].SMSAccount = account
 		d.Logger.Warn("work order notice not sent", "order", o.ID, "to", anxin.MaskPhone(p.Phone), "err", err,
-			"tries", o.History[n].SMSTries, "refused", !retry, "retry", retry && o.History[n].SMSTries < noticeTries)
+			"tries", o.History[n].SMSTries, "refused", !retry && !account, "account", account,
+			"retry", account || retry && o.History[n].SMSTries < noticeTries)
 		mark(SMSFailed, clip(err.Error()))
 		return
 	}

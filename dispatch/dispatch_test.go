@@ -453,6 +453,68 @@ func TestRefusedOrderNoticeNotRetried(t *testing.T) {
 	}
 }
 
+// A notice the provider refuses for the account's sake (Twilio 20003:
+// the credentials are wrong; a spent balance or a suspended account alike)
+// would fail the same way for every number until an operator mends the
+// account, and then go through: it is not given up as a refused number is,
+// nor spent in five quick tries, but tried again slowly while the order is
+// open, and sent once the account works. The token never reaches the log.
+func TestAccountRefusedNoticeSentOnceMended(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	fake := twiliotest.New()
+	fake.Deliver = func(*http.Request) *http.Response { return nil }
+	notifier := func(token string) *twilio.Notifier {
+		tw, err := twilio.New(twilio.Config{AccountSID: twiliotest.AccountSID, AuthToken: token,
+			From: twiliotest.From, PublicURL: "https://anxin.example.org", Transport: fake.Transport()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tw
+	}
+	const badToken = "0badc0ffee0badc0ffee0badc0ffee00"
+	d := w.dispatcher()
+	d.Notifier = notifier(badToken)
+	w.clock.add(15 * time.Minute)
+	// seven minutes of passes with the wrong token: tried at 0 and 5 min
+	// (five quick tries would have been at 0, 1, 3 and 7)
+	pass := func(minutes int) {
+		for range minutes {
+			if err := d.Pass(ctx); err != nil {
+				t.Fatal(err)
+			}
+			w.clock.add(time.Minute)
+		}
+	}
+	pass(8)
+	h := w.orders(t)[0].History
+	if len(h) != 1 || h[0].SMS != dispatch.SMSFailed || h[0].SMSRefused || !h[0].SMSAccount ||
+		h[0].SMSTries != 2 || !strings.Contains(h[0].SMSError, "20003") {
+		t.Fatalf("notice refused for the account: %+v", h)
+	}
+	// the operator mends the credentials (a reload gives the dispatcher
+	// the new notifier); the next try, 10 min after the last, goes through
+	d.Notifier = notifier(twiliotest.AuthToken)
+	pass(8)
+	h = w.orders(t)[0].History
+	if h[0].SMS != dispatch.SMSSent || h[0].SMSAccount {
+		t.Fatalf("notice after the account was mended: %+v", h)
+	}
+	sent := 0
+	for _, e := range fake.Events() {
+		if e.Kind == "sms" && e.Status < 300 {
+			sent++
+		}
+	}
+	logs := w.logs.String()
+	if sent != 1 || !strings.Contains(logs, "account=true") {
+		t.Fatalf("%d notices went through; log:\n%s", sent, logs)
+	}
+	if strings.Contains(logs, badToken) || strings.Contains(logs, "13700000002") {
+		t.Fatalf("token or phone number in the log:\n%s", logs)
+	}
+}
+
 // countingStore counts the store's one-by-one alarm reads and its reads
 // of the worker accounts.
 type countingStore struct {

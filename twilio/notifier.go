@@ -243,13 +243,21 @@ func classify(op string, err error) (retry bool, _ error) {
 	var re *client.TwilioRestError
 	if errors.As(err, &re) {
 		if re.Status == 0 { // twilio-go's own credential checks
-			return false, fmt.Errorf("twilio %s: error %d", op, re.Code)
+			return false, fmt.Errorf("twilio %s: error %d: %w", op, re.Code, anxin.ErrAccount)
 		}
-		return anxin.RetryableStatus(re.Status), fmt.Errorf("twilio %s: HTTP %d, error %d%s", op, re.Status, re.Code, hint(re.Code))
+		err := fmt.Errorf("twilio %s: HTTP %d, error %d%s", op, re.Status, re.Code, hint(re.Code))
+		if accountFault(re.Status, re.Code) {
+			err = fmt.Errorf("%w: %w", err, anxin.ErrAccount)
+		}
+		return anxin.RetryableStatus(re.Status), err
 	}
 	if m := statusInText.FindStringSubmatch(err.Error()); m != nil { // an error body that was not JSON
 		st, _ := strconv.Atoi(m[1])
-		return anxin.RetryableStatus(st), fmt.Errorf("twilio %s: HTTP %d", op, st)
+		err := fmt.Errorf("twilio %s: HTTP %d", op, st)
+		if accountFault(st, 0) {
+			err = fmt.Errorf("%w: %w", err, anxin.ErrAccount)
+		}
+		return anxin.RetryableStatus(st), err
 	}
 	var op2 *net.OpError
 	if errors.As(err, &op2) && op2.Op == "dial" {
@@ -274,6 +282,17 @@ func scrub(err error) error {
 }
 
 // hint names the well-known permanent Twilio errors.
+// accountFault: the account is refused, not the number (ErrAccount):
+// credentials (401, 20003), a suspended account (20005), a sender the
+// account may not use, a country its geographic permissions leave out.
+func accountFault(status, code int) bool {
+	switch code {
+	case 20003, 20005, 21212, 21606, 21659, 21408, 21215, 13227:
+		return true
+	}
+	return status == 401 || status == 403
+}
+
 func hint(code int) string {
 	switch code {
 	case 21211, 21217, 13223, 13224:
@@ -290,6 +309,8 @@ func hint(code int) string {
 		return " (recipient unsubscribed)"
 	case 20003:
 		return " (authentication failed)"
+	case 20005:
+		return " (account not active)"
 	case 20429:
 		return " (too many requests)"
 	}

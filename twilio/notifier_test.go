@@ -168,23 +168,29 @@ func TestSendClassification(t *testing.T) {
 	srv := httptest.NewServer(fake)
 	n, _ := twilio.New(twilio.Config{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, From: twiliotest.From,
 		PublicURL: publicURL, APIBaseURL: srv.URL, Timeout: 2 * time.Second})
+	badToken, _ := twilio.New(twilio.Config{AccountSID: twiliotest.AccountSID, AuthToken: "0badc0ffee0badc0ffee0badc0ffee00",
+		From: twiliotest.From, PublicURL: publicURL, APIBaseURL: srv.URL, Timeout: 2 * time.Second})
 	no := notification(anxin.ChannelSMS)
 	cases := []struct {
 		name               string
 		setup              func()
 		retry, maybe, fail bool
+		account            bool // ErrAccount: the account, not the number, is refused
 	}{
-		{"429", func() { fake.Fault("sms", twiliotest.Fault{Status: 429}) }, true, false, true},
-		{"503", func() { fake.Fault("sms", twiliotest.Fault{Status: 503}) }, true, false, true},
-		{"invalid number", func() { fake.Script(no.To, twiliotest.Script{APIError: 21614}) }, false, false, true},
-		{"lost response", func() { fake.Script(no.To, twiliotest.Script{}); fake.Fault("sms", twiliotest.Fault{Drop: true}) }, true, true, true},
-		{"ok", func() {}, false, false, false},
-		{"refused", func() { srv.Close() }, true, false, true},
+		{"429", func() { fake.Fault("sms", twiliotest.Fault{Status: 429}) }, true, false, true, false},
+		{"503", func() { fake.Fault("sms", twiliotest.Fault{Status: 503}) }, true, false, true, false},
+		{"invalid number", func() { fake.Script(no.To, twiliotest.Script{APIError: 21614}) }, false, false, true, false},
+		{"sender not the account's", func() { fake.Script(no.To, twiliotest.Script{APIError: 21606}) }, false, false, true, true},
+		{"lost response", func() { fake.Script(no.To, twiliotest.Script{}); fake.Fault("sms", twiliotest.Fault{Drop: true}) }, true, true, true, false},
+		{"ok", func() {}, false, false, false, false},
+		{"wrong credentials", func() { n = badToken }, false, false, true, true},
+		{"refused", func() { srv.Close() }, true, false, true, false},
 	}
 	for _, c := range cases {
 		c.setup()
 		_, retry, err := n.Send(t.Context(), no)
-		if (err != nil) != c.fail || retry != c.retry || errors.Is(err, anxin.ErrMaybeSent) != c.maybe {
+		if (err != nil) != c.fail || retry != c.retry || errors.Is(err, anxin.ErrMaybeSent) != c.maybe ||
+			errors.Is(err, anxin.ErrAccount) != c.account {
 			t.Errorf("%s: retry %v err %v", c.name, retry, err)
 		}
 		if err != nil && strings.Contains(err.Error(), no.To) {

@@ -323,4 +323,16 @@ func TestRefusedNoticeShownOnOrderPage(t *testing.T) {
 	if code, page, _ := ops.do("GET", "/app/orders/"+o.ID, nil); code != 200 || !strings.Contains(page, "短信发送失败（不再自动重发，请电话通知）") {
 		t.Fatalf("order page: %d %s", code, page)
 	}
+	// refused for the account's sake: it goes again once the account is mended
+	if o, err = e.db.WorkOrder(ctx, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	o.History[0].SMSRefused, o.History[0].SMSAccount, o.History[0].SMSError = false, true, "twilio create message: HTTP 401, error 20003 (authentication failed)"
+	if err := e.db.SaveWorkOrder(ctx, &o); err != nil {
+		t.Fatal(err)
+	}
+	if code, page, _ := ops.do("GET", "/app/orders/"+o.ID, nil); code != 200 || !strings.Contains(page, "短信发送失败（短信账户异常，修复后自动重发；请先电话通知）") ||
+		strings.Contains(page, "不再自动重发") {
+		t.Fatalf("order page of a notice refused for the account: %d %s", code, page)
+	}
 }
