@@ -60,6 +60,9 @@ func TestPostgres(t *testing.T) {
 	t.Run("LeaseContract", func(t *testing.T) {
 		storetest.RunLeases(t, func(t *testing.T) storetest.LeaseStore { return s.open(t) })
 	})
+	t.Run("FencedIngestContract", func(t *testing.T) {
+		storetest.RunFencedIngest(t, func(t *testing.T) storetest.FencedIngestStore { return s.open(t) })
+	})
 	t.Run("SchemaVersions", func(t *testing.T) { schemaVersions(t, s) })
 	t.Run("TwoInstancesShareOneDatabase", func(t *testing.T) { twoInstancesShareOneDatabase(t, s) })
 	t.Run("TableAddedToPackageSqlite", func(t *testing.T) { tableAddedToPackageSqlite(t, s) })
@@ -237,4 +240,38 @@ func BenchmarkIngestCommits(b *testing.B) {
 	s := startServer(b)
 	db := s.open(b)
 	storetest.BenchmarkIngest(b, db.ApplyIngest)
+}
+
+// BenchmarkFencedIngestCommits: what the lease fence adds to a commit
+// (alarmd on the NATS tier): the same batches unfenced, then fenced by the
+// leases of 1 and of 6 partitions (the share of one alarmd in the
+// deployment guide's example), on one database. Compare the ns/op of
+// interleaved runs (-count).
+func BenchmarkFencedIngestCommits(b *testing.B) {
+	s := startServer(b)
+	db := s.open(b)
+	ctx := context.Background()
+	now := time.Now()
+	if _, err := db.PartitionLeases(ctx, "S", 6); err != nil {
+		b.Fatal(err)
+	}
+	fence := &anxin.LeaseFence{Stream: "S", Owner: "a"}
+	for k := range 6 {
+		e, ok, err := db.ClaimPartition(ctx, "S", k, "a", now, now.Add(24*time.Hour))
+		if err != nil || !ok {
+			b.Fatal(ok, err)
+		}
+		fence.Parts = append(fence.Parts, anxin.PartitionEpoch{Part: k, Epoch: e})
+	}
+	for _, c := range []struct {
+		name  string
+		fence *anxin.LeaseFence
+	}{{"unfenced", nil}, {"fenced-1", &anxin.LeaseFence{Stream: "S", Owner: "a", Parts: fence.Parts[:1]}}, {"fenced-6", fence}} {
+		b.Run(c.name, func(b *testing.B) {
+			storetest.BenchmarkIngest(b, func(ctx context.Context, batch *anxin.IngestBatch) (anxin.IngestResult, error) {
+				batch.Fence = c.fence
+				return db.ApplyIngest(ctx, batch)
+			})
+		})
+	}
 }
