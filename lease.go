@@ -2,6 +2,7 @@ package anxin
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -38,4 +39,33 @@ type LeaseStore interface {
 	RenewPartition(ctx context.Context, stream string, part int, owner string, epoch int64, until time.Time) (bool, error)
 	// ReleasePartition frees a partition at once; a no-op when epoch is no longer owner's.
 	ReleasePartition(ctx context.Context, stream string, part int, owner string, epoch int64) error
+}
+
+// LeaseFence fences a write by the partition leases it was made under
+// (IngestBatch.Fence): in the write's own transaction the store checks
+// that Owner still holds every partition of Parts at its epoch and that
+// the lease has not run out by the database's clock, and keeps the
+// leases from changing owner until the write commits. If one does not
+// hold, nothing of the write is applied and the store returns a
+// *LeaseLostError. One statement per write.
+type LeaseFence struct {
+	Stream string // the lease key (LeaseStore's stream)
+	Owner  string
+	Parts  []PartitionEpoch
+}
+
+// PartitionEpoch is a partition held under a lease of epoch.
+type PartitionEpoch struct {
+	Part  int
+	Epoch int64
+}
+
+// LeaseLostError refuses a fenced write: Parts (in order) are no longer
+// the writer's (another alarmd claimed them, or their leases ran out).
+type LeaseLostError struct {
+	Parts []int
+}
+
+func (e *LeaseLostError) Error() string {
+	return fmt.Sprintf("partition leases lost before the commit: %v", e.Parts)
 }

@@ -19,7 +19,11 @@ type IngestStore interface {
 	// (opening one if there is none); "close" resolves every unresolved
 	// alarm of (household, rule). The batch's SeenIDs are remembered with
 	// b.At; an id already remembered keeps its first time and is no error
-	// (the pipeline drops a message whose id it remembers).
+	// (the pipeline drops a message whose id it remembers). A batch with a
+	// Fence (several alarmd splitting households by partition leases) is
+	// applied only while its owner still holds every lease it names, checked
+	// in the same transaction by the database's clock; else nothing of it is
+	// applied and the error is a *LeaseLostError (LeaseFence).
 	ApplyIngest(ctx context.Context, b *IngestBatch) (IngestResult, error)
 	// SeenIDs hands fn every remembered message id seen at or after since.
 	SeenIDs(ctx context.Context, since time.Time, fn func(id string, seenAt time.Time)) error

@@ -90,6 +90,10 @@ type IngestBatch struct {
 	SeenIDs []string // "household/id" of messages with an effect, remembered for de-duplication
 	States  []RuleState
 	At      time.Time // when the batch was processed
+	// Fence (nil: none, one alarmd) is the partition leases the batch's
+	// households were processed under: the store applies the batch only
+	// while Fence.Owner still holds every one of them (LeaseFence).
+	Fence *LeaseFence
 }
 
 // IngestResult says which alarms a batch opened and closed.

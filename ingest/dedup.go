@@ -109,17 +109,31 @@ func (w *seenWindow) Expire(now time.Time) {
 	}
 }
 
-// pop forgets the oldest id: its slot is emptied and the entries after it
-// in its probe run shift back where their own home allows (deletion
-// without tombstones, so probes stay short however long alarmd runs).
+// pop forgets the oldest id: its slot is emptied (unless forget did, or
+// the id came again since and the slot is its newer entry's).
 func (w *seenWindow) pop() {
-	f := w.find(w.ring[w.head])
+	pos := w.head
+	f := w.find(w.ring[pos])
 	w.head = (w.head + 1) % len(w.ring)
 	w.n--
-	if f < 0 {
-		return // not in the table (cannot happen): nothing to empty
+	if f < 0 || w.slots[f] != uint32(pos+1) {
+		return // forgotten already
 	}
-	i := uint32(f)
+	w.unslot(uint32(f))
+}
+
+// forget drops id key k (a message whose effect was never stored). Its
+// ring entry stays until it is the oldest (pop then finds no slot of its).
+func (w *seenWindow) forget(k idKey) {
+	if f := w.find(k); f >= 0 {
+		w.unslot(uint32(f))
+	}
+}
+
+// unslot empties slot i and shifts back the entries after it in its probe
+// run where their own home allows (deletion without tombstones, so probes
+// stay short however long alarmd runs).
+func (w *seenWindow) unslot(i uint32) {
 	for j := (i + 1) & w.mask; w.slots[j] != 0; j = (j + 1) & w.mask {
 		h := w.home(w.ring[w.slots[j]-1])
 		// the entry at j may move back to i unless its home lies

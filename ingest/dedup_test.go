@@ -7,11 +7,13 @@ import (
 	"time"
 )
 
-// TestSeenWindowMatchesAReference: random adds (repeats included) and
-// expiries against a plain map and queue, with keys crowded onto few home
-// slots so probe runs collide, wrap around the table's end and are shifted
-// back as the oldest ids are forgotten. Every key of the universe is asked
-// every 25 steps.
+// TestSeenWindowMatchesAReference: random adds (repeats included),
+// forgets (of an id whose batch was handed back) and expiries against a
+// plain map and queue, with keys crowded onto few home slots so probe runs
+// collide, wrap around the table's end and are shifted back as the oldest
+// ids are forgotten. A forgotten id keeps its place in the ring until it is
+// the oldest; added again, it is remembered until its new entry goes.
+// Every key of the universe is asked every 25 steps.
 func TestSeenWindowMatchesAReference(t *testing.T) {
 	for seed := range uint64(20) {
 		rng := rand.New(rand.NewPCG(seed, 7))
@@ -23,31 +25,43 @@ func TestSeenWindowMatchesAReference(t *testing.T) {
 			universe[i] = idKey{uint64(w.mask-uint32(rng.IntN(16))) | uint64(i)<<32, uint64(i)}
 		}
 		type entry struct {
-			k  idKey
-			at time.Time
+			k      idKey
+			at     time.Time
+			serial int
 		}
 		var queue []entry
-		in := map[idKey]bool{}
+		live := map[idKey]int{} // key → serial of its remembered entry
+		serial := 0
+		pop := func() {
+			if live[queue[0].k] == queue[0].serial {
+				delete(live, queue[0].k)
+			}
+			queue = queue[1:]
+		}
 		now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
 		for step := range 5000 {
 			now = now.Add(time.Duration(rng.IntN(3)) * time.Second)
-			if rng.IntN(50) == 0 {
+			switch r := rng.IntN(50); {
+			case r == 0:
 				now = now.Add(time.Duration(rng.IntN(90)) * time.Minute)
 				w.Expire(now)
 				for len(queue) > 0 && queue[0].at.Before(now.Add(-time.Hour)) {
-					delete(in, queue[0].k)
-					queue = queue[1:]
+					pop()
 				}
-			} else {
+			case r < 6:
+				k := universe[rng.IntN(len(universe))]
+				w.forget(k)
+				delete(live, k)
+			default:
 				k := universe[rng.IntN(len(universe))]
 				w.addKey(k, now)
-				if !in[k] {
+				if _, ok := live[k]; !ok {
 					if len(queue) == max {
-						delete(in, queue[0].k)
-						queue = queue[1:]
+						pop()
 					}
-					queue = append(queue, entry{k, now})
-					in[k] = true
+					serial++
+					queue = append(queue, entry{k, now, serial})
+					live[k] = serial
 				}
 			}
 			if w.Len() != len(queue) {
@@ -57,8 +71,8 @@ func TestSeenWindowMatchesAReference(t *testing.T) {
 				continue
 			}
 			for _, k := range universe {
-				if w.hasKey(k) != in[k] {
-					t.Fatalf("seed %d step %d: key %d remembered %v, want %v", seed, step, k[1], w.hasKey(k), in[k])
+				if _, want := live[k]; w.hasKey(k) != want {
+					t.Fatalf("seed %d step %d: key %d remembered %v, want %v", seed, step, k[1], w.hasKey(k), want)
 				}
 			}
 		}

@@ -161,6 +161,7 @@ type JetStreamSource struct {
 
 	mu       sync.Mutex
 	held     map[int]*heldPart
+	epochs   map[int]int64    // the leases the pipeline's writes are fenced by (setEpochs)
 	errs     map[string]error // what is wrong now, by where (stream, lease, fetch k)
 	ready    bool             // the stream and the consumers exist
 	closing  sync.Once
@@ -216,7 +217,8 @@ func StartJetStream(ctx context.Context, cfg JetStreamConfig, p *Pipeline, lease
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &JetStreamSource{cfg: cfg, p: p, leases: leases, log: logger, nc: nc, js: js, ctx: sctx, cancel: cancel,
-		done: make(chan struct{}), held: make(map[int]*heldPart), errs: make(map[string]error)}
+		done: make(chan struct{}), held: make(map[int]*heldPart), epochs: make(map[int]int64), errs: make(map[string]error)}
+	p.fencer = s // before Run, as owns
 	go s.run()
 	return s, nil
 }
@@ -463,7 +465,9 @@ func (s *JetStreamSource) takeOver(claimed map[int]int64, until time.Time) error
 	}
 	n := s.cfg.Partitions
 	match := func(hh string) bool { _, ok := claimed[Partition(hh, n)]; return ok }
+	s.setEpochs(claimed)
 	if err := s.p.TakeOver(s.ctx, match, s.owns(withK)); err != nil {
+		s.forgetEpochs(slices.Collect(maps.Keys(claimed)))
 		return err
 	}
 	for part, epoch := range claimed {
@@ -510,6 +514,7 @@ func (s *JetStreamSource) stopAll(ks []int) map[int]*heldPart {
 // households' queued deliveries are handed back and their state is not
 // written (the next owner restores what was committed).
 func (s *JetStreamSource) drop(k int) {
+	s.forgetEpochs([]int{k})
 	if s.stop(k) == nil {
 		return
 	}
@@ -529,8 +534,10 @@ func (s *JetStreamSource) release(ctx context.Context, ks []int) {
 	match := func(hh string) bool { return stopped[Partition(hh, n)] != nil }
 	if err := s.p.GiveUp(ctx, match, s.owns(s.heldSet())); err != nil {
 		s.log.Error("partitions not given up cleanly; their leases run out instead", "partitions", ks, "err", err)
+		s.forgetEpochs(ks)
 		return
 	}
+	s.forgetEpochs(ks)
 	for k, h := range stopped {
 		if err := s.leases.ReleasePartition(ctx, s.cfg.leaseKey(), k, s.cfg.Instance, h.epoch); err != nil {
 			s.log.Warn("partition lease not released; it runs out instead", "partition", k, "err", err)
@@ -642,4 +649,68 @@ func (s *JetStreamSource) Close() {
 		s.fetchers.Wait()
 		s.nc.Close()
 	})
+}
+
+// setEpochs fences the pipeline's writes of partitions claimed (partition
+// → epoch) by their leases (fence.go): set before a take-over (restored
+// timers may fire at once), kept while a released partition's last state
+// is written, forgotten when it is dropped or found lost.
+func (s *JetStreamSource) setEpochs(claimed map[int]int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	maps.Copy(s.epochs, claimed)
+}
+
+// forgetEpochs: the pipeline writes nothing more of partitions ks.
+func (s *JetStreamSource) forgetEpochs(ks []int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range ks {
+		delete(s.epochs, k)
+	}
+}
+
+func (s *JetStreamSource) partition(hh string) int { return Partition(hh, s.cfg.Partitions) }
+func (s *JetStreamSource) partitions() int         { return s.cfg.Partitions }
+
+// leaseFence is the fence of partitions parts (fencer).
+func (s *JetStreamSource) leaseFence(parts []int) (*anxin.LeaseFence, []int) {
+	f := &anxin.LeaseFence{Stream: s.cfg.leaseKey(), Owner: s.cfg.Instance, Parts: make([]anxin.PartitionEpoch, 0, len(parts))}
+	var notHeld []int
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range parts {
+		if e, ok := s.epochs[k]; ok {
+			f.Parts = append(f.Parts, anxin.PartitionEpoch{Part: k, Epoch: e})
+		} else {
+			notHeld = append(notHeld, k)
+		}
+	}
+	return f, notHeld
+}
+
+// leaseLost stops the partitions whose leases a write found lost (fencer),
+// unless they were claimed again since (a newer epoch), away from the
+// batch loop that calls it.
+func (s *JetStreamSource) leaseLost(lost []anxin.PartitionEpoch) {
+	var ks []int
+	s.mu.Lock()
+	for _, pe := range lost {
+		if e, ok := s.epochs[pe.Part]; ok && e == pe.Epoch {
+			delete(s.epochs, pe.Part)
+			ks = append(ks, pe.Part)
+		}
+	}
+	s.mu.Unlock()
+	if len(ks) == 0 {
+		return
+	}
+	s.fetchers.Add(1)
+	go func() {
+		defer s.fetchers.Done()
+		s.stopAll(ks)
+		if err := s.p.SetOwnership(s.ctx, s.owns(s.heldSet())); err != nil && s.ctx.Err() == nil {
+			s.log.Error("ownership not updated", "err", err)
+		}
+	}()
 }

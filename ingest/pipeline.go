@@ -200,6 +200,12 @@ type Pipeline struct {
 
 	stats     batchStats // since the last stats log line
 	lastStats time.Time
+
+	// fencer fences every write by the partition leases its households
+	// were processed under (nil: not partitioned); fence.go
+	fencer     fencer
+	fenceMarks []bool // batchParts', reused
+	leasesLost int    // writes that found a lease lost, for process to hand back
 }
 
 // batchStats is what the batch loop logs every statsEvery while messages
@@ -699,9 +705,13 @@ func (p *Pipeline) process(ctx context.Context, batch []Delivery) error {
 	}
 	b := &anxin.IngestBatch{Changes: changes, SeenIDs: seenIDs, At: now}
 	b.States = p.states(urgent, false)
+	lost := p.leasesLost
 	res, err := p.commit(ctx, b)
 	if err != nil {
 		return err
+	}
+	if p.leasesLost != lost {
+		p.handBackLost(batch) // their share of the batch was not committed
 	}
 	for i := range batch {
 		if batch[i].Ack != nil {
@@ -823,6 +833,9 @@ func (p *Pipeline) applyAwayMark(ctx context.Context, m anxin.AwayMark) error {
 		why = "the elder is marked away"
 	}
 	p.handOver(res, nil, why)
+	if !p.owned(m.Household) {
+		return nil // its lease was lost before the commit: the mark stays the new owner's to apply
+	}
 	return p.store.AwayMarkApplied(ctx, m.Household, m.Version)
 }
 
@@ -877,7 +890,7 @@ func (p *Pipeline) flushStates() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := p.store.ApplyIngest(ctx, b); err != nil {
+	if _, err := p.applyIngest(ctx, b); err != nil {
 		p.log.Error("rule state not saved at shutdown", "households", len(b.States), "err", err)
 	}
 }
@@ -906,7 +919,7 @@ func (p *Pipeline) commit(ctx context.Context, b *anxin.IngestBatch) (anxin.Inge
 	for {
 		start := time.Now()
 		p.stats.commits++
-		res, err := p.store.ApplyIngest(context.WithoutCancel(ctx), b)
+		res, err := p.applyIngest(context.WithoutCancel(ctx), b)
 		p.m.commit.Observe(time.Since(start).Seconds())
 		p.mu.Lock()
 		p.storeErr = err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,14 +36,15 @@ func startServer(t testing.TB) *server {
 	return &server{pg: pg, admin: admin}
 }
 
-// open makes an empty schema and opens a store on it.
-func (s *server) open(t testing.TB) *DB {
+// open makes an empty schema and opens a store on it; params are added to
+// the URL ("&synchronous_commit=off": a setting of the connections).
+func (s *server) open(t testing.TB, params ...string) *DB {
 	t.Helper()
 	name := fmt.Sprintf("anxin_%d", s.n.Add(1))
 	if _, err := s.admin.Exec("CREATE SCHEMA " + name); err != nil {
 		t.Fatal(err)
 	}
-	db, err := Open(context.Background(), s.pg.URL("postgres")+"&search_path="+name)
+	db, err := Open(context.Background(), s.pg.URL("postgres")+"&search_path="+name+strings.Join(params, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +61,9 @@ func TestPostgres(t *testing.T) {
 	})
 	t.Run("LeaseContract", func(t *testing.T) {
 		storetest.RunLeases(t, func(t *testing.T) storetest.LeaseStore { return s.open(t) })
+	})
+	t.Run("FencedIngestContract", func(t *testing.T) {
+		storetest.RunFencedIngest(t, func(t *testing.T) storetest.FencedIngestStore { return s.open(t) })
 	})
 	t.Run("SchemaVersions", func(t *testing.T) { schemaVersions(t, s) })
 	t.Run("TwoInstancesShareOneDatabase", func(t *testing.T) { twoInstancesShareOneDatabase(t, s) })
@@ -237,4 +242,62 @@ func BenchmarkIngestCommits(b *testing.B) {
 	s := startServer(b)
 	db := s.open(b)
 	storetest.BenchmarkIngest(b, db.ApplyIngest)
+}
+
+// BenchmarkFencedIngestCommits: what the lease fence adds to a commit
+// (alarmd on the NATS tier). Each op commits the same kind of batch (100
+// seen ids, 20 rule states) three times in turn: unfenced, fenced by the
+// lease of 1 partition, and of 6 (one alarmd's share in the deployment
+// guide's example), so a loaded machine slows all three alike; the medians
+// are reported (µs/commit), and added-µs is fenced-6's median less the
+// unfenced one. With commits synced (the default) and with
+// synchronous_commit off, where the flush's noise hides less.
+func BenchmarkFencedIngestCommits(b *testing.B) {
+	s := startServer(b)
+	ctx := context.Background()
+	for _, sync := range []string{"on", "off"} {
+		b.Run("sync="+sync, func(b *testing.B) {
+			db := s.open(b, "&synchronous_commit="+sync)
+			now := time.Now()
+			if _, err := db.PartitionLeases(ctx, "S", 6); err != nil {
+				b.Fatal(err)
+			}
+			var held []anxin.PartitionEpoch
+			for k := range 6 {
+				e, ok, err := db.ClaimPartition(ctx, "S", k, "a", now, now.Add(24*time.Hour))
+				if err != nil || !ok {
+					b.Fatal(ok, err)
+				}
+				held = append(held, anxin.PartitionEpoch{Part: k, Epoch: e})
+			}
+			fences := []*anxin.LeaseFence{nil, {Stream: "S", Owner: "a", Parts: held[:1]}, {Stream: "S", Owner: "a", Parts: held}}
+			states := make([]anxin.RuleState, 20)
+			for i := range states {
+				states[i] = anxin.RuleState{Household: fmt.Sprintf("hh-%04d", i), State: make([]byte, 64)}
+			}
+			took := make([][]time.Duration, len(fences))
+			ids := make([]string, 100)
+			for b.Loop() {
+				for j, f := range fences {
+					for k := range ids {
+						ids[k] = "hh-0001/" + anxin.NewID(now)
+					}
+					start := time.Now()
+					if _, err := db.ApplyIngest(ctx, &anxin.IngestBatch{At: now, SeenIDs: ids, States: states, Fence: f}); err != nil {
+						b.Fatal(err)
+					}
+					took[j] = append(took[j], time.Since(start))
+				}
+			}
+			median := func(d []time.Duration) float64 {
+				slices.Sort(d)
+				return float64(d[len(d)/2].Microseconds())
+			}
+			m := []float64{median(took[0]), median(took[1]), median(took[2])}
+			b.ReportMetric(m[0], "unfenced-µs")
+			b.ReportMetric(m[1], "fenced-1-µs")
+			b.ReportMetric(m[2], "fenced-6-µs")
+			b.ReportMetric(m[2]-m[0], "added-µs")
+		})
+	}
 }

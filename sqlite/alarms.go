@@ -399,6 +399,10 @@ func applyIngest(ctx context.Context, begin func(context.Context, *sql.TxOptions
 		}
 		stmt.Close()
 	}
+	// last: the lease rows stay locked only for the commit (PostgreSQL)
+	if err := checkFence(ctx, tx, false, b.Fence); err != nil {
+		return IngestResult{}, err
+	}
 	if err := tx.Commit(); err != nil {
 		return IngestResult{}, err
 	}

@@ -11,14 +11,7 @@ import (
 
 // The storage contract every store passes (storetest), on a file store.
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) anxin.Store {
-		db, err := Open(context.Background(), filepath.Join(t.TempDir(), "alarmd.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
-	})
+	storetest.Run(t, func(t *testing.T) anxin.Store { return openTestDB(t) })
 }
 
 // Ingest commits on the path alarmd uses (the dedicated writer, each
@@ -39,12 +32,10 @@ func BenchmarkIngestCommits(b *testing.B) {
 
 // The partition-lease contract (storetest.RunLeases), on a file store.
 func TestLeaseContract(t *testing.T) {
-	storetest.RunLeases(t, func(t *testing.T) storetest.LeaseStore {
-		db, err := Open(context.Background(), filepath.Join(t.TempDir(), "alarmd.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
-	})
+	storetest.RunLeases(t, func(t *testing.T) storetest.LeaseStore { return openTestDB(t) })
+}
+
+// The fenced ingest write (storetest.RunFencedIngest), on a file store.
+func TestFencedIngestContract(t *testing.T) {
+	storetest.RunFencedIngest(t, func(t *testing.T) storetest.FencedIngestStore { return openTestDB(t) })
 }

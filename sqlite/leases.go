@@ -13,6 +13,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/anxin-care/anxin"
@@ -139,4 +140,70 @@ func (d *DB) ReleasePartition(ctx context.Context, stream string, part int, owne
 	_, err := d.db.ExecContext(ctx, `UPDATE partition_leases SET owner = '', held_until = 0
 		WHERE stream = ? AND part = ? AND owner = ? AND epoch = ?`, stream, part, owner, epoch)
 	return err
+}
+
+// checkFence is the fence of a write (anxin.LeaseFence), the last statement
+// of its transaction: one statement that finds the fence's partitions
+// still held by its owner at their epochs, not run out by the database's
+// clock. On PostgreSQL it share-locks those lease rows until the commit,
+// so a claim (an UPDATE of the row) waits for the write to end and the
+// new owner's take-over reads it; a SQLite write transaction holds the
+// database's write lock already. A partition that does not hold makes the
+// whole write roll back with a *anxin.LeaseLostError.
+func checkFence(ctx context.Context, tx *sql.Tx, pg bool, f *anxin.LeaseFence) error {
+	if f == nil {
+		return nil
+	}
+	parts := make([]int64, len(f.Parts))
+	epochs := make([]int64, len(f.Parts))
+	for i, p := range f.Parts {
+		parts[i], epochs[i] = int64(p.Part), p.Epoch
+	}
+	var q string
+	var args []any
+	if pg {
+		q = `SELECT l.part, l.epoch FROM partition_leases l
+			JOIN unnest(?::bigint[], ?::bigint[]) AS u(p, e) ON l.part = u.p AND l.epoch = u.e
+			WHERE l.stream = ? AND l.owner = ? AND l.held_until > (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+			FOR SHARE OF l`
+		parts := make([]int64, len(f.Parts))
+		epochs := make([]int64, len(f.Parts))
+		for i, p := range f.Parts {
+			parts[i], epochs[i] = int64(p.Part), p.Epoch
+		}
+		args = []any{parts, epochs, f.Stream, f.Owner}
+	} else {
+		// (at most one row a partition: the owner's, compared below)
+		q = `SELECT part, epoch FROM partition_leases WHERE stream = ? AND owner = ?
+			AND held_until > CAST(unixepoch('subsec') * 1000 AS INTEGER)`
+		args = []any{f.Stream, f.Owner}
+	}
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	held := make(map[int]int64, len(f.Parts))
+	for rows.Next() {
+		var k int
+		var epoch int64
+		if err := rows.Scan(&k, &epoch); err != nil {
+			return err
+		}
+		held[k] = epoch
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var lost []int
+	for _, p := range f.Parts {
+		if e, ok := held[p.Part]; !ok || e != p.Epoch {
+			lost = append(lost, p.Part)
+		}
+	}
+	if len(lost) > 0 {
+		slices.Sort(lost)
+		return &anxin.LeaseLostError{Parts: lost}
+	}
+	return nil
 }

@@ -201,6 +201,10 @@ func applyIngestPostgres(ctx context.Context, db *sql.DB, b *IngestBatch) (Inges
 			return IngestResult{}, err
 		}
 	}
+	// last: the lease rows stay locked only for the commit (PostgreSQL)
+	if err := checkFence(ctx, tx, true, b.Fence); err != nil {
+		return IngestResult{}, err
+	}
 	if err := tx.Commit(); err != nil {
 		return IngestResult{}, err
 	}

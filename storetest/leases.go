@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -123,5 +125,92 @@ func partitionLeaseRace(t *testing.T, s LeaseStore) {
 	ls, _ := s.PartitionLeases(ctx, "S", 1)
 	if len(winners) != 1 || ls[0].Owner != winners[0] || ls[0].Epoch != 1 {
 		t.Fatalf("winners %v, lease %+v", winners, ls[0])
+	}
+}
+
+// FencedIngestStore is a store whose ingest writes are fenced by its
+// partition leases.
+type FencedIngestStore interface {
+	anxin.LeaseStore
+	anxin.IngestStore
+}
+
+// RunFencedIngest runs the contract of a fenced ingest write
+// (IngestBatch.Fence) against stores made by open.
+func RunFencedIngest(t *testing.T, open func(t *testing.T) FencedIngestStore) {
+	t.Run("FencedIngest", func(t *testing.T) { fencedIngest(t, open(t)) })
+}
+
+// fencedIngest: a batch fenced by leases its writer holds is applied; one
+// naming a partition claimed since, or whose lease ran out by the
+// database's clock (wall time here: the check uses the database's), is
+// refused with the partitions lost and leaves nothing in the store.
+func fencedIngest(t *testing.T, s FencedIngestStore) {
+	ctx := context.Background()
+	now := time.Now()
+	if _, err := s.PartitionLeases(ctx, "S", 3); err != nil {
+		t.Fatal(err)
+	}
+	claim := func(part int, owner string, now, until time.Time) int64 {
+		t.Helper()
+		e, ok, err := s.ClaimPartition(ctx, "S", part, owner, now, until)
+		if err != nil || !ok {
+			t.Fatalf("claim %d by %s: %v %v", part, owner, ok, err)
+		}
+		return e
+	}
+	e0 := claim(0, "a", now, now.Add(time.Hour))
+	e1 := claim(1, "a", now, now.Add(time.Hour))
+	e2 := claim(2, "a", now.Add(-time.Hour), now.Add(-time.Minute)) // ran out a minute ago
+	batch := func(hh string, f *anxin.LeaseFence) *anxin.IngestBatch {
+		return &anxin.IngestBatch{At: now, Fence: f, Changes: []anxin.AlarmChange{change(anxin.AlarmOpOpen, hh, "button", now)},
+			SeenIDs: []string{hh + "/m-1"}, States: []anxin.RuleState{{Household: hh, State: []byte{1}}}}
+	}
+	fence := func(owner string, pe ...anxin.PartitionEpoch) *anxin.LeaseFence {
+		return &anxin.LeaseFence{Stream: "S", Owner: owner, Parts: pe}
+	}
+	res, err := s.ApplyIngest(ctx, batch("hh-held", fence("a", anxin.PartitionEpoch{Part: 0, Epoch: e0},
+		anxin.PartitionEpoch{Part: 1, Epoch: e1})))
+	if err != nil || len(res.Opened) != 1 {
+		t.Fatalf("fenced batch under held leases: %+v %v", res, err)
+	}
+	refused := func(what string, b *anxin.IngestBatch, lost ...int) {
+		t.Helper()
+		res, err := s.ApplyIngest(ctx, b)
+		var ll *anxin.LeaseLostError
+		if !errors.As(err, &ll) || !slices.Equal(ll.Parts, lost) || len(res.Opened) != 0 {
+			t.Fatalf("%s: want the leases of %v lost, got %+v %v", what, lost, res, err)
+		}
+	}
+	refused("lease ran out by the database's clock", batch("hh-expired", fence("a", anxin.PartitionEpoch{Part: 2, Epoch: e2})), 2)
+	// b claims partition 1 (a's lease has run out by b's clock): a's batch
+	// touching partitions 0 and 1 is refused whole
+	e1b := claim(1, "b", now.Add(2*time.Hour), now.Add(3*time.Hour))
+	refused("partition claimed by another", batch("hh-stale", fence("a", anxin.PartitionEpoch{Part: 0, Epoch: e0},
+		anxin.PartitionEpoch{Part: 1, Epoch: e1})), 1)
+	refused("an owner's older epoch", batch("hh-old-epoch", fence("b", anxin.PartitionEpoch{Part: 1, Epoch: e1})), 1)
+	for _, hh := range []string{"hh-expired", "hh-stale", "hh-old-epoch"} {
+		as, err := s.Alarms(ctx, anxin.AlarmFilter{Household: hh})
+		if err != nil || len(as) != 0 {
+			t.Fatalf("alarms of refused %s: %+v %v", hh, as, err)
+		}
+	}
+	seen := map[string]bool{}
+	if err := s.SeenIDs(ctx, now.Add(-time.Hour), func(id string, _ time.Time) { seen[id] = true }); err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]bool{}
+	if err := s.RuleStates(ctx, func(hh string, _ []byte) error { states[hh] = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || !seen["hh-held/m-1"] || len(states) != 1 || !states["hh-held"] {
+		t.Fatalf("refused batches left seen ids %v or rule states %v", seen, states)
+	}
+	// the new owner's batch is applied; an unfenced one always is
+	if _, err := s.ApplyIngest(ctx, batch("hh-new-owner", fence("b", anxin.PartitionEpoch{Part: 1, Epoch: e1b}))); err != nil {
+		t.Fatalf("new owner's batch: %v", err)
+	}
+	if _, err := s.ApplyIngest(ctx, batch("hh-unfenced", nil)); err != nil {
+		t.Fatalf("unfenced batch: %v", err)
 	}
 }

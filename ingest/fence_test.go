@@ -1,0 +1,244 @@
+package ingest
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/testenv"
+	"github.com/anxin-care/anxin/postgres"
+	"github.com/anxin-care/anxin/rules"
+)
+
+// leaseSource is a JetStreamSource without NATS: its leases and the
+// fencing of p's writes only (it holds parts at their epochs; nothing pulls).
+func leaseSource(p *Pipeline, instance string, parts int, epochs map[int]int64) *JetStreamSource {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &JetStreamSource{cfg: JetStreamConfig{Stream: "S", Consumer: "anxin", Partitions: parts, Instance: instance},
+		p: p, log: p.log, ctx: ctx, cancel: cancel, held: make(map[int]*heldPart), epochs: make(map[int]int64)}
+	for k, e := range epochs {
+		done := make(chan struct{})
+		close(done)
+		s.held[k] = &heldPart{epoch: e, cancel: func() {}, done: done}
+		s.epochs[k] = e
+	}
+	p.fencer, p.owns = s, func(string) bool { return false }
+	return s
+}
+
+// leaseStallStore holds the first write that carries alarm changes
+// until release is closed: an alarmd stalled (VM pause, GC, a blocked disk)
+// between processing a batch and committing it.
+type leaseStallStore struct {
+	anxin.IngestStore
+	once    sync.Once
+	reached chan struct{}
+	release chan struct{}
+}
+
+func (s *leaseStallStore) ApplyIngest(ctx context.Context, b *anxin.IngestBatch) (anxin.IngestResult, error) {
+	if len(b.Changes) > 0 {
+		s.once.Do(func() { close(s.reached) })
+		<-s.release
+	}
+	return s.IngestStore.ApplyIngest(ctx, b)
+}
+
+// An alarmd (a) that processed a batch and stalls past its lease before
+// committing it, while a peer (b) claims one of the batch's partitions and
+// takes its households over, must not commit that partition's share: it is
+// rolled back, its delivery handed back unacknowledged (Nak) and the
+// partition dropped at a; the share of the partition a still holds is
+// committed and acknowledged. b, given the handed-back press, raises
+// exactly one alarm for it. Without the fence a's stale commit lands
+// after b's take-over and a acknowledges the press.
+func TestStalledCommitAfterLeaseLossIsRefused(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pg.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	// of two partitions, hh1 is in 0 and hh0 in 1 (TestPartitionMatchesTheServer)
+	if Partition("hh1", 2) != 0 || Partition("hh0", 2) != 1 {
+		t.Fatal("partitions of the test households moved")
+	}
+	key := (&JetStreamConfig{Stream: "S", Consumer: "anxin", Partitions: 2}).leaseKey()
+	if _, err := db.PartitionLeases(ctx, key, 2); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	claim := func(part int, owner string, now time.Time) int64 {
+		t.Helper()
+		e, ok, err := db.ClaimPartition(ctx, key, part, owner, now, now.Add(time.Minute))
+		if err != nil || !ok {
+			t.Fatalf("claim %d by %s: %v %v", part, owner, ok, err)
+		}
+		return e
+	}
+	all := func(string) bool { return true }
+
+	store := &leaseStallStore{IngestStore: db, reached: make(chan struct{}), release: make(chan struct{})}
+	escA, escB := &escalations{}, &escalations{}
+	a, err := New(Config{BatchWait: time.Millisecond}, Deps{Engine: rules.New(rules.Default()), Store: store, Escalator: escA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcA := leaseSource(a, "a", 2, map[int]int64{0: claim(0, "a", now), 1: claim(1, "a", now)})
+	stopA := runPipeline(t, a)
+	defer stopA()
+	if err := a.TakeOver(ctx, all, all); err != nil {
+		t.Fatal(err)
+	}
+	press := func(hh string) anxin.Message {
+		return anxin.Message{ID: "m-" + hh, TS: now, Household: hh, Device: "btn1", Kind: anxin.KindCallButton,
+			Event: anxin.EventButtonPressed}
+	}
+	var acked, naked sync.Map // household → *atomic.Int32
+	count := func(m *sync.Map, hh string) *atomic.Int32 {
+		v, _ := m.LoadOrStore(hh, new(atomic.Int32))
+		return v.(*atomic.Int32)
+	}
+	deliver := func(p *Pipeline, hh string) {
+		t.Helper()
+		d := payload(t, press(hh))
+		d.Ack = func() { count(&acked, hh).Add(1) }
+		d.Nak = func() { count(&naked, hh).Add(1) }
+		if err := p.Deliver(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deliver(a, "hh1")
+	deliver(a, "hh0")
+	select { // a processed a press and stalls before its commit
+	case <-store.reached:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a never committed")
+	}
+
+	// a's lease of partition 0 runs out (by b's clock); b claims it and
+	// takes its households over from the store
+	b, err := New(Config{BatchWait: time.Millisecond}, Deps{Engine: rules.New(rules.Default()), Store: db, Escalator: escB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaseSource(b, "b", 2, map[int]int64{0: claim(0, "b", now.Add(2*time.Minute))})
+	stopB := runPipeline(t, b)
+	defer stopB()
+	inPart0 := func(hh string) bool { return Partition(hh, 2) == 0 }
+	if err := b.TakeOver(ctx, inPart0, inPart0); err != nil {
+		t.Fatal(err)
+	}
+	close(store.release) // a wakes up and commits
+
+	eventually(t, "a hands hh1's press back and acknowledges hh0's", func() bool {
+		return count(&naked, "hh1").Load() == 1 && count(&acked, "hh0").Load() == 1
+	})
+	if n := count(&acked, "hh1").Load(); n != 0 {
+		t.Fatalf("a acknowledged the press of a partition it lost (%d)", n)
+	}
+	eventually(t, "a drops partition 0", func() bool {
+		held := srcA.Held()
+		return len(held) == 1 && held[0] == 1
+	})
+	if n := testutil.ToFloat64(a.m.leaseLost); n != 1 {
+		t.Fatalf("lease-lost commits counted: %v", n)
+	}
+	// nothing of a's share for partition 0 is in the store
+	if as, err := db.Alarms(ctx, anxin.AlarmFilter{Household: "hh1"}); err != nil || len(as) != 0 {
+		t.Fatalf("a's refused alarm is stored: %+v %v", as, err)
+	}
+	ids := map[string]bool{}
+	if err := db.SeenIDs(ctx, now.Add(-time.Hour), func(id string, _ time.Time) { ids[id] = true }); err != nil {
+		t.Fatal(err)
+	}
+	if ids["hh1/m-hh1"] || !ids["hh0/m-hh0"] {
+		t.Fatalf("seen ids after a's commit: %v", ids)
+	}
+	states := map[string]bool{}
+	if err := db.RuleStates(ctx, func(hh string, _ []byte) error { states[hh] = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if states["hh1"] || !states["hh0"] {
+		t.Fatalf("rule states after a's commit: %v", states)
+	}
+
+	// the source delivers the handed-back press to b: exactly one alarm,
+	// one chain
+	deliver(b, "hh1")
+	eventually(t, "b acknowledges hh1's press", func() bool { return count(&acked, "hh1").Load() == 1 })
+	for hh, want := range map[string]int{"hh1": 1, "hh0": 1} {
+		as, err := db.Alarms(ctx, anxin.AlarmFilter{Household: hh})
+		if err != nil || len(as) != want || as[0].Repeats != 0 {
+			t.Fatalf("alarms of %s: %+v %v", hh, as, err)
+		}
+	}
+	eventually(t, "one chain each", func() bool { return escA.n() == 1 && escB.n() == 1 })
+}
+
+// The rule-state writes outside batches are fenced too: a's last write of
+// a partition it gives up (GiveUp) or of its households at shutdown
+// (flushStates) is refused once b claimed the partition, so b's restored
+// state is not overwritten with a's (SQLite: the fence is the same).
+func TestStateWritesOutsideBatchesAreFenced(t *testing.T) {
+	for _, how := range []string{"give-up", "shutdown"} {
+		t.Run(how, func(t *testing.T) {
+			ctx := context.Background()
+			db := openDB(t)
+			key := (&JetStreamConfig{Stream: "S", Consumer: "anxin", Partitions: 1}).leaseKey()
+			if _, err := db.PartitionLeases(ctx, key, 1); err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			e, ok, err := db.ClaimPartition(ctx, key, 0, "a", now, now.Add(time.Minute))
+			if err != nil || !ok {
+				t.Fatal(ok, err)
+			}
+			a, err := New(Config{BatchWait: time.Millisecond}, Deps{Engine: rules.New(rules.Default()), Store: db})
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaseSource(a, "a", 1, map[int]int64{0: e})
+			stop := runPipeline(t, a)
+			all := func(string) bool { return true }
+			if err := a.TakeOver(ctx, all, all); err != nil {
+				t.Fatal(err)
+			}
+			// a reading moves hh-1's rule state, written at the next flush
+			var acked atomic.Bool
+			d := payload(t, anxin.Message{ID: "r-1", TS: now, Household: "hh-1", Device: "wm1", Kind: anxin.KindWaterMeter,
+				Fields: anxin.Fields{"total_m3": anxin.Num(12.5)}})
+			d.Ack = func() { acked.Store(true) }
+			if err := a.Deliver(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the reading committed", acked.Load)
+			// b claims the partition (a's lease ran out by b's clock)
+			if _, ok, err := db.ClaimPartition(ctx, key, 0, "b", now.Add(2*time.Minute), now.Add(3*time.Minute)); err != nil || !ok {
+				t.Fatal(ok, err)
+			}
+			if how == "give-up" {
+				if err := a.GiveUp(ctx, all, func(string) bool { return false }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			stop()
+			states := map[string]bool{}
+			if err := db.RuleStates(ctx, func(hh string, _ []byte) error { states[hh] = true; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if len(states) != 0 {
+				t.Fatalf("a wrote rule state after losing the partition: %v", states)
+			}
+			if n := testutil.ToFloat64(a.m.leaseLost); n != 1 {
+				t.Fatalf("lease-lost writes counted: %v", n)
+			}
+		})
+	}
+}
