@@ -71,6 +71,28 @@ func TestPostgres(t *testing.T) {
 	t.Run("ElderFormTierAddedToAnOlderDatabase", func(t *testing.T) { elderFormTierAdded(t, s) })
 	t.Run("ChainClaimsAddedToAnOlderDatabase", func(t *testing.T) { chainClaimsAdded(t, s) })
 	t.Run("AwayMarksRefuseAnOlderAlarmd", func(t *testing.T) { awayMarksRefuseAnOlderAlarmd(t, s) })
+	t.Run("FrozenTransactionEnds", func(t *testing.T) { frozenTransactionEnds(t, s) })
+}
+
+// An alarmd frozen inside a transaction (a VM paused between a fenced
+// ingest's lease check, which holds the lease rows FOR SHARE, and its
+// commit) must not hold a peer's claim of those partitions for ever:
+// alarmd's sessions end a transaction left idle for idleTxTimeout, unless
+// the URL sets its own limit.
+func frozenTransactionEnds(t *testing.T, s *server) {
+	for _, c := range []struct{ params, want string }{
+		{"", "30s"},
+		{"&idle_in_transaction_session_timeout=5000", "5s"},
+	} {
+		db := s.open(t, c.params)
+		var got string
+		if err := db.SQL().QueryRow("SHOW idle_in_transaction_session_timeout").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("URL params %q: idle_in_transaction_session_timeout %q, want %q", c.params, got, c.want)
+		}
+	}
 }
 
 // schemaBeforeAwayMarks is the last schema version of an alarmd that

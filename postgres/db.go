@@ -22,6 +22,12 @@ import (
 	"github.com/anxin-care/anxin/sqlite"
 )
 
+// idleTxTimeout ends a session whose transaction sat idle this long (ms),
+// unless the URL sets idle_in_transaction_session_timeout itself. alarmd's
+// transactions send their statements back to back; none waits on anything
+// outside the database.
+const idleTxTimeout = "30000"
+
 // DB is an open store: package sqlite's store on PostgreSQL. It is not a
 // *sqlite.DB, so SQLite-only wiring (the ingest writer, checkpoints) is
 // not applied to it.
@@ -37,6 +43,12 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", redact(err, url))
+	}
+	if _, set := cfg.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
+		// a fenced ingest commit holds its partitions' lease rows FOR
+		// SHARE from its check to its commit: an alarmd frozen in between
+		// (a paused VM) must not keep a peer from claiming them for ever
+		cfg.RuntimeParams["idle_in_transaction_session_timeout"] = idleTxTimeout
 	}
 	sdb := sql.OpenDB(connector{stdlib.GetConnector(*cfg)})
 	sdb.SetMaxOpenConns(16)
