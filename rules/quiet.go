@@ -338,6 +338,7 @@ func (q *quiet) smallRise(m quietModel, o quietOff, s *slot, t, tl, iv int64) {
 	o.setRun(s, r)
 }
 
+// abs64 is the absolute value of v.
 func abs64(v int64) int64 {
 	if v < 0 {
 		return -v

@@ -243,3 +243,14 @@ func untilMorningUse(tl *timeline, d int, v float64) float64 {
 	}
 	return v
 }
+
+// BenchmarkStepsDripRunObserve: BenchmarkStepsLifeDeltaObserve's
+// households through the drip-safe rule with drip_run as docs/rules.md
+// measures it (stepsrun_8700h_deployed).
+func BenchmarkStepsDripRunObserve(b *testing.B) {
+	benchHourly(b, `
+rules:
+  - {name: no_water_24h, kind: no_use, field: total_m3, min_delta: 0.01, for: 24h}
+  - {name: st, kind: steps, min_delta: 0.003, life_delta: 0.001, drip_run: 12h, cost: 8700h, alarm_times: [8h, 24h, 36h], late_share: 0.04, split: weekend, per_quiet: 4, after_gap: 1m, neighbours: 0.5, memory: 365d, warm_up: 3d, fallback: 24h, silent_after: 25h, silent_rule: st_silent}
+`)
+}

@@ -14,7 +14,8 @@ import (
 // shipped, its 3 l clock and 1 l sign of life whatever the run's
 // min_delta — beside the fixed rule and the stand-ins; the steps1l rule
 // counts 1 l as use whatever the run's min_delta, the stepsdrip rule 1 l
-// as life and 3 l for its last step.
+// as life and 3 l for its last step, the stepsrun rule the same with
+// drip_run, split weekend and a 3-day warm-up.
 func TestDeployedRulesReadTheDefault(t *testing.T) {
 	var want *rules.StepsParams
 	for _, r := range rules.Default().Rules {
@@ -28,7 +29,7 @@ func TestDeployedRulesReadTheDefault(t *testing.T) {
 			t.Fatal(err)
 		}
 		var names []string
-		var got, life, drip *rules.StepsParams
+		var got, life, drip, dr *rules.StepsParams
 		for _, r := range cfg.Rules {
 			names = append(names, r.Name)
 			switch r.Name {
@@ -38,15 +39,18 @@ func TestDeployedRulesReadTheDefault(t *testing.T) {
 				life = r.Params.(*rules.StepsParams)
 			case fmt.Sprintf("stepsdrip_%dh_deployed", stepsdripDeployed):
 				drip = r.Params.(*rules.StepsParams)
+			case fmt.Sprintf("stepsrun_%dh_deployed", stepsrunDeployed):
+				dr = r.Params.(*rules.StepsParams)
 			}
 		}
-		if len(names) != 5+len(standInCosts) || names[0] != "no_water_24h" || got == nil || life == nil || life.MinDelta != lifeDelta ||
-			drip == nil || drip.MinDelta != dripMinDelta || drip.LifeDelta != lifeDelta {
+		if len(names) != 6+len(standInCosts) || names[0] != "no_water_24h" || got == nil || life == nil || life.MinDelta != lifeDelta ||
+			drip == nil || drip.MinDelta != dripMinDelta || drip.LifeDelta != lifeDelta ||
+			dr == nil || dr.MinDelta != dripMinDelta || dr.LifeDelta != lifeDelta || dr.DripRun != rules.Duration(12*time.Hour) || dr.WarmUp != rules.Duration(3*24*time.Hour) || dr.Split != "weekend" {
 			t.Fatalf("%g: rules %v", run, names)
 		}
 		if got.MinDelta != want.MinDelta || got.LifeDelta != want.LifeDelta || got.Cost != want.Cost || got.Fallback != want.Fallback ||
 			got.SilentAfter != want.SilentAfter || got.Neighbours != want.Neighbours || got.Memory != want.Memory ||
-			got.LateShare != want.LateShare || got.PerQuiet != want.PerQuiet || got.Split != want.Split || got.DripRun != want.DripRun || !slices.Equal(got.AlarmTimes, want.AlarmTimes) {
+			got.LateShare != want.LateShare || got.PerQuiet != want.PerQuiet || got.Split != want.Split || got.DripRun != want.DripRun || got.WarmUp != want.WarmUp || !slices.Equal(got.AlarmTimes, want.AlarmTimes) {
 			t.Errorf("%g: measured %+v\nshipped %+v", run, got, want)
 		}
 	}

@@ -90,15 +90,18 @@ func stepsSection(b *bytes.Buffer, sets []*dataset) {
 	for _, d := range sets {
 		p("- **%s, %g l, drip-safe (1 l as life, 3 l for the last step)**: %s\n", d.name, d.minDelta*1000, stepsVerdict(d, fmt.Sprintf("stepsdrip_%dh_deployed", stepsdripDeployed)))
 	}
+	for _, d := range sets {
+		p("- **%s, %g l, drip-safe with `drip_run` (small rises are life for the last step too, unless a drip's)**: %s\n", d.name, d.minDelta*1000, stepsVerdict(d, fmt.Sprintf("stepsrun_%dh_deployed", stepsrunDeployed)))
+	}
 	p("\n%s\n", stepsDefaultText)
 	dripSection(b, sets)
 }
 
 // dripRules are the rules of the drip table, as deployed: the fixed rule,
 // the default (stepsdrip), the default until 2026-12-07 (standin_4800h,
-// kind hazard) and steps1l.
+// kind hazard), steps1l and stepsrun.
 func dripRules() []string {
-	return []string{"no_water_24h", defaultRule, "standin_4800h", fmt.Sprintf("steps1l_%dh_deployed", steps1lDeployed)}
+	return []string{"no_water_24h", defaultRule, "standin_4800h", fmt.Sprintf("steps1l_%dh_deployed", steps1lDeployed), fmt.Sprintf("stepsrun_%dh_deployed", stepsrunDeployed)}
 }
 
 // dripSection writes the rules as deployed under a drip during the
@@ -232,4 +235,7 @@ all the tables). The default ` + "`no_water`" + ` (` + "`stepsdrip`" + ` at cost
 1 l restarts its early steps' clock, but its last step (24 h) runs on a clock of 3 l that counts a rise only
 when it is faster than 3 l an hour, so no drip under 3 l an hour delays it. The fixed rule and ` + "`standin_4800h`" + `
 (kind hazard, the default until 2026-12-07) add rises up (a 3 l leak in 24 h is use to them); ` + "`steps1l`" + ` takes every 1 l for life.
+` + "`stepsrun_8700h_deployed`" + ` (` + "`drip_run: 12h`" + `) takes a small rise for life for its last step too unless it is a drip's: part of
+a run of rises each within 3 h that has lasted 12 h, or as long after the sign of life before it as that one after the one before (a
+steady drip: at 1 l in 10 h, its second rise); a leak at uneven times can hold its last step off to 36 h (24 h + ` + "`drip_run`" + `).
 `
