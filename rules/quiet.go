@@ -211,8 +211,9 @@ type quiet struct {
 	lateMin int64
 	// dripRun, when set (seconds; kind steps with drip_run), lets a small
 	// rise (life_delta, not a use) restart the late clock too, unless it
-	// is part of a steady run of small rises that has lasted dripRun (a
-	// drip): runClock.
+	// is a drip's: part of a run of small rises that has lasted dripRun,
+	// or as long after the sign of life before it as that one after the
+	// one before (smallRise, runClock).
 	dripRun int64
 }
 
@@ -233,22 +234,36 @@ const (
 // further apart.
 const dripHole = 3 * 3600
 
+// dripSpacingUnit is the unit (seconds) runClock keeps the spacing of the
+// last two signs of life in: one byte of 10 minutes, up to 42 h 30 min.
+const dripSpacingUnit = 600
+
+// dripSpacingSlack is what two spacings of a drip may differ by beyond
+// one reading interval (a drip's rises come at the first reading after
+// each litre: their spacings differ by at most one interval) and the
+// spacing's rounding to dripSpacingUnit.
+const dripSpacingSlack = 10 * 60
+
 // runClock is the late clock with drip_run, kept in the second signal's
 // bytes (quietOff.run; a rule with drip_run has one signal): since the
 // last sign of life not part of a drip (t0) and its alarm time (at,
 // minutes), and the current run of small rises — its last rise (last; 0:
-// none), its length (minutes, saturating) and the clock before it began
-// (preT0, preAt), which a run that turns out to be a drip goes back to.
-// set is false in a state saved before drip_run: the clock is then the
-// late clock's.
+// none), its length (minutes, saturating), the spacing between the last
+// two signs of life (spacing, dripSpacingUnit; 0: unknown) and the clock
+// before the last rise (preT0, preAt), which a run that turns out to be a
+// drip goes back to. set is false in a state saved before drip_run: the
+// clock is then the late clock's. A state saved before the spacing was
+// kept has 0 there (unknown).
 //
 //	+0 last i64, +8 at u16, +10 preAt u16, +12 set u8, +13 length u16,
-//	+16 t0 i64, +24 preT0 i64 (where the second signal keeps its last
-//	reading and interval: restored states check them as instants)
+//	+15 spacing u8, +16 t0 i64, +24 preT0 i64 (where the second signal
+//	keeps its last reading and interval: restored states check them as
+//	instants)
 type runClock struct {
 	last, t0, preT0 int64
 	at, preAt       int64
 	length          int64
+	spacing         int64 // seconds, a multiple of dripSpacingUnit
 	set             bool
 }
 
@@ -259,7 +274,8 @@ func (o quietOff) run() int { return o.sig + quietSigSize }
 func (o quietOff) runAt(s *slot) runClock {
 	p := s.ext[o.run():]
 	return runClock{last: int64(binary.LittleEndian.Uint64(p)), at: int64(binary.LittleEndian.Uint16(p[8:])), preAt: int64(binary.LittleEndian.Uint16(p[10:])),
-		set: p[12] == 1, length: int64(binary.LittleEndian.Uint16(p[13:])), t0: int64(binary.LittleEndian.Uint64(p[16:])), preT0: int64(binary.LittleEndian.Uint64(p[24:]))}
+		set: p[12] == 1, length: int64(binary.LittleEndian.Uint16(p[13:])), spacing: int64(p[15]) * dripSpacingUnit,
+		t0: int64(binary.LittleEndian.Uint64(p[16:])), preT0: int64(binary.LittleEndian.Uint64(p[24:]))}
 }
 
 func (o quietOff) setRun(s *slot, c runClock) {
@@ -269,7 +285,7 @@ func (o quietOff) setRun(s *slot, c runClock) {
 	binary.LittleEndian.PutUint16(p[10:], uint16(min(c.preAt, stMaxT)))
 	p[12] = 1
 	binary.LittleEndian.PutUint16(p[13:], uint16(min(c.length, math.MaxUint16)))
-	p[15] = 0
+	p[15] = uint8(min(max(0, (c.spacing+dripSpacingUnit/2)/dripSpacingUnit), math.MaxUint8))
 	binary.LittleEndian.PutUint64(p[16:], uint64(c.t0))
 	binary.LittleEndian.PutUint64(p[24:], uint64(c.preT0))
 }
@@ -285,26 +301,49 @@ func (q *quiet) runOf(m quietModel, o quietOff, s *slot) runClock {
 	return runClock{t0: c.t0, at: c.at}
 }
 
-// smallRise takes a small rise at t (the reading before at tl): a sign of
-// life for the late clock, unless it is part of a run of small rises that
-// has lasted dripRun — a drip, which sends the clock back to where it was
-// before the run began. A rise within dripHole of the run's last, or at
-// the reading right after it (across a gap in the readings), goes on with
-// the run.
-func (q *quiet) smallRise(m quietModel, o quietOff, s *slot, t, tl int64) {
+// smallRise takes a small rise at t (the reading before at tl, readings
+// iv apart): a sign of life for the late clock, unless it is a drip's —
+// which sends the clock back to where it was before the drip began. A
+// drip is regular: its rises come either close together (each within
+// dripHole of the one before, or at the reading right after it across a
+// gap in the readings: a run, a drip once it has lasted dripRun) or
+// further apart at a steady pace (this rise as long after the sign of life
+// before it as that one after the one before it, within a reading
+// interval and dripSpacingSlack: a drip of 1 l in 10 h after the last use
+// shows at its second rise). Glasses of water come at uneven times.
+func (q *quiet) smallRise(m quietModel, o quietOff, s *slot, t, tl, iv int64) {
 	r := q.runOf(m, o, s)
-	if r.last != 0 && (t-r.last <= dripHole || r.last == tl) {
-		r.length += (t - r.last) / 60
-	} else {
+	prev := r.last
+	if prev == 0 {
+		prev = r.t0 // the use (or restart) that began the period
+	}
+	sp := t - prev
+	drip := false
+	switch {
+	case r.last != 0 && (sp <= dripHole || r.last == tl):
+		r.length += sp / 60
+		drip = r.length*60 >= q.dripRun
+	case r.spacing > 0 && sp > dripHole && abs64(sp-r.spacing) <= iv+dripSpacingSlack:
+		// steady: a drip from the sign of life before the last rise
+		r.length, drip = q.dripRun/60, true
+	default:
 		r.length, r.preT0, r.preAt = 0, r.t0, r.at
 	}
-	r.last = t
-	if r.length*60 >= q.dripRun {
+	r.last, r.spacing = t, sp
+	if drip {
 		r.t0, r.at = r.preT0, r.preAt
 	} else {
 		r.t0, r.at = t, q.lateAlarm(m, s)
 	}
 	o.setRun(s, r)
+}
+
+// abs64 is the absolute value of v.
+func abs64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 // lateStart is when the late clock started and how long after it rings
@@ -567,7 +606,7 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 				q.bridge(o, s, t)
 			}
 		case q.dripRun > 0 && life:
-			q.smallRise(m, o, s, t, tl)
+			q.smallRise(m, o, s, t, tl, iv)
 		}
 		if lateUse || !lc.rang {
 			// the late clock's alarm stays open through small rises

@@ -56,11 +56,14 @@ type StepsParams struct {
 	LifeDelta float64 `yaml:"life_delta"`
 	// DripRun, when set (with life_delta), tells a drip from life: a
 	// small rise (life_delta or more, not a use of min_delta) restarts
-	// the last step's clock too, unless it is part of a run of small
-	// rises, none more than dripHole after the one before and no use
-	// among them, that has lasted DripRun: such a run is a drip, and the
-	// clock goes back to the last sign of life before the run began.
-	// 0: only a use of min_delta restarts the last step's clock.
+	// the last step's clock too, unless it is a drip's: part of a run of
+	// small rises, none more than dripHole after the one before and no
+	// use among them, that has lasted DripRun, or a rise as long after the
+	// sign of life before it (a small rise or the use) as that one after
+	// the one before, within a reading interval (a drip is steady; glasses
+	// of water are not). The clock then goes back to the last sign of life
+	// before the drip began. 0: only a use of min_delta restarts the last
+	// step's clock.
 	DripRun Duration `yaml:"drip_run"`
 }
 

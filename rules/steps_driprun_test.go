@@ -147,21 +147,26 @@ func TestStepsDripRunConfigErrors(t *testing.T) {
 }
 
 // TestStepsDripRunGuarantee: a leak that the run detector cannot tell
-// from life — 1 l every 4 h, day and night, after the 07:30 use — restarts
-// the last step's clock at every rise, but not for ever: the min_delta
-// clock rings drip_run after its own 24 h, at 13:30 the next day (30 h
-// after the last use of 3 l).
+// from life — 1 l at uneven times, 4 h and 5 h 30 min apart by turns, day
+// and night, after the 07:30 use — restarts the last step's clock at every
+// rise, but not for ever: the min_delta clock rings drip_run after its own
+// 24 h, at 13:30 the next day (30 h after the last use of 3 l).
 func TestStepsDripRunGuarantee(t *testing.T) {
 	tl := newTimeline(t, stepsRules(runKeys))
 	v := routine(tl, "hh-1", 0, 20, 100)
 	tl.ds, tl.log = nil, nil
+	next, long := 11*60+30, true // minutes since day 20's midnight
 	for m := 0; m < 40*60; m += 30 {
 		d, clock := 20+m/(24*60), time.Date(0, 1, 1, m/60%24, m%60, 0, 0, time.UTC).Format("15:04")
 		switch {
 		case clock == "07:00" && d == 20, clock == "07:30" && d == 20:
 			v += 0.02
-		case m > 8*60 && (m-7*60-30)%(4*60) == 0:
+		case m == next:
 			v += 0.001
+			if next += 4 * 60; long {
+				next += 90
+			}
+			long = !long
 		}
 		tl.reading(at(d, clock), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", v)
 	}
@@ -169,4 +174,83 @@ func TestStepsDripRunGuarantee(t *testing.T) {
 	if len(o) != 1 || !o[0].At.Equal(at(21, "13:30")) || !o[0].Cause.Since.Equal(at(20, "07:30")) {
 		t.Fatalf("alarms %v, want one at 13:30 the next day, since 07:30", tl.log)
 	}
+}
+
+// lateOnlyRunKeys: only the last step (24 h), drip-safe, with drip_run.
+const lateOnlyRunKeys = "    alarm_times: [24h]\n    min_delta: 0.003\n    life_delta: 0.001\n    drip_run: 6h\n"
+
+// TestStepsDripRunSlowDripRingsAt24h: the elder stops after the 07:30
+// use and a tap drips slowly from then on, the meter read every hour: 1 l
+// in 10 h (0.1 l/h: rises at 17:30 and 03:30), in 4 h (0.25 l/h) or in 2 h
+// (0.5 l/h: a run). Each drop comes as long after the one before as that
+// one after the use: the rises are regular, a drip, and the last step
+// rings 24 h after the use, at 07:30 the next day — not 24 h after the
+// last drop, nor at the guarantee (13:30). Before the spacing was
+// compared, drops 3 h or more apart were each taken for life: 0.1 l/h
+// rang at 13:30 (30 h), as did 0.25 l/h.
+func TestStepsDripRunSlowDripRingsAt24h(t *testing.T) {
+	for _, perHour := range []float64{0.0001, 0.00025, 0.0005} {
+		tl := newTimeline(t, stepsRules(lateOnlyRunKeys))
+		v := routine(tl, "hh-1", 0, 20, 100)
+		tl.ds, tl.log = nil, nil
+		v = untilMorningUse(tl, 20, v)
+		tl.meter("hh-1", at(20, "08:30"), at(21, "20:30"), v+perHour, perHour)
+		o := opens(tl)
+		if len(o) != 1 || !o[0].At.Equal(at(21, "07:30")) || !o[0].Cause.Since.Equal(at(20, "07:30")) {
+			t.Errorf("%g l/h: alarms %v, want one at 07:30 the next day, since 07:30", perHour*1000, tl.log)
+		}
+	}
+}
+
+// TestStepsDripRunGlassesAreLife: a living elder who uses no 3 l all day
+// but drinks a glass of water (1 l on the meter) every few hours — 11:00,
+// 16:00, 20:00, 02:00, 06:30, 09:30, then washes (20 l) at 13:00 — shows
+// signs of life the last step counts: no two spacings alike (3 h 30 min,
+// 5 h, 4 h, 6 h, 4 h 30 min, 3 h: each differs from the one before by more
+// than a reading interval and 10 minutes), so they are not a drip and
+// nothing rings. With life_delta alone the last step rang at 07:30.
+func TestStepsDripRunGlassesAreLife(t *testing.T) {
+	glasses := func(keys string) *timeline {
+		tl := newTimeline(t, stepsRules(keys))
+		v := routine(tl, "hh-1", 0, 20, 100)
+		tl.ds, tl.log = nil, nil
+		v = untilMorningUse(tl, 20, v)
+		rise := map[string]float64{"20 11:00": 0.001, "20 16:00": 0.001, "20 20:00": 0.001, "21 02:00": 0.001, "21 06:30": 0.001, "21 09:30": 0.001, "21 13:00": 0.02}
+		for m := 8 * 60; m < 24*60+18*60; m += 30 {
+			d, clock := 20+m/(24*60), time.Date(0, 1, 1, m/60%24, m%60, 0, 0, time.UTC).Format("15:04")
+			v += rise[fmt.Sprintf("%d %s", d, clock)]
+			tl.reading(at(d, clock), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", v)
+		}
+		return tl
+	}
+	if o := opens(glasses("    alarm_times: [24h]\n    min_delta: 0.003\n    life_delta: 0.001\n")); len(o) != 1 || !o[0].At.Equal(at(21, "07:30")) {
+		t.Fatalf("life_delta alone: alarms %v, want one at 07:30 the next day", o)
+	}
+	if tl := glasses(lateOnlyRunKeys); len(opens(tl)) != 0 {
+		t.Errorf("drip_run: alarms %v, want none", tl.log)
+	}
+}
+
+// untilMorningUse sends hh-1's readings of day d every 30 min up to its
+// 07:30 use (uses of 20 l at 07:00 and 07:30) and returns the counter.
+func untilMorningUse(tl *timeline, d int, v float64) float64 {
+	for m := 0; m <= 7*60+30; m += 30 {
+		clock := time.Date(0, 1, 1, m/60, m%60, 0, 0, time.UTC).Format("15:04")
+		if clock == "07:00" || clock == "07:30" {
+			v += 0.02
+		}
+		tl.reading(at(d, clock), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", v)
+	}
+	return v
+}
+
+// BenchmarkStepsDripRunObserve: BenchmarkStepsLifeDeltaObserve's
+// households through the drip-safe rule with drip_run as docs/rules.md
+// measures it (stepsrun_8700h_deployed).
+func BenchmarkStepsDripRunObserve(b *testing.B) {
+	benchHourly(b, `
+rules:
+  - {name: no_water_24h, kind: no_use, field: total_m3, min_delta: 0.01, for: 24h}
+  - {name: st, kind: steps, min_delta: 0.003, life_delta: 0.001, drip_run: 12h, cost: 8700h, alarm_times: [8h, 24h, 36h], late_share: 0.04, split: weekend, per_quiet: 4, after_gap: 1m, neighbours: 0.5, memory: 365d, warm_up: 3d, fallback: 24h, silent_after: 25h, silent_rule: st_silent}
+`)
 }

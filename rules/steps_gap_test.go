@@ -127,34 +127,43 @@ func TestStepsGapWithoutUseRingsAfterHold(t *testing.T) {
 	}
 }
 
-// TestStepsGapWhileFallingBackRestarts: the same outage in a new home (5
-// days of data, the default no_water rings at its 24 h fallback). While
+// TestStepsGapWhileFallingBackRestarts: the same outage in a new home (2
+// days of data, under the default's 3-day warm-up: no_water rings at its
+// 24 h fallback). While
 // falling back the rule is the fixed rule, and a gap restarts its quiet
 // period as no_use's does: it rings 24 h after the first reading after
 // the gap, whether the counter rose by nothing or by a sign of life
 // under min_delta (2 l used to ring at that first reading).
 func TestStepsGapWhileFallingBackRestarts(t *testing.T) {
 	for _, rise := range []float64{0, 0.0005, 0.002} {
-		o := acrossGap{5, at(5, "08:00"), at(6, "14:00"), at(7, "20:00"), rise, 0, false}.run(t, string(configs.RulesYAML), "no_water")
-		if len(o) != 1 || !o[0].At.Equal(at(7, "14:00")) || o[0].Cause.Code != anxin.CauseNoUse || !strings.HasPrefix(o[0].Reason, "no water used since 14:00 yesterday (24 h)") {
+		o := acrossGap{1, at(1, "08:00"), at(2, "14:00"), at(3, "20:00"), rise, 0, false}.run(t, string(configs.RulesYAML), "no_water")
+		if len(o) != 1 || !o[0].At.Equal(at(3, "14:00")) || o[0].Cause.Code != anxin.CauseNoUse || !strings.HasPrefix(o[0].Reason, "no water used since 14:00 yesterday (24 h)") {
 			t.Errorf("%g l across the gap: alarms %+v, want one at 14:00 the day after the gap (24 h)", rise*1000, o)
 		}
 	}
 }
 
-// TestDripRunGapRestartsTheRun: with drip_run the last step rings from the
-// run's clock; a gap that restarts the late clock (a new home falling
-// back) restarts the run's too, or the rule would ring at the first
-// reading after the gap on the run's old clock.
+// TestDripRunGapRestartsTheRun: with drip_run (the default's 12h) the
+// last step rings from the run's clock; a gap that restarts the late clock
+// (a new home falling back, as in TestStepsGapWhileFallingBackRestarts)
+// restarts the run's too, or the rule would ring at the first reading
+// after the gap on the run's old clock. A 14-day warm-up with 5 days of
+// data falls back the same.
 func TestDripRunGapRestartsTheRun(t *testing.T) {
-	y := strings.Replace(string(configs.RulesYAML), "life_delta: 0.001", "life_delta: 0.001\n    drip_run: 12h", 1)
-	if y == string(configs.RulesYAML) {
-		t.Fatal("no life_delta in the default no_water")
+	y := string(configs.RulesYAML)
+	if !strings.Contains(y, "drip_run: 12h") {
+		t.Fatal("no drip_run in the default no_water")
 	}
-	for _, rise := range []float64{0, 0.0005, 0.002} {
-		o := acrossGap{5, at(5, "08:00"), at(6, "14:00"), at(7, "20:00"), rise, 0, false}.run(t, y, "no_water")
-		if len(o) != 1 || !o[0].At.Equal(at(7, "14:00")) || o[0].Cause.Code != anxin.CauseNoUse {
-			t.Errorf("%g l across the gap: alarms %+v, want one at 14:00 the day after the gap (24 h)", rise*1000, o)
+	warm14 := strings.Replace(y, "warm_up: 3d", "warm_up: 14d", 1)
+	for _, c := range []struct {
+		y    string
+		days int
+	}{{y, 1}, {warm14, 5}} {
+		for _, rise := range []float64{0, 0.0005, 0.002} {
+			o := acrossGap{c.days, at(c.days, "08:00"), at(c.days+1, "14:00"), at(c.days+2, "20:00"), rise, 0, false}.run(t, c.y, "no_water")
+			if len(o) != 1 || !o[0].At.Equal(at(c.days+2, "14:00")) || o[0].Cause.Code != anxin.CauseNoUse {
+				t.Errorf("%d days, %g l across the gap: alarms %+v, want one at 14:00 the day after the gap (24 h)", c.days, rise*1000, o)
+			}
 		}
 	}
 	if o := (acrossGap{20, at(20, "08:00"), at(22, "08:00"), at(24, "00:00"), 0.1, 0, true}).run(t, y, "no_water"); len(o) != 0 {

@@ -186,8 +186,9 @@ func TestStepsConfigErrors(t *testing.T) {
 // late clock (life_delta), with a drip run (drip_run, kept in the second
 // signal's bytes), and in both layouts (split: week, 168 cells; weekend,
 // 48): each input is restored into all six rules, so a state of one
-// layout is fed to the other. Seeds include a state of each rule and one
-// of the layout before the late clock (stExtV1).
+// layout is fed to the other. Seeds include a state of each rule, one
+// of the layout before the late clock (stExtV1) and one of a drip run
+// that keeps the spacing of slow rises.
 func FuzzStepsState(f *testing.F) {
 	keys := "    alarm_times: [8h, 24h, 36h]\n    late_share: 0.04\n    per_quiet: 8\n    neighbours: 0.5\n"
 	life := "    min_delta: 0.003\n    life_delta: 0.001\n"
@@ -200,8 +201,13 @@ func FuzzStepsState(f *testing.F) {
 			}
 			cfgs = append(cfgs, cfg)
 			tl := &timeline{t: &testing.T{}, e: New(cfg), now: day0}
-			routine(tl, "hh-x", 0, 15, 100)
+			v := routine(tl, "hh-x", 0, 15, 100)
 			f.Add(tl.e.State("hh-x"))
+			if strings.Contains(extra, "drip_run") {
+				// a slow drip: the run keeps the spacing of its rises
+				tl.meter("hh-x", at(15, "00:00"), at(16, "00:00"), v+0.0001, 0.0001)
+				f.Add(tl.e.State("hh-x"))
+			}
 			if split == "week" && extra == life {
 				s := &tl.e.hh["hh-x"].slots[0]
 				s.ext = s.ext[:stExtV1]

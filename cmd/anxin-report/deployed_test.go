@@ -14,7 +14,10 @@ import (
 // shipped, its 3 l clock and 1 l sign of life whatever the run's
 // min_delta — beside the fixed rule and the stand-ins; the steps1l rule
 // counts 1 l as use whatever the run's min_delta, the stepsdrip rule 1 l
-// as life and 3 l for its last step.
+// as life and 3 l for its last step. The default has drip_run 12h, split
+// weekend and a 3-day warm-up; the previous default beside it is the
+// shipped rule without them (drip_run off, the 14-day warm-up, per_quiet
+// 8) at stepsdrip's cost.
 func TestDeployedRulesReadTheDefault(t *testing.T) {
 	var want *rules.StepsParams
 	for _, r := range rules.Default().Rules {
@@ -28,7 +31,7 @@ func TestDeployedRulesReadTheDefault(t *testing.T) {
 			t.Fatal(err)
 		}
 		var names []string
-		var got, life, drip *rules.StepsParams
+		var got, life, drip, prev *rules.StepsParams
 		for _, r := range cfg.Rules {
 			names = append(names, r.Name)
 			switch r.Name {
@@ -38,15 +41,27 @@ func TestDeployedRulesReadTheDefault(t *testing.T) {
 				life = r.Params.(*rules.StepsParams)
 			case fmt.Sprintf("stepsdrip_%dh_deployed", stepsdripDeployed):
 				drip = r.Params.(*rules.StepsParams)
+			case previousDefault:
+				prev = r.Params.(*rules.StepsParams)
 			}
 		}
-		if len(names) != 5+len(standInCosts) || names[0] != "no_water_24h" || got == nil || life == nil || life.MinDelta != lifeDelta ||
-			drip == nil || drip.MinDelta != dripMinDelta || drip.LifeDelta != lifeDelta {
+		if len(names) != 6+len(standInCosts) || names[0] != "no_water_24h" || got == nil || life == nil || life.MinDelta != lifeDelta ||
+			drip == nil || drip.MinDelta != dripMinDelta || drip.LifeDelta != lifeDelta ||
+			prev == nil || want.DripRun != rules.Duration(12*time.Hour) || want.WarmUp != rules.Duration(3*24*time.Hour) || want.Split != "weekend" {
 			t.Fatalf("%g: rules %v", run, names)
+		}
+		// the previous default: the shipped rule without drip_run, at
+		// 9600h, per_quiet 8 and the 14-day warm-up
+		old := *want
+		old.DripRun, old.Cost, old.PerQuiet, old.WarmUp = 0, rules.Duration(stepsdripDeployed*time.Hour), 8, rules.Duration(14*24*time.Hour)
+		if prev.MinDelta != old.MinDelta || prev.LifeDelta != old.LifeDelta || prev.Cost != old.Cost || prev.Fallback != old.Fallback ||
+			prev.SilentAfter != old.SilentAfter || prev.Neighbours != old.Neighbours || prev.Memory != old.Memory || prev.LateShare != old.LateShare ||
+			prev.PerQuiet != old.PerQuiet || prev.Split != old.Split || prev.DripRun != old.DripRun || prev.WarmUp != old.WarmUp || !slices.Equal(prev.AlarmTimes, old.AlarmTimes) {
+			t.Errorf("%g: previous default %+v\nwant %+v", run, prev, old)
 		}
 		if got.MinDelta != want.MinDelta || got.LifeDelta != want.LifeDelta || got.Cost != want.Cost || got.Fallback != want.Fallback ||
 			got.SilentAfter != want.SilentAfter || got.Neighbours != want.Neighbours || got.Memory != want.Memory ||
-			got.LateShare != want.LateShare || got.PerQuiet != want.PerQuiet || got.Split != want.Split || got.DripRun != want.DripRun || !slices.Equal(got.AlarmTimes, want.AlarmTimes) {
+			got.LateShare != want.LateShare || got.PerQuiet != want.PerQuiet || got.Split != want.Split || got.DripRun != want.DripRun || got.WarmUp != want.WarmUp || !slices.Equal(got.AlarmTimes, want.AlarmTimes) {
 			t.Errorf("%g: measured %+v\nshipped %+v", run, got, want)
 		}
 	}

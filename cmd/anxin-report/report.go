@@ -233,8 +233,11 @@ func deployedVerdict(d *dataset) string {
 	default:
 		s += " **It does not beat the fixed rule on both figures at ≤ 0.05 false alarms per household-day.**"
 	}
+	if prev := dep.result(previousDefault); prev != nil {
+		s += fmt.Sprintf(" The previous default (`%s`: the same without `drip_run`, cost %dh, `per_quiet: 8`, 14-day warm-up; it rings by 24 h after the last use of 3 l whatever rises in between): %s.", previousDefault, stepsdripDeployed, describeAny(prev))
+	}
 	if old := dep.result("standin_4800h"); old != nil {
-		s += fmt.Sprintf(" The default until 2026-12-07 (kind hazard, `standin_4800h`): %s.", describeAny(old))
+		s += fmt.Sprintf(" The default before it, until 2026-12-07 (kind hazard, `standin_4800h`): %s.", describeAny(old))
 	}
 	return s
 }
@@ -251,11 +254,12 @@ func describeAny(r *ruleResult) string {
 func deployedSection(b *bytes.Buffer, sets []*dataset) {
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	p("## The default rule as deployed\n\n")
-	p("configs/rules.yaml's water rule `%s` is the drip-safe rule of kind steps (`stepsdrip`: 1 l a sign of life for the 8 h step, a 3 l use for the 24 h one) that stands in for the fixed `no_water_24h` alone: ", defaultRule)
-	p("while it warms up (its first 14 days with data) it rings 24 h after the last use exactly as the fixed rule does (`fallback: 24h`: a data gap restarts the quiet period, fresh readings only), ")
+	p("configs/rules.yaml's water rule `%s` is the drip-safe rule of kind steps with `drip_run` (cost 8700h; 1 l a sign of life for the 8 h step and, unless it is a drip's, for the 24 h one; a drip is regular, rises close together for 12 h or at a steady spacing; a 3 l use restarts every clock), the default since 2026-12-07, that stands in for the fixed `no_water_24h` alone: ", defaultRule)
+	p("while it warms up (its first 3 days with data) it rings 24 h after the last use exactly as the fixed rule does (`fallback: 24h`: a data gap restarts the quiet period, fresh readings only), ")
 	p("and it raises `device_silent` itself (`silent_after: 25h`). Here it is measured as deployed, beside the fixed rule it replaced, in one engine per household: ")
 	p("emergencies at a uniform sample of **every** eligible use from each home's first day (the warm-up included), the same seeds and sample size as above, misses counted, ")
-	p("false alarms over all household-days. `%s` is read from configs/rules.yaml as shipped (its 3 l and 1 l whatever the run's uses). `standin_<cost>` are the stepped hazard rule with the run's `min_delta` (`%s`); `standin_4800h` is the default until 2026-12-07 (kind hazard), measured as this report measured it then.\n\n", defaultRule, standInKeys)
+	p("false alarms over all household-days. `%s` is read from configs/rules.yaml as shipped (its 3 l and 1 l whatever the run's uses). `standin_<cost>` are the stepped hazard rule with the run's `min_delta` (`%s`); `standin_4800h` is the default until 2026-12-07 (kind hazard), measured as this report measured it then. `%s` is the previous default, before `drip_run` (`stepsdrip` at cost %dh with `split: weekend`, `per_quiet: 8`, the 14-day warm-up; docs/rules.md keeps it as the operators' \"drip-safe at 24 h always\" alternative). ", defaultRule, standInKeys, previousDefault, stepsdripDeployed)
+	p("**The default's price**: a leak whose rises come at uneven times (or slower than 1 l in 12 h, or whose first tick on the meter comes early) looks like life to its last step, which then rings at the latest 24 h + `drip_run` = 36 h after the last use of 3 l, where `%s` always rang by 24 h; a high-risk elder (tier high, `drip_run: 0`) keeps 12 h at the latest (docs/rules.md, \"The default water rule\").\n\n", previousDefault)
 	for _, d := range sets {
 		if d.deployed == nil {
 			continue
@@ -329,7 +333,7 @@ func render(sets []*dataset, window time.Duration) ([]byte, []byte) {
 	for _, d := range sets {
 		p("- **%s, %g l counts as use**: %s\n", d.name, d.minDelta*1000, verdict(d))
 	}
-	p("\n**The default rule, as deployed** (emergencies from each home's first day, the 14-day warm-up included; \"The default rule as deployed\" below):\n\n")
+	p("\n**The default rule, as deployed** (emergencies from each home's first day, the 3-day warm-up included; \"The default rule as deployed\" below):\n\n")
 	for _, d := range sets {
 		p("- **%s, %g l**: %s\n", d.name, d.minDelta*1000, deployedVerdict(d))
 	}
@@ -537,19 +541,44 @@ const findingsText = `**Findings** (occupied homes; the tables below have every 
 - **Fourth pass: drip-safe** (` + "`stepsdrip_<cost>`" + `: the same with ` + "`min_delta: 0.003, life_delta: 0.001`" + `): a 1 l rise
   restarts only the 8 h step's clock; the 24 h step runs on a 3 l clock that a drip under 3 l an hour
   cannot restart. Measured with a drip added to the emergencies ("Under a drip"), a tap dripping 1 l an
-  hour blinds ` + "`steps1l`" + `, ` + "`no_water`" + ` and the fixed rule alike (0–0.2 % within 24 h at 3 l); ` + "`stepsdrip`" + ` keeps
+  hour blinds ` + "`steps1l`" + `, the kind hazard default of then and the fixed rule alike (0–0.2 % within 24 h at 3 l); ` + "`stepsdrip`" + ` keeps
   93 %. The price is about 4 points within 8 h at the same rate (its 24 h clock rings where a home showed
   only small rises for a day): as deployed (cost 6400h, chosen on half a) 46.8 % within 8 h and 93.2 %
   within 24 h at 0.0474 with 3 l uses, against 39.0 %, 92.7 % at 0.0497 for the kind hazard default and 0 %, 68.3 %
   for the fixed 24 h rule; on AMPds2 it rang 0.0507 times a day at every cost from 6400h to 8800h.
-  **It is the default ` + "`no_water`" + ` since 2026-12-07** at ` + "`cost: 9600h`" + `, the smallest cost measured
+  **It was the default ` + "`no_water`" + ` on 2026-12-07** (until the fifth pass below; ` + "`previous_no_water`" + ` in the
+  tables, the operators' "drip-safe at 24 h always" alternative) at ` + "`cost: 9600h`" + `, the smallest cost measured
   (6400h … 9600h) with ≤ 0.05 false alarms per household-day as deployed both on DAIAD half a and on
   AMPds2 — AMPds2 chose it (0.0493 a day), with ` + "`split: week`" + `. The default keeps ` + "`split: weekend`" + `
   (48 cells, so a household's engine state fits in 1 KB; 168 did not): as deployed, 44.8 % within 8 h and
-  93.5 % within 24 h at 0.0464 with 3 l uses (44.9 %, 93.4 % with 10 l uses; half a 37 %, 94 % at 0.0490;
-  half b, held out: 54 %, 93 % at 0.0432; AMPds2 0.0438), against 42.7 %, 93.0 % at 0.0435 with
+  93.5 % within 24 h at 0.0457 with 3 l uses since the gaps in the readings were mended (0.0464 before;
+  44.9 %, 93.4 % with 10 l uses; half a 37 %, 94 % at 0.0490, 0.0484 since; half b, held out: 54 %, 93 % at
+  0.0432, 0.0424 since; AMPds2 0.0438), against 42.7 %, 93.0 % at 0.0435 with
   ` + "`split: week`" + `, and 93 % within 24 h under a drip of 1 l an hour, where the kind hazard default
   (` + "`standin_4800h`" + `) caught 0 % (3 l) and 39 % (10 l) ("The default rule as deployed", "Under a drip").
+- **Fifth pass: small rises as life for the last step too, unless a drip's** (` + "`stepsrun_8700h_deployed`" + `,
+  **the default ` + "`no_water`" + ` since 2026-12-07**: the fourth pass's rule with ` + "`drip_run: 12h`" + `, ` + "`per_quiet: 4`" + `, ` + "`warm_up: 3d`" + `; docs/rules.md, "` + "`drip_run`" + `"). A drip is
+  regular: its rises come close together (a run of rises each within 3 h, a drip once it lasted 12 h) or
+  at a steady spacing (a rise as long after the sign of life before it as that one after the one before,
+  within a reading interval: 1 l in 10 h shows at its second rise); glasses of water come at uneven
+  times. Before the spacing was compared, a drip of 1 l in 10 h was taken for life and the rule caught
+  66 % of DAIAD's emergencies within 24 h under it; now 92–93 %, for 0.0003 more false alarms per
+  household-day. As deployed (cost chosen on half a, 8700h; 8400h rang 0.0505 there) it catches 51.1 %
+  within 8 h and 95.1 % within 24 h at 0.0480 with 3 l uses (51.4 % with 10 l uses; half a 43.8 % at
+  0.0499, half b held out 60.1 % at 0.0457; AMPds2 0.0466 a day), 92.8 % and 92.1 % within 24 h under
+  drips of 0.1 and 1 l an hour, against 44.8 %, 93.5 % at 0.0457 for the previous default. It was made
+  the default although it meets issue 19's 50 % within 8 h by 1.1 points only (short of the 51.5 %
+  margin asked for) and the held-out half gains less than the half it was chosen on (+5.8 points over
+  the previous default against +6.8). **Its price**: a leak at uneven times (1 l every 4 h, then 5 h 30 min,
+  by turns), slower than 1 l in 12 h, or whose first tick on the meter comes early looks like life to
+  the last step, which then rings at the latest 24 h + ` + "`drip_run`" + ` = 36 h after the last use of 3 l, where the
+  previous default always rang at 24 h; a high-risk elder (tier high, ` + "`drip_run: 0`" + `) keeps 12 h at the
+  latest. Tried and not kept (cost chosen on half a, DAIAD 3 l): the 14-day
+  warm-up (50.0 % at 8400h), ` + "`warm_up`" + ` 1d, 5d, 7d and 10d (on the same curve as 3d), ` + "`drip_run: 6h`" + ` (0.0009 more
+  false alarms) and 18h (the same as 12h), ` + "`split: before`" + ` (51.5 % at 8700h on DAIAD, but 0.060 a day on AMPds2,
+  0.058 at 9600h), ` + "`split: none`" + ` (47.9 % at 0.0436 with cost 5000h), ` + "`per_quiet`" + ` 2, 8 and 16 at the
+  equivalent cost, shrink 3, tail 0.5, memory 180d, ` + "`late_share`" + ` 0.02 and 0.06, neighbours 1: each on or below
+  the same curve.
 
 - **The learner's gap was its objective.** The hazard rule minimised the mean delay and spent its
   false alarms moving nights from 24 h to 12–16 h; asked to choose only between 8 h and 24 h
