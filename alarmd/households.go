@@ -26,8 +26,24 @@ type HouseholdsFile struct {
 }
 
 // ParseHouseholds decodes households.yaml strictly (unknown keys are errors)
-// and validates every household.
+// and validates every household. A file of the usual shape is decoded a few
+// households at a time (parseHouseholdsSplit), so a district's million
+// households do not become a million YAML node trees at once; anything else
+// goes to the whole-document decoder. Both give the same households and the
+// same errors (FuzzHouseholdsSplit).
 func ParseHouseholds(data []byte) ([]anxin.Household, error) {
+	list, ok, err := parseHouseholdsSplit(data)
+	if !ok {
+		list, err = decodeHouseholds(data)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return list, validateHouseholds(list)
+}
+
+// decodeHouseholds decodes the whole document at once.
+func decodeHouseholds(data []byte) ([]anxin.Household, error) {
 	var doc struct {
 		Households []anxin.Household `yaml:"households"`
 	}
@@ -36,22 +52,31 @@ func ParseHouseholds(data []byte) ([]anxin.Household, error) {
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
-			return nil, fmt.Errorf("households: %s", scrubNumbers(strings.Join(te.Errors, "; ")))
+			return nil, householdsTypeError(te.Errors)
 		}
 		return nil, fmt.Errorf("households: %s", scrubNumbers(firstLine(err.Error())))
 	}
-	seen := make(map[string]bool, len(doc.Households))
-	for i := range doc.Households {
-		h := &doc.Households[i]
+	return doc.Households, nil
+}
+
+func householdsTypeError(errs []string) error {
+	return fmt.Errorf("households: %s", scrubNumbers(strings.Join(errs, "; ")))
+}
+
+// validateHouseholds checks each household and that no id is listed twice.
+func validateHouseholds(list []anxin.Household) error {
+	seen := make(map[string]bool, len(list))
+	for i := range list {
+		h := &list[i]
 		if err := h.Validate(); err != nil {
-			return nil, fmt.Errorf("households[%d]: %w", i, err)
+			return fmt.Errorf("households[%d]: %w", i, err)
 		}
 		if seen[h.ID] {
-			return nil, fmt.Errorf("households[%d]: household %s listed twice", i, h.ID)
+			return fmt.Errorf("households[%d]: household %s listed twice", i, h.ID)
 		}
 		seen[h.ID] = true
 	}
-	return doc.Households, nil
+	return nil
 }
 
 // longNumber is anything that could be a phone or ID number quoted by the YAML decoder.

@@ -225,6 +225,32 @@ func ReadHouseholdsFile(path string) ([]anxin.Household, string, error) {
 	return list, fileHash(data), nil
 }
 
+// ReadFile reads households_file for LoadFile. One whose content the
+// register last loaded is not parsed again (list nil, hash "": it was valid
+// then, and LoadFile would keep the register's households for it), so a
+// restart or a reload of a district's unchanged file costs a hash, not a
+// decode.
+func (r *Register) ReadFile(ctx context.Context, path string) ([]anxin.Household, string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("households: %w", err)
+	}
+	hash := fileHash(data)
+	loaded, err := r.store.HouseholdsFileHash(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if hash == loaded {
+		r.log.Info("households_file unchanged since it was last loaded: the register's households stand")
+		return nil, "", nil
+	}
+	list, err := ParseHouseholds(data)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	return list, hash, nil
+}
+
 // LoadFile loads a parsed households file into the register. At start
 // (always false) a file whose content was already loaded is skipped, so
 // changes made through the records API since then stand; on a change of
@@ -238,10 +264,11 @@ func (r *Register) LoadFile(ctx context.Context, list []anxin.Household, hash st
 			return err
 		}
 		if old == hash {
-			r.log.Info("households_file unchanged since it was last loaded: the register's households stand", "households", len(list))
+			r.log.Info("households_file unchanged since it was last loaded: the register's households stand")
 			return r.refresh(ctx, true)
 		}
 	}
+
 	if err := r.store.LoadHouseholdsFile(ctx, list, hash, now); err != nil {
 		return err
 	}
