@@ -19,10 +19,107 @@ import (
 // HouseholdsFile is the households of households_file, held in memory and
 // swapped whole on reload. It implements anxin.Households.
 type HouseholdsFile struct {
-	mu   sync.RWMutex
-	byID map[string]anxin.Household
-	kit  map[string]kitDevices // household → its device ids
+	mu sync.RWMutex
+	householdIndex
+}
+
+// householdIndex is households in one slice and where each id is in it: one
+// copy of each household, and one map for the look-up ingest makes for every
+// message (a household's devices are a handful: scanned, not mapped).
+type householdIndex struct {
+	at   map[string]int32
 	list []anxin.Household
+}
+
+func indexHouseholds(list []anxin.Household) householdIndex {
+	at := make(map[string]int32, len(list))
+	for i := range list {
+		at[list[i].ID] = int32(i)
+	}
+	return householdIndex{at: at, list: list}
+}
+
+// household looks a household up by id (ENOTFOUND when unknown).
+func (x *householdIndex) household(id string) (anxin.Household, error) {
+	i, ok := x.at[id]
+	if !ok {
+		return anxin.Household{}, anxin.Errorf(anxin.ENOTFOUND, "household %s is not registered", id)
+	}
+	return x.list[i], nil
+}
+
+// knows is what ingest believes: household is listed and device is one of
+// its devices (or its gateway).
+func (x *householdIndex) knows(household, device string) (householdKnown, deviceKnown bool) {
+	i, ok := x.at[household]
+	return ok, ok && hasDevice(&x.list[i], device)
+}
+
+func hasDevice(h *anxin.Household, device string) bool {
+	if device == anxin.GatewayDevice {
+		return true
+	}
+	for i := range h.Devices {
+		if h.Devices[i].ID == device {
+			return true
+		}
+	}
+	return false
+}
+
+// compactHouseholds makes households share what many have alike: a
+// district's standard kit (the same device list), a grid worker's
+// community chain, the words of tiers, relations and roles. Each is then
+// held once, not once a household. Nothing writes into a household's
+// slices (a user that changes one copies it first: maskHousehold).
+func compactHouseholds(list []anxin.Household) {
+	words := map[string]string{}
+	word := func(s string) string {
+		if w, ok := words[s]; ok {
+			return w
+		}
+		words[s] = s
+		return s
+	}
+	kits := map[string][]anxin.Device{}
+	chains := map[string][]anxin.Contact{}
+	var key []byte
+	field := func(s string) { key = append(append(key, s...), 0) }
+	for i := range list {
+		h := &list[i]
+		h.Elder.Tier = anxin.Tier(word(string(h.Elder.Tier)))
+		for j := range h.Contacts {
+			c := &h.Contacts[j]
+			c.Relation, c.Role = word(c.Relation), word(c.Role)
+		}
+		if len(h.Devices) > 0 {
+			key = key[:0]
+			for _, d := range h.Devices {
+				field(d.ID)
+				field(string(d.Kind))
+				field(d.Place)
+			}
+			if kit, ok := kits[string(key)]; ok {
+				h.Devices = kit
+			} else {
+				kits[string(key)] = h.Devices
+			}
+		}
+		if len(h.Community) > 0 {
+			key = key[:0]
+			for _, c := range h.Community {
+				field(c.Name)
+				field(c.Relation)
+				field(c.Role)
+				field(c.Phone)
+			}
+			if chain, ok := chains[string(key)]; ok {
+				h.Community = chain
+			} else {
+				chains[string(key)] = h.Community
+			}
+		}
+	}
 }
 
 // ParseHouseholds decodes households.yaml strictly (unknown keys are errors)
@@ -106,14 +203,10 @@ func (f *HouseholdsFile) Reload(path string) error {
 
 // Set replaces the households.
 func (f *HouseholdsFile) Set(list []anxin.Household) {
-	byID := make(map[string]anxin.Household, len(list))
-	kit := make(map[string]kitDevices, len(list))
-	for _, h := range list {
-		byID[h.ID] = h
-		kit[h.ID] = kitOf(h)
-	}
+	compactHouseholds(list)
+	x := indexHouseholds(list)
 	f.mu.Lock()
-	f.byID, f.kit, f.list = byID, kit, list
+	f.householdIndex = x
 	f.mu.Unlock()
 }
 
@@ -122,7 +215,7 @@ func (f *HouseholdsFile) Set(list []anxin.Household) {
 func (f *HouseholdsFile) Knows(household, device string) (householdKnown, deviceKnown bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return knows(f.kit, household, device)
+	return f.knows(household, device)
 }
 
 // householdsRegister asks any anxin.Households what ingest believes (for a
@@ -136,26 +229,14 @@ func (r householdsRegister) Knows(household, device string) (bool, bool) {
 	} else if err != nil {
 		return true, true // the register cannot answer now: a press is believed, not dropped
 	}
-	if device == anxin.GatewayDevice {
-		return true, true
-	}
-	for _, d := range h.Devices {
-		if d.ID == device {
-			return true, true
-		}
-	}
-	return true, false
+	return true, hasDevice(&h, device)
 }
 
 // Household looks a household up by id (ENOTFOUND when unknown).
 func (f *HouseholdsFile) Household(_ context.Context, id string) (anxin.Household, error) {
 	f.mu.RLock()
-	h, ok := f.byID[id]
-	f.mu.RUnlock()
-	if !ok {
-		return anxin.Household{}, anxin.Errorf(anxin.ENOTFOUND, "household %s is not registered", id)
-	}
-	return h, nil
+	defer f.mu.RUnlock()
+	return f.household(id)
 }
 
 // All is every household, in file order.

@@ -34,10 +34,8 @@ type Register struct {
 
 type registerSnap struct {
 	version uint64
-	byID    map[string]anxin.Household
-	kit     map[string]kitDevices // household → its device ids
-	src     map[string]string     // household → the elder record it took elder and chain from
-	list    []anxin.Household
+	householdIndex
+	src []string // list[i]'s elder record, whose elder and chain it took ("": the kit's own)
 }
 
 // OpenRegister builds the view and follows the store's changes.
@@ -77,7 +75,8 @@ func (r *Register) refresh(ctx context.Context, force bool) error {
 	if err != nil {
 		return err
 	}
-	r.install(v, list, src, nil, list)
+	compactHouseholds(list)
+	r.install(v, list, src, list)
 	return nil
 }
 
@@ -96,9 +95,9 @@ func (r *Register) refreshSome(ctx context.Context, c anxin.RegisterChange) erro
 	for _, e := range c.Elders {
 		elders[e] = true
 	}
-	for h, e := range old.src {
-		if elders[e] {
-			touched[h] = true
+	for i, e := range old.src {
+		if e != "" && elders[e] {
+			touched[old.list[i].ID] = true
 		}
 	}
 	ids := make([]string, 0, len(touched))
@@ -109,52 +108,27 @@ func (r *Register) refreshSome(ctx context.Context, c anxin.RegisterChange) erro
 	if err != nil {
 		return err
 	}
-	byID := make(map[string]anxin.Household, len(old.byID)+len(fresh))
-	for id, h := range old.byID {
-		if !touched[id] {
-			byID[id] = h
+	list := make([]anxin.Household, 0, len(old.list)+len(fresh))
+	for i, h := range old.list {
+		if !touched[h.ID] {
+			list = append(list, h)
+			if old.src[i] != "" {
+				src[h.ID] = old.src[i]
+			}
 		}
 	}
-	oldSrc := make(map[string]string, len(old.src))
-	for h, e := range old.src {
-		if !touched[h] {
-			oldSrc[h] = e
-		}
-	}
-	for _, h := range fresh {
-		byID[h.ID] = h
-	}
-	for h, e := range src {
-		oldSrc[h] = e
-	}
-	list := make([]anxin.Household, 0, len(byID))
-	for _, h := range byID {
-		list = append(list, h)
-	}
-	slices.SortFunc(list, func(a, b anxin.Household) int { return strings.Compare(a.ID, b.ID) })
-	kit := make(map[string]kitDevices, len(byID))
-	for id, devs := range old.kit {
-		if !touched[id] {
-			kit[id] = devs
-		}
-	}
-	r.install(v, list, oldSrc, kit, fresh)
+	compactHouseholds(fresh)
+	r.install(v, append(list, fresh...), src, fresh)
 	return nil
 }
 
-// install makes a view current and tells the rules engine of the changed
-// households (under r.mu). kit holds the device sets still valid (nil: none).
-func (r *Register) install(v uint64, list []anxin.Household, src map[string]string, kit map[string]kitDevices, changed []anxin.Household) {
-	if kit == nil {
-		kit = make(map[string]kitDevices, len(list))
-	}
-	s := &registerSnap{version: v, byID: make(map[string]anxin.Household, len(list)), kit: kit, src: src, list: list}
-	for _, h := range list {
-		s.byID[h.ID] = h
-		if _, ok := kit[h.ID]; ok {
-			continue
-		}
-		s.kit[h.ID] = kitOf(h)
+// install makes a view of list (compacted, in any order) current and tells
+// the rules engine of the changed households (under r.mu).
+func (r *Register) install(v uint64, list []anxin.Household, src map[string]string, changed []anxin.Household) {
+	slices.SortFunc(list, func(a, b anxin.Household) int { return strings.Compare(a.ID, b.ID) })
+	s := &registerSnap{version: v, householdIndex: indexHouseholds(list), src: make([]string, len(list))}
+	for i := range list {
+		s.src[i] = src[list[i].ID]
 	}
 	r.snap.Store(s)
 	if r.onChange != nil {
@@ -171,36 +145,13 @@ func (r *Register) current() *registerSnap {
 
 // Household looks a household up by id (ENOTFOUND when unknown).
 func (r *Register) Household(_ context.Context, id string) (anxin.Household, error) {
-	h, ok := r.current().byID[id]
-	if !ok {
-		return anxin.Household{}, anxin.Errorf(anxin.ENOTFOUND, "household %s is not registered", id)
-	}
-	return h, nil
+	return r.current().household(id)
 }
 
 // Knows reports whether household has a kit in the register and device is
 // one of its devices (or its gateway): what alarmd's ingest believes.
 func (r *Register) Knows(household, device string) (householdKnown, deviceKnown bool) {
-	return knows(r.current().kit, household, device)
-}
-
-// kitDevices are a household's device ids: a handful, found by a scan of
-// one slice rather than a look-up in a map of their own (ingest asks for
-// every message: one map fewer to miss in cache, and less memory).
-type kitDevices []string
-
-func kitOf(h anxin.Household) kitDevices {
-	devs := make(kitDevices, len(h.Devices))
-	for i, d := range h.Devices {
-		devs[i] = d.ID
-	}
-	return devs
-}
-
-// knows is Knows over kit (household → its devices).
-func knows(kit map[string]kitDevices, household, device string) (householdKnown, deviceKnown bool) {
-	devs, ok := kit[household]
-	return ok, ok && (device == anxin.GatewayDevice || slices.Contains(devs, device))
+	return r.current().knows(household, device)
 }
 
 // All is every household with a kit, in id order.
@@ -277,7 +228,7 @@ func (r *Register) LoadFile(ctx context.Context, list []anxin.Household, hash st
 	}
 	snap := r.current()
 	for _, h := range list {
-		got := snap.byID[h.ID]
+		got, _ := snap.household(h.ID)
 		if h.Elder.Tier != "" && got.Elder.Tier != h.Elder.Tier {
 			r.log.Warn("households_file: the elder record's tier is used, not the file's", "household", h.ID,
 				"file_tier", h.Elder.Tier, "register_tier", got.Elder.Tier)
