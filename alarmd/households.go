@@ -52,15 +52,16 @@ func (x *householdIndex) household(id string) (anxin.Household, error) {
 // its devices (or its gateway).
 func (x *householdIndex) knows(household, device string) (householdKnown, deviceKnown bool) {
 	i, ok := x.at[household]
-	return ok, ok && hasDevice(&x.list[i], device)
+	return ok, ok && hasDevice(x.list[i].Devices, device)
 }
 
-func hasDevice(h *anxin.Household, device string) bool {
+// hasDevice: device is one of devices, or the gateway.
+func hasDevice(devices []anxin.Device, device string) bool {
 	if device == anxin.GatewayDevice {
 		return true
 	}
-	for i := range h.Devices {
-		if h.Devices[i].ID == device {
+	for i := range devices {
+		if devices[i].ID == device {
 			return true
 		}
 	}
@@ -229,7 +230,7 @@ func (r householdsRegister) Knows(household, device string) (bool, bool) {
 	} else if err != nil {
 		return true, true // the register cannot answer now: a press is believed, not dropped
 	}
-	return true, hasDevice(&h, device)
+	return true, hasDevice(h.Devices, device)
 }
 
 // Household looks a household up by id (ENOTFOUND when unknown).

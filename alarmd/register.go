@@ -22,7 +22,11 @@ import (
 // households_file is loaded into it (LoadFile); a write of elders or kits
 // through the store (records API, web app, import) rebuilds the view at
 // once, so the running chain and ingest's known-household check follow it
-// without a restart. It implements anxin.Households and ingest.Register.
+// without a restart. The view holds what ingest and the rules engine ask
+// for (kitEntry); the people of a household are read from the store when
+// asked for (Household: a chain starts, a page shows them), so a district's
+// million elders and their contacts are not held in memory. It implements
+// anxin.Households, api.HouseholdSource and ingest.Register.
 type Register struct {
 	store    anxin.Store
 	log      *slog.Logger
@@ -34,8 +38,16 @@ type Register struct {
 
 type registerSnap struct {
 	version uint64
-	householdIndex
-	src []string // list[i]'s elder record, whose elder and chain it took ("": the kit's own)
+	at      map[string]int32 // household → its place in kits
+	kits    []kitEntry       // every household with a kit, in id order
+}
+
+// kitEntry is what the view holds of one household.
+type kitEntry struct {
+	id      string
+	tier    anxin.Tier
+	devices []anxin.Device // shared by the households of one standard kit (compactHouseholds)
+	src     string         // the elder record it took elder and chain from ("": the kit's own)
 }
 
 // OpenRegister builds the view and follows the store's changes.
@@ -76,7 +88,7 @@ func (r *Register) refresh(ctx context.Context, force bool) error {
 		return err
 	}
 	compactHouseholds(list)
-	r.install(v, list, src, list)
+	r.install(v, kitEntries(list, src), list)
 	return nil
 }
 
@@ -95,9 +107,9 @@ func (r *Register) refreshSome(ctx context.Context, c anxin.RegisterChange) erro
 	for _, e := range c.Elders {
 		elders[e] = true
 	}
-	for i, e := range old.src {
-		if e != "" && elders[e] {
-			touched[old.list[i].ID] = true
+	for _, k := range old.kits {
+		if k.src != "" && elders[k.src] {
+			touched[k.id] = true
 		}
 	}
 	ids := make([]string, 0, len(touched))
@@ -108,27 +120,34 @@ func (r *Register) refreshSome(ctx context.Context, c anxin.RegisterChange) erro
 	if err != nil {
 		return err
 	}
-	list := make([]anxin.Household, 0, len(old.list)+len(fresh))
-	for i, h := range old.list {
-		if !touched[h.ID] {
-			list = append(list, h)
-			if old.src[i] != "" {
-				src[h.ID] = old.src[i]
-			}
+	kits := make([]kitEntry, 0, len(old.kits)+len(fresh))
+	for _, k := range old.kits {
+		if !touched[k.id] {
+			kits = append(kits, k)
 		}
 	}
 	compactHouseholds(fresh)
-	r.install(v, append(list, fresh...), src, fresh)
+	r.install(v, append(kits, kitEntries(fresh, src)...), fresh)
 	return nil
 }
 
-// install makes a view of list (compacted, in any order) current and tells
-// the rules engine of the changed households (under r.mu).
-func (r *Register) install(v uint64, list []anxin.Household, src map[string]string, changed []anxin.Household) {
-	slices.SortFunc(list, func(a, b anxin.Household) int { return strings.Compare(a.ID, b.ID) })
-	s := &registerSnap{version: v, householdIndex: indexHouseholds(list), src: make([]string, len(list))}
+// kitEntries is what the view keeps of households (src: their elder records).
+func kitEntries(list []anxin.Household, src map[string]string) []kitEntry {
+	kits := make([]kitEntry, len(list))
 	for i := range list {
-		s.src[i] = src[list[i].ID]
+		h := &list[i]
+		kits[i] = kitEntry{id: h.ID, tier: h.Elder.Tier, devices: h.Devices, src: src[h.ID]}
+	}
+	return kits
+}
+
+// install makes a view of kits (in any order) current and tells the rules
+// engine of the changed households (under r.mu).
+func (r *Register) install(v uint64, kits []kitEntry, changed []anxin.Household) {
+	slices.SortFunc(kits, func(a, b kitEntry) int { return strings.Compare(a.id, b.id) })
+	s := &registerSnap{version: v, at: make(map[string]int32, len(kits)), kits: kits}
+	for i := range kits {
+		s.at[kits[i].id] = int32(i)
 	}
 	r.snap.Store(s)
 	if r.onChange != nil {
@@ -143,19 +162,42 @@ func (r *Register) current() *registerSnap {
 	return &registerSnap{}
 }
 
-// Household looks a household up by id (ENOTFOUND when unknown).
-func (r *Register) Household(_ context.Context, id string) (anxin.Household, error) {
-	return r.current().household(id)
+// Household reads a household's elder, chain and kit from the store
+// (ENOTFOUND when the view does not list it).
+func (r *Register) Household(ctx context.Context, id string) (anxin.Household, error) {
+	if _, ok := r.current().at[id]; !ok {
+		return anxin.Household{}, anxin.Errorf(anxin.ENOTFOUND, "household %s is not registered", id)
+	}
+	hs, _, err := r.store.RegisterHouseholdsOf(ctx, []string{id})
+	if err != nil {
+		return anxin.Household{}, fmt.Errorf("household %s: %w", id, err)
+	}
+	if len(hs) == 0 {
+		return anxin.Household{}, anxin.Errorf(anxin.ENOTFOUND, "household %s is not registered", id)
+	}
+	return hs[0], nil
+}
+
+// AllHouseholds reads every household with a kit from the store, in id order.
+func (r *Register) AllHouseholds(ctx context.Context) ([]anxin.Household, error) {
+	hs, _, err := r.store.RegisterHouseholdsOf(ctx, nil)
+	return hs, err
 }
 
 // Knows reports whether household has a kit in the register and device is
 // one of its devices (or its gateway): what alarmd's ingest believes.
 func (r *Register) Knows(household, device string) (householdKnown, deviceKnown bool) {
-	return r.current().knows(household, device)
+	s := r.current()
+	i, ok := s.at[household]
+	return ok, ok && hasDevice(s.kits[i].devices, device)
 }
 
-// All is every household with a kit, in id order.
-func (r *Register) All() []anxin.Household { return r.current().list }
+// eachKit calls f with each household's id, tier and number of devices, in id order.
+func (r *Register) eachKit(f func(id string, tier anxin.Tier, devices int)) {
+	for _, k := range r.current().kits {
+		f(k.id, k.tier, len(k.devices))
+	}
+}
 
 // fileHash identifies a households file's content.
 func fileHash(data []byte) string {
@@ -226,16 +268,52 @@ func (r *Register) LoadFile(ctx context.Context, list []anxin.Household, hash st
 	if err := r.Refresh(ctx); err != nil {
 		return err
 	}
-	snap := r.current()
-	for _, h := range list {
-		got, _ := snap.household(h.ID)
-		if h.Elder.Tier != "" && got.Elder.Tier != h.Elder.Tier {
-			r.log.Warn("households_file: the elder record's tier is used, not the file's", "household", h.ID,
-				"file_tier", h.Elder.Tier, "register_tier", got.Elder.Tier)
+	// where an elder record gives tier and chain, say where they differ from the file's
+	fromElder := map[string]bool{}
+	for _, k := range r.current().kits {
+		if k.src != "" {
+			fromElder[k.id] = true
 		}
-		if !reflect.DeepEqual(nonNilContacts(got.Contacts), nonNilContacts(h.Contacts)) ||
-			!reflect.DeepEqual(nonNilContacts(got.Community), nonNilContacts(h.Community)) {
-			r.log.Warn("households_file: the elder record's contacts are used, not the file's", "household", h.ID)
+	}
+	var ids []string
+	var file []*anxin.Household
+	compare := func() error {
+		got, _, err := r.store.RegisterHouseholdsOf(ctx, ids)
+		if err != nil {
+			return err
+		}
+		for _, h := range file {
+			i, ok := slices.BinarySearchFunc(got, h.ID, func(g anxin.Household, id string) int { return strings.Compare(g.ID, id) })
+			if !ok {
+				continue
+			}
+			g := &got[i]
+			if h.Elder.Tier != "" && g.Elder.Tier != h.Elder.Tier {
+				r.log.Warn("households_file: the elder record's tier is used, not the file's", "household", h.ID,
+					"file_tier", h.Elder.Tier, "register_tier", g.Elder.Tier)
+			}
+			if !reflect.DeepEqual(nonNilContacts(g.Contacts), nonNilContacts(h.Contacts)) ||
+				!reflect.DeepEqual(nonNilContacts(g.Community), nonNilContacts(h.Community)) {
+				r.log.Warn("households_file: the elder record's contacts are used, not the file's", "household", h.ID)
+			}
+		}
+		ids, file = ids[:0], file[:0]
+		return nil
+	}
+	for i := range list {
+		if !fromElder[list[i].ID] {
+			continue // the kit's own: the file's
+		}
+		ids, file = append(ids, list[i].ID), append(file, &list[i])
+		if len(ids) == 500 {
+			if err := compare(); err != nil {
+				return err
+			}
+		}
+	}
+	if len(ids) > 0 {
+		if err := compare(); err != nil {
+			return err
 		}
 	}
 	r.log.Info("households_file loaded into the register", "households", len(list))

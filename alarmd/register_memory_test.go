@@ -74,3 +74,32 @@ func TestRegisterMemoryPerHousehold(t *testing.T) {
 	runtime.KeepAlive(r)
 	t.Logf("the register's view: %.0f bytes a household (%d households)", per, n)
 }
+
+// BenchmarkRegisterHousehold: reading a household's people from the store,
+// as a chain start does (the view no longer holds them).
+func BenchmarkRegisterHousehold(b *testing.B) {
+	ctx := context.Background()
+	db, err := OpenStore(ctx, StoreConfig{Path: b.TempDir() + "/alarmd.db"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	const n = 20_000
+	list := make([]anxin.Household, n)
+	for i := range list {
+		list[i] = districtHousehold(i)
+	}
+	if err := db.LoadHouseholdsFile(ctx, list, "test", time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	r, err := OpenRegister(ctx, db, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := r.Household(ctx, list[i*7919%n].ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

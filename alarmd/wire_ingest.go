@@ -231,7 +231,13 @@ func (m *Main) syncHouseholds() {
 	if m.engine == nil || m.register == nil {
 		return
 	}
-	if bare := m.syncHouseholdList(m.register.All()); len(bare) > 0 {
+	var bare []string
+	m.register.eachKit(func(id string, tier anxin.Tier, devices int) {
+		if m.setTier(id, tier); devices == 0 {
+			bare = append(bare, id)
+		}
+	})
+	if len(bare) > 0 {
 		m.Logger.Warn("households list no devices: their messages are rejected until the register lists them (households_file or PUT /api/v1/households/<id>)",
 			"households", len(bare), "first", bare[0])
 	}
@@ -244,16 +250,19 @@ func (m *Main) syncHouseholdList(list []anxin.Household) (bare []string) {
 		return nil
 	}
 	for _, h := range list {
-		tier := h.Elder.Tier
-		if tier == anxin.TierUnassessed {
-			tier = anxin.TierGeneral
-		}
-		m.engine.SetHousehold(h.ID, tier)
-		if len(h.Devices) == 0 {
+		if m.setTier(h.ID, h.Elder.Tier); len(h.Devices) == 0 {
 			bare = append(bare, h.ID)
 		}
 	}
 	return bare
+}
+
+// setTier gives the rules engine a household's tier (未评估: the general tier's).
+func (m *Main) setTier(household string, tier anxin.Tier) {
+	if tier == anxin.TierUnassessed {
+		tier = anxin.TierGeneral
+	}
+	m.engine.SetHousehold(household, tier)
 }
 
 func (w *ingestWiring) SetAway(ctx context.Context, household string, away bool) error {

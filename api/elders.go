@@ -259,18 +259,30 @@ func (s *Server) foreignHouseholds(ctx context.Context, households []string) (ma
 	if err != nil {
 		return nil, err
 	}
-	kits := map[string]bool{}
-	if s.Households != nil {
-		for _, h := range s.Households() {
-			kits[h.ID] = true
+	kit := func(id string) (bool, error) {
+		if s.Households == nil {
+			return false, nil
 		}
+		_, err := s.Households.Household(ctx, id)
+		if anxin.ErrorCode(err) == anxin.ENOTFOUND {
+			return false, nil
+		}
+		return err == nil, err
 	}
 	out := map[string]string{}
 	for _, h := range households {
-		switch p := places[h]; {
+		p := places[h]
+		isKit := false
+		if p.Outside == 0 && p.Inside == 0 {
+			var err error
+			if isKit, err = kit(h); err != nil {
+				return nil, err
+			}
+		}
+		switch {
 		case p.Outside > 0:
 			out[h] = "该户属于其他辖区"
-		case p.Inside == 0 && kits[h]:
+		case p.Inside == 0 && isKit:
 			out[h] = "该户是尚未登记的传感器套件户，由区民政办分配"
 		}
 	}
