@@ -74,53 +74,87 @@ func hasDevice(devices []anxin.Device, device string) bool {
 // held once, not once a household. Nothing writes into a household's
 // slices (a user that changes one copies it first: maskHousehold).
 func compactHouseholds(list []anxin.Household) {
-	words := map[string]string{}
-	word := func(s string) string {
-		if w, ok := words[s]; ok {
-			return w
-		}
-		words[s] = s
-		return s
-	}
-	kits := map[string][]anxin.Device{}
-	chains := map[string][]anxin.Contact{}
-	var key []byte
-	field := func(s string) { key = append(append(key, s...), 0) }
+	var s sharing
 	for i := range list {
 		h := &list[i]
-		h.Elder.Tier = anxin.Tier(word(string(h.Elder.Tier)))
+		h.Elder.Tier = anxin.Tier(s.word(string(h.Elder.Tier)))
 		for j := range h.Contacts {
 			c := &h.Contacts[j]
-			c.Relation, c.Role = word(c.Relation), word(c.Role)
+			c.Relation, c.Role = s.word(c.Relation), s.word(c.Role)
 		}
-		if len(h.Devices) > 0 {
-			key = key[:0]
-			for _, d := range h.Devices {
-				field(d.ID)
-				field(string(d.Kind))
-				field(d.Place)
-			}
-			if kit, ok := kits[string(key)]; ok {
-				h.Devices = kit
-			} else {
-				kits[string(key)] = h.Devices
-			}
-		}
-		if len(h.Community) > 0 {
-			key = key[:0]
-			for _, c := range h.Community {
-				field(c.Name)
-				field(c.Relation)
-				field(c.Role)
-				field(c.Phone)
-			}
-			if chain, ok := chains[string(key)]; ok {
-				h.Community = chain
-			} else {
-				chains[string(key)] = h.Community
-			}
-		}
+		h.Devices, h.Community = s.devices(h.Devices), s.chain(h.Community)
 	}
+}
+
+// compactKits is compactHouseholds for the register's view.
+func compactKits(kits []anxin.Kit) {
+	var s sharing
+	for i := range kits {
+		k := &kits[i]
+		k.Tier, k.Devices = anxin.Tier(s.word(string(k.Tier))), s.devices(k.Devices)
+	}
+}
+
+// sharing gives equal words and lists one copy.
+type sharing struct {
+	words  map[string]string
+	kits   map[string][]anxin.Device
+	chains map[string][]anxin.Contact
+	key    []byte
+}
+
+func (s *sharing) word(w string) string {
+	if v, ok := s.words[w]; ok {
+		return v
+	}
+	if s.words == nil {
+		s.words = map[string]string{}
+	}
+	s.words[w] = w
+	return w
+}
+
+func (s *sharing) field(f string) { s.key = append(append(s.key, f...), 0) }
+
+func (s *sharing) devices(ds []anxin.Device) []anxin.Device {
+	if len(ds) == 0 {
+		return ds
+	}
+	s.key = s.key[:0]
+	for _, d := range ds {
+		s.field(d.ID)
+		s.field(string(d.Kind))
+		s.field(d.Place)
+	}
+	if kit, ok := s.kits[string(s.key)]; ok {
+		return kit
+	}
+	if s.kits == nil {
+		s.kits = map[string][]anxin.Device{}
+	}
+	s.kits[string(s.key)] = ds
+	return ds
+}
+
+func (s *sharing) chain(cs []anxin.Contact) []anxin.Contact {
+	if len(cs) == 0 {
+		return cs
+	}
+	s.key = s.key[:0]
+	for _, c := range cs {
+		s.field(c.Name)
+		s.field(c.Relation)
+		s.field(c.Role)
+		s.field(c.Phone)
+	}
+	if chain, ok := s.chains[string(s.key)]; ok {
+		return chain
+	}
+	if s.chains == nil {
+		s.chains = map[string][]anxin.Contact{}
+	}
+	s.chains[string(s.key)] = cs
+	return cs
 }
 
 // ParseHouseholds decodes households.yaml strictly (unknown keys are errors)

@@ -23,14 +23,14 @@ import (
 // through the store (records API, web app, import) rebuilds the view at
 // once, so the running chain and ingest's known-household check follow it
 // without a restart. The view holds what ingest and the rules engine ask
-// for (kitEntry); the people of a household are read from the store when
+// for (anxin.Kit, by the store's RegisterKits); the people of a household are read from the store when
 // asked for (Household: a chain starts, a page shows them), so a district's
 // million elders and their contacts are not held in memory. It implements
 // anxin.Households, api.HouseholdSource and ingest.Register.
 type Register struct {
 	store    anxin.Store
 	log      *slog.Logger
-	onChange func([]anxin.Household) []string // after each rebuild (the rules engine's tiers)
+	onChange func([]anxin.Kit) []string // after each rebuild (the rules engine's tiers)
 
 	mu   sync.Mutex // one rebuild at a time
 	snap atomic.Pointer[registerSnap]
@@ -39,15 +39,7 @@ type Register struct {
 type registerSnap struct {
 	version uint64
 	at      map[string]int32 // household → its place in kits
-	kits    []kitEntry       // every household with a kit, in id order
-}
-
-// kitEntry is what the view holds of one household.
-type kitEntry struct {
-	id      string
-	tier    anxin.Tier
-	devices []anxin.Device // shared by the households of one standard kit (compactHouseholds)
-	src     string         // the elder record it took elder and chain from ("": the kit's own)
+	kits    []anxin.Kit      // every household with a kit, in id order; a standard kit's devices shared (compactKits)
 }
 
 // OpenRegister builds the view and follows the store's changes.
@@ -83,12 +75,12 @@ func (r *Register) refresh(ctx context.Context, force bool) error {
 	if s := r.snap.Load(); !force && s != nil && s.version == v {
 		return nil
 	}
-	list, src, err := r.store.RegisterHouseholdsOf(ctx, nil)
+	kits, err := r.store.RegisterKits(ctx, nil)
 	if err != nil {
 		return err
 	}
-	compactHouseholds(list)
-	r.install(v, kitEntries(list, src), list)
+	compactKits(kits)
+	r.install(v, kits, kits)
 	return nil
 }
 
@@ -108,46 +100,39 @@ func (r *Register) refreshSome(ctx context.Context, c anxin.RegisterChange) erro
 		elders[e] = true
 	}
 	for _, k := range old.kits {
-		if k.src != "" && elders[k.src] {
-			touched[k.id] = true
+		if k.Elder != "" && elders[k.Elder] {
+			touched[k.Household] = true
 		}
 	}
 	ids := make([]string, 0, len(touched))
 	for h := range touched {
 		ids = append(ids, h)
 	}
-	fresh, src, err := r.store.RegisterHouseholdsOf(ctx, ids)
+	fresh, err := r.store.RegisterKits(ctx, ids)
 	if err != nil {
 		return err
 	}
-	kits := make([]kitEntry, 0, len(old.kits)+len(fresh))
+	kits := make([]anxin.Kit, 0, len(old.kits)+len(fresh))
 	for _, k := range old.kits {
-		if !touched[k.id] {
+		if !touched[k.Household] {
 			kits = append(kits, k)
 		}
 	}
-	compactHouseholds(fresh)
-	r.install(v, append(kits, kitEntries(fresh, src)...), fresh)
+	compactKits(fresh)
+	r.install(v, append(kits, fresh...), fresh)
 	return nil
-}
-
-// kitEntries is what the view keeps of households (src: their elder records).
-func kitEntries(list []anxin.Household, src map[string]string) []kitEntry {
-	kits := make([]kitEntry, len(list))
-	for i := range list {
-		h := &list[i]
-		kits[i] = kitEntry{id: h.ID, tier: h.Elder.Tier, devices: h.Devices, src: src[h.ID]}
-	}
-	return kits
 }
 
 // install makes a view of kits (in any order) current and tells the rules
 // engine of the changed households (under r.mu).
-func (r *Register) install(v uint64, kits []kitEntry, changed []anxin.Household) {
-	slices.SortFunc(kits, func(a, b kitEntry) int { return strings.Compare(a.id, b.id) })
+func (r *Register) install(v uint64, kits []anxin.Kit, changed []anxin.Kit) {
+	if cap(kits)-len(kits) > len(kits)/16 {
+		kits = slices.Clone(kits) // what append left spare would be held as long as the view
+	}
+	slices.SortFunc(kits, func(a, b anxin.Kit) int { return strings.Compare(a.Household, b.Household) })
 	s := &registerSnap{version: v, at: make(map[string]int32, len(kits)), kits: kits}
 	for i := range kits {
-		s.at[kits[i].id] = int32(i)
+		s.at[kits[i].Household] = int32(i)
 	}
 	r.snap.Store(s)
 	if r.onChange != nil {
@@ -189,15 +174,11 @@ func (r *Register) AllHouseholds(ctx context.Context) ([]anxin.Household, error)
 func (r *Register) Knows(household, device string) (householdKnown, deviceKnown bool) {
 	s := r.current()
 	i, ok := s.at[household]
-	return ok, ok && hasDevice(s.kits[i].devices, device)
+	return ok, ok && hasDevice(s.kits[i].Devices, device)
 }
 
-// eachKit calls f with each household's id, tier and number of devices, in id order.
-func (r *Register) eachKit(f func(id string, tier anxin.Tier, devices int)) {
-	for _, k := range r.current().kits {
-		f(k.id, k.tier, len(k.devices))
-	}
-}
+// Kits is every household's kit, in id order (not to be modified).
+func (r *Register) Kits() []anxin.Kit { return r.current().kits }
 
 // fileHash identifies a households file's content.
 func fileHash(data []byte) string {
@@ -271,8 +252,8 @@ func (r *Register) LoadFile(ctx context.Context, list []anxin.Household, hash st
 	// where an elder record gives tier and chain, say where they differ from the file's
 	fromElder := map[string]bool{}
 	for _, k := range r.current().kits {
-		if k.src != "" {
-			fromElder[k.id] = true
+		if k.Elder != "" {
+			fromElder[k.Household] = true
 		}
 	}
 	var ids []string
@@ -328,7 +309,7 @@ func nonNilContacts(cs []anxin.Contact) []anxin.Contact {
 }
 
 // setOnChange sets what runs after each rebuild.
-func (r *Register) setOnChange(f func([]anxin.Household) []string) {
+func (r *Register) setOnChange(f func([]anxin.Kit) []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.onChange = f

@@ -231,13 +231,7 @@ func (m *Main) syncHouseholds() {
 	if m.engine == nil || m.register == nil {
 		return
 	}
-	var bare []string
-	m.register.eachKit(func(id string, tier anxin.Tier, devices int) {
-		if m.setTier(id, tier); devices == 0 {
-			bare = append(bare, id)
-		}
-	})
-	if len(bare) > 0 {
+	if bare := m.syncHouseholdList(m.register.Kits()); len(bare) > 0 {
 		m.Logger.Warn("households list no devices: their messages are rejected until the register lists them (households_file or PUT /api/v1/households/<id>)",
 			"households", len(bare), "first", bare[0])
 	}
@@ -245,24 +239,21 @@ func (m *Main) syncHouseholds() {
 
 // syncHouseholdList gives the rules engine each household's tier (未评估:
 // the general tier's settings, as its visits) and returns those without devices.
-func (m *Main) syncHouseholdList(list []anxin.Household) (bare []string) {
+func (m *Main) syncHouseholdList(list []anxin.Kit) (bare []string) {
 	if m.engine == nil {
 		return nil
 	}
-	for _, h := range list {
-		if m.setTier(h.ID, h.Elder.Tier); len(h.Devices) == 0 {
-			bare = append(bare, h.ID)
+	for _, k := range list {
+		tier := k.Tier
+		if tier == anxin.TierUnassessed {
+			tier = anxin.TierGeneral
+		}
+		m.engine.SetHousehold(k.Household, tier)
+		if len(k.Devices) == 0 {
+			bare = append(bare, k.Household)
 		}
 	}
 	return bare
-}
-
-// setTier gives the rules engine a household's tier (未评估: the general tier's).
-func (m *Main) setTier(household string, tier anxin.Tier) {
-	if tier == anxin.TierUnassessed {
-		tier = anxin.TierGeneral
-	}
-	m.engine.SetHousehold(household, tier)
 }
 
 func (w *ingestWiring) SetAway(ctx context.Context, household string, away bool) error {
