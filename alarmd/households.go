@@ -126,14 +126,7 @@ func (s *sharing) devices(ds []anxin.Device) []anxin.Device {
 		s.field(string(d.Kind))
 		s.field(d.Place)
 	}
-	if kit, ok := s.kits[string(s.key)]; ok {
-		return kit
-	}
-	if s.kits == nil {
-		s.kits = map[string][]anxin.Device{}
-	}
-	s.kits[string(s.key)] = ds
-	return ds
+	return shared(&s.kits, s.key, ds)
 }
 
 func (s *sharing) chain(cs []anxin.Contact) []anxin.Contact {
@@ -147,14 +140,19 @@ func (s *sharing) chain(cs []anxin.Contact) []anxin.Contact {
 		s.field(c.Role)
 		s.field(c.Phone)
 	}
-	if chain, ok := s.chains[string(s.key)]; ok {
-		return chain
+	return shared(&s.chains, s.key, cs)
+}
+
+// shared is the list kept under key, or list, kept from now on.
+func shared[T any](kept *map[string][]T, key []byte, list []T) []T {
+	if l, ok := (*kept)[string(key)]; ok {
+		return l
 	}
-	if s.chains == nil {
-		s.chains = map[string][]anxin.Contact{}
+	if *kept == nil {
+		*kept = map[string][]T{}
 	}
-	s.chains[string(s.key)] = cs
-	return cs
+	(*kept)[string(key)] = list
+	return list
 }
 
 // ParseHouseholds decodes households.yaml strictly (unknown keys are errors)
