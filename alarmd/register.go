@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"reflect"
@@ -205,11 +206,10 @@ func ReadHouseholdsFile(path string) ([]anxin.Household, string, error) {
 // restart or a reload of a district's unchanged file costs a hash, not a
 // decode.
 func (r *Register) ReadFile(ctx context.Context, path string) ([]anxin.Household, string, error) {
-	data, err := os.ReadFile(path)
+	hash, err := hashFile(path) // not read into memory: a district's file is 200 MB
 	if err != nil {
 		return nil, "", fmt.Errorf("households: %w", err)
 	}
-	hash := fileHash(data)
 	loaded, err := r.store.HouseholdsFileHash(ctx)
 	if err != nil {
 		return nil, "", err
@@ -218,11 +218,20 @@ func (r *Register) ReadFile(ctx context.Context, path string) ([]anxin.Household
 		r.log.Info("households_file unchanged since it was last loaded: the register's households stand")
 		return nil, "", nil
 	}
-	list, err := ParseHouseholds(data)
+	return ReadHouseholdsFile(path) // the hash of what it parses, should the file change meanwhile
+}
+
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", path, err)
+		return "", err
 	}
-	return list, hash, nil
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // LoadFile loads a parsed households file into the register. At start
