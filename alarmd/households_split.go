@@ -133,7 +133,7 @@ func parseHouseholdsSplit(data []byte) (list []anxin.Household, ok bool, err err
 }
 
 // householdsKey is the top-level key line of the usual shape.
-var householdsKey = regexp.MustCompile(`^households:[ \t]*(#.*)?$`)
+var householdsKey = regexp.MustCompile(`^households:([ \t]+(#.*)?)?$`) // "households:#x" is a scalar
 
 // typeErrorLines are where the YAML decoder's type errors name lines.
 var typeErrorLines = regexp.MustCompile(`^line ([0-9]+):|already defined at line ([0-9]+)$`)
