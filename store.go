@@ -171,6 +171,19 @@ type KitStore interface {
 	PutKit(ctx context.Context, h *Household, now time.Time) error
 	RegisterHouseholds(ctx context.Context) ([]Household, error)
 	RegisterHouseholdsOf(ctx context.Context, households []string) ([]Household, map[string]string, error)
+	// RegisterKits is RegisterHouseholdsOf without the people: what alarmd
+	// keeps in memory of each household (nil: all), in id order.
+	RegisterKits(ctx context.Context, households []string) ([]Kit, error)
+}
+
+// Kit is a household of the register as alarmd keeps it in memory: its
+// devices, its tier and the elder record it follows, by the rule of
+// RegisterHouseholdsOf; its elder and chain are read when needed.
+type Kit struct {
+	Household string
+	Tier      Tier
+	Devices   []Device
+	Elder     string // the elder record giving elder, tier and chain ("": the kit's own)
 }
 
 // AuditStore is the append-only log of reads and changes of personal data.

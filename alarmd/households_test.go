@@ -2,8 +2,10 @@ package alarmd
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -86,6 +88,84 @@ func FuzzHouseholds(f *testing.F) {
 				t.Fatalf("accepted an invalid or repeated household %q: %v", hs[i].ID, err)
 			}
 			seen[hs[i].ID] = true
+		}
+	})
+}
+
+// TestHouseholdsSplitLikeWhole: a file of the usual shape is decoded a few
+// households at a time, with the households and the errors (line numbers
+// of the whole file, numbers masked) the whole-document decoder gives.
+func TestHouseholdsSplitLikeWhole(t *testing.T) {
+	big := loadHouseholds(3*splitGroup, 2)
+	lines := strings.Split(big, "\n")
+	// an unknown key and a wrong kind in the third group, a repeated key in the first
+	lines[4*(2*splitGroup+10)+2] = "    elder: {nam: x, phone: \"+8613912345678\"}"
+	lines[4*(2*splitGroup+11)+4] = "    devices: {id: x}"
+	lines[4*3+1] += "\n    id: again"
+	typed := strings.Join(lines, "\n")
+	for name, data := range map[string]string{
+		"generated":   big,
+		"two":         twoHouseholds,
+		"crlf":        strings.ReplaceAll(twoHouseholds, "\n", "\r\n"),
+		"indentless":  "# kits\nhouseholds:  # all\n- id: a\n  devices: [{id: x, kind: water_meter}]\n\n# next\n- id: b\n",
+		"type errors": typed,
+		"block":       "households:\n  - id: a\n    elder:\n      name: |\n        张\n         - 桂兰\n  - id: b\n",
+	} {
+		got, ok, err := parseHouseholdsSplit([]byte(data))
+		if !ok {
+			t.Errorf("%s: not decoded in groups", name)
+			continue
+		}
+		want, werr := decodeHouseholds([]byte(data))
+		if fmt.Sprint(err) != fmt.Sprint(werr) || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: in groups %d households, %v; whole %d, %v", name, len(got), err, len(want), werr)
+		}
+		if name == "type errors" && (err == nil || !strings.Contains(err.Error(), fmt.Sprintf("line %d: field nam not found", 4*(2*splitGroup+10)+4) /* after the line added */)) {
+			t.Errorf("type errors: %v", err)
+		}
+	}
+	if hs, err := ParseHouseholds([]byte(big)); err != nil || len(hs) != 3*splitGroup+3 || hs[700].Contacts[0].Phone != "+8613900000700" {
+		t.Fatalf("generated: %d households, %v", len(hs), err)
+	}
+	// anything else goes to the whole decoder
+	for _, data := range []string{
+		"households: [{id: a}]",
+		"households:\n  - id: a\nother: 1\n",
+		"households:\n  - id: a\n---\nhouseholds: []\n",
+		"x: &a {id: a}\nhouseholds:\n  - *a\n",
+		"households:\n  - id: a\n    elder: {name: \"x\n  - y\"}\n",
+	} {
+		if _, ok, _ := parseHouseholdsSplit([]byte(data)); ok {
+			if got, _, err := parseHouseholdsSplit([]byte(data)); err == nil {
+				want, werr := decodeHouseholds([]byte(data))
+				if werr != nil || !reflect.DeepEqual(got, want) {
+					t.Errorf("%q: decoded in groups unlike the whole decoder", data)
+				}
+			}
+		}
+	}
+}
+
+// FuzzHouseholdsSplit: whatever the grouped decoder takes, it decodes to
+// the households, or the error, of the whole-document decoder.
+func FuzzHouseholdsSplit(f *testing.F) {
+	f.Add([]byte(twoHouseholds))
+	f.Add([]byte(loadHouseholds(3, 1)))
+	f.Add([]byte("households:\n- id: a\n  elder: {nam: x}\n- id: b\n  elder:\n    name: |\n      x\n"))
+	f.Add([]byte("households:\r\n  - id: a\r\n  - {id: b, devices: [{id: x, kind: water_meter}]}\r\n"))
+	f.Add([]byte("households:\n  - id: a\n    elder: {name: \"x\n  - y\"}\n"))
+	f.Add([]byte("households:\n  - id: a\n    id: b\n  -\n  - [1]\n  - 'x'\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, ok, err := parseHouseholdsSplit(data)
+		if !ok {
+			return
+		}
+		want, werr := decodeHouseholds(data)
+		if fmt.Sprint(err) != fmt.Sprint(werr) {
+			t.Fatalf("in groups: %v\nwhole:     %v", err, werr)
+		}
+		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("in groups: %+v\nwhole:     %+v", got, want)
 		}
 	})
 }

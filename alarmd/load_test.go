@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -305,11 +306,18 @@ func histQuantile(t *testing.T, reg *prometheus.Registry, name string, q float64
 // loadHouseholds lists anxin-load's households with their devices.
 func loadHouseholds(readings, events int) string {
 	var b strings.Builder
-	b.WriteString("households:\n")
+	writeLoadHouseholds(&b, readings, events)
+	return b.String()
+}
+
+// writeLoadHouseholds writes loadHouseholds' file to w (a large one
+// without holding it in memory).
+func writeLoadHouseholds(w io.Writer, readings, events int) {
+	io.WriteString(w, "households:\n")
 	add := func(id, device, kind string, i int) {
-		fmt.Fprintf(&b, "  - id: %s\n    elder: {name: 张桂兰, address: 善广乡一村, tier: general}\n", id)
-		fmt.Fprintf(&b, "    contacts: [{name: 李明, relation: child, phone: \"+86139%08d\"}]\n", i)
-		fmt.Fprintf(&b, "    devices: [{id: %s, kind: %s}]\n", device, kind)
+		fmt.Fprintf(w, "  - id: %s\n    elder: {name: 张桂兰, address: 善广乡一村, tier: general}\n", id)
+		fmt.Fprintf(w, "    contacts: [{name: 李明, relation: child, phone: \"+86139%08d\"}]\n", i)
+		fmt.Fprintf(w, "    devices: [{id: %s, kind: %s}]\n", device, kind)
 	}
 	for i := range readings {
 		add(fmt.Sprintf("hh-%06d", i), "wm1", "water_meter", i)
@@ -317,5 +325,4 @@ func loadHouseholds(readings, events int) string {
 	for k := range events + 1 {
 		add(fmt.Sprintf("ev-%06d", k), "btn1", "call_button", k)
 	}
-	return b.String()
 }

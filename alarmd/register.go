@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"reflect"
@@ -22,11 +23,15 @@ import (
 // households_file is loaded into it (LoadFile); a write of elders or kits
 // through the store (records API, web app, import) rebuilds the view at
 // once, so the running chain and ingest's known-household check follow it
-// without a restart. It implements anxin.Households and ingest.Register.
+// without a restart. The view holds what ingest and the rules engine ask
+// for (anxin.Kit, by the store's RegisterKits); the people of a household are read from the store when
+// asked for (Household: a chain starts, a page shows them), so a district's
+// million elders and their contacts are not held in memory. It implements
+// anxin.Households, api.HouseholdSource and ingest.Register.
 type Register struct {
 	store    anxin.Store
 	log      *slog.Logger
-	onChange func([]anxin.Household) []string // after each rebuild (the rules engine's tiers)
+	onChange func([]anxin.Kit) []string // after each rebuild (the rules engine's tiers)
 
 	mu   sync.Mutex // one rebuild at a time
 	snap atomic.Pointer[registerSnap]
@@ -34,10 +39,8 @@ type Register struct {
 
 type registerSnap struct {
 	version uint64
-	byID    map[string]anxin.Household
-	kit     map[string]kitDevices // household → its device ids
-	src     map[string]string     // household → the elder record it took elder and chain from
-	list    []anxin.Household
+	at      map[string]int32 // household → its place in kits
+	kits    []anxin.Kit      // every household with a kit, in id order; a standard kit's devices shared (compactKits)
 }
 
 // OpenRegister builds the view and follows the store's changes.
@@ -73,11 +76,12 @@ func (r *Register) refresh(ctx context.Context, force bool) error {
 	if s := r.snap.Load(); !force && s != nil && s.version == v {
 		return nil
 	}
-	list, src, err := r.store.RegisterHouseholdsOf(ctx, nil)
+	kits, err := r.store.RegisterKits(ctx, nil)
 	if err != nil {
 		return err
 	}
-	r.install(v, list, src, nil, list)
+	compactKits(kits)
+	r.install(v, kits, kits)
 	return nil
 }
 
@@ -96,65 +100,40 @@ func (r *Register) refreshSome(ctx context.Context, c anxin.RegisterChange) erro
 	for _, e := range c.Elders {
 		elders[e] = true
 	}
-	for h, e := range old.src {
-		if elders[e] {
-			touched[h] = true
+	for _, k := range old.kits {
+		if k.Elder != "" && elders[k.Elder] {
+			touched[k.Household] = true
 		}
 	}
 	ids := make([]string, 0, len(touched))
 	for h := range touched {
 		ids = append(ids, h)
 	}
-	fresh, src, err := r.store.RegisterHouseholdsOf(ctx, ids)
+	fresh, err := r.store.RegisterKits(ctx, ids)
 	if err != nil {
 		return err
 	}
-	byID := make(map[string]anxin.Household, len(old.byID)+len(fresh))
-	for id, h := range old.byID {
-		if !touched[id] {
-			byID[id] = h
+	kits := make([]anxin.Kit, 0, len(old.kits)+len(fresh))
+	for _, k := range old.kits {
+		if !touched[k.Household] {
+			kits = append(kits, k)
 		}
 	}
-	oldSrc := make(map[string]string, len(old.src))
-	for h, e := range old.src {
-		if !touched[h] {
-			oldSrc[h] = e
-		}
-	}
-	for _, h := range fresh {
-		byID[h.ID] = h
-	}
-	for h, e := range src {
-		oldSrc[h] = e
-	}
-	list := make([]anxin.Household, 0, len(byID))
-	for _, h := range byID {
-		list = append(list, h)
-	}
-	slices.SortFunc(list, func(a, b anxin.Household) int { return strings.Compare(a.ID, b.ID) })
-	kit := make(map[string]kitDevices, len(byID))
-	for id, devs := range old.kit {
-		if !touched[id] {
-			kit[id] = devs
-		}
-	}
-	r.install(v, list, oldSrc, kit, fresh)
+	compactKits(fresh)
+	r.install(v, append(kits, fresh...), fresh)
 	return nil
 }
 
-// install makes a view current and tells the rules engine of the changed
-// households (under r.mu). kit holds the device sets still valid (nil: none).
-func (r *Register) install(v uint64, list []anxin.Household, src map[string]string, kit map[string]kitDevices, changed []anxin.Household) {
-	if kit == nil {
-		kit = make(map[string]kitDevices, len(list))
+// install makes a view of kits (in any order) current and tells the rules
+// engine of the changed households (under r.mu).
+func (r *Register) install(v uint64, kits []anxin.Kit, changed []anxin.Kit) {
+	if cap(kits)-len(kits) > len(kits)/16 {
+		kits = slices.Clone(kits) // what append left spare would be held as long as the view
 	}
-	s := &registerSnap{version: v, byID: make(map[string]anxin.Household, len(list)), kit: kit, src: src, list: list}
-	for _, h := range list {
-		s.byID[h.ID] = h
-		if _, ok := kit[h.ID]; ok {
-			continue
-		}
-		s.kit[h.ID] = kitOf(h)
+	slices.SortFunc(kits, func(a, b anxin.Kit) int { return strings.Compare(a.Household, b.Household) })
+	s := &registerSnap{version: v, at: make(map[string]int32, len(kits)), kits: kits}
+	for i := range kits {
+		s.at[kits[i].Household] = int32(i)
 	}
 	r.snap.Store(s)
 	if r.onChange != nil {
@@ -169,42 +148,38 @@ func (r *Register) current() *registerSnap {
 	return &registerSnap{}
 }
 
-// Household looks a household up by id (ENOTFOUND when unknown).
-func (r *Register) Household(_ context.Context, id string) (anxin.Household, error) {
-	h, ok := r.current().byID[id]
-	if !ok {
+// Household reads a household's elder, chain and kit from the store
+// (ENOTFOUND when the view does not list it).
+func (r *Register) Household(ctx context.Context, id string) (anxin.Household, error) {
+	if _, ok := r.current().at[id]; !ok {
 		return anxin.Household{}, anxin.Errorf(anxin.ENOTFOUND, "household %s is not registered", id)
 	}
-	return h, nil
+	hs, _, err := r.store.RegisterHouseholdsOf(ctx, []string{id})
+	if err != nil {
+		return anxin.Household{}, fmt.Errorf("household %s: %w", id, err)
+	}
+	if len(hs) == 0 {
+		return anxin.Household{}, anxin.Errorf(anxin.ENOTFOUND, "household %s is not registered", id)
+	}
+	return hs[0], nil
+}
+
+// AllHouseholds reads every household with a kit from the store, in id order.
+func (r *Register) AllHouseholds(ctx context.Context) ([]anxin.Household, error) {
+	hs, _, err := r.store.RegisterHouseholdsOf(ctx, nil)
+	return hs, err
 }
 
 // Knows reports whether household has a kit in the register and device is
 // one of its devices (or its gateway): what alarmd's ingest believes.
 func (r *Register) Knows(household, device string) (householdKnown, deviceKnown bool) {
-	return knows(r.current().kit, household, device)
+	s := r.current()
+	i, ok := s.at[household]
+	return ok, ok && hasDevice(s.kits[i].Devices, device)
 }
 
-// kitDevices are a household's device ids: a handful, found by a scan of
-// one slice rather than a look-up in a map of their own (ingest asks for
-// every message: one map fewer to miss in cache, and less memory).
-type kitDevices []string
-
-func kitOf(h anxin.Household) kitDevices {
-	devs := make(kitDevices, len(h.Devices))
-	for i, d := range h.Devices {
-		devs[i] = d.ID
-	}
-	return devs
-}
-
-// knows is Knows over kit (household → its devices).
-func knows(kit map[string]kitDevices, household, device string) (householdKnown, deviceKnown bool) {
-	devs, ok := kit[household]
-	return ok, ok && (device == anxin.GatewayDevice || slices.Contains(devs, device))
-}
-
-// All is every household with a kit, in id order.
-func (r *Register) All() []anxin.Household { return r.current().list }
+// Kits is every household's kit, in id order (not to be modified).
+func (r *Register) Kits() []anxin.Kit { return r.current().kits }
 
 // fileHash identifies a households file's content.
 func fileHash(data []byte) string {
@@ -225,6 +200,40 @@ func ReadHouseholdsFile(path string) ([]anxin.Household, string, error) {
 	return list, fileHash(data), nil
 }
 
+// ReadFile reads households_file for LoadFile. One whose content the
+// register last loaded is not parsed again (list nil, hash "": it was valid
+// then, and LoadFile would keep the register's households for it), so a
+// restart or a reload of a district's unchanged file costs a hash, not a
+// decode.
+func (r *Register) ReadFile(ctx context.Context, path string) ([]anxin.Household, string, error) {
+	hash, err := hashFile(path) // not read into memory: a district's file is 200 MB
+	if err != nil {
+		return nil, "", fmt.Errorf("households: %w", err)
+	}
+	loaded, err := r.store.HouseholdsFileHash(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if hash == loaded {
+		r.log.Info("households_file unchanged since it was last loaded: the register's households stand")
+		return nil, "", nil
+	}
+	return ReadHouseholdsFile(path) // the hash of what it parses, should the file change meanwhile
+}
+
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
 // LoadFile loads a parsed households file into the register. At start
 // (always false) a file whose content was already loaded is skipped, so
 // changes made through the records API since then stand; on a change of
@@ -238,26 +247,63 @@ func (r *Register) LoadFile(ctx context.Context, list []anxin.Household, hash st
 			return err
 		}
 		if old == hash {
-			r.log.Info("households_file unchanged since it was last loaded: the register's households stand", "households", len(list))
+			r.log.Info("households_file unchanged since it was last loaded: the register's households stand")
 			return r.refresh(ctx, true)
 		}
 	}
+
 	if err := r.store.LoadHouseholdsFile(ctx, list, hash, now); err != nil {
 		return err
 	}
 	if err := r.Refresh(ctx); err != nil {
 		return err
 	}
-	snap := r.current()
-	for _, h := range list {
-		got := snap.byID[h.ID]
-		if h.Elder.Tier != "" && got.Elder.Tier != h.Elder.Tier {
-			r.log.Warn("households_file: the elder record's tier is used, not the file's", "household", h.ID,
-				"file_tier", h.Elder.Tier, "register_tier", got.Elder.Tier)
+	// where an elder record gives tier and chain, say where they differ from the file's
+	fromElder := map[string]bool{}
+	for _, k := range r.current().kits {
+		if k.Elder != "" {
+			fromElder[k.Household] = true
 		}
-		if !reflect.DeepEqual(nonNilContacts(got.Contacts), nonNilContacts(h.Contacts)) ||
-			!reflect.DeepEqual(nonNilContacts(got.Community), nonNilContacts(h.Community)) {
-			r.log.Warn("households_file: the elder record's contacts are used, not the file's", "household", h.ID)
+	}
+	var ids []string
+	var file []*anxin.Household
+	compare := func() error {
+		got, _, err := r.store.RegisterHouseholdsOf(ctx, ids)
+		if err != nil {
+			return err
+		}
+		for _, h := range file {
+			i, ok := slices.BinarySearchFunc(got, h.ID, func(g anxin.Household, id string) int { return strings.Compare(g.ID, id) })
+			if !ok {
+				continue
+			}
+			g := &got[i]
+			if h.Elder.Tier != "" && g.Elder.Tier != h.Elder.Tier {
+				r.log.Warn("households_file: the elder record's tier is used, not the file's", "household", h.ID,
+					"file_tier", h.Elder.Tier, "register_tier", g.Elder.Tier)
+			}
+			if !reflect.DeepEqual(nonNilContacts(g.Contacts), nonNilContacts(h.Contacts)) ||
+				!reflect.DeepEqual(nonNilContacts(g.Community), nonNilContacts(h.Community)) {
+				r.log.Warn("households_file: the elder record's contacts are used, not the file's", "household", h.ID)
+			}
+		}
+		ids, file = ids[:0], file[:0]
+		return nil
+	}
+	for i := range list {
+		if !fromElder[list[i].ID] {
+			continue // the kit's own: the file's
+		}
+		ids, file = append(ids, list[i].ID), append(file, &list[i])
+		if len(ids) == 500 {
+			if err := compare(); err != nil {
+				return err
+			}
+		}
+	}
+	if len(ids) > 0 {
+		if err := compare(); err != nil {
+			return err
 		}
 	}
 	r.log.Info("households_file loaded into the register", "households", len(list))
@@ -272,7 +318,7 @@ func nonNilContacts(cs []anxin.Contact) []anxin.Contact {
 }
 
 // setOnChange sets what runs after each rebuild.
-func (r *Register) setOnChange(f func([]anxin.Household) []string) {
+func (r *Register) setOnChange(f func([]anxin.Kit) []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.onChange = f

@@ -200,3 +200,41 @@ func BenchmarkRegisterElderChange(b *testing.B) {
 		}
 	})
 }
+
+// TestReadFileSkipsTheLoadedContent: a households file whose content the
+// register last loaded is not decoded again (a district's restart), a
+// changed one is.
+func TestReadFileSkipsTheLoadedContent(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t)
+	db, err := OpenStore(ctx, cfg.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	r, err := OpenRegister(ctx, db, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, hash, err := r.ReadFile(ctx, cfg.HouseholdsFile)
+	if err != nil || len(list) != 2 || hash == "" {
+		t.Fatalf("first read: %d households, %q, %v", len(list), hash, err)
+	}
+	// what the register loaded last is not parsed: not even a broken file is noticed
+	broken := []byte("households: [{id: 'bad id'}]")
+	if err := db.LoadHouseholdsFile(ctx, list, fileHash(broken), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg.HouseholdsFile, broken, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if list, hash, err := r.ReadFile(ctx, cfg.HouseholdsFile); err != nil || list != nil || hash != "" {
+		t.Fatalf("loaded content read again: %d households, %q, %v", len(list), hash, err)
+	}
+	if err := os.WriteFile(cfg.HouseholdsFile, []byte(twoHouseholds+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if list, hash, err := r.ReadFile(ctx, cfg.HouseholdsFile); err != nil || len(list) != 2 || hash != fileHash([]byte(twoHouseholds+"\n")) {
+		t.Fatalf("changed file: %d households, %q, %v", len(list), hash, err)
+	}
+}

@@ -27,7 +27,7 @@ func (m *Main) Reload(ctx context.Context) error {
 	var hash string
 	if m.register != nil && cfg.HouseholdsFile != "" {
 		var err error
-		if households, hash, err = ReadHouseholdsFile(cfg.HouseholdsFile); err != nil {
+		if households, hash, err = m.register.ReadFile(ctx, cfg.HouseholdsFile); err != nil {
 			m.Logger.Error("reload rejected: households, keeping the running ones", "file", cfg.HouseholdsFile, "err", err)
 			return err
 		}

@@ -33,7 +33,7 @@ func mountCare(m *Main, mux *http.ServeMux) error {
 		Closer:     alarmCloser{m},
 	}
 	if m.register != nil {
-		srv.Households = m.register.All
+		srv.Households = m.register
 	}
 	if len(live.tokens) == 0 {
 		m.Logger.Warn("records API has no tokens (api.tokens): every request will be refused")

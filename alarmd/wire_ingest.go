@@ -231,7 +231,7 @@ func (m *Main) syncHouseholds() {
 	if m.engine == nil || m.register == nil {
 		return
 	}
-	if bare := m.syncHouseholdList(m.register.All()); len(bare) > 0 {
+	if bare := m.syncHouseholdList(m.register.Kits()); len(bare) > 0 {
 		m.Logger.Warn("households list no devices: their messages are rejected until the register lists them (households_file or PUT /api/v1/households/<id>)",
 			"households", len(bare), "first", bare[0])
 	}
@@ -239,18 +239,18 @@ func (m *Main) syncHouseholds() {
 
 // syncHouseholdList gives the rules engine each household's tier (未评估:
 // the general tier's settings, as its visits) and returns those without devices.
-func (m *Main) syncHouseholdList(list []anxin.Household) (bare []string) {
+func (m *Main) syncHouseholdList(list []anxin.Kit) (bare []string) {
 	if m.engine == nil {
 		return nil
 	}
-	for _, h := range list {
-		tier := h.Elder.Tier
+	for _, k := range list {
+		tier := k.Tier
 		if tier == anxin.TierUnassessed {
 			tier = anxin.TierGeneral
 		}
-		m.engine.SetHousehold(h.ID, tier)
-		if len(h.Devices) == 0 {
-			bare = append(bare, h.ID)
+		m.engine.SetHousehold(k.Household, tier)
+		if len(k.Devices) == 0 {
+			bare = append(bare, k.Household)
 		}
 	}
 	return bare

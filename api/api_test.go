@@ -57,10 +57,8 @@ func newEnv(t testing.TB) *env {
 		Tokens: []Token{{Name: "district", Token: districtToken}, {Name: "shanguang", Token: shanguangTok, Area: "善广村"},
 			{Name: "dongcun", Token: dongcunTok, Area: "东村"}},
 		Alarms: fa, Escalation: db,
-		Households: func() []anxin.Household {
-			return []anxin.Household{{ID: "hh-1", Elder: anxin.Elder{Name: "张桂兰", Phone: "+8613800001234", Tier: "key"}},
-				{ID: "hh-2", Elder: anxin.Elder{Name: "李四", Tier: "general"}}}
-		}}
+		Households: HouseholdList{{ID: "hh-1", Elder: anxin.Elder{Name: "张桂兰", Phone: "+8613800001234", Tier: "key"}},
+			{ID: "hh-2", Elder: anxin.Elder{Name: "李四", Tier: "general"}}}}
 	srv := httptest.NewServer(s.Handler()) // listens on 127.0.0.1
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, db: db, api: s, logs: logs, alarms: fa}

@@ -88,9 +88,7 @@ func TestAreaScopeOnEveryWrite(t *testing.T) {
 		t.Fatalf("%d elders stored, want the 2 of the district", n)
 	}
 	// B's household stays B's: A cannot read it, visit it, close its alarm or set it away
-	e.api.Households = func() []anxin.Household {
-		return []anxin.Household{{ID: "hh-e1", Elder: anxin.Elder{Name: "李四", Phone: "+8613800009999"}}}
-	}
+	e.api.Households = HouseholdList{{ID: "hh-e1", Elder: anxin.Elder{Name: "李四", Phone: "+8613800009999"}}}
 	for _, c := range []struct {
 		method, path string
 		body         any

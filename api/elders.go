@@ -259,22 +259,34 @@ func (s *Server) foreignHouseholds(ctx context.Context, households []string) (ma
 	if err != nil {
 		return nil, err
 	}
-	kits := map[string]bool{}
-	if s.Households != nil {
-		for _, h := range s.Households() {
-			kits[h.ID] = true
-		}
-	}
 	out := map[string]string{}
 	for _, h := range households {
 		switch p := places[h]; {
 		case p.Outside > 0:
 			out[h] = "该户属于其他辖区"
-		case p.Inside == 0 && kits[h]:
-			out[h] = "该户是尚未登记的传感器套件户，由区民政办分配"
+		case p.Inside == 0:
+			kit, err := s.isKit(ctx, h)
+			if err != nil {
+				return nil, err
+			}
+			if kit {
+				out[h] = "该户是尚未登记的传感器套件户，由区民政办分配"
+			}
 		}
 	}
 	return out, nil
+}
+
+// isKit reports whether household is one of alarmd's households.
+func (s *Server) isKit(ctx context.Context, household string) (bool, error) {
+	if s.Households == nil {
+		return false, nil
+	}
+	_, err := s.Households.Household(ctx, household)
+	if anxin.ErrorCode(err) == anxin.ENOTFOUND {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // conflictMessage tells, in Mandarin, why an ID number cannot be stored

@@ -31,7 +31,10 @@ func TestExportHouseholdsReadsBack(t *testing.T) {
 		h := &doc.Households[i]
 		h.Contacts, h.Community, h.Devices = nonNil(h.Contacts), nonNil(h.Community), nonNil(h.Devices)
 	}
-	want := e.api.Households()
+	want, err := e.api.Households.AllHouseholds(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range want {
 		h := &want[i]
 		h.Contacts, h.Community, h.Devices = nonNil(h.Contacts), nonNil(h.Community), nonNil(h.Devices)

@@ -53,9 +53,7 @@ func TestRefusalsSpeakMandarin(t *testing.T) {
 	const badAreaTok = "bad-area-token-0123456789abcdef"
 	tokens := []Token{{Name: "district", Token: districtToken}, {Name: "shanguang", Token: shanguangTok, Area: "善广村"},
 		{Name: "dongcun", Token: dongcunTok, Area: "东村"}, {Name: "broken", Token: badAreaTok, Area: "a/b/c"}}
-	kits := func() []anxin.Household {
-		return []anxin.Household{{ID: "hh-1", Elder: anxin.Elder{Name: "张桂兰"}}}
-	}
+	kits := HouseholdList{{ID: "hh-1", Elder: anxin.Elder{Name: "张桂兰"}}}
 	logger := slog.New(slog.DiscardHandler)
 	full := (&Server{Store: e.db, Plan: care.DefaultPlan(), Now: func() time.Time { return now }, Logger: logger,
 		Tokens: tokens, Households: kits, Alarms: e.db, Escalation: e.db, Closer: &storeCloser{db: e.db},

@@ -116,9 +116,7 @@ func TestAuditLog(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.api.Alarms, e.api.Closer, e.api.Away = e.db, &storeCloser{db: e.db}, fuzzAway{}
-	e.api.Households = func() []anxin.Household {
-		return []anxin.Household{{ID: "hh-e1", Elder: anxin.Elder{Name: "张桂兰"}}}
-	}
+	e.api.Households = HouseholdList{{ID: "hh-e1", Elder: anxin.Elder{Name: "张桂兰"}}}
 	// the district assigns the kit household hh-e1; 善广村 does the rest
 	if code := e.do("POST", "/api/v1/elders", districtToken, elderJSON("e1", "善广村", 1), nil); code != 201 {
 		t.Fatal(code)

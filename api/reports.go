@@ -354,7 +354,11 @@ func (s *Server) listHouseholds(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	for _, h := range s.Households() {
+	all, err := s.Households.AllHouseholds(r.Context())
+	if err != nil {
+		return err
+	}
+	for _, h := range all {
 		if hh != nil && !hh[h.ID] {
 			continue
 		}
@@ -374,7 +378,11 @@ func (s *Server) exportHouseholds(w http.ResponseWriter, r *http.Request) error 
 		if err != nil {
 			return err
 		}
-		for _, h := range s.Households() {
+		all, err := s.Households.AllHouseholds(r.Context())
+		if err != nil {
+			return err
+		}
+		for _, h := range all {
 			if hh == nil || hh[h.ID] {
 				list = append(list, h)
 			}
@@ -419,10 +427,9 @@ func (s *Server) visibleHousehold(ctx context.Context, id string) (anxin.Househo
 		if ok, err := s.Store.HouseholdInArea(ctx, id, scope(ctx)); err != nil {
 			return anxin.Household{}, err
 		} else if ok {
-			for _, h := range s.Households() {
-				if h.ID == id {
-					return h, nil
-				}
+			h, err := s.Households.Household(ctx, id)
+			if anxin.ErrorCode(err) != anxin.ENOTFOUND {
+				return h, err
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +44,30 @@ type Store interface {
 	AlarmNotes(ctx context.Context, id string) ([]anxin.AlarmNote, error)
 }
 
+// HouseholdSource is alarmd's households (sensor kits) as the API reads them.
+type HouseholdSource interface {
+	Household(ctx context.Context, id string) (anxin.Household, error) // ENOTFOUND when unknown
+	AllHouseholds(ctx context.Context) ([]anxin.Household, error)      // in id order
+}
+
+// HouseholdList is a fixed list of households as a HouseholdSource.
+type HouseholdList []anxin.Household
+
+// Household finds id in the list.
+func (l HouseholdList) Household(_ context.Context, id string) (anxin.Household, error) {
+	for _, h := range l {
+		if h.ID == id {
+			return h, nil
+		}
+	}
+	return anxin.Household{}, anxin.Errorf(anxin.ENOTFOUND, "household %s is not registered", id)
+}
+
+// AllHouseholds is a copy of the list.
+func (l HouseholdList) AllHouseholds(context.Context) ([]anxin.Household, error) {
+	return slices.Clone(l), nil
+}
+
 // Server serves the records API. Set the fields, then use Handler.
 type Server struct {
 	Store  Store
@@ -50,8 +75,8 @@ type Server struct {
 	Plan   care.Plan
 	Now    func() time.Time
 	Logger *slog.Logger
-	// Households lists alarmd's households (nil: none).
-	Households func() []anxin.Household
+	// Households are alarmd's households (nil: none).
+	Households HouseholdSource
 	// Alarms and Escalation are read for the alarm endpoints and the
 	// report's alarm statistics; nil: not kept by this alarmd.
 	Alarms     AlarmSource

@@ -163,7 +163,11 @@ func (s *Server) AreaHouseholds(ctx context.Context) ([]anxin.Household, error) 
 		return nil, err
 	}
 	var out []anxin.Household
-	for _, h := range s.Households() {
+	all, err := s.Households.AllHouseholds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range all {
 		if hh == nil || hh[h.ID] {
 			out = append(out, maskHousehold(h))
 		}

@@ -299,6 +299,67 @@ func (d *DB) RegisterHouseholdsOf(ctx context.Context, households []string) ([]a
 	return out, src, nil
 }
 
+// RegisterKits is RegisterHouseholdsOf without the people: the kits'
+// devices and tiers, and the tier and id of the elder record each follows
+// (three columns of the elders, not whole records).
+func (d *DB) RegisterKits(ctx context.Context, households []string) ([]anxin.Kit, error) {
+	var out []anxin.Kit
+	scanKit := func(rows *sql.Rows) error {
+		var k anxin.Kit
+		var tier, devices string
+		if err := rows.Scan(&k.Household, &tier, &devices); err != nil {
+			return err
+		}
+		k.Tier = anxin.Tier(tier)
+		if err := json.Unmarshal([]byte(devices), &k.Devices); err != nil {
+			return fmt.Errorf("kit %s: %w", k.Household, err)
+		}
+		out = append(out, k)
+		return nil
+	}
+	type elder struct {
+		id   string
+		tier anxin.Tier
+	}
+	best := map[string]elder{}
+	scanElderRow := func(rows *sql.Rows) error {
+		var e elder
+		var household, tier string
+		if err := rows.Scan(&e.id, &household, &tier); err != nil {
+			return err
+		}
+		e.tier = anxin.Tier(tier)
+		b, ok := best[household]
+		if r, br := tierRank(e.tier), tierRank(b.tier); !ok || r > br || (r == br && e.id < b.id) {
+			best[household] = e
+		}
+		return nil
+	}
+	const kitCols = `SELECT household, tier, devices FROM kits`
+	var err error
+	if households == nil {
+		err = d.each(ctx, kitCols, scanKit)
+		if err == nil {
+			err = d.each(ctx, "SELECT id, household, tier FROM elders WHERE household IN (SELECT household FROM kits)", scanElderRow)
+		}
+	} else {
+		err = d.eachIn(ctx, households, kitCols+" WHERE household IN (%s)", nil, scanKit)
+		if err == nil {
+			err = d.eachIn(ctx, households, "SELECT id, household, tier FROM elders WHERE household IN (%s)", nil, scanElderRow)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("register kits: %w", err)
+	}
+	slices.SortFunc(out, func(a, b anxin.Kit) int { return strings.Compare(a.Household, b.Household) })
+	for i := range out {
+		if e, ok := best[out[i].Household]; ok {
+			out[i].Tier, out[i].Elder = e.tier, e.id
+		}
+	}
+	return out, nil
+}
+
 // each runs a query and calls scan for each row.
 func (d *DB) each(ctx context.Context, query string, scan func(*sql.Rows) error) error {
 	rows, err := d.db.QueryContext(ctx, query)

@@ -130,6 +130,20 @@ func kits(t *testing.T, s anxin.Store) {
 	if all, _, err := s.RegisterHouseholdsOf(ctx, nil); err != nil || len(all) != 2 {
 		t.Fatalf("RegisterHouseholdsOf(nil): %d %v", len(all), err)
 	}
+	// the kits alone: RegisterHouseholdsOf's tier, devices and elder record, without the people
+	for _, ids := range [][]string{nil, {"hh-9", "hh-1", "hh-2"}} {
+		kits, err := s.RegisterKits(ctx, ids)
+		all, from, err2 := s.RegisterHouseholdsOf(ctx, ids)
+		if err != nil || err2 != nil || len(kits) != len(all) {
+			t.Fatalf("RegisterKits(%v): %+v %v %v", ids, kits, err, err2)
+		}
+		for i, k := range kits {
+			h := all[i]
+			if k.Household != h.ID || k.Tier != h.Elder.Tier || !reflect.DeepEqual(k.Devices, h.Devices) || k.Elder != from[h.ID] {
+				t.Fatalf("RegisterKits(%v)[%d] = %+v, the household is %+v from %q", ids, i, k, h, from[h.ID])
+			}
+		}
+	}
 }
 
 // Visits keep 附件2's items (stored by key, given by key or label), are

@@ -123,7 +123,7 @@ func BenchmarkPages100k(b *testing.B) {
 	clock := func() time.Time { return now }
 	kit := []anxin.Household{{ID: "hh-e000007", Elder: anxin.Elder{Name: "张桂兰"}, Devices: []anxin.Device{
 		{ID: "wm1", Kind: anxin.KindWaterMeter, Place: "厨房"}, {ID: "w1", Kind: anxin.KindTracker}, {ID: "btn1", Kind: anxin.KindCallButton}}}}
-	a := &api.Server{Store: db, Now: clock, Alarms: db, Escalation: db, Households: func() []anxin.Household { return kit }}
+	a := &api.Server{Store: db, Now: clock, Alarms: db, Escalation: db, Households: api.HouseholdList(kit)}
 	srv := &web.Server{API: a, Accounts: db, Now: clock, Series: benchSeries(b, now)}
 	h := srv.Handler()
 	for _, acc := range [][3]string{{"wang", "村007", web.RoleWorker}, {"ops", "", web.RoleOperator}} {

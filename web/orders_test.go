@@ -60,7 +60,7 @@ func newOrdersEnv(t *testing.T) (*env, *smsLog, anxin.Alarm) {
 		kits[h.ID] = h
 	}
 	a := &api.Server{Store: db, Tokens: []api.Token{{Name: "district", Token: districtToken}}, Logger: logger,
-		Alarms: db, Escalation: db, Closer: storeCloser{db}, Households: func() []anxin.Household { return households }}
+		Alarms: db, Escalation: db, Closer: storeCloser{db}, Households: api.HouseholdList(households)}
 	sms := &smsLog{}
 	d := &dispatch.Dispatcher{Store: db, Households: householdMap(kits), Notifier: sms, PublicURL: "http://127.0.0.1", Logger: logger}
 	w := &web.Server{API: a, Accounts: db, Logger: logger, Orders: d}

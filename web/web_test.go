@@ -58,7 +58,7 @@ func newEnv(t *testing.T, secure bool) *env {
 		{ID: "hh-b1", Elder: anxin.Elder{Name: "赵国强"}},
 	}
 	a := &api.Server{Store: db, Tokens: []api.Token{{Name: "district", Token: districtToken}}, Logger: logger,
-		Alarms: db, Escalation: db, Closer: storeCloser{db}, Households: func() []anxin.Household { return households }}
+		Alarms: db, Escalation: db, Closer: storeCloser{db}, Households: api.HouseholdList(households)}
 	w := &web.Server{API: a, Accounts: db, Logger: logger, Secure: secure}
 	mux := http.NewServeMux()
 	mux.Handle(api.Prefix, a.Handler())

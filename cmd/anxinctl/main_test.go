@@ -293,7 +293,7 @@ func TestCLIAway(t *testing.T) {
 	defer db.Close()
 	marks := &awayFake{marks: map[string]bool{}}
 	srv := httptest.NewServer((&api.Server{Store: db, Tokens: []api.Token{{Name: "district", Token: token}}, Away: marks,
-		Households: func() []anxin.Household { return []anxin.Household{{ID: "hh-0001"}} }}).Handler())
+		Households: api.HouseholdList{{ID: "hh-0001"}}}).Handler())
 	defer srv.Close()
 	env := map[string]string{"ANXIN_API_URL": srv.URL, "ANXIN_API_TOKEN": token}
 	if code, out, errOut := cli(t, env, "away", "on", "hh-0001"); code != 0 || !strings.Contains(out, "住户 hh-0001：外出中") || !marks.marks["hh-0001"] {
