@@ -13,6 +13,7 @@ type metrics struct {
 	storeErrs  prometheus.Counter
 	clockUnset prometheus.Counter
 	handedBack prometheus.Counter
+	states     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -37,12 +38,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Messages dated before 2025 (a gateway clock never set), dated on receipt instead."}),
 		handedBack: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_ingest_handed_back_total",
 			Help: "Messages handed back unprocessed: their household's partition is another alarmd's (NATS)."}),
+		states: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_ingest_rule_states_written_total",
+			Help: "Households' rule states written to the store (one row each)."}),
 	}
 	for _, r := range []string{"too_large", "topic", "contract", "status", "unknown_household", "unknown_device"} {
 		m.rejected.WithLabelValues(r)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.received, m.rejected, m.duplicates, m.decisions, m.batches, m.commit, m.latency, m.storeErrs, m.clockUnset, m.handedBack} {
+		for _, c := range []prometheus.Collector{m.received, m.rejected, m.duplicates, m.decisions, m.batches, m.commit, m.latency, m.storeErrs, m.clockUnset, m.handedBack, m.states} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
