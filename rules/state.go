@@ -12,11 +12,11 @@ import (
 // household is the compact per-household rule state: ~100 bytes plus a
 // device table and one 72-byte slot per (rule, device) with state.
 type household struct {
-	id      string
-	tier    uint8
-	away    bool
-	dirty   bool // learned something since last taken (Engine.dirty)
-	queued  bool // an entry for it is in Engine.dirty (skipped once not dirty)
+	id     string
+	tier   uint8
+	away   bool
+	dirty  bool // learned something since last taken (Engine.dirty)
+	queued bool // an entry for it is in Engine.dirty (skipped once not dirty)
 	// seen: since last taken, its readings advanced only last-seen times
 	// and meter values (Engine.DeferSeen); written when it next learns
 	// something, its readings pass savedSeen + the lag, or by TakeSeen
@@ -28,7 +28,7 @@ type household struct {
 	// (or restored from it): how far the stored last-seen times may lag
 	savedSeen int64
 	devs      []device
-	slots   []slot
+	slots     []slot
 }
 
 type device struct {
