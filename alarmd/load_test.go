@@ -202,7 +202,7 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	esc := &latencyEscalator{}
 	reg := prometheus.NewRegistry()
 	m := &Main{Config: cfg, Escalator: esc, Metrics: reg}
-	startMain(t, m)
+	stop := startMain(t, m)
 
 	idle := subscribeIdle(t, mq.URL, "anxin/v1/+/btn1/event")
 	type published struct {
@@ -281,6 +281,13 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	t.Logf("load: of which publisher → broker → an idle subscriber p50 %.1f ms, p99 %.1f ms; that arrival → alarmd's escalation p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d presses)",
 		ms(testenv.Percentile(broker, 0.5)), ms(testenv.Percentile(broker, 0.99)),
 		ms(testenv.Percentile(own, 0.5)), ms(testenv.Percentile(own, 0.99)), ms(own[len(own)-1]), len(own))
+	// shutdown writes the rule states still pending (ingest.seen_flush's
+	// for at most 10 s): how long, and how many
+	rows = counter(t, reg, "anxin_ingest_rule_states_written_total", "")
+	down := time.Now()
+	stop()
+	t.Logf("load: shutdown in %.1fs, writing %.0f pending rule states", time.Since(down).Seconds(),
+		counter(t, reg, "anxin_ingest_rule_states_written_total", "")-rows)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
