@@ -290,8 +290,8 @@ func (e *Engine) snapshot(s *slot) slotSnap {
 }
 
 // learnedChange reports whether a reading changed s (p before it) in
-// more than its last-seen time t1, its last value v1 and a small move
-// of its reading interval t2 (a long-silent slot waking up, t1 before
+// more than its last-seen time t1, its last value v1 and its reading
+// interval t2 unless it grew far (movedFar; a long-silent slot waking up, t1 before
 // floor, counts as learned: see Observe). A kind that keeps a reading's
 // time and value in slot.ext says which bytes those are (seenInExt); in
 // any other kind every byte of ext is learned.
@@ -310,10 +310,22 @@ func (e *Engine) learnedChange(ev evaluator, p *slotSnap, s *slot, floor int64) 
 	return !bytes.Equal(e.prevExt, s.ext)
 }
 
-// movedFar reports whether a reading interval moved by more than an
-// eighth (a meter that changed its pace: learned, so a restored interval
-// is never far from the truth).
-func movedFar(prev, cur int64) bool { return 8*(cur-prev) > prev || 8*(prev-cur) > prev }
+// movedFar reports whether a reading interval (0: not known, an hour
+// assumed, as limitIv does) grew by more than an eighth: a meter that
+// reads less often is learned, so a restored interval is never much
+// shorter than the truth and no silence limit or gap shrinks with it. One
+// that settles from the assumed hour or reads more often is not: a
+// restored interval longer than the truth makes limits longer, never an
+// alarm early.
+func movedFar(prev, cur int64) bool {
+	eff := func(iv int64) int64 {
+		if iv == 0 {
+			return assumedInterval
+		}
+		return max(iv, 60)
+	}
+	return 8*(eff(cur)-eff(prev)) > eff(prev)
+}
 
 // ObserveStatus feeds a status (online/offline) from
 // anxin/v1/<hh>/<dev>/status. The gateway's own (dev "gateway") goes to the

@@ -880,7 +880,7 @@ func shrink(cell, hour, hh, prior, nCell, nHour, nHH, k, tail float64, split boo
 
 // extLearned reports whether a reading changed ext (prev: before it) in
 // more than what a reading that learns nothing changes: each signal's
-// last value and time and a small move of its interval, and a drain of
+// last value and time and its interval unless it grew far (movedFar), and a drain of
 // the late clock's bucket (a rise that fills it is learned). A signal
 // last heard before floor waking up is learned (Engine.learnedChange).
 func (q *quiet) extLearned(o quietOff, prev, cur []byte, floor int64) bool {

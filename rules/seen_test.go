@@ -110,7 +110,7 @@ func TestLearnedChangesAreTakenAtOnce(t *testing.T) {
 	tl.reading(at(0, "06:00"), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", 100.0)
 	learned("first reading", true)
 	tl.reading(at(0, "06:05"), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", 100.0)
-	learned("the interval moves from the hour assumed to the meter's 5 min", true)
+	learned("the interval settling from the hour assumed to the meter's 5 min", false)
 	for ts := at(0, "06:10"); !ts.After(at(0, "07:25")); ts = ts.Add(5 * time.Minute) {
 		tl.reading(ts, "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", 100.0)
 		clean() // the interval settling (learned), or not
@@ -137,14 +137,16 @@ func TestLearnedChangesAreTakenAtOnce(t *testing.T) {
 	}
 	tl.reading(at(0, "07:55"), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", 100.02)
 	learned("readings 15 min past the last write", true)
+	tl.reading(at(0, "08:05"), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", 100.02)
+	learned("the meter reads less often: the interval grew", true)
 	tl.expect("Mon 07:38 open hh-1 button btn1: The call button was pressed at 07:38 (the call button (btn1))")
 }
 
 // TestCrashWithDeferredSeenRaisesNoSilence: the meter reads every 5
 // minutes; the store holds what the engine handed as learned (the
 // pipeline writes it within a state flush), not the readings that only
-// advanced the meter's time. alarmd crashes at 07:21 and is back at
-// 07:22: the restored last reading is older than the truth (07:20), yet
+// advanced the meter's time. alarmd crashes at 07:16 and is back at
+// 07:17: the restored last reading is older than the truth (07:15), yet
 // no device_silent comes of it (before DeferSeen's restore slack, a
 // silence limit shorter than what was forgotten raised it at once:
 // docs/alarmd.md, ingest.state_flush), the readings go on without an
@@ -165,13 +167,13 @@ func TestCrashWithDeferredSeenRaisesNoSilence(t *testing.T) {
 		}
 		return last
 	}
-	read(tl, "06:00", "07:20")
+	read(tl, "06:00", "07:15")
 	tl.expect()
 	crashed := maps.Clone(store)
 	restored := func() *timeline {
 		tl2 := newTimeline(t, y)
 		tl2.e.DeferSeen(seenLag, stateFlush)
-		tl2.now = at(0, "07:22") // crashed at 07:21, started again
+		tl2.now = at(0, "07:17") // crashed at 07:16, started again
 		for hh, b := range crashed {
 			if err := tl2.e.RestoreState(hh, b); err != nil {
 				t.Fatal(err)
@@ -180,28 +182,28 @@ func TestCrashWithDeferredSeenRaisesNoSilence(t *testing.T) {
 		return tl2
 	}
 	stored := restored().e.hh["hh-1"].slots[0].t1
-	if stored >= at(0, "07:20").Unix() {
+	if stored >= at(0, "07:15").Unix() {
 		t.Fatalf("the store holds the last reading (%v): nothing was deferred", time.Unix(stored, 0))
 	}
 
 	tl2 := restored()
-	tl2.advance(at(0, "07:24"))
-	read(tl2, "07:25", "09:00")
+	tl2.advance(at(0, "07:19"))
+	read(tl2, "07:20", "09:00")
 	tl2.expect() // no device_silent: the meter never stopped
 
-	tl3 := restored() // the meter stops for good at 07:20
+	tl3 := restored() // the meter stops for good at 07:15
 	tl3.advance(at(0, "12:00"))
 	if len(tl3.ds) != 1 || tl3.ds[0].Rule != "device_silent" {
-		t.Fatalf("the meter stopped at 07:20: %v", tl3.log)
+		t.Fatalf("the meter stopped at 07:15: %v", tl3.log)
 	}
 	s := tl3.e.hh["hh-1"].slots[0]
 	limit := limit(Silence{Times: 2}, &s)
-	early, late := at(0, "07:20").Add(time.Duration(limit)*time.Second), time.Unix(stored+limit+tl3.e.staleSlack, 0)
+	early, late := at(0, "07:15").Add(time.Duration(limit)*time.Second), time.Unix(stored+limit+tl3.e.staleSlack, 0)
 	if got := tl3.ds[0].At; got.Before(early) || got.After(late) {
 		t.Fatalf("device_silent at %v, want between %v (the limit after its last reading) and %v (plus the restore's slack)",
 			got.In(shanghai), early.In(shanghai), late.In(shanghai))
 	}
-	t.Logf("device_silent at %s: limit %ds after the last reading 07:20, slack %ds", tl3.ds[0].At.In(shanghai).Format("15:04:05"),
+	t.Logf("device_silent at %s: limit %ds after the last reading 07:15, slack %ds", tl3.ds[0].At.In(shanghai).Format("15:04:05"),
 		limit, tl3.e.staleSlack)
 }
 
