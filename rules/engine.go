@@ -291,10 +291,10 @@ func (e *Engine) snapshot(s *slot) slotSnap {
 
 // learnedChange reports whether a reading changed s (p before it) in
 // more than its last-seen time t1, its last value v1 and its reading
-// interval t2 unless it grew far (movedFar; a long-silent slot waking up, t1 before
-// floor, counts as learned: see Observe). A kind that keeps a reading's
-// time and value in slot.ext says which bytes those are (seenInExt); in
-// any other kind every byte of ext is learned.
+// interval t2 unless it grew far (movedFar). A long-silent slot waking
+// up (t1 before floor) counts as learned: see Observe. A kind that keeps
+// a reading's time and value in slot.ext says which bytes those are
+// (seenInExt); in any other kind every byte of ext is learned.
 func (e *Engine) learnedChange(ev evaluator, p *slotSnap, s *slot, floor int64) bool {
 	switch {
 	case (p.flags^s.flags)&^fStale != 0, p.n != s.n, p.t0 != s.t0, p.v0 != math.Float64bits(s.v0), p.ext != len(s.ext):
