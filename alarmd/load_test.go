@@ -170,8 +170,11 @@ func envDur(t *testing.T, k string, def time.Duration) time.Duration {
 // ANXIN_LOAD_HOUSEHOLDS the households (default 10,000); ANXIN_LOAD_USE_EVERY
 // anxin-load's -use-every (default 1: every reading after a household's
 // first is a use of 10 l; larger: most readings only advance the meter's
-// time, as at home, where a few of 288 readings a day show a use); ANXIN_LOAD_WARM=1
-// first sends each household one reading, not measured (steady state);
+// time, as at home, where a few of 288 readings a day show a use); ANXIN_LOAD_WARM=k
+// first sends each household k readings (1 if not a number), not measured,
+// the meters still (steady state: a household's second reading still sets
+// up rule state, e.g. the water rule's late clock, which a district running
+// for days has long done);
 // ANXIN_LOAD_CPUPROFILE=file profiles the measured pass.
 func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	if os.Getenv("ANXIN_LONG") == "" {
@@ -211,10 +214,10 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	}
 	// load runs anxin-load and waits until alarmd has taken all it sent
 	// (after earlier messages: base received and archived)
-	load := func(n, events, rate int, base float64) published {
+	load := func(n, events, rate, useEvery int, base float64) published {
 		t.Helper()
 		out, err := exec.Command(bin, "-broker", mq.URL, "-n", strconv.Itoa(n), "-households", strconv.Itoa(households),
-			"-events", strconv.Itoa(events), "-rate", strconv.Itoa(rate), "-use-every", strconv.Itoa(envInt("ANXIN_LOAD_USE_EVERY", 1))).Output()
+			"-events", strconv.Itoa(events), "-rate", strconv.Itoa(rate), "-use-every", strconv.Itoa(useEvery)).Output()
 		if err != nil {
 			t.Fatalf("anxin-load: %v %s", err, out)
 		}
@@ -233,8 +236,9 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	if os.Getenv("ANXIN_LOAD_WARM") != "" {
 		// a first pass, not measured, gives every household its state, so the
 		// measured pass is the steady state of a district already running
-		warm = float64(load(households, 0, 0, 0).Readings)
-		t.Logf("load: warm pass, every one of %d households seen once", households)
+		passes := max(envInt("ANXIN_LOAD_WARM", 1), 1)
+		warm = float64(load(passes*households, 0, 0, passes, 0).Readings)
+		t.Logf("load: warm pass, every one of %d households seen %d times", households, passes)
 	}
 	if path := os.Getenv("ANXIN_LOAD_CPUPROFILE"); path != "" { // the measured pass only
 		f, err := os.Create(path)
@@ -248,7 +252,7 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	}
 	cpu0, start := cpuTime(), time.Now()
 	rows0 := counter(t, reg, "anxin_ingest_rule_states_written_total", "")
-	pub := load(n, events, envInt("ANXIN_LOAD_RATE", 0), warm)
+	pub := load(n, events, envInt("ANXIN_LOAD_RATE", 0), envInt("ANXIN_LOAD_USE_EVERY", 1), warm)
 	total := float64(pub.Readings + pub.Events)
 	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	if r := counter(t, reg, "anxin_ingest_rejected_total", ""); r != 0 {
