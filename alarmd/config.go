@@ -140,6 +140,12 @@ type IngestConfig struct {
 	// readings is written this often (and at shutdown); what a crash may
 	// make the timers forget
 	StateFlush time.Duration `mapstructure:"state_flush"`
+	// SeenFlush: the rule state of a household whose readings only
+	// advanced last-seen times and meter values (no use, no alarm,
+	// nothing learned) waits until its readings are this far past its
+	// last write; the restore after a crash allows for what it forgot
+	// (0s: written as any change, every state_flush)
+	SeenFlush time.Duration `mapstructure:"seen_flush"`
 }
 
 // LogConfig is the log level.
@@ -188,6 +194,7 @@ func defaults() map[string]any {
 		"ingest.inflight":            10000,
 		"ingest.dedup_window":        "24h",
 		"ingest.state_flush":         "10s",
+		"ingest.seen_flush":          "15m",
 		"rules_file":                 "",
 		"households_file":            "households.yaml",
 		"log.level":                  "info",
@@ -487,6 +494,9 @@ func (c *Config) validate() error {
 	add(positiveDur("ingest.dedup_window", c.Ingest.DedupWindow))
 	if c.Ingest.StateFlush < time.Second || c.Ingest.StateFlush > 30*time.Minute {
 		add(fmt.Errorf("config: ingest.state_flush must be between 1s and 30m, not %s", c.Ingest.StateFlush))
+	}
+	if c.Ingest.SeenFlush != 0 && (c.Ingest.SeenFlush < time.Minute || c.Ingest.SeenFlush > 6*time.Hour) {
+		add(fmt.Errorf("config: ingest.seen_flush must be 0s (off) or between 1m and 6h, not %s", c.Ingest.SeenFlush))
 	}
 	if _, err := c.Log.SlogLevel(); err != nil {
 		add(err)

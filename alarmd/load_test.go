@@ -168,8 +168,14 @@ func envDur(t *testing.T, k string, def time.Duration) time.Duration {
 // where latency is mostly the time spent queued behind the backlog);
 // ANXIN_LOAD_READ_PACE overrides mqtt.read_pace (e.g. 0s: not paced),
 // ANXIN_LOAD_STATE_FLUSH ingest.state_flush;
-// ANXIN_LOAD_HOUSEHOLDS the households (default 10,000); ANXIN_LOAD_WARM=1
-// first sends each household one reading, not measured (steady state);
+// ANXIN_LOAD_HOUSEHOLDS the households (default 10,000); ANXIN_LOAD_USE_EVERY
+// anxin-load's -use-every (default 1: every reading after a household's
+// first is a use of 10 l; larger: most readings only advance the meter's
+// time, as at home, where a few of 288 readings a day show a use); ANXIN_LOAD_WARM=k
+// first sends each household k readings (1 if not a number), not measured,
+// the meters still (steady state: a household's second reading still sets
+// up rule state, e.g. the water rule's late clock, which a district running
+// for days has long done);
 // ANXIN_LOAD_CPUPROFILE=file profiles the measured pass.
 func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	if os.Getenv("ANXIN_LONG") == "" {
@@ -200,7 +206,7 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	esc := &latencyEscalator{}
 	reg := prometheus.NewRegistry()
 	m := &Main{Config: cfg, Escalator: esc, Metrics: reg}
-	startMain(t, m)
+	stop := startMain(t, m)
 
 	idle := subscribeIdle(t, mq.URL, "anxin/v1/+/btn1/event")
 	type published struct {
@@ -209,10 +215,10 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	}
 	// load runs anxin-load and waits until alarmd has taken all it sent
 	// (after earlier messages: base received and archived)
-	load := func(n, events, rate int, base float64) published {
+	load := func(n, events, rate, useEvery int, base float64) published {
 		t.Helper()
 		out, err := exec.Command(bin, "-broker", mq.URL, "-n", strconv.Itoa(n), "-households", strconv.Itoa(households),
-			"-events", strconv.Itoa(events), "-rate", strconv.Itoa(rate)).Output()
+			"-events", strconv.Itoa(events), "-rate", strconv.Itoa(rate), "-use-every", strconv.Itoa(useEvery)).Output()
 		if err != nil {
 			t.Fatalf("anxin-load: %v %s", err, out)
 		}
@@ -231,8 +237,9 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	if os.Getenv("ANXIN_LOAD_WARM") != "" {
 		// a first pass, not measured, gives every household its state, so the
 		// measured pass is the steady state of a district already running
-		warm = float64(load(households, 0, 0, 0).Readings)
-		t.Logf("load: warm pass, every one of %d households seen once", households)
+		passes := max(envInt("ANXIN_LOAD_WARM", 1), 1)
+		warm = float64(load(passes*households, 0, 0, passes, 0).Readings)
+		t.Logf("load: warm pass, every one of %d households seen %d times", households, passes)
 	}
 	if path := os.Getenv("ANXIN_LOAD_CPUPROFILE"); path != "" { // the measured pass only
 		f, err := os.Create(path)
@@ -245,7 +252,8 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	cpu0, start := cpuTime(), time.Now()
-	pub := load(n, events, envInt("ANXIN_LOAD_RATE", 0), warm)
+	rows0 := counter(t, reg, "anxin_ingest_rule_states_written_total", "")
+	pub := load(n, events, envInt("ANXIN_LOAD_RATE", 0), envInt("ANXIN_LOAD_USE_EVERY", 1), warm)
 	total := float64(pub.Readings + pub.Events)
 	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	if r := counter(t, reg, "anxin_ingest_rejected_total", ""); r != 0 {
@@ -262,6 +270,8 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	t.Logf("load: %d readings + %d events from mosquitto through alarmd into VictoriaMetrics in %.2fs: %.0f readings/s end to end (publisher alone %.0f/s)",
 		pub.Readings, pub.Events, elapsed.Seconds(), total/elapsed.Seconds(), pub.PerSecond)
 	t.Logf("load: alarmd CPU %.1f µs/reading, peak RSS %.0f MiB, archive dropped %v", float64(cpu.Microseconds())/total, peakRSS(), dropped)
+	rows := counter(t, reg, "anxin_ingest_rule_states_written_total", "") - rows0
+	t.Logf("load: rule states written in the measured pass %.0f, %.3f rows a reading", rows, rows/float64(pub.Readings))
 	t.Logf("load: inside alarmd (arrival → committed): p50 ≤ %s, p99 ≤ %s; commits p50 ≤ %s, p99 ≤ %s, max ≤ %s",
 		histQuantile(t, reg, "anxin_alarm_open_latency_seconds", 0.5), histQuantile(t, reg, "anxin_alarm_open_latency_seconds", 0.99),
 		histQuantile(t, reg, "anxin_ingest_commit_seconds", 0.5), histQuantile(t, reg, "anxin_ingest_commit_seconds", 0.99),
@@ -276,6 +286,13 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	t.Logf("load: of which publisher → broker → an idle subscriber p50 %.1f ms, p99 %.1f ms; that arrival → alarmd's escalation p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d presses)",
 		ms(testenv.Percentile(broker, 0.5)), ms(testenv.Percentile(broker, 0.99)),
 		ms(testenv.Percentile(own, 0.5)), ms(testenv.Percentile(own, 0.99)), ms(own[len(own)-1]), len(own))
+	// shutdown writes the rule states still pending (ingest.seen_flush's
+	// for at most 10 s): how long, and how many
+	rows = counter(t, reg, "anxin_ingest_rule_states_written_total", "")
+	down := time.Now()
+	stop()
+	t.Logf("load: shutdown in %.1fs, writing %.0f pending rule states", time.Since(down).Seconds(),
+		counter(t, reg, "anxin_ingest_rule_states_written_total", "")-rows)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

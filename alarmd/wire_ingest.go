@@ -54,6 +54,7 @@ func (m *Main) openIngest(ctx context.Context) error {
 		return err
 	}
 	m.engine = rules.New(rc)
+	m.engine.DeferSeen(cfg.Ingest.SeenFlush, cfg.Ingest.StateFlush) // before the pipeline restores states
 	if m.register != nil {
 		m.register.setOnChange(m.syncHouseholdList) // a register change reaches the rules at once
 	}

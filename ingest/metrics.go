@@ -14,6 +14,7 @@ type metrics struct {
 	clockUnset prometheus.Counter
 	handedBack prometheus.Counter
 	leaseLost  prometheus.Counter
+	states     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -40,12 +41,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Messages handed back unprocessed: their household's partition is another alarmd's (NATS)."}),
 		leaseLost: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_ingest_lease_lost_commits_total",
 			Help: "Writes that found a partition lease lost before their commit: that partition's share was rolled back and handed back (NATS)."}),
+		states: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_ingest_rule_states_written_total",
+			Help: "Households' rule states written to the store (one row each)."}),
 	}
 	for _, r := range []string{"too_large", "topic", "contract", "status", "unknown_household", "unknown_device"} {
 		m.rejected.WithLabelValues(r)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.received, m.rejected, m.duplicates, m.decisions, m.batches, m.commit, m.latency, m.storeErrs, m.clockUnset, m.handedBack, m.leaseLost} {
+		for _, c := range []prometheus.Collector{m.received, m.rejected, m.duplicates, m.decisions, m.batches, m.commit, m.latency, m.storeErrs, m.clockUnset, m.handedBack, m.leaseLost, m.states} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

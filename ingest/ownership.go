@@ -109,11 +109,8 @@ func (p *Pipeline) TakeOver(ctx context.Context, match, owns func(household stri
 func (p *Pipeline) GiveUp(ctx context.Context, match, owns func(household string) bool) error {
 	return p.inLoop(ctx, func(ctx context.Context) error {
 		var states []anxin.RuleState
-		p.engine.TakeDirty(-1, match, func(hh string, state []byte) {
-			if p.owned(hh) {
-				states = append(states, anxin.RuleState{Household: hh, State: state, AppliedSeq: p.stateSeq})
-			}
-		})
+		p.engine.TakeDirty(-1, match, p.take(&states))
+		p.engine.TakeSeen(-1, match, p.take(&states)) // exact last-seen times for the next owner
 		if len(states) > 0 {
 			if _, err := p.commit(ctx, &anxin.IngestBatch{States: states, At: p.now()}); err != nil {
 				return err

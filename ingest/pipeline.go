@@ -28,6 +28,9 @@ type Engine interface {
 	// TakeDirty, DirtyState, DirtyCount: the encoded states of changed
 	// households, taken as they are written (rules.Engine)
 	TakeDirty(limit int, match func(household string) bool, fn func(household string, state []byte)) int
+	// TakeSeen: those whose readings only advanced last-seen times and
+	// meter values (rules.Engine.DeferSeen), at shutdown and hand-over
+	TakeSeen(limit int, match func(household string) bool, fn func(household string, state []byte)) int
 	DirtyState(household string) ([]byte, bool)
 	DirtyCount() int
 	RestoreState(household string, state []byte) error
@@ -848,11 +851,7 @@ func (p *Pipeline) states(urgent map[string]bool, all bool) []anxin.RuleState {
 	var out []anxin.RuleState
 	// every state change the engine holds is applied up to p.stateSeq (the
 	// batch loop applies them and encodes states, nobody else)
-	take := func(hh string, state []byte) {
-		if p.owned(hh) { // else another alarmd holds it: its state is the owner's to write
-			out = append(out, anxin.RuleState{Household: hh, State: state, AppliedSeq: p.stateSeq})
-		}
-	}
+	take := p.take(&out)
 	if all {
 		p.engine.TakeDirty(-1, nil, take)
 		return out
@@ -882,18 +881,59 @@ func (p *Pipeline) states(urgent map[string]bool, all bool) []anxin.RuleState {
 // stateChunk bounds the quiet households' rule states written with one batch.
 const stateChunk = 250
 
-// flushStates writes every dirty rule state (at shutdown).
+// flushStates writes the pending rule states at shutdown: first every
+// learned change, in one transaction; then, seenChunk a transaction while
+// shutdownWrite lasts, the states whose readings only advanced last-seen
+// times (DeferSeen). One not written in time lags by at most what the
+// engine allows for at restore (ingest.seen_flush), as after a crash.
 func (p *Pipeline) flushStates() {
-	b := &anxin.IngestBatch{States: p.states(nil, true), At: p.now()}
-	if len(b.States) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownWrite)
 	defer cancel()
-	if _, err := p.applyIngest(ctx, b); err != nil {
-		p.log.Error("rule state not saved at shutdown", "households", len(b.States), "err", err)
+	start := time.Now()
+	if b := (&anxin.IngestBatch{States: p.states(nil, true), At: p.now()}); len(b.States) > 0 {
+		if _, err := p.applyIngest(ctx, b); err != nil {
+			p.log.Error("rule state not saved at shutdown", "households", len(b.States), "err", err)
+			return
+		}
+		p.m.states.Add(float64(len(b.States)))
+	}
+	seen := 0
+	for ctx.Err() == nil {
+		var states []anxin.RuleState
+		if p.engine.TakeSeen(seenChunk, nil, p.take(&states)) == 0 {
+			break
+		}
+		if len(states) == 0 {
+			continue
+		}
+		if _, err := p.applyIngest(ctx, &anxin.IngestBatch{States: states, At: p.now()}); err != nil {
+			p.log.Warn("last-seen times not all saved at shutdown; the restore allows for them", "written", seen, "err", err)
+			return
+		}
+		p.m.states.Add(float64(len(states)))
+		seen += len(states)
+	}
+	if seen > 0 {
+		p.log.Info("last-seen times saved at shutdown", "households", seen, "seconds", time.Since(start).Seconds())
 	}
 }
+
+// take is a TakeDirty / TakeSeen callback appending the states of the
+// households this alarmd holds to *out, as of p.stateSeq.
+func (p *Pipeline) take(out *[]anxin.RuleState) func(hh string, state []byte) {
+	return func(hh string, state []byte) {
+		if p.owned(hh) { // else another alarmd holds it: its state is the owner's to write
+			*out = append(*out, anxin.RuleState{Household: hh, State: state, AppliedSeq: p.stateSeq})
+		}
+	}
+}
+
+// At shutdown the states whose readings only advanced last-seen times are
+// written seenChunk a transaction for at most shutdownWrite.
+const (
+	seenChunk     = 20_000
+	shutdownWrite = 10 * time.Second
+)
 
 // decide turns engine decisions into store changes.
 func (p *Pipeline) decide(out []anxin.AlarmChange, ds []rules.Decision) []anxin.AlarmChange {
@@ -925,6 +965,7 @@ func (p *Pipeline) commit(ctx context.Context, b *anxin.IngestBatch) (anxin.Inge
 		p.storeErr = err
 		p.mu.Unlock()
 		if err == nil {
+			p.m.states.Add(float64(len(b.States)))
 			return res, nil
 		}
 		p.m.storeErrs.Inc()

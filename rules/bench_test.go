@@ -13,7 +13,21 @@ import (
 // BenchmarkObserve: water-meter readings through the default rules for
 // 10,000 households, one core. Reports readings/s.
 func BenchmarkObserve(b *testing.B) {
-	benchObserve(b, 10000, func(i int) time.Time { return day0.Add(time.Duration(i/10000) * 30 * time.Minute) }, 0)
+	benchObserve(b, 10000, func(i int) time.Time { return day0.Add(time.Duration(i/10000) * 30 * time.Minute) }, 0, nil)
+}
+
+// BenchmarkObserveSeenOnly: 10,000 households read every 5 minutes, the
+// meter still, the states taken after each round (the state flush), with
+// alarmd's DeferSeen (15m): what a reading that learns nothing costs the
+// engine (each slot compared before and after, a state encoded for one
+// reading in four), against BenchmarkObserveSeenOnlyOff (every change
+// learned, a state encoded every reading, as before).
+func BenchmarkObserveSeenOnly(b *testing.B) { benchSeenOnly(b, 15*time.Minute) }
+
+func BenchmarkObserveSeenOnlyOff(b *testing.B) { benchSeenOnly(b, 0) }
+
+func benchSeenOnly(b *testing.B, lag time.Duration) {
+	benchObserve(b, 10000, func(i int) time.Time { return day0.Add(time.Duration(i/10000) * 5 * time.Minute) }, 0, &lag)
 }
 
 // BenchmarkObserveBatches is BenchmarkObserve as the ingest pipeline
@@ -22,14 +36,21 @@ func BenchmarkObserve(b *testing.B) {
 // the last (the shared harness's: 200,000 readings over an hour), so ~55
 // households share each deadline second.
 func BenchmarkObserveBatches(b *testing.B) {
-	benchObserve(b, 1000, func(i int) time.Time { return day0.Add(time.Duration(i) * 18 * time.Millisecond) }, 200)
+	benchObserve(b, 1000, func(i int) time.Time { return day0.Add(time.Duration(i) * 18 * time.Millisecond) }, 200, nil)
 }
 
 // benchObserve feeds reading i of household i%households at at(i), and
 // after every batch readings (0: never) asks for the next deadline as the
-// pipeline does, ticking when one is due.
-func benchObserve(b *testing.B, households int, at func(i int) time.Time, batch int) {
+// pipeline does, ticking when one is due. With seen (the engine's
+// DeferSeen) the meters are still and the states are taken after each
+// round (nil: rising meters, no states taken).
+func benchObserve(b *testing.B, households int, at func(i int) time.Time, batch int, seen *time.Duration) {
 	e := New(Default())
+	rise := 0.002
+	if seen != nil {
+		e.DeferSeen(*seen, 10*time.Second)
+		rise = 0
+	}
 	msgs := make([]anxin.Message, households)
 	for i := range msgs {
 		msgs[i] = anxin.Message{ID: "x", Household: fmt.Sprintf("hh-%05d", i), Device: "wm1", Kind: anxin.KindWaterMeter,
@@ -41,7 +62,10 @@ func benchObserve(b *testing.B, households int, at func(i int) time.Time, batch 
 		m := &msgs[i%households]
 		now := at(i)
 		m.TS = now
-		m.Fields["total_m3"] = anxin.Num(100 + float64(i/households)*0.002)
+		m.Fields["total_m3"] = anxin.Num(100 + float64(i/households)*rise)
+		if seen != nil && i%households == 0 {
+			e.TakeDirty(-1, nil, func(string, []byte) {}) // the state flush
+		}
 		e.Observe(now, m)
 		if batch > 0 && (i+1)%batch == 0 {
 			if next := e.NextDeadline(); !next.IsZero() && !next.After(now) {

@@ -1,7 +1,9 @@
 package rules
 
 import (
+	"bytes"
 	"container/heap"
+	"math"
 	"sync"
 	"time"
 
@@ -19,6 +21,13 @@ type Engine struct {
 	due       deadlineHeap
 	dirty     []*household // changed since last taken, oldest first from dirtyHead; entries no longer dirty are skipped
 	dirtyHead int
+
+	// DeferSeen: a reading that only advances last-seen times and meter
+	// values waits until its household's readings are seenLag (seconds)
+	// past its last write; restored slots allow staleSlack for what a
+	// crash forgot. 0: every change is written as learned.
+	seenLag, staleSlack int64
+	prevExt             []byte // Observe's copy of a slot's ext before the reading
 
 	// Reused under mu so the hot path does not allocate a context per call.
 	input, timer evalCtx
@@ -174,6 +183,28 @@ func (e *Engine) SetAway(now time.Time, household string, away bool) []Decision 
 	return x.out
 }
 
+// DeferSeen lets the state of a household whose readings only advanced
+// last-seen times and meter values (no use, no alarm, nothing learned)
+// wait: it is taken when the household next learns something, when its
+// readings are lag past its last write (so the store's last-seen times
+// never lag by more than that), or by TakeSeen; TakeDirty and
+// DirtyCount leave it. flush is how long a learned change may wait before
+// it is written (ingest.state_flush). A state restored from then on may
+// lag 2 × lag + flush + 1 min: until its meter is heard again, silence
+// limits wait that much longer and gaps must be that much longer, so a
+// crash's forgotten readings raise no device_silent and restart no quiet
+// period (silence alarms due meanwhile come that much late). lag 0: every
+// change is learned (the default). Call before RestoreState.
+func (e *Engine) DeferSeen(lag, flush time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.seenLag, e.staleSlack = 0, 0
+	if lag > 0 {
+		e.seenLag = int64(lag / time.Second)
+		e.staleSlack = 2*e.seenLag + int64(flush/time.Second) + 60
+	}
+}
+
 // Away reports whether a household is marked away.
 func (e *Engine) Away(household string) bool {
 	e.mu.Lock()
@@ -193,10 +224,19 @@ func (e *Engine) Observe(now time.Time, m *anxin.Message) []Decision {
 	if !m.TS.IsZero() && m.TS.Unix() < t {
 		t = m.TS.Unix()
 	}
+	// learned: what this reading changed must reach the store within the
+	// state flush; else it changed only last-seen times and meter values
+	// and may wait (DeferSeen). Long-silent devices and slots waking up,
+	// and readings lag past the last write, count as learned: the store's
+	// last-seen times then never lag by more than 2 × lag.
+	learned := e.seenLag == 0 || t > h.savedSeen+e.seenLag
+	floor := h.savedSeen - e.seenLag // a last-seen time older than this was not deferred
 	if t > h.lastMsg {
 		h.lastMsg = t
 	}
-	d := h.device(m.Device, m.Kind, t)
+	ns := len(h.slots)
+	d, prev, newDev := h.device(m.Device, m.Kind, t)
+	learned = learned || newDev || (t > prev && prev < floor)
 	for _, r := range e.rules {
 		x.use(r)
 		c := x.v.cfg
@@ -215,11 +255,76 @@ func (e *Engine) Observe(now time.Time, m *anxin.Message) []Decision {
 		} else {
 			s = h.slot(r.idx, dev)
 		}
-		x.v.ev.observe(x, s, m, t)
+		if learned {
+			x.v.ev.observe(x, s, m, t)
+		} else {
+			snap := e.snapshot(s)
+			x.v.ev.observe(x, s, m, t)
+			learned = e.learnedChange(x.v.ev, &snap, s, floor)
+		}
+		s.flags &^= fStale // heard: its times are the truth again
 	}
-	e.markDirty(h)
+	if learned || len(h.slots) != ns {
+		e.markDirty(h)
+	} else {
+		h.seen = true
+	}
 	e.schedule(h, x.now)
 	return x.out
+}
+
+// slotSnap is what a reading may change of a slot, before it: the
+// learned part and the last-seen time (ext is in Engine.prevExt).
+type slotSnap struct {
+	flags  uint8
+	n      uint16
+	t0, t1 int64
+	t2     int64
+	v0     uint64
+	ext    int
+}
+
+func (e *Engine) snapshot(s *slot) slotSnap {
+	e.prevExt = append(e.prevExt[:0], s.ext...)
+	return slotSnap{flags: s.flags, n: s.n, t0: s.t0, t1: s.t1, t2: s.t2, v0: math.Float64bits(s.v0), ext: len(s.ext)}
+}
+
+// learnedChange reports whether a reading changed s (p before it) in
+// more than its last-seen time t1, its last value v1 and its reading
+// interval t2 unless it grew far (movedFar). A long-silent slot waking
+// up (t1 before floor) counts as learned: see Observe. A kind that keeps
+// a reading's time and value in slot.ext says which bytes those are
+// (seenInExt); in any other kind every byte of ext is learned.
+func (e *Engine) learnedChange(ev evaluator, p *slotSnap, s *slot, floor int64) bool {
+	switch {
+	case (p.flags^s.flags)&^fStale != 0, p.n != s.n, p.t0 != s.t0, p.v0 != math.Float64bits(s.v0), p.ext != len(s.ext):
+		return true
+	case s.t1 > p.t1 && p.t1 < floor, movedFar(p.t2, s.t2):
+		return true
+	case len(s.ext) == 0:
+		return false
+	}
+	if k, ok := ev.(seenInExt); ok {
+		return k.extLearned(e.prevExt, s.ext, floor)
+	}
+	return !bytes.Equal(e.prevExt, s.ext)
+}
+
+// movedFar reports whether a reading interval (0: not known, an hour
+// assumed, as limitIv does) grew by more than an eighth: a meter that
+// reads less often is learned, so a restored interval is never much
+// shorter than the truth and no silence limit or gap shrinks with it. One
+// that settles from the assumed hour or reads more often is not: a
+// restored interval longer than the truth makes limits longer, never an
+// alarm early.
+func movedFar(prev, cur int64) bool {
+	eff := func(iv int64) int64 {
+		if iv == 0 {
+			return assumedInterval
+		}
+		return max(iv, 60)
+	}
+	return 8*(eff(cur)-eff(prev)) > eff(prev)
 }
 
 // ObserveStatus feeds a status (online/offline) from
@@ -241,7 +346,7 @@ func (e *Engine) ObserveStatus(now time.Time, household, device string, st anxin
 	gateway := device == anxin.GatewayDevice
 	d, k := uint16(noDevice), anxin.Kind("")
 	if !gateway {
-		d = h.device(device, "", 0)
+		d, _, _ = h.device(device, "", 0)
 		k = h.deviceKind(d)
 	}
 	for _, r := range e.rules {
@@ -357,7 +462,7 @@ func (e *Engine) forget(id string, h *household) {
 	if h.heapIdx >= 0 {
 		heap.Remove(&e.due, int(h.heapIdx))
 	}
-	h.dirty = false // its entry in e.dirty is skipped and dropped by TakeDirty
+	h.dirty, h.seen = false, false // its entry in e.dirty is skipped and dropped by TakeDirty
 	delete(e.hh, id)
 }
 
@@ -370,7 +475,10 @@ func (e *Engine) Households() int {
 
 // DirtyStates hands the encoded state of every household changed since the
 // last call to fn (outside the engine's lock), for alarmd to persist.
-func (e *Engine) DirtyStates(fn func(household string, state []byte)) { e.TakeDirty(-1, nil, fn) }
+func (e *Engine) DirtyStates(fn func(household string, state []byte)) {
+	e.TakeDirty(-1, nil, fn)
+	e.TakeSeen(-1, nil, fn)
+}
 
 // TakeDirty hands fn the encoded state of at most limit changed households
 // (limit < 0: all), those changed longest ago first (one written alone by
@@ -395,8 +503,7 @@ func (e *Engine) TakeDirty(limit int, match func(household string) bool, fn func
 			e.dirtyHead++
 			h.queued = false
 			if h.dirty { // else taken by DirtyState meanwhile
-				items = append(items, item{h.id, e.encode(h)})
-				h.dirty = false
+				items = append(items, item{h.id, e.take(h)})
 			}
 		}
 	} else {
@@ -408,8 +515,8 @@ func (e *Engine) TakeDirty(limit int, match func(household string) bool, fn func
 			case !match(h.id):
 				keep = append(keep, h)
 			default:
-				items = append(items, item{h.id, e.encode(h)})
-				h.dirty, h.queued = false, false
+				items = append(items, item{h.id, e.take(h)})
+				h.queued = false
 			}
 		}
 		clear(e.dirty[len(keep):])
@@ -427,19 +534,53 @@ func (e *Engine) TakeDirty(limit int, match func(household string) bool, fn func
 	return len(items)
 }
 
+// take is h's state for the store, h taken (clean): what it learned and
+// what it only saw. Under e.mu.
+func (e *Engine) take(h *household) []byte {
+	h.dirty, h.seen = false, false
+	h.savedSeen = h.lastMsg
+	return e.encode(h)
+}
+
+// TakeSeen is TakeDirty for the households whose readings only advanced
+// last-seen times and meter values (DeferSeen), not learned-dirty: at
+// shutdown, or when a partition is handed over, so the store's times are
+// exact. It scans every household: not for the hot path.
+func (e *Engine) TakeSeen(limit int, match func(household string) bool, fn func(household string, state []byte)) int {
+	type item struct {
+		id string
+		b  []byte
+	}
+	var items []item
+	e.mu.Lock()
+	for id, h := range e.hh {
+		if limit >= 0 && len(items) >= limit {
+			break
+		}
+		if h.seen && !h.dirty && (match == nil || match(id)) {
+			items = append(items, item{id, e.take(h)})
+		}
+	}
+	e.mu.Unlock()
+	for _, it := range items {
+		fn(it.id, it.b)
+	}
+	return len(items)
+}
+
 // DirtyState is household's encoded state if it changed since it was last
-// taken (and marks it taken); ok false: nothing to write.
+// taken, learned or only seen (and marks it taken); ok false: nothing to
+// write.
 func (e *Engine) DirtyState(household string) (state []byte, ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	h := e.hh[household]
-	if h == nil || !h.dirty {
+	if h == nil || (!h.dirty && !h.seen) {
 		return nil, false
 	}
 	// its entry in e.dirty stays (queued) and is skipped, and dropped, by
 	// TakeDirty; a change meanwhile reuses it rather than adding another
-	h.dirty = false
-	return e.encode(h), true
+	return e.take(h), true
 }
 
 // DirtyCount is how many households have changes not yet taken.
@@ -468,6 +609,13 @@ func (e *Engine) RestoreState(household string, state []byte) error {
 	h, err := e.decode(household, state)
 	if err != nil {
 		return err
+	}
+	h.savedSeen = h.lastMsg
+	if e.staleSlack > 0 {
+		// its last-seen times may lag what the engine knew before a crash
+		for i := range h.slots {
+			h.slots[i].flags |= fStale
+		}
 	}
 	if old := e.hh[household]; old != nil {
 		h.tier = old.tier // the tier is configuration: SetHousehold's word beats a saved one

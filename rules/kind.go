@@ -103,6 +103,13 @@ type (
 	// closedByPeople evaluators re-arm at once when staff close the alarm
 	// (a button press); others stay quiet until the condition clears.
 	closedByPeople interface{ closedByPeople() }
+	// seenInExt evaluators keep a reading's time and value in slot.ext
+	// (steps, hazard): extLearned reports whether a reading changed ext
+	// (prev: before it) in more than those, or woke a signal last heard
+	// before floor (Engine.learnedChange).
+	seenInExt interface {
+		extLearned(prev, cur []byte, floor int64) bool
+	}
 )
 
 // alarmID is who an alarm is for and how it is named.

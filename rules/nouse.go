@@ -126,7 +126,7 @@ func (w silentWatch) heard(x *evalCtx, s *slot, t int64) {
 // silent reports whether the meter, last heard at last with reading
 // interval iv, is silent at x.now, and raises the alarm if so.
 func (w silentWatch) silent(x *evalCtx, s *slot, last, iv int64) bool {
-	if x.now-last < limitIv(w.after, iv) {
+	if x.now-last < limitIv(w.after, iv)+x.slack(s) {
 		return false
 	}
 	x.raise(s, fOpen2, func() string {
@@ -140,11 +140,11 @@ func (w silentWatch) silent(x *evalCtx, s *slot, last, iv int64) bool {
 
 // until is the instant the meter turns silent (0 while the alarm is open
 // or muted: nothing to wait for).
-func (w silentWatch) until(s *slot, last, iv int64) int64 {
+func (w silentWatch) until(x *evalCtx, s *slot, last, iv int64) int64 {
 	if s.flags&(fOpen2|fMute2) != 0 {
 		return 0
 	}
-	return last + limitIv(w.after, iv)
+	return last + limitIv(w.after, iv) + x.slack(s)
 }
 
 // limit resolves a Silence against the slot's reading interval (t2). Until
@@ -194,8 +194,10 @@ func (r *noUse) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	if t <= s.t1 {
 		return // late or duplicate reading: the state already knows later
 	}
-	gap := t-s.t1 > r.fresh(s) && !r.p.BridgeGaps
-	interval(s, t-s.t1)
+	gap := t-s.t1 > r.fresh(s)+x.slack(s) && !r.p.BridgeGaps
+	if x.slack(s) == 0 { // else t1 may be older than the last reading
+		interval(s, t-s.t1)
+	}
 	r.watch().heard(x, s, t)
 	switch {
 	case val < s.v1:
@@ -233,14 +235,14 @@ func (r *noUse) deadline(x *evalCtx, s *slot) int64 {
 	if s.flags&fInit == 0 {
 		return 0
 	}
-	d := r.watch().until(s, s.t1, s.t2)
+	d := r.watch().until(x, s, s.t1, s.t2)
 	if s.flags&(fOpen|fMute1) == 0 && !x.suppressed() {
 		// Only while the data will still be fresh, and the meter not yet
 		// silent (then tick raises device_silent instead and would leave
 		// this deadline standing).
 		// A due instant already past (state restored after downtime) is
 		// judged now: by then the meter may be silent.
-		if p := max(x.windowed(s.t0+r.forSec), x.now); p <= s.t1+r.fresh(s) && p < s.t1+r.silence(s) && (d == 0 || p < d) {
+		if p := max(x.windowed(s.t0+r.forSec), x.now); p <= s.t1+r.fresh(s) && p < s.t1+r.silence(s)+x.slack(s) && (d == 0 || p < d) {
 			d = p
 		}
 	}

@@ -1,9 +1,11 @@
 package rules
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/anxin-care/anxin"
@@ -533,7 +535,7 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 	if t <= tl {
 		return
 	}
-	gap := t-tl > q.freshLimit(iv)
+	gap := t-tl > q.freshLimit(iv)+x.slack(s)
 	use := atLeast(val-base, q.deltas[k], val)
 	lateUse, life := use, use
 	var lc lateClock
@@ -565,7 +567,9 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 	if iv == 0 {
 		iv = assumedInterval
 	}
-	iv = (iv*3 + (t - tl)) / 4
+	if x.slack(s) == 0 { // else tl may be older than the last reading
+		iv = (iv*3 + (t - tl)) / 4
+	}
 	m.forget(x, s, t)
 	if q.silentOn {
 		q.watch.heard(x, s, t)
@@ -697,12 +701,12 @@ func (q *quiet) raiseFixed(x *evalCtx, s *slot, t0 int64) bool {
 
 // silentAt is the instant the meter turns silent (math.MaxInt64 without
 // silent_after).
-func (q *quiet) silentAt(o quietOff, s *slot) int64 {
+func (q *quiet) silentAt(x *evalCtx, o quietOff, s *slot) int64 {
 	if !q.silentOn {
 		return math.MaxInt64
 	}
 	_, _, tl, iv := o.sigAt(s, 0)
-	return tl + limitIv(q.qp.SilentAfter, iv)
+	return tl + limitIv(q.qp.SilentAfter, iv) + x.slack(s)
 }
 
 // tickQuiet raises the alarm of a quiet period past its alarm time, s
@@ -757,7 +761,7 @@ func (q *quiet) deadlineQuiet(m quietModel, o quietOff, x *evalCtx, s *slot) int
 	var d int64
 	if q.silentOn {
 		_, _, tl, iv := o.sigAt(s, 0)
-		d = q.watch.until(s, tl, iv)
+		d = q.watch.until(x, s, tl, iv)
 	}
 	if !(m.armed(s) || m.fallingBack(s)) || x.suppressed() {
 		return d
@@ -777,7 +781,7 @@ func (q *quiet) deadlineQuiet(m quietModel, o quietOff, x *evalCtx, s *slot) int
 	if due == math.MaxInt64 {
 		return d
 	}
-	if p := x.windowed(max(due, x.now)); p <= q.freshUntil(o, s) && p < q.silentAt(o, s) && (d == 0 || p < d) {
+	if p := x.windowed(max(due, x.now)); p <= q.freshUntil(o, s) && p < q.silentAt(x, o, s) && (d == 0 || p < d) {
 		d = p
 	}
 	return d
@@ -911,4 +915,51 @@ func shrink(cell, hour, hh, prior, nCell, nHour, nHH, k, tail float64, split boo
 		return (cell + k*pHour + tail) / (nCell + k + tail)
 	}
 	return (hour + k*pHH + tail) / (nHour + k + tail)
+}
+
+// extLearned reports whether a reading changed ext (prev: before it) in
+// more than what a reading that learns nothing changes: each signal's
+// last value and time and its interval unless it grew far (movedFar), and a drain of
+// the late clock's bucket (a rise that fills it is learned). A signal
+// last heard before floor waking up is learned (Engine.learnedChange).
+func (q *quiet) extLearned(o quietOff, prev, cur []byte, floor int64) bool {
+	if len(cur) < o.sig+quietSigSize*q.nsig || (q.late > 0 && len(cur) < o.late+8) {
+		return !bytes.Equal(prev, cur)
+	}
+	var skip [3][2]int // byte ranges compared here, not as bytes; ascending
+	n := 0
+	for k := 0; k < q.nsig; k++ {
+		p := o.sig + quietSigSize*k
+		tp, tc := int64(binary.LittleEndian.Uint64(prev[p+16:])), int64(binary.LittleEndian.Uint64(cur[p+16:]))
+		if (tc > tp && tp < floor) || movedFar(int64(binary.LittleEndian.Uint64(prev[p+24:])), int64(binary.LittleEndian.Uint64(cur[p+24:]))) {
+			return true
+		}
+		skip[n] = [2]int{p + 8, p + quietSigSize}
+		n++
+	}
+	if q.late > 0 {
+		bp, bc := math.Float64frombits(binary.LittleEndian.Uint64(prev[o.late:])), math.Float64frombits(binary.LittleEndian.Uint64(cur[o.late:]))
+		if bc > bp {
+			return true
+		}
+		skip[n] = [2]int{o.late, o.late + 8}
+		n++
+	}
+	slices.SortFunc(skip[:n], func(a, b [2]int) int { return a[0] - b[0] })
+	at := 0
+	for _, r := range skip[:n] {
+		if !bytes.Equal(prev[at:r[0]], cur[at:r[0]]) {
+			return true
+		}
+		at = r[1]
+	}
+	return !bytes.Equal(prev[at:], cur[at:])
+}
+
+func (r *steps) extLearned(prev, cur []byte, floor int64) bool {
+	return r.quiet.extLearned(r.lay.off(), prev, cur, floor)
+}
+
+func (r *hazard) extLearned(prev, cur []byte, floor int64) bool {
+	return r.quiet.extLearned(r.off(), prev, cur, floor)
 }

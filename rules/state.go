@@ -12,16 +12,23 @@ import (
 // household is the compact per-household rule state: ~100 bytes plus a
 // device table and one 72-byte slot per (rule, device) with state.
 type household struct {
-	id      string
-	tier    uint8
-	away    bool
-	dirty   bool
-	queued  bool // an entry for it is in Engine.dirty (skipped once not dirty)
+	id     string
+	tier   uint8
+	away   bool
+	dirty  bool // learned something since last taken (Engine.dirty)
+	queued bool // an entry for it is in Engine.dirty (skipped once not dirty)
+	// seen: since last taken, its readings advanced only last-seen times
+	// and meter values (Engine.DeferSeen); written when it next learns
+	// something, its readings pass savedSeen + the lag, or by TakeSeen
+	seen    bool
 	heapIdx int32
 	next    int64 // next deadline, unix seconds; 0: none
 	lastMsg int64 // last message of any device, unix seconds
-	devs    []device
-	slots   []slot
+	// savedSeen is lastMsg when the state was last taken for the store
+	// (or restored from it): how far the stored last-seen times may lag
+	savedSeen int64
+	devs      []device
+	slots     []slot
 }
 
 type device struct {
@@ -57,13 +64,21 @@ const (
 	fAux                     // kind-specific bit
 	fMute1                   // people closed alarm 1; quiet until the condition clears
 	fMute2                   // people closed alarm 2
+	// fStale: restored, and not heard from since: its last-seen times may
+	// lag the truth by up to Engine.staleSlack (they were deferred,
+	// DeferSeen). In memory only: never encoded.
+	fStale
 )
 
 const muteShift = 5 // fOpen<<muteShift == fMute1
 
-func (h *household) device(id string, k anxin.Kind, t int64) uint16 {
+// device is the index of device id, added if new, its last message
+// advanced to t. prev is when it was last heard before (0: never);
+// learned: the device is new or its kind became known.
+func (h *household) device(id string, k anxin.Kind, t int64) (idx uint16, prev int64, learned bool) {
 	for i := range h.devs {
 		if h.devs[i].id == id {
+			prev = h.devs[i].seen
 			if t > h.devs[i].seen {
 				h.devs[i].seen = t
 			}
@@ -71,17 +86,18 @@ func (h *household) device(id string, k anxin.Kind, t int64) uint16 {
 				// first known by its status (kind 0: not known yet), now
 				// by a message that says what it is
 				h.devs[i].kind = kindIndex(k)
+				learned = h.devs[i].kind != 0
 			}
-			return uint16(i)
+			return uint16(i), prev, learned
 		}
 	}
 	if len(h.devs) >= maxDevices {
 		// A household with this many devices is hostile input: share the
 		// last entry rather than grow without bound.
-		return uint16(len(h.devs) - 1)
+		return uint16(len(h.devs) - 1), t, true
 	}
 	h.devs = append(h.devs, device{id: id, kind: kindIndex(k), seen: t})
-	return uint16(len(h.devs) - 1)
+	return uint16(len(h.devs) - 1), 0, true
 }
 
 // maxDevices bounds the device table of one household.
@@ -167,6 +183,18 @@ func (x *evalCtx) suppressed() bool {
 }
 
 func (x *evalCtx) loc() *time.Location { return x.e.cfg.Location() }
+
+// slack is how far s's last-seen times may lag the truth (seconds): 0,
+// but restored and not heard from since, what the engine allows for the
+// readings a crash forgot (DeferSeen). A silence limit waits that much
+// longer and a gap must be that much longer, so no alarm comes of the
+// readings the store did not hold.
+func (x *evalCtx) slack(s *slot) int64 {
+	if s.flags&fStale != 0 {
+		return x.e.staleSlack
+	}
+	return 0
+}
 
 func (x *evalCtx) local(t int64) time.Time { return time.Unix(t, 0).In(x.loc()) }
 
@@ -300,7 +328,7 @@ func (e *Engine) appendState(b []byte, h *household) []byte {
 		b = appendString(b, c.Name)
 		b = appendString(b, c.Kind)
 		b = binary.AppendUvarint(b, uint64(s.dev))
-		b = append(b, s.flags)
+		b = append(b, s.flags&^fStale)
 		b = binary.AppendUvarint(b, uint64(s.n))
 		b = binary.AppendVarint(b, s.t0)
 		b = binary.AppendVarint(b, s.t1)
@@ -424,7 +452,7 @@ func (e *Engine) decode(id string, b []byte) (*household, error) {
 	ns := r.uvarint(maxSlots)
 	for i := uint64(0); i < ns && !r.err; i++ {
 		name, kind := r.string(), r.string()
-		s := slot{dev: uint16(r.uvarint(math.MaxUint16)), flags: r.byte(), n: uint16(r.uvarint(math.MaxUint16))}
+		s := slot{dev: uint16(r.uvarint(math.MaxUint16)), flags: r.byte() &^ fStale, n: uint16(r.uvarint(math.MaxUint16))}
 		s.t0, s.t1, s.t2 = r.varint(), r.varint(), r.varint()
 		s.v0, s.v1 = r.float(), r.float()
 		k := kindTable[kind]

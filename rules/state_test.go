@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"reflect"
-	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -576,36 +575,4 @@ func TestTakeDirtyAgainstAModel(t *testing.T) {
 	if len(dirty) != 0 {
 		t.Fatalf("never handed: %v", dirty)
 	}
-}
-
-// TestStaleStateAfterCrashRaisesSilence: what a long ingest.state_flush
-// costs after a crash (docs/alarmd.md): the store holds the meter's state
-// from the last flush (06:55), the readings after it are forgotten, and a
-// silence limit shorter than that (no_use's default silent_after, 2x the
-// 5-minute interval) raises device_silent at once on restart for a meter
-// that read two minutes before.
-func TestStaleStateAfterCrashRaisesSilence(t *testing.T) {
-	y := strings.Replace(waterRules, "    silent_after: 25h\n", "", 1) // no_use's default: fresh_within's 2x
-	tl := newTimeline(t, y)
-	v := 100.0
-	read := func(from, to string) { // a reading every 5 minutes
-		for ts := at(0, from); !ts.After(at(0, to)); ts = ts.Add(5 * time.Minute) {
-			tl.reading(ts, "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", v)
-			v += 0.001
-		}
-	}
-	read("06:00", "06:55")
-	store := saved(tl.e) // the last flush before the crash
-	read("07:00", "07:25")
-	tl.expect()
-
-	tl2 := newTimeline(t, y)
-	tl2.now = at(0, "07:27") // crashed at 07:26, started again
-	for hh, b := range store {
-		if err := tl2.e.RestoreState(hh, b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tl2.advance(at(0, "07:29"))
-	tl2.expect("Mon 07:27 open hh-1 device_silent wm1: The water meter (wm1) has sent no reading since 06:55 (32 min); it may need a new battery or a visit")
 }

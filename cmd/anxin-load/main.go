@@ -52,6 +52,7 @@ func runIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	window := fs.Int("window", 2000, "unacknowledged QoS 1 messages in flight per publisher")
 	publishers := fs.Int("publishers", 2, "publisher connections")
 	rate := fs.Float64("rate", 0, "messages per second in all (0: as fast as the window allows)")
+	useEvery := fs.Int("use-every", 1, "a household's meter rises by 10 l (a use) on every this many passes over the households (1: every reading after the first)")
 	client := fs.String("client", "raw", "raw (a minimal QoS 1 publisher: little CPU taken from what is measured) or paho")
 	jtAddr := fs.String("jt808", "", "device mode: simulated JT/T 808 terminals dial this host:port")
 	watchAddr := fs.String("watch3g", "", "device mode: simulated 3G watches dial this host:port")
@@ -96,11 +97,11 @@ func runIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "anxin-load: -client must be raw or paho")
 		return 2
 	}
-	if *n < 0 || *households < 1 || *events < 0 || *window < 1 || *publishers < 1 {
+	if *n < 0 || *households < 1 || *events < 0 || *window < 1 || *publishers < 1 || *useEvery < 1 {
 		fmt.Fprintln(stderr, "anxin-load: counts must be positive")
 		return 2
 	}
-	res, err := publish(*broker, *client, *n, *households, *events, *window, *publishers, *rate)
+	res, err := publish(*broker, *client, *n, *households, *events, *window, *publishers, *useEvery, *rate)
 	if err != nil {
 		fmt.Fprintln(stderr, "anxin-load:", err)
 		return 1
@@ -169,7 +170,7 @@ func (s *pahoSender) Close(time.Duration) error {
 }
 
 // publish sends the load.
-func publish(broker, client string, n, households, events, window, publishers int, rate float64) (Result, error) {
+func publish(broker, client string, n, households, events, window, publishers, useEvery int, rate float64) (Result, error) {
 	total := n + events
 	var next atomic.Int64
 	every := 0
@@ -235,7 +236,7 @@ func publish(broker, client string, n, households, events, window, publishers in
 				if client == "paho" {
 					buf = nil // paho keeps the slice until it is sent; the raw publisher copies it
 				}
-				topic, b := appendReading(buf[:0], now, i%households, 1000+float64(i/households)*0.01)
+				topic, b := appendReading(buf[:0], now, i%households, 1000+float64(i/households/useEvery)*0.01)
 				buf = b
 				if err := s.Publish(topic, b); err != nil {
 					errc <- err

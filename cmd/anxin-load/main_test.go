@@ -60,7 +60,7 @@ func TestRawPublisherDeliversEveryMessage(t *testing.T) {
 		mu.Lock()
 		clear(seen)
 		mu.Unlock()
-		res, err := publish(mq.URL, client, 3000, 100, 10, 200, 2, 0)
+		res, err := publish(mq.URL, client, 3000, 100, 10, 200, 2, 1, 0)
 		if err != nil {
 			t.Fatalf("%s: %v", client, err)
 		}
