@@ -23,10 +23,20 @@ func lowatSource(c net.Conn, pace time.Duration) (io.Reader, bool) {
 	return r, true
 }
 
-// lowatBusy is the mark while messages flow: half the client's read
-// buffer, far below the socket's receive buffer (a fuller socket wakes
-// the reader anyway).
+// lowatBusy is the mark while messages flow, until the messages' size is
+// known (fit): half the client's read buffer, far below the socket's
+// receive buffer (a fuller socket wakes the reader anyway).
 const lowatBusy = 32 << 10
+
+// lowatMessages is how many messages the mark asks for once their size is
+// known (fit): enough that a wake-up takes many, fewer than a broker's
+// in-flight window holds back unacknowledged (mosquitto's default 20), or
+// every read would wait out the pace for a window that cannot fill the
+// mark. At 3,333 readings a second 16 take 4.8 ms.
+const lowatMessages = 16
+
+// lowatMin bounds the mark below (tiny messages).
+const lowatMin = 1 << 10
 
 // lowatReader paces socket reads with the kernel's help: while messages
 // flow (busy), the socket's receive low-water mark (SO_RCVLOWAT) is raised,
@@ -58,6 +68,19 @@ func newLowatReader(c *net.TCPConn, pace time.Duration, lowat int) (*lowatReader
 		return nil, err
 	}
 	return &lowatReader{c: c, rc: rc, pace: pace, lowat: lowat}, nil
+}
+
+// fit sets the mark to lowatMessages messages of perMessage bytes (the
+// mean of what the last reads brought), within [lowatMin, lowatBusy].
+// Only a change by more than a quarter is passed on to the socket.
+func (r *lowatReader) fit(perMessage int) {
+	want := min(max(lowatMessages*perMessage, lowatMin), lowatBusy)
+	if d := want - r.lowat; d > r.lowat/4 || -d > r.lowat/4 {
+		r.lowat = want
+		if r.busy {
+			r.setLowat(want)
+		}
+	}
 }
 
 func (r *lowatReader) setLowat(n int) {

@@ -93,3 +93,36 @@ func TestLowatReaderLosesNothingBelowTheMark(t *testing.T) {
 		t.Fatalf("closed by the peer: %v, want io.EOF", err)
 	}
 }
+
+// TestLowatReaderFitsTheMarkToTheMessages: once the messages' size is
+// known, the mark asks for lowatMessages of them (within its bounds), and
+// a small change in their mean size leaves the socket alone.
+func TestLowatReaderFitsTheMarkToTheMessages(t *testing.T) {
+	c, peer := tcpPair(t)
+	r, err := newLowatReader(c, 20*time.Millisecond, lowatBusy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := peer.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Read(make([]byte, 16)); err != nil { // busy now
+		t.Fatal(err)
+	}
+	r.fit(200)
+	if got := rcvlowat(t, r); got != lowatMessages*200 {
+		t.Fatalf("mark %d for 200-byte messages, want %d", got, lowatMessages*200)
+	}
+	r.fit(210) // within a quarter: unchanged
+	if got := rcvlowat(t, r); got != lowatMessages*200 {
+		t.Fatalf("mark %d after a small change, want %d", got, lowatMessages*200)
+	}
+	r.fit(10)
+	if got := rcvlowat(t, r); got != lowatMin {
+		t.Fatalf("mark %d for tiny messages, want %d", got, lowatMin)
+	}
+	r.fit(1 << 20)
+	if got := rcvlowat(t, r); got != lowatBusy {
+		t.Fatalf("mark %d for huge messages, want %d", got, lowatBusy)
+	}
+}
