@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/rules"
@@ -30,11 +32,26 @@ import (
 // both sides of a comparison).
 func BenchmarkReaderToPipeline(b *testing.B) {
 	for _, inflight := range []int{200, 2000} {
-		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) { benchReaderToPipeline(b, inflight) })
+		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) { benchReaderToPipeline(b, inflight, time.Millisecond, 0) })
 	}
 }
 
-func benchReaderToPipeline(b *testing.B, inflight int) {
+// BenchmarkReaderToPipelineTrickle: the same path with the readings
+// trickling in, one every 300 µs (a district of 1,000,000 households
+// reading every 5 minutes: 3,333/s), at each read pace. What a reading
+// costs here is mostly the wake-ups: sleeps/reading counts them (the
+// writer's own sleep a reading, 1, is the same at every pace). Run it with
+// a fixed count, e.g. -benchtime 5000x (each reading takes 300 µs of wall
+// time).
+func BenchmarkReaderToPipelineTrickle(b *testing.B) {
+	for _, pace := range []time.Duration{time.Millisecond, 5 * time.Millisecond} {
+		b.Run(fmt.Sprintf("pace=%v", pace), func(b *testing.B) { benchReaderToPipeline(b, 1<<20, pace, 300*time.Microsecond) })
+	}
+}
+
+// benchReaderToPipeline: gap 0 writes runs of 32 as the window allows,
+// else one reading every gap.
+func benchReaderToPipeline(b *testing.B, inflight int, pace, gap time.Duration) {
 	client, broker := tcpPair(b)
 
 	p, err := New(Config{}, Deps{Engine: rules.New(rules.Default()), Store: openDB(b)})
@@ -46,9 +63,9 @@ func benchReaderToPipeline(b *testing.B, inflight int) {
 	go func() { done <- p.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	src, ok := lowatSource(client, time.Millisecond)
+	src, ok := lowatSource(client, pace)
 	if !ok {
-		src = &pacedReader{r: client, pace: time.Millisecond}
+		src = &pacedReader{r: client, pace: pace}
 	}
 	if r, ok := src.(interface{ release() }); ok {
 		r.release()
@@ -95,6 +112,16 @@ func benchReaderToPipeline(b *testing.B, inflight int) {
 	cpu0, sw0 := cpuTime(), contextSwitches()
 	b.ResetTimer()
 	written, ackedN := 0, 0
+	if gap > 0 {
+		start := time.Now()
+		for i, pkt := range pkts {
+			time.Sleep(time.Until(start.Add(time.Duration(i) * gap)))
+			if _, err := broker.Write(pkt); err != nil {
+				b.Fatal(err)
+			}
+		}
+		written = len(pkts)
+	}
 	var run []byte
 	for ackedN < len(pkts) {
 		for written < len(pkts) && written-ackedN < inflight {
@@ -118,6 +145,13 @@ func benchReaderToPipeline(b *testing.B, inflight int) {
 	// each time a thread of the process sleeps: the wake-ups a hand-over
 	// costs, which the machine's load changes less than CPU time
 	b.ReportMetric(float64(contextSwitches()-sw0)/float64(b.N), "sleeps/reading")
+	// a batch a socket read while the readings trickle in: the reads,
+	// which the machine's load does not change
+	var m dto.Metric
+	if err := p.m.batches.Write(&m); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(m.GetHistogram().GetSampleCount())/float64(b.N), "batches/reading")
 }
 
 // contextSwitches counts the process's voluntary context switches.
