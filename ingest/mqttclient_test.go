@@ -614,10 +614,7 @@ func TestDirectClientAcrossAMosquittoRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	pub := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID("pub"))
-	if tok := pub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
+	pub := connectPublisher(t, mq.URL, "pub")
 	const n = 200
 	now := time.Now().UTC()
 	for i := range n {

@@ -131,11 +131,7 @@ func TestPacedSubscriberDoesNotHoldAPressBehindThePace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	pub := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID("pub"))
-	if tok := pub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
-	defer pub.Disconnect(50)
+	pub := connectPublisher(t, mq.URL, "pub")
 	now := time.Now().UTC()
 	publish := func(m anxin.Message) {
 		t.Helper()
@@ -193,4 +189,16 @@ func TestPacedSubscriberSplitsAnUpgradedSession(t *testing.T) {
 	if got, want := filters(id+"-readings"), []string{"anxin/v1/+/+/reading"}; !slices.Equal(got, want) {
 		t.Errorf("session %s-readings: filters %v, want %v", id, got, want)
 	}
+}
+
+// connectPublisher connects a paho client as id, disconnected when the
+// test ends.
+func connectPublisher(t *testing.T, url, id string) paho.Client {
+	t.Helper()
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(id))
+	if tok := pub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	t.Cleanup(func() { pub.Disconnect(50) })
+	return pub
 }
