@@ -31,8 +31,10 @@ import (
 // whole process (that writer and the PUBACK reader included, the same on
 // both sides of a comparison).
 func BenchmarkReaderToPipeline(b *testing.B) {
-	for _, inflight := range []int{200, 2000} {
-		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) { benchReaderToPipeline(b, inflight, time.Millisecond, 0) })
+	for _, inflight := range []int{20, 200, 2000} { // 20: mosquitto's default window
+		for _, pace := range []time.Duration{time.Millisecond, 5 * time.Millisecond} {
+			b.Run(fmt.Sprintf("inflight=%d/pace=%v", inflight, pace), func(b *testing.B) { benchReaderToPipeline(b, inflight, pace, 0) })
+		}
 	}
 }
 
@@ -92,6 +94,7 @@ func benchReaderToPipeline(b *testing.B, inflight int, pace, gap time.Duration) 
 		pkts[i] = publishPacket(m.Topic(), uint16(i%65535+1), body)
 	}
 	acked := make(chan int, 1024) // PUBACKs read, in runs
+	every := min(32, max(inflight/4, 1))
 	go func() {
 		var h [4]byte
 		n := 0
@@ -103,7 +106,7 @@ func benchReaderToPipeline(b *testing.B, inflight int, pace, gap time.Duration) 
 			if h[0]>>4 != pktPuback || binary.BigEndian.Uint16(h[2:]) == 0 {
 				panic(fmt.Sprintf("unexpected packet % x", h))
 			}
-			if n++; n%32 == 0 || n == len(pkts) {
+			if n++; n%every == 0 || n == len(pkts) {
 				acked <- n
 			}
 		}
@@ -126,7 +129,7 @@ func benchReaderToPipeline(b *testing.B, inflight int, pace, gap time.Duration) 
 	for ackedN < len(pkts) {
 		for written < len(pkts) && written-ackedN < inflight {
 			run = run[:0]
-			for k := 0; k < 32 && written < len(pkts); k++ {
+			for k := 0; k < 32 && written < len(pkts) && written-ackedN < inflight; k++ {
 				run = append(run, pkts[written]...)
 				written++
 			}
