@@ -32,7 +32,10 @@ const lowatBusy = 32 << 10
 // known (fit): enough that a wake-up takes many, fewer than a broker's
 // in-flight window holds back unacknowledged (mosquitto's default 20), or
 // every read would wait out the pace for a window that cannot fill the
-// mark. At 3,333 readings a second 16 take 4.8 ms.
+// mark. At 3,333 readings a second 16 take 4.8 ms. A read woken by the
+// mark that finds twice as many waiting (a broker with a larger window,
+// sending faster than the reader wakes) doubles it; a read ended by the
+// pace below the mark halves it again, down to lowatMessages.
 const lowatMessages = 16
 
 // lowatMin bounds the mark below (tiny messages).
@@ -52,6 +55,8 @@ type lowatReader struct {
 	pace  time.Duration
 	lowat int
 	busy  bool
+	k     int  // messages the mark asks for (fit); 0: lowatMessages
+	woken bool // the last read was woken by the mark, not ended by the pace
 	// held: not pacing yet; reads are plain, under the caller's read
 	// deadline (the CONNACK wait), which pacing's own deadlines would
 	// replace and then clear
@@ -70,11 +75,21 @@ func newLowatReader(c *net.TCPConn, pace time.Duration, lowat int) (*lowatReader
 	return &lowatReader{c: c, rc: rc, pace: pace, lowat: lowat}, nil
 }
 
-// fit sets the mark to lowatMessages messages of perMessage bytes (the
-// mean of what the last reads brought), within [lowatMin, lowatBusy].
+// fit sets the mark to so many messages (lowatMessages, more while reads
+// woken by the mark find twice as many) of perMessage bytes (the mean of
+// what the last read brought: messages), within [lowatMin, lowatBusy].
 // Only a change by more than a quarter is passed on to the socket.
-func (r *lowatReader) fit(perMessage int) {
-	want := min(max(lowatMessages*perMessage, lowatMin), lowatBusy)
+func (r *lowatReader) fit(perMessage, messages int) {
+	if r.k == 0 {
+		r.k = lowatMessages
+	}
+	switch {
+	case r.woken && messages >= 2*r.k && r.k*perMessage < lowatBusy:
+		r.k *= 2
+	case !r.woken && r.k > lowatMessages:
+		r.k /= 2
+	}
+	want := min(max(r.k*perMessage, lowatMin), lowatBusy)
 	if d := want - r.lowat; d > r.lowat/4 || -d > r.lowat/4 {
 		r.lowat = want
 		if r.busy {
@@ -93,6 +108,7 @@ func (r *lowatReader) Read(b []byte) (int, error) {
 	if r.held {
 		return r.c.Read(b)
 	}
+	r.woken = false
 	if !r.busy {
 		n, err := r.c.Read(b) // wakes on the first byte
 		if n > 0 && err == nil {
@@ -104,6 +120,7 @@ func (r *lowatReader) Read(b []byte) (int, error) {
 	_ = r.c.SetReadDeadline(time.Now().Add(r.pace))
 	n, err := r.c.Read(b)
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		r.woken = err == nil
 		return n, err
 	}
 	// the pace passed below the mark: take what there is, if anything

@@ -95,8 +95,10 @@ func TestLowatReaderLosesNothingBelowTheMark(t *testing.T) {
 }
 
 // TestLowatReaderFitsTheMarkToTheMessages: once the messages' size is
-// known, the mark asks for lowatMessages of them (within its bounds), and
-// a small change in their mean size leaves the socket alone.
+// known, the mark asks for lowatMessages of them (within its bounds); a
+// small change in their mean size leaves the socket alone; a read woken by
+// the mark that brought twice as many doubles the messages asked for, and
+// one ended by the pace below the mark halves them again.
 func TestLowatReaderFitsTheMarkToTheMessages(t *testing.T) {
 	c, peer := tcpPair(t)
 	r, err := newLowatReader(c, 20*time.Millisecond, lowatBusy)
@@ -109,20 +111,26 @@ func TestLowatReaderFitsTheMarkToTheMessages(t *testing.T) {
 	if _, err := r.Read(make([]byte, 16)); err != nil { // busy now
 		t.Fatal(err)
 	}
-	r.fit(200)
-	if got := rcvlowat(t, r); got != lowatMessages*200 {
-		t.Fatalf("mark %d for 200-byte messages, want %d", got, lowatMessages*200)
+	mark := func(what string, want int) {
+		t.Helper()
+		if got := rcvlowat(t, r); got != want {
+			t.Fatalf("mark %d %s, want %d", got, what, want)
+		}
 	}
-	r.fit(210) // within a quarter: unchanged
-	if got := rcvlowat(t, r); got != lowatMessages*200 {
-		t.Fatalf("mark %d after a small change, want %d", got, lowatMessages*200)
-	}
-	r.fit(10)
-	if got := rcvlowat(t, r); got != lowatMin {
-		t.Fatalf("mark %d for tiny messages, want %d", got, lowatMin)
-	}
-	r.fit(1 << 20)
-	if got := rcvlowat(t, r); got != lowatBusy {
-		t.Fatalf("mark %d for huge messages, want %d", got, lowatBusy)
-	}
+	r.fit(200, 1)
+	mark("for 200-byte messages", lowatMessages*200)
+	r.fit(210, 1) // within a quarter: unchanged
+	mark("after a small change", lowatMessages*200)
+	r.woken = true
+	r.fit(200, 2*lowatMessages)
+	mark("after a read at the mark brought twice as many", 2*lowatMessages*200)
+	r.woken = false
+	r.fit(200, 3)
+	mark("after a read ended by the pace", lowatMessages*200)
+	r.fit(200, 3) // not below lowatMessages
+	mark("after another", lowatMessages*200)
+	r.fit(10, 1)
+	mark("for tiny messages", lowatMin)
+	r.fit(1<<20, 1)
+	mark("for huge messages", lowatBusy)
 }

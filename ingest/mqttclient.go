@@ -232,7 +232,7 @@ func (dc *directClient) read(ctx context.Context, c *directConn, pr *packetReade
 	subacked, unsubacked := false, len(dc.drop) == 0
 	var run []Delivery // PUBLISHes parsed, not yet handed over
 	runBytes := 0      // their size on the wire, about
-	fit, _ := pr.src.(interface{ fit(perMessage int) })
+	fit, _ := pr.src.(markFitter)
 	defer func() {
 		// a bad packet after whole PUBLISHes: they are delivered first, as
 		// when each went on its own (a QoS 0 one would not come again)
@@ -246,7 +246,7 @@ func (dc *directClient) read(ctx context.Context, c *directConn, pr *packetReade
 		if len(run) > 0 && (len(run) == maxRun || !pr.whole()) {
 			// the next packet needs a read: what the last one brought goes first
 			if fit != nil {
-				fit.fit(runBytes / len(run)) // the paced reader's mark: so many messages
+				fit.fit(runBytes/len(run), len(run)) // the paced reader's mark: so many messages
 			}
 			if err := dc.handOver(ctx, c, run, pr.r.Buffered() == 0); err != nil {
 				run = nil  // (handed over, as far as it went)
@@ -297,6 +297,12 @@ func (dc *directClient) read(ctx context.Context, c *directConn, pr *packetReade
 			dc.log.Info("subscribed", "broker", dc.cfg.Broker, "client_id", dc.cfg.ClientID)
 		}
 	}
+}
+
+// markFitter is a paced source whose wake-up mark follows the messages'
+// size and rate (lowatReader.fit).
+type markFitter interface {
+	fit(perMessage, messages int)
 }
 
 // maxRun bounds the PUBLISHes parsed before they are handed over: a 64 KiB
