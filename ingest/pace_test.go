@@ -131,6 +131,11 @@ func TestPacedSubscriberDoesNotHoldAPressBehindThePace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	// subscribed within the wait (an UNSUBACK held behind the pace would
+	// not be read, and a reconnect 45 s on would bring the press unpaced)
+	if err := s.Healthy(); err != nil {
+		t.Fatal(err)
+	}
 	pub := connectPublisher(t, mq.URL, "pub")
 	now := time.Now().UTC()
 	publish := func(m anxin.Message) {
