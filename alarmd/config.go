@@ -79,10 +79,13 @@ type MQTTConfig struct {
 	// without gateway_password_file (anyone who reaches it is believed).
 	AllowAnonymous bool            `mapstructure:"allow_anonymous"`
 	TLS            BrokerTLSConfig `mapstructure:"tls"`
-	// ReadPace (external broker): its socket is read at most once per
-	// read_pace while messages trickle in, so one wake-up takes many of
-	// them; 0 reads each as it comes. A message that follows others waits
-	// at most this long.
+	// ReadPace (external broker): the readings' socket is read at most
+	// once per read_pace while they trickle in (sooner once 16 are
+	// waiting), so one wake-up takes many of them; events and statuses then
+	// come on a second, unpaced connection (session client_id +
+	// "-readings" holds the readings). 0: one connection, each message
+	// read as it comes. A reading that follows others waits at most this
+	// long.
 	ReadPace time.Duration `mapstructure:"read_pace"`
 }
 
@@ -169,7 +172,7 @@ func defaults() map[string]any {
 		"mqtt.tls.cert_file":         "",
 		"mqtt.tls.key_file":          "",
 		"mqtt.tls.client_ca_file":    "",
-		"mqtt.read_pace":             "1ms",
+		"mqtt.read_pace":             "5ms",
 		"http.listen":                "127.0.0.1:8080",
 		"http.public_url":            "http://127.0.0.1:8080",
 		"http.debug_listen":          "",

@@ -19,7 +19,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.MQTT.Broker.IsZero() || c.MQTT.Listen != "127.0.0.1:1883" || c.MQTT.ClientID != "alarmd" || c.MQTT.ReadPace != time.Millisecond {
+	if !c.MQTT.Broker.IsZero() || c.MQTT.Listen != "127.0.0.1:1883" || c.MQTT.ClientID != "alarmd" || c.MQTT.ReadPace != 5*time.Millisecond {
 		t.Errorf("mqtt defaults: %+v", c.MQTT)
 	}
 	if c.Notify.AckTimeout != 3*time.Minute || c.Notify.Rounds != 2 || !c.Notify.ElderFirst || c.Notify.Provider != "log" {

@@ -122,6 +122,16 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// contextSwitches is how often this process's threads gave up a CPU,
+// voluntarily (waiting: futex, epoll) or not.
+func contextSwitches() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Nvcsw + ru.Nivcsw
+}
+
 // peakRSS is this process's peak resident set (VmHWM), in MiB.
 func peakRSS() float64 {
 	b, err := os.ReadFile("/proc/self/status")
@@ -251,11 +261,11 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	cpu0, start := cpuTime(), time.Now()
+	cpu0, cs0, start := cpuTime(), contextSwitches(), time.Now()
 	rows0 := counter(t, reg, "anxin_ingest_rule_states_written_total", "")
 	pub := load(n, events, envInt("ANXIN_LOAD_RATE", 0), envInt("ANXIN_LOAD_USE_EVERY", 1), warm)
 	total := float64(pub.Readings + pub.Events)
-	elapsed, cpu := time.Since(start), cpuTime()-cpu0
+	elapsed, cpu, cs := time.Since(start), cpuTime()-cpu0, contextSwitches()-cs0
 	if r := counter(t, reg, "anxin_ingest_rejected_total", ""); r != 0 {
 		t.Fatalf("%v messages rejected", r)
 	}
@@ -269,7 +279,8 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	q := func(p float64) time.Duration { return testenv.Percentile(lat, p) }
 	t.Logf("load: %d readings + %d events from mosquitto through alarmd into VictoriaMetrics in %.2fs: %.0f readings/s end to end (publisher alone %.0f/s)",
 		pub.Readings, pub.Events, elapsed.Seconds(), total/elapsed.Seconds(), pub.PerSecond)
-	t.Logf("load: alarmd CPU %.1f µs/reading, peak RSS %.0f MiB, archive dropped %v", float64(cpu.Microseconds())/total, peakRSS(), dropped)
+	t.Logf("load: alarmd CPU %.1f µs/reading, %.2f context switches/reading, peak RSS %.0f MiB, archive dropped %v",
+		float64(cpu.Microseconds())/total, float64(cs)/total, peakRSS(), dropped)
 	rows := counter(t, reg, "anxin_ingest_rule_states_written_total", "") - rows0
 	t.Logf("load: rule states written in the measured pass %.0f, %.3f rows a reading", rows, rows/float64(pub.Readings))
 	t.Logf("load: inside alarmd (arrival → committed): p50 ≤ %s, p99 ≤ %s; commits p50 ≤ %s, p99 ≤ %s, max ≤ %s",

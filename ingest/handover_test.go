@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/rules"
@@ -29,12 +31,29 @@ import (
 // whole process (that writer and the PUBACK reader included, the same on
 // both sides of a comparison).
 func BenchmarkReaderToPipeline(b *testing.B) {
-	for _, inflight := range []int{200, 2000} {
-		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) { benchReaderToPipeline(b, inflight) })
+	for _, inflight := range []int{20, 200, 2000} { // 20: mosquitto's default window
+		for _, pace := range []time.Duration{time.Millisecond, 5 * time.Millisecond} {
+			b.Run(fmt.Sprintf("inflight=%d/pace=%v", inflight, pace), func(b *testing.B) { benchReaderToPipeline(b, inflight, pace, 0) })
+		}
 	}
 }
 
-func benchReaderToPipeline(b *testing.B, inflight int) {
+// BenchmarkReaderToPipelineTrickle: the same path with the readings
+// trickling in, one every 300 µs (a district of 1,000,000 households
+// reading every 5 minutes: 3,333/s), at each read pace. What a reading
+// costs here is mostly the wake-ups: sleeps/reading counts them (the
+// writer's own sleep a reading, 1, is the same at every pace). Run it with
+// a fixed count, e.g. -benchtime 5000x (each reading takes 300 µs of wall
+// time).
+func BenchmarkReaderToPipelineTrickle(b *testing.B) {
+	for _, pace := range []time.Duration{time.Millisecond, 5 * time.Millisecond} {
+		b.Run(fmt.Sprintf("pace=%v", pace), func(b *testing.B) { benchReaderToPipeline(b, 1<<20, pace, 300*time.Microsecond) })
+	}
+}
+
+// benchReaderToPipeline: gap 0 writes runs of 32 as the window allows,
+// else one reading every gap.
+func benchReaderToPipeline(b *testing.B, inflight int, pace, gap time.Duration) {
 	client, broker := tcpPair(b)
 
 	p, err := New(Config{}, Deps{Engine: rules.New(rules.Default()), Store: openDB(b)})
@@ -46,9 +65,9 @@ func benchReaderToPipeline(b *testing.B, inflight int) {
 	go func() { done <- p.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	src, ok := lowatSource(client, time.Millisecond)
+	src, ok := lowatSource(client, pace)
 	if !ok {
-		src = &pacedReader{r: client, pace: time.Millisecond}
+		src = &pacedReader{r: client, pace: pace}
 	}
 	if r, ok := src.(interface{ release() }); ok {
 		r.release()
@@ -75,6 +94,7 @@ func benchReaderToPipeline(b *testing.B, inflight int) {
 		pkts[i] = publishPacket(m.Topic(), uint16(i%65535+1), body)
 	}
 	acked := make(chan int, 1024) // PUBACKs read, in runs
+	every := min(32, max(inflight/4, 1))
 	go func() {
 		var h [4]byte
 		n := 0
@@ -86,7 +106,7 @@ func benchReaderToPipeline(b *testing.B, inflight int) {
 			if h[0]>>4 != pktPuback || binary.BigEndian.Uint16(h[2:]) == 0 {
 				panic(fmt.Sprintf("unexpected packet % x", h))
 			}
-			if n++; n%32 == 0 || n == len(pkts) {
+			if n++; n%every == 0 || n == len(pkts) {
 				acked <- n
 			}
 		}
@@ -95,11 +115,21 @@ func benchReaderToPipeline(b *testing.B, inflight int) {
 	cpu0, sw0 := cpuTime(), contextSwitches()
 	b.ResetTimer()
 	written, ackedN := 0, 0
+	if gap > 0 {
+		start := time.Now()
+		for i, pkt := range pkts {
+			time.Sleep(time.Until(start.Add(time.Duration(i) * gap)))
+			if _, err := broker.Write(pkt); err != nil {
+				b.Fatal(err)
+			}
+		}
+		written = len(pkts)
+	}
 	var run []byte
 	for ackedN < len(pkts) {
 		for written < len(pkts) && written-ackedN < inflight {
 			run = run[:0]
-			for k := 0; k < 32 && written < len(pkts); k++ {
+			for k := 0; k < 32 && written < len(pkts) && written-ackedN < inflight; k++ {
 				run = append(run, pkts[written]...)
 				written++
 			}
@@ -118,6 +148,13 @@ func benchReaderToPipeline(b *testing.B, inflight int) {
 	// each time a thread of the process sleeps: the wake-ups a hand-over
 	// costs, which the machine's load changes less than CPU time
 	b.ReportMetric(float64(contextSwitches()-sw0)/float64(b.N), "sleeps/reading")
+	// a batch a socket read while the readings trickle in: the reads,
+	// which the machine's load does not change
+	var m dto.Metric
+	if err := p.m.batches.Write(&m); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(m.GetHistogram().GetSampleCount())/float64(b.N), "batches/reading")
 }
 
 // contextSwitches counts the process's voluntary context switches.

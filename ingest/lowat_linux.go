@@ -23,10 +23,23 @@ func lowatSource(c net.Conn, pace time.Duration) (io.Reader, bool) {
 	return r, true
 }
 
-// lowatBusy is the mark while messages flow: half the client's read
-// buffer, far below the socket's receive buffer (a fuller socket wakes
-// the reader anyway).
+// lowatBusy is the mark while messages flow, until the messages' size is
+// known (fit): half the client's read buffer, far below the socket's
+// receive buffer (a fuller socket wakes the reader anyway).
 const lowatBusy = 32 << 10
+
+// lowatMessages is how many messages the mark asks for once their size is
+// known (fit): enough that a wake-up takes many, fewer than a broker's
+// in-flight window holds back unacknowledged (mosquitto's default 20), or
+// every read would wait out the pace for a window that cannot fill the
+// mark. At 3,333 readings a second 16 take 4.8 ms. A read woken by the
+// mark that finds twice as many waiting (a broker with a larger window,
+// sending faster than the reader wakes) doubles it; a read ended by the
+// pace below the mark halves it again, down to lowatMessages.
+const lowatMessages = 16
+
+// lowatMin bounds the mark below (tiny messages).
+const lowatMin = 1 << 10
 
 // lowatReader paces socket reads with the kernel's help: while messages
 // flow (busy), the socket's receive low-water mark (SO_RCVLOWAT) is raised,
@@ -42,6 +55,8 @@ type lowatReader struct {
 	pace  time.Duration
 	lowat int
 	busy  bool
+	k     int  // messages the mark asks for (fit); 0: lowatMessages
+	woken bool // the last read was woken by the mark, not ended by the pace
 	// held: not pacing yet; reads are plain, under the caller's read
 	// deadline (the CONNACK wait), which pacing's own deadlines would
 	// replace and then clear
@@ -60,6 +75,29 @@ func newLowatReader(c *net.TCPConn, pace time.Duration, lowat int) (*lowatReader
 	return &lowatReader{c: c, rc: rc, pace: pace, lowat: lowat}, nil
 }
 
+// fit sets the mark to so many messages (lowatMessages, more while reads
+// woken by the mark find twice as many) of perMessage bytes (the mean of
+// what the last read brought: messages), within [lowatMin, lowatBusy].
+// Only a change by more than a quarter is passed on to the socket.
+func (r *lowatReader) fit(perMessage, messages int) {
+	if r.k == 0 {
+		r.k = lowatMessages
+	}
+	switch {
+	case r.woken && messages >= 2*r.k && r.k*perMessage < lowatBusy:
+		r.k *= 2
+	case !r.woken && r.k > lowatMessages:
+		r.k /= 2
+	}
+	want := min(max(r.k*perMessage, lowatMin), lowatBusy)
+	if d := want - r.lowat; d > r.lowat/4 || -d > r.lowat/4 {
+		r.lowat = want
+		if r.busy {
+			r.setLowat(want)
+		}
+	}
+}
+
 func (r *lowatReader) setLowat(n int) {
 	_ = r.rc.Control(func(fd uintptr) {
 		_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, n)
@@ -70,6 +108,7 @@ func (r *lowatReader) Read(b []byte) (int, error) {
 	if r.held {
 		return r.c.Read(b)
 	}
+	r.woken = false
 	if !r.busy {
 		n, err := r.c.Read(b) // wakes on the first byte
 		if n > 0 && err == nil {
@@ -81,6 +120,7 @@ func (r *lowatReader) Read(b []byte) (int, error) {
 	_ = r.c.SetReadDeadline(time.Now().Add(r.pace))
 	n, err := r.c.Read(b)
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		r.woken = err == nil
 		return n, err
 	}
 	// the pace passed below the mark: take what there is, if anything

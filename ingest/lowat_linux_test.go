@@ -93,3 +93,44 @@ func TestLowatReaderLosesNothingBelowTheMark(t *testing.T) {
 		t.Fatalf("closed by the peer: %v, want io.EOF", err)
 	}
 }
+
+// TestLowatReaderFitsTheMarkToTheMessages: once the messages' size is
+// known, the mark asks for lowatMessages of them (within its bounds); a
+// small change in their mean size leaves the socket alone; a read woken by
+// the mark that brought twice as many doubles the messages asked for, and
+// one ended by the pace below the mark halves them again.
+func TestLowatReaderFitsTheMarkToTheMessages(t *testing.T) {
+	c, peer := tcpPair(t)
+	r, err := newLowatReader(c, 20*time.Millisecond, lowatBusy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := peer.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Read(make([]byte, 16)); err != nil { // busy now
+		t.Fatal(err)
+	}
+	mark := func(what string, want int) {
+		t.Helper()
+		if got := rcvlowat(t, r); got != want {
+			t.Fatalf("mark %d %s, want %d", got, what, want)
+		}
+	}
+	r.fit(200, 1)
+	mark("for 200-byte messages", lowatMessages*200)
+	r.fit(210, 1) // within a quarter: unchanged
+	mark("after a small change", lowatMessages*200)
+	r.woken = true
+	r.fit(200, 2*lowatMessages)
+	mark("after a read at the mark brought twice as many", 2*lowatMessages*200)
+	r.woken = false
+	r.fit(200, 3)
+	mark("after a read ended by the pace", lowatMessages*200)
+	r.fit(200, 3) // not below lowatMessages
+	mark("after another", lowatMessages*200)
+	r.fit(10, 1)
+	mark("for tiny messages", lowatMin)
+	r.fit(1<<20, 1)
+	mark("for huge messages", lowatBusy)
+}

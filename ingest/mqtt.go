@@ -17,7 +17,15 @@ import (
 // Topics alarmd subscribes to, all at QoS 1. anxin/v1/+/+/status takes the
 // gateways' statuses (anxin/v1/<hh>/gateway/status) and, since 2026-12-02,
 // the devices' own (anxin/v1/<hh>/<dev>/status).
-var Topics = []string{"anxin/v1/+/+/reading", "anxin/v1/+/+/event", "anxin/v1/+/+/status"}
+var Topics = []string{readingsTopic, "anxin/v1/+/+/event", "anxin/v1/+/+/status"}
+
+// readingsTopic is the meters' readings, Topics[0]: with paced reads they
+// have a session and a connection of their own (Subscriber.startDirect).
+const readingsTopic = "anxin/v1/+/+/reading"
+
+// readingsSession is appended to the client id for the readings' own
+// session.
+const readingsSession = "-readings"
 
 // legacyTopics were subscribed by earlier versions. The persistent session
 // keeps them after an upgrade; a broker that sends one copy per matching
@@ -31,9 +39,11 @@ type SubscriberConfig struct {
 	ClientID string          // stable: the broker keeps the persistent session under it
 	Username string
 	Password string
-	// ReadPace: the socket is read at most once per ReadPace while reads
-	// come back small (live load), so one wake-up takes many messages
-	// (pacedReader); 0: every message is read as it comes.
+	// ReadPace: the readings' socket is read at most once per ReadPace
+	// while messages flow (live load), so one wake-up takes many of them
+	// (lowatReader, pacedReader); events and statuses then come on a
+	// connection of their own, never paced. 0: one connection, every
+	// message read as it comes.
 	ReadPace time.Duration
 }
 
@@ -41,9 +51,12 @@ type SubscriberConfig struct {
 // false, QoS 1) whose messages are acknowledged only once the pipeline has
 // committed them.
 type Subscriber struct {
-	client    paho.Client   // ws://, wss://, ssl://, tls://, mqtts://
-	direct    *directClient // tcp://, mqtt://
-	done      chan struct{} // the direct client's loop returned
+	client paho.Client // ws://, wss://, ssl://, tls://, mqtts://
+	// direct: tcp://, mqtt://; with paced reads the readings' client, the
+	// events' one in directs beside it
+	direct    *directClient
+	directs   []*directClient
+	done      chan struct{} // the direct clients' loops returned
 	log       *slog.Logger
 	connected atomic.Bool
 	cancel    context.CancelFunc
@@ -132,19 +145,62 @@ func Subscribe(ctx context.Context, cfg SubscriberConfig, p *Pipeline, logger *s
 	return s, nil
 }
 
-// startDirect runs alarmd's own client (directClient).
+// startDirect runs alarmd's own client (directClient). Paced, it runs two:
+// the readings on their own session (client id + "-readings"), read at the
+// pace, and events and statuses on the configured client id's session,
+// read as they come. A press then never waits in the kernel for a paced
+// read of the readings' socket (the pace cannot tell a press from a
+// reading there), so the pace can be long enough for a thin flow of
+// readings to cost few wake-ups. The events' session drops the readings'
+// filter (an upgraded session holds every filter) only once the readings'
+// session has subscribed: no reading published meanwhile goes unsent.
 func (s *Subscriber) startDirect(ctx context.Context, cfg SubscriberConfig, p *Pipeline, wait time.Duration) (*Subscriber, error) {
-	dc := newDirectClient(cfg, p, s.log, 30*time.Second, 5*time.Second)
-	s.direct, s.done = dc, make(chan struct{})
-	p.FlushAcksWith(dc.flushAcks)
-	go func() { defer close(s.done); dc.run(ctx) }()
-	select {
-	case <-dc.ready:
-	case err := <-dc.refused:
+	const keepAlive, dialWait = 30 * time.Second, 5 * time.Second
+	dc := newDirectClient(cfg, p, s.log, keepAlive, dialWait)
+	s.direct, s.directs = dc, []*directClient{dc}
+	if cfg.ReadPace > 0 {
+		rcfg := cfg
+		rcfg.ClientID += readingsSession
+		dc = newDirectClient(rcfg, p, s.log.With("session", "readings"), keepAlive, dialWait)
+		dc.topics, dc.drop = Topics[:1], nil
+		ev := s.direct
+		ev.pace, ev.topics = 0, Topics[1:]
+		ev.drop, ev.dropAfter = append([]string{readingsTopic}, legacyTopics...), dc.ready
+		s.direct, s.directs = dc, []*directClient{ev, dc}
+	}
+	s.done = make(chan struct{})
+	p.FlushAcksWith(func() {
+		for _, dc := range s.directs {
+			dc.flushAcks()
+		}
+	})
+	var wg sync.WaitGroup
+	for _, dc := range s.directs {
+		wg.Add(1)
+		go func() { defer wg.Done(); dc.run(ctx) }()
+	}
+	go func() { wg.Wait(); close(s.done) }()
+	// (one client or two: first and last are the same one when one)
+	first, last := s.directs[0], s.directs[len(s.directs)-1]
+	ready1, ready2 := first.ready, last.ready
+	timeout := time.After(wait)
+	for ready1 != nil || ready2 != nil {
+		var err error
+		select {
+		case <-ready1:
+			ready1 = nil
+			continue
+		case <-ready2:
+			ready2 = nil
+			continue
+		case err = <-first.refused:
+		case err = <-last.refused:
+		case <-timeout:
+			s.log.Warn("broker not reachable yet; retrying in the background", "broker", cfg.Broker)
+			return s, nil
+		}
 		s.cancel()
 		return nil, fmt.Errorf("mqtt %s: %w", cfg.Broker, err)
-	case <-time.After(wait):
-		s.log.Warn("broker not reachable yet; retrying in the background", "broker", cfg.Broker)
 	}
 	return s, nil
 }
@@ -152,7 +208,12 @@ func (s *Subscriber) startDirect(ctx context.Context, cfg SubscriberConfig, p *P
 // Healthy reports whether the subscription is live.
 func (s *Subscriber) Healthy() error {
 	if s.direct != nil {
-		return s.direct.healthy()
+		for _, dc := range s.directs {
+			if err := dc.healthy(); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	if !s.connected.Load() || !s.client.IsConnectionOpen() {
 		return errors.New("not connected to the broker")

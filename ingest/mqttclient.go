@@ -41,6 +41,16 @@ type directClient struct {
 	log       *slog.Logger
 	keepAlive time.Duration
 	dialWait  time.Duration
+	// pace: cfg.ReadPace, or 0 for a connection that must not be paced
+	// (the events' one beside a paced readings' one: Subscriber.startDirect)
+	pace time.Duration
+	// topics are subscribed on each connection; drop (old filters of the
+	// persistent session) unsubscribed after them, once dropAfter is
+	// closed (nil: at once). A connection that drops nothing is live at
+	// its SUBACK.
+	topics    []string
+	drop      []string
+	dropAfter <-chan struct{}
 
 	connected atomic.Bool
 	ready     chan struct{} // closed at the first subscription
@@ -52,8 +62,8 @@ type directClient struct {
 }
 
 func newDirectClient(cfg SubscriberConfig, p *Pipeline, log *slog.Logger, keepAlive, dialWait time.Duration) *directClient {
-	return &directClient{cfg: cfg, p: p, log: log, keepAlive: keepAlive, dialWait: dialWait,
-		ready: make(chan struct{}), refused: make(chan error)}
+	return &directClient{cfg: cfg, p: p, log: log, keepAlive: keepAlive, dialWait: dialWait, pace: cfg.ReadPace,
+		topics: Topics, drop: legacyTopics, ready: make(chan struct{}), refused: make(chan error)}
 }
 
 // directConn is one connection. Its acknowledgements go to its own socket
@@ -144,11 +154,11 @@ func (dc *directClient) session(ctx context.Context) error {
 		return err
 	}
 	var src io.Reader = raw
-	if dc.cfg.ReadPace > 0 {
-		if lr, ok := lowatSource(raw, dc.cfg.ReadPace); ok {
+	if dc.pace > 0 {
+		if lr, ok := lowatSource(raw, dc.pace); ok {
 			src = lr
 		} else {
-			src = &pacedReader{r: raw, pace: dc.cfg.ReadPace}
+			src = &pacedReader{r: raw, pace: dc.pace}
 		}
 	}
 	c := &directConn{Conn: raw, w: &bufferedConn{Conn: raw}}
@@ -180,9 +190,14 @@ func (dc *directClient) session(ctx context.Context) error {
 	if h, ok := src.(interface{ release() }); ok {
 		h.release() // paced from now on: its deadlines no longer clear the CONNACK wait's
 	}
-	// the subscription and the old filter's removal go at once; messages
+	// the subscription and the old filters' removal go at once (unless the
+	// removal waits for another session to take a filter over); messages
 	// of the session may come before their acknowledgements
-	if err := c.send(append(subscribePacket(1, Topics), unsubscribePacket(2, legacyTopics)...)); err != nil {
+	pkts := subscribePacket(1, dc.topics)
+	if len(dc.drop) > 0 && dc.dropAfter == nil {
+		pkts = append(pkts, unsubscribePacket(2, dc.drop)...)
+	}
+	if err := c.send(pkts); err != nil {
 		return err
 	}
 	c.lastRead.Store(time.Now().UnixNano())
@@ -197,6 +212,15 @@ func (dc *directClient) session(ctx context.Context) error {
 	pingDone := make(chan struct{})
 	defer close(pingDone)
 	go dc.ping(c, pingDone)
+	if len(dc.drop) > 0 && dc.dropAfter != nil {
+		go func() {
+			select {
+			case <-dc.dropAfter:
+				_ = c.send(unsubscribePacket(2, dc.drop))
+			case <-pingDone:
+			}
+		}()
+	}
 	return dc.read(ctx, c, pr)
 }
 
@@ -205,8 +229,10 @@ func (dc *directClient) read(ctx context.Context, c *directConn, pr *packetReade
 	// live once the subscription is granted and the old filter is gone
 	// from the session (SUBACK and UNSUBACK), as paho's connect handler
 	// waited for both
-	var subacked, unsubacked bool
+	subacked, unsubacked := false, len(dc.drop) == 0
 	var run []Delivery // PUBLISHes parsed, not yet handed over
+	runBytes := 0      // their size on the wire, about
+	fit, _ := pr.src.(markFitter)
 	defer func() {
 		// a bad packet after whole PUBLISHes: they are delivered first, as
 		// when each went on its own (a QoS 0 one would not come again)
@@ -219,11 +245,14 @@ func (dc *directClient) read(ctx context.Context, c *directConn, pr *packetReade
 	for {
 		if len(run) > 0 && (len(run) == maxRun || !pr.whole()) {
 			// the next packet needs a read: what the last one brought goes first
+			if fit != nil {
+				fit.fit(runBytes/len(run), len(run)) // the paced reader's mark: so many messages
+			}
 			if err := dc.handOver(ctx, c, run, pr.r.Buffered() == 0); err != nil {
 				run = nil  // (handed over, as far as it went)
 				return err // shutting down: not acknowledged, the broker keeps it
 			}
-			run = run[:0]
+			run, runBytes = run[:0], 0
 		}
 		p, err := pr.next()
 		if err != nil {
@@ -242,17 +271,18 @@ func (dc *directClient) read(ctx context.Context, c *directConn, pr *packetReade
 				d.Ack = func() { c.ack(id) }
 			}
 			run = append(run, d)
+			runBytes += len(p.Topic) + len(p.Payload) + 7 // + header, length, topic length, id
 		case pktSuback:
 			if p.ID != 1 {
 				return fmt.Errorf("%w: SUBACK for packet id %d", errMalformed, p.ID)
 			}
 			for i, code := range p.Codes {
 				if code > 1 {
-					return fmt.Errorf("mqtt: the broker refused the subscription to %s (code %#x)", filterAt(i), code)
+					return fmt.Errorf("mqtt: the broker refused the subscription to %s (code %#x)", filterAt(dc.topics, i), code)
 				}
 			}
-			if len(p.Codes) != len(Topics) {
-				return fmt.Errorf("%w: SUBACK with %d codes for %d filters", errMalformed, len(p.Codes), len(Topics))
+			if len(p.Codes) != len(dc.topics) {
+				return fmt.Errorf("%w: SUBACK with %d codes for %d filters", errMalformed, len(p.Codes), len(dc.topics))
 			}
 			subacked = true
 		case pktUnsuback:
@@ -267,6 +297,12 @@ func (dc *directClient) read(ctx context.Context, c *directConn, pr *packetReade
 			dc.log.Info("subscribed", "broker", dc.cfg.Broker, "client_id", dc.cfg.ClientID)
 		}
 	}
+}
+
+// markFitter is a paced source whose wake-up mark follows the messages'
+// size and rate (lowatReader.fit).
+type markFitter interface {
+	fit(perMessage, messages int)
 }
 
 // maxRun bounds the PUBLISHes parsed before they are handed over: a 64 KiB
@@ -303,9 +339,9 @@ func credentials(cfg SubscriberConfig) (user, password string) {
 	return user, password
 }
 
-func filterAt(i int) string {
-	if i < len(Topics) {
-		return Topics[i]
+func filterAt(topics []string, i int) string {
+	if i < len(topics) {
+		return topics[i]
 	}
 	return fmt.Sprintf("filter %d", i+1)
 }

@@ -59,6 +59,7 @@ func (p inPacket) QoS() byte { return p.Flags >> 1 & 3 }
 // reuses its scratch.
 type packetReader struct {
 	r       *bufio.Reader
+	src     io.Reader // what r reads
 	scratch [maxControlBody]byte
 	slab    []byte // what is left of the payloads' slab: never handed out twice
 }
@@ -221,7 +222,7 @@ func (pr *packetReader) publish(p inPacket, n int) (inPacket, error) {
 // newPacketReader reads from src through a 64 KiB buffer: large enough to
 // Peek any topic (a topic length is two bytes).
 func newPacketReader(src io.Reader) *packetReader {
-	return &packetReader{r: bufio.NewReaderSize(src, 64<<10)}
+	return &packetReader{r: bufio.NewReaderSize(src, 64<<10), src: src}
 }
 
 // noEOF: a stream that ends inside a packet is cut short, not finished.

@@ -1,16 +1,21 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
+	"github.com/anxin-care/anxin/mqtt"
 	"github.com/anxin-care/anxin/rules"
 	"github.com/anxin-care/anxin/sqlite"
 )
@@ -110,4 +115,95 @@ func TestIntegrationPacedSubscriberCrashBeforeCommit(t *testing.T) {
 	if err != nil || len(as) != 1 {
 		t.Fatalf("alarms of the press: %v %v", as, err)
 	}
+}
+
+// TestPacedSubscriberDoesNotHoldAPressBehindThePace: with paced reads, a
+// press that comes while readings flow is read as it arrives, not after
+// the pace: presses and statuses come on a connection of their own that is
+// never paced. The pace here is an hour: a press held behind it (with the
+// reading published before it) would not come within the test's wait.
+func TestPacedSubscriberDoesNotHoldAPressBehindThePace(t *testing.T) {
+	mq := testenv.StartMosquitto(t)
+	p := queuePipeline()
+	s, err := Subscribe(context.Background(), SubscriberConfig{Broker: anxin.MustBrokerURL(mq.URL), ClientID: "alarmd-slow-pace",
+		ReadPace: time.Hour}, p, testLogger(t), 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// subscribed within the wait (an UNSUBACK held behind the pace would
+	// not be read, and a reconnect 45 s on would bring the press unpaced)
+	if err := s.Healthy(); err != nil {
+		t.Fatal(err)
+	}
+	pub := connectPublisher(t, mq.URL, "pub")
+	now := time.Now().UTC()
+	publish := func(m anxin.Message) {
+		t.Helper()
+		b, _ := json.Marshal(&m)
+		if tok := pub.Publish(m.Topic(), 1, false, b); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+	}
+	reading := anxin.Message{ID: anxin.NewID(now), TS: now, Household: "hh-1", Device: "wm1", Kind: anxin.KindWaterMeter,
+		Fields: anxin.Fields{"total_m3": anxin.Num(1)}}
+	// the readings' reader has read (the SUBACK): it now waits out its pace
+	// or the mark, holding the reading in the kernel
+	publish(reading)
+	press := anxin.Message{ID: anxin.NewID(now), TS: now, Household: "hh-1", Device: "btn1", Kind: anxin.KindCallButton,
+		Event: anxin.EventButtonPressed}
+	publish(press)
+	if d := take(t, p); !bytes.Contains(d.Payload, []byte(press.ID)) {
+		t.Fatalf("delivery %q, want the press", d.Payload)
+	}
+}
+
+// TestPacedSubscriberSplitsAnUpgradedSession: a paced alarmd upgraded in
+// place finds its persistent session subscribed to every filter. The
+// readings move to a session of their own (client id + "-readings"); the
+// old one keeps events and statuses and drops the readings' filter, so no
+// reading comes twice.
+func TestPacedSubscriberSplitsAnUpgradedSession(t *testing.T) {
+	b, err := mqtt.StartBroker("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const id = "alarmd-upgraded"
+	legacySession(t, b.URL(), id)
+	s, err := Subscribe(context.Background(), SubscriberConfig{Broker: anxin.MustBrokerURL(b.URL()), ClientID: id,
+		ReadPace: time.Millisecond}, queuePipeline(), testLogger(t), 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Healthy(); err != nil {
+		t.Fatal(err)
+	}
+	filters := func(id string) []string {
+		t.Helper()
+		got, ok := b.SessionFilters(id)
+		if !ok {
+			t.Fatalf("no session %s on the broker", id)
+		}
+		return got
+	}
+	if got, want := filters(id), []string{"anxin/v1/+/+/event", "anxin/v1/+/+/status"}; !slices.Equal(got, want) {
+		t.Errorf("session %s: filters %v, want %v", id, got, want)
+	}
+	if got, want := filters(id+"-readings"), []string{"anxin/v1/+/+/reading"}; !slices.Equal(got, want) {
+		t.Errorf("session %s-readings: filters %v, want %v", id, got, want)
+	}
+}
+
+// connectPublisher connects a paho client as id, disconnected when the
+// test ends.
+func connectPublisher(t *testing.T, url, id string) paho.Client {
+	t.Helper()
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(id))
+	if tok := pub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	t.Cleanup(func() { pub.Disconnect(50) })
+	return pub
 }
