@@ -505,6 +505,11 @@ func (d *Dispatcher) notify(ctx context.Context, o *anxin.WorkOrder, p Person) {
 		// next four times: it is given up at once, with its reason
 		// an account refused (credentials, balance) is tried again slowly
 		account := !retry && errors.Is(err, anxin.ErrAccount)
+		if o.History[n].SMSAccount && !account {
+			// the account's tries are not passing faults': a passing
+			// fault after them gets the quick tries afresh, this its first
+			o.History[n].SMSTries = 1
+		}
 		o.History[n].SMSMaybe = retry && errors.Is(err, anxin.ErrMaybeSent)
 		o.History[n].SMSRefused = !retry && !account
 		o.History[n].SMSAccount = account

@@ -464,28 +464,14 @@ func TestAccountRefusedNoticeSentOnceMended(t *testing.T) {
 	w := newWorld(t)
 	fake := twiliotest.New()
 	fake.Deliver = func(*http.Request) *http.Response { return nil }
-	notifier := func(token string) *twilio.Notifier {
-		tw, err := twilio.New(twilio.Config{AccountSID: twiliotest.AccountSID, AuthToken: token,
-			From: twiliotest.From, PublicURL: "https://anxin.example.org", Transport: fake.Transport()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tw
-	}
+	notifier := func(token string) *twilio.Notifier { return twilioWithToken(t, fake, token) }
 	const badToken = "0badc0ffee0badc0ffee0badc0ffee00"
 	d := w.dispatcher()
 	d.Notifier = notifier(badToken)
 	w.clock.add(15 * time.Minute)
 	// seven minutes of passes with the wrong token: tried at 0 and 5 min
 	// (five quick tries would have been at 0, 1, 3 and 7)
-	pass := func(minutes int) {
-		for range minutes {
-			if err := d.Pass(ctx); err != nil {
-				t.Fatal(err)
-			}
-			w.clock.add(time.Minute)
-		}
-	}
+	pass := func(minutes int) { passMinutes(ctx, t, d, w, minutes) }
 	pass(8)
 	h := w.orders(t)[0].History
 	if len(h) != 1 || h[0].SMS != dispatch.SMSFailed || h[0].SMSRefused || !h[0].SMSAccount ||
@@ -768,5 +754,55 @@ func TestNoticeOutcomeSavedOverAConcurrentTake(t *testing.T) {
 	o := w.orders(t)[0]
 	if taken.Status != anxin.OrderWorking || o.Status != anxin.OrderWorking || o.History[0].SMS != dispatch.SMSSent || len(p.all()) != 1 {
 		t.Fatalf("order %+v, %d SMS", o, len(p.all()))
+	}
+}
+
+// An account refused for over an hour (five tries), then mended, and the
+// first try after it meets a passing fault (503): the notice is tried
+// again as any passing fault is, not given up because the account's
+// tries used up the quick ones.
+func TestAccountMendedThenPassingFaultStillRetried(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	fake := twiliotest.New()
+	fake.Deliver = func(*http.Request) *http.Response { return nil }
+	notifier := func(token string) *twilio.Notifier { return twilioWithToken(t, fake, token) }
+	d := w.dispatcher()
+	d.Timeout = 4 * time.Hour // the order stays with its first assignee
+	d.Notifier = notifier("0badc0ffee0badc0ffee0badc0ffee00")
+	w.clock.add(15 * time.Minute)
+	pass := func(minutes int) { passMinutes(ctx, t, d, w, minutes) }
+	pass(80) // tried at 0, 5, 15, 35 and 75 min
+	if h := w.orders(t)[0].History; h[0].SMSTries != 5 || !h[0].SMSAccount {
+		t.Fatalf("notice refused for the account: %+v", h)
+	}
+	d.Notifier = notifier(twiliotest.AuthToken)
+	fake.Fault("sms", twiliotest.Fault{Status: 503})
+	pass(70) // the hourly try meets the 503; the next goes through
+	h := w.orders(t)[0].History
+	if h[0].SMS != dispatch.SMSSent {
+		t.Fatalf("notice after the account was mended and a passing fault: %+v", h)
+	}
+}
+
+// twilioWithToken is a notifier on fake that authenticates with token.
+func twilioWithToken(t *testing.T, fake *twiliotest.Server, token string) *twilio.Notifier {
+	t.Helper()
+	tw, err := twilio.New(twilio.Config{AccountSID: twiliotest.AccountSID, AuthToken: token,
+		From: twiliotest.From, PublicURL: "https://anxin.example.org", Transport: fake.Transport()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tw
+}
+
+// passMinutes runs a dispatch pass a minute for minutes.
+func passMinutes(ctx context.Context, t *testing.T, d *dispatch.Dispatcher, w *world, minutes int) {
+	t.Helper()
+	for range minutes {
+		if err := d.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+		w.clock.add(time.Minute)
 	}
 }
