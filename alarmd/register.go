@@ -170,6 +170,12 @@ func (r *Register) AllHouseholds(ctx context.Context) ([]anxin.Household, error)
 	return hs, err
 }
 
+// HouseholdsOf reads the given households with a kit from the store.
+func (r *Register) HouseholdsOf(ctx context.Context, ids []string) ([]anxin.Household, error) {
+	hs, _, err := r.store.RegisterHouseholdsOf(ctx, ids)
+	return hs, err
+}
+
 // Knows reports whether household has a kit in the register and device is
 // one of its devices (or its gateway): what alarmd's ingest believes.
 func (r *Register) Knows(household, device string) (householdKnown, deviceKnown bool) {

@@ -108,6 +108,21 @@ func TestAreaScopeOnEveryWrite(t *testing.T) {
 			}
 		}
 	}
+	// an area's listing and export read its own households, not every
+	// household of the district to filter (a million at a large district)
+	src := &countingHouseholds{HouseholdList: HouseholdList{{ID: "hh-a0"}, {ID: "hh-e1", Elder: anxin.Elder{Name: "李四", Phone: "+8613800009999"}}, {ID: "hh-z9"}}}
+	e.api.Households = src
+	var listed struct {
+		Households []anxin.Household `json:"households"`
+	}
+	if code := e.do("GET", "/api/v1/households", dongcunTok, nil, &listed); code != 200 || len(listed.Households) != 1 ||
+		listed.Households[0].ID != "hh-e1" || src.all != 0 || src.of != 1 {
+		t.Errorf("B's listing: %d %+v; read all %d times, some %d times", code, listed, src.all, src.of)
+	}
+	if code := e.do("GET", "/api/v1/households/export", dongcunTok, nil, nil); code != 200 || src.all != 0 || src.of != 2 {
+		t.Errorf("B's export: %d; read all %d times, some %d times", code, src.all, src.of)
+	}
+	e.api.Households = src.HouseholdList
 	// a household shared by two areas (stored before this check existed) is neither's
 	poisoned := anxin.ElderRecord{ID: "e9", Household: "hh-e1", Name: "王五", IDNumber: idNumber("19400506", 9),
 		Current: anxin.Address{Village: "善广村"}, Assessment: anxin.Assessment{Guardianship: "独居", SelfCare: "完好", Health: "正常"}}
@@ -164,4 +179,20 @@ func TestAreaForms(t *testing.T) {
 	}(), nil); code != 403 {
 		t.Fatalf("township token writes into a village of its name: %d", code)
 	}
+}
+
+// countingHouseholds counts how the API reads households.
+type countingHouseholds struct {
+	HouseholdList
+	all, of int
+}
+
+func (c *countingHouseholds) AllHouseholds(ctx context.Context) ([]anxin.Household, error) {
+	c.all++
+	return c.HouseholdList.AllHouseholds(ctx)
+}
+
+func (c *countingHouseholds) HouseholdsOf(ctx context.Context, ids []string) ([]anxin.Household, error) {
+	c.of++
+	return c.HouseholdList.HouseholdsOf(ctx, ids)
 }

@@ -350,18 +350,11 @@ func (s *Server) listHouseholds(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, map[string]any{"households": out})
 		return nil
 	}
-	hh, err := s.areaHouseholds(r.Context())
+	list, err := s.visibleHouseholds(r.Context())
 	if err != nil {
 		return err
 	}
-	all, err := s.Households.AllHouseholds(r.Context())
-	if err != nil {
-		return err
-	}
-	for _, h := range all {
-		if hh != nil && !hh[h.ID] {
-			continue
-		}
+	for _, h := range list {
 		out = append(out, maskHousehold(h))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"households": out})
@@ -374,18 +367,9 @@ func (s *Server) listHouseholds(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) exportHouseholds(w http.ResponseWriter, r *http.Request) error {
 	var list []anxin.Household
 	if s.Households != nil {
-		hh, err := s.areaHouseholds(r.Context())
-		if err != nil {
+		var err error
+		if list, err = s.visibleHouseholds(r.Context()); err != nil {
 			return err
-		}
-		all, err := s.Households.AllHouseholds(r.Context())
-		if err != nil {
-			return err
-		}
-		for _, h := range all {
-			if hh == nil || hh[h.ID] {
-				list = append(list, h)
-			}
 		}
 	}
 	slices.SortFunc(list, func(a, b anxin.Household) int { return strings.Compare(a.ID, b.ID) })

@@ -48,6 +48,9 @@ type Store interface {
 type HouseholdSource interface {
 	Household(ctx context.Context, id string) (anxin.Household, error) // ENOTFOUND when unknown
 	AllHouseholds(ctx context.Context) ([]anxin.Household, error)      // in id order
+	// HouseholdsOf reads the given households only (unknown ids are left
+	// out): an area's listing reads its own, not a district's.
+	HouseholdsOf(ctx context.Context, ids []string) ([]anxin.Household, error)
 }
 
 // HouseholdList is a fixed list of households as a HouseholdSource.
@@ -66,6 +69,17 @@ func (l HouseholdList) Household(_ context.Context, id string) (anxin.Household,
 // AllHouseholds is a copy of the list.
 func (l HouseholdList) AllHouseholds(context.Context) ([]anxin.Household, error) {
 	return slices.Clone(l), nil
+}
+
+// HouseholdsOf is the list's households among ids.
+func (l HouseholdList) HouseholdsOf(_ context.Context, ids []string) ([]anxin.Household, error) {
+	var out []anxin.Household
+	for _, h := range l {
+		if slices.Contains(ids, h.ID) {
+			out = append(out, h)
+		}
+	}
+	return out, nil
 }
 
 // Server serves the records API. Set the fields, then use Handler.

@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/anxin-care/anxin"
@@ -158,19 +160,31 @@ func (s *Server) AreaHouseholds(ctx context.Context) ([]anxin.Household, error) 
 	if s.Households == nil {
 		return nil, nil
 	}
+	list, err := s.visibleHouseholds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range list {
+		list[i] = maskHousehold(list[i])
+	}
+	return list, nil
+}
+
+// visibleHouseholds reads the households (kits) the caller may see, in id
+// order: an area's only, never the whole district's to filter.
+func (s *Server) visibleHouseholds(ctx context.Context) ([]anxin.Household, error) {
 	hh, err := s.areaHouseholds(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []anxin.Household
-	all, err := s.Households.AllHouseholds(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, h := range all {
-		if hh == nil || hh[h.ID] {
-			out = append(out, maskHousehold(h))
+	if err != nil || hh == nil {
+		if err != nil {
+			return nil, err
 		}
+		return s.Households.AllHouseholds(ctx)
 	}
-	return out, nil
+	if len(hh) == 0 {
+		return nil, nil
+	}
+	ids := slices.Sorted(maps.Keys(hh))
+	list, err := s.Households.HouseholdsOf(ctx, ids)
+	slices.SortFunc(list, func(a, b anxin.Household) int { return strings.Compare(a.ID, b.ID) })
+	return list, err
 }
