@@ -75,9 +75,11 @@ func TestPacedReaderWaitsOnlyAfterSmallReads(t *testing.T) {
 // real mosquitto (default in-flight window of 20), a crash between
 // receiving the press and committing it loses nothing: the batch holding
 // it was not acknowledged, the next process (same client id) gets it and
-// everything after it again, and the press opens its one alarm. (Readings
-// of earlier batches that changed nothing had nothing to commit and were
-// acknowledged by the first process.)
+// every message the first did not take again, and the press opens its one
+// alarm. (Readings of batches that changed nothing had nothing to commit
+// and were acknowledged by the first process. Readings and events come on
+// two sessions with paced reads, in no order between them: how many
+// readings the first took before the press stalled it varies.)
 func TestIntegrationPacedSubscriberCrashBeforeCommit(t *testing.T) {
 	mq := testenv.StartMosquitto(t)
 	store := &stallingStore{DB: openDB(t)}
@@ -95,7 +97,7 @@ func TestIntegrationPacedSubscriberCrashBeforeCommit(t *testing.T) {
 		}
 		return p, sub, func() { sub.Close(); stop() }
 	}
-	_, _, stop1 := start(&escalations{})
+	p1, _, stop1 := start(&escalations{})
 
 	const n = 500
 	publishFlood(t, mq.URL, "paced-pub", n, 50)
@@ -107,10 +109,11 @@ func TestIntegrationPacedSubscriberCrashBeforeCommit(t *testing.T) {
 	esc := &escalations{}
 	p2, _, stop2 := start(esc)
 	defer stop2()
-	eventually(t, "the rest redelivered to the second process", func() bool {
-		return testutil.ToFloat64(p2.m.received) >= n/2
-	})
 	eventually(t, "the press escalated", func() bool { return esc.n() == 1 })
+	// every message reached one process or the other: nothing lost
+	eventually(t, "the rest redelivered to the second process", func() bool {
+		return testutil.ToFloat64(p1.m.received)+testutil.ToFloat64(p2.m.received) >= n
+	})
 	as, err := store.Alarms(context.Background(), sqlite.AlarmFilter{Household: "hh-press"})
 	if err != nil || len(as) != 1 {
 		t.Fatalf("alarms of the press: %v %v", as, err)
