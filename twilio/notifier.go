@@ -245,19 +245,12 @@ func classify(op string, err error) (retry bool, _ error) {
 		if re.Status == 0 { // twilio-go's own credential checks
 			return false, fmt.Errorf("twilio %s: error %d: %w", op, re.Code, anxin.ErrAccount)
 		}
-		err := fmt.Errorf("twilio %s: HTTP %d, error %d%s", op, re.Status, re.Code, hint(re.Code))
-		if accountFault(re.Status, re.Code) {
-			err = fmt.Errorf("%w: %w", err, anxin.ErrAccount)
-		}
-		return anxin.RetryableStatus(re.Status), err
+		return anxin.RetryableStatus(re.Status),
+			refusal(fmt.Errorf("twilio %s: HTTP %d, error %d%s", op, re.Status, re.Code, hint(re.Code)), re.Status, re.Code)
 	}
 	if m := statusInText.FindStringSubmatch(err.Error()); m != nil { // an error body that was not JSON
 		st, _ := strconv.Atoi(m[1])
-		err := fmt.Errorf("twilio %s: HTTP %d", op, st)
-		if accountFault(st, 0) {
-			err = fmt.Errorf("%w: %w", err, anxin.ErrAccount)
-		}
-		return anxin.RetryableStatus(st), err
+		return anxin.RetryableStatus(st), refusal(fmt.Errorf("twilio %s: HTTP %d", op, st), st, 0)
 	}
 	var op2 *net.OpError
 	if errors.As(err, &op2) && op2.Op == "dial" {
@@ -281,18 +274,21 @@ func scrub(err error) error {
 	return err
 }
 
-// hint names the well-known permanent Twilio errors.
-// accountFault: the account is refused, not the number (ErrAccount):
-// credentials (401, 20003), a suspended account (20005), a sender the
-// account may not use, a country its geographic permissions leave out.
-func accountFault(status, code int) bool {
-	switch code {
-	case 20003, 20005, 21212, 21606, 21659, 21408, 21215, 13227:
-		return true
+// refusal is the error of a refused request, marked ErrAccount when the
+// account is refused, not the number: credentials (401, 20003), a
+// suspended account (20005), a sender the account may not use, a country
+// its geographic permissions leave out.
+func refusal(err error, status, code int) error {
+	switch {
+	case status == 401, status == 403:
+	case code == 20003, code == 20005, code == 21212, code == 21606, code == 21659, code == 21408, code == 21215, code == 13227:
+	default:
+		return err
 	}
-	return status == 401 || status == 403
+	return fmt.Errorf("%w: %w", err, anxin.ErrAccount)
 }
 
+// hint names the well-known permanent Twilio errors.
 func hint(code int) string {
 	switch code {
 	case 21211, 21217, 13223, 13224:
