@@ -174,17 +174,15 @@ func (s *Server) AreaHouseholds(ctx context.Context) ([]anxin.Household, error) 
 // order: an area's only, never the whole district's to filter.
 func (s *Server) visibleHouseholds(ctx context.Context) ([]anxin.Household, error) {
 	hh, err := s.areaHouseholds(ctx)
-	if err != nil || hh == nil {
-		if err != nil {
-			return nil, err
-		}
+	switch {
+	case err != nil:
+		return nil, err
+	case hh == nil: // the whole district
 		return s.Households.AllHouseholds(ctx)
-	}
-	if len(hh) == 0 {
+	case len(hh) == 0:
 		return nil, nil
 	}
-	ids := slices.Sorted(maps.Keys(hh))
-	list, err := s.Households.HouseholdsOf(ctx, ids)
+	list, err := s.Households.HouseholdsOf(ctx, slices.Sorted(maps.Keys(hh)))
 	slices.SortFunc(list, func(a, b anxin.Household) int { return strings.Compare(a.ID, b.ID) })
 	return list, err
 }
