@@ -72,6 +72,92 @@ func TestPostgres(t *testing.T) {
 	t.Run("ChainClaimsAddedToAnOlderDatabase", func(t *testing.T) { chainClaimsAdded(t, s) })
 	t.Run("AwayMarksRefuseAnOlderAlarmd", func(t *testing.T) { awayMarksRefuseAnOlderAlarmd(t, s) })
 	t.Run("FrozenTransactionEnds", func(t *testing.T) { frozenTransactionEnds(t, s) })
+	t.Run("ClaimWaitsForAFencedCommit", func(t *testing.T) { claimWaitsForAFencedCommit(t, s) })
+}
+
+// A fenced ingest write whose lease check passed holds its partitions'
+// lease rows until it commits: a peer's claim of one of them, made between
+// the check and the commit (alarmd paused there), waits for the commit, so
+// the new owner's take-over reads the write and no stale commit lands
+// after it. The write is held at its commit by a deferred trigger waiting
+// on an advisory lock the test holds.
+func claimWaitsForAFencedCommit(t *testing.T, s *server) {
+	ctx := context.Background()
+	db := s.open(t)
+	if _, err := db.PartitionLeases(ctx, "S", 1); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	e, ok, err := db.ClaimPartition(ctx, "S", 0, "a", now, now.Add(time.Hour))
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	for _, q := range []string{
+		`CREATE FUNCTION hold_commit() RETURNS trigger LANGUAGE plpgsql AS
+			'BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NULL; END'`,
+		`CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT ON seen_ids
+			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hold_commit()`,
+	} {
+		if _, err := db.SQL().ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	holder, err := db.SQL().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if _, err := holder.ExecContext(ctx, "SELECT pg_advisory_lock(4242)"); err != nil {
+		t.Fatal(err)
+	}
+	ingested := make(chan error, 1)
+	go func() {
+		_, err := db.ApplyIngest(ctx, &anxin.IngestBatch{At: now, SeenIDs: []string{"hh-1/m-1"},
+			Fence: &anxin.LeaseFence{Stream: "S", Owner: "a", Parts: []anxin.PartitionEpoch{{Part: 0, Epoch: e}}}})
+		ingested <- err
+	}()
+	// (a session of the cluster waiting on a lock of that kind: the
+	// subtests run one at a time)
+	waiting := func(lock string) func() bool {
+		return func() bool {
+			var n int
+			err := db.SQL().QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE wait_event_type = 'Lock' AND wait_event = '`+lock+`'`).Scan(&n)
+			return err == nil && n > 0
+		}
+	}
+	testenv.Eventually(t, "the fenced write held at its commit", 30*time.Second, waiting("advisory"))
+	// b claims the partition (a's lease ran out by b's clock); once the
+	// claim returns, a's write must be in the store
+	type claimed struct {
+		ok, seen bool
+		err      error
+	}
+	claims := make(chan claimed, 1)
+	go func() {
+		var c claimed
+		_, c.ok, c.err = db.ClaimPartition(ctx, "S", 0, "b", now.Add(2*time.Hour), now.Add(3*time.Hour))
+		if c.err == nil {
+			c.err = db.SeenIDs(ctx, now.Add(-time.Hour), func(id string, _ time.Time) { c.seen = c.seen || id == "hh-1/m-1" })
+		}
+		claims <- c
+	}()
+	testenv.Eventually(t, "the claim waits on the lease row, or returned", 30*time.Second, func() bool {
+		return len(claims) > 0 || waiting("transactionid")() || waiting("tuple")()
+	})
+	if _, err := holder.ExecContext(ctx, "SELECT pg_advisory_unlock(4242)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ingested; err != nil {
+		t.Fatalf("the fenced write, its check passed before the claim: %v", err)
+	}
+	c := <-claims
+	if c.err != nil || !c.ok {
+		t.Fatalf("claim: %v %v", c.ok, c.err)
+	}
+	if !c.seen {
+		t.Fatal("the claim returned before the fenced write committed: a take-over then would miss it")
+	}
 }
 
 // An alarmd frozen inside a transaction (a VM paused between a fenced

@@ -154,11 +154,6 @@ func checkFence(ctx context.Context, tx *sql.Tx, pg bool, f *anxin.LeaseFence) e
 	if f == nil {
 		return nil
 	}
-	parts := make([]int64, len(f.Parts))
-	epochs := make([]int64, len(f.Parts))
-	for i, p := range f.Parts {
-		parts[i], epochs[i] = int64(p.Part), p.Epoch
-	}
 	var q string
 	var args []any
 	if pg {
