@@ -3,6 +3,7 @@ package alarmd
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -114,7 +115,9 @@ func (s *sharing) word(w string) string {
 	return w
 }
 
-func (s *sharing) field(f string) { s.key = append(append(s.key, f...), 0) }
+// field adds f to the key, its length first: a separator could be in f
+// itself, and then two different lists would make one key.
+func (s *sharing) field(f string) { s.key = append(binary.AppendUvarint(s.key, uint64(len(f))), f...) }
 
 func (s *sharing) devices(ds []anxin.Device) []anxin.Device {
 	if len(ds) == 0 {

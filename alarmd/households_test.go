@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -168,4 +169,33 @@ func FuzzHouseholdsSplit(f *testing.F) {
 			t.Fatalf("in groups: %+v\nwhole:     %+v", got, want)
 		}
 	})
+}
+
+// TestCompactKeepsDifferentListsApart: the sharing key is made of the
+// fields, so a field holding the separator must not make two different
+// lists one key (a household would get another's devices or chain: its own
+// devices' messages refused, or another's people called).
+func TestCompactKeepsDifferentListsApart(t *testing.T) {
+	list := []anxin.Household{
+		{ID: "h1", Devices: []anxin.Device{{ID: "a", Kind: anxin.KindCallButton, Place: "x\x00b\x00" + string(anxin.KindWaterMeter) + "\x00p"}},
+			Community: []anxin.Contact{{Name: "甲\x00\x00\x00+8613900000001\x00乙", Phone: "+8613900000002"}}},
+		{ID: "h2", Devices: []anxin.Device{{ID: "a", Kind: anxin.KindCallButton, Place: "x"}, {ID: "b", Kind: anxin.KindWaterMeter, Place: "p"}},
+			Community: []anxin.Contact{{Name: "甲", Phone: "+8613900000001"}, {Name: "乙", Phone: "+8613900000002"}}},
+	}
+	want := slices.Clone(list)
+	for i := range want {
+		want[i].Devices, want[i].Community = slices.Clone(want[i].Devices), slices.Clone(want[i].Community)
+	}
+	compactHouseholds(list)
+	for i := range list {
+		if !reflect.DeepEqual(list[i].Devices, want[i].Devices) || !reflect.DeepEqual(list[i].Community, want[i].Community) {
+			t.Errorf("%s: %d devices and %d responders, want %d and %d", list[i].ID,
+				len(list[i].Devices), len(list[i].Community), len(want[i].Devices), len(want[i].Community))
+		}
+	}
+	kits := []anxin.Kit{{Household: "h1", Devices: want[0].Devices}, {Household: "h2", Devices: want[1].Devices}}
+	compactKits(kits)
+	if !reflect.DeepEqual(kits[1].Devices, want[1].Devices) {
+		t.Fatalf("h2's kit: %+v, want %+v", kits[1].Devices, want[1].Devices)
+	}
 }

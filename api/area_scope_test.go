@@ -122,6 +122,26 @@ func TestAreaScopeOnEveryWrite(t *testing.T) {
 	if code := e.do("GET", "/api/v1/households/export", dongcunTok, nil, nil); code != 200 || src.all != 0 || src.of != 2 {
 		t.Errorf("B's export: %d; read all %d times, some %d times", code, src.all, src.of)
 	}
+	// an import's new households are asked about once, not one read of a
+	// household (its people and all) a row
+	var csv bytes.Buffer
+	var recs []anxin.ElderRecord
+	for i, hh := range []string{"hh-z9", "hh-n1"} {
+		r := anxin.ElderRecord{ID: fmt.Sprintf("e2%d", i), Household: hh, Name: "王五", IDNumber: idNumber("19400506", 20+i),
+			Current: anxin.Address{Village: "善广村"}, Assessment: anxin.Assessment{Guardianship: "独居", SelfCare: "完好", Health: "正常"}}
+		if errs := care.Normalize(&r, now); len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		recs = append(recs, r)
+	}
+	if err := ledger.WriteCSV(&csv, ledger.Rows(recs, ledger.Options{})); err != nil {
+		t.Fatal(err)
+	}
+	of := src.of
+	if code := e.do("POST", "/api/v1/elders/import", shanguangTok, csv.String(), &eb); code != 400 || len(eb.Error.Rows) != 1 ||
+		eb.Error.Rows[0].Column != "户编号" || src.one != 0 || src.of != of+1 {
+		t.Errorf("import into an unregistered kit household: %d %+v; read one %d times, some %d times", code, eb, src.one, src.of-of)
+	}
 	e.api.Households = src.HouseholdList
 	// a household shared by two areas (stored before this check existed) is neither's
 	poisoned := anxin.ElderRecord{ID: "e9", Household: "hh-e1", Name: "王五", IDNumber: idNumber("19400506", 9),
@@ -184,7 +204,12 @@ func TestAreaForms(t *testing.T) {
 // countingHouseholds counts how the API reads households.
 type countingHouseholds struct {
 	HouseholdList
-	all, of int
+	all, of, one int
+}
+
+func (c *countingHouseholds) Household(ctx context.Context, id string) (anxin.Household, error) {
+	c.one++
+	return c.HouseholdList.Household(ctx, id)
 }
 
 func (c *countingHouseholds) AllHouseholds(ctx context.Context) ([]anxin.Household, error) {

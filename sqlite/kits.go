@@ -246,27 +246,13 @@ func (d *DB) RegisterHouseholdsOf(ctx context.Context, households []string) ([]a
 		if err != nil {
 			return err
 		}
-		b, ok := best[e.Household]
-		if r, br := tierRank(e.Tier), tierRank(b.Tier); !ok || r > br || (r == br && e.ID < b.ID) {
+		if b, ok := best[e.Household]; !ok || outranks(e.Tier, e.ID, b.Tier, b.ID) {
 			best[e.Household] = e
 		}
 		return nil
 	}
-	const kitCols = `SELECT household, elder_name, elder_phone, elder_address, tier, contacts, community, devices FROM kits`
-	var err error
-	if households == nil {
-		err = d.each(ctx, kitCols, scanKit)
-		if err == nil {
-			// one pass over the elders of households with a kit
-			err = d.each(ctx, "SELECT "+elderSelect+" FROM elders WHERE household IN (SELECT household FROM kits)", scanElderRow)
-		}
-	} else {
-		err = d.eachIn(ctx, households, kitCols+" WHERE household IN (%s)", nil, scanKit)
-		if err == nil {
-			err = d.eachIn(ctx, households, "SELECT "+elderSelect+" FROM elders WHERE household IN (%s)", nil, scanElderRow)
-		}
-	}
-	if err != nil {
+	const kitCols = `household, elder_name, elder_phone, elder_address, tier, contacts, community, devices`
+	if err := d.eachKit(ctx, households, kitCols, elderSelect, scanKit, scanElderRow); err != nil {
 		return nil, nil, fmt.Errorf("register households: %w", err)
 	}
 	slices.SortFunc(out, func(a, b anxin.Household) int { return strings.Compare(a.ID, b.ID) })
@@ -329,26 +315,12 @@ func (d *DB) RegisterKits(ctx context.Context, households []string) ([]anxin.Kit
 			return err
 		}
 		e.tier = anxin.Tier(tier)
-		b, ok := best[household]
-		if r, br := tierRank(e.tier), tierRank(b.tier); !ok || r > br || (r == br && e.id < b.id) {
+		if b, ok := best[household]; !ok || outranks(e.tier, e.id, b.tier, b.id) {
 			best[household] = e
 		}
 		return nil
 	}
-	const kitCols = `SELECT household, tier, devices FROM kits`
-	var err error
-	if households == nil {
-		err = d.each(ctx, kitCols, scanKit)
-		if err == nil {
-			err = d.each(ctx, "SELECT id, household, tier FROM elders WHERE household IN (SELECT household FROM kits)", scanElderRow)
-		}
-	} else {
-		err = d.eachIn(ctx, households, kitCols+" WHERE household IN (%s)", nil, scanKit)
-		if err == nil {
-			err = d.eachIn(ctx, households, "SELECT id, household, tier FROM elders WHERE household IN (%s)", nil, scanElderRow)
-		}
-	}
-	if err != nil {
+	if err := d.eachKit(ctx, households, "household, tier, devices", "id, household, tier", scanKit, scanElderRow); err != nil {
 		return nil, fmt.Errorf("register kits: %w", err)
 	}
 	slices.SortFunc(out, func(a, b anxin.Kit) int { return strings.Compare(a.Household, b.Household) })
@@ -358,6 +330,30 @@ func (d *DB) RegisterKits(ctx context.Context, households []string) ([]anxin.Kit
 		}
 	}
 	return out, nil
+}
+
+// eachKit scans the kits of households (nil: all), then the elder records
+// naming them: kitCols of kits, elderCols of elders.
+func (d *DB) eachKit(ctx context.Context, households []string, kitCols, elderCols string, scanKit, scanElder func(*sql.Rows) error) error {
+	kits, elders := "SELECT "+kitCols+" FROM kits", "SELECT "+elderCols+" FROM elders"
+	if households == nil {
+		if err := d.each(ctx, kits, scanKit); err != nil {
+			return err
+		}
+		// one pass over the elders of households with a kit
+		return d.each(ctx, elders+" WHERE household IN (SELECT household FROM kits)", scanElder)
+	}
+	if err := d.eachIn(ctx, households, kits+" WHERE household IN (%s)", nil, scanKit); err != nil {
+		return err
+	}
+	return d.eachIn(ctx, households, elders+" WHERE household IN (%s)", nil, scanElder)
+}
+
+// outranks: the elder record of tier and id, not the one of bestTier and
+// bestID, is the one a household follows (the highest tier, then the lowest id).
+func outranks(tier anxin.Tier, id string, bestTier anxin.Tier, bestID string) bool {
+	r, br := tierRank(tier), tierRank(bestTier)
+	return r > br || (r == br && id < bestID)
 }
 
 // each runs a query and calls scan for each row.
