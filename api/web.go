@@ -99,6 +99,33 @@ func (s *Server) Household(ctx context.Context, id string) (anxin.Household, boo
 	return h, err == nil, err
 }
 
+// HouseholdsByID reads the households among ids that the caller's area may
+// see, by id (those it may not, or unknown, are absent): one read for a
+// page's rows, where Household per row cost a read of the area and two of
+// the register each.
+func (s *Server) HouseholdsByID(ctx context.Context, ids []string) (map[string]anxin.Household, error) {
+	out := map[string]anxin.Household{}
+	if s.Households == nil || len(ids) == 0 {
+		return out, nil
+	}
+	hh, err := s.areaHouseholds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	if hh != nil {
+		ids = slices.DeleteFunc(ids, func(id string) bool { return !hh[id] })
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	list, err := s.Households.HouseholdsOf(ctx, ids)
+	for _, h := range list {
+		out[h.ID] = h
+	}
+	return out, err
+}
+
 // Alarms30 lists the alarms of the caller's area opened in the last 30
 // days, of one household when household is not "".
 func (s *Server) Alarms30(ctx context.Context, household string) ([]anxin.Alarm, error) {

@@ -92,19 +92,24 @@ func (s *Server) openAlarms(ctx context.Context, srv *api.Server) ([]boardAlarm,
 	}
 	book := words.Default()
 	now := s.Now()
+	all = slices.DeleteFunc(all, func(a anxin.Alarm) bool {
+		return a.State == anxin.AlarmResolved || a.Route == anxin.RouteInstaller // maintenance alarms are on the device health page
+	})
+	ids := make([]string, len(all))
+	for i := range all {
+		ids[i] = all[i].Household
+	}
+	households, err := srv.HouseholdsByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	var out []boardAlarm
 	for _, a := range all {
-		if a.State == anxin.AlarmResolved || a.Route == anxin.RouteInstaller {
-			continue // maintenance alarms are on the device health page
-		}
 		_, timeline, err := srv.AlarmTimeline(ctx, a.ID)
 		if err != nil {
 			return nil, err
 		}
-		h, _, err := srv.Household(ctx, a.Household)
-		if err != nil {
-			return nil, err
-		}
+		h := households[a.Household]
 		b := boardAlarm{Alarm: a, What: book.What(&a, &h), Elder: anxin.MaskName(h.Elder.Name), State: words.AlarmState(a.State),
 			Waiting: waited(now.Sub(a.OpenedAt))}
 		switch a.State {

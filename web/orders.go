@@ -61,6 +61,13 @@ func (s *Server) rows(req *request, os []anxin.WorkOrder) []orderRow {
 	book := words.Default()
 	now := s.Now()
 	out := make([]orderRow, 0, len(os))
+	var ids []string
+	for _, o := range os {
+		if o.Kind == anxin.OrderAlarm {
+			ids = append(ids, o.Household)
+		}
+	}
+	households, _ := req.api.HouseholdsByID(req.ctx, ids) // a row without its household names the alarm without the room
 	for _, o := range os {
 		r := orderRow{WorkOrder: o, Kind: orderKinds[o.Kind], Age: waited(now.Sub(o.CreatedAt)), What: "告警后回访"}
 		if o.Status == anxin.OrderPending && s.Orders != nil && now.Sub(o.AssignedAt) > s.Orders.Timeout/2 {
@@ -75,7 +82,7 @@ func (s *Server) rows(req *request, os []anxin.WorkOrder) []orderRow {
 		}
 		if o.Kind == anxin.OrderAlarm {
 			if a, err := req.api.Store.Alarm(req.ctx, o.AlarmID); err == nil {
-				h, _, _ := req.api.Household(req.ctx, o.Household)
+				h := households[o.Household]
 				r.What = book.What(&a, &h)
 			}
 		}

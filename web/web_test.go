@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -325,5 +326,55 @@ func TestDeviceHealth(t *testing.T) {
 	w.mustSignIn("wang")
 	if code, _, _ := w.do("GET", "/app/devices", nil); code != 403 {
 		t.Errorf("worker's device page: %d", code)
+	}
+}
+
+// countingHouseholds counts how a page reads households.
+type countingHouseholds struct {
+	api.HouseholdList
+	mu      sync.Mutex
+	one, of int
+}
+
+func (c *countingHouseholds) Household(ctx context.Context, id string) (anxin.Household, error) {
+	c.mu.Lock()
+	c.one++
+	c.mu.Unlock()
+	return c.HouseholdList.Household(ctx, id)
+}
+
+func (c *countingHouseholds) HouseholdsOf(ctx context.Context, ids []string) ([]anxin.Household, error) {
+	c.mu.Lock()
+	c.of++
+	c.mu.Unlock()
+	return c.HouseholdList.HouseholdsOf(ctx, ids)
+}
+
+// The board reads the households of its rows at once, not one a row (each
+// a read of the area and two of the register since alarmd keeps only the
+// kits in memory), and still names each row's elder.
+func TestBoardReadsHouseholdsOncePerPage(t *testing.T) {
+	e := newEnv(t, false)
+	now := time.Now()
+	var changes []sqlite.AlarmChange
+	for i, hh := range []string{"hh-a1", "hh-a1", "hh-b1"} {
+		changes = append(changes, sqlite.AlarmChange{Op: sqlite.AlarmOpOpen, Household: hh, Rule: fmt.Sprintf("button_%d", i),
+			RuleKind: "event", Device: "btn1", Severity: anxin.SeverityCritical, At: now.Add(-time.Minute), Reason: "button pressed"})
+	}
+	if res, err := e.db.ApplyIngest(context.Background(), &sqlite.IngestBatch{At: now, Changes: changes}); err != nil || len(res.Opened) != 3 {
+		t.Fatalf("open: %+v %v", res, err)
+	}
+	src := &countingHouseholds{HouseholdList: api.HouseholdList(*e.hh)}
+	e.web.API.Households = src
+	ops := e.browser()
+	ops.mustSignIn("ops")
+	code, page, _ := ops.do("GET", "/app/board", nil)
+	if code != 200 || !strings.Contains(page, anxin.MaskName("张桂兰")) || !strings.Contains(page, anxin.MaskName("赵国强")) {
+		t.Fatalf("board: %d %s", code, page)
+	}
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if src.one != 0 || src.of != 1 {
+		t.Fatalf("the board read households one by one %d times and by the page %d times", src.one, src.of)
 	}
 }
