@@ -228,8 +228,10 @@ func (e *Engine) Observe(now time.Time, m *anxin.Message) []Decision {
 	// state flush; else it changed only last-seen times and meter values
 	// and may wait (DeferSeen). Long-silent devices and slots waking up,
 	// and readings lag past the last write, count as learned: the store's
-	// last-seen times then never lag by more than 2 × lag.
-	learned := e.seenLag == 0 || t > h.savedSeen+e.seenLag
+	// last-seen times then never lag by more than 2 × lag. A household
+	// already learned-dirty is written at the next state flush whatever
+	// this reading changed: nothing to compare.
+	learned := e.seenLag == 0 || h.dirty || t > h.savedSeen+e.seenLag
 	floor := h.savedSeen - e.seenLag // a last-seen time older than this was not deferred
 	if t > h.lastMsg {
 		h.lastMsg = t
