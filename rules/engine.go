@@ -257,6 +257,7 @@ func (e *Engine) Observe(now time.Time, m *anxin.Message) []Decision {
 		} else {
 			s = h.slot(r.idx, dev)
 		}
+		heard := t > s.t1 // newer than what the slot knew, or no news of it
 		if learned {
 			x.v.ev.observe(x, s, m, t)
 		} else {
@@ -264,7 +265,9 @@ func (e *Engine) Observe(now time.Time, m *anxin.Message) []Decision {
 			x.v.ev.observe(x, s, m, t)
 			learned = e.learnedChange(x.v.ev, &snap, s, floor)
 		}
-		s.flags &^= fStale // heard: its times are the truth again
+		if heard {
+			s.flags &^= fStale // its times are the truth again
+		}
 	}
 	if learned || len(h.slots) != ns {
 		e.markDirty(h)

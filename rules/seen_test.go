@@ -191,6 +191,16 @@ func TestCrashWithDeferredSeenRaisesNoSilence(t *testing.T) {
 	read(tl2, "07:20", "09:00")
 	tl2.expect() // no device_silent: the meter never stopped
 
+	// a reading the store already holds comes again after the restart
+	// (redelivered): no news of the meter, the slack still holds
+	tl4 := restored()
+	again := anxin.Message{ID: "again", TS: time.Unix(stored, 0), Household: "hh-1", Device: "wm1", Kind: anxin.KindWaterMeter,
+		Fields: anxin.Fields{"total_m3": anxin.Num(v)}}
+	tl4.record(tl4.e.Observe(tl4.now, &again))
+	tl4.advance(at(0, "07:19"))
+	read(tl4, "07:20", "09:00")
+	tl4.expect()
+
 	tl3 := restored() // the meter stops for good at 07:15
 	tl3.advance(at(0, "12:00"))
 	if len(tl3.ds) != 1 || tl3.ds[0].Rule != "device_silent" {
