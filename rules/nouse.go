@@ -126,7 +126,7 @@ func (w silentWatch) heard(x *evalCtx, s *slot, t int64) {
 // silent reports whether the meter, last heard at last with reading
 // interval iv, is silent at x.now, and raises the alarm if so.
 func (w silentWatch) silent(x *evalCtx, s *slot, last, iv int64) bool {
-	if x.now-last < limitIv(w.after, iv)+x.slack(s) {
+	if x.now < w.at(x, s, last, iv) {
 		return false
 	}
 	x.raise(s, fOpen2, func() string {
@@ -144,6 +144,13 @@ func (w silentWatch) until(x *evalCtx, s *slot, last, iv int64) int64 {
 	if s.flags&(fOpen2|fMute2) != 0 {
 		return 0
 	}
+	return w.at(x, s, last, iv)
+}
+
+// at is the instant the meter, last heard at last with reading interval
+// iv, turns silent: after its limit, and the slack of a restored slot not
+// heard from since (evalCtx.slack).
+func (w silentWatch) at(x *evalCtx, s *slot, last, iv int64) int64 {
 	return last + limitIv(w.after, iv) + x.slack(s)
 }
 
@@ -179,9 +186,8 @@ func interval(s *slot, iv int64) {
 // assumedInterval is the reading interval assumed before readings show it.
 const assumedInterval = 3600
 
-func (r *noUse) silence(s *slot) int64 { return limit(r.p.SilentAfter, s) }
-func (r *noUse) watch() silentWatch    { return silentWatch{r.p.SilentAfter, r.p.SilentRule} }
-func (r *noUse) fresh(s *slot) int64   { return limit(r.p.FreshWithin, s) }
+func (r *noUse) watch() silentWatch  { return silentWatch{r.p.SilentAfter, r.p.SilentRule} }
+func (r *noUse) fresh(s *slot) int64 { return limit(r.p.FreshWithin, s) }
 
 func (r *noUse) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	val := m.Fields[r.p.Field].Float()
@@ -242,7 +248,7 @@ func (r *noUse) deadline(x *evalCtx, s *slot) int64 {
 		// this deadline standing).
 		// A due instant already past (state restored after downtime) is
 		// judged now: by then the meter may be silent.
-		if p := max(x.windowed(s.t0+r.forSec), x.now); p <= s.t1+r.fresh(s) && p < s.t1+r.silence(s)+x.slack(s) && (d == 0 || p < d) {
+		if p := max(x.windowed(s.t0+r.forSec), x.now); p <= s.t1+r.fresh(s) && p < r.watch().at(x, s, s.t1, s.t2) && (d == 0 || p < d) {
 			d = p
 		}
 	}

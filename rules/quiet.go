@@ -706,7 +706,7 @@ func (q *quiet) silentAt(x *evalCtx, o quietOff, s *slot) int64 {
 		return math.MaxInt64
 	}
 	_, _, tl, iv := o.sigAt(s, 0)
-	return tl + limitIv(q.qp.SilentAfter, iv) + x.slack(s)
+	return q.watch.at(x, s, tl, iv)
 }
 
 // tickQuiet raises the alarm of a quiet period past its alarm time, s
