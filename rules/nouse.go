@@ -183,6 +183,20 @@ func interval(s *slot, iv int64) {
 	s.t2 = (s.t2*3 + iv) / 4
 }
 
+// nextReading takes a slot's next reading, at t after its last (s.t1): it
+// reports whether the two are further apart than fresh (a gap; on a
+// restored slot not heard from since, also than the slack for what a
+// crash forgot) and moves the reading interval, but not on such a slot,
+// whose last reading may be older than the truth.
+func (x *evalCtx) nextReading(s *slot, t, fresh int64) (gap bool) {
+	slack := x.slack(s)
+	gap = t-s.t1 > fresh+slack
+	if slack == 0 {
+		interval(s, t-s.t1)
+	}
+	return gap
+}
+
 // assumedInterval is the reading interval assumed before readings show it.
 const assumedInterval = 3600
 
@@ -200,10 +214,7 @@ func (r *noUse) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	if t <= s.t1 {
 		return // late or duplicate reading: the state already knows later
 	}
-	gap := t-s.t1 > r.fresh(s)+x.slack(s) && !r.p.BridgeGaps
-	if x.slack(s) == 0 { // else t1 may be older than the last reading
-		interval(s, t-s.t1)
-	}
+	gap := x.nextReading(s, t, r.fresh(s)) && !r.p.BridgeGaps
 	r.watch().heard(x, s, t)
 	switch {
 	case val < s.v1:
