@@ -315,21 +315,16 @@ func (e *Engine) learnedChange(ev evaluator, p *slotSnap, s *slot, floor int64) 
 	return !bytes.Equal(e.prevExt, s.ext)
 }
 
-// movedFar reports whether a reading interval (0: not known, an hour
-// assumed, as limitIv does) grew by more than an eighth: a meter that
+// movedFar reports whether a reading interval (as limits count it:
+// usualInterval) grew by more than an eighth: a meter that
 // reads less often is learned, so a restored interval is never much
 // shorter than the truth and no silence limit or gap shrinks with it. One
 // that settles from the assumed hour or reads more often is not: a
 // restored interval longer than the truth makes limits longer, never an
 // alarm early.
 func movedFar(prev, cur int64) bool {
-	eff := func(iv int64) int64 {
-		if iv == 0 {
-			return assumedInterval
-		}
-		return max(iv, 60)
-	}
-	return 8*(eff(cur)-eff(prev)) > eff(prev)
+	p := usualInterval(prev)
+	return 8*(usualInterval(cur)-p) > p
 }
 
 // ObserveStatus feeds a status (online/offline) from

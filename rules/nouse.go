@@ -164,13 +164,16 @@ func limitIv(l Silence, iv int64) int64 {
 	if l.Dur > 0 {
 		return l.Dur.Seconds()
 	}
-	switch {
-	case iv == 0:
-		iv = assumedInterval
-	case iv < 60:
-		iv = 60
+	return int64(float64(usualInterval(iv)) * l.Times)
+}
+
+// usualInterval is the reading interval a limit counts from for a slot's
+// interval iv: an hour while it is not known (0), a minute at least.
+func usualInterval(iv int64) int64 {
+	if iv == 0 {
+		return assumedInterval
 	}
-	return int64(float64(iv) * l.Times)
+	return max(iv, 60)
 }
 
 // interval tracks the meter's usual reading interval as a moving average
