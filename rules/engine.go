@@ -24,8 +24,9 @@ type Engine struct {
 
 	// DeferSeen: a reading that only advances last-seen times and meter
 	// values waits until its household's readings are seenLag (seconds)
-	// past its last write; restored slots allow staleSlack for what a
-	// crash forgot. 0: every change is written as learned.
+	// past its last write; last-seen times restored from the store allow
+	// staleSlack for what a crash forgot. 0: every change is written as
+	// learned.
 	seenLag, staleSlack int64
 	prevExt             []byte // Observe's copy of a slot's ext before the reading
 
@@ -257,16 +258,12 @@ func (e *Engine) Observe(now time.Time, m *anxin.Message) []Decision {
 		} else {
 			s = h.slot(r.idx, dev)
 		}
-		heard := t > s.t1 // newer than what the slot knew, or no news of it
 		if learned {
 			x.v.ev.observe(x, s, m, t)
 		} else {
 			snap := e.snapshot(s)
 			x.v.ev.observe(x, s, m, t)
 			learned = e.learnedChange(x.v.ev, &snap, s, floor)
-		}
-		if heard {
-			s.flags &^= fStale // its times are the truth again
 		}
 	}
 	if learned || len(h.slots) != ns {
@@ -302,7 +299,7 @@ func (e *Engine) snapshot(s *slot) slotSnap {
 // (seenInExt); in any other kind every byte of ext is learned.
 func (e *Engine) learnedChange(ev evaluator, p *slotSnap, s *slot, floor int64) bool {
 	switch {
-	case (p.flags^s.flags)&^fStale != 0, p.n != s.n, p.t0 != s.t0, p.v0 != math.Float64bits(s.v0), p.ext != len(s.ext):
+	case p.flags != s.flags, p.n != s.n, p.t0 != s.t0, p.v0 != math.Float64bits(s.v0), p.ext != len(s.ext):
 		return true
 	case s.t1 > p.t1 && p.t1 < floor, movedFar(p.t2, s.t2):
 		return true
@@ -612,10 +609,7 @@ func (e *Engine) RestoreState(household string, state []byte) error {
 	}
 	h.savedSeen = h.lastMsg
 	if e.staleSlack > 0 {
-		// its last-seen times may lag what the engine knew before a crash
-		for i := range h.slots {
-			h.slots[i].flags |= fStale
-		}
+		h.restored = h.lastMsg // its last-seen times may lag what the engine knew before a crash
 	}
 	if old := e.hh[household]; old != nil {
 		h.tier = old.tier // the tier is configuration: SetHousehold's word beats a saved one

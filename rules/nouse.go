@@ -126,7 +126,7 @@ func (w silentWatch) heard(x *evalCtx, s *slot, t int64) {
 // silent reports whether the meter, last heard at last with reading
 // interval iv, is silent at x.now, and raises the alarm if so.
 func (w silentWatch) silent(x *evalCtx, s *slot, last, iv int64) bool {
-	if x.now < w.at(x, s, last, iv) {
+	if x.now < w.at(x, last, iv) {
 		return false
 	}
 	x.raise(s, fOpen2, func() string {
@@ -144,14 +144,14 @@ func (w silentWatch) until(x *evalCtx, s *slot, last, iv int64) int64 {
 	if s.flags&(fOpen2|fMute2) != 0 {
 		return 0
 	}
-	return w.at(x, s, last, iv)
+	return w.at(x, last, iv)
 }
 
 // at is the instant the meter, last heard at last with reading interval
-// iv, turns silent: after its limit, and the slack of a restored slot not
-// heard from since (evalCtx.slack).
-func (w silentWatch) at(x *evalCtx, s *slot, last, iv int64) int64 {
-	return last + limitIv(w.after, iv) + x.slack(s)
+// iv, turns silent: after its limit, and the slack of a last-seen time
+// from the store (evalCtx.slack).
+func (w silentWatch) at(x *evalCtx, last, iv int64) int64 {
+	return last + limitIv(w.after, iv) + x.slack(last)
 }
 
 // limit resolves a Silence against the slot's reading interval (t2). Until
@@ -187,12 +187,12 @@ func interval(s *slot, iv int64) {
 }
 
 // nextReading takes a slot's next reading, at t after its last (s.t1): it
-// reports whether the two are further apart than fresh (a gap; on a
-// restored slot not heard from since, also than the slack for what a
-// crash forgot) and moves the reading interval, but not on such a slot,
-// whose last reading may be older than the truth.
+// reports whether the two are further apart than fresh (a gap; after a
+// last reading from the store, also than the slack for what a crash
+// forgot) and moves the reading interval, but not after such a reading,
+// which may be older than the truth.
 func (x *evalCtx) nextReading(s *slot, t, fresh int64) (gap bool) {
-	slack := x.slack(s)
+	slack := x.slack(s.t1)
 	gap = t-s.t1 > fresh+slack
 	if slack == 0 {
 		interval(s, t-s.t1)
@@ -262,7 +262,7 @@ func (r *noUse) deadline(x *evalCtx, s *slot) int64 {
 		// this deadline standing).
 		// A due instant already past (state restored after downtime) is
 		// judged now: by then the meter may be silent.
-		if p := max(x.windowed(s.t0+r.forSec), x.now); p <= s.t1+r.fresh(s) && p < r.watch().at(x, s, s.t1, s.t2) && (d == 0 || p < d) {
+		if p := max(x.windowed(s.t0+r.forSec), x.now); p <= s.t1+r.fresh(s) && p < r.watch().at(x, s.t1, s.t2) && (d == 0 || p < d) {
 			d = p
 		}
 	}
