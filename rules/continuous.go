@@ -105,7 +105,7 @@ func (r *continuous) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	if s.flags&fInit != 0 && t <= s.t1 {
 		return
 	}
-	gap := s.flags&fInit == 0 || t-s.t1 > r.gapSec+x.slack(s)
+	gap := s.flags&fInit == 0 || t-s.t1 > r.gapSec+x.slack(s.t1)
 	running := false
 	if v, ok := m.Fields[r.p.Field]; ok && r.p.Field != "" {
 		running = v.Float() > r.p.Above

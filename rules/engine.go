@@ -24,8 +24,9 @@ type Engine struct {
 
 	// DeferSeen: a reading that only advances last-seen times and meter
 	// values waits until its household's readings are seenLag (seconds)
-	// past its last write; restored slots allow staleSlack for what a
-	// crash forgot. 0: every change is written as learned.
+	// past its last write; last-seen times restored from the store allow
+	// staleSlack for what a crash forgot. 0: every change is written as
+	// learned.
 	seenLag, staleSlack int64
 	prevExt             []byte // Observe's copy of a slot's ext before the reading
 
@@ -228,8 +229,10 @@ func (e *Engine) Observe(now time.Time, m *anxin.Message) []Decision {
 	// state flush; else it changed only last-seen times and meter values
 	// and may wait (DeferSeen). Long-silent devices and slots waking up,
 	// and readings lag past the last write, count as learned: the store's
-	// last-seen times then never lag by more than 2 × lag.
-	learned := e.seenLag == 0 || t > h.savedSeen+e.seenLag
+	// last-seen times then never lag by more than 2 × lag. A household
+	// already learned-dirty is written at the next state flush whatever
+	// this reading changed: nothing to compare.
+	learned := e.seenLag == 0 || h.dirty || t > h.savedSeen+e.seenLag
 	floor := h.savedSeen - e.seenLag // a last-seen time older than this was not deferred
 	if t > h.lastMsg {
 		h.lastMsg = t
@@ -262,7 +265,6 @@ func (e *Engine) Observe(now time.Time, m *anxin.Message) []Decision {
 			x.v.ev.observe(x, s, m, t)
 			learned = e.learnedChange(x.v.ev, &snap, s, floor)
 		}
-		s.flags &^= fStale // heard: its times are the truth again
 	}
 	if learned || len(h.slots) != ns {
 		e.markDirty(h)
@@ -297,7 +299,7 @@ func (e *Engine) snapshot(s *slot) slotSnap {
 // (seenInExt); in any other kind every byte of ext is learned.
 func (e *Engine) learnedChange(ev evaluator, p *slotSnap, s *slot, floor int64) bool {
 	switch {
-	case (p.flags^s.flags)&^fStale != 0, p.n != s.n, p.t0 != s.t0, p.v0 != math.Float64bits(s.v0), p.ext != len(s.ext):
+	case p.flags != s.flags, p.n != s.n, p.t0 != s.t0, p.v0 != math.Float64bits(s.v0), p.ext != len(s.ext):
 		return true
 	case s.t1 > p.t1 && p.t1 < floor, movedFar(p.t2, s.t2):
 		return true
@@ -310,21 +312,16 @@ func (e *Engine) learnedChange(ev evaluator, p *slotSnap, s *slot, floor int64) 
 	return !bytes.Equal(e.prevExt, s.ext)
 }
 
-// movedFar reports whether a reading interval (0: not known, an hour
-// assumed, as limitIv does) grew by more than an eighth: a meter that
+// movedFar reports whether a reading interval (as limits count it:
+// usualInterval) grew by more than an eighth: a meter that
 // reads less often is learned, so a restored interval is never much
 // shorter than the truth and no silence limit or gap shrinks with it. One
 // that settles from the assumed hour or reads more often is not: a
 // restored interval longer than the truth makes limits longer, never an
 // alarm early.
 func movedFar(prev, cur int64) bool {
-	eff := func(iv int64) int64 {
-		if iv == 0 {
-			return assumedInterval
-		}
-		return max(iv, 60)
-	}
-	return 8*(eff(cur)-eff(prev)) > eff(prev)
+	p := usualInterval(prev)
+	return 8*(usualInterval(cur)-p) > p
 }
 
 // ObserveStatus feeds a status (online/offline) from
@@ -612,10 +609,7 @@ func (e *Engine) RestoreState(household string, state []byte) error {
 	}
 	h.savedSeen = h.lastMsg
 	if e.staleSlack > 0 {
-		// its last-seen times may lag what the engine knew before a crash
-		for i := range h.slots {
-			h.slots[i].flags |= fStale
-		}
+		h.restored = h.lastMsg // its last-seen times may lag what the engine knew before a crash
 	}
 	if old := e.hh[household]; old != nil {
 		h.tier = old.tier // the tier is configuration: SetHousehold's word beats a saved one

@@ -138,10 +138,7 @@ func (r *learned) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	if t <= s.t1 {
 		return
 	}
-	gap := t-s.t1 > r.fresh(s)+x.slack(s)
-	if x.slack(s) == 0 { // else t1 may be older than the last reading
-		interval(s, t-s.t1)
-	}
+	gap := x.nextReading(s, t, r.fresh(s))
 	if !gap && !x.h.away {
 		// Every full local hour since the last reading, up to this one:
 		// how long ago was the last use? Use is dated at the reading that

@@ -126,7 +126,7 @@ func (w silentWatch) heard(x *evalCtx, s *slot, t int64) {
 // silent reports whether the meter, last heard at last with reading
 // interval iv, is silent at x.now, and raises the alarm if so.
 func (w silentWatch) silent(x *evalCtx, s *slot, last, iv int64) bool {
-	if x.now-last < limitIv(w.after, iv)+x.slack(s) {
+	if x.now < w.at(x, last, iv) {
 		return false
 	}
 	x.raise(s, fOpen2, func() string {
@@ -144,7 +144,14 @@ func (w silentWatch) until(x *evalCtx, s *slot, last, iv int64) int64 {
 	if s.flags&(fOpen2|fMute2) != 0 {
 		return 0
 	}
-	return last + limitIv(w.after, iv) + x.slack(s)
+	return w.at(x, last, iv)
+}
+
+// at is the instant the meter, last heard at last with reading interval
+// iv, turns silent: after its limit, and the slack of a last-seen time
+// from the store (evalCtx.slack).
+func (w silentWatch) at(x *evalCtx, last, iv int64) int64 {
+	return last + limitIv(w.after, iv) + x.slack(last)
 }
 
 // limit resolves a Silence against the slot's reading interval (t2). Until
@@ -157,13 +164,16 @@ func limitIv(l Silence, iv int64) int64 {
 	if l.Dur > 0 {
 		return l.Dur.Seconds()
 	}
-	switch {
-	case iv == 0:
-		iv = assumedInterval
-	case iv < 60:
-		iv = 60
+	return int64(float64(usualInterval(iv)) * l.Times)
+}
+
+// usualInterval is the reading interval a limit counts from for a slot's
+// interval iv: an hour while it is not known (0), a minute at least.
+func usualInterval(iv int64) int64 {
+	if iv == 0 {
+		return assumedInterval
 	}
-	return int64(float64(iv) * l.Times)
+	return max(iv, 60)
 }
 
 // interval tracks the meter's usual reading interval as a moving average
@@ -176,12 +186,25 @@ func interval(s *slot, iv int64) {
 	s.t2 = (s.t2*3 + iv) / 4
 }
 
+// nextReading takes a slot's next reading, at t after its last (s.t1): it
+// reports whether the two are further apart than fresh (a gap; after a
+// last reading from the store, also than the slack for what a crash
+// forgot) and moves the reading interval, but not after such a reading,
+// which may be older than the truth.
+func (x *evalCtx) nextReading(s *slot, t, fresh int64) (gap bool) {
+	slack := x.slack(s.t1)
+	gap = t-s.t1 > fresh+slack
+	if slack == 0 {
+		interval(s, t-s.t1)
+	}
+	return gap
+}
+
 // assumedInterval is the reading interval assumed before readings show it.
 const assumedInterval = 3600
 
-func (r *noUse) silence(s *slot) int64 { return limit(r.p.SilentAfter, s) }
-func (r *noUse) watch() silentWatch    { return silentWatch{r.p.SilentAfter, r.p.SilentRule} }
-func (r *noUse) fresh(s *slot) int64   { return limit(r.p.FreshWithin, s) }
+func (r *noUse) watch() silentWatch  { return silentWatch{r.p.SilentAfter, r.p.SilentRule} }
+func (r *noUse) fresh(s *slot) int64 { return limit(r.p.FreshWithin, s) }
 
 func (r *noUse) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	val := m.Fields[r.p.Field].Float()
@@ -194,10 +217,7 @@ func (r *noUse) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 	if t <= s.t1 {
 		return // late or duplicate reading: the state already knows later
 	}
-	gap := t-s.t1 > r.fresh(s)+x.slack(s) && !r.p.BridgeGaps
-	if x.slack(s) == 0 { // else t1 may be older than the last reading
-		interval(s, t-s.t1)
-	}
+	gap := x.nextReading(s, t, r.fresh(s)) && !r.p.BridgeGaps
 	r.watch().heard(x, s, t)
 	switch {
 	case val < s.v1:
@@ -242,7 +262,7 @@ func (r *noUse) deadline(x *evalCtx, s *slot) int64 {
 		// this deadline standing).
 		// A due instant already past (state restored after downtime) is
 		// judged now: by then the meter may be silent.
-		if p := max(x.windowed(s.t0+r.forSec), x.now); p <= s.t1+r.fresh(s) && p < s.t1+r.silence(s)+x.slack(s) && (d == 0 || p < d) {
+		if p := max(x.windowed(s.t0+r.forSec), x.now); p <= s.t1+r.fresh(s) && p < r.watch().at(x, s.t1, s.t2) && (d == 0 || p < d) {
 			d = p
 		}
 	}

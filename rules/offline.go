@@ -134,7 +134,7 @@ func (r *deviceOffline) tick(x *evalCtx, s *slot) {
 		}, func() anxin.Cause {
 			return anxin.Cause{Code: anxin.CauseDeviceOffline, Since: causeTime(s.t0), For: x.lasted(s.t0)}
 		})
-	case r.silence && s.t1 != 0 && x.now-s.t1 >= r.forSec+x.slack(s):
+	case r.silence && s.t1 != 0 && x.now-s.t1 >= r.forSec+x.slack(s.t1):
 		x.raise(s, fOpen, func() string {
 			return fmt.Sprintf("%s has sent nothing since %s (%s)", capitalize(x.deviceWords(s.dev)), x.clock(s.t1), span(x.now-s.t1))
 		}, func() anxin.Cause {
@@ -151,8 +151,8 @@ func (r *deviceOffline) deadline(x *evalCtx, s *slot) int64 {
 	if r.status && s.t0 != 0 {
 		d = s.t0 + r.forSec
 	}
-	if r.silence && s.t1 != 0 && (d == 0 || s.t1+r.forSec+x.slack(s) < d) {
-		d = s.t1 + r.forSec + x.slack(s)
+	if r.silence && s.t1 != 0 && (d == 0 || s.t1+r.forSec+x.slack(s.t1) < d) {
+		d = s.t1 + r.forSec + x.slack(s.t1)
 	}
 	return x.windowed(d)
 }
@@ -199,7 +199,7 @@ func (r *gatewayOffline) tick(x *evalCtx, s *slot) {
 		}, func() anxin.Cause {
 			return anxin.Cause{Code: anxin.CauseGatewayOffline, Since: causeTime(s.t0), For: x.lasted(s.t0)}
 		})
-	case r.silentSec > 0 && s.t1 != 0 && x.now-s.t1 >= r.silentSec+x.slack(s):
+	case r.silentSec > 0 && s.t1 != 0 && x.now-s.t1 >= r.silentSec+x.slack(s.t1):
 		x.raise(s, fOpen, func() string {
 			return fmt.Sprintf("Nothing has come from the home since %s (%s)", x.clock(s.t1), span(x.now-s.t1))
 		}, func() anxin.Cause {
@@ -216,8 +216,8 @@ func (r *gatewayOffline) deadline(x *evalCtx, s *slot) int64 {
 	if s.t0 != 0 {
 		d = s.t0 + r.forSec
 	}
-	if r.silentSec > 0 && s.t1 != 0 && (d == 0 || s.t1+r.silentSec+x.slack(s) < d) {
-		d = s.t1 + r.silentSec + x.slack(s)
+	if r.silentSec > 0 && s.t1 != 0 && (d == 0 || s.t1+r.silentSec+x.slack(s.t1) < d) {
+		d = s.t1 + r.silentSec + x.slack(s.t1)
 	}
 	return x.windowed(d)
 }

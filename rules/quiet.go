@@ -535,7 +535,7 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 	if t <= tl {
 		return
 	}
-	gap := t-tl > q.freshLimit(iv)+x.slack(s)
+	gap := t-tl > q.freshLimit(iv)+x.slack(tl)
 	use := atLeast(val-base, q.deltas[k], val)
 	lateUse, life := use, use
 	var lc lateClock
@@ -567,7 +567,7 @@ func (q *quiet) observeSignal(m quietModel, o quietOff, x *evalCtx, s *slot, k i
 	if iv == 0 {
 		iv = assumedInterval
 	}
-	if x.slack(s) == 0 { // else tl may be older than the last reading
+	if x.slack(tl) == 0 { // else tl may be older than the last reading
 		iv = (iv*3 + (t - tl)) / 4
 	}
 	m.forget(x, s, t)
@@ -706,7 +706,7 @@ func (q *quiet) silentAt(x *evalCtx, o quietOff, s *slot) int64 {
 		return math.MaxInt64
 	}
 	_, _, tl, iv := o.sigAt(s, 0)
-	return tl + limitIv(q.qp.SilentAfter, iv) + x.slack(s)
+	return q.watch.at(x, tl, iv)
 }
 
 // tickQuiet raises the alarm of a quiet period past its alarm time, s

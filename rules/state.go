@@ -27,8 +27,12 @@ type household struct {
 	// savedSeen is lastMsg when the state was last taken for the store
 	// (or restored from it): how far the stored last-seen times may lag
 	savedSeen int64
-	devs      []device
-	slots     []slot
+	// restored is lastMsg when the state was restored with DeferSeen's
+	// slack (0: not): last-seen times no later than it came from the
+	// store and may lag the truth (evalCtx.slack)
+	restored int64
+	devs     []device
+	slots    []slot
 }
 
 type device struct {
@@ -64,10 +68,6 @@ const (
 	fAux                     // kind-specific bit
 	fMute1                   // people closed alarm 1; quiet until the condition clears
 	fMute2                   // people closed alarm 2
-	// fStale: restored, and not heard from since: its last-seen times may
-	// lag the truth by up to Engine.staleSlack (they were deferred,
-	// DeferSeen). In memory only: never encoded.
-	fStale
 )
 
 const muteShift = 5 // fOpen<<muteShift == fMute1
@@ -184,13 +184,15 @@ func (x *evalCtx) suppressed() bool {
 
 func (x *evalCtx) loc() *time.Location { return x.e.cfg.Location() }
 
-// slack is how far s's last-seen times may lag the truth (seconds): 0,
-// but restored and not heard from since, what the engine allows for the
+// slack is how far a last-seen time seen may lag the truth (seconds): 0,
+// but for one the store gave (no later than the household's last message
+// when restored, household.restored), what the engine allows for the
 // readings a crash forgot (DeferSeen). A silence limit waits that much
 // longer and a gap must be that much longer, so no alarm comes of the
-// readings the store did not hold.
-func (x *evalCtx) slack(s *slot) int64 {
-	if s.flags&fStale != 0 {
+// readings the store did not hold. Each last-seen time has its own: a
+// slot over two meters keeps the slack of the one not heard from since.
+func (x *evalCtx) slack(seen int64) int64 {
+	if seen <= x.h.restored {
 		return x.e.staleSlack
 	}
 	return 0
@@ -328,7 +330,7 @@ func (e *Engine) appendState(b []byte, h *household) []byte {
 		b = appendString(b, c.Name)
 		b = appendString(b, c.Kind)
 		b = binary.AppendUvarint(b, uint64(s.dev))
-		b = append(b, s.flags&^fStale)
+		b = append(b, s.flags)
 		b = binary.AppendUvarint(b, uint64(s.n))
 		b = binary.AppendVarint(b, s.t0)
 		b = binary.AppendVarint(b, s.t1)
@@ -452,7 +454,7 @@ func (e *Engine) decode(id string, b []byte) (*household, error) {
 	ns := r.uvarint(maxSlots)
 	for i := uint64(0); i < ns && !r.err; i++ {
 		name, kind := r.string(), r.string()
-		s := slot{dev: uint16(r.uvarint(math.MaxUint16)), flags: r.byte() &^ fStale, n: uint16(r.uvarint(math.MaxUint16))}
+		s := slot{dev: uint16(r.uvarint(math.MaxUint16)), flags: r.byte(), n: uint16(r.uvarint(math.MaxUint16))}
 		s.t0, s.t1, s.t2 = r.varint(), r.varint(), r.varint()
 		s.v0, s.v1 = r.float(), r.float()
 		k := kindTable[kind]

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,11 +21,9 @@ import (
 // shipped rule without them (drip_run off, the 14-day warm-up, per_quiet
 // 8) at stepsdrip's cost.
 func TestDeployedRulesReadTheDefault(t *testing.T) {
-	var want *rules.StepsParams
-	for _, r := range rules.Default().Rules {
-		if r.Name == defaultRule {
-			want = r.Params.(*rules.StepsParams)
-		}
+	want := defaultSteps()
+	if want == nil {
+		t.Fatalf("configs/rules.yaml has no %s of kind steps", defaultRule)
 	}
 	for _, run := range []float64{0.003, 0.01} {
 		cfg, err := deployedRules(run, "Asia/Shanghai")
@@ -83,5 +83,20 @@ func TestEligibleUsesFromFirstDay(t *testing.T) {
 	late, all := eligibleUses(s, 10, 48*time.Hour), eligibleUsesAfter(s, 10, 48*time.Hour, 0)
 	if len(all) != 38 || len(late) != 24 || !all[0].at.Equal(t0.Add(8*time.Hour)) || late[0].at.Before(t0.Add(warmUp)) {
 		t.Errorf("from day 1: %d uses (first %v); after the warm-up: %d", len(all), all[0].at, len(late))
+	}
+}
+
+// TestDeployedSectionSaysTheDefaultsKeys: the section on the default rule
+// gives its cost, drip_run and warm-up as configured, not as they were
+// when the text was written.
+func TestDeployedSectionSaysTheDefaultsKeys(t *testing.T) {
+	def := *defaultSteps()
+	def.Cost, def.DripRun, def.WarmUp = rules.Duration(5000*time.Hour), rules.Duration(6*time.Hour), rules.Duration(7*24*time.Hour)
+	var b bytes.Buffer
+	deployedSection(&b, nil, &def)
+	for _, want := range []string{"(cost 5000h;", "close together for 6 h", "its first 7 days with data", "slower than 1 l in 6 h", "= 30 h after the last use"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in:\n%s", want, b.String())
+		}
 	}
 }

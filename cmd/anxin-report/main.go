@@ -563,6 +563,17 @@ func deployedRules(minDelta float64, zone string) (*rules.Config, error) {
 	return replay.Rules(b, zone)
 }
 
+// defaultSteps is configs/rules.yaml's water rule (defaultRule) if it is
+// of kind steps, else nil.
+func defaultSteps() *rules.StepsParams {
+	for _, r := range rules.Default().Rules {
+		if p, ok := r.Params.(*rules.StepsParams); ok && r.Name == defaultRule {
+			return p
+		}
+	}
+	return nil
+}
+
 // dripRates are the drips (litres per hour) under which the rules as
 // deployed are measured again: 1 l in 10 h, which restarts a 1 l clock
 // after its 8 h step and before its 24 h one and leaves a 3 l clock at

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin/replay"
+	"github.com/anxin-care/anxin/rules"
 )
 
 // Goals of issue 19 (DAIAD, occupied homes, 3 l): ≥ 50 % within 8 h and
@@ -250,16 +251,19 @@ func describeAny(r *ruleResult) string {
 	return fmt.Sprintf("%.1f %% within 8 h, %.1f %% within 24 h, %.4f false alarms per household-day", 100*r.within[1], 100*r.within[3], r.falsePerDay)
 }
 
-// deployedSection writes the default rule and its stand-ins as deployed.
-func deployedSection(b *bytes.Buffer, sets []*dataset) {
+// deployedSection writes the default rule (def: configs/rules.yaml's,
+// defaultSteps; TestDeployedRulesReadTheDefault holds it of kind steps)
+// and its stand-ins as deployed.
+func deployedSection(b *bytes.Buffer, sets []*dataset, def *rules.StepsParams) {
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	p("## The default rule as deployed\n\n")
-	p("configs/rules.yaml's water rule `%s` is the drip-safe rule of kind steps with `drip_run` (cost 8700h; 1 l a sign of life for the 8 h step and, unless it is a drip's, for the 24 h one; a drip is regular, rises close together for 12 h or at a steady spacing; a 3 l use restarts every clock), the default since 2026-12-07, that stands in for the fixed `no_water_24h` alone: ", defaultRule)
-	p("while it warms up (its first 3 days with data) it rings 24 h after the last use exactly as the fixed rule does (`fallback: 24h`: a data gap restarts the quiet period, fresh readings only), ")
+	drip := time.Duration(def.DripRun)
+	p("configs/rules.yaml's water rule `%s` is the drip-safe rule of kind steps with `drip_run` (cost %.0fh; 1 l a sign of life for the 8 h step and, unless it is a drip's, for the 24 h one; a drip is regular, rises close together for %.0f h or at a steady spacing; a 3 l use restarts every clock), the default since 2026-12-07, that stands in for the fixed `no_water_24h` alone: ", defaultRule, time.Duration(def.Cost).Hours(), drip.Hours())
+	p("while it warms up (its first %.0f days with data) it rings 24 h after the last use exactly as the fixed rule does (`fallback: 24h`: a data gap restarts the quiet period, fresh readings only), ", time.Duration(def.WarmUp).Hours()/24)
 	p("and it raises `device_silent` itself (`silent_after: 25h`). Here it is measured as deployed, beside the fixed rule it replaced, in one engine per household: ")
 	p("emergencies at a uniform sample of **every** eligible use from each home's first day (the warm-up included), the same seeds and sample size as above, misses counted, ")
 	p("false alarms over all household-days. `%s` is read from configs/rules.yaml as shipped (its 3 l and 1 l whatever the run's uses). `standin_<cost>` are the stepped hazard rule with the run's `min_delta` (`%s`); `standin_4800h` is the default until 2026-12-07 (kind hazard), measured as this report measured it then. `%s` is the previous default, before `drip_run` (`stepsdrip` at cost %dh with `split: weekend`, `per_quiet: 8`, the 14-day warm-up; docs/rules.md keeps it as the operators' \"drip-safe at 24 h always\" alternative). ", defaultRule, standInKeys, previousDefault, stepsdripDeployed)
-	p("**The default's price**: a leak whose rises come at uneven times (or slower than 1 l in 12 h, or whose first tick on the meter comes early) looks like life to its last step, which then rings at the latest 24 h + `drip_run` = 36 h after the last use of 3 l, where `%s` always rang by 24 h; a high-risk elder (tier high, `drip_run: 0`) keeps 12 h at the latest (docs/rules.md, \"The default water rule\").\n\n", previousDefault)
+	p("**The default's price**: a leak whose rises come at uneven times (or slower than 1 l in %.0f h, or whose first tick on the meter comes early) looks like life to its last step, which then rings at the latest 24 h + `drip_run` = %.0f h after the last use of 3 l, where `%s` always rang by 24 h; a high-risk elder (tier high, `drip_run: 0`) keeps 12 h at the latest (docs/rules.md, \"The default water rule\").\n\n", drip.Hours(), (24*time.Hour + drip).Hours(), previousDefault)
 	for _, d := range sets {
 		if d.deployed == nil {
 			continue
@@ -333,7 +337,8 @@ func render(sets []*dataset, window time.Duration) ([]byte, []byte) {
 	for _, d := range sets {
 		p("- **%s, %g l counts as use**: %s\n", d.name, d.minDelta*1000, verdict(d))
 	}
-	p("\n**The default rule, as deployed** (emergencies from each home's first day, the 3-day warm-up included; \"The default rule as deployed\" below):\n\n")
+	def := defaultSteps()
+	p("\n**The default rule, as deployed** (emergencies from each home's first day, the %.0f-day warm-up included; \"The default rule as deployed\" below):\n\n", time.Duration(def.WarmUp).Hours()/24)
 	for _, d := range sets {
 		p("- **%s, %g l**: %s\n", d.name, d.minDelta*1000, deployedVerdict(d))
 	}
@@ -373,7 +378,7 @@ func render(sets []*dataset, window time.Duration) ([]byte, []byte) {
 		}
 		p("%d real readings replayed, %d readings fed to forks.\n\n", d.m.Readings, d.m.Forked)
 	}
-	deployedSection(&b, sets)
+	deployedSection(&b, sets, def)
 	stepsSection(&b, sets)
 	boundSection(&b, sets)
 	diagnosisSection(&b, sets)
