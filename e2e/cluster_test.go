@@ -205,6 +205,11 @@ influx: {url: %q, token: unused-by-vm, batch_size: 1000, flush_interval: 200ms}
 	readings := fl.Quiet()
 	testenv.Eventually(t, "the gateways' spools to drain", 60*time.Second, func() bool { return fl.Depth() == 0 })
 	var archived float64
+	defer func() {
+		if t.Failed() { // how far the archive got, when it did not get there
+			t.Logf("archived %.0f distinct readings of %d; spool depth %d", archived, readings, fl.Depth())
+		}
+	}()
 	testenv.Eventually(t, fmt.Sprintf("the %d readings in VictoriaMetrics", readings), 60*time.Second, func() bool {
 		archived = distinctSamples(t, vm)
 		return archived >= float64(readings)
