@@ -2,11 +2,15 @@ package ingest
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/anxin-care/anxin"
@@ -20,7 +24,8 @@ import (
 func leaseSource(p *Pipeline, instance string, parts int, epochs map[int]int64) *JetStreamSource {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &JetStreamSource{cfg: JetStreamConfig{Stream: "S", Consumer: "anxin", Partitions: parts, Instance: instance},
-		p: p, log: p.log, ctx: ctx, cancel: cancel, held: make(map[int]*heldPart), epochs: make(map[int]int64)}
+		p: p, log: p.log, ctx: ctx, cancel: cancel, held: make(map[int]*heldPart), epochs: make(map[int]int64),
+		errs: make(map[string]error), js: noPulls{}}
 	for k, e := range epochs {
 		done := make(chan struct{})
 		close(done)
@@ -29,6 +34,15 @@ func leaseSource(p *Pipeline, instance string, parts int, epochs map[int]int64) 
 	}
 	p.fencer, p.owns = s, func(string) bool { return false }
 	return s
+}
+
+// noPulls is a JetStream that refuses every pull subscription: a
+// partition taken over in a test without NATS pulls nothing (its fetcher
+// retries until the partition is stopped).
+type noPulls struct{ nats.JetStreamContext }
+
+func (noPulls) PullSubscribe(string, string, ...nats.SubOpt) (*nats.Subscription, error) {
+	return nil, errors.New("no NATS in this test")
 }
 
 // leaseStallStore holds the first write that carries alarm changes
@@ -241,4 +255,87 @@ func TestStateWritesOutsideBatchesAreFenced(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A commit that finds a lease lost while a take-over of another partition
+// waits for the batch loop (the source's balance claimed it meanwhile)
+// must leave the taken-over partition this alarmd's: its messages are
+// processed, not handed back. Before 2026-12-07 the lost partition was
+// stopped by a goroutine that then set the pipeline's ownership from the
+// partitions it saw held (the new one not among them yet, its take-over
+// still in the loop's queue): applied after the take-over, that made the
+// held partition's every message handed back (Nak, redelivered at once,
+// handed back again) until the next change of ownership, which in a quiet
+// cluster never came.
+func TestLeaseLostWhileATakeOverWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		db := openDB(t)
+		// of two partitions, hh1 is in 0 and hh0 in 1 (TestPartitionMatchesTheServer)
+		key := (&JetStreamConfig{Stream: "S", Consumer: "anxin", Partitions: 2}).leaseKey()
+		if _, err := db.PartitionLeases(ctx, key, 2); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		// the fence compares the leases with SQLite's clock, the real one
+		// (the bubble's starts in 2000): leases held until 2099 hold
+		leaseAt := time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
+		claim := func(part int, owner string, at time.Time) int64 {
+			t.Helper()
+			e, ok, err := db.ClaimPartition(ctx, key, part, owner, at, at.Add(time.Minute))
+			if err != nil || !ok {
+				t.Fatalf("claim %d by %s: %v %v", part, owner, ok, err)
+			}
+			return e
+		}
+		store := &leaseStallStore{IngestStore: db, reached: make(chan struct{}), release: make(chan struct{})}
+		p, err := New(Config{BatchWait: time.Millisecond}, Deps{Engine: rules.New(rules.Default()), Store: store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := leaseSource(p, "a", 2, map[int]int64{0: claim(0, "a", leaseAt)})
+		stop := runPipeline(t, p)
+		defer func() { // the fetchers first, then the batch loop
+			s.cancel()
+			s.fetchers.Wait()
+			stop()
+		}()
+		inPart0 := func(hh string) bool { return Partition(hh, 2) == 0 }
+		if err := p.TakeOver(ctx, inPart0, inPart0); err != nil {
+			t.Fatal(err)
+		}
+		var acked, naked atomic.Int32 // of partition 1's press
+		press := func(hh string, ack, nak func()) {
+			t.Helper()
+			d := payload(t, anxin.Message{ID: "m-" + hh, TS: now, Household: hh, Device: "btn1", Kind: anxin.KindCallButton,
+				Event: anxin.EventButtonPressed})
+			d.Ack, d.Nak = ack, nak
+			if err := p.Deliver(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// a press of partition 0: processed, its commit stalls (a long GC)
+		press("hh1", func() {}, func() {})
+		<-store.reached
+		// meanwhile b claims partition 0 (a's lease ran out by b's clock),
+		// and a's balance claims partition 1 and waits for the batch loop
+		// to take its households over
+		claim(0, "b", leaseAt.Add(2*time.Minute))
+		took := make(chan error)
+		go func() { took <- s.takeOver(map[int]int64{1: claim(1, "a", leaseAt)}, leaseAt.Add(time.Minute)) }()
+		synctest.Wait()
+		close(store.release) // the commit finds partition 0 lost
+		if err := <-took; err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if held := s.Held(); !slices.Equal(held, []int{1}) {
+			t.Fatalf("held after the loss and the take-over: %v, want [1]", held)
+		}
+		press("hh0", func() { acked.Add(1) }, func() { naked.Add(1) })
+		synctest.Wait()
+		if acked.Load() != 1 || naked.Load() != 0 {
+			t.Fatalf("a press of the partition taken over: acknowledged %d, handed back %d; want 1, 0", acked.Load(), naked.Load())
+		}
+	})
 }
