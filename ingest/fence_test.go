@@ -25,7 +25,8 @@ func leaseSource(p *Pipeline, instance string, parts int, epochs map[int]int64) 
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &JetStreamSource{cfg: JetStreamConfig{Stream: "S", Consumer: "anxin", Partitions: parts, Instance: instance},
 		p: p, log: p.log, ctx: ctx, cancel: cancel, held: make(map[int]*heldPart), epochs: make(map[int]int64),
-		errs: make(map[string]error), js: noPulls{}}
+		errs: make(map[string]error), js: noPulls{}, leases: renewals{}}
+	s.cfg.defaults()
 	for k, e := range epochs {
 		done := make(chan struct{})
 		close(done)
@@ -44,6 +45,16 @@ type noPulls struct{ nats.JetStreamContext }
 func (noPulls) PullSubscribe(string, string, ...nats.SubOpt) (*nats.Subscription, error) {
 	return nil, errors.New("no NATS in this test")
 }
+
+// renewals is a lease store that renews whatever it is asked to (the
+// leases of a test's source are the test's to claim and take away).
+type renewals struct{ anxin.LeaseStore }
+
+func (renewals) RenewPartition(context.Context, string, int, string, int64, time.Time) (bool, error) {
+	return true, nil
+}
+
+func (renewals) HeartbeatMember(context.Context, string, string, time.Time) error { return nil }
 
 // leaseStallStore holds the first write that carries alarm changes
 // until release is closed: an alarmd stalled (VM pause, GC, a blocked disk)
@@ -338,4 +349,71 @@ func TestLeaseLostWhileATakeOverWaits(t *testing.T) {
 			t.Fatalf("a press of the partition taken over: acknowledged %d, handed back %d; want 1, 0", acked.Load(), naked.Load())
 		}
 	})
+}
+
+// A take-over that waits for a busy batch loop (a long commit, a slow
+// store) keeps renewing this alarmd's leases, those it holds and those it
+// is taking over: a lease of 3 s ran out under load while the balance
+// waited seconds for the loop, a peer claimed it, and partitions went back
+// and forth between alarmd every few seconds (TestClusterFailover's logs:
+// balance passes of up to 6.8 s, seven leases lost at a commit a run).
+func TestLeasesRenewedWhileATakeOverWaits(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	key := (&JetStreamConfig{Stream: "S", Consumer: "anxin", Partitions: 2}).leaseKey()
+	if _, err := db.PartitionLeases(ctx, key, 2); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	claim := func(part int) int64 {
+		t.Helper()
+		e, ok, err := db.ClaimPartition(ctx, key, part, "a", now, now.Add(time.Minute))
+		if err != nil || !ok {
+			t.Fatalf("claim %d: %v %v", part, ok, err)
+		}
+		return e
+	}
+	store := &leaseStallStore{IngestStore: db, reached: make(chan struct{}), release: make(chan struct{})}
+	p, err := New(Config{BatchWait: time.Millisecond}, Deps{Engine: rules.New(rules.Default()), Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := leaseSource(p, "a", 2, map[int]int64{0: claim(0)})
+	s.leases, s.cfg.Lease, s.cfg.Poll = db, time.Hour, 10*time.Millisecond
+	stop := runPipeline(t, p)
+	var unstall sync.Once
+	defer func() {
+		unstall.Do(func() { close(store.release) })
+		s.cancel()
+		s.fetchers.Wait()
+		stop()
+	}()
+	inPart0 := func(hh string) bool { return Partition(hh, 2) == 0 }
+	if err := p.TakeOver(ctx, inPart0, inPart0); err != nil {
+		t.Fatal(err)
+	}
+	// the batch loop is busy: a commit stalls
+	d := payload(t, anxin.Message{ID: "m-hh1", TS: now, Household: "hh1", Device: "btn1", Kind: anxin.KindCallButton,
+		Event: anxin.EventButtonPressed})
+	if err := p.Deliver(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	<-store.reached
+	took := make(chan error, 1)
+	go func() { took <- s.takeOver(map[int]int64{1: claim(1)}, now.Add(time.Minute)) }()
+	// (held until now + a minute; renewed: now + Lease, an hour)
+	eventually(t, "both leases renewed while the take-over waits for the loop", func() bool {
+		ls, err := db.PartitionLeases(ctx, key, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ls[0].Until.After(now.Add(30*time.Minute)) && ls[1].Until.After(now.Add(30*time.Minute))
+	})
+	unstall.Do(func() { close(store.release) })
+	if err := <-took; err != nil {
+		t.Fatal(err)
+	}
+	if held := s.Held(); !slices.Equal(held, []int{0, 1}) {
+		t.Fatalf("held after the take-over: %v, want [0 1]", held)
+	}
 }

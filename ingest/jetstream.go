@@ -477,9 +477,14 @@ func (s *JetStreamSource) takeOver(claimed map[int]int64, until time.Time) error
 		}
 		return s.owns(set)
 	}
-	if err := s.p.takeOver(s.ctx, match, ownsNow); err != nil {
+	lost, err := s.renewWhile(func() error { return s.p.takeOver(s.ctx, match, ownsNow) })
+	if err != nil {
 		s.forgetEpochs(slices.Collect(maps.Keys(claimed)))
 		return err
+	}
+	if lost {
+		// (after the pulls below start: the ownership is then what is held)
+		defer s.reown()
 	}
 	for part, epoch := range claimed {
 		fctx, fcancel := context.WithCancel(s.ctx)
@@ -537,9 +542,76 @@ func (s *JetStreamSource) drop(k int) {
 	if s.stop(k) == nil {
 		return
 	}
-	if err := s.p.setOwnership(s.ctx, s.ownsHeld); err != nil {
+	if _, err := s.renewWhile(func() error { return s.p.setOwnership(s.ctx, s.ownsHeld) }); err != nil {
 		s.log.Error("ownership not updated", "err", err)
 	}
+}
+
+// reown sets the pipeline's ownership to what is held now.
+func (s *JetStreamSource) reown() {
+	if err := s.p.setOwnership(s.ctx, s.ownsHeld); err != nil && s.ctx.Err() == nil {
+		s.log.Error("ownership not updated", "err", err)
+	}
+}
+
+// renewWhile runs fn, work the batch loop does for the balance (a
+// take-over, a give-up, an ownership), and renews every Poll while it
+// waits the leases the pipeline's writes are fenced by (those held, those
+// being taken over) and this alarmd's membership: the loop may be busy for
+// longer than a lease (a long commit, a slow restore under load), and a
+// lease not renewed meanwhile runs out for a peer to claim, the partition
+// going back and forth between alarmd. lost: a lease was found lost
+// meanwhile (its pulls are stopped, as leaseLost does); the caller sets
+// the ownership again once what it holds is settled.
+func (s *JetStreamSource) renewWhile(fn func() error) (lost bool, err error) {
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	t := time.NewTicker(s.cfg.Poll)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-done:
+			return lost, err
+		case <-t.C:
+			if s.renewFenced() {
+				lost = true
+			}
+		}
+	}
+}
+
+// renewFenced renews the leases in s.epochs and the membership (renewWhile);
+// true when one was found lost. An error is left to the balance's next pass
+// (which gives up a lease it could not renew in time).
+func (s *JetStreamSource) renewFenced() (lost bool) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Poll+5*time.Second)
+	defer cancel()
+	s.mu.Lock()
+	epochs := maps.Clone(s.epochs)
+	s.mu.Unlock()
+	until := time.Now().Add(s.cfg.Lease)
+	key := s.cfg.leaseKey()
+	for k, e := range epochs {
+		ok, err := s.leases.RenewPartition(ctx, key, k, s.cfg.Instance, e, until)
+		switch {
+		case err != nil:
+			s.setErr("lease", err)
+		case ok:
+			s.mu.Lock()
+			if h := s.held[k]; h != nil && h.epoch == e {
+				h.until = until
+			}
+			s.mu.Unlock()
+		default:
+			s.log.Warn("partition lease lost", "partition", k)
+			s.leaseLost([]anxin.PartitionEpoch{{Part: k, Epoch: e}})
+			lost = true
+		}
+	}
+	if err := s.leases.HeartbeatMember(ctx, key, s.cfg.Instance, until); err != nil {
+		s.setErr("lease", err)
+	}
+	return lost
 }
 
 // release gives partitions ks up to peers: pulls stop, their households'
@@ -551,7 +623,11 @@ func (s *JetStreamSource) release(ctx context.Context, ks []int) {
 	stopped := s.stopAll(ks)
 	n := s.cfg.Partitions
 	match := func(hh string) bool { return stopped[Partition(hh, n)] != nil }
-	if err := s.p.giveUp(ctx, match, s.ownsHeld); err != nil {
+	lost, err := s.renewWhile(func() error { return s.p.giveUp(ctx, match, s.ownsHeld) })
+	if lost {
+		s.reown()
+	}
+	if err != nil {
 		s.log.Error("partitions not given up cleanly; their leases run out instead", "partitions", ks, "err", err)
 		s.forgetEpochs(ks)
 		return
