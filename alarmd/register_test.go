@@ -201,21 +201,29 @@ func BenchmarkRegisterElderChange(b *testing.B) {
 	})
 }
 
+// testRegister is a register on a test config's store (closed at the
+// test's end), households_file not loaded yet.
+func testRegister(t *testing.T) (*Config, anxin.Store, *Register) {
+	t.Helper()
+	cfg := testConfig(t)
+	db, err := OpenStore(context.Background(), cfg.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	r, err := OpenRegister(context.Background(), db, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, db, r
+}
+
 // TestReadFileSkipsTheLoadedContent: a households file whose content the
 // register last loaded is not decoded again (a district's restart), a
 // changed one is.
 func TestReadFileSkipsTheLoadedContent(t *testing.T) {
 	ctx := context.Background()
-	cfg := testConfig(t)
-	db, err := OpenStore(ctx, cfg.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	r, err := OpenRegister(ctx, db, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, db, r := testRegister(t)
 	list, hash, err := r.ReadFile(ctx, cfg.HouseholdsFile)
 	if err != nil || len(list) != 2 || hash == "" {
 		t.Fatalf("first read: %d households, %q, %v", len(list), hash, err)
@@ -250,21 +258,12 @@ func TestReadFileSkipsTheLoadedContent(t *testing.T) {
 // of two partitions).
 func TestRegisterAtStartKnowsAFileAPeerLoaded(t *testing.T) {
 	ctx := context.Background()
-	cfg := testConfig(t)
-	db, err := OpenStore(ctx, cfg.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	cfg, _, r := testRegister(t)
 	peer, err := OpenStore(ctx, cfg.Store) // another alarmd's connection to the store
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer peer.Close()
-	r, err := OpenRegister(ctx, db, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
 	list, hash, err := ReadHouseholdsFile(cfg.HouseholdsFile)
 	if err != nil {
 		t.Fatal(err)
