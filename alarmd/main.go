@@ -104,14 +104,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			return err
 		}
 		if cfg.HouseholdsFile != "" {
-			list, hash, err := reg.ReadFile(ctx, cfg.HouseholdsFile)
-			if err != nil {
+			if err := reg.LoadFileAtStart(ctx, cfg.HouseholdsFile, m.Now()); err != nil {
 				return err
-			}
-			if hash != "" { // else unchanged since it was last loaded: OpenRegister read it
-				if err := reg.LoadFile(ctx, list, hash, false, m.Now()); err != nil {
-					return err
-				}
 			}
 		}
 		m.register, m.Households = reg, reg

@@ -227,6 +227,24 @@ func (r *Register) ReadFile(ctx context.Context, path string) ([]anxin.Household
 	return ReadHouseholdsFile(path) // the hash of what it parses, should the file change meanwhile
 }
 
+// LoadFileAtStart loads households_file at alarmd's start unless its
+// content was loaded already (LoadFile, always false).
+func (r *Register) LoadFileAtStart(ctx context.Context, path string, now time.Time) error {
+	list, hash, err := r.ReadFile(ctx, path)
+	if err != nil {
+		return err
+	}
+	if hash == "" {
+		// unchanged since it was last loaded, but not necessarily before
+		// OpenRegister read the view: a peer alarmd starting at the same
+		// time may have loaded it since (its write fires no hook here).
+		// Read again, or every household stays unknown to this alarmd
+		// and their messages are rejected (TestRegisterAtStartKnowsAFileAPeerLoaded)
+		return r.refresh(ctx, true)
+	}
+	return r.LoadFile(ctx, list, hash, false, now)
+}
+
 func hashFile(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -21,7 +21,9 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/nats-io/nats.go"
 
+	"github.com/anxin-care/anxin/ingest"
 	"github.com/anxin-care/anxin/internal/testenv"
 )
 
@@ -206,8 +208,9 @@ influx: {url: %q, token: unused-by-vm, batch_size: 1000, flush_interval: 200ms}
 	testenv.Eventually(t, "the gateways' spools to drain", 60*time.Second, func() bool { return fl.Depth() == 0 })
 	var archived float64
 	defer func() {
-		if t.Failed() { // how far the archive got, when it did not get there
+		if t.Failed() { // how far the archive got, when it did not get there, and where the rest is
 			t.Logf("archived %.0f distinct readings of %d; spool depth %d", archived, readings, fl.Depth())
+			whereReadingsAre(t, vm, nc, partitions, len(hs), readings)
 		}
 	}()
 	testenv.Eventually(t, fmt.Sprintf("the %d readings in VictoriaMetrics", readings), 60*time.Second, func() bool {
@@ -223,6 +226,64 @@ influx: {url: %q, token: unused-by-vm, batch_size: 1000, flush_interval: 200ms}
 	lb.mu.Unlock()
 	t.Logf("counts: households %d, alarms (%v), %s; readings %d spooled, %.0f archived; longest wait between two steps of a chain %s; requests served by instance %s",
 		nHouseholds, states, tally, readings, archived, worst.Round(time.Millisecond), served)
+}
+
+// whereReadingsAre says, when not every reading was archived, whether the
+// rest still waits in JetStream (a consumer's pending or unacknowledged
+// messages: late) or is gone (nothing pending: lost), and which
+// households, partitions and tick times miss readings. It is what a CI
+// failure has to say for its cause to be found from its log alone.
+func whereReadingsAre(t *testing.T, vm *testenv.VictoriaMetrics, nc *testenv.NATSCluster, partitions, households int, readings int64) {
+	t.Helper()
+	if conn, err := nats.Connect(strings.Join(nc.URLs(), ","), nats.Timeout(5*time.Second)); err != nil {
+		t.Logf("NATS for the consumers' state: %v", err)
+	} else {
+		defer conn.Close()
+		js, err := conn.JetStream(nats.MaxWait(5 * time.Second))
+		for k := 0; err == nil && k < partitions; k++ {
+			ci, cerr := js.ConsumerInfo("$MQTT_msgs", "anxin-p"+strconv.Itoa(k))
+			if cerr != nil {
+				t.Logf("consumer of partition %d: %v", k, cerr)
+				continue
+			}
+			t.Logf("consumer of partition %d: pending %d, unacknowledged %d, redelivered %d, ack floor %d of %d delivered",
+				k, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.AckFloor.Stream, ci.Delivered.Stream)
+		}
+	}
+	ticks := map[string][]int64{} // household → its readings' times
+	if err := vm.Flush(t.Context()); err != nil {
+		t.Logf("VictoriaMetrics: %v", err)
+		return
+	}
+	resp, err := http.Get(vm.URL + `/api/v1/export?match[]={__name__=~".*total_m3.*"}`)
+	if err != nil {
+		t.Logf("VictoriaMetrics: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	for dec := json.NewDecoder(resp.Body); ; {
+		var line struct {
+			Metric     map[string]string `json:"metric"`
+			Timestamps []int64           `json:"timestamps"`
+		}
+		if dec.Decode(&line) != nil {
+			break
+		}
+		ticks[line.Metric["household"]] = append(ticks[line.Metric["household"]], line.Timestamps...)
+	}
+	want := int(readings) / households // every household reads on the same ticks
+	for i := range households {
+		hh := fmt.Sprintf("hh-%04d", i+1)
+		ts := slices.Compact(slices.Sorted(slices.Values(ticks[hh])))
+		if len(ts) >= want {
+			continue
+		}
+		var at []string
+		for _, ms := range ts {
+			at = append(at, time.UnixMilli(ms).UTC().Format("15:04:05.000"))
+		}
+		t.Logf("%s (partition %d) has %d of %d readings: %s", hh, ingest.Partition(hh, partitions), len(ts), want, strings.Join(at, " "))
+	}
 }
 
 // distinctSamples counts the water readings in VictoriaMetrics: distinct

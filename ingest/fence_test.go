@@ -2,17 +2,22 @@ package ingest
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/postgres"
 	"github.com/anxin-care/anxin/rules"
+	"github.com/anxin-care/anxin/sqlite"
 )
 
 // leaseSource is a JetStreamSource without NATS: its leases and the
@@ -20,7 +25,9 @@ import (
 func leaseSource(p *Pipeline, instance string, parts int, epochs map[int]int64) *JetStreamSource {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &JetStreamSource{cfg: JetStreamConfig{Stream: "S", Consumer: "anxin", Partitions: parts, Instance: instance},
-		p: p, log: p.log, ctx: ctx, cancel: cancel, held: make(map[int]*heldPart), epochs: make(map[int]int64)}
+		p: p, log: p.log, ctx: ctx, cancel: cancel, held: make(map[int]*heldPart), epochs: make(map[int]int64),
+		errs: make(map[string]error), js: noPulls{}, leases: renewals{}}
+	s.cfg.defaults()
 	for k, e := range epochs {
 		done := make(chan struct{})
 		close(done)
@@ -30,6 +37,44 @@ func leaseSource(p *Pipeline, instance string, parts int, epochs map[int]int64) 
 	p.fencer, p.owns = s, func(string) bool { return false }
 	return s
 }
+
+// leaseRows makes the lease rows of parts partitions of the tests' stream
+// and returns their key and a claim of partition part by owner at at
+// (held a minute), which must succeed.
+func leaseRows(t *testing.T, db anxin.LeaseStore, parts int) (key string, claim func(part int, owner string, at time.Time) int64) {
+	t.Helper()
+	key = (&JetStreamConfig{Stream: "S", Consumer: "anxin", Partitions: parts}).leaseKey()
+	if _, err := db.PartitionLeases(context.Background(), key, parts); err != nil {
+		t.Fatal(err)
+	}
+	return key, func(part int, owner string, at time.Time) int64 {
+		t.Helper()
+		e, ok, err := db.ClaimPartition(context.Background(), key, part, owner, at, at.Add(time.Minute))
+		if err != nil || !ok {
+			t.Fatalf("claim %d by %s: %v %v", part, owner, ok, err)
+		}
+		return e
+	}
+}
+
+// noPulls is a JetStream that refuses every pull subscription: a
+// partition taken over in a test without NATS pulls nothing (its fetcher
+// retries until the partition is stopped).
+type noPulls struct{ nats.JetStreamContext }
+
+func (noPulls) PullSubscribe(string, string, ...nats.SubOpt) (*nats.Subscription, error) {
+	return nil, errors.New("no NATS in this test")
+}
+
+// renewals is a lease store that renews whatever it is asked to (the
+// leases of a test's source are the test's to claim and take away).
+type renewals struct{ anxin.LeaseStore }
+
+func (renewals) RenewPartition(context.Context, string, int, string, int64, time.Time) (bool, error) {
+	return true, nil
+}
+
+func (renewals) HeartbeatMember(context.Context, string, string, time.Time) error { return nil }
 
 // leaseStallStore holds the first write that carries alarm changes
 // until release is closed: an alarmd stalled (VM pause, GC, a blocked disk)
@@ -69,19 +114,8 @@ func TestStalledCommitAfterLeaseLossIsRefused(t *testing.T) {
 	if Partition("hh1", 2) != 0 || Partition("hh0", 2) != 1 {
 		t.Fatal("partitions of the test households moved")
 	}
-	key := (&JetStreamConfig{Stream: "S", Consumer: "anxin", Partitions: 2}).leaseKey()
-	if _, err := db.PartitionLeases(ctx, key, 2); err != nil {
-		t.Fatal(err)
-	}
+	_, claim := leaseRows(t, db, 2)
 	now := time.Now()
-	claim := func(part int, owner string, now time.Time) int64 {
-		t.Helper()
-		e, ok, err := db.ClaimPartition(ctx, key, part, owner, now, now.Add(time.Minute))
-		if err != nil || !ok {
-			t.Fatalf("claim %d by %s: %v %v", part, owner, ok, err)
-		}
-		return e
-	}
 	all := func(string) bool { return true }
 
 	store := &leaseStallStore{IngestStore: db, reached: make(chan struct{}), release: make(chan struct{})}
@@ -240,5 +274,126 @@ func TestStateWritesOutsideBatchesAreFenced(t *testing.T) {
 				t.Fatalf("lease-lost writes counted: %v", n)
 			}
 		})
+	}
+}
+
+// busyLoop starts alarmd a's pipeline on db with its source holding
+// partition 0 (of 2) at epoch e0, takes partition 0's households over, and
+// leaves the batch loop busy: a press of hh1 (partition 0) processed, its
+// commit stalled until unstall. Stopped at the test's end.
+func busyLoop(t *testing.T, db *sqlite.DB, e0 int64, now time.Time) (p *Pipeline, s *JetStreamSource, unstall func()) {
+	t.Helper()
+	ctx := context.Background()
+	store := &leaseStallStore{IngestStore: db, reached: make(chan struct{}), release: make(chan struct{})}
+	p, err := New(Config{BatchWait: time.Millisecond}, Deps{Engine: rules.New(rules.Default()), Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = leaseSource(p, "a", 2, map[int]int64{0: e0})
+	stop := runPipeline(t, p)
+	var once sync.Once
+	unstall = func() { once.Do(func() { close(store.release) }) }
+	t.Cleanup(func() { // the commit, the fetchers, then the batch loop
+		unstall()
+		s.cancel()
+		s.fetchers.Wait()
+		stop()
+	})
+	inPart0 := func(hh string) bool { return Partition(hh, 2) == 0 }
+	if err := p.TakeOver(ctx, inPart0, inPart0); err != nil {
+		t.Fatal(err)
+	}
+	d := payload(t, anxin.Message{ID: "m-hh1", TS: now, Household: "hh1", Device: "btn1", Kind: anxin.KindCallButton,
+		Event: anxin.EventButtonPressed})
+	d.Ack, d.Nak = func() {}, func() {}
+	if err := p.Deliver(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	<-store.reached
+	return p, s, unstall
+}
+
+// A commit that finds a lease lost while a take-over of another partition
+// waits for the batch loop (the source's balance claimed it meanwhile)
+// must leave the taken-over partition this alarmd's: its messages are
+// processed, not handed back. Before 2026-12-07 the lost partition was
+// stopped by a goroutine that then set the pipeline's ownership from the
+// partitions it saw held (the new one not among them yet, its take-over
+// still in the loop's queue): applied after the take-over, that made the
+// held partition's every message handed back (Nak, redelivered at once,
+// handed back again) until the next change of ownership, which in a quiet
+// cluster never came.
+func TestLeaseLostWhileATakeOverWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		db := openDB(t)
+		// of two partitions, hh1 is in 0 and hh0 in 1 (TestPartitionMatchesTheServer)
+		_, claim := leaseRows(t, db, 2)
+		now := time.Now()
+		// the fence compares the leases with SQLite's clock, the real one
+		// (the bubble's starts in 2000): leases held until 2099 hold
+		leaseAt := time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
+		// a press of partition 0: processed, its commit stalls (a long GC)
+		p, s, unstall := busyLoop(t, db, claim(0, "a", leaseAt), now)
+		// meanwhile b claims partition 0 (a's lease ran out by b's clock),
+		// and a's balance claims partition 1 and waits for the batch loop
+		// to take its households over
+		claim(0, "b", leaseAt.Add(2*time.Minute))
+		took := make(chan error)
+		go func() { took <- s.takeOver(map[int]int64{1: claim(1, "a", leaseAt)}, leaseAt.Add(time.Minute)) }()
+		synctest.Wait()
+		unstall() // the commit finds partition 0 lost
+		if err := <-took; err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if held := s.Held(); !slices.Equal(held, []int{1}) {
+			t.Fatalf("held after the loss and the take-over: %v, want [1]", held)
+		}
+		// a press of partition 1 is this alarmd's: processed, not handed back
+		var acked, naked atomic.Int32
+		d := payload(t, anxin.Message{ID: "m-hh0", TS: now, Household: "hh0", Device: "btn1", Kind: anxin.KindCallButton,
+			Event: anxin.EventButtonPressed})
+		d.Ack, d.Nak = func() { acked.Add(1) }, func() { naked.Add(1) }
+		if err := p.Deliver(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if acked.Load() != 1 || naked.Load() != 0 {
+			t.Fatalf("a press of the partition taken over: acknowledged %d, handed back %d; want 1, 0", acked.Load(), naked.Load())
+		}
+	})
+}
+
+// A take-over that waits for a busy batch loop (a long commit, a slow
+// store) keeps renewing this alarmd's leases, those it holds and those it
+// is taking over: a lease of 3 s ran out under load while the balance
+// waited seconds for the loop, a peer claimed it, and partitions went back
+// and forth between alarmd every few seconds (TestClusterFailover's logs:
+// balance passes of up to 6.8 s, seven leases lost at a commit a run).
+func TestLeasesRenewedWhileATakeOverWaits(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	key, claimBy := leaseRows(t, db, 2)
+	now := time.Now()
+	claim := func(part int) int64 { return claimBy(part, "a", now) }
+	_, s, unstall := busyLoop(t, db, claim(0), now) // the batch loop is busy: a commit stalls
+	s.leases, s.cfg.Lease, s.cfg.Poll = db, time.Hour, 10*time.Millisecond
+	took := make(chan error, 1)
+	go func() { took <- s.takeOver(map[int]int64{1: claim(1)}, now.Add(time.Minute)) }()
+	// (held until now + a minute; renewed: now + Lease, an hour)
+	eventually(t, "both leases renewed while the take-over waits for the loop", func() bool {
+		ls, err := db.PartitionLeases(ctx, key, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ls[0].Until.After(now.Add(30*time.Minute)) && ls[1].Until.After(now.Add(30*time.Minute))
+	})
+	unstall()
+	if err := <-took; err != nil {
+		t.Fatal(err)
+	}
+	if held := s.Held(); !slices.Equal(held, []int{0, 1}) {
+		t.Fatalf("held after the take-over: %v, want [0 1]", held)
 	}
 }

@@ -337,6 +337,12 @@ func (s *JetStreamSource) owns(parts map[int]bool) func(string) bool {
 	return func(hh string) bool { return set[Partition(hh, n)] }
 }
 
+// ownsHeld is the ownership test for the partitions held now: the
+// pipeline calls it in its batch loop as it applies an ownership, so a
+// partition stopped (or lost) while the request waited for the loop is not
+// owned again.
+func (s *JetStreamSource) ownsHeld() func(string) bool { return s.owns(s.heldSet()) }
+
 func (s *JetStreamSource) heldSet() map[int]bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -459,21 +465,39 @@ func (s *JetStreamSource) snapshot() map[int]*heldPart {
 // takeOver restores the households of the partitions claimed (partition →
 // epoch) in the pipeline and starts pulling their consumers.
 func (s *JetStreamSource) takeOver(claimed map[int]int64, until time.Time) error {
-	withK := s.heldSet()
-	for k := range claimed {
-		withK[k] = true
-	}
 	n := s.cfg.Partitions
 	match := func(hh string) bool { _, ok := claimed[Partition(hh, n)]; return ok }
 	s.setEpochs(claimed)
-	if err := s.p.TakeOver(s.ctx, match, s.owns(withK)); err != nil {
+	// the ownership is what is held when the loop applies it, with the
+	// partitions claimed (not in held until their pulls start below)
+	ownsNow := func() func(string) bool {
+		set := s.heldSet()
+		for k := range claimed {
+			set[k] = true
+		}
+		return s.owns(set)
+	}
+	lost, err := s.renewWhile(func() error { return s.p.takeOver(s.ctx, match, ownsNow) })
+	if err != nil {
 		s.forgetEpochs(slices.Collect(maps.Keys(claimed)))
 		return err
+	}
+	if lost {
+		// (after the pulls below start: the ownership is then what is held)
+		defer s.reown()
 	}
 	for part, epoch := range claimed {
 		fctx, fcancel := context.WithCancel(s.ctx)
 		h := &heldPart{epoch: epoch, until: until, cancel: fcancel, done: make(chan struct{})}
 		s.mu.Lock()
+		if s.epochs[part] != epoch {
+			// a commit found the lease lost between the take-over and
+			// here (leaseLost): nothing to pull
+			s.mu.Unlock()
+			fcancel()
+			s.log.Warn("partition lease lost during its take-over", "partition", part, "epoch", epoch)
+			continue
+		}
 		s.held[part] = h
 		s.mu.Unlock()
 		s.fetchers.Add(1)
@@ -518,9 +542,76 @@ func (s *JetStreamSource) drop(k int) {
 	if s.stop(k) == nil {
 		return
 	}
-	if err := s.p.SetOwnership(s.ctx, s.owns(s.heldSet())); err != nil {
+	if _, err := s.renewWhile(func() error { return s.p.setOwnership(s.ctx, s.ownsHeld) }); err != nil {
 		s.log.Error("ownership not updated", "err", err)
 	}
+}
+
+// reown sets the pipeline's ownership to what is held now.
+func (s *JetStreamSource) reown() {
+	if err := s.p.setOwnership(s.ctx, s.ownsHeld); err != nil && s.ctx.Err() == nil {
+		s.log.Error("ownership not updated", "err", err)
+	}
+}
+
+// renewWhile runs fn, work the batch loop does for the balance (a
+// take-over, a give-up, an ownership), and renews every Poll while it
+// waits the leases the pipeline's writes are fenced by (those held, those
+// being taken over) and this alarmd's membership: the loop may be busy for
+// longer than a lease (a long commit, a slow restore under load), and a
+// lease not renewed meanwhile runs out for a peer to claim, the partition
+// going back and forth between alarmd. lost: a lease was found lost
+// meanwhile (its pulls are stopped, as leaseLost does); the caller sets
+// the ownership again once what it holds is settled.
+func (s *JetStreamSource) renewWhile(fn func() error) (lost bool, err error) {
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	t := time.NewTicker(s.cfg.Poll)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-done:
+			return lost, err
+		case <-t.C:
+			if s.renewFenced() {
+				lost = true
+			}
+		}
+	}
+}
+
+// renewFenced renews the leases in s.epochs and the membership (renewWhile);
+// true when one was found lost. An error is left to the balance's next pass
+// (which gives up a lease it could not renew in time).
+func (s *JetStreamSource) renewFenced() (lost bool) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Poll+5*time.Second)
+	defer cancel()
+	s.mu.Lock()
+	epochs := maps.Clone(s.epochs)
+	s.mu.Unlock()
+	until := time.Now().Add(s.cfg.Lease)
+	key := s.cfg.leaseKey()
+	for k, e := range epochs {
+		ok, err := s.leases.RenewPartition(ctx, key, k, s.cfg.Instance, e, until)
+		switch {
+		case err != nil:
+			s.setErr("lease", err)
+		case ok:
+			s.mu.Lock()
+			if h := s.held[k]; h != nil && h.epoch == e {
+				h.until = until
+			}
+			s.mu.Unlock()
+		default:
+			s.log.Warn("partition lease lost", "partition", k)
+			s.leaseLost([]anxin.PartitionEpoch{{Part: k, Epoch: e}})
+			lost = true
+		}
+	}
+	if err := s.leases.HeartbeatMember(ctx, key, s.cfg.Instance, until); err != nil {
+		s.setErr("lease", err)
+	}
+	return lost
 }
 
 // release gives partitions ks up to peers: pulls stop, their households'
@@ -532,7 +623,11 @@ func (s *JetStreamSource) release(ctx context.Context, ks []int) {
 	stopped := s.stopAll(ks)
 	n := s.cfg.Partitions
 	match := func(hh string) bool { return stopped[Partition(hh, n)] != nil }
-	if err := s.p.GiveUp(ctx, match, s.owns(s.heldSet())); err != nil {
+	lost, err := s.renewWhile(func() error { return s.p.giveUp(ctx, match, s.ownsHeld) })
+	if lost {
+		s.reown()
+	}
+	if err != nil {
 		s.log.Error("partitions not given up cleanly; their leases run out instead", "partitions", ks, "err", err)
 		s.forgetEpochs(ks)
 		return
@@ -690,27 +785,29 @@ func (s *JetStreamSource) leaseFence(parts []int) (*anxin.LeaseFence, []int) {
 }
 
 // leaseLost stops the partitions whose leases a write found lost (fencer),
-// unless they were claimed again since (a newer epoch), away from the
-// batch loop that calls it.
+// unless they were claimed again since (a newer epoch). It runs in the
+// batch loop (dropLost), which has already taken those partitions out of
+// the pipeline's ownership, so it only ends their pulls: their entries
+// leave held at once, under the lock that takeOver and the balance's
+// snapshots take, and their fetchers end on their own (a fetcher may be
+// waiting for the batch loop to take a delivery: nothing here waits for
+// it). It sets no ownership: an ownership computed here would be a
+// snapshot of held, and applied after a take-over that waits in the loop's
+// queue (the balance claimed a partition meanwhile) it would leave the
+// partition taken over held but not owned, every one of its messages
+// handed back until the next change of ownership
+// (TestLeaseLostWhileATakeOverWaits).
 func (s *JetStreamSource) leaseLost(lost []anxin.PartitionEpoch) {
-	var ks []int
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, pe := range lost {
-		if e, ok := s.epochs[pe.Part]; ok && e == pe.Epoch {
-			delete(s.epochs, pe.Part)
-			ks = append(ks, pe.Part)
+		if e, ok := s.epochs[pe.Part]; !ok || e != pe.Epoch {
+			continue // claimed again since: the new lease's pulls go on
+		}
+		delete(s.epochs, pe.Part)
+		if h := s.held[pe.Part]; h != nil && h.epoch == pe.Epoch {
+			delete(s.held, pe.Part)
+			h.cancel()
 		}
 	}
-	s.mu.Unlock()
-	if len(ks) == 0 {
-		return
-	}
-	s.fetchers.Add(1)
-	go func() {
-		defer s.fetchers.Done()
-		s.stopAll(ks)
-		if err := s.p.SetOwnership(s.ctx, s.owns(s.heldSet())); err != nil && s.ctx.Err() == nil {
-			s.log.Error("ownership not updated", "err", err)
-		}
-	}()
 }

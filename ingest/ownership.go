@@ -60,7 +60,14 @@ func (p *Pipeline) handBack(d *Delivery) {
 // SetOwnership makes owns the test of which households this alarmd
 // processes (nil: all), from the next batch on.
 func (p *Pipeline) SetOwnership(ctx context.Context, owns func(household string) bool) error {
-	return p.inLoop(ctx, func(context.Context) error { p.owns = owns; return nil })
+	return p.setOwnership(ctx, func() func(string) bool { return owns })
+}
+
+// setOwnership is SetOwnership with the test made by ownsNow in the batch
+// loop as it is applied (a partitioned source's: what it holds then, not
+// when it asked; the loop may apply other requests first).
+func (p *Pipeline) setOwnership(ctx context.Context, ownsNow func() func(household string) bool) error {
+	return p.inLoop(ctx, func(context.Context) error { p.owns = ownsNow(); return nil })
 }
 
 // TakeOver makes the households that match (a partition just claimed) this
@@ -71,6 +78,11 @@ func (p *Pipeline) SetOwnership(ctx context.Context, owns func(household string)
 // acknowledge has no second effect here. owns, from then on, is the test
 // of which households are this alarmd's (it must include match).
 func (p *Pipeline) TakeOver(ctx context.Context, match, owns func(household string) bool) error {
+	return p.takeOver(ctx, match, func() func(string) bool { return owns })
+}
+
+// takeOver is TakeOver with owns made by ownsNow in the batch loop (setOwnership).
+func (p *Pipeline) takeOver(ctx context.Context, match func(household string) bool, ownsNow func() func(household string) bool) error {
 	return p.inLoop(ctx, func(ctx context.Context) error {
 		n, _, err := p.restoreStates(ctx, match)
 		if err != nil {
@@ -88,7 +100,7 @@ func (p *Pipeline) TakeOver(ctx context.Context, match, owns func(household stri
 		if err := p.store.SeenIDs(ctx, now.Add(-p.cfg.DedupWindow), func(id string, at time.Time) { p.seen.Add(id, at) }); err != nil {
 			return err
 		}
-		p.owns = owns
+		p.owns = ownsNow()
 		// marks made while nobody held them, or not applied by the last
 		// owner; they stay stored, so a failure here waits for the next
 		// tick: failing the take-over after owns is set would leave these
@@ -107,6 +119,11 @@ func (p *Pipeline) TakeOver(ctx context.Context, match, owns func(household stri
 // households are this alarmd's (it must exclude match). Deliveries of
 // those households still queued are handed back.
 func (p *Pipeline) GiveUp(ctx context.Context, match, owns func(household string) bool) error {
+	return p.giveUp(ctx, match, func() func(string) bool { return owns })
+}
+
+// giveUp is GiveUp with owns made by ownsNow in the batch loop (setOwnership).
+func (p *Pipeline) giveUp(ctx context.Context, match func(household string) bool, ownsNow func() func(household string) bool) error {
 	return p.inLoop(ctx, func(ctx context.Context) error {
 		var states []anxin.RuleState
 		p.engine.TakeDirty(-1, match, p.take(&states))
@@ -116,7 +133,7 @@ func (p *Pipeline) GiveUp(ctx context.Context, match, owns func(household string
 				return err
 			}
 		}
-		p.owns = owns
+		p.owns = ownsNow()
 		// their state is stored: the new owner's from now on, and read
 		// again from the store if the partition comes back (no stale copy
 		// here, no timer of theirs firing for nothing)
