@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -19,6 +20,10 @@ type bufferedConn struct {
 	pending bool        // a delayed flush is scheduled
 	timer   *time.Timer // the delayed flush, made once
 	err     error       // of the last delayed flush, returned by the next Write
+	// rc: the socket, written raw on Linux (rawio_linux.go); looked up at
+	// the first flush, nil for a connection that is not a socket
+	rc     syscall.RawConn
+	rcDone bool
 }
 
 const (
@@ -76,7 +81,15 @@ func (c *bufferedConn) flushLocked() error {
 	if len(c.w) == 0 {
 		return nil
 	}
-	_, err := c.Conn.Write(c.w)
+	if !c.rcDone {
+		c.rc, c.rcDone = rawConnOf(c.Conn), true
+	}
+	var err error
+	if c.rc != nil {
+		err = writeRaw(c.rc, c.w)
+	} else {
+		_, err = c.Conn.Write(c.w)
+	}
 	c.w = c.w[:0]
 	return err
 }

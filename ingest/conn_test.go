@@ -89,3 +89,36 @@ func TestBufferedConnFailsForGoodAfterAWriteError(t *testing.T) {
 		t.Fatal("the connection is still open after the write error")
 	}
 }
+
+// TestBufferedConnWritesPastAFullSendBuffer: a flush larger than the
+// socket's send buffer (written raw on Linux: partial writes, then waits
+// in the netpoller while the buffer is full) arrives whole and in order.
+func TestBufferedConnWritesPastAFullSendBuffer(t *testing.T) {
+	conn, peer := tcpPair(t)
+	if err := conn.SetWriteBuffer(4 << 10); err != nil {
+		t.Fatal(err)
+	}
+	c := &bufferedConn{Conn: conn}
+	want := make([]byte, 1<<20)
+	for i := range want {
+		want[i] = byte(i * 7)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Write(want) // over writeLimit: sent at once
+		done <- err
+	}()
+	got := make([]byte, len(want))
+	if err := peer.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(peer, got); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the bytes that arrived differ from those written")
+	}
+}

@@ -99,9 +99,7 @@ func (r *lowatReader) fit(perMessage, messages int) {
 }
 
 func (r *lowatReader) setLowat(n int) {
-	_ = r.rc.Control(func(fd uintptr) {
-		_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, n)
-	})
+	_ = r.rc.Control(func(fd uintptr) { setsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, n) })
 }
 
 func (r *lowatReader) Read(b []byte) (int, error) {
@@ -110,7 +108,7 @@ func (r *lowatReader) Read(b []byte) (int, error) {
 	}
 	r.woken = false
 	if !r.busy {
-		n, err := r.c.Read(b) // wakes on the first byte
+		n, err := readRaw(r.rc, b) // wakes on the first byte
 		if n > 0 && err == nil {
 			r.busy = true
 			r.setLowat(r.lowat)
@@ -118,17 +116,17 @@ func (r *lowatReader) Read(b []byte) (int, error) {
 		return n, err
 	}
 	_ = r.c.SetReadDeadline(time.Now().Add(r.pace))
-	n, err := r.c.Read(b)
+	n, err := readRaw(r.rc, b)
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		r.woken = err == nil
 		return n, err
 	}
 	// the pace passed below the mark: take what there is, if anything
 	_ = r.c.SetReadDeadline(time.Time{})
-	var rerr error
+	var rerr syscall.Errno
 	n = 0
 	if cerr := r.rc.Read(func(fd uintptr) bool {
-		n, rerr = syscall.Read(int(fd), b)
+		n, rerr = rawRead(fd, b)
 		return true // one try, no waiting
 	}); cerr != nil {
 		return 0, cerr
@@ -136,10 +134,10 @@ func (r *lowatReader) Read(b []byte) (int, error) {
 	if n > 0 {
 		return n, nil
 	}
-	if rerr != nil && rerr != syscall.EAGAIN {
-		return 0, rerr
+	if rerr != 0 && rerr != syscall.EAGAIN {
+		return 0, os.NewSyscallError("read", rerr)
 	}
-	if n == 0 && rerr == nil {
+	if rerr == 0 {
 		return 0, io.EOF // the broker closed the connection
 	}
 	r.busy = false
