@@ -33,6 +33,7 @@ type Engine struct {
 	// Reused under mu so the hot path does not allocate a context per call.
 	input, timer evalCtx
 	scratch      []byte // encode's buffer
+	work         slot   // the slot an evaluator is given, unpacked (household.load)
 }
 
 // rule is a compiled rule: its base evaluator and its variants.
@@ -128,15 +129,13 @@ func (e *Engine) Reload(cfg *Config) {
 		}
 	}
 	for _, h := range e.hh {
-		kept := h.slots[:0]
-		for _, s := range h.slots {
+		h.keepSlots(func(s *slot) bool {
 			if int(s.rule) < len(remap) && remap[s.rule] >= 0 {
 				s.rule = uint16(remap[s.rule])
-				kept = append(kept, s)
+				return true
 			}
-		}
-		clear(h.slots[len(kept):])
-		h.slots = kept
+			return false
+		})
 		e.markDirty(h)
 		e.schedule(h, 0)
 	}
@@ -166,18 +165,21 @@ func (e *Engine) SetAway(now time.Time, household string, away bool) []Decision 
 	}
 	h.away = away
 	x := e.ctx(h, now, "")
+	s := &e.work
 	for i := range h.slots {
-		s := &h.slots[i]
-		x.use(e.rules[s.rule])
+		x.use(e.rules[h.slots[i].rule])
 		aw, ok := x.v.ev.(awayAware)
 		if !ok {
 			continue
 		}
+		h.load(i, s)
+		x.cur = i
 		if away {
 			x.clear(s, fOpen, func() string { return "the elder is away: " + x.v.cfg.Name + " paused" })
 		} else {
 			aw.rebaseline(x, s)
 		}
+		h.store(i, s)
 	}
 	e.markDirty(h)
 	e.schedule(h, x.now)
@@ -250,14 +252,17 @@ func (e *Engine) Observe(now time.Time, m *anxin.Message) []Decision {
 		if _, ok := x.v.ev.(perHousehold); ok {
 			dev = noDevice
 		}
-		var s *slot
+		var i int
 		if sp, ok := x.v.ev.(sparse); ok && sp.sparse() {
-			if s = h.existingSlot(r.idx, dev); s == nil {
+			if i = h.existingSlot(r.idx, dev); i < 0 {
 				continue
 			}
 		} else {
-			s = h.slot(r.idx, dev)
+			i = h.slot(r.idx, dev)
 		}
+		s := &e.work
+		h.load(i, s)
+		x.cur = i
 		if learned {
 			x.v.ev.observe(x, s, m, t)
 		} else {
@@ -265,6 +270,7 @@ func (e *Engine) Observe(now time.Time, m *anxin.Message) []Decision {
 			x.v.ev.observe(x, s, m, t)
 			learned = e.learnedChange(x.v.ev, &snap, s, floor)
 		}
+		h.store(i, s)
 	}
 	if learned || len(h.slots) != ns {
 		e.markDirty(h)
@@ -357,7 +363,12 @@ func (e *Engine) ObserveStatus(now time.Time, household, device string, st anxin
 			(!gateway && len(c.DeviceKinds) > 0 && (k == "" || !kindIn(c.DeviceKinds, k))) {
 			continue
 		}
-		w.observeStatus(x, h.slot(r.idx, d), st, t)
+		i := h.slot(r.idx, d)
+		s := &e.work
+		h.load(i, s)
+		x.cur = i
+		w.observeStatus(x, s, st, t)
+		h.store(i, s)
 	}
 	e.markDirty(h)
 	e.schedule(h, x.now)
@@ -374,11 +385,14 @@ func (e *Engine) Tick(now time.Time) []Decision {
 		h := e.due[0]
 		x := e.ctx(h, now, "")
 		x.out = out
+		s := &e.work
 		for i := range h.slots {
-			s := &h.slots[i]
-			x.use(e.rules[s.rule])
+			x.use(e.rules[h.slots[i].rule])
 			if !x.v.cfg.Disabled {
+				h.load(i, s)
+				x.cur = i
 				x.v.ev.tick(x, s)
+				h.store(i, s)
 			}
 		}
 		out = x.out
@@ -409,7 +423,7 @@ func (e *Engine) Closed(household, ruleName string) {
 		return
 	}
 	for i := range h.slots {
-		s := &h.slots[i]
+		s := &h.slots[i] // flags only: no need to unpack
 		v := e.rules[s.rule].resolve(h)
 		_, rearm := v.ev.(closedByPeople)
 		for _, b := range []struct {
@@ -653,12 +667,14 @@ func (e *Engine) schedule(h *household, notBefore int64) {
 	var next int64
 	e.timer = evalCtx{e: e, h: h, now: notBefore}
 	x := &e.timer
+	s := &e.work
 	for i := range h.slots {
-		s := &h.slots[i]
-		x.use(e.rules[s.rule])
+		x.use(e.rules[h.slots[i].rule])
 		if x.v.cfg.Disabled {
 			continue
 		}
+		h.load(i, s) // deadline reads it only: nothing to store
+		x.cur = i
 		d := x.v.ev.deadline(x, s)
 		if d != 0 && d < notBefore {
 			d = notBefore

@@ -116,7 +116,8 @@ func FuzzHazardStepsState(f *testing.F) {
 		}
 		hz := e.rules[0].base.ev.(*hazard)
 		for i := range e.hh["hh-x"].slots {
-			sl := &e.hh["hh-x"].slots[i]
+			s := e.hh["hh-x"].at(i)
+			sl := &s
 			if !hz.lay.is(sl.ext) {
 				continue
 			}

@@ -218,7 +218,8 @@ func FuzzLearnedState(f *testing.F) {
 				t.Fatalf("encoding not stable: %v", err)
 			}
 		}
-		for _, s := range e.hh["hh-x"].slots {
+		for i := range e.hh["hh-x"].slots {
+			s := e.hh["hh-x"].at(i)
 			if l, ok := e.rules[s.rule].base.ev.(*learned); ok && len(s.ext) == learnedExt {
 				for bin := 0; bin < 24; bin++ {
 					if p := l.quietOdds(&s, bin, 5*3600); p < 0 || p > 1 || p != p {

@@ -70,7 +70,7 @@ func TestStateRoundTripsAllKinds(t *testing.T) {
 		t.Errorf("restored away %v deadline %v, want %v", e2.Away("hh-1"), e2.NextDeadline(), tl.e.NextDeadline())
 	}
 	h1, h2 := tl.e.hh["hh-1"], e2.hh["hh-1"]
-	if !reflect.DeepEqual(h1.slots, h2.slots) || !reflect.DeepEqual(h1.devs, h2.devs) || h1.tier != h2.tier {
+	if !reflect.DeepEqual(h1.slots, h2.slots) || !bytes.Equal(h1.ext, h2.ext) || !reflect.DeepEqual(h1.devs, h2.devs) || h1.tier != h2.tier {
 		t.Errorf("restored state differs:\n%+v\n%+v", h1, h2)
 	}
 	if again := e2.encode(h2); !bytes.Equal(again, st) {
@@ -407,8 +407,8 @@ func TestLearnedRestoresVersion1State(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ext []byte
-	for _, s := range e.hh["hh-1"].slots {
-		if len(s.ext) == learnedExt {
+	for i := range e.hh["hh-1"].slots {
+		if s := e.hh["hh-1"].at(i); len(s.ext) == learnedExt {
 			ext = s.ext
 		}
 	}
