@@ -183,7 +183,7 @@ func TestMemoryPerHousehold(t *testing.T) {
 func BenchmarkStateEncode(b *testing.B) {
 	e := New(Default())
 	feedHousehold(e, "hh-1", 3)
-	h := e.hh["hh-1"]
+	h := e.get("hh-1")
 	var n int
 	for i := 0; i < b.N; i++ {
 		n = len(e.encode(h))

@@ -115,8 +115,8 @@ func FuzzHazardStepsState(f *testing.F) {
 			return
 		}
 		hz := e.rules[0].base.ev.(*hazard)
-		for i := range e.hh["hh-x"].slots {
-			s := e.hh["hh-x"].at(i)
+		for i := range e.get("hh-x").slots {
+			s := e.get("hh-x").at(i)
 			sl := &s
 			if !hz.lay.is(sl.ext) {
 				continue

@@ -26,7 +26,7 @@ func TestRestoredDayBeyondRangeRefused(t *testing.T) {
 		if err := newTimeline(t, c.y).e.RestoreState("hh-1", tl.e.State("hh-1")); err != nil {
 			t.Fatalf("%s: sane state refused: %v", c.name, err)
 		}
-		s := tl.e.hh["hh-1"].at(0) // s.ext: the household's own bytes
+		s := tl.e.get("hh-1").at(0) // s.ext: the household's own bytes
 		for _, off := range c.offs(tl.e.rules[0].base.ev) {
 			for _, day := range []uint32{math.MaxInt32 - 5, 2932897} { // near 2^31; 10000-01-01
 				ext := append([]byte(nil), s.ext...)

@@ -12,31 +12,51 @@ import (
 // household is the compact per-household rule state: ~100 bytes plus a
 // device table, one 40-byte packed slot per (rule, device) with state, and
 // the slots' extra state (slot.ext) in one array.
+//
+// Its times are uint32 unix seconds (sec32), and it fits 112 bytes.
 type household struct {
-	id     string
-	tier   uint8
-	away   bool
-	dirty  bool // learned something since last taken (Engine.dirty)
-	queued bool // an entry for it is in Engine.dirty (skipped once not dirty)
+	id    string
+	tier  uint8
+	bits  uint8 // hAway, hQueued
+	dirty bool  // learned something since last taken (Engine.dirty)
 	// seen: since last taken, its readings advanced only last-seen times
 	// and meter values (Engine.DeferSeen); written when it next learns
 	// something, its readings pass savedSeen + the lag, or by TakeSeen
 	seen    bool
 	heapIdx int32
-	next    int64 // next deadline, unix seconds; 0: none
-	lastMsg int64 // last message of any device, unix seconds
+	next    uint32 // next deadline; 0: none
+	lastMsg uint32 // last message of any device
 	// savedSeen is lastMsg when the state was last taken for the store
 	// (or restored from it): how far the stored last-seen times may lag
-	savedSeen int64
+	savedSeen uint32
 	// restored is lastMsg when the state was restored with DeferSeen's
 	// slack (0: not): last-seen times no later than it came from the
 	// store and may lag the truth (evalCtx.slack)
-	restored int64
+	restored uint32
 	devs     []device
 	slots    []packedSlot
 	// ext holds the ext of every slot, in slot order, each
 	// packedSlot.extLen long: one array, not a slice header per slot
 	ext []byte
+}
+
+// household.bits
+const (
+	hAway   uint8 = 1 << iota // the elder is away (Engine.SetAway)
+	hQueued                   // an entry for it is in Engine.dirty (skipped once not dirty)
+)
+
+func (h *household) away() bool { return h.bits&hAway != 0 }
+
+func (h *household) queued() bool { return h.bits&hQueued != 0 }
+
+// set sets or clears bit of h.bits.
+func (h *household) set(bit uint8, on bool) {
+	if on {
+		h.bits |= bit
+	} else {
+		h.bits &^= bit
+	}
 }
 
 type device struct {
@@ -303,7 +323,7 @@ func (x *evalCtx) use(r *rule) {
 
 // suppressed reports whether away pauses this rule now.
 func (x *evalCtx) suppressed() bool {
-	if !x.h.away {
+	if !x.h.away() {
 		return false
 	}
 	_, ok := x.v.ev.(awayAware)
@@ -320,7 +340,7 @@ func (x *evalCtx) loc() *time.Location { return x.e.cfg.Location() }
 // readings the store did not hold. Each last-seen time has its own: a
 // slot over two meters keeps the slack of the one not heard from since.
 func (x *evalCtx) slack(seen int64) int64 {
-	if seen <= x.h.restored {
+	if seen <= int64(x.h.restored) {
 		return x.e.staleSlack
 	}
 	return 0
@@ -440,12 +460,12 @@ func (e *Engine) encode(h *household) []byte {
 
 func (e *Engine) appendState(b []byte, h *household) []byte {
 	b = append(b, stateVersion, h.tier)
-	if h.away {
+	if h.away() {
 		b = append(b, 1)
 	} else {
 		b = append(b, 0)
 	}
-	b = binary.AppendVarint(b, h.lastMsg)
+	b = binary.AppendVarint(b, int64(h.lastMsg))
 	b = binary.AppendUvarint(b, uint64(len(h.devs)))
 	for _, d := range h.devs {
 		b = appendString(b, d.id)
@@ -568,11 +588,12 @@ func (e *Engine) decode(id string, b []byte) (*household, error) {
 	h := &household{id: id, heapIdx: -1}
 	h.tier = r.byte()
 	away := r.byte()
-	h.lastMsg = r.varint()
-	if r.err || int(h.tier) > len(tierIndex) || away > 1 || !saneTime(h.lastMsg) {
+	lastMsg := r.varint()
+	if r.err || int(h.tier) > len(tierIndex) || away > 1 || !fits32(lastMsg) {
 		return nil, bad("corrupt header")
 	}
-	h.away = away == 1
+	h.lastMsg = sec32(lastMsg)
+	h.set(hAway, away == 1)
 	nd := r.uvarint(maxDevices)
 	for i := uint64(0); i < nd && !r.err; i++ {
 		id, kind, seen := r.string(), r.byte(), r.varint()

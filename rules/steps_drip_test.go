@@ -115,7 +115,7 @@ func TestStepsLifeDeltaStateSurvivesRestart(t *testing.T) {
 func TestStepsOldStateRestores(t *testing.T) {
 	tl := newTimeline(t, stepsRules(dripKeys))
 	v := routine(tl, "hh-1", 0, 20, 100)
-	h := tl.e.hh["hh-1"]
+	h := tl.e.get("hh-1")
 	s := h.at(0)
 	s.ext = stWeekOf(s.ext)[:stExtV1] // as the code before life_delta saved it
 	h.store(0, &s)
