@@ -117,8 +117,10 @@ func (h *household) extOff(i int) int {
 // that growing it cannot write into the next slot's.
 func (h *household) load(i int, s *slot) {
 	p := &h.slots[i]
-	*s = slot{rule: p.rule, dev: p.dev, flags: p.flags, n: p.n,
-		t0: int64(p.t0), t1: int64(p.t1), t2: int64(p.t2), v0: p.v0, v1: p.v1}
+	s.rule, s.dev, s.flags, s.n = p.rule, p.dev, p.flags, p.n
+	s.t0, s.t1, s.t2 = int64(p.t0), int64(p.t1), int64(p.t2)
+	s.v0, s.v1 = p.v0, p.v1
+	s.ext = nil
 	if p.extLen > 0 {
 		off := h.extOff(i)
 		end := off + int(p.extLen)
@@ -145,10 +147,13 @@ func packSlot(s *slot) packedSlot {
 func (h *household) store(i int, s *slot) {
 	p := &h.slots[i]
 	had := int(p.extLen)
-	*p = packSlot(s)
+	p.rule, p.dev, p.flags, p.n = s.rule, s.dev, s.flags, s.n
+	p.t0, p.t1, p.t2 = sec32(s.t0), sec32(s.t1), sec32(s.t2)
+	p.v0, p.v1 = s.v0, s.v1
 	if len(s.ext) == 0 && had == 0 {
 		return
 	}
+	p.extLen = uint16(len(s.ext))
 	off := h.extOff(i)
 	if len(s.ext) == had {
 		if &s.ext[0] != &h.ext[off] {
