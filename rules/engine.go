@@ -540,10 +540,10 @@ func (e *Engine) TakeDirty(limit int, match func(household string) bool, fn func
 		n := copy(e.dirty, e.dirty[e.dirtyHead:])
 		clear(e.dirty[n:])
 		e.dirty, e.dirtyHead = e.dirty[:n], 0
-		if c := cap(e.dirty); c > 1024 && 4*n < c {
+		if c := cap(e.dirty); c > 4096 && 4*n < c {
 			// a burst (a district starting, every household at once) left
 			// room for all of them: keep room for twice what is queued
-			e.dirty = append(make([]*household, 0, 2*n), e.dirty...)
+			e.dirty = append(make([]*household, 0, max(2*n, 1024)), e.dirty...)
 		}
 	}
 	e.mu.Unlock()

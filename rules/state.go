@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/anxin-care/anxin"
@@ -161,6 +162,12 @@ func (h *household) store(i int, s *slot) {
 		}
 		return
 	}
+	if len(h.ext) == had {
+		// slot i's ext was all of h.ext: s.ext (made by the kind for
+		// it) is the household's now, not copied into another array
+		h.ext = s.ext
+		return
+	}
 	// a new length: a new array of exactly the new size (no slack held
 	// for a district's households)
 	b := make([]byte, len(h.ext)-had+len(s.ext))
@@ -188,12 +195,16 @@ func (h *household) setSlots(ss []slot) {
 	if len(ss) > 0 {
 		h.slots = make([]packedSlot, len(ss))
 	}
-	if n > 0 {
+	if n > 0 && !slices.ContainsFunc(ss, func(s slot) bool { return len(s.ext) == n }) {
 		h.ext = make([]byte, 0, n)
 	}
 	for i := range ss {
 		h.slots[i] = packSlot(&ss[i])
-		h.ext = append(h.ext, ss[i].ext...)
+		if len(ss[i].ext) == n {
+			h.ext = ss[i].ext // the only ext (a restored state's): no copy
+		} else {
+			h.ext = append(h.ext, ss[i].ext...)
+		}
 	}
 }
 
