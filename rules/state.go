@@ -177,14 +177,6 @@ func (h *household) store(i int, s *slot) {
 	h.ext = b
 }
 
-// add appends s as a new slot, returning its index.
-func (h *household) add(s *slot) int {
-	h.slots = append(h.slots, packedSlot{})
-	i := len(h.slots) - 1
-	h.store(i, s)
-	return i
-}
-
 // setSlots makes ss (unpacked) h's slots, in order.
 func (h *household) setSlots(ss []slot) {
 	n := 0
