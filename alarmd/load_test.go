@@ -186,7 +186,9 @@ func envDur(t *testing.T, k string, def time.Duration) time.Duration {
 // the meters still (steady state: a household's second reading still sets
 // up rule state, e.g. the water rule's late clock, which a district running
 // for days has long done);
-// ANXIN_LOAD_CPUPROFILE=file profiles the measured pass.
+// ANXIN_LOAD_CPUPROFILE=file profiles the measured pass;
+// ANXIN_LOAD_HEAPPROFILE=file writes the heap in use after it (what holds
+// the bytes a household).
 func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	if os.Getenv("ANXIN_LONG") == "" {
 		t.Skip("long load test: set ANXIN_LONG=1")
@@ -275,6 +277,16 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 	runtime.ReadMemStats(&mem)
 	t.Logf("load: heap in use after the run %.0f MiB, %.0f bytes per household (register, rule state, de-dup window, buffers)",
 		float64(mem.HeapAlloc)/(1<<20), float64(mem.HeapAlloc)/float64(households))
+	if path := os.Getenv("ANXIN_LOAD_HEAPPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
 	lat := esc.latencies()
 	q := func(p float64) time.Duration { return testenv.Percentile(lat, p) }
 	t.Logf("load: %d readings + %d events from mosquitto through alarmd into VictoriaMetrics in %.2fs: %.0f readings/s end to end (publisher alone %.0f/s)",

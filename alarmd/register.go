@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/idtable"
 )
 
 // Register is alarmd's households as the care register holds them: one
@@ -39,8 +40,61 @@ type Register struct {
 
 type registerSnap struct {
 	version uint64
-	at      map[string]int32 // household → its place in kits
-	kits    []anxin.Kit      // every household with a kit, in id order; a standard kit's devices shared (compactKits)
+	at      *idtable.Table[int32] // household → its place in kits + 1 (a Go map cost ~30 bytes a household more)
+	kits    []kitRow              // every household with a kit, in id order
+	devices [][]anxin.Device      // the distinct device lists of kits (a standard kit's is one)
+	tiers   []anxin.Tier          // the distinct tiers of kits
+}
+
+// kitRow is a household's kit as the view holds it: 40 bytes, where an
+// anxin.Kit is 72, its device list and tier places in lists every
+// household shares.
+type kitRow struct {
+	household, elder string
+	devices          int32  // in registerSnap.devices
+	tier             uint16 // in registerSnap.tiers
+}
+
+// kit is row i as an anxin.Kit (its devices shared: not to be modified).
+func (s *registerSnap) kit(i int) anxin.Kit {
+	k := &s.kits[i]
+	return anxin.Kit{Household: k.household, Tier: s.tiers[k.tier], Devices: s.devices[k.devices], Elder: k.elder}
+}
+
+// snapBuilder makes a view's rows, one copy of each distinct device list
+// and tier.
+type snapBuilder struct {
+	s      *registerSnap
+	key    sharing // its key: a device list's fields
+	lists  map[string]int32
+	tierAt map[anxin.Tier]uint16
+}
+
+func newSnapBuilder(v uint64, n int) *snapBuilder {
+	return &snapBuilder{s: &registerSnap{version: v, kits: make([]kitRow, 0, n)},
+		lists: map[string]int32{}, tierAt: map[anxin.Tier]uint16{}}
+}
+
+func (b *snapBuilder) add(k anxin.Kit) {
+	t, ok := b.tierAt[k.Tier]
+	if !ok {
+		t = uint16(len(b.s.tiers))
+		b.s.tiers = append(b.s.tiers, k.Tier)
+		b.tierAt[k.Tier] = t
+	}
+	b.key.key = b.key.key[:0]
+	for _, d := range k.Devices {
+		b.key.field(d.ID)
+		b.key.field(string(d.Kind))
+		b.key.field(d.Place)
+	}
+	l, ok := b.lists[string(b.key.key)]
+	if !ok {
+		l = int32(len(b.s.devices))
+		b.s.devices = append(b.s.devices, k.Devices)
+		b.lists[string(b.key.key)] = l
+	}
+	b.s.kits = append(b.s.kits, kitRow{household: k.Household, elder: k.Elder, devices: l, tier: t})
 }
 
 // OpenRegister builds the view and follows the store's changes.
@@ -81,7 +135,7 @@ func (r *Register) refresh(ctx context.Context, force bool) error {
 		return err
 	}
 	compactKits(kits)
-	r.install(v, kits, kits)
+	r.install(v, nil, nil, kits)
 	return nil
 }
 
@@ -101,8 +155,8 @@ func (r *Register) refreshSome(ctx context.Context, c anxin.RegisterChange) erro
 		elders[e] = true
 	}
 	for _, k := range old.kits {
-		if k.Elder != "" && elders[k.Elder] {
-			touched[k.Household] = true
+		if k.elder != "" && elders[k.elder] {
+			touched[k.household] = true
 		}
 	}
 	ids := make([]string, 0, len(touched))
@@ -113,32 +167,61 @@ func (r *Register) refreshSome(ctx context.Context, c anxin.RegisterChange) erro
 	if err != nil {
 		return err
 	}
-	kits := make([]anxin.Kit, 0, len(old.kits)+len(fresh))
-	for _, k := range old.kits {
-		if !touched[k.Household] {
-			kits = append(kits, k)
-		}
-	}
 	compactKits(fresh)
-	r.install(v, append(kits, fresh...), fresh)
+	r.install(v, old, touched, fresh)
 	return nil
 }
 
-// install makes a view of kits (in any order) current and tells the rules
-// engine of the changed households (under r.mu).
-func (r *Register) install(v uint64, kits []anxin.Kit, changed []anxin.Kit) {
-	if cap(kits)-len(kits) > len(kits)/16 {
-		kits = slices.Clone(kits) // what append left spare would be held as long as the view
+// install makes a view current of the kits of old (nil: none) but those
+// of households in drop, and those of fresh (in any order), and tells the
+// rules engine of fresh's (under r.mu).
+func (r *Register) install(v uint64, old *registerSnap, drop map[string]bool, fresh []anxin.Kit) {
+	slices.SortFunc(fresh, func(a, b anxin.Kit) int { return strings.Compare(a.Household, b.Household) })
+	n := len(fresh)
+	if old != nil {
+		n += len(old.kits)
 	}
-	slices.SortFunc(kits, func(a, b anxin.Kit) int { return strings.Compare(a.Household, b.Household) })
-	s := &registerSnap{version: v, at: make(map[string]int32, len(kits)), kits: kits}
-	for i := range kits {
-		s.at[kits[i].Household] = int32(i)
+	b := newSnapBuilder(v, n)
+	// a merge of two lists in id order: old's rows (less those fresh
+	// replaces) and fresh
+	j := 0
+	if old != nil {
+		for i := range old.kits {
+			id := old.kits[i].household
+			for j < len(fresh) && fresh[j].Household < id {
+				b.add(fresh[j])
+				j++
+			}
+			if drop[id] {
+				continue // written: fresh holds its kit, if it still has one
+			}
+			b.add(old.kit(i))
+		}
+	}
+	for ; j < len(fresh); j++ {
+		b.add(fresh[j])
+	}
+	s := b.s
+	if cap(s.kits)-len(s.kits) > len(s.kits)/16 {
+		s.kits = slices.Clone(s.kits) // what was made for dropped kits would be held as long as the view
+	}
+	s.at = idtable.New(func(i int32) string { return s.kits[i-1].household }, len(s.kits))
+	for i := range s.kits {
+		s.at.Put(int32(i + 1))
 	}
 	r.snap.Store(s)
 	if r.onChange != nil {
-		r.onChange(changed)
+		r.onChange(fresh)
 	}
+}
+
+// find is where household is in s.kits (ok false: not there).
+func (s *registerSnap) find(household string) (i int, ok bool) {
+	if s.at == nil {
+		return 0, false
+	}
+	at, ok := s.at.Get(household)
+	return int(at) - 1, ok
 }
 
 func (r *Register) current() *registerSnap {
@@ -151,7 +234,7 @@ func (r *Register) current() *registerSnap {
 // Household reads a household's elder, chain and kit from the store
 // (ENOTFOUND when the view does not list it).
 func (r *Register) Household(ctx context.Context, id string) (anxin.Household, error) {
-	if _, ok := r.current().at[id]; !ok {
+	if _, ok := r.current().find(id); !ok {
 		return anxin.Household{}, anxin.Errorf(anxin.ENOTFOUND, "household %s is not registered", id)
 	}
 	hs, _, err := r.store.RegisterHouseholdsOf(ctx, []string{id})
@@ -180,12 +263,20 @@ func (r *Register) HouseholdsOf(ctx context.Context, ids []string) ([]anxin.Hous
 // one of its devices (or its gateway): what alarmd's ingest believes.
 func (r *Register) Knows(household, device string) (householdKnown, deviceKnown bool) {
 	s := r.current()
-	i, ok := s.at[household]
-	return ok, ok && hasDevice(s.kits[i].Devices, device)
+	i, ok := s.find(household)
+	return ok, ok && hasDevice(s.devices[s.kits[i].devices], device)
 }
 
-// Kits is every household's kit, in id order (not to be modified).
-func (r *Register) Kits() []anxin.Kit { return r.current().kits }
+// Kits is every household's kit, in id order (a new list; the devices
+// shared: not to be modified).
+func (r *Register) Kits() []anxin.Kit {
+	s := r.current()
+	kits := make([]anxin.Kit, len(s.kits))
+	for i := range kits {
+		kits[i] = s.kit(i)
+	}
+	return kits
+}
 
 // fileHash identifies a households file's content.
 func fileHash(data []byte) string {
@@ -285,8 +376,8 @@ func (r *Register) LoadFile(ctx context.Context, list []anxin.Household, hash st
 	// where an elder record gives tier and chain, say where they differ from the file's
 	fromElder := map[string]bool{}
 	for _, k := range r.current().kits {
-		if k.Elder != "" {
-			fromElder[k.Household] = true
+		if k.elder != "" {
+			fromElder[k.household] = true
 		}
 	}
 	var ids []string

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -100,6 +102,55 @@ func BenchmarkRegisterHousehold(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		if _, err := r.Household(ctx, list[i*7919%n].ID); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestRegisterViewMerge: a change rebuilds the view from the old rows and
+// the fresh kits of the households written: one written is replaced, one
+// written and gone from the register dropped, one new placed in id order;
+// the others keep their kits, devices and tier, and Knows follows.
+func TestRegisterViewMerge(t *testing.T) {
+	wm := []anxin.Device{{ID: "wm1", Kind: anxin.KindWaterMeter}}
+	btn := []anxin.Device{{ID: "btn1", Kind: anxin.KindCallButton}}
+	var told []anxin.Kit
+	r := &Register{onChange: func(k []anxin.Kit) []string { told = k; return nil }}
+	r.install(1, nil, nil, []anxin.Kit{
+		{Household: "hh-3", Tier: anxin.TierKey, Devices: wm},
+		{Household: "hh-1", Tier: anxin.TierGeneral, Devices: wm},
+		{Household: "hh-2", Tier: anxin.TierHigh, Devices: btn, Elder: "e-2"},
+		{Household: "hh-5", Tier: anxin.TierGeneral, Devices: slices.Clone(wm)},
+	})
+	if len(told) != 4 {
+		t.Fatalf("the engine was told of %d kits, want 4", len(told))
+	}
+	fresh := []anxin.Kit{
+		{Household: "hh-4", Tier: anxin.TierKey, Devices: btn},
+		{Household: "hh-2", Tier: anxin.TierGeneral, Devices: wm, Elder: "e-2"},
+	}
+	r.install(2, r.current(), map[string]bool{"hh-2": true, "hh-3": true, "hh-4": true}, fresh)
+	want := []anxin.Kit{
+		{Household: "hh-1", Tier: anxin.TierGeneral, Devices: wm},
+		{Household: "hh-2", Tier: anxin.TierGeneral, Devices: wm, Elder: "e-2"},
+		{Household: "hh-4", Tier: anxin.TierKey, Devices: btn},
+		{Household: "hh-5", Tier: anxin.TierGeneral, Devices: wm},
+	}
+	if got := r.Kits(); !reflect.DeepEqual(got, want) {
+		t.Errorf("kits after the change:\n%+v\nwant:\n%+v", got, want)
+	}
+	if len(told) != 2 {
+		t.Errorf("the engine was told of %d kits, want the 2 written", len(told))
+	}
+	if s := r.current(); len(s.devices) != 2 || len(s.tiers) != 2 {
+		t.Errorf("%d device lists and %d tiers held, want one of each distinct: 2 and 2", len(s.devices), len(s.tiers))
+	}
+	for _, c := range []struct {
+		hh, dev      string
+		known, devOK bool
+	}{{"hh-1", "wm1", true, true}, {"hh-2", "btn1", true, false}, {"hh-2", "wm1", true, true},
+		{"hh-3", "wm1", false, false}, {"hh-4", "btn1", true, true}, {"hh-5", "gateway", true, true}, {"hh-6", "wm1", false, false}} {
+		if known, dev := r.Knows(c.hh, c.dev); known != c.known || dev != c.devOK {
+			t.Errorf("Knows(%s, %s) = %v, %v; want %v, %v", c.hh, c.dev, known, dev, c.known, c.devOK)
 		}
 	}
 }

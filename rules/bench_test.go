@@ -151,10 +151,12 @@ func BenchmarkMemoryPerHousehold(b *testing.B) {
 	b.ReportMetric(perHH, "bytes/household")
 }
 
-// TestMemoryPerHousehold: the engine holds at most 1 KB a household with
-// the default rules (issue 18's 1,000,000 households in one alarmd; the
-// learned no_water's history is 510 bytes of it, in a 512-byte allocation). Heap, not time: the
-// benchmark above reports the figure.
+// TestMemoryPerHousehold: the engine holds at most 900 bytes a household
+// with the default rules (issue 18: ≤ 1 KB a household for the whole of
+// alarmd at 1,000,000). Of the ~814 measured: the learned no_water's
+// history 510 bytes (a 512-byte array), four packed slots 160, the
+// household 112, its device 24, its place in the table and the deadline
+// heap ~25. Heap, not time: the benchmark above reports the figure.
 func TestMemoryPerHousehold(t *testing.T) {
 	const households = 20000
 	ids := make([]string, households)
@@ -174,7 +176,7 @@ func TestMemoryPerHousehold(t *testing.T) {
 	per := (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / households
 	runtime.KeepAlive(e)
 	t.Logf("%.0f bytes a household", per)
-	if e.Households() != households || per > 1024 {
+	if e.Households() != households || per > 900 {
 		t.Errorf("%.0f bytes a household, %d households", per, e.Households())
 	}
 }
@@ -183,7 +185,7 @@ func TestMemoryPerHousehold(t *testing.T) {
 func BenchmarkStateEncode(b *testing.B) {
 	e := New(Default())
 	feedHousehold(e, "hh-1", 3)
-	h := e.hh["hh-1"]
+	h := e.get("hh-1")
 	var n int
 	for i := 0; i < b.N; i++ {
 		n = len(e.encode(h))

@@ -20,9 +20,9 @@ func TestDeadlineHeapStaysExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	now := time.Date(2026, 3, 2, 6, 0, 0, 0, time.UTC)
 	earliest := func() (min int64) {
-		for _, h := range e.hh {
-			if h.next != 0 && (min == 0 || h.next < min) {
-				min = h.next
+		for h := range e.hh.All() {
+			if h.next != 0 && (min == 0 || int64(h.next) < min) {
+				min = int64(h.next)
 			}
 		}
 		return min
@@ -37,9 +37,9 @@ func TestDeadlineHeapStaysExact(t *testing.T) {
 				Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed})
 		case r < 10:
 			e.Tick(now)
-			for id, h := range e.hh {
-				if h.next != 0 && h.next <= now.Unix() {
-					t.Fatalf("step %d: %s due at %d left by Tick(%d)", step, id, h.next, now.Unix())
+			for h := range e.hh.All() {
+				if h.next != 0 && int64(h.next) <= now.Unix() {
+					t.Fatalf("step %d: %s due at %d left by Tick(%d)", step, h.id, h.next, now.Unix())
 				}
 			}
 		default:

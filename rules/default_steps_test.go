@@ -44,7 +44,7 @@ func defaultNoWater(t *testing.T, days, high int, rise func(time.Time) float64) 
 		}
 	}
 	var n uint16
-	for _, s := range tl.e.hh["hh-1"].slots {
+	for _, s := range tl.e.get("hh-1").slots {
 		if tl.e.rules[s.rule].base.cfg.Name == "no_water" {
 			n = s.n
 		}

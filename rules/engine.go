@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/idtable"
 )
 
 // Engine evaluates rules for many households. It is a pure state machine:
@@ -17,7 +18,7 @@ type Engine struct {
 	mu        sync.Mutex
 	cfg       *Config
 	rules     []*rule
-	hh        map[string]*household
+	hh        *idtable.Table[*household] // by id (a Go map cost 40–56 bytes a household more)
 	due       deadlineHeap
 	dirty     []*household // changed since last taken, oldest first from dirtyHead; entries no longer dirty are skipped
 	dirtyHead int
@@ -33,6 +34,7 @@ type Engine struct {
 	// Reused under mu so the hot path does not allocate a context per call.
 	input, timer evalCtx
 	scratch      []byte // encode's buffer
+	work         slot   // the slot an evaluator is given, unpacked (household.load)
 }
 
 // rule is a compiled rule: its base evaluator and its variants.
@@ -63,7 +65,7 @@ func tierOf(t anxin.Tier) uint8 {
 
 // New makes an engine for cfg (nil: no rules).
 func New(cfg *Config) *Engine {
-	e := &Engine{hh: map[string]*household{}}
+	e := &Engine{hh: idtable.New(func(h *household) string { return h.id }, 0)}
 	e.load(cfg)
 	return e
 }
@@ -127,16 +129,14 @@ func (e *Engine) Reload(cfg *Config) {
 			}
 		}
 	}
-	for _, h := range e.hh {
-		kept := h.slots[:0]
-		for _, s := range h.slots {
+	for h := range e.hh.All() {
+		h.keepSlots(func(s *slot) bool {
 			if int(s.rule) < len(remap) && remap[s.rule] >= 0 {
 				s.rule = uint16(remap[s.rule])
-				kept = append(kept, s)
+				return true
 			}
-		}
-		clear(h.slots[len(kept):])
-		h.slots = kept
+			return false
+		})
 		e.markDirty(h)
 		e.schedule(h, 0)
 	}
@@ -161,23 +161,26 @@ func (e *Engine) SetAway(now time.Time, household string, away bool) []Decision 
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	h := e.household(household)
-	if h.away == away {
+	if h.away() == away {
 		return nil
 	}
-	h.away = away
+	h.set(hAway, away)
 	x := e.ctx(h, now, "")
+	s := &e.work
 	for i := range h.slots {
-		s := &h.slots[i]
-		x.use(e.rules[s.rule])
+		x.use(e.rules[h.slots[i].rule])
 		aw, ok := x.v.ev.(awayAware)
 		if !ok {
 			continue
 		}
+		h.load(i, s)
+		x.cur = i
 		if away {
 			x.clear(s, fOpen, func() string { return "the elder is away: " + x.v.cfg.Name + " paused" })
 		} else {
 			aw.rebaseline(x, s)
 		}
+		h.store(i, s)
 	}
 	e.markDirty(h)
 	e.schedule(h, x.now)
@@ -210,8 +213,8 @@ func (e *Engine) DeferSeen(lag, flush time.Duration) {
 func (e *Engine) Away(household string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	h := e.hh[household]
-	return h != nil && h.away
+	h := e.get(household)
+	return h != nil && h.away()
 }
 
 // Observe feeds one validated message. now is the engine's clock; the
@@ -232,10 +235,10 @@ func (e *Engine) Observe(now time.Time, m *anxin.Message) []Decision {
 	// last-seen times then never lag by more than 2 × lag. A household
 	// already learned-dirty is written at the next state flush whatever
 	// this reading changed: nothing to compare.
-	learned := e.seenLag == 0 || h.dirty || t > h.savedSeen+e.seenLag
-	floor := h.savedSeen - e.seenLag // a last-seen time older than this was not deferred
-	if t > h.lastMsg {
-		h.lastMsg = t
+	learned := e.seenLag == 0 || h.dirty || t > int64(h.savedSeen)+e.seenLag
+	floor := int64(h.savedSeen) - e.seenLag // a last-seen time older than this was not deferred
+	if t > int64(h.lastMsg) {
+		h.lastMsg = sec32(t)
 	}
 	ns := len(h.slots)
 	d, prev, newDev := h.device(m.Device, m.Kind, t)
@@ -250,14 +253,17 @@ func (e *Engine) Observe(now time.Time, m *anxin.Message) []Decision {
 		if _, ok := x.v.ev.(perHousehold); ok {
 			dev = noDevice
 		}
-		var s *slot
+		var i int
 		if sp, ok := x.v.ev.(sparse); ok && sp.sparse() {
-			if s = h.existingSlot(r.idx, dev); s == nil {
+			if i = h.existingSlot(r.idx, dev); i < 0 {
 				continue
 			}
 		} else {
-			s = h.slot(r.idx, dev)
+			i = h.slot(r.idx, dev)
 		}
+		s := &e.work
+		h.load(i, s)
+		x.cur = i
 		if learned {
 			x.v.ev.observe(x, s, m, t)
 		} else {
@@ -265,6 +271,7 @@ func (e *Engine) Observe(now time.Time, m *anxin.Message) []Decision {
 			x.v.ev.observe(x, s, m, t)
 			learned = e.learnedChange(x.v.ev, &snap, s, floor)
 		}
+		h.store(i, s)
 	}
 	if learned || len(h.slots) != ns {
 		e.markDirty(h)
@@ -357,7 +364,12 @@ func (e *Engine) ObserveStatus(now time.Time, household, device string, st anxin
 			(!gateway && len(c.DeviceKinds) > 0 && (k == "" || !kindIn(c.DeviceKinds, k))) {
 			continue
 		}
-		w.observeStatus(x, h.slot(r.idx, d), st, t)
+		i := h.slot(r.idx, d)
+		s := &e.work
+		h.load(i, s)
+		x.cur = i
+		w.observeStatus(x, s, st, t)
+		h.store(i, s)
 	}
 	e.markDirty(h)
 	e.schedule(h, x.now)
@@ -370,15 +382,18 @@ func (e *Engine) Tick(now time.Time) []Decision {
 	defer e.mu.Unlock()
 	var out []Decision
 	n := now.Unix()
-	for len(e.due) > 0 && e.due[0].next <= n {
+	for len(e.due) > 0 && int64(e.due[0].next) <= n {
 		h := e.due[0]
 		x := e.ctx(h, now, "")
 		x.out = out
+		s := &e.work
 		for i := range h.slots {
-			s := &h.slots[i]
-			x.use(e.rules[s.rule])
+			x.use(e.rules[h.slots[i].rule])
 			if !x.v.cfg.Disabled {
+				h.load(i, s)
+				x.cur = i
 				x.v.ev.tick(x, s)
+				h.store(i, s)
 			}
 		}
 		out = x.out
@@ -395,7 +410,7 @@ func (e *Engine) NextDeadline() time.Time {
 	if len(e.due) == 0 {
 		return time.Time{}
 	}
-	return time.Unix(e.due[0].next, 0)
+	return time.Unix(int64(e.due[0].next), 0)
 }
 
 // Closed tells the engine that people closed the alarm (household, rule) in
@@ -404,12 +419,12 @@ func (e *Engine) NextDeadline() time.Time {
 func (e *Engine) Closed(household, ruleName string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	h := e.hh[household]
+	h := e.get(household)
 	if h == nil {
 		return
 	}
 	for i := range h.slots {
-		s := &h.slots[i]
+		s := &h.slots[i] // flags only: no need to unpack
 		v := e.rules[s.rule].resolve(h)
 		_, rearm := v.ev.(closedByPeople)
 		for _, b := range []struct {
@@ -433,8 +448,8 @@ func (e *Engine) Closed(household, ruleName string) {
 func (e *Engine) Forget(id string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if h := e.hh[id]; h != nil {
-		e.forget(id, h)
+	if h := e.get(id); h != nil {
+		e.forget(h)
 	}
 }
 
@@ -444,30 +459,32 @@ func (e *Engine) Forget(id string) {
 func (e *Engine) ForgetWhere(match func(household string) bool) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	n := 0
-	for id, h := range e.hh {
-		if match(id) {
-			e.forget(id, h)
-			n++
+	var gone []*household
+	for h := range e.hh.All() {
+		if match(h.id) {
+			gone = append(gone, h)
 		}
 	}
-	return n
+	for _, h := range gone {
+		e.forget(h)
+	}
+	return len(gone)
 }
 
-// forget removes h (household id) from the engine, under e.mu.
-func (e *Engine) forget(id string, h *household) {
+// forget removes h from the engine, under e.mu.
+func (e *Engine) forget(h *household) {
 	if h.heapIdx >= 0 {
 		heap.Remove(&e.due, int(h.heapIdx))
 	}
 	h.dirty, h.seen = false, false // its entry in e.dirty is skipped and dropped by TakeDirty
-	delete(e.hh, id)
+	e.hh.Delete(h.id)
 }
 
 // Households is how many households the engine tracks.
 func (e *Engine) Households() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return len(e.hh)
+	return e.hh.Len()
 }
 
 // DirtyStates hands the encoded state of every household changed since the
@@ -498,7 +515,7 @@ func (e *Engine) TakeDirty(limit int, match func(household string) bool, fn func
 			h := e.dirty[e.dirtyHead]
 			e.dirty[e.dirtyHead] = nil
 			e.dirtyHead++
-			h.queued = false
+			h.set(hQueued, false)
 			if h.dirty { // else taken by DirtyState meanwhile
 				items = append(items, item{h.id, e.take(h)})
 			}
@@ -508,12 +525,12 @@ func (e *Engine) TakeDirty(limit int, match func(household string) bool, fn func
 		for _, h := range e.dirty[e.dirtyHead:] {
 			switch {
 			case !h.dirty:
-				h.queued = false
+				h.set(hQueued, false)
 			case !match(h.id):
 				keep = append(keep, h)
 			default:
 				items = append(items, item{h.id, e.take(h)})
-				h.queued = false
+				h.set(hQueued, false)
 			}
 		}
 		clear(e.dirty[len(keep):])
@@ -523,6 +540,11 @@ func (e *Engine) TakeDirty(limit int, match func(household string) bool, fn func
 		n := copy(e.dirty, e.dirty[e.dirtyHead:])
 		clear(e.dirty[n:])
 		e.dirty, e.dirtyHead = e.dirty[:n], 0
+		if c := cap(e.dirty); c > 4096 && 4*n < c {
+			// a burst (a district starting, every household at once) left
+			// room for all of them: keep room for twice what is queued
+			e.dirty = append(make([]*household, 0, max(2*n, 1024)), e.dirty...)
+		}
 	}
 	e.mu.Unlock()
 	for _, it := range items {
@@ -550,12 +572,12 @@ func (e *Engine) TakeSeen(limit int, match func(household string) bool, fn func(
 	}
 	var items []item
 	e.mu.Lock()
-	for id, h := range e.hh {
+	for h := range e.hh.All() {
 		if limit >= 0 && len(items) >= limit {
 			break
 		}
-		if h.seen && !h.dirty && (match == nil || match(id)) {
-			items = append(items, item{id, e.take(h)})
+		if h.seen && !h.dirty && (match == nil || match(h.id)) {
+			items = append(items, item{h.id, e.take(h)})
 		}
 	}
 	e.mu.Unlock()
@@ -571,7 +593,7 @@ func (e *Engine) TakeSeen(limit int, match func(household string) bool, fn func(
 func (e *Engine) DirtyState(household string) (state []byte, ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	h := e.hh[household]
+	h := e.get(household)
 	if h == nil || (!h.dirty && !h.seen) {
 		return nil, false
 	}
@@ -611,7 +633,7 @@ func (e *Engine) RestoreState(household string, state []byte) error {
 	if e.staleSlack > 0 {
 		h.restored = h.lastMsg // its last-seen times may lag what the engine knew before a crash
 	}
-	if old := e.hh[household]; old != nil {
+	if old := e.get(household); old != nil {
 		h.tier = old.tier // the tier is configuration: SetHousehold's word beats a saved one
 		if old.heapIdx >= 0 {
 			heap.Remove(&e.due, int(old.heapIdx))
@@ -622,26 +644,32 @@ func (e *Engine) RestoreState(household string, state []byte) error {
 			e.markDirty(h)
 		}
 	}
-	e.hh[household] = h
+	e.hh.Put(h)
 	e.schedule(h, 0)
 	return nil
 }
 
 // household returns the state of id, creating it.
 func (e *Engine) household(id string) *household {
-	h := e.hh[id]
+	h := e.get(id)
 	if h == nil {
 		h = &household{id: id, heapIdx: -1}
-		e.hh[id] = h
+		e.hh.Put(h)
 	}
+	return h
+}
+
+// get is the state of id, or nil.
+func (e *Engine) get(id string) *household {
+	h, _ := e.hh.Get(id)
 	return h
 }
 
 func (e *Engine) markDirty(h *household) {
 	if !h.dirty {
 		h.dirty = true
-		if !h.queued { // else its entry, left by DirtyState, is still there
-			h.queued = true
+		if !h.queued() { // else its entry, left by DirtyState, is still there
+			h.set(hQueued, true)
 			e.dirty = append(e.dirty, h)
 		}
 	}
@@ -653,12 +681,14 @@ func (e *Engine) schedule(h *household, notBefore int64) {
 	var next int64
 	e.timer = evalCtx{e: e, h: h, now: notBefore}
 	x := &e.timer
+	s := &e.work
 	for i := range h.slots {
-		s := &h.slots[i]
-		x.use(e.rules[s.rule])
+		x.use(e.rules[h.slots[i].rule])
 		if x.v.cfg.Disabled {
 			continue
 		}
+		h.load(i, s) // deadline reads it only: nothing to store
+		x.cur = i
 		d := x.v.ev.deadline(x, s)
 		if d != 0 && d < notBefore {
 			d = notBefore
@@ -667,7 +697,7 @@ func (e *Engine) schedule(h *household, notBefore int64) {
 			next = d
 		}
 	}
-	h.next = next
+	h.next = sec32(next)
 	switch {
 	case next == 0 && h.heapIdx >= 0:
 		heap.Remove(&e.due, int(h.heapIdx))
@@ -737,7 +767,7 @@ func (d *deadlineHeap) Pop() any {
 func (e *Engine) State(household string) []byte {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	h := e.hh[household]
+	h := e.get(household)
 	if h == nil {
 		return nil
 	}

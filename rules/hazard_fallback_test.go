@@ -229,7 +229,8 @@ func FuzzHazardFallbackState(f *testing.F) {
 		if e == nil {
 			return
 		}
-		for _, s := range e.hh["hh-1"].slots {
+		for i := range e.get("hh-1").slots {
+			s := e.get("hh-1").at(i)
 			if hz := hzOf(e.rules[s.rule].base.ev); hz != nil && s.ext != nil && !hz.lay.is(s.ext) {
 				t.Fatalf("restored ext of %d bytes is not the rule's layout", len(s.ext))
 			}

@@ -145,7 +145,8 @@ func restoredFrom60(t *testing.T, version, name, y string, check func(hh string,
 		}
 		// The counter as it stood on day 60: the last reading's value,
 		// kept in the slot.
-		for _, s := range tl.e.hh[hh].slots {
+		for j := range tl.e.get(hh).slots {
+			s := tl.e.get(hh).at(j)
 			if hz := hzOf(tl.e.rules[s.rule].base.ev); hz != nil {
 				_, v[i], _, _ = hz.off().sigAt(&s, 0)
 			}
@@ -274,7 +275,7 @@ func TestHazardStateRefusesBadLayouts(t *testing.T) {
 	routine(tl, "hh-1", 0, 3, 100)
 	good := tl.e.State("hh-1")
 	hz := tl.e.rules[0].base.ev.(*hazard)
-	ext := tl.e.hh["hh-1"].slots[0].ext
+	ext := tl.e.get("hh-1").at(0).ext
 	at := bytes.Index(good, ext)
 	if at < 0 {
 		t.Fatal("ext not found in the state")

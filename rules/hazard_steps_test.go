@@ -115,8 +115,9 @@ func FuzzHazardStepsState(f *testing.F) {
 			return
 		}
 		hz := e.rules[0].base.ev.(*hazard)
-		for i := range e.hh["hh-x"].slots {
-			sl := &e.hh["hh-x"].slots[i]
+		for i := range e.get("hh-x").slots {
+			s := e.get("hh-x").at(i)
+			sl := &s
 			if !hz.lay.is(sl.ext) {
 				continue
 			}

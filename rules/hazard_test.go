@@ -170,7 +170,7 @@ rules:
 	if len(o) != 1 || !o[0].At.Equal(at(20, "12:30")) || !strings.Contains(o[0].Reason, "water or electricity") {
 		t.Fatalf("both quiet: %v", tl2.log)
 	}
-	if n := len(tl2.e.hh["hh-1"].slots); n != 1 {
+	if n := len(tl2.e.get("hh-1").slots); n != 1 {
 		t.Errorf("%d slots, want one per household", n)
 	}
 }
@@ -213,8 +213,8 @@ func TestHazardStateOutOfRange(t *testing.T) {
 			t.Fatal(err)
 		}
 		if c.off >= 0 {
-			for i := range e.hh["hh-1"].slots {
-				if s := &e.hh["hh-1"].slots[i]; hz.lay.is(s.ext) {
+			for i := range e.get("hh-1").slots {
+				if s := e.get("hh-1").at(i); hz.lay.is(s.ext) { // s.ext: the household's own bytes
 					binary.LittleEndian.PutUint64(s.ext[c.off:], c.v)
 				}
 			}
@@ -321,7 +321,7 @@ func TestHazardSmallCountsFade(t *testing.T) {
 			v = tl.meter("hh-1", at(d, "18:00"), at(d+1, "00:00"), v, 0)
 		}
 		r := tl.e.rules[0].base.ev.(*hazard)
-		count := func() uint16 { return hzCount(r, &tl.e.hh["hh-1"].slots[0], 7, 600) }
+		count := func() uint16 { s := tl.e.get("hh-1").at(0); return hzCount(r, &s, 7, 600) }
 		if n := count(); n < 2*hzOne*9/10 || n > 2*hzOne {
 			t.Fatalf("memory %s: learned weight %d, want about %d", c.memory, n, 2*hzOne)
 		}

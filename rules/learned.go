@@ -139,7 +139,7 @@ func (r *learned) observe(x *evalCtx, s *slot, m *anxin.Message, t int64) {
 		return
 	}
 	gap := x.nextReading(s, t, r.fresh(s))
-	if !gap && !x.h.away {
+	if !gap && !x.h.away() {
 		// Every full local hour since the last reading, up to this one:
 		// how long ago was the last use? Use is dated at the reading that
 		// shows it, so a reading at a full hour counts as after it (as a

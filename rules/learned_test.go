@@ -211,14 +211,15 @@ func FuzzLearnedState(f *testing.F) {
 		if err := e.RestoreState("hh-x", b); err != nil {
 			return
 		}
-		enc := e.encode(e.hh["hh-x"])
+		enc := e.encode(e.get("hh-x"))
 		if !bytes.Equal(enc, b) {
 			e2 := New(cfg)
-			if err := e2.RestoreState("hh-x", enc); err != nil || !bytes.Equal(e2.encode(e2.hh["hh-x"]), enc) {
+			if err := e2.RestoreState("hh-x", enc); err != nil || !bytes.Equal(e2.encode(e2.get("hh-x")), enc) {
 				t.Fatalf("encoding not stable: %v", err)
 			}
 		}
-		for _, s := range e.hh["hh-x"].slots {
+		for i := range e.get("hh-x").slots {
+			s := e.get("hh-x").at(i)
 			if l, ok := e.rules[s.rule].base.ev.(*learned); ok && len(s.ext) == learnedExt {
 				for bin := 0; bin < 24; bin++ {
 					if p := l.quietOdds(&s, bin, 5*3600); p < 0 || p > 1 || p != p {

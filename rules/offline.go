@@ -98,8 +98,8 @@ func (r *deviceOffline) observeStatus(x *evalCtx, s *slot, st anxin.Status, t in
 	}
 	if st.State == anxin.StateOffline {
 		last := s.t1
-		if int(s.dev) < len(x.h.devs) && x.h.devs[s.dev].seen > last {
-			last = x.h.devs[s.dev].seen // its last message, also from before this slot existed
+		if int(s.dev) < len(x.h.devs) && int64(x.h.devs[s.dev].seen) > last {
+			last = int64(x.h.devs[s.dev].seen) // its last message, also from before this slot existed
 		}
 		if t < last {
 			return // the device was heard after this status

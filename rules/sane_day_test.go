@@ -26,14 +26,13 @@ func TestRestoredDayBeyondRangeRefused(t *testing.T) {
 		if err := newTimeline(t, c.y).e.RestoreState("hh-1", tl.e.State("hh-1")); err != nil {
 			t.Fatalf("%s: sane state refused: %v", c.name, err)
 		}
-		s := &tl.e.hh["hh-1"].slots[0]
+		s := tl.e.get("hh-1").at(0) // s.ext: the household's own bytes
 		for _, off := range c.offs(tl.e.rules[0].base.ev) {
 			for _, day := range []uint32{math.MaxInt32 - 5, 2932897} { // near 2^31; 10000-01-01
-				ext := s.ext
-				s.ext = append([]byte(nil), ext...)
+				ext := append([]byte(nil), s.ext...)
 				binary.LittleEndian.PutUint32(s.ext[off:], day)
 				b := tl.e.State("hh-1")
-				s.ext = ext
+				copy(s.ext, ext)
 				if err := newTimeline(t, c.y).e.RestoreState("hh-1", b); err == nil {
 					t.Errorf("%s: day %d at offset %d restored", c.name, day, off)
 				}

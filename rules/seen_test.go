@@ -181,7 +181,7 @@ func TestCrashWithDeferredSeenRaisesNoSilence(t *testing.T) {
 		}
 		return tl2
 	}
-	stored := restored().e.hh["hh-1"].slots[0].t1
+	stored := restored().e.get("hh-1").at(0).t1
 	if stored >= at(0, "07:15").Unix() {
 		t.Fatalf("the store holds the last reading (%v): nothing was deferred", time.Unix(stored, 0))
 	}
@@ -206,7 +206,7 @@ func TestCrashWithDeferredSeenRaisesNoSilence(t *testing.T) {
 	if len(tl3.ds) != 1 || tl3.ds[0].Rule != "device_silent" {
 		t.Fatalf("the meter stopped at 07:15: %v", tl3.log)
 	}
-	s := tl3.e.hh["hh-1"].slots[0]
+	s := tl3.e.get("hh-1").at(0)
 	limit := limit(Silence{Times: 2}, &s)
 	early, late := at(0, "07:15").Add(time.Duration(limit)*time.Second), time.Unix(stored+limit+tl3.e.staleSlack, 0)
 	if got := tl3.ds[0].At; got.Before(early) || got.After(late) {

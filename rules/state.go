@@ -4,47 +4,74 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/anxin-care/anxin"
 )
 
 // household is the compact per-household rule state: ~100 bytes plus a
-// device table and one 72-byte slot per (rule, device) with state.
+// device table, one 40-byte packed slot per (rule, device) with state, and
+// the slots' extra state (slot.ext) in one array.
+//
+// Its times are uint32 unix seconds (sec32), and it fits 112 bytes.
 type household struct {
-	id     string
-	tier   uint8
-	away   bool
-	dirty  bool // learned something since last taken (Engine.dirty)
-	queued bool // an entry for it is in Engine.dirty (skipped once not dirty)
+	id    string
+	tier  uint8
+	bits  uint8 // hAway, hQueued
+	dirty bool  // learned something since last taken (Engine.dirty)
 	// seen: since last taken, its readings advanced only last-seen times
 	// and meter values (Engine.DeferSeen); written when it next learns
 	// something, its readings pass savedSeen + the lag, or by TakeSeen
 	seen    bool
 	heapIdx int32
-	next    int64 // next deadline, unix seconds; 0: none
-	lastMsg int64 // last message of any device, unix seconds
+	next    uint32 // next deadline; 0: none
+	lastMsg uint32 // last message of any device
 	// savedSeen is lastMsg when the state was last taken for the store
 	// (or restored from it): how far the stored last-seen times may lag
-	savedSeen int64
+	savedSeen uint32
 	// restored is lastMsg when the state was restored with DeferSeen's
 	// slack (0: not): last-seen times no later than it came from the
 	// store and may lag the truth (evalCtx.slack)
-	restored int64
+	restored uint32
 	devs     []device
-	slots    []slot
+	slots    []packedSlot
+	// ext holds the ext of every slot, in slot order, each
+	// packedSlot.extLen long: one array, not a slice header per slot
+	ext []byte
+}
+
+// household.bits
+const (
+	hAway   uint8 = 1 << iota // the elder is away (Engine.SetAway)
+	hQueued                   // an entry for it is in Engine.dirty (skipped once not dirty)
+)
+
+func (h *household) away() bool { return h.bits&hAway != 0 }
+
+func (h *household) queued() bool { return h.bits&hQueued != 0 }
+
+// set sets or clears bit of h.bits.
+func (h *household) set(bit uint8, on bool) {
+	if on {
+		h.bits |= bit
+	} else {
+		h.bits &^= bit
+	}
 }
 
 type device struct {
 	id   string
-	kind uint8 // index into anxin.Kinds, +1; 0: not known (only a status heard)
-	seen int64 // last message; 0: only a status heard
+	kind uint8  // index into anxin.Kinds, +1; 0: not known (only a status heard)
+	seen uint32 // last message, unix seconds (sec32); 0: only a status heard
 }
 
 // noDevice is the device index of per-household slots.
 const noDevice = math.MaxUint16
 
-// slot is the state of one rule for one device (or the household). The
+// slot is the state of one rule for one device (or the household), as an
+// evaluator works on it: the engine unpacks a household's packedSlot into
+// one (household.load), and packs it back after (household.store). The
 // meaning of the times and values belongs to the rule's kind.
 type slot struct {
 	rule  uint16
@@ -57,6 +84,133 @@ type slot struct {
 	v0    float64 // kind's baseline value
 	v1    float64 // last value
 	ext   []byte  // kind's extra state (kindDef.extBytes long, else nil): the learned histograms
+}
+
+// packedSlot is a slot as a household keeps it (40 bytes, not 72): its
+// times in uint32 seconds (sec32: 1970–2106, what the engine runs on) and
+// its ext in household.ext, after the ext of the slots before it.
+type packedSlot struct {
+	rule, dev, n uint16
+	extLen       uint16 // bytes of household.ext (maxExtBytes at most)
+	flags        uint8
+	t0, t1, t2   uint32
+	v0, v1       float64
+}
+
+// sec32 is unix seconds t as a packed time: clamped to 0 .. 2106 (the
+// engine's inputs are dated 1970–2106: ingest dates a message from before
+// 2025 on receipt, a restored state's times are checked by fits32).
+func sec32(t int64) uint32 { return uint32(min(max(t, 0), math.MaxUint32)) }
+
+// fits32 reports whether a restored time is one sec32 keeps as it is.
+func fits32(t int64) bool { return t >= 0 && t <= math.MaxUint32 }
+
+// extOff is where slot i's ext begins in h.ext.
+func (h *household) extOff(i int) int {
+	off := 0
+	for j := range i {
+		off += int(h.slots[j].extLen)
+	}
+	return off
+}
+
+// load unpacks slot i into s; s.ext is slot i's part of h.ext, capped so
+// that growing it cannot write into the next slot's.
+func (h *household) load(i int, s *slot) {
+	p := &h.slots[i]
+	s.rule, s.dev, s.flags, s.n = p.rule, p.dev, p.flags, p.n
+	s.t0, s.t1, s.t2 = int64(p.t0), int64(p.t1), int64(p.t2)
+	s.v0, s.v1 = p.v0, p.v1
+	s.ext = nil
+	if p.extLen > 0 {
+		off := h.extOff(i)
+		end := off + int(p.extLen)
+		s.ext = h.ext[off:end:end]
+	}
+}
+
+// at is slot i unpacked.
+func (h *household) at(i int) slot {
+	var s slot
+	h.load(i, &s)
+	return s
+}
+
+// packSlot is s packed, its ext's length in extLen.
+func packSlot(s *slot) packedSlot {
+	return packedSlot{rule: s.rule, dev: s.dev, n: s.n, extLen: uint16(len(s.ext)), flags: s.flags,
+		t0: sec32(s.t0), t1: sec32(s.t1), t2: sec32(s.t2), v0: s.v0, v1: s.v1}
+}
+
+// store packs s back into slot i: its ext is copied into h.ext unless it
+// is still slot i's part of it (changed in place), and h.ext is rebuilt
+// when its length changed.
+func (h *household) store(i int, s *slot) {
+	p := &h.slots[i]
+	had := int(p.extLen)
+	p.rule, p.dev, p.flags, p.n = s.rule, s.dev, s.flags, s.n
+	p.t0, p.t1, p.t2 = sec32(s.t0), sec32(s.t1), sec32(s.t2)
+	p.v0, p.v1 = s.v0, s.v1
+	if len(s.ext) == 0 && had == 0 {
+		return
+	}
+	p.extLen = uint16(len(s.ext))
+	off := h.extOff(i)
+	if len(s.ext) == had {
+		if &s.ext[0] != &h.ext[off] {
+			copy(h.ext[off:], s.ext)
+		}
+		return
+	}
+	if len(h.ext) == had {
+		// slot i's ext was all of h.ext: s.ext (made by the kind for
+		// it) is the household's now, not copied into another array
+		h.ext = s.ext
+		return
+	}
+	// a new length: a new array of exactly the new size (no slack held
+	// for a district's households)
+	b := make([]byte, len(h.ext)-had+len(s.ext))
+	copy(b, h.ext[:off])
+	copy(b[off:], s.ext)
+	copy(b[off+len(s.ext):], h.ext[off+had:])
+	h.ext = b
+}
+
+// setSlots makes ss (unpacked) h's slots, in order.
+func (h *household) setSlots(ss []slot) {
+	n := 0
+	for i := range ss {
+		n += len(ss[i].ext)
+	}
+	h.slots, h.ext = nil, nil
+	if len(ss) > 0 {
+		h.slots = make([]packedSlot, len(ss))
+	}
+	if n > 0 && !slices.ContainsFunc(ss, func(s slot) bool { return len(s.ext) == n }) {
+		h.ext = make([]byte, 0, n)
+	}
+	for i := range ss {
+		h.slots[i] = packSlot(&ss[i])
+		if len(ss[i].ext) == n {
+			h.ext = ss[i].ext // the only ext (a restored state's): no copy
+		} else {
+			h.ext = append(h.ext, ss[i].ext...)
+		}
+	}
+}
+
+// keepSlots keeps the slots keep says yes to (given the slot unpacked, it
+// may change it), in order, h.ext rebuilt to match.
+func (h *household) keepSlots(keep func(s *slot) bool) {
+	var kept []slot
+	for i := range h.slots {
+		s := h.at(i)
+		if keep(&s) {
+			kept = append(kept, s)
+		}
+	}
+	h.setSlots(kept) // copies the ext of kept out of the old h.ext
 }
 
 // Slot flags.
@@ -78,9 +232,9 @@ const muteShift = 5 // fOpen<<muteShift == fMute1
 func (h *household) device(id string, k anxin.Kind, t int64) (idx uint16, prev int64, learned bool) {
 	for i := range h.devs {
 		if h.devs[i].id == id {
-			prev = h.devs[i].seen
-			if t > h.devs[i].seen {
-				h.devs[i].seen = t
+			prev = int64(h.devs[i].seen)
+			if t > prev {
+				h.devs[i].seen = sec32(t)
 			}
 			if h.devs[i].kind == 0 {
 				// first known by its status (kind 0: not known yet), now
@@ -96,7 +250,7 @@ func (h *household) device(id string, k anxin.Kind, t int64) (idx uint16, prev i
 		// last entry rather than grow without bound.
 		return uint16(len(h.devs) - 1), t, true
 	}
-	h.devs = append(h.devs, device{id: id, kind: kindIndex(k), seen: t})
+	h.devs = append(h.devs, device{id: id, kind: kindIndex(k), seen: sec32(t)})
 	return uint16(len(h.devs) - 1), 0, true
 }
 
@@ -126,30 +280,31 @@ func (h *household) deviceKind(dev uint16) anxin.Kind {
 	return ""
 }
 
-// existingSlot returns the slot of (rule, dev), or nil.
-func (h *household) existingSlot(rule int, dev uint16) *slot {
+// existingSlot returns the index of the slot of (rule, dev), or -1.
+func (h *household) existingSlot(rule int, dev uint16) int {
 	for i := range h.slots {
 		if h.slots[i].rule == uint16(rule) && h.slots[i].dev == dev {
-			return &h.slots[i]
+			return i
 		}
 	}
-	return nil
+	return -1
 }
 
-// slot returns the slot of (rule, dev), creating it.
-func (h *household) slot(rule int, dev uint16) *slot {
-	if s := h.existingSlot(rule, dev); s != nil {
-		return s
+// slot returns the index of the slot of (rule, dev), creating it.
+func (h *household) slot(rule int, dev uint16) int {
+	if i := h.existingSlot(rule, dev); i >= 0 {
+		return i
 	}
-	h.slots = append(h.slots, slot{rule: uint16(rule), dev: dev})
-	return &h.slots[len(h.slots)-1]
+	h.slots = append(h.slots, packedSlot{rule: uint16(rule), dev: dev})
+	return len(h.slots) - 1
 }
 
-// anyOpen reports whether a slot of rule other than s has alarm bit set.
-func (h *household) anyOpen(rule uint16, bit uint8, s *slot) bool {
+// anyOpen reports whether a slot of rule other than slot skip has alarm
+// bit set.
+func (h *household) anyOpen(rule uint16, bit uint8, skip int) bool {
 	for i := range h.slots {
 		o := &h.slots[i]
-		if o != s && o.rule == rule && o.flags&bit != 0 {
+		if i != skip && o.rule == rule && o.flags&bit != 0 {
 			return true
 		}
 	}
@@ -166,6 +321,7 @@ type evalCtx struct {
 	now   int64
 	msgID string
 	out   []Decision
+	cur   int // index in h.slots of the slot the evaluator was given
 }
 
 func (x *evalCtx) use(r *rule) {
@@ -175,7 +331,7 @@ func (x *evalCtx) use(r *rule) {
 
 // suppressed reports whether away pauses this rule now.
 func (x *evalCtx) suppressed() bool {
-	if !x.h.away {
+	if !x.h.away() {
 		return false
 	}
 	_, ok := x.v.ev.(awayAware)
@@ -192,7 +348,7 @@ func (x *evalCtx) loc() *time.Location { return x.e.cfg.Location() }
 // readings the store did not hold. Each last-seen time has its own: a
 // slot over two meters keeps the slack of the one not heard from since.
 func (x *evalCtx) slack(seen int64) int64 {
-	if seen <= x.h.restored {
+	if seen <= int64(x.h.restored) {
 		return x.e.staleSlack
 	}
 	return 0
@@ -232,7 +388,7 @@ func (x *evalCtx) raise(s *slot, bit uint8, reason func() string, cause func() a
 		return false
 	}
 	op := OpOpen
-	if x.h.anyOpen(s.rule, bit, s) {
+	if x.h.anyOpen(s.rule, bit, x.cur) {
 		op = OpRepeat
 	}
 	s.flags |= bit
@@ -256,7 +412,7 @@ func (x *evalCtx) clear(s *slot, bit uint8, reason func() string) {
 		return
 	}
 	s.flags &^= bit
-	if !x.h.anyOpen(s.rule, bit, s) {
+	if !x.h.anyOpen(s.rule, bit, x.cur) {
 		x.emit(OpClose, s, bit, reason, nil)
 	}
 }
@@ -312,20 +468,22 @@ func (e *Engine) encode(h *household) []byte {
 
 func (e *Engine) appendState(b []byte, h *household) []byte {
 	b = append(b, stateVersion, h.tier)
-	if h.away {
+	if h.away() {
 		b = append(b, 1)
 	} else {
 		b = append(b, 0)
 	}
-	b = binary.AppendVarint(b, h.lastMsg)
+	b = binary.AppendVarint(b, int64(h.lastMsg))
 	b = binary.AppendUvarint(b, uint64(len(h.devs)))
 	for _, d := range h.devs {
 		b = appendString(b, d.id)
 		b = append(b, d.kind)
-		b = binary.AppendVarint(b, d.seen)
+		b = binary.AppendVarint(b, int64(d.seen))
 	}
 	b = binary.AppendUvarint(b, uint64(len(h.slots)))
-	for _, s := range h.slots {
+	var s slot
+	for i := range h.slots {
+		h.load(i, &s)
 		c := e.rules[s.rule].base.cfg
 		b = appendString(b, c.Name)
 		b = appendString(b, c.Kind)
@@ -438,20 +596,22 @@ func (e *Engine) decode(id string, b []byte) (*household, error) {
 	h := &household{id: id, heapIdx: -1}
 	h.tier = r.byte()
 	away := r.byte()
-	h.lastMsg = r.varint()
-	if r.err || int(h.tier) > len(tierIndex) || away > 1 || !saneTime(h.lastMsg) {
+	lastMsg := r.varint()
+	if r.err || int(h.tier) > len(tierIndex) || away > 1 || !fits32(lastMsg) {
 		return nil, bad("corrupt header")
 	}
-	h.away = away == 1
+	h.lastMsg = sec32(lastMsg)
+	h.set(hAway, away == 1)
 	nd := r.uvarint(maxDevices)
 	for i := uint64(0); i < nd && !r.err; i++ {
-		d := device{id: r.string(), kind: r.byte(), seen: r.varint()}
-		if !r.err && (!anxin.ValidID(d.id) || int(d.kind) > len(anxin.Kinds) || !saneTime(d.seen)) {
+		id, kind, seen := r.string(), r.byte(), r.varint()
+		if !r.err && (!anxin.ValidID(id) || int(kind) > len(anxin.Kinds) || !fits32(seen)) {
 			return nil, bad("corrupt device table")
 		}
-		h.devs = append(h.devs, d)
+		h.devs = append(h.devs, device{id: id, kind: kind, seen: sec32(seen)})
 	}
 	ns := r.uvarint(maxSlots)
+	var slots []slot // unpacked, then packed with their ext in one array
 	for i := uint64(0); i < ns && !r.err; i++ {
 		name, kind := r.string(), r.string()
 		s := slot{dev: uint16(r.uvarint(math.MaxUint16)), flags: r.byte(), n: uint16(r.uvarint(math.MaxUint16))}
@@ -476,7 +636,7 @@ func (e *Engine) decode(id string, b []byte) (*household, error) {
 		if r.err {
 			break
 		}
-		if !saneTime(s.t0) || !saneTime(s.t1) || !saneTime(s.t2) {
+		if !fits32(s.t0) || !fits32(s.t1) || !fits32(s.t2) {
 			return nil, bad("time out of range")
 		}
 		if k.saneExt != nil && !k.saneExt(s.ext) {
@@ -498,12 +658,12 @@ func (e *Engine) decode(id string, b []byte) (*household, error) {
 		if k.adoptExt != nil && s.ext != nil {
 			s.ext = k.adoptExt(e.rules[idx].base.ev, s.ext)
 		}
-		for _, o := range h.slots {
+		for _, o := range slots {
 			if o.rule == s.rule && o.dev == s.dev {
 				return nil, bad("duplicate slot")
 			}
 		}
-		h.slots = append(h.slots, s)
+		slots = append(slots, s)
 	}
 	if r.err {
 		return nil, bad("truncated or corrupt")
@@ -511,5 +671,6 @@ func (e *Engine) decode(id string, b []byte) (*household, error) {
 	if len(r.b) != 0 {
 		return nil, bad("trailing bytes")
 	}
+	h.setSlots(slots)
 	return h, nil
 }

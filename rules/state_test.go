@@ -69,8 +69,8 @@ func TestStateRoundTripsAllKinds(t *testing.T) {
 	if !e2.Away("hh-1") || !tl.e.NextDeadline().Equal(e2.NextDeadline()) {
 		t.Errorf("restored away %v deadline %v, want %v", e2.Away("hh-1"), e2.NextDeadline(), tl.e.NextDeadline())
 	}
-	h1, h2 := tl.e.hh["hh-1"], e2.hh["hh-1"]
-	if !reflect.DeepEqual(h1.slots, h2.slots) || !reflect.DeepEqual(h1.devs, h2.devs) || h1.tier != h2.tier {
+	h1, h2 := tl.e.get("hh-1"), e2.get("hh-1")
+	if !reflect.DeepEqual(h1.slots, h2.slots) || !bytes.Equal(h1.ext, h2.ext) || !reflect.DeepEqual(h1.devs, h2.devs) || h1.tier != h2.tier {
 		t.Errorf("restored state differs:\n%+v\n%+v", h1, h2)
 	}
 	if again := e2.encode(h2); !bytes.Equal(again, st) {
@@ -119,7 +119,7 @@ rules:
 rules:
   - {name: no_water_1d, kind: no_use, field: total_m3, min_delta: 0.01, for: 24h}
 `))
-	if h := tl.e.hh["hh-1"]; len(h.slots) != 0 {
+	if h := tl.e.get("hh-1"); len(h.slots) != 0 {
 		t.Errorf("slots of removed rules kept: %+v", h.slots)
 	}
 }
@@ -220,12 +220,12 @@ func FuzzRestoreState(f *testing.F) {
 			return
 		}
 		// A restored state re-encodes stably and runs without panicking.
-		enc := e.encode(e.hh["hh-x"])
+		enc := e.encode(e.get("hh-x"))
 		e2 := New(cfg)
 		if err := e2.RestoreState("hh-x", enc); err != nil {
 			t.Fatalf("re-encoded state rejected: %v", err)
 		}
-		if again := e2.encode(e2.hh["hh-x"]); !bytes.Equal(again, enc) {
+		if again := e2.encode(e2.get("hh-x")); !bytes.Equal(again, enc) {
 			t.Fatalf("encoding not stable:\n%x\n%x", enc, again)
 		}
 		now := time.Unix(1_800_000_000, 0)
@@ -361,7 +361,7 @@ func TestDeviceTableIsBounded(t *testing.T) {
 		e.Observe(day0, &anxin.Message{ID: "x", TS: day0, Household: "hh-1", Device: fmt.Sprintf("d%d", i),
 			Kind: anxin.KindTracker, Fields: anxin.Fields{"battery_pct": anxin.Num(50)}})
 	}
-	h := e.hh["hh-1"]
+	h := e.get("hh-1")
 	if len(h.devs) != maxDevices || len(h.slots) > maxDevices+1 {
 		t.Errorf("%d devices, %d slots", len(h.devs), len(h.slots))
 	}
@@ -407,8 +407,8 @@ func TestLearnedRestoresVersion1State(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ext []byte
-	for _, s := range e.hh["hh-1"].slots {
-		if len(s.ext) == learnedExt {
+	for i := range e.get("hh-1").slots {
+		if s := e.get("hh-1").at(i); len(s.ext) == learnedExt {
 			ext = s.ext
 		}
 	}

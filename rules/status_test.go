@@ -65,8 +65,8 @@ func TestDeviceOfflineStatusTimeline(t *testing.T) {
 	)
 	// a status-only rule keeps no slot for devices that never reported a status
 	tl.reading(at(0, "16:10"), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", 1.0)
-	for _, s := range tl.e.hh["hh-1"].slots {
-		if tl.e.hh["hh-1"].deviceID(s.dev) == "wm1" {
+	for _, s := range tl.e.get("hh-1").slots {
+		if tl.e.get("hh-1").deviceID(s.dev) == "wm1" {
 			t.Errorf("a slot for wm1, which never reported a status")
 		}
 	}
@@ -116,7 +116,7 @@ func TestDeviceOfflineSurvivesRestart(t *testing.T) {
 	if err := tl2.e.RestoreState("hh-1", store["hh-1"]); err != nil {
 		t.Fatal(err)
 	}
-	if again := tl2.e.encode(tl2.e.hh["hh-1"]); !bytes.Equal(again, store["hh-1"]) {
+	if again := tl2.e.encode(tl2.e.get("hh-1")); !bytes.Equal(again, store["hh-1"]) {
 		t.Error("encode(decode(state)) differs")
 	}
 	tl2.advance(at(0, "11:00"))
@@ -144,7 +144,7 @@ func TestGatewayStatusThroughObserveStatus(t *testing.T) {
 		"Mon 09:30 open hh-2 gateway_offline : The home gateway has been offline since 09:00 (30 min)",
 	)
 	for _, hh := range []string{"hh-1", "hh-2"} {
-		for _, d := range tl.e.hh[hh].devs {
+		for _, d := range tl.e.get(hh).devs {
 			t.Errorf("%s: device %q made by the gateway's status", hh, d.id)
 		}
 	}

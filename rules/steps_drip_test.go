@@ -115,8 +115,10 @@ func TestStepsLifeDeltaStateSurvivesRestart(t *testing.T) {
 func TestStepsOldStateRestores(t *testing.T) {
 	tl := newTimeline(t, stepsRules(dripKeys))
 	v := routine(tl, "hh-1", 0, 20, 100)
-	s := &tl.e.hh["hh-1"].slots[0]
+	h := tl.e.get("hh-1")
+	s := h.at(0)
 	s.ext = stWeekOf(s.ext)[:stExtV1] // as the code before life_delta saved it
+	h.store(0, &s)
 	if tl2 := restoredMorning(t, tl, stepsRules(dripKeys), v); len(opens(tl2)) != 1 || !opens(tl2)[0].At.Equal(at(20, "15:30")) {
 		t.Errorf("restored old state: alarms %v, want one at 15:30", tl2.log)
 	}

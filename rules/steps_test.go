@@ -209,8 +209,10 @@ func FuzzStepsState(f *testing.F) {
 				f.Add(tl.e.State("hh-x"))
 			}
 			if split == "week" && extra == life {
-				s := &tl.e.hh["hh-x"].slots[0]
+				h := tl.e.get("hh-x")
+				s := h.at(0)
 				s.ext = s.ext[:stExtV1]
+				h.store(0, &s)
 				f.Add(tl.e.State("hh-x"))
 			}
 		}
@@ -247,16 +249,19 @@ func TestStepsLayoutChange(t *testing.T) {
 	}
 	restore := func(split string, ext []byte) []byte {
 		tl := run("weekend") // any engine: its slot carries ext
-		tl.e.hh["hh-1"].slots[0].ext = ext
+		h := tl.e.get("hh-1")
+		s := h.at(0)
+		s.ext = ext
+		h.store(0, &s)
 		b := tl.e.State("hh-1")
 		tl2 := newTimeline(t, stepsRules(keys+"    split: "+split+"\n"))
 		tl2.now = tl.now
 		if err := tl2.e.RestoreState("hh-1", b); err != nil {
 			t.Fatal(err)
 		}
-		return tl2.e.hh["hh-1"].slots[0].ext
+		return tl2.e.get("hh-1").at(0).ext
 	}
-	half, week := run("weekend").e.hh["hh-1"].slots[0].ext, run("week").e.hh["hh-1"].slots[0].ext
+	half, week := run("weekend").e.get("hh-1").at(0).ext, run("week").e.get("hh-1").at(0).ext
 	for _, c := range []struct {
 		name, split string
 		ext, want   []byte
@@ -292,8 +297,9 @@ func fuzzStepsRun(t *testing.T, cfg *Config, b []byte) {
 		return
 	}
 	st := e.rules[0].base.ev.(*steps)
-	for i := range e.hh["hh-x"].slots {
-		sl := &e.hh["hh-x"].slots[i]
+	for i := range e.get("hh-x").slots {
+		s := e.get("hh-x").at(i)
+		sl := &s
 		if len(sl.ext) != st.lay.size {
 			continue
 		}
@@ -327,7 +333,7 @@ func TestStepsForgets(t *testing.T) {
 	v := tl.meter("hh-1", at(0, "08:00"), at(0, "17:00"), 100.1, 0)
 	tl.reading(at(0, "17:00"), "hh-1", "wm1", anxin.KindWaterMeter, "total_m3", v+0.1) // 10 h: between the steps
 	count := func() uint16 {
-		s := &tl.e.hh["hh-1"].slots[0]
+		s := tl.e.get("hh-1").at(0)
 		o := (7*stBuckets + 1) * 2
 		return uint16(s.ext[o]) | uint16(s.ext[o+1])<<8
 	}
