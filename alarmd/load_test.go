@@ -71,12 +71,7 @@ type idleSubscriber struct {
 func subscribeIdle(t *testing.T, url, filter string) *idleSubscriber {
 	t.Helper()
 	s := &idleSubscriber{at: make(map[string]time.Time)}
-	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("idle-sub").SetOrderMatters(false))
-	if tok := c.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
-		t.Fatalf("idle subscriber: connect: %v", tok.Error())
-	}
-	t.Cleanup(func() { c.Disconnect(0) })
-	tok := c.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) {
+	onMsg := func(_ paho.Client, m paho.Message) {
 		now := time.Now()
 		var msg struct{ ID string }
 		if json.Unmarshal(m.Payload(), &msg) == nil {
@@ -84,9 +79,34 @@ func subscribeIdle(t *testing.T, url, filter string) *idleSubscriber {
 			s.at[msg.ID] = now
 			s.mu.Unlock()
 		}
-	})
-	if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
-		t.Fatalf("idle subscriber: subscribe: %v", tok.Error())
+	}
+	// subscribed on every connect: a starved box can drop the session (its
+	// keep-alive), and paho's reconnect with a clean session would leave
+	// it subscribed to nothing for the rest of a long run
+	subscribed := make(chan error, 1)
+	opts := paho.NewClientOptions().AddBroker(url).SetClientID("idle-sub").SetOrderMatters(false).
+		SetOnConnectHandler(func(c paho.Client) {
+			tok := c.Subscribe(filter, 1, onMsg)
+			go func() {
+				tok.Wait()
+				select {
+				case subscribed <- tok.Error():
+				default:
+				}
+			}()
+		})
+	c := paho.NewClient(opts)
+	if tok := c.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+		t.Fatalf("idle subscriber: connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(0) })
+	select {
+	case err := <-subscribed:
+		if err != nil {
+			t.Fatalf("idle subscriber: subscribe: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("idle subscriber: subscribe: no answer in 30s")
 	}
 	return s
 }
