@@ -73,6 +73,9 @@ func TestPostgres(t *testing.T) {
 	t.Run("AwayMarksRefuseAnOlderAlarmd", func(t *testing.T) { awayMarksRefuseAnOlderAlarmd(t, s) })
 	t.Run("FrozenTransactionEnds", func(t *testing.T) { frozenTransactionEnds(t, s) })
 	t.Run("ClaimWaitsForAFencedCommit", func(t *testing.T) { claimWaitsForAFencedCommit(t, s) })
+	t.Run("RegisterChangeReachesPeers", func(t *testing.T) { registerChangeReachesPeers(t, s) })
+	t.Run("FailedWriteNotifiesNothing", func(t *testing.T) { failedWriteNotifiesNothing(t, s) })
+	t.Run("ListenerReconnects", func(t *testing.T) { listenerReconnects(t, s) })
 }
 
 // A fenced ingest write whose lease check passed holds its partitions'

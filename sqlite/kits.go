@@ -53,7 +53,8 @@ func eldersChange(es []anxin.ElderRecord) RegisterChange {
 	return c
 }
 
-// registerChanged is called after a committed write of elders or kits.
+// registerChanged is called after a committed write of elders or kits
+// (commitRegister), or one another process committed (RemoteRegisterChange).
 func (d *DB) registerChanged(c RegisterChange) {
 	d.registerVersion.Add(1)
 	if hs := d.registerHooks.Load(); hs != nil {
@@ -141,10 +142,9 @@ func (d *DB) LoadHouseholdsFile(ctx context.Context, list []anxin.Household, has
 		ON CONFLICT(key) DO UPDATE SET value = excluded.value`, hash); err != nil {
 		return fmt.Errorf("load households: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := d.commitRegister(ctx, tx, RegisterChange{All: true}); err != nil {
 		return fmt.Errorf("load households: %w", err)
 	}
-	d.registerChanged(RegisterChange{All: true})
 	return nil
 }
 
@@ -162,10 +162,9 @@ func (d *DB) PutKit(ctx context.Context, h *anxin.Household, now time.Time) erro
 	if err := putKit(ctx, tx, h, KitFromAPI, now); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := d.commitRegister(ctx, tx, RegisterChange{Households: []string{h.ID}}); err != nil {
 		return fmt.Errorf("put kit: %w", err)
 	}
-	d.registerChanged(RegisterChange{Households: []string{h.ID}})
 	return nil
 }
 
