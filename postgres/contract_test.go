@@ -305,12 +305,7 @@ func schemaVersions(t *testing.T, s *server) {
 // (the per-rule advisory lock), and their state changes log in commit order.
 func twoInstancesShareOneDatabase(t *testing.T, s *server) {
 	ctx := context.Background()
-	a := s.open(t)
-	b, err := Open(ctx, s.url())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := s.openPair(t)
 	at := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)

@@ -11,6 +11,18 @@ import (
 	"github.com/anxin-care/anxin/internal/testenv"
 )
 
+// openPair is two alarmd's stores on one new schema.
+func (s *server) openPair(t *testing.T) (a, b *DB) {
+	t.Helper()
+	a = s.open(t)
+	b, err := Open(context.Background(), s.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return a, b
+}
+
 // changes hooks db's register changes into a channel.
 func changes(db *DB) <-chan anxin.RegisterChange {
 	ch := make(chan anxin.RegisterChange, 64)
@@ -41,12 +53,7 @@ func kit(id string) *anxin.Household {
 // its SIGHUP and rejected the new household's messages.
 func registerChangeReachesPeers(t *testing.T, s *server) {
 	ctx := context.Background()
-	a := s.open(t)
-	b, err := Open(ctx, s.url())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := s.openPair(t)
 	atA, atB := changes(a), changes(b)
 	now := time.Date(2026, 12, 7, 14, 0, 0, 0, time.UTC)
 	var delays []time.Duration
@@ -98,12 +105,7 @@ func registerChangeReachesPeers(t *testing.T, s *server) {
 // transaction's. A refused import (an ID-number clash) neither.
 func failedWriteNotifiesNothing(t *testing.T, s *server) {
 	ctx := context.Background()
-	a := s.open(t)
-	b, err := Open(ctx, s.url())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := s.openPair(t)
 	atB := changes(b)
 	for _, q := range []string{
 		`CREATE FUNCTION refuse_bad() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -144,12 +146,7 @@ func failedWriteNotifiesNothing(t *testing.T, s *server) {
 // notifications may have been missed, and later writes reach it again.
 func listenerReconnects(t *testing.T, s *server) {
 	ctx := context.Background()
-	a := s.open(t)
-	b, err := Open(ctx, s.url())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := s.openPair(t)
 	atB := changes(b)
 	pid := b.listenerPID()
 	if pid == 0 {
