@@ -65,7 +65,9 @@ func (d *DB) registerChanged(c RegisterChange) {
 }
 
 // OnRegisterChange calls f after every committed write of elders or kits
-// through this DB, in the writer's goroutine (f must not write the register).
+// through this DB, in the writer's goroutine (f must not write the register);
+// on PostgreSQL also after another process's (package postgres's listener
+// goroutine, notify.go).
 func (d *DB) OnRegisterChange(f func(RegisterChange)) {
 	for {
 		old := d.registerHooks.Load()
@@ -81,7 +83,7 @@ func (d *DB) OnRegisterChange(f func(RegisterChange)) {
 }
 
 // RegisterVersion changes whenever elders or kits are written through this
-// DB: a reader holding a view of the register rebuilds it when it moved.
+// DB (on PostgreSQL, or another process's store: notify.go): a reader holding a view of the register rebuilds it when it moved.
 func (d *DB) RegisterVersion() uint64 { return d.registerVersion.Load() }
 
 // HouseholdsFileHash is the hash stored by the last LoadHouseholdsFile ("" if none).
