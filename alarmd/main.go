@@ -94,6 +94,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
+		if l, ok := db.(interface{ SetLogger(*slog.Logger) }); ok { // postgres: its register listener
+			l.SetLogger(m.Logger.With("component", "store"))
+		}
 		m.Store = db
 		m.closers = append(m.closers, db.Close)
 	}

@@ -3,6 +3,7 @@ package alarmd
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -65,3 +66,38 @@ func TestConfigStoreURL(t *testing.T) {
 }
 
 func typeName(v any) string { return strings.TrimPrefix(fmt.Sprintf("%T", v), "*") }
+
+// Two alarmd on one PostgreSQL database: a household registered through
+// one (records API, web app) is known at the other without SIGHUP (the
+// store's register notifications run its register's hooks). Before, the
+// peer rejected and acknowledged every message of it until its SIGHUP.
+func TestRegisterFollowsAPeerOnPostgres(t *testing.T) {
+	ctx := context.Background()
+	pg := testenv.StartPostgres(t)
+	cfg := StoreConfig{URL: Secret(pg.URL("postgres"))}
+	var regs [2]*Register
+	var stores [2]anxin.Store
+	for i := range regs {
+		db, err := OpenStore(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if regs[i], err = OpenRegister(ctx, db, slog.New(slog.DiscardHandler)); err != nil {
+			t.Fatal(err)
+		}
+		stores[i] = db
+	}
+	h := anxin.Household{ID: "hh-new", Elder: anxin.Elder{Name: "张桂兰", Tier: anxin.TierHigh},
+		Devices: []anxin.Device{{ID: "btn-1", Kind: anxin.KindCallButton}}}
+	if known, _ := regs[1].Knows(h.ID, "btn-1"); known {
+		t.Fatal("known before it was registered")
+	}
+	if err := stores[0].PutKit(ctx, &h, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the peer knows the household registered through the other", 0, func() bool {
+		known, _ := regs[1].Knows(h.ID, "btn-1")
+		return known
+	})
+}

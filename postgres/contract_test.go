@@ -73,6 +73,9 @@ func TestPostgres(t *testing.T) {
 	t.Run("AwayMarksRefuseAnOlderAlarmd", func(t *testing.T) { awayMarksRefuseAnOlderAlarmd(t, s) })
 	t.Run("FrozenTransactionEnds", func(t *testing.T) { frozenTransactionEnds(t, s) })
 	t.Run("ClaimWaitsForAFencedCommit", func(t *testing.T) { claimWaitsForAFencedCommit(t, s) })
+	t.Run("RegisterChangeReachesPeers", func(t *testing.T) { registerChangeReachesPeers(t, s) })
+	t.Run("FailedWriteNotifiesNothing", func(t *testing.T) { failedWriteNotifiesNothing(t, s) })
+	t.Run("ListenerReconnects", func(t *testing.T) { listenerReconnects(t, s) })
 }
 
 // A fenced ingest write whose lease check passed holds its partitions'
@@ -302,12 +305,7 @@ func schemaVersions(t *testing.T, s *server) {
 // (the per-rule advisory lock), and their state changes log in commit order.
 func twoInstancesShareOneDatabase(t *testing.T, s *server) {
 	ctx := context.Background()
-	a := s.open(t)
-	b, err := Open(ctx, s.url())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := s.openPair(t)
 	at := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)

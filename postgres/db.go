@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -33,6 +34,7 @@ const idleTxTimeout = "30000"
 // not applied to it.
 type DB struct {
 	*sqlite.DB
+	listen *listener // other alarmd's register changes (listen.go)
 }
 
 var _ anxin.Store = (*DB)(nil)
@@ -61,8 +63,25 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		sdb.Close()
 		return nil, fmt.Errorf("migrate store: %w", err)
 	}
-	return &DB{sqlite.OpenPostgres(sdb)}, nil
+	store := sqlite.OpenPostgres(sdb)
+	l, err := listen(ctx, cfg, url, store)
+	if err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("open store: listen for register changes: %w", err)
+	}
+	return &DB{DB: store, listen: l}, nil
 }
+
+// Close stops the register listener and closes the pool.
+func (d *DB) Close() error {
+	d.listen.stop()
+	return d.DB.Close()
+}
+
+// SetLogger is where the register listener logs (slog.Default until set).
+func (d *DB) SetLogger(l *slog.Logger) { d.listen.log.Store(l) }
+
+func (d *DB) listenerPID() uint32 { return d.listen.pid.Load() }
 
 // redact keeps a password in url out of an error.
 func redact(err error, url string) error {

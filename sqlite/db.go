@@ -22,6 +22,9 @@ import (
 type DB struct {
 	db *sql.DB
 	pg bool // PostgreSQL (OpenPostgres, postgres.go), not SQLite
+	// instance is this DB's random id in its register notifications
+	// (PostgreSQL, notify.go)
+	instance string
 	// registerVersion counts changes of the register's elders and kits
 	// made through this DB (alarmd's household view follows it).
 	registerVersion atomic.Uint64

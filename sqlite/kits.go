@@ -53,7 +53,8 @@ func eldersChange(es []anxin.ElderRecord) RegisterChange {
 	return c
 }
 
-// registerChanged is called after a committed write of elders or kits.
+// registerChanged is called after a committed write of elders or kits
+// (commitRegister), or one another process committed (RemoteRegisterChange).
 func (d *DB) registerChanged(c RegisterChange) {
 	d.registerVersion.Add(1)
 	if hs := d.registerHooks.Load(); hs != nil {
@@ -64,7 +65,9 @@ func (d *DB) registerChanged(c RegisterChange) {
 }
 
 // OnRegisterChange calls f after every committed write of elders or kits
-// through this DB, in the writer's goroutine (f must not write the register).
+// through this DB, in the writer's goroutine (f must not write the register);
+// on PostgreSQL also after another process's (package postgres's listener
+// goroutine, notify.go).
 func (d *DB) OnRegisterChange(f func(RegisterChange)) {
 	for {
 		old := d.registerHooks.Load()
@@ -80,7 +83,7 @@ func (d *DB) OnRegisterChange(f func(RegisterChange)) {
 }
 
 // RegisterVersion changes whenever elders or kits are written through this
-// DB: a reader holding a view of the register rebuilds it when it moved.
+// DB (on PostgreSQL, or another process's store: notify.go): a reader holding a view of the register rebuilds it when it moved.
 func (d *DB) RegisterVersion() uint64 { return d.registerVersion.Load() }
 
 // HouseholdsFileHash is the hash stored by the last LoadHouseholdsFile ("" if none).
@@ -141,10 +144,9 @@ func (d *DB) LoadHouseholdsFile(ctx context.Context, list []anxin.Household, has
 		ON CONFLICT(key) DO UPDATE SET value = excluded.value`, hash); err != nil {
 		return fmt.Errorf("load households: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := d.commitRegister(ctx, tx, RegisterChange{All: true}); err != nil {
 		return fmt.Errorf("load households: %w", err)
 	}
-	d.registerChanged(RegisterChange{All: true})
 	return nil
 }
 
@@ -162,10 +164,9 @@ func (d *DB) PutKit(ctx context.Context, h *anxin.Household, now time.Time) erro
 	if err := putKit(ctx, tx, h, KitFromAPI, now); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := d.commitRegister(ctx, tx, RegisterChange{Households: []string{h.ID}}); err != nil {
 		return fmt.Errorf("put kit: %w", err)
 	}
-	d.registerChanged(RegisterChange{Households: []string{h.ID}})
 	return nil
 }
 

@@ -35,7 +35,7 @@ import (
 // OpenPostgres is the store on a PostgreSQL database whose schema is
 // already migrated (package postgres does both). db's driver must accept
 // this package's SQL: "?" and "?N" placeholders, flags as 0/1.
-func OpenPostgres(db *sql.DB) *DB { return &DB{db: db, pg: true} }
+func OpenPostgres(db *sql.DB) *DB { return &DB{db: db, pg: true, instance: newInstanceID()} }
 
 // PostgresSchema is this package's whole schema (every CREATE … IF NOT
 // EXISTS of schemas) in PostgreSQL's spelling, plus the indexes SQLite

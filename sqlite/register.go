@@ -535,10 +535,9 @@ func (d *DB) ImportElders(ctx context.Context, es []anxin.ElderRecord, now time.
 	if err := putForms(ctx, tx, es); err != nil { // register_form.go
 		return fmt.Errorf("import elders: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := d.commitRegister(ctx, tx, eldersChange(es)); err != nil {
 		return fmt.Errorf("import elders: %w", err)
 	}
-	d.registerChanged(eldersChange(es))
 	return nil
 }
 
