@@ -82,17 +82,12 @@ func (b *snapBuilder) add(k anxin.Kit) {
 		b.s.tiers = append(b.s.tiers, k.Tier)
 		b.tierAt[k.Tier] = t
 	}
-	b.key.key = b.key.key[:0]
-	for _, d := range k.Devices {
-		b.key.field(d.ID)
-		b.key.field(string(d.Kind))
-		b.key.field(d.Place)
-	}
-	l, ok := b.lists[string(b.key.key)]
+	key := b.key.deviceKey(k.Devices)
+	l, ok := b.lists[string(key)]
 	if !ok {
 		l = int32(len(b.s.devices))
 		b.s.devices = append(b.s.devices, k.Devices)
-		b.lists[string(b.key.key)] = l
+		b.lists[string(key)] = l
 	}
 	b.s.kits = append(b.s.kits, kitRow{household: k.Household, elder: k.Elder, devices: l, tier: t})
 }
@@ -134,7 +129,6 @@ func (r *Register) refresh(ctx context.Context, force bool) error {
 	if err != nil {
 		return err
 	}
-	compactKits(kits)
 	r.install(v, nil, nil, kits)
 	return nil
 }
@@ -167,7 +161,6 @@ func (r *Register) refreshSome(ctx context.Context, c anxin.RegisterChange) erro
 	if err != nil {
 		return err
 	}
-	compactKits(fresh)
 	r.install(v, old, touched, fresh)
 	return nil
 }
