@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"os"
 	"reflect"
@@ -260,15 +261,18 @@ func (r *Register) Knows(household, device string) (householdKnown, deviceKnown 
 	return ok, ok && hasDevice(s.devices[s.kits[i].devices], device)
 }
 
-// Kits is every household's kit, in id order (a new list; the devices
-// shared: not to be modified).
-func (r *Register) Kits() []anxin.Kit {
+// Kits yields every household's kit, in id order (the devices shared: not
+// to be modified), one at a time: a list of them all would be 72 bytes a
+// household made at every start and reload, only to be walked once.
+func (r *Register) Kits() iter.Seq[anxin.Kit] {
 	s := r.current()
-	kits := make([]anxin.Kit, len(s.kits))
-	for i := range kits {
-		kits[i] = s.kit(i)
+	return func(yield func(anxin.Kit) bool) {
+		for i := range s.kits {
+			if !yield(s.kit(i)) {
+				return
+			}
+		}
 	}
-	return kits
 }
 
 // fileHash identifies a households file's content.
