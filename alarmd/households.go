@@ -87,15 +87,6 @@ func compactHouseholds(list []anxin.Household) {
 	}
 }
 
-// compactKits is compactHouseholds for the register's view.
-func compactKits(kits []anxin.Kit) {
-	var s sharing
-	for i := range kits {
-		k := &kits[i]
-		k.Tier, k.Devices = anxin.Tier(s.word(string(k.Tier))), s.devices(k.Devices)
-	}
-}
-
 // sharing gives equal words and lists one copy.
 type sharing struct {
 	words  map[string]string
@@ -123,13 +114,18 @@ func (s *sharing) devices(ds []anxin.Device) []anxin.Device {
 	if len(ds) == 0 {
 		return ds
 	}
+	return shared(&s.kits, s.deviceKey(ds), ds)
+}
+
+// deviceKey is s.key made the key of device list ds: its fields.
+func (s *sharing) deviceKey(ds []anxin.Device) []byte {
 	s.key = s.key[:0]
 	for _, d := range ds {
 		s.field(d.ID)
 		s.field(string(d.Kind))
 		s.field(d.Place)
 	}
-	return shared(&s.kits, s.key, ds)
+	return s.key
 }
 
 func (s *sharing) chain(cs []anxin.Contact) []anxin.Contact {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"os"
 	"reflect"
@@ -82,17 +83,12 @@ func (b *snapBuilder) add(k anxin.Kit) {
 		b.s.tiers = append(b.s.tiers, k.Tier)
 		b.tierAt[k.Tier] = t
 	}
-	b.key.key = b.key.key[:0]
-	for _, d := range k.Devices {
-		b.key.field(d.ID)
-		b.key.field(string(d.Kind))
-		b.key.field(d.Place)
-	}
-	l, ok := b.lists[string(b.key.key)]
+	key := b.key.deviceKey(k.Devices)
+	l, ok := b.lists[string(key)]
 	if !ok {
 		l = int32(len(b.s.devices))
 		b.s.devices = append(b.s.devices, k.Devices)
-		b.lists[string(b.key.key)] = l
+		b.lists[string(key)] = l
 	}
 	b.s.kits = append(b.s.kits, kitRow{household: k.Household, elder: k.Elder, devices: l, tier: t})
 }
@@ -134,7 +130,6 @@ func (r *Register) refresh(ctx context.Context, force bool) error {
 	if err != nil {
 		return err
 	}
-	compactKits(kits)
 	r.install(v, nil, nil, kits)
 	return nil
 }
@@ -167,7 +162,6 @@ func (r *Register) refreshSome(ctx context.Context, c anxin.RegisterChange) erro
 	if err != nil {
 		return err
 	}
-	compactKits(fresh)
 	r.install(v, old, touched, fresh)
 	return nil
 }
@@ -267,15 +261,18 @@ func (r *Register) Knows(household, device string) (householdKnown, deviceKnown 
 	return ok, ok && hasDevice(s.devices[s.kits[i].devices], device)
 }
 
-// Kits is every household's kit, in id order (a new list; the devices
-// shared: not to be modified).
-func (r *Register) Kits() []anxin.Kit {
+// Kits yields every household's kit, in id order (the devices shared: not
+// to be modified), one at a time: a list of them all would be 72 bytes a
+// household made at every start and reload, only to be walked once.
+func (r *Register) Kits() iter.Seq[anxin.Kit] {
 	s := r.current()
-	kits := make([]anxin.Kit, len(s.kits))
-	for i := range kits {
-		kits[i] = s.kit(i)
+	return func(yield func(anxin.Kit) bool) {
+		for i := range s.kits {
+			if !yield(s.kit(i)) {
+				return
+			}
+		}
 	}
-	return kits
 }
 
 // fileHash identifies a households file's content.

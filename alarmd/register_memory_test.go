@@ -135,7 +135,7 @@ func TestRegisterViewMerge(t *testing.T) {
 		{Household: "hh-4", Tier: anxin.TierKey, Devices: btn},
 		{Household: "hh-5", Tier: anxin.TierGeneral, Devices: wm},
 	}
-	if got := r.Kits(); !reflect.DeepEqual(got, want) {
+	if got := slices.Collect(r.Kits()); !reflect.DeepEqual(got, want) {
 		t.Errorf("kits after the change:\n%+v\nwant:\n%+v", got, want)
 	}
 	if len(told) != 2 {

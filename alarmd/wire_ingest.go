@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -56,7 +58,9 @@ func (m *Main) openIngest(ctx context.Context) error {
 	m.engine = rules.New(rc)
 	m.engine.DeferSeen(cfg.Ingest.SeenFlush, cfg.Ingest.StateFlush) // before the pipeline restores states
 	if m.register != nil {
-		m.register.setOnChange(m.syncHouseholdList) // a register change reaches the rules at once
+		m.register.setOnChange(func(fresh []anxin.Kit) []string { // a register change reaches the rules at once
+			return m.syncHouseholdList(slices.Values(fresh))
+		})
 	}
 	m.syncHouseholds()
 	w := &ingestWiring{}
@@ -240,11 +244,11 @@ func (m *Main) syncHouseholds() {
 
 // syncHouseholdList gives the rules engine each household's tier (未评估:
 // the general tier's settings, as its visits) and returns those without devices.
-func (m *Main) syncHouseholdList(list []anxin.Kit) (bare []string) {
+func (m *Main) syncHouseholdList(list iter.Seq[anxin.Kit]) (bare []string) {
 	if m.engine == nil {
 		return nil
 	}
-	for _, k := range list {
+	for k := range list {
 		tier := k.Tier
 		if tier == anxin.TierUnassessed {
 			tier = anxin.TierGeneral

@@ -27,8 +27,8 @@ type fencer interface {
 	// now; notHeld are those of parts it does not hold (dropped already).
 	leaseFence(parts []int) (f *anxin.LeaseFence, notHeld []int)
 	// leaseLost: a write found these leases lost; the source stops pulling
-	// their partitions and sets the ownership again. It must not wait for
-	// the batch loop (it is called from it).
+	// their partitions (dropLost has taken them out of the ownership). It
+	// must not wait for the batch loop (it is called from it).
 	leaseLost(lost []anxin.PartitionEpoch)
 }
 
