@@ -239,6 +239,7 @@ func TestClusterOnPostgres(t *testing.T) {
 		{"InstanceDiesMidWait", clusterDiesMidWait},
 		{"InstanceDiesMidPass", clusterDiesMidPass},
 		{"StaleHolderDoesNotSend", clusterStaleHolder},
+		{"LeaseLostBeforeSendStillSends", clusterLeaseLostBeforeSend},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, pg) })
 	}
@@ -248,10 +249,9 @@ func TestClusterOnPostgres(t *testing.T) {
 // and call go out exactly once, and every chain walks to its end
 // (unanswered, the duty SMS, the outcome visit).
 func clusterEscalateEverywhere(t *testing.T, pg *testenv.Postgres) {
-	// a step whose deadline passed before its first pass is not sent (a
-	// chain resumed late moves on): 90 hand-overs at once on a loaded
-	// 2-core machine under -race took more than 3 s, so this test waits 6 s
-	// per step
+	// 90 hand-overs at once on a loaded 2-core machine under -race take
+	// more than 3 s (a step's deadline counts from its send, so a late first
+	// pass delays the chain but skips nobody): this test waits 6 s per step
 	c := newCluster(t, pg, testenv.ManyHouseholds{}, func(_ int, o *escalate.Options) { o.Config.AckTimeout = 2 * clusterAck })
 	for i := range 3 {
 		c.start(i)
@@ -443,6 +443,45 @@ type frozenStore struct {
 	gate     string // the attempt id whose creation freezes
 	stuck    chan struct{}
 	released chan struct{}
+	once     sync.Once
+}
+
+// thaw lets the frozen pass go on (once; again is a no-op).
+func (f *frozenStore) thaw() { f.once.Do(func() { close(f.released) }) }
+
+// frozenAtStep1 starts instance A alone on alarm id and returns once A's pass
+// has written step 1's SMS attempt and frozen (B and C are not started;
+// Twilio's callbacks go to A, since a webhook kicks a pass even on an
+// instance not started, which could take step 1 from A).
+func frozenAtStep1(t *testing.T, pg *testenv.Postgres, id string) (*cluster, *frozenStore, anxin.Alarm) {
+	t.Helper()
+	fz := &frozenStore{gate: id + "/s1/sms", stuck: make(chan struct{}), released: make(chan struct{})}
+	c := newCluster(t, pg, households{household.ID: household}, func(i int, o *escalate.Options) {
+		if i == 0 {
+			fz.DB = o.Store.(*postgres.DB)
+			o.Store = fz
+		}
+	})
+	t.Cleanup(fz.thaw) // before the services' Close (cleanups run last first)
+	c.deliverTo.Store(0)
+	c.start(0)
+	a := c.raise(id, household.ID)
+	if err := c.svcs[0].Escalate(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-fz.stuck:
+	case <-time.After(2*clusterAck + 10*time.Second):
+		t.Fatalf("A never reached step 1's SMS:\n%s", c.logsOf(a.ID))
+	}
+	return c, fz, a
+}
+
+// startOthers starts B and C; Twilio's callbacks go round robin again.
+func (c *cluster) startOthers() {
+	c.start(1)
+	c.start(2)
+	c.deliverTo.Store(-1)
 }
 
 func (f *frozenStore) CreateAttempt(ctx context.Context, a *anxin.Attempt) (bool, error) {
@@ -460,31 +499,14 @@ func (f *frozenStore) CreateAttempt(ctx context.Context, a *anxin.Attempt) (bool
 // wakes up its renew is refused (the epoch moved) and it stops before the
 // request. Each request once.
 func clusterStaleHolder(t *testing.T, pg *testenv.Postgres) {
-	fz := &frozenStore{gate: "01STALE/s1/sms", stuck: make(chan struct{}), released: make(chan struct{})}
-	c := newCluster(t, pg, households{household.ID: household}, func(i int, o *escalate.Options) {
-		if i == 0 {
-			fz.DB = o.Store.(*postgres.DB)
-			o.Store = fz
-		}
-	})
-	c.start(0)
-	a := c.raise("01STALE", household.ID)
-	if err := c.svcs[0].Escalate(context.Background(), a); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-fz.stuck:
-	case <-time.After(2*clusterAck + 10*time.Second):
-		t.Fatal("A never reached step 1's SMS")
-	}
-	c.start(1)
-	c.start(2)
+	c, fz, a := frozenAtStep1(t, pg, "01STALE")
+	c.startOthers()
 	testenv.Eventually(t, "step 1's SMS and call by B or C", clusterLease+clusterPoll+10*time.Second, func() bool {
 		_, sms := c.sentTo("sms", phone2)
 		_, call := c.sentTo("call", phone2)
 		return sms && call
 	})
-	close(fz.released) // A wakes up, still in its pass
+	fz.thaw() // A wakes up, still in its pass
 	sentByA := func() string {
 		for _, l := range strings.Split(c.logs[0].String(), "\n") {
 			if strings.Contains(l, `"msg":"sent"`) && strings.Contains(l, `"attempt":"01STALE/s1/`) {
@@ -498,6 +520,45 @@ func clusterStaleHolder(t *testing.T, pg *testenv.Postgres) {
 	})
 	if l := sentByA(); l != "" {
 		t.Fatalf("A sent step 1 after its lease was taken: %s", l)
+	}
+	testenv.Eventually(t, "the chain walked to its end", 3*clusterAck+10*time.Second, func() bool { return c.chain(a.ID).Finished })
+	c.noDuplicates()
+}
+
+// A pass that loses its lease between starting a step (its deadline
+// written) and the step's requests: the instance that next takes the chain
+// finds the deadline past. The step must still be sent, once, and its ack
+// timeout counts from that send; closing it as "ack timeout" without a
+// request walks an elder's press past people nobody rang (e2e
+// TestClusterFailover under load: steps closed as timed out, no call).
+func clusterLeaseLostBeforeSend(t *testing.T, pg *testenv.Postgres) {
+	c, fz, a := frozenAtStep1(t, pg, "01LOSTSEND")
+	// A stays frozen past its lease and past an ack timeout since it
+	// started step 1 (the deadline a step used to get when it started)
+	testenv.Eventually(t, "an ack timeout since step 1 started", 2*clusterAck, func() bool {
+		ch := c.chain(a.ID)
+		return ch.Step == 1 && time.Now().After(ch.UpdatedAt.Add(clusterAck))
+	})
+	c.startOthers()
+	var sms, call twiliotest.Event
+	testenv.Eventually(t, "step 1's SMS and call by B or C", clusterLease+clusterPoll+10*time.Second, func() bool {
+		var ok1, ok2 bool
+		sms, ok1 = c.sentTo("sms", phone2)
+		call, ok2 = c.sentTo("call", phone2)
+		return (ok1 && ok2) || c.chain(a.ID).Step > 1
+	})
+	if sms.To == "" || call.To == "" {
+		t.Fatalf("step 1 closed without its SMS (%v) or call (%v) being sent:\n%s", sms.To != "", call.To != "", c.logsOf(a.ID))
+	}
+	fz.thaw()
+	var next twiliotest.Event
+	testenv.Eventually(t, "step 2's call", 2*clusterAck+10*time.Second, func() bool {
+		var ok bool
+		next, ok = c.sentTo("call", phone3)
+		return ok
+	})
+	if waited := next.At.Sub(call.At); waited < clusterAck {
+		t.Fatalf("step 2 went out %v after step 1's call, want at least the ack timeout %v", waited, clusterAck)
 	}
 	testenv.Eventually(t, "the chain walked to its end", 3*clusterAck+10*time.Second, func() bool { return c.chain(a.ID).Finished })
 	c.noDuplicates()

@@ -355,10 +355,10 @@ func (s *Service) startChain(ctx context.Context, alarmID string) error {
 	now := s.clock.Now()
 	c := anxin.Chain{
 		AlarmID: a.ID, Household: a.Household, Severity: a.Severity, State: anxin.ChainWalking,
-		StartedAt: now, UpdatedAt: now, Deadline: now.Add(s.cfg.AckTimeout), AcceptedTarget: -1,
+		StartedAt: now, UpdatedAt: now, AcceptedTarget: -1, // step 0's deadline is set by its send (advance)
 	}
 	if notice {
-		c.State, c.Deadline, c.Targets, c.Steps = anxin.ChainNotice, time.Time{}, s.installers, []int{}
+		c.State, c.Targets, c.Steps = anxin.ChainNotice, s.installers, []int{}
 	} else {
 		h, err := s.households.Household(ctx, a.Household)
 		if err != nil {
@@ -692,6 +692,9 @@ func (s *Service) advance(ctx context.Context, alarmID string) (wake time.Time, 
 				if err != nil {
 					return time.Time{}, err
 				}
+				if err := s.startWait(ctx, &c); err != nil {
+					return time.Time{}, err
+				}
 				if over, _, err = s.stepOver(ctx, &c, now); err != nil || !over {
 					return earliest(c.Deadline, wake), err
 				}
@@ -703,7 +706,7 @@ func (s *Service) advance(ctx context.Context, alarmID string) (wake time.Time, 
 			s.log.Info("step over", "alarm", alarmID, "step", c.Step, "why", why)
 		}
 		c.Step++
-		c.Deadline, c.UpdatedAt = now.Add(s.cfg.AckTimeout), now
+		c.Deadline, c.UpdatedAt = time.Time{}, now // not waited on until its requests are made
 		if c.Step >= len(c.Steps) {
 			c.Step, c.State, c.Deadline = len(c.Steps), anxin.ChainUnanswered, time.Time{}
 			s.log.Warn("chain unanswered", "alarm", alarmID, "steps", len(c.Steps))
@@ -754,8 +757,23 @@ func callOver(a *anxin.Attempt) bool {
 	return false
 }
 
+// startWait starts the current step's ack timeout once sendStep has made its
+// requests (or recorded their failure or retry). A step's deadline counts
+// only from there: a pass that lost its lease (or crashed, or failed) between
+// starting the step and its requests leaves no deadline, so the next pass
+// sends the step before it waits on it, instead of finding a deadline that
+// ran out while nobody was rung and closing the step as timed out.
+func (s *Service) startWait(ctx context.Context, c *anxin.Chain) error {
+	if !c.Deadline.IsZero() {
+		return nil
+	}
+	now := s.clock.Now()
+	c.Deadline, c.UpdatedAt = now.Add(s.cfg.AckTimeout), now
+	return s.store.SaveChain(ctx, c)
+}
+
 func (s *Service) stepOver(ctx context.Context, c *anxin.Chain, now time.Time) (bool, string, error) {
-	if !now.Before(c.Deadline) {
+	if !c.Deadline.IsZero() && !now.Before(c.Deadline) {
 		return true, "ack timeout", nil
 	}
 	// the call of the route the step has come to: one that failed on a
