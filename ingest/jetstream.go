@@ -542,8 +542,12 @@ func (s *JetStreamSource) drop(k int) {
 	if s.stop(k) == nil {
 		return
 	}
-	if _, err := s.renewWhile(func() error { return s.p.setOwnership(s.ctx, s.ownsHeld) }); err != nil {
+	lost, err := s.renewWhile(func() error { return s.p.setOwnership(s.ctx, s.ownsHeld) })
+	if err != nil {
 		s.log.Error("ownership not updated", "err", err)
+	}
+	if lost { // a lease lost after the loop applied the ownership above: as takeOver and release do
+		s.reown()
 	}
 }
 
