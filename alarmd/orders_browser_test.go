@@ -63,7 +63,9 @@ func TestWorkOrderE2E(t *testing.T) {
 		t.Helper()
 		run("sign in as "+login, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#login")),
 			chromedp.SendKeys(chromedp.CSS("#login"), login), chromedp.SendKeys(chromedp.CSS("#password"), "correct-horse-1"),
-			chromedp.Click(chromedp.CSS("#signin")), chromedp.WaitVisible(chromedp.CSS("main h1")))
+			// the sign-in page has a main h1 too: wait for it to be gone first
+			chromedp.Click(chromedp.CSS("#signin")), chromedp.WaitNotPresent(chromedp.CSS("#login")),
+			chromedp.WaitVisible(chromedp.CSS("main h1")))
 	}
 	signOut := func() {
 		t.Helper()
