@@ -83,7 +83,8 @@ func (d *DB) OnRegisterChange(f func(RegisterChange)) {
 }
 
 // RegisterVersion changes whenever elders or kits are written through this
-// DB (on PostgreSQL, or another process's store: notify.go): a reader holding a view of the register rebuilds it when it moved.
+// DB or, on PostgreSQL, by another process (notify.go): a reader holding a
+// view of the register rebuilds it when it moved.
 func (d *DB) RegisterVersion() uint64 { return d.registerVersion.Load() }
 
 // HouseholdsFileHash is the hash stored by the last LoadHouseholdsFile ("" if none).
