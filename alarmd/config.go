@@ -149,6 +149,10 @@ type IngestConfig struct {
 	// last write; the restore after a crash allows for what it forgot
 	// (0s: written as any change, every state_flush)
 	SeenFlush time.Duration `mapstructure:"seen_flush"`
+	// StuckAfter: a batch loop on one batch (or its commit's retries)
+	// this long is reported by /healthz and, in a cluster, gives its
+	// partitions up to peers until it moves
+	StuckAfter time.Duration `mapstructure:"stuck_after"`
 }
 
 // LogConfig is the log level.
@@ -198,6 +202,7 @@ func defaults() map[string]any {
 		"ingest.dedup_window":        "24h",
 		"ingest.state_flush":         "10s",
 		"ingest.seen_flush":          "15m",
+		"ingest.stuck_after":         "1m",
 		"rules_file":                 "",
 		"households_file":            "households.yaml",
 		"log.level":                  "info",
@@ -495,6 +500,9 @@ func (c *Config) validate() error {
 		add(fmt.Errorf("config: mqtt.read_pace must be between 0s and 50ms, not %s", c.MQTT.ReadPace))
 	}
 	add(positiveDur("ingest.dedup_window", c.Ingest.DedupWindow))
+	if c.Ingest.StuckAfter < 10*time.Second || c.Ingest.StuckAfter > time.Hour {
+		add(fmt.Errorf("config: ingest.stuck_after must be between 10s and 1h, not %s", c.Ingest.StuckAfter))
+	}
 	if c.Ingest.StateFlush < time.Second || c.Ingest.StateFlush > 30*time.Minute {
 		add(fmt.Errorf("config: ingest.state_flush must be between 1s and 30m, not %s", c.Ingest.StateFlush))
 	}

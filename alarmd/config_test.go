@@ -29,8 +29,8 @@ func TestConfigDefaults(t *testing.T) {
 		c.Influx.QueryURL != "" || c.Influx.QueryTimeout != 2*time.Second {
 		t.Errorf("influx defaults: %+v", c.Influx)
 	}
-	if c.Ingest.StateFlush != 10*time.Second {
-		t.Errorf("ingest.state_flush default: %v", c.Ingest.StateFlush)
+	if c.Ingest.StateFlush != 10*time.Second || c.Ingest.StuckAfter != time.Minute {
+		t.Errorf("ingest defaults: state_flush %v, stuck_after %v", c.Ingest.StateFlush, c.Ingest.StuckAfter)
 	}
 	if c, err := Parse([]byte("ingest: {state_flush: 15m}"), noEnv); err != nil || c.Ingest.StateFlush != 15*time.Minute {
 		t.Errorf("ingest.state_flush 15m: %v", err)
@@ -75,6 +75,8 @@ func TestConfigRejectsWithKeyName(t *testing.T) {
 		{"mqtt: {read_pace: 1s}", "mqtt.read_pace"},
 		{"ingest: {state_flush: 500ms}", "ingest.state_flush"},
 		{"ingest: {state_flush: 1h}", "ingest.state_flush"},
+		{"ingest: {stuck_after: 5s}", "ingest.stuck_after"},
+		{"ingest: {stuck_after: 2h}", "ingest.stuck_after"},
 		{"notify: {installers: [{name: 周师傅, phone: '13600000009'}]}", "notify.installers[0]"},
 		{"notify: {installers: [{name: 周师傅, phon: '+8613600000009'}]}", "phon"},
 		{"notify: {channels: {sms: [aliyun, pigeon], voice: [log]}}", `"pigeon"`},

@@ -94,6 +94,7 @@ func (m *Main) openIngest(ctx context.Context) error {
 	}
 	p, err := ingest.New(ingest.Config{Batch: cfg.Ingest.Batch, BatchWait: cfg.Ingest.BatchWait,
 		Inflight: cfg.Ingest.Inflight, DedupWindow: cfg.Ingest.DedupWindow, StateFlush: cfg.Ingest.StateFlush,
+		StuckAfter: cfg.Ingest.StuckAfter,
 		// the NATS tier redelivers what is not acknowledged: a reading is
 		// acknowledged once archived, so a killed alarmd's queue is not lost
 		AckAfterArchive: cfg.NATS.Enabled()},

@@ -281,11 +281,15 @@ func TestStateWritesOutsideBatchesAreFenced(t *testing.T) {
 // partition 0 (of 2) at epoch e0, takes partition 0's households over, and
 // leaves the batch loop busy: a press of hh1 (partition 0) processed, its
 // commit stalled until unstall. Stopped at the test's end.
-func busyLoop(t *testing.T, db *sqlite.DB, e0 int64, now time.Time) (p *Pipeline, s *JetStreamSource, unstall func()) {
+func busyLoop(t *testing.T, db *sqlite.DB, e0 int64, now time.Time, tune ...func(*Config)) (p *Pipeline, s *JetStreamSource, unstall func()) {
 	t.Helper()
 	ctx := context.Background()
 	store := &leaseStallStore{IngestStore: db, reached: make(chan struct{}), release: make(chan struct{})}
-	p, err := New(Config{BatchWait: time.Millisecond}, Deps{Engine: rules.New(rules.Default()), Store: store})
+	cfg := Config{BatchWait: time.Millisecond}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	p, err := New(cfg, Deps{Engine: rules.New(rules.Default()), Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}

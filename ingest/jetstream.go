@@ -359,6 +359,11 @@ func (s *JetStreamSource) heldSet() map[int]bool {
 func (s *JetStreamSource) balance() {
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Poll+5*time.Second)
 	defer cancel()
+	if d := s.p.stuckFor(); d > 0 {
+		s.giveUpStuck(d)
+		return
+	}
+	s.unstuck()
 	now := time.Now()
 	until := now.Add(s.cfg.Lease)
 	key := s.cfg.leaseKey()
@@ -588,6 +593,10 @@ func (s *JetStreamSource) renewWhile(fn func() error) (lost bool, err error) {
 // true when one was found lost. An error is left to the balance's next pass
 // (which gives up a lease it could not renew in time).
 func (s *JetStreamSource) renewFenced() (lost bool) {
+	if d := s.p.stuckFor(); d > 0 {
+		s.giveUpStuck(d)
+		return true
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Poll+5*time.Second)
 	defer cancel()
 	s.mu.Lock()
@@ -616,6 +625,56 @@ func (s *JetStreamSource) renewFenced() (lost bool) {
 		s.setErr("lease", err)
 	}
 	return lost
+}
+
+// giveUpStuck gives up, while the batch loop has been stuck for d
+// (Pipeline.stuckFor), every partition this alarmd holds or is taking
+// over: its lease renewals do not need the loop, so without this a stuck
+// alarmd would keep its households' presses waiting for as long as it
+// stays stuck. Pulls stop (not waited for: a fetcher may be waiting for
+// the loop), the pipeline's writes of those partitions are fenced off (a
+// batch the loop is in finds them not held and hands their deliveries
+// back), the leases are freed for peers to claim at once, and this alarmd
+// leaves the membership so peers share its partitions out among
+// themselves. The balance claims again once the loop moves (unstuck).
+func (s *JetStreamSource) giveUpStuck(d time.Duration) {
+	s.mu.Lock()
+	epochs := maps.Clone(s.epochs)
+	for k, h := range s.held {
+		epochs[k] = h.epoch
+		h.cancel()
+	}
+	clear(s.held)
+	clear(s.epochs)
+	first := s.errs["stuck"] == nil
+	s.errs["stuck"] = fmt.Errorf("the batch loop has been on one task for %s: partitions given up to peers", d.Round(time.Second))
+	s.mu.Unlock()
+	if first {
+		s.log.Error("batch loop stuck; giving every partition up to peers until it moves",
+			"stuck_for", d.Round(time.Millisecond), "partitions", slices.Sorted(maps.Keys(epochs)))
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Poll+5*time.Second)
+	defer cancel()
+	key := s.cfg.leaseKey()
+	for k, e := range epochs {
+		if err := s.leases.ReleasePartition(ctx, key, k, s.cfg.Instance, e); err != nil {
+			s.log.Warn("partition lease not released; it runs out instead", "partition", k, "err", err)
+		}
+	}
+	if err := s.leases.LeaveMembers(ctx, key, s.cfg.Instance); err != nil {
+		s.setErr("lease", err)
+	}
+}
+
+// unstuck notes a batch loop that moves again after giveUpStuck.
+func (s *JetStreamSource) unstuck() {
+	s.mu.Lock()
+	was := s.errs["stuck"] != nil
+	delete(s.errs, "stuck")
+	s.mu.Unlock()
+	if was {
+		s.log.Info("batch loop moving again; claiming partitions")
+	}
 }
 
 // release gives partitions ks up to peers: pulls stop, their households'

@@ -7,6 +7,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -109,6 +110,11 @@ type Config struct {
 	// nats.ack_wait). Off on the MQTT path: a broker's small in-flight
 	// window would stall behind the archive's flush interval.
 	AckAfterArchive bool
+	// StuckAfter: a batch loop on one task (a batch and its commit, timers,
+	// a state write; not a take-over) this long is stuck: Healthy says so
+	// and a partitioned source gives its partitions up to peers, claiming
+	// again once it moves (default 60 s).
+	StuckAfter time.Duration
 }
 
 func (c *Config) defaults() {
@@ -132,6 +138,9 @@ func (c *Config) defaults() {
 	}
 	if c.StateFlush <= 0 {
 		c.StateFlush = 10 * time.Second
+	}
+	if c.StuckAfter <= 0 {
+		c.StuckAfter = time.Minute
 	}
 }
 
@@ -192,6 +201,11 @@ type Pipeline struct {
 	clocks      hourlyLog       // gateways whose clock was never set (a flood of unknown senders cannot crowd them out)
 	storeErr    error
 	mu          sync.Mutex
+
+	// busySince is when the batch loop took up its current task, in
+	// nanoseconds since born (monotonic) plus one; 0 while it waits for work
+	busySince atomic.Int64
+	born      time.Time
 
 	// rule state of households without an effect in their batch stays
 	// dirty in the engine and is written every StateFlush (a reading that
@@ -285,7 +299,7 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 		register: d.Register, log: d.Logger, now: d.Now, m: m, queue: newReadingQueue(cfg.Inflight),
 		priority: make(chan Delivery, 1024),
 		escalate: make(chan escalation, 1024), away: make(chan awayRequest), ctl: make(chan ctlRequest), seen: newSeenWindow(cfg.DedupMax, cfg.DedupWindow),
-		lastFlush: time.Now(), lastStats: time.Now(), stateWrites: -1, parser: newParser(),
+		lastFlush: time.Now(), lastStats: time.Now(), born: time.Now(), stateWrites: -1, parser: newParser(),
 		received: make(map[string]time.Time), urgent: make(map[string]bool)}, nil
 }
 
@@ -443,11 +457,33 @@ func (p *Pipeline) DeliverCommitted(ctx context.Context, topic string, payload [
 	}
 }
 
-// Healthy reports a store that refuses commits.
+// Healthy reports a store that refuses commits and a batch loop that is
+// stuck on one task.
 func (p *Pipeline) Healthy() error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.storeErr
+	err := p.storeErr
+	p.mu.Unlock()
+	if d := p.stuckFor(); d > 0 {
+		err = errors.Join(fmt.Errorf("the batch loop has been on one task for %s (a batch and its commit, timers or a state write): readings and presses wait", d.Round(time.Second)), err)
+	}
+	return err
+}
+
+// busy marks the batch loop at work on a task from now; idle, waiting.
+func (p *Pipeline) busy() { p.busySince.Store(int64(time.Since(p.born)) + 1) }
+func (p *Pipeline) idle() { p.busySince.Store(0) }
+
+// stuckFor is how long the batch loop has been on its current task, when
+// that is StuckAfter or longer (0 otherwise).
+func (p *Pipeline) stuckFor() time.Duration {
+	b := p.busySince.Load()
+	if b == 0 {
+		return 0
+	}
+	if d := time.Since(p.born) - time.Duration(b-1); d >= p.cfg.StuckAfter {
+		return d
+	}
+	return 0
 }
 
 // Run is the batch loop; it returns when ctx is cancelled. Alarms still open
@@ -471,24 +507,31 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	batch := make([]Delivery, 0, p.cfg.Batch)
 	wait := time.NewTimer(0)
 	<-wait.C
+	defer p.idle()
 	for {
 		batch = batch[:0]
+		p.idle()
 		select {
 		case <-ctx.Done():
 			p.logStats(true)
 			p.flushStates()
 			return nil
 		case d := <-p.priority:
+			p.busy()
 			batch = append(batch, d)
 			batch = p.fill(ctx, batch, wait)
 		case <-p.queue.ready:
+			p.busy()
 			if batch = p.fill(ctx, batch, wait); len(batch) == 0 {
 				continue // announced readings an earlier batch took
 			}
 		case r := <-p.ctl:
+			// not timed: a take-over may restore a million households'
+			// state, and its source renews its leases meanwhile
 			r.done <- r.fn(ctx)
 			continue
 		case r := <-p.away:
+			p.busy()
 			err := p.setAway(ctx, r)
 			r.done <- err
 			if err != nil && ctx.Err() != nil {
@@ -497,7 +540,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			}
 			continue
 		case <-timer.C:
+			p.busy()
 		case <-housekeeping.C:
+			p.busy()
 			if err := p.applyAwayMarks(ctx); err != nil {
 				if ctx.Err() != nil {
 					p.flushStates()
