@@ -8,6 +8,8 @@ import (
 	"time"
 )
 
+// stuckAfter: long enough that no batch of a loaded CI box counts as stuck
+// once the stall is over (the loop then must move on, not give up again)
 func stuckAfter(d time.Duration) func(*Config) { return func(c *Config) { c.StuckAfter = d } }
 
 // A batch loop that stops moving (here a commit that does not return) is
@@ -17,7 +19,7 @@ func TestStuckLoopIsReported(t *testing.T) {
 	db := openDB(t)
 	_, claim := leaseRows(t, db, 2)
 	now := time.Now()
-	p, _, unstall := busyLoop(t, db, claim(0, "a", now), now, stuckAfter(20*time.Millisecond))
+	p, _, unstall := busyLoop(t, db, claim(0, "a", now), now, stuckAfter(500*time.Millisecond))
 	eventually(t, "the stuck batch loop reported", func() bool {
 		err := p.Healthy()
 		return err != nil && strings.Contains(err.Error(), "batch loop")
@@ -37,7 +39,7 @@ func TestStuckLoopGivesItsPartitionsUp(t *testing.T) {
 	db := openDB(t)
 	key, claim := leaseRows(t, db, 2)
 	now := time.Now()
-	_, s, unstall := busyLoop(t, db, claim(0, "a", now), now, stuckAfter(20*time.Millisecond))
+	_, s, unstall := busyLoop(t, db, claim(0, "a", now), now, stuckAfter(500*time.Millisecond))
 	s.leases, s.cfg.Lease, s.cfg.Poll = db, time.Hour, 10*time.Millisecond
 	s.done, s.ready = make(chan struct{}), true
 	go s.run()
@@ -73,7 +75,7 @@ func TestTakeOverWaitingOnAStuckLoopGivesUp(t *testing.T) {
 	db := openDB(t)
 	key, claim := leaseRows(t, db, 2)
 	now := time.Now()
-	_, s, unstall := busyLoop(t, db, claim(0, "a", now), now, stuckAfter(20*time.Millisecond))
+	_, s, unstall := busyLoop(t, db, claim(0, "a", now), now, stuckAfter(500*time.Millisecond))
 	s.leases, s.cfg.Lease, s.cfg.Poll = db, time.Hour, 10*time.Millisecond
 	took := make(chan error, 1)
 	go func() { took <- s.takeOver(map[int]int64{1: claim(1, "a", now)}, now.Add(time.Minute)) }()
