@@ -254,7 +254,9 @@ func (s *Service) AckHandler() http.Handler {
 			case anxin.ChainWalking:
 				st = words.AckOpen
 			case anxin.ChainUnanswered:
-				st = words.AckUnanswered
+				if a == nil || a.State != anxin.AlarmResolved { // closed after it went unanswered: over
+					st = words.AckUnanswered
+				}
 			case anxin.ChainAccepted:
 				st = words.AckTakenBy
 			}

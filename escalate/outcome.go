@@ -34,6 +34,13 @@ func (s *Service) accept(ctx context.Context, alarmID string, target int, via st
 			now := s.clock.Now()
 			wasUnanswered := c.State == anxin.ChainUnanswered
 			if wasUnanswered {
+				// Resolve stops only a walking chain: an unanswered one whose
+				// alarm was closed since (staff, the device cleared) is over
+				if over, err := s.closedAlarm(ctx, alarmID); err != nil {
+					return c, false, err
+				} else if over {
+					return c, false, anxin.Errorf(anxin.ECONFLICT, "the alarm is resolved")
+				}
 				c.Finished, c.VisitID = false, ""
 			}
 			c.State, c.AcceptedBy, c.AcceptedVia, c.AcceptedAt, c.UpdatedAt = anxin.ChainAccepted, c.Targets[target].Name, via, now, now
@@ -56,6 +63,18 @@ func (s *Service) accept(ctx context.Context, alarmID string, target int, via st
 			return c, false, anxin.Errorf(anxin.ECONFLICT, "the alarm is %s", c.State)
 		}
 	}
+}
+
+// closedAlarm reports whether the store holds the alarm resolved.
+func (s *Service) closedAlarm(ctx context.Context, alarmID string) (bool, error) {
+	a, err := s.alarms.Alarm(ctx, alarmID)
+	switch {
+	case anxin.ErrorCode(err) == anxin.ENOTFOUND:
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return a.State == anxin.AlarmResolved, nil
 }
 
 // acceptor is the accepted chain's acceptor (ok false when nobody accepted).
