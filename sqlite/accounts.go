@@ -40,14 +40,27 @@ CREATE TABLE IF NOT EXISTS web_form_keys (
 );
 `
 
-// PutAccount creates or replaces an account (failures cleared).
+// PutAccount creates or replaces an account (failures cleared). Replacing
+// one (alarmd account: a reset password, a new area or role) ends its
+// sessions: a reset after a lost phone or a leaked password must sign the
+// old holder out, not leave them 12 hours.
 func (d *DB) PutAccount(ctx context.Context, a Account, now time.Time) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO web_accounts(login, name, area, role, hash, failures, locked_until, updated_at)
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO web_accounts(login, name, area, role, hash, failures, locked_until, updated_at)
 		VALUES(?, ?, ?, ?, ?, 0, 0, ?)
 		ON CONFLICT(login) DO UPDATE SET name=excluded.name, area=excluded.area, role=excluded.role,
 			hash=excluded.hash, failures=0, locked_until=0, updated_at=excluded.updated_at`,
-		a.Login, a.Name, a.Area, a.Role, a.Hash, now.UnixMilli())
-	return err
+		a.Login, a.Name, a.Area, a.Role, a.Hash, now.UnixMilli()); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE login = ?`, a.Login); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // Account reads an account; ENOTFOUND when there is none.

@@ -627,11 +627,17 @@ func accounts(t *testing.T, s anxin.Store) {
 	if _, _, err := s.Session(ctx, digest, t0); anxin.ErrorCode(err) != anxin.ENOTFOUND {
 		t.Fatalf("deleted session: %v", err)
 	}
-	// replacing an account clears its failures
+	// replacing an account clears its failures and ends its sessions
 	_, _ = s.SignInFailed(ctx, "wangfang", 3, lock)
+	if err := s.CreateSession(ctx, digest, sess); err != nil {
+		t.Fatal(err)
+	}
 	a.Name = "王芳芳"
 	if err := s.PutAccount(ctx, a, t0); err != nil {
 		t.Fatal(err)
+	}
+	if _, _, err := s.Session(ctx, digest, t0); anxin.ErrorCode(err) != anxin.ENOTFOUND {
+		t.Fatalf("a session outlived its account's reset: %v", err)
 	}
 	if got, _ := s.Account(ctx, "wangfang"); got.Name != a.Name || got.Failures != 0 || !got.LockedUntil.IsZero() {
 		t.Fatalf("replaced %+v", got)
