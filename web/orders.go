@@ -56,7 +56,9 @@ var smsWords = map[string]string{dispatch.SMSSent: "已发短信", dispatch.SMSS
 	dispatch.SMSNone: "未发短信（无电话）", dispatch.SMSPending: "短信待发"}
 
 // rows describes orders for the page; those the caller's area does not
-// hold are left out (an order moved to someone of another area).
+// hold are left out (an order of a worker since moved to another area, an
+// elder who moved away). The elder is read through the records API: in
+// the caller's area, and audited (the rows show name and phone in full).
 func (s *Server) rows(req *request, os []anxin.WorkOrder) []orderRow {
 	book := words.Default()
 	now := s.Now()
@@ -69,12 +71,18 @@ func (s *Server) rows(req *request, os []anxin.WorkOrder) []orderRow {
 	}
 	households, _ := req.api.HouseholdsByID(req.ctx, ids) // a row without its household names the alarm without the room
 	for _, o := range os {
+		if ok, err := s.inArea(req, o); err != nil || !ok {
+			if err != nil {
+				s.Logger.Error("work order not shown: area not read", "order", o.ID, "err", err)
+			}
+			continue
+		}
 		r := orderRow{WorkOrder: o, Kind: orderKinds[o.Kind], Age: waited(now.Sub(o.CreatedAt)), What: "告警后回访"}
 		if o.Status == anxin.OrderPending && s.Orders != nil && now.Sub(o.AssignedAt) > s.Orders.Timeout/2 {
 			r.Late = true
 		}
 		if o.Elder != "" {
-			e, err := req.api.Store.Elder(req.ctx, o.Elder)
+			e, err := req.api.Elder(req.ctx, o.Elder)
 			if err == nil {
 				r.ElderName, r.Address, r.Tel = e.Name, e.Current.Township+e.Current.Village+e.Current.Detail, tel(e.Phone)
 				r.Masked = anxin.MaskName(e.Name)
@@ -124,8 +132,19 @@ func (s *Server) desk(req *request) bool {
 	return req.account.Role == RoleOperator || req.account.Role == RoleAdmin
 }
 
+// inArea reports whether the order's household lies in the caller's area.
+func (s *Server) inArea(req *request, o anxin.WorkOrder) (bool, error) {
+	area, err := anxin.ParseArea(req.account.Area)
+	if err != nil {
+		return false, err
+	}
+	return req.api.Store.HouseholdInArea(req.ctx, o.Household, area)
+}
+
 // order reads an order the caller may see: a worker their own, an
-// operator any of the area. Anything else is not found.
+// operator any of the area; both only while its household lies in the
+// caller's area (a worker moved to another area no longer reads the old
+// one's elders through an order). Anything else is not found.
 func (s *Server) order(req *request) (anxin.WorkOrder, error) {
 	if s.Orders == nil {
 		return anxin.WorkOrder{}, anxin.Errorf(anxin.ENOTFOUND, "no work orders")
@@ -134,15 +153,8 @@ func (s *Server) order(req *request) (anxin.WorkOrder, error) {
 	if err != nil {
 		return o, err
 	}
-	if o.Assignee == req.account.Login || hadIt(o, req.account.Login) {
-		return o, nil
-	}
-	if s.desk(req) {
-		area, err := anxin.ParseArea(req.account.Area)
-		if err != nil {
-			return o, err
-		}
-		if ok, err := req.api.Store.HouseholdInArea(req.ctx, o.Household, area); err != nil || ok {
+	if o.Assignee == req.account.Login || hadIt(o, req.account.Login) || s.desk(req) {
+		if ok, err := s.inArea(req, o); err != nil || ok {
 			return o, err
 		}
 	}
@@ -226,6 +238,9 @@ func (s *Server) orderPage(req *request) error {
 		return err
 	}
 	rows := s.rows(req, []anxin.WorkOrder{o})
+	if len(rows) == 0 {
+		return anxin.Errorf(anxin.ENOTFOUND, "no such work order")
+	}
 	s.render(req, http.StatusOK, "order.html", map[string]any{"Title": "派单详情", "O": rows[0],
 		"Mine": o.Assignee == req.account.Login || hadIt(o, req.account.Login), "Current": o.Assignee == req.account.Login,
 		"Why": moveWhy, "SMS": smsWords})
@@ -282,6 +297,9 @@ func (s *Server) showOrderVisit(req *request, status int, o anxin.WorkOrder, e a
 		f.Set("key", newToken())
 	}
 	rows := s.rows(req, []anxin.WorkOrder{o})
+	if len(rows) == 0 { // order checked the area just before
+		rows = []orderRow{{WorkOrder: o}}
+	}
 	s.render(req, status, "visit.html", map[string]any{"Title": "处理结果", "E": e, "Items": formItems, "Methods": methods,
 		"Satisfactions": satisfactions, "Form": f, "Bad": bad, "Order": rows[0], "Action": Prefix + "orders/" + o.ID + "/visit"})
 }
