@@ -3,7 +3,9 @@ package web_test
 import (
 	"context"
 	"net/url"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,5 +82,47 @@ func TestOrderPageReadIsAudited(t *testing.T) {
 	after, _ := e.db.AuditLog(ctx, anxin.AuditFilter{Who: "web:wang", Record: "a1"})
 	if len(after) == len(before) {
 		t.Errorf("the order page showed 张桂兰's name and phone in full with no audit entry (entries before %d, after %d)", len(before), len(after))
+	}
+}
+
+// Sign-in runs argon2id with 19 MiB per attempt. Nothing bounds how many
+// run at once, so anyone who can reach /app/login (no account needed: an
+// unknown login is checked against a dummy hash) makes alarmd hold
+// 19 MiB per concurrent POST — a hundred at once is about 2 GB, enough to
+// have the alarm daemon killed for memory. The heap the runtime had to
+// obtain while 16 sign-ins ran together shows whether they were bounded.
+func TestConcurrentSignInsAreBounded(t *testing.T) {
+	e := newEnv(t, false)
+	const n = 16
+	type attempt struct {
+		b    *browser
+		csrf string
+	}
+	var as []attempt
+	for range n {
+		b := e.browser()
+		_, page, _ := b.do("GET", "/app/login", nil)
+		as = append(as, attempt{b, csrfOf(t, page)})
+	}
+	// one sign-in first, so that the dummy hash and one argon2 block are counted before
+	as[0].b.do("POST", "/app/login", url.Values{"csrf": {as[0].csrf}, "login": {"nobody"}, "password": {"wrong-password"}})
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var wg sync.WaitGroup
+	for _, a := range as {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.b.do("POST", "/app/login", url.Values{"csrf": {a.csrf}, "login": {"nobody"}, "password": {"wrong-password"}})
+		}()
+	}
+	wg.Wait()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	grown := int64(after.HeapSys) - int64(before.HeapSys)
+	t.Logf("heap obtained from the OS grew %d MiB during %d concurrent sign-ins", grown>>20, n)
+	if grown > 8*19<<20 { // bounded: a few blocks and the garbage GOGC lets pile up; unbounded: ~n blocks
+		t.Errorf("%d concurrent sign-ins grew the heap by %d MiB (19 MiB of argon2 each, unbounded): want a limit on concurrent password checks", n, grown>>20)
 	}
 }

@@ -78,7 +78,14 @@ type Server struct {
 	Secure bool
 	Logger *slog.Logger
 	Now    func() time.Time
+
+	hashing chan struct{} // password checks running: each holds 19 MiB (argon2id)
 }
+
+// maxHashing bounds the password checks run at once: sign-ins need no
+// account, so without a bound anyone reaching /app/login holds 19 MiB of
+// alarmd's memory per concurrent request. The others wait their turn.
+const maxHashing = 2
 
 //go:embed templates/*.html
 var templateFS embed.FS
@@ -141,6 +148,7 @@ func (s *Server) Handler() http.Handler {
 	if s.Board == nil {
 		s.Board = NewBoard()
 	}
+	s.hashing = make(chan struct{}, maxHashing)
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET "+Prefix+"static/", http.StripPrefix(Prefix+"static/", cacheFor(http.FileServerFS(static))))
@@ -371,7 +379,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		hash = dummyHash()
 	}
+	select {
+	case s.hashing <- struct{}{}:
+	case <-ctx.Done():
+		return // the client gave up while waiting
+	}
 	good := checkPassword(hash, password) && err == nil
+	<-s.hashing
 	locked := acc.LockedUntil.After(now)
 	if !good || locked {
 		if err == nil && !locked {
