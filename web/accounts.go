@@ -28,6 +28,9 @@ func PutAccount(ctx context.Context, w AccountWriter, login, name, area, role, p
 		return anxin.Errorf(anxin.EINVALID, "name must be 1-32 characters")
 	case !ValidRole(role):
 		return anxin.Errorf(anxin.EINVALID, "role must be worker, operator or admin")
+	case role == RoleWorker && strings.TrimSpace(area) == "":
+		// the area flag forgotten must not open the whole district's register
+		return anxin.Errorf(anxin.EINVALID, "a worker needs an area (-area 善广村, 屏山街道/善广村 or 屏山街道/*); only operators and admins may have the whole district")
 	}
 	if _, err := anxin.ParseArea(area); err != nil {
 		return err
