@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,5 +125,28 @@ func TestConcurrentSignInsAreBounded(t *testing.T) {
 	t.Logf("heap obtained from the OS grew %d MiB during %d concurrent sign-ins", grown>>20, n)
 	if grown > 8*19<<20 { // bounded: a few blocks and the garbage GOGC lets pile up; unbounded: ~n blocks
 		t.Errorf("%d concurrent sign-ins grew the heap by %d MiB (19 MiB of argon2 each, unbounded): want a limit on concurrent password checks", n, grown>>20)
+	}
+}
+
+// "5 failed sign-ins in a row lock the account for 15 minutes" (docs/web.md):
+// once the 15 minutes are over, one more wrong password must not lock it
+// again, or anyone who knows a login (wangfang, the duty operator's) keeps
+// it locked for good with one request every 15 minutes.
+func TestOneFailureAfterALockDoesNotLockAgain(t *testing.T) {
+	e := newEnv(t, false)
+	var now atomic.Int64 // the server's clock, read in its goroutines
+	now.Store(time.Now().UnixNano())
+	e.web.Now = func() time.Time { return time.Unix(0, now.Load()) }
+	b := e.browser()
+	for range 5 {
+		b.signIn("wang", "wrong-password")
+	}
+	if _, loc := b.signIn("wang", "correct-horse-1"); !strings.Contains(loc, "problem=1") {
+		t.Fatalf("not locked after 5 failures: %s", loc)
+	}
+	now.Add(int64(16 * time.Minute))
+	b.signIn("wang", "wrong-password") // one typo after the lock ended
+	if _, loc := b.signIn("wang", "correct-horse-1"); strings.Contains(loc, "problem=1") {
+		t.Errorf("one failure after the lock ended locked the account again for 15 minutes")
 	}
 }

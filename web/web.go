@@ -389,6 +389,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	locked := acc.LockedUntil.After(now)
 	if !good || locked {
 		if err == nil && !locked {
+			if !acc.LockedUntil.IsZero() {
+				// a lock that ended: the count starts again, or one typo (or one
+				// stranger's request every 15 minutes) would lock it anew
+				if rerr := s.Accounts.SignedIn(ctx, login); rerr != nil {
+					s.Logger.Error("ended lock not cleared", "err", rerr)
+				}
+			}
 			n, ferr := s.Accounts.SignInFailed(ctx, login, maxFailures, now.Add(lockFor))
 			if ferr != nil {
 				s.Logger.Error("sign-in failure not counted", "err", ferr)
