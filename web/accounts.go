@@ -17,6 +17,10 @@ type AccountWriter interface {
 
 var loginRE = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,64}$`)
 
+// numberLike is a login that is a number (a phone or resident ID number:
+// digits, the ID's last one may be X).
+var numberLike = regexp.MustCompile(`^[0-9]+[Xx]?$`)
+
 // PutAccount checks and stores an account with password hashed (argon2id);
 // an existing login is replaced and unlocked.
 func PutAccount(ctx context.Context, w AccountWriter, login, name, area, role, password string, now time.Time) error {
@@ -24,6 +28,9 @@ func PutAccount(ctx context.Context, w AccountWriter, login, name, area, role, p
 	switch {
 	case !loginRE.MatchString(login):
 		return anxin.Errorf(anxin.EINVALID, "login must be 1-64 letters, digits or _.@-")
+	case numberLike.MatchString(login):
+		// the login is in every request's log line and the audit log
+		return anxin.Errorf(anxin.EINVALID, "login must not be a phone or ID number (it is written to the logs): use letters, e.g. wangfang")
 	case name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > 32:
 		return anxin.Errorf(anxin.EINVALID, "name must be 1-32 characters")
 	case !ValidRole(role):

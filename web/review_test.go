@@ -150,3 +150,15 @@ func TestOneFailureAfterALockDoesNotLockAgain(t *testing.T) {
 		t.Errorf("one failure after the lock ended locked the account again for 15 minutes")
 	}
 }
+
+// Logins are written to every request's log line, the audit log (web:<login>)
+// and the sign-in lines. A phone number as the login (common practice) puts
+// a phone number in every one of them: such a login must be refused.
+func TestPhoneNumberLoginIsRefused(t *testing.T) {
+	e := newEnv(t, false)
+	for _, login := range []string{"13800001234", "+8613800001234", idNumber("19700101", 7)} {
+		if err := web.PutAccount(context.Background(), e.db, login, "孙丽", "善广村", web.RoleWorker, "correct-horse-1", time.Now()); err == nil {
+			t.Errorf("login %s (a phone or ID number, logged on every request) was accepted", anxin.MaskPhone(login))
+		}
+	}
+}
