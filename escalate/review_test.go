@@ -2,6 +2,7 @@ package escalate_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -10,6 +11,7 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/escalate"
 	"github.com/anxin-care/anxin/sqlite"
+	"github.com/anxin-care/anxin/twilio/twiliotest"
 )
 
 // An unanswered chain whose alarm staff then closed (or whose device
@@ -59,6 +61,33 @@ func TestAckAfterUnansweredAlarmClosedIsOver(t *testing.T) {
 		vs, _ := e.db.Visits(t.Context(), sqlite.VisitFilter{AlarmID: "01ALARMZ"})
 		if len(vs) != 1 {
 			t.Errorf("%d outcome visits for a closed alarm, want 1", len(vs))
+		}
+	})
+}
+
+// A contact on two walking chains (a grid worker of two homes, a child of
+// two parents) who replies "1" to the first SMS has the latest chain
+// accepted instead, and is told nothing of which: the first alarm goes on
+// walking while the person believes they took it. An ambiguous reply must
+// not accept the other alarm.
+func TestSMSReplyWithTwoWalkingChainsIsNotGuessed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		other := abroad
+		other.ID, other.Elder.Name = "hh-0003", "陈玉兰"
+		e := newEnvWith(t, households{abroad.ID: abroad, other.ID: other})
+		e.fake.Script("+14155550101", twiliotest.Script{Call: twiliotest.Ring})
+		e.raiseIn(abroad.ID, "01ALARMA", anxin.SeverityCritical)
+		settle(10 * time.Second) // the SMS of the first alarm is read…
+		e.raiseIn(other.ID, "01ALARMB", anxin.SeverityCritical)
+		settle(5 * time.Second) // …and the second arrives just before the reply
+		v := url.Values{"From": {"+14155550101"}, "Body": {"1"}, "MessageSid": {"SM" + strings.Repeat("8", 32)}, "To": {twiliotest.From}}
+		if code, _ := e.do2(twiliotest.SignedRequest(publicURL+"/twilio/sms", v, twiliotest.AuthToken)); code != 200 {
+			t.Fatalf("inbound SMS: %d", code)
+		}
+		settle(time.Second)
+		a, b := e.chain("01ALARMA"), e.chain("01ALARMB")
+		if b.State == anxin.ChainAccepted && a.State != anxin.ChainAccepted {
+			t.Errorf("a reply of someone on two walking chains accepted the later one (%s) and left the earlier walking", b.AlarmID)
 		}
 	})
 }
