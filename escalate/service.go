@@ -510,7 +510,8 @@ func (s *Service) plan(h *anxin.Household, sev anxin.Severity) ([]anxin.ChainTar
 // keep beating (they are few per alarm: a pass, a press, a report).
 const maxWriteTries = 16
 
-// Resolve stops a chain because the alarm cleared or staff closed it. An
+// Resolve stops a chain because the alarm cleared or staff closed it (a
+// walking one, or an unanswered one whose duty contacts were called out). An
 // alarm with no chain yet gets a resolved one, so that no chain can start
 // for it afterwards (a hand-over already queued, the outbox).
 func (s *Service) Resolve(ctx context.Context, alarmID, reason string) error {
@@ -529,8 +530,13 @@ func (s *Service) Resolve(ctx context.Context, alarmID, reason string) error {
 		} else if err != nil {
 			return err
 		}
-		if c.State != anxin.ChainWalking {
+		if c.State != anxin.ChainWalking && c.State != anxin.ChainUnanswered {
 			break
+		}
+		if c.State == anxin.ChainUnanswered {
+			// its duty contacts were told to act at once: they (and everyone
+			// told) hear that it is over, and a late link no longer accepts it
+			c.Finished = false
 		}
 		c.State, c.UpdatedAt = anxin.ChainResolved, s.clock.Now()
 		err = s.store.SaveChain(ctx, &c)
