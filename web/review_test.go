@@ -162,3 +162,28 @@ func TestPhoneNumberLoginIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// Another area's operator cannot close, dispatch or read an alarm by URL.
+func TestOtherAreaOperatorCannotTouchAlarm(t *testing.T) {
+	e, _, alarm := newOrdersEnv(t)
+	opsB := e.browser()
+	csrf := opsB.mustSignIn("ops-b")
+	for _, p := range []struct{ method, path string }{
+		{"POST", "/app/alarms/" + alarm.ID + "/close"}, {"GET", "/app/alarms/" + alarm.ID + "/dispatch"},
+		{"POST", "/app/alarms/" + alarm.ID + "/dispatch"}, {"POST", "/app/elders/a1/dispatch"},
+	} {
+		var form url.Values
+		if p.method == "POST" {
+			form = url.Values{"csrf": {csrf}, "reason": {"误报"}, "to": {"li"}}
+		}
+		if code, page, _ := opsB.do(p.method, p.path, form); code != 404 || strings.Contains(page, "张桂兰") {
+			t.Errorf("%s %s by another area's operator: %d", p.method, p.path, code)
+		}
+	}
+	if a, err := e.db.Alarm(context.Background(), alarm.ID); err != nil || a.State == anxin.AlarmResolved {
+		t.Errorf("alarm closed by another area: %+v %v", a, err)
+	}
+	if _, page, _ := opsB.do("GET", "/app/board", nil); strings.Contains(page, alarm.ID) {
+		t.Errorf("another area's board lists the alarm")
+	}
+}
