@@ -157,7 +157,7 @@ func (s *Server) boardPage(req *request) error {
 	if err != nil {
 		return err
 	}
-	orders, err := s.areaOrders(req)
+	orders, err := s.areaOrders(req, false) // the board shows masked names
 	if err != nil {
 		return err
 	}

@@ -58,8 +58,9 @@ var smsWords = map[string]string{dispatch.SMSSent: "已发短信", dispatch.SMSS
 // rows describes orders for the page; those the caller's area does not
 // hold are left out (an order of a worker since moved to another area, an
 // elder who moved away). The elder is read through the records API: in
-// the caller's area, and audited (the rows show name and phone in full).
-func (s *Server) rows(req *request, os []anxin.WorkOrder) []orderRow {
+// the caller's area, and audited when full (the rows show name and phone);
+// otherwise only the masked name is filled (the board).
+func (s *Server) rows(req *request, os []anxin.WorkOrder, full bool) []orderRow {
 	book := words.Default()
 	now := s.Now()
 	out := make([]orderRow, 0, len(os))
@@ -81,10 +82,15 @@ func (s *Server) rows(req *request, os []anxin.WorkOrder) []orderRow {
 		if o.Status == anxin.OrderPending && s.Orders != nil && now.Sub(o.AssignedAt) > s.Orders.Timeout/2 {
 			r.Late = true
 		}
-		if o.Elder != "" {
-			e, err := req.api.Elder(req.ctx, o.Elder)
-			if err == nil {
+		switch {
+		case o.Elder == "":
+		case full:
+			if e, err := req.api.Elder(req.ctx, o.Elder); err == nil {
 				r.ElderName, r.Address, r.Tel = e.Name, e.Current.Township+e.Current.Village+e.Current.Detail, tel(e.Phone)
+				r.Masked = anxin.MaskName(e.Name)
+			}
+		default: // the household's area was checked above
+			if e, err := req.api.Store.Elder(req.ctx, o.Elder); err == nil {
 				r.Masked = anxin.MaskName(e.Name)
 			}
 		}
@@ -109,11 +115,12 @@ func (s *Server) myOrders(req *request) []orderRow {
 		s.Logger.Error("work orders not read", "err", err)
 		return nil
 	}
-	return s.rows(req, os)
+	return s.rows(req, os, true)
 }
 
-// areaOrders are the open orders of the caller's area, oldest first.
-func (s *Server) areaOrders(req *request) ([]orderRow, error) {
+// areaOrders are the open orders of the caller's area, oldest first; full:
+// with names and phones (an audited read), else the masked name only.
+func (s *Server) areaOrders(req *request, full bool) ([]orderRow, error) {
 	if s.Orders == nil {
 		return nil, nil
 	}
@@ -125,7 +132,7 @@ func (s *Server) areaOrders(req *request) ([]orderRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.rows(req, os), nil
+	return s.rows(req, os, full), nil
 }
 
 func (s *Server) desk(req *request) bool {
@@ -189,7 +196,7 @@ func (s *Server) ordersPage(req *request) error {
 		s.render(req, http.StatusOK, "orders.html", data)
 		return nil
 	}
-	orders, err := s.areaOrders(req)
+	orders, err := s.areaOrders(req, true)
 	if err != nil {
 		return err
 	}
@@ -237,7 +244,7 @@ func (s *Server) orderPage(req *request) error {
 	if err != nil {
 		return err
 	}
-	rows := s.rows(req, []anxin.WorkOrder{o})
+	rows := s.rows(req, []anxin.WorkOrder{o}, true)
 	if len(rows) == 0 {
 		return anxin.Errorf(anxin.ENOTFOUND, "no such work order")
 	}
@@ -296,7 +303,7 @@ func (s *Server) showOrderVisit(req *request, status int, o anxin.WorkOrder, e a
 	if len(f.Get("key")) != 43 {
 		f.Set("key", newToken())
 	}
-	rows := s.rows(req, []anxin.WorkOrder{o})
+	rows := s.rows(req, []anxin.WorkOrder{o}, true)
 	if len(rows) == 0 { // order checked the area just before
 		rows = []orderRow{{WorkOrder: o}}
 	}
