@@ -111,7 +111,9 @@ type DeliveryReports interface {
 	Press(ctx context.Context, attemptID, providerID, digits string) (KeyPress, error)
 	// Reply is an inbound SMS: it accepts an alarm where the sender's country
 	// allows two-way SMS and the text means "I take it".
-	Reply(ctx context.Context, from, body string) error
+	// When the sender waits on several alarms none is accepted and answer
+	// is the SMS to send back (each alarm's link); "" otherwise.
+	Reply(ctx context.Context, from, body string) (answer string, err error)
 }
 
 // ChainState is where an escalation chain is.

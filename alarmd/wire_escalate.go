@@ -185,11 +185,11 @@ type lateService struct {
 
 var errNotReady = anxin.Errorf(anxin.EINTERNAL, "escalation is not started yet")
 
-func (l lateService) LocalReply(ctx context.Context, from, body string) error {
+func (l lateService) LocalReply(ctx context.Context, from, body string) (string, error) {
 	if s := l.p.Load(); s != nil {
 		return s.LocalReply(ctx, from, body)
 	}
-	return errNotReady
+	return "", errNotReady
 }
 
 func (l lateService) Report(ctx context.Context, r anxin.StatusReport) error {
@@ -206,9 +206,9 @@ func (l lateService) Press(ctx context.Context, attemptID, providerID, digits st
 	return anxin.KeyPress{}, errNotReady
 }
 
-func (l lateService) Reply(ctx context.Context, from, body string) error {
+func (l lateService) Reply(ctx context.Context, from, body string) (string, error) {
 	if s := l.p.Load(); s != nil {
 		return s.Reply(ctx, from, body)
 	}
-	return errNotReady
+	return "", errNotReady
 }

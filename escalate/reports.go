@@ -147,47 +147,74 @@ var replyWords = map[string]bool{"1": true, "ok": true, "yes": true, "y": true, 
 func TwoWaySMS(phone string) bool { return !strings.HasPrefix(phone, "+86") }
 
 // Reply accepts an alarm by an inbound SMS: the sender must have been sent a
-// step of a chain still walking; the latest such chain is accepted.
-func (s *Service) Reply(ctx context.Context, from, body string) error {
+// step of a chain still walking (or unanswered). When the sender waits on
+// several such alarms (a grid worker of two homes, a child of two parents)
+// the reply cannot say which one it takes: none is accepted, and answer is
+// the SMS to send back, listing each alarm with its link (the chains walk
+// on meanwhile). answer is "" otherwise.
+func (s *Service) Reply(ctx context.Context, from, body string) (answer string, err error) {
 	return s.reply(ctx, from, body, false)
 }
 
 // LocalReply is an SMS reply that came in on a local SIM (the modem
 // channel): a domestic sender reaches it, so +86 is believed too.
-func (s *Service) LocalReply(ctx context.Context, from, body string) error {
+func (s *Service) LocalReply(ctx context.Context, from, body string) (answer string, err error) {
 	return s.reply(ctx, from, body, true)
 }
 
-func (s *Service) reply(ctx context.Context, from, body string, local bool) error {
+func (s *Service) reply(ctx context.Context, from, body string, local bool) (string, error) {
 	if !s.cfg.SMSReplies || (!local && !TwoWaySMS(from)) {
 		s.log.Info("inbound SMS ignored: replies not enabled for this number", "from", anxin.MaskPhone(from))
-		return nil
+		return "", nil
 	}
 	if !replyWords[strings.ToLower(strings.Trim(strings.TrimSpace(body), ".!。！"))] {
 		s.log.Info("inbound SMS is not an acceptance", "from", anxin.MaskPhone(from))
-		return nil
+		return "", nil
 	}
 	chains, err := s.store.UnfinishedChains(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
+	// each chain waiting on the sender, with the latest step whose SMS reached them
+	type waiting struct {
+		c        *anxin.Chain
+		step, ti int
+	}
+	var ws []waiting
 	for i := len(chains) - 1; i >= 0; i-- {
 		c := &chains[i]
 		if c.State != anxin.ChainWalking && c.State != anxin.ChainUnanswered {
 			continue
 		}
-		for step := 0; step <= c.Step && step < len(c.Steps); step++ {
-			ti := c.Steps[step]
-			if c.Targets[ti].Phone != from {
-				continue
+		for step := min(c.Step, len(c.Steps)-1); step >= 0; step-- {
+			if ti := c.Steps[step]; c.Targets[ti].Phone == from && s.smsSent(ctx, c.AlarmID, step) {
+				ws = append(ws, waiting{c, step, ti})
+				break
 			}
-			if !s.smsSent(ctx, c.AlarmID, step) {
-				continue
-			}
-			_, _, err := s.accept(ctx, c.AlarmID, ti, ViaSMSReply)
-			return err
 		}
 	}
-	s.log.Info("inbound SMS matches no walking chain", "from", anxin.MaskPhone(from))
-	return nil
+	switch len(ws) {
+	case 0:
+		s.log.Info("inbound SMS matches no walking chain", "from", anxin.MaskPhone(from))
+		return "", nil
+	case 1:
+		_, _, err := s.accept(ctx, ws[0].c.AlarmID, ws[0].ti, ViaSMSReply)
+		return "", err
+	}
+	ids := make([]string, len(ws))
+	hs := make([]*anxin.Household, len(ws))
+	links := make([]string, len(ws))
+	for i, w := range ws {
+		_, h, err := s.context(ctx, w.c)
+		if err != nil {
+			return "", err
+		}
+		if links[i], err = s.ackLink(ctx, w.c, w.step); err != nil {
+			return "", err
+		}
+		ids[i], hs[i] = w.c.AlarmID, &h
+	}
+	s.log.Warn("inbound SMS acceptance fits several alarms: none taken; the sender is sent each one's link",
+		"from", anxin.MaskPhone(from), "alarms", ids)
+	return s.cfg.Words.Which(hs, links), nil
 }

@@ -29,7 +29,7 @@ import (
 // Replies receives SMS replies that came in on the modem's SIM: they come
 // from local numbers, so +86 replies are believed (escalate.Service).
 type Replies interface {
-	LocalReply(ctx context.Context, from, body string) error
+	LocalReply(ctx context.Context, from, body string) (answer string, err error)
 }
 
 // Config is the modem's port and pace.
@@ -271,8 +271,19 @@ func (m *Modem) received(msg gsm.Message) {
 		m.log.Info("modem: SMS received; replies not handled", "from", anxin.MaskPhone(from))
 		return
 	}
-	if err := m.replies.LocalReply(context.Background(), from, msg.Message); err != nil {
+	answer, err := m.replies.LocalReply(context.Background(), from, msg.Message)
+	if err != nil {
 		m.log.Warn("modem: reply not handled", "from", anxin.MaskPhone(from), "err", err)
+	}
+	if answer != "" {
+		// sent from its own goroutine: this one reads the modem's lines
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if _, _, err := m.Send(ctx, anxin.Notification{To: from, Channel: anxin.ChannelSMS, Body: answer}); err != nil {
+				m.log.Warn("modem: answer to a reply not sent", "to", anxin.MaskPhone(from), "err", err)
+			}
+		}()
 	}
 }
 

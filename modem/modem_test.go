@@ -34,15 +34,16 @@ func within[T any](t *testing.T, ch <-chan T, what string) T {
 type spy struct {
 	replies chan string
 	reports chan anxin.StatusReport
+	answer  string // what LocalReply asks to send back
 }
 
 func newSpy() *spy {
 	return &spy{replies: make(chan string, 10), reports: make(chan anxin.StatusReport, 10)}
 }
 
-func (s *spy) LocalReply(_ context.Context, from, body string) error {
+func (s *spy) LocalReply(_ context.Context, from, body string) (string, error) {
 	s.replies <- from + " " + body
-	return nil
+	return s.answer, nil
 }
 
 func (s *spy) Report(_ context.Context, r anxin.StatusReport) error {
@@ -54,7 +55,7 @@ func (s *spy) Press(context.Context, string, string, string) (anxin.KeyPress, er
 	return anxin.KeyPress{}, nil
 }
 
-func (s *spy) Reply(context.Context, string, string) error { return nil }
+func (s *spy) Reply(context.Context, string, string) (string, error) { return "", nil }
 
 func open(t *testing.T, f *fakeModem, r modem.Replies, rep anxin.DeliveryReports) *modem.Modem {
 	t.Helper()
@@ -92,6 +93,20 @@ func TestIncomingReply(t *testing.T) {
 		if got := within(t, s.replies, "the reply"); got != "+8613900000001 "+text {
 			t.Fatalf("reply %q", got)
 		}
+	}
+}
+
+// A reply the escalation answers (it fits several alarms) is answered by
+// SMS to its sender, from the SIM it came in on.
+func TestIncomingReplyAnswered(t *testing.T) {
+	f := newFakeModem(t)
+	s := newSpy()
+	s.answer = "【安心】您有2个告警待确认，短信回复分不清是哪一个"
+	open(t, f, s, s)
+	f.deliver("+8613900000001", "1")
+	within(t, s.replies, "the reply")
+	if got := within(t, f.sms, "the answer"); got != "+8613900000001 "+s.answer {
+		t.Fatalf("modem sent %q", got)
 	}
 }
 
@@ -187,7 +202,7 @@ type replyHook struct {
 	done chan struct{}
 }
 
-func (r *replyHook) LocalReply(ctx context.Context, from, body string) error {
+func (r *replyHook) LocalReply(ctx context.Context, from, body string) (string, error) {
 	defer func() { r.done <- struct{}{} }()
 	return r.svc.LocalReply(ctx, from, body)
 }
@@ -278,6 +293,6 @@ func (r reportsOf) Report(ctx context.Context, s anxin.StatusReport) error { ret
 func (r reportsOf) Press(ctx context.Context, a, p, d string) (anxin.KeyPress, error) {
 	return r().Press(ctx, a, p, d)
 }
-func (r reportsOf) Reply(ctx context.Context, from, body string) error {
+func (r reportsOf) Reply(ctx context.Context, from, body string) (string, error) {
 	return r().Reply(ctx, from, body)
 }

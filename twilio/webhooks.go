@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/xml"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -421,11 +422,22 @@ func (w *Webhooks) gather(rw http.ResponseWriter, r *http.Request, replay bool) 
 }
 
 func (w *Webhooks) sms(rw http.ResponseWriter, r *http.Request, replay bool) (failed bool) {
+	answer := ""
 	if !replay {
-		if err := w.reports.Reply(r.Context(), r.PostForm.Get("From"), r.PostForm.Get("Body")); err != nil {
+		var err error
+		if answer, err = w.reports.Reply(r.Context(), r.PostForm.Get("From"), r.PostForm.Get("Body")); err != nil {
 			w.log.Error("inbound SMS not handled", "from", anxin.MaskPhone(r.PostForm.Get("From")), "err", err)
 		}
 	}
-	twiml(rw, `<?xml version="1.0" encoding="UTF-8"?><Response/>`)
+	if answer == "" {
+		twiml(rw, `<?xml version="1.0" encoding="UTF-8"?><Response/>`)
+		return false
+	}
+	// the answer goes back as the reply to the sender's SMS
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><Response><Message>`)
+	_ = xml.EscapeText(&b, []byte(answer))
+	b.WriteString(`</Message></Response>`)
+	twiml(rw, b.String())
 	return false
 }

@@ -31,7 +31,8 @@ type reports struct {
 	status  []anxin.StatusReport
 	presses []string
 	replies []string
-	fail    int // the next n reports fail
+	answer  string // what Reply asks to send back
+	fail    int    // the next n reports fail
 }
 
 func (r *reports) Report(_ context.Context, s anxin.StatusReport) error {
@@ -55,11 +56,11 @@ func (r *reports) Press(_ context.Context, attempt, sid, digits string) (anxin.K
 	return anxin.KeyPress{Prompt: "请按1"}, nil
 }
 
-func (r *reports) Reply(_ context.Context, from, body string) error {
+func (r *reports) Reply(_ context.Context, from, body string) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.replies = append(r.replies, from+"|"+body)
-	return nil
+	return r.answer, nil
 }
 
 func serve(h http.Handler, req *http.Request) (int, string) {
@@ -187,6 +188,18 @@ func TestInboundSMSAndMessageStatus(t *testing.T) {
 	serve(mux, twiliotest.SignedRequest(publicURL+"/twilio/status?attempt=A%2Fs0%2Fsms", url.Values{"MessageSid": {"SM2"}, "MessageStatus": {"undelivered"}, "ErrorCode": {"30003"}}, twiliotest.AuthToken))
 	if s := r.status[0]; s.Channel != anxin.ChannelSMS || s.Status != "undelivered" || s.ErrorCode != "30003" || s.ProviderID != "SM2" {
 		t.Fatalf("message status %+v", s)
+	}
+}
+
+// A reply the escalation answers (it fits several alarms) is answered in
+// the webhook's response, as the SMS Twilio sends back, XML-escaped.
+func TestInboundSMSAnswered(t *testing.T) {
+	r := &reports{answer: "【安心】您有2个告警待确认：张桂兰：https://a.example/ack/x?a=1&b=<2>"}
+	mux := newMux(r)
+	code, body := serve(mux, twiliotest.SignedRequest(publicURL+"/twilio/sms", url.Values{"From": {"+14155550100"}, "Body": {"1"}, "MessageSid": {"SM9"}}, twiliotest.AuthToken))
+	want := "<Response><Message>【安心】您有2个告警待确认：张桂兰：https://a.example/ack/x?a=1&amp;b=&lt;2&gt;</Message></Response>"
+	if code != 200 || !strings.Contains(body, want) {
+		t.Fatalf("answer: %d %s", code, body)
 	}
 }
 

@@ -66,6 +66,8 @@ var en = catalogue{
 	taken:      "[anxin] The alarm of %[1]s (%[3]s) was taken by %[4]s. Nothing more to do.",
 	kit:        "[anxin] Kit needs care at %[1]s's home%[2]s: %[3]s. Please arrange a visit.",
 	closed:     "[anxin] The alarm of %[1]s (%[3]s) is over. Nothing more to do. Thank you.",
+	which:      "[anxin] %[1]d alarms wait for you and a reply cannot tell which: nothing is taken yet. Open the link of the one you take: ",
+	whichItem:  "%[1]s: %[2]s",
 	voice:      "Hello, this is anxin home care. At %[1]s's home: %[3]s. %[4]sPress 1 to take it.",
 	voiceElder: "Hello, this is anxin home care. %[3]s. If you are safe, press 1.",
 	fire:       "If there is fire or gas, call 119 now. ",

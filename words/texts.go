@@ -133,6 +133,20 @@ func (b *Book) Closed(a *anxin.Alarm, h *anxin.Household) string {
 	return fmt.Sprintf(b.c.closed, b.elder(h), "", b.What(a, h))
 }
 
+// Which answers an SMS reply that fits several alarms waiting for the
+// sender: none is taken, and each is listed by its elder with its link.
+func (b *Book) Which(hs []*anxin.Household, links []string) string {
+	items := make([]string, len(hs))
+	for i, h := range hs {
+		items[i] = fmt.Sprintf(b.c.whichItem, b.elder(h), links[i])
+	}
+	sep := "；"
+	if b.c.locale != Mandarin {
+		sep = "; "
+	}
+	return fmt.Sprintf(b.c.which, len(hs)) + strings.Join(items, sep)
+}
+
 // Installer tells the installer/duty route that a home's kit needs care
 // (device silent, gateway offline, low battery, tamper): whose home, where,
 // which device by its kind, since when; within two SMS segments.
