@@ -71,6 +71,14 @@ func TestMasking(t *testing.T) {
 	if got := MaskIDNumber("110101199003071234"); got != "1101**********1234" {
 		t.Errorf("MaskIDNumber = %q", got)
 	}
+	for id, want := range map[string]string{
+		"11010119900307123X": "1101**********123X", "110101900307123": "1101*******7123",
+		"e-00012": "e-00012", "hh-0001-elder-1234": "hh-0001-elder-1234",
+	} {
+		if got := MaskRecordID(id); got != want {
+			t.Errorf("MaskRecordID(%q) = %q, want %q", id, got, want)
+		}
+	}
 }
 
 func TestEventClears(t *testing.T) {

@@ -27,6 +27,21 @@ func MaskName(n string) string {
 	return string(r) + strings.Repeat("*", utf8.RuneCountInString(n[size:]))
 }
 
+// MaskRecordID is a record id (an elder's, which a district may make its
+// resident ID number) fit for a log line: masked as an ID number when it
+// looks like one (15 or 18 characters, digits but a final X), else as is.
+func MaskRecordID(id string) string {
+	if len(id) != 15 && len(id) != 18 {
+		return id
+	}
+	for i, c := range id {
+		if (c < '0' || c > '9') && !(i == len(id)-1 && (c == 'X' || c == 'x')) {
+			return id
+		}
+	}
+	return MaskIDNumber(id)
+}
+
 // MaskIDNumber keeps the first four and last four characters of a resident
 // ID number: 110101199003071234 → 1101**********1234.
 func MaskIDNumber(id string) string {

@@ -165,7 +165,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err := m.openDebug(cfg.HTTP.DebugListen); err != nil {
 		return err
 	}
-	m.server = &http.Server{Handler: m.mux, ReadHeaderTimeout: 10 * time.Second}
+	// no ReadTimeout or WriteTimeout: the alarm board's event stream is one
+	// long response; idle keep-alive connections are closed after IdleTimeout
+	m.server = &http.Server{Handler: m.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	m.server.RegisterOnShutdown(m.board.Close) // open alarm boards' event streams end
 	m.Logger.Info("alarmd open", "http", l.Addr().String(), "broker", m.brokerURL, "store", storeName(cfg.Store))
 	return nil

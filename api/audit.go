@@ -90,16 +90,5 @@ func logPath(r *http.Request) string {
 	}
 }
 
-// logID is a record id fit for a log line: masked when it looks like a
-// resident ID number (15 or 18 characters, digits but a final X).
-func logID(id string) string {
-	if len(id) != 15 && len(id) != 18 {
-		return id
-	}
-	for i, c := range id {
-		if (c < '0' || c > '9') && !(i == len(id)-1 && (c == 'X' || c == 'x')) {
-			return id
-		}
-	}
-	return anxin.MaskIDNumber(id)
-}
+// logID is a record id fit for a log line (anxin.MaskRecordID).
+func logID(id string) string { return anxin.MaskRecordID(id) }

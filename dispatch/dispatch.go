@@ -616,7 +616,7 @@ func (d *Dispatcher) Candidates(ctx context.Context, e anxin.ElderRecord, househ
 					continue
 				}
 				d.Logger.Warn("register name is not one worker account of the elder's area: skipped for work orders",
-					"name", anxin.MaskName(name), "elder", e.ID, "accounts", len(fit))
+					"name", anxin.MaskName(name), "elder", anxin.MaskRecordID(e.ID), "accounts", len(fit))
 				continue
 			}
 			add(Person{Login: fit[0].Login, Name: fit[0].Name, Role: fit[0].Role, Phone: d.phoneOf(ctx, e, household, fit[0].Name)})
