@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/anxin-care/anxin"
@@ -180,7 +181,10 @@ func (s *Service) ackClaims(ctx context.Context, tok string) (AckClaims, error) 
 	return c, nil
 }
 
-var ackPage = template.Must(template.New("ack").Parse(`<!doctype html>
+// ackPage is parsed when the first acknowledgement page is served, not at
+// start (html/template's parser and the tree stay out of memory until then).
+var ackPage = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("ack").Parse(`<!doctype html>
 <html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="referrer" content="no-referrer"><title>{{.Title}}</title>
 <style>body{font-family:sans-serif;max-width:32em;margin:2em auto;padding:0 1em}button,.call{font-size:1.4em;padding:.6em 1.2em;display:inline-block;margin:.3em 0}.sos{color:#b00;font-weight:bold}</style>
@@ -190,6 +194,7 @@ var ackPage = template.Must(template.New("ack").Parse(`<!doctype html>
 {{if .TelURL}}<p><a class="call" href="{{.TelURL}}">{{.Call}}</a></p>{{end}}
 </body></html>
 `))
+})
 
 // ackView is a page's words with its tel: targets (html/template lets only
 // http, https and mailto through as strings).
@@ -285,7 +290,7 @@ func (s *Service) page(w http.ResponseWriter, status int, p words.AckPage, a *an
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	if err := ackPage.Execute(w, v); err != nil {
+	if err := ackPage().Execute(w, v); err != nil {
 		s.log.Debug("ack page not written", "err", err)
 	}
 }

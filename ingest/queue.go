@@ -6,13 +6,17 @@ import (
 )
 
 // readingQueue holds the readings waiting for the batch loop: a ring of
-// deliveries, bounded in messages (Config.Inflight). A source puts a whole
+// deliveries, bounded in messages (Config.Inflight). The ring starts small
+// and doubles when a put finds no room, up to the bound: a broker's
+// in-flight window keeps a few hundred queued, and a ring of the bound
+// (~1 MB at 10,000) would hold its memory from start. A source puts a whole
 // run at once (what one socket read brought: one lock and at most one
 // wake-up of the batch loop, where a channel cost a send and often a
 // wake-up a message) and the loop takes as many as its batch holds.
 type readingQueue struct {
 	mu   sync.Mutex
 	buf  []Delivery // the ring
+	max  int        // the bound: buf grows to this at most
 	head int        // the oldest held
 	n    int        // held
 	// ready holds a token while readings may be waiting for the loop
@@ -23,8 +27,25 @@ type readingQueue struct {
 	room chan struct{}
 }
 
+// readingQueueStart is the ring's first size.
+const readingQueueStart = 256
+
 func newReadingQueue(size int) *readingQueue {
-	return &readingQueue{buf: make([]Delivery, size), ready: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+	return &readingQueue{buf: make([]Delivery, min(size, readingQueueStart)), max: size,
+		ready: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+}
+
+// grow makes room for want readings (within the bound), the held ones
+// first in order. q.mu is held.
+func (q *readingQueue) grow(want int) {
+	size := len(q.buf)
+	for size < want {
+		size *= 2
+	}
+	buf := make([]Delivery, min(size, q.max))
+	c := copy(buf, q.buf[q.head:min(q.head+q.n, len(q.buf))])
+	copy(buf[c:], q.buf[:q.n-c])
+	q.buf, q.head = buf, 0
 }
 
 func signal(ch chan struct{}) {
@@ -40,6 +61,9 @@ func signal(ch chan struct{}) {
 func (q *readingQueue) put(ctx context.Context, ds []Delivery) error {
 	for {
 		q.mu.Lock()
+		if len(ds) > len(q.buf)-q.n && len(q.buf) < q.max {
+			q.grow(q.n + len(ds))
+		}
 		k := min(len(ds), len(q.buf)-q.n)
 		tail := (q.head + q.n) % len(q.buf)
 		c := copy(q.buf[tail:], ds[:k])

@@ -40,8 +40,8 @@ OUT=${OUT:-$(mktemp -d -t anxin-bench-ingest.XXXXXX)}
 mkdir -p "$OUT/bin" "$OUT/households" "$OUT/results"
 if [ -n "${ALARMD_BIN:-}" ]; then
   cp "$ALARMD_BIN" "$OUT/bin/alarmd"
-else
-  go build -o "$OUT/bin/alarmd" ./cmd/alarmd
+else # static, as the tests and `make dist` build: no libc mapped (docs/alarmd.md, memory budget)
+  CGO_ENABLED=0 go build -o "$OUT/bin/alarmd" ./cmd/alarmd
 fi
 (cd "$BENCH" && go build -o "$OUT/bin/harness" ./cmd/harness && go build -o "$OUT/bin/loadgen" ./cmd/loadgen)
 SUTS=alarmd

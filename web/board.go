@@ -191,7 +191,7 @@ func (s *Server) boardEvents(req *request) error {
 			s.Logger.Error("board not rendered", "err", err)
 		} else {
 			var buf bytes.Buffer
-			if err := pages["board.html"].ExecuteTemplate(&buf, "alarms", map[string]any{"Alarms": alarms, "CSRF": req.session.CSRF}); err != nil {
+			if err := pages()["board.html"].ExecuteTemplate(&buf, "alarms", map[string]any{"Alarms": alarms, "CSRF": req.session.CSRF}); err != nil {
 				return err
 			}
 			if !bytes.Equal(buf.Bytes(), last) {

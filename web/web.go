@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/anxin-care/anxin"
@@ -93,7 +94,11 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-var pages = parsePages()
+// pages are parsed on the first page served, not at start: a deployment
+// whose people never open the web app (or not yet) keeps neither the parsed
+// trees (~1 MB of heap) nor the parser's code in memory. TestPagesParse
+// parses them all, so a broken template still fails the build's tests.
+var pages = sync.OnceValue(parsePages)
 
 // parsePages parses each page with the layout into its own template.
 func parsePages() map[string]*template.Template {
@@ -332,7 +337,7 @@ func (s *Server) render(req *request, status int, page string, data map[string]a
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	req.w.WriteHeader(status)
-	if err := pages[page].Execute(req.w, data); err != nil {
+	if err := pages()[page].Execute(req.w, data); err != nil {
 		s.Logger.Error("page not rendered", "page", page, "err", err)
 	}
 }

@@ -61,6 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cfg == nil {
 		return code
 	}
+	profileMemory(cfg.HTTP.DebugListen)
 	level, _ := cfg.Log.SlogLevel() // validated by Load
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
