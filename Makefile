@@ -9,7 +9,7 @@ STATICCHECK_VERSION ?= v0.8.2
 all: build
 
 build:
-	$(GO) build -o bin/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/...
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 DIST_LDFLAGS = -s -w -X main.version=$(VERSION)
