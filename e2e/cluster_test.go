@@ -210,6 +210,26 @@ influx: {url: %q, token: unused-by-vm, batch_size: 1000, flush_interval: 200ms}
 	t.Logf("all %d presses injected after %s; kills: %d alarmd, %d NATS", nHouseholds, time.Since(start).Round(time.Millisecond),
 		len(killedAt["alarmd"]), len(killedAt["nats"]))
 
+	// no chain waited longer than the bound between two steps: checked at
+	// the end, and also when an earlier check stops the test (what the
+	// chains did until then still counts)
+	gapsChecked := false
+	gaps := func() time.Duration {
+		gapsChecked = true
+		return stepGaps(t, tw, ackTimeout+10*time.Second, func(alarm string, from, to time.Time) string {
+			outputs := map[string]string{}
+			for i, p := range procs {
+				outputs[fmt.Sprintf("a%d", i)] = p.Output()
+			}
+			return explainGap(faults, lag, outputs, alarm, from, to, ackTimeout+lease+poll, lease)
+		})
+	}
+	defer func() {
+		if !gapsChecked {
+			t.Logf("longest wait between two steps of a chain until the test stopped: %s", gaps().Round(time.Millisecond))
+		}
+	}()
+
 	// every reading the broker acknowledged reaches the archive
 	readings := fl.Quiet()
 	testenv.Eventually(t, "the gateways' spools to drain", 60*time.Second, func() bool { return fl.Depth() == 0 })
@@ -227,13 +247,7 @@ influx: {url: %q, token: unused-by-vm, batch_size: 1000, flush_interval: 200ms}
 
 	byHousehold, states := oneAlarmEach(t, lb.URL, hs, 120*time.Second)
 	tally := reachedTwilioOnce(t, tw, byHousehold)
-	worst := stepGaps(t, tw, ackTimeout+10*time.Second, func(alarm string, from, to time.Time) string {
-		outputs := map[string]string{}
-		for i, p := range procs {
-			outputs[fmt.Sprintf("a%d", i)] = p.Output()
-		}
-		return explainGap(faults, lag, outputs, alarm, from, to, ackTimeout+lease+poll, lease)
-	})
+	worst := gaps()
 	lb.mu.Lock()
 	served := fmt.Sprint(lb.served)
 	lb.mu.Unlock()
