@@ -138,7 +138,9 @@ func (s *Service) keepLease(alarmID string, epoch int64) (stop func()) {
 			cancel = s.clock.AfterFunc(every, renew)
 		}
 	}
+	mu.Lock()
 	cancel = s.clock.AfterFunc(every, renew)
+	mu.Unlock()
 	return func() {
 		mu.Lock()
 		defer mu.Unlock()
