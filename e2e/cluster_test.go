@@ -101,6 +101,7 @@ func TestClusterFailover(t *testing.T) {
 	seed := faultSeed(t, 20261206)
 	rng := rand.New(rand.NewPCG(seed, 20))
 	const nHouseholds, nAlarmd, ackTimeout = 200, 3, 3 * time.Second
+	const lease, poll = 3 * time.Second, 200 * time.Millisecond
 	window, kills := 40*time.Second, 2
 	if long {
 		window, kills = 4*time.Minute, 10
@@ -143,9 +144,9 @@ func TestClusterFailover(t *testing.T) {
 http: {listen: %q, public_url: %q}
 store: {url: %q}
 nats: {urls: %s, partitions: %d}
-cluster: {instance: a%d, lease: 3s, poll: 200ms}
+cluster: {instance: a%d, lease: %s, poll: %s}
 influx: {url: %q, token: unused-by-vm, batch_size: 1000, flush_interval: 200ms}
-`, addrs[i], lb.URL, pg.URL("postgres"), quoted(natsURLs), partitions, i, vm.URL)+commonYAML(dir, tw.URL, ackTimeout))
+`, addrs[i], lb.URL, pg.URL("postgres"), quoted(natsURLs), partitions, i, lease, poll, vm.URL)+commonYAML(dir, tw.URL, ackTimeout))
 		procs[i] = startProc(t, binary(t, "alarmd"), "-config", cfg)
 	}
 	for i, p := range procs {
@@ -180,6 +181,8 @@ influx: {url: %q, token: unused-by-vm, batch_size: 1000, flush_interval: 200ms}
 	}
 	slices.SortStableFunc(plan, func(a, b action) int { return int(a.at - b.at) })
 	killedAt := map[string][]time.Time{}
+	faults := &faultLog{}
+	lag := startLagMeter(t)
 	start := time.Now()
 	for _, a := range plan {
 		if d := time.Until(start.Add(a.at)); d > 0 {
@@ -189,19 +192,43 @@ influx: {url: %q, token: unused-by-vm, batch_size: 1000, flush_interval: 200ms}
 		case a.what == "press":
 			fl.Press(hs[a.target].ID)
 		case a.what == "kill" && a.kind == "alarmd":
+			faults.add(fmt.Sprintf("kill alarmd a%d", a.target))
 			procs[a.target].Kill()
 			killedAt["alarmd"] = append(killedAt["alarmd"], time.Now())
 		case a.what == "kill":
+			faults.add(fmt.Sprintf("kill nats %d", a.target))
 			nc.Kill(a.target)
 			killedAt["nats"] = append(killedAt["nats"], time.Now())
 		case a.what == "restart" && a.kind == "alarmd":
+			faults.add(fmt.Sprintf("restart alarmd a%d", a.target))
 			procs[a.target].Restart()
 		default:
+			faults.add(fmt.Sprintf("restart nats %d", a.target))
 			nc.Restart(a.target)
 		}
 	}
 	t.Logf("all %d presses injected after %s; kills: %d alarmd, %d NATS", nHouseholds, time.Since(start).Round(time.Millisecond),
 		len(killedAt["alarmd"]), len(killedAt["nats"]))
+
+	// no chain waited longer than the bound between two steps: checked at
+	// the end, and also when an earlier check stops the test (what the
+	// chains did until then still counts)
+	gapsChecked := false
+	gaps := func() time.Duration {
+		gapsChecked = true
+		return stepGaps(t, tw, ackTimeout+10*time.Second, func(alarm string, from, to time.Time) string {
+			outputs := map[string]string{}
+			for i, p := range procs {
+				outputs[fmt.Sprintf("a%d", i)] = p.Output()
+			}
+			return explainGap(faults, lag, outputs, alarm, from, to, ackTimeout+lease+poll, lease)
+		})
+	}
+	defer func() {
+		if !gapsChecked {
+			t.Logf("longest wait between two steps of a chain until the test stopped: %s", gaps().Round(time.Millisecond))
+		}
+	}()
 
 	// every reading the broker acknowledged reaches the archive
 	readings := fl.Quiet()
@@ -220,7 +247,7 @@ influx: {url: %q, token: unused-by-vm, batch_size: 1000, flush_interval: 200ms}
 
 	byHousehold, states := oneAlarmEach(t, lb.URL, hs, 120*time.Second)
 	tally := reachedTwilioOnce(t, tw, byHousehold)
-	worst := stepGaps(t, tw, ackTimeout+10*time.Second)
+	worst := gaps()
 	lb.mu.Lock()
 	served := fmt.Sprint(lb.served)
 	lb.mu.Unlock()
@@ -320,8 +347,9 @@ func distinctSamples(t testing.TB, vm *testenv.VictoriaMetrics) float64 {
 
 // stepGaps checks that no chain waited longer than bound between two of its
 // steps (the calls of consecutive steps, as the fake Twilio saw them) and
-// returns the longest wait.
-func stepGaps(t *testing.T, tw *fakeTwilio, bound time.Duration) time.Duration {
+// returns the longest wait; explain says what happened around a wait too
+// long.
+func stepGaps(t *testing.T, tw *fakeTwilio, bound time.Duration, explain func(alarm string, from, to time.Time) string) time.Duration {
 	t.Helper()
 	calls := map[string][]time.Time{} // alarm → step calls in time order
 	for _, e := range tw.Events() {
@@ -342,7 +370,8 @@ func stepGaps(t *testing.T, tw *fakeTwilio, bound time.Duration) time.Duration {
 			gap := ts[i].Sub(ts[i-1])
 			worst = max(worst, gap)
 			if gap > bound {
-				t.Errorf("alarm %s waited %s between two steps (bound ack_timeout + 10 s = %s)", alarm, gap.Round(time.Millisecond), bound)
+				t.Errorf("alarm %s waited %s between two steps, %s to %s (bound ack_timeout + 10 s = %s)\n%s", alarm, gap.Round(time.Millisecond),
+					ts[i-1].UTC().Format("15:04:05.000"), ts[i].UTC().Format("15:04:05.000"), bound, explain(alarm, ts[i-1], ts[i]))
 			}
 		}
 	}

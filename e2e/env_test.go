@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -64,19 +65,57 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// output is a process's stdout+stderr, kept whole across restarts (bounded).
+// output is a process's stdout+stderr, kept whole across restarts (bounded),
+// and, with ANXIN_E2E_LOGS=dir, also in a file of that dir (unbounded, with
+// the test's kills and restarts marked), kept after the test.
 type output struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu   sync.Mutex
+	b    bytes.Buffer
+	file *os.File
 }
 
 func (o *output) Write(p []byte) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.file != nil {
+		_, _ = o.file.Write(p)
+	}
 	if o.b.Len() > 8<<20 {
 		o.b.Reset()
 	}
 	return o.b.Write(p)
+}
+
+// mark writes a line of the test's own (a kill, a restart) into the kept
+// log file, timestamped like alarmd's log.
+func (o *output) mark(what string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.file != nil {
+		fmt.Fprintf(o.file, "=== e2e %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), what)
+	}
+}
+
+var logSeq atomic.Int64
+
+// keepLog opens the file a process's output is kept in when ANXIN_E2E_LOGS
+// names a directory: <dir>/<test>.<n>.<name>.log.
+func keepLog(t testing.TB, name string) *os.File {
+	dir := os.Getenv("ANXIN_E2E_LOGS")
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	test := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s.%d.%s.log", test, logSeq.Add(1), name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s's output is kept in %s", name, f.Name())
+	t.Cleanup(func() { f.Close() })
+	return f
 }
 
 func (o *output) String() string {
@@ -101,6 +140,7 @@ type proc struct {
 func startProc(t testing.TB, bin string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, name: filepath.Base(bin), args: args, out: &output{}}
+	p.out.file = keepLog(t, p.name)
 	p.start(bin)
 	t.Cleanup(func() { p.Stop() })
 	return p
@@ -114,6 +154,7 @@ func (p *proc) start(bin string) {
 	if err := cmd.Start(); err != nil {
 		p.t.Fatalf("start %s: %v", p.name, err)
 	}
+	p.out.mark(fmt.Sprintf("started pid %d", cmd.Process.Pid))
 	exited := make(chan struct{})
 	p.mu.Lock()
 	p.cmd, p.exited = cmd, exited
@@ -136,6 +177,7 @@ func (p *proc) signal(sig syscall.Signal) error {
 		return nil
 	default:
 	}
+	p.out.mark(fmt.Sprintf("signal %v to pid %d", sig, cmd.Process.Pid))
 	_ = syscall.Kill(-cmd.Process.Pid, sig)
 	select {
 	case <-exited:

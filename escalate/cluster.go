@@ -7,6 +7,12 @@ package escalate
 //     until = now + Lease, a new epoch: the fencing token). Not claimed:
 //     another instance runs a pass now; it re-runs when something changed
 //     during its pass (a poke), and its release stores the next wake.
+//   - While the pass runs, its lease is renewed every third of the lease
+//     (keepLease), up to maxHold leases: a pass slower than one lease (a
+//     loaded machine, where every statement takes long) keeps its chain.
+//     Without that, another instance claimed the chain whenever a pass
+//     outlived the lease, its own pass was taken from it the same way, and
+//     nobody was rung while the machine stayed slow.
 //   - Before every provider request the pass renews the lease with its
 //     epoch; a refused renew (another instance claimed the chain after the
 //     lease ran out) aborts the pass before the request. The request itself
@@ -31,6 +37,7 @@ package escalate
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 )
 
@@ -47,6 +54,10 @@ type leaseKey struct{}
 
 // pollPage bounds the chains one poll drives.
 const pollPage = 1000
+
+// maxHold bounds, in leases, how long keepLease keeps a pass's lease: a pass
+// stuck longer (a hung statement) lets its chain go to another instance.
+const maxHold = 10
 
 // driveClaimed is drive in cluster mode: claim, pass, release.
 func (s *Service) driveClaimed(alarmID string) {
@@ -65,7 +76,9 @@ func (s *Service) driveClaimed(alarmID string) {
 		return
 	}
 	ctx := context.WithValue(s.ctx, leaseKey{}, heldLease{alarmID: alarmID, epoch: epoch})
+	stopKeeping := s.keepLease(alarmID, epoch)
 	wake, ok := s.pass(ctx, alarmID)
+	stopKeeping()
 	if !ok {
 		if s.ctx.Err() == nil || s.isKilled() {
 			return // lease lost, or killed (tests): the lease is left to run out
@@ -86,6 +99,53 @@ func (s *Service) driveClaimed(alarmID string) {
 		s.kick(alarmID) // something changed during the pass
 	default:
 		s.arm(alarmID, wake)
+	}
+}
+
+// keepLease renews the lease of a pass (epoch) every third of the lease
+// until the returned stop is called, for at most maxHold leases. It stops
+// by itself when a renew is refused (another instance holds the chain: the
+// pass's next fence aborts it); a renew that fails is tried again at the
+// next tick, and the lease runs out by itself if the store stays away. A
+// renew still under way when the pass releases is harmless: it matches
+// only the pass's own owner and epoch.
+func (s *Service) keepLease(alarmID string, epoch int64) (stop func()) {
+	var mu sync.Mutex
+	stopped := false
+	var cancel func() bool
+	every := s.cfg.Lease / 3
+	until := s.clock.Now().Add(maxHold * s.cfg.Lease)
+	var renew func()
+	renew = func() {
+		now := s.clock.Now()
+		mu.Lock()
+		if stopped {
+			mu.Unlock()
+			return
+		}
+		mu.Unlock()
+		if !now.Before(until) {
+			s.log.Warn("a pass held its chain for too long; its lease is left to run out", "alarm", alarmID, "held", maxHold*s.cfg.Lease)
+			return
+		}
+		ok, err := s.claims.RenewChain(s.ctx, alarmID, s.cfg.Instance, epoch, now.Add(s.cfg.Lease))
+		if err == nil && !ok {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			cancel = s.clock.AfterFunc(every, renew)
+		}
+	}
+	mu.Lock()
+	cancel = s.clock.AfterFunc(every, renew)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		cancel()
 	}
 }
 

@@ -240,6 +240,7 @@ func TestClusterOnPostgres(t *testing.T) {
 		{"InstanceDiesMidPass", clusterDiesMidPass},
 		{"StaleHolderDoesNotSend", clusterStaleHolder},
 		{"LeaseLostBeforeSendStillSends", clusterLeaseLostBeforeSend},
+		{"SlowPassKeepsItsLease", clusterSlowPass},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, pg) })
 	}
@@ -484,6 +485,17 @@ func (c *cluster) startOthers() {
 	c.deliverTo.Store(-1)
 }
 
+// RenewChain waits while A is frozen: the whole process is paused, the
+// renewals of its pass's lease too.
+func (f *frozenStore) RenewChain(ctx context.Context, alarmID, owner string, epoch int64, until time.Time) (bool, error) {
+	select {
+	case <-f.stuck:
+		<-f.released
+	default:
+	}
+	return f.DB.RenewChain(ctx, alarmID, owner, epoch, until)
+}
+
 func (f *frozenStore) CreateAttempt(ctx context.Context, a *anxin.Attempt) (bool, error) {
 	created, err := f.DB.CreateAttempt(ctx, a)
 	if created && a.ID == f.gate {
@@ -561,5 +573,77 @@ func clusterLeaseLostBeforeSend(t *testing.T, pg *testenv.Postgres) {
 		t.Fatalf("step 2 went out %v after step 1's call, want at least the ack timeout %v", waited, clusterAck)
 	}
 	testenv.Eventually(t, "the chain walked to its end", 3*clusterAck+10*time.Second, func() bool { return c.chain(a.ID).Finished })
+	c.noDuplicates()
+}
+
+// slowStore is a store on a loaded machine: each read of a chain or an
+// attempt and each new attempt takes delay longer (an injected latency;
+// the lease's own statements are not slowed, so only the pass is slow).
+type slowStore struct {
+	*postgres.DB
+	delay time.Duration
+}
+
+func (s *slowStore) slow(ctx context.Context) error {
+	select {
+	case <-time.After(s.delay):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *slowStore) Chain(ctx context.Context, id string) (anxin.Chain, error) {
+	if err := s.slow(ctx); err != nil {
+		return anxin.Chain{}, err
+	}
+	return s.DB.Chain(ctx, id)
+}
+
+func (s *slowStore) Attempt(ctx context.Context, id string) (anxin.Attempt, error) {
+	if err := s.slow(ctx); err != nil {
+		return anxin.Attempt{}, err
+	}
+	return s.DB.Attempt(ctx, id)
+}
+
+func (s *slowStore) CreateAttempt(ctx context.Context, a *anxin.Attempt) (bool, error) {
+	if err := s.slow(ctx); err != nil {
+		return false, err
+	}
+	return s.DB.CreateAttempt(ctx, a)
+}
+
+// A pass that takes longer than the lease before its first request (every
+// statement slow, as on a machine at load 20) must keep its lease while it
+// runs: if another instance may claim the chain whenever a pass outlives
+// the lease, each claimer's pass is taken from it the same way before it
+// sends, and nobody is rung for as long as the machine stays slow (e2e
+// TestClusterFailover under load: chains waiting 16–47 s between steps).
+func clusterSlowPass(t *testing.T, pg *testenv.Postgres) {
+	// about 4 slow statements from the claim to the first request: 2.8 s
+	// against a 2 s lease
+	const delay = 700 * time.Millisecond
+	c := newCluster(t, pg, households{household.ID: household}, func(_ int, o *escalate.Options) {
+		o.Store = &slowStore{DB: o.Store.(*postgres.DB), delay: delay}
+	})
+	for i := range 3 {
+		c.start(i)
+	}
+	a := c.raise("01SLOW", household.ID)
+	if err := c.svcs[0].Escalate(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("the alarm in the instances' logs:\n%s", c.logsOf(a.ID))
+		}
+	}()
+	// unhindered, step 0's SMS and call take about 6 slow statements
+	testenv.Eventually(t, "step 0's SMS and call", 10*clusterLease+20*delay, func() bool {
+		_, sms := c.sentTo("sms", phone1)
+		_, call := c.sentTo("call", phone1)
+		return sms && call
+	})
 	c.noDuplicates()
 }
