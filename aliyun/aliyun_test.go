@@ -144,7 +144,7 @@ func (s *reportsSpy) Press(_ context.Context, attemptID, providerID, digits stri
 	return anxin.KeyPress{Accepted: true}, nil
 }
 
-func (s *reportsSpy) Reply(context.Context, string, string) error { return nil }
+func (s *reportsSpy) Reply(context.Context, string, string) (string, error) { return "", nil }
 
 func push(t *testing.T, mux http.Handler, path, body string) int {
 	t.Helper()
