@@ -44,8 +44,8 @@ func TestBurstOfGuessesCannotPassTheLock(t *testing.T) {
 	release := make(chan struct{})
 	ha.hold.Store(&release)
 
-	jar := e.browser()
-	_, page, _ := jar.do("GET", "/app/login", nil)
+	victim := e.browser()
+	_, page, _ := victim.do("GET", "/app/login", nil)
 	csrf := csrfOf(t, page)
 	type result struct {
 		code int
@@ -57,7 +57,7 @@ func TestBurstOfGuessesCannotPassTheLock(t *testing.T) {
 		form := url.Values{"csrf": {csrf}, "login": {"wang"}, "password": {"correct-horse-1"}}
 		req, _ := http.NewRequest("POST", e.srv.URL+"/app/login", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		res, err := jar.c.Do(req)
+		res, err := victim.c.Do(req)
 		if err != nil {
 			done <- result{err: err}
 			return
@@ -82,5 +82,31 @@ func TestBurstOfGuessesCannotPassTheLock(t *testing.T) {
 	}
 	if r.code == 303 && !strings.Contains(r.loc, "problem=1") {
 		t.Errorf("a guess checked after the account was locked signed in (%d → %s): a burst of guesses is not limited by the lock", r.code, r.loc)
+	}
+}
+
+// "A worker needs an area" is checked only when an account is written:
+// worker accounts made before (alarmd account without -area: the default
+// role worker and area "" the whole district) keep reading every
+// village's elders after the upgrade, with nothing at start or sign-in
+// that refuses or even reports them.
+func TestWorkerWithoutAreaMadeBeforeTheCheckIsNotWholeDistrict(t *testing.T) {
+	e := newEnv(t, false)
+	ctx := context.Background()
+	acc, err := e.db.Account(ctx, "wang")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc.Login, acc.Name, acc.Area = "zhao", "赵敏", "" // as an older alarmd account wrote it
+	if err := e.db.PutAccount(ctx, acc, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	code, loc := b.signIn("zhao", "correct-horse-1")
+	if code != 303 || strings.Contains(loc, "problem=1") {
+		return // refused at sign-in: fine
+	}
+	if _, page, _ := b.do("GET", "/app/due?all=1", nil); strings.Contains(page, "赵国强") && strings.Contains(page, "张桂兰") {
+		t.Errorf("a worker account without an area (made before the check) reads both villages' elders")
 	}
 }
