@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/words"
 )
 
 // terminal statuses never give way to an earlier one arriving late.
@@ -202,9 +203,13 @@ func (s *Service) reply(ctx context.Context, from, body string, local bool) (str
 		return "", err
 	}
 	ids := make([]string, len(ws))
-	hs := make([]*anxin.Household, len(ws))
-	links := make([]string, len(ws))
 	for i, w := range ws {
+		ids[i] = w.c.AlarmID
+	}
+	listed := ws[:min(len(ws), words.WhichListed)]
+	hs := make([]*anxin.Household, len(listed))
+	links := make([]string, len(listed))
+	for i, w := range listed {
 		_, h, err := s.context(ctx, w.c)
 		if err != nil {
 			return "", err
@@ -212,9 +217,9 @@ func (s *Service) reply(ctx context.Context, from, body string, local bool) (str
 		if links[i], err = s.ackLink(ctx, w.c, w.step); err != nil {
 			return "", err
 		}
-		ids[i], hs[i] = w.c.AlarmID, &h
+		hs[i] = &h
 	}
 	s.log.Warn("inbound SMS acceptance fits several alarms: none taken; the sender is sent each one's link",
 		"from", anxin.MaskPhone(from), "alarms", ids)
-	return s.cfg.Words.Which(hs, links), nil
+	return s.cfg.Words.Which(len(ws), hs, links), nil
 }

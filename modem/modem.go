@@ -271,20 +271,20 @@ func (m *Modem) received(msg gsm.Message) {
 		m.log.Info("modem: SMS received; replies not handled", "from", anxin.MaskPhone(from))
 		return
 	}
-	answer, err := m.replies.LocalReply(context.Background(), from, msg.Message)
-	if err != nil {
-		m.log.Warn("modem: reply not handled", "from", anxin.MaskPhone(from), "err", err)
-	}
-	if answer != "" {
-		// sent from its own goroutine: this one reads the modem's lines
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			if _, _, err := m.Send(ctx, anxin.Notification{To: from, Channel: anxin.ChannelSMS, Body: answer}); err != nil {
-				m.log.Warn("modem: answer to a reply not sent", "to", anxin.MaskPhone(from), "err", err)
-			}
-		}()
-	}
+	// handled on a goroutine of its own: this one reads the modem's lines
+	// (call progress), and a reply reads the store and may answer by SMS
+	go func() {
+		answer, err := m.replies.LocalReply(context.Background(), from, msg.Message)
+		if err != nil {
+			m.log.Warn("modem: reply not handled", "from", anxin.MaskPhone(from), "err", err)
+		}
+		if answer == "" {
+			return
+		}
+		if _, _, err := m.Send(context.Background(), anxin.Notification{To: from, Channel: anxin.ChannelSMS, Body: answer}); err != nil {
+			m.log.Warn("modem: answer to a reply not sent", "to", anxin.MaskPhone(from), "err", err)
+		}
+	}()
 }
 
 // e164 adds the country code to a national number.

@@ -133,9 +133,15 @@ func (b *Book) Closed(a *anxin.Alarm, h *anxin.Household) string {
 	return fmt.Sprintf(b.c.closed, b.elder(h), "", b.What(a, h))
 }
 
-// Which answers an SMS reply that fits several alarms waiting for the
-// sender: none is taken, and each is listed by its elder with its link.
-func (b *Book) Which(hs []*anxin.Household, links []string) string {
+// WhichListed is how many alarms Which lists at most: the answer stays a
+// few SMS segments (Twilio refuses a body over 1,600 characters).
+const WhichListed = 3
+
+// Which answers an SMS reply that fits several (n) alarms waiting for the
+// sender: none is taken; the first WhichListed of hs (the latest first)
+// are listed by their elder with their link, the rest counted.
+func (b *Book) Which(n int, hs []*anxin.Household, links []string) string {
+	hs = hs[:min(len(hs), WhichListed)]
 	items := make([]string, len(hs))
 	for i, h := range hs {
 		items[i] = fmt.Sprintf(b.c.whichItem, b.elder(h), links[i])
@@ -144,7 +150,11 @@ func (b *Book) Which(hs []*anxin.Household, links []string) string {
 	if b.c.locale != Mandarin {
 		sep = "; "
 	}
-	return fmt.Sprintf(b.c.which, len(hs)) + strings.Join(items, sep)
+	s := fmt.Sprintf(b.c.which, n) + strings.Join(items, sep)
+	if n > len(hs) {
+		s += fmt.Sprintf(b.c.whichMore, n-len(hs))
+	}
+	return s
 }
 
 // Installer tells the installer/duty route that a home's kit needs care
