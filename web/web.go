@@ -249,6 +249,12 @@ func (s *Server) signedIn(roles []string, h func(*Server, *request) error) http.
 	})
 }
 
+// noArea is a worker account without an area (written before one was
+// required): it would see the whole district.
+func noArea(acc anxin.Account) bool {
+	return acc.Role == RoleWorker && strings.TrimSpace(acc.Area) == ""
+}
+
 // errSignIn sends the browser to the sign-in page.
 var errSignIn = errors.New("not signed in")
 
@@ -264,6 +270,9 @@ func (s *Server) authorize(req *request, roles []string) error {
 		return errSignIn
 	} else if err != nil {
 		return err
+	}
+	if noArea(acc) {
+		return errSignIn // an older account: refused until it has an area (login)
 	}
 	req.session, req.account = ses, acc
 	if r.Method == http.MethodPost {
@@ -373,9 +382,18 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	login, password := strings.TrimSpace(r.PostForm.Get("login")), r.PostForm.Get("password")
 	next := safeNext(r.PostForm.Get("next"))
 	ctx := r.Context()
+	// the account (its lock, its failures) is read once this request holds
+	// a password check's place: read before the wait, a burst of guesses
+	// queued behind the first would all be checked after the lock was set
+	select {
+	case s.hashing <- struct{}{}:
+	case <-ctx.Done():
+		return // the client gave up while waiting
+	}
 	now := s.Now()
 	acc, err := s.Accounts.Account(ctx, login)
 	if err != nil && anxin.ErrorCode(err) != anxin.ENOTFOUND {
+		<-s.hashing
 		s.Logger.Error("sign-in failed", "err", err)
 		http.Error(w, "服务器出错，请稍后再试", http.StatusInternalServerError)
 		return
@@ -384,14 +402,23 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		hash = dummyHash()
 	}
-	select {
-	case s.hashing <- struct{}{}:
-	case <-ctx.Done():
-		return // the client gave up while waiting
-	}
 	good := checkPassword(hash, password) && err == nil
 	<-s.hashing
 	locked := acc.LockedUntil.After(now)
+	if good && noArea(acc) {
+		// made before a worker needed an area (its area "" is the whole
+		// district): refused until an admin gives it one
+		s.Logger.Warn("sign-in refused: a worker account without an area; give it one with alarmd account -area", "account", login)
+		http.Redirect(w, r, Prefix+"login?problem=1&next="+url.QueryEscape(next), http.StatusSeeOther)
+		return
+	}
+	if good && !locked {
+		// a burst's other guesses may have locked it since the read above:
+		// the lock holds for whatever password comes, so look again
+		if again, aerr := s.Accounts.Account(ctx, login); aerr != nil || again.LockedUntil.After(now) {
+			locked = true
+		}
+	}
 	if !good || locked {
 		if err == nil && !locked {
 			if !acc.LockedUntil.IsZero() {
