@@ -162,7 +162,8 @@ type JetStreamSource struct {
 	mu       sync.Mutex
 	held     map[int]*heldPart
 	epochs   map[int]int64    // the leases the pipeline's writes are fenced by (setEpochs)
-	errs     map[string]error // what is wrong now, by where (stream, lease, fetch k)
+	errs     map[string]error // what is wrong now, by where (stream, lease, fetch k, stuck)
+	rejoinAt time.Time        // after giveUpStuck: when the balance claims again (zero: not yet set)
 	ready    bool             // the stream and the consumers exist
 	closing  sync.Once
 	fetchers sync.WaitGroup
@@ -363,7 +364,9 @@ func (s *JetStreamSource) balance() {
 		s.giveUpStuck(d)
 		return
 	}
-	s.unstuck()
+	if !s.rejoin() {
+		return
+	}
 	now := time.Now()
 	until := now.Add(s.cfg.Lease)
 	key := s.cfg.leaseKey()
@@ -646,7 +649,8 @@ func (s *JetStreamSource) giveUpStuck(d time.Duration) {
 	}
 	clear(s.held)
 	clear(s.epochs)
-	first := s.errs["stuck"] == nil
+	first := s.errs["stuck"] == nil || !s.rejoinAt.IsZero()
+	s.rejoinAt = time.Time{}
 	s.errs["stuck"] = fmt.Errorf("the batch loop has been on one task for %s: partitions given up to peers", d.Round(time.Second))
 	s.mu.Unlock()
 	if first {
@@ -666,15 +670,28 @@ func (s *JetStreamSource) giveUpStuck(d time.Duration) {
 	}
 }
 
-// unstuck notes a batch loop that moves again after giveUpStuck.
-func (s *JetStreamSource) unstuck() {
+// rejoin says whether the balance may claim partitions: not until the
+// loop has moved again for StuckAfter after giveUpStuck. A batch that gets
+// every alarmd stuck in turn (a store refusing it) then moves partitions
+// at most once per StuckAfter, not at each balance.
+func (s *JetStreamSource) rejoin() bool {
 	s.mu.Lock()
-	was := s.errs["stuck"] != nil
-	delete(s.errs, "stuck")
-	s.mu.Unlock()
-	if was {
-		s.log.Info("batch loop moving again; claiming partitions")
+	defer s.mu.Unlock()
+	if s.errs["stuck"] == nil {
+		return true
 	}
+	now := time.Now()
+	if s.rejoinAt.IsZero() {
+		s.rejoinAt = now.Add(s.p.cfg.StuckAfter)
+		s.errs["stuck"] = fmt.Errorf("the batch loop was stuck and moves again: rejoining the cluster at %s", s.rejoinAt.UTC().Format(time.RFC3339))
+		s.log.Info("batch loop moving again; claiming partitions once it has moved for stuck_after", "at", s.rejoinAt)
+	}
+	if now.Before(s.rejoinAt) {
+		return false
+	}
+	delete(s.errs, "stuck")
+	s.rejoinAt = time.Time{}
+	return true
 }
 
 // release gives partitions ks up to peers: pulls stop, their households'

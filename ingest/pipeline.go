@@ -111,9 +111,10 @@ type Config struct {
 	// window would stall behind the archive's flush interval.
 	AckAfterArchive bool
 	// StuckAfter: a batch loop on one task (a batch and its commit, timers,
-	// a state write; not a take-over) this long is stuck: Healthy says so
-	// and a partitioned source gives its partitions up to peers, claiming
-	// again once it moves (default 60 s).
+	// a state write; a take-over gets ten times as long) this long is
+	// stuck: Healthy says so and a partitioned source gives its partitions
+	// up to peers, claiming again once it has moved for StuckAfter
+	// (default 60 s).
 	StuckAfter time.Duration
 }
 
@@ -205,6 +206,7 @@ type Pipeline struct {
 	// busySince is when the batch loop took up its current task, in
 	// nanoseconds since born (monotonic) plus one; 0 while it waits for work
 	busySince atomic.Int64
+	busyLimit atomic.Int64 // how long the current task may take before it is stuck
 	born      time.Time
 
 	// rule state of households without an effect in their batch stays
@@ -464,14 +466,27 @@ func (p *Pipeline) Healthy() error {
 	err := p.storeErr
 	p.mu.Unlock()
 	if d := p.stuckFor(); d > 0 {
-		err = errors.Join(fmt.Errorf("the batch loop has been on one task for %s (a batch and its commit, timers or a state write): readings and presses wait", d.Round(time.Second)), err)
+		err = errors.Join(fmt.Errorf("the batch loop has been on one task for %s (a batch and its commit, timers, a state write or a take-over): readings and presses wait", d.Round(time.Second)), err)
 	}
 	return err
 }
 
-// busy marks the batch loop at work on a task from now; idle, waiting.
-func (p *Pipeline) busy() { p.busySince.Store(int64(time.Since(p.born)) + 1) }
-func (p *Pipeline) idle() { p.busySince.Store(0) }
+// busy marks the batch loop at work on a task from now, stuck after
+// StuckAfter; busyLong one that may take longer (a take-over: a million
+// households' restore), stuck after takeOverStuck × StuckAfter; idle,
+// waiting for work.
+func (p *Pipeline) busy()     { p.busyFor(p.cfg.StuckAfter) }
+func (p *Pipeline) busyLong() { p.busyFor(takeOverStuck * p.cfg.StuckAfter) }
+func (p *Pipeline) idle()     { p.busySince.Store(0) }
+
+func (p *Pipeline) busyFor(limit time.Duration) {
+	p.busyLimit.Store(int64(limit))
+	p.busySince.Store(int64(time.Since(p.born)) + 1)
+}
+
+// takeOverStuck: a take-over (or give-up) is stuck after this many
+// StuckAfter (10 min at the default): its store reads may hang too.
+const takeOverStuck = 10
 
 // stuckFor is how long the batch loop has been on its current task, when
 // that is StuckAfter or longer (0 otherwise).
@@ -480,7 +495,7 @@ func (p *Pipeline) stuckFor() time.Duration {
 	if b == 0 {
 		return 0
 	}
-	if d := time.Since(p.born) - time.Duration(b-1); d >= p.cfg.StuckAfter {
+	if d := time.Since(p.born) - time.Duration(b-1); d >= time.Duration(p.busyLimit.Load()) {
 		return d
 	}
 	return 0
@@ -526,8 +541,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				continue // announced readings an earlier batch took
 			}
 		case r := <-p.ctl:
-			// not timed: a take-over may restore a million households'
-			// state, and its source renews its leases meanwhile
+			// a take-over may restore a million households' state (its
+			// source renews its leases meanwhile): given longer
+			p.busyLong()
 			r.done <- r.fn(ctx)
 			continue
 		case r := <-p.away:

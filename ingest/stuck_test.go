@@ -62,9 +62,15 @@ func TestStuckLoopGivesItsPartitionsUp(t *testing.T) {
 	}
 	claim(0, "b", time.Now()) // a peer takes it at once (no lease to wait out)
 	unstall()
-	eventually(t, "a claims the free partition once its loop moves", func() bool {
+	eventually(t, "a claims the free partition once its loop has moved for stuck_after", func() bool {
 		return slices.Equal(s.Held(), []int{1})
 	})
+	s.mu.Lock()
+	err = s.errs["stuck"]
+	s.mu.Unlock()
+	if err != nil {
+		t.Fatalf("claiming again with the stuck note still up: %v", err)
+	}
 }
 
 // A take-over that waits for a stuck loop does not renew the leases it
