@@ -6,11 +6,27 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/anxin-care/anxin/sqlite"
 )
 
 // stuckAfter: long enough that no batch of a loaded CI box counts as stuck
 // once the stall is over (the loop then must move on, not give up again)
 func stuckAfter(d time.Duration) func(*Config) { return func(c *Config) { c.StuckAfter = d } }
+
+// stuckSource is alarmd a holding partition 0 of 2 (leases in db, renewed
+// as the real ones are) whose batch loop is stuck in a commit until
+// unstall; claim takes a partition for an owner.
+func stuckSource(t *testing.T) (db *sqlite.DB, key string, claim func(int, string, time.Time) int64,
+	now time.Time, s *JetStreamSource, unstall func()) {
+	t.Helper()
+	db = openDB(t)
+	key, claim = leaseRows(t, db, 2)
+	now = time.Now()
+	_, s, unstall = busyLoop(t, db, claim(0, "a", now), now, stuckAfter(500*time.Millisecond))
+	s.leases, s.cfg.Lease, s.cfg.Poll = db, time.Hour, 10*time.Millisecond
+	return db, key, claim, now, s, unstall
+}
 
 // A batch loop that stops moving (here a commit that does not return) is
 // told by Healthy once it has been on one task for StuckAfter — /healthz
@@ -36,11 +52,7 @@ func TestStuckLoopIsReported(t *testing.T) {
 // share of what is free.
 func TestStuckLoopGivesItsPartitionsUp(t *testing.T) {
 	ctx := context.Background()
-	db := openDB(t)
-	key, claim := leaseRows(t, db, 2)
-	now := time.Now()
-	_, s, unstall := busyLoop(t, db, claim(0, "a", now), now, stuckAfter(500*time.Millisecond))
-	s.leases, s.cfg.Lease, s.cfg.Poll = db, time.Hour, 10*time.Millisecond
+	db, key, claim, _, s, unstall := stuckSource(t)
 	s.done, s.ready = make(chan struct{}), true
 	go s.run()
 	t.Cleanup(func() { s.cancel(); <-s.done })
@@ -78,11 +90,7 @@ func TestStuckLoopGivesItsPartitionsUp(t *testing.T) {
 // the loop returns, starts no pulls for them.
 func TestTakeOverWaitingOnAStuckLoopGivesUp(t *testing.T) {
 	ctx := context.Background()
-	db := openDB(t)
-	key, claim := leaseRows(t, db, 2)
-	now := time.Now()
-	_, s, unstall := busyLoop(t, db, claim(0, "a", now), now, stuckAfter(500*time.Millisecond))
-	s.leases, s.cfg.Lease, s.cfg.Poll = db, time.Hour, 10*time.Millisecond
+	db, key, claim, now, s, unstall := stuckSource(t)
 	took := make(chan error, 1)
 	go func() { took <- s.takeOver(map[int]int64{1: claim(1, "a", now)}, now.Add(time.Minute)) }()
 	eventually(t, "both leases given up while the take-over waits on a stuck loop", func() bool {
