@@ -33,7 +33,33 @@ type natsNode struct {
 func StartNATSCluster(t testing.TB, n int, extra string) *NATSCluster {
 	t.Helper()
 	bin := Need(t, "nats-server", "apt-get install -y nats-server")
-	c := &NATSCluster{t: t}
+	// FreePort's ports are free when picked, not when a node binds them:
+	// another package's test may bind one first. A node that found one of
+	// its ports taken makes the whole cluster start again on fresh ports.
+	for try := 1; ; try++ {
+		c, taken := startNATSNodes(t, bin, n, extra)
+		if !taken {
+			for i := range c.nodes {
+				c.waitReady(i)
+			}
+			return c
+		}
+		for _, nd := range c.nodes {
+			nd.Kill()
+		}
+		if try == 3 {
+			t.Fatalf("nats-server: a port was taken at each of %d starts", try)
+		}
+		t.Logf("nats-server: a port was taken by another test; starting the cluster again on fresh ports")
+	}
+}
+
+// startNATSNodes starts an n-node cluster and waits for each node to
+// listen for clients and MQTT; taken: a node exited because one of its
+// ports was in use.
+func startNATSNodes(t testing.TB, bin string, n int, extra string) (c *NATSCluster, taken bool) {
+	t.Helper()
+	c = &NATSCluster{t: t}
 	routes := make([]int, n)
 	for i := range n {
 		routes[i] = FreePort(t)
@@ -67,10 +93,18 @@ mqtt {
 		}
 		nd.Process = startProcess(t, dir, bin, "-c", cf)
 	}
-	for i := range c.nodes {
-		c.waitReady(i)
+	for _, nd := range c.nodes {
+		for _, port := range []int{nd.client, nd.mqtt} {
+			addr := fmt.Sprintf("127.0.0.1:%d", port)
+			if !listens(nd.Process, addr, 20*time.Second) {
+				if strings.Contains(nd.Output(), "address already in use") {
+					return c, true
+				}
+				t.Fatalf("%s (%s) not listening on %s:\n%s", nd.name, bin, addr, nd.Output())
+			}
+		}
 	}
-	return c
+	return c, false
 }
 
 // waitReady waits until node i listens for clients and MQTT and knows

@@ -193,22 +193,36 @@ func (p *Process) Restart() {
 }
 
 // waitTCP waits until addr accepts connections or the process exits.
-func waitTCP(t testing.TB, p *Process, addr string, within time.Duration) {
-	t.Helper()
+// listens reports whether p listens on addr within within (false at
+// once when p exits first).
+func listens(p *Process, addr string, within time.Duration) bool {
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return
+			return true
 		}
 		select {
 		case <-p.exited:
-			t.Fatalf("%s exited before listening on %s:\n%s", p.name, addr, p.Output())
+			return false
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	t.Fatalf("%s not listening on %s after %s:\n%s", p.name, addr, within, p.Output())
+	return false
+}
+
+func waitTCP(t testing.TB, p *Process, addr string, within time.Duration) {
+	t.Helper()
+	if listens(p, addr, within) {
+		return
+	}
+	select {
+	case <-p.exited:
+		t.Fatalf("%s exited before listening on %s:\n%s", p.name, addr, p.Output())
+	default:
+		t.Fatalf("%s not listening on %s after %s:\n%s", p.name, addr, within, p.Output())
+	}
 }
 
 // Mosquitto is a real mosquitto broker for one test.
