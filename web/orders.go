@@ -4,6 +4,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -55,11 +56,10 @@ var moveWhy = map[string]string{dispatch.WhyUnanswered: "告警无人接收，�
 var smsWords = map[string]string{dispatch.SMSSent: "已发短信", dispatch.SMSSending: "短信发送中", dispatch.SMSFailed: "短信发送失败",
 	dispatch.SMSNone: "未发短信（无电话）", dispatch.SMSPending: "短信待发"}
 
-// rows describes orders for the page; those the caller's area does not
-// hold are left out (an order of a worker since moved to another area, an
-// elder who moved away). The elder is read through the records API: in
-// the caller's area, and audited when full (the rows show name and phone);
-// otherwise only the masked name is filled (the board).
+// rows describes orders of the caller's area for the page (the callers
+// checked the area). The elder is read through the records API: audited
+// when full (the rows show name and phone); otherwise only the masked name
+// is filled (the board).
 func (s *Server) rows(req *request, os []anxin.WorkOrder, full bool) []orderRow {
 	book := words.Default()
 	now := s.Now()
@@ -72,12 +72,6 @@ func (s *Server) rows(req *request, os []anxin.WorkOrder, full bool) []orderRow 
 	}
 	households, _ := req.api.HouseholdsByID(req.ctx, ids) // a row without its household names the alarm without the room
 	for _, o := range os {
-		if ok, err := s.inArea(req, o); err != nil || !ok {
-			if err != nil {
-				s.Logger.Error("work order not shown: area not read", "order", o.ID, "err", err)
-			}
-			continue
-		}
 		r := orderRow{WorkOrder: o, Kind: orderKinds[o.Kind], Age: waited(now.Sub(o.CreatedAt)), What: "告警后回访"}
 		if o.Status == anxin.OrderPending && s.Orders != nil && now.Sub(o.AssignedAt) > s.Orders.Timeout/2 {
 			r.Late = true
@@ -115,6 +109,15 @@ func (s *Server) myOrders(req *request) []orderRow {
 		s.Logger.Error("work orders not read", "err", err)
 		return nil
 	}
+	// an order of a worker since moved to another area (or of an elder who
+	// moved away) is left out: its household is no longer the caller's
+	os = slices.DeleteFunc(os, func(o anxin.WorkOrder) bool {
+		ok, err := s.inArea(req, o)
+		if err != nil {
+			s.Logger.Error("work order not shown: area not read", "order", o.ID, "err", err)
+		}
+		return !ok
+	})
 	return s.rows(req, os, true)
 }
 
@@ -244,10 +247,7 @@ func (s *Server) orderPage(req *request) error {
 	if err != nil {
 		return err
 	}
-	rows := s.rows(req, []anxin.WorkOrder{o}, true)
-	if len(rows) == 0 {
-		return anxin.Errorf(anxin.ENOTFOUND, "no such work order")
-	}
+	rows := s.rows(req, []anxin.WorkOrder{o}, true) // order checked the area
 	s.render(req, http.StatusOK, "order.html", map[string]any{"Title": "派单详情", "O": rows[0],
 		"Mine": o.Assignee == req.account.Login || hadIt(o, req.account.Login), "Current": o.Assignee == req.account.Login,
 		"Why": moveWhy, "SMS": smsWords})
@@ -303,10 +303,7 @@ func (s *Server) showOrderVisit(req *request, status int, o anxin.WorkOrder, e a
 	if len(f.Get("key")) != 43 {
 		f.Set("key", newToken())
 	}
-	rows := s.rows(req, []anxin.WorkOrder{o}, true)
-	if len(rows) == 0 { // order checked the area just before
-		rows = []orderRow{{WorkOrder: o}}
-	}
+	rows := s.rows(req, []anxin.WorkOrder{o}, true) // order checked the area
 	s.render(req, status, "visit.html", map[string]any{"Title": "处理结果", "E": e, "Items": formItems, "Methods": methods,
 		"Satisfactions": satisfactions, "Form": f, "Bad": bad, "Order": rows[0], "Action": Prefix + "orders/" + o.ID + "/visit"})
 }
