@@ -89,6 +89,3 @@ func logPath(r *http.Request) string {
 		pattern = pattern[j+1:]
 	}
 }
-
-// logID is a record id fit for a log line (anxin.MaskRecordID).
-func logID(id string) string { return anxin.MaskRecordID(id) }

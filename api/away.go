@@ -56,7 +56,7 @@ func (s *Server) putAway(w http.ResponseWriter, r *http.Request) error {
 		return err // an internal error: logged, answered 500
 	}
 	s.auditChange(r.Context(), auditHouseholdAway, map[bool]string{true: "away", false: "back"}[*b.Away], id)
-	s.Logger.Info("household marked", "household", logID(id), "away", *b.Away, "by", caller(r.Context()).Name)
+	s.Logger.Info("household marked", "household", anxin.MaskRecordID(id), "away", *b.Away, "by", caller(r.Context()).Name)
 	writeJSON(w, http.StatusOK, awayBody{Household: id, Away: b.Away})
 	return nil
 }

@@ -60,7 +60,7 @@ func (s *Server) CloseAlarm(ctx context.Context, id, reason string) (anxin.Alarm
 	}
 	// the reason may name people: it is stored, never logged nor audited
 	s.auditChange(ctx, auditAlarmClose, "", a.ID)
-	s.Logger.Info("alarm closed by hand", "alarm", a.ID, "household", logID(a.Household), "rule", a.Rule, "by", by)
+	s.Logger.Info("alarm closed by hand", "alarm", a.ID, "household", anxin.MaskRecordID(a.Household), "rule", a.Rule, "by", by)
 	return s.Alarms.Alarm(ctx, a.ID)
 }
 

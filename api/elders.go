@@ -241,7 +241,7 @@ func (s *Server) save(ctx context.Context, e *anxin.ElderRecord, missing []care.
 		return err
 	}
 	*e = stored
-	s.Logger.Info("elder saved", "elder", logID(e.ID), "name", anxin.MaskName(e.Name), "id_number", anxin.MaskIDNumber(e.IDNumber),
+	s.Logger.Info("elder saved", "elder", anxin.MaskRecordID(e.ID), "name", anxin.MaskName(e.Name), "id_number", anxin.MaskIDNumber(e.IDNumber),
 		"tier", e.Tier, "token", caller(ctx).Name)
 	return nil
 }

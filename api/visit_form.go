@@ -437,7 +437,7 @@ func (s *Server) putHousehold(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.auditChange(r.Context(), auditHouseholdPut, "", h.ID)
-	s.Logger.Info("household saved", "household", logID(h.ID), "devices", len(h.Devices), "token", caller(r.Context()).Name)
+	s.Logger.Info("household saved", "household", anxin.MaskRecordID(h.ID), "devices", len(h.Devices), "token", caller(r.Context()).Name)
 	writeJSON(w, http.StatusOK, maskHousehold(h))
 	return nil
 }

@@ -126,7 +126,7 @@ func (s *Server) RecordVisit(ctx context.Context, v *anxin.Visit) error {
 		return err
 	}
 	s.auditChange(ctx, auditVisitCreate, v.ID, v.Household)
-	s.Logger.Info("visit recorded", "visit", v.ID, "household", logID(v.Household), "method", v.Method, "token", caller(ctx).Name)
+	s.Logger.Info("visit recorded", "visit", v.ID, "household", anxin.MaskRecordID(v.Household), "method", v.Method, "token", caller(ctx).Name)
 	return nil
 }
 

@@ -29,7 +29,7 @@ type catalogue struct {
 	kit                    string // installers: the kit needs care
 	closed                 string // the alarm cleared or staff closed it
 	which, whichItem       string // a reply that fits several alarms: %[1]d alarms; each: %[1]s elder, %[2]s link
-	whichMore              string // %[1]d alarms not listed
+	whichSep, whichMore    string // between items; %[1]d alarms not listed
 	voice, voiceElder      string
 	fire, injury           string // call 119 / 120
 	addr                   string // wraps the address: "（%s）"

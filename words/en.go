@@ -68,6 +68,7 @@ var en = catalogue{
 	closed:     "[anxin] The alarm of %[1]s (%[3]s) is over. Nothing more to do. Thank you.",
 	which:      "[anxin] %[1]d alarms wait for you and a reply cannot tell which: nothing is taken yet. Open the link of the one you take: ",
 	whichItem:  "%[1]s: %[2]s",
+	whichSep:   "; ",
 	whichMore:  "; %[1]d more: answer the calls or open each SMS's link",
 	voice:      "Hello, this is anxin home care. At %[1]s's home: %[3]s. %[4]sPress 1 to take it.",
 	voiceElder: "Hello, this is anxin home care. %[3]s. If you are safe, press 1.",

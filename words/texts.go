@@ -146,11 +146,7 @@ func (b *Book) Which(n int, hs []*anxin.Household, links []string) string {
 	for i, h := range hs {
 		items[i] = fmt.Sprintf(b.c.whichItem, b.elder(h), links[i])
 	}
-	sep := "；"
-	if b.c.locale != Mandarin {
-		sep = "; "
-	}
-	s := fmt.Sprintf(b.c.which, n) + strings.Join(items, sep)
+	s := fmt.Sprintf(b.c.which, n) + strings.Join(items, b.c.whichSep)
 	if n > len(hs) {
 		s += fmt.Sprintf(b.c.whichMore, n-len(hs))
 	}
