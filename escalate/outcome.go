@@ -34,8 +34,9 @@ func (s *Service) accept(ctx context.Context, alarmID string, target int, via st
 			now := s.clock.Now()
 			wasUnanswered := c.State == anxin.ChainUnanswered
 			if wasUnanswered {
-				// Resolve stops only a walking chain: an unanswered one whose
-				// alarm was closed since (staff, the device cleared) is over
+				// an unanswered chain whose alarm was closed (staff, the
+				// device cleared) is over, also before Resolve reached the
+				// chain (its hand-over queued, or lost and left to the outbox)
 				if over, err := s.closedAlarm(ctx, alarmID); err != nil {
 					return c, false, err
 				} else if over {

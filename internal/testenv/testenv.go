@@ -192,7 +192,6 @@ func (p *Process) Restart() {
 	p.start()
 }
 
-// waitTCP waits until addr accepts connections or the process exits.
 // listens reports whether p listens on addr within within (false at
 // once when p exits first).
 func listens(p *Process, addr string, within time.Duration) bool {
@@ -212,6 +211,8 @@ func listens(p *Process, addr string, within time.Duration) bool {
 	return false
 }
 
+// waitTCP waits until addr accepts connections, and fails the test when
+// the process exits first or within passes.
 func waitTCP(t testing.TB, p *Process, addr string, within time.Duration) {
 	t.Helper()
 	if listens(p, addr, within) {
