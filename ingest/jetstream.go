@@ -159,12 +159,16 @@ type JetStreamSource struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu       sync.Mutex
-	held     map[int]*heldPart
-	epochs   map[int]int64    // the leases the pipeline's writes are fenced by (setEpochs)
-	errs     map[string]error // what is wrong now, by where (stream, lease, fetch k, stuck)
-	rejoinAt time.Time        // after giveUpStuck: when the balance claims again (zero: not yet set)
-	ready    bool             // the stream and the consumers exist
+	mu     sync.Mutex
+	held   map[int]*heldPart
+	epochs map[int]int64    // the leases the pipeline's writes are fenced by (setEpochs)
+	errs   map[string]error // what is wrong now, by where (stream, lease, fetch k, stuck)
+	// gaveUp: giveUpStuck gave every partition up and the balance has not
+	// rejoined since; rejoinAt: when it may, once the loop moves (zero: not
+	// moving yet)
+	gaveUp   bool
+	rejoinAt time.Time
+	ready    bool // the stream and the consumers exist
 	closing  sync.Once
 	fetchers sync.WaitGroup
 }
@@ -639,7 +643,10 @@ func (s *JetStreamSource) renewFenced() (lost bool) {
 // batch the loop is in finds them not held and hands their deliveries
 // back), the leases are freed for peers to claim at once, and this alarmd
 // leaves the membership so peers share its partitions out among
-// themselves. The balance claims again once the loop moves (unstuck).
+// themselves. The balance claims again once the loop has moved for
+// StuckAfter (rejoin). Called at every poll while the loop stays stuck:
+// after the first it only updates the health line, unless a lease was
+// taken meanwhile.
 func (s *JetStreamSource) giveUpStuck(d time.Duration) {
 	s.mu.Lock()
 	epochs := maps.Clone(s.epochs)
@@ -649,11 +656,14 @@ func (s *JetStreamSource) giveUpStuck(d time.Duration) {
 	}
 	clear(s.held)
 	clear(s.epochs)
-	first := s.errs["stuck"] == nil || !s.rejoinAt.IsZero()
-	s.rejoinAt = time.Time{}
+	again := s.gaveUp && s.rejoinAt.IsZero() // stuck since the last call
+	s.gaveUp, s.rejoinAt = true, time.Time{}
 	s.errs["stuck"] = fmt.Errorf("the batch loop has been on one task for %s: partitions given up to peers", d.Round(time.Second))
 	s.mu.Unlock()
-	if first {
+	if again && len(epochs) == 0 {
+		return // released and left already
+	}
+	if !again {
 		s.log.Error("batch loop stuck; giving every partition up to peers until it moves",
 			"stuck_for", d.Round(time.Millisecond), "partitions", slices.Sorted(maps.Keys(epochs)))
 	}
@@ -677,7 +687,7 @@ func (s *JetStreamSource) giveUpStuck(d time.Duration) {
 func (s *JetStreamSource) rejoin() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.errs["stuck"] == nil {
+	if !s.gaveUp {
 		return true
 	}
 	now := time.Now()
@@ -690,7 +700,7 @@ func (s *JetStreamSource) rejoin() bool {
 		return false
 	}
 	delete(s.errs, "stuck")
-	s.rejoinAt = time.Time{}
+	s.gaveUp, s.rejoinAt = false, time.Time{}
 	return true
 }
 
