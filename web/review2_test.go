@@ -103,6 +103,13 @@ func TestWorkerWithoutAreaMadeBeforeTheCheckIsNotWholeDistrict(t *testing.T) {
 	}
 	b := e.browser()
 	code, loc := b.signIn("zhao", "correct-horse-1")
+	if code == 303 && strings.Contains(loc, "problem=area") {
+		// refused at sign-in, and told why (not "wrong password")
+		if _, page, _ := b.do("GET", loc, nil); !strings.Contains(page, "还没有设置辖区") {
+			t.Errorf("the sign-in page does not say the account has no area:\n%s", page)
+		}
+		return
+	}
 	if code != 303 || strings.Contains(loc, "problem=1") {
 		return // refused at sign-in: fine
 	}

@@ -355,7 +355,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	tok := newToken()
 	http.SetCookie(w, s.cookie(loginCookie, tok, 30*time.Minute))
 	s.render(&request{w: w, r: r}, http.StatusOK, "login.html", map[string]any{"Title": "登录", "LoginCSRF": tok,
-		"Next": safeNext(r.URL.Query().Get("next")), "Problem": r.URL.Query().Get("problem") != ""})
+		"Next": safeNext(r.URL.Query().Get("next")), "Problem": r.URL.Query().Get("problem")})
 }
 
 // safeNext keeps a return path inside the app.
@@ -409,7 +409,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		// made before a worker needed an area (its area "" is the whole
 		// district): refused until an admin gives it one
 		s.Logger.Warn("sign-in refused: a worker account without an area; give it one with alarmd account -area", "account", login)
-		http.Redirect(w, r, Prefix+"login?problem=1&next="+url.QueryEscape(next), http.StatusSeeOther)
+		http.Redirect(w, r, Prefix+"login?problem=area&next="+url.QueryEscape(next), http.StatusSeeOther)
 		return
 	}
 	if good && !locked {
