@@ -12,7 +12,8 @@ import (
 )
 
 // alarmd account writes an account with its password hashed, read from
-// stdin; a bad role or a short password is refused with exit code 2.
+// stdin; a bad role, a short password or a worker without -area is refused
+// with exit code 2.
 func TestAccountCommand(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "alarmd.db")
@@ -41,7 +42,9 @@ func TestAccountCommand(t *testing.T) {
 	for _, bad := range []struct {
 		args []string
 		pw   string
-	}{{append(args, "-role", "boss"), "a-long-password\n"}, {args, "short\n"}, {args, ""}} {
+	}{{append(args, "-role", "boss"), "a-long-password\n"}, {args, "short\n"}, {args, ""},
+		// -area forgotten: a worker would see the whole district
+		{args[:len(args)-2], "a-long-password\n"}} {
 		if code := accountMain(bad.args, strings.NewReader(bad.pw), &out, &errs); code != 2 {
 			t.Errorf("%v with %q: exit %d", bad.args, bad.pw, code)
 		}
