@@ -154,3 +154,112 @@ func TestRegisterViewMerge(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRegisterViewChange: the view's rebuild after one household of a
+// district is written (a worker's edit through the web app or the records
+// API), at ANXIN_HOUSEHOLDS households (default 100,000; issue 18's
+// district is 1,000,000): "same" rewrites a household's tier, "add" adds a
+// household and "drop" removes one (the set of households changes).
+func BenchmarkRegisterViewChange(b *testing.B) {
+	n := envInt("ANXIN_HOUSEHOLDS", 100_000)
+	kits := make([]anxin.Kit, n)
+	for i := range kits {
+		h := districtHousehold(i)
+		kits[i] = anxin.Kit{Household: h.ID, Tier: h.Elder.Tier, Devices: h.Devices}
+	}
+	tiers := []anxin.Tier{anxin.TierKey, anxin.TierHigh, anxin.TierGeneral}
+	for _, mode := range []string{"same", "add", "drop"} {
+		b.Run(mode, func(b *testing.B) {
+			r := &Register{}
+			r.install(1, nil, nil, slices.Clone(kits))
+			v := uint64(1)
+			for i := 0; b.Loop(); i++ {
+				k := kits[i*7919%n]
+				switch mode {
+				case "same":
+					k.Tier = tiers[i%3]
+				case "add":
+					k.Household = fmt.Sprintf("%s-new%d", k.Household, i)
+				}
+				fresh := []anxin.Kit{k}
+				if mode == "drop" {
+					fresh = nil
+					if _, ok := r.current().find(k.Household); !ok {
+						k = r.current().kit(i % len(r.current().kits))
+					}
+				}
+				v++
+				r.install(v, r.current(), map[string]bool{k.Household: true}, fresh)
+			}
+		})
+	}
+}
+
+// TestRegisterViewPatch: a change that keeps the view's households (a kit,
+// tier or elder edited) patches a copy of the rows and shares the index:
+// the written households get their new kits, the others keep theirs, the
+// view read before the change still reads as it was (a batch may hold
+// it), and device lists a patch appended are dropped by a later rebuild.
+func TestRegisterViewPatch(t *testing.T) {
+	wm := []anxin.Device{{ID: "wm1", Kind: anxin.KindWaterMeter}}
+	btn := []anxin.Device{{ID: "btn1", Kind: anxin.KindCallButton}}
+	var told []anxin.Kit
+	r := &Register{onChange: func(k []anxin.Kit) []string { told = k; return nil }}
+	var kits []anxin.Kit
+	for i := range 100 {
+		kits = append(kits, anxin.Kit{Household: fmt.Sprintf("hh-%03d", i), Tier: anxin.TierGeneral, Devices: wm})
+	}
+	r.install(1, nil, nil, slices.Clone(kits))
+	before := r.current()
+	want := slices.Clone(kits)
+	want[7] = anxin.Kit{Household: "hh-007", Tier: anxin.TierKey, Devices: btn, Elder: "e-7"}
+	want[42] = anxin.Kit{Household: "hh-042", Tier: "custom", Devices: wm}
+	r.install(2, before, map[string]bool{"hh-007": true, "hh-042": true}, []anxin.Kit{want[42], want[7]})
+	after := r.current()
+	if after.stale != 1 {
+		t.Errorf("stale %d after one household's new device list: the change was not patched in", after.stale)
+	}
+	if after.at.Len() != before.at.Len() || len(after.kits) != 100 {
+		t.Fatalf("the patch changed the households: %d rows", len(after.kits))
+	}
+	if got := slices.Collect(r.Kits()); !reflect.DeepEqual(got, want) {
+		t.Errorf("kits after the patch differ from what was written:\n%+v", got)
+	}
+	if len(told) != 2 {
+		t.Errorf("the engine was told of %d kits, want the 2 written", len(told))
+	}
+	for i := range before.kits {
+		if got := before.kit(i); !reflect.DeepEqual(got, kits[i]) {
+			t.Fatalf("the view before the change now reads %+v for row %d, want %+v", got, i, kits[i])
+		}
+	}
+	for _, c := range []struct {
+		hh, dev      string
+		known, devOK bool
+	}{{"hh-007", "btn1", true, true}, {"hh-007", "wm1", true, false}, {"hh-042", "wm1", true, true},
+		{"hh-099", "wm1", true, true}, {"hh-100", "wm1", false, false}} {
+		if known, dev := r.Knows(c.hh, c.dev); known != c.known || dev != c.devOK {
+			t.Errorf("Knows(%s, %s) = %v, %v; want %v, %v", c.hh, c.dev, known, dev, c.known, c.devOK)
+		}
+	}
+	if known, dev := before.find("hh-007"); !dev || !hasDevice(before.devices[before.kits[known].devices], "wm1") {
+		t.Error("the view before the change lost hh-007's water meter")
+	}
+
+	// patches that each give a household a device list of its own append
+	// lists; past the bound a full rebuild keeps only the lists in use
+	v := uint64(2)
+	for i := range 200 {
+		k := want[i%100]
+		k.Devices = []anxin.Device{{ID: fmt.Sprintf("wm-%d", i), Kind: anxin.KindWaterMeter}}
+		want[i%100] = k
+		v++
+		r.install(v, r.current(), map[string]bool{k.Household: true}, []anxin.Kit{k})
+	}
+	if got := slices.Collect(r.Kits()); !reflect.DeepEqual(got, want) {
+		t.Errorf("kits after 200 patches differ from what was written")
+	}
+	if s := r.current(); len(s.devices) > 64+100/8+100 {
+		t.Errorf("%d device lists held for 100 households: the unused ones were never dropped", len(s.devices))
+	}
+}

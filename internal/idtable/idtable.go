@@ -120,6 +120,16 @@ func (t *Table[V]) Delete(id string) bool {
 	return true
 }
 
+// WithID is a table holding t's values under the ids id gives, sharing
+// t's slots: for values whose ids id gives as t's did (a copy of the rows
+// t's values point into, each row's id unchanged), at no cost but this
+// header. Neither table may change afterwards: both read the same slots.
+func (t *Table[V]) WithID(id func(V) string) *Table[V] {
+	c := *t
+	c.id = id
+	return &c
+}
+
 // Len is how many values the table holds.
 func (t *Table[V]) Len() int { return t.n }
 
