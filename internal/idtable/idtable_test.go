@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -72,6 +73,28 @@ func TestTableIndexes(t *testing.T) {
 	}
 	if _, ok := tab.Get("d"); ok {
 		t.Fatal("d found")
+	}
+}
+
+// TestTableWithID: a table over a copy of the rows finds every value as
+// the original does, through the copy (the original may go), and neither
+// copies the slots.
+func TestTableWithID(t *testing.T) {
+	ids := []string{"a", "b", "c"}
+	tab := New(func(i int32) string { return ids[i-1] }, len(ids))
+	for i := range ids {
+		tab.Put(int32(i + 1))
+	}
+	copied := slices.Clone(ids)
+	c := tab.WithID(func(i int32) string { return copied[i-1] })
+	ids[1] = "x" // the original rows change: the copy's table does not follow them
+	for i, id := range copied {
+		if v, ok := c.Get(id); !ok || v != int32(i+1) {
+			t.Errorf("Get(%s) = %d, %v; want %d", id, v, ok, i+1)
+		}
+	}
+	if c.Len() != 3 || &c.slots[0] != &tab.slots[0] {
+		t.Error("WithID copied the slots or lost the count")
 	}
 }
 
