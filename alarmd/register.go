@@ -223,8 +223,8 @@ func patch(v uint64, old *registerSnap, drop map[string]bool, fresh []anxin.Kit)
 	at := make([]int, len(fresh))
 	for j, k := range fresh {
 		i, ok := old.find(k.Household)
-		if !ok || !drop[k.Household] {
-			return nil // a household comes
+		if !ok || !drop[k.Household] || j > 0 && fresh[j-1].Household == k.Household {
+			return nil // a household comes (or one twice: a written one would keep its old row)
 		}
 		at[j] = i
 	}
