@@ -42,7 +42,7 @@ type Register struct {
 type registerSnap struct {
 	version uint64
 	at      *idtable.Table[int32] // household → its place in kits + 1 (a Go map cost ~30 bytes a household more)
-	kits    []kitRow              // every household with a kit, in id order
+	kits    []kitRow              // every household with a kit, in id order after a merge (patch appends and moves rows)
 	devices [][]anxin.Device      // the distinct device lists of kits (a standard kit's is one)
 	tiers   []anxin.Tier          // the distinct tiers of kits
 	// stale: device lists patch appended since the last full rebuild,
@@ -209,32 +209,65 @@ func (r *Register) install(v uint64, old *registerSnap, drop map[string]bool, fr
 	}
 }
 
-// patch is old with the kits of fresh in place of theirs, when the change
-// keeps the view's households (each written one is in old and has a fresh
-// kit: an edit of a kit, its tier or elder), and nil otherwise. At a
-// million households the full merge costs about half a second of CPU; a
-// patch copies the rows (40 MB) and shares old's index, whose slots do not
-// move when no household comes or goes.
+// patch is old changed by a small change (at most an eighth of its
+// households written), and nil for a larger one (merge's). At a million
+// households a merge costs about half a second of CPU; a patch copies the
+// rows (40 bytes a household) and changes the written ones: an edited kit
+// in its row, an added household's appended, a removed one's row taken by
+// the last one. When no household comes or goes the id index is shared
+// (its slots do not move), otherwise copied and changed, not rebuilt.
+// Rows are then in id order no longer (merge restores it).
 func patch(v uint64, old *registerSnap, drop map[string]bool, fresh []anxin.Kit) *registerSnap {
-	if old == nil || old.at == nil || len(fresh) != len(drop) || len(fresh) > len(old.kits)/8 ||
-		old.stale+len(fresh) > 64+len(old.kits)/8 {
+	if old == nil || old.at == nil || len(drop) > len(old.kits)/8 || old.stale+len(fresh) > 64+len(old.kits)/8 {
 		return nil // a merge's place; or so many lists appended that a rebuild should drop the unused
 	}
-	at := make([]int, len(fresh))
+	same := len(fresh) == len(drop)
 	for j, k := range fresh {
-		i, ok := old.find(k.Household)
-		if !ok || !drop[k.Household] || j > 0 && fresh[j-1].Household == k.Household {
-			return nil // a household comes (or one twice: a written one would keep its old row)
+		if !drop[k.Household] || j > 0 && fresh[j-1].Household == k.Household {
+			return nil // not what refreshSome asks (a written one twice would keep its old row)
 		}
-		at[j] = i
+		if _, ok := old.find(k.Household); !ok {
+			same = false
+		}
 	}
-	s := &registerSnap{version: v, kits: slices.Clone(old.kits), stale: old.stale,
+	s := &registerSnap{version: v, kits: make([]kitRow, len(old.kits), len(old.kits)+len(fresh)), stale: old.stale,
 		devices: slices.Clip(old.devices), tiers: slices.Clip(old.tiers)} // appends copy: old is still read
-	s.at = old.at.WithID(func(i int32) string { return s.kits[i-1].household })
-	for j, k := range fresh {
-		row := &s.kits[at[j]]
+	copy(s.kits, old.kits)
+	id := func(i int32) string { return s.kits[i-1].household }
+	if same {
+		s.at = old.at.WithID(id)
+	} else {
+		s.at = old.at.Clone(id)
+	}
+	gone := make([]string, 0, len(drop)-len(fresh)+1)
+	for h := range drop {
+		if _, ok := slices.BinarySearchFunc(fresh, h, func(k anxin.Kit, h string) int { return strings.Compare(k.Household, h) }); !ok {
+			gone = append(gone, h)
+		}
+	}
+	for _, h := range gone { // removed from the register (or never in the view)
+		i, ok := s.find(h)
+		if !ok {
+			continue
+		}
+		last := len(s.kits) - 1
+		s.at.Delete(h)
+		if i != last {
+			s.kits[i] = s.kits[last]
+			s.at.Put(int32(i + 1)) // the last row's id, found under its old place
+		}
+		s.kits = s.kits[:last]
+	}
+	for _, k := range fresh {
+		i, ok := s.find(k.Household)
+		if !ok {
+			s.kits = append(s.kits, kitRow{household: k.Household, devices: -1})
+			i = len(s.kits) - 1
+			s.at.Put(int32(i + 1))
+		}
+		row := &s.kits[i]
 		row.elder = k.Elder
-		if !slices.Equal(s.devices[row.devices], k.Devices) {
+		if row.devices < 0 || !slices.Equal(s.devices[row.devices], k.Devices) {
 			row.devices = int32(len(s.devices))
 			s.devices = append(s.devices, k.Devices)
 			s.stale++
@@ -343,7 +376,7 @@ func (r *Register) Knows(household, device string) (householdKnown, deviceKnown 
 	return ok, ok && hasDevice(s.devices[s.kits[i].devices], device)
 }
 
-// Kits yields every household's kit, in id order (the devices shared: not
+// Kits yields every household's kit, in no particular order (the devices shared: not
 // to be modified), one at a time: a list of them all would be 72 bytes a
 // household made at every start and reload, only to be walked once.
 func (r *Register) Kits() iter.Seq[anxin.Kit] {

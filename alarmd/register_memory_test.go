@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -261,5 +262,71 @@ func TestRegisterViewPatch(t *testing.T) {
 	}
 	if s := r.current(); len(s.devices) > 64+100/8+100 {
 		t.Errorf("%d device lists held for 100 households: the unused ones were never dropped", len(s.devices))
+	}
+}
+
+// TestRegisterViewPatchAddsAndRemoves: a small change that adds and removes
+// households patches too: the removed are gone (the last row moved into
+// one's place), the added found, the edited changed, every other
+// household keeps its kit, and the view read before still reads as it was.
+func TestRegisterViewPatchAddsAndRemoves(t *testing.T) {
+	wm := []anxin.Device{{ID: "wm1", Kind: anxin.KindWaterMeter}}
+	btn := []anxin.Device{{ID: "btn1", Kind: anxin.KindCallButton}}
+	r := &Register{}
+	var kits []anxin.Kit
+	for i := range 100 {
+		kits = append(kits, anxin.Kit{Household: fmt.Sprintf("hh-%03d", i), Tier: anxin.TierGeneral, Devices: wm})
+	}
+	r.install(1, nil, nil, slices.Clone(kits))
+	before := r.current()
+	fresh := []anxin.Kit{
+		{Household: "hh-100", Tier: anxin.TierKey, Devices: btn, Elder: "e-100"},
+		{Household: "hh-020", Tier: anxin.TierHigh, Devices: wm},
+		{Household: "hh-050a", Tier: anxin.TierGeneral, Devices: wm},
+	}
+	drop := map[string]bool{"hh-010": true, "hh-099": true, "hh-020": true, "hh-100": true, "hh-050a": true, "hh-777": true}
+	r.install(2, before, drop, slices.Clone(fresh))
+	after := r.current()
+	if after.stale == 0 {
+		t.Fatal("stale 0 after a change adding a household: it was merged, not patched")
+	}
+	var want []anxin.Kit
+	for _, k := range kits {
+		if !drop[k.Household] {
+			want = append(want, k)
+		}
+	}
+	want = append(want, fresh...)
+	byID := func(a, b anxin.Kit) int { return strings.Compare(a.Household, b.Household) }
+	slices.SortFunc(want, byID)
+	got := slices.SortedFunc(r.Kits(), byID)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("kits after the patch:\n%+v\nwant:\n%+v", got, want)
+	}
+	if after.at.Len() != len(want) {
+		t.Errorf("the index holds %d households, want %d", after.at.Len(), len(want))
+	}
+	for _, c := range []struct {
+		hh, dev      string
+		known, devOK bool
+	}{{"hh-010", "wm1", false, false}, {"hh-099", "wm1", false, false}, {"hh-777", "wm1", false, false},
+		{"hh-100", "btn1", true, true}, {"hh-050a", "wm1", true, true}, {"hh-020", "wm1", true, true},
+		{"hh-098", "wm1", true, true}, {"hh-000", "wm1", true, true}} {
+		if known, dev := r.Knows(c.hh, c.dev); known != c.known || dev != c.devOK {
+			t.Errorf("Knows(%s, %s) = %v, %v; want %v, %v", c.hh, c.dev, known, dev, c.known, c.devOK)
+		}
+	}
+	for i := range before.kits {
+		if got := before.kit(i); !reflect.DeepEqual(got, kits[i]) {
+			t.Fatalf("the view before the change now reads %+v for row %d, want %+v", got, i, kits[i])
+		}
+		if j, ok := before.find(kits[i].Household); !ok || j != i {
+			t.Fatalf("the view before the change finds %s at %d, %v; want %d", kits[i].Household, j, ok, i)
+		}
+	}
+	// a full rebuild puts the rows back in id order
+	r.install(3, nil, nil, slices.Collect(r.Kits()))
+	if got := slices.Collect(r.Kits()); !reflect.DeepEqual(got, want) {
+		t.Error("a full rebuild after patches does not give the kits in id order")
 	}
 }

@@ -9,6 +9,7 @@ package idtable
 import (
 	"hash/maphash"
 	"iter"
+	"slices"
 )
 
 // Table holds values of type V, each under the id its id function gives
@@ -128,6 +129,15 @@ func (t *Table[V]) WithID(id func(V) string) *Table[V] {
 	c := *t
 	c.id = id
 	return &c
+}
+
+// Clone is a table holding t's values under the ids id gives, in slots
+// of its own: for values whose ids id gives as t's did, to be changed
+// while t is still read.
+func (t *Table[V]) Clone(id func(V) string) *Table[V] {
+	c := t.WithID(id)
+	c.slots = slices.Clone(t.slots)
+	return c
 }
 
 // Len is how many values the table holds.

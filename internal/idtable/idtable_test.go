@@ -98,6 +98,28 @@ func TestTableWithID(t *testing.T) {
 	}
 }
 
+// TestTableClone: a clone changes without changing the table it came from.
+func TestTableClone(t *testing.T) {
+	ids := []string{"a", "b", "c"}
+	tab := New(func(i int32) string { return ids[i-1] }, len(ids))
+	for i := range ids {
+		tab.Put(int32(i + 1))
+	}
+	more := append(slices.Clone(ids), "d")
+	c := tab.Clone(func(i int32) string { return more[i-1] })
+	c.Delete("a")
+	c.Put(4)
+	if _, ok := tab.Get("a"); !ok || tab.Len() != 3 {
+		t.Error("deleting from the clone changed the table")
+	}
+	if _, ok := c.Get("a"); ok || c.Len() != 3 {
+		t.Error("the clone still holds a")
+	}
+	if v, ok := c.Get("d"); !ok || v != 4 {
+		t.Errorf("the clone's d: %d, %v", v, ok)
+	}
+}
+
 // TestTableMemory reports the bytes an entry of a table of 1,000,000
 // (the ids and values not counted): at most 24, a Go map's 40–56.
 func TestTableMemory(t *testing.T) {
