@@ -3,6 +3,7 @@ package escalate
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/words"
@@ -152,7 +153,9 @@ func TwoWaySMS(phone string) bool { return !strings.HasPrefix(phone, "+86") }
 // several such alarms (a grid worker of two homes, a child of two parents)
 // the reply cannot say which one it takes: none is accepted, and answer is
 // the SMS to send back, listing each alarm with its link (the chains walk
-// on meanwhile). answer is "" otherwise.
+// on meanwhile). A reply in other words ("马上到") takes nothing either: its
+// sender is told how to take the alarm (reply 1, or the link), once an
+// hour at most. answer is "" otherwise.
 func (s *Service) Reply(ctx context.Context, from, body string) (answer string, err error) {
 	return s.reply(ctx, from, body, false)
 }
@@ -168,10 +171,7 @@ func (s *Service) reply(ctx context.Context, from, body string, local bool) (str
 		s.log.Info("inbound SMS ignored: replies not enabled for this number", "from", anxin.MaskPhone(from))
 		return "", nil
 	}
-	if !replyWords[strings.ToLower(strings.Trim(strings.TrimSpace(body), ".!。！"))] {
-		s.log.Info("inbound SMS is not an acceptance", "from", anxin.MaskPhone(from))
-		return "", nil
-	}
+	accepting := replyWords[strings.ToLower(strings.Trim(strings.TrimSpace(body), ".!。！"))]
 	chains, err := s.store.UnfinishedChains(ctx)
 	if err != nil {
 		return "", err
@@ -194,11 +194,14 @@ func (s *Service) reply(ctx context.Context, from, body string, local bool) (str
 			}
 		}
 	}
-	switch len(ws) {
-	case 0:
-		s.log.Info("inbound SMS matches no walking chain", "from", anxin.MaskPhone(from))
+	switch {
+	case len(ws) == 0:
+		s.log.Info("inbound SMS matches no walking chain", "from", anxin.MaskPhone(from), "acceptance", accepting)
 		return "", nil
-	case 1:
+	case !accepting && !s.unclearOnce(from):
+		s.log.Info("inbound SMS is not an acceptance; its sender was told how to accept within the hour", "from", anxin.MaskPhone(from))
+		return "", nil
+	case accepting && len(ws) == 1:
 		_, _, err := s.accept(ctx, ws[0].c.AlarmID, ws[0].ti, ViaSMSReply)
 		return "", err
 	}
@@ -219,7 +222,41 @@ func (s *Service) reply(ctx context.Context, from, body string, local bool) (str
 		}
 		hs[i] = &h
 	}
+	if !accepting {
+		s.log.Warn("inbound SMS is not an acceptance: nothing taken; the sender is told how to accept",
+			"from", anxin.MaskPhone(from), "alarms", ids)
+		return s.cfg.Words.Unclear(len(ws), hs, links), nil
+	}
 	s.log.Warn("inbound SMS acceptance fits several alarms: none taken; the sender is sent each one's link",
 		"from", anxin.MaskPhone(from), "alarms", ids)
 	return s.cfg.Words.Which(len(ws), hs, links), nil
+}
+
+// unclearEvery is how often a sender whose replies are not acceptances is
+// told how to accept, at most: once tells a person; an auto-responder that
+// answers every SMS must not loop with us.
+const unclearEvery = time.Hour
+
+// unclearOnce reports whether from may be told how to accept now (and
+// notes that it is). Kept in memory: after a restart, or on another alarmd
+// of a cluster, a sender may be told once more.
+func (s *Service) unclearOnce(from string) bool {
+	now := s.clock.Now()
+	s.unclearMu.Lock()
+	defer s.unclearMu.Unlock()
+	if s.unclear == nil {
+		s.unclear = map[string]time.Time{}
+	}
+	if at, ok := s.unclear[from]; ok && now.Sub(at) < unclearEvery {
+		return false
+	}
+	if len(s.unclear) >= 1000 {
+		for k, at := range s.unclear {
+			if now.Sub(at) >= unclearEvery {
+				delete(s.unclear, k)
+			}
+		}
+	}
+	s.unclear[from] = now
+	return true
 }

@@ -133,6 +133,8 @@ type Service struct {
 	health     *providerHealth
 	installers []anxin.ChainTarget
 	clock      Clock
+	unclearMu  sync.Mutex
+	unclear    map[string]time.Time // who was told how to accept, when (unclearOnce)
 	log        *slog.Logger
 	metrics    metrics
 	claims     anxin.ChainClaims // cluster mode only (Config.Poll > 0)

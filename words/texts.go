@@ -141,12 +141,28 @@ const WhichListed = 3
 // sender: none is taken; the first WhichListed of hs (the latest first)
 // are listed by their elder with their link, the rest counted.
 func (b *Book) Which(n int, hs []*anxin.Household, links []string) string {
+	return b.listed(fmt.Sprintf(b.c.which, n), n, hs, links)
+}
+
+// Unclear answers an SMS reply in other words than an acceptance from
+// someone n alarms wait for: nothing is taken; with one alarm, reply 1 or
+// its link takes it; with several, each one's link (as Which lists them).
+func (b *Book) Unclear(n int, hs []*anxin.Household, links []string) string {
+	if n == 1 {
+		return b.listed(b.c.unclear, n, hs, links)
+	}
+	return b.listed(fmt.Sprintf(b.c.unclearMany, n), n, hs, links)
+}
+
+// listed is lead and the first WhichListed alarms of hs with their links,
+// the rest of n counted.
+func (b *Book) listed(lead string, n int, hs []*anxin.Household, links []string) string {
 	hs = hs[:min(len(hs), WhichListed)]
 	items := make([]string, len(hs))
 	for i, h := range hs {
 		items[i] = fmt.Sprintf(b.c.whichItem, b.elder(h), links[i])
 	}
-	s := fmt.Sprintf(b.c.which, n) + strings.Join(items, b.c.whichSep)
+	s := lead + strings.Join(items, b.c.whichSep)
 	if n > len(hs) {
 		s += fmt.Sprintf(b.c.whichMore, n-len(hs))
 	}
