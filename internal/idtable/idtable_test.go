@@ -60,14 +60,20 @@ func TestTableAgreesWithAMap(t *testing.T) {
 	}
 }
 
-// TestTableIndexes: int32 values indexing a slice (the register's view):
-// 0 is empty, so the index is stored plus one.
-func TestTableIndexes(t *testing.T) {
-	ids := []string{"a", "b", "c"}
+// indexOf is a table of the places of ids (+ 1), as the register's view
+// holds them, and the ids.
+func indexOf(ids ...string) ([]string, *Table[int32]) {
 	tab := New(func(i int32) string { return ids[i-1] }, len(ids))
 	for i := range ids {
 		tab.Put(int32(i + 1))
 	}
+	return ids, tab
+}
+
+// TestTableIndexes: int32 values indexing a slice (the register's view):
+// 0 is empty, so the index is stored plus one.
+func TestTableIndexes(t *testing.T) {
+	_, tab := indexOf("a", "b", "c")
 	if i, ok := tab.Get("b"); !ok || i != 2 {
 		t.Fatalf("b: %d %v", i, ok)
 	}
@@ -80,11 +86,7 @@ func TestTableIndexes(t *testing.T) {
 // the original does, through the copy (the original may go), and neither
 // copies the slots.
 func TestTableWithID(t *testing.T) {
-	ids := []string{"a", "b", "c"}
-	tab := New(func(i int32) string { return ids[i-1] }, len(ids))
-	for i := range ids {
-		tab.Put(int32(i + 1))
-	}
+	ids, tab := indexOf("a", "b", "c")
 	copied := slices.Clone(ids)
 	c := tab.WithID(func(i int32) string { return copied[i-1] })
 	ids[1] = "x" // the original rows change: the copy's table does not follow them
@@ -100,11 +102,7 @@ func TestTableWithID(t *testing.T) {
 
 // TestTableClone: a clone changes without changing the table it came from.
 func TestTableClone(t *testing.T) {
-	ids := []string{"a", "b", "c"}
-	tab := New(func(i int32) string { return ids[i-1] }, len(ids))
-	for i := range ids {
-		tab.Put(int32(i + 1))
-	}
+	ids, tab := indexOf("a", "b", "c")
 	more := append(slices.Clone(ids), "d")
 	c := tab.Clone(func(i int32) string { return more[i-1] })
 	c.Delete("a")
