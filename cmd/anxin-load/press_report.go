@@ -20,8 +20,9 @@ import (
 //
 // The commit moment is alarmd's own "alarm opened" log line: the ingest
 // pipeline writes it right after the transaction holding the alarm
-// committed, before escalation, and alarmd's JSON log stamps it in ns (the
-// moment its anxin_alarm_open_latency_seconds histogram ends at). The line
+// committed (and the batch's acknowledgements went to the socket), before
+// escalation, and alarmd's JSON log stamps it in ns (the moment its
+// anxin_alarm_open_latency_seconds histogram ends at). The line
 // names the household, and each press in a round goes to a household of
 // its own, so the household is the press. A round directory holds the
 // presser's output (presses.jsonl), alarmd's log (alarmd.log) and the
