@@ -82,7 +82,7 @@ func runPresses(o pressOpts, stop <-chan struct{}, out io.Writer) PressSummary {
 	}
 	order := rand.New(rand.NewPCG(1, 18)).Perm(o.Households)
 	enc := json.NewEncoder(out)
-	tick := time.NewTicker(time.Duration(float64(time.Second) / o.Rate))
+	tick := time.NewTicker(max(time.Duration(float64(time.Second)/o.Rate), time.Microsecond))
 	defer tick.Stop()
 pressing:
 	for {

@@ -144,8 +144,7 @@ func build(t *testing.T, dir, pkg string) string {
 // problem. The command's output is its own: the harness reads the load
 // generator's JSON from it.
 func TestPressesDuringALoadBecomeOneAlarmEach(t *testing.T) {
-	bins := t.TempDir()
-	alarmdBin, loadBin := build(t, bins, "./cmd/alarmd"), build(t, bins, "./cmd/anxin-load")
+	alarmdBin := build(t, t.TempDir(), "./cmd/alarmd")
 	mq := testenv.StartMosquitto(t)
 	dir := t.TempDir()
 	round := filepath.Join(dir, "round-1")
@@ -194,9 +193,11 @@ households_file: %q
 	testenv.Eventually(t, "alarmd open", 60*time.Second, func() bool { return strings.Contains(logText(), "alarmd open") })
 
 	pressOut := filepath.Join(round, "presses.jsonl")
-	load := exec.Command(loadBin, "-press-during", "sh", "-broker", mq.URL, "-press-rate", "50",
+	// this test binary is anxin-load (TestMain), and so is the presser it starts
+	load := exec.Command(os.Args[0], "-press-during", "sh", "-broker", mq.URL, "-press-rate", "50",
 		"-households", fmt.Sprint(households), "-press-out", pressOut,
 		"--", "-c", `read line; echo '{"loadgen":"done"}'`)
+	load.Env = append(os.Environ(), "ANXIN_LOAD_CHILD=1")
 	stdin, err := load.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
