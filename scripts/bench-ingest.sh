@@ -8,7 +8,8 @@
 # alarmd believes only the devices its register lists (ingest rejects the
 # rest). Rather than loosen that rule, the rounds use a copy of the file that
 # lists each household's meter (wm1, the only device the load generator
-# uses), passed to the unchanged alarmd.yaml.tmpl through its BENCH_DIR var.
+# uses) and call button (btn1, the presses below), passed to the unchanged
+# alarmd.yaml.tmpl through its BENCH_DIR var.
 #
 #   BENCH=../shared/bench ROUNDS=3 N=200000 MODES="live drain" \
 #   MQTT_PORT=18831 VM_PORT=18428 ALARMD_BIN=… scripts/bench-ingest.sh
@@ -20,7 +21,7 @@
 # Event → alarm under that load: in alarmd's live rounds, button presses
 # (PRESSES_PER_S a second, default 10; 0: none) go to the broker while the
 # harness's load generator publishes, each to a household of its own
-# (every household also lists a call button, btn1). The harness is given a
+# (each lists a call button, btn1, see above). The harness is given a
 # one-line wrapper as its -loadgen: `anxin-load -press-during` starts the
 # presser and becomes the harness's loadgen (same pid, output and CPU as
 # without presses); the presser stops when loadgen exits. After each round
@@ -31,7 +32,9 @@
 # tables, each round's presses, p50/p99/max publish → commit of those sent
 # between loadgen's first publish and last acknowledgement, the presser's
 # CPU, and the median of the rounds' p99. The template's log.level must
-# stay info (an ALARMD_TMPL that quiets it loses every press).
+# stay info (an ALARMD_TMPL that quiets it loses every press). alarmd's CPU
+# (SUT CPU, µs a point) then includes its work for the presses' alarms,
+# ~4.7 ms each (docs/alarmd.md): PRESSES_PER_S=0 for readings alone.
 #
 # TELEGRAF=1 adds the harness's anchor, Telegraf 1.39.3, to every round
 # (alarmd then Telegraf, same mode): Telegraf is not packaged here, so it is
