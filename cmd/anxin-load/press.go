@@ -91,11 +91,6 @@ pressing:
 			break pressing
 		case <-tick.C:
 		}
-		if sum.Presses == len(order) {
-			sum.Exhausted = true
-			<-stop
-			break pressing
-		}
 		hh := fmt.Sprintf(o.IDs, order[sum.Presses])
 		now := time.Now()
 		m := pressMessage(now, hh, o.Device)
@@ -114,6 +109,11 @@ pressing:
 		sum.Presses++
 		if err := enc.Encode(PressLine{Press: m.ID, Household: hh, SentNs: now.UnixNano()}); err != nil {
 			fail(err)
+		}
+		if sum.Presses == len(order) {
+			sum.Exhausted = true
+			<-stop
+			break
 		}
 	}
 	if err := pub.Close(time.Minute); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/sqlite"
 )
 
 // Press report: -press-report DIR… reads rounds of the shared harness that
@@ -28,7 +32,9 @@ import (
 // presser's output (presses.jsonl), alarmd's log (alarmd.log) and the
 // harness's result.json, whose load generator's first publish and last
 // acknowledgement bound "during the load": only presses sent inside it
-// are in the percentiles; every press is checked for exactly one alarm.
+// are in the percentiles; every press is checked for exactly one alarm,
+// in the log by its household and in alarmd's store (alarmd.db, which the
+// harness leaves in the round) by its message id.
 
 // PressRound is what one round's presses became.
 type PressRound struct {
@@ -36,6 +42,7 @@ type PressRound struct {
 	Presses      int      `json:"presses"`
 	InLoad       int      `json:"in_load"` // sent while the load generator published
 	Alarms       int      `json:"alarms"`  // alarms of the rule opened for pressed households
+	Stored       int      `json:"stored"`  // alarms in the store whose message is a press
 	Missing      []string `json:"missing,omitempty"`
 	Duplicated   []string `json:"duplicated,omitempty"`
 	Unexpected   int      `json:"unexpected"` // alarms of the rule for households not pressed
@@ -184,6 +191,9 @@ func readRound(dir, rule string) (PressRound, error) {
 			r.Unexpected += len(at)
 		}
 	}
+	if err := r.checkStore(filepath.Join(dir, "alarmd.db"), rule, presses); err != nil {
+		r.Notes = append(r.Notes, "the store was not checked: "+err.Error())
+	}
 	if n := len(r.Missing); n > 0 {
 		r.Problems = append(r.Problems, fmt.Sprintf("%d of %d presses opened no alarm: %s", n, r.Presses, strings.Join(r.Missing, ", ")))
 	}
@@ -201,6 +211,56 @@ func readRound(dir, rule string) (PressRound, error) {
 		r.P50Ms, r.P99Ms, r.MaxMs = ms(percentile(lat, 0.5)), ms(percentile(lat, 0.99)), ms(lat[len(lat)-1])
 	}
 	return r, nil
+}
+
+// checkStore counts the alarms of rule in alarmd's store by the message
+// that opened them: each press's exactly once, none of any other message.
+func (r *PressRound) checkStore(path, rule string, presses []PressLine) error {
+	if _, err := os.Stat(path); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	const most = 10_000 // what Alarms lists at most
+	alarms, err := db.Alarms(ctx, anxin.AlarmFilter{Limit: most})
+	if err != nil {
+		return err
+	}
+	if len(alarms) == most {
+		return fmt.Errorf("%d alarms or more: not all listed", most)
+	}
+	byMessage := map[string]int{}
+	for _, a := range alarms {
+		if a.Rule == rule {
+			byMessage[a.MessageID]++
+		}
+	}
+	var none, more []string
+	for _, p := range presses {
+		n := byMessage[p.Press]
+		switch {
+		case n == 0:
+			none = append(none, p.Press)
+		case n > 1:
+			more = append(more, fmt.Sprintf("%s: %d", p.Press, n))
+		}
+		r.Stored += n
+		delete(byMessage, p.Press)
+	}
+	if len(none) > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("%d presses have no alarm in the store: %s", len(none), strings.Join(none, ", ")))
+	}
+	if len(more) > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("%d presses have more than one alarm in the store: %s", len(more), strings.Join(more, ", ")))
+	}
+	if n := len(byMessage); n > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("%d %s alarms in the store were opened by no press", n, rule))
+	}
+	return nil
 }
 
 // percentile of sorted durations, as internal/testenv.Percentile takes it.
@@ -242,18 +302,18 @@ func pressReport(dirs []string, rule string, stdout, stderr io.Writer) int {
 	if len(dirs) > 0 {
 		fmt.Fprintf(stdout, "\n### press → alarm committed: %s\n\n", filepath.Dir(dirs[0]))
 	}
-	fmt.Fprintln(stdout, "| round | presses | during the load | alarms | missing | duplicated | not pressed | p50 ms | p99 ms | max ms | prober CPU s | loadgen CPU s |")
-	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(stdout, "| round | presses | during the load | alarms logged | alarms stored | missing | duplicated | not pressed | p50 ms | p99 ms | max ms | prober CPU s | loadgen CPU s |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	var p99s []float64
 	for _, r := range rounds {
-		fmt.Fprintf(stdout, "| %s | %d | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.2f | %.2f |\n", strings.TrimPrefix(r.Round, "round-"),
-			r.Presses, r.InLoad, r.Alarms, len(r.Missing), len(r.Duplicated), r.Unexpected, r.P50Ms, r.P99Ms, r.MaxMs, r.ProberCPU, r.LoadgenCPU)
+		fmt.Fprintf(stdout, "| %s | %d | %d | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.2f | %.2f |\n", strings.TrimPrefix(r.Round, "round-"),
+			r.Presses, r.InLoad, r.Alarms, r.Stored, len(r.Missing), len(r.Duplicated), r.Unexpected, r.P50Ms, r.P99Ms, r.MaxMs, r.ProberCPU, r.LoadgenCPU)
 		if r.InLoad > 0 {
 			p99s = append(p99s, r.P99Ms)
 		}
 	}
 	if len(p99s) > 0 {
-		fmt.Fprintf(stdout, "| **median of the rounds' p99** | | | | | | | | **%.1f** | | | |\n", median(p99s))
+		fmt.Fprintf(stdout, "| **median of the rounds' p99** | | | | | | | | | **%.1f** | | | |\n", median(p99s))
 	}
 	for _, r := range rounds {
 		if r.NoLoadWindow {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
+	"github.com/anxin-care/anxin/sqlite"
 )
 
 // syncBuffer is a bytes.Buffer written by one goroutine and read by another.
@@ -169,7 +170,7 @@ store: {path: %q}
 notify: {provider: log}
 log: {level: info}
 households_file: %q
-`, mq.URL, filepath.Join(dir, "alarmd.db"), filepath.Join(dir, "households.yaml")))
+`, mq.URL, filepath.Join(round, "alarmd.db"), filepath.Join(dir, "households.yaml")))
 	logPath := filepath.Join(round, "alarmd.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -251,11 +252,11 @@ households_file: %q
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Presses != sum.Presses || r.InLoad != sum.Presses || r.Alarms != sum.Presses || r.Unexpected != 0 ||
-		len(r.Missing)+len(r.Duplicated)+len(r.Problems) != 0 || r.MaxMs < r.P99Ms || r.P99Ms < r.P50Ms || r.P50Ms <= 0 {
+	if r.Presses != sum.Presses || r.InLoad != sum.Presses || r.Alarms != sum.Presses || r.Stored != sum.Presses || r.Unexpected != 0 ||
+		len(r.Missing)+len(r.Duplicated)+len(r.Problems)+len(r.Notes) != 0 || r.MaxMs < r.P99Ms || r.P99Ms < r.P50Ms || r.P50Ms <= 0 {
 		t.Fatalf("report %+v", r)
 	}
-	want := fmt.Sprintf("| 1 | %d | %d | %d | 0 | 0 | 0 |", r.Presses, r.Presses, r.Presses)
+	want := fmt.Sprintf("| 1 | %d | %d | %d | %d | 0 | 0 | 0 |", r.Presses, r.Presses, r.Presses, r.Presses)
 	if !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "median of the rounds' p99") {
 		t.Fatalf("report table without %q:\n%s", want, out.String())
 	}
@@ -281,9 +282,9 @@ func openedLog(w io.Writer, at time.Time, household, rule string) {
 }
 
 // TestPressReportCountsEveryPress: a press without an alarm, one with two,
-// and an alarm nobody pressed for fail the round, loudly; a press before
-// the load is checked but kept out of the percentiles; other rules'
-// alarms and other lines are not a press's.
+// and an alarm nobody pressed for fail the round, loudly, in the log and
+// in the store; a press before the load is checked but kept out of the
+// percentiles; other rules' alarms and other lines are not a press's.
 func TestPressReportCountsEveryPress(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "round-2")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -292,11 +293,13 @@ func TestPressReportCountsEveryPress(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 19, 0, 0, 0, time.UTC)
 	var presses bytes.Buffer
 	enc := json.NewEncoder(&presses)
+	ids := map[string]string{}
 	for _, p := range []struct {
 		hh string
 		at time.Duration
 	}{{"hh-a", 0}, {"hh-b", 10 * time.Millisecond}, {"hh-c", 20 * time.Millisecond}, {"hh-d", -time.Second}} {
-		enc.Encode(PressLine{Press: anxin.NewID(t0.Add(p.at)), Household: p.hh, SentNs: t0.Add(p.at).UnixNano()})
+		ids[p.hh] = anxin.NewID(t0.Add(p.at))
+		enc.Encode(PressLine{Press: ids[p.hh], Household: p.hh, SentNs: t0.Add(p.at).UnixNano()})
 	}
 	enc.Encode(PressSummary{Presses: 4, Rate: 10, CPUSeconds: 0.02})
 	writeTestFile(t, filepath.Join(dir, "presses.jsonl"), presses.String())
@@ -312,12 +315,29 @@ func TestPressReportCountsEveryPress(t *testing.T) {
 	writeTestFile(t, filepath.Join(dir, "result.json"), fmt.Sprintf(`{"loadgen_cpu_s": 1.5, "loadgen": {"first_publish_unix_ns": %d, "last_ack_unix_ns": %d}}`,
 		t0.Add(-100*time.Millisecond).UnixNano(), t0.Add(time.Second).UnixNano()))
 
+	// the store: hh-a's and hh-d's presses opened their alarms, hh-b's and
+	// hh-c's none, and a message nobody pressed one
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "alarmd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changes []anxin.AlarmChange
+	for hh, msg := range map[string]string{"hh-a": ids["hh-a"], "hh-d": ids["hh-d"], "hh-x": anxin.NewID(t0)} {
+		changes = append(changes, anxin.AlarmChange{Op: anxin.AlarmOpOpen, Household: hh, Rule: "button", RuleKind: "event",
+			Device: "btn1", Severity: anxin.SeverityCritical, Route: anxin.RouteFamily, At: t0, MessageID: msg})
+	}
+	if _, err := db.ApplyIngest(ctx, &anxin.IngestBatch{Changes: changes, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
 	r, err := readRound(dir, "button")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Presses != 4 || r.InLoad != 3 || r.Alarms != 4 || len(r.Missing) != 1 || !strings.HasPrefix(r.Missing[0], "hh-c ") ||
-		len(r.Duplicated) != 1 || !strings.HasPrefix(r.Duplicated[0], "hh-b ") || r.Unexpected != 1 || len(r.Problems) != 3 {
+	if r.Presses != 4 || r.InLoad != 3 || r.Alarms != 4 || r.Stored != 2 || len(r.Missing) != 1 || !strings.HasPrefix(r.Missing[0], "hh-c ") ||
+		len(r.Duplicated) != 1 || !strings.HasPrefix(r.Duplicated[0], "hh-b ") || r.Unexpected != 1 || len(r.Problems) != 5 || len(r.Notes) != 0 {
 		t.Fatalf("%+v", r)
 	}
 	// in the load and answered: hh-a after 5 ms, hh-b after 3 ms (its first alarm)
@@ -328,7 +348,8 @@ func TestPressReportCountsEveryPress(t *testing.T) {
 	if code := pressReport([]string{dir}, "button", &out, &errs); code != 1 {
 		t.Fatalf("exit %d for a failed round", code)
 	}
-	for _, want := range []string{"| 2 | 4 | 3 | 4 | 1 | 1 | 1 | 5.0 | 5.0 | 5.0 |", "**PRESSES FAILED** round-2: 1 of 4 presses opened no alarm: hh-c"} {
+	for _, want := range []string{"| 2 | 4 | 3 | 4 | 2 | 1 | 1 | 1 | 5.0 | 5.0 | 5.0 |", "**PRESSES FAILED** round-2: 1 of 4 presses opened no alarm: hh-c",
+		"**PRESSES FAILED** round-2: 2 presses have no alarm in the store", "**PRESSES FAILED** round-2: 1 button alarms in the store were opened by no press"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report without %q:\n%s", want, out.String())
 		}
@@ -358,8 +379,10 @@ func TestPressReportWithoutTheSummaryFails(t *testing.T) {
 	if code := pressReport([]string{dir}, "button", &out, io.Discard); code != 1 || !strings.Contains(out.String(), "did not finish") {
 		t.Fatalf("exit %d:\n%s", code, out.String())
 	}
-	if !strings.Contains(out.String(), "no load window") {
-		t.Errorf("without result.json the report does not say so:\n%s", out.String())
+	for _, want := range []string{"no load window", "the store was not checked"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("without result.json and alarmd.db the report does not say %q:\n%s", want, out.String())
+		}
 	}
 }
 
