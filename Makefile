@@ -67,6 +67,8 @@ bench:
 ## Needs mosquitto and victoria-metrics (installed by scripts/test-deps.sh when missing).
 ## Not part of `make test`. BENCH_ROUNDS, BENCH_N, BENCH_DIR override (docs/alarmd.md);
 ## TELEGRAF=1 builds Telegraf 1.39.3 from the module proxy and runs it in the same rounds.
+## alarmd's live rounds also press call buttons (PRESSES_PER_S, default 10) and print each
+## round's publish → alarm commit p50/p99/max; a press without exactly one alarm exits 1.
 BENCH_ROUNDS ?= 3
 BENCH_N      ?= 200000
 BENCH_DIR    ?= ../shared/bench

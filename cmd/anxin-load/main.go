@@ -8,6 +8,11 @@
 // alarmd's load test measures event-to-alarm latency. It prints one JSON
 // object: what was sent and how fast.
 //
+// With -press (or -press-during CMD) it presses call buttons at a steady
+// rate while another program loads the broker, and -press-report says what
+// the presses became in alarmd (press.go, press_report.go): how
+// scripts/bench-ingest.sh measures event → alarm under the shared harness.
+//
 // With -jt808 ADDR or -watch3g ADDR it is instead a crowd of simulated
 // dial-in devices reporting to one gatewayd driver (see devices.go):
 //
@@ -21,6 +26,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,8 +69,32 @@ func runIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ids := fs.String("ids", "", "device mode: format of device i's id (\"\": 1380%07d for jt808, 90%08d for watch3g)")
 	dialers := fs.Int("dialers", 64, "device mode: devices connecting at once")
 	wait := fs.Bool("wait", false, "device mode: once all are connected, wait for a line on stdin before reporting")
+	press := fs.Bool("press", false, "press mode: button presses at -press-rate until stdin ends (press.go)")
+	pressRate := fs.Float64("press-rate", 10, "press mode: presses per second")
+	pressIDs := fs.String("press-ids", "hh-%05d", "press mode: format of household i's id (the shared harness's)")
+	pressDevice := fs.String("press-device", "btn1", "press mode: the call button's device id")
+	during := fs.String("press-during", "", "run press mode beside this command, then become it (exec) with the arguments after --")
+	pressOut := fs.String("press-out", "presses.jsonl", "-press-during: where the presser's output goes")
+	report := fs.Bool("press-report", false, "print what the presses of the shared harness's round directories (the arguments) became")
+	pressRule := fs.String("press-rule", "button", "-press-report: the rule a press opens an alarm of")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *report {
+		return pressReport(fs.Args(), *pressRule, stdout, stderr)
+	}
+	if *press || *during != "" {
+		if *pressRate <= 0 || *households < 1 || !strings.Contains(*pressIDs, "%") {
+			fmt.Fprintln(stderr, "anxin-load: -press-rate and -households must be positive, -press-ids a format")
+			return 2
+		}
+		if *during != "" {
+			pressArgs := []string{"-broker", *broker, "-press-rate", strconv.FormatFloat(*pressRate, 'g', -1, 64),
+				"-households", strconv.Itoa(*households), "-press-ids", *pressIDs, "-press-device", *pressDevice}
+			return pressDuring(*during, fs.Args(), pressArgs, *pressOut, stderr)
+		}
+		return pressUntilEOF(pressOpts{Broker: *broker, Rate: *pressRate, Households: *households, IDs: *pressIDs,
+			Device: *pressDevice}, stdin, stdout)
 	}
 	if *jtAddr != "" || *watchAddr != "" {
 		o := deviceOpts{Protocol: "jt808", Addr: *jtAddr, Devices: *devices, Every: *every, SOS: *sos, Rounds: *rounds,
@@ -216,8 +246,7 @@ func publish(broker, client string, n, households, events, window, publishers, u
 				now := time.Now() // after the window let the previous one go: when this one is sent
 				if every > 0 && i%every == every/2 && int(evCount.Load()) < events {
 					k := evCount.Add(1)
-					m := anxin.Message{ID: anxin.NewID(now), TS: now, Household: fmt.Sprintf("ev-%06d", k),
-						Device: "btn1", Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed}
+					m := pressMessage(now, fmt.Sprintf("ev-%06d", k), "btn1")
 					b, err := json.Marshal(&m)
 					if err != nil {
 						errc <- err
@@ -260,6 +289,14 @@ func publish(broker, client string, n, households, events, window, publishers, u
 	ev := int(evCount.Load())
 	return Result{Readings: total - ev, Events: ev, Seconds: elapsed.Seconds(),
 		PerSecond: float64(total) / elapsed.Seconds()}, nil
+}
+
+// pressMessage is a press of a household's call button at now: its id is a
+// ULID whose time is now (ms), which is how alarmd's load test measures
+// event-to-alarm latency.
+func pressMessage(now time.Time, household, device string) anxin.Message {
+	return anxin.Message{ID: anxin.NewID(now), TS: now, Household: household,
+		Device: device, Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed}
 }
 
 // appendReading encodes a water-meter reading of household hh-NNNNNN as
