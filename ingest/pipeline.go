@@ -805,11 +805,13 @@ func dedupKey(m *anxin.Message) string { return m.Household + "/" + m.ID }
 func (p *Pipeline) handOver(res anxin.IngestResult, received map[string]time.Time, why string) {
 	committed := time.Now()
 	for _, a := range res.Opened {
+		var since time.Duration // from the message's arrival to the commit (0: a timer's alarm)
 		if t, ok := received[a.MessageID]; ok && !t.IsZero() {
-			p.m.latency.Observe(committed.Sub(t).Seconds())
+			since = committed.Sub(t)
+			p.m.latency.Observe(since.Seconds())
 		}
 		p.log.Info("alarm opened", "alarm", a.ID, "household", a.Household, "rule", a.Rule, "severity", a.Severity,
-			"route", a.Route, "reason", a.Reason)
+			"route", a.Route, "reason", a.Reason, "since_arrival", since)
 		if a.Route == anxin.RouteFamily {
 			p.escalate <- escalation{alarm: a}
 		}

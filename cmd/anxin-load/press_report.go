@@ -38,17 +38,21 @@ import (
 
 // PressRound is what one round's presses became.
 type PressRound struct {
-	Round        string   `json:"round"`
-	Presses      int      `json:"presses"`
-	InLoad       int      `json:"in_load"` // sent while the load generator published
-	Alarms       int      `json:"alarms"`  // alarms of the rule opened for pressed households
-	Stored       int      `json:"stored"`  // alarms in the store whose message is a press
-	Missing      []string `json:"missing,omitempty"`
-	Duplicated   []string `json:"duplicated,omitempty"`
-	Unexpected   int      `json:"unexpected"` // alarms of the rule for households not pressed
-	P50Ms        float64  `json:"p50_ms"`
-	P99Ms        float64  `json:"p99_ms"`
-	MaxMs        float64  `json:"max_ms"`
+	Round      string   `json:"round"`
+	Presses    int      `json:"presses"`
+	InLoad     int      `json:"in_load"` // sent while the load generator published
+	Alarms     int      `json:"alarms"`  // alarms of the rule opened for pressed households
+	Stored     int      `json:"stored"`  // alarms in the store whose message is a press
+	Missing    []string `json:"missing,omitempty"`
+	Duplicated []string `json:"duplicated,omitempty"`
+	Unexpected int      `json:"unexpected"` // alarms of the rule for households not pressed
+	P50Ms      float64  `json:"p50_ms"`
+	P99Ms      float64  `json:"p99_ms"`
+	MaxMs      float64  `json:"max_ms"`
+	// from the press's arrival at alarmd to its commit (the log line's
+	// since_arrival): alarmd's share of the figures above
+	InP50Ms      float64  `json:"alarmd_p50_ms"`
+	InP99Ms      float64  `json:"alarmd_p99_ms"`
 	ProberCPU    float64  `json:"prober_cpu_s"`
 	LoadgenCPU   float64  `json:"loadgen_cpu_s"`
 	NoLoadWindow bool     `json:"no_load_window,omitempty"` // no result.json: every press counted
@@ -62,6 +66,9 @@ type openedLine struct {
 	Msg       string    `json:"msg"`
 	Household string    `json:"household"`
 	Rule      string    `json:"rule"`
+	// SinceArrival is the message's arrival at alarmd to the commit, ns (0:
+	// an alarmd that does not log it)
+	SinceArrival time.Duration `json:"since_arrival"`
 }
 
 // parseOpened reads one line of alarmd's JSON log: ok when it is an
@@ -149,6 +156,7 @@ func readRound(dir, rule string) (PressRound, error) {
 	}
 
 	opened := map[string][]time.Time{}
+	inAlarmd := map[string]time.Duration{} // a household's first alarm's since_arrival
 	lf, err := os.Open(filepath.Join(dir, "alarmd.log"))
 	if err != nil {
 		return r, err
@@ -158,6 +166,9 @@ func readRound(dir, rule string) (PressRound, error) {
 	for sc.Scan() {
 		if l, ok := parseOpened(sc.Bytes()); ok && l.Rule == rule {
 			opened[l.Household] = append(opened[l.Household], l.Time)
+			if _, seen := inAlarmd[l.Household]; !seen && l.SinceArrival > 0 {
+				inAlarmd[l.Household] = l.SinceArrival
+			}
 		}
 	}
 	lf.Close()
@@ -165,7 +176,7 @@ func readRound(dir, rule string) (PressRound, error) {
 		return r, fmt.Errorf("%s: %w", lf.Name(), err)
 	}
 
-	var lat []time.Duration
+	var lat, in []time.Duration
 	pressed := map[string]bool{}
 	for _, p := range presses {
 		pressed[p.Household] = true
@@ -184,6 +195,9 @@ func readRound(dir, rule string) (PressRound, error) {
 		}
 		if inLoad {
 			lat = append(lat, slices.MinFunc(at, time.Time.Compare).Sub(time.Unix(0, p.SentNs)))
+			if d, ok := inAlarmd[p.Household]; ok {
+				in = append(in, d)
+			}
 		}
 	}
 	for hh, at := range opened {
@@ -209,6 +223,10 @@ func readRound(dir, rule string) (PressRound, error) {
 	if len(lat) > 0 {
 		slices.Sort(lat)
 		r.P50Ms, r.P99Ms, r.MaxMs = ms(percentile(lat, 0.5)), ms(percentile(lat, 0.99)), ms(lat[len(lat)-1])
+	}
+	if len(in) > 0 {
+		slices.Sort(in)
+		r.InP50Ms, r.InP99Ms = ms(percentile(in, 0.5)), ms(percentile(in, 0.99))
 	}
 	return r, nil
 }
@@ -302,18 +320,19 @@ func pressReport(dirs []string, rule string, stdout, stderr io.Writer) int {
 	if len(dirs) > 0 {
 		fmt.Fprintf(stdout, "\n### press → alarm committed: %s\n\n", filepath.Dir(dirs[0]))
 	}
-	fmt.Fprintln(stdout, "| round | presses | during the load | alarms logged | alarms stored | missing | duplicated | not pressed | p50 ms | p99 ms | max ms | prober CPU s | loadgen CPU s |")
-	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(stdout, "| round | presses | during the load | alarms logged | alarms stored | missing | duplicated | not pressed | p50 ms | p99 ms | max ms | in alarmd p50 / p99 ms | prober CPU s | loadgen CPU s |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	var p99s []float64
 	for _, r := range rounds {
-		fmt.Fprintf(stdout, "| %s | %d | %d | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.2f | %.2f |\n", strings.TrimPrefix(r.Round, "round-"),
-			r.Presses, r.InLoad, r.Alarms, r.Stored, len(r.Missing), len(r.Duplicated), r.Unexpected, r.P50Ms, r.P99Ms, r.MaxMs, r.ProberCPU, r.LoadgenCPU)
+		fmt.Fprintf(stdout, "| %s | %d | %d | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.1f / %.1f | %.2f | %.2f |\n", strings.TrimPrefix(r.Round, "round-"),
+			r.Presses, r.InLoad, r.Alarms, r.Stored, len(r.Missing), len(r.Duplicated), r.Unexpected, r.P50Ms, r.P99Ms, r.MaxMs,
+			r.InP50Ms, r.InP99Ms, r.ProberCPU, r.LoadgenCPU)
 		if r.InLoad > 0 {
 			p99s = append(p99s, r.P99Ms)
 		}
 	}
 	if len(p99s) > 0 {
-		fmt.Fprintf(stdout, "| **median of the rounds' p99** | | | | | | | | | **%.1f** | | | |\n", median(p99s))
+		fmt.Fprintf(stdout, "| **median of the rounds' p99** | | | | | | | | | **%.1f** | | | | |\n", median(p99s))
 	}
 	for _, r := range rounds {
 		if r.NoLoadWindow {

@@ -256,6 +256,11 @@ households_file: %q
 		len(r.Missing)+len(r.Duplicated)+len(r.Problems)+len(r.Notes) != 0 || r.MaxMs < r.P99Ms || r.P99Ms < r.P50Ms || r.P50Ms <= 0 {
 		t.Fatalf("report %+v", r)
 	}
+	// alarmd's share (arrival → commit, its log's since_arrival) is part of
+	// each press's publish → commit
+	if r.InP50Ms <= 0 || r.InP99Ms < r.InP50Ms || r.InP50Ms > r.P50Ms || r.InP99Ms > r.P99Ms {
+		t.Fatalf("alarmd's share: p50 %.2f, p99 %.2f ms of %.2f, %.2f", r.InP50Ms, r.InP99Ms, r.P50Ms, r.P99Ms)
+	}
 	want := fmt.Sprintf("| 1 | %d | %d | %d | %d | 0 | 0 | 0 |", r.Presses, r.Presses, r.Presses, r.Presses)
 	if !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "median of the rounds' p99") {
 		t.Fatalf("report table without %q:\n%s", want, out.String())
