@@ -327,6 +327,12 @@ func (d *DB) NewIngestWriter(ctx context.Context) (*IngestWriter, error) {
 	if err != nil {
 		return nil, err
 	}
+	// its commits go first at the write gate (writegate.go): an alarm's
+	// does not wait behind escalation's or the web app's writes
+	if err := conn.Raw(markPriority); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous=FULL`); err != nil {
 		conn.Close()
 		return nil, err
@@ -343,10 +349,12 @@ func (w *IngestWriter) ApplyIngest(ctx context.Context, b *IngestBatch) (IngestR
 	return applyIngest(ctx, w.conn.BeginTx, b)
 }
 
-// Close returns the connection to the pool, checkpointing as usual again.
+// Close returns the connection to the pool, checkpointing as usual again
+// and queueing at the write gate as any other.
 func (w *IngestWriter) Close() error {
 	_, err := w.conn.ExecContext(context.Background(), `PRAGMA wal_autocheckpoint=1000; PRAGMA synchronous=NORMAL`)
-	return errors.Join(err, w.conn.Close())
+	rerr := w.conn.Raw(func(c any) error { c.(*gatedConn).priority = false; return nil })
+	return errors.Join(err, rerr, w.conn.Close())
 }
 
 // Checkpoint copies the write-ahead log into the database without blocking

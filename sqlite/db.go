@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 
 	"github.com/anxin-care/anxin"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 // DB is an open store.
@@ -31,6 +30,7 @@ type DB struct {
 	registerHooks   atomic.Pointer[[]func(RegisterChange)] // OnRegisterChange
 	// alarm state changes committed through this DB (AlarmStateWrites)
 	stateWrites atomic.Int64
+	gate        *writeGate // SQLite's writers queue here (writegate.go); nil on PostgreSQL
 }
 
 // schemas are applied in order at Open; every statement is idempotent
@@ -55,10 +55,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	dsn += sep + "_txlock=immediate&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
-	db, err := sql.Open("sqlite", dsn)
+	conn, err := newGatedConnector(dsn) // writegate.go
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	db := sql.OpenDB(conn)
 	// SQLite has one writer; a small pool keeps readers off the writer's back.
 	db.SetMaxOpenConns(4)
 	if err := db.PingContext(ctx); err != nil {
@@ -92,7 +93,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("migrate schema in %s: %w", path, err)
 	}
-	return &DB{db: db}, nil
+	return &DB{db: db, gate: conn.gate}, nil
 }
 
 // schemaVersion is this alarmd's SQLite schema, kept in the file's

@@ -1,0 +1,283 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+)
+
+// SQLite has one writer at a time. A connection that finds another
+// holding the write lock waits in SQLite's busy handler, which sleeps 1,
+// 2, 5, 10, 15… ms between looks: an ingest commit that came just after an
+// escalation write waited 1, 3, 8 or 18 ms more than the write took (with
+// ten button presses a second beside the harness's load, the commits'
+// tail of 8–32 ms was that, not the disk: an fsync here takes 0.3 ms).
+// writeGate queues this process's writers instead: each transaction and
+// each write outside one takes the gate, and the next in line is handed it
+// the moment it is let go. Ingest's connection (markPriority) goes before
+// every other waiter: an alarm's commit does not queue behind escalation's
+// or the web app's writes. Another process (anxinctl -db) still meets
+// SQLite's lock and busy handler.
+type writeGate struct {
+	mu        sync.Mutex
+	held      bool
+	high, low []chan struct{} // waiters, in arrival order
+}
+
+// gateWait bounds a wait for the gate, as busy_timeout bounds a wait for
+// SQLite's lock: a writer that waits longer fails rather than hangs.
+const gateWait = 10 * time.Second
+
+var errGateTimeout = errors.New("sqlite: the store's writer did not finish within 10s (database is locked)")
+
+// gateOff lets every writer through at once, to SQLite's lock and busy
+// handler as before the gate (BenchmarkCommitBesideWrites compares).
+var gateOff bool
+
+// acquire takes the gate, waiting behind those before it (priority ones
+// before all others), until ctx ends or gateWait passes.
+func (g *writeGate) acquire(ctx context.Context, priority bool) error {
+	if gateOff {
+		return nil
+	}
+	g.mu.Lock()
+	if !g.held {
+		g.held = true
+		g.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	if priority {
+		g.high = append(g.high, ch)
+	} else {
+		g.low = append(g.low, ch)
+	}
+	g.mu.Unlock()
+	t := time.NewTimer(gateWait)
+	defer t.Stop()
+	var err error
+	select {
+	case <-ch:
+		return nil // handed over by release
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-t.C:
+		err = errGateTimeout
+	}
+	g.mu.Lock()
+	if g.drop(ch) {
+		g.mu.Unlock()
+		return err
+	}
+	g.mu.Unlock()
+	// handed over meanwhile: pass it on
+	g.release()
+	return err
+}
+
+// drop removes ch from the waiters (under g.mu): false when it is not
+// there (release handed it the gate).
+func (g *writeGate) drop(ch chan struct{}) bool {
+	for _, q := range []*[]chan struct{}{&g.high, &g.low} {
+		for i, c := range *q {
+			if c == ch {
+				*q = append((*q)[:i], (*q)[i+1:]...)
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// release hands the gate to the next waiter, or frees it.
+func (g *writeGate) release() {
+	if gateOff {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var next chan struct{}
+	switch {
+	case len(g.high) > 0:
+		next, g.high = g.high[0], g.high[1:]
+	case len(g.low) > 0:
+		next, g.low = g.low[0], g.low[1:]
+	default:
+		g.held = false
+		return
+	}
+	close(next) // held stays true: it is next's now
+}
+
+// gatedConnector opens modernc's connections with the gate around their
+// writes.
+type gatedConnector struct {
+	inner driver.Connector // sqlite.NewConnector's
+	gate  *writeGate
+}
+
+func newGatedConnector(dsn string) (*gatedConnector, error) {
+	c, err := sqlite.NewConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return &gatedConnector{inner: c, gate: &writeGate{}}, nil
+}
+
+func (c *gatedConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.inner.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := conn.(connIface); !ok {
+		conn.Close()
+		return nil, errors.New("sqlite: the driver's connection lacks a context method the store needs")
+	}
+	return &gatedConn{inner: conn, gate: c.gate}, nil
+}
+
+func (c *gatedConnector) Driver() driver.Driver { return c.inner.Driver() }
+
+// connIface is what database/sql uses of modernc's connection.
+type connIface interface {
+	driver.Conn
+	driver.ConnBeginTx
+	driver.ConnPrepareContext
+	driver.ExecerContext
+	driver.QueryerContext
+	driver.Pinger
+	driver.SessionResetter
+	driver.Validator
+}
+
+// gatedConn is a modernc connection whose writes take the gate: a
+// transaction from its begin (_txlock=immediate: it takes SQLite's write
+// lock there) to its end, and a statement outside one that may write
+// while it runs (a query's until its rows close).
+type gatedConn struct {
+	inner    driver.Conn
+	gate     *writeGate
+	priority bool // ingest's (markPriority)
+	inTx     bool
+}
+
+func (c *gatedConn) conn() connIface { return c.inner.(connIface) }
+
+func (c *gatedConn) Prepare(query string) (driver.Stmt, error) { return c.inner.Prepare(query) }
+func (c *gatedConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	return c.conn().PrepareContext(ctx, query)
+}
+
+func (c *gatedConn) Close() error {
+	err := c.inner.Close()
+	if c.inTx {
+		c.inTx = false
+		c.gate.release()
+	}
+	return err
+}
+
+func (c *gatedConn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+func (c *gatedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if err := c.gate.acquire(ctx, c.priority); err != nil {
+		return nil, err
+	}
+	tx, err := c.conn().BeginTx(ctx, opts)
+	if err != nil {
+		c.gate.release()
+		return nil, err
+	}
+	c.inTx = true
+	return &gatedTx{inner: tx, c: c}, nil
+}
+
+func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if !c.inTx && mayWrite(query) {
+		if err := c.gate.acquire(ctx, c.priority); err != nil {
+			return nil, err
+		}
+		defer c.gate.release()
+	}
+	return c.conn().ExecContext(ctx, query, args)
+}
+
+func (c *gatedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if c.inTx || !mayWrite(query) {
+		return c.conn().QueryContext(ctx, query, args)
+	}
+	// UPDATE … RETURNING: SQLite holds the lock until the statement ends
+	if err := c.gate.acquire(ctx, c.priority); err != nil {
+		return nil, err
+	}
+	rows, err := c.conn().QueryContext(ctx, query, args)
+	if err != nil {
+		c.gate.release()
+		return nil, err
+	}
+	return &gatedRows{Rows: rows, release: c.gate.release}, nil
+}
+
+func (c *gatedConn) Ping(ctx context.Context) error         { return c.conn().Ping(ctx) }
+func (c *gatedConn) ResetSession(ctx context.Context) error { return c.conn().ResetSession(ctx) }
+func (c *gatedConn) IsValid() bool                          { return c.conn().IsValid() }
+
+// gatedTx lets the gate go when the transaction ends.
+type gatedTx struct {
+	inner driver.Tx
+	c     *gatedConn
+}
+
+func (t *gatedTx) Commit() error   { return t.end(t.inner.Commit()) }
+func (t *gatedTx) Rollback() error { return t.end(t.inner.Rollback()) }
+
+func (t *gatedTx) end(err error) error {
+	if t.c.inTx {
+		t.c.inTx = false
+		t.c.gate.release()
+	}
+	return err
+}
+
+// gatedRows lets the gate go when a writing query's rows close.
+type gatedRows struct {
+	driver.Rows
+	release func()
+	once    sync.Once
+}
+
+func (r *gatedRows) Close() error {
+	err := r.Rows.Close()
+	r.once.Do(r.release)
+	return err
+}
+
+// mayWrite: a statement other than a SELECT, a PRAGMA or an EXPLAIN may
+// write (a checkpoint, a PRAGMA, does not take the write lock).
+func mayWrite(query string) bool {
+	q := strings.TrimLeft(query, " \t\r\n(")
+	for _, read := range []string{"SELECT", "PRAGMA", "EXPLAIN"} {
+		if len(q) >= len(read) && strings.EqualFold(q[:len(read)], read) {
+			return false
+		}
+	}
+	return true
+}
+
+// markPriority makes a connection's writes go before every other waiter
+// at the gate (database/sql's Conn.Raw gives the driver's connection).
+func markPriority(driverConn any) error {
+	c, ok := driverConn.(*gatedConn)
+	if !ok {
+		return errors.New("sqlite: not a gated connection")
+	}
+	c.priority = true
+	return nil
+}
