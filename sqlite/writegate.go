@@ -164,6 +164,7 @@ type gatedConn struct {
 	gate     *writeGate
 	priority bool // ingest's (markPriority)
 	inTx     bool
+	stmts    stmtCache
 }
 
 func (c *gatedConn) conn() connIface { return c.inner.(connIface) }
@@ -174,6 +175,7 @@ func (c *gatedConn) PrepareContext(ctx context.Context, query string) (driver.St
 }
 
 func (c *gatedConn) Close() error {
+	c.stmts.close()
 	err := c.inner.Close()
 	if c.inTx {
 		c.inTx = false
@@ -206,23 +208,40 @@ func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver
 		}
 		defer c.gate.release()
 	}
+	if cs := c.stmts.get(ctx, c.conn(), query); cs != nil {
+		defer cs.done()
+		return cs.s.(driver.StmtExecContext).ExecContext(ctx, args)
+	}
 	return c.conn().ExecContext(ctx, query, args)
 }
 
 func (c *gatedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if c.inTx || !mayWrite(query) {
-		return c.conn().QueryContext(ctx, query, args)
+	var release []func()
+	if !c.inTx && mayWrite(query) {
+		// UPDATE … RETURNING: SQLite holds the lock until the statement ends
+		if err := c.gate.acquire(ctx, c.priority); err != nil {
+			return nil, err
+		}
+		release = append(release, c.gate.release)
 	}
-	// UPDATE … RETURNING: SQLite holds the lock until the statement ends
-	if err := c.gate.acquire(ctx, c.priority); err != nil {
-		return nil, err
+	var rows driver.Rows
+	var err error
+	if cs := c.stmts.get(ctx, c.conn(), query); cs != nil {
+		release = append(release, cs.done)
+		rows, err = cs.s.(driver.StmtQueryContext).QueryContext(ctx, args)
+	} else {
+		rows, err = c.conn().QueryContext(ctx, query, args)
 	}
-	rows, err := c.conn().QueryContext(ctx, query, args)
 	if err != nil {
-		c.gate.release()
+		for _, f := range release {
+			f()
+		}
 		return nil, err
 	}
-	return &gatedRows{Rows: rows, release: c.gate.release}, nil
+	if len(release) == 0 {
+		return rows, nil
+	}
+	return &gatedRows{Rows: rows, release: release}, nil
 }
 
 func (c *gatedConn) Ping(ctx context.Context) error         { return c.conn().Ping(ctx) }
@@ -246,17 +265,103 @@ func (t *gatedTx) end(err error) error {
 	return err
 }
 
-// gatedRows lets the gate go when a writing query's rows close.
+// gatedRows lets the gate (a writing query's) and the cached statement go
+// when the rows close.
 type gatedRows struct {
 	driver.Rows
-	release func()
+	release []func()
 	once    sync.Once
 }
 
 func (r *gatedRows) Close() error {
 	err := r.Rows.Close()
-	r.once.Do(r.release)
+	r.once.Do(func() {
+		for _, f := range r.release {
+			f()
+		}
+	})
 	return err
+}
+
+// stmtCache keeps a connection's prepared statements by their SQL: through
+// database/sql without Prepare, modernc's driver parses and plans every
+// query anew, a quarter of an alarm's CPU (docs/alarmd.md). At most
+// stmtCacheSize, the least recently used dropped; one in use (its rows
+// open) is not handed out again: the query is prepared once more, on its
+// own, as before. Owned by its connection (database/sql uses a connection
+// from one goroutine at a time).
+type stmtCache struct {
+	m    map[string]*cachedStmt
+	tick uint64
+}
+
+// stmtCacheSize bounds a connection's prepared statements (~a few KB each).
+const stmtCacheSize = 64
+
+type cachedStmt struct {
+	s    driver.Stmt
+	busy bool
+	used uint64
+}
+
+func (cs *cachedStmt) done() { cs.busy = false }
+
+// get is query's statement, prepared on conn if need be and marked busy
+// until done; nil when it cannot be cached (a script of several
+// statements, one in use, a failed prepare: the caller runs the query
+// itself, which reports the error).
+func (sc *stmtCache) get(ctx context.Context, conn connIface, query string) *cachedStmt {
+	if i := strings.IndexByte(query, ';'); i >= 0 && strings.TrimSpace(query[i+1:]) != "" {
+		return nil
+	}
+	sc.tick++
+	if cs, ok := sc.m[query]; ok {
+		if cs.busy {
+			return nil
+		}
+		cs.busy, cs.used = true, sc.tick
+		return cs
+	}
+	s, err := conn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	if _, ok := s.(interface {
+		driver.StmtExecContext
+		driver.StmtQueryContext
+	}); !ok {
+		s.Close()
+		return nil
+	}
+	if sc.m == nil {
+		sc.m = make(map[string]*cachedStmt)
+	}
+	if len(sc.m) >= stmtCacheSize {
+		var lru string
+		var at uint64
+		for q, cs := range sc.m {
+			if !cs.busy && (lru == "" || cs.used < at) {
+				lru, at = q, cs.used
+			}
+		}
+		if lru == "" {
+			s.Close()
+			return nil
+		}
+		sc.m[lru].s.Close()
+		delete(sc.m, lru)
+	}
+	cs := &cachedStmt{s: s, busy: true, used: sc.tick}
+	sc.m[query] = cs
+	return cs
+}
+
+// close finalizes the statements (their connection closes).
+func (sc *stmtCache) close() {
+	for _, cs := range sc.m {
+		cs.s.Close()
+	}
+	sc.m = nil
 }
 
 // mayWrite: a statement other than a SELECT, a PRAGMA or an EXPLAIN may

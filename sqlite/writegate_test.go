@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -228,5 +229,100 @@ func BenchmarkCommitBesideWrites(b *testing.B) {
 			b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
 			b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
 		})
+	}
+}
+
+// TestStatementCache: a connection's queries run from prepared statements
+// it keeps (at most stmtCacheSize); the same query while its rows are
+// still open runs on its own; a statement that failed runs again; a
+// script of several statements is not kept.
+func TestStatementCache(t *testing.T) {
+	ctx := t.Context()
+	d, err := Open(ctx, filepath.Join(t.TempDir(), "cache.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cached := func() (n int) {
+		_ = conn.Raw(func(c any) error { n = len(c.(*gatedConn).stmts.m); return nil })
+		return n
+	}
+	before := cached() // Open's own queries, on this connection
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE n (k INTEGER PRIMARY KEY, v TEXT NOT NULL); INSERT INTO n VALUES (1, 'a'), (2, 'b')`); err != nil {
+		t.Fatal(err)
+	}
+	if n := cached(); n != before {
+		t.Fatalf("a script was kept: %d statements, %d before", n, before)
+	}
+	// nested: the same query while its rows are open
+	rows, err := conn.QueryContext(ctx, `SELECT v FROM n ORDER BY k`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outer []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		outer = append(outer, v)
+		// a second connection cannot be had from this one's goroutine
+		// while rows is open on it: the nested query goes through the
+		// pool, as in a handler reading while it iterates
+		var count int
+		if err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM n`).Scan(&count); err != nil || count != 2 {
+			t.Fatalf("a query beside open rows: %d, %v", count, err)
+		}
+	}
+	if err := rows.Close(); err != nil || !slices.Equal(outer, []string{"a", "b"}) {
+		t.Fatalf("rows: %v, %v", outer, err)
+	}
+	// in a transaction, the same statement twice at once
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := tx.QueryContext(ctx, `SELECT v FROM n WHERE k >= ? ORDER BY k`, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for r1.Next() {
+		var v, w string
+		if err := r1.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT v FROM n WHERE k >= ? ORDER BY k`, 2).Scan(&w); err != nil || w != "b" {
+			t.Fatalf("the same query while its rows are open: %q, %v", w, err)
+		}
+		got = append(got, v)
+	}
+	r1.Close()
+	if err := tx.Commit(); err != nil || !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("outer rows beside the nested query: %v, %v", got, err)
+	}
+	// a failed statement runs again
+	for range 2 {
+		if _, err := conn.ExecContext(ctx, `INSERT INTO n VALUES (?, ?)`, 1, "dup"); err == nil {
+			t.Fatal("a duplicate key was inserted")
+		}
+	}
+	if _, err := conn.ExecContext(ctx, `INSERT INTO n VALUES (?, ?)`, 3, "c"); err != nil {
+		t.Fatalf("the statement after its failure: %v", err)
+	}
+	// bounded
+	for i := range 2 * stmtCacheSize {
+		var v int
+		if err := conn.QueryRowContext(ctx, fmt.Sprintf(`SELECT %d`, i)).Scan(&v); err != nil || v != i {
+			t.Fatalf("SELECT %d: %d, %v", i, v, err)
+		}
+	}
+	if n := cached(); n != stmtCacheSize {
+		t.Fatalf("%d statements kept, want the bound %d", n, stmtCacheSize)
 	}
 }
