@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -152,38 +151,11 @@ func (d *driver) Run(ctx context.Context, sink drivers.Sink) error {
 			}
 			fr.feed(buf[:n], got, bad)
 			for _, m := range pending {
-				if !putRetrying(ctx, sink, m, log) {
+				if !drivers.PutRetrying(ctx, sink, m, log) {
 					return nil // ctx ended
 				}
 			}
 			pending = pending[:0]
 		}
 	})
-}
-
-// putRetrying hands m to the sink until it takes it or ctx ends (false). A
-// remote sends a press once: a spool that refuses it for a moment (a full
-// or failing disk) must not lose it, so the refusal is retried after a wait
-// (1 s doubling to 30 s) instead of ending the session, which dropped it.
-// Meanwhile the receiver's bytes wait in the port's buffer. A message the
-// sink calls invalid is never storable and is dropped.
-func putRetrying(ctx context.Context, sink drivers.Sink, m anxin.Message, log *slog.Logger) bool {
-	var wait time.Duration
-	for {
-		err := sink.Put(ctx, m)
-		switch {
-		case err == nil:
-			return true
-		case ctx.Err() != nil:
-			return false
-		case anxin.ErrorCode(err) == anxin.EINVALID:
-			log.Error("433 MHz press refused as invalid; dropped", "device", m.Device, "err", err)
-			return true
-		}
-		wait = min(max(2*wait, time.Second), 30*time.Second)
-		log.Error("433 MHz press not stored; trying again", "device", m.Device, "event", m.Event, "err", err, "retry_in", wait)
-		if !anxin.SleepContext(ctx, wait) {
-			return false
-		}
-	}
 }

@@ -33,9 +33,10 @@ func TestPressNotLostWhenTheSpoolRefusesItOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	sink := sourcetest.NewSink(1024)
-	var refused atomic.Bool
+	var refusedPress, refusedLeak atomic.Bool
 	refusing := drivers.SinkFunc(func(ctx context.Context, msg anxin.Message) error {
-		if msg.Device == "sos9" && refused.CompareAndSwap(false, true) {
+		if msg.Device == "sos9" && refusedPress.CompareAndSwap(false, true) ||
+			msg.Device == "leak1" && refusedLeak.CompareAndSwap(false, true) {
 			return errors.New("spool: write: no space left on device")
 		}
 		return sink.Put(ctx, msg)
@@ -48,20 +49,32 @@ func TestPressNotLostWhenTheSpoolRefusesItOnce(t *testing.T) {
 	pub := sourcetest.Publisher(t, m.URL)
 	waitSubscribed(t, pub, sink)
 
+	// a press (stateless) and a leak (an edge: the network's state says
+	// "leaking" once it has seen the payload)
 	pub("zigbee2mqtt/sos9", []byte(`{"action":"emergency"}`))
-	got := make(chan anxin.Message, 1)
+	pub("zigbee2mqtt/0x005043c95f277c80", []byte(`{"water_leak":true,"linkquality":90}`))
+	got := make(chan anxin.Message, 2)
 	go func() {
-		if msg, ok := sink.Next(t, 60*time.Second, func(m anxin.Message) bool { return m.Device == "sos9" }); ok {
-			got <- msg
+		for _, dev := range []string{"sos9", "leak1"} {
+			if msg, ok := sink.Next(t, 60*time.Second, func(m anxin.Message) bool { return m.Device == dev && m.IsEvent() }); ok {
+				got <- msg
+			}
 		}
 		close(got)
 	}()
-	select {
-	case err := <-done:
-		t.Fatalf("driver stopped after one refused Put (gatewayd: instance failed until SIGHUP): %v", err)
-	case msg, ok := <-got:
-		if !ok || msg.Event != anxin.EventButtonPressed {
-			t.Fatalf("press refused once never raised: %v %v", msg.String(), ok)
+	var events []string
+	for {
+		select {
+		case err := <-done:
+			t.Fatalf("driver stopped after one refused Put (gatewayd: instance failed until SIGHUP): %v", err)
+		case msg, ok := <-got:
+			if !ok {
+				if len(events) != 2 || events[0] != "sos9:button_pressed" || events[1] != "leak1:water_leak" {
+					t.Fatalf("events refused once and then raised: %v, want the press and the leak", events)
+				}
+				return
+			}
+			events = append(events, msg.Device+":"+string(msg.Event))
 		}
 	}
 }
