@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -465,11 +466,19 @@ func (s *Spool) appendLocked(r Record) (int64, error) {
 		seg = s.segs[len(s.segs)-1]
 	}
 	n, err := s.active.Write(s.buf)
+	if err != nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
+		// The disk filled before max_bytes did (a disk smaller than the
+		// budget): make room as a full spool would, dropping the oldest
+		// readings, rather than refuse this record (perhaps a press).
+		s.cutFailedWrite(seg)
+		s.log.Warn("spool: disk full below max_bytes: dropping oldest readings", "bytes", s.total,
+			"max_bytes", s.opts.MaxBytes)
+		s.thinBy(max(s.total/10, int64(len(s.buf))))
+		seg = s.segs[len(s.segs)-1] // thinning may have rotated
+		n, err = s.active.Write(s.buf)
+	}
 	if err != nil {
-		// leave no partial record behind for the next append to follow
-		if terr := s.active.Truncate(seg.size); terr != nil {
-			s.log.Error("spool: cannot cut a failed write", "err", terr)
-		}
+		s.cutFailedWrite(seg)
 		return 0, fmt.Errorf("spool: write: %w", err)
 	}
 	s.nextSeq++
@@ -565,12 +574,24 @@ func (s *Spool) thinnable(seg *segment, floor uint64) bool {
 	return false
 }
 
+// cutFailedWrite leaves no partial record behind for the next append to
+// follow. Called with mu held.
+func (s *Spool) cutFailedWrite(seg *segment) {
+	if err := s.active.Truncate(seg.size); err != nil {
+		s.log.Error("spool: cannot cut a failed write", "err", err)
+	}
+}
+
 // thin drops the oldest readings, and device statuses a newer status of the
 // same device supersedes, until the spool is 10% under MaxBytes. Events,
 // the newest status of each device, records already handed to the
 // publisher and the active segment are never touched. Called with mu held.
 func (s *Spool) thin() {
-	need := s.total - s.opts.MaxBytes + s.opts.MaxBytes/10
+	s.thinBy(s.total - s.opts.MaxBytes + s.opts.MaxBytes/10)
+}
+
+// thinBy is thin freeing about need bytes.
+func (s *Spool) thinBy(need int64) {
 	if len(s.segs) == 1 && s.thinnable(s.segs[0], max(s.acked, s.readHigh)) {
 		if err := s.rotate(); err != nil {
 			s.log.Error("spool: cannot rotate to thin", "err", err)
@@ -606,8 +627,10 @@ func (s *Spool) thin() {
 			return false
 		})
 		if err != nil {
+			// go on: a later segment of readings only needs no space to
+			// rewrite (a full disk)
 			s.log.Error("spool: thinning failed", "file", filepath.Base(seg.path), "err", err)
-			return
+			continue
 		}
 		s.total -= before - seg.size
 		dropped += thinned

@@ -105,8 +105,10 @@ func (d *Driver) Run(ctx context.Context, sink drivers.Sink) error {
 				d.log.Error("mapped message breaks the contract", "msg", msg.String(), "err", err)
 				continue
 			}
-			if err := sink.Put(ctx, msg); err != nil {
-				return err
+			// retried in place: edge rules took it as seen, so a
+			// redelivery would not raise it again
+			if !drivers.PutRetrying(ctx, sink, msg, d.log) {
+				return ctx.Err()
 			}
 		}
 		return nil

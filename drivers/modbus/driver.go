@@ -113,8 +113,10 @@ func (d *driver) Run(ctx context.Context, sink drivers.Sink) error {
 			start := time.Now()
 			msgs, err := d.poll(bp.client, log)
 			for _, m := range msgs {
-				if perr := sink.Put(ctx, m); perr != nil {
-					return perr
+				// retried, not returned: the input state already says
+				// "in alarm", so a dropped event would never come again
+				if !drivers.PutRetrying(ctx, sink, m, log) {
+					return nil // ctx ended
 				}
 			}
 			if err != nil {

@@ -69,7 +69,19 @@ type Source struct {
 	cfg     Config
 	o       Options
 	metrics *sourceMetrics
+	refused refusedBackoff // waits between reconnects while the sink refuses
 }
+
+// refusedBackoff is the wait before reconnecting after the sink refused a
+// message: 1 s doubling to 30 s while it keeps refusing.
+type refusedBackoff struct{ wait time.Duration }
+
+func (b *refusedBackoff) next() time.Duration {
+	b.wait = min(max(2*b.wait, time.Second), 30*time.Second)
+	return b.wait
+}
+
+func (b *refusedBackoff) reset() { b.wait = 0 }
 
 // New checks the options and builds a Source; it does no I/O.
 func New(cfg Config, o Options) (*Source, error) {
@@ -160,22 +172,25 @@ func (s *Source) newSession() *session {
 // an event). A QoS 1 message is acknowledged to the broker only after handle
 // returned nil for it: a message queued or being handled when gatewayd stops
 // or crashes, or when handle fails, is redelivered by the broker (persistent
-// session) the next time the source connects. Run returns nil when ctx ends,
-// or handle's error when handle fails while ctx is still live; a
-// password_file it cannot read is fatal.
+// session) the next time the source connects. When handle fails (the spool
+// refused the message) Run reconnects after a backoff (1 s doubling to
+// 30 s) so the broker delivers it again; an EINVALID error (never storable)
+// drops the message instead. Run returns nil when ctx ends; a password_file
+// it cannot read is fatal.
 func (s *Source) Run(ctx context.Context, handle func(context.Context, Message) error) error {
 	for {
 		again, err := s.runSession(ctx, handle)
 		if err != nil || !again {
 			return err
 		}
-		s.o.Logger.Warn("driver queue drained; reconnecting so the home broker redelivers what was left unacknowledged")
+		s.o.Logger.Warn("reconnecting so the home broker redelivers what was left unacknowledged")
 	}
 }
 
 // runSession runs one paho client until ctx ends, handle fails, or the
-// session stopped taking messages and has drained its queue (again is true:
-// a new connection makes the broker redeliver what was refused).
+// session stopped taking messages and has drained its queue (in both cases
+// again is true: a new connection makes the broker redeliver what was
+// refused).
 func (s *Source) runSession(ctx context.Context, handle func(context.Context, Message) error) (again bool, err error) {
 	opts, err := s.clientOptions()
 	if err != nil {
@@ -230,11 +245,29 @@ func (s *Source) runSession(ctx context.Context, handle func(context.Context, Me
 			return false, nil
 		case e := <-ss.queue:
 			if !e.skip {
-				if err := handle(ctx, e.Message); err != nil {
-					if ctx.Err() != nil {
+				err := handle(ctx, e.Message)
+				switch {
+				case err == nil:
+					s.refused.reset()
+				case ctx.Err() != nil:
+					return false, nil
+				case anxin.ErrorCode(err) == anxin.EINVALID:
+					// never storable (too large): taking it again would
+					// block every later message of this driver
+					s.o.Logger.Error("message refused as invalid; dropped", "err", err)
+				default:
+					// The sink (the spool) refused it: a full or failing
+					// disk. Not acknowledged, so the home broker delivers it
+					// again on the next connection. Returning the error
+					// instead would leave the driver failed (every smoke,
+					// leak and button of the home unread) until a reload.
+					wait := s.refused.next()
+					s.o.Logger.Error("message not stored; reconnecting so the home broker delivers it again",
+						"err", err, "retry_in", wait)
+					if !anxin.SleepContext(ctx, wait) {
 						return false, nil
 					}
-					return false, err // not acknowledged: redelivered on the next connect
+					return true, nil
 				}
 			}
 			if e.ack != nil {

@@ -151,8 +151,8 @@ func (d *driver) Run(ctx context.Context, sink drivers.Sink) error {
 			}
 			fr.feed(buf[:n], got, bad)
 			for _, m := range pending {
-				if err := sink.Put(ctx, m); err != nil {
-					return err
+				if !drivers.PutRetrying(ctx, sink, m, log) {
+					return nil // ctx ended
 				}
 			}
 			pending = pending[:0]

@@ -119,7 +119,12 @@ func (d *Driver) Run(ctx context.Context, sink drivers.Sink) error {
 			d.log.Error("normalized message breaks the contract", "msg", out.String(), "err", err)
 			return nil
 		}
-		return sink.Put(ctx, out)
+		// retried in place: the de-bounce took the code as seen, so a
+		// redelivery soon after would count as a repeat
+		if !drivers.PutRetrying(ctx, sink, out, d.log) {
+			return ctx.Err()
+		}
+		return nil
 	})
 }
 

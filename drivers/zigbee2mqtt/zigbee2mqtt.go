@@ -110,8 +110,10 @@ func (d *Driver) Run(ctx context.Context, sink drivers.Sink) error {
 				log.Error("normalized message breaks the contract", "msg", msg.String(), "err", err)
 				continue
 			}
-			if err := sink.Put(ctx, msg); err != nil {
-				return err
+			// retried in place: the network's edge state took it as seen,
+			// so a redelivery would not raise it again
+			if !drivers.PutRetrying(ctx, sink, msg, log) {
+				return ctx.Err()
 			}
 		}
 		for _, st := range statuses {
@@ -123,8 +125,9 @@ func (d *Driver) Run(ctx context.Context, sink drivers.Sink) error {
 			if ss == nil {
 				continue
 			}
-			if err := ss.PutStatus(ctx, st); err != nil {
-				return err
+			if !drivers.StoreRetrying(ctx, log, func(ctx context.Context) error { return ss.PutStatus(ctx, st) },
+				"device", st.Device, "state", st.State) {
+				return ctx.Err()
 			}
 		}
 		return nil

@@ -1,0 +1,58 @@
+package rf433
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers"
+	"github.com/anxin-care/anxin/drivers/serialport"
+)
+
+// TestPressNotLostWhenTheSpoolRefusesItOnce: an elder presses the call
+// button once (the remote repeats its code, de-bounced into one press); the
+// spool refuses that press once (disk full for a moment, an I/O error on
+// the SD card). The press must still be raised when the spool takes it
+// again: a 433 MHz remote does not resend, so a dropped press is gone.
+func TestPressNotLostWhenTheSpoolRefusesItOnce(t *testing.T) {
+	dev := newPtyDevice(t)
+	reg := prometheus.NewRegistry()
+	cfg := NewConfig()
+	cfg.Port.Path = dev.link
+	cfg.Codes = []Code{{Code: "8d3cf6", Device: "btn1", Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: reg}
+	d, err := newDriver(cfg, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.reconnect = serialport.Reconnect{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond}
+	sink := &memSink{}
+	var refused atomic.Bool
+	refusing := drivers.SinkFunc(func(ctx context.Context, m anxin.Message) error {
+		if refused.CompareAndSwap(false, true) {
+			return errors.New("spool: write: no space left on device")
+		}
+		return sink.Put(ctx, m)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, refusing) }()
+	eventually(t, "port open", func() bool { return gaugeValue(t, reg, "anxin_serial_connected", dev.link) == 1 })
+	dev.write("8D3CF6\r\n8D3CF6\r\n8D3CF6\r\n") // one press, its repeats
+	eventually(t, "the press refused once raised when the spool takes it", func() bool {
+		return len(sink.snapshot()) == 1
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run returned %v", err)
+	}
+}
