@@ -36,18 +36,28 @@ func (a *alarmState) rising(bits uint32) uint32 {
 
 // reportTime is the device's time when it sent one that is plausible (set,
 // not ahead of now by more than a few minutes), else now. now zero: any set
-// time is believed (decoding a capture).
-func reportTime(dev, now time.Time) time.Time {
-	if dev.IsZero() || (!now.IsZero() && dev.After(now.Add(5*time.Minute))) {
+// time is believed (decoding a capture). current: a report of now (not a
+// blind-area batch's), whose time staleLive or more behind now is a frozen
+// clock, not the report's.
+func reportTime(dev, now time.Time, current bool) time.Time {
+	if dev.IsZero() || (!now.IsZero() && (dev.After(now.Add(5*time.Minute)) || current && dev.Before(now.Add(-staleLive)))) {
 		return now
 	}
 	return dev
 }
 
+// staleLive: a terminal without a GPS fix keeps sending the time of its
+// last fix (or its clock's 2000-01-01). Ids are made from the report's
+// time, so two presses hours apart would share one and alarmd would drop
+// the second as a duplicate; a current report that old takes the
+// gateway's time instead. A resent report then gets an id of its own, but
+// its alarm bits rise against nothing new: no second event.
+const staleLive = 10 * time.Minute
+
 // messages turns a location into a reading and one event per rising alarm
 // bit the vendor mapping knows. ts is the report's time: late reports keep
 // their own.
-func (v *Vendor) messages(t tcpserver.Target, terminal string, l Location, ts time.Time, rising uint32) []anxin.Message {
+func (v *Vendor) messages(t tcpserver.Target, terminal string, l Location, ts time.Time, stamp string, rising uint32) []anxin.Message {
 	f := anxin.Fields{
 		"lat": anxin.Num(l.Lat), "lon": anxin.Num(l.Lon), "alt_m": anxin.Num(l.AltM),
 		"speed_kmh": anxin.Num(l.SpeedKmh), "course_deg": anxin.Num(l.CourseDeg),
@@ -78,7 +88,6 @@ func (v *Vendor) messages(t tcpserver.Target, terminal string, l Location, ts ti
 	if x, ok := one(0x31); ok {
 		f["sats"] = anxin.Num(x)
 	}
-	stamp := strconv.FormatInt(ts.UnixMilli(), 10)
 	out := []anxin.Message{{ID: tcpserver.StableID(ts, "jt808", terminal, "reading", stamp),
 		TS: ts, Household: t.Household, Device: t.Device, Kind: t.Kind, Fields: f}}
 	events := []struct {
@@ -110,11 +119,19 @@ func (v *Vendor) reports(t tcpserver.Target, p Packet, state *alarmState, now ti
 	if live {
 		bound = now
 	}
-	stamp := func(l Location) time.Time {
-		if ts := reportTime(l.Time, bound); !ts.IsZero() {
-			return ts
+	// the report's time, and what its messages' ids are made from: that
+	// time, and the packet's serial number when the time is the gateway's
+	// (two reports in one millisecond are two reports)
+	stamp := func(l Location, current bool) (time.Time, string) {
+		ts := reportTime(l.Time, bound, current)
+		if ts.IsZero() {
+			ts = now
 		}
-		return now
+		st := strconv.FormatInt(ts.UnixMilli(), 10)
+		if !ts.Equal(l.Time) {
+			st += "/" + strconv.Itoa(int(p.Serial))
+		}
+		return ts, st
 	}
 	switch p.MsgID {
 	case MsgLocation:
@@ -122,7 +139,8 @@ func (v *Vendor) reports(t tcpserver.Target, p Packet, state *alarmState, now ti
 		if err != nil {
 			return nil, 0, err
 		}
-		return v.messages(t, p.Phone, l, stamp(l), state.rising(l.Alarm)), l.Alarm, nil
+		ts, st := stamp(l, true)
+		return v.messages(t, p.Phone, l, ts, st, state.rising(l.Alarm)), l.Alarm, nil
 	case MsgLocationBatch:
 		b, err := ParseBatch(p.Body)
 		if err != nil {
@@ -136,7 +154,8 @@ func (v *Vendor) reports(t tcpserver.Target, p Packet, state *alarmState, now ti
 			if b.Late {
 				st = &late
 			}
-			out = append(out, v.messages(t, p.Phone, l, stamp(l), st.rising(l.Alarm))...)
+			ts, stm := stamp(l, !b.Late)
+			out = append(out, v.messages(t, p.Phone, l, ts, stm, st.rising(l.Alarm))...)
 			last = l.Alarm
 		}
 		return out, last, nil
