@@ -80,6 +80,10 @@ type Uplink struct {
 	mConnected prometheus.Gauge
 	mPublished prometheus.Counter
 	mConnects  prometheus.Counter
+	// refused: connections in a row that ended with nothing acknowledged
+	// and the record refusedSeq, another household's, next to send
+	refused    int
+	refusedSeq uint64
 }
 
 // NewUplink checks opts and builds the uplink; it does no I/O.
@@ -207,6 +211,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 		u.log.Info("uplink: connected", "broker", broker, "client_id", u.opts.ClientID,
 			"spooled", u.spool.Stats().Depth)
 		u.event(true)
+		ackedAtConnect := u.spool.Acked()
 		err = u.pump(ctx, cl, lost)
 		u.setClient(nil)
 		u.connected.Store(false)
@@ -218,6 +223,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 		}
 		u.log.Warn("uplink: connection lost, replaying unacknowledged messages after reconnect", "err", err)
 		cl.Disconnect(0)
+		u.checkRefused(ctx, ackedAtConnect)
 		if !anxin.SleepContext(ctx, Backoff(0, u.opts.MinRetry, u.opts.MaxRetry, rand.Float64())) {
 			return nil
 		}
@@ -337,6 +343,59 @@ func (u *Uplink) goOffline(cl paho.Client) {
 	}
 	cl.Disconnect(250)
 	u.log.Info("uplink: disconnected")
+}
+
+// refusedStrikes is how many connections in a row must end with nothing
+// acknowledged, another household's record next to send, before that
+// record is moved behind the others (checkRefused).
+const refusedStrikes = 2
+
+// checkRefused moves the record next to send behind everything spooled
+// when the broker keeps closing the connection on it: alarmd's embedded
+// broker with per-household logins closes an MQTT 3.1.1 connection that
+// publishes outside anxin/v1/<its login>/, so a record of another
+// household (a district gatewayd's tracker, a terminal entry naming the
+// wrong household) would be sent first after every reconnect, for ever,
+// and every record behind it — presses included — would wait. Only when
+// this gateway logs in as its own household (Username == Household) and
+// the record is another household's: one the login can never publish, so
+// moving it can delay nothing that could go through; the gateway's own
+// records are never moved (a flaky link that drops before any PUBACK looks
+// the same). The record is kept (Spool.Requeue), comes to the front again
+// later and is refused again: logged each time.
+func (u *Uplink) checkRefused(ctx context.Context, ackedAtConnect uint64) {
+	if u.opts.Username == "" || u.opts.Username != u.opts.Household || u.spool.Acked() != ackedAtConnect {
+		u.refused = 0
+		return
+	}
+	cur := u.spool.Cursor()
+	defer cur.Close()
+	pctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	rec, err := cur.Next(pctx)
+	if err != nil {
+		u.refused = 0
+		return
+	}
+	hh, _, _, err := anxin.ParseTopic(rec.Topic)
+	if err != nil || hh == u.opts.Household {
+		u.refused = 0
+		return
+	}
+	if rec.Seq != u.refusedSeq {
+		u.refused, u.refusedSeq = 0, rec.Seq
+	}
+	if u.refused++; u.refused < refusedStrikes {
+		return
+	}
+	u.refused = 0
+	if err := u.spool.Requeue(rec); err != nil {
+		u.log.Error("uplink: a record the broker refuses could not be moved behind the others", "topic", rec.Topic, "err", err)
+		return
+	}
+	u.log.Error("uplink: the broker closes the connection on a record of another household than this gateway's login: "+
+		"moved behind the others so they go through; it is sent again later. Give this gateway a broker account "+
+		"allowed to publish for that household (docs/gatewayd.md, the uplink)", "topic", rec.Topic, "login", u.opts.Username)
 }
 
 type inflight struct {

@@ -6,6 +6,7 @@
 package spool
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -742,6 +743,26 @@ func (s *Spool) rewrite(seg *segment, keep func(Record) bool) (int, error) {
 // so it may leave the spool. The pointer is written at once (it survives a
 // process kill) and fsynced on Close; after a power loss the last acks may
 // be forgotten and those messages sent again, with the same ids.
+// Requeue appends a copy of r, the record next to acknowledge (Seq one past
+// Acked), and then acknowledges r: it goes out again after everything
+// spooled now, nothing lost (a crash between the two leaves both, and the
+// receiver drops the duplicate by its id). For a record the broker keeps
+// refusing, which would otherwise hold back every record behind it.
+func (s *Spool) Requeue(r Record) error {
+	if a := s.Acked(); r.Seq != a+1 {
+		return fmt.Errorf("spool: requeue of record %d, not the next to acknowledge (%d)", r.Seq, a+1)
+	}
+	if err := s.put(Record{Event: r.Event, Status: r.Status, Topic: r.Topic, Payload: bytes.Clone(r.Payload)}); err != nil {
+		return err
+	}
+	if r.Event || r.Status {
+		// put synced it
+	} else if err := s.Sync(); err != nil {
+		return err
+	}
+	return s.Ack(r.Seq)
+}
+
 func (s *Spool) Ack(seq uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
