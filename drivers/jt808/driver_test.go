@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,9 +33,15 @@ func startDriver(t *testing.T, idle time.Duration) (*driver, <-chan anxin.Messag
 // says (nil: none).
 func startDriverFailing(t *testing.T, idle time.Duration, fail func(anxin.Message) bool) (*driver, <-chan anxin.Message, *testenv.SyncBuffer) {
 	t.Helper()
+	return startDriverWith(t, func(c *Config) { c.IdleTimeout = idle }, fail)
+}
+
+// startDriverWith is startDriverFailing with the test config changed by set.
+func startDriverWith(t *testing.T, set func(*Config), fail func(anxin.Message) bool) (*driver, <-chan anxin.Message, *testenv.SyncBuffer) {
+	t.Helper()
 	c := NewConfig()
 	c.Listen = "127.0.0.1:0"
-	c.IdleTimeout = idle
+	set(c)
 	c.Terminals = []tcpserver.Terminal{{ID: "13800138000", Device: "tracker1"}, {ID: "00000000019900001111", Household: "hh-0002", Device: "watch2"}}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
@@ -297,5 +304,41 @@ func TestFloodIsPacedOthersServed(t *testing.T) {
 	mu.Unlock()
 	if limit := 20 + 20*time.Since(start).Seconds() + 5; float64(flooded) > limit {
 		t.Errorf("flooding connection got %d reports through in %v, pace allows %.0f", flooded, time.Since(start), limit)
+	}
+}
+
+// TestSilentConnectionClosedAfterFirstFrameTimeout: a connection that sends
+// nothing (a port scanner, a slowloris) is closed after
+// first_frame_timeout, not idle_timeout, so it cannot hold one of
+// max_connections' slots for long; a terminal that logs in stays.
+func TestSilentConnectionClosedAfterFirstFrameTimeout(t *testing.T) {
+	d, out, _ := startDriverWith(t, func(c *Config) { c.IdleTimeout, c.FirstFrame = time.Hour, time.Second }, nil)
+	addr := d.server.WaitAddr(t.Context())
+	term, err := Dial(addr, "013800138000", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer term.Close()
+	if _, err := term.Login(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	// closed by the server long before idle_timeout (an hour)
+	if err := silent.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := silent.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the silent connection was not closed by the server: %v", err)
+	}
+	// the terminal, connected longer than that, is still served
+	if err := term.Report(Fix{Lat: 1, Lon: 1, Time: time.Now(), BatteryPct: -1}, 5*time.Second); err != nil {
+		t.Fatalf("the logged-in terminal after first_frame_timeout: %v", err)
+	}
+	if m := next(t, out); m.Device != "tracker1" {
+		t.Fatalf("message %+v", m)
 	}
 }

@@ -25,8 +25,13 @@ type Terminal struct {
 // ListenConfig is the part of a dial-in driver's config that the listener
 // and the terminal mapping need.
 type ListenConfig struct {
-	Listen         string        `mapstructure:"listen" yaml:"listen"`
-	IdleTimeout    time.Duration `mapstructure:"idle_timeout" yaml:"idle_timeout"`
+	Listen      string        `mapstructure:"listen" yaml:"listen"`
+	IdleTimeout time.Duration `mapstructure:"idle_timeout" yaml:"idle_timeout"`
+	// FirstFrame: a new connection must send its first valid frame within
+	// this, or idle_timeout if shorter (a terminal logs in at once; a port
+	// scanner or a slowloris would otherwise hold a connection slot for
+	// idle_timeout)
+	FirstFrame     time.Duration `mapstructure:"first_frame_timeout" yaml:"first_frame_timeout"`
 	MaxConnections int           `mapstructure:"max_connections" yaml:"max_connections"`
 	MaxFrameRate   float64       `mapstructure:"max_frame_rate" yaml:"max_frame_rate"`
 	Terminals      []Terminal    `mapstructure:"terminals" yaml:"terminals"`
@@ -36,6 +41,7 @@ type ListenConfig struct {
 func (c *ListenConfig) SetDefaults(listen string) {
 	c.Listen = listen
 	c.IdleTimeout = 5 * time.Minute
+	c.FirstFrame = 30 * time.Second
 	c.MaxConnections = 20000
 	c.MaxFrameRate = 20
 }
@@ -57,6 +63,9 @@ func (c *ListenConfig) Validate(idOK func(string) bool) error {
 	}
 	if c.IdleTimeout < time.Second {
 		return fmt.Errorf("idle_timeout: %s is shorter than 1s", c.IdleTimeout)
+	}
+	if c.FirstFrame < time.Second {
+		return fmt.Errorf("first_frame_timeout: %s is shorter than 1s", c.FirstFrame)
 	}
 	if c.MaxConnections < 1 {
 		return fmt.Errorf("max_connections: %d must be at least 1", c.MaxConnections)
@@ -93,7 +102,8 @@ func (c *ListenConfig) Validate(idOK func(string) bool) error {
 
 // Server returns a server for framing set up from c.
 func (c *ListenConfig) Server(f Framing, log *slog.Logger) *Server {
-	return &Server{Framing: f, IdleTimeout: c.IdleTimeout, MaxConns: c.MaxConnections, MaxFrameRate: c.MaxFrameRate, Logger: log}
+	return &Server{Framing: f, IdleTimeout: c.IdleTimeout, FirstFrame: min(c.FirstFrame, c.IdleTimeout), MaxConns: c.MaxConnections,
+		MaxFrameRate: c.MaxFrameRate, Logger: log}
 }
 
 // Target is where a known terminal's messages go.

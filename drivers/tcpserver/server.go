@@ -1,6 +1,7 @@
 package tcpserver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,8 +50,12 @@ func (c *Conn) RemoteAddr() net.Addr { return c.c.RemoteAddr() }
 // bytes; one that sends no valid frame for IdleTimeout (nothing, or only
 // garbage) is closed, so it costs nothing after that.
 type Server struct {
-	Framing      Framing
-	IdleTimeout  time.Duration
+	Framing     Framing
+	IdleTimeout time.Duration
+	// FirstFrame bounds the wait for a new connection's first valid frame
+	// (0: IdleTimeout): one that sends nothing, or only garbage, is closed
+	// then rather than holding a slot of MaxConns for IdleTimeout.
+	FirstFrame   time.Duration
 	WriteTimeout time.Duration // default 10s
 	MaxConns     int           // 0: no limit
 	// MaxFrameRate paces each connection to this many frames per second
@@ -62,6 +67,7 @@ type Server struct {
 	Logger       *slog.Logger
 
 	conns atomic.Int64
+	full  logEvery     // "too many devices connected", at most every 10 s
 	addr  atomic.Value // net.Addr once listening
 	ready chan struct{}
 	once  sync.Once
@@ -151,7 +157,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("accept: %w", err)
 		}
 		if s.MaxConns > 0 && s.conns.Load() >= int64(s.MaxConns) {
-			s.Logger.Warn("connection refused: too many devices connected", "max", s.MaxConns)
+			if n, ok := s.full.due(time.Now(), 10*time.Second); ok {
+				s.Logger.Warn("connections refused: too many devices connected", "max", s.MaxConns, "refused", n)
+			}
 			c.Close()
 			continue
 		}
@@ -196,8 +204,8 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			ferr = c.SetReadDeadline(time.Now().Add(s.IdleTimeout))
 		}
 	}
-	if s.IdleTimeout > 0 {
-		if err := c.SetReadDeadline(time.Now().Add(s.IdleTimeout)); err != nil {
+	if first := cmp.Or(s.FirstFrame, s.IdleTimeout); first > 0 {
+		if err := c.SetReadDeadline(time.Now().Add(first)); err != nil {
 			return
 		}
 	}
@@ -214,6 +222,26 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			return // EOF, idle timeout, reset or shutdown
 		}
 	}
+}
+
+// logEvery lets a repeated log line through at most once a period, with
+// how many times it came meanwhile.
+type logEvery struct {
+	mu   sync.Mutex
+	last time.Time
+	n    int
+}
+
+// due counts one more; ok says to log now, n how many since the last.
+func (l *logEvery) due(now time.Time, every time.Duration) (n int, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n++
+	if !l.last.IsZero() && now.Sub(l.last) < every {
+		return 0, false
+	}
+	n, l.n, l.last = l.n, 0, now
+	return n, true
 }
 
 // WaitAddr waits until the server listens and returns its address, or ""
