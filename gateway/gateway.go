@@ -80,6 +80,7 @@ type publisher interface {
 	Run(ctx context.Context) error
 	Connected() bool
 	SetDrivers(states map[string]string)
+	PublishNow(ctx context.Context, topic string, payload []byte) error
 }
 
 type instance struct {
@@ -401,9 +402,17 @@ func (s *instanceSink) Put(ctx context.Context, m anxin.Message) error {
 	}
 	if g.spool != nil {
 		if err := g.spool.Put(ctx, m); err != nil {
-			if ctx.Err() == nil {
-				s.log.Error("message not spooled", "message", m.String(), "err", err)
+			if ctx.Err() != nil {
+				return err
 			}
+			if m.IsEvent() && anxin.ErrorCode(err) != anxin.EINVALID && g.publishNow(ctx, m) {
+				// the spool's disk fails (an SD card gone read-only):
+				// the press reached the broker all the same
+				s.log.Error("event not spooled: the spool's disk fails; sent straight to the broker, which acknowledged it",
+					"message", m.String(), "err", err)
+				return nil
+			}
+			s.log.Error("message not spooled", "message", m.String(), "err", err)
 			return err
 		}
 	}
@@ -411,6 +420,22 @@ func (s *instanceSink) Put(ctx context.Context, m anxin.Message) error {
 		return g.print(m)
 	}
 	return nil
+}
+
+// publishNow sends m straight to the broker, past the spool, and reports
+// whether the broker acknowledged it (connected, within 10 s).
+func (g *Gateway) publishNow(ctx context.Context, m anxin.Message) bool {
+	g.mu.Lock()
+	up := g.uplink
+	g.mu.Unlock()
+	if up == nil {
+		return false
+	}
+	payload, err := json.Marshal(&m)
+	if err != nil {
+		return false
+	}
+	return up.PublishNow(ctx, m.Topic(), payload) == nil
 }
 
 // PutStatus spools a device status (published retained on

@@ -254,6 +254,34 @@ func (u *Uplink) SetDrivers(states map[string]string) {
 	}
 }
 
+// PublishNow sends one message on the current connection, bypassing the
+// spool, and returns once the broker acknowledged it (QoS 1), within 10 s:
+// for an event the spool cannot take (its disk failing), which would
+// otherwise reach nobody. Not connected, or no PUBACK: an error, and the
+// caller keeps the message.
+func (u *Uplink) PublishNow(ctx context.Context, topic string, payload []byte) error {
+	u.statusMu.Lock()
+	cl := u.client
+	var tok paho.Token
+	if cl != nil {
+		tok = cl.Publish(topic, 1, false, payload)
+	}
+	u.statusMu.Unlock()
+	if tok == nil {
+		return errors.New("uplink: not connected")
+	}
+	t := time.NewTimer(10 * time.Second)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return errors.New("uplink: no PUBACK within 10s")
+	}
+}
+
 // setClient publishes the online status on a fresh connection (cl), or
 // forgets the connection (cl nil); it returns the status publish's token.
 func (u *Uplink) setClient(cl paho.Client) paho.Token {
