@@ -42,7 +42,7 @@ type Register struct {
 type registerSnap struct {
 	version uint64
 	at      *idtable.Table[int32] // household → its place in kits + 1 (a Go map cost ~30 bytes a household more)
-	kits    []kitRow              // every household with a kit, in id order after a merge (patch appends and moves rows)
+	kits    []kitRow              // every household with a kit, in id order after a full refresh only (patch appends and moves rows; merge keeps old's order)
 	devices [][]anxin.Device      // the distinct device lists of kits (a standard kit's is one)
 	tiers   []anxin.Tier          // the distinct tiers of kits
 	// stale: device lists patch appended since the last merge, some
@@ -219,7 +219,8 @@ func (r *Register) install(v uint64, old *registerSnap, drop map[string]bool, fr
 // in its row, an added household's appended, a removed one's row taken by
 // the last one. When no household comes or goes the id index is shared
 // (its slots do not move), otherwise copied and changed, not rebuilt.
-// Rows are then in id order no longer (merge restores it).
+// Rows are then in id order no longer, nor after a later merge (only a
+// full refresh sorts them): nothing reads them in order.
 func patch(v uint64, old *registerSnap, drop map[string]bool, fresh []anxin.Kit) *registerSnap {
 	if old == nil || old.at == nil || len(drop) > len(old.kits)/8 || old.stale+len(fresh) > 64+len(old.kits)/64 {
 		return nil // a merge's place; or so many lists appended that a rebuild should drop the unused
@@ -289,14 +290,15 @@ func patch(v uint64, old *registerSnap, drop map[string]bool, fresh []anxin.Kit)
 }
 
 // merge is a view of old's kits (nil: none) but those of households in
-// drop, and those of fresh (sorted by household), in id order.
+// drop, and those of fresh (sorted by household): in id order when old's
+// rows are (a patched old's are not; the result is complete either way).
 func merge(v uint64, old *registerSnap, drop map[string]bool, fresh []anxin.Kit) *registerSnap {
 	n := len(fresh)
 	if old != nil {
 		n += len(old.kits)
 	}
 	b := newSnapBuilder(v, n)
-	// a merge of two lists in id order: old's rows (less those fresh
+	// a merge of two lists, in id order when old's is: old's rows (less those fresh
 	// replaces) and fresh
 	j := 0
 	if old != nil {

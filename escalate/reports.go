@@ -2,6 +2,7 @@ package escalate
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -155,7 +156,7 @@ func TwoWaySMS(phone string) bool { return !strings.HasPrefix(phone, "+86") }
 // the SMS to send back, listing each alarm with its link (the chains walk
 // on meanwhile). A reply in other words ("马上到") takes nothing either: its
 // sender is told how to take the alarm (reply 1, or the link), once an
-// hour at most. answer is "" otherwise.
+// hour at most for the same alarms. answer is "" otherwise.
 func (s *Service) Reply(ctx context.Context, from, body string) (answer string, err error) {
 	return s.reply(ctx, from, body, false)
 }
@@ -194,30 +195,33 @@ func (s *Service) reply(ctx context.Context, from, body string, local bool) (str
 			}
 		}
 	}
+	ids := make([]string, len(ws))
+	for i, w := range ws {
+		ids[i] = w.c.AlarmID
+	}
 	switch {
 	case len(ws) == 0:
 		s.log.Info("inbound SMS matches no walking chain", "from", anxin.MaskPhone(from), "acceptance", accepting)
 		return "", nil
-	case !accepting && !s.unclearOnce(from):
+	case !accepting && !s.unclearOnce(unclearKey(from, ids)):
 		s.log.Info("inbound SMS is not an acceptance; its sender was told how to accept within the hour", "from", anxin.MaskPhone(from))
 		return "", nil
 	case accepting && len(ws) == 1:
 		_, _, err := s.accept(ctx, ws[0].c.AlarmID, ws[0].ti, ViaSMSReply)
 		return "", err
 	}
-	ids := make([]string, len(ws))
-	for i, w := range ws {
-		ids[i] = w.c.AlarmID
-	}
 	listed := ws[:min(len(ws), words.WhichListed)]
 	hs := make([]*anxin.Household, len(listed))
 	links := make([]string, len(listed))
 	for i, w := range listed {
 		_, h, err := s.context(ctx, w.c)
-		if err != nil {
-			return "", err
+		if err == nil {
+			links[i], err = s.ackLink(ctx, w.c, w.step)
 		}
-		if links[i], err = s.ackLink(ctx, w.c, w.step); err != nil {
+		if err != nil {
+			if !accepting {
+				s.unclearForget(unclearKey(from, ids)) // not told: the next reply may be
+			}
 			return "", err
 		}
 		hs[i] = &h
@@ -237,17 +241,33 @@ func (s *Service) reply(ctx context.Context, from, body string, local bool) (str
 // answers every SMS must not loop with us.
 const unclearEvery = time.Hour
 
-// unclearOnce reports whether from may be told how to accept now (and
-// notes that it is). Kept in memory: after a restart, or on another alarmd
-// of a cluster, a sender may be told once more.
-func (s *Service) unclearOnce(from string) bool {
+// unclearKey is whom unclearOnce limits: a sender and the alarms waiting
+// on them. An auto-responder answering each of our SMS is told once per
+// alarm (each alarm's chain sends it a bounded number of SMS); a person's
+// reply to a later alarm within the hour is still answered.
+func unclearKey(from string, alarms []string) string {
+	return from + "\x00" + strings.Join(slices.Sorted(slices.Values(alarms)), ",")
+}
+
+// unclearForget undoes unclearOnce's note of key (the answer could not be
+// made).
+func (s *Service) unclearForget(key string) {
+	s.unclearMu.Lock()
+	defer s.unclearMu.Unlock()
+	delete(s.unclear, key)
+}
+
+// unclearOnce reports whether key (unclearKey) may be told how to accept
+// now (and notes that it is). Kept in memory: after a restart, or on
+// another alarmd of a cluster, a sender may be told once more.
+func (s *Service) unclearOnce(key string) bool {
 	now := s.clock.Now()
 	s.unclearMu.Lock()
 	defer s.unclearMu.Unlock()
 	if s.unclear == nil {
 		s.unclear = map[string]time.Time{}
 	}
-	if at, ok := s.unclear[from]; ok && now.Sub(at) < unclearEvery {
+	if at, ok := s.unclear[key]; ok && now.Sub(at) < unclearEvery {
 		return false
 	}
 	if len(s.unclear) >= 1000 {
@@ -257,6 +277,6 @@ func (s *Service) unclearOnce(from string) bool {
 			}
 		}
 	}
-	s.unclear[from] = now
+	s.unclear[key] = now
 	return true
 }

@@ -327,17 +327,18 @@ func (d *DB) NewIngestWriter(ctx context.Context) (*IngestWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	// its commits go first at the write gate (writegate.go): an alarm's
-	// does not wait behind escalation's or the web app's writes
-	if err := conn.Raw(markPriority); err != nil {
-		conn.Close()
-		return nil, err
-	}
 	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous=FULL`); err != nil {
 		conn.Close()
 		return nil, err
 	}
 	if _, err := conn.ExecContext(ctx, `PRAGMA wal_autocheckpoint=0`); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	// its commits go first at the write gate (writegate.go): an alarm's
+	// does not wait behind escalation's or the web app's writes (marked
+	// last: a connection that failed above goes back to the pool unmarked)
+	if err := conn.Raw(markPriority); err != nil {
 		conn.Close()
 		return nil, err
 	}

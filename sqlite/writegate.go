@@ -164,6 +164,7 @@ type gatedConn struct {
 	gate     *writeGate
 	priority bool // ingest's (markPriority)
 	inTx     bool
+	txGate   bool // the transaction under way holds the gate (not a read-only one)
 	stmts    stmtCache
 }
 
@@ -177,10 +178,7 @@ func (c *gatedConn) PrepareContext(ctx context.Context, query string) (driver.St
 func (c *gatedConn) Close() error {
 	c.stmts.close()
 	err := c.inner.Close()
-	if c.inTx {
-		c.inTx = false
-		c.gate.release()
-	}
+	c.endTx()
 	return err
 }
 
@@ -188,17 +186,38 @@ func (c *gatedConn) Begin() (driver.Tx, error) {
 	return c.BeginTx(context.Background(), driver.TxOptions{})
 }
 
+// BeginTx takes the gate for a transaction that may write. A read-only
+// one does not: modernc begins it DEFERRED (a plain BEGIN, whatever
+// _txlock says), so in WAL mode it neither takes SQLite's write lock nor
+// waits for it, and must not queue at the gate or keep writers behind it
+// either (a write it makes anyway meets SQLite's lock, as before the gate).
 func (c *gatedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if err := c.gate.acquire(ctx, c.priority); err != nil {
-		return nil, err
+	if !opts.ReadOnly {
+		if err := c.gate.acquire(ctx, c.priority); err != nil {
+			return nil, err
+		}
 	}
 	tx, err := c.conn().BeginTx(ctx, opts)
 	if err != nil {
-		c.gate.release()
+		if !opts.ReadOnly {
+			c.gate.release()
+		}
 		return nil, err
 	}
-	c.inTx = true
+	c.inTx, c.txGate = true, !opts.ReadOnly
 	return &gatedTx{inner: tx, c: c}, nil
+}
+
+// endTx notes that the transaction under way (if any) ended, letting the
+// gate go if it held it.
+func (c *gatedConn) endTx() {
+	if c.inTx {
+		c.inTx = false
+		if c.txGate {
+			c.txGate = false
+			c.gate.release()
+		}
+	}
 }
 
 func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
@@ -258,10 +277,7 @@ func (t *gatedTx) Commit() error   { return t.end(t.inner.Commit()) }
 func (t *gatedTx) Rollback() error { return t.end(t.inner.Rollback()) }
 
 func (t *gatedTx) end(err error) error {
-	if t.c.inTx {
-		t.c.inTx = false
-		t.c.gate.release()
-	}
+	t.c.endTx()
 	return err
 }
 

@@ -84,8 +84,8 @@ func runIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return pressReport(fs.Args(), *pressRule, stdout, stderr)
 	}
 	if *press || *during != "" {
-		if *pressRate <= 0 || *households < 1 || !strings.Contains(*pressIDs, "%") {
-			fmt.Fprintln(stderr, "anxin-load: -press-rate and -households must be positive, -press-ids a format")
+		if *pressRate < 0.001 || *pressRate > 1e6 || *households < 1 || !strings.Contains(*pressIDs, "%") {
+			fmt.Fprintln(stderr, "anxin-load: -press-rate must be 0.001 to 1e6 a second, -households positive, -press-ids a format")
 			return 2
 		}
 		if *during != "" {
