@@ -782,6 +782,7 @@ func (s *JetStreamSource) fetch(ctx context.Context, k int) {
 		backoff = 100 * time.Millisecond
 		s.setErr(where, nil)
 		now := time.Now()
+		trace := len(msgs) > 0 && s.log.Enabled(ctx, slog.LevelDebug)
 		for _, m := range msgs {
 			topic, err := SubjectTopic(m.Subject)
 			if err != nil {
@@ -793,8 +794,11 @@ func (s *JetStreamSource) fetch(ctx context.Context, k int) {
 			m := m
 			d := Delivery{Topic: topic, Payload: m.Data, Received: now,
 				Ack: func() { _ = m.Ack() }, Nak: func() { _ = m.Nak() }}
+			if trace {
+				s.traceMsg(k, m, &d)
+			}
 			if err := s.p.Deliver(ctx, d); err != nil {
-				_ = m.Nak() // stopping: the next owner gets it at once
+				d.Nak() // stopping: the next owner gets it at once
 			}
 		}
 	}
@@ -810,6 +814,24 @@ func (s *JetStreamSource) fetch(ctx context.Context, k int) {
 		}
 		_ = sub.Unsubscribe()
 	}
+}
+
+// traceMsg logs, at debug level, a message delivered to partition k's
+// pull and, later, its acknowledgement or hand-back, by stream sequence:
+// with these lines from every alarmd a test (e2e TestClusterFailover) can
+// tell a message the cluster never delivered from one alarmd acknowledged.
+func (s *JetStreamSource) traceMsg(k int, m *nats.Msg, d *Delivery) {
+	md, err := m.Metadata()
+	if err != nil {
+		s.log.Debug("jetstream message without metadata", "partition", k, "subject", clip(m.Subject), "err", err)
+		return
+	}
+	seq := md.Sequence.Stream
+	s.log.Debug("jetstream message", "partition", k, "seq", seq, "consumer_seq", md.Sequence.Consumer,
+		"deliveries", md.NumDelivered, "stored", md.Timestamp.UTC().Format(time.RFC3339Nano), "subject", clip(m.Subject))
+	ack, nak := d.Ack, d.Nak
+	d.Ack = func() { ack(); s.log.Debug("jetstream ack", "partition", k, "seq", seq) }
+	d.Nak = func() { nak(); s.log.Debug("jetstream nak", "partition", k, "seq", seq) }
 }
 
 // Close stops pulling and gives every held partition back (its lease is

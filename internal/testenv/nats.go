@@ -170,5 +170,11 @@ func (c *NATSCluster) Restart(i int) {
 	c.waitReady(i)
 }
 
+// MonitorURL is node i's monitoring endpoint (http://127.0.0.1:<port>:
+// /jsz there is that node's own view of its stream and consumer replicas).
+func (c *NATSCluster) MonitorURL(i int) string {
+	return fmt.Sprintf("http://127.0.0.1:%d", c.nodes[i].mon)
+}
+
 // Output is what node i printed.
 func (c *NATSCluster) Output(i int) string { return c.nodes[i].Output() }
