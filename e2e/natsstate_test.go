@@ -123,6 +123,10 @@ func explainMissing(t *testing.T, nc *testenv.NATSCluster, partitions int, outpu
 		t.Logf("NATS for the stream's state: %v", err)
 		return
 	}
+	if v := conn.ConnectedServerVersion(); ingest.ServerOlder(v) {
+		t.Logf("nats-server %s is older than %s, which alarmd requires (ingest.MinNATSServer): 2.9.10 skips messages it PUBACKed when a node fails under load",
+			v, ingest.MinNATSServer)
+	}
 	si, err := js.StreamInfo(mqttStream)
 	if err != nil {
 		t.Logf("stream %s: %v", mqttStream, err)

@@ -185,10 +185,13 @@ func TestIntegrationJetStreamFailoverKeepsEveryPUBACK(t *testing.T) {
 		t.Logf("%d PUBACKed messages never consumed, by partition %v, published %s to %s; e.g. %s", len(lost), byPart,
 			first.UTC().Format("15:04:05.000"), last.UTC().Format("15:04:05.000"), strings.Join(lost[:min(10, len(lost))], " "))
 		for k := range parts {
-			if ci, err := js.ConsumerInfo(cfg.Stream, cfg.durable(k)); err == nil {
-				t.Logf("%s: delivered %d, ack floor %d, pending %d, unacknowledged %d, leader %s", ci.Name, ci.Delivered.Stream,
-					ci.AckFloor.Stream, ci.NumPending, ci.NumAckPending, ci.Cluster.Leader)
+			ci, err := js.ConsumerInfo(cfg.Stream, cfg.durable(k))
+			if err != nil {
+				t.Logf("%s: %v", cfg.durable(k), err)
+				continue
 			}
+			t.Logf("%s: delivered %d, ack floor %d, pending %d, unacknowledged %d, leader %s", ci.Name, ci.Delivered.Stream,
+				ci.AckFloor.Stream, ci.NumPending, ci.NumAckPending, ci.Cluster.Leader)
 		}
 		for i := range c.Len() {
 			t.Logf("%s's log:\n%s", c.Name(i), c.Output(i))
