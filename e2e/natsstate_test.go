@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -169,6 +170,7 @@ func explainMissing(t *testing.T, nc *testenv.NATSCluster, partitions int, outpu
 	var held []uint64
 	byPart := map[int]int{}
 	var examples []string
+	var getErr error // the first look-up that failed other than "not found"
 	for i, seq := range undelivered {
 		if i == 5000 {
 			t.Logf("(only the first 5000 never-delivered sequences looked up)")
@@ -176,6 +178,9 @@ func explainMissing(t *testing.T, nc *testenv.NATSCluster, partitions int, outpu
 		}
 		m, err := js.GetMsg(mqttStream, seq)
 		if err != nil {
+			if getErr == nil && !errors.Is(err, nats.ErrMsgNotFound) {
+				getErr = fmt.Errorf("seq %d: %w", seq, err)
+			}
 			continue
 		}
 		held = append(held, seq)
@@ -193,8 +198,8 @@ func explainMissing(t *testing.T, nc *testenv.NATSCluster, partitions int, outpu
 			examples = append(examples, fmt.Sprintf("seq %d %s (stored %s, reading of %s)", seq, m.Subject, m.Time.UTC().Format("15:04:05.000"), at))
 		}
 	}
-	t.Logf("of those never delivered, %d are still in the stream (%s), by partition %v; e.g. %s",
-		len(held), ranges(held, 20), byPart, strings.Join(examples, "; "))
+	t.Logf("of those never delivered, %d are still in the stream (%s), by partition %v; e.g. %s; look-up error: %v",
+		len(held), ranges(held, 20), byPart, strings.Join(examples, "; "), getErr)
 	if example == "" || from.IsZero() {
 		return
 	}
