@@ -268,6 +268,11 @@ func (m *Main) healthz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var notes []string
+	if n, ok := m.ingest.(interface{ Notes() []string }); ok {
+		for _, s := range n.Notes() {
+			notes = append(notes, "broker: "+s)
+		}
+	}
 	if e, ok := m.Escalator.(interface {
 		ProvidersDown() []escalate.ProviderDown
 		ChannelsDown() []anxin.Channel

@@ -699,3 +699,36 @@ func TestIntegrationNATSAwayThroughEitherAlarmd(t *testing.T) {
 	waitFor(t, "b holding both partitions", 30*time.Second, func() bool { return len(held(b)) == parts })
 	waitFor(t, "the mark on the new owner", 10*time.Second, func() bool { return b.engine.Away(hh) })
 }
+
+// alarmd says when the node it consumes from runs a nats-server older
+// than ingest.MinNATSServer (2.9.10 skips messages it PUBACKed when its
+// nodes fail under load: docs/deployment.md): an error in the log and a
+// note in /healthz, which stays 200 (alarmd consumes; it does not refuse).
+func TestIntegrationNATSOldServerNoted(t *testing.T) {
+	c := testenv.StartNATSCluster(t, 3, natsMapping(2))
+	conn, err := nats.Connect(c.URLs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := conn.ConnectedServerVersion()
+	conn.Close()
+	logs := &testenv.SyncBuffer{}
+	m := &Main{Config: natsConfig(t, c, "", "solo", "", 2), Escalator: &recordingEscalator{},
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	startMain(t, m)
+	gatewayClient(t, c, 0, "gw-version")
+	var body string
+	waitFor(t, "healthz ok", 30*time.Second, func() bool {
+		var code int
+		code, body = get(t, "http://"+m.HTTPAddr()+"/healthz")
+		return code == http.StatusOK
+	})
+	old := ingest.ServerOlder(version)
+	t.Logf("nats-server %s (minimum %s): /healthz %q", version, ingest.MinNATSServer, body)
+	if noted := strings.Contains(body, "nats-server "+version); noted != old {
+		t.Errorf("nats-server %s, older than %s: %v; noted in /healthz: %v (%q)", version, ingest.MinNATSServer, old, noted, body)
+	}
+	if logged := strings.Contains(logs.String(), "nats-server older than"); logged != old {
+		t.Errorf("nats-server %s, older than %s: %v; logged: %v", version, ingest.MinNATSServer, old, logged)
+	}
+}

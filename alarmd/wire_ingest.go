@@ -221,6 +221,14 @@ func (w *ingestWiring) stopReceiving() {
 	}
 }
 
+// Notes is what /healthz lists without failing: an old nats-server.
+func (w *ingestWiring) Notes() []string {
+	if w.jetstream != nil {
+		return w.jetstream.Notes()
+	}
+	return nil
+}
+
 func (w *ingestWiring) Healthy() error {
 	if w.jetstream != nil {
 		return errors.Join(w.jetstream.Healthy(), w.pipeline.Healthy())

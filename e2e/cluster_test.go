@@ -21,7 +21,6 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/nats-io/nats.go"
 
 	"github.com/anxin-care/anxin/ingest"
 	"github.com/anxin-care/anxin/internal/testenv"
@@ -113,6 +112,11 @@ func TestClusterFailover(t *testing.T) {
 	nc := testenv.StartNATSCluster(t, 3, fmt.Sprintf(`mappings = {
   "anxin.v1.*.*.*": "anxin.p.{{partition(%d,1)}}.v1.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}"
 }`, partitions))
+	for i := range nc.Len() { // the nodes' own logs (leader changes, catch-ups), kept with alarmd's
+		if f := keepLog(t, "nats-"+nc.Name(i)); f != nil {
+			t.Cleanup(func() { _, _ = f.WriteString(nc.Output(i)) })
+		}
+	}
 	vm := testenv.StartVictoriaMetrics(t)
 	tw := startFakeTwilio(t)
 	dir := t.TempDir()
@@ -146,7 +150,10 @@ store: {url: %q}
 nats: {urls: %s, partitions: %d}
 cluster: {instance: a%d, lease: %s, poll: %s}
 influx: {url: %q, token: unused-by-vm, batch_size: 1000, flush_interval: 200ms}
-`, addrs[i], lb.URL, pg.URL("postgres"), quoted(natsURLs), partitions, i, lease, poll, vm.URL)+commonYAML(dir, tw.URL, ackTimeout))
+`, addrs[i], lb.URL, pg.URL("postgres"), quoted(natsURLs), partitions, i, lease, poll, vm.URL)+
+			// debug: the JetStream source traces every message it is
+			// delivered and acknowledges (whereReadingsAre reads it)
+			strings.Replace(commonYAML(dir, tw.URL, ackTimeout), "log: {level: info}", "log: {level: debug}", 1))
 		procs[i] = startProc(t, binary(t, "alarmd"), "-config", cfg)
 	}
 	for i, p := range procs {
@@ -235,9 +242,16 @@ influx: {url: %q, token: unused-by-vm, batch_size: 1000, flush_interval: 200ms}
 	testenv.Eventually(t, "the gateways' spools to drain", 60*time.Second, func() bool { return fl.Depth() == 0 })
 	var archived float64
 	defer func() {
-		if t.Failed() { // how far the archive got, when it did not get there, and where the rest is
+		// how far the archive got, when it did not get there, and where
+		// the rest is (ANXIN_E2E_EXPLAIN: also when it did, to see the
+		// report's state of a run that passed)
+		if t.Failed() || os.Getenv("ANXIN_E2E_EXPLAIN") != "" {
 			t.Logf("archived %.0f distinct readings of %d; spool depth %d", archived, readings, fl.Depth())
-			whereReadingsAre(t, vm, nc, partitions, len(hs), readings)
+			outputs := map[string]string{}
+			for i, p := range procs {
+				outputs[fmt.Sprintf("a%d", i)] = p.Output()
+			}
+			whereReadingsAre(t, vm, nc, partitions, len(hs), readings, outputs)
 		}
 	}()
 	testenv.Eventually(t, fmt.Sprintf("the %d readings in VictoriaMetrics", readings), 60*time.Second, func() bool {
@@ -257,26 +271,12 @@ influx: {url: %q, token: unused-by-vm, batch_size: 1000, flush_interval: 200ms}
 
 // whereReadingsAre says, when not every reading was archived, whether the
 // rest still waits in JetStream (a consumer's pending or unacknowledged
-// messages: late) or is gone (nothing pending: lost), and which
-// households, partitions and tick times miss readings. It is what a CI
-// failure has to say for its cause to be found from its log alone.
-func whereReadingsAre(t *testing.T, vm *testenv.VictoriaMetrics, nc *testenv.NATSCluster, partitions, households int, readings int64) {
+// messages: late) or is gone (nothing pending: lost), which households,
+// partitions and tick times miss readings, and what the cluster and
+// alarmd's trace know of them (explainMissing). It is what a CI failure
+// has to say for its cause to be found from its log alone.
+func whereReadingsAre(t *testing.T, vm *testenv.VictoriaMetrics, nc *testenv.NATSCluster, partitions, households int, readings int64, outputs map[string]string) {
 	t.Helper()
-	if conn, err := nats.Connect(strings.Join(nc.URLs(), ","), nats.Timeout(5*time.Second)); err != nil {
-		t.Logf("NATS for the consumers' state: %v", err)
-	} else {
-		defer conn.Close()
-		js, err := conn.JetStream(nats.MaxWait(5 * time.Second))
-		for k := 0; err == nil && k < partitions; k++ {
-			ci, cerr := js.ConsumerInfo("$MQTT_msgs", "anxin-p"+strconv.Itoa(k))
-			if cerr != nil {
-				t.Logf("consumer of partition %d: %v", k, cerr)
-				continue
-			}
-			t.Logf("consumer of partition %d: pending %d, unacknowledged %d, redelivered %d, ack floor %d of %d delivered",
-				k, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.AckFloor.Stream, ci.Delivered.Stream)
-		}
-	}
 	ticks := map[string][]int64{} // household → its readings' times
 	if err := vm.Flush(t.Context()); err != nil {
 		t.Logf("VictoriaMetrics: %v", err)
@@ -288,6 +288,7 @@ func whereReadingsAre(t *testing.T, vm *testenv.VictoriaMetrics, nc *testenv.NAT
 		return
 	}
 	defer resp.Body.Close()
+	var first, last int64 // the first and last reading of any household (ms)
 	for dec := json.NewDecoder(resp.Body); ; {
 		var line struct {
 			Metric     map[string]string `json:"metric"`
@@ -297,20 +298,50 @@ func whereReadingsAre(t *testing.T, vm *testenv.VictoriaMetrics, nc *testenv.NAT
 			break
 		}
 		ticks[line.Metric["household"]] = append(ticks[line.Metric["household"]], line.Timestamps...)
+		for _, ms := range line.Timestamps {
+			if first == 0 || ms < first {
+				first = ms
+			}
+			last = max(last, ms)
+		}
 	}
-	want := int(readings) / households // every household reads on the same ticks
+	want := int(readings) / households // every household reads on the same ticks (within ms)
+	// a gap between two of a household's readings (or before its first,
+	// after its last) longer than 1.5 reading intervals lost readings
+	every := int64(5000)
+	if want > 1 {
+		every = (last - first) / int64(want-1)
+	}
+	var from, to time.Time // the missing readings' time span
+	example := ""
 	for i := range households {
 		hh := fmt.Sprintf("hh-%04d", i+1)
 		ts := slices.Compact(slices.Sorted(slices.Values(ticks[hh])))
 		if len(ts) >= want {
 			continue
 		}
-		var at []string
-		for _, ms := range ts {
-			at = append(at, time.UnixMilli(ms).UTC().Format("15:04:05.000"))
+		if example == "" {
+			example = hh
 		}
-		t.Logf("%s (partition %d) has %d of %d readings: %s", hh, ingest.Partition(hh, partitions), len(ts), want, strings.Join(at, " "))
+		var gaps []string
+		bounds := append(append([]int64{first - every}, ts...), last+every)
+		for j := 1; j < len(bounds); j++ {
+			if bounds[j]-bounds[j-1] < every*3/2 {
+				continue
+			}
+			a, b := time.UnixMilli(bounds[j-1]+every), time.UnixMilli(bounds[j]-every)
+			gaps = append(gaps, fmt.Sprintf("%s-%s", a.UTC().Format("15:04:05.000"), b.UTC().Format("15:04:05.000")))
+			if from.IsZero() || a.Before(from) {
+				from = a
+			}
+			if b.After(to) {
+				to = b
+			}
+		}
+		t.Logf("%s (partition %d) has %d of %d readings; missing those of %s", hh, ingest.Partition(hh, partitions), len(ts), want,
+			strings.Join(gaps, ", "))
 	}
+	explainMissing(t, nc, partitions, outputs, from, to, example)
 }
 
 // distinctSamples counts the water readings in VictoriaMetrics: distinct

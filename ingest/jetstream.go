@@ -169,8 +169,11 @@ type JetStreamSource struct {
 	gaveUp   bool
 	rejoinAt time.Time
 	ready    bool // the stream and the consumers exist
-	closing  sync.Once
-	fetchers sync.WaitGroup
+	// server: the version of the node last checked (checkServer); old:
+	// what Notes says of it when it is older than MinNATSServer
+	server, old string
+	closing     sync.Once
+	fetchers    sync.WaitGroup
 }
 
 type heldPart struct {
@@ -277,6 +280,7 @@ func (s *JetStreamSource) run() {
 	t := time.NewTicker(s.cfg.Poll)
 	defer t.Stop()
 	for {
+		s.checkServer()
 		if !s.isReady() {
 			if err := s.ensureConsumers(); err != nil {
 				s.setErr("stream", err)
@@ -302,6 +306,42 @@ func (s *JetStreamSource) run() {
 		case <-t.C:
 		}
 	}
+}
+
+// checkServer says, once per node connected to, when that node's
+// nats-server is older than MinNATSServer: an error in the log and a note
+// (Notes) for /healthz. alarmd consumes all the same: refusing would stop
+// every alarm of a cluster that runs today, for a loss that needs a node
+// failing under load.
+func (s *JetStreamSource) checkServer() {
+	v := s.nc.ConnectedServerVersion()
+	s.mu.Lock()
+	if v == "" || v == s.server {
+		s.mu.Unlock()
+		return
+	}
+	s.server, s.old = v, ""
+	if ServerOlder(v) {
+		s.old = fmt.Sprintf("nats-server %s (node %s) is older than %s: it can skip messages it acknowledged to gateways when a node fails (docs/deployment.md, Broker tier); upgrade every node",
+			v, s.nc.ConnectedServerName(), MinNATSServer)
+	}
+	old := s.old
+	s.mu.Unlock()
+	if old != "" {
+		s.log.Error("nats-server older than "+MinNATSServer+": upgrade every node", "version", v,
+			"server", s.nc.ConnectedServerName(), "why", "it can skip messages it acknowledged to gateways when a node fails (docs/deployment.md, Broker tier)")
+	}
+}
+
+// Notes is what /healthz says besides its verdict: a nats-server older
+// than MinNATSServer.
+func (s *JetStreamSource) Notes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.old == "" {
+		return nil
+	}
+	return []string{s.old}
 }
 
 func (s *JetStreamSource) isReady() bool {
@@ -782,6 +822,7 @@ func (s *JetStreamSource) fetch(ctx context.Context, k int) {
 		backoff = 100 * time.Millisecond
 		s.setErr(where, nil)
 		now := time.Now()
+		trace := len(msgs) > 0 && s.log.Enabled(ctx, slog.LevelDebug)
 		for _, m := range msgs {
 			topic, err := SubjectTopic(m.Subject)
 			if err != nil {
@@ -793,8 +834,11 @@ func (s *JetStreamSource) fetch(ctx context.Context, k int) {
 			m := m
 			d := Delivery{Topic: topic, Payload: m.Data, Received: now,
 				Ack: func() { _ = m.Ack() }, Nak: func() { _ = m.Nak() }}
+			if trace {
+				s.traceMsg(k, m, &d)
+			}
 			if err := s.p.Deliver(ctx, d); err != nil {
-				_ = m.Nak() // stopping: the next owner gets it at once
+				d.Nak() // stopping: the next owner gets it at once
 			}
 		}
 	}
@@ -810,6 +854,24 @@ func (s *JetStreamSource) fetch(ctx context.Context, k int) {
 		}
 		_ = sub.Unsubscribe()
 	}
+}
+
+// traceMsg logs, at debug level, a message delivered to partition k's
+// pull and, later, its acknowledgement or hand-back, by stream sequence:
+// with these lines from every alarmd a test (e2e TestClusterFailover) can
+// tell a message the cluster never delivered from one alarmd acknowledged.
+func (s *JetStreamSource) traceMsg(k int, m *nats.Msg, d *Delivery) {
+	md, err := m.Metadata()
+	if err != nil {
+		s.log.Debug("jetstream message without metadata", "partition", k, "subject", clip(m.Subject), "err", err)
+		return
+	}
+	seq := md.Sequence.Stream
+	s.log.Debug("jetstream message", "partition", k, "seq", seq, "consumer_seq", md.Sequence.Consumer,
+		"deliveries", md.NumDelivered, "stored", md.Timestamp.UTC().Format(time.RFC3339Nano), "subject", clip(m.Subject))
+	ack, nak := d.Ack, d.Nak
+	d.Ack = func() { ack(); s.log.Debug("jetstream ack", "partition", k, "seq", seq) }
+	d.Nak = func() { nak(); s.log.Debug("jetstream nak", "partition", k, "seq", seq) }
 }
 
 // Close stops pulling and gives every held partition back (its lease is

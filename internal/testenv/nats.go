@@ -15,7 +15,10 @@ import (
 // NATSCluster is a cluster of nats-server processes for one test: cluster
 // routes between every node, JetStream (file store in the test's temp dir,
 // one server_name each) and an MQTT listener on each node (MQTT needs
-// JetStream). Debian's nats-server (apt-get install -y nats-server).
+// JetStream). The nats-server first in PATH: Debian's (apt-get install -y
+// nats-server) is 2.9.10, older than alarmd requires (ingest.MinNATSServer:
+// under load it skips messages it PUBACKed when a node fails, so the
+// failover tests can lose readings on it); put a newer one first in PATH.
 type NATSCluster struct {
 	t     testing.TB
 	nodes []*natsNode
@@ -168,6 +171,12 @@ func (c *NATSCluster) Restart(i int) {
 	c.t.Helper()
 	c.nodes[i].Process.Restart()
 	c.waitReady(i)
+}
+
+// MonitorURL is node i's monitoring endpoint (http://127.0.0.1:<port>:
+// /jsz there is that node's own view of its stream and consumer replicas).
+func (c *NATSCluster) MonitorURL(i int) string {
+	return fmt.Sprintf("http://127.0.0.1:%d", c.nodes[i].mon)
 }
 
 // Output is what node i printed.
