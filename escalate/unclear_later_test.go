@@ -1,7 +1,6 @@
 package escalate_test
 
 import (
-	"net/url"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -20,18 +19,7 @@ func TestUnclearReplyToALaterAlarmIsAnswered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnvWith(t, households{abroad.ID: abroad})
 		e.fake.Script("+14155550101", twiliotest.Script{Call: twiliotest.Ring})
-		sid := 0
-		reply := func(from, body string) string {
-			t.Helper()
-			sid++
-			v := url.Values{"From": {from}, "Body": {body}, "MessageSid": {"SM" + strings.Repeat("8", 31) + string(rune('0'+sid))}, "To": {twiliotest.From}}
-			code, answer := e.do2(twiliotest.SignedRequest(publicURL+"/twilio/sms", v, twiliotest.AuthToken))
-			if code != 200 {
-				t.Fatalf("inbound SMS %q: %d", body, code)
-			}
-			settle(time.Second)
-			return answer
-		}
+		reply := e.smsReplies(t, "8")
 		e.raiseIn(abroad.ID, "01ALARMA", anxin.SeverityCritical)
 		settle(10 * time.Second)
 		if answer := reply("+14155550101", "马上到"); !strings.Contains(answer, "<Message>") {

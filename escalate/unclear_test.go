@@ -23,18 +23,7 @@ func TestUnclearSMSReplyIsAnswered(t *testing.T) {
 		e.fake.Script("+14155550101", twiliotest.Script{Call: twiliotest.Ring})
 		e.raiseIn(abroad.ID, "01ALARMU", anxin.SeverityCritical)
 		settle(10 * time.Second) // the first step's SMS is read
-		sid := 0
-		reply := func(from, body string) string {
-			t.Helper()
-			sid++
-			v := url.Values{"From": {from}, "Body": {body}, "MessageSid": {"SM" + strings.Repeat("7", 31) + string(rune('0'+sid))}, "To": {twiliotest.From}}
-			code, answer := e.do2(twiliotest.SignedRequest(publicURL+"/twilio/sms", v, twiliotest.AuthToken))
-			if code != 200 {
-				t.Fatalf("inbound SMS %q: %d", body, code)
-			}
-			settle(time.Second)
-			return answer
-		}
+		reply := e.smsReplies(t, "7")
 		answer := reply("+14155550101", "马上到")
 		if c := e.chain("01ALARMU"); c.State != anxin.ChainWalking {
 			t.Fatalf("an unclear reply decided the chain: %s", c.State)
@@ -57,4 +46,22 @@ func TestUnclearSMSReplyIsAnswered(t *testing.T) {
 			t.Fatal("the sender's number is in the log")
 		}
 	})
+}
+
+// smsReplies posts inbound SMS to the Twilio webhook, each with a
+// MessageSid of its own (mark tells tests' ids apart), lets the service
+// settle, and returns the TwiML answer.
+func (e *env) smsReplies(t *testing.T, mark string) func(from, body string) string {
+	sid := 0
+	return func(from, body string) string {
+		t.Helper()
+		sid++
+		v := url.Values{"From": {from}, "Body": {body}, "MessageSid": {"SM" + strings.Repeat(mark, 31) + string(rune('0'+sid))}, "To": {twiliotest.From}}
+		code, answer := e.do2(twiliotest.SignedRequest(publicURL+"/twilio/sms", v, twiliotest.AuthToken))
+		if code != 200 {
+			t.Fatalf("inbound SMS %q: %d", body, code)
+		}
+		settle(time.Second)
+		return answer
+	}
 }

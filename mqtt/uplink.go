@@ -270,16 +270,7 @@ func (u *Uplink) PublishNow(ctx context.Context, topic string, payload []byte) e
 	if tok == nil {
 		return errors.New("uplink: not connected")
 	}
-	t := time.NewTimer(10 * time.Second)
-	defer t.Stop()
-	select {
-	case <-tok.Done():
-		return tok.Error()
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return errors.New("uplink: no PUBACK within 10s")
-	}
+	return wait(ctx, tok, 10*time.Second)
 }
 
 // setClient publishes the online status on a fresh connection (cl), or

@@ -24,24 +24,6 @@ import (
 	"github.com/anxin-care/anxin/sqlite"
 )
 
-// syncBuffer is a bytes.Buffer written by one goroutine and read by another.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestPressModePressesEachHouseholdOnceUntilStdinEnds: against a real
 // mosquitto, press mode sends contract presses, one per household, each
 // named in its output with its send time; with every household pressed it
@@ -72,7 +54,7 @@ func TestPressModePressesEachHouseholdOnceUntilStdinEnds(t *testing.T) {
 	}
 
 	stdinR, stdinW := io.Pipe()
-	var out, errs syncBuffer
+	var out, errs testenv.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- runIO([]string{"-press", "-broker", mq.URL, "-press-rate", "200", "-households", "5", "-press-ids", "home-%d"},
