@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -161,6 +163,40 @@ func (g *Gateway) Reload(cfg *Config) {
 	g.reload <- cfg
 }
 
+// memorySpoolMax bounds a spool in memory (openSpool): what a small box
+// can spare.
+const memorySpoolMax = 16 << 20
+
+// openSpool opens the spool in spool.dir; on a disk that cannot be written
+// (an SD card the kernel remounted read-only after I/O errors, a full or
+// failing one) in memory instead (/dev/shm), so presses still reach the
+// broker: lost at a power cut, where the card would have kept them, and
+// logged as an error at every start. Any other failure (the directory
+// locked by another gatewayd, bad permissions) is returned.
+func (g *Gateway) openSpool(cfg *Config) (*spool.Spool, error) {
+	opts := spool.Options{Dir: cfg.Spool.Dir, MaxBytes: int64(cfg.Spool.MaxBytes),
+		Fsync: spool.FsyncMode(cfg.Spool.Fsync), SyncInterval: cfg.Spool.SyncInterval, Logger: g.log, Metrics: g.reg}
+	sp, err := spool.Open(opts)
+	if err == nil || !(errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EIO) || errors.Is(err, syscall.ENOSPC)) {
+		return sp, err
+	}
+	mem := "/dev/shm"
+	if st, serr := os.Stat(mem); serr != nil || !st.IsDir() {
+		mem = os.TempDir()
+	}
+	opts.Dir = filepath.Join(mem, "anxin-spool-"+cfg.Household)
+	opts.MaxBytes = min(opts.MaxBytes, memorySpoolMax)
+	opts.Metrics = g.reg
+	msp, merr := spool.Open(opts)
+	if merr != nil {
+		return nil, errors.Join(err, fmt.Errorf("spool in memory too: %w", merr))
+	}
+	g.log.Error("spool: its disk cannot be written; spooling in memory instead — a power cut loses what waits there, "+
+		"and what the card holds unsent stays there. Replace the card", "dir", cfg.Spool.Dir, "err", err,
+		"memory_dir", opts.Dir, "max_bytes", opts.MaxBytes)
+	return msp, nil
+}
+
 // Run opens the spool, starts the uplink, the metrics server and the
 // drivers, and runs until ctx ends. Then it stops the drivers (ports
 // closed), fsyncs and closes the spool, publishes the offline status and
@@ -172,9 +208,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	upCtx, upCancel := context.WithCancel(context.Background())
 	defer upCancel()
 	if !cfg.MQTT.Broker.IsZero() {
-		sp, err := spool.Open(spool.Options{Dir: cfg.Spool.Dir, MaxBytes: int64(cfg.Spool.MaxBytes),
-			Fsync: spool.FsyncMode(cfg.Spool.Fsync), SyncInterval: cfg.Spool.SyncInterval,
-			Logger: g.log, Metrics: g.reg})
+		sp, err := g.openSpool(cfg)
 		if err != nil {
 			return err
 		}

@@ -173,7 +173,7 @@ func Open(opts Options) (*Spool, error) {
 		ackCh:    make(chan struct{}),
 		latest:   map[string]uint64{},
 	}
-	s.metrics(opts.Metrics)
+	s.metrics()
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
@@ -194,10 +194,11 @@ func Open(opts Options) (*Spool, error) {
 		s.syncDone = make(chan struct{})
 		go s.syncLoop()
 	}
+	s.register(opts.Metrics)
 	return s, nil
 }
 
-func (s *Spool) metrics(reg prometheus.Registerer) {
+func (s *Spool) metrics() {
 	s.mDepth = prometheus.NewGauge(prometheus.GaugeOpts{Name: "anxin_spool_depth_messages",
 		Help: "Messages in the spool not yet acknowledged by the broker."})
 	s.mBytes = prometheus.NewGauge(prometheus.GaugeOpts{Name: "anxin_spool_bytes",
@@ -210,6 +211,11 @@ func (s *Spool) metrics(reg prometheus.Registerer) {
 		Help: "Damaged records skipped when reading the spool."})
 	s.mPutErrs = prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_spool_put_errors_total",
 		Help: "Messages the spool could not store (rejected or disk error)."})
+}
+
+// register exports the metrics, once Open succeeded (a spool that failed
+// to open must not hold the names a second one would export).
+func (s *Spool) register(reg prometheus.Registerer) {
 	if reg != nil {
 		for _, c := range []prometheus.Collector{s.mDepth, s.mBytes, s.mDropped, s.mSuperseded, s.mCorrupt, s.mPutErrs} {
 			if err := reg.Register(c); err != nil {
