@@ -13,11 +13,11 @@ import (
 
 // SQLite has one writer at a time. A connection that finds another
 // holding the write lock waits in SQLite's busy handler, which sleeps 1,
-// 2, 5, 10, 15… ms between looks: an ingest commit that came just after an
-// escalation write waited 1, 3, 8 or 18 ms more than the write took (with
-// ten button presses a second beside the harness's load, the commits'
-// tail of 8–32 ms was that, not the disk: an fsync here takes 0.3 ms).
-// writeGate queues this process's writers instead: each transaction and
+// 2, 5, 10, 15… ms between looks: an ingest commit beside busy writers (a
+// burst of alarms' escalation) waited up to half a second
+// (BenchmarkCommitBesideWrites: p99 132–198 ms through the busy handler,
+// 2.7–3.9 ms through the gate). writeGate queues this process's writers
+// instead: each transaction and
 // each write outside one takes the gate, and the next in line is handed it
 // the moment it is let go. Ingest's connection (markPriority) goes before
 // every other waiter: an alarm's commit does not queue behind escalation's
@@ -27,6 +27,9 @@ type writeGate struct {
 	mu        sync.Mutex
 	held      bool
 	high, low []chan struct{} // waiters, in arrival order
+	// off lets every writer through at once, to SQLite's lock and busy
+	// handler as before the gate (BenchmarkCommitBesideWrites compares)
+	off bool
 }
 
 // gateWait bounds a wait for the gate, as busy_timeout bounds a wait for
@@ -35,14 +38,10 @@ const gateWait = 10 * time.Second
 
 var errGateTimeout = errors.New("sqlite: the store's writer did not finish within 10s (database is locked)")
 
-// gateOff lets every writer through at once, to SQLite's lock and busy
-// handler as before the gate (BenchmarkCommitBesideWrites compares).
-var gateOff bool
-
 // acquire takes the gate, waiting behind those before it (priority ones
 // before all others), until ctx ends or gateWait passes.
 func (g *writeGate) acquire(ctx context.Context, priority bool) error {
-	if gateOff {
+	if g.off {
 		return nil
 	}
 	g.mu.Lock()
@@ -96,7 +95,7 @@ func (g *writeGate) drop(ch chan struct{}) bool {
 
 // release hands the gate to the next waiter, or frees it.
 func (g *writeGate) release() {
-	if gateOff {
+	if g.off {
 		return
 	}
 	g.mu.Lock()
@@ -134,11 +133,12 @@ func (c *gatedConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := conn.(connIface); !ok {
+	ci, ok := conn.(connIface)
+	if !ok {
 		conn.Close()
 		return nil, errors.New("sqlite: the driver's connection lacks a context method the store needs")
 	}
-	return &gatedConn{inner: conn, gate: c.gate}, nil
+	return &gatedConn{inner: ci, gate: c.gate}, nil
 }
 
 func (c *gatedConnector) Driver() driver.Driver { return c.inner.Driver() }
@@ -160,7 +160,7 @@ type connIface interface {
 // lock there) to its end, and a statement outside one that may write
 // while it runs (a query's until its rows close).
 type gatedConn struct {
-	inner    driver.Conn
+	inner    connIface
 	gate     *writeGate
 	priority bool // ingest's (markPriority)
 	inTx     bool
@@ -168,11 +168,9 @@ type gatedConn struct {
 	stmts    stmtCache
 }
 
-func (c *gatedConn) conn() connIface { return c.inner.(connIface) }
-
 func (c *gatedConn) Prepare(query string) (driver.Stmt, error) { return c.inner.Prepare(query) }
 func (c *gatedConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	return c.conn().PrepareContext(ctx, query)
+	return c.inner.PrepareContext(ctx, query)
 }
 
 func (c *gatedConn) Close() error {
@@ -197,7 +195,7 @@ func (c *gatedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.
 			return nil, err
 		}
 	}
-	tx, err := c.conn().BeginTx(ctx, opts)
+	tx, err := c.inner.BeginTx(ctx, opts)
 	if err != nil {
 		if !opts.ReadOnly {
 			c.gate.release()
@@ -227,11 +225,11 @@ func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver
 		}
 		defer c.gate.release()
 	}
-	if cs := c.stmts.get(ctx, c.conn(), query); cs != nil {
+	if cs := c.stmts.get(ctx, c.inner, query); cs != nil {
 		defer cs.done()
 		return cs.s.(driver.StmtExecContext).ExecContext(ctx, args)
 	}
-	return c.conn().ExecContext(ctx, query, args)
+	return c.inner.ExecContext(ctx, query, args)
 }
 
 func (c *gatedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
@@ -245,11 +243,11 @@ func (c *gatedConn) QueryContext(ctx context.Context, query string, args []drive
 	}
 	var rows driver.Rows
 	var err error
-	if cs := c.stmts.get(ctx, c.conn(), query); cs != nil {
+	if cs := c.stmts.get(ctx, c.inner, query); cs != nil {
 		release = append(release, cs.done)
 		rows, err = cs.s.(driver.StmtQueryContext).QueryContext(ctx, args)
 	} else {
-		rows, err = c.conn().QueryContext(ctx, query, args)
+		rows, err = c.inner.QueryContext(ctx, query, args)
 	}
 	if err != nil {
 		for _, f := range release {
@@ -263,9 +261,9 @@ func (c *gatedConn) QueryContext(ctx context.Context, query string, args []drive
 	return &gatedRows{Rows: rows, release: release}, nil
 }
 
-func (c *gatedConn) Ping(ctx context.Context) error         { return c.conn().Ping(ctx) }
-func (c *gatedConn) ResetSession(ctx context.Context) error { return c.conn().ResetSession(ctx) }
-func (c *gatedConn) IsValid() bool                          { return c.conn().IsValid() }
+func (c *gatedConn) Ping(ctx context.Context) error         { return c.inner.Ping(ctx) }
+func (c *gatedConn) ResetSession(ctx context.Context) error { return c.inner.ResetSession(ctx) }
+func (c *gatedConn) IsValid() bool                          { return c.inner.IsValid() }
 
 // gatedTx lets the gate go when the transaction ends.
 type gatedTx struct {

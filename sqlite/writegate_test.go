@@ -142,10 +142,8 @@ func TestWritesOnOneFileQueueAtTheGate(t *testing.T) {
 	if err := d.db.QueryRowContext(ctx, `SELECT v FROM n WHERE k = 0`).Scan(&v); err != nil || v != 16*20 {
 		t.Fatalf("counter %d (%v), want %d", v, err, 16*20)
 	}
-	d.gate.mu.Lock()
-	defer d.gate.mu.Unlock()
-	if d.gate.held || len(d.gate.high)+len(d.gate.low) != 0 {
-		t.Fatalf("the gate after every write: held %v, %d waiting", d.gate.held, len(d.gate.high)+len(d.gate.low))
+	if !gateFree(d) {
+		t.Fatal("the gate after every write: held, or someone waiting")
 	}
 }
 
@@ -161,14 +159,13 @@ func BenchmarkCommitBesideWrites(b *testing.B) {
 			name = "busy-handler"
 		}
 		b.Run(name, func(b *testing.B) {
-			gateOff = off
-			defer func() { gateOff = false }()
 			ctx := b.Context()
 			d, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer d.Close()
+			d.gate.off = off
 			if _, err := d.db.ExecContext(ctx, `CREATE TABLE w (k INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT)`); err != nil {
 				b.Fatal(err)
 			}
