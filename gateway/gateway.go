@@ -186,7 +186,6 @@ func (g *Gateway) openSpool(cfg *Config) (*spool.Spool, error) {
 	}
 	opts.Dir = filepath.Join(mem, "anxin-spool-"+cfg.Household)
 	opts.MaxBytes = min(opts.MaxBytes, memorySpoolMax)
-	opts.Metrics = g.reg
 	msp, merr := spool.Open(opts)
 	if merr != nil {
 		return nil, errors.Join(err, fmt.Errorf("spool in memory too: %w", merr))

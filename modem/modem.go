@@ -281,7 +281,9 @@ func (m *Modem) received(msg gsm.Message) {
 		if answer == "" {
 			return
 		}
-		if _, _, err := m.Send(context.Background(), anxin.Notification{To: from, Channel: anxin.ChannelSMS, Body: answer}); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, _, err := m.Send(ctx, anxin.Notification{To: from, Channel: anxin.ChannelSMS, Body: answer}); err != nil {
 			m.log.Warn("modem: answer to a reply not sent", "to", anxin.MaskPhone(from), "err", err)
 		}
 	}()

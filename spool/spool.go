@@ -761,10 +761,10 @@ func (s *Spool) Requeue(r Record) error {
 	if err := s.put(Record{Event: r.Event, Status: r.Status, Topic: r.Topic, Payload: bytes.Clone(r.Payload)}); err != nil {
 		return err
 	}
-	if r.Event || r.Status {
-		// put synced it
-	} else if err := s.Sync(); err != nil {
-		return err
+	if r.reading() { // put syncs events and statuses itself
+		if err := s.Sync(); err != nil {
+			return err
+		}
 	}
 	return s.Ack(r.Seq)
 }
