@@ -26,7 +26,7 @@ func PutRetrying(ctx context.Context, sink Sink, m anxin.Message, log *slog.Logg
 // dropped, so it cannot block the ones behind it. attrs name the message
 // in the log lines.
 func StoreRetrying(ctx context.Context, log *slog.Logger, store func(context.Context) error, attrs ...any) bool {
-	var wait time.Duration
+	var wait RetryWait
 	for {
 		err := store(ctx)
 		switch {
@@ -38,10 +38,23 @@ func StoreRetrying(ctx context.Context, log *slog.Logger, store func(context.Con
 			log.Error("message refused as invalid; dropped", append(attrs, "err", err)...)
 			return true
 		}
-		wait = min(max(2*wait, time.Second), 30*time.Second)
-		log.Error("message not stored; trying again", append(attrs, "err", err, "retry_in", wait)...)
-		if !anxin.SleepContext(ctx, wait) {
+		d := wait.Next()
+		log.Error("message not stored; trying again", append(attrs, "err", err, "retry_in", d)...)
+		if !anxin.SleepContext(ctx, d) {
 			return false
 		}
 	}
 }
+
+// RetryWait is the wait between tries of a message the sink refused: 1 s,
+// doubling to 30 s while it keeps refusing.
+type RetryWait struct{ wait time.Duration }
+
+// Next is the wait before the next try.
+func (w *RetryWait) Next() time.Duration {
+	w.wait = min(max(2*w.wait, time.Second), 30*time.Second)
+	return w.wait
+}
+
+// Reset starts again from 1 s (the sink took one).
+func (w *RetryWait) Reset() { w.wait = 0 }

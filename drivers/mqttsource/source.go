@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers"
 )
 
 // Message is one MQTT message received from the home broker.
@@ -69,19 +70,8 @@ type Source struct {
 	cfg     Config
 	o       Options
 	metrics *sourceMetrics
-	refused refusedBackoff // waits between reconnects while the sink refuses
+	refused drivers.RetryWait // waits between reconnects while the sink refuses
 }
-
-// refusedBackoff is the wait before reconnecting after the sink refused a
-// message: 1 s doubling to 30 s while it keeps refusing.
-type refusedBackoff struct{ wait time.Duration }
-
-func (b *refusedBackoff) next() time.Duration {
-	b.wait = min(max(2*b.wait, time.Second), 30*time.Second)
-	return b.wait
-}
-
-func (b *refusedBackoff) reset() { b.wait = 0 }
 
 // New checks the options and builds a Source; it does no I/O.
 func New(cfg Config, o Options) (*Source, error) {
@@ -248,7 +238,7 @@ func (s *Source) runSession(ctx context.Context, handle func(context.Context, Me
 				err := handle(ctx, e.Message)
 				switch {
 				case err == nil:
-					s.refused.reset()
+					s.refused.Reset()
 				case ctx.Err() != nil:
 					return false, nil
 				case anxin.ErrorCode(err) == anxin.EINVALID:
@@ -261,7 +251,7 @@ func (s *Source) runSession(ctx context.Context, handle func(context.Context, Me
 					// again on the next connection. Returning the error
 					// instead would leave the driver failed (every smoke,
 					// leak and button of the home unread) until a reload.
-					wait := s.refused.next()
+					wait := s.refused.Next()
 					s.o.Logger.Error("message not stored; reconnecting so the home broker delivers it again",
 						"err", err, "retry_in", wait)
 					if !anxin.SleepContext(ctx, wait) {
