@@ -34,26 +34,6 @@ func (a *alarmState) rising(bits uint32) uint32 {
 	return r
 }
 
-// reportTime is the device's time when it sent one that is plausible (set,
-// not ahead of now by more than a few minutes), else now. now zero: any set
-// time is believed (decoding a capture). current: a report of now (not a
-// blind-area batch's), whose time staleLive or more behind now is a frozen
-// clock, not the report's.
-func reportTime(dev, now time.Time, current bool) time.Time {
-	if dev.IsZero() || (!now.IsZero() && (dev.After(now.Add(5*time.Minute)) || current && dev.Before(now.Add(-staleLive)))) {
-		return now
-	}
-	return dev
-}
-
-// staleLive: a terminal without a GPS fix keeps sending the time of its
-// last fix (or its clock's 2000-01-01). Ids are made from the report's
-// time, so two presses hours apart would share one and alarmd would drop
-// the second as a duplicate; a current report that old takes the
-// gateway's time instead. A resent report then gets an id of its own, but
-// its alarm bits rise against nothing new: no second event.
-const staleLive = 10 * time.Minute
-
 // messages turns a location into a reading and one event per rising alarm
 // bit the vendor mapping knows. ts is the report's time: late reports keep
 // their own.
@@ -121,9 +101,10 @@ func (v *Vendor) reports(t tcpserver.Target, p Packet, state *alarmState, now ti
 	}
 	// the report's time, and what its messages' ids are made from: that
 	// time, and the packet's serial number when the time is the gateway's
-	// (two reports in one millisecond are two reports)
+	// (two reports in one millisecond are two reports; a resent one stamped
+	// anew raises no second event: its alarm bits rise against nothing new)
 	stamp := func(l Location, current bool) (time.Time, string) {
-		ts := reportTime(l.Time, bound, current)
+		ts := tcpserver.DeviceTime(l.Time, bound, current)
 		if ts.IsZero() {
 			ts = now
 		}

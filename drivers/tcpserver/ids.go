@@ -10,6 +10,20 @@ import (
 	"github.com/anxin-care/anxin"
 )
 
+// DeviceTime is a device's own time for a report when it is plausible,
+// else now: set, not ahead of now by more than 5 minutes and, for a report
+// of now (current: not a stored batch's), not 10 minutes or more behind
+// it. A tracker or watch without a GPS fix keeps sending its last fix's
+// time (or its clock's 2000-01-01); with that time in the ids (StableID),
+// two presses hours apart would share one and alarmd would drop the
+// second. now zero (decoding a capture): any set time is believed.
+func DeviceTime(dev, now time.Time, current bool) time.Time {
+	if dev.IsZero() || (!now.IsZero() && (dev.After(now.Add(5*time.Minute)) || current && dev.Before(now.Add(-10*time.Minute)))) {
+		return now
+	}
+	return dev
+}
+
 // StableID is a message id (a ULID at ts) whose random part is a hash of
 // parts: the same report sent again (a device resends what was not
 // answered) gets the same id, so downstream de-duplication drops it.

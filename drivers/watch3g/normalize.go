@@ -105,13 +105,6 @@ func Answer(f Frame) string {
 	return ""
 }
 
-// staleLive: a watch without a fix sends the time of its last one in
-// every frame. Ids are made from a frame's time, so two SOS hours apart
-// would share one and alarmd would drop the second; a live frame's time
-// this far behind the gateway's clock is taken for frozen and the
-// gateway's used (an AL's: the first of its resends, driver.alarmTime).
-const staleLive = 10 * time.Minute
-
 // messages normalizes one frame: a reading for a position or a health
 // measurement, events for an AL's alarm bits. now stamps frames without a
 // time; when live, it also bounds times ahead of it.
@@ -126,8 +119,15 @@ func messages(t tcpserver.Target, f Frame, now time.Time, live bool) ([]anxin.Me
 		if err != nil {
 			return nil, err
 		}
-		if !p.Time.IsZero() && (!live || !p.Time.After(now.Add(5*time.Minute)) && !p.Time.Before(now.Add(-staleLive))) {
-			ts = p.Time
+		// the watch's time when plausible (decoding: any set one); an
+		// unusable one gives now, for an AL the first of its resends'
+		// (driver.alarmTime)
+		bound := now
+		if !live {
+			bound = time.Time{}
+		}
+		if dt := tcpserver.DeviceTime(p.Time, bound, true); !dt.IsZero() {
+			ts = dt
 		}
 		fields["lat"], fields["lon"] = anxin.Num(p.Lat), anxin.Num(p.Lon)
 		fields["fix_quality"] = anxin.Num(0)
