@@ -728,7 +728,7 @@ func TestIntegrationNATSOldServerNoted(t *testing.T) {
 	if noted := strings.Contains(body, "nats-server "+version); noted != old {
 		t.Errorf("nats-server %s, older than %s: %v; noted in /healthz: %v (%q)", version, ingest.MinNATSServer, old, noted, body)
 	}
-	if logged := strings.Contains(logs.String(), "nats-server older than"); logged != old {
+	if logged := strings.Contains(logs.String(), "is older than "+ingest.MinNATSServer); logged != old {
 		t.Errorf("nats-server %s, older than %s: %v; logged: %v", version, ingest.MinNATSServer, old, logged)
 	}
 }
