@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/care"
 	"github.com/anxin-care/anxin/sqlite"
 )
 
@@ -222,11 +223,11 @@ func readRound(dir, rule string) (PressRound, error) {
 	}
 	if len(lat) > 0 {
 		slices.Sort(lat)
-		r.P50Ms, r.P99Ms, r.MaxMs = ms(percentile(lat, 0.5)), ms(percentile(lat, 0.99)), ms(lat[len(lat)-1])
+		r.P50Ms, r.P99Ms, r.MaxMs = ms(care.Percentile(lat, 50)), ms(care.Percentile(lat, 99)), ms(lat[len(lat)-1])
 	}
 	if len(in) > 0 {
 		slices.Sort(in)
-		r.InP50Ms, r.InP99Ms = ms(percentile(in, 0.5)), ms(percentile(in, 0.99))
+		r.InP50Ms, r.InP99Ms = ms(care.Percentile(in, 50)), ms(care.Percentile(in, 99))
 	}
 	return r, nil
 }
@@ -279,11 +280,6 @@ func (r *PressRound) checkStore(path, rule string, presses []PressLine) error {
 		r.Problems = append(r.Problems, fmt.Sprintf("%d %s alarms in the store were opened by no press", n, rule))
 	}
 	return nil
-}
-
-// percentile of sorted durations, as internal/testenv.Percentile takes it.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))]
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
