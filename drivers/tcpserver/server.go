@@ -66,11 +66,12 @@ type Server struct {
 	NewSession   func(c *Conn) Session
 	Logger       *slog.Logger
 
-	conns atomic.Int64
-	full  logEvery     // "too many devices connected", at most every 10 s
-	addr  atomic.Value // net.Addr once listening
-	ready chan struct{}
-	once  sync.Once
+	conns      atomic.Int64
+	full       logEvery     // "too many devices connected", at most every 10 s
+	acceptFail logEvery     // "accept failed", at most every 10 s
+	addr       atomic.Value // net.Addr once listening
+	ready      chan struct{}
+	once       sync.Once
 }
 
 func (s *Server) init() { s.once.Do(func() { s.ready = make(chan struct{}) }) }
@@ -135,27 +136,36 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer wg.Wait()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	var pause time.Duration // after a failed accept; 0 after a good one
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("accept: %w", err)
+			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
-			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-				s.Logger.Warn("accept: out of file descriptors", "err", err)
-				select { // let connections end before accepting more
-				case <-ctx.Done():
-					return nil
-				case <-time.After(100 * time.Millisecond):
-				}
-				continue
+			// Anything else passes (out of file descriptors, of kernel
+			// buffers or memory; a connection a firewall refused): the
+			// devices dial in again, so wait and accept on, never leave
+			// every tracker of a district unserved until a reload.
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			if n, ok := s.acceptFail.due(time.Now(), 10*time.Second); ok {
+				s.Logger.Warn("accept failed; accepting again", "err", err, "times", n, "in", pause)
 			}
-			return fmt.Errorf("accept: %w", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(pause):
+			}
+			continue
 		}
+		pause = 0
 		if s.MaxConns > 0 && s.conns.Load() >= int64(s.MaxConns) {
 			if n, ok := s.full.due(time.Now(), 10*time.Second); ok {
 				s.Logger.Warn("connections refused: too many devices connected", "max", s.MaxConns, "refused", n)
