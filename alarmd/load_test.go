@@ -134,14 +134,6 @@ func (e *latencyEscalator) Resolve(context.Context, string, string) error { retu
 
 func (e *latencyEscalator) n() int { e.mu.Lock(); defer e.mu.Unlock(); return len(e.at) }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // contextSwitches is how often this process's threads gave up a CPU,
 // voluntarily (waiting: futex, epoll) or not.
 func contextSwitches() int64 {
@@ -283,11 +275,11 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	cpu0, cs0, start := cpuTime(), contextSwitches(), time.Now()
+	cpu0, cs0, start := testenv.SelfCPU(), contextSwitches(), time.Now()
 	rows0 := counter(t, reg, "anxin_ingest_rule_states_written_total", "")
 	pub := load(n, events, envInt("ANXIN_LOAD_RATE", 0), envInt("ANXIN_LOAD_USE_EVERY", 1), warm)
 	total := float64(pub.Readings + pub.Events)
-	elapsed, cpu, cs := time.Since(start), cpuTime()-cpu0, contextSwitches()-cs0
+	elapsed, cpu, cs := time.Since(start), testenv.SelfCPU()-cpu0, contextSwitches()-cs0
 	if r := counter(t, reg, "anxin_ingest_rejected_total", ""); r != 0 {
 		t.Fatalf("%v messages rejected", r)
 	}

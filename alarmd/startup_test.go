@@ -8,6 +8,8 @@ import (
 	"runtime/debug"
 	"testing"
 	"time"
+
+	"github.com/anxin-care/anxin/internal/testenv"
 )
 
 // TestIntegrationStartupMemory measures alarmd's start-up with a large
@@ -40,12 +42,12 @@ func TestIntegrationStartupMemory(t *testing.T) {
 		rss0 := peakRSS()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		cpu0, start := cpuTime(), time.Now()
+		cpu0, start := testenv.SelfCPU(), time.Now()
 		m := &Main{Config: cfg}
 		if err := m.Open(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		elapsed, cpu := time.Since(start), cpuTime()-cpu0
+		elapsed, cpu := time.Since(start), testenv.SelfCPU()-cpu0
 		peak := peakRSS()
 		runtime.GC()
 		runtime.ReadMemStats(&after)

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -276,7 +275,7 @@ func BenchmarkPipeline(b *testing.B) {
 		ds = append(ds, d)
 	}
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := testenv.SelfCPU()
 	b.ResetTimer()
 	for i := range ds {
 		if err := p.Deliver(ctx, ds[i]); err != nil {
@@ -298,16 +297,7 @@ func BenchmarkPipeline(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "readings/s")
 	// the machine is shared: CPU time per reading is the figure that compares
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/reading")
-}
-
-// cpuTime is the process's user+system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64((testenv.SelfCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/reading")
 }
 
 // TestMemoryPerHousehold measures the heap the pipeline and the rules
@@ -336,7 +326,7 @@ func TestMemoryPerHousehold(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	t0 := time.Now()
-	cpu0 := cpuTime()
+	cpu0 := testenv.SelfCPU()
 	for i := range households {
 		at := t0.Add(time.Duration(i) * time.Microsecond)
 		d := payload(t, anxin.Message{ID: anxin.NewID(at), TS: at, Household: fmt.Sprintf("hh-%06d", i), Device: "wm1",
@@ -349,7 +339,7 @@ func TestMemoryPerHousehold(t *testing.T) {
 	eventually(t, "every reading processed", func() bool { return acked.Load() == households })
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	cpu := cpuTime() - cpu0 // with the test's own JSON encoding of every reading
+	cpu := testenv.SelfCPU() - cpu0 // with the test's own JSON encoding of every reading
 	per := float64(after.HeapAlloc-before.HeapAlloc) / float64(households)
 	t.Logf("heap per tracked household (engine + pending rule state + de-dup window): %.0f bytes; engine tracks %d; %.1f µs CPU a reading (encoding included)",
 		per, engine.Households(), float64(cpu.Microseconds())/float64(households))
