@@ -81,6 +81,9 @@ type AlarmStore interface {
 	EachAlarmOutcome(ctx context.Context, since, until time.Time, households map[string]bool, fn func(AlarmOutcome) error) error
 }
 
+// ChainsSinceLimit bounds what ChainStore.ChainsSince returns.
+const ChainsSinceLimit = 500
+
 // ChainStore keeps escalation chains and their attempts. SaveChain and
 // SaveAttempt refuse (ECONFLICT) a write based on an older read than the
 // row's Version, and SaveAttempt a provider id another attempt holds.
@@ -89,6 +92,9 @@ type ChainStore interface {
 	SaveChain(ctx context.Context, c *Chain) error
 	Chain(ctx context.Context, alarmID string) (Chain, error)
 	UnfinishedChains(ctx context.Context) ([]Chain, error)
+	// ChainsSince are the chains started at or after since, finished or
+	// not, the latest first, at most ChainsSinceLimit.
+	ChainsSince(ctx context.Context, since time.Time) ([]Chain, error)
 	CreateAttempt(ctx context.Context, a *Attempt) (created bool, err error)
 	SaveAttempt(ctx context.Context, a *Attempt) error
 	Attempt(ctx context.Context, id string) (Attempt, error)

@@ -188,11 +188,8 @@ func (s *Service) reply(ctx context.Context, from, body string, local bool) (str
 		if c.State != anxin.ChainWalking && c.State != anxin.ChainUnanswered {
 			continue
 		}
-		for step := min(c.Step, len(c.Steps)-1); step >= 0; step-- {
-			if ti := c.Steps[step]; c.Targets[ti].Phone == from && s.smsSent(ctx, c.AlarmID, step) {
-				ws = append(ws, waiting{c, step, ti})
-				break
-			}
+		if step, ti, ok := s.smsStepTo(ctx, c, from); ok {
+			ws = append(ws, waiting{c, step, ti})
 		}
 	}
 	ids := make([]string, len(ws))
@@ -200,6 +197,8 @@ func (s *Service) reply(ctx context.Context, from, body string, local bool) (str
 		ids[i] = w.c.AlarmID
 	}
 	switch {
+	case len(ws) == 0 && accepting:
+		return s.takenLate(ctx, from)
 	case len(ws) == 0:
 		s.log.Info("inbound SMS matches no walking chain", "from", anxin.MaskPhone(from), "acceptance", accepting)
 		return "", nil
@@ -234,6 +233,63 @@ func (s *Service) reply(ctx context.Context, from, body string, local bool) (str
 	s.log.Warn("inbound SMS acceptance fits several alarms: none taken; the sender is sent each one's link",
 		"from", anxin.MaskPhone(from), "alarms", ids)
 	return s.cfg.Words.Which(len(ws), hs, links), nil
+}
+
+// smsStepTo is the latest step of c, up to the current one, whose SMS was
+// sent to phone, and that step's target.
+func (s *Service) smsStepTo(ctx context.Context, c *anxin.Chain, phone string) (step, target int, ok bool) {
+	for step := min(c.Step, len(c.Steps)-1); step >= 0; step-- {
+		if ti := c.Steps[step]; c.Targets[ti].Phone == phone && s.smsSent(ctx, c.AlarmID, step) {
+			return step, ti, true
+		}
+	}
+	return 0, 0, false
+}
+
+// lateReplyWindow is how far back an acceptance that came too late is
+// matched with the alarm it meant.
+const lateReplyWindow = 24 * time.Hour
+
+// takenLate answers an acceptance ("1", "好"…) from someone no chain waits
+// on any more because another person took their alarm: they were in a
+// meeting, the "taken" notice is unread or lost, and without an answer
+// they believe the alarm is theirs. They are told who took it (the taken
+// notice's words), once an hour per sender and alarm; "" when no alarm
+// taken by someone else within lateReplyWindow had reached them by SMS.
+func (s *Service) takenLate(ctx context.Context, from string) (string, error) {
+	chains, err := s.store.ChainsSince(ctx, s.clock.Now().Add(-lateReplyWindow))
+	if err != nil {
+		return "", err
+	}
+	for i := range chains { // the latest first
+		c := &chains[i]
+		if c.State != anxin.ChainAccepted {
+			continue
+		}
+		if t := c.AcceptedTarget; t >= 0 && t < len(c.Targets) && c.Targets[t].Phone == from {
+			continue // the one who took it, saying so again
+		}
+		if _, _, ok := s.smsStepTo(ctx, c, from); !ok {
+			continue
+		}
+		key := unclearKey(from, []string{"taken:" + c.AlarmID})
+		if !s.unclearOnce(key) {
+			s.log.Info("late SMS acceptance: its sender was told within the hour who took the alarm",
+				"from", anxin.MaskPhone(from), "alarm", c.AlarmID)
+			return "", nil
+		}
+		alarm, h, err := s.context(ctx, c)
+		if err != nil {
+			s.unclearForget(key)
+			return "", err
+		}
+		body, _ := takenBodies(s.cfg.Words, &alarm, &h, c.AcceptedBy)
+		s.log.Warn("late SMS acceptance: another person took the alarm; the sender is told who",
+			"from", anxin.MaskPhone(from), "alarm", c.AlarmID)
+		return body, nil
+	}
+	s.log.Info("inbound SMS matches no walking chain", "from", anxin.MaskPhone(from), "acceptance", true)
+	return "", nil
 }
 
 // unclearEvery is how often a sender whose replies are not acceptances is

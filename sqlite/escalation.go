@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS escalation_chains (
 	lease_pokes  INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS escalation_chains_unfinished ON escalation_chains(finished) WHERE finished = 0;
+CREATE INDEX IF NOT EXISTS escalation_chains_started ON escalation_chains(started_at);
 CREATE TABLE IF NOT EXISTS escalation_attempts (
 	id          TEXT PRIMARY KEY,
 	alarm_id    TEXT NOT NULL,
@@ -251,6 +252,18 @@ func (d *DB) UnfinishedChains(ctx context.Context) ([]anxin.Chain, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT `+chainCols+` FROM escalation_chains WHERE finished = 0 ORDER BY started_at`)
 	if err != nil {
 		return nil, fmt.Errorf("unfinished chains: %w", err)
+	}
+	return collect(rows, scanChain)
+}
+
+// ChainsSince are the chains started at or after since, finished or not,
+// the latest first, at most anxin.ChainsSinceLimit (a bounded look-back:
+// an SMS reply too late to take an alarm is told who took it).
+func (d *DB) ChainsSince(ctx context.Context, since time.Time) ([]anxin.Chain, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+chainCols+` FROM escalation_chains WHERE started_at >= ?
+		ORDER BY started_at DESC LIMIT ?`, fmtTime(since), anxin.ChainsSinceLimit)
+	if err != nil {
+		return nil, fmt.Errorf("chains since %s: %w", fmtTime(since), err)
 	}
 	return collect(rows, scanChain)
 }

@@ -401,6 +401,12 @@ func chainRoundTrip(t *testing.T, s anxin.Store) {
 	if err != nil || len(un) != 1 {
 		t.Fatalf("unfinished: %d %v", len(un), err)
 	}
+	if got, err := s.ChainsSince(ctx, c.StartedAt); err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], c) {
+		t.Fatalf("chains since its start: %+v %v", got, err)
+	}
+	if got, err := s.ChainsSince(ctx, c.StartedAt.Add(time.Nanosecond)); err != nil || len(got) != 0 {
+		t.Fatalf("chains since after its start: %d %v", len(got), err)
+	}
 	as, err := s.Attempts(ctx, c.AlarmID)
 	if err != nil || len(as) != 1 || !reflect.DeepEqual(as[0], a) {
 		t.Fatalf("attempts\n got %+v\nwant %+v %v", as, a, err)
@@ -414,6 +420,9 @@ func chainRoundTrip(t *testing.T, s anxin.Store) {
 	}
 	if un, _ := s.UnfinishedChains(ctx); len(un) != 0 {
 		t.Fatalf("finished chain still unfinished")
+	}
+	if got, err := s.ChainsSince(ctx, c.StartedAt.Add(-time.Hour)); err != nil || len(got) != 1 || !got[0].Finished {
+		t.Fatalf("a finished chain since before its start: %+v %v", got, err)
 	}
 	if _, err := s.Chain(ctx, "nope"); anxin.ErrorCode(err) != anxin.ENOTFOUND {
 		t.Fatalf("missing chain: %v", err)

@@ -1,0 +1,53 @@
+package escalate_test
+
+import (
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/twilio/twiliotest"
+)
+
+// TestLateAcceptanceIsToldWhoTookIt: a contact who replies 1 after another
+// contact took the alarm (they were in a meeting, the "taken" notice is
+// unread or lost) was answered nothing and believed they had taken it.
+// Now they are told who did, once; the chain stays with whoever took it.
+func TestLateAcceptanceIsToldWhoTookIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		two := abroad
+		two.Contacts = []anxin.Contact{
+			{Name: "陈刚", Relation: "child", Phone: "+14155550101"},
+			{Name: "陈丽", Relation: "child", Phone: "+14155550102"},
+		}
+		e := newEnvWith(t, households{two.ID: two})
+		e.fake.Script("+14155550101", twiliotest.Script{Call: twiliotest.Ring})
+		e.fake.Script("+14155550102", twiliotest.Script{Call: twiliotest.Ring})
+		reply := e.smsReplies(t, "L")
+		e.raiseIn(two.ID, "01ALARML", anxin.SeverityCritical)
+		settle(4 * time.Minute) // 陈刚's step timed out; 陈丽's SMS is out
+		reply("+14155550102", "1")
+		if c := e.chain("01ALARML"); c.State != anxin.ChainAccepted || c.AcceptedBy != "陈丽" {
+			t.Fatalf("陈丽's reply 1: chain %s accepted by %q", c.State, c.AcceptedBy)
+		}
+		settle(10 * time.Minute) // notices sent, visit written: the chain is finished
+
+		answer := reply("+14155550101", "1")
+		if !strings.Contains(answer, "<Message>") || !strings.Contains(answer, "已由陈丽接手") {
+			t.Fatalf("a late reply 1 was not told who took the alarm:\n%s", answer)
+		}
+		if c := e.chain("01ALARML"); c.AcceptedBy != "陈丽" {
+			t.Fatalf("the late reply changed who took the alarm: %q", c.AcceptedBy)
+		}
+		if again := reply("+14155550101", "1"); strings.Contains(again, "<Message>") {
+			t.Fatalf("a second late reply within the hour was answered again (an auto-responder would loop):\n%s", again)
+		}
+		if other := reply("+14155550199", "1"); strings.Contains(other, "<Message>") {
+			t.Fatalf("a number the alarm never reached was answered:\n%s", other)
+		}
+		if log := e.logs.String(); strings.Contains(log, "+14155550101") || strings.Contains(log, "陈丽") {
+			t.Fatal("a number or a name is in the log")
+		}
+	})
+}
