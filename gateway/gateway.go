@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,6 +33,9 @@ type Options struct {
 	Stdout io.Writer        // JSON lines; nil: os.Stdout
 	Logger *slog.Logger     // nil: built from the config's log section on os.Stderr
 	Now    func() time.Time // nil: time.Now
+	// RetryFailed is how long a failed driver instance waits before it is
+	// started again, doubling to MaxRetryFailed; 0: DefaultRetryFailed.
+	RetryFailed time.Duration
 }
 
 // NewLogger builds the structured logger the config asks for.
@@ -385,20 +389,59 @@ func (g *Gateway) start(ctx context.Context, e DriverEntry) {
 	sink := g.sink(e.Name, log)
 	go func() {
 		defer close(in.done)
-		log.Info("driver started")
-		err := d.Run(dctx, sink)
-		switch {
-		case err != nil:
-			log.Error("driver failed; it stays down until a reload (SIGHUP) restarts it", "err", err)
-			g.setState(in, anxin.DriverFailed)
-		case dctx.Err() == nil:
-			log.Warn("driver returned before it was stopped; a reload (SIGHUP) restarts it")
-			g.setState(in, anxin.DriverStopped)
-		default:
-			log.Info("driver stopped")
+		wait := cmp.Or(g.opts.RetryFailed, DefaultRetryFailed)
+		for {
+			log.Info("driver started")
+			began := time.Now()
+			err := d.Run(dctx, sink)
+			if dctx.Err() != nil {
+				log.Info("driver stopped")
+				return
+			}
+			if time.Since(began) > MaxRetryFailed {
+				wait = cmp.Or(g.opts.RetryFailed, DefaultRetryFailed) // it ran well for a while
+			}
+			if err != nil {
+				log.Error("driver failed; started again after the wait, or at once on a reload (SIGHUP)", "err", err, "in", wait)
+				g.setState(in, anxin.DriverFailed)
+			} else {
+				log.Warn("driver returned before it was stopped; started again after the wait, or at once on a reload (SIGHUP)", "in", wait)
+				g.setState(in, anxin.DriverStopped)
+			}
+			// A fresh instance each time (its edge and de-bounce state
+			// from nothing: an input still in alarm is raised again, not
+			// lost) with a fresh registry for its metrics.
+			for d = nil; d == nil; {
+				select {
+				case <-dctx.Done():
+					return
+				case <-time.After(wait):
+				}
+				wait = min(2*wait, MaxRetryFailed)
+				reg := prometheus.NewRegistry()
+				if d, err = e.Plugin.New(e.Config, g.env(e, reg)); err != nil {
+					log.Error("driver failed: not started", "err", err, "in", wait)
+					continue
+				}
+				g.mu.Lock()
+				in.reg = reg
+				g.mu.Unlock()
+			}
+			g.setState(in, anxin.DriverRunning)
 		}
 	}()
 }
+
+// DefaultRetryFailed is how long a failed driver instance waits before it
+// is started again, doubling to MaxRetryFailed. What fails a driver's Run
+// is meant not to pass by itself (a port without permission, a path that
+// is not a serial port), but an installer who fixes it should not also
+// have to know to reload, and a port that udev hands to dialout a moment
+// after gatewayd started must not leave the home unwatched.
+const (
+	DefaultRetryFailed = 30 * time.Second
+	MaxRetryFailed     = 5 * time.Minute
+)
 
 // sink completes, checks and stores the messages of one driver instance.
 // It also takes device statuses (anxin.StatusSink), which drivers find by
