@@ -51,3 +51,25 @@ func TestLateAcceptanceIsToldWhoTookIt(t *testing.T) {
 		}
 	})
 }
+
+// TestSMSAcceptanceAfterAnUnansweredChainCounts: after a chain ran out
+// unanswered (and finished: duty notices sent, the outcome recorded), a
+// contact's ack link still takes the alarm; their reply 1 was ignored
+// (only unfinished chains were searched), so the person on their way was
+// not recorded as such. Now it counts as the link does.
+func TestSMSAcceptanceAfterAnUnansweredChainCounts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnvWith(t, households{abroad.ID: abroad})
+		e.fake.Script("+14155550101", twiliotest.Script{Call: twiliotest.Ring})
+		reply := e.smsReplies(t, "U")
+		e.raiseIn(abroad.ID, "01ALARMN", anxin.SeverityCritical)
+		settle(time.Hour)
+		if c := e.chain("01ALARMN"); c.State != anxin.ChainUnanswered || !c.Finished {
+			t.Fatalf("chain %s finished %v, want unanswered and finished", c.State, c.Finished)
+		}
+		reply("+14155550101", "1")
+		if c := e.chain("01ALARMN"); c.State != anxin.ChainAccepted || c.AcceptedBy != "陈刚" {
+			t.Fatalf("reply 1 after an unanswered chain: %s accepted by %q", c.State, c.AcceptedBy)
+		}
+	})
+}

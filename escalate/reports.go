@@ -177,6 +177,19 @@ func (s *Service) reply(ctx context.Context, from, body string, local bool) (str
 	if err != nil {
 		return "", err
 	}
+	// and those of the last lateReplyWindow, finished or not: an
+	// unanswered chain that finished is still taken by a reply, as by its
+	// link; one someone else took is answered who did (takenLate)
+	recent, err := s.store.ChainsSince(ctx, s.clock.Now().Add(-lateReplyWindow))
+	if err != nil {
+		return "", err
+	}
+	for _, c := range recent {
+		if c.Finished && c.State == anxin.ChainUnanswered {
+			chains = append(chains, c)
+		}
+	}
+	slices.SortStableFunc(chains, func(a, b anxin.Chain) int { return a.StartedAt.Compare(b.StartedAt) })
 	// each chain waiting on the sender, with the latest step whose SMS reached them
 	type waiting struct {
 		c        *anxin.Chain
@@ -198,7 +211,7 @@ func (s *Service) reply(ctx context.Context, from, body string, local bool) (str
 	}
 	switch {
 	case len(ws) == 0 && accepting:
-		return s.takenLate(ctx, from)
+		return s.takenLate(ctx, from, recent)
 	case len(ws) == 0:
 		s.log.Info("inbound SMS matches no walking chain", "from", anxin.MaskPhone(from), "acceptance", accepting)
 		return "", nil
@@ -254,15 +267,12 @@ const lateReplyWindow = 24 * time.Hour
 // on any more because another person took their alarm: they were in a
 // meeting, the "taken" notice is unread or lost, and without an answer
 // they believe the alarm is theirs. They are told who took it (the taken
-// notice's words), once an hour per sender and alarm; "" when no alarm
-// taken by someone else within lateReplyWindow had reached them by SMS.
-func (s *Service) takenLate(ctx context.Context, from string) (string, error) {
-	chains, err := s.store.ChainsSince(ctx, s.clock.Now().Add(-lateReplyWindow))
-	if err != nil {
-		return "", err
-	}
-	for i := range chains { // the latest first
-		c := &chains[i]
+// notice's words), once an hour per sender and alarm; "" when no alarm of
+// recent (ChainsSince lateReplyWindow ago) taken by someone else had
+// reached them by SMS.
+func (s *Service) takenLate(ctx context.Context, from string, recent []anxin.Chain) (string, error) {
+	for i := range recent { // the latest first
+		c := &recent[i]
 		if c.State != anxin.ChainAccepted {
 			continue
 		}
