@@ -62,12 +62,13 @@ func StartPostgres(t testing.TB) *Postgres {
 	if out, err := exec.Command(initdb[0], initdb[1:]...).CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	port := FreePort(t)
-	args := append(append([]string{}, asPostgres...), filepath.Join(bin, "postgres"), "-D", data,
-		"-c", "listen_addresses=127.0.0.1", "-p", strconv.Itoa(port), "-k", dir,
-		"-c", "max_connections=200", "-c", "shared_buffers=32MB")
-	p := &Postgres{Process: startProcess(t, dir, args[0], args[1:]...), Port: port, bin: bin, dir: dir}
-	waitTCP(t, p.Process, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second)
+	proc, port := startOnFreePort(t, 30*time.Second, func(port int) *Process {
+		args := append(append([]string{}, asPostgres...), filepath.Join(bin, "postgres"), "-D", data,
+			"-c", "listen_addresses=127.0.0.1", "-p", strconv.Itoa(port), "-k", dir,
+			"-c", "max_connections=200", "-c", "shared_buffers=32MB")
+		return startProcess(t, dir, args[0], args[1:]...)
+	})
+	p := &Postgres{Process: proc, Port: port, bin: bin, dir: dir}
 	isready := filepath.Join(bin, "pg_isready")
 	Eventually(t, "postgres accepts connections", 30*time.Second, func() bool {
 		return exec.Command(isready, "-q", "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "postgres").Run() == nil

@@ -247,8 +247,9 @@ func StartMosquittoConf(t testing.TB, extra string) *Mosquitto {
 	t.Helper()
 	bin := Need(t, "mosquitto", "apt-get install -y mosquitto")
 	dir := t.TempDir()
-	port := FreePort(t)
-	conf := fmt.Sprintf(`listener %d 127.0.0.1
+	cf := filepath.Join(dir, "mosquitto.conf")
+	p, port := startOnFreePort(t, 10*time.Second, func(port int) *Process {
+		conf := fmt.Sprintf(`listener %d 127.0.0.1
 allow_anonymous true
 persistence true
 persistence_location %s/
@@ -263,14 +264,12 @@ log_type error
 log_type warning
 %s
 `, port, dir, dir, extra)
-	cf := filepath.Join(dir, "mosquitto.conf")
-	if err := os.WriteFile(cf, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startProcess(t, dir, bin, "-c", cf)
-	m := &Mosquitto{Process: p, Port: port, URL: "tcp://127.0.0.1:" + strconv.Itoa(port)}
-	waitTCP(t, p, m.Addr(), 10*time.Second)
-	return m
+		if err := os.WriteFile(cf, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return startProcess(t, dir, bin, "-c", cf)
+	})
+	return &Mosquitto{Process: p, Port: port, URL: "tcp://127.0.0.1:" + strconv.Itoa(port)}
 }
 
 // Addr is host:port of the broker.
@@ -296,12 +295,11 @@ func StartVictoriaMetrics(t testing.TB) *VictoriaMetrics {
 	t.Helper()
 	bin := Need(t, "victoria-metrics", "apt-get install -y victoria-metrics")
 	dir := t.TempDir()
-	port := FreePort(t)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	p := startProcess(t, dir, bin, "-httpListenAddr="+addr, "-storageDataPath="+filepath.Join(dir, "data"),
-		"-retentionPeriod=100y", "-search.latencyOffset=0s", "-loggerLevel=ERROR")
-	waitTCP(t, p, addr, 20*time.Second)
-	return &VictoriaMetrics{Process: p, URL: "http://" + addr}
+	p, port := startOnFreePort(t, 20*time.Second, func(port int) *Process {
+		return startProcess(t, dir, bin, "-httpListenAddr=127.0.0.1:"+strconv.Itoa(port), "-storageDataPath="+filepath.Join(dir, "data"),
+			"-retentionPeriod=100y", "-search.latencyOffset=0s", "-loggerLevel=ERROR")
+	})
+	return &VictoriaMetrics{Process: p, URL: "http://127.0.0.1:" + strconv.Itoa(port)}
 }
 
 // Flush makes written points queryable at once.
@@ -337,11 +335,10 @@ func StartPrism(t testing.TB) *Prism {
 		t.Skip("prism not installed; run `npm ci` in the repository root")
 	}
 	spec := filepath.Join(root, "testdata", "twilio", "twilio_api_v2010.json")
-	port := FreePort(t)
-	p := startProcess(t, t.TempDir(), "node", bin, "mock", "-h", "127.0.0.1", "-p", strconv.Itoa(port), spec)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	waitTCP(t, p, addr, 60*time.Second)
-	return &Prism{Process: p, URL: "http://" + addr}
+	p, port := startOnFreePort(t, 60*time.Second, func(port int) *Process {
+		return startProcess(t, t.TempDir(), "node", bin, "mock", "-h", "127.0.0.1", "-p", strconv.Itoa(port), spec)
+	})
+	return &Prism{Process: p, URL: "http://127.0.0.1:" + strconv.Itoa(port)}
 }
 
 // SyncBuffer is a log sink many goroutines write to while a test reads it.
