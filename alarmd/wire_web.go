@@ -2,6 +2,8 @@ package alarmd
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"net/http"
 	"strings"
 
@@ -22,6 +24,13 @@ func mountWeb(m *Main, mux *http.ServeMux, srv *api.Server) {
 	m.orders = newDispatcher(m)
 	w := &web.Server{API: srv, Accounts: m.Store, Board: m.board, Orders: m.orders, Logger: m.Logger.With("component", "web"), Now: m.Now,
 		Secure: strings.HasPrefix(strings.ToLower(m.Config.HTTP.PublicURL), "https://")}
+	if secret := m.Config.Notify.AckSecret.Reveal(); secret != "" {
+		// the key of the browser marks, from the one secret every alarmd
+		// sharing a store already has (a key of its own, not the links')
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write([]byte("anxin web browser marks v1"))
+		w.MarkKey = mac.Sum(nil)
+	}
 	if q := m.Config.Influx.QueryURL; q != "" {
 		series, err := influx.NewVictoriaMetrics(influx.QueryConfig{URL: q, Token: m.Config.Influx.Token.Reveal(),
 			Timeout: m.Config.Influx.QueryTimeout})

@@ -79,8 +79,13 @@ type Server struct {
 	Secure bool
 	Logger *slog.Logger
 	Now    func() time.Time
+	// MarkKey signs the marks of browsers a person signed in on
+	// (browsermarks.go); every alarmd sharing a store needs the same key.
+	// Empty: a random key, the marks good until a restart.
+	MarkKey []byte
 
 	hashing chan struct{} // password checks running: each holds 19 MiB (argon2id)
+	marks   deviceMarks
 }
 
 // maxHashing bounds the password checks run at once: sign-ins need no
@@ -391,6 +396,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return // the client gave up while waiting
 	}
 	now := s.Now()
+	s.marks.init(s.MarkKey)
+	mark, marked := s.marks.of(r, login, now)
 	acc, err := s.Accounts.Account(ctx, login)
 	if err != nil && anxin.ErrorCode(err) != anxin.ENOTFOUND {
 		<-s.hashing
@@ -404,7 +411,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	good := checkPassword(hash, password) && err == nil
 	<-s.hashing
-	locked := acc.LockedUntil.After(now)
+	accountLocked := acc.LockedUntil.After(now)
+	locked := accountLocked
+	if marked {
+		locked = s.marks.locked(mark, now) // the account's lock is for browsers it never signed in on
+	}
 	if good && noArea(acc) {
 		// made before a worker needed an area (its area "" is the whole
 		// district): refused until an admin gives it one
@@ -412,7 +423,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Prefix+"login?problem=area&next="+url.QueryEscape(next), http.StatusSeeOther)
 		return
 	}
-	if good && !locked {
+	if good && !locked && !marked {
 		// a burst's other guesses may have locked it since the read above:
 		// the lock holds for whatever password comes, so look again
 		if again, aerr := s.Accounts.Account(ctx, login); aerr != nil || again.LockedUntil.After(now) {
@@ -420,7 +431,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !good || locked {
-		if err == nil && !locked {
+		counted := false
+		if marked && !locked {
+			var markLocked bool
+			if markLocked, counted = s.marks.failed(mark, now); markLocked {
+				s.Logger.Warn("browser locked after failed sign-ins (the account stays open to the others it signed in on)", "account", login)
+			}
+		}
+		if err == nil && !locked && !counted {
 			if !acc.LockedUntil.IsZero() {
 				// a lock that ended: the count starts again, or one typo (or one
 				// stranger's request every 15 minutes) would lock it anew
@@ -440,8 +458,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Prefix+"login?problem=1&next="+url.QueryEscape(next), http.StatusSeeOther)
 		return
 	}
-	if err := s.Accounts.SignedIn(ctx, login); err != nil {
-		s.Logger.Error("sign-in not recorded", "err", err)
+	// a sign-in on a marked browser leaves a lock that others' guesses set
+	if !accountLocked {
+		if err := s.Accounts.SignedIn(ctx, login); err != nil {
+			s.Logger.Error("sign-in not recorded", "err", err)
+		}
+	}
+	if marked {
+		s.marks.forget(mark)
 	}
 	tok := newToken()
 	if err := s.Accounts.CreateSession(ctx, digest(tok), anxin.Session{Login: login, CSRF: newToken(), Expires: now.Add(sessionFor)}); err != nil {
@@ -451,7 +475,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, s.cookie(loginCookie, "", -1))
 	http.SetCookie(w, s.cookie(sessionCookie, tok, sessionFor))
-	s.Logger.Info("signed in", "account", login, "role", acc.Role)
+	http.SetCookie(w, s.cookie(deviceCookie, s.marks.issue(login, now), deviceFor))
+	s.Logger.Info("signed in", "account", login, "role", acc.Role, "marked_browser", marked)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 

@@ -1,0 +1,46 @@
+package web_test
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// TestStrangerCannotLockOutAWorkersPhone: five wrong passwords from anyone
+// locked an account for 15 minutes, whatever came next — a stranger who
+// knows a worker's login (they are names: wangfang) could keep her out of
+// the app all night by trying five passwords every quarter of an hour.
+// Now a browser the worker signed in on before keeps its own count: the
+// account's lock does not hold for it, and five failures there lock that
+// browser only.
+func TestStrangerCannotLockOutAWorkersPhone(t *testing.T) {
+	e := newEnv(t, false)
+	phone := e.browser()
+	csrf := phone.mustSignIn("wang")
+	if code, _, _ := phone.do("POST", "/app/logout", url.Values{"csrf": {csrf}}); code != 303 {
+		t.Fatalf("sign-out: %d", code)
+	}
+	stranger := e.browser()
+	for range 5 {
+		stranger.signIn("wang", "guess")
+		stranger.signIn("li", "guess")
+	}
+	if _, loc := stranger.signIn("wang", "correct-horse-1"); !strings.Contains(loc, "problem=1") {
+		t.Fatalf("the account is not locked for a stranger's browser after 5 failures: %s", loc)
+	}
+	if code, loc := phone.signIn("wang", "correct-horse-1"); code != 303 || loc != "/app/" {
+		t.Fatalf("the worker's own phone was locked out by a stranger's guesses: %d %s", code, loc)
+	}
+	// the phone's mark is wang's: it does not open li's locked account
+	if _, loc := phone.signIn("li", "correct-horse-1"); !strings.Contains(loc, "problem=1") {
+		t.Fatalf("wang's phone passed li's lock: %s", loc)
+	}
+	// a stolen phone guessing is locked out after five failures of its own
+	thief := phone
+	for range 5 {
+		thief.signIn("wang", "guess")
+	}
+	if _, loc := thief.signIn("wang", "correct-horse-1"); !strings.Contains(loc, "problem=1") {
+		t.Fatalf("a known browser's own 5 failures did not lock it: %s", loc)
+	}
+}
