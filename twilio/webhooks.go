@@ -64,6 +64,56 @@ type Webhooks struct {
 
 	flightMu sync.Mutex
 	inflight map[string]chan struct{} // replay keys being handled: closed when done
+
+	answers smsAnswers
+}
+
+// smsAnswers remembers the answers to inbound SMS by replay key, so that
+// a retry of a handled one (its answer lost on the way back) is answered
+// the same. In memory, at most maxAnswers for an hour (Twilio retries
+// within minutes): after a restart, or on another alarmd, such a retry is
+// answered empty.
+type smsAnswers struct {
+	mu   sync.Mutex
+	byID map[string]smsAnswer
+}
+
+type smsAnswer struct {
+	text  string
+	until time.Time
+}
+
+const maxAnswers = 10000
+
+func (a *smsAnswers) put(key, text string, now time.Time, window time.Duration) {
+	if text == "" {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.byID == nil {
+		a.byID = map[string]smsAnswer{}
+	}
+	if len(a.byID) >= maxAnswers {
+		for k, v := range a.byID {
+			if !v.until.After(now) {
+				delete(a.byID, k)
+			}
+		}
+		if len(a.byID) >= maxAnswers {
+			return // a flood of answered replies: the newest are not kept
+		}
+	}
+	a.byID[key] = smsAnswer{text: text, until: now.Add(window)}
+}
+
+func (a *smsAnswers) get(key string, now time.Time) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if v, ok := a.byID[key]; ok && v.until.After(now) {
+		return v.text
+	}
+	return ""
 }
 
 // Option configures Webhooks.
@@ -422,12 +472,20 @@ func (w *Webhooks) gather(rw http.ResponseWriter, r *http.Request, replay bool) 
 }
 
 func (w *Webhooks) sms(rw http.ResponseWriter, r *http.Request, replay bool) (failed bool) {
-	answer := ""
-	if !replay {
+	key := replayKey(r.Header.Get("X-Twilio-Signature"))
+	var answer string
+	if replay {
+		// Twilio gave up waiting for the first answer and tries again:
+		// the effect once, the answer again
+		answer = w.answers.get(key, w.now())
+	} else {
 		var err error
 		if answer, err = w.reports.Reply(r.Context(), r.PostForm.Get("From"), r.PostForm.Get("Body")); err != nil {
-			w.log.Error("inbound SMS not handled", "from", anxin.MaskPhone(r.PostForm.Get("From")), "err", err)
+			w.log.Error("inbound SMS not handled; Twilio is asked to try again", "from", anxin.MaskPhone(r.PostForm.Get("From")), "err", err)
+			http.Error(rw, "try again", http.StatusInternalServerError)
+			return true
 		}
+		w.answers.put(key, answer, w.now(), min(w.window, time.Hour))
 	}
 	if answer == "" {
 		twiml(rw, `<?xml version="1.0" encoding="UTF-8"?><Response/>`)

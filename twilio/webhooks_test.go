@@ -33,6 +33,7 @@ type reports struct {
 	replies []string
 	answer  string // what Reply asks to send back
 	fail    int    // the next n reports fail
+	failSMS int    // the next n replies fail
 }
 
 func (r *reports) Report(_ context.Context, s anxin.StatusReport) error {
@@ -60,6 +61,10 @@ func (r *reports) Reply(_ context.Context, from, body string) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.replies = append(r.replies, from+"|"+body)
+	if r.failSMS > 0 {
+		r.failSMS--
+		return "", errors.New("store busy")
+	}
 	return r.answer, nil
 }
 
@@ -493,4 +498,28 @@ func sumOf(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// TestInboundSMSRetriedAfterAFailureAnsweredAgainAfterALoss: a reply whose
+// handling failed (the store busy: the "1" not recorded) was answered 200
+// with nothing and remembered as handled, so Twilio's retry was taken for
+// a replay: the acceptance lost and its sender told nothing. Now it is a
+// 500 (Twilio retries, or calls the fallback URL) and the retry is
+// handled. And a retry of a reply that was handled, whose answer was lost
+// on the way back (Twilio gave up waiting), gets that answer again, with
+// no second effect.
+func TestInboundSMSRetriedAfterAFailureAnsweredAgainAfterALoss(t *testing.T) {
+	r := &reports{answer: "【安心】未能识别您的回复", failSMS: 1}
+	mux := newMux(r)
+	v := url.Values{"From": {"+14155550100"}, "Body": {"马上到"}, "MessageSid": {"SM7"}}
+	if code, _ := serve(mux, twiliotest.SignedRequest(publicURL+"/twilio/sms", v, twiliotest.AuthToken)); code != 500 {
+		t.Fatalf("a reply that failed: %d, want 500 so that Twilio tries again", code)
+	}
+	want := "<Message>【安心】未能识别您的回复</Message>"
+	if code, body := serve(mux, twiliotest.SignedRequest(publicURL+"/twilio/sms", v, twiliotest.AuthToken)); code != 200 || !strings.Contains(body, want) || len(r.replies) != 2 {
+		t.Fatalf("the retry after a failure: %d %s, %d replies handled", code, body, len(r.replies))
+	}
+	if code, body := serve(mux, twiliotest.SignedRequest(publicURL+"/twilio/sms", v, twiliotest.AuthToken)); code != 200 || !strings.Contains(body, want) || len(r.replies) != 2 {
+		t.Fatalf("a retry of the handled reply: %d %s, %d replies handled (want its answer again, once handled)", code, body, len(r.replies))
+	}
 }
