@@ -98,12 +98,12 @@ mqtt {
 	}
 	for _, nd := range c.nodes {
 		for _, port := range []int{nd.client, nd.mqtt} {
-			addr := fmt.Sprintf("127.0.0.1:%d", port)
-			if !listens(nd.Process, addr, 20*time.Second) {
-				if strings.Contains(nd.Output(), "address already in use") {
-					return c, true
-				}
-				t.Fatalf("%s (%s) not listening on %s:\n%s", nd.name, bin, addr, nd.Output())
+			ok, taken := listensOwn(nd.Process, port, 20*time.Second)
+			if taken {
+				return c, true
+			}
+			if !ok {
+				t.Fatalf("%s (%s) not listening on 127.0.0.1:%d:\n%s", nd.name, bin, port, nd.Output())
 			}
 		}
 	}
