@@ -534,7 +534,7 @@ func decodeError(err error, prefix string) *drivers.ConfigError {
 	var pe *mapstructure.ParseError
 	switch inner := first.Unwrap(); {
 	case errors.As(inner, &hook):
-		ce.Kind, ce.Value = hook.Kind, hook.Value
+		ce.Kind, ce.Value, ce.Want = hook.Kind, hook.Value, hook.Want
 	case errors.As(inner, &ute):
 		ce.Kind, ce.Want, ce.Value = drivers.ValueWrongType, want(ute.Expected.Type()), fmt.Sprint(ute.Value)
 	case errors.As(inner, &pe):
@@ -544,7 +544,18 @@ func decodeError(err error, prefix string) *drivers.ConfigError {
 	case strings.Contains(inner.Error(), "source data must be an array or slice"):
 		ce.Kind, ce.Want = drivers.ValueWrongType, "list"
 	}
+	if secretKey(ce.Key) {
+		ce.Value = "" // a password of the wrong type is still a password
+	}
 	return ce
+}
+
+// secretKey reports whether a key may hold a secret, whose value no
+// message repeats.
+func secretKey(key string) bool {
+	k := strings.ToLower(key)
+	return strings.Contains(k, "password") || strings.Contains(k, "secret") || strings.Contains(k, "token") ||
+		strings.HasSuffix(k, "key")
 }
 
 // want names what a Go type is written as in YAML, for the Mandarin text.

@@ -174,7 +174,7 @@ func entryNumber(key string) (int, bool) {
 // wantZH says how a YAML value of a kind is written.
 var wantZH = map[string]string{
 	"number":  "数字，如 2400",
-	"bool":    "true 或 false",
+	"bool":    " true 或 false",
 	"text":    "文字",
 	"list":    "列表（下面每行以 - 开头）",
 	"section": "下一级的若干项（换行后缩进写）",

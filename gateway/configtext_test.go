@@ -82,6 +82,14 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 			drivers.ValueNotID,
 			"配置有误，网关未启动：第 1 路驱动（cjt188）的 meters[0].device 项：“水表1” 不能用作名字或编号：只能用英文字母、数字、下划线 _ 和减号 -，不能有空格或汉字，最长 64 个字符",
 			`drivers[0].meters[0].device: "水表1" is not [A-Za-z0-9_-]{1,64}`},
+		{"password of the wrong type", "household: hh-0001\nmqtt: {username: u, password: 271828}\n",
+			drivers.ValueWrongType,
+			"配置有误，网关未启动：mqtt.password 项：写法不对，这里应写文字",
+			"mqtt.password: expected type 'gateway.Secret', got unconvertible type 'int'"},
+		{"env override not a bool", "household: hh-0001\n",
+			drivers.ValueWrongType,
+			"配置有误，网关未启动：output.stdout 项：“yes please” 写法不对，这里应写 true 或 false",
+			`output.stdout: "yes please" is not true or false`},
 		{"out of range", "household: hh-0001\nmqtt: {window: 0}\n",
 			drivers.ValueOutOfRange,
 			"配置有误，网关未启动：mqtt.window 项：“0” 超出允许的范围（允许：1..60000）",
@@ -102,6 +110,9 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 			"drivers[0].action_debounce 2m0s: 0 to 1m"}, // was drivers[0].invalid: action_debounce …
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			if strings.HasPrefix(c.name, "env") {
+				t.Setenv("ANXIN_OUTPUT_STDOUT", "yes please")
+			}
 			_, err := Load(writeConfig(t, c.yaml))
 			if err == nil {
 				t.Fatal("accepted")

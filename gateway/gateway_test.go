@@ -86,7 +86,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %v, want an error containing %q", err, c.want)
 			}
-			if strings.Contains(err.Error(), "hunter2") {
+			if strings.Contains(err.Error(), "hunter2") || strings.Contains(ConfigErrorText(err, AtStart), "hunter2") {
 				t.Fatalf("secret in error: %v", err)
 			}
 		})
