@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -162,30 +163,42 @@ const EnvPrefix = "ANXIN"
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		ce := &drivers.ConfigError{Kind: drivers.FileUnreadable, Detail: err.Error(), File: path, Err: err}
+		return nil, fmt.Errorf("config: %w", ce)
 	}
 	cfg, err := Parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		ce := drivers.AsConfigError(err)
+		ce.File = path
+		return nil, fmt.Errorf("config %s: %w", path, ce)
 	}
 	return cfg, nil
 }
 
-// Parse is Load on the bytes of a config file.
+// Parse is Load on the bytes of a config file. Its errors are
+// *drivers.ConfigError, so that they can be explained (ConfigErrorText).
 func Parse(data []byte) (*Config, error) {
+	cfg, err := parse(data)
+	if err != nil {
+		return nil, drivers.AsConfigError(err)
+	}
+	return cfg, nil
+}
+
+func parse(data []byte) (*Config, error) {
 	// drivers: read with yaml.v3 so driver keys keep their case (viper
 	// lowercases map keys, and device names are keys in some drivers)
 	var raw struct {
 		Drivers []map[string]any `yaml:"drivers"`
 	}
 	if err := yaml.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("yaml: %w", err)
+		return nil, yamlError(data, err)
 	}
 
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return nil, fmt.Errorf("yaml: %w", err)
+		return nil, yamlError(data, err)
 	}
 	v.SetEnvPrefix(EnvPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
@@ -206,11 +219,11 @@ func Parse(data []byte) (*Config, error) {
 	}
 	if cfg.MQTT.PasswordFile != "" {
 		if cfg.MQTT.Password != "" {
-			return nil, errors.New("mqtt.password_file: set either password or password_file, not both")
+			return nil, conflict("mqtt.password_file", "set either password or password_file, not both", "mqtt.password")
 		}
 		b, err := os.ReadFile(cfg.MQTT.PasswordFile)
 		if err != nil {
-			return nil, fmt.Errorf("mqtt.password_file: %w", errors.Unwrap(err))
+			return nil, unreadable("mqtt.password_file", cfg.MQTT.PasswordFile, err, errors.Unwrap(err))
 		}
 		cfg.MQTT.Password = Secret(strings.TrimRight(string(b), "\r\n"))
 	}
@@ -233,55 +246,60 @@ func Parse(data []byte) (*Config, error) {
 // Validate checks the gateway's own keys (not the drivers').
 func (c *Config) Validate() error {
 	if !anxin.ValidID(c.Household) {
-		return fmt.Errorf("household: %q is not [A-Za-z0-9_-]{1,64}", c.Household)
+		if c.Household == "" {
+			return drivers.Missing("household", "%q is not [A-Za-z0-9_-]{1,64}", c.Household)
+		}
+		return drivers.NotID("household", c.Household)
 	}
 	m := c.MQTT
 	if m.Broker.IsZero() && len(m.Fallback) > 0 {
-		return errors.New("mqtt.fallback: set without mqtt.broker")
+		return drivers.NewConfigError(drivers.KeyNeedsOther, "mqtt.fallback", "set without mqtt.broker").WithChoices("mqtt.broker")
 	}
 	for i, b := range m.Fallback {
 		if b.IsZero() {
-			return fmt.Errorf("mqtt.fallback[%d]: empty broker URL", i)
+			return drivers.Missing(fmt.Sprintf("mqtt.fallback[%d]", i), "empty broker URL")
 		}
 	}
 	if !m.Broker.IsZero() {
 		if c.Spool.Dir == "" {
-			return errors.New("spool.dir: required when mqtt.broker is set")
+			return drivers.Missing("spool.dir", "required when mqtt.broker is set")
 		}
 	}
 	switch {
 	case m.ClientID != "" && len(m.ClientID) > 128:
-		return errors.New("mqtt.client_id: longer than 128 characters")
+		return outOfRange("mqtt.client_id", m.ClientID, "<= 128", "longer than 128 characters")
 	case m.Keepalive < time.Second:
-		return fmt.Errorf("mqtt.keepalive: %s is below 1s", m.Keepalive)
+		return outOfRange("mqtt.keepalive", m.Keepalive, ">= 1s", "%s is below 1s", m.Keepalive)
 	case m.Window < 1 || m.Window > 60000:
-		return fmt.Errorf("mqtt.window: %d is not within 1..60000", m.Window)
+		return outOfRange("mqtt.window", m.Window, "1..60000", "%d is not within 1..60000", m.Window)
 	case m.Reconnect.Min <= 0:
-		return fmt.Errorf("mqtt.reconnect.min: %s must be positive", m.Reconnect.Min)
+		return outOfRange("mqtt.reconnect.min", m.Reconnect.Min, "> 0", "%s must be positive", m.Reconnect.Min)
 	case m.Reconnect.Max < m.Reconnect.Min:
-		return fmt.Errorf("mqtt.reconnect.max: %s is below reconnect.min %s", m.Reconnect.Max, m.Reconnect.Min)
+		return outOfRange("mqtt.reconnect.max", m.Reconnect.Max, ">= reconnect.min "+m.Reconnect.Min.String(),
+			"%s is below reconnect.min %s", m.Reconnect.Max, m.Reconnect.Min)
 	case m.AckTimeout < time.Second:
-		return fmt.Errorf("mqtt.ack_timeout: %s is below 1s", m.AckTimeout)
+		return outOfRange("mqtt.ack_timeout", m.AckTimeout, ">= 1s", "%s is below 1s", m.AckTimeout)
 	case m.Username == "" && m.Password != "":
-		return errors.New("mqtt.password: set without mqtt.username")
+		return drivers.NewConfigError(drivers.KeyNeedsOther, "mqtt.password", "set without mqtt.username").WithChoices("mqtt.username")
 	case (m.TLS.CertFile == "") != (m.TLS.KeyFile == ""):
-		return errors.New("mqtt.tls: cert_file and key_file go together")
+		return conflict("mqtt.tls", "cert_file and key_file go together", "cert_file", "key_file")
 	case c.Spool.MaxBytes < 1<<20:
-		return fmt.Errorf("spool.max_bytes: %d is below 1MiB", c.Spool.MaxBytes)
+		return outOfRange("spool.max_bytes", int64(c.Spool.MaxBytes), ">= 1MiB", "%d is below 1MiB", c.Spool.MaxBytes)
 	case !spool.FsyncMode(c.Spool.Fsync).Valid():
-		return fmt.Errorf("spool.fsync: %q is not always|batch", c.Spool.Fsync)
+		return drivers.NotChoice("spool.fsync", c.Spool.Fsync, "always", "batch")
 	case c.Spool.SyncInterval <= 0 || c.Spool.SyncInterval > time.Minute:
-		return fmt.Errorf("spool.sync_interval: %s is not within (0, 1m]", c.Spool.SyncInterval)
+		return outOfRange("spool.sync_interval", c.Spool.SyncInterval, "(0, 1m]", "%s is not within (0, 1m]", c.Spool.SyncInterval)
 	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return err
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
-		return fmt.Errorf("log.format: %q is not text|json", c.Log.Format)
+		return drivers.NotChoice("log.format", c.Log.Format, "text", "json")
 	}
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
-			return fmt.Errorf("metrics.listen: %q is not host:port", c.Metrics.Listen)
+			return drivers.NewConfigError(drivers.ValueBad, "metrics.listen", "%q is not host:port", c.Metrics.Listen).
+				WithValue(c.Metrics.Listen)
 		}
 	}
 	return nil
@@ -298,7 +316,7 @@ func parseLevel(s string) (slog.Level, error) {
 	case "error":
 		return slog.LevelError, nil
 	}
-	return 0, fmt.Errorf("log.level: %q is not debug|info|warn|error", s)
+	return 0, drivers.NotChoice("log.level", s, "debug", "info", "warn", "error")
 }
 
 func (t TLSConfig) load() (*tls.Config, error) {
@@ -306,18 +324,21 @@ func (t TLSConfig) load() (*tls.Config, error) {
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("mqtt.tls.ca_file: %w", err)
+			return nil, unreadable("mqtt.tls.ca_file", t.CAFile, err, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("mqtt.tls.ca_file: no PEM certificate in %s", t.CAFile)
+			return nil, drivers.NewConfigError(drivers.ValueBad, "mqtt.tls.ca_file", "no PEM certificate in %s", t.CAFile).
+				WithValue(t.CAFile)
 		}
 		c.RootCAs = pool
 	}
 	if t.CertFile != "" {
 		pair, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("mqtt.tls.cert_file: %w", err)
+			ce := drivers.NewConfigError(drivers.ValueBad, "mqtt.tls.cert_file", "%v", err).WithValue(t.CertFile)
+			ce.Err = err
+			return nil, ce
 		}
 		c.Certificates = []tls.Certificate{pair}
 	}
@@ -327,44 +348,58 @@ func (t TLSConfig) load() (*tls.Config, error) {
 // decodeDrivers decodes each `drivers:` entry with its plugin, strictly,
 // and validates it. It never opens a port.
 func (c *Config) decodeDrivers(entries []map[string]any) error {
-	names := map[string]bool{}
+	names := map[string]int{}
 	for i, e := range entries {
 		key := fmt.Sprintf("drivers[%d]", i)
+		// inEntry types err and says which entry it is about
+		inEntry := func(err error, driver, inst string) error {
+			ce := drivers.AsConfigError(err)
+			ce.Entry, ce.Driver, ce.Instance = i+1, driver, inst
+			return ce
+		}
 		if e == nil {
-			return fmt.Errorf("%s: empty entry", key)
+			return inEntry(drivers.Missing(key, "empty entry").WithChoices(drivers.Names()...), "", "")
 		}
 		name, ok := e["driver"].(string)
 		if !ok || name == "" {
-			return fmt.Errorf("%s.driver: missing (one of %s)", key, strings.Join(drivers.Names(), ", "))
+			return inEntry(drivers.Missing(key+".driver", "missing (one of %s)", strings.Join(drivers.Names(), ", ")).
+				WithChoices(drivers.Names()...), "", "")
 		}
 		p, ok := drivers.Lookup(name)
 		if !ok {
-			return fmt.Errorf("%s.driver: unknown driver %q (known: %s)", key, name, strings.Join(drivers.Names(), ", "))
+			return inEntry(drivers.NewConfigError(drivers.DriverUnknown, key+".driver", "unknown driver %q (known: %s)",
+				name, strings.Join(drivers.Names(), ", ")).WithValue(name).WithChoices(drivers.Names()...), "", "")
 		}
 		inst := name
 		if n, has := e["name"]; has {
 			s, ok := n.(string)
 			if !ok || !anxin.ValidID(s) {
-				return fmt.Errorf("%s.name: %v is not [A-Za-z0-9_-]{1,64}", key, n)
+				ce := drivers.NewConfigError(drivers.ValueNotID, key+".name", "%v is not [A-Za-z0-9_-]{1,64}", n).WithValue(n)
+				return inEntry(ce, name, "")
 			}
 			inst = s
 		}
-		if names[inst] {
-			return fmt.Errorf("%s.name: instance %q is configured twice (give each a distinct name)", key, inst)
+		if prev, dup := names[inst]; dup {
+			ce := drivers.NewConfigError(drivers.ValueDuplicate, key+".name",
+				"instance %q is configured twice (give each a distinct name)", inst).WithValue(inst)
+			ce.Choices = []string{fmt.Sprintf("drivers[%d]", prev)}
+			return inEntry(ce, name, inst)
 		}
-		names[inst] = true
+		names[inst] = i
 		rest := maps.Clone(e)
 		delete(rest, "driver")
 		delete(rest, "name")
 		cfg := p.NewConfig()
 		if err := checkKeys(rest, reflect.TypeOf(cfg), key+"."); err != nil {
-			return err
+			return inEntry(err, name, inst)
 		}
 		if err := decode(rest, cfg, false, key+"."); err != nil {
-			return fmt.Errorf("%w (driver %s)", err, name)
+			ce := drivers.AsConfigError(err)
+			ce.Detail += " (driver " + name + ")"
+			return inEntry(ce, name, inst)
 		}
 		if err := cfg.Validate(); err != nil {
-			return fmt.Errorf("%s.%w", key, err)
+			return inEntry(drivers.UnderKey(key, err), name, inst)
 		}
 		c.Drivers = append(c.Drivers, DriverEntry{Driver: name, Name: inst, Plugin: p, Config: cfg, raw: e})
 	}
@@ -385,7 +420,59 @@ func checkPorts(entries []DriverEntry) error {
 		uses = append(uses, serialport.PortUse{Key: fmt.Sprintf("drivers[%d]", i), Name: e.Name,
 			Driver: e.Driver, Port: port, Mode: mode})
 	}
-	return serialport.CheckSharing(uses)
+	if err := serialport.CheckSharing(uses); err != nil {
+		ce := drivers.AsConfigError(err)
+		// the entry is the later of the two, as CheckSharing names it first
+		for i, e := range entries {
+			if strings.HasPrefix(ce.Key, fmt.Sprintf("drivers[%d].", i)) {
+				ce.Entry, ce.Driver, ce.Instance = i+1, e.Driver, e.Name
+			}
+		}
+		return ce
+	}
+	return nil
+}
+
+// conflict is the error for keys that do not go together.
+func conflict(key, detail string, others ...string) *drivers.ConfigError {
+	return drivers.NewConfigError(drivers.KeysConflict, key, "%s", detail).WithChoices(others...)
+}
+
+// outOfRange is the error for a value outside what is allowed.
+func outOfRange(key string, value any, allowed, format string, args ...any) *drivers.ConfigError {
+	return drivers.NewConfigError(drivers.ValueOutOfRange, key, format, args...).WithValue(value).WithRange(allowed)
+}
+
+// unreadable is the error for a file named by key that cannot be read;
+// detail is the part of err the English line shows.
+func unreadable(key, path string, err, detail error) *drivers.ConfigError {
+	if detail == nil {
+		detail = err
+	}
+	ce := drivers.NewConfigError(drivers.FileUnreadable, key, "%v", detail).WithValue(path)
+	ce.Err = err
+	return ce
+}
+
+var yamlLine = regexp.MustCompile(`line ([0-9]+)`)
+
+// yamlError types a YAML parser error with its line. yaml.v3 reports some
+// indentation errors on the line before the one at fault, and a tab on the
+// line of the key it follows, so a tab in an indentation is found here.
+func yamlError(data []byte, err error) error {
+	ce := &drivers.ConfigError{Kind: drivers.FileSyntax, Detail: "yaml: " + err.Error(), Err: err}
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		ce.Line, _ = strconv.Atoi(m[1])
+	}
+	if strings.Contains(err.Error(), "tab character") {
+		for i, l := range strings.Split(string(data), "\n") {
+			if strings.Contains(l[:len(l)-len(strings.TrimLeft(l, " \t"))], "\t") {
+				ce.Line, ce.Value = i+1, "tab"
+				break
+			}
+		}
+	}
+	return ce
 }
 
 // decode fills out from in strictly: unknown keys are errors and durations
@@ -404,9 +491,89 @@ func decode(in map[string]any, out any, fromEnv bool, prefix string) error {
 		return err
 	}
 	if err := d.Decode(in); err != nil {
-		return errors.New(tidyDecodeError(err.Error(), prefix))
+		return decodeError(err, prefix)
 	}
 	return nil
+}
+
+// decodeError types mapstructure's report: one "key: problem" item per
+// key, in key order, the first deciding the kind.
+func decodeError(err error, prefix string) *drivers.ConfigError {
+	var leaves []*mapstructure.DecodeError
+	var walk func(error) bool
+	walk = func(err error) bool {
+		found := false
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				found = walk(e) || found
+			}
+		case interface{ Unwrap() error }:
+			found = walk(u.Unwrap())
+		}
+		if de, ok := err.(*mapstructure.DecodeError); ok && !found {
+			leaves = append(leaves, de)
+			return true
+		}
+		return found
+	}
+	walk(err)
+	if len(leaves) == 0 {
+		return drivers.AsConfigError(errors.New(tidyDecodeError(err.Error(), prefix)))
+	}
+	slices.SortStableFunc(leaves, func(a, b *mapstructure.DecodeError) int { return strings.Compare(a.Name(), b.Name()) })
+	parts := make([]string, len(leaves))
+	for i, de := range leaves {
+		parts[i] = prefix + de.Name() + ": " + de.Unwrap().Error()
+	}
+	first := leaves[0]
+	ce := &drivers.ConfigError{Kind: drivers.ValueBad, Key: prefix + first.Name(), Err: err,
+		Detail: strings.Join(append([]string{first.Unwrap().Error()}, parts[1:]...), "; ")}
+	var hook *drivers.ConfigError
+	var ute *mapstructure.UnconvertibleTypeError
+	var pe *mapstructure.ParseError
+	switch inner := first.Unwrap(); {
+	case errors.As(inner, &hook):
+		ce.Kind, ce.Value, ce.Want = hook.Kind, hook.Value, hook.Want
+	case errors.As(inner, &ute):
+		ce.Kind, ce.Want, ce.Value = drivers.ValueWrongType, want(ute.Expected.Type()), fmt.Sprint(ute.Value)
+	case errors.As(inner, &pe):
+		ce.Kind, ce.Want, ce.Value = drivers.ValueWrongType, want(pe.Expected.Type()), fmt.Sprint(pe.Value)
+	case strings.Contains(inner.Error(), "expected a map"):
+		ce.Kind, ce.Want = drivers.ValueWrongType, "section"
+	case strings.Contains(inner.Error(), "source data must be an array or slice"):
+		ce.Kind, ce.Want = drivers.ValueWrongType, "list"
+	}
+	if secretKey(ce.Key) {
+		ce.Value = "" // a password of the wrong type is still a password
+	}
+	return ce
+}
+
+// secretKey reports whether a key may hold a secret, whose value no
+// message repeats.
+func secretKey(key string) bool {
+	k := strings.ToLower(key)
+	return strings.Contains(k, "password") || strings.Contains(k, "secret") || strings.Contains(k, "token") ||
+		strings.HasSuffix(k, "key")
+}
+
+// want names what a Go type is written as in YAML, for the Mandarin text.
+func want(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "bool"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.String:
+		return "text"
+	case reflect.Slice, reflect.Array:
+		return "list"
+	case reflect.Map, reflect.Struct:
+		return "section"
+	}
+	return ""
 }
 
 // tidyDecodeError turns mapstructure's multi-line report into one line of
@@ -439,11 +606,11 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 	}
 	s, ok := data.(string)
 	if !ok {
-		return nil, fmt.Errorf("%v is not a duration like 30s", data)
+		return nil, drivers.NewConfigError(drivers.ValueNotDuration, "", "%v is not a duration like 30s", data).WithValue(data)
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return nil, fmt.Errorf("%q is not a duration like 30s", s)
+		return nil, drivers.NewConfigError(drivers.ValueNotDuration, "", "%q is not a duration like 30s", s).WithValue(s)
 	}
 	return d, nil
 }
@@ -467,13 +634,17 @@ func byteSizeHook(from, to reflect.Type, data any) (any, error) {
 	}
 	switch v := data.(type) {
 	case string:
-		return ParseByteSize(v)
+		b, err := ParseByteSize(v)
+		if err != nil {
+			return nil, drivers.NewConfigError(drivers.ValueNotSize, "", "%v", err).WithValue(v)
+		}
+		return b, nil
 	case int:
 		return ByteSize(v), nil
 	case int64:
 		return ByteSize(v), nil
 	}
-	return nil, fmt.Errorf("%v is not a size like 64MiB", data)
+	return nil, drivers.NewConfigError(drivers.ValueNotSize, "", "%v is not a size like 64MiB", data).WithValue(data)
 }
 
 func envScalarHook(from, to reflect.Type, data any) (any, error) {
@@ -485,7 +656,9 @@ func envScalarHook(from, to reflect.Type, data any) (any, error) {
 	case reflect.Bool:
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			return nil, fmt.Errorf("%q is not true or false", s)
+			ce := drivers.NewConfigError(drivers.ValueWrongType, "", "%q is not true or false", s).WithValue(s)
+			ce.Want = "bool"
+			return nil, ce
 		}
 		return b, nil
 	case reflect.Int, reflect.Int32, reflect.Int64:
@@ -494,7 +667,9 @@ func envScalarHook(from, to reflect.Type, data any) (any, error) {
 		}
 		n, err := strconv.Atoi(s)
 		if err != nil {
-			return nil, fmt.Errorf("%q is not a whole number", s)
+			ce := drivers.NewConfigError(drivers.ValueWrongType, "", "%q is not a whole number", s).WithValue(s)
+			ce.Want = "number"
+			return nil, ce
 		}
 		return n, nil
 	}
@@ -568,14 +743,76 @@ func checkKeys(m map[string]any, t reflect.Type, prefix string) error {
 			}
 		}
 		if !ok {
-			return fmt.Errorf("%s%s: unknown key (known: %s)", prefix, k,
-				strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
+			known := slices.Sorted(maps.Keys(fields))
+			ce := drivers.NewConfigError(drivers.KeyUnknown, prefix+k, "unknown key (known: %s)", strings.Join(known, ", ")).
+				WithChoices(known...)
+			if ce.Suggest = suggestKey(k, fields); ce.Suggest != "" {
+				ce.Suggest = prefix + ce.Suggest
+				ce.Detail += "; did you mean " + ce.Suggest + "?"
+			}
+			return ce
 		}
 		if err := checkValue(m[k], ft, prefix+k); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// suggestKey guesses the key meant by an unknown one: a known key one
+// level down (baud written beside port: instead of under it), else a known
+// key one or two letters away (devcie).
+func suggestKey(k string, fields map[string]reflect.Type) string {
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		t := fields[name]
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || t == durationType {
+			continue
+		}
+		for i := range t.NumField() {
+			if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("mapstructure"), ","); tag == strings.ToLower(k) {
+				return name + "." + tag
+			}
+		}
+	}
+	best, bestD := "", 3
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		if d := editDistance(strings.ToLower(k), name); d < bestD && d < len(name)/2+1 {
+			best, bestD = name, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Damerau (adjacent swap) variant of Levenshtein, on
+// bytes: keys are ASCII. Long inputs are not compared (a fuzzed key).
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 1 << 30
+	}
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }
 
 func checkValue(v any, t reflect.Type, key string) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
@@ -84,7 +86,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %v, want an error containing %q", err, c.want)
 			}
-			if strings.Contains(err.Error(), "hunter2") {
+			if strings.Contains(err.Error(), "hunter2") || strings.Contains(ConfigErrorText(err, AtStart), "hunter2") {
 				t.Fatalf("secret in error: %v", err)
 			}
 		})
@@ -358,9 +360,24 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(fmt.Sprintf(baseConfig, "/tmp/x")))
 	f.Add([]byte("household: hh-1\nspool: {max_bytes: 1MiB}\n"))
 	f.Add([]byte("drivers: [{driver: testsim, count: 1}]\nhousehold: x\n"))
+	f.Add([]byte("household: hh-1\ndrivers:\n  - driver: cjt188\n\tname: x\n"))
+	f.Add([]byte("household: hh-1\ndrivers: [{driver: cjt188, baud: 1, poll_interval: 5 minutes}, {driver: cjt188}]\n"))
+	f.Add([]byte("household: hh-1\nmqtt: {keepalive: 30, window: x, reconnect: [1]}\nspool: {max_bytes: lots}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Parse(data)
 		if err != nil {
+			// every refusal is typed and explained in Mandarin, the English kept
+			var ce *drivers.ConfigError
+			if !errors.As(err, &ce) || err.Error() == "" {
+				t.Fatalf("untyped or empty error %T %q", err, err)
+			}
+			for _, st := range []ConfigStage{AtStart, AtCheck, AtReload} {
+				zh := ConfigErrorText(err, st)
+				if !strings.HasPrefix(zh, "配置有误") || strings.Contains(zh, "%!") && !bytes.Contains(data, []byte("%!")) ||
+					!utf8.ValidString(zh) && utf8.ValidString(err.Error()) {
+					t.Fatalf("Mandarin text %q for %q", zh, err)
+				}
+			}
 			return
 		}
 		if err := cfg.Validate(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"sync"
@@ -82,6 +83,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	// strict: a bad config fails here, before any port is opened
 	cfg, err := gateway.Load(*cfgPath)
 	if err != nil {
+		m.explain(err, gateway.AtStart)
 		return err
 	}
 	logger := gateway.NewLogger(cfg.Log, m.Stderr)
@@ -107,13 +109,26 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 				return
 			case <-hup:
 				logger.Info("SIGHUP: reloading the config", "file", *cfgPath)
-				if err := m.Reload(); err != nil {
-					logger.Warn("reload failed; keeping the running config", "err", err)
-				}
+				m.reloadLogged(logger)
 			}
 		}
 	}()
 	return gw.Run(ctx)
+}
+
+// explain prints a configuration error in Mandarin for the installer;
+// the English error, which the caller returns, follows it on stderr.
+func (m *Main) explain(err error, stage gateway.ConfigStage) {
+	fmt.Fprintln(m.Stderr, "gatewayd:", gateway.ConfigErrorText(err, stage))
+}
+
+// reloadLogged reloads on SIGHUP; a refused file is logged with the
+// Mandarin explanation (zh) ahead of the English error (err).
+func (m *Main) reloadLogged(logger *slog.Logger) {
+	if err := m.Reload(); err != nil {
+		logger.Warn("reload failed; keeping the running config",
+			"zh", gateway.ConfigErrorText(err, gateway.AtReload), "err", err)
+	}
 }
 
 // Reload re-reads the config file and applies it, or returns why not.
@@ -190,6 +205,7 @@ func (m *Main) check(ctx context.Context, args []string) error {
 	}
 	cfg, err := gateway.Load(*cfgPath)
 	if err != nil {
+		m.explain(err, gateway.AtCheck)
 		return err
 	}
 	fmt.Fprintf(m.Stdout, "config %s: valid (household %s, %d drivers)\n", *cfgPath, cfg.Household, len(cfg.Drivers))

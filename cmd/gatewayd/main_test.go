@@ -473,6 +473,12 @@ func TestBinaryRejectsBadConfigBeforeStarting(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), `spool.fsync: "evn" is not always|batch`) {
 		t.Fatalf("exit %v, output %q", err, out)
 	}
+	// the installer's Mandarin line first, the English detail after it
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 2 || lines[0] != "gatewayd: 配置有误，网关未启动：spool.fsync 项：“evn” 不是可用的值（只能写：always、batch）" ||
+		!strings.HasPrefix(lines[1], "gatewayd: config "+p+": spool.fsync:") {
+		t.Fatalf("stderr lines %q", lines)
+	}
 	if _, err := os.Stat(spool); !os.IsNotExist(err) {
 		t.Fatal("the spool was created although the config is invalid")
 	}

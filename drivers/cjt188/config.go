@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/serialport"
 )
 
@@ -49,25 +50,26 @@ func NewConfig() *Config {
 // Validate checks the config without touching the port.
 func (c *Config) Validate() error {
 	if err := c.Port.Validate(); err != nil {
-		return fmt.Errorf("port.%w", err)
+		return drivers.UnderKey("port", err)
 	}
 	if len(c.Meters) == 0 {
-		return fmt.Errorf("meters: at least one meter is required")
+		return drivers.Missing("meters", "at least one meter is required")
 	}
 	addrs := map[string]bool{}
 	devs := map[string]bool{}
 	for i, m := range c.Meters {
 		if _, err := ParseAddress(m.Address); err != nil {
-			return fmt.Errorf("meters[%d].address: %w", i, err)
+			return drivers.NewConfigError(drivers.ValueBad, fmt.Sprintf("meters[%d].address", i), "%v", err).
+				WithValue(m.Address)
 		}
 		if !anxin.ValidID(m.Device) {
-			return fmt.Errorf("meters[%d].device: %q is not [A-Za-z0-9_-]{1,64}", i, m.Device)
+			return drivers.NotID(fmt.Sprintf("meters[%d].device", i), m.Device)
 		}
 		if addrs[m.Address] {
-			return fmt.Errorf("meters[%d].address: %s is listed twice", i, m.Address)
+			return drivers.Duplicate(fmt.Sprintf("meters[%d].address", i), m.Address)
 		}
 		if devs[m.Device] {
-			return fmt.Errorf("meters[%d].device: %s is listed twice", i, m.Device)
+			return drivers.Duplicate(fmt.Sprintf("meters[%d].device", i), m.Device)
 		}
 		addrs[m.Address], devs[m.Device] = true, true
 	}
@@ -79,13 +81,17 @@ func (c *Config) Validate() error {
 	}
 	switch {
 	case c.PollInterval <= 0:
-		return fmt.Errorf("poll_interval: %s must be positive", c.PollInterval)
+		return drivers.NewConfigError(drivers.ValueOutOfRange, "poll_interval", "%s must be positive", c.PollInterval).
+			WithValue(c.PollInterval).WithRange("> 0")
 	case c.Timeout <= 0:
-		return fmt.Errorf("timeout: %s must be positive", c.Timeout)
+		return drivers.NewConfigError(drivers.ValueOutOfRange, "timeout", "%s must be positive", c.Timeout).
+			WithValue(c.Timeout).WithRange("> 0")
 	case c.Gap < 0:
-		return fmt.Errorf("gap: %s must not be negative", c.Gap)
+		return drivers.NewConfigError(drivers.ValueOutOfRange, "gap", "%s must not be negative", c.Gap).
+			WithValue(c.Gap).WithRange(">= 0")
 	case c.MissesBeforeSilent < 1:
-		return fmt.Errorf("misses_before_silent: %d must be at least 1", c.MissesBeforeSilent)
+		return drivers.NewConfigError(drivers.ValueOutOfRange, "misses_before_silent", "%d must be at least 1", c.MissesBeforeSilent).
+			WithValue(c.MissesBeforeSilent).WithRange(">= 1")
 	case c.Reconnect.Min < 0 || c.Reconnect.Max < 0 || c.Reconnect.Healthy < 0:
 		return fmt.Errorf("reconnect: durations must not be negative")
 	case c.Reconnect.Max > 0 && c.Reconnect.Max < c.Reconnect.Min:
@@ -96,7 +102,8 @@ func (c *Config) Validate() error {
 
 func (c *Config) meterType() (byte, error) {
 	if len(c.MeterType) != 2 {
-		return 0, fmt.Errorf("meter_type: %q must be two hex digits, e.g. 10", c.MeterType)
+		return 0, drivers.NewConfigError(drivers.ValueBad, "meter_type", "%q must be two hex digits, e.g. 10", c.MeterType).
+			WithValue(c.MeterType)
 	}
 	hi, ok1 := hexVal(c.MeterType[0])
 	lo, ok2 := hexVal(c.MeterType[1])
@@ -113,7 +120,8 @@ func (c *Config) di() ([2]byte, error) {
 	case "1F90":
 		return di2018, nil
 	}
-	return [2]byte{}, fmt.Errorf("di_order: %q must be 901F or 1F90", c.DIOrder)
+	return [2]byte{}, drivers.NewConfigError(drivers.ValueNotChoice, "di_order", "%q must be 901F or 1F90", c.DIOrder).
+		WithValue(c.DIOrder).WithChoices("901F", "1F90")
 }
 
 // SerialPort tells gatewayd which port the driver uses and how: it polls

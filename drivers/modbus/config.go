@@ -59,13 +59,15 @@ func NewConfig() *Config {
 // defaults (holding, uint16, big, high_first, scale 1).
 func (c *Config) Validate() error {
 	if err := c.Port.Validate(); err != nil {
-		return fmt.Errorf("port.%w", err)
+		return drivers.UnderKey("port", err)
 	}
 	if c.Port.StopBits != 1 && c.Port.StopBits != 2 {
-		return fmt.Errorf("port.stop_bits: %v: Modbus RTU uses 1 or 2", c.Port.StopBits)
+		return drivers.NewConfigError(drivers.ValueNotChoice, "port.stop_bits", "%v: Modbus RTU uses 1 or 2", c.Port.StopBits).
+			WithValue(c.Port.StopBits).WithChoices("1", "2")
 	}
 	if c.Port.DataBits != 8 {
-		return fmt.Errorf("port.data_bits: %d: Modbus RTU uses 8", c.Port.DataBits)
+		return drivers.NewConfigError(drivers.ValueNotChoice, "port.data_bits", "%d: Modbus RTU uses 8", c.Port.DataBits).
+			WithValue(c.Port.DataBits).WithChoices("8")
 	}
 	if c.PollInterval < 10*time.Millisecond {
 		return fmt.Errorf("poll_interval: %s is too short", c.PollInterval)
@@ -74,7 +76,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("timeout: %s must be in (0, 10s]", c.Timeout)
 	}
 	if len(c.Units) == 0 {
-		return fmt.Errorf("units: at least one unit is needed")
+		return drivers.Missing("units", "at least one unit is needed")
 	}
 	return c.validateUnits()
 }
@@ -87,10 +89,11 @@ func (c *Config) validateUnits() error {
 		u := &c.Units[i]
 		key := fmt.Sprintf("units[%d]", i)
 		if u.Unit < 1 || u.Unit > 247 {
-			return fmt.Errorf("%s.unit: %d is not 1..247", key, u.Unit)
+			return drivers.NewConfigError(drivers.ValueOutOfRange, key+".unit", "%d is not 1..247", u.Unit).
+				WithValue(u.Unit).WithRange("1..247")
 		}
 		if units[u.Unit] {
-			return fmt.Errorf("%s.unit: %d is listed twice", key, u.Unit)
+			return drivers.Duplicate(key+".unit", fmt.Sprint(u.Unit))
 		}
 		units[u.Unit] = true
 		if len(u.Registers) == 0 && len(u.Inputs) == 0 {
@@ -98,7 +101,7 @@ func (c *Config) validateUnits() error {
 		}
 		if len(u.Registers) > 0 {
 			if !anxin.ValidID(u.Device) {
-				return fmt.Errorf("%s.device: %q is not [A-Za-z0-9_-]{1,64}", key, u.Device)
+				return drivers.NotID(key+".device", u.Device)
 			}
 			if !u.Kind.Valid() {
 				return fmt.Errorf("%s.kind: %q is not one of %v", key, u.Kind, anxin.Kinds)
@@ -128,7 +131,7 @@ func (c *Config) validateUnits() error {
 			}
 			seen[in.Input] = true
 			if !anxin.ValidID(in.Device) {
-				return fmt.Errorf("%s.device: %q is not [A-Za-z0-9_-]{1,64}", ik, in.Device)
+				return drivers.NotID(ik+".device", in.Device)
 			}
 			if prev, dup := inputs[in.Device]; dup {
 				return fmt.Errorf("%s.device: %s is already %s", ik, in.Device, prev)

@@ -30,10 +30,10 @@ func NewConfig() *Config {
 // Validate checks the config without opening the port.
 func (c *Config) Validate() error {
 	if !anxin.ValidID(c.Device) {
-		return fmt.Errorf("device: %q is not [A-Za-z0-9_-]{1,64}", c.Device)
+		return drivers.NotID("device", c.Device)
 	}
 	if err := c.Port.Validate(); err != nil {
-		return fmt.Errorf("port.%w", err)
+		return drivers.UnderKey("port", err)
 	}
 	if c.MinInterval < 0 {
 		return fmt.Errorf("min_interval: %s must not be negative", c.MinInterval)

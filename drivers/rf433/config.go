@@ -31,7 +31,7 @@ func NewConfig() *Config {
 // Validate checks the config without opening the port.
 func (c *Config) Validate() error {
 	if err := c.Port.Validate(); err != nil {
-		return fmt.Errorf("port.%w", err)
+		return drivers.UnderKey("port", err)
 	}
 	if err := c.validateDecoding(); err != nil {
 		return err

@@ -13,6 +13,8 @@ import (
 
 	"go.bug.st/serial"
 	"go.bug.st/serial/enumerator"
+
+	"github.com/anxin-care/anxin/drivers"
 )
 
 // Port is the narrow view of a serial port the drivers use. go.bug.st/serial
@@ -62,17 +64,22 @@ func (c Config) Validate() error {
 	usb := c.USB.VID != "" || c.USB.PID != "" || c.USB.Serial != ""
 	switch {
 	case c.Path == "" && !usb:
-		return errors.New("path or usb.vid/usb.pid: one of them is required")
+		return drivers.Missing("path", "required, or usb.vid and usb.pid instead")
 	case c.Path != "" && usb:
-		return errors.New("path and usb: set one of them, not both")
+		return drivers.NewConfigError(drivers.KeysConflict, "path", "path and usb: set one of them, not both").
+			WithChoices("usb")
 	case usb && !hex4.MatchString(c.USB.VID):
-		return fmt.Errorf("usb.vid: %q is not 4 hex digits (e.g. 1a86)", c.USB.VID)
+		return drivers.NewConfigError(drivers.ValueBad, "usb.vid", "%q is not 4 hex digits (e.g. 1a86)", c.USB.VID).
+			WithValue(c.USB.VID)
 	case usb && !hex4.MatchString(c.USB.PID):
-		return fmt.Errorf("usb.pid: %q is not 4 hex digits (e.g. 7523)", c.USB.PID)
+		return drivers.NewConfigError(drivers.ValueBad, "usb.pid", "%q is not 4 hex digits (e.g. 7523)", c.USB.PID).
+			WithValue(c.USB.PID)
 	case c.Baud <= 0:
-		return fmt.Errorf("baud: %d must be positive (e.g. 2400, 9600)", c.Baud)
+		return drivers.NewConfigError(drivers.ValueOutOfRange, "baud", "%d must be positive (e.g. 2400, 9600)", c.Baud).
+			WithValue(c.Baud).WithRange("> 0")
 	case c.DataBits < 5 || c.DataBits > 8:
-		return fmt.Errorf("data_bits: %d must be 5, 6, 7 or 8", c.DataBits)
+		return drivers.NewConfigError(drivers.ValueNotChoice, "data_bits", "%d must be 5, 6, 7 or 8", c.DataBits).
+			WithValue(c.DataBits).WithChoices("5", "6", "7", "8")
 	}
 	if _, err := parity(c.Parity); err != nil {
 		return err
@@ -104,7 +111,8 @@ func parity(s string) (serial.Parity, error) {
 	case "odd":
 		return serial.OddParity, nil
 	}
-	return 0, fmt.Errorf("parity: %q must be none, even or odd", s)
+	return 0, drivers.NewConfigError(drivers.ValueNotChoice, "parity", "%q must be none, even or odd", s).
+		WithValue(s).WithChoices("none", "even", "odd")
 }
 
 func stopBits(f float64) (serial.StopBits, error) {
@@ -116,7 +124,8 @@ func stopBits(f float64) (serial.StopBits, error) {
 	case 2:
 		return serial.TwoStopBits, nil
 	}
-	return 0, fmt.Errorf("stop_bits: %v must be 1, 1.5 or 2", f)
+	return 0, drivers.NewConfigError(drivers.ValueNotChoice, "stop_bits", "%v must be 1, 1.5 or 2", f).
+		WithValue(f).WithChoices("1", "1.5", "2")
 }
 
 // ErrNotFound means no port matched: the device path is absent or no USB

@@ -469,9 +469,9 @@ func checkPair(first, u PortUse) error {
 	if a.Path == "" && b.Path == "" && !same &&
 		strings.EqualFold(a.USB.VID, b.USB.VID) && strings.EqualFold(a.USB.PID, b.USB.PID) &&
 		(a.USB.Serial == "" || b.USB.Serial == "") {
-		return fmt.Errorf("%s.port.usb: %s and %s both name USB adapter %s:%s, one without usb.serial: "+
+		return conflict(u.Key+".port.usb", first, "usb-ambiguous", "%s and %s both name USB adapter %s:%s, one without usb.serial: "+
 			"that is the same adapter or an ambiguous one; give both the adapter's usb.serial",
-			u.Key, u.who(), first.who(), strings.ToLower(b.USB.VID), strings.ToLower(b.USB.PID))
+			u.who(), first.who(), strings.ToLower(b.USB.VID), strings.ToLower(b.USB.PID))
 	}
 	if !same {
 		return nil
@@ -479,24 +479,32 @@ func checkPair(first, u PortUse) error {
 	port := b.Label()
 	switch {
 	case u.Mode == Stream:
-		return fmt.Errorf("%s.port: %s reads %s continuously and cannot share it with %s: "+
-			"a streaming driver takes every byte on the line; give each its own port", u.Key, u.who(), port, first.who())
+		return conflict(u.Key+".port", first, "port-alone", "%s reads %s continuously and cannot share it with %s: "+
+			"a streaming driver takes every byte on the line; give each its own port", u.who(), port, first.who())
 	case first.Mode == Stream:
-		return fmt.Errorf("%s.port: %s cannot share %s with %s, which reads it continuously: "+
-			"a streaming driver takes every byte on the line; give each its own port", u.Key, u.who(), port, first.who())
+		return conflict(u.Key+".port", first, "port-alone", "%s cannot share %s with %s, which reads it continuously: "+
+			"a streaming driver takes every byte on the line; give each its own port", u.who(), port, first.who())
 	case u.Mode == Exclusive || first.Mode == Exclusive:
 		mb, other := u, first
 		if first.Mode == Exclusive {
 			mb, other = first, u
 		}
-		return fmt.Errorf("%s.port: %s and %s are both on %s, but %s opens the serial device itself "+
+		return conflict(u.Key+".port", first, "port-alone", "%s and %s are both on %s, but %s opens the serial device itself "+
 			"(its library cannot run over a shared bus): give it its own adapter, and list all units of one such bus in one entry",
-			u.Key, u.who(), other.who(), port, mb.who())
+			u.who(), other.who(), port, mb.who())
 	}
 	if la, lb := line(a), line(b); la != lb {
-		return fmt.Errorf("%s.port: %s and %s share %s but their line settings differ (%s vs %s): "+
+		return conflict(u.Key+".port", first, "port-settings", "%s and %s share %s but their line settings differ (%s vs %s): "+
 			"a bus has one speed and framing; set the same baud, data_bits, parity and stop_bits in both",
-			u.Key, u.who(), first.who(), port, lb, la)
+			u.who(), first.who(), port, lb, la)
 	}
 	return nil
+}
+
+// conflict is a sharing refusal: Choices holds the other entry's key,
+// Reason which rule was broken.
+func conflict(key string, other PortUse, reason, format string, args ...any) error {
+	ce := drivers.NewConfigError(drivers.KeysConflict, key, format, args...).WithChoices(other.Key)
+	ce.Reason = reason
+	return ce
 }
