@@ -67,6 +67,19 @@ type Env struct {
 	// on the same port share one open port and one bus lock through it.
 	// Nil: a driver opens its port alone (tests, tools).
 	Serial SerialBuses
+	// PortState is told by the serial transport whether the driver's port
+	// is usable: false when it cannot be opened, is lost or cannot be used
+	// at all, true once a session runs on it (told again only on a
+	// change). gatewayd reports the driver's devices offline while it is
+	// not. Nil: nobody asks.
+	PortState func(up bool)
+}
+
+// SetPortState calls e.PortState if there is one.
+func (e Env) SetPortState(up bool) {
+	if e.PortState != nil {
+		e.PortState(up)
+	}
 }
 
 // SerialBuses is a registry of shared serial buses: *serialport.Buses, the

@@ -36,6 +36,9 @@ type Options struct {
 	// RetryFailed is how long a failed driver instance waits before it is
 	// started again, doubling to MaxRetryFailed; 0: DefaultRetryFailed.
 	RetryFailed time.Duration
+	// PortDownAfter is how long a driver's port must be unavailable before
+	// its devices are reported offline; 0: DefaultPortDownAfter.
+	PortDownAfter time.Duration
 }
 
 // NewLogger builds the structured logger the config asks for.
@@ -68,6 +71,8 @@ type Gateway struct {
 	mu      sync.Mutex
 	running map[string]*instance // by instance name
 	reload  chan *Config
+	// portStatuses: device statuses portState decided, for putPortStatuses
+	portStatuses chan portStatus
 
 	onConnection func(connected bool) // tests: the uplink's connection events
 
@@ -95,6 +100,7 @@ type instance struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	state  string // anxin.DriverRunning…; guarded by Gateway.mu
+	port   portWatch
 }
 
 // New prepares a gateway for cfg: it builds every driver (no I/O) so a bad
@@ -111,7 +117,8 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 	}
 	g := &Gateway{cfg: cfg, opts: opts, log: opts.Logger, out: opts.Stdout,
 		reg: prometheus.NewRegistry(), running: map[string]*instance{}, reload: make(chan *Config, 1),
-		buses: serialport.NewBuses(opts.Logger, nil)}
+		portStatuses: make(chan portStatus, 256),
+		buses:        serialport.NewBuses(opts.Logger, nil)}
 	g.mRejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "anxin_gateway_rejected_messages_total",
 		Help: "Messages from drivers that broke the MQTT contract and were not spooled."}, []string{"instance"})
 	g.mMessages = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "anxin_gateway_messages_total",
@@ -121,7 +128,7 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 	g.reg.MustRegister(g.mRejected, g.mMessages, g.mRunning,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, e := range cfg.Drivers {
-		if _, err := e.Plugin.New(e.Config, g.env(e, prometheus.NewRegistry())); err != nil {
+		if _, err := e.Plugin.New(e.Config, g.env(e, prometheus.NewRegistry(), nil)); err != nil {
 			return nil, fmt.Errorf("driver %s: %w", e.Name, err)
 		}
 	}
@@ -145,14 +152,18 @@ func (g *Gateway) Gatherer() prometheus.Gatherer {
 	})
 }
 
-func (g *Gateway) env(e DriverEntry, reg *prometheus.Registry) drivers.Env {
-	return drivers.Env{
+func (g *Gateway) env(e DriverEntry, reg *prometheus.Registry, in *instance) drivers.Env {
+	env := drivers.Env{
 		Household: g.cfg.Household,
 		Logger:    g.log.With("driver", e.Driver, "instance", e.Name),
 		Now:       g.opts.Now,
 		Metrics:   prometheus.WrapRegistererWith(prometheus.Labels{"instance": e.Name}, reg),
 		Serial:    g.buses,
 	}
+	if in != nil {
+		env.PortState = func(up bool) { g.portState(in, up) }
+	}
+	return env
 }
 
 // Reload asks the running gateway to apply cfg (already loaded and
@@ -256,6 +267,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 	}
 
+	go g.putPortStatuses(ctx)
 	g.apply(ctx, cfg.Drivers)
 	for loop := true; loop; {
 		select {
@@ -378,7 +390,7 @@ func (g *Gateway) start(ctx context.Context, e DriverEntry) {
 	g.mu.Lock()
 	g.running[e.Name] = in
 	g.mu.Unlock()
-	d, err := e.Plugin.New(e.Config, g.env(e, reg))
+	d, err := e.Plugin.New(e.Config, g.env(e, reg, in))
 	if err != nil {
 		close(in.done)
 		log.Error("driver failed: not started; a reload (SIGHUP) tries again", "err", err)
@@ -419,7 +431,7 @@ func (g *Gateway) start(ctx context.Context, e DriverEntry) {
 				}
 				wait = min(2*wait, MaxRetryFailed)
 				reg := prometheus.NewRegistry()
-				if d, err = e.Plugin.New(e.Config, g.env(e, reg)); err != nil {
+				if d, err = e.Plugin.New(e.Config, g.env(e, reg, in)); err != nil {
 					log.Error("driver failed: not started", "err", err, "in", wait)
 					continue
 				}
@@ -588,4 +600,106 @@ func (g *Gateway) Connected() bool {
 	up := g.uplink
 	g.mu.Unlock()
 	return up != nil && up.Connected()
+}
+
+// DefaultPortDownAfter is how long a driver's serial port must be
+// unavailable (the adapter unplugged or dead, a port that cannot be used)
+// before the driver's devices are reported offline on their status topics:
+// alarmd's device_offline rule then tells the installers. A 433 MHz
+// receiver's buttons and detectors send nothing until they are pressed or
+// sense smoke, so without this a dead receiver went unnoticed. Shorter
+// outages (a reconnect) report nothing.
+const DefaultPortDownAfter = time.Minute
+
+// portWatch is what an instance's port state has led to report.
+type portWatch struct {
+	mu          sync.Mutex
+	down        bool
+	timer       *time.Timer
+	offlineSent bool
+	everUp      bool // since this instance was made: the first up reports online
+}
+
+// portStatus is one round of device statuses to put, in order.
+type portStatus struct {
+	in    *instance
+	devs  []string
+	state string
+}
+
+// portState takes a driver's port state (drivers.Env.PortState): down for
+// PortDownAfter reports the devices offline; up reports them online when
+// an offline was reported, and the first time since the instance was made
+// (an offline left retained on the broker by a gatewayd that stopped with
+// the port down must not stay). A district gatewayd (no household of its
+// own: its devices dial in over TCP) reports nothing here.
+func (g *Gateway) portState(in *instance, up bool) {
+	if g.cfg.Household == "" {
+		return
+	}
+	devs := devicesOf(in.entry.Config)
+	if len(devs) == 0 {
+		return
+	}
+	w := &in.port
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !up {
+		if w.down {
+			return
+		}
+		w.down = true
+		w.timer = time.AfterFunc(cmp.Or(g.opts.PortDownAfter, DefaultPortDownAfter), func() {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if w.down && !w.offlineSent {
+				w.offlineSent = g.queuePortStatus(portStatus{in, devs, anxin.StateOffline})
+			}
+		})
+		return
+	}
+	w.down = false
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+	if (w.offlineSent || !w.everUp) && g.queuePortStatus(portStatus{in, devs, anxin.StateOnline}) {
+		w.offlineSent, w.everUp = false, true
+	}
+}
+
+// queuePortStatus queues ps for putPortStatuses without waiting (its
+// callers hold a lock, and the queue's reader ends with the gateway);
+// false when the queue is full (a port flapping faster than statuses
+// are spooled): the next change tries again.
+func (g *Gateway) queuePortStatus(ps portStatus) bool {
+	select {
+	case g.portStatuses <- ps:
+		return true
+	default:
+		g.log.Error("device statuses not reported: queue full", "instance", ps.in.entry.Name, "state", ps.state)
+		return false
+	}
+}
+
+// putPortStatuses spools the statuses portState decided, in the order it
+// decided them, until ctx ends.
+func (g *Gateway) putPortStatuses(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ps := <-g.portStatuses:
+			log := g.log.With("driver", ps.in.entry.Driver, "instance", ps.in.entry.Name)
+			if ps.state == anxin.StateOffline {
+				log.Warn("serial port unavailable: its devices are reported offline", "devices", ps.devs)
+			} else {
+				log.Info("serial port usable: its devices are reported online", "devices", ps.devs)
+			}
+			sink := g.sink(ps.in.entry.Name, log).(*instanceSink)
+			for _, dev := range ps.devs {
+				_ = sink.PutStatus(ctx, anxin.DeviceStatus{Device: dev, State: ps.state}) // logged there
+			}
+		}
+	}
 }

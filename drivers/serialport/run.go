@@ -109,7 +109,7 @@ func RunWith(ctx context.Context, open Opener, c Config, env drivers.Env, bo Rec
 	// The logger names the driver already (gatewayd adds driver and
 	// instance); the transport adds only the port.
 	return keeper{open: open, cfg: c, log: env.Logger.With("port", c.Label()), metrics: m,
-		bo: func() Reconnect { return bo }}.run(ctx, session)
+		bo: func() Reconnect { return bo }, state: env.SetPortState}.run(ctx, session)
 }
 
 // keeper keeps one port open for a session: open, hand over, close,
@@ -121,6 +121,25 @@ type keeper struct {
 	metrics *Metrics
 	bo      func() Reconnect // asked at every wait: the drivers on a shared bus change
 	attrs   func() []any     // added to every log line (the drivers on a shared bus); may be nil
+	state   func(up bool)    // told whether the port is usable (drivers.Env.PortState); may be nil
+}
+
+// tell passes the port's state on, once per change.
+type tell struct {
+	f    func(bool)
+	told int8 // 0: nothing yet, 1: up, -1: down
+}
+
+func (t *tell) set(up bool) {
+	v := int8(-1)
+	if up {
+		v = 1
+	}
+	if t.f == nil || t.told == v {
+		return
+	}
+	t.told = v
+	t.f(up)
 }
 
 func (k keeper) run(ctx context.Context, session Session) error {
@@ -139,6 +158,7 @@ func (k keeper) run(ctx context.Context, session Session) error {
 	connected := m.Connected.WithLabelValues(label)
 	connected.Set(0)
 	retry := backoff{bo: k.bo}
+	state := tell{f: k.state}
 	everOpen := false // a reopen after the first open counts as a reconnect
 	down := false     // an outage has been logged and not yet ended
 	for {
@@ -147,6 +167,7 @@ func (k keeper) run(ctx context.Context, session Session) error {
 		}
 		p, err := k.open(c)
 		if err != nil {
+			state.set(false)
 			if IsPermanent(err) {
 				permanent.Inc()
 				log.Error("serial port cannot be used; not retrying", attrs("err", err)...)
@@ -173,6 +194,7 @@ func (k keeper) run(ctx context.Context, session Session) error {
 		}
 		everOpen, down = true, false
 		connected.Set(1)
+		state.set(true)
 		start := time.Now()
 		serr := session(ctx, p)
 		cerr := p.Close()
@@ -180,6 +202,7 @@ func (k keeper) run(ctx context.Context, session Session) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		state.set(false)
 		if serr != nil && IsPermanent(serr) {
 			log.Error("serial session failed; not retrying", attrs("err", serr)...)
 			return serr

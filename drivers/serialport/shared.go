@@ -122,8 +122,10 @@ func RunBus(ctx context.Context, env drivers.Env, u BusUse, session func(ctx con
 	if r == nil {
 		r = NewBuses(env.Logger, u.Open)
 	}
+	state := tell{f: env.PortState}
 	s, release, err := r.acquire(u, env)
 	if err != nil {
+		state.set(false)
 		env.Logger.Error("serial port cannot be used; not retrying", "port", u.Port.Label(), "err", err)
 		return err
 	}
@@ -131,23 +133,30 @@ func RunBus(ctx context.Context, env drivers.Env, u BusUse, session func(ctx con
 	h := &BusHandle{s: s, opt: u.Options}
 	retry := backoff{bo: func() Reconnect { return u.Reconnect }}
 	for {
+		if !s.isUp() {
+			state.set(false)
+		}
 		if err := s.waitUp(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
+			state.set(false)
 			return err // logged by the bus
 		}
+		state.set(true)
 		start := time.Now()
 		err := session(ctx, h)
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case IsPermanent(err):
+			state.set(false)
 			env.Logger.Error("serial session failed; not retrying", "port", s.label, "err", err)
 			return err
 		case IsIOError(err):
 			// The port is lost; the bus reopens it (and logs it) once for
 			// every driver on it, with its own backoff. Wait for it.
+			state.set(false)
 			retry.reset()
 			continue
 		}
@@ -344,6 +353,13 @@ func (s *sharedBus) lose(b *Bus, lost chan error, err error) {
 
 // waitUp waits until the port is open. It returns the keeper's permanent
 // error, or ctx.Err().
+// isUp reports whether the port is open now.
+func (s *sharedBus) isUp() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bus != nil
+}
+
 func (s *sharedBus) waitUp(ctx context.Context) error {
 	for {
 		s.mu.Lock()

@@ -256,7 +256,11 @@ func TestSharedBusReconnectsOnceForAll(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		var wg sync.WaitGroup
 		ps := []*poller{{name: "A", interval: 100 * time.Millisecond}, {name: "B", interval: 100 * time.Millisecond}}
+		var stateMu sync.Mutex
+		told := map[string][]bool{} // what each driver's PortState was told
 		for _, p := range ps {
+			env := env
+			env.PortState = func(up bool) { stateMu.Lock(); told[p.name] = append(told[p.name], up); stateMu.Unlock() }
 			wg.Go(func() {
 				use := BusUse{Port: busPortCfg, Driver: p.name, Options: BusOptions{Timeout: 100 * time.Millisecond, Gap: -1},
 					Reconnect: Reconnect{Min: time.Second, Max: 4 * time.Second}}
@@ -270,6 +274,17 @@ func TestSharedBusReconnectsOnceForAll(t *testing.T) {
 		if opens != 2 {
 			t.Errorf("port opened %d times, want 2 (once, then once again for both drivers)", opens)
 		}
+		stateMu.Lock()
+		for _, p := range ps {
+			got := told[p.name]
+			if len(got) > 0 && !got[0] {
+				got = got[1:] // down until the bus first opened
+			}
+			if fmt.Sprint(got) != "[true false true]" {
+				t.Errorf("%s's port states %v, want up, down when the port was lost, up when reopened", p.name, told[p.name])
+			}
+		}
+		stateMu.Unlock()
 		for _, p := range ps {
 			ans, nr, sessions := p.counts()
 			if sessions != 2 || nr != 0 || ans < 50 {
