@@ -401,6 +401,7 @@ func (g *Gateway) start(ctx context.Context, e DriverEntry) {
 	sink := g.sink(e.Name, log)
 	go func() {
 		defer close(in.done)
+		defer in.port.end() // a stopped instance reports nothing more (its successor does)
 		wait := cmp.Or(g.opts.RetryFailed, DefaultRetryFailed)
 		for {
 			log.Info("driver started")
@@ -618,6 +619,19 @@ type portWatch struct {
 	timer       *time.Timer
 	offlineSent bool
 	everUp      bool // since this instance was made: the first up reports online
+	ended       bool
+}
+
+// end stops what w would still report: after a reload its successor's
+// online must not be followed by this instance's late offline.
+func (w *portWatch) end() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ended = true
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
 }
 
 // portStatus is one round of device statuses to put, in order.
@@ -644,6 +658,9 @@ func (g *Gateway) portState(in *instance, up bool) {
 	w := &in.port
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.ended {
+		return
+	}
 	if !up {
 		if w.down {
 			return
@@ -652,7 +669,7 @@ func (g *Gateway) portState(in *instance, up bool) {
 		w.timer = time.AfterFunc(cmp.Or(g.opts.PortDownAfter, DefaultPortDownAfter), func() {
 			w.mu.Lock()
 			defer w.mu.Unlock()
-			if w.down && !w.offlineSent {
+			if w.down && !w.offlineSent && !w.ended {
 				w.offlineSent = g.queuePortStatus(portStatus{in, devs, anxin.StateOffline})
 			}
 		})
