@@ -75,11 +75,34 @@ type Env struct {
 	PortState func(up bool)
 }
 
-// SetPortState calls e.PortState if there is one.
-func (e Env) SetPortState(up bool) {
-	if e.PortState != nil {
-		e.PortState(up)
+// NewPortTeller passes a port's state on to f (Env.PortState; nil: to
+// nobody), once per change.
+func NewPortTeller(f func(up bool)) *PortTeller { return &PortTeller{f: f} }
+
+// PortTeller tells whether a port is usable, once per change, in the order
+// of the changes (f is called under its lock).
+type PortTeller struct {
+	mu   sync.Mutex
+	f    func(bool)
+	told int8 // 0: nothing yet, 1: up, -1: down
+}
+
+// Set passes up on if it is a change.
+func (t *PortTeller) Set(up bool) {
+	if t == nil || t.f == nil {
+		return
 	}
+	v := int8(-1)
+	if up {
+		v = 1
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.told == v {
+		return
+	}
+	t.told = v
+	t.f(up)
 }
 
 // SerialBuses is a registry of shared serial buses: *serialport.Buses, the

@@ -72,6 +72,7 @@ func New(cfg *Config, env drivers.Env) (*Driver, error) {
 	src, err := mqttsource.New(cfg.Config, mqttsource.Options{
 		Driver: Name, Household: env.Household, Filters: m.Filters(),
 		Logger: log, Now: env.Now, Metrics: env.Metrics,
+		Reachable: env.PortState, // the home broker unread: the devices reported offline
 	})
 	if err != nil {
 		return nil, err

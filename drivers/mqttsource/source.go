@@ -63,12 +63,19 @@ type Options struct {
 	Metrics    prometheus.Registerer
 	// NewClient builds the paho client; nil means paho.NewClient.
 	NewClient func(*paho.ClientOptions) paho.Client
+	// Reachable is told whether the home broker can be read: false when a
+	// session starts or its connection is lost, true once subscribed
+	// (drivers.Env.PortState: gatewayd reports the driver's devices
+	// offline while it cannot). Nil: nobody asks; zigbee2mqtt, whose
+	// devices report their own availability, leaves it nil.
+	Reachable func(up bool)
 }
 
 // Source is a subscription to the home broker. Run it once.
 type Source struct {
 	cfg     Config
 	o       Options
+	reach   *drivers.PortTeller
 	metrics *sourceMetrics
 	refused drivers.RetryWait // waits between reconnects while the sink refuses
 }
@@ -112,7 +119,7 @@ func New(cfg Config, o Options) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Source{cfg: cfg, o: o, metrics: m}, nil
+	return &Source{cfg: cfg, o: o, metrics: m, reach: drivers.NewPortTeller(o.Reachable)}, nil
 }
 
 // DefaultClientID is the client id used when none is configured: stable
@@ -196,6 +203,7 @@ func (s *Source) runSession(ctx context.Context, handle func(context.Context, Me
 	})
 	opts.SetConnectionLostHandler(func(_ paho.Client, err error) {
 		s.metrics.connected.Set(0)
+		s.reach.Set(false)
 		s.o.Logger.Warn("home broker connection lost; reconnecting", "err", err)
 	})
 	opts.SetDefaultPublishHandler(func(_ paho.Client, pm paho.Message) { s.receive(ss, pm) })
@@ -211,6 +219,7 @@ func (s *Source) runSession(ctx context.Context, handle func(context.Context, Me
 		client.Disconnect(disconnectQuiesce)
 	}()
 
+	s.reach.Set(false) // until subscribed
 	s.o.Logger.Info("connecting to home broker", "client_id", s.cfg.ClientID, "filters", s.o.Filters)
 	tok := client.Connect() // with ConnectRetry it completes once connected
 	wg.Go(func() {
@@ -319,6 +328,7 @@ func (s *Source) subscribeLoop(ctx context.Context, client paho.Client, connecte
 			continue
 		}
 		s.metrics.connected.Set(1)
+		s.reach.Set(true)
 		s.o.Logger.Info("subscribed on home broker", "filters", s.o.Filters)
 	}
 }

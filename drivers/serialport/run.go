@@ -109,7 +109,7 @@ func RunWith(ctx context.Context, open Opener, c Config, env drivers.Env, bo Rec
 	// The logger names the driver already (gatewayd adds driver and
 	// instance); the transport adds only the port.
 	return keeper{open: open, cfg: c, log: env.Logger.With("port", c.Label()), metrics: m,
-		bo: func() Reconnect { return bo }, state: env.SetPortState}.run(ctx, session)
+		bo: func() Reconnect { return bo }, state: env.PortState}.run(ctx, session)
 }
 
 // keeper keeps one port open for a session: open, hand over, close,
@@ -122,24 +122,6 @@ type keeper struct {
 	bo      func() Reconnect // asked at every wait: the drivers on a shared bus change
 	attrs   func() []any     // added to every log line (the drivers on a shared bus); may be nil
 	state   func(up bool)    // told whether the port is usable (drivers.Env.PortState); may be nil
-}
-
-// tell passes the port's state on, once per change.
-type tell struct {
-	f    func(bool)
-	told int8 // 0: nothing yet, 1: up, -1: down
-}
-
-func (t *tell) set(up bool) {
-	v := int8(-1)
-	if up {
-		v = 1
-	}
-	if t.f == nil || t.told == v {
-		return
-	}
-	t.told = v
-	t.f(up)
 }
 
 func (k keeper) run(ctx context.Context, session Session) error {
@@ -158,7 +140,7 @@ func (k keeper) run(ctx context.Context, session Session) error {
 	connected := m.Connected.WithLabelValues(label)
 	connected.Set(0)
 	retry := backoff{bo: k.bo}
-	state := tell{f: k.state}
+	state := drivers.NewPortTeller(k.state)
 	everOpen := false // a reopen after the first open counts as a reconnect
 	down := false     // an outage has been logged and not yet ended
 	for {
@@ -167,7 +149,7 @@ func (k keeper) run(ctx context.Context, session Session) error {
 		}
 		p, err := k.open(c)
 		if err != nil {
-			state.set(false)
+			state.Set(false)
 			if IsPermanent(err) {
 				permanent.Inc()
 				log.Error("serial port cannot be used; not retrying", attrs("err", err)...)
@@ -194,7 +176,7 @@ func (k keeper) run(ctx context.Context, session Session) error {
 		}
 		everOpen, down = true, false
 		connected.Set(1)
-		state.set(true)
+		state.Set(true)
 		start := time.Now()
 		serr := session(ctx, p)
 		cerr := p.Close()
@@ -202,7 +184,7 @@ func (k keeper) run(ctx context.Context, session Session) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		state.set(false)
+		state.Set(false)
 		if serr != nil && IsPermanent(serr) {
 			log.Error("serial session failed; not retrying", attrs("err", serr)...)
 			return serr

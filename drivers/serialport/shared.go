@@ -122,10 +122,10 @@ func RunBus(ctx context.Context, env drivers.Env, u BusUse, session func(ctx con
 	if r == nil {
 		r = NewBuses(env.Logger, u.Open)
 	}
-	state := tell{f: env.PortState}
+	state := drivers.NewPortTeller(env.PortState)
 	s, release, err := r.acquire(u, env)
 	if err != nil {
-		state.set(false)
+		state.Set(false)
 		env.Logger.Error("serial port cannot be used; not retrying", "port", u.Port.Label(), "err", err)
 		return err
 	}
@@ -134,29 +134,29 @@ func RunBus(ctx context.Context, env drivers.Env, u BusUse, session func(ctx con
 	retry := backoff{bo: func() Reconnect { return u.Reconnect }}
 	for {
 		if !s.isUp() {
-			state.set(false)
+			state.Set(false)
 		}
 		if err := s.waitUp(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			state.set(false)
+			state.Set(false)
 			return err // logged by the bus
 		}
-		state.set(true)
+		state.Set(true)
 		start := time.Now()
 		err := session(ctx, h)
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case IsPermanent(err):
-			state.set(false)
+			state.Set(false)
 			env.Logger.Error("serial session failed; not retrying", "port", s.label, "err", err)
 			return err
 		case IsIOError(err):
 			// The port is lost; the bus reopens it (and logs it) once for
 			// every driver on it, with its own backoff. Wait for it.
-			state.set(false)
+			state.Set(false)
 			retry.reset()
 			continue
 		}

@@ -13,6 +13,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,6 +61,71 @@ type Driver struct {
 	log     *slog.Logger
 	errors  prometheus.Counter
 	unknown prometheus.Counter
+
+	reach    *drivers.PortTeller
+	mu       sync.Mutex
+	brokerUp bool
+	offline  map[string]bool // bridges whose LWT says Offline, by topic
+}
+
+// lwtFilters are the bridges' availability topics next to the configured
+// ones: the last level replaced by LWT (tele/+/RESULT: tele/+/LWT, where
+// Tasmota publishes Online/Offline retained; OpenMQTTGateway's
+// home/OpenMQTTGateway/433toMQTT: home/OpenMQTTGateway/LWT, online/offline).
+// A filter ending in # takes them already.
+func lwtFilters(topics []string) []string {
+	var out []string
+	for _, t := range topics {
+		i := strings.LastIndexByte(t, '/')
+		if i < 0 || t[i+1:] == "#" || t[i+1:] == "LWT" {
+			continue
+		}
+		if f := t[:i] + "/LWT"; !slices.Contains(topics, f) && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// isLWT reports an availability message (the topic's last level is LWT).
+func isLWT(topic string) bool { return strings.HasSuffix(topic, "/LWT") || topic == "LWT" }
+
+// brokerState and bridgeState decide whether the driver can hear its
+// devices: the home broker read and no bridge reporting itself offline.
+// A dead RF bridge otherwise left its buttons and detectors unheard with
+// nobody told (they send nothing until pressed); gatewayd reports the
+// driver's devices offline while it cannot.
+func (d *Driver) brokerState(up bool) {
+	d.mu.Lock()
+	d.brokerUp = up
+	hear := d.brokerUp && len(d.offline) == 0
+	d.mu.Unlock()
+	d.reach.Set(hear)
+}
+
+func (d *Driver) bridgeState(topic string, payload []byte) {
+	state := strings.ToLower(strings.TrimSpace(string(payload)))
+	d.mu.Lock()
+	switch state {
+	case "offline":
+		if len(d.offline) < 64 { // bounded: a flood of bridges' topics
+			d.offline[topic] = true
+		}
+	case "online":
+		delete(d.offline, topic)
+	default:
+		d.mu.Unlock()
+		d.log.Debug("RF bridge availability not understood", "topic", clip(topic), "payload", clip(string(payload)))
+		return
+	}
+	hear := d.brokerUp && len(d.offline) == 0
+	d.mu.Unlock()
+	if state == "offline" {
+		d.log.Warn("RF bridge reports itself offline: its devices cannot be heard", "topic", clip(topic))
+	} else {
+		d.log.Info("RF bridge online", "topic", clip(topic))
+	}
+	d.reach.Set(hear)
 }
 
 // New builds the driver from a validated config; it does no I/O.
@@ -70,13 +138,15 @@ func New(cfg *Config, env drivers.Env) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
+	d := &Driver{bridge: b, log: log, reach: drivers.NewPortTeller(env.PortState), offline: map[string]bool{}}
 	src, err := mqttsource.New(cfg.Config, mqttsource.Options{
-		Driver: Name, Household: env.Household, Filters: cfg.Topics,
-		Logger: log, Now: env.Now, Metrics: env.Metrics,
+		Driver: Name, Household: env.Household, Filters: append(slices.Clone(cfg.Topics), lwtFilters(cfg.Topics)...),
+		Logger: log, Now: env.Now, Metrics: env.Metrics, Reachable: d.brokerState,
 	})
 	if err != nil {
 		return nil, err
 	}
+	d.source = src
 	errs, err := mqttsource.Register(env.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "anxin_mqtt_driver_payload_errors_total",
 		Help: "MQTT payloads a driver could not read, by driver.",
@@ -94,12 +164,17 @@ func New(cfg *Config, env drivers.Env) (*Driver, error) {
 	if len(cfg.Codes) == 0 {
 		log.Warn("no codes configured: every reception is logged as an unknown code to learn")
 	}
-	return &Driver{bridge: b, source: src, log: log, errors: errs.WithLabelValues(Name), unknown: unknown}, nil
+	d.errors, d.unknown = errs.WithLabelValues(Name), unknown
+	return d, nil
 }
 
 // Run reads the home broker until ctx ends.
 func (d *Driver) Run(ctx context.Context, sink drivers.Sink) error {
 	return d.source.Run(ctx, func(ctx context.Context, m mqttsource.Message) error {
+		if isLWT(m.Topic) {
+			d.bridgeState(m.Topic, m.Payload)
+			return nil
+		}
 		var out anxin.Message
 		err := d.bridge.Handle(m.Payload, m.Received, func(msg anxin.Message) { out = msg })
 		var uc *UnknownCodeError

@@ -275,3 +275,58 @@ func readCaptures(t testing.TB, path string) []mqttsource.Capture {
 	}
 	return caps
 }
+
+func TestLWTFilters(t *testing.T) {
+	got := lwtFilters([]string{"tele/+/RESULT", "home/OpenMQTTGateway/433toMQTT", "rf/#", "tele/+/LWT", "x"})
+	if want := []string{"tele/+/LWT", "home/OpenMQTTGateway/LWT"}; !slices.Equal(got, want) && !slices.Equal(got, want[1:]) {
+		t.Fatalf("lwtFilters = %v", got)
+	}
+	if got := lwtFilters([]string{"tele/+/RESULT"}); !slices.Equal(got, []string{"tele/+/LWT"}) {
+		t.Fatalf("lwtFilters(tele/+/RESULT) = %v", got)
+	}
+}
+
+// TestDeadBridgeIsReported: a Sonoff RF bridge that died (its LWT goes
+// Offline) or a home broker that cannot be read left the home's 433 MHz
+// buttons and detectors unheard, and nobody was told: they send nothing
+// until pressed. The driver now tells gatewayd (drivers.Env.PortState),
+// which reports the devices offline after a minute.
+func TestDeadBridgeIsReported(t *testing.T) {
+	sourcetest.Brokers(t, func(t *testing.T, b sourcetest.Broker) {
+		env, _ := sourcetest.Env(t)
+		states := make(chan bool, 16)
+		env.PortState = func(up bool) { states <- up }
+		want := func(up bool, what string) {
+			t.Helper()
+			select {
+			case got := <-states:
+				if got != up {
+					t.Fatalf("%s: told %v, want %v", what, got, up)
+				}
+			case <-time.After(60 * time.Second):
+				t.Fatalf("%s: nothing told", what)
+			}
+		}
+		cfg := NewConfig()
+		cfg.Broker = anxin.MustBrokerURL(b.URL())
+		cfg.Codes = fixtureCodes()
+		d, err := New(cfg, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := sourcetest.Run(t, d, sourcetest.NewSink(16))
+		want(false, "before the first subscription")
+		want(true, "subscribed")
+		pub := sourcetest.Publisher(t, b.URL())
+		pub("tele/tasmota_4339CA/LWT", []byte("Offline")) // the bridge's will
+		want(false, "the bridge's LWT Offline")
+		pub("tele/tasmota_4339CA/LWT", []byte("Online"))
+		want(true, "the bridge back")
+		b.Restart(t)
+		want(false, "the home broker lost")
+		want(true, "the home broker back")
+		if err := stop(); err != nil {
+			t.Fatalf("Run returned %v", err)
+		}
+	})
+}
