@@ -1,0 +1,128 @@
+package gateway
+
+import (
+	"cmp"
+	"context"
+	"sync"
+	"time"
+
+	"github.com/anxin-care/anxin"
+)
+
+// DefaultPortDownAfter is how long a driver's serial port must be
+// unavailable (the adapter unplugged or dead, a port that cannot be used)
+// before the driver's devices are reported offline on their status topics:
+// alarmd's device_offline rule then tells the installers. A 433 MHz
+// receiver's buttons and detectors send nothing until they are pressed or
+// sense smoke, so without this a dead receiver went unnoticed. Shorter
+// outages (a reconnect) report nothing.
+const DefaultPortDownAfter = time.Minute
+
+// portWatch is what an instance's port state has led to report.
+type portWatch struct {
+	mu          sync.Mutex
+	down        bool
+	timer       *time.Timer
+	offlineSent bool
+	everUp      bool // since this instance was made: the first up reports online
+	ended       bool
+}
+
+// end stops what w would still report: after a reload its successor's
+// online must not be followed by this instance's late offline.
+func (w *portWatch) end() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ended = true
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+}
+
+// portStatus is one round of device statuses to put, in order.
+type portStatus struct {
+	in    *instance
+	devs  []string
+	state string
+}
+
+// portState takes a driver's port state (drivers.Env.PortState): down for
+// PortDownAfter reports the devices offline; up reports them online when
+// an offline was reported, and the first time since the instance was made
+// (an offline left retained on the broker by a gatewayd that stopped with
+// the port down must not stay). A district gatewayd (no household of its
+// own: its devices dial in over TCP) reports nothing here.
+func (g *Gateway) portState(in *instance, up bool) {
+	if g.cfg.Household == "" {
+		return
+	}
+	devs := devicesOf(in.entry.Config)
+	if len(devs) == 0 {
+		return
+	}
+	w := &in.port
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ended {
+		return
+	}
+	if !up {
+		if w.down {
+			return
+		}
+		w.down = true
+		w.timer = time.AfterFunc(cmp.Or(g.opts.PortDownAfter, DefaultPortDownAfter), func() {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if w.down && !w.offlineSent && !w.ended {
+				w.offlineSent = g.queuePortStatus(portStatus{in, devs, anxin.StateOffline})
+			}
+		})
+		return
+	}
+	w.down = false
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+	if (w.offlineSent || !w.everUp) && g.queuePortStatus(portStatus{in, devs, anxin.StateOnline}) {
+		w.offlineSent, w.everUp = false, true
+	}
+}
+
+// queuePortStatus queues ps for putPortStatuses without waiting (its
+// callers hold a lock, and the queue's reader ends with the gateway);
+// false when the queue is full (a port flapping faster than statuses
+// are spooled): the next change tries again.
+func (g *Gateway) queuePortStatus(ps portStatus) bool {
+	select {
+	case g.portStatuses <- ps:
+		return true
+	default:
+		g.log.Error("device statuses not reported: queue full", "instance", ps.in.entry.Name, "state", ps.state)
+		return false
+	}
+}
+
+// putPortStatuses spools the statuses portState decided, in the order it
+// decided them, until ctx ends.
+func (g *Gateway) putPortStatuses(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ps := <-g.portStatuses:
+			log := g.log.With("driver", ps.in.entry.Driver, "instance", ps.in.entry.Name)
+			if ps.state == anxin.StateOffline {
+				log.Warn("serial port unavailable: its devices are reported offline", "devices", ps.devs)
+			} else {
+				log.Info("serial port usable: its devices are reported online", "devices", ps.devs)
+			}
+			sink := g.sink(ps.in.entry.Name, log).(*instanceSink)
+			for _, dev := range ps.devs {
+				_ = sink.PutStatus(ctx, anxin.DeviceStatus{Device: dev, State: ps.state}) // logged there
+			}
+		}
+	}
+}
