@@ -40,6 +40,9 @@ type Config struct {
 	Output    OutputConfig  `mapstructure:"output"`
 	Log       LogConfig     `mapstructure:"log"`
 	Metrics   MetricsConfig `mapstructure:"metrics"`
+	// OfflineAfter is how long a driver's port (or home broker) must be
+	// unavailable before its devices are reported offline (portstate.go).
+	OfflineAfter time.Duration `mapstructure:"offline_after"`
 	// Drivers are the `drivers:` entries, decoded by each driver's plugin.
 	Drivers []DriverEntry `mapstructure:"drivers"`
 }
@@ -149,7 +152,8 @@ func Defaults() *Config {
 			Reconnect: Reconnect{Min: time.Second, Max: 2 * time.Minute}},
 		Spool: SpoolConfig{Dir: "/var/lib/anxin/spool", MaxBytes: 64 << 20, Fsync: "batch",
 			SyncInterval: 200 * time.Millisecond},
-		Log: LogConfig{Level: "info", Format: "text"},
+		Log:          LogConfig{Level: "info", Format: "text"},
+		OfflineAfter: DefaultPortDownAfter,
 	}
 }
 
@@ -283,6 +287,8 @@ func (c *Config) Validate() error {
 		return drivers.NewConfigError(drivers.KeyNeedsOther, "mqtt.password", "set without mqtt.username").WithChoices("mqtt.username")
 	case (m.TLS.CertFile == "") != (m.TLS.KeyFile == ""):
 		return conflict("mqtt.tls", "cert_file and key_file go together", "cert_file", "key_file")
+	case c.OfflineAfter < time.Second:
+		return outOfRange("offline_after", c.OfflineAfter, ">= 1s", "%s is below 1s", c.OfflineAfter)
 	case c.Spool.MaxBytes < 1<<20:
 		return outOfRange("spool.max_bytes", int64(c.Spool.MaxBytes), ">= 1MiB", "%d is below 1MiB", c.Spool.MaxBytes)
 	case !spool.FsyncMode(c.Spool.Fsync).Valid():

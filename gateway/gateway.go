@@ -37,7 +37,7 @@ type Options struct {
 	// started again, doubling to MaxRetryFailed; 0: DefaultRetryFailed.
 	RetryFailed time.Duration
 	// PortDownAfter is how long a driver's port must be unavailable before
-	// its devices are reported offline; 0: DefaultPortDownAfter.
+	// its devices are reported offline; 0: the config's offline_after.
 	PortDownAfter time.Duration
 }
 
@@ -308,7 +308,7 @@ func (g *Gateway) warnStatic(next *Config) {
 	a.Drivers, b.Drivers = nil, nil
 	a.MQTT.tls, b.MQTT.tls = nil, nil
 	if fmt.Sprintf("%#v", a) != fmt.Sprintf("%#v", b) || a.MQTT.Password != b.MQTT.Password {
-		g.log.Warn("reload: only drivers are reloaded; changes to household, mqtt, spool, output, log or metrics need a restart")
+		g.log.Warn("reload: only drivers are reloaded; changes to household, mqtt, spool, output, log, metrics or offline_after need a restart")
 	}
 }
 

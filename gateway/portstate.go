@@ -72,7 +72,7 @@ func (g *Gateway) portState(in *instance, up bool) {
 			return
 		}
 		w.down = true
-		w.timer = time.AfterFunc(cmp.Or(g.opts.PortDownAfter, DefaultPortDownAfter), func() {
+		w.timer = time.AfterFunc(cmp.Or(g.opts.PortDownAfter, g.cfg.OfflineAfter, DefaultPortDownAfter), func() {
 			w.mu.Lock()
 			defer w.mu.Unlock()
 			if w.down && !w.offlineSent && !w.ended {
