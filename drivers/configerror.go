@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/anxin-care/anxin"
 )
@@ -81,8 +82,28 @@ func NewConfigError(kind ConfigKind, key, format string, args ...any) *ConfigErr
 	return &ConfigError{Kind: kind, Key: key, Detail: fmt.Sprintf(format, args...)}
 }
 
-// WithValue records the offending value for the Mandarin text.
-func (e *ConfigError) WithValue(v any) *ConfigError { e.Value = fmt.Sprint(v); return e }
+// WithValue records the offending value for the Mandarin text; a duration
+// reads as written (2m, not 2m0s).
+func (e *ConfigError) WithValue(v any) *ConfigError {
+	if d, ok := v.(time.Duration); ok {
+		e.Value = shortDuration(d)
+		return e
+	}
+	e.Value = fmt.Sprint(v)
+	return e
+}
+
+// shortDuration drops the zero units time.Duration prints: 2m0s → 2m, 1h0m0s → 1h.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
 
 // WithChoices records what may be written instead.
 func (e *ConfigError) WithChoices(c ...string) *ConfigError { e.Choices = c; return e }
@@ -110,6 +131,32 @@ func Missing(key, format string, args ...any) *ConfigError {
 // Duplicate is the error for a value listed twice: `key: VALUE is listed twice`.
 func Duplicate(key, value string) *ConfigError {
 	return NewConfigError(ValueDuplicate, key, "%s is listed twice", value).WithValue(value)
+}
+
+// OutOfRange is the error for a value outside what is allowed:
+// `key: 2m is out of range (allowed: 0..1m)`.
+func OutOfRange(key string, value any, allowed string) *ConfigError {
+	e := (&ConfigError{Kind: ValueOutOfRange, Key: key}).WithValue(value).WithRange(allowed)
+	e.Detail = fmt.Sprintf("%s is out of range (allowed: %s)", e.Value, allowed)
+	return e
+}
+
+// NotKind is the error for a device kind the contract does not have.
+func NotKind(key string, kind anxin.Kind) *ConfigError {
+	c := make([]string, len(anxin.Kinds))
+	for i, k := range anxin.Kinds {
+		c[i] = string(k)
+	}
+	return NotChoice(key, string(kind), c...)
+}
+
+// NotEvent is the error for an event type the contract does not have.
+func NotEvent(key string, ev anxin.EventType) *ConfigError {
+	c := make([]string, len(anxin.EventTypes))
+	for i, e := range anxin.EventTypes {
+		c[i] = string(e)
+	}
+	return NotChoice(key, string(ev), c...)
 }
 
 // UnderKey puts err below the key prefix: a driver's Validate turns the

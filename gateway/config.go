@@ -496,8 +496,55 @@ func decode(in map[string]any, out any, fromEnv bool, prefix string) error {
 	if err != nil {
 		return err
 	}
+	// mapstructure panics on a key that is not a string (1:, or an empty
+	// key as in {&a , b}) when it lists unknown keys
+	if err := textKeys(in, strings.TrimSuffix(prefix, ".")); err != nil {
+		return err
+	}
 	if err := d.Decode(in); err != nil {
 		return decodeError(err, prefix)
+	}
+	return nil
+}
+
+// textKeys finds the first mapping, in key order, with a key YAML did not
+// read as text; its error names the mapping's key.
+func textKeys(v any, key string) error {
+	join := func(k string) string {
+		if key == "" {
+			return k
+		}
+		return key + "." + k
+	}
+	switch m := v.(type) {
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if err := textKeys(m[k], join(k)); err != nil {
+				return err
+			}
+		}
+	case map[any]any:
+		for k := range m {
+			if _, ok := k.(string); !ok {
+				return &drivers.ConfigError{Kind: drivers.FileSyntax, Key: key, Detail: fmt.Sprintf("key %v is not text", k)}
+			}
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k.(string))
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if err := textKeys(m[k], join(k)); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, e := range m {
+			if err := textKeys(e, fmt.Sprintf("%s[%d]", key, i)); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

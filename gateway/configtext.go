@@ -91,7 +91,7 @@ func what(e *drivers.ConfigError) string {
 		if e.Entry > 0 && entryKey(e, e.Key) == "" {
 			return "这一路是空的，要写 driver" + choices("可选", e.Choices)
 		}
-		s := "没有填写" + hint(e.Key)
+		s := "没有填写" + hint(e)
 		return s + choices("可选", e.Choices)
 	case drivers.KeyNeedsOther:
 		return "写了这一项，还必须写 " + strings.Join(e.Choices, "、")
@@ -117,7 +117,7 @@ func what(e *drivers.ConfigError) string {
 		if e.Range != "" {
 			s += "（允许：" + e.Range + "）"
 		}
-		return s + hint(e.Key)
+		return s + hint(e)
 	case drivers.ValueDuplicate:
 		if leaf(e.Key) == "name" && e.Entry > 0 {
 			return fmt.Sprintf("名字 %s 和前面一路驱动重复了：每一路驱动要有不同的 name（同一种驱动写两路时，至少一路要写 name）", v)
@@ -159,7 +159,7 @@ func what(e *drivers.ConfigError) string {
 	if v != "" {
 		s = quote(v) + " 不对"
 	}
-	return s + hint(e.Key) + "，原因见下面的英文说明"
+	return s + hint(e) + "，原因见下面的英文说明"
 }
 
 // entryNumber reads drivers[2] as the 3rd entry.
@@ -182,17 +182,37 @@ var wantZH = map[string]string{
 
 // hints explain keys an installer edits most, by the key's last part.
 var hints = map[string]string{
-	"household": "（住户编号，如 hh-0001，照区里的登记表写）",
-	"path":      "（串口，如 /dev/ttyUSB0；或不写 path，改写 usb: {vid: \"1a86\", pid: \"7523\"}）",
-	"port":      "（串口：写 path，如 /dev/ttyUSB0，或写 usb 的 vid 和 pid）",
-	"baud":      "（波特率：水表常用 2400，Modbus 常用 9600）",
-	"meters":    "（至少要写一块表：address 照铭牌抄，device 写设备编号）",
-	"address":   "（照表上铭牌的地址抄：水表 14 位、电表 12 位数字）",
-	"device":    "（设备编号，与住户登记表一致）",
-	"dir":       "（如 /var/lib/anxin/spool）",
+	"household":  "（住户编号，如 hh-0001，照区里的登记表写）",
+	"path":       "（串口，如 /dev/ttyUSB0；或不写 path，改写 usb: {vid: \"1a86\", pid: \"7523\"}）",
+	"port":       "（串口：写 path，如 /dev/ttyUSB0，或写 usb 的 vid 和 pid）",
+	"baud":       "（波特率：水表常用 2400，Modbus 常用 9600）",
+	"meters":     "（至少要写一块表：address 照铭牌抄，device 写设备编号）",
+	"address":    "（照表上铭牌的地址抄：水表 14 位、电表 12 位数字）",
+	"device":     "（设备编号，与住户登记表一致）",
+	"dir":        "（如 /var/lib/anxin/spool）",
+	"listen":     "（监听地址：写成 :8808 或 0.0.0.0:8808 这样，冒号后面是端口号）",
+	"broker":     "（MQTT 服务器地址，写成 tcp://127.0.0.1:1883 这样；用户名和密码写在 username、password 两项，不写进地址）",
+	"topics":     "（要订阅的 MQTT 主题，至少写一个，如 tele/+/RESULT）",
+	"topic":      "（MQTT 主题，如 vendor/{device}/up：+ 和 # 只能单独占一级，# 只能在最后）",
+	"base_topic": "（zigbee2mqtt 的主题前缀，与 zigbee2mqtt 配置里的 mqtt.base_topic 一致，一般就是 zigbee2mqtt）",
+	"mappings":   "（至少写一条：topic 写主题，fields 写要读的数据）",
+	"fields":     "（要读的数据，如 lat: \"$.gps.lat\"；只报事件时改写 events）",
+	"registers":  "（要读的寄存器，照设备说明书的寄存器表写；接的是探测器时改写 discrete_inputs）",
+	"register":   "（寄存器地址，从 0 开始编号：说明书写的是 40001、30001 这样的编号时，填它减去 40001 或 30001 后的数）",
 }
 
-func hint(key string) string { return hints[leaf(key)] }
+// driverHints explain a key whose meaning depends on the driver.
+var driverHints = map[string]map[string]string{
+	"jt808":   {"id": "（终端手机号，即设备里设置的 SIM 卡号：只写数字，最多 20 位）"},
+	"watch3g": {"id": "（手表编号，手表上报的 ID，通常是 IMEI 的后 10 位：只写英文字母和数字，最多 20 位）"},
+}
+
+func hint(e *drivers.ConfigError) string {
+	if h, ok := driverHints[e.Driver][leaf(e.Key)]; ok {
+		return h
+	}
+	return hints[leaf(e.Key)]
+}
 
 // entryKey is a key within its driver entry: drivers[0].port.baud → port.baud.
 func entryKey(e *drivers.ConfigError, key string) string {
@@ -266,6 +286,8 @@ func syntaxZH(e *drivers.ConfigError) string {
 	switch {
 	case e.Value == "tab" || strings.Contains(d, "tab character"):
 		return "行首用了 Tab 键缩进，YAML 只能用空格缩进：把这一行开头的 Tab 换成空格，与上下行对齐"
+	case strings.Contains(d, "is not text"):
+		return "下面有一项的名称是数字或是空的：每一项要写成“名称: 值”，名称是数字时要加引号，如 \"1\": fall"
 	case strings.Contains(d, "already defined"):
 		return "同一项写了两遍，删掉其中一个"
 	case strings.Contains(d, "cannot unmarshal"):

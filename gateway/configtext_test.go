@@ -17,6 +17,10 @@ const meter = "    port: {path: /dev/ttyUSB0}\n    meters: [{address: \"12345678
 // loader and checks both lines an installer sees: the Mandarin explanation
 // and the English detail after it.
 func TestConfigErrorsInMandarin(t *testing.T) {
+	hidden := map[string]string{
+		"terminal id typo": "1380013800O", "terminal listed twice": "9031853319", "terminal model not under models": "13800138000",
+		"password in the broker URL": "Pw-271828", "password and password_file": "Pw-271828", "password without username": "Pw-271828",
+	}
 	for _, c := range []struct {
 		name, yaml string
 		kind       drivers.ConfigKind
@@ -104,10 +108,90 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 			drivers.KeysConflict,
 			"配置有误，网关未启动：第 2 路驱动（name: power，dlt645）的 port 项：与第 1 路驱动用了同一个串口，但波特率、数据位、校验、停止位不一样：同一根总线上的表要设成一样",
 			"but their line settings differ (1200 8E1 vs 2400 8E1)"},
-		{"not yet typed", "household: hh-0001\ndrivers:\n  - driver: zigbee2mqtt\n    action_debounce: 2m\n",
+		{"terminal id typo", "household: hh-0001\ndrivers:\n  - driver: jt808\n    terminals: [{id: \"1380013800O\", device: tracker1}]\n",
 			drivers.ValueBad,
-			"配置有误，网关未启动：第 1 路驱动（zigbee2mqtt）：原因见下面的英文说明",
-			"drivers[0].action_debounce 2m0s: 0 to 1m"}, // was drivers[0].invalid: action_debounce …
+			"配置有误，网关未启动：第 1 路驱动（jt808）的 terminals[0].id 项：“*******800O” 不对（终端手机号，即设备里设置的 SIM 卡号：只写数字，最多 20 位），原因见下面的英文说明",
+			"drivers[0].terminals[0].id: *******800O is not an id this protocol sends"},
+		{"listen without port", "household: hh-0001\ndrivers:\n  - driver: jt808\n    listen: \"8808\"\n",
+			drivers.ValueBad,
+			"配置有误，网关未启动：第 1 路驱动（jt808）的 listen 项：“8808” 不对（监听地址：写成 :8808 或 0.0.0.0:8808 这样，冒号后面是端口号），原因见下面的英文说明",
+			"drivers[0].listen: \"8808\" is not host:port: address 8808: missing port in address"},
+		{"terminal listed twice", "household: hh-0001\ndrivers:\n  - driver: watch3g\n    terminals: [{id: \"9031853319\", device: w1}, {id: \"9031853319\", device: w2}]\n",
+			drivers.ValueDuplicate,
+			"配置有误，网关未启动：第 1 路驱动（watch3g）的 terminals[1].id 项：“******3319” 写了两次，每个只能出现一次",
+			"drivers[0].terminals[1].id: ******3319 is listed twice"},
+		{"terminal model of watch3g", "household: hh-0001\ndrivers:\n  - driver: watch3g\n    terminals: [{id: \"9031853319\", device: w1, model: s8}]\n",
+			drivers.KeyUnknown,
+			"配置有误，网关未启动：第 1 路驱动（watch3g）的 terminals[0].model 项：没有这一项（可用的项：device、household、id、kind）",
+			"drivers[0].terminals[0].model: watch3g has no vendor profiles"},
+		{"terminal model not under models", "household: hh-0001\ndrivers:\n  - driver: jt808\n    terminals: [{id: \"13800138000\", device: t1, model: elder-watch}]\n    models: {elder-watch-4g: {battery_tlv: 0xFE}}\n",
+			drivers.ValueNotChoice,
+			"配置有误，网关未启动：第 1 路驱动（jt808）的 terminals[0].model 项：“elder-watch” 不是可用的值（只能写：elder-watch-4g）",
+			"drivers[0].terminals[0].model: \"elder-watch\" is not under models"},
+		{"idle timeout in words", "household: hh-0001\ndrivers:\n  - driver: jt808\n    idle_timeout: 5分钟\n",
+			drivers.ValueNotDuration,
+			"配置有误，网关未启动：第 1 路驱动（jt808）的 idle_timeout 项：“5分钟” 不是时长：要写成 30s、5m、1h30m 这样，数字后面紧跟单位 s（秒）、m（分）、h（时），中间不留空格",
+			"drivers[0].idle_timeout: \"5分钟\" is not a duration like 30s (driver jt808)"},
+		{"zigbee2mqtt without broker", "household: hh-0001\ndrivers:\n  - driver: zigbee2mqtt\n    broker: \"\"\n",
+			drivers.KeyMissing,
+			"配置有误，网关未启动：第 1 路驱动（zigbee2mqtt）的 broker 项：没有填写（MQTT 服务器地址，写成 tcp://127.0.0.1:1883 这样；用户名和密码写在 username、password 两项，不写进地址）",
+			"drivers[0].broker: empty; a URL such as tcp://127.0.0.1:1883"},
+		{"zigbee2mqtt without base topic", "household: hh-0001\ndrivers:\n  - driver: zigbee2mqtt\n    base_topic: \"\"\n",
+			drivers.KeyMissing,
+			"配置有误，网关未启动：第 1 路驱动（zigbee2mqtt）的 base_topic 项：没有填写（zigbee2mqtt 的主题前缀，与 zigbee2mqtt 配置里的 mqtt.base_topic 一致，一般就是 zigbee2mqtt）",
+			"drivers[0].base_topic: empty; zigbee2mqtt's mqtt.base_topic, usually zigbee2mqtt"},
+		{"zigbee2mqtt device twice", "household: hh-0001\ndrivers:\n  - driver: zigbee2mqtt\n    devices:\n" +
+			"      - {name: bedside_button, device: btn1, kind: call_button}\n      - {name: hall_button, device: btn1, kind: call_button}\n",
+			drivers.ValueDuplicate,
+			"配置有误，网关未启动：第 1 路驱动（zigbee2mqtt）的 devices[1].device 项：“btn1” 写了两次，每个只能出现一次",
+			"drivers[0].devices[1].device: \"btn1\" is listed twice"},
+		{"debounce too long", "household: hh-0001\ndrivers:\n  - driver: zigbee2mqtt\n    action_debounce: 2m\n",
+			drivers.ValueOutOfRange,
+			"配置有误，网关未启动：第 1 路驱动（zigbee2mqtt）的 action_debounce 项：“2m” 超出允许的范围（允许：0..1m）",
+			"drivers[0].action_debounce: 2m is out of range (allowed: 0..1m)"},
+		{"password in the broker URL", "household: hh-0001\ndrivers:\n  - driver: zigbee2mqtt\n    broker: tcp://admin:Pw-271828@127.0.0.1:1883\n",
+			drivers.ValueBad,
+			"配置有误，网关未启动：第 1 路驱动（zigbee2mqtt）的 broker 项：“tcp://admin:xxxxx@127.0.0.1:1883” 不对（MQTT 服务器地址，写成 tcp://127.0.0.1:1883 这样；用户名和密码写在 username、password 两项，不写进地址），原因见下面的英文说明",
+			"drivers[0].broker: put credentials in username and password, not in the URL"},
+		{"password and password_file", "household: hh-0001\ndrivers:\n  - driver: tasmota\n    username: gw\n    password: Pw-271828\n    password_file: /etc/anxin/mqtt.pw\n",
+			drivers.KeysConflict,
+			"配置有误，网关未启动：第 1 路驱动（tasmota）的 password_file 项：与 password 不能这样同时写",
+			"drivers[0].password_file: set only one of password and password_file"},
+		{"password without username", "household: hh-0001\ndrivers:\n  - driver: jsonmap\n    password: Pw-271828\n    mappings: [{topic: \"v/{device}/up\", kind: tracker, fields: {lat: $.lat}}]\n",
+			drivers.KeyNeedsOther,
+			"配置有误，网关未启动：第 1 路驱动（jsonmap）的 password 项：写了这一项，还必须写 username",
+			"drivers[0].password: set without username"},
+		{"tasmota without topics", "household: hh-0001\ndrivers:\n  - driver: tasmota\n    topics: []\n",
+			drivers.KeyMissing,
+			"配置有误，网关未启动：第 1 路驱动（tasmota）的 topics 项：没有填写（要订阅的 MQTT 主题，至少写一个，如 tele/+/RESULT）",
+			"drivers[0].topics: at least one topic filter, e.g. tele/+/RESULT"},
+		{"jsonmap without topic", "household: hh-0001\ndrivers:\n  - driver: jsonmap\n    mappings: [{device: t1, kind: tracker, fields: {lat: $.lat}}]\n",
+			drivers.KeyMissing,
+			"配置有误，网关未启动：第 1 路驱动（jsonmap）的 mappings[0].topic 项：没有填写（MQTT 主题，如 vendor/{device}/up：+ 和 # 只能单独占一级，# 只能在最后）",
+			"drivers[0].mappings[0].topic: an MQTT topic filter such as vendor/{device}/up"},
+		{"jsonmap without mappings", "household: hh-0001\ndrivers:\n  - driver: jsonmap\n    broker: tcp://127.0.0.1:1883\n",
+			drivers.KeyMissing,
+			"配置有误，网关未启动：第 1 路驱动（jsonmap）的 mappings 项：没有填写（至少写一条：topic 写主题，fields 写要读的数据）",
+			"drivers[0].mappings: at least one mapping"},
+		{"jsonmap kind", "household: hh-0001\ndrivers:\n  - driver: jsonmap\n    mappings: [{topic: \"v/{device}/up\", kind: watch, fields: {lat: $.lat}}]\n",
+			drivers.ValueNotChoice,
+			"配置有误，网关未启动：第 1 路驱动（jsonmap）的 mappings[0].kind 项：“watch” 不是可用的值（只能写：call_button、water_meter、power_meter、gas_detector、smoke_detector、water_leak_detector、tracker）",
+			"drivers[0].mappings[0].kind: \"watch\" is not call_button|water_meter|"},
+		{"modbus register format", "household: hh-0001\ndrivers:\n  - driver: modbus\n    port: {path: /dev/ttyUSB1}\n" +
+			"    units: [{unit: 1, device: pm1, kind: power_meter, registers: [{name: energy_kwh, register: 0x0100, format: float}]}]\n",
+			drivers.ValueNotChoice,
+			"配置有误，网关未启动：第 1 路驱动（modbus）的 units[0].registers[0].format 项：“float” 不是可用的值（只能写：uint16、int16、uint32、int32、float32）",
+			"drivers[0].units[0].registers[0].format: \"float\" is not uint16|int16|uint32|int32|float32"},
+		{"modbus register past the end", "household: hh-0001\ndrivers:\n  - driver: modbus\n    port: {path: /dev/ttyUSB1}\n" +
+			"    units: [{unit: 1, device: pm1, kind: power_meter, registers: [{name: energy_kwh, register: 0xFFFF, format: uint32}]}]\n",
+			drivers.ValueOutOfRange,
+			"配置有误，网关未启动：第 1 路驱动（modbus）的 units[0].registers[0].register 项：“65535” 超出允许的范围（允许：0..65534）（寄存器地址，从 0 开始编号：说明书写的是 40001、30001 这样的编号时，填它减去 40001 或 30001 后的数）",
+			"drivers[0].units[0].registers[0].register: 0xFFFF + 2 registers passes 0xFFFF"},
+		{"modbus unit without registers", "household: hh-0001\ndrivers:\n  - driver: modbus\n    port: {path: /dev/ttyUSB1}\n" +
+			"    units: [{unit: 1, device: pm1, kind: power_meter}]\n",
+			drivers.KeyMissing,
+			"配置有误，网关未启动：第 1 路驱动（modbus）的 units[0].registers 项：没有填写（要读的寄存器，照设备说明书的寄存器表写；接的是探测器时改写 discrete_inputs）",
+			"drivers[0].units[0].registers: required, or discrete_inputs instead"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if strings.HasPrefix(c.name, "env") {
@@ -126,6 +210,10 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), c.en) || !strings.HasPrefix(err.Error(), "config ") {
 				t.Errorf("English: got %q, want it to contain %q", err, c.en)
+			}
+			// a password, a terminal's phone number: in neither line
+			if s := hidden[c.name]; s != "" && (strings.Contains(ConfigErrorText(err, AtStart), s) || strings.Contains(err.Error(), s)) {
+				t.Errorf("%q is shown: %s / %v", s, ConfigErrorText(err, AtStart), err)
 			}
 		})
 	}
@@ -165,6 +253,25 @@ func TestEveryConfigKindHasWords(t *testing.T) {
 	for _, err := range []error{errors.New("something else"), &drivers.ConfigError{}, nil} {
 		if zh := ConfigErrorText(err, AtStart); !strings.HasPrefix(zh, "配置有误，网关未启动") {
 			t.Errorf("%v: %q", err, zh)
+		}
+	}
+}
+
+// A key that YAML reads as a number or as nothing (`{1: x}`, `{&a, b}`) is
+// refused with its place, never a panic of the decoder.
+func TestConfigKeyNotText(t *testing.T) {
+	for _, c := range []struct{ yaml, key string }{
+		{"household: hh-0001\ndrivers:\n  - {driver: jsonmap, mappings: [{topic: x, 1: x}]}\n", "drivers[0].mappings[0]"},
+		{"household: hh-0001\ndrivers:\n  - {driver: zigbee2mqtt, devices: [{name: a, actions: {1: fall}}]}\n", "drivers[0].devices[0].actions"},
+		{"household: hh-0001\ndrivers:\n  - {driver: jsonmap, mappings: [{&a , topic: x}]}\n", "drivers[0].mappings[0]"},
+	} {
+		_, err := Parse([]byte(c.yaml))
+		var ce *drivers.ConfigError
+		if !errors.As(err, &ce) || ce.Kind != drivers.FileSyntax || ce.Key != c.key {
+			t.Errorf("%q: %#v", c.yaml, err)
+		}
+		if zh := ConfigErrorText(err, AtStart); !strings.Contains(zh, "的 "+strings.TrimPrefix(c.key, "drivers[0].")+" 项：下面有一项的名称是数字或是空的") {
+			t.Errorf("%q: %s", c.yaml, zh)
 		}
 	}
 }

@@ -363,6 +363,12 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("household: hh-1\ndrivers:\n  - driver: cjt188\n\tname: x\n"))
 	f.Add([]byte("household: hh-1\ndrivers: [{driver: cjt188, baud: 1, poll_interval: 5 minutes}, {driver: cjt188}]\n"))
 	f.Add([]byte("household: hh-1\nmqtt: {keepalive: 30, window: x, reconnect: [1]}\nspool: {max_bytes: lots}\n"))
+	f.Add([]byte("household: hh-1\ndrivers:\n  - {driver: jt808, listen: '8808', terminals: [{id: '1380013800O', device: t1, model: x}]}\n" +
+		"  - {driver: watch3g, idle_timeout: 0s, terminals: [{id: '9031853319', device: w1}, {id: '9031853319', device: w2}]}\n"))
+	f.Add([]byte("household: hh-1\ndrivers:\n  - {driver: zigbee2mqtt, broker: 'tcp://u:p@h:1883', base_topic: '', devices: [{name: a, device: b, kind: call_button, actions: {single: ring}}]}\n" +
+		"  - {driver: tasmota, topics: ['tele/#/x'], password: p, password_file: /f}\n"))
+	f.Add([]byte("household: hh-1\ndrivers:\n  - {driver: jsonmap, mappings: [{topic: 'v/{device}/up', kind: tracker, fields: {lat: $.lat}, scale: {lon: 0}}]}\n" +
+		"  - {driver: modbus, port: {path: /dev/ttyUSB1}, units: [{unit: 1, device: pm1, kind: power_meter, registers: [{name: e, register: 0xFFFF, format: float32}]}]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Parse(data)
 		if err != nil {
@@ -370,6 +376,10 @@ func FuzzParseConfig(f *testing.F) {
 			var ce *drivers.ConfigError
 			if !errors.As(err, &ce) || err.Error() == "" {
 				t.Fatalf("untyped or empty error %T %q", err, err)
+			}
+			// a driver's refusal names the key below its entry, so the Mandarin can say where
+			if ce.Entry > 0 && ce.Kind == drivers.ValueBad && !strings.HasPrefix(ce.Key, fmt.Sprintf("drivers[%d].", ce.Entry-1)) {
+				t.Fatalf("driver error without its key: %#v", ce)
 			}
 			for _, st := range []ConfigStage{AtStart, AtCheck, AtReload} {
 				zh := ConfigErrorText(err, st)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/mqttsource"
 )
 
@@ -56,6 +57,10 @@ func (c *Config) Validate() error {
 	if err := c.Config.Validate(); err != nil {
 		return err
 	}
+	if len(c.Mappings) == 0 {
+		// checked here, not only in New: gatewayd check must refuse what would not start
+		return drivers.Missing("mappings", "at least one mapping")
+	}
 	_, err := compile(c.Mappings)
 	return err
 }
@@ -98,13 +103,13 @@ type eventRule struct {
 
 func compile(ms []Mapping) ([]*mapping, error) {
 	if len(ms) > maxMappings {
-		return nil, anxin.Errorf(anxin.EINVALID, "mappings: %d, at most %d", len(ms), maxMappings)
+		return nil, drivers.OutOfRange("mappings", len(ms), fmt.Sprintf("<= %d mappings", maxMappings))
 	}
 	out := make([]*mapping, 0, len(ms))
 	for i, m := range ms {
 		cm, err := compileOne(m)
 		if err != nil {
-			return nil, anxin.Errorf(anxin.EINVALID, "mappings[%d].%s", i, err)
+			return nil, drivers.UnderKey(fmt.Sprintf("mappings[%d]", i), err)
 		}
 		out = append(out, cm)
 	}
@@ -120,44 +125,50 @@ func compileOne(m Mapping) (*mapping, error) {
 		if strings.HasPrefix(l, "{") && strings.HasSuffix(l, "}") {
 			name := l[1 : len(l)-1]
 			if !validName(name) {
-				return nil, fmt.Errorf("topic %q: capture {%s} is not [A-Za-z0-9_]+", clip(m.Topic), clip(name))
+				return nil, drivers.NewConfigError(drivers.ValueBad, "topic", "%q: capture {%s} is not [A-Za-z0-9_]+", clip(m.Topic), clip(name)).
+					WithValue(m.Topic)
 			}
 			if slices.Contains(cm.captures, name) {
-				return nil, fmt.Errorf("topic %q: capture {%s} twice", clip(m.Topic), name)
+				return nil, drivers.NewConfigError(drivers.ValueDuplicate, "topic", "%q: capture {%s} twice", clip(m.Topic), name).
+					WithValue("{" + name + "}")
 			}
 			cm.captures = append(cm.captures, name)
 			filter[i] = "+"
 		} else if strings.ContainsAny(l, "{}") {
-			return nil, fmt.Errorf("topic %q: a capture must be a whole level", clip(m.Topic))
+			return nil, drivers.NewConfigError(drivers.ValueBad, "topic", "%q: a capture must be a whole level", clip(m.Topic)).
+				WithValue(m.Topic)
 		}
 	}
 	cm.levels = levels
 	cm.filter = strings.Join(filter, "/")
+	if m.Topic == "" {
+		return nil, drivers.Missing("topic", "an MQTT topic filter such as vendor/{device}/up")
+	}
 	if err := mqttsource.ValidFilter(cm.filter); err != nil {
-		return nil, fmt.Errorf("topic: %s", anxin.ErrorMessage(err))
+		return nil, drivers.NewConfigError(drivers.ValueBad, "topic", "%s", anxin.ErrorMessage(err)).WithValue(m.Topic)
 	}
 
 	dev := m.Device
 	if dev == "" {
 		if !slices.Contains(cm.captures, "device") {
-			return nil, fmt.Errorf("device: required unless the topic captures {device}")
+			return nil, drivers.Missing("device", "required unless the topic captures {device}")
 		}
 		dev = "{device}"
 	}
 	parts, err := cm.template(dev)
 	if err != nil {
-		return nil, fmt.Errorf("device %q: %v", clip(dev), err)
+		return nil, drivers.NewConfigError(drivers.ValueBad, "device", "%q: %v", clip(dev), err).WithValue(dev)
 	}
 	cm.device = parts
 
 	if !m.Kind.Valid() {
-		return nil, fmt.Errorf("kind %q is not one of %v", clip(string(m.Kind)), anxin.Kinds)
+		return nil, drivers.NotKind("kind", m.Kind)
 	}
 	if len(m.Fields) == 0 && len(m.Events) == 0 {
-		return nil, fmt.Errorf("fields, events: a mapping needs at least one")
+		return nil, drivers.Missing("fields", "a mapping needs at least one field or event")
 	}
 	if len(m.Fields) > 64 {
-		return nil, fmt.Errorf("fields: %d, at most 64", len(m.Fields))
+		return nil, drivers.OutOfRange("fields", len(m.Fields), "<= 64 fields")
 	}
 	names := make([]string, 0, len(m.Fields))
 	for name := range m.Fields {
@@ -166,19 +177,19 @@ func compileOne(m Mapping) (*mapping, error) {
 	slices.Sort(names) // a stable order for errors and tests
 	for _, name := range names {
 		if !anxin.ValidID(name) {
-			return nil, fmt.Errorf("fields: name %q is not [A-Za-z0-9_-]{1,64}", clip(name))
+			return nil, drivers.NotID("fields", name)
 		}
 		p, err := ParsePath(m.Fields[name])
 		if err != nil {
-			return nil, fmt.Errorf("fields.%s: %v", name, err)
+			return nil, drivers.NewConfigError(drivers.ValueBad, "fields."+name, "%v", err).WithValue(m.Fields[name])
 		}
 		scale := 1.0
 		if s, ok := m.Scale[name]; ok {
 			if boolFields[name] {
-				return nil, fmt.Errorf("scale.%s: %s is a boolean field, it has no scale", name, name)
+				return nil, drivers.NewConfigError(drivers.ValueBad, "scale."+name, "%s is a boolean field, it has no scale", name).WithValue(s)
 			}
 			if s == 0 || math.IsNaN(s) || math.IsInf(s, 0) {
-				return nil, fmt.Errorf("scale.%s: %v is not a finite non-zero number", name, s)
+				return nil, drivers.NewConfigError(drivers.ValueBad, "scale."+name, "%v is not a finite non-zero number", s).WithValue(s)
 			}
 			scale = s
 		}
@@ -186,16 +197,17 @@ func compileOne(m Mapping) (*mapping, error) {
 	}
 	for name := range m.Scale {
 		if _, ok := m.Fields[name]; !ok {
-			return nil, fmt.Errorf("scale.%s: no such field", clip(name))
+			return nil, drivers.NewConfigError(drivers.KeyUnknown, "scale."+clip(name), "no such field (fields: %s)", strings.Join(names, ", ")).
+				WithChoices(names...)
 		}
 	}
 	for j, e := range m.Events {
 		p, err := ParsePath(e.Path)
 		if err != nil {
-			return nil, fmt.Errorf("events[%d].path: %v", j, err)
+			return nil, drivers.NewConfigError(drivers.ValueBad, fmt.Sprintf("events[%d].path", j), "%v", err).WithValue(e.Path)
 		}
 		if !e.Event.Valid() {
-			return nil, fmt.Errorf("events[%d].event %q is not one of %v", j, clip(string(e.Event)), anxin.EventTypes)
+			return nil, drivers.NotEvent(fmt.Sprintf("events[%d].event", j), e.Event)
 		}
 		cm.events = append(cm.events, eventRule{path: p, equals: e.Equals, event: e.Event, edge: e.Edge})
 	}

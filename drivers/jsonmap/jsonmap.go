@@ -61,9 +61,6 @@ func New(cfg *Config, env drivers.Env) (*Driver, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if len(cfg.Mappings) == 0 {
-		return nil, anxin.Errorf(anxin.EINVALID, "mappings: at least one mapping")
-	}
 	m, err := NewMapper(cfg, env.Household)
 	if err != nil {
 		return nil, err
@@ -124,7 +121,8 @@ type decoder struct {
 // NewDecoder builds a capture decoder over `topic payload` lines (or JSONL
 // records with topic and payload). Lines no mapping matches are errors.
 func NewDecoder(cfg *Config, env drivers.Env) (drivers.Decoder, error) {
-	if err := cfg.Validate(); err != nil {
+	// not Validate: a capture may be decoded with no mappings (every line fails)
+	if err := cfg.Config.Validate(); err != nil {
 		return nil, err
 	}
 	m, err := NewMapper(cfg, env.Household)

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/anxin-care/anxin/drivers"
@@ -60,29 +61,39 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Vendor.validate(); err != nil {
-		return fmt.Errorf("vendor.%w", err)
+		return drivers.UnderKey("vendor", err)
 	}
-	for name, v := range c.Models {
+	models := make([]string, 0, len(c.Models))
+	for name := range c.Models {
+		models = append(models, name)
+	}
+	slices.Sort(models) // the first bad model is the same on every run
+	for _, name := range models {
+		v := c.Models[name]
 		if err := v.validate(); err != nil {
-			return fmt.Errorf("models.%s.%w", name, err)
+			return drivers.UnderKey("models."+name, err)
 		}
 	}
 	for i, t := range c.Terminals {
 		if _, ok := c.Models[t.Model]; t.Model != "" && !ok {
-			return fmt.Errorf("terminals[%d].model: %q is not under models", i, t.Model)
+			return drivers.NewConfigError(drivers.ValueNotChoice, fmt.Sprintf("terminals[%d].model", i), "%q is not under models", t.Model).
+				WithValue(t.Model).WithChoices(models...)
 		}
 	}
 	return nil
 }
 
 func (v *Vendor) validate() error {
-	for name, id := range map[string]int{"battery_tlv": v.BatteryTLV, "heart_rate_tlv": v.HeartRateTLV} {
-		if id < 0 || id > 0xFF {
-			return fmt.Errorf("%s: %d is not an item id 0..255", name, id)
+	for _, it := range []struct {
+		key string
+		id  int
+	}{{"battery_tlv", v.BatteryTLV}, {"heart_rate_tlv", v.HeartRateTLV}} {
+		if it.id < 0 || it.id > 0xFF {
+			return drivers.OutOfRange(it.key, it.id, "0..255 (0: not sent)")
 		}
 	}
 	if v.FallAlarmBit < 0 || v.FallAlarmBit > 31 || v.FallAlarmBit == 7 {
-		return fmt.Errorf("fall_alarm_bit: %d is not 1..31 (0: none; 7 is low power)", v.FallAlarmBit)
+		return drivers.OutOfRange("fall_alarm_bit", v.FallAlarmBit, "0..31 except 7 (0: none; 7 is low power)")
 	}
 	return nil
 }

@@ -70,10 +70,10 @@ func (c *Config) Validate() error {
 			WithValue(c.Port.DataBits).WithChoices("8")
 	}
 	if c.PollInterval < 10*time.Millisecond {
-		return fmt.Errorf("poll_interval: %s is too short", c.PollInterval)
+		return drivers.OutOfRange("poll_interval", c.PollInterval, ">= 10ms")
 	}
 	if c.Timeout <= 0 || c.Timeout > 10*time.Second {
-		return fmt.Errorf("timeout: %s must be in (0, 10s]", c.Timeout)
+		return drivers.OutOfRange("timeout", c.Timeout, "(0, 10s]")
 	}
 	if len(c.Units) == 0 {
 		return drivers.Missing("units", "at least one unit is needed")
@@ -97,17 +97,22 @@ func (c *Config) validateUnits() error {
 		}
 		units[u.Unit] = true
 		if len(u.Registers) == 0 && len(u.Inputs) == 0 {
-			return fmt.Errorf("%s: needs registers or discrete_inputs", key)
+			return drivers.Missing(key+".registers", "required, or discrete_inputs instead")
 		}
 		if len(u.Registers) > 0 {
 			if !anxin.ValidID(u.Device) {
 				return drivers.NotID(key+".device", u.Device)
 			}
 			if !u.Kind.Valid() {
-				return fmt.Errorf("%s.kind: %q is not one of %v", key, u.Kind, anxin.Kinds)
+				return drivers.NotKind(key+".kind", u.Kind)
 			}
 		} else if u.Device != "" || u.Kind != "" {
-			return fmt.Errorf("%s.device/kind: only used with registers; detectors name theirs per input", key)
+			k := key + ".device"
+			if u.Device == "" {
+				k = key + ".kind"
+			}
+			return drivers.NewConfigError(drivers.KeysConflict, k, "only used with registers; detectors name theirs per input").
+				WithChoices(key + ".discrete_inputs")
 		}
 		names := map[string]bool{}
 		for j := range u.Registers {
@@ -118,7 +123,7 @@ func (c *Config) validateUnits() error {
 				return err
 			}
 			if names[r.Name] {
-				return fmt.Errorf("%s.name: %q is listed twice", rk, r.Name)
+				return drivers.Duplicate(rk+".name", fmt.Sprintf("%q", r.Name)).WithValue(r.Name)
 			}
 			names[r.Name] = true
 		}
@@ -127,23 +132,23 @@ func (c *Config) validateUnits() error {
 			in := &u.Inputs[j]
 			ik := fmt.Sprintf("%s.discrete_inputs[%d]", key, j)
 			if seen[in.Input] {
-				return fmt.Errorf("%s.input: %d is listed twice", ik, in.Input)
+				return drivers.Duplicate(ik+".input", fmt.Sprint(in.Input))
 			}
 			seen[in.Input] = true
 			if !anxin.ValidID(in.Device) {
 				return drivers.NotID(ik+".device", in.Device)
 			}
 			if prev, dup := inputs[in.Device]; dup {
-				return fmt.Errorf("%s.device: %s is already %s", ik, in.Device, prev)
+				return drivers.NewConfigError(drivers.ValueDuplicate, ik+".device", "%s is already %s", in.Device, prev).WithValue(in.Device)
 			}
 			inputs[in.Device] = ik
 			if !in.Kind.Valid() {
-				return fmt.Errorf("%s.kind: %q is not one of %v", ik, in.Kind, anxin.Kinds)
+				return drivers.NotKind(ik+".kind", in.Kind)
 			}
 			switch in.Event {
 			case anxin.EventSmoke, anxin.EventGas, anxin.EventWaterLeak:
 			default:
-				return fmt.Errorf("%s.event: %q is not smoke, gas or water_leak", ik, in.Event)
+				return drivers.NotChoice(ik+".event", string(in.Event), string(anxin.EventSmoke), string(anxin.EventGas), string(anxin.EventWaterLeak))
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"math"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers"
 )
 
 // Register formats, orders and types of the register map.
@@ -71,22 +72,23 @@ func (r *Register) Count() uint16 {
 func (r *Register) validate(key string) error {
 	switch {
 	case !anxin.ValidID(r.Name):
-		return fmt.Errorf("%s.name: %q is not [A-Za-z0-9_-]{1,64}", key, r.Name)
+		return drivers.NotID(key+".name", r.Name)
 	case r.Type != TypeHolding && r.Type != TypeInput:
-		return fmt.Errorf("%s.type: %q is not holding or input", key, r.Type)
+		return drivers.NotChoice(key+".type", r.Type, TypeHolding, TypeInput)
 	case r.Byte != BigEndian && r.Byte != LittleEndian:
-		return fmt.Errorf("%s.byte_order: %q is not big or little", key, r.Byte)
+		return drivers.NotChoice(key+".byte_order", r.Byte, BigEndian, LittleEndian)
 	case r.Word != HighFirst && r.Word != LowFirst:
-		return fmt.Errorf("%s.word_order: %q is not high_first or low_first", key, r.Word)
+		return drivers.NotChoice(key+".word_order", r.Word, HighFirst, LowFirst)
 	case math.IsNaN(r.Scale) || math.IsInf(r.Scale, 0) || r.Scale == 0:
-		return fmt.Errorf("%s.scale: %v must be a finite non-zero number", key, r.Scale)
+		return drivers.NewConfigError(drivers.ValueBad, key+".scale", "%v must be a finite non-zero number", r.Scale).WithValue(r.Scale)
 	case int(r.Register)+int(r.Count()) > 0x10000:
-		return fmt.Errorf("%s.register: 0x%04X + %d registers passes 0xFFFF", key, r.Register, r.Count())
+		return drivers.NewConfigError(drivers.ValueOutOfRange, key+".register", "0x%04X + %d registers passes 0xFFFF", r.Register, r.Count()).
+			WithValue(r.Register).WithRange(fmt.Sprintf("0..%d", 0x10000-int(r.Count())))
 	}
 	switch r.Format {
 	case FormatUint16, FormatInt16, FormatUint32, FormatInt32, FormatFloat32:
 	default:
-		return fmt.Errorf("%s.format: %q is not uint16, int16, uint32, int32 or float32", key, r.Format)
+		return drivers.NotChoice(key+".format", r.Format, FormatUint16, FormatInt16, FormatUint32, FormatInt32, FormatFloat32)
 	}
 	return nil
 }

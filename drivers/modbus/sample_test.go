@@ -65,7 +65,7 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.Units[1].Inputs[0].Event = "button_pressed" }, "units[1].discrete_inputs[0].event"},
 		{func(c *Config) { c.Units[1].Inputs[1].Input = 0 }, "units[1].discrete_inputs[1].input"},
 		{func(c *Config) { c.Units[1].Inputs[1].Device = "smoke1" }, "units[1].discrete_inputs[1].device"},
-		{func(c *Config) { c.Units[1].Device = "x" }, "units[1].device/kind"},
+		{func(c *Config) { c.Units[1].Device = "x" }, "units[1].device: only used with registers"},
 	} {
 		c := NewConfig()
 		c.Port.Path = "/dev/ttyUSB2"

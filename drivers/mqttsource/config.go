@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers"
 )
 
 // DefaultBroker is the broker zigbee2mqtt and Tasmota publish to on a gateway.
@@ -31,21 +32,30 @@ type Config struct {
 func DefaultConfig() Config { return Config{Broker: anxin.MustBrokerURL(DefaultBroker)} }
 
 // Validate checks the broker settings without connecting or reading files.
+// No error repeats the password.
 func (c *Config) Validate() error {
 	if c.Broker.IsZero() {
-		return anxin.Errorf(anxin.EINVALID, "broker: empty; a URL such as %s", DefaultBroker)
+		return drivers.Missing("broker", "empty; a URL such as %s", DefaultBroker)
 	}
 	if c.Broker.HasUserinfo() {
-		return anxin.Errorf(anxin.EINVALID, "broker: put credentials in username and password, not in the URL")
+		// String() shows the URL with its password as xxxxx
+		return drivers.NewConfigError(drivers.ValueBad, "broker", "put credentials in username and password, not in the URL").
+			WithValue(c.Broker.String())
 	}
 	if c.Password != "" && c.PasswordFile != "" {
-		return anxin.Errorf(anxin.EINVALID, "password and password_file: set only one")
+		return drivers.NewConfigError(drivers.KeysConflict, "password_file", "set only one of password and password_file").
+			WithChoices("password")
 	}
 	if (c.Password != "" || c.PasswordFile != "") && c.Username == "" {
-		return anxin.Errorf(anxin.EINVALID, "password without username")
+		key := "password"
+		if c.Password == "" {
+			key = "password_file"
+		}
+		return drivers.NewConfigError(drivers.KeyNeedsOther, key, "set without username").WithChoices("username")
 	}
 	if len(c.ClientID) > 128 || strings.ContainsAny(c.ClientID, "/+#") {
-		return anxin.Errorf(anxin.EINVALID, "client_id %q: at most 128 characters, no / + #", clip(c.ClientID))
+		return drivers.NewConfigError(drivers.ValueBad, "client_id", "%q: at most 128 characters, no / + #", clip(c.ClientID)).
+			WithValue(c.ClientID)
 	}
 	return nil
 }

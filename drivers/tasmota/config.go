@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/mqttsource"
 	"github.com/anxin-care/anxin/drivers/rf433"
 )
@@ -36,15 +37,15 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if len(c.Topics) == 0 {
-		return anxin.Errorf(anxin.EINVALID, "topics: at least one topic filter, e.g. %s", DefaultTopic)
+		return drivers.Missing("topics", "at least one topic filter, e.g. %s", DefaultTopic)
 	}
 	for i, f := range c.Topics {
 		if err := mqttsource.ValidFilter(f); err != nil {
-			return anxin.Errorf(anxin.EINVALID, "topics[%d]: %s", i, anxin.ErrorMessage(err))
+			return drivers.NewConfigError(drivers.ValueBad, fmt.Sprintf("topics[%d]", i), "%s", anxin.ErrorMessage(err)).WithValue(f)
 		}
 	}
 	if c.Debounce < 0 || c.Debounce > time.Minute {
-		return anxin.Errorf(anxin.EINVALID, "debounce %s: 0 to 1m", c.Debounce)
+		return drivers.OutOfRange("debounce", c.Debounce, "0..1m")
 	}
 	if _, err := rf433.NewCodeMap(c.Codes); err != nil {
 		return fmt.Errorf("%w", err) // names codes[i].<key>

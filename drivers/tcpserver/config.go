@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers"
 )
 
 // Terminal maps one device's protocol id to where its messages go.
@@ -56,44 +57,48 @@ func Key(id string) string {
 	return k
 }
 
-// Validate checks the config without binding the port.
+// Validate checks the config without binding the port. idOK says whether
+// the protocol can send an id; a refused id is masked like in the logs.
 func (c *ListenConfig) Validate(idOK func(string) bool) error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return fmt.Errorf("listen: %q is not host:port: %v", c.Listen, err)
+		return drivers.NewConfigError(drivers.ValueBad, "listen", "%q is not host:port: %v", c.Listen, err).WithValue(c.Listen)
 	}
 	if c.IdleTimeout < time.Second {
-		return fmt.Errorf("idle_timeout: %s is shorter than 1s", c.IdleTimeout)
+		return drivers.OutOfRange("idle_timeout", c.IdleTimeout, ">= 1s")
 	}
 	if c.FirstFrame < time.Second {
-		return fmt.Errorf("first_frame_timeout: %s is shorter than 1s", c.FirstFrame)
+		return drivers.OutOfRange("first_frame_timeout", c.FirstFrame, ">= 1s")
 	}
 	if c.MaxConnections < 1 {
-		return fmt.Errorf("max_connections: %d must be at least 1", c.MaxConnections)
+		return drivers.OutOfRange("max_connections", c.MaxConnections, ">= 1")
 	}
 	if c.MaxFrameRate < 0 {
-		return fmt.Errorf("max_frame_rate: %v must not be negative", c.MaxFrameRate)
+		return drivers.OutOfRange("max_frame_rate", c.MaxFrameRate, ">= 0 (0: no limit)")
 	}
 	seen := map[string]bool{}
 	devs := map[string]bool{}
 	for i, t := range c.Terminals {
+		key := fmt.Sprintf("terminals[%d]", i)
 		if !idOK(t.ID) {
-			return fmt.Errorf("terminals[%d].id: %s is not an id this protocol sends", i, MaskTerminal(t.ID))
+			return drivers.NewConfigError(drivers.ValueBad, key+".id", "%s is not an id this protocol sends", MaskTerminal(t.ID)).
+				WithValue(MaskTerminal(t.ID))
 		}
 		if seen[Key(t.ID)] {
-			return fmt.Errorf("terminals[%d].id: %s is listed twice", i, MaskTerminal(t.ID))
+			return drivers.Duplicate(key+".id", MaskTerminal(t.ID))
 		}
 		seen[Key(t.ID)] = true
 		if t.Household != "" && !anxin.ValidID(t.Household) {
-			return fmt.Errorf("terminals[%d].household: %q is not [A-Za-z0-9_-]{1,64}", i, t.Household)
+			return drivers.NotID(key+".household", t.Household)
 		}
 		if !anxin.ValidID(t.Device) {
-			return fmt.Errorf("terminals[%d].device: %q is not [A-Za-z0-9_-]{1,64}", i, t.Device)
+			return drivers.NotID(key+".device", t.Device)
 		}
 		if t.Kind != "" && !anxin.Kind(t.Kind).Valid() {
-			return fmt.Errorf("terminals[%d].kind: %q is not a contract kind", i, t.Kind)
+			return drivers.NotKind(key+".kind", anxin.Kind(t.Kind))
 		}
 		if devs[t.Household+"/"+t.Device] {
-			return fmt.Errorf("terminals[%d].device: %q is used twice in one household", i, t.Device)
+			return drivers.NewConfigError(drivers.ValueDuplicate, key+".device", "%q is used twice in one household", t.Device).
+				WithValue(t.Device)
 		}
 		devs[t.Household+"/"+t.Device] = true
 	}

@@ -27,7 +27,8 @@ func NewConfig() *Config {
 func (c *Config) Validate() error {
 	for i, t := range c.Terminals {
 		if t.Model != "" {
-			return fmt.Errorf("terminals[%d].model: watch3g has no vendor profiles", i)
+			return drivers.NewConfigError(drivers.KeyUnknown, fmt.Sprintf("terminals[%d].model", i),
+				"watch3g has no vendor profiles (known: device, household, id, kind)").WithChoices("device", "household", "id", "kind")
 		}
 	}
 	return c.ListenConfig.Validate(func(id string) bool { return alnum(id, 20) })

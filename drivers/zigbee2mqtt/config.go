@@ -2,10 +2,12 @@ package zigbee2mqtt
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/mqttsource"
 )
 
@@ -74,53 +76,73 @@ func (c *Config) Validate() error {
 	if err := c.Config.Validate(); err != nil {
 		return err
 	}
-	if c.BaseTopic == "" || strings.ContainsAny(c.BaseTopic, "+#") ||
-		strings.HasPrefix(c.BaseTopic, "/") || strings.HasSuffix(c.BaseTopic, "/") {
-		return anxin.Errorf(anxin.EINVALID, "base_topic %q: a topic without wildcards or leading/trailing /", c.BaseTopic)
+	if c.BaseTopic == "" {
+		return drivers.Missing("base_topic", "empty; zigbee2mqtt's mqtt.base_topic, usually %s", DefaultBaseTopic)
+	}
+	if strings.ContainsAny(c.BaseTopic, "+#") || strings.HasPrefix(c.BaseTopic, "/") || strings.HasSuffix(c.BaseTopic, "/") {
+		return drivers.NewConfigError(drivers.ValueBad, "base_topic", "%q: a topic without wildcards or leading/trailing /", c.BaseTopic).
+			WithValue(c.BaseTopic)
 	}
 	if c.ActionDebounce < 0 || c.ActionDebounce > time.Minute {
-		return anxin.Errorf(anxin.EINVALID, "action_debounce %s: 0 to 1m", c.ActionDebounce)
+		return drivers.OutOfRange("action_debounce", c.ActionDebounce, "0..1m")
 	}
-	if !anxin.ValidID(c.BridgeDevice) || c.BridgeDevice == anxin.GatewayDevice {
-		return anxin.Errorf(anxin.EINVALID, "bridge_device %q: a device id [A-Za-z0-9_-]{1,64}, not %q (the gateway's own)",
-			c.BridgeDevice, anxin.GatewayDevice)
+	if !anxin.ValidID(c.BridgeDevice) {
+		return drivers.NotID("bridge_device", c.BridgeDevice)
+	}
+	if c.BridgeDevice == anxin.GatewayDevice {
+		return reserved("bridge_device", c.BridgeDevice)
 	}
 	if len(c.Devices) > maxDevices {
-		return anxin.Errorf(anxin.EINVALID, "devices: %d devices, at most %d", len(c.Devices), maxDevices)
+		return drivers.OutOfRange("devices", len(c.Devices), fmt.Sprintf("<= %d devices", maxDevices))
 	}
 	names := make(map[string]bool, len(c.Devices))
 	ids := make(map[string]bool, len(c.Devices))
 	for i, d := range c.Devices {
 		key := fmt.Sprintf("devices[%d]", i)
 		switch {
-		case d.Name == "" || len(d.Name) > 256 || strings.ContainsAny(d.Name, "+#"):
-			return anxin.Errorf(anxin.EINVALID, "%s.name %q: the friendly name or IEEE address, without + or #", key, d.Name)
+		case d.Name == "":
+			return drivers.Missing(key+".name", "the friendly name or IEEE address, as in the topic %s/<name>", c.BaseTopic)
+		case len(d.Name) > 256 || strings.ContainsAny(d.Name, "+#"):
+			return drivers.NewConfigError(drivers.ValueBad, key+".name", "%q: the friendly name or IEEE address, without + or #", d.Name).
+				WithValue(d.Name)
 		case names[d.Name]:
-			return anxin.Errorf(anxin.EINVALID, "%s.name %q is listed twice", key, d.Name)
+			return drivers.Duplicate(key+".name", fmt.Sprintf("%q", d.Name)).WithValue(d.Name)
 		case !anxin.ValidID(d.Device):
-			return anxin.Errorf(anxin.EINVALID, "%s.device %q is not [A-Za-z0-9_-]{1,64}", key, d.Device)
+			return drivers.NotID(key+".device", d.Device)
 		case ids[d.Device]:
-			return anxin.Errorf(anxin.EINVALID, "%s.device %q is listed twice", key, d.Device)
+			return drivers.Duplicate(key+".device", fmt.Sprintf("%q", d.Device)).WithValue(d.Device)
 		case d.Device == anxin.GatewayDevice:
-			return anxin.Errorf(anxin.EINVALID, "%s.device %q is reserved: anxin/v1/<hh>/gateway/status is the gateway's own status", key, d.Device)
+			return reserved(key+".device", d.Device)
 		case d.Device == c.BridgeDevice:
-			return anxin.Errorf(anxin.EINVALID, "%s.device %q is the bridge_device (the zigbee2mqtt bridge's status)", key, d.Device)
+			return drivers.NewConfigError(drivers.KeysConflict, key+".device", "%q is the bridge_device (the zigbee2mqtt bridge's status)", d.Device).
+				WithValue(d.Device).WithChoices("bridge_device")
 		case !d.Kind.Valid():
-			return anxin.Errorf(anxin.EINVALID, "%s.kind %q is not one of %v", key, d.Kind, anxin.Kinds)
+			return drivers.NotKind(key+".kind", d.Kind)
 		case topicSuffix(d.Name):
-			return anxin.Errorf(anxin.EINVALID, "%s.name %q ends in a zigbee2mqtt sub-topic", key, d.Name)
+			return drivers.NewConfigError(drivers.ValueBad, key+".name", "%q ends in a zigbee2mqtt sub-topic", d.Name).WithValue(d.Name)
 		}
 		names[d.Name], ids[d.Device] = true, true
-		for a, e := range d.Actions {
+		actions := make([]string, 0, len(d.Actions))
+		for a := range d.Actions {
+			actions = append(actions, a)
+		}
+		slices.Sort(actions) // the first bad action is the same on every run
+		for _, a := range actions {
 			if a == "" {
-				return anxin.Errorf(anxin.EINVALID, "%s.actions: an empty action is a reset, it cannot be mapped", key)
+				return drivers.NewConfigError(drivers.ValueBad, key+".actions", "an empty action is a reset, it cannot be mapped")
 			}
-			if !e.Valid() {
-				return anxin.Errorf(anxin.EINVALID, "%s.actions.%s: event %q is not one of %v", key, a, e, anxin.EventTypes)
+			if e := d.Actions[a]; !e.Valid() {
+				return drivers.NotEvent(key+".actions."+a, e)
 			}
 		}
 	}
 	return nil
+}
+
+// reserved is the error for the device id of the gateway's own status.
+func reserved(key, id string) error {
+	return drivers.NewConfigError(drivers.ValueBad, key, "%q is reserved: anxin/v1/<hh>/gateway/status is the gateway's own status", id).
+		WithValue(id)
 }
 
 // topicSuffix reports whether a name ends like a sub-topic the driver reads
