@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"strings"
 	"time"
@@ -72,7 +73,7 @@ func (c *ListenConfig) Validate(idOK func(string) bool) error {
 	if c.MaxConnections < 1 {
 		return drivers.OutOfRange("max_connections", c.MaxConnections, ">= 1")
 	}
-	if c.MaxFrameRate < 0 {
+	if !(c.MaxFrameRate >= 0) || math.IsInf(c.MaxFrameRate, 1) { // NaN and +Inf would turn the pace off unsaid
 		return drivers.OutOfRange("max_frame_rate", c.MaxFrameRate, ">= 0 (0: no limit)")
 	}
 	seen := map[string]bool{}
