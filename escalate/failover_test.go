@@ -72,6 +72,13 @@ type failoverEnv struct {
 // newFailoverEnv has two routes for both channels: a, then b.
 func newFailoverEnv(t *testing.T, cfg func(*escalate.Config)) *failoverEnv {
 	t.Helper()
+	return newFailoverEnvWith(t, cfg, nil)
+}
+
+// newFailoverEnvWith is newFailoverEnv with the service's options changed
+// by opts (a clock, say) before it is built.
+func newFailoverEnvWith(t *testing.T, cfg func(*escalate.Config), opts func(*escalate.Options)) *failoverEnv {
+	t.Helper()
 	db, err := sqlite.Open(context.Background(), ":memory:")
 	if err != nil {
 		t.Fatal(err)
@@ -84,11 +91,15 @@ func newFailoverEnv(t *testing.T, cfg func(*escalate.Config)) *failoverEnv {
 		cfg(&c)
 	}
 	al := &alarms{m: map[string]anxin.Alarm{}, chains: db}
-	svc, err := escalate.New(escalate.Options{
+	o := escalate.Options{
 		Config: c, Store: db, Alarms: al, Households: households{household.ID: household}, Visits: db,
 		Routes: map[anxin.Channel][]escalate.Route{anxin.ChannelSMS: rs, anxin.ChannelVoice: rs},
 		Logger: slog.New(slog.DiscardHandler),
-	})
+	}
+	if opts != nil {
+		opts(&o)
+	}
+	svc, err := escalate.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,4 +298,13 @@ func TestNoticeFailsOver(t *testing.T) {
 			t.Fatalf("chain %+v", c)
 		}
 	})
+}
+
+func (e *failoverEnv) chainOf(t *testing.T, id string) anxin.Chain {
+	t.Helper()
+	c, err := e.db.Chain(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

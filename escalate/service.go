@@ -691,6 +691,9 @@ func (s *Service) advance(ctx context.Context, alarmID string) (wake time.Time, 
 			break
 		}
 		if c.Step < len(c.Steps) {
+			if err := s.clockWentBack(ctx, &c, now); err != nil {
+				return time.Time{}, err
+			}
 			over, why, err := s.stepOver(ctx, &c, now)
 			if err != nil {
 				return time.Time{}, err
@@ -725,6 +728,21 @@ func (s *Service) advance(ctx context.Context, alarmID string) (wake time.Time, 
 		}
 	}
 	return s.finish(ctx, &c)
+}
+
+// clockWentBack brings a step's deadline that lies more than one ack
+// timeout ahead back to one ack timeout from now. Only a clock set back
+// since the step began (NTP correcting a clock that ran ahead) leaves one
+// there (or a shorter ack timeout since a restart); kept, it would hold
+// the step on one contact for as long as the clock jumped.
+func (s *Service) clockWentBack(ctx context.Context, c *anxin.Chain, now time.Time) error {
+	if c.Deadline.IsZero() || c.Deadline.Sub(now) <= s.cfg.AckTimeout {
+		return nil
+	}
+	s.log.Warn("step deadline lies beyond one ack timeout (the clock was set back?): waiting one ack timeout from now",
+		"alarm", c.AlarmID, "step", c.Step, "deadline", c.Deadline)
+	c.Deadline, c.UpdatedAt = now.Add(s.cfg.AckTimeout), now
+	return s.store.SaveChain(ctx, c)
 }
 
 // alarmResolved stops a walking chain whose alarm the store holds resolved
