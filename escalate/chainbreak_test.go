@@ -1,13 +1,16 @@
 package escalate_test
 
 import (
+	"net/http"
 	"slices"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/escalate"
+	"github.com/anxin-care/anxin/twilio/twiliotest"
 )
 
 // A clock that NTP set back after a step began (a host whose clock ran an
@@ -34,3 +37,86 @@ func TestClockSetBackDoesNotHoldTheStep(t *testing.T) {
 		}
 	})
 }
+
+// Two contacts accept at the same moment: contact 1 by the link of step
+// 0's SMS, contact 2 by the key 1 in step 1's call. One wins; the other is
+// told who took it (page 409, or the call's "taken by"); one outcome
+// visit; the loser gets one "taken" SMS, the winner none.
+func TestTwoContactsAcceptAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.fake.Script(phone2, twiliotest.Script{Call: twiliotest.Ring})
+		e.raise("01RACE", anxin.SeverityCritical)
+		settle(3*time.Minute + 10*time.Second) // step 0 unanswered; contact 2's call rings
+		m := ackLink.FindStringSubmatch(e.timeline("sms")[0].ev.Body)
+		if m == nil {
+			t.Fatal("no ack link in step 0's SMS")
+		}
+		var code int
+		var kp anxin.KeyPress
+		var perr error
+		done := make(chan struct{}, 2)
+		go func() { code, _ = e.do(http.MethodPost, m[1]); done <- struct{}{} }()
+		go func() { kp, perr = e.svc.Press(t.Context(), "01RACE/s1/voice", "", "1"); done <- struct{}{} }()
+		<-done
+		<-done
+		settle(time.Minute)
+		if perr != nil {
+			t.Fatal(perr)
+		}
+		c := e.chain("01RACE")
+		if c.State != anxin.ChainAccepted || !c.Finished {
+			t.Fatalf("chain %+v", c)
+		}
+		winner, loser := phone1, phone2
+		switch {
+		case c.AcceptedBy == "李明" && code == http.StatusOK && !kp.Accepted && kp.TakenBy == "李明":
+		case c.AcceptedBy == "李华" && code == http.StatusConflict && kp.Accepted:
+			winner, loser = phone2, phone1
+		default:
+			t.Fatalf("chain accepted by %q; link POST %d; press %+v", c.AcceptedBy, code, kp)
+		}
+		taken := map[string]int{}
+		for _, l := range e.timeline("sms")[2:] { // after the two steps' SMS
+			taken[l.to]++
+		}
+		if taken[winner] != 0 || taken[loser] != 1 || len(taken) != 1 {
+			t.Fatalf("notices after the acceptance %v; want one to %s (winner %s):\n%s", taken, loser, winner, e.dump())
+		}
+		e.visit("01RACE")
+	})
+}
+
+// alarmd is killed after Twilio made a step's SMS but before its sid was
+// stored (the answer never came), and started again on the same store: the
+// new process looks the SMS up and adopts it; the SMS and the call go out
+// once each. (A row stored whose request never arrived is looked up, not
+// found and sent once: TestRestartAfterDeadlinePassed, and the second
+// pass of an Unsent call in process.)
+func TestRestartMidSendSendsEachOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
+		e.fake.Fault("sms", twiliotest.Fault{Hang: true})
+		e.raise("01KILL", anxin.SeverityCritical)
+		settle(100 * time.Millisecond)
+		if a, err := e.db.Attempt(t.Context(), "01KILL/s0/sms"); err != nil || a.Status != anxin.AttemptSending || a.ProviderID != "" {
+			t.Fatalf("before the kill: %+v %v", a, err)
+		}
+		e.restart()
+		settle(time.Minute)
+		made := map[string][]string{}
+		for _, l := range e.timeline("sms", "call") {
+			made[l.kind] = append(made[l.kind], l.ev.Sid)
+		}
+		if len(made["sms"]) != 1 || len(made["call"]) != 1 {
+			t.Fatalf("made %v, want one SMS and one call:\n%s", made, e.dump())
+		}
+		for kind, id := range map[string]string{"sms": "01KILL/s0/sms", "call": "01KILL/s0/voice"} {
+			if a, _ := e.db.Attempt(t.Context(), id); a.ProviderID != made[kind][0] {
+				t.Fatalf("attempt %+v does not hold the %s made (%s)", a, kind, made[kind][0])
+			}
+		}
+	})
+}
+
