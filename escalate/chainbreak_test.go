@@ -3,6 +3,7 @@ package escalate_test
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -120,3 +121,41 @@ func TestRestartMidSendSendsEachOnce(t *testing.T) {
 	})
 }
 
+// Staff closed the alarm, but its Resolve never reached the chain (alarmd
+// died between the store's close and the hand-over, or Resolve failed):
+// the walking chain learns it at its next pass. A contact who taps the link
+// before that must not take a closed alarm: before, the chain was accepted,
+// the family told someone took it and an "accepted" visit written for an
+// alarm that was over. As with an unanswered chain, the link says it is
+// over, and the chain stops.
+func TestAckOfWalkingChainWhoseAlarmIsClosedIsOver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
+		e.raise("01SHUT", anxin.SeverityCritical)
+		settle(10 * time.Second)
+		m := ackLink.FindStringSubmatch(e.timeline("sms")[0].ev.Body)
+		if m == nil {
+			t.Fatal("no ack link in step 0's SMS")
+		}
+		a, _ := e.alarms.Alarm(t.Context(), "01SHUT")
+		a.State = anxin.AlarmResolved // closed in the store; no Resolve
+		e.alarms.put(a)
+		if code, page := e.do(http.MethodGet, m[1]); strings.Contains(page, "<form") {
+			t.Errorf("GET of a closed alarm's link offers to accept it (%d):\n%s", code, page)
+		}
+		code, page := e.do(http.MethodPost, m[1])
+		settle(time.Minute)
+		if c := e.chain("01SHUT"); code != http.StatusConflict || c.State == anxin.ChainAccepted {
+			t.Fatalf("POST on the link of a closed alarm: %d, chain %s by %q:\n%s", code, c.State, c.AcceptedBy, page)
+		}
+		if c := e.chain("01SHUT"); c.State != anxin.ChainResolved {
+			t.Fatalf("chain %s, want resolved", c.State)
+		}
+		for _, l := range e.timeline("sms")[1:] {
+			if strings.Contains(l.ev.Body, "接手") {
+				t.Fatalf("\"taken\" notice for a closed alarm to %s: %q", l.to, l.ev.Body)
+			}
+		}
+	})
+}
