@@ -159,3 +159,36 @@ func TestAckOfWalkingChainWhoseAlarmIsClosedIsOver(t *testing.T) {
 		}
 	})
 }
+
+// The one provider refuses the account at night (balance used up, account
+// suspended: ErrAccount). Before, each step's call "failed for good" and
+// ended its step at once: the whole chain, duty SMS included, was walked
+// and given up as unanswered within the second, and when the operator
+// mended the account minutes later nobody was rung. On a channel's last
+// route an account refusal is retried like an outage: steps keep their
+// pace, and once the account works the step's SMS and call go out.
+func TestAccountRefusedOnLastRouteHoldsTheChain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		for _, p := range []string{phone1, phone2, phone3} {
+			e.fake.Script(p, twiliotest.Script{APIError: 20005}) // account not active
+		}
+		e.raise("01ACCT", anxin.SeverityCritical)
+		settle(time.Minute)
+		if c := e.chain("01ACCT"); c.State != anxin.ChainWalking || c.Step != 0 {
+			t.Fatalf("a minute after the alarm, with the account refused, the chain is %s at step %d; want walking at step 0:\n%s",
+				c.State, c.Step, e.dump())
+		}
+		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring}) // the operator mends the account
+		settle(time.Minute)
+		made := map[string]int{}
+		for _, l := range e.timeline("sms", "call") {
+			if l.ev.Sid != "" {
+				made[l.kind+" "+l.to]++
+			}
+		}
+		if made["sms "+phone1] != 1 || made["call "+phone1] != 1 || len(made) != 2 {
+			t.Fatalf("after the account was mended: made %v, want step 0's SMS and call once:\n%s", made, e.dump())
+		}
+	})
+}

@@ -55,6 +55,12 @@ func (s *Service) notifierOf(provider string) anxin.Notifier {
 	return s.routes[anxin.ChannelSMS][0].Notifier
 }
 
+// lastRoute reports whether provider is the last route of channel ch.
+func (s *Service) lastRoute(ch anxin.Channel, provider string) bool {
+	rs := s.routes[ch]
+	return len(rs) > 0 && rs[len(rs)-1].Provider == provider
+}
+
 // routeAttemptID is the id of base's attempt on route r: deterministic, so
 // a step is sent at most once per channel and provider.
 func (s *Service) routeAttemptID(base, provider string) string {

@@ -1067,6 +1067,14 @@ func (s *Service) send(ctx context.Context, a *anxin.Attempt, n anxin.Notificati
 	}
 	pid, retry, err := s.notifierOf(a.Provider).Send(sctx, n)
 	done()
+	if err != nil && !retry && errors.Is(err, anxin.ErrAccount) && s.lastRoute(a.Channel, a.Provider) {
+		// the account, not this message, was refused (balance, a suspended
+		// account, credentials): with no route after this one, ending the
+		// step would walk the whole chain to unanswered within the second
+		// and ring nobody once an operator mends the account; retried, the
+		// steps keep their pace and go out when it works again
+		retry = true
+	}
 	now := s.clock.Now()
 	s.health.record(a.Provider, err == nil, now)
 	s.metrics.route(a.Provider, string(a.Channel), err == nil)
