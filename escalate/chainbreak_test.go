@@ -192,3 +192,47 @@ func TestAccountRefusedOnLastRouteHoldsTheChain(t *testing.T) {
 		}
 	})
 }
+
+// A send whose outcome is unknown on a provider that cannot look sends up
+// (a modem that stopped answering, an Aliyun call) stays unknown: it is
+// never sent again on that provider. Before, the chain asked again every
+// RetryMin for the rest of the step — a pass, a lookup and a warning a
+// second per such send, 180 in a 3-minute step; the asking now backs off.
+func TestUnknownSendThatCannotBeLookedUpIsNotPolledEverySecond(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newFailoverEnv(t, nil)
+		e.a.setFail("permanent")
+		e.b.setFail("maybe") // the last route: no failover, never re-sent
+		e.b.mu.Lock()
+		e.b.cannotTell = true
+		e.b.mu.Unlock()
+		e.raise(t, "01POLL")
+		settle(3 * time.Minute)
+		e.b.mu.Lock()
+		n := e.b.lookups
+		e.b.mu.Unlock()
+		if n > 30 {
+			t.Fatalf("%d lookups of two unknown sends within one 3-minute step", n)
+		}
+		if got := e.b.sent(); len(got) != 0 {
+			t.Fatalf("b sent %v again", got)
+		}
+	})
+}
+
+// The same unknown send on a route with another after it fails over at
+// its delivery timeout, not at the next (backed-off) check.
+func TestUnknownSendThatCannotBeLookedUpFailsOverOnTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newFailoverEnv(t, func(c *escalate.Config) { c.DeliveryTimeout = 45 * time.Second })
+		e.a.setFail("maybe")
+		e.a.mu.Lock()
+		e.a.cannotTell = true
+		e.a.mu.Unlock()
+		e.raise(t, "01LATE")
+		settle(45*time.Second + 100*time.Millisecond)
+		if got := e.b.sent(); !equal(got, []string{"01LATE/s0/sms@b", "01LATE/s0/voice@b"}) {
+			t.Fatalf("b sent %v at the delivery timeout", got)
+		}
+	})
+}

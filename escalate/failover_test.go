@@ -22,6 +22,10 @@ type channelFake struct {
 	// fail: "" sends, "permanent", "retry", "maybe" (unknown outcome)
 	fail  string
 	sends []anxin.Notification
+	// cannotTell makes Lookup answer "cannot tell" (as a modem, or Aliyun
+	// for calls, always does); lookups counts its calls
+	cannotTell bool
+	lookups    int
 }
 
 func (f *channelFake) setFail(mode string) {
@@ -46,6 +50,12 @@ func (f *channelFake) Send(_ context.Context, n anxin.Notification) (string, boo
 }
 
 func (f *channelFake) Lookup(context.Context, anxin.Notification, time.Time) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lookups++
+	if f.cannotTell {
+		return nil, errors.New(f.name + ": sends cannot be looked up")
+	}
 	return nil, nil
 }
 

@@ -185,7 +185,9 @@ func (s *Service) ensureRoutes(ctx context.Context, p anxin.AttemptPurpose, step
 			}
 		}
 		if !s.failedOnRoute(&a, now) {
-			if s.cfg.DeliveryTimeout > 0 && !reached(a.Status) && a.Status != anxin.AttemptSending && a.Status != anxin.AttemptRetry {
+			// an unknown send ("sending") gives way at its delivery timeout
+			// too, whenever its next lookup falls
+			if s.cfg.DeliveryTimeout > 0 && !reached(a.Status) && a.Status != anxin.AttemptRetry {
 				wake = earliest(wake, a.CreatedAt.Add(s.cfg.DeliveryTimeout))
 			}
 			return wake, nil

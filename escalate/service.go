@@ -1030,8 +1030,12 @@ func (s *Service) ensure(ctx context.Context, p anxin.AttemptPurpose, step, targ
 			// the first request may have gone through: check before sending again
 			found, err := s.adopt(ctx, &a, n)
 			if err != nil {
-				s.log.Warn("cannot tell whether a send went through; will check again", "attempt", a.ID, "err", err)
-				return now.Add(s.backoff(a.Tries)), nil
+				// asked again later, less often the longer it stays unknown
+				// (a modem cannot look sends up at all): the time since the
+				// row last changed, between RetryMin and RetryMax
+				wait := min(max(now.Sub(a.UpdatedAt), s.cfg.RetryMin, s.backoff(a.Tries)), s.cfg.RetryMax)
+				s.log.Warn("cannot tell whether a send went through; will check again", "attempt", a.ID, "err", err, "next_check", wait)
+				return now.Add(wait), nil
 			}
 			if found || a.Status != anxin.AttemptSending {
 				return time.Time{}, nil
