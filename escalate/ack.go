@@ -257,7 +257,9 @@ func (s *Service) AckHandler() http.Handler {
 			st := words.AckEnded
 			switch c.State {
 			case anxin.ChainWalking:
-				st = words.AckOpen
+				if a == nil || a.State != anxin.AlarmResolved { // closed, its chain not yet stopped: over
+					st = words.AckOpen
+				}
 			case anxin.ChainUnanswered:
 				if a == nil || a.State != anxin.AlarmResolved { // closed after it went unanswered: over
 					st = words.AckUnanswered

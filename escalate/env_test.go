@@ -127,6 +127,8 @@ type env struct {
 	mux    *http.ServeMux
 	logs   *syncBuffer
 	t0     time.Time
+	hh     anxin.Households
+	cfg    escalate.Config
 }
 
 type option func(*escalate.Config)
@@ -148,16 +150,6 @@ func newEnvWith(t *testing.T, hh anxin.Households, opts ...option) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	fake := twiliotest.New()
-	tw, err := twilio.New(twilio.Config{
-		AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, From: twiliotest.From,
-		PublicURL: publicURL, CallEvents: true, DetectMachines: true, Transport: fake.Transport(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := escalate.Config{
 		PublicURL: publicURL, AckTimeout: 3 * time.Minute, Rounds: 2, ElderFirst: true,
 		AckSecret: ackSecret, AckLinkTTL: 24 * time.Hour, FollowUpAfter: 24 * time.Hour, SMSReplies: true,
@@ -165,10 +157,28 @@ func newEnvWith(t *testing.T, hh anxin.Households, opts ...option) *env {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	al := &alarms{m: map[string]anxin.Alarm{}, chains: db}
+	e := &env{t: t, fake: twiliotest.New(), db: db, alarms: &alarms{m: map[string]anxin.Alarm{}, chains: db},
+		logs: &syncBuffer{}, t0: time.Now(), hh: hh, cfg: cfg}
+	e.start()
+	return e
+}
+
+// start builds the service (and its webhooks) on the env's store and fake
+// Twilio, and starts it: the stored chains resume.
+func (e *env) start() {
+	t := e.t
+	t.Helper()
+	tw, err := twilio.New(twilio.Config{
+		AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, From: twiliotest.From,
+		PublicURL: publicURL, CallEvents: true, DetectMachines: true, Transport: e.fake.Transport(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := escalate.New(escalate.Options{
-		Config: cfg, Store: db, Alarms: al, Households: hh,
-		Visits: db, Notifier: tw, Provider: "twilio", Logger: log,
+		Config: e.cfg, Store: e.db, Alarms: e.alarms, Households: e.hh,
+		Visits: e.db, Notifier: tw, Provider: "twilio", Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -176,12 +186,24 @@ func newEnvWith(t *testing.T, hh anxin.Households, opts ...option) *env {
 	mux := http.NewServeMux()
 	twilio.NewWebhooks(twiliotest.AuthToken, publicURL, svc, log).Mount(mux)
 	mux.Handle("/ack/", svc.AckHandler())
-	fake.Deliver = twiliotest.Handler(mux)
+	e.fake.Deliver = twiliotest.Handler(mux)
 	t.Cleanup(func() { _ = svc.Close() })
+	e.svc, e.mux = svc, mux
 	if err := svc.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, svc: svc, fake: fake, db: db, alarms: al, mux: mux, logs: logs, t0: time.Now()}
+}
+
+// restart stops the service as SIGKILL would (nothing more is sent or
+// written; a request under way is cut off from the store) and starts a
+// new one on the same store, with the config changed by opts.
+func (e *env) restart(opts ...option) {
+	e.t.Helper()
+	e.svc.Kill()
+	for _, o := range opts {
+		o(&e.cfg)
+	}
+	e.start()
 }
 
 func (e *env) raise(id string, sev anxin.Severity) anxin.Alarm {

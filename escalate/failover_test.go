@@ -22,6 +22,10 @@ type channelFake struct {
 	// fail: "" sends, "permanent", "retry", "maybe" (unknown outcome)
 	fail  string
 	sends []anxin.Notification
+	// cannotTell makes Lookup answer "cannot tell" (as a modem, or Aliyun
+	// for calls, always does); lookups counts its calls
+	cannotTell bool
+	lookups    int
 }
 
 func (f *channelFake) setFail(mode string) {
@@ -46,6 +50,12 @@ func (f *channelFake) Send(_ context.Context, n anxin.Notification) (string, boo
 }
 
 func (f *channelFake) Lookup(context.Context, anxin.Notification, time.Time) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lookups++
+	if f.cannotTell {
+		return nil, errors.New(f.name + ": sends cannot be looked up")
+	}
 	return nil, nil
 }
 
@@ -72,6 +82,13 @@ type failoverEnv struct {
 // newFailoverEnv has two routes for both channels: a, then b.
 func newFailoverEnv(t *testing.T, cfg func(*escalate.Config)) *failoverEnv {
 	t.Helper()
+	return newFailoverEnvWith(t, cfg, nil)
+}
+
+// newFailoverEnvWith is newFailoverEnv with the service's options changed
+// by opts (a clock, say) before it is built.
+func newFailoverEnvWith(t *testing.T, cfg func(*escalate.Config), opts func(*escalate.Options)) *failoverEnv {
+	t.Helper()
 	db, err := sqlite.Open(context.Background(), ":memory:")
 	if err != nil {
 		t.Fatal(err)
@@ -84,11 +101,15 @@ func newFailoverEnv(t *testing.T, cfg func(*escalate.Config)) *failoverEnv {
 		cfg(&c)
 	}
 	al := &alarms{m: map[string]anxin.Alarm{}, chains: db}
-	svc, err := escalate.New(escalate.Options{
+	o := escalate.Options{
 		Config: c, Store: db, Alarms: al, Households: households{household.ID: household}, Visits: db,
 		Routes: map[anxin.Channel][]escalate.Route{anxin.ChannelSMS: rs, anxin.ChannelVoice: rs},
 		Logger: slog.New(slog.DiscardHandler),
-	})
+	}
+	if opts != nil {
+		opts(&o)
+	}
+	svc, err := escalate.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,4 +308,13 @@ func TestNoticeFailsOver(t *testing.T) {
 			t.Fatalf("chain %+v", c)
 		}
 	})
+}
+
+func (e *failoverEnv) chainOf(t *testing.T, id string) anxin.Chain {
+	t.Helper()
+	c, err := e.db.Chain(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

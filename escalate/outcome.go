@@ -33,15 +33,18 @@ func (s *Service) accept(ctx context.Context, alarmID string, target int, via st
 			// still counts: it is recorded, and everyone told, as a second outcome
 			now := s.clock.Now()
 			wasUnanswered := c.State == anxin.ChainUnanswered
-			if wasUnanswered {
-				// an unanswered chain whose alarm was closed (staff, the
-				// device cleared) is over, also before Resolve reached the
-				// chain (its hand-over queued, or lost and left to the outbox)
-				if over, err := s.closedAlarm(ctx, alarmID); err != nil {
-					return c, false, err
-				} else if over {
-					return c, false, anxin.Errorf(anxin.ECONFLICT, "the alarm is resolved")
+			// a chain whose alarm was closed (staff, the device cleared) is
+			// over, also before Resolve reached the chain (its hand-over
+			// queued, or lost: a walking chain stops at its next pass)
+			if over, err := s.closedAlarm(ctx, alarmID); err != nil {
+				return c, false, err
+			} else if over {
+				if c.State == anxin.ChainWalking {
+					s.nudge(ctx, alarmID) // the pass stops it now, and tells those rung
 				}
+				return c, false, anxin.Errorf(anxin.ECONFLICT, "the alarm is resolved")
+			}
+			if wasUnanswered {
 				c.Finished, c.VisitID = false, ""
 			}
 			c.State, c.AcceptedBy, c.AcceptedVia, c.AcceptedAt, c.UpdatedAt = anxin.ChainAccepted, c.Targets[target].Name, via, now, now

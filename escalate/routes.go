@@ -55,6 +55,12 @@ func (s *Service) notifierOf(provider string) anxin.Notifier {
 	return s.routes[anxin.ChannelSMS][0].Notifier
 }
 
+// lastRoute reports whether provider is the last route of channel ch.
+func (s *Service) lastRoute(ch anxin.Channel, provider string) bool {
+	rs := s.routes[ch]
+	return len(rs) > 0 && rs[len(rs)-1].Provider == provider
+}
+
 // routeAttemptID is the id of base's attempt on route r: deterministic, so
 // a step is sent at most once per channel and provider.
 func (s *Service) routeAttemptID(base, provider string) string {
@@ -179,7 +185,9 @@ func (s *Service) ensureRoutes(ctx context.Context, p anxin.AttemptPurpose, step
 			}
 		}
 		if !s.failedOnRoute(&a, now) {
-			if s.cfg.DeliveryTimeout > 0 && !reached(a.Status) && a.Status != anxin.AttemptSending && a.Status != anxin.AttemptRetry {
+			// an unknown send ("sending") gives way at its delivery timeout
+			// too, whenever its next lookup falls
+			if s.cfg.DeliveryTimeout > 0 && !reached(a.Status) && a.Status != anxin.AttemptRetry {
 				wake = earliest(wake, a.CreatedAt.Add(s.cfg.DeliveryTimeout))
 			}
 			return wake, nil

@@ -691,6 +691,9 @@ func (s *Service) advance(ctx context.Context, alarmID string) (wake time.Time, 
 			break
 		}
 		if c.Step < len(c.Steps) {
+			if err := s.clockWentBack(ctx, &c, now); err != nil {
+				return time.Time{}, err
+			}
 			over, why, err := s.stepOver(ctx, &c, now)
 			if err != nil {
 				return time.Time{}, err
@@ -725,6 +728,21 @@ func (s *Service) advance(ctx context.Context, alarmID string) (wake time.Time, 
 		}
 	}
 	return s.finish(ctx, &c)
+}
+
+// clockWentBack brings a step's deadline that lies more than one ack
+// timeout ahead back to one ack timeout from now. Only a clock set back
+// since the step began (NTP correcting a clock that ran ahead) leaves one
+// there (or a shorter ack timeout since a restart); kept, it would hold
+// the step on one contact for as long as the clock jumped.
+func (s *Service) clockWentBack(ctx context.Context, c *anxin.Chain, now time.Time) error {
+	if c.Deadline.IsZero() || c.Deadline.Sub(now) <= s.cfg.AckTimeout {
+		return nil
+	}
+	s.log.Warn("step deadline lies beyond one ack timeout (the clock was set back?): waiting one ack timeout from now",
+		"alarm", c.AlarmID, "step", c.Step, "deadline", c.Deadline)
+	c.Deadline, c.UpdatedAt = now.Add(s.cfg.AckTimeout), now
+	return s.store.SaveChain(ctx, c)
 }
 
 // alarmResolved stops a walking chain whose alarm the store holds resolved
@@ -1012,8 +1030,12 @@ func (s *Service) ensure(ctx context.Context, p anxin.AttemptPurpose, step, targ
 			// the first request may have gone through: check before sending again
 			found, err := s.adopt(ctx, &a, n)
 			if err != nil {
-				s.log.Warn("cannot tell whether a send went through; will check again", "attempt", a.ID, "err", err)
-				return now.Add(s.backoff(a.Tries)), nil
+				// asked again later, less often the longer it stays unknown
+				// (a modem cannot look sends up at all): the time since the
+				// row last changed, between RetryMin and RetryMax
+				wait := min(max(now.Sub(a.UpdatedAt), s.cfg.RetryMin, s.backoff(a.Tries)), s.cfg.RetryMax)
+				s.log.Warn("cannot tell whether a send went through; will check again", "attempt", a.ID, "err", err, "next_check", wait)
+				return now.Add(wait), nil
 			}
 			if found || a.Status != anxin.AttemptSending {
 				return time.Time{}, nil
@@ -1049,6 +1071,14 @@ func (s *Service) send(ctx context.Context, a *anxin.Attempt, n anxin.Notificati
 	}
 	pid, retry, err := s.notifierOf(a.Provider).Send(sctx, n)
 	done()
+	if err != nil && !retry && errors.Is(err, anxin.ErrAccount) && s.lastRoute(a.Channel, a.Provider) {
+		// the account, not this message, was refused (balance, a suspended
+		// account, credentials): with no route after this one, ending the
+		// step would walk the whole chain to unanswered within the second
+		// and ring nobody once an operator mends the account; retried, the
+		// steps keep their pace and go out when it works again
+		retry = true
+	}
 	now := s.clock.Now()
 	s.health.record(a.Provider, err == nil, now)
 	s.metrics.route(a.Provider, string(a.Channel), err == nil)

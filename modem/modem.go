@@ -178,7 +178,12 @@ func (m *Modem) dial(_ context.Context, n anxin.Notification) (string, bool, err
 	old := m.call
 	m.mu.Unlock()
 	if old != "" {
-		m.hangUp(old, "no-answer") // one line: the step that rang has moved on
+		// one line: the call still ringing is hung up. It may be another
+		// alarm's, whose step is not over: it ended without a key, as a
+		// ring the person let go (completed), which leaves that step to its
+		// ack timeout; no-answer would end it at once, and two chains on
+		// one modem would cut each other's calls step after step.
+		m.hangUp(old, "completed")
 	}
 	m.mu.Lock()
 	m.dialing = n.AttemptID

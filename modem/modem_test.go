@@ -296,3 +296,35 @@ func (r reportsOf) Press(ctx context.Context, a, p, d string) (anxin.KeyPress, e
 func (r reportsOf) Reply(ctx context.Context, from, body string) (string, error) {
 	return r().Reply(ctx, from, body)
 }
+
+// One line, two alarms: the second alarm's dial hangs up the first alarm's
+// call while it still rings. That call was cut by us, not left unanswered:
+// reported no-answer, it ended the first chain's step at once, whose next
+// step's dial then cut the second chain's call the same way, and two
+// alarms at once (smoke and gas in one kitchen) raced each other through
+// their chains in seconds. It ends as a call that rang and ended without a
+// key (completed), which leaves the step to its ack timeout.
+func TestDialOfAnotherAlarmDoesNotEndTheRingingCallsStep(t *testing.T) {
+	f := newFakeModem(t)
+	s := newSpy()
+	m := open(t, f, s, s)
+	x := anxin.Notification{AttemptID: "01X/s0/voice@modem", To: "+8613900000001", Channel: anxin.ChannelVoice, Body: "x"}
+	if _, _, err := m.Send(context.Background(), x); err != nil {
+		t.Fatal(err)
+	}
+	within(t, f.dialed, "the first dial")
+	if r := within(t, s.reports, "ringing"); r.Status != "ringing" || r.AttemptID != x.AttemptID {
+		t.Fatalf("report %+v", r)
+	}
+	y := anxin.Notification{AttemptID: "01Y/s0/voice@modem", To: "+8613900000009", Channel: anxin.ChannelVoice, Body: "y"}
+	if _, _, err := m.Send(context.Background(), y); err != nil {
+		t.Fatal(err)
+	}
+	r := within(t, s.reports, "the first call's end")
+	if r.AttemptID != x.AttemptID || r.Status != "completed" {
+		t.Fatalf("the first alarm's call, hung up for the second's dial, was reported %+v; want completed (its step waits its ack timeout)", r)
+	}
+	if r := within(t, s.reports, "the second call ringing"); r.Status != "ringing" || r.AttemptID != y.AttemptID {
+		t.Fatalf("report %+v", r)
+	}
+}
