@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/escalate"
 	"github.com/anxin-care/anxin/twilio/twiliotest"
 )
 
@@ -68,8 +69,12 @@ func TestSMSAcceptanceAfterAnUnansweredChainCounts(t *testing.T) {
 			t.Fatalf("chain %s finished %v, want unanswered and finished", c.State, c.Finished)
 		}
 		reply("+14155550101", "1")
-		if c := e.chain("01ALARMN"); c.State != anxin.ChainAccepted || c.AcceptedBy != "陈刚" {
-			t.Fatalf("reply 1 after an unanswered chain: %s accepted by %q", c.State, c.AcceptedBy)
+		settle(time.Minute)
+		if c := e.chain("01ALARMN"); c.State != anxin.ChainAccepted || c.AcceptedBy != "陈刚" || c.AcceptedVia != escalate.ViaSMSReply || !c.Finished {
+			t.Fatalf("reply 1 after an unanswered chain: %s accepted by %q via %q, finished %v", c.State, c.AcceptedBy, c.AcceptedVia, c.Finished)
+		}
+		if a, _ := e.alarms.Alarm(t.Context(), "01ALARMN"); a.State != anxin.AlarmAccepted {
+			t.Fatalf("the alarm after the late acceptance: %s", a.State)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package escalate
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -180,7 +181,7 @@ func (s *Service) reply(ctx context.Context, from, body string, local bool) (str
 	// and those of the last lateReplyWindow, finished or not: an
 	// unanswered chain that finished is still taken by a reply, as by its
 	// link; one someone else took is answered who did (takenLate)
-	recent, err := s.store.ChainsSince(ctx, s.clock.Now().Add(-lateReplyWindow))
+	recent, err := s.store.ChainsSince(ctx, s.clock.Now().Add(-s.lateReplyWindow()))
 	if err != nil {
 		return "", err
 	}
@@ -220,6 +221,12 @@ func (s *Service) reply(ctx context.Context, from, body string, local bool) (str
 		return "", nil
 	case accepting && len(ws) == 1:
 		_, _, err := s.accept(ctx, ws[0].c.AlarmID, ws[0].ti, ViaSMSReply)
+		if anxin.ErrorCode(err) == anxin.ECONFLICT {
+			// the alarm is over (closed, its chain not yet told): nothing to
+			// take, and not an error (Twilio would be asked to try again)
+			s.log.Info("inbound SMS acceptance of an alarm that is over", "from", anxin.MaskPhone(from), "alarm", ws[0].c.AlarmID)
+			return "", nil
+		}
 		return "", err
 	}
 	listed := ws[:min(len(ws), words.WhichListed)]
@@ -259,9 +266,9 @@ func (s *Service) smsStepTo(ctx context.Context, c *anxin.Chain, phone string) (
 	return 0, 0, false
 }
 
-// lateReplyWindow is how far back an acceptance that came too late is
-// matched with the alarm it meant.
-const lateReplyWindow = 24 * time.Hour
+// lateReplyWindow is how far back a reply is matched with a finished
+// chain: as long as the chain's ack links work (AckLinkTTL; 24 h unset).
+func (s *Service) lateReplyWindow() time.Duration { return cmp.Or(s.cfg.AckLinkTTL, 24*time.Hour) }
 
 // takenLate answers an acceptance ("1", "好"…) from someone no chain waits
 // on any more because another person took their alarm: they were in a
