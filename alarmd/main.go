@@ -57,6 +57,10 @@ type Main struct {
 	notifier  anxin.Notifier       // the escalator's first provider (work order SMS)
 	orders    *dispatch.Dispatcher // work orders (wire_orders.go)
 	closers   []func() error
+
+	ackOnce sync.Once // ackSecret
+	ackKey  []byte
+	ackErr  error
 }
 
 // pipeline is the ingest side as Main sees it.

@@ -2,8 +2,6 @@ package alarmd
 
 import (
 	"context"
-	"crypto/rand"
-	"errors"
 	"net/http"
 	"sync/atomic"
 
@@ -26,15 +24,9 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 		return logEscalator{m: m}, func(*http.ServeMux) {}, nil
 	}
 	visits, _ := any(m.Store).(anxin.Visits)
-	secret := []byte(cfg.AckSecret.Reveal())
-	if len(secret) == 0 && m.Config.Store.URL != "" {
-		// several alarmd: a link one sent is opened on any of them
-		return nil, nil, errors.New("config: notify.ack_secret must be set with store.url: every alarmd sharing the store must sign and check ack links with the same key")
-	}
-	if len(secret) == 0 {
-		secret = make([]byte, 32)
-		_, _ = rand.Read(secret) // crypto/rand.Read never fails (Go ≥ 1.24)
-		log.Warn("notify.ack_secret is empty: ack links use a random key and stop working at restart")
+	secret, err := m.ackSecret()
+	if err != nil {
+		return nil, nil, err
 	}
 	book, err := cfg.Words()
 	if err != nil {

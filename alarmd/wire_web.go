@@ -24,10 +24,10 @@ func mountWeb(m *Main, mux *http.ServeMux, srv *api.Server) {
 	m.orders = newDispatcher(m)
 	w := &web.Server{API: srv, Accounts: m.Store, Board: m.board, Orders: m.orders, Logger: m.Logger.With("component", "web"), Now: m.Now,
 		Secure: strings.HasPrefix(strings.ToLower(m.Config.HTTP.PublicURL), "https://")}
-	if secret := m.Config.Notify.AckSecret.Reveal(); secret != "" {
+	if secret, err := m.ackSecret(); err == nil {
 		// the key of the browser marks, from the one secret every alarmd
 		// sharing a store already has (a key of its own, not the links')
-		mac := hmac.New(sha256.New, []byte(secret))
+		mac := hmac.New(sha256.New, secret)
 		mac.Write([]byte("anxin web browser marks v1"))
 		w.MarkKey = mac.Sum(nil)
 	}
