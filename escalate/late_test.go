@@ -78,3 +78,26 @@ func TestSMSAcceptanceAfterAnUnansweredChainCounts(t *testing.T) {
 		}
 	})
 }
+
+// TestUnansweredVisitCountsOnlyCallsPlaced: the visit record of an
+// unanswered alarm said "呼叫6次" when no call was ever placed (the
+// provider refused every call: a voice account not enabled): it counted
+// the attempts stored, not the calls made. The programme's ledger reads
+// this record.
+func TestUnansweredVisitCountsOnlyCallsPlaced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		for range 20 {
+			e.fake.Fault("call", twiliotest.Fault{Status: 400})
+		}
+		e.raise("01ALARMV", anxin.SeverityCritical)
+		settle(2 * time.Hour)
+		if c := e.chain("01ALARMV"); c.State != anxin.ChainUnanswered || !c.Finished {
+			t.Fatalf("chain %s finished %v", c.State, c.Finished)
+		}
+		needs, _, _, _ := e.visit("01ALARMV")
+		if !strings.Contains(needs, "呼叫0次") {
+			t.Fatalf("the visit of an alarm whose calls were all refused: %q, want 呼叫0次", needs)
+		}
+	})
+}

@@ -44,13 +44,16 @@ func maskedHousehold(h *anxin.Household) anxin.Household {
 // outcomeOf is how chain c ended, for the visit record's words.
 func outcomeOf(c *anxin.Chain, attempts []anxin.Attempt, rounds int) words.Outcome {
 	if c.State != anxin.ChainAccepted {
-		calls := 0
+		// calls placed: steps with a call a provider took (a refused or
+		// never-sent call is an attempt, not a call; a step failed over to a
+		// second provider is one call)
+		placed := map[int]bool{}
 		for _, at := range attempts {
-			if at.Purpose == anxin.PurposeStep && at.Channel == anxin.ChannelVoice {
-				calls++
+			if at.Purpose == anxin.PurposeStep && at.Channel == anxin.ChannelVoice && at.ProviderID != "" {
+				placed[at.Step] = true
 			}
 		}
-		return words.Outcome{Steps: len(c.Steps), Rounds: rounds, Calls: calls}
+		return words.Outcome{Steps: len(c.Steps), Rounds: rounds, Calls: len(placed)}
 	}
 	who, _ := acceptor(c) // by position: names repeat or are empty
 	rel := who.Relation
