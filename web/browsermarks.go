@@ -20,7 +20,9 @@ import (
 // are counted instead (maxFailures lock that browser for lockFor). A
 // stolen phone still needs the password and gets five tries a quarter of
 // an hour; a browser without the mark is under the account's lock as
-// before.
+// before. A mark is signed with the account's password hash too: a
+// password reset (what follows a lost phone) ends every mark issued
+// before it.
 const (
 	deviceCookie = "anxin_device"
 	deviceFor    = 180 * 24 * time.Hour
@@ -54,23 +56,28 @@ func (d *deviceMarks) init(key []byte) {
 	})
 }
 
-func (d *deviceMarks) sign(login string, issued int64) string {
+func (d *deviceMarks) sign(login, pwHash string, issued int64) string {
 	m := hmac.New(sha256.New, d.key)
 	m.Write([]byte(login))
 	m.Write([]byte{0})
 	m.Write([]byte(strconv.FormatInt(issued, 10)))
+	m.Write([]byte{0})
+	m.Write([]byte(pwHash))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// issue is a new mark of login.
-func (d *deviceMarks) issue(login string, now time.Time) string { return d.issueAt(login, now.Unix()) }
-
-func (d *deviceMarks) issueAt(login string, at int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(login)) + "." + strconv.FormatInt(at, 10) + "." + d.sign(login, at)
+// issue is a new mark of login, whose password hash is pwHash.
+func (d *deviceMarks) issue(login, pwHash string, now time.Time) string {
+	return d.issueAt(login, pwHash, now.Unix())
 }
 
-// valid reports whether mark is one of login's, issued within deviceFor.
-func (d *deviceMarks) valid(mark, login string, now time.Time) bool {
+func (d *deviceMarks) issueAt(login, pwHash string, at int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(login)) + "." + strconv.FormatInt(at, 10) + "." + d.sign(login, pwHash, at)
+}
+
+// valid reports whether mark is one of login's, issued within deviceFor
+// while its password hash was pwHash.
+func (d *deviceMarks) valid(mark, login, pwHash string, now time.Time) bool {
 	if len(mark) > 512 {
 		return false
 	}
@@ -93,13 +100,17 @@ func (d *deviceMarks) valid(mark, login string, now time.Time) bool {
 	// only the one spelling issue writes ("+5", "05" or base64's spare
 	// bits would give one mark several, each with a failure count of its
 	// own: a stolen phone's endless tries)
-	return hmac.Equal([]byte(mark), []byte(d.issueAt(login, issued)))
+	return hmac.Equal([]byte(mark), []byte(d.issueAt(login, pwHash, issued)))
 }
 
-// of is the request's mark when it is a valid one of login.
-func (d *deviceMarks) of(r *http.Request, login string, now time.Time) (string, bool) {
+// of is the request's mark when it is a valid one of login (password hash
+// pwHash: "" for an unknown login, which no mark was issued for).
+func (d *deviceMarks) of(r *http.Request, login, pwHash string, now time.Time) (string, bool) {
+	if pwHash == "" {
+		return "", false
+	}
 	c, err := r.Cookie(deviceCookie)
-	if err != nil || !d.valid(c.Value, login, now) {
+	if err != nil || !d.valid(c.Value, login, pwHash, now) {
 		return "", false
 	}
 	return c.Value, true

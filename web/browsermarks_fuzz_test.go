@@ -13,15 +13,16 @@ func FuzzBrowserMark(f *testing.F) {
 	var d deviceMarks
 	d.init([]byte("fuzz key of the browser marks"))
 	now := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
-	good := d.issue("wangfang", now)
+	const pw = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"
+	good := d.issue("wangfang", pw, now)
 	f.Add(good, "wangfang")
 	f.Add(good, "lifang")
 	f.Add("d2FuZ2Zhbmc.1796612400.", "wangfang")
 	f.Add("..", "")
 	f.Add("d2FuZ2Zhbmc.-9223372036854775808.x", "wangfang")
 	f.Fuzz(func(t *testing.T, mark, login string) {
-		ok := d.valid(mark, login, now)
-		if ok && mark != d.issue(login, timeOfMark(t, mark)) {
+		ok := d.valid(mark, login, pw, now)
+		if ok && mark != d.issue(login, pw, timeOfMark(t, mark)) {
 			t.Fatalf("mark %q valid for %q but not one issue made", mark, login)
 		}
 		if mark == good && login != "wangfang" && ok {
@@ -30,7 +31,10 @@ func FuzzBrowserMark(f *testing.F) {
 		if mark == good && login == "wangfang" && !ok {
 			t.Fatal("an issued mark is not valid")
 		}
-		if ok && d.valid(mark, login, now.Add(deviceFor+2*time.Minute)) {
+		if ok && d.valid(mark, login, pw+"x", now) {
+			t.Fatalf("mark %q valid under another password hash", mark)
+		}
+		if ok && d.valid(mark, login, pw, now.Add(deviceFor+2*time.Minute)) {
 			t.Fatalf("mark %q still valid after deviceFor", mark)
 		}
 	})

@@ -1,9 +1,13 @@
 package web_test
 
 import (
+	"context"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/anxin-care/anxin/web"
 )
 
 // TestStrangerCannotLockOutAWorkersPhone: five wrong passwords from anyone
@@ -42,5 +46,31 @@ func TestStrangerCannotLockOutAWorkersPhone(t *testing.T) {
 	}
 	if _, loc := thief.signIn("wang", "correct-horse-1"); !strings.Contains(loc, "problem=1") {
 		t.Fatalf("a known browser's own 5 failures did not lock it: %s", loc)
+	}
+}
+
+// TestPasswordResetEndsTheBrowserMarks: a reset is what an admin does
+// after a worker's phone is lost (it ends the phone's sessions). The
+// phone's browser mark outlived it: for 180 days whoever holds the phone
+// stayed outside the account's lock, with five guesses a quarter of an
+// hour of its own on top of everyone else's, and its failures never
+// locked the account. A mark is good only for the password it was
+// issued under.
+func TestPasswordResetEndsTheBrowserMarks(t *testing.T) {
+	e := newEnv(t, false)
+	lost := e.browser()
+	csrf := lost.mustSignIn("wang")
+	if code, _, _ := lost.do("POST", "/app/logout", url.Values{"csrf": {csrf}}); code != 303 {
+		t.Fatalf("sign-out: %d", code)
+	}
+	if err := web.PutAccount(context.Background(), e.db, "wang", "王芳", "善广村", web.RoleWorker, "a-new-password-2", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	stranger := e.browser()
+	for range 5 {
+		stranger.signIn("wang", "guess")
+	}
+	if _, loc := lost.signIn("wang", "a-new-password-2"); !strings.Contains(loc, "problem=1") {
+		t.Fatalf("the lost phone's mark of before the reset still passes the account's lock: %s", loc)
 	}
 }

@@ -397,7 +397,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.Now()
 	s.marks.init(s.MarkKey)
-	mark, marked := s.marks.of(r, login, now)
 	acc, err := s.Accounts.Account(ctx, login)
 	if err != nil && anxin.ErrorCode(err) != anxin.ENOTFOUND {
 		<-s.hashing
@@ -405,6 +404,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "服务器出错，请稍后再试", http.StatusInternalServerError)
 		return
 	}
+	// a mark issued under the password of before a reset is no mark
+	mark, marked := s.marks.of(r, login, acc.Hash, now)
 	hash := acc.Hash
 	if err != nil {
 		hash = dummyHash()
@@ -475,7 +476,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, s.cookie(loginCookie, "", -1))
 	http.SetCookie(w, s.cookie(sessionCookie, tok, sessionFor))
-	http.SetCookie(w, s.cookie(deviceCookie, s.marks.issue(login, now), deviceFor))
+	http.SetCookie(w, s.cookie(deviceCookie, s.marks.issue(login, acc.Hash, now), deviceFor))
 	s.Logger.Info("signed in", "account", login, "role", acc.Role, "marked_browser", marked)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
