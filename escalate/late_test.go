@@ -101,3 +101,29 @@ func TestUnansweredVisitCountsOnlyCallsPlaced(t *testing.T) {
 		}
 	})
 }
+
+// TestSMSAcceptanceOfAResolvedUnansweredAlarmIsNotAFailure: a reply 1 to
+// an unanswered chain whose alarm was closed meanwhile (staff closed it, or
+// the device cleared, before Resolve reached the chain: its hand-over
+// queued or lost) takes nothing — accept refuses it as over. That refusal
+// is the answer, not a failure of the webhook: answered 500, Twilio would
+// be asked to retry a request that can only fail the same way, and the
+// on-call log would say an inbound SMS was lost.
+func TestSMSAcceptanceOfAResolvedUnansweredAlarmIsNotAFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnvWith(t, households{abroad.ID: abroad})
+		e.fake.Script("+14155550101", twiliotest.Script{Call: twiliotest.Ring})
+		reply := e.smsReplies(t, "R")
+		a := e.raiseIn(abroad.ID, "01ALARMR", anxin.SeverityCritical)
+		settle(time.Hour)
+		if c := e.chain("01ALARMR"); c.State != anxin.ChainUnanswered || !c.Finished {
+			t.Fatalf("chain %s finished %v, want unanswered and finished", c.State, c.Finished)
+		}
+		a.State = anxin.AlarmResolved // closed; Resolve has not reached the chain
+		e.alarms.put(a)
+		reply("+14155550101", "1") // fails the test on a non-200
+		if c := e.chain("01ALARMR"); c.State == anxin.ChainAccepted {
+			t.Fatalf("a resolved alarm was taken by a late reply: %+v", c)
+		}
+	})
+}

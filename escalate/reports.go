@@ -3,6 +3,7 @@ package escalate
 import (
 	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -220,12 +221,27 @@ func (s *Service) reply(ctx context.Context, from, body string, local bool) (str
 		s.log.Info("inbound SMS is not an acceptance; its sender was told how to accept within the hour", "from", anxin.MaskPhone(from))
 		return "", nil
 	case accepting && len(ws) == 1:
-		_, _, err := s.accept(ctx, ws[0].c.AlarmID, ws[0].ti, ViaSMSReply)
-		if anxin.ErrorCode(err) == anxin.ECONFLICT {
-			// the alarm is over (closed, its chain not yet told): nothing to
-			// take, and not an error (Twilio would be asked to try again)
-			s.log.Info("inbound SMS acceptance of an alarm that is over", "from", anxin.MaskPhone(from), "alarm", ws[0].c.AlarmID)
-			return "", nil
+		c, mine, err := s.accept(ctx, ws[0].c.AlarmID, ws[0].ti, ViaSMSReply)
+		switch {
+		case err == nil && !mine && c.State == anxin.ChainAccepted:
+			// another person took it since the chains were read above
+			return s.takenLate(ctx, from, []anxin.Chain{c})
+		case anxin.ErrorCode(err) == anxin.ECONFLICT:
+			// refused as over (resolved, cancelled): the answer, not a
+			// failure to be retried; a write conflict that outlasted
+			// accept's tries on a chain still open is one
+			over := c.State != anxin.ChainWalking && c.State != anxin.ChainUnanswered
+			if !over {
+				var cerr error
+				if over, cerr = s.closedAlarm(ctx, c.AlarmID); cerr != nil {
+					return "", errors.Join(err, cerr)
+				}
+			}
+			if over {
+				s.log.Info("inbound SMS acceptance of an alarm that is over: nothing taken",
+					"from", anxin.MaskPhone(from), "alarm", c.AlarmID, "err", err)
+				return "", nil
+			}
 		}
 		return "", err
 	}
