@@ -39,6 +39,9 @@ type Options struct {
 	// PortDownAfter is how long a driver's port must be unavailable before
 	// its devices are reported offline; 0: the config's offline_after.
 	PortDownAfter time.Duration
+	// PortUpAfter is how long a driver's port must stay usable before it
+	// counts as back; 0: DefaultPortUpAfter.
+	PortUpAfter time.Duration
 }
 
 // NewLogger builds the structured logger the config asks for.

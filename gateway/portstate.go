@@ -18,14 +18,39 @@ import (
 // outages (a reconnect) report nothing.
 const DefaultPortDownAfter = time.Minute
 
+// DefaultPortUpAfter is how long a port must stay usable (its session
+// running) before it counts as back: a port that opens and fails at the
+// first read (an adapter a flaky hub resets, a cable that drops the line)
+// reads nothing, and its reopen every backoff (at most a minute) must not
+// end the outage each time — it was never reported offline, or flapped
+// online and offline every minute, which device_offline's 30 min never
+// saw. The serial transport's own "healthy" session length.
+const DefaultPortUpAfter = 30 * time.Second
+
 // portWatch is what an instance's port state has led to report.
 type portWatch struct {
-	mu          sync.Mutex
-	down        bool
-	timer       *time.Timer
-	offlineSent bool
-	everUp      bool // since this instance was made: the first up reports online
-	ended       bool
+	mu        sync.Mutex
+	up        bool        // usable for PortUpAfter, and not down since
+	downTimer *time.Timer // the outage's offline report, pending
+	upTimer   *time.Timer // the port's return, being confirmed
+	// bumped when that timer is stopped: its callback, if already
+	// started, does nothing
+	downGen, upGen uint64
+	offlineSent    bool
+	everUp         bool // since this instance was made: the first up reports online
+	ended          bool
+}
+
+// stopTimers stops both timers; w.mu is held.
+func (w *portWatch) stopTimers() {
+	for _, t := range []**time.Timer{&w.downTimer, &w.upTimer} {
+		if *t != nil {
+			(*t).Stop()
+			*t = nil
+		}
+	}
+	w.downGen++
+	w.upGen++
 }
 
 // end stops what w would still report: after a reload its successor's
@@ -34,10 +59,7 @@ func (w *portWatch) end() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.ended = true
-	if w.timer != nil {
-		w.timer.Stop()
-		w.timer = nil
-	}
+	w.stopTimers()
 }
 
 // portStatus is one round of device statuses to put, in order.
@@ -48,11 +70,12 @@ type portStatus struct {
 }
 
 // portState takes a driver's port state (drivers.Env.PortState): down for
-// PortDownAfter reports the devices offline; up reports them online when
-// an offline was reported, and the first time since the instance was made
-// (an offline left retained on the broker by a gatewayd that stopped with
-// the port down must not stay). A district gatewayd (no household of its
-// own: its devices dial in over TCP) reports nothing here.
+// PortDownAfter (counted from the first down since the port was last back)
+// reports the devices offline; up for PortUpAfter ends the outage and
+// reports them online when an offline was reported, and the first time
+// since the instance was made (an offline left retained on the broker by a
+// gatewayd that stopped with the port down must not stay). A gatewayd
+// without a household reports nothing here.
 func (g *Gateway) portState(in *instance, up bool) {
 	if g.cfg.Household == "" {
 		return
@@ -68,27 +91,44 @@ func (g *Gateway) portState(in *instance, up bool) {
 		return
 	}
 	if !up {
-		if w.down {
-			return
+		if w.upTimer != nil { // not back after all: the outage goes on
+			w.upTimer.Stop()
+			w.upTimer = nil
+			w.upGen++
 		}
-		w.down = true
-		w.timer = time.AfterFunc(cmp.Or(g.opts.PortDownAfter, g.cfg.OfflineAfter, DefaultPortDownAfter), func() {
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			if w.down && !w.offlineSent && !w.ended {
-				w.offlineSent = g.queuePortStatus(portStatus{in, devs, anxin.StateOffline})
-			}
-		})
+		if w.up || (w.downTimer == nil && !w.offlineSent) {
+			w.up = false
+			gen := w.downGen
+			w.downTimer = time.AfterFunc(cmp.Or(g.opts.PortDownAfter, g.cfg.OfflineAfter, DefaultPortDownAfter), func() {
+				w.mu.Lock()
+				defer w.mu.Unlock()
+				if w.downGen != gen || w.ended {
+					return
+				}
+				w.downTimer = nil
+				if !w.up && !w.offlineSent {
+					w.offlineSent = g.queuePortStatus(portStatus{in, devs, anxin.StateOffline})
+				}
+			})
+		}
 		return
 	}
-	w.down = false
-	if w.timer != nil {
-		w.timer.Stop()
-		w.timer = nil
+	if w.up || w.upTimer != nil {
+		return
 	}
-	if (w.offlineSent || !w.everUp) && g.queuePortStatus(portStatus{in, devs, anxin.StateOnline}) {
-		w.offlineSent, w.everUp = false, true
-	}
+	gen := w.upGen
+	w.upTimer = time.AfterFunc(cmp.Or(g.opts.PortUpAfter, DefaultPortUpAfter), func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.upGen != gen || w.ended {
+			return
+		}
+		w.stopTimers()
+		w.up = true
+		if (w.offlineSent || !w.everUp) && g.queuePortStatus(portStatus{in, devs, anxin.StateOnline}) {
+			w.offlineSent, w.everUp = false, true
+		}
+	})
 }
 
 // queuePortStatus queues ps for putPortStatuses without waiting (its

@@ -80,7 +80,8 @@ drivers:
 		}
 	}
 	run := func() (stop func()) {
-		g, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), PortDownAfter: 200 * time.Millisecond})
+		g, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), PortDownAfter: 200 * time.Millisecond,
+			PortUpAfter: 100 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
