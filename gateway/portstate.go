@@ -74,12 +74,10 @@ type portStatus struct {
 // reports the devices offline; up for PortUpAfter ends the outage and
 // reports them online when an offline was reported, and the first time
 // since the instance was made (an offline left retained on the broker by a
-// gatewayd that stopped with the port down must not stay). A gatewayd
-// without a household reports nothing here.
+// gatewayd that stopped with the port down must not stay). The statuses
+// are the gateway's household's (a district gatewayd's dial-in drivers
+// are TCP and tell no port state).
 func (g *Gateway) portState(in *instance, up bool) {
-	if g.cfg.Household == "" {
-		return
-	}
 	devs := devicesOf(in.entry.Config)
 	if len(devs) == 0 {
 		return
