@@ -26,7 +26,11 @@ type Notification struct {
 	Body      string  // the SMS text, or the words a call speaks
 	Masked    string  // SMS: Body with personal data masked, for logs
 	AckURL    string  // SMS: the acknowledgement link (already inside Body)
-	AskKey    bool    // voice: ask for the key 1 (a notice only speaks)
+	// Rest is a one-part SMS with the link, sent when Body went out only
+	// in part (a modem whose later part the network refused: the link
+	// comes last); "" none.
+	Rest   string
+	AskKey bool // voice: ask for the key 1 (a notice only speaks)
 	// Params are the same words as template variables, for providers that
 	// send only registered templates (Aliyun): name, where, what, link.
 	// Empty: the provider sends Body.

@@ -946,7 +946,7 @@ func (s *Service) stepNotifications(ctx context.Context, c *anxin.Chain) ([]anxi
 		body, masked := smsBodies(s.cfg.Words, &alarm, &h, link)
 		ns = append(ns, anxin.Notification{
 			AttemptID: stepAttemptID(c.AlarmID, c.Step, anxin.ChannelSMS), AlarmID: c.AlarmID, To: t.Phone,
-			Channel: anxin.ChannelSMS, Body: body, Masked: masked, AckURL: link,
+			Channel: anxin.ChannelSMS, Body: body, Masked: masked, AckURL: link, Rest: s.cfg.Words.Rest(link),
 			Params: s.cfg.Words.Params(&alarm, &h, link),
 		})
 	}

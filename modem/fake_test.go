@@ -29,6 +29,9 @@ type fakeModem struct {
 	sms    chan string // each whole SMS (parts reassembled): "<to> <text>"
 	coll   *sms.Collector
 	dial   string // what ATD answers: OK (default), BUSY, NO CARRIER
+	// failAt: the failAt-th AT+CMGS (counted from 1) is refused with
+	// +CMS ERROR 500 (a network refusal midway through a long message)
+	failAt, submits int
 }
 
 func newFakeModem(t testing.TB) *fakeModem {
@@ -125,6 +128,12 @@ func (f *fakeModem) submitted(hex string) {
 		return
 	}
 	f.mu.Lock()
+	f.submits++
+	if f.submits == f.failAt {
+		f.mu.Unlock()
+		f.write("\r\n+CMS ERROR: 500\r\n")
+		return
+	}
 	f.ref = (f.ref + 1) % 256
 	ref := f.ref
 	whole, err := f.coll.Collect(*tp)

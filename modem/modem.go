@@ -147,8 +147,16 @@ func (m *Modem) Send(ctx context.Context, n anxin.Notification) (string, bool, e
 	}
 	if sent, err := m.gsm.SendLongMessage(n.To, n.Body); err != nil {
 		if len(sent) > 0 {
-			// part of the message is on its way: sending it all again would
-			// repeat those parts, so the step moves on instead
+			// part of the message is on its way, without the link (it comes
+			// last): sending it all again would repeat those parts, so one
+			// short SMS completes it with the link
+			if n.Rest != "" {
+				if _, rerr := m.gsm.SendLongMessage(n.To, n.Rest); rerr == nil {
+					m.log.Warn("modem: SMS cut short; its link sent in a short SMS of its own",
+						"attempt", n.AttemptID, "parts_sent", len(sent), "err", firstLine(err.Error()))
+					return n.AttemptID, false, nil
+				}
+			}
 			return "", false, fmt.Errorf("modem: SMS: %d part(s) sent before: %s", len(sent), firstLine(err.Error()))
 		}
 		return "", true, m.fail("SMS", err)

@@ -328,3 +328,25 @@ func TestDialOfAnotherAlarmDoesNotEndTheRingingCallsStep(t *testing.T) {
 		t.Fatalf("report %+v", r)
 	}
 }
+
+// TestCutShortSMSIsCompletedWithItsLink: a two-part step SMS whose second
+// part the network refused left the contact with the first part — the
+// alarm without the link, which comes last — and the step's SMS failed.
+// Now the send is completed with a one-part SMS carrying the link.
+func TestCutShortSMSIsCompletedWithItsLink(t *testing.T) {
+	f := newFakeModem(t)
+	f.failAt = 2
+	s := newSpy()
+	m := open(t, f, s, s)
+	link := "https://alarm.example.org/ack/Ab3dE6gH9k"
+	body := strings.Repeat("张桂兰家按下了呼叫按钮，请尽快联系。", 3) + "由您处理请点：" + link // two UCS-2 parts
+	rest := "【安心】告警短信未发全，由您处理请点：" + link
+	pid, _, err := m.Send(context.Background(), anxin.Notification{AttemptID: "01A/s0/sms@modem", To: "+8613900000001",
+		Channel: anxin.ChannelSMS, Body: body, AckURL: link, Rest: rest})
+	if err != nil || pid != "01A/s0/sms@modem" {
+		t.Fatalf("send with its second part refused: %q %v, want sent (completed by the link)", pid, err)
+	}
+	if got := within(t, f.sms, "the SMS with the link"); got != "+8613900000001 "+rest {
+		t.Fatalf("modem got %q", got)
+	}
+}

@@ -25,6 +25,7 @@ type catalogue struct {
 	// SMS and notices; %[1]s the elder, %[2]s "（address）" or "", %[3]s what.
 	sms, smsAsk, smsUrgent string // step SMS: head, ask, link lead
 	duty, dutyAsk          string // %[4]d calls
+	rest                   string // a cut-short SMS's link, in one part
 	taken                  string // %[4]s who
 	kit                    string // installers: the kit needs care
 	closed                 string // the alarm cleared or staff closed it

@@ -63,6 +63,7 @@ var en = catalogue{
 	smsUrgent:   "To take it: ",
 	duty:        "[anxin] UNANSWERED: %[1]s%[2]s: %[3]s. %[4]d calls, nobody accepted. ",
 	dutyAsk:     "Duty staff please act now, take it: ",
+	rest:        "[anxin] The last alarm SMS was cut short. To take it: ",
 	taken:       "[anxin] The alarm of %[1]s (%[3]s) was taken by %[4]s. Nothing more to do.",
 	kit:         "[anxin] Kit needs care at %[1]s's home%[2]s: %[3]s. Please arrange a visit.",
 	closed:      "[anxin] The alarm of %[1]s (%[3]s) is over. Nothing more to do. Thank you.",

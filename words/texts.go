@@ -119,6 +119,10 @@ func (b *Book) Duty(a *anxin.Alarm, h *anxin.Household, calls int, link string) 
 	return b.fit(h, link, func(where string) string { return fmt.Sprintf(b.c.duty, name, where, what, calls) }, b.c.dutyAsk)
 }
 
+// Rest completes a step SMS that went out only in part (its link comes
+// last): one segment with the link.
+func (b *Book) Rest(link string) string { return b.c.rest + link }
+
 // Taken tells those already notified that who accepted the alarm.
 func (b *Book) Taken(a *anxin.Alarm, h *anxin.Household, who string) string {
 	if !b.c.fits(who) || strings.TrimSpace(who) == "" {

@@ -118,3 +118,17 @@ func TestParams(t *testing.T) {
 		t.Errorf("a call's params have a link")
 	}
 }
+
+// A cut-short SMS's completion fits one segment with a district's link.
+func TestRestFitsOneSegment(t *testing.T) {
+	link := "https://anxin.shanguang.gov.cn/ack/Ab3dE6gH9k" // a district's public_url and a token
+	for _, lang := range []string{"zh-CN", "en"} {
+		b, err := words.New(lang, "Asia/Shanghai")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := b.Rest(link); !strings.HasSuffix(s, link) || words.SMSSegments(s) != 1 {
+			t.Errorf("%s: %q is %d segments", lang, s, words.SMSSegments(s))
+		}
+	}
+}
