@@ -127,3 +127,22 @@ func TestSMSAcceptanceOfAResolvedUnansweredAlarmIsNotAFailure(t *testing.T) {
 		}
 	})
 }
+
+// TestUnansweredVisitOfAHomeWithoutDutyContact: the record of an
+// unanswered alarm said "已通知社区值班人员" for a household that has no
+// community duty contact, when nobody at all had been told.
+func TestUnansweredVisitOfAHomeWithoutDutyContact(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnvWith(t, households{abroad.ID: abroad}) // contacts only, no community staff
+		e.fake.Script("+14155550101", twiliotest.Script{Call: twiliotest.Ring})
+		e.raiseIn(abroad.ID, "01ALARMD", anxin.SeverityCritical)
+		settle(2 * time.Hour)
+		if c := e.chain("01ALARMD"); c.State != anxin.ChainUnanswered {
+			t.Fatalf("chain %s", c.State)
+		}
+		needs, _, _, _ := e.visit("01ALARMD")
+		if strings.Contains(needs, "已通知社区值班人员") || !strings.Contains(needs, "没有社区值班人员") {
+			t.Fatalf("the visit of an unanswered alarm with nobody on duty: %q", needs)
+		}
+	})
+}

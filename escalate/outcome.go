@@ -288,7 +288,11 @@ func (s *Service) noticeTargets(c *anxin.Chain, attempts []anxin.Attempt) []int 
 // with a follow-up visit due.
 func (s *Service) recordOutcome(ctx context.Context, c *anxin.Chain, a *anxin.Alarm, h *anxin.Household, attempts []anxin.Attempt) error {
 	v := anxin.Visit{Household: c.Household, Method: anxin.VisitRemoteMonitoring, AlarmID: c.AlarmID}
-	v.Health, v.Needs = s.cfg.Words.Visit(a, h, outcomeOf(c, attempts, s.cfg.Rounds))
+	duty := 0
+	if c.State == anxin.ChainUnanswered {
+		duty = len(s.noticeTargets(c, attempts))
+	}
+	v.Health, v.Needs = s.cfg.Words.Visit(a, h, outcomeOf(c, attempts, s.cfg.Rounds, duty))
 	if c.State == anxin.ChainAccepted {
 		v.Date, v.Visitor = c.AcceptedAt, c.AcceptedBy
 	} else {

@@ -42,7 +42,8 @@ func maskedHousehold(h *anxin.Household) anxin.Household {
 }
 
 // outcomeOf is how chain c ended, for the visit record's words.
-func outcomeOf(c *anxin.Chain, attempts []anxin.Attempt, rounds int) words.Outcome {
+// duty is how many community duty contacts an unanswered chain tells.
+func outcomeOf(c *anxin.Chain, attempts []anxin.Attempt, rounds, duty int) words.Outcome {
 	if c.State != anxin.ChainAccepted {
 		// calls placed: steps with a call a provider took (a refused or
 		// never-sent call is an attempt, not a call; a step failed over to a
@@ -53,7 +54,7 @@ func outcomeOf(c *anxin.Chain, attempts []anxin.Attempt, rounds int) words.Outco
 				placed[at.Step] = true
 			}
 		}
-		return words.Outcome{Steps: len(c.Steps), Rounds: rounds, Calls: len(placed)}
+		return words.Outcome{Steps: len(c.Steps), Rounds: rounds, Calls: len(placed), Duty: duty}
 	}
 	who, _ := acceptor(c) // by position: names repeat or are empty
 	rel := who.Relation

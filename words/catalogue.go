@@ -77,6 +77,7 @@ type visitWords struct {
 	elderSafe, noContact      string // %[1]s after
 	accepted, afterUnanswered string // %[1]s masked name, %[2]s relation, %[3]s after, %[4]s via
 	unanswered                string // %[1]d steps, %[2]d rounds, %[3]d calls
+	dutyTold, noDuty          string // after unanswered: duty contacts told, or there were none
 }
 
 var catalogues = map[string]*catalogue{Mandarin: &zh, English: &en}

@@ -102,7 +102,9 @@ var en = catalogue{
 		noContact:       "; no contact was rung",
 		accepted:        "alarm accepted by %[1]s (%[2]s) after %[3]s by %[4]s",
 		afterUnanswered: ", after the chain had gone unanswered",
-		unanswered:      "alarm unanswered: %[1]d steps over %[2]d rounds (%[3]d calls), nobody accepted; community duty contacts told",
+		unanswered:      "alarm unanswered: %[1]d steps over %[2]d rounds (%[3]d calls), nobody accepted",
+		dutyTold:        "; community duty contacts told",
+		noDuty:          "; no community duty contact to tell",
 	},
 	relates: map[string]string{
 		"": "contact", "elder": "elder", "child": "child", "spouse": "spouse", "relative": "relative",

@@ -341,7 +341,7 @@ func TestGoldenTexts(t *testing.T) {
 			section("visit record, accepted", health+"\n"+needs, false)
 			_, needs = b.Visit(&a, &h, words.Outcome{Accepted: true, By: "张桂兰", Relation: "elder", Via: "key_press", After: 40 * time.Second, NoContactRung: true})
 			section("visit record, elder safe", needs, false)
-			_, needs = b.Visit(&a, &h, words.Outcome{Steps: 6, Rounds: 2, Calls: 6})
+			_, needs = b.Visit(&a, &h, words.Outcome{Steps: 6, Rounds: 2, Calls: 6, Duty: 1})
 			section("visit record, unanswered", needs, false)
 			golden(t, filepath.Join("testdata", "golden", c.name+".txt"), out.String())
 		})

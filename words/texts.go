@@ -301,6 +301,7 @@ type Outcome struct {
 	AfterUnanswered bool // accepted after the chain had gone unanswered
 	Steps, Rounds   int
 	Calls           int
+	Duty            int // unanswered: community duty contacts told
 }
 
 // Visit writes the health and needs fields of the visit record an alarm's
@@ -311,6 +312,11 @@ func (b *Book) Visit(a *anxin.Alarm, h *anxin.Household, o Outcome) (health, nee
 	switch {
 	case !o.Accepted:
 		needs = fmt.Sprintf(v.unanswered, o.Steps, o.Rounds, o.Calls)
+		if o.Duty > 0 {
+			needs += v.dutyTold
+		} else {
+			needs += v.noDuty
+		}
 	case o.Relation == "elder":
 		needs = fmt.Sprintf(v.elderSafe, b.after(o.After))
 		if o.NoContactRung {

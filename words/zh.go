@@ -106,7 +106,9 @@ var zh = catalogue{
 		noContact:       "，未呼叫联系人",
 		accepted:        "%[1]s（%[2]s）%[3]s后通过%[4]s接收处理",
 		afterUnanswered: "，此前全链无人接收",
-		unanswered:      "无人接收：共%[1]d步、%[2]d轮（呼叫%[3]d次）无人确认，已通知社区值班人员",
+		unanswered:      "无人接收：共%[1]d步、%[2]d轮（呼叫%[3]d次）无人确认",
+		dutyTold:        "，已通知社区值班人员",
+		noDuty:          "，没有社区值班人员可通知",
 	},
 	relates: map[string]string{
 		"":                    "联系人",
