@@ -21,18 +21,7 @@ func TestAckLinkSurvivesARestartWithoutASecret(t *testing.T) {
 	stop := startMain(t, m)
 	pub := publisher(t, m.BrokerURL().Dial())
 	publishMsg(t, pub, button("hh-0001", time.Now().UTC().Truncate(time.Millisecond)))
-	var path string
-	deadline := time.After(30 * time.Second)
-	for path == "" {
-		select {
-		case l := <-logs.lines:
-			if mm := loggedAckURL.FindStringSubmatch(l); mm != nil {
-				path = mm[1]
-			}
-		case <-deadline:
-			t.Fatal("no ack link logged")
-		}
-	}
+	path, _ := ackLinkLogged(t, logs, 30*time.Second, nil)
 	stop()
 
 	again := &Main{Config: cfg, Logger: slog.New(slog.DiscardHandler)}

@@ -37,20 +37,10 @@ func TestClusterChainsThroughAlarmd(t *testing.T) {
 	}
 	pub := publisher(t, ms[0].BrokerURL().Dial())
 	publishMsg(t, pub, button("hh-0001", time.Now().UTC().Truncate(time.Millisecond)))
-	var path string
 	claimed := false
-	deadline := time.After(10 * time.Second)
-	for path == "" {
-		select {
-		case l := <-logs.lines:
-			claimed = claimed || strings.Contains(l, "chains are claimed in the shared store")
-			if mm := loggedAckURL.FindStringSubmatch(l); mm != nil {
-				path = mm[1]
-			}
-		case <-deadline:
-			t.Fatal("no ack link logged")
-		}
-	}
+	path, _ := ackLinkLogged(t, logs, 10*time.Second, func(l string) {
+		claimed = claimed || strings.Contains(l, "chains are claimed in the shared store")
+	})
 	if !claimed {
 		t.Fatal("alarmd on PostgreSQL did not say it runs chains in cluster mode")
 	}

@@ -34,6 +34,27 @@ func (l *logBuffer) Write(p []byte) (int, error) {
 
 var loggedAckURL = regexp.MustCompile(`"ack_url":"[^"]*(/ack/[A-Za-z0-9_\-.]+)"`)
 
+// ackLinkLogged waits for the log notifier's first ack link and returns its
+// path and the line that holds it; seen, when set, is shown every line
+// before it.
+func ackLinkLogged(t *testing.T, logs *logBuffer, within time.Duration, seen func(line string)) (path, line string) {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case l := <-logs.lines:
+			if seen != nil {
+				seen(l)
+			}
+			if mm := loggedAckURL.FindStringSubmatch(l); mm != nil {
+				return mm[1], l
+			}
+		case <-deadline:
+			t.Fatal("no ack link logged")
+		}
+	}
+}
+
 // One machine, no Twilio: the log notifier prints the ack link; opening it
 // and pressing the button accepts the alarm, and the outcome is a visit.
 func TestEscalationWithLogNotifier(t *testing.T) {
@@ -43,21 +64,10 @@ func TestEscalationWithLogNotifier(t *testing.T) {
 	startMain(t, m)
 	pub := publisher(t, m.BrokerURL().Dial())
 	publishMsg(t, pub, button("hh-0001", time.Now().UTC().Truncate(time.Millisecond)))
-	var path string
-	deadline := time.After(30 * time.Second)
-	for path == "" {
-		select {
-		case l := <-logs.lines:
-			if mm := loggedAckURL.FindStringSubmatch(l); mm != nil {
-				path = mm[1]
-				// what the family reads, as the log shows it: Mandarin, the name masked
-				if !strings.Contains(l, `"text":"【安心】张**`) || strings.Contains(l, "张桂兰") || !strings.Contains(l, "按下了呼叫按钮") {
-					t.Errorf("log notifier line: %s", l)
-				}
-			}
-		case <-deadline:
-			t.Fatal("no ack link logged")
-		}
+	path, l := ackLinkLogged(t, logs, 30*time.Second, nil)
+	// what the family reads, as the log shows it: Mandarin, the name masked
+	if !strings.Contains(l, `"text":"【安心】张**`) || strings.Contains(l, "张桂兰") || !strings.Contains(l, "按下了呼叫按钮") {
+		t.Errorf("log notifier line: %s", l)
 	}
 	base := "http://" + m.HTTPAddr()
 	if code, body := get(t, base+path); code != 200 || !strings.Contains(body, "我来处理") {
