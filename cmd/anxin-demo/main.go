@@ -360,7 +360,11 @@ func reportReadings(ctx context.Context, gw *gateway.Gateway, log *slog.Logger, 
 					}
 				}
 				if n := int(m.GetCounter().GetValue()); n > 0 {
-					args = append(args, instance+"_"+class+"s", n)
+					plural := class + "s" // readings, events
+					if class == "status" {
+						plural = "statuses"
+					}
+					args = append(args, instance+"_"+plural, n)
 				}
 			}
 		}
