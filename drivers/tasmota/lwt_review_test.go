@@ -61,3 +61,25 @@ func TestBridgeOnlineRacingABrokerLossEndsDown(t *testing.T) {
 		t.Fatalf("the home broker is lost but gatewayd was last told the port is up (told %v)", told)
 	}
 }
+
+// TestClearedLWTForgetsTheBridge: a bridge taken out of the home leaves
+// its retained LWT Offline on the home broker, and the installer clears it
+// the MQTT way (an empty retained message: mosquitto_pub -r -n). The
+// driver took the empty payload for one it did not understand and kept
+// the bridge offline, with every device of the home, until gatewayd was
+// restarted.
+func TestClearedLWTForgetsTheBridge(t *testing.T) {
+	env, _ := sourcetest.Env(t)
+	var told []bool
+	env.PortState = func(up bool) { told = append(told, up) }
+	d, err := New(NewConfig(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.brokerState(true)
+	d.bridgeState("tele/tasmota_old/LWT", []byte("Offline"))
+	d.bridgeState("tele/tasmota_old/LWT", nil) // the retained will cleared
+	if last := told[len(told)-1]; !last {
+		t.Fatalf("the bridge's retained LWT was cleared but its devices stay unheard (told %v)", told)
+	}
+}

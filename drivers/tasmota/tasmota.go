@@ -110,7 +110,7 @@ func (d *Driver) bridgeState(topic string, payload []byte) {
 		if len(d.offline) < 64 { // bounded: a flood of bridges' topics
 			d.offline[topic] = true
 		}
-	case "online":
+	case "online", "": // "": the retained will cleared (a bridge taken out)
 		delete(d.offline, topic)
 	default:
 		d.mu.Unlock()
