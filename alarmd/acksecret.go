@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -46,22 +47,44 @@ func (m *Main) loadAckSecret() ([]byte, error) {
 	}
 	key := make([]byte, ackSecretLen)
 	_, _ = rand.Read(key) // crypto/rand.Read never fails (Go ≥ 1.24)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) { // another start made it meanwhile
-			return m.loadAckSecret()
-		}
-		m.Logger.Warn("notify.ack_secret is empty and no key can be kept beside the store: ack links use a random key and stop working at restart",
-			"path", path, "err", err)
-		return key, nil
-	}
-	_, werr := f.WriteString(hex.EncodeToString(key) + "\n")
-	serr := f.Sync()
-	if cerr := f.Close(); werr == nil && serr == nil && cerr == nil {
+	// Written whole beside it, then linked in: the kept file is never
+	// seen empty or cut short. Created empty and written after, a start
+	// at the same moment read no key and refused to start, and a crash
+	// in between left a file every later start refused.
+	err := keepWhole(path, []byte(hex.EncodeToString(key)+"\n"))
+	switch {
+	case err == nil:
 		m.Logger.Info("notify.ack_secret is empty: ack links are signed with a key made now and kept beside the store", "path", path)
 		return key, nil
+	case errors.Is(err, os.ErrExist): // another start made it meanwhile
+		return m.loadAckSecret()
 	}
-	_ = os.Remove(path)
-	m.Logger.Warn("notify.ack_secret is empty and the key could not be kept: ack links stop working at restart", "path", path)
+	m.Logger.Warn("notify.ack_secret is empty and no key can be kept beside the store: ack links use a random key and stop working at restart",
+		"path", path, "err", err)
 	return key, nil
+}
+
+// keepWhole makes path (0600) with b, synced, unless it exists
+// (os.ErrExist): written to a file of its own first and hard-linked, so
+// path holds all of b from the moment it exists.
+func keepWhole(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*") // 0600
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, werr := f.Write(b)
+	serr := f.Sync()
+	if err := errors.Join(werr, serr, f.Close()); err != nil {
+		return err
+	}
+	if err := os.Link(tmp, path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil { // the link itself survives a power cut
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
 }

@@ -195,7 +195,9 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 				}
 			}
 			p = anxin.PurposeDuty
-			body, masked = dutyBodies(s.cfg.Words, &alarm, &h, len(c.Steps), link)
+			// the calls placed, as the visit says: steps whose call a
+			// provider refused called nobody
+			body, masked = dutyBodies(s.cfg.Words, &alarm, &h, callsPlaced(attempts), link)
 		}
 		w, err := s.notice(ctx, c, p, ti, body, masked, now)
 		if err != nil {

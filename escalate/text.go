@@ -41,20 +41,24 @@ func maskedHousehold(h *anxin.Household) anxin.Household {
 	return m
 }
 
+// callsPlaced counts the steps with a call a provider took: a refused or
+// never-sent call is an attempt, not a call; a step failed over to a
+// second provider is one call. The visit record and the duty SMS say it.
+func callsPlaced(attempts []anxin.Attempt) int {
+	placed := map[int]bool{}
+	for _, at := range attempts {
+		if at.Purpose == anxin.PurposeStep && at.Channel == anxin.ChannelVoice && at.ProviderID != "" {
+			placed[at.Step] = true
+		}
+	}
+	return len(placed)
+}
+
 // outcomeOf is how chain c ended, for the visit record's words.
 // duty is how many community duty contacts an unanswered chain tells.
 func outcomeOf(c *anxin.Chain, attempts []anxin.Attempt, rounds, duty int) words.Outcome {
 	if c.State != anxin.ChainAccepted {
-		// calls placed: steps with a call a provider took (a refused or
-		// never-sent call is an attempt, not a call; a step failed over to a
-		// second provider is one call)
-		placed := map[int]bool{}
-		for _, at := range attempts {
-			if at.Purpose == anxin.PurposeStep && at.Channel == anxin.ChannelVoice && at.ProviderID != "" {
-				placed[at.Step] = true
-			}
-		}
-		return words.Outcome{Steps: len(c.Steps), Rounds: rounds, Calls: len(placed), Duty: duty}
+		return words.Outcome{Steps: len(c.Steps), Rounds: rounds, Calls: callsPlaced(attempts), Duty: duty}
 	}
 	who, _ := acceptor(c) // by position: names repeat or are empty
 	rel := who.Relation

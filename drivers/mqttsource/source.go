@@ -329,6 +329,14 @@ func (s *Source) subscribeLoop(ctx context.Context, client paho.Client, connecte
 		}
 		s.metrics.connected.Set(1)
 		s.reach.Set(true)
+		if !client.IsConnectionOpen() {
+			// lost since the SUBACK: the connection-lost handler may have
+			// told down before the up above, and paho's reconnects tell
+			// nothing until one subscribes again
+			s.metrics.connected.Set(0)
+			s.reach.Set(false)
+			continue
+		}
 		s.o.Logger.Info("subscribed on home broker", "filters", s.o.Filters)
 	}
 }

@@ -97,10 +97,9 @@ func isLWT(topic string) bool { return strings.HasSuffix(topic, "/LWT") || topic
 // driver's devices offline while it cannot.
 func (d *Driver) brokerState(up bool) {
 	d.mu.Lock()
+	defer d.mu.Unlock() // told under the lock: in the order decided
 	d.brokerUp = up
-	hear := d.brokerUp && len(d.offline) == 0
-	d.mu.Unlock()
-	d.reach.Set(hear)
+	d.reach.Set(d.brokerUp && len(d.offline) == 0)
 }
 
 func (d *Driver) bridgeState(topic string, payload []byte) {
@@ -111,21 +110,22 @@ func (d *Driver) bridgeState(topic string, payload []byte) {
 		if len(d.offline) < 64 { // bounded: a flood of bridges' topics
 			d.offline[topic] = true
 		}
-	case "online":
+	case "online", "": // "": the retained will cleared (a bridge taken out)
 		delete(d.offline, topic)
 	default:
 		d.mu.Unlock()
 		d.log.Debug("RF bridge availability not understood", "topic", clip(topic), "payload", clip(string(payload)))
 		return
 	}
-	hear := d.brokerUp && len(d.offline) == 0
+	// told under the lock: told after it was let go, a bridge's Online
+	// could overtake a concurrent broker loss and leave the port told up
+	d.reach.Set(d.brokerUp && len(d.offline) == 0)
 	d.mu.Unlock()
 	if state == "offline" {
 		d.log.Warn("RF bridge reports itself offline: its devices cannot be heard", "topic", clip(topic))
 	} else {
 		d.log.Info("RF bridge online", "topic", clip(topic))
 	}
-	d.reach.Set(hear)
 }
 
 // New builds the driver from a validated config; it does no I/O.
