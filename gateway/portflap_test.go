@@ -69,7 +69,7 @@ type statusLog struct {
 
 func (s *statusLog) Enabled(context.Context, slog.Level) bool { return true }
 func (s *statusLog) Handle(_ context.Context, r slog.Record) error {
-	if strings.Contains(r.Message, "its devices are reported") {
+	if strings.Contains(r.Message, "are reported o") { // offline, online
 		s.mu.Lock()
 		s.msgs = append(s.msgs, r.Message)
 		s.mu.Unlock()

@@ -97,7 +97,8 @@ func (g *Gateway) portState(in *instance, up bool) {
 		if w.up || (w.downTimer == nil && !w.offlineSent) {
 			w.up = false
 			gen := w.downGen
-			w.downTimer = time.AfterFunc(cmp.Or(g.opts.PortDownAfter, g.cfg.OfflineAfter, DefaultPortDownAfter), func() {
+			var report func()
+			report = func() {
 				w.mu.Lock()
 				defer w.mu.Unlock()
 				if w.downGen != gen || w.ended {
@@ -105,9 +106,14 @@ func (g *Gateway) portState(in *instance, up bool) {
 				}
 				w.downTimer = nil
 				if !w.up && !w.offlineSent {
-					w.offlineSent = g.queuePortStatus(portStatus{in, devs, anxin.StateOffline})
+					if w.offlineSent = g.queuePortStatus(portStatus{in, devs, anxin.StateOffline}); !w.offlineSent {
+						// the queue is full: no later change comes while the
+						// port stays down, so try again in a second
+						w.downTimer = time.AfterFunc(time.Second, report)
+					}
 				}
-			})
+			}
+			w.downTimer = time.AfterFunc(cmp.Or(g.opts.PortDownAfter, g.cfg.OfflineAfter, DefaultPortDownAfter), report)
 		}
 		return
 	}
@@ -131,8 +137,8 @@ func (g *Gateway) portState(in *instance, up bool) {
 
 // queuePortStatus queues ps for putPortStatuses without waiting (its
 // callers hold a lock, and the queue's reader ends with the gateway);
-// false when the queue is full (a port flapping faster than statuses
-// are spooled): the next change tries again.
+// false when the queue is full (ports flapping faster than statuses are
+// spooled): an offline tries again in a second, an online at the next up.
 func (g *Gateway) queuePortStatus(ps portStatus) bool {
 	select {
 	case g.portStatuses <- ps:
@@ -153,9 +159,9 @@ func (g *Gateway) putPortStatuses(ctx context.Context) {
 		case ps := <-g.portStatuses:
 			log := g.log.With("driver", ps.in.entry.Driver, "instance", ps.in.entry.Name)
 			if ps.state == anxin.StateOffline {
-				log.Warn("serial port unavailable: its devices are reported offline", "devices", ps.devs)
+				log.Warn("the driver cannot hear its devices (its port, home broker or RF bridge is down): they are reported offline", "devices", ps.devs)
 			} else {
-				log.Info("serial port usable: its devices are reported online", "devices", ps.devs)
+				log.Info("the driver hears its devices: they are reported online", "devices", ps.devs)
 			}
 			sink := g.sink(ps.in.entry.Name, log).(*instanceSink)
 			for _, dev := range ps.devs {
