@@ -10,6 +10,7 @@ grep -rl --include='*_test.go' '^func Fuzz' . | grep -v node_modules | while rea
     # -fuzzminimizetime: shrinking each new interesting input may take up to
     # 60 s by default, which can eat a short run's whole time (seen on
     # FuzzParseConfig: 0 execs/s from 18 s of 30)
-    go test -run '^$' -fuzz "^${name}\$" -fuzztime "$t" -fuzzminimizetime 2s "$pkg" >/dev/null || { echo "FAIL $pkg $name"; exit 1; }
+    out=$(go test -run '^$' -fuzz "^${name}\$" -fuzztime "$t" -fuzzminimizetime 2s "$pkg" 2>&1) || {
+      echo "FAIL $pkg $name"; echo "$out" | tail -30; exit 1; }
   done
 done
