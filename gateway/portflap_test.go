@@ -150,7 +150,7 @@ func TestPortWatchTimeline(t *testing.T) {
 			}
 		}()
 		at := func(d time.Duration, up bool) {
-			time.Sleep(t0.Add(d).Sub(time.Now()))
+			time.Sleep(time.Until(t0.Add(d)))
 			g.portState(in, up)
 		}
 		at(0, false)                            // not there at start
