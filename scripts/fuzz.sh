@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t=${1:-10s}
-inputs() { ls "$1" 2>/dev/null | wc -l; }
+inputs() { if [ -d "$1" ]; then find "$1" -type f | wc -l; else echo 0; fi; }
 failed=0
 while read -r f; do
   pkg=./$(dirname "${f#./}")
