@@ -83,7 +83,8 @@ func TestSMSAcceptanceAfterAnUnansweredChainCounts(t *testing.T) {
 // unanswered alarm said "呼叫6次" when no call was ever placed (the
 // provider refused every call: a voice account not enabled): it counted
 // the attempts stored, not the calls made. The programme's ledger reads
-// this record.
+// this record. The duty staff's SMS said "已呼叫6次无人确认" too (it
+// counted the chain's steps): they read it as a family called six times.
 func TestUnansweredVisitCountsOnlyCallsPlaced(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
@@ -98,6 +99,15 @@ func TestUnansweredVisitCountsOnlyCallsPlaced(t *testing.T) {
 		needs, _, _, _ := e.visit("01ALARMV")
 		if !strings.Contains(needs, "呼叫0次") {
 			t.Fatalf("the visit of an alarm whose calls were all refused: %q, want 呼叫0次", needs)
+		}
+		var duty string
+		for _, l := range e.timeline("sms") {
+			if strings.Contains(l.ev.Body, "无人接收") {
+				duty = l.ev.Body
+			}
+		}
+		if !strings.Contains(duty, "已呼叫0次") {
+			t.Fatalf("the duty SMS of an alarm whose calls were all refused: %q, want 已呼叫0次\n%s", duty, e.dump())
 		}
 	})
 }
