@@ -266,7 +266,12 @@ func BenchmarkPipeline(b *testing.B) {
 	const households = 10_000
 	ds := make([]Delivery, 0, b.N)
 	var acked atomic.Int64
-	ack := func() { acked.Add(1) }
+	allAcked := make(chan struct{}) // closed by the b.N-th acknowledgement
+	ack := func() {
+		if acked.Add(1) == int64(b.N) {
+			close(allAcked)
+		}
+	}
 	for i := range b.N {
 		at := t0.Add(time.Duration(i) * time.Millisecond)
 		d := payload(b, anxin.Message{ID: anxin.NewID(at), TS: at, Household: fmt.Sprintf("hh-%05d", i%households), Device: "wm1",
@@ -283,9 +288,7 @@ func BenchmarkPipeline(b *testing.B) {
 		}
 	}
 	delivered := b.Elapsed()
-	for acked.Load() < int64(b.N) {
-		time.Sleep(time.Millisecond)
-	}
+	<-allAcked
 	if os.Getenv("ANXIN_BENCH_DEBUG") != "" {
 		var h dto.Metric
 		_ = p.m.commit.Write(&h)
