@@ -224,11 +224,7 @@ influx: {url: %q, token: unused-by-vm, batch_size: 1000, flush_interval: 200ms}
 	gaps := func() time.Duration {
 		gapsChecked = true
 		return stepGaps(t, tw, ackTimeout+10*time.Second, func(alarm string, from, to time.Time) string {
-			outputs := map[string]string{}
-			for i, p := range procs {
-				outputs[fmt.Sprintf("a%d", i)] = p.Output()
-			}
-			return explainGap(faults, lag, outputs, alarm, from, to, ackTimeout+lease+poll, lease)
+			return explainGap(faults, lag, outputsOf(procs), alarm, from, to, ackTimeout+lease+poll, lease)
 		})
 	}
 	defer func() {
@@ -247,11 +243,7 @@ influx: {url: %q, token: unused-by-vm, batch_size: 1000, flush_interval: 200ms}
 		// report's state of a run that passed)
 		if t.Failed() || os.Getenv("ANXIN_E2E_EXPLAIN") != "" {
 			t.Logf("archived %.0f distinct readings of %d; spool depth %d", archived, readings, fl.Depth())
-			outputs := map[string]string{}
-			for i, p := range procs {
-				outputs[fmt.Sprintf("a%d", i)] = p.Output()
-			}
-			whereReadingsAre(t, vm, nc, partitions, len(hs), readings, outputs)
+			whereReadingsAre(t, vm, nc, partitions, len(hs), readings, outputsOf(procs))
 		}
 	}()
 	testenv.Eventually(t, fmt.Sprintf("the %d readings in VictoriaMetrics", readings), 60*time.Second, func() bool {
@@ -267,6 +259,16 @@ influx: {url: %q, token: unused-by-vm, batch_size: 1000, flush_interval: 200ms}
 	lb.mu.Unlock()
 	t.Logf("counts: households %d, alarms (%v), %s; readings %d spooled, %.0f archived; longest wait between two steps of a chain %s; requests served by instance %s",
 		nHouseholds, states, tally, readings, archived, worst.Round(time.Millisecond), served)
+}
+
+// outputsOf is what each alarmd printed, by its cluster instance name
+// (a0, a1, …: cluster.instance in its config).
+func outputsOf(procs []*proc) map[string]string {
+	outputs := map[string]string{}
+	for i, p := range procs {
+		outputs[fmt.Sprintf("a%d", i)] = p.Output()
+	}
+	return outputs
 }
 
 // whereReadingsAre says, when not every reading was archived, whether the
