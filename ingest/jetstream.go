@@ -308,9 +308,10 @@ func (s *JetStreamSource) run() {
 	}
 }
 
-// checkServer says, once per node connected to, when that node's
-// nats-server is older than MinNATSServer: an error in the log and a note
-// (Notes) for /healthz. alarmd consumes all the same: refusing would stop
+// checkServer says, once each time the connected node's nats-server
+// version differs from the last one checked (a reconnect to a node of the
+// same version says nothing again), when that version is older than
+// MinNATSServer: an error in the log and a note (Notes) for /healthz. alarmd consumes all the same: refusing would stop
 // every alarm of a cluster that runs today, for a loss that needs a node
 // failing under load.
 func (s *JetStreamSource) checkServer() {
