@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/anxin-care/anxin/internal/proc"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -122,15 +123,6 @@ pressing:
 	return sum
 }
 
-// cpuSeconds is this process's CPU time so far, user and system.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
-
 // pressUntilEOF is press mode: it presses until stdin ends, then writes
 // the summary; 1 when a press failed.
 func pressUntilEOF(o pressOpts, stdin io.Reader, stdout io.Writer) int {
@@ -140,7 +132,7 @@ func pressUntilEOF(o pressOpts, stdin io.Reader, stdout io.Writer) int {
 		close(stop)
 	}()
 	sum := runPresses(o, stop, stdout)
-	sum.CPUSeconds = cpuSeconds()
+	sum.CPUSeconds = proc.SelfCPU().Seconds()
 	if err := json.NewEncoder(stdout).Encode(sum); err != nil || sum.Errors > 0 {
 		return 1
 	}

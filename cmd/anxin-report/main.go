@@ -19,9 +19,9 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/proc"
 	"github.com/anxin-care/anxin/replay"
 	"github.com/anxin-care/anxin/rules"
 )
@@ -101,16 +101,6 @@ type dataset struct {
 
 // onlineAlphas are the settings of the past-only learner in the report.
 var onlineAlphas = []float64{0.05, 0.01, 0.005, 0.002, 0.001, 0.0005}
-
-// cpuTime is the CPU time (user + system) the process used so far: on a
-// shared machine a steadier measure of speed than the wall clock.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("anxin-report", flag.ContinueOnError)
@@ -339,9 +329,9 @@ func (d *dataset) measure(window time.Duration) error {
 		return err
 	}
 	defer src.Close()
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), proc.SelfCPU()
 	d.m, err = replay.Measure(src, replay.MeasureOptions{Rules: cfg, Stops: all, Window: window, UseLitres: d.minDelta * 1000, DripLitresPerHour: dripLitres})
-	d.elapsed, d.cpu = time.Since(start), cpuTime()-cpu0
+	d.elapsed, d.cpu = time.Since(start), proc.SelfCPU()-cpu0
 	if err != nil {
 		return err
 	}
@@ -414,9 +404,9 @@ func (d *dataset) replayCPU1(cfg *rules.Config, window time.Duration) (time.Dura
 		return 0, err
 	}
 	defer src.Close()
-	c0 := cpuTime()
+	c0 := proc.SelfCPU()
 	_, err = replay.Measure(src, replay.MeasureOptions{Rules: cfg, Window: window, UseLitres: d.minDelta * 1000})
-	return cpuTime() - c0, err
+	return proc.SelfCPU() - c0, err
 }
 
 func prefixed(extra string) string {

@@ -2,10 +2,10 @@ package testenv
 
 import (
 	"fmt"
+	"github.com/anxin-care/anxin/internal/proc"
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -28,8 +28,4 @@ func VmRSS(pid int) int {
 }
 
 // SelfCPU is the CPU time (user and system) this process has used.
-func SelfCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru) // RUSAGE_SELF cannot fail
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func SelfCPU() time.Duration { return proc.SelfCPU() }
