@@ -2,7 +2,6 @@ package modbus
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync/atomic"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
+	"github.com/anxin-care/anxin/drivers/drivertest"
 	"github.com/anxin-care/anxin/drivers/serialport"
 )
 
@@ -43,13 +43,7 @@ func TestGasAlarmNotLostWhenTheSpoolRefusesItOnce(t *testing.T) {
 	}
 	d.reconnect = serialport.Reconnect{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond}
 	sink := &memSink{}
-	var refused atomic.Bool
-	refusing := drivers.SinkFunc(func(ctx context.Context, m anxin.Message) error {
-		if m.IsEvent() && refused.CompareAndSwap(false, true) {
-			return errors.New("spool: write: no space left on device")
-		}
-		return sink.Put(ctx, m)
-	})
+	refusing := drivertest.RefuseOnce(sink, func(m anxin.Message) bool { return m.IsEvent() })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx, refusing) }()

@@ -2,9 +2,7 @@ package rf433
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +10,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
+	"github.com/anxin-care/anxin/drivers/drivertest"
 	"github.com/anxin-care/anxin/drivers/serialport"
 )
 
@@ -36,13 +35,7 @@ func TestPressNotLostWhenTheSpoolRefusesItOnce(t *testing.T) {
 	}
 	d.reconnect = serialport.Reconnect{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond}
 	sink := &memSink{}
-	var refused atomic.Bool
-	refusing := drivers.SinkFunc(func(ctx context.Context, m anxin.Message) error {
-		if refused.CompareAndSwap(false, true) {
-			return errors.New("spool: write: no space left on device")
-		}
-		return sink.Put(ctx, m)
-	})
+	refusing := drivertest.RefuseOnce(sink, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx, refusing) }()
