@@ -428,10 +428,8 @@ func (g *Gateway) start(ctx context.Context, e DriverEntry) {
 			// from nothing: an input still in alarm is raised again, not
 			// lost) with a fresh registry for its metrics.
 			for d = nil; d == nil; {
-				select {
-				case <-dctx.Done():
+				if !anxin.SleepContext(dctx, wait) {
 					return
-				case <-time.After(wait):
 				}
 				wait = min(2*wait, MaxRetryFailed)
 				reg := prometheus.NewRegistry()
