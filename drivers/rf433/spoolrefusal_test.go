@@ -2,16 +2,12 @@ package rf433
 
 import (
 	"context"
-	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
-	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/drivertest"
-	"github.com/anxin-care/anxin/drivers/serialport"
 )
 
 // TestPressNotLostWhenTheSpoolRefusesItOnce: an elder presses the call
@@ -25,15 +21,7 @@ func TestPressNotLostWhenTheSpoolRefusesItOnce(t *testing.T) {
 	cfg := NewConfig()
 	cfg.Port.Path = dev.link
 	cfg.Codes = []Code{{Code: "8d3cf6", Device: "btn1", Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: reg}
-	d, err := newDriver(cfg, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.reconnect = serialport.Reconnect{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond}
+	d := newPtyDriver(t, cfg, reg)
 	sink := &memSink{}
 	refusing := drivertest.RefuseOnce(sink, nil)
 	ctx, cancel := context.WithCancel(context.Background())
