@@ -2,7 +2,6 @@ package modbus
 
 import (
 	"context"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,9 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
-	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/drivertest"
-	"github.com/anxin-care/anxin/drivers/serialport"
 )
 
 // TestGasAlarmNotLostWhenTheSpoolRefusesItOnce: a wired gas detector's
@@ -36,12 +33,7 @@ func TestGasAlarmNotLostWhenTheSpoolRefusesItOnce(t *testing.T) {
 	}
 	s := &slave{inputs: map[byte][]*atomic.Bool{2: {new(atomic.Bool)}}}
 	go s.serve(t, dev.master)
-	env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: reg}
-	d, err := newDriver(cfg, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.reconnect = serialport.Reconnect{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond}
+	d := newPtyDriver(t, cfg, reg)
 	sink := &memSink{}
 	refusing := drivertest.RefuseOnce(sink, func(m anxin.Message) bool { return m.IsEvent() })
 	ctx, cancel := context.WithCancel(context.Background())
