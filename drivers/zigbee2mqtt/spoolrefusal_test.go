@@ -14,9 +14,9 @@ import (
 // TestPressNotLostWhenTheSpoolRefusesItOnce: the spool refuses one press
 // (disk full for a moment, an I/O error on the SD card). The driver must
 // not die with it: the home broker's message is not acknowledged, so it
-// must be taken again and the press raised once the spool takes it. Today
-// Run returns the sink's error, gatewayd marks the instance failed and
-// nothing (smoke, gas, leak, buttons) is read until someone sends SIGHUP.
+// must be taken again and the press raised once the spool takes it. Run
+// used to return the sink's error: gatewayd marked the instance failed and
+// nothing (smoke, gas, leak, buttons) was read until someone sent SIGHUP.
 func TestPressNotLostWhenTheSpoolRefusesItOnce(t *testing.T) {
 	m := testenv.StartMosquitto(t)
 	env, _ := sourcetest.Env(t)
