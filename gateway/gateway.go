@@ -84,9 +84,6 @@ type Gateway struct {
 	mRunning  *prometheus.GaugeVec
 }
 
-// instance is one configured driver and its lifecycle: running, then
-// failed or stopped when Run returns on its own. A reload replaces an
-// instance whose entry changed or which is not running.
 // publisher is all the gateway asks of its uplink (mqtt.Uplink): send the
 // spool until ctx ends, say whether it is connected, carry the driver
 // states in the status.
@@ -97,6 +94,9 @@ type publisher interface {
 	PublishNow(ctx context.Context, topic string, payload []byte) error
 }
 
+// instance is one configured driver and its lifecycle: running, then
+// failed or stopped when Run returns on its own. A reload replaces an
+// instance whose entry changed or which is not running.
 type instance struct {
 	entry  DriverEntry
 	reg    *prometheus.Registry
