@@ -84,9 +84,6 @@ type Gateway struct {
 	mRunning  *prometheus.GaugeVec
 }
 
-// instance is one configured driver and its lifecycle: running, then
-// failed or stopped when Run returns on its own. A reload replaces an
-// instance whose entry changed or which is not running.
 // publisher is all the gateway asks of its uplink (mqtt.Uplink): send the
 // spool until ctx ends, say whether it is connected, carry the driver
 // states in the status.
@@ -97,6 +94,9 @@ type publisher interface {
 	PublishNow(ctx context.Context, topic string, payload []byte) error
 }
 
+// instance is one configured driver and its lifecycle: running, then
+// failed or stopped when Run returns on its own. A reload replaces an
+// instance whose entry changed or which is not running.
 type instance struct {
 	entry  DriverEntry
 	reg    *prometheus.Registry
@@ -428,10 +428,8 @@ func (g *Gateway) start(ctx context.Context, e DriverEntry) {
 			// from nothing: an input still in alarm is raised again, not
 			// lost) with a fresh registry for its metrics.
 			for d = nil; d == nil; {
-				select {
-				case <-dctx.Done():
+				if !anxin.SleepContext(dctx, wait) {
 					return
-				case <-time.After(wait):
 				}
 				wait = min(2*wait, MaxRetryFailed)
 				reg := prometheus.NewRegistry()

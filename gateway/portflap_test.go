@@ -11,7 +11,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/serialport"
 )
@@ -120,7 +119,6 @@ func TestFlappingPortReportsItsDevicesOffline(t *testing.T) {
 				if n := len(msgs); n > 3 {
 					t.Errorf("btn1 flapped %d times between online and offline in an hour: device_offline (30 min) never fires", n)
 				}
-				_ = anxin.StateOffline
 			})
 		})
 	}

@@ -29,16 +29,31 @@ const DefaultPortUpAfter = 30 * time.Second
 
 // portWatch is what an instance's port state has led to report.
 type portWatch struct {
-	mu        sync.Mutex
-	up        bool        // usable for PortUpAfter, and not down since
-	downTimer *time.Timer // the outage's offline report, pending
-	upTimer   *time.Timer // the port's return, being confirmed
-	// bumped when that timer is stopped: its callback, if already
-	// started, does nothing
-	downGen, upGen uint64
-	offlineSent    bool
-	everUp         bool // since this instance was made: the first up reports online
-	ended          bool
+	mu          sync.Mutex
+	up          bool        // usable for PortUpAfter, and not down since
+	downTimer   *time.Timer // the outage's offline report, pending
+	upTimer     *time.Timer // the port's return, being confirmed
+	offlineSent bool
+	everUp      bool // since this instance was made: the first up reports online
+	ended       bool
+}
+
+// after sets *slot to a timer that runs f under w.mu after d, unless by
+// then *slot no longer holds that timer (stopped or replaced: a callback
+// that had already started when Stop was called does nothing) or w has
+// ended. w.mu is held, so the callback sees *slot set.
+func (w *portWatch) after(d time.Duration, slot **time.Timer, f func()) {
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if *slot != t || w.ended {
+			return
+		}
+		*slot = nil
+		f()
+	})
+	*slot = t
 }
 
 // stopTimers stops both timers; w.mu is held.
@@ -49,8 +64,6 @@ func (w *portWatch) stopTimers() {
 			*t = nil
 		}
 	}
-	w.downGen++
-	w.upGen++
 }
 
 // end stops what w would still report: after a reload its successor's
@@ -92,41 +105,27 @@ func (g *Gateway) portState(in *instance, up bool) {
 		if w.upTimer != nil { // not back after all: the outage goes on
 			w.upTimer.Stop()
 			w.upTimer = nil
-			w.upGen++
 		}
 		if w.up || (w.downTimer == nil && !w.offlineSent) {
 			w.up = false
-			gen := w.downGen
 			var report func()
 			report = func() {
-				w.mu.Lock()
-				defer w.mu.Unlock()
-				if w.downGen != gen || w.ended {
-					return
-				}
-				w.downTimer = nil
 				if !w.up && !w.offlineSent {
 					if w.offlineSent = g.queuePortStatus(portStatus{in, devs, anxin.StateOffline}); !w.offlineSent {
 						// the queue is full: no later change comes while the
 						// port stays down, so try again in a second
-						w.downTimer = time.AfterFunc(time.Second, report)
+						w.after(time.Second, &w.downTimer, report)
 					}
 				}
 			}
-			w.downTimer = time.AfterFunc(cmp.Or(g.opts.PortDownAfter, g.cfg.OfflineAfter, DefaultPortDownAfter), report)
+			w.after(cmp.Or(g.opts.PortDownAfter, g.cfg.OfflineAfter, DefaultPortDownAfter), &w.downTimer, report)
 		}
 		return
 	}
 	if w.up || w.upTimer != nil {
 		return
 	}
-	gen := w.upGen
-	w.upTimer = time.AfterFunc(cmp.Or(g.opts.PortUpAfter, DefaultPortUpAfter), func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if w.upGen != gen || w.ended {
-			return
-		}
+	w.after(cmp.Or(g.opts.PortUpAfter, DefaultPortUpAfter), &w.upTimer, func() {
 		w.stopTimers()
 		w.up = true
 		if (w.offlineSent || !w.everUp) && g.queuePortStatus(portStatus{in, devs, anxin.StateOnline}) {

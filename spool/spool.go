@@ -745,10 +745,6 @@ func (s *Spool) rewrite(seg *segment, keep func(Record) bool) (int, error) {
 	return dropped, nil
 }
 
-// Ack records that every message up to seq was acknowledged by the broker,
-// so it may leave the spool. The pointer is written at once (it survives a
-// process kill) and fsynced on Close; after a power loss the last acks may
-// be forgotten and those messages sent again, with the same ids.
 // Requeue appends a copy of r, the record next to acknowledge (Seq one past
 // Acked), and then acknowledges r: it goes out again after everything
 // spooled now, nothing lost (a crash between the two leaves both, and the
@@ -769,6 +765,10 @@ func (s *Spool) Requeue(r Record) error {
 	return s.Ack(r.Seq)
 }
 
+// Ack records that every message up to seq was acknowledged by the broker,
+// so it may leave the spool. The pointer is written at once (it survives a
+// process kill) and fsynced on Close; after a power loss the last acks may
+// be forgotten and those messages sent again, with the same ids.
 func (s *Spool) Ack(seq uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

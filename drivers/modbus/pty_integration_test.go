@@ -197,6 +197,23 @@ func regs(m map[uint16]uint16, addr uint16, wire []byte) {
 	}
 }
 
+// newPtyDriver makes cfg's driver (cfg validated), reconnecting fast;
+// ANXIN_DEBUG=1 shows its log.
+func newPtyDriver(t *testing.T, cfg *Config, reg *prometheus.Registry) *driver {
+	t.Helper()
+	logger := slog.New(slog.DiscardHandler)
+	if os.Getenv("ANXIN_DEBUG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	env := drivers.Env{Household: "hh-0001", Logger: logger, Now: time.Now, Metrics: reg}
+	d, err := newDriver(cfg, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.reconnect = serialport.Reconnect{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond}
+	return d
+}
+
 func TestIntegrationPty(t *testing.T) {
 	dev := newPtyDevice(t)
 	reg := prometheus.NewRegistry()
@@ -236,16 +253,7 @@ func TestIntegrationPty(t *testing.T) {
 	regs(s.input[1], 0x0010, u1[4].Encode(-70))
 	go s.serve(t, dev.master)
 
-	logger := slog.New(slog.DiscardHandler)
-	if os.Getenv("ANXIN_DEBUG") != "" {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	env := drivers.Env{Household: "hh-0001", Logger: logger, Now: time.Now, Metrics: reg}
-	d, err := newDriver(cfg, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.reconnect = serialport.Reconnect{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond}
+	d := newPtyDriver(t, cfg, reg)
 	sink := &memSink{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -2,8 +2,6 @@ package modbus
 
 import (
 	"context"
-	"errors"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,8 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
-	"github.com/anxin-care/anxin/drivers"
-	"github.com/anxin-care/anxin/drivers/serialport"
+	"github.com/anxin-care/anxin/drivers/drivertest"
 )
 
 // TestGasAlarmNotLostWhenTheSpoolRefusesItOnce: a wired gas detector's
@@ -36,20 +33,9 @@ func TestGasAlarmNotLostWhenTheSpoolRefusesItOnce(t *testing.T) {
 	}
 	s := &slave{inputs: map[byte][]*atomic.Bool{2: {new(atomic.Bool)}}}
 	go s.serve(t, dev.master)
-	env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: reg}
-	d, err := newDriver(cfg, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.reconnect = serialport.Reconnect{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond}
+	d := newPtyDriver(t, cfg, reg)
 	sink := &memSink{}
-	var refused atomic.Bool
-	refusing := drivers.SinkFunc(func(ctx context.Context, m anxin.Message) error {
-		if m.IsEvent() && refused.CompareAndSwap(false, true) {
-			return errors.New("spool: write: no space left on device")
-		}
-		return sink.Put(ctx, m)
-	})
+	refusing := drivertest.RefuseOnce(sink, func(m anxin.Message) bool { return m.IsEvent() })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx, refusing) }()

@@ -111,6 +111,21 @@ func (s *memSink) snapshot() []anxin.Message {
 	return append([]anxin.Message(nil), s.msgs...)
 }
 
+// newPtyDriver validates cfg and makes its driver, reconnecting fast.
+func newPtyDriver(t *testing.T, cfg *Config, reg *prometheus.Registry) *driver {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: reg}
+	d, err := newDriver(cfg, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.reconnect = serialport.Reconnect{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond}
+	return d
+}
+
 func TestIntegrationPty(t *testing.T) {
 	dev := newPtyDevice(t)
 	reg := prometheus.NewRegistry()
@@ -122,15 +137,7 @@ func TestIntegrationPty(t *testing.T) {
 		{Code: "c1a96c", Device: "smoke1", Kind: anxin.KindSmokeDetector, Event: anxin.EventSmoke},
 		{Code: "0f0065", Device: "leak1", Kind: anxin.KindWaterLeakDetector, Event: anxin.EventWaterLeak},
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: reg}
-	d, err := newDriver(cfg, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.reconnect = serialport.Reconnect{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond}
+	d := newPtyDriver(t, cfg, reg)
 	sink := &memSink{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

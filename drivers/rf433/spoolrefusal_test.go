@@ -2,17 +2,12 @@ package rf433
 
 import (
 	"context"
-	"errors"
-	"log/slog"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
-	"github.com/anxin-care/anxin/drivers"
-	"github.com/anxin-care/anxin/drivers/serialport"
+	"github.com/anxin-care/anxin/drivers/drivertest"
 )
 
 // TestPressNotLostWhenTheSpoolRefusesItOnce: an elder presses the call
@@ -26,23 +21,9 @@ func TestPressNotLostWhenTheSpoolRefusesItOnce(t *testing.T) {
 	cfg := NewConfig()
 	cfg.Port.Path = dev.link
 	cfg.Codes = []Code{{Code: "8d3cf6", Device: "btn1", Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: reg}
-	d, err := newDriver(cfg, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.reconnect = serialport.Reconnect{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond}
+	d := newPtyDriver(t, cfg, reg)
 	sink := &memSink{}
-	var refused atomic.Bool
-	refusing := drivers.SinkFunc(func(ctx context.Context, m anxin.Message) error {
-		if refused.CompareAndSwap(false, true) {
-			return errors.New("spool: write: no space left on device")
-		}
-		return sink.Put(ctx, m)
-	})
+	refusing := drivertest.RefuseOnce(sink, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx, refusing) }()

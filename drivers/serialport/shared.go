@@ -351,8 +351,6 @@ func (s *sharedBus) lose(b *Bus, lost chan error, err error) {
 	}
 }
 
-// waitUp waits until the port is open. It returns the keeper's permanent
-// error, or ctx.Err().
 // isUp reports whether the port is open now.
 func (s *sharedBus) isUp() bool {
 	s.mu.Lock()
@@ -360,6 +358,8 @@ func (s *sharedBus) isUp() bool {
 	return s.bus != nil
 }
 
+// waitUp waits until the port is open. It returns the keeper's permanent
+// error, or ctx.Err().
 func (s *sharedBus) waitUp(ctx context.Context) error {
 	for {
 		s.mu.Lock()

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/anxin-care/anxin"
 )
 
 // Session serves the frames of one connection. Its methods are called from
@@ -109,10 +111,8 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 			return fmt.Errorf("listen %s: %w (not retried)", addr, err)
 		}
 		s.Logger.Warn("listen failed, retrying", "addr", addr, "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
+		if !anxin.SleepContext(ctx, wait) {
 			return nil
-		case <-time.After(wait):
 		}
 		wait = min(2*wait, 10*time.Second)
 	}
@@ -158,10 +158,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			if n, ok := s.acceptFail.due(time.Now(), 10*time.Second); ok {
 				s.Logger.Warn("accept failed; accepting again", "err", err, "times", n, "in", pause)
 			}
-			select {
-			case <-ctx.Done():
+			if !anxin.SleepContext(ctx, pause) {
 				return nil
-			case <-time.After(pause):
 			}
 			continue
 		}

@@ -2,13 +2,11 @@ package zigbee2mqtt
 
 import (
 	"context"
-	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/anxin-care/anxin"
-	"github.com/anxin-care/anxin/drivers"
+	"github.com/anxin-care/anxin/drivers/drivertest"
 	"github.com/anxin-care/anxin/drivers/mqttsource/sourcetest"
 	"github.com/anxin-care/anxin/internal/testenv"
 )
@@ -16,9 +14,9 @@ import (
 // TestPressNotLostWhenTheSpoolRefusesItOnce: the spool refuses one press
 // (disk full for a moment, an I/O error on the SD card). The driver must
 // not die with it: the home broker's message is not acknowledged, so it
-// must be taken again and the press raised once the spool takes it. Today
-// Run returns the sink's error, gatewayd marks the instance failed and
-// nothing (smoke, gas, leak, buttons) is read until someone sends SIGHUP.
+// must be taken again and the press raised once the spool takes it. Run
+// used to return the sink's error: gatewayd marked the instance failed and
+// nothing (smoke, gas, leak, buttons) was read until someone sent SIGHUP.
 func TestPressNotLostWhenTheSpoolRefusesItOnce(t *testing.T) {
 	m := testenv.StartMosquitto(t)
 	env, _ := sourcetest.Env(t)
@@ -33,14 +31,10 @@ func TestPressNotLostWhenTheSpoolRefusesItOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	sink := sourcetest.NewSink(1024)
-	var refusedPress, refusedLeak atomic.Bool
-	refusing := drivers.SinkFunc(func(ctx context.Context, msg anxin.Message) error {
-		if msg.Device == "sos9" && refusedPress.CompareAndSwap(false, true) ||
-			msg.Device == "leak1" && refusedLeak.CompareAndSwap(false, true) {
-			return errors.New("spool: write: no space left on device")
-		}
-		return sink.Put(ctx, msg)
-	})
+	of := func(dev string) func(anxin.Message) bool {
+		return func(m anxin.Message) bool { return m.Device == dev }
+	}
+	refusing := drivertest.RefuseOnce(drivertest.RefuseOnce(sink, of("sos9")), of("leak1"))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	ended := make(chan struct{})
