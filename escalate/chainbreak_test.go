@@ -49,15 +49,12 @@ func TestTwoContactsAcceptAtOnce(t *testing.T) {
 		e.fake.Script(phone2, twiliotest.Script{Call: twiliotest.Ring})
 		e.raise("01RACE", anxin.SeverityCritical)
 		settle(3*time.Minute + 10*time.Second) // step 0 unanswered; contact 2's call rings
-		m := ackLink.FindStringSubmatch(e.timeline("sms")[0].ev.Body)
-		if m == nil {
-			t.Fatal("no ack link in step 0's SMS")
-		}
+		link := e.firstLink()
 		var code int
 		var kp anxin.KeyPress
 		var perr error
 		done := make(chan struct{}, 2)
-		go func() { code, _ = e.do(http.MethodPost, m[1]); done <- struct{}{} }()
+		go func() { code, _ = e.do(http.MethodPost, link); done <- struct{}{} }()
 		go func() { kp, perr = e.svc.Press(t.Context(), "01RACE/s1/voice", "", "1"); done <- struct{}{} }()
 		<-done
 		<-done
@@ -134,17 +131,14 @@ func TestAckOfWalkingChainWhoseAlarmIsClosedIsOver(t *testing.T) {
 		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
 		e.raise("01SHUT", anxin.SeverityCritical)
 		settle(10 * time.Second)
-		m := ackLink.FindStringSubmatch(e.timeline("sms")[0].ev.Body)
-		if m == nil {
-			t.Fatal("no ack link in step 0's SMS")
-		}
+		link := e.firstLink()
 		a, _ := e.alarms.Alarm(t.Context(), "01SHUT")
 		a.State = anxin.AlarmResolved // closed in the store; no Resolve
 		e.alarms.put(a)
-		if code, page := e.do(http.MethodGet, m[1]); strings.Contains(page, "<form") {
+		if code, page := e.do(http.MethodGet, link); strings.Contains(page, "<form") {
 			t.Errorf("GET of a closed alarm's link offers to accept it (%d):\n%s", code, page)
 		}
-		code, page := e.do(http.MethodPost, m[1])
+		code, page := e.do(http.MethodPost, link)
 		settle(time.Minute)
 		if c := e.chain("01SHUT"); code != http.StatusConflict || c.State == anxin.ChainAccepted {
 			t.Fatalf("POST on the link of a closed alarm: %d, chain %s by %q:\n%s", code, c.State, c.AcceptedBy, page)
