@@ -230,3 +230,33 @@ func TestUnknownSendThatCannotBeLookedUpFailsOverOnTime(t *testing.T) {
 		}
 	})
 }
+
+// An acceptance by link that loses every write race to the chain's own
+// passes (accept's tries run out) has taken nothing, but the alarm is not
+// over: the page said "告警已结束" and hid the elder's number, and the
+// contact, told the alarm was over, stayed home. They are asked to try
+// again, and the next press takes it.
+func TestAckLinkWriteConflictIsNotOver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
+		e.raise("01RACE", anxin.SeverityCritical)
+		settle(10 * time.Second)
+		link := e.firstLink()
+		e.conflicts.Store(1000)
+		code, page := e.do(http.MethodPost, link)
+		e.conflicts.Store(0)
+		if strings.Contains(page, "告警已结束") || !strings.Contains(page, "请稍后再试") {
+			t.Fatalf("an acceptance that lost its write races was answered as over (%d):\n%s", code, page)
+		}
+		if c := e.chain("01RACE"); c.State != anxin.ChainWalking {
+			t.Fatalf("chain %s after the lost acceptance, want walking", c.State)
+		}
+		if code, _ := e.do(http.MethodPost, link); code != 200 {
+			t.Fatalf("the second press: %d", code)
+		}
+		if c := e.chain("01RACE"); c.State != anxin.ChainAccepted || c.AcceptedVia != escalate.ViaAckLink {
+			t.Fatalf("the second press: chain %s via %q, want accepted by link", c.State, c.AcceptedVia)
+		}
+	})
+}
