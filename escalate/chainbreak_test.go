@@ -240,7 +240,7 @@ func TestAckLinkWriteConflictIsNotOver(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
-		e.raise("01RACE", anxin.SeverityCritical)
+		e.raise("01LOST", anxin.SeverityCritical)
 		settle(10 * time.Second)
 		link := e.firstLink()
 		e.conflicts.Store(1000)
@@ -249,14 +249,35 @@ func TestAckLinkWriteConflictIsNotOver(t *testing.T) {
 		if strings.Contains(page, "告警已结束") || !strings.Contains(page, "请稍后再试") {
 			t.Fatalf("an acceptance that lost its write races was answered as over (%d):\n%s", code, page)
 		}
-		if c := e.chain("01RACE"); c.State != anxin.ChainWalking {
+		if c := e.chain("01LOST"); c.State != anxin.ChainWalking {
 			t.Fatalf("chain %s after the lost acceptance, want walking", c.State)
 		}
 		if code, _ := e.do(http.MethodPost, link); code != 200 {
 			t.Fatalf("the second press: %d", code)
 		}
-		if c := e.chain("01RACE"); c.State != anxin.ChainAccepted || c.AcceptedVia != escalate.ViaAckLink {
+		if c := e.chain("01LOST"); c.State != anxin.ChainAccepted || c.AcceptedVia != escalate.ViaAckLink {
 			t.Fatalf("the second press: chain %s via %q, want accepted by link", c.State, c.AcceptedVia)
+		}
+	})
+}
+
+// The same by key press: the call said "此告警已结束" to a contact whose
+// key 1 lost its write races; an error makes it say the system is busy
+// and point to the SMS link.
+func TestKeyPressWriteConflictIsNotOver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
+		e.raise("01LOSTK", anxin.SeverityCritical)
+		settle(10 * time.Second)
+		e.conflicts.Store(1000)
+		kp, err := e.svc.Press(t.Context(), "01LOSTK/s0/voice", "", "1")
+		e.conflicts.Store(0)
+		if err == nil || kp.Unknown {
+			t.Fatalf("a key press that lost its write races: %+v, err %v; want an error (the call says busy), not over", kp, err)
+		}
+		if kp, err := e.svc.Press(t.Context(), "01LOSTK/s0/voice", "", "1"); err != nil || !kp.Accepted {
+			t.Fatalf("the second press: %+v, err %v", kp, err)
 		}
 	})
 }

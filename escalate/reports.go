@@ -138,7 +138,7 @@ func (s *Service) Press(ctx context.Context, attemptID, providerID, digits strin
 		return anxin.KeyPress{Accepted: true, AcceptedBy: c.AcceptedBy, Elder: c.Targets[a.Target].Relation == "elder"}, nil
 	case err == nil:
 		return anxin.KeyPress{TakenBy: c.AcceptedBy}, nil
-	case anxin.ErrorCode(err) == anxin.ECONFLICT:
+	case errors.Is(err, errAlarmOver):
 		return anxin.KeyPress{Unknown: true}, nil
 	}
 	return anxin.KeyPress{}, err
