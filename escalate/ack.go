@@ -276,7 +276,7 @@ func (s *Service) AckHandler() http.Handler {
 			s.page(w, http.StatusOK, b.Ack(words.AckMine, a, h, ""), a)
 		case err == nil:
 			s.page(w, http.StatusConflict, b.Ack(words.AckHeld, a, h, held.AcceptedBy), a)
-		case anxin.ErrorCode(err) == anxin.ECONFLICT:
+		case errors.Is(err, errAlarmOver):
 			s.page(w, http.StatusConflict, b.Ack(words.AckOver, a, h, ""), a)
 		default:
 			s.log.Error("ack link: accept failed", "alarm", claims.AlarmID, "err", err)

@@ -18,6 +18,20 @@ import (
 
 var ackLink = regexp.MustCompile(`https://alarm\.example\.org(/ack/[A-Za-z0-9_\-.]+)`)
 
+// firstLink is the path of the ack link in the first SMS sent (step 0's).
+func (e *env) firstLink() string {
+	e.t.Helper()
+	sms := e.timeline("sms")
+	if len(sms) == 0 {
+		e.t.Fatalf("no SMS sent:\n%s", e.dump())
+	}
+	m := ackLink.FindStringSubmatch(sms[0].ev.Body)
+	if m == nil {
+		e.t.Fatalf("no ack link in step 0's SMS %q:\n%s", sms[0].ev.Body, e.dump())
+	}
+	return m[1]
+}
+
 func (e *env) do(method, path string) (int, string) {
 	req := httptest.NewRequest(method, path, nil)
 	rec := httptest.NewRecorder()
@@ -35,11 +49,8 @@ func TestAckLinkAccepts(t *testing.T) {
 		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
 		e.raise("01ALARM7", anxin.SeverityCritical)
 		settle(40 * time.Second)
-		m := ackLink.FindStringSubmatch(e.timeline("sms")[0].ev.Body)
-		if m == nil {
-			t.Fatalf("no ack link in %q", e.timeline("sms")[0].ev.Body)
-		}
-		code, page := e.do(http.MethodGet, m[1])
+		link := e.firstLink()
+		code, page := e.do(http.MethodGet, link)
 		if code != 200 || !strings.Contains(page, `<form method="post">`) || !strings.Contains(page, "按下了呼叫按钮") || !strings.Contains(page, `href="tel:&#43;8613800000000"`) {
 			t.Fatalf("GET %d %s", code, page)
 		}
@@ -47,7 +58,7 @@ func TestAckLinkAccepts(t *testing.T) {
 			t.Fatalf("GET changed the chain: %+v", c)
 		}
 		settle(10 * time.Second)
-		code, page = e.do(http.MethodPost, m[1])
+		code, page = e.do(http.MethodPost, link)
 		if code != 200 || !strings.Contains(page, "已确认") {
 			t.Fatalf("POST %d %s", code, page)
 		}
@@ -62,16 +73,16 @@ func TestAckLinkAccepts(t *testing.T) {
 			t.Fatalf("call attempt %+v", as[1])
 		}
 		// a second POST changes nothing; the page says who holds it
-		code, page = e.do(http.MethodPost, m[1])
+		code, page = e.do(http.MethodPost, link)
 		if code != 200 || !strings.Contains(page, "已确认") {
 			t.Fatalf("second POST %d %s", code, page)
 		}
 		// a forged token and an expired one
-		if code, _ := e.do(http.MethodGet, m[1][:len(m[1])-2]+"AA"); code != 404 {
+		if code, _ := e.do(http.MethodGet, link[:len(link)-2]+"AA"); code != 404 {
 			t.Fatalf("forged token: %d", code)
 		}
 		settle(25 * time.Hour)
-		if code, page := e.do(http.MethodGet, m[1]); code != 410 || !strings.Contains(page, "过期") {
+		if code, page := e.do(http.MethodGet, link); code != 410 || !strings.Contains(page, "过期") {
 			t.Fatalf("expired token: %d %s", code, page)
 		}
 	})
@@ -228,8 +239,8 @@ func TestAckLinkDuringAnsweredCallHangsUp(t *testing.T) {
 		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Silent, After: 5 * time.Second})
 		e.raise("01ALARME", anxin.SeverityCritical)
 		settle(10 * time.Second)
-		m := ackLink.FindStringSubmatch(e.timeline("sms")[0].ev.Body)
-		if code, _ := e.do(http.MethodPost, m[1]); code != 200 {
+		link := e.firstLink()
+		if code, _ := e.do(http.MethodPost, link); code != 200 {
 			t.Fatalf("POST %d", code)
 		}
 		settle(time.Minute)
@@ -326,8 +337,8 @@ func TestLateRingingDoesNotUndoAnswer(t *testing.T) {
 		if a, _ := e.db.Attempt(t.Context(), call.ID); a.Status != "in-progress" {
 			t.Fatalf("a late ringing moved the call back to %q", a.Status)
 		}
-		m := ackLink.FindStringSubmatch(e.timeline("sms")[0].ev.Body)
-		if code, _ := e.do(http.MethodPost, m[1]); code != 200 {
+		link := e.firstLink()
+		if code, _ := e.do(http.MethodPost, link); code != 200 {
 			t.Fatalf("POST %d", code)
 		}
 		settle(time.Minute)

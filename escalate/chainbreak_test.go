@@ -49,15 +49,12 @@ func TestTwoContactsAcceptAtOnce(t *testing.T) {
 		e.fake.Script(phone2, twiliotest.Script{Call: twiliotest.Ring})
 		e.raise("01RACE", anxin.SeverityCritical)
 		settle(3*time.Minute + 10*time.Second) // step 0 unanswered; contact 2's call rings
-		m := ackLink.FindStringSubmatch(e.timeline("sms")[0].ev.Body)
-		if m == nil {
-			t.Fatal("no ack link in step 0's SMS")
-		}
+		link := e.firstLink()
 		var code int
 		var kp anxin.KeyPress
 		var perr error
 		done := make(chan struct{}, 2)
-		go func() { code, _ = e.do(http.MethodPost, m[1]); done <- struct{}{} }()
+		go func() { code, _ = e.do(http.MethodPost, link); done <- struct{}{} }()
 		go func() { kp, perr = e.svc.Press(t.Context(), "01RACE/s1/voice", "", "1"); done <- struct{}{} }()
 		<-done
 		<-done
@@ -134,17 +131,14 @@ func TestAckOfWalkingChainWhoseAlarmIsClosedIsOver(t *testing.T) {
 		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
 		e.raise("01SHUT", anxin.SeverityCritical)
 		settle(10 * time.Second)
-		m := ackLink.FindStringSubmatch(e.timeline("sms")[0].ev.Body)
-		if m == nil {
-			t.Fatal("no ack link in step 0's SMS")
-		}
+		link := e.firstLink()
 		a, _ := e.alarms.Alarm(t.Context(), "01SHUT")
 		a.State = anxin.AlarmResolved // closed in the store; no Resolve
 		e.alarms.put(a)
-		if code, page := e.do(http.MethodGet, m[1]); strings.Contains(page, "<form") {
+		if code, page := e.do(http.MethodGet, link); strings.Contains(page, "<form") {
 			t.Errorf("GET of a closed alarm's link offers to accept it (%d):\n%s", code, page)
 		}
-		code, page := e.do(http.MethodPost, m[1])
+		code, page := e.do(http.MethodPost, link)
 		settle(time.Minute)
 		if c := e.chain("01SHUT"); code != http.StatusConflict || c.State == anxin.ChainAccepted {
 			t.Fatalf("POST on the link of a closed alarm: %d, chain %s by %q:\n%s", code, c.State, c.AcceptedBy, page)
@@ -233,6 +227,57 @@ func TestUnknownSendThatCannotBeLookedUpFailsOverOnTime(t *testing.T) {
 		settle(45*time.Second + 100*time.Millisecond)
 		if got := e.b.sent(); !equal(got, []string{"01LATE/s0/sms@b", "01LATE/s0/voice@b"}) {
 			t.Fatalf("b sent %v at the delivery timeout", got)
+		}
+	})
+}
+
+// An acceptance by link that loses every write race to the chain's own
+// passes (accept's tries run out) has taken nothing, but the alarm is not
+// over: the page said "告警已结束" and hid the elder's number, and the
+// contact, told the alarm was over, stayed home. They are asked to try
+// again, and the next press takes it.
+func TestAckLinkWriteConflictIsNotOver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
+		e.raise("01LOST", anxin.SeverityCritical)
+		settle(10 * time.Second)
+		link := e.firstLink()
+		e.conflicts.Store(1000)
+		code, page := e.do(http.MethodPost, link)
+		e.conflicts.Store(0)
+		if strings.Contains(page, "告警已结束") || !strings.Contains(page, "请稍后再试") {
+			t.Fatalf("an acceptance that lost its write races was answered as over (%d):\n%s", code, page)
+		}
+		if c := e.chain("01LOST"); c.State != anxin.ChainWalking {
+			t.Fatalf("chain %s after the lost acceptance, want walking", c.State)
+		}
+		if code, _ := e.do(http.MethodPost, link); code != 200 {
+			t.Fatalf("the second press: %d", code)
+		}
+		if c := e.chain("01LOST"); c.State != anxin.ChainAccepted || c.AcceptedVia != escalate.ViaAckLink {
+			t.Fatalf("the second press: chain %s via %q, want accepted by link", c.State, c.AcceptedVia)
+		}
+	})
+}
+
+// The same by key press: the call said "此告警已结束" to a contact whose
+// key 1 lost its write races; an error makes it say the system is busy
+// and point to the SMS link.
+func TestKeyPressWriteConflictIsNotOver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
+		e.raise("01LOSTK", anxin.SeverityCritical)
+		settle(10 * time.Second)
+		e.conflicts.Store(1000)
+		kp, err := e.svc.Press(t.Context(), "01LOSTK/s0/voice", "", "1")
+		e.conflicts.Store(0)
+		if err == nil || kp.Unknown {
+			t.Fatalf("a key press that lost its write races: %+v, err %v; want an error (the call says busy), not over", kp, err)
+		}
+		if kp, err := e.svc.Press(t.Context(), "01LOSTK/s0/voice", "", "1"); err != nil || !kp.Accepted {
+			t.Fatalf("the second press: %+v, err %v", kp, err)
 		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -129,6 +130,26 @@ type env struct {
 	t0     time.Time
 	hh     anxin.Households
 	cfg    escalate.Config
+	// conflicts, while above 0, is how many more SaveChain calls the
+	// service's store refuses as ECONFLICT (a write conflict that
+	// outlasts its tries)
+	conflicts atomic.Int32
+}
+
+// conflictingStore is the env's store whose SaveChain fails as a lost
+// write race while env.conflicts lasts.
+type conflictingStore struct {
+	*sqlite.DB
+	e *env
+}
+
+func (s conflictingStore) SaveChain(ctx context.Context, c *anxin.Chain) error {
+	for n := s.e.conflicts.Load(); n > 0; n = s.e.conflicts.Load() {
+		if s.e.conflicts.CompareAndSwap(n, n-1) {
+			return anxin.Errorf(anxin.ECONFLICT, "chain %s: injected write conflict", c.AlarmID)
+		}
+	}
+	return s.DB.SaveChain(ctx, c)
 }
 
 type option func(*escalate.Config)
@@ -177,7 +198,7 @@ func (e *env) start() {
 	}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := escalate.New(escalate.Options{
-		Config: e.cfg, Store: e.db, Alarms: e.alarms, Households: e.hh,
+		Config: e.cfg, Store: conflictingStore{e.db, e}, Alarms: e.alarms, Households: e.hh,
 		Visits: e.db, Notifier: tw, Provider: "twilio", Logger: log,
 	})
 	if err != nil {

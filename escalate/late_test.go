@@ -60,14 +60,8 @@ func TestLateAcceptanceIsToldWhoTookIt(t *testing.T) {
 // not recorded as such. Now it counts as the link does.
 func TestSMSAcceptanceAfterAnUnansweredChainCounts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newEnvWith(t, households{abroad.ID: abroad})
-		e.fake.Script("+14155550101", twiliotest.Script{Call: twiliotest.Ring})
+		e, _ := unansweredAbroad(t, "01ALARMN")
 		reply := e.smsReplies(t, "U")
-		e.raiseIn(abroad.ID, "01ALARMN", anxin.SeverityCritical)
-		settle(time.Hour)
-		if c := e.chain("01ALARMN"); c.State != anxin.ChainUnanswered || !c.Finished {
-			t.Fatalf("chain %s finished %v, want unanswered and finished", c.State, c.Finished)
-		}
 		reply("+14155550101", "1")
 		settle(time.Minute)
 		if c := e.chain("01ALARMN"); c.State != anxin.ChainAccepted || c.AcceptedBy != "陈刚" || c.AcceptedVia != escalate.ViaSMSReply || !c.Finished {
@@ -121,14 +115,8 @@ func TestUnansweredVisitCountsOnlyCallsPlaced(t *testing.T) {
 // on-call log would say an inbound SMS was lost.
 func TestSMSAcceptanceOfAResolvedUnansweredAlarmIsNotAFailure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newEnvWith(t, households{abroad.ID: abroad})
-		e.fake.Script("+14155550101", twiliotest.Script{Call: twiliotest.Ring})
+		e, a := unansweredAbroad(t, "01ALARMR")
 		reply := e.smsReplies(t, "R")
-		a := e.raiseIn(abroad.ID, "01ALARMR", anxin.SeverityCritical)
-		settle(time.Hour)
-		if c := e.chain("01ALARMR"); c.State != anxin.ChainUnanswered || !c.Finished {
-			t.Fatalf("chain %s finished %v, want unanswered and finished", c.State, c.Finished)
-		}
 		a.State = anxin.AlarmResolved // closed; Resolve has not reached the chain
 		e.alarms.put(a)
 		reply("+14155550101", "1") // fails the test on a non-200
@@ -143,16 +131,25 @@ func TestSMSAcceptanceOfAResolvedUnansweredAlarmIsNotAFailure(t *testing.T) {
 // community duty contact, when nobody at all had been told.
 func TestUnansweredVisitOfAHomeWithoutDutyContact(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newEnvWith(t, households{abroad.ID: abroad}) // contacts only, no community staff
-		e.fake.Script("+14155550101", twiliotest.Script{Call: twiliotest.Ring})
-		e.raiseIn(abroad.ID, "01ALARMD", anxin.SeverityCritical)
-		settle(2 * time.Hour)
-		if c := e.chain("01ALARMD"); c.State != anxin.ChainUnanswered {
-			t.Fatalf("chain %s", c.State)
-		}
+		e, _ := unansweredAbroad(t, "01ALARMD") // contacts only, no community staff
 		needs, _, _, _ := e.visit("01ALARMD")
 		if strings.Contains(needs, "已通知社区值班人员") || !strings.Contains(needs, "没有社区值班人员") {
 			t.Fatalf("the visit of an unanswered alarm with nobody on duty: %q", needs)
 		}
 	})
+}
+
+// unansweredAbroad raises alarm id in the abroad household, whose one
+// contact's calls ring unanswered, and lets its chain run out unanswered
+// and finish (duty notices sent, the outcome recorded).
+func unansweredAbroad(t *testing.T, id string) (*env, anxin.Alarm) {
+	t.Helper()
+	e := newEnvWith(t, households{abroad.ID: abroad})
+	e.fake.Script("+14155550101", twiliotest.Script{Call: twiliotest.Ring})
+	a := e.raiseIn(abroad.ID, id, anxin.SeverityCritical)
+	settle(time.Hour)
+	if c := e.chain(id); c.State != anxin.ChainUnanswered || !c.Finished {
+		t.Fatalf("chain %s finished %v, want unanswered and finished", c.State, c.Finished)
+	}
+	return e, a
 }

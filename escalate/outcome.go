@@ -2,6 +2,7 @@ package escalate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -14,6 +15,11 @@ const (
 	ViaAckLink  = "ack_link"
 	ViaSMSReply = "sms_reply"
 )
+
+// errAlarmOver marks accept's refusals (ECONFLICT) of an alarm that is
+// over: closed, or its chain resolved or cancelled. An ECONFLICT without
+// it is a write conflict that outlasted accept's tries.
+var errAlarmOver = errors.New("over")
 
 // accept records the first acceptance of a walking chain; a later one
 // changes nothing. It returns the chain as it now stands (AcceptedBy holds
@@ -42,7 +48,7 @@ func (s *Service) accept(ctx context.Context, alarmID string, target int, via st
 				if c.State == anxin.ChainWalking {
 					s.nudge(ctx, alarmID) // the pass stops it now, and tells those rung
 				}
-				return c, false, anxin.Errorf(anxin.ECONFLICT, "the alarm is resolved")
+				return c, false, fmt.Errorf("%w (%w)", anxin.Errorf(anxin.ECONFLICT, "the alarm is resolved"), errAlarmOver)
 			}
 			if wasUnanswered {
 				c.Finished, c.VisitID = false, ""
@@ -64,7 +70,7 @@ func (s *Service) accept(ctx context.Context, alarmID string, target int, via st
 		case anxin.ChainAccepted:
 			return c, c.AcceptedTarget == target, nil
 		default:
-			return c, false, anxin.Errorf(anxin.ECONFLICT, "the alarm is %s", c.State)
+			return c, false, fmt.Errorf("%w (%w)", anxin.Errorf(anxin.ECONFLICT, "the alarm is %s", c.State), errAlarmOver)
 		}
 	}
 }

@@ -138,7 +138,7 @@ func (s *Service) Press(ctx context.Context, attemptID, providerID, digits strin
 		return anxin.KeyPress{Accepted: true, AcceptedBy: c.AcceptedBy, Elder: c.Targets[a.Target].Relation == "elder"}, nil
 	case err == nil:
 		return anxin.KeyPress{TakenBy: c.AcceptedBy}, nil
-	case anxin.ErrorCode(err) == anxin.ECONFLICT:
+	case errors.Is(err, errAlarmOver):
 		return anxin.KeyPress{Unknown: true}, nil
 	}
 	return anxin.KeyPress{}, err
@@ -226,22 +226,13 @@ func (s *Service) reply(ctx context.Context, from, body string, local bool) (str
 		case err == nil && !mine && c.State == anxin.ChainAccepted:
 			// another person took it since the chains were read above
 			return s.takenLate(ctx, from, []anxin.Chain{c})
-		case anxin.ErrorCode(err) == anxin.ECONFLICT:
-			// refused as over (resolved, cancelled): the answer, not a
-			// failure to be retried; a write conflict that outlasted
+		case errors.Is(err, errAlarmOver):
+			// refused as over (closed, resolved, cancelled): the answer,
+			// not a failure to be retried; a write conflict that outlasted
 			// accept's tries on a chain still open is one
-			over := c.State != anxin.ChainWalking && c.State != anxin.ChainUnanswered
-			if !over {
-				var cerr error
-				if over, cerr = s.closedAlarm(ctx, c.AlarmID); cerr != nil {
-					return "", errors.Join(err, cerr)
-				}
-			}
-			if over {
-				s.log.Info("inbound SMS acceptance of an alarm that is over: nothing taken",
-					"from", anxin.MaskPhone(from), "alarm", c.AlarmID, "err", err)
-				return "", nil
-			}
+			s.log.Info("inbound SMS acceptance of an alarm that is over: nothing taken",
+				"from", anxin.MaskPhone(from), "alarm", c.AlarmID, "err", err)
+			return "", nil
 		}
 		return "", err
 	}

@@ -16,7 +16,8 @@ import (
 // with the way that does take it (reply 1, or the link) — not left
 // believing they did while the chain rings the others. Once: an
 // auto-responder that answers every SMS must not start a loop. A number
-// no chain waits on gets no answer.
+// no chain waits on gets no answer. A later alarm within the hour is
+// answered again.
 func TestUnclearSMSReplyIsAnswered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnvWith(t, households{abroad.ID: abroad})
@@ -41,6 +42,24 @@ func TestUnclearSMSReplyIsAnswered(t *testing.T) {
 		reply("+14155550101", "1")
 		if c := e.chain("01ALARMU"); c.State != anxin.ChainAccepted {
 			t.Fatalf("reply 1 after the answer: chain %s, want accepted", c.State)
+		}
+
+		// The once-an-hour limit stops an auto-responder's loop on one
+		// alarm; it must not silence the same contact's unclear reply to
+		// another alarm raised within that hour (a second press after the
+		// first was taken), or they believe they took it while the chain
+		// walks on.
+		settle(10 * time.Minute)
+		e.raiseIn(abroad.ID, "01ALARMB", anxin.SeverityCritical)
+		settle(10 * time.Second)
+		if answer := reply("+14155550101", "马上到"); !strings.Contains(answer, "<Message>") || !strings.Contains(answer, "回复1") {
+			t.Fatalf("an unclear reply to a later alarm within the hour was not answered:\n%s", answer)
+		}
+		if c := e.chain("01ALARMB"); c.State != anxin.ChainWalking {
+			t.Fatalf("the unclear reply decided the later chain: %s", c.State)
+		}
+		if again := reply("+14155550101", "在路上了"); strings.Contains(again, "<Message>") {
+			t.Fatalf("a second unclear reply on the same alarm was answered again (an auto-responder would loop):\n%s", again)
 		}
 		if strings.Contains(e.logs.String(), "+14155550101") {
 			t.Fatal("the sender's number is in the log")
