@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anxin-care/anxin/internal/testenv"
+	"github.com/anxin-care/anxin/care"
 	"github.com/anxin-care/anxin/web"
 )
 
@@ -117,5 +117,5 @@ func TestBoardLatency(t *testing.T) {
 		next("the list cleared", quiet)
 	}
 	t.Logf("board update latency, MQTT publish to SSE event at the client, %d presses: p50 %v, p99 %v, max %v",
-		presses, testenv.Percentile(took, 0.5), testenv.Percentile(took, 0.99), testenv.Percentile(took, 1))
+		presses, care.Percentile(took, 50), care.Percentile(took, 99), care.Percentile(took, 100))
 }

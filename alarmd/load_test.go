@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/care"
 	"github.com/anxin-care/anxin/internal/testenv"
 )
 
@@ -300,7 +301,7 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 		f.Close()
 	}
 	lat := esc.latencies()
-	q := func(p float64) time.Duration { return testenv.Percentile(lat, p) }
+	q := func(p float64) time.Duration { return care.Percentile(lat, p*100) }
 	t.Logf("load: %d readings + %d events from mosquitto through alarmd into VictoriaMetrics in %.2fs: %.0f readings/s end to end (publisher alone %.0f/s)",
 		pub.Readings, pub.Events, elapsed.Seconds(), total/elapsed.Seconds(), pub.PerSecond)
 	t.Logf("load: alarmd CPU %.1f µs/reading, %.2f context switches/reading, peak RSS %.0f MiB, archive dropped %v",
@@ -319,8 +320,8 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 		t.Fatal("the idle subscriber got none of the presses")
 	}
 	t.Logf("load: of which publisher → broker → an idle subscriber p50 %.1f ms, p99 %.1f ms; that arrival → alarmd's escalation p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d presses)",
-		ms(testenv.Percentile(broker, 0.5)), ms(testenv.Percentile(broker, 0.99)),
-		ms(testenv.Percentile(own, 0.5)), ms(testenv.Percentile(own, 0.99)), ms(own[len(own)-1]), len(own))
+		ms(care.Percentile(broker, 50)), ms(care.Percentile(broker, 99)),
+		ms(care.Percentile(own, 50)), ms(care.Percentile(own, 99)), ms(own[len(own)-1]), len(own))
 	// shutdown writes the rule states still pending (ingest.seen_flush's
 	// for at most 10 s): how long, and how many
 	rows = counter(t, reg, "anxin_ingest_rule_states_written_total", "")

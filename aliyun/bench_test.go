@@ -12,6 +12,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/aliyun"
+	"github.com/anxin-care/anxin/care"
 	"github.com/anxin-care/anxin/escalate"
 	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/sqlite"
@@ -123,13 +124,13 @@ func firstSMS(tb testing.TB, n int, interval time.Duration, aliyunDown bool) []t
 // Escalate → first SendSms at the fake Aliyun, at 1,000 alarms a minute.
 func BenchmarkFirstSMSAliyunAt1000PerMinute(b *testing.B) {
 	lat := firstSMS(b, b.N, 60*time.Millisecond, false)
-	b.ReportMetric(float64(testenv.Percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(testenv.Percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(care.Percentile(lat, 50).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(care.Percentile(lat, 99).Microseconds())/1000, "p99-ms")
 }
 
 // The same with Aliyun unreachable: Escalate → first SMS on the next route.
 func BenchmarkFirstSMSFailoverAt1000PerMinute(b *testing.B) {
 	lat := firstSMS(b, b.N, 60*time.Millisecond, true)
-	b.ReportMetric(float64(testenv.Percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(testenv.Percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(care.Percentile(lat, 50).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(care.Percentile(lat, 99).Microseconds())/1000, "p99-ms")
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/care"
 	"github.com/anxin-care/anxin/escalate"
 	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/sqlite"
@@ -85,8 +86,8 @@ func firstSMSLatency(tb testing.TB, n int, interval time.Duration) []time.Durati
 // (one every 60 ms).
 func BenchmarkFirstSMSAt1000PerMinute(b *testing.B) {
 	lat := firstSMSLatency(b, b.N, 60*time.Millisecond)
-	b.ReportMetric(float64(testenv.Percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(testenv.Percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(care.Percentile(lat, 50).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(care.Percentile(lat, 99).Microseconds())/1000, "p99-ms")
 }
 
 // A full minute at 1,000 alarms a minute (ANXIN_LONG=1).
@@ -95,5 +96,5 @@ func TestFirstSMSLatencyLong(t *testing.T) {
 		t.Skip("ANXIN_LONG=1 runs a minute of 1,000 alarms")
 	}
 	lat := firstSMSLatency(t, 1000, 60*time.Millisecond)
-	t.Logf("1,000 alarms at 1,000/min: first SMS p50 %v, p99 %v, max %v", testenv.Percentile(lat, 0.5), testenv.Percentile(lat, 0.99), slices.Max(lat))
+	t.Logf("1,000 alarms at 1,000/min: first SMS p50 %v, p99 %v, max %v", care.Percentile(lat, 50), care.Percentile(lat, 99), slices.Max(lat))
 }

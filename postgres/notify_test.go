@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/care"
 	"github.com/anxin-care/anxin/internal/testenv"
 )
 
@@ -72,7 +73,7 @@ func registerChangeReachesPeers(t *testing.T, s *server) {
 			t.Fatalf("A saw %+v, want household %s", c, h)
 		}
 	}
-	t.Logf("PutKit through A to B's hook, 20 changes: p50 %s, max %s", testenv.Percentile(delays, 0.5), testenv.Percentile(delays, 1))
+	t.Logf("PutKit through A to B's hook, 20 changes: p50 %s, max %s", care.Percentile(delays, 50), care.Percentile(delays, 100))
 	// an elder written through B reaches A; A's own 20 notifications came
 	// before it (one connection delivers in commit order) and were not run again
 	e := anxin.ElderRecord{ID: "e-n1", Household: "hh-n1", Name: "张桂兰", IDNumber: "11010519491231002X", Tier: anxin.TierKey}

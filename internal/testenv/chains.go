@@ -3,8 +3,6 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"slices"
-	"time"
 
 	"github.com/anxin-care/anxin"
 )
@@ -24,11 +22,4 @@ func (ManyHouseholds) Household(_ context.Context, id string) (anxin.Household, 
 		Contacts:  []anxin.Contact{{Name: "李明", Relation: "child", Phone: fmt.Sprintf("+86139%08d", n)}},
 		Community: []anxin.Contact{{Name: "王芳", Role: "grid_worker", Phone: fmt.Sprintf("+86137%08d", n)}},
 	}, nil
-}
-
-// Percentile is the p-quantile (0–1) of l.
-func Percentile(l []time.Duration, p float64) time.Duration {
-	s := slices.Clone(l)
-	slices.Sort(s)
-	return s[min(len(s)-1, int(float64(len(s))*p))]
 }
