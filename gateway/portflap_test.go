@@ -170,3 +170,43 @@ func TestPortWatchTimeline(t *testing.T) {
 		}
 	})
 }
+
+// TestPortTimerStoppedWhileFiringDoesNothing: a timer whose callback had
+// already started (waiting for the lock) when portState stopped or
+// replaced it must not run its report: an offline would follow the
+// port's return, or an online a new outage.
+func TestPortTimerStoppedWhileFiringDoesNothing(t *testing.T) {
+	fired, done := make(chan struct{}), make(chan struct{})
+	var w portWatch
+	hook := func(of *portWatch, starting bool) {
+		if of != &w {
+			return // another test's watch
+		}
+		if starting {
+			close(fired)
+		} else {
+			close(done)
+		}
+	}
+	portTimerHook.Store(&hook)
+	t.Cleanup(func() { portTimerHook.Store(nil) })
+
+	ran := false
+	w.mu.Lock()
+	w.after(time.Nanosecond, &w.downTimer, func() { ran = true })
+	<-fired // the callback has started and waits for w.mu
+	w.stopTimers()
+	w.after(time.Hour, &w.downTimer, func() {}) // replaced too, as portState does
+	replacement := w.downTimer
+	w.mu.Unlock()
+	<-done // the stale callback has had the lock and returned
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ran {
+		t.Fatal("a timer stopped while its callback waited for the lock still ran its report")
+	}
+	if w.downTimer != replacement {
+		t.Fatal("the stale callback cleared the timer that replaced it")
+	}
+	w.stopTimers()
+}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anxin-care/anxin"
@@ -38,6 +39,10 @@ type portWatch struct {
 	ended       bool
 }
 
+// portTimerHook, when set (tests), runs as a portWatch timer's callback
+// starts, before it takes the lock (true), and as it returns (false).
+var portTimerHook atomic.Pointer[func(w *portWatch, starting bool)]
+
 // after sets *slot to a timer that runs f under w.mu after d, unless by
 // then *slot no longer holds that timer (stopped or replaced: a callback
 // that had already started when Stop was called does nothing) or w has
@@ -45,6 +50,10 @@ type portWatch struct {
 func (w *portWatch) after(d time.Duration, slot **time.Timer, f func()) {
 	var t *time.Timer
 	t = time.AfterFunc(d, func() {
+		if hook := portTimerHook.Load(); hook != nil {
+			(*hook)(w, true)
+			defer (*hook)(w, false)
+		}
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if *slot != t || w.ended {
