@@ -1080,7 +1080,11 @@ func (s *Service) send(ctx context.Context, a *anxin.Attempt, n anxin.Notificati
 		retry = true
 	}
 	now := s.clock.Now()
-	s.health.record(a.Provider, err == nil, now)
+	if !errors.Is(err, anxin.ErrNumber) {
+		// a refused number is that send's failure, not the provider's: it
+		// neither counts toward marking the provider down nor clears it
+		s.health.record(a.Provider, err == nil, now)
+	}
 	s.metrics.route(a.Provider, string(a.Channel), err == nil)
 	var wake time.Time
 	var change func(x *anxin.Attempt) bool
