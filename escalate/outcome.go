@@ -148,6 +148,7 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 		if !wake.IsZero() {
 			return wake, nil
 		}
+		s.forgetSendTimers(c.AlarmID)
 		c.Finished, c.UpdatedAt = true, now
 		return time.Time{}, s.store.SaveChain(ctx, c)
 	}
@@ -206,6 +207,7 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 	if !wake.IsZero() {
 		return wake, nil
 	}
+	s.forgetSendTimers(c.AlarmID)
 	c.Finished, c.UpdatedAt = true, now
 	return time.Time{}, s.store.SaveChain(ctx, c)
 }
