@@ -51,6 +51,14 @@ var ErrMaybeSent = errors.New("the request may have gone through")
 // same message goes through once the account is mended.
 var ErrAccount = errors.New("the provider refused the account (credentials, balance, sender or permissions)")
 
+// ErrNumber marks a failed Send that the provider refused for the
+// recipient's number, not for its own sake or the account's: an invalid
+// number, a landline or another number that cannot get SMS, a number the
+// sender may not reach. It comes with retry false. It says nothing of the
+// provider's health: one household's bad number must not mark a provider
+// down for every household.
+var ErrNumber = errors.New("the provider refused the number")
+
 // ErrProviderIDHeld marks a save of an attempt whose provider id another
 // attempt holds: a call or message belongs to one attempt. It is an
 // ECONFLICT that a fresh read does not cure.
@@ -66,6 +74,8 @@ var ErrProviderIDHeld = errors.New("the provider id is held by another attempt")
 //   - !retry: permanent (invalid number, bad credentials): move on.
 //     errors.Is(err, ErrAccount): the account, not this request, is at
 //     fault; a later send may go once an operator mends it.
+//     errors.Is(err, ErrNumber): the recipient's number was refused; the
+//     provider works.
 //
 // RetryableStatus is the one place that maps a provider's HTTP status.
 type Notifier interface {

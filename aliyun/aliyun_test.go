@@ -100,6 +100,24 @@ func TestWrongKeyIsAccountFault(t *testing.T) {
 	}
 }
 
+// A number Aliyun refuses (isv.MOBILE_NUMBER_ILLEGAL) is the number's
+// fault, not the provider's or the account's (ErrNumber, retry false):
+// escalate does not count it toward marking Aliyun down.
+func TestIllegalNumberIsTheNumbersFault(t *testing.T) {
+	f := newFakeAliyun(t)
+	f.mu.Lock()
+	f.refuse = map[string]string{"057100000001": "isv.MOBILE_NUMBER_ILLEGAL"}
+	f.mu.Unlock()
+	n := newNotifier(t, f)
+	for _, ch := range []anxin.Channel{anxin.ChannelSMS, anxin.ChannelVoice} {
+		_, retry, err := n.Send(context.Background(), anxin.Notification{AttemptID: "x", To: "+86057100000001", Channel: ch, Body: "t",
+			Params: map[string]string{"what": "t"}})
+		if err == nil || retry || !errors.Is(err, anxin.ErrNumber) || errors.Is(err, anxin.ErrAccount) {
+			t.Fatalf("%s to a refused number: retry=%v err=%v", ch, retry, err)
+		}
+	}
+}
+
 // A request that gets no answer may have gone through; its error names
 // neither the number nor the key (the SDK's error holds the request URL).
 func TestTimeoutIsMaybeSentAndMasked(t *testing.T) {

@@ -33,6 +33,9 @@ type fakeAliyun struct {
 	sent  chan url.Values     // every accepted send request
 	down  bool                // answer 503 to everything
 	hang  bool                // answer nothing until the client gives up
+	// refuse answers sends to these numbers (as Aliyun writes them,
+	// without +86) 200 with this Code, as Aliyun refuses a number
+	refuse map[string]string
 }
 
 type fakeCall struct {
@@ -134,6 +137,13 @@ func (f *fakeAliyun) serve(w http.ResponseWriter, r *http.Request) {
 		return json.Unmarshal([]byte(p.Get(k)), &m) == nil && (m["text"] != "" || m["what"] != "")
 	}
 	w.Header().Set("Content-Type", "application/json")
+	f.mu.Lock()
+	code := f.refuse[p.Get("PhoneNumbers")+p.Get("CalledNumber")]
+	f.mu.Unlock()
+	if a := p.Get("Action"); code != "" && (a == "SendSms" || a == "SingleCallByTts") {
+		fmt.Fprintf(w, `{"Code":%q,"Message":%q,"RequestId":"req"}`, code, code)
+		return
+	}
 	switch p.Get("Action") {
 	case "SendSms":
 		if p.Get("SignName") == "" || p.Get("TemplateCode") == "" || !templateOK("TemplateParam") ||

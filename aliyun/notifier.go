@@ -205,10 +205,14 @@ func accountCode(status int, code string) bool {
 }
 
 // refusal is the error of a refused request: code's words, marked
-// ErrAccount when the account is at fault.
+// ErrAccount when the account is at fault, ErrNumber when the number is
+// (isv.MOBILE_NUMBER_ILLEGAL: not a number Aliyun can send to).
 func refusal(err error, status int, code string) error {
-	if accountCode(status, code) {
+	switch {
+	case accountCode(status, code):
 		return fmt.Errorf("%w: %w", err, anxin.ErrAccount)
+	case code == "isv.MOBILE_NUMBER_ILLEGAL":
+		return fmt.Errorf("%w: %w", err, anxin.ErrNumber)
 	}
 	return err
 }

@@ -26,6 +26,7 @@ type channelFake struct {
 	// for calls, always does); lookups counts its calls
 	cannotTell bool
 	lookups    int
+	calls      int // every Send, whatever it answered
 }
 
 func (f *channelFake) setFail(mode string) {
@@ -37,6 +38,7 @@ func (f *channelFake) setFail(mode string) {
 func (f *channelFake) Send(_ context.Context, n anxin.Notification) (string, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls++
 	switch f.fail {
 	case "permanent":
 		return "", false, errors.New(f.name + ": invalid template")

@@ -104,39 +104,26 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 		return time.Time{}, err
 	}
 	var wake time.Time
-	// end calls still ringing (the acceptor's own answered call hangs up by itself)
+	// end calls still ringing (the acceptor's own answered call hangs up
+	// by itself); a call whose outcome is unknown (its answer lost) is
+	// looked up first: it may be ringing too
 	for i := range attempts {
 		a := &attempts[i]
-		if a.Channel != anxin.ChannelVoice || a.ProviderID == "" || a.Purpose != anxin.PurposeStep {
+		if a.Channel != anxin.ChannelVoice || a.Purpose != anxin.PurposeStep {
 			continue
 		}
-		answered := a.Status == "in-progress" || a.Status == "answered"
-		ringing := a.Status == "queued" || a.Status == "initiated" || a.Status == "ringing"
-		if !ringing && !answered {
-			continue
-		}
-		if answered && c.State == anxin.ChainAccepted && c.AcceptedVia == ViaKeyPress && a.Target == c.AcceptedTarget {
-			continue // the acceptor's call says thank you and hangs up
-		}
-		if err := s.notifierOf(a.Provider).Cancel(ctx, a.ProviderID, answered); err != nil {
-			s.log.Warn("cannot end call; will retry", "attempt", a.ID, "err", err)
-			wake = earliest(wake, now.Add(s.cfg.RetryMin))
-			continue
-		}
-		end := "canceled"
-		if answered {
-			end = "completed"
-		}
-		if _, err := s.updateAttempt(ctx, a.ID, func(x *anxin.Attempt) bool {
-			if terminal(x.Status) {
-				return false // its end was reported meanwhile
+		if a.Status == anxin.AttemptSending && a.ProviderID == "" {
+			if err := s.lookUpDecidedCall(ctx, c, a, now); err != nil {
+				return time.Time{}, err
 			}
-			x.Status, x.UpdatedAt = end, now
-			return true
-		}); err != nil {
+		}
+		again, err := s.endCall(ctx, c, a, a.Status)
+		if err != nil {
 			return time.Time{}, err
 		}
-		s.log.Info("call ended: chain decided", "attempt", a.ID, "state", c.State)
+		if again {
+			wake = earliest(wake, now.Add(s.cfg.RetryMin))
+		}
 	}
 	if c.State == anxin.ChainNotice {
 		return s.tellInstallers(ctx, c, now)
@@ -161,6 +148,7 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 		if !wake.IsZero() {
 			return wake, nil
 		}
+		s.forgetSendTimers(c.AlarmID)
 		c.Finished, c.UpdatedAt = true, now
 		return time.Time{}, s.store.SaveChain(ctx, c)
 	}
@@ -219,8 +207,111 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 	if !wake.IsZero() {
 		return wake, nil
 	}
+	s.forgetSendTimers(c.AlarmID)
 	c.Finished, c.UpdatedAt = true, now
 	return time.Time{}, s.store.SaveChain(ctx, c)
+}
+
+// liveCall reports whether a call's status says it may still ring a phone
+// or hold a line: queued, ringing or answered.
+func liveCall(status string) bool {
+	switch status {
+	case "queued", "initiated", "ringing", "in-progress", "answered":
+		return true
+	}
+	return false
+}
+
+// endCall ends a step's call of a decided chain (accepted, unanswered,
+// resolved) that status says is still live, through its provider, and
+// records that it ended; the acceptor's own answered call is left to say
+// thank you and hang up. It reports whether the provider refused to end
+// it (to be tried again). A call recorded "failed" by us (not found when
+// its step or chain ended) that turns out live is ended too.
+func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt, status string) (again bool, err error) {
+	if a.Channel != anxin.ChannelVoice || a.Purpose != anxin.PurposeStep || a.ProviderID == "" ||
+		c.State == anxin.ChainWalking || !liveCall(status) {
+		return false, nil
+	}
+	answered := status == "in-progress" || status == "answered"
+	if answered && c.State == anxin.ChainAccepted && c.AcceptedVia == ViaKeyPress && a.Target == c.AcceptedTarget {
+		return false, nil // the acceptor's call says thank you and hangs up
+	}
+	to := ""
+	if a.Target >= 0 && a.Target < len(c.Targets) {
+		to = anxin.MaskPhone(c.Targets[a.Target].Phone)
+	}
+	end := "canceled"
+	if answered {
+		end = "completed"
+	}
+	// the end is recorded before the request, so that of two writers (a
+	// pass finishing the chain, status reports arriving together) one
+	// ends the call; a refused request takes the record back
+	pid, prev, claimed := a.ProviderID, "", false
+	got, err := s.updateAttempt(ctx, a.ID, func(x *anxin.Attempt) bool {
+		claimed = false
+		if (terminal(x.Status) && x.Status != anxin.AttemptFailed) || x.ProviderID != pid {
+			return false // its end was recorded meanwhile
+		}
+		prev, claimed = x.Status, true
+		x.Status, x.UpdatedAt = end, s.clock.Now()
+		return true
+	})
+	if err != nil {
+		return false, err
+	}
+	*a = got
+	if !claimed {
+		return false, nil
+	}
+	if err := s.notifierOf(a.Provider).Cancel(ctx, pid, answered); err != nil {
+		s.log.Warn("cannot end call; will retry", "attempt", a.ID, "to", to, "err", err)
+		got, uerr := s.updateAttempt(ctx, a.ID, func(x *anxin.Attempt) bool {
+			if x.Status != end {
+				return false
+			}
+			x.Status, x.UpdatedAt = prev, s.clock.Now()
+			return true
+		})
+		if uerr != nil {
+			return false, uerr
+		}
+		*a = got
+		return true, nil
+	}
+	s.log.Info("call ended: chain decided", "attempt", a.ID, "to", to, "state", c.State, "was", status)
+	return false, nil
+}
+
+// lookUpDecidedCall asks the provider whether a decided chain's call
+// whose outcome is unknown was made, and adopts it if so (endCall then
+// ends it). Not found: recorded as not sent. Cannot tell: left unknown —
+// its status callbacks, if it was made, end it (Report).
+func (s *Service) lookUpDecidedCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt, now time.Time) error {
+	n := anxin.Notification{AttemptID: a.ID, AlarmID: a.AlarmID, Channel: anxin.ChannelVoice, AskKey: true}
+	if a.Target >= 0 && a.Target < len(c.Targets) {
+		n.To = c.Targets[a.Target].Phone
+	}
+	found, err := s.adopt(ctx, a, n)
+	switch {
+	case err != nil:
+		s.log.Warn("chain decided; cannot tell whether its call was made", "attempt", a.ID, "err", err)
+		return nil
+	case found:
+		return nil
+	}
+	got, err := s.updateAttempt(ctx, a.ID, func(x *anxin.Attempt) bool {
+		if x.Status != anxin.AttemptSending {
+			return false
+		}
+		x.Status, x.Error, x.UpdatedAt = anxin.AttemptFailed, "not sent: chain decided; "+x.Error, now
+		return true
+	})
+	if err == nil {
+		*a = got
+	}
+	return err
 }
 
 // notice sends one outcome SMS (taken, duty, closed) to target ti; a notice

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -93,6 +94,9 @@ func (s *Service) Report(ctx context.Context, r anxin.StatusReport) error {
 		s.log.Warn("status report names another provider id; ignored", "attempt", a.ID, "provider_id", r.ProviderID)
 		return nil
 	}
+	if err := s.endLateCall(ctx, &a, r.Status); err != nil {
+		return err
+	}
 	if !changed {
 		return nil
 	}
@@ -101,6 +105,30 @@ func (s *Service) Report(ctx context.Context, r anxin.StatusReport) error {
 		// a call that ended may end its step; an SMS that failed on one
 		// route moves to the next without waiting for delivery_timeout
 		s.nudge(ctx, a.AlarmID)
+	}
+	return nil
+}
+
+// endLateCall ends a step's call that a report says is live when its
+// chain is already decided: a call whose create answer was lost (no sid
+// when the chain finished, so finish could not end it) reports in only
+// now, and would ring on for an alarm someone took. Once: ended, the
+// attempt is "canceled" or "completed" and later reports of it are not
+// live. A refused cancel is an error, so the report is answered 500 and
+// the provider's retry tries again.
+func (s *Service) endLateCall(ctx context.Context, a *anxin.Attempt, status string) error {
+	if a.Channel != anxin.ChannelVoice || a.Purpose != anxin.PurposeStep || a.ProviderID == "" || !liveCall(status) ||
+		(terminal(a.Status) && a.Status != anxin.AttemptFailed) {
+		return nil
+	}
+	c, err := s.store.Chain(ctx, a.AlarmID)
+	if err != nil || c.State == anxin.ChainWalking {
+		return err
+	}
+	if again, err := s.endCall(ctx, &c, a, status); err != nil {
+		return err
+	} else if again {
+		return fmt.Errorf("call %s of a decided chain could not be ended; the report is to be retried", a.ID)
 	}
 	return nil
 }

@@ -110,7 +110,7 @@ func (s *Service) currentAttempt(ctx context.Context, base string, ch anxin.Chan
 
 // failedOnRoute reports whether an attempt on a route that has another
 // after it should give way to the next: a permanent failure, retries
-// exhausted, or no delivery report within DeliveryTimeout (the only case in
+// exhausted, or no delivery report within its sendWait (the only case in
 // which the person may get the step on two channels).
 func (s *Service) failedOnRoute(a *anxin.Attempt, now time.Time) bool {
 	switch a.Status {
@@ -136,8 +136,98 @@ func reached(status string) bool {
 	return false
 }
 
+// sendWait is how long an attempt may wait on its route for a delivery
+// report: DeliveryTimeout. With none (an accepted send counts as
+// delivered), a send whose outcome is unknown ("sending": its answer lost,
+// and a lookup could not tell) was not accepted by anyone we know of: it
+// still gives way after half the ack timeout, so the step's person gets it
+// on the next route with half the step left to answer (and Aliyun, which
+// lists an SMS a minute after taking it, has had its lookup). 0: no limit.
+func (s *Service) sendWait(a *anxin.Attempt) time.Duration {
+	if s.cfg.DeliveryTimeout > 0 {
+		return s.cfg.DeliveryTimeout
+	}
+	if a.Status == anxin.AttemptSending {
+		return s.cfg.AckTimeout / 2
+	}
+	return 0
+}
+
+// undelivered reports whether an attempt has waited out its sendWait: by
+// the stored creation time, or by a timer started when this process first
+// waited on it. The timer runs on the monotonic clock, so a wall clock set
+// back (NTP) cannot hold the failover; after a restart it is started anew
+// for what the stored time leaves, at most one sendWait.
 func (s *Service) undelivered(a *anxin.Attempt, now time.Time) bool {
-	return s.cfg.DeliveryTimeout > 0 && !now.Before(a.CreatedAt.Add(s.cfg.DeliveryTimeout))
+	wait := s.sendWait(a)
+	if wait <= 0 {
+		return false
+	}
+	if !now.Before(a.CreatedAt.Add(wait)) {
+		return true
+	}
+	return s.waitedOut(a, wait, now)
+}
+
+// sendTimer is an attempt's wait on the monotonic clock (undelivered).
+type sendTimer struct {
+	over bool
+	stop func() bool
+}
+
+// waitedOut reports whether a's timer ran out, starting it (for what the
+// stored creation time leaves of wait, at most wait) on the first call; it
+// wakes the chain when it runs out. Its state is derivable: a restart
+// starts it again from the stored time, bounded by wait.
+func (s *Service) waitedOut(a *anxin.Attempt, wait time.Duration, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts := s.sendTimers[a.AlarmID]
+	if t := ts[a.ID]; t != nil {
+		return t.over
+	}
+	if s.closed {
+		return false
+	}
+	if ts == nil {
+		ts = map[string]*sendTimer{}
+		s.sendTimers[a.AlarmID] = ts
+	}
+	t := &sendTimer{}
+	alarmID := a.AlarmID
+	t.stop = s.clock.AfterFunc(min(a.CreatedAt.Add(wait).Sub(now), wait), func() {
+		s.mu.Lock()
+		t.over = true
+		s.mu.Unlock()
+		s.kick(alarmID)
+	})
+	ts[a.ID] = t
+	return false
+}
+
+// forgetSendTimers drops the send timers of a chain's attempts (ids; none:
+// all of the chain's).
+func (s *Service) forgetSendTimers(alarmID string, ids ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts := s.sendTimers[alarmID]
+	if ts == nil {
+		return
+	}
+	if len(ids) == 0 {
+		for id := range ts {
+			ids = append(ids, id)
+		}
+	}
+	for _, id := range ids {
+		if t := ts[id]; t != nil {
+			t.stop()
+			delete(ts, id)
+		}
+	}
+	if len(ts) == 0 {
+		delete(s.sendTimers, alarmID)
+	}
 }
 
 // ensureRoutes sends a notification (a step's, or a notice) on its
@@ -186,9 +276,15 @@ func (s *Service) ensureRoutes(ctx context.Context, p anxin.AttemptPurpose, step
 		}
 		if !s.failedOnRoute(&a, now) {
 			// an unknown send ("sending") gives way at its delivery timeout
-			// too, whenever its next lookup falls
-			if s.cfg.DeliveryTimeout > 0 && !reached(a.Status) && a.Status != anxin.AttemptRetry {
-				wake = earliest(wake, a.CreatedAt.Add(s.cfg.DeliveryTimeout))
+			// too, whenever its next lookup falls (its send timer wakes the
+			// chain then, also when the wall clock was set back: this wake
+			// is never more than one wait ahead)
+			if w := s.sendWait(&a); w > 0 && !reached(a.Status) && a.Status != anxin.AttemptRetry {
+				due := a.CreatedAt.Add(w)
+				if lim := now.Add(w); lim.Before(due) {
+					due = lim
+				}
+				wake = earliest(wake, due)
 			}
 			return wake, nil
 		}

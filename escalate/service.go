@@ -154,6 +154,10 @@ type Service struct {
 	polling  bool
 	pollAt   func() bool // the due-chains poll's stop (cluster mode)
 	killed   bool        // tests: stopped as by SIGKILL, leases kept
+
+	// sendTimers: per chain, its attempts' waits for a delivery report
+	// on the monotonic clock (undelivered)
+	sendTimers map[string]map[string]*sendTimer
 }
 
 // driveLock serialises the passes of one chain (a channel of one slot, so a
@@ -268,7 +272,7 @@ func New(o Options) (*Service, error) {
 		routes: routes, suffixed: suffixed, notifiers: notifiers, health: newProviderHealth(c.DownAfter, c.DownFor),
 		clock: o.Clock, log: o.Logger, metrics: met, claims: claims,
 		ctx: ctx, cancel: cancel, driving: map[string]*driveLock{}, timers: map[string]func() bool{},
-		failures: map[string]int{}, waiting: map[string]waitingStart{},
+		failures: map[string]int{}, waiting: map[string]waitingStart{}, sendTimers: map[string]map[string]*sendTimer{},
 	}, nil
 }
 
@@ -313,6 +317,12 @@ func (s *Service) halt(killed bool) {
 	for id, stop := range s.timers {
 		stop()
 		delete(s.timers, id)
+	}
+	for id, ts := range s.sendTimers {
+		for _, t := range ts {
+			t.stop()
+		}
+		delete(s.sendTimers, id)
 	}
 	if s.sweepAt != nil {
 		s.sweepAt()
@@ -681,6 +691,7 @@ func (s *Service) advance(ctx context.Context, alarmID string) (wake time.Time, 
 		return time.Time{}, err
 	}
 	if c.Finished {
+		s.forgetSendTimers(alarmID) // finished by another instance, say
 		return time.Time{}, nil
 	}
 	for c.State == anxin.ChainWalking {
@@ -819,7 +830,9 @@ func (s *Service) stepOver(ctx context.Context, c *anxin.Chain, now time.Time) (
 // record says whether it reached the person.
 func (s *Service) closeStep(ctx context.Context, c *anxin.Chain, now time.Time) error {
 	var ns []anxin.Notification
-	for _, id := range s.stepAttemptIDs(c.AlarmID, c.Step) {
+	ids := s.stepAttemptIDs(c.AlarmID, c.Step)
+	defer s.forgetSendTimers(c.AlarmID, ids...)
+	for _, id := range ids {
 		a, err := s.store.Attempt(ctx, id)
 		if anxin.ErrorCode(err) == anxin.ENOTFOUND {
 			continue
@@ -1080,7 +1093,11 @@ func (s *Service) send(ctx context.Context, a *anxin.Attempt, n anxin.Notificati
 		retry = true
 	}
 	now := s.clock.Now()
-	s.health.record(a.Provider, err == nil, now)
+	if !errors.Is(err, anxin.ErrNumber) {
+		// a refused number is that send's failure, not the provider's: it
+		// neither counts toward marking the provider down nor clears it
+		s.health.record(a.Provider, err == nil, now)
+	}
 	s.metrics.route(a.Provider, string(a.Channel), err == nil)
 	var wake time.Time
 	var change func(x *anxin.Attempt) bool

@@ -176,21 +176,23 @@ func TestSendClassification(t *testing.T) {
 		setup              func()
 		retry, maybe, fail bool
 		account            bool // ErrAccount: the account, not the number, is refused
+		number             bool // ErrNumber: the number, not the provider, is refused
 	}{
-		{"429", func() { fake.Fault("sms", twiliotest.Fault{Status: 429}) }, true, false, true, false},
-		{"503", func() { fake.Fault("sms", twiliotest.Fault{Status: 503}) }, true, false, true, false},
-		{"invalid number", func() { fake.Script(no.To, twiliotest.Script{APIError: 21614}) }, false, false, true, false},
-		{"sender not the account's", func() { fake.Script(no.To, twiliotest.Script{APIError: 21606}) }, false, false, true, true},
-		{"lost response", func() { fake.Script(no.To, twiliotest.Script{}); fake.Fault("sms", twiliotest.Fault{Drop: true}) }, true, true, true, false},
-		{"ok", func() {}, false, false, false, false},
-		{"wrong credentials", func() { n = badToken }, false, false, true, true},
-		{"refused", func() { srv.Close() }, true, false, true, false},
+		{"429", func() { fake.Fault("sms", twiliotest.Fault{Status: 429}) }, true, false, true, false, false},
+		{"503", func() { fake.Fault("sms", twiliotest.Fault{Status: 503}) }, true, false, true, false, false},
+		{"not a mobile number", func() { fake.Script(no.To, twiliotest.Script{APIError: 21614}) }, false, false, true, false, true},
+		{"invalid number", func() { fake.Script(no.To, twiliotest.Script{APIError: 21211}) }, false, false, true, false, true},
+		{"sender not the account's", func() { fake.Script(no.To, twiliotest.Script{APIError: 21606}) }, false, false, true, true, false},
+		{"lost response", func() { fake.Script(no.To, twiliotest.Script{}); fake.Fault("sms", twiliotest.Fault{Drop: true}) }, true, true, true, false, false},
+		{"ok", func() {}, false, false, false, false, false},
+		{"wrong credentials", func() { n = badToken }, false, false, true, true, false},
+		{"refused", func() { srv.Close() }, true, false, true, false, false},
 	}
 	for _, c := range cases {
 		c.setup()
 		_, retry, err := n.Send(t.Context(), no)
 		if (err != nil) != c.fail || retry != c.retry || errors.Is(err, anxin.ErrMaybeSent) != c.maybe ||
-			errors.Is(err, anxin.ErrAccount) != c.account {
+			errors.Is(err, anxin.ErrAccount) != c.account || errors.Is(err, anxin.ErrNumber) != c.number {
 			t.Errorf("%s: retry %v err %v", c.name, retry, err)
 		}
 		if err != nil && strings.Contains(err.Error(), no.To) {

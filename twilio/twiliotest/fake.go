@@ -86,6 +86,7 @@ type Server struct {
 	mu       sync.Mutex
 	scripts  map[string]Script
 	faults   map[string][]Fault // "sms" or "call"
+	listFail int                // answer list requests with this HTTP status (0: list)
 	messages []*message
 	calls    map[string]*call
 	order    []string
@@ -104,6 +105,14 @@ func (s *Server) Script(to string, sc Script) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.scripts[to] = sc
+}
+
+// ListFails makes every list request (a lookup) answer status with a JSON
+// error until it is called with 0.
+func (s *Server) ListFails(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listFail = status
 }
 
 // Fault queues a fault for the next create request of kind "sms" or "call".
@@ -256,6 +265,12 @@ func (s *Server) callJSON(c *call) map[string]any {
 func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 	to := r.URL.Query().Get("To")
 	s.mu.Lock()
+	if st := s.listFail; st != 0 {
+		s.record(Event{Kind: "list-sms", To: to, Status: st})
+		s.mu.Unlock()
+		apiError(w, st, 20500, "Service Unavailable")
+		return
+	}
 	s.record(Event{Kind: "list-sms", To: to, Status: 200})
 	var out []map[string]any
 	for i := len(s.messages) - 1; i >= 0; i-- {
@@ -270,6 +285,12 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 	to := r.URL.Query().Get("To")
 	s.mu.Lock()
+	if st := s.listFail; st != 0 {
+		s.record(Event{Kind: "list-call", To: to, Status: st})
+		s.mu.Unlock()
+		apiError(w, st, 20500, "Service Unavailable")
+		return
+	}
 	s.record(Event{Kind: "list-call", To: to, Status: 200})
 	var out []map[string]any
 	for i := len(s.order) - 1; i >= 0; i-- {
