@@ -28,6 +28,7 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/serialport"
+	"github.com/anxin-care/anxin/internal/configerr"
 	"github.com/anxin-care/anxin/spool"
 )
 
@@ -832,40 +833,11 @@ func suggestKey(k string, fields map[string]reflect.Type) string {
 	}
 	best, bestD := "", 3
 	for _, name := range slices.Sorted(maps.Keys(fields)) {
-		if d := editDistance(strings.ToLower(k), name); d < bestD && d < len(name)/2+1 {
+		if d := configerr.EditDistance(strings.ToLower(k), name); d < bestD && d < len(name)/2+1 {
 			best, bestD = name, d
 		}
 	}
 	return best
-}
-
-// editDistance is the Damerau (adjacent swap) variant of Levenshtein, on
-// bytes: keys are ASCII. Long inputs are not compared (a fuzzed key).
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 1 << 30
-	}
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
 
 func checkValue(v any, t reflect.Type, key string) error {
