@@ -51,9 +51,9 @@ func TestConfigDefaults(t *testing.T) {
 
 func TestConfigRejectsWithKeyName(t *testing.T) {
 	for _, tc := range []struct{ yaml, want string }{
-		{"mqtt: {brokr: x}", `"mqtt.brokr"`},
-		{"tpyo: 1", `"tpyo"`},
-		{"notify: {twilio: {auth_tokn: x}}", `"notify.twilio.auth_tokn"`},
+		{"mqtt: {brokr: x}", "mqtt.brokr: unknown key"},
+		{"tpyo: 1", "tpyo: unknown key"},
+		{"notify: {twilio: {auth_tokn: x}}", "notify.twilio.auth_tokn: unknown key"},
 		{"notify: {provider: pigeon}", "notify.provider"},
 		{"notify: {ack_timeout: soon}", "ack_timeout"},
 		{"notify: {rounds: 0}", "notify.rounds"},
@@ -85,7 +85,7 @@ func TestConfigRejectsWithKeyName(t *testing.T) {
 		{"notify: {channels: {sms: [aliyun], voice: [log]}}", "notify.aliyun"},
 		{"notify: {delivery_timeout: -1s}", "notify.delivery_timeout"},
 		{"notify: {provider: modem}", "notify.modem.port"},
-		{"notify: {aliyun: {acces_key_id: x}}", `"notify.aliyun.acces_key_id"`},
+		{"notify: {aliyun: {acces_key_id: x}}", "notify.aliyun.acces_key_id: unknown key"},
 	} {
 		_, err := Parse([]byte(tc.yaml), noEnv)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/configerr"
 )
 
 // HouseholdsFile is the households of households_file, held in memory and
@@ -198,10 +199,11 @@ func validateHouseholds(list []anxin.Household) error {
 	for i := range list {
 		h := &list[i]
 		if err := h.Validate(); err != nil {
-			return fmt.Errorf("households[%d]: %w", i, err)
+			return householdProblem(i, h, err)
 		}
 		if seen[h.ID] {
-			return fmt.Errorf("households[%d]: household %s listed twice", i, h.ID)
+			return configerr.NewConfigError(configerr.ValueDuplicate, fmt.Sprintf("households[%d].id", i),
+				"household %s listed twice", h.ID).WithValue(h.ID)
 		}
 		seen[h.ID] = true
 	}
@@ -223,11 +225,11 @@ func LoadHouseholds(path string) (*HouseholdsFile, error) {
 func (f *HouseholdsFile) Reload(path string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("households: %w", err)
+		return householdsFileError(path, err)
 	}
 	list, err := ParseHouseholds(data)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, householdsDecodeError(data, path, err))
 	}
 	f.Set(list)
 	return nil

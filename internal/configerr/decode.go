@@ -26,7 +26,9 @@ func YAMLSyntax(data []byte, err error) error {
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		ce.Line, _ = strconv.Atoi(m[1])
 	}
-	if strings.Contains(err.Error(), "tab character") {
+	if ls := strings.Split(string(data), "\n"); ce.Line > 0 && ce.Line <= len(ls) && strings.HasPrefix(ls[ce.Line-1], "\t") {
+		ce.Value = "tab" // "found character that cannot start any token": a tab before the key
+	} else if strings.Contains(err.Error(), "tab character") {
 		for i, l := range strings.Split(string(data), "\n") {
 			if strings.Contains(l[:len(l)-len(strings.TrimLeft(l, " \t"))], "\t") {
 				ce.Line, ce.Value = i+1, "tab"

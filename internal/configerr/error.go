@@ -58,7 +58,7 @@ type ConfigError struct {
 	Choices []string // known keys, drivers, or allowed values
 	Suggest string   // KeyUnknown: the key probably meant, e.g. port.baud
 	Range   string   // ValueOutOfRange: what is allowed
-	Want    string   // ValueWrongType: number, bool, text, list or section
+	Want    string   // ValueWrongType: number, bool, text, list, section, address, url, zone or phone
 	Reason  string   // KeysConflict of serial ports: port-settings, port-alone or usb-ambiguous
 	Line    int      // FileSyntax: 1-based line; 0 unknown
 

@@ -157,13 +157,17 @@ func entryNumber(key string) (int, bool) {
 	return n + 1, true
 }
 
-// wantZH says how a YAML value of a kind is written.
+// wantZH says how a YAML value of a kind is written (Want).
 var wantZH = map[string]string{
 	"number":  "数字，如 2400",
 	"bool":    " true 或 false",
 	"text":    "文字",
 	"list":    "列表（下面每行以 - 开头）",
 	"section": "下一级的若干项（换行后缩进写）",
+	"address": "监听地址，写成 127.0.0.1:8080 或 :8080 这样，冒号后面是端口号",
+	"url":     "网址，以 http:// 或 https:// 开头，如 https://alarm.example.org",
+	"zone":    "时区名称，如 Asia/Shanghai",
+	"phone":   "带国家码的手机号码，以 + 开头，如 +86 后面接 11 位手机号",
 }
 
 func (h Hints) hint(e *ConfigError) string {

@@ -1,0 +1,78 @@
+package alarmd
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/anxin-care/anxin/internal/configerr"
+)
+
+// ConfigStage is what a bad configuration stopped: it starts the Mandarin
+// line.
+type ConfigStage int
+
+// Where a configuration error was met.
+const (
+	AtStart  ConfigStage = iota // alarmd did not start
+	AtCheck                     // alarmd check found it
+	AtReload                    // SIGHUP: the running config is kept
+)
+
+var stageLead = map[ConfigStage]string{
+	AtStart:  "配置有误，alarmd 未启动：",
+	AtCheck:  "配置有误：",
+	AtReload: "配置有误，没有重新加载，alarmd 继续按原来的配置运行：",
+}
+
+// ConfigErrorText explains an error in alarmd.yaml, the households file or
+// the rules file to a district operator in Mandarin, in one line: which
+// file and key, what is wrong, what may be written. It goes before the
+// English error, which stays the detail developers read.
+func ConfigErrorText(err error, stage ConfigStage) string {
+	lead, ok := stageLead[stage]
+	if !ok {
+		lead = stageLead[AtStart]
+	}
+	var ce *configerr.ConfigError
+	if errors.As(err, &ce) {
+		switch {
+		case ce.Kind == configerr.FileUnreadable && ce.Key == "":
+			// the text names the file
+		case ce.Kind == configerr.FileSyntax && ce.File != "" && ce.Line > 0:
+			lead += filepath.Base(ce.File) + " " // 第 3 行：
+		case ce.File != "" && ce.Line > 0 && ce.Key != "":
+			lead += fmt.Sprintf("%s 第 %d 行，", filepath.Base(ce.File), ce.Line)
+		case ce.File != "":
+			lead += filepath.Base(ce.File) + " 中"
+			if ce.Key == "" {
+				lead += "："
+			} else {
+				lead += "的 "
+			}
+		}
+	}
+	return configerr.Text(err, lead, configerr.Hints{Key: hints})
+}
+
+// hints explain the keys an operator edits most, by the key's last part.
+var hints = map[string]string{
+	"listen":          "（监听地址：写成 127.0.0.1:8080 这样，冒号后面是端口号）",
+	"broker":          "（MQTT 服务器地址，写成 tcp://127.0.0.1:1883 这样；不写则用 alarmd 自带的服务器）",
+	"public_url":      "（短信里确认链接的网址开头，如 https://alarm.example.org）",
+	"url":             "（PostgreSQL 的地址，以 postgres:// 开头；只用一台 alarmd 时不写 url，写 path）",
+	"path":            "（数据库文件，如 /var/lib/anxin/alarmd.db）",
+	"ack_secret":      "（确认链接的密钥：至少 16 个字符的随机文字，可改写 ack_secret_file 指向存放它的文件）",
+	"auth_token":      "（Twilio 控制台里的 Auth Token，也可改写 auth_token_file）",
+	"account_sid":     "（Twilio 控制台里的 Account SID：AC 后面接 32 位十六进制数字）",
+	"from":            "（发短信、打电话用的号码，以 + 开头）",
+	"rounds":          "（整条联系人链最多走几遍）",
+	"ack_timeout":     "（每位联系人等待确认多久，再找下一位）",
+	"households_file": "（住户登记表的路径，如 /etc/anxin/households.yaml）",
+	"rules_file":      "（告警规则文件的路径；不写则用内置规则）",
+	"token":           "（至少 16 个字符的随机文字）",
+	"tier":            "（关爱等级：irregular 不定期、general 一般、key 重点、high 特别关注）",
+	"id":              "（住户编号或设备编号，如 hh-0001、btn1）",
+	"kind":            "（规则或设备的种类，照 docs/rules.md 或设备清单写）",
+	"timezone":        "（中国大陆写 Asia/Shanghai）",
+}
