@@ -76,3 +76,32 @@ var hints = map[string]string{
 	"kind":            "（规则或设备的种类，照 docs/rules.md 或设备清单写）",
 	"timezone":        "（中国大陆写 Asia/Shanghai）",
 }
+
+// CheckFiles reads and validates the households file and the rules file
+// cfg names, as a start would, without opening anything (alarmd check).
+func CheckFiles(cfg *Config) error {
+	if cfg.HouseholdsFile != "" {
+		if _, _, err := ReadHouseholdsFile(cfg.HouseholdsFile); err != nil {
+			return err
+		}
+	}
+	_, err := loadRules(cfg)
+	return err
+}
+
+// CheckedText is alarmd check's line for files found valid.
+func CheckedText(path string, cfg *Config) string {
+	if path == "" {
+		path = "（默认配置）"
+	}
+	s := "配置无误：" + path
+	if cfg.HouseholdsFile != "" {
+		s += "，住户登记表 " + cfg.HouseholdsFile
+	}
+	if cfg.RulesFile != "" {
+		s += "，告警规则 " + cfg.RulesFile
+	} else {
+		s += "，告警规则用内置的"
+	}
+	return s
+}

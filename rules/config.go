@@ -264,7 +264,7 @@ func (r *Rule) finish(def kindDef) error {
 	}
 	for _, k := range r.DeviceKinds {
 		if !k.Valid() {
-			return fmt.Errorf("device_kinds: %q is not a device kind", clip(string(k)))
+			return notOneOf("device_kinds", clip(string(k)), "is not a device kind", kindNames())
 		}
 	}
 	w, err := parseWindow(r.Window)
@@ -428,6 +428,30 @@ func unknownKey(path string, n *yaml.Node, known ...string) *configerr.ConfigErr
 		ce.Detail = fmt.Sprintf("unknown key; did you mean %s? (line %d)", best, n.Line)
 	}
 	return ce
+}
+
+// notOneOf is the error for a value outside the contract's list:
+// `key: "tumble" is not an event of the contract`.
+func notOneOf(key, value, detail string, choices []string) *configerr.ConfigError {
+	ce := configerr.NotChoice(key, value, choices...)
+	ce.Detail = fmt.Sprintf("%q %s", value, detail)
+	return ce
+}
+
+func eventNames() []string {
+	out := make([]string, len(anxin.EventTypes))
+	for i, e := range anxin.EventTypes {
+		out[i] = string(e)
+	}
+	return out
+}
+
+func kindNames() []string {
+	out := make([]string, len(anxin.Kinds))
+	for i, k := range anxin.Kinds {
+		out[i] = string(k)
+	}
+	return out
 }
 
 // tagsOf lists the keys structs take, for an unknown key's choices.
