@@ -20,9 +20,9 @@ func TestStartErrorsInMandarin(t *testing.T) {
 	}
 	defer busy.Close()
 	for _, c := range []struct {
-		name  string
+		name   string
 		break_ func(t *testing.T, cfg *Config)
-		zh    string
+		zh     string
 	}{
 		{"http port in use", func(t *testing.T, cfg *Config) { cfg.HTTP.Listen = busy.Addr().String() },
 			"alarmd 未能启动：http.listen 的地址 " + busy.Addr().String() + " 已被别的程序占用"},
