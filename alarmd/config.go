@@ -442,7 +442,7 @@ func (c *Config) validate() error {
 		add(checkHostPort("http.debug_listen", l))
 		if !loopback(l) {
 			ce := configerr.OutOfRange("http.debug_listen", l, "127.0.0.1:PORT or localhost:PORT")
-			ce.Detail += ": profiles show memory contents and must stay on this machine"
+			ce.Detail = fmt.Sprintf("%q is not loopback: profiles show memory contents and must stay on this machine", l)
 			add(typed(ce))
 		}
 	}

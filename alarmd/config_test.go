@@ -3,6 +3,7 @@ package alarmd
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/anxin-care/anxin/internal/configerr"
 )
 
 func noEnv(string) (string, bool) { return "", false }
@@ -193,6 +196,14 @@ func FuzzConfig(f *testing.F) {
 			// kill the daemon; the fuzzer still wants to hear about it
 			if strings.HasPrefix(err.Error(), "config: cannot be read:") {
 				t.Fatalf("decoder panicked: %v", err)
+			}
+			// every error is typed: the operator's Mandarin line names what
+			var ce *configerr.ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("untyped error: %v", err)
+			}
+			if zh := ConfigErrorText(err, AtStart); !strings.HasPrefix(zh, "配置有误，alarmd 未启动：") {
+				t.Fatalf("Mandarin line %q", zh)
 			}
 			return
 		}

@@ -99,7 +99,9 @@ func Parse(data []byte) (*Config, error) {
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err != io.EOF {
-		return nil, anxin.Errorf(anxin.EINVALID, "rules file must hold one YAML document")
+		ce := configerr.NewConfigError(configerr.FileSyntax, "", "rules file must hold one YAML document")
+		ce.Line = extra.Line
+		return nil, invalid(ce, "rules file must hold one YAML document")
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
