@@ -55,9 +55,9 @@ func StartErrorText(err error, cfg *Config) string {
 		}
 		switch {
 		case code == 5 || code == 6: // SQLITE_BUSY, SQLITE_LOCKED
-			return lead + where + " 被另一个进程锁住了：可能另一个 alarmd 正在用同一个数据库文件，先停掉它"
+			return lead + where + "被另一个进程锁住了：可能另一个 alarmd 正在用同一个数据库文件，先停掉它"
 		case code == 26 || code == 11: // SQLITE_NOTADB, SQLITE_CORRUPT
-			return lead + where + " 不是 alarmd 的数据库，或已经损坏：核对 store.path，必要时从备份恢复"
+			return lead + where + "不是 alarmd 的数据库，或已经损坏：核对 store.path，必要时从备份恢复"
 		case code == 14 || code == 8 || code == 3 || errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrNotExist):
 			// SQLITE_CANTOPEN, SQLITE_READONLY, SQLITE_PERM
 			return lead + "打不开" + where + "：确认目录 " + filepath.Dir(cfg.Store.Path) + " 存在，且 alarmd 的用户能读写它（如 chown anxin:anxin）"

@@ -2,12 +2,15 @@ package alarmd
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	_ "modernc.org/sqlite"
 )
 
 // TestStartErrorsInMandarin: what an operator can fix when alarmd does not
@@ -36,6 +39,18 @@ func TestStartErrorsInMandarin(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "不是 alarmd 的数据库，或已经损坏"},
+		{"store locked", func(t *testing.T, cfg *Config) {
+			// another process's write lock: the store gives up after its busy timeout (10 s)
+			db, err := sql.Open("sqlite", cfg.Store.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			db.SetMaxOpenConns(1)
+			if _, err := db.Exec("PRAGMA locking_mode=EXCLUSIVE; CREATE TABLE hold(x); BEGIN EXCLUSIVE; INSERT INTO hold VALUES (1)"); err != nil {
+				t.Fatal(err)
+			}
+		}, "被另一个进程锁住了"},
 		{"ack key file", func(t *testing.T, cfg *Config) {
 			if err := os.WriteFile(cfg.Store.Path+".ack-secret", []byte("hunter2-s3cret\n"), 0o600); err != nil {
 				t.Fatal(err)
