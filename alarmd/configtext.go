@@ -10,16 +10,16 @@ import (
 
 // ConfigStage is what a bad configuration stopped: it starts the Mandarin
 // line.
-type ConfigStage int
+type ConfigStage = configerr.Stage
 
 // Where a configuration error was met.
 const (
-	AtStart  ConfigStage = iota // alarmd did not start
-	AtCheck                     // alarmd check found it
-	AtReload                    // SIGHUP: the running config is kept
+	AtStart  = configerr.AtStart  // alarmd did not start
+	AtCheck  = configerr.AtCheck  // alarmd check found it
+	AtReload = configerr.AtReload // SIGHUP: the running config is kept
 )
 
-var stageLead = map[ConfigStage]string{
+var stageLead = configerr.Leads{
 	AtStart:  "配置有误，alarmd 未启动：",
 	AtCheck:  "配置有误：",
 	AtReload: "配置有误，没有重新加载，alarmd 继续按原来的配置运行：",
@@ -30,10 +30,7 @@ var stageLead = map[ConfigStage]string{
 // file and key, what is wrong, what may be written. It goes before the
 // English error, which stays the detail developers read.
 func ConfigErrorText(err error, stage ConfigStage) string {
-	lead, ok := stageLead[stage]
-	if !ok {
-		lead = stageLead[AtStart]
-	}
+	lead := stageLead.For(stage)
 	var ce *configerr.ConfigError
 	if errors.As(err, &ce) {
 		switch {

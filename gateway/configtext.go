@@ -4,16 +4,16 @@ import "github.com/anxin-care/anxin/internal/configerr"
 
 // ConfigStage is what a bad configuration stopped: it starts the Mandarin
 // text.
-type ConfigStage int
+type ConfigStage = configerr.Stage
 
 // Where a configuration error was met.
 const (
-	AtStart  ConfigStage = iota // gatewayd did not start
-	AtCheck                     // gatewayd check did not run
-	AtReload                    // SIGHUP: the running config is kept
+	AtStart  = configerr.AtStart  // gatewayd did not start
+	AtCheck  = configerr.AtCheck  // gatewayd check did not run
+	AtReload = configerr.AtReload // SIGHUP: the running config is kept
 )
 
-var stageLead = map[ConfigStage]string{
+var stageLead = configerr.Leads{
 	AtStart:  "配置有误，网关未启动：",
 	AtCheck:  "配置有误，没有进行检查：",
 	AtReload: "配置有误，没有重新加载，网关继续按原来的配置运行：",
@@ -22,11 +22,7 @@ var stageLead = map[ConfigStage]string{
 // ConfigErrorText explains a configuration error to an installer in
 // Mandarin, in one line (configerr.Text), with the hints of gatewayd's keys.
 func ConfigErrorText(err error, stage ConfigStage) string {
-	lead, ok := stageLead[stage]
-	if !ok {
-		lead = stageLead[AtStart]
-	}
-	return configerr.Text(err, lead, configerr.Hints{Key: hints, Driver: driverHints})
+	return configerr.Text(err, stageLead.For(stage), configerr.Hints{Key: hints, Driver: driverHints})
 }
 
 // hints explain keys an installer edits most, by the key's last part.

@@ -8,6 +8,28 @@ import (
 	"syscall"
 )
 
+// Stage is what a bad configuration stopped: each daemon words the lead
+// of its Mandarin line for each (Leads).
+type Stage int
+
+// Where a configuration error was met.
+const (
+	AtStart  Stage = iota // the daemon did not start
+	AtCheck               // its check found it
+	AtReload              // SIGHUP: the running config is kept
+)
+
+// Leads start the Mandarin line, by stage, each ending in "：".
+type Leads map[Stage]string
+
+// For is the lead of stage s; a stage without one reads as AtStart.
+func (l Leads) For(s Stage) string {
+	if v, ok := l[s]; ok {
+		return v
+	}
+	return l[AtStart]
+}
+
 // Hints explain a key in words a reader knows (where to find the value,
 // how it is written), by the key's last part; Driver holds the hints whose
 // meaning depends on gatewayd's driver entry.
