@@ -79,6 +79,7 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 		{"twice", "households", elder + strings.TrimPrefix(elder, "households:\n"), "households[1].id", "“hh-0001” 写了两次", "listed twice"},
 		{"device kind", "households", strings.Replace(elder, "kind: call_button", "kind: lamp", 1), "households[0].devices[0].kind", "“lamp” 不是可用的值", "households[0]"},
 		{"households yaml", "households", strings.Replace(elder, "    contacts:", "   contacts:", 1), "", "第 ", "households"},
+		{"households name in a list", "households", strings.Replace(elder, "    devices:\n      - {id: btn1, kind: call_button}\n", "    devices: 张桂兰\n", 1), "households[0].devices", "这里应写列表", "households"},
 		{"households type", "households", strings.Replace(elder, "tier: high}", "tier: [high]}", 1), "households[0].elder.tier", "写法不对", "households"},
 		// rules.yaml
 		{"rules key", "rules", "timezone: Asia/Shanghai\nrule:\n  - name: button\n", "rule", "是不是想写 rules？", "rule"},

@@ -190,8 +190,15 @@ func decodeHouseholds(data []byte) ([]anxin.Household, error) {
 }
 
 func householdsTypeError(errs []string) error {
-	return fmt.Errorf("households: %s", scrubNumbers(strings.Join(errs, "; ")))
+	return fmt.Errorf("households: %s", scrubValues(scrubNumbers(strings.Join(errs, "; "))))
 }
+
+// quotedValue is a value the YAML decoder quotes in a type error
+// ("cannot unmarshal !!str `张桂兰` into …"): a name or an address as often
+// as not.
+var quotedValue = regexp.MustCompile("`[^`]*`")
+
+func scrubValues(s string) string { return quotedValue.ReplaceAllString(s, "`…`") }
 
 // validateHouseholds checks each household and that no id is listed twice.
 func validateHouseholds(list []anxin.Household) error {

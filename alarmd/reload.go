@@ -39,8 +39,8 @@ func (m *Main) Reload(ctx context.Context) error {
 	}
 	var passwords *mqtt.Passwords
 	if m.broker != nil && cfg.MQTT.GatewayPasswordFile != "" {
-		if passwords, err = mqtt.LoadPasswords(cfg.MQTT.GatewayPasswordFile); err != nil {
-			m.Logger.Error("reload rejected: gateway passwords, keeping the running ones", "err", err)
+		if passwords, err = loadGatewayPasswords(cfg.MQTT.GatewayPasswordFile); err != nil {
+			m.Logger.Error("reload rejected: gateway passwords, keeping the running ones", "zh", ConfigErrorText(err, AtReload), "err", err)
 			return err
 		}
 	}

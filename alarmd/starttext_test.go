@@ -51,6 +51,15 @@ func TestStartErrorsInMandarin(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "被另一个进程锁住了"},
+		{"gateway password in plain text", func(t *testing.T, cfg *Config) {
+			cfg.MQTT.GatewayPasswordFile = filepath.Join(t.TempDir(), "gw.passwd")
+			if err := os.WriteFile(cfg.MQTT.GatewayPasswordFile, []byte("hh-0001:hunter2-s3cret\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "配置有误，alarmd 未启动：gw.passwd 第 1 行，mqtt.gateway_password_file 项：值不对（网关登录密码文件"},
+		{"gateway password file missing", func(t *testing.T, cfg *Config) {
+			cfg.MQTT.GatewayPasswordFile = filepath.Join(t.TempDir(), "gw.passwd")
+		}, "mqtt.gateway_password_file 项：读不到文件 "},
 		{"ack key file", func(t *testing.T, cfg *Config) {
 			if err := os.WriteFile(cfg.Store.Path+".ack-secret", []byte("hunter2-s3cret\n"), 0o600); err != nil {
 				t.Fatal(err)
