@@ -297,7 +297,7 @@ func Parse(data []byte, env func(string) (string, bool)) (cfg *Config, err error
 	})
 	if err != nil {
 		ce := configerr.FromDecode(err, "")
-		if secretKey(ce.Key) {
+		if secretKey(ce.Key) || personalKey(ce.Key) {
 			ce.Value = ""
 		}
 		return nil, redact(typed(ce), secrets)

@@ -235,3 +235,13 @@ func wantOf(v any) string {
 	}
 	return "text"
 }
+
+// personalKey reports whether a key holds a person's name, phone number or
+// address (notify.installers), which no message repeats either.
+func personalKey(key string) bool {
+	switch leafKey(key) {
+	case "name", "phone", "address", "from", "called_show_number":
+		return true
+	}
+	return strings.Contains(key, "installers")
+}

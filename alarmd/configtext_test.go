@@ -61,6 +61,8 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 		{"section", "config", "mqtt: [1, 2]", "mqtt", "下一级的若干项", "mqtt"},
 		{"state flush", "config", "ingest: {state_flush: 500ms}", "ingest.state_flush", "“500ms” 超出允许的范围（允许：1s..30m）", "ingest.state_flush"},
 		{"installer phone", "config", "notify: {installers: [{name: 周师傅, phone: '13600000009'}]}", "notify.installers[0].phone", "+86", "notify.installers[0]"},
+		{"installer phone list", "config", "notify: {installers: [{name: 李建国, phone: ['13600000009']}]}", "notify.installers[0].phone", "写法不对", "notify.installers[0].phone"},
+		{"installer name list", "config", "notify: {installers: [{name: [李建国], phone: '+8613600000009'}]}", "notify.installers[0].name", "写法不对", "notify.installers[0].name"},
 		{"channel twice", "config", "notify: {channels: {sms: [log, log], voice: [log]}}", "notify.channels.sms", "写了两次", "twice"},
 		{"poll lease", "config", "cluster: {poll: 20s, lease: 15s}", "cluster.poll", "cluster.lease", "cluster.poll"},
 		{"debug listen", "config", "http: {debug_listen: '0.0.0.0:6060'}", "http.debug_listen", "127.0.0.1", "http.debug_listen"},
