@@ -49,7 +49,28 @@ func ConfigErrorText(err error, stage ConfigStage) string {
 			}
 		}
 	}
-	return configerr.Text(err, lead, configerr.Hints{Key: hints})
+	s := configerr.Text(err, lead, configerr.Hints{Key: hints})
+	if n := countTyped(err); n > 1 {
+		s += fmt.Sprintf("（另外还有 %d 处错误，见下面的英文说明）", n-1)
+	}
+	return s
+}
+
+// countTyped counts the problems in err (validation joins them).
+func countTyped(err error) int {
+	switch e := err.(type) {
+	case *configerr.ConfigError:
+		return 1
+	case interface{ Unwrap() []error }:
+		n := 0
+		for _, p := range e.Unwrap() {
+			n += countTyped(p)
+		}
+		return n
+	case interface{ Unwrap() error }:
+		return countTyped(e.Unwrap())
+	}
+	return 0
 }
 
 // hints explain the keys an operator edits most, by the key's last part.

@@ -72,6 +72,7 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 		{"dispatch after", "config", "web: {dispatch_after: 10s}", "web.dispatch_after", "超出允许的范围", "web.dispatch_after"},
 		{"batch size", "config", "influx: {batch_size: lots}", "influx.batch_size", "这里应写数字", "influx.batch_size"},
 		{"nats partitions", "config", "nats: {urls: ['nats://127.0.0.1:4222'], partitions: 0}", "nats.partitions", "超出允许的范围", "nats.partitions"},
+		{"two mistakes", "config", "notify: {rounds: 0}\nlog: {level: loud}\n", "log.level", "（另外还有 1 处错误，见下面的英文说明）", "notify.rounds"},
 		// households.yaml
 		{"households key", "households", elder + "    pets: 2\n", "households[0].pets", "没有这一项", "pets"},
 		{"elder key", "households", strings.Replace(elder, "tier: high}", "tier: high, adress: x}", 1), "households[0].elder.adress", "是不是想写 address？", "adress"},
