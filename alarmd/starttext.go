@@ -17,7 +17,8 @@ import (
 // before the structured log line with the English error. A configuration
 // error reads as ConfigErrorText; a failure it does not know points to the
 // English line. Never a secret: it is built from cfg's paths and listen
-// addresses, not from the error's text.
+// addresses and the error's file path or address, never from its text (a
+// PostgreSQL error may quote the DSN).
 func StartErrorText(err error, cfg *Config) string {
 	const lead = "alarmd 未能启动："
 	var ce *configerr.ConfigError
