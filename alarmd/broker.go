@@ -3,9 +3,14 @@ package alarmd
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"regexp"
+	"strconv"
 
+	"github.com/anxin-care/anxin/internal/configerr"
 	"github.com/anxin-care/anxin/mqtt"
 )
 
@@ -15,7 +20,7 @@ import (
 func brokerConfig(cfg *Config) (mqtt.BrokerConfig, error) {
 	bc := mqtt.BrokerConfig{Listen: cfg.MQTT.Listen}
 	if f := cfg.MQTT.GatewayPasswordFile; f != "" {
-		p, err := mqtt.LoadPasswords(f)
+		p, err := loadGatewayPasswords(f)
 		if err != nil {
 			return bc, err
 		}
@@ -40,3 +45,27 @@ func brokerConfig(cfg *Config) (mqtt.BrokerConfig, error) {
 	}
 	return bc, nil
 }
+
+// loadGatewayPasswords reads mqtt.gateway_password_file, its errors typed
+// for the operator's Mandarin line: the file not readable, or the line
+// that is wrong in it (never a hash: the reader does not quote them).
+func loadGatewayPasswords(path string) (*mqtt.Passwords, error) {
+	p, err := mqtt.LoadPasswords(path)
+	if err == nil {
+		return p, nil
+	}
+	const key = "mqtt.gateway_password_file"
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return nil, unreadableFile(key, path, err)
+	}
+	ce := configerr.NewConfigError(configerr.ValueBad, key, "%v", err)
+	if m := passwdLine.FindStringSubmatch(err.Error()); m != nil {
+		ce.Line, _ = strconv.Atoi(m[1])
+		ce.File = path
+	}
+	ce.Err = err
+	return nil, typed(ce)
+}
+
+var passwdLine = regexp.MustCompile(`: line ([0-9]+)`)

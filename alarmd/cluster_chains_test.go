@@ -75,7 +75,7 @@ func TestConfigCluster(t *testing.T) {
 	}{
 		{0, time.Second, "cluster.lease"},
 		{15 * time.Second, 0, "cluster.poll"},
-		{time.Second, time.Second, "cluster.poll (1s) must be shorter than cluster.lease (1s)"},
+		{time.Second, time.Second, "cluster.poll: 1s is out of range (allowed: < cluster.lease 1s)"},
 	} {
 		cfg := testConfig(t)
 		cfg.Cluster.Lease, cfg.Cluster.Poll = c.lease, c.poll

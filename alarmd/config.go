@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/configerr"
 )
 
 // Config is the whole alarmd configuration (see docs/alarmd.md).
@@ -229,12 +230,16 @@ func Load(path string) (*Config, error) {
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("config: %w", err)
+			return nil, typed(&configerr.ConfigError{Kind: configerr.FileUnreadable, Detail: err.Error(), File: path, Err: err})
 		}
 		data = b
 	}
 	c, err := Parse(data, os.LookupEnv)
 	if err != nil && path != "" {
+		var ce *configerr.ConfigError
+		if errors.As(err, &ce) {
+			ce.File = path
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, err
@@ -256,7 +261,11 @@ func Parse(data []byte, env func(string) (string, bool)) (cfg *Config, err error
 	}
 	if len(data) > 0 {
 		if err := v.ReadConfig(strings.NewReader(string(data))); err != nil {
-			return nil, fmt.Errorf("config: not valid YAML: %s", firstLine(err.Error()))
+			msg := strings.TrimPrefix(strings.TrimPrefix(firstLine(err.Error()), "While parsing config: "), "yaml: ")
+			var ce *configerr.ConfigError
+			errors.As(configerr.YAMLSyntax(data, errors.New(msg)), &ce)
+			ce.Detail = "not valid YAML: " + msg
+			return nil, typed(ce)
 		}
 	}
 	// environment overrides: ANXIN_NOTIFY_TWILIO_AUTH_TOKEN → notify.twilio.auth_token
@@ -278,16 +287,20 @@ func Parse(data []byte, env func(string) (string, bool)) (cfg *Config, err error
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		return nil, fmt.Errorf("config: unknown key %s", strings.Join(quoteAll(unknown), ", "))
+		return nil, unknownKey(unknown, def)
 	}
 	c := new(Config)
 	err = v.UnmarshalExact(c, func(dc *mapstructure.DecoderConfig) {
 		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
-			mapstructure.StringToTimeDurationHookFunc(), mapstructure.StringToSliceHookFunc(","), dateToString, brokerURL)
+			durationHook, mapstructure.StringToSliceHookFunc(","), dateToString, brokerURL)
 		dc.ErrorUnused = true
 	})
 	if err != nil {
-		return nil, redact(fmt.Errorf("config: %s", decodeMessage(err)), secrets)
+		ce := configerr.FromDecode(err, "")
+		if secretKey(ce.Key) || personalKey(ce.Key) {
+			ce.Value = ""
+		}
+		return nil, redact(typed(ce), secrets)
 	}
 	if err := c.validate(); err != nil {
 		return nil, redact(err, secrets)
@@ -325,30 +338,9 @@ func knownList(k string) bool {
 	return k == "api.tokens" || k == "care.surges" || k == "notify.installers"
 }
 
-func quoteAll(ks []string) []string {
-	out := make([]string, len(ks))
-	for i, k := range ks {
-		out[i] = fmt.Sprintf("%q", k)
-	}
-	return out
-}
-
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
 	return s
-}
-
-// decodeMessage flattens mapstructure's multi-line error into one line.
-func decodeMessage(err error) string {
-	var parts []string
-	for _, l := range strings.Split(err.Error(), "\n") {
-		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "*"))
-		if l == "" || strings.HasPrefix(l, "decoding failed due to") || strings.HasSuffix(l, "error(s) decoding:") {
-			continue
-		}
-		parts = append(parts, l)
-	}
-	return strings.Join(parts, "; ")
 }
 
 // collectSecrets gathers the raw secret values so errors can be scrubbed.
@@ -392,37 +384,21 @@ func collectSecrets(v *viper.Viper) []string {
 	return out
 }
 
-// redact replaces every secret value in err's text.
-func redact(err error, secrets []string) error {
-	s := err.Error()
-	changed := false
-	for _, sec := range secrets {
-		if len(sec) >= 1 && strings.Contains(s, sec) {
-			s = strings.ReplaceAll(s, sec, redacted)
-			changed = true
-		}
-	}
-	if !changed {
-		return err
-	}
-	return errors.New(s)
-}
-
 // readSecret resolves a secret and its *_file twin.
 func readSecret(key string, val *Secret, file string) error {
 	if file == "" {
 		return nil
 	}
 	if *val != "" {
-		return fmt.Errorf("config: %s and %s_file are both set; use one", key, key)
+		return conflict(key+"_file", fmt.Sprintf("%s and %s_file are both set; use one", key, key), key)
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return fmt.Errorf("config: %s_file: %w", key, err)
+		return unreadableFile(key+"_file", file, err)
 	}
 	*val = Secret(strings.TrimRight(string(b), "\r\n"))
 	if *val == "" {
-		return fmt.Errorf("config: %s_file %s is empty", key, file)
+		return badValue(key+"_file", file, "%s is empty", file)
 	}
 	return nil
 }
@@ -440,42 +416,47 @@ func (c *Config) validate() error {
 	if c.MQTT.Broker.IsZero() && len(c.NATS.URLs) == 0 {
 		add(checkHostPort("mqtt.listen", c.MQTT.Listen))
 		if !loopback(c.MQTT.Listen) && c.MQTT.GatewayPasswordFile == "" && !c.MQTT.AllowAnonymous {
-			add(fmt.Errorf("config: mqtt.listen %q is not loopback: set mqtt.gateway_password_file, "+
-				"or mqtt.allow_anonymous: true to let anyone who reaches it publish for any household", c.MQTT.Listen))
+			add(needs("mqtt.listen", fmt.Sprintf("%q is not loopback: set mqtt.gateway_password_file, "+
+				"or mqtt.allow_anonymous: true to let anyone who reaches it publish for any household", c.MQTT.Listen),
+				"mqtt.gateway_password_file（或 mqtt.allow_anonymous: true）"))
 		}
 		if t := c.MQTT.TLS; t.Listen != "" {
 			add(checkHostPort("mqtt.tls.listen", t.Listen))
 			if t.CertFile == "" || t.KeyFile == "" || t.ClientCAFile == "" {
-				add(errors.New("config: mqtt.tls needs cert_file, key_file and client_ca_file"))
+				add(needs("mqtt.tls.listen", "mqtt.tls needs cert_file, key_file and client_ca_file",
+					"mqtt.tls.cert_file", "mqtt.tls.key_file", "mqtt.tls.client_ca_file"))
 			}
 		}
 	}
 	if !c.MQTT.Broker.IsZero() && (c.MQTT.GatewayPasswordFile != "" || c.MQTT.TLS.Listen != "") {
-		add(errors.New("config: mqtt.gateway_password_file and mqtt.tls are for the embedded broker; " +
-			"with mqtt.broker set, give the broker its own password_file and ACL (docs/deployment.md)"))
+		add(conflict("mqtt.broker", "mqtt.gateway_password_file and mqtt.tls are for the embedded broker; "+
+			"with mqtt.broker set, give the broker its own password_file and ACL (docs/deployment.md)",
+			"mqtt.gateway_password_file", "mqtt.tls"))
 	}
 	if !anxin.ValidID(c.MQTT.ClientID) {
-		add(fmt.Errorf("config: mqtt.client_id %q must be [A-Za-z0-9_-]{1,64}", c.MQTT.ClientID))
+		add(typed(configerr.NotID("mqtt.client_id", c.MQTT.ClientID)))
 	}
 	add(checkHostPort("http.listen", c.HTTP.Listen))
 	add(checkURL("http.public_url", c.HTTP.PublicURL, "http", "https"))
 	if l := c.HTTP.DebugListen; l != "" {
 		add(checkHostPort("http.debug_listen", l))
 		if !loopback(l) {
-			add(fmt.Errorf("config: http.debug_listen %q is not loopback: profiles show memory contents and must stay on this machine", l))
+			ce := configerr.OutOfRange("http.debug_listen", l, "127.0.0.1:PORT or localhost:PORT")
+			ce.Detail = fmt.Sprintf("%q is not loopback: profiles show memory contents and must stay on this machine", l)
+			add(typed(ce))
 		}
 	}
 	if u := string(c.Store.URL); u != "" {
 		if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
-			add(errors.New("config: store.url must be a postgres:// URL (empty: SQLite at store.path)"))
+			add(badValue("store.url", "", "must be a postgres:// URL (empty: SQLite at store.path)"))
 		}
 	} else if c.Store.Path == "" {
-		add(errors.New("config: store.path is empty"))
+		add(missing("store.path", "is empty"))
 	}
 	if c.Influx.URL != "" {
 		add(checkURL("influx.url", c.Influx.URL, "http", "https"))
 		if c.Influx.Org == "" || c.Influx.Bucket == "" {
-			add(errors.New("config: influx.org and influx.bucket must be set when influx.url is"))
+			add(needs("influx.url", "influx.org and influx.bucket must be set when influx.url is", "influx.org", "influx.bucket"))
 		}
 	}
 	add(positive("influx.batch_size", c.Influx.BatchSize, 1, 1_000_000))
@@ -484,10 +465,10 @@ func (c *Config) validate() error {
 	add(positiveDur("cluster.lease", c.Cluster.Lease))
 	add(positiveDur("cluster.poll", c.Cluster.Poll))
 	if c.Cluster.Poll > 0 && c.Cluster.Poll >= c.Cluster.Lease {
-		add(fmt.Errorf("config: cluster.poll (%s) must be shorter than cluster.lease (%s)", c.Cluster.Poll, c.Cluster.Lease))
+		add(outOfRange("cluster.poll", c.Cluster.Poll, "< cluster.lease "+shortDur(c.Cluster.Lease)))
 	}
 	if len(c.Cluster.Instance) > 128 || strings.ContainsAny(c.Cluster.Instance, " \t\r\n") {
-		add(errors.New("config: cluster.instance must be at most 128 characters without spaces"))
+		add(badValue("cluster.instance", "", "must be at most 128 characters without spaces"))
 	}
 	if c.Influx.QueryURL != "" {
 		add(checkURL("influx.query_url", c.Influx.QueryURL, "http", "https"))
@@ -496,18 +477,12 @@ func (c *Config) validate() error {
 	add(positive("ingest.batch", c.Ingest.Batch, 1, 100_000))
 	add(positive("ingest.inflight", c.Ingest.Inflight, 1, 65_535))
 	add(positiveDur("ingest.batch_wait", c.Ingest.BatchWait))
-	if c.MQTT.ReadPace < 0 || c.MQTT.ReadPace > 50*time.Millisecond {
-		add(fmt.Errorf("config: mqtt.read_pace must be between 0s and 50ms, not %s", c.MQTT.ReadPace))
-	}
+	add(durBetween("mqtt.read_pace", c.MQTT.ReadPace, 0, 50*time.Millisecond))
 	add(positiveDur("ingest.dedup_window", c.Ingest.DedupWindow))
-	if c.Ingest.StuckAfter < 10*time.Second || c.Ingest.StuckAfter > time.Hour {
-		add(fmt.Errorf("config: ingest.stuck_after must be between 10s and 1h, not %s", c.Ingest.StuckAfter))
-	}
-	if c.Ingest.StateFlush < time.Second || c.Ingest.StateFlush > 30*time.Minute {
-		add(fmt.Errorf("config: ingest.state_flush must be between 1s and 30m, not %s", c.Ingest.StateFlush))
-	}
+	add(durBetween("ingest.stuck_after", c.Ingest.StuckAfter, 10*time.Second, time.Hour))
+	add(durBetween("ingest.state_flush", c.Ingest.StateFlush, time.Second, 30*time.Minute))
 	if c.Ingest.SeenFlush != 0 && (c.Ingest.SeenFlush < time.Minute || c.Ingest.SeenFlush > 6*time.Hour) {
-		add(fmt.Errorf("config: ingest.seen_flush must be 0s (off) or between 1m and 6h, not %s", c.Ingest.SeenFlush))
+		add(outOfRange("ingest.seen_flush", c.Ingest.SeenFlush, "0s (off) or 1m..6h"))
 	}
 	if _, err := c.Log.SlogLevel(); err != nil {
 		add(err)
@@ -532,13 +507,13 @@ func (l LogConfig) SlogLevel() (slog.Level, error) {
 	case "error":
 		return slog.LevelError, nil
 	}
-	return 0, fmt.Errorf("config: log.level %q is not debug, info, warn or error", l.Level)
+	return 0, notChoice("log.level", l.Level, "debug", "info", "warn", "error")
 }
 
 func checkURL(key, s string, schemes ...string) error {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || !slices.Contains(schemes, u.Scheme) {
-		return fmt.Errorf("config: %s %q is not a %s URL", key, s, strings.Join(schemes, "/"))
+		return notForm(key, s, "url", fmt.Sprintf("%q is not a %s URL", s, strings.Join(schemes, "/")))
 	}
 	return nil
 }
@@ -560,21 +535,21 @@ func loopback(listen string) bool {
 
 func checkHostPort(key, s string) error {
 	if _, _, err := net.SplitHostPort(s); err != nil {
-		return fmt.Errorf("config: %s %q is not host:port", key, s)
+		return notForm(key, s, "address", fmt.Sprintf("%q is not host:port", s))
 	}
 	return nil
 }
 
 func positive(key string, n, lo, hi int) error {
 	if n < lo || n > hi {
-		return fmt.Errorf("config: %s %d is not in %d..%d", key, n, lo, hi)
+		return outOfRange(key, n, fmt.Sprintf("%d..%d", lo, hi))
 	}
 	return nil
 }
 
 func positiveDur(key string, d time.Duration) error {
 	if d <= 0 {
-		return fmt.Errorf("config: %s must be a positive duration", key)
+		return outOfRange(key, d, "> 0s")
 	}
 	return nil
 }

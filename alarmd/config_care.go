@@ -9,6 +9,7 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/api"
 	"github.com/anxin-care/anxin/care"
+	"github.com/anxin-care/anxin/internal/configerr"
 )
 
 // APIConfig protects the records API. (Helper H owns this file.)
@@ -65,21 +66,21 @@ func (c *APIConfig) validate() error {
 			errs = append(errs, err)
 		}
 		if t.Name == "" {
-			errs = append(errs, fmt.Errorf("config: %s.name is empty", key))
+			errs = append(errs, missing(key+".name", "is empty"))
 		} else if names[t.Name] {
-			errs = append(errs, fmt.Errorf("config: %s.name %q is used twice", key, t.Name))
+			errs = append(errs, typed(configerr.Duplicate(key+".name", t.Name)))
 		}
 		names[t.Name] = true
 		if len(t.Token.Reveal()) < 16 {
-			errs = append(errs, fmt.Errorf("config: %s.token must be at least 16 characters", key))
+			errs = append(errs, badValue(key+".token", "", "must be at least 16 characters"))
 		} else if values[t.Token.Reveal()] {
-			errs = append(errs, fmt.Errorf("config: %s.token is the same as another token's", key))
+			errs = append(errs, badValue(key+".token", "", "is the same as another token's"))
 		}
 		values[t.Token.Reveal()] = true
 		if len(t.Area) > 200 {
-			errs = append(errs, fmt.Errorf("config: %s.area is longer than 200 bytes", key))
+			errs = append(errs, badValue(key+".area", "", "is longer than 200 bytes"))
 		} else if _, err := anxin.ParseArea(t.Area); err != nil {
-			errs = append(errs, fmt.Errorf("config: %s.area: %w", key, err))
+			errs = append(errs, badValue(key+".area", t.Area, "%v", err))
 		}
 	}
 	return errors.Join(errs...)
@@ -100,23 +101,24 @@ func (c *CareConfig) validate() error {
 	var errs []error
 	for tier, cd := range c.Cadence {
 		if !slices.Contains(tiers, tier) {
-			errs = append(errs, fmt.Errorf("config: care.cadence.%s: tier must be irregular, general, key or high", tier))
+			ce := configerr.NewConfigError(configerr.KeyUnknown, "care.cadence."+tier, "tier must be irregular, general, key or high").WithChoices(tiers...)
+			errs = append(errs, typed(ce))
 			continue
 		}
 		if cd.PhoneDays < 1 || cd.HomeDays < 1 || cd.PhoneDays > 366 || cd.HomeDays > 366 {
-			errs = append(errs, fmt.Errorf("config: care.cadence.%s days must be from 1 to 366", tier))
+			errs = append(errs, outOfRange("care.cadence."+tier, fmt.Sprintf("%d/%d days", cd.PhoneDays, cd.HomeDays), "1..366"))
 		}
 	}
 	if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "" {
-		errs = append(errs, fmt.Errorf("config: care.timezone %q is not a time zone (Asia/Shanghai)", clipKey(c.Timezone)))
+		errs = append(errs, notForm("care.timezone", clipKey(c.Timezone), "zone", fmt.Sprintf("%q is not a time zone (Asia/Shanghai)", clipKey(c.Timezone))))
 	}
 	for i, s := range c.Surges {
 		from, err1 := time.Parse(time.DateOnly, s.From)
 		to, err2 := time.Parse(time.DateOnly, s.To)
 		if err1 != nil || err2 != nil || to.Before(from) {
-			errs = append(errs, fmt.Errorf("config: care.surges[%d] needs from <= to as YYYY-MM-DD", i))
+			errs = append(errs, badValue(fmt.Sprintf("care.surges[%d]", i), "", "needs from <= to as YYYY-MM-DD"))
 		} else if to.Sub(from) > 366*24*time.Hour {
-			errs = append(errs, fmt.Errorf("config: care.surges[%d] is longer than a year", i))
+			errs = append(errs, outOfRange(fmt.Sprintf("care.surges[%d]", i), s.From+".."+s.To, "at most a year"))
 		}
 	}
 	return errors.Join(errs...)

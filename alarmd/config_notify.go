@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/configerr"
 	"github.com/anxin-care/anxin/words"
 )
 
@@ -150,18 +151,20 @@ func (c *NotifyConfig) validate() error {
 	add(readSecret("notify.aliyun.access_key_secret", &c.Aliyun.AccessKeySecret, c.Aliyun.AccessKeySecretFile))
 	add(readSecret("notify.aliyun.report_secret", &c.Aliyun.ReportSecret, c.Aliyun.ReportSecretFile))
 	if c.DeliveryTimeout < 0 {
-		add(errors.New("config: notify.delivery_timeout must not be negative"))
+		add(outOfRange("notify.delivery_timeout", c.DeliveryTimeout, ">= 0s"))
 	}
 	add(positiveDur("notify.down_for", c.DownFor))
 	add(positive("notify.route_tries", c.RouteTries, 1, 100))
 	add(positive("notify.down_after", c.DownAfter, 1, 1000))
 	if (len(c.Channels.SMS) == 0) != (len(c.Channels.Voice) == 0) {
-		add(errors.New("config: notify.channels needs both sms and voice (or neither)"))
+		add(needs("notify.channels", "needs both sms and voice (or neither)", "notify.channels.sms", "notify.channels.voice"))
 	}
-	for _, list := range [][]string{c.Channels.SMS, c.Channels.Voice} {
+	for ch, list := range map[string][]string{"sms": c.Channels.SMS, "voice": c.Channels.Voice} {
 		for i, p := range list {
 			if slices.Contains(list[:i], p) {
-				add(fmt.Errorf("config: notify.channels names %q twice for one channel", p))
+				ce := configerr.Duplicate("notify.channels."+ch, p)
+				ce.Detail = fmt.Sprintf("%q is named twice for one channel", p)
+				add(typed(ce))
 			}
 		}
 	}
@@ -169,19 +172,19 @@ func (c *NotifyConfig) validate() error {
 	add(positiveDur("notify.ack_link_ttl", c.AckLinkTTL))
 	add(positiveDur("notify.follow_up_after", c.FollowUpAfter))
 	if c.AckSecret != "" && len(c.AckSecret) < 16 {
-		add(errors.New("config: notify.ack_secret must be at least 16 bytes"))
+		add(badValue("notify.ack_secret", "", "must be at least 16 bytes"))
 	}
 	add(positive("notify.rounds", c.Rounds, 1, 10))
 	if len(c.Installers) > maxInstallers {
-		add(fmt.Errorf("config: notify.installers has %d people, at most %d", len(c.Installers), maxInstallers))
+		add(outOfRange("notify.installers", fmt.Sprintf("%d people", len(c.Installers)), fmt.Sprintf("at most %d", maxInstallers)))
 	}
 	for i, in := range c.Installers {
 		if !anxin.ValidPhone(in.Phone) {
-			add(fmt.Errorf("config: notify.installers[%d] has no valid E.164 phone number", i))
+			add(notForm(fmt.Sprintf("notify.installers[%d].phone", i), "", "phone", "is not a valid E.164 phone number"))
 		}
 	}
 	if _, err := c.Words(); err != nil {
-		add(fmt.Errorf("config: notify.locale or notify.time_zone: %w", err))
+		add(badValue("notify.locale", "", "notify.locale or notify.time_zone: %v", err))
 	}
 	for _, p := range c.Providers() {
 		add(c.validateProvider(p))
@@ -202,38 +205,45 @@ func (c *NotifyConfig) validateProvider(p string) error {
 	case "aliyun":
 		a := &c.Aliyun
 		if a.AccessKeyID == "" || a.AccessKeySecret == "" || a.SignName == "" || a.SMSTemplate == "" {
-			add(errors.New("config: notify.aliyun needs access_key_id, access_key_secret, sign_name and sms_template"))
+			add(needs("notify.aliyun", "needs access_key_id, access_key_secret, sign_name and sms_template",
+				"access_key_id", "access_key_secret", "sign_name", "sms_template"))
 		}
 		if (a.TTSTemplate == "") != (a.CalledShowNumber == "") {
-			add(errors.New("config: notify.aliyun.tts_template and called_show_number go together"))
+			add(needs("notify.aliyun.tts_template", "tts_template and called_show_number go together", "notify.aliyun.called_show_number"))
 		}
 		if len(a.ReportSecret) < 16 {
-			add(errors.New("config: notify.aliyun.report_secret (or report_secret_file) of at least 16 characters is required"))
+			add(missing("notify.aliyun.report_secret", "(or report_secret_file) of at least 16 characters is required"))
 		}
 		if a.Protocol != "https" && a.Protocol != "http" {
-			add(errors.New("config: notify.aliyun.protocol is https or http"))
+			add(notChoice("notify.aliyun.protocol", a.Protocol, "https", "http"))
 		}
 	case "modem":
 		if c.Modem.Port == "" {
-			add(errors.New("config: notify.modem.port is required for the modem provider"))
+			add(missing("notify.modem.port", "is required for the modem provider"))
 		}
 		add(positive("notify.modem.baud", c.Modem.Baud, 1200, 4_000_000))
 		add(positiveDur("notify.modem.ring_for", c.Modem.RingFor))
 	case "twilio":
 		if !accountSID.MatchString(c.Twilio.AccountSID) {
-			add(errors.New("config: notify.twilio.account_sid must match AC followed by 32 hex digits"))
+			if c.Twilio.AccountSID == "" {
+				add(missing("notify.twilio.account_sid", "must match AC followed by 32 hex digits"))
+			} else {
+				add(badValue("notify.twilio.account_sid", "", "must match AC followed by 32 hex digits"))
+			}
 		}
 		if c.Twilio.AuthToken == "" {
-			add(errors.New("config: notify.twilio.auth_token (or auth_token_file) is required for provider twilio"))
+			add(missing("notify.twilio.auth_token", "(or auth_token_file) is required for provider twilio"))
 		}
 		if c.Twilio.From == "" {
-			add(errors.New("config: notify.twilio.from is required for provider twilio"))
+			add(missing("notify.twilio.from", "is required for provider twilio"))
 		}
 		if c.Twilio.APIBaseURL != "" {
 			add(checkURL("notify.twilio.api_base_url", c.Twilio.APIBaseURL, "http", "https"))
 		}
 	default:
-		add(fmt.Errorf("config: notify.provider or notify.channels names %q, not log, twilio, aliyun or modem", p))
+		ce := configerr.NotChoice("notify.provider", p, "log", "twilio", "aliyun", "modem")
+		ce.Detail = fmt.Sprintf("notify.provider or notify.channels names %q, not log, twilio, aliyun or modem", p)
+		add(typed(ce))
 	}
 	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package alarmd
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/anxin-care/anxin/internal/configerr"
 )
 
 func noEnv(string) (string, bool) { return "", false }
@@ -51,9 +54,9 @@ func TestConfigDefaults(t *testing.T) {
 
 func TestConfigRejectsWithKeyName(t *testing.T) {
 	for _, tc := range []struct{ yaml, want string }{
-		{"mqtt: {brokr: x}", `"mqtt.brokr"`},
-		{"tpyo: 1", `"tpyo"`},
-		{"notify: {twilio: {auth_tokn: x}}", `"notify.twilio.auth_tokn"`},
+		{"mqtt: {brokr: x}", "mqtt.brokr: unknown key"},
+		{"tpyo: 1", "tpyo: unknown key"},
+		{"notify: {twilio: {auth_tokn: x}}", "notify.twilio.auth_tokn: unknown key"},
 		{"notify: {provider: pigeon}", "notify.provider"},
 		{"notify: {ack_timeout: soon}", "ack_timeout"},
 		{"notify: {rounds: 0}", "notify.rounds"},
@@ -85,7 +88,7 @@ func TestConfigRejectsWithKeyName(t *testing.T) {
 		{"notify: {channels: {sms: [aliyun], voice: [log]}}", "notify.aliyun"},
 		{"notify: {delivery_timeout: -1s}", "notify.delivery_timeout"},
 		{"notify: {provider: modem}", "notify.modem.port"},
-		{"notify: {aliyun: {acces_key_id: x}}", `"notify.aliyun.acces_key_id"`},
+		{"notify: {aliyun: {acces_key_id: x}}", "notify.aliyun.acces_key_id: unknown key"},
 	} {
 		_, err := Parse([]byte(tc.yaml), noEnv)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -193,6 +196,14 @@ func FuzzConfig(f *testing.F) {
 			// kill the daemon; the fuzzer still wants to hear about it
 			if strings.HasPrefix(err.Error(), "config: cannot be read:") {
 				t.Fatalf("decoder panicked: %v", err)
+			}
+			// every error is typed: the operator's Mandarin line names what
+			var ce *configerr.ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("untyped error: %v", err)
+			}
+			if zh := ConfigErrorText(err, AtStart); !strings.HasPrefix(zh, "配置有误，alarmd 未启动：") {
+				t.Fatalf("Mandarin line %q", zh)
 			}
 			return
 		}

@@ -1,9 +1,6 @@
 package alarmd
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // WebConfig tunes the web app's work orders (docs/web.md, "Work orders").
 type WebConfig struct {
@@ -22,11 +19,8 @@ func webDefaults(d map[string]any) {
 }
 
 func (w WebConfig) validate() error {
-	if w.WorkOrderTimeout < time.Minute || w.WorkOrderTimeout > 7*24*time.Hour {
-		return fmt.Errorf("config: web.work_order_timeout %s is not between 1m and 168h", w.WorkOrderTimeout)
+	if err := durBetween("web.work_order_timeout", w.WorkOrderTimeout, time.Minute, 7*24*time.Hour); err != nil {
+		return err
 	}
-	if w.DispatchAfter < time.Minute || w.DispatchAfter > 24*time.Hour {
-		return fmt.Errorf("config: web.dispatch_after %s is not between 1m and 24h", w.DispatchAfter)
-	}
-	return nil
+	return durBetween("web.dispatch_after", w.DispatchAfter, time.Minute, 24*time.Hour)
 }

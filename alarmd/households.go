@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/configerr"
 )
 
 // HouseholdsFile is the households of households_file, held in memory and
@@ -189,8 +190,15 @@ func decodeHouseholds(data []byte) ([]anxin.Household, error) {
 }
 
 func householdsTypeError(errs []string) error {
-	return fmt.Errorf("households: %s", scrubNumbers(strings.Join(errs, "; ")))
+	return fmt.Errorf("households: %s", scrubValues(scrubNumbers(strings.Join(errs, "; "))))
 }
+
+// quotedValue is a value the YAML decoder quotes in a type error
+// ("cannot unmarshal !!str `张桂兰` into …"): a name or an address as often
+// as not.
+var quotedValue = regexp.MustCompile("`[^`]*`")
+
+func scrubValues(s string) string { return quotedValue.ReplaceAllString(s, "`…`") }
 
 // validateHouseholds checks each household and that no id is listed twice.
 func validateHouseholds(list []anxin.Household) error {
@@ -198,10 +206,11 @@ func validateHouseholds(list []anxin.Household) error {
 	for i := range list {
 		h := &list[i]
 		if err := h.Validate(); err != nil {
-			return fmt.Errorf("households[%d]: %w", i, err)
+			return householdProblem(i, h, err)
 		}
 		if seen[h.ID] {
-			return fmt.Errorf("households[%d]: household %s listed twice", i, h.ID)
+			return configerr.NewConfigError(configerr.ValueDuplicate, fmt.Sprintf("households[%d].id", i),
+				"household %s listed twice", h.ID).WithValue(h.ID)
 		}
 		seen[h.ID] = true
 	}
@@ -223,11 +232,11 @@ func LoadHouseholds(path string) (*HouseholdsFile, error) {
 func (f *HouseholdsFile) Reload(path string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("households: %w", err)
+		return householdsFileError(path, err)
 	}
 	list, err := ParseHouseholds(data)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, householdsDecodeError(data, path, err))
 	}
 	f.Set(list)
 	return nil

@@ -81,6 +81,10 @@ func FuzzHouseholds(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		hs, err := ParseHouseholds(data)
 		if err != nil {
+			// placing the error in the file never fails on any bytes
+			if zh := ConfigErrorText(householdsDecodeError(data, "households.yaml", err), AtStart); zh == "" {
+				t.Fatal("no Mandarin line")
+			}
 			return
 		}
 		seen := map[string]bool{}

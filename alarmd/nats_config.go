@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/anxin-care/anxin/internal/configerr"
 )
 
 // NATSConfig is the clustered broker tier (docs/deployment.md, "Broker
@@ -65,45 +67,45 @@ func (c *Config) validateNATS() error {
 		u, err := url.Parse(s)
 		if err != nil || u.Host == "" || (u.Scheme != "nats" && u.Scheme != "tls") {
 			// the URL is not printed: it may hold a password
-			errs = append(errs, errors.New("config: nats.urls: each must be nats://host:port or tls://host:port (put credentials in nats.user/password)"))
+			errs = append(errs, badValue("nats.urls", "", "each must be nats://host:port or tls://host:port (put credentials in nats.user/password)"))
 			break
 		}
 		if u.User != nil {
-			errs = append(errs, errors.New("config: nats.urls must not hold credentials: use nats.user and nats.password(_file) or nats.creds_file"))
+			errs = append(errs, badValue("nats.urls", "", "must not hold credentials: use nats.user and nats.password(_file) or nats.creds_file"))
 			break
 		}
 	}
 	if n.Stream == "" {
-		errs = append(errs, errors.New("config: nats.stream is empty"))
+		errs = append(errs, missing("nats.stream", "is empty"))
 	}
 	if n.Partitions < 1 || n.Partitions > 1024 {
-		errs = append(errs, fmt.Errorf("config: nats.partitions %d is not in 1..1024", n.Partitions))
+		errs = append(errs, outOfRange("nats.partitions", n.Partitions, "1..1024"))
 	}
 	if n.Replicas < 1 || n.Replicas > 5 {
-		errs = append(errs, fmt.Errorf("config: nats.replicas %d is not in 1..5", n.Replicas))
+		errs = append(errs, outOfRange("nats.replicas", n.Replicas, "1..5"))
 	}
 	if n.Consumer == "" || strings.ContainsAny(n.Consumer, ".*> \t") {
-		errs = append(errs, fmt.Errorf("config: nats.consumer %q must be a name without . * > or spaces", n.Consumer))
+		errs = append(errs, typed(configerr.NotID("nats.consumer", n.Consumer)))
 	}
 	if n.CredsFile != "" {
 		if _, err := os.Stat(n.CredsFile); err != nil {
-			errs = append(errs, fmt.Errorf("config: nats.creds_file: %w", err))
+			errs = append(errs, unreadableFile("nats.creds_file", n.CredsFile, err))
 		}
 		if n.User != "" {
-			errs = append(errs, errors.New("config: nats.creds_file and nats.user are both set; use one"))
+			errs = append(errs, conflict("nats.creds_file", "nats.creds_file and nats.user are both set; use one", "nats.user"))
 		}
 	}
 	if n.AckWait < time.Second {
-		errs = append(errs, fmt.Errorf("config: nats.ack_wait %s is below 1s", n.AckWait))
+		errs = append(errs, outOfRange("nats.ack_wait", n.AckWait, ">= 1s"))
 	}
 	if n.MaxAckPending < 1 || n.MaxAckPending > 1_000_000 {
-		errs = append(errs, fmt.Errorf("config: nats.max_ack_pending %d is not in 1..1000000", n.MaxAckPending))
+		errs = append(errs, outOfRange("nats.max_ack_pending", n.MaxAckPending, "1..1000000"))
 	}
 	if c.Cluster.Lease <= 2*c.Cluster.Poll {
-		errs = append(errs, fmt.Errorf("config: cluster.lease %s must be more than twice cluster.poll %s", c.Cluster.Lease, c.Cluster.Poll))
+		errs = append(errs, outOfRange("cluster.lease", c.Cluster.Lease, "> 2 × cluster.poll "+shortDur(c.Cluster.Poll)))
 	}
 	if !c.MQTT.Broker.IsZero() {
-		errs = append(errs, errors.New("config: nats.urls and mqtt.broker are both set: with NATS, gateways publish to the NATS cluster's MQTT listeners and alarmd does not subscribe over MQTT"))
+		errs = append(errs, conflict("nats.urls", "nats.urls and mqtt.broker are both set: with NATS, gateways publish to the NATS cluster's MQTT listeners and alarmd does not subscribe over MQTT", "mqtt.broker"))
 	}
 	return errors.Join(errs...)
 }

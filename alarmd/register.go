@@ -405,11 +405,11 @@ func fileHash(data []byte) string {
 func ReadHouseholdsFile(path string) ([]anxin.Household, string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, "", fmt.Errorf("households: %w", err)
+		return nil, "", householdsFileError(path, err)
 	}
 	list, err := ParseHouseholds(data)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", path, err)
+		return nil, "", fmt.Errorf("%s: %w", path, householdsDecodeError(data, path, err))
 	}
 	return list, fileHash(data), nil
 }
@@ -422,7 +422,7 @@ func ReadHouseholdsFile(path string) ([]anxin.Household, string, error) {
 func (r *Register) ReadFile(ctx context.Context, path string) ([]anxin.Household, string, error) {
 	hash, err := hashFile(path) // not read into memory: a district's file is 200 MB
 	if err != nil {
-		return nil, "", fmt.Errorf("households: %w", err)
+		return nil, "", householdsFileError(path, err)
 	}
 	loaded, err := r.store.HouseholdsFileHash(ctx)
 	if err != nil {

@@ -18,7 +18,7 @@ func (m *Main) Reload(ctx context.Context) error {
 	if m.ConfigPath != "" {
 		c, err := Load(m.ConfigPath)
 		if err != nil {
-			m.Logger.Error("reload rejected: config, keeping the running one", "err", err)
+			m.Logger.Error("reload rejected: config, keeping the running one", "zh", ConfigErrorText(err, AtReload), "err", err)
 			return err
 		}
 		cfg = c
@@ -28,19 +28,19 @@ func (m *Main) Reload(ctx context.Context) error {
 	if m.register != nil && cfg.HouseholdsFile != "" {
 		var err error
 		if households, hash, err = m.register.ReadFile(ctx, cfg.HouseholdsFile); err != nil {
-			m.Logger.Error("reload rejected: households, keeping the running ones", "file", cfg.HouseholdsFile, "err", err)
+			m.Logger.Error("reload rejected: households, keeping the running ones", "file", cfg.HouseholdsFile, "zh", ConfigErrorText(err, AtReload), "err", err)
 			return err
 		}
 	}
 	rc, err := loadRules(cfg)
 	if err != nil {
-		m.Logger.Error("reload rejected: rules, keeping the running ones", "err", err)
+		m.Logger.Error("reload rejected: rules, keeping the running ones", "zh", ConfigErrorText(err, AtReload), "err", err)
 		return err
 	}
 	var passwords *mqtt.Passwords
 	if m.broker != nil && cfg.MQTT.GatewayPasswordFile != "" {
-		if passwords, err = mqtt.LoadPasswords(cfg.MQTT.GatewayPasswordFile); err != nil {
-			m.Logger.Error("reload rejected: gateway passwords, keeping the running ones", "err", err)
+		if passwords, err = loadGatewayPasswords(cfg.MQTT.GatewayPasswordFile); err != nil {
+			m.Logger.Error("reload rejected: gateway passwords, keeping the running ones", "zh", ConfigErrorText(err, AtReload), "err", err)
 			return err
 		}
 	}

@@ -40,6 +40,9 @@ func TestIntegrationRulesFileChangeReloads(t *testing.T) {
 	if !strings.Contains(logs.String(), "tumble") {
 		t.Fatalf("rejection does not say what is wrong:\n%s", logs)
 	}
+	if !strings.Contains(logs.String(), `zh="配置有误，没有重新加载，alarmd 继续按原来的配置运行：rules.yaml 中的 rules[0].events[0] 项：“tumble” 不是可用的值`) {
+		t.Fatalf("rejection is not said in Mandarin first:\n%s", logs)
+	}
 	// a good edit adds a fall rule
 	write("rules:\n  - {name: button, kind: event, severity: critical, events: [button_pressed]}\n  - {name: fall, kind: event, severity: critical, events: [fall]}\n")
 	waitFor(t, "the reload", 10*time.Second, func() bool { return strings.Contains(logs.String(), "msg=reloaded") })

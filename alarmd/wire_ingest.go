@@ -13,6 +13,7 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/influx"
 	"github.com/anxin-care/anxin/ingest"
+	"github.com/anxin-care/anxin/internal/configerr"
 	"github.com/anxin-care/anxin/rules"
 	"github.com/anxin-care/anxin/sqlite"
 )
@@ -38,10 +39,16 @@ func loadRules(cfg *Config) (*rules.Config, error) {
 	}
 	data, err := os.ReadFile(cfg.RulesFile)
 	if err != nil {
-		return nil, fmt.Errorf("rules: %w", err)
+		ce := configerr.NewConfigError(configerr.FileUnreadable, "rules_file", "%v", err).WithValue(cfg.RulesFile)
+		ce.Err = err
+		return nil, fmt.Errorf("rules: %w", ce)
 	}
 	rc, err := rules.Parse(data)
 	if err != nil {
+		var ce *configerr.ConfigError
+		if errors.As(err, &ce) {
+			ce.File = cfg.RulesFile
+		}
 		return nil, fmt.Errorf("%s: %w", cfg.RulesFile, err)
 	}
 	return rc, nil

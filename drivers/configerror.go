@@ -1,145 +1,51 @@
 package drivers
 
 import (
-	"errors"
-	"fmt"
-	"regexp"
-	"strings"
-	"time"
-
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/configerr"
 )
 
-// ConfigKind says what is wrong with a configuration key, so that gatewayd
-// can explain it to an installer in Mandarin (gateway.ConfigErrorText)
-// while the English detail stays in Error() for developers.
-type ConfigKind string
+// The configuration error type is shared with alarmd (internal/configerr),
+// so that both daemons explain a bad key the same way in Mandarin; these
+// names keep the drivers' Validate code as it was.
+type (
+	ConfigKind  = configerr.ConfigKind
+	ConfigError = configerr.ConfigError
+)
 
-// The kinds of configuration error; an empty kind reads as ValueBad.
+// The kinds of configuration error (see configerr).
 const (
-	KeyUnknown       ConfigKind = "unknown_key"    // Choices: the known keys
-	KeyMissing       ConfigKind = "missing"        // Choices: what may be written, if a choice
-	KeyNeedsOther    ConfigKind = "needs"          // set without the keys in Choices
-	ValueBad         ConfigKind = "bad_value"      // anything else; Detail says why
-	ValueNotChoice   ConfigKind = "not_a_choice"   // Value is not one of Choices
-	ValueWrongType   ConfigKind = "wrong_type"     // Want: number, bool, text, list, section
-	ValueNotDuration ConfigKind = "bad_duration"   // not like 30s
-	ValueNotSize     ConfigKind = "bad_size"       // not like 64MiB
-	ValueNotID       ConfigKind = "bad_id"         // not [A-Za-z0-9_-]{1,64}
-	ValueOutOfRange  ConfigKind = "out_of_range"   // Range: what is allowed, e.g. 1..247
-	ValueDuplicate   ConfigKind = "duplicate"      // Value appears twice
-	KeysConflict     ConfigKind = "conflict"       // keys that do not go together
-	DriverUnknown    ConfigKind = "unknown_driver" // Choices: the registered drivers
-	FileUnreadable   ConfigKind = "unreadable"     // the config or a file it names
-	FileSyntax       ConfigKind = "yaml_syntax"    // Line: where the YAML parser stopped
+	KeyUnknown       = configerr.KeyUnknown
+	KeyMissing       = configerr.KeyMissing
+	KeyNeedsOther    = configerr.KeyNeedsOther
+	ValueBad         = configerr.ValueBad
+	ValueNotChoice   = configerr.ValueNotChoice
+	ValueWrongType   = configerr.ValueWrongType
+	ValueNotDuration = configerr.ValueNotDuration
+	ValueNotSize     = configerr.ValueNotSize
+	ValueNotID       = configerr.ValueNotID
+	ValueOutOfRange  = configerr.ValueOutOfRange
+	ValueDuplicate   = configerr.ValueDuplicate
+	KeysConflict     = configerr.KeysConflict
+	DriverUnknown    = configerr.DriverUnknown
+	FileUnreadable   = configerr.FileUnreadable
+	FileSyntax       = configerr.FileSyntax
 )
 
 // ConfigKinds lists every kind, for tests that each has its words.
-var ConfigKinds = []ConfigKind{KeyUnknown, KeyMissing, KeyNeedsOther, ValueBad, ValueNotChoice, ValueWrongType,
-	ValueNotDuration, ValueNotSize, ValueNotID, ValueOutOfRange, ValueDuplicate, KeysConflict, DriverUnknown,
-	FileUnreadable, FileSyntax}
+var ConfigKinds = configerr.ConfigKinds
 
-// ConfigError is one problem in gatewayd's configuration. A driver's
-// Validate returns it with Key relative to the driver's entry (port.baud);
-// gatewayd prefixes the entry (drivers[0].port.baud) and fills Entry,
-// Instance and Driver. Error() is the English line developers grep for:
-// "key: detail".
-type ConfigError struct {
-	Kind   ConfigKind
-	Key    string // dotted path with list indexes, e.g. drivers[0].port.baud; "" for the whole file
-	Detail string // English, after the key
-
-	Value   string   // the offending value as written (never a secret), for the Mandarin text
-	Choices []string // known keys, drivers, or allowed values
-	Suggest string   // KeyUnknown: the key probably meant, e.g. port.baud
-	Range   string   // ValueOutOfRange: what is allowed
-	Want    string   // ValueWrongType: number, bool, text, list or section
-	Reason  string   // KeysConflict of serial ports: port-settings, port-alone or usb-ambiguous
-	Line    int      // FileSyntax: 1-based line; 0 unknown
-
-	Entry    int    // 1-based number of the drivers: entry; 0 outside drivers
-	Instance string // the entry's instance name, when known
-	Driver   string // the entry's driver, when known
-	File     string // the config file; a FileUnreadable with a Key has the file it names in Value
-
-	Err error // the cause, for errors.Is (fs.ErrNotExist …)
-}
-
-func (e *ConfigError) Error() string {
-	switch {
-	case e.Key == "":
-		return e.Detail
-	case e.Detail == "":
-		return e.Key
-	}
-	return e.Key + ": " + e.Detail
-}
-
-func (e *ConfigError) Unwrap() error { return e.Err }
-
-// NewConfigError makes a ConfigError for key with an English detail.
-func NewConfigError(kind ConfigKind, key, format string, args ...any) *ConfigError {
-	return &ConfigError{Kind: kind, Key: key, Detail: fmt.Sprintf(format, args...)}
-}
-
-// WithValue records the offending value for the Mandarin text; a duration
-// reads as written (2m, not 2m0s).
-func (e *ConfigError) WithValue(v any) *ConfigError {
-	if d, ok := v.(time.Duration); ok {
-		e.Value = shortDuration(d)
-		return e
-	}
-	e.Value = fmt.Sprint(v)
-	return e
-}
-
-// shortDuration drops the zero units time.Duration prints: 2m0s → 2m, 1h0m0s → 1h.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
-// WithChoices records what may be written instead.
-func (e *ConfigError) WithChoices(c ...string) *ConfigError { e.Choices = c; return e }
-
-// WithRange records the allowed range, e.g. "1..247" or ">= 1s".
-func (e *ConfigError) WithRange(r string) *ConfigError { e.Range = r; return e }
-
-// NotChoice is the error for a value outside a fixed set:
-// `key: "evn" is not none|even|odd`.
-func NotChoice(key, value string, choices ...string) *ConfigError {
-	return NewConfigError(ValueNotChoice, key, "%q is not %s", value, strings.Join(choices, "|")).
-		WithValue(value).WithChoices(choices...)
-}
-
-// NotID is the error for a name or device id that anxin.ValidID refuses.
-func NotID(key, value string) *ConfigError {
-	return NewConfigError(ValueNotID, key, "%q is not [A-Za-z0-9_-]{1,64}", value).WithValue(value)
-}
-
-// Missing is the error for a required key left out.
-func Missing(key, format string, args ...any) *ConfigError {
-	return NewConfigError(KeyMissing, key, format, args...)
-}
-
-// Duplicate is the error for a value listed twice: `key: VALUE is listed twice`.
-func Duplicate(key, value string) *ConfigError {
-	return NewConfigError(ValueDuplicate, key, "%s is listed twice", value).WithValue(value)
-}
-
-// OutOfRange is the error for a value outside what is allowed:
-// `key: 2m is out of range (allowed: 0..1m)`.
-func OutOfRange(key string, value any, allowed string) *ConfigError {
-	e := (&ConfigError{Kind: ValueOutOfRange, Key: key}).WithValue(value).WithRange(allowed)
-	e.Detail = fmt.Sprintf("%s is out of range (allowed: %s)", e.Value, allowed)
-	return e
-}
+// The constructors drivers' Validate uses.
+var (
+	NewConfigError = configerr.NewConfigError
+	NotChoice      = configerr.NotChoice
+	NotID          = configerr.NotID
+	Missing        = configerr.Missing
+	Duplicate      = configerr.Duplicate
+	OutOfRange     = configerr.OutOfRange
+	UnderKey       = configerr.UnderKey
+	AsConfigError  = configerr.AsConfigError
+)
 
 // NotKind is the error for a device kind the contract does not have.
 func NotKind(key string, kind anxin.Kind) *ConfigError {
@@ -157,78 +63,4 @@ func NotEvent(key string, ev anxin.EventType) *ConfigError {
 		c[i] = string(e)
 	}
 	return NotChoice(key, string(ev), c...)
-}
-
-// UnderKey puts err below the key prefix: a driver's Validate turns the
-// port's `baud: …` into `port.baud: …`. A typed error keeps its kind; any
-// other error is prefixed as text, as `prefix.%w` would.
-func UnderKey(prefix string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var ce *ConfigError
-	if !errors.As(err, &ce) || err.Error() != ce.Error() {
-		// a domain error's code is not a key: "port.invalid: …" would read as one
-		var de *anxin.Error
-		if errors.As(err, &de) && err.Error() == de.Error() {
-			return fmt.Errorf("%s.%s", prefix, de.Message)
-		}
-		return fmt.Errorf("%s.%w", prefix, err)
-	}
-	c := *ce
-	c.Key = joinKey(prefix, c.Key)
-	return &c
-}
-
-func joinKey(prefix, key string) string {
-	switch {
-	case prefix == "":
-		return key
-	case key == "":
-		return prefix
-	case strings.HasPrefix(key, "["):
-		return prefix + key
-	}
-	return prefix + "." + key
-}
-
-// keyPath is a config key as the English errors start: mqtt.keepalive,
-// drivers[2].port.parity, meters[0].address.
-var keyPath = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\[[0-9]+\])*(\.[A-Za-z_][A-Za-z0-9_]*(\[[0-9]+\])*)*$`)
-
-// AsConfigError returns err as a *ConfigError: the typed error it wraps
-// (with any key prefix the wrapping added), or, for an error not yet typed,
-// a ValueBad whose Key is read from the "key: detail" form the drivers'
-// English errors have. Error() of the result is err.Error() whenever err
-// is of that form. Nil for nil.
-func AsConfigError(err error) *ConfigError {
-	if err == nil {
-		return nil
-	}
-	s := err.Error()
-	var ce *ConfigError
-	if errors.As(err, &ce) {
-		if s == ce.Error() {
-			return ce
-		}
-		c := *ce
-		// wrapped as fmt.Errorf("port.%w", typed): the key grew a prefix
-		if p, ok := strings.CutSuffix(s, ce.Error()); ok && strings.HasSuffix(p, ".") && keyPath.MatchString(strings.TrimSuffix(p, ".")) {
-			c.Key = joinKey(strings.TrimSuffix(p, "."), c.Key)
-			return &c
-		}
-		// wrapped with other words: keep the kind, the whole text is the detail
-		c.Key, c.Detail = splitKey(s)
-		return &c
-	}
-	key, detail := splitKey(s)
-	return &ConfigError{Kind: ValueBad, Key: key, Detail: detail, Err: err}
-}
-
-// splitKey reads "key: detail"; a text without a key is all detail.
-func splitKey(s string) (key, detail string) {
-	if k, d, ok := strings.Cut(s, ": "); ok && keyPath.MatchString(k) {
-		return k, d
-	}
-	return "", s
 }

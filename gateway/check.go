@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -122,16 +121,48 @@ func Check(ctx context.Context, cfg *Config, wait time.Duration) []CheckRow {
 
 // PrintCheck writes the rows as a table.
 func PrintCheck(w io.Writer, rows []CheckRow) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "INSTANCE\tDRIVER\tPORT\tDEVICE\tRESULT")
+	table := [][]string{{"名称", "驱动", "串口", "设备", "结果"}}
 	for _, r := range rows {
 		res := "ok  " + r.Answer
 		if !r.OK() {
 			res = "NO  " + r.Problem
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Instance, r.Driver, r.Port, r.Device, res)
+		table = append(table, []string{r.Instance, r.Driver, r.Port, r.Device, res})
 	}
-	tw.Flush()
+	// tabwriter counts runes; a Han character takes two columns on a
+	// terminal, so the widths are counted here
+	widths := make([]int, len(table[0]))
+	for _, row := range table {
+		for i, cell := range row {
+			widths[i] = max(widths[i], displayWidth(cell))
+		}
+	}
+	for _, row := range table {
+		var b strings.Builder
+		for i, cell := range row {
+			b.WriteString(cell)
+			if i < len(row)-1 {
+				b.WriteString(strings.Repeat(" ", widths[i]-displayWidth(cell)+2))
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+}
+
+// displayWidth is how many terminal columns s takes: two for East Asian
+// wide characters (Han, full-width punctuation), one for the rest.
+func displayWidth(s string) int {
+	n := 0
+	for _, r := range s {
+		switch {
+		case r >= 0x1100 && r <= 0x115f, r >= 0x2e80 && r <= 0xa4cf, r >= 0xac00 && r <= 0xd7a3,
+			r >= 0xf900 && r <= 0xfaff, r >= 0xfe30 && r <= 0xfe4f, r >= 0xff00 && r <= 0xff60, r >= 0xffe0 && r <= 0xffe6:
+			n += 2
+		default:
+			n++
+		}
+	}
+	return n
 }
 
 // describe is a message's fields or event, short.

@@ -15,7 +15,6 @@ import (
 	"net"
 	"os"
 	"reflect"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +27,7 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/serialport"
+	"github.com/anxin-care/anxin/internal/configerr"
 	"github.com/anxin-care/anxin/spool"
 )
 
@@ -196,13 +196,13 @@ func parse(data []byte) (*Config, error) {
 		Drivers []map[string]any `yaml:"drivers"`
 	}
 	if err := yaml.Unmarshal(data, &raw); err != nil {
-		return nil, yamlError(data, err)
+		return nil, configerr.YAMLSyntax(data, err)
 	}
 
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return nil, yamlError(data, err)
+		return nil, configerr.YAMLSyntax(data, err)
 	}
 	v.SetEnvPrefix(EnvPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
@@ -460,32 +460,11 @@ func unreadable(key, path string, err, detail error) *drivers.ConfigError {
 	return ce
 }
 
-var yamlLine = regexp.MustCompile(`line ([0-9]+)`)
-
-// yamlError types a YAML parser error with its line. yaml.v3 reports some
-// indentation errors on the line before the one at fault, and a tab on the
-// line of the key it follows, so a tab in an indentation is found here.
-func yamlError(data []byte, err error) error {
-	ce := &drivers.ConfigError{Kind: drivers.FileSyntax, Detail: "yaml: " + err.Error(), Err: err}
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-		ce.Line, _ = strconv.Atoi(m[1])
-	}
-	if strings.Contains(err.Error(), "tab character") {
-		for i, l := range strings.Split(string(data), "\n") {
-			if strings.Contains(l[:len(l)-len(strings.TrimLeft(l, " \t"))], "\t") {
-				ce.Line, ce.Value = i+1, "tab"
-				break
-			}
-		}
-	}
-	return ce
-}
-
 // decode fills out from in strictly: unknown keys are errors and durations
 // must be strings like 30s. fromEnv also turns strings into numbers and
 // booleans, since environment overrides arrive as strings.
 func decode(in map[string]any, out any, fromEnv bool, prefix string) error {
-	hooks := []mapstructure.DecodeHookFunc{durationHook, byteSizeHook, brokerURLHook}
+	hooks := []mapstructure.DecodeHookFunc{configerr.DurationHook, byteSizeHook, brokerURLHook}
 	if fromEnv {
 		hooks = append(hooks, envScalarHook)
 	}
@@ -502,7 +481,7 @@ func decode(in map[string]any, out any, fromEnv bool, prefix string) error {
 		return err
 	}
 	if err := d.Decode(in); err != nil {
-		return decodeError(err, prefix)
+		return configerr.FromDecode(err, prefix)
 	}
 	return nil
 }
@@ -549,124 +528,10 @@ func textKeys(v any, key string) error {
 	return nil
 }
 
-// decodeError types mapstructure's report: one "key: problem" item per
-// key, in key order, the first deciding the kind.
-func decodeError(err error, prefix string) *drivers.ConfigError {
-	var leaves []*mapstructure.DecodeError
-	var walk func(error) bool
-	walk = func(err error) bool {
-		found := false
-		switch u := err.(type) {
-		case interface{ Unwrap() []error }:
-			for _, e := range u.Unwrap() {
-				found = walk(e) || found
-			}
-		case interface{ Unwrap() error }:
-			found = walk(u.Unwrap())
-		}
-		if de, ok := err.(*mapstructure.DecodeError); ok && !found {
-			leaves = append(leaves, de)
-			return true
-		}
-		return found
-	}
-	walk(err)
-	if len(leaves) == 0 {
-		return drivers.AsConfigError(errors.New(tidyDecodeError(err.Error(), prefix)))
-	}
-	slices.SortStableFunc(leaves, func(a, b *mapstructure.DecodeError) int { return strings.Compare(a.Name(), b.Name()) })
-	parts := make([]string, len(leaves))
-	for i, de := range leaves {
-		parts[i] = prefix + de.Name() + ": " + de.Unwrap().Error()
-	}
-	first := leaves[0]
-	ce := &drivers.ConfigError{Kind: drivers.ValueBad, Key: prefix + first.Name(), Err: err,
-		Detail: strings.Join(append([]string{first.Unwrap().Error()}, parts[1:]...), "; ")}
-	var hook *drivers.ConfigError
-	var ute *mapstructure.UnconvertibleTypeError
-	var pe *mapstructure.ParseError
-	switch inner := first.Unwrap(); {
-	case errors.As(inner, &hook):
-		ce.Kind, ce.Value, ce.Want = hook.Kind, hook.Value, hook.Want
-	case errors.As(inner, &ute):
-		ce.Kind, ce.Want, ce.Value = drivers.ValueWrongType, want(ute.Expected.Type()), fmt.Sprint(ute.Value)
-	case errors.As(inner, &pe):
-		ce.Kind, ce.Want, ce.Value = drivers.ValueWrongType, want(pe.Expected.Type()), fmt.Sprint(pe.Value)
-	case strings.Contains(inner.Error(), "expected a map"):
-		ce.Kind, ce.Want = drivers.ValueWrongType, "section"
-	case strings.Contains(inner.Error(), "source data must be an array or slice"):
-		ce.Kind, ce.Want = drivers.ValueWrongType, "list"
-	}
-	if secretKey(ce.Key) {
-		ce.Value = "" // a password of the wrong type is still a password
-	}
-	return ce
-}
-
-// secretKey reports whether a key may hold a secret, whose value no
-// message repeats.
-func secretKey(key string) bool {
-	k := strings.ToLower(key)
-	return strings.Contains(k, "password") || strings.Contains(k, "secret") || strings.Contains(k, "token") ||
-		strings.HasSuffix(k, "key")
-}
-
-// want names what a Go type is written as in YAML, for the Mandarin text.
-func want(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Bool:
-		return "bool"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
-		return "number"
-	case reflect.String:
-		return "text"
-	case reflect.Slice, reflect.Array:
-		return "list"
-	case reflect.Map, reflect.Struct:
-		return "section"
-	}
-	return ""
-}
-
-// tidyDecodeError turns mapstructure's multi-line report into one line of
-// "key: problem" items, keys prefixed like drivers[2].
-func tidyDecodeError(s, prefix string) string {
-	var parts []string
-	for _, l := range strings.Split(s, "\n") {
-		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "*"))
-		if l == "" || strings.HasPrefix(l, "decoding failed") || strings.HasSuffix(l, "error(s) decoding:") {
-			continue
-		}
-		if rest, ok := strings.CutPrefix(l, "'"); ok {
-			if key, msg, ok := strings.Cut(rest, "' "); ok {
-				l = prefix + key + ": " + msg
-			}
-		}
-		parts = append(parts, l)
-	}
-	return strings.Join(parts, "; ")
-}
-
 var (
 	durationType = reflect.TypeFor[time.Duration]()
 	byteSizeType = reflect.TypeFor[ByteSize]()
 )
-
-func durationHook(from, to reflect.Type, data any) (any, error) {
-	if to != durationType {
-		return data, nil
-	}
-	s, ok := data.(string)
-	if !ok {
-		return nil, drivers.NewConfigError(drivers.ValueNotDuration, "", "%v is not a duration like 30s", data).WithValue(data)
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return nil, drivers.NewConfigError(drivers.ValueNotDuration, "", "%q is not a duration like 30s", s).WithValue(s)
-	}
-	return d, nil
-}
 
 var brokerURLType = reflect.TypeFor[anxin.BrokerURL]()
 
@@ -832,40 +697,11 @@ func suggestKey(k string, fields map[string]reflect.Type) string {
 	}
 	best, bestD := "", 3
 	for _, name := range slices.Sorted(maps.Keys(fields)) {
-		if d := editDistance(strings.ToLower(k), name); d < bestD && d < len(name)/2+1 {
+		if d := configerr.EditDistance(strings.ToLower(k), name); d < bestD && d < len(name)/2+1 {
 			best, bestD = name, d
 		}
 	}
 	return best
-}
-
-// editDistance is the Damerau (adjacent swap) variant of Levenshtein, on
-// bytes: keys are ASCII. Long inputs are not compared (a fuzzed key).
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 1 << 30
-	}
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
 
 func checkValue(v any, t reflect.Type, key string) error {

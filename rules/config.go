@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/configs"
+	"github.com/anxin-care/anxin/internal/configerr"
 	"gopkg.in/yaml.v3"
 )
 
@@ -90,20 +92,24 @@ func Parse(data []byte) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		if err == io.EOF {
-			return nil, anxin.Errorf(anxin.EINVALID, "rules file is empty")
+			return nil, invalid(configerr.Missing("rules", "rules file is empty"), "rules file is empty")
 		}
-		return nil, anxin.Errorf(anxin.EINVALID, "rules file: %s", clip(err.Error()))
+		ce := configerr.AsConfigError(configerr.YAMLSyntax(data, errors.New(strings.TrimPrefix(err.Error(), "yaml: "))))
+		return nil, invalid(ce, "rules file: %s", clip(err.Error()))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err != io.EOF {
-		return nil, anxin.Errorf(anxin.EINVALID, "rules file must hold one YAML document")
+		ce := configerr.NewConfigError(configerr.FileSyntax, "", "rules file must hold one YAML document")
+		ce.Line = extra.Line
+		return nil, invalid(ce, "rules file must hold one YAML document")
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
 	if root.Kind != yaml.MappingNode {
-		return nil, anxin.Errorf(anxin.EINVALID, "rules file must be a mapping with timezone and rules")
+		return nil, invalid(configerr.NewConfigError(configerr.ValueWrongType, "", "rules file must be a mapping with timezone and rules"),
+			"rules file must be a mapping with timezone and rules")
 	}
 	c := &Config{Timezone: DefaultTimezone}
 	var rulesNode *yaml.Node
@@ -118,21 +124,24 @@ func Parse(data []byte) (*Config, error) {
 			rulesNode = v
 			return nil
 		}
-		return fieldErr(key, v, "unknown key")
+		return unknownKey(key, v, "timezone", "rules")
 	})
 	if err != nil {
-		return nil, anxin.Errorf(anxin.EINVALID, "%s", err.Error())
+		return nil, invalid(configerr.AsConfigError(err), "%s", err.Error())
 	}
 	loc, lerr := time.LoadLocation(c.Timezone)
 	if lerr != nil || c.Timezone == "" {
-		return nil, anxin.Errorf(anxin.EINVALID, "timezone: %q is not a known time zone", clip(c.Timezone))
+		ce := configerr.NewConfigError(configerr.ValueWrongType, "timezone", "%q is not a known time zone", clip(c.Timezone))
+		ce.Value, ce.Want = clip(c.Timezone), "zone"
+		return nil, invalid(ce, "timezone: %q is not a known time zone", clip(c.Timezone))
 	}
 	c.loc = loc
 	if rulesNode == nil {
-		return nil, anxin.Errorf(anxin.EINVALID, "rules: missing")
+		return nil, invalid(configerr.Missing("rules", "missing"), "rules: missing")
 	}
 	if len(rulesNode.Content) > maxRules {
-		return nil, anxin.Errorf(anxin.EINVALID, "rules: %d rules, at most %d", len(rulesNode.Content), maxRules)
+		ce := configerr.OutOfRange("rules", fmt.Sprintf("%d rules", len(rulesNode.Content)), fmt.Sprintf("at most %d", maxRules))
+		return nil, invalid(ce, "rules: %d rules, at most %d", len(rulesNode.Content), maxRules)
 	}
 	names := map[string]string{}
 	for i, rn := range rulesNode.Content {
@@ -142,7 +151,8 @@ func Parse(data []byte) (*Config, error) {
 		}
 		for _, n := range r.alarmNames() {
 			if prev, dup := names[n]; dup {
-				return nil, anxin.Errorf(anxin.EINVALID, "rules[%d] (%s): alarm name %q is already used by %s", i, r.Name, n, prev)
+				ce := configerr.Duplicate(fmt.Sprintf("rules[%d].name", i), n)
+				return nil, invalid(ce, "rules[%d] (%s): alarm name %q is already used by %s", i, r.Name, n, prev)
 			}
 			names[n] = fmt.Sprintf("rules[%d] (%s)", i, r.Name)
 		}
@@ -185,7 +195,9 @@ func (r *Rule) SilentRuleName() string {
 
 func parseRule(n *yaml.Node, i int) (*Rule, error) {
 	if n.Kind != yaml.MappingNode {
-		return nil, anxin.Errorf(anxin.EINVALID, "rules[%d]: must be a mapping (line %d)", i, n.Line)
+		ce := configerr.NewConfigError(configerr.ValueWrongType, fmt.Sprintf("rules[%d]", i), "must be a mapping")
+		ce.Want, ce.Line = "section", n.Line
+		return nil, invalid(ce, "rules[%d]: must be a mapping (line %d)", i, n.Line)
 	}
 	// Name and kind first: every later error names the rule.
 	r := &Rule{}
@@ -203,11 +215,15 @@ func parseRule(n *yaml.Node, i int) (*Rule, error) {
 		}
 	}
 	if !anxin.ValidID(r.Name) {
-		return nil, anxin.Errorf(anxin.EINVALID, "rules[%d].name: %q is not [A-Za-z0-9_-]{1,64} (line %d)", i, clip(r.Name), n.Line)
+		ce := configerr.NotID(fmt.Sprintf("rules[%d].name", i), clip(r.Name))
+		ce.Line = n.Line
+		return nil, invalid(ce, "rules[%d].name: %q is not [A-Za-z0-9_-]{1,64} (line %d)", i, clip(r.Name), n.Line)
 	}
 	def, ok := kindTable[r.Kind]
 	if !ok {
-		return nil, anxin.Errorf(anxin.EINVALID, "rules[%d] (%s).kind: %q is not one of %s (line %d)", i, r.Name, clip(r.Kind), strings.Join(KindNames(), ", "), n.Line)
+		ce := configerr.NotChoice(fmt.Sprintf("rules[%d].kind", i), clip(r.Kind), KindNames()...)
+		ce.Line = n.Line
+		return nil, invalid(ce, "rules[%d] (%s).kind: %q is not one of %s (line %d)", i, r.Name, clip(r.Kind), strings.Join(KindNames(), ", "), n.Line)
 	}
 	r.Params = def.params()
 	err := eachKey(n, "", func(key string, v *yaml.Node) error {
@@ -240,17 +256,17 @@ func (r *Rule) finish(def kindDef) error {
 		r.Severity = anxin.SeverityWarning
 	}
 	if !r.Severity.Valid() {
-		return fmt.Errorf("severity: %q is not critical, warning or info", clip(string(r.Severity)))
+		return configerr.NotChoice("severity", clip(string(r.Severity)), "critical", "warning", "info")
 	}
 	if r.Route == "" {
 		r.Route = anxin.RouteFamily
 	}
 	if r.Route != anxin.RouteFamily && r.Route != anxin.RouteInstaller {
-		return fmt.Errorf("route: %q is not family or installer", clip(string(r.Route)))
+		return configerr.NotChoice("route", clip(string(r.Route)), "family", "installer")
 	}
 	for _, k := range r.DeviceKinds {
 		if !k.Valid() {
-			return fmt.Errorf("device_kinds: %q is not a device kind", clip(string(k)))
+			return notOneOf("device_kinds", clip(string(k)), "is not a device kind", kindNames())
 		}
 	}
 	w, err := parseWindow(r.Window)
@@ -358,14 +374,104 @@ func copyValue(dst, src reflect.Value) {
 }
 
 func ruleErr(i int, name string, err error) error {
+	ce := configerr.UnderKey(fmt.Sprintf("rules[%d]", i), configerr.AsConfigError(err))
 	if name == "" {
-		return anxin.Errorf(anxin.EINVALID, "rules[%d].%s", i, err.Error())
+		return invalid(configerr.AsConfigError(ce), "rules[%d].%s", i, err.Error())
 	}
-	return anxin.Errorf(anxin.EINVALID, "rules[%d] (%s).%s", i, name, err.Error())
+	return invalid(configerr.AsConfigError(ce), "rules[%d] (%s).%s", i, name, err.Error())
 }
 
-func fieldErr(path string, n *yaml.Node, msg string) error {
-	return fmt.Errorf("%s: %s (line %d)", path, msg, n.Line)
+// parseError is a rules file's error: the EINVALID error its text always
+// was, and the typed problem (key, kind, value, line) alarmd explains in
+// Mandarin.
+type parseError struct {
+	err *anxin.Error
+	ce  *configerr.ConfigError
+}
+
+func (e *parseError) Error() string   { return e.err.Error() }
+func (e *parseError) Unwrap() []error { return []error{e.err, e.ce} }
+
+func invalid(ce *configerr.ConfigError, format string, args ...any) error {
+	return &parseError{err: anxin.Errorf(anxin.EINVALID, format, args...), ce: ce}
+}
+
+// fieldErr is the problem msg with the value n of key path:
+// "path: msg (line N)".
+func fieldErr(path string, n *yaml.Node, msg string) *configerr.ConfigError {
+	return &configerr.ConfigError{Kind: configerr.ValueBad, Key: path, Detail: fmt.Sprintf("%s (line %d)", msg, n.Line), Line: n.Line}
+}
+
+// kindErr is fieldErr of a kind: the value is not a duration, not of the
+// type wanted (Want: number, bool, text, list, section), a key twice.
+func kindErr(kind configerr.ConfigKind, want string, path string, n *yaml.Node, msg string) *configerr.ConfigError {
+	ce := fieldErr(path, n, msg)
+	ce.Kind, ce.Want = kind, want
+	if n.Kind == yaml.ScalarNode {
+		ce.Value = clip(n.Value)
+	}
+	return ce
+}
+
+// unknownKey is the error for a key none of known is, with the one
+// probably meant (event for events).
+func unknownKey(path string, n *yaml.Node, known ...string) *configerr.ConfigError {
+	ce := fieldErr(path, n, "unknown key")
+	ce.Kind, ce.Choices = configerr.KeyUnknown, known
+	key := path[strings.LastIndexByte(path, '.')+1:]
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := configerr.EditDistance(key, k); d < bestD && d < len(k)/2+1 {
+			best, bestD = k, d
+		}
+	}
+	if best != "" {
+		ce.Suggest = best
+		ce.Detail = fmt.Sprintf("unknown key; did you mean %s? (line %d)", best, n.Line)
+	}
+	return ce
+}
+
+// notOneOf is the error for a value outside the contract's list:
+// `key: "tumble" is not an event of the contract`.
+func notOneOf(key, value, detail string, choices []string) *configerr.ConfigError {
+	ce := configerr.NotChoice(key, value, choices...)
+	ce.Detail = fmt.Sprintf("%q %s", value, detail)
+	return ce
+}
+
+func eventNames() []string {
+	out := make([]string, len(anxin.EventTypes))
+	for i, e := range anxin.EventTypes {
+		out[i] = string(e)
+	}
+	return out
+}
+
+func kindNames() []string {
+	out := make([]string, len(anxin.Kinds))
+	for i, k := range anxin.Kinds {
+		out[i] = string(k)
+	}
+	return out
+}
+
+// tagsOf lists the keys structs take, for an unknown key's choices.
+func tagsOf(structs ...reflect.Value) []string {
+	var out []string
+	for _, s := range structs {
+		t := s.Type()
+		for i := 0; i < t.NumField(); i++ {
+			if isInline(t.Field(i)) {
+				out = append(out, tagsOf(s.Field(i))...)
+				continue
+			}
+			if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); tag != "" && tag != "-" {
+				out = append(out, tag)
+			}
+		}
+	}
+	return out
 }
 
 // eachKey walks a mapping's keys in order, refusing aliases, merge keys and
@@ -384,7 +490,7 @@ func eachKey(n *yaml.Node, prefix string, fn func(key string, v *yaml.Node) erro
 			return fieldErr(prefix+k.Value, v, "YAML aliases are not supported")
 		}
 		if seen[k.Value] {
-			return fieldErr(prefix+k.Value, k, "duplicate key")
+			return kindErr(configerr.ValueDuplicate, "", prefix+k.Value, k, "duplicate key")
 		}
 		seen[k.Value] = true
 		if err := fn(k.Value, v); err != nil {
@@ -403,7 +509,7 @@ func decodeInto(path string, v *yaml.Node, structs ...reflect.Value) error {
 			return decodeValue(v, f, path)
 		}
 	}
-	return fieldErr(path, v, "unknown key")
+	return unknownKey(path, v, tagsOf(structs...)...)
 }
 
 // fieldByTag finds the field tagged key in s, or in a struct s embeds
@@ -444,11 +550,11 @@ func decodeValue(n *yaml.Node, f reflect.Value, path string) error {
 	switch f.Type() {
 	case durationType:
 		if n.Kind != yaml.ScalarNode {
-			return fieldErr(path, n, "must be a duration like 24h")
+			return kindErr(configerr.ValueNotDuration, "", path, n, "must be a duration like 24h")
 		}
 		d, err := ParseDuration(n.Value)
 		if err != nil {
-			return fieldErr(path, n, err.Error())
+			return kindErr(configerr.ValueNotDuration, "", path, n, err.Error())
 		}
 		f.Set(reflect.ValueOf(d))
 		return nil
@@ -466,25 +572,25 @@ func decodeValue(n *yaml.Node, f reflect.Value, path string) error {
 	switch f.Kind() {
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-			return fieldErr(path, n, "must be a string")
+			return kindErr(configerr.ValueWrongType, "text", path, n, "must be a string")
 		}
 		f.SetString(n.Value)
 	case reflect.Bool:
 		var b bool
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&b) != nil {
-			return fieldErr(path, n, fmt.Sprintf("%q is not true or false", clip(n.Value)))
+			return kindErr(configerr.ValueWrongType, "bool", path, n, fmt.Sprintf("%q is not true or false", clip(n.Value)))
 		}
 		f.SetBool(b)
 	case reflect.Float64:
 		x, err := strconv.ParseFloat(n.Value, 64)
 		if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") || err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
-			return fieldErr(path, n, fmt.Sprintf("%q is not a number", clip(n.Value)))
+			return kindErr(configerr.ValueWrongType, "number", path, n, fmt.Sprintf("%q is not a number", clip(n.Value)))
 		}
 		f.SetFloat(x)
 	case reflect.Int:
 		x, err := strconv.ParseInt(n.Value, 10, 32)
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || err != nil {
-			return fieldErr(path, n, fmt.Sprintf("%q is not a whole number", clip(n.Value)))
+			return kindErr(configerr.ValueWrongType, "number", path, n, fmt.Sprintf("%q is not a whole number", clip(n.Value)))
 		}
 		f.SetInt(x)
 	case reflect.Pointer:
@@ -495,7 +601,7 @@ func decodeValue(n *yaml.Node, f reflect.Value, path string) error {
 		f.Set(p)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			return fieldErr(path, n, "must be a list")
+			return kindErr(configerr.ValueWrongType, "list", path, n, "must be a list")
 		}
 		if len(n.Content) > maxList {
 			return fieldErr(path, n, fmt.Sprintf("at most %d items", maxList))

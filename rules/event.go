@@ -24,7 +24,7 @@ func init() {
 			}
 			for i, ev := range p.Events {
 				if !ev.Valid() {
-					return fmt.Errorf("events[%d]: %q is not an event of the contract", i, clip(string(ev)))
+					return notOneOf(fmt.Sprintf("events[%d]", i), clip(string(ev)), "is not an event of the contract", eventNames())
 				}
 				if _, isClear := ev.Clears(); isClear {
 					return fmt.Errorf("events[%d]: %q clears an alarm, it cannot raise one", i, ev)

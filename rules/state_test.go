@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/configs"
+	"github.com/anxin-care/anxin/internal/configerr"
 )
 
 // saved collects DirtyStates the way alarmd persists them.
@@ -217,6 +219,11 @@ func FuzzRestoreState(f *testing.F) {
 			if anxin.ErrorCode(err) != anxin.EINVALID {
 				t.Fatalf("error code %q: %v", anxin.ErrorCode(err), err)
 			}
+			// every error is typed, so alarmd can say it in Mandarin
+			var ce *configerr.ConfigError
+			if !errors.As(err, &ce) || ce.Kind == "" {
+				t.Fatalf("untyped error: %v", err)
+			}
 			return
 		}
 		// A restored state re-encodes stably and runs without panicking.
@@ -257,6 +264,11 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			if anxin.ErrorCode(err) != anxin.EINVALID {
 				t.Fatalf("error code %q: %v", anxin.ErrorCode(err), err)
+			}
+			// every error is typed, so alarmd can say it in Mandarin
+			var ce *configerr.ConfigError
+			if !errors.As(err, &ce) || ce.Kind == "" {
+				t.Fatalf("untyped error: %v", err)
 			}
 			return
 		}

@@ -5,6 +5,8 @@
 //	alarmd replay …                replay recorded data through the rules
 //	alarmd preview --rule button --household hh-0001 [-config FILE]
 //	                               print the SMS, calls and ack page people would get
+//	alarmd check [-config FILE]    check the config, households and rules files
+//	                               without starting (exit 2 when one is wrong)
 package main
 
 import (
@@ -34,10 +36,39 @@ func parseAndLoad(fs *flag.FlagSet, args []string, path *string, stderr io.Write
 	}
 	cfg, err := alarmd.Load(*path)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
+		explain(stderr, err, alarmd.AtStart)
 		return nil, 2
 	}
 	return cfg, 0
+}
+
+// explain prints a configuration error for the operator: the Mandarin
+// line, then the English one developers read.
+func explain(stderr io.Writer, err error, stage alarmd.ConfigStage) {
+	fmt.Fprintln(stderr, "alarmd:", alarmd.ConfigErrorText(err, stage))
+	fmt.Fprintln(stderr, err)
+}
+
+// checkMain is `alarmd check`: the config file, the households file and
+// the rules file it names are read and validated as a start would, and
+// nothing is started.
+func checkMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("alarmd check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (YAML); empty: defaults and ANXIN_… variables")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := alarmd.Load(*path)
+	if err == nil {
+		err = alarmd.CheckFiles(cfg)
+	}
+	if err != nil {
+		explain(stderr, err, alarmd.AtCheck)
+		return 2
+	}
+	fmt.Fprintln(stdout, alarmd.CheckedText(*path, cfg))
+	return 0
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -46,6 +77,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(args) > 0 && args[0] == "account" {
 		return accountMain(args[1:], os.Stdin, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "check" {
+		return checkMain(args[1:], stdout, stderr)
 	}
 	if len(args) > 0 && args[0] == "preview" {
 		return previewMain(args[1:], time.Now(), stdout, stderr)
@@ -69,6 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	m := &alarmd.Main{Config: cfg, ConfigPath: *path, Logger: logger}
 	if err := m.Open(ctx); err != nil {
+		fmt.Fprintln(stderr, "alarmd:", alarmd.StartErrorText(err, cfg))
 		logger.Error("start failed", "err", err)
 		return 1
 	}

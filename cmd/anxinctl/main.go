@@ -31,6 +31,7 @@ import (
 	"github.com/anxin-care/anxin/alarmd"
 	"github.com/anxin-care/anxin/api"
 	"github.com/anxin-care/anxin/care"
+	"github.com/anxin-care/anxin/internal/configerr"
 	"github.com/anxin-care/anxin/sqlite"
 )
 
@@ -122,6 +123,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	c, closeFn, err := connect(ctx, *server, *tokenFile, *dbPath, *configPath, getenv, now)
 	if err != nil {
+		var ce *configerr.ConfigError
+		if errors.As(err, &ce) { // -config's alarmd.yaml: said as alarmd says it, then the English
+			fmt.Fprintln(stderr, "anxinctl:", alarmd.ConfigErrorText(err, alarmd.AtCheck))
+		}
 		fmt.Fprintln(stderr, "anxinctl:", err)
 		return 1
 	}

@@ -404,3 +404,23 @@ func TestCLITablesForWorkers(t *testing.T) {
 		t.Fatalf("October (nobody registered): %d %s", code, out)
 	}
 }
+
+// A bad -config is said as alarmd says it: the Mandarin line, then the English.
+func TestCLIBadConfigInMandarin(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "alarmd.db")
+	if err := os.WriteFile(db, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "alarmd.yaml")
+	if err := os.WriteFile(cfg, []byte("care: {timezon: Asia/Shanghai}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := cli(t, nil, "-db", db, "-config", cfg, "elders", "list")
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if code != 1 || len(lines) != 2 ||
+		lines[0] != "anxinctl: 配置有误：alarmd.yaml 中的 care.timezon 项：没有这一项，是不是想写 timezone？（可用的项：cadence、surges、timezone）" ||
+		!strings.HasPrefix(lines[1], "anxinctl: "+cfg+": config: care.timezon: unknown key") {
+		t.Fatalf("exit %d:\n%s", code, errOut)
+	}
+}

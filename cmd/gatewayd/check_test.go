@@ -51,12 +51,13 @@ households:
 	}
 	t.Logf("gatewayd check:\n%s", out)
 	for _, want := range []string{
-		"config " + cfgPath + ": valid",
+		"配置无误：" + cfgPath + "（住户 hh-0001，1 路驱动）",
 		"register: ERROR device wm2 (driver water) is not registered for household hh-0001",
 		"register: warning registered device btn3 (call_button) is read by no driver here",
-		"INSTANCE", "water     cjt188  " + port,
-		"wm1     ok  battery_low=false total_m3=42.5 valve_open=true",
-		"wm2     NO  no answer within 2s",
+		// the Mandarin header is two columns wide a character, and aligned so
+		"名称   驱动    串口", "\nwater  cjt188  " + port,
+		"  wm1   ok  battery_low=false total_m3=42.5 valve_open=true",
+		"  wm2   NO  no answer within 2s",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

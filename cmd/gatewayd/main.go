@@ -208,7 +208,7 @@ func (m *Main) check(ctx context.Context, args []string) error {
 		m.explain(err, gateway.AtCheck)
 		return err
 	}
-	fmt.Fprintf(m.Stdout, "config %s: valid (household %s, %d drivers)\n", *cfgPath, cfg.Household, len(cfg.Drivers))
+	fmt.Fprintf(m.Stdout, "配置无误：%s（住户 %s，%d 路驱动）\n", *cfgPath, cfg.Household, len(cfg.Drivers))
 	failed := false
 	if *register != "" {
 		b, err := os.ReadFile(*register)

@@ -1,0 +1,126 @@
+package alarmd
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/anxin-care/anxin/internal/configerr"
+)
+
+// ConfigStage is what a bad configuration stopped: it starts the Mandarin
+// line.
+type ConfigStage = configerr.Stage
+
+// Where a configuration error was met.
+const (
+	AtStart  = configerr.AtStart  // alarmd did not start
+	AtCheck  = configerr.AtCheck  // alarmd check found it
+	AtReload = configerr.AtReload // SIGHUP: the running config is kept
+)
+
+var stageLead = configerr.Leads{
+	AtStart:  "配置有误，alarmd 未启动：",
+	AtCheck:  "配置有误：",
+	AtReload: "配置有误，没有重新加载，alarmd 继续按原来的配置运行：",
+}
+
+// ConfigErrorText explains an error in alarmd.yaml, the households file or
+// the rules file to a district operator in Mandarin, in one line: which
+// file and key, what is wrong, what may be written. It goes before the
+// English error, which stays the detail developers read.
+func ConfigErrorText(err error, stage ConfigStage) string {
+	lead := stageLead.For(stage)
+	var ce *configerr.ConfigError
+	if errors.As(err, &ce) {
+		switch {
+		case ce.Kind == configerr.FileUnreadable && ce.Key == "":
+			// the text names the file
+		case ce.Kind == configerr.FileSyntax && ce.File != "" && ce.Line > 0:
+			lead += filepath.Base(ce.File) + " " // 第 3 行：
+		case ce.File != "" && ce.Line > 0 && ce.Key != "":
+			lead += fmt.Sprintf("%s 第 %d 行，", filepath.Base(ce.File), ce.Line)
+		case ce.File != "":
+			lead += filepath.Base(ce.File) + " 中"
+			if ce.Key == "" {
+				lead += "："
+			} else {
+				lead += "的 "
+			}
+		}
+	}
+	s := configerr.Text(err, lead, configerr.Hints{Key: hints})
+	if n := countTyped(err); n > 1 {
+		s += fmt.Sprintf("（另外还有 %d 处错误，见下面的英文说明）", n-1)
+	}
+	return s
+}
+
+// countTyped counts the problems in err (validation joins them).
+func countTyped(err error) int {
+	switch e := err.(type) {
+	case *configerr.ConfigError:
+		return 1
+	case interface{ Unwrap() []error }:
+		n := 0
+		for _, p := range e.Unwrap() {
+			n += countTyped(p)
+		}
+		return n
+	case interface{ Unwrap() error }:
+		return countTyped(e.Unwrap())
+	}
+	return 0
+}
+
+// hints explain the keys an operator edits most, by the key's last part.
+var hints = map[string]string{
+	"listen":                "（监听地址：写成 127.0.0.1:8080 这样，冒号后面是端口号）",
+	"broker":                "（MQTT 服务器地址，写成 tcp://127.0.0.1:1883 这样；不写则用 alarmd 自带的服务器）",
+	"public_url":            "（短信里确认链接的网址开头，如 https://alarm.example.org）",
+	"url":                   "（PostgreSQL 的地址，以 postgres:// 开头；只用一台 alarmd 时不写 url，写 path）",
+	"path":                  "（数据库文件，如 /var/lib/anxin/alarmd.db）",
+	"ack_secret":            "（确认链接的密钥：至少 16 个字符的随机文字，可改写 ack_secret_file 指向存放它的文件）",
+	"auth_token":            "（Twilio 控制台里的 Auth Token，也可改写 auth_token_file）",
+	"account_sid":           "（Twilio 控制台里的 Account SID：AC 后面接 32 位十六进制数字）",
+	"from":                  "（发短信、打电话用的号码，以 + 开头）",
+	"rounds":                "（整条联系人链最多走几遍）",
+	"ack_timeout":           "（每位联系人等待确认多久，再找下一位）",
+	"households_file":       "（住户登记表的路径，如 /etc/anxin/households.yaml）",
+	"rules_file":            "（告警规则文件的路径；不写则用内置规则）",
+	"gateway_password_file": "（网关登录密码文件：每行写“住户编号:密码哈希”，哈希用 mosquitto_passwd 生成，不能写明文密码）",
+	"token":                 "（至少 16 个字符的随机文字）",
+	"tier":                  "（关爱等级：irregular 不定期、general 一般、key 重点、high 特别关注）",
+	"id":                    "（住户编号或设备编号，如 hh-0001、btn1）",
+	"kind":                  "（规则或设备的种类，照 docs/rules.md 或设备清单写）",
+	"timezone":              "（中国大陆写 Asia/Shanghai）",
+}
+
+// CheckFiles reads and validates the households file and the rules file
+// cfg names, as a start would, without opening anything (alarmd check).
+func CheckFiles(cfg *Config) error {
+	if cfg.HouseholdsFile != "" {
+		if _, _, err := ReadHouseholdsFile(cfg.HouseholdsFile); err != nil {
+			return err
+		}
+	}
+	_, err := loadRules(cfg)
+	return err
+}
+
+// CheckedText is alarmd check's line for files found valid.
+func CheckedText(path string, cfg *Config) string {
+	if path == "" {
+		path = "（默认配置）"
+	}
+	s := "配置无误：" + path
+	if cfg.HouseholdsFile != "" {
+		s += "，住户登记表 " + cfg.HouseholdsFile
+	}
+	if cfg.RulesFile != "" {
+		s += "，告警规则 " + cfg.RulesFile
+	} else {
+		s += "，告警规则用内置的"
+	}
+	return s
+}

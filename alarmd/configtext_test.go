@@ -1,0 +1,161 @@
+package alarmd
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// What no Mandarin or English line may show: secrets, phone numbers,
+// names and ID numbers written in the files below.
+var neverShown = []string{
+	"hunter2-s3cret", "tw-auth-0123456789abcdef", "ack-0123456789abcdef-s3cret", "pg-pass-s3cret",
+	"+8613800000000", "13800000000", "13600000009", "+8613900000001", "张桂兰", "李建国", "110101194001011234",
+}
+
+// elder is a household entry with personal data in it; tests append the
+// mistake.
+const elder = `households:
+  - id: hh-0001
+    elder: {name: 张桂兰, phone: "+8613800000000", address: 善广乡 110101194001011234 号, tier: high}
+    contacts:
+      - {name: 李建国, relation: child, phone: "+8613900000001"}
+    devices:
+      - {id: btn1, kind: call_button}
+`
+
+// TestConfigErrorsInMandarin: a district operator reads the first line.
+// Each bad file gives a Mandarin line naming the key, then the English one;
+// neither shows a secret or a phone number.
+func TestConfigErrorsInMandarin(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nope", "gone.yaml")
+	for _, c := range []struct {
+		name, file, body string
+		key              string // the Mandarin line names it: "<key> 项："; "" for the whole file
+		zh, en           string // the Mandarin and the English lines contain these
+	}{
+		// alarmd.yaml
+		{"typo", "config", "mqtt: {borker: tcp://127.0.0.1:1883}", "mqtt.borker", "没有这一项，是不是想写 broker？", "mqtt.borker"},
+		{"rules inline", "config", "rules:\n  - name: button\n", "rules", "是不是想写 rules_file？", `rules`},
+		{"households inline", "config", elder, "households", "是不是想写 households_file？", "households"},
+		{"unknown section", "config", "mqtt:\n  broker: tcp://127.0.0.1:1883\nsms: {provider: twilio}\n", "sms", "没有这一项", "sms"},
+		{"misplaced key", "config", "notify: {auth_token: tw-auth-0123456789abcdef}", "notify.auth_token", "它应写在 notify.twilio 下面", "notify.auth_token"},
+		{"secret key typo", "config", "notify: {twilio: {auth_tokn: tw-auth-0123456789abcdef}}", "notify.twilio.auth_tokn", "是不是想写 auth_token？", "auth_tokn"},
+		{"provider", "config", "notify: {provider: pigeon}", "notify.provider", "“pigeon” 不是可用的值（只能写：log、twilio、aliyun、modem）", "pigeon"},
+		{"ack timeout", "config", "notify: {ack_timeout: soon}", "notify.ack_timeout", "“soon” 不是时长", "ack_timeout"},
+		{"rounds", "config", "notify: {rounds: 0}", "notify.rounds", "“0” 超出允许的范围（允许：1..10）", "notify.rounds"},
+		{"listen", "config", "http: {listen: nope}", "http.listen", "“nope” 写法不对，这里应写监听地址", "http.listen"},
+		{"log level", "config", "log: {level: loud}", "log.level", "“loud” 不是可用的值（只能写：debug、info、warn、error）", "log.level"},
+		{"influx url", "config", "influx: {url: 'ftp://x'}", "influx.url", "“ftp://x” 写法不对，这里应写网址", "influx.url"},
+		{"client id", "config", "mqtt: {client_id: 'alarm d'}", "mqtt.client_id", "不能用作名字或编号", "mqtt.client_id"},
+		{"tab", "config", "mqtt:\n\tbroker: tcp://127.0.0.1:1883\n", "", "Tab 键", "YAML"},
+		{"indent", "config", "mqtt:\n  broker: tcp://127.0.0.1:1883\n listen: 127.0.0.1:1883\n", "", "第 ", "YAML"},
+		{"password twice", "config", "mqtt: {broker: 'tcp://127.0.0.1:1883', password: hunter2-s3cret, password_file: /etc/anxin/mqtt.pw}", "mqtt.password_file", "不能这样同时写", "password_file"},
+		{"password file", "config", "mqtt: {broker: 'tcp://127.0.0.1:1883', password_file: " + missing + "}", "mqtt.password_file", "文件不存在", "password_file"},
+		{"store url", "config", "store: {url: 'mysql://root:pg-pass-s3cret@db/anxin'}", "store.url", "postgres://", "store.url"},
+		{"ack secret", "config", "notify: {ack_secret: short}", "notify.ack_secret", "至少 16", "notify.ack_secret"},
+		{"secret type", "config", "notify: {ack_secret: [ack-0123456789abcdef-s3cret]}", "notify.ack_secret", "写法不对", "notify.ack_secret"},
+		{"section", "config", "mqtt: [1, 2]", "mqtt", "下一级的若干项", "mqtt"},
+		{"state flush", "config", "ingest: {state_flush: 500ms}", "ingest.state_flush", "“500ms” 超出允许的范围（允许：1s..30m）", "ingest.state_flush"},
+		{"installer phone", "config", "notify: {installers: [{name: 周师傅, phone: '13600000009'}]}", "notify.installers[0].phone", "+86", "notify.installers[0]"},
+		{"installer phone list", "config", "notify: {installers: [{name: 李建国, phone: ['13600000009']}]}", "notify.installers[0].phone", "写法不对", "notify.installers[0].phone"},
+		{"installer name list", "config", "notify: {installers: [{name: [李建国], phone: '+8613600000009'}]}", "notify.installers[0].name", "写法不对", "notify.installers[0].name"},
+		{"channel twice", "config", "notify: {channels: {sms: [log, log], voice: [log]}}", "notify.channels.sms", "写了两次", "twice"},
+		{"poll lease", "config", "cluster: {poll: 20s, lease: 15s}", "cluster.poll", "cluster.lease", "cluster.poll"},
+		{"debug listen", "config", "http: {debug_listen: '0.0.0.0:6060'}", "http.debug_listen", "127.0.0.1", "http.debug_listen"},
+		{"open broker", "config", "mqtt: {listen: '0.0.0.0:1883'}", "mqtt.listen", "还必须写 mqtt.gateway_password_file", "mqtt.listen"},
+		{"care zone", "config", "care: {timezone: Mars/Olympus}", "care.timezone", "“Mars/Olympus” 写法不对，这里应写时区", "care.timezone"},
+		{"twilio sid", "config", "notify: {provider: twilio, twilio: {auth_token: tw-auth-0123456789abcdef, from: '+15005550006'}}", "notify.twilio.account_sid", "没有填写", "account_sid"},
+		{"dispatch after", "config", "web: {dispatch_after: 10s}", "web.dispatch_after", "超出允许的范围", "web.dispatch_after"},
+		{"batch size", "config", "influx: {batch_size: lots}", "influx.batch_size", "这里应写数字", "influx.batch_size"},
+		{"nats partitions", "config", "nats: {urls: ['nats://127.0.0.1:4222'], partitions: 0}", "nats.partitions", "超出允许的范围", "nats.partitions"},
+		{"two mistakes", "config", "notify: {rounds: 0}\nlog: {level: loud}\n", "log.level", "（另外还有 1 处错误，见下面的英文说明）", "notify.rounds"},
+		// households.yaml
+		{"households key", "households", elder + "    pets: 2\n", "households[0].pets", "没有这一项", "pets"},
+		{"elder key", "households", strings.Replace(elder, "tier: high}", "tier: high, adress: x}", 1), "households[0].elder.adress", "是不是想写 address？", "adress"},
+		{"contact phone", "households", strings.Replace(elder, `phone: "+8613900000001"`, `phone: "13800000000"`, 1), "households[0].contacts[0].phone", "+86", "households[0]"},
+		{"tier", "households", strings.Replace(elder, "tier: high", "tier: urgent", 1), "households[0].elder.tier", "只能写：irregular、general、key、high", "tier"},
+		{"household id", "households", strings.Replace(elder, "id: hh-0001", "id: 一号", 1), "households[0].id", "不能用作名字或编号", "households[0]"},
+		{"twice", "households", elder + strings.TrimPrefix(elder, "households:\n"), "households[1].id", "“hh-0001” 写了两次", "listed twice"},
+		{"device kind", "households", strings.Replace(elder, "kind: call_button", "kind: lamp", 1), "households[0].devices[0].kind", "“lamp” 不是可用的值", "households[0]"},
+		{"households yaml", "households", strings.Replace(elder, "    contacts:", "   contacts:", 1), "", "第 ", "households"},
+		{"households name in a list", "households", strings.Replace(elder, "    devices:\n      - {id: btn1, kind: call_button}\n", "    devices: 张桂兰\n", 1), "households[0].devices", "这里应写列表", "households"},
+		{"households type", "households", strings.Replace(elder, "tier: high}", "tier: [high]}", 1), "households[0].elder.tier", "写法不对", "households"},
+		// rules.yaml
+		{"rules key", "rules", "timezone: Asia/Shanghai\nrule:\n  - name: button\n", "rule", "是不是想写 rules？", "rule"},
+		{"rule kind", "rules", "rules:\n  - name: button\n    kind: evnt\n", "rules[0].kind", "“evnt” 不是可用的值", "rules[0]"},
+		{"rule duration", "rules", "rules:\n  - name: quiet\n    kind: no_use\n    device_kinds: [water_meter]\n    field: total_m3\n    for: soon\n", "rules[0].for", "“soon” 不是时长", "rules[0]"},
+		{"rule param", "rules", "rules:\n  - name: button\n    kind: event\n    event: [button_pressed]\n", "rules[0].event", "是不是想写 events？", "rules[0]"},
+		{"rules zone", "rules", "timezone: Asia/Beijing\nrules: []\n", "timezone", "“Asia/Beijing” 写法不对，这里应写时区", "timezone"},
+		// files alarmd.yaml names, and itself
+		{"config missing", "missing config", "", "", "读不到配置文件 " + missing + "（文件不存在，请核对路径）", "no such file"},
+		{"config is a dir", "dir config", "", "", "这是一个目录", "directory"},
+		{"households missing", "missing households", "", "households_file", "读不到文件 " + missing + "（文件不存在", "no such file"},
+		{"rules missing", "missing rules", "", "rules_file", "读不到文件 " + missing + "（文件不存在", "no such file"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := badFile(t, c.file, c.body, missing)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			zh, en := ConfigErrorText(err, AtStart), err.Error()
+			t.Logf("\n%s\n%s", zh, en)
+			if !strings.HasPrefix(zh, "配置有误，alarmd 未启动：") {
+				t.Errorf("Mandarin line does not start with the lead: %s", zh)
+			}
+			if c.key != "" && !strings.Contains(zh, c.key+" 项：") {
+				t.Errorf("Mandarin line does not name %s:\n%s\n%s", c.key, zh, en)
+			}
+			if !strings.Contains(zh, c.zh) {
+				t.Errorf("Mandarin line lacks %q:\n%s\n%s", c.zh, zh, en)
+			}
+			if !strings.Contains(en, c.en) {
+				t.Errorf("English line lacks %q: %s", c.en, en)
+			}
+			for _, s := range neverShown {
+				if strings.Contains(zh, s) || strings.Contains(en, s) {
+					t.Errorf("%q is shown:\n%s\n%s", s, zh, en)
+				}
+			}
+		})
+	}
+}
+
+// badFile loads body as the kind of file named, the way alarmd's start
+// does, and returns its error.
+func badFile(t *testing.T, kind, body, missing string) error {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "file.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	switch kind {
+	case "config":
+		_, err := Load(path)
+		return err
+	case "missing config":
+		_, err := Load(missing)
+		return err
+	case "dir config":
+		_, err := Load(dir)
+		return err
+	case "households":
+		_, _, err := ReadHouseholdsFile(path)
+		return err
+	case "missing households":
+		_, _, err := ReadHouseholdsFile(missing)
+		return err
+	case "rules":
+		_, err := loadRules(&Config{RulesFile: path})
+		return err
+	case "missing rules":
+		_, err := loadRules(&Config{RulesFile: missing})
+		return err
+	}
+	t.Fatalf("no kind %s", kind)
+	return errors.New("unreachable")
+}
