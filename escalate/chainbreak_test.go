@@ -21,16 +21,14 @@ import (
 // jump, so it counts as one ack timeout from now.
 func TestClockSetBackDoesNotHoldTheStep(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var ahead atomic.Int64
-		ahead.Store(int64(time.Hour))
-		clock := escalate.SystemClock{NowFunc: func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }}
+		clock, setBack := hourAheadClock()
 		e := newFailoverEnvWith(t, nil, func(o *escalate.Options) { o.Clock = clock })
 		e.raise(t, "01JUMP")
 		settle(time.Second)
 		if got := e.a.sent(); !equal(got, []string{"01JUMP/s0/sms@a", "01JUMP/s0/voice@a"}) {
 			t.Fatalf("step 0: a sent %v", got)
 		}
-		ahead.Store(0) // the clock is set back by an hour
+		setBack()
 		settle(2*3*time.Minute + time.Second)
 		if !slices.Contains(e.a.sent(), "01JUMP/s1/sms@a") {
 			t.Fatalf("six minutes after the clock went back an hour, step 1 is not sent: a sent %v (chain deadline %v)",
@@ -280,4 +278,13 @@ func TestKeyPressWriteConflictIsNotOver(t *testing.T) {
 			t.Fatalf("the second press: %+v, err %v", kp, err)
 		}
 	})
+}
+
+// hourAheadClock is a wall clock an hour ahead of the bubble's, and the
+// NTP step that sets it back by the hour.
+func hourAheadClock() (escalate.SystemClock, func()) {
+	var ahead atomic.Int64
+	ahead.Store(int64(time.Hour))
+	return escalate.SystemClock{NowFunc: func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }},
+		func() { ahead.Store(0) }
 }

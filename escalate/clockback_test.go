@@ -2,7 +2,6 @@ package escalate_test
 
 import (
 	"slices"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -18,14 +17,12 @@ import (
 // the monotonic clock (a timer), as the ack timeout's wait does.
 func TestClockSetBackDoesNotHoldTheDeliveryFailover(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var ahead atomic.Int64
-		ahead.Store(int64(time.Hour))
-		clock := escalate.SystemClock{NowFunc: func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }}
+		clock, setBack := hourAheadClock()
 		e := newFailoverEnvWith(t, func(c *escalate.Config) { c.DeliveryTimeout = 30 * time.Second },
 			func(o *escalate.Options) { o.Clock = clock })
 		e.raise(t, "01NTP")
 		settle(time.Second)
-		ahead.Store(0) // the clock is set back by an hour
+		setBack()
 		settle(29*time.Second - time.Millisecond)
 		if got := e.b.sent(); len(got) != 0 {
 			t.Fatalf("b sent %v before the delivery timeout", got)
