@@ -282,8 +282,10 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 			if idCol >= 0 && idCol < len(rows[r]) && strings.TrimSpace(rows[r][idCol]) != "" {
 				ids = append(ids, strings.TrimSpace(rows[r][idCol]))
 			}
-			if idNumberCol < len(rows[r]) && strings.TrimSpace(rows[r][idNumberCol]) != "" {
-				numbers = append(numbers, strings.ToUpper(strings.TrimSpace(rows[r][idNumberCol])))
+			if idNumberCol < len(rows[r]) {
+				if n := strings.TrimSpace(halfWidth(rows[r][idNumberCol])); n != "" {
+					numbers = append(numbers, strings.ToUpper(n))
+				}
 			}
 		}
 		if err := opt.Prefetch(ids, numbers); err != nil {
@@ -299,6 +301,9 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 		cell := func(i int) string {
 			if i < 0 || i >= len(rows[r]) {
 				return ""
+			}
+			if c := index[i]; c != nil && numeric[c.field] {
+				return strings.TrimSpace(halfWidth(rows[r][i]))
 			}
 			return strings.TrimSpace(rows[r][i])
 		}
@@ -335,6 +340,9 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 					setExtra(&e, name, strings.TrimSpace(v))
 				}
 				continue
+			}
+			if numeric[c.field] || strings.HasSuffix(c.field, ".phone") {
+				v = halfWidth(v)
 			}
 			v = strings.TrimSpace(strings.ReplaceAll(v, "\u00a0", " "))
 			if !utf8.ValidString(v) || len(v) > maxCellBytes {
@@ -529,6 +537,30 @@ func columnFor(field string, byField map[string]string) string {
 		return "年龄"
 	}
 	return hName
+}
+
+// numeric are the fields whose cells are numbers, codes or dates (the
+// contacts' phones too: their field ends in .phone). They are read with
+// full-width characters as their ASCII forms: a Chinese input method in
+// full-width mode types １３８ for 138, and WPS keeps it as text.
+var numeric = map[string]bool{"id": true, "household": true, "id_number": true, "phone": true,
+	"assessment.age": true, "assessment.assessed_on": true, "score": true, "created_at": true, "responders": true}
+
+// halfWidth writes the full-width forms of ASCII (U+FF01–U+FF5E) and the
+// ideographic space as ASCII.
+func halfWidth(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return r == '\u3000' || r >= 0xFF01 && r <= 0xFF5E }) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\u3000':
+			return ' '
+		case r >= 0xFF01 && r <= 0xFF5E:
+			return r - 0xFF01 + '!'
+		}
+		return r
+	}, s)
 }
 
 func normHeader(h string) string {
