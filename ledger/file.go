@@ -86,6 +86,7 @@ func ReadXLSXRows(r io.Reader) ([][]string, error) {
 	if err := it.Error(); err != nil {
 		return nil, anxin.Errorf(anxin.EINVALID, "工作表「%s」无法读取，请在 Excel 中另存为 .xlsx 后重新导入", clipName(sheet))
 	}
+	fillMerged(rows, mergedRanges(b, sheet))
 	return rows, nil
 }
 
