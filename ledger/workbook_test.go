@@ -2,10 +2,12 @@ package ledger
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/xuri/excelize/v2"
 
+	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/ledger/ledgertest"
 )
 
@@ -55,5 +57,67 @@ func TestImportMergedDataCells(t *testing.T) {
 		if e.Current.Township != "屏山街道" || e.Current.Village != want || e.GridWorker != "王芳" {
 			t.Errorf("row %d: address %+v grid worker %q, want 屏山街道 %s 王芳", imp.Rows[i], e.Current, e.GridWorker, want)
 		}
+	}
+}
+
+// workbook writes sheets of rows (name, then rows) as an XLSX file.
+func workbook(t *testing.T, sheets ...any) []byte {
+	t.Helper()
+	f := excelize.NewFile()
+	defer f.Close()
+	for i := 0; i < len(sheets); i += 2 {
+		name, rows := sheets[i].(string), sheets[i+1].([][]string)
+		if i == 0 {
+			if err := f.SetSheetName("Sheet1", name); err != nil {
+				t.Fatal(err)
+			}
+		} else if _, err := f.NewSheet(name); err != nil {
+			t.Fatal(err)
+		}
+		for r, row := range rows {
+			cell, _ := excelize.CoordinatesToCellName(1, r+1)
+			if err := f.SetSheetRow(name, cell, &row); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var b bytes.Buffer
+	if _, err := f.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// A workbook's other sheets: a 填表说明 sheet before the ledger is passed
+// over for the sheet that has the header; two sheets that both hold elders
+// are refused, naming them, instead of importing the first one and dropping
+// the other's rows without a word.
+func TestImportPicksTheLedgerSheet(t *testing.T) {
+	hdr := []string{"姓名", "身份证号码", "村(社区)"}
+	help := [][]string{{"填表说明"}, {"1. 身份证号码请填 18 位"}}
+	a := [][]string{hdr, {"张桂兰", idNumber("1942-03-05", 12), "大河村"}}
+	b := [][]string{hdr, {"李四", idNumber("1950-07-01", 21), "小河村"}}
+
+	rows, err := ReadXLSXRows(bytes.NewReader(workbook(t, "填表说明", help, "大河村", a)))
+	if err != nil {
+		t.Fatalf("the ledger after a help sheet: %v", err)
+	}
+	if imp, errs := Parse(rows, today, Options{}); len(errs) > 0 || len(imp.Elders) != 1 || imp.Elders[0].Name != "张桂兰" {
+		t.Fatalf("the ledger after a help sheet: %+v %+v", imp.Elders, errs)
+	}
+
+	_, err = ReadXLSXRows(bytes.NewReader(workbook(t, "大河村", a, "小河村", b)))
+	if err == nil || anxin.ErrorCode(err) != anxin.EINVALID || !strings.Contains(anxin.ErrorMessage(err), "「大河村」") ||
+		!strings.Contains(anxin.ErrorMessage(err), "「小河村」") {
+		t.Fatalf("two ledger sheets: %v, want an error naming both", err)
+	}
+
+	// a sheet named 台账 is the ledger whatever else the workbook holds
+	rows, err = ReadXLSXRows(bytes.NewReader(workbook(t, "大河村", a, SheetName, b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if imp, errs := Parse(rows, today, Options{}); len(errs) > 0 || len(imp.Elders) != 1 || imp.Elders[0].Name != "李四" {
+		t.Fatalf("the 台账 sheet: %+v %+v", imp.Elders, errs)
 	}
 }
