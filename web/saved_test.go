@@ -1,0 +1,48 @@
+package web_test
+
+import (
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// After 保存探访记录 the worker lands on the due list; it must say that the
+// visit was saved (at 3 a.m. after an alarm, the same list with the same
+// elder still due for a home visit reads as "nothing happened", and she
+// taps save again), and a form sent twice must say it was recorded once.
+// Another account opening the same link learns nothing.
+func TestDueListSaysTheVisitWasSaved(t *testing.T) {
+	e := newEnv(t, false)
+	b := e.browser()
+	csrf := b.mustSignIn("wang")
+	_, page, _ := b.do("GET", "/app/elders/a1/visit", nil)
+	key := regexp.MustCompile(`name="key" value="([^"]+)"`).FindStringSubmatch(page)
+	if key == nil {
+		t.Fatalf("no form key: %s", page)
+	}
+	form := url.Values{"csrf": {csrf}, "key": {key[1]}, "method": {"phone"}}
+	code, _, h := b.do("POST", "/app/elders/a1/visit", form)
+	if code != 303 {
+		t.Fatalf("record visit: %d", code)
+	}
+	saved := h.Get("Location")
+	if _, page, _ = b.do("GET", saved, nil); !strings.Contains(page, `id="saved"`) || !strings.Contains(page, "探访记录已保存") ||
+		!strings.Contains(page, "电话问候") {
+		t.Fatalf("the due list after saving says nothing of it: %s", page)
+	}
+	_, _, h = b.do("POST", "/app/elders/a1/visit", form) // a double tap
+	if _, page, _ = b.do("GET", h.Get("Location"), nil); !strings.Contains(page, "此前已保存") || strings.Contains(page, "探访记录已保存（") {
+		t.Fatalf("the form sent again is not said to be recorded once: %s", page)
+	}
+	for _, who := range []string{"li", "ops"} {
+		other := e.browser()
+		other.mustSignIn(who)
+		if _, page, _ = other.do("GET", saved, nil); strings.Contains(page, `id="saved"`) {
+			t.Errorf("%s sees wang's saved visit: %s", who, page)
+		}
+	}
+	if _, page, _ = b.do("GET", "/app/due?saved=no-such-visit", nil); strings.Contains(page, `id="saved"`) {
+		t.Errorf("an unknown visit is said saved: %s", page)
+	}
+}
