@@ -158,18 +158,38 @@ func contactColumns(n int) []column {
 	return cols
 }
 
+// parseDay reads a day as ledgers write it. A date-time is its day: WPS
+// and Excel hand over a date-time cell as a serial with a fraction, or as
+// text with the time after the day ("2026-03-05 00:00:00").
 func parseDay(s string, loc *time.Location) (time.Time, error) {
+	if day, clock, ok := strings.Cut(strings.Replace(s, "T", " ", 1), " "); ok && isClock(strings.TrimSpace(clock)) {
+		s = day
+	}
 	for _, layout := range []string{"2006-01-02", "2006/1/2", "2006.1.2", "2006-1-2", "2006年1月2日", "20060102"} {
 		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
 			return t, nil
 		}
 	}
-	// an Excel date serial number (days since 1899-12-30) from a date-formatted cell
+	// an Excel date serial number (days since 1899-12-30) from a date-formatted
+	// cell; the fraction is the time of day
+	if whole, frac, ok := strings.Cut(s, "."); ok && frac != "" && strings.Trim(frac, "0123456789") == "" {
+		s = whole
+	}
 	if n, err := strconv.Atoi(s); err == nil && n > 20000 && n < 80000 {
 		y, m, d := time.Date(1899, 12, 30, 0, 0, 0, 0, time.UTC).AddDate(0, 0, n).Date()
 		return time.Date(y, m, d, 0, 0, 0, 0, loc), nil
 	}
 	return time.Time{}, fmt.Errorf("不是日期（请写成 2026-03-01）")
+}
+
+// isClock: s is a time of day, 8:30 or 08:30:00.
+func isClock(s string) bool {
+	for _, layout := range []string{"15:04", "15:04:05"} {
+		if _, err := time.Parse(layout, s); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // columns is the ledger's layout, in order (docs/care.md).

@@ -1,0 +1,24 @@
+package ledger
+
+import (
+	"testing"
+	"time"
+)
+
+// Dates as Excel and WPS hand them over: a date-time cell (a serial with
+// a fraction, or text with the time after the day) is that day.
+func TestImportDatesWithTime(t *testing.T) {
+	want := time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)
+	for _, s := range []string{"2026-03-05", "2026/3/5", "2026.3.5", "2026年3月5日", "2026年03月05日", "20260305", "46086",
+		"46086.5", "46086.999988", "2026-03-05 00:00:00", "2026/3/5 8:30", "2026-03-05T08:30:00"} {
+		got, err := parseDay(s, time.UTC)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("%q → %v %v, want 2026-03-05", s, got, err)
+		}
+	}
+	for _, s := range []string{"2026-13-05", "46086.5.1", "2026-03-05 午", "三月五日"} {
+		if _, err := parseDay(s, time.UTC); err == nil {
+			t.Errorf("%q is read as a day", s)
+		}
+	}
+}
