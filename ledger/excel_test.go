@@ -22,3 +22,23 @@ func TestImportDatesWithTime(t *testing.T) {
 		}
 	}
 }
+
+// A template numbered down the page (序号 1…100 before anyone is entered)
+// leaves rows with only their 序号: they are blank rows, not elders whose
+// name is missing.
+func TestImportRowsWithOnlyTheirNumber(t *testing.T) {
+	rows := [][]string{
+		{"序号", "姓名", "身份证号码", "村(社区)"},
+		{"1", "张桂兰", idNumber("1942-03-05", 12), "大河村"},
+		{"2"}, {"3", "", "", ""}, {" 4 "},
+	}
+	imp, errs := Parse(rows, today, Options{})
+	if len(errs) > 0 || len(imp.Elders) != 1 {
+		t.Fatalf("numbered empty rows: %d elders, %+v", len(imp.Elders), errs)
+	}
+	// a row with anything more than its number is an elder, checked as one
+	rows = append(rows, []string{"5", "李四"})
+	if _, errs = Parse(rows, today, Options{}); len(errs) == 0 || errs[0].Row != 6 {
+		t.Fatalf("a row with a name and no ID number: %+v", errs)
+	}
+}
