@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -40,5 +41,22 @@ func TestImportRowsWithOnlyTheirNumber(t *testing.T) {
 	rows = append(rows, []string{"5", "李四"})
 	if _, errs = Parse(rows, today, Options{}); len(errs) == 0 || errs[0].Row != 6 {
 		t.Fatalf("a row with a name and no ID number: %+v", errs)
+	}
+}
+
+// A row without its ID number (the card was not at hand) says so under
+// 身份证号码, once: not "姓名：只能是 1 到 64 个字母、数字" for the 档案编号
+// and 户编号 that would have been made from it, nor "应为 18 位，这里是 0 位".
+func TestImportRowWithoutIDNumber(t *testing.T) {
+	rows := [][]string{{"序号", "姓名", "身份证号码", "村(社区)"}, {"1", "李四", "", "大河村"}}
+	_, errs := Parse(rows, today, Options{})
+	if len(errs) != 1 || errs[0].Row != 2 || errs[0].Column != "身份证号码" || !strings.Contains(errs[0].Message, "必填") {
+		t.Fatalf("a row without its ID number: %+v", errs)
+	}
+	// with its 档案编号 the row still needs the ID number
+	rows = [][]string{{"档案编号", "姓名", "身份证号码", "村(社区)"}, {"e-7", "李四", "", "大河村"}}
+	_, errs = Parse(rows, today, Options{})
+	if len(errs) != 1 || errs[0].Column != "身份证号码" || !strings.Contains(errs[0].Message, "必填") {
+		t.Fatalf("a row with 档案编号 but without its ID number: %+v", errs)
 	}
 }

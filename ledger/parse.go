@@ -355,6 +355,13 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 				unread = append(unread, c.field)
 			}
 		}
+		// an empty ID number is said once, in words: the record's own check
+		// would say "18 位，这里是 0 位", and the 档案编号 and 户编号 that
+		// are made from it would be reported under 姓名
+		if cell(idNumberCol) == "" && !slices.Contains(unread, "id_number") {
+			errs = append(errs, RowError{rowNum, written[idNumberCol], "必填，不能为空"})
+			unread = append(unread, "id_number")
+		}
 		// A cell that could not be read leaves its field empty. The record's
 		// own checks still run, so that one import reports every problem of
 		// the row, but not those that would only echo the unread cell or
