@@ -46,3 +46,32 @@ func TestDueListSaysTheVisitWasSaved(t *testing.T) {
 		t.Errorf("an unknown visit is said saved: %s", page)
 	}
 }
+
+// A form refused for one field far down the page (part 二) comes back at
+// its top: the top must say that nothing was saved and why, or on a phone
+// it reads as the same form again and the worker taps save again.
+// What was typed is kept.
+func TestRefusedVisitSaysWhyAtTheTop(t *testing.T) {
+	e := newEnv(t, false)
+	b := e.browser()
+	csrf := b.mustSignIn("wang")
+	_, page, _ := b.do("GET", "/app/elders/a1/visit", nil)
+	key := regexp.MustCompile(`name="key" value="([^"]+)"`).FindStringSubmatch(page)
+	form := url.Values{"csrf": {csrf}, "key": {key[1]}, "method": {"phone"}, "needs": {"夜里胸口闷，想让女儿回来住几天"},
+		"service_provider": {"王芳"}}
+	code, page, _ := b.do("POST", "/app/elders/a1/visit", form)
+	if code != 400 {
+		t.Fatalf("refused form: %d", code)
+	}
+	top, _, _ := strings.Cut(page, "一、探访情况")
+	if !strings.Contains(top, `id="form-errors"`) || !strings.Contains(top, "没有保存") || !strings.Contains(top, "请填写关爱服务情况") {
+		t.Fatalf("the top of the refused form does not say why: %s", top)
+	}
+	if !strings.Contains(page, "夜里胸口闷，想让女儿回来住几天</textarea>") || !strings.Contains(page, `value="王芳"`) {
+		t.Errorf("what was typed is lost: %s", page)
+	}
+	// a form that is fine shows no such block
+	if _, page, _ = b.do("GET", "/app/elders/a1/visit", nil); strings.Contains(page, `id="form-errors"`) {
+		t.Errorf("a new form says it was refused: %s", page)
+	}
+}
