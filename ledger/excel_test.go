@@ -60,3 +60,28 @@ func TestImportRowWithoutIDNumber(t *testing.T) {
 		t.Fatalf("a row with 档案编号 but without its ID number: %+v", errs)
 	}
 }
+
+// The title row's 乡镇街道：屏山街道 is the township of every elder whose
+// row leaves it out, in the eight address columns too (not only in one 地址
+// cell): an elder stored without it is outside every worker's area
+// 屏山街道/大河村 and never on a due list.
+func TestTitleTownshipFillsSplitAddress(t *testing.T) {
+	for _, hdr := range [][]string{{"姓名", "身份证号码", "乡镇(街道)", "村(社区)"}, {"姓名", "身份证号码", "村(社区)"}} {
+		rows := [][]string{{"屏山街道特殊困难老年人信息台账"}, {"乡镇街道：屏山街道    填报人：李芳"}, hdr}
+		if len(hdr) == 4 {
+			rows = append(rows, []string{"张桂兰", idNumber("1942-03-05", 12), "", "大河村"}, []string{"李四", idNumber("1950-07-01", 21), "龙井镇", "小河村"})
+		} else {
+			rows = append(rows, []string{"张桂兰", idNumber("1942-03-05", 12), "大河村"})
+		}
+		imp, errs := Parse(rows, today, Options{})
+		if len(errs) > 0 {
+			t.Fatalf("%v: %+v", hdr, errs)
+		}
+		if got := imp.Elders[0].Current; got.Township != "屏山街道" || got.Village != "大河村" {
+			t.Errorf("%v: address %+v, want the title's 屏山街道", hdr, got)
+		}
+		if len(imp.Elders) > 1 && imp.Elders[1].Current.Township != "龙井镇" {
+			t.Errorf("a township given in the row is replaced: %+v", imp.Elders[1].Current)
+		}
+	}
+}

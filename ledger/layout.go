@@ -82,8 +82,9 @@ type Options struct {
 	// every 档案编号 and resident ID number (upper case) of the file, so
 	// that NewID and Existing can answer from memory.
 	Prefetch func(ids, idNumbers []string) error
-	// Township fills the 乡镇(街道) of an address the file leaves without one
-	// (Parse reads it from a title row 乡镇街道：… when not set).
+	// Township fills the 乡镇(街道) of a current address the file leaves
+	// without one, in one 地址 cell or the split columns (Parse reads it
+	// from a title row 乡镇街道：… when not set).
 	Township string
 
 	// formHealth: the file has no assessment columns (监护情况, 自理能力):

@@ -355,6 +355,11 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 				unread = append(unread, c.field)
 			}
 		}
+		// the title's 乡镇街道：… is the township of a row that leaves it out
+		// (ParseAddress does the same for one 地址 cell)
+		if opt.Township != "" && strings.TrimSpace(e.Current.Township) == "" && strings.TrimSpace(e.Current.Village) != "" {
+			e.Current.Township = opt.Township
+		}
 		// an empty ID number is said once, in words: the record's own check
 		// would say "18 位，这里是 0 位", and the 档案编号 and 户编号 that
 		// are made from it would be reported under 姓名
