@@ -75,3 +75,25 @@ func TestRefusedVisitSaysWhyAtTheTop(t *testing.T) {
 		t.Errorf("a new form says it was refused: %s", page)
 	}
 }
+
+// A mistyped or cut-off link under /app/ (an SMS client that breaks a long
+// link, an old bookmark) answers in Mandarin with the way back, not Go's
+// "404 page not found" or "Method Not Allowed".
+func TestUnknownPageInMandarin(t *testing.T) {
+	e := newEnv(t, false)
+	b := e.browser()
+	if code, _, h := b.do("GET", "/app/ordrs", nil); code != 303 || !strings.HasPrefix(h.Get("Location"), "/app/login") {
+		t.Fatalf("an unknown page before sign-in: %d %s", code, h.Get("Location"))
+	}
+	csrf := b.mustSignIn("wang")
+	for _, c := range []struct {
+		method, path string
+		form         url.Values
+	}{{"GET", "/app/ordrs", nil}, {"GET", "/app/elders/a1/visit/x", nil}, {"POST", "/app/due", url.Values{"csrf": {csrf}}}} {
+		code, page, _ := b.do(c.method, c.path, c.form)
+		if code != 404 || !strings.Contains(page, "没有这个页面") || !strings.Contains(page, `href="/app/"`) ||
+			strings.Contains(page, "not found") || strings.Contains(page, "Not Allowed") {
+			t.Errorf("%s %s: %d %s", c.method, c.path, code, page)
+		}
+	}
+}

@@ -184,7 +184,16 @@ func (s *Server) Handler() http.Handler {
 	for _, o := range orderRoutes {
 		page(o.pattern, map[bool][]string{false: anyone, true: desk}[o.desk], o.h)
 	}
+	// any other path or method under /app/: in Mandarin, with the way back
+	page(Prefix, anyone, (*Server).noPage)
 	return headers(s.Secure, compress(mux))
+}
+
+// noPage answers a path (or method) under /app/ that no page has: a link
+// cut short by an SMS client, an old bookmark.
+func (s *Server) noPage(req *request) error {
+	s.render(req, http.StatusNotFound, "error.html", map[string]any{"Title": "出错了", "Message": "没有这个页面，请从首页进入"})
+	return nil
 }
 
 // headers sets the security headers of every answer.
