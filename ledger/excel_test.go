@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -83,5 +84,26 @@ func TestTitleTownshipFillsSplitAddress(t *testing.T) {
 		if len(imp.Elders) > 1 && imp.Elders[1].Current.Township != "龙井镇" {
 			t.Errorf("a township given in the row is replaced: %+v", imp.Elders[1].Current)
 		}
+	}
+}
+
+// Ages and scores as ledgers write them: 84周岁, 84 岁, 9分.
+func TestImportAgeAndScoreWithUnits(t *testing.T) {
+	for _, age := range []string{"84", "84岁", "84周岁", "84 周岁", "８４周岁"} {
+		rows := [][]string{{"姓名", "身份证号码", "村(社区)", "年龄"}, {"张桂兰", idNumber("1942-03-05", 12), "大河村", age}}
+		imp, errs := Parse(rows, today, Options{})
+		if len(errs) > 0 || imp.Elders[0].Assessment.Age != 84 {
+			t.Errorf("年龄 %q: %+v", age, errs)
+		}
+	}
+	rows := [][]string{{"姓名", "身份证号码", "村(社区)", "监护情况", "自理能力", "健康状况", "评估分值"},
+		{"张桂兰", idNumber("1942-03-05", 12), "大河村", "独居", "中度失能", "正常", ""}}
+	imp, errs := Parse(rows, today, Options{})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	rows[1][6] = fmt.Sprintf("%d分", imp.Elders[0].Score)
+	if _, errs = Parse(rows, today, Options{}); len(errs) > 0 {
+		t.Errorf("评估分值 %q: %+v", rows[1][6], errs)
 	}
 }

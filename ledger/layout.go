@@ -276,7 +276,7 @@ var columns = func() []column {
 				if s == "" {
 					return nil
 				}
-				n, err := strconv.Atoi(strings.TrimSuffix(s, "岁"))
+				n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSuffix(s, "周岁"), "岁")))
 				if err != nil || n < 0 || n > 150 {
 					return fmt.Errorf("不是年龄（周岁）")
 				}
@@ -300,7 +300,7 @@ var columns = func() []column {
 				if s == "" {
 					return nil
 				}
-				n, err := strconv.Atoi(s)
+				n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(s, "分")))
 				if err != nil || n < 0 || n > 20 {
 					return fmt.Errorf("不是 0 到 20 的分值")
 				}
