@@ -1,6 +1,10 @@
 package care
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"time"
+)
 
 // Phones as ledgers and people write them: spaces, dashes, brackets, the
 // country code with +, 00 or in brackets. Anything that is not digits and
@@ -27,5 +31,18 @@ func TestNormalizePhoneAsWritten(t *testing.T) {
 		if got := NormalizePhone(in); got != want {
 			t.Errorf("%q → %q, want %q", in, got, want)
 		}
+	}
+}
+
+// The length an ID number error gives is in characters, not bytes.
+func TestIDNumberLengthInCharacters(t *testing.T) {
+	_, err := ParseIDNumber("身份证5301281942030501", time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC))
+	if zh := IDNumberErrorZh(err); zh != "居民身份证号码应为 18 位，这里是 19 位" {
+		t.Errorf("%q", zh)
+	}
+	// 18 characters, one of them full width: not "18 位，这里是 18 位"
+	_, err = ParseIDNumber("53012819420305012５", time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC))
+	if zh := IDNumberErrorZh(err); !strings.Contains(zh, "只能是数字和 X") {
+		t.Errorf("%q", zh)
 	}
 }
