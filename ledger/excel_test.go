@@ -107,3 +107,19 @@ func TestImportAgeAndScoreWithUnits(t *testing.T) {
 		t.Errorf("评估分值 %q: %+v", rows[1][6], errs)
 	}
 }
+
+// An ID number copied from a printed form in groups (530128 19420305 0125)
+// is the same number, found again by a re-import.
+func TestImportIDNumberInGroups(t *testing.T) {
+	id := idNumber("1942-03-05", 12)
+	grouped := id[:6] + " " + id[6:14] + "\u3000" + id[14:]
+	var prefetched []string
+	rows := [][]string{{"姓名", "身份证号码", "村(社区)"}, {"张桂兰", grouped, "大河村"}}
+	imp, errs := Parse(rows, today, Options{
+		Prefetch: func(_, numbers []string) error { prefetched = numbers; return nil },
+		NewID:    func(n string) string { return "e-" + n },
+	})
+	if len(errs) > 0 || imp.Elders[0].IDNumber != id || imp.Elders[0].ID != "e-"+id || len(prefetched) != 1 || prefetched[0] != id {
+		t.Fatalf("%q: %+v, prefetched %q, %+v", grouped, imp.Elders, prefetched, errs)
+	}
+}

@@ -283,7 +283,7 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 				ids = append(ids, strings.TrimSpace(rows[r][idCol]))
 			}
 			if idNumberCol < len(rows[r]) {
-				if n := strings.TrimSpace(halfWidth(rows[r][idNumberCol])); n != "" {
+				if n := idNumberCell(rows[r][idNumberCol]); n != "" {
 					numbers = append(numbers, strings.ToUpper(n))
 				}
 			}
@@ -301,6 +301,9 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 		cell := func(i int) string {
 			if i < 0 || i >= len(rows[r]) {
 				return ""
+			}
+			if i == idNumberCol {
+				return idNumberCell(rows[r][i])
 			}
 			if c := index[i]; c != nil && numeric[c.field] {
 				return strings.TrimSpace(halfWidth(rows[r][i]))
@@ -343,6 +346,9 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 			}
 			if numeric[c.field] || strings.HasSuffix(c.field, ".phone") {
 				v = halfWidth(v)
+			}
+			if c.field == "id_number" {
+				v = idNumberCell(v)
 			}
 			v = strings.TrimSpace(strings.ReplaceAll(v, "\u00a0", " "))
 			if !utf8.ValidString(v) || len(v) > maxCellBytes {
@@ -557,6 +563,12 @@ func columnFor(field string, byField map[string]string) string {
 // full-width mode types １３８ for 138, and WPS keeps it as text.
 var numeric = map[string]bool{"id": true, "household": true, "id_number": true, "phone": true,
 	"assessment.age": true, "assessment.assessed_on": true, "score": true, "created_at": true, "responders": true}
+
+// idNumberCell is an ID number cell as the number: half width, without the
+// spaces of a number copied in groups (530128 19420305 0125).
+func idNumberCell(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(halfWidth(s), "\u00a0", " ")), "")
+}
 
 // halfWidth writes the full-width forms of ASCII (U+FF01–U+FF5E) and the
 // ideographic space as ASCII.
