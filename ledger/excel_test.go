@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/anxin-care/anxin"
 )
 
 // Dates as Excel and WPS hand them over: a date-time cell (a serial with
@@ -121,5 +123,20 @@ func TestImportIDNumberInGroups(t *testing.T) {
 	})
 	if len(errs) > 0 || imp.Elders[0].IDNumber != id || imp.Elders[0].ID != "e-"+id || len(prefetched) != 1 || prefetched[0] != id {
 		t.Fatalf("%q: %+v, prefetched %q, %+v", grouped, imp.Elders, prefetched, errs)
+	}
+}
+
+// 性别 as ledgers write it: 男, 女, 男性, 女性.
+func TestImportGenderWords(t *testing.T) {
+	for word, want := range map[string]anxin.Gender{"男": anxin.Male, "男性": anxin.Male, " 男 ": anxin.Male} {
+		rows := [][]string{{"姓名", "性别", "身份证号码", "村(社区)"}, {"李四", word, idNumber("1950-07-01", 21), "大河村"}}
+		imp, errs := Parse(rows, today, Options{})
+		if len(errs) > 0 || imp.Elders[0].Gender != want {
+			t.Errorf("性别 %q: %+v", word, errs)
+		}
+	}
+	rows := [][]string{{"姓名", "性别", "身份证号码", "村(社区)"}, {"张桂兰", "女性", idNumber("1942-03-05", 12), "大河村"}}
+	if imp, errs := Parse(rows, today, Options{}); len(errs) > 0 || imp.Elders[0].Gender != anxin.Female {
+		t.Errorf("性别 女性: %+v", errs)
 	}
 }

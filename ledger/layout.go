@@ -202,7 +202,10 @@ var columns = func() []column {
 		textColumn(hName, "name", func(e *anxin.ElderRecord) *string { return &e.Name }),
 		{header: "性别", field: "gender",
 			get: func(e *anxin.ElderRecord, _ *Options) string { return string(e.Gender) },
-			set: func(e *anxin.ElderRecord, s string, _ *Options) error { e.Gender = anxin.Gender(s); return nil }},
+			set: func(e *anxin.ElderRecord, s string, _ *Options) error {
+				e.Gender = anxin.Gender(strings.TrimSuffix(s, "性")) // 男性, 女性
+				return nil
+			}},
 		{header: hIDNumber, field: "id_number",
 			get: func(e *anxin.ElderRecord, _ *Options) string { return e.IDNumber },
 			set: func(e *anxin.ElderRecord, s string, _ *Options) error {
