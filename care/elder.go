@@ -50,6 +50,9 @@ func NormalizePhone(s string) string {
 		}
 	}
 	n := b.String()
+	if strings.Trim(n, "+") == "" { // no digits: "+()", "（）"
+		return s
+	}
 	if strings.HasPrefix(n, "00") && len(n) > 4 { // 0086…, 00852…: the international prefix dialled from China
 		n = "+" + n[2:]
 	}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/anxin-care/anxin"
 )
 
 // Phones as ledgers and people write them: spaces, dashes, brackets, the
@@ -45,4 +47,23 @@ func TestIDNumberLengthInCharacters(t *testing.T) {
 	if zh := IDNumberErrorZh(err); !strings.Contains(zh, "只能是数字和 X") {
 		t.Errorf("%q", zh)
 	}
+}
+
+// FuzzNormalizePhone: any text gives either itself trimmed or "+" and
+// digits, and a number once normalized stays as it is.
+func FuzzNormalizePhone(f *testing.F) {
+	for _, s := range []string{"138 0013 8000", "(+86)13800138000", "0086 23 5458 1234", "+852 9123 4567", "00", "+", "（）", "13800138000 女儿"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n := NormalizePhone(s)
+		if n != strings.TrimSpace(s) {
+			if len(n) < 2 || n[0] != '+' || strings.Trim(n[1:], "0123456789") != "" {
+				t.Fatalf("%q → %q", s, n)
+			}
+		}
+		if anxin.ValidPhone(n) && NormalizePhone(n) != n {
+			t.Fatalf("%q → %q → %q", s, n, NormalizePhone(n))
+		}
+	})
 }
