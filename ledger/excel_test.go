@@ -140,3 +140,18 @@ func TestImportGenderWords(t *testing.T) {
 		t.Errorf("性别 女性: %+v", errs)
 	}
 }
+
+// Headers wrapped in their cell (Alt+Enter in Excel, 自动换行 typed in
+// WPS: "身份证\n号码"), or with a full-width space or a trailing colon,
+// are the same headers.
+func TestImportWrappedHeaders(t *testing.T) {
+	rows := [][]string{{"姓  名", "身份证\n号码", "联系\r\n电话", "村（社区）：", "是否同意\n探访"},
+		{"张桂兰", idNumber("1942-03-05", 12), "13800138000", "大河村", "是"}}
+	imp, errs := Parse(rows, today, Options{})
+	if len(errs) > 0 || len(imp.Unmapped) > 0 {
+		t.Fatalf("wrapped headers: %+v unmapped %q", errs, imp.Unmapped)
+	}
+	if e := imp.Elders[0]; e.Phone != "+8613800138000" || e.Current.Village != "大河村" {
+		t.Fatalf("%+v", e)
+	}
+}

@@ -88,7 +88,7 @@ func headerRows(rows [][]string) (canon, written []string, first int) {
 	top := rows[hdr]
 	canon, written = make([]string, len(top)), make([]string, len(top))
 	for i, h := range top {
-		canon[i], written[i] = canonicalHeader(h), strings.TrimSpace(h)
+		canon[i], written[i] = canonicalHeader(h), writtenHeader(h)
 	}
 	first = hdr + 1
 	if first >= len(rows) || looksLikeData(rows[first]) {
@@ -127,7 +127,7 @@ func headerRows(rows [][]string) (canon, written []string, first int) {
 		// not a header row: the top row's headers stand
 		canon, written = canon[:len(top)], written[:len(top)]
 		for i, h := range top {
-			canon[i], written[i] = canonicalHeader(h), strings.TrimSpace(h)
+			canon[i], written[i] = canonicalHeader(h), writtenHeader(h)
 		}
 		return canon, written, first
 	}
@@ -588,9 +588,17 @@ func halfWidth(s string) string {
 }
 
 func normHeader(h string) string {
-	h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
-	// full-width parentheses and commas are how most ledgers write them
-	return strings.NewReplacer("（", "(", "）", ")", "，", "、", " ", "").Replace(h)
+	h = writtenHeader(strings.TrimPrefix(h, "\ufeff"))
+	// full-width parentheses and commas are how most ledgers write them; a
+	// label's colon is no part of it
+	h = strings.NewReplacer("（", "(", "）", ")", "，", "、").Replace(h)
+	return strings.TrimRight(h, "：:")
+}
+
+// writtenHeader is a header as the sheet shows it: a header wrapped in its
+// cell (身份证\n号码) or spaced out (姓  名) reads as one word.
+func writtenHeader(h string) string {
+	return strings.Join(strings.Fields(h), "")
 }
 
 func hasCanon(row []string, h string) bool {
