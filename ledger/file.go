@@ -47,6 +47,9 @@ func ReadXLSXRows(r io.Reader) ([][]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if bytes.HasPrefix(b, []byte("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")) { // OLE2: .xls, WPS .et
+		return nil, anxin.Errorf(anxin.EINVALID, "这是旧版 Excel（.xls）或 WPS 表格（.et）文件：请在 Excel 或 WPS 中「另存为」Excel 工作簿（*.xlsx）后重新导入")
+	}
 	if err := checkXLSX(b); err != nil {
 		return nil, err
 	}

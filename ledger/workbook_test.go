@@ -121,3 +121,13 @@ func TestImportPicksTheLedgerSheet(t *testing.T) {
 		t.Fatalf("the 台账 sheet: %+v %+v", imp.Elders, errs)
 	}
 }
+
+// An old-format workbook (.xls, or WPS's .et: both OLE2 files) is named
+// as such, with what to do in the program the operator has.
+func TestImportOldWorkbookFormat(t *testing.T) {
+	ole := append([]byte("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"), make([]byte, 512)...)
+	_, err := ReadXLSXRows(bytes.NewReader(ole))
+	if msg := anxin.ErrorMessage(err); anxin.ErrorCode(err) != anxin.EINVALID || !strings.Contains(msg, ".xls") || !strings.Contains(msg, "WPS") {
+		t.Fatalf("an .xls file: %v", err)
+	}
+}
