@@ -322,6 +322,9 @@ func TestDeviceHealth(t *testing.T) {
 	if _, page, _ = ops.do("GET", "/app/devices", nil); !strings.Contains(page, "hh-b1") {
 		t.Errorf("all devices: %s", page)
 	}
+	if strings.Contains(page, "gateway") { // the pseudo-device's id is no word for a person
+		t.Errorf("the gateway is named in English: %s", page)
+	}
 	w := e.browser()
 	w.mustSignIn("wang")
 	if code, _, _ := w.do("GET", "/app/devices", nil); code != 403 {
