@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -95,5 +96,28 @@ func TestUnknownPageInMandarin(t *testing.T) {
 			strings.Contains(page, "not found") || strings.Contains(page, "Not Allowed") {
 			t.Errorf("%s %s: %d %s", c.method, c.path, code, page)
 		}
+	}
+}
+
+// A visit form sent after the session ended (12 hours after sign-in: the
+// 3 a.m. alarm after a day shift) must not end on a bare "请先登录": the
+// page says the save did not go through, leads to the sign-in, and runs
+// the script that shows the copy kept on the phone (it is sent once the
+// worker is signed in again).
+func TestVisitAfterTheSessionEnded(t *testing.T) {
+	e := newEnv(t, false)
+	b := e.browser()
+	csrf := b.mustSignIn("wang")
+	_, page, _ := b.do("GET", "/app/elders/a1/visit", nil)
+	key := regexp.MustCompile(`name="key" value="([^"]+)"`).FindStringSubmatch(page)
+	u, _ := url.Parse(e.srv.URL + "/app/")
+	b.jar.SetCookies(u, []*http.Cookie{{Name: "anxin_session", Value: "", Path: "/app/", MaxAge: -1}})
+	code, page, h := b.do("POST", "/app/elders/a1/visit", url.Values{"csrf": {csrf}, "key": {key[1]}, "method": {"home"}, "needs": {"摔倒已扶起"}})
+	if code != 401 || !strings.HasPrefix(h.Get("Content-Type"), "text/html") || !strings.Contains(page, "登录已过期") ||
+		!strings.Contains(page, `href="/app/login"`) || !strings.Contains(page, `/app/static/visit.js`) || !strings.Contains(page, `id="pending"`) {
+		t.Fatalf("a visit sent after the session ended: %d %s %s", code, h.Get("Content-Type"), page)
+	}
+	if strings.Contains(page, "退出") {
+		t.Errorf("the page offers to sign out of a session that has ended: %s", page)
 	}
 }

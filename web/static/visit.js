@@ -16,7 +16,9 @@
   function show() {
     if (!note) return;
     var n = load().length;
-    note.textContent = n ? n + ' 份探访记录保存在手机上，联网后自动提交' : '';
+    // a page without the session's token is the "sign in again" page: the copy goes once signed in
+    var when = document.querySelector('input[name=csrf]') ? '联网后自动提交' : '重新登录后自动提交';
+    note.textContent = n ? n + ' 份探访记录保存在手机上，' + when : '';
     note.hidden = !n;
   }
   var sending = false;
