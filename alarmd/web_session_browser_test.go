@@ -77,4 +77,16 @@ func TestWebVisitAfterTheSessionEnded(t *testing.T) {
 	if len(vs) != 1 || vs[0].Needs != "夜里摔倒，已扶起，明早送医" || vs[0].Visitor != "王芳" {
 		t.Fatalf("the visit after signing in again: %+v", vs)
 	}
+	// the page drawn before the kept visit was sent says it went
+	run("the page says the kept visit went", chromedp.WaitVisible(chromedp.CSS("#pending.ok")))
+	if got := text("#pending"); got != "手机上保存的 1 份探访记录已提交" {
+		t.Errorf("after the kept visit was sent: %q", got)
+	}
+	// a visit saved online says nothing of the kind: its spare copy is answered "already recorded"
+	run("a visit saved online", chromedp.Navigate(base+"/app/elders/e1/visit"), chromedp.WaitVisible(chromedp.CSS("#save")),
+		chromedp.Click(chromedp.CSS("#save")), chromedp.WaitVisible(chromedp.CSS("#saved")))
+	testenv.Eventually(t, "the online visit's spare copy answered", 30*time.Second, func() bool { return pending() == 0 })
+	if got := text("main"); strings.Contains(got, "手机上保存的") || !strings.Contains(got, "探访记录已保存") {
+		t.Errorf("after a visit saved online: %s", got)
+	}
 }
