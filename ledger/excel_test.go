@@ -155,3 +155,18 @@ func TestImportWrappedHeaders(t *testing.T) {
 		t.Fatalf("%+v", e)
 	}
 }
+
+// A header with a note in brackets (身份证号码（18位）, 联系电话(手机)) is
+// the header before the note; headers whose brackets are part of them
+// (村(社区), 户籍县(市、区)) stay as they are.
+func TestImportHeadersWithANote(t *testing.T) {
+	rows := [][]string{{"姓名", "身份证号码（18位）", "联系电话(手机)", "村（社区）", "户籍县(市、区)"},
+		{"张桂兰", idNumber("1942-03-05", 12), "13800138000", "大河村", "忠县"}}
+	imp, errs := Parse(rows, today, Options{})
+	if len(errs) > 0 || len(imp.Unmapped) > 0 {
+		t.Fatalf("%+v unmapped %q", errs, imp.Unmapped)
+	}
+	if e := imp.Elders[0]; e.Phone != "+8613800138000" || e.Registered.County != "忠县" || e.Current.Village != "大河村" {
+		t.Fatalf("%+v", e)
+	}
+}
