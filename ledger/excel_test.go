@@ -1,12 +1,14 @@
 package ledger
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/care"
 )
 
 // Dates as Excel and WPS hand them over: a date-time cell (a serial with
@@ -168,5 +170,40 @@ func TestImportHeadersWithANote(t *testing.T) {
 	}
 	if e := imp.Elders[0]; e.Phone != "+8613800138000" || e.Registered.County != "忠县" || e.Current.Village != "大河村" {
 		t.Fatalf("%+v", e)
+	}
+}
+
+// A 附件3 export read back leaves 疾病史 as it was written: 健康状况 is
+// the self-care word, the health word and the illness in one cell, and the
+// illness itself may hold commas, spaces or slashes. Only the form's words
+// are taken out of the cell, in any order; the rest stays verbatim (no
+// "changed" row on re-importing one's own export).
+func TestForm3KeepsIllnessAsWritten(t *testing.T) {
+	for _, ill := range []string{"高血压, 糖尿病", "2019年脑梗，左侧偏瘫", "高血压/糖尿病", "高血压"} {
+		e := anxin.ElderRecord{ID: "e-1", Name: "张桂兰", IDNumber: idNumber("1942-03-05", 11), Consent: true, Ability: "中度失能",
+			Current:    anxin.Address{County: "忠县", Township: "善广乡", Village: "大河村"},
+			Assessment: anxin.Assessment{SelfCare: anxin.SelfCareModerate, Health: anxin.HealthNormal}, Illness: ill}
+		if errs := care.Normalize(&e, today); len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		var buf bytes.Buffer
+		if err := WriteForm3XLSX(&buf, []anxin.ElderRecord{e}, nil, Form3Meta{Township: "善广乡"}, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := ReadXLSXRows(bytes.NewReader(buf.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		imp, errs := Parse(rows, today, Options{NewID: func(string) string { return "e-1" },
+			Existing: func(id string) (anxin.ElderRecord, bool) { return e, id == "e-1" }})
+		if len(errs) > 0 || imp.Elders[0].Illness != ill || imp.Changes[0].Action != Unchanged {
+			t.Errorf("疾病史 %q read back as %q (%s %v) %+v", ill, imp.Elders[0].Illness, imp.Changes[0].Action, imp.Changes[0].Fields, errs)
+		}
+	}
+	// a hand-written cell, the form's words after the illness
+	e := anxin.ElderRecord{}
+	setFormHealth(&e, "高血压 糖尿病、中度失能")
+	if e.Illness != "高血压 糖尿病" || e.Assessment.SelfCare != anxin.SelfCareModerate {
+		t.Errorf("hand-written: %+v", e)
 	}
 }

@@ -176,5 +176,8 @@ func isHealthWord(s string) bool {
 
 // splitWords splits a cell listing several answers (独居老年人、重点对象).
 func splitWords(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune("、,，;；/ \n☑■√", r) })
+	return strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(wordSeparators, r) })
 }
+
+// wordSeparators separate the answers listed in one cell.
+const wordSeparators = "、,，;；/ \n☑■√"
