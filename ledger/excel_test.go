@@ -207,3 +207,39 @@ func TestForm3KeepsIllnessAsWritten(t *testing.T) {
 		t.Errorf("hand-written: %+v", e)
 	}
 }
+
+// An elder registered with the assessment's self-care item and no 能力等级
+// (the API, the register layout) comes back from her 附件3 export
+// unchanged: the cell's self-care word is the one stored, so it sets
+// nothing. A word that differs sets both, as before.
+func TestForm3ReimportLeavesAbilityAlone(t *testing.T) {
+	e := anxin.ElderRecord{ID: "e-1", Name: "张桂兰", IDNumber: idNumber("1942-03-05", 11), Consent: true,
+		Current:    anxin.Address{County: "忠县", Township: "善广乡", Village: "大河村"},
+		Assessment: anxin.Assessment{Guardianship: anxin.GuardianAlone, SelfCare: anxin.SelfCareModerate, Health: anxin.HealthNormal}}
+	if errs := care.Normalize(&e, today); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var buf bytes.Buffer
+	if err := WriteForm3XLSX(&buf, []anxin.ElderRecord{e}, nil, Form3Meta{Township: "善广乡"}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ReadXLSXRows(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := Options{NewID: func(string) string { return "e-1" }, Existing: func(id string) (anxin.ElderRecord, bool) { return e, id == "e-1" }}
+	imp, errs := Parse(rows, today, opt)
+	if len(errs) > 0 || imp.Changes[0].Action != Unchanged {
+		t.Fatalf("own export re-imported: %s %v %+v", imp.Changes[0].Action, imp.Changes[0].Fields, errs)
+	}
+	// the operator changes the word: both the item and 能力等级 follow
+	for _, r := range rows {
+		for i, c := range r {
+			r[i] = strings.Replace(c, "中度失能", "重度失能", 1)
+		}
+	}
+	imp, errs = Parse(rows, today, opt)
+	if len(errs) > 0 || imp.Elders[0].Assessment.SelfCare != anxin.SelfCareSevere || imp.Elders[0].Ability != "重度失能" {
+		t.Fatalf("a changed word: %+v %+v", imp.Elders[0], errs)
+	}
+}

@@ -150,8 +150,11 @@ func setFormHealth(e *anxin.ElderRecord, s string) {
 		case w == "":
 			ill.WriteString(s[i:next]) // separators between kept text
 		case isSelfCareWord(w):
-			e.Assessment.SelfCare = canonSelfCare(w)
-			e.Ability = formSelfCareWord[e.Assessment.SelfCare]
+			// 能力等级 follows a word that differs from the stored item; the
+			// stored word (one's own export read back) leaves both alone
+			if sc := canonSelfCare(w); sc != e.Assessment.SelfCare {
+				e.Assessment.SelfCare, e.Ability = sc, formSelfCareWord[sc]
+			}
 			next = skipSeparators(s, next)
 		case isHealthWord(w):
 			e.Assessment.Health = canonHealth(w)
