@@ -33,23 +33,29 @@ func Categories() []anxin.Category { return slices.Clone(categories) }
 const maxText = 1000
 
 // NormalizePhone turns a mainland number as people write it (138 0000 0000,
-// 13800000000, 86-138…, 0871-1234567) into E.164; other input is returned
-// trimmed, for ValidPhone to judge.
+// 13800000000, 86-138…, (+86)138…, 0086 138…, 0871-1234567) into E.164;
+// other input is returned trimmed, for ValidPhone to judge.
 func NormalizePhone(s string) string {
 	s = strings.TrimSpace(s)
 	var b strings.Builder
-	for i, r := range s {
+	for _, r := range s {
 		switch {
 		case r >= '0' && r <= '9':
 			b.WriteRune(r)
-		case r == '+' && i == 0:
+		case r == '+' && b.Len() == 0: // "+86 …", "(+86)…"
 			b.WriteRune(r)
-		case r == ' ' || r == '-' || r == '(' || r == ')':
+		case r == ' ' || r == '-' || r == '(' || r == ')' || r == '（' || r == '）':
 		default:
 			return s
 		}
 	}
 	n := b.String()
+	if strings.Trim(n, "+") == "" { // no digits: "+()", "（）"
+		return s
+	}
+	if strings.HasPrefix(n, "00") && len(n) > 4 { // 0086…, 00852…: the international prefix dialled from China
+		n = "+" + n[2:]
+	}
 	switch {
 	case strings.HasPrefix(n, "+"):
 		return n

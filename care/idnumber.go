@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/anxin-care/anxin"
 )
@@ -45,7 +46,11 @@ type IDNumber struct {
 // Chinese.
 func ParseIDNumber(s string, today time.Time) (IDNumber, error) {
 	if len(s) != 18 {
-		return IDNumber{}, idError(fmt.Sprintf("居民身份证号码应为 18 位，这里是 %d 位", len(s)), "resident ID number must be 18 characters, not %d", len(s))
+		n := utf8.RuneCountInString(s) // characters, as the person counts them
+		if n == 18 {
+			return IDNumber{}, idError("居民身份证号码只能是数字和 X（不能有汉字、全角数字或空格）", "resident ID number: only digits and X")
+		}
+		return IDNumber{}, idError(fmt.Sprintf("居民身份证号码应为 18 位，这里是 %d 位", n), "resident ID number must be 18 characters, not %d", n)
 	}
 	want := CheckDigit(s[:17])
 	if want == 0 {

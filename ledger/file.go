@@ -16,7 +16,7 @@ import (
 )
 
 // SheetName is the worksheet the ledger is written to; on import the sheet
-// of that name is read, else the first sheet.
+// of that name is read, else the one sheet with a ledger header (ledgerSheet).
 const SheetName = "台账"
 
 // MaxFileBytes bounds an uploaded ledger: one of MaxRows elders is a few
@@ -47,6 +47,9 @@ func ReadXLSXRows(r io.Reader) ([][]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if bytes.HasPrefix(b, []byte("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")) { // OLE2: .xls, WPS .et
+		return nil, anxin.Errorf(anxin.EINVALID, "这是旧版 Excel（.xls）或 WPS 表格（.et）文件：请在 Excel 或 WPS 中「另存为」Excel 工作簿（*.xlsx）后重新导入")
+	}
 	if err := checkXLSX(b); err != nil {
 		return nil, err
 	}
@@ -56,13 +59,9 @@ func ReadXLSXRows(r io.Reader) ([][]string, error) {
 		return nil, anxin.Errorf(anxin.EINVALID, "这不是 Excel 工作簿（.xlsx）文件，请在 Excel 中另存为 .xlsx 后重新导入")
 	}
 	defer f.Close()
-	sheet := SheetName
-	if idx, err := f.GetSheetIndex(sheet); err != nil || idx < 0 {
-		list := f.GetSheetList()
-		if len(list) == 0 {
-			return nil, anxin.Errorf(anxin.EINVALID, "工作簿里没有工作表")
-		}
-		sheet = list[0]
+	sheet, err := ledgerSheet(f)
+	if err != nil {
+		return nil, err
 	}
 	it, err := f.Rows(sheet)
 	if err != nil {
@@ -86,7 +85,59 @@ func ReadXLSXRows(r io.Reader) ([][]string, error) {
 	if err := it.Error(); err != nil {
 		return nil, anxin.Errorf(anxin.EINVALID, "工作表「%s」无法读取，请在 Excel 中另存为 .xlsx 后重新导入", clipName(sheet))
 	}
+	fillMerged(rows, mergedRanges(b, sheet))
 	return rows, nil
+}
+
+// ledgerSheet is the sheet to import: the one named 台账, else the one
+// sheet with a ledger header row (a 填表说明 sheet may stand before it),
+// else the first. Two sheets with a header are refused, naming them: only
+// one is read, and the other's elders must not be dropped without a word.
+func ledgerSheet(f *excelize.File) (string, error) {
+	if idx, err := f.GetSheetIndex(SheetName); err == nil && idx >= 0 {
+		return SheetName, nil
+	}
+	list := f.GetSheetList()
+	if len(list) == 0 {
+		return "", anxin.Errorf(anxin.EINVALID, "工作簿里没有工作表")
+	}
+	var found []string
+	for _, name := range list {
+		if hasLedgerHeader(f, name) {
+			found = append(found, name)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return list[0], nil // Parse says what the header lacks
+	case 1:
+		return found[0], nil
+	}
+	names := make([]string, len(found))
+	for i, n := range found {
+		names[i] = "「" + clipName(n) + "」"
+	}
+	return "", anxin.Errorf(anxin.EINVALID, "工作簿中有 %d 个工作表都有台账表头（%s），一次只能导入一个："+
+		"请把各表的老年人合并到一个工作表，或把要导入的工作表改名为「%s」后重新导入", len(found), strings.Join(names, "、"), SheetName)
+}
+
+// hasLedgerHeader: the sheet's first rows hold a header row with 姓名 and 身份证号码.
+func hasLedgerHeader(f *excelize.File, sheet string) bool {
+	it, err := f.Rows(sheet)
+	if err != nil {
+		return false
+	}
+	defer it.Close()
+	var rows [][]string
+	for len(rows) < headerSearch && it.Next() {
+		cols, err := it.Columns(excelize.Options{RawCellValue: true})
+		if err != nil || len(cols) > 4*len(columns)+64 {
+			return false
+		}
+		rows = append(rows, cols)
+	}
+	_, _, first := headerRows(rows)
+	return first >= 0
 }
 
 // formulaStart holds the first characters that make a spreadsheet read a

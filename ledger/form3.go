@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
 
@@ -140,21 +141,62 @@ func JoinAddress(a anxin.Address) string {
 // word (能力完好 … 重度失能) goes to the self-care item and 能力等级, a
 // health word (正常 …) to the health item, anything else to 疾病史.
 func setFormHealth(e *anxin.ElderRecord, s string) {
-	var ill []string
-	for _, w := range splitWords(s) {
+	// the form's words are cut out with the separators after them; the
+	// rest is the illness as written (its commas, spaces, slashes kept)
+	var ill strings.Builder
+	for i := 0; i < len(s); {
+		w, next := nextWord(s, i)
 		switch {
+		case w == "":
+			ill.WriteString(s[i:next]) // separators between kept text
 		case isSelfCareWord(w):
-			e.Assessment.SelfCare = canonSelfCare(w)
-			e.Ability = formSelfCareWord[e.Assessment.SelfCare]
+			// 能力等级 follows a word that differs from the stored item; the
+			// stored word (one's own export read back) leaves both alone
+			if sc := canonSelfCare(w); sc != e.Assessment.SelfCare {
+				e.Assessment.SelfCare, e.Ability = sc, formSelfCareWord[sc]
+			}
+			next = skipSeparators(s, next)
 		case isHealthWord(w):
 			e.Assessment.Health = canonHealth(w)
+			next = skipSeparators(s, next)
 		default:
-			ill = append(ill, w)
+			ill.WriteString(w)
 		}
+		i = next
 	}
-	if len(ill) > 0 {
-		e.Illness = strings.Join(ill, "、")
+	if rest := strings.Trim(ill.String(), wordSeparators); rest != "" {
+		e.Illness = rest
 	}
+}
+
+// nextWord is the word of s at byte i ("" when s[i] starts a run of
+// separators) and where the word, or the run, ends.
+func nextWord(s string, i int) (string, int) {
+	sep := func(r rune) bool { return strings.ContainsRune(wordSeparators, r) }
+	r, _ := utf8.DecodeRuneInString(s[i:])
+	j := i
+	for j < len(s) {
+		r2, n := utf8.DecodeRuneInString(s[j:])
+		if sep(r2) != sep(r) {
+			break
+		}
+		j += n
+	}
+	if sep(r) {
+		return "", j
+	}
+	return s[i:j], j
+}
+
+func skipSeparators(s string, i int) int {
+	for i < len(s) {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if !strings.ContainsRune(wordSeparators, r) {
+			break
+		}
+		i += n
+	}
+	return i
 }
 
 // formHealthCell is 附件3's 健康状况 of a record: the inverse of setFormHealth.

@@ -82,8 +82,9 @@ type Options struct {
 	// every 档案编号 and resident ID number (upper case) of the file, so
 	// that NewID and Existing can answer from memory.
 	Prefetch func(ids, idNumbers []string) error
-	// Township fills the 乡镇(街道) of an address the file leaves without one
-	// (Parse reads it from a title row 乡镇街道：… when not set).
+	// Township fills the 乡镇(街道) of a current address the file leaves
+	// without one, in one 地址 cell or the split columns (Parse reads it
+	// from a title row 乡镇街道：… when not set).
 	Township string
 
 	// formHealth: the file has no assessment columns (监护情况, 自理能力):
@@ -158,18 +159,38 @@ func contactColumns(n int) []column {
 	return cols
 }
 
+// parseDay reads a day as ledgers write it. A date-time is its day: WPS
+// and Excel hand over a date-time cell as a serial with a fraction, or as
+// text with the time after the day ("2026-03-05 00:00:00").
 func parseDay(s string, loc *time.Location) (time.Time, error) {
+	if day, clock, ok := strings.Cut(strings.Replace(s, "T", " ", 1), " "); ok && isClock(strings.TrimSpace(clock)) {
+		s = day
+	}
 	for _, layout := range []string{"2006-01-02", "2006/1/2", "2006.1.2", "2006-1-2", "2006年1月2日", "20060102"} {
 		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
 			return t, nil
 		}
 	}
-	// an Excel date serial number (days since 1899-12-30) from a date-formatted cell
+	// an Excel date serial number (days since 1899-12-30) from a date-formatted
+	// cell; the fraction is the time of day
+	if whole, frac, ok := strings.Cut(s, "."); ok && frac != "" && strings.Trim(frac, "0123456789") == "" {
+		s = whole
+	}
 	if n, err := strconv.Atoi(s); err == nil && n > 20000 && n < 80000 {
 		y, m, d := time.Date(1899, 12, 30, 0, 0, 0, 0, time.UTC).AddDate(0, 0, n).Date()
 		return time.Date(y, m, d, 0, 0, 0, 0, loc), nil
 	}
 	return time.Time{}, fmt.Errorf("不是日期（请写成 2026-03-01）")
+}
+
+// isClock: s is a time of day, 8:30 or 08:30:00.
+func isClock(s string) bool {
+	for _, layout := range []string{"15:04", "15:04:05"} {
+		if _, err := time.Parse(layout, s); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // columns is the ledger's layout, in order (docs/care.md).
@@ -181,7 +202,10 @@ var columns = func() []column {
 		textColumn(hName, "name", func(e *anxin.ElderRecord) *string { return &e.Name }),
 		{header: "性别", field: "gender",
 			get: func(e *anxin.ElderRecord, _ *Options) string { return string(e.Gender) },
-			set: func(e *anxin.ElderRecord, s string, _ *Options) error { e.Gender = anxin.Gender(s); return nil }},
+			set: func(e *anxin.ElderRecord, s string, _ *Options) error {
+				e.Gender = anxin.Gender(strings.TrimSuffix(s, "性")) // 男性, 女性
+				return nil
+			}},
 		{header: hIDNumber, field: "id_number",
 			get: func(e *anxin.ElderRecord, _ *Options) string { return e.IDNumber },
 			set: func(e *anxin.ElderRecord, s string, _ *Options) error {
@@ -255,7 +279,7 @@ var columns = func() []column {
 				if s == "" {
 					return nil
 				}
-				n, err := strconv.Atoi(strings.TrimSuffix(s, "岁"))
+				n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSuffix(s, "周岁"), "岁")))
 				if err != nil || n < 0 || n > 150 {
 					return fmt.Errorf("不是年龄（周岁）")
 				}
@@ -279,7 +303,7 @@ var columns = func() []column {
 				if s == "" {
 					return nil
 				}
-				n, err := strconv.Atoi(s)
+				n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(s, "分")))
 				if err != nil || n < 0 || n > 20 {
 					return fmt.Errorf("不是 0 到 20 的分值")
 				}

@@ -88,7 +88,7 @@ func headerRows(rows [][]string) (canon, written []string, first int) {
 	top := rows[hdr]
 	canon, written = make([]string, len(top)), make([]string, len(top))
 	for i, h := range top {
-		canon[i], written[i] = canonicalHeader(h), strings.TrimSpace(h)
+		canon[i], written[i] = canonicalHeader(h), writtenHeader(h)
 	}
 	first = hdr + 1
 	if first >= len(rows) || looksLikeData(rows[first]) {
@@ -127,7 +127,7 @@ func headerRows(rows [][]string) (canon, written []string, first int) {
 		// not a header row: the top row's headers stand
 		canon, written = canon[:len(top)], written[:len(top)]
 		for i, h := range top {
-			canon[i], written[i] = canonicalHeader(h), strings.TrimSpace(h)
+			canon[i], written[i] = canonicalHeader(h), writtenHeader(h)
 		}
 		return canon, written, first
 	}
@@ -282,8 +282,10 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 			if idCol >= 0 && idCol < len(rows[r]) && strings.TrimSpace(rows[r][idCol]) != "" {
 				ids = append(ids, strings.TrimSpace(rows[r][idCol]))
 			}
-			if idNumberCol < len(rows[r]) && strings.TrimSpace(rows[r][idNumberCol]) != "" {
-				numbers = append(numbers, strings.ToUpper(strings.TrimSpace(rows[r][idNumberCol])))
+			if idNumberCol < len(rows[r]) {
+				if n := idNumberCell(rows[r][idNumberCol]); n != "" {
+					numbers = append(numbers, strings.ToUpper(n))
+				}
 			}
 		}
 		if err := opt.Prefetch(ids, numbers); err != nil {
@@ -293,12 +295,18 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 	ids, idNumbers := map[string]int{}, map[string]int{}
 	for r := first; r < len(rows); r++ {
 		rowNum := r + 1
-		if blank(rows[r]) {
+		if blank(rows[r]) || onlyNumbered(rows[r], index) {
 			continue
 		}
 		cell := func(i int) string {
 			if i < 0 || i >= len(rows[r]) {
 				return ""
+			}
+			if i == idNumberCol {
+				return idNumberCell(rows[r][i])
+			}
+			if c := index[i]; c != nil && numeric[c.field] {
+				return strings.TrimSpace(halfWidth(rows[r][i]))
 			}
 			return strings.TrimSpace(rows[r][i])
 		}
@@ -336,6 +344,12 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 				}
 				continue
 			}
+			if numeric[c.field] || strings.HasSuffix(c.field, ".phone") {
+				v = halfWidth(v)
+			}
+			if c.field == "id_number" {
+				v = idNumberCell(v)
+			}
 			v = strings.TrimSpace(strings.ReplaceAll(v, "\u00a0", " "))
 			if !utf8.ValidString(v) || len(v) > maxCellBytes {
 				errs = append(errs, RowError{rowNum, written[i], fmt.Sprintf("不是 %d 字节以内的 UTF-8 文本", maxCellBytes)})
@@ -346,6 +360,18 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 				errs = append(errs, RowError{rowNum, written[i], err.Error()})
 				unread = append(unread, c.field)
 			}
+		}
+		// the title's 乡镇街道：… is the township of a row that leaves it out
+		// (ParseAddress does the same for one 地址 cell)
+		if opt.Township != "" && strings.TrimSpace(e.Current.Township) == "" && strings.TrimSpace(e.Current.Village) != "" {
+			e.Current.Township = opt.Township
+		}
+		// an empty ID number is said once, in words: the record's own check
+		// would say "18 位，这里是 0 位", and the 档案编号 and 户编号 that
+		// are made from it would be reported under 姓名
+		if cell(idNumberCol) == "" && !slices.Contains(unread, "id_number") {
+			errs = append(errs, RowError{rowNum, written[idNumberCol], "必填，不能为空"})
+			unread = append(unread, "id_number")
 		}
 		// A cell that could not be read leaves its field empty. The record's
 		// own checks still run, so that one import reports every problem of
@@ -531,10 +557,48 @@ func columnFor(field string, byField map[string]string) string {
 	return hName
 }
 
+// numeric are the fields whose cells are numbers, codes or dates (the
+// contacts' phones too: their field ends in .phone). They are read with
+// full-width characters as their ASCII forms: a Chinese input method in
+// full-width mode types １３８ for 138, and WPS keeps it as text.
+var numeric = map[string]bool{"id": true, "household": true, "id_number": true, "phone": true,
+	"assessment.age": true, "assessment.assessed_on": true, "score": true, "created_at": true, "responders": true}
+
+// idNumberCell is an ID number cell as the number: half width, without the
+// spaces of a number copied in groups (530128 19420305 0125).
+func idNumberCell(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(halfWidth(s), "\u00a0", " ")), "")
+}
+
+// halfWidth writes the full-width forms of ASCII (U+FF01–U+FF5E) and the
+// ideographic space as ASCII.
+func halfWidth(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return r == '\u3000' || r >= 0xFF01 && r <= 0xFF5E }) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\u3000':
+			return ' '
+		case r >= 0xFF01 && r <= 0xFF5E:
+			return r - 0xFF01 + '!'
+		}
+		return r
+	}, s)
+}
+
 func normHeader(h string) string {
-	h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
-	// full-width parentheses and commas are how most ledgers write them
-	return strings.NewReplacer("（", "(", "）", ")", "，", "、", " ", "").Replace(h)
+	h = writtenHeader(strings.TrimPrefix(h, "\ufeff"))
+	// full-width parentheses and commas are how most ledgers write them; a
+	// label's colon is no part of it
+	h = strings.NewReplacer("（", "(", "）", ")", "，", "、").Replace(h)
+	return strings.TrimRight(h, "：:")
+}
+
+// writtenHeader is a header as the sheet shows it: a header wrapped in its
+// cell (身份证\n号码) or spaced out (姓  名) reads as one word.
+func writtenHeader(h string) string {
+	return strings.Join(strings.Fields(h), "")
 }
 
 func hasCanon(row []string, h string) bool {
@@ -544,6 +608,22 @@ func hasCanon(row []string, h string) bool {
 		}
 	}
 	return false
+}
+
+// onlyNumbered: the row holds nothing but its 序号 (a template numbered
+// down the page before anyone was entered). It is a blank row.
+func onlyNumbered(row []string, index map[int]*column) bool {
+	numbered := false
+	for i, c := range row {
+		if strings.TrimSpace(c) == "" {
+			continue
+		}
+		if col := index[i]; col == nil || col.header != hSeq {
+			return false
+		}
+		numbered = true
+	}
+	return numbered
 }
 
 func blank(row []string) bool {

@@ -113,6 +113,19 @@ func canonicalHeader(h string) string {
 	if c, ok := headerSynonyms[h]; ok {
 		return c
 	}
+	if findColumn(h) != nil {
+		return h
+	}
+	// a note in brackets after the header: 身份证号码(18位), 联系电话(手机)
+	if i := strings.LastIndex(h, "("); i > 0 && strings.HasSuffix(h, ")") {
+		base := h[:i]
+		if c, ok := headerSynonyms[base]; ok {
+			return c
+		}
+		if findColumn(base) != nil {
+			return base
+		}
+	}
 	return h
 }
 
@@ -163,5 +176,8 @@ func isHealthWord(s string) bool {
 
 // splitWords splits a cell listing several answers (独居老年人、重点对象).
 func splitWords(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune("、,，;；/ \n☑■√", r) })
+	return strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(wordSeparators, r) })
 }
+
+// wordSeparators separate the answers listed in one cell.
+const wordSeparators = "、,，;；/ \n☑■√"

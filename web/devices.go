@@ -49,7 +49,7 @@ func (s *Server) devicesPage(req *request) error {
 		for _, d := range devs {
 			row := deviceRow{ID: d.ID, Kind: words.KindName("zh-CN", d.Kind), Place: d.Place}
 			if d.ID == anxin.GatewayDevice {
-				row.Kind = "网关"
+				row.Kind, row.ID = "网关", "" // the household heads the rows; "gateway" is a pseudo-device
 			}
 			a, bad := open[key{h.ID, d.ID}]
 			if !bad && d.ID == anxin.GatewayDevice {

@@ -214,7 +214,7 @@ func elderDevices(h anxin.Household, alarms []anxin.Alarm, got series, now time.
 		row := elderDevice{ID: d.ID, Kind: words.KindName("zh-CN", d.Kind), Place: d.Place}
 		sd, ok := seen[d.ID]
 		if d.ID == anxin.GatewayDevice {
-			row.Kind = "网关"
+			row.Kind, row.ID = "网关", h.ID // the box is known by its household, not the pseudo-device "gateway"
 			sd, ok = influx.DeviceSeen{LastSeen: gw.LastSeen, BatteryPct: -1}, true
 		}
 		if ok && !sd.LastSeen.IsZero() {

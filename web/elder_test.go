@@ -129,6 +129,11 @@ func TestIntegrationElderPage(t *testing.T) {
 			t.Errorf("devices lack %q:\n%s", want, devs)
 		}
 	}
+	// the gateway is named in words with the household's id, not with the
+	// English pseudo-device "gateway"
+	if strings.Contains(devs, "gateway") || !strings.Contains(devs, "<b>网关</b>  <small>hh-a1</small>") {
+		t.Errorf("the gateway's row: %s", devs)
+	}
 	// one timeline, newest first: the alarm (1 h ago), the phone call (2 h), the home visit (3 days)
 	tl := between(page, `<ol class="timeline">`, `</ol>`)
 	iA, iP, iH := strings.Index(tl, "告警："), strings.Index(tl, "近况良好"), strings.Index(tl, "代购降压药")

@@ -315,7 +315,7 @@ func (s *Server) orderVisit(req *request) error {
 	o, e, err := s.mine(req)
 	if anxin.ErrorCode(err) == anxin.ECONFLICT && o.VisitID != "" {
 		// closed by this very form sent before (a double tap): done
-		http.Redirect(req.w, req.r, Prefix+"due?saved="+url.QueryEscape(o.VisitID), http.StatusSeeOther)
+		http.Redirect(req.w, req.r, savedURL(o.VisitID, true), http.StatusSeeOther)
 		return nil
 	}
 	if err != nil {
@@ -343,7 +343,7 @@ func (s *Server) orderVisit(req *request) error {
 	if !already {
 		s.Board.Poke()
 	}
-	http.Redirect(req.w, req.r, Prefix+"due?saved="+url.QueryEscape(id), http.StatusSeeOther)
+	http.Redirect(req.w, req.r, savedURL(id, already), http.StatusSeeOther)
 	return nil
 }
 

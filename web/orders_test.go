@@ -198,7 +198,7 @@ func TestDispatchByHandToResolved(t *testing.T) {
 	if code != 303 || !strings.HasPrefix(h.Get("Location"), "/app/due?saved=") {
 		t.Fatalf("record: %d %s", code, h.Get("Location"))
 	}
-	if code, _, h2 := wang.do("POST", "/app/orders/"+id+"/visit", form); code != 303 || h2.Get("Location") != h.Get("Location") {
+	if code, _, h2 := wang.do("POST", "/app/orders/"+id+"/visit", form); code != 303 || h2.Get("Location") != h.Get("Location")+"&again=1" {
 		t.Fatalf("sent again: %d %s", code, h2.Get("Location"))
 	}
 	vs, err := e.db.Visits(ctx, sqlite.VisitFilter{AlarmID: alarm.ID})

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/anxin-care/anxin"
@@ -42,8 +43,46 @@ func (s *Server) duePage(req *request) error {
 	}
 	s.render(req, http.StatusOK, "due.html", map[string]any{"Title": "今日待访", "Today": today.Format("2006-01-02"), "Rows": rows,
 		"More": len(items) - len(shown), "Total": len(items),
-		"Mine": mine, "Worker": req.account.Role == RoleWorker, "Orders": s.myOrders(req)})
+		"Mine": mine, "Worker": req.account.Role == RoleWorker, "Orders": s.myOrders(req), "Saved": s.savedNote(req)})
 	return nil
+}
+
+// savedNote is the due list's line after a visit form was saved
+// (?saved=<visit id>, &again=1 when the form had been sent before): the
+// method and time of the visit, so that the worker knows it is recorded
+// (the elder may well stay on the list: a phone call does not replace a
+// key elder's home visit). Only for a visit this account entered within
+// the hour; any other id shows nothing.
+func (s *Server) savedNote(req *request) string {
+	q := req.r.URL.Query()
+	id := q.Get("saved")
+	if id == "" || len(id) > 64 {
+		return ""
+	}
+	v, err := req.api.Store.Visit(req.ctx, id)
+	if err != nil {
+		if anxin.ErrorCode(err) != anxin.ENOTFOUND {
+			s.Logger.Warn("saved visit not read", "err", err)
+		}
+		return ""
+	}
+	if v.EnteredBy != req.account.Name || s.Now().Sub(v.Date) > time.Hour {
+		return ""
+	}
+	what := methodName(v.Method) + " · " + v.Date.In(china).Format("15:04")
+	if q.Get("again") == "1" {
+		return "这份探访记录此前已保存（" + what + "），没有重复记录。"
+	}
+	return "探访记录已保存（" + what + "）。"
+}
+
+// savedURL is where a saved visit form goes: the due list saying so.
+func savedURL(id string, already bool) string {
+	u := Prefix + "due?saved=" + url.QueryEscape(id)
+	if already {
+		u += "&again=1"
+	}
+	return u
 }
 
 // tel is a tel: link for a phone number (digits and + only: safe as a URL).
@@ -116,11 +155,11 @@ func (s *Server) recordVisit(req *request) error {
 		return nil
 	}
 	v.Elder, v.Household, v.Visitor, v.EnteredBy, v.Date = e.ID, e.Household, req.account.Name, req.account.Name, s.Now()
-	id, _, err := s.saveVisitOnce(req, &v, "记录探访")
+	id, already, err := s.saveVisitOnce(req, &v, "记录探访")
 	if err != nil {
 		return err
 	}
-	http.Redirect(req.w, req.r, Prefix+"due?saved="+url.QueryEscape(id), http.StatusSeeOther)
+	http.Redirect(req.w, req.r, savedURL(id, already), http.StatusSeeOther)
 	return nil
 }
 

@@ -184,7 +184,16 @@ func (s *Server) Handler() http.Handler {
 	for _, o := range orderRoutes {
 		page(o.pattern, map[bool][]string{false: anyone, true: desk}[o.desk], o.h)
 	}
+	// any other path or method under /app/: in Mandarin, with the way back
+	page(Prefix, anyone, (*Server).noPage)
 	return headers(s.Secure, compress(mux))
+}
+
+// noPage answers a path (or method) under /app/ that no page has: a link
+// cut short by an SMS client, an old bookmark.
+func (s *Server) noPage(req *request) error {
+	s.render(req, http.StatusNotFound, "error.html", map[string]any{"Title": "出错了", "Message": "没有这个页面，请从首页进入"})
+	return nil
 }
 
 // headers sets the security headers of every answer.
@@ -322,7 +331,15 @@ func (s *Server) fail(req *request, err error) {
 			http.Redirect(req.w, req.r, Prefix+"login?next="+url.QueryEscape(req.r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
-		http.Error(req.w, "请先登录", http.StatusUnauthorized)
+		if req.r.Header.Get("Accept") == "text/event-stream" {
+			http.Error(req.w, "请先登录", http.StatusUnauthorized)
+			return
+		}
+		// a form sent after the session ended (a visit saved at 3 a.m., 12
+		// hours after signing in): say so, lead to the sign-in, and run
+		// visit.js, which shows the copy it kept and sends it once signed in
+		s.render(req, http.StatusUnauthorized, "error.html", map[string]any{"Title": "请重新登录",
+			"Message": "登录已过期，刚才的提交没有完成。", "SignIn": Prefix + "login", "Pending": true})
 		return
 	}
 	status, ok := statuses[anxin.ErrorCode(err)]

@@ -16,10 +16,14 @@
   function show() {
     if (!note) return;
     var n = load().length;
-    note.textContent = n ? n + ' 份探访记录保存在手机上，联网后自动提交' : '';
+    // a page without the session's token is the "sign in again" page: the copy goes once signed in
+    var when = document.querySelector('input[name=csrf]') ? '联网后自动提交' : '重新登录后自动提交';
+    note.textContent = n ? n + ' 份探访记录保存在手机上，' + when : '';
+    note.className = 'bad';
     note.hidden = !n;
   }
   var sending = false;
+  var sent = 0; // kept copies this page sent and saw recorded
   function send() {
     var list = load();
     var csrf = document.querySelector('input[name=csrf]');
@@ -32,7 +36,15 @@
         sending = false;
         if (r.status === 401 || r.status === 403 || r.status >= 500) return; // sign in again, or retry later
         save(load().slice(1)); // recorded (a redirect), or refused for good
-        if (r.type === 'opaqueredirect' || r.ok) document.documentElement.setAttribute('data-sent', String(Date.now()));
+        if (r.type === 'opaqueredirect' || r.ok) {
+          document.documentElement.setAttribute('data-sent', String(Date.now()));
+          if (list[0].kept) sent++;
+        }
+        if (!load().length && sent && note) { // say so: this page was drawn before they were sent
+          note.textContent = '手机上保存的 ' + sent + ' 份探访记录已提交';
+          note.className = 'ok';
+          note.hidden = false;
+        }
         send();
       }, function () { sending = false; });
   }
@@ -40,7 +52,9 @@
   if (form) {
     form.addEventListener('submit', function (ev) {
       var list = load();
-      list.push({action: form.action, data: Array.from(new FormData(form).entries())});
+      // kept: saved offline, so no answer will say it was recorded (a copy of an
+      // online post is only a spare, answered "already recorded")
+      list.push({action: form.action, data: Array.from(new FormData(form).entries()), kept: !navigator.onLine});
       save(list);
       if (navigator.onLine) return; // posts as usual; the copy waits for the next page
       ev.preventDefault();
@@ -48,6 +62,9 @@
     });
   }
   window.addEventListener('online', send);
+  if (!document.querySelector('input[name=csrf]')) { // the "sign in again" page: those posts failed
+    save(load().map(function (v) { v.kept = true; return v; }));
+  }
   show();
   send();
 })();
