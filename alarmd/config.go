@@ -264,7 +264,7 @@ func Parse(data []byte, env func(string) (string, bool)) (cfg *Config, err error
 			msg := strings.TrimPrefix(strings.TrimPrefix(firstLine(err.Error()), "While parsing config: "), "yaml: ")
 			var ce *configerr.ConfigError
 			errors.As(configerr.YAMLSyntax(data, errors.New(msg)), &ce)
-			ce.Detail = "not valid YAML: " + msg
+			ce.Detail = "not valid YAML: " + strings.TrimPrefix(ce.Detail, "yaml: ")
 			return nil, typed(ce)
 		}
 	}

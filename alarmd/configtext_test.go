@@ -12,7 +12,7 @@ import (
 // names and ID numbers written in the files below.
 var neverShown = []string{
 	"hunter2-s3cret", "tw-auth-0123456789abcdef", "ack-0123456789abcdef-s3cret", "pg-pass-s3cret",
-	"+8613800000000", "13800000000", "13600000009", "+8613900000001", "张桂兰", "李建国", "110101194001011234",
+	"+8613800000000", "13800000000", "13600000009", "+8613900000001", "张桂兰", "李建国", "110101194001011234", "LiJianguo",
 }
 
 // elder is a household entry with personal data in it; tests append the
@@ -58,6 +58,7 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 		{"store url", "config", "store: {url: 'mysql://root:pg-pass-s3cret@db/anxin'}", "store.url", "postgres://", "store.url"},
 		{"ack secret", "config", "notify: {ack_secret: short}", "notify.ack_secret", "至少 16", "notify.ack_secret"},
 		{"secret type", "config", "notify: {ack_secret: [ack-0123456789abcdef-s3cret]}", "notify.ack_secret", "写法不对", "notify.ack_secret"},
+		{"secret read as an alias", "config", "notify:\n  provider: twilio\n  twilio: {auth_token: *tw-auth-0123456789abcdef}\n", "", "第 3 行：有一个值以 * 或 & 开头", "YAML"},
 		{"section", "config", "mqtt: [1, 2]", "mqtt", "下一级的若干项", "mqtt"},
 		{"state flush", "config", "ingest: {state_flush: 500ms}", "ingest.state_flush", "“500ms” 超出允许的范围（允许：1s..30m）", "ingest.state_flush"},
 		{"installer phone", "config", "notify: {installers: [{name: 周师傅, phone: '13600000009'}]}", "notify.installers[0].phone", "+86", "notify.installers[0]"},
@@ -84,12 +85,16 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 		{"households yaml", "households", strings.Replace(elder, "    contacts:", "   contacts:", 1), "", "第 ", "households"},
 		{"households name in a list", "households", strings.Replace(elder, "    devices:\n      - {id: btn1, kind: call_button}\n", "    devices: 张桂兰\n", 1), "households[0].devices", "这里应写列表", "households"},
 		{"households type", "households", strings.Replace(elder, "tier: high}", "tier: [high]}", 1), "households[0].elder.tier", "写法不对", "households"},
+		{"name read as an alias", "households", strings.Replace(elder, "      - {name: 李建国, relation: child, phone: \"+8613900000001\"}\n",
+			"      - name: *LiJianguo\n        relation: child\n        phone: \"+8613900000001\"\n", 1), "", "第 5 行：有一个值以 * 或 & 开头", "households"},
+		{"name read as an alias in braces", "households", strings.Replace(elder, "name: 李建国", "name: *李建国", 1), "", "第 5 行：有一个值以 * 或 & 开头", "households"},
 		// rules.yaml
 		{"rules key", "rules", "timezone: Asia/Shanghai\nrule:\n  - name: button\n", "rule", "是不是想写 rules？", "rule"},
 		{"rule kind", "rules", "rules:\n  - name: button\n    kind: evnt\n", "rules[0].kind", "“evnt” 不是可用的值", "rules[0]"},
 		{"rule duration", "rules", "rules:\n  - name: quiet\n    kind: no_use\n    device_kinds: [water_meter]\n    field: total_m3\n    for: soon\n", "rules[0].for", "“soon” 不是时长", "rules[0]"},
 		{"rule param", "rules", "rules:\n  - name: button\n    kind: event\n    event: [button_pressed]\n", "rules[0].event", "是不是想写 events？", "rules[0]"},
 		{"rules zone", "rules", "timezone: Asia/Beijing\nrules: []\n", "timezone", "“Asia/Beijing” 写法不对，这里应写时区", "timezone"},
+		{"rules alias", "rules", "rules:\n  - name: *hunter2-s3cret\n", "", "第 2 行：有一个值以 * 或 & 开头", "rules"},
 		// files alarmd.yaml names, and itself
 		{"config missing", "missing config", "", "", "读不到配置文件 " + missing + "（文件不存在，请核对路径）", "no such file"},
 		{"config is a dir", "dir config", "", "", "这是一个目录", "directory"},
