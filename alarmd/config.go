@@ -359,7 +359,10 @@ func collectSecrets(v *viper.Viper) []string {
 			}
 		case map[string]any:
 			for k, e := range t {
-				if strings.Contains(k, "token") || strings.Contains(k, "secret") || strings.Contains(k, "password") {
+				// a *_file key holds the secret's path, not the secret: kept,
+				// so that "cannot read <path>" says which file
+				if (strings.Contains(k, "token") || strings.Contains(k, "secret") || strings.Contains(k, "password")) &&
+					!strings.HasSuffix(k, "_file") {
 					walk(e)
 				}
 			}

@@ -98,6 +98,7 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 		// files alarmd.yaml names, and itself
 		{"config missing", "missing config", "", "", "读不到配置文件 " + missing + "（文件不存在，请核对路径）", "no such file"},
 		{"config is a dir", "dir config", "", "", "这是一个目录", "directory"},
+		{"api token file missing", "config", "api: {tokens: [{name: district, token_file: " + missing + "}]}", "api.tokens[0].token_file", "读不到文件 " + missing + "（文件不存在", "no such file"},
 		{"households missing", "missing households", "", "households_file", "读不到文件 " + missing + "（文件不存在", "no such file"},
 		{"rules missing", "missing rules", "", "rules_file", "读不到文件 " + missing + "（文件不存在", "no such file"},
 	} {
