@@ -516,9 +516,37 @@ func (l LogConfig) SlogLevel() (slog.Level, error) {
 func checkURL(key, s string, schemes ...string) error {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || !slices.Contains(schemes, u.Scheme) {
-		return notForm(key, s, "url", fmt.Sprintf("%q is not a %s URL", s, strings.Join(schemes, "/")))
+		shown := redactURL(s)
+		return notForm(key, shown, "url", fmt.Sprintf("%q is not a %s URL", shown, strings.Join(schemes, "/")))
 	}
 	return nil
+}
+
+// redactURL is s with the password of its user info replaced by xxxxx: a
+// query or public URL may carry basic-auth credentials (http://vm:pw@vm),
+// which an error quoting the URL must not repeat. A text that does not
+// parse loses everything before the last @ of what reads as its authority.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		if _, ok := u.User.Password(); ok {
+			return u.Redacted()
+		}
+		if u.User != nil || !strings.Contains(s, "@") {
+			return s
+		}
+	}
+	rest, pre := s, ""
+	if i := strings.Index(s, "://"); i >= 0 {
+		pre, rest = s[:i+3], s[i+3:]
+	}
+	auth := rest
+	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+		auth = rest[:j]
+	}
+	if at := strings.LastIndex(auth, "@"); at >= 0 {
+		return pre + "xxxxx" + rest[at:]
+	}
+	return s
 }
 
 // loopback reports whether a listen address binds loopback only (no

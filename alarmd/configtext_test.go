@@ -48,6 +48,8 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 		{"ack timeout", "config", "notify: {ack_timeout: soon}", "notify.ack_timeout", "“soon” 不是时长", "ack_timeout"},
 		{"rounds", "config", "notify: {rounds: 0}", "notify.rounds", "“0” 超出允许的范围（允许：1..10）", "notify.rounds"},
 		{"listen", "config", "http: {listen: nope}", "http.listen", "“nope” 写法不对，这里应写监听地址", "http.listen"},
+		{"public url with a password", "config", "http: {public_url: 'ftp://admin:hunter2-s3cret@alarm.example.org'}", "http.public_url", "“ftp://admin:xxxxx@alarm.example.org” 写法不对，这里应写网址", "http.public_url"},
+		{"query url with a password", "config", "influx: {url: 'http://127.0.0.1:8428', query_url: 'http://vm:pg-pass-s3cret@vm:8428x'}", "influx.query_url", "写法不对，这里应写网址", "influx.query_url"},
 		{"log level", "config", "log: {level: loud}", "log.level", "“loud” 不是可用的值（只能写：debug、info、warn、error）", "log.level"},
 		{"influx url", "config", "influx: {url: 'ftp://x'}", "influx.url", "“ftp://x” 写法不对，这里应写网址", "influx.url"},
 		{"client id", "config", "mqtt: {client_id: 'alarm d'}", "mqtt.client_id", "不能用作名字或编号", "mqtt.client_id"},
