@@ -264,7 +264,7 @@ func Parse(data []byte, env func(string) (string, bool)) (cfg *Config, err error
 			msg := strings.TrimPrefix(strings.TrimPrefix(firstLine(err.Error()), "While parsing config: "), "yaml: ")
 			var ce *configerr.ConfigError
 			errors.As(configerr.YAMLSyntax(data, errors.New(msg)), &ce)
-			ce.Detail = "not valid YAML: " + msg
+			ce.Detail = "not valid YAML: " + strings.TrimPrefix(ce.Detail, "yaml: ")
 			return nil, typed(ce)
 		}
 	}
@@ -359,7 +359,10 @@ func collectSecrets(v *viper.Viper) []string {
 			}
 		case map[string]any:
 			for k, e := range t {
-				if strings.Contains(k, "token") || strings.Contains(k, "secret") || strings.Contains(k, "password") {
+				// a *_file key holds the secret's path, not the secret: kept,
+				// so that "cannot read <path>" says which file
+				if (strings.Contains(k, "token") || strings.Contains(k, "secret") || strings.Contains(k, "password")) &&
+					!strings.HasSuffix(k, "_file") {
 					walk(e)
 				}
 			}
@@ -513,9 +516,37 @@ func (l LogConfig) SlogLevel() (slog.Level, error) {
 func checkURL(key, s string, schemes ...string) error {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || !slices.Contains(schemes, u.Scheme) {
-		return notForm(key, s, "url", fmt.Sprintf("%q is not a %s URL", s, strings.Join(schemes, "/")))
+		shown := redactURL(s)
+		return notForm(key, shown, "url", fmt.Sprintf("%q is not a %s URL", shown, strings.Join(schemes, "/")))
 	}
 	return nil
+}
+
+// redactURL is s with the password of its user info replaced by xxxxx: a
+// query or public URL may carry basic-auth credentials (http://vm:pw@vm),
+// which an error quoting the URL must not repeat. A text that does not
+// parse loses everything before the last @ of what reads as its authority.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		if _, ok := u.User.Password(); ok {
+			return u.Redacted()
+		}
+		if u.User != nil || !strings.Contains(s, "@") {
+			return s
+		}
+	}
+	rest, pre := s, ""
+	if i := strings.Index(s, "://"); i >= 0 {
+		pre, rest = s[:i+3], s[i+3:]
+	}
+	auth := rest
+	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+		auth = rest[:j]
+	}
+	if at := strings.LastIndex(auth, "@"); at >= 0 {
+		return pre + "xxxxx" + rest[at:]
+	}
+	return s
 }
 
 // loopback reports whether a listen address binds loopback only (no

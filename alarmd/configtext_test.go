@@ -12,7 +12,7 @@ import (
 // names and ID numbers written in the files below.
 var neverShown = []string{
 	"hunter2-s3cret", "tw-auth-0123456789abcdef", "ack-0123456789abcdef-s3cret", "pg-pass-s3cret",
-	"+8613800000000", "13800000000", "13600000009", "+8613900000001", "张桂兰", "李建国", "110101194001011234",
+	"+8613800000000", "13800000000", "13600000009", "+8613900000001", "张桂兰", "李建国", "110101194001011234", "LiJianguo",
 }
 
 // elder is a household entry with personal data in it; tests append the
@@ -48,6 +48,8 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 		{"ack timeout", "config", "notify: {ack_timeout: soon}", "notify.ack_timeout", "“soon” 不是时长", "ack_timeout"},
 		{"rounds", "config", "notify: {rounds: 0}", "notify.rounds", "“0” 超出允许的范围（允许：1..10）", "notify.rounds"},
 		{"listen", "config", "http: {listen: nope}", "http.listen", "“nope” 写法不对，这里应写监听地址", "http.listen"},
+		{"public url with a password", "config", "http: {public_url: 'ftp://admin:hunter2-s3cret@alarm.example.org'}", "http.public_url", "“ftp://admin:xxxxx@alarm.example.org” 写法不对，这里应写网址", "http.public_url"},
+		{"query url with a password", "config", "influx: {url: 'http://127.0.0.1:8428', query_url: 'http://vm:pg-pass-s3cret@vm:8428x'}", "influx.query_url", "写法不对，这里应写网址", "influx.query_url"},
 		{"log level", "config", "log: {level: loud}", "log.level", "“loud” 不是可用的值（只能写：debug、info、warn、error）", "log.level"},
 		{"influx url", "config", "influx: {url: 'ftp://x'}", "influx.url", "“ftp://x” 写法不对，这里应写网址", "influx.url"},
 		{"client id", "config", "mqtt: {client_id: 'alarm d'}", "mqtt.client_id", "不能用作名字或编号", "mqtt.client_id"},
@@ -58,6 +60,7 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 		{"store url", "config", "store: {url: 'mysql://root:pg-pass-s3cret@db/anxin'}", "store.url", "postgres://", "store.url"},
 		{"ack secret", "config", "notify: {ack_secret: short}", "notify.ack_secret", "至少 16", "notify.ack_secret"},
 		{"secret type", "config", "notify: {ack_secret: [ack-0123456789abcdef-s3cret]}", "notify.ack_secret", "写法不对", "notify.ack_secret"},
+		{"secret read as an alias", "config", "notify:\n  provider: twilio\n  twilio: {auth_token: *tw-auth-0123456789abcdef}\n", "", "第 3 行：有一个值以 * 或 & 开头", "YAML"},
 		{"section", "config", "mqtt: [1, 2]", "mqtt", "下一级的若干项", "mqtt"},
 		{"state flush", "config", "ingest: {state_flush: 500ms}", "ingest.state_flush", "“500ms” 超出允许的范围（允许：1s..30m）", "ingest.state_flush"},
 		{"installer phone", "config", "notify: {installers: [{name: 周师傅, phone: '13600000009'}]}", "notify.installers[0].phone", "+86", "notify.installers[0]"},
@@ -84,15 +87,20 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 		{"households yaml", "households", strings.Replace(elder, "    contacts:", "   contacts:", 1), "", "第 ", "households"},
 		{"households name in a list", "households", strings.Replace(elder, "    devices:\n      - {id: btn1, kind: call_button}\n", "    devices: 张桂兰\n", 1), "households[0].devices", "这里应写列表", "households"},
 		{"households type", "households", strings.Replace(elder, "tier: high}", "tier: [high]}", 1), "households[0].elder.tier", "写法不对", "households"},
+		{"name read as an alias", "households", strings.Replace(elder, "      - {name: 李建国, relation: child, phone: \"+8613900000001\"}\n",
+			"      - name: *LiJianguo\n        relation: child\n        phone: \"+8613900000001\"\n", 1), "", "第 5 行：有一个值以 * 或 & 开头", "households"},
+		{"name read as an alias in braces", "households", strings.Replace(elder, "name: 李建国", "name: *李建国", 1), "", "第 5 行：有一个值以 * 或 & 开头", "households"},
 		// rules.yaml
 		{"rules key", "rules", "timezone: Asia/Shanghai\nrule:\n  - name: button\n", "rule", "是不是想写 rules？", "rule"},
 		{"rule kind", "rules", "rules:\n  - name: button\n    kind: evnt\n", "rules[0].kind", "“evnt” 不是可用的值", "rules[0]"},
 		{"rule duration", "rules", "rules:\n  - name: quiet\n    kind: no_use\n    device_kinds: [water_meter]\n    field: total_m3\n    for: soon\n", "rules[0].for", "“soon” 不是时长", "rules[0]"},
 		{"rule param", "rules", "rules:\n  - name: button\n    kind: event\n    event: [button_pressed]\n", "rules[0].event", "是不是想写 events？", "rules[0]"},
 		{"rules zone", "rules", "timezone: Asia/Beijing\nrules: []\n", "timezone", "“Asia/Beijing” 写法不对，这里应写时区", "timezone"},
+		{"rules alias", "rules", "rules:\n  - name: *hunter2-s3cret\n", "", "第 2 行：有一个值以 * 或 & 开头", "rules"},
 		// files alarmd.yaml names, and itself
 		{"config missing", "missing config", "", "", "读不到配置文件 " + missing + "（文件不存在，请核对路径）", "no such file"},
 		{"config is a dir", "dir config", "", "", "这是一个目录", "directory"},
+		{"api token file missing", "config", "api: {tokens: [{name: district, token_file: " + missing + "}]}", "api.tokens[0].token_file", "读不到文件 " + missing + "（文件不存在", "no such file"},
 		{"households missing", "missing households", "", "households_file", "读不到文件 " + missing + "（文件不存在", "no such file"},
 		{"rules missing", "missing rules", "", "rules_file", "读不到文件 " + missing + "（文件不存在", "no such file"},
 	} {

@@ -89,7 +89,10 @@ func householdsDecodeError(data []byte, path string, err error) error {
 	if strings.HasPrefix(first, "yaml: ") {
 		var syn *configerr.ConfigError
 		errors.As(configerr.YAMLSyntax(data, errors.New(strings.TrimPrefix(first, "yaml: "))), &syn)
-		syn.Detail, syn.File, syn.Err = err.Error(), path, err
+		syn.Detail, syn.File = configerr.ScrubYAML(err.Error()), path
+		if syn.Detail == err.Error() {
+			syn.Err = err
+		}
 		return syn
 	}
 	m := decodeLine.FindStringSubmatch(first)

@@ -7,3 +7,14 @@ var PhoneTag = phoneTag
 // more is sent or written, and the leases it holds are not released (they
 // run out). Work under way fails on the canceled context.
 func (s *Service) Kill() { s.halt(true) }
+
+// SendTimers counts the delivery waits held in memory, over all chains.
+func (s *Service) SendTimers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, ts := range s.sendTimers {
+		n += len(ts)
+	}
+	return n
+}

@@ -121,6 +121,13 @@ func (s *Service) endLateCall(ctx context.Context, a *anxin.Attempt, status stri
 		(terminal(a.Status) && a.Status != anxin.AttemptFailed) {
 		return nil
 	}
+	if liveCall(a.Status) && progressRank(a.Status) > progressRank(status) {
+		// a report older than what is recorded (callbacks come out of
+		// order): a late "ringing" of an answered call is ended as answered
+		// (the acceptor's not at all), not canceled, which Twilio ignores
+		// for a call in progress
+		status = a.Status
+	}
 	c, err := s.store.Chain(ctx, a.AlarmID)
 	if err != nil || c.State == anxin.ChainWalking {
 		return err

@@ -19,7 +19,7 @@ const meter = "    port: {path: /dev/ttyUSB0}\n    meters: [{address: \"12345678
 func TestConfigErrorsInMandarin(t *testing.T) {
 	hidden := map[string]string{
 		"terminal id typo": "1380013800O", "terminal listed twice": "9031853319", "terminal model not under models": "13800138000",
-		"password in the broker URL": "Pw-271828", "password and password_file": "Pw-271828", "password without username": "Pw-271828",
+		"password in the broker URL": "Pw-271828", "password and password_file": "Pw-271828", "password without username": "Pw-271828", "password read as an alias": "Pw-271828",
 	}
 	for _, c := range []struct {
 		name, yaml string
@@ -62,6 +62,10 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 			drivers.FileSyntax,
 			"配置有误，网关未启动：第 3 行：缩进没有对齐（这一行或下一行），同一级的项要用同样多的空格开头",
 			"yaml: line 3: did not find expected key"},
+		{"password read as an alias", "household: hh-0001\nmqtt:\n  username: u\n  password: *Pw-271828\n",
+			drivers.FileSyntax,
+			"配置有误，网关未启动：第 4 行：有一个值以 * 或 & 开头，YAML 会把它当作引用：给这个值加上引号，如 \"*123\"",
+			"yaml: unknown anchor (a value starting with * or & is read as one; quote it) referenced"},
 		{"yaml key twice", "household: hh-0001\nhousehold: hh-0002\n",
 			drivers.FileSyntax,
 			"配置有误，网关未启动：第 2 行：同一项写了两遍，删掉其中一个",

@@ -95,7 +95,7 @@ func Parse(data []byte) (*Config, error) {
 			return nil, invalid(configerr.Missing("rules", "rules file is empty"), "rules file is empty")
 		}
 		ce := configerr.AsConfigError(configerr.YAMLSyntax(data, errors.New(strings.TrimPrefix(err.Error(), "yaml: "))))
-		return nil, invalid(ce, "rules file: %s", clip(err.Error()))
+		return nil, invalid(ce, "rules file: %s", clip(configerr.ScrubYAML(err.Error())))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err != io.EOF {

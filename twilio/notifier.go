@@ -279,13 +279,14 @@ func scrub(err error) error {
 // suspended account (20005), a sender the account may not use, a country
 // its geographic permissions leave out; marked ErrNumber when the
 // recipient's number is refused: invalid (21211, 21217, 13223, 13224),
-// not a mobile number (21614), not reachable from this sender (21612),
-// unsubscribed (21610).
+// not a mobile number (21614), a landline where Twilio does not try SMS
+// to landlines, as in China (21635), not reachable from this sender
+// (21612), unsubscribed (21610).
 func refusal(err error, status, code int) error {
 	switch {
 	case status == 401, status == 403:
 	case code == 20003, code == 20005, code == 21212, code == 21606, code == 21659, code == 21408, code == 21215, code == 13227:
-	case code == 21211, code == 21217, code == 13223, code == 13224, code == 21614, code == 21612, code == 21610:
+	case code == 21211, code == 21217, code == 13223, code == 13224, code == 21614, code == 21635, code == 21612, code == 21610:
 		return fmt.Errorf("%w: %w", err, anxin.ErrNumber)
 	default:
 		return err
@@ -304,6 +305,8 @@ func hint(code int) string {
 		return " (invalid sender)"
 	case 21614:
 		return " (not a mobile number)"
+	case 21635:
+		return " (landline)"
 	case 21408, 21215, 13227:
 		return " (country not enabled)"
 	case 21610:

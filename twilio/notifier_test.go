@@ -182,6 +182,7 @@ func TestSendClassification(t *testing.T) {
 		{"503", func() { fake.Fault("sms", twiliotest.Fault{Status: 503}) }, true, false, true, false, false},
 		{"not a mobile number", func() { fake.Script(no.To, twiliotest.Script{APIError: 21614}) }, false, false, true, false, true},
 		{"invalid number", func() { fake.Script(no.To, twiliotest.Script{APIError: 21211}) }, false, false, true, false, true},
+		{"landline", func() { fake.Script(no.To, twiliotest.Script{APIError: 21635}) }, false, false, true, false, true},
 		{"sender not the account's", func() { fake.Script(no.To, twiliotest.Script{APIError: 21606}) }, false, false, true, true, false},
 		{"lost response", func() { fake.Script(no.To, twiliotest.Script{}); fake.Fault("sms", twiliotest.Fault{Drop: true}) }, true, true, true, false, false},
 		{"ok", func() {}, false, false, false, false, false},

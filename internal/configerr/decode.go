@@ -21,10 +21,33 @@ var yamlLine = regexp.MustCompile(`line ([0-9]+)`)
 // YAMLSyntax types a YAML parser error with its line. yaml.v3 reports some
 // indentation errors on the line before the one at fault, and a tab on the
 // line of the key it follows, so a tab in an indentation is found here.
+//
+// A value that starts with * is read as an alias: yaml.v3 then quotes the
+// rest ("unknown anchor 'Pw-271828' referenced"), which may be a password,
+// a token or a phone number. That name is never repeated (ScrubYAML): the
+// error names the line it is on and reads as an alias mistake (Value
+// "alias"), as does the scanner's complaint about an anchor or alias name.
 func YAMLSyntax(data []byte, err error) error {
-	ce := &ConfigError{Kind: FileSyntax, Detail: "yaml: " + err.Error(), Err: err}
+	msg := ScrubYAML(err.Error())
+	ce := &ConfigError{Kind: FileSyntax, Detail: "yaml: " + msg, Err: err}
+	if msg != err.Error() {
+		ce.Err = errors.New(msg)
+	}
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		ce.Line, _ = strconv.Atoi(m[1])
+	}
+	if m := yamlAnchor.FindStringSubmatch(err.Error()); m != nil {
+		ce.Value = "alias"
+		for i, l := range strings.Split(string(data), "\n") {
+			if strings.Contains(l, "*"+m[1]) || strings.Contains(l, "&"+m[1]) {
+				ce.Line = i + 1
+				break
+			}
+		}
+		return ce
+	} else if strings.Contains(msg, "did not find expected alphabetic or numeric character") {
+		ce.Value = "alias" // the scanner reading an anchor's or alias's name
+		return ce
 	}
 	if ls := strings.Split(string(data), "\n"); ce.Line > 0 && ce.Line <= len(ls) && strings.HasPrefix(ls[ce.Line-1], "\t") {
 		ce.Value = "tab" // "found character that cannot start any token": a tab before the key
@@ -37,6 +60,15 @@ func YAMLSyntax(data []byte, err error) error {
 		}
 	}
 	return ce
+}
+
+var yamlAnchor = regexp.MustCompile(`anchor '(.*)' (?:referenced|value contains itself)`)
+
+// ScrubYAML drops from a YAML parser's message the anchor names it quotes:
+// they are what followed a * or & in a value, which may be a secret or
+// personal.
+func ScrubYAML(msg string) string {
+	return yamlAnchor.ReplaceAllString(msg, "anchor (a value starting with * or & is read as one; quote it) referenced")
 }
 
 // FromDecode types mapstructure's report: one "key: problem" item per

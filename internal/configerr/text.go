@@ -269,6 +269,8 @@ func whyUnreadable(err error) string {
 func syntaxZH(e *ConfigError) string {
 	d := e.Detail
 	switch {
+	case e.Value == "alias":
+		return "有一个值以 * 或 & 开头，YAML 会把它当作引用：给这个值加上引号，如 \"*123\""
 	case e.Value == "tab" || strings.Contains(d, "tab character"):
 		return "行首用了 Tab 键缩进，YAML 只能用空格缩进：把这一行开头的 Tab 换成空格，与上下行对齐"
 	case strings.Contains(d, "is not text"):
