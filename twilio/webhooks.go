@@ -242,8 +242,9 @@ func (w *Webhooks) Verify(r *http.Request) bool {
 }
 
 // webhook answers one verified request. It reports failed when the request
-// was not handled (answered 5xx), so that Twilio's retry of it is handled
-// rather than taken for a replay.
+// was not handled (a status callback answered 5xx, an SMS reply asked to be
+// sent again), so that the same request sent again is handled rather than
+// taken for a replay.
 type webhook func(rw http.ResponseWriter, r *http.Request, replay bool) (failed bool)
 
 // replayKey identifies a verified request by its signature: the signature
@@ -427,7 +428,11 @@ func (w *Webhooks) status(rw http.ResponseWriter, r *http.Request, replay bool) 
 	}
 	if err := w.reports.Report(r.Context(), rep); err != nil {
 		w.log.Error("status report not recorded", "attempt", rep.AttemptID, "err", err)
-		http.Error(rw, "try again", http.StatusInternalServerError) // Twilio retries callbacks on 5xx
+		// a 5xx: Twilio logs it (error 11200); it sends the callback again only
+		// if its connection settings ask for it. The status is not lost for
+		// escalation: the attempt's later callbacks, its lookup and the
+		// step's timeouts carry it
+		http.Error(rw, "try again", http.StatusInternalServerError)
 		return true
 	}
 	rw.WriteHeader(http.StatusNoContent)
@@ -481,21 +486,31 @@ func (w *Webhooks) sms(rw http.ResponseWriter, r *http.Request, replay bool) (fa
 	} else {
 		var err error
 		if answer, err = w.reports.Reply(r.Context(), r.PostForm.Get("From"), r.PostForm.Get("Body")); err != nil {
-			w.log.Error("inbound SMS not handled; Twilio is asked to try again", "from", anxin.MaskPhone(r.PostForm.Get("From")), "err", err)
-			http.Error(rw, "try again", http.StatusInternalServerError)
+			// answered, not a 5xx: Twilio sends an inbound SMS again only
+			// when it could not connect (its default connection
+			// settings), so a 5xx lost the reply without a word. The
+			// sender is asked to reply again; failed, so that a request
+			// sent again is handled, not taken for a replay.
+			w.log.Error("inbound SMS not handled; the sender is asked to reply again", "from", anxin.MaskPhone(r.PostForm.Get("From")), "err", err)
+			writeMessage(rw, w.words.ReplyFailed())
 			return true
 		}
 		w.answers.put(key, answer, w.now(), min(w.window, time.Hour))
 	}
+	writeMessage(rw, answer)
+	return false
+}
+
+// writeMessage answers an inbound SMS with answer as the reply to its
+// sender; nothing when answer is empty.
+func writeMessage(rw http.ResponseWriter, answer string) {
 	if answer == "" {
 		twiml(rw, `<?xml version="1.0" encoding="UTF-8"?><Response/>`)
-		return false
+		return
 	}
-	// the answer goes back as the reply to the sender's SMS
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><Response><Message>`)
 	_ = xml.EscapeText(&b, []byte(answer))
 	b.WriteString(`</Message></Response>`)
 	twiml(rw, b.String())
-	return false
 }

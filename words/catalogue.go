@@ -32,6 +32,7 @@ type catalogue struct {
 	which, whichItem       string // a reply that fits several alarms: %[1]d alarms; each: %[1]s elder, %[2]s link
 	whichSep, whichMore    string // between items; %[1]d alarms not listed
 	unclear, unclearMany   string // a reply in other words: lead for one alarm; for %[1]d (items as which's)
+	replyFailed            string // a reply that could not be recorded: send it again
 	voice, voiceElder      string
 	fire, injury           string // call 119 / 120
 	addr                   string // wraps the address: "（%s）"

@@ -72,6 +72,7 @@ var en = catalogue{
 	whichSep:    "; ",
 	whichMore:   "; %[1]d more: answer the calls or open each SMS's link",
 	unclear:     "[anxin] Your reply was not understood: nothing is taken yet. If you go, reply 1 or open the link: ",
+	replyFailed: "[anxin] The system is busy: your reply was not recorded and nothing is taken yet. Reply 1 again in a moment, or open the link in the alarm SMS.",
 	unclearMany: "[anxin] Your reply was not understood: %[1]d alarms wait for you, none taken yet. Open the link of the one you take: ",
 	voice:       "Hello, this is anxin home care. At %[1]s's home: %[3]s. %[4]sPress 1 to take it.",
 	voiceElder:  "Hello, this is anxin home care. %[3]s. If you are safe, press 1.",

@@ -282,6 +282,10 @@ func (p AckPage) Lines() []string {
 // Call is what calls say around the alarm's prompt.
 func (b *Book) Call() CallWords { return b.c.call }
 
+// ReplyFailed answers an SMS reply that could not be recorded (the store
+// refused it): nothing is taken, so the sender is asked to reply again.
+func (b *Book) ReplyFailed() string { return b.c.replyFailed }
+
 // CallTakenBy is the call's answer when who already holds the alarm.
 func (b *Book) CallTakenBy(who string) string {
 	if !b.c.fits(who) || strings.TrimSpace(who) == "" {
