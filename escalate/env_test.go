@@ -134,6 +134,9 @@ type env struct {
 	// service's store refuses as ECONFLICT (a write conflict that
 	// outlasts its tries)
 	conflicts atomic.Int32
+	// unreadable, while set, makes the service's store refuse to list
+	// unfinished chains (a busy or broken store)
+	unreadable atomic.Bool
 }
 
 // conflictingStore is the env's store whose SaveChain fails as a lost
@@ -150,6 +153,13 @@ func (s conflictingStore) SaveChain(ctx context.Context, c *anxin.Chain) error {
 		}
 	}
 	return s.DB.SaveChain(ctx, c)
+}
+
+func (s conflictingStore) UnfinishedChains(ctx context.Context) ([]anxin.Chain, error) {
+	if s.e.unreadable.Load() {
+		return nil, anxin.Errorf(anxin.EINTERNAL, "injected: database is locked")
+	}
+	return s.DB.UnfinishedChains(ctx)
 }
 
 type option func(*escalate.Config)

@@ -1,6 +1,7 @@
 package escalate_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -152,4 +153,35 @@ func unansweredAbroad(t *testing.T, id string) (*env, anxin.Alarm) {
 		t.Fatalf("chain %s finished %v, want unanswered and finished", c.State, c.Finished)
 	}
 	return e, a
+}
+
+// TestReplyDuringAStoreFailureAsksToReplyAgain: a contact's "1" that
+// alarmd could not record (the store busy) was lost without a word — the
+// Twilio webhook answered 500, which Twilio does not send again by
+// default, and the modem answered nothing — and the contact believed the
+// alarm taken. They are asked to reply again; the next "1" takes it.
+func TestReplyDuringAStoreFailureAsksToReplyAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnvWith(t, households{abroad.ID: abroad})
+		e.fake.Script(abroad.Contacts[0].Phone, twiliotest.Script{Call: twiliotest.Ring})
+		reply := e.smsReplies(t, "F")
+		e.raiseIn(abroad.ID, "01ALARMF", anxin.SeverityCritical)
+		settle(time.Second)
+
+		e.unreadable.Store(true)
+		if answer := reply(abroad.Contacts[0].Phone, "1"); !strings.Contains(answer, "系统繁忙，您的回复未能处理") {
+			t.Fatalf("a reply the store refused (Twilio) was not asked to come again:\n%s", answer)
+		}
+		if answer, err := e.svc.LocalReply(context.Background(), abroad.Contacts[0].Phone, "1"); err == nil || !strings.Contains(answer, "请稍后再回复1") {
+			t.Fatalf("a reply the store refused (modem): answer %q, err %v; want the ask to reply again and the error", answer, err)
+		}
+		if c := e.chain("01ALARMF"); c.State != anxin.ChainWalking {
+			t.Fatalf("chain %s after replies that were not recorded", c.State)
+		}
+		e.unreadable.Store(false)
+		reply(abroad.Contacts[0].Phone, "1")
+		if c := e.chain("01ALARMF"); c.State != anxin.ChainAccepted {
+			t.Fatalf("the reply sent again: chain %s", c.State)
+		}
+	})
 }

@@ -200,8 +200,14 @@ func (s *Service) Reply(ctx context.Context, from, body string) (answer string, 
 
 // LocalReply is an SMS reply that came in on a local SIM (the modem
 // channel): a domestic sender reaches it, so +86 is believed too.
+// A reply that could not be recorded comes with the error and an answer
+// asking the sender to reply again (the modem sends it; nothing else would
+// tell them their "1" was lost).
 func (s *Service) LocalReply(ctx context.Context, from, body string) (answer string, err error) {
-	return s.reply(ctx, from, body, true)
+	if answer, err = s.reply(ctx, from, body, true); err != nil {
+		answer = s.cfg.Words.ReplyFailed()
+	}
+	return answer, err
 }
 
 func (s *Service) reply(ctx context.Context, from, body string, local bool) (string, error) {

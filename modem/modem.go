@@ -27,7 +27,9 @@ import (
 )
 
 // Replies receives SMS replies that came in on the modem's SIM: they come
-// from local numbers, so +86 replies are believed (escalate.Service).
+// from local numbers, so +86 replies are believed (escalate.Service). An
+// answer that comes with an error (the reply could not be recorded: it asks
+// the sender to reply again) is sent too.
 type Replies interface {
 	LocalReply(ctx context.Context, from, body string) (answer string, err error)
 }
