@@ -111,21 +111,62 @@ func Check(ctx context.Context, cfg *Config, wait time.Duration) []CheckRow {
 			r.Answer = a
 			continue
 		}
-		r.Problem = "no answer within " + wait.String()
-		if p := problems[r.Instance]; p != "" {
+		r.Problem = zhDuration(wait) + "内没有应答"
+		p := problems[r.Instance]
+		if why := portProblemZh(p); why != "" {
+			r.Problem += "：" + why
+		}
+		r.Problem += "（no answer within " + wait.String()
+		if p != "" {
 			r.Problem += ": " + p
 		}
+		r.Problem += "）"
 	}
 	return rows
+}
+
+// zhDuration writes d for an installer: "10 秒", "2 分钟", else Go's form.
+func zhDuration(d time.Duration) string {
+	switch {
+	case d >= time.Minute && d%time.Minute == 0:
+		return fmt.Sprintf("%d 分钟", d/time.Minute)
+	case d >= time.Second && d%time.Second == 0:
+		return fmt.Sprintf("%d 秒", d/time.Second)
+	}
+	return d.String()
+}
+
+// portProblemZh says in Mandarin what an installer can do about the
+// common reasons a driver heard nothing (its port's or broker's error, as
+// the English detail gives it); "" when there is no known one.
+func portProblemZh(p string) string {
+	p = strings.ToLower(p)
+	switch {
+	case p == "":
+		return "" // the port opened: the device itself did not answer
+	case strings.Contains(p, "permission denied"):
+		return "没有串口权限（anxin 用户在 dialout 组里吗？）"
+	case strings.Contains(p, "not found"), strings.Contains(p, "no such file"):
+		return "找不到串口（没插好，或配置里的路径写错）"
+	case strings.Contains(p, "not a serial port"), strings.Contains(p, "inappropriate ioctl"):
+		return "这个路径不是串口（路径写错）"
+	case strings.Contains(p, "busy"):
+		return "串口被别的程序占用"
+	case strings.Contains(p, "connection refused"), strings.Contains(p, "connect"):
+		return "连不上本机 MQTT（mosquitto 没有运行，或地址端口写错）"
+	case strings.Contains(p, "not authorized"), strings.Contains(p, "bad user name or password"):
+		return "本机 MQTT 拒绝登录（用户名或密码不对）"
+	}
+	return ""
 }
 
 // PrintCheck writes the rows as a table.
 func PrintCheck(w io.Writer, rows []CheckRow) {
 	table := [][]string{{"名称", "驱动", "串口", "设备", "结果"}}
 	for _, r := range rows {
-		res := "ok  " + r.Answer
+		res := "正常  " + r.Answer
 		if !r.OK() {
-			res = "NO  " + r.Problem
+			res = "无应答  " + r.Problem
 		}
 		table = append(table, []string{r.Instance, r.Driver, r.Port, r.Device, res})
 	}
@@ -299,7 +340,7 @@ func RegisterProblems(cfg *Config, register []byte) (errs, warnings []string, er
 	}
 	i := slices.IndexFunc(doc.Households, func(h anxin.Household) bool { return h.ID == cfg.Household })
 	if i < 0 {
-		return []string{fmt.Sprintf("household %s is not in the register", cfg.Household)}, nil, nil
+		return []string{fmt.Sprintf("住户 %s 不在登记表中（household %s is not in the register）", cfg.Household, cfg.Household)}, nil, nil
 	}
 	registered := map[string]bool{}
 	for _, d := range doc.Households[i].Devices {
@@ -310,13 +351,14 @@ func RegisterProblems(cfg *Config, register []byte) (errs, warnings []string, er
 		for _, dev := range devicesOf(e.Config) {
 			read[dev] = true
 			if !registered[dev] {
-				errs = append(errs, fmt.Sprintf("device %s (driver %s) is not registered for household %s", dev, e.Name, cfg.Household))
+				errs = append(errs, fmt.Sprintf("设备 %s（驱动 %s）没有登记在住户 %s 下，中心会拒收它的数据（device %s (driver %s) is not registered for household %s）",
+					dev, e.Name, cfg.Household, dev, e.Name, cfg.Household))
 			}
 		}
 	}
 	for _, d := range doc.Households[i].Devices {
 		if !read[d.ID] {
-			warnings = append(warnings, fmt.Sprintf("registered device %s (%s) is read by no driver here", d.ID, d.Kind))
+			warnings = append(warnings, fmt.Sprintf("已登记的设备 %s（%s）在这里没有驱动读取（registered device %s (%s) is read by no driver here）", d.ID, d.Kind, d.ID, d.Kind))
 		}
 	}
 	return errs, warnings, nil

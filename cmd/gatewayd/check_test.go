@@ -52,12 +52,13 @@ households:
 	t.Logf("gatewayd check:\n%s", out)
 	for _, want := range []string{
 		"配置无误：" + cfgPath + "（住户 hh-0001，1 路驱动）",
-		"register: ERROR device wm2 (driver water) is not registered for household hh-0001",
-		"register: warning registered device btn3 (call_button) is read by no driver here",
+		"登记不符：设备 wm2（驱动 water）没有登记在住户 hh-0001 下",
+		"登记提示：已登记的设备 btn3（call_button）在这里没有驱动读取",
 		// the Mandarin header is two columns wide a character, and aligned so
 		"名称   驱动    串口", "\nwater  cjt188  " + port,
-		"  wm1   ok  battery_low=false total_m3=42.5 valve_open=true",
-		"  wm2   NO  no answer within 2s",
+		"  wm1   正常  battery_low=false total_m3=42.5 valve_open=true",
+		"  wm2   无应答  2 秒内没有应答（no answer within 2s）",
+		"检查未通过：有设备没有应答，或与登记表不符",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

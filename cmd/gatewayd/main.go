@@ -186,7 +186,7 @@ func (m *Main) decode(args []string) error {
 }
 
 // errCheckFailed is check's exit status 1: the table says why.
-var errCheckFailed = errors.New("check: not every device answered, or the register does not match")
+var errCheckFailed = errors.New("检查未通过：有设备没有应答，或与登记表不符（check: not every device answered, or the register does not match）")
 
 // check validates the config, runs every driver once (ports opened, each
 // meter polled) and prints a table of what answered; with -households it
@@ -220,13 +220,13 @@ func (m *Main) check(ctx context.Context, args []string) error {
 			return err
 		}
 		for _, e := range errs {
-			fmt.Fprintln(m.Stdout, "register: ERROR", e)
+			fmt.Fprintf(m.Stdout, "登记不符：%s\n", e)
 		}
 		for _, w := range warnings {
-			fmt.Fprintln(m.Stdout, "register: warning", w)
+			fmt.Fprintf(m.Stdout, "登记提示：%s\n", w)
 		}
 		if len(errs) == 0 {
-			fmt.Fprintf(m.Stdout, "register %s: every device id is registered for %s\n", *register, cfg.Household)
+			fmt.Fprintf(m.Stdout, "登记一致：%s 中住户 %s 下登记了这里的每个设备\n", *register, cfg.Household)
 		}
 		failed = len(errs) > 0
 	}
