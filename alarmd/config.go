@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
-	"github.com/spf13/viper"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/configerr"
+	"github.com/anxin-care/anxin/internal/configtree"
 )
 
 // Config is the whole alarmd configuration (see docs/alarmd.md).
@@ -248,20 +248,19 @@ func Load(path string) (*Config, error) {
 // Parse is Load on bytes with an injectable environment lookup.
 func Parse(data []byte, env func(string) (string, bool)) (cfg *Config, err error) {
 	defer func() {
-		// viper and YAML decoders are not hardened against every input
+		// the YAML and mapstructure decoders are not hardened against every input
 		if r := recover(); r != nil {
 			cfg, err = nil, fmt.Errorf("config: cannot be read: %v", r)
 		}
 	}()
-	v := viper.NewWithOptions(viper.KeyDelimiter("."))
-	v.SetConfigType("yaml")
+	v := configtree.New()
 	def := defaults()
 	for k, val := range def {
 		v.SetDefault(k, val)
 	}
 	if len(data) > 0 {
-		if err := v.ReadConfig(strings.NewReader(string(data))); err != nil {
-			msg := strings.TrimPrefix(strings.TrimPrefix(firstLine(err.Error()), "While parsing config: "), "yaml: ")
+		if err := v.ReadYAML(data); err != nil {
+			msg := strings.TrimPrefix(firstLine(err.Error()), "yaml: ")
 			var ce *configerr.ConfigError
 			errors.As(configerr.YAMLSyntax(data, errors.New(msg)), &ce)
 			ce.Detail = "not valid YAML: " + strings.TrimPrefix(ce.Detail, "yaml: ")
@@ -273,7 +272,7 @@ func Parse(data []byte, env func(string) (string, bool)) (cfg *Config, err error
 		env = func(string) (string, bool) { return "", false }
 	}
 	for k := range def {
-		if val, ok := env("ANXIN_" + strings.ToUpper(strings.NewReplacer(".", "_").Replace(k))); ok {
+		if val, ok := env(configtree.EnvName("ANXIN", k)); ok {
 			v.Set(k, val)
 		}
 	}
@@ -290,11 +289,8 @@ func Parse(data []byte, env func(string) (string, bool)) (cfg *Config, err error
 		return nil, unknownKey(unknown, def)
 	}
 	c := new(Config)
-	err = v.UnmarshalExact(c, func(dc *mapstructure.DecoderConfig) {
-		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
-			durationHook, mapstructure.StringToSliceHookFunc(","), dateToString, brokerURL)
-		dc.ErrorUnused = true
-	})
+	err = v.UnmarshalExact(c, mapstructure.ComposeDecodeHookFunc(
+		durationHook, mapstructure.StringToSliceHookFunc(","), dateToString, brokerURL))
 	if err != nil {
 		ce := configerr.FromDecode(err, "")
 		if secretKey(ce.Key) || personalKey(ce.Key) {
@@ -344,7 +340,7 @@ func firstLine(s string) string {
 }
 
 // collectSecrets gathers the raw secret values so errors can be scrubbed.
-func collectSecrets(v *viper.Viper) []string {
+func collectSecrets(v *configtree.Tree) []string {
 	var out []string
 	var walk func(x any)
 	walk = func(x any) {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -213,4 +214,75 @@ func FuzzConfig(f *testing.F) {
 			t.Fatalf("second parse differs: %v", err)
 		}
 	})
+}
+
+// TestConfigReadingRules pins how the file and the environment combine,
+// beyond the keys themselves: key case, YAML's dotted and null forms, an
+// environment override beside the file's keys of the same section, a list
+// from the environment, and an empty variable.
+func TestConfigReadingRules(t *testing.T) {
+	envOf := func(kv ...string) func(string) (string, bool) {
+		return func(k string) (string, bool) {
+			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1], true
+				}
+			}
+			return "", false
+		}
+	}
+	// keys are matched whatever their case; values keep theirs, in lists too
+	c, err := Parse([]byte("MQTT: {Client_ID: Alarmd-B}\nAPI: {Tokens: [{Name: Dash, TOKEN: abcdefghijklmnopq}]}\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MQTT.ClientID != "Alarmd-B" || len(c.API.Tokens) != 1 || c.API.Tokens[0].Name != "Dash" {
+		t.Errorf("upper-case keys: %+v %+v", c.MQTT, c.API.Tokens)
+	}
+	// a dotted key is the nested one; a null value is the default
+	c, err = Parse([]byte("mqtt.client_id: dotted\nhttp: {listen: ~}\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MQTT.ClientID != "dotted" || c.HTTP.Listen != "127.0.0.1:8080" {
+		t.Errorf("dotted key or null value: %+v %+v", c.MQTT, c.HTTP)
+	}
+	// an override of one key leaves the file's other keys of its section
+	c, err = Parse([]byte("notify: {aliyun: {sign_name: 安心, sms_template: SMS_1}}\n"),
+		envOf("ANXIN_NOTIFY_ALIYUN_SMS_TEMPLATE", "SMS_2", "ANXIN_NOTIFY_MODEM_BAUD", "9600"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Notify.Aliyun; a.SignName != "安心" || a.SMSTemplate != "SMS_2" || c.Notify.Modem.Baud != 9600 {
+		t.Errorf("nested override: %+v %+v", a, c.Notify.Modem)
+	}
+	// a list from the environment is split at commas
+	c, err = Parse(nil, envOf("ANXIN_NOTIFY_CHANNELS_SMS", "log", "ANXIN_NOTIFY_CHANNELS_VOICE", "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Notify.Channels.SMS, []string{"log"}) || !slices.Equal(c.Notify.Channels.Voice, []string{"log"}) {
+		t.Errorf("list override: %+v", c.Notify.Channels)
+	}
+	_, err = Parse(nil, envOf("ANXIN_NOTIFY_CHANNELS_SMS", "log,log", "ANXIN_NOTIFY_CHANNELS_VOICE", "log"))
+	if ce := (*configerr.ConfigError)(nil); !errors.As(err, &ce) || ce.Key != "notify.channels.sms" || ce.Kind != configerr.ValueDuplicate {
+		t.Errorf("log,log: %v", err)
+	}
+	// an empty variable is a value (alarmd's rule; gatewayd ignores it)
+	_, err = Parse(nil, envOf("ANXIN_MQTT_CLIENT_ID", ""))
+	if ce := (*configerr.ConfigError)(nil); !errors.As(err, &ce) || ce.Key != "mqtt.client_id" {
+		t.Errorf("empty ANXIN_MQTT_CLIENT_ID: %v", err)
+	}
+	// an override of a key the file sets wins over the file
+	c, err = Parse([]byte("influx: {batch_size: 10}\n"), envOf("ANXIN_INFLUX_BATCH_SIZE", "20"))
+	if err != nil || c.Influx.BatchSize != 20 {
+		t.Errorf("override of a file key: %v %+v", err, c)
+	}
+	// a section left empty is no section: the error names it (viper's rule, kept)
+	for _, y := range []string{"notify:\n", "notify: 5\n"} {
+		_, err = Parse([]byte(y), noEnv)
+		if ce := (*configerr.ConfigError)(nil); !errors.As(err, &ce) || ce.Key != "notify" || !strings.Contains(ce.Detail, "mapping") {
+			t.Errorf("%q: %v", y, err)
+		}
+	}
 }

@@ -5,7 +5,6 @@
 package gateway
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -21,13 +20,13 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
-	"github.com/spf13/viper"
 	"gopkg.in/yaml.v3"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/serialport"
 	"github.com/anxin-care/anxin/internal/configerr"
+	"github.com/anxin-care/anxin/internal/configtree"
 	"github.com/anxin-care/anxin/spool"
 )
 
@@ -190,8 +189,8 @@ func Parse(data []byte) (*Config, error) {
 }
 
 func parse(data []byte) (*Config, error) {
-	// drivers: read with yaml.v3 so driver keys keep their case (viper
-	// lowercases map keys, and device names are keys in some drivers)
+	// drivers: read as they are so driver keys keep their case (the
+	// tree lowercases keys, and device names are keys in some drivers)
 	var raw struct {
 		Drivers []map[string]any `yaml:"drivers"`
 	}
@@ -199,17 +198,14 @@ func parse(data []byte) (*Config, error) {
 		return nil, configerr.YAMLSyntax(data, err)
 	}
 
-	v := viper.New()
-	v.SetConfigType("yaml")
-	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+	v := configtree.New()
+	if err := v.ReadYAML(data); err != nil {
 		return nil, configerr.YAMLSyntax(data, err)
 	}
-	v.SetEnvPrefix(EnvPrefix)
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	// an empty variable is as good as unset
 	for _, k := range settingKeys(reflect.TypeFor[Config](), "") {
-		if err := v.BindEnv(k); err != nil {
-			return nil, err
-		}
+		val, ok := os.LookupEnv(configtree.EnvName(EnvPrefix, k))
+		v.BindEnv(k, val, ok && val != "")
 	}
 	settings := v.AllSettings()
 	delete(settings, "drivers")

@@ -429,3 +429,38 @@ func TestConfigFallbackBrokers(t *testing.T) {
 		t.Fatalf("fallback %v", cfg.MQTT.Fallback)
 	}
 }
+
+// TestConfigReadingRules pins how the file and the environment combine,
+// beyond the keys themselves: key case (the gateway's own keys; driver keys
+// keep theirs), YAML's dotted and null forms, an override beside the file's
+// keys of the same section, a list from the environment, and an empty
+// variable.
+func TestConfigReadingRules(t *testing.T) {
+	cfg, err := Parse([]byte("Household: HH-1\nMQTT: {Window: 10, Reconnect: {MAX: 5m}}\nmqtt.client_id: Gw-A\nspool: {fsync: ~}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Household != "HH-1" || cfg.MQTT.Window != 10 || cfg.MQTT.Reconnect.Max != 5*time.Minute ||
+		cfg.MQTT.ClientID != "Gw-A" || cfg.Spool.Fsync != "batch" {
+		t.Errorf("key case, dotted key or null value: %+v %+v", cfg, cfg.MQTT)
+	}
+
+	t.Setenv("ANXIN_MQTT_RECONNECT_MAX", "7m")
+	t.Setenv("ANXIN_MQTT_USERNAME", "") // empty: not set (viper's rule, kept)
+	t.Setenv("ANXIN_SPOOL_FSYNC", "always")
+	cfg, err = Parse([]byte("household: hh-1\nmqtt: {username: gw1, reconnect: {min: 2s}}\nspool: {fsync: batch}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := cfg.MQTT; m.Username != "gw1" || m.Reconnect.Min != 2*time.Second || m.Reconnect.Max != 7*time.Minute ||
+		cfg.Spool.Fsync != "always" {
+		t.Errorf("nested override: %+v %+v", m, cfg.Spool)
+	}
+
+	// a list is not read from one variable: the error names the key
+	t.Setenv("ANXIN_MQTT_FALLBACK", "tcp://a:1883,tcp://b:1883")
+	_, err = Parse([]byte("household: hh-1\nmqtt: {broker: tcp://c:1883}\n"))
+	if ce := drivers.AsConfigError(err); err == nil || ce.Key != "mqtt.fallback" {
+		t.Errorf("list from the environment: %v", err)
+	}
+}
