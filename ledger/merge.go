@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"encoding/xml"
 	"errors"
@@ -127,38 +128,114 @@ func mergeRefs(sheetXML io.Reader) [][3]int {
 }
 
 // seekMergeCells reads r up to the <mergeCells> element (which follows
-// the cells) and returns a reader from its '<' on. It looks for the bytes,
-// not for XML tokens: a '<' cannot stand in text or an attribute, so
-// "<mergeCells" (or "<x:mergeCells") is the element; a byte search is
-// several times faster than tokenizing the cells.
+// the cells) and returns a reader from its '<' on. It does not tokenize
+// the cells, only jumps from one '<' to the next (a '<' cannot stand in
+// text or an attribute), stepping over comments, CDATA sections and
+// processing instructions whole: a "<mergeCells" inside one of them is
+// not an element, and Excel (like excelize) shows no such merge.
 func seekMergeCells(r io.Reader) (io.Reader, bool) {
-	const overlap = 64
-	buf := make([]byte, 0, 64<<10+overlap)
-	chunk := make([]byte, 64<<10)
+	br := bufio.NewReaderSize(r, 64<<10)
 	for {
-		n, err := r.Read(chunk)
-		buf = append(buf, chunk[:n]...)
-		for from := 0; ; {
-			i := bytes.Index(buf[from:], []byte("mergeCells"))
-			if i < 0 {
-				break
-			}
-			i += from
-			j := i
-			for j > 0 && j > i-overlap && (isNameByte(buf[j-1]) || buf[j-1] == ':') {
-				j--
-			}
-			if j > 0 && buf[j-1] == '<' && (j == i || buf[i-1] == ':') {
-				return io.MultiReader(bytes.NewReader(bytes.Clone(buf[j-1:])), r), true
-			}
-			from = i + 1
-		}
-		if err != nil {
+		if skipPast(br, "<") != nil {
 			return nil, false
 		}
-		if len(buf) > overlap {
-			buf = append(buf[:0], buf[len(buf)-overlap:]...)
+		head, _ := br.Peek(len("![CDATA["))
+		var open, end string
+		switch {
+		case bytes.HasPrefix(head, []byte("!--")):
+			open, end = "!--", "-->"
+		case bytes.HasPrefix(head, []byte("![CDATA[")):
+			open, end = "![CDATA[", "]]>"
+		case bytes.HasPrefix(head, []byte("?")):
+			open, end = "?", "?>"
+		case bytes.HasPrefix(head, []byte("!")): // <!DOCTYPE …>
+			if skipDirective(br) != nil {
+				return nil, false
+			}
+			continue
+		default:
+			if isMergeCellsTag(br) {
+				return io.MultiReader(strings.NewReader("<"), br), true
+			}
+			continue
 		}
+		if _, err := br.Discard(len(open)); err != nil || skipPast(br, end) != nil {
+			return nil, false
+		}
+	}
+}
+
+// isMergeCellsTag: br stands after a '<' that opens <mergeCells> or
+// <prefix:mergeCells> (read as encoding/xml reads a name: at most one
+// colon, with something on either side).
+func isMergeCellsTag(br *bufio.Reader) bool {
+	b, _ := br.Peek(256) // shorter at the end
+	n := 0
+	for n < len(b) && (isNameByte(b[n]) || b[n] == ':' || b[n] >= 0x80) {
+		n++
+	}
+	if n == len(b) && n == 256 { // a name longer than any prefix Excel writes
+		return false
+	}
+	tag := string(b[:n])
+	if prefix, local, ok := strings.Cut(tag, ":"); ok && prefix != "" && !strings.Contains(local, ":") {
+		tag = local
+	}
+	return tag == "mergeCells" && (n == len(b) || strings.IndexByte("> \t\r\n/", b[n]) >= 0)
+}
+
+// skipDirective reads br past a <!DOCTYPE …> as encoding/xml does: to the
+// '>' that closes it, stepping over quoted text, nested <…> and comments.
+func skipDirective(br *bufio.Reader) error {
+	var quote byte
+	depth := 0
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			return err
+		}
+		switch {
+		case quote != 0:
+			if b == quote {
+				quote = 0
+			}
+		case b == '\'' || b == '"':
+			quote = b
+		case b == '>':
+			if depth == 0 {
+				return nil
+			}
+			depth--
+		case b == '<':
+			if next, _ := br.Peek(3); string(next) == "!--" {
+				br.Discard(3)
+				if err := skipPast(br, "-->"); err != nil {
+					return err
+				}
+				continue
+			}
+			depth++
+		}
+	}
+}
+
+// skipPast reads br up to and including the first occurrence of end.
+func skipPast(br *bufio.Reader, end string) error {
+	last := end[len(end)-1]
+	var tail []byte // the last len(end)-1 bytes read before the current slice
+	for {
+		s, err := br.ReadSlice(last)
+		if err != nil && err != bufio.ErrBufferFull {
+			return err
+		}
+		if err == nil {
+			seen := append(tail, s[max(0, len(s)-len(end)):]...)
+			if bytes.HasSuffix(seen, []byte(end)) {
+				return nil
+			}
+		}
+		tail = append(tail, s[max(0, len(s)-len(end)+1):]...)
+		tail = append(tail[:0], tail[max(0, len(tail)-len(end)+1):]...)
 	}
 }
 

@@ -1,0 +1,46 @@
+package ledger
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/anxin-care/anxin/ledger/ledgertest"
+)
+
+// inlineRow is a <row> of inline-string cells (an empty string: no cell).
+func inlineRow(r int, cells ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `<row r="%d">`, r)
+	for i, v := range cells {
+		if v == "" {
+			continue
+		}
+		fmt.Fprintf(&b, `<c r="%c%d" t="inlineStr"><is><t>%s</t></is></c>`, 'A'+i, r, v)
+	}
+	return b.String() + "</row>"
+}
+
+// A merge that Excel does not see (inside a comment, a CDATA section or a
+// processing instruction of the worksheet XML; excelize reads past them)
+// must not fill a cell the worker left empty: the second elder has no
+// 网格员 in the spreadsheet and must not get the first one's.
+func TestMergeHiddenFromExcelIsNotFilled(t *testing.T) {
+	fake := `<mergeCells count="1"><mergeCell ref="D2:D3"/></mergeCells>`
+	for name, hide := range map[string]string{
+		"comment": `<!-- ` + fake + ` -->`,
+		"pi":      `<?anxin ` + fake + `?>`,
+		"cdata":   `<row r="4"><c r="E4" t="inlineStr"><is><t><![CDATA[` + fake + `]]></t></is></c></row>`,
+	} {
+		sheet := inlineRow(1, "序号", "姓名", "身份证号码", "网格员", "备注") +
+			inlineRow(2, "1", "张桂兰", idNumber("1942-03-05", 12), "王芳") +
+			inlineRow(3, "2", "李四", idNumber("1950-07-01", 21)) + hide
+		rows, err := ReadXLSXRows(strings.NewReader(string(ledgertest.XLSX(sheet, nil))))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(rows) < 3 || len(rows[2]) > 3 && rows[2][3] != "" {
+			t.Errorf("%s: a merge Excel does not show filled the second elder's row: %q", name, rows)
+		}
+	}
+}
