@@ -4,10 +4,12 @@ import (
 	"archive/zip"
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/xml"
 	"errors"
 	"io"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/xuri/excelize/v2"
@@ -253,8 +255,19 @@ func fillMerged(rows [][]string, merges [][3]int) {
 	if first < 0 {
 		return
 	}
+	// Overlapping merges are not what Excel writes (it repairs such a file
+	// before it opens it). In each column the merge starting highest stands
+	// and those overlapping it are dropped: a cell is filled at most once,
+	// so the work is bounded by the sheet, not by rows × merges.
+	merges = slices.Clone(merges)
+	slices.SortStableFunc(merges, func(a, b [3]int) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
+	col, bottom := -1, -1
 	for _, m := range merges {
-		col, top, bottom := m[0]-1, m[1]-1, m[2]-1
+		if m[0]-1 == col && m[1]-1 <= bottom {
+			continue
+		}
+		col, bottom = m[0]-1, m[2]-1
+		top := m[1] - 1
 		if top < first || top >= len(rows) || col >= len(rows[top]) || strings.TrimSpace(rows[top][col]) == "" {
 			continue
 		}
