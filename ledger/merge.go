@@ -19,38 +19,56 @@ import (
 const maxMerges = 1 << 16
 
 // sheetPart is the zip path of the worksheet named sheet ("" when the
-// workbook does not say), from xl/workbook.xml and its relationships.
+// workbook does not say), resolved as excelize resolves it (the workbook
+// named by _rels/.rels, the last relationship of the sheet's Id), so that
+// the merges come from the part the cells are read from.
 func sheetPart(zr *zip.Reader, sheet string) string {
+	type relationships struct {
+		Rels []struct {
+			ID     string `xml:"Id,attr"`
+			Type   string `xml:"Type,attr"`
+			Target string `xml:"Target,attr"`
+		} `xml:"Relationship"`
+	}
+	var pkg relationships
+	if decodePart(zr, "_rels/.rels", &pkg) != nil {
+		return ""
+	}
+	book := ""
+	for _, r := range pkg.Rels {
+		if r.Type == "http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" {
+			book = strings.TrimPrefix(r.Target, "/")
+			break
+		}
+	}
 	var wb struct {
 		Sheets []struct {
 			Name string `xml:"name,attr"`
 			RID  string `xml:"http://schemas.openxmlformats.org/officeDocument/2006/relationships id,attr"`
 		} `xml:"sheets>sheet"`
 	}
-	var rels struct {
-		Rels []struct {
-			ID     string `xml:"Id,attr"`
-			Target string `xml:"Target,attr"`
-		} `xml:"Relationship"`
-	}
-	if decodePart(zr, "xl/workbook.xml", &wb) != nil || decodePart(zr, "xl/_rels/workbook.xml.rels", &rels) != nil {
+	var rels relationships
+	dir := path.Dir(book)
+	if book == "" || decodePart(zr, book, &wb) != nil ||
+		decodePart(zr, strings.TrimPrefix(path.Join(dir, "_rels", path.Base(book)+".rels"), "./"), &rels) != nil {
 		return ""
 	}
+	part := ""
 	for _, s := range wb.Sheets {
 		if !strings.EqualFold(s.Name, sheet) {
 			continue
 		}
 		for _, r := range rels.Rels {
-			if r.ID != s.RID {
-				continue
+			switch {
+			case r.ID != s.RID:
+			case strings.HasPrefix(r.Target, "/"):
+				part = path.Clean(strings.TrimPrefix(r.Target, "/"))
+			default:
+				part = path.Clean(path.Join(dir, r.Target))
 			}
-			if strings.HasPrefix(r.Target, "/") {
-				return path.Clean(strings.TrimPrefix(r.Target, "/"))
-			}
-			return path.Clean("xl/" + r.Target)
 		}
 	}
-	return ""
+	return part
 }
 
 // openPart opens the zip entry named name (case-insensitive, as Excel reads them).

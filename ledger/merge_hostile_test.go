@@ -1,7 +1,10 @@
 package ledger
 
 import (
+	"archive/zip"
+	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -69,6 +72,73 @@ func TestOverlappingMergesFillOnce(t *testing.T) {
 	for i, w := range want {
 		if got := rows[i+1][3]; got != w {
 			t.Errorf("row %d: 网格员 %q, want %q", i+2, got, w)
+		}
+	}
+}
+
+// rezip rewrites an XLSX: first the parts of pre (name, body; a name may
+// repeat one of src's), then src's parts through edit.
+func rezip(t *testing.T, src []byte, pre [][2]string, edit func(name, body string) string) []byte {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(src), int64(len(src)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	zw := zip.NewWriter(&out)
+	put := func(name, body string) {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, body)
+	}
+	for _, p := range pre {
+		put(p[0], p[1])
+	}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		put(f.Name, edit(f.Name, string(b)))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// The merges are read from the very part excelize reads the cells from.
+// A workbook can name two parts for one sheet: two zip entries of the
+// same name (excelize keeps the last), or two relationships with the same
+// Id (excelize takes the last). Merges from a part nobody sees must not
+// fill the second elder's empty 网格员 with the first one's.
+func TestMergesFromTheSheetExcelizeReads(t *testing.T) {
+	sheet := inlineRow(1, "序号", "姓名", "身份证号码", "网格员") +
+		inlineRow(2, "1", "张桂兰", idNumber("1942-03-05", 12), "王芳") +
+		inlineRow(3, "2", "李四", idNumber("1950-07-01", 21))
+	decoy := `<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData/>` +
+		`<mergeCells count="1"><mergeCell ref="D2:D3"/></mergeCells></worksheet>`
+	same := func(_, body string) string { return body }
+	for name, file := range map[string][]byte{
+		"two entries of one name": rezip(t, ledgertest.XLSX(sheet, nil), [][2]string{{"xl/worksheets/sheet1.xml", decoy}}, same),
+		"two relationships of one Id": rezip(t, ledgertest.XLSX(sheet, nil), [][2]string{{"xl/worksheets/decoy.xml", decoy}},
+			func(name, body string) string {
+				if name != "xl/_rels/workbook.xml.rels" {
+					return body
+				}
+				return strings.Replace(body, `<Relationship Id="rId1"`, `<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/decoy.xml"/><Relationship Id="rId1"`, 1)
+			}),
+	} {
+		rows, err := ReadXLSXRows(bytes.NewReader(file))
+		if err == nil && (len(rows) < 3 || len(rows[2]) > 3 && rows[2][3] != "") {
+			t.Errorf("%s: merges from a part excelize does not read: %q", name, rows)
 		}
 	}
 }
