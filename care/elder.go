@@ -75,8 +75,9 @@ func NormalizePhone(s string) string {
 }
 
 // validPhone is anxin.ValidPhone and, for a mainland number (+86), not
-// one that no call reaches: a 0 after +86, or a mobile (1 and two more
-// digits other than Beijing's area code 10) a digit short or long. Such a
+// one that no call reaches: a 0 after +86, a mobile (1 and two more
+// digits other than Beijing's area code 10) a digit short or long, or a
+// landline of more than 11 digits (its extension run into it). Such a
 // number is a mistyped one, and an alarm would call another person or
 // nobody.
 func validPhone(p string) bool {
@@ -90,6 +91,8 @@ func validPhone(p string) bool {
 	case strings.HasPrefix(nsn, "0"):
 		return false
 	case nsn[0] == '1' && nsn[1] != '0' && (len(nsn) == 10 || len(nsn) == 12):
+		return false
+	case nsn[0] != '1' && len(nsn) > 11: // area code and number are 11 digits at most: an extension run in
 		return false
 	}
 	return true

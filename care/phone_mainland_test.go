@@ -20,7 +20,8 @@ func TestNormalizePhoneDropsTrunkZero(t *testing.T) {
 
 // A mainland mobile (1 and 10 more digits) written with its country code
 // and a digit missing or one too many is refused, as it is without the
-// country code: it would be another person's number, or none.
+// country code: it would be another person's number, or none. So is a
+// landline with an extension run into it (more than 11 digits after +86).
 func TestMainlandMobileLength(t *testing.T) {
 	for in, ok := range map[string]bool{
 		"138 0013 800":        false, // refused before: 10 digits
@@ -33,6 +34,9 @@ func TestMainlandMobileLength(t *testing.T) {
 		"010-6552 9988":       true,
 		"0086 23 5458 1234":   true,
 		"+852 9123 4567":      true,
+		"+86 871-1234567-12":  false, // an extension run into the number
+		"0086 871-1234567-12": false,
+		"(+86)0871-8765 4321": true,
 	} {
 		e := anxin.ElderRecord{ID: "e1", Name: "张桂兰", IDNumber: "11010519491231002x", Phone: in,
 			Current: anxin.Address{Village: "善广村"}}
