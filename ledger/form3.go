@@ -390,7 +390,8 @@ func titleTownship(row []string) string {
 			if _, after, ok := strings.Cut(c, key); ok {
 				f := strings.Fields(after)
 				if len(f) > 0 && !strings.Contains(f[0], "：") && !strings.Contains(f[0], "填报人") {
-					return f[0]
+					// the printed form's blank (＿＿＿) left unfilled is no township
+					return strings.Trim(f[0], "_＿-—－.…·")
 				}
 			}
 		}

@@ -42,3 +42,17 @@ func TestHeaderNoteNamingAnotherPerson(t *testing.T) {
 		t.Errorf("the guardian's columns beside the elder's: %+v %+v", imp.Elders, errs)
 	}
 }
+
+// The printed 附件3 leaves blanks to fill in: 乡镇街道：＿＿＿＿ 填报人：＿＿.
+// A title whose blank was not filled gives no township (the blank's
+// underscores are not a township every elder is then registered in).
+func TestTitleTownshipBlankLine(t *testing.T) {
+	for _, title := range []string{"乡镇街道：＿＿＿＿＿＿    填报人：＿＿＿", "乡镇街道：______  填报人：李芳", "乡镇街道：        填报人：李芳"} {
+		rows := [][]string{{"特殊困难老年人信息台账"}, {title}, {"姓名", "身份证号码", "村(社区)"},
+			{"张桂兰", idNumber("1942-03-05", 12), "大河村"}}
+		imp, errs := Parse(rows, today, Options{})
+		if len(errs) > 0 || len(imp.Elders) != 1 || imp.Elders[0].Current.Township != "" {
+			t.Errorf("%q: %+v %+v", title, imp.Elders, errs)
+		}
+	}
+}
