@@ -266,12 +266,23 @@ func isNameByte(c byte) bool {
 // fillMerged gives every row under a cell merged down over the data rows
 // the merged cell's value, as the spreadsheet shows it: a village or a
 // responder written once for the elders who share it. Only rows that hold
-// something else get it (a merge over a blank row does not make an elder),
-// and merges in the title and header rows are left to headerRows.
+// something else get it (a merge over a blank or only numbered row does not
+// make an elder), and merges in the title and header rows are left to
+// headerRows.
 func fillMerged(rows [][]string, merges [][3]int) {
-	_, _, first := headerRows(rows)
+	canon, _, first := headerRows(rows)
 	if first < 0 {
 		return
+	}
+	// a row with nothing but its 序号 is blank too (Parse's onlyNumbered):
+	// a template numbered down the page under a merged village
+	empty := func(row []string) bool {
+		for i, c := range row {
+			if strings.TrimSpace(c) != "" && (i >= len(canon) || canon[i] != hSeq) {
+				return false
+			}
+		}
+		return true
 	}
 	// Overlapping merges are not what Excel writes (it repairs such a file
 	// before it opens it). In each column the merge starting highest stands
@@ -291,7 +302,7 @@ func fillMerged(rows [][]string, merges [][3]int) {
 		}
 		v := rows[top][col]
 		for y := top + 1; y <= bottom && y < len(rows); y++ {
-			if blank(rows[y]) {
+			if empty(rows[y]) {
 				continue
 			}
 			for len(rows[y]) <= col {

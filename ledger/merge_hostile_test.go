@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xuri/excelize/v2"
+
 	"github.com/anxin-care/anxin/ledger/ledgertest"
 )
 
@@ -140,5 +142,32 @@ func TestMergesFromTheSheetExcelizeReads(t *testing.T) {
 		if err == nil && (len(rows) < 3 || len(rows[2]) > 3 && rows[2][3] != "") {
 			t.Errorf("%s: merges from a part excelize does not read: %q", name, rows)
 		}
+	}
+}
+
+// A template numbered down the page (序号 1…50) with the village merged
+// over all its rows, filled for the first elders only: the numbered rows
+// below hold nothing but their number and are blank, merge or no merge.
+func TestMergeOverNumberedBlankRows(t *testing.T) {
+	file := ledgertest.Workbook(nil, [][]string{{"序号", "姓名", "身份证号码", "村(社区)"}}, nil,
+		[][]any{{1, "张桂兰", idNumber("1942-03-05", 12), "大河村"}, {2, "李四", idNumber("1950-07-01", 21), ""}, {3}, {4}, {5}})
+	f, err := excelize.OpenReader(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.MergeCell("Sheet1", "D2", "D6"); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if _, err := f.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ReadXLSXRows(bytes.NewReader(b.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, errs := Parse(rows, today, Options{})
+	if len(errs) > 0 || len(imp.Elders) != 2 || imp.Elders[1].Current.Village != "大河村" {
+		t.Fatalf("numbered blank rows under a merged village: %d elders %+v\n%q", len(imp.Elders), errs, rows)
 	}
 }
