@@ -56,17 +56,46 @@ func NormalizePhone(s string) string {
 	if strings.HasPrefix(n, "00") && len(n) > 4 { // 0086…, 00852…: the international prefix dialled from China
 		n = "+" + n[2:]
 	}
+	if len(n) == 13 && strings.HasPrefix(n, "86") {
+		n = "+" + n
+	}
 	switch {
+	case strings.HasPrefix(n, "+860") && len(n) > 5 && n[4] != '0':
+		// the trunk 0 of an area code is not dialled after +86:
+		// "0086 0871…", "+86 (0)871…"
+		return "+86" + n[4:]
 	case strings.HasPrefix(n, "+"):
 		return n
 	case len(n) == 11 && n[0] == '1':
 		return "+86" + n
-	case len(n) == 13 && strings.HasPrefix(n, "86"):
-		return "+" + n
 	case len(n) >= 10 && len(n) <= 12 && n[0] == '0' && n[1] != '0':
 		return "+86" + n[1:]
 	}
 	return s
+}
+
+// validPhone is anxin.ValidPhone and, for a mainland number (+86), not
+// one that no call reaches: a 0 after +86, a mobile (1 and two more
+// digits other than Beijing's area code 10) a digit short or long, or a
+// landline of more than 11 digits (its extension run into it). Such a
+// number is a mistyped one, and an alarm would call another person or
+// nobody.
+func validPhone(p string) bool {
+	if !anxin.ValidPhone(p) {
+		return false
+	}
+	nsn, mainland := strings.CutPrefix(p, "+86")
+	switch {
+	case !mainland:
+		return true
+	case strings.HasPrefix(nsn, "0"):
+		return false
+	case nsn[0] == '1' && nsn[1] != '0' && (len(nsn) == 10 || len(nsn) == 12):
+		return false
+	case nsn[0] != '1' && len(nsn) > 11: // area code and number are 11 digits at most: an extension run in
+		return false
+	}
+	return true
 }
 
 // Normalize cleans an elder record, fills what can be derived (household from
@@ -126,7 +155,7 @@ func Normalize(e *anxin.ElderRecord, today time.Time) []FieldError {
 	badPhone := "不是电话号码（11位手机号、区号加号码或 +国家码…）"
 	if e.Phone != "" {
 		e.Phone = NormalizePhone(e.Phone)
-		if !anxin.ValidPhone(e.Phone) {
+		if !validPhone(e.Phone) {
 			bad("phone", badPhone, "is not a phone number (11-digit mobile, area code and number, or +country…)")
 		}
 	}
@@ -209,7 +238,7 @@ func Normalize(e *anxin.ElderRecord, today time.Time) []FieldError {
 			text(f+".relation", &c.Relation, false)
 			text(f+".role", &c.Role, false)
 			c.Phone = NormalizePhone(c.Phone)
-			if !anxin.ValidPhone(c.Phone) {
+			if !validPhone(c.Phone) {
 				bad(f+".phone", badPhone, "is not a phone number (11-digit mobile, area code and number, or +country…)")
 			}
 		}
@@ -299,7 +328,7 @@ func normalizeForm(f *anxin.RegisterForm, today time.Time, text func(string, *st
 		}
 		if m.Phone != "" {
 			m.Phone = NormalizePhone(m.Phone)
-			if !anxin.ValidPhone(m.Phone) {
+			if !validPhone(m.Phone) {
 				bad(p+".phone", "不是电话号码", "is not a phone number")
 			}
 		}

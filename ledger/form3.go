@@ -142,21 +142,27 @@ func JoinAddress(a anxin.Address) string {
 // health word (正常 …) to the health item, anything else to 疾病史.
 func setFormHealth(e *anxin.ElderRecord, s string) {
 	// the form's words are cut out with the separators after them; the
-	// rest is the illness as written (its commas, spaces, slashes kept)
+	// rest is the illness as written (its commas, spaces, slashes kept).
+	// Only the first word of each item is the item: the export writes the
+	// items before the illness, and an illness may hold an answer's word
+	// (残疾, 重病, 自理…) that must not overwrite the item read back.
 	var ill strings.Builder
+	var selfCare, health bool
 	for i := 0; i < len(s); {
 		w, next := nextWord(s, i)
 		switch {
 		case w == "":
 			ill.WriteString(s[i:next]) // separators between kept text
-		case isSelfCareWord(w):
+		case isSelfCareWord(w) && !selfCare:
+			selfCare = true
 			// 能力等级 follows a word that differs from the stored item; the
 			// stored word (one's own export read back) leaves both alone
 			if sc := canonSelfCare(w); sc != e.Assessment.SelfCare {
 				e.Assessment.SelfCare, e.Ability = sc, formSelfCareWord[sc]
 			}
 			next = skipSeparators(s, next)
-		case isHealthWord(w):
+		case isHealthWord(w) && !health:
+			health = true
 			e.Assessment.Health = canonHealth(w)
 			next = skipSeparators(s, next)
 		default:
@@ -384,7 +390,8 @@ func titleTownship(row []string) string {
 			if _, after, ok := strings.Cut(c, key); ok {
 				f := strings.Fields(after)
 				if len(f) > 0 && !strings.Contains(f[0], "：") && !strings.Contains(f[0], "填报人") {
-					return f[0]
+					// the printed form's blank (＿＿＿) left unfilled is no township
+					return strings.Trim(f[0], "_＿-—－.…·")
 				}
 			}
 		}

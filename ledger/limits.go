@@ -42,9 +42,16 @@ func checkXLSX(b []byte) error {
 		return anxin.Errorf(anxin.EINVALID, "这不是 Excel 工作簿（.xlsx）文件，请在 Excel 中另存为 .xlsx 后重新导入")
 	}
 	var total uint64
+	names := make(map[string]bool, len(zr.File))
 	for _, f := range zr.File {
 		total += f.UncompressedSize64
-		name := strings.ToLower(path.Clean(strings.TrimPrefix(f.Name, "/")))
+		name := strings.ToLower(path.Clean(strings.TrimPrefix(strings.ReplaceAll(f.Name, "\\", "/"), "/")))
+		if names[name] {
+			// a package names each part once (case-insensitively); with two,
+			// excelize reads the last and a reader of the first sees another sheet
+			return anxin.Errorf(anxin.EINVALID, "这不是 Excel 工作簿（.xlsx）文件，请在 Excel 中另存为 .xlsx 后重新导入")
+		}
+		names[name] = true
 		sheet := strings.HasPrefix(name, "xl/worksheets/") && strings.HasSuffix(name, ".xml")
 		shared := name == "xl/sharedstrings.xml"
 		switch {

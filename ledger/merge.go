@@ -2,11 +2,14 @@ package ledger
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/xml"
 	"errors"
 	"io"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/xuri/excelize/v2"
@@ -16,38 +19,56 @@ import (
 const maxMerges = 1 << 16
 
 // sheetPart is the zip path of the worksheet named sheet ("" when the
-// workbook does not say), from xl/workbook.xml and its relationships.
+// workbook does not say), resolved as excelize resolves it (the workbook
+// named by _rels/.rels, the last relationship of the sheet's Id), so that
+// the merges come from the part the cells are read from.
 func sheetPart(zr *zip.Reader, sheet string) string {
+	type relationships struct {
+		Rels []struct {
+			ID     string `xml:"Id,attr"`
+			Type   string `xml:"Type,attr"`
+			Target string `xml:"Target,attr"`
+		} `xml:"Relationship"`
+	}
+	var pkg relationships
+	if decodePart(zr, "_rels/.rels", &pkg) != nil {
+		return ""
+	}
+	book := ""
+	for _, r := range pkg.Rels {
+		if r.Type == "http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" {
+			book = strings.TrimPrefix(r.Target, "/")
+			break
+		}
+	}
 	var wb struct {
 		Sheets []struct {
 			Name string `xml:"name,attr"`
 			RID  string `xml:"http://schemas.openxmlformats.org/officeDocument/2006/relationships id,attr"`
 		} `xml:"sheets>sheet"`
 	}
-	var rels struct {
-		Rels []struct {
-			ID     string `xml:"Id,attr"`
-			Target string `xml:"Target,attr"`
-		} `xml:"Relationship"`
-	}
-	if decodePart(zr, "xl/workbook.xml", &wb) != nil || decodePart(zr, "xl/_rels/workbook.xml.rels", &rels) != nil {
+	var rels relationships
+	dir := path.Dir(book)
+	if book == "" || decodePart(zr, book, &wb) != nil ||
+		decodePart(zr, strings.TrimPrefix(path.Join(dir, "_rels", path.Base(book)+".rels"), "./"), &rels) != nil {
 		return ""
 	}
+	part := ""
 	for _, s := range wb.Sheets {
 		if !strings.EqualFold(s.Name, sheet) {
 			continue
 		}
 		for _, r := range rels.Rels {
-			if r.ID != s.RID {
-				continue
+			switch {
+			case r.ID != s.RID:
+			case strings.HasPrefix(r.Target, "/"):
+				part = path.Clean(strings.TrimPrefix(r.Target, "/"))
+			default:
+				part = path.Clean(path.Join(dir, r.Target))
 			}
-			if strings.HasPrefix(r.Target, "/") {
-				return path.Clean(strings.TrimPrefix(r.Target, "/"))
-			}
-			return path.Clean("xl/" + r.Target)
 		}
 	}
-	return ""
+	return part
 }
 
 // openPart opens the zip entry named name (case-insensitive, as Excel reads them).
@@ -127,38 +148,114 @@ func mergeRefs(sheetXML io.Reader) [][3]int {
 }
 
 // seekMergeCells reads r up to the <mergeCells> element (which follows
-// the cells) and returns a reader from its '<' on. It looks for the bytes,
-// not for XML tokens: a '<' cannot stand in text or an attribute, so
-// "<mergeCells" (or "<x:mergeCells") is the element; a byte search is
-// several times faster than tokenizing the cells.
+// the cells) and returns a reader from its '<' on. It does not tokenize
+// the cells, only jumps from one '<' to the next (a '<' cannot stand in
+// text or an attribute), stepping over comments, CDATA sections and
+// processing instructions whole: a "<mergeCells" inside one of them is
+// not an element, and Excel (like excelize) shows no such merge.
 func seekMergeCells(r io.Reader) (io.Reader, bool) {
-	const overlap = 64
-	buf := make([]byte, 0, 64<<10+overlap)
-	chunk := make([]byte, 64<<10)
+	br := bufio.NewReaderSize(r, 64<<10)
 	for {
-		n, err := r.Read(chunk)
-		buf = append(buf, chunk[:n]...)
-		for from := 0; ; {
-			i := bytes.Index(buf[from:], []byte("mergeCells"))
-			if i < 0 {
-				break
-			}
-			i += from
-			j := i
-			for j > 0 && j > i-overlap && (isNameByte(buf[j-1]) || buf[j-1] == ':') {
-				j--
-			}
-			if j > 0 && buf[j-1] == '<' && (j == i || buf[i-1] == ':') {
-				return io.MultiReader(bytes.NewReader(bytes.Clone(buf[j-1:])), r), true
-			}
-			from = i + 1
-		}
-		if err != nil {
+		if skipPast(br, "<") != nil {
 			return nil, false
 		}
-		if len(buf) > overlap {
-			buf = append(buf[:0], buf[len(buf)-overlap:]...)
+		head, _ := br.Peek(len("![CDATA["))
+		var open, end string
+		switch {
+		case bytes.HasPrefix(head, []byte("!--")):
+			open, end = "!--", "-->"
+		case bytes.HasPrefix(head, []byte("![CDATA[")):
+			open, end = "![CDATA[", "]]>"
+		case bytes.HasPrefix(head, []byte("?")):
+			open, end = "?", "?>"
+		case bytes.HasPrefix(head, []byte("!")): // <!DOCTYPE …>
+			if skipDirective(br) != nil {
+				return nil, false
+			}
+			continue
+		default:
+			if isMergeCellsTag(br) {
+				return io.MultiReader(strings.NewReader("<"), br), true
+			}
+			continue
 		}
+		if _, err := br.Discard(len(open)); err != nil || skipPast(br, end) != nil {
+			return nil, false
+		}
+	}
+}
+
+// isMergeCellsTag: br stands after a '<' that opens <mergeCells> or
+// <prefix:mergeCells> (read as encoding/xml reads a name: at most one
+// colon, with something on either side).
+func isMergeCellsTag(br *bufio.Reader) bool {
+	b, _ := br.Peek(256) // shorter at the end
+	n := 0
+	for n < len(b) && (isNameByte(b[n]) || b[n] == ':' || b[n] >= 0x80) {
+		n++
+	}
+	if n == len(b) && n == 256 { // a name longer than any prefix Excel writes
+		return false
+	}
+	tag := string(b[:n])
+	if prefix, local, ok := strings.Cut(tag, ":"); ok && prefix != "" && !strings.Contains(local, ":") {
+		tag = local
+	}
+	return tag == "mergeCells" && (n == len(b) || strings.IndexByte("> \t\r\n/", b[n]) >= 0)
+}
+
+// skipDirective reads br past a <!DOCTYPE …> as encoding/xml does: to the
+// '>' that closes it, stepping over quoted text, nested <…> and comments.
+func skipDirective(br *bufio.Reader) error {
+	var quote byte
+	depth := 0
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			return err
+		}
+		switch {
+		case quote != 0:
+			if b == quote {
+				quote = 0
+			}
+		case b == '\'' || b == '"':
+			quote = b
+		case b == '>':
+			if depth == 0 {
+				return nil
+			}
+			depth--
+		case b == '<':
+			if next, _ := br.Peek(3); string(next) == "!--" {
+				br.Discard(3)
+				if err := skipPast(br, "-->"); err != nil {
+					return err
+				}
+				continue
+			}
+			depth++
+		}
+	}
+}
+
+// skipPast reads br up to and including the first occurrence of end.
+func skipPast(br *bufio.Reader, end string) error {
+	last := end[len(end)-1]
+	var tail []byte // the last len(end)-1 bytes read before the current slice
+	for {
+		s, err := br.ReadSlice(last)
+		if err != nil && err != bufio.ErrBufferFull {
+			return err
+		}
+		if err == nil {
+			seen := append(tail, s[max(0, len(s)-len(end)):]...)
+			if bytes.HasSuffix(seen, []byte(end)) {
+				return nil
+			}
+		}
+		tail = append(tail, s[max(0, len(s)-len(end)+1):]...)
+		tail = append(tail[:0], tail[max(0, len(tail)-len(end)+1):]...)
 	}
 }
 
@@ -169,21 +266,43 @@ func isNameByte(c byte) bool {
 // fillMerged gives every row under a cell merged down over the data rows
 // the merged cell's value, as the spreadsheet shows it: a village or a
 // responder written once for the elders who share it. Only rows that hold
-// something else get it (a merge over a blank row does not make an elder),
-// and merges in the title and header rows are left to headerRows.
+// something else get it (a merge over a blank or only numbered row does not
+// make an elder), and merges in the title and header rows are left to
+// headerRows.
 func fillMerged(rows [][]string, merges [][3]int) {
-	_, _, first := headerRows(rows)
+	canon, _, first := headerRows(rows)
 	if first < 0 {
 		return
 	}
+	// a row with nothing but its 序号 is blank too (Parse's onlyNumbered):
+	// a template numbered down the page under a merged village
+	empty := func(row []string) bool {
+		for i, c := range row {
+			if strings.TrimSpace(c) != "" && (i >= len(canon) || canon[i] != hSeq) {
+				return false
+			}
+		}
+		return true
+	}
+	// Overlapping merges are not what Excel writes (it repairs such a file
+	// before it opens it). In each column the merge starting highest stands
+	// and those overlapping it are dropped: a cell is filled at most once,
+	// so the work is bounded by the sheet, not by rows × merges.
+	merges = slices.Clone(merges)
+	slices.SortStableFunc(merges, func(a, b [3]int) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
+	col, bottom := -1, -1
 	for _, m := range merges {
-		col, top, bottom := m[0]-1, m[1]-1, m[2]-1
+		if m[0]-1 == col && m[1]-1 <= bottom {
+			continue
+		}
+		col, bottom = m[0]-1, m[2]-1
+		top := m[1] - 1
 		if top < first || top >= len(rows) || col >= len(rows[top]) || strings.TrimSpace(rows[top][col]) == "" {
 			continue
 		}
 		v := rows[top][col]
 		for y := top + 1; y <= bottom && y < len(rows); y++ {
-			if blank(rows[y]) {
+			if empty(rows[y]) {
 				continue
 			}
 			for len(rows[y]) <= col {

@@ -2,6 +2,9 @@ package ledger
 
 import (
 	"bytes"
+	"encoding/xml"
+	"io"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -15,11 +18,39 @@ func FuzzMergeRefs(f *testing.F) {
 		`<mergeCells count="2"><mergeCell ref="A1:G1"/><mergeCell ref="D4:D8"/></mergeCells></worksheet>`))
 	f.Add([]byte(`<x:worksheet xmlns:x="s"><x:sheetData/><x:mergeCells><x:mergeCell ref="B2:B30"/></x:mergeCells></x:worksheet>`))
 	f.Add([]byte(`mergeCells<mergeCells><mergeCell ref="A1"/><mergeCell ref="ZZZZ1:A0"/>`))
+	f.Add([]byte(`<w><!-- <mergeCells><mergeCell ref="B2:B3"/></mergeCells> --><?pi <mergeCells>?><![CDATA[<mergeCells>]]></w>`))
+	f.Add([]byte(`<!DOCTYPE w [<!-- > <mergeCells> --> <!ENTITY e "<mergeCells>">]><w><p:mergeCells><mergeCell ref="C2:C4"/></p:mergeCells></w>`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, m := range mergeRefs(bytes.NewReader(b)) {
+		got := mergeRefs(bytes.NewReader(b))
+		for _, m := range got {
 			if m[0] < 1 || m[1] < 1 || m[2] <= m[1] {
 				t.Fatalf("range %v", m)
 			}
+		}
+		// XML that encoding/xml reads through: the merges are those from
+		// its first <mergeCells> element on, whatever stands before it
+		// (comments, CDATA, processing instructions, a DOCTYPE)
+		d := xml.NewDecoder(bytes.NewReader(b))
+		at := -1
+		for {
+			off := d.InputOffset()
+			tok, err := d.RawToken()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return
+			}
+			if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "mergeCells" && at < 0 {
+				at = int(off)
+			}
+		}
+		var want [][3]int
+		if at >= 0 {
+			want = mergeRefs(bytes.NewReader(b[at:]))
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("merges %v, want %v (the element at byte %d)", got, want, at)
 		}
 	})
 }

@@ -116,8 +116,10 @@ func canonicalHeader(h string) string {
 	if findColumn(h) != nil {
 		return h
 	}
-	// a note in brackets after the header: 身份证号码(18位), 联系电话(手机)
-	if i := strings.LastIndex(h, "("); i > 0 && strings.HasSuffix(h, ")") {
+	// a note in brackets after the header on the form of the value:
+	// 身份证号码(18位), 联系电话(手机). A note that names a person
+	// (联系电话(家属), 姓名(监护人)) makes it another person's column.
+	if i := strings.LastIndex(h, "("); i > 0 && strings.HasSuffix(h, ")") && formNote(h[i+1:len(h)-1]) {
 		base := h[:i]
 		if c, ok := headerSynonyms[base]; ok {
 			return c
@@ -181,3 +183,21 @@ func splitWords(s string) []string {
 
 // wordSeparators separate the answers listed in one cell.
 const wordSeparators = "、,，;；/ \n☑■√"
+
+// formNoteWords are the words of a header's note that say how the value is
+// written or that it is the elder's own, not whose else it is.
+var formNoteWords = map[string]bool{"手机": true, "手机号": true, "手机号码": true, "座机": true, "固话": true,
+	"固定电话": true, "电话": true, "本人": true, "老人": true, "老人本人": true, "必填": true, "选填": true,
+	"周岁": true, "岁": true, "位": true, "男": true, "女": true, "年月日": true, "年-月-日": true}
+
+// formNote: every word of the note is a length (18, 18位) or a form word.
+func formNote(note string) bool {
+	words := strings.FieldsFunc(note, func(r rune) bool { return strings.ContainsRune("/、,;；", r) })
+	for _, w := range words {
+		if digits := strings.TrimSuffix(w, "位"); digits != "" && strings.Trim(digits, "0123456789") == "" || formNoteWords[w] {
+			continue
+		}
+		return false
+	}
+	return len(words) > 0
+}

@@ -313,10 +313,13 @@ func (s *Server) showOrderVisit(req *request, status int, o anxin.WorkOrder, e a
 // resend record one visit and close the order once.
 func (s *Server) orderVisit(req *request) error {
 	o, e, err := s.mine(req)
-	if anxin.ErrorCode(err) == anxin.ECONFLICT && o.VisitID != "" {
+	if anxin.ErrorCode(err) == anxin.ECONFLICT && o.VisitID != "" && s.recordedBy(req, o.VisitID) {
 		// closed by this very form sent before (a double tap): done
 		http.Redirect(req.w, req.r, savedURL(o.VisitID, true), http.StatusSeeOther)
 		return nil
+	}
+	if anxin.ErrorCode(err) == anxin.ECONFLICT && o.Status == anxin.OrderResolved {
+		return anxin.Errorf(anxin.ECONFLICT, "此派单已化解（已有处理结果），您这份处理结果没有保存；如已上门，请在老人页面登记探访")
 	}
 	if err != nil {
 		return err
@@ -345,6 +348,28 @@ func (s *Server) orderVisit(req *request) error {
 	}
 	http.Redirect(req.w, req.r, savedURL(id, already), http.StatusSeeOther)
 	return nil
+}
+
+// recordedBy: this form's key is the one that recorded visit (by this
+// account). An order closed by another worker's visit was not closed by
+// this form: its visit was not recorded and the answer must not say it was.
+func (s *Server) recordedBy(req *request, visit string) bool {
+	key := req.r.PostForm.Get("key")
+	if len(key) != 43 {
+		return false
+	}
+	done, claimed, err := s.Accounts.ClaimFormKey(req.ctx, key, req.account.Login, s.Now())
+	if err != nil {
+		s.Logger.Warn("form key not read", "err", err)
+		return false
+	}
+	if claimed { // never sent before: give it back
+		if err := s.Accounts.ReleaseFormKey(req.ctx, key); err != nil {
+			s.Logger.Error("form key not released", "err", err)
+		}
+		return false
+	}
+	return done == visit
 }
 
 // decodeOrderVisit reads an order's visit form: the visit form (附件2) and

@@ -13,34 +13,51 @@
     try { return JSON.parse(localStorage.getItem(STORE) || '[]'); } catch (e) { return []; }
   }
   function save(list) { localStorage.setItem(STORE, JSON.stringify(list)); show(); }
+  // the account signed in on this page ('' on the "sign in again" page). A
+  // copy is sent only under the session of the account that filled it in: on
+  // a shared phone, another worker's session would record it as her visit,
+  // or refuse it (not her elder) and drop it.
+  var login = document.documentElement.getAttribute('data-login') || '';
+  function mine(v) { return !v.login || v.login === login; }
+  function keyOf(v) {
+    for (var i = 0; i < v.data.length; i++) if (v.data[i][0] === 'key') return v.data[i][1];
+    return '';
+  }
   function show() {
     if (!note) return;
-    var n = load().length;
+    var list = load();
+    var n = login ? list.filter(mine).length : list.length;
+    var others = list.length - n;
     // a page without the session's token is the "sign in again" page: the copy goes once signed in
     var when = document.querySelector('input[name=csrf]') ? '联网后自动提交' : '重新登录后自动提交';
-    note.textContent = n ? n + ' 份探访记录保存在手机上，' + when : '';
+    var text = n ? n + ' 份探访记录保存在手机上，' + when : '';
+    if (others) text += (text ? '；' : '') + '另有 ' + others + ' 份是其他账号填写的，该账号在本机登录后自动提交';
+    note.textContent = text;
     note.className = 'bad';
-    note.hidden = !n;
+    note.hidden = !text;
   }
   var sending = false;
   var sent = 0; // kept copies this page sent and saw recorded
   function send() {
-    var list = load();
+    var v = load().filter(mine)[0];
     var csrf = document.querySelector('input[name=csrf]');
-    if (sending || !list.length || !navigator.onLine || !csrf) return;
+    if (sending || !v || !login || !navigator.onLine || !csrf) return;
     sending = true;
-    var data = new URLSearchParams(list[0].data);
+    var data = new URLSearchParams(v.data);
     data.set('csrf', csrf.value); // this session's token: the stored one may be from an older sign-in
-    fetch(list[0].action, {method: 'POST', body: data, credentials: 'same-origin', redirect: 'manual'})
+    fetch(v.action, {method: 'POST', body: data, credentials: 'same-origin', redirect: 'manual'})
       .then(function (r) {
         sending = false;
         if (r.status === 401 || r.status === 403 || r.status >= 500) return; // sign in again, or retry later
-        save(load().slice(1)); // recorded (a redirect), or refused for good
+        // recorded (a redirect), or refused for good: that copy goes
+        var list = load(), i = list.findIndex(function (w) { return mine(w) && keyOf(w) === keyOf(v); });
+        if (i >= 0) list.splice(i, 1);
+        save(list);
         if (r.type === 'opaqueredirect' || r.ok) {
           document.documentElement.setAttribute('data-sent', String(Date.now()));
-          if (list[0].kept) sent++;
+          if (v.kept) sent++;
         }
-        if (!load().length && sent && note) { // say so: this page was drawn before they were sent
+        if (!load().filter(mine).length && sent && note) { // say so: this page was drawn before they were sent
           note.textContent = '手机上保存的 ' + sent + ' 份探访记录已提交';
           note.className = 'ok';
           note.hidden = false;
@@ -54,7 +71,7 @@
       var list = load();
       // kept: saved offline, so no answer will say it was recorded (a copy of an
       // online post is only a spare, answered "already recorded")
-      list.push({action: form.action, data: Array.from(new FormData(form).entries()), kept: !navigator.onLine});
+      list.push({action: form.action, data: Array.from(new FormData(form).entries()), kept: !navigator.onLine, login: login});
       save(list);
       if (navigator.onLine) return; // posts as usual; the copy waits for the next page
       ev.preventDefault();

@@ -1,0 +1,45 @@
+package ledger
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/care"
+)
+
+// 疾病史 is free text and may hold a word that is also an answer of the
+// assessment (残疾, 重病, 自理, 轻度 …). The export writes the two items
+// first, then the illness; read back, the illness's words must stay the
+// illness and not overwrite the items: the health or self-care item, the
+// score and the tier (the visit cadence) changed on re-importing one's own
+// export.
+func TestForm3ReimportIllnessWithAnswerWords(t *testing.T) {
+	for _, c := range []struct {
+		health anxin.HealthStatus
+		ill    string
+	}{{anxin.HealthNormal, "残疾"}, {anxin.HealthNormal, "高血压 重病"}, {anxin.HealthNormal, "轻度"},
+		{anxin.HealthNormal, "高血压/自理"}, {anxin.HealthChronic, "残疾"}, {anxin.HealthNormal, "高血压，糖尿病"}} {
+		e := anxin.ElderRecord{ID: "e-1", Name: "张桂兰", IDNumber: idNumber("1942-03-05", 11), Consent: true, Illness: c.ill,
+			Current:    anxin.Address{County: "忠县", Township: "善广乡", Village: "大河村"},
+			Assessment: anxin.Assessment{Guardianship: anxin.GuardianAlone, SelfCare: anxin.SelfCareModerate, Health: c.health}}
+		if errs := care.Normalize(&e, today); len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		var buf bytes.Buffer
+		if err := WriteForm3XLSX(&buf, []anxin.ElderRecord{e}, nil, Form3Meta{Township: "善广乡"}, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := ReadXLSXRows(bytes.NewReader(buf.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		imp, errs := Parse(rows, today, Options{NewID: func(string) string { return "e-1" },
+			Existing: func(id string) (anxin.ElderRecord, bool) { return e, id == "e-1" }})
+		if len(errs) > 0 || imp.Changes[0].Action != Unchanged {
+			got := imp.Elders[0]
+			t.Errorf("%s, 疾病史 %q re-imported: %s %v (health %s, self-care %s, 疾病史 %q) %+v", c.health, c.ill,
+				imp.Changes[0].Action, imp.Changes[0].Fields, got.Assessment.Health, got.Assessment.SelfCare, got.Illness, errs)
+		}
+	}
+}
