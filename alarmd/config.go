@@ -331,8 +331,11 @@ func dateToString(from, to reflect.Type, data any) (any, error) {
 // knownList reports whether k is a list-valued key (its items are checked
 // by the decoder, which names unknown item keys).
 func knownList(k string) bool {
-	return k == "api.tokens" || k == "care.surges" || k == "notify.installers"
+	return slices.Contains(listKeys, k)
 }
+
+// listKeys are the list-valued keys.
+var listKeys = []string{"api.tokens", "care.surges", "notify.installers"}
 
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")

@@ -81,9 +81,7 @@ func unknownKey(unknown []string, known map[string]any) error {
 			sections[p] = true
 		}
 	}
-	for _, k := range []string{"api.tokens", "care.surges", "notify.installers"} {
-		all = append(all, k)
-	}
+	all = append(all, listKeys...)
 	slices.Sort(all)
 	k := unknown[0]
 	if sections[k] { // mqtt: [1, 2]
