@@ -85,7 +85,9 @@ func ReadXLSXRows(r io.Reader) ([][]string, error) {
 	if err := it.Error(); err != nil {
 		return nil, anxin.Errorf(anxin.EINVALID, "工作表「%s」无法读取，请在 Excel 中另存为 .xlsx 后重新导入", clipName(sheet))
 	}
-	fillMerged(rows, mergedRanges(b, sheet))
+	if err := fillMerged(rows, mergedRanges(b, sheet)); err != nil {
+		return nil, err
+	}
 	return rows, nil
 }
 

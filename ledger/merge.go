@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/xuri/excelize/v2"
+
+	"github.com/anxin-care/anxin"
 )
 
 // maxMerges bounds the merged ranges read from one worksheet.
@@ -268,11 +270,13 @@ func isNameByte(c byte) bool {
 // responder written once for the elders who share it. Only rows that hold
 // something else get it (a merge over a blank or only numbered row does not
 // make an elder), and merges in the title and header rows are left to
-// headerRows.
-func fillMerged(rows [][]string, merges [][3]int) {
-	canon, _, first := headerRows(rows)
+// headerRows. A merge over an elder's own identity (姓名, 身份证号码) that
+// spans data rows is refused: two elders share no name cell or ID number,
+// and copied down it would give one elder's ID to another.
+func fillMerged(rows [][]string, merges [][3]int) error {
+	canon, written, first := headerRows(rows)
 	if first < 0 {
-		return
+		return nil
 	}
 	// a row with nothing but its 序号 is blank too (Parse's onlyNumbered):
 	// a template numbered down the page under a merged village
@@ -301,9 +305,14 @@ func fillMerged(rows [][]string, merges [][3]int) {
 			continue
 		}
 		v := rows[top][col]
+		identity := col < len(canon) && (canon[col] == hName || canon[col] == hIDNumber)
 		for y := top + 1; y <= bottom && y < len(rows); y++ {
 			if empty(rows[y]) {
 				continue
+			}
+			if identity {
+				return anxin.Errorf(anxin.EINVALID, "第 %d–%d 行的「%s」是合并单元格：每位老人的姓名和身份证号码须各占一格，请在 Excel 中选中这几格、取消合并并逐行填写后重新导入",
+					top+1, min(bottom, len(rows)-1)+1, cmp.Or(strings.TrimSpace(written[col]), canon[col]))
 			}
 			for len(rows[y]) <= col {
 				rows[y] = append(rows[y], "")
@@ -313,4 +322,5 @@ func fillMerged(rows [][]string, merges [][3]int) {
 			}
 		}
 	}
+	return nil
 }

@@ -69,7 +69,9 @@ func TestOverlappingMergesFillOnce(t *testing.T) {
 	for range maxMerges {
 		merges = append(merges, [3]int{4, 2, 1 << 20})
 	}
-	fillMerged(rows, merges)
+	if err := fillMerged(rows, merges); err != nil {
+		t.Fatal(err)
+	}
 	want := []string{"网格员0", "网格员0", "网格员0", "", "网格员4", "网格员4", "网格员4", "网格员4"}
 	for i, w := range want {
 		if got := rows[i+1][3]; got != w {

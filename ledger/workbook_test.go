@@ -60,6 +60,35 @@ func TestImportMergedDataCells(t *testing.T) {
 	}
 }
 
+// A merge over an elder's own identity (姓名, 身份证号码) cannot be what
+// the worker meant: two elders do not share a name cell or an ID number.
+// Copied down, it was refused row by row as "与第 N 行重复" or took one
+// elder's ID for another's; the file is refused, naming the merge.
+func TestImportMergedIdentityCellRefused(t *testing.T) {
+	top := []string{"序号", "姓名", "身份证号码", "地址", "网格员"}
+	file := ledgertest.Workbook([]string{"屏山街道特殊困难老年人信息台账"}, [][]string{top}, nil,
+		[][]any{
+			{1, "张桂兰", idNumber("1942-03-05", 12), "屏山街道大河村3组", "王芳"},
+			{2, "李四", "", "屏山街道大河村5组", "王芳"},
+		})
+	f, err := excelize.OpenReader(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.MergeCell("Sheet1", "C3", "C4"); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if _, err := f.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ReadXLSXRows(bytes.NewReader(b.Bytes()))
+	if err == nil || !strings.Contains(err.Error(), "合并") || !strings.Contains(err.Error(), "身份证号码") || !strings.Contains(err.Error(), "第 3–4 行") {
+		imp, errs := Parse(rows, today, Options{})
+		t.Fatalf("a merged ID number: err %v; parsed %d elders, errors %+v", err, len(imp.Elders), errs)
+	}
+}
+
 // workbook writes sheets of rows (name, then rows) as an XLSX file.
 func workbook(t *testing.T, sheets ...any) []byte {
 	t.Helper()
