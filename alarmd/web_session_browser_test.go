@@ -6,10 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	cdpnet "github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/sqlite"
 	"github.com/anxin-care/anxin/web"
@@ -22,47 +21,21 @@ import (
 // nothing typed is lost. Headless Chromium on a 360 px phone against a
 // whole alarmd.
 func TestWebVisitAfterTheSessionEnded(t *testing.T) {
-	chromium := testenv.Need(t, "chromium", "apt-get install -y chromium")
-	const token = "district-0123456789abcdef"
-	cfg := testConfig(t)
-	cfg.API.Tokens = []APIToken{{Name: "district", Token: token}}
-	m := &Main{Config: cfg}
-	startMain(t, m)
-	if code, body := apiCall(t, m, "POST", "elders", token, elderBody("e1", "hh-0001", "张桂兰", "善广村", 1)); code != 201 {
-		t.Fatalf("elder: %d %s", code, body)
-	}
-	putAccounts(t, m, [4]string{"wang", "王芳", "善广村", web.RoleWorker})
-	base := "http://" + m.HTTPAddr()
-	bctx, run, text, shot := browserSession(t, chromium, 360, 740)
-	signIn := func() {
-		t.Helper()
-		run("sign in", chromedp.WaitVisible(chromedp.CSS("#login")),
-			chromedp.SendKeys(chromedp.CSS("#login"), "wang"), chromedp.SendKeys(chromedp.CSS("#password"), "correct-horse-1"),
-			chromedp.Click(chromedp.CSS("#signin")), chromedp.WaitNotPresent(chromedp.CSS("#login")),
-			chromedp.WaitVisible(chromedp.CSS("main h1")))
-	}
-	run("phone viewport", chromedp.EmulateViewport(360, 740))
-	run("open the app", chromedp.Navigate(base+"/app/"))
-	signIn()
-	run("fill the visit form", chromedp.Navigate(base+"/app/elders/e1/visit"), chromedp.WaitVisible(chromedp.CSS("#save")),
-		chromedp.SendKeys(chromedp.CSS(`textarea[name=needs]`), "夜里摔倒，已扶起，明早送医"))
-	// the session ends (what 12 hours do): the browser's session cookie goes
-	run("the session ends", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, cdpnet.DeleteCookies, cdpnet.DeleteCookiesParams{Name: "anxin_session", URL: base + "/app/"})
-		return err
-	}))
-	run("save", chromedp.Click(chromedp.CSS("#save")), chromedp.WaitVisible(chromedp.CSS("a#signin")),
-		chromedp.WaitVisible(chromedp.CSS("#pending")))
+	p := newWorkerPhone(t, [4]string{"wang", "王芳", "善广村", web.RoleWorker})
+	m, base, bctx, run, text, shot := p.m, p.base, p.bctx, p.run, p.text, p.shot
+	p.signIn("wang")
+	p.keepVisit("夜里摔倒，已扶起，明早送医")
 	if got := text("main"); !strings.Contains(got, "登录已过期") || !strings.Contains(got, "1 份探访记录保存在手机上，重新登录后自动提交") {
 		t.Fatalf("the page after saving without a session: %s", got)
 	}
 	shot("visit-session-ended-360x740.png")
-	vs, err := m.Store.Visits(context.Background(), sqlite.VisitFilter{Household: "hh-0001"})
-	if err != nil || len(vs) != 0 {
-		t.Fatalf("a visit without a session was stored: %v %+v", err, vs)
+	if vs := p.visits(t); len(vs) != 0 {
+		t.Fatalf("a visit without a session was stored: %+v", vs)
 	}
 	run("to the sign-in", chromedp.Click(chromedp.CSS("a#signin")))
-	signIn()
+	p.signIn("wang")
+	var vs []anxin.Visit
+	var err error
 	pending := func() int {
 		n, err := chromedp.Run(bctx, chromedp.Evaluate[int](`JSON.parse(localStorage.getItem("anxin-pending-visits") || "[]").length`))
 		if err != nil {
