@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xuri/excelize/v2"
-
 	"github.com/anxin-care/anxin/ledger/ledgertest"
 )
 
@@ -153,18 +151,7 @@ func TestMergesFromTheSheetExcelizeReads(t *testing.T) {
 func TestMergeOverNumberedBlankRows(t *testing.T) {
 	file := ledgertest.Workbook(nil, [][]string{{"序号", "姓名", "身份证号码", "村(社区)"}}, nil,
 		[][]any{{1, "张桂兰", idNumber("1942-03-05", 12), "大河村"}, {2, "李四", idNumber("1950-07-01", 21), ""}, {3}, {4}, {5}})
-	f, err := excelize.OpenReader(bytes.NewReader(file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.MergeCell("Sheet1", "D2", "D6"); err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if _, err := f.WriteTo(&b); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := ReadXLSXRows(bytes.NewReader(b.Bytes()))
+	rows, err := ReadXLSXRows(bytes.NewReader(mergeCells(t, file, "D2:D6")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,22 +26,8 @@ func TestImportMergedDataCells(t *testing.T) {
 			{},
 			{3, "王五", idNumber("1940-01-02", 33), "", "小河村", "6组", ""},
 		})
-	// the data rows are 4–7; the merges are made after the values are
-	// written, as a worker selects filled cells and merges them
-	f, err := excelize.OpenReader(bytes.NewReader(file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range [][2]string{{"D4", "D8"}, {"E4", "E6"}, {"G4", "G7"}} {
-		if err := f.MergeCell("Sheet1", m[0], m[1]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var b bytes.Buffer
-	if _, err := f.WriteTo(&b); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := ReadXLSXRows(bytes.NewReader(b.Bytes()))
+	// the data rows are 4–7
+	rows, err := ReadXLSXRows(bytes.NewReader(mergeCells(t, file, "D4:D8", "E4:E6", "G4:G7")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,22 +57,32 @@ func TestImportMergedIdentityCellRefused(t *testing.T) {
 			{1, "张桂兰", idNumber("1942-03-05", 12), "屏山街道大河村3组", "王芳"},
 			{2, "李四", "", "屏山街道大河村5组", "王芳"},
 		})
+	rows, err := ReadXLSXRows(bytes.NewReader(mergeCells(t, file, "C3:C4")))
+	if err == nil || !strings.Contains(err.Error(), "合并") || !strings.Contains(err.Error(), "身份证号码") || !strings.Contains(err.Error(), "第 3–4 行") {
+		imp, errs := Parse(rows, today, Options{})
+		t.Fatalf("a merged ID number: err %v; parsed %d elders, errors %+v", err, len(imp.Elders), errs)
+	}
+}
+
+// mergeCells merges the ranges (D4:D8) of file's Sheet1 after its values
+// are written, as a worker selects filled cells and merges them.
+func mergeCells(t *testing.T, file []byte, ranges ...string) []byte {
+	t.Helper()
 	f, err := excelize.OpenReader(bytes.NewReader(file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.MergeCell("Sheet1", "C3", "C4"); err != nil {
-		t.Fatal(err)
+	for _, r := range ranges {
+		from, to, _ := strings.Cut(r, ":")
+		if err := f.MergeCell("Sheet1", from, to); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var b bytes.Buffer
 	if _, err := f.WriteTo(&b); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := ReadXLSXRows(bytes.NewReader(b.Bytes()))
-	if err == nil || !strings.Contains(err.Error(), "合并") || !strings.Contains(err.Error(), "身份证号码") || !strings.Contains(err.Error(), "第 3–4 行") {
-		imp, errs := Parse(rows, today, Options{})
-		t.Fatalf("a merged ID number: err %v; parsed %d elders, errors %+v", err, len(imp.Elders), errs)
-	}
+	return b.Bytes()
 }
 
 // workbook writes sheets of rows (name, then rows) as an XLSX file.
