@@ -186,16 +186,7 @@ func TestForm3KeepsIllnessAsWritten(t *testing.T) {
 		if errs := care.Normalize(&e, today); len(errs) > 0 {
 			t.Fatal(errs)
 		}
-		var buf bytes.Buffer
-		if err := WriteForm3XLSX(&buf, []anxin.ElderRecord{e}, nil, Form3Meta{Township: "善广乡"}, Options{}); err != nil {
-			t.Fatal(err)
-		}
-		rows, err := ReadXLSXRows(bytes.NewReader(buf.Bytes()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		imp, errs := Parse(rows, today, Options{NewID: func(string) string { return "e-1" },
-			Existing: func(id string) (anxin.ElderRecord, bool) { return e, id == "e-1" }})
+		imp, errs := reimportForm3(t, e)
 		if len(errs) > 0 || imp.Elders[0].Illness != ill || imp.Changes[0].Action != Unchanged {
 			t.Errorf("疾病史 %q read back as %q (%s %v) %+v", ill, imp.Elders[0].Illness, imp.Changes[0].Action, imp.Changes[0].Fields, errs)
 		}

@@ -26,20 +26,27 @@ func TestForm3ReimportIllnessWithAnswerWords(t *testing.T) {
 		if errs := care.Normalize(&e, today); len(errs) > 0 {
 			t.Fatal(errs)
 		}
-		var buf bytes.Buffer
-		if err := WriteForm3XLSX(&buf, []anxin.ElderRecord{e}, nil, Form3Meta{Township: "善广乡"}, Options{}); err != nil {
-			t.Fatal(err)
-		}
-		rows, err := ReadXLSXRows(bytes.NewReader(buf.Bytes()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		imp, errs := Parse(rows, today, Options{NewID: func(string) string { return "e-1" },
-			Existing: func(id string) (anxin.ElderRecord, bool) { return e, id == "e-1" }})
+		imp, errs := reimportForm3(t, e)
 		if len(errs) > 0 || imp.Changes[0].Action != Unchanged {
 			got := imp.Elders[0]
 			t.Errorf("%s, 疾病史 %q re-imported: %s %v (health %s, self-care %s, 疾病史 %q) %+v", c.health, c.ill,
 				imp.Changes[0].Action, imp.Changes[0].Fields, got.Assessment.Health, got.Assessment.SelfCare, got.Illness, errs)
 		}
 	}
+}
+
+// reimportForm3 exports e (id e-1, stored) on 附件3 and imports the file
+// back against it, as an operator re-importing her own export.
+func reimportForm3(t *testing.T, e anxin.ElderRecord) (Imported, []RowError) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := WriteForm3XLSX(&buf, []anxin.ElderRecord{e}, nil, Form3Meta{Township: "善广乡"}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ReadXLSXRows(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Parse(rows, today, Options{NewID: func(string) string { return "e-1" },
+		Existing: func(id string) (anxin.ElderRecord, bool) { return e, id == "e-1" }})
 }
