@@ -6,12 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/anxin-care/anxin"
-	"github.com/anxin-care/anxin/dispatch"
 	"github.com/anxin-care/anxin/sqlite"
-	"github.com/anxin-care/anxin/web"
 )
 
 // An order closed by another worker while this one filled in its form:
@@ -23,20 +19,7 @@ func TestOrderClosedByAnotherIsNotSaidSaved(t *testing.T) {
 	e, _, alarm := newOrdersEnv(t)
 	ctx := context.Background()
 	// a colleague of the same name (two 王芳 in one township are common)
-	if err := web.PutAccount(ctx, e.db, "zhou", "王芳", "善广村", web.RoleWorker, "correct-horse-1", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	d := &dispatch.Dispatcher{Store: e.db}
-	o := anxin.WorkOrder{Key: dispatch.AlarmKey(alarm.ID), Kind: anxin.OrderAlarm, AlarmID: alarm.ID, Household: "hh-a1", Elder: "a1"}
-	if _, err := d.Dispatch(ctx, &o, dispatch.Person{Login: "wang", Name: "王芳", Role: "worker"}, dispatch.Auto, dispatch.WhyUnanswered); err != nil {
-		t.Fatal(err)
-	}
-	o, _ = e.db.WorkOrder(ctx, o.ID)
-	o.Assignee, o.AssigneeName = "zhou", "王芳"
-	o.History = append(o.History, anxin.OrderMove{At: time.Now(), To: "zhou", ToName: "王芳", By: dispatch.Auto, Why: dispatch.WhyUntouched})
-	if err := e.db.SaveWorkOrder(ctx, &o); err != nil {
-		t.Fatal(err)
-	}
+	o := moveOrderToZhou(t, e, alarm, "王芳")
 	form := func(b *browser, csrf string) url.Values {
 		_, page, _ := b.do("GET", "/app/orders/"+o.ID+"/visit", nil)
 		key := regexp.MustCompile(`name="key" value="([^"]+)"`).FindStringSubmatch(page)

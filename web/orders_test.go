@@ -258,20 +258,7 @@ func TestDispatchFollowUp(t *testing.T) {
 func TestMovedOrderClosedByFirstAssignee(t *testing.T) {
 	e, _, alarm := newOrdersEnv(t)
 	ctx := context.Background()
-	if err := web.PutAccount(ctx, e.db, "zhou", "周敏", "善广村", web.RoleWorker, "correct-horse-1", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	d := &dispatch.Dispatcher{Store: e.db}
-	o := anxin.WorkOrder{Key: dispatch.AlarmKey(alarm.ID), Kind: anxin.OrderAlarm, AlarmID: alarm.ID, Household: "hh-a1", Elder: "a1"}
-	if _, err := d.Dispatch(ctx, &o, dispatch.Person{Login: "wang", Name: "王芳", Role: "worker"}, dispatch.Auto, dispatch.WhyUnanswered); err != nil {
-		t.Fatal(err)
-	}
-	o, _ = e.db.WorkOrder(ctx, o.ID)
-	o.Assignee, o.AssigneeName = "zhou", "周敏"
-	o.History = append(o.History, anxin.OrderMove{At: time.Now(), To: "zhou", ToName: "周敏", By: dispatch.Auto, Why: dispatch.WhyUntouched})
-	if err := e.db.SaveWorkOrder(ctx, &o); err != nil {
-		t.Fatal(err)
-	}
+	o := moveOrderToZhou(t, e, alarm, "周敏")
 	wang := e.browser()
 	csrf := wang.mustSignIn("wang")
 	if code, page, _ := wang.do("GET", "/app/orders/"+o.ID, nil); code != 200 || strings.Contains(page, `id="accept"`) || !strings.Contains(page, `id="record"`) {
@@ -335,4 +322,27 @@ func TestRefusedNoticeShownOnOrderPage(t *testing.T) {
 		strings.Contains(page, "不再自动重发") {
 		t.Fatalf("order page of a notice refused for the account: %d %s", code, page)
 	}
+}
+
+// moveOrderToZhou dispatches alarm's order to 王芳 (wang) and moves it on
+// to a second worker of 善广村, zhou, named name, as the dispatcher does
+// with an order untouched: the order as stored.
+func moveOrderToZhou(t *testing.T, e *env, alarm anxin.Alarm, name string) anxin.WorkOrder {
+	t.Helper()
+	ctx := context.Background()
+	if err := web.PutAccount(ctx, e.db, "zhou", name, "善广村", web.RoleWorker, "correct-horse-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	d := &dispatch.Dispatcher{Store: e.db}
+	o := anxin.WorkOrder{Key: dispatch.AlarmKey(alarm.ID), Kind: anxin.OrderAlarm, AlarmID: alarm.ID, Household: "hh-a1", Elder: "a1"}
+	if _, err := d.Dispatch(ctx, &o, dispatch.Person{Login: "wang", Name: "王芳", Role: "worker"}, dispatch.Auto, dispatch.WhyUnanswered); err != nil {
+		t.Fatal(err)
+	}
+	o, _ = e.db.WorkOrder(ctx, o.ID)
+	o.Assignee, o.AssigneeName = "zhou", name
+	o.History = append(o.History, anxin.OrderMove{At: time.Now(), To: "zhou", ToName: name, By: dispatch.Auto, Why: dispatch.WhyUntouched})
+	if err := e.db.SaveWorkOrder(ctx, &o); err != nil {
+		t.Fatal(err)
+	}
+	return o
 }
