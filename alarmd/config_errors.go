@@ -82,6 +82,11 @@ func unknownKey(unknown []string, known map[string]any) error {
 		}
 	}
 	all = append(all, listKeys...)
+	for _, k := range listKeys {
+		for p := parentKey(k); p != ""; p = parentKey(p) {
+			sections[p] = true
+		}
+	}
 	slices.Sort(all)
 	k := unknown[0]
 	if sections[k] { // mqtt: [1, 2]
@@ -93,6 +98,9 @@ func unknownKey(unknown []string, known map[string]any) error {
 		p := strings.Join(parts[:i], ".")
 		if v, ok := known[p]; ok && i < len(parts) { // http: {listen: {a: b}}
 			return notForm(p, "", wantOf(v), "is a single value, not a mapping of keys")
+		}
+		if knownList(p) && i < len(parts) { // api: {tokens: {name: a}}
+			return notForm(p, "", "list", "must be a list of entries (each line starting with -)")
 		}
 		if _, ok := known[p]; !ok && !sections[p] {
 			k = p

@@ -286,3 +286,26 @@ func TestConfigReadingRules(t *testing.T) {
 		}
 	}
 }
+
+// TestListKeyWrittenAsMappingIsNamed: api.tokens (care.surges,
+// notify.installers) written as one mapping instead of a list of them was
+// "api: unknown key; did you mean api?" — the section the operator did
+// write, suggested as itself. It names the list key and says a list goes
+// there.
+func TestListKeyWrittenAsMappingIsNamed(t *testing.T) {
+	for _, tc := range []struct{ yaml, key string }{
+		{"api: {tokens: {name: d, token: abcdefghijklmnopq}}\n", "api.tokens"},
+		{"care: {surges: {from: 2026-12-20, to: 2027-01-05, reason: festival}}\n", "care.surges"},
+		{"notify: {installers: {name: 张三, phone: '+8613800000000'}}\n", "notify.installers"},
+	} {
+		_, err := Parse([]byte(tc.yaml), noEnv)
+		var ce *configerr.ConfigError
+		if !errors.As(err, &ce) || ce.Key != tc.key || ce.Want != "list" {
+			t.Errorf("%s: %v (%#v), want %s named as a list", strings.TrimSpace(tc.yaml), err, ce, tc.key)
+			continue
+		}
+		if zh := ConfigErrorText(err, AtStart); !strings.Contains(zh, "列表") || strings.Contains(zh, "张三") || strings.Contains(err.Error(), "abcdefghijklmnopq") {
+			t.Errorf("%s: %q", tc.key, zh)
+		}
+	}
+}

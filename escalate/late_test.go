@@ -185,3 +185,31 @@ func TestReplyDuringAStoreFailureAsksToReplyAgain(t *testing.T) {
 		}
 	})
 }
+
+// TestReplyFailedAnsweredOncePerSender: while the store fails, every SMS
+// the modem's SIM receives fails — the carrier's 10086 notices, spam, an
+// auto-responder — and each was answered "system busy, reply 1 again".
+// A sender that answers every SMS (10086 answers an unknown text with its
+// menu) looped with alarmd for as long as the store was down, one SMS
+// each way per turn, on the SIM that carries the alarms. The ask to reply
+// again goes to a sender once an hour, as the "how to accept" answer does.
+func TestReplyFailedAnsweredOncePerSender(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnvWith(t, households{abroad.ID: abroad})
+		e.unreadable.Store(true)
+		ctx := context.Background()
+		for i, want := range []bool{true, false, false} {
+			answer, err := e.svc.LocalReply(ctx, "+8610086", "您发送的指令有误，请回复 0 查看菜单")
+			if err == nil || strings.Contains(answer, "请稍后再回复1") != want {
+				t.Fatalf("failed reply %d from one sender: answer %q, err %v; want the ask to reply again: %v", i+1, answer, err, want)
+			}
+		}
+		if answer, _ := e.svc.LocalReply(ctx, abroad.Contacts[0].Phone, "1"); !strings.Contains(answer, "请稍后再回复1") {
+			t.Fatalf("another sender's failed reply: answer %q", answer)
+		}
+		time.Sleep(time.Hour) // synctest: the fake clock
+		if answer, _ := e.svc.LocalReply(ctx, "+8610086", "x"); !strings.Contains(answer, "请稍后再回复1") {
+			t.Fatalf("an hour later: answer %q", answer)
+		}
+	})
+}

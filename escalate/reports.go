@@ -202,10 +202,17 @@ func (s *Service) Reply(ctx context.Context, from, body string) (answer string, 
 // channel): a domestic sender reaches it, so +86 is believed too.
 // A reply that could not be recorded comes with the error and an answer
 // asking the sender to reply again (the modem sends it; nothing else would
-// tell them their "1" was lost).
+// tell them their "1" was lost), once an hour per sender: while the store
+// fails every SMS fails, and a sender that answers each SMS (10086, an
+// auto-responder) must not loop with us on the SIM that carries the alarms.
 func (s *Service) LocalReply(ctx context.Context, from, body string) (answer string, err error) {
 	if answer, err = s.reply(ctx, from, body, true); err != nil {
-		answer = s.cfg.Words.ReplyFailed()
+		answer = ""
+		if s.unclearOnce(unclearKey(from, []string{"reply-failed"})) {
+			answer = s.cfg.Words.ReplyFailed()
+		} else {
+			s.log.Info("inbound SMS not handled; its sender was asked to reply again within the hour", "from", anxin.MaskPhone(from))
+		}
 	}
 	return answer, err
 }

@@ -144,6 +144,19 @@ func portProblemZh(p string) string {
 	switch {
 	case p == "":
 		return "" // the port opened: the device itself did not answer
+	case strings.Contains(p, "usb adapters match"): // serialport: usb vid:pid fits several
+		return "插着多个同型号的 USB 串口转换器（配置里用 usb.serial 指定是哪一个）"
+	case strings.Contains(p, "listen tcp"): // tcpserver (jt808, watch3g): not a serial port
+		switch {
+		case strings.Contains(p, "permission denied"):
+			return "没有权限监听这个端口（1024 以下的端口要 root 权限，换一个端口）"
+		case strings.Contains(p, "address already in use"):
+			return "这个端口被别的程序占用"
+		}
+		return ""
+	case strings.Contains(p, "not authorized"), strings.Contains(p, "bad user name or password"):
+		// before "connect": mqttsource logs them as "home broker connect failed: …"
+		return "本机 MQTT 拒绝登录（用户名或密码不对）"
 	case strings.Contains(p, "permission denied"):
 		return "没有串口权限（anxin 用户在 dialout 组里吗？）"
 	case strings.Contains(p, "not found"), strings.Contains(p, "no such file"):
@@ -152,10 +165,10 @@ func portProblemZh(p string) string {
 		return "这个路径不是串口（路径写错）"
 	case strings.Contains(p, "busy"):
 		return "串口被别的程序占用"
-	case strings.Contains(p, "connection refused"), strings.Contains(p, "connect"):
+	case strings.Contains(p, "connection refused"), strings.Contains(p, "broker") && strings.Contains(p, "connect"):
+		// not any "connect": tcpserver's "connections refused: too many
+		// devices connected" is about the devices, not the broker
 		return "连不上本机 MQTT（mosquitto 没有运行，或地址端口写错）"
-	case strings.Contains(p, "not authorized"), strings.Contains(p, "bad user name or password"):
-		return "本机 MQTT 拒绝登录（用户名或密码不对）"
 	}
 	return ""
 }

@@ -156,6 +156,19 @@ func Defaults() *Config {
 	}
 }
 
+// driversKey is the top-level key the config tree reads as drivers: the
+// last spelling in byte order that is not all lower case (Drivers: over
+// drivers:, as configtree decides for every key), else drivers.
+func driversKey(top map[string]yaml.Node) string {
+	key := "drivers"
+	for _, k := range slices.Sorted(maps.Keys(top)) {
+		if k != "drivers" && strings.ToLower(k) == "drivers" {
+			key = k
+		}
+	}
+	return key
+}
+
 // EnvPrefix starts every environment override: ANXIN_MQTT_PASSWORD sets
 // mqtt.password.
 const EnvPrefix = "ANXIN"
@@ -190,12 +203,19 @@ func Parse(data []byte) (*Config, error) {
 
 func parse(data []byte) (*Config, error) {
 	// drivers: read as they are so driver keys keep their case (the
-	// tree lowercases keys, and device names are keys in some drivers)
+	// tree lowercases keys, and device names are keys in some drivers),
+	// under the spelling of drivers the tree reads (Drivers: too)
 	var raw struct {
-		Drivers []map[string]any `yaml:"drivers"`
+		Drivers []map[string]any
 	}
-	if err := yaml.Unmarshal(data, &raw); err != nil {
+	var top map[string]yaml.Node
+	if err := yaml.Unmarshal(data, &top); err != nil {
 		return nil, configerr.YAMLSyntax(data, err)
+	}
+	if n, ok := top[driversKey(top)]; ok {
+		if err := n.Decode(&raw.Drivers); err != nil {
+			return nil, configerr.YAMLSyntax(data, err)
+		}
 	}
 
 	v := configtree.New()

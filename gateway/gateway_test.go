@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -462,5 +463,44 @@ func TestConfigReadingRules(t *testing.T) {
 	_, err = Parse([]byte("household: hh-1\nmqtt: {broker: tcp://c:1883}\n"))
 	if ce := drivers.AsConfigError(err); err == nil || ce.Key != "mqtt.fallback" {
 		t.Errorf("list from the environment: %v", err)
+	}
+}
+
+// TestDriversKeyAnyCase: every key is read whatever its case (Household:,
+// MQTT: above), but drivers were read apart under "drivers" exactly, and
+// the lowercased copy dropped from the key check: "Drivers:" gave a
+// gateway with no driver at all, no error, and a check that passed with an
+// empty table — a home watched by nothing. Drivers: is read as drivers:,
+// with the spelling the other keys follow when several are written.
+func TestDriversKeyAnyCase(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want []string // instance names
+	}{
+		{"household: hh-1\nDrivers: [{driver: testsim, name: a, count: 1}]\n", []string{"a"}},
+		{"household: hh-1\nDRIVERS: [{driver: testsim, name: a, count: 1}]\n", []string{"a"}},
+		// Drivers: over drivers: as Mqtt: over mqtt: (configtree)
+		{"household: hh-1\ndrivers: [{driver: testsim, name: low, count: 1}]\nDrivers: [{driver: testsim, name: up, count: 1}]\n", []string{"up"}},
+		{"household: hh-1\ndrivers: [{driver: testsim, name: a, count: 1}]\n", []string{"a"}},
+		{"household: hh-1\nbase: &b [{driver: testsim, name: x, count: 1}]\n<<: {drivers: *b}\n", nil}, // base: unknown key
+	} {
+		cfg, err := Parse([]byte(tc.yaml))
+		if tc.want == nil {
+			if err == nil {
+				t.Errorf("%q: accepted", tc.yaml)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.yaml, err)
+			continue
+		}
+		var got []string
+		for _, d := range cfg.Drivers {
+			got = append(got, d.Name)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%q: drivers %q, want %q", tc.yaml, got, tc.want)
+		}
 	}
 }

@@ -66,6 +66,9 @@ type Webhooks struct {
 	inflight map[string]chan struct{} // replay keys being handled: closed when done
 
 	answers smsAnswers
+	// busyTold: senders asked to reply again (their SMS could not be
+	// handled) in the last hour, by "busy\x00"+number; in memory
+	busyTold smsAnswers
 }
 
 // smsAnswers remembers the answers to inbound SMS by replay key, so that
@@ -491,8 +494,18 @@ func (w *Webhooks) sms(rw http.ResponseWriter, r *http.Request, replay bool) (fa
 			// settings), so a 5xx lost the reply without a word. The
 			// sender is asked to reply again; failed, so that a request
 			// sent again is handled, not taken for a replay.
-			w.log.Error("inbound SMS not handled; the sender is asked to reply again", "from", anxin.MaskPhone(r.PostForm.Get("From")), "err", err)
-			writeMessage(rw, w.words.ReplyFailed())
+			// Once an hour per sender: while the store fails every SMS
+			// fails, and a sender that answers each SMS (an
+			// auto-responder) must not loop with us.
+			from, now := r.PostForm.Get("From"), w.now()
+			if told := "busy\x00" + from; w.busyTold.get(told, now) == "" {
+				w.busyTold.put(told, "1", now, time.Hour)
+				w.log.Error("inbound SMS not handled; the sender is asked to reply again", "from", anxin.MaskPhone(from), "err", err)
+				writeMessage(rw, w.words.ReplyFailed())
+			} else {
+				w.log.Error("inbound SMS not handled; the sender was asked to reply again within the hour", "from", anxin.MaskPhone(from), "err", err)
+				writeMessage(rw, "")
+			}
 			return true
 		}
 		w.answers.put(key, answer, w.now(), min(w.window, time.Hour))

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -503,9 +504,9 @@ func sumOf(t *testing.T, reg *prometheus.Registry, name string) float64 {
 // TestInboundSMSRetriedAfterAFailureAnsweredAgainAfterALoss: a reply whose
 // handling failed (the store busy: the "1" not recorded) was answered 200
 // with nothing and remembered as handled, so Twilio's retry was taken for
-// a replay: the acceptance lost and its sender told nothing. Now it is a
-// 500 (Twilio retries, or calls the fallback URL) and the retry is
-// handled. And a retry of a reply that was handled, whose answer was lost
+// a replay: the acceptance lost and its sender told nothing. Now its
+// sender is asked to reply again (Twilio does not retry a 5xx by default)
+// and a retry is handled. And a retry of a reply that was handled, whose answer was lost
 // on the way back (Twilio gave up waiting), gets that answer again, with
 // no second effect.
 func TestInboundSMSRetriedAfterAFailureAnsweredAgainAfterALoss(t *testing.T) {
@@ -525,5 +526,31 @@ func TestInboundSMSRetriedAfterAFailureAnsweredAgainAfterALoss(t *testing.T) {
 	}
 	if code, body := serve(mux, twiliotest.SignedRequest(publicURL+"/twilio/sms", v, twiliotest.AuthToken)); code != 200 || !strings.Contains(body, want) || len(r.replies) != 2 {
 		t.Fatalf("a retry of the handled reply: %d %s, %d replies handled (want its answer again, once handled)", code, body, len(r.replies))
+	}
+}
+
+// TestInboundSMSFailuresAskAgainOncePerSender: while the store fails every
+// inbound SMS fails, and each was answered "system busy, reply 1 again": a
+// sender that answers every SMS (an auto-responder, a carrier's service
+// number) looped with alarmd, one paid SMS each way per turn, for as long
+// as the store was down. A sender is asked once an hour.
+func TestInboundSMSFailuresAskAgainOncePerSender(t *testing.T) {
+	now := time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)
+	r := &reports{failSMS: 4}
+	mux := http.NewServeMux()
+	twilio.NewWebhooks(twiliotest.AuthToken, publicURL, r, nil, twilio.WithClock(func() time.Time { return now })).Mount(mux)
+	busy := "<Message>【安心】系统繁忙"
+	for i, tc := range []struct {
+		from string
+		want bool
+	}{{"+14155550100", true}, {"+14155550100", false}, {"+14155550101", true}, {"+14155550100", true}} {
+		if i == 3 {
+			now = now.Add(time.Hour)
+		}
+		v := url.Values{"From": {tc.from}, "Body": {"I am away until Monday"}, "MessageSid": {"SMauto" + strconv.Itoa(i)}}
+		code, body := serve(mux, twiliotest.SignedRequest(publicURL+"/twilio/sms", v, twiliotest.AuthToken))
+		if code != 200 || strings.Contains(body, busy) != tc.want {
+			t.Fatalf("failed SMS %d from %s: %d %s; want the ask to reply again: %v", i+1, tc.from, code, body, tc.want)
+		}
 	}
 }

@@ -39,6 +39,9 @@ type Tree struct {
 	bound    map[string]bool   // every bound key, set or not
 	file     map[string]any
 	defaults map[string]any
+	// fileParts is the most parts (dots + 1) of any key in the file: a
+	// longer prefix of a key looked up cannot be one of its keys
+	fileParts int
 }
 
 // New returns an empty tree.
@@ -82,8 +85,25 @@ func (t *Tree) ReadYAML(data []byte) error {
 		return err
 	}
 	lowerMap(file)
-	t.file = file
+	t.file, t.fileParts = file, mostParts(file)
 	return nil
+}
+
+// mostParts is the most parts (dots + 1) of a key in v's mappings, at
+// least 1.
+func mostParts(v any) int {
+	most := 1
+	switch t := v.(type) {
+	case map[string]any:
+		for k, e := range t {
+			most = max(most, strings.Count(k, ".")+1, mostParts(e))
+		}
+	case []any:
+		for _, e := range t {
+			most = max(most, mostParts(e))
+		}
+	}
+	return most
 }
 
 // Get returns the value of a dotted key (nil: none). Maps in it have
@@ -101,7 +121,7 @@ func (t *Tree) Get(key string) any {
 	if v, ok := t.env[key]; ok {
 		return v
 	}
-	if v := searchPrefixes(t.file, path); v != nil {
+	if v := searchPrefixes(t.file, path, max(t.fileParts, 1)); v != nil {
 		return v
 	}
 	if nested && shadowedIn(t.file, path) {
@@ -217,12 +237,14 @@ func searchMap(m map[string]any, path []string) any {
 
 // searchPrefixes is searchMap for the file, whose keys may themselves be
 // dotted (mqtt.client_id: x at the top): the longest dotted prefix of path
-// found in a mapping wins, and a number indexes a list.
-func searchPrefixes(source any, path []string) any {
+// found in a mapping wins, and a number indexes a list. Prefixes of more
+// than most parts are not tried (no key has that many): tried at every
+// level, they made a key of n parts cost n³ steps.
+func searchPrefixes(source any, path []string, most int) any {
 	if len(path) == 0 {
 		return source
 	}
-	for i := len(path); i > 0; i-- {
+	for i := min(len(path), most); i > 0; i-- {
 		prefix := strings.Join(path[:i], ".")
 		var next any
 		switch s := source.(type) {
@@ -249,7 +271,7 @@ func searchPrefixes(source any, path []string) any {
 		}
 		switch next.(type) {
 		case map[string]any, []any:
-			if v := searchPrefixes(next, path[i:]); v != nil {
+			if v := searchPrefixes(next, path[i:], most); v != nil {
 				return v
 			}
 		}

@@ -181,3 +181,36 @@ func FuzzReadYAML(f *testing.F) {
 		}
 	})
 }
+
+// A file nested deep (a mapping in a mapping, 300 levels) is read in time
+// linear in its depth for each key: Get tried every dotted prefix of the
+// key at every level (a key of n parts cost n³ steps; 2,000 levels of
+// {a: took 13 s, 10,000 — yaml.v3's limit, 50 KB — half an hour, and
+// gatewayd reads every key). Counted in allocations, not seconds.
+func TestDeepNestingIsNotCubic(t *testing.T) {
+	const depth = 300
+	tr := New()
+	if err := tr.ReadYAML([]byte(strings.Repeat("{a: ", depth) + "1" + strings.Repeat("}", depth))); err != nil {
+		t.Fatal(err)
+	}
+	keys := tr.AllKeys()
+	if len(keys) != 1 || strings.Count(keys[0], ".") != depth-1 {
+		t.Fatalf("keys %q", keys)
+	}
+	var v any
+	allocs := testing.AllocsPerRun(3, func() { v = tr.Get(keys[0]) })
+	if v != 1 {
+		t.Fatalf("Get = %#v", v)
+	}
+	if allocs > 4*depth {
+		t.Errorf("Get of a key %d levels deep: %.0f allocations, want at most %d", depth, allocs, 4*depth)
+	}
+	// a dotted key still found beside nested ones
+	d := New()
+	if err := d.ReadYAML([]byte("x: {a.b.c: 1, a: {b: {d: 2}}}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if d.Get("x.a.b.c") != 1 || d.Get("x.a.b.d") != 2 {
+		t.Errorf("dotted keys: %#v %#v", d.Get("x.a.b.c"), d.Get("x.a.b.d"))
+	}
+}
