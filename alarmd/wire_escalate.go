@@ -3,7 +3,9 @@ package alarmd
 import (
 	"context"
 	"net/http"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/aliyun"
@@ -34,6 +36,7 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 	}
 	notifiers := map[string]anxin.Notifier{}
 	var svcRef atomic.Pointer[escalate.Service]
+	late := newLateService(&svcRef)
 	var ali *aliyun.Notifier
 	for _, p := range cfg.Providers() {
 		switch p {
@@ -63,7 +66,7 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 		case "modem":
 			// replies and call progress go to the service built below
 			md, err := modem.Open(modem.Config{Port: cfg.Modem.Port, Baud: cfg.Modem.Baud, RingFor: cfg.Modem.RingFor},
-				lateService{&svcRef}, lateService{&svcRef}, log.With("notifier", "modem"))
+				late, late, log.With("notifier", "modem"))
 			if err != nil {
 				return nil, nil, err
 			}
@@ -110,6 +113,7 @@ func newEscalator(m *Main) (anxin.Escalator, func(mux *http.ServeMux), error) {
 		return nil, nil, err
 	}
 	svcRef.Store(svc)
+	late.started()
 	if notifiers["twilio"] != nil {
 		// the replay memory is in the store: a webhook handled before a
 		// restart is still recognised after it (for 24 h)
@@ -170,22 +174,51 @@ func installerContacts(in []Installer) []anxin.Contact {
 }
 
 // lateService passes what the modem hears to the escalation service, built
-// after the modem (a reply before then is refused and logged by the modem).
+// after the modem: what comes before then (a "1" sent during a restart, read
+// from the SIM as the modem opens) waits for it, at most lateServiceWait.
 type lateService struct {
-	p *atomic.Pointer[escalate.Service]
+	p     *atomic.Pointer[escalate.Service]
+	ready chan struct{}
+	once  *sync.Once
+}
+
+// lateServiceWait bounds the wait for the service (its start failed: alarmd
+// is stopping).
+const lateServiceWait = 30 * time.Second
+
+func newLateService(p *atomic.Pointer[escalate.Service]) lateService {
+	return lateService{p: p, ready: make(chan struct{}), once: new(sync.Once)}
+}
+
+// started says the service is stored.
+func (l lateService) started() { l.once.Do(func() { close(l.ready) }) }
+
+// service is the escalation service, waited for; nil if it did not come.
+func (l lateService) service(ctx context.Context) *escalate.Service {
+	if s := l.p.Load(); s != nil {
+		return s
+	}
+	t := time.NewTimer(lateServiceWait)
+	defer t.Stop()
+	select {
+	case <-l.ready:
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return l.p.Load()
 }
 
 var errNotReady = anxin.Errorf(anxin.EINTERNAL, "escalation is not started yet")
 
 func (l lateService) LocalReply(ctx context.Context, from, body string) (string, error) {
-	if s := l.p.Load(); s != nil {
+	if s := l.service(ctx); s != nil {
 		return s.LocalReply(ctx, from, body)
 	}
 	return "", errNotReady
 }
 
 func (l lateService) Report(ctx context.Context, r anxin.StatusReport) error {
-	if s := l.p.Load(); s != nil {
+	if s := l.service(ctx); s != nil {
 		return s.Report(ctx, r)
 	}
 	return errNotReady
