@@ -63,3 +63,19 @@ func TestReloadLogExplainsConfigError(t *testing.T) {
 		t.Fatalf("log line %s", line)
 	}
 }
+
+// A config with no drivers (a drivers: list lost to a typo or an indent)
+// reads no device: gatewayd check passed it with an empty table and exit
+// 0, so a home was watched by nothing. It says so and fails.
+func TestCheckRefusesAConfigWithoutDrivers(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "gw.yaml")
+	if err := os.WriteFile(p, []byte("household: hh-0001\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	m := &Main{Stdout: &out, Stderr: &errOut}
+	err := m.Run(context.Background(), []string{"check", "-config", p})
+	if err == nil || !strings.Contains(out.String(), "没有任何驱动") {
+		t.Fatalf("check of a config without drivers: err %v, stdout %q", err, out.String())
+	}
+}

@@ -210,6 +210,12 @@ func (m *Main) check(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(m.Stdout, "配置无误：%s（住户 %s，%d 路驱动）\n", *cfgPath, cfg.Household, len(cfg.Drivers))
 	failed := false
+	if len(cfg.Drivers) == 0 {
+		// a drivers: list lost to a typo or an indent: the home would be
+		// watched by nothing
+		fmt.Fprintln(m.Stdout, "配置里没有任何驱动：这个网关不读任何设备，请检查 drivers: 一节（是否写错或缩进不对）")
+		failed = true
+	}
 	if *register != "" {
 		b, err := os.ReadFile(*register)
 		if err != nil {
