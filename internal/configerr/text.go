@@ -285,6 +285,8 @@ func syntaxZH(e *ConfigError) string {
 		return "缩进没有对齐（这一行或下一行），同一级的项要用同样多的空格开头"
 	case strings.Contains(d, "could not find expected ':'"):
 		return "少了冒号：每一项要写成“名称: 值”，冒号后面留一个空格"
+	case strings.Contains(d, "a second document begins here"):
+		return "这里的 --- 开始了第二份配置，它不会被读取：删掉 ---，把两部分的内容合成一份"
 	}
 	return "YAML 格式有误（括号、引号没有配对，或缩进没有对齐）"
 }

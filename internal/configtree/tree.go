@@ -21,6 +21,7 @@
 package configtree
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"slices"
@@ -78,11 +79,16 @@ func EnvName(prefix, key string) string {
 }
 
 // ReadYAML replaces the file layer with the YAML document in data, which
-// must be a mapping (or empty). The error is yaml.v3's.
+// must be a mapping (or empty). The error is yaml.v3's, or says that a
+// second document follows (after ---): it would not be read, and what an
+// operator wrote there would do nothing without a word.
 func (t *Tree) ReadYAML(data []byte) error {
 	file := map[string]any{}
 	if err := yaml.Unmarshal(data, &file); err != nil {
 		return err
+	}
+	if line := secondDocument(data); line > 0 {
+		return fmt.Errorf("yaml: line %d: a second document begins here (after ---); only the first is read: keep one", line)
 	}
 	lowerMap(file)
 	t.file, t.fileParts = file, mostParts(file)
@@ -404,4 +410,18 @@ func keyText(k any) string {
 		return t.String()
 	}
 	return ""
+}
+
+// secondDocument is the line where a second, non-empty YAML document of
+// data begins, or 0 (one document; a trailing --- with nothing after it).
+func secondDocument(data []byte) int {
+	d := yaml.NewDecoder(bytes.NewReader(data))
+	var first, second yaml.Node
+	if d.Decode(&first) != nil || d.Decode(&second) != nil { // io.EOF: one document or none
+		return 0
+	}
+	if len(second.Content) == 0 || (second.Content[0].Kind == yaml.ScalarNode && second.Content[0].Tag == "!!null") {
+		return 0
+	}
+	return max(second.Line, 1)
 }

@@ -214,3 +214,20 @@ func TestDeepNestingIsNotCubic(t *testing.T) {
 		t.Errorf("dotted keys: %#v %#v", d.Get("x.a.b.c"), d.Get("x.a.b.d"))
 	}
 }
+
+// A file of two YAML documents (a second config pasted after ---) was read
+// up to the ---, the rest ignored without a word: the operator's changes
+// below it did nothing. It is refused, naming the line; a leading --- and
+// a trailing empty document are one document.
+func TestSecondDocumentRefused(t *testing.T) {
+	tr := New()
+	err := tr.ReadYAML([]byte("mqtt:\n  broker: tcp://a:1883\n---\nmqtt:\n  broker: tcp://b:1883\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("two documents: %v", err)
+	}
+	for _, one := range []string{"---\nmqtt:\n  broker: tcp://a:1883\n", "mqtt:\n  broker: tcp://a:1883\n---\n", "", "# only a comment\n"} {
+		if err := New().ReadYAML([]byte(one)); err != nil {
+			t.Errorf("%q: %v", one, err)
+		}
+	}
+}
