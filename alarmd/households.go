@@ -16,6 +16,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/configerr"
+	"github.com/anxin-care/anxin/internal/configtree"
 )
 
 // HouseholdsFile is the households of households_file, held in memory and
@@ -162,6 +163,10 @@ func shared[T any](kept *map[string][]T, key []byte, list []T) []T {
 // goes to the whole-document decoder. Both give the same households and the
 // same errors (FuzzHouseholdsSplit).
 func ParseHouseholds(data []byte) ([]anxin.Household, error) {
+	if line := configtree.SecondDocument(data); line > 0 {
+		// households appended after ---: a reader of one document drops them
+		return nil, fmt.Errorf("households: yaml: line %d: a second document begins here (after ---); only the first is read: keep one", line)
+	}
 	list, ok, err := parseHouseholdsSplit(data)
 	if !ok {
 		list, err = decodeHouseholds(data)

@@ -206,3 +206,18 @@ func TestCompactKeepsDifferentListsApart(t *testing.T) {
 		t.Fatalf("h2's kit: %+v, want %+v", got, want[1].Devices)
 	}
 }
+
+// A second batch of households appended after --- (two files pasted into
+// one) was dropped without a word: those elders' alarms had no household
+// to go to. The file is refused, naming the line.
+func TestHouseholdsSecondDocumentRefused(t *testing.T) {
+	b, err := os.ReadFile("../configs/households.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	more := strings.NewReplacer("hh-0001", "hh-0101", "hh-0002", "hh-0102").Replace(string(b))
+	list, err := ParseHouseholds([]byte(string(b) + "---\n" + more))
+	if err == nil || !strings.Contains(err.Error(), "second document") {
+		t.Fatalf("two documents: %d households, err %v", len(list), err)
+	}
+}

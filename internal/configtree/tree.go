@@ -87,7 +87,7 @@ func (t *Tree) ReadYAML(data []byte) error {
 	if err := yaml.Unmarshal(data, &file); err != nil {
 		return err
 	}
-	if line := secondDocument(data); line > 0 {
+	if line := SecondDocument(data); line > 0 {
 		return fmt.Errorf("yaml: line %d: a second document begins here (after ---); only the first is read: keep one", line)
 	}
 	lowerMap(file)
@@ -412,16 +412,72 @@ func keyText(k any) string {
 	return ""
 }
 
-// secondDocument is the line where a second, non-empty YAML document of
-// data begins, or 0 (one document; a trailing --- with nothing after it).
-func secondDocument(data []byte) int {
-	d := yaml.NewDecoder(bytes.NewReader(data))
-	var first, second yaml.Node
-	if d.Decode(&first) != nil || d.Decode(&second) != nil { // io.EOF: one document or none
-		return 0
+// SecondDocument is the line where a second, non-empty YAML document of
+// data begins, or 0 (one document; a leading --- or a trailing --- or ...
+// with nothing after it). A reader of one document ignores the rest: what
+// is written there would do nothing without a word. A line scan, without
+// parsing: a document marker is --- or ... at the start of a line (YAML
+// allows it nowhere else), and a households file of a million entries must
+// not become a node tree to be checked.
+func SecondDocument(data []byte) int {
+	seen, pending := false, 0 // content of the first document seen; the line of a marker after it
+	for n := 1; len(data) > 0; n++ {
+		var l []byte
+		l, data = nextLine(data)
+		doc, end := marker(l, "---"), marker(l, "...")
+		if doc || end {
+			if seen && pending == 0 {
+				pending = n
+			}
+			if doc && content(l[3:]) { // "--- key: value"
+				if pending > 0 {
+					return pending
+				}
+				seen = true
+			}
+			continue
+		}
+		if len(l) > 0 && l[0] == '%' { // a directive (%YAML 1.2)
+			continue
+		}
+		if content(l) {
+			if pending > 0 {
+				return pending
+			}
+			seen = true
+		}
 	}
-	if len(second.Content) == 0 || (second.Content[0].Kind == yaml.ScalarNode && second.Content[0].Tag == "!!null") {
-		return 0
+	return 0
+}
+
+// nextLine cuts data at YAML's line breaks: LF, CRLF, a lone CR, and NEL,
+// LS and PS (which yaml.v3 also takes as breaks).
+func nextLine(data []byte) (line, rest []byte) {
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; {
+		case c == '\n':
+			return data[:i], data[i+1:]
+		case c == '\r':
+			if i+1 < len(data) && data[i+1] == '\n' {
+				return data[:i], data[i+2:]
+			}
+			return data[:i], data[i+1:]
+		case c == 0xc2 && i+1 < len(data) && data[i+1] == 0x85:
+			return data[:i], data[i+2:]
+		case c == 0xe2 && i+2 < len(data) && data[i+1] == 0x80 && (data[i+2] == 0xa8 || data[i+2] == 0xa9):
+			return data[:i], data[i+3:]
+		}
 	}
-	return max(second.Line, 1)
+	return data, nil
+}
+
+// marker reports whether line is the document marker m (--- or ...).
+func marker(line []byte, m string) bool {
+	return bytes.HasPrefix(line, []byte(m)) && (len(line) == 3 || line[3] == ' ' || line[3] == '\t')
+}
+
+// content reports whether a line holds more than blanks and a comment.
+func content(l []byte) bool {
+	l = bytes.TrimLeft(l, " \t")
+	return len(l) > 0 && l[0] != '#'
 }

@@ -1,7 +1,10 @@
 package configtree
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"slices"
 	"strings"
@@ -9,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"gopkg.in/yaml.v3"
 )
 
 func TestLayers(t *testing.T) {
@@ -153,6 +157,20 @@ func FuzzReadYAML(f *testing.F) {
 			tr.Set("log.level", "debug")
 			return tr
 		}
+		// the line scan agrees with the parser: a file read whole holds no
+		// second document the parser would find
+		d := yaml.NewDecoder(bytes.NewReader(data))
+		var first, second yaml.Node
+		if d.Decode(&first) == nil {
+			err := d.Decode(&second)
+			more := err == nil && len(second.Content) > 0 && (second.Content[0].Kind != yaml.ScalarNode || second.Content[0].Tag != "!!null")
+			switch line := SecondDocument(data); {
+			case line == 0 && more:
+				t.Fatalf("a second document at line %d the scan did not see", second.Line)
+			case line > 0 && errors.Is(err, io.EOF):
+				t.Fatalf("the scan saw a second document at line %d in a file of one", line)
+			}
+		}
 		tr := build()
 		if tr == nil {
 			return
@@ -225,9 +243,15 @@ func TestSecondDocumentRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "line 3") {
 		t.Fatalf("two documents: %v", err)
 	}
-	for _, one := range []string{"---\nmqtt:\n  broker: tcp://a:1883\n", "mqtt:\n  broker: tcp://a:1883\n---\n", "", "# only a comment\n"} {
+	for _, one := range []string{"---\nmqtt:\n  broker: tcp://a:1883\n", "mqtt:\n  broker: tcp://a:1883\n---\n", "", "# only a comment\n",
+		"%YAML 1.1\n---\nmqtt: {}\n", "a: 1\n...\n", "a: 1\n--- # end\n# nothing\n", "a: |\n  ---\n  text\n", "a: \"--- x\"\n"} {
 		if err := New().ReadYAML([]byte(one)); err != nil {
 			t.Errorf("%q: %v", one, err)
+		}
+	}
+	for in, line := range map[string]int{"a: 1\n--- \nb: 2\n": 2, "a: 1\n...\n---\nb: 2\n": 2, "a: 1\r\n---\r\nb: 2\r\n": 2, "a: 1\n--- b: 2\n": 2} {
+		if got := SecondDocument([]byte(in)); got != line {
+			t.Errorf("%q: second document at line %d, want %d", in, got, line)
 		}
 	}
 }
