@@ -208,7 +208,8 @@ func createdSince(s *string, after time.Time) bool {
 }
 
 // Cancel ends a call: canceled while it rings, completed once answered.
-// A call that already ended (any 4xx) is not an error.
+// A call that already ended (a 4xx: 400 not in a state to change, 404
+// gone) is not an error; a refused account (401, 403) ended nothing and is.
 func (n *Notifier) Cancel(_ context.Context, callSID string, answered bool) error {
 	status := "canceled"
 	if answered {
@@ -218,7 +219,8 @@ func (n *Notifier) Cancel(_ context.Context, callSID string, answered bool) erro
 	p.SetStatus(status)
 	if _, err := n.api.UpdateCall(callSID, p); err != nil {
 		var re *client.TwilioRestError
-		if errors.As(err, &re) && re.Status >= 400 && re.Status < 500 && re.Status != 429 {
+		if errors.As(err, &re) && re.Status >= 400 && re.Status < 500 && re.Status != 429 &&
+			re.Status != http.StatusUnauthorized && re.Status != http.StatusForbidden {
 			return nil
 		}
 		_, err := classify("update call", err)

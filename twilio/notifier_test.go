@@ -2,6 +2,8 @@ package twilio_test
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -201,3 +203,31 @@ func TestSendClassification(t *testing.T) {
 		}
 	}
 }
+
+// Cancel takes a 4xx as "the call already ended" (Twilio answers 400 or
+// 404 for a call that is over), but a refused account (401, 403: a token
+// rotated, a suspended account) ended nothing: the phone rings on, and
+// the chain must try again rather than record the call canceled.
+func TestCancelRefusedAccountIsAnError(t *testing.T) {
+	for status, wantErr := range map[int]bool{401: true, 403: true, 404: false, 400: false} {
+		body := fmt.Sprintf(`{"code": 20003, "message": "refused", "status": %d}`, status)
+		n, err := twilio.New(twilio.Config{
+			AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, From: twiliotest.From,
+			PublicURL: publicURL, Timeout: 5 * time.Second,
+			Transport: roundTrip(func(*http.Request) *http.Response {
+				return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
+					Body: io.NopCloser(strings.NewReader(body))}
+			}),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Cancel(t.Context(), "CA"+strings.Repeat("0", 32), false); (err != nil) != wantErr {
+			t.Errorf("cancel answered %d: err %v, want an error: %v", status, err, wantErr)
+		}
+	}
+}
+
+type roundTrip func(*http.Request) *http.Response
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r), nil }
