@@ -33,7 +33,7 @@ func notification(ch anxin.Channel) anxin.Notification {
 func TestPrismAcceptsEveryRequest(t *testing.T) {
 	p := testenv.StartPrism(t)
 	// every answer is checked here, not only the notifier's errors: Cancel
-	// treats any 4xx as "the call already ended" and would hide a rejection
+	// treats a 4xx but 401/403 as "the call already ended" and would hide a rejection
 	rec := &statusRecorder{next: http.DefaultTransport}
 	n, err := twilio.New(twilio.Config{
 		AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, From: twiliotest.From,
