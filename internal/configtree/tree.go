@@ -420,31 +420,32 @@ func keyText(k any) string {
 // allows it nowhere else), and a households file of a million entries must
 // not become a node tree to be checked.
 func SecondDocument(data []byte) int {
-	seen, pending := false, 0 // content of the first document seen; the line of a marker after it
+	open, docs, second := false, 0, 0 // a document open; documents begun; the line the second begins
+	begin := func(n int) {
+		open, docs = true, docs+1
+		if docs == 2 {
+			second = n
+		}
+	}
 	for n := 1; len(data) > 0; n++ {
 		var l []byte
 		l, data = nextLine(data)
-		doc, end := marker(l, "---"), marker(l, "...")
-		if doc || end {
-			if seen && pending == 0 {
-				pending = n
+		switch {
+		case marker(l, "---"): // begins a document, the first one too
+			begin(n)
+			if docs >= 2 && content(l[3:]) { // "--- key: value"
+				return second
 			}
-			if doc && content(l[3:]) { // "--- key: value"
-				if pending > 0 {
-					return pending
-				}
-				seen = true
+		case marker(l, "..."): // ends the open one
+			open = false
+		case len(l) > 0 && l[0] == '%': // a directive (%YAML 1.1)
+		case content(l):
+			if !open {
+				begin(n)
 			}
-			continue
-		}
-		if len(l) > 0 && l[0] == '%' { // a directive (%YAML 1.2)
-			continue
-		}
-		if content(l) {
-			if pending > 0 {
-				return pending
+			if docs >= 2 {
+				return second
 			}
-			seen = true
 		}
 	}
 	return 0

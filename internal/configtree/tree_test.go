@@ -249,7 +249,7 @@ func TestSecondDocumentRefused(t *testing.T) {
 			t.Errorf("%q: %v", one, err)
 		}
 	}
-	for in, line := range map[string]int{"a: 1\n--- \nb: 2\n": 2, "a: 1\n...\n---\nb: 2\n": 2, "a: 1\r\n---\r\nb: 2\r\n": 2, "a: 1\n--- b: 2\n": 2} {
+	for in, line := range map[string]int{"a: 1\n--- \nb: 2\n": 2, "a: 1\n...\n---\nb: 2\n": 3, "---\r---\r0": 2, "a: 1\n...\nb: 2\n": 3, "a: 1\r\n---\r\nb: 2\r\n": 2, "a: 1\n--- b: 2\n": 2} {
 		if got := SecondDocument([]byte(in)); got != line {
 			t.Errorf("%q: second document at line %d, want %d", in, got, line)
 		}
