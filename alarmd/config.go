@@ -282,6 +282,9 @@ func Parse(data []byte, env func(string) (string, bool)) (cfg *Config, err error
 		if _, ok := def[k]; ok || knownList(k) {
 			continue
 		}
+		if _, m := v.Get(k).(map[string]any); m && section(def, k) {
+			continue // notify: with its keys commented out (null): the defaults'
+		}
 		unknown = append(unknown, k)
 	}
 	if len(unknown) > 0 {
@@ -332,6 +335,16 @@ func dateToString(from, to reflect.Type, data any) (any, error) {
 // by the decoder, which names unknown item keys).
 func knownList(k string) bool {
 	return slices.Contains(listKeys, k)
+}
+
+// section reports whether k is a section of keys (mqtt, notify.twilio).
+func section(def map[string]any, k string) bool {
+	for d := range def {
+		if strings.HasPrefix(d, k+".") {
+			return true
+		}
+	}
+	return false
 }
 
 // listKeys are the list-valued keys.

@@ -278,12 +278,20 @@ func TestConfigReadingRules(t *testing.T) {
 	if err != nil || c.Influx.BatchSize != 20 {
 		t.Errorf("override of a file key: %v %+v", err, c)
 	}
-	// a section left empty is no section: the error names it (viper's rule, kept)
-	for _, y := range []string{"notify:\n", "notify: 5\n"} {
-		_, err = Parse([]byte(y), noEnv)
-		if ce := (*configerr.ConfigError)(nil); !errors.As(err, &ce) || ce.Key != "notify" || !strings.Contains(ce.Detail, "mapping") {
-			t.Errorf("%q: %v", y, err)
+	// a section whose keys are all commented out (or written notify: ~)
+	// is the defaults', as if it were not there: refused until 2026-12-08
+	// ("notify: must be a mapping of keys", viper's rule), though an
+	// operator who comments a section out means exactly that
+	for _, y := range []string{"notify:\n  # provider: twilio\n", "notify: ~\n", "mqtt:\nnotify:\n"} {
+		c, err := Parse([]byte(y), noEnv)
+		if err != nil || c.Notify.Provider != "log" || c.MQTT.Listen == "" {
+			t.Errorf("%q: %v %+v", y, err, c)
 		}
+	}
+	// a section given a single value is refused, naming it
+	_, err = Parse([]byte("notify: 5\n"), noEnv)
+	if ce := (*configerr.ConfigError)(nil); !errors.As(err, &ce) || ce.Key != "notify" || !strings.Contains(ce.Detail, "mapping") {
+		t.Errorf("notify: 5: %v", err)
 	}
 }
 
