@@ -32,6 +32,16 @@ func (e *env) firstLink() string {
 	return m[1]
 }
 
+// ringingLink raises a critical alarm id whose call to phone1 rings on
+// unanswered and returns the path of step 0's ack link, ten seconds in.
+func (e *env) ringingLink(id string) string {
+	e.t.Helper()
+	e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
+	e.raise(id, anxin.SeverityCritical)
+	settle(10 * time.Second)
+	return e.firstLink()
+}
+
 func (e *env) do(method, path string) (int, string) {
 	req := httptest.NewRequest(method, path, nil)
 	rec := httptest.NewRecorder()

@@ -126,10 +126,7 @@ func TestRestartMidSendSendsEachOnce(t *testing.T) {
 func TestAckOfWalkingChainWhoseAlarmIsClosedIsOver(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
-		e.raise("01SHUT", anxin.SeverityCritical)
-		settle(10 * time.Second)
-		link := e.firstLink()
+		link := e.ringingLink("01SHUT")
 		a, _ := e.alarms.Alarm(t.Context(), "01SHUT")
 		a.State = anxin.AlarmResolved // closed in the store; no Resolve
 		e.alarms.put(a)
@@ -237,10 +234,7 @@ func TestUnknownSendThatCannotBeLookedUpFailsOverOnTime(t *testing.T) {
 func TestAckLinkWriteConflictIsNotOver(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
-		e.raise("01LOST", anxin.SeverityCritical)
-		settle(10 * time.Second)
-		link := e.firstLink()
+		link := e.ringingLink("01LOST")
 		e.conflicts.Store(1000)
 		code, page := e.do(http.MethodPost, link)
 		e.conflicts.Store(0)

@@ -295,10 +295,7 @@ func TestCloseAndAcceptInEitherOrder(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				e := newEnv(t)
 				ctx := context.Background()
-				e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
-				e.raise("01ORDER", anxin.SeverityCritical)
-				settle(10 * time.Second)
-				link := e.firstLink()
+				link := e.ringingLink("01ORDER")
 				accept := func() int { code, _ := e.do("POST", link); return code }
 				closeIt := func() {
 					if !tc.clearedBy {
