@@ -67,7 +67,7 @@ type Webhooks struct {
 
 	answers smsAnswers
 	// busyTold: senders asked to reply again (their SMS could not be
-	// handled) in the last hour, by "busy\x00"+number; in memory
+	// handled) in the last hour, by number; in memory
 	busyTold smsAnswers
 }
 
@@ -89,11 +89,27 @@ type smsAnswer struct {
 const maxAnswers = 10000
 
 func (a *smsAnswers) put(key, text string, now time.Time, window time.Duration) {
-	if text == "" {
-		return
-	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.putLocked(key, text, now, window)
+}
+
+// putNew is put unless key holds a live answer: it reports whether text
+// was put. The look and the put are one step, so of two requests at the
+// same moment one puts.
+func (a *smsAnswers) putNew(key, text string, now time.Time, window time.Duration) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if v, ok := a.byID[key]; ok && v.until.After(now) {
+		return false
+	}
+	return a.putLocked(key, text, now, window)
+}
+
+func (a *smsAnswers) putLocked(key, text string, now time.Time, window time.Duration) bool {
+	if text == "" {
+		return false
+	}
 	if a.byID == nil {
 		a.byID = map[string]smsAnswer{}
 	}
@@ -104,10 +120,11 @@ func (a *smsAnswers) put(key, text string, now time.Time, window time.Duration) 
 			}
 		}
 		if len(a.byID) >= maxAnswers {
-			return // a flood of answered replies: the newest are not kept
+			return false // a flood of answered replies: the newest are not kept
 		}
 	}
 	a.byID[key] = smsAnswer{text: text, until: now.Add(window)}
+	return true
 }
 
 func (a *smsAnswers) get(key string, now time.Time) string {
@@ -498,8 +515,7 @@ func (w *Webhooks) sms(rw http.ResponseWriter, r *http.Request, replay bool) (fa
 			// fails, and a sender that answers each SMS (an
 			// auto-responder) must not loop with us.
 			from, now := r.PostForm.Get("From"), w.now()
-			if told := "busy\x00" + from; w.busyTold.get(told, now) == "" {
-				w.busyTold.put(told, "1", now, time.Hour)
+			if w.busyTold.putNew(from, "told", now, time.Hour) {
 				w.log.Error("inbound SMS not handled; the sender is asked to reply again", "from", anxin.MaskPhone(from), "err", err)
 				writeMessage(rw, w.words.ReplyFailed())
 			} else {
