@@ -225,14 +225,14 @@ func (l lateService) Report(ctx context.Context, r anxin.StatusReport) error {
 }
 
 func (l lateService) Press(ctx context.Context, attemptID, providerID, digits string) (anxin.KeyPress, error) {
-	if s := l.p.Load(); s != nil {
+	if s := l.service(ctx); s != nil {
 		return s.Press(ctx, attemptID, providerID, digits)
 	}
 	return anxin.KeyPress{}, errNotReady
 }
 
 func (l lateService) Reply(ctx context.Context, from, body string) (string, error) {
-	if s := l.p.Load(); s != nil {
+	if s := l.service(ctx); s != nil {
 		return s.Reply(ctx, from, body)
 	}
 	return "", errNotReady

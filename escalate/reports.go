@@ -194,27 +194,36 @@ func TwoWaySMS(phone string) bool { return !strings.HasPrefix(phone, "+86") }
 // on meanwhile). A reply in other words ("马上到") takes nothing either: its
 // sender is told how to take the alarm (reply 1, or the link), once an
 // hour at most for the same alarms. answer is "" otherwise.
+//
+// A reply that could not be recorded comes with its error and, once an hour
+// per sender, an answer asking to reply again (askAgain).
 func (s *Service) Reply(ctx context.Context, from, body string) (answer string, err error) {
-	return s.reply(ctx, from, body, false)
+	answer, err = s.reply(ctx, from, body, false)
+	return s.askAgain(from, answer, err)
 }
 
 // LocalReply is an SMS reply that came in on a local SIM (the modem
-// channel): a domestic sender reaches it, so +86 is believed too.
-// A reply that could not be recorded comes with the error and an answer
-// asking the sender to reply again (the modem sends it; nothing else would
-// tell them their "1" was lost), once an hour per sender: while the store
-// fails every SMS fails, and a sender that answers each SMS (10086, an
-// auto-responder) must not loop with us on the SIM that carries the alarms.
+// channel): a domestic sender reaches it, so +86 is believed too. A reply
+// that could not be recorded is answered as Reply's (askAgain).
 func (s *Service) LocalReply(ctx context.Context, from, body string) (answer string, err error) {
-	if answer, err = s.reply(ctx, from, body, true); err != nil {
-		answer = ""
-		if s.unclearOnce(unclearKey(from, []string{"reply-failed"})) {
-			answer = s.cfg.Words.ReplyFailed()
-		} else {
-			s.log.Info("inbound SMS not handled; its sender was asked to reply again within the hour", "from", anxin.MaskPhone(from))
-		}
+	answer, err = s.reply(ctx, from, body, true)
+	return s.askAgain(from, answer, err)
+}
+
+// askAgain turns a reply that could not be recorded into an answer asking
+// its sender to reply again, returned with the error (the webhook or the
+// modem sends it; nothing else would tell them their "1" was lost), once an
+// hour per sender: while the store fails every SMS fails, and a sender that
+// answers each SMS (10086, an auto-responder) must not loop with us.
+func (s *Service) askAgain(from, answer string, err error) (string, error) {
+	if err == nil {
+		return answer, nil
 	}
-	return answer, err
+	if s.unclearOnce(unclearKey(from, []string{"reply-failed"})) {
+		return s.cfg.Words.ReplyFailed(), err
+	}
+	s.log.Info("inbound SMS not handled; its sender was asked to reply again within the hour", "from", anxin.MaskPhone(from))
+	return "", err
 }
 
 func (s *Service) reply(ctx context.Context, from, body string, local bool) (string, error) {

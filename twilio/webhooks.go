@@ -66,9 +66,6 @@ type Webhooks struct {
 	inflight map[string]chan struct{} // replay keys being handled: closed when done
 
 	answers smsAnswers
-	// busyTold: senders asked to reply again (their SMS could not be
-	// handled) in the last hour, by number; in memory
-	busyTold smsAnswers
 }
 
 // smsAnswers remembers the answers to inbound SMS by replay key, so that
@@ -89,27 +86,11 @@ type smsAnswer struct {
 const maxAnswers = 10000
 
 func (a *smsAnswers) put(key, text string, now time.Time, window time.Duration) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.putLocked(key, text, now, window)
-}
-
-// putNew is put unless key holds a live answer: it reports whether text
-// was put. The look and the put are one step, so of two requests at the
-// same moment one puts.
-func (a *smsAnswers) putNew(key, text string, now time.Time, window time.Duration) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if v, ok := a.byID[key]; ok && v.until.After(now) {
-		return false
-	}
-	return a.putLocked(key, text, now, window)
-}
-
-func (a *smsAnswers) putLocked(key, text string, now time.Time, window time.Duration) bool {
 	if text == "" {
-		return false
+		return
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.byID == nil {
 		a.byID = map[string]smsAnswer{}
 	}
@@ -120,11 +101,10 @@ func (a *smsAnswers) putLocked(key, text string, now time.Time, window time.Dura
 			}
 		}
 		if len(a.byID) >= maxAnswers {
-			return false // a flood of answered replies: the newest are not kept
+			return // a flood of answered replies: the newest are not kept
 		}
 	}
 	a.byID[key] = smsAnswer{text: text, until: now.Add(window)}
-	return true
 }
 
 func (a *smsAnswers) get(key string, now time.Time) string {
@@ -509,19 +489,12 @@ func (w *Webhooks) sms(rw http.ResponseWriter, r *http.Request, replay bool) (fa
 			// answered, not a 5xx: Twilio sends an inbound SMS again only
 			// when it could not connect (its default connection
 			// settings), so a 5xx lost the reply without a word. The
-			// sender is asked to reply again; failed, so that a request
-			// sent again is handled, not taken for a replay.
-			// Once an hour per sender: while the store fails every SMS
-			// fails, and a sender that answers each SMS (an
-			// auto-responder) must not loop with us.
-			from, now := r.PostForm.Get("From"), w.now()
-			if w.busyTold.putNew(from, "told", now, time.Hour) {
-				w.log.Error("inbound SMS not handled; the sender is asked to reply again", "from", anxin.MaskPhone(from), "err", err)
-				writeMessage(rw, w.words.ReplyFailed())
-			} else {
-				w.log.Error("inbound SMS not handled; the sender was asked to reply again within the hour", "from", anxin.MaskPhone(from), "err", err)
-				writeMessage(rw, "")
-			}
+			// answer that comes with the error asks the sender to reply
+			// again (once an hour per sender: escalate's Reply); failed,
+			// so that a request sent again is handled, not taken for a
+			// replay.
+			w.log.Error("inbound SMS not handled", "from", anxin.MaskPhone(r.PostForm.Get("From")), "asked_again", answer != "", "err", err)
+			writeMessage(rw, answer)
 			return true
 		}
 		w.answers.put(key, answer, w.now(), min(w.window, time.Hour))
