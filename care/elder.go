@@ -76,7 +76,7 @@ func NormalizePhone(s string) string {
 
 // validPhone is anxin.ValidPhone and, for a mainland number (+86), not
 // one that no call reaches: a 0 after +86, a mobile (1 and two more
-// digits other than Beijing's area code 10) a digit short or long, or a
+// digits other than Beijing's area code 10) not 11 digits long, or a
 // landline of more than 11 digits (its extension run into it). Such a
 // number is a mistyped one, and an alarm would call another person or
 // nobody.
@@ -90,7 +90,7 @@ func validPhone(p string) bool {
 		return true
 	case strings.HasPrefix(nsn, "0"):
 		return false
-	case nsn[0] == '1' && nsn[1] != '0' && (len(nsn) == 10 || len(nsn) == 12):
+	case nsn[0] == '1' && nsn[1] != '0' && len(nsn) != 11:
 		return false
 	case nsn[0] != '1' && len(nsn) > 11: // area code and number are 11 digits at most: an extension run in
 		return false

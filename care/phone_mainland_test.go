@@ -19,7 +19,7 @@ func TestNormalizePhoneDropsTrunkZero(t *testing.T) {
 }
 
 // A mainland mobile (1 and 10 more digits) written with its country code
-// and a digit missing or one too many is refused, as it is without the
+// and digits missing or one too many is refused, as it is without the
 // country code: it would be another person's number, or none. So is a
 // landline with an extension run into it (more than 11 digits after +86).
 func TestMainlandMobileLength(t *testing.T) {
@@ -29,6 +29,8 @@ func TestMainlandMobileLength(t *testing.T) {
 		"+86 138 0013 800":    false,
 		"+861380013800":       false,
 		"(+86)138 0013 80001": false,
+		"+86 138 0013":        false, // several digits short: no mobile has fewer than 11
+		"0086 139 0000 00":    false,
 		"+86 138 0013 8000":   true,
 		"+86 10 6552 9988":    true, // Beijing: area code 10 and 8 digits
 		"010-6552 9988":       true,

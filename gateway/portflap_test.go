@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/serialport"
 )
@@ -209,4 +210,40 @@ func TestPortTimerStoppedWhileFiringDoesNothing(t *testing.T) {
 		t.Fatal("the stale callback cleared the timer that replaced it")
 	}
 	w.stopTimers()
+}
+
+// TestPortOnlineRetriedWhenQueueFull: an online that finds the status queue
+// full is tried again while the port stays up, as an offline is: the
+// driver tells no second up, so it was lost and the devices stayed offline
+// on the broker until the port next went down and up.
+func TestPortOnlineRetriedWhenQueueFull(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg, err := Parse([]byte("household: hh-0001\ndrivers: [{driver: testflap, device: btn1}]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.portStatuses = make(chan portStatus, 1)
+		g.portStatuses <- portStatus{state: "filler"} // the queue is full
+		in := &instance{entry: cfg.Drivers[0]}
+		g.portState(in, true)
+		time.Sleep(DefaultPortUpAfter + time.Second/2) // the online found the queue full
+		if ps := <-g.portStatuses; ps.state != "filler" {
+			t.Fatalf("first queued %q, want the filler", ps.state)
+		}
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		defer in.port.end()
+		select {
+		case ps := <-g.portStatuses:
+			if ps.state != anxin.StateOnline {
+				t.Fatalf("queued %q, want online", ps.state)
+			}
+		default:
+			t.Fatal("the online that found the queue full was never reported")
+		}
+	})
 }

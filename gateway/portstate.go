@@ -134,19 +134,30 @@ func (g *Gateway) portState(in *instance, up bool) {
 	if w.up || w.upTimer != nil {
 		return
 	}
+	var report func()
+	report = func() {
+		if !w.offlineSent && w.everUp {
+			return
+		}
+		if g.queuePortStatus(portStatus{in, devs, anxin.StateOnline}) {
+			w.offlineSent, w.everUp = false, true
+		} else {
+			// the queue is full: the driver tells no second up while the
+			// port stays usable, so try again in a second (a down stops it)
+			w.after(time.Second, &w.upTimer, report)
+		}
+	}
 	w.after(cmp.Or(g.opts.PortUpAfter, DefaultPortUpAfter), &w.upTimer, func() {
 		w.stopTimers()
 		w.up = true
-		if (w.offlineSent || !w.everUp) && g.queuePortStatus(portStatus{in, devs, anxin.StateOnline}) {
-			w.offlineSent, w.everUp = false, true
-		}
+		report()
 	})
 }
 
 // queuePortStatus queues ps for putPortStatuses without waiting (its
 // callers hold a lock, and the queue's reader ends with the gateway);
 // false when the queue is full (ports flapping faster than statuses are
-// spooled): an offline tries again in a second, an online at the next up.
+// spooled): either tries again in a second.
 func (g *Gateway) queuePortStatus(ps portStatus) bool {
 	select {
 	case g.portStatuses <- ps:

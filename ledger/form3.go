@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
 
@@ -178,31 +177,19 @@ func setFormHealth(e *anxin.ElderRecord, s string) {
 // nextWord is the word of s at byte i ("" when s[i] starts a run of
 // separators) and where the word, or the run, ends.
 func nextWord(s string, i int) (string, int) {
-	sep := func(r rune) bool { return strings.ContainsRune(wordSeparators, r) }
-	r, _ := utf8.DecodeRuneInString(s[i:])
-	j := i
-	for j < len(s) {
-		r2, n := utf8.DecodeRuneInString(s[j:])
-		if sep(r2) != sep(r) {
-			break
-		}
-		j += n
-	}
-	if sep(r) {
+	if j := skipSeparators(s, i); j > i {
 		return "", j
 	}
-	return s[i:j], j
+	n := strings.IndexAny(s[i:], wordSeparators)
+	if n < 0 {
+		n = len(s) - i
+	}
+	return s[i : i+n], i + n
 }
 
+// skipSeparators is where the run of separators at byte i of s ends.
 func skipSeparators(s string, i int) int {
-	for i < len(s) {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if !strings.ContainsRune(wordSeparators, r) {
-			break
-		}
-		i += n
-	}
-	return i
+	return len(s) - len(strings.TrimLeft(s[i:], wordSeparators))
 }
 
 // formHealthCell is 附件3's 健康状况 of a record: the inverse of setFormHealth.

@@ -2,11 +2,12 @@ package testenv
 
 import (
 	"fmt"
-	"github.com/anxin-care/anxin/internal/proc"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/anxin-care/anxin/internal/proc"
 )
 
 // VmRSS is a process's resident memory in KiB from /proc (-1: unreadable).
