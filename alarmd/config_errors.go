@@ -160,13 +160,7 @@ func suggestKey(parent, leaf string, siblings, all []string) string {
 			return join(s)
 		}
 	}
-	best, bestD := "", 3
-	for _, s := range siblings {
-		if d := configerr.EditDistance(leaf, s); d < bestD && d < len(s)/2+1 {
-			best, bestD = s, d
-		}
-	}
-	if best != "" {
+	if best := configerr.Closest(leaf, siblings); best != "" {
 		return join(best)
 	}
 	return ""

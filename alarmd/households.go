@@ -163,9 +163,9 @@ func shared[T any](kept *map[string][]T, key []byte, list []T) []T {
 // goes to the whole-document decoder. Both give the same households and the
 // same errors (FuzzHouseholdsSplit).
 func ParseHouseholds(data []byte) ([]anxin.Household, error) {
-	if line := configtree.SecondDocument(data); line > 0 {
+	if err := configtree.OneDocument(data); err != nil {
 		// households appended after ---: a reader of one document drops them
-		return nil, fmt.Errorf("households: yaml: line %d: a second document begins here (after ---); only the first is read: keep one", line)
+		return nil, fmt.Errorf("households: %w", err)
 	}
 	list, ok, err := parseHouseholdsSplit(data)
 	if !ok {

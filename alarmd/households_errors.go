@@ -105,13 +105,7 @@ func householdsDecodeError(data []byte, path string, err error) error {
 		ce.Key = householdsKeyAt(data, ce.Line, func(k, _ *yaml.Node) bool { return k.Value == f[1] })
 		if t, ok := householdTypes[f[2]]; ok {
 			ce.Choices = yamlFields(t)
-			best, bestD := "", 3
-			for _, c := range ce.Choices {
-				if d := configerr.EditDistance(f[1], c); d < bestD && d < len(c)/2+1 {
-					best, bestD = c, d
-				}
-			}
-			if best != "" {
+			if best := configerr.Closest(f[1], ce.Choices); best != "" {
 				ce.Suggest = parentKey(ce.Key) + "." + best
 			}
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/serialport"
+	"github.com/anxin-care/anxin/internal/textwidth"
 )
 
 // CheckRow is one line of `gatewayd check`: what one configured device did.
@@ -184,11 +185,11 @@ func PrintCheck(w io.Writer, rows []CheckRow) {
 		table = append(table, []string{r.Instance, r.Driver, r.Port, r.Device, res})
 	}
 	// tabwriter counts runes; a Han character takes two columns on a
-	// terminal, so the widths are counted here
+	// terminal, so the widths are counted here (textwidth, as anxinctl's)
 	widths := make([]int, len(table[0]))
 	for _, row := range table {
 		for i, cell := range row {
-			widths[i] = max(widths[i], displayWidth(cell))
+			widths[i] = max(widths[i], textwidth.Width(cell))
 		}
 	}
 	for _, row := range table {
@@ -196,27 +197,11 @@ func PrintCheck(w io.Writer, rows []CheckRow) {
 		for i, cell := range row {
 			b.WriteString(cell)
 			if i < len(row)-1 {
-				b.WriteString(strings.Repeat(" ", widths[i]-displayWidth(cell)+2))
+				b.WriteString(strings.Repeat(" ", widths[i]-textwidth.Width(cell)+2))
 			}
 		}
 		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}
-}
-
-// displayWidth is how many terminal columns s takes: two for East Asian
-// wide characters (Han, full-width punctuation), one for the rest.
-func displayWidth(s string) int {
-	n := 0
-	for _, r := range s {
-		switch {
-		case r >= 0x1100 && r <= 0x115f, r >= 0x2e80 && r <= 0xa4cf, r >= 0xac00 && r <= 0xd7a3,
-			r >= 0xf900 && r <= 0xfaff, r >= 0xfe30 && r <= 0xfe4f, r >= 0xff00 && r <= 0xff60, r >= 0xffe0 && r <= 0xffe6:
-			n += 2
-		default:
-			n++
-		}
-	}
-	return n
 }
 
 // describe is a message's fields or event, short.

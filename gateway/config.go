@@ -711,13 +711,7 @@ func suggestKey(k string, fields map[string]reflect.Type) string {
 			}
 		}
 	}
-	best, bestD := "", 3
-	for _, name := range slices.Sorted(maps.Keys(fields)) {
-		if d := configerr.EditDistance(strings.ToLower(k), name); d < bestD && d < len(name)/2+1 {
-			best, bestD = name, d
-		}
-	}
-	return best
+	return configerr.Closest(strings.ToLower(k), slices.Sorted(maps.Keys(fields)))
 }
 
 func checkValue(v any, t reflect.Type, key string) error {

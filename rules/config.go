@@ -419,13 +419,7 @@ func unknownKey(path string, n *yaml.Node, known ...string) *configerr.ConfigErr
 	ce := fieldErr(path, n, "unknown key")
 	ce.Kind, ce.Choices = configerr.KeyUnknown, known
 	key := path[strings.LastIndexByte(path, '.')+1:]
-	best, bestD := "", 3
-	for _, k := range known {
-		if d := configerr.EditDistance(key, k); d < bestD && d < len(k)/2+1 {
-			best, bestD = k, d
-		}
-	}
-	if best != "" {
+	if best := configerr.Closest(key, known); best != "" {
 		ce.Suggest = best
 		ce.Detail = fmt.Sprintf("unknown key; did you mean %s? (line %d)", best, n.Line)
 	}

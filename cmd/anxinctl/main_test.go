@@ -14,6 +14,7 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/api"
 	"github.com/anxin-care/anxin/care"
+	"github.com/anxin-care/anxin/internal/textwidth"
 	"github.com/anxin-care/anxin/ledger"
 	"github.com/anxin-care/anxin/sqlite"
 )
@@ -390,7 +391,7 @@ func TestCLITablesForWorkers(t *testing.T) {
 	var at []int
 	for i, l := range lines {
 		key := []string{"地址", "3组", "3组"}[i]
-		at = append(at, textWidth(l[:strings.Index(l, key)]))
+		at = append(at, textwidth.Width(l[:strings.Index(l, key)]))
 	}
 	if at[0] != at[1] || at[1] != at[2] {
 		t.Fatalf("地址 at columns %v:\n%s", at, out)

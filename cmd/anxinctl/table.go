@@ -3,39 +3,12 @@ package main
 import (
 	"io"
 	"strings"
-	"unicode"
 
-	"golang.org/x/text/width"
+	"github.com/anxin-care/anxin/internal/textwidth"
 )
 
-// Workers read anxinctl's lists in a Windows console or a terminal, where
-// a Chinese character takes two columns. text/tabwriter counts runes (one
-// column each), so its columns slip by one column per Chinese character;
-// table pads by display width instead.
-
-// runeWidth is the columns r takes in a terminal: 2 for East Asian wide and
-// full-width characters (汉字, 全角 punctuation, ＡＢＣ), 0 for combining
-// marks and control characters, 1 otherwise (ASCII, half-width katakana).
-func runeWidth(r rune) int {
-	switch {
-	case r < 0x20 || r == 0x7f || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Me, r) || r == 0x200b:
-		return 0
-	}
-	switch width.LookupRune(r).Kind() {
-	case width.EastAsianWide, width.EastAsianFullwidth:
-		return 2
-	}
-	return 1
-}
-
-// textWidth is the columns s takes.
-func textWidth(s string) int {
-	n := 0
-	for _, r := range s {
-		n += runeWidth(r)
-	}
-	return n
-}
+// table pads by display width (textwidth): text/tabwriter counts runes,
+// and a Chinese character takes two columns in a terminal.
 
 // table is rows of cells printed with columns aligned by display width,
 // two spaces apart; the first row is the header.
@@ -61,7 +34,7 @@ func (t *table) write(w io.Writer) error {
 			if i >= len(widths) {
 				widths = append(widths, 0)
 			}
-			widths[i] = max(widths[i], textWidth(c))
+			widths[i] = max(widths[i], textwidth.Width(c))
 		}
 	}
 	var sb strings.Builder
@@ -69,7 +42,7 @@ func (t *table) write(w io.Writer) error {
 		for i, c := range r {
 			sb.WriteString(c)
 			if i < len(r)-1 {
-				sb.WriteString(strings.Repeat(" ", widths[i]-textWidth(c)+2))
+				sb.WriteString(strings.Repeat(" ", widths[i]-textwidth.Width(c)+2))
 			}
 		}
 		sb.WriteString("\n")

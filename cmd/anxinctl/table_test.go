@@ -3,16 +3,9 @@ package main
 import (
 	"strings"
 	"testing"
-)
 
-func TestTextWidth(t *testing.T) {
-	for s, want := range map[string]int{"": 0, "abc": 3, "张桂兰": 6, "善广村3组": 9, "，（）": 6, "ＡＢ": 4, "ｶﾞ": 2,
-		"e\u0301": 1, "+86138****1234": 14, "逾期 3 天": 9} {
-		if got := textWidth(s); got != want {
-			t.Errorf("textWidth(%q) = %d, want %d", s, got, want)
-		}
-	}
-}
+	"github.com/anxin-care/anxin/internal/textwidth"
+)
 
 // Columns line up on screen: every cell of a column starts at the same
 // display column, whatever mix of Chinese and ASCII is before it.
@@ -37,7 +30,7 @@ func TestTableAlignsChinese(t *testing.T) {
 			if i < 0 {
 				t.Fatalf("%q not in %q", cells, lines)
 			}
-			at = append(at, textWidth(l[:i]))
+			at = append(at, textwidth.Width(l[:i]))
 		}
 		if at[0] != at[1] || at[1] != at[2] {
 			t.Errorf("column %q starts at display columns %v:\n%s", cells[0], at, sb.String())

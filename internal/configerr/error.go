@@ -220,6 +220,19 @@ func splitKey(s string) (key, detail string) {
 	return "", s
 }
 
+// Closest is the name in names that key is probably a misspelling of
+// (adress for address): at most two edits away, and fewer than half the
+// name's length; "" when none is. The first of equally close names wins.
+func Closest(key string, names []string) string {
+	best, bestD := "", 3
+	for _, n := range names {
+		if d := EditDistance(key, n); d < bestD && d < len(n)/2+1 {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
 // EditDistance is the Damerau (adjacent swap) variant of Levenshtein, on
 // bytes: keys are ASCII. Long inputs are not compared (a fuzzed key).
 func EditDistance(a, b string) int {

@@ -17,3 +17,17 @@ func TestOutOfRangeDuration(t *testing.T) {
 		}
 	}
 }
+
+// The key probably meant is at most two edits away and not a short name
+// most of which was changed.
+func TestClosest(t *testing.T) {
+	names := []string{"address", "phone", "id", "tier"}
+	for key, want := range map[string]string{
+		"adress": "address", "adderss": "address", "phnoe": "phone", "pone": "phone",
+		"ip": "id", "tire": "tier", "xyz": "", "": "",
+	} {
+		if got := Closest(key, names); got != want {
+			t.Errorf("Closest(%q) = %q, want %q", key, got, want)
+		}
+	}
+}

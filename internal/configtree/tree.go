@@ -87,8 +87,8 @@ func (t *Tree) ReadYAML(data []byte) error {
 	if err := yaml.Unmarshal(data, &file); err != nil {
 		return err
 	}
-	if line := SecondDocument(data); line > 0 {
-		return fmt.Errorf("yaml: line %d: a second document begins here (after ---); only the first is read: keep one", line)
+	if err := OneDocument(data); err != nil {
+		return err
 	}
 	lowerMap(file)
 	t.file, t.fileParts = file, mostParts(file)
@@ -410,6 +410,15 @@ func keyText(k any) string {
 		return t.String()
 	}
 	return ""
+}
+
+// OneDocument is the error, in yaml.v3's form with the line, for data
+// that holds a second document (SecondDocument); nil for one.
+func OneDocument(data []byte) error {
+	if line := SecondDocument(data); line > 0 {
+		return fmt.Errorf("yaml: line %d: a second document begins here (after ---); only the first is read: keep one", line)
+	}
+	return nil
 }
 
 // SecondDocument is the line where a second, non-empty YAML document of
