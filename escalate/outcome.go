@@ -265,6 +265,11 @@ func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt,
 	if !claimed {
 		return false, nil
 	}
+	if s.beforeCancel != nil {
+		if err := s.beforeCancel(a.ID); err != nil {
+			return false, err // tests: the process died between the record and the request
+		}
+	}
 	if err := s.notifierOf(a.Provider).Cancel(ctx, pid, answered); err != nil {
 		s.log.Warn("cannot end call; will retry", "attempt", a.ID, "to", to, "err", err)
 		got, uerr := s.updateAttempt(ctx, a.ID, func(x *anxin.Attempt) bool {

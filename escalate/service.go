@@ -155,6 +155,10 @@ type Service struct {
 	pollAt   func() bool // the due-chains poll's stop (cluster mode)
 	killed   bool        // tests: stopped as by SIGKILL, leases kept
 
+	// beforeCancel, when set (tests), runs between recording a call's end
+	// and asking the provider for it; an error stops there, as a crash would
+	beforeCancel func(attemptID string) error
+
 	// sendTimers: per chain, its attempts' waits for a delivery report
 	// on the monotonic clock (undelivered)
 	sendTimers map[string]map[string]*sendTimer

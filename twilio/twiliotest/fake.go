@@ -87,6 +87,8 @@ type Server struct {
 	scripts  map[string]Script
 	faults   map[string][]Fault // "sms" or "call"
 	listFail int                // answer list requests with this HTTP status (0: list)
+	// cancelFail answers call updates with this HTTP status (0: update)
+	cancelFail int
 	messages []*message
 	calls    map[string]*call
 	order    []string
@@ -113,6 +115,15 @@ func (s *Server) ListFails(status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.listFail = status
+}
+
+// CancelFails makes every call update (cancel, hang up) answer status
+// with a JSON error, ending nothing, until it is called with 0: Twilio
+// down (503) or refusing the account (401).
+func (s *Server) CancelFails(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cancelFail = status
 }
 
 // Fault queues a fault for the next create request of kind "sms" or "call".
@@ -438,6 +449,13 @@ func (s *Server) updateCall(w http.ResponseWriter, r *http.Request, sid string) 
 	if c == nil {
 		s.mu.Unlock()
 		apiError(w, 404, 20404, "The requested resource was not found")
+		return
+	}
+	if s.cancelFail != 0 {
+		st := s.cancelFail
+		s.record(Event{Kind: "cancel", To: c.to, Sid: sid, Body: status, Status: st})
+		s.mu.Unlock()
+		apiError(w, st, 20500, "Service Unavailable")
 		return
 	}
 	s.record(Event{Kind: "cancel", To: c.to, Sid: sid, Body: status, Status: 200})
