@@ -91,6 +91,16 @@ type Notifier interface {
 	Cancel(ctx context.Context, providerID string, answered bool) error
 }
 
+// CallLimiter is implemented by a Notifier whose calls end by themselves
+// within known times: a decided chain whose call the provider will not
+// end (it is down, or refuses the request) stops asking once the call
+// cannot last any longer.
+type CallLimiter interface {
+	// CallLimits are the longest a call that is not answered rings, from
+	// its request, and the longest an answered call lasts.
+	CallLimits() (ring, answered time.Duration)
+}
+
 // RetryableStatus reports whether an HTTP status from a provider means
 // "did not go through, try again": 429 and every 5xx. Other 4xx are
 // permanent for that request.
@@ -192,6 +202,13 @@ const (
 	AttemptSending = "sending" // row written, request under way or fate unknown: Lookup before re-sending
 	AttemptRetry   = "retry"   // did not go through; send again at NextTry
 	AttemptFailed  = "failed"  // permanent failure or given up
+	// A call of a decided chain that we asked the provider to end, not yet
+	// confirmed ended: recorded before the request, so a crash between the
+	// two leaves the request to be sent again. NextTry is the latest the
+	// call can still last (CallLimiter); past it the call is recorded
+	// ended ("cancel not confirmed").
+	AttemptCanceling = "canceling"  // a queued or ringing call: to be canceled
+	AttemptHangingUp = "hanging-up" // an answered call: to be hung up
 )
 
 // Attempt is one SMS or call of a chain, stored before it is sent.

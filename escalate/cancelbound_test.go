@@ -94,7 +94,7 @@ func TestUncancelableAnsweredCallOfADecidedChainEndsAtItsTimeLimit(t *testing.T)
 			t.Fatalf("accept by link: %d\n%s", code, page)
 		}
 		settle(30 * time.Minute)
-		if c, a := e.chain(id), e.attempt(id+"/s0/voice"); c.Finished || a.Status != "hanging-up" {
+		if c, a := e.chain(id), e.attempt(id+"/s0/voice"); c.Finished || a.Status != anxin.AttemptHangingUp {
 			t.Fatalf("after 30 min: chain finished %v, call %s %q; want the answered call still being hung up",
 				c.Finished, a.Status, a.Error)
 		}

@@ -117,13 +117,11 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 				return time.Time{}, err
 			}
 		}
-		again, err := s.endCall(ctx, c, a, a.Status)
+		again, err := s.endCall(ctx, c, a, a.Status, true)
 		if err != nil {
 			return time.Time{}, err
 		}
-		if again {
-			wake = earliest(wake, now.Add(s.cfg.RetryMin))
-		}
+		wake = earliest(wake, again)
 	}
 	if c.State == anxin.ChainNotice {
 		return s.tellInstallers(ctx, c, now)
@@ -222,71 +220,122 @@ func liveCall(status string) bool {
 	return false
 }
 
+// ending reports whether a call's status records an end we asked the
+// provider for and it has not confirmed.
+func ending(status string) bool {
+	return status == anxin.AttemptCanceling || status == anxin.AttemptHangingUp
+}
+
+// callEndMargin is added to a call's own limits (CallLimiter) before it is
+// recorded ended without the provider's word: a call may wait in the
+// provider's queue before it rings, and the clocks may differ a little.
+const callEndMargin = time.Minute
+
+// callLimit is the latest a call of provider can last from now, asked to
+// end now: it was made before now, and lasts at most its limit.
+func (s *Service) callLimit(provider string, answered bool) time.Duration {
+	ring, talk := 10*time.Minute, 4*time.Hour // Twilio's longest Timeout, its default TimeLimit
+	if l, ok := s.notifierOf(provider).(anxin.CallLimiter); ok {
+		ring, talk = l.CallLimits()
+	}
+	if answered {
+		return talk + callEndMargin
+	}
+	return ring + callEndMargin
+}
+
 // endCall ends a step's call of a decided chain (accepted, unanswered,
 // resolved) that status says is still live, through its provider, and
 // records that it ended; the acceptor's own answered call is left to say
-// thank you and hang up. It reports whether the provider refused to end
-// it (to be tried again). A call recorded "failed" by us (not found when
+// thank you and hang up. A call recorded "failed" by us (not found when
 // its step or chain ended) that turns out live is ended too.
-func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt, status string) (again bool, err error) {
+//
+// The end is recorded as asked for (canceling, hanging-up) before the
+// request: of two writers (a pass finishing the chain, status reports
+// arriving together) one ends the call, and a crash between the record and
+// the request leaves it to the chain's next pass, which sends it again
+// (resend: the pass; a status report leaves a recorded end to it). A
+// refused request is tried again with backoff (it returns when) until the
+// call cannot last any longer (callLimit from the record): then it is
+// recorded ended, "cancel not confirmed", and the chain finishes.
+func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt, status string, resend bool) (again time.Time, err error) {
 	if a.Channel != anxin.ChannelVoice || a.Purpose != anxin.PurposeStep || a.ProviderID == "" ||
-		c.State == anxin.ChainWalking || !liveCall(status) {
-		return false, nil
+		c.State == anxin.ChainWalking || !(liveCall(status) || ending(status)) {
+		return time.Time{}, nil
 	}
-	answered := status == "in-progress" || status == "answered"
+	answered := status == "in-progress" || status == "answered" || status == anxin.AttemptHangingUp
 	if answered && c.State == anxin.ChainAccepted && c.AcceptedVia == ViaKeyPress && a.Target == c.AcceptedTarget {
-		return false, nil // the acceptor's call says thank you and hangs up
+		return time.Time{}, nil // the acceptor's call says thank you and hangs up
 	}
 	to := ""
 	if a.Target >= 0 && a.Target < len(c.Targets) {
 		to = anxin.MaskPhone(c.Targets[a.Target].Phone)
 	}
-	end := "canceled"
+	intent := anxin.AttemptCanceling
 	if answered {
-		end = "completed"
+		intent = anxin.AttemptHangingUp
 	}
-	// the end is recorded before the request, so that of two writers (a
-	// pass finishing the chain, status reports arriving together) one
-	// ends the call; a refused request takes the record back
-	pid, prev, claimed := a.ProviderID, "", false
+	now := s.clock.Now()
+	pid, send := a.ProviderID, false
 	got, err := s.updateAttempt(ctx, a.ID, func(x *anxin.Attempt) bool {
-		claimed = false
-		if (terminal(x.Status) && x.Status != anxin.AttemptFailed) || x.ProviderID != pid {
+		send = false
+		switch {
+		case x.ProviderID != pid:
+			return false
+		case x.Status == intent || x.Status == anxin.AttemptHangingUp:
+			send = resend // asked for before (a crash, a refusal): the pass asks again
+			return false
+		case terminal(x.Status) && x.Status != anxin.AttemptFailed:
 			return false // its end was recorded meanwhile
 		}
-		prev, claimed = x.Status, true
-		x.Status, x.UpdatedAt = end, s.clock.Now()
+		// live, failed by us, or canceling a call now answered (hung up instead)
+		x.Status, x.NextTry, x.UpdatedAt, send = intent, now.Add(s.callLimit(x.Provider, answered)), now, true
 		return true
 	})
 	if err != nil {
-		return false, err
+		return time.Time{}, err
 	}
 	*a = got
-	if !claimed {
-		return false, nil
+	if !send {
+		return time.Time{}, nil
 	}
 	if s.beforeCancel != nil {
 		if err := s.beforeCancel(a.ID); err != nil {
-			return false, err // tests: the process died between the record and the request
+			return time.Time{}, err // tests: the process died between the record and the request
 		}
 	}
-	if err := s.notifierOf(a.Provider).Cancel(ctx, pid, answered); err != nil {
-		s.log.Warn("cannot end call; will retry", "attempt", a.ID, "to", to, "err", err)
-		got, uerr := s.updateAttempt(ctx, a.ID, func(x *anxin.Attempt) bool {
-			if x.Status != end {
-				return false
-			}
-			x.Status, x.UpdatedAt = prev, s.clock.Now()
-			return true
-		})
-		if uerr != nil {
-			return false, uerr
+	cerr := s.notifierOf(a.Provider).Cancel(ctx, pid, a.Status == anxin.AttemptHangingUp)
+	if cerr != nil && now.Before(a.NextTry) {
+		wait := min(max(now.Sub(a.UpdatedAt), s.cfg.RetryMin), s.cfg.RetryMax)
+		s.log.Warn("cannot end call; will retry", "attempt", a.ID, "to", to, "err", cerr, "give_up_at", a.NextTry)
+		return earliest(now.Add(wait), a.NextTry), nil
+	}
+	got, err = s.updateAttempt(ctx, a.ID, func(x *anxin.Attempt) bool {
+		if !ending(x.Status) {
+			return false // a report said how it ended
 		}
-		*a = got
-		return true, nil
+		if x.Status == anxin.AttemptHangingUp {
+			x.Status = "completed"
+		} else {
+			x.Status = "canceled"
+		}
+		x.NextTry, x.UpdatedAt = time.Time{}, s.clock.Now()
+		if cerr != nil {
+			x.Error = "cancel not confirmed: " + cerr.Error()
+		}
+		return true
+	})
+	if err != nil {
+		return time.Time{}, err
+	}
+	*a = got
+	if cerr != nil {
+		s.log.Warn("call recorded ended: cancel not confirmed; it cannot last any longer", "attempt", a.ID, "to", to,
+			"state", c.State, "err", cerr)
+		return time.Time{}, nil
 	}
 	s.log.Info("call ended: chain decided", "attempt", a.ID, "to", to, "state", c.State, "was", status)
-	return false, nil
+	return time.Time{}, nil
 }
 
 // lookUpDecidedCall asks the provider whether a decided chain's call

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -36,6 +35,8 @@ func progressRank(status string) int {
 		return 2
 	case "in-progress", "answered":
 		return 3
+	case anxin.AttemptCanceling, anxin.AttemptHangingUp: // ours: an end asked for; only an end reported follows
+		return 4
 	}
 	return 1
 }
@@ -114,11 +115,13 @@ func (s *Service) Report(ctx context.Context, r anxin.StatusReport) error {
 // when the chain finished, so finish could not end it) reports in only
 // now, and would ring on for an alarm someone took. Once: ended, the
 // attempt is "canceled" or "completed" and later reports of it are not
-// live. A refused cancel is an error, so the report is answered 500 and
-// the provider's retry tries again.
+// live. A finished chain is first marked unfinished again: the end is
+// recorded before it is asked for, and an unfinished chain's pass (at the
+// next start too) asks again for an end not confirmed, until the call
+// cannot last any longer.
 func (s *Service) endLateCall(ctx context.Context, a *anxin.Attempt, status string) error {
 	if a.Channel != anxin.ChannelVoice || a.Purpose != anxin.PurposeStep || a.ProviderID == "" || !liveCall(status) ||
-		(terminal(a.Status) && a.Status != anxin.AttemptFailed) {
+		(terminal(a.Status) && a.Status != anxin.AttemptFailed) || ending(a.Status) {
 		return nil
 	}
 	if liveCall(a.Status) && progressRank(a.Status) > progressRank(status) {
@@ -132,10 +135,25 @@ func (s *Service) endLateCall(ctx context.Context, a *anxin.Attempt, status stri
 	if err != nil || c.State == anxin.ChainWalking {
 		return err
 	}
-	if again, err := s.endCall(ctx, &c, a, status); err != nil {
+	reopened := false
+	if c.Finished {
+		c.Finished, c.UpdatedAt = false, s.clock.Now()
+		if err := s.store.SaveChain(ctx, &c); err != nil {
+			return err
+		}
+		reopened = true
+		if s.claims != nil {
+			if err := s.claims.PokeChain(ctx, c.AlarmID, s.clock.Now()); err != nil {
+				return err
+			}
+		}
+	}
+	again, err := s.endCall(ctx, &c, a, status, false)
+	if err != nil {
 		return err
-	} else if again {
-		return fmt.Errorf("call %s of a decided chain could not be ended; the report is to be retried", a.ID)
+	}
+	if reopened || !again.IsZero() {
+		s.nudge(ctx, a.AlarmID) // the pass asks again, and finishes the chain
 	}
 	return nil
 }

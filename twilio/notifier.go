@@ -36,10 +36,13 @@ type Config struct {
 	// DetectMachines enables answering-machine detection so a voicemail is
 	// reported (AnsweredBy=machine_…) and the chain moves on at once.
 	DetectMachines bool
-	RingTimeout    time.Duration     // how long a call rings (default 40s)
-	Timeout        time.Duration     // per request (default 10s)
-	Transport      http.RoundTripper // nil: http.DefaultTransport (tests put an in-process fake here)
-	Words          *words.Book       // what calls say around the prompt (nil: Mandarin)
+	RingTimeout    time.Duration // how long a call rings (default 40s)
+	// TimeLimit is the longest an answered call lasts (the create
+	// request's TimeLimit; default 4h, Twilio's own default).
+	TimeLimit time.Duration
+	Timeout   time.Duration     // per request (default 10s)
+	Transport http.RoundTripper // nil: http.DefaultTransport (tests put an in-process fake here)
+	Words     *words.Book       // what calls say around the prompt (nil: Mandarin)
 }
 
 var accountSID = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
@@ -66,6 +69,9 @@ func New(cfg Config) (*Notifier, error) {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	if cfg.RingTimeout <= 0 {
 		cfg.RingTimeout = 40 * time.Second
+	}
+	if cfg.TimeLimit <= 0 {
+		cfg.TimeLimit = 4 * time.Hour
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
@@ -130,7 +136,7 @@ func (n *Notifier) Send(_ context.Context, no anxin.Notification) (string, bool,
 		p := &api.CreateCallParams{}
 		p.SetTo(no.To).SetFrom(n.cfg.From).SetTwiml(callTwiML(n.callWords(), no.Body, n.gatherURL(no), false)).
 			SetStatusCallback(n.callbackURL("/twilio/status", no.AttemptID)).SetStatusCallbackMethod("POST").
-			SetTimeout(int(n.cfg.RingTimeout / time.Second))
+			SetTimeout(int(n.cfg.RingTimeout / time.Second)).SetTimeLimit(int(n.cfg.TimeLimit / time.Second))
 		if n.cfg.CallEvents {
 			p.SetStatusCallbackEvent([]string{"initiated", "ringing", "answered", "completed"})
 		}
@@ -227,6 +233,17 @@ func (n *Notifier) Cancel(_ context.Context, callSID string, answered bool) erro
 		return err
 	}
 	return nil
+}
+
+// ringBuffer is what Twilio may add to a call's Timeout ("for some call
+// flows, we will add a 5-second buffer to the timeout value you provide").
+const ringBuffer = 5 * time.Second
+
+// CallLimits are the call's own bounds as the create request set them: a
+// call not answered rings at most its Timeout (plus Twilio's buffer), an
+// answered one lasts at most its TimeLimit.
+func (n *Notifier) CallLimits() (ring, answered time.Duration) {
+	return n.cfg.RingTimeout + ringBuffer, n.cfg.TimeLimit
 }
 
 func deref(s *string) string {
@@ -383,4 +400,7 @@ func escape(b *strings.Builder, s string) {
 	_ = xml.EscapeText(b, []byte(s)) // a strings.Builder never fails
 }
 
-var _ anxin.Notifier = (*Notifier)(nil)
+var (
+	_ anxin.Notifier    = (*Notifier)(nil)
+	_ anxin.CallLimiter = (*Notifier)(nil)
+)

@@ -32,6 +32,7 @@ var attemptStatuses = map[string]string{
 	"queued": "已提交", "accepted": "已提交", "sent": "已发出", "delivered": "已送达", "undelivered": "未送达",
 	"read": "已读", "initiated": "呼叫中", "ringing": "振铃中", "in-progress": "通话中", "answered": "已接听",
 	"completed": "已结束", "busy": "占线", "no-answer": "无人接听", "canceled": "已取消",
+	anxin.AttemptCanceling: "正在取消", anxin.AttemptHangingUp: "正在挂断",
 }
 
 // AttemptStatus names a message's or call's status; any other is 状态未知.

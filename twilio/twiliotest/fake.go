@@ -89,12 +89,12 @@ type Server struct {
 	listFail int                // answer list requests with this HTTP status (0: list)
 	// cancelFail answers call updates with this HTTP status (0: update)
 	cancelFail int
-	messages []*message
-	calls    map[string]*call
-	order    []string
-	events   []Event
-	seq      int
-	start    time.Time
+	messages   []*message
+	calls      map[string]*call
+	order      []string
+	events     []Event
+	seq        int
+	start      time.Time
 }
 
 // New makes a fake.
