@@ -134,6 +134,9 @@ type env struct {
 	// service's store refuses as ECONFLICT (a write conflict that
 	// outlasts its tries)
 	conflicts atomic.Int32
+	// lostCommits, while above 0, is how many more SaveChain calls commit
+	// and then report an error (a connection lost during COMMIT)
+	lostCommits atomic.Int32
 	// unreadable, while set, makes the service's store refuse to list
 	// unfinished chains (a busy or broken store)
 	unreadable atomic.Bool
@@ -152,7 +155,13 @@ func (s conflictingStore) SaveChain(ctx context.Context, c *anxin.Chain) error {
 			return anxin.Errorf(anxin.ECONFLICT, "chain %s: injected write conflict", c.AlarmID)
 		}
 	}
-	return s.DB.SaveChain(ctx, c)
+	err := s.DB.SaveChain(ctx, c)
+	for n := s.e.lostCommits.Load(); err == nil && n > 0; n = s.e.lostCommits.Load() {
+		if s.e.lostCommits.CompareAndSwap(n, n-1) {
+			return anxin.Errorf(anxin.EINTERNAL, "chain %s: injected: connection lost during COMMIT", c.AlarmID)
+		}
+	}
+	return err
 }
 
 func (s conflictingStore) UnfinishedChains(ctx context.Context) ([]anxin.Chain, error) {
