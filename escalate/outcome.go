@@ -59,7 +59,7 @@ func (s *Service) accept(ctx context.Context, alarmID string, target int, via st
 			if anxin.ErrorCode(err) == anxin.ECONFLICT && try < maxWriteTries {
 				continue // a pass of the chain wrote first: accept what it wrote
 			} else if err != nil {
-				return c, false, err
+				return s.acceptSaveFailed(ctx, &c, target, via, now, err)
 			}
 			s.log.Info("alarm accepted", "alarm", alarmID, "by", anxin.MaskName(c.AcceptedBy), "via", via,
 				"after", now.Sub(c.StartedAt).Round(time.Second))
@@ -73,6 +73,30 @@ func (s *Service) accept(ctx context.Context, alarmID string, target int, via st
 			return c, false, fmt.Errorf("%w (%w)", anxin.Errorf(anxin.ECONFLICT, "the alarm is %s", c.State), errAlarmOver)
 		}
 	}
+}
+
+// acceptSaveFailed answers an acceptance whose save reported an error by
+// what the store holds: the commit may have gone through before the error
+// (PostgreSQL losing the connection during COMMIT), and telling someone
+// who took the alarm that they did not would leave it with nobody who
+// knows. Accepted by target: taken (mine); by someone else: who holds it;
+// not accepted, or unreadable: the error. c is the acceptance tried.
+func (s *Service) acceptSaveFailed(ctx context.Context, c *anxin.Chain, target int, via string, now time.Time, err error) (anxin.Chain, bool, error) {
+	stored, rerr := s.store.Chain(ctx, c.AlarmID)
+	if rerr != nil || stored.State != anxin.ChainAccepted {
+		return *c, false, err
+	}
+	mine := stored.AcceptedTarget == target
+	s.log.Warn("saving an acceptance reported an error, but the store holds the alarm accepted: answered by what is stored",
+		"alarm", c.AlarmID, "mine", mine, "err", err)
+	if mine && stored.AcceptedVia == via && stored.AcceptedAt.Equal(now) { // this acceptance's own commit
+		s.log.Info("alarm accepted", "alarm", c.AlarmID, "by", anxin.MaskName(stored.AcceptedBy), "via", via,
+			"after", now.Sub(stored.StartedAt).Round(time.Second))
+		s.metrics.chain("accepted")
+		s.metrics.accepted(via, now.Sub(stored.StartedAt).Seconds())
+	}
+	s.nudge(ctx, c.AlarmID) // end ringing calls, tell the others, record the outcome
+	return stored, mine, nil
 }
 
 // closedAlarm reports whether the store holds the alarm resolved.
