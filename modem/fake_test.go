@@ -32,6 +32,8 @@ type fakeModem struct {
 	// failAt: the failAt-th AT+CMGS (counted from 1) is refused with
 	// +CMS ERROR 500 (a network refusal midway through a long message)
 	failAt, submits int
+	// cms, when set, refuses every AT+CMGS with +CMS ERROR: <cms>
+	cms string
 }
 
 func newFakeModem(t testing.TB) *fakeModem {
@@ -129,6 +131,12 @@ func (f *fakeModem) submitted(hex string) {
 	}
 	f.mu.Lock()
 	f.submits++
+	if f.cms != "" {
+		cms := f.cms
+		f.mu.Unlock()
+		f.write("\r\n+CMS ERROR: " + cms + "\r\n")
+		return
+	}
 	if f.submits == f.failAt {
 		f.mu.Unlock()
 		f.write("\r\n+CMS ERROR: 500\r\n")
