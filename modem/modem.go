@@ -161,9 +161,29 @@ func (m *Modem) Send(ctx context.Context, n anxin.Notification) (string, bool, e
 			}
 			return "", false, fmt.Errorf("modem: SMS: %d part(s) sent before: %s", len(sent), firstLine(err.Error()))
 		}
+		if numberRefused(err) {
+			return "", false, fmt.Errorf("%w: %w", m.fail("SMS", err), anxin.ErrNumber)
+		}
 		return "", true, m.fail("SMS", err)
 	}
 	return n.AttemptID, false, nil
+}
+
+// numberRefused reports whether an AT+CMGS error says the recipient's
+// number is at fault. +CMS ERROR values 0–127 are RP-causes (3GPP TS
+// 27.005 §3.2.5, TS 24.011 E.2) of the relay layer, whose destination is
+// the service centre, not the recipient; the network maps the service
+// centre's "invalid SME address" (the recipient) to cause 21 (TS 23.040
+// §11, TS 23.540: INVALID_SME_ADDRESS → 21 "Short message transfer
+// rejected"). The others asked about are not the number's: 1 "unassigned
+// number" is the service centre address unknown (UNKNOWN_SERVICE_CENTRE_ADDRESS
+// → 1), 28 "unidentified subscriber" our SIM not the service centre's
+// subscriber, 30 "unknown subscriber" our own registration, 29 "facility
+// rejected" and 38 "network out of order" the network. The modem reports
+// errors as numbers (gsm.New's default +CMEE=1).
+func numberRefused(err error) bool {
+	var cms at.CMSError
+	return errors.As(err, &cms) && string(cms) == "21"
 }
 
 // fail classifies an AT failure: a timeout may have sent; an error answer
