@@ -143,3 +143,40 @@ func TestCancelRecordedBeforeACrashIsSentOnStart(t *testing.T) {
 		}
 	})
 }
+
+// Contact 1 accepts by the link while their call rings and Twilio refuses
+// the cancel; then they answer the call. A cancel of a call in progress
+// ends nothing at Twilio: the recorded end turns into a hang-up.
+func TestCallAnsweredWhileItsCancelIsRefusedIsHungUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		const id = "01CANCELANSWER"
+		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Silent, After: 20 * time.Second})
+		e.raise(id, anxin.SeverityCritical)
+		settle(5 * time.Second)
+		e.fake.CancelFails(http.StatusServiceUnavailable)
+		if code, page := e.do(http.MethodPost, e.firstLink()); code != http.StatusOK {
+			t.Fatalf("accept by link: %d\n%s", code, page)
+		}
+		settle(10 * time.Second)
+		if a := e.attempt(id + "/s0/voice"); a.Status != anxin.AttemptCanceling {
+			t.Fatalf("call %s while its cancel is refused, want %s", a.Status, anxin.AttemptCanceling)
+		}
+		settle(10 * time.Second) // answered at 20 s
+		hangUps := 0
+		for _, l := range e.timeline("cancel") {
+			if l.ev.Body == "completed" {
+				hangUps++
+			}
+		}
+		if a := e.attempt(id + "/s0/voice"); a.Status != anxin.AttemptHangingUp || hangUps == 0 {
+			t.Fatalf("call %s after it was answered, %d hang-up requests; want %s and a hang-up asked for:\n%s",
+				a.Status, hangUps, anxin.AttemptHangingUp, e.dump())
+		}
+		e.fake.CancelFails(0)
+		settle(time.Minute)
+		if c, a := e.chain(id), e.attempt(id+"/s0/voice"); !c.Finished || a.Status != "completed" {
+			t.Fatalf("chain finished %v, call %s %q; want finished and completed", c.Finished, a.Status, a.Error)
+		}
+	})
+}

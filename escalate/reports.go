@@ -120,8 +120,13 @@ func (s *Service) Report(ctx context.Context, r anxin.StatusReport) error {
 // next start too) asks again for an end not confirmed, until the call
 // cannot last any longer.
 func (s *Service) endLateCall(ctx context.Context, a *anxin.Attempt, status string) error {
+	answered := status == "in-progress" || status == "answered"
 	if a.Channel != anxin.ChannelVoice || a.Purpose != anxin.PurposeStep || a.ProviderID == "" || !liveCall(status) ||
-		(terminal(a.Status) && a.Status != anxin.AttemptFailed) || ending(a.Status) {
+		(terminal(a.Status) && a.Status != anxin.AttemptFailed) ||
+		(ending(a.Status) && !(a.Status == anxin.AttemptCanceling && answered)) {
+		// an end recorded is the chain's pass's to ask for again; but a
+		// call being canceled that is answered meanwhile is hung up instead
+		// (Twilio ignores a cancel of a call in progress)
 		return nil
 	}
 	if liveCall(a.Status) && progressRank(a.Status) > progressRank(status) {
