@@ -13,7 +13,8 @@ import (
 // English message.
 func TestBoardAndErrorsSpeakMandarin(t *testing.T) {
 	for _, st := range []string{anxin.AttemptSending, anxin.AttemptRetry, anxin.AttemptFailed, "queued", "sent", "delivered",
-		"undelivered", "initiated", "ringing", "in-progress", "completed", "busy", "no-answer", "canceled", "something-new"} {
+		"undelivered", "initiated", "ringing", "in-progress", "completed", "busy", "no-answer", "canceled",
+		anxin.AttemptCanceling, anxin.AttemptHangingUp, "something-new"} {
 		if n := words.AttemptStatus(st); n == "" || asciiWord.MatchString(n) {
 			t.Errorf("status %q shows as %q", st, n)
 		}
