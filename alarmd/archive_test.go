@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
@@ -20,7 +20,7 @@ func TestIntegrationArchiveDownAlarmsGoOn(t *testing.T) {
 	cfg.Influx.BatchSize = 10
 	cfg.Influx.FlushInterval = 20 * time.Millisecond
 	esc := &recordingEscalator{}
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	m := &Main{Config: cfg, Escalator: esc, Metrics: reg}
 	startMain(t, m)
 	pub := publisher(t, m.BrokerURL().Dial())

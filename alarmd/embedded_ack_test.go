@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin/sqlite"
 )
@@ -29,7 +29,7 @@ func TestEmbeddedBrokerAcknowledgesAfterCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	esc := &recordingEscalator{}
-	m := &Main{Config: cfg, Escalator: esc, Metrics: prometheus.NewRegistry()}
+	m := &Main{Config: cfg, Escalator: esc, Metrics: metrics.NewRegistry()}
 	startMain(t, m)
 	pub := publisher(t, m.BrokerURL().Dial())
 	for i := range 20 {
@@ -48,7 +48,7 @@ func TestEmbeddedBrokerAcknowledgesAfterCommit(t *testing.T) {
 // again), and Close does not hang on it.
 func TestEmbeddedBrokerRefusesWhenStopping(t *testing.T) {
 	cfg := testConfig(t)
-	m := &Main{Config: cfg, Escalator: &recordingEscalator{}, Metrics: prometheus.NewRegistry()}
+	m := &Main{Config: cfg, Escalator: &recordingEscalator{}, Metrics: metrics.NewRegistry()}
 	ctx := context.Background()
 	if err := m.Open(ctx); err != nil {
 		t.Fatal(err)

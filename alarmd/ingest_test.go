@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
@@ -96,7 +95,7 @@ func alarms(t *testing.T, m *Main, f sqlite.AlarmFilter) []anxin.Alarm {
 	return as
 }
 
-func counter(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+func counter(t *testing.T, reg *metrics.Registry, name, label string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -104,26 +103,26 @@ func counter(t *testing.T, reg *prometheus.Registry, name, label string) float64
 	}
 	sum := 0.0
 	for _, mf := range mfs {
-		if mf.GetName() != name {
+		if mf.Name != name {
 			continue
 		}
-		for _, m := range mf.GetMetric() {
+		for _, m := range mf.Metrics {
 			if label != "" {
 				ok := false
-				for _, l := range m.GetLabel() {
-					ok = ok || l.GetValue() == label
+				for _, l := range m.Labels {
+					ok = ok || l.Value == label
 				}
 				if !ok {
 					continue
 				}
 			}
-			sum += m.GetCounter().GetValue()
+			sum += m.Value
 		}
 	}
 	return sum
 }
 
-var _ = testutil.ToFloat64
+var _ = metrics.ToFloat64
 
 func button(hh string, ts time.Time) anxin.Message {
 	return anxin.Message{ID: anxin.NewID(ts), TS: ts, Household: hh, Device: "btn1", Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed}
@@ -135,7 +134,7 @@ func ingestContract(t *testing.T, brokerURL string) {
 	cfg.MQTT.Broker = anxin.MustBrokerURL(brokerURL)
 	cfg.MQTT.ClientID = "alarmd-test"
 	esc := &recordingEscalator{}
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	m := &Main{Config: cfg, Escalator: esc, Metrics: reg}
 	startMain(t, m)
 	code, body := get(t, "http://"+m.HTTPAddr()+"/healthz")

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
@@ -201,7 +201,7 @@ func TestFirstSMSLatencyThroughAlarmd(t *testing.T) {
 	cfg.Notify.AckSecret = "0123456789abcdef0123456789abcdef"
 	cfg.Notify.Twilio = TwilioConfig{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken,
 		From: twiliotest.From, APIBaseURL: api.URL}
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	m := &Main{Config: cfg, Metrics: reg}
 	startMain(t, m)
 	base := "http://" + m.HTTPAddr()

@@ -18,9 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/oklog/ulid/v2"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/care"
@@ -229,7 +229,7 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	esc := &latencyEscalator{}
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	m := &Main{Config: cfg, Escalator: esc, Metrics: reg}
 	stop := startMain(t, m)
 
@@ -334,21 +334,21 @@ func TestIntegrationLoadMosquittoToVictoriaMetrics(t *testing.T) {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // histQuantile is the upper bound of the bucket holding quantile q.
-func histQuantile(t *testing.T, reg *prometheus.Registry, name string, q float64) string {
+func histQuantile(t *testing.T, reg *metrics.Registry, name string, q float64) string {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != name || len(mf.GetMetric()) == 0 {
+		if mf.Name != name || len(mf.Metrics) == 0 {
 			continue
 		}
-		h := mf.GetMetric()[0].GetHistogram()
-		want := q * float64(h.GetSampleCount())
-		for _, b := range h.GetBucket() {
-			if float64(b.GetCumulativeCount()) >= want {
-				return time.Duration(b.GetUpperBound() * float64(time.Second)).String()
+		h := mf.Metrics[0]
+		want := q * float64(h.Count)
+		for _, b := range h.Buckets {
+			if float64(b.Count) >= want {
+				return time.Duration(b.UpperBound * float64(time.Second)).String()
 			}
 		}
 		return "the last bucket (+Inf)"

@@ -13,9 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/api"
@@ -36,7 +34,7 @@ type Main struct {
 	Households anxin.Households
 	Logger     *slog.Logger
 	Now        func() time.Time
-	Metrics    *prometheus.Registry
+	Metrics    *metrics.Registry
 
 	Escalator anxin.Escalator
 	// OrderNotifier sends work order SMS (nil: the escalator's provider).
@@ -84,8 +82,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.Now = time.Now
 	}
 	if m.Metrics == nil {
-		m.Metrics = prometheus.NewRegistry()
-		m.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.Metrics = metrics.NewRegistry()
+		m.Metrics.MustRegister(metrics.NewGoCollector(), metrics.NewProcessCollector())
 	}
 	defer func() {
 		if err != nil {
@@ -150,7 +148,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	m.mux.HandleFunc("GET /healthz", m.healthz)
-	m.mux.Handle("GET /metrics", promhttp.HandlerFor(m.Metrics, promhttp.HandlerOpts{Registry: m.Metrics}))
+	m.mux.Handle("GET /metrics", metrics.HandlerFor(m.Metrics, metrics.HandlerOpts{}))
 
 	if err := m.openIngest(ctx); err != nil {
 		return err

@@ -19,9 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/ingest"
@@ -262,10 +262,10 @@ func TestIntegrationNATSClusterLosesNothingAcknowledged(t *testing.T) {
 	for g := range gateways {
 		gws[g] = gatewayClient(t, c, g%c.Len(), fmt.Sprintf("gw-%d", g))
 	}
-	start := func(name string) (*Main, *prometheus.Registry, func()) {
+	start := func(name string) (*Main, *metrics.Registry, func()) {
 		cfg := natsConfig(t, c, pg.URL("postgres"), name, hhFile, parts)
 		cfg.Influx.URL = vm.URL
-		reg := prometheus.NewRegistry()
+		reg := metrics.NewRegistry()
 		logs := &testenv.SyncBuffer{}
 		m := &Main{Config: cfg, Escalator: &recordingEscalator{}, Metrics: reg,
 			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}
@@ -430,7 +430,7 @@ notify: {ack_secret: "nats-test-ack-secret-0123456789"}
 		others, bs := missing()
 		return others == 0 && bs == 0
 	})
-	recv := func(r *prometheus.Registry) float64 { return counter(t, r, "anxin_ingest_received_total", "") }
+	recv := func(r *metrics.Registry) float64 { return counter(t, r, "anxin_ingest_received_total", "") }
 	t.Logf("received: a %.0f, b %.0f (before its SIGKILL), c %.0f; handed back a %.0f, c %.0f (of %d published)",
 		recv(regA), recvB, recv(regC),
 		counter(t, regA, "anxin_ingest_handed_back_total", ""), counter(t, regC, "anxin_ingest_handed_back_total", ""), total)
@@ -497,8 +497,8 @@ func TestIntegrationNATSThroughput(t *testing.T) {
 			c := testenv.StartNATSCluster(t, 3, natsMapping(6))
 			gatewayClient(t, c, 0, "gw-bootstrap") // nats-server makes its MQTT streams
 			consumer := fmt.Sprintf("bench-%s-%d", run.store, instances)
-			startAll := func() ([]*prometheus.Registry, []*Main, []func()) {
-				var regs []*prometheus.Registry
+			startAll := func() ([]*metrics.Registry, []*Main, []func()) {
+				var regs []*metrics.Registry
 				var ms []*Main
 				var stops []func()
 				for i := range instances {
@@ -507,7 +507,7 @@ func TestIntegrationNATSThroughput(t *testing.T) {
 					if run.store == "sqlite" {
 						cfg.Store.URL, cfg.Store.Path = "", filepath.Join(t.TempDir(), "alarmd.db")
 					}
-					reg := prometheus.NewRegistry()
+					reg := metrics.NewRegistry()
 					m := &Main{Config: cfg, Escalator: &recordingEscalator{}, Metrics: reg}
 					stops = append(stops, startMain(t, m))
 					regs, ms = append(regs, reg), append(ms, m)

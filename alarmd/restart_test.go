@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/sqlite"
@@ -22,7 +22,7 @@ func TestIntegrationRestartKeepsNoWaterTimer(t *testing.T) {
 
 	// hh-0002 is tier general: no water for 24 h (high risk would be 12 h)
 	run := func(from, to int) (*Main, func()) {
-		reg := prometheus.NewRegistry()
+		reg := metrics.NewRegistry()
 		m := &Main{Config: cfg, Escalator: esc, Now: clock.Now, Metrics: reg}
 		clock.Set(t0.Add(time.Duration(from) * time.Hour))
 		stop := startMain(t, m)

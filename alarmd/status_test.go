@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
@@ -48,7 +48,7 @@ func TestIntegrationDeviceOfflineStatusMosquitto(t *testing.T) {
 	clock := &fakeClock{}
 	clock.Set(t0)
 	esc := &recordingEscalator{}
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	m := &Main{Config: cfg, Escalator: esc, Now: clock.Now, Metrics: reg}
 	startMain(t, m)
 	// both retained statuses taken in: the engine's timer is set for t0+30m

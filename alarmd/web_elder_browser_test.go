@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	"github.com/chromedp/chromedp"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/care"
@@ -35,7 +35,7 @@ func TestIntegrationWebElderPage(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.API.Tokens = []APIToken{{Name: "district", Token: token}}
 	cfg.Influx.URL, cfg.Influx.QueryURL, cfg.Influx.FlushInterval = vm.URL, vm.URL, 20*time.Millisecond
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	m := &Main{Config: cfg, Metrics: reg}
 	startMain(t, m)
 	if code, body := apiCall(t, m, "POST", "elders", token, elderBody("e1", "hh-0001", "张桂兰", "善广村", 1)); code != 201 {

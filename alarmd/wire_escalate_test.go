@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/sqlite"
@@ -230,7 +230,7 @@ func TestReplayedGatherAfterRestartHasNoEffect(t *testing.T) {
 	}
 	sentBefore := sent()
 	logs := &logBuffer{lines: make(chan string, 10000)}
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	m2 := &Main{Config: cfg, Metrics: reg, Logger: slog.New(slog.NewJSONHandler(logs, nil))}
 	startMain(t, m2)
 	mu.Lock()

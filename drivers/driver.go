@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 )
@@ -59,10 +59,10 @@ type Decoder interface {
 
 // Env is what a driver gets from gatewayd.
 type Env struct {
-	Household string                // household id for the messages
-	Logger    *slog.Logger          // never nil
-	Now       func() time.Time      // never nil
-	Metrics   prometheus.Registerer // never nil; drivers register their counters here
+	Household string             // household id for the messages
+	Logger    *slog.Logger       // never nil
+	Now       func() time.Time   // never nil
+	Metrics   metrics.Registerer // never nil; drivers register their counters here
 	// Serial is gatewayd's registry of shared serial buses. Polled drivers
 	// on the same port share one open port and one bus lock through it.
 	// Nil: a driver opens its port alone (tests, tools).

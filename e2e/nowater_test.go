@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/alarmd"
@@ -28,7 +28,7 @@ type clock struct {
 func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
-func counterValue(t testing.TB, reg prometheus.Gatherer, name string) float64 {
+func counterValue(t testing.TB, reg metrics.Gatherer, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -36,9 +36,9 @@ func counterValue(t testing.TB, reg prometheus.Gatherer, name string) float64 {
 	}
 	sum := 0.0
 	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
+		if mf.Name == name {
+			for _, m := range mf.Metrics {
+				sum += m.Value
 			}
 		}
 	}
@@ -64,7 +64,7 @@ func TestE2ENoWaterFakeClock(t *testing.T) {
 	}
 	t0 := time.Date(2026, 11, 20, 6, 40, 0, 0, time.UTC)
 	clk := &clock{t: t0}
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	m := &alarmd.Main{Config: cfg, Now: clk.Now, Metrics: reg, Logger: slog.New(slog.DiscardHandler)}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := m.Open(ctx); err != nil {

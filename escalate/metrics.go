@@ -1,86 +1,86 @@
 package escalate
 
-import "github.com/prometheus/client_golang/prometheus"
+import "github.com/anxin-care/anxin/internal/metrics"
 
 // metrics of the chain; the zero value (no registry) records nothing.
-type metrics struct {
-	chains *prometheus.CounterVec   // outcome: accepted, unanswered, resolved
-	sends  *prometheus.CounterVec   // channel, result: sent, retry, maybe_sent, failed, found
-	accept *prometheus.HistogramVec // via
-	starts prometheus.Counter       // chain starts that failed (retried)
-	wait   prometheus.Gauge         // alarms whose chain could not start yet
-	routes *prometheus.CounterVec   // provider, channel, result: sent, failed
-	moves  *prometheus.CounterVec   // channel, from, to
+type escMetrics struct {
+	chains *metrics.CounterVec   // outcome: accepted, unanswered, resolved
+	sends  *metrics.CounterVec   // channel, result: sent, retry, maybe_sent, failed, found
+	accept *metrics.HistogramVec // via
+	starts metrics.Counter       // chain starts that failed (retried)
+	wait   metrics.Gauge         // alarms whose chain could not start yet
+	routes *metrics.CounterVec   // provider, channel, result: sent, failed
+	moves  *metrics.CounterVec   // channel, from, to
 }
 
-func newMetrics(reg prometheus.Registerer) (metrics, error) {
+func newMetrics(reg metrics.Registerer) (escMetrics, error) {
 	if reg == nil {
-		return metrics{}, nil
+		return escMetrics{}, nil
 	}
-	m := metrics{
-		chains: prometheus.NewCounterVec(prometheus.CounterOpts{
+	m := escMetrics{
+		chains: metrics.NewCounterVec(metrics.CounterOpts{
 			Name: "anxin_escalation_chains_total", Help: "Contact chains decided, by outcome.",
 		}, []string{"outcome"}),
-		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
+		sends: metrics.NewCounterVec(metrics.CounterOpts{
 			Name: "anxin_escalation_sends_total", Help: "SMS and call requests to the provider, by channel and result.",
 		}, []string{"channel", "result"}),
-		accept: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		accept: metrics.NewHistogramVec(metrics.HistogramOpts{
 			Name: "anxin_escalation_accept_seconds", Help: "Time from the alarm's escalation to its acceptance.",
 			Buckets: []float64{15, 30, 60, 120, 180, 300, 600, 1200, 1800, 3600},
 		}, []string{"via"}),
-		starts: prometheus.NewCounter(prometheus.CounterOpts{
+		starts: metrics.NewCounter(metrics.CounterOpts{
 			Name: "anxin_escalation_start_failures_total", Help: "Chain starts that failed and will be retried.",
 		}),
-		wait: prometheus.NewGauge(prometheus.GaugeOpts{
+		wait: metrics.NewGauge(metrics.GaugeOpts{
 			Name: "anxin_escalation_waiting_alarms", Help: "Open family alarms whose chain could not start yet.",
 		}),
-		routes: prometheus.NewCounterVec(prometheus.CounterOpts{
+		routes: metrics.NewCounterVec(metrics.CounterOpts{
 			Name: "anxin_notify_sends_total", Help: "Send requests per provider (channel route) and channel, by result: sent, failed.",
 		}, []string{"provider", "channel", "result"}),
-		moves: prometheus.NewCounterVec(prometheus.CounterOpts{
+		moves: metrics.NewCounterVec(metrics.CounterOpts{
 			Name: "anxin_notify_failovers_total", Help: "Steps moved from one provider to the next, per channel.",
 		}, []string{"channel", "from", "to"}),
 	}
-	for _, c := range []prometheus.Collector{m.chains, m.sends, m.accept, m.starts, m.wait, m.routes, m.moves} {
+	for _, c := range []metrics.Collector{m.chains, m.sends, m.accept, m.starts, m.wait, m.routes, m.moves} {
 		if err := reg.Register(c); err != nil {
-			return metrics{}, err
+			return escMetrics{}, err
 		}
 	}
 	return m, nil
 }
 
-func (m metrics) chain(outcome string) {
+func (m escMetrics) chain(outcome string) {
 	if m.chains != nil {
 		m.chains.WithLabelValues(outcome).Inc()
 	}
 }
 
-func (m metrics) send(channel, result string) {
+func (m escMetrics) send(channel, result string) {
 	if m.sends != nil {
 		m.sends.WithLabelValues(channel, result).Inc()
 	}
 }
 
-func (m metrics) accepted(via string, seconds float64) {
+func (m escMetrics) accepted(via string, seconds float64) {
 	if m.accept != nil {
 		m.accept.WithLabelValues(via).Observe(seconds)
 	}
 }
 
-func (m metrics) startFailed(waiting int) {
+func (m escMetrics) startFailed(waiting int) {
 	if m.starts != nil {
 		m.starts.Inc()
 	}
 	m.waitingNow(waiting)
 }
 
-func (m metrics) waitingNow(n int) {
+func (m escMetrics) waitingNow(n int) {
 	if m.wait != nil {
 		m.wait.Set(float64(n))
 	}
 }
 
-func (m metrics) route(provider, channel string, ok bool) {
+func (m escMetrics) route(provider, channel string, ok bool) {
 	if m.routes != nil {
 		r := "failed"
 		if ok {
@@ -90,7 +90,7 @@ func (m metrics) route(provider, channel string, ok bool) {
 	}
 }
 
-func (m metrics) failover(channel, from, to string) {
+func (m escMetrics) failover(channel, from, to string) {
 	if m.moves != nil {
 		m.moves.WithLabelValues(channel, from, to).Inc()
 	}

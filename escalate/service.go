@@ -23,8 +23,8 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/metrics"
 	"github.com/anxin-care/anxin/words"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Store keeps chains and attempts (anxin.ChainStore: SaveChain and
@@ -116,7 +116,7 @@ type Options struct {
 	Routes  map[anxin.Channel][]Route
 	Clock   Clock // nil: SystemClock{}
 	Logger  *slog.Logger
-	Metrics prometheus.Registerer // nil: none
+	Metrics metrics.Registerer // nil: none
 }
 
 // Service walks contact chains. It implements anxin.Escalator and
@@ -136,7 +136,7 @@ type Service struct {
 	unclearMu  sync.Mutex
 	unclear    map[string]time.Time // who was told how to accept, when (unclearOnce)
 	log        *slog.Logger
-	metrics    metrics
+	metrics    escMetrics
 	claims     anxin.ChainClaims // cluster mode only (Config.Poll > 0)
 
 	ctx    context.Context

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 	"gopkg.in/yaml.v3"
 
 	"github.com/anxin-care/anxin"
@@ -66,7 +66,7 @@ func Check(ctx context.Context, cfg *Config, wait time.Duration) []CheckRow {
 	var wg sync.WaitGroup
 	for _, e := range cfg.Drivers {
 		env := drivers.Env{Household: cfg.Household, Logger: log.With("instance", e.Name), Now: time.Now,
-			Metrics: prometheus.NewRegistry(), Serial: buses}
+			Metrics: metrics.NewRegistry(), Serial: buses}
 		d, err := e.Plugin.New(e.Config, env)
 		if err != nil {
 			mu.Lock()

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -85,7 +85,7 @@ func Decode(o DecodeOptions) error {
 		return errors.New("no input")
 	}
 	env := drivers.Env{Household: household, Logger: slog.New(slog.DiscardHandler), Now: o.Now,
-		Metrics: prometheus.NewRegistry()}
+		Metrics: metrics.NewRegistry()}
 	dec, err := p.NewDecoder(cfg, env)
 	if err != nil {
 		return fmt.Errorf("driver %s: %w", o.Driver, err)

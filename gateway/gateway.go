@@ -16,10 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -63,7 +60,7 @@ type Gateway struct {
 	cfg    *Config
 	opts   Options
 	log    *slog.Logger
-	reg    *prometheus.Registry
+	reg    *metrics.Registry
 	spool  *spool.Spool
 	uplink publisher
 	buses  *serialport.Buses // polled drivers on one port share its bus
@@ -79,9 +76,9 @@ type Gateway struct {
 
 	onConnection func(connected bool) // tests: the uplink's connection events
 
-	mRejected *prometheus.CounterVec
-	mMessages *prometheus.CounterVec
-	mRunning  *prometheus.GaugeVec
+	mRejected *metrics.CounterVec
+	mMessages *metrics.CounterVec
+	mRunning  *metrics.GaugeVec
 }
 
 // publisher is all the gateway asks of its uplink (mqtt.Uplink): send the
@@ -99,7 +96,7 @@ type publisher interface {
 // instance whose entry changed or which is not running.
 type instance struct {
 	entry  DriverEntry
-	reg    *prometheus.Registry
+	reg    *metrics.Registry
 	cancel context.CancelFunc
 	done   chan struct{}
 	state  string // anxin.DriverRunning…; guarded by Gateway.mu
@@ -119,19 +116,19 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 		opts.Now = time.Now
 	}
 	g := &Gateway{cfg: cfg, opts: opts, log: opts.Logger, out: opts.Stdout,
-		reg: prometheus.NewRegistry(), running: map[string]*instance{}, reload: make(chan *Config, 1),
+		reg: metrics.NewRegistry(), running: map[string]*instance{}, reload: make(chan *Config, 1),
 		portStatuses: make(chan portStatus, 256),
 		buses:        serialport.NewBuses(opts.Logger, nil)}
-	g.mRejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "anxin_gateway_rejected_messages_total",
+	g.mRejected = metrics.NewCounterVec(metrics.CounterOpts{Name: "anxin_gateway_rejected_messages_total",
 		Help: "Messages from drivers that broke the MQTT contract and were not spooled."}, []string{"instance"})
-	g.mMessages = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "anxin_gateway_messages_total",
+	g.mMessages = metrics.NewCounterVec(metrics.CounterOpts{Name: "anxin_gateway_messages_total",
 		Help: "Normalized messages produced by drivers, by class (reading|event|status)."}, []string{"instance", "class"})
-	g.mRunning = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "anxin_gateway_driver_running",
+	g.mRunning = metrics.NewGaugeVec(metrics.GaugeOpts{Name: "anxin_gateway_driver_running",
 		Help: "1 while a driver instance runs; 0 after it stopped with an error."}, []string{"instance", "driver"})
 	g.reg.MustRegister(g.mRejected, g.mMessages, g.mRunning,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		metrics.NewGoCollector(), metrics.NewProcessCollector())
 	for _, e := range cfg.Drivers {
-		if _, err := e.Plugin.New(e.Config, g.env(e, prometheus.NewRegistry(), nil)); err != nil {
+		if _, err := e.Plugin.New(e.Config, g.env(e, metrics.NewRegistry(), nil)); err != nil {
 			return nil, fmt.Errorf("driver %s: %w", e.Name, err)
 		}
 	}
@@ -140,12 +137,12 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 
 // Registry is the gateway's own metrics registry (drivers' metrics are
 // gathered separately, see Gatherer).
-func (g *Gateway) Registry() *prometheus.Registry { return g.reg }
+func (g *Gateway) Registry() *metrics.Registry { return g.reg }
 
 // Gatherer gathers the gateway's metrics and those of the running drivers.
-func (g *Gateway) Gatherer() prometheus.Gatherer {
-	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
-		gs := prometheus.Gatherers{g.reg}
+func (g *Gateway) Gatherer() metrics.Gatherer {
+	return metrics.GathererFunc(func() ([]metrics.Family, error) {
+		gs := metrics.Gatherers{g.reg}
 		g.mu.Lock()
 		for _, in := range g.running {
 			gs = append(gs, in.reg)
@@ -155,12 +152,12 @@ func (g *Gateway) Gatherer() prometheus.Gatherer {
 	})
 }
 
-func (g *Gateway) env(e DriverEntry, reg *prometheus.Registry, in *instance) drivers.Env {
+func (g *Gateway) env(e DriverEntry, reg *metrics.Registry, in *instance) drivers.Env {
 	env := drivers.Env{
 		Household: g.cfg.Household,
 		Logger:    g.log.With("driver", e.Driver, "instance", e.Name),
 		Now:       g.opts.Now,
-		Metrics:   prometheus.WrapRegistererWith(prometheus.Labels{"instance": e.Name}, reg),
+		Metrics:   metrics.WrapRegistererWith(metrics.Labels{"instance": e.Name}, reg),
 		Serial:    g.buses,
 	}
 	if in != nil {
@@ -260,7 +257,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			g.log.Error("metrics not served", "listen", cfg.Metrics.Listen, "err", err)
 		} else {
 			mux := http.NewServeMux()
-			mux.Handle("/metrics", promhttp.HandlerFor(g.Gatherer(), promhttp.HandlerOpts{}))
+			mux.Handle("/metrics", metrics.HandlerFor(g.Gatherer(), metrics.HandlerOpts{}))
 			srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 			go func() {
 				if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -386,7 +383,7 @@ func (g *Gateway) reportStates() {
 }
 
 func (g *Gateway) start(ctx context.Context, e DriverEntry) {
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	log := g.log.With("driver", e.Driver, "instance", e.Name)
 	dctx, cancel := context.WithCancel(ctx)
 	in := &instance{entry: e, reg: reg, cancel: cancel, done: make(chan struct{}), state: anxin.DriverRunning}
@@ -432,7 +429,7 @@ func (g *Gateway) start(ctx context.Context, e DriverEntry) {
 					return
 				}
 				wait = min(2*wait, MaxRetryFailed)
-				reg := prometheus.NewRegistry()
+				reg := metrics.NewRegistry()
 				if d, err = e.Plugin.New(e.Config, g.env(e, reg, in)); err != nil {
 					log.Error("driver failed: not started", "err", err, "in", wait)
 					continue
@@ -472,7 +469,7 @@ func (g *Gateway) sink(instance string, log *slog.Logger) drivers.Sink {
 type instanceSink struct {
 	g                                    *Gateway
 	log                                  *slog.Logger
-	rejected, readings, events, statuses prometheus.Counter
+	rejected, readings, events, statuses metrics.Counter
 }
 
 var _ anxin.StatusSink = (*instanceSink)(nil)

@@ -272,8 +272,8 @@ drivers:
 	want := map[string]bool{"anxin_spool_depth_messages": false, "anxin_spool_bytes": false,
 		"anxin_spool_dropped_readings_total": false, "anxin_uplink_published_total": false, "anxin_uplink_connected": false}
 	for _, mf := range mfs {
-		if _, ok := want[mf.GetName()]; ok {
-			want[mf.GetName()] = true
+		if _, ok := want[mf.Name]; ok {
+			want[mf.Name] = true
 		}
 	}
 	for name, seen := range want {

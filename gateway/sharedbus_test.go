@@ -91,11 +91,11 @@ func metricSum(t *testing.T, g *Gateway, name string) float64 {
 	}
 	sum := 0.0
 	for _, mf := range mfs {
-		if mf.GetName() != name {
+		if mf.Name != name {
 			continue
 		}
-		for _, m := range mf.GetMetric() {
-			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		for _, m := range mf.Metrics {
+			sum += m.Value
 		}
 	}
 	return sum

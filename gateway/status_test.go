@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
@@ -44,10 +44,10 @@ func TestPutStatusChecksAndCounts(t *testing.T) {
 			t.Fatalf("%+v: %v (a bad status must not stop the driver)", st, err)
 		}
 	}
-	if got := testutil.ToFloat64(g.mRejected.WithLabelValues("z")); got != 2 {
+	if got := metrics.ToFloat64(g.mRejected.WithLabelValues("z")); got != 2 {
 		t.Errorf("rejected %v, want 2", got)
 	}
-	if got := testutil.ToFloat64(g.mMessages.WithLabelValues("z", "status")); got != 1 {
+	if got := metrics.ToFloat64(g.mMessages.WithLabelValues("z", "status")); got != 1 {
 		t.Errorf("statuses counted %v, want 1", got)
 	}
 	if lines := out.lines(); len(lines) != 0 {

@@ -31,7 +31,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 )
@@ -90,13 +90,13 @@ type Archive struct {
 	zw   *gzip.Writer
 	body bytes.Buffer
 
-	written, dropped, failed prometheus.Counter
-	queued                   prometheus.GaugeFunc
+	written, dropped, failed metrics.Counter
+	queued                   metrics.GaugeFunc
 	lastErr                  string
 }
 
 // New makes an archive; nothing is sent until Run. reg may be nil.
-func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Archive, error) {
+func New(cfg Config, logger *slog.Logger, reg metrics.Registerer) (*Archive, error) {
 	if cfg.URL == "" {
 		return nil, errors.New("influx: no url")
 	}
@@ -113,17 +113,17 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Archive, 
 	a := &Archive{
 		cfg: cfg, log: logger, hc: &http.Client{Timeout: cfg.Timeout}, writeURL: u.String(), zw: zw,
 		kick: make(chan struct{}, 1), flush: make(chan chan error),
-		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_archive_written_total",
+		written: metrics.NewCounter(metrics.CounterOpts{Name: "anxin_archive_written_total",
 			Help: "Readings written to the time-series store."}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_archive_dropped_total",
+		dropped: metrics.NewCounter(metrics.CounterOpts{Name: "anxin_archive_dropped_total",
 			Help: "Readings dropped because the time-series store was too slow or down, or rejected them."}),
-		failed: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_archive_write_errors_total",
+		failed: metrics.NewCounter(metrics.CounterOpts{Name: "anxin_archive_write_errors_total",
 			Help: "Failed writes to the time-series store (each retried or dropped)."}),
 	}
-	a.queued = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "anxin_archive_queue_length",
+	a.queued = metrics.NewGaugeFunc(metrics.GaugeOpts{Name: "anxin_archive_queue_length",
 		Help: "Readings waiting to be written to the time-series store."}, func() float64 { return float64(a.Len()) })
 	if reg != nil {
-		for _, c := range []prometheus.Collector{a.written, a.dropped, a.failed, a.queued} {
+		for _, c := range []metrics.Collector{a.written, a.dropped, a.failed, a.queued} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("influx: metrics: %w", err)
 			}

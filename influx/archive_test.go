@@ -18,8 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
@@ -95,7 +94,7 @@ func export(t *testing.T, vm *testenv.VictoriaMetrics, re string) map[string]exp
 	return out
 }
 
-func startArchive(t *testing.T, cfg Config, reg prometheus.Registerer) (*Archive, context.CancelFunc) {
+func startArchive(t *testing.T, cfg Config, reg metrics.Registerer) (*Archive, context.CancelFunc) {
 	t.Helper()
 	a, err := New(cfg, nil, reg)
 	if err != nil {
@@ -171,7 +170,7 @@ func TestIntegrationArchiveReadsBackWhatWasWritten(t *testing.T) {
 
 func TestIntegrationArchiveStoreDownDropsOldestAndNeverBlocks(t *testing.T) {
 	vm := testenv.StartVictoriaMetrics(t)
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	a, _ := startArchive(t, Config{URL: vm.URL, Org: "anxin", Bucket: "readings", BatchSize: 10, Queue: 100,
 		FlushInterval: 10 * time.Millisecond, Timeout: time.Second, MaxBackoff: 50 * time.Millisecond}, reg)
 	vm.Kill()
@@ -183,18 +182,18 @@ func TestIntegrationArchiveStoreDownDropsOldestAndNeverBlocks(t *testing.T) {
 	if l := a.Len(); l > 100 {
 		t.Fatalf("queue holds %d points, bound is 100", l)
 	}
-	dropped := testutil.ToFloat64(a.dropped)
+	dropped := metrics.ToFloat64(a.dropped)
 	if dropped < n-100-10 { // at most a queue and one batch in flight are kept
 		t.Fatalf("dropped %v of %d with the store down and a queue of 100", dropped, n)
 	}
 	// the store comes back: what is queued now is written
 	testenv.Eventually(t, "a failed write counted while the store was down", 20*time.Second, func() bool {
-		return testutil.ToFloat64(a.failed) > 0
+		return metrics.ToFloat64(a.failed) > 0
 	})
 	vm.Restart()
 	a.Write(reading("hh-1", "pm1", anxin.KindPowerMeter, time.Now(), anxin.Fields{"energy_kwh": anxin.Num(-1)}))
 	testenv.Eventually(t, "a point written after the store came back", 20*time.Second, func() bool {
-		return testutil.ToFloat64(a.written) > 0
+		return metrics.ToFloat64(a.written) > 0
 	})
 	mf, err := reg.Gather()
 	if err != nil || len(mf) != 4 {
@@ -247,10 +246,10 @@ func TestRetryAndRejectClassification(t *testing.T) {
 	for i := range 3 {
 		a.Write(reading("hh-1", "wm1", anxin.KindWaterMeter, ts.Add(time.Duration(i)*time.Second), anxin.Fields{"total_m3": anxin.Num(float64(i))}))
 		testenv.Eventually(t, fmt.Sprintf("point %d written or dropped", i+1), 10*time.Second, func() bool {
-			return testutil.ToFloat64(a.written)+testutil.ToFloat64(a.dropped) >= float64(i+1)
+			return metrics.ToFloat64(a.written)+metrics.ToFloat64(a.dropped) >= float64(i+1)
 		})
 	}
-	if w, d, f := testutil.ToFloat64(a.written), testutil.ToFloat64(a.dropped), testutil.ToFloat64(a.failed); w != 2 || d != 1 || f != 3 {
+	if w, d, f := metrics.ToFloat64(a.written), metrics.ToFloat64(a.dropped), metrics.ToFloat64(a.failed); w != 2 || d != 1 || f != 3 {
 		t.Fatalf("written %v dropped %v failed %v, want 2, 1 (the 400), 3", w, d, f)
 	}
 	mu.Lock()
@@ -286,9 +285,9 @@ func TestIntegrationWriteThenCallsDoneOnceStored(t *testing.T) {
 	}
 	vm.Restart()
 	testenv.Eventually(t, "the kept readings written and done", time.Minute, func() bool {
-		return testutil.ToFloat64(a.written) > 0 && done.Load() == 1+int64(testutil.ToFloat64(a.written))
+		return metrics.ToFloat64(a.written) > 0 && done.Load() == 1+int64(metrics.ToFloat64(a.written))
 	})
-	if w := int64(testutil.ToFloat64(a.written)); w > 15 || done.Load()-1 != w {
+	if w := int64(metrics.ToFloat64(a.written)); w > 15 || done.Load()-1 != w {
 		t.Fatalf("written %d (a queue of 10 and a batch in flight at most), done %d", w, done.Load()-1)
 	}
 }

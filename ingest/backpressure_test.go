@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
@@ -88,7 +88,7 @@ func TestIntegrationStoreStallBackPressure(t *testing.T) {
 	}
 	store.down.Store(false)
 	eventually(t, "every message processed", func() bool {
-		return testutil.ToFloat64(p.m.received)-testutil.ToFloat64(p.m.duplicates) >= n
+		return metrics.ToFloat64(p.m.received)-metrics.ToFloat64(p.m.duplicates) >= n
 	})
 	eventually(t, "the press escalated", func() bool { return esc.n() == 1 })
 	if p.Healthy() != nil {

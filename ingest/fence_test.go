@@ -10,8 +10,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
@@ -181,7 +181,7 @@ func TestStalledCommitAfterLeaseLossIsRefused(t *testing.T) {
 		held := srcA.Held()
 		return len(held) == 1 && held[0] == 1
 	})
-	if n := testutil.ToFloat64(a.m.leaseLost); n != 1 {
+	if n := metrics.ToFloat64(a.m.leaseLost); n != 1 {
 		t.Fatalf("lease-lost commits counted: %v", n)
 	}
 	// nothing of a's share for partition 0 is in the store
@@ -270,7 +270,7 @@ func TestStateWritesOutsideBatchesAreFenced(t *testing.T) {
 			if len(states) != 0 {
 				t.Fatalf("a wrote rule state after losing the partition: %v", states)
 			}
-			if n := testutil.ToFloat64(a.m.leaseLost); n != 1 {
+			if n := metrics.ToFloat64(a.m.leaseLost); n != 1 {
 				t.Fatalf("lease-lost writes counted: %v", n)
 			}
 		})

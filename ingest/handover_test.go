@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/metrics"
 	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/rules"
 )
@@ -150,11 +149,8 @@ func benchReaderToPipeline(b *testing.B, inflight int, pace, gap time.Duration) 
 	b.ReportMetric(float64(contextSwitches()-sw0)/float64(b.N), "sleeps/reading")
 	// a batch a socket read while the readings trickle in: the reads,
 	// which the machine's load does not change
-	var m dto.Metric
-	if err := p.m.batches.Write(&m); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(m.GetHistogram().GetSampleCount())/float64(b.N), "batches/reading")
+	m := metrics.One(p.m.batches)
+	b.ReportMetric(float64(m.Count)/float64(b.N), "batches/reading")
 }
 
 // contextSwitches counts the process's voluntary context switches.

@@ -1,54 +1,54 @@
 package ingest
 
-import "github.com/prometheus/client_golang/prometheus"
+import "github.com/anxin-care/anxin/internal/metrics"
 
-type metrics struct {
-	received   prometheus.Counter
-	rejected   *prometheus.CounterVec
-	duplicates prometheus.Counter
-	decisions  *prometheus.CounterVec
-	batches    prometheus.Histogram
-	commit     prometheus.Histogram
-	latency    prometheus.Histogram
-	storeErrs  prometheus.Counter
-	clockUnset prometheus.Counter
-	handedBack prometheus.Counter
-	leaseLost  prometheus.Counter
-	states     prometheus.Counter
+type pipelineMetrics struct {
+	received   metrics.Counter
+	rejected   *metrics.CounterVec
+	duplicates metrics.Counter
+	decisions  *metrics.CounterVec
+	batches    metrics.Histogram
+	commit     metrics.Histogram
+	latency    metrics.Histogram
+	storeErrs  metrics.Counter
+	clockUnset metrics.Counter
+	handedBack metrics.Counter
+	leaseLost  metrics.Counter
+	states     metrics.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	m := &metrics{
-		received: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_ingest_received_total",
+func newMetrics(reg metrics.Registerer) (*pipelineMetrics, error) {
+	m := &pipelineMetrics{
+		received: metrics.NewCounter(metrics.CounterOpts{Name: "anxin_ingest_received_total",
 			Help: "Messages received from the broker."}),
-		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "anxin_ingest_rejected_total",
+		rejected: metrics.NewCounterVec(metrics.CounterOpts{Name: "anxin_ingest_rejected_total",
 			Help: "Messages that broke the contract, by reason."}, []string{"reason"}),
-		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_ingest_duplicates_total",
+		duplicates: metrics.NewCounter(metrics.CounterOpts{Name: "anxin_ingest_duplicates_total",
 			Help: "Messages whose id was already seen (no second effect)."}),
-		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "anxin_rules_decisions_total",
+		decisions: metrics.NewCounterVec(metrics.CounterOpts{Name: "anxin_rules_decisions_total",
 			Help: "Decisions of the rules engine, by op."}, []string{"op"}),
-		batches: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "anxin_ingest_batch_size",
-			Help: "Messages per committed batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 8)}),
-		commit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "anxin_ingest_commit_seconds",
-			Help: "Time to commit one batch to the store.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
-		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "anxin_alarm_open_latency_seconds",
-			Help: "From a message's arrival to its alarm being committed.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
-		storeErrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_ingest_store_errors_total",
+		batches: metrics.NewHistogram(metrics.HistogramOpts{Name: "anxin_ingest_batch_size",
+			Help: "Messages per committed batch.", Buckets: metrics.ExponentialBuckets(1, 4, 8)}),
+		commit: metrics.NewHistogram(metrics.HistogramOpts{Name: "anxin_ingest_commit_seconds",
+			Help: "Time to commit one batch to the store.", Buckets: metrics.ExponentialBuckets(0.0005, 2, 14)}),
+		latency: metrics.NewHistogram(metrics.HistogramOpts{Name: "anxin_alarm_open_latency_seconds",
+			Help: "From a message's arrival to its alarm being committed.", Buckets: metrics.ExponentialBuckets(0.0005, 2, 14)}),
+		storeErrs: metrics.NewCounter(metrics.CounterOpts{Name: "anxin_ingest_store_errors_total",
 			Help: "Failed commits of a batch (retried until the store takes it)."}),
-		clockUnset: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_ingest_clock_unset_total",
+		clockUnset: metrics.NewCounter(metrics.CounterOpts{Name: "anxin_ingest_clock_unset_total",
 			Help: "Messages dated before 2025 (a gateway clock never set), dated on receipt instead."}),
-		handedBack: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_ingest_handed_back_total",
+		handedBack: metrics.NewCounter(metrics.CounterOpts{Name: "anxin_ingest_handed_back_total",
 			Help: "Messages handed back unprocessed: their household's partition is another alarmd's (NATS)."}),
-		leaseLost: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_ingest_lease_lost_commits_total",
+		leaseLost: metrics.NewCounter(metrics.CounterOpts{Name: "anxin_ingest_lease_lost_commits_total",
 			Help: "Writes that found a partition lease lost before their commit: that partition's share was rolled back and handed back (NATS)."}),
-		states: prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_ingest_rule_states_written_total",
+		states: metrics.NewCounter(metrics.CounterOpts{Name: "anxin_ingest_rule_states_written_total",
 			Help: "Households' rule states written to the store (one row each)."}),
 	}
 	for _, r := range []string{"too_large", "topic", "contract", "status", "unknown_household", "unknown_device"} {
 		m.rejected.WithLabelValues(r)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.received, m.rejected, m.duplicates, m.decisions, m.batches, m.commit, m.latency, m.storeErrs, m.clockUnset, m.handedBack, m.leaseLost, m.states} {
+		for _, c := range []metrics.Collector{m.received, m.rejected, m.duplicates, m.decisions, m.batches, m.commit, m.latency, m.storeErrs, m.clockUnset, m.handedBack, m.leaseLost, m.states} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
@@ -478,8 +478,8 @@ func TestDirectClientOnMosquittoWithPasswords(t *testing.T) {
 			t.Fatal(tok.Error())
 		}
 	}
-	testenv.Eventually(t, "51 messages through the direct client", 30*time.Second, func() bool { return testutil.ToFloat64(p.m.received) == 51 })
-	if n := testutil.ToFloat64(p.m.rejected.WithLabelValues("too_large")); n != 1 {
+	testenv.Eventually(t, "51 messages through the direct client", 30*time.Second, func() bool { return metrics.ToFloat64(p.m.received) == 51 })
+	if n := metrics.ToFloat64(p.m.rejected.WithLabelValues("too_large")); n != 1 {
 		t.Fatalf("too_large rejections %v, want 1", n)
 	}
 	// everything acknowledged: a restarted subscriber on the same session
@@ -492,7 +492,7 @@ func TestDirectClientOnMosquittoWithPasswords(t *testing.T) {
 	if tok := pub.Publish(later.Topic(), 0, false, lb); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
-	testenv.Eventually(t, "a later message taken", 30*time.Second, func() bool { return testutil.ToFloat64(p.m.received) == 52 })
+	testenv.Eventually(t, "a later message taken", 30*time.Second, func() bool { return metrics.ToFloat64(p.m.received) == 52 })
 	s.Close()
 	p2 := newSubscribePipeline(t)
 	s2, err := Subscribe(context.Background(), SubscriberConfig{Broker: broker, ClientID: "alarmd", Username: "alarmd", Password: "alarmd-s3cret"}, p2, nil, 30*time.Second)
@@ -633,14 +633,14 @@ func TestDirectClientAcrossAMosquittoRestart(t *testing.T) {
 	go func() { done <- p.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	unique := func() float64 {
-		return testutil.ToFloat64(p.m.received) - testutil.ToFloat64(p.m.duplicates)
+		return metrics.ToFloat64(p.m.received) - metrics.ToFloat64(p.m.duplicates)
 	}
 	testenv.Eventually(t, "every message committed", 60*time.Second, func() bool { return unique() >= n })
 	testenv.Eventually(t, "subscribed again", 60*time.Second, func() bool { return s.Healthy() == nil })
 	if u := unique(); u != n {
 		t.Fatalf("%v messages committed, want %d", u, n)
 	}
-	if r := testutil.ToFloat64(p.m.duplicates); r == 0 {
+	if r := metrics.ToFloat64(p.m.duplicates); r == 0 {
 		t.Log("no message came twice: the restart came before mosquitto sent any")
 	}
 	// everything acknowledged: a batch's acks leave before the next batch

@@ -10,9 +10,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
@@ -115,16 +114,13 @@ func TestIntegrationPacedSubscriberCrashBeforeCommit(t *testing.T) {
 	// (it acknowledges a batch's messages, then counts the batch) reaches
 	// the second. (What the first received counts the unacknowledged ones
 	// twice: a sum with it would miss as many lost.)
-	var h dto.Metric
-	if err := p1.m.batches.Write(&h); err != nil {
-		t.Fatal(err)
-	}
-	acked := int(h.GetHistogram().GetSampleSum())
+	h := metrics.One(p1.m.batches)
+	acked := int(h.Sum)
 	eventually(t, "the rest redelivered to the second process", func() bool {
-		return int(testutil.ToFloat64(p2.m.received)) >= n-acked
+		return int(metrics.ToFloat64(p2.m.received)) >= n-acked
 	})
 	t.Logf("first process: %v received, %d acknowledged; second: %v received",
-		testutil.ToFloat64(p1.m.received), acked, testutil.ToFloat64(p2.m.received))
+		metrics.ToFloat64(p1.m.received), acked, metrics.ToFloat64(p2.m.received))
 	as, err := store.Alarms(context.Background(), sqlite.AlarmFilter{Household: "hh-press"})
 	if err != nil || len(as) != 1 {
 		t.Fatalf("alarms of the press: %v %v", as, err)

@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/rules"
@@ -175,7 +175,7 @@ type Pipeline struct {
 	register   Register // nil: every household and device is believed
 	log        *slog.Logger
 	now        func() time.Time
-	m          *metrics
+	m          *pipelineMetrics
 
 	// flushAcks, when set (FlushAcksWith), sends a batch's
 	// acknowledgements once they are all given
@@ -274,7 +274,7 @@ type Deps struct {
 	Register  Register // nil: believe every household and device
 	Logger    *slog.Logger
 	Now       func() time.Time
-	Metrics   prometheus.Registerer
+	Metrics   metrics.Registerer
 }
 
 // New makes a pipeline; call Restore before Run.

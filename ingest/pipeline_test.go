@@ -16,9 +16,8 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/metrics"
 	"github.com/anxin-care/anxin/rules"
 	"github.com/anxin-care/anxin/sqlite"
 )
@@ -290,13 +289,11 @@ func BenchmarkPipeline(b *testing.B) {
 	delivered := b.Elapsed()
 	<-allAcked
 	if os.Getenv("ANXIN_BENCH_DEBUG") != "" {
-		var h dto.Metric
-		_ = p.m.commit.Write(&h)
-		var bs dto.Metric
-		_ = p.m.batches.Write(&bs)
+		h := metrics.One(p.m.commit)
+		bs := metrics.One(p.m.batches)
 		b.Logf("delivered in %s; %d commits, %.3fs committing; %d batches averaging %.0f", delivered,
-			h.GetHistogram().GetSampleCount(), h.GetHistogram().GetSampleSum(), bs.GetHistogram().GetSampleCount(),
-			bs.GetHistogram().GetSampleSum()/float64(bs.GetHistogram().GetSampleCount()))
+			h.Count, h.Sum, bs.Count,
+			bs.Sum/float64(bs.Count))
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "readings/s")
 	// the machine is shared: CPU time per reading is the figure that compares

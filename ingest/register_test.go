@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
@@ -108,10 +108,10 @@ func TestOnlyRegisteredHouseholdsAndDevicesAreBelieved(t *testing.T) {
 	if len(stored) != 1 || stored[0] != "hh-1" {
 		t.Fatalf("rule state stored for %v", stored)
 	}
-	if n := testutil.ToFloat64(p.m.rejected.WithLabelValues("unknown_household")); n != 3 {
+	if n := metrics.ToFloat64(p.m.rejected.WithLabelValues("unknown_household")); n != 3 {
 		t.Errorf("unknown_household rejected %v, want 3", n)
 	}
-	if n := testutil.ToFloat64(p.m.rejected.WithLabelValues("unknown_device")); n != 101 {
+	if n := metrics.ToFloat64(p.m.rejected.WithLabelValues("unknown_device")); n != 101 {
 		t.Errorf("unknown_device rejected %v, want 101", n)
 	}
 	// logged once per household and per device within the hour
@@ -150,7 +150,7 @@ func TestUnsetClockUsesReceiveTime(t *testing.T) {
 	if strings.Contains(as[0].Reason, "00:00") || strings.Contains(as[0].Reason, "08:00") {
 		t.Errorf("the reason reads the 1970 time: %s", as[0].Reason)
 	}
-	if n := testutil.ToFloat64(p.m.clockUnset); n != 1 {
+	if n := metrics.ToFloat64(p.m.clockUnset); n != 1 {
 		t.Errorf("anxin_ingest_clock_unset_total %v, want 1", n)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/rules"
@@ -30,7 +30,7 @@ func TestDeviceStatusTimelineAcrossRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		start := func() (*Pipeline, *metrics, func()) {
+		start := func() (*Pipeline, *pipelineMetrics, func()) {
 			p, err := New(Config{TickEvery: time.Minute}, Deps{Engine: rules.New(rules.Default()), Store: db})
 			if err != nil {
 				t.Fatal(err)
@@ -83,7 +83,7 @@ func TestDeviceStatusTimelineAcrossRestart(t *testing.T) {
 		if !states["hh-1"] || !states["hh-gw"] {
 			t.Errorf("rule state not committed with the statuses' batch: %v", states)
 		}
-		if got := testutil.ToFloat64(m.rejected.WithLabelValues("status")); got != 1 {
+		if got := metrics.ToFloat64(m.rejected.WithLabelValues("status")); got != 1 {
 			t.Errorf("rejected{status} = %v, want 1", got)
 		}
 

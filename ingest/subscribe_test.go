@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
@@ -61,11 +61,11 @@ func TestSubscribeReplacesLegacyStatusFilter(t *testing.T) {
 	publish(marker.Topic(), b)
 	// one subscriber's messages come in order: once the marker is in, any
 	// second copy of a status would be too
-	eventually(t, "3 messages received", func() bool { return testutil.ToFloat64(p.m.received) >= 3 })
-	if got := testutil.ToFloat64(p.m.received); got != 3 {
+	eventually(t, "3 messages received", func() bool { return metrics.ToFloat64(p.m.received) >= 3 })
+	if got := metrics.ToFloat64(p.m.received); got != 3 {
 		t.Errorf("received %v messages, want 3 (a gateway status came twice)", got)
 	}
-	if got := testutil.ToFloat64(p.m.rejected.WithLabelValues("status")) + testutil.ToFloat64(p.m.rejected.WithLabelValues("topic")); got != 0 {
+	if got := metrics.ToFloat64(p.m.rejected.WithLabelValues("status")) + metrics.ToFloat64(p.m.rejected.WithLabelValues("topic")); got != 0 {
 		t.Errorf("%v statuses rejected", got)
 	}
 }

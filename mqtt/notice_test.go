@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
@@ -101,9 +101,9 @@ func TestUplinkNoticesBrokerKilledMidStream(t *testing.T) {
 				}
 			}
 		}()
-		base := testutil.ToFloat64(up.up.mPublished)
+		base := metrics.ToFloat64(up.up.mPublished)
 		poll("PUBACKs flowing with messages in flight", 15*time.Second, func() bool {
-			return testutil.ToFloat64(up.up.mPublished) > base+500 && sp.Stats().Depth > 0
+			return metrics.ToFloat64(up.up.mPublished) > base+500 && sp.Stats().Depth > 0
 		})
 		depth := sp.Stats().Depth
 		killed := time.Now()

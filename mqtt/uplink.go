@@ -14,8 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/spool"
@@ -53,7 +53,7 @@ type UplinkOptions struct {
 
 	Logger  *slog.Logger
 	Now     func() time.Time
-	Metrics prometheus.Registerer
+	Metrics metrics.Registerer
 }
 
 // Uplink publishes the spool's messages to the broker, QoS 1, in order, and
@@ -77,9 +77,9 @@ type Uplink struct {
 	statusMu   sync.Mutex        // one retained status publish at a time, newest last
 	client     paho.Client       // the connected client, nil between connections; under statusMu
 	drivers    map[string]string // driver states for the online status; under statusMu
-	mConnected prometheus.Gauge
-	mPublished prometheus.Counter
-	mConnects  prometheus.Counter
+	mConnected metrics.Gauge
+	mPublished metrics.Counter
+	mConnects  metrics.Counter
 	// refused: connections in a row that ended with nothing acknowledged
 	// and the record refusedSeq, another household's, next to send
 	refused    int
@@ -135,14 +135,14 @@ func NewUplink(opts UplinkOptions, sp *spool.Spool) (*Uplink, error) {
 	}
 	up := &Uplink{opts: opts, spool: sp, log: opts.Logger.With("component", "uplink"),
 		brokers: append([]anxin.BrokerURL{opts.Broker}, opts.Fallback...)}
-	up.mConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "anxin_uplink_connected",
+	up.mConnected = metrics.NewGauge(metrics.GaugeOpts{Name: "anxin_uplink_connected",
 		Help: "1 while the uplink is connected to the broker."})
-	up.mPublished = prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_uplink_published_total",
+	up.mPublished = metrics.NewCounter(metrics.CounterOpts{Name: "anxin_uplink_published_total",
 		Help: "Messages the broker acknowledged (PUBACK)."})
-	up.mConnects = prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_uplink_connects_total",
+	up.mConnects = metrics.NewCounter(metrics.CounterOpts{Name: "anxin_uplink_connects_total",
 		Help: "Successful connections to the broker."})
 	if opts.Metrics != nil {
-		for _, c := range []prometheus.Collector{up.mConnected, up.mPublished, up.mConnects} {
+		for _, c := range []metrics.Collector{up.mConnected, up.mPublished, up.mConnects} {
 			if err := opts.Metrics.Register(c); err != nil {
 				up.log.Warn("uplink metric not registered", "err", err)
 			}

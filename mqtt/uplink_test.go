@@ -17,11 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	paho "github.com/eclipse/paho.mqtt.golang"
 	mochi "github.com/mochi-mqtt/server/v2"
 	mochipackets "github.com/mochi-mqtt/server/v2/packets"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/testenv"
@@ -229,7 +228,7 @@ func waitAcked(t testing.TB, sp *spool.Spool, within time.Duration) {
 	}
 }
 
-func startUplink(t testing.TB, sp *spool.Spool, broker string, reg prometheus.Registerer) *runningUplink {
+func startUplink(t testing.TB, sp *spool.Spool, broker string, reg metrics.Registerer) *runningUplink {
 	t.Helper()
 	conn := make(chan bool, 64)
 	up, err := NewUplink(UplinkOptions{Broker: anxin.MustBrokerURL(broker), Household: "hh-0001", Window: 256,
@@ -268,7 +267,7 @@ func TestIntegrationUplinkDelivers(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			broker := start(t)
 			sub := subscribe(t, broker)
-			reg := prometheus.NewRegistry()
+			reg := metrics.NewRegistry()
 			sp := openSpool(t, spool.Options{Metrics: reg})
 			const n = 600
 			for i := range n {
@@ -280,11 +279,11 @@ func TestIntegrationUplinkDelivers(t *testing.T) {
 			if s := retained(t, broker, "hh-0001"); !strings.Contains(s, `"online"`) {
 				t.Fatalf("retained status while running: %s", s)
 			}
-			if !up.up.Connected() || testutil.ToFloat64(up.up.mConnected) != 1 {
+			if !up.up.Connected() || metrics.ToFloat64(up.up.mConnected) != 1 {
 				t.Fatal("uplink does not report connected")
 			}
 			up.stop()
-			if got := testutil.ToFloat64(up.up.mPublished); got < n {
+			if got := metrics.ToFloat64(up.up.mPublished); got < n {
 				t.Fatalf("published_total %v, want >= %d", got, n)
 			}
 			if st := sp.Stats(); st.Depth != 0 {

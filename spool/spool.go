@@ -25,7 +25,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 )
@@ -61,7 +61,7 @@ type Options struct {
 	SyncInterval time.Duration // batch mode: readings fsynced at least this often; 0: 200 ms
 	SegmentBytes int64         // 0: MaxBytes/16 within [64 KiB, 8 MiB]
 	Logger       *slog.Logger
-	Metrics      prometheus.Registerer // nil: not exported
+	Metrics      metrics.Registerer // nil: not exported
 }
 
 // Spool is a durable on-disk FIFO of normalized messages between the drivers
@@ -104,8 +104,8 @@ type Spool struct {
 	ackCh    chan struct{} // closed and replaced at every Ack: WaitAcked's wake-up
 	syncDone chan struct{}
 
-	mDepth, mBytes                            prometheus.Gauge
-	mDropped, mSuperseded, mCorrupt, mPutErrs prometheus.Counter
+	mDepth, mBytes                            metrics.Gauge
+	mDropped, mSuperseded, mCorrupt, mPutErrs metrics.Counter
 }
 
 type segment struct {
@@ -199,25 +199,25 @@ func Open(opts Options) (*Spool, error) {
 }
 
 func (s *Spool) metrics() {
-	s.mDepth = prometheus.NewGauge(prometheus.GaugeOpts{Name: "anxin_spool_depth_messages",
+	s.mDepth = metrics.NewGauge(metrics.GaugeOpts{Name: "anxin_spool_depth_messages",
 		Help: "Messages in the spool not yet acknowledged by the broker."})
-	s.mBytes = prometheus.NewGauge(prometheus.GaugeOpts{Name: "anxin_spool_bytes",
+	s.mBytes = metrics.NewGauge(metrics.GaugeOpts{Name: "anxin_spool_bytes",
 		Help: "Bytes of spool segment files on disk."})
-	s.mDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_spool_dropped_readings_total",
+	s.mDropped = metrics.NewCounter(metrics.CounterOpts{Name: "anxin_spool_dropped_readings_total",
 		Help: "Readings thinned because the spool was over max_bytes (events are never dropped)."})
-	s.mSuperseded = prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_spool_dropped_statuses_total",
+	s.mSuperseded = metrics.NewCounter(metrics.CounterOpts{Name: "anxin_spool_dropped_statuses_total",
 		Help: "Device statuses thinned because the spool was over max_bytes and a newer status of the same device was spooled."})
-	s.mCorrupt = prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_spool_corrupt_records_total",
+	s.mCorrupt = metrics.NewCounter(metrics.CounterOpts{Name: "anxin_spool_corrupt_records_total",
 		Help: "Damaged records skipped when reading the spool."})
-	s.mPutErrs = prometheus.NewCounter(prometheus.CounterOpts{Name: "anxin_spool_put_errors_total",
+	s.mPutErrs = metrics.NewCounter(metrics.CounterOpts{Name: "anxin_spool_put_errors_total",
 		Help: "Messages the spool could not store (rejected or disk error)."})
 }
 
 // register exports the metrics, once Open succeeded (a spool that failed
 // to open must not hold the names a second one would export).
-func (s *Spool) register(reg prometheus.Registerer) {
+func (s *Spool) register(reg metrics.Registerer) {
 	if reg != nil {
-		for _, c := range []prometheus.Collector{s.mDepth, s.mBytes, s.mDropped, s.mSuperseded, s.mCorrupt, s.mPutErrs} {
+		for _, c := range []metrics.Collector{s.mDepth, s.mBytes, s.mDropped, s.mSuperseded, s.mCorrupt, s.mPutErrs} {
 			if err := reg.Register(c); err != nil {
 				s.log.Warn("spool metric not registered", "err", err)
 			}

@@ -13,8 +13,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/spool/spooltest"
@@ -219,7 +218,7 @@ func TestSpoolCutsTornTail(t *testing.T) {
 			t.Fatalf("record %d wrong", i)
 		}
 	}
-	if got := testutil.ToFloat64(s2.mCorrupt); got != 0 {
+	if got := metrics.ToFloat64(s2.mCorrupt); got != 0 {
 		t.Fatalf("a torn tail counted as corruption: %v", got)
 	}
 }
@@ -253,7 +252,7 @@ func TestSpoolSkipsCorruptRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	s2 := openTest(t, Options{Dir: dir, SegmentBytes: 4 << 10, Metrics: reg})
 	recs := drain(t, s2)
 	if len(recs) != 99 {
@@ -266,13 +265,13 @@ func TestSpoolSkipsCorruptRecord(t *testing.T) {
 	if slices.Contains(ids, testMsg("wm1", 2, true).ID) || ids[2] != testMsg("wm1", 3, true).ID {
 		t.Fatalf("corrupt record not skipped cleanly: %v", ids[:4])
 	}
-	if got := testutil.ToFloat64(s2.mCorrupt); got != 1 {
+	if got := metrics.ToFloat64(s2.mCorrupt); got != 1 {
 		t.Fatalf("corrupt records counted %v, want 1", got)
 	}
 }
 
 func TestSpoolThinsOldestReadingsNeverEvents(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	s := openTest(t, Options{MaxBytes: 64 << 10, SegmentBytes: 8 << 10, Metrics: reg})
 	var events, readings int
 	for i := range 3000 {
@@ -289,7 +288,7 @@ func TestSpoolThinsOldestReadingsNeverEvents(t *testing.T) {
 		t.Fatalf("spool is %d bytes, budget 64 KiB", st.Bytes)
 	}
 	recs := drain(t, s)
-	dropped := int(testutil.ToFloat64(s.mDropped))
+	dropped := int(metrics.ToFloat64(s.mDropped))
 	if dropped == 0 {
 		t.Fatal("nothing thinned")
 	}
@@ -538,7 +537,7 @@ func TestSpoolThinningWithAcks(t *testing.T) {
 		}
 	}
 	c.Close()
-	dropped := int(testutil.ToFloat64(s.mDropped))
+	dropped := int(metrics.ToFloat64(s.mDropped))
 	recs := drain(t, s) // a reconnect: replays from the ack pointer
 	if 200+len(recs)+dropped != total {
 		t.Fatalf("acked 200 + left %d + dropped %d != %d", len(recs), dropped, total)

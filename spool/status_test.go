@@ -7,8 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 )
@@ -79,7 +78,7 @@ func TestSpoolStatusIsDurableAndFlagged(t *testing.T) {
 // restart.
 func TestSpoolThinsSupersededStatusesNeverTheNewest(t *testing.T) {
 	dir := t.TempDir()
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	s := openTest(t, Options{Dir: dir, MaxBytes: 64 << 10, SegmentBytes: 8 << 10, Metrics: reg})
 	putStatus(t, s, "btn2", "offline", 0)
 	var events int
@@ -134,9 +133,9 @@ func TestSpoolThinsSupersededStatusesNeverTheNewest(t *testing.T) {
 		t.Errorf("%d statuses kept: superseded ones were not thinned", n)
 	}
 	// the spool after the restart thinned both kinds itself
-	if testutil.ToFloat64(s.mSuperseded) == 0 || testutil.ToFloat64(s.mDropped) == 0 {
+	if metrics.ToFloat64(s.mSuperseded) == 0 || metrics.ToFloat64(s.mDropped) == 0 {
 		t.Errorf("thinned %v superseded statuses and %v readings after the restart, want both > 0",
-			testutil.ToFloat64(s.mSuperseded), testutil.ToFloat64(s.mDropped))
+			metrics.ToFloat64(s.mSuperseded), metrics.ToFloat64(s.mDropped))
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/words"
@@ -56,8 +56,8 @@ type Webhooks struct {
 	words     *words.Book // what calls say
 	call      words.CallWords
 
-	replayed *prometheus.CounterVec // route
-	forged   *prometheus.CounterVec // route
+	replayed *metrics.CounterVec // route
+	forged   *metrics.CounterVec // route
 
 	trimMu   sync.Mutex
 	lastTrim time.Time
@@ -153,11 +153,11 @@ func NewWebhooks(authToken, publicURL string, reports anxin.DeliveryReports, log
 		authToken: []byte(authToken), publicURL: strings.TrimRight(publicURL, "/"), reports: reports, log: log,
 		now: time.Now, window: DefaultReplayWindow, inflight: map[string]chan struct{}{},
 		words: mandarin, call: mandarin.Call(),
-		replayed: prometheus.NewCounterVec(prometheus.CounterOpts{
+		replayed: metrics.NewCounterVec(metrics.CounterOpts{
 			Name: "anxin_twilio_webhook_replays_total",
 			Help: "Signed Twilio webhooks identical to one already handled, answered without effect, by route.",
 		}, []string{"route"}),
-		forged: prometheus.NewCounterVec(prometheus.CounterOpts{
+		forged: metrics.NewCounterVec(metrics.CounterOpts{
 			Name: "anxin_twilio_webhook_forged_total",
 			Help: "Twilio webhooks rejected with 403 for a missing or bad signature, by route.",
 		}, []string{"route"}),
@@ -172,8 +172,8 @@ func NewWebhooks(authToken, publicURL string, reports anxin.DeliveryReports, log
 }
 
 // Register adds the webhook metrics to reg.
-func (w *Webhooks) Register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{w.replayed, w.forged} {
+func (w *Webhooks) Register(reg metrics.Registerer) error {
+	for _, c := range []metrics.Collector{w.replayed, w.forged} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

@@ -17,11 +17,11 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/internal/metrics"
 	"github.com/anxin-care/anxin/internal/testenv"
 	"github.com/anxin-care/anxin/twilio"
 	"github.com/anxin-care/anxin/twilio/twiliotest"
 	"github.com/anxin-care/anxin/words"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twilio/twilio-go/client"
 )
 
@@ -339,7 +339,7 @@ func TestReplayMemorySurvivesRestart(t *testing.T) {
 	// "restart": new handlers, same store
 	now = now.Add(time.Hour)
 	logs := &syncBuf{}
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	w := twilio.NewWebhooks(twiliotest.AuthToken, publicURL, r, slog.New(slog.NewJSONHandler(logs, nil)),
 		twilio.WithReplayStore(store, 0), twilio.WithClock(clock))
 	if err := w.Register(reg); err != nil {
@@ -360,9 +360,9 @@ func TestReplayMemorySurvivesRestart(t *testing.T) {
 	}
 	counts := map[string]float64{}
 	for _, mf := range m {
-		if mf.GetName() == "anxin_twilio_webhook_replays_total" {
-			for _, x := range mf.GetMetric() {
-				counts[x.GetLabel()[0].GetValue()] = x.GetCounter().GetValue()
+		if mf.Name == "anxin_twilio_webhook_replays_total" {
+			for _, x := range mf.Metrics {
+				counts[x.Labels[0].Value] = x.Value
 			}
 		}
 	}
@@ -402,7 +402,7 @@ func TestReplayMemorySurvivesRestart(t *testing.T) {
 // Twilio's retry, identical, is handled rather than taken for a replay.
 func TestFailedWebhookIsNotAReplay(t *testing.T) {
 	r := &reports{fail: 1}
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	w := twilio.NewWebhooks(twiliotest.AuthToken, publicURL, r, nil)
 	if err := w.Register(reg); err != nil {
 		t.Fatal(err)
@@ -492,7 +492,7 @@ func TestRetryDuringAFailingCallbackIsHandled(t *testing.T) {
 	})
 }
 
-func sumOf(t *testing.T, reg *prometheus.Registry, name string) float64 {
+func sumOf(t *testing.T, reg *metrics.Registry, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -500,9 +500,9 @@ func sumOf(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	sum := 0.0
 	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
+		if mf.Name == name {
+			for _, m := range mf.Metrics {
+				sum += m.Value
 			}
 		}
 	}

@@ -346,20 +346,20 @@ func reportReadings(ctx context.Context, gw *gateway.Gateway, log *slog.Logger, 
 		}
 		args := []any{}
 		for _, mf := range mfs {
-			if mf.GetName() != "anxin_gateway_messages_total" {
+			if mf.Name != "anxin_gateway_messages_total" {
 				continue
 			}
-			for _, m := range mf.GetMetric() {
+			for _, m := range mf.Metrics {
 				var instance, class string
-				for _, l := range m.GetLabel() {
-					switch l.GetName() {
+				for _, l := range m.Labels {
+					switch l.Name {
 					case "instance":
-						instance = l.GetValue()
+						instance = l.Value
 					case "class":
-						class = l.GetValue()
+						class = l.Value
 					}
 				}
-				if n := int(m.GetCounter().GetValue()); n > 0 {
+				if n := int(m.Value); n > 0 {
 					plural := class + "s" // readings, events
 					if class == "status" {
 						plural = "statuses"

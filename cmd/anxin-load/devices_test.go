@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -144,7 +144,7 @@ func loadDevices(t *testing.T, proto string, n int, every time.Duration, sos, ro
 	}
 	plugin, _ := drivers.Lookup(proto)
 	d, err := plugin.New(cfg, drivers.Env{Household: "hh-load", Logger: slog.New(slog.DiscardHandler), Now: time.Now,
-		Metrics: prometheus.NewRegistry()})
+		Metrics: metrics.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 	"gopkg.in/yaml.v3"
 
 	"github.com/anxin-care/anxin"
@@ -60,7 +60,7 @@ func loadFixtures(t testing.TB) []fixture {
 
 func testEnv() drivers.Env {
 	return drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler),
-		Now: func() time.Time { return time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC) }, Metrics: prometheus.NewRegistry()}
+		Now: func() time.Time { return time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC) }, Metrics: metrics.NewRegistry()}
 }
 
 type result struct {

@@ -83,9 +83,9 @@ func counter(t *testing.T, g *gateway.Gateway, name string) float64 {
 	}
 	sum := 0.0
 	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
+		if mf.Name == name {
+			for _, m := range mf.Metrics {
+				sum += m.Value
 			}
 		}
 	}

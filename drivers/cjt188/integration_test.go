@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	"github.com/creack/pty"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -142,7 +141,7 @@ func TestIntegrationBusOverPTY(t *testing.T) {
 	l := plugIn(t, link)
 	go playBus(l, wm1, wm2, wm3)
 
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: reg}
 	cfg := NewConfig()
 	cfg.Port = serialport.Config{Path: link, Baud: 2400, DataBits: 8, Parity: "even", StopBits: 1}
@@ -164,12 +163,12 @@ func TestIntegrationBusOverPTY(t *testing.T) {
 		return sink.count("wm1", 100.25) >= 2 && sink.count("wm2", 7) >= 2
 	})
 	eventually(t, "wm3 reported silent", func() bool {
-		return testutil.ToFloat64(d.metrics.Silent.WithLabelValues(Name, "wm3")) == 1
+		return metrics.ToFloat64(d.metrics.Silent.WithLabelValues(Name, "wm3")) == 1
 	})
 	if n := sink.count("wm3", -1); n != 0 {
 		t.Fatalf("%d readings invented for the silent meter", n)
 	}
-	if got := testutil.ToFloat64(d.metrics.BadFrames.WithLabelValues(Name, link)); got == 0 {
+	if got := metrics.ToFloat64(d.metrics.BadFrames.WithLabelValues(Name, link)); got == 0 {
 		t.Error("no bad checksum counted")
 	}
 
@@ -180,9 +179,9 @@ func TestIntegrationBusOverPTY(t *testing.T) {
 	}
 	sm, _ := serialport.NewMetrics(reg)
 	eventually(t, "failed reopen attempts", func() bool {
-		return testutil.ToFloat64(sm.OpenErrors.WithLabelValues(link, "transient")) >= 2
+		return metrics.ToFloat64(sm.OpenErrors.WithLabelValues(link, "transient")) >= 2
 	})
-	if got := testutil.ToFloat64(sm.Connected.WithLabelValues(link)); got != 0 {
+	if got := metrics.ToFloat64(sm.Connected.WithLabelValues(link)); got != 0 {
 		t.Errorf("connected = %v while unplugged", got)
 	}
 
@@ -195,10 +194,10 @@ func TestIntegrationBusOverPTY(t *testing.T) {
 	eventually(t, "readings after the adapter came back", func() bool {
 		return sink.count("wm1", 100.5) >= 1 && sink.count("wm2", 8.01) >= 1 && sink.count("wm3", 0) >= 1
 	})
-	if got := testutil.ToFloat64(sm.Reconnects.WithLabelValues(link)); got < 1 {
+	if got := metrics.ToFloat64(sm.Reconnects.WithLabelValues(link)); got < 1 {
 		t.Errorf("reconnects = %v, want > 0", got)
 	}
-	if got := testutil.ToFloat64(d.metrics.Silent.WithLabelValues(Name, "wm3")); got != 0 {
+	if got := metrics.ToFloat64(d.metrics.Silent.WithLabelValues(Name, "wm3")); got != 0 {
 		t.Errorf("wm3 still silent after answering")
 	}
 	cancel()
@@ -231,7 +230,7 @@ func TestIntegrationSimulatorServe(t *testing.T) {
 	cfg.DIOrder = "1F90"
 	cfg.PollInterval = 30 * time.Millisecond
 	cfg.Timeout = 200 * time.Millisecond
-	env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: prometheus.NewRegistry()}
+	env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: metrics.NewRegistry()}
 	d, err := New(cfg, env)
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +258,7 @@ func TestRunNotATTY(t *testing.T) {
 		cfg := NewConfig()
 		cfg.Port.Path = path
 		cfg.Meters = []Meter{{"12345678901234", "wm1"}}
-		env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: prometheus.NewRegistry()}
+		env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: metrics.NewRegistry()}
 		d, err := New(cfg, env)
 		if err != nil {
 			t.Fatal(err)

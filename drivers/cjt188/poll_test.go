@@ -10,8 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/serialport"
@@ -92,7 +91,7 @@ func TestPollTimelineSilentOnce(t *testing.T) {
 		wm2.SetSilent(true)
 		port := &simPort{meters: []*Simulator{wm1, wm2}}
 		logs := &logBuf{}
-		reg := prometheus.NewRegistry()
+		reg := metrics.NewRegistry()
 		env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.NewJSONHandler(logs, nil)), Now: time.Now, Metrics: reg}
 		cfg := NewConfig()
 		cfg.Port.Path = "/dev/ttyFAKE"
@@ -112,7 +111,7 @@ func TestPollTimelineSilentOnce(t *testing.T) {
 		if got := sink.count("wm1", 10); got != 8 {
 			t.Errorf("wm1: %d readings in 8 rounds", got)
 		}
-		if got := testutil.ToFloat64(d.metrics.NoReply.WithLabelValues(Name, "wm2")); got != 8 {
+		if got := metrics.ToFloat64(d.metrics.NoReply.WithLabelValues(Name, "wm2")); got != 8 {
 			t.Errorf("wm2 no-reply = %v, want 8", got)
 		}
 		if got := logs.count(`"msg":"meter silent"`); got != 1 {
@@ -127,7 +126,7 @@ func TestPollTimelineSilentOnce(t *testing.T) {
 		if got := logs.count(`"msg":"meter answers again"`); got != 1 {
 			t.Errorf("answers again logged %d times", got)
 		}
-		if got := testutil.ToFloat64(d.metrics.SilentTot.WithLabelValues(Name, "wm2")); got != 1 {
+		if got := metrics.ToFloat64(d.metrics.SilentTot.WithLabelValues(Name, "wm2")); got != 1 {
 			t.Errorf("silent_total = %v", got)
 		}
 		// Each round: wm1 answers at once, wm2 costs one timeout (1s) plus the gap.

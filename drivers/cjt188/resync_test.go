@@ -7,7 +7,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/serialport/frametest"
@@ -50,7 +50,7 @@ func TestPollNoiseBeforeReply(t *testing.T) {
 		wm1, _ := NewSimulator("00000000000001")
 		wm1.SetTotal(10)
 		port := &simPort{meters: []*Simulator{wm1}, noise: fieldNoise}
-		env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: prometheus.NewRegistry()}
+		env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: metrics.NewRegistry()}
 		cfg := NewConfig()
 		cfg.Port.Path = "/dev/ttyFAKE"
 		cfg.Meters = []Meter{{"00000000000001", "wm1"}}

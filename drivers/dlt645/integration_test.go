@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	"github.com/creack/pty"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -144,7 +143,7 @@ func TestIntegrationBusOverPTY(t *testing.T) {
 	l := plugIn(t, link)
 	go playBus(l, pm1, pm2, pm3, pm4)
 
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: reg}
 	cfg := NewConfig()
 	cfg.Port = serialport.Config{Path: link, Baud: 2400, DataBits: 8, Parity: "even", StopBits: 1}
@@ -172,17 +171,17 @@ func TestIntegrationBusOverPTY(t *testing.T) {
 			sink.find("pm2", anxin.Fields{"forward_energy_kwh": anxin.Num(12.34), "voltage_v": anxin.Num(220)}) >= 2 &&
 			sink.find("pm3", anxin.Fields{"energy_kwh": anxin.Num(21.81)}) >= 2
 	})
-	eventually(t, "pm4 silent", func() bool { return testutil.ToFloat64(d.metrics.Silent.WithLabelValues(Name, "pm4")) == 1 })
+	eventually(t, "pm4 silent", func() bool { return metrics.ToFloat64(d.metrics.Silent.WithLabelValues(Name, "pm4")) == 1 })
 	if n := sink.find("pm4", nil); n != 0 {
 		t.Fatalf("%d readings invented for a silent meter", n)
 	}
-	if got := testutil.ToFloat64(d.metrics.Errors.WithLabelValues(Name, "pm3")); got == 0 {
+	if got := metrics.ToFloat64(d.metrics.Errors.WithLabelValues(Name, "pm3")); got == 0 {
 		t.Error("pm3's error replies not counted")
 	}
-	if got := testutil.ToFloat64(d.metrics.Silent.WithLabelValues(Name, "pm3")); got != 0 {
+	if got := metrics.ToFloat64(d.metrics.Silent.WithLabelValues(Name, "pm3")); got != 0 {
 		t.Error("a meter answering with errors counted as silent")
 	}
-	if got := testutil.ToFloat64(d.metrics.BadFrames.WithLabelValues(Name, link)); got == 0 {
+	if got := metrics.ToFloat64(d.metrics.BadFrames.WithLabelValues(Name, link)); got == 0 {
 		t.Error("no bad checksum counted")
 	}
 
@@ -192,7 +191,7 @@ func TestIntegrationBusOverPTY(t *testing.T) {
 	}
 	sm, _ := serialport.NewMetrics(reg)
 	eventually(t, "failed reopen attempts", func() bool {
-		return testutil.ToFloat64(sm.OpenErrors.WithLabelValues(link, "transient")) >= 2
+		return metrics.ToFloat64(sm.OpenErrors.WithLabelValues(link, "transient")) >= 2
 	})
 	pm1.Set(DIForwardEnergy, 181)
 	pm4.SetSilent(false)
@@ -203,7 +202,7 @@ func TestIntegrationBusOverPTY(t *testing.T) {
 		return sink.find("pm1", anxin.Fields{"forward_energy_kwh": anxin.Num(181)}) >= 1 &&
 			sink.find("pm4", anxin.Fields{"energy_kwh": anxin.Num(3)}) >= 1
 	})
-	if got := testutil.ToFloat64(sm.Reconnects.WithLabelValues(link)); got < 1 {
+	if got := metrics.ToFloat64(sm.Reconnects.WithLabelValues(link)); got < 1 {
 		t.Errorf("reconnects = %v", got)
 	}
 	cancel()
@@ -231,7 +230,7 @@ func TestIntegrationSimulatorServe(t *testing.T) {
 	cfg.Meters = []Meter{{Address: "000000000001", Device: "pm1", Fields: []string{"voltage_v"}}}
 	cfg.PollInterval = 30 * time.Millisecond
 	cfg.Timeout = 200 * time.Millisecond
-	d, err := New(cfg, drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: prometheus.NewRegistry()})
+	d, err := New(cfg, drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: metrics.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

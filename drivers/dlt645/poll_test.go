@@ -10,8 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -87,7 +86,7 @@ func TestPollRounds(t *testing.T) {
 		pm2.SetSilent(true)
 		port := &simPort{meters: []*Simulator{pm1, pm2}}
 		logs := &logBuf{}
-		env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.NewJSONHandler(logs, nil)), Now: time.Now, Metrics: prometheus.NewRegistry()}
+		env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.NewJSONHandler(logs, nil)), Now: time.Now, Metrics: metrics.NewRegistry()}
 		cfg := NewConfig()
 		cfg.Port.Path = "/dev/ttyFAKE"
 		cfg.Meters = []Meter{{Address: "000000000001", Device: "pm1"}, {Address: "000000000002", Device: "pm2"}}
@@ -110,7 +109,7 @@ func TestPollRounds(t *testing.T) {
 		if !strings.Contains(logs.String(), "无请求数据") || !strings.Contains(logs.String(), "no requested data") {
 			t.Errorf("error reply meaning not logged:\n%s", logs.String())
 		}
-		if got := testutil.ToFloat64(d.metrics.NoReply.WithLabelValues(Name, "pm2")); got != 5 {
+		if got := metrics.ToFloat64(d.metrics.NoReply.WithLabelValues(Name, "pm2")); got != 5 {
 			t.Errorf("pm2 no-reply = %v, want 5 (one per round)", got)
 		}
 		if port.requests != 5*3+5 {

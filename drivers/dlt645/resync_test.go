@@ -7,7 +7,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -50,7 +50,7 @@ func TestPollNoiseBeforeReply(t *testing.T) {
 		pm1.Set(DIForwardEnergy, 4.5)
 		pm1.Set(DIVoltageA, 220.1)
 		port := &simPort{meters: []*Simulator{pm1}, noise: trapNoise(0)}
-		env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: prometheus.NewRegistry()}
+		env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: metrics.NewRegistry()}
 		cfg := NewConfig()
 		cfg.Port.Path = "/dev/ttyFAKE"
 		cfg.Meters = []Meter{{Address: trapAddr, Device: "pm1"}}

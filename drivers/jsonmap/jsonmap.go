@@ -13,7 +13,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -53,7 +53,7 @@ type Driver struct {
 	mapper *Mapper
 	source *mqttsource.Source
 	log    *slog.Logger
-	errors prometheus.Counter
+	errors metrics.Counter
 }
 
 // New builds the driver from a validated config; it does no I/O.
@@ -74,7 +74,7 @@ func New(cfg *Config, env drivers.Env) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	errs, err := mqttsource.Register(env.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
+	errs, err := mqttsource.Register(env.Metrics, metrics.NewCounterVec(metrics.CounterOpts{
 		Name: "anxin_mqtt_driver_payload_errors_total",
 		Help: "MQTT payloads a driver could not read, by driver.",
 	}, []string{"driver"}))

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 	"gopkg.in/yaml.v3"
 
 	"github.com/anxin-care/anxin"
@@ -72,7 +72,7 @@ func TestConfigRejects(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("good mapping: %v", err)
 	}
-	if _, err := New(NewConfig(), drivers.Env{Logger: nil, Metrics: prometheus.NewRegistry()}); err == nil {
+	if _, err := New(NewConfig(), drivers.Env{Logger: nil, Metrics: metrics.NewRegistry()}); err == nil {
 		t.Error("a driver without mappings was built")
 	}
 }

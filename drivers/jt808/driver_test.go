@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -48,7 +48,7 @@ func startDriverWith(t *testing.T, set func(*Config), fail func(anxin.Message) b
 	}
 	var logs testenv.SyncBuffer
 	env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now: time.Now, Metrics: prometheus.NewRegistry()}
+		Now: time.Now, Metrics: metrics.NewRegistry()}
 	d, err := newDriver(c, env)
 	if err != nil {
 		t.Fatal(err)

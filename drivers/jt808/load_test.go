@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -49,7 +49,7 @@ func TestLoadManyTerminals(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, err := newDriver(c, drivers.Env{Household: "hh-load", Logger: slog.New(slog.DiscardHandler), Now: time.Now,
-		Metrics: prometheus.NewRegistry()})
+		Metrics: metrics.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 	smb "github.com/simonvetter/modbus"
 
 	"github.com/anxin-care/anxin"
@@ -70,12 +70,12 @@ type driver struct {
 	cfg       *Config
 	env       drivers.Env
 	reconnect serialport.Reconnect
-	polls     *prometheus.CounterVec // anxin_modbus_requests_total{port,unit,result}
-	states    inputStates            // survives reconnects: no second alarm for the same state
+	polls     *metrics.CounterVec // anxin_modbus_requests_total{port,unit,result}
+	states    inputStates         // survives reconnects: no second alarm for the same state
 }
 
 func newDriver(c *Config, env drivers.Env) (*driver, error) {
-	cv, err := serialport.Register(env.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
+	cv, err := serialport.Register(env.Metrics, metrics.NewCounterVec(metrics.CounterOpts{
 		Name: "anxin_modbus_requests_total",
 		Help: "Modbus RTU requests by unit and result: ok, timeout (no answer), exception, bad_frame (CRC or protocol).",
 	}, []string{"port", "unit", "result"}))

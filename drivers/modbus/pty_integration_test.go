@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	"github.com/creack/pty"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -60,22 +60,19 @@ func (d *ptyDevice) vanish() {
 }
 
 // gaugeValue reads a metric with one label value from reg (-1 when absent).
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+func gaugeValue(t *testing.T, reg *metrics.Registry, name, label string) float64 {
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != name {
+		if mf.Name != name {
 			continue
 		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetValue() == label {
-					if m.Gauge != nil {
-						return m.Gauge.GetValue()
-					}
-					return m.Counter.GetValue()
+		for _, m := range mf.Metrics {
+			for _, lp := range m.Labels {
+				if lp.Value == label {
+					return m.Value
 				}
 			}
 		}
@@ -199,7 +196,7 @@ func regs(m map[uint16]uint16, addr uint16, wire []byte) {
 
 // newPtyDriver makes cfg's driver (cfg validated), reconnecting fast;
 // ANXIN_DEBUG=1 shows its log.
-func newPtyDriver(t *testing.T, cfg *Config, reg *prometheus.Registry) *driver {
+func newPtyDriver(t *testing.T, cfg *Config, reg *metrics.Registry) *driver {
 	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
 	if os.Getenv("ANXIN_DEBUG") != "" {
@@ -216,7 +213,7 @@ func newPtyDriver(t *testing.T, cfg *Config, reg *prometheus.Registry) *driver {
 
 func TestIntegrationPty(t *testing.T) {
 	dev := newPtyDevice(t)
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	cfg := NewConfig()
 	cfg.Port.Path = dev.link
 	cfg.PollInterval = 50 * time.Millisecond
@@ -325,32 +322,32 @@ func TestIntegrationPty(t *testing.T) {
 	}
 }
 
-func connected(t *testing.T, reg *prometheus.Registry, link string, v float64) func() bool {
+func connected(t *testing.T, reg *metrics.Registry, link string, v float64) func() bool {
 	return func() bool { return gaugeValue(t, reg, "anxin_serial_connected", link) == v }
 }
 
 // counterValue reads anxin_modbus_requests_total for a unit and result.
-func counterValue(t *testing.T, reg *prometheus.Registry, unit, result string) float64 {
+func counterValue(t *testing.T, reg *metrics.Registry, unit, result string) float64 {
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "anxin_modbus_requests_total" {
+		if mf.Name != "anxin_modbus_requests_total" {
 			continue
 		}
-		for _, m := range mf.GetMetric() {
+		for _, m := range mf.Metrics {
 			var u, r string
-			for _, lp := range m.GetLabel() {
-				switch lp.GetName() {
+			for _, lp := range m.Labels {
+				switch lp.Name {
 				case "unit":
-					u = lp.GetValue()
+					u = lp.Value
 				case "result":
-					r = lp.GetValue()
+					r = lp.Value
 				}
 			}
 			if u == unit && r == result {
-				return m.Counter.GetValue()
+				return m.Value
 			}
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers/drivertest"
@@ -20,7 +20,7 @@ import (
 // the port, so no later poll sees an edge: the gas alarm was never raised.
 func TestGasAlarmNotLostWhenTheSpoolRefusesItOnce(t *testing.T) {
 	dev := newPtyDevice(t)
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	cfg := NewConfig()
 	cfg.Port.Path = dev.link
 	cfg.PollInterval = 50 * time.Millisecond

@@ -16,9 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -176,7 +175,7 @@ func (m fakeMessage) Payload() []byte   { return m.payload }
 func (m fakeMessage) Ack()              { *m.acks++ }
 
 func TestReceiveNeverBlocksNorAcks(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	s, err := New(Config{Broker: anxin.MustBrokerURL(DefaultBroker)}, Options{Driver: "x", Filters: []string{"a/#"}, Queue: 4, MaxPayload: 8,
 		Metrics: reg, Skip: func(topic string) bool { return topic == "a/skip" }})
 	if err != nil {
@@ -215,7 +214,7 @@ func TestReceiveNeverBlocksNorAcks(t *testing.T) {
 		t.Fatalf("queued %+v", got)
 	}
 	for name, c := range map[string]struct {
-		c    prometheus.Collector
+		c    metrics.Collector
 		want float64
 	}{
 		"queue_full": {s.metrics.dropped.WithLabelValues("x", "queue_full"), 2},
@@ -223,14 +222,14 @@ func TestReceiveNeverBlocksNorAcks(t *testing.T) {
 		"deferred":   {s.metrics.deferred, 2},
 		"received":   {s.metrics.received, 2},
 	} {
-		if v := testutil.ToFloat64(c.c); v != c.want {
+		if v := metrics.ToFloat64(c.c); v != c.want {
 			t.Errorf("%s = %v, want %v", name, v, c.want)
 		}
 	}
 }
 
 func TestRegisterTwice(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	for range 2 { // two instances of one driver share the collectors
 		if _, err := New(Config{Broker: anxin.MustBrokerURL(DefaultBroker)}, Options{Driver: "x", Filters: []string{"a"}, Metrics: reg}); err != nil {
 			t.Fatal(err)
@@ -273,7 +272,7 @@ func TestIntegrationRun(t *testing.T) {
 	}()
 	// publish until subscribed: probes are QoS 1, the broker drops them before the SUBSCRIBE
 	deadline := time.Now().Add(60 * time.Second)
-	for testutil.ToFloat64(s.metrics.connected) != 1 && time.Now().Before(deadline) {
+	for metrics.ToFloat64(s.metrics.connected) != 1 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond) // polling the real broker's subscription
 	}
 	for i := range 100 {
@@ -438,7 +437,7 @@ func TestIntegrationCrashLosesNothing(t *testing.T) {
 			}
 
 			// run 1
-			reg1 := prometheus.NewRegistry()
+			reg1 := metrics.NewRegistry()
 			dial := &crashableDialer{}
 			s1, err := New(cfg, Options{Driver: "x", Filters: []string{"in/#"}, Queue: c.queue, Metrics: reg1,
 				NewClient: func(o *paho.ClientOptions) paho.Client {
@@ -458,7 +457,7 @@ func TestIntegrationCrashLosesNothing(t *testing.T) {
 					return put(m, false)
 				})
 			}()
-			waitFor(t, "run 1 subscribed", func() bool { return testutil.ToFloat64(s1.metrics.connected) == 1 })
+			waitFor(t, "run 1 subscribed", func() bool { return metrics.ToFloat64(s1.metrics.connected) == 1 })
 			for i := range n {
 				if tok := pub.Publish("in/x", 1, false, fmt.Sprintf("%04d", i)); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 					t.Fatalf("publish %d: %v", i, tok.Error())
@@ -466,9 +465,9 @@ func TestIntegrationCrashLosesNothing(t *testing.T) {
 			}
 			// every message reached the source: queued, being handled, or refused unacknowledged
 			waitFor(t, "run 1 got every message", func() bool {
-				return testutil.ToFloat64(s1.metrics.received)+testutil.ToFloat64(s1.metrics.deferred) >= n
+				return metrics.ToFloat64(s1.metrics.received)+metrics.ToFloat64(s1.metrics.deferred) >= n
 			})
-			received, deferred := testutil.ToFloat64(s1.metrics.received), testutil.ToFloat64(s1.metrics.deferred)
+			received, deferred := metrics.ToFloat64(s1.metrics.received), metrics.ToFloat64(s1.metrics.deferred)
 			if c.queue == 0 && (received != n || deferred != 0) {
 				t.Fatalf("default queue: received %v, deferred %v; want %d, 0", received, deferred, n)
 			}
@@ -501,7 +500,7 @@ func TestIntegrationCrashLosesNothing(t *testing.T) {
 			}
 
 			// run 2: gatewayd restarted, same client id
-			s2, err := New(cfg, Options{Driver: "x", Filters: []string{"in/#"}, Queue: c.queue, Metrics: prometheus.NewRegistry()})
+			s2, err := New(cfg, Options{Driver: "x", Filters: []string{"in/#"}, Queue: c.queue, Metrics: metrics.NewRegistry()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -613,16 +612,16 @@ func TestIntegrationInflightWindowBoundsQueue(t *testing.T) {
 			return nil
 		})
 	}()
-	waitFor(t, "subscribed", func() bool { return testutil.ToFloat64(s.metrics.connected) == 1 })
+	waitFor(t, "subscribed", func() bool { return metrics.ToFloat64(s.metrics.connected) == 1 })
 	for i := range n {
 		if tok := pub.Publish("in/x", 1, false, strconv.Itoa(i)); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 			t.Fatalf("publish %d: %v", i, tok.Error())
 		}
 	}
-	waitFor(t, "the window filled", func() bool { return testutil.ToFloat64(s.metrics.received) >= window })
+	waitFor(t, "the window filled", func() bool { return metrics.ToFloat64(s.metrics.received) >= window })
 	// every publish was acknowledged by the broker, so all n are there; the
 	// source took only the window
-	if r, d := testutil.ToFloat64(s.metrics.received), testutil.ToFloat64(s.metrics.deferred); r != window || d != 0 {
+	if r, d := metrics.ToFloat64(s.metrics.received), metrics.ToFloat64(s.metrics.deferred); r != window || d != 0 {
 		t.Fatalf("stuck sink: received %v, deferred %v; want %d, 0", r, d, window)
 	}
 	close(stuck)
@@ -657,7 +656,7 @@ func TestIntegrationInflightWindowBoundsQueue(t *testing.T) {
 	// (seen: over 64 unacknowledged with a window of 20), so the queue can
 	// still overflow: the refuse-and-reconnect path then keeps the order.
 	t.Logf("window %d: %d held while the sink was stuck; after release %v refused and redelivered, %d duplicates",
-		window, window, testutil.ToFloat64(s.metrics.deferred), dups)
+		window, window, metrics.ToFloat64(s.metrics.deferred), dups)
 }
 
 // A sink that fails (disk full) does not end Run: the message is not
@@ -696,7 +695,7 @@ func TestIntegrationSinkErrorRedelivers(t *testing.T) {
 			return nil
 		})
 	}()
-	waitFor(t, "subscribed", func() bool { return testutil.ToFloat64(s1.metrics.connected) == 1 })
+	waitFor(t, "subscribed", func() bool { return metrics.ToFloat64(s1.metrics.connected) == 1 })
 	for i := range n {
 		if tok := pub.Publish("in/x", 1, false, strconv.Itoa(i)); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 			t.Fatalf("publish %d: %v", i, tok.Error())

@@ -12,8 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -60,7 +60,7 @@ type Options struct {
 	Queue      int // messages held between paho and the driver; 0: DefaultQueue
 	Logger     *slog.Logger
 	Now        func() time.Time
-	Metrics    prometheus.Registerer
+	Metrics    metrics.Registerer
 	// NewClient builds the paho client; nil means paho.NewClient.
 	NewClient func(*paho.ClientOptions) paho.Client
 	// Reachable is told whether the home broker can be read: false when a
@@ -106,7 +106,7 @@ func New(cfg Config, o Options) (*Source, error) {
 		o.Now = time.Now
 	}
 	if o.Metrics == nil {
-		o.Metrics = prometheus.NewRegistry()
+		o.Metrics = metrics.NewRegistry()
 	}
 	if o.NewClient == nil {
 		o.NewClient = paho.NewClient
@@ -500,35 +500,35 @@ func MatchFilter(f, topic string) bool {
 }
 
 type sourceMetrics struct {
-	received  prometheus.Counter
-	dropped   *prometheus.CounterVec
-	deferred  prometheus.Counter
-	connected prometheus.Gauge
+	received  metrics.Counter
+	dropped   *metrics.CounterVec
+	deferred  metrics.Counter
+	connected metrics.Gauge
 }
 
-func newSourceMetrics(r prometheus.Registerer, driver string) (*sourceMetrics, error) {
-	received, err := Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
+func newSourceMetrics(r metrics.Registerer, driver string) (*sourceMetrics, error) {
+	received, err := Register(r, metrics.NewCounterVec(metrics.CounterOpts{
 		Name: "anxin_mqtt_source_messages_total",
 		Help: "Messages received from the home broker, by driver.",
 	}, []string{"driver"}))
 	if err != nil {
 		return nil, err
 	}
-	dropped, err := Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
+	dropped, err := Register(r, metrics.NewCounterVec(metrics.CounterOpts{
 		Name: "anxin_mqtt_source_dropped_total",
 		Help: "Messages from the home broker dropped before decoding, by driver and reason (oversize; queue_full: QoS 0 only).",
 	}, []string{"driver", "reason"}))
 	if err != nil {
 		return nil, err
 	}
-	deferred, err := Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
+	deferred, err := Register(r, metrics.NewCounterVec(metrics.CounterOpts{
 		Name: "anxin_mqtt_source_deferred_total",
 		Help: "QoS 1 messages left unacknowledged because the driver queue was full; the home broker redelivers them after the source reconnects.",
 	}, []string{"driver"}))
 	if err != nil {
 		return nil, err
 	}
-	connected, err := Register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	connected, err := Register(r, metrics.NewGaugeVec(metrics.GaugeOpts{
 		Name: "anxin_mqtt_source_connected",
 		Help: "1 while the driver is connected and subscribed to the home broker.",
 	}, []string{"driver"}))
@@ -545,12 +545,12 @@ func newSourceMetrics(r prometheus.Registerer, driver string) (*sourceMetrics, e
 
 // Register registers c, or returns the collector already registered under
 // the same description, so two instances of a driver share their metrics.
-func Register[C prometheus.Collector](r prometheus.Registerer, c C) (C, error) {
+func Register[C metrics.Collector](r metrics.Registerer, c C) (C, error) {
 	err := r.Register(c)
 	if err == nil {
 		return c, nil
 	}
-	var are prometheus.AlreadyRegisteredError
+	var are metrics.AlreadyRegisteredError
 	if errors.As(err, &are) {
 		if existing, ok := are.ExistingCollector.(C); ok {
 			return existing, nil

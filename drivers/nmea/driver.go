@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -21,11 +21,11 @@ type driver struct {
 	cfg       *Config
 	env       drivers.Env
 	reconnect serialport.Reconnect
-	sentences *prometheus.CounterVec // anxin_nmea_sentences_total{device,result}
+	sentences *metrics.CounterVec // anxin_nmea_sentences_total{device,result}
 }
 
 func newDriver(c *Config, env drivers.Env) (*driver, error) {
-	cv, err := serialport.Register(env.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
+	cv, err := serialport.Register(env.Metrics, metrics.NewCounterVec(metrics.CounterOpts{
 		Name: "anxin_nmea_sentences_total",
 		Help: "NMEA lines read, by result: fix (sentence of a fix epoch), skipped (proprietary or unused), malformed (bad checksum, framing or field), too_long.",
 	}, []string{"device", "result"}))

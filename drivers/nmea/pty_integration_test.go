@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	"github.com/creack/pty"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -65,22 +65,19 @@ func (d *ptyDevice) write(s string) {
 }
 
 // gaugeValue reads a metric with one label value from reg (-1 when absent).
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+func gaugeValue(t *testing.T, reg *metrics.Registry, name, label string) float64 {
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != name {
+		if mf.Name != name {
 			continue
 		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetValue() == label {
-					if m.Gauge != nil {
-						return m.Gauge.GetValue()
-					}
-					return m.Counter.GetValue()
+		for _, m := range mf.Metrics {
+			for _, lp := range m.Labels {
+				if lp.Value == label {
+					return m.Value
 				}
 			}
 		}
@@ -114,7 +111,7 @@ func (s *memSink) snapshot() []anxin.Message {
 
 func TestIntegrationPty(t *testing.T) {
 	dev := newPtyDevice(t)
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	cfg := NewConfig()
 	cfg.Device, cfg.Port.Path = "trk1", dev.link
 	if err := cfg.Validate(); err != nil {

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	"github.com/creack/pty"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -64,22 +64,19 @@ func (d *ptyDevice) write(s string) {
 }
 
 // gaugeValue reads a metric with one label value from reg (-1 when absent).
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+func gaugeValue(t *testing.T, reg *metrics.Registry, name, label string) float64 {
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != name {
+		if mf.Name != name {
 			continue
 		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetValue() == label {
-					if m.Gauge != nil {
-						return m.Gauge.GetValue()
-					}
-					return m.Counter.GetValue()
+		for _, m := range mf.Metrics {
+			for _, lp := range m.Labels {
+				if lp.Value == label {
+					return m.Value
 				}
 			}
 		}
@@ -112,7 +109,7 @@ func (s *memSink) snapshot() []anxin.Message {
 }
 
 // newPtyDriver validates cfg and makes its driver, reconnecting fast.
-func newPtyDriver(t *testing.T, cfg *Config, reg *prometheus.Registry) *driver {
+func newPtyDriver(t *testing.T, cfg *Config, reg *metrics.Registry) *driver {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -128,7 +125,7 @@ func newPtyDriver(t *testing.T, cfg *Config, reg *prometheus.Registry) *driver {
 
 func TestIntegrationPty(t *testing.T) {
 	dev := newPtyDevice(t)
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	cfg := NewConfig()
 	cfg.Port.Path = dev.link
 	cfg.Debounce = 2 * time.Second // wide: repeats must collapse even on a loaded machine
@@ -151,13 +148,13 @@ func TestIntegrationPty(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, mf := range mfs {
-			if mf.GetName() != "anxin_rf433_receptions_total" {
+			if mf.Name != "anxin_rf433_receptions_total" {
 				continue
 			}
-			for _, m := range mf.GetMetric() {
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == "result" && lp.GetValue() == result {
-						return m.Counter.GetValue()
+			for _, m := range mf.Metrics {
+				for _, lp := range m.Labels {
+					if lp.Name == "result" && lp.Value == result {
+						return m.Value
 					}
 				}
 			}

@@ -7,7 +7,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -88,7 +88,7 @@ type driver struct {
 	codes      *CodeMap
 	env        drivers.Env
 	reconnect  serialport.Reconnect
-	receptions *prometheus.CounterVec // anxin_rf433_receptions_total{port,result}
+	receptions *metrics.CounterVec // anxin_rf433_receptions_total{port,result}
 }
 
 func newDriver(c *Config, env drivers.Env) (*driver, error) {
@@ -96,7 +96,7 @@ func newDriver(c *Config, env drivers.Env) (*driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	cv, err := serialport.Register(env.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
+	cv, err := serialport.Register(env.Metrics, metrics.NewCounterVec(metrics.CounterOpts{
 		Name: "anxin_rf433_receptions_total",
 		Help: "433 MHz receptions by result: event (a new press of a learned code), repeat (de-bounced), unknown (code not learned), malformed (undecodable line or frame).",
 	}, []string{"port", "result"}))

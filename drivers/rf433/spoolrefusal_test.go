@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers/drivertest"
@@ -17,7 +17,7 @@ import (
 // again: a 433 MHz remote does not resend, so a dropped press is gone.
 func TestPressNotLostWhenTheSpoolRefusesItOnce(t *testing.T) {
 	dev := newPtyDevice(t)
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	cfg := NewConfig()
 	cfg.Port.Path = dev.link
 	cfg.Codes = []Code{{Code: "8d3cf6", Device: "btn1", Kind: anxin.KindCallButton, Event: anxin.EventButtonPressed}}

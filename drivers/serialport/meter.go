@@ -3,26 +3,26 @@ package serialport
 import (
 	"log/slog"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 )
 
 // MeterMetrics count what happens to polled bus meters (CJ/T 188, DL/T 645,
 // Modbus). The collectors are shared by every driver using a registry.
 type MeterMetrics struct {
-	Readings  *prometheus.CounterVec // anxin_meter_readings_total{driver,device}
-	NoReply   *prometheus.CounterVec // anxin_meter_no_reply_total{driver,device}
-	Errors    *prometheus.CounterVec // anxin_meter_errors_total{driver,device}: error replies, undecodable replies
-	BadFrames *prometheus.CounterVec // anxin_meter_bad_frames_total{driver,port}: checksum errors on the line
-	Silent    *prometheus.GaugeVec   // anxin_meter_silent{driver,device}: 1 after misses_before_silent misses in a row
-	SilentTot *prometheus.CounterVec // anxin_meter_silent_total{driver,device}: times a meter went silent
+	Readings  *metrics.CounterVec // anxin_meter_readings_total{driver,device}
+	NoReply   *metrics.CounterVec // anxin_meter_no_reply_total{driver,device}
+	Errors    *metrics.CounterVec // anxin_meter_errors_total{driver,device}: error replies, undecodable replies
+	BadFrames *metrics.CounterVec // anxin_meter_bad_frames_total{driver,port}: checksum errors on the line
+	Silent    *metrics.GaugeVec   // anxin_meter_silent{driver,device}: 1 after misses_before_silent misses in a row
+	SilentTot *metrics.CounterVec // anxin_meter_silent_total{driver,device}: times a meter went silent
 }
 
 // NewMeterMetrics registers (or finds) the meter collectors.
-func NewMeterMetrics(reg prometheus.Registerer) (*MeterMetrics, error) {
+func NewMeterMetrics(reg metrics.Registerer) (*MeterMetrics, error) {
 	var m MeterMetrics
 	dev := []string{"driver", "device"}
 	counters := []struct {
-		dst    **prometheus.CounterVec
+		dst    **metrics.CounterVec
 		name   string
 		help   string
 		labels []string
@@ -34,13 +34,13 @@ func NewMeterMetrics(reg prometheus.Registerer) (*MeterMetrics, error) {
 		{&m.SilentTot, "anxin_meter_silent_total", "Times a meter went silent (several polls in a row unanswered).", dev},
 	}
 	for _, c := range counters {
-		v, err := Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: c.name, Help: c.help}, c.labels))
+		v, err := Register(reg, metrics.NewCounterVec(metrics.CounterOpts{Name: c.name, Help: c.help}, c.labels))
 		if err != nil {
 			return nil, err
 		}
 		*c.dst = v
 	}
-	g, err := Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	g, err := Register(reg, metrics.NewGaugeVec(metrics.GaugeOpts{
 		Name: "anxin_meter_silent",
 		Help: "1 while a meter is silent (several polls in a row unanswered), else 0.",
 	}, dev))

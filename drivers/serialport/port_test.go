@@ -13,9 +13,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	"github.com/creack/pty"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.bug.st/serial/enumerator"
 
 	"github.com/anxin-care/anxin/drivers"
@@ -117,13 +116,13 @@ func (f *fakePort) Close() error                       { close(f.closed); return
 func (f *fakePort) SetReadTimeout(time.Duration) error { return nil }
 func (f *fakePort) ResetInputBuffer() error            { return nil }
 
-func testEnv(reg prometheus.Registerer) drivers.Env {
+func testEnv(reg metrics.Registerer) drivers.Env {
 	return drivers.Env{Household: "hh-1", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: reg}
 }
 
 func TestRunBackoffAndReconnect(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		reg := prometheus.NewRegistry()
+		reg := metrics.NewRegistry()
 		c := Config{Path: "/dev/ttyFAKE"}
 		var opens []time.Time
 		fail := 4 // first opens fail: adapter unplugged
@@ -168,10 +167,10 @@ func TestRunBackoffAndReconnect(t *testing.T) {
 				t.Errorf("gap %d = %v, want %vs", i, gaps[i], want[i])
 			}
 		}
-		if got := testutil.ToFloat64(must(NewMetrics(reg)).Reconnects.WithLabelValues(c.Label())); got != 3 {
+		if got := metrics.ToFloat64(must(NewMetrics(reg)).Reconnects.WithLabelValues(c.Label())); got != 3 {
 			t.Errorf("reconnects = %v, want 3", got)
 		}
-		if got := testutil.ToFloat64(must(NewMetrics(reg)).OpenErrors.WithLabelValues(c.Label(), "transient")); got != 4 {
+		if got := metrics.ToFloat64(must(NewMetrics(reg)).OpenErrors.WithLabelValues(c.Label(), "transient")); got != 4 {
 			t.Errorf("transient open errors = %v, want 4", got)
 		}
 	})
@@ -200,7 +199,7 @@ func TestRunHealthySessionResetsBackoff(t *testing.T) {
 			return nil
 		}
 		bo := Reconnect{Min: time.Second, Max: time.Minute, Healthy: 10 * time.Minute}
-		if err := RunWith(ctx, open, Config{Path: "/dev/x"}, testEnv(prometheus.NewRegistry()), bo, session); err != nil {
+		if err := RunWith(ctx, open, Config{Path: "/dev/x"}, testEnv(metrics.NewRegistry()), bo, session); err != nil {
 			t.Fatal(err)
 		}
 		if len(opens) != 4 {
@@ -213,7 +212,7 @@ func TestRunHealthySessionResetsBackoff(t *testing.T) {
 }
 
 func TestRunPermanentStops(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	c := Config{Path: "/dev/null"}
 	err := Run(t.Context(), c, testEnv(reg), Reconnect{}, func(context.Context, Port) error {
 		t.Error("session called for /dev/null")
@@ -222,13 +221,13 @@ func TestRunPermanentStops(t *testing.T) {
 	if !IsPermanent(err) || !strings.Contains(err.Error(), "not be retried") {
 		t.Fatalf("Run(/dev/null) = %v, want a permanent error", err)
 	}
-	if got := testutil.ToFloat64(must(NewMetrics(reg)).OpenErrors.WithLabelValues("/dev/null", "permanent")); got != 1 {
+	if got := metrics.ToFloat64(must(NewMetrics(reg)).OpenErrors.WithLabelValues("/dev/null", "permanent")); got != 1 {
 		t.Errorf("permanent open errors = %v", got)
 	}
 }
 
 func TestMetricsShareRegistry(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	a, err := NewMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +237,7 @@ func TestMetricsShareRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Reconnects.WithLabelValues("p").Inc()
-	if got := testutil.ToFloat64(b.Reconnects.WithLabelValues("p")); got != 1 {
+	if got := metrics.ToFloat64(b.Reconnects.WithLabelValues("p")); got != 1 {
 		t.Errorf("second registration does not share the counter: %v", got)
 	}
 }

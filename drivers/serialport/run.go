@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -44,28 +44,28 @@ type Session func(ctx context.Context, p Port) error
 // Metrics are the serial transport's Prometheus collectors. Several drivers
 // and ports share them: NewMetrics reuses collectors already registered.
 type Metrics struct {
-	Reconnects *prometheus.CounterVec // anxin_serial_reconnects_total{port}
-	OpenErrors *prometheus.CounterVec // anxin_serial_open_errors_total{port,kind}
-	Connected  *prometheus.GaugeVec   // anxin_serial_connected{port}
+	Reconnects *metrics.CounterVec // anxin_serial_reconnects_total{port}
+	OpenErrors *metrics.CounterVec // anxin_serial_open_errors_total{port,kind}
+	Connected  *metrics.GaugeVec   // anxin_serial_connected{port}
 }
 
 // NewMetrics registers (or finds already registered) the transport metrics.
-func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+func NewMetrics(reg metrics.Registerer) (*Metrics, error) {
 	var m Metrics
 	var err error
-	if m.Reconnects, err = Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	if m.Reconnects, err = Register(reg, metrics.NewCounterVec(metrics.CounterOpts{
 		Name: "anxin_serial_reconnects_total",
 		Help: "Times a serial port was opened again after it was lost or could not be opened.",
 	}, []string{"port"})); err != nil {
 		return nil, err
 	}
-	if m.OpenErrors, err = Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	if m.OpenErrors, err = Register(reg, metrics.NewCounterVec(metrics.CounterOpts{
 		Name: "anxin_serial_open_errors_total",
 		Help: "Failed attempts to open a serial port, by kind (transient: retried; permanent: fatal).",
 	}, []string{"port", "kind"})); err != nil {
 		return nil, err
 	}
-	if m.Connected, err = Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	if m.Connected, err = Register(reg, metrics.NewGaugeVec(metrics.GaugeOpts{
 		Name: "anxin_serial_connected",
 		Help: "1 while the serial port is open, 0 otherwise.",
 	}, []string{"port"})); err != nil {
@@ -76,9 +76,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 
 // Register registers c, or returns the identical collector registered
 // before (by another driver or port sharing the registry).
-func Register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+func Register[C metrics.Collector](reg metrics.Registerer, c C) (C, error) {
 	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
+		var are metrics.AlreadyRegisteredError
 		if errors.As(err, &are) {
 			if existing, ok := are.ExistingCollector.(C); ok {
 				return existing, nil

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -193,7 +193,7 @@ type sharedBus struct {
 type busUser struct {
 	driver string
 	bo     Reconnect
-	reg    prometheus.Registerer
+	reg    metrics.Registerer
 	mine   bool // the metrics were registered in reg for this user (unregister on release)
 }
 
@@ -382,9 +382,9 @@ func (s *sharedBus) waitUp(ctx context.Context) error {
 // registerIn registers the port's collectors in another driver's
 // registry too, so each driver on the port shows the port's state. It
 // reports whether it did (false: reg has such collectors already).
-func (m *Metrics) registerIn(reg prometheus.Registerer) bool {
-	done := []prometheus.Collector{}
-	for _, c := range []prometheus.Collector{m.Reconnects, m.OpenErrors, m.Connected} {
+func (m *Metrics) registerIn(reg metrics.Registerer) bool {
+	done := []metrics.Collector{}
+	for _, c := range []metrics.Collector{m.Reconnects, m.OpenErrors, m.Connected} {
 		if err := reg.Register(c); err != nil {
 			for _, d := range done {
 				reg.Unregister(d)
@@ -396,7 +396,7 @@ func (m *Metrics) registerIn(reg prometheus.Registerer) bool {
 	return true
 }
 
-func (m *Metrics) unregisterFrom(reg prometheus.Registerer) {
+func (m *Metrics) unregisterFrom(reg metrics.Registerer) {
 	reg.Unregister(m.Reconnects)
 	reg.Unregister(m.OpenErrors)
 	reg.Unregister(m.Connected)

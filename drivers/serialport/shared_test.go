@@ -12,8 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/anxin-care/anxin/internal/metrics"
 )
 
 // lineSim is a half-duplex line with devices on it, in the fake time of a
@@ -175,7 +174,7 @@ func TestSharedBusOneTransactionAtATime(t *testing.T) {
 		line := &lineSim{latency: 20 * time.Millisecond}
 		opens := 0
 		buses := NewBuses(slog.New(slog.DiscardHandler), func(Config) (Port, error) { opens++; return line, nil })
-		env := testEnv(prometheus.NewRegistry())
+		env := testEnv(metrics.NewRegistry())
 		env.Serial = buses
 		ctx, cancel := context.WithCancel(t.Context())
 		a := &poller{name: "A", maxPolls: 20}
@@ -250,7 +249,7 @@ func TestSharedBusReconnectsOnceForAll(t *testing.T) {
 			}
 			return lines[opens-1], nil
 		})
-		reg := prometheus.NewRegistry()
+		reg := metrics.NewRegistry()
 		env := testEnv(reg)
 		env.Serial = buses
 		ctx, cancel := context.WithCancel(t.Context())
@@ -292,10 +291,10 @@ func TestSharedBusReconnectsOnceForAll(t *testing.T) {
 			}
 		}
 		m := must(NewMetrics(reg))
-		if got := testutil.ToFloat64(m.Reconnects.WithLabelValues("/dev/ttyBUS")); got != 1 {
+		if got := metrics.ToFloat64(m.Reconnects.WithLabelValues("/dev/ttyBUS")); got != 1 {
 			t.Errorf("reconnects = %v, want 1", got)
 		}
-		if got := testutil.ToFloat64(m.Connected.WithLabelValues("/dev/ttyBUS")); got != 1 {
+		if got := metrics.ToFloat64(m.Connected.WithLabelValues("/dev/ttyBUS")); got != 1 {
 			t.Errorf("connected = %v, want 1", got)
 		}
 		cancel()
@@ -313,7 +312,7 @@ func TestSharedBusRefusesOtherLineSettings(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		line := &lineSim{latency: time.Millisecond}
 		buses := NewBuses(nil, func(Config) (Port, error) { return line, nil })
-		env := testEnv(prometheus.NewRegistry())
+		env := testEnv(metrics.NewRegistry())
 		env.Serial = buses
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
@@ -350,7 +349,7 @@ func TestSharedBusPermanentErrorStopsEveryDriver(t *testing.T) {
 			opens++
 			return nil, &OpenError{Port: c.Label(), Permanent: true, Err: syscall.EACCES}
 		})
-		env := testEnv(prometheus.NewRegistry())
+		env := testEnv(metrics.NewRegistry())
 		env.Serial = buses
 		errs := make(chan error, 2)
 		for _, name := range []string{"A", "B"} {
@@ -462,7 +461,7 @@ func TestSharedBusStaysOpenForTheOtherDriver(t *testing.T) {
 		line := &lineSim{latency: 10 * time.Millisecond}
 		opens := 0
 		buses := NewBuses(nil, func(Config) (Port, error) { opens++; return line, nil })
-		env := testEnv(prometheus.NewRegistry())
+		env := testEnv(metrics.NewRegistry())
 		env.Serial = buses
 		ctxA, cancelA := context.WithCancel(t.Context())
 		ctxB, cancelB := context.WithCancel(t.Context())
@@ -544,7 +543,7 @@ func TestSharedBusReopenWaitsForTheOldPort(t *testing.T) {
 				mu.Unlock()
 			}}, nil
 		})
-		env := testEnv(prometheus.NewRegistry())
+		env := testEnv(metrics.NewRegistry())
 		env.Serial = buses
 		run := func(p *poller) (context.CancelFunc, chan error) {
 			ctx, cancel := context.WithCancel(t.Context())
@@ -593,7 +592,7 @@ func TestRunBusSessionErrorBacksOff(t *testing.T) {
 		line := &lineSim{latency: time.Millisecond}
 		opens := 0
 		buses := NewBuses(nil, func(Config) (Port, error) { opens++; return line, nil })
-		env := testEnv(prometheus.NewRegistry())
+		env := testEnv(metrics.NewRegistry())
 		env.Serial = buses
 		ctx, cancel := context.WithCancel(t.Context())
 		var starts []time.Time

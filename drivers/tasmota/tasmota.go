@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -59,8 +59,8 @@ type Driver struct {
 	bridge  *Bridge
 	source  *mqttsource.Source
 	log     *slog.Logger
-	errors  prometheus.Counter
-	unknown prometheus.Counter
+	errors  metrics.Counter
+	unknown metrics.Counter
 
 	reach    *drivers.PortTeller
 	mu       sync.Mutex
@@ -147,14 +147,14 @@ func New(cfg *Config, env drivers.Env) (*Driver, error) {
 		return nil, err
 	}
 	d.source = src
-	errs, err := mqttsource.Register(env.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
+	errs, err := mqttsource.Register(env.Metrics, metrics.NewCounterVec(metrics.CounterOpts{
 		Name: "anxin_mqtt_driver_payload_errors_total",
 		Help: "MQTT payloads a driver could not read, by driver.",
 	}, []string{"driver"}))
 	if err != nil {
 		return nil, err
 	}
-	unknown, err := mqttsource.Register(env.Metrics, prometheus.NewCounter(prometheus.CounterOpts{
+	unknown, err := mqttsource.Register(env.Metrics, metrics.NewCounter(metrics.CounterOpts{
 		Name: "anxin_rf_bridge_unknown_codes_total",
 		Help: "RF bridge receptions of codes not in the code table (neighbours' remotes, or codes to learn).",
 	}))

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -68,7 +68,7 @@ func fixtureCodes() []rf433.Code {
 func decodeFile(t *testing.T, cfg *Config, input []byte) (msgs []anxin.Message, fails []drivers.DecodeError) {
 	t.Helper()
 	p, _ := drivers.Lookup(Name)
-	dec, err := p.NewDecoder(cfg, drivers.Env{Household: "hh-0001", Now: time.Now, Metrics: prometheus.NewRegistry()})
+	dec, err := p.NewDecoder(cfg, drivers.Env{Household: "hh-0001", Now: time.Now, Metrics: metrics.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

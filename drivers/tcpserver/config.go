@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -147,12 +147,12 @@ func (d Directory) Lookup(id string) (Target, bool) {
 
 // Counter registers (or finds, after a reload) a counter vector labelled
 // by result.
-func Counter(reg prometheus.Registerer, name, help string) (*prometheus.CounterVec, error) {
-	cv := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"result"})
+func Counter(reg metrics.Registerer, name, help string) (*metrics.CounterVec, error) {
+	cv := metrics.NewCounterVec(metrics.CounterOpts{Name: name, Help: help}, []string{"result"})
 	if err := reg.Register(cv); err != nil {
-		var are prometheus.AlreadyRegisteredError
+		var are metrics.AlreadyRegisteredError
 		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+			if existing, ok := are.ExistingCollector.(*metrics.CounterVec); ok {
 				return existing, nil
 			}
 		}
@@ -167,12 +167,12 @@ func Counter(reg prometheus.Registerer, name, help string) (*prometheus.CounterV
 type Gate struct {
 	dir     Directory
 	unknown *Once
-	frames  *prometheus.CounterVec
+	frames  *metrics.CounterVec
 	log     *slog.Logger
 }
 
 // NewGate indexes c's terminals; household is gatewayd's.
-func NewGate(c *ListenConfig, household string, log *slog.Logger, frames *prometheus.CounterVec) *Gate {
+func NewGate(c *ListenConfig, household string, log *slog.Logger, frames *metrics.CounterVec) *Gate {
 	return &Gate{dir: c.Directory(household), unknown: NewOnce(10000), frames: frames, log: log}
 }
 

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/tcpserver"
@@ -16,7 +16,7 @@ type driver struct {
 	cfg     *Config
 	env     drivers.Env
 	gate    *tcpserver.Gate
-	ok, bad prometheus.Counter // anxin_watch3g_frames_total{result="ok"|"bad"}, resolved once (not per frame)
+	ok, bad metrics.Counter // anxin_watch3g_frames_total{result="ok"|"bad"}, resolved once (not per frame)
 	server  *tcpserver.Server
 
 	mu     sync.Mutex

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -32,7 +32,7 @@ func TestWatchSessionOverTCP(t *testing.T) {
 	start := time.Now()
 	now := func() time.Time { return start.Add(time.Duration(ticks.Add(1)) * time.Second) }
 	d, err := newDriver(c, drivers.Env{Household: "hh-0001", Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-		Now: now, Metrics: prometheus.NewRegistry()})
+		Now: now, Metrics: metrics.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

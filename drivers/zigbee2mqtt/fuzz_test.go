@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -27,11 +27,11 @@ func FuzzHandle(f *testing.F) {
 	auto := NewConfig()
 	conf := NewConfig()
 	conf.Devices = fixtureDevices()
-	na, err := NewNetwork(auto, "hh-0001", nil, prometheus.NewRegistry())
+	na, err := NewNetwork(auto, "hh-0001", nil, metrics.NewRegistry())
 	if err != nil {
 		f.Fatal(err)
 	}
-	nc, err := NewNetwork(conf, "hh-0001", nil, prometheus.NewRegistry())
+	nc, err := NewNetwork(conf, "hh-0001", nil, metrics.NewRegistry())
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func BenchmarkHandle(b *testing.B) {
 	cfg := NewConfig()
 	cfg.Devices = fixtureDevices()
 	cfg.BaseTopic = "zigbee2mqtt"
-	n, err := NewNetwork(cfg, "hh-0001", nil, prometheus.NewRegistry())
+	n, err := NewNetwork(cfg, "hh-0001", nil, metrics.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func BenchmarkHandle(b *testing.B) {
 // a real mosquitto and the driver's subscription to the sink.
 func BenchmarkIntegrationMosquitto(b *testing.B) {
 	m := testenv.StartMosquitto(b)
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	env := drivers.Env{Household: "hh-0001", Logger: slog.New(slog.DiscardHandler), Now: time.Now, Metrics: reg}
 	cfg := NewConfig()
 	cfg.Broker = anxin.MustBrokerURL(m.URL)

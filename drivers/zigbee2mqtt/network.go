@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers/mqttsource"
@@ -74,12 +74,12 @@ type Network struct {
 }
 
 // NewNetwork builds a Network from a validated config.
-func NewNetwork(cfg *Config, household string, log *slog.Logger, reg prometheus.Registerer) (*Network, error) {
+func NewNetwork(cfg *Config, household string, log *slog.Logger, reg metrics.Registerer) (*Network, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if reg == nil {
-		reg = prometheus.NewRegistry()
+		reg = metrics.NewRegistry()
 	}
 	m, err := newNetworkMetrics(reg)
 	if err != nil {
@@ -517,27 +517,27 @@ func clip(s string) string {
 }
 
 type networkMetrics struct {
-	deviceOnline *prometheus.GaugeVec
-	bridgeOnline prometheus.Gauge
-	unknown      prometheus.Counter
+	deviceOnline *metrics.GaugeVec
+	bridgeOnline metrics.Gauge
+	unknown      metrics.Counter
 }
 
-func newNetworkMetrics(r prometheus.Registerer) (*networkMetrics, error) {
-	dev, err := mqttsource.Register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+func newNetworkMetrics(r metrics.Registerer) (*networkMetrics, error) {
+	dev, err := mqttsource.Register(r, metrics.NewGaugeVec(metrics.GaugeOpts{
 		Name: "anxin_zigbee_device_online",
 		Help: "zigbee2mqtt availability of a Zigbee device: 1 online, 0 offline.",
 	}, []string{"device"}))
 	if err != nil {
 		return nil, err
 	}
-	bridge, err := mqttsource.Register(r, prometheus.NewGauge(prometheus.GaugeOpts{
+	bridge, err := mqttsource.Register(r, metrics.NewGauge(metrics.GaugeOpts{
 		Name: "anxin_zigbee_bridge_online",
 		Help: "zigbee2mqtt bridge state: 1 online, 0 offline (its MQTT will).",
 	}))
 	if err != nil {
 		return nil, err
 	}
-	unknown, err := mqttsource.Register(r, prometheus.NewCounter(prometheus.CounterOpts{
+	unknown, err := mqttsource.Register(r, metrics.NewCounter(metrics.CounterOpts{
 		Name: "anxin_zigbee_unknown_device_messages_total",
 		Help: "zigbee2mqtt messages of devices not listed in devices:.",
 	}))

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers/mqttsource/sourcetest"
@@ -24,7 +24,7 @@ func TestStatusPayloadForms(t *testing.T) {
 	cfg.BridgeDevice = "z2m_hall"
 	cfg.Devices = []Device{{Name: "hall_sos", Device: "btn1", Kind: anxin.KindCallButton},
 		{Name: "kitchen/smoke", Device: "smoke1", Kind: anxin.KindSmokeDetector}}
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	n, err := NewNetwork(cfg, "hh-0001", nil, reg)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +72,7 @@ func TestStatusPayloadForms(t *testing.T) {
 // device's status as soon as a state does (and not at all for a device
 // that never says), so an SOS button offline at start is not missed.
 func TestAutoModeStatusOnceKindKnown(t *testing.T) {
-	n, err := NewNetwork(NewConfig(), "hh-0001", nil, prometheus.NewRegistry())
+	n, err := NewNetwork(NewConfig(), "hh-0001", nil, metrics.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

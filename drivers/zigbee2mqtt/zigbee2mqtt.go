@@ -14,7 +14,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -42,7 +42,7 @@ type Driver struct {
 	net    *Network
 	source *mqttsource.Source
 	env    drivers.Env
-	errors prometheus.Counter
+	errors metrics.Counter
 }
 
 func newDriver(c drivers.Config, env drivers.Env) (drivers.Driver, error) {
@@ -70,7 +70,7 @@ func New(cfg *Config, env drivers.Env) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	errs, err := mqttsource.Register(env.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
+	errs, err := mqttsource.Register(env.Metrics, metrics.NewCounterVec(metrics.CounterOpts{
 		Name: "anxin_mqtt_driver_payload_errors_total",
 		Help: "MQTT payloads a driver could not read, by driver.",
 	}, []string{"driver"}))

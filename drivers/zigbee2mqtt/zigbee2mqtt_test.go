@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/anxin-care/anxin/internal/metrics"
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
@@ -91,7 +90,7 @@ type lineResult struct {
 
 // decodeLines runs the fixture through the Network line by line, so each
 // line's output can be checked, with state carried across lines.
-func decodeLines(t *testing.T, cfg *Config, reg *prometheus.Registry, path string) []lineResult {
+func decodeLines(t *testing.T, cfg *Config, reg *metrics.Registry, path string) []lineResult {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -148,7 +147,7 @@ const z2mFixture = "../../testdata/fixtures/zigbee2mqtt/z2m-real-payloads.jsonl"
 func TestFixtureConfigured(t *testing.T) {
 	cfg := NewConfig()
 	cfg.Devices = fixtureDevices()
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	got := decodeLines(t, cfg, reg, z2mFixture)
 	type want struct {
 		events   []string
@@ -211,7 +210,7 @@ func TestFixtureHS1CGEWithoutOverride(t *testing.T) {
 	cfg := NewConfig()
 	cfg.Devices = fixtureDevices()
 	cfg.Devices[2].GasFromZonestatus = false
-	got := decodeLines(t, cfg, prometheus.NewRegistry(), z2mFixture)
+	got := decodeLines(t, cfg, metrics.NewRegistry(), z2mFixture)
 	if len(got[6].events) != 0 || len(got[7].events) != 0 {
 		t.Errorf("without gas_from_zonestatus the converter's gas:false should hide the alarm; got %v %v", got[6].events, got[7].events)
 	}
@@ -219,7 +218,7 @@ func TestFixtureHS1CGEWithoutOverride(t *testing.T) {
 
 func TestFixtureAuto(t *testing.T) {
 	cfg := NewConfig()
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	got := decodeLines(t, cfg, reg, z2mFixture)
 	var events, statuses []string
 	for i, g := range got {
@@ -340,7 +339,7 @@ func TestActions(t *testing.T) {
 func TestUnknownAndBad(t *testing.T) {
 	cfg := NewConfig()
 	cfg.Devices = []Device{{Name: "a", Device: "a", Kind: anxin.KindSmokeDetector}}
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	n, err := NewNetwork(cfg, "hh-0001", nil, reg)
 	if err != nil {
 		t.Fatal(err)
@@ -349,7 +348,7 @@ func TestUnknownAndBad(t *testing.T) {
 	if err := n.Handle("zigbee2mqtt/other", []byte(`{"smoke":true}`), time.Now(), noEmit); !errors.Is(err, ErrUnknownDevice) {
 		t.Errorf("unknown device: %v", err)
 	}
-	if v := testutil.ToFloat64(n.metrics.unknown); v != 1 {
+	if v := metrics.ToFloat64(n.metrics.unknown); v != 1 {
 		t.Errorf("unknown counter %v", v)
 	}
 	for _, p := range []string{`not json`, `[1,2]`, `null`, `"x"`} {
@@ -378,7 +377,7 @@ func TestUnknownAndBad(t *testing.T) {
 
 func TestDecoder(t *testing.T) {
 	p, _ := drivers.Lookup(Name)
-	env := drivers.Env{Household: "hh-0001", Now: time.Now, Metrics: prometheus.NewRegistry()}
+	env := drivers.Env{Household: "hh-0001", Now: time.Now, Metrics: metrics.NewRegistry()}
 	dec, err := p.NewDecoder(p.NewConfig(), env)
 	if err != nil {
 		t.Fatal(err)
@@ -405,7 +404,7 @@ func TestDecoderFixture(t *testing.T) {
 	p, _ := drivers.Lookup(Name)
 	cfg := NewConfig()
 	cfg.Devices = fixtureDevices()
-	dec, err := p.NewDecoder(cfg, drivers.Env{Household: "hh-0001", Now: time.Now, Metrics: prometheus.NewRegistry()})
+	dec, err := p.NewDecoder(cfg, drivers.Env{Household: "hh-0001", Now: time.Now, Metrics: metrics.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anxin-care/anxin/internal/metrics"
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/go-viper/mapstructure/v2"
-	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 
 	"github.com/anxin-care/anxin"
@@ -206,34 +206,31 @@ func (s *Sink) Next(t *testing.T, within time.Duration, keep func(anxin.Message)
 
 // Env is a driver environment for tests, logging to t, with its own
 // metrics registry. Stop every driver before the test returns.
-func Env(t *testing.T) (drivers.Env, *prometheus.Registry) {
-	reg := prometheus.NewRegistry()
+func Env(t *testing.T) (drivers.Env, *metrics.Registry) {
+	reg := metrics.NewRegistry()
 	return drivers.Env{Household: "hh-0001", Now: time.Now, Metrics: reg,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}, reg
 }
 
 // Gauge is the value of a gauge in reg with the given label values (in
 // label order), or -1 when it is not there.
-func Gauge(reg *prometheus.Registry, name string, labels ...string) float64 {
+func Gauge(reg *metrics.Registry, name string, labels ...string) float64 {
 	mfs, err := reg.Gather()
 	if err != nil {
 		return -1
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != name {
+		if mf.Name != name {
 			continue
 		}
 	metrics:
-		for _, m := range mf.GetMetric() {
-			for i, lp := range m.GetLabel() {
-				if i >= len(labels) || lp.GetValue() != labels[i] {
+		for _, m := range mf.Metrics {
+			for i, lp := range m.Labels {
+				if i >= len(labels) || lp.Value != labels[i] {
 					continue metrics
 				}
 			}
-			if m.GetGauge() != nil {
-				return m.GetGauge().GetValue()
-			}
-			return m.GetCounter().GetValue()
+			return m.Value
 		}
 	}
 	return -1
