@@ -214,6 +214,8 @@ func (c *NotifyConfig) validateProvider(p string) error {
 		if len(a.ReportSecret) < 16 {
 			add(missing("notify.aliyun.report_secret", "(or report_secret_file) of at least 16 characters is required"))
 		}
+		add(badPort("notify.aliyun.sms_endpoint", anxin.CheckHostPort(a.SMSEndpoint)))
+		add(badPort("notify.aliyun.voice_endpoint", anxin.CheckHostPort(a.VoiceEndpoint)))
 		if a.Protocol != "https" && a.Protocol != "http" {
 			add(notChoice("notify.aliyun.protocol", a.Protocol, "https", "http"))
 		}

@@ -3,6 +3,7 @@ package alarmd
 import (
 	"errors"
 	"fmt"
+	"github.com/anxin-care/anxin"
 	"net/url"
 	"os"
 	"strings"
@@ -64,6 +65,10 @@ func (c *Config) validateNATS() error {
 		return errors.Join(errs...)
 	}
 	for _, s := range n.URLs {
+		if err := badPort("nats.urls", anxin.CheckURLPorts(s)); err != nil {
+			errs = append(errs, err)
+			break
+		}
 		u, err := url.Parse(s)
 		if err != nil || u.Host == "" || (u.Scheme != "nats" && u.Scheme != "tls") {
 			// the URL is not printed: it may hold a password

@@ -109,7 +109,7 @@ func FromDecode(err error, prefix string) *ConfigError {
 	var pe *mapstructure.ParseError
 	switch inner := first.Unwrap(); {
 	case errors.As(inner, &hook):
-		ce.Kind, ce.Value, ce.Want = hook.Kind, hook.Value, hook.Want
+		ce.Kind, ce.Value, ce.Want, ce.Range, ce.Reason = hook.Kind, hook.Value, hook.Want, hook.Range, hook.Reason
 	case errors.As(inner, &ute):
 		ce.Kind, ce.Want, ce.Value = ValueWrongType, want(ute.Expected.Type()), fmt.Sprint(ute.Value)
 	case errors.As(inner, &pe):
