@@ -36,6 +36,10 @@ func (l Leads) For(s Stage) string {
 type Hints struct {
 	Key    map[string]string
 	Driver map[string]map[string]string
+	// Reason words a problem by its Reason when no kind says it (a rule's
+	// alarm times out of order): what follows the key and the quoted
+	// value; {range} stands for the error's Range.
+	Reason map[string]string
 }
 
 // Text explains a configuration error in Mandarin, in one line: lead (what
@@ -84,6 +88,13 @@ func where(e *ConfigError) string {
 // what says what is wrong and what to write instead.
 func what(e *ConfigError, h Hints) string {
 	v := e.Value
+	if t, ok := h.Reason[e.Reason]; ok && e.Reason != "" {
+		t = strings.ReplaceAll(t, "{range}", e.Range)
+		if v != "" {
+			return quote(v) + " 不对：" + t
+		}
+		return t
+	}
 	switch e.Kind {
 	case KeyUnknown:
 		s := "没有这一项"
