@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/anxin-care/anxin/internal/configerr"
@@ -42,7 +43,7 @@ var ErrorReasons = []string{reasonClearsAlarm, reasonLatLon, reasonPolygonPoints
 // outside: v is not within allowed (1d..14d, > 0); detail is the English.
 func outside(key string, v any, allowed, detail string) error {
 	if d, ok := v.(Duration); ok {
-		v = time.Duration(d)
+		v = writtenDur(d)
 	}
 	ce := configerr.OutOfRange(key, v, allowed)
 	ce.Detail = detail
@@ -84,6 +85,16 @@ func because(key, reason, v, allowed, detail string) error {
 	ce := configerr.NewConfigError(configerr.ValueBad, key, "%s", detail)
 	ce.Reason, ce.Value, ce.Range = reason, v, allowed
 	return ce
+}
+
+// writtenDur is d as a rules file would write it: whole days as 90d
+// (warm_up, memory), else 1h30m.
+func writtenDur(d Duration) string {
+	const day = Duration(24 * time.Hour)
+	if d >= day && d%day == 0 {
+		return strconv.FormatInt(int64(d/day), 10) + "d"
+	}
+	return shortDur(d)
 }
 
 // shortDur is d as a rules file writes it: 1h30m, 24h, 30m.

@@ -48,7 +48,7 @@ func init() {
 					return because("center", reasonLatLon, "", "", "not a latitude/longitude")
 				}
 				if !(p.RadiusM > 0 && p.RadiusM <= 1e6) {
-					return outside("radius_m", p.RadiusM, "0..1000000", "must be above 0 (metres)")
+					return outside("radius_m", p.RadiusM, "0 < radius_m ≤ 1000000（米）", "must be above 0 (metres)")
 				}
 			case p.Polygon != nil:
 				if len(p.Polygon) < 3 {
