@@ -419,7 +419,7 @@ func readSecret(key string, val *Secret, file string) error {
 	}
 	*val = Secret(strings.TrimRight(string(b), "\r\n"))
 	if *val == "" {
-		return badValue(key+"_file", file, "%s is empty", file)
+		return badValue("secret-file-empty", key+"_file", file, "%s is empty", file)
 	}
 	return nil
 }
@@ -487,7 +487,7 @@ func (c *Config) validate() error {
 		add(outOfRange("cluster.poll", c.Cluster.Poll, "< cluster.lease "+shortDur(c.Cluster.Lease)))
 	}
 	if len(c.Cluster.Instance) > 128 || strings.ContainsAny(c.Cluster.Instance, " \t\r\n") {
-		add(badValue("cluster.instance", "", "must be at most 128 characters without spaces"))
+		add(badValue("cluster-instance", "cluster.instance", "", "must be at most 128 characters without spaces"))
 	}
 	if c.Influx.QueryURL != "" {
 		add(checkURL("influx.query_url", c.Influx.QueryURL, "http", "https"))

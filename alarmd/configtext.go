@@ -3,6 +3,7 @@ package alarmd
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 
 	"github.com/anxin-care/anxin/internal/configerr"
@@ -49,7 +50,7 @@ func ConfigErrorText(err error, stage ConfigStage) string {
 			}
 		}
 	}
-	s := configerr.Text(err, lead, configerr.Hints{Key: hints, Reason: ruleReasons})
+	s := configerr.Text(err, lead, configerr.Hints{Key: hints, Reason: reasonWords})
 	if n := countTyped(err); n > 1 {
 		s += fmt.Sprintf("（另外还有 %d 处错误，见下面的英文说明）", n-1)
 	}
@@ -95,6 +96,30 @@ var hints = map[string]string{
 	"kind":                  "（规则或设备的种类，照 docs/rules.md 或设备清单写）",
 	"timezone":              "（中国大陆写 Asia/Shanghai）",
 }
+
+// configReasons word alarmd.yaml's problems no configerr kind says, by the
+// reason badValue gives them.
+var configReasons = map[string]string{
+	"secret-file-empty":    "这个文件是空的：把密钥（或密码、令牌）写进去，写在第一行",
+	"cluster-instance":     "最多 128 个字符，不能有空格；不写则用主机名加进程号",
+	"token-short":          "至少要 16 个字符的随机文字，可用 openssl rand -hex 32 生成",
+	"token-twice":          "与另一个令牌相同：每个令牌要各不相同",
+	"area-long":            "太长了，最多 200 个字节",
+	"area":                 "辖区要写成 善广村（一个村或社区）、屏山街道/善广村（某乡镇的一个村）或 屏山街道/*（整个乡镇），不写则是全区",
+	"surge-dates":          "from 和 to 要写成 2027-01-28 这样的日期，且 from 不能晚于 to",
+	"ack-secret-short":     "确认链接的密钥至少要 16 个字符的随机文字：用 openssl rand -hex 32 生成，写进文件后用 notify.ack_secret_file 指向它",
+	"locale":               "notify.locale 只能写 zh-CN 或 en；notify.time_zone 写时区名称，如 Asia/Shanghai",
+	"twilio-sid":           "要照抄 Twilio 控制台里的 Account SID：AC 后面接 32 位十六进制数字（0-9、a-f）",
+	"nats-url":             "每个地址要写成 nats://主机:4222 或 tls://主机:4222",
+	"nats-url-credentials": "地址里不能带用户名和密码：写在 nats.user 和 nats.password（或 nats.password_file、nats.creds_file）里",
+}
+
+// reasonWords are both tables, as configerr.Text reads them.
+var reasonWords = func() map[string]string {
+	m := maps.Clone(configReasons)
+	maps.Copy(m, ruleReasons)
+	return m
+}()
 
 // ruleReasons word the rules file's problems no configerr kind says, by
 // their Reason (rules.ErrorReasons): what is wrong and what to write.

@@ -61,7 +61,19 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 		{"password file", "config", "mqtt: {broker: 'tcp://127.0.0.1:1883', password_file: " + missing + "}", "mqtt.password_file", "文件不存在", "password_file"},
 		{"store url", "config", "store: {url: 'mysql://root:pg-pass-s3cret@db/anxin'}", "store.url", "这里应写 PostgreSQL 的地址，写成 postgres://", "store.url"},
 		{"store url sslmode", "config", "store: {url: 'postgres://root:pg-pass-s3cret@db/anxin?sslmode=sometimes'}", "store.url", "这里应写 PostgreSQL 的地址", "sslmode"},
-		{"ack secret", "config", "notify: {ack_secret: short}", "notify.ack_secret", "至少 16", "notify.ack_secret"},
+		{"ack secret", "config", "notify: {ack_secret: short}", "notify.ack_secret", "至少要 16 个字符", "notify.ack_secret"},
+		{"ack secret file empty", "config", "notify: {ack_secret_file: EMPTY}", "notify.ack_secret_file", "是空的", "is empty"},
+		{"cluster instance", "config", "cluster: {instance: 'alarmd a'}", "cluster.instance", "不能有空格", "cluster.instance"},
+		{"api token short", "config", "api: {tokens: [{name: district, token: short}]}", "api.tokens[0].token", "至少要 16 个字符", "api.tokens[0].token"},
+		{"api token twice", "config", "api: {tokens: [{name: a, token: ack-0123456789abcdef-s3cret}, {name: b, token: ack-0123456789abcdef-s3cret}]}", "api.tokens[1].token", "与另一个令牌相同", "api.tokens[1].token"},
+		{"api token area", "config", "api: {tokens: [{name: a, token: ack-0123456789abcdef-s3cret, area: '/*'}]}", "api.tokens[0].area", "辖区要写成", "api.tokens[0].area"},
+		{"api token area too long", "config", "api: {tokens: [{name: a, token: ack-0123456789abcdef-s3cret, area: '" + strings.Repeat("村", 70) + "'}]}", "api.tokens[0].area", "最多 200 个字节", "api.tokens[0].area"},
+		{"surge dates", "config", "care: {surges: [{reason: 春节, from: 2027-02-10, to: 2027-02-01}]}", "care.surges[0]", "from 和 to 要写成", "care.surges[0]"},
+		{"surge key", "config", "care: {surges: [{name: 春节, from: 2027-02-01, to: 2027-02-10}]}", "care.surges[0].name", "没有这一项", "care.surges[0]"},
+		{"locale", "config", "notify: {locale: tlh}", "notify.locale", "", "notify.locale"},
+		{"twilio sid form", "config", "notify: {provider: twilio, twilio: {account_sid: AC12, auth_token: tw-auth-0123456789abcdef, from: '+15005550006'}}", "notify.twilio.account_sid", "AC 后面接 32 位", "account_sid"},
+		{"nats scheme", "config", "nats: {urls: ['http://127.0.0.1:4222']}", "nats.urls", "nats://", "nats.urls"},
+		{"nats credentials", "config", "nats: {urls: ['nats://u:hunter2-s3cret@127.0.0.1:4222']}", "nats.urls", "nats.password", "nats.urls"},
 		{"secret type", "config", "notify: {ack_secret: [ack-0123456789abcdef-s3cret]}", "notify.ack_secret", "写法不对", "notify.ack_secret"},
 		{"secret read as an alias", "config", "notify:\n  provider: twilio\n  twilio: {auth_token: *tw-auth-0123456789abcdef}\n", "", "第 3 行：有一个值以 * 或 & 开头", "YAML"},
 		{"section", "config", "mqtt: [1, 2]", "mqtt", "下一级的若干项", "mqtt"},
@@ -126,6 +138,9 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 			if !strings.Contains(en, c.en) {
 				t.Errorf("English line lacks %q: %s", c.en, en)
 			}
+			if strings.Contains(zh, "原因见下面的英文说明") {
+				t.Errorf("Mandarin line falls back to the English one:\n%s\n%s", zh, en)
+			}
 			for _, s := range neverShown {
 				if strings.Contains(zh, s) || strings.Contains(en, s) {
 					t.Errorf("%q is shown:\n%s\n%s", s, zh, en)
@@ -141,6 +156,13 @@ func badFile(t *testing.T, kind, body, missing string) error {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "file.yaml")
+	if strings.Contains(body, "EMPTY") { // a file named in the config, empty
+		empty := filepath.Join(dir, "empty")
+		if err := os.WriteFile(empty, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		body = strings.ReplaceAll(body, "EMPTY", empty)
+	}
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
