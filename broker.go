@@ -21,10 +21,14 @@ type BrokerURL struct {
 // brokerSchemes are the schemes paho dials.
 var brokerSchemes = []string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}
 
-// ParseBrokerURL parses and validates s. An empty s is the zero BrokerURL.
+// ParseBrokerURL parses and validates s. An empty s is the zero BrokerURL;
+// a port outside 1..65535 is a *PortError.
 func ParseBrokerURL(s string) (BrokerURL, error) {
 	if s == "" {
 		return BrokerURL{}, nil
+	}
+	if err := CheckURLPorts(s); err != nil {
+		return BrokerURL{}, err
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || u.Hostname() == "" {

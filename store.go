@@ -210,6 +210,10 @@ type AccountStore interface {
 	ClaimFormKey(ctx context.Context, key, login string, now time.Time) (visitID string, claimed bool, err error)
 	FinishFormKey(ctx context.Context, key, visitID string) error
 	ReleaseFormKey(ctx context.Context, key string) error
+	// EnteredVisit reports whether a form login sent recorded visitID
+	// (FinishFormKey; keys are kept 30 days): the visit's 录入人 is a
+	// display name, which two accounts may share.
+	EnteredVisit(ctx context.Context, login, visitID string) (bool, error)
 	// AccountsNamed lists the accounts whose login or name is who.
 	AccountsNamed(ctx context.Context, who string) ([]Account, error)
 	// AccountsWithRole lists the accounts of one role.

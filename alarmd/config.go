@@ -17,6 +17,7 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/configerr"
 	"github.com/anxin-care/anxin/internal/configtree"
+	"github.com/anxin-care/anxin/postgres"
 )
 
 // Config is the whole alarmd configuration (see docs/alarmd.md).
@@ -316,7 +317,12 @@ func brokerURL(from, to reflect.Type, data any) (any, error) {
 	if !ok {
 		return nil, errors.New("is not a URL like tcp://host:1883")
 	}
-	return anxin.ParseBrokerURL(s)
+	b, err := anxin.ParseBrokerURL(s)
+	var pe *anxin.PortError
+	if errors.As(err, &pe) {
+		return nil, configerr.BadPort("", pe)
+	}
+	return b, err
 }
 
 // dateToString lets YAML dates (2026-12-20, decoded as timestamps) fill
@@ -413,7 +419,7 @@ func readSecret(key string, val *Secret, file string) error {
 	}
 	*val = Secret(strings.TrimRight(string(b), "\r\n"))
 	if *val == "" {
-		return badValue(key+"_file", file, "%s is empty", file)
+		return badValue("secret-file-empty", key+"_file", file, "%s is empty", file)
 	}
 	return nil
 }
@@ -462,9 +468,7 @@ func (c *Config) validate() error {
 		}
 	}
 	if u := string(c.Store.URL); u != "" {
-		if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
-			add(badValue("store.url", "", "must be a postgres:// URL (empty: SQLite at store.path)"))
-		}
+		add(checkStoreURL(u))
 	} else if c.Store.Path == "" {
 		add(missing("store.path", "is empty"))
 	}
@@ -483,7 +487,7 @@ func (c *Config) validate() error {
 		add(outOfRange("cluster.poll", c.Cluster.Poll, "< cluster.lease "+shortDur(c.Cluster.Lease)))
 	}
 	if len(c.Cluster.Instance) > 128 || strings.ContainsAny(c.Cluster.Instance, " \t\r\n") {
-		add(badValue("cluster.instance", "", "must be at most 128 characters without spaces"))
+		add(badValue("cluster-instance", "cluster.instance", "", "must be at most 128 characters without spaces"))
 	}
 	if c.Influx.QueryURL != "" {
 		add(checkURL("influx.query_url", c.Influx.QueryURL, "http", "https"))
@@ -526,12 +530,41 @@ func (l LogConfig) SlogLevel() (slog.Level, error) {
 }
 
 func checkURL(key, s string, schemes ...string) error {
+	if err := badPort(key, anxin.CheckURLPorts(s)); err != nil {
+		return err
+	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || !slices.Contains(schemes, u.Scheme) {
 		shown := redactURL(s)
 		return notForm(key, shown, "url", fmt.Sprintf("%q is not a %s URL", shown, strings.Join(schemes, "/")))
 	}
 	return nil
+}
+
+// checkStoreURL reads store.url as alarmd's start will (postgres.CheckURL,
+// which touches no network), so that alarmd check refuses what the start
+// would fail on. The URL may hold a password: no message quotes it.
+func checkStoreURL(u string) error {
+	if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		return notForm("store.url", "", "postgres", "must be a postgres:// URL (empty: SQLite at store.path)")
+	}
+	if err := badPort("store.url", anxin.CheckURLPorts(u)); err != nil {
+		return err
+	}
+	if err := postgres.CheckURL(u); err != nil {
+		return notForm("store.url", "", "postgres", err.Error())
+	}
+	return nil
+}
+
+// badPort types a port anxin.CheckURLPorts or CheckHostPort refused; nil
+// for nil.
+func badPort(key string, err error) error {
+	var pe *anxin.PortError
+	if errors.As(err, &pe) {
+		return typed(configerr.BadPort(key, pe))
+	}
+	return err
 }
 
 // redactURL is s with the password of its user info replaced by xxxxx: a

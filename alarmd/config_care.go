@@ -72,15 +72,15 @@ func (c *APIConfig) validate() error {
 		}
 		names[t.Name] = true
 		if len(t.Token.Reveal()) < 16 {
-			errs = append(errs, badValue(key+".token", "", "must be at least 16 characters"))
+			errs = append(errs, badValue("token-short", key+".token", "", "must be at least 16 characters"))
 		} else if values[t.Token.Reveal()] {
-			errs = append(errs, badValue(key+".token", "", "is the same as another token's"))
+			errs = append(errs, badValue("token-twice", key+".token", "", "is the same as another token's"))
 		}
 		values[t.Token.Reveal()] = true
 		if len(t.Area) > 200 {
-			errs = append(errs, badValue(key+".area", "", "is longer than 200 bytes"))
+			errs = append(errs, badValue("area-long", key+".area", "", "is longer than 200 bytes"))
 		} else if _, err := anxin.ParseArea(t.Area); err != nil {
-			errs = append(errs, badValue(key+".area", t.Area, "%v", err))
+			errs = append(errs, badValue("area", key+".area", t.Area, "%v", err))
 		}
 	}
 	return errors.Join(errs...)
@@ -116,7 +116,7 @@ func (c *CareConfig) validate() error {
 		from, err1 := time.Parse(time.DateOnly, s.From)
 		to, err2 := time.Parse(time.DateOnly, s.To)
 		if err1 != nil || err2 != nil || to.Before(from) {
-			errs = append(errs, badValue(fmt.Sprintf("care.surges[%d]", i), "", "needs from <= to as YYYY-MM-DD"))
+			errs = append(errs, badValue("surge-dates", fmt.Sprintf("care.surges[%d]", i), "", "needs from <= to as YYYY-MM-DD"))
 		} else if to.Sub(from) > 366*24*time.Hour {
 			errs = append(errs, outOfRange(fmt.Sprintf("care.surges[%d]", i), s.From+".."+s.To, "at most a year"))
 		}

@@ -56,10 +56,11 @@ func notForm(key, v, want, detail string) error {
 	return typed(ce)
 }
 
-// badValue is any other problem; v as for notForm.
-func badValue(key, v, format string, args ...any) error {
+// badValue is any other problem, with the reason configReasons words
+// (the Mandarin line) and the English detail; v as for notForm.
+func badValue(reason, key, v, format string, args ...any) error {
 	ce := configerr.NewConfigError(configerr.ValueBad, key, format, args...)
-	ce.Value = v
+	ce.Value, ce.Reason = v, reason
 	return typed(ce)
 }
 

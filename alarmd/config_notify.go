@@ -172,7 +172,7 @@ func (c *NotifyConfig) validate() error {
 	add(positiveDur("notify.ack_link_ttl", c.AckLinkTTL))
 	add(positiveDur("notify.follow_up_after", c.FollowUpAfter))
 	if c.AckSecret != "" && len(c.AckSecret) < 16 {
-		add(badValue("notify.ack_secret", "", "must be at least 16 bytes"))
+		add(badValue("ack-secret-short", "notify.ack_secret", "", "must be at least 16 bytes"))
 	}
 	add(positive("notify.rounds", c.Rounds, 1, 10))
 	if len(c.Installers) > maxInstallers {
@@ -184,7 +184,7 @@ func (c *NotifyConfig) validate() error {
 		}
 	}
 	if _, err := c.Words(); err != nil {
-		add(badValue("notify.locale", "", "notify.locale or notify.time_zone: %v", err))
+		add(badValue("locale", "notify.locale", "", "notify.locale or notify.time_zone: %v", err))
 	}
 	for _, p := range c.Providers() {
 		add(c.validateProvider(p))
@@ -214,6 +214,8 @@ func (c *NotifyConfig) validateProvider(p string) error {
 		if len(a.ReportSecret) < 16 {
 			add(missing("notify.aliyun.report_secret", "(or report_secret_file) of at least 16 characters is required"))
 		}
+		add(badPort("notify.aliyun.sms_endpoint", anxin.CheckHostPort(a.SMSEndpoint)))
+		add(badPort("notify.aliyun.voice_endpoint", anxin.CheckHostPort(a.VoiceEndpoint)))
 		if a.Protocol != "https" && a.Protocol != "http" {
 			add(notChoice("notify.aliyun.protocol", a.Protocol, "https", "http"))
 		}
@@ -228,7 +230,7 @@ func (c *NotifyConfig) validateProvider(p string) error {
 			if c.Twilio.AccountSID == "" {
 				add(missing("notify.twilio.account_sid", "must match AC followed by 32 hex digits"))
 			} else {
-				add(badValue("notify.twilio.account_sid", "", "must match AC followed by 32 hex digits"))
+				add(badValue("twilio-sid", "notify.twilio.account_sid", "", "must match AC followed by 32 hex digits"))
 			}
 		}
 		if c.Twilio.AuthToken == "" {

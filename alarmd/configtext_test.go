@@ -2,6 +2,7 @@ package alarmd
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,7 +50,8 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 		{"rounds", "config", "notify: {rounds: 0}", "notify.rounds", "“0” 超出允许的范围（允许：1..10）", "notify.rounds"},
 		{"listen", "config", "http: {listen: nope}", "http.listen", "“nope” 写法不对，这里应写监听地址", "http.listen"},
 		{"public url with a password", "config", "http: {public_url: 'ftp://admin:hunter2-s3cret@alarm.example.org'}", "http.public_url", "“ftp://admin:xxxxx@alarm.example.org” 写法不对，这里应写网址", "http.public_url"},
-		{"query url with a password", "config", "influx: {url: 'http://127.0.0.1:8428', query_url: 'http://vm:pg-pass-s3cret@vm:8428x'}", "influx.query_url", "写法不对，这里应写网址", "influx.query_url"},
+		{"query url with a password", "config", "influx: {url: 'http://127.0.0.1:8428', query_url: 'http://vm:pg-pass-s3cret@vm:8428x'}", "influx.query_url", "地址里的端口不是数字", "influx.query_url"},
+		{"query url with a password and no port", "config", "influx: {url: 'http://127.0.0.1:8428', query_url: 'http://vm:pg-pass-s3cret@'}", "influx.query_url", "写法不对，这里应写网址", "influx.query_url"},
 		{"log level", "config", "log: {level: loud}", "log.level", "“loud” 不是可用的值（只能写：debug、info、warn、error）", "log.level"},
 		{"influx url", "config", "influx: {url: 'ftp://x'}", "influx.url", "“ftp://x” 写法不对，这里应写网址", "influx.url"},
 		{"client id", "config", "mqtt: {client_id: 'alarm d'}", "mqtt.client_id", "不能用作名字或编号", "mqtt.client_id"},
@@ -57,8 +59,21 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 		{"indent", "config", "mqtt:\n  broker: tcp://127.0.0.1:1883\n listen: 127.0.0.1:1883\n", "", "第 ", "YAML"},
 		{"password twice", "config", "mqtt: {broker: 'tcp://127.0.0.1:1883', password: hunter2-s3cret, password_file: /etc/anxin/mqtt.pw}", "mqtt.password_file", "不能这样同时写", "password_file"},
 		{"password file", "config", "mqtt: {broker: 'tcp://127.0.0.1:1883', password_file: " + missing + "}", "mqtt.password_file", "文件不存在", "password_file"},
-		{"store url", "config", "store: {url: 'mysql://root:pg-pass-s3cret@db/anxin'}", "store.url", "postgres://", "store.url"},
-		{"ack secret", "config", "notify: {ack_secret: short}", "notify.ack_secret", "至少 16", "notify.ack_secret"},
+		{"store url", "config", "store: {url: 'mysql://root:pg-pass-s3cret@db/anxin'}", "store.url", "这里应写 PostgreSQL 的地址，写成 postgres://", "store.url"},
+		{"store url sslmode", "config", "store: {url: 'postgres://root:pg-pass-s3cret@db/anxin?sslmode=sometimes'}", "store.url", "这里应写 PostgreSQL 的地址", "sslmode"},
+		{"ack secret", "config", "notify: {ack_secret: short}", "notify.ack_secret", "至少要 16 个字符", "notify.ack_secret"},
+		{"ack secret file empty", "config", "notify: {ack_secret_file: EMPTY}", "notify.ack_secret_file", "是空的", "is empty"},
+		{"cluster instance", "config", "cluster: {instance: 'alarmd a'}", "cluster.instance", "不能有空格", "cluster.instance"},
+		{"api token short", "config", "api: {tokens: [{name: district, token: short}]}", "api.tokens[0].token", "至少要 16 个字符", "api.tokens[0].token"},
+		{"api token twice", "config", "api: {tokens: [{name: a, token: ack-0123456789abcdef-s3cret}, {name: b, token: ack-0123456789abcdef-s3cret}]}", "api.tokens[1].token", "与另一个令牌相同", "api.tokens[1].token"},
+		{"api token area", "config", "api: {tokens: [{name: a, token: ack-0123456789abcdef-s3cret, area: '/*'}]}", "api.tokens[0].area", "辖区要写成", "api.tokens[0].area"},
+		{"api token area too long", "config", "api: {tokens: [{name: a, token: ack-0123456789abcdef-s3cret, area: '" + strings.Repeat("村", 70) + "'}]}", "api.tokens[0].area", "最多 200 个字节", "api.tokens[0].area"},
+		{"surge dates", "config", "care: {surges: [{reason: 春节, from: 2027-02-10, to: 2027-02-01}]}", "care.surges[0]", "from 和 to 要写成", "care.surges[0]"},
+		{"surge key", "config", "care: {surges: [{name: 春节, from: 2027-02-01, to: 2027-02-10}]}", "care.surges[0].name", "没有这一项", "care.surges[0]"},
+		{"locale", "config", "notify: {locale: tlh}", "notify.locale", "", "notify.locale"},
+		{"twilio sid form", "config", "notify: {provider: twilio, twilio: {account_sid: AC12, auth_token: tw-auth-0123456789abcdef, from: '+15005550006'}}", "notify.twilio.account_sid", "AC 后面接 32 位", "account_sid"},
+		{"nats scheme", "config", "nats: {urls: ['http://127.0.0.1:4222']}", "nats.urls", "nats://", "nats.urls"},
+		{"nats credentials", "config", "nats: {urls: ['nats://u:hunter2-s3cret@127.0.0.1:4222']}", "nats.urls", "nats.password", "nats.urls"},
 		{"secret type", "config", "notify: {ack_secret: [ack-0123456789abcdef-s3cret]}", "notify.ack_secret", "写法不对", "notify.ack_secret"},
 		{"secret read as an alias", "config", "notify:\n  provider: twilio\n  twilio: {auth_token: *tw-auth-0123456789abcdef}\n", "", "第 3 行：有一个值以 * 或 & 开头", "YAML"},
 		{"section", "config", "mqtt: [1, 2]", "mqtt", "下一级的若干项", "mqtt"},
@@ -123,6 +138,9 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 			if !strings.Contains(en, c.en) {
 				t.Errorf("English line lacks %q: %s", c.en, en)
 			}
+			if strings.Contains(zh, "原因见下面的英文说明") {
+				t.Errorf("Mandarin line falls back to the English one:\n%s\n%s", zh, en)
+			}
 			for _, s := range neverShown {
 				if strings.Contains(zh, s) || strings.Contains(en, s) {
 					t.Errorf("%q is shown:\n%s\n%s", s, zh, en)
@@ -138,6 +156,13 @@ func badFile(t *testing.T, kind, body, missing string) error {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "file.yaml")
+	if strings.Contains(body, "EMPTY") { // a file named in the config, empty
+		empty := filepath.Join(dir, "empty")
+		if err := os.WriteFile(empty, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		body = strings.ReplaceAll(body, "EMPTY", empty)
+	}
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -166,4 +191,62 @@ func badFile(t *testing.T, kind, body, missing string) error {
 	}
 	t.Fatalf("no kind %s", kind)
 	return errors.New("unreachable")
+}
+
+// TestURLPortsInMandarin: a URL whose port no server can listen on (0,
+// above 65535, not a number) passed alarmd check, and alarmd then failed at
+// start ("连不上数据库…确认 PostgreSQL 在运行"). check refuses it for every
+// key that holds a URL or an address with a port, naming the key and the
+// port, never the password, and never with the "see the English" fallback.
+func TestURLPortsInMandarin(t *testing.T) {
+	twilio := "notify: {provider: twilio, ack_secret: ack-0123456789abcdef-s3cret, twilio: {account_sid: AC0123456789abcdef0123456789abcdef, " +
+		"auth_token: tw-auth-0123456789abcdef, from: '+15005550006', api_base_url: '%s'}}"
+	aliyun := "notify: {provider: aliyun, ack_secret: ack-0123456789abcdef-s3cret, aliyun: {access_key_id: LTAI, access_key_secret: hunter2-s3cret, " +
+		"sign_name: 安信, sms_template: SMS_1, report_secret: ack-0123456789abcdef-s3cret, sms_endpoint: '%s'}}"
+	for _, c := range []struct {
+		name, body, key, port string
+	}{
+		{"store above 65535", "store: {url: 'postgres://anxin:pg-pass-s3cret@db.example.org:99999/anxin'}", "store.url", "99999"},
+		{"store zero", "store: {url: 'postgres://anxin:pg-pass-s3cret@db.example.org:0/anxin'}", "store.url", "0"},
+		{"store not a number", "store: {url: 'postgres://anxin:pg-pass-s3cret@db.example.org:pg/anxin'}", "store.url", ""},
+		{"store password as the port", "store: {url: 'postgres://anxin:pg-pass-s3cret/anxin'}", "store.url", ""},
+		{"store second host", "store: {url: 'postgres://anxin:pg-pass-s3cret@db1:5432,db2:65536/anxin'}", "store.url", "65536"},
+		{"broker", "mqtt: {broker: 'tcp://anxin:hunter2-s3cret@127.0.0.1:188300'}", "mqtt.broker", "188300"},
+		{"broker zero", "mqtt: {broker: 'tcp://127.0.0.1:0'}", "mqtt.broker", "0"},
+		{"broker not a number", "mqtt: {broker: 'tcp://127.0.0.1:mqtt'}", "mqtt.broker", ""},
+		{"public url", "http: {public_url: 'https://alarm.example.org:0'}", "http.public_url", "0"},
+		{"public url not a number", "http: {public_url: 'https://alarm.example.org:https'}", "http.public_url", ""},
+		{"influx url", "influx: {url: 'http://127.0.0.1:84280', org: o, bucket: b}", "influx.url", "84280"},
+		{"influx query url", "influx: {query_url: 'http://vm:pg-pass-s3cret@vm:70000'}", "influx.query_url", "70000"},
+		{"nats url", "nats: {urls: ['nats://127.0.0.1:422200']}", "nats.urls", "422200"},
+		{"twilio api base", fmt.Sprintf(twilio, "http://127.0.0.1:99999"), "notify.twilio.api_base_url", "99999"},
+		{"aliyun endpoint", fmt.Sprintf(aliyun, "dysmsapi.aliyuncs.com:0"), "notify.aliyun.sms_endpoint", "0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.body), nil)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			zh, en := ConfigErrorText(err, AtCheck), err.Error()
+			t.Logf("\n%s\n%s", zh, en)
+			want := c.key + " 项：地址里的端口不是数字" // what follows the colon may be a password typed where the host goes
+			if c.port != "" {
+				want = c.key + " 项：地址里的端口 “" + c.port + "” 不对"
+			}
+			if !strings.Contains(zh, want) {
+				t.Errorf("Mandarin line lacks %q:\n%s\n%s", want, zh, en)
+			}
+			if strings.Contains(zh, "原因见下面的英文说明") {
+				t.Errorf("Mandarin line falls back to the English one:\n%s", zh)
+			}
+			if !strings.Contains(en, c.key+": ") {
+				t.Errorf("English line does not name %s: %s", c.key, en)
+			}
+			for _, s := range neverShown {
+				if strings.Contains(zh, s) || strings.Contains(en, s) {
+					t.Errorf("%q is shown:\n%s\n%s", s, zh, en)
+				}
+			}
+		})
+	}
 }

@@ -3,6 +3,7 @@ package alarmd
 import (
 	"errors"
 	"fmt"
+	"github.com/anxin-care/anxin"
 	"net/url"
 	"os"
 	"strings"
@@ -64,14 +65,18 @@ func (c *Config) validateNATS() error {
 		return errors.Join(errs...)
 	}
 	for _, s := range n.URLs {
+		if err := badPort("nats.urls", anxin.CheckURLPorts(s)); err != nil {
+			errs = append(errs, err)
+			break
+		}
 		u, err := url.Parse(s)
 		if err != nil || u.Host == "" || (u.Scheme != "nats" && u.Scheme != "tls") {
 			// the URL is not printed: it may hold a password
-			errs = append(errs, badValue("nats.urls", "", "each must be nats://host:port or tls://host:port (put credentials in nats.user/password)"))
+			errs = append(errs, badValue("nats-url", "nats.urls", "", "each must be nats://host:port or tls://host:port (put credentials in nats.user/password)"))
 			break
 		}
 		if u.User != nil {
-			errs = append(errs, badValue("nats.urls", "", "must not hold credentials: use nats.user and nats.password(_file) or nats.creds_file"))
+			errs = append(errs, badValue("nats-url-credentials", "nats.urls", "", "must not hold credentials: use nats.user and nats.password(_file) or nats.creds_file"))
 			break
 		}
 	}

@@ -74,6 +74,58 @@ func NormalizePhone(s string) string {
 	return s
 }
 
+// phoneSeparators part two numbers written in one cell.
+const phoneSeparators = "/／、，,；;|｜"
+
+// splitPhones reads a cell holding several numbers (13800138000/13900139000,
+// 138 0013 8000 139 0013 9000) as their E.164 forms; nil unless it holds
+// two or more and nothing else. Spaces inside one number (138 0013 8000)
+// are kept with it: the words are joined until they make a number.
+func splitPhones(s string) []string {
+	var out []string
+	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(phoneSeparators, r) }) {
+		if n := NormalizePhone(part); validPhone(n) {
+			out = append(out, n)
+			continue
+		}
+		acc := ""
+		for _, w := range strings.Fields(part) {
+			acc += w
+			if n := NormalizePhone(acc); validPhone(n) {
+				out, acc = append(out, n), ""
+			}
+		}
+		if acc != "" {
+			return nil
+		}
+	}
+	if len(out) < 2 {
+		return nil
+	}
+	return out
+}
+
+// twoPhonesZh says which number of a cell holding several to keep: the
+// register keeps one number a person is called and texted on (附件1 has
+// one 联系电话 per person), the first mobile, else the first; "" when the
+// cell is not several numbers. Numbers are named by their last four
+// digits only.
+func twoPhonesZh(s string) string {
+	ps := splitPhones(s)
+	if ps == nil {
+		return ""
+	}
+	keep, what := ps[0], "号码"
+	for _, p := range ps {
+		if strings.HasPrefix(p, "+861") {
+			keep, what = p, "手机号"
+			break
+		}
+	}
+	return fmt.Sprintf("写了 %d 个号码，一格只能写一个：请只留尾号 %s 的%s（告警的短信和电话打这个号码）；"+
+		"另一个号码若是家人的，登记为一位紧急联系人（写上姓名和关系），若是家里的座机，写在备注里", len(ps), keep[len(keep)-4:], what)
+}
+
 // validPhone is anxin.ValidPhone and, for a mainland number (+86), not
 // one that no call reaches: a 0 after +86, a mobile (1 and two more
 // digits other than Beijing's area code 10) not 11 digits long, or a
@@ -153,11 +205,20 @@ func Normalize(e *anxin.ElderRecord, today time.Time) []FieldError {
 		bad("gender", "只能填“男”或“女”", "must be 男 or 女")
 	}
 	badPhone := "不是电话号码（11位手机号、区号加号码或 +国家码…）"
-	if e.Phone != "" {
-		e.Phone = NormalizePhone(e.Phone)
-		if !validPhone(e.Phone) {
-			bad("phone", badPhone, "is not a phone number (11-digit mobile, area code and number, or +country…)")
+	phone := func(field string, p *string) {
+		raw := *p
+		*p = NormalizePhone(raw)
+		if validPhone(*p) {
+			return
 		}
+		if zh := twoPhonesZh(raw); zh != "" {
+			bad(field, zh, "holds more than one phone number; keep one")
+			return
+		}
+		bad(field, badPhone, "is not a phone number (11-digit mobile, area code and number, or +country…)")
+	}
+	if e.Phone != "" {
+		phone("phone", &e.Phone)
 	}
 	for _, a := range []struct {
 		name string
@@ -237,10 +298,7 @@ func Normalize(e *anxin.ElderRecord, today time.Time) []FieldError {
 			text(f+".name", &c.Name, true)
 			text(f+".relation", &c.Relation, false)
 			text(f+".role", &c.Role, false)
-			c.Phone = NormalizePhone(c.Phone)
-			if !validPhone(c.Phone) {
-				bad(f+".phone", badPhone, "is not a phone number (11-digit mobile, area code and number, or +country…)")
-			}
+			phone(f+".phone", &c.Phone)
 		}
 	}
 	contacts("contacts", e.Contacts)

@@ -559,7 +559,12 @@ func brokerURLHook(from, to reflect.Type, data any) (any, error) {
 	if !ok {
 		return nil, errors.New("is not a URL like tcp://host:1883")
 	}
-	return anxin.ParseBrokerURL(s)
+	b, err := anxin.ParseBrokerURL(s)
+	var pe *anxin.PortError
+	if errors.As(err, &pe) {
+		return nil, configerr.BadPort("", pe)
+	}
+	return b, err
 }
 
 func byteSizeHook(from, to reflect.Type, data any) (any, error) {

@@ -20,6 +20,7 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 	hidden := map[string]string{
 		"terminal id typo": "1380013800O", "terminal listed twice": "9031853319", "terminal model not under models": "13800138000",
 		"password in the broker URL": "Pw-271828", "password and password_file": "Pw-271828", "password without username": "Pw-271828", "password read as an alias": "Pw-271828",
+		"broker port above 65535": "Pw-271828", "driver broker port not a number": "Pw-271828",
 	}
 	for _, c := range []struct {
 		name, yaml string
@@ -161,6 +162,18 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 			drivers.ValueBad,
 			"配置有误，网关未启动：第 1 路驱动（zigbee2mqtt）的 broker 项：“tcp://admin:xxxxx@127.0.0.1:1883” 不对（MQTT 服务器地址，写成 tcp://127.0.0.1:1883 这样；用户名和密码写在 username、password 两项，不写进地址），原因见下面的英文说明",
 			"drivers[0].broker: put credentials in username and password, not in the URL"},
+		{"broker port above 65535", "household: hh-0001\nmqtt: {broker: 'tcp://gw:Pw-271828@127.0.0.1:188300'}\n",
+			drivers.ValueOutOfRange,
+			"配置有误，网关未启动：mqtt.broker 项：地址里的端口 “188300” 不对：端口是 1 到 65535 之间的数字，写在主机名后面的冒号之后，要与那台服务器实际监听的端口一致",
+			"mqtt.broker: port 188300 is not 1..65535"},
+		{"fallback port zero", "household: hh-0001\nmqtt: {broker: 'tcp://127.0.0.1:1883', fallback: ['tcp://127.0.0.2:0']}\n",
+			drivers.ValueOutOfRange,
+			"配置有误，网关未启动：mqtt.fallback[0] 项：地址里的端口 “0” 不对：端口是 1 到 65535 之间的数字，写在主机名后面的冒号之后，要与那台服务器实际监听的端口一致",
+			"mqtt.fallback[0]: port 0 is not 1..65535"},
+		{"driver broker port not a number", "household: hh-0001\ndrivers:\n  - driver: zigbee2mqtt\n    broker: tcp://127.0.0.1:Pw-271828\n",
+			drivers.ValueOutOfRange,
+			"配置有误，网关未启动：第 1 路驱动（zigbee2mqtt）的 broker 项：地址里的端口不是数字：端口是 1 到 65535 之间的数字，写在主机名后面的冒号之后，要与那台服务器实际监听的端口一致",
+			"drivers[0].broker: the port is not a number 1..65535"},
 		{"password and password_file", "household: hh-0001\ndrivers:\n  - driver: tasmota\n    username: gw\n    password: Pw-271828\n    password_file: /etc/anxin/mqtt.pw\n",
 			drivers.KeysConflict,
 			"配置有误，网关未启动：第 1 路驱动（tasmota）的 password_file 项：与 password 不能这样同时写",

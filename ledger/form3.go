@@ -59,18 +59,27 @@ func ParseAddress(s, township string) (anxin.Address, error) {
 	rest := s
 	parts := [3]*string{&a.County, &a.Township, &a.Village}
 	if strings.ContainsAny(s, " \u3000") {
-		// levels separated by spaces: each field one level, the rest detail
+		// levels separated by spaces: each field one level, the rest
+		// detail. The field after a township is the village even without
+		// a village's suffix (幸福小区): JoinAddress writes such a village so.
 		f := strings.Fields(strings.ReplaceAll(s, "\u3000", " "))
-		lvl := 0
-		i := 0
+		lvl, i := 0, 0
+		township := false // the field before was the township
 		for ; i < len(f) && lvl < 3; i++ {
-			for lvl < 3 && !hasLevelSuffix(f[i], lvl) {
+			for lvl < 2 && !hasLevelSuffix(f[i], lvl) {
 				lvl++
 			}
-			if lvl == 3 {
+			if lvl == 2 && !hasLevelSuffix(f[i], 2) {
+				if cut := levelCut(f[i], 2); cut > 0 { // 大河村3组
+					a.Village, f[i] = f[i][:cut], f[i][cut:]
+				} else if township {
+					a.Village = f[i]
+					i++
+				}
 				break
 			}
 			*parts[lvl] = f[i]
+			township = lvl == 1
 			lvl++
 		}
 		rest = strings.Join(f[i:], " ")
@@ -86,7 +95,8 @@ func ParseAddress(s, township string) (anxin.Address, error) {
 		a.Township = township
 	}
 	if a.Village == "" {
-		return anxin.Address{}, fmt.Errorf("地址中找不到村(社区)：请写成 县 乡镇 村(社区) 门牌，如 忠县善广乡大河村3组")
+		return anxin.Address{}, fmt.Errorf("地址中找不到村(社区)：请写成 县 乡镇 村(社区) 门牌，如 忠县善广乡大河村3组；" +
+			"小区名里没有“村”“社区”字样时，用空格把各级隔开，如 忠县 善广乡 幸福小区 5栋")
 	}
 	return a, nil
 }
@@ -131,9 +141,23 @@ func firstEnd(s string, lvl int) int {
 	return best
 }
 
-// JoinAddress writes an address in one cell, the levels run together.
+// JoinAddress writes an address in one cell, the levels run together
+// (忠县善广乡大河村3组) when ParseAddress reads that back as a; else,
+// separated by spaces (忠县 善广乡 幸福小区 5栋): a village named without
+// a suffix ParseAddress cuts at, or a detail holding one (新村路), would
+// otherwise come back as another village or none.
 func JoinAddress(a anxin.Address) string {
-	return a.County + a.Township + a.Village + a.Detail
+	joined := a.County + a.Township + a.Village + a.Detail
+	if b, err := ParseAddress(joined, a.Township); err == nil && b == a {
+		return joined
+	}
+	var f []string
+	for _, s := range []string{a.County, a.Township, a.Village, a.Detail} {
+		if s = strings.TrimSpace(s); s != "" {
+			f = append(f, s)
+		}
+	}
+	return strings.Join(f, " ")
 }
 
 // setFormHealth reads 附件1's 健康状况 (what 附件3 carries): its ability

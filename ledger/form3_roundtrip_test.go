@@ -50,3 +50,33 @@ func reimportForm3(t *testing.T, e anxin.ElderRecord) (Imported, []RowError) {
 	return Parse(rows, today, Options{NewID: func(string) string { return "e-1" },
 		Existing: func(id string) (anxin.ElderRecord, bool) { return e, id == "e-1" }})
 }
+
+// 附件3 has one 地址 cell, read back by cutting at the level suffixes
+// (县, 乡, 村, 社区 …). A village named without one (幸福小区, 滨江花园) or a
+// detail that holds one (新村路) came back as another village, or not at
+// all ("地址中找不到村(社区)"): the operator's own export did not re-import.
+func TestForm3ReimportVillageWithoutSuffix(t *testing.T) {
+	for _, a := range []anxin.Address{
+		{County: "忠县", Township: "善广乡", Village: "幸福小区", Detail: "5栋3单元201"},
+		{County: "忠县", Township: "善广乡", Village: "滨江花园"},
+		{Township: "善广乡", Village: "幸福小区", Detail: "5栋"},
+		{County: "忠县", Township: "善广乡", Village: "大河村", Detail: "新村路5号"},
+		{County: "忠县", Township: "善广乡", Village: "幸福小区", Detail: "新村路5号"},
+		{County: "忠县", Township: "忠州街道", Village: "白公社区", Detail: "3组 12号"},
+		{County: "忠县", Township: "善广乡", Village: "大河村", Detail: "3组12号"},
+	} {
+		e := anxin.ElderRecord{ID: "e-1", Name: "张桂兰", IDNumber: idNumber("1942-03-05", 11), Consent: true, Current: a,
+			Assessment: anxin.Assessment{Guardianship: anxin.GuardianAlone, SelfCare: anxin.SelfCareModerate, Health: anxin.HealthNormal}}
+		if errs := care.Normalize(&e, today); len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		imp, errs := reimportForm3(t, e)
+		if len(errs) > 0 || len(imp.Elders) != 1 || imp.Elders[0].Current != e.Current || imp.Changes[0].Action != Unchanged {
+			var got anxin.Address
+			if len(imp.Elders) == 1 {
+				got = imp.Elders[0].Current
+			}
+			t.Errorf("%+v (地址 %q) re-imported as %+v %v", a, JoinAddress(a), got, errs)
+		}
+	}
+}

@@ -135,7 +135,7 @@ func TestForm3BadRowInChinese(t *testing.T) {
 	_, errs := Parse(rows, today, Options{})
 	want := []RowError{
 		{5, "身份证号码", "居民身份证号码校验位不对（可能输错了一位）"},
-		{6, "地址", "地址中找不到村(社区)：请写成 县 乡镇 村(社区) 门牌，如 忠县善广乡大河村3组"},
+		{6, "地址", "地址中找不到村(社区)：请写成 县 乡镇 村(社区) 门牌，如 忠县善广乡大河村3组；小区名里没有“村”“社区”字样时，用空格把各级隔开，如 忠县 善广乡 幸福小区 5栋"},
 		{6, "对象类别", "“孤儿”不是独居、空巢、留守、失能、重残、计划生育特殊家庭之一"},
 	}
 	if !reflect.DeepEqual(errs, want) {
@@ -186,11 +186,14 @@ func TestDataRowIsNoSubHeader(t *testing.T) {
 
 func TestParseAddress(t *testing.T) {
 	for in, want := range map[string]anxin.Address{
-		"忠县善广乡大河村3组12号": {County: "忠县", Township: "善广乡", Village: "大河村", Detail: "3组12号"},
-		"善广乡大河村市场路5号":   {Township: "善广乡", Village: "大河村", Detail: "市场路5号"},
-		"禄劝县屏山街道新村社区2栋": {County: "禄劝县", Township: "屏山街道", Village: "新村社区", Detail: "2栋"},
-		"忠县 善广乡 大河村 3组": {County: "忠县", Township: "善广乡", Village: "大河村", Detail: "3组"},
-		"大河村":           {Township: "默认乡", Village: "大河村"},
+		"忠县善广乡大河村3组12号":    {County: "忠县", Township: "善广乡", Village: "大河村", Detail: "3组12号"},
+		"善广乡大河村市场路5号":      {Township: "善广乡", Village: "大河村", Detail: "市场路5号"},
+		"禄劝县屏山街道新村社区2栋":    {County: "禄劝县", Township: "屏山街道", Village: "新村社区", Detail: "2栋"},
+		"忠县 善广乡 大河村 3组":    {County: "忠县", Township: "善广乡", Village: "大河村", Detail: "3组"},
+		"忠县 善广乡 大河村3组 12号": {County: "忠县", Township: "善广乡", Village: "大河村", Detail: "3组 12号"},
+		"忠县 善广乡 幸福小区 5栋":   {County: "忠县", Township: "善广乡", Village: "幸福小区", Detail: "5栋"},
+		"善广乡 幸福小区":         {Township: "善广乡", Village: "幸福小区"},
+		"大河村":              {Township: "默认乡", Village: "大河村"},
 	} {
 		got, err := ParseAddress(in, "默认乡")
 		if want.Township == "" {

@@ -91,3 +91,17 @@ func redact(err error, url string) error {
 	}
 	return errors.New(strings.ReplaceAll(err.Error(), cfg.Password, "***"))
 }
+
+// CheckURL reads url as Open does, without connecting: alarmd check
+// refuses what Open would. The error never holds the URL (it may hold a
+// password): pgx's own reason, or a plain one.
+func CheckURL(url string) error {
+	_, err := pgx.ParseConfig(url)
+	if err == nil {
+		return nil
+	}
+	if inner := errors.Unwrap(err); inner != nil {
+		return errors.New("is not a PostgreSQL URL: " + redact(inner, url).Error())
+	}
+	return errors.New("is not a PostgreSQL URL")
+}

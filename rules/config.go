@@ -119,7 +119,7 @@ func Parse(data []byte) (*Config, error) {
 			return decodeValue(v, reflect.ValueOf(&c.Timezone).Elem(), "timezone")
 		case "rules":
 			if v.Kind != yaml.SequenceNode {
-				return fieldErr("rules", v, "must be a list")
+				return kindErr(configerr.ValueWrongType, "list", "rules", v, "must be a list")
 			}
 			rulesNode = v
 			return nil
@@ -271,7 +271,7 @@ func (r *Rule) finish(def kindDef) error {
 	}
 	w, err := parseWindow(r.Window)
 	if err != nil {
-		return fmt.Errorf("window: %w", err)
+		return because("window", reasonWindow, clip(r.Window), "", err.Error())
 	}
 	r.window = w
 	return def.check(r)
@@ -279,31 +279,31 @@ func (r *Rule) finish(def kindDef) error {
 
 func (r *Rule) parseOverrides(n *yaml.Node, def kindDef) error {
 	if n.Kind != yaml.MappingNode {
-		return fieldErr("overrides", n, "must be a mapping with tier and/or household")
+		return kindErr(configerr.ValueWrongType, "section", "overrides", n, "must be a mapping with tier and/or household")
 	}
 	r.overrides = n
 	return eachKey(n, "overrides.", func(scope string, v *yaml.Node) error {
 		if scope != "tier" && scope != "household" {
-			return fieldErr("overrides."+scope, v, "unknown key (tier or household)")
+			return unknownKey("overrides."+scope, v, "tier", "household")
 		}
 		if v.Kind != yaml.MappingNode {
-			return fieldErr("overrides."+scope, v, "must be a mapping")
+			return kindErr(configerr.ValueWrongType, "section", "overrides."+scope, v, "must be a mapping")
 		}
 		return eachKey(v, "overrides."+scope+".", func(id string, ov *yaml.Node) error {
 			path := "overrides." + scope + "." + id
 			if scope == "tier" && !anxin.Tier(id).Valid() {
-				return fieldErr(path, ov, "not a tier (irregular, general, key, high)")
+				return withLine(oneOf(path, clip(id), "not a tier (irregular, general, key, high)", "irregular", "general", "key", "high"), ov)
 			}
 			if scope == "household" && !anxin.ValidID(id) {
-				return fieldErr(path, ov, "not a household id")
+				return withLine(notName(path, clip(id), "not a household id"), ov)
 			}
 			if ov.Kind != yaml.MappingNode {
-				return fieldErr(path, ov, "must be a mapping of rule keys")
+				return kindErr(configerr.ValueWrongType, "section", path, ov, "must be a mapping of rule keys")
 			}
 			v := r.variant()
 			err := eachKey(ov, path+".", func(key string, kv *yaml.Node) error {
 				if slices.Contains([]string{"name", "kind", "overrides"}, key) {
-					return fieldErr(path+"."+key, kv, "cannot be overridden")
+					return fieldReason(path+"."+key, kv, reasonNoOverride, "", "cannot be overridden")
 				}
 				return decodeInto(path+"."+key, kv, reflect.ValueOf(v).Elem(), reflect.ValueOf(v.Params).Elem())
 			})
@@ -402,6 +402,33 @@ func fieldErr(path string, n *yaml.Node, msg string) *configerr.ConfigError {
 	return &configerr.ConfigError{Kind: configerr.ValueBad, Key: path, Detail: fmt.Sprintf("%s (line %d)", msg, n.Line), Line: n.Line}
 }
 
+// fieldReason is fieldErr for a reason no kind says (ErrorReasons); the
+// value is quoted when n is a scalar.
+func fieldReason(path string, n *yaml.Node, reason, allowed, msg string) *configerr.ConfigError {
+	ce := fieldErr(path, n, msg)
+	ce.Reason, ce.Range = reason, allowed
+	if n.Kind == yaml.ScalarNode {
+		ce.Value = clip(n.Value)
+	}
+	return ce
+}
+
+// aliasErr: a value starting with * or & reads as a YAML alias, which a
+// rules file does not use (explained as configerr.YAMLSyntax's alias).
+func aliasErr(path string, n *yaml.Node) *configerr.ConfigError {
+	ce := fieldErr(path, n, "YAML aliases are not supported")
+	ce.Kind, ce.Value = configerr.FileSyntax, "alias"
+	return ce
+}
+
+// withLine adds n's line to a typed error, as fieldErr writes it.
+func withLine(err error, n *yaml.Node) error {
+	ce := err.(*configerr.ConfigError)
+	ce.Line = n.Line
+	ce.Detail = fmt.Sprintf("%s (line %d)", ce.Detail, n.Line)
+	return ce
+}
+
 // kindErr is fieldErr of a kind: the value is not a duration, not of the
 // type wanted (Want: number, bool, text, list, section), a key twice.
 func kindErr(kind configerr.ConfigKind, want string, path string, n *yaml.Node, msg string) *configerr.ConfigError {
@@ -472,16 +499,16 @@ func tagsOf(structs ...reflect.Value) []string {
 // duplicates.
 func eachKey(n *yaml.Node, prefix string, fn func(key string, v *yaml.Node) error) error {
 	if n.Kind != yaml.MappingNode {
-		return fieldErr(strings.TrimSuffix(prefix, "."), n, "must be a mapping")
+		return kindErr(configerr.ValueWrongType, "section", strings.TrimSuffix(prefix, "."), n, "must be a mapping")
 	}
 	seen := map[string]bool{}
 	for j := 0; j+1 < len(n.Content); j += 2 {
 		k, v := n.Content[j], n.Content[j+1]
 		if k.Kind != yaml.ScalarNode {
-			return fieldErr(strings.TrimSuffix(prefix, "."), k, "keys must be plain strings")
+			return fieldReason(strings.TrimSuffix(prefix, "."), k, reasonPlainKeys, "", "keys must be plain strings")
 		}
 		if v.Kind == yaml.AliasNode || k.Kind == yaml.AliasNode {
-			return fieldErr(prefix+k.Value, v, "YAML aliases are not supported")
+			return aliasErr(prefix+k.Value, v)
 		}
 		if seen[k.Value] {
 			return kindErr(configerr.ValueDuplicate, "", prefix+k.Value, k, "duplicate key")
@@ -539,7 +566,7 @@ var (
 // decodeValue decodes n into f by f's type, with errors that quote the value.
 func decodeValue(n *yaml.Node, f reflect.Value, path string) error {
 	if n.Kind == yaml.AliasNode {
-		return fieldErr(path, n, "YAML aliases are not supported")
+		return aliasErr(path, n)
 	}
 	switch f.Type() {
 	case durationType:
@@ -554,11 +581,11 @@ func decodeValue(n *yaml.Node, f reflect.Value, path string) error {
 		return nil
 	case silenceType:
 		if n.Kind != yaml.ScalarNode {
-			return fieldErr(path, n, "must be a duration like 25h or a multiple of the reading interval like 2x")
+			return fieldReason(path, n, reasonSilence, "", "must be a duration like 25h or a multiple of the reading interval like 2x")
 		}
 		s, err := ParseSilence(n.Value)
 		if err != nil {
-			return fieldErr(path, n, err.Error())
+			return fieldReason(path, n, reasonSilence, "", err.Error())
 		}
 		f.Set(reflect.ValueOf(s))
 		return nil
@@ -598,7 +625,7 @@ func decodeValue(n *yaml.Node, f reflect.Value, path string) error {
 			return kindErr(configerr.ValueWrongType, "list", path, n, "must be a list")
 		}
 		if len(n.Content) > maxList {
-			return fieldErr(path, n, fmt.Sprintf("at most %d items", maxList))
+			return fieldReason(path, n, reasonListLong, fmt.Sprint(maxList), fmt.Sprintf("at most %d items", maxList))
 		}
 		s := reflect.MakeSlice(f.Type(), len(n.Content), len(n.Content))
 		for i, e := range n.Content {
@@ -612,7 +639,7 @@ func decodeValue(n *yaml.Node, f reflect.Value, path string) error {
 			return decodeInto(path+"."+key, v, f)
 		})
 	default:
-		return fieldErr(path, n, "unsupported type "+f.Type().String())
+		return fieldReason(path, n, reasonUnsupported, "", "unsupported type "+f.Type().String())
 	}
 	return nil
 }

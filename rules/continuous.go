@@ -37,31 +37,31 @@ func init() {
 		check: func(r *Rule) error {
 			p := r.Params.(*ContinuousParams)
 			if p.Field == "" && p.Counter == "" {
-				return fmt.Errorf("field: set field (flow_lpm) and/or counter (total_m3)")
+				return absent("field", "set field (flow_lpm) and/or counter (total_m3)", "field", "counter")
 			}
 			if p.Field != "" && !anxin.ValidID(p.Field) {
-				return fmt.Errorf("field: %q is not a field name", clip(p.Field))
+				return notName("field", clip(p.Field), fmt.Sprintf("%q is not a field name", clip(p.Field)))
 			}
 			if p.Counter != "" && !anxin.ValidID(p.Counter) {
-				return fmt.Errorf("counter: %q is not a field name", clip(p.Counter))
+				return notName("counter", clip(p.Counter), fmt.Sprintf("%q is not a field name", clip(p.Counter)))
 			}
 			if p.Counter != "" && p.MinRate <= 0 {
-				return fmt.Errorf("min_rate: must be above 0 when counter is set")
+				return outside("min_rate", p.MinRate, "> 0", "must be above 0 when counter is set")
 			}
 			if p.Intervals < 0 {
-				return fmt.Errorf("intervals: must not be negative")
+				return outside("intervals", p.Intervals, ">= 0", "must not be negative")
 			}
 			if p.Intervals == 0 {
 				p.Intervals = 1
 			}
 			if p.For <= 0 {
-				return fmt.Errorf("for: must be a positive duration")
+				return outside("for", p.For, "> 0s", "must be a positive duration")
 			}
 			if p.MaxGap == 0 {
 				p.MaxGap = Duration(90 * time.Minute)
 			}
 			if p.MaxGap < 0 {
-				return fmt.Errorf("max_gap: must be positive")
+				return outside("max_gap", p.MaxGap, "> 0s", "must be positive")
 			}
 			if p.What == "" {
 				p.What = "water running"

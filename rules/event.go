@@ -20,14 +20,14 @@ func init() {
 		check: func(r *Rule) error {
 			p := r.Params.(*EventParams)
 			if len(p.Events) == 0 {
-				return fmt.Errorf("events: at least one event is needed")
+				return absent("events", "at least one event is needed")
 			}
 			for i, ev := range p.Events {
 				if !ev.Valid() {
 					return notOneOf(fmt.Sprintf("events[%d]", i), clip(string(ev)), "is not an event of the contract", eventNames())
 				}
 				if _, isClear := ev.Clears(); isClear {
-					return fmt.Errorf("events[%d]: %q clears an alarm, it cannot raise one", i, ev)
+					return because(fmt.Sprintf("events[%d]", i), reasonClearsAlarm, clip(string(ev)), "", fmt.Sprintf("%q clears an alarm, it cannot raise one", ev))
 				}
 			}
 			return nil

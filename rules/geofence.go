@@ -38,35 +38,35 @@ func init() {
 				p.Datum = "wgs84"
 			}
 			if p.Datum != "wgs84" && p.Datum != "gcj02" {
-				return fmt.Errorf("datum: %q is not wgs84 or gcj02", clip(p.Datum))
+				return oneOf("datum", clip(p.Datum), fmt.Sprintf("%q is not wgs84 or gcj02", clip(p.Datum)), "wgs84", "gcj02")
 			}
 			switch {
 			case p.Center != nil && p.Polygon != nil:
-				return fmt.Errorf("center: set a center and radius_m or a polygon, not both")
+				return clash("center", "set a center and radius_m or a polygon, not both", "polygon")
 			case p.Center != nil:
 				if !p.Center.valid() {
-					return fmt.Errorf("center: not a latitude/longitude")
+					return because("center", reasonLatLon, "", "", "not a latitude/longitude")
 				}
 				if !(p.RadiusM > 0 && p.RadiusM <= 1e6) {
-					return fmt.Errorf("radius_m: must be above 0 (metres)")
+					return outside("radius_m", p.RadiusM, "0 < radius_m ≤ 1000000（米）", "must be above 0 (metres)")
 				}
 			case p.Polygon != nil:
 				if len(p.Polygon) < 3 {
-					return fmt.Errorf("polygon: needs at least 3 points")
+					return because("polygon", reasonPolygonPoints, "", "", "needs at least 3 points")
 				}
 				for i, q := range p.Polygon {
 					if !q.valid() {
-						return fmt.Errorf("polygon[%d]: not a latitude/longitude", i)
+						return because(fmt.Sprintf("polygon[%d]", i), reasonLatLon, "", "", "not a latitude/longitude")
 					}
 				}
 				if p.RadiusM != 0 {
-					return fmt.Errorf("radius_m: goes with center, not polygon")
+					return clash("radius_m", "goes with center, not polygon", "polygon")
 				}
 			default:
-				return fmt.Errorf("center: set a center and radius_m, or a polygon")
+				return absent("center", "set a center and radius_m, or a polygon", "center + radius_m", "polygon")
 			}
 			if p.For < 0 {
-				return fmt.Errorf("for: must not be negative")
+				return outside("for", p.For, ">= 0s", "must not be negative")
 			}
 			if p.Area == "" {
 				p.Area = "the home area"

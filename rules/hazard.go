@@ -276,17 +276,17 @@ func init() {
 				p.MaxQuiet = Duration(24 * time.Hour)
 			}
 			if p.MinQuiet < Duration(30*time.Minute) || p.MaxQuiet > Duration(36*time.Hour) || p.MinQuiet > p.MaxQuiet {
-				return fmt.Errorf("min_quiet, max_quiet: must satisfy 30m ≤ min_quiet ≤ max_quiet ≤ 36h")
+				return outside("min_quiet", p.MinQuiet, "30m ≤ min_quiet ≤ max_quiet ≤ 36h", "with max_quiet, must satisfy 30m ≤ min_quiet ≤ max_quiet ≤ 36h")
 			}
 			if err := p.checkCells(false); err != nil {
 				return err
 			}
 			if len(p.AlarmTimes) > hzBuckets {
-				return fmt.Errorf("alarm_times: at most %d", hzBuckets)
+				return because("alarm_times", reasonTimesCount, "", fmt.Sprint(hzBuckets), fmt.Sprintf("at most %d", hzBuckets))
 			}
 			for _, d := range p.AlarmTimes {
 				if !isHzEdge(d) || d < p.MinQuiet || d > p.MaxQuiet {
-					return fmt.Errorf("alarm_times: %s is not one of 30m 1h 1h30m 2h 3h 4h 5h 6h 8h 10h 12h 16h 20h 24h 36h within [min_quiet, max_quiet]", d)
+					return oneOf("alarm_times", shortDur(d), fmt.Sprintf("%s is not one of 30m 1h 1h30m 2h 3h 4h 5h 6h 8h 10h 12h 16h 20h 24h 36h within [min_quiet, max_quiet]", d), hzEdgesWithin(p.MinQuiet, p.MaxQuiet)...)
 				}
 			}
 			return p.checkAlarm(r)

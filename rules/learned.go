@@ -54,37 +54,37 @@ func init() {
 				p.Field = "total_m3"
 			}
 			if !anxin.ValidID(p.Field) {
-				return fmt.Errorf("field: %q is not a field name", clip(p.Field))
+				return notName("field", clip(p.Field), fmt.Sprintf("%q is not a field name", clip(p.Field)))
 			}
 			if p.MinDelta == 0 {
 				p.MinDelta = 0.01
 			}
 			if p.MinDelta < 0 {
-				return fmt.Errorf("min_delta: must be above 0")
+				return outside("min_delta", p.MinDelta, "> 0", "must be above 0")
 			}
 			if p.Sensitivity == 0 {
 				p.Sensitivity = 0.99
 			}
 			if p.Sensitivity < 0.5 || p.Sensitivity > 0.99999 {
-				return fmt.Errorf("sensitivity: must be between 0.5 and 0.99999")
+				return outside("sensitivity", p.Sensitivity, "0.5..0.99999", "must be between 0.5 and 0.99999")
 			}
 			if p.WarmUp == 0 {
 				p.WarmUp = Duration(14 * 24 * 3600e9)
 			}
 			if d := p.WarmUp.Seconds(); d < 86400 || d > 14*86400 {
-				return fmt.Errorf("warm_up: must be between 1d and 14d")
+				return outside("warm_up", p.WarmUp, "1d..14d", "must be between 1d and 14d")
 			}
 			if p.Memory == 0 {
 				p.Memory = Duration(60 * 24 * 3600e9)
 			}
 			if d := p.Memory.Seconds(); d < 7*86400 || d > 365*86400 {
-				return fmt.Errorf("memory: must be between 7d and 365d")
+				return outside("memory", p.Memory, "7d..365d", "must be between 7d and 365d")
 			}
 			if p.MinQuiet == 0 {
 				p.MinQuiet = Duration(3600e9)
 			}
 			if p.MinQuiet < 0 || p.MinQuiet.Seconds() > 48*3600 {
-				return fmt.Errorf("min_quiet: must be between 0 and 48h")
+				return outside("min_quiet", p.MinQuiet, "0..48h", "must be between 0 and 48h")
 			}
 			if p.FreshWithin.IsZero() {
 				p.FreshWithin = Silence{Times: 2}

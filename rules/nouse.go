@@ -34,16 +34,16 @@ func init() {
 		check: func(r *Rule) error {
 			p := r.Params.(*NoUseParams)
 			if p.Field == "" {
-				return fmt.Errorf("field: missing (total_m3, energy_kwh)")
+				return absent("field", "missing (total_m3, energy_kwh)", "total_m3", "energy_kwh")
 			}
 			if !anxin.ValidID(p.Field) {
-				return fmt.Errorf("field: %q is not a field name", clip(p.Field))
+				return notName("field", clip(p.Field), fmt.Sprintf("%q is not a field name", clip(p.Field)))
 			}
 			if p.MinDelta <= 0 {
-				return fmt.Errorf("min_delta: must be above 0")
+				return outside("min_delta", p.MinDelta, "> 0", "must be above 0")
 			}
 			if p.For <= 0 {
-				return fmt.Errorf("for: must be a positive duration")
+				return outside("for", p.For, "> 0s", "must be a positive duration")
 			}
 			if p.FreshWithin.IsZero() {
 				p.FreshWithin = Silence{Times: 2}
@@ -82,10 +82,10 @@ func checkSilentRule(r *Rule, name *string) error {
 		*name = "device_silent"
 	}
 	if !anxin.ValidID(*name) {
-		return fmt.Errorf("silent_rule: %q is not [A-Za-z0-9_-]{1,64}", clip(*name))
+		return notName("silent_rule", clip(*name), fmt.Sprintf("%q is not [A-Za-z0-9_-]{1,64}", clip(*name)))
 	}
 	if *name == r.Name {
-		return fmt.Errorf("silent_rule: must differ from the rule's name")
+		return because("silent_rule", reasonSameName, clip(*name), "", "must differ from the rule's name")
 	}
 	return nil
 }

@@ -28,25 +28,25 @@ func init() {
 				p.Target = "device"
 			}
 			if p.Target != "device" && p.Target != "gateway" {
-				return fmt.Errorf("target: %q is not device or gateway", clip(p.Target))
+				return oneOf("target", clip(p.Target), fmt.Sprintf("%q is not device or gateway", clip(p.Target)), "device", "gateway")
 			}
 			if p.Target == "device" && p.Trigger == "" {
 				p.Trigger = "any"
 			}
 			switch {
 			case p.Target == "gateway" && p.Trigger != "":
-				return fmt.Errorf("trigger: only for target device (the gateway's own status is its will)")
+				return because("trigger", reasonTriggerGateway, clip(p.Trigger), "", "only for target device (the gateway's own status is its will)")
 			case p.Target == "device" && p.Trigger != "any" && p.Trigger != "status" && p.Trigger != "silence":
-				return fmt.Errorf("trigger: %q is not any, status or silence", clip(p.Trigger))
+				return oneOf("trigger", clip(p.Trigger), fmt.Sprintf("%q is not any, status or silence", clip(p.Trigger)), "any", "status", "silence")
 			}
 			if p.For <= 0 {
-				return fmt.Errorf("for: must be a positive duration")
+				return outside("for", p.For, "> 0s", "must be a positive duration")
 			}
 			if p.SilentAfter < 0 || (p.SilentAfter > 0 && p.Target != "gateway") {
-				return fmt.Errorf("silent_after: only for target gateway, and positive")
+				return because("silent_after", reasonSilentAfter, "", "", "only for target gateway, and positive")
 			}
 			if p.Target == "gateway" && len(r.DeviceKinds) > 0 {
-				return fmt.Errorf("device_kinds: does not go with target gateway")
+				return clash("device_kinds", "does not go with target gateway", "target: gateway")
 			}
 			return nil
 		},

@@ -63,10 +63,13 @@ func (p *QuietParams) checkLearner(cost Duration) error {
 		p.Field = "total_m3"
 	}
 	if !anxin.ValidID(p.Field) {
-		return fmt.Errorf("field: %q is not a field name", clip(p.Field))
+		return notName("field", clip(p.Field), fmt.Sprintf("%q is not a field name", clip(p.Field)))
 	}
-	if p.AlsoField != "" && (!anxin.ValidID(p.AlsoField) || p.AlsoField == p.Field) {
-		return fmt.Errorf("also_field: %q is not a second field name", clip(p.AlsoField))
+	if p.AlsoField != "" && !anxin.ValidID(p.AlsoField) {
+		return notName("also_field", clip(p.AlsoField), fmt.Sprintf("%q is not a second field name", clip(p.AlsoField)))
+	}
+	if p.AlsoField != "" && p.AlsoField == p.Field {
+		return clash("also_field", fmt.Sprintf("%q is not a second field name", clip(p.AlsoField)), "field")
 	}
 	if p.MinDelta == 0 {
 		p.MinDelta = 0.01
@@ -75,38 +78,38 @@ func (p *QuietParams) checkLearner(cost Duration) error {
 		p.AlsoMinDelta = 0.05
 	}
 	if p.MinDelta < 0 || p.AlsoMinDelta < 0 {
-		return fmt.Errorf("min_delta: must be above 0")
+		return outside("min_delta", min(p.MinDelta, p.AlsoMinDelta), "> 0", "must be above 0")
 	}
 	if p.Cost == 0 {
 		p.Cost = cost
 	}
 	if p.Cost < Duration(time.Hour) || p.Cost > Duration(1000000*time.Hour) {
-		return fmt.Errorf("cost: must be between 1h and 1000000h")
+		return outside("cost", p.Cost, "1h..1000000h", "must be between 1h and 1000000h")
 	}
 	if p.Shrink == 0 {
 		p.Shrink = 5
 	}
 	if p.Shrink < 0.1 || p.Shrink > 1000 {
-		return fmt.Errorf("shrink: must be between 0.1 and 1000")
+		return outside("shrink", p.Shrink, "0.1..1000", "must be between 0.1 and 1000")
 	}
 	if p.Tail == nil {
 		t := 1.0
 		p.Tail = &t
 	}
 	if *p.Tail < 0 || *p.Tail > 100 {
-		return fmt.Errorf("tail: must be between 0 and 100")
+		return outside("tail", *p.Tail, "0..100", "must be between 0 and 100")
 	}
 	if p.WarmUp == 0 {
 		p.WarmUp = Duration(14 * 24 * time.Hour)
 	}
 	if d := p.WarmUp.Seconds(); d < 86400 || d > 60*86400 {
-		return fmt.Errorf("warm_up: must be between 1d and 60d")
+		return outside("warm_up", p.WarmUp, "1d..60d", "must be between 1d and 60d")
 	}
 	if p.Memory == 0 {
 		p.Memory = Duration(60 * 24 * time.Hour)
 	}
 	if d := p.Memory.Seconds(); d < 7*86400 || d > 365*86400 {
-		return fmt.Errorf("memory: must be between 7d and 365d")
+		return outside("memory", p.Memory, "7d..365d", "must be between 7d and 365d")
 	}
 	return nil
 }
@@ -120,13 +123,13 @@ func (p *QuietParams) checkCells(week bool) error {
 		p.Gaps = "bridge"
 	case "bridge", "restart":
 	default:
-		return fmt.Errorf("gaps: %q is not bridge or restart", clip(p.Gaps))
+		return oneOf("gaps", clip(p.Gaps), fmt.Sprintf("%q is not bridge or restart", clip(p.Gaps)), "bridge", "restart")
 	}
 	if p.AfterGap == 0 && p.Gaps == "bridge" {
 		p.AfterGap = Duration(2 * time.Hour)
 	}
 	if p.AfterGap < 0 || p.AfterGap > Duration(24*time.Hour) {
-		return fmt.Errorf("after_gap: must be between 0 and 24h")
+		return outside("after_gap", p.AfterGap, "0..24h", "must be between 0 and 24h")
 	}
 	if p.FreshWithin.IsZero() {
 		p.FreshWithin = Silence{Times: 2}
@@ -136,12 +139,12 @@ func (p *QuietParams) checkCells(week bool) error {
 		p.Split = "weekend"
 	case p.Split == "weekend" || p.Split == "before" || p.Split == "none" || (week && p.Split == "week"):
 	case week:
-		return fmt.Errorf("split: %q is not weekend, before, none or week", clip(p.Split))
+		return oneOf("split", clip(p.Split), fmt.Sprintf("%q is not weekend, before, none or week", clip(p.Split)), "weekend", "before", "none", "week")
 	default:
-		return fmt.Errorf("split: %q is not weekend, before or none", clip(p.Split))
+		return oneOf("split", clip(p.Split), fmt.Sprintf("%q is not weekend, before or none", clip(p.Split)), "weekend", "before", "none")
 	}
 	if p.Neighbours < 0 || p.Neighbours > 1 {
-		return fmt.Errorf("neighbours: must be between 0 and 1")
+		return outside("neighbours", p.Neighbours, "0..1", "must be between 0 and 1")
 	}
 	return nil
 }
@@ -150,17 +153,17 @@ func (p *QuietParams) checkCells(week bool) error {
 // words of reasons: fallback … what.
 func (p *QuietParams) checkAlarm(r *Rule) error {
 	if p.Fallback != 0 && (p.Fallback < Duration(time.Hour) || p.Fallback > Duration(36*time.Hour)) {
-		return fmt.Errorf("fallback: must be between 1h and 36h")
+		return outside("fallback", p.Fallback, "1h..36h", "must be between 1h and 36h")
 	}
 	if !p.SilentAfter.IsZero() {
 		if p.AlsoField != "" {
-			return fmt.Errorf("silent_after: not with also_field (a no_use rule per meter watches silence)")
+			return clash("silent_after", "not with also_field (a no_use rule per meter watches silence)", "also_field")
 		}
 		if err := checkSilentRule(r, &p.SilentRule); err != nil {
 			return err
 		}
 	} else if p.SilentRule != "" {
-		return fmt.Errorf("silent_rule: needs silent_after")
+		return needsKey("silent_rule", "needs silent_after", "silent_after")
 	}
 	if p.What == "" {
 		p.What = whatOf(p.Field)

@@ -177,30 +177,30 @@ func init() {
 				return err
 			}
 			if len(p.AlarmTimes) < 1 || len(p.AlarmTimes) > stMaxSteps {
-				return fmt.Errorf("alarm_times: 1 to %d alarm times, e.g. [8h, 24h]", stMaxSteps)
+				return because("alarm_times", reasonTimesCount, "", fmt.Sprint(stMaxSteps), fmt.Sprintf("1 to %d alarm times, e.g. [8h, 24h]", stMaxSteps))
 			}
 			for i, d := range p.AlarmTimes {
 				if d%Duration(time.Minute) != 0 || d < Duration(30*time.Minute) || d > Duration(stMaxT*time.Minute) || (i > 0 && d <= p.AlarmTimes[i-1]) {
-					return fmt.Errorf("alarm_times: whole minutes, ascending, within [30m, 36h]")
+					return because("alarm_times", reasonTimesOrder, "", "", "whole minutes, ascending, within [30m, 36h]")
 				}
 			}
 			if p.PerQuiet < 0 || p.PerQuiet > 1000 {
-				return fmt.Errorf("per_quiet: must be between 0 and 1000")
+				return outside("per_quiet", p.PerQuiet, "0..1000", "must be between 0 and 1000")
 			}
 			if p.LateShare < 0 || p.LateShare >= 1 || (p.LateShare > 0 && len(p.AlarmTimes) < 2) {
-				return fmt.Errorf("late_share: must be in [0, 1), with at least two alarm times")
+				return because("late_share", reasonLateShare, fmt.Sprint(p.LateShare), "", "must be in [0, 1), with at least two alarm times")
 			}
 			if p.LifeDelta < 0 || (p.LifeDelta > 0 && !(p.LifeDelta < p.MinDelta-1e-12)) {
-				return fmt.Errorf("life_delta: must be above 0 and below min_delta (%g)", p.MinDelta)
+				return because("life_delta", reasonLifeDelta, fmt.Sprint(p.LifeDelta), fmt.Sprint(p.MinDelta), fmt.Sprintf("must be above 0 and below min_delta (%g)", p.MinDelta))
 			}
 			switch {
 			case p.DripRun == 0:
 			case p.LifeDelta == 0:
-				return fmt.Errorf("drip_run: needs life_delta")
+				return needsKey("drip_run", "needs life_delta", "life_delta")
 			case p.DripRun < Duration(time.Hour) || p.DripRun > Duration(stMaxT*time.Minute):
-				return fmt.Errorf("drip_run: must be between 1h and 36h")
+				return outside("drip_run", p.DripRun, "1h..36h", "must be between 1h and 36h")
 			case p.AlsoField != "":
-				return fmt.Errorf("drip_run: not with also_field (the run is kept in the second signal's bytes)")
+				return clash("drip_run", "not with also_field (the run is kept in the second signal's bytes)", "also_field")
 			}
 			return p.checkAlarm(r)
 		},

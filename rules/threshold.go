@@ -27,25 +27,30 @@ func init() {
 		params: func() any { return &ThresholdParams{} },
 		check: func(r *Rule) error {
 			p := r.Params.(*ThresholdParams)
-			if p.Field == "" || !anxin.ValidID(p.Field) {
-				return fmt.Errorf("field: missing or not a field name")
+			if p.Field == "" {
+				return absent("field", "missing or not a field name")
+			}
+			if !anxin.ValidID(p.Field) {
+				return notName("field", clip(p.Field), "missing or not a field name")
 			}
 			switch {
-			case (p.Below == nil) == (p.Above == nil):
-				return fmt.Errorf("below: set exactly one of below and above")
+			case p.Below == nil && p.Above == nil:
+				return absent("below", "set exactly one of below and above", "below", "above")
+			case p.Below != nil && p.Above != nil:
+				return clash("below", "set exactly one of below and above", "above")
 			case p.Below != nil && p.ClearAbove == nil:
 				p.ClearAbove = p.Below
 			case p.Above != nil && p.ClearBelow == nil:
 				p.ClearBelow = p.Above
 			}
 			if p.Below != nil && (p.ClearBelow != nil || *p.ClearAbove < *p.Below) {
-				return fmt.Errorf("clear_above: must be at least below, and clear_below does not go with below")
+				return because("clear_above", reasonClearAbove, "", "", "must be at least below, and clear_below does not go with below")
 			}
 			if p.Above != nil && (p.ClearAbove != nil || *p.ClearBelow > *p.Above) {
-				return fmt.Errorf("clear_below: must be at most above, and clear_above does not go with above")
+				return because("clear_below", reasonClearBelow, "", "", "must be at most above, and clear_above does not go with above")
 			}
 			if p.For < 0 {
-				return fmt.Errorf("for: must not be negative")
+				return outside("for", p.For, ">= 0s", "must not be negative")
 			}
 			if p.What == "" {
 				p.What = p.Field

@@ -153,6 +153,14 @@ func (d *DB) FinishFormKey(ctx context.Context, key, visitID string) error {
 	return err
 }
 
+// EnteredVisit reports whether a form key login claimed recorded visitID.
+func (d *DB) EnteredVisit(ctx context.Context, login, visitID string) (bool, error) {
+	var n int
+	err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM web_form_keys WHERE login = ? AND visit_id = ? AND visit_id <> ''`,
+		login, visitID).Scan(&n)
+	return n > 0, err
+}
+
 // ReleaseFormKey gives a key back after its visit was not recorded.
 func (d *DB) ReleaseFormKey(ctx context.Context, key string) error {
 	_, err := d.db.ExecContext(ctx, `DELETE FROM web_form_keys WHERE key = ? AND visit_id = ''`, key)

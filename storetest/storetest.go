@@ -670,6 +670,14 @@ func formKeys(t *testing.T, s anxin.Store) {
 	if id, claimed, err := s.ClaimFormKey(ctx, "k1", "lisi", t0); err != nil || claimed || id != "" {
 		t.Fatalf("another person's key: %q %v %v", id, claimed, err)
 	}
+	for _, c := range []struct {
+		login, visit string
+		want         bool
+	}{{"wangfang", "V1", true}, {"lisi", "V1", false}, {"wangfang", "V2", false}, {"wangfang", "", false}} {
+		if got, err := s.EnteredVisit(ctx, c.login, c.visit); err != nil || got != c.want {
+			t.Errorf("EnteredVisit(%s, %q) = %v %v, want %v", c.login, c.visit, got, err, c.want)
+		}
+	}
 	if _, claimed, _ := s.ClaimFormKey(ctx, "k2", "wangfang", t0); !claimed {
 		t.Fatal("k2 not claimed")
 	}

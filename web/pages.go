@@ -52,7 +52,7 @@ func (s *Server) duePage(req *request) error {
 // method and time of the visit, so that the worker knows it is recorded
 // (the elder may well stay on the list: a phone call does not replace a
 // key elder's home visit). Only for a visit this account entered within
-// the hour; any other id shows nothing.
+// the hour (its form key was this login's); any other id shows nothing.
 func (s *Server) savedNote(req *request) string {
 	q := req.r.URL.Query()
 	id := q.Get("saved")
@@ -66,7 +66,15 @@ func (s *Server) savedNote(req *request) string {
 		}
 		return ""
 	}
-	if v.EnteredBy != req.account.Name || s.Now().Sub(v.Date) > time.Hour {
+	if s.Now().Sub(v.Date) > time.Hour {
+		return ""
+	}
+	// by login: the visit records its 录入人 by display name, which two
+	// workers may share
+	if mine, err := s.Accounts.EnteredVisit(req.ctx, req.account.Login, v.ID); err != nil || !mine {
+		if err != nil {
+			s.Logger.Warn("saved visit's form not read", "err", err)
+		}
 		return ""
 	}
 	what := methodName(v.Method) + " · " + v.Date.In(china).Format("15:04")

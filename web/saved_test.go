@@ -1,11 +1,15 @@
 package web_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/anxin-care/anxin/web"
 )
 
 // After 保存探访记录 the worker lands on the due list; it must say that the
@@ -119,5 +123,35 @@ func TestVisitAfterTheSessionEnded(t *testing.T) {
 	}
 	if strings.Contains(page, "退出") {
 		t.Errorf("the page offers to sign out of a session that has ended: %s", page)
+	}
+}
+
+// Two workers may share a display name (two 王芳 in one township): the
+// saved-visit line is for the account that saved the visit, matched by
+// login, not by the name the visit records as its 录入人.
+func TestSavedVisitIsTheLoginsNotTheNames(t *testing.T) {
+	e := newEnv(t, false)
+	if err := web.PutAccount(context.Background(), e.db, "wang2", "王芳", "善广村", web.RoleWorker, "correct-horse-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	csrf := b.mustSignIn("wang")
+	_, page, _ := b.do("GET", "/app/elders/a1/visit", nil)
+	key := regexp.MustCompile(`name="key" value="([^"]+)"`).FindStringSubmatch(page)
+	if key == nil {
+		t.Fatalf("no form key: %s", page)
+	}
+	code, _, h := b.do("POST", "/app/elders/a1/visit", url.Values{"csrf": {csrf}, "key": {key[1]}, "method": {"phone"}})
+	if code != 303 {
+		t.Fatalf("record visit: %d", code)
+	}
+	saved := h.Get("Location")
+	if _, page, _ = b.do("GET", saved, nil); !strings.Contains(page, `id="saved"`) {
+		t.Fatalf("wang is not told her visit was saved: %s", page)
+	}
+	other := e.browser()
+	other.mustSignIn("wang2")
+	if _, page, _ = other.do("GET", saved, nil); strings.Contains(page, `id="saved"`) {
+		t.Errorf("wang2 (also 王芳) is told of wang's saved visit: %s", page)
 	}
 }

@@ -62,6 +62,7 @@ type Accounts interface {
 	ClaimFormKey(ctx context.Context, key, login string, now time.Time) (visitID string, claimed bool, err error)
 	FinishFormKey(ctx context.Context, key, visitID string) error
 	ReleaseFormKey(ctx context.Context, key string) error
+	EnteredVisit(ctx context.Context, login, visitID string) (bool, error)
 }
 
 // Server serves the web app. Set the fields, then use Handler.

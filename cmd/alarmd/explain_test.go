@@ -43,6 +43,8 @@ func TestAlarmdExplainsInMandarin(t *testing.T) {
 			[]string{"alarmd: 配置有误：typo2.yaml 中的 rules 项：没有这一项，是不是想写 rules_file？", filepath.Join(dir, "typo2.yaml") + ": config: rules: unknown key"}},
 		{"check households", []string{"check", "-config", write("c.yaml", base+"households_file: "+badHH+"\n")}, 2,
 			[]string{"alarmd: 配置有误：bad-households.yaml 中的 households[0].contacts[0].phone 项：写法不对", badHH + ": households[0].contacts[0].phone: "}},
+		{"check store port", []string{"check", "-config", write("pg.yaml", "store: {url: 'postgres://anxin:hunter2-s3cret@db.example.org:99999/anxin'}\n")}, 2,
+			[]string{"alarmd: 配置有误：pg.yaml 中的 store.url 项：地址里的端口 “99999” 不对", filepath.Join(dir, "pg.yaml") + ": config: store.url: port 99999 is not 1..65535"}},
 		{"check good", []string{"check", "-config", good}, 0,
 			[]string{"配置无误：" + good + "，住户登记表 " + goodHH + "，告警规则用内置的"}},
 		{"port in use", []string{"-config", write("busy.yaml", base+"http: {listen: '"+busy.Addr().String()+"'}\nhouseholds_file: "+goodHH+"\n")}, 1,

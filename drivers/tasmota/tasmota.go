@@ -66,6 +66,7 @@ type Driver struct {
 	mu       sync.Mutex
 	brokerUp bool
 	offline  map[string]bool // bridges whose LWT says Offline, by topic
+	bridges  []string        // RESULT topics RF receptions came on (at most 8), for the advice in bridgeState
 }
 
 // lwtFilters are the bridges' availability topics next to the configured
@@ -85,6 +86,23 @@ func lwtFilters(topics []string) []string {
 		}
 	}
 	return out
+}
+
+// lwtOf is the availability topic of the device that published on topic.
+func lwtOf(topic string) string {
+	if i := strings.LastIndexByte(topic, '/'); i >= 0 {
+		return topic[:i] + "/LWT"
+	}
+	return "LWT"
+}
+
+// heardRF records the topic an RF reception came on: that device is a bridge.
+func (d *Driver) heardRF(topic string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !slices.Contains(d.bridges, topic) && len(d.bridges) < 8 {
+		d.bridges = append(d.bridges, topic)
+	}
 }
 
 // isLWT reports an availability message (the topic's last level is LWT).
@@ -121,8 +139,18 @@ func (d *Driver) bridgeState(topic string, payload []byte) {
 	// could overtake a concurrent broker loss and leave the port told up
 	d.reach.Set(d.brokerUp && len(d.offline) == 0)
 	d.mu.Unlock()
+	heard := slices.Clone(d.bridges)
 	if state == "offline" {
 		d.log.Warn("RF bridge reports itself offline: its devices cannot be heard", "topic", clip(topic))
+		// Every LWT the topics match counts: a bridge dead since before
+		// the start has sent nothing to tell it from a smart plug, and a
+		// second bridge may be the dead one. A device never heard while
+		// another was is named, with what to write in topics.
+		if len(heard) > 0 && !slices.ContainsFunc(heard, func(r string) bool { return lwtOf(r) == topic }) {
+			d.log.Warn("the device that went offline was not heard as an RF bridge (RF came on the topics below): "+
+				"if it is another Tasmota device on this broker, name the bridge in topics so its LWT no longer counts",
+				"topic", clip(topic), "rf_topics", strings.Join(heard, " "))
+		}
 	} else {
 		d.log.Info("RF bridge online", "topic", clip(topic))
 	}
@@ -178,6 +206,9 @@ func (d *Driver) Run(ctx context.Context, sink drivers.Sink) error {
 		var out anxin.Message
 		err := d.bridge.Handle(m.Payload, m.Received, func(msg anxin.Message) { out = msg })
 		var uc *UnknownCodeError
+		if out.ID != "" || errors.As(err, &uc) {
+			d.heardRF(m.Topic)
+		}
 		switch {
 		case errors.As(err, &uc):
 			d.unknown.Inc()

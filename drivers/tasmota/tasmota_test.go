@@ -408,3 +408,65 @@ func TestClearedLWTForgetsTheBridge(t *testing.T) {
 		t.Fatalf("the bridge's retained LWT was cleared but its devices stay unheard (told %v)", told)
 	}
 }
+
+// logged records log lines (message and attributes) for a test to read.
+type logged struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logged) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logged) Handle(_ context.Context, r slog.Record) error {
+	s := r.Level.String() + " " + r.Message
+	r.Attrs(func(a slog.Attr) bool { s += " " + a.String(); return true })
+	l.mu.Lock()
+	l.lines = append(l.lines, s)
+	l.mu.Unlock()
+	return nil
+}
+func (l *logged) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logged) WithGroup(string) slog.Handler      { return l }
+
+func (l *logged) has(sub string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.ContainsFunc(l.lines, func(s string) bool { return strings.Contains(s, sub) })
+}
+
+// TestOfflineNonBridgeIsNamed: with tele/+/RESULT every Tasmota device's
+// LWT counts (a bridge dead at start must be reported before it has sent
+// anything, and a second bridge may be the dead one), so a smart plug
+// going offline reports the RF devices unheard. That is kept, as the safe
+// side; but the installer reading the log is told which device it was and
+// what to do: a device the driver never heard an RF reception from, while
+// it heard one from another, is named with the bridge to write in topics.
+func TestOfflineNonBridgeIsNamed(t *testing.T) {
+	env, _ := sourcetest.Env(t)
+	var told []bool
+	env.PortState = func(up bool) { told = append(told, up) }
+	l := &logged{}
+	env.Logger = slog.New(l)
+	d, err := New(NewConfig(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.brokerState(true)
+	d.bridgeState("tele/tasmota_plug/LWT", []byte("Offline")) // nothing heard yet: no advice
+	if l.has("not heard as an RF bridge") {
+		t.Fatalf("advice before any bridge was heard: %q", l.lines)
+	}
+	d.bridgeState("tele/tasmota_plug/LWT", []byte("Online"))
+	d.heardRF("tele/tasmota_4339CA/RESULT")
+	d.bridgeState("tele/tasmota_plug/LWT", []byte("Offline"))
+	if last := told[len(told)-1]; last {
+		t.Fatalf("an offline device on the topics no longer counts (told %v)", told)
+	}
+	if !l.has("not heard as an RF bridge") || !l.has("tele/tasmota_plug/LWT") || !l.has("tele/tasmota_4339CA/RESULT") {
+		t.Fatalf("the installer is not told which device went offline and which bridge to name: %q", l.lines)
+	}
+	l.lines = nil
+	d.bridgeState("tele/tasmota_4339CA/LWT", []byte("Offline"))
+	if l.has("not heard as an RF bridge") {
+		t.Fatalf("the bridge itself is said not to be one: %q", l.lines)
+	}
+}

@@ -109,11 +109,17 @@ func FromDecode(err error, prefix string) *ConfigError {
 	var pe *mapstructure.ParseError
 	switch inner := first.Unwrap(); {
 	case errors.As(inner, &hook):
-		ce.Kind, ce.Value, ce.Want = hook.Kind, hook.Value, hook.Want
+		ce.Kind, ce.Value, ce.Want, ce.Range, ce.Reason = hook.Kind, hook.Value, hook.Want, hook.Range, hook.Reason
 	case errors.As(inner, &ute):
 		ce.Kind, ce.Want, ce.Value = ValueWrongType, want(ute.Expected.Type()), fmt.Sprint(ute.Value)
 	case errors.As(inner, &pe):
 		ce.Kind, ce.Want, ce.Value = ValueWrongType, want(pe.Expected.Type()), fmt.Sprint(pe.Value)
+	case strings.Contains(inner.Error(), "has invalid keys: "):
+		// a list entry's unknown key (care.surges[0]: {name: …}): the key
+		// below the entry, as an unknown key reads anywhere else
+		_, keys, _ := strings.Cut(inner.Error(), "has invalid keys: ")
+		first, _, _ := strings.Cut(keys, ",")
+		ce.Kind, ce.Key = KeyUnknown, joinKey(ce.Key, strings.TrimSpace(first))
 	case strings.Contains(inner.Error(), "expected a map"):
 		ce.Kind, ce.Want = ValueWrongType, "section"
 	case strings.Contains(inner.Error(), "source data must be an array or slice"):

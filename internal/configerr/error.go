@@ -59,7 +59,7 @@ type ConfigError struct {
 	Suggest string   // KeyUnknown: the key probably meant, e.g. port.baud
 	Range   string   // ValueOutOfRange: what is allowed
 	Want    string   // ValueWrongType: number, bool, text, list, section, address, url, zone or phone
-	Reason  string   // KeysConflict of serial ports: port-settings, port-alone or usb-ambiguous
+	Reason  string   // KeysConflict of serial ports: port-settings, port-alone or usb-ambiguous; ValueOutOfRange: port (BadPort)
 	Line    int      // FileSyntax: 1-based line; 0 unknown
 
 	Entry    int    // 1-based number of the drivers: entry; 0 outside drivers
@@ -143,6 +143,15 @@ func Duplicate(key, value string) *ConfigError {
 func OutOfRange(key string, value any, allowed string) *ConfigError {
 	e := (&ConfigError{Kind: ValueOutOfRange, Key: key}).WithValue(value).WithRange(allowed)
 	e.Detail = fmt.Sprintf("%s is out of range (allowed: %s)", e.Value, allowed)
+	return e
+}
+
+// BadPort is the error for a URL or address whose port no server listens
+// on (anxin.CheckURLPorts): `key: port 99999 is not 1..65535`. The port is
+// quoted only when it is digits: what stands after a colon may be a
+// password written where the host goes.
+func BadPort(key string, pe *anxin.PortError) *ConfigError {
+	e := &ConfigError{Kind: ValueOutOfRange, Key: key, Value: pe.Shown(), Range: "1..65535", Reason: "port", Detail: pe.Error(), Err: pe}
 	return e
 }
 

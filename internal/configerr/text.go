@@ -36,6 +36,10 @@ func (l Leads) For(s Stage) string {
 type Hints struct {
 	Key    map[string]string
 	Driver map[string]map[string]string
+	// Reason words a problem by its Reason when no kind says it (a rule's
+	// alarm times out of order): what follows the key and the quoted
+	// value; {range} stands for the error's Range.
+	Reason map[string]string
 }
 
 // Text explains a configuration error in Mandarin, in one line: lead (what
@@ -84,6 +88,13 @@ func where(e *ConfigError) string {
 // what says what is wrong and what to write instead.
 func what(e *ConfigError, h Hints) string {
 	v := e.Value
+	if t, ok := h.Reason[e.Reason]; ok && e.Reason != "" {
+		t = strings.ReplaceAll(t, "{range}", e.Range)
+		if v != "" {
+			return quote(v) + " 不对：" + t
+		}
+		return t
+	}
 	switch e.Kind {
 	case KeyUnknown:
 		s := "没有这一项"
@@ -121,6 +132,13 @@ func what(e *ConfigError, h Hints) string {
 	case ValueNotID:
 		return quote(v) + " 不能用作名字或编号：只能用英文字母、数字、下划线 _ 和减号 -，不能有空格或汉字，最长 64 个字符"
 	case ValueOutOfRange:
+		if e.Reason == "port" {
+			s := "地址里的端口不是数字"
+			if v != "" {
+				s = "地址里的端口 " + quote(v) + " 不对"
+			}
+			return s + "：端口是 1 到 65535 之间的数字，写在主机名后面的冒号之后，要与那台服务器实际监听的端口一致"
+		}
 		s := quote(v) + " 超出允许的范围"
 		if e.Range != "" {
 			s += "（允许：" + e.Range + "）"
@@ -181,15 +199,16 @@ func entryNumber(key string) (int, bool) {
 
 // wantZH says how a YAML value of a kind is written (Want).
 var wantZH = map[string]string{
-	"number":  "数字，如 2400",
-	"bool":    " true 或 false",
-	"text":    "文字",
-	"list":    "列表（下面每行以 - 开头）",
-	"section": "下一级的若干项（换行后缩进写）",
-	"address": "监听地址，写成 127.0.0.1:8080 或 :8080 这样，冒号后面是端口号",
-	"url":     "网址，以 http:// 或 https:// 开头，如 https://alarm.example.org",
-	"zone":    "时区名称，如 Asia/Shanghai",
-	"phone":   "带国家码的手机号码，以 + 开头，如 +86 后面接 11 位手机号",
+	"number":   "数字，如 2400",
+	"bool":     " true 或 false",
+	"text":     "文字",
+	"list":     "列表（下面每行以 - 开头）",
+	"section":  "下一级的若干项（换行后缩进写）",
+	"address":  "监听地址，写成 127.0.0.1:8080 或 :8080 这样，冒号后面是端口号",
+	"url":      "网址，以 http:// 或 https:// 开头，如 https://alarm.example.org",
+	"zone":     "时区名称，如 Asia/Shanghai",
+	"postgres": " PostgreSQL 的地址，写成 postgres://用户名:密码@主机:5432/库名 这样（只用一台 alarmd 时不写 store.url，写 store.path）",
+	"phone":    "带国家码的手机号码，以 + 开头，如 +86 后面接 11 位手机号",
 }
 
 func (h Hints) hint(e *ConfigError) string {
