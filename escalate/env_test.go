@@ -130,6 +130,8 @@ type env struct {
 	t0     time.Time
 	hh     anxin.Households
 	cfg    escalate.Config
+	// clock, when set, is the service's clock from its next start
+	clock escalate.Clock
 	// conflicts, while above 0, is how many more SaveChain calls the
 	// service's store refuses as ECONFLICT (a write conflict that
 	// outlasts its tries)
@@ -218,7 +220,7 @@ func (e *env) start() {
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := escalate.New(escalate.Options{
 		Config: e.cfg, Store: conflictingStore{e.db, e}, Alarms: e.alarms, Households: e.hh,
-		Visits: e.db, Notifier: tw, Provider: "twilio", Logger: log,
+		Visits: e.db, Notifier: tw, Provider: "twilio", Clock: e.clock, Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,84 @@
+package escalate_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/twilio/twiliotest"
+)
+
+// The host's clock ran an hour ahead when contact 1 accepted and Twilio
+// refused the cancel of their ringing call (the webhook unreachable); NTP
+// then sets the clock back the hour. The give-up time was recorded by the
+// clock that ran ahead: before, the chain asked Twilio to cancel the call
+// every RetryMin (the backoff counts from the record, an hour ahead, so it
+// never grew) for the whole hour and stayed unfinished, for a call that
+// Twilio ended by itself at its ring timeout. A give-up further ahead than
+// the call's own limit can only come from such a jump: it counts from now.
+func TestClockSetBackDoesNotHoldAnUncancelableCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		clock, setBack := hourAheadClock()
+		e.clock = clock
+		e.restart()
+		const id = "01CANCELNTP"
+		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Ring})
+		e.raise(id, anxin.SeverityCritical)
+		settle(5 * time.Second)
+		unreachable(e)
+		if code, page := e.do(http.MethodPost, e.firstLink()); code != http.StatusOK {
+			t.Fatalf("accept by link: %d\n%s", code, page)
+		}
+		synctest.Wait()
+		setBack()
+		settle(30 * time.Minute)
+		checkEndedUnconfirmed(t, e, id, "canceled")
+		if n := len(e.timeline("cancel")); n > 100 {
+			t.Fatalf("%d refused cancel requests in the 30 minutes after the clock went back, want a bounded few", n)
+		}
+	})
+}
+
+// A call whose create answer was lost reports in (ringing) after its chain
+// was accepted and finished, and Twilio refuses the cancel. The status
+// report records the end and reopens the finished chain, whose pass asks
+// again until Twilio takes the cancel; the chain then finishes again.
+func TestLateCallOfAFinishedChainWhoseCancelIsRefusedIsEndedByThePass(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		const id = "01LATEREFUSED"
+		e.fake.CancelFails(http.StatusServiceUnavailable)
+		acceptWhileCallUnknown(t, e, id, false)
+		synctest.Wait()
+		if c := e.chain(id); !c.Finished {
+			t.Fatalf("chain %s not finished before the call reported in", c.State)
+		}
+		settle(10 * time.Second) // the call's callbacks: initiated, ringing
+		if c, a := e.chain(id), e.attempt(id+"/s0/voice"); c.Finished || a.Status != anxin.AttemptCanceling {
+			t.Fatalf("after a refused cancel of a late call: chain finished %v, call %s; want unfinished, %s",
+				c.Finished, a.Status, anxin.AttemptCanceling)
+		}
+		e.fake.CancelFails(0)
+		settle(time.Minute)
+		c, a := e.chain(id), e.attempt(id+"/s0/voice")
+		if !c.Finished || a.Status != "canceled" || strings.Contains(a.Error, "cancel not confirmed") {
+			t.Fatalf("chain finished %v, call %s %q; want finished, canceled", c.Finished, a.Status, a.Error)
+		}
+		ok := 0
+		for _, l := range e.timeline("cancel") {
+			if l.ev.Status == http.StatusOK {
+				ok++
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("%d cancels taken, want 1:\n%s", ok, e.dump())
+		}
+		if n := len(e.timeline("sms", "call")); n != 2 {
+			t.Fatalf("%d SMS and call requests, want step 0's two:\n%s", n, e.dump())
+		}
+	})
+}
