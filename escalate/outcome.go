@@ -300,14 +300,22 @@ func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt,
 		intent = anxin.AttemptHangingUp
 	}
 	now := s.clock.Now()
-	pid, send := a.ProviderID, false
+	pid, send, rebound := a.ProviderID, false, false
 	got, err := s.updateAttempt(ctx, a.ID, func(x *anxin.Attempt) bool {
-		send = false
+		send, rebound = false, false
 		switch {
 		case x.ProviderID != pid:
 			return false
 		case x.Status == intent || x.Status == anxin.AttemptHangingUp:
 			send = resend // asked for before (a crash, a refusal): the pass asks again
+			// a give-up further ahead than the call's own limit from now
+			// comes only from a clock set back since the record (NTP
+			// correcting a clock that ran ahead): kept, the call would be
+			// asked for as long as the clock jumped; it counts from now
+			if lim := now.Add(s.callLimit(x.Provider, x.Status == anxin.AttemptHangingUp)); x.NextTry.After(lim) {
+				x.NextTry, x.UpdatedAt, rebound = lim, now, true
+				return true
+			}
 			return false
 		case terminal(x.Status) && x.Status != anxin.AttemptFailed:
 			return false // its end was recorded meanwhile
@@ -320,6 +328,10 @@ func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt,
 		return time.Time{}, err
 	}
 	*a = got
+	if rebound {
+		s.log.Warn("call end's give-up lies beyond the call's limit (the clock was set back?): counted from now",
+			"attempt", a.ID, "to", to, "give_up_at", a.NextTry)
+	}
 	if !send {
 		return time.Time{}, nil
 	}
