@@ -82,3 +82,43 @@ func TestLateCallOfAFinishedChainWhoseCancelIsRefusedIsEndedByThePass(t *testing
 		}
 	})
 }
+
+// A call whose create answer was lost reports in (initiated, ringing)
+// while its accepted chain's pass is finishing: the pass had read the
+// attempts (the call unknown, its lookups failing) and not yet saved the
+// chain finished; the report records the call's end, Twilio refuses the
+// cancel. Before, the pass then saved the chain finished over the recorded
+// end, nothing asked for the cancel again, and contact 1's phone rang on
+// for an alarm already taken (until the call's own ring timeout). A report
+// that records an end leaves the chain unfinished for its pass.
+func TestLateCallReportedWhileThePassFinishesIsStillEnded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		const id = "01LATERACE"
+		release := make(chan struct{})
+		e.alarms.mu.Lock()
+		e.alarms.onSetState = func() { <-release } // the pass waits here, after its read of the attempts
+		e.alarms.mu.Unlock()
+		e.fake.CancelFails(http.StatusServiceUnavailable)
+		acceptWhileCallUnknown(t, e, id, false)
+		settle(5 * time.Second) // the call's callbacks come in while the pass waits
+		if a := e.attempt(id + "/s0/voice"); a.Status != anxin.AttemptCanceling {
+			t.Fatalf("call %s after its late callbacks with the cancel refused, want %s:\n%s", a.Status, anxin.AttemptCanceling, e.dump())
+		}
+		close(release)
+		synctest.Wait()
+		e.fake.CancelFails(0)
+		settle(time.Minute)
+		ok := 0
+		for _, l := range e.timeline("cancel") {
+			if l.ev.Status == http.StatusOK {
+				ok++
+			}
+		}
+		c, a := e.chain(id), e.attempt(id+"/s0/voice")
+		if ok != 1 || a.Status != "canceled" || !c.Finished {
+			t.Fatalf("a minute after Twilio takes cancels again: %d taken, call %s, chain finished %v; want 1, canceled, finished:\n%s",
+				ok, a.Status, c.Finished, e.dump())
+		}
+	})
+}

@@ -61,9 +61,13 @@ func (h households) Household(_ context.Context, id string) (anxin.Household, er
 // alarms is an in-memory alarm store (the real one is alarmd's); its
 // outbox asks the chain store which alarms have a chain.
 type alarms struct {
-	mu     sync.Mutex
-	m      map[string]anxin.Alarm
-	chains interface {
+	mu sync.Mutex
+	m  map[string]anxin.Alarm
+	// onSetState, when set, runs (unlocked) before SetAlarmState writes:
+	// a test holds a pass there, between its read of the attempts and
+	// its save of the finished chain
+	onSetState func()
+	chains     interface {
 		Chain(ctx context.Context, alarmID string) (anxin.Chain, error)
 	}
 }
@@ -105,6 +109,12 @@ func (a *alarms) Alarm(_ context.Context, id string) (anxin.Alarm, error) {
 }
 
 func (a *alarms) SetAlarmState(_ context.Context, id string, st anxin.AlarmState, by string, at time.Time) error {
+	a.mu.Lock()
+	hook := a.onSetState
+	a.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	x, ok := a.m[id]
