@@ -141,7 +141,7 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 				return time.Time{}, err
 			}
 		}
-		again, err := s.endCall(ctx, c, a, a.Status, true)
+		again, _, err := s.endCall(ctx, c, a, a.Status, true)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -281,15 +281,17 @@ func (s *Service) callLimit(provider string, answered bool) time.Duration {
 // (resend: the pass; a status report leaves a recorded end to it). A
 // refused request is tried again with backoff (it returns when) until the
 // call cannot last any longer (callLimit from the record): then it is
-// recorded ended, "cancel not confirmed", and the chain finishes.
-func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt, status string, resend bool) (again time.Time, err error) {
+// recorded ended, "cancel not confirmed", and the chain finishes. An end
+// recorded by a status report (resend false) marks the chain unfinished
+// (holdOpen) before the request, and held says so: the caller drives it.
+func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt, status string, resend bool) (again time.Time, held bool, err error) {
 	if a.Channel != anxin.ChannelVoice || a.Purpose != anxin.PurposeStep || a.ProviderID == "" ||
 		c.State == anxin.ChainWalking || !(liveCall(status) || ending(status)) {
-		return time.Time{}, nil
+		return time.Time{}, held, nil
 	}
 	answered := status == "in-progress" || status == "answered" || status == anxin.AttemptHangingUp
 	if answered && c.State == anxin.ChainAccepted && c.AcceptedVia == ViaKeyPress && a.Target == c.AcceptedTarget {
-		return time.Time{}, nil // the acceptor's call says thank you and hangs up
+		return time.Time{}, held, nil // the acceptor's call says thank you and hangs up
 	}
 	to := ""
 	if a.Target >= 0 && a.Target < len(c.Targets) {
@@ -325,7 +327,7 @@ func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt,
 		return true
 	})
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, held, err
 	}
 	*a = got
 	if rebound {
@@ -333,18 +335,29 @@ func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt,
 			"attempt", a.ID, "to", to, "give_up_at", a.NextTry)
 	}
 	if !send {
-		return time.Time{}, nil
+		return time.Time{}, held, nil
+	}
+	if !resend {
+		// a status report recorded the end: a pass that read the
+		// attempts before the record may be finishing the chain, and
+		// would save it finished over the end, which nothing would then
+		// ask for again; the chain's own write makes that save conflict
+		// (the pass runs again and sees the end), or finds it finished
+		if err := s.holdOpen(ctx, a.AlarmID); err != nil {
+			return time.Time{}, held, err
+		}
+		held = true
 	}
 	if s.beforeCancel != nil {
 		if err := s.beforeCancel(a.ID); err != nil {
-			return time.Time{}, err // tests: the process died between the record and the request
+			return time.Time{}, held, err // tests: the process died between the record and the request
 		}
 	}
 	cerr := s.notifierOf(a.Provider).Cancel(ctx, pid, a.Status == anxin.AttemptHangingUp)
 	if cerr != nil && now.Before(a.NextTry) {
 		wait := min(max(now.Sub(a.UpdatedAt), s.cfg.RetryMin), s.cfg.RetryMax)
 		s.log.Warn("cannot end call; will retry", "attempt", a.ID, "to", to, "err", cerr, "give_up_at", a.NextTry)
-		return earliest(now.Add(wait), a.NextTry), nil
+		return earliest(now.Add(wait), a.NextTry), held, nil
 	}
 	got, err = s.updateAttempt(ctx, a.ID, func(x *anxin.Attempt) bool {
 		if !ending(x.Status) {
@@ -362,16 +375,39 @@ func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt,
 		return true
 	})
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, held, err
 	}
 	*a = got
 	if cerr != nil {
 		s.log.Warn("call recorded ended: cancel not confirmed; it cannot last any longer", "attempt", a.ID, "to", to,
 			"state", c.State, "err", cerr)
-		return time.Time{}, nil
+		return time.Time{}, held, nil
 	}
 	s.log.Info("call ended: chain decided", "attempt", a.ID, "to", to, "state", c.State, "was", status)
-	return time.Time{}, nil
+	return time.Time{}, held, nil
+}
+
+// holdOpen marks a chain unfinished with a write of its own (a new
+// version), and in cluster mode pokes it for the instance that holds it.
+func (s *Service) holdOpen(ctx context.Context, alarmID string) error {
+	for try := 1; ; try++ {
+		c, err := s.store.Chain(ctx, alarmID)
+		if err != nil {
+			return err
+		}
+		c.Finished, c.UpdatedAt = false, s.clock.Now()
+		err = s.store.SaveChain(ctx, &c)
+		if anxin.ErrorCode(err) == anxin.ECONFLICT && try < maxWriteTries {
+			continue
+		} else if err != nil {
+			return err
+		}
+		break
+	}
+	if s.claims != nil {
+		return s.claims.PokeChain(ctx, alarmID, s.clock.Now())
+	}
+	return nil
 }
 
 // lookUpDecidedCall asks the provider whether a decided chain's call
