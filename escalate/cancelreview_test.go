@@ -3,6 +3,7 @@ package escalate_test
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -119,6 +120,60 @@ func TestLateCallReportedWhileThePassFinishesIsStillEnded(t *testing.T) {
 		if ok != 1 || a.Status != "canceled" || !c.Finished {
 			t.Fatalf("a minute after Twilio takes cancels again: %d taken, call %s, chain finished %v; want 1, canceled, finished:\n%s",
 				ok, a.Status, c.Finished, e.dump())
+		}
+	})
+}
+
+// Contact 1 accepts by the link while their call rings and Twilio refuses
+// cancels; the chain's pass asks again, and while that cancel is under
+// way the call is answered: the status report turns the record into a
+// hang-up, which Twilio refuses too. Then Twilio answers the pass's cancel
+// 200 — a cancel of a call in progress, which ends nothing. Before, that
+// answer was taken as the end of the hang-up the report had recorded: the
+// call was recorded completed, nothing asked for the hang-up again, and the
+// call went on. A request's answer confirms only the end it asked for.
+func TestCancelTakenAfterTheCallWasAnsweredDoesNotConfirmTheHangUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		const id = "01CANCELVSHANGUP"
+		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Silent, After: 20 * time.Second})
+		e.raise(id, anxin.SeverityCritical)
+		settle(5 * time.Second)
+		e.fake.CancelFails(http.StatusServiceUnavailable)
+		if code, page := e.do(http.MethodPost, e.firstLink()); code != http.StatusOK {
+			t.Fatalf("accept by link: %d\n%s", code, page)
+		}
+		settle(7500 * time.Millisecond) // the pass's refused cancels: at 5 s, 6 s, 7 s, 9 s; the next at 13 s
+		var mu sync.Mutex
+		armed, held, release := true, make(chan struct{}), make(chan struct{})
+		e.svc.BeforeCancel(func(string) error {
+			mu.Lock()
+			hold := armed
+			armed = false
+			mu.Unlock()
+			if hold { // the pass's cancel at 13 s waits here until the call is answered at 20 s
+				close(held)
+				<-release
+			}
+			return nil
+		})
+		<-held
+		settle(8 * time.Second) // 21 s: answered; the report's hang-up refused
+		if a := e.attempt(id + "/s0/voice"); a.Status != anxin.AttemptHangingUp {
+			t.Fatalf("call %s after it was answered with its hang-up refused, want %s:\n%s", a.Status, anxin.AttemptHangingUp, e.dump())
+		}
+		e.fake.CancelFails(0)
+		close(release)
+		settle(4 * time.Second) // the call's TwiML alone would end it at 40 s
+		hungUp := 0
+		for _, l := range e.timeline("cancel") {
+			if l.ev.Body == "completed" && l.ev.Status == http.StatusOK {
+				hungUp++
+			}
+		}
+		if a := e.attempt(id + "/s0/voice"); hungUp == 0 {
+			t.Fatalf("call recorded %s %q with no hang-up taken by Twilio (its pass's cancel of a call in progress was taken as its end):\n%s",
+				a.Status, a.Error, e.dump())
 		}
 	})
 }
