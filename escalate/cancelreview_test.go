@@ -175,5 +175,9 @@ func TestCancelTakenAfterTheCallWasAnsweredDoesNotConfirmTheHangUp(t *testing.T)
 			t.Fatalf("call recorded %s %q with no hang-up taken by Twilio (its pass's cancel of a call in progress was taken as its end):\n%s",
 				a.Status, a.Error, e.dump())
 		}
+		settle(time.Minute)
+		if c, a := e.chain(id), e.attempt(id+"/s0/voice"); !c.Finished || a.Status != "completed" {
+			t.Fatalf("chain finished %v, call %s %q; want finished and completed", c.Finished, a.Status, a.Error)
+		}
 	})
 }

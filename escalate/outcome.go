@@ -353,15 +353,25 @@ func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt,
 			return time.Time{}, held, err // tests: the process died between the record and the request
 		}
 	}
-	cerr := s.notifierOf(a.Provider).Cancel(ctx, pid, a.Status == anxin.AttemptHangingUp)
+	asked := a.Status
+	cerr := s.notifierOf(a.Provider).Cancel(ctx, pid, asked == anxin.AttemptHangingUp)
 	if cerr != nil && now.Before(a.NextTry) {
 		wait := min(max(now.Sub(a.UpdatedAt), s.cfg.RetryMin), s.cfg.RetryMax)
 		s.log.Warn("cannot end call; will retry", "attempt", a.ID, "to", to, "err", cerr, "give_up_at", a.NextTry)
 		return earliest(now.Add(wait), a.NextTry), held, nil
 	}
+	other := false
 	got, err = s.updateAttempt(ctx, a.ID, func(x *anxin.Attempt) bool {
+		other = false
 		if !ending(x.Status) {
 			return false // a report said how it ended
+		}
+		if x.Status != asked {
+			// a hang-up recorded while this cancel was under way (the call
+			// was answered): the cancel's answer, or its give-up, says
+			// nothing of it (Twilio ignores a cancel of a call in progress)
+			other = true
+			return false
 		}
 		if x.Status == anxin.AttemptHangingUp {
 			x.Status = "completed"
@@ -378,6 +388,11 @@ func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt,
 		return time.Time{}, held, err
 	}
 	*a = got
+	if other {
+		s.log.Info("call's end changed while it was asked for; asking again", "attempt", a.ID, "to", to,
+			"asked", asked, "now", a.Status)
+		return now.Add(s.cfg.RetryMin), held, nil
+	}
 	if cerr != nil {
 		s.log.Warn("call recorded ended: cancel not confirmed; it cannot last any longer", "attempt", a.ID, "to", to,
 			"state", c.State, "err", cerr)
