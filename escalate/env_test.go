@@ -61,9 +61,13 @@ func (h households) Household(_ context.Context, id string) (anxin.Household, er
 // alarms is an in-memory alarm store (the real one is alarmd's); its
 // outbox asks the chain store which alarms have a chain.
 type alarms struct {
-	mu     sync.Mutex
-	m      map[string]anxin.Alarm
-	chains interface {
+	mu sync.Mutex
+	m  map[string]anxin.Alarm
+	// onSetState, when set, runs (unlocked) before SetAlarmState writes:
+	// a test holds a pass there, between its read of the attempts and
+	// its save of the finished chain
+	onSetState func()
+	chains     interface {
 		Chain(ctx context.Context, alarmID string) (anxin.Chain, error)
 	}
 }
@@ -106,6 +110,12 @@ func (a *alarms) Alarm(_ context.Context, id string) (anxin.Alarm, error) {
 
 func (a *alarms) SetAlarmState(_ context.Context, id string, st anxin.AlarmState, by string, at time.Time) error {
 	a.mu.Lock()
+	hook := a.onSetState
+	a.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	a.mu.Lock()
 	defer a.mu.Unlock()
 	x, ok := a.m[id]
 	if !ok {
@@ -130,6 +140,8 @@ type env struct {
 	t0     time.Time
 	hh     anxin.Households
 	cfg    escalate.Config
+	// clock, when set, is the service's clock from its next start
+	clock escalate.Clock
 	// conflicts, while above 0, is how many more SaveChain calls the
 	// service's store refuses as ECONFLICT (a write conflict that
 	// outlasts its tries)
@@ -218,7 +230,7 @@ func (e *env) start() {
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := escalate.New(escalate.Options{
 		Config: e.cfg, Store: conflictingStore{e.db, e}, Alarms: e.alarms, Households: e.hh,
-		Visits: e.db, Notifier: tw, Provider: "twilio", Logger: log,
+		Visits: e.db, Notifier: tw, Provider: "twilio", Clock: e.clock, Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)

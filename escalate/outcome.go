@@ -141,7 +141,7 @@ func (s *Service) finish(ctx context.Context, c *anxin.Chain) (time.Time, error)
 				return time.Time{}, err
 			}
 		}
-		again, err := s.endCall(ctx, c, a, a.Status, true)
+		again, _, err := s.endCall(ctx, c, a, a.Status, true)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -281,15 +281,17 @@ func (s *Service) callLimit(provider string, answered bool) time.Duration {
 // (resend: the pass; a status report leaves a recorded end to it). A
 // refused request is tried again with backoff (it returns when) until the
 // call cannot last any longer (callLimit from the record): then it is
-// recorded ended, "cancel not confirmed", and the chain finishes.
-func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt, status string, resend bool) (again time.Time, err error) {
+// recorded ended, "cancel not confirmed", and the chain finishes. An end
+// recorded by a status report (resend false) marks the chain unfinished
+// (holdOpen) before the request, and held says so: the caller drives it.
+func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt, status string, resend bool) (again time.Time, held bool, err error) {
 	if a.Channel != anxin.ChannelVoice || a.Purpose != anxin.PurposeStep || a.ProviderID == "" ||
 		c.State == anxin.ChainWalking || !(liveCall(status) || ending(status)) {
-		return time.Time{}, nil
+		return time.Time{}, held, nil
 	}
 	answered := status == "in-progress" || status == "answered" || status == anxin.AttemptHangingUp
 	if answered && c.State == anxin.ChainAccepted && c.AcceptedVia == ViaKeyPress && a.Target == c.AcceptedTarget {
-		return time.Time{}, nil // the acceptor's call says thank you and hangs up
+		return time.Time{}, held, nil // the acceptor's call says thank you and hangs up
 	}
 	to := ""
 	if a.Target >= 0 && a.Target < len(c.Targets) {
@@ -300,14 +302,22 @@ func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt,
 		intent = anxin.AttemptHangingUp
 	}
 	now := s.clock.Now()
-	pid, send := a.ProviderID, false
+	pid, send, rebound := a.ProviderID, false, false
 	got, err := s.updateAttempt(ctx, a.ID, func(x *anxin.Attempt) bool {
-		send = false
+		send, rebound = false, false
 		switch {
 		case x.ProviderID != pid:
 			return false
 		case x.Status == intent || x.Status == anxin.AttemptHangingUp:
 			send = resend // asked for before (a crash, a refusal): the pass asks again
+			// a give-up further ahead than the call's own limit from now
+			// comes only from a clock set back since the record (NTP
+			// correcting a clock that ran ahead): kept, the call would be
+			// asked for as long as the clock jumped; it counts from now
+			if lim := now.Add(s.callLimit(x.Provider, x.Status == anxin.AttemptHangingUp)); x.NextTry.After(lim) {
+				x.NextTry, x.UpdatedAt, rebound = lim, now, true
+				return true
+			}
 			return false
 		case terminal(x.Status) && x.Status != anxin.AttemptFailed:
 			return false // its end was recorded meanwhile
@@ -317,26 +327,51 @@ func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt,
 		return true
 	})
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, held, err
 	}
 	*a = got
+	if rebound {
+		s.log.Warn("call end's give-up lies beyond the call's limit (the clock was set back?): counted from now",
+			"attempt", a.ID, "to", to, "give_up_at", a.NextTry)
+	}
 	if !send {
-		return time.Time{}, nil
+		return time.Time{}, held, nil
+	}
+	if !resend {
+		// a status report recorded the end: a pass that read the
+		// attempts before the record may be finishing the chain, and
+		// would save it finished over the end, which nothing would then
+		// ask for again; the chain's own write makes that save conflict
+		// (the pass runs again and sees the end), or finds it finished
+		if err := s.holdOpen(ctx, a.AlarmID); err != nil {
+			return time.Time{}, held, err
+		}
+		held = true
 	}
 	if s.beforeCancel != nil {
 		if err := s.beforeCancel(a.ID); err != nil {
-			return time.Time{}, err // tests: the process died between the record and the request
+			return time.Time{}, held, err // tests: the process died between the record and the request
 		}
 	}
-	cerr := s.notifierOf(a.Provider).Cancel(ctx, pid, a.Status == anxin.AttemptHangingUp)
+	asked := a.Status
+	cerr := s.notifierOf(a.Provider).Cancel(ctx, pid, asked == anxin.AttemptHangingUp)
 	if cerr != nil && now.Before(a.NextTry) {
 		wait := min(max(now.Sub(a.UpdatedAt), s.cfg.RetryMin), s.cfg.RetryMax)
 		s.log.Warn("cannot end call; will retry", "attempt", a.ID, "to", to, "err", cerr, "give_up_at", a.NextTry)
-		return earliest(now.Add(wait), a.NextTry), nil
+		return earliest(now.Add(wait), a.NextTry), held, nil
 	}
+	other := false
 	got, err = s.updateAttempt(ctx, a.ID, func(x *anxin.Attempt) bool {
+		other = false
 		if !ending(x.Status) {
 			return false // a report said how it ended
+		}
+		if x.Status != asked {
+			// a hang-up recorded while this cancel was under way (the call
+			// was answered): the cancel's answer, or its give-up, says
+			// nothing of it (Twilio ignores a cancel of a call in progress)
+			other = true
+			return false
 		}
 		if x.Status == anxin.AttemptHangingUp {
 			x.Status = "completed"
@@ -350,16 +385,44 @@ func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt,
 		return true
 	})
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, held, err
 	}
 	*a = got
+	if other {
+		s.log.Info("call's end changed while it was asked for; asking again", "attempt", a.ID, "to", to,
+			"asked", asked, "now", a.Status)
+		return now.Add(s.cfg.RetryMin), held, nil
+	}
 	if cerr != nil {
 		s.log.Warn("call recorded ended: cancel not confirmed; it cannot last any longer", "attempt", a.ID, "to", to,
 			"state", c.State, "err", cerr)
-		return time.Time{}, nil
+		return time.Time{}, held, nil
 	}
 	s.log.Info("call ended: chain decided", "attempt", a.ID, "to", to, "state", c.State, "was", status)
-	return time.Time{}, nil
+	return time.Time{}, held, nil
+}
+
+// holdOpen marks a chain unfinished with a write of its own (a new
+// version), and in cluster mode pokes it for the instance that holds it.
+func (s *Service) holdOpen(ctx context.Context, alarmID string) error {
+	for try := 1; ; try++ {
+		c, err := s.store.Chain(ctx, alarmID)
+		if err != nil {
+			return err
+		}
+		c.Finished, c.UpdatedAt = false, s.clock.Now()
+		err = s.store.SaveChain(ctx, &c)
+		if anxin.ErrorCode(err) == anxin.ECONFLICT && try < maxWriteTries {
+			continue
+		} else if err != nil {
+			return err
+		}
+		break
+	}
+	if s.claims != nil {
+		return s.claims.PokeChain(ctx, alarmID, s.clock.Now())
+	}
+	return nil
 }
 
 // lookUpDecidedCall asks the provider whether a decided chain's call

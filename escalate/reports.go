@@ -118,7 +118,9 @@ func (s *Service) Report(ctx context.Context, r anxin.StatusReport) error {
 // live. A finished chain is first marked unfinished again: the end is
 // recorded before it is asked for, and an unfinished chain's pass (at the
 // next start too) asks again for an end not confirmed, until the call
-// cannot last any longer.
+// cannot last any longer. The record is followed by a write of the chain
+// (endCall's holdOpen), so a pass finishing the chain meanwhile does not
+// save it finished over the end.
 func (s *Service) endLateCall(ctx context.Context, a *anxin.Attempt, status string) error {
 	answered := status == "in-progress" || status == "answered"
 	if a.Channel != anxin.ChannelVoice || a.Purpose != anxin.PurposeStep || a.ProviderID == "" || !liveCall(status) ||
@@ -153,11 +155,11 @@ func (s *Service) endLateCall(ctx context.Context, a *anxin.Attempt, status stri
 			}
 		}
 	}
-	again, err := s.endCall(ctx, &c, a, status, false)
+	again, held, err := s.endCall(ctx, &c, a, status, false)
 	if err != nil {
 		return err
 	}
-	if reopened || !again.IsZero() {
+	if reopened || held || !again.IsZero() {
 		s.nudge(ctx, a.AlarmID) // the pass asks again, and finishes the chain
 	}
 	return nil
