@@ -348,17 +348,27 @@ type ProviderDown struct {
 
 // providerHealth counts consecutive failed sends per provider: DownAfter in
 // a row mark it down for DownFor (routes skip it while another is up).
+//
+// A refused number (anxin.ErrNumber) is that send's failure, and one
+// household's landline refused again and again must not mark the provider
+// down for every household. But a provider that refuses every number it is
+// given (a From number that cannot reach the destination, Twilio 21612; a
+// modem whose SIM has the wrong message centre) is itself broken. So the
+// first number refused since the last success counts for nothing, and each
+// further distinct number counts as one failure.
 type providerHealth struct {
 	after int
 	for_  time.Duration
 
-	mu    sync.Mutex
-	fails map[string]int
-	until map[string]time.Time
+	mu      sync.Mutex
+	fails   map[string]int
+	until   map[string]time.Time
+	refused map[string][]string // provider → distinct numbers refused since its last success (at most after+1)
 }
 
 func newProviderHealth(after int, d time.Duration) *providerHealth {
-	return &providerHealth{after: after, for_: d, fails: map[string]int{}, until: map[string]time.Time{}}
+	return &providerHealth{after: after, for_: d, fails: map[string]int{}, until: map[string]time.Time{},
+		refused: map[string][]string{}}
 }
 
 func (h *providerHealth) record(provider string, ok bool, now time.Time) {
@@ -367,8 +377,30 @@ func (h *providerHealth) record(provider string, ok bool, now time.Time) {
 	if ok {
 		delete(h.fails, provider)
 		delete(h.until, provider)
+		delete(h.refused, provider)
 		return
 	}
+	h.failLocked(provider, now)
+}
+
+// refusedNumber records that provider refused the number to: a failure only
+// when another number was refused before it with no success between.
+func (h *providerHealth) refusedNumber(provider, to string, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	seen := h.refused[provider]
+	if slices.Contains(seen, to) {
+		return
+	}
+	if len(seen) <= h.after { // past that the provider is down already
+		h.refused[provider] = append(seen, to)
+	}
+	if len(seen) > 0 {
+		h.failLocked(provider, now)
+	}
+}
+
+func (h *providerHealth) failLocked(provider string, now time.Time) {
 	h.fails[provider]++
 	if h.fails[provider] >= h.after {
 		h.until[provider] = now.Add(h.for_)

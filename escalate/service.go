@@ -1097,9 +1097,11 @@ func (s *Service) send(ctx context.Context, a *anxin.Attempt, n anxin.Notificati
 		retry = true
 	}
 	now := s.clock.Now()
-	if !errors.Is(err, anxin.ErrNumber) {
-		// a refused number is that send's failure, not the provider's: it
-		// neither counts toward marking the provider down nor clears it
+	if errors.Is(err, anxin.ErrNumber) {
+		// that send's failure, not the provider's, unless it refuses other
+		// numbers too (providerHealth)
+		s.health.refusedNumber(a.Provider, n.To, now)
+	} else {
 		s.health.record(a.Provider, err == nil, now)
 	}
 	s.metrics.route(a.Provider, string(a.Channel), err == nil)
