@@ -43,3 +43,24 @@ func TestCheckURLPorts(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestCheckURLPortsPasswordWithReservedCharacters: a password may hold '?'
+// or '#' (libpq, hence pgx, ends the search for the '@' at a '/' only), and
+// digits of a password written unescaped before a '/' must not be quoted as
+// a port.
+func TestCheckURLPortsPasswordWithReservedCharacters(t *testing.T) {
+	for _, u := range []string{
+		"postgres://u:pa?ss@db:5432/x",
+		"postgres://u:pa#ss@db:5432/x",
+		"postgres://u:99999?ss@db/x",
+		"tcp://u:pa#ss@[::1]:1883",
+	} {
+		if err := CheckURLPorts(u); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+	var pe *PortError
+	if err := CheckURLPorts("postgres://u:99999/s3cret@db/x"); !errors.As(err, &pe) || pe.Shown() != "" {
+		t.Errorf("password digits before a '/': %v", err)
+	}
+}
