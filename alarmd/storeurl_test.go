@@ -22,3 +22,25 @@ func TestStoreURLPasswordWithReservedCharacters(t *testing.T) {
 		}
 	}
 }
+
+// TestURLPasswordWithReservedCharactersNotShown: a URL key whose password
+// holds '#' or '?' does not parse (url.Parse ends the authority there); the
+// Mandarin and English lines quoting it must still hide the password.
+func TestURLPasswordWithReservedCharactersNotShown(t *testing.T) {
+	for _, body := range []string{
+		"influx: {url: 'http://127.0.0.1:8428', query_url: 'http://vm:pg-pass#s3cret@vm:8428'}",
+		"influx: {url: 'http://127.0.0.1:8428', query_url: 'http://vm:pg-pass?s3cret@vm:8428'}",
+		"http: {public_url: 'https://admin:hunter2#s3cret@alarm.example.org'}",
+		"mqtt: {broker: 'tcp://anxin:hunter2#s3cret@127.0.0.1:1883'}",
+	} {
+		_, err := Parse([]byte(body), nil)
+		if err == nil {
+			t.Errorf("%s accepted", body)
+			continue
+		}
+		zh, en := ConfigErrorText(err, AtCheck), err.Error()
+		if strings.Contains(zh, "s3cret") || strings.Contains(en, "s3cret") {
+			t.Errorf("the password is shown:\n%s\n%s", zh, en)
+		}
+	}
+}
