@@ -119,8 +119,7 @@ func (b BrokerURL) TLS() bool {
 var ErrNoBroker = errors.New("no broker URL")
 
 // redactRaw hides what may be a password in a string that did not parse as
-// a URL: everything between "scheme://user:" and the last "@" of the
-// authority.
+// a URL: everything between "scheme://user:" and the last "@".
 func redactRaw(s string) string {
 	i := strings.Index(s, "://")
 	if i < 0 {
@@ -130,15 +129,13 @@ func redactRaw(s string) string {
 		return s
 	}
 	rest := s[i+3:]
-	auth := rest
-	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
-		auth = rest[:j]
-	}
-	at := strings.LastIndex(auth, "@")
+	// the last '@' anywhere: a password may hold '/', '?' or '#', where
+	// url.Parse ends the authority (hiding a path or query too is harmless)
+	at := strings.LastIndex(rest, "@")
 	if at < 0 {
 		return s
 	}
-	user := auth[:at]
+	user := rest[:at]
 	if c := strings.IndexByte(user, ':'); c >= 0 {
 		user = user[:c] + ":xxxxx"
 	}

@@ -1,6 +1,7 @@
 package anxin
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,6 +12,9 @@ import (
 // so a URL that parses may still name no port at all.
 type PortError struct {
 	Port string // as written; a port that is not digits may be a password typed where the host goes
+	// Hidden: what was read as the port may be part of a password (an
+	// '@' follows it past a '/'), so no message quotes it even as digits.
+	Hidden bool
 }
 
 func (e *PortError) Error() string {
@@ -22,7 +26,7 @@ func (e *PortError) Error() string {
 
 // Shown is the port when a message may quote it (digits only), else "".
 func (e *PortError) Shown() string {
-	if digits(e.Port) && len(e.Port) <= 12 {
+	if !e.Hidden && digits(e.Port) && len(e.Port) <= 12 {
 		return e.Port
 	}
 	return ""
@@ -37,14 +41,28 @@ func CheckURLPorts(s string) error {
 	if i := strings.Index(s, "://"); i >= 0 {
 		s = s[i+3:]
 	}
+	// The user info ends at the last '@' before the first '/': libpq, and
+	// so pgx, reads a '?' or '#' before it as part of the password
+	// (postgres://anxin:pa?ss@db/anxin connects). A URL that url.Parse
+	// reads differently is refused by url.Parse after this check.
+	head, _, _ := strings.Cut(s, "/")
+	hidden := false
+	if i := strings.LastIndex(head, "@"); i >= 0 {
+		s = s[i+1:]
+	} else {
+		// an '@' past the '/' may close a password holding a '/': what
+		// stands after its ':' is no port to quote
+		hidden = strings.Contains(s, "@")
+	}
 	if i := strings.IndexAny(s, "/?#"); i >= 0 {
 		s = s[:i]
 	}
-	if i := strings.LastIndex(s, "@"); i >= 0 {
-		s = s[i+1:]
-	}
 	for _, h := range strings.Split(s, ",") {
 		if err := CheckHostPort(h); err != nil {
+			var pe *PortError
+			if errors.As(err, &pe) {
+				pe.Hidden = hidden
+			}
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package anxin
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -41,5 +42,40 @@ func TestCheckURLPorts(t *testing.T) {
 	}
 	if err := CheckHostPort("dysmsapi.aliyuncs.com"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestCheckURLPortsPasswordWithReservedCharacters: a password may hold '?'
+// or '#' (libpq, hence pgx, ends the search for the '@' at a '/' only), and
+// digits of a password written unescaped before a '/' must not be quoted as
+// a port.
+func TestCheckURLPortsPasswordWithReservedCharacters(t *testing.T) {
+	for _, u := range []string{
+		"postgres://u:pa?ss@db:5432/x",
+		"postgres://u:pa#ss@db:5432/x",
+		"postgres://u:99999?ss@db/x",
+		"tcp://u:pa#ss@[::1]:1883",
+	} {
+		if err := CheckURLPorts(u); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+	var pe *PortError
+	if err := CheckURLPorts("postgres://u:99999/s3cret@db/x"); !errors.As(err, &pe) || pe.Shown() != "" {
+		t.Errorf("password digits before a '/': %v", err)
+	}
+}
+
+// TestBrokerURLPasswordWithReservedCharactersNotShown: a broker URL whose
+// password holds '#' or '?' does not parse (url.Parse ends the authority
+// there); the error quoting it must still hide the password.
+func TestBrokerURLPasswordWithReservedCharactersNotShown(t *testing.T) {
+	for _, s := range []string{"tcp://gw:Pw#271828@127.0.0.1:1883", "tcp://gw:Pw?271828@127.0.0.1:1883", "tcp://gw:Pw/271828@127.0.0.1:1883"} {
+		_, err := ParseBrokerURL(s)
+		if err == nil {
+			t.Errorf("%s accepted", s)
+		} else if strings.Contains(err.Error(), "271828") {
+			t.Errorf("the password is shown: %v", err)
+		}
 	}
 }

@@ -584,11 +584,9 @@ func redactURL(s string) string {
 	if i := strings.Index(s, "://"); i >= 0 {
 		pre, rest = s[:i+3], s[i+3:]
 	}
-	auth := rest
-	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
-		auth = rest[:j]
-	}
-	if at := strings.LastIndex(auth, "@"); at >= 0 {
+	// the last '@' anywhere: a password may hold '/', '?' or '#', where
+	// url.Parse ends the authority
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
 		return pre + "xxxxx" + rest[at:]
 	}
 	return s

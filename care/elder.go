@@ -117,13 +117,19 @@ func twoPhonesZh(s string) string {
 	}
 	keep, what := ps[0], "号码"
 	for _, p := range ps {
-		if strings.HasPrefix(p, "+861") {
+		if mainlandMobile(p) {
 			keep, what = p, "手机号"
 			break
 		}
 	}
 	return fmt.Sprintf("写了 %d 个号码，一格只能写一个：请只留尾号 %s 的%s（告警的短信和电话打这个号码）；"+
 		"另一个号码若是家人的，登记为一位紧急联系人（写上姓名和关系），若是家里的座机，写在备注里", len(ps), keep[len(keep)-4:], what)
+}
+
+// mainlandMobile reports whether p (E.164) is a mainland mobile, 1[3-9]
+// and nine more digits: a Beijing landline (+8610…) starts like one.
+func mainlandMobile(p string) bool {
+	return len(p) == 14 && strings.HasPrefix(p, "+861") && p[4] >= '3' && p[4] <= '9'
 }
 
 // validPhone is anxin.ValidPhone and, for a mainland number (+86), not

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
 
@@ -72,7 +74,7 @@ func ParseAddress(s, township string) (anxin.Address, error) {
 			if lvl == 2 && !hasLevelSuffix(f[i], 2) {
 				if cut := levelCut(f[i], 2); cut > 0 { // 大河村3组
 					a.Village, f[i] = f[i][:cut], f[i][cut:]
-				} else if township {
+				} else if township && !isDetail(f[i]) {
 					a.Village = f[i]
 					i++
 				}
@@ -99,6 +101,26 @@ func ParseAddress(s, township string) (anxin.Address, error) {
 			"小区名里没有“村”“社区”字样时，用空格把各级隔开，如 忠县 善广乡 幸福小区 5栋")
 	}
 	return a, nil
+}
+
+// detailSuffixes end the words of an address below the village: a house
+// number, a group, a building, a road.
+var detailSuffixes = []string{"号", "栋", "幢", "组", "单元", "室", "楼", "层", "路", "街", "巷", "弄"}
+
+// isDetail reports whether the field w, written where a village without
+// suffix may stand, is rather an address's detail (12号, 3组, 新华路): it
+// starts with a digit or ends like one. Such a row lacks its village.
+func isDetail(w string) bool {
+	r, _ := utf8.DecodeRuneInString(w)
+	if unicode.IsDigit(r) {
+		return true
+	}
+	for _, suf := range detailSuffixes {
+		if strings.HasSuffix(w, suf) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasLevelSuffix(w string, lvl int) bool {

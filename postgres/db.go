@@ -13,7 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -101,7 +103,24 @@ func CheckURL(url string) error {
 		return nil
 	}
 	if inner := errors.Unwrap(err); inner != nil {
-		return errors.New("is not a PostgreSQL URL: " + redact(inner, url).Error())
+		// pgx quotes what it could not read, which may be a piece of a
+		// password (?password=pa&ss reads "ss" as a key): the quoted
+		// text goes, one-character ones ("=") stay
+		return errors.New("is not a PostgreSQL URL: " + unquote(redact(inner, url).Error()))
 	}
 	return errors.New("is not a PostgreSQL URL")
+}
+
+// quoted is a double-quoted text.
+var quoted = regexp.MustCompile(`"[^"]*"`)
+
+// unquote is s with each double-quoted text of two characters or more
+// replaced by "…".
+func unquote(s string) string {
+	return quoted.ReplaceAllStringFunc(s, func(q string) string {
+		if utf8.RuneCountInString(q) <= 3 {
+			return q
+		}
+		return `"…"`
+	})
 }

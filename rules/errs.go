@@ -2,6 +2,7 @@ package rules
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/anxin-care/anxin/internal/configerr"
@@ -41,9 +42,15 @@ var ErrorReasons = []string{reasonClearsAlarm, reasonLatLon, reasonPolygonPoints
 	reasonSilentAfter, reasonWindow, reasonSilence, reasonPlainKeys, reasonNoOverride, reasonListLong, reasonUnsupported}
 
 // outside: v is not within allowed (1d..14d, > 0); detail is the English.
+// A duration is shown in the unit of the range: whole days as 90d against
+// days (1d..60d), else 48h against hours (1h..36h).
 func outside(key string, v any, allowed, detail string) error {
 	if d, ok := v.(Duration); ok {
-		v = writtenDur(d)
+		if strings.HasSuffix(allowed, "d") {
+			v = writtenDur(d)
+		} else {
+			v = shortDur(d)
+		}
 	}
 	ce := configerr.OutOfRange(key, v, allowed)
 	ce.Detail = detail

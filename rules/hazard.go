@@ -275,7 +275,11 @@ func init() {
 			if p.MaxQuiet == 0 {
 				p.MaxQuiet = Duration(24 * time.Hour)
 			}
-			if p.MinQuiet < Duration(30*time.Minute) || p.MaxQuiet > Duration(36*time.Hour) || p.MinQuiet > p.MaxQuiet {
+			if p.MaxQuiet > Duration(36*time.Hour) {
+				// the key written wrong is named, with its value
+				return outside("max_quiet", p.MaxQuiet, "30m ≤ min_quiet ≤ max_quiet ≤ 36h", "with min_quiet, must satisfy 30m ≤ min_quiet ≤ max_quiet ≤ 36h")
+			}
+			if p.MinQuiet < Duration(30*time.Minute) || p.MinQuiet > p.MaxQuiet {
 				return outside("min_quiet", p.MinQuiet, "30m ≤ min_quiet ≤ max_quiet ≤ 36h", "with max_quiet, must satisfy 30m ≤ min_quiet ≤ max_quiet ≤ 36h")
 			}
 			if err := p.checkCells(false); err != nil {

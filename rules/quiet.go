@@ -77,8 +77,11 @@ func (p *QuietParams) checkLearner(cost Duration) error {
 	if p.AlsoMinDelta == 0 {
 		p.AlsoMinDelta = 0.05
 	}
-	if p.MinDelta < 0 || p.AlsoMinDelta < 0 {
-		return outside("min_delta", min(p.MinDelta, p.AlsoMinDelta), "> 0", "must be above 0")
+	if p.MinDelta < 0 {
+		return outside("min_delta", p.MinDelta, "> 0", "must be above 0")
+	}
+	if p.AlsoMinDelta < 0 {
+		return outside("also_min_delta", p.AlsoMinDelta, "> 0", "must be above 0")
 	}
 	if p.Cost == 0 {
 		p.Cost = cost

@@ -33,6 +33,14 @@ func init() {
 			if !anxin.ValidID(p.Field) {
 				return notName("field", clip(p.Field), "missing or not a field name")
 			}
+			// a clear_ key on the wrong side is named as written (the
+			// defaults below fill the other side)
+			switch {
+			case p.Below != nil && p.ClearBelow != nil:
+				return clash("clear_below", "clear_below does not go with below (clear_above is the level that clears)", "below")
+			case p.Above != nil && p.ClearAbove != nil:
+				return clash("clear_above", "clear_above does not go with above (clear_below is the level that clears)", "above")
+			}
 			switch {
 			case p.Below == nil && p.Above == nil:
 				return absent("below", "set exactly one of below and above", "below", "above")
