@@ -118,6 +118,17 @@ func TestRuleErrorsInMandarin(t *testing.T) {
 		{"plain keys", "timezone: Asia/Shanghai\nrules:\n  - name: r1\n    kind: event\n    events: [button_pressed]\n    ? [a, b]\n    : 1\n", "rules[0]", "项名要写成普通文字"},
 		{"list too long", rule("event", "events: ["+strings.Repeat("button_pressed, ", 1001)+"button_pressed]"), "events", "列表太长，最多写"},
 		{"rules not a list", "timezone: Asia/Shanghai\nrules: {a: 1}\n", "rules", "这里应写列表"},
+		// the key written wrong is the one named, with its value, not its
+		// partner (max_quiet: 48h once read as min_quiet 项：“1h”); a duration
+		// is shown in the unit of its range (fallback: 48h is not “2d”)
+		{"hazard max quiet", rule("hazard", water+", max_quiet: 48h"), "max_quiet", "“48h” 超出允许的范围"},
+		{"hazard min above max", rule("hazard", water+", min_quiet: 2h, max_quiet: 1h"), "min_quiet", "“2h” 超出允许的范围"},
+		{"hazard min quiet", rule("hazard", water+", min_quiet: 10m"), "min_quiet", "“10m” 超出允许的范围"},
+		{"hours stay hours", rule("hazard", water+", fallback: 48h"), "fallback", "“48h” 超出允许的范围（允许：1h..36h）"},
+		{"days stay days", rule("hazard", water+", warm_up: 90d"), "warm_up", "“90d” 超出允许的范围（允许：1d..60d）"},
+		{"also min delta", rule("hazard", water+", also_field: energy_kwh, also_min_delta: -1"), "also_min_delta", "“-1” 超出允许的范围"},
+		{"clear below with below", rule("threshold", "field: battery_pct, below: 20, clear_below: 25"), "clear_below", "与 below 不能这样同时写"},
+		{"clear above with above", rule("threshold", "field: temperature_c, above: 35, clear_above: 30"), "clear_above", "与 above 不能这样同时写"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := rules.Parse([]byte(c.yaml))
