@@ -45,9 +45,7 @@ func checkEndedUnconfirmed(t *testing.T, e *env, id, status string) {
 	if logs := e.logs.String(); !strings.Contains(logs, "cancel not confirmed") {
 		t.Fatalf("no log line says the cancel was not confirmed:\n%s", logs)
 	}
-	if n := len(e.timeline("sms", "call")); n != 2 {
-		t.Fatalf("%d SMS and call requests, want step 0's two:\n%s", n, e.dump())
-	}
+	onlyStepZeroSent(t, e)
 }
 
 // Contact 1's call rings; our webhook becomes unreachable and Twilio
@@ -138,9 +136,7 @@ func TestCancelRecordedBeforeACrashIsSentOnStart(t *testing.T) {
 		if c, a := e.chain(id), e.attempt(id+"/s0/voice"); !c.Finished || a.Status != "canceled" || a.Error != "" {
 			t.Fatalf("chain finished %v, call %s %q; want finished and canceled", c.Finished, a.Status, a.Error)
 		}
-		if n := len(e.timeline("sms", "call")); n != 2 {
-			t.Fatalf("%d SMS and call requests, want step 0's two:\n%s", n, e.dump())
-		}
+		onlyStepZeroSent(t, e)
 	})
 }
 
@@ -179,4 +175,13 @@ func TestCallAnsweredWhileItsCancelIsRefusedIsHungUp(t *testing.T) {
 			t.Fatalf("chain finished %v, call %s %q; want finished and completed", c.Finished, a.Status, a.Error)
 		}
 	})
+}
+
+// onlyStepZeroSent fails unless step 0's SMS and call were the only sends:
+// no step went out twice, and none after the chain was decided.
+func onlyStepZeroSent(t *testing.T, e *env) {
+	t.Helper()
+	if n := len(e.timeline("sms", "call")); n != 2 {
+		t.Fatalf("%d SMS and call requests, want step 0's two:\n%s", n, e.dump())
+	}
 }
