@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/anxin-care/anxin/drivers"
 )
 
 // TestEveryConfigErrorInMandarin walks every error gatewayd's own keys
@@ -325,5 +328,24 @@ func TestEveryConfigErrorInMandarin(t *testing.T) {
 				t.Errorf("%q is shown:\n%s\n%v", s, zh, err)
 			}
 		})
+	}
+}
+
+// TestConfigReasonsHaveWords: every reason a gatewayd config error may
+// carry has its Mandarin, and nothing else is worded.
+func TestConfigReasonsHaveWords(t *testing.T) {
+	for _, r := range drivers.ErrorReasons {
+		if reasons[r] == "" {
+			t.Errorf("reason %q has no Mandarin in reasons", r)
+		}
+		e := &drivers.ConfigError{Kind: drivers.ValueBad, Key: "drivers[0].x", Reason: r}
+		if zh := ConfigErrorText(e, AtCheck); strings.Contains(zh, "英文说明") {
+			t.Errorf("%s: %s", r, zh)
+		}
+	}
+	for r := range reasons {
+		if !slices.Contains(drivers.ErrorReasons, r) {
+			t.Errorf("reasons has %q, which no config error carries", r)
+		}
 	}
 }
