@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/anxin-care/anxin/drivers"
+	"github.com/anxin-care/anxin/internal/testenv"
 )
 
 // TestEveryConfigErrorInMandarin walks every error gatewayd's own keys
@@ -346,6 +347,33 @@ func TestConfigReasonsHaveWords(t *testing.T) {
 	for r := range reasons {
 		if !slices.Contains(drivers.ErrorReasons, r) {
 			t.Errorf("reasons has %q, which no config error carries", r)
+		}
+	}
+}
+
+// TestNoBadValueWithoutReason guards what the walk above cannot see
+// coming: a new check in gatewayd or a driver that returns a bad value
+// with no reason (drivers.Because gives one) would read "原因见下面的英文说明".
+func TestNoBadValueWithoutReason(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	for _, dir := range []string{"gateway", "drivers"} {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			for i, l := range strings.Split(string(b), "\n") {
+				if strings.Contains(l, "NewConfigError(drivers.ValueBad") || strings.Contains(l, "Kind: drivers.ValueBad") {
+					t.Errorf("%s:%d: a bad value without a reason; use drivers.Because", p, i+1)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 }
