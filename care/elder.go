@@ -132,6 +132,22 @@ func mainlandMobile(p string) bool {
 	return len(p) == 14 && strings.HasPrefix(p, "+861") && p[4] >= '3' && p[4] <= '9'
 }
 
+// checkPhone normalizes *p (NormalizePhone) and says what is wrong with
+// it, in Mandarin and English; "" when it is a phone number. Every phone
+// an elder's record holds is checked here, so a cell with two numbers
+// gets the same advice wherever it is written.
+func checkPhone(p *string) (zh, en string) {
+	raw := *p
+	*p = NormalizePhone(raw)
+	if validPhone(*p) {
+		return "", ""
+	}
+	if zh := twoPhonesZh(raw); zh != "" {
+		return zh, "holds more than one phone number; keep one"
+	}
+	return "不是电话号码（11位手机号、区号加号码或 +国家码…）", "is not a phone number (11-digit mobile, area code and number, or +country…)"
+}
+
 // validPhone is anxin.ValidPhone and, for a mainland number (+86), not
 // one that no call reaches: a 0 after +86, a mobile (1 and two more
 // digits other than Beijing's area code 10) not 11 digits long, or a
@@ -210,18 +226,10 @@ func Normalize(e *anxin.ElderRecord, today time.Time) []FieldError {
 	default:
 		bad("gender", "只能填“男”或“女”", "must be 男 or 女")
 	}
-	badPhone := "不是电话号码（11位手机号、区号加号码或 +国家码…）"
 	phone := func(field string, p *string) {
-		raw := *p
-		*p = NormalizePhone(raw)
-		if validPhone(*p) {
-			return
+		if zh, en := checkPhone(p); zh != "" {
+			bad(field, zh, "%s", en)
 		}
-		if zh := twoPhonesZh(raw); zh != "" {
-			bad(field, zh, "holds more than one phone number; keep one")
-			return
-		}
-		bad(field, badPhone, "is not a phone number (11-digit mobile, area code and number, or +country…)")
 	}
 	if e.Phone != "" {
 		phone("phone", &e.Phone)
@@ -391,9 +399,8 @@ func normalizeForm(f *anxin.RegisterForm, today time.Time, text func(string, *st
 			}
 		}
 		if m.Phone != "" {
-			m.Phone = NormalizePhone(m.Phone)
-			if !validPhone(m.Phone) {
-				bad(p+".phone", "不是电话号码", "is not a phone number")
+			if zh, en := checkPhone(&m.Phone); zh != "" {
+				bad(p+".phone", zh, "%s", en)
 			}
 		}
 	}

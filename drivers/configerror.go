@@ -64,3 +64,53 @@ func NotEvent(key string, ev anxin.EventType) *ConfigError {
 	}
 	return NotChoice(key, string(ev), c...)
 }
+
+// A problem no ConfigKind says carries one of ErrorReasons (ConfigError's
+// Reason), which gatewayd words in Mandarin in one table (its
+// configtext.go); the English detail stays what developers read.
+const (
+	ReasonListen          = "listen-address"      // listen: not host:port
+	ReasonTerminalJT808   = "jt808-terminal-id"   // terminals[i].id: not up to 20 digits (shown masked)
+	ReasonTerminalWatch3g = "watch3g-terminal-id" // terminals[i].id: not up to 20 letters and digits (shown masked)
+	ReasonBrokerURL       = "broker-url"          // broker: not a URL like tcp://host:1883 (never quoted: it may hold a password)
+	ReasonBrokerScheme    = "broker-scheme"       // broker: a scheme paho does not dial (Value: the scheme)
+	ReasonBrokerUserinfo  = "broker-credentials"  // broker: user or password in the URL (never quoted)
+	ReasonClientID        = "mqtt-client-id"      // client_id: over 128 characters or with / + #
+	ReasonTopicFilter     = "topic-filter"        // an MQTT filter with a misplaced + or #, empty or too long
+	ReasonTopicCapture    = "topic-capture"       // jsonmap topic: a {capture} not a whole level or not [A-Za-z0-9_]
+	ReasonDeviceTemplate  = "device-template"     // jsonmap device: not literal id characters and captured {names}
+	ReasonJSONPath        = "json-path"           // jsonmap: not a path like $.gps.lat
+	ReasonScaleBoolean    = "scale-boolean"       // jsonmap scale: of a true/false field
+	ReasonScaleNumber     = "scale-number"        // scale: zero or not finite
+	ReasonBaseTopic       = "base-topic"          // zigbee2mqtt base_topic: wildcards, leading or trailing /
+	ReasonZigbeeName      = "zigbee-name"         // zigbee2mqtt devices[i].name: + or #, or too long
+	ReasonZigbeeSubtopic  = "zigbee-subtopic"     // zigbee2mqtt devices[i].name: ends like a sub-topic
+	ReasonZigbeeReset     = "zigbee-empty-action" // zigbee2mqtt actions: the empty action (a reset)
+	ReasonReservedDevice  = "reserved-device"     // the device id of the gateway's own status
+	ReasonUSBID           = "usb-id"              // port.usb.vid, .pid: not 4 hex digits
+	ReasonWaterAddress    = "cjt188-address"      // cjt188 meters[i].address: not 14 digits
+	ReasonPowerAddress    = "dlt645-address"      // dlt645 meters[i].address: not 12 digits
+	ReasonMeterType       = "cjt188-meter-type"   // cjt188 meter_type: not two hex digits
+	ReasonRFCode          = "rf-code"             // codes[i].code: not 1-6 hex digits
+	ReasonTLSNoPEM        = "tls-no-pem"          // mqtt.tls.ca_file: no PEM certificate in it
+	ReasonTLSKeyPair      = "tls-key-pair"        // mqtt.tls.cert_file: the pair does not load
+)
+
+// ErrorReasons lists every Reason a gatewayd config error may carry, for
+// the test that each has its Mandarin words. The serial port's sharing
+// reasons (port-settings, port-alone, usb-ambiguous) and BadPort's port
+// are worded by configerr itself.
+var ErrorReasons = []string{ReasonListen, ReasonTerminalJT808, ReasonTerminalWatch3g, ReasonBrokerURL, ReasonBrokerScheme,
+	ReasonBrokerUserinfo, ReasonClientID, ReasonTopicFilter, ReasonTopicCapture, ReasonDeviceTemplate, ReasonJSONPath,
+	ReasonScaleBoolean, ReasonScaleNumber, ReasonBaseTopic, ReasonZigbeeName, ReasonZigbeeSubtopic, ReasonZigbeeReset,
+	ReasonReservedDevice, ReasonUSBID, ReasonWaterAddress, ReasonPowerAddress, ReasonMeterType, ReasonRFCode,
+	ReasonTLSNoPEM, ReasonTLSKeyPair}
+
+// Because is the error for key refused for reason (one of ErrorReasons),
+// with an English detail. Add the value as written with WithValue, unless
+// it may be a secret.
+func Because(key, reason, format string, args ...any) *ConfigError {
+	ce := NewConfigError(ValueBad, key, format, args...)
+	ce.Reason = reason
+	return ce
+}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"slices"
@@ -320,7 +321,7 @@ func (c *Config) Validate() error {
 	}
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
-			return drivers.NewConfigError(drivers.ValueBad, "metrics.listen", "%q is not host:port", c.Metrics.Listen).
+			return drivers.Because("metrics.listen", drivers.ReasonListen, "%q is not host:port", c.Metrics.Listen).
 				WithValue(c.Metrics.Listen)
 		}
 	}
@@ -350,7 +351,7 @@ func (t TLSConfig) load() (*tls.Config, error) {
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, drivers.NewConfigError(drivers.ValueBad, "mqtt.tls.ca_file", "no PEM certificate in %s", t.CAFile).
+			return nil, drivers.Because("mqtt.tls.ca_file", drivers.ReasonTLSNoPEM, "no PEM certificate in %s", t.CAFile).
 				WithValue(t.CAFile)
 		}
 		c.RootCAs = pool
@@ -358,7 +359,7 @@ func (t TLSConfig) load() (*tls.Config, error) {
 	if t.CertFile != "" {
 		pair, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
-			ce := drivers.NewConfigError(drivers.ValueBad, "mqtt.tls.cert_file", "%v", err).WithValue(t.CertFile)
+			ce := drivers.Because("mqtt.tls.cert_file", drivers.ReasonTLSKeyPair, "%v", err).WithValue(t.CertFile)
 			ce.Err = err
 			return nil, ce
 		}
@@ -557,14 +558,22 @@ func brokerURLHook(from, to reflect.Type, data any) (any, error) {
 	}
 	s, ok := data.(string)
 	if !ok {
-		return nil, errors.New("is not a URL like tcp://host:1883")
+		return nil, drivers.Because("", drivers.ReasonBrokerURL, "is not a URL like tcp://host:1883")
 	}
 	b, err := anxin.ParseBrokerURL(s)
 	var pe *anxin.PortError
-	if errors.As(err, &pe) {
+	switch {
+	case err == nil:
+		return b, nil
+	case errors.As(err, &pe):
 		return nil, configerr.BadPort("", pe)
 	}
-	return b, err
+	// the URL is never the value shown: it may hold a password; a scheme
+	// cannot (url.Parse allows only letters, digits, + - . in one)
+	if u, perr := url.Parse(s); perr == nil && u.Hostname() != "" {
+		return nil, drivers.Because("", drivers.ReasonBrokerScheme, "%s", err.Error()).WithValue(u.Scheme)
+	}
+	return nil, drivers.Because("", drivers.ReasonBrokerURL, "%s", err.Error())
 }
 
 func byteSizeHook(from, to reflect.Type, data any) (any, error) {

@@ -59,7 +59,7 @@ func (c *Config) Validate() error {
 	devs := map[string]bool{}
 	for i, m := range c.Meters {
 		if _, err := ParseAddress(m.Address); err != nil {
-			return drivers.NewConfigError(drivers.ValueBad, fmt.Sprintf("meters[%d].address", i), "%v", err).
+			return drivers.Because(fmt.Sprintf("meters[%d].address", i), drivers.ReasonWaterAddress, "%v", err).
 				WithValue(m.Address)
 		}
 		if !anxin.ValidID(m.Device) {
@@ -92,23 +92,20 @@ func (c *Config) Validate() error {
 	case c.MissesBeforeSilent < 1:
 		return drivers.NewConfigError(drivers.ValueOutOfRange, "misses_before_silent", "%d must be at least 1", c.MissesBeforeSilent).
 			WithValue(c.MissesBeforeSilent).WithRange(">= 1")
-	case c.Reconnect.Min < 0 || c.Reconnect.Max < 0 || c.Reconnect.Healthy < 0:
-		return fmt.Errorf("reconnect: durations must not be negative")
-	case c.Reconnect.Max > 0 && c.Reconnect.Max < c.Reconnect.Min:
-		return fmt.Errorf("reconnect.max: %s is below reconnect.min %s", c.Reconnect.Max, c.Reconnect.Min)
 	}
-	return nil
+	return drivers.UnderKey("reconnect", c.Reconnect.Validate())
 }
 
 func (c *Config) meterType() (byte, error) {
 	if len(c.MeterType) != 2 {
-		return 0, drivers.NewConfigError(drivers.ValueBad, "meter_type", "%q must be two hex digits, e.g. 10", c.MeterType).
+		return 0, drivers.Because("meter_type", drivers.ReasonMeterType, "%q must be two hex digits, e.g. 10", c.MeterType).
 			WithValue(c.MeterType)
 	}
 	hi, ok1 := hexVal(c.MeterType[0])
 	lo, ok2 := hexVal(c.MeterType[1])
 	if !ok1 || !ok2 {
-		return 0, fmt.Errorf("meter_type: %q must be two hex digits, e.g. 10", c.MeterType)
+		return 0, drivers.Because("meter_type", drivers.ReasonMeterType, "%q must be two hex digits, e.g. 10", c.MeterType).
+			WithValue(c.MeterType)
 	}
 	return hi<<4 | lo, nil
 }

@@ -71,7 +71,8 @@ func (m Meter) requests() ([]request, error) {
 	case "1997":
 		all = fields1997
 	default:
-		return nil, fmt.Errorf("protocol: %q must be 2007 or 1997", m.Protocol)
+		return nil, drivers.NewConfigError(drivers.ValueNotChoice, "protocol", "%q must be 2007 or 1997", m.Protocol).
+			WithValue(m.Protocol).WithChoices("2007", "1997")
 	}
 	if len(m.Fields) == 0 {
 		return all, nil
@@ -84,10 +85,11 @@ func (m Meter) requests() ([]request, error) {
 			for _, r := range all {
 				names = append(names, r.field)
 			}
-			return nil, fmt.Errorf("fields: %q is not one of %v for protocol %s", f, names, m.protocol())
+			return nil, drivers.NewConfigError(drivers.ValueNotChoice, "fields", "%q is not one of %v for protocol %s", f, names, m.protocol()).
+				WithValue(f).WithChoices(names...)
 		}
 		if slices.ContainsFunc(out, func(r request) bool { return r.field == f }) {
-			return nil, fmt.Errorf("fields: %q is listed twice", f)
+			return nil, drivers.NewConfigError(drivers.ValueDuplicate, "fields", "%q is listed twice", f).WithValue(f)
 		}
 		out = append(out, all[i])
 	}
@@ -113,7 +115,7 @@ func (c *Config) Validate() error {
 	devs := map[string]bool{}
 	for i, m := range c.Meters {
 		if _, err := ParseAddress(m.Address); err != nil {
-			return drivers.NewConfigError(drivers.ValueBad, fmt.Sprintf("meters[%d].address", i), "%v", err).
+			return drivers.Because(fmt.Sprintf("meters[%d].address", i), drivers.ReasonPowerAddress, "%v", err).
 				WithValue(m.Address)
 		}
 		if !anxin.ValidID(m.Device) {
@@ -127,7 +129,7 @@ func (c *Config) Validate() error {
 		}
 		addrs[m.Address], devs[m.Device] = true, true
 		if _, err := m.requests(); err != nil {
-			return fmt.Errorf("meters[%d].%w", i, err)
+			return drivers.UnderKey(fmt.Sprintf("meters[%d]", i), err)
 		}
 	}
 	switch {
@@ -143,12 +145,8 @@ func (c *Config) Validate() error {
 	case c.MissesBeforeSilent < 1:
 		return drivers.NewConfigError(drivers.ValueOutOfRange, "misses_before_silent", "%d must be at least 1", c.MissesBeforeSilent).
 			WithValue(c.MissesBeforeSilent).WithRange(">= 1")
-	case c.Reconnect.Min < 0 || c.Reconnect.Max < 0 || c.Reconnect.Healthy < 0:
-		return fmt.Errorf("reconnect: durations must not be negative")
-	case c.Reconnect.Max > 0 && c.Reconnect.Max < c.Reconnect.Min:
-		return fmt.Errorf("reconnect.max: %s is below reconnect.min %s", c.Reconnect.Max, c.Reconnect.Min)
 	}
-	return nil
+	return drivers.UnderKey("reconnect", c.Reconnect.Validate())
 }
 
 // SerialPort tells gatewayd which port the driver uses and how: it polls

@@ -125,7 +125,7 @@ func compileOne(m Mapping) (*mapping, error) {
 		if strings.HasPrefix(l, "{") && strings.HasSuffix(l, "}") {
 			name := l[1 : len(l)-1]
 			if !validName(name) {
-				return nil, drivers.NewConfigError(drivers.ValueBad, "topic", "%q: capture {%s} is not [A-Za-z0-9_]+", clip(m.Topic), clip(name)).
+				return nil, drivers.Because("topic", drivers.ReasonTopicCapture, "%q: capture {%s} is not [A-Za-z0-9_]+", clip(m.Topic), clip(name)).
 					WithValue(m.Topic)
 			}
 			if slices.Contains(cm.captures, name) {
@@ -135,7 +135,7 @@ func compileOne(m Mapping) (*mapping, error) {
 			cm.captures = append(cm.captures, name)
 			filter[i] = "+"
 		} else if strings.ContainsAny(l, "{}") {
-			return nil, drivers.NewConfigError(drivers.ValueBad, "topic", "%q: a capture must be a whole level", clip(m.Topic)).
+			return nil, drivers.Because("topic", drivers.ReasonTopicCapture, "%q: a capture must be a whole level", clip(m.Topic)).
 				WithValue(m.Topic)
 		}
 	}
@@ -145,7 +145,7 @@ func compileOne(m Mapping) (*mapping, error) {
 		return nil, drivers.Missing("topic", "an MQTT topic filter such as vendor/{device}/up")
 	}
 	if err := mqttsource.ValidFilter(cm.filter); err != nil {
-		return nil, drivers.NewConfigError(drivers.ValueBad, "topic", "%s", anxin.ErrorMessage(err)).WithValue(m.Topic)
+		return nil, drivers.Because("topic", drivers.ReasonTopicFilter, "%s", anxin.ErrorMessage(err)).WithValue(m.Topic)
 	}
 
 	dev := m.Device
@@ -157,7 +157,7 @@ func compileOne(m Mapping) (*mapping, error) {
 	}
 	parts, err := cm.template(dev)
 	if err != nil {
-		return nil, drivers.NewConfigError(drivers.ValueBad, "device", "%q: %v", clip(dev), err).WithValue(dev)
+		return nil, drivers.Because("device", drivers.ReasonDeviceTemplate, "%q: %v", clip(dev), err).WithValue(dev)
 	}
 	cm.device = parts
 
@@ -181,15 +181,15 @@ func compileOne(m Mapping) (*mapping, error) {
 		}
 		p, err := ParsePath(m.Fields[name])
 		if err != nil {
-			return nil, drivers.NewConfigError(drivers.ValueBad, "fields."+name, "%v", err).WithValue(m.Fields[name])
+			return nil, drivers.Because("fields."+name, drivers.ReasonJSONPath, "%v", err).WithValue(m.Fields[name])
 		}
 		scale := 1.0
 		if s, ok := m.Scale[name]; ok {
 			if boolFields[name] {
-				return nil, drivers.NewConfigError(drivers.ValueBad, "scale."+name, "%s is a boolean field, it has no scale", name).WithValue(s)
+				return nil, drivers.Because("scale."+name, drivers.ReasonScaleBoolean, "%s is a boolean field, it has no scale", name).WithValue(s)
 			}
 			if s == 0 || math.IsNaN(s) || math.IsInf(s, 0) {
-				return nil, drivers.NewConfigError(drivers.ValueBad, "scale."+name, "%v is not a finite non-zero number", s).WithValue(s)
+				return nil, drivers.Because("scale."+name, drivers.ReasonScaleNumber, "%v is not a finite non-zero number", s).WithValue(s)
 			}
 			scale = s
 		}
@@ -204,7 +204,7 @@ func compileOne(m Mapping) (*mapping, error) {
 	for j, e := range m.Events {
 		p, err := ParsePath(e.Path)
 		if err != nil {
-			return nil, drivers.NewConfigError(drivers.ValueBad, fmt.Sprintf("events[%d].path", j), "%v", err).WithValue(e.Path)
+			return nil, drivers.Because(fmt.Sprintf("events[%d].path", j), drivers.ReasonJSONPath, "%v", err).WithValue(e.Path)
 		}
 		if !e.Event.Valid() {
 			return nil, drivers.NotEvent(fmt.Sprintf("events[%d].event", j), e.Event)

@@ -57,7 +57,7 @@ func terminalID(s string) bool {
 
 // Validate checks the config without binding the port or reading the key.
 func (c *Config) Validate() error {
-	if err := c.ListenConfig.Validate(terminalID); err != nil {
+	if err := c.ListenConfig.Validate(terminalID, drivers.ReasonTerminalJT808); err != nil {
 		return err
 	}
 	if err := c.Vendor.validate(); err != nil {

@@ -80,7 +80,7 @@ func (r *Register) validate(key string) error {
 	case r.Word != HighFirst && r.Word != LowFirst:
 		return drivers.NotChoice(key+".word_order", r.Word, HighFirst, LowFirst)
 	case math.IsNaN(r.Scale) || math.IsInf(r.Scale, 0) || r.Scale == 0:
-		return drivers.NewConfigError(drivers.ValueBad, key+".scale", "%v must be a finite non-zero number", r.Scale).WithValue(r.Scale)
+		return drivers.Because(key+".scale", drivers.ReasonScaleNumber, "%v must be a finite non-zero number", r.Scale).WithValue(r.Scale)
 	case int(r.Register)+int(r.Count()) > 0x10000:
 		return drivers.NewConfigError(drivers.ValueOutOfRange, key+".register", "0x%04X + %d registers passes 0xFFFF", r.Register, r.Count()).
 			WithValue(r.Register).WithRange(fmt.Sprintf("0..%d", 0x10000-int(r.Count())))

@@ -38,9 +38,8 @@ func (c *Config) Validate() error {
 		return drivers.Missing("broker", "empty; a URL such as %s", DefaultBroker)
 	}
 	if c.Broker.HasUserinfo() {
-		// String() shows the URL with its password as xxxxx
-		return drivers.NewConfigError(drivers.ValueBad, "broker", "put credentials in username and password, not in the URL").
-			WithValue(c.Broker.String())
+		// not even redacted: the Mandarin text would show the user name
+		return drivers.Because("broker", drivers.ReasonBrokerUserinfo, "put credentials in username and password, not in the URL")
 	}
 	if c.Password != "" && c.PasswordFile != "" {
 		return drivers.NewConfigError(drivers.KeysConflict, "password_file", "set only one of password and password_file").
@@ -54,7 +53,7 @@ func (c *Config) Validate() error {
 		return drivers.NewConfigError(drivers.KeyNeedsOther, key, "set without username").WithChoices("username")
 	}
 	if len(c.ClientID) > 128 || strings.ContainsAny(c.ClientID, "/+#") {
-		return drivers.NewConfigError(drivers.ValueBad, "client_id", "%q: at most 128 characters, no / + #", clip(c.ClientID)).
+		return drivers.Because("client_id", drivers.ReasonClientID, "%q: at most 128 characters, no / + #", clip(c.ClientID)).
 			WithValue(c.ClientID)
 	}
 	return nil

@@ -36,7 +36,7 @@ func (c *Config) Validate() error {
 		return drivers.UnderKey("port", err)
 	}
 	if c.MinInterval < 0 {
-		return fmt.Errorf("min_interval: %s must not be negative", c.MinInterval)
+		return drivers.OutOfRange("min_interval", c.MinInterval, ">= 0")
 	}
 	return nil
 }

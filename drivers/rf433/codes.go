@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/anxin-care/anxin"
+	"github.com/anxin-care/anxin/drivers"
 )
 
 // MaxCode is the largest EV1527 code: 20 address bits and 4 data bits.
@@ -41,19 +42,20 @@ func NewCodeMap(codes []Code) (*CodeMap, error) {
 		key := fmt.Sprintf("codes[%d]", i)
 		v, err := ParseCode(c.Code)
 		if err != nil {
-			return nil, anxin.Errorf(anxin.EINVALID, "%s.code: %s", key, anxin.ErrorMessage(err))
+			return nil, drivers.Because(key+".code", drivers.ReasonRFCode, "%s", anxin.ErrorMessage(err)).WithValue(c.Code)
 		}
 		if !anxin.ValidID(c.Device) {
-			return nil, anxin.Errorf(anxin.EINVALID, "%s.device %q is not [A-Za-z0-9_-]{1,64}", key, c.Device)
+			return nil, drivers.NotID(key+".device", c.Device)
 		}
 		if !c.Kind.Valid() {
-			return nil, anxin.Errorf(anxin.EINVALID, "%s.kind %q is not one of %v", key, c.Kind, anxin.Kinds)
+			return nil, drivers.NotKind(key+".kind", c.Kind)
 		}
 		if !c.Event.Valid() {
-			return nil, anxin.Errorf(anxin.EINVALID, "%s.event %q is not one of %v", key, c.Event, anxin.EventTypes)
+			return nil, drivers.NotEvent(key+".event", c.Event)
 		}
 		if prev, dup := m.byCode[v]; dup {
-			return nil, anxin.Errorf(anxin.EINVALID, "%s.code %s is already learned for device %s", key, FormatCode(v), prev.Device)
+			return nil, drivers.NewConfigError(drivers.ValueDuplicate, key+".code", "%s is already learned for device %s", FormatCode(v), prev.Device).
+				WithValue(FormatCode(v))
 		}
 		c.Code = FormatCode(v)
 		m.byCode[v] = c

@@ -75,7 +75,7 @@ func TestCodeMap(t *testing.T) {
 		{[]Code{
 			{Code: "0x01", Device: "a", Kind: "call_button", Event: "button_pressed"},
 			{Code: "000001", Device: "b", Kind: "call_button", Event: "button_pressed"},
-		}, "codes[1].code 000001 is already learned for device a"},
+		}, "codes[1].code: 000001 is already learned for device a"},
 	}
 	for _, b := range bad {
 		_, err := NewCodeMap(b.codes)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/serialport"
 )
@@ -37,7 +36,7 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if len(c.Codes) == 0 {
-		return fmt.Errorf("codes: at least one learned code is needed")
+		return drivers.Missing("codes", "at least one learned code is needed")
 	}
 	return nil
 }
@@ -47,13 +46,13 @@ func (c *Config) validateDecoding() error {
 	switch c.Format {
 	case FormatHex, FormatRTL433JSON:
 	default:
-		return fmt.Errorf("format: %q is not %s or %s", c.Format, FormatHex, FormatRTL433JSON)
+		return drivers.NotChoice("format", c.Format, FormatHex, FormatRTL433JSON)
 	}
 	if c.Debounce <= 0 || c.Debounce > time.Minute {
-		return fmt.Errorf("debounce: %s must be in (0, 1m]", c.Debounce)
+		return drivers.OutOfRange("debounce", c.Debounce, "(0, 1m]")
 	}
 	if _, err := NewCodeMap(c.Codes); err != nil {
-		return fmt.Errorf("%s", anxin.ErrorMessage(err))
+		return err
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.Codes = nil }, "codes"},
 		{func(c *Config) { c.Codes[0].Code = "xyz" }, "codes[0].code"},
 		{func(c *Config) { c.Codes[0].Kind = "doorbell" }, "codes[0].kind"},
-		{func(c *Config) { c.Codes = append(c.Codes, c.Codes[0]) }, "codes[1].code 8d3cf6 is already learned"},
+		{func(c *Config) { c.Codes = append(c.Codes, c.Codes[0]) }, "codes[1].code: 8d3cf6 is already learned"},
 	} {
 		c := NewConfig()
 		c.Port.Path = "/dev/ttyUSB1"

@@ -69,10 +69,10 @@ func (c Config) Validate() error {
 		return drivers.NewConfigError(drivers.KeysConflict, "path", "path and usb: set one of them, not both").
 			WithChoices("usb")
 	case usb && !hex4.MatchString(c.USB.VID):
-		return drivers.NewConfigError(drivers.ValueBad, "usb.vid", "%q is not 4 hex digits (e.g. 1a86)", c.USB.VID).
+		return drivers.Because("usb.vid", drivers.ReasonUSBID, "%q is not 4 hex digits (e.g. 1a86)", c.USB.VID).
 			WithValue(c.USB.VID)
 	case usb && !hex4.MatchString(c.USB.PID):
-		return drivers.NewConfigError(drivers.ValueBad, "usb.pid", "%q is not 4 hex digits (e.g. 7523)", c.USB.PID).
+		return drivers.Because("usb.pid", drivers.ReasonUSBID, "%q is not 4 hex digits (e.g. 7523)", c.USB.PID).
 			WithValue(c.USB.PID)
 	case c.Baud <= 0:
 		return drivers.NewConfigError(drivers.ValueOutOfRange, "baud", "%d must be positive (e.g. 2400, 9600)", c.Baud).

@@ -3,6 +3,7 @@ package serialport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -19,6 +20,25 @@ type Reconnect struct {
 	Min     time.Duration `mapstructure:"min" yaml:"min"`         // default 1s
 	Max     time.Duration `mapstructure:"max" yaml:"max"`         // default 60s
 	Healthy time.Duration `mapstructure:"healthy" yaml:"healthy"` // default 30s: a session this long resets the backoff
+}
+
+// Validate checks the bounds a driver's config wrote (0: the default);
+// keys are relative to the reconnect section.
+func (r Reconnect) Validate() error {
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"min", r.Min}, {"max", r.Max}, {"healthy", r.Healthy}} {
+		if d.v < 0 {
+			return drivers.OutOfRange(d.key, d.v, ">= 0")
+		}
+	}
+	if r.Max > 0 && r.Max < r.Min {
+		ce := drivers.OutOfRange("max", r.Max, ">= reconnect.min "+drivers.OutOfRange("", r.Min, "").Value)
+		ce.Detail = fmt.Sprintf("%s is below reconnect.min %s", r.Max, r.Min)
+		return ce
+	}
+	return nil
 }
 
 func (r Reconnect) withDefaults() Reconnect {

@@ -41,14 +41,14 @@ func (c *Config) Validate() error {
 	}
 	for i, f := range c.Topics {
 		if err := mqttsource.ValidFilter(f); err != nil {
-			return drivers.NewConfigError(drivers.ValueBad, fmt.Sprintf("topics[%d]", i), "%s", anxin.ErrorMessage(err)).WithValue(f)
+			return drivers.Because(fmt.Sprintf("topics[%d]", i), drivers.ReasonTopicFilter, "%s", anxin.ErrorMessage(err)).WithValue(f)
 		}
 	}
 	if c.Debounce < 0 || c.Debounce > time.Minute {
 		return drivers.OutOfRange("debounce", c.Debounce, "0..1m")
 	}
 	if _, err := rf433.NewCodeMap(c.Codes); err != nil {
-		return fmt.Errorf("%w", err) // names codes[i].<key>
+		return err // typed, keyed codes[i].<key>
 	}
 	return nil
 }

@@ -59,10 +59,11 @@ func Key(id string) string {
 }
 
 // Validate checks the config without binding the port. idOK says whether
-// the protocol can send an id; a refused id is masked like in the logs.
-func (c *ListenConfig) Validate(idOK func(string) bool) error {
+// the protocol can send an id, idReason (drivers.ErrorReasons) what its
+// ids are; a refused id is masked like in the logs.
+func (c *ListenConfig) Validate(idOK func(string) bool, idReason string) error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return drivers.NewConfigError(drivers.ValueBad, "listen", "%q is not host:port: %v", c.Listen, err).WithValue(c.Listen)
+		return drivers.Because("listen", drivers.ReasonListen, "%q is not host:port: %v", c.Listen, err).WithValue(c.Listen)
 	}
 	if c.IdleTimeout < time.Second {
 		return drivers.OutOfRange("idle_timeout", c.IdleTimeout, ">= 1s")
@@ -81,7 +82,7 @@ func (c *ListenConfig) Validate(idOK func(string) bool) error {
 	for i, t := range c.Terminals {
 		key := fmt.Sprintf("terminals[%d]", i)
 		if !idOK(t.ID) {
-			return drivers.NewConfigError(drivers.ValueBad, key+".id", "%s is not an id this protocol sends", MaskTerminal(t.ID)).
+			return drivers.Because(key+".id", idReason, "%s is not an id this protocol sends", MaskTerminal(t.ID)).
 				WithValue(MaskTerminal(t.ID))
 		}
 		if seen[Key(t.ID)] {

@@ -14,7 +14,7 @@ func TestMaxFrameRateNaNIsRefused(t *testing.T) {
 		var c ListenConfig
 		c.SetDefaults(":8808")
 		c.MaxFrameRate = rate
-		if err := c.Validate(func(string) bool { return true }); err == nil || !strings.Contains(err.Error(), "max_frame_rate") {
+		if err := c.Validate(func(string) bool { return true }, ""); err == nil || !strings.Contains(err.Error(), "max_frame_rate") {
 			t.Errorf("max_frame_rate %v: %v, want refused", rate, err)
 		}
 	}

@@ -31,7 +31,7 @@ func (c *Config) Validate() error {
 				"watch3g has no vendor profiles (known: device, household, id, kind)").WithChoices("device", "household", "id", "kind")
 		}
 	}
-	return c.ListenConfig.Validate(func(id string) bool { return alnum(id, 20) })
+	return c.ListenConfig.Validate(func(id string) bool { return alnum(id, 20) }, drivers.ReasonTerminalWatch3g)
 }
 
 func init() {

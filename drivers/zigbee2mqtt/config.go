@@ -80,7 +80,7 @@ func (c *Config) Validate() error {
 		return drivers.Missing("base_topic", "empty; zigbee2mqtt's mqtt.base_topic, usually %s", DefaultBaseTopic)
 	}
 	if strings.ContainsAny(c.BaseTopic, "+#") || strings.HasPrefix(c.BaseTopic, "/") || strings.HasSuffix(c.BaseTopic, "/") {
-		return drivers.NewConfigError(drivers.ValueBad, "base_topic", "%q: a topic without wildcards or leading/trailing /", c.BaseTopic).
+		return drivers.Because("base_topic", drivers.ReasonBaseTopic, "%q: a topic without wildcards or leading/trailing /", c.BaseTopic).
 			WithValue(c.BaseTopic)
 	}
 	if c.ActionDebounce < 0 || c.ActionDebounce > time.Minute {
@@ -103,7 +103,7 @@ func (c *Config) Validate() error {
 		case d.Name == "":
 			return drivers.Missing(key+".name", "the friendly name or IEEE address, as in the topic %s/<name>", c.BaseTopic)
 		case len(d.Name) > 256 || strings.ContainsAny(d.Name, "+#"):
-			return drivers.NewConfigError(drivers.ValueBad, key+".name", "%q: the friendly name or IEEE address, without + or #", d.Name).
+			return drivers.Because(key+".name", drivers.ReasonZigbeeName, "%q: the friendly name or IEEE address, without + or #", d.Name).
 				WithValue(d.Name)
 		case names[d.Name]:
 			return drivers.Duplicate(key+".name", fmt.Sprintf("%q", d.Name)).WithValue(d.Name)
@@ -119,7 +119,7 @@ func (c *Config) Validate() error {
 		case !d.Kind.Valid():
 			return drivers.NotKind(key+".kind", d.Kind)
 		case topicSuffix(d.Name):
-			return drivers.NewConfigError(drivers.ValueBad, key+".name", "%q ends in a zigbee2mqtt sub-topic", d.Name).WithValue(d.Name)
+			return drivers.Because(key+".name", drivers.ReasonZigbeeSubtopic, "%q ends in a zigbee2mqtt sub-topic", d.Name).WithValue(d.Name)
 		}
 		names[d.Name], ids[d.Device] = true, true
 		actions := make([]string, 0, len(d.Actions))
@@ -129,7 +129,7 @@ func (c *Config) Validate() error {
 		slices.Sort(actions) // the first bad action is the same on every run
 		for _, a := range actions {
 			if a == "" {
-				return drivers.NewConfigError(drivers.ValueBad, key+".actions", "an empty action is a reset, it cannot be mapped")
+				return drivers.Because(key+".actions", drivers.ReasonZigbeeReset, "an empty action is a reset, it cannot be mapped")
 			}
 			if e := d.Actions[a]; !e.Valid() {
 				return drivers.NotEvent(key+".actions."+a, e)
@@ -141,7 +141,7 @@ func (c *Config) Validate() error {
 
 // reserved is the error for the device id of the gateway's own status.
 func reserved(key, id string) error {
-	return drivers.NewConfigError(drivers.ValueBad, key, "%q is reserved: anxin/v1/<hh>/gateway/status is the gateway's own status", id).
+	return drivers.Because(key, drivers.ReasonReservedDevice, "%q is reserved: anxin/v1/<hh>/gateway/status is the gateway's own status", id).
 		WithValue(id)
 }
 

@@ -145,7 +145,7 @@ func what(e *ConfigError, h Hints) string {
 		}
 		return s + h.hint(e)
 	case ValueDuplicate:
-		if leaf(e.Key) == "name" && e.Entry > 0 {
+		if e.Entry > 0 && entryKey(e, e.Key) == "name" { // the entry's own name, not a device's or a register's
 			return fmt.Sprintf("名字 %s 和前面一路驱动重复了：每一路驱动要有不同的 name（同一种驱动写两路时，至少一路要写 name）", v)
 		}
 		return quote(v) + " 写了两次，每个只能出现一次"
