@@ -28,6 +28,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Type is a metric family's type as the # TYPE line names it.
@@ -141,10 +142,23 @@ func newDesc(name, help string, t Type, constLabels Labels, labelNames []string)
 	}
 	d := &Desc{Name: name, Help: help, Type: t, LabelNames: slices.Clone(labelNames)}
 	for n, v := range constLabels {
-		d.ConstLabels = append(d.ConstLabels, LabelPair{n, v})
+		d.ConstLabels = append(d.ConstLabels, LabelPair{n, validUTF8(v)})
 	}
 	sortLabels(d.ConstLabels)
 	return d
+}
+
+// validUTF8 returns s with each run of bytes that are not UTF-8 replaced by
+// U+FFFD. Prometheus's parser refuses a label value that is not UTF-8, and
+// one such series would make the whole page unreadable: client_golang
+// panicked on it (WithLabelValues) or failed the scrape (const labels);
+// here the series is kept under the valid form of its value, so values
+// that differ only in such bytes share one series.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, string(utf8.RuneError))
 }
 
 func sortLabels(ls []LabelPair) {
@@ -387,7 +401,7 @@ func (f GathererFunc) Gather() ([]Family, error) { return f() }
 func WrapRegistererWith(labels Labels, r Registerer) Registerer {
 	var ls []LabelPair
 	for n, v := range labels {
-		ls = append(ls, LabelPair{n, v})
+		ls = append(ls, LabelPair{n, validUTF8(v)})
 	}
 	sortLabels(ls)
 	return &wrappingRegisterer{r: r, labels: ls}

@@ -291,3 +291,24 @@ func TestExponentialBuckets(t *testing.T) {
 		t.Fatalf("%v", got)
 	}
 }
+
+// TestLabelValuesNotUTF8: a label value that is not UTF-8 (a device name
+// read off a serial line, say) must not make the page unparsable; the
+// series is kept under the value's valid UTF-8 form.
+func TestLabelValuesNotUTF8(t *testing.T) {
+	reg := metrics.NewRegistry()
+	w := metrics.WrapRegistererWith(metrics.Labels{"instance": "rf\xff"}, reg)
+	cv := metrics.NewCounterVec(metrics.CounterOpts{Name: "n_total", Help: "N.", ConstLabels: metrics.Labels{"k": "\xc3"}}, []string{"device"})
+	w.MustRegister(cv)
+	cv.WithLabelValues("门\xfe").Inc()
+	cv.WithLabelValues("门\xff").Inc()
+	want := "n_total{device=\"门\uFFFD\",instance=\"rf\uFFFD\",k=\"\uFFFD\"} 2\n"
+	got := text(t, reg)
+	if !strings.HasSuffix(got, want) {
+		t.Errorf("exposition:\n%s\nwant its last line:\n%s", got, want)
+	}
+	metricstest.Parse(t, got)
+	if !cv.DeleteLabelValues("门\xfd") {
+		t.Error("DeleteLabelValues with the value as given")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 )
 
 // Opts name and describe a counter or gauge. The family's name is
@@ -263,12 +264,28 @@ type child[T any] struct {
 
 func key(values []string) string { return strings.Join(values, "\xff") }
 
+// validValues returns values with each label value made valid UTF-8 (see
+// validUTF8), copying only when one is not.
+func validValues(values []string) []string {
+	for i, s := range values {
+		if !utf8.ValidString(s) {
+			out := slices.Clone(values)
+			for j := i; j < len(out); j++ {
+				out[j] = validUTF8(out[j])
+			}
+			return out
+		}
+	}
+	return values
+}
+
 func (v *vec[T]) describe() []*Desc { return []*Desc{v.desc} }
 
 func (v *vec[T]) get(values []string) T {
 	if len(values) != len(v.desc.LabelNames) {
 		panic(fmt.Sprintf("metrics: %s has %d labels, got %d values", v.desc.Name, len(v.desc.LabelNames), len(values)))
 	}
+	values = validValues(values)
 	k := key(values)
 	v.mu.RLock()
 	c, ok := v.children[k]
@@ -319,9 +336,9 @@ func (v *vec[T]) collect(dst []Family) []Family {
 // DeleteLabelValues removes the series with these label values and
 // reports whether it was there.
 func (v *vec[T]) DeleteLabelValues(values ...string) bool {
+	k := key(validValues(values))
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	k := key(values)
 	_, ok := v.children[k]
 	delete(v.children, k)
 	return ok
