@@ -13,9 +13,10 @@
 //
 // What it leaves out: summaries (other than the Go collector's GC pauses),
 // exemplars, native histograms, the protobuf and OpenMetrics formats,
-// content negotiation and compression of the response, and label or name
-// validation beyond what a wrong program would do by mistake (an empty
-// name, a label count that does not match).
+// content negotiation and compression of the response, and UTF-8 metric
+// and label names. Register refuses what would make the page unparsable
+// (a name outside Prometheus's classic set, a label name twice); a label
+// value that is not UTF-8 is exposed in its valid form.
 //
 // Counters and gauges are lock-free (atomic); a vector takes a read lock to
 // find its child, as client_golang's does.
@@ -115,6 +116,48 @@ type Desc struct {
 	Type        Type
 	ConstLabels []LabelPair // sorted by name
 	LabelNames  []string    // variable labels, in the caller's order
+	err         error       // what check found: Register returns it
+}
+
+// check finds what would make the exposition unparsable: a metric or
+// label name Prometheus cannot read, a label name twice (const, variable,
+// added by a wrapper), a histogram's "le", a summary's "quantile".
+func (d *Desc) check() error {
+	if !validName(d.Name, true) {
+		return fmt.Errorf("metrics: %q is not a valid metric name", d.Name)
+	}
+	seen := map[string]bool{}
+	names := slices.Clone(d.LabelNames)
+	for _, l := range d.ConstLabels {
+		names = append(names, l.Name)
+	}
+	for _, n := range names {
+		switch {
+		case !validName(n, false) || strings.HasPrefix(n, "__"):
+			return fmt.Errorf("metrics: %s: %q is not a valid label name", d.Name, n)
+		case seen[n]:
+			return fmt.Errorf("metrics: %s: label %q twice", d.Name, n)
+		case d.Type == HistogramType && n == "le", d.Type == SummaryType && n == "quantile":
+			return fmt.Errorf("metrics: %s: label %q is reserved for its %s", d.Name, n, d.Type)
+		}
+		seen[n] = true
+	}
+	return nil
+}
+
+// validName reports whether s is a metric name (colons allowed) or label
+// name in Prometheus's classic character set, the one its text parser
+// reads unquoted.
+func validName(s string, metric bool) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || metric && c == ':' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func (d *Desc) id() string {
@@ -145,6 +188,7 @@ func newDesc(name, help string, t Type, constLabels Labels, labelNames []string)
 		d.ConstLabels = append(d.ConstLabels, LabelPair{n, validUTF8(v)})
 	}
 	sortLabels(d.ConstLabels)
+	d.err = d.check()
 	return d
 }
 
@@ -238,6 +282,11 @@ func (r *Registry) Register(c Collector) error {
 	ds := c.describe()
 	if len(ds) == 0 {
 		return errors.New("metrics: collector describes no metric")
+	}
+	for _, d := range ds {
+		if d.err != nil {
+			return d.err
+		}
 	}
 	id := collectorID(ds)
 	r.mu.Lock()
@@ -451,6 +500,9 @@ func (w *wrapped) describe() []*Desc {
 		x := *d
 		x.ConstLabels = append(slices.Clone(d.ConstLabels), w.labels...)
 		sortLabels(x.ConstLabels)
+		if x.err == nil {
+			x.err = x.check()
+		}
 		out[i] = &x
 	}
 	return out

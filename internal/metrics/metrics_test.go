@@ -312,3 +312,32 @@ func TestLabelValuesNotUTF8(t *testing.T) {
 		t.Error("DeleteLabelValues with the value as given")
 	}
 }
+
+// TestRegisterRefusesWhatCannotBeParsed: a label name twice in a series
+// (a driver's own "instance" under the gateway's wrapper, a const label
+// also variable), "le" on a histogram, or a name Prometheus cannot read
+// would make the whole page unparsable at every scrape; Register refuses
+// them, as client_golang's did.
+func TestRegisterRefusesWhatCannotBeParsed(t *testing.T) {
+	wrapped := metrics.WrapRegistererWith(metrics.Labels{"instance": "rf"}, metrics.NewRegistry())
+	if err := wrapped.Register(metrics.NewCounterVec(metrics.CounterOpts{Name: "x_total", Help: "X."}, []string{"instance"})); err == nil {
+		t.Error("a variable label the wrapper adds too: registered")
+	}
+	if err := wrapped.Register(metrics.NewGauge(metrics.GaugeOpts{Name: "g", Help: "G.", ConstLabels: metrics.Labels{"instance": "x"}})); err == nil {
+		t.Error("a const label the wrapper adds too: registered")
+	}
+	for name, c := range map[string]metrics.Collector{
+		"variable twice": metrics.NewCounterVec(metrics.CounterOpts{Name: "a_total", Help: "A."}, []string{"k", "k"}),
+		"const and variable": metrics.NewCounterVec(metrics.CounterOpts{Name: "b_total", Help: "B.",
+			ConstLabels: metrics.Labels{"k": "1"}}, []string{"k"}),
+		"le on a histogram": metrics.NewHistogramVec(metrics.HistogramOpts{Name: "h_seconds", Help: "H."}, []string{"le"}),
+		"metric name":       metrics.NewGauge(metrics.GaugeOpts{Name: "queue-length", Help: "Q."}),
+		"label name":        metrics.NewGaugeVec(metrics.GaugeOpts{Name: "q", Help: "Q."}, []string{"serial port"}),
+		"reserved label":    metrics.NewGaugeVec(metrics.GaugeOpts{Name: "r", Help: "R."}, []string{"__name__"}),
+	} {
+		reg := metrics.NewRegistry()
+		if err := reg.Register(c); err == nil {
+			t.Errorf("%s: registered:\n%s", name, text(t, reg))
+		}
+	}
+}
