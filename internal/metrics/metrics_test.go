@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -340,4 +341,106 @@ func TestRegisterRefusesWhatCannotBeParsed(t *testing.T) {
 			t.Errorf("%s: registered:\n%s", name, text(t, reg))
 		}
 	}
+}
+
+// TestScrapesWhileChildrenAppear runs under -race: writers create
+// children of vectors and observe while scrapers gather through
+// Gatherers and parse the page. Every scrape must parse, every
+// histogram's +Inf bucket equal its count with its buckets cumulative,
+// and no counter go down between two scrapes; at the end nothing is lost.
+func TestScrapesWhileChildrenAppear(t *testing.T) {
+	reg, other := metrics.NewRegistry(), metrics.NewRegistry()
+	cv := metrics.NewCounterVec(metrics.CounterOpts{Name: "c_total", Help: "C."}, []string{"k"})
+	hv := metrics.NewHistogramVec(metrics.HistogramOpts{Name: "h_seconds", Help: "H.", Buckets: []float64{-1, 0, 1, 10}}, []string{"k"})
+	reg.MustRegister(cv, hv)
+	ov := metrics.NewGaugeVec(metrics.GaugeOpts{Name: "g", Help: "G."}, []string{"k"})
+	metrics.WrapRegistererWith(metrics.Labels{"instance": "x"}, other).MustRegister(ov)
+	gs := metrics.Gatherers{reg, other}
+	const writers, scrapers, n, keys = 4, 2, 2000, 37
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range scrapers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			last := map[string]float64{}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				fs, err := gs.Gather()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var b bytes.Buffer
+				if err := metrics.WriteText(&b, fs); err != nil {
+					t.Error(err)
+					return
+				}
+				for _, f := range fs {
+					for _, m := range f.Metrics {
+						k := f.Name + m.Label("k")
+						switch f.Type {
+						case metrics.CounterType:
+							if m.Value < last[k] {
+								t.Errorf("%s went down: %v after %v", k, m.Value, last[k])
+							}
+							last[k] = m.Value
+						case metrics.HistogramType:
+							for i := 1; i < len(m.Buckets); i++ {
+								if m.Buckets[i].Count < m.Buckets[i-1].Count {
+									t.Errorf("%s buckets not cumulative: %v", k, m.Buckets)
+								}
+							}
+							if inf := m.Buckets[len(m.Buckets)-1].Count; inf != m.Count {
+								t.Errorf("%s +Inf %d, count %d", k, inf, m.Count)
+							}
+							if float64(m.Count) < last[k] {
+								t.Errorf("%s count went down", k)
+							}
+							last[k] = float64(m.Count)
+						}
+					}
+				}
+				if t.Failed() {
+					return
+				}
+			}
+		}()
+	}
+	var ww sync.WaitGroup
+	for w := range writers {
+		ww.Add(1)
+		go func() {
+			defer ww.Done()
+			for i := range n {
+				k := strconv.Itoa((i*7 + w) % keys)
+				cv.WithLabelValues(k).Inc()
+				hv.WithLabelValues(k).Observe(float64(i%5) - 2)
+				ov.WithLabelValues(k).Set(float64(i))
+			}
+		}()
+	}
+	ww.Wait()
+	close(stop)
+	wg.Wait()
+	var total float64
+	var count uint64
+	fs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		for _, m := range f.Metrics {
+			total += m.Value
+			count += m.Count
+		}
+	}
+	if total != writers*n || count != writers*n {
+		t.Errorf("counters sum to %v, histograms count %d; want %d each", total, count, writers*n)
+	}
+	metricstest.Parse(t, text(t, gs))
 }
