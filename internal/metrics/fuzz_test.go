@@ -19,7 +19,7 @@ func FuzzExposition(f *testing.F) {
 	f.Add("a", "b", "inst", "help", 1.0, 0.5)
 	f.Add(`q"uo\te`, "line\nbreak", `\`, "Back\\slash and\nnew line.", math.Inf(1), -3.0)
 	f.Add("\xff\xfe", "安宁村", "\x00", "\\n", math.NaN(), 1e21)
-	f.Add("\r\t", "", "a\xc3", "\xff", -0.0, 1e-300)
+	f.Add("\r\t", "", "a\xc3", "\xff", math.Copysign(0, -1), 1e-300)
 	f.Fuzz(func(t *testing.T, v1, v2, inst, help string, gv, obs float64) {
 		reg := metrics.NewRegistry()
 		w := metrics.WrapRegistererWith(metrics.Labels{"instance": inst}, reg)
