@@ -444,3 +444,33 @@ func TestScrapesWhileChildrenAppear(t *testing.T) {
 	}
 	metricstest.Parse(t, text(t, gs))
 }
+
+// TestGatherersConflict: one name from two registries with another type or
+// help is an error, and the handler answers 500 as client_golang's did
+// (Prometheus marks the target down rather than read a page it would
+// misread); the same name with the same type and help merges into one
+// family with one HELP and TYPE.
+func TestGatherersConflict(t *testing.T) {
+	a, b := metrics.NewRegistry(), metrics.NewRegistry()
+	a.MustRegister(metrics.NewCounter(metrics.CounterOpts{Name: "x_total", Help: "X.", ConstLabels: metrics.Labels{"r": "a"}}))
+	b.MustRegister(metrics.NewGauge(metrics.GaugeOpts{Name: "x_total", Help: "X.", ConstLabels: metrics.Labels{"r": "b"}}))
+	c := metrics.NewRegistry()
+	c.MustRegister(metrics.NewCounter(metrics.CounterOpts{Name: "x_total", Help: "Other.", ConstLabels: metrics.Labels{"r": "c"}}))
+	for name, gs := range map[string]metrics.Gatherers{"type": {a, b}, "help": {a, c}} {
+		if _, err := gs.Gather(); err == nil {
+			t.Errorf("another %s: no error", name)
+		}
+		rec := httptest.NewRecorder()
+		metrics.HandlerFor(gs, metrics.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		if rec.Code != http.StatusInternalServerError {
+			t.Errorf("another %s: %d", name, rec.Code)
+		}
+	}
+	d := metrics.NewRegistry()
+	d.MustRegister(metrics.NewCounter(metrics.CounterOpts{Name: "x_total", Help: "X.", ConstLabels: metrics.Labels{"r": "d"}}))
+	got := text(t, metrics.Gatherers{a, d})
+	want := "# HELP x_total X.\n# TYPE x_total counter\nx_total{r=\"a\"} 0\nx_total{r=\"d\"} 0\n"
+	if got != want {
+		t.Errorf("merged:\n%s\nwant:\n%s", got, want)
+	}
+}
