@@ -474,3 +474,14 @@ func TestGatherersConflict(t *testing.T) {
 		t.Errorf("merged:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestHistogramEmptyBuckets: Buckets: []float64{} means DefBuckets, as
+// client_golang took it, not a histogram with only +Inf.
+func TestHistogramEmptyBuckets(t *testing.T) {
+	for _, bs := range [][]float64{nil, {}} {
+		m := metrics.One(metrics.NewHistogram(metrics.HistogramOpts{Name: "h", Help: "H.", Buckets: bs}))
+		if len(m.Buckets) != len(metrics.DefBuckets)+1 {
+			t.Errorf("Buckets %#v: %d buckets, want DefBuckets and +Inf", bs, len(m.Buckets))
+		}
+	}
+}

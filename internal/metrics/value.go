@@ -25,7 +25,7 @@ type CounterOpts Opts
 type GaugeOpts Opts
 
 // HistogramOpts are a histogram's options; Buckets are the upper bounds,
-// increasing (+Inf is added; nil: DefBuckets).
+// increasing (+Inf is added; none: DefBuckets).
 type HistogramOpts struct {
 	Namespace, Subsystem, Name, Help string
 	ConstLabels                      Labels
@@ -167,7 +167,7 @@ func (h *histogram) fill(m *Metric) {
 }
 
 func checkBuckets(bs []float64) []float64 {
-	if bs == nil {
+	if len(bs) == 0 {
 		bs = DefBuckets
 	}
 	bs = slices.Clone(bs)
