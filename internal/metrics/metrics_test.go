@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -484,4 +485,53 @@ func TestHistogramEmptyBuckets(t *testing.T) {
 			t.Errorf("Buckets %#v: %d buckets, want DefBuckets and +Inf", bs, len(m.Buckets))
 		}
 	}
+}
+
+// TestHistogramScrapeConsistent: a scrape sees _sum, _count and the
+// buckets of the same observations (client_golang's guarantee), not a sum
+// that already holds observations the count does not, or the reverse.
+func TestHistogramScrapeConsistent(t *testing.T) {
+	h := metrics.NewHistogram(metrics.HistogramOpts{Name: "h", Help: "H.", Buckets: []float64{0.5, 1, 2}})
+	hv := metrics.NewHistogramVec(metrics.HistogramOpts{Name: "hv", Help: "H."}, []string{"k"})
+	hv.WithLabelValues("a")
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					h.Observe(1)
+					hv.WithLabelValues("a").Observe(1)
+				}
+			}
+		}()
+	}
+	bad := 0
+	for range 5000 {
+		for _, m := range []metrics.Metric{metrics.One(h), metrics.One(hv)} {
+			le1 := m.Buckets[slices.IndexFunc(m.Buckets, func(b metrics.Bucket) bool { return b.UpperBound == 1 })]
+			if m.Sum != float64(m.Count) || le1.Count != m.Count {
+				bad++
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if bad > 0 {
+		t.Errorf("%d of 10000 gathers with _sum or le=\"1\" other than _count", bad)
+	}
+}
+
+func BenchmarkHistogramObserve(b *testing.B) {
+	h := metrics.NewHistogram(metrics.HistogramOpts{Name: "h", Help: "H."})
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			h.Observe(0.3)
+		}
+	})
 }

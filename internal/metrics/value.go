@@ -135,8 +135,12 @@ func (g *gauge) Sub(v float64) { g.v.add(-v) }
 
 // histogram counts each observation once in its own bucket (the last one
 // for above every bound); the cumulative counts and the total are summed
-// at gather, so +Inf always equals _count.
+// at gather, so +Inf always equals _count. Observations take the read side
+// of mu (they still update atomically among themselves); a gather takes
+// the write side, so _sum, _count and the buckets it reads hold the same
+// observations, as client_golang's do.
 type histogram struct {
+	mu     sync.RWMutex
 	upper  []float64
 	counts []atomic.Uint64 // len(upper)+1
 	sum    floatBits
@@ -148,22 +152,28 @@ func newHistogramData(buckets []float64) *histogram {
 
 func (h *histogram) Observe(v float64) {
 	i := sort.SearchFloat64s(h.upper, v) // first bound ≥ v
+	h.mu.RLock()
 	h.counts[i].Add(1)
 	h.sum.add(v)
+	h.mu.RUnlock()
 }
 
 func (h *histogram) fill(m *Metric) {
 	m.Buckets = make([]Bucket, len(h.upper)+1)
 	var n uint64
+	h.mu.Lock()
 	for i := range h.counts {
 		n += h.counts[i].Load()
-		ub := math.Inf(1)
-		if i < len(h.upper) {
-			ub = h.upper[i]
-		}
-		m.Buckets[i] = Bucket{UpperBound: ub, Count: n}
+		m.Buckets[i].Count = n
 	}
 	m.Count, m.Sum = n, h.sum.load()
+	h.mu.Unlock()
+	for i := range m.Buckets {
+		m.Buckets[i].UpperBound = math.Inf(1)
+		if i < len(h.upper) {
+			m.Buckets[i].UpperBound = h.upper[i]
+		}
+	}
 }
 
 func checkBuckets(bs []float64) []float64 {
