@@ -13,9 +13,10 @@
 //
 // What it leaves out: summaries (other than the Go collector's GC pauses),
 // exemplars, native histograms, the protobuf and OpenMetrics formats,
-// content negotiation and compression of the response, and label or name
-// validation beyond what a wrong program would do by mistake (an empty
-// name, a label count that does not match).
+// content negotiation and compression of the response, and UTF-8 metric
+// and label names. Register refuses what would make the page unparsable
+// (a name outside Prometheus's classic set, a label name twice); a label
+// value that is not UTF-8 is exposed in its valid form.
 //
 // Counters and gauges are lock-free (atomic); a vector takes a read lock to
 // find its child, as client_golang's does.
@@ -28,6 +29,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Type is a metric family's type as the # TYPE line names it.
@@ -114,6 +116,48 @@ type Desc struct {
 	Type        Type
 	ConstLabels []LabelPair // sorted by name
 	LabelNames  []string    // variable labels, in the caller's order
+	err         error       // what check found: Register returns it
+}
+
+// check finds what would make the exposition unparsable: a metric or
+// label name Prometheus cannot read, a label name twice (const, variable,
+// added by a wrapper), a histogram's "le", a summary's "quantile".
+func (d *Desc) check() error {
+	if !validName(d.Name, true) {
+		return fmt.Errorf("metrics: %q is not a valid metric name", d.Name)
+	}
+	seen := map[string]bool{}
+	names := slices.Clone(d.LabelNames)
+	for _, l := range d.ConstLabels {
+		names = append(names, l.Name)
+	}
+	for _, n := range names {
+		switch {
+		case !validName(n, false) || strings.HasPrefix(n, "__"):
+			return fmt.Errorf("metrics: %s: %q is not a valid label name", d.Name, n)
+		case seen[n]:
+			return fmt.Errorf("metrics: %s: label %q twice", d.Name, n)
+		case d.Type == HistogramType && n == "le", d.Type == SummaryType && n == "quantile":
+			return fmt.Errorf("metrics: %s: label %q is reserved for its %s", d.Name, n, d.Type)
+		}
+		seen[n] = true
+	}
+	return nil
+}
+
+// validName reports whether s is a metric name (colons allowed) or label
+// name in Prometheus's classic character set, the one its text parser
+// reads unquoted.
+func validName(s string, metric bool) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || metric && c == ':' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func (d *Desc) id() string {
@@ -141,10 +185,24 @@ func newDesc(name, help string, t Type, constLabels Labels, labelNames []string)
 	}
 	d := &Desc{Name: name, Help: help, Type: t, LabelNames: slices.Clone(labelNames)}
 	for n, v := range constLabels {
-		d.ConstLabels = append(d.ConstLabels, LabelPair{n, v})
+		d.ConstLabels = append(d.ConstLabels, LabelPair{n, validUTF8(v)})
 	}
 	sortLabels(d.ConstLabels)
+	d.err = d.check()
 	return d
+}
+
+// validUTF8 returns s with each run of bytes that are not UTF-8 replaced by
+// U+FFFD. Prometheus's parser refuses a label value that is not UTF-8, and
+// one such series would make the whole page unreadable: client_golang
+// panicked on it (WithLabelValues) or failed the scrape (const labels);
+// here the series is kept under the valid form of its value, so values
+// that differ only in such bytes share one series.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, string(utf8.RuneError))
 }
 
 func sortLabels(ls []LabelPair) {
@@ -224,6 +282,11 @@ func (r *Registry) Register(c Collector) error {
 	ds := c.describe()
 	if len(ds) == 0 {
 		return errors.New("metrics: collector describes no metric")
+	}
+	for _, d := range ds {
+		if d.err != nil {
+			return d.err
+		}
 	}
 	id := collectorID(ds)
 	r.mu.Lock()
@@ -387,7 +450,7 @@ func (f GathererFunc) Gather() ([]Family, error) { return f() }
 func WrapRegistererWith(labels Labels, r Registerer) Registerer {
 	var ls []LabelPair
 	for n, v := range labels {
-		ls = append(ls, LabelPair{n, v})
+		ls = append(ls, LabelPair{n, validUTF8(v)})
 	}
 	sortLabels(ls)
 	return &wrappingRegisterer{r: r, labels: ls}
@@ -437,6 +500,9 @@ func (w *wrapped) describe() []*Desc {
 		x := *d
 		x.ConstLabels = append(slices.Clone(d.ConstLabels), w.labels...)
 		sortLabels(x.ConstLabels)
+		if x.err == nil {
+			x.err = x.check()
+		}
 		out[i] = &x
 	}
 	return out

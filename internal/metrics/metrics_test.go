@@ -6,6 +6,8 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -290,4 +292,246 @@ func TestExponentialBuckets(t *testing.T) {
 	if len(got) != 4 || got[0] != 1 || got[3] != 64 {
 		t.Fatalf("%v", got)
 	}
+}
+
+// TestLabelValuesNotUTF8: a label value that is not UTF-8 (a device name
+// read off a serial line, say) must not make the page unparsable; the
+// series is kept under the value's valid UTF-8 form.
+func TestLabelValuesNotUTF8(t *testing.T) {
+	reg := metrics.NewRegistry()
+	w := metrics.WrapRegistererWith(metrics.Labels{"instance": "rf\xff"}, reg)
+	cv := metrics.NewCounterVec(metrics.CounterOpts{Name: "n_total", Help: "N.", ConstLabels: metrics.Labels{"k": "\xc3"}}, []string{"device"})
+	w.MustRegister(cv)
+	cv.WithLabelValues("门\xfe").Inc()
+	cv.WithLabelValues("门\xff").Inc()
+	want := "n_total{device=\"门\uFFFD\",instance=\"rf\uFFFD\",k=\"\uFFFD\"} 2\n"
+	got := text(t, reg)
+	if !strings.HasSuffix(got, want) {
+		t.Errorf("exposition:\n%s\nwant its last line:\n%s", got, want)
+	}
+	metricstest.Parse(t, got)
+	if !cv.DeleteLabelValues("门\xfd") {
+		t.Error("DeleteLabelValues with the value as given")
+	}
+}
+
+// TestRegisterRefusesWhatCannotBeParsed: a label name twice in a series
+// (a driver's own "instance" under the gateway's wrapper, a const label
+// also variable), "le" on a histogram, or a name Prometheus cannot read
+// would make the whole page unparsable at every scrape; Register refuses
+// them, as client_golang's did.
+func TestRegisterRefusesWhatCannotBeParsed(t *testing.T) {
+	wrapped := metrics.WrapRegistererWith(metrics.Labels{"instance": "rf"}, metrics.NewRegistry())
+	if err := wrapped.Register(metrics.NewCounterVec(metrics.CounterOpts{Name: "x_total", Help: "X."}, []string{"instance"})); err == nil {
+		t.Error("a variable label the wrapper adds too: registered")
+	}
+	if err := wrapped.Register(metrics.NewGauge(metrics.GaugeOpts{Name: "g", Help: "G.", ConstLabels: metrics.Labels{"instance": "x"}})); err == nil {
+		t.Error("a const label the wrapper adds too: registered")
+	}
+	for name, c := range map[string]metrics.Collector{
+		"variable twice": metrics.NewCounterVec(metrics.CounterOpts{Name: "a_total", Help: "A."}, []string{"k", "k"}),
+		"const and variable": metrics.NewCounterVec(metrics.CounterOpts{Name: "b_total", Help: "B.",
+			ConstLabels: metrics.Labels{"k": "1"}}, []string{"k"}),
+		"le on a histogram": metrics.NewHistogramVec(metrics.HistogramOpts{Name: "h_seconds", Help: "H."}, []string{"le"}),
+		"metric name":       metrics.NewGauge(metrics.GaugeOpts{Name: "queue-length", Help: "Q."}),
+		"label name":        metrics.NewGaugeVec(metrics.GaugeOpts{Name: "q", Help: "Q."}, []string{"serial port"}),
+		"reserved label":    metrics.NewGaugeVec(metrics.GaugeOpts{Name: "r", Help: "R."}, []string{"__name__"}),
+	} {
+		reg := metrics.NewRegistry()
+		if err := reg.Register(c); err == nil {
+			t.Errorf("%s: registered:\n%s", name, text(t, reg))
+		}
+	}
+}
+
+// TestScrapesWhileChildrenAppear runs under -race: writers create
+// children of vectors and observe while scrapers gather through
+// Gatherers and parse the page. Every scrape must parse, every
+// histogram's +Inf bucket equal its count with its buckets cumulative,
+// and no counter go down between two scrapes; at the end nothing is lost.
+func TestScrapesWhileChildrenAppear(t *testing.T) {
+	reg, other := metrics.NewRegistry(), metrics.NewRegistry()
+	cv := metrics.NewCounterVec(metrics.CounterOpts{Name: "c_total", Help: "C."}, []string{"k"})
+	hv := metrics.NewHistogramVec(metrics.HistogramOpts{Name: "h_seconds", Help: "H.", Buckets: []float64{-1, 0, 1, 10}}, []string{"k"})
+	reg.MustRegister(cv, hv)
+	ov := metrics.NewGaugeVec(metrics.GaugeOpts{Name: "g", Help: "G."}, []string{"k"})
+	metrics.WrapRegistererWith(metrics.Labels{"instance": "x"}, other).MustRegister(ov)
+	gs := metrics.Gatherers{reg, other}
+	const writers, scrapers, n, keys = 4, 2, 2000, 37
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range scrapers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			last := map[string]float64{}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				fs, err := gs.Gather()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var b bytes.Buffer
+				if err := metrics.WriteText(&b, fs); err != nil {
+					t.Error(err)
+					return
+				}
+				for _, f := range fs {
+					for _, m := range f.Metrics {
+						k := f.Name + m.Label("k")
+						switch f.Type {
+						case metrics.CounterType:
+							if m.Value < last[k] {
+								t.Errorf("%s went down: %v after %v", k, m.Value, last[k])
+							}
+							last[k] = m.Value
+						case metrics.HistogramType:
+							for i := 1; i < len(m.Buckets); i++ {
+								if m.Buckets[i].Count < m.Buckets[i-1].Count {
+									t.Errorf("%s buckets not cumulative: %v", k, m.Buckets)
+								}
+							}
+							if inf := m.Buckets[len(m.Buckets)-1].Count; inf != m.Count {
+								t.Errorf("%s +Inf %d, count %d", k, inf, m.Count)
+							}
+							if float64(m.Count) < last[k] {
+								t.Errorf("%s count went down", k)
+							}
+							last[k] = float64(m.Count)
+						}
+					}
+				}
+				if t.Failed() {
+					return
+				}
+			}
+		}()
+	}
+	var ww sync.WaitGroup
+	for w := range writers {
+		ww.Add(1)
+		go func() {
+			defer ww.Done()
+			for i := range n {
+				k := strconv.Itoa((i*7 + w) % keys)
+				cv.WithLabelValues(k).Inc()
+				hv.WithLabelValues(k).Observe(float64(i%5) - 2)
+				ov.WithLabelValues(k).Set(float64(i))
+			}
+		}()
+	}
+	ww.Wait()
+	close(stop)
+	wg.Wait()
+	var total float64
+	var count uint64
+	fs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		for _, m := range f.Metrics {
+			total += m.Value
+			count += m.Count
+		}
+	}
+	if total != writers*n || count != writers*n {
+		t.Errorf("counters sum to %v, histograms count %d; want %d each", total, count, writers*n)
+	}
+	metricstest.Parse(t, text(t, gs))
+}
+
+// TestGatherersConflict: one name from two registries with another type or
+// help is an error, and the handler answers 500 as client_golang's did
+// (Prometheus marks the target down rather than read a page it would
+// misread); the same name with the same type and help merges into one
+// family with one HELP and TYPE.
+func TestGatherersConflict(t *testing.T) {
+	a, b := metrics.NewRegistry(), metrics.NewRegistry()
+	a.MustRegister(metrics.NewCounter(metrics.CounterOpts{Name: "x_total", Help: "X.", ConstLabels: metrics.Labels{"r": "a"}}))
+	b.MustRegister(metrics.NewGauge(metrics.GaugeOpts{Name: "x_total", Help: "X.", ConstLabels: metrics.Labels{"r": "b"}}))
+	c := metrics.NewRegistry()
+	c.MustRegister(metrics.NewCounter(metrics.CounterOpts{Name: "x_total", Help: "Other.", ConstLabels: metrics.Labels{"r": "c"}}))
+	for name, gs := range map[string]metrics.Gatherers{"type": {a, b}, "help": {a, c}} {
+		if _, err := gs.Gather(); err == nil {
+			t.Errorf("another %s: no error", name)
+		}
+		rec := httptest.NewRecorder()
+		metrics.HandlerFor(gs, metrics.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		if rec.Code != http.StatusInternalServerError {
+			t.Errorf("another %s: %d", name, rec.Code)
+		}
+	}
+	d := metrics.NewRegistry()
+	d.MustRegister(metrics.NewCounter(metrics.CounterOpts{Name: "x_total", Help: "X.", ConstLabels: metrics.Labels{"r": "d"}}))
+	got := text(t, metrics.Gatherers{a, d})
+	want := "# HELP x_total X.\n# TYPE x_total counter\nx_total{r=\"a\"} 0\nx_total{r=\"d\"} 0\n"
+	if got != want {
+		t.Errorf("merged:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestHistogramEmptyBuckets: Buckets: []float64{} means DefBuckets, as
+// client_golang took it, not a histogram with only +Inf.
+func TestHistogramEmptyBuckets(t *testing.T) {
+	for _, bs := range [][]float64{nil, {}} {
+		m := metrics.One(metrics.NewHistogram(metrics.HistogramOpts{Name: "h", Help: "H.", Buckets: bs}))
+		if len(m.Buckets) != len(metrics.DefBuckets)+1 {
+			t.Errorf("Buckets %#v: %d buckets, want DefBuckets and +Inf", bs, len(m.Buckets))
+		}
+	}
+}
+
+// TestHistogramScrapeConsistent: a scrape sees _sum, _count and the
+// buckets of the same observations (client_golang's guarantee), not a sum
+// that already holds observations the count does not, or the reverse.
+func TestHistogramScrapeConsistent(t *testing.T) {
+	h := metrics.NewHistogram(metrics.HistogramOpts{Name: "h", Help: "H.", Buckets: []float64{0.5, 1, 2}})
+	hv := metrics.NewHistogramVec(metrics.HistogramOpts{Name: "hv", Help: "H."}, []string{"k"})
+	hv.WithLabelValues("a")
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					h.Observe(1)
+					hv.WithLabelValues("a").Observe(1)
+				}
+			}
+		}()
+	}
+	bad := 0
+	for range 5000 {
+		for _, m := range []metrics.Metric{metrics.One(h), metrics.One(hv)} {
+			le1 := m.Buckets[slices.IndexFunc(m.Buckets, func(b metrics.Bucket) bool { return b.UpperBound == 1 })]
+			if m.Sum != float64(m.Count) || le1.Count != m.Count {
+				bad++
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if bad > 0 {
+		t.Errorf("%d of 10000 gathers with _sum or le=\"1\" other than _count", bad)
+	}
+}
+
+func BenchmarkHistogramObserve(b *testing.B) {
+	h := metrics.NewHistogram(metrics.HistogramOpts{Name: "h", Help: "H."})
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			h.Observe(0.3)
+		}
+	})
 }

@@ -4,11 +4,18 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestProcessCollectorReadsProc reads a made-up /proc: a command name
-// with spaces and a parenthesis, unlimited address space, two interfaces.
+// with spaces and a parenthesis, unlimited address space, the network
+// bytes as client_golang reads them: IpExt's InOctets and OutOctets of
+// /proc/self/net/netstat, counters of the whole network namespace that do
+// not go down when an interface (the gateway's 4G modem, a VPN) goes away,
+// as the sum over /proc/self/net/dev's interfaces does.
 func TestProcessCollectorReadsProc(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, s string) {
@@ -30,6 +37,9 @@ func TestProcessCollectorReadsProc(t *testing.T) {
 		" face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n"+
 		"    lo:    1000      10    0    0    0     0          0         0     2000      20    0    0    0     0       0          0\n"+
 		"  eth0:     500       5    0    0    0     0          0         0      300       3    0    0    0     0       0          0\n")
+	write("self/net/netstat", "TcpExt: SyncookiesSent EmbryonicRsts\nTcpExt: 0 0\n"+
+		"IpExt: InNoRoutes InTruncatedPkts InMcastPkts OutMcastPkts InBcastPkts OutBcastPkts InOctets OutOctets InMcastOctets\n"+
+		"IpExt: 0 0 0 0 0 0 1400 2200 0\n")
 	write("self/fd/0", "")
 	write("self/fd/1", "")
 	got := processCollector{proc: dir}.read()
@@ -41,8 +51,8 @@ func TestProcessCollectorReadsProc(t *testing.T) {
 		"process_open_fds":                     2,
 		"process_max_fds":                      1024,
 		"process_virtual_memory_max_bytes":     math.MaxUint64,
-		"process_network_receive_bytes_total":  1500,
-		"process_network_transmit_bytes_total": 2300,
+		"process_network_receive_bytes_total":  1400,
+		"process_network_transmit_bytes_total": 2200,
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -51,5 +61,77 @@ func TestProcessCollectorReadsProc(t *testing.T) {
 	}
 	if n := len(processCollector{proc: filepath.Join(dir, "none")}.read()); n != 0 {
 		t.Errorf("without /proc: %d families", n)
+	}
+}
+
+// TestProcessCollectorAgainstKernel compares what the collector reads from
+// the real /proc with what the kernel reports through other calls
+// (getrusage, getrlimit, the fd directory, statm).
+func TestProcessCollectorAgainstKernel(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("/proc is Linux's")
+	}
+	cpu := func() float64 {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+	for x := 1.0; cpu() < 0.2; x = math.Sqrt(x + 2) { // some CPU time to read back
+	}
+	for range 3 {
+		f, err := os.Open(os.Args[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+	}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := cpu()
+	now := float64(time.Now().UnixNano()) / 1e9
+	got := processCollector{proc: "/proc"}.read()
+	after := cpu()
+	// ticks of 10 ms, truncated, for user and system time each
+	if v := got["process_cpu_seconds_total"]; v < before-0.03 || v > after+0.01 {
+		t.Errorf("process_cpu_seconds_total %v, getrusage %v…%v", v, before, after)
+	}
+	if v := got["process_open_fds"]; v != float64(len(fds)) {
+		t.Errorf("process_open_fds %v, /proc/self/fd lists %d", v, len(fds))
+	}
+	var nofile, as syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &nofile); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Getrlimit(syscall.RLIMIT_AS, &as); err != nil {
+		t.Fatal(err)
+	}
+	if v := got["process_max_fds"]; v != float64(nofile.Cur) {
+		t.Errorf("process_max_fds %v, getrlimit %d", v, nofile.Cur)
+	}
+	if v := got["process_virtual_memory_max_bytes"]; v != float64(as.Cur) {
+		t.Errorf("process_virtual_memory_max_bytes %v, getrlimit %d", v, as.Cur)
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	if v := got["process_resident_memory_bytes"]; v < 1<<20 || v > float64(ru.Maxrss)*1024 {
+		t.Errorf("process_resident_memory_bytes %v, peak %d KiB", v, ru.Maxrss)
+	}
+	if v := got["process_virtual_memory_bytes"]; v < got["process_resident_memory_bytes"] {
+		t.Errorf("process_virtual_memory_bytes %v below the resident size", v)
+	}
+	// btime is whole seconds and the start in ticks: within a second or two of the truth
+	if v := got["process_start_time_seconds"]; v > now+2 || v < now-3600 {
+		t.Errorf("process_start_time_seconds %v, now %v", v, now)
+	}
+	for _, name := range []string{"process_network_receive_bytes_total", "process_network_transmit_bytes_total"} {
+		if _, ok := got[name]; !ok {
+			t.Errorf("%s not read", name)
+		}
 	}
 }

@@ -226,24 +226,36 @@ func (p processCollector) read() map[string]float64 {
 			}
 		}
 	}
-	if b, err := os.ReadFile(p.proc + "/self/net/dev"); err == nil {
-		var rx, tx float64
-		for _, line := range strings.Split(string(b), "\n") {
-			_, counts, ok := strings.Cut(line, ":")
-			f := strings.Fields(counts)
-			if !ok || len(f) < 9 {
-				continue
-			}
-			r, err1 := strconv.ParseFloat(f[0], 64)
-			t, err2 := strconv.ParseFloat(f[8], 64)
-			if err1 == nil && err2 == nil {
-				rx, tx = rx+r, tx+t
-			}
-		}
-		vals["process_network_receive_bytes_total"] = rx
-		vals["process_network_transmit_bytes_total"] = tx
+	if b, err := os.ReadFile(p.proc + "/self/net/netstat"); err == nil {
+		ip := netstat(string(b), "IpExt:")
+		vals["process_network_receive_bytes_total"] = ip["InOctets"]
+		vals["process_network_transmit_bytes_total"] = ip["OutOctets"]
 	}
 	return vals
+}
+
+// netstat returns the fields of one section of /proc/self/net/netstat (a
+// line of names, then a line of values, both starting with prefix).
+func netstat(text, prefix string) map[string]float64 {
+	var names []string
+	out := map[string]float64{}
+	for _, line := range strings.Split(text, "\n") {
+		rest, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			continue
+		}
+		if names == nil {
+			names = strings.Fields(rest)
+			continue
+		}
+		for i, f := range strings.Fields(rest) {
+			if v, err := strconv.ParseFloat(f, 64); err == nil && i < len(names) {
+				out[names[i]] = v
+			}
+		}
+		break
+	}
+	return out
 }
 
 func (p processCollector) bootTime() (float64, bool) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 )
 
 // Opts name and describe a counter or gauge. The family's name is
@@ -24,7 +25,7 @@ type CounterOpts Opts
 type GaugeOpts Opts
 
 // HistogramOpts are a histogram's options; Buckets are the upper bounds,
-// increasing (+Inf is added; nil: DefBuckets).
+// increasing (+Inf is added; none: DefBuckets).
 type HistogramOpts struct {
 	Namespace, Subsystem, Name, Help string
 	ConstLabels                      Labels
@@ -134,8 +135,12 @@ func (g *gauge) Sub(v float64) { g.v.add(-v) }
 
 // histogram counts each observation once in its own bucket (the last one
 // for above every bound); the cumulative counts and the total are summed
-// at gather, so +Inf always equals _count.
+// at gather, so +Inf always equals _count. Observations take the read side
+// of mu (they still update atomically among themselves); a gather takes
+// the write side, so _sum, _count and the buckets it reads hold the same
+// observations, as client_golang's do.
 type histogram struct {
+	mu     sync.RWMutex
 	upper  []float64
 	counts []atomic.Uint64 // len(upper)+1
 	sum    floatBits
@@ -147,26 +152,32 @@ func newHistogramData(buckets []float64) *histogram {
 
 func (h *histogram) Observe(v float64) {
 	i := sort.SearchFloat64s(h.upper, v) // first bound ≥ v
+	h.mu.RLock()
 	h.counts[i].Add(1)
 	h.sum.add(v)
+	h.mu.RUnlock()
 }
 
 func (h *histogram) fill(m *Metric) {
 	m.Buckets = make([]Bucket, len(h.upper)+1)
 	var n uint64
+	h.mu.Lock()
 	for i := range h.counts {
 		n += h.counts[i].Load()
-		ub := math.Inf(1)
-		if i < len(h.upper) {
-			ub = h.upper[i]
-		}
-		m.Buckets[i] = Bucket{UpperBound: ub, Count: n}
+		m.Buckets[i].Count = n
 	}
 	m.Count, m.Sum = n, h.sum.load()
+	h.mu.Unlock()
+	for i := range m.Buckets {
+		m.Buckets[i].UpperBound = math.Inf(1)
+		if i < len(h.upper) {
+			m.Buckets[i].UpperBound = h.upper[i]
+		}
+	}
 }
 
 func checkBuckets(bs []float64) []float64 {
-	if bs == nil {
+	if len(bs) == 0 {
 		bs = DefBuckets
 	}
 	bs = slices.Clone(bs)
@@ -263,12 +274,28 @@ type child[T any] struct {
 
 func key(values []string) string { return strings.Join(values, "\xff") }
 
+// validValues returns values with each label value made valid UTF-8 (see
+// validUTF8), copying only when one is not.
+func validValues(values []string) []string {
+	for i, s := range values {
+		if !utf8.ValidString(s) {
+			out := slices.Clone(values)
+			for j := i; j < len(out); j++ {
+				out[j] = validUTF8(out[j])
+			}
+			return out
+		}
+	}
+	return values
+}
+
 func (v *vec[T]) describe() []*Desc { return []*Desc{v.desc} }
 
 func (v *vec[T]) get(values []string) T {
 	if len(values) != len(v.desc.LabelNames) {
 		panic(fmt.Sprintf("metrics: %s has %d labels, got %d values", v.desc.Name, len(v.desc.LabelNames), len(values)))
 	}
+	values = validValues(values)
 	k := key(values)
 	v.mu.RLock()
 	c, ok := v.children[k]
@@ -319,9 +346,9 @@ func (v *vec[T]) collect(dst []Family) []Family {
 // DeleteLabelValues removes the series with these label values and
 // reports whether it was there.
 func (v *vec[T]) DeleteLabelValues(values ...string) bool {
+	k := key(validValues(values))
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	k := key(values)
 	_, ok := v.children[k]
 	delete(v.children, k)
 	return ok
