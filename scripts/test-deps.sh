@@ -29,7 +29,8 @@ fi
 # "nats-server version"); alarmd needs 2.11.0 or later: build the tested release from the
 # Go module proxy into /usr/local/bin (ahead of Debian's in PATH) when the one found is older
 NATS_VERSION=v2.15.3
-have=$(nats-server --version 2>/dev/null | sed -n 's/.*v\([0-9.]*\).*/\1/p')
+# no nats-server on a fresh machine: the pipeline must not end the script (pipefail)
+have=$( (nats-server --version 2>/dev/null || true) | sed -n 's/.*v\([0-9.]*\).*/\1/p')
 if [ -z "$have" ] || [ "$(printf '%s\n' 2.11.0 "$have" | sort -V | head -1)" != 2.11.0 ]; then
   if [ "$(id -u)" -eq 0 ]; then bin=/usr/local/bin; else bin=$(go env GOPATH)/bin; fi
   echo "test-deps: building nats-server $NATS_VERSION into $bin (found ${have:-none})"
