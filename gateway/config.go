@@ -321,7 +321,7 @@ func (c *Config) Validate() error {
 	}
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
-			return drivers.Because("metrics.listen", drivers.ReasonListen, "%q is not host:port", c.Metrics.Listen).
+			return drivers.Because("metrics.listen", drivers.ReasonMetricsListen, "%q is not host:port", c.Metrics.Listen).
 				WithValue(c.Metrics.Listen)
 		}
 	}

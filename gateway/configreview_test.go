@@ -13,7 +13,7 @@ func TestListenAdviceFitsTheListener(t *testing.T) {
 	const hh = "household: hh-0001\n"
 	for _, c := range []struct {
 		name, yaml, want string
-		not          []string
+		not              []string
 	}{
 		{"watch3g", hh + "drivers:\n  - {driver: watch3g, listen: '8001'}\n", ":8001", []string{"8808"}},
 		{"jt808", hh + "drivers:\n  - {driver: jt808, listen: '8808'}\n", ":8808", nil},

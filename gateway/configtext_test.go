@@ -123,7 +123,7 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 			"drivers[0].terminals[0].id: *******800O is not an id this protocol sends"},
 		{"listen without port", "household: hh-0001\ndrivers:\n  - driver: jt808\n    listen: \"8808\"\n",
 			drivers.ValueBad,
-			"配置有误，网关未启动：第 1 路驱动（jt808）的 listen 项：“8808” 不对：不是监听地址：写成 :8808 或 0.0.0.0:8808 这样，冒号前是本机地址（可不写），冒号后是端口号",
+			"配置有误，网关未启动：第 1 路驱动（jt808）的 listen 项：“8808” 不对：不是监听地址：写成 \":8808\" 这样（带英文引号和冒号），冒号后的端口号要与设备里设置的服务器端口一致；冒号前可写本机地址，一般不写",
 			"drivers[0].listen: \"8808\" is not host:port: address 8808: missing port in address"},
 		{"terminal listed twice", "household: hh-0001\ndrivers:\n  - driver: watch3g\n    terminals: [{id: \"9031853319\", device: w1}, {id: \"9031853319\", device: w2}]\n",
 			drivers.ValueDuplicate,
