@@ -34,3 +34,29 @@ func TestListenAdviceFitsTheListener(t *testing.T) {
 		}
 	}
 }
+
+// A terminal's id written as a YAML number (unquoted, as a phone number
+// looks) is refused as the wrong type; the line still must not show the
+// SIM's number whole, in the Mandarin or in the English detail: it is
+// masked as the id check masks it (last four digits).
+func TestTerminalIDOfTheWrongTypeIsMasked(t *testing.T) {
+	for _, c := range []struct{ driver, id, tail string }{
+		{"jt808", "13800138000", "8000"},
+		{"jt808", "[13800138000]", "8000]"},
+		{"watch3g", "9031853319", "3319"},
+	} {
+		y := "household: hh-0001\ndrivers:\n  - {driver: " + c.driver + ", terminals: [{id: " + c.id + ", device: t1}]}\n"
+		_, err := Parse([]byte(y))
+		if err == nil {
+			t.Fatalf("%s %s: accepted", c.driver, c.id)
+		}
+		zh := ConfigErrorText(err, AtCheck)
+		digits := strings.Trim(c.id, "[]")
+		if strings.Contains(zh, digits) || strings.Contains(err.Error(), digits) {
+			t.Errorf("%s: the id is shown:\n%s\n%v", c.driver, zh, err)
+		}
+		if !strings.Contains(zh, "terminals[0].id 项") || !strings.Contains(zh, c.tail+"”") {
+			t.Errorf("%s: does not name the key and the id's last four digits:\n%s", c.driver, zh)
+		}
+	}
+}
