@@ -26,6 +26,7 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/serialport"
+	"github.com/anxin-care/anxin/drivers/tcpserver"
 	"github.com/anxin-care/anxin/internal/configerr"
 	"github.com/anxin-care/anxin/internal/configtree"
 	"github.com/anxin-care/anxin/spool"
@@ -419,6 +420,10 @@ func (c *Config) decodeDrivers(entries []map[string]any) error {
 		if err := decode(rest, cfg, false, key+"."); err != nil {
 			ce := drivers.AsConfigError(err)
 			ce.Detail += " (driver " + name + ")"
+			if tcpserver.IDKey(ce.Key) && ce.Value != "" {
+				// a SIM's number written unquoted: the wrong type, still personal
+				ce.Value = tcpserver.MaskTerminal(ce.Value)
+			}
 			return inEntry(ce, name, inst)
 		}
 		if err := cfg.Validate(); err != nil {

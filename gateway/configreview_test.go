@@ -42,7 +42,7 @@ func TestListenAdviceFitsTheListener(t *testing.T) {
 func TestTerminalIDOfTheWrongTypeIsMasked(t *testing.T) {
 	for _, c := range []struct{ driver, id, tail string }{
 		{"jt808", "13800138000", "8000"},
-		{"jt808", "[13800138000]", "8000]"},
+		{"jt808", "[13800138000]", "000]"},
 		{"watch3g", "9031853319", "3319"},
 	} {
 		y := "household: hh-0001\ndrivers:\n  - {driver: " + c.driver + ", terminals: [{id: " + c.id + ", device: t1}]}\n"
