@@ -60,3 +60,27 @@ func TestTerminalIDOfTheWrongTypeIsMasked(t *testing.T) {
 		}
 	}
 }
+
+// What most often reaches "the wrong type" on a ladder: a meter address,
+// a USB id, a meter type, a 433 code or a terminal id copied without
+// quotes, which YAML reads as a number (0403 as octal 259, 0x7028D5 as
+// 7350485). "这里应写文字" does not say what to change, since the value
+// already is the digits on the nameplate: the line says to quote it.
+func TestNumberWhereTextIsWantedSaysQuoteIt(t *testing.T) {
+	const hh = "household: hh-0001\n"
+	for _, y := range []string{
+		hh + "drivers:\n  - {driver: cjt188, port: {path: /dev/ttyUSB0}, meters: [{address: 12345678901234, device: wm1}]}\n",
+		hh + "drivers:\n  - {driver: cjt188, port: {usb: {vid: 0403, pid: '6001'}}, meters: [{address: '12345678901234', device: wm1}]}\n",
+		hh + "drivers:\n  - {driver: cjt188, meter_type: 10, port: {path: /dev/ttyUSB0}, meters: [{address: '12345678901234', device: wm1}]}\n",
+		hh + "drivers:\n  - {driver: rf433, port: {path: /dev/ttyUSB0}, codes: [{code: 0x7028D5, device: b1, kind: call_button, event: button_pressed}]}\n",
+		hh + "drivers:\n  - {driver: jt808, terminals: [{id: 13800138000, device: t1}]}\n",
+	} {
+		_, err := Parse([]byte(y))
+		if err == nil {
+			t.Fatalf("accepted:\n%s", y)
+		}
+		if zh := ConfigErrorText(err, AtCheck); !strings.Contains(zh, "加上英文引号") {
+			t.Errorf("%s\ndoes not say to quote it: %s", y, zh)
+		}
+	}
+}
