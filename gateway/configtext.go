@@ -83,7 +83,7 @@ var reasons = map[string]string{
 	drivers.ReasonWaterAddress:    "水表地址要写 14 位数字，照表上铭牌抄，加上引号（A 表示通配）",
 	drivers.ReasonPowerAddress:    "电表地址要写 12 位数字，照表上铭牌抄，加上引号（A 表示通配）",
 	drivers.ReasonMeterType:       "表类型要写两位十六进制数，加上引号，冷水表写 \"10\"（照水表说明书）",
-	drivers.ReasonRFCode:          "不是遥控码：写 1 到 6 位十六进制数（0-9、a-f），如 8d3cf6 或 0x7028D5，即学习时接收器显示的码",
+	drivers.ReasonRFCode:          "不是遥控码：写 1 到 6 位十六进制数（0-9、a-f），加上英文引号，如 \"8d3cf6\" 或 \"0x7028D5\"，即学习时接收器显示的码",
 	drivers.ReasonTLSNoPEM:        "这个文件里没有 PEM 格式的证书（以 -----BEGIN CERTIFICATE----- 开头的文本）：核对是不是给错了文件",
 	drivers.ReasonTLSKeyPair:      "证书和私钥读不出来或不配对：cert_file 写证书，key_file 写与它配对的私钥，都是 PEM 格式的文件",
 }

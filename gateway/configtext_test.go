@@ -97,7 +97,7 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 			`drivers[0].meters[0].device: "水表1" is not [A-Za-z0-9_-]{1,64}`},
 		{"password of the wrong type", "household: hh-0001\nmqtt: {username: u, password: 271828}\n",
 			drivers.ValueWrongType,
-			"配置有误，网关未启动：mqtt.password 项：写法不对，这里应写文字",
+			"配置有误，网关未启动：mqtt.password 项：写法不对，这里应写文字：照原样加上英文引号，如 \"0403\"（不加引号会被当作数：开头的 0 丢掉，0 或 0x 开头的被换算，所以显示的可能和所写的不同）",
 			"mqtt.password: expected type 'gateway.Secret', got unconvertible type 'int'"},
 		{"env override not a bool", "household: hh-0001\n",
 			drivers.ValueWrongType,

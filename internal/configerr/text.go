@@ -124,6 +124,9 @@ func what(e *ConfigError, h Hints) string {
 		if w := wantZH[e.Want]; w != "" {
 			s += "，这里应写" + w
 		}
+		if e.Reason == ReasonUnquoted {
+			s += "：照原样加上英文引号，如 \"0403\"（不加引号会被当作数：开头的 0 丢掉，0 或 0x 开头的被换算，所以显示的可能和所写的不同）"
+		}
 		return s
 	case ValueNotDuration:
 		return quote(v) + " 不是时长：要写成 30s、5m、1h30m 这样，数字后面紧跟单位 s（秒）、m（分）、h（时），中间不留空格"
