@@ -84,3 +84,22 @@ func TestNumberWhereTextIsWantedSaysQuoteIt(t *testing.T) {
 		}
 	}
 }
+
+// gatewayd check prints one line per problem: a value holding a line break
+// or another control character (a double-quoted "8808\n" in YAML, an
+// escape sequence pasted from a terminal) is shown escaped, not broken
+// over two lines.
+func TestConfigErrorTextIsOneLine(t *testing.T) {
+	for _, y := range []string{
+		"household: hh-0001\ndrivers:\n  - {driver: jt808, listen: \"8808\\nX\"}\n",
+		"household: hh-0001\ndrivers:\n  - {driver: tasmota, topics: [\"tele/#/\\e[2J\\rRESULT\"]}\n",
+	} {
+		_, err := Parse([]byte(y))
+		if err == nil {
+			t.Fatalf("accepted:\n%s", y)
+		}
+		if zh := ConfigErrorText(err, AtCheck); strings.ContainsAny(zh, "\n\r\x1b") {
+			t.Errorf("not one line: %q", zh)
+		}
+	}
+}
