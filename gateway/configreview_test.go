@@ -3,6 +3,7 @@ package gateway
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // A listen address without its port is told how to write one; the example
@@ -101,5 +102,22 @@ func TestConfigErrorTextIsOneLine(t *testing.T) {
 		if zh := ConfigErrorText(err, AtCheck); strings.ContainsAny(zh, "\n\r\x1b") {
 			t.Errorf("not one line: %q", zh)
 		}
+	}
+}
+
+// A SIM's number typed with a Chinese input method comes in full-width
+// digits (１３８…): the id is refused, and the line says why (半角 digits)
+// and shows it as promised, its last four characters, whole: masking
+// bytes cut a full-width digit in two and printed 29 stars and a broken
+// character.
+func TestFullWidthTerminalIDIsNamed(t *testing.T) {
+	y := "household: hh-0001\ndrivers:\n  - {driver: jt808, terminals: [{id: '１３８００１３８０００', device: t1}]}\n"
+	_, err := Parse([]byte(y))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	zh := ConfigErrorText(err, AtCheck)
+	if !utf8.ValidString(zh) || !strings.Contains(zh, "“*******８０００”") || !strings.Contains(zh, "半角") {
+		t.Errorf("%q", zh)
 	}
 }
