@@ -119,7 +119,7 @@ func TestConfigErrorsInMandarin(t *testing.T) {
 			"but their line settings differ (1200 8E1 vs 2400 8E1)"},
 		{"terminal id typo", "household: hh-0001\ndrivers:\n  - driver: jt808\n    terminals: [{id: \"1380013800O\", device: tracker1}]\n",
 			drivers.ValueBad,
-			"配置有误，网关未启动：第 1 路驱动（jt808）的 terminals[0].id 项：“*******800O” 不对：不是终端手机号：只写数字（设备里设置的 SIM 卡号），最多 20 位，不能有字母、空格或减号（常把数字 0 错写成字母 O）；为保护隐私这里只显示后 4 位",
+			"配置有误，网关未启动：第 1 路驱动（jt808）的 terminals[0].id 项：“*******800O” 不对：不是终端手机号：只写数字（设备里设置的 SIM 卡号），最多 20 位，不能有字母、空格或减号（常把数字 0 错写成字母 O），数字要用英文输入法写的半角数字，不能是全角的 １２３；为保护隐私这里只显示后 4 位",
 			"drivers[0].terminals[0].id: *******800O is not an id this protocol sends"},
 		{"listen without port", "household: hh-0001\ndrivers:\n  - driver: jt808\n    listen: \"8808\"\n",
 			drivers.ValueBad,
