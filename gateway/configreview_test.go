@@ -121,3 +121,27 @@ func TestFullWidthTerminalIDIsNamed(t *testing.T) {
 		t.Errorf("%q", zh)
 	}
 }
+
+// A broker URL with a scheme paho does not dial and credentials in it:
+// neither line shows the user name (nor, as before, the password), as
+// for a URL refused for its credentials.
+func TestBrokerSchemeErrorHidesTheUserName(t *testing.T) {
+	for _, y := range []string{
+		"household: hh-0001\nmqtt: {broker: 'http://gw-hh0001:Pw-271828@127.0.0.1:1883'}\n",
+		"household: hh-0001\ndrivers:\n  - {driver: zigbee2mqtt, broker: 'http://gw-hh0001:Pw-271828@127.0.0.1:1883'}\n",
+	} {
+		_, err := Parse([]byte(y))
+		if err == nil {
+			t.Fatalf("accepted:\n%s", y)
+		}
+		zh := ConfigErrorText(err, AtCheck)
+		for _, s := range []string{"gw-hh0001", "Pw-271828"} {
+			if strings.Contains(zh, s) || strings.Contains(err.Error(), s) {
+				t.Errorf("%q is shown:\n%s\n%v", s, zh, err)
+			}
+		}
+		if !strings.Contains(err.Error(), `scheme "http"`) || !strings.Contains(err.Error(), "127.0.0.1:1883") {
+			t.Errorf("the English line lost the scheme or the host: %v", err)
+		}
+	}
+}
