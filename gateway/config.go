@@ -576,7 +576,11 @@ func brokerURLHook(from, to reflect.Type, data any) (any, error) {
 	// the URL is never the value shown: it may hold a password; a scheme
 	// cannot (url.Parse allows only letters, digits, + - . in one)
 	if u, perr := url.Parse(s); perr == nil && u.Hostname() != "" {
-		return nil, drivers.Because("", drivers.ReasonBrokerScheme, "%s", err.Error()).WithValue(u.Scheme)
+		// the English line too: no user name (the URL as redacted, less its user)
+		bare := *u
+		bare.User = nil
+		detail := strings.Replace(err.Error(), u.Redacted(), bare.String(), 1)
+		return nil, drivers.Because("", drivers.ReasonBrokerScheme, "%s", detail).WithValue(u.Scheme)
 	}
 	return nil, drivers.Because("", drivers.ReasonBrokerURL, "%s", err.Error())
 }
