@@ -7,15 +7,18 @@ import (
 
 // MaskPhone hides all but the country prefix and last four digits:
 // +8613800001234 → +86*******1234.
+// It counts characters, not bytes: a number typed in full-width digits
+// (１３８…, a Chinese input method's) keeps its last four whole.
 func MaskPhone(p string) string {
-	if len(p) <= 4 {
-		return strings.Repeat("*", len(p))
+	r := []rune(p)
+	if len(r) <= 4 {
+		return strings.Repeat("*", len(r))
 	}
 	keep := 0
-	if strings.HasPrefix(p, "+") && len(p) > 9 {
+	if strings.HasPrefix(p, "+") && len(r) > 9 {
 		keep = 3
 	}
-	return p[:keep] + strings.Repeat("*", len(p)-keep-4) + p[len(p)-4:]
+	return string(r[:keep]) + strings.Repeat("*", len(r)-keep-4) + string(r[len(r)-4:])
 }
 
 // MaskName keeps a name's first character: 张桂兰 → 张**.

@@ -69,7 +69,8 @@ func NotEvent(key string, ev anxin.EventType) *ConfigError {
 // Reason), which gatewayd words in Mandarin in one table (its
 // configtext.go); the English detail stays what developers read.
 const (
-	ReasonListen          = "listen-address"      // listen: not host:port
+	ReasonListen          = "listen-address"      // a dial-in driver's listen: not host:port (Range: its default, e.g. :8001)
+	ReasonMetricsListen   = "metrics-listen"      // metrics.listen: not host:port
 	ReasonTerminalJT808   = "jt808-terminal-id"   // terminals[i].id: not up to 20 digits (shown masked)
 	ReasonTerminalWatch3g = "watch3g-terminal-id" // terminals[i].id: not up to 20 letters and digits (shown masked)
 	ReasonBrokerURL       = "broker-url"          // broker: not a URL like tcp://host:1883 (never quoted: it may hold a password)
@@ -100,7 +101,7 @@ const (
 // the test that each has its Mandarin words. The serial port's sharing
 // reasons (port-settings, port-alone, usb-ambiguous) and BadPort's port
 // are worded by configerr itself.
-var ErrorReasons = []string{ReasonListen, ReasonTerminalJT808, ReasonTerminalWatch3g, ReasonBrokerURL, ReasonBrokerScheme,
+var ErrorReasons = []string{ReasonListen, ReasonMetricsListen, ReasonTerminalJT808, ReasonTerminalWatch3g, ReasonBrokerURL, ReasonBrokerScheme,
 	ReasonBrokerUserinfo, ReasonClientID, ReasonTopicFilter, ReasonTopicCapture, ReasonDeviceTemplate, ReasonJSONPath,
 	ReasonScaleBoolean, ReasonScaleNumber, ReasonBaseTopic, ReasonZigbeeName, ReasonZigbeeSubtopic, ReasonZigbeeReset,
 	ReasonReservedDevice, ReasonUSBID, ReasonWaterAddress, ReasonPowerAddress, ReasonMeterType, ReasonRFCode,

@@ -26,6 +26,7 @@ import (
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
 	"github.com/anxin-care/anxin/drivers/serialport"
+	"github.com/anxin-care/anxin/drivers/tcpserver"
 	"github.com/anxin-care/anxin/internal/configerr"
 	"github.com/anxin-care/anxin/internal/configtree"
 	"github.com/anxin-care/anxin/spool"
@@ -321,7 +322,7 @@ func (c *Config) Validate() error {
 	}
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
-			return drivers.Because("metrics.listen", drivers.ReasonListen, "%q is not host:port", c.Metrics.Listen).
+			return drivers.Because("metrics.listen", drivers.ReasonMetricsListen, "%q is not host:port", c.Metrics.Listen).
 				WithValue(c.Metrics.Listen)
 		}
 	}
@@ -419,6 +420,10 @@ func (c *Config) decodeDrivers(entries []map[string]any) error {
 		if err := decode(rest, cfg, false, key+"."); err != nil {
 			ce := drivers.AsConfigError(err)
 			ce.Detail += " (driver " + name + ")"
+			if tcpserver.IDKey(ce.Key) && ce.Value != "" {
+				// a SIM's number written unquoted: the wrong type, still personal
+				ce.Value = tcpserver.MaskTerminal(ce.Value)
+			}
 			return inEntry(ce, name, inst)
 		}
 		if err := cfg.Validate(); err != nil {
@@ -571,7 +576,11 @@ func brokerURLHook(from, to reflect.Type, data any) (any, error) {
 	// the URL is never the value shown: it may hold a password; a scheme
 	// cannot (url.Parse allows only letters, digits, + - . in one)
 	if u, perr := url.Parse(s); perr == nil && u.Hostname() != "" {
-		return nil, drivers.Because("", drivers.ReasonBrokerScheme, "%s", err.Error()).WithValue(u.Scheme)
+		// the English line too: no user name (the URL as redacted, less its user)
+		bare := *u
+		bare.User = nil
+		detail := strings.Replace(err.Error(), u.Redacted(), bare.String(), 1)
+		return nil, drivers.Because("", drivers.ReasonBrokerScheme, "%s", detail).WithValue(u.Scheme)
 	}
 	return nil, drivers.Because("", drivers.ReasonBrokerURL, "%s", err.Error())
 }

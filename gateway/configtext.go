@@ -60,9 +60,10 @@ var driverHints = map[string]map[string]string{
 // is never quoted before them (it may hold a password), nor a terminal's
 // id unmasked.
 var reasons = map[string]string{
-	drivers.ReasonListen:          "不是监听地址：写成 :8808 或 0.0.0.0:8808 这样，冒号前是本机地址（可不写），冒号后是端口号",
-	drivers.ReasonTerminalJT808:   "不是终端手机号：只写数字（设备里设置的 SIM 卡号），最多 20 位，不能有字母、空格或减号（常把数字 0 错写成字母 O）；为保护隐私这里只显示后 4 位",
-	drivers.ReasonTerminalWatch3g: "不是手表编号：只写英文字母和数字（手表上报的 ID，通常是 IMEI 的后 10 位），最多 20 位；为保护隐私这里只显示后 4 位",
+	drivers.ReasonListen:          "不是监听地址：写成 \"{range}\" 这样（带英文引号和冒号），冒号后的端口号要与设备里设置的服务器端口一致；冒号前可写本机地址，一般不写",
+	drivers.ReasonMetricsListen:   "不是监听地址：写成 \"127.0.0.1:9108\" 这样（带英文引号），冒号前是本机地址，冒号后是端口号；不用监控时删掉这一项",
+	drivers.ReasonTerminalJT808:   "不是终端手机号：只写数字（设备里设置的 SIM 卡号），最多 20 位，不能有字母、空格或减号（常把数字 0 错写成字母 O），数字要用英文输入法写的半角数字，不能是全角的 １２３；为保护隐私这里只显示后 4 位",
+	drivers.ReasonTerminalWatch3g: "不是手表编号：只写英文字母和数字（手表上报的 ID，通常是 IMEI 的后 10 位，用英文输入法写，不能是全角的 １２３），最多 20 位；为保护隐私这里只显示后 4 位",
 	drivers.ReasonBrokerURL:       "不是 MQTT 服务器地址：写成 tcp://127.0.0.1:1883 这样，以 tcp://（加密时 ssl://）开头，后面是主机名、冒号和端口",
 	drivers.ReasonBrokerScheme:    "地址开头的协议不对：只能是 tcp://、mqtt://、ssl://、tls://、mqtts://、ws:// 或 wss://，如 tcp://127.0.0.1:1883",
 	drivers.ReasonBrokerUserinfo:  "地址里不能写用户名和密码：地址只写成 tcp://127.0.0.1:1883 这样，用户名写在 username 项，密码写在 password 或 password_file 项",
@@ -82,7 +83,7 @@ var reasons = map[string]string{
 	drivers.ReasonWaterAddress:    "水表地址要写 14 位数字，照表上铭牌抄，加上引号（A 表示通配）",
 	drivers.ReasonPowerAddress:    "电表地址要写 12 位数字，照表上铭牌抄，加上引号（A 表示通配）",
 	drivers.ReasonMeterType:       "表类型要写两位十六进制数，加上引号，冷水表写 \"10\"（照水表说明书）",
-	drivers.ReasonRFCode:          "不是遥控码：写 1 到 6 位十六进制数（0-9、a-f），如 8d3cf6 或 0x7028D5，即学习时接收器显示的码",
+	drivers.ReasonRFCode:          "不是遥控码：写 1 到 6 位十六进制数（0-9、a-f），加上英文引号，如 \"8d3cf6\" 或 \"0x7028D5\"，即学习时接收器显示的码",
 	drivers.ReasonTLSNoPEM:        "这个文件里没有 PEM 格式的证书（以 -----BEGIN CERTIFICATE----- 开头的文本）：核对是不是给错了文件",
 	drivers.ReasonTLSKeyPair:      "证书和私钥读不出来或不配对：cert_file 写证书，key_file 写与它配对的私钥，都是 PEM 格式的文件",
 }

@@ -79,3 +79,24 @@ func TestCheckRefusesAConfigWithoutDrivers(t *testing.T) {
 		t.Fatalf("check of a config without drivers: err %v, stdout %q", err, out.String())
 	}
 }
+
+// The same config checked against the household register: the register
+// matching (the household is in it, nothing here is unregistered) must
+// not turn the failure into exit 0, though no driver reads the home.
+func TestCheckWithRegisterRefusesAConfigWithoutDrivers(t *testing.T) {
+	dir := t.TempDir()
+	p, reg := filepath.Join(dir, "gw.yaml"), filepath.Join(dir, "households.yaml")
+	if err := os.WriteFile(p, []byte("household: hh-0001\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	register := "households:\n  - id: hh-0001\n    devices:\n      - {id: btn1, kind: call_button}\n"
+	if err := os.WriteFile(reg, []byte(register), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	m := &Main{Stdout: &out, Stderr: &errOut}
+	err := m.Run(context.Background(), []string{"check", "-config", p, "-households", reg})
+	if err == nil || !strings.Contains(out.String(), "没有任何驱动") {
+		t.Fatalf("check of a config without drivers, with a register: err %v, stdout %q", err, out.String())
+	}
+}

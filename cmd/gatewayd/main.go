@@ -234,7 +234,7 @@ func (m *Main) check(ctx context.Context, args []string) error {
 		if len(errs) == 0 {
 			fmt.Fprintf(m.Stdout, "登记一致：%s 中住户 %s 下登记了这里的每个设备\n", *register, cfg.Household)
 		}
-		failed = len(errs) > 0
+		failed = failed || len(errs) > 0
 	}
 	rows := gateway.Check(ctx, cfg, *wait)
 	gateway.PrintCheck(m.Stdout, rows)

@@ -37,11 +37,13 @@ type ListenConfig struct {
 	MaxConnections int           `mapstructure:"max_connections" yaml:"max_connections"`
 	MaxFrameRate   float64       `mapstructure:"max_frame_rate" yaml:"max_frame_rate"`
 	Terminals      []Terminal    `mapstructure:"terminals" yaml:"terminals"`
+
+	defaultListen string // SetDefaults': the example a bad listen address is shown
 }
 
 // SetDefaults fills what a config may leave out.
 func (c *ListenConfig) SetDefaults(listen string) {
-	c.Listen = listen
+	c.Listen, c.defaultListen = listen, listen
 	c.IdleTimeout = 5 * time.Minute
 	c.FirstFrame = 30 * time.Second
 	c.MaxConnections = 20000
@@ -63,7 +65,13 @@ func Key(id string) string {
 // ids are; a refused id is masked like in the logs.
 func (c *ListenConfig) Validate(idOK func(string) bool, idReason string) error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return drivers.Because("listen", drivers.ReasonListen, "%q is not host:port: %v", c.Listen, err).WithValue(c.Listen)
+		// the example is this protocol's own port: the one its devices dial
+		example := c.defaultListen
+		if example == "" {
+			example = ":端口号"
+		}
+		return drivers.Because("listen", drivers.ReasonListen, "%q is not host:port: %v", c.Listen, err).
+			WithValue(c.Listen).WithRange(example)
 	}
 	if c.IdleTimeout < time.Second {
 		return drivers.OutOfRange("idle_timeout", c.IdleTimeout, ">= 1s")

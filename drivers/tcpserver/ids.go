@@ -2,6 +2,7 @@ package tcpserver
 
 import (
 	"crypto/sha256"
+	"regexp"
 	"sync"
 	"time"
 
@@ -48,6 +49,13 @@ func StableID(ts time.Time, parts ...string) string {
 // MaskTerminal hides a terminal id (often the SIM's phone number, or an
 // IMEI) but its last four digits, for logs.
 func MaskTerminal(id string) string { return anxin.MaskPhone(id) }
+
+var idKey = regexp.MustCompile(`(^|\.)terminals\[[0-9]+\]\.id$`)
+
+// IDKey reports whether a config key (terminals[0].id, or with its
+// drivers[i]. prefix) holds a terminal's id: an error about it shows the
+// id masked (MaskTerminal), however it is wrong.
+func IDKey(key string) bool { return idKey.MatchString(key) }
 
 // Once remembers keys already logged, so an unknown terminal that retries
 // every few seconds is logged once, not on every packet. It holds at most

@@ -112,6 +112,9 @@ func FromDecode(err error, prefix string) *ConfigError {
 		ce.Kind, ce.Value, ce.Want, ce.Range, ce.Reason = hook.Kind, hook.Value, hook.Want, hook.Range, hook.Reason
 	case errors.As(inner, &ute):
 		ce.Kind, ce.Want, ce.Value = ValueWrongType, want(ute.Expected.Type()), fmt.Sprint(ute.Value)
+		if ce.Want == "text" && unquotedScalar(ute.Value) {
+			ce.Reason = ReasonUnquoted
+		}
 	case errors.As(inner, &pe):
 		ce.Kind, ce.Want, ce.Value = ValueWrongType, want(pe.Expected.Type()), fmt.Sprint(pe.Value)
 	case strings.Contains(inner.Error(), "has invalid keys: "):
@@ -137,6 +140,20 @@ func SecretKey(key string) bool {
 	k := strings.ToLower(key)
 	return strings.Contains(k, "password") || strings.Contains(k, "secret") || strings.Contains(k, "token") ||
 		strings.HasSuffix(k, "key")
+}
+
+// ReasonUnquoted is a ValueWrongType's Reason when text is wanted and YAML
+// read a number or true/false: the digits of an address, an id or a code
+// written without quotes (0403 read as octal 259, 0x7028D5 as 7350485).
+const ReasonUnquoted = "unquoted"
+
+func unquotedScalar(v any) bool {
+	switch reflect.ValueOf(v).Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return true
+	}
+	return false
 }
 
 // want names what a Go type is written as in YAML, for the Mandarin text.

@@ -59,7 +59,7 @@ type ConfigError struct {
 	Suggest string   // KeyUnknown: the key probably meant, e.g. port.baud
 	Range   string   // ValueOutOfRange: what is allowed
 	Want    string   // ValueWrongType: number, bool, text, list, section, address, url, zone or phone
-	Reason  string   // KeysConflict of serial ports: port-settings, port-alone or usb-ambiguous; ValueOutOfRange: port (BadPort)
+	Reason  string   // KeysConflict of serial ports: port-settings, port-alone or usb-ambiguous; ValueOutOfRange: port (BadPort); ValueWrongType: unquoted (ReasonUnquoted)
 	Line    int      // FileSyntax: 1-based line; 0 unknown
 
 	Entry    int    // 1-based number of the drivers: entry; 0 outside drivers

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strconv"
 	"strings"
 	"syscall"
+	"unicode"
 )
 
 // Stage is what a bad configuration stopped: each daemon words the lead
@@ -124,6 +126,9 @@ func what(e *ConfigError, h Hints) string {
 		if w := wantZH[e.Want]; w != "" {
 			s += "，这里应写" + w
 		}
+		if e.Reason == ReasonUnquoted {
+			s += "：照原样加上英文引号，如 \"0403\"（不加引号会被当作数：开头的 0 丢掉，0 或 0x 开头的被换算，所以显示的可能和所写的不同）"
+		}
 		return s
 	case ValueNotDuration:
 		return quote(v) + " 不是时长：要写成 30s、5m、1h30m 这样，数字后面紧跟单位 s（秒）、m（分）、h（时），中间不留空格"
@@ -174,7 +179,7 @@ func what(e *ConfigError, h Hints) string {
 		if e.Key == "" {
 			return "读不到配置文件 " + e.File + "（" + whyUnreadable(e.Err) + "）"
 		}
-		return "读不到文件 " + v + "（" + whyUnreadable(e.Err) + "）"
+		return "读不到文件 " + oneLine(v) + "（" + whyUnreadable(e.Err) + "）"
 	case FileSyntax:
 		return syntaxZH(e)
 	}
@@ -268,7 +273,26 @@ func quote(v string) string {
 	if r := []rune(v); len(r) > most {
 		v = string(r[:most]) + "…"
 	}
-	return "“" + v + "”"
+	return "“" + oneLine(v) + "”"
+}
+
+// oneLine escapes control characters (\n, \x1b …) as Go writes them, so
+// a value holding a line break or a terminal's escape sequence keeps the
+// text on the one line it is printed and logged as.
+func oneLine(v string) string {
+	if !strings.ContainsFunc(v, unicode.IsControl) {
+		return v
+	}
+	var b strings.Builder
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func whyUnreadable(err error) string {
