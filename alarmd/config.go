@@ -487,7 +487,7 @@ func (c *Config) validate() error {
 		add(outOfRange("cluster.poll", c.Cluster.Poll, "< cluster.lease "+shortDur(c.Cluster.Lease)))
 	}
 	if len(c.Cluster.Instance) > 128 || strings.ContainsAny(c.Cluster.Instance, " \t\r\n") {
-		add(badValue("cluster-instance", "cluster.instance", "", "must be at most 128 characters without spaces"))
+		add(badValue("cluster-instance", "cluster.instance", "", "must be at most 128 bytes without spaces"))
 	}
 	if c.Influx.QueryURL != "" {
 		add(checkURL("influx.query_url", c.Influx.QueryURL, "http", "https"))

@@ -101,7 +101,7 @@ var hints = map[string]string{
 // reason badValue gives them.
 var configReasons = map[string]string{
 	"secret-file-empty":    "这个文件是空的：把密钥（或密码、令牌）写进去，写在第一行",
-	"cluster-instance":     "最多 128 个字符，不能有空格；不写则用主机名加进程号",
+	"cluster-instance":     "最多 128 个字节（一个汉字算 3 个），不能有空格；不写则用主机名加进程号",
 	"token-short":          "至少要 16 个字符的随机文字，可用 openssl rand -hex 32 生成",
 	"token-twice":          "与另一个令牌相同：每个令牌要各不相同",
 	"area-long":            "太长了，最多 200 个字节",

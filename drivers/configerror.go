@@ -76,7 +76,7 @@ const (
 	ReasonBrokerURL       = "broker-url"          // broker: not a URL like tcp://host:1883 (never quoted: it may hold a password)
 	ReasonBrokerScheme    = "broker-scheme"       // broker: a scheme paho does not dial (Value: the scheme)
 	ReasonBrokerUserinfo  = "broker-credentials"  // broker: user or password in the URL (never quoted)
-	ReasonClientID        = "mqtt-client-id"      // client_id: over 128 characters or with / + #
+	ReasonClientID        = "mqtt-client-id"      // client_id: over 128 bytes or with / + #
 	ReasonTopicFilter     = "topic-filter"        // an MQTT filter with a misplaced + or #, empty or too long
 	ReasonTopicCapture    = "topic-capture"       // jsonmap topic: a {capture} not a whole level or not [A-Za-z0-9_]
 	ReasonDeviceTemplate  = "device-template"     // jsonmap device: not literal id characters and captured {names}

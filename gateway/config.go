@@ -289,7 +289,7 @@ func (c *Config) Validate() error {
 	}
 	switch {
 	case m.ClientID != "" && len(m.ClientID) > 128:
-		return outOfRange("mqtt.client_id", m.ClientID, "<= 128", "longer than 128 characters")
+		return outOfRange("mqtt.client_id", m.ClientID, "<= 128", "longer than 128 bytes")
 	case m.Keepalive < time.Second:
 		return outOfRange("mqtt.keepalive", m.Keepalive, ">= 1s", "%s is below 1s", m.Keepalive)
 	case m.Window < 1 || m.Window > 60000:

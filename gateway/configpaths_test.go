@@ -254,7 +254,9 @@ func TestEveryConfigErrorInMandarin(t *testing.T) {
 		{"driver password both", z2m("username: gw, password: Pw-271828, password_file: /etc/anxin/pw"), "password_file", "与 password 不能这样同时写"},
 		{"driver password alone", z2m("password: Pw-271828"), "password", "还必须写 username"},
 		{"driver password file alone", z2m("password_file: /etc/anxin/pw"), "password_file", "还必须写 username"},
-		{"driver client id", z2m("client_id: 'gw/1'"), "client_id", "“gw/1” 不对：客户端编号最多 128 个字符"},
+		{"driver client id", z2m("client_id: 'gw/1'"), "client_id", "“gw/1” 不对：客户端编号最多 128 个字节（一个汉字算 3 个）"},
+		// 50 Chinese characters are 150 bytes: "128 个字符" sent the installer counting characters
+		{"driver client id chinese", z2m("client_id: '" + strings.Repeat("网", 50) + "'"), "client_id", "最多 128 个字节（一个汉字算 3 个）"},
 
 		// zigbee2mqtt
 		{"z2m base topic", z2m("base_topic: ''"), "base_topic", "没有填写"},

@@ -53,7 +53,7 @@ func (c *Config) Validate() error {
 		return drivers.NewConfigError(drivers.KeyNeedsOther, key, "set without username").WithChoices("username")
 	}
 	if len(c.ClientID) > 128 || strings.ContainsAny(c.ClientID, "/+#") {
-		return drivers.Because("client_id", drivers.ReasonClientID, "%q: at most 128 characters, no / + #", clip(c.ClientID)).
+		return drivers.Because("client_id", drivers.ReasonClientID, "%q: at most 128 bytes, no / + #", clip(c.ClientID)).
 			WithValue(c.ClientID)
 	}
 	return nil
