@@ -79,3 +79,36 @@ func TestBrokerURLPasswordWithReservedCharactersNotShown(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCheckURLPorts: any URL an operator writes is answered without a
+// panic, a refused port is one of the URL's own bytes and is shown only as
+// digits; and a port shown never comes from the password (written after
+// user: and before the '@'; any bytes but '@' and '/', which a URL must
+// percent-encode: '?', '#' and ':' included).
+func FuzzCheckURLPorts(f *testing.F) {
+	for _, c := range [][2]string{{"p", "db:5432/x"}, {"99999?ss", "db/x"}, {"pa#ss", "[::1]:70000"},
+		{"s3cret/x", "db:0"}, {"12345", "db:12345/x"}, {"a:b", "c@d:0/@"}} {
+		f.Add(c[0], c[1])
+	}
+	f.Fuzz(func(t *testing.T, pass, rest string) {
+		for _, u := range []string{pass, "postgres://anxin:" + pass + "@" + rest} {
+			err := CheckURLPorts(u)
+			if err == nil {
+				continue
+			}
+			var pe *PortError
+			if !errors.As(err, &pe) {
+				t.Fatalf("%q: %T %v, want a *PortError", u, err, err)
+			}
+			if !strings.Contains(u, pe.Port) {
+				t.Fatalf("%q: port %q is not in the URL", u, pe.Port)
+			}
+			if sh := pe.Shown(); sh != "" && !digits(sh) {
+				t.Fatalf("%q: shown %q", u, sh)
+			}
+			if sh := pe.Shown(); u != pass && sh != "" && !strings.ContainsAny(pass, "@/") && !strings.Contains(rest, sh) {
+				t.Fatalf("%q: the error %q shows a port taken from the password %q", u, err, pass)
+			}
+		}
+	})
+}
