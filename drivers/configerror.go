@@ -73,6 +73,7 @@ const (
 	ReasonMetricsListen   = "metrics-listen"      // metrics.listen: not host:port
 	ReasonTerminalJT808   = "jt808-terminal-id"   // terminals[i].id: not up to 20 digits (shown masked)
 	ReasonTerminalWatch3g = "watch3g-terminal-id" // terminals[i].id: not up to 20 letters and digits (shown masked)
+	ReasonTerminalSame    = "terminal-same-id"    // terminals[i].id: an earlier id with other leading zeros
 	ReasonBrokerURL       = "broker-url"          // broker: not a URL like tcp://host:1883 (never quoted: it may hold a password)
 	ReasonBrokerScheme    = "broker-scheme"       // broker: a scheme paho does not dial (Value: the scheme)
 	ReasonBrokerUserinfo  = "broker-credentials"  // broker: user or password in the URL (never quoted)
@@ -101,7 +102,7 @@ const (
 // the test that each has its Mandarin words. The serial port's sharing
 // reasons (port-settings, port-alone, usb-ambiguous) and BadPort's port
 // are worded by configerr itself.
-var ErrorReasons = []string{ReasonListen, ReasonMetricsListen, ReasonTerminalJT808, ReasonTerminalWatch3g, ReasonBrokerURL, ReasonBrokerScheme,
+var ErrorReasons = []string{ReasonListen, ReasonMetricsListen, ReasonTerminalJT808, ReasonTerminalWatch3g, ReasonTerminalSame, ReasonBrokerURL, ReasonBrokerScheme,
 	ReasonBrokerUserinfo, ReasonClientID, ReasonTopicFilter, ReasonTopicCapture, ReasonDeviceTemplate, ReasonJSONPath,
 	ReasonScaleBoolean, ReasonScaleNumber, ReasonBaseTopic, ReasonZigbeeName, ReasonZigbeeSubtopic, ReasonZigbeeReset,
 	ReasonReservedDevice, ReasonUSBID, ReasonWaterAddress, ReasonPowerAddress, ReasonMeterType, ReasonRFCode,

@@ -58,6 +58,7 @@ func TestEveryConfigErrorInMandarin(t *testing.T) {
 	hidden := map[string]string{
 		"jt808 terminal id":         "1380013800O",
 		"jt808 terminal twice":      "9031853319",
+		"jt808 terminal twice zero": "9031853319",
 		"watch3g terminal id":       "903185331!",
 		"broker credentials":        "Pw-271828",
 		"broker not a url":          "Pw-271828",
@@ -231,7 +232,10 @@ func TestEveryConfigErrorInMandarin(t *testing.T) {
 		{"jt808 max connections", jt("max_connections: 0"), "max_connections", "超出允许的范围"},
 		{"jt808 max frame rate", jt("max_frame_rate: -1"), "max_frame_rate", "超出允许的范围"},
 		{"jt808 terminal id", jt("terminals: [{id: '1380013800O', device: t1}]"), "terminals[0].id", "“*******800O” 不对：不是终端手机号"},
-		{"jt808 terminal twice", jt("terminals: [{id: '9031853319', device: t1}, {id: '09031853319', device: t2}]"), "terminals[1].id", "写了两次"},
+		{"jt808 terminal twice", jt("terminals: [{id: '9031853319', device: t1}, {id: '9031853319', device: t2}]"), "terminals[1].id", "写了两次"},
+		// the terminal sends its number zero-padded: 09031853319 is 9031853319
+		// again, which "写了两次" alone does not tell the installer
+		{"jt808 terminal twice zero", jt("terminals: [{id: '9031853319', device: t1}, {id: '09031853319', device: t2}]"), "terminals[1].id", "前面的 0 不算"},
 		{"jt808 terminal household", jt("terminals: [{id: '13800138000', device: t1, household: 'h 1'}]"), "terminals[0].household", "不能用作名字或编号"},
 		{"jt808 terminal device", jt("terminals: [{id: '13800138000', device: ''}]"), "terminals[0].device", "不能用作名字或编号"},
 		{"jt808 terminal kind", jt("terminals: [{id: '13800138000', device: t1, kind: watch}]"), "terminals[0].kind", "不是可用的值"},

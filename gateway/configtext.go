@@ -64,6 +64,7 @@ var reasons = map[string]string{
 	drivers.ReasonMetricsListen:   "不是监听地址：写成 \"127.0.0.1:9108\" 这样（带英文引号），冒号前是本机地址，冒号后是端口号；不用监控时删掉这一项",
 	drivers.ReasonTerminalJT808:   "不是终端手机号：只写数字（设备里设置的 SIM 卡号），最多 20 位，不能有字母、空格或减号（常把数字 0 错写成字母 O），数字要用英文输入法写的半角数字，不能是全角的 １２３；为保护隐私这里只显示后 4 位",
 	drivers.ReasonTerminalWatch3g: "不是手表编号：只写英文字母和数字（手表上报的 ID，通常是 IMEI 的后 10 位，用英文输入法写，不能是全角的 １２３），最多 20 位；为保护隐私这里只显示后 4 位",
+	drivers.ReasonTerminalSame:    "和前面一个终端是同一个编号（编号前面的 0 不算），删掉其中一行；为保护隐私这里只显示后 4 位",
 	drivers.ReasonBrokerURL:       "不是 MQTT 服务器地址：写成 tcp://127.0.0.1:1883 这样，以 tcp://（加密时 ssl://）开头，后面是主机名、冒号和端口",
 	drivers.ReasonBrokerScheme:    "地址开头的协议不对：只能是 tcp://、mqtt://、ssl://、tls://、mqtts://、ws:// 或 wss://，如 tcp://127.0.0.1:1883",
 	drivers.ReasonBrokerUserinfo:  "地址里不能写用户名和密码：地址只写成 tcp://127.0.0.1:1883 这样，用户名写在 username 项，密码写在 password 或 password_file 项",

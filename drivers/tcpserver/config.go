@@ -85,7 +85,7 @@ func (c *ListenConfig) Validate(idOK func(string) bool, idReason string) error {
 	if !(c.MaxFrameRate >= 0) || math.IsInf(c.MaxFrameRate, 1) { // NaN and +Inf would turn the pace off unsaid
 		return drivers.OutOfRange("max_frame_rate", c.MaxFrameRate, ">= 0 (0: no limit)")
 	}
-	seen := map[string]bool{}
+	seen := map[string]string{} // Key → the id as first written
 	devs := map[string]bool{}
 	for i, t := range c.Terminals {
 		key := fmt.Sprintf("terminals[%d]", i)
@@ -93,10 +93,14 @@ func (c *ListenConfig) Validate(idOK func(string) bool, idReason string) error {
 			return drivers.Because(key+".id", idReason, "%s is not an id this protocol sends", MaskTerminal(t.ID)).
 				WithValue(MaskTerminal(t.ID))
 		}
-		if seen[Key(t.ID)] {
+		if first, ok := seen[Key(t.ID)]; ok {
+			if first != t.ID { // the same number with other zeros in front: it is sent zero-padded
+				return drivers.Because(key+".id", drivers.ReasonTerminalSame, "%s is an earlier terminal's id: leading zeros do not count",
+					MaskTerminal(t.ID)).WithValue(MaskTerminal(t.ID))
+			}
 			return drivers.Duplicate(key+".id", MaskTerminal(t.ID))
 		}
-		seen[Key(t.ID)] = true
+		seen[Key(t.ID)] = t.ID
 		if t.Household != "" && !anxin.ValidID(t.Household) {
 			return drivers.NotID(key+".household", t.Household)
 		}
