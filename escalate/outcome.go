@@ -348,8 +348,8 @@ func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt,
 		}
 		held = true
 	}
-	if s.beforeCancel != nil {
-		if err := s.beforeCancel(a.ID); err != nil {
+	if hook := s.beforeCancel.Load(); hook != nil {
+		if err := (*hook)(a.ID); err != nil {
 			return time.Time{}, held, err // tests: the process died between the record and the request
 		}
 	}
