@@ -21,4 +21,4 @@ func (s *Service) SendTimers() int {
 
 // BeforeCancel sets a hook run between recording a call's end and asking
 // the provider to end it; an error stops the pass there, as a crash would.
-func (s *Service) BeforeCancel(f func(attemptID string) error) { s.beforeCancel = f }
+func (s *Service) BeforeCancel(f func(attemptID string) error) { s.beforeCancel.Store(&f) }

@@ -348,8 +348,8 @@ func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt,
 		}
 		held = true
 	}
-	if s.beforeCancel != nil {
-		if err := s.beforeCancel(a.ID); err != nil {
+	if hook := s.beforeCancel.Load(); hook != nil {
+		if err := (*hook)(a.ID); err != nil {
 			return time.Time{}, held, err // tests: the process died between the record and the request
 		}
 	}
@@ -404,13 +404,18 @@ func (s *Service) endCall(ctx context.Context, c *anxin.Chain, a *anxin.Attempt,
 
 // holdOpen marks a chain unfinished with a write of its own (a new
 // version), and in cluster mode pokes it for the instance that holds it.
+// It keeps the chain's UpdatedAt: an unanswered chain's outcome visit is
+// dated by it, and a pass whose visit id save this write made conflict
+// records the visit again on its rerun, which must find the same date
+// (CreateVisit is idempotent per alarm, household, date and method) or
+// it writes a second visit for the one alarm.
 func (s *Service) holdOpen(ctx context.Context, alarmID string) error {
 	for try := 1; ; try++ {
 		c, err := s.store.Chain(ctx, alarmID)
 		if err != nil {
 			return err
 		}
-		c.Finished, c.UpdatedAt = false, s.clock.Now()
+		c.Finished = false
 		err = s.store.SaveChain(ctx, &c)
 		if anxin.ErrorCode(err) == anxin.ECONFLICT && try < maxWriteTries {
 			continue

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anxin-care/anxin"
@@ -156,8 +157,9 @@ type Service struct {
 	killed   bool        // tests: stopped as by SIGKILL, leases kept
 
 	// beforeCancel, when set (tests), runs between recording a call's end
-	// and asking the provider for it; an error stops there, as a crash would
-	beforeCancel func(attemptID string) error
+	// and asking the provider for it; an error stops there, as a crash would.
+	// Atomic: a test sets it while the chain's passes run on their timers.
+	beforeCancel atomic.Pointer[func(attemptID string) error]
 
 	// sendTimers: per chain, its attempts' waits for a delivery report
 	// on the monotonic clock (undelivered)
