@@ -147,13 +147,7 @@ func TestCallAnsweredWhileItsCancelIsRefusedIsHungUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		const id = "01CANCELANSWER"
-		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Silent, After: 20 * time.Second})
-		e.raise(id, anxin.SeverityCritical)
-		settle(5 * time.Second)
-		e.fake.CancelFails(http.StatusServiceUnavailable)
-		if code, page := e.do(http.MethodPost, e.firstLink()); code != http.StatusOK {
-			t.Fatalf("accept by link: %d\n%s", code, page)
-		}
+		acceptWhileCancelsFail(t, e, id)
 		settle(10 * time.Second)
 		if a := e.attempt(id + "/s0/voice"); a.Status != anxin.AttemptCanceling {
 			t.Fatalf("call %s while its cancel is refused, want %s", a.Status, anxin.AttemptCanceling)
@@ -183,5 +177,19 @@ func onlyStepZeroSent(t *testing.T, e *env) {
 	t.Helper()
 	if n := len(e.timeline("sms", "call")); n != 2 {
 		t.Fatalf("%d SMS and call requests, want step 0's two:\n%s", n, e.dump())
+	}
+}
+
+// acceptWhileCancelsFail raises alarm id with contact 1's call ringing (it
+// would be answered at 20 s), makes Twilio refuse cancels, and has contact
+// 1 accept by the link 5 s in.
+func acceptWhileCancelsFail(t *testing.T, e *env, id string) {
+	t.Helper()
+	e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Silent, After: 20 * time.Second})
+	e.raise(id, anxin.SeverityCritical)
+	settle(5 * time.Second)
+	e.fake.CancelFails(http.StatusServiceUnavailable)
+	if code, page := e.do(http.MethodPost, e.firstLink()); code != http.StatusOK {
+		t.Fatalf("accept by link: %d\n%s", code, page)
 	}
 }

@@ -134,13 +134,7 @@ func TestCancelTakenAfterTheCallWasAnsweredDoesNotConfirmTheHangUp(t *testing.T)
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		const id = "01CANCELVSHANGUP"
-		e.fake.Script(phone1, twiliotest.Script{Call: twiliotest.Silent, After: 20 * time.Second})
-		e.raise(id, anxin.SeverityCritical)
-		settle(5 * time.Second)
-		e.fake.CancelFails(http.StatusServiceUnavailable)
-		if code, page := e.do(http.MethodPost, e.firstLink()); code != http.StatusOK {
-			t.Fatalf("accept by link: %d\n%s", code, page)
-		}
+		acceptWhileCancelsFail(t, e, id)
 		settle(7500 * time.Millisecond) // the pass's refused cancels: at 5 s, 6 s, 7 s, 9 s; the next at 13 s
 		var mu sync.Mutex
 		armed, held, release := true, make(chan struct{}), make(chan struct{})
