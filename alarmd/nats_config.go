@@ -3,12 +3,12 @@ package alarmd
 import (
 	"errors"
 	"fmt"
-	"github.com/anxin-care/anxin"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/internal/configerr"
 )
 
