@@ -535,3 +535,23 @@ func BenchmarkHistogramObserve(b *testing.B) {
 		}
 	})
 }
+
+// Two drivers sharing a registry (and the wrapping registerer gateway
+// gives each instance) count into one collector; a name taken with other
+// label names is still an error.
+func TestRegisterOrReuse(t *testing.T) {
+	reg := metrics.NewRegistry()
+	w := metrics.WrapRegistererWith(metrics.Labels{"instance": "a"}, reg)
+	opts := metrics.CounterOpts{Name: "x_total", Help: "x"}
+	first, err := metrics.RegisterOrReuse(w, metrics.NewCounterVec(opts, []string{"driver"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := metrics.RegisterOrReuse(w, metrics.NewCounterVec(opts, []string{"driver"}))
+	if err != nil || again != first {
+		t.Fatalf("second registration: %v, same collector %v", err, again == first)
+	}
+	if _, err := metrics.RegisterOrReuse(w, metrics.NewCounterVec(opts, []string{"port"})); err == nil {
+		t.Fatal("x_total with other label names registered")
+	}
+}
