@@ -211,7 +211,7 @@ func TestVecDeleteAndEmptyFamilies(t *testing.T) {
 func TestHandler(t *testing.T) {
 	reg := metrics.NewRegistry()
 	reg.MustRegister(metrics.NewCounter(metrics.CounterOpts{Name: "n_total", Help: "N."}))
-	srv := httptest.NewServer(metrics.HandlerFor(reg, metrics.HandlerOpts{}))
+	srv := httptest.NewServer(metrics.HandlerFor(reg))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
 	if err != nil {
@@ -223,7 +223,7 @@ func TestHandler(t *testing.T) {
 	}
 	bad := metrics.GathererFunc(func() ([]metrics.Family, error) { return nil, errors.New("broken") })
 	rec := httptest.NewRecorder()
-	metrics.HandlerFor(bad, metrics.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	metrics.HandlerFor(bad).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if rec.Code != http.StatusInternalServerError {
 		t.Errorf("gather error: %d", rec.Code)
 	}
@@ -462,7 +462,7 @@ func TestGatherersConflict(t *testing.T) {
 			t.Errorf("another %s: no error", name)
 		}
 		rec := httptest.NewRecorder()
-		metrics.HandlerFor(gs, metrics.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		metrics.HandlerFor(gs).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 		if rec.Code != http.StatusInternalServerError {
 			t.Errorf("another %s: %d", name, rec.Code)
 		}
