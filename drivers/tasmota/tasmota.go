@@ -206,11 +206,12 @@ func (d *Driver) Run(ctx context.Context, sink drivers.Sink) error {
 		var out anxin.Message
 		err := d.bridge.Handle(m.Payload, m.Received, func(msg anxin.Message) { out = msg })
 		var uc *UnknownCodeError
-		if out.ID != "" || errors.As(err, &uc) {
+		unknown := errors.As(err, &uc)
+		if out.ID != "" || unknown {
 			d.heardRF(m.Topic)
 		}
 		switch {
-		case errors.As(err, &uc):
+		case unknown:
 			d.unknown.Inc()
 			d.log.Info("RF code not in the code table", "code", rf433.FormatCode(uc.Code), "topic", clip(m.Topic))
 		case err != nil:
