@@ -148,7 +148,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	m.mux.HandleFunc("GET /healthz", m.healthz)
-	m.mux.Handle("GET /metrics", metrics.HandlerFor(m.Metrics, metrics.HandlerOpts{}))
+	m.mux.Handle("GET /metrics", metrics.HandlerFor(m.Metrics))
 
 	if err := m.openIngest(ctx); err != nil {
 		return err

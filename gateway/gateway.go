@@ -257,7 +257,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			g.log.Error("metrics not served", "listen", cfg.Metrics.Listen, "err", err)
 		} else {
 			mux := http.NewServeMux()
-			mux.Handle("/metrics", metrics.HandlerFor(g.Gatherer(), metrics.HandlerOpts{}))
+			mux.Handle("/metrics", metrics.HandlerFor(g.Gatherer()))
 			srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 			go func() {
 				if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {

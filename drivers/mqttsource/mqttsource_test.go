@@ -271,10 +271,7 @@ func TestIntegrationRun(t *testing.T) {
 		})
 	}()
 	// publish until subscribed: probes are QoS 1, the broker drops them before the SUBSCRIBE
-	deadline := time.Now().Add(60 * time.Second)
-	for metrics.ToFloat64(s.metrics.connected) != 1 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond) // polling the real broker's subscription
-	}
+	testenv.Eventually(t, "the source subscribed", 60*time.Second, func() bool { return metrics.ToFloat64(s.metrics.connected) == 1 })
 	for i := range 100 {
 		pub.Publish("in/x", 1, false, []byte{byte('0' + i%10)}).Wait()
 	}
@@ -555,14 +552,14 @@ func TestIntegrationCrashLosesNothing(t *testing.T) {
 	}
 }
 
-// waitFor polls cond (a real broker's progress) for up to 10 s.
+// waitFor waits for cond (a real broker's progress) for up to 60 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	if !eventually(cond) {
-		t.Fatalf("timed out waiting for %s", what)
-	}
+	testenv.Eventually(t, what, 60*time.Second, cond)
 }
 
+// eventually is testenv.Eventually as a bool, for the restart test: it
+// stops run 2 before failing and names the messages never spooled.
 func eventually(cond func() bool) bool {
 	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {

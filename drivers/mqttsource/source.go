@@ -546,16 +546,5 @@ func newSourceMetrics(r metrics.Registerer, driver string) (*sourceMetrics, erro
 // Register registers c, or returns the collector already registered under
 // the same description, so two instances of a driver share their metrics.
 func Register[C metrics.Collector](r metrics.Registerer, c C) (C, error) {
-	err := r.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are metrics.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	var zero C
-	return zero, fmt.Errorf("metrics: %w", err)
+	return metrics.RegisterOrReuse(r, c)
 }

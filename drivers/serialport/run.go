@@ -97,17 +97,7 @@ func NewMetrics(reg metrics.Registerer) (*Metrics, error) {
 // Register registers c, or returns the identical collector registered
 // before (by another driver or port sharing the registry).
 func Register[C metrics.Collector](reg metrics.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are metrics.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		var zero C
-		return zero, err
-	}
-	return c, nil
+	return metrics.RegisterOrReuse(reg, c)
 }
 
 // Run keeps the configured port open and calls session with it. When the

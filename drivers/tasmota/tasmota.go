@@ -66,7 +66,7 @@ type Driver struct {
 	mu       sync.Mutex
 	brokerUp bool
 	offline  map[string]bool // bridges whose LWT says Offline, by topic
-	bridges  []string        // RESULT topics RF receptions came on (at most 8), for the advice in bridgeState
+	bridges  []string        // RESULT topics RF receptions came on (at most 8), for the advice in bridgeState; under mu
 }
 
 // lwtFilters are the bridges' availability topics next to the configured
@@ -138,8 +138,8 @@ func (d *Driver) bridgeState(topic string, payload []byte) {
 	// told under the lock: told after it was let go, a bridge's Online
 	// could overtake a concurrent broker loss and leave the port told up
 	d.reach.Set(d.brokerUp && len(d.offline) == 0)
+	heard := slices.Clone(d.bridges) // heardRF appends under mu from Run's goroutine
 	d.mu.Unlock()
-	heard := slices.Clone(d.bridges)
 	if state == "offline" {
 		d.log.Warn("RF bridge reports itself offline: its devices cannot be heard", "topic", clip(topic))
 		// Every LWT the topics match counts: a bridge dead since before
@@ -206,11 +206,12 @@ func (d *Driver) Run(ctx context.Context, sink drivers.Sink) error {
 		var out anxin.Message
 		err := d.bridge.Handle(m.Payload, m.Received, func(msg anxin.Message) { out = msg })
 		var uc *UnknownCodeError
-		if out.ID != "" || errors.As(err, &uc) {
+		unknown := errors.As(err, &uc)
+		if out.ID != "" || unknown {
 			d.heardRF(m.Topic)
 		}
 		switch {
-		case errors.As(err, &uc):
+		case unknown:
 			d.unknown.Inc()
 			d.log.Info("RF code not in the code table", "code", rf433.FormatCode(uc.Code), "topic", clip(m.Topic))
 		case err != nil:

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -469,4 +470,27 @@ func TestOfflineNonBridgeIsNamed(t *testing.T) {
 	if l.has("not heard as an RF bridge") {
 		t.Fatalf("the bridge itself is said not to be one: %q", l.lines)
 	}
+}
+
+// An RF reception (Run's goroutine) and a bridge's LWT (paho's) come
+// concurrently: the bridges heard are read under the lock they are written
+// under (go test -race tells).
+func TestHeardRFWhileABridgeGoesOffline(t *testing.T) {
+	env, _ := sourcetest.Env(t)
+	env.PortState = func(bool) {}
+	d, err := New(NewConfig(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 8 {
+			d.heardRF("tele/tasmota_" + strconv.Itoa(i) + "/RESULT")
+		}
+	}()
+	for range 8 {
+		d.bridgeState("tele/tasmota_plug/LWT", []byte("Offline"))
+	}
+	<-done
 }

@@ -245,6 +245,24 @@ func (e AlreadyRegisteredError) Error() string {
 	return "duplicate metrics collector registration attempted"
 }
 
+// RegisterOrReuse registers c, or returns the collector of the same
+// description registered before (by another driver, instance or port
+// sharing the registry), so they share their metrics.
+func RegisterOrReuse[C Collector](r Registerer, c C) (C, error) {
+	err := r.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var are AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	var zero C
+	return zero, err
+}
+
 // Registry holds collectors and gathers them.
 type Registry struct {
 	mu         sync.RWMutex

@@ -211,7 +211,7 @@ func TestVecDeleteAndEmptyFamilies(t *testing.T) {
 func TestHandler(t *testing.T) {
 	reg := metrics.NewRegistry()
 	reg.MustRegister(metrics.NewCounter(metrics.CounterOpts{Name: "n_total", Help: "N."}))
-	srv := httptest.NewServer(metrics.HandlerFor(reg, metrics.HandlerOpts{}))
+	srv := httptest.NewServer(metrics.HandlerFor(reg))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
 	if err != nil {
@@ -223,7 +223,7 @@ func TestHandler(t *testing.T) {
 	}
 	bad := metrics.GathererFunc(func() ([]metrics.Family, error) { return nil, errors.New("broken") })
 	rec := httptest.NewRecorder()
-	metrics.HandlerFor(bad, metrics.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	metrics.HandlerFor(bad).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if rec.Code != http.StatusInternalServerError {
 		t.Errorf("gather error: %d", rec.Code)
 	}
@@ -462,7 +462,7 @@ func TestGatherersConflict(t *testing.T) {
 			t.Errorf("another %s: no error", name)
 		}
 		rec := httptest.NewRecorder()
-		metrics.HandlerFor(gs, metrics.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		metrics.HandlerFor(gs).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 		if rec.Code != http.StatusInternalServerError {
 			t.Errorf("another %s: %d", name, rec.Code)
 		}
@@ -534,4 +534,24 @@ func BenchmarkHistogramObserve(b *testing.B) {
 			h.Observe(0.3)
 		}
 	})
+}
+
+// Two drivers sharing a registry (and the wrapping registerer gateway
+// gives each instance) count into one collector; a name taken with other
+// label names is still an error.
+func TestRegisterOrReuse(t *testing.T) {
+	reg := metrics.NewRegistry()
+	w := metrics.WrapRegistererWith(metrics.Labels{"instance": "a"}, reg)
+	opts := metrics.CounterOpts{Name: "x_total", Help: "x"}
+	first, err := metrics.RegisterOrReuse(w, metrics.NewCounterVec(opts, []string{"driver"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := metrics.RegisterOrReuse(w, metrics.NewCounterVec(opts, []string{"driver"}))
+	if err != nil || again != first {
+		t.Fatalf("second registration: %v, same collector %v", err, again == first)
+	}
+	if _, err := metrics.RegisterOrReuse(w, metrics.NewCounterVec(opts, []string{"port"})); err == nil {
+		t.Fatal("x_total with other label names registered")
+	}
 }

@@ -64,6 +64,26 @@ func TestProcessCollectorReadsProc(t *testing.T) {
 	}
 }
 
+// TestProcessBootTimeReadOnce: the boot time does not change while the
+// process runs; a scrape does not read /proc/stat again for it.
+func TestProcessBootTimeReadOnce(t *testing.T) {
+	dir := t.TempDir()
+	stat := filepath.Join(dir, "stat")
+	if err := os.WriteFile(stat, []byte("cpu  1 2 3\nbtime 1700000000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := processCollector{proc: dir, boot: &bootTime{}}
+	if bt, ok := p.bootTime(); !ok || bt != 1700000000 {
+		t.Fatalf("boot time %v %v", bt, ok)
+	}
+	if err := os.Remove(stat); err != nil {
+		t.Fatal(err)
+	}
+	if bt, ok := p.bootTime(); !ok || bt != 1700000000 {
+		t.Fatalf("boot time read again from /proc/stat: %v %v", bt, ok)
+	}
+}
+
 // TestProcessCollectorAgainstKernel compares what the collector reads from
 // the real /proc with what the kernel reports through other calls
 // (getrusage, getrlimit, the fd directory, statm).

@@ -9,6 +9,7 @@ import (
 	rm "runtime/metrics"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -148,12 +149,21 @@ func (goCollector) collect(dst []Family) []Family {
 const userHZ = 100
 
 type processCollector struct {
-	proc string // /proc, or a test's directory
+	proc string    // /proc, or a test's directory
+	boot *bootTime // the boot time, read once (nil: read at every scrape)
+}
+
+// bootTime is /proc/stat's btime: it does not change while the process
+// runs, so a scrape need not read /proc/stat again for it.
+type bootTime struct {
+	once sync.Once
+	t    float64
+	ok   bool
 }
 
 // NewProcessCollector returns the collector of the process_* families
 // from /proc/self (Linux; elsewhere it exposes nothing).
-func NewProcessCollector() Collector { return processCollector{proc: "/proc"} }
+func NewProcessCollector() Collector { return processCollector{proc: "/proc", boot: &bootTime{}} }
 
 var processFamilies = []struct{ name, help string }{
 	{"process_cpu_seconds_total", "Total user and system CPU time spent in seconds."},
@@ -259,6 +269,14 @@ func netstat(text, prefix string) map[string]float64 {
 }
 
 func (p processCollector) bootTime() (float64, bool) {
+	if p.boot == nil {
+		return p.readBootTime()
+	}
+	p.boot.once.Do(func() { p.boot.t, p.boot.ok = p.readBootTime() })
+	return p.boot.t, p.boot.ok
+}
+
+func (p processCollector) readBootTime() (float64, bool) {
 	b, err := os.ReadFile(p.proc + "/stat")
 	if err != nil {
 		return 0, false

@@ -83,13 +83,9 @@ func formatFloat(v float64) string {
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
-// HandlerOpts are options of HandlerFor (none yet; kept for the
-// client_golang shape of the call).
-type HandlerOpts struct{}
-
 // HandlerFor serves g's families as text. A gather error is a 500 with the
 // error, as client_golang's default (HTTPErrorOnError) does.
-func HandlerFor(g Gatherer, _ HandlerOpts) http.Handler {
+func HandlerFor(g Gatherer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fs, err := g.Gather()
 		if err != nil {
