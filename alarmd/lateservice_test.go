@@ -36,3 +36,27 @@ func TestModemReplyDuringStartWaitsForTheService(t *testing.T) {
 		}
 	})
 }
+
+// The same wait ends, with the service, when it is started: what the modem
+// read during the start reaches it rather than waiting out lateServiceWait.
+func TestModemReplyDuringStartReachesTheServiceOnceStarted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var p atomic.Pointer[escalate.Service]
+		l := newLateService(&p)
+		got := make(chan *escalate.Service, 1)
+		go func() { got <- l.service(context.Background()) }()
+		synctest.Wait()
+		svc := new(escalate.Service)
+		p.Store(svc)
+		l.started()
+		synctest.Wait()
+		select {
+		case s := <-got:
+			if s != svc {
+				t.Fatalf("the wait ended with %p, want the started service %p", s, svc)
+			}
+		default:
+			t.Fatal("the service was started and the reply still waits")
+		}
+	})
+}

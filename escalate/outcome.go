@@ -61,10 +61,7 @@ func (s *Service) accept(ctx context.Context, alarmID string, target int, via st
 			} else if err != nil {
 				return s.acceptSaveFailed(ctx, &c, target, via, now, err)
 			}
-			s.log.Info("alarm accepted", "alarm", alarmID, "by", anxin.MaskName(c.AcceptedBy), "via", via,
-				"after", now.Sub(c.StartedAt).Round(time.Second))
-			s.metrics.chain("accepted")
-			s.metrics.accepted(via, now.Sub(c.StartedAt).Seconds())
+			s.acceptedNow(&c)
 			s.nudge(ctx, alarmID) // end ringing calls, tell the others, record the outcome
 			return c, true, nil
 		case anxin.ChainAccepted:
@@ -90,13 +87,19 @@ func (s *Service) acceptSaveFailed(ctx context.Context, c *anxin.Chain, target i
 	s.log.Warn("saving an acceptance reported an error, but the store holds the alarm accepted: answered by what is stored",
 		"alarm", c.AlarmID, "mine", mine, "err", err)
 	if mine && stored.AcceptedVia == via && stored.AcceptedAt.Equal(now) { // this acceptance's own commit
-		s.log.Info("alarm accepted", "alarm", c.AlarmID, "by", anxin.MaskName(stored.AcceptedBy), "via", via,
-			"after", now.Sub(stored.StartedAt).Round(time.Second))
-		s.metrics.chain("accepted")
-		s.metrics.accepted(via, now.Sub(stored.StartedAt).Seconds())
+		s.acceptedNow(&stored)
 	}
 	s.nudge(ctx, c.AlarmID) // end ringing calls, tell the others, record the outcome
 	return stored, mine, nil
+}
+
+// acceptedNow logs and counts an acceptance c's save committed.
+func (s *Service) acceptedNow(c *anxin.Chain) {
+	after := c.AcceptedAt.Sub(c.StartedAt)
+	s.log.Info("alarm accepted", "alarm", c.AlarmID, "by", anxin.MaskName(c.AcceptedBy), "via", c.AcceptedVia,
+		"after", after.Round(time.Second))
+	s.metrics.chain("accepted")
+	s.metrics.accepted(c.AcceptedVia, after.Seconds())
 }
 
 // closedAlarm reports whether the store holds the alarm resolved.

@@ -115,7 +115,8 @@ func (s *Service) Report(ctx context.Context, r anxin.StatusReport) error {
 // when the chain finished, so finish could not end it) reports in only
 // now, and would ring on for an alarm someone took. Once: ended, the
 // attempt is "canceled" or "completed" and later reports of it are not
-// live. A finished chain is first marked unfinished again: the end is
+// live. A finished chain is first marked unfinished again (holdOpen: a
+// write conflict is read again and retried, not answered 500): the end is
 // recorded before it is asked for, and an unfinished chain's pass (at the
 // next start too) asks again for an end not confirmed, until the call
 // cannot last any longer. The record is followed by a write of the chain
@@ -142,17 +143,10 @@ func (s *Service) endLateCall(ctx context.Context, a *anxin.Attempt, status stri
 	if err != nil || c.State == anxin.ChainWalking {
 		return err
 	}
-	reopened := false
-	if c.Finished {
-		c.Finished, c.UpdatedAt = false, s.clock.Now()
-		if err := s.store.SaveChain(ctx, &c); err != nil {
+	reopened := c.Finished
+	if reopened {
+		if err := s.holdOpen(ctx, c.AlarmID); err != nil {
 			return err
-		}
-		reopened = true
-		if s.claims != nil {
-			if err := s.claims.PokeChain(ctx, c.AlarmID, s.clock.Now()); err != nil {
-				return err
-			}
 		}
 	}
 	again, held, err := s.endCall(ctx, &c, a, status, false)
