@@ -30,8 +30,6 @@ func durBetween(key string, d, lo, hi time.Duration) error {
 	return nil
 }
 
-func shortDur(d time.Duration) string { return configerr.OutOfRange("", d, "").Value }
-
 func notChoice(key, v string, choices ...string) error {
 	return typed(configerr.NotChoice(key, v, choices...))
 }
@@ -246,3 +244,6 @@ func personalKey(key string) bool {
 	}
 	return strings.Contains(key, "installers")
 }
+
+// shortDur is configerr.ShortDuration: a duration as a config file writes it.
+func shortDur(d time.Duration) string { return configerr.ShortDuration(d) }

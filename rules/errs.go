@@ -105,7 +105,7 @@ func writtenDur(d Duration) string {
 }
 
 // shortDur is d as a rules file writes it: 1h30m, 24h, 30m.
-func shortDur(d Duration) string { return configerr.OutOfRange("", time.Duration(d), "").Value }
+func shortDur(d Duration) string { return configerr.ShortDuration(time.Duration(d)) }
 
 // hzEdgesWithin are the alarm times a hazard rule may name between lo and hi.
 func hzEdgesWithin(lo, hi Duration) []string {

@@ -91,15 +91,16 @@ func NewConfigError(kind ConfigKind, key, format string, args ...any) *ConfigErr
 // reads as written (2m, not 2m0s).
 func (e *ConfigError) WithValue(v any) *ConfigError {
 	if d, ok := v.(time.Duration); ok {
-		e.Value = shortDuration(d)
+		e.Value = ShortDuration(d)
 		return e
 	}
 	e.Value = fmt.Sprint(v)
 	return e
 }
 
-// shortDuration drops the zero units time.Duration prints: 2m0s → 2m, 1h0m0s → 1h.
-func shortDuration(d time.Duration) string {
+// ShortDuration is d as a config file writes it: it drops the zero units
+// time.Duration prints (2m0s → 2m, 1h0m0s → 1h).
+func ShortDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")
