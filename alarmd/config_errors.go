@@ -57,8 +57,8 @@ func notForm(key, v, want, detail string) error {
 // badValue is any other problem, with the reason configReasons words
 // (the Mandarin line) and the English detail; v as for notForm.
 func badValue(reason, key, v, format string, args ...any) error {
-	ce := configerr.NewConfigError(configerr.ValueBad, key, format, args...)
-	ce.Value, ce.Reason = v, reason
+	ce := configerr.Because(key, reason, format, args...)
+	ce.Value = v
 	return typed(ce)
 }
 

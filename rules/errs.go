@@ -89,8 +89,8 @@ func clash(key, detail string, others ...string) error {
 // because: key is refused for reason (one of ErrorReasons); v, when not
 // "", is the value as written; allowed fills the reason's range.
 func because(key, reason, v, allowed, detail string) error {
-	ce := configerr.NewConfigError(configerr.ValueBad, key, "%s", detail)
-	ce.Reason, ce.Value, ce.Range = reason, v, allowed
+	ce := configerr.Because(key, reason, "%s", detail)
+	ce.Value, ce.Range = v, allowed
 	return ce
 }
 

@@ -147,6 +147,16 @@ func OutOfRange(key string, value any, allowed string) *ConfigError {
 	return e
 }
 
+// Because is the error for key refused for reason, a problem no
+// ConfigKind says (the daemon words each reason in Mandarin in one table),
+// with an English detail. Add the value as written with WithValue, unless
+// it may be a secret.
+func Because(key, reason, format string, args ...any) *ConfigError {
+	e := NewConfigError(ValueBad, key, format, args...)
+	e.Reason = reason
+	return e
+}
+
 // BadPort is the error for a URL or address whose port no server listens
 // on (anxin.CheckURLPorts): `key: port 99999 is not 1..65535`. The port is
 // quoted only when it is digits: what stands after a colon may be a
