@@ -162,9 +162,11 @@ func Because(key, reason, format string, args ...any) *ConfigError {
 // quoted only when it is digits: what stands after a colon may be a
 // password written where the host goes.
 func BadPort(key string, pe *anxin.PortError) *ConfigError {
-	e := &ConfigError{Kind: ValueOutOfRange, Key: key, Value: pe.Shown(), Range: "1..65535", Reason: "port", Detail: pe.Error(), Err: pe}
-	return e
+	return &ConfigError{Kind: ValueOutOfRange, Key: key, Value: pe.Shown(), Range: "1..65535", Reason: ReasonPort, Detail: pe.Error(), Err: pe}
 }
+
+// ReasonPort is BadPort's Reason: Text words it on its own, not as a range.
+const ReasonPort = "port"
 
 // UnderKey puts err below the key prefix: a driver's Validate turns the
 // port's `baud: …` into `port.baud: …`. A typed error keeps its kind; any
