@@ -118,6 +118,23 @@ func (b BrokerURL) TLS() bool {
 // ErrNoBroker is the use of a zero BrokerURL where one is required.
 var ErrNoBroker = errors.New("no broker URL")
 
+// RedactURL is s, a URL a person wrote, with what may be the password of
+// its user info replaced by xxxxx, for a message that quotes it
+// (http://vm:pw@vm → http://vm:xxxxx@vm). A text url.Parse does not read
+// as user info (a password holding '/', '?' or '#') is read as redactRaw
+// does.
+func RedactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		if _, ok := u.User.Password(); ok {
+			return u.Redacted()
+		}
+		if u.User != nil || !strings.Contains(s, "@") {
+			return s
+		}
+	}
+	return redactRaw(s)
+}
+
 // redactRaw hides what may be a password in a string that did not parse as
 // a URL: everything between "scheme://user:" and the last "@".
 func redactRaw(s string) string {

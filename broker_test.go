@@ -59,3 +59,19 @@ func FuzzBrokerURL(f *testing.F) {
 		}
 	})
 }
+
+// TestRedactURL: a password never survives, however the URL is written.
+func TestRedactURL(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"http://vm:hunter2@vm:8428", "http://vm:xxxxx@vm:8428"},
+		{"http://vm@vm:8428", "http://vm@vm:8428"},
+		{"http://vm:8428/q?a=b", "http://vm:8428/q?a=b"},
+		{"http://vm:pa/ss@vm", "http://vm:xxxxx@vm"},
+		{"http://vm:pa?ss@vm", "http://vm:xxxxx@vm"},
+		{"vm:hunter2@vm", "xxxxx@vm"},
+	} {
+		if got := RedactURL(c.in); got != c.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -535,7 +535,7 @@ func checkURL(key, s string, schemes ...string) error {
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || !slices.Contains(schemes, u.Scheme) {
-		shown := redactURL(s)
+		shown := anxin.RedactURL(s)
 		return notForm(key, shown, "url", fmt.Sprintf("%q is not a %s URL", shown, strings.Join(schemes, "/")))
 	}
 	return nil
@@ -565,31 +565,6 @@ func badPort(key string, err error) error {
 		return typed(configerr.BadPort(key, pe))
 	}
 	return err
-}
-
-// redactURL is s with the password of its user info replaced by xxxxx: a
-// query or public URL may carry basic-auth credentials (http://vm:pw@vm),
-// which an error quoting the URL must not repeat. A text that does not
-// parse loses everything before the last @ of what reads as its authority.
-func redactURL(s string) string {
-	if u, err := url.Parse(s); err == nil {
-		if _, ok := u.User.Password(); ok {
-			return u.Redacted()
-		}
-		if u.User != nil || !strings.Contains(s, "@") {
-			return s
-		}
-	}
-	rest, pre := s, ""
-	if i := strings.Index(s, "://"); i >= 0 {
-		pre, rest = s[:i+3], s[i+3:]
-	}
-	// the last '@' anywhere: a password may hold '/', '?' or '#', where
-	// url.Parse ends the authority
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		return pre + "xxxxx" + rest[at:]
-	}
-	return s
 }
 
 // loopback reports whether a listen address binds loopback only (no

@@ -30,8 +30,6 @@ func durBetween(key string, d, lo, hi time.Duration) error {
 	return nil
 }
 
-func shortDur(d time.Duration) string { return configerr.OutOfRange("", d, "").Value }
-
 func notChoice(key, v string, choices ...string) error {
 	return typed(configerr.NotChoice(key, v, choices...))
 }
@@ -59,8 +57,8 @@ func notForm(key, v, want, detail string) error {
 // badValue is any other problem, with the reason configReasons words
 // (the Mandarin line) and the English detail; v as for notForm.
 func badValue(reason, key, v, format string, args ...any) error {
-	ce := configerr.NewConfigError(configerr.ValueBad, key, format, args...)
-	ce.Value, ce.Reason = v, reason
+	ce := configerr.Because(key, reason, format, args...)
+	ce.Value = v
 	return typed(ce)
 }
 
@@ -246,3 +244,6 @@ func personalKey(key string) bool {
 	}
 	return strings.Contains(key, "installers")
 }
+
+// shortDur is configerr.ShortDuration: a duration as a config file writes it.
+func shortDur(d time.Duration) string { return configerr.ShortDuration(d) }

@@ -43,6 +43,7 @@ var (
 	Missing        = configerr.Missing
 	Duplicate      = configerr.Duplicate
 	OutOfRange     = configerr.OutOfRange
+	Because        = configerr.Because // reason: one of ErrorReasons
 	UnderKey       = configerr.UnderKey
 	AsConfigError  = configerr.AsConfigError
 )
@@ -107,12 +108,3 @@ var ErrorReasons = []string{ReasonListen, ReasonMetricsListen, ReasonTerminalJT8
 	ReasonScaleBoolean, ReasonScaleNumber, ReasonBaseTopic, ReasonZigbeeName, ReasonZigbeeSubtopic, ReasonZigbeeReset,
 	ReasonReservedDevice, ReasonUSBID, ReasonWaterAddress, ReasonPowerAddress, ReasonMeterType, ReasonRFCode,
 	ReasonTLSNoPEM, ReasonTLSKeyPair}
-
-// Because is the error for key refused for reason (one of ErrorReasons),
-// with an English detail. Add the value as written with WithValue, unless
-// it may be a secret.
-func Because(key, reason, format string, args ...any) *ConfigError {
-	ce := NewConfigError(ValueBad, key, format, args...)
-	ce.Reason = reason
-	return ce
-}

@@ -278,16 +278,6 @@ func fillMerged(rows [][]string, merges [][3]int) error {
 	if first < 0 {
 		return nil
 	}
-	// a row with nothing but its 序号 is blank too (Parse's onlyNumbered):
-	// a template numbered down the page under a merged village
-	empty := func(row []string) bool {
-		for i, c := range row {
-			if strings.TrimSpace(c) != "" && (i >= len(canon) || canon[i] != hSeq) {
-				return false
-			}
-		}
-		return true
-	}
 	// Overlapping merges are not what Excel writes (it repairs such a file
 	// before it opens it). In each column the merge starting highest stands
 	// and those overlapping it are dropped: a cell is filled at most once,
@@ -307,7 +297,9 @@ func fillMerged(rows [][]string, merges [][3]int) error {
 		v := rows[top][col]
 		identity := col < len(canon) && (canon[col] == hName || canon[col] == hIDNumber)
 		for y := top + 1; y <= bottom && y < len(rows); y++ {
-			if empty(rows[y]) {
+			// a row with nothing but its 序号 is blank too: a template
+			// numbered down the page under a merged village
+			if blank(rows[y]) || onlyNumbered(rows[y], canon) {
 				continue
 			}
 			if identity {

@@ -295,7 +295,7 @@ func Parse(rows [][]string, today time.Time, opt Options) (Imported, []RowError)
 	ids, idNumbers := map[string]int{}, map[string]int{}
 	for r := first; r < len(rows); r++ {
 		rowNum := r + 1
-		if blank(rows[r]) || onlyNumbered(rows[r], index) {
+		if blank(rows[r]) || onlyNumbered(rows[r], canon) {
 			continue
 		}
 		cell := func(i int) string {
@@ -611,14 +611,15 @@ func hasCanon(row []string, h string) bool {
 }
 
 // onlyNumbered: the row holds nothing but its 序号 (a template numbered
-// down the page before anyone was entered). It is a blank row.
-func onlyNumbered(row []string, index map[int]*column) bool {
+// down the page before anyone was entered). It is a blank row. canon is
+// headerRows' canonical headers.
+func onlyNumbered(row []string, canon []string) bool {
 	numbered := false
 	for i, c := range row {
 		if strings.TrimSpace(c) == "" {
 			continue
 		}
-		if col := index[i]; col == nil || col.header != hSeq {
+		if i >= len(canon) || canon[i] != hSeq {
 			return false
 		}
 		numbered = true

@@ -89,8 +89,8 @@ func clash(key, detail string, others ...string) error {
 // because: key is refused for reason (one of ErrorReasons); v, when not
 // "", is the value as written; allowed fills the reason's range.
 func because(key, reason, v, allowed, detail string) error {
-	ce := configerr.NewConfigError(configerr.ValueBad, key, "%s", detail)
-	ce.Reason, ce.Value, ce.Range = reason, v, allowed
+	ce := configerr.Because(key, reason, "%s", detail)
+	ce.Value, ce.Range = v, allowed
 	return ce
 }
 
@@ -105,7 +105,7 @@ func writtenDur(d Duration) string {
 }
 
 // shortDur is d as a rules file writes it: 1h30m, 24h, 30m.
-func shortDur(d Duration) string { return configerr.OutOfRange("", time.Duration(d), "").Value }
+func shortDur(d Duration) string { return configerr.ShortDuration(time.Duration(d)) }
 
 // hzEdgesWithin are the alarm times a hazard rule may name between lo and hi.
 func hzEdgesWithin(lo, hi Duration) []string {

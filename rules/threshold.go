@@ -51,11 +51,12 @@ func init() {
 			case p.Above != nil && p.ClearBelow == nil:
 				p.ClearBelow = p.Above
 			}
-			if p.Below != nil && (p.ClearBelow != nil || *p.ClearAbove < *p.Below) {
-				return because("clear_above", reasonClearAbove, "", "", "must be at least below, and clear_below does not go with below")
+			// the clash cases above leave one side's clear_ key set
+			if p.Below != nil && *p.ClearAbove < *p.Below {
+				return because("clear_above", reasonClearAbove, "", "", "must be at least below")
 			}
-			if p.Above != nil && (p.ClearAbove != nil || *p.ClearBelow > *p.Above) {
-				return because("clear_below", reasonClearBelow, "", "", "must be at most above, and clear_above does not go with above")
+			if p.Above != nil && *p.ClearBelow > *p.Above {
+				return because("clear_below", reasonClearBelow, "", "", "must be at most above")
 			}
 			if p.For < 0 {
 				return outside("for", p.For, ">= 0s", "must not be negative")

@@ -91,15 +91,16 @@ func NewConfigError(kind ConfigKind, key, format string, args ...any) *ConfigErr
 // reads as written (2m, not 2m0s).
 func (e *ConfigError) WithValue(v any) *ConfigError {
 	if d, ok := v.(time.Duration); ok {
-		e.Value = shortDuration(d)
+		e.Value = ShortDuration(d)
 		return e
 	}
 	e.Value = fmt.Sprint(v)
 	return e
 }
 
-// shortDuration drops the zero units time.Duration prints: 2m0s → 2m, 1h0m0s → 1h.
-func shortDuration(d time.Duration) string {
+// ShortDuration is d as a config file writes it: it drops the zero units
+// time.Duration prints (2m0s → 2m, 1h0m0s → 1h).
+func ShortDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")
@@ -146,14 +147,26 @@ func OutOfRange(key string, value any, allowed string) *ConfigError {
 	return e
 }
 
+// Because is the error for key refused for reason, a problem no
+// ConfigKind says (the daemon words each reason in Mandarin in one table),
+// with an English detail. Add the value as written with WithValue, unless
+// it may be a secret.
+func Because(key, reason, format string, args ...any) *ConfigError {
+	e := NewConfigError(ValueBad, key, format, args...)
+	e.Reason = reason
+	return e
+}
+
 // BadPort is the error for a URL or address whose port no server listens
 // on (anxin.CheckURLPorts): `key: port 99999 is not 1..65535`. The port is
 // quoted only when it is digits: what stands after a colon may be a
 // password written where the host goes.
 func BadPort(key string, pe *anxin.PortError) *ConfigError {
-	e := &ConfigError{Kind: ValueOutOfRange, Key: key, Value: pe.Shown(), Range: "1..65535", Reason: "port", Detail: pe.Error(), Err: pe}
-	return e
+	return &ConfigError{Kind: ValueOutOfRange, Key: key, Value: pe.Shown(), Range: "1..65535", Reason: ReasonPort, Detail: pe.Error(), Err: pe}
 }
+
+// ReasonPort is BadPort's Reason: Text words it on its own, not as a range.
+const ReasonPort = "port"
 
 // UnderKey puts err below the key prefix: a driver's Validate turns the
 // port's `baud: …` into `port.baud: …`. A typed error keeps its kind; any

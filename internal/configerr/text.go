@@ -137,7 +137,7 @@ func what(e *ConfigError, h Hints) string {
 	case ValueNotID:
 		return quote(v) + " 不能用作名字或编号：只能用英文字母、数字、下划线 _ 和减号 -，不能有空格或汉字，最长 64 个字符"
 	case ValueOutOfRange:
-		if e.Reason == "port" {
+		if e.Reason == ReasonPort {
 			s := "地址里的端口不是数字"
 			if v != "" {
 				s = "地址里的端口 " + quote(v) + " 不对"
