@@ -484,7 +484,7 @@ func (c *Config) validate() error {
 	add(positiveDur("cluster.lease", c.Cluster.Lease))
 	add(positiveDur("cluster.poll", c.Cluster.Poll))
 	if c.Cluster.Poll > 0 && c.Cluster.Poll >= c.Cluster.Lease {
-		add(outOfRange("cluster.poll", c.Cluster.Poll, "< cluster.lease "+shortDur(c.Cluster.Lease)))
+		add(outOfRange("cluster.poll", c.Cluster.Poll, "< cluster.lease "+configerr.ShortDuration(c.Cluster.Lease)))
 	}
 	if len(c.Cluster.Instance) > 128 || strings.ContainsAny(c.Cluster.Instance, " \t\r\n") {
 		add(badValue("cluster-instance", "cluster.instance", "", "must be at most 128 bytes without spaces"))

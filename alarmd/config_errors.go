@@ -25,7 +25,7 @@ func outOfRange(key string, v any, allowed string) error {
 // durBetween checks lo <= d <= hi.
 func durBetween(key string, d, lo, hi time.Duration) error {
 	if d < lo || d > hi {
-		return outOfRange(key, d, shortDur(lo)+".."+shortDur(hi))
+		return outOfRange(key, d, configerr.ShortDuration(lo)+".."+configerr.ShortDuration(hi))
 	}
 	return nil
 }
@@ -244,6 +244,3 @@ func personalKey(key string) bool {
 	}
 	return strings.Contains(key, "installers")
 }
-
-// shortDur is configerr.ShortDuration: a duration as a config file writes it.
-func shortDur(d time.Duration) string { return configerr.ShortDuration(d) }

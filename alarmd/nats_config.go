@@ -107,7 +107,7 @@ func (c *Config) validateNATS() error {
 		errs = append(errs, outOfRange("nats.max_ack_pending", n.MaxAckPending, "1..1000000"))
 	}
 	if c.Cluster.Lease <= 2*c.Cluster.Poll {
-		errs = append(errs, outOfRange("cluster.lease", c.Cluster.Lease, "> 2 × cluster.poll "+shortDur(c.Cluster.Poll)))
+		errs = append(errs, outOfRange("cluster.lease", c.Cluster.Lease, "> 2 × cluster.poll "+configerr.ShortDuration(c.Cluster.Poll)))
 	}
 	if !c.MQTT.Broker.IsZero() {
 		errs = append(errs, conflict("nats.urls", "nats.urls and mqtt.broker are both set: with NATS, gateways publish to the NATS cluster's MQTT listeners and alarmd does not subscribe over MQTT", "mqtt.broker"))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/anxin-care/anxin"
 	"github.com/anxin-care/anxin/drivers"
+	"github.com/anxin-care/anxin/internal/configerr"
 )
 
 // Reconnect is the capped exponential backoff between attempts to (re)open
@@ -34,7 +35,7 @@ func (r Reconnect) Validate() error {
 		}
 	}
 	if r.Max > 0 && r.Max < r.Min {
-		ce := drivers.OutOfRange("max", r.Max, ">= reconnect.min "+drivers.OutOfRange("", r.Min, "").Value)
+		ce := drivers.OutOfRange("max", r.Max, ">= reconnect.min "+configerr.ShortDuration(r.Min))
 		ce.Detail = fmt.Sprintf("%s is below reconnect.min %s", r.Max, r.Min)
 		return ce
 	}
